@@ -1,1 +1,131 @@
-//! placeholder
+//! Durable storage for ferrokms.
+//!
+//! The domain crates (`kms`, `iam`) keep their whole working set in memory and
+//! use the store only to make changes durable and to load state at start. So
+//! the contract is deliberately small: a set of typed documents (`kind`, `id`)
+//! → bytes, changed in atomic batches. A batch is durable when `apply`
+//! returns; callers acknowledge a request only after that. Keeping the
+//! contract this narrow is what lets PostgreSQL slot in later without
+//! touching any operation.
+
+mod memory;
+pub mod seal;
+mod sqlite;
+
+pub use memory::MemoryStore;
+pub use seal::{Sealer, SealError};
+pub use sqlite::SqliteStore;
+
+/// One stored document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub kind: String,
+    pub id: String,
+    pub body: Vec<u8>,
+}
+
+/// One change in an atomic batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Put {
+        kind: &'static str,
+        id: String,
+        body: Vec<u8>,
+    },
+    Delete {
+        kind: &'static str,
+        id: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// The storage contract shared by every backend.
+pub trait Store: Send + Sync + 'static {
+    /// Every document of one kind, in id order.
+    fn load(&self, kind: &str) -> Result<Vec<Record>, StoreError>;
+    /// Applies all changes or none; returns once they are durable.
+    fn apply(&self, changes: &[Change]) -> Result<(), StoreError>;
+    /// A short name for logs (`sqlite:/path`, `memory`).
+    fn describe(&self) -> String;
+}
+
+#[cfg(test)]
+mod contract_tests {
+    //! The same contract checks run against every backend.
+    use super::*;
+
+    pub fn exercise(store: &dyn Store) {
+        store
+            .apply(&[
+                Change::Put {
+                    kind: "key",
+                    id: "b".into(),
+                    body: b"2".to_vec(),
+                },
+                Change::Put {
+                    kind: "key",
+                    id: "a".into(),
+                    body: b"1".to_vec(),
+                },
+                Change::Put {
+                    kind: "alias",
+                    id: "a".into(),
+                    body: b"x".to_vec(),
+                },
+            ])
+            .unwrap();
+        let keys = store.load("key").unwrap();
+        assert_eq!(
+            keys.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        store
+            .apply(&[
+                Change::Put {
+                    kind: "key",
+                    id: "a".into(),
+                    body: b"updated".to_vec(),
+                },
+                Change::Delete {
+                    kind: "key",
+                    id: "b".into(),
+                },
+            ])
+            .unwrap();
+        let keys = store.load("key").unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].body, b"updated");
+        assert_eq!(store.load("alias").unwrap().len(), 1);
+        assert!(store.load("nothing").unwrap().is_empty());
+    }
+
+    #[test]
+    fn memory_store_keeps_the_contract() {
+        exercise(&MemoryStore::default());
+    }
+
+    #[test]
+    fn sqlite_store_keeps_the_contract_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            exercise(&s);
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.load("key").unwrap()[0].body, b"updated");
+    }
+}

@@ -1,0 +1,201 @@
+//! Identifier newtypes shared by every ferrokms layer.
+//!
+//! They exist so that an account id can never be passed where a region is
+//! expected, and so that each identifier is validated once, where it enters
+//! the system, rather than re-checked by every function that receives it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Errors raised when text does not have the shape of an identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("'{0}' is not a 12-digit AWS account id")]
+    Account(String),
+    #[error("'{0}' is not a region name")]
+    Region(String),
+    #[error("'{0}' is not an ARN")]
+    Arn(String),
+}
+
+/// A 12-digit AWS account id, such as `111122223333`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AccountId(String);
+
+impl AccountId {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(AccountId(s.to_string()))
+        } else {
+            Err(IdError::Account(s.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `arn:aws:iam::ACCOUNT:root`: the principal that stands for the whole account.
+    pub fn root_arn(&self, partition: &str) -> String {
+        format!("arn:{partition}:iam::{}:root", self.0)
+    }
+}
+
+impl TryFrom<String> for AccountId {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        AccountId::parse(&s)
+    }
+}
+
+impl From<AccountId> for String {
+    fn from(a: AccountId) -> String {
+        a.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A region name such as `us-east-1`. Any lowercase name of letters, digits
+/// and dashes is accepted: a self-hosted service may invent its own regions,
+/// and keys are simply partitioned by the name the client signs with.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Region(String);
+
+impl Region {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-');
+        if ok {
+            Ok(Region(s.to_string()))
+        } else {
+            Err(IdError::Region(s.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The ARN partition this region belongs to.
+    pub fn partition(&self) -> &'static str {
+        if self.0.starts_with("cn-") {
+            "aws-cn"
+        } else if self.0.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        }
+    }
+}
+
+impl TryFrom<String> for Region {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        Region::parse(&s)
+    }
+}
+
+impl From<Region> for String {
+    fn from(r: Region) -> String {
+        r.0
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An ARN split into its six fields: `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Arn {
+    pub partition: String,
+    pub service: String,
+    pub region: String,
+    pub account: String,
+    pub resource: String,
+}
+
+impl Arn {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let mut parts = s.splitn(6, ':');
+        let bad = || IdError::Arn(s.to_string());
+        if parts.next() != Some("arn") {
+            return Err(bad());
+        }
+        let partition = parts.next().ok_or_else(bad)?;
+        let service = parts.next().ok_or_else(bad)?;
+        let region = parts.next().ok_or_else(bad)?;
+        let account = parts.next().ok_or_else(bad)?;
+        let resource = parts.next().ok_or_else(bad)?;
+        if partition.is_empty() || service.is_empty() || resource.is_empty() {
+            return Err(bad());
+        }
+        Ok(Arn {
+            partition: partition.to_string(),
+            service: service.to_string(),
+            region: region.to_string(),
+            account: account.to_string(),
+            resource: resource.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for Arn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "arn:{}:{}:{}:{}:{}",
+            self.partition, self.service, self.region, self.account, self.resource
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_id_must_be_twelve_digits() {
+        assert!(AccountId::parse("111122223333").is_ok());
+        assert!(AccountId::parse("11112222333").is_err());
+        assert!(AccountId::parse("11112222333a").is_err());
+    }
+
+    #[test]
+    fn region_partition_follows_aws_naming() {
+        assert_eq!(Region::parse("us-east-1").unwrap().partition(), "aws");
+        assert_eq!(Region::parse("cn-north-1").unwrap().partition(), "aws-cn");
+        assert_eq!(
+            Region::parse("us-gov-west-1").unwrap().partition(),
+            "aws-us-gov"
+        );
+        assert!(Region::parse("US-EAST-1").is_err());
+        assert!(Region::parse("").is_err());
+    }
+
+    #[test]
+    fn arn_round_trips_and_keeps_colons_in_resource() {
+        let a = Arn::parse("arn:aws:kms:us-east-1:111122223333:key/abc").unwrap();
+        assert_eq!(a.service, "kms");
+        assert_eq!(a.resource, "key/abc");
+        assert_eq!(a.to_string(), "arn:aws:kms:us-east-1:111122223333:key/abc");
+        let b = Arn::parse("arn:aws:sts::1:assumed-role/r/s:x").unwrap();
+        assert_eq!(b.resource, "assumed-role/r/s:x");
+        assert!(Arn::parse("arn:aws:kms").is_err());
+        assert!(Arn::parse("foo").is_err());
+    }
+}
