@@ -1,0 +1,215 @@
+use std::collections::HashMap;
+use std::fmt;
+
+use aws_lc_rs::{digest, hmac};
+use parking_lot::Mutex;
+use zeroize::Zeroizing;
+
+use crate::CredentialScope;
+
+/// A derived `kSigning` key, ready for the single HMAC over the string to sign.
+///
+/// Held as an aws-lc HMAC key (whose context aws-lc cleanses when freed), so the
+/// raw bytes only exist briefly inside [`derive_signing_key`].
+#[derive(Clone)]
+pub struct SigningKey(hmac::Key);
+
+impl SigningKey {
+    pub(crate) fn sign_hex(&self, string_to_sign: &str) -> String {
+        hex::encode(hmac::sign(&self.0, string_to_sign.as_bytes()).as_ref())
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKey(..)")
+    }
+}
+
+fn hmac_bytes(key: &[u8], data: &[u8]) -> Zeroizing<[u8; 32]> {
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
+/// The four-HMAC chain `AWS4+secret -> date -> region -> service -> aws4_request`.
+pub fn derive_signing_key(
+    secret_access_key: &str,
+    date_stamp: &str,
+    region: &str,
+    service: &str,
+) -> SigningKey {
+    let mut seed = Zeroizing::new(Vec::with_capacity(4 + secret_access_key.len()));
+    seed.extend_from_slice(b"AWS4");
+    seed.extend_from_slice(secret_access_key.as_bytes());
+    let k_date = hmac_bytes(&seed, date_stamp.as_bytes());
+    let k_region = hmac_bytes(k_date.as_ref(), region.as_bytes());
+    let k_service = hmac_bytes(k_region.as_ref(), service.as_bytes());
+    let k_signing = hmac_bytes(k_service.as_ref(), b"aws4_request");
+    SigningKey(hmac::Key::new(hmac::HMAC_SHA256, k_signing.as_ref()))
+}
+
+/// Cache identity. The secret enters only as a SHA-256 fingerprint, so a key
+/// rotated under the same access key id never hits a stale entry and the
+/// plaintext secret is not retained.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    access_key_id: String,
+    secret_fingerprint: [u8; 32],
+    date: String,
+    region: String,
+    service: String,
+}
+
+struct Generations {
+    current: HashMap<CacheKey, SigningKey>,
+    previous: HashMap<CacheKey, SigningKey>,
+}
+
+/// Thread-safe, bounded cache of derived signing keys.
+///
+/// Eviction is two-generation (a cheap approximation of LRU): when the current
+/// generation fills half the capacity it becomes the previous one and the old
+/// previous generation is dropped wholesale. Hits in the previous generation
+/// are promoted. Entries are naturally short-lived anyway: a key is only valid
+/// for one UTC day.
+pub struct SigningKeyCache {
+    half_capacity: usize,
+    inner: Mutex<Generations>,
+}
+
+impl SigningKeyCache {
+    /// `capacity` is the maximum number of cached keys (at least 2).
+    pub fn new(capacity: usize) -> Self {
+        let half_capacity = (capacity / 2).max(1);
+        SigningKeyCache {
+            half_capacity,
+            inner: Mutex::new(Generations {
+                current: HashMap::with_capacity(half_capacity),
+                previous: HashMap::new(),
+            }),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        let g = self.inner.lock();
+        g.current.len() + g.previous.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Returns the cached key or derives and caches it. The derivation runs
+    /// outside the lock so a burst of new days/regions does not serialise.
+    pub fn signing_key(
+        &self,
+        access_key_id: &str,
+        secret_access_key: &str,
+        scope: &CredentialScope,
+    ) -> SigningKey {
+        let mut secret_fingerprint = [0u8; 32];
+        secret_fingerprint.copy_from_slice(
+            digest::digest(&digest::SHA256, secret_access_key.as_bytes()).as_ref(),
+        );
+        let key = CacheKey {
+            access_key_id: access_key_id.to_owned(),
+            secret_fingerprint,
+            date: scope.date.clone(),
+            region: scope.region.clone(),
+            service: scope.service.clone(),
+        };
+        {
+            let mut g = self.inner.lock();
+            if let Some(k) = g.current.get(&key) {
+                return k.clone();
+            }
+            if let Some((ck, k)) = g.previous.remove_entry(&key) {
+                let out = k.clone();
+                Self::insert_locked(&mut g, self.half_capacity, ck, k);
+                return out;
+            }
+        }
+        let derived = derive_signing_key(
+            secret_access_key,
+            &scope.date,
+            &scope.region,
+            &scope.service,
+        );
+        let mut g = self.inner.lock();
+        Self::insert_locked(&mut g, self.half_capacity, key, derived.clone());
+        derived
+    }
+
+    fn insert_locked(g: &mut Generations, half: usize, key: CacheKey, value: SigningKey) {
+        if g.current.len() >= half && !g.current.contains_key(&key) {
+            g.previous = std::mem::take(&mut g.current);
+        }
+        g.current.insert(key, value);
+    }
+}
+
+impl Default for SigningKeyCache {
+    /// Enough for a few thousand active access keys across a day boundary.
+    fn default() -> Self {
+        SigningKeyCache::new(8192)
+    }
+}
+
+impl fmt::Debug for SigningKeyCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKeyCache")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(date: &str) -> CredentialScope {
+        CredentialScope {
+            date: date.into(),
+            region: "us-east-1".into(),
+            service: "kms".into(),
+            terminator: "aws4_request".into(),
+        }
+    }
+
+    #[test]
+    fn signing_key_matches_aws_documented_example() {
+        // AWS General Reference "Examples of how to derive a signing key".
+        let k = derive_signing_key(
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "20120215",
+            "us-east-1",
+            "iam",
+        );
+        // kSigning as published by AWS for this input.
+        let published =
+            hex::decode("f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d")
+                .unwrap_or_default();
+        let expected = SigningKey(hmac::Key::new(hmac::HMAC_SHA256, &published));
+        assert_eq!(k.sign_hex("probe"), expected.sign_hex("probe"));
+        // The cache must be transparent.
+        let cache = SigningKeyCache::new(4);
+        let mut s = scope("20120215");
+        s.service = "iam".into();
+        let k2 = cache.signing_key("AKID", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", &s);
+        assert_eq!(k2.sign_hex("probe"), expected.sign_hex("probe"));
+    }
+
+    #[test]
+    fn cache_is_bounded_and_keyed_by_secret() {
+        let cache = SigningKeyCache::new(4);
+        for d in 0..20 {
+            cache.signing_key("AKID", "secret", &scope(&format!("202401{d:02}")));
+            assert!(cache.len() <= 4);
+        }
+        let a = cache.signing_key("AKID", "secret-a", &scope("20240101"));
+        let b = cache.signing_key("AKID", "secret-b", &scope("20240101"));
+        assert_ne!(a.sign_hex("x"), b.sign_hex("x"));
+    }
+}
