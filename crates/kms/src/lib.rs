@@ -1,1 +1,41 @@
-//! placeholder
+//! The KMS domain of ferrokms.
+//!
+//! [`Kms`] holds every key of every account in memory (metadata, parsed
+//! policy text, and ready-to-use material) and writes each change through the
+//! [`Store`](ferrokms_store::Store) before acknowledging it. Operations are
+//! plain methods named after the AWS operation (`Kms::create_key` is
+//! CreateKey), taking the authenticated [`Caller`] and the typed request.
+//! Nothing here knows HTTP.
+
+pub mod api;
+pub mod crypto;
+mod error;
+pub mod ids;
+pub mod model;
+mod ops;
+mod state;
+
+pub use error::KmsError;
+pub use state::{Clock, Kms};
+
+use ferrokms_types::{AccountId, Region};
+
+/// Who is calling, as established by authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account: AccountId,
+    /// The region of the request (from the SigV4 credential scope).
+    pub region: Region,
+    /// The principal's ARN as AWS prints it in messages: the session ARN for
+    /// an assumed role, `arn:aws:iam::ACCOUNT:root` for the root user.
+    pub arn: String,
+}
+
+/// The key policy CreateKey attaches when the request has none: one
+/// statement that gives the owning account full access and so enables IAM
+/// policies. Formatted the way GetKeyPolicy shows it on AWS.
+pub fn default_key_policy(account: &AccountId, partition: &str) -> String {
+    format!(
+        "{{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {{\n    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {{\n      \"AWS\" : \"arn:{partition}:iam::{account}:root\"\n    }},\n    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  }} ]\n}}"
+    )
+}

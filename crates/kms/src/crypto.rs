@@ -1,0 +1,277 @@
+//! Symmetric encryption under KMS keys and the ciphertext blob format.
+//!
+//! Blob layout (version 1), all integers big-endian:
+//!
+//! ```text
+//! 0x01 | id_len:u8 | key id (ASCII) | account (12 ASCII digits) | material:u32 | nonce[12] | ciphertext+tag
+//! ```
+//!
+//! The blob names the key and the material version, so Decrypt needs no
+//! KeyId and old ciphertexts survive rotation. The region is deliberately not
+//! in the blob: a ciphertext decrypts in whichever region holds the same key
+//! id, which is what multi-Region replicas need. Everything before the nonce,
+//! followed by the canonical encryption context, is the AES-GCM associated
+//! data, so any flipped byte or a different context fails authentication.
+
+use std::collections::BTreeMap;
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use ferrokms_types::AccountId;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::ids::KeyId;
+use crate::KmsError;
+
+const BLOB_VERSION: u8 = 1;
+const TAG_LEN: usize = 16;
+pub const SYMMETRIC_KEY_LEN: usize = 32;
+
+/// An encryption context: string pairs whose order does not matter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EncryptionContext(pub BTreeMap<String, String>);
+
+impl EncryptionContext {
+    /// Length-prefixed pairs in key order: unambiguous and order-independent.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (k, v) in &self.0 {
+            out.extend_from_slice(&(k.len() as u32).to_be_bytes());
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            out.extend_from_slice(v.as_bytes());
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// One version of symmetric key material, ready to use.
+pub struct SymmetricMaterial {
+    key: LessSafeKey,
+}
+
+impl std::fmt::Debug for SymmetricMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SymmetricMaterial(..)")
+    }
+}
+
+impl SymmetricMaterial {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, KmsError> {
+        let unbound = UnboundKey::new(&AES_256_GCM, bytes)
+            .map_err(|_| KmsError::Internal("stored key material has the wrong length".into()))?;
+        Ok(SymmetricMaterial {
+            key: LessSafeKey::new(unbound),
+        })
+    }
+}
+
+pub fn random_bytes(n: usize) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    let mut buf = Zeroizing::new(vec![0u8; n]);
+    SystemRandom::new()
+        .fill(buf.as_mut_slice())
+        .map_err(|_| KmsError::Internal("random number generator failed".into()))?;
+    Ok(buf)
+}
+
+/// The parts of a parsed blob that name the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobHeader {
+    pub key_id: KeyId,
+    pub account: AccountId,
+    pub material: u32,
+}
+
+fn header_bytes(h: &BlobHeader) -> Vec<u8> {
+    let id = h.key_id.as_str().as_bytes();
+    let mut out = Vec::with_capacity(2 + id.len() + 12 + 4);
+    out.push(BLOB_VERSION);
+    out.push(id.len() as u8);
+    out.extend_from_slice(id);
+    out.extend_from_slice(h.account.as_str().as_bytes());
+    out.extend_from_slice(&h.material.to_be_bytes());
+    out
+}
+
+/// Reads the header of a blob without decrypting it.
+pub fn parse_header(blob: &[u8]) -> Result<(BlobHeader, usize), KmsError> {
+    let bad = || KmsError::InvalidCiphertext;
+    if blob.first() != Some(&BLOB_VERSION) {
+        return Err(bad());
+    }
+    let id_len = *blob.get(1).ok_or_else(bad)? as usize;
+    let id_end = 2 + id_len;
+    let id = std::str::from_utf8(blob.get(2..id_end).ok_or_else(bad)?).map_err(|_| bad())?;
+    let key_id = KeyId::parse(id).ok_or_else(bad)?;
+    let acct_end = id_end + 12;
+    let account = std::str::from_utf8(blob.get(id_end..acct_end).ok_or_else(bad)?)
+        .map_err(|_| bad())
+        .and_then(|a| AccountId::parse(a).map_err(|_| bad()))?;
+    let mat_end = acct_end + 4;
+    let mut m = [0u8; 4];
+    m.copy_from_slice(blob.get(acct_end..mat_end).ok_or_else(bad)?);
+    if blob.len() < mat_end + NONCE_LEN + TAG_LEN {
+        return Err(bad());
+    }
+    Ok((
+        BlobHeader {
+            key_id,
+            account,
+            material: u32::from_be_bytes(m),
+        },
+        mat_end,
+    ))
+}
+
+pub fn encrypt(
+    material: &SymmetricMaterial,
+    header: &BlobHeader,
+    context: &EncryptionContext,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, KmsError> {
+    let mut blob = header_bytes(header);
+    let mut aad = blob.clone();
+    aad.extend_from_slice(&context.canonical_bytes());
+    let mut nonce = [0u8; NONCE_LEN];
+    SystemRandom::new()
+        .fill(&mut nonce)
+        .map_err(|_| KmsError::Internal("random number generator failed".into()))?;
+    blob.extend_from_slice(&nonce);
+    let start = blob.len();
+    blob.extend_from_slice(plaintext);
+    let tag = material
+        .key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&aad),
+            &mut blob[start..],
+        )
+        .map_err(|_| KmsError::Internal("encryption failed".into()))?;
+    blob.extend_from_slice(tag.as_ref());
+    Ok(blob)
+}
+
+/// Decrypts a blob whose header was parsed with [`parse_header`].
+pub fn decrypt(
+    material: &SymmetricMaterial,
+    blob: &[u8],
+    header_len: usize,
+    context: &EncryptionContext,
+) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    let header = blob.get(..header_len).ok_or(KmsError::InvalidCiphertext)?;
+    let mut aad = header.to_vec();
+    aad.extend_from_slice(&context.canonical_bytes());
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.copy_from_slice(
+        blob.get(header_len..header_len + NONCE_LEN)
+            .ok_or(KmsError::InvalidCiphertext)?,
+    );
+    let mut body = Zeroizing::new(
+        blob.get(header_len + NONCE_LEN..)
+            .ok_or(KmsError::InvalidCiphertext)?
+            .to_vec(),
+    );
+    let len = material
+        .key
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&aad),
+            body.as_mut_slice(),
+        )
+        .map_err(|_| KmsError::InvalidCiphertext)?
+        .len();
+    body.truncate(len);
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (SymmetricMaterial, BlobHeader) {
+        let m = SymmetricMaterial::from_bytes(&random_bytes(32).unwrap()).unwrap();
+        let h = BlobHeader {
+            key_id: KeyId::new_random(false),
+            account: AccountId::parse("111122223333").unwrap(),
+            material: 3,
+        };
+        (m, h)
+    }
+
+    fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
+        EncryptionContext(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn ciphertext_round_trips_and_names_its_key_and_material() {
+        let (m, h) = setup();
+        let c = ctx(&[("a", "1"), ("b", "2")]);
+        let blob = encrypt(&m, &h, &c, b"hello").unwrap();
+        let (parsed, len) = parse_header(&blob).unwrap();
+        assert_eq!(parsed, h);
+        assert_eq!(decrypt(&m, &blob, len, &c).unwrap().as_slice(), b"hello");
+    }
+
+    #[test]
+    fn encryption_context_order_does_not_matter_but_content_does() {
+        let (m, h) = setup();
+        let blob = encrypt(&m, &h, &ctx(&[("a", "1"), ("b", "2")]), b"x").unwrap();
+        let (_, len) = parse_header(&blob).unwrap();
+        assert!(decrypt(&m, &blob, len, &ctx(&[("b", "2"), ("a", "1")])).is_ok());
+        assert_eq!(
+            decrypt(&m, &blob, len, &ctx(&[("a", "1")])).unwrap_err(),
+            KmsError::InvalidCiphertext
+        );
+        assert_eq!(
+            decrypt(&m, &blob, len, &ctx(&[("a", "1"), ("b", "3")])).unwrap_err(),
+            KmsError::InvalidCiphertext
+        );
+        // "ab"+"c" must not collide with "a"+"bc".
+        let blob2 = encrypt(&m, &h, &ctx(&[("ab", "c")]), b"x").unwrap();
+        assert!(decrypt(&m, &blob2, len, &ctx(&[("a", "bc")])).is_err());
+    }
+
+    #[test]
+    fn any_flipped_byte_makes_the_ciphertext_invalid() {
+        let (m, h) = setup();
+        let c = EncryptionContext::default();
+        let blob = encrypt(&m, &h, &c, b"some plaintext").unwrap();
+        for i in 0..blob.len() {
+            let mut b = blob.clone();
+            b[i] ^= 0x01;
+            let ok = parse_header(&b)
+                .and_then(|(hh, len)| {
+                    if hh != h {
+                        return Err(KmsError::InvalidCiphertext);
+                    }
+                    decrypt(&m, &b, len, &c)
+                })
+                .is_ok();
+            assert!(!ok, "flipping byte {i} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn truncated_or_garbage_blobs_are_rejected_without_panic() {
+        let (m, h) = setup();
+        let blob = encrypt(&m, &h, &EncryptionContext::default(), b"abc").unwrap();
+        for n in 0..blob.len() {
+            let _ = parse_header(&blob[..n]).and_then(|(_, len)| {
+                decrypt(&m, &blob[..n], len, &EncryptionContext::default())
+            });
+        }
+        assert!(parse_header(&[1, 255]).is_err());
+        assert!(parse_header(&[]).is_err());
+    }
+}

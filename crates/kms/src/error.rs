@@ -1,0 +1,100 @@
+//! Errors of the KMS layer. Each variant is one AWS error code; the message
+//! is AWS's text where it is known. The server maps them onto the wire once.
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KmsError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Disabled(String),
+    #[error("{0}")]
+    InvalidState(String),
+    /// Real KMS sends this without any message.
+    #[error("InvalidCiphertextException")]
+    InvalidCiphertext,
+    #[error("{0}")]
+    IncorrectKey(String),
+    #[error("{0}")]
+    InvalidKeyUsage(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    InvalidAliasName(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    Tag(String),
+    #[error("{0}")]
+    MalformedPolicyDocument(String),
+    #[error("{0}")]
+    UnsupportedOperation(String),
+    #[error("{0}")]
+    InvalidArn(String),
+    #[error("{0}")]
+    InvalidMarker(String),
+    #[error("{0}")]
+    InvalidGrantToken(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    AccessDenied(String),
+    #[error("{0}")]
+    DryRunOperation(String),
+    /// Our fault (storage failure, corrupt state). Never carries secrets.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl KmsError {
+    /// The AWS error code (`__type`) for this error.
+    pub fn code(&self) -> &'static str {
+        use KmsError::*;
+        match self {
+            NotFound(_) => "NotFoundException",
+            Disabled(_) => "DisabledException",
+            InvalidState(_) => "KMSInvalidStateException",
+            InvalidCiphertext => "InvalidCiphertextException",
+            IncorrectKey(_) => "IncorrectKeyException",
+            InvalidKeyUsage(_) => "InvalidKeyUsageException",
+            AlreadyExists(_) => "AlreadyExistsException",
+            InvalidAliasName(_) => "InvalidAliasNameException",
+            LimitExceeded(_) => "LimitExceededException",
+            Tag(_) => "TagException",
+            MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
+            UnsupportedOperation(_) => "UnsupportedOperationException",
+            InvalidArn(_) => "InvalidArnException",
+            InvalidMarker(_) => "InvalidMarkerException",
+            InvalidGrantToken(_) => "InvalidGrantTokenException",
+            Validation(_) => "ValidationException",
+            AccessDenied(_) => "AccessDeniedException",
+            DryRunOperation(_) => "DryRunOperationException",
+            Internal(_) => "KMSInternalException",
+        }
+    }
+
+    /// The message, or `None` where AWS sends none.
+    pub fn message(&self) -> Option<String> {
+        match self {
+            KmsError::InvalidCiphertext => None,
+            other => Some(other.to_string()),
+        }
+    }
+
+    /// A single-member ValidationException in AWS's wording.
+    pub fn validation(value: Option<&str>, member: &str, constraint: &str) -> KmsError {
+        let value = match value {
+            Some(v) => format!("Value '{v}' at"),
+            None => "Value at".to_string(),
+        };
+        KmsError::Validation(format!(
+            "1 validation error detected: {value} '{member}' failed to satisfy constraint: {constraint}"
+        ))
+    }
+}
+
+impl From<ferrokms_store::StoreError> for KmsError {
+    fn from(e: ferrokms_store::StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        KmsError::Internal("The request could not be completed because of a storage failure.".into())
+    }
+}

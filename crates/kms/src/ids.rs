@@ -1,0 +1,312 @@
+//! Key identifiers and the four ways a request may name a key.
+
+use std::fmt;
+
+use ferrokms_types::{AccountId, Arn, Region};
+use serde::{Deserialize, Serialize};
+
+use crate::KmsError;
+
+/// A key id: a lowercase UUID, or `mrk-` and 32 hex digits for multi-Region keys.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct KeyId(String);
+
+impl KeyId {
+    pub fn new_random(multi_region: bool) -> KeyId {
+        let u = uuid::Uuid::new_v4();
+        if multi_region {
+            KeyId(format!("mrk-{}", u.simple()))
+        } else {
+            KeyId(u.hyphenated().to_string())
+        }
+    }
+
+    /// Accepts a key id in AWS's shapes. Uppercase hex is accepted and
+    /// folded, as KMS treats key ids case-insensitively.
+    pub fn parse(s: &str) -> Option<KeyId> {
+        let lower = s.to_ascii_lowercase();
+        let is_hex = |t: &str| t.bytes().all(|b| b.is_ascii_hexdigit());
+        if let Some(rest) = lower.strip_prefix("mrk-") {
+            return (rest.len() == 32 && is_hex(rest)).then_some(KeyId(lower));
+        }
+        let groups: Vec<&str> = lower.split('-').collect();
+        let lens = [8, 4, 4, 4, 12];
+        let ok = groups.len() == 5
+            && groups
+                .iter()
+                .zip(lens)
+                .all(|(g, l)| g.len() == l && is_hex(g));
+        ok.then_some(KeyId(lower))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_multi_region(&self) -> bool {
+        self.0.starts_with("mrk-")
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a key lives: account, region and id together name exactly one key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct KeyAddr {
+    pub account: AccountId,
+    pub region: Region,
+    pub key_id: KeyId,
+}
+
+impl KeyAddr {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:{}:kms:{}:{}:key/{}",
+            self.region.partition(),
+            self.region,
+            self.account,
+            self.key_id
+        )
+    }
+
+    /// The id under which the key's documents are stored.
+    pub fn storage_id(&self) -> String {
+        format!("{}/{}/{}", self.account, self.region, self.key_id)
+    }
+}
+
+/// An alias name, always with its `alias/` prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AliasName(String);
+
+pub const ALIAS_PREFIX: &str = "alias/";
+pub const RESERVED_ALIAS_PREFIX: &str = "alias/aws/";
+
+impl AliasName {
+    /// Checks the naming rules of CreateAlias (the model's pattern and length
+    /// are checked at the edge; the prefix rules are KMS's own).
+    pub fn parse_for_create(s: &str) -> Result<AliasName, KmsError> {
+        if !s.starts_with(ALIAS_PREFIX) || s.len() == ALIAS_PREFIX.len() {
+            return Err(KmsError::Validation(
+                "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html".into(),
+            ));
+        }
+        if s.starts_with(RESERVED_ALIAS_PREFIX) {
+            return Err(KmsError::InvalidAliasName(format!(
+                "Alias {s} cannot begin with the reserved prefix alias/aws/. That prefix is reserved for AWS managed keys."
+            )));
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'/' | b'_' | b'-'))
+        {
+            return Err(KmsError::Validation(format!(
+                "{s} contains invalid characters for an alias"
+            )));
+        }
+        Ok(AliasName(s.to_string()))
+    }
+
+    /// Any `alias/...` name, as used to look an alias up.
+    pub fn parse_lookup(s: &str) -> Option<AliasName> {
+        (s.starts_with(ALIAS_PREFIX) && s.len() > ALIAS_PREFIX.len())
+            .then(|| AliasName(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AliasName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AliasAddr {
+    pub account: AccountId,
+    pub region: Region,
+    pub name: AliasName,
+}
+
+impl AliasAddr {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:{}:kms:{}:{}:{}",
+            self.region.partition(),
+            self.region,
+            self.account,
+            self.name
+        )
+    }
+
+    pub fn storage_id(&self) -> String {
+        format!("{}/{}/{}", self.account, self.region, self.name)
+    }
+}
+
+/// How a request named a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRef {
+    Key(KeyAddr),
+    Alias(AliasAddr),
+}
+
+/// Which identifier forms an operation accepts (kms-spec: crypto operations,
+/// DescribeKey and GetPublicKey accept aliases; everything else only ids/ARNs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepts {
+    KeyOrAlias,
+    KeyOnly,
+}
+
+impl KeyRef {
+    /// Resolves the text of a `KeyId` member in the caller's account and the
+    /// endpoint's region. A bare id or alias always means the caller's own
+    /// account; another account's key can only be named by ARN.
+    pub fn parse(
+        text: &str,
+        account: &AccountId,
+        region: &Region,
+        accepts: Accepts,
+    ) -> Result<KeyRef, KmsError> {
+        let invalid = || KmsError::NotFound(format!("Invalid keyId '{text}'"));
+        if text.starts_with("arn:") {
+            let arn = Arn::parse(text).map_err(|_| KmsError::NotFound("Invalid arn".into()))?;
+            if arn.service != "kms" {
+                return Err(KmsError::NotFound("Invalid arn".into()));
+            }
+            let arn_account = AccountId::parse(&arn.account)
+                .map_err(|_| KmsError::NotFound("Invalid arn".into()))?;
+            if arn.region != region.as_str() || arn.partition != region.partition() {
+                return Err(KmsError::NotFound("Invalid arn".into()));
+            }
+            if let Some(id) = arn.resource.strip_prefix("key/") {
+                let key_id = KeyId::parse(id).ok_or_else(|| KmsError::NotFound("Invalid arn".into()))?;
+                return Ok(KeyRef::Key(KeyAddr {
+                    account: arn_account,
+                    region: region.clone(),
+                    key_id,
+                }));
+            }
+            if arn.resource.starts_with(ALIAS_PREFIX) && accepts == Accepts::KeyOrAlias {
+                let name = AliasName::parse_lookup(&arn.resource)
+                    .ok_or_else(|| KmsError::NotFound("Invalid arn".into()))?;
+                return Ok(KeyRef::Alias(AliasAddr {
+                    account: arn_account,
+                    region: region.clone(),
+                    name,
+                }));
+            }
+            return Err(KmsError::NotFound("Invalid arn".into()));
+        }
+        if text.starts_with(ALIAS_PREFIX) {
+            if accepts == Accepts::KeyOnly {
+                return Err(invalid());
+            }
+            let name = AliasName::parse_lookup(text).ok_or_else(invalid)?;
+            return Ok(KeyRef::Alias(AliasAddr {
+                account: account.clone(),
+                region: region.clone(),
+                name,
+            }));
+        }
+        let key_id = KeyId::parse(text).ok_or_else(invalid)?;
+        Ok(KeyRef::Key(KeyAddr {
+            account: account.clone(),
+            region: region.clone(),
+            key_id,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acct() -> AccountId {
+        AccountId::parse("111122223333").unwrap()
+    }
+    fn region() -> Region {
+        Region::parse("us-east-1").unwrap()
+    }
+
+    #[test]
+    fn key_id_accepts_uuid_and_multi_region_shapes() {
+        assert!(KeyId::parse("1234abcd-12ab-34cd-56ef-1234567890ab").is_some());
+        assert!(KeyId::parse("mrk-1234abcd12ab34cd56ef1234567890ab").is_some());
+        assert!(KeyId::parse("1234abcd-12ab-34cd-56ef-1234567890a").is_none());
+        assert!(KeyId::parse("not-a-key").is_none());
+        assert!(KeyId::new_random(true).is_multi_region());
+        assert!(KeyId::parse(KeyId::new_random(false).as_str()).is_some());
+    }
+
+    #[test]
+    fn bare_key_id_resolves_in_callers_account_and_region() {
+        let r = KeyRef::parse(
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            &acct(),
+            &region(),
+            Accepts::KeyOnly,
+        )
+        .unwrap();
+        match r {
+            KeyRef::Key(a) => assert_eq!(
+                a.arn(),
+                "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+            ),
+            _ => panic!("expected key"),
+        }
+    }
+
+    #[test]
+    fn key_arn_in_another_region_is_not_found_invalid_arn() {
+        let e = KeyRef::parse(
+            "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            &acct(),
+            &region(),
+            Accepts::KeyOnly,
+        )
+        .unwrap_err();
+        assert_eq!(e, KmsError::NotFound("Invalid arn".into()));
+    }
+
+    #[test]
+    fn alias_is_refused_where_only_key_ids_are_accepted() {
+        assert!(KeyRef::parse("alias/x", &acct(), &region(), Accepts::KeyOnly).is_err());
+        assert!(matches!(
+            KeyRef::parse("alias/x", &acct(), &region(), Accepts::KeyOrAlias),
+            Ok(KeyRef::Alias(_))
+        ));
+        assert!(matches!(
+            KeyRef::parse(
+                "arn:aws:kms:us-east-1:444455556666:alias/x",
+                &acct(),
+                &region(),
+                Accepts::KeyOrAlias
+            ),
+            Ok(KeyRef::Alias(a)) if a.account.as_str() == "444455556666"
+        ));
+    }
+
+    #[test]
+    fn create_alias_rules_follow_kms() {
+        assert!(AliasName::parse_for_create("alias/app").is_ok());
+        assert!(matches!(
+            AliasName::parse_for_create("app"),
+            Err(KmsError::Validation(_))
+        ));
+        assert!(matches!(
+            AliasName::parse_for_create("alias/aws/s3"),
+            Err(KmsError::InvalidAliasName(_))
+        ));
+    }
+}

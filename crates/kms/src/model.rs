@@ -1,0 +1,242 @@
+//! The key model: specs, usages, states, and the record persisted per key.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::KeyAddr;
+
+macro_rules! aws_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+aws_enum!(
+    /// `KeySpec` (and the deprecated `CustomerMasterKeySpec`).
+    KeySpec {
+        SymmetricDefault = "SYMMETRIC_DEFAULT",
+        Rsa2048 = "RSA_2048",
+        Rsa3072 = "RSA_3072",
+        Rsa4096 = "RSA_4096",
+        EccNistP256 = "ECC_NIST_P256",
+        EccNistP384 = "ECC_NIST_P384",
+        EccNistP521 = "ECC_NIST_P521",
+        EccSecgP256k1 = "ECC_SECG_P256K1",
+        EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
+        Hmac224 = "HMAC_224",
+        Hmac256 = "HMAC_256",
+        Hmac384 = "HMAC_384",
+        Hmac512 = "HMAC_512",
+        MlDsa44 = "ML_DSA_44",
+        MlDsa65 = "ML_DSA_65",
+        MlDsa87 = "ML_DSA_87",
+        Sm2 = "SM2",
+    }
+);
+
+aws_enum!(
+    KeyUsage {
+        EncryptDecrypt = "ENCRYPT_DECRYPT",
+        SignVerify = "SIGN_VERIFY",
+        GenerateVerifyMac = "GENERATE_VERIFY_MAC",
+        KeyAgreement = "KEY_AGREEMENT",
+    }
+);
+
+aws_enum!(
+    KeyState {
+        Creating = "Creating",
+        Enabled = "Enabled",
+        Disabled = "Disabled",
+        PendingDeletion = "PendingDeletion",
+        PendingImport = "PendingImport",
+        PendingReplicaDeletion = "PendingReplicaDeletion",
+        Unavailable = "Unavailable",
+        Updating = "Updating",
+    }
+);
+
+aws_enum!(
+    Origin {
+        AwsKms = "AWS_KMS",
+        External = "EXTERNAL",
+        AwsCloudhsm = "AWS_CLOUDHSM",
+        ExternalKeyStore = "EXTERNAL_KEY_STORE",
+    }
+);
+
+aws_enum!(
+    KeyManager {
+        Aws = "AWS",
+        Customer = "CUSTOMER",
+    }
+);
+
+aws_enum!(
+    EncryptionAlgorithm {
+        SymmetricDefault = "SYMMETRIC_DEFAULT",
+        RsaesOaepSha1 = "RSAES_OAEP_SHA_1",
+        RsaesOaepSha256 = "RSAES_OAEP_SHA_256",
+        Sm2Pke = "SM2PKE",
+    }
+);
+
+aws_enum!(
+    DataKeySpec {
+        Aes256 = "AES_256",
+        Aes128 = "AES_128",
+    }
+);
+
+/// A tag as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    #[serde(rename = "TagKey")]
+    pub key: String,
+    #[serde(rename = "TagValue")]
+    pub value: String,
+}
+
+/// One version of a key's backing material (the secret itself is stored
+/// separately, sealed). Ciphertexts name the version they were made with, so
+/// rotation never strands an old ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaterialInfo {
+    /// 64 lowercase hex digits, shown as `KeyMaterialId`.
+    pub id: String,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationConfig {
+    pub enabled: bool,
+    pub period_days: u32,
+}
+
+impl Default for RotationConfig {
+    fn default() -> Self {
+        RotationConfig {
+            enabled: false,
+            period_days: 365,
+        }
+    }
+}
+
+/// Everything about a key except its secret material; persisted as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub addr: KeyAddr,
+    pub created_ms: i64,
+    pub description: String,
+    pub key_usage: KeyUsage,
+    pub key_spec: KeySpec,
+    pub origin: Origin,
+    pub key_manager: KeyManager,
+    pub state: KeyState,
+    pub deletion_ms: Option<i64>,
+    pub pending_window_days: Option<u32>,
+    /// The key policy exactly as given (GetKeyPolicy returns this text).
+    pub policy: String,
+    pub tags: Vec<Tag>,
+    pub rotation: RotationConfig,
+    pub multi_region: bool,
+    pub materials: Vec<MaterialInfo>,
+}
+
+impl KeyRecord {
+    pub fn arn(&self) -> String {
+        self.addr.arn()
+    }
+
+    pub fn current_material(&self) -> Option<(u32, &MaterialInfo)> {
+        let idx = self.materials.len().checked_sub(1)?;
+        Some((u32::try_from(idx).ok()?, self.materials.get(idx)?))
+    }
+
+    pub fn encryption_algorithms(&self) -> Option<Vec<EncryptionAlgorithm>> {
+        match (self.key_spec, self.key_usage) {
+            (KeySpec::SymmetricDefault, _) => Some(vec![EncryptionAlgorithm::SymmetricDefault]),
+            (
+                KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096,
+                KeyUsage::EncryptDecrypt,
+            ) => Some(vec![
+                EncryptionAlgorithm::RsaesOaepSha1,
+                EncryptionAlgorithm::RsaesOaepSha256,
+            ]),
+            _ => None,
+        }
+    }
+}
+
+/// `KeyMetadata` as DescribeKey and CreateKey return it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMetadata {
+    #[serde(rename = "AWSAccountId")]
+    pub aws_account_id: String,
+    pub key_id: String,
+    pub arn: String,
+    pub creation_date: f64,
+    pub enabled: bool,
+    pub description: String,
+    pub key_usage: KeyUsage,
+    pub key_state: KeyState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_date: Option<f64>,
+    pub origin: Origin,
+    pub key_manager: KeyManager,
+    pub customer_master_key_spec: KeySpec,
+    pub key_spec: KeySpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithms: Option<Vec<EncryptionAlgorithm>>,
+    pub multi_region: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_key_material_id: Option<String>,
+}
+
+pub fn ms_to_epoch_seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+impl From<&KeyRecord> for KeyMetadata {
+    fn from(r: &KeyRecord) -> Self {
+        KeyMetadata {
+            aws_account_id: r.addr.account.to_string(),
+            key_id: r.addr.key_id.to_string(),
+            arn: r.arn(),
+            creation_date: ms_to_epoch_seconds(r.created_ms),
+            enabled: r.state == KeyState::Enabled,
+            description: r.description.clone(),
+            key_usage: r.key_usage,
+            key_state: r.state,
+            deletion_date: match r.state {
+                KeyState::PendingDeletion => r.deletion_ms.map(ms_to_epoch_seconds),
+                _ => None,
+            },
+            origin: r.origin,
+            key_manager: r.key_manager,
+            customer_master_key_spec: r.key_spec,
+            key_spec: r.key_spec,
+            encryption_algorithms: r.encryption_algorithms(),
+            multi_region: r.multi_region,
+            current_key_material_id: r.current_material().map(|(_, m)| m.id.clone()),
+        }
+    }
+}

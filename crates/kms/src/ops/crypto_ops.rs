@@ -1,0 +1,314 @@
+//! Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
+//! GenerateDataKeyWithoutPlaintext, GenerateRandom.
+//!
+//! The hot path: each call reads only the in-memory key (one read lock and
+//! an `Arc` clone) and does no I/O.
+
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use crate::api::*;
+use crate::crypto::{self, random_bytes, BlobHeader, EncryptionContext, SymmetricMaterial};
+use crate::ids::{Accepts, KeyAddr, KeyRef};
+use crate::model::{DataKeySpec, EncryptionAlgorithm, KeySpec, KeyUsage};
+use crate::ops::require_usable;
+use crate::state::Key;
+use crate::{Caller, Kms, KmsError};
+
+const MAX_SYMMETRIC_PLAINTEXT: usize = 4096;
+
+const DRY_RUN_MESSAGE: &str = "The request would have succeeded, but the DryRun option is set.";
+
+/// The message AWS gives when a ciphertext's key cannot be used by the caller.
+const CIPHERTEXT_KEY_UNUSABLE: &str = "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.";
+
+fn require_symmetric_encryption_key(key: &Key, op: &str) -> Result<(), KmsError> {
+    let r = &key.record;
+    if r.key_spec != KeySpec::SymmetricDefault || r.key_usage != KeyUsage::EncryptDecrypt {
+        return Err(KmsError::InvalidKeyUsage(format!(
+            "{} key usage is {} and key spec is {}, which is not valid for {op}.",
+            r.arn(),
+            r.key_usage,
+            r.key_spec
+        )));
+    }
+    Ok(())
+}
+
+fn require_symmetric_algorithm(alg: Option<EncryptionAlgorithm>) -> Result<(), KmsError> {
+    match alg {
+        None | Some(EncryptionAlgorithm::SymmetricDefault) => Ok(()),
+        Some(other) => Err(KmsError::InvalidKeyUsage(format!(
+            "The encryption algorithm {other} is not valid for a symmetric encryption KMS key. Use SYMMETRIC_DEFAULT."
+        ))),
+    }
+}
+
+fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
+    if flag == Some(true) {
+        Err(KmsError::DryRunOperation(DRY_RUN_MESSAGE.into()))
+    } else {
+        Ok(())
+    }
+}
+
+/// A ciphertext opened: plaintext plus the key and material that made it.
+struct Opened {
+    key: Arc<Key>,
+    material_id: String,
+    plaintext: Zeroizing<Vec<u8>>,
+}
+
+impl Kms {
+    /// Encrypt: up to 4096 bytes under a symmetric key; the encryption
+    /// context becomes associated data and must be repeated on Decrypt.
+    pub fn encrypt(&self, caller: &Caller, req: EncryptRequest) -> Result<EncryptResponse, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "Encrypt")?;
+        require_usable(&key.record)?;
+        require_symmetric_encryption_key(&key, "Encrypt")?;
+        require_symmetric_algorithm(req.encryption_algorithm)?;
+        if req.plaintext.0.len() > MAX_SYMMETRIC_PLAINTEXT {
+            return Err(KmsError::validation(
+                None,
+                "plaintext",
+                "Member must have length less than or equal to 4096",
+            ));
+        }
+        dry_run(req.dry_run)?;
+        let ctx = req.encryption_context.unwrap_or_default();
+        let (blob, _) = seal_under(&key, &ctx, &req.plaintext.0)?;
+        Ok(EncryptResponse {
+            ciphertext_blob: Blob(blob),
+            key_id: key.record.arn(),
+            encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+        })
+    }
+
+    /// Decrypt: the key comes from the ciphertext; a `KeyId`, if given, must
+    /// name that same key.
+    pub fn decrypt(&self, caller: &Caller, req: DecryptRequest) -> Result<DecryptResponse, KmsError> {
+        let ignore_ciphertext = req.dry_run == Some(true)
+            && req
+                .dry_run_modifiers
+                .as_ref()
+                .is_some_and(|m| m.iter().any(|x| x == "IGNORE_CIPHERTEXT"));
+        if ignore_ciphertext {
+            // Only authorization and the named key can be checked.
+            if let Some(k) = &req.key_id {
+                let key = self.resolve(caller, k, Accepts::KeyOrAlias, "Decrypt")?;
+                require_usable(&key.record)?;
+            }
+            return Err(KmsError::DryRunOperation(DRY_RUN_MESSAGE.into()));
+        }
+        let blob = req.ciphertext_blob.ok_or_else(|| {
+            KmsError::Validation(
+                "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null".into(),
+            )
+        })?;
+        require_symmetric_algorithm(req.encryption_algorithm)?;
+        let ctx = req.encryption_context.unwrap_or_default();
+        let opened = self.open_ciphertext(caller, &blob.0, &ctx, req.key_id.as_deref(), "Decrypt", req.dry_run)?;
+        Ok(DecryptResponse {
+            key_id: opened.key.record.arn(),
+            plaintext: SecretBlob(opened.plaintext),
+            encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+            key_material_id: opened.material_id,
+        })
+    }
+
+    /// ReEncrypt: decrypts under the source key and encrypts under the
+    /// destination key without the plaintext leaving the service.
+    pub fn re_encrypt(&self, caller: &Caller, req: ReEncryptRequest) -> Result<ReEncryptResponse, KmsError> {
+        let dest = self.resolve(caller, &req.destination_key_id, Accepts::KeyOrAlias, "ReEncryptTo")?;
+        require_usable(&dest.record)?;
+        require_symmetric_encryption_key(&dest, "ReEncrypt")?;
+        require_symmetric_algorithm(req.destination_encryption_algorithm)?;
+        require_symmetric_algorithm(req.source_encryption_algorithm)?;
+        let blob = req.ciphertext_blob.ok_or_else(|| {
+            KmsError::Validation(
+                "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null".into(),
+            )
+        })?;
+        let src_ctx = req.source_encryption_context.unwrap_or_default();
+        let opened = self.open_ciphertext(
+            caller,
+            &blob.0,
+            &src_ctx,
+            req.source_key_id.as_deref(),
+            "ReEncryptFrom",
+            req.dry_run,
+        )?;
+        let dest_ctx = req.destination_encryption_context.unwrap_or_default();
+        let (new_blob, dest_material) = seal_under(&dest, &dest_ctx, &opened.plaintext)?;
+        Ok(ReEncryptResponse {
+            ciphertext_blob: Blob(new_blob),
+            source_key_id: opened.key.record.arn(),
+            key_id: dest.record.arn(),
+            source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+            destination_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
+            source_key_material_id: opened.material_id,
+            destination_key_material_id: dest_material,
+        })
+    }
+
+    /// GenerateDataKey: a fresh data key, in plaintext and encrypted.
+    pub fn generate_data_key(&self, caller: &Caller, req: GenerateDataKeyRequest) -> Result<GenerateDataKeyResponse, KmsError> {
+        let (blob, plaintext, key, material) = self.make_data_key(caller, req, "GenerateDataKey")?;
+        Ok(GenerateDataKeyResponse {
+            ciphertext_blob: Blob(blob),
+            plaintext: SecretBlob(plaintext),
+            key_id: key.record.arn(),
+            key_material_id: material,
+        })
+    }
+
+    /// GenerateDataKeyWithoutPlaintext: as GenerateDataKey, encrypted copy only.
+    pub fn generate_data_key_without_plaintext(
+        &self,
+        caller: &Caller,
+        req: GenerateDataKeyWithoutPlaintextRequest,
+    ) -> Result<GenerateDataKeyWithoutPlaintextResponse, KmsError> {
+        let (blob, _plaintext, key, material) =
+            self.make_data_key(caller, req, "GenerateDataKeyWithoutPlaintext")?;
+        Ok(GenerateDataKeyWithoutPlaintextResponse {
+            ciphertext_blob: Blob(blob),
+            key_id: key.record.arn(),
+            key_material_id: material,
+        })
+    }
+
+    /// GenerateRandom: 1 to 1024 random bytes (NumberOfBytes is required in
+    /// practice even though the model marks it optional).
+    pub fn generate_random(&self, _caller: &Caller, req: GenerateRandomRequest) -> Result<GenerateRandomResponse, KmsError> {
+        if req.custom_key_store_id.is_some() {
+            return Err(KmsError::UnsupportedOperation(
+                "Custom key stores are not supported by ferrokms.".into(),
+            ));
+        }
+        let n = req.number_of_bytes.ok_or_else(|| {
+            KmsError::Validation(
+                "1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null".into(),
+            )
+        })?;
+        if !(1..=1024).contains(&n) {
+            return Err(KmsError::validation(
+                Some(&n.to_string()),
+                "numberOfBytes",
+                if n < 1 {
+                    "Member must have value greater than or equal to 1"
+                } else {
+                    "Member must have value less than or equal to 1024"
+                },
+            ));
+        }
+        Ok(GenerateRandomResponse {
+            plaintext: SecretBlob(random_bytes(n as usize)?),
+        })
+    }
+
+    fn make_data_key(
+        &self,
+        caller: &Caller,
+        req: GenerateDataKeyRequest,
+        op: &str,
+    ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>, Arc<Key>, String), KmsError> {
+        let len = match (req.key_spec, req.number_of_bytes) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(KmsError::Validation(
+                    "Please specify either number of bytes or key spec.".into(),
+                ))
+            }
+            (Some(DataKeySpec::Aes256), None) => 32,
+            (Some(DataKeySpec::Aes128), None) => 16,
+            (None, Some(n)) => {
+                if !(1..=1024).contains(&n) {
+                    return Err(KmsError::validation(
+                        Some(&n.to_string()),
+                        "numberOfBytes",
+                        if n < 1 {
+                            "Member must have value greater than or equal to 1"
+                        } else {
+                            "Member must have value less than or equal to 1024"
+                        },
+                    ));
+                }
+                n as usize
+            }
+        };
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, op)?;
+        require_usable(&key.record)?;
+        require_symmetric_encryption_key(&key, op)?;
+        dry_run(req.dry_run)?;
+        let plaintext = random_bytes(len)?;
+        let ctx = req.encryption_context.unwrap_or_default();
+        let (blob, material) = seal_under(&key, &ctx, &plaintext)?;
+        Ok((blob, plaintext, key, material))
+    }
+
+    fn open_ciphertext(
+        &self,
+        caller: &Caller,
+        blob: &[u8],
+        ctx: &EncryptionContext,
+        named_key: Option<&str>,
+        action: &str,
+        dry: Option<bool>,
+    ) -> Result<Opened, KmsError> {
+        let (header, header_len) = crypto::parse_header(blob)?;
+        let addr = KeyAddr {
+            account: header.account.clone(),
+            region: caller.region.clone(),
+            key_id: header.key_id.clone(),
+        };
+        let key = self
+            .lookup(&KeyRef::Key(addr.clone()))
+            .map_err(|_| KmsError::AccessDenied(CIPHERTEXT_KEY_UNUSABLE.into()))?;
+        if let Some(named) = named_key {
+            let named = self.resolve(caller, named, Accepts::KeyOrAlias, action)?;
+            if named.record.addr != addr {
+                return Err(KmsError::IncorrectKey(
+                    "The key ID in the request does not identify a KMS key that can perform this operation.".into(),
+                ));
+            }
+        }
+        self.check_same_account(caller, &key, action)?;
+        require_usable(&key.record)?;
+        require_symmetric_encryption_key(&key, action)?;
+        dry_run(dry)?;
+        let idx = header.material as usize;
+        let material: &SymmetricMaterial = key.materials.get(idx).ok_or(KmsError::InvalidCiphertext)?;
+        let plaintext = crypto::decrypt(material, blob, header_len, ctx)?;
+        let material_id = key
+            .record
+            .materials
+            .get(idx)
+            .map(|m| m.id.clone())
+            .ok_or(KmsError::InvalidCiphertext)?;
+        Ok(Opened {
+            key,
+            material_id,
+            plaintext,
+        })
+    }
+}
+
+/// Encrypts under the key's newest material; returns the blob and the
+/// material id used.
+fn seal_under(key: &Key, ctx: &EncryptionContext, plaintext: &[u8]) -> Result<(Vec<u8>, String), KmsError> {
+    let (version, info) = key
+        .record
+        .current_material()
+        .ok_or_else(|| KmsError::Internal("key has no material".into()))?;
+    let material = key
+        .materials
+        .get(version as usize)
+        .ok_or_else(|| KmsError::Internal("key material is not loaded".into()))?;
+    let header = BlobHeader {
+        key_id: key.record.addr.key_id.clone(),
+        account: key.record.addr.account.clone(),
+        material: version,
+    };
+    let blob = crypto::encrypt(material, &header, ctx, plaintext)?;
+    Ok((blob, info.id.clone()))
+}

@@ -1,0 +1,264 @@
+//! CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey,
+//! ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription.
+
+use crate::api::*;
+use crate::ids::{Accepts, KeyAddr, KeyId};
+use crate::model::{KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, RotationConfig};
+use crate::ops::{page, require_not_pending_deletion};
+use crate::{default_key_policy, Caller, Kms, KmsError};
+
+/// Key policies may be at most 32 KiB (kms-spec §7.4).
+pub(crate) const MAX_KEY_POLICY_BYTES: usize = 32 * 1024;
+pub(crate) const MAX_TAGS_PER_KEY: usize = 50;
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+impl Kms {
+    /// CreateKey
+    pub fn create_key(&self, caller: &Caller, req: CreateKeyRequest) -> Result<KeyMetadataResponse, KmsError> {
+        if req.key_spec.is_some() && req.customer_master_key_spec.is_some() {
+            return Err(KmsError::Validation(
+                "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.".into(),
+            ));
+        }
+        let spec = req
+            .key_spec
+            .or(req.customer_master_key_spec)
+            .unwrap_or(KeySpec::SymmetricDefault);
+        let origin = req.origin.unwrap_or(Origin::AwsKms);
+        if spec != KeySpec::SymmetricDefault {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "KeySpec {spec} is not supported by this ferrokms version; only SYMMETRIC_DEFAULT keys can be created."
+            )));
+        }
+        let usage = req.key_usage.unwrap_or(KeyUsage::EncryptDecrypt);
+        if usage != KeyUsage::EncryptDecrypt {
+            return Err(KmsError::Validation(format!(
+                "KeyUsage {usage} is not compatible with KeySpec {spec}"
+            )));
+        }
+        if origin != Origin::AwsKms {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "Origin {origin} is not supported by this ferrokms version."
+            )));
+        }
+        if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
+            return Err(KmsError::UnsupportedOperation(
+                "Custom key stores are not supported by ferrokms.".into(),
+            ));
+        }
+        let tags = req.tags.unwrap_or_default();
+        validate_new_tags(&[], &tags)?;
+        let policy = match req.policy {
+            Some(p) => {
+                check_policy_text(&p)?;
+                p
+            }
+            None => default_key_policy(&caller.account, caller.region.partition()),
+        };
+        let multi_region = req.multi_region.unwrap_or(false);
+        let now = self.clock.now_ms();
+        let record = KeyRecord {
+            addr: KeyAddr {
+                account: caller.account.clone(),
+                region: caller.region.clone(),
+                key_id: KeyId::new_random(multi_region),
+            },
+            created_ms: now,
+            description: req.description.unwrap_or_default(),
+            key_usage: usage,
+            key_spec: spec,
+            origin,
+            key_manager: KeyManager::Customer,
+            state: KeyState::Enabled,
+            deletion_ms: None,
+            pending_window_days: None,
+            policy,
+            tags: merge_tags(Vec::new(), tags),
+            rotation: RotationConfig::default(),
+            multi_region,
+            materials: Vec::new(),
+        };
+        let key = self.insert_new_key(record)?;
+        Ok(KeyMetadataResponse {
+            key_metadata: KeyMetadata::from(&key.record),
+        })
+    }
+
+    /// DescribeKey
+    pub fn describe_key(&self, caller: &Caller, req: DescribeKeyRequest) -> Result<KeyMetadataResponse, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "DescribeKey")?;
+        Ok(KeyMetadataResponse {
+            key_metadata: KeyMetadata::from(&key.record),
+        })
+    }
+
+    /// ListKeys: every key of the caller's account in the request's region,
+    /// pending-deletion keys included.
+    pub fn list_keys(&self, caller: &Caller, req: ListKeysRequest) -> Result<ListKeysResponse, KmsError> {
+        let entries: Vec<KeyListEntry> = self
+            .state
+            .read()
+            .keys
+            .values()
+            .filter(|k| k.record.addr.account == caller.account && k.record.addr.region == caller.region)
+            .map(|k| KeyListEntry {
+                key_id: k.record.addr.key_id.to_string(),
+                key_arn: k.record.arn(),
+            })
+            .collect();
+        let (keys, next) = page(entries, |e| e.key_id.clone(), req.limit, 100, 1000, req.marker.as_deref())?;
+        Ok(ListKeysResponse {
+            keys,
+            truncated: next.is_some(),
+            next_marker: next,
+        })
+    }
+
+    /// EnableKey
+    pub fn enable_key(&self, caller: &Caller, req: EnableKeyRequest) -> Result<Empty, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "EnableKey")?;
+        self.update_key(&key.record.addr, |r| {
+            check_enable_disable(r)?;
+            r.state = KeyState::Enabled;
+            Ok(())
+        })?;
+        Ok(Empty {})
+    }
+
+    /// DisableKey
+    pub fn disable_key(&self, caller: &Caller, req: DisableKeyRequest) -> Result<Empty, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "DisableKey")?;
+        self.update_key(&key.record.addr, |r| {
+            check_enable_disable(r)?;
+            r.state = KeyState::Disabled;
+            Ok(())
+        })?;
+        Ok(Empty {})
+    }
+
+    /// ScheduleKeyDeletion: 7 to 30 days, 30 by default. The key is deleted,
+    /// with its aliases, once the date passes.
+    pub fn schedule_key_deletion(
+        &self,
+        caller: &Caller,
+        req: ScheduleKeyDeletionRequest,
+    ) -> Result<ScheduleKeyDeletionResponse, KmsError> {
+        let days = req.pending_window_in_days.unwrap_or(30);
+        if !(7..=30).contains(&days) {
+            let (op, bound) = if days < 7 {
+                ("greater than or equal to", 7)
+            } else {
+                ("less than or equal to", 30)
+            };
+            return Err(KmsError::validation(
+                Some(&days.to_string()),
+                "pendingWindowInDays",
+                &format!("Member must have value {op} {bound}"),
+            ));
+        }
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "ScheduleKeyDeletion")?;
+        let now = self.clock.now_ms();
+        let (key, ()) = self.update_key(&key.record.addr, |r| {
+            require_not_pending_deletion(r)?;
+            if r.state == KeyState::Updating {
+                return Err(KmsError::InvalidState(format!("{} is updating.", r.arn())));
+            }
+            r.state = KeyState::PendingDeletion;
+            r.deletion_ms = Some(now + i64::from(days) * DAY_MS);
+            r.pending_window_days = Some(days);
+            Ok(())
+        })?;
+        Ok(ScheduleKeyDeletionResponse {
+            key_id: key.record.arn(),
+            deletion_date: crate::model::ms_to_epoch_seconds(key.record.deletion_ms.unwrap_or(now)),
+            key_state: KeyState::PendingDeletion,
+            pending_window_in_days: days,
+        })
+    }
+
+    /// CancelKeyDeletion: the key always comes back Disabled.
+    pub fn cancel_key_deletion(&self, caller: &Caller, req: CancelKeyDeletionRequest) -> Result<KeyIdResponse, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "CancelKeyDeletion")?;
+        let (key, ()) = self.update_key(&key.record.addr, |r| {
+            if r.state != KeyState::PendingDeletion {
+                return Err(KmsError::InvalidState(format!("{} is not pending deletion.", r.arn())));
+            }
+            r.state = KeyState::Disabled;
+            r.deletion_ms = None;
+            r.pending_window_days = None;
+            Ok(())
+        })?;
+        Ok(KeyIdResponse {
+            key_id: key.record.arn(),
+        })
+    }
+
+    /// UpdateKeyDescription
+    pub fn update_key_description(
+        &self,
+        caller: &Caller,
+        req: UpdateKeyDescriptionRequest,
+    ) -> Result<Empty, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "UpdateKeyDescription")?;
+        self.update_key(&key.record.addr, |r| {
+            require_not_pending_deletion(r)?;
+            r.description = req.description;
+            Ok(())
+        })?;
+        Ok(Empty {})
+    }
+}
+
+fn check_enable_disable(r: &KeyRecord) -> Result<(), KmsError> {
+    require_not_pending_deletion(r)?;
+    match r.state {
+        KeyState::PendingImport => Err(KmsError::InvalidState(format!("{} is pending import.", r.arn()))),
+        KeyState::Creating => Err(KmsError::InvalidState(format!("{} is creating.", r.arn()))),
+        KeyState::Updating => Err(KmsError::InvalidState(format!("{} is updating.", r.arn()))),
+        _ => Ok(()),
+    }
+}
+
+/// The checks a key policy gets before the policy engine is wired in: size
+/// and JSON well-formedness.
+pub(crate) fn check_policy_text(p: &str) -> Result<(), KmsError> {
+    if p.len() > MAX_KEY_POLICY_BYTES {
+        return Err(KmsError::LimitExceeded(format!(
+            "The key policy is {} bytes; the limit is {MAX_KEY_POLICY_BYTES} bytes.",
+            p.len()
+        )));
+    }
+    match serde_json::from_str::<serde_json::Value>(p) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        _ => Err(KmsError::MalformedPolicyDocument(
+            "The new key policy is not a valid JSON policy document.".into(),
+        )),
+    }
+}
+
+/// TagResource rules: `aws:` keys are reserved; at most 50 tags per key.
+pub(crate) fn validate_new_tags(existing: &[crate::model::Tag], new: &[crate::model::Tag]) -> Result<(), KmsError> {
+    for t in new {
+        if t.key.starts_with("aws:") {
+            return Err(KmsError::Tag("Tag keys that begin with 'aws:' are reserved for AWS use.".into()));
+        }
+    }
+    let merged = merge_tags(existing.to_vec(), new.to_vec());
+    if merged.len() > MAX_TAGS_PER_KEY {
+        return Err(KmsError::LimitExceeded(format!(
+            "A KMS key can have at most {MAX_TAGS_PER_KEY} tags."
+        )));
+    }
+    Ok(())
+}
+
+/// Adds or replaces tags, keeping first-insertion order.
+pub(crate) fn merge_tags(mut existing: Vec<crate::model::Tag>, new: Vec<crate::model::Tag>) -> Vec<crate::model::Tag> {
+    for t in new {
+        match existing.iter_mut().find(|e| e.key == t.key) {
+            Some(e) => e.value = t.value,
+            None => existing.push(t),
+        }
+    }
+    existing
+}

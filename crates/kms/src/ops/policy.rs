@@ -1,0 +1,65 @@
+//! GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. Every key has exactly one
+//! policy, named `default`.
+
+use crate::api::*;
+use crate::ids::Accepts;
+use crate::ops::keys::check_policy_text;
+use crate::ops::page;
+use crate::{Caller, Kms, KmsError};
+
+const POLICY_NAME: &str = "default";
+
+fn check_policy_name(name: Option<&str>) -> Result<(), KmsError> {
+    match name {
+        None | Some(POLICY_NAME) => Ok(()),
+        Some(other) => Err(KmsError::NotFound(format!(
+            "No such policy exists: '{other}'. The only key policy name is 'default'."
+        ))),
+    }
+}
+
+impl Kms {
+    /// GetKeyPolicy: the stored text, exactly as it was given.
+    pub fn get_key_policy(&self, caller: &Caller, req: GetKeyPolicyRequest) -> Result<GetKeyPolicyResponse, KmsError> {
+        check_policy_name(req.policy_name.as_deref())?;
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "GetKeyPolicy")?;
+        Ok(GetKeyPolicyResponse {
+            policy: key.record.policy.clone(),
+            policy_name: POLICY_NAME.into(),
+        })
+    }
+
+    /// PutKeyPolicy (allowed in every key state).
+    pub fn put_key_policy(&self, caller: &Caller, req: PutKeyPolicyRequest) -> Result<Empty, KmsError> {
+        check_policy_name(req.policy_name.as_deref())?;
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "PutKeyPolicy")?;
+        check_policy_text(&req.policy)?;
+        self.update_key(&key.record.addr, |r| {
+            r.policy = req.policy;
+            Ok(())
+        })?;
+        Ok(Empty {})
+    }
+
+    /// ListKeyPolicies
+    pub fn list_key_policies(
+        &self,
+        caller: &Caller,
+        req: ListKeyPoliciesRequest,
+    ) -> Result<ListKeyPoliciesResponse, KmsError> {
+        self.resolve(caller, &req.key_id, Accepts::KeyOnly, "ListKeyPolicies")?;
+        let (names, next) = page(
+            vec![POLICY_NAME.to_string()],
+            |n| n.clone(),
+            req.limit,
+            100,
+            1000,
+            req.marker.as_deref(),
+        )?;
+        Ok(ListKeyPoliciesResponse {
+            policy_names: names,
+            truncated: next.is_some(),
+            next_marker: next,
+        })
+    }
+}

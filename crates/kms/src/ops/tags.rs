@@ -1,0 +1,49 @@
+//! TagResource, UntagResource, ListResourceTags.
+
+use crate::api::*;
+use crate::ids::Accepts;
+use crate::ops::keys::{merge_tags, validate_new_tags};
+use crate::ops::{page, require_not_pending_deletion};
+use crate::{Caller, Kms, KmsError};
+
+impl Kms {
+    /// TagResource: adds tags, replacing the value of keys already present.
+    pub fn tag_resource(&self, caller: &Caller, req: TagResourceRequest) -> Result<Empty, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "TagResource")?;
+        self.update_key(&key.record.addr, |r| {
+            require_not_pending_deletion(r)?;
+            validate_new_tags(&r.tags, &req.tags)?;
+            r.tags = merge_tags(std::mem::take(&mut r.tags), req.tags);
+            Ok(())
+        })?;
+        Ok(Empty {})
+    }
+
+    /// UntagResource: keys that are not present are ignored.
+    pub fn untag_resource(&self, caller: &Caller, req: UntagResourceRequest) -> Result<Empty, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "UntagResource")?;
+        self.update_key(&key.record.addr, |r| {
+            require_not_pending_deletion(r)?;
+            r.tags.retain(|t| !req.tag_keys.contains(&t.key));
+            Ok(())
+        })?;
+        Ok(Empty {})
+    }
+
+    /// ListResourceTags
+    pub fn list_resource_tags(
+        &self,
+        caller: &Caller,
+        req: ListResourceTagsRequest,
+    ) -> Result<ListResourceTagsResponse, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "ListResourceTags")?;
+        // Tags page in insertion order: the sort key is the position.
+        let indexed: Vec<(usize, crate::model::Tag)> = key.record.tags.iter().cloned().enumerate().collect();
+        let (tags, next) = page(indexed, |(i, _)| format!("{i:08}"), req.limit, 50, 50, req.marker.as_deref())?;
+        Ok(ListResourceTagsResponse {
+            tags: tags.into_iter().map(|(_, t)| t).collect(),
+            truncated: next.is_some(),
+            next_marker: next,
+        })
+    }
+}

@@ -1,0 +1,306 @@
+//! The in-memory working set and the write-through to the store.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ferrokms_store::{Change, Sealer, Store};
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{random_bytes, SymmetricMaterial, SYMMETRIC_KEY_LEN};
+use crate::ids::{AliasAddr, KeyAddr, KeyRef};
+use crate::model::{KeyRecord, KeyState, MaterialInfo};
+use crate::{Caller, KmsError};
+
+pub(crate) const KIND_KEY: &str = "kms.key";
+pub(crate) const KIND_MATERIAL: &str = "kms.material";
+pub(crate) const KIND_ALIAS: &str = "kms.alias";
+
+/// Wall-clock time in milliseconds, with an offset tests can move forward
+/// (deletion windows and rotations are days long).
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset_ms: AtomicI64,
+}
+
+impl Clock {
+    pub fn now_ms(&self) -> i64 {
+        let real = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        real + self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn advance_ms(&self, ms: i64) {
+        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
+/// A key with its material ready for use.
+#[derive(Debug)]
+pub struct Key {
+    pub record: KeyRecord,
+    /// Indexed by material version (the number carried in ciphertexts).
+    pub(crate) materials: Vec<Arc<SymmetricMaterial>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    pub addr: AliasAddr,
+    pub target: KeyAddr,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub keys: HashMap<KeyAddr, Arc<Key>>,
+    /// Ordered so that ListAliases pages are stable.
+    pub aliases: BTreeMap<AliasAddr, AliasRecord>,
+}
+
+/// The KMS service: every key in memory, every change written through.
+pub struct Kms {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) sealer: Arc<Sealer>,
+    pub(crate) state: RwLock<State>,
+    /// Serialises writers so that read-modify-write of a record is atomic;
+    /// readers never take it.
+    pub(crate) writer: Mutex<()>,
+    pub clock: Clock,
+}
+
+impl Kms {
+    /// Loads every key and alias from the store and unseals the material.
+    pub fn open(store: Arc<dyn Store>, sealer: Arc<Sealer>) -> Result<Kms, KmsError> {
+        let mut state = State::default();
+        let mut materials: HashMap<String, Vec<u8>> = HashMap::new();
+        for rec in store.load(KIND_MATERIAL)? {
+            materials.insert(rec.id, rec.body);
+        }
+        for rec in store.load(KIND_KEY)? {
+            let record: KeyRecord = serde_json::from_slice(&rec.body).map_err(|e| {
+                KmsError::Internal(format!("stored key {} is unreadable: {e}", rec.id))
+            })?;
+            let mut mats = Vec::new();
+            for v in 0..record.materials.len() {
+                let id = material_storage_id(&record.addr, v as u32);
+                let sealed = materials.get(&id).ok_or_else(|| {
+                    KmsError::Internal(format!("key material {id} is missing from the store"))
+                })?;
+                let plain = sealer
+                    .open(id.as_bytes(), sealed)
+                    .map_err(|e| KmsError::Internal(format!("key material {id}: {e}")))?;
+                mats.push(Arc::new(SymmetricMaterial::from_bytes(&plain)?));
+            }
+            state.keys.insert(
+                record.addr.clone(),
+                Arc::new(Key {
+                    record,
+                    materials: mats,
+                }),
+            );
+        }
+        for rec in store.load(KIND_ALIAS)? {
+            let alias: AliasRecord = serde_json::from_slice(&rec.body).map_err(|e| {
+                KmsError::Internal(format!("stored alias {} is unreadable: {e}", rec.id))
+            })?;
+            state.aliases.insert(alias.addr.clone(), alias);
+        }
+        Ok(Kms {
+            store,
+            sealer,
+            state: RwLock::new(state),
+            writer: Mutex::new(()),
+            clock: Clock::default(),
+        })
+    }
+
+    pub fn key_count(&self) -> usize {
+        self.state.read().keys.len()
+    }
+
+    /// Finds the key a request names. Aliases are followed; a name in
+    /// another account is visible only by ARN (enforced by [`KeyRef::parse`]).
+    pub(crate) fn lookup(&self, key_ref: &KeyRef) -> Result<Arc<Key>, KmsError> {
+        let state = self.state.read();
+        let addr = match key_ref {
+            KeyRef::Key(addr) => addr,
+            KeyRef::Alias(alias) => {
+                &state
+                    .aliases
+                    .get(alias)
+                    .ok_or_else(|| KmsError::NotFound(format!("Alias {} is not found.", alias.arn())))?
+                    .target
+            }
+        };
+        state
+            .keys
+            .get(addr)
+            .cloned()
+            .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", addr.arn())))
+    }
+
+    /// Until key policies are enforced (the authorization layer), a key is
+    /// usable only by its own account: that is what the default key policy
+    /// allows, and it keeps other accounts out rather than in.
+    pub(crate) fn check_same_account(&self, caller: &Caller, key: &Key, action: &str) -> Result<(), KmsError> {
+        if key.record.addr.account == caller.account {
+            Ok(())
+        } else {
+            Err(KmsError::AccessDenied(format!(
+                "User: {} is not authorized to perform: kms:{action} on resource: {} because no resource-based policy allows the kms:{action} action",
+                caller.arn,
+                key.record.arn()
+            )))
+        }
+    }
+
+    /// Read-modify-write of one key record, durable before it is visible.
+    pub(crate) fn update_key<T>(
+        &self,
+        addr: &KeyAddr,
+        f: impl FnOnce(&mut KeyRecord) -> Result<T, KmsError>,
+    ) -> Result<(Arc<Key>, T), KmsError> {
+        let _w = self.writer.lock();
+        let current = self
+            .state
+            .read()
+            .keys
+            .get(addr)
+            .cloned()
+            .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", addr.arn())))?;
+        let mut record = current.record.clone();
+        let out = f(&mut record)?;
+        if record == current.record {
+            return Ok((current, out));
+        }
+        self.store.apply(&[put_key_change(&record)?])?;
+        let key = Arc::new(Key {
+            record,
+            materials: current.materials.clone(),
+        });
+        self.state.write().keys.insert(addr.clone(), key.clone());
+        Ok((key, out))
+    }
+
+    /// Creates a key with fresh material, durable before it is visible.
+    pub(crate) fn insert_new_key(&self, mut record: KeyRecord) -> Result<Arc<Key>, KmsError> {
+        let material = random_bytes(SYMMETRIC_KEY_LEN)?;
+        let material_id = hex::encode(&*random_bytes(32)?);
+        record.materials = vec![MaterialInfo {
+            id: material_id,
+            created_ms: record.created_ms,
+        }];
+        let mid = material_storage_id(&record.addr, 0);
+        let sealed = self
+            .sealer
+            .seal(mid.as_bytes(), &material)
+            .map_err(|e| KmsError::Internal(e.to_string()))?;
+        let _w = self.writer.lock();
+        self.store.apply(&[
+            Change::Put {
+                kind: KIND_MATERIAL,
+                id: mid,
+                body: sealed,
+            },
+            put_key_change(&record)?,
+        ])?;
+        let key = Arc::new(Key {
+            materials: vec![Arc::new(SymmetricMaterial::from_bytes(&material)?)],
+            record,
+        });
+        self.state
+            .write()
+            .keys
+            .insert(key.record.addr.clone(), key.clone());
+        Ok(key)
+    }
+
+    /// Deletes keys whose deletion date has passed, with their material and
+    /// aliases. Returns how many keys were deleted.
+    pub fn purge_due_keys(&self) -> Result<usize, KmsError> {
+        let now = self.clock.now_ms();
+        let due: Vec<KeyAddr> = self
+            .state
+            .read()
+            .keys
+            .values()
+            .filter(|k| {
+                k.record.state == KeyState::PendingDeletion
+                    && k.record.deletion_ms.is_some_and(|d| d <= now)
+            })
+            .map(|k| k.record.addr.clone())
+            .collect();
+        let mut purged = 0;
+        for addr in due {
+            let _w = self.writer.lock();
+            let Some(key) = self.state.read().keys.get(&addr).cloned() else {
+                continue;
+            };
+            let still_due = key.record.state == KeyState::PendingDeletion
+                && key.record.deletion_ms.is_some_and(|d| d <= now);
+            if !still_due {
+                continue;
+            }
+            let aliases: Vec<AliasAddr> = self
+                .state
+                .read()
+                .aliases
+                .values()
+                .filter(|a| a.target == addr)
+                .map(|a| a.addr.clone())
+                .collect();
+            let mut changes = vec![Change::Delete {
+                kind: KIND_KEY,
+                id: addr.storage_id(),
+            }];
+            for v in 0..key.record.materials.len() {
+                changes.push(Change::Delete {
+                    kind: KIND_MATERIAL,
+                    id: material_storage_id(&addr, v as u32),
+                });
+            }
+            for a in &aliases {
+                changes.push(Change::Delete {
+                    kind: KIND_ALIAS,
+                    id: a.storage_id(),
+                });
+            }
+            self.store.apply(&changes)?;
+            let mut state = self.state.write();
+            state.keys.remove(&addr);
+            for a in &aliases {
+                state.aliases.remove(a);
+            }
+            purged += 1;
+            tracing::info!(key = %addr.arn(), "key deleted at the end of its waiting period");
+        }
+        Ok(purged)
+    }
+}
+
+pub(crate) fn material_storage_id(addr: &KeyAddr, version: u32) -> String {
+    format!("{}/{}", addr.storage_id(), version)
+}
+
+pub(crate) fn put_key_change(record: &KeyRecord) -> Result<Change, KmsError> {
+    Ok(Change::Put {
+        kind: KIND_KEY,
+        id: record.addr.storage_id(),
+        body: serde_json::to_vec(record)
+            .map_err(|e| KmsError::Internal(format!("cannot encode key record: {e}")))?,
+    })
+}
+
+pub(crate) fn put_alias_change(alias: &AliasRecord) -> Result<Change, KmsError> {
+    Ok(Change::Put {
+        kind: KIND_ALIAS,
+        id: alias.addr.storage_id(),
+        body: serde_json::to_vec(alias)
+            .map_err(|e| KmsError::Internal(format!("cannot encode alias record: {e}")))?,
+    })
+}
