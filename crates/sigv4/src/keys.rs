@@ -50,16 +50,28 @@ pub fn derive_signing_key(
     SigningKey(hmac::Key::new(hmac::HMAC_SHA256, k_signing.as_ref()))
 }
 
-/// Cache identity. The secret enters only as a SHA-256 fingerprint, so a key
-/// rotated under the same access key id never hits a stale entry and the
-/// plaintext secret is not retained.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct CacheKey {
-    access_key_id: String,
-    secret_fingerprint: [u8; 32],
-    date: String,
-    region: String,
-    service: String,
+/// Cache identity: SHA-256 over the length-prefixed (access key id, secret,
+/// date, region, service). Fixed-size and allocation-free on the hot path, the
+/// plaintext secret is not retained, and a secret rotated under the same
+/// access key id never hits a stale entry.
+type CacheKey = [u8; 32];
+
+fn cache_key(access_key_id: &str, secret_access_key: &str, scope: &CredentialScope) -> CacheKey {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    for part in [
+        access_key_id,
+        secret_access_key,
+        &scope.date,
+        &scope.region,
+        &scope.service,
+    ] {
+        // Length prefixes keep ("ab","c") and ("a","bc") apart.
+        ctx.update(&(part.len() as u64).to_be_bytes());
+        ctx.update(part.as_bytes());
+    }
+    let mut key = [0u8; 32];
+    key.copy_from_slice(ctx.finish().as_ref());
+    key
 }
 
 struct Generations {
@@ -109,17 +121,7 @@ impl SigningKeyCache {
         secret_access_key: &str,
         scope: &CredentialScope,
     ) -> SigningKey {
-        let mut secret_fingerprint = [0u8; 32];
-        secret_fingerprint.copy_from_slice(
-            digest::digest(&digest::SHA256, secret_access_key.as_bytes()).as_ref(),
-        );
-        let key = CacheKey {
-            access_key_id: access_key_id.to_owned(),
-            secret_fingerprint,
-            date: scope.date.clone(),
-            region: scope.region.clone(),
-            service: scope.service.clone(),
-        };
+        let key = cache_key(access_key_id, secret_access_key, scope);
         {
             let mut g = self.inner.lock();
             if let Some(k) = g.current.get(&key) {
