@@ -1,1 +1,197 @@
-fn main() {}
+//! `ferrokms`: the server and its command-line tools.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use ferrokms_server::setup::{self, Options, Storage};
+use ferrokms_types::AccountId;
+
+#[derive(Parser)]
+#[command(name = "ferrokms", version, about = "A self-hostable key management service that speaks the AWS KMS API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage accounts in a data directory (the server may be stopped or running).
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+}
+
+#[derive(Args, Clone)]
+struct StorageArgs {
+    /// Directory for the database, the root key and the first credentials file.
+    #[arg(long, env = "FERROKMS_DATA_DIR", default_value = "ferrokms-data")]
+    data_dir: PathBuf,
+    /// Root key file (64 hex digits) sealing key material at rest; default DATA_DIR/root.key, created on first start.
+    #[arg(long, env = "FERROKMS_ROOT_KEY_FILE")]
+    root_key_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "FERROKMS_LISTEN", default_value = "127.0.0.1:7300")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Keep everything in memory and lose it at exit (tests only).
+    #[arg(long, env = "FERROKMS_IN_MEMORY")]
+    in_memory: bool,
+    /// Local development mode: unknown access key ids act as an account's root
+    /// user (a 12-digit id is that account; any other id is the dev account) and
+    /// only the signature's shape is checked for them. Never use in production.
+    #[arg(long, env = "FERROKMS_DEV")]
+    dev: bool,
+    /// The account unknown access keys act in under --dev.
+    #[arg(long, env = "FERROKMS_DEV_ACCOUNT", default_value = setup::DEFAULT_DEV_ACCOUNT, requires = "dev")]
+    dev_account: String,
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account and print its root credentials.
+    Create {
+        /// 12-digit account id.
+        account_id: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// List the accounts of a data directory.
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FERROKMS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Account { command } => account(command),
+    }
+}
+
+fn storage_options(s: &StorageArgs, in_memory: bool, dev_account: Option<AccountId>) -> Options {
+    Options {
+        storage: if in_memory {
+            Storage::InMemory
+        } else {
+            Storage::DataDir(s.data_dir.clone())
+        },
+        root_key_file: s.root_key_file.clone(),
+        dev_account,
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let dev_account = if args.dev {
+        Some(AccountId::parse(&args.dev_account).map_err(|e| anyhow::anyhow!("--dev-account: {e}"))?)
+    } else {
+        None
+    };
+    let opts = storage_options(&args.storage, args.in_memory, dev_account);
+    let (app, opened) = setup::open(&opts).context("cannot open the data directory")?;
+    if let Some(path) = &opened.new_credentials_file {
+        eprintln!(
+            "ferrokms: created account {} and wrote its root credentials to {} (profile '{}').\n\
+             Use them with: AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE={} aws --endpoint-url http://{} kms list-keys",
+            setup::DEFAULT_ACCOUNT,
+            path.display(),
+            setup::CREDENTIALS_PROFILE,
+            path.display(),
+            setup::CREDENTIALS_PROFILE,
+            args.listen
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(
+            %addr,
+            store = %opened.store_description,
+            keys = app.kms.key_count(),
+            dev = args.dev,
+            "ferrokms listening"
+        );
+        // A line tests and scripts can wait for.
+        println!("ferrokms listening on http://{addr}");
+        ferrokms_server::serve(Arc::new(app), listener, shutdown_signal()).await?;
+        tracing::info!("ferrokms stopped");
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn account(cmd: AccountCommand) -> anyhow::Result<()> {
+    match cmd {
+        AccountCommand::Create {
+            account_id,
+            storage,
+        } => {
+            let id = AccountId::parse(&account_id)
+                .map_err(|_| anyhow::anyhow!("account id must be 12 digits, got '{account_id}'"))?;
+            let (store, sealer) = setup::open_store(&storage_options(&storage, false, None))?;
+            let dir = ferrokms_iam::Directory::open(store, sealer)?;
+            if dir.account_exists(&id) {
+                bail!("account {id} already exists");
+            }
+            let key = dir.create_account(&id)?;
+            println!("# root credentials of account {id}; the secret is shown only now");
+            print!("{}", setup::credentials_file_text(&format!("ferrokms-{id}"), &key));
+            eprintln!("note: a running server sees the new account after a restart");
+            Ok(())
+        }
+        AccountCommand::List { storage } => {
+            let (store, sealer) = setup::open_store(&storage_options(&storage, false, None))?;
+            let dir = ferrokms_iam::Directory::open(store, sealer)?;
+            for a in dir.accounts() {
+                println!("{}", a.id);
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Authentication: from a signed HTTP request to the principal it acts as.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use ferrokms_iam::{Directory, Principal};
+use ferrokms_sigv4::{parse, HttpRequest, SigV4Error, Verifier};
+use ferrokms_types::{AccountId, Region};
+
+/// An authenticated request's identity.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub principal: Principal,
+    pub region: Region,
+    /// The service the client signed for (`kms`, `iam`, `sts`).
+    pub service: String,
+    pub access_key_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    Signature(SigV4Error),
+    /// Unknown, inactive or deleted access key.
+    UnrecognizedClient,
+}
+
+impl AuthError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::Signature(e) => e.aws_code(),
+            AuthError::UnrecognizedClient => "UnrecognizedClientException",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            AuthError::Signature(e) => e.message(),
+            AuthError::UnrecognizedClient => {
+                "The security token included in the request is invalid.".into()
+            }
+        }
+    }
+}
+
+/// How unknown access key ids are treated (see `--dev` in the README).
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Only keys the server issued are accepted, with full verification.
+    Secure,
+    /// Local development: unknown ids act as an account's root user and
+    /// only the signature's shape is checked.
+    Dev { default_account: AccountId },
+}
+
+pub struct Authenticator {
+    pub directory: Arc<Directory>,
+    pub verifier: Verifier,
+    pub mode: Mode,
+}
+
+/// Access key ids shaped like ones AWS (or this server) issues. An unknown
+/// id of this shape is a real credential pointed at the wrong place, or a
+/// revoked one, so it is refused even in dev mode.
+fn looks_issued(id: &str) -> bool {
+    (id.starts_with("AKIA") || id.starts_with("ASIA"))
+        && id.len() == 20
+        && id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+impl Authenticator {
+    pub fn authenticate(
+        &self,
+        req: &HttpRequest<'_>,
+        services: &[&str],
+    ) -> Result<Identity, AuthError> {
+        let parsed = parse(req).map_err(AuthError::Signature)?;
+        let region = Region::parse(&parsed.scope.region).map_err(|_| {
+            AuthError::Signature(SigV4Error::InvalidSignature(format!(
+                "Credential should be scoped to a valid region, not '{}'. ",
+                parsed.scope.region
+            )))
+        })?;
+        let identity = |principal: Principal| Identity {
+            principal,
+            region: region.clone(),
+            service: parsed.scope.service.clone(),
+            access_key_id: parsed.access_key_id.clone(),
+        };
+        if let Some(key) = self.directory.active_access_key(&parsed.access_key_id) {
+            self.verifier
+                .verify(req, &parsed, &key.secret, SystemTime::now(), services)
+                .map_err(AuthError::Signature)?;
+            return Ok(identity(key.principal.clone()));
+        }
+        match &self.mode {
+            Mode::Dev { default_account } if !looks_issued(&parsed.access_key_id) => {
+                if !services.contains(&parsed.scope.service.as_str()) {
+                    return Err(AuthError::Signature(SigV4Error::InvalidSignature(format!(
+                        "Credential should be scoped to correct service: '{}'. ",
+                        services.first().copied().unwrap_or("kms")
+                    ))));
+                }
+                let account = AccountId::parse(&parsed.access_key_id)
+                    .unwrap_or_else(|_| default_account.clone());
+                Ok(identity(Principal::Root { account }))
+            }
+            _ => Err(AuthError::UnrecognizedClient),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_key_shapes_are_recognised() {
+        assert!(looks_issued("AKIAIOSFODNN7EXAMPLE"));
+        assert!(looks_issued("ASIAIOSFODNN7EXAMPLE"));
+        assert!(!looks_issued("test"));
+        assert!(!looks_issued("111122223333"));
+        assert!(!looks_issued("AKIAshort"));
+    }
+}

@@ -1,0 +1,156 @@
+//! The KMS wire protocol (AWS JSON 1.1, `X-Amz-Target: TrentService.<Op>`)
+//! and the dispatch of each operation to `ferrokms_kms::Kms`.
+
+use ferrokms_kms::{Caller, Kms, KmsError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::validate::{Model, WireError};
+
+pub const KMS_MODEL: &str = include_str!("../model/kms.json");
+pub const TARGET_PREFIX: &str = "TrentService.";
+
+/// An error ready for the wire: `__type`, optional message, HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: &'static str,
+    pub message: Option<String>,
+    pub status: u16,
+}
+
+impl ApiError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: Some(message.into()),
+            status: 400,
+        }
+    }
+
+    pub fn body(&self) -> Vec<u8> {
+        let mut v = serde_json::Map::new();
+        v.insert("__type".into(), Value::String(self.code.into()));
+        if let Some(m) = &self.message {
+            v.insert("message".into(), Value::String(m.clone()));
+        }
+        serde_json::to_vec(&Value::Object(v)).unwrap_or_default()
+    }
+}
+
+impl From<KmsError> for ApiError {
+    fn from(e: KmsError) -> Self {
+        // Real KMS answers 400 for every client fault (NotFound, Disabled
+        // and AccessDenied included); 412 is the model's DryRun status.
+        let status = match &e {
+            KmsError::Internal(_) => 500,
+            KmsError::DryRunOperation(_) => 412,
+            _ => 400,
+        };
+        ApiError {
+            code: e.code(),
+            message: e.message(),
+            status,
+        }
+    }
+}
+
+impl From<WireError> for ApiError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Serialization(m) => ApiError::new("SerializationException", m),
+            WireError::Validation(m) => ApiError::new("ValidationException", m),
+        }
+    }
+}
+
+/// Operations that change state: they write to the store, so the server
+/// runs them off the async executor.
+pub fn is_mutating(op: &str) -> bool {
+    matches!(
+        op,
+        "CreateKey"
+            | "EnableKey"
+            | "DisableKey"
+            | "ScheduleKeyDeletion"
+            | "CancelKeyDeletion"
+            | "UpdateKeyDescription"
+            | "CreateAlias"
+            | "UpdateAlias"
+            | "DeleteAlias"
+            | "TagResource"
+            | "UntagResource"
+            | "PutKeyPolicy"
+            | "EnableKeyRotation"
+            | "DisableKeyRotation"
+    )
+}
+
+fn decode<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
+    serde_json::from_value(body).map_err(|e| ApiError::new("SerializationException", e.to_string()))
+}
+
+fn encode<T: Serialize>(r: Result<T, KmsError>) -> Result<Vec<u8>, ApiError> {
+    let out = r?;
+    serde_json::to_vec(&out).map_err(|e| ApiError {
+        code: "KMSInternalException",
+        message: Some(format!("response encoding failed: {e}")),
+        status: 500,
+    })
+}
+
+/// Validates the body against the model and runs the operation.
+pub fn dispatch(
+    kms: &Kms,
+    model: &Model,
+    caller: &Caller,
+    op: &str,
+    body: Value,
+) -> Result<Vec<u8>, ApiError> {
+    if !model.has_operation(op) {
+        return Err(ApiError {
+            code: "UnknownOperationException",
+            message: None,
+            status: 400,
+        });
+    }
+    model.validate(op, &body)?;
+    macro_rules! call {
+        ($method:ident) => {
+            encode(kms.$method(caller, decode(body)?))
+        };
+    }
+    match op {
+        "CreateKey" => call!(create_key),
+        "DescribeKey" => call!(describe_key),
+        "ListKeys" => call!(list_keys),
+        "EnableKey" => call!(enable_key),
+        "DisableKey" => call!(disable_key),
+        "ScheduleKeyDeletion" => call!(schedule_key_deletion),
+        "CancelKeyDeletion" => call!(cancel_key_deletion),
+        "UpdateKeyDescription" => call!(update_key_description),
+        "CreateAlias" => call!(create_alias),
+        "UpdateAlias" => call!(update_alias),
+        "DeleteAlias" => call!(delete_alias),
+        "ListAliases" => call!(list_aliases),
+        "TagResource" => call!(tag_resource),
+        "UntagResource" => call!(untag_resource),
+        "ListResourceTags" => call!(list_resource_tags),
+        "GetKeyPolicy" => call!(get_key_policy),
+        "PutKeyPolicy" => call!(put_key_policy),
+        "ListKeyPolicies" => call!(list_key_policies),
+        "EnableKeyRotation" => call!(enable_key_rotation),
+        "DisableKeyRotation" => call!(disable_key_rotation),
+        "GetKeyRotationStatus" => call!(get_key_rotation_status),
+        "Encrypt" => call!(encrypt),
+        "Decrypt" => call!(decrypt),
+        "ReEncrypt" => call!(re_encrypt),
+        "GenerateDataKey" => call!(generate_data_key),
+        "GenerateDataKeyWithoutPlaintext" => call!(generate_data_key_without_plaintext),
+        "GenerateRandom" => call!(generate_random),
+        other => Err(ApiError::new(
+            "UnsupportedOperationException",
+            format!("{other} is not implemented by this version of ferrokms."),
+        )),
+    }
+}

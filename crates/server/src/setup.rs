@@ -1,0 +1,146 @@
+//! Opening a data directory (or an in-memory state) and the first-start
+//! provisioning of the default account and its credentials file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ferrokms_iam::{AccessKey, Directory};
+use ferrokms_kms::Kms;
+use ferrokms_sigv4::Verifier;
+use ferrokms_store::{seal::write_private_file, MemoryStore, Sealer, SqliteStore, Store};
+use ferrokms_types::AccountId;
+
+use crate::auth::{Authenticator, Mode};
+use crate::kms_api::KMS_MODEL;
+use crate::validate::Model;
+use crate::App;
+
+/// The account a fresh data directory starts with.
+pub const DEFAULT_ACCOUNT: &str = "111122223333";
+/// The account unknown access keys act in under `--dev`, unless changed.
+pub const DEFAULT_DEV_ACCOUNT: &str = "000000000000";
+pub const DATABASE_FILE: &str = "ferrokms.sqlite";
+pub const ROOT_KEY_FILE: &str = "root.key";
+pub const CREDENTIALS_FILE: &str = "credentials";
+pub const CREDENTIALS_PROFILE: &str = "ferrokms";
+
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// SQLite in this directory (the default).
+    DataDir(PathBuf),
+    /// Nothing persists: tests only.
+    InMemory,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub storage: Storage,
+    /// Overrides `DATA_DIR/root.key`.
+    pub root_key_file: Option<PathBuf>,
+    pub dev_account: Option<AccountId>,
+}
+
+/// What opening a data dir did, for the operator's benefit.
+#[derive(Debug, Default)]
+pub struct Opened {
+    /// Set on the first start: where the default account's credentials went.
+    pub new_credentials_file: Option<PathBuf>,
+    pub store_description: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot create data directory {0}: {1}")]
+    DataDir(PathBuf, std::io::Error),
+    #[error("{0}")]
+    Seal(#[from] ferrokms_store::SealError),
+    #[error("{0}")]
+    Store(#[from] ferrokms_store::StoreError),
+    #[error("{0}")]
+    Kms(#[from] ferrokms_kms::KmsError),
+    #[error("{0}")]
+    Iam(#[from] ferrokms_iam::IamError),
+    #[error("cannot write credentials file {0}: {1}")]
+    Credentials(PathBuf, std::io::Error),
+    #[error("built-in service model is invalid: {0}")]
+    Model(String),
+}
+
+/// Opens the store and sealer the options name; shared by `serve` and the
+/// offline commands.
+pub fn open_store(opts: &Options) -> Result<(Arc<dyn Store>, Arc<Sealer>), SetupError> {
+    match &opts.storage {
+        Storage::InMemory => {
+            let sealer = match &opts.root_key_file {
+                Some(p) => Sealer::load_or_create(p, false)?,
+                None => Sealer::ephemeral()?,
+            };
+            Ok((Arc::new(MemoryStore::default()), Arc::new(sealer)))
+        }
+        Storage::DataDir(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| SetupError::DataDir(dir.clone(), e))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+            }
+            let sealer = match &opts.root_key_file {
+                Some(p) => Sealer::load_or_create(p, false)?,
+                None => Sealer::load_or_create(&dir.join(ROOT_KEY_FILE), true)?,
+            };
+            let store = SqliteStore::open(&dir.join(DATABASE_FILE))?;
+            Ok((Arc::new(store), Arc::new(sealer)))
+        }
+    }
+}
+
+/// Builds the application state; on a fresh state, creates the default
+/// account and writes its credentials (for a data dir, to a 0600 file).
+pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
+    let (store, sealer) = open_store(opts)?;
+    let directory = Arc::new(Directory::open(store.clone(), sealer.clone())?);
+    let kms = Arc::new(Kms::open(store.clone(), sealer)?);
+    let mut opened = Opened {
+        store_description: store.describe(),
+        ..Default::default()
+    };
+    if !directory.has_accounts() {
+        let account = AccountId::parse(DEFAULT_ACCOUNT).map_err(|e| SetupError::Model(e.to_string()))?;
+        let key = directory.create_account(&account)?;
+        if let Storage::DataDir(dir) = &opts.storage {
+            let path = dir.join(CREDENTIALS_FILE);
+            write_credentials_file(&path, &key).map_err(|e| SetupError::Credentials(path.clone(), e))?;
+            opened.new_credentials_file = Some(path);
+        }
+    }
+    let mode = match &opts.dev_account {
+        Some(a) => Mode::Dev {
+            default_account: a.clone(),
+        },
+        None => Mode::Secure,
+    };
+    let app = App {
+        kms,
+        directory: directory.clone(),
+        auth: Authenticator {
+            directory,
+            verifier: Verifier::default(),
+            mode,
+        },
+        kms_model: Model::load(KMS_MODEL).map_err(SetupError::Model)?,
+    };
+    Ok((app, opened))
+}
+
+/// An AWS shared-credentials file with one profile.
+pub fn credentials_file_text(profile: &str, key: &AccessKey) -> String {
+    format!(
+        "[{profile}]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        key.id,
+        key.secret.as_str()
+    )
+}
+
+pub fn write_credentials_file(path: &Path, key: &AccessKey) -> std::io::Result<()> {
+    write_private_file(path, credentials_file_text(CREDENTIALS_PROFILE, key).as_bytes())
+}
