@@ -1,0 +1,164 @@
+//! The crate's single error type.
+//!
+//! Every rejection names *where* in the document it happened (`at`, a JSON path such as
+//! `Statement[1].Condition.StringEquals`) and *why*, so a caller can put the text straight
+//! into a `MalformedPolicyDocumentException` message and a policy author can find the fault.
+
+/// Why a policy document, a request or a context value was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The document is larger than [`crate::Limits::max_bytes`].
+    #[error("policy document is {size} bytes, larger than the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+
+    /// The bytes are not UTF-8; JSON policy text must be.
+    #[error("policy document is not valid UTF-8 (first bad byte at offset {offset})")]
+    InvalidUtf8 { offset: usize },
+
+    /// The text is not JSON.
+    #[error("invalid JSON at line {line}, column {column}: {message}")]
+    Json {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+
+    /// Objects/arrays nest deeper than [`crate::Limits::max_depth`] (guards the stack).
+    #[error("JSON nesting deeper than {limit} levels at line {line}, column {column}")]
+    TooDeep {
+        limit: usize,
+        line: usize,
+        column: usize,
+    },
+
+    /// A JSON object repeats a key. AWS rejects such documents and silently picking one of the
+    /// values would make the stored policy mean something its author may not have intended.
+    #[error("{at}: duplicate key \"{key}\"")]
+    DuplicateKey { at: String, key: String },
+
+    /// A JSON value has the wrong type for its position (for example a number as `Effect`).
+    #[error("{at}: expected {expected}, found {found}")]
+    WrongType {
+        at: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+
+    /// An element name the policy grammar does not define (element names are case-sensitive).
+    #[error("{at}: unknown element \"{element}\"")]
+    UnknownElement { at: String, element: String },
+
+    /// A required element is absent (`Statement`, `Effect`, or one required by [`crate::ParseOptions`]).
+    #[error("{at}: missing required element \"{element}\"")]
+    MissingElement { at: String, element: &'static str },
+
+    /// Two mutually exclusive elements appear together (e.g. `Action` and `NotAction`).
+    #[error("{at}: \"{first}\" and \"{second}\" cannot both appear in one statement")]
+    ConflictingElements {
+        at: String,
+        first: &'static str,
+        second: &'static str,
+    },
+
+    /// An element that this kind of policy must not contain (e.g. `Principal` in an identity policy).
+    #[error("{at}: \"{element}\" is not allowed in {policy_kind}")]
+    ElementNotAllowed {
+        at: String,
+        element: &'static str,
+        policy_kind: &'static str,
+    },
+
+    /// `Version` is neither `2012-10-17` nor `2008-10-17`.
+    #[error("Version: unsupported policy version \"{found}\" (expected \"2012-10-17\" or \"2008-10-17\")")]
+    InvalidVersion { found: String },
+
+    /// `Effect` is neither `Allow` nor `Deny` (the values are case-sensitive).
+    #[error("{at}: Effect must be \"Allow\" or \"Deny\", found \"{found}\"")]
+    InvalidEffect { at: String, found: String },
+
+    /// An array that must have at least one member is empty.
+    #[error("{at}: must not be empty")]
+    Empty { at: String },
+
+    /// An `Action`/`NotAction` entry is not `*` or `service:pattern`.
+    #[error("{at}: invalid action \"{value}\": {reason}")]
+    InvalidAction {
+        at: String,
+        value: String,
+        reason: &'static str,
+    },
+
+    /// A `Resource`/`NotResource` entry is not `*` or an ARN pattern.
+    #[error("{at}: invalid resource \"{value}\": {reason}")]
+    InvalidResource {
+        at: String,
+        value: String,
+        reason: &'static str,
+    },
+
+    /// A `Principal`/`NotPrincipal` entry is malformed.
+    #[error("{at}: invalid principal \"{value}\": {reason}")]
+    InvalidPrincipal {
+        at: String,
+        value: String,
+        reason: &'static str,
+    },
+
+    /// A condition operator name that is not defined (names are case-sensitive).
+    #[error("{at}: unknown condition operator \"{operator}\"")]
+    UnknownConditionOperator { at: String, operator: String },
+
+    /// A condition value that its operator cannot use (a non-number for `NumericEquals`...).
+    #[error("{at}: invalid value \"{value}\" for {operator}: {reason}")]
+    InvalidConditionValue {
+        at: String,
+        operator: String,
+        value: String,
+        reason: String,
+    },
+
+    /// A `${...}` policy variable that cannot be parsed, or one in a place AWS does not allow.
+    #[error("{at}: invalid policy variable in \"{value}\": {reason}")]
+    InvalidPolicyVariable {
+        at: String,
+        value: String,
+        reason: &'static str,
+    },
+
+    /// A request principal ARN (the caller) that cannot be classified.
+    #[error("invalid request principal \"{value}\": {reason}")]
+    InvalidRequestPrincipal { value: String, reason: &'static str },
+
+    /// A request action that is not `service:Name`.
+    #[error("invalid request action \"{value}\": {reason}")]
+    InvalidRequestAction { value: String, reason: &'static str },
+
+    /// A request context value that cannot be read (bad `KEY=VALUE`, bad context JSON).
+    #[error("invalid context value for \"{key}\": {reason}")]
+    InvalidContextValue { key: String, reason: String },
+
+    /// An error inside one of several labelled policies (the CLI evaluates many at once).
+    #[error("policy {label:?}: {source}")]
+    InPolicy {
+        label: String,
+        source: Box<PolicyError>,
+    },
+
+    /// An unknown policy kind name (`resource`, `identity`, `boundary`, `session`).
+    #[error("unknown policy kind \"{found}\" (expected resource, identity, boundary or session)")]
+    UnknownPolicyKind { found: String },
+}
+
+/// The JSON type names used in [`PolicyError::WrongType`].
+pub(crate) const fn type_name_of(v: &crate::json::Json) -> &'static str {
+    use crate::json::Json;
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}

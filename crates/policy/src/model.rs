@@ -1,0 +1,322 @@
+//! The parsed policy document.
+//!
+//! A [`Policy`] is immutable, owns all its data (so it is `Send + Sync + Clone` and can be
+//! cached behind an `Arc`), and carries compiled matchers next to the text they came from.
+//! Equality compares the text: two policies are equal when they would serialise the same.
+
+mod serialize;
+
+use crate::condition::Condition;
+use crate::ids::AccountId;
+use crate::matching::arn::ArnPattern;
+use crate::matching::glob::Glob;
+use crate::variables::Template;
+use std::fmt;
+
+/// The policy language version. It matters for one thing: policy variables are recognised
+/// only in `2012-10-17` documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    V2012_10_17,
+    V2008_10_17,
+}
+
+impl Version {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V2012_10_17 => "2012-10-17",
+            Version::V2008_10_17 => "2008-10-17",
+        }
+    }
+}
+
+/// How a one-or-many element was written, kept so re-serialisation reproduces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Form {
+    Single,
+    Array,
+}
+
+/// A parsed policy document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub(crate) version: Option<Version>,
+    pub(crate) id: Option<String>,
+    pub(crate) statements: Vec<Statement>,
+    pub(crate) statement_form: Form,
+}
+
+impl Policy {
+    /// `None` when the document has no `Version` element (treated like `2008-10-17`).
+    pub fn version(&self) -> Option<Version> {
+        self.version
+    }
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+    pub fn statements(&self) -> &[Statement] {
+        &self.statements
+    }
+    /// Whether `${...}` is interpreted.
+    pub fn variables_enabled(&self) -> bool {
+        self.version == Some(Version::V2012_10_17)
+    }
+    /// The document as compact policy JSON.
+    pub fn to_json_string(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+    /// The document as indented policy JSON.
+    pub fn to_json_string_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// `Allow` or `Deny`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Allow => "Allow",
+            Effect::Deny => "Deny",
+        }
+    }
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One statement. `Action`, `Resource` and `Principal` are optional here because KMS accepts
+/// statements without them (they then never match); [`crate::ParseOptions`] decides whether
+/// their absence is an error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub(crate) sid: Option<String>,
+    pub(crate) effect: Effect,
+    pub(crate) principal: Option<PrincipalElement>,
+    pub(crate) action: Option<ActionElement>,
+    pub(crate) resource: Option<ResourceElement>,
+    pub(crate) condition: Option<Condition>,
+}
+
+impl Statement {
+    pub fn sid(&self) -> Option<&str> {
+        self.sid.as_deref()
+    }
+    pub fn effect(&self) -> Effect {
+        self.effect
+    }
+    /// `Principal` or `NotPrincipal` (see [`PrincipalElement::negated`]).
+    pub fn principal(&self) -> Option<&PrincipalElement> {
+        self.principal.as_ref()
+    }
+    /// `Action` or `NotAction`.
+    pub fn action(&self) -> Option<&ActionElement> {
+        self.action.as_ref()
+    }
+    /// `Resource` or `NotResource`.
+    pub fn resource(&self) -> Option<&ResourceElement> {
+        self.resource.as_ref()
+    }
+    pub fn condition(&self) -> Option<&Condition> {
+        self.condition.as_ref()
+    }
+}
+
+/// `Action` (negated = false) or `NotAction` (negated = true).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionElement {
+    pub(crate) negated: bool,
+    pub(crate) patterns: Vec<ActionPattern>,
+    pub(crate) form: Form,
+}
+
+impl ActionElement {
+    pub fn negated(&self) -> bool {
+        self.negated
+    }
+    pub fn patterns(&self) -> &[ActionPattern] {
+        &self.patterns
+    }
+}
+
+/// An action pattern such as `kms:Get*`, matched case-insensitively.
+#[derive(Debug, Clone)]
+pub struct ActionPattern {
+    pub(crate) text: String,
+    /// Compiled from the lowercased text.
+    pub(crate) glob: Glob,
+}
+
+impl PartialEq for ActionPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl ActionPattern {
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// `Resource` (negated = false) or `NotResource` (negated = true).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceElement {
+    pub(crate) negated: bool,
+    pub(crate) patterns: Vec<ResourcePattern>,
+    pub(crate) form: Form,
+}
+
+impl ResourceElement {
+    pub fn negated(&self) -> bool {
+        self.negated
+    }
+    pub fn patterns(&self) -> &[ResourcePattern] {
+        &self.patterns
+    }
+}
+
+/// A resource pattern: `*` or an ARN with wildcards and (2012-10-17 only) policy variables.
+#[derive(Debug, Clone)]
+pub struct ResourcePattern {
+    pub(crate) text: String,
+    pub(crate) matcher: ResourceMatcher,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum ResourceMatcher {
+    Static(ArnPattern),
+    Dynamic(Template),
+}
+
+impl PartialEq for ResourcePattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl ResourcePattern {
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// `Principal` (negated = false) or `NotPrincipal` (negated = true).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrincipalElement {
+    pub(crate) negated: bool,
+    pub(crate) spec: PrincipalSpec,
+}
+
+impl PrincipalElement {
+    pub fn negated(&self) -> bool {
+        self.negated
+    }
+    pub fn spec(&self) -> &PrincipalSpec {
+        &self.spec
+    }
+}
+
+/// `"*"` or a map of principal types to values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PrincipalSpec {
+    /// The bare string `"*"`: everyone, including anonymous callers.
+    Wildcard,
+    Typed(Vec<PrincipalEntry>),
+}
+
+/// The principal types of the `Principal` map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PrincipalType {
+    Aws,
+    Service,
+    Federated,
+    CanonicalUser,
+}
+
+impl PrincipalType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalType::Aws => "AWS",
+            PrincipalType::Service => "Service",
+            PrincipalType::Federated => "Federated",
+            PrincipalType::CanonicalUser => "CanonicalUser",
+        }
+    }
+}
+
+/// One `"AWS": [...]` (etc.) entry of a principal map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrincipalEntry {
+    pub(crate) kind: PrincipalType,
+    pub(crate) values: Vec<PrincipalValue>,
+    pub(crate) form: Form,
+}
+
+impl PrincipalEntry {
+    pub fn kind(&self) -> PrincipalType {
+        self.kind
+    }
+    pub fn values(&self) -> &[PrincipalValue] {
+        &self.values
+    }
+}
+
+/// A principal value as written plus what it identifies.
+#[derive(Debug, Clone)]
+pub struct PrincipalValue {
+    pub(crate) text: String,
+    pub(crate) id: PrincipalId,
+}
+
+impl PartialEq for PrincipalValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl PrincipalValue {
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+    pub fn id(&self) -> &PrincipalId {
+        &self.id
+    }
+}
+
+/// What a principal value identifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalId {
+    /// `{"AWS": "*"}`: everyone.
+    Everyone,
+    /// A 12-digit account ID or `arn:PARTITION:iam::ACCT:root`: every principal of the account.
+    Account(AccountId),
+    /// `arn:PARTITION:iam::ACCT:user/PATH/NAME`.
+    User(String),
+    /// `arn:PARTITION:iam::ACCT:role/PATH/NAME`: every session of that role.
+    Role {
+        arn: String,
+        account: AccountId,
+        name: String,
+    },
+    /// `arn:PARTITION:sts::ACCT:assumed-role/ROLE/SESSION`: that session only.
+    AssumedRoleSession(String),
+    /// `arn:PARTITION:sts::ACCT:federated-user/NAME`.
+    FederatedUser(String),
+    /// A unique ID (`AIDA...`, `AROA...`), what IAM shows after the named entity was deleted.
+    UniqueId(String),
+    /// `{"Service": "ec2.amazonaws.com"}`.
+    Service(String),
+    /// `{"Federated": "cognito-identity.amazonaws.com"}` or a SAML/OIDC provider ARN.
+    Federated(String),
+    /// `{"CanonicalUser": "..."}`.
+    CanonicalUser(String),
+}
