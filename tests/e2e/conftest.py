@@ -1,0 +1,487 @@
+"""Fixtures for the ferrokms end-to-end suite: real servers, real clients.
+
+Every server runs the built binary (``FERROKMS_BIN``, default
+``~/.cache/ferrokms-target/debug/ferrokms``) on a free loopback port and is
+stopped with SIGTERM (then SIGKILL after a timeout). All traffic goes to
+127.0.0.1; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import configparser
+import http.client
+import json
+import os
+import queue
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+from urllib.parse import urlsplit
+
+import boto3
+import botocore
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+REGION = "us-east-1"
+DEFAULT_ACCOUNT = "111122223333"
+DEV_ACCOUNT = "000000000000"
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+HTTP_TIMEOUT = 15.0
+CLI_TIMEOUT = 60.0
+LISTEN_RE = re.compile(r"^ferrokms listening on (http://127\.0\.0\.1:(\d+))\s*$")
+
+
+def ferrokms_bin_path() -> Path:
+    env = os.environ.get("FERROKMS_BIN")
+    if env:
+        return Path(env)
+    return Path.home() / ".cache" / "ferrokms-target" / "debug" / "ferrokms"
+
+
+def clean_env() -> dict:
+    """The environment without anything that could steer the server or a
+    client somewhere else (AWS_*, FERROKMS_*)."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AWS_") and not k.startswith("FERROKMS_")
+    }
+
+
+@dataclass
+class Server:
+    """One ferrokms process."""
+
+    bin: Path
+    workdir: Path
+    data_dir: Optional[Path] = None
+    in_memory: bool = False
+    dev: bool = False
+    dev_account: Optional[str] = None
+    proc: Optional[subprocess.Popen] = None
+    endpoint: str = ""
+    port: int = 0
+    _stdout_lines: "queue.Queue[Optional[str]]" = field(default_factory=queue.Queue)
+    _stderr_file: Optional[object] = None
+    starts: int = 0
+
+    def args(self) -> list:
+        a = [str(self.bin), "serve", "--listen", "127.0.0.1:0"]
+        if self.in_memory:
+            a.append("--in-memory")
+        else:
+            assert self.data_dir is not None
+            a += ["--data-dir", str(self.data_dir)]
+        if self.dev:
+            a.append("--dev")
+            if self.dev_account:
+                a += ["--dev-account", self.dev_account]
+        return a
+
+    @property
+    def stderr_path(self) -> Path:
+        return self.workdir / f"server-stderr-{self.starts}.log"
+
+    def start(self) -> "Server":
+        assert self.proc is None, "already running"
+        self.starts += 1
+        self._stdout_lines = queue.Queue()
+        self._stderr_file = open(self.stderr_path, "wb")
+        env = clean_env()
+        env["FERROKMS_LOG"] = "info"
+        self.proc = subprocess.Popen(
+            self.args(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr_file,
+            env=env,
+            cwd=str(self.workdir),
+        )
+        lines = self._stdout_lines
+        out = self.proc.stdout
+
+        def pump():
+            try:
+                for raw in iter(out.readline, b""):
+                    lines.put(raw.decode("utf-8", "replace"))
+            finally:
+                lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + START_TIMEOUT
+        seen = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                raise RuntimeError(
+                    f"ferrokms did not print its listening line within {START_TIMEOUT}s; "
+                    f"stdout={seen!r} stderr={self.stderr_text()[-2000:]!r}"
+                )
+            try:
+                line = lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                code = self.proc.wait(timeout=STOP_TIMEOUT)
+                self.proc = None
+                raise RuntimeError(
+                    f"ferrokms exited ({code}) before listening; stdout={seen!r} "
+                    f"stderr={self.stderr_text()[-2000:]!r}"
+                )
+            seen.append(line)
+            m = LISTEN_RE.match(line)
+            if m:
+                self.endpoint = m.group(1)
+                self.port = int(m.group(2))
+                return self
+
+    def stderr_text(self) -> str:
+        try:
+            return self.stderr_path.read_text("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _close(self):
+        if self._stderr_file is not None:
+            self._stderr_file.close()
+            self._stderr_file = None
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.proc = None
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> Optional[int]:
+        """SIGTERM, then SIGKILL if it has not exited within `timeout`.
+        Returns the exit code (negative for a signal)."""
+        if self.proc is None:
+            return None
+        proc = self.proc
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=timeout)
+        code = proc.returncode
+        self._close()
+        return code
+
+    def kill(self) -> Optional[int]:
+        """SIGKILL: no chance to clean up."""
+        if self.proc is None:
+            return None
+        proc = self.proc
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=STOP_TIMEOUT)
+        code = proc.returncode
+        self._close()
+        return code
+
+    def restart(self) -> "Server":
+        self.stop()
+        return self.start()
+
+    # --- credentials -------------------------------------------------
+
+    @property
+    def credentials_file(self) -> Path:
+        assert self.data_dir is not None
+        return self.data_dir / "credentials"
+
+    def profile_credentials(self, profile: str = "ferrokms") -> tuple:
+        cp = configparser.ConfigParser()
+        cp.read(self.credentials_file)
+        sec = cp[profile]
+        return sec["aws_access_key_id"], sec["aws_secret_access_key"]
+
+    # --- clients -----------------------------------------------------
+
+    def client(
+        self,
+        access_key: Optional[str] = None,
+        secret_key: Optional[str] = None,
+        region: str = REGION,
+        service: str = "kms",
+        validate: bool = True,
+    ):
+        if access_key is None:
+            access_key, secret_key = self.profile_credentials()
+        return make_client(self.endpoint, access_key, secret_key or "x", region, service, validate)
+
+    def raw(self, target, body, **kwargs) -> "RawResponse":
+        """A raw HTTP request; signed with the profile's key unless told."""
+        if kwargs.get("sign", True) and "access_key" not in kwargs:
+            kwargs["access_key"], kwargs["secret_key"] = self.profile_credentials()
+        return raw_request(self.endpoint, target, body, **kwargs)
+
+
+def make_client(endpoint, access_key, secret_key, region=REGION, service="kms", validate=True):
+    cfg = Config(
+        region_name=region,
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=HTTP_TIMEOUT,
+        parameter_validation=validate,
+    )
+    session = boto3.session.Session(
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region,
+    )
+    return session.client(service, endpoint_url=endpoint, config=cfg)
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: dict  # lower-cased names
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+    @property
+    def error_type(self) -> Optional[str]:
+        try:
+            return self.json().get("__type")
+        except ValueError:
+            return None
+
+
+def raw_request(
+    endpoint: str,
+    target: Optional[str],
+    body,
+    access_key: Optional[str] = None,
+    secret_key: Optional[str] = None,
+    region: str = REGION,
+    sign: bool = True,
+    headers: Optional[dict] = None,
+    content_type: str = "application/x-amz-json-1.1",
+) -> RawResponse:
+    """Sends one POST / to the server with http.client, optionally SigV4
+    signed by botocore's signer (the same code boto3 uses)."""
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+    elif isinstance(body, str):
+        body = body.encode()
+    u = urlsplit(endpoint)
+    assert u.hostname == "127.0.0.1", endpoint
+    hdrs = {"Content-Type": content_type}
+    if target is not None:
+        hdrs["X-Amz-Target"] = target
+    if sign:
+        req = AWSRequest(method="POST", url=endpoint + "/", data=body, headers=dict(hdrs))
+        SigV4Auth(Credentials(access_key, secret_key), "kms", region).add_auth(req)
+        hdrs = dict(req.headers.items())
+    if headers:
+        hdrs.update(headers)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=HTTP_TIMEOUT)
+    try:
+        conn.request("POST", "/", body=body, headers=hdrs)
+        resp = conn.getresponse()
+        data = resp.read()
+        return RawResponse(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+    finally:
+        conn.close()
+
+
+# --- error assertions ---------------------------------------------------
+
+
+def expect_error(fn: Callable, code: str, status: int = 400, message=None, **kwargs) -> ClientError:
+    """Calls fn(**kwargs) and checks the AWS error it must raise: code,
+    HTTP status, request id and (if given) the exact message."""
+    with pytest.raises(ClientError) as ei:
+        fn(**kwargs)
+    err = ei.value.response
+    assert err["Error"]["Code"] == code, err
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == status, err
+    assert err["ResponseMetadata"].get("RequestId"), err
+    if message is not None:
+        if isinstance(message, re.Pattern):
+            assert message.fullmatch(err["Error"].get("Message", "")), err
+        else:
+            assert err["Error"].get("Message") == message, err
+    return ei.value
+
+
+# --- fixtures -----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def ferrokms_bin() -> Path:
+    p = ferrokms_bin_path()
+    if not (p.is_file() and os.access(p, os.X_OK)):
+        pytest.exit(
+            f"ferrokms binary not found at {p}: build it with "
+            "`CARGO_TARGET_DIR=$HOME/.cache/ferrokms-target cargo build --bin ferrokms` "
+            "or set FERROKMS_BIN",
+            returncode=2,
+        )
+    return p
+
+
+@pytest.fixture
+def server_factory(ferrokms_bin, tmp_path):
+    """Starts servers for one test; stops them all afterwards."""
+    started = []
+
+    def make(data_dir: Optional[Path] = None, in_memory=False, dev=False, dev_account=None, start=True):
+        work = Path(tempfile.mkdtemp(prefix="srv-", dir=tmp_path))
+        if data_dir is None and not in_memory:
+            data_dir = work / "data"
+        s = Server(ferrokms_bin, work, data_dir, in_memory, dev, dev_account)
+        started.append(s)
+        if start:
+            s.start()
+        return s
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def session_tmp(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("ferrokms-session")
+
+
+@pytest.fixture(scope="session")
+def server(ferrokms_bin, session_tmp):
+    """A secure (non-dev) server on a fresh data dir, shared by the session."""
+    s = Server(ferrokms_bin, session_tmp, data_dir=session_tmp / "data")
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def dev_server(ferrokms_bin, session_tmp):
+    """An in-memory --dev server shared by the session: any 12-digit access
+    key id is a fresh, empty account."""
+    work = session_tmp / "dev"
+    work.mkdir()
+    s = Server(ferrokms_bin, work, in_memory=True, dev=True)
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def kms(server):
+    """boto3 KMS client of the secure server's default account (profile
+    ferrokms from the credentials file the server wrote)."""
+    return server.client()
+
+
+@pytest.fixture
+def kms_novalidate(server):
+    """As `kms`, without botocore's client-side parameter validation, so the
+    server's own validation is what answers."""
+    return server.client(validate=False)
+
+
+_used_accounts = set()
+
+
+def fresh_account() -> str:
+    while True:
+        a = "".join(random.choice("0123456789") for _ in range(12))
+        if a not in _used_accounts and a not in (DEFAULT_ACCOUNT, DEV_ACCOUNT):
+            _used_accounts.add(a)
+            return a
+
+
+@dataclass
+class Fresh:
+    account: str
+    client: object
+    endpoint: str
+
+
+@pytest.fixture
+def fresh(dev_server) -> Fresh:
+    """A client acting as the root of a brand-new account (dev server), for
+    tests that need an empty key list."""
+    acct = fresh_account()
+    return Fresh(acct, dev_server.client(acct, "secret"), dev_server.endpoint)
+
+
+@pytest.fixture
+def key(kms):
+    """A new enabled symmetric key; returns its KeyMetadata."""
+    return kms.create_key(Description="e2e")["KeyMetadata"]
+
+
+@pytest.fixture
+def alias_name():
+    return f"alias/e2e-{random.getrandbits(48):012x}"
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+@pytest.fixture(scope="session")
+def aws_cli_env(server, session_tmp):
+    cfg = session_tmp / "aws-config-empty"
+    cfg.write_text("")
+    env = clean_env()
+    env.update(
+        AWS_SHARED_CREDENTIALS_FILE=str(server.credentials_file),
+        AWS_PROFILE="ferrokms",
+        AWS_DEFAULT_REGION=REGION,
+        AWS_ENDPOINT_URL=server.endpoint,
+        AWS_CONFIG_FILE=str(cfg),
+        AWS_MAX_ATTEMPTS="1",
+        AWS_RETRY_MODE="standard",
+        AWS_PAGER="",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return env
+
+
+@pytest.fixture
+def aws(aws_cli_env, tmp_path):
+    """Runs the aws CLI (v1, from this venv) against the secure server."""
+
+    def run(*args, env_extra=None, timeout=CLI_TIMEOUT) -> CliResult:
+        env = dict(aws_cli_env)
+        if env_extra:
+            env.update(env_extra)
+        p = subprocess.run(
+            [sys.executable, "-m", "awscli", *map(str, args)],
+            env=env,
+            cwd=str(tmp_path),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return CliResult(p.returncode, p.stdout, p.stderr)
+
+    return run
