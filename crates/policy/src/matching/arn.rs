@@ -9,10 +9,12 @@ use super::glob::{Glob, Tok};
 /// A compiled ARN pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ArnPattern {
-    /// A pattern without six parts (`*`, or something that is not an ARN) is matched as plain
-    /// wildcard text against the whole value. `*` therefore matches everything, including
-    /// the `*` resource of actions that have none.
+    /// A pattern made only of wildcards (`*`) matches any value, including the `*` resource of
+    /// actions that have none.
     Whole(Glob),
+    /// A pattern with fewer than six parts (not a full ARN): the value must have the same
+    /// number of parts and each must match, so wildcards still never span a `:`.
+    Short(Vec<Glob>),
     /// Six parts, each matched separately.
     Parts(Box<[Glob; 6]>),
 }
@@ -31,8 +33,11 @@ impl ArnPattern {
                 p.push(*t);
             }
         }
+        if toks.iter().all(|t| matches!(t, Tok::Star)) && !toks.is_empty() {
+            return ArnPattern::Whole(Glob::Any);
+        }
         if parts.len() < 6 {
-            return ArnPattern::Whole(Glob::from_tokens(toks));
+            return ArnPattern::Short(parts.into_iter().map(Glob::from_tokens).collect());
         }
         let globs: Vec<Glob> = parts.into_iter().map(Glob::from_tokens).collect();
         match <[Glob; 6]>::try_from(globs) {
@@ -45,6 +50,10 @@ impl ArnPattern {
     pub(crate) fn is_match(&self, value: &str) -> bool {
         match self {
             ArnPattern::Whole(g) => g.is_match(value),
+            ArnPattern::Short(globs) => {
+                let parts: Vec<&str> = value.splitn(6, ':').collect();
+                parts.len() == globs.len() && globs.iter().zip(parts).all(|(g, p)| g.is_match(p))
+            }
             ArnPattern::Parts(globs) => {
                 let mut n = 0;
                 for (g, part) in globs.iter().zip(value.splitn(6, ':')) {
@@ -70,8 +79,11 @@ mod tests {
         assert!(p.is_match("arn:aws:kms::111122223333:key/abc"));
         assert!(!p.is_match("arn:aws:kms:us-east-1:444455556666:key/abc"));
         let p = ArnPattern::new("arn:aws:kms:*");
-        // Not six parts: matched as plain text.
-        assert!(p.is_match("arn:aws:kms:us-east-1:1:key/x"));
+        // Not six parts: never spans colons, so it cannot match a full ARN.
+        assert!(!p.is_match("arn:aws:kms:us-east-1:1:key/x"));
+        assert!(p.is_match("arn:aws:kms:x"));
+        assert!(ArnPattern::new("*").is_match("*"));
+        assert!(ArnPattern::new("*").is_match("arn:aws:kms:us-east-1:1:key/x"));
         let p = ArnPattern::new("arn:aws:*:us-east-1:111122223333:*");
         assert!(!p.is_match("arn:aws:kms:us-east-1:111122223333"));
     }
