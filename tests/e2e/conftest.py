@@ -457,8 +457,6 @@ def aws_cli_env(server, session_tmp):
         AWS_DEFAULT_REGION=REGION,
         AWS_ENDPOINT_URL=server.endpoint,
         AWS_CONFIG_FILE=str(cfg),
-        AWS_MAX_ATTEMPTS="1",
-        AWS_RETRY_MODE="standard",
         AWS_PAGER="",
         AWS_EC2_METADATA_DISABLED="true",
     )
