@@ -248,3 +248,44 @@ def test_encrypt_under_unknown_key_is_not_found(kms):
 def test_encrypt_with_key_arn_of_another_region_is_not_found_invalid_arn(server, key):
     west = server.client(region="eu-west-1")
     expect_error(west.encrypt, "NotFoundException", message="Invalid arn", KeyId=key["Arn"], Plaintext=b"x")
+
+
+def test_empty_encryption_context_is_the_same_as_none(kms, key):
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={})["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"y")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob, EncryptionContext={})["Plaintext"] == b"y"
+
+
+def test_encrypt_of_empty_plaintext_is_server_validation_exception(kms_novalidate, key):
+    expect_error(
+        kms_novalidate.encrypt,
+        "ValidationException",
+        message="1 validation error detected: Value at 'plaintext' failed to satisfy constraint: "
+        "Member must have length greater than or equal to 1",
+        KeyId=key["KeyId"],
+        Plaintext=b"",
+    )
+
+
+def test_generate_data_key_of_zero_bytes_is_server_validation_exception(kms_novalidate, key):
+    expect_error(
+        kms_novalidate.generate_data_key,
+        "ValidationException",
+        message="1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: "
+        "Member must have value greater than or equal to 1",
+        KeyId=key["KeyId"],
+        NumberOfBytes=0,
+    )
+
+
+def test_encrypt_with_asymmetric_algorithm_on_symmetric_key_is_invalid_key_usage(kms, key):
+    expect_error(kms.encrypt, "InvalidKeyUsageException", KeyId=key["KeyId"], Plaintext=b"x", EncryptionAlgorithm="RSAES_OAEP_SHA_1")
+
+
+def test_generate_data_key_and_decrypt_accept_alias_arn(kms, key, alias_name):
+    kms.create_alias(AliasName=alias_name, TargetKeyId=key["KeyId"])
+    arn = f"arn:aws:kms:{REGION}:{DEFAULT_ACCOUNT}:{alias_name}"
+    dk = kms.generate_data_key(KeyId=arn, NumberOfBytes=48)
+    assert dk["KeyId"] == key["Arn"]
+    assert kms.decrypt(CiphertextBlob=dk["CiphertextBlob"], KeyId=arn)["Plaintext"] == dk["Plaintext"]

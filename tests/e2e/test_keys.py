@@ -254,3 +254,45 @@ def test_list_keys_includes_pending_deletion_keys(fresh):
     kid = c.create_key()["KeyMetadata"]["KeyId"]
     c.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
     assert kid in [k["KeyId"] for k in c.list_keys()["Keys"]]
+
+
+def test_schedule_key_deletion_twice_is_kms_invalid_state(kms, key):
+    kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    expect_error(
+        kms.schedule_key_deletion,
+        "KMSInvalidStateException",
+        message=f"{key['Arn']} is pending deletion.",
+        KeyId=key["KeyId"],
+        PendingWindowInDays=7,
+    )
+
+
+def test_disable_key_of_pending_deletion_key_is_kms_invalid_state(kms, key):
+    kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    expect_error(kms.disable_key, "KMSInvalidStateException", message=f"{key['Arn']} is pending deletion.", KeyId=key["KeyId"])
+
+
+def test_describe_key_still_works_while_pending_deletion(kms, key):
+    kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    assert kms.describe_key(KeyId=key["Arn"])["KeyMetadata"]["KeyState"] == "PendingDeletion"
+
+
+def test_update_key_description_works_on_disabled_key(kms, key):
+    kms.disable_key(KeyId=key["KeyId"])
+    kms.update_key_description(KeyId=key["KeyId"], Description="still editable")
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["Description"] == "still editable"
+
+
+def test_key_rotation_status_is_false_while_pending_deletion_and_returns_after_cancel(kms, key):
+    kms.enable_key_rotation(KeyId=key["KeyId"])
+    kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    assert kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"] is False
+    kms.cancel_key_deletion(KeyId=key["KeyId"])
+    assert kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"] is True
+
+
+def test_key_arns_use_the_partition_of_the_region(server):
+    gov = server.client(region="us-gov-west-1")
+    md = gov.create_key()["KeyMetadata"]
+    assert md["Arn"] == f"arn:aws-us-gov:kms:us-gov-west-1:{DEFAULT_ACCOUNT}:key/{md['KeyId']}"
+    assert gov.encrypt(KeyId=md["Arn"], Plaintext=b"x")["KeyId"] == md["Arn"]
