@@ -15,7 +15,6 @@ import os
 import queue
 import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,7 +27,6 @@ from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 import boto3
-import botocore
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest

@@ -3,8 +3,6 @@
 import os
 import stat
 
-import pytest
-
 from conftest import DEFAULT_ACCOUNT, DEV_ACCOUNT, REGION, expect_error, fresh_account
 
 

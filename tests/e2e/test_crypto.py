@@ -289,3 +289,15 @@ def test_generate_data_key_and_decrypt_accept_alias_arn(kms, key, alias_name):
     dk = kms.generate_data_key(KeyId=arn, NumberOfBytes=48)
     assert dk["KeyId"] == key["Arn"]
     assert kms.decrypt(CiphertextBlob=dk["CiphertextBlob"], KeyId=arn)["Plaintext"] == dk["Plaintext"]
+
+
+def test_decrypt_in_another_region_is_access_denied_ciphertext_refers_to_missing_key(server, kms, key):
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    west = server.client(region="eu-west-2")
+    expect_error(
+        west.decrypt,
+        "AccessDeniedException",
+        message="The ciphertext refers to a customer master key that does not exist, does not exist in this region, "
+        "or you are not allowed to access.",
+        CiphertextBlob=blob,
+    )

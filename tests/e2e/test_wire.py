@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from conftest import HTTP_TIMEOUT, make_client, raw_request
+from conftest import HTTP_TIMEOUT, raw_request
 
 T = "TrentService."
 
@@ -221,3 +221,33 @@ def test_boto3_request_over_1_mib_gets_413(server):
         c.put_key_policy(KeyId="x", PolicyName="default", Policy="x" * (1024 * 1024 + 10))
     assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
     assert server.raw(T + "ListKeys", {}).status == 200
+
+
+def _signed_at(server, when):
+    from unittest import mock
+
+    with mock.patch("botocore.auth.get_current_datetime", return_value=when.replace(tzinfo=None)):
+        return server.raw(T + "ListKeys", {})
+
+
+def test_request_signed_20_minutes_ago_is_invalid_signature_expired(server):
+    import datetime as dt
+
+    r = _signed_at(server, dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=20))
+    body = assert_error(r, "InvalidSignatureException")
+    assert body["message"].startswith("Signature expired:"), body
+
+
+def test_request_signed_20_minutes_in_future_is_invalid_signature(server):
+    import datetime as dt
+
+    r = _signed_at(server, dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=20))
+    body = assert_error(r, "InvalidSignatureException")
+    assert "Signature not yet current" in body["message"], body
+
+
+def test_request_signed_2_minutes_ago_is_within_skew_and_accepted(server):
+    import datetime as dt
+
+    r = _signed_at(server, dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=2))
+    assert r.status == 200, r.body
