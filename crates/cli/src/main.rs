@@ -10,7 +10,11 @@ use ferrokms_server::setup::{self, Options, Storage};
 use ferrokms_types::AccountId;
 
 #[derive(Parser)]
-#[command(name = "ferrokms", version, about = "A self-hostable key management service that speaks the AWS KMS API")]
+#[command(
+    name = "ferrokms",
+    version,
+    about = "A self-hostable key management service that speaks the AWS KMS API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -102,24 +106,15 @@ fn storage_options(s: &StorageArgs, in_memory: bool, dev_account: Option<Account
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let dev_account = if args.dev {
-        Some(AccountId::parse(&args.dev_account).map_err(|e| anyhow::anyhow!("--dev-account: {e}"))?)
+        Some(
+            AccountId::parse(&args.dev_account)
+                .map_err(|e| anyhow::anyhow!("--dev-account: {e}"))?,
+        )
     } else {
         None
     };
     let opts = storage_options(&args.storage, args.in_memory, dev_account);
     let (app, opened) = setup::open(&opts).context("cannot open the data directory")?;
-    if let Some(path) = &opened.new_credentials_file {
-        eprintln!(
-            "ferrokms: created account {} and wrote its root credentials to {} (profile '{}').\n\
-             Use them with: AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE={} aws --endpoint-url http://{} kms list-keys",
-            setup::DEFAULT_ACCOUNT,
-            path.display(),
-            setup::CREDENTIALS_PROFILE,
-            path.display(),
-            setup::CREDENTIALS_PROFILE,
-            args.listen
-        );
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -129,6 +124,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        if let Some(path) = &opened.new_credentials_file {
+            eprintln!(
+                "ferrokms: created account {} and wrote its root credentials to {} (profile '{}').\n\
+                 Use them with: AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE={} aws --endpoint-url http://{} --region us-east-1 kms list-keys",
+                setup::DEFAULT_ACCOUNT,
+                path.display(),
+                setup::CREDENTIALS_PROFILE,
+                path.display(),
+                setup::CREDENTIALS_PROFILE,
+                addr
+            );
+        }
         tracing::info!(
             %addr,
             store = %opened.store_description,
@@ -181,7 +188,10 @@ fn account(cmd: AccountCommand) -> anyhow::Result<()> {
             }
             let key = dir.create_account(&id)?;
             println!("# root credentials of account {id}; the secret is shown only now");
-            print!("{}", setup::credentials_file_text(&format!("ferrokms-{id}"), &key));
+            print!(
+                "{}",
+                setup::credentials_file_text(&format!("ferrokms-{id}"), &key)
+            );
             eprintln!("note: a running server sees the new account after a restart");
             Ok(())
         }

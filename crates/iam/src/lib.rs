@@ -135,8 +135,9 @@ impl Directory {
             let secret = sealer
                 .open(s.id.as_bytes(), &sealed)
                 .map_err(|e| IamError::Corrupt(format!("access key {}: {e}", s.id)))?;
-            let secret = String::from_utf8(secret.to_vec())
-                .map_err(|_| IamError::Corrupt(format!("access key {}: secret is not text", s.id)))?;
+            let secret = String::from_utf8(secret.to_vec()).map_err(|_| {
+                IamError::Corrupt(format!("access key {}: secret is not text", s.id))
+            })?;
             state.access_keys.insert(
                 s.id.clone(),
                 Arc::new(AccessKey {
@@ -288,7 +289,10 @@ mod tests {
         let key = {
             let d = Directory::open(store.clone(), sealer.clone()).unwrap();
             let key = d.create_account(&acct).unwrap();
-            assert!(matches!(d.create_account(&acct), Err(IamError::AccountExists(_))));
+            assert!(matches!(
+                d.create_account(&acct),
+                Err(IamError::AccountExists(_))
+            ));
             key
         };
         assert!(key.id.starts_with("AKIA") && key.id.len() == 20);

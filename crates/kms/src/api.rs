@@ -9,7 +9,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
 use crate::crypto::EncryptionContext;
-use crate::model::{DataKeySpec, EncryptionAlgorithm, KeyMetadata, KeySpec, KeyState, KeyUsage, Origin, Tag};
+use crate::model::{
+    DataKeySpec, EncryptionAlgorithm, KeyMetadata, KeySpec, KeyState, KeyUsage, Origin, Tag,
+};
 
 /// A non-secret binary member, base64 on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -267,9 +267,8 @@ mod tests {
         let (m, h) = setup();
         let blob = encrypt(&m, &h, &EncryptionContext::default(), b"abc").unwrap();
         for n in 0..blob.len() {
-            let _ = parse_header(&blob[..n]).and_then(|(_, len)| {
-                decrypt(&m, &blob[..n], len, &EncryptionContext::default())
-            });
+            let _ = parse_header(&blob[..n])
+                .and_then(|(_, len)| decrypt(&m, &blob[..n], len, &EncryptionContext::default()));
         }
         assert!(parse_header(&[1, 255]).is_err());
         assert!(parse_header(&[]).is_err());

@@ -95,6 +95,8 @@ impl KmsError {
 impl From<ferrokms_store::StoreError> for KmsError {
     fn from(e: ferrokms_store::StoreError) -> Self {
         tracing::error!(error = %e, "store failure");
-        KmsError::Internal("The request could not be completed because of a storage failure.".into())
+        KmsError::Internal(
+            "The request could not be completed because of a storage failure.".into(),
+        )
     }
 }

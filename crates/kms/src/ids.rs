@@ -190,7 +190,8 @@ impl KeyRef {
                 return Err(KmsError::NotFound("Invalid arn".into()));
             }
             if let Some(id) = arn.resource.strip_prefix("key/") {
-                let key_id = KeyId::parse(id).ok_or_else(|| KmsError::NotFound("Invalid arn".into()))?;
+                let key_id =
+                    KeyId::parse(id).ok_or_else(|| KmsError::NotFound("Invalid arn".into()))?;
                 return Ok(KeyRef::Key(KeyAddr {
                     account: arn_account,
                     region: region.clone(),

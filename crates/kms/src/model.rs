@@ -173,13 +173,12 @@ impl KeyRecord {
     pub fn encryption_algorithms(&self) -> Option<Vec<EncryptionAlgorithm>> {
         match (self.key_spec, self.key_usage) {
             (KeySpec::SymmetricDefault, _) => Some(vec![EncryptionAlgorithm::SymmetricDefault]),
-            (
-                KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096,
-                KeyUsage::EncryptDecrypt,
-            ) => Some(vec![
-                EncryptionAlgorithm::RsaesOaepSha1,
-                EncryptionAlgorithm::RsaesOaepSha256,
-            ]),
+            (KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096, KeyUsage::EncryptDecrypt) => {
+                Some(vec![
+                    EncryptionAlgorithm::RsaesOaepSha1,
+                    EncryptionAlgorithm::RsaesOaepSha256,
+                ])
+            }
             _ => None,
         }
     }

@@ -40,7 +40,9 @@ pub(crate) fn require_usable(r: &KeyRecord) -> Result<(), KmsError> {
     match r.state {
         KeyState::Enabled | KeyState::Updating => Ok(()),
         KeyState::Disabled => Err(KmsError::Disabled(format!("{arn} is disabled."))),
-        KeyState::PendingDeletion => Err(KmsError::InvalidState(format!("{arn} is pending deletion."))),
+        KeyState::PendingDeletion => Err(KmsError::InvalidState(format!(
+            "{arn} is pending deletion."
+        ))),
         KeyState::PendingReplicaDeletion => Err(KmsError::InvalidState(format!(
             "{arn} is pending replica deletion."
         ))),
@@ -85,7 +87,11 @@ pub(crate) fn page<T>(
             "limit",
             &format!(
                 "Member must have value {} {}",
-                if limit < 1 { "greater than or equal to" } else { "less than or equal to" },
+                if limit < 1 {
+                    "greater than or equal to"
+                } else {
+                    "less than or equal to"
+                },
                 if limit < 1 { 1 } else { max_limit }
             ),
         ));
@@ -99,13 +105,11 @@ pub(crate) fn page<T>(
     };
     let mut items = items;
     items.sort_by_cached_key(|i| sort_key(i));
-    let mut rest: Vec<T> = items
-        .into_iter()
-        .filter(|i| sort_key(i) >= start)
-        .collect();
+    let mut rest: Vec<T> = items.into_iter().filter(|i| sort_key(i) >= start).collect();
     let next = if rest.len() > limit as usize {
         let tail = rest.split_off(limit as usize);
-        tail.first().map(|t| format!("{MARKER_PREFIX}{}", sort_key(t)))
+        tail.first()
+            .map(|t| format!("{MARKER_PREFIX}{}", sort_key(t)))
     } else {
         None
     };

@@ -133,7 +133,9 @@ impl Kms {
                 &state
                     .aliases
                     .get(alias)
-                    .ok_or_else(|| KmsError::NotFound(format!("Alias {} is not found.", alias.arn())))?
+                    .ok_or_else(|| {
+                        KmsError::NotFound(format!("Alias {} is not found.", alias.arn()))
+                    })?
                     .target
             }
         };
@@ -147,7 +149,12 @@ impl Kms {
     /// Until key policies are enforced (the authorization layer), a key is
     /// usable only by its own account: that is what the default key policy
     /// allows, and it keeps other accounts out rather than in.
-    pub(crate) fn check_same_account(&self, caller: &Caller, key: &Key, action: &str) -> Result<(), KmsError> {
+    pub(crate) fn check_same_account(
+        &self,
+        caller: &Caller,
+        key: &Key,
+        action: &str,
+    ) -> Result<(), KmsError> {
         if key.record.addr.account == caller.account {
             Ok(())
         } else {
@@ -166,13 +173,10 @@ impl Kms {
         f: impl FnOnce(&mut KeyRecord) -> Result<T, KmsError>,
     ) -> Result<(Arc<Key>, T), KmsError> {
         let _w = self.writer.lock();
-        let current = self
-            .state
-            .read()
-            .keys
-            .get(addr)
-            .cloned()
-            .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", addr.arn())))?;
+        let current =
+            self.state.read().keys.get(addr).cloned().ok_or_else(|| {
+                KmsError::NotFound(format!("Key '{}' does not exist", addr.arn()))
+            })?;
         let mut record = current.record.clone();
         let out = f(&mut record)?;
         if record == current.record {

@@ -64,7 +64,9 @@ pub struct Authenticator {
 fn looks_issued(id: &str) -> bool {
     (id.starts_with("AKIA") || id.starts_with("ASIA"))
         && id.len() == 20
-        && id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 impl Authenticator {

@@ -105,11 +105,13 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
         ..Default::default()
     };
     if !directory.has_accounts() {
-        let account = AccountId::parse(DEFAULT_ACCOUNT).map_err(|e| SetupError::Model(e.to_string()))?;
+        let account =
+            AccountId::parse(DEFAULT_ACCOUNT).map_err(|e| SetupError::Model(e.to_string()))?;
         let key = directory.create_account(&account)?;
         if let Storage::DataDir(dir) = &opts.storage {
             let path = dir.join(CREDENTIALS_FILE);
-            write_credentials_file(&path, &key).map_err(|e| SetupError::Credentials(path.clone(), e))?;
+            write_credentials_file(&path, &key)
+                .map_err(|e| SetupError::Credentials(path.clone(), e))?;
             opened.new_credentials_file = Some(path);
         }
     }
@@ -142,5 +144,8 @@ pub fn credentials_file_text(profile: &str, key: &AccessKey) -> String {
 }
 
 pub fn write_credentials_file(path: &Path, key: &AccessKey) -> std::io::Result<()> {
-    write_private_file(path, credentials_file_text(CREDENTIALS_PROFILE, key).as_bytes())
+    write_private_file(
+        path,
+        credentials_file_text(CREDENTIALS_PROFILE, key).as_bytes(),
+    )
 }

@@ -282,9 +282,7 @@ impl Model {
                 );
             }
             Kind::Integer | Kind::Long => {
-                let n = v
-                    .as_i64()
-                    .ok_or_else(|| type_error("an integer"))?;
+                let n = v.as_i64().ok_or_else(|| type_error("an integer"))?;
                 if matches!(s.kind, Kind::Integer) && i32::try_from(n).is_err() {
                     return Err(type_error("a 32-bit integer"));
                 }
@@ -398,7 +396,9 @@ mod tests {
         match e {
             WireError::Validation(m) => {
                 assert!(m.starts_with("2 validation errors detected: "), "{m}");
-                assert!(m.contains("Value null at 'keyId' failed to satisfy constraint: Member must not be null"));
+                assert!(m.contains(
+                    "Value null at 'keyId' failed to satisfy constraint: Member must not be null"
+                ));
                 assert!(m.contains("Value null at 'plaintext'"));
             }
             other => panic!("unexpected {other:?}"),
@@ -442,7 +442,10 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         let e = kms()
-            .validate("CreateAlias", &json!({"AliasName": "alias/has space", "TargetKeyId": "k"}))
+            .validate(
+                "CreateAlias",
+                &json!({"AliasName": "alias/has space", "TargetKeyId": "k"}),
+            )
             .unwrap_err();
         assert!(matches!(e, WireError::Validation(m) if m.contains("regular expression pattern")));
     }

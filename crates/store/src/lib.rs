@@ -13,7 +13,7 @@ pub mod seal;
 mod sqlite;
 
 pub use memory::MemoryStore;
-pub use seal::{Sealer, SealError};
+pub use seal::{SealError, Sealer};
 pub use sqlite::SqliteStore;
 
 /// One stored document.

@@ -55,7 +55,8 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn load(&self, kind: &str) -> Result<Vec<Record>, StoreError> {
         let conn = self.conn.lock();
-        let mut stmt = conn.prepare_cached("SELECT id, body FROM objects WHERE kind = ?1 ORDER BY id")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT id, body FROM objects WHERE kind = ?1 ORDER BY id")?;
         let rows = stmt.query_map(params![kind], |r| {
             Ok(Record {
                 kind: kind.to_string(),

@@ -22,7 +22,11 @@ fn key_family(spec: KeySpec) -> u8 {
 
 impl Kms {
     /// CreateAlias
-    pub fn create_alias(&self, caller: &Caller, req: CreateAliasRequest) -> Result<Empty, KmsError> {
+    pub fn create_alias(
+        &self,
+        caller: &Caller,
+        req: CreateAliasRequest,
+    ) -> Result<Empty, KmsError> {
         let name = AliasName::parse_for_create(&req.alias_name)?;
         let key = self.resolve(caller, &req.target_key_id, Accepts::KeyOnly, "CreateAlias")?;
         require_not_pending_deletion(&key.record)?;
@@ -41,7 +45,11 @@ impl Kms {
                     addr.arn()
                 )));
             }
-            let count = state.aliases.values().filter(|a| a.target == key.record.addr).count();
+            let count = state
+                .aliases
+                .values()
+                .filter(|a| a.target == key.record.addr)
+                .count();
             if count >= MAX_ALIASES_PER_KEY {
                 return Err(KmsError::LimitExceeded(format!(
                     "A KMS key can have at most {MAX_ALIASES_PER_KEY} aliases."
@@ -61,7 +69,11 @@ impl Kms {
 
     /// UpdateAlias: the new target must be the same type of key with the
     /// same usage, and must not be pending deletion.
-    pub fn update_alias(&self, caller: &Caller, req: UpdateAliasRequest) -> Result<Empty, KmsError> {
+    pub fn update_alias(
+        &self,
+        caller: &Caller,
+        req: UpdateAliasRequest,
+    ) -> Result<Empty, KmsError> {
         let addr = self.own_alias(caller, &req.alias_name)?;
         let new_key = self.resolve(caller, &req.target_key_id, Accepts::KeyOnly, "UpdateAlias")?;
         if new_key.record.state == KeyState::PendingDeletion {
@@ -96,11 +108,18 @@ impl Kms {
     }
 
     /// DeleteAlias
-    pub fn delete_alias(&self, caller: &Caller, req: DeleteAliasRequest) -> Result<Empty, KmsError> {
+    pub fn delete_alias(
+        &self,
+        caller: &Caller,
+        req: DeleteAliasRequest,
+    ) -> Result<Empty, KmsError> {
         let addr = self.own_alias(caller, &req.alias_name)?;
         let _w = self.writer.lock();
         if !self.state.read().aliases.contains_key(&addr) {
-            return Err(KmsError::NotFound(format!("Alias {} is not found.", addr.arn())));
+            return Err(KmsError::NotFound(format!(
+                "Alias {} is not found.",
+                addr.arn()
+            )));
         }
         self.store.apply(&[Change::Delete {
             kind: KIND_ALIAS,
@@ -112,9 +131,18 @@ impl Kms {
 
     /// ListAliases: the caller's aliases in the region, optionally only
     /// those of one key.
-    pub fn list_aliases(&self, caller: &Caller, req: ListAliasesRequest) -> Result<ListAliasesResponse, KmsError> {
+    pub fn list_aliases(
+        &self,
+        caller: &Caller,
+        req: ListAliasesRequest,
+    ) -> Result<ListAliasesResponse, KmsError> {
         let filter = match &req.key_id {
-            Some(k) => Some(self.resolve(caller, k, Accepts::KeyOnly, "ListAliases")?.record.addr.clone()),
+            Some(k) => Some(
+                self.resolve(caller, k, Accepts::KeyOnly, "ListAliases")?
+                    .record
+                    .addr
+                    .clone(),
+            ),
             None => None,
         };
         let entries: Vec<AliasListEntry> = self
@@ -132,7 +160,14 @@ impl Kms {
                 last_updated_date: Some(ms_to_epoch_seconds(a.updated_ms)),
             })
             .collect();
-        let (aliases, next) = page(entries, |e| e.alias_name.clone(), req.limit, 50, 100, req.marker.as_deref())?;
+        let (aliases, next) = page(
+            entries,
+            |e| e.alias_name.clone(),
+            req.limit,
+            50,
+            100,
+            req.marker.as_deref(),
+        )?;
         Ok(ListAliasesResponse {
             aliases,
             truncated: next.is_some(),

@@ -63,7 +63,11 @@ struct Opened {
 impl Kms {
     /// Encrypt: up to 4096 bytes under a symmetric key; the encryption
     /// context becomes associated data and must be repeated on Decrypt.
-    pub fn encrypt(&self, caller: &Caller, req: EncryptRequest) -> Result<EncryptResponse, KmsError> {
+    pub fn encrypt(
+        &self,
+        caller: &Caller,
+        req: EncryptRequest,
+    ) -> Result<EncryptResponse, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "Encrypt")?;
         require_usable(&key.record)?;
         require_symmetric_encryption_key(&key, "Encrypt")?;
@@ -87,7 +91,11 @@ impl Kms {
 
     /// Decrypt: the key comes from the ciphertext; a `KeyId`, if given, must
     /// name that same key.
-    pub fn decrypt(&self, caller: &Caller, req: DecryptRequest) -> Result<DecryptResponse, KmsError> {
+    pub fn decrypt(
+        &self,
+        caller: &Caller,
+        req: DecryptRequest,
+    ) -> Result<DecryptResponse, KmsError> {
         let ignore_ciphertext = req.dry_run == Some(true)
             && req
                 .dry_run_modifiers
@@ -108,7 +116,14 @@ impl Kms {
         })?;
         require_symmetric_algorithm(req.encryption_algorithm)?;
         let ctx = req.encryption_context.unwrap_or_default();
-        let opened = self.open_ciphertext(caller, &blob.0, &ctx, req.key_id.as_deref(), "Decrypt", req.dry_run)?;
+        let opened = self.open_ciphertext(
+            caller,
+            &blob.0,
+            &ctx,
+            req.key_id.as_deref(),
+            "Decrypt",
+            req.dry_run,
+        )?;
         Ok(DecryptResponse {
             key_id: opened.key.record.arn(),
             plaintext: SecretBlob(opened.plaintext),
@@ -119,8 +134,17 @@ impl Kms {
 
     /// ReEncrypt: decrypts under the source key and encrypts under the
     /// destination key without the plaintext leaving the service.
-    pub fn re_encrypt(&self, caller: &Caller, req: ReEncryptRequest) -> Result<ReEncryptResponse, KmsError> {
-        let dest = self.resolve(caller, &req.destination_key_id, Accepts::KeyOrAlias, "ReEncryptTo")?;
+    pub fn re_encrypt(
+        &self,
+        caller: &Caller,
+        req: ReEncryptRequest,
+    ) -> Result<ReEncryptResponse, KmsError> {
+        let dest = self.resolve(
+            caller,
+            &req.destination_key_id,
+            Accepts::KeyOrAlias,
+            "ReEncryptTo",
+        )?;
         require_usable(&dest.record)?;
         require_symmetric_encryption_key(&dest, "ReEncrypt")?;
         require_symmetric_algorithm(req.destination_encryption_algorithm)?;
@@ -153,8 +177,13 @@ impl Kms {
     }
 
     /// GenerateDataKey: a fresh data key, in plaintext and encrypted.
-    pub fn generate_data_key(&self, caller: &Caller, req: GenerateDataKeyRequest) -> Result<GenerateDataKeyResponse, KmsError> {
-        let (blob, plaintext, key, material) = self.make_data_key(caller, req, "GenerateDataKey")?;
+    pub fn generate_data_key(
+        &self,
+        caller: &Caller,
+        req: GenerateDataKeyRequest,
+    ) -> Result<GenerateDataKeyResponse, KmsError> {
+        let (blob, plaintext, key, material) =
+            self.make_data_key(caller, req, "GenerateDataKey")?;
         Ok(GenerateDataKeyResponse {
             ciphertext_blob: Blob(blob),
             plaintext: SecretBlob(plaintext),
@@ -180,7 +209,11 @@ impl Kms {
 
     /// GenerateRandom: 1 to 1024 random bytes (NumberOfBytes is required in
     /// practice even though the model marks it optional).
-    pub fn generate_random(&self, _caller: &Caller, req: GenerateRandomRequest) -> Result<GenerateRandomResponse, KmsError> {
+    pub fn generate_random(
+        &self,
+        _caller: &Caller,
+        req: GenerateRandomRequest,
+    ) -> Result<GenerateRandomResponse, KmsError> {
         if req.custom_key_store_id.is_some() {
             return Err(KmsError::UnsupportedOperation(
                 "Custom key stores are not supported by ferrokms.".into(),
@@ -277,7 +310,8 @@ impl Kms {
         require_symmetric_encryption_key(&key, action)?;
         dry_run(dry)?;
         let idx = header.material as usize;
-        let material: &SymmetricMaterial = key.materials.get(idx).ok_or(KmsError::InvalidCiphertext)?;
+        let material: &SymmetricMaterial =
+            key.materials.get(idx).ok_or(KmsError::InvalidCiphertext)?;
         let plaintext = crypto::decrypt(material, blob, header_len, ctx)?;
         let material_id = key
             .record
@@ -295,7 +329,11 @@ impl Kms {
 
 /// Encrypts under the key's newest material; returns the blob and the
 /// material id used.
-fn seal_under(key: &Key, ctx: &EncryptionContext, plaintext: &[u8]) -> Result<(Vec<u8>, String), KmsError> {
+fn seal_under(
+    key: &Key,
+    ctx: &EncryptionContext,
+    plaintext: &[u8],
+) -> Result<(Vec<u8>, String), KmsError> {
     let (version, info) = key
         .record
         .current_material()

@@ -3,7 +3,9 @@
 
 use crate::api::*;
 use crate::ids::{Accepts, KeyAddr, KeyId};
-use crate::model::{KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, RotationConfig};
+use crate::model::{
+    KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, RotationConfig,
+};
 use crate::ops::{page, require_not_pending_deletion};
 use crate::{default_key_policy, Caller, Kms, KmsError};
 
@@ -14,7 +16,11 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 impl Kms {
     /// CreateKey
-    pub fn create_key(&self, caller: &Caller, req: CreateKeyRequest) -> Result<KeyMetadataResponse, KmsError> {
+    pub fn create_key(
+        &self,
+        caller: &Caller,
+        req: CreateKeyRequest,
+    ) -> Result<KeyMetadataResponse, KmsError> {
         if req.key_spec.is_some() && req.customer_master_key_spec.is_some() {
             return Err(KmsError::Validation(
                 "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.".into(),
@@ -85,7 +91,11 @@ impl Kms {
     }
 
     /// DescribeKey
-    pub fn describe_key(&self, caller: &Caller, req: DescribeKeyRequest) -> Result<KeyMetadataResponse, KmsError> {
+    pub fn describe_key(
+        &self,
+        caller: &Caller,
+        req: DescribeKeyRequest,
+    ) -> Result<KeyMetadataResponse, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "DescribeKey")?;
         Ok(KeyMetadataResponse {
             key_metadata: KeyMetadata::from(&key.record),
@@ -94,19 +104,32 @@ impl Kms {
 
     /// ListKeys: every key of the caller's account in the request's region,
     /// pending-deletion keys included.
-    pub fn list_keys(&self, caller: &Caller, req: ListKeysRequest) -> Result<ListKeysResponse, KmsError> {
+    pub fn list_keys(
+        &self,
+        caller: &Caller,
+        req: ListKeysRequest,
+    ) -> Result<ListKeysResponse, KmsError> {
         let entries: Vec<KeyListEntry> = self
             .state
             .read()
             .keys
             .values()
-            .filter(|k| k.record.addr.account == caller.account && k.record.addr.region == caller.region)
+            .filter(|k| {
+                k.record.addr.account == caller.account && k.record.addr.region == caller.region
+            })
             .map(|k| KeyListEntry {
                 key_id: k.record.addr.key_id.to_string(),
                 key_arn: k.record.arn(),
             })
             .collect();
-        let (keys, next) = page(entries, |e| e.key_id.clone(), req.limit, 100, 1000, req.marker.as_deref())?;
+        let (keys, next) = page(
+            entries,
+            |e| e.key_id.clone(),
+            req.limit,
+            100,
+            1000,
+            req.marker.as_deref(),
+        )?;
         Ok(ListKeysResponse {
             keys,
             truncated: next.is_some(),
@@ -177,11 +200,18 @@ impl Kms {
     }
 
     /// CancelKeyDeletion: the key always comes back Disabled.
-    pub fn cancel_key_deletion(&self, caller: &Caller, req: CancelKeyDeletionRequest) -> Result<KeyIdResponse, KmsError> {
+    pub fn cancel_key_deletion(
+        &self,
+        caller: &Caller,
+        req: CancelKeyDeletionRequest,
+    ) -> Result<KeyIdResponse, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "CancelKeyDeletion")?;
         let (key, ()) = self.update_key(&key.record.addr, |r| {
             if r.state != KeyState::PendingDeletion {
-                return Err(KmsError::InvalidState(format!("{} is not pending deletion.", r.arn())));
+                return Err(KmsError::InvalidState(format!(
+                    "{} is not pending deletion.",
+                    r.arn()
+                )));
             }
             r.state = KeyState::Disabled;
             r.deletion_ms = None;
@@ -199,7 +229,12 @@ impl Kms {
         caller: &Caller,
         req: UpdateKeyDescriptionRequest,
     ) -> Result<Empty, KmsError> {
-        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "UpdateKeyDescription")?;
+        let key = self.resolve(
+            caller,
+            &req.key_id,
+            Accepts::KeyOnly,
+            "UpdateKeyDescription",
+        )?;
         self.update_key(&key.record.addr, |r| {
             require_not_pending_deletion(r)?;
             r.description = req.description;
@@ -212,7 +247,10 @@ impl Kms {
 fn check_enable_disable(r: &KeyRecord) -> Result<(), KmsError> {
     require_not_pending_deletion(r)?;
     match r.state {
-        KeyState::PendingImport => Err(KmsError::InvalidState(format!("{} is pending import.", r.arn()))),
+        KeyState::PendingImport => Err(KmsError::InvalidState(format!(
+            "{} is pending import.",
+            r.arn()
+        ))),
         KeyState::Creating => Err(KmsError::InvalidState(format!("{} is creating.", r.arn()))),
         KeyState::Updating => Err(KmsError::InvalidState(format!("{} is updating.", r.arn()))),
         _ => Ok(()),
@@ -237,10 +275,15 @@ pub(crate) fn check_policy_text(p: &str) -> Result<(), KmsError> {
 }
 
 /// TagResource rules: `aws:` keys are reserved; at most 50 tags per key.
-pub(crate) fn validate_new_tags(existing: &[crate::model::Tag], new: &[crate::model::Tag]) -> Result<(), KmsError> {
+pub(crate) fn validate_new_tags(
+    existing: &[crate::model::Tag],
+    new: &[crate::model::Tag],
+) -> Result<(), KmsError> {
     for t in new {
         if t.key.starts_with("aws:") {
-            return Err(KmsError::Tag("Tag keys that begin with 'aws:' are reserved for AWS use.".into()));
+            return Err(KmsError::Tag(
+                "Tag keys that begin with 'aws:' are reserved for AWS use.".into(),
+            ));
         }
     }
     let merged = merge_tags(existing.to_vec(), new.to_vec());
@@ -253,7 +296,10 @@ pub(crate) fn validate_new_tags(existing: &[crate::model::Tag], new: &[crate::mo
 }
 
 /// Adds or replaces tags, keeping first-insertion order.
-pub(crate) fn merge_tags(mut existing: Vec<crate::model::Tag>, new: Vec<crate::model::Tag>) -> Vec<crate::model::Tag> {
+pub(crate) fn merge_tags(
+    mut existing: Vec<crate::model::Tag>,
+    new: Vec<crate::model::Tag>,
+) -> Vec<crate::model::Tag> {
     for t in new {
         match existing.iter_mut().find(|e| e.key == t.key) {
             Some(e) => e.value = t.value,

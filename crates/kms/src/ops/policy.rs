@@ -20,7 +20,11 @@ fn check_policy_name(name: Option<&str>) -> Result<(), KmsError> {
 
 impl Kms {
     /// GetKeyPolicy: the stored text, exactly as it was given.
-    pub fn get_key_policy(&self, caller: &Caller, req: GetKeyPolicyRequest) -> Result<GetKeyPolicyResponse, KmsError> {
+    pub fn get_key_policy(
+        &self,
+        caller: &Caller,
+        req: GetKeyPolicyRequest,
+    ) -> Result<GetKeyPolicyResponse, KmsError> {
         check_policy_name(req.policy_name.as_deref())?;
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "GetKeyPolicy")?;
         Ok(GetKeyPolicyResponse {
@@ -30,7 +34,11 @@ impl Kms {
     }
 
     /// PutKeyPolicy (allowed in every key state).
-    pub fn put_key_policy(&self, caller: &Caller, req: PutKeyPolicyRequest) -> Result<Empty, KmsError> {
+    pub fn put_key_policy(
+        &self,
+        caller: &Caller,
+        req: PutKeyPolicyRequest,
+    ) -> Result<Empty, KmsError> {
         check_policy_name(req.policy_name.as_deref())?;
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "PutKeyPolicy")?;
         check_policy_text(&req.policy)?;

@@ -26,7 +26,11 @@ fn check_rotatable(r: &KeyRecord) -> Result<(), KmsError> {
 
 impl Kms {
     /// EnableKeyRotation: 90 to 2560 days, 365 by default.
-    pub fn enable_key_rotation(&self, caller: &Caller, req: EnableKeyRotationRequest) -> Result<Empty, KmsError> {
+    pub fn enable_key_rotation(
+        &self,
+        caller: &Caller,
+        req: EnableKeyRotationRequest,
+    ) -> Result<Empty, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "EnableKeyRotation")?;
         let period = req.rotation_period_in_days.unwrap_or(365);
         self.update_key(&key.record.addr, |r| {
@@ -39,7 +43,11 @@ impl Kms {
     }
 
     /// DisableKeyRotation
-    pub fn disable_key_rotation(&self, caller: &Caller, req: DisableKeyRotationRequest) -> Result<Empty, KmsError> {
+    pub fn disable_key_rotation(
+        &self,
+        caller: &Caller,
+        req: DisableKeyRotationRequest,
+    ) -> Result<Empty, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "DisableKeyRotation")?;
         self.update_key(&key.record.addr, |r| {
             check_rotatable(r)?;
@@ -55,7 +63,12 @@ impl Kms {
         caller: &Caller,
         req: GetKeyRotationStatusRequest,
     ) -> Result<GetKeyRotationStatusResponse, KmsError> {
-        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "GetKeyRotationStatus")?;
+        let key = self.resolve(
+            caller,
+            &req.key_id,
+            Accepts::KeyOnly,
+            "GetKeyRotationStatus",
+        )?;
         let r = &key.record;
         if r.origin == Origin::External {
             return Err(KmsError::UnsupportedOperation(format!(
@@ -64,13 +77,18 @@ impl Kms {
             )));
         }
         let enabled = r.rotation.enabled && r.state != KeyState::PendingDeletion;
-        let last = r.materials.last().map(|m| m.created_ms).unwrap_or(r.created_ms);
+        let last = r
+            .materials
+            .last()
+            .map(|m| m.created_ms)
+            .unwrap_or(r.created_ms);
         Ok(GetKeyRotationStatusResponse {
             key_rotation_enabled: enabled,
             key_id: r.arn(),
             rotation_period_in_days: r.rotation.enabled.then_some(r.rotation.period_days),
-            next_rotation_date: enabled
-                .then(|| crate::model::ms_to_epoch_seconds(last + i64::from(r.rotation.period_days) * DAY_MS)),
+            next_rotation_date: enabled.then(|| {
+                crate::model::ms_to_epoch_seconds(last + i64::from(r.rotation.period_days) * DAY_MS)
+            }),
         })
     }
 }

@@ -8,7 +8,11 @@ use crate::{Caller, Kms, KmsError};
 
 impl Kms {
     /// TagResource: adds tags, replacing the value of keys already present.
-    pub fn tag_resource(&self, caller: &Caller, req: TagResourceRequest) -> Result<Empty, KmsError> {
+    pub fn tag_resource(
+        &self,
+        caller: &Caller,
+        req: TagResourceRequest,
+    ) -> Result<Empty, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "TagResource")?;
         self.update_key(&key.record.addr, |r| {
             require_not_pending_deletion(r)?;
@@ -20,7 +24,11 @@ impl Kms {
     }
 
     /// UntagResource: keys that are not present are ignored.
-    pub fn untag_resource(&self, caller: &Caller, req: UntagResourceRequest) -> Result<Empty, KmsError> {
+    pub fn untag_resource(
+        &self,
+        caller: &Caller,
+        req: UntagResourceRequest,
+    ) -> Result<Empty, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "UntagResource")?;
         self.update_key(&key.record.addr, |r| {
             require_not_pending_deletion(r)?;
@@ -38,8 +46,16 @@ impl Kms {
     ) -> Result<ListResourceTagsResponse, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "ListResourceTags")?;
         // Tags page in insertion order: the sort key is the position.
-        let indexed: Vec<(usize, crate::model::Tag)> = key.record.tags.iter().cloned().enumerate().collect();
-        let (tags, next) = page(indexed, |(i, _)| format!("{i:08}"), req.limit, 50, 50, req.marker.as_deref())?;
+        let indexed: Vec<(usize, crate::model::Tag)> =
+            key.record.tags.iter().cloned().enumerate().collect();
+        let (tags, next) = page(
+            indexed,
+            |(i, _)| format!("{i:08}"),
+            req.limit,
+            50,
+            50,
+            req.marker.as_deref(),
+        )?;
         Ok(ListResourceTagsResponse {
             tags: tags.into_iter().map(|(_, t)| t).collect(),
             truncated: next.is_some(),
