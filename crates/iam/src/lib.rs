@@ -1,12 +1,24 @@
-//! Identities: accounts, principals and the access keys that authenticate
-//! them. The server looks an access key id up here to find the secret it
-//! verifies a signature with and the principal the request acts as.
+//! Identities: accounts, IAM users and roles with their policies, access
+//! keys, and STS sessions. The server looks an access key id up here to find
+//! the secret it verifies a signature with and the principal the request
+//! acts as; the policies found here are what identity-based authorization
+//! evaluates.
+
+pub mod authz;
+pub mod entities;
+mod names;
+mod ops;
+/// Which identity an inline policy or attachment belongs to.
+pub mod ops_owner {
+    pub use crate::ops::Owner;
+}
+mod principal;
+pub mod sts;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ferrokms_store::{Change, Sealer, Store};
@@ -15,15 +27,42 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-const KIND_ACCOUNT: &str = "iam.account";
-const KIND_ACCESS_KEY: &str = "iam.access_key";
+pub use entities::{
+    DocKind, ManagedPolicyRecord, PolicyDoc, PolicyVersion, RoleRecord, Tag, UserRecord,
+};
+pub use principal::Principal;
+pub use sts::Session;
 
+pub(crate) const KIND_ACCOUNT: &str = "iam.account";
+pub(crate) const KIND_ACCESS_KEY: &str = "iam.access_key";
+pub(crate) const KIND_USER: &str = "iam.user";
+pub(crate) const KIND_ROLE: &str = "iam.role";
+pub(crate) const KIND_POLICY: &str = "iam.policy";
+pub(crate) const KIND_SESSION: &str = "iam.session";
+
+/// Errors of the identity layer; each is one AWS error code.
 #[derive(Debug, thiserror::Error)]
 pub enum IamError {
     #[error("account {0} already exists")]
     AccountExists(AccountId),
     #[error("account {0} does not exist")]
     NoSuchAccount(AccountId),
+    #[error("{0}")]
+    NoSuchEntity(String),
+    #[error("{0}")]
+    EntityAlreadyExists(String),
+    #[error("{0}")]
+    DeleteConflict(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    MalformedPolicyDocument(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    AccessDenied(String),
     #[error("storage failure: {0}")]
     Store(#[from] ferrokms_store::StoreError),
     #[error("stored identity data is unreadable: {0}")]
@@ -32,25 +71,21 @@ pub enum IamError {
     Random,
 }
 
-/// Who an access key acts as.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum Principal {
-    /// The account's root user.
-    Root { account: AccountId },
-}
-
-impl Principal {
-    pub fn account(&self) -> &AccountId {
+impl IamError {
+    /// The query-protocol error code and HTTP status AWS uses.
+    pub fn code_and_status(&self) -> (&'static str, u16) {
         match self {
-            Principal::Root { account } => account,
-        }
-    }
-
-    /// The ARN AWS prints for this principal in messages.
-    pub fn arn(&self, partition: &str) -> String {
-        match self {
-            Principal::Root { account } => account.root_arn(partition),
+            IamError::NoSuchEntity(_) | IamError::NoSuchAccount(_) => ("NoSuchEntity", 404),
+            IamError::EntityAlreadyExists(_) | IamError::AccountExists(_) => {
+                ("EntityAlreadyExists", 409)
+            }
+            IamError::DeleteConflict(_) => ("DeleteConflict", 409),
+            IamError::LimitExceeded(_) => ("LimitExceeded", 409),
+            IamError::MalformedPolicyDocument(_) => ("MalformedPolicyDocument", 400),
+            IamError::Validation(_) => ("ValidationError", 400),
+            IamError::InvalidInput(_) => ("InvalidInput", 400),
+            IamError::AccessDenied(_) => ("AccessDenied", 403),
+            IamError::Store(_) | IamError::Corrupt(_) | IamError::Random => ("ServiceFailure", 500),
         }
     }
 }
@@ -61,7 +96,16 @@ pub enum AccessKeyStatus {
     Inactive,
 }
 
-/// An access key with its secret in the clear, held in memory only.
+impl AccessKeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessKeyStatus::Active => "Active",
+            AccessKeyStatus::Inactive => "Inactive",
+        }
+    }
+}
+
+/// A long-term access key with its secret in the clear, in memory only.
 pub struct AccessKey {
     pub id: String,
     pub secret: Zeroizing<String>,
@@ -96,58 +140,104 @@ pub struct AccountRecord {
     pub created_ms: i64,
 }
 
+/// Entity names are unique per account regardless of case, as on AWS.
+pub(crate) type NameKey = (AccountId, String);
+
+pub(crate) fn name_key(account: &AccountId, name: &str) -> NameKey {
+    (account.clone(), name.to_ascii_lowercase())
+}
+
 #[derive(Default)]
-struct IamState {
-    accounts: BTreeMap<AccountId, AccountRecord>,
-    access_keys: HashMap<String, Arc<AccessKey>>,
+pub(crate) struct IamState {
+    pub accounts: BTreeMap<AccountId, AccountRecord>,
+    pub access_keys: HashMap<String, Arc<AccessKey>>,
+    pub users: BTreeMap<NameKey, Arc<UserRecord>>,
+    pub roles: BTreeMap<NameKey, Arc<RoleRecord>>,
+    /// By ARN.
+    pub policies: BTreeMap<String, Arc<ManagedPolicyRecord>>,
+    /// By temporary access key id.
+    pub sessions: HashMap<String, Arc<Session>>,
 }
 
-/// The identity directory: every account and access key, in memory, written
-/// through to the store.
+/// The identity directory: every entity in memory, written through to the
+/// store before a change is acknowledged.
 pub struct Directory {
-    store: Arc<dyn Store>,
-    sealer: Arc<Sealer>,
-    state: RwLock<IamState>,
-    writer: Mutex<()>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) sealer: Arc<Sealer>,
+    pub(crate) state: RwLock<IamState>,
+    pub(crate) writer: Mutex<()>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
+pub(crate) fn json_change<T: Serialize>(
+    kind: &'static str,
+    id: String,
+    value: &T,
+) -> Result<Change, IamError> {
+    Ok(Change::Put {
+        kind,
+        id,
+        body: serde_json::to_vec(value).map_err(|e| IamError::Corrupt(e.to_string()))?,
+    })
+}
+
+fn load_json<T: for<'de> Deserialize<'de>>(
+    store: &dyn Store,
+    kind: &str,
+) -> Result<Vec<T>, IamError> {
+    store
+        .load(kind)?
+        .into_iter()
+        .map(|r| {
+            serde_json::from_slice(&r.body)
+                .map_err(|e| IamError::Corrupt(format!("{kind} {}: {e}", r.id)))
+        })
+        .collect()
+}
+
 impl Directory {
     pub fn open(store: Arc<dyn Store>, sealer: Arc<Sealer>) -> Result<Directory, IamError> {
         let mut state = IamState::default();
-        for rec in store.load(KIND_ACCOUNT)? {
-            let a: AccountRecord =
-                serde_json::from_slice(&rec.body).map_err(|e| IamError::Corrupt(e.to_string()))?;
+        for a in load_json::<AccountRecord>(&*store, KIND_ACCOUNT)? {
             state.accounts.insert(a.id.clone(), a);
         }
-        for rec in store.load(KIND_ACCESS_KEY)? {
-            let s: StoredAccessKey =
-                serde_json::from_slice(&rec.body).map_err(|e| IamError::Corrupt(e.to_string()))?;
-            let sealed = B64
-                .decode(&s.sealed_secret)
-                .map_err(|e| IamError::Corrupt(e.to_string()))?;
-            let secret = sealer
-                .open(s.id.as_bytes(), &sealed)
-                .map_err(|e| IamError::Corrupt(format!("access key {}: {e}", s.id)))?;
-            let secret = String::from_utf8(secret.to_vec()).map_err(|_| {
-                IamError::Corrupt(format!("access key {}: secret is not text", s.id))
-            })?;
+        for s in load_json::<StoredAccessKey>(&*store, KIND_ACCESS_KEY)? {
+            let secret = unseal(&sealer, &s.id, &s.sealed_secret)?;
             state.access_keys.insert(
                 s.id.clone(),
                 Arc::new(AccessKey {
                     id: s.id,
-                    secret: Zeroizing::new(secret),
+                    secret,
                     principal: s.principal,
                     status: s.status,
                     created_ms: s.created_ms,
                 }),
             );
+        }
+        for u in load_json::<UserRecord>(&*store, KIND_USER)? {
+            state
+                .users
+                .insert(name_key(&u.account, &u.name), Arc::new(u));
+        }
+        for r in load_json::<RoleRecord>(&*store, KIND_ROLE)? {
+            state
+                .roles
+                .insert(name_key(&r.account, &r.name), Arc::new(r));
+        }
+        for p in load_json::<ManagedPolicyRecord>(&*store, KIND_POLICY)? {
+            state.policies.insert(p.arn(), Arc::new(p));
+        }
+        for s in load_json::<sts::StoredSession>(&*store, KIND_SESSION)? {
+            let session = s.open(&sealer)?;
+            state
+                .sessions
+                .insert(session.access_key_id.clone(), Arc::new(session));
         }
         Ok(Directory {
             store,
@@ -169,8 +259,8 @@ impl Directory {
         self.state.read().accounts.values().cloned().collect()
     }
 
-    /// An active access key, or `None` (unknown, deleted or inactive keys
-    /// are all refused the same way).
+    /// An active long-term access key, or `None` (unknown, deleted or
+    /// inactive keys are all refused the same way).
     pub fn active_access_key(&self, id: &str) -> Option<Arc<AccessKey>> {
         self.state
             .read()
@@ -194,15 +284,10 @@ impl Directory {
         let key = self.new_access_key(Principal::Root {
             account: id.clone(),
         })?;
-        let changes = vec![
-            Change::Put {
-                kind: KIND_ACCOUNT,
-                id: id.to_string(),
-                body: serde_json::to_vec(&account).map_err(|e| IamError::Corrupt(e.to_string()))?,
-            },
+        self.store.apply(&[
+            json_change(KIND_ACCOUNT, id.to_string(), &account)?,
             self.access_key_change(&key)?,
-        ];
-        self.store.apply(&changes)?;
+        ])?;
         let mut state = self.state.write();
         state.accounts.insert(id.clone(), account);
         state.access_keys.insert(key.id.clone(), key.clone());
@@ -226,53 +311,49 @@ impl Directory {
         Ok(key)
     }
 
-    fn new_access_key(&self, principal: Principal) -> Result<Arc<AccessKey>, IamError> {
-        const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-        const SECRET_ALPHABET: &[u8] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let rng = SystemRandom::new();
-        let mut raw = Zeroizing::new([0u8; 56]);
-        rng.fill(raw.as_mut()).map_err(|_| IamError::Random)?;
-        let id: String = std::iter::once("AKIA".to_string())
-            .chain(
-                raw[..16]
-                    .iter()
-                    .map(|b| (ID_ALPHABET[(*b as usize) % ID_ALPHABET.len()] as char).to_string()),
-            )
-            .collect();
-        let secret: Zeroizing<String> = Zeroizing::new(
-            raw[16..]
-                .iter()
-                .map(|b| SECRET_ALPHABET[(*b as usize) % SECRET_ALPHABET.len()] as char)
-                .collect(),
-        );
+    pub(crate) fn new_access_key(&self, principal: Principal) -> Result<Arc<AccessKey>, IamError> {
         Ok(Arc::new(AccessKey {
-            id,
-            secret,
+            id: names::new_id("AKIA", 16)?,
+            secret: names::new_secret(40)?,
             principal,
             status: AccessKeyStatus::Active,
             created_ms: now_ms(),
         }))
     }
 
-    fn access_key_change(&self, key: &AccessKey) -> Result<Change, IamError> {
-        let sealed = self
-            .sealer
-            .seal(key.id.as_bytes(), key.secret.as_bytes())
-            .map_err(|e| IamError::Corrupt(e.to_string()))?;
+    pub(crate) fn access_key_change(&self, key: &AccessKey) -> Result<Change, IamError> {
         let stored = StoredAccessKey {
             id: key.id.clone(),
-            sealed_secret: B64.encode(sealed),
+            sealed_secret: seal(&self.sealer, &key.id, &key.secret)?,
             principal: key.principal.clone(),
             status: key.status,
             created_ms: key.created_ms,
         };
-        Ok(Change::Put {
-            kind: KIND_ACCESS_KEY,
-            id: key.id.clone(),
-            body: serde_json::to_vec(&stored).map_err(|e| IamError::Corrupt(e.to_string()))?,
-        })
+        json_change(KIND_ACCESS_KEY, key.id.clone(), &stored)
     }
+}
+
+pub(crate) fn seal(sealer: &Sealer, aad: &str, secret: &str) -> Result<String, IamError> {
+    let sealed = sealer
+        .seal(aad.as_bytes(), secret.as_bytes())
+        .map_err(|e| IamError::Corrupt(e.to_string()))?;
+    Ok(B64.encode(sealed))
+}
+
+pub(crate) fn unseal(
+    sealer: &Sealer,
+    aad: &str,
+    sealed_b64: &str,
+) -> Result<Zeroizing<String>, IamError> {
+    let sealed = B64
+        .decode(sealed_b64)
+        .map_err(|e| IamError::Corrupt(e.to_string()))?;
+    let plain = sealer
+        .open(aad.as_bytes(), &sealed)
+        .map_err(|e| IamError::Corrupt(format!("{aad}: {e}")))?;
+    String::from_utf8(plain.to_vec())
+        .map(Zeroizing::new)
+        .map_err(|_| IamError::Corrupt(format!("{aad}: secret is not text")))
 }
 
 #[cfg(test)]

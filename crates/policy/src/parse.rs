@@ -62,6 +62,10 @@ pub struct ParseOptions {
     /// Reject statements without `Action`/`NotAction` or `Resource`/`NotResource`. KMS
     /// accepts such statements (they never match), so this is off by default.
     pub require_action_and_resource: bool,
+    /// A statement without `Resource`/`NotResource` applies to the resource the policy is
+    /// attached to. True for role trust policies, which never name a resource (the role is
+    /// the resource); false for key policies, where such a statement never matches.
+    pub implicit_resource: bool,
     pub limits: Limits,
 }
 
@@ -71,6 +75,7 @@ impl Default for ParseOptions {
         ParseOptions {
             principal: PrincipalRule::Optional,
             require_action_and_resource: false,
+            implicit_resource: false,
             limits: Limits::default(),
         }
     }
@@ -86,6 +91,15 @@ impl ParseOptions {
                 _ => PrincipalRule::Forbidden,
             },
             ..ParseOptions::default()
+        }
+    }
+
+    /// A role trust policy: a resource-based policy whose statements apply to the role
+    /// without naming it.
+    pub fn for_trust_policy() -> Self {
+        ParseOptions {
+            implicit_resource: true,
+            ..Self::for_kind(PolicyKind::ResourceBased)
         }
     }
 
@@ -352,6 +366,14 @@ fn parse_statement(
             })
         }
         _ => {}
+    }
+    if resource.is_none() && options.implicit_resource {
+        resource = Some(parse_resources(
+            at,
+            &Json::String("*".into()),
+            false,
+            false,
+        )?);
     }
     if options.require_action_and_resource {
         if action.is_none() {

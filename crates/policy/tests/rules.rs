@@ -17,3 +17,38 @@ mod matching;
 mod parsing;
 #[path = "rules/variables.rs"]
 mod variables;
+
+#[test]
+fn trust_policy_statement_without_resource_applies_to_the_role_it_is_attached_to() {
+    use ferrokms_policy::{
+        evaluate_with, Action, CombineMode, EvaluationOptions, ParseOptions, Policy, PolicyInput,
+        PolicyKind, Request, RequestPrincipal,
+    };
+    let text = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/dev"},"Action":"sts:AssumeRole"}]}"#;
+    let trust = Policy::parse(text, &ParseOptions::for_trust_policy()).unwrap();
+    let key_style =
+        Policy::parse(text, &ParseOptions::for_kind(PolicyKind::ResourceBased)).unwrap();
+    let request = Request::new(
+        RequestPrincipal::from_arn("arn:aws:iam::111122223333:user/dev").unwrap(),
+        Action::parse("sts:AssumeRole").unwrap(),
+        "arn:aws:iam::111122223333:role/r",
+    );
+    let opts = EvaluationOptions {
+        mode: CombineMode::ResourcePolicyRequired,
+    };
+    let as_trust = evaluate_with(
+        &request,
+        &[PolicyInput::new("t", PolicyKind::ResourceBased, &trust)],
+        &opts,
+    );
+    assert!(as_trust.decision.is_allowed());
+    let as_key_policy = evaluate_with(
+        &request,
+        &[PolicyInput::new("k", PolicyKind::ResourceBased, &key_style)],
+        &opts,
+    );
+    assert!(
+        !as_key_policy.decision.is_allowed(),
+        "key policies: no Resource never matches"
+    );
+}

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use ferrokms_iam::sts::SessionRefusal;
 use ferrokms_iam::{Directory, Principal};
 use ferrokms_sigv4::{parse, HttpRequest, SigV4Error, Verifier};
 use ferrokms_types::{AccountId, Region};
@@ -20,8 +21,10 @@ pub struct Identity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthError {
     Signature(SigV4Error),
-    /// Unknown, inactive or deleted access key.
+    /// Unknown, inactive or deleted access key, or a bad session token.
     UnrecognizedClient,
+    /// A temporary credential past its expiration.
+    ExpiredToken,
 }
 
 impl AuthError {
@@ -29,6 +32,16 @@ impl AuthError {
         match self {
             AuthError::Signature(e) => e.aws_code(),
             AuthError::UnrecognizedClient => "UnrecognizedClientException",
+            AuthError::ExpiredToken => "ExpiredTokenException",
+        }
+    }
+
+    /// The code the query protocol (IAM, STS) uses, and its status.
+    pub fn query_code(&self) -> (&'static str, u16) {
+        match self {
+            AuthError::Signature(e) => (e.query_protocol_code(), 403),
+            AuthError::UnrecognizedClient => ("InvalidClientTokenId", 403),
+            AuthError::ExpiredToken => ("ExpiredToken", 400),
         }
     }
 
@@ -37,6 +50,9 @@ impl AuthError {
             AuthError::Signature(e) => e.message(),
             AuthError::UnrecognizedClient => {
                 "The security token included in the request is invalid.".into()
+            }
+            AuthError::ExpiredToken => {
+                "The security token included in the request is expired".into()
             }
         }
     }
@@ -93,6 +109,24 @@ impl Authenticator {
                 .verify(req, &parsed, &key.secret, SystemTime::now(), services)
                 .map_err(AuthError::Signature)?;
             return Ok(identity(key.principal.clone()));
+        }
+        match self
+            .directory
+            .session(&parsed.access_key_id, parsed.session_token.as_deref())
+        {
+            Ok(session) => {
+                self.verifier
+                    .verify(req, &parsed, &session.secret, SystemTime::now(), services)
+                    .map_err(AuthError::Signature)?;
+                return Ok(identity(session.principal.clone()));
+            }
+            Err(SessionRefusal::Expired) => return Err(AuthError::ExpiredToken),
+            Err(SessionRefusal::Invalid)
+                if self.directory.is_session_key(&parsed.access_key_id) =>
+            {
+                return Err(AuthError::UnrecognizedClient)
+            }
+            Err(SessionRefusal::Invalid) => {}
         }
         match &self.mode {
             Mode::Dev { default_account } if !looks_issued(&parsed.access_key_id) => {

@@ -83,6 +83,10 @@ pub fn is_mutating(op: &str) -> bool {
             | "PutKeyPolicy"
             | "EnableKeyRotation"
             | "DisableKeyRotation"
+            // Not writes, but RSA-4096 key pair generation takes seconds:
+            // keep it off the async executor too.
+            | "GenerateDataKeyPair"
+            | "GenerateDataKeyPairWithoutPlaintext"
     )
 }
 
@@ -148,6 +152,16 @@ pub fn dispatch(
         "GenerateDataKey" => call!(generate_data_key),
         "GenerateDataKeyWithoutPlaintext" => call!(generate_data_key_without_plaintext),
         "GenerateRandom" => call!(generate_random),
+        "Sign" => call!(sign),
+        "Verify" => call!(verify),
+        "GetPublicKey" => call!(get_public_key),
+        "GenerateMac" => call!(generate_mac),
+        "VerifyMac" => call!(verify_mac),
+        "DeriveSharedSecret" => call!(derive_shared_secret),
+        "GenerateDataKeyPair" => call!(generate_data_key_pair),
+        "GenerateDataKeyPairWithoutPlaintext" => {
+            call!(generate_data_key_pair_without_plaintext)
+        }
         other => Err(ApiError::new(
             "UnsupportedOperationException",
             format!("{other} is not implemented by this version of ferrokms."),

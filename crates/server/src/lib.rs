@@ -5,8 +5,11 @@
 //! error mapped once, here, to AWS's shape and status.
 
 pub mod auth;
+pub mod iam_api;
 pub mod kms_api;
+pub mod query;
 pub mod setup;
+pub mod sts_api;
 pub mod validate;
 
 use std::net::SocketAddr;
@@ -48,7 +51,17 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
     let mut resp = match read_body(body).await {
-        Ok(bytes) => serve_request(&app, &parts.method, &parts.uri, &parts.headers, bytes).await,
+        Ok(bytes) => {
+            serve_request(
+                &app,
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                bytes,
+                &request_id,
+            )
+            .await
+        }
         Err(e) => error_response(&e),
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -81,12 +94,20 @@ async fn serve_request(
     uri: &axum::http::Uri,
     headers: &HeaderMap,
     body: Bytes,
+    request_id: &str,
 ) -> Response {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let Some(op) = target.strip_prefix(TARGET_PREFIX) else {
+        let form = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+        if target.is_empty() && (form || uri.query().is_some_and(|q| q.contains("Action="))) {
+            return serve_query(app, method, uri, headers, body, request_id).await;
+        }
         return error_response(&ApiError {
             code: "UnknownOperationException",
             message: None,
@@ -136,6 +157,90 @@ async fn serve_request(
         Ok(bytes) => json_response(StatusCode::OK, bytes),
         Err(e) => error_response(&e),
     }
+}
+
+/// IAM and STS: the AWS query protocol, routed by the signed service.
+async fn serve_query(
+    app: &Arc<App>,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+    request_id: &str,
+) -> Response {
+    let params = query::Params::parse(uri.query().unwrap_or(""), &body);
+    let header_pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+        .collect();
+    let req = HttpRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers: &header_pairs,
+        body: &body,
+    };
+    // Which service the client meant: the credential scope, or failing
+    // that (unsigned requests) the action's home.
+    let scoped = ferrokms_sigv4::parse(&req).ok().map(|p| p.scope.service);
+    let namespace = match scoped.as_deref() {
+        Some("sts") => sts_api::STS_NAMESPACE,
+        _ => iam_api::IAM_NAMESPACE,
+    };
+    let fail = |e: query::QueryError| xml_response(e.status, e.to_xml(namespace, request_id));
+    let identity = match app.auth.authenticate(&req, &["iam", "sts"]) {
+        Ok(i) => i,
+        Err(e) => {
+            let (code, status) = e.query_code();
+            return fail(query::QueryError::new(code, status, e.message()));
+        }
+    };
+    let Some(action) = params.get("Action").map(str::to_string) else {
+        return fail(query::QueryError::new(
+            "MissingAction",
+            400,
+            "Missing Action",
+        ));
+    };
+    let app2 = app.clone();
+    let service = identity.service.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let dir = &app2.directory;
+        if service == "sts" {
+            sts_api::dispatch(
+                dir,
+                &identity.principal,
+                &identity.access_key_id,
+                &action,
+                &params,
+            )
+            .map(|body| (action, body))
+        } else {
+            iam_api::dispatch(dir, &identity.principal, &action, &params).map(|body| (action, body))
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Err(query::QueryError::new(
+            "ServiceFailure",
+            500,
+            "The request processing has failed because of an unknown error.",
+        ))
+    });
+    match result {
+        Ok((action, body)) => {
+            xml_response(200, query::response(&action, namespace, &body, request_id))
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn xml_response(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut resp = (status, body).into_response();
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static("text/xml"));
+    resp
 }
 
 fn authenticate(

@@ -1,0 +1,143 @@
+//! Identity-based authorization: which policies apply to a principal, and
+//! the decision for IAM and STS actions.
+
+use std::sync::Arc;
+
+use ferrokms_policy::{
+    evaluate_with, explain, Action, CombineMode, Context, EvaluationOptions, Policy, PolicyInput,
+    PolicyKind, Request,
+};
+
+use crate::{Directory, IamError, Principal};
+
+/// A policy that applies to a principal, with a label for traces.
+#[derive(Clone)]
+pub struct LabelledPolicy {
+    pub label: String,
+    pub kind: PolicyKind,
+    pub policy: Arc<Policy>,
+}
+
+impl Directory {
+    /// The identity-side policies of a principal: inline and attached
+    /// policies of the user or of the session's role, plus the session
+    /// policy. Root has none (it holds every permission of its account).
+    pub fn identity_policies(&self, principal: &Principal) -> Vec<LabelledPolicy> {
+        let mut out = Vec::new();
+        let state = self.state.read();
+        let mut add_entity = |who: &str,
+                              inline: &std::collections::BTreeMap<String, crate::PolicyDoc>,
+                              attached: &[String]| {
+            for (name, doc) in inline {
+                out.push(LabelledPolicy {
+                    label: format!("{who} inline policy {name}"),
+                    kind: PolicyKind::IdentityBased,
+                    policy: doc.parsed.clone(),
+                });
+            }
+            for arn in attached {
+                if let Some(doc) = state
+                    .policies
+                    .get(arn)
+                    .and_then(|p| p.default_doc().cloned())
+                {
+                    out.push(LabelledPolicy {
+                        label: format!("{who} managed policy {arn}"),
+                        kind: PolicyKind::IdentityBased,
+                        policy: doc.parsed,
+                    });
+                }
+            }
+        };
+        match principal {
+            Principal::Root { .. } => {}
+            Principal::User { account, name, .. } => {
+                if let Some(u) = state.users.get(&crate::name_key(account, name)) {
+                    add_entity(&format!("user {}", u.name), &u.inline, &u.attached);
+                }
+            }
+            Principal::AssumedRole {
+                account, role_name, ..
+            } => {
+                if let Some(r) = state.roles.get(&crate::name_key(account, role_name)) {
+                    add_entity(&format!("role {}", r.name), &r.inline, &r.attached);
+                }
+            }
+        }
+        out
+    }
+
+    /// Session policies of a temporary principal, if any (they cap what
+    /// identity policies grant).
+    pub fn session_policies(&self, access_key_id: &str) -> Vec<LabelledPolicy> {
+        self.state
+            .read()
+            .sessions
+            .get(access_key_id)
+            .map(|s| {
+                s.session_policies
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| LabelledPolicy {
+                        label: format!("session policy {}", i + 1),
+                        kind: PolicyKind::SessionPolicy,
+                        policy: d.parsed.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Authorizes an identity-only action (IAM, STS) in the caller's own
+    /// account. The root user may do everything in its account.
+    pub(crate) fn authorize(
+        &self,
+        caller: &Principal,
+        action: &str,
+        resource: &str,
+    ) -> Result<(), IamError> {
+        self.authorize_with(caller, None, action, resource, Context::new())
+    }
+
+    pub fn authorize_with(
+        &self,
+        caller: &Principal,
+        access_key_id: Option<&str>,
+        action: &str,
+        resource: &str,
+        context: Context,
+    ) -> Result<(), IamError> {
+        if let Principal::Root { .. } = caller {
+            return Ok(());
+        }
+        let principal = caller.to_request_principal("aws").ok_or_else(|| {
+            IamError::AccessDenied(format!("{} is not a valid principal", caller.arn("aws")))
+        })?;
+        let action = Action::parse(action).map_err(|e| IamError::Corrupt(e.to_string()))?;
+        let request = Request::new(principal, action, resource)
+            .with_context(context)
+            .with_principal_context();
+        let mut policies = self.identity_policies(caller);
+        if let Some(id) = access_key_id {
+            policies.extend(self.session_policies(id));
+        }
+        let inputs: Vec<PolicyInput<'_>> = policies
+            .iter()
+            .map(|p| PolicyInput::new(&p.label, p.kind, &p.policy))
+            .collect();
+        let eval = evaluate_with(
+            &request,
+            &inputs,
+            &EvaluationOptions {
+                mode: CombineMode::Standard,
+            },
+        );
+        if eval.decision.is_allowed() {
+            return Ok(());
+        }
+        Err(IamError::AccessDenied(
+            explain::access_denied_message(&request, &eval.decision)
+                .unwrap_or_else(|| format!("User: {} is not authorized", caller.arn("aws"))),
+        ))
+    }
+}

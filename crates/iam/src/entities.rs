@@ -1,0 +1,167 @@
+//! The stored shapes of IAM entities.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ferrokms_policy::{ParseOptions, Policy, PolicyKind};
+use ferrokms_types::AccountId;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::IamError;
+
+/// A policy document kept as given (APIs return it verbatim) and parsed
+/// once (evaluation never re-parses).
+#[derive(Clone)]
+pub struct PolicyDoc {
+    pub text: String,
+    pub kind: DocKind,
+    pub parsed: Arc<Policy>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DocKind {
+    /// Identity-based: no Principal allowed.
+    Identity,
+    /// A role's trust policy: a resource-based policy with a Principal.
+    Trust,
+}
+
+impl PolicyDoc {
+    pub fn parse(text: &str, kind: DocKind) -> Result<PolicyDoc, IamError> {
+        let opts = match kind {
+            DocKind::Identity => ParseOptions::for_kind(PolicyKind::IdentityBased),
+            DocKind::Trust => ParseOptions::for_trust_policy(),
+        };
+        let parsed = Policy::parse(text, &opts)
+            .map_err(|e| IamError::MalformedPolicyDocument(e.to_string()))?;
+        Ok(PolicyDoc {
+            text: text.to_string(),
+            kind,
+            parsed: Arc::new(parsed),
+        })
+    }
+}
+
+impl std::fmt::Debug for PolicyDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PolicyDoc({:?}, {} bytes)", self.kind, self.text.len())
+    }
+}
+
+impl PartialEq for PolicyDoc {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text && self.kind == other.kind
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredDoc {
+    text: String,
+    kind: DocKind,
+}
+
+impl Serialize for PolicyDoc {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StoredDoc {
+            text: self.text.clone(),
+            kind: self.kind,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for PolicyDoc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = StoredDoc::deserialize(d)?;
+        PolicyDoc::parse(&s.text, s.kind).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub account: AccountId,
+    pub name: String,
+    pub path: String,
+    pub id: String,
+    pub created_ms: i64,
+    pub inline: BTreeMap<String, PolicyDoc>,
+    pub attached: Vec<String>,
+    pub tags: Vec<Tag>,
+}
+
+impl UserRecord {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:iam::{}:user{}{}",
+            self.account, self.path, self.name
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleRecord {
+    pub account: AccountId,
+    pub name: String,
+    pub path: String,
+    pub id: String,
+    pub created_ms: i64,
+    pub trust: PolicyDoc,
+    pub description: String,
+    pub max_session_duration: u32,
+    pub inline: BTreeMap<String, PolicyDoc>,
+    pub attached: Vec<String>,
+    pub tags: Vec<Tag>,
+}
+
+impl RoleRecord {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:iam::{}:role{}{}",
+            self.account, self.path, self.name
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyVersion {
+    pub version_id: String,
+    pub doc: PolicyDoc,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManagedPolicyRecord {
+    pub account: AccountId,
+    pub name: String,
+    pub path: String,
+    pub id: String,
+    pub description: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub versions: Vec<PolicyVersion>,
+    pub default_version: String,
+    /// Highest version number ever issued (ids are never reused).
+    pub next_version: u32,
+}
+
+impl ManagedPolicyRecord {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:iam::{}:policy{}{}",
+            self.account, self.path, self.name
+        )
+    }
+
+    pub fn default_doc(&self) -> Option<&PolicyDoc> {
+        self.versions
+            .iter()
+            .find(|v| v.version_id == self.default_version)
+            .map(|v| &v.doc)
+    }
+}

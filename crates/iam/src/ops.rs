@@ -1,0 +1,998 @@
+//! IAM operations on users, roles, policies and access keys, each method
+//! named after its AWS operation. Every operation is authorized first.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ferrokms_store::Change;
+use ferrokms_types::AccountId;
+
+use crate::entities::*;
+use crate::names::{check_name, check_path, invalid, new_id};
+use crate::{
+    json_change, name_key, now_ms, AccessKey, AccessKeyStatus, Directory, IamError, Principal,
+    KIND_ACCESS_KEY, KIND_POLICY, KIND_ROLE, KIND_USER,
+};
+
+/// Inline policy size limits (characters, whitespace excluded), as on AWS.
+const USER_INLINE_LIMIT: usize = 2048;
+const ROLE_INLINE_LIMIT: usize = 10240;
+const MANAGED_LIMIT: usize = 6144;
+const MAX_ACCESS_KEYS_PER_USER: usize = 2;
+const MAX_POLICY_VERSIONS: usize = 5;
+const DEFAULT_MAX_SESSION: u32 = 3600;
+
+fn policy_size(text: &str) -> usize {
+    text.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+fn check_size(text: &str, limit: usize) -> Result<(), IamError> {
+    if policy_size(text) > limit {
+        return Err(IamError::LimitExceeded(format!(
+            "Cannot exceed quota for PolicySize: {limit}"
+        )));
+    }
+    Ok(())
+}
+
+/// Which kind of identity owns an inline policy or an attachment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    User,
+    Role,
+}
+
+impl Owner {
+    fn noun(self) -> &'static str {
+        match self {
+            Owner::User => "user",
+            Owner::Role => "role",
+        }
+    }
+}
+
+impl Directory {
+    fn user(&self, account: &AccountId, name: &str) -> Result<Arc<UserRecord>, IamError> {
+        self.state
+            .read()
+            .users
+            .get(&name_key(account, name))
+            .cloned()
+            .ok_or_else(|| {
+                IamError::NoSuchEntity(format!("The user with name {name} cannot be found."))
+            })
+    }
+
+    fn role(&self, account: &AccountId, name: &str) -> Result<Arc<RoleRecord>, IamError> {
+        self.state
+            .read()
+            .roles
+            .get(&name_key(account, name))
+            .cloned()
+            .ok_or_else(|| {
+                IamError::NoSuchEntity(format!("The role with name {name} cannot be found."))
+            })
+    }
+
+    pub fn find_role(&self, account: &AccountId, name: &str) -> Option<Arc<RoleRecord>> {
+        self.state
+            .read()
+            .roles
+            .get(&name_key(account, name))
+            .cloned()
+    }
+
+    pub fn find_user(&self, account: &AccountId, name: &str) -> Option<Arc<UserRecord>> {
+        self.state
+            .read()
+            .users
+            .get(&name_key(account, name))
+            .cloned()
+    }
+
+    pub fn managed_policy(&self, arn: &str) -> Option<Arc<ManagedPolicyRecord>> {
+        self.state.read().policies.get(arn).cloned()
+    }
+
+    fn entity_arn(
+        account: &AccountId,
+        noun: &str,
+        existing_path: Option<&str>,
+        name: &str,
+    ) -> String {
+        format!(
+            "arn:aws:iam::{account}:{noun}{}{name}",
+            existing_path.unwrap_or("/")
+        )
+    }
+
+    fn save_user(&self, u: UserRecord) -> Result<Arc<UserRecord>, IamError> {
+        self.store.apply(&[json_change(
+            KIND_USER,
+            format!("{}/{}", u.account, u.name.to_ascii_lowercase()),
+            &u,
+        )?])?;
+        let u = Arc::new(u);
+        self.state
+            .write()
+            .users
+            .insert(name_key(&u.account, &u.name), u.clone());
+        Ok(u)
+    }
+
+    fn save_role(&self, r: RoleRecord) -> Result<Arc<RoleRecord>, IamError> {
+        self.store.apply(&[json_change(
+            KIND_ROLE,
+            format!("{}/{}", r.account, r.name.to_ascii_lowercase()),
+            &r,
+        )?])?;
+        let r = Arc::new(r);
+        self.state
+            .write()
+            .roles
+            .insert(name_key(&r.account, &r.name), r.clone());
+        Ok(r)
+    }
+
+    fn save_policy(&self, p: ManagedPolicyRecord) -> Result<Arc<ManagedPolicyRecord>, IamError> {
+        self.store
+            .apply(&[json_change(KIND_POLICY, p.arn(), &p)?])?;
+        let p = Arc::new(p);
+        self.state.write().policies.insert(p.arn(), p.clone());
+        Ok(p)
+    }
+
+    // ------------------------------------------------------------ users
+
+    /// CreateUser
+    pub fn create_user(
+        &self,
+        caller: &Principal,
+        name: &str,
+        path: Option<&str>,
+        tags: Vec<Tag>,
+    ) -> Result<Arc<UserRecord>, IamError> {
+        let account = caller.account().clone();
+        let path = path.unwrap_or("/");
+        check_name(name, "userName", 64)?;
+        check_path(path)?;
+        self.authorize(
+            caller,
+            "iam:CreateUser",
+            &Self::entity_arn(&account, "user", Some(path), name),
+        )?;
+        let _w = self.writer.lock();
+        if self
+            .state
+            .read()
+            .users
+            .contains_key(&name_key(&account, name))
+        {
+            return Err(IamError::EntityAlreadyExists(format!(
+                "User with name {name} already exists."
+            )));
+        }
+        self.save_user(UserRecord {
+            account,
+            name: name.to_string(),
+            path: path.to_string(),
+            id: new_id("AIDA", 17)?,
+            created_ms: now_ms(),
+            inline: BTreeMap::new(),
+            attached: Vec::new(),
+            tags,
+        })
+    }
+
+    /// GetUser (without a name: the calling user).
+    pub fn get_user(
+        &self,
+        caller: &Principal,
+        name: Option<&str>,
+    ) -> Result<Arc<UserRecord>, IamError> {
+        let account = caller.account().clone();
+        let name = match (name, caller) {
+            (Some(n), _) => n.to_string(),
+            (None, Principal::User { name, .. }) => name.clone(),
+            (None, _) => {
+                return Err(IamError::Validation(
+                    "Must specify userName when calling with non-User credentials".into(),
+                ))
+            }
+        };
+        let existing = self.find_user(&account, &name);
+        self.authorize(
+            caller,
+            "iam:GetUser",
+            &Self::entity_arn(
+                &account,
+                "user",
+                existing.as_ref().map(|u| u.path.as_str()),
+                &name,
+            ),
+        )?;
+        self.user(&account, &name)
+    }
+
+    /// ListUsers
+    pub fn list_users(
+        &self,
+        caller: &Principal,
+        path_prefix: Option<&str>,
+    ) -> Result<Vec<Arc<UserRecord>>, IamError> {
+        let account = caller.account().clone();
+        self.authorize(
+            caller,
+            "iam:ListUsers",
+            &format!("arn:aws:iam::{account}:user/"),
+        )?;
+        let prefix = path_prefix.unwrap_or("/");
+        Ok(self
+            .state
+            .read()
+            .users
+            .values()
+            .filter(|u| u.account == account && u.path.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+
+    /// DeleteUser: refused while the user still has policies or keys.
+    pub fn delete_user(&self, caller: &Principal, name: &str) -> Result<(), IamError> {
+        let account = caller.account().clone();
+        let user = self.user(&account, name)?;
+        self.authorize(caller, "iam:DeleteUser", &user.arn())?;
+        let _w = self.writer.lock();
+        let has_keys = self.state.read().access_keys.values().any(|k| {
+            matches!(&k.principal, Principal::User { account: a, name: n, .. } if *a == account && n.eq_ignore_ascii_case(name))
+        });
+        if has_keys || !user.inline.is_empty() || !user.attached.is_empty() {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete entity, must delete policies and access keys first.".into(),
+            ));
+        }
+        self.store.apply(&[Change::Delete {
+            kind: KIND_USER,
+            id: format!("{}/{}", account, name.to_ascii_lowercase()),
+        }])?;
+        self.state.write().users.remove(&name_key(&account, name));
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ roles
+
+    /// CreateRole
+    pub fn create_role(
+        &self,
+        caller: &Principal,
+        name: &str,
+        path: Option<&str>,
+        trust_policy: &str,
+        description: Option<&str>,
+        max_session_duration: Option<u32>,
+        tags: Vec<Tag>,
+    ) -> Result<Arc<RoleRecord>, IamError> {
+        let account = caller.account().clone();
+        let path = path.unwrap_or("/");
+        check_name(name, "roleName", 64)?;
+        check_path(path)?;
+        let max = max_session_duration.unwrap_or(DEFAULT_MAX_SESSION);
+        if !(3600..=43200).contains(&max) {
+            return Err(invalid(
+                &max.to_string(),
+                "maxSessionDuration",
+                "Member must have value between 3600 and 43200",
+            ));
+        }
+        self.authorize(
+            caller,
+            "iam:CreateRole",
+            &Self::entity_arn(&account, "role", Some(path), name),
+        )?;
+        check_size(trust_policy, 2048)?;
+        let trust = PolicyDoc::parse(trust_policy, DocKind::Trust)?;
+        let _w = self.writer.lock();
+        if self
+            .state
+            .read()
+            .roles
+            .contains_key(&name_key(&account, name))
+        {
+            return Err(IamError::EntityAlreadyExists(format!(
+                "Role with name {name} already exists."
+            )));
+        }
+        self.save_role(RoleRecord {
+            account,
+            name: name.to_string(),
+            path: path.to_string(),
+            id: new_id("AROA", 17)?,
+            created_ms: now_ms(),
+            trust,
+            description: description.unwrap_or_default().to_string(),
+            max_session_duration: max,
+            inline: BTreeMap::new(),
+            attached: Vec::new(),
+            tags,
+        })
+    }
+
+    /// GetRole
+    pub fn get_role(&self, caller: &Principal, name: &str) -> Result<Arc<RoleRecord>, IamError> {
+        let account = caller.account().clone();
+        let existing = self.find_role(&account, name);
+        self.authorize(
+            caller,
+            "iam:GetRole",
+            &Self::entity_arn(
+                &account,
+                "role",
+                existing.as_ref().map(|r| r.path.as_str()),
+                name,
+            ),
+        )?;
+        self.role(&account, name)
+    }
+
+    /// ListRoles
+    pub fn list_roles(
+        &self,
+        caller: &Principal,
+        path_prefix: Option<&str>,
+    ) -> Result<Vec<Arc<RoleRecord>>, IamError> {
+        let account = caller.account().clone();
+        self.authorize(
+            caller,
+            "iam:ListRoles",
+            &format!("arn:aws:iam::{account}:role/"),
+        )?;
+        let prefix = path_prefix.unwrap_or("/");
+        Ok(self
+            .state
+            .read()
+            .roles
+            .values()
+            .filter(|r| r.account == account && r.path.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+
+    /// DeleteRole: refused while the role still has policies.
+    pub fn delete_role(&self, caller: &Principal, name: &str) -> Result<(), IamError> {
+        let account = caller.account().clone();
+        let role = self.role(&account, name)?;
+        self.authorize(caller, "iam:DeleteRole", &role.arn())?;
+        if !role.inline.is_empty() || !role.attached.is_empty() {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete entity, must delete policies first.".into(),
+            ));
+        }
+        let _w = self.writer.lock();
+        self.store.apply(&[Change::Delete {
+            kind: KIND_ROLE,
+            id: format!("{}/{}", account, name.to_ascii_lowercase()),
+        }])?;
+        self.state.write().roles.remove(&name_key(&account, name));
+        Ok(())
+    }
+
+    /// UpdateAssumeRolePolicy
+    pub fn update_assume_role_policy(
+        &self,
+        caller: &Principal,
+        name: &str,
+        text: &str,
+    ) -> Result<(), IamError> {
+        let account = caller.account().clone();
+        let role = self.role(&account, name)?;
+        self.authorize(caller, "iam:UpdateAssumeRolePolicy", &role.arn())?;
+        check_size(text, 2048)?;
+        let trust = PolicyDoc::parse(text, DocKind::Trust)?;
+        let _w = self.writer.lock();
+        let mut r = (*self.role(&account, name)?).clone();
+        r.trust = trust;
+        self.save_role(r)?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ inline policies
+
+    /// PutUserPolicy / PutRolePolicy
+    pub fn put_inline_policy(
+        &self,
+        caller: &Principal,
+        owner: Owner,
+        owner_name: &str,
+        policy_name: &str,
+        text: &str,
+    ) -> Result<(), IamError> {
+        let account = caller.account().clone();
+        check_name(policy_name, "policyName", 128)?;
+        let action = match owner {
+            Owner::User => "iam:PutUserPolicy",
+            Owner::Role => "iam:PutRolePolicy",
+        };
+        let (arn, limit) = match owner {
+            Owner::User => (self.user(&account, owner_name)?.arn(), USER_INLINE_LIMIT),
+            Owner::Role => (self.role(&account, owner_name)?.arn(), ROLE_INLINE_LIMIT),
+        };
+        self.authorize(caller, action, &arn)?;
+        check_size(text, limit)?;
+        let doc = PolicyDoc::parse(text, DocKind::Identity)?;
+        let _w = self.writer.lock();
+        match owner {
+            Owner::User => {
+                let mut u = (*self.user(&account, owner_name)?).clone();
+                u.inline.insert(policy_name.to_string(), doc);
+                self.save_user(u)?;
+            }
+            Owner::Role => {
+                let mut r = (*self.role(&account, owner_name)?).clone();
+                r.inline.insert(policy_name.to_string(), doc);
+                self.save_role(r)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn inline_of(
+        &self,
+        account: &AccountId,
+        owner: Owner,
+        owner_name: &str,
+    ) -> Result<(String, BTreeMap<String, PolicyDoc>), IamError> {
+        Ok(match owner {
+            Owner::User => {
+                let u = self.user(account, owner_name)?;
+                (u.arn(), u.inline.clone())
+            }
+            Owner::Role => {
+                let r = self.role(account, owner_name)?;
+                (r.arn(), r.inline.clone())
+            }
+        })
+    }
+
+    /// GetUserPolicy / GetRolePolicy: the document as it was given.
+    pub fn get_inline_policy(
+        &self,
+        caller: &Principal,
+        owner: Owner,
+        owner_name: &str,
+        policy_name: &str,
+    ) -> Result<String, IamError> {
+        let account = caller.account().clone();
+        let (arn, inline) = self.inline_of(&account, owner, owner_name)?;
+        let action = match owner {
+            Owner::User => "iam:GetUserPolicy",
+            Owner::Role => "iam:GetRolePolicy",
+        };
+        self.authorize(caller, action, &arn)?;
+        inline
+            .get(policy_name)
+            .map(|d| d.text.clone())
+            .ok_or_else(|| {
+                IamError::NoSuchEntity(format!(
+                    "The {} policy with name {policy_name} cannot be found.",
+                    owner.noun()
+                ))
+            })
+    }
+
+    /// ListUserPolicies / ListRolePolicies
+    pub fn list_inline_policies(
+        &self,
+        caller: &Principal,
+        owner: Owner,
+        owner_name: &str,
+    ) -> Result<Vec<String>, IamError> {
+        let account = caller.account().clone();
+        let (arn, inline) = self.inline_of(&account, owner, owner_name)?;
+        let action = match owner {
+            Owner::User => "iam:ListUserPolicies",
+            Owner::Role => "iam:ListRolePolicies",
+        };
+        self.authorize(caller, action, &arn)?;
+        Ok(inline.keys().cloned().collect())
+    }
+
+    /// DeleteUserPolicy / DeleteRolePolicy
+    pub fn delete_inline_policy(
+        &self,
+        caller: &Principal,
+        owner: Owner,
+        owner_name: &str,
+        policy_name: &str,
+    ) -> Result<(), IamError> {
+        let account = caller.account().clone();
+        let (arn, inline) = self.inline_of(&account, owner, owner_name)?;
+        let action = match owner {
+            Owner::User => "iam:DeleteUserPolicy",
+            Owner::Role => "iam:DeleteRolePolicy",
+        };
+        self.authorize(caller, action, &arn)?;
+        if !inline.contains_key(policy_name) {
+            return Err(IamError::NoSuchEntity(format!(
+                "The {} policy with name {policy_name} cannot be found.",
+                owner.noun()
+            )));
+        }
+        let _w = self.writer.lock();
+        match owner {
+            Owner::User => {
+                let mut u = (*self.user(&account, owner_name)?).clone();
+                u.inline.remove(policy_name);
+                self.save_user(u)?;
+            }
+            Owner::Role => {
+                let mut r = (*self.role(&account, owner_name)?).clone();
+                r.inline.remove(policy_name);
+                self.save_role(r)?;
+            }
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ managed policies
+
+    /// CreatePolicy
+    pub fn create_policy(
+        &self,
+        caller: &Principal,
+        name: &str,
+        path: Option<&str>,
+        text: &str,
+        description: Option<&str>,
+    ) -> Result<Arc<ManagedPolicyRecord>, IamError> {
+        let account = caller.account().clone();
+        let path = path.unwrap_or("/");
+        check_name(name, "policyName", 128)?;
+        check_path(path)?;
+        let arn = format!("arn:aws:iam::{account}:policy{path}{name}");
+        self.authorize(caller, "iam:CreatePolicy", &arn)?;
+        check_size(text, MANAGED_LIMIT)?;
+        let doc = PolicyDoc::parse(text, DocKind::Identity)?;
+        let _w = self.writer.lock();
+        let exists = self
+            .state
+            .read()
+            .policies
+            .values()
+            .any(|p| p.account == account && p.name.eq_ignore_ascii_case(name));
+        if exists {
+            return Err(IamError::EntityAlreadyExists(format!(
+                "A policy called {name} already exists. Duplicate names are not allowed."
+            )));
+        }
+        let now = now_ms();
+        self.save_policy(ManagedPolicyRecord {
+            account,
+            name: name.to_string(),
+            path: path.to_string(),
+            id: new_id("ANPA", 17)?,
+            description: description.unwrap_or_default().to_string(),
+            created_ms: now,
+            updated_ms: now,
+            versions: vec![PolicyVersion {
+                version_id: "v1".into(),
+                doc,
+                created_ms: now,
+            }],
+            default_version: "v1".into(),
+            next_version: 2,
+        })
+    }
+
+    fn policy_by_arn(&self, arn: &str) -> Result<Arc<ManagedPolicyRecord>, IamError> {
+        self.managed_policy(arn).ok_or_else(|| {
+            IamError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable."))
+        })
+    }
+
+    /// GetPolicy
+    pub fn get_policy(
+        &self,
+        caller: &Principal,
+        arn: &str,
+    ) -> Result<(Arc<ManagedPolicyRecord>, usize), IamError> {
+        self.authorize(caller, "iam:GetPolicy", arn)?;
+        let p = self.policy_by_arn(arn)?;
+        Ok((p, self.attachment_count(arn)))
+    }
+
+    fn attachment_count(&self, arn: &str) -> usize {
+        let state = self.state.read();
+        state
+            .users
+            .values()
+            .filter(|u| u.attached.iter().any(|a| a == arn))
+            .count()
+            + state
+                .roles
+                .values()
+                .filter(|r| r.attached.iter().any(|a| a == arn))
+                .count()
+    }
+
+    /// GetPolicyVersion
+    pub fn get_policy_version(
+        &self,
+        caller: &Principal,
+        arn: &str,
+        version: &str,
+    ) -> Result<(PolicyVersion, bool), IamError> {
+        self.authorize(caller, "iam:GetPolicyVersion", arn)?;
+        let p = self.policy_by_arn(arn)?;
+        let v = p
+            .versions
+            .iter()
+            .find(|v| v.version_id == version)
+            .cloned()
+            .ok_or_else(|| {
+                IamError::NoSuchEntity(format!("Policy {arn} version {version} does not exist."))
+            })?;
+        let is_default = v.version_id == p.default_version;
+        Ok((v, is_default))
+    }
+
+    /// CreatePolicyVersion: at most five versions per policy.
+    pub fn create_policy_version(
+        &self,
+        caller: &Principal,
+        arn: &str,
+        text: &str,
+        set_default: bool,
+    ) -> Result<PolicyVersion, IamError> {
+        self.authorize(caller, "iam:CreatePolicyVersion", arn)?;
+        check_size(text, MANAGED_LIMIT)?;
+        let doc = PolicyDoc::parse(text, DocKind::Identity)?;
+        let _w = self.writer.lock();
+        let mut p = (*self.policy_by_arn(arn)?).clone();
+        if p.versions.len() >= MAX_POLICY_VERSIONS {
+            return Err(IamError::LimitExceeded(format!(
+                "A managed policy can have up to {MAX_POLICY_VERSIONS} versions. Before you create a new version, you must delete an existing version."
+            )));
+        }
+        let v = PolicyVersion {
+            version_id: format!("v{}", p.next_version),
+            doc,
+            created_ms: now_ms(),
+        };
+        p.next_version += 1;
+        if set_default {
+            p.default_version = v.version_id.clone();
+        }
+        p.updated_ms = v.created_ms;
+        p.versions.push(v.clone());
+        self.save_policy(p)?;
+        Ok(v)
+    }
+
+    /// DeletePolicyVersion: never the default version.
+    pub fn delete_policy_version(
+        &self,
+        caller: &Principal,
+        arn: &str,
+        version: &str,
+    ) -> Result<(), IamError> {
+        self.authorize(caller, "iam:DeletePolicyVersion", arn)?;
+        let _w = self.writer.lock();
+        let mut p = (*self.policy_by_arn(arn)?).clone();
+        if p.default_version == version {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete the default version of a policy.".into(),
+            ));
+        }
+        let before = p.versions.len();
+        p.versions.retain(|v| v.version_id != version);
+        if p.versions.len() == before {
+            return Err(IamError::NoSuchEntity(format!(
+                "Policy {arn} version {version} does not exist."
+            )));
+        }
+        self.save_policy(p)?;
+        Ok(())
+    }
+
+    /// DeletePolicy: refused while attached or with non-default versions.
+    pub fn delete_policy(&self, caller: &Principal, arn: &str) -> Result<(), IamError> {
+        self.authorize(caller, "iam:DeletePolicy", arn)?;
+        let p = self.policy_by_arn(arn)?;
+        if self.attachment_count(arn) > 0 {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete a policy attached to entities.".into(),
+            ));
+        }
+        if p.versions.len() > 1 {
+            return Err(IamError::DeleteConflict(
+                "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.".into(),
+            ));
+        }
+        let _w = self.writer.lock();
+        self.store.apply(&[Change::Delete {
+            kind: KIND_POLICY,
+            id: arn.to_string(),
+        }])?;
+        self.state.write().policies.remove(arn);
+        Ok(())
+    }
+
+    /// ListPolicies (Scope=Local: the account's own policies).
+    pub fn list_policies(
+        &self,
+        caller: &Principal,
+        only_attached: bool,
+    ) -> Result<Vec<(Arc<ManagedPolicyRecord>, usize)>, IamError> {
+        let account = caller.account().clone();
+        self.authorize(
+            caller,
+            "iam:ListPolicies",
+            &format!("arn:aws:iam::{account}:policy/"),
+        )?;
+        let policies: Vec<Arc<ManagedPolicyRecord>> = self
+            .state
+            .read()
+            .policies
+            .values()
+            .filter(|p| p.account == account)
+            .cloned()
+            .collect();
+        Ok(policies
+            .into_iter()
+            .map(|p| {
+                let n = self.attachment_count(&p.arn());
+                (p, n)
+            })
+            .filter(|(_, n)| !only_attached || *n > 0)
+            .collect())
+    }
+
+    /// AttachUserPolicy / AttachRolePolicy
+    pub fn attach_policy(
+        &self,
+        caller: &Principal,
+        owner: Owner,
+        owner_name: &str,
+        policy_arn: &str,
+    ) -> Result<(), IamError> {
+        let account = caller.account().clone();
+        let action = match owner {
+            Owner::User => "iam:AttachUserPolicy",
+            Owner::Role => "iam:AttachRolePolicy",
+        };
+        let (arn, _) = self.inline_of(&account, owner, owner_name)?;
+        self.authorize(caller, action, &arn)?;
+        self.policy_by_arn(policy_arn)?;
+        let _w = self.writer.lock();
+        match owner {
+            Owner::User => {
+                let mut u = (*self.user(&account, owner_name)?).clone();
+                if !u.attached.iter().any(|a| a == policy_arn) {
+                    u.attached.push(policy_arn.to_string());
+                    self.save_user(u)?;
+                }
+            }
+            Owner::Role => {
+                let mut r = (*self.role(&account, owner_name)?).clone();
+                if !r.attached.iter().any(|a| a == policy_arn) {
+                    r.attached.push(policy_arn.to_string());
+                    self.save_role(r)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// DetachUserPolicy / DetachRolePolicy
+    pub fn detach_policy(
+        &self,
+        caller: &Principal,
+        owner: Owner,
+        owner_name: &str,
+        policy_arn: &str,
+    ) -> Result<(), IamError> {
+        let account = caller.account().clone();
+        let action = match owner {
+            Owner::User => "iam:DetachUserPolicy",
+            Owner::Role => "iam:DetachRolePolicy",
+        };
+        let (arn, _) = self.inline_of(&account, owner, owner_name)?;
+        self.authorize(caller, action, &arn)?;
+        let not_attached = || IamError::NoSuchEntity(format!("Policy {policy_arn} was not found."));
+        let _w = self.writer.lock();
+        match owner {
+            Owner::User => {
+                let mut u = (*self.user(&account, owner_name)?).clone();
+                let before = u.attached.len();
+                u.attached.retain(|a| a != policy_arn);
+                if u.attached.len() == before {
+                    return Err(not_attached());
+                }
+                self.save_user(u)?;
+            }
+            Owner::Role => {
+                let mut r = (*self.role(&account, owner_name)?).clone();
+                let before = r.attached.len();
+                r.attached.retain(|a| a != policy_arn);
+                if r.attached.len() == before {
+                    return Err(not_attached());
+                }
+                self.save_role(r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// ListAttachedUserPolicies / ListAttachedRolePolicies: (name, arn).
+    pub fn list_attached_policies(
+        &self,
+        caller: &Principal,
+        owner: Owner,
+        owner_name: &str,
+    ) -> Result<Vec<(String, String)>, IamError> {
+        let account = caller.account().clone();
+        let action = match owner {
+            Owner::User => "iam:ListAttachedUserPolicies",
+            Owner::Role => "iam:ListAttachedRolePolicies",
+        };
+        let (arn, attached) = match owner {
+            Owner::User => {
+                let u = self.user(&account, owner_name)?;
+                (u.arn(), u.attached.clone())
+            }
+            Owner::Role => {
+                let r = self.role(&account, owner_name)?;
+                (r.arn(), r.attached.clone())
+            }
+        };
+        self.authorize(caller, action, &arn)?;
+        Ok(attached
+            .into_iter()
+            .map(|a| {
+                let name = a.rsplit('/').next().unwrap_or(&a).to_string();
+                (name, a)
+            })
+            .collect())
+    }
+
+    // ------------------------------------------------------------ access keys
+
+    fn key_owner(
+        &self,
+        caller: &Principal,
+        user_name: Option<&str>,
+    ) -> Result<(Principal, String), IamError> {
+        let account = caller.account().clone();
+        match (user_name, caller) {
+            (Some(n), _) => {
+                let u = self.user(&account, n)?;
+                Ok((
+                    Principal::User {
+                        account,
+                        name: u.name.clone(),
+                        path: u.path.clone(),
+                        id: u.id.clone(),
+                    },
+                    u.arn(),
+                ))
+            }
+            (None, Principal::User { .. }) => Ok((caller.clone(), caller.arn("aws"))),
+            (None, Principal::Root { .. }) => Ok((caller.clone(), caller.arn("aws"))),
+            (None, Principal::AssumedRole { .. }) => Err(IamError::Validation(
+                "Must specify userName when calling with non-User credentials".into(),
+            )),
+        }
+    }
+
+    /// CreateAccessKey: at most two per user.
+    pub fn create_access_key(
+        &self,
+        caller: &Principal,
+        user_name: Option<&str>,
+    ) -> Result<Arc<AccessKey>, IamError> {
+        let (owner, arn) = self.key_owner(caller, user_name)?;
+        self.authorize(caller, "iam:CreateAccessKey", &arn)?;
+        let _w = self.writer.lock();
+        let count = self
+            .state
+            .read()
+            .access_keys
+            .values()
+            .filter(|k| k.principal == owner)
+            .count();
+        if count >= MAX_ACCESS_KEYS_PER_USER {
+            return Err(IamError::LimitExceeded(format!(
+                "Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS_PER_USER}"
+            )));
+        }
+        let key = self.new_access_key(owner)?;
+        self.store.apply(&[self.access_key_change(&key)?])?;
+        self.state
+            .write()
+            .access_keys
+            .insert(key.id.clone(), key.clone());
+        Ok(key)
+    }
+
+    /// ListAccessKeys: (id, status, created) of the user's keys.
+    pub fn list_access_keys(
+        &self,
+        caller: &Principal,
+        user_name: Option<&str>,
+    ) -> Result<Vec<Arc<AccessKey>>, IamError> {
+        let (owner, arn) = self.key_owner(caller, user_name)?;
+        self.authorize(caller, "iam:ListAccessKeys", &arn)?;
+        let mut keys: Vec<Arc<AccessKey>> = self
+            .state
+            .read()
+            .access_keys
+            .values()
+            .filter(|k| k.principal == owner)
+            .cloned()
+            .collect();
+        keys.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
+        Ok(keys)
+    }
+
+    fn owned_key(
+        &self,
+        caller: &Principal,
+        user_name: Option<&str>,
+        key_id: &str,
+        action: &str,
+    ) -> Result<Arc<AccessKey>, IamError> {
+        let (owner, arn) = self.key_owner(caller, user_name)?;
+        self.authorize(caller, action, &arn)?;
+        self.state
+            .read()
+            .access_keys
+            .get(key_id)
+            .filter(|k| k.principal == owner)
+            .cloned()
+            .ok_or_else(|| {
+                IamError::NoSuchEntity(format!("The Access Key with id {key_id} cannot be found."))
+            })
+    }
+
+    /// UpdateAccessKey: Active / Inactive, effective on the next request.
+    pub fn update_access_key(
+        &self,
+        caller: &Principal,
+        user_name: Option<&str>,
+        key_id: &str,
+        status: AccessKeyStatus,
+    ) -> Result<(), IamError> {
+        let key = self.owned_key(caller, user_name, key_id, "iam:UpdateAccessKey")?;
+        let _w = self.writer.lock();
+        let updated = Arc::new(AccessKey {
+            id: key.id.clone(),
+            secret: key.secret.clone(),
+            principal: key.principal.clone(),
+            status,
+            created_ms: key.created_ms,
+        });
+        self.store.apply(&[self.access_key_change(&updated)?])?;
+        self.state
+            .write()
+            .access_keys
+            .insert(updated.id.clone(), updated);
+        Ok(())
+    }
+
+    /// DeleteAccessKey: effective on the next request.
+    pub fn delete_access_key(
+        &self,
+        caller: &Principal,
+        user_name: Option<&str>,
+        key_id: &str,
+    ) -> Result<(), IamError> {
+        let key = self.owned_key(caller, user_name, key_id, "iam:DeleteAccessKey")?;
+        let _w = self.writer.lock();
+        self.store.apply(&[Change::Delete {
+            kind: KIND_ACCESS_KEY,
+            id: key.id.clone(),
+        }])?;
+        self.state.write().access_keys.remove(&key.id);
+        Ok(())
+    }
+}

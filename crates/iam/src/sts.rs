@@ -1,0 +1,314 @@
+//! STS: temporary credentials from AssumeRole and GetSessionToken.
+
+use std::sync::Arc;
+
+use ferrokms_policy::{
+    evaluate_with, explain, Action, CombineMode, Context, EvaluationOptions, PolicyInput,
+    PolicyKind, Request,
+};
+use ferrokms_types::{AccountId, Arn};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::entities::{DocKind, PolicyDoc};
+use crate::names::{check_session_name, invalid, new_id, new_secret};
+use crate::{json_change, now_ms, seal, unseal, Directory, IamError, Principal, KIND_SESSION};
+
+const MIN_DURATION: u32 = 900;
+/// Role chaining (a session assuming a role) is capped at one hour.
+const CHAINED_MAX: u32 = 3600;
+const SESSION_POLICY_LIMIT: usize = 2048;
+
+/// Temporary credentials and who they act as.
+pub struct Session {
+    pub access_key_id: String,
+    pub secret: Zeroizing<String>,
+    pub token: Zeroizing<String>,
+    pub principal: Principal,
+    pub expires_ms: i64,
+    pub session_policies: Vec<PolicyDoc>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("access_key_id", &self.access_key_id)
+            .field("principal", &self.principal)
+            .field("expires_ms", &self.expires_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct StoredSession {
+    access_key_id: String,
+    sealed_secret: String,
+    sealed_token: String,
+    principal: Principal,
+    expires_ms: i64,
+    session_policies: Vec<PolicyDoc>,
+}
+
+impl StoredSession {
+    pub(crate) fn open(self, sealer: &ferrokms_store::Sealer) -> Result<Session, IamError> {
+        Ok(Session {
+            secret: unseal(sealer, &self.access_key_id, &self.sealed_secret)?,
+            token: unseal(
+                sealer,
+                &format!("{}/token", self.access_key_id),
+                &self.sealed_token,
+            )?,
+            access_key_id: self.access_key_id,
+            principal: self.principal,
+            expires_ms: self.expires_ms,
+            session_policies: self.session_policies,
+        })
+    }
+}
+
+/// Why a temporary credential was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionRefusal {
+    /// Unknown key, or the token does not match.
+    Invalid,
+    Expired,
+}
+
+pub struct AssumeRoleInput<'a> {
+    pub role_arn: &'a str,
+    pub session_name: &'a str,
+    pub duration_seconds: Option<u32>,
+    pub policy: Option<&'a str>,
+    pub policy_arns: Vec<String>,
+    pub external_id: Option<&'a str>,
+}
+
+impl Directory {
+    /// Whether this id is a temporary key the server issued.
+    pub fn is_session_key(&self, access_key_id: &str) -> bool {
+        self.state.read().sessions.contains_key(access_key_id)
+    }
+
+    /// A temporary key, checked against its token and expiry.
+    pub fn session(
+        &self,
+        access_key_id: &str,
+        token: Option<&str>,
+    ) -> Result<Arc<Session>, SessionRefusal> {
+        let s = self
+            .state
+            .read()
+            .sessions
+            .get(access_key_id)
+            .cloned()
+            .ok_or(SessionRefusal::Invalid)?;
+        let given = token.ok_or(SessionRefusal::Invalid)?;
+        if !aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), s.token.as_bytes())
+            .is_ok()
+        {
+            return Err(SessionRefusal::Invalid);
+        }
+        if s.expires_ms <= now_ms() {
+            return Err(SessionRefusal::Expired);
+        }
+        Ok(s)
+    }
+
+    fn issue_session(
+        &self,
+        principal: Principal,
+        duration: u32,
+        session_policies: Vec<PolicyDoc>,
+    ) -> Result<Arc<Session>, IamError> {
+        let session = Session {
+            access_key_id: new_id("ASIA", 16)?,
+            secret: new_secret(40)?,
+            token: new_secret(356)?,
+            principal,
+            expires_ms: now_ms() + i64::from(duration) * 1000,
+            session_policies,
+        };
+        let stored = StoredSession {
+            access_key_id: session.access_key_id.clone(),
+            sealed_secret: seal(&self.sealer, &session.access_key_id, &session.secret)?,
+            sealed_token: seal(
+                &self.sealer,
+                &format!("{}/token", session.access_key_id),
+                &session.token,
+            )?,
+            principal: session.principal.clone(),
+            expires_ms: session.expires_ms,
+            session_policies: session.session_policies.clone(),
+        };
+        let _w = self.writer.lock();
+        self.store.apply(&[json_change(
+            KIND_SESSION,
+            session.access_key_id.clone(),
+            &stored,
+        )?])?;
+        let session = Arc::new(session);
+        self.state
+            .write()
+            .sessions
+            .insert(session.access_key_id.clone(), session.clone());
+        Ok(session)
+    }
+
+    /// AssumeRole: allowed when the role's trust policy admits the caller
+    /// and, unless it names the caller itself, the caller's identity
+    /// policies allow sts:AssumeRole on the role (always required across
+    /// accounts). The account root user cannot assume roles.
+    pub fn assume_role(
+        &self,
+        caller: &Principal,
+        caller_key: &str,
+        input: AssumeRoleInput<'_>,
+    ) -> Result<Arc<Session>, IamError> {
+        check_session_name(input.session_name)?;
+        let denied = |reason: &str| {
+            IamError::AccessDenied(format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {}{reason}",
+                caller.arn("aws"),
+                input.role_arn
+            ))
+        };
+        if let Principal::Root { .. } = caller {
+            return Err(IamError::AccessDenied(
+                "Roles may not be assumed by root accounts.".into(),
+            ));
+        }
+        let arn = Arn::parse(input.role_arn).map_err(|_| {
+            invalid(input.role_arn, "roleArn", "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u007E\\u0085\\u00A0-\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]+")
+        })?;
+        let role_account = AccountId::parse(&arn.account).map_err(|_| denied(""))?;
+        let role_name = arn
+            .resource
+            .strip_prefix("role/")
+            .and_then(|r| r.rsplit('/').next())
+            .ok_or_else(|| denied(""))?;
+        let role = self
+            .find_role(&role_account, role_name)
+            .ok_or_else(|| denied(""))?;
+        if role.arn() != input.role_arn {
+            return Err(denied(""));
+        }
+        let chained = matches!(caller, Principal::AssumedRole { .. });
+        let max = if chained {
+            CHAINED_MAX
+        } else {
+            role.max_session_duration
+        };
+        let duration = input.duration_seconds.unwrap_or(3600);
+        if duration < MIN_DURATION {
+            return Err(invalid(
+                &duration.to_string(),
+                "durationSeconds",
+                "Member must have value greater than or equal to 900",
+            ));
+        }
+        if duration > max {
+            return Err(IamError::Validation(format!(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+            )));
+        }
+        let mut session_policies = Vec::new();
+        if let Some(text) = input.policy {
+            if text.len() > SESSION_POLICY_LIMIT {
+                return Err(IamError::LimitExceeded(
+                    "Packed policy consumes more than 100% of the allotted space.".into(),
+                ));
+            }
+            session_policies.push(PolicyDoc::parse(text, DocKind::Identity)?);
+        }
+        for arn in &input.policy_arns {
+            let p = self.managed_policy(arn).ok_or_else(|| {
+                IamError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable."))
+            })?;
+            if let Some(doc) = p.default_doc() {
+                session_policies.push(doc.clone());
+            }
+        }
+
+        // The decision: trust policy (resource-based, must admit the caller)
+        // combined with the caller's identity-side policies.
+        let principal = caller
+            .to_request_principal("aws")
+            .ok_or_else(|| denied(""))?;
+        let mut context = Context::new();
+        if let Some(ext) = input.external_id {
+            context = context.with("sts:ExternalId", ext);
+        }
+        context = context.with("sts:RoleSessionName", input.session_name);
+        let request = Request::new(
+            principal,
+            Action::parse("sts:AssumeRole").map_err(|e| IamError::Corrupt(e.to_string()))?,
+            input.role_arn,
+        )
+        .with_context(context)
+        .with_resource_account(ferrokms_policy::AccountId::parse(role_account.as_str()))
+        .with_principal_context();
+        let mut policies = vec![crate::authz::LabelledPolicy {
+            label: format!("trust policy of {}", role.arn()),
+            kind: PolicyKind::ResourceBased,
+            policy: role.trust.parsed.clone(),
+        }];
+        policies.extend(self.identity_policies(caller));
+        policies.extend(self.session_policies(caller_key));
+        let inputs: Vec<PolicyInput<'_>> = policies
+            .iter()
+            .map(|p| PolicyInput::new(&p.label, p.kind, &p.policy))
+            .collect();
+        let eval = evaluate_with(
+            &request,
+            &inputs,
+            &EvaluationOptions {
+                mode: CombineMode::ResourcePolicyRequired,
+            },
+        );
+        if !eval.decision.is_allowed() {
+            return Err(IamError::AccessDenied(
+                explain::access_denied_message(&request, &eval.decision)
+                    .unwrap_or_else(|| denied("").to_string()),
+            ));
+        }
+        self.issue_session(
+            Principal::AssumedRole {
+                account: role.account.clone(),
+                role_name: role.name.clone(),
+                role_path: role.path.clone(),
+                role_id: role.id.clone(),
+                session_name: input.session_name.to_string(),
+            },
+            duration,
+            session_policies,
+        )
+    }
+
+    /// GetSessionToken: temporary credentials for the calling user (or
+    /// root), 900 s to 36 h (root: at most 1 h). Not callable with
+    /// temporary credentials.
+    pub fn get_session_token(
+        &self,
+        caller: &Principal,
+        duration_seconds: Option<u32>,
+    ) -> Result<Arc<Session>, IamError> {
+        let (max, default) = match caller {
+            Principal::Root { .. } => (3600, 3600),
+            Principal::User { .. } => (129_600, 43_200),
+            Principal::AssumedRole { .. } => {
+                return Err(IamError::AccessDenied(
+                    "Cannot call GetSessionToken with session credentials".into(),
+                ))
+            }
+        };
+        let duration = duration_seconds.unwrap_or(default);
+        if duration < MIN_DURATION || duration > max {
+            return Err(invalid(
+                &duration.to_string(),
+                "durationSeconds",
+                &format!("Member must have value between {MIN_DURATION} and {max}"),
+            ));
+        }
+        self.issue_session(caller.clone(), duration, Vec::new())
+    }
+}

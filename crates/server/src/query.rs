@@ -1,0 +1,230 @@
+//! The AWS query protocol shared by IAM and STS: form-encoded parameters in,
+//! XML out, `ErrorResponse` documents for errors.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// Form parameters of one request (`Action`, `Version`, members...).
+#[derive(Debug, Default)]
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    pub fn parse(query: &str, body: &[u8]) -> Params {
+        let mut map = HashMap::new();
+        for (k, v) in form_urlencoded::parse(query.as_bytes()).chain(form_urlencoded::parse(body)) {
+            map.insert(k.into_owned(), v.into_owned());
+        }
+        Params(map)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// A required member; missing -> AWS's ValidationError wording.
+    pub fn required(&self, name: &str) -> Result<&str, QueryError> {
+        self.get(name).ok_or_else(|| {
+            let mut chars = name.chars();
+            let camel: String = match chars.next() {
+                Some(c) => c.to_lowercase().chain(chars).collect(),
+                None => String::new(),
+            };
+            QueryError::new(
+                "ValidationError",
+                400,
+                format!("1 validation error detected: Value null at '{camel}' failed to satisfy constraint: Member must not be null"),
+            )
+        })
+    }
+
+    pub fn u32(&self, name: &str) -> Result<Option<u32>, QueryError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                QueryError::new(
+                    "ValidationError",
+                    400,
+                    format!("Invalid value '{v}' for {name}: expected an integer"),
+                )
+            }),
+        }
+    }
+
+    pub fn bool(&self, name: &str) -> bool {
+        self.get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// A list member: `Name.member.1`, `Name.member.2`, ...
+    pub fn list(&self, name: &str) -> Vec<String> {
+        (1..)
+            .map_while(|i| self.get(&format!("{name}.member.{i}")).map(str::to_string))
+            .collect()
+    }
+
+    /// A list of structures with one field: `Name.member.N.Field`.
+    pub fn list_field(&self, name: &str, field: &str) -> Vec<String> {
+        (1..)
+            .map_while(|i| {
+                self.get(&format!("{name}.member.{i}.{field}"))
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
+    /// Key/Value structures: `Tags.member.N.Key` / `.Value`.
+    pub fn tags(&self, name: &str) -> Vec<(String, String)> {
+        (1..)
+            .map_while(|i| {
+                let k = self.get(&format!("{name}.member.{i}.Key"))?;
+                let v = self.get(&format!("{name}.member.{i}.Value")).unwrap_or("");
+                Some((k.to_string(), v.to_string()))
+            })
+            .collect()
+    }
+}
+
+/// An error in the query protocol's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryError {
+    pub code: String,
+    pub status: u16,
+    pub message: String,
+}
+
+impl QueryError {
+    pub fn new(code: &str, status: u16, message: impl Into<String>) -> Self {
+        QueryError {
+            code: code.to_string(),
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn to_xml(&self, namespace: &str, request_id: &str) -> String {
+        let kind = if self.status >= 500 {
+            "Receiver"
+        } else {
+            "Sender"
+        };
+        format!(
+            "<ErrorResponse xmlns=\"{namespace}\">\n  <Error>\n    <Type>{kind}</Type>\n    <Code>{}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{}</RequestId>\n</ErrorResponse>\n",
+            escape(&self.code),
+            escape(&self.message),
+            escape(request_id)
+        )
+    }
+}
+
+impl From<ferrokms_iam::IamError> for QueryError {
+    fn from(e: ferrokms_iam::IamError) -> Self {
+        let (code, status) = e.code_and_status();
+        QueryError::new(code, status, e.to_string())
+    }
+}
+
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Policy documents travel URL-encoded inside IAM's XML (SDKs decode them).
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 2);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// ISO 8601 UTC with seconds, as IAM and STS print dates.
+pub fn iso8601(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (proleptic Gregorian), after Howard Hinnant.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// A small XML builder for response documents.
+#[derive(Default)]
+pub struct Xml(String);
+
+impl Xml {
+    pub fn open(&mut self, tag: &str) -> &mut Self {
+        let _ = write!(self.0, "<{tag}>");
+        self
+    }
+    pub fn close(&mut self, tag: &str) -> &mut Self {
+        let _ = write!(self.0, "</{tag}>");
+        self
+    }
+    pub fn leaf(&mut self, tag: &str, value: &str) -> &mut Self {
+        let _ = write!(self.0, "<{tag}>{}</{tag}>", escape(value));
+        self
+    }
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// Wraps a result body into `<ActionResponse><ActionResult>...`.
+pub fn response(action: &str, namespace: &str, result: &str, request_id: &str) -> String {
+    format!(
+        "<{action}Response xmlns=\"{namespace}\">\n  <{action}Result>{result}</{action}Result>\n  <ResponseMetadata>\n    <RequestId>{}</RequestId>\n  </ResponseMetadata>\n</{action}Response>\n",
+        escape(request_id)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_matches_known_instants() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(iso8601(1_795_478_575_729), "2026-11-24T00:02:55Z");
+    }
+
+    #[test]
+    fn list_members_follow_the_query_protocol_numbering() {
+        let p = Params::parse("", b"Action=AssumeRole&PolicyArns.member.1.arn=a&PolicyArns.member.2.arn=b&Tags.member.1.Key=k&Tags.member.1.Value=v");
+        assert_eq!(p.list_field("PolicyArns", "arn"), ["a", "b"]);
+        assert_eq!(p.tags("Tags"), [("k".to_string(), "v".to_string())]);
+    }
+
+    #[test]
+    fn xml_text_is_escaped_and_policies_url_encoded() {
+        assert_eq!(escape("a<b&\"c\""), "a&lt;b&amp;&quot;c&quot;");
+        assert_eq!(url_encode("{\"A\": 1}"), "%7B%22A%22%3A%201%7D");
+    }
+}

@@ -1,0 +1,66 @@
+//! STS over the query protocol (Version 2011-06-15).
+
+use ferrokms_iam::sts::AssumeRoleInput;
+use ferrokms_iam::{Directory, Principal, Session};
+
+use crate::query::{iso8601, Params, QueryError, Xml};
+
+pub const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+fn credentials_xml(x: &mut Xml, s: &Session) {
+    x.open("Credentials")
+        .leaf("AccessKeyId", &s.access_key_id)
+        .leaf("SecretAccessKey", &s.secret)
+        .leaf("SessionToken", &s.token)
+        .leaf("Expiration", &iso8601(s.expires_ms))
+        .close("Credentials");
+}
+
+/// Runs one STS action; returns the `...Result` element's content.
+pub fn dispatch(
+    dir: &Directory,
+    caller: &Principal,
+    caller_key: &str,
+    action: &str,
+    p: &Params,
+) -> Result<String, QueryError> {
+    let mut x = Xml::default();
+    match action {
+        "GetCallerIdentity" => {
+            x.leaf("UserId", &caller.user_id())
+                .leaf("Account", caller.account().as_str())
+                .leaf("Arn", &caller.arn("aws"));
+        }
+        "AssumeRole" => {
+            let s = dir.assume_role(
+                caller,
+                caller_key,
+                AssumeRoleInput {
+                    role_arn: p.required("RoleArn")?,
+                    session_name: p.required("RoleSessionName")?,
+                    duration_seconds: p.u32("DurationSeconds")?,
+                    policy: p.get("Policy"),
+                    policy_arns: p.list_field("PolicyArns", "arn"),
+                    external_id: p.get("ExternalId"),
+                },
+            )?;
+            credentials_xml(&mut x, &s);
+            x.open("AssumedRoleUser")
+                .leaf("AssumedRoleId", &s.principal.user_id())
+                .leaf("Arn", &s.principal.arn("aws"))
+                .close("AssumedRoleUser");
+        }
+        "GetSessionToken" => {
+            let s = dir.get_session_token(caller, p.u32("DurationSeconds")?)?;
+            credentials_xml(&mut x, &s);
+        }
+        other => {
+            return Err(QueryError::new(
+                "InvalidAction",
+                400,
+                format!("Could not find operation {other} for version 2011-06-15"),
+            ))
+        }
+    }
+    Ok(x.into_string())
+}
