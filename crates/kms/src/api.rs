@@ -10,7 +10,8 @@ use zeroize::Zeroizing;
 
 use crate::crypto::EncryptionContext;
 use crate::model::{
-    DataKeySpec, EncryptionAlgorithm, KeyMetadata, KeySpec, KeyState, KeyUsage, Origin, Tag,
+    DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, KeyAgreementAlgorithm, KeyMetadata, KeySpec,
+    KeyState, KeyUsage, MacAlgorithm, MessageType, Origin, SigningAlgorithm, Tag,
 };
 
 /// A non-secret binary member, base64 on the wire.
@@ -314,7 +315,7 @@ pub struct EncryptResponse {
     pub encryption_algorithm: EncryptionAlgorithm,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct DecryptRequest {
     pub ciphertext_blob: Option<Blob>,
@@ -332,7 +333,9 @@ pub struct DecryptResponse {
     pub key_id: String,
     pub plaintext: SecretBlob,
     pub encryption_algorithm: EncryptionAlgorithm,
-    pub key_material_id: String,
+    /// Symmetric ciphertexts only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -403,4 +406,159 @@ pub struct GenerateRandomRequest {
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateRandomResponse {
     pub plaintext: SecretBlob,
+}
+
+// ---------------------------------------------------------------- asymmetric, HMAC, key agreement
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SignRequest {
+    pub key_id: String,
+    pub message: SecretBlob,
+    pub message_type: Option<MessageType>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub signing_algorithm: Option<SigningAlgorithm>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SignResponse {
+    pub key_id: String,
+    pub signature: Blob,
+    pub signing_algorithm: SigningAlgorithm,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VerifyRequest {
+    pub key_id: String,
+    pub message: SecretBlob,
+    pub message_type: Option<MessageType>,
+    pub signature: Blob,
+    pub signing_algorithm: Option<SigningAlgorithm>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyResponse {
+    pub key_id: String,
+    pub signature_valid: bool,
+    pub signing_algorithm: SigningAlgorithm,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GetPublicKeyRequest {
+    pub key_id: String,
+    pub grant_tokens: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetPublicKeyResponse {
+    pub key_id: String,
+    pub public_key: Blob,
+    pub customer_master_key_spec: KeySpec,
+    pub key_spec: KeySpec,
+    pub key_usage: KeyUsage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithms: Option<Vec<EncryptionAlgorithm>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_algorithms: Option<Vec<SigningAlgorithm>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_agreement_algorithms: Option<Vec<KeyAgreementAlgorithm>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GenerateMacRequest {
+    pub message: SecretBlob,
+    pub key_id: String,
+    pub mac_algorithm: Option<MacAlgorithm>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateMacResponse {
+    pub mac: Blob,
+    pub mac_algorithm: MacAlgorithm,
+    pub key_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VerifyMacRequest {
+    pub message: SecretBlob,
+    pub key_id: String,
+    pub mac_algorithm: Option<MacAlgorithm>,
+    pub mac: Blob,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyMacResponse {
+    pub key_id: String,
+    pub mac_valid: bool,
+    pub mac_algorithm: MacAlgorithm,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeriveSharedSecretRequest {
+    pub key_id: String,
+    pub key_agreement_algorithm: Option<KeyAgreementAlgorithm>,
+    pub public_key: Blob,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+    pub recipient: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeriveSharedSecretResponse {
+    pub key_id: String,
+    pub shared_secret: SecretBlob,
+    pub key_agreement_algorithm: KeyAgreementAlgorithm,
+    pub key_origin: Origin,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GenerateDataKeyPairRequest {
+    pub encryption_context: Option<EncryptionContext>,
+    pub key_id: String,
+    pub key_pair_spec: Option<DataKeyPairSpec>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub recipient: Option<serde_json::Value>,
+    pub dry_run: Option<bool>,
+}
+
+pub type GenerateDataKeyPairWithoutPlaintextRequest = GenerateDataKeyPairRequest;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyPairResponse {
+    pub private_key_ciphertext_blob: Blob,
+    pub private_key_plaintext: SecretBlob,
+    pub public_key: Blob,
+    pub key_id: String,
+    pub key_pair_spec: DataKeyPairSpec,
+    pub key_material_id: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyPairWithoutPlaintextResponse {
+    pub private_key_ciphertext_blob: Blob,
+    pub public_key: Blob,
+    pub key_id: String,
+    pub key_pair_spec: DataKeyPairSpec,
+    pub key_material_id: String,
 }

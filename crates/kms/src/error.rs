@@ -14,6 +14,12 @@ pub enum KmsError {
     InvalidCiphertext,
     #[error("{0}")]
     IncorrectKey(String),
+    /// Verify of a signature that does not verify; sent without a message.
+    #[error("KMSInvalidSignatureException")]
+    InvalidSignature,
+    /// VerifyMac of a MAC that does not verify; sent without a message.
+    #[error("KMSInvalidMacException")]
+    InvalidMac,
     #[error("{0}")]
     InvalidKeyUsage(String),
     #[error("{0}")]
@@ -55,6 +61,8 @@ impl KmsError {
             InvalidState(_) => "KMSInvalidStateException",
             InvalidCiphertext => "InvalidCiphertextException",
             IncorrectKey(_) => "IncorrectKeyException",
+            InvalidSignature => "KMSInvalidSignatureException",
+            InvalidMac => "KMSInvalidMacException",
             InvalidKeyUsage(_) => "InvalidKeyUsageException",
             AlreadyExists(_) => "AlreadyExistsException",
             InvalidAliasName(_) => "InvalidAliasNameException",
@@ -75,7 +83,7 @@ impl KmsError {
     /// The message, or `None` where AWS sends none.
     pub fn message(&self) -> Option<String> {
         match self {
-            KmsError::InvalidCiphertext => None,
+            KmsError::InvalidCiphertext | KmsError::InvalidSignature | KmsError::InvalidMac => None,
             other => Some(other.to_string()),
         }
     }

@@ -11,6 +11,7 @@ pub mod api;
 pub mod crypto;
 mod error;
 pub mod ids;
+pub mod keymat;
 pub mod model;
 mod ops;
 mod state;

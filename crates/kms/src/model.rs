@@ -99,6 +99,165 @@ aws_enum!(
 );
 
 aws_enum!(
+    SigningAlgorithm {
+        RsassaPssSha256 = "RSASSA_PSS_SHA_256",
+        RsassaPssSha384 = "RSASSA_PSS_SHA_384",
+        RsassaPssSha512 = "RSASSA_PSS_SHA_512",
+        RsassaPkcs1V15Sha256 = "RSASSA_PKCS1_V1_5_SHA_256",
+        RsassaPkcs1V15Sha384 = "RSASSA_PKCS1_V1_5_SHA_384",
+        RsassaPkcs1V15Sha512 = "RSASSA_PKCS1_V1_5_SHA_512",
+        EcdsaSha256 = "ECDSA_SHA_256",
+        EcdsaSha384 = "ECDSA_SHA_384",
+        EcdsaSha512 = "ECDSA_SHA_512",
+        Sm2Dsa = "SM2DSA",
+        MlDsaShake256 = "ML_DSA_SHAKE_256",
+        Ed25519Sha512 = "ED25519_SHA_512",
+        Ed25519PhSha512 = "ED25519_PH_SHA_512",
+    }
+);
+
+aws_enum!(
+    MacAlgorithm {
+        HmacSha224 = "HMAC_SHA_224",
+        HmacSha256 = "HMAC_SHA_256",
+        HmacSha384 = "HMAC_SHA_384",
+        HmacSha512 = "HMAC_SHA_512",
+    }
+);
+
+aws_enum!(
+    KeyAgreementAlgorithm {
+        Ecdh = "ECDH",
+    }
+);
+
+aws_enum!(
+    MessageType {
+        Raw = "RAW",
+        Digest = "DIGEST",
+        ExternalMu = "EXTERNAL_MU",
+    }
+);
+
+aws_enum!(
+    DataKeyPairSpec {
+        Rsa2048 = "RSA_2048",
+        Rsa3072 = "RSA_3072",
+        Rsa4096 = "RSA_4096",
+        EccNistP256 = "ECC_NIST_P256",
+        EccNistP384 = "ECC_NIST_P384",
+        EccNistP521 = "ECC_NIST_P521",
+        EccSecgP256k1 = "ECC_SECG_P256K1",
+        Sm2 = "SM2",
+        EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
+    }
+);
+
+impl DataKeyPairSpec {
+    /// The key spec of the same name (data key pairs and KMS keys share names).
+    pub fn key_spec(self) -> KeySpec {
+        match self {
+            DataKeyPairSpec::Rsa2048 => KeySpec::Rsa2048,
+            DataKeyPairSpec::Rsa3072 => KeySpec::Rsa3072,
+            DataKeyPairSpec::Rsa4096 => KeySpec::Rsa4096,
+            DataKeyPairSpec::EccNistP256 => KeySpec::EccNistP256,
+            DataKeyPairSpec::EccNistP384 => KeySpec::EccNistP384,
+            DataKeyPairSpec::EccNistP521 => KeySpec::EccNistP521,
+            DataKeyPairSpec::EccSecgP256k1 => KeySpec::EccSecgP256k1,
+            DataKeyPairSpec::Sm2 => KeySpec::Sm2,
+            DataKeyPairSpec::EccNistEdwards25519 => KeySpec::EccNistEdwards25519,
+        }
+    }
+}
+
+impl KeySpec {
+    /// The key usages CreateKey accepts for this spec (kms-spec §7.2; SM2
+    /// is refused before this is consulted).
+    pub fn allowed_usages(self) -> &'static [KeyUsage] {
+        use KeySpec::*;
+        match self {
+            SymmetricDefault => &[KeyUsage::EncryptDecrypt],
+            Hmac224 | Hmac256 | Hmac384 | Hmac512 => &[KeyUsage::GenerateVerifyMac],
+            Rsa2048 | Rsa3072 | Rsa4096 => &[KeyUsage::EncryptDecrypt, KeyUsage::SignVerify],
+            EccNistP256 | EccNistP384 | EccNistP521 => {
+                &[KeyUsage::SignVerify, KeyUsage::KeyAgreement]
+            }
+            EccSecgP256k1 | EccNistEdwards25519 | MlDsa44 | MlDsa65 | MlDsa87 => {
+                &[KeyUsage::SignVerify]
+            }
+            Sm2 => &[
+                KeyUsage::EncryptDecrypt,
+                KeyUsage::SignVerify,
+                KeyUsage::KeyAgreement,
+            ],
+        }
+    }
+
+    pub fn is_rsa(self) -> bool {
+        matches!(self, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096)
+    }
+
+    pub fn is_hmac(self) -> bool {
+        matches!(
+            self,
+            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512
+        )
+    }
+
+    /// Asymmetric: has a public key (GetPublicKey works).
+    pub fn is_asymmetric(self) -> bool {
+        !(self == KeySpec::SymmetricDefault || self.is_hmac())
+    }
+
+    /// Signing algorithms of a SIGN_VERIFY key of this spec.
+    pub fn signing_algorithms(self) -> Vec<SigningAlgorithm> {
+        use SigningAlgorithm::*;
+        match self {
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => vec![
+                RsassaPkcs1V15Sha256,
+                RsassaPkcs1V15Sha384,
+                RsassaPkcs1V15Sha512,
+                RsassaPssSha256,
+                RsassaPssSha384,
+                RsassaPssSha512,
+            ],
+            KeySpec::EccNistP256 | KeySpec::EccSecgP256k1 => vec![EcdsaSha256],
+            KeySpec::EccNistP384 => vec![EcdsaSha384],
+            KeySpec::EccNistP521 => vec![EcdsaSha512],
+            KeySpec::EccNistEdwards25519 => vec![Ed25519Sha512, Ed25519PhSha512],
+            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => vec![MlDsaShake256],
+            KeySpec::Sm2 => vec![Sm2Dsa],
+            _ => vec![],
+        }
+    }
+
+    /// The one MAC algorithm of an HMAC key spec.
+    pub fn mac_algorithm(self) -> Option<MacAlgorithm> {
+        match self {
+            KeySpec::Hmac224 => Some(MacAlgorithm::HmacSha224),
+            KeySpec::Hmac256 => Some(MacAlgorithm::HmacSha256),
+            KeySpec::Hmac384 => Some(MacAlgorithm::HmacSha384),
+            KeySpec::Hmac512 => Some(MacAlgorithm::HmacSha512),
+            _ => None,
+        }
+    }
+}
+
+impl SigningAlgorithm {
+    /// Length of the digest a DIGEST message must have, where the algorithm
+    /// has one.
+    pub fn digest_len(self) -> Option<usize> {
+        use SigningAlgorithm::*;
+        match self {
+            RsassaPssSha256 | RsassaPkcs1V15Sha256 | EcdsaSha256 | Sm2Dsa => Some(32),
+            RsassaPssSha384 | RsassaPkcs1V15Sha384 | EcdsaSha384 => Some(48),
+            RsassaPssSha512 | RsassaPkcs1V15Sha512 | EcdsaSha512 | Ed25519PhSha512 => Some(64),
+            Ed25519Sha512 | MlDsaShake256 => None,
+        }
+    }
+}
+
+aws_enum!(
     DataKeySpec {
         Aes256 = "AES_256",
         Aes128 = "AES_128",
@@ -170,9 +329,25 @@ impl KeyRecord {
         Some((u32::try_from(idx).ok()?, self.materials.get(idx)?))
     }
 
+    pub fn signing_algorithms(&self) -> Option<Vec<SigningAlgorithm>> {
+        (self.key_usage == KeyUsage::SignVerify).then(|| self.key_spec.signing_algorithms())
+    }
+
+    pub fn mac_algorithms(&self) -> Option<Vec<MacAlgorithm>> {
+        if self.key_usage != KeyUsage::GenerateVerifyMac {
+            return None;
+        }
+        self.key_spec.mac_algorithm().map(|a| vec![a])
+    }
+
+    pub fn key_agreement_algorithms(&self) -> Option<Vec<KeyAgreementAlgorithm>> {
+        (self.key_usage == KeyUsage::KeyAgreement).then(|| vec![KeyAgreementAlgorithm::Ecdh])
+    }
+
     pub fn encryption_algorithms(&self) -> Option<Vec<EncryptionAlgorithm>> {
         match (self.key_spec, self.key_usage) {
             (KeySpec::SymmetricDefault, _) => Some(vec![EncryptionAlgorithm::SymmetricDefault]),
+            (KeySpec::Sm2, KeyUsage::EncryptDecrypt) => Some(vec![EncryptionAlgorithm::Sm2Pke]),
             (KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096, KeyUsage::EncryptDecrypt) => {
                 Some(vec![
                     EncryptionAlgorithm::RsaesOaepSha1,
@@ -205,6 +380,12 @@ pub struct KeyMetadata {
     pub key_spec: KeySpec,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_algorithms: Option<Vec<EncryptionAlgorithm>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_algorithms: Option<Vec<SigningAlgorithm>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_algorithms: Option<Vec<MacAlgorithm>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_agreement_algorithms: Option<Vec<KeyAgreementAlgorithm>>,
     pub multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_key_material_id: Option<String>,
@@ -234,8 +415,16 @@ impl From<&KeyRecord> for KeyMetadata {
             customer_master_key_spec: r.key_spec,
             key_spec: r.key_spec,
             encryption_algorithms: r.encryption_algorithms(),
+            signing_algorithms: r.signing_algorithms(),
+            mac_algorithms: r.mac_algorithms(),
+            key_agreement_algorithms: r.key_agreement_algorithms(),
             multi_region: r.multi_region,
-            current_key_material_id: r.current_material().map(|(_, m)| m.id.clone()),
+            // Only symmetric encryption keys show their material id (kms-spec §7.3).
+            current_key_material_id: if r.key_spec == KeySpec::SymmetricDefault {
+                r.current_material().map(|(_, m)| m.id.clone())
+            } else {
+                None
+            },
         }
     }
 }

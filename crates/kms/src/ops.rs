@@ -3,6 +3,7 @@
 //! state, paging) live here.
 
 mod aliases;
+mod asymmetric;
 mod crypto_ops;
 mod keys;
 mod policy;

@@ -9,8 +9,9 @@ use ferrokms_store::{Change, Sealer, Store};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{random_bytes, SymmetricMaterial, SYMMETRIC_KEY_LEN};
+use crate::crypto::random_bytes;
 use crate::ids::{AliasAddr, KeyAddr, KeyRef};
+use crate::keymat::{self, KeyMaterial};
 use crate::model::{KeyRecord, KeyState, MaterialInfo};
 use crate::{Caller, KmsError};
 
@@ -44,7 +45,7 @@ impl Clock {
 pub struct Key {
     pub record: KeyRecord,
     /// Indexed by material version (the number carried in ciphertexts).
-    pub(crate) materials: Vec<Arc<SymmetricMaterial>>,
+    pub(crate) materials: Vec<Arc<KeyMaterial>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,7 +95,11 @@ impl Kms {
                 let plain = sealer
                     .open(id.as_bytes(), sealed)
                     .map_err(|e| KmsError::Internal(format!("key material {id}: {e}")))?;
-                mats.push(Arc::new(SymmetricMaterial::from_bytes(&plain)?));
+                mats.push(Arc::new(KeyMaterial::load(
+                    record.key_spec,
+                    record.key_usage,
+                    &plain,
+                )?));
             }
             state.keys.insert(
                 record.addr.clone(),
@@ -192,8 +197,10 @@ impl Kms {
     }
 
     /// Creates a key with fresh material, durable before it is visible.
+    /// Generation (seconds for RSA-4096) happens before the writer lock.
     pub(crate) fn insert_new_key(&self, mut record: KeyRecord) -> Result<Arc<Key>, KmsError> {
-        let material = random_bytes(SYMMETRIC_KEY_LEN)?;
+        let material = keymat::generate(record.key_spec, record.key_usage)?;
+        let loaded = KeyMaterial::load(record.key_spec, record.key_usage, &material)?;
         let material_id = hex::encode(&*random_bytes(32)?);
         record.materials = vec![MaterialInfo {
             id: material_id,
@@ -214,7 +221,7 @@ impl Kms {
             put_key_change(&record)?,
         ])?;
         let key = Arc::new(Key {
-            materials: vec![Arc::new(SymmetricMaterial::from_bytes(&material)?)],
+            materials: vec![Arc::new(loaded)],
             record,
         });
         self.state

@@ -23,7 +23,7 @@ const DRY_RUN_MESSAGE: &str = "The request would have succeeded, but the DryRun 
 /// The message AWS gives when a ciphertext's key cannot be used by the caller.
 const CIPHERTEXT_KEY_UNUSABLE: &str = "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.";
 
-fn require_symmetric_encryption_key(key: &Key, op: &str) -> Result<(), KmsError> {
+pub(crate) fn require_symmetric_encryption_key(key: &Key, op: &str) -> Result<(), KmsError> {
     let r = &key.record;
     if r.key_spec != KeySpec::SymmetricDefault || r.key_usage != KeyUsage::EncryptDecrypt {
         return Err(KmsError::InvalidKeyUsage(format!(
@@ -36,6 +36,10 @@ fn require_symmetric_encryption_key(key: &Key, op: &str) -> Result<(), KmsError>
     Ok(())
 }
 
+fn is_rsa_encryption_key(key: &Key) -> bool {
+    key.record.key_spec.is_rsa() && key.record.key_usage == KeyUsage::EncryptDecrypt
+}
+
 fn require_symmetric_algorithm(alg: Option<EncryptionAlgorithm>) -> Result<(), KmsError> {
     match alg {
         None | Some(EncryptionAlgorithm::SymmetricDefault) => Ok(()),
@@ -45,7 +49,7 @@ fn require_symmetric_algorithm(alg: Option<EncryptionAlgorithm>) -> Result<(), K
     }
 }
 
-fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
+pub(crate) fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     if flag == Some(true) {
         Err(KmsError::DryRunOperation(DRY_RUN_MESSAGE.into()))
     } else {
@@ -70,6 +74,9 @@ impl Kms {
     ) -> Result<EncryptResponse, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "Encrypt")?;
         require_usable(&key.record)?;
+        if is_rsa_encryption_key(&key) {
+            return self.encrypt_asymmetric(&key, &req);
+        }
         require_symmetric_encryption_key(&key, "Encrypt")?;
         require_symmetric_algorithm(req.encryption_algorithm)?;
         if req.plaintext.0.len() > MAX_SYMMETRIC_PLAINTEXT {
@@ -109,11 +116,20 @@ impl Kms {
             }
             return Err(KmsError::DryRunOperation(DRY_RUN_MESSAGE.into()));
         }
-        let blob = req.ciphertext_blob.ok_or_else(|| {
+        let blob = req.ciphertext_blob.clone().ok_or_else(|| {
             KmsError::Validation(
                 "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null".into(),
             )
         })?;
+        // An asymmetric ciphertext is raw RSA-OAEP output: only the KeyId
+        // says which key made it.
+        if let Some(k) = &req.key_id {
+            let key = self.resolve(caller, k, Accepts::KeyOrAlias, "Decrypt")?;
+            if is_rsa_encryption_key(&key) {
+                require_usable(&key.record)?;
+                return self.decrypt_asymmetric(&key, &req, &blob.0);
+            }
+        }
         require_symmetric_algorithm(req.encryption_algorithm)?;
         let ctx = req.encryption_context.unwrap_or_default();
         let opened = self.open_ciphertext(
@@ -128,7 +144,7 @@ impl Kms {
             key_id: opened.key.record.arn(),
             plaintext: SecretBlob(opened.plaintext),
             encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
-            key_material_id: opened.material_id,
+            key_material_id: Some(opened.material_id),
         })
     }
 
@@ -310,8 +326,11 @@ impl Kms {
         require_symmetric_encryption_key(&key, action)?;
         dry_run(dry)?;
         let idx = header.material as usize;
-        let material: &SymmetricMaterial =
-            key.materials.get(idx).ok_or(KmsError::InvalidCiphertext)?;
+        let material: &SymmetricMaterial = key
+            .materials
+            .get(idx)
+            .and_then(|m| m.symmetric())
+            .ok_or(KmsError::InvalidCiphertext)?;
         let plaintext = crypto::decrypt(material, blob, header_len, ctx)?;
         let material_id = key
             .record
@@ -329,7 +348,7 @@ impl Kms {
 
 /// Encrypts under the key's newest material; returns the blob and the
 /// material id used.
-fn seal_under(
+pub(crate) fn seal_under(
     key: &Key,
     ctx: &EncryptionContext,
     plaintext: &[u8],
@@ -341,6 +360,7 @@ fn seal_under(
     let material = key
         .materials
         .get(version as usize)
+        .and_then(|m| m.symmetric())
         .ok_or_else(|| KmsError::Internal("key material is not loaded".into()))?;
     let header = BlobHeader {
         key_id: key.record.addr.key_id.clone(),

@@ -31,17 +31,7 @@ impl Kms {
             .or(req.customer_master_key_spec)
             .unwrap_or(KeySpec::SymmetricDefault);
         let origin = req.origin.unwrap_or(Origin::AwsKms);
-        if spec != KeySpec::SymmetricDefault {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "KeySpec {spec} is not supported by this ferrokms version; only SYMMETRIC_DEFAULT keys can be created."
-            )));
-        }
-        let usage = req.key_usage.unwrap_or(KeyUsage::EncryptDecrypt);
-        if usage != KeyUsage::EncryptDecrypt {
-            return Err(KmsError::Validation(format!(
-                "KeyUsage {usage} is not compatible with KeySpec {spec}"
-            )));
-        }
+        let usage = check_spec_and_usage(spec, req.key_usage)?;
         if origin != Origin::AwsKms {
             return Err(KmsError::UnsupportedOperation(format!(
                 "Origin {origin} is not supported by this ferrokms version."
@@ -242,6 +232,39 @@ impl Kms {
         })?;
         Ok(Empty {})
     }
+}
+
+/// The KeySpec x KeyUsage rules of CreateKey (kms-spec §7.2). KeyUsage may
+/// be omitted only for SYMMETRIC_DEFAULT.
+pub(crate) fn check_spec_and_usage(
+    spec: KeySpec,
+    usage: Option<KeyUsage>,
+) -> Result<KeyUsage, KmsError> {
+    if spec == KeySpec::Sm2 {
+        return Err(KmsError::UnsupportedOperation(
+            "KeySpec SM2 is available only in AWS China Regions; ferrokms does not support SM2 keys.".into(),
+        ));
+    }
+    let usage = match usage {
+        Some(u) => u,
+        None if spec == KeySpec::SymmetricDefault => KeyUsage::EncryptDecrypt,
+        None => {
+            return Err(KmsError::Validation(format!(
+                "KeyUsage is required for KeySpec {spec}: specify one of {}.",
+                spec.allowed_usages()
+                    .iter()
+                    .map(|u| u.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    };
+    if !spec.allowed_usages().contains(&usage) {
+        return Err(KmsError::Validation(format!(
+            "KeyUsage {usage} is not compatible with KeySpec {spec}"
+        )));
+    }
+    Ok(usage)
 }
 
 fn check_enable_disable(r: &KeyRecord) -> Result<(), KmsError> {

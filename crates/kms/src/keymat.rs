@@ -1,0 +1,567 @@
+//! Key material of every key spec: generation, the sealed-at-rest form, and
+//! the primitive operations (sign, verify, MAC, RSA-OAEP, ECDH).
+//!
+//! What is sealed under the root key:
+//!
+//! | spec | stored bytes |
+//! |---|---|
+//! | SYMMETRIC_DEFAULT | the 32-byte AES-256 key (unchanged from earlier versions) |
+//! | HMAC_224/256/384/512 | the raw HMAC key, 28/32/48/64 bytes |
+//! | RSA, ECC, Ed25519, ML-DSA | the private key as PKCS#8 v1 DER |
+//!
+//! Which variant a stored blob is comes from the key record (spec and
+//! usage), never from the bytes. Everything runs through aws-lc-rs except
+//! Ed25519ph (ED25519_PH_SHA_512), which aws-lc-rs does not expose safely and
+//! which uses `ed25519-dalek` on the seed. No secret is ever put into an
+//! error message or a log line.
+
+use aws_lc_rs::agreement;
+use aws_lc_rs::digest::{self, Digest};
+use aws_lc_rs::encoding::{AsBigEndian, AsDer};
+use aws_lc_rs::hmac;
+use aws_lc_rs::rsa::{
+    self, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey,
+};
+use aws_lc_rs::signature::{self, KeyPair, UnparsedPublicKey};
+use zeroize::Zeroizing;
+
+use crate::crypto::{random_bytes, SymmetricMaterial, SYMMETRIC_KEY_LEN};
+use crate::model::{EncryptionAlgorithm, KeySpec, KeyUsage, SigningAlgorithm};
+use crate::KmsError;
+
+/// One version of a key's material, ready to use.
+pub enum KeyMaterial {
+    Symmetric(SymmetricMaterial),
+    Hmac(Box<hmac::Key>),
+    RsaSign(signature::RsaKeyPair),
+    RsaDecrypt {
+        key: OaepPrivateDecryptingKey,
+        public: OaepPublicEncryptingKey,
+        spki: Vec<u8>,
+    },
+    Ecdsa(signature::EcdsaKeyPair),
+    Ecdh(agreement::PrivateKey),
+    Ed25519(signature::Ed25519KeyPair),
+    MlDsa(signature::PqdsaKeyPair),
+}
+
+impl std::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            KeyMaterial::Symmetric(_) => "Symmetric",
+            KeyMaterial::Hmac(_) => "Hmac",
+            KeyMaterial::RsaSign(_) => "RsaSign",
+            KeyMaterial::RsaDecrypt { .. } => "RsaDecrypt",
+            KeyMaterial::Ecdsa(_) => "Ecdsa",
+            KeyMaterial::Ecdh(_) => "Ecdh",
+            KeyMaterial::Ed25519(_) => "Ed25519",
+            KeyMaterial::MlDsa(_) => "MlDsa",
+        };
+        write!(f, "KeyMaterial::{kind}(..)")
+    }
+}
+
+fn internal(what: &str) -> KmsError {
+    KmsError::Internal(format!("{what} failed"))
+}
+
+fn rsa_size(spec: KeySpec) -> Option<rsa::KeySize> {
+    match spec {
+        KeySpec::Rsa2048 => Some(rsa::KeySize::Rsa2048),
+        KeySpec::Rsa3072 => Some(rsa::KeySize::Rsa3072),
+        KeySpec::Rsa4096 => Some(rsa::KeySize::Rsa4096),
+        _ => None,
+    }
+}
+
+fn ecdsa_signing(spec: KeySpec) -> Option<&'static signature::EcdsaSigningAlgorithm> {
+    match spec {
+        KeySpec::EccNistP256 => Some(&signature::ECDSA_P256_SHA256_ASN1_SIGNING),
+        KeySpec::EccNistP384 => Some(&signature::ECDSA_P384_SHA384_ASN1_SIGNING),
+        KeySpec::EccNistP521 => Some(&signature::ECDSA_P521_SHA512_ASN1_SIGNING),
+        KeySpec::EccSecgP256k1 => Some(&signature::ECDSA_P256K1_SHA256_ASN1_SIGNING),
+        _ => None,
+    }
+}
+
+fn ecdsa_verification(spec: KeySpec) -> Option<&'static signature::EcdsaVerificationAlgorithm> {
+    match spec {
+        KeySpec::EccNistP256 => Some(&signature::ECDSA_P256_SHA256_ASN1),
+        KeySpec::EccNistP384 => Some(&signature::ECDSA_P384_SHA384_ASN1),
+        KeySpec::EccNistP521 => Some(&signature::ECDSA_P521_SHA512_ASN1),
+        KeySpec::EccSecgP256k1 => Some(&signature::ECDSA_P256K1_SHA256_ASN1),
+        _ => None,
+    }
+}
+
+fn ecdh_algorithm(spec: KeySpec) -> Option<&'static agreement::Algorithm> {
+    match spec {
+        KeySpec::EccNistP256 => Some(&agreement::ECDH_P256),
+        KeySpec::EccNistP384 => Some(&agreement::ECDH_P384),
+        KeySpec::EccNistP521 => Some(&agreement::ECDH_P521),
+        _ => None,
+    }
+}
+
+fn mldsa_signing(spec: KeySpec) -> Option<&'static signature::PqdsaSigningAlgorithm> {
+    match spec {
+        KeySpec::MlDsa44 => Some(&signature::ML_DSA_44_SIGNING),
+        KeySpec::MlDsa65 => Some(&signature::ML_DSA_65_SIGNING),
+        KeySpec::MlDsa87 => Some(&signature::ML_DSA_87_SIGNING),
+        _ => None,
+    }
+}
+
+fn mldsa_verification(spec: KeySpec) -> Option<&'static signature::PqdsaVerificationAlgorithm> {
+    match spec {
+        KeySpec::MlDsa44 => Some(&signature::ML_DSA_44),
+        KeySpec::MlDsa65 => Some(&signature::ML_DSA_65),
+        KeySpec::MlDsa87 => Some(&signature::ML_DSA_87),
+        _ => None,
+    }
+}
+
+fn hmac_algorithm(spec: KeySpec) -> Option<(hmac::Algorithm, usize)> {
+    match spec {
+        KeySpec::Hmac224 => Some((hmac::HMAC_SHA224, 28)),
+        KeySpec::Hmac256 => Some((hmac::HMAC_SHA256, 32)),
+        KeySpec::Hmac384 => Some((hmac::HMAC_SHA384, 48)),
+        KeySpec::Hmac512 => Some((hmac::HMAC_SHA512, 64)),
+        _ => None,
+    }
+}
+
+pub(crate) fn oaep(alg: EncryptionAlgorithm) -> Option<&'static OaepAlgorithm> {
+    match alg {
+        EncryptionAlgorithm::RsaesOaepSha1 => Some(&rsa::OAEP_SHA1_MGF1SHA1),
+        EncryptionAlgorithm::RsaesOaepSha256 => Some(&rsa::OAEP_SHA256_MGF1SHA256),
+        _ => None,
+    }
+}
+
+fn oaep_hash_len(alg: EncryptionAlgorithm) -> usize {
+    match alg {
+        EncryptionAlgorithm::RsaesOaepSha1 => 20,
+        _ => 32,
+    }
+}
+
+/// The largest plaintext RSA-OAEP takes: key_bytes - 2*hash_bytes - 2.
+pub fn oaep_max_plaintext(spec: KeySpec, alg: EncryptionAlgorithm) -> usize {
+    let key_bytes: usize = match spec {
+        KeySpec::Rsa2048 => 256,
+        KeySpec::Rsa3072 => 384,
+        KeySpec::Rsa4096 => 512,
+        _ => 0,
+    };
+    key_bytes.saturating_sub(2 * oaep_hash_len(alg) + 2)
+}
+
+fn unsupported_spec(spec: KeySpec, usage: KeyUsage) -> KmsError {
+    KmsError::Internal(format!(
+        "no key material type for key spec {spec} with key usage {usage}"
+    ))
+}
+
+fn pkcs8(
+    doc: Result<aws_lc_rs::encoding::Pkcs8V1Der<'static>, aws_lc_rs::error::Unspecified>,
+) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    let doc = doc.map_err(|_| internal("private key encoding"))?;
+    Ok(Zeroizing::new(doc.as_ref().to_vec()))
+}
+
+/// A new private key of an asymmetric spec as PKCS#8 v1 DER. RSA-4096
+/// takes a second or more: callers run on a blocking thread.
+pub fn generate_private_key(spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    if let Some(size) = rsa_size(spec) {
+        let kp =
+            signature::RsaKeyPair::generate(size).map_err(|_| internal("RSA key generation"))?;
+        return pkcs8(kp.as_der());
+    }
+    if let Some(alg) = ecdsa_signing(spec) {
+        let kp =
+            signature::EcdsaKeyPair::generate(alg).map_err(|_| internal("EC key generation"))?;
+        let doc = kp
+            .to_pkcs8v1()
+            .map_err(|_| internal("private key encoding"))?;
+        return Ok(Zeroizing::new(doc.as_ref().to_vec()));
+    }
+    if spec == KeySpec::EccNistEdwards25519 {
+        let kp = signature::Ed25519KeyPair::generate()
+            .map_err(|_| internal("Ed25519 key generation"))?;
+        return pkcs8(kp.as_der());
+    }
+    if let Some(alg) = mldsa_signing(spec) {
+        let kp = signature::PqdsaKeyPair::generate(alg)
+            .map_err(|_| internal("ML-DSA key generation"))?;
+        return pkcs8(kp.private_key().as_der());
+    }
+    Err(KmsError::Internal(format!(
+        "cannot generate a private key of spec {spec}"
+    )))
+}
+
+/// New material for a KMS key, in its stored (sealed-at-rest) form.
+pub fn generate(spec: KeySpec, usage: KeyUsage) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    if spec == KeySpec::SymmetricDefault {
+        return random_bytes(SYMMETRIC_KEY_LEN);
+    }
+    if let Some((_, len)) = hmac_algorithm(spec) {
+        return random_bytes(len);
+    }
+    if spec.is_asymmetric() && spec != KeySpec::Sm2 {
+        return generate_private_key(spec);
+    }
+    Err(unsupported_spec(spec, usage))
+}
+
+impl KeyMaterial {
+    /// Parses stored material of a key with this spec and usage.
+    pub fn load(spec: KeySpec, usage: KeyUsage, bytes: &[u8]) -> Result<KeyMaterial, KmsError> {
+        let bad =
+            || KmsError::Internal(format!("stored key material of a {spec} key is unreadable"));
+        if spec == KeySpec::SymmetricDefault {
+            return Ok(KeyMaterial::Symmetric(SymmetricMaterial::from_bytes(
+                bytes,
+            )?));
+        }
+        if let Some((alg, len)) = hmac_algorithm(spec) {
+            if bytes.len() != len {
+                return Err(bad());
+            }
+            return Ok(KeyMaterial::Hmac(Box::new(hmac::Key::new(alg, bytes))));
+        }
+        if rsa_size(spec).is_some() {
+            return match usage {
+                KeyUsage::EncryptDecrypt => {
+                    let k = PrivateDecryptingKey::from_pkcs8(bytes).map_err(|_| bad())?;
+                    let public_key = k.public_key();
+                    let spki = public_key.as_der().map_err(|_| bad())?.as_ref().to_vec();
+                    Ok(KeyMaterial::RsaDecrypt {
+                        key: OaepPrivateDecryptingKey::new(k).map_err(|_| bad())?,
+                        public: OaepPublicEncryptingKey::new(public_key).map_err(|_| bad())?,
+                        spki,
+                    })
+                }
+                _ => Ok(KeyMaterial::RsaSign(
+                    signature::RsaKeyPair::from_pkcs8(bytes).map_err(|_| bad())?,
+                )),
+            };
+        }
+        if usage == KeyUsage::KeyAgreement {
+            let alg = ecdh_algorithm(spec).ok_or_else(|| unsupported_spec(spec, usage))?;
+            return Ok(KeyMaterial::Ecdh(
+                agreement::PrivateKey::from_private_key_der(alg, bytes).map_err(|_| bad())?,
+            ));
+        }
+        if let Some(alg) = ecdsa_signing(spec) {
+            return Ok(KeyMaterial::Ecdsa(
+                signature::EcdsaKeyPair::from_pkcs8(alg, bytes).map_err(|_| bad())?,
+            ));
+        }
+        if spec == KeySpec::EccNistEdwards25519 {
+            return Ok(KeyMaterial::Ed25519(
+                signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(bytes).map_err(|_| bad())?,
+            ));
+        }
+        if let Some(alg) = mldsa_signing(spec) {
+            return Ok(KeyMaterial::MlDsa(
+                signature::PqdsaKeyPair::from_pkcs8(alg, bytes).map_err(|_| bad())?,
+            ));
+        }
+        Err(unsupported_spec(spec, usage))
+    }
+
+    pub fn symmetric(&self) -> Option<&SymmetricMaterial> {
+        match self {
+            KeyMaterial::Symmetric(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The public key as DER SubjectPublicKeyInfo; `None` for symmetric and
+    /// HMAC material.
+    pub fn public_key_der(&self) -> Result<Option<Vec<u8>>, KmsError> {
+        let e = |_| internal("public key encoding");
+        let der = match self {
+            KeyMaterial::Symmetric(_) | KeyMaterial::Hmac(_) => return Ok(None),
+            KeyMaterial::RsaSign(k) => k.public_key().as_der().map_err(e)?.as_ref().to_vec(),
+            KeyMaterial::RsaDecrypt { spki, .. } => spki.clone(),
+            KeyMaterial::Ecdsa(k) => k.public_key().as_der().map_err(e)?.as_ref().to_vec(),
+            KeyMaterial::Ecdh(k) => k
+                .compute_public_key()
+                .map_err(e)?
+                .as_der()
+                .map_err(e)?
+                .as_ref()
+                .to_vec(),
+            KeyMaterial::Ed25519(k) => k.public_key().as_der().map_err(e)?.as_ref().to_vec(),
+            KeyMaterial::MlDsa(k) => k.public_key().as_der().map_err(e)?.as_ref().to_vec(),
+        };
+        Ok(Some(der))
+    }
+
+    /// Signs `message` (already checked against the algorithm and message
+    /// type by the caller: a DIGEST has the algorithm's digest length).
+    pub fn sign(
+        &self,
+        spec: KeySpec,
+        alg: SigningAlgorithm,
+        digest_input: bool,
+        message: &[u8],
+    ) -> Result<Vec<u8>, KmsError> {
+        match self {
+            KeyMaterial::RsaSign(k) => {
+                let enc = rsa_encoding(alg).ok_or_else(|| internal("RSA signing"))?;
+                let mut sig = vec![0u8; k.public_modulus_len()];
+                if digest_input {
+                    let d = import_digest(alg, message)?;
+                    k.sign_digest(enc, &d, &mut sig)
+                } else {
+                    k.sign(
+                        enc,
+                        &aws_lc_rs::rand::SystemRandom::new(),
+                        message,
+                        &mut sig,
+                    )
+                }
+                .map_err(|_| internal("RSA signing"))?;
+                Ok(sig)
+            }
+            KeyMaterial::Ecdsa(k) => {
+                let sig = if digest_input {
+                    let d = import_digest(alg, message)?;
+                    k.sign_digest(&d)
+                } else {
+                    k.sign(&aws_lc_rs::rand::SystemRandom::new(), message)
+                }
+                .map_err(|_| internal("ECDSA signing"))?;
+                Ok(sig.as_ref().to_vec())
+            }
+            KeyMaterial::Ed25519(k) => match alg {
+                SigningAlgorithm::Ed25519Sha512 => Ok(k.sign(message).as_ref().to_vec()),
+                _ => {
+                    let sk = dalek_signing_key(k)?;
+                    let sig = sk
+                        .sign_prehashed(ph_digest(message), None)
+                        .map_err(|_| internal("Ed25519ph signing"))?;
+                    Ok(sig.to_bytes().to_vec())
+                }
+            },
+            KeyMaterial::MlDsa(k) => {
+                let mut sig = vec![0u8; k.algorithm().signature_len()];
+                let n = k
+                    .sign(message, &mut sig)
+                    .map_err(|_| internal("ML-DSA signing"))?;
+                sig.truncate(n);
+                Ok(sig)
+            }
+            _ => Err(KmsError::Internal(format!("a {spec} key cannot sign"))),
+        }
+    }
+
+    /// Whether `sig` is a valid signature of `message` under this key.
+    pub fn verify(
+        &self,
+        spec: KeySpec,
+        alg: SigningAlgorithm,
+        digest_input: bool,
+        message: &[u8],
+        sig: &[u8],
+    ) -> Result<bool, KmsError> {
+        let ok = match self {
+            KeyMaterial::RsaSign(k) => {
+                let params = rsa_params(alg).ok_or_else(|| internal("RSA verification"))?;
+                let pk = UnparsedPublicKey::new(params, k.public_key().as_ref());
+                if digest_input {
+                    pk.verify_digest(&import_digest(alg, message)?, sig).is_ok()
+                } else {
+                    pk.verify(message, sig).is_ok()
+                }
+            }
+            KeyMaterial::Ecdsa(k) => {
+                let params =
+                    ecdsa_verification(spec).ok_or_else(|| internal("ECDSA verification"))?;
+                let pk = UnparsedPublicKey::new(params, k.public_key().as_ref());
+                if digest_input {
+                    pk.verify_digest(&import_digest(alg, message)?, sig).is_ok()
+                } else {
+                    pk.verify(message, sig).is_ok()
+                }
+            }
+            KeyMaterial::Ed25519(k) => match alg {
+                SigningAlgorithm::Ed25519Sha512 => {
+                    UnparsedPublicKey::new(&signature::ED25519, k.public_key().as_ref())
+                        .verify(message, sig)
+                        .is_ok()
+                }
+                _ => {
+                    let vk = dalek_signing_key(k)?.verifying_key();
+                    match ed25519_dalek::Signature::from_slice(sig) {
+                        Ok(s) => vk
+                            .verify_prehashed_strict(ph_digest(message), None, &s)
+                            .is_ok(),
+                        Err(_) => false,
+                    }
+                }
+            },
+            KeyMaterial::MlDsa(k) => {
+                let params =
+                    mldsa_verification(spec).ok_or_else(|| internal("ML-DSA verification"))?;
+                UnparsedPublicKey::new(params, k.public_key().as_ref())
+                    .verify(message, sig)
+                    .is_ok()
+            }
+            _ => return Err(KmsError::Internal(format!("a {spec} key cannot verify"))),
+        };
+        Ok(ok)
+    }
+
+    pub fn mac(&self, message: &[u8]) -> Result<Vec<u8>, KmsError> {
+        match self {
+            KeyMaterial::Hmac(k) => Ok(hmac::sign(k, message).as_ref().to_vec()),
+            _ => Err(internal("MAC")),
+        }
+    }
+
+    /// Constant-time MAC check.
+    pub fn verify_mac(&self, message: &[u8], mac: &[u8]) -> Result<bool, KmsError> {
+        match self {
+            KeyMaterial::Hmac(k) => Ok(hmac::verify(k, message, mac).is_ok()),
+            _ => Err(internal("MAC verification")),
+        }
+    }
+
+    /// RSA-OAEP encryption with the public half: the raw OAEP output.
+    pub fn oaep_encrypt(
+        &self,
+        alg: EncryptionAlgorithm,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, KmsError> {
+        let KeyMaterial::RsaDecrypt { public: pk, .. } = self else {
+            return Err(internal("RSA encryption"));
+        };
+        let oaep_alg = oaep(alg).ok_or_else(|| internal("RSA encryption"))?;
+        let mut out = vec![0u8; pk.ciphertext_size()];
+        let n = pk
+            .encrypt(oaep_alg, plaintext, &mut out, None)
+            .map_err(|_| internal("RSA encryption"))?
+            .len();
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// RSA-OAEP decryption; any failure is an invalid ciphertext.
+    pub fn oaep_decrypt(
+        &self,
+        alg: EncryptionAlgorithm,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+        let KeyMaterial::RsaDecrypt { key: k, .. } = self else {
+            return Err(internal("RSA decryption"));
+        };
+        let oaep_alg = oaep(alg).ok_or(KmsError::InvalidCiphertext)?;
+        if ciphertext.len() != k.key_size_bytes() {
+            return Err(KmsError::InvalidCiphertext);
+        }
+        let mut out = Zeroizing::new(vec![0u8; k.min_output_size()]);
+        let n = k
+            .decrypt(oaep_alg, ciphertext, out.as_mut_slice(), None)
+            .map_err(|_| KmsError::InvalidCiphertext)?
+            .len();
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// ECDH with a peer's DER SubjectPublicKeyInfo on the same curve: the
+    /// raw shared secret (the x coordinate). `None` if the peer key is not
+    /// a valid SPKI point on this key's curve.
+    pub fn ecdh(&self, peer_spki: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, KmsError> {
+        let KeyMaterial::Ecdh(k) = self else {
+            return Err(internal("key agreement"));
+        };
+        let peer = agreement::UnparsedPublicKey::new(k.algorithm(), peer_spki);
+        let Ok(parsed) = agreement::ParsedPublicKey::try_from(&peer) else {
+            return Ok(None);
+        };
+        if parsed.format() != agreement::ParsedPublicKeyFormat::X509 {
+            return Ok(None);
+        }
+        let out = agreement::agree(k, parsed, (), |s| Ok(Zeroizing::new(s.to_vec())));
+        Ok(out.ok())
+    }
+}
+
+fn rsa_encoding(alg: SigningAlgorithm) -> Option<&'static signature::RsaSignatureEncoding> {
+    use SigningAlgorithm::*;
+    match alg {
+        RsassaPssSha256 => Some(&signature::RSA_PSS_SHA256),
+        RsassaPssSha384 => Some(&signature::RSA_PSS_SHA384),
+        RsassaPssSha512 => Some(&signature::RSA_PSS_SHA512),
+        RsassaPkcs1V15Sha256 => Some(&signature::RSA_PKCS1_SHA256),
+        RsassaPkcs1V15Sha384 => Some(&signature::RSA_PKCS1_SHA384),
+        RsassaPkcs1V15Sha512 => Some(&signature::RSA_PKCS1_SHA512),
+        _ => None,
+    }
+}
+
+fn rsa_params(alg: SigningAlgorithm) -> Option<&'static signature::RsaParameters> {
+    use SigningAlgorithm::*;
+    match alg {
+        RsassaPssSha256 => Some(&signature::RSA_PSS_2048_8192_SHA256),
+        RsassaPssSha384 => Some(&signature::RSA_PSS_2048_8192_SHA384),
+        RsassaPssSha512 => Some(&signature::RSA_PSS_2048_8192_SHA512),
+        RsassaPkcs1V15Sha256 => Some(&signature::RSA_PKCS1_2048_8192_SHA256),
+        RsassaPkcs1V15Sha384 => Some(&signature::RSA_PKCS1_2048_8192_SHA384),
+        RsassaPkcs1V15Sha512 => Some(&signature::RSA_PKCS1_2048_8192_SHA512),
+        _ => None,
+    }
+}
+
+fn digest_algorithm(alg: SigningAlgorithm) -> Option<&'static digest::Algorithm> {
+    match alg.digest_len()? {
+        32 => Some(&digest::SHA256),
+        48 => Some(&digest::SHA384),
+        64 => Some(&digest::SHA512),
+        _ => None,
+    }
+}
+
+fn import_digest(alg: SigningAlgorithm, bytes: &[u8]) -> Result<Digest, KmsError> {
+    let d = digest_algorithm(alg).ok_or_else(|| internal("digest import"))?;
+    Digest::import_less_safe(bytes, d).map_err(|_| internal("digest import"))
+}
+
+/// Ed25519ph over `message`: PH(M) = SHA-512(M) (RFC 8032 §5.1, FIPS
+/// 186-5 §7.8.1 step 1). For ED25519_PH_SHA_512 with MessageType DIGEST the
+/// message is the caller's 64-byte SHA-512 digest, which AWS documents is
+/// hashed once more.
+fn ph_digest(message: &[u8]) -> sha2::Sha512 {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha512::new();
+    h.update(message);
+    h
+}
+
+fn dalek_signing_key(k: &signature::Ed25519KeyPair) -> Result<ed25519_dalek::SigningKey, KmsError> {
+    let seed = k
+        .seed()
+        .and_then(|s| s.as_be_bytes())
+        .map_err(|_| internal("Ed25519 key access"))?;
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    if seed.as_ref().len() != 32 {
+        return Err(internal("Ed25519 key access"));
+    }
+    bytes.copy_from_slice(seed.as_ref());
+    Ok(ed25519_dalek::SigningKey::from_bytes(&bytes))
+}
+
+/// A fresh data key pair: (private key PKCS#8 DER, public key SPKI DER).
+pub fn generate_data_key_pair(spec: KeySpec) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), KmsError> {
+    let private = generate_private_key(spec)?;
+    let usage = KeyUsage::SignVerify;
+    let public = KeyMaterial::load(spec, usage, &private)?
+        .public_key_der()?
+        .ok_or_else(|| internal("public key encoding"))?;
+    Ok((private, public))
+}

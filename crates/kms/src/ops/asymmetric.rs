@@ -1,0 +1,410 @@
+//! Sign, Verify, GetPublicKey, GenerateMac, VerifyMac, DeriveSharedSecret,
+//! GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext, and the
+//! RSA-OAEP halves of Encrypt and Decrypt.
+//!
+//! Order of checks, as for the symmetric operations: the key (NotFound,
+//! account), its state, its usage, the algorithm, the message, DryRun, and
+//! only then the cryptography.
+
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use crate::api::*;
+use crate::crypto::EncryptionContext;
+use crate::ids::Accepts;
+use crate::keymat::{self, KeyMaterial};
+use crate::model::{
+    DataKeyPairSpec, EncryptionAlgorithm, KeyAgreementAlgorithm, KeyRecord, KeySpec, KeyUsage,
+    MessageType, SigningAlgorithm,
+};
+use crate::ops::crypto_ops::{dry_run, require_symmetric_encryption_key, seal_under};
+use crate::ops::require_usable;
+use crate::state::Key;
+use crate::{Caller, Kms, KmsError};
+
+fn wrong_usage(r: &KeyRecord, op: &str) -> KmsError {
+    KmsError::InvalidKeyUsage(format!(
+        "{} key usage is {} which is not valid for {op}.",
+        r.arn(),
+        r.key_usage
+    ))
+}
+
+fn require_usage(r: &KeyRecord, usage: KeyUsage, op: &str) -> Result<(), KmsError> {
+    if r.key_usage == usage && r.key_spec != KeySpec::SymmetricDefault {
+        Ok(())
+    } else {
+        Err(wrong_usage(r, op))
+    }
+}
+
+fn incompatible_algorithm(alg: &str, spec: KeySpec) -> KmsError {
+    KmsError::InvalidKeyUsage(format!(
+        "Algorithm {alg} is incompatible with key spec {spec}."
+    ))
+}
+
+fn missing(member: &str) -> KmsError {
+    KmsError::Validation(format!(
+        "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
+    ))
+}
+
+/// The newest material of a key (asymmetric and HMAC keys have exactly one).
+fn current(key: &Key) -> Result<&Arc<KeyMaterial>, KmsError> {
+    let (v, _) = key
+        .record
+        .current_material()
+        .ok_or_else(|| KmsError::Internal("key has no material".into()))?;
+    key.materials
+        .get(v as usize)
+        .ok_or_else(|| KmsError::Internal("key material is not loaded".into()))
+}
+
+/// The KMS rules for Sign/Verify: algorithm in the key's list, message type
+/// allowed for the algorithm, digest length. Returns whether the message is
+/// a digest.
+pub(crate) fn check_signing(
+    spec: KeySpec,
+    alg: SigningAlgorithm,
+    message_type: Option<MessageType>,
+    message: &[u8],
+) -> Result<bool, KmsError> {
+    if !spec.signing_algorithms().contains(&alg) {
+        return Err(incompatible_algorithm(alg.as_str(), spec));
+    }
+    let mt = message_type.unwrap_or(MessageType::Raw);
+    let is_mldsa = matches!(spec, KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87);
+    match mt {
+        MessageType::ExternalMu if is_mldsa => Err(KmsError::UnsupportedOperation(
+            "MessageType EXTERNAL_MU is not supported by ferrokms: the cryptographic library it uses has no external-mu ML-DSA signing. Use MessageType RAW.".into(),
+        )),
+        MessageType::ExternalMu => Err(KmsError::Validation(format!(
+            "Message type {mt} is incompatible with key spec {spec}."
+        ))),
+        MessageType::Digest if is_mldsa => Err(KmsError::Validation(format!(
+            "Message type {mt} is incompatible with key spec {spec}."
+        ))),
+        MessageType::Digest if alg == SigningAlgorithm::Ed25519Sha512 => Err(KmsError::Validation(
+            "The ED25519_SHA_512 signing algorithm requires MessageType RAW.".into(),
+        )),
+        MessageType::Raw if alg == SigningAlgorithm::Ed25519PhSha512 => Err(KmsError::Validation(
+            "The ED25519_PH_SHA_512 signing algorithm requires MessageType DIGEST.".into(),
+        )),
+        MessageType::Digest => {
+            if Some(message.len()) != alg.digest_len() {
+                return Err(KmsError::Validation(format!(
+                    "Digest is invalid length for algorithm {alg}."
+                )));
+            }
+            // Ed25519ph hashes the digest once more (see keymat::ph_digest):
+            // to the primitive it is an ordinary message.
+            Ok(alg != SigningAlgorithm::Ed25519PhSha512)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// The rules of asymmetric Encrypt/Decrypt: an OAEP algorithm, no context.
+fn check_oaep(
+    key: &KeyRecord,
+    alg: Option<EncryptionAlgorithm>,
+    ctx: Option<&EncryptionContext>,
+) -> Result<EncryptionAlgorithm, KmsError> {
+    let alg = alg.unwrap_or(EncryptionAlgorithm::SymmetricDefault);
+    if keymat::oaep(alg).is_none() {
+        return Err(incompatible_algorithm(alg.as_str(), key.key_spec));
+    }
+    if ctx.is_some_and(|c| !c.is_empty()) {
+        return Err(KmsError::Validation(
+            "EncryptionContext is not supported with asymmetric KMS keys: an encryption context is valid only for symmetric encryption keys.".into(),
+        ));
+    }
+    Ok(alg)
+}
+
+fn no_recipient(r: &Option<serde_json::Value>) -> Result<(), KmsError> {
+    if r.is_some() {
+        return Err(KmsError::UnsupportedOperation(
+            "Recipient (Nitro Enclaves attestation) is not supported by ferrokms.".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Kms {
+    /// Sign
+    pub fn sign(&self, caller: &Caller, req: SignRequest) -> Result<SignResponse, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "Sign")?;
+        let r = &key.record;
+        require_usable(r)?;
+        require_usage(r, KeyUsage::SignVerify, "Sign")?;
+        let alg = req
+            .signing_algorithm
+            .ok_or_else(|| missing("signingAlgorithm"))?;
+        let digest = check_signing(r.key_spec, alg, req.message_type, &req.message.0)?;
+        dry_run(req.dry_run)?;
+        let sig = current(&key)?.sign(r.key_spec, alg, digest, &req.message.0)?;
+        Ok(SignResponse {
+            key_id: r.arn(),
+            signature: Blob(sig),
+            signing_algorithm: alg,
+        })
+    }
+
+    /// Verify: a bad signature is KMSInvalidSignatureException, never false.
+    pub fn verify(&self, caller: &Caller, req: VerifyRequest) -> Result<VerifyResponse, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "Verify")?;
+        let r = &key.record;
+        require_usable(r)?;
+        require_usage(r, KeyUsage::SignVerify, "Verify")?;
+        let alg = req
+            .signing_algorithm
+            .ok_or_else(|| missing("signingAlgorithm"))?;
+        let digest = check_signing(r.key_spec, alg, req.message_type, &req.message.0)?;
+        dry_run(req.dry_run)?;
+        if !current(&key)?.verify(r.key_spec, alg, digest, &req.message.0, &req.signature.0)? {
+            return Err(KmsError::InvalidSignature);
+        }
+        Ok(VerifyResponse {
+            key_id: r.arn(),
+            signature_valid: true,
+            signing_algorithm: alg,
+        })
+    }
+
+    /// GetPublicKey: DER SubjectPublicKeyInfo of an asymmetric key.
+    pub fn get_public_key(
+        &self,
+        caller: &Caller,
+        req: GetPublicKeyRequest,
+    ) -> Result<GetPublicKeyResponse, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "GetPublicKey")?;
+        let r = &key.record;
+        require_usable(r)?;
+        if !r.key_spec.is_asymmetric() {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{} key spec is {} which is not valid for GetPublicKey: only asymmetric KMS keys have a public key.",
+                r.arn(),
+                r.key_spec
+            )));
+        }
+        let der = current(&key)?
+            .public_key_der()?
+            .ok_or_else(|| KmsError::Internal("asymmetric key without a public key".into()))?;
+        Ok(GetPublicKeyResponse {
+            key_id: r.arn(),
+            public_key: Blob(der),
+            customer_master_key_spec: r.key_spec,
+            key_spec: r.key_spec,
+            key_usage: r.key_usage,
+            encryption_algorithms: (r.key_usage == KeyUsage::EncryptDecrypt)
+                .then(|| r.encryption_algorithms())
+                .flatten(),
+            signing_algorithms: r.signing_algorithms(),
+            key_agreement_algorithms: r.key_agreement_algorithms(),
+        })
+    }
+
+    /// GenerateMac
+    pub fn generate_mac(
+        &self,
+        caller: &Caller,
+        req: GenerateMacRequest,
+    ) -> Result<GenerateMacResponse, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "GenerateMac")?;
+        let r = &key.record;
+        require_usable(r)?;
+        require_usage(r, KeyUsage::GenerateVerifyMac, "GenerateMac")?;
+        let alg = req.mac_algorithm.ok_or_else(|| missing("macAlgorithm"))?;
+        if r.key_spec.mac_algorithm() != Some(alg) {
+            return Err(incompatible_algorithm(alg.as_str(), r.key_spec));
+        }
+        dry_run(req.dry_run)?;
+        let mac = current(&key)?.mac(&req.message.0)?;
+        Ok(GenerateMacResponse {
+            mac: Blob(mac),
+            mac_algorithm: alg,
+            key_id: r.arn(),
+        })
+    }
+
+    /// VerifyMac: a wrong MAC is KMSInvalidMacException.
+    pub fn verify_mac(
+        &self,
+        caller: &Caller,
+        req: VerifyMacRequest,
+    ) -> Result<VerifyMacResponse, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "VerifyMac")?;
+        let r = &key.record;
+        require_usable(r)?;
+        require_usage(r, KeyUsage::GenerateVerifyMac, "VerifyMac")?;
+        let alg = req.mac_algorithm.ok_or_else(|| missing("macAlgorithm"))?;
+        if r.key_spec.mac_algorithm() != Some(alg) {
+            return Err(incompatible_algorithm(alg.as_str(), r.key_spec));
+        }
+        dry_run(req.dry_run)?;
+        if !current(&key)?.verify_mac(&req.message.0, &req.mac.0)? {
+            return Err(KmsError::InvalidMac);
+        }
+        Ok(VerifyMacResponse {
+            key_id: r.arn(),
+            mac_valid: true,
+            mac_algorithm: alg,
+        })
+    }
+
+    /// DeriveSharedSecret: raw ECDH with the peer's SPKI public key.
+    pub fn derive_shared_secret(
+        &self,
+        caller: &Caller,
+        req: DeriveSharedSecretRequest,
+    ) -> Result<DeriveSharedSecretResponse, KmsError> {
+        let key = self.resolve(
+            caller,
+            &req.key_id,
+            Accepts::KeyOrAlias,
+            "DeriveSharedSecret",
+        )?;
+        let r = &key.record;
+        require_usable(r)?;
+        require_usage(r, KeyUsage::KeyAgreement, "DeriveSharedSecret")?;
+        let alg = req
+            .key_agreement_algorithm
+            .ok_or_else(|| missing("keyAgreementAlgorithm"))?;
+        if alg != KeyAgreementAlgorithm::Ecdh {
+            return Err(incompatible_algorithm(alg.as_str(), r.key_spec));
+        }
+        no_recipient(&req.recipient)?;
+        dry_run(req.dry_run)?;
+        let secret = current(&key)?.ecdh(&req.public_key.0)?.ok_or_else(|| {
+            KmsError::Validation(format!(
+                "PublicKey is not a valid DER-encoded X.509 SubjectPublicKeyInfo of a point on the curve of key spec {}.",
+                r.key_spec
+            ))
+        })?;
+        Ok(DeriveSharedSecretResponse {
+            key_id: r.arn(),
+            shared_secret: SecretBlob(secret),
+            key_agreement_algorithm: alg,
+            key_origin: r.origin,
+        })
+    }
+
+    /// GenerateDataKeyPair
+    pub fn generate_data_key_pair(
+        &self,
+        caller: &Caller,
+        req: GenerateDataKeyPairRequest,
+    ) -> Result<GenerateDataKeyPairResponse, KmsError> {
+        let p = self.make_data_key_pair(caller, req, "GenerateDataKeyPair")?;
+        Ok(GenerateDataKeyPairResponse {
+            private_key_ciphertext_blob: Blob(p.blob),
+            private_key_plaintext: SecretBlob(p.private),
+            public_key: Blob(p.public),
+            key_id: p.key_arn,
+            key_pair_spec: p.spec,
+            key_material_id: p.material,
+        })
+    }
+
+    /// GenerateDataKeyPairWithoutPlaintext
+    pub fn generate_data_key_pair_without_plaintext(
+        &self,
+        caller: &Caller,
+        req: GenerateDataKeyPairWithoutPlaintextRequest,
+    ) -> Result<GenerateDataKeyPairWithoutPlaintextResponse, KmsError> {
+        let p = self.make_data_key_pair(caller, req, "GenerateDataKeyPairWithoutPlaintext")?;
+        Ok(GenerateDataKeyPairWithoutPlaintextResponse {
+            private_key_ciphertext_blob: Blob(p.blob),
+            public_key: Blob(p.public),
+            key_id: p.key_arn,
+            key_pair_spec: p.spec,
+            key_material_id: p.material,
+        })
+    }
+
+    fn make_data_key_pair(
+        &self,
+        caller: &Caller,
+        req: GenerateDataKeyPairRequest,
+        op: &str,
+    ) -> Result<DataKeyPair, KmsError> {
+        let spec = req.key_pair_spec.ok_or_else(|| missing("keyPairSpec"))?;
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, op)?;
+        require_usable(&key.record)?;
+        require_symmetric_encryption_key(&key, op)?;
+        if spec == DataKeyPairSpec::Sm2 {
+            return Err(KmsError::UnsupportedOperation(
+                "KeyPairSpec SM2 is available only in AWS China Regions; ferrokms does not support SM2.".into(),
+            ));
+        }
+        no_recipient(&req.recipient)?;
+        dry_run(req.dry_run)?;
+        let (private, public) = keymat::generate_data_key_pair(spec.key_spec())?;
+        let ctx = req.encryption_context.unwrap_or_default();
+        let (blob, material) = seal_under(&key, &ctx, &private)?;
+        Ok(DataKeyPair {
+            blob,
+            private,
+            public,
+            key_arn: key.record.arn(),
+            spec,
+            material,
+        })
+    }
+
+    /// Encrypt under an RSA ENCRYPT_DECRYPT key: raw RSA-OAEP output.
+    pub(crate) fn encrypt_asymmetric(
+        &self,
+        key: &Key,
+        req: &EncryptRequest,
+    ) -> Result<EncryptResponse, KmsError> {
+        let r = &key.record;
+        let alg = check_oaep(r, req.encryption_algorithm, req.encryption_context.as_ref())?;
+        let max = keymat::oaep_max_plaintext(r.key_spec, alg);
+        if req.plaintext.0.len() > max {
+            return Err(KmsError::Validation(format!(
+                "Plaintext is {} bytes; the limit for {} with {alg} is {max} bytes.",
+                req.plaintext.0.len(),
+                r.key_spec
+            )));
+        }
+        dry_run(req.dry_run)?;
+        let ct = current(key)?.oaep_encrypt(alg, &req.plaintext.0)?;
+        Ok(EncryptResponse {
+            ciphertext_blob: Blob(ct),
+            key_id: r.arn(),
+            encryption_algorithm: alg,
+        })
+    }
+
+    /// Decrypt with an RSA ENCRYPT_DECRYPT key named by KeyId.
+    pub(crate) fn decrypt_asymmetric(
+        &self,
+        key: &Key,
+        req: &DecryptRequest,
+        ciphertext: &[u8],
+    ) -> Result<DecryptResponse, KmsError> {
+        let r = &key.record;
+        let alg = check_oaep(r, req.encryption_algorithm, req.encryption_context.as_ref())?;
+        dry_run(req.dry_run)?;
+        let plaintext = current(key)?.oaep_decrypt(alg, ciphertext)?;
+        Ok(DecryptResponse {
+            key_id: r.arn(),
+            plaintext: SecretBlob(plaintext),
+            encryption_algorithm: alg,
+            key_material_id: None,
+        })
+    }
+}
+
+struct DataKeyPair {
+    blob: Vec<u8>,
+    private: Zeroizing<Vec<u8>>,
+    public: Vec<u8>,
+    key_arn: String,
+    spec: DataKeyPairSpec,
+    material: String,
+}
