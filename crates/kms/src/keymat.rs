@@ -565,3 +565,252 @@ pub fn generate_data_key_pair(spec: KeySpec) -> Result<(Zeroizing<Vec<u8>>, Vec<
         .ok_or_else(|| internal("public key encoding"))?;
     Ok((private, public))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::model::KeySpec::*;
+
+    fn key(spec: KeySpec, usage: KeyUsage) -> KeyMaterial {
+        let stored = generate(spec, usage).unwrap();
+        KeyMaterial::load(spec, usage, &stored).unwrap()
+    }
+
+    fn digest_of(alg: SigningAlgorithm, msg: &[u8]) -> Vec<u8> {
+        let d = digest_algorithm(alg).unwrap();
+        digest::digest(d, msg).as_ref().to_vec()
+    }
+
+    const MSG: &[u8] = b"a message to sign";
+
+    #[test]
+    fn every_signing_spec_signs_and_verifies_raw_and_digest_interchangeably() {
+        for spec in [
+            Rsa2048,
+            EccNistP256,
+            EccNistP384,
+            EccNistP521,
+            EccSecgP256k1,
+        ] {
+            let k = key(spec, KeyUsage::SignVerify);
+            for alg in spec.signing_algorithms() {
+                let d = digest_of(alg, MSG);
+                let raw = k.sign(spec, alg, false, MSG).unwrap();
+                let dig = k.sign(spec, alg, true, &d).unwrap();
+                for sig in [&raw, &dig] {
+                    assert!(
+                        k.verify(spec, alg, false, MSG, sig).unwrap(),
+                        "{spec} {alg}"
+                    );
+                    assert!(k.verify(spec, alg, true, &d, sig).unwrap(), "{spec} {alg}");
+                    assert!(!k.verify(spec, alg, false, b"other", sig).unwrap());
+                }
+                assert!(!k.verify(spec, alg, false, MSG, &raw[1..]).unwrap());
+                assert!(!k.verify(spec, alg, false, MSG, &[]).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn rsa_pkcs1_signatures_are_deterministic_and_modulus_sized() {
+        let k = key(Rsa3072, KeyUsage::SignVerify);
+        let alg = SigningAlgorithm::RsassaPkcs1V15Sha512;
+        let a = k.sign(Rsa3072, alg, false, MSG).unwrap();
+        let b = k.sign(Rsa3072, alg, true, &digest_of(alg, MSG)).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 384);
+    }
+
+    #[test]
+    fn ed25519_and_ed25519ph_and_ml_dsa_round_trip() {
+        let k = key(EccNistEdwards25519, KeyUsage::SignVerify);
+        let s = k
+            .sign(
+                EccNistEdwards25519,
+                SigningAlgorithm::Ed25519Sha512,
+                false,
+                MSG,
+            )
+            .unwrap();
+        assert_eq!(s.len(), 64);
+        assert!(k
+            .verify(
+                EccNistEdwards25519,
+                SigningAlgorithm::Ed25519Sha512,
+                false,
+                MSG,
+                &s
+            )
+            .unwrap());
+        let d = digest_of(SigningAlgorithm::Ed25519PhSha512, MSG);
+        let ph = k
+            .sign(
+                EccNistEdwards25519,
+                SigningAlgorithm::Ed25519PhSha512,
+                false,
+                &d,
+            )
+            .unwrap();
+        assert_ne!(ph, s);
+        assert!(k
+            .verify(
+                EccNistEdwards25519,
+                SigningAlgorithm::Ed25519PhSha512,
+                false,
+                &d,
+                &ph
+            )
+            .unwrap());
+        // Ed25519ph and Ed25519 signatures are not interchangeable.
+        assert!(!k
+            .verify(
+                EccNistEdwards25519,
+                SigningAlgorithm::Ed25519Sha512,
+                false,
+                &d,
+                &ph
+            )
+            .unwrap());
+        assert!(!k
+            .verify(
+                EccNistEdwards25519,
+                SigningAlgorithm::Ed25519PhSha512,
+                false,
+                &d,
+                &ph[..63]
+            )
+            .unwrap());
+        for (spec, len) in [(MlDsa44, 2420), (MlDsa65, 3309), (MlDsa87, 4627)] {
+            let k = key(spec, KeyUsage::SignVerify);
+            let s = k
+                .sign(spec, SigningAlgorithm::MlDsaShake256, false, MSG)
+                .unwrap();
+            assert_eq!(s.len(), len);
+            assert!(k
+                .verify(spec, SigningAlgorithm::MlDsaShake256, false, MSG, &s)
+                .unwrap());
+            assert!(!k
+                .verify(spec, SigningAlgorithm::MlDsaShake256, false, b"x", &s)
+                .unwrap());
+        }
+    }
+
+    #[test]
+    fn oaep_limits_match_the_aws_table_and_round_trip_at_the_limit() {
+        use EncryptionAlgorithm::*;
+        let table = [
+            (Rsa2048, RsaesOaepSha1, 214),
+            (Rsa2048, RsaesOaepSha256, 190),
+            (Rsa3072, RsaesOaepSha1, 342),
+            (Rsa3072, RsaesOaepSha256, 318),
+            (Rsa4096, RsaesOaepSha1, 470),
+            (Rsa4096, RsaesOaepSha256, 446),
+        ];
+        for (spec, alg, max) in table {
+            assert_eq!(oaep_max_plaintext(spec, alg), max);
+        }
+        let k = key(Rsa2048, KeyUsage::EncryptDecrypt);
+        for alg in [RsaesOaepSha1, RsaesOaepSha256] {
+            let pt = vec![7u8; oaep_max_plaintext(Rsa2048, alg)];
+            let ct = k.oaep_encrypt(alg, &pt).unwrap();
+            assert_eq!(ct.len(), 256);
+            assert_eq!(k.oaep_decrypt(alg, &ct).unwrap().as_slice(), &pt[..]);
+            let other = if alg == RsaesOaepSha1 {
+                RsaesOaepSha256
+            } else {
+                RsaesOaepSha1
+            };
+            assert_eq!(
+                k.oaep_decrypt(other, &ct).unwrap_err(),
+                KmsError::InvalidCiphertext
+            );
+            assert_eq!(
+                k.oaep_decrypt(alg, &ct[1..]).unwrap_err(),
+                KmsError::InvalidCiphertext
+            );
+            assert!(k.oaep_encrypt(alg, &vec![0u8; pt.len() + 1]).is_err());
+        }
+    }
+
+    #[test]
+    fn hmac_keys_have_the_spec_length_and_verify_in_constant_time() {
+        for (spec, len) in [(Hmac224, 28), (Hmac256, 32), (Hmac384, 48), (Hmac512, 64)] {
+            let stored = generate(spec, KeyUsage::GenerateVerifyMac).unwrap();
+            assert_eq!(stored.len(), len);
+            let k = KeyMaterial::load(spec, KeyUsage::GenerateVerifyMac, &stored).unwrap();
+            let mac = k.mac(MSG).unwrap();
+            assert_eq!(mac.len(), len);
+            assert!(k.verify_mac(MSG, &mac).unwrap());
+            assert!(!k.verify_mac(b"x", &mac).unwrap());
+            assert!(!k.verify_mac(MSG, &mac[1..]).unwrap());
+            assert!(k.public_key_der().unwrap().is_none());
+            assert!(KeyMaterial::load(spec, KeyUsage::GenerateVerifyMac, &stored[1..]).is_err());
+        }
+    }
+
+    #[test]
+    fn ecdh_agrees_with_an_independent_peer_and_rejects_bad_keys() {
+        for (spec, alg) in [
+            (EccNistP256, &agreement::ECDH_P256),
+            (EccNistP384, &agreement::ECDH_P384),
+            (EccNistP521, &agreement::ECDH_P521),
+        ] {
+            let k = key(spec, KeyUsage::KeyAgreement);
+            let peer = agreement::PrivateKey::generate(alg).unwrap();
+            let peer_spki = peer.compute_public_key().unwrap().as_der().unwrap();
+            let ours = k.ecdh(peer_spki.as_ref()).unwrap().unwrap();
+            let our_spki = k.public_key_der().unwrap().unwrap();
+            let theirs = agreement::agree(
+                &peer,
+                agreement::UnparsedPublicKey::new(alg, &our_spki),
+                (),
+                |s| Ok(s.to_vec()),
+            )
+            .unwrap();
+            assert_eq!(ours.as_slice(), &theirs[..]);
+            // A raw point (not SPKI), garbage, and another curve are refused.
+            let point = peer.compute_public_key().unwrap();
+            assert!(k.ecdh(point.as_ref()).unwrap().is_none());
+            assert!(k.ecdh(b"garbage").unwrap().is_none());
+            assert!(k.ecdh(&[]).unwrap().is_none());
+        }
+        let k = key(EccNistP256, KeyUsage::KeyAgreement);
+        let other = agreement::PrivateKey::generate(&agreement::ECDH_P384).unwrap();
+        let spki = other.compute_public_key().unwrap().as_der().unwrap();
+        assert!(k.ecdh(spki.as_ref()).unwrap().is_none());
+    }
+
+    #[test]
+    fn data_key_pairs_reload_and_public_keys_match() {
+        for spec in [
+            Rsa2048,
+            EccNistP256,
+            EccNistP384,
+            EccNistP521,
+            EccSecgP256k1,
+            EccNistEdwards25519,
+        ] {
+            let (private, public) = generate_data_key_pair(spec).unwrap();
+            let again = KeyMaterial::load(spec, KeyUsage::SignVerify, &private).unwrap();
+            assert_eq!(again.public_key_der().unwrap().unwrap(), public);
+            // DER SPKI: a SEQUENCE.
+            assert_eq!(public[0], 0x30);
+            assert_eq!(private[0], 0x30);
+        }
+    }
+
+    #[test]
+    fn material_of_one_spec_does_not_load_as_another() {
+        let p256 = generate(EccNistP256, KeyUsage::SignVerify).unwrap();
+        assert!(KeyMaterial::load(EccNistP384, KeyUsage::SignVerify, &p256).is_err());
+        assert!(KeyMaterial::load(Rsa2048, KeyUsage::SignVerify, &p256).is_err());
+        assert!(KeyMaterial::load(EccNistEdwards25519, KeyUsage::SignVerify, b"junk").is_err());
+        let e = KeyMaterial::load(Rsa2048, KeyUsage::SignVerify, b"junk").unwrap_err();
+        assert!(!format!("{e}").contains("junk"));
+        assert!(generate(Sm2, KeyUsage::SignVerify).is_err());
+        let debug = format!("{:?}", key(EccNistP256, KeyUsage::SignVerify));
+        assert_eq!(debug, "KeyMaterial::Ecdsa(..)");
+    }
+}

@@ -408,3 +408,218 @@ struct DataKeyPair {
     spec: DataKeyPairSpec,
     material: String,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::model::KeySpec::*;
+    use crate::model::SigningAlgorithm::*;
+    use crate::ops::keys::check_spec_and_usage;
+
+    #[test]
+    fn spec_and_usage_table() {
+        use KeyUsage::*;
+        let ok = [
+            (SymmetricDefault, EncryptDecrypt),
+            (Rsa2048, EncryptDecrypt),
+            (Rsa4096, SignVerify),
+            (EccNistP256, SignVerify),
+            (EccNistP521, KeyAgreement),
+            (EccSecgP256k1, SignVerify),
+            (EccNistEdwards25519, SignVerify),
+            (MlDsa87, SignVerify),
+            (Hmac384, GenerateVerifyMac),
+        ];
+        for (s, u) in ok {
+            assert_eq!(check_spec_and_usage(s, Some(u)).unwrap(), u, "{s} {u}");
+        }
+        let bad = [
+            (SymmetricDefault, SignVerify),
+            (Rsa2048, KeyAgreement),
+            (Rsa3072, GenerateVerifyMac),
+            (EccNistP384, EncryptDecrypt),
+            (EccSecgP256k1, KeyAgreement),
+            (EccNistEdwards25519, KeyAgreement),
+            (MlDsa44, EncryptDecrypt),
+            (Hmac256, SignVerify),
+        ];
+        for (s, u) in bad {
+            assert_eq!(
+                check_spec_and_usage(s, Some(u)).unwrap_err(),
+                KmsError::Validation(format!("KeyUsage {u} is not compatible with KeySpec {s}")),
+            );
+        }
+        assert_eq!(
+            check_spec_and_usage(SymmetricDefault, None).unwrap(),
+            EncryptDecrypt
+        );
+        for s in [Rsa2048, EccNistP256, Hmac512, MlDsa65, EccNistEdwards25519] {
+            assert!(matches!(
+                check_spec_and_usage(s, None),
+                Err(KmsError::Validation(_))
+            ));
+        }
+        for u in [EncryptDecrypt, SignVerify, KeyAgreement] {
+            assert!(matches!(
+                check_spec_and_usage(Sm2, Some(u)),
+                Err(KmsError::UnsupportedOperation(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn digest_lengths_follow_the_algorithm_hash() {
+        let cases = [
+            (Rsa2048, RsassaPssSha256, 32),
+            (Rsa2048, RsassaPkcs1V15Sha384, 48),
+            (Rsa2048, RsassaPssSha512, 64),
+            (EccNistP256, EcdsaSha256, 32),
+            (EccNistP384, EcdsaSha384, 48),
+            (EccNistP521, EcdsaSha512, 64),
+            (EccSecgP256k1, EcdsaSha256, 32),
+        ];
+        for (spec, alg, n) in cases {
+            assert!(check_signing(spec, alg, Some(MessageType::Digest), &vec![0; n]).unwrap());
+            assert!(!check_signing(spec, alg, Some(MessageType::Raw), &vec![0; n]).unwrap());
+            assert!(!check_signing(spec, alg, None, &vec![0; 4096]).unwrap());
+            for wrong in [n - 1, n + 1, 20] {
+                assert_eq!(
+                    check_signing(spec, alg, Some(MessageType::Digest), &vec![0; wrong])
+                        .unwrap_err(),
+                    KmsError::Validation(format!("Digest is invalid length for algorithm {alg}."))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn algorithms_outside_the_key_spec_are_invalid_key_usage() {
+        for (spec, alg) in [
+            (EccNistP256, EcdsaSha384),
+            (EccNistP384, EcdsaSha256),
+            (Rsa2048, EcdsaSha256),
+            (EccSecgP256k1, RsassaPssSha256),
+            (EccNistEdwards25519, EcdsaSha512),
+            (MlDsa44, Ed25519Sha512),
+            (EccNistP256, Sm2Dsa),
+        ] {
+            assert_eq!(
+                check_signing(spec, alg, None, b"m").unwrap_err(),
+                KmsError::InvalidKeyUsage(format!(
+                    "Algorithm {alg} is incompatible with key spec {spec}."
+                ))
+            );
+        }
+    }
+
+    #[test]
+    fn message_type_rules_of_ed25519_and_ml_dsa() {
+        let d = [0u8; 64];
+        assert!(matches!(
+            check_signing(
+                EccNistEdwards25519,
+                Ed25519Sha512,
+                Some(MessageType::Digest),
+                &d
+            ),
+            Err(KmsError::Validation(_))
+        ));
+        assert!(matches!(
+            check_signing(EccNistEdwards25519, Ed25519PhSha512, None, b"m"),
+            Err(KmsError::Validation(_))
+        ));
+        // Ed25519ph hashes the given digest once more: not a digest input
+        // to the primitive.
+        assert!(!check_signing(
+            EccNistEdwards25519,
+            Ed25519PhSha512,
+            Some(MessageType::Digest),
+            &d
+        )
+        .unwrap());
+        assert!(matches!(
+            check_signing(
+                EccNistEdwards25519,
+                Ed25519PhSha512,
+                Some(MessageType::Digest),
+                &d[1..]
+            ),
+            Err(KmsError::Validation(_))
+        ));
+        assert_eq!(
+            check_signing(MlDsa65, MlDsaShake256, Some(MessageType::Digest), &d).unwrap_err(),
+            KmsError::Validation(
+                "Message type DIGEST is incompatible with key spec ML_DSA_65.".into()
+            )
+        );
+        assert!(matches!(
+            check_signing(MlDsa65, MlDsaShake256, Some(MessageType::ExternalMu), &d),
+            Err(KmsError::UnsupportedOperation(_))
+        ));
+        assert!(matches!(
+            check_signing(EccNistP256, EcdsaSha256, Some(MessageType::ExternalMu), &d),
+            Err(KmsError::Validation(_))
+        ));
+        assert!(!check_signing(MlDsa44, MlDsaShake256, None, b"m").unwrap());
+    }
+
+    #[test]
+    fn metadata_lists_only_the_family_of_the_usage() {
+        use crate::model::*;
+        let mk = |spec, usage| {
+            let mut r: KeyRecord = serde_json::from_value(serde_json::json!({
+                "addr": {"account": "111122223333", "region": "us-east-1",
+                         "key_id": "1234abcd-12ab-34cd-56ef-1234567890ab"},
+                "created_ms": 0, "description": "", "key_usage": "ENCRYPT_DECRYPT",
+                "key_spec": "SYMMETRIC_DEFAULT", "origin": "AWS_KMS", "key_manager": "CUSTOMER",
+                "state": "Enabled", "deletion_ms": null, "pending_window_days": null,
+                "policy": "{}", "tags": [], "rotation": {"enabled": false, "period_days": 365},
+                "multi_region": false, "materials": []
+            }))
+            .unwrap();
+            r.key_spec = spec;
+            r.key_usage = usage;
+            serde_json::to_value(KeyMetadata::from(&r)).unwrap()
+        };
+        let lists = [
+            "EncryptionAlgorithms",
+            "SigningAlgorithms",
+            "MacAlgorithms",
+            "KeyAgreementAlgorithms",
+        ];
+        for (spec, usage, want) in [
+            (
+                SymmetricDefault,
+                KeyUsage::EncryptDecrypt,
+                "EncryptionAlgorithms",
+            ),
+            (Rsa2048, KeyUsage::EncryptDecrypt, "EncryptionAlgorithms"),
+            (Rsa2048, KeyUsage::SignVerify, "SigningAlgorithms"),
+            (
+                EccNistP256,
+                KeyUsage::KeyAgreement,
+                "KeyAgreementAlgorithms",
+            ),
+            (Hmac224, KeyUsage::GenerateVerifyMac, "MacAlgorithms"),
+        ] {
+            let m = mk(spec, usage);
+            for l in lists {
+                assert_eq!(m.get(l).is_some(), l == want, "{spec} {usage} {l}: {m}");
+            }
+        }
+        assert_eq!(
+            mk(Rsa2048, KeyUsage::EncryptDecrypt)["EncryptionAlgorithms"],
+            serde_json::json!(["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"])
+        );
+        assert_eq!(
+            mk(Hmac224, KeyUsage::GenerateVerifyMac)["MacAlgorithms"],
+            serde_json::json!(["HMAC_SHA_224"])
+        );
+        assert_eq!(
+            mk(EccNistEdwards25519, KeyUsage::SignVerify)["SigningAlgorithms"],
+            serde_json::json!(["ED25519_SHA_512", "ED25519_PH_SHA_512"])
+        );
+    }
+}
