@@ -29,6 +29,20 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// Bootstrap files (`serve --bootstrap FILE`).
+    Bootstrap {
+        #[command(subcommand)]
+        command: BootstrapCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BootstrapCommand {
+    /// Parse and check a bootstrap file without applying it.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -59,6 +73,10 @@ struct ServeArgs {
     /// The account unknown access keys act in under --dev.
     #[arg(long, env = "FERROKMS_DEV_ACCOUNT", default_value = setup::DEFAULT_DEV_ACCOUNT, requires = "dev")]
     dev_account: String,
+    /// A TOML file of accounts, IAM users, groups, roles, policies, access keys
+    /// and KMS keys to create at start, idempotently (docs/identity.md).
+    #[arg(long, env = "FERROKMS_BOOTSTRAP")]
+    bootstrap: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -89,6 +107,17 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Account { command } => account(command),
+        Command::Bootstrap {
+            command: BootstrapCommand::Check { file },
+        } => {
+            let f = ferrokms_server::bootstrap::load(&file)?;
+            println!(
+                "{}: ok ({} account(s))",
+                file.display(),
+                f.accounts.len()
+            );
+            Ok(())
+        }
     }
 }
 
@@ -101,6 +130,7 @@ fn storage_options(s: &StorageArgs, in_memory: bool, dev_account: Option<Account
         },
         root_key_file: s.root_key_file.clone(),
         dev_account,
+        bootstrap: None,
     }
 }
 
@@ -113,7 +143,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let opts = storage_options(&args.storage, args.in_memory, dev_account);
+    let mut opts = storage_options(&args.storage, args.in_memory, dev_account);
+    opts.bootstrap = args.bootstrap.clone();
     let (app, opened) = setup::open(&opts).context("cannot open the data directory")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -55,6 +55,13 @@ impl Directory {
                 if let Some(u) = state.users.get(&crate::name_key(account, name)) {
                     add_entity(&format!("user {}", u.name), &u.inline, &u.attached);
                 }
+                for g in state
+                    .groups
+                    .values()
+                    .filter(|g| g.account == *account && g.has_member(name))
+                {
+                    add_entity(&format!("group {}", g.name), &g.inline, &g.attached);
+                }
             }
             Principal::AssumedRole {
                 account, role_name, ..
@@ -65,6 +72,97 @@ impl Directory {
             }
         }
         out
+    }
+
+    /// The permissions boundary of a user, or of the role behind a session.
+    pub fn permissions_boundary(&self, principal: &Principal) -> Option<LabelledPolicy> {
+        let state = self.state.read();
+        let arn = match principal {
+            Principal::Root { .. } => None,
+            Principal::User { account, name, .. } => state
+                .users
+                .get(&crate::name_key(account, name))
+                .and_then(|u| u.boundary.clone()),
+            Principal::AssumedRole {
+                account, role_name, ..
+            } => state
+                .roles
+                .get(&crate::name_key(account, role_name))
+                .and_then(|r| r.boundary.clone()),
+        }?;
+        // A boundary whose policy is gone allows nothing: keep it, empty.
+        let policy = match state.policies.get(&arn).and_then(|p| p.default_doc().cloned()) {
+            Some(doc) => doc.parsed,
+            None => Arc::new(
+                Policy::parse(
+                    r#"{"Version":"2012-10-17","Statement":[]}"#,
+                    &ferrokms_policy::ParseOptions::for_kind(PolicyKind::PermissionsBoundary),
+                )
+                .ok()?,
+            ),
+        };
+        Some(LabelledPolicy {
+            label: format!("permissions boundary {arn}"),
+            kind: PolicyKind::PermissionsBoundary,
+            policy,
+        })
+    }
+
+    /// `aws:PrincipalTag/*` of a principal: the user's tags, or the role's
+    /// tags overridden by the session's tags.
+    pub fn principal_tags(
+        &self,
+        principal: &Principal,
+        access_key_id: Option<&str>,
+    ) -> Vec<crate::Tag> {
+        let state = self.state.read();
+        let mut tags: Vec<crate::Tag> = match principal {
+            Principal::Root { .. } => Vec::new(),
+            Principal::User { account, name, .. } => state
+                .users
+                .get(&crate::name_key(account, name))
+                .map(|u| u.tags.clone())
+                .unwrap_or_default(),
+            Principal::AssumedRole {
+                account, role_name, ..
+            } => state
+                .roles
+                .get(&crate::name_key(account, role_name))
+                .map(|r| r.tags.clone())
+                .unwrap_or_default(),
+        };
+        if let Some(s) = access_key_id.and_then(|id| state.sessions.get(id)) {
+            for t in &s.tags {
+                tags.retain(|o| !o.key.eq_ignore_ascii_case(&t.key));
+                tags.push(t.clone());
+            }
+        }
+        tags
+    }
+
+    /// Context keys that describe the caller beyond what the policy engine
+    /// derives from its ARN: principal tags and the source identity.
+    pub fn principal_context(
+        &self,
+        principal: &Principal,
+        access_key_id: Option<&str>,
+        mut context: Context,
+    ) -> Context {
+        for t in self.principal_tags(principal, access_key_id) {
+            let key = format!("aws:PrincipalTag/{}", t.key);
+            if !context.contains(&key) {
+                context.insert(&key, t.value.as_str());
+            }
+        }
+        if let Some(si) = access_key_id
+            .and_then(|id| self.state.read().sessions.get(id).cloned())
+            .and_then(|s| s.source_identity.clone())
+        {
+            if !context.contains("aws:SourceIdentity") {
+                context.insert("aws:SourceIdentity", si.as_str());
+            }
+        }
+        context
     }
 
     /// Session policies of a temporary principal, if any (they cap what
@@ -114,10 +212,12 @@ impl Directory {
             IamError::AccessDenied(format!("{} is not a valid principal", caller.arn("aws")))
         })?;
         let action = Action::parse(action).map_err(|e| IamError::Corrupt(e.to_string()))?;
+        let context = self.principal_context(caller, access_key_id, context);
         let request = Request::new(principal, action, resource)
             .with_context(context)
             .with_principal_context();
         let mut policies = self.identity_policies(caller);
+        policies.extend(self.permissions_boundary(caller));
         if let Some(id) = access_key_id {
             policies.extend(self.session_policies(id));
         }

@@ -93,6 +93,9 @@ pub struct UserRecord {
     pub inline: BTreeMap<String, PolicyDoc>,
     pub attached: Vec<String>,
     pub tags: Vec<Tag>,
+    /// ARN of the managed policy used as permissions boundary.
+    #[serde(default)]
+    pub boundary: Option<String>,
 }
 
 impl UserRecord {
@@ -117,6 +120,9 @@ pub struct RoleRecord {
     pub inline: BTreeMap<String, PolicyDoc>,
     pub attached: Vec<String>,
     pub tags: Vec<Tag>,
+    /// ARN of the managed policy used as permissions boundary.
+    #[serde(default)]
+    pub boundary: Option<String>,
 }
 
 impl RoleRecord {
@@ -125,6 +131,32 @@ impl RoleRecord {
             "arn:aws:iam::{}:role{}{}",
             self.account, self.path, self.name
         )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    pub account: AccountId,
+    pub name: String,
+    pub path: String,
+    pub id: String,
+    pub created_ms: i64,
+    pub inline: BTreeMap<String, PolicyDoc>,
+    pub attached: Vec<String>,
+    /// Names of member users, as created.
+    pub members: Vec<String>,
+}
+
+impl GroupRecord {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:iam::{}:group{}{}",
+            self.account, self.path, self.name
+        )
+    }
+
+    pub fn has_member(&self, user: &str) -> bool {
+        self.members.iter().any(|m| m.eq_ignore_ascii_case(user))
     }
 }
 

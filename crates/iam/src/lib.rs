@@ -6,6 +6,8 @@
 
 pub mod authz;
 pub mod entities;
+pub mod groups;
+pub mod simulate;
 mod names;
 mod ops;
 /// Which identity an inline policy or attachment belongs to.
@@ -28,7 +30,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 pub use entities::{
-    DocKind, ManagedPolicyRecord, PolicyDoc, PolicyVersion, RoleRecord, Tag, UserRecord,
+    DocKind, GroupRecord, ManagedPolicyRecord, PolicyDoc, PolicyVersion, RoleRecord, Tag,
+    UserRecord,
 };
 pub use principal::Principal;
 pub use sts::Session;
@@ -38,6 +41,7 @@ pub(crate) const KIND_ACCESS_KEY: &str = "iam.access_key";
 pub(crate) const KIND_USER: &str = "iam.user";
 pub(crate) const KIND_ROLE: &str = "iam.role";
 pub(crate) const KIND_POLICY: &str = "iam.policy";
+pub(crate) const KIND_GROUP: &str = "iam.group";
 pub(crate) const KIND_SESSION: &str = "iam.session";
 
 /// Errors of the identity layer; each is one AWS error code.
@@ -62,6 +66,8 @@ pub enum IamError {
     #[error("{0}")]
     InvalidInput(String),
     #[error("{0}")]
+    InvalidParameterValue(String),
+    #[error("{0}")]
     AccessDenied(String),
     #[error("storage failure: {0}")]
     Store(#[from] ferrokms_store::StoreError),
@@ -84,6 +90,7 @@ impl IamError {
             IamError::MalformedPolicyDocument(_) => ("MalformedPolicyDocument", 400),
             IamError::Validation(_) => ("ValidationError", 400),
             IamError::InvalidInput(_) => ("InvalidInput", 400),
+            IamError::InvalidParameterValue(_) => ("InvalidParameterValue", 400),
             IamError::AccessDenied(_) => ("AccessDenied", 403),
             IamError::Store(_) | IamError::Corrupt(_) | IamError::Random => ("ServiceFailure", 500),
         }
@@ -153,6 +160,7 @@ pub(crate) struct IamState {
     pub access_keys: HashMap<String, Arc<AccessKey>>,
     pub users: BTreeMap<NameKey, Arc<UserRecord>>,
     pub roles: BTreeMap<NameKey, Arc<RoleRecord>>,
+    pub groups: BTreeMap<NameKey, Arc<GroupRecord>>,
     /// By ARN.
     pub policies: BTreeMap<String, Arc<ManagedPolicyRecord>>,
     /// By temporary access key id.
@@ -229,6 +237,11 @@ impl Directory {
             state
                 .roles
                 .insert(name_key(&r.account, &r.name), Arc::new(r));
+        }
+        for g in load_json::<GroupRecord>(&*store, KIND_GROUP)? {
+            state
+                .groups
+                .insert(name_key(&g.account, &g.name), Arc::new(g));
         }
         for p in load_json::<ManagedPolicyRecord>(&*store, KIND_POLICY)? {
             state.policies.insert(p.arn(), Arc::new(p));

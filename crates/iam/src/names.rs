@@ -102,3 +102,71 @@ pub(crate) fn new_secret(n: usize) -> Result<zeroize::Zeroizing<String>, IamErro
             .collect(),
     ))
 }
+
+/// Tags on users, roles and sessions: at most 50, keys 1..=128 and values
+/// 0..=256 characters of `[\p{L}\p{Z}\p{N}_.:/=+\-@]`, keys unique
+/// regardless of case.
+pub(crate) fn check_tags(tags: &[crate::Tag]) -> Result<(), IamError> {
+    if tags.len() > 50 {
+        return Err(IamError::LimitExceeded(
+            "Cannot exceed quota for TagsPerEntity: 50".into(),
+        ));
+    }
+    let ok_char = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
+    for (i, t) in tags.iter().enumerate() {
+        let klen = t.key.chars().count();
+        if klen == 0 || klen > 128 {
+            return Err(invalid(
+                &t.key,
+                &format!("tags.{}.member.key", i + 1),
+                "Member must have length between 1 and 128",
+            ));
+        }
+        if !t.key.chars().all(ok_char) {
+            return Err(invalid(
+                &t.key,
+                &format!("tags.{}.member.key", i + 1),
+                "Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+",
+            ));
+        }
+        if t.value.chars().count() > 256 {
+            return Err(invalid(
+                &t.value,
+                &format!("tags.{}.member.value", i + 1),
+                "Member must have length less than or equal to 256",
+            ));
+        }
+        if !t.value.chars().all(ok_char) {
+            return Err(invalid(
+                &t.value,
+                &format!("tags.{}.member.value", i + 1),
+                "Member must satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*",
+            ));
+        }
+        if tags[..i].iter().any(|o| o.key.eq_ignore_ascii_case(&t.key)) {
+            return Err(IamError::InvalidInput(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive.".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// SourceIdentity: 2..=64 characters of `[\w+=,.@-]*`.
+pub(crate) fn check_source_identity(value: &str) -> Result<(), IamError> {
+    if value.len() < 2 || value.len() > 64 {
+        return Err(invalid(
+            value,
+            "sourceIdentity",
+            "Member must have length between 2 and 64",
+        ));
+    }
+    if !name_chars_ok(value) {
+        return Err(invalid(
+            value,
+            "sourceIdentity",
+            "Member must satisfy regular expression pattern: [\\w+=,.@-]*",
+        ));
+    }
+    Ok(())
+}

@@ -8,7 +8,7 @@ use ferrokms_store::Change;
 use ferrokms_types::AccountId;
 
 use crate::entities::*;
-use crate::names::{check_name, check_path, invalid, new_id};
+use crate::names::{check_name, check_path, check_tags, invalid, new_id};
 use crate::{
     json_change, name_key, now_ms, AccessKey, AccessKeyStatus, Directory, IamError, Principal,
     KIND_ACCESS_KEY, KIND_POLICY, KIND_ROLE, KIND_USER,
@@ -17,6 +17,9 @@ use crate::{
 /// Inline policy size limits (characters, whitespace excluded), as on AWS.
 const USER_INLINE_LIMIT: usize = 2048;
 const ROLE_INLINE_LIMIT: usize = 10240;
+const GROUP_INLINE_LIMIT: usize = 5120;
+/// Managed policies attached to one user, role or group.
+const MAX_ATTACHED: usize = 10;
 const MANAGED_LIMIT: usize = 6144;
 const MAX_ACCESS_KEYS_PER_USER: usize = 2;
 const MAX_POLICY_VERSIONS: usize = 5;
@@ -40,6 +43,7 @@ fn check_size(text: &str, limit: usize) -> Result<(), IamError> {
 pub enum Owner {
     User,
     Role,
+    Group,
 }
 
 impl Owner {
@@ -47,12 +51,30 @@ impl Owner {
         match self {
             Owner::User => "user",
             Owner::Role => "role",
+            Owner::Group => "group",
+        }
+    }
+
+    /// As it appears in action names (`iam:PutGroupPolicy`).
+    pub fn title(self) -> &'static str {
+        match self {
+            Owner::User => "User",
+            Owner::Role => "Role",
+            Owner::Group => "Group",
+        }
+    }
+
+    fn inline_limit(self) -> usize {
+        match self {
+            Owner::User => USER_INLINE_LIMIT,
+            Owner::Role => ROLE_INLINE_LIMIT,
+            Owner::Group => GROUP_INLINE_LIMIT,
         }
     }
 }
 
 impl Directory {
-    fn user(&self, account: &AccountId, name: &str) -> Result<Arc<UserRecord>, IamError> {
+    pub(crate) fn user(&self, account: &AccountId, name: &str) -> Result<Arc<UserRecord>, IamError> {
         self.state
             .read()
             .users
@@ -63,7 +85,7 @@ impl Directory {
             })
     }
 
-    fn role(&self, account: &AccountId, name: &str) -> Result<Arc<RoleRecord>, IamError> {
+    pub(crate) fn role(&self, account: &AccountId, name: &str) -> Result<Arc<RoleRecord>, IamError> {
         self.state
             .read()
             .roles
@@ -72,6 +94,24 @@ impl Directory {
             .ok_or_else(|| {
                 IamError::NoSuchEntity(format!("The role with name {name} cannot be found."))
             })
+    }
+
+    /// Whether a user or role with exactly this ARN (path included) exists.
+    pub fn entity_arn_exists(&self, arn: &str) -> bool {
+        let Ok(parsed) = ferrokms_types::Arn::parse(arn) else {
+            return false;
+        };
+        let Ok(account) = AccountId::parse(&parsed.account) else {
+            return false;
+        };
+        let name = parsed.resource.rsplit('/').next().unwrap_or_default();
+        if parsed.resource.starts_with("user/") {
+            self.find_user(&account, name).is_some_and(|u| u.arn() == arn)
+        } else if parsed.resource.starts_with("role/") {
+            self.find_role(&account, name).is_some_and(|r| r.arn() == arn)
+        } else {
+            false
+        }
     }
 
     pub fn find_role(&self, account: &AccountId, name: &str) -> Option<Arc<RoleRecord>> {
@@ -94,7 +134,7 @@ impl Directory {
         self.state.read().policies.get(arn).cloned()
     }
 
-    fn entity_arn(
+    pub(crate) fn entity_arn(
         account: &AccountId,
         noun: &str,
         existing_path: Option<&str>,
@@ -106,7 +146,7 @@ impl Directory {
         )
     }
 
-    fn save_user(&self, u: UserRecord) -> Result<Arc<UserRecord>, IamError> {
+    pub(crate) fn save_user(&self, u: UserRecord) -> Result<Arc<UserRecord>, IamError> {
         self.store.apply(&[json_change(
             KIND_USER,
             format!("{}/{}", u.account, u.name.to_ascii_lowercase()),
@@ -120,7 +160,7 @@ impl Directory {
         Ok(u)
     }
 
-    fn save_role(&self, r: RoleRecord) -> Result<Arc<RoleRecord>, IamError> {
+    pub(crate) fn save_role(&self, r: RoleRecord) -> Result<Arc<RoleRecord>, IamError> {
         self.store.apply(&[json_change(
             KIND_ROLE,
             format!("{}/{}", r.account, r.name.to_ascii_lowercase()),
@@ -134,7 +174,7 @@ impl Directory {
         Ok(r)
     }
 
-    fn save_policy(&self, p: ManagedPolicyRecord) -> Result<Arc<ManagedPolicyRecord>, IamError> {
+    pub(crate) fn save_policy(&self, p: ManagedPolicyRecord) -> Result<Arc<ManagedPolicyRecord>, IamError> {
         self.store
             .apply(&[json_change(KIND_POLICY, p.arn(), &p)?])?;
         let p = Arc::new(p);
@@ -151,11 +191,16 @@ impl Directory {
         name: &str,
         path: Option<&str>,
         tags: Vec<Tag>,
+        boundary: Option<&str>,
     ) -> Result<Arc<UserRecord>, IamError> {
         let account = caller.account().clone();
         let path = path.unwrap_or("/");
         check_name(name, "userName", 64)?;
         check_path(path)?;
+        check_tags(&tags)?;
+        if let Some(b) = boundary {
+            self.boundary_policy(b)?;
+        }
         self.authorize(
             caller,
             "iam:CreateUser",
@@ -181,6 +226,7 @@ impl Directory {
             inline: BTreeMap::new(),
             attached: Vec::new(),
             tags,
+            boundary: boundary.map(str::to_string),
         })
     }
 
@@ -246,9 +292,30 @@ impl Directory {
         let has_keys = self.state.read().access_keys.values().any(|k| {
             matches!(&k.principal, Principal::User { account: a, name: n, .. } if *a == account && n.eq_ignore_ascii_case(name))
         });
-        if has_keys || !user.inline.is_empty() || !user.attached.is_empty() {
+        if has_keys {
             return Err(IamError::DeleteConflict(
-                "Cannot delete entity, must delete policies and access keys first.".into(),
+                "Cannot delete entity, must delete access keys first.".into(),
+            ));
+        }
+        if !user.inline.is_empty() {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete entity, must delete policies first.".into(),
+            ));
+        }
+        if !user.attached.is_empty() {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete entity, must detach all policies first.".into(),
+            ));
+        }
+        let in_group = self
+            .state
+            .read()
+            .groups
+            .values()
+            .any(|g| g.account == account && g.has_member(name));
+        if in_group {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete entity, must remove users from group first.".into(),
             ));
         }
         self.store.apply(&[Change::Delete {
@@ -271,11 +338,16 @@ impl Directory {
         description: Option<&str>,
         max_session_duration: Option<u32>,
         tags: Vec<Tag>,
+        boundary: Option<&str>,
     ) -> Result<Arc<RoleRecord>, IamError> {
         let account = caller.account().clone();
         let path = path.unwrap_or("/");
         check_name(name, "roleName", 64)?;
         check_path(path)?;
+        check_tags(&tags)?;
+        if let Some(b) = boundary {
+            self.boundary_policy(b)?;
+        }
         let max = max_session_duration.unwrap_or(DEFAULT_MAX_SESSION);
         if !(3600..=43200).contains(&max) {
             return Err(invalid(
@@ -314,6 +386,7 @@ impl Directory {
             inline: BTreeMap::new(),
             attached: Vec::new(),
             tags,
+            boundary: boundary.map(str::to_string),
         })
     }
 
@@ -362,9 +435,14 @@ impl Directory {
         let account = caller.account().clone();
         let role = self.role(&account, name)?;
         self.authorize(caller, "iam:DeleteRole", &role.arn())?;
-        if !role.inline.is_empty() || !role.attached.is_empty() {
+        if !role.inline.is_empty() {
             return Err(IamError::DeleteConflict(
                 "Cannot delete entity, must delete policies first.".into(),
+            ));
+        }
+        if !role.attached.is_empty() {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete entity, must detach all policies first.".into(),
             ));
         }
         let _w = self.writer.lock();
@@ -397,7 +475,61 @@ impl Directory {
 
     // ------------------------------------------------------------ inline policies
 
-    /// PutUserPolicy / PutRolePolicy
+    /// An owner's ARN, inline policies and attached policy ARNs.
+    pub(crate) fn owner_snapshot(
+        &self,
+        account: &AccountId,
+        owner: Owner,
+        owner_name: &str,
+    ) -> Result<(String, BTreeMap<String, PolicyDoc>, Vec<String>), IamError> {
+        Ok(match owner {
+            Owner::User => {
+                let u = self.user(account, owner_name)?;
+                (u.arn(), u.inline.clone(), u.attached.clone())
+            }
+            Owner::Role => {
+                let r = self.role(account, owner_name)?;
+                (r.arn(), r.inline.clone(), r.attached.clone())
+            }
+            Owner::Group => {
+                let g = self.group(account, owner_name)?;
+                (g.arn(), g.inline.clone(), g.attached.clone())
+            }
+        })
+    }
+
+    /// Changes an owner's inline and attached policies and saves it. The
+    /// caller holds the writer lock.
+    fn modify_owner<R>(
+        &self,
+        account: &AccountId,
+        owner: Owner,
+        owner_name: &str,
+        f: impl FnOnce(&mut BTreeMap<String, PolicyDoc>, &mut Vec<String>) -> Result<R, IamError>,
+    ) -> Result<R, IamError> {
+        match owner {
+            Owner::User => {
+                let mut u = (*self.user(account, owner_name)?).clone();
+                let r = f(&mut u.inline, &mut u.attached)?;
+                self.save_user(u)?;
+                Ok(r)
+            }
+            Owner::Role => {
+                let mut x = (*self.role(account, owner_name)?).clone();
+                let r = f(&mut x.inline, &mut x.attached)?;
+                self.save_role(x)?;
+                Ok(r)
+            }
+            Owner::Group => {
+                let mut g = (*self.group(account, owner_name)?).clone();
+                let r = f(&mut g.inline, &mut g.attached)?;
+                self.save_group(g)?;
+                Ok(r)
+            }
+        }
+    }
+
+    /// PutUserPolicy / PutRolePolicy / PutGroupPolicy
     pub fn put_inline_policy(
         &self,
         caller: &Principal,
@@ -408,52 +540,18 @@ impl Directory {
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
         check_name(policy_name, "policyName", 128)?;
-        let action = match owner {
-            Owner::User => "iam:PutUserPolicy",
-            Owner::Role => "iam:PutRolePolicy",
-        };
-        let (arn, limit) = match owner {
-            Owner::User => (self.user(&account, owner_name)?.arn(), USER_INLINE_LIMIT),
-            Owner::Role => (self.role(&account, owner_name)?.arn(), ROLE_INLINE_LIMIT),
-        };
-        self.authorize(caller, action, &arn)?;
-        check_size(text, limit)?;
+        let (arn, _, _) = self.owner_snapshot(&account, owner, owner_name)?;
+        self.authorize(caller, &format!("iam:Put{}Policy", owner.title()), &arn)?;
+        check_size(text, owner.inline_limit())?;
         let doc = PolicyDoc::parse(text, DocKind::Identity)?;
         let _w = self.writer.lock();
-        match owner {
-            Owner::User => {
-                let mut u = (*self.user(&account, owner_name)?).clone();
-                u.inline.insert(policy_name.to_string(), doc);
-                self.save_user(u)?;
-            }
-            Owner::Role => {
-                let mut r = (*self.role(&account, owner_name)?).clone();
-                r.inline.insert(policy_name.to_string(), doc);
-                self.save_role(r)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn inline_of(
-        &self,
-        account: &AccountId,
-        owner: Owner,
-        owner_name: &str,
-    ) -> Result<(String, BTreeMap<String, PolicyDoc>), IamError> {
-        Ok(match owner {
-            Owner::User => {
-                let u = self.user(account, owner_name)?;
-                (u.arn(), u.inline.clone())
-            }
-            Owner::Role => {
-                let r = self.role(account, owner_name)?;
-                (r.arn(), r.inline.clone())
-            }
+        self.modify_owner(&account, owner, owner_name, |inline, _| {
+            inline.insert(policy_name.to_string(), doc);
+            Ok(())
         })
     }
 
-    /// GetUserPolicy / GetRolePolicy: the document as it was given.
+    /// GetUserPolicy / GetRolePolicy / GetGroupPolicy: the document as given.
     pub fn get_inline_policy(
         &self,
         caller: &Principal,
@@ -462,12 +560,8 @@ impl Directory {
         policy_name: &str,
     ) -> Result<String, IamError> {
         let account = caller.account().clone();
-        let (arn, inline) = self.inline_of(&account, owner, owner_name)?;
-        let action = match owner {
-            Owner::User => "iam:GetUserPolicy",
-            Owner::Role => "iam:GetRolePolicy",
-        };
-        self.authorize(caller, action, &arn)?;
+        let (arn, inline, _) = self.owner_snapshot(&account, owner, owner_name)?;
+        self.authorize(caller, &format!("iam:Get{}Policy", owner.title()), &arn)?;
         inline
             .get(policy_name)
             .map(|d| d.text.clone())
@@ -479,7 +573,7 @@ impl Directory {
             })
     }
 
-    /// ListUserPolicies / ListRolePolicies
+    /// ListUserPolicies / ListRolePolicies / ListGroupPolicies
     pub fn list_inline_policies(
         &self,
         caller: &Principal,
@@ -487,16 +581,12 @@ impl Directory {
         owner_name: &str,
     ) -> Result<Vec<String>, IamError> {
         let account = caller.account().clone();
-        let (arn, inline) = self.inline_of(&account, owner, owner_name)?;
-        let action = match owner {
-            Owner::User => "iam:ListUserPolicies",
-            Owner::Role => "iam:ListRolePolicies",
-        };
-        self.authorize(caller, action, &arn)?;
+        let (arn, inline, _) = self.owner_snapshot(&account, owner, owner_name)?;
+        self.authorize(caller, &format!("iam:List{}Policies", owner.title()), &arn)?;
         Ok(inline.keys().cloned().collect())
     }
 
-    /// DeleteUserPolicy / DeleteRolePolicy
+    /// DeleteUserPolicy / DeleteRolePolicy / DeleteGroupPolicy
     pub fn delete_inline_policy(
         &self,
         caller: &Principal,
@@ -505,34 +595,18 @@ impl Directory {
         policy_name: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let (arn, inline) = self.inline_of(&account, owner, owner_name)?;
-        let action = match owner {
-            Owner::User => "iam:DeleteUserPolicy",
-            Owner::Role => "iam:DeleteRolePolicy",
-        };
-        self.authorize(caller, action, &arn)?;
-        if !inline.contains_key(policy_name) {
-            return Err(IamError::NoSuchEntity(format!(
-                "The {} policy with name {policy_name} cannot be found.",
-                owner.noun()
-            )));
-        }
+        let (arn, _, _) = self.owner_snapshot(&account, owner, owner_name)?;
+        self.authorize(caller, &format!("iam:Delete{}Policy", owner.title()), &arn)?;
         let _w = self.writer.lock();
-        match owner {
-            Owner::User => {
-                let mut u = (*self.user(&account, owner_name)?).clone();
-                u.inline.remove(policy_name);
-                self.save_user(u)?;
-            }
-            Owner::Role => {
-                let mut r = (*self.role(&account, owner_name)?).clone();
-                r.inline.remove(policy_name);
-                self.save_role(r)?;
-            }
-        }
-        Ok(())
+        self.modify_owner(&account, owner, owner_name, |inline, _| {
+            inline.remove(policy_name).map(|_| ()).ok_or_else(|| {
+                IamError::NoSuchEntity(format!(
+                    "The {} policy with name {policy_name} cannot be found.",
+                    owner.noun()
+                ))
+            })
+        })
     }
-
     // ------------------------------------------------------------ managed policies
 
     /// CreatePolicy
@@ -583,7 +657,7 @@ impl Directory {
         })
     }
 
-    fn policy_by_arn(&self, arn: &str) -> Result<Arc<ManagedPolicyRecord>, IamError> {
+    pub(crate) fn policy_by_arn(&self, arn: &str) -> Result<Arc<ManagedPolicyRecord>, IamError> {
         self.managed_policy(arn).ok_or_else(|| {
             IamError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable."))
         })
@@ -600,7 +674,7 @@ impl Directory {
         Ok((p, self.attachment_count(arn)))
     }
 
-    fn attachment_count(&self, arn: &str) -> usize {
+    pub(crate) fn attachment_count(&self, arn: &str) -> usize {
         let state = self.state.read();
         state
             .users
@@ -611,6 +685,26 @@ impl Directory {
                 .roles
                 .values()
                 .filter(|r| r.attached.iter().any(|a| a == arn))
+                .count()
+            + state
+                .groups
+                .values()
+                .filter(|g| g.attached.iter().any(|a| a == arn))
+                .count()
+    }
+
+    /// How many users and roles use this policy as permissions boundary.
+    pub(crate) fn boundary_count(&self, arn: &str) -> usize {
+        let state = self.state.read();
+        state
+            .users
+            .values()
+            .filter(|u| u.boundary.as_deref() == Some(arn))
+            .count()
+            + state
+                .roles
+                .values()
+                .filter(|r| r.boundary.as_deref() == Some(arn))
                 .count()
     }
 
@@ -698,7 +792,7 @@ impl Directory {
     pub fn delete_policy(&self, caller: &Principal, arn: &str) -> Result<(), IamError> {
         self.authorize(caller, "iam:DeletePolicy", arn)?;
         let p = self.policy_by_arn(arn)?;
-        if self.attachment_count(arn) > 0 {
+        if self.attachment_count(arn) > 0 || self.boundary_count(arn) > 0 {
             return Err(IamError::DeleteConflict(
                 "Cannot delete a policy attached to entities.".into(),
             ));
@@ -747,7 +841,7 @@ impl Directory {
             .collect())
     }
 
-    /// AttachUserPolicy / AttachRolePolicy
+    /// AttachUserPolicy / AttachRolePolicy / AttachGroupPolicy
     pub fn attach_policy(
         &self,
         caller: &Principal,
@@ -756,34 +850,25 @@ impl Directory {
         policy_arn: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let action = match owner {
-            Owner::User => "iam:AttachUserPolicy",
-            Owner::Role => "iam:AttachRolePolicy",
-        };
-        let (arn, _) = self.inline_of(&account, owner, owner_name)?;
-        self.authorize(caller, action, &arn)?;
+        let (arn, _, _) = self.owner_snapshot(&account, owner, owner_name)?;
+        self.authorize(caller, &format!("iam:Attach{}Policy", owner.title()), &arn)?;
         self.policy_by_arn(policy_arn)?;
         let _w = self.writer.lock();
-        match owner {
-            Owner::User => {
-                let mut u = (*self.user(&account, owner_name)?).clone();
-                if !u.attached.iter().any(|a| a == policy_arn) {
-                    u.attached.push(policy_arn.to_string());
-                    self.save_user(u)?;
+        self.modify_owner(&account, owner, owner_name, |_, attached| {
+            if !attached.iter().any(|a| a == policy_arn) {
+                if attached.len() >= MAX_ATTACHED {
+                    return Err(IamError::LimitExceeded(format!(
+                        "Cannot exceed quota for PoliciesPer{}: {MAX_ATTACHED}",
+                        owner.title()
+                    )));
                 }
+                attached.push(policy_arn.to_string());
             }
-            Owner::Role => {
-                let mut r = (*self.role(&account, owner_name)?).clone();
-                if !r.attached.iter().any(|a| a == policy_arn) {
-                    r.attached.push(policy_arn.to_string());
-                    self.save_role(r)?;
-                }
-            }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
-    /// DetachUserPolicy / DetachRolePolicy
+    /// DetachUserPolicy / DetachRolePolicy / DetachGroupPolicy
     pub fn detach_policy(
         &self,
         caller: &Principal,
@@ -792,38 +877,23 @@ impl Directory {
         policy_arn: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let action = match owner {
-            Owner::User => "iam:DetachUserPolicy",
-            Owner::Role => "iam:DetachRolePolicy",
-        };
-        let (arn, _) = self.inline_of(&account, owner, owner_name)?;
-        self.authorize(caller, action, &arn)?;
-        let not_attached = || IamError::NoSuchEntity(format!("Policy {policy_arn} was not found."));
+        let (arn, _, _) = self.owner_snapshot(&account, owner, owner_name)?;
+        self.authorize(caller, &format!("iam:Detach{}Policy", owner.title()), &arn)?;
         let _w = self.writer.lock();
-        match owner {
-            Owner::User => {
-                let mut u = (*self.user(&account, owner_name)?).clone();
-                let before = u.attached.len();
-                u.attached.retain(|a| a != policy_arn);
-                if u.attached.len() == before {
-                    return Err(not_attached());
-                }
-                self.save_user(u)?;
+        self.modify_owner(&account, owner, owner_name, |_, attached| {
+            let before = attached.len();
+            attached.retain(|a| a != policy_arn);
+            if attached.len() == before {
+                return Err(IamError::NoSuchEntity(format!(
+                    "Policy {policy_arn} was not found."
+                )));
             }
-            Owner::Role => {
-                let mut r = (*self.role(&account, owner_name)?).clone();
-                let before = r.attached.len();
-                r.attached.retain(|a| a != policy_arn);
-                if r.attached.len() == before {
-                    return Err(not_attached());
-                }
-                self.save_role(r)?;
-            }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
-    /// ListAttachedUserPolicies / ListAttachedRolePolicies: (name, arn).
+    /// ListAttachedUserPolicies / ...RolePolicies / ...GroupPolicies:
+    /// (name, arn).
     pub fn list_attached_policies(
         &self,
         caller: &Principal,
@@ -831,21 +901,12 @@ impl Directory {
         owner_name: &str,
     ) -> Result<Vec<(String, String)>, IamError> {
         let account = caller.account().clone();
-        let action = match owner {
-            Owner::User => "iam:ListAttachedUserPolicies",
-            Owner::Role => "iam:ListAttachedRolePolicies",
-        };
-        let (arn, attached) = match owner {
-            Owner::User => {
-                let u = self.user(&account, owner_name)?;
-                (u.arn(), u.attached.clone())
-            }
-            Owner::Role => {
-                let r = self.role(&account, owner_name)?;
-                (r.arn(), r.attached.clone())
-            }
-        };
-        self.authorize(caller, action, &arn)?;
+        let (arn, _, attached) = self.owner_snapshot(&account, owner, owner_name)?;
+        self.authorize(
+            caller,
+            &format!("iam:ListAttached{}Policies", owner.title()),
+            &arn,
+        )?;
         Ok(attached
             .into_iter()
             .map(|a| {
@@ -854,7 +915,6 @@ impl Directory {
             })
             .collect())
     }
-
     // ------------------------------------------------------------ access keys
 
     fn key_owner(

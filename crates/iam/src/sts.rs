@@ -10,8 +10,8 @@ use ferrokms_types::{AccountId, Arn};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::entities::{DocKind, PolicyDoc};
-use crate::names::{check_session_name, invalid, new_id, new_secret};
+use crate::entities::{DocKind, PolicyDoc, Tag};
+use crate::names::{check_session_name, check_tags, invalid, new_id, new_secret};
 use crate::{json_change, now_ms, seal, unseal, Directory, IamError, Principal, KIND_SESSION};
 
 const MIN_DURATION: u32 = 900;
@@ -27,6 +27,11 @@ pub struct Session {
     pub principal: Principal,
     pub expires_ms: i64,
     pub session_policies: Vec<PolicyDoc>,
+    /// Session tags (`aws:PrincipalTag/*` of the session).
+    pub tags: Vec<Tag>,
+    /// Keys of the tags that pass on to chained role sessions.
+    pub transitive_tag_keys: Vec<String>,
+    pub source_identity: Option<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -47,6 +52,12 @@ pub(crate) struct StoredSession {
     principal: Principal,
     expires_ms: i64,
     session_policies: Vec<PolicyDoc>,
+    #[serde(default)]
+    tags: Vec<Tag>,
+    #[serde(default)]
+    transitive_tag_keys: Vec<String>,
+    #[serde(default)]
+    source_identity: Option<String>,
 }
 
 impl StoredSession {
@@ -62,6 +73,9 @@ impl StoredSession {
             principal: self.principal,
             expires_ms: self.expires_ms,
             session_policies: self.session_policies,
+            tags: self.tags,
+            transitive_tag_keys: self.transitive_tag_keys,
+            source_identity: self.source_identity,
         })
     }
 }
@@ -81,6 +95,18 @@ pub struct AssumeRoleInput<'a> {
     pub policy: Option<&'a str>,
     pub policy_arns: Vec<String>,
     pub external_id: Option<&'a str>,
+    pub tags: Vec<Tag>,
+    pub transitive_tag_keys: Vec<String>,
+    pub source_identity: Option<&'a str>,
+}
+
+/// What a new session carries besides its principal.
+#[derive(Default)]
+struct SessionExtras {
+    policies: Vec<PolicyDoc>,
+    tags: Vec<Tag>,
+    transitive_tag_keys: Vec<String>,
+    source_identity: Option<String>,
 }
 
 impl Directory {
@@ -118,7 +144,7 @@ impl Directory {
         &self,
         principal: Principal,
         duration: u32,
-        session_policies: Vec<PolicyDoc>,
+        extras: SessionExtras,
     ) -> Result<Arc<Session>, IamError> {
         let session = Session {
             access_key_id: new_id("ASIA", 16)?,
@@ -126,7 +152,10 @@ impl Directory {
             token: new_secret(356)?,
             principal,
             expires_ms: now_ms() + i64::from(duration) * 1000,
-            session_policies,
+            session_policies: extras.policies,
+            tags: extras.tags,
+            transitive_tag_keys: extras.transitive_tag_keys,
+            source_identity: extras.source_identity,
         };
         let stored = StoredSession {
             access_key_id: session.access_key_id.clone(),
@@ -139,6 +168,9 @@ impl Directory {
             principal: session.principal.clone(),
             expires_ms: session.expires_ms,
             session_policies: session.session_policies.clone(),
+            tags: session.tags.clone(),
+            transitive_tag_keys: session.transitive_tag_keys.clone(),
+            source_identity: session.source_identity.clone(),
         };
         let _w = self.writer.lock();
         self.store.apply(&[json_change(
@@ -229,8 +261,64 @@ impl Directory {
             }
         }
 
+        // Session tags: the caller's transitive tags pass on (and cannot be
+        // overridden), then the new ones.
+        check_tags(&input.tags)?;
+        for k in &input.transitive_tag_keys {
+            if !input.tags.iter().any(|t| t.key.eq_ignore_ascii_case(k)) {
+                return Err(IamError::InvalidParameterValue(
+                    "The specified transitive tag key must be included in the requested tags."
+                        .into(),
+                ));
+            }
+        }
+        let caller_session = self.state.read().sessions.get(caller_key).cloned();
+        let mut tags: Vec<Tag> = Vec::new();
+        let mut transitive: Vec<String> = Vec::new();
+        if let Some(cs) = &caller_session {
+            for t in cs.tags.iter().filter(|t| {
+                cs.transitive_tag_keys
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(&t.key))
+            }) {
+                if input
+                    .tags
+                    .iter()
+                    .any(|n| n.key.eq_ignore_ascii_case(&t.key))
+                {
+                    return Err(IamError::InvalidParameterValue(format!(
+                        "One of the specified transitive tag keys can't be set because it conflicts with a transitive tag key from the calling session: {}",
+                        t.key
+                    )));
+                }
+                tags.push(t.clone());
+                transitive.push(t.key.clone());
+            }
+        }
+        tags.extend(input.tags.iter().cloned());
+        transitive.extend(input.transitive_tag_keys.iter().cloned());
+        check_tags(&tags)?;
+        let source_identity = match (
+            caller_session.as_ref().and_then(|s| s.source_identity.clone()),
+            input.source_identity,
+        ) {
+            (Some(old), Some(new)) if old != new => {
+                return Err(IamError::AccessDenied(
+                    "SourceIdentity cannot be changed once set in a role session.".into(),
+                ))
+            }
+            (old, new) => {
+                if let Some(si) = new {
+                    crate::names::check_source_identity(si)?;
+                }
+                old.or(new.map(str::to_string))
+            }
+        };
+
         // The decision: trust policy (resource-based, must admit the caller)
-        // combined with the caller's identity-side policies.
+        // combined with the caller's identity-side policies; sts:TagSession
+        // and sts:SetSourceIdentity too when tags or a source identity are
+        // passed.
         let principal = caller
             .to_request_principal("aws")
             .ok_or_else(|| denied(""))?;
@@ -239,37 +327,72 @@ impl Directory {
             context = context.with("sts:ExternalId", ext);
         }
         context = context.with("sts:RoleSessionName", input.session_name);
-        let request = Request::new(
-            principal,
-            Action::parse("sts:AssumeRole").map_err(|e| IamError::Corrupt(e.to_string()))?,
-            input.role_arn,
-        )
-        .with_context(context)
-        .with_resource_account(ferrokms_policy::AccountId::parse(role_account.as_str()))
-        .with_principal_context();
+        for t in &input.tags {
+            context.insert(&format!("aws:RequestTag/{}", t.key), t.value.as_str());
+        }
+        if !input.tags.is_empty() {
+            context.insert_multi(
+                "aws:TagKeys",
+                input
+                    .tags
+                    .iter()
+                    .map(|t| ferrokms_policy::ContextValue::from(t.key.as_str()))
+                    .collect(),
+            );
+            context.insert_multi(
+                "sts:TransitiveTagKeys",
+                input
+                    .transitive_tag_keys
+                    .iter()
+                    .map(|k| ferrokms_policy::ContextValue::from(k.as_str()))
+                    .collect(),
+            );
+        }
+        if let Some(si) = input.source_identity {
+            context.insert("sts:SourceIdentity", si);
+        }
+        let context = self.principal_context(caller, Some(caller_key), context);
         let mut policies = vec![crate::authz::LabelledPolicy {
             label: format!("trust policy of {}", role.arn()),
             kind: PolicyKind::ResourceBased,
             policy: role.trust.parsed.clone(),
         }];
         policies.extend(self.identity_policies(caller));
+        policies.extend(self.permissions_boundary(caller));
         policies.extend(self.session_policies(caller_key));
         let inputs: Vec<PolicyInput<'_>> = policies
             .iter()
             .map(|p| PolicyInput::new(&p.label, p.kind, &p.policy))
             .collect();
-        let eval = evaluate_with(
-            &request,
-            &inputs,
-            &EvaluationOptions {
-                mode: CombineMode::ResourcePolicyRequired,
-            },
-        );
-        if !eval.decision.is_allowed() {
-            return Err(IamError::AccessDenied(
-                explain::access_denied_message(&request, &eval.decision)
-                    .unwrap_or_else(|| denied("").to_string()),
-            ));
+        let mut actions = vec!["sts:AssumeRole"];
+        if !input.tags.is_empty() {
+            actions.push("sts:TagSession");
+        }
+        if input.source_identity.is_some() {
+            actions.push("sts:SetSourceIdentity");
+        }
+        for action in actions {
+            let request = Request::new(
+                principal.clone(),
+                Action::parse(action).map_err(|e| IamError::Corrupt(e.to_string()))?,
+                input.role_arn,
+            )
+            .with_context(context.clone())
+            .with_resource_account(ferrokms_policy::AccountId::parse(role_account.as_str()))
+            .with_principal_context();
+            let eval = evaluate_with(
+                &request,
+                &inputs,
+                &EvaluationOptions {
+                    mode: CombineMode::ResourcePolicyRequired,
+                },
+            );
+            if !eval.decision.is_allowed() {
+                return Err(IamError::AccessDenied(
+                    explain::access_denied_message(&request, &eval.decision)
+                        .unwrap_or_else(|| denied("").to_string()),
+                ));
+            }
         }
         self.issue_session(
             Principal::AssumedRole {
@@ -280,7 +403,12 @@ impl Directory {
                 session_name: input.session_name.to_string(),
             },
             duration,
-            session_policies,
+            SessionExtras {
+                policies: session_policies,
+                tags,
+                transitive_tag_keys: transitive,
+                source_identity,
+            },
         )
     }
 
@@ -309,6 +437,6 @@ impl Directory {
                 &format!("Member must have value between {MIN_DURATION} and {max}"),
             ));
         }
-        self.issue_session(caller.clone(), duration, Vec::new())
+        self.issue_session(caller.clone(), duration, SessionExtras::default())
     }
 }

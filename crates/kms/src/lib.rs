@@ -8,6 +8,7 @@
 //! Nothing here knows HTTP.
 
 pub mod api;
+pub mod authz;
 pub mod crypto;
 mod error;
 pub mod ids;
@@ -22,7 +23,7 @@ pub use state::{Clock, Kms};
 use ferrokms_types::{AccountId, Region};
 
 /// Who is calling, as established by authentication.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Caller {
     pub account: AccountId,
     /// The region of the request (from the SigV4 credential scope).
@@ -30,6 +31,20 @@ pub struct Caller {
     /// The principal's ARN as AWS prints it in messages: the session ARN for
     /// an assumed role, `arn:aws:iam::ACCOUNT:root` for the root user.
     pub arn: String,
+    /// Identity-side policies and global condition keys for authorization.
+    pub identity: std::sync::Arc<authz::CallerIdentity>,
+}
+
+impl Caller {
+    /// The account's root user, with no further context (tests, tools).
+    pub fn root(account: AccountId, region: Region) -> Caller {
+        Caller {
+            arn: account.root_arn(region.partition()),
+            account,
+            region,
+            identity: Default::default(),
+        }
+    }
 }
 
 /// The key policy CreateKey attaches when the request has none: one

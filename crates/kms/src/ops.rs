@@ -10,7 +10,11 @@ mod policy;
 mod rotation;
 mod tags;
 
+pub(crate) use keys::check_policy_size;
+
 use std::sync::Arc;
+
+use ferrokms_policy::{Context, ContextValue};
 
 use crate::ids::{Accepts, KeyRef};
 use crate::model::{KeyRecord, KeyState};
@@ -18,7 +22,7 @@ use crate::state::Key;
 use crate::{Caller, Kms, KmsError};
 
 impl Kms {
-    /// Resolves a `KeyId` member and applies the account boundary.
+    /// Resolves a `KeyId` member and authorizes `kms:ACTION` on the key.
     pub(crate) fn resolve(
         &self,
         caller: &Caller,
@@ -26,10 +30,41 @@ impl Kms {
         accepts: Accepts,
         action: &str,
     ) -> Result<Arc<Key>, KmsError> {
+        self.resolve_with(caller, text, accepts, action, Context::new())
+    }
+
+    /// As [`Kms::resolve`], with the operation's own condition keys.
+    /// `kms:RequestAlias` is added when the request named the key by alias.
+    pub(crate) fn resolve_with(
+        &self,
+        caller: &Caller,
+        text: &str,
+        accepts: Accepts,
+        action: &str,
+        mut context: Context,
+    ) -> Result<Arc<Key>, KmsError> {
         let key_ref = KeyRef::parse(text, &caller.account, &caller.region, accepts)?;
+        if let KeyRef::Alias(a) = &key_ref {
+            context.insert("kms:RequestAlias", a.name.as_str());
+        }
         let key = self.lookup(&key_ref)?;
-        self.check_same_account(caller, &key, action)?;
+        self.authorize_key(caller, &key, action, context)?;
         Ok(key)
+    }
+}
+
+/// The encryption-context condition keys of an operation.
+pub(crate) fn encryption_context_keys(ctx: &mut Context, ec: &crate::crypto::EncryptionContext) {
+    for (k, v) in &ec.0 {
+        ctx.insert(&format!("kms:EncryptionContext:{k}"), v.as_str());
+    }
+    if !ec.0.is_empty() {
+        ctx.insert_multi(
+            "kms:EncryptionContextKeys",
+            ec.0.keys()
+                .map(|k| ContextValue::String(k.clone()))
+                .collect(),
+        );
     }
 }
 

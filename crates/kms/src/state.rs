@@ -13,7 +13,7 @@ use crate::crypto::random_bytes;
 use crate::ids::{AliasAddr, KeyAddr, KeyRef};
 use crate::keymat::{self, KeyMaterial};
 use crate::model::{KeyRecord, KeyState, MaterialInfo};
-use crate::{Caller, KmsError};
+use crate::KmsError;
 
 pub(crate) const KIND_KEY: &str = "kms.key";
 pub(crate) const KIND_MATERIAL: &str = "kms.material";
@@ -46,6 +46,8 @@ pub struct Key {
     pub record: KeyRecord,
     /// Indexed by material version (the number carried in ciphertexts).
     pub(crate) materials: Vec<Arc<KeyMaterial>>,
+    /// The key policy, parsed once per change (authorization never re-parses).
+    pub(crate) policy: Arc<ferrokms_policy::Policy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +73,8 @@ pub struct Kms {
     /// Serialises writers so that read-modify-write of a record is atomic;
     /// readers never take it.
     pub(crate) writer: Mutex<()>,
+    /// Who exists, for validating the principals of key policies.
+    pub(crate) principals: RwLock<Option<Arc<dyn crate::authz::PrincipalDirectory>>>,
     pub clock: Clock,
 }
 
@@ -104,6 +108,7 @@ impl Kms {
             state.keys.insert(
                 record.addr.clone(),
                 Arc::new(Key {
+                    policy: crate::authz::load_key_policy(&record.policy),
                     record,
                     materials: mats,
                 }),
@@ -120,6 +125,7 @@ impl Kms {
             sealer,
             state: RwLock::new(state),
             writer: Mutex::new(()),
+            principals: RwLock::new(None),
             clock: Clock::default(),
         })
     }
@@ -151,26 +157,6 @@ impl Kms {
             .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", addr.arn())))
     }
 
-    /// Until key policies are enforced (the authorization layer), a key is
-    /// usable only by its own account: that is what the default key policy
-    /// allows, and it keeps other accounts out rather than in.
-    pub(crate) fn check_same_account(
-        &self,
-        caller: &Caller,
-        key: &Key,
-        action: &str,
-    ) -> Result<(), KmsError> {
-        if key.record.addr.account == caller.account {
-            Ok(())
-        } else {
-            Err(KmsError::AccessDenied(format!(
-                "User: {} is not authorized to perform: kms:{action} on resource: {} because no resource-based policy allows the kms:{action} action",
-                caller.arn,
-                key.record.arn()
-            )))
-        }
-    }
-
     /// Read-modify-write of one key record, durable before it is visible.
     pub(crate) fn update_key<T>(
         &self,
@@ -188,9 +174,15 @@ impl Kms {
             return Ok((current, out));
         }
         self.store.apply(&[put_key_change(&record)?])?;
+        let policy = if record.policy == current.record.policy {
+            current.policy.clone()
+        } else {
+            crate::authz::load_key_policy(&record.policy)
+        };
         let key = Arc::new(Key {
             record,
             materials: current.materials.clone(),
+            policy,
         });
         self.state.write().keys.insert(addr.clone(), key.clone());
         Ok((key, out))
@@ -222,6 +214,7 @@ impl Kms {
         ])?;
         let key = Arc::new(Key {
             materials: vec![Arc::new(loaded)],
+            policy: crate::authz::load_key_policy(&record.policy),
             record,
         });
         self.state

@@ -13,11 +13,10 @@ use ferrokms_store::{MemoryStore, Sealer, Store};
 use ferrokms_types::{AccountId, Region};
 
 fn caller() -> Caller {
-    Caller {
-        account: AccountId::parse("111122223333").unwrap(),
-        region: Region::parse("us-east-1").unwrap(),
-        arn: "arn:aws:iam::111122223333:root".into(),
-    }
+    Caller::root(
+        AccountId::parse("111122223333").unwrap(),
+        Region::parse("us-east-1").unwrap(),
+    )
 }
 
 #[test]

@@ -237,7 +237,14 @@ impl Decision {
         match self {
             Decision::Allow => None,
             Decision::ExplicitDeny { kind, .. } => {
-                Some(format!("with an explicit deny in a {}", kind.description()))
+                // AWS: "in a resource-based policy", "in an identity-based policy".
+                let d = kind.description();
+                let article = if d.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                };
+                Some(format!("with an explicit deny in {article} {d}"))
             }
             Decision::ImplicitDeny { missing } => Some(format!(
                 "because no {} allows the {action} action",

@@ -158,3 +158,73 @@ mod tests {
         assert!(!looks_issued("AKIAshort"));
     }
 }
+
+/// The KMS view of an authenticated request: who, where, with which
+/// identity-side policies and global condition keys.
+pub fn kms_caller(
+    directory: &Directory,
+    identity: &Identity,
+    source_ip: Option<std::net::IpAddr>,
+) -> ferrokms_kms::Caller {
+    use ferrokms_kms::authz::{CallerIdentity, CallerPolicy};
+    use ferrokms_policy::{Context, Timestamp};
+    let partition = identity.region.partition();
+    let mut policies: Vec<CallerPolicy> = directory
+        .identity_policies(&identity.principal)
+        .into_iter()
+        .chain(directory.session_policies(&identity.access_key_id))
+        .map(|p| CallerPolicy {
+            label: p.label,
+            kind: p.kind,
+            policy: p.policy,
+        })
+        .collect();
+    policies.shrink_to_fit();
+    let now = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut context = Context::new();
+    if let Some(ip) = source_ip {
+        context.insert("aws:SourceIp", ip);
+    }
+    // TLS terminates in front of ferrokms, if anywhere: the listener itself
+    // speaks plain HTTP.
+    context.insert("aws:SecureTransport", false);
+    context.insert("aws:CurrentTime", Timestamp::from_epoch_seconds(now));
+    context.insert("aws:EpochTime", now);
+    if let Principal::AssumedRole { .. } = identity.principal {
+        context.insert("aws:MultiFactorAuthPresent", false);
+    }
+    ferrokms_kms::Caller {
+        account: identity.principal.account().clone(),
+        arn: identity.principal.arn(partition),
+        region: identity.region.clone(),
+        identity: std::sync::Arc::new(CallerIdentity {
+            principal: identity.principal.to_request_principal(partition),
+            policies,
+            context,
+        }),
+    }
+}
+
+/// Key-policy principals are checked against the identity directory. Under
+/// `--dev` every 12-digit account exists, as unknown access keys can act in
+/// any of them.
+pub struct DirectoryPrincipals {
+    pub directory: Arc<Directory>,
+    pub dev: bool,
+}
+
+impl ferrokms_kms::authz::PrincipalDirectory for DirectoryPrincipals {
+    fn account_exists(&self, account: &str) -> bool {
+        match AccountId::parse(account) {
+            Ok(a) => self.dev || self.directory.account_exists(&a),
+            Err(_) => false,
+        }
+    }
+
+    fn entity_exists(&self, arn: &str) -> bool {
+        self.directory.entity_arn_exists(arn)
+    }
+}

@@ -1,7 +1,10 @@
 //! IAM over the query protocol (Version 2010-05-08): parameters in, XML out.
 
+use ferrokms_iam::groups::Taggable;
+use ferrokms_iam::simulate::{ContextEntryInput, Position, SimulationInput, SimulationResult};
 use ferrokms_iam::{
-    AccessKeyStatus, Directory, ManagedPolicyRecord, Principal, RoleRecord, Tag, UserRecord,
+    AccessKeyStatus, Directory, GroupRecord, ManagedPolicyRecord, PolicyVersion, Principal,
+    RoleRecord, Tag, UserRecord,
 };
 
 use crate::query::{iso8601, url_encode, Params, QueryError, Xml};
@@ -17,7 +20,185 @@ fn user_xml(x: &mut Xml, tag: &str, u: &UserRecord) {
         .leaf("UserId", &u.id)
         .leaf("Arn", &u.arn())
         .leaf("CreateDate", &iso8601(u.created_ms));
+    boundary_xml(x, u.boundary.as_deref());
     tags_xml(x, &u.tags);
+    x.close(tag);
+}
+
+fn boundary_xml(x: &mut Xml, boundary: Option<&str>) {
+    if let Some(b) = boundary {
+        x.open("PermissionsBoundary")
+            .leaf("PermissionsBoundaryType", "PermissionsBoundaryPolicy")
+            .leaf("PermissionsBoundaryArn", b)
+            .close("PermissionsBoundary");
+    }
+}
+
+fn group_xml(x: &mut Xml, tag: &str, g: &GroupRecord) {
+    x.open(tag)
+        .leaf("Path", &g.path)
+        .leaf("GroupName", &g.name)
+        .leaf("GroupId", &g.id)
+        .leaf("Arn", &g.arn())
+        .leaf("CreateDate", &iso8601(g.created_ms))
+        .close(tag);
+}
+
+fn version_xml(x: &mut Xml, tag: &str, v: &PolicyVersion, is_default: bool, with_doc: bool) {
+    x.open(tag);
+    if with_doc {
+        x.leaf("Document", &url_encode(&v.doc.text));
+    }
+    x.leaf("VersionId", &v.version_id)
+        .leaf("IsDefaultVersion", if is_default { "true" } else { "false" })
+        .leaf("CreateDate", &iso8601(v.created_ms))
+        .close(tag);
+}
+
+/// One page of a List* result: `MaxItems` (1..=1000, default 100) items
+/// after the opaque `Marker` a previous page returned.
+fn page<T>(items: Vec<T>, p: &Params) -> Result<(Vec<T>, Option<String>), QueryError> {
+    let max = match p.u32("MaxItems")? {
+        None => 100,
+        Some(n) if (1..=1000).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(QueryError::new(
+                "ValidationError",
+                400,
+                format!("1 validation error detected: Value '{n}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000"),
+            ))
+        }
+    };
+    let start = match p.get("Marker") {
+        None => 0,
+        Some(m) => m
+            .strip_prefix("ferrokms-page-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n <= items.len())
+            .ok_or_else(|| {
+                QueryError::new("ValidationError", 400, "Invalid Marker.")
+            })?,
+    };
+    let total = items.len();
+    let end = (start + max).min(total);
+    let marker = (end < total).then(|| format!("ferrokms-page-{end}"));
+    Ok((items.into_iter().skip(start).take(end - start).collect(), marker))
+}
+
+fn page_end(x: &mut Xml, marker: Option<String>) {
+    match marker {
+        Some(m) => {
+            x.leaf("IsTruncated", "true").leaf("Marker", &m);
+        }
+        None => {
+            x.leaf("IsTruncated", "false");
+        }
+    }
+}
+
+fn sim_input(p: &Params) -> SimulationInput {
+    let context = (1..)
+        .map_while(|i| {
+            let pre = format!("ContextEntries.member.{i}");
+            let key = p.get(&format!("{pre}.ContextKeyName"))?;
+            Some(ContextEntryInput {
+                key: key.to_string(),
+                values: p.list(&format!("{pre}.ContextKeyValues")),
+                key_type: p
+                    .get(&format!("{pre}.ContextKeyType"))
+                    .unwrap_or("string")
+                    .to_string(),
+            })
+        })
+        .collect();
+    SimulationInput {
+        policies: p.list("PolicyInputList"),
+        boundaries: p.list("PermissionsBoundaryPolicyInputList"),
+        resource_policy: p.get("ResourcePolicy").map(str::to_string),
+        resource_owner: p.get("ResourceOwner").map(str::to_string),
+        caller_arn: p.get("CallerArn").map(str::to_string),
+        actions: p.list("ActionNames"),
+        resources: p.list("ResourceArns"),
+        context,
+    }
+}
+
+fn position_xml(x: &mut Xml, tag: &str, pos: Position) {
+    x.open(tag)
+        .leaf("Line", &pos.line.to_string())
+        .leaf("Column", &pos.column.to_string())
+        .close(tag);
+}
+
+fn simulation_xml(x: &mut Xml, results: Vec<SimulationResult>, p: &Params) -> Result<(), QueryError> {
+    let (results, marker) = page(results, p)?;
+    x.open("EvaluationResults");
+    for r in results {
+        x.open("member")
+            .leaf("EvalActionName", &r.action)
+            .leaf("EvalResourceName", &r.resource)
+            .leaf("EvalDecision", r.decision);
+        x.open("MatchedStatements");
+        for m in &r.matched {
+            x.open("member")
+                .leaf("SourcePolicyId", &m.source_policy_id)
+                .leaf("SourcePolicyType", m.source_policy_type);
+            position_xml(x, "StartPosition", m.start);
+            position_xml(x, "EndPosition", m.end);
+            x.close("member");
+        }
+        x.close("MatchedStatements");
+        x.open("MissingContextValues");
+        for k in &r.missing_context {
+            x.leaf("member", k);
+        }
+        x.close("MissingContextValues");
+        if let Some(b) = r.allowed_by_boundary {
+            x.open("PermissionsBoundaryDecisionDetail")
+                .leaf("AllowedByPermissionsBoundary", if b { "true" } else { "false" })
+                .close("PermissionsBoundaryDecisionDetail");
+        }
+        if !r.details.is_empty() {
+            x.open("EvalDecisionDetails");
+            for (k, v) in &r.details {
+                x.open("entry").leaf("key", k).leaf("value", v).close("entry");
+            }
+            x.close("EvalDecisionDetails");
+        }
+        x.close("member");
+    }
+    x.close("EvaluationResults");
+    page_end(x, marker);
+    Ok(())
+}
+
+fn names_xml(x: &mut Xml, tag: &str, names: &[String]) {
+    x.open(tag);
+    for n in names {
+        x.leaf("member", n);
+    }
+    x.close(tag);
+}
+
+fn attached_xml(x: &mut Xml, tag: &str, attached: &[String]) {
+    x.open(tag);
+    for a in attached {
+        x.open("member")
+            .leaf("PolicyName", a.rsplit('/').next().unwrap_or(a))
+            .leaf("PolicyArn", a)
+            .close("member");
+    }
+    x.close(tag);
+}
+
+fn inline_detail_xml(x: &mut Xml, tag: &str, inline: &std::collections::BTreeMap<String, ferrokms_iam::PolicyDoc>) {
+    x.open(tag);
+    for (n, d) in inline {
+        x.open("member")
+            .leaf("PolicyName", n)
+            .leaf("PolicyDocument", &url_encode(&d.text))
+            .close("member");
+    }
     x.close(tag);
 }
 
@@ -31,6 +212,7 @@ fn role_xml(x: &mut Xml, tag: &str, r: &RoleRecord) {
         .leaf("AssumeRolePolicyDocument", &url_encode(&r.trust.text))
         .leaf("Description", &r.description)
         .leaf("MaxSessionDuration", &r.max_session_duration.to_string());
+    boundary_xml(x, r.boundary.as_deref());
     tags_xml(x, &r.tags);
     x.close(tag);
 }
@@ -49,7 +231,12 @@ fn tags_xml(x: &mut Xml, tags: &[Tag]) {
     x.close("Tags");
 }
 
-fn policy_xml(x: &mut Xml, tag: &str, p: &ManagedPolicyRecord, attachments: usize) {
+fn policy_xml(x: &mut Xml, tag: &str, p: &ManagedPolicyRecord, counts: (usize, usize)) {
+    policy_open(x, tag, p, counts);
+    x.close(tag);
+}
+
+fn policy_open(x: &mut Xml, tag: &str, p: &ManagedPolicyRecord, (attachments, boundaries): (usize, usize)) {
     x.open(tag)
         .leaf("PolicyName", &p.name)
         .leaf("PolicyId", &p.id)
@@ -57,12 +244,11 @@ fn policy_xml(x: &mut Xml, tag: &str, p: &ManagedPolicyRecord, attachments: usiz
         .leaf("Path", &p.path)
         .leaf("DefaultVersionId", &p.default_version)
         .leaf("AttachmentCount", &attachments.to_string())
-        .leaf("PermissionsBoundaryUsageCount", "0")
+        .leaf("PermissionsBoundaryUsageCount", &boundaries.to_string())
         .leaf("IsAttachable", "true")
         .leaf("Description", &p.description)
         .leaf("CreateDate", &iso8601(p.created_ms))
-        .leaf("UpdateDate", &iso8601(p.updated_ms))
-        .close(tag);
+        .leaf("UpdateDate", &iso8601(p.updated_ms));
 }
 
 fn tags_param(p: &Params) -> Vec<Tag> {
@@ -72,9 +258,6 @@ fn tags_param(p: &Params) -> Vec<Tag> {
         .collect()
 }
 
-fn untruncated(x: &mut Xml) {
-    x.leaf("IsTruncated", "false");
-}
 
 /// Runs one IAM action; returns the `...Result` element's content.
 pub fn dispatch(
@@ -91,6 +274,7 @@ pub fn dispatch(
                 p.required("UserName")?,
                 p.get("Path"),
                 tags_param(p),
+                p.get("PermissionsBoundary"),
             )?;
             user_xml(&mut x, "User", &u);
         }
@@ -108,13 +292,20 @@ pub fn dispatch(
             }
         },
         "ListUsers" => {
+            let (items, marker) = page(dir.list_users(caller, p.get("PathPrefix"))?, p)?;
             x.open("Users");
-            for u in dir.list_users(caller, p.get("PathPrefix"))? {
+            for u in items {
                 user_xml(&mut x, "member", &u);
             }
             x.close("Users");
-            untruncated(&mut x);
+            page_end(&mut x, marker);
         }
+        "UpdateUser" => dir.update_user(
+            caller,
+            p.required("UserName")?,
+            p.get("NewUserName"),
+            p.get("NewPath"),
+        )?,
         "DeleteUser" => dir.delete_user(caller, p.required("UserName")?)?,
         "CreateRole" => {
             let r = dir.create_role(
@@ -125,6 +316,7 @@ pub fn dispatch(
                 p.get("Description"),
                 p.u32("MaxSessionDuration")?,
                 tags_param(p),
+                p.get("PermissionsBoundary"),
             )?;
             role_xml(&mut x, "Role", &r);
         }
@@ -133,12 +325,13 @@ pub fn dispatch(
             role_xml(&mut x, "Role", &r);
         }
         "ListRoles" => {
+            let (items, marker) = page(dir.list_roles(caller, p.get("PathPrefix"))?, p)?;
             x.open("Roles");
-            for r in dir.list_roles(caller, p.get("PathPrefix"))? {
+            for r in items {
                 role_xml(&mut x, "member", &r);
             }
             x.close("Roles");
-            untruncated(&mut x);
+            page_end(&mut x, marker);
         }
         "DeleteRole" => dir.delete_role(caller, p.required("RoleName")?)?,
         "UpdateAssumeRolePolicy" => dir.update_assume_role_policy(
@@ -146,7 +339,47 @@ pub fn dispatch(
             p.required("RoleName")?,
             p.required("PolicyDocument")?,
         )?,
-        "PutUserPolicy" | "PutRolePolicy" => {
+        "CreateGroup" => {
+            let g = dir.create_group(caller, p.required("GroupName")?, p.get("Path"))?;
+            group_xml(&mut x, "Group", &g);
+        }
+        "GetGroup" => {
+            let (g, users) = dir.get_group(caller, p.required("GroupName")?)?;
+            group_xml(&mut x, "Group", &g);
+            let (users, marker) = page(users, p)?;
+            x.open("Users");
+            for u in users {
+                user_xml(&mut x, "member", &u);
+            }
+            x.close("Users");
+            page_end(&mut x, marker);
+        }
+        "ListGroups" => {
+            let (items, marker) = page(dir.list_groups(caller, p.get("PathPrefix"))?, p)?;
+            x.open("Groups");
+            for g in items {
+                group_xml(&mut x, "member", &g);
+            }
+            x.close("Groups");
+            page_end(&mut x, marker);
+        }
+        "DeleteGroup" => dir.delete_group(caller, p.required("GroupName")?)?,
+        "AddUserToGroup" => {
+            dir.add_user_to_group(caller, p.required("GroupName")?, p.required("UserName")?)?
+        }
+        "RemoveUserFromGroup" => {
+            dir.remove_user_from_group(caller, p.required("GroupName")?, p.required("UserName")?)?
+        }
+        "ListGroupsForUser" => {
+            let (items, marker) = page(dir.list_groups_for_user(caller, p.required("UserName")?)?, p)?;
+            x.open("Groups");
+            for g in items {
+                group_xml(&mut x, "member", &g);
+            }
+            x.close("Groups");
+            page_end(&mut x, marker);
+        }
+        "PutUserPolicy" | "PutRolePolicy" | "PutGroupPolicy" => {
             let (owner, member) = owner_of(action);
             dir.put_inline_policy(
                 caller,
@@ -156,7 +389,7 @@ pub fn dispatch(
                 p.required("PolicyDocument")?,
             )?;
         }
-        "GetUserPolicy" | "GetRolePolicy" => {
+        "GetUserPolicy" | "GetRolePolicy" | "GetGroupPolicy" => {
             let (owner, member) = owner_of(action);
             let owner_name = p.required(member)?;
             let name = p.required("PolicyName")?;
@@ -165,7 +398,7 @@ pub fn dispatch(
                 .leaf("PolicyName", name)
                 .leaf("PolicyDocument", &url_encode(&doc));
         }
-        "DeleteUserPolicy" | "DeleteRolePolicy" => {
+        "DeleteUserPolicy" | "DeleteRolePolicy" | "DeleteGroupPolicy" => {
             let (owner, member) = owner_of(action);
             dir.delete_inline_policy(
                 caller,
@@ -174,14 +407,12 @@ pub fn dispatch(
                 p.required("PolicyName")?,
             )?;
         }
-        "ListUserPolicies" | "ListRolePolicies" => {
+        "ListUserPolicies" | "ListRolePolicies" | "ListGroupPolicies" => {
             let (owner, member) = owner_of(action);
-            x.open("PolicyNames");
-            for n in dir.list_inline_policies(caller, owner, p.required(member)?)? {
-                x.leaf("member", &n);
-            }
-            x.close("PolicyNames");
-            untruncated(&mut x);
+            let (items, marker) =
+                page(dir.list_inline_policies(caller, owner, p.required(member)?)?, p)?;
+            names_xml(&mut x, "PolicyNames", &items);
+            page_end(&mut x, marker);
         }
         "CreatePolicy" => {
             let pol = dir.create_policy(
@@ -191,33 +422,38 @@ pub fn dispatch(
                 p.required("PolicyDocument")?,
                 p.get("Description"),
             )?;
-            policy_xml(&mut x, "Policy", &pol, 0);
+            policy_xml(&mut x, "Policy", &pol, (0, 0));
         }
         "GetPolicy" => {
-            let (pol, n) = dir.get_policy(caller, p.required("PolicyArn")?)?;
-            policy_xml(&mut x, "Policy", &pol, n);
+            let arn = p.required("PolicyArn")?;
+            let (pol, n) = dir.get_policy(caller, arn)?;
+            policy_xml(&mut x, "Policy", &pol, (n, dir.permissions_boundary_usage(arn)));
         }
         "DeletePolicy" => dir.delete_policy(caller, p.required("PolicyArn")?)?,
         "ListPolicies" => {
+            let mut all = dir.list_policies(caller, p.bool("OnlyAttached"))?;
+            if let Some(prefix) = p.get("PathPrefix") {
+                all.retain(|(pol, _)| pol.path.starts_with(prefix));
+            }
+            if p.get("Scope") == Some("AWS") {
+                all.clear();
+            }
+            if p.get("PolicyUsageFilter") == Some("PermissionsBoundary") {
+                all.retain(|(pol, _)| dir.permissions_boundary_usage(&pol.arn()) > 0);
+            }
+            let (items, marker) = page(all, p)?;
             x.open("Policies");
-            for (pol, n) in dir.list_policies(caller, p.bool("OnlyAttached"))? {
-                policy_xml(&mut x, "member", &pol, n);
+            for (pol, n) in items {
+                let b = dir.permissions_boundary_usage(&pol.arn());
+                policy_xml(&mut x, "member", &pol, (n, b));
             }
             x.close("Policies");
-            untruncated(&mut x);
+            page_end(&mut x, marker);
         }
         "GetPolicyVersion" => {
             let (v, is_default) =
                 dir.get_policy_version(caller, p.required("PolicyArn")?, p.required("VersionId")?)?;
-            x.open("PolicyVersion")
-                .leaf("Document", &url_encode(&v.doc.text))
-                .leaf("VersionId", &v.version_id)
-                .leaf(
-                    "IsDefaultVersion",
-                    if is_default { "true" } else { "false" },
-                )
-                .leaf("CreateDate", &iso8601(v.created_ms))
-                .close("PolicyVersion");
+            version_xml(&mut x, "PolicyVersion", &v, is_default, true);
         }
         "CreatePolicyVersion" => {
             let v = dir.create_policy_version(
@@ -226,41 +462,222 @@ pub fn dispatch(
                 p.required("PolicyDocument")?,
                 p.bool("SetAsDefault"),
             )?;
-            x.open("PolicyVersion")
-                .leaf("VersionId", &v.version_id)
-                .leaf(
-                    "IsDefaultVersion",
-                    if p.bool("SetAsDefault") {
-                        "true"
-                    } else {
-                        "false"
-                    },
-                )
-                .leaf("CreateDate", &iso8601(v.created_ms))
-                .close("PolicyVersion");
+            version_xml(&mut x, "PolicyVersion", &v, p.bool("SetAsDefault"), false);
         }
         "DeletePolicyVersion" => {
             dir.delete_policy_version(caller, p.required("PolicyArn")?, p.required("VersionId")?)?
         }
-        "AttachUserPolicy" | "AttachRolePolicy" => {
+        "ListPolicyVersions" => {
+            let (versions, default) = dir.list_policy_versions(caller, p.required("PolicyArn")?)?;
+            let (items, marker) = page(versions, p)?;
+            x.open("Versions");
+            for v in items {
+                let d = v.version_id == default;
+                version_xml(&mut x, "member", &v, d, false);
+            }
+            x.close("Versions");
+            page_end(&mut x, marker);
+        }
+        "SetDefaultPolicyVersion" => dir.set_default_policy_version(
+            caller,
+            p.required("PolicyArn")?,
+            p.required("VersionId")?,
+        )?,
+        "ListEntitiesForPolicy" => {
+            let filter = p.get("EntityFilter");
+            if let Some(f) = filter {
+                if !["User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"].contains(&f) {
+                    return Err(QueryError::new(
+                        "ValidationError",
+                        400,
+                        format!("1 validation error detected: Value '{f}' at 'entityFilter' failed to satisfy constraint: Member must satisfy enum value set: [LocalManagedPolicy, Group, Role, AWSManagedPolicy, User]"),
+                    ));
+                }
+            }
+            let e = dir.list_entities_for_policy(
+                caller,
+                p.required("PolicyArn")?,
+                filter,
+                p.get("PolicyUsageFilter") == Some("PermissionsBoundary"),
+            )?;
+            for (tag, name_tag, id_tag, list) in [
+                ("PolicyGroups", "GroupName", "GroupId", &e.groups),
+                ("PolicyUsers", "UserName", "UserId", &e.users),
+                ("PolicyRoles", "RoleName", "RoleId", &e.roles),
+            ] {
+                x.open(tag);
+                for (n, id) in list {
+                    x.open("member").leaf(name_tag, n).leaf(id_tag, id).close("member");
+                }
+                x.close(tag);
+            }
+            x.leaf("IsTruncated", "false");
+        }
+        "AttachUserPolicy" | "AttachRolePolicy" | "AttachGroupPolicy" => {
             let (owner, member) = owner_of(action);
             dir.attach_policy(caller, owner, p.required(member)?, p.required("PolicyArn")?)?;
         }
-        "DetachUserPolicy" | "DetachRolePolicy" => {
+        "DetachUserPolicy" | "DetachRolePolicy" | "DetachGroupPolicy" => {
             let (owner, member) = owner_of(action);
             dir.detach_policy(caller, owner, p.required(member)?, p.required("PolicyArn")?)?;
         }
-        "ListAttachedUserPolicies" | "ListAttachedRolePolicies" => {
+        "ListAttachedUserPolicies" | "ListAttachedRolePolicies" | "ListAttachedGroupPolicies" => {
             let (owner, member) = owner_of(action);
+            let (items, marker) =
+                page(dir.list_attached_policies(caller, owner, p.required(member)?)?, p)?;
             x.open("AttachedPolicies");
-            for (name, arn) in dir.list_attached_policies(caller, owner, p.required(member)?)? {
+            for (name, arn) in items {
                 x.open("member")
                     .leaf("PolicyName", &name)
                     .leaf("PolicyArn", &arn)
                     .close("member");
             }
             x.close("AttachedPolicies");
-            untruncated(&mut x);
+            page_end(&mut x, marker);
+        }
+        "PutUserPermissionsBoundary" | "PutRolePermissionsBoundary" => {
+            let (what, member) = taggable_of(action);
+            dir.put_permissions_boundary(
+                caller,
+                what,
+                p.required(member)?,
+                p.required("PermissionsBoundary")?,
+            )?;
+        }
+        "DeleteUserPermissionsBoundary" | "DeleteRolePermissionsBoundary" => {
+            let (what, member) = taggable_of(action);
+            dir.delete_permissions_boundary(caller, what, p.required(member)?)?;
+        }
+        "TagUser" | "TagRole" => {
+            let (what, member) = taggable_of(action);
+            let tags = tags_param(p);
+            if tags.is_empty() {
+                return Err(QueryError::new(
+                    "ValidationError",
+                    400,
+                    "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null",
+                ));
+            }
+            dir.tag(caller, what, p.required(member)?, tags)?;
+        }
+        "UntagUser" | "UntagRole" => {
+            let (what, member) = taggable_of(action);
+            let keys = p.list("TagKeys");
+            if keys.is_empty() {
+                return Err(QueryError::new(
+                    "ValidationError",
+                    400,
+                    "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null",
+                ));
+            }
+            dir.untag(caller, what, p.required(member)?, &keys)?;
+        }
+        "ListUserTags" | "ListRoleTags" => {
+            let (what, member) = taggable_of(action);
+            let (items, marker) = page(dir.list_tags(caller, what, p.required(member)?)?, p)?;
+            x.open("Tags");
+            for t in items {
+                x.open("member")
+                    .leaf("Key", &t.key)
+                    .leaf("Value", &t.value)
+                    .close("member");
+            }
+            x.close("Tags");
+            page_end(&mut x, marker);
+        }
+        "GetAccountAuthorizationDetails" => {
+            let d = dir.account_authorization_details(caller)?;
+            let filter = p.list("Filter");
+            let want = |k: &str| filter.is_empty() || filter.iter().any(|f| f == k);
+            x.open("UserDetailList");
+            if want("User") {
+                for (u, groups) in &d.users {
+                    x.open("member")
+                        .leaf("Path", &u.path)
+                        .leaf("UserName", &u.name)
+                        .leaf("UserId", &u.id)
+                        .leaf("Arn", &u.arn())
+                        .leaf("CreateDate", &iso8601(u.created_ms));
+                    inline_detail_xml(&mut x, "UserPolicyList", &u.inline);
+                    names_xml(&mut x, "GroupList", groups);
+                    attached_xml(&mut x, "AttachedManagedPolicies", &u.attached);
+                    boundary_xml(&mut x, u.boundary.as_deref());
+                    tags_xml(&mut x, &u.tags);
+                    x.close("member");
+                }
+            }
+            x.close("UserDetailList");
+            x.open("GroupDetailList");
+            if want("Group") {
+                for g in &d.groups {
+                    x.open("member")
+                        .leaf("Path", &g.path)
+                        .leaf("GroupName", &g.name)
+                        .leaf("GroupId", &g.id)
+                        .leaf("Arn", &g.arn())
+                        .leaf("CreateDate", &iso8601(g.created_ms));
+                    inline_detail_xml(&mut x, "GroupPolicyList", &g.inline);
+                    attached_xml(&mut x, "AttachedManagedPolicies", &g.attached);
+                    x.close("member");
+                }
+            }
+            x.close("GroupDetailList");
+            x.open("RoleDetailList");
+            if want("Role") {
+                for r in &d.roles {
+                    x.open("member")
+                        .leaf("Path", &r.path)
+                        .leaf("RoleName", &r.name)
+                        .leaf("RoleId", &r.id)
+                        .leaf("Arn", &r.arn())
+                        .leaf("CreateDate", &iso8601(r.created_ms))
+                        .leaf("AssumeRolePolicyDocument", &url_encode(&r.trust.text));
+                    x.open("InstanceProfileList").close("InstanceProfileList");
+                    inline_detail_xml(&mut x, "RolePolicyList", &r.inline);
+                    attached_xml(&mut x, "AttachedManagedPolicies", &r.attached);
+                    boundary_xml(&mut x, r.boundary.as_deref());
+                    tags_xml(&mut x, &r.tags);
+                    x.close("member");
+                }
+            }
+            x.close("RoleDetailList");
+            x.open("Policies");
+            if want("LocalManagedPolicy") {
+                for (pol, a, b) in &d.policies {
+                    policy_open(&mut x, "member", pol, (*a, *b));
+                    x.open("PolicyVersionList");
+                    for v in &pol.versions {
+                        version_xml(&mut x, "member", v, v.version_id == pol.default_version, true);
+                    }
+                    x.close("PolicyVersionList");
+                    x.close("member");
+                }
+            }
+            x.close("Policies");
+            x.leaf("IsTruncated", "false");
+        }
+        "SimulateCustomPolicy" => {
+            let input = sim_input(p);
+            let results = dir.simulate_custom_policy(caller, &input)?;
+            simulation_xml(&mut x, results, p)?;
+        }
+        "SimulatePrincipalPolicy" => {
+            let input = sim_input(p);
+            let results =
+                dir.simulate_principal_policy(caller, p.required("PolicySourceArn")?, &input)?;
+            simulation_xml(&mut x, results, p)?;
+        }
+        "GetContextKeysForCustomPolicy" => {
+            let keys = dir.context_keys_for_custom_policy(caller, &p.list("PolicyInputList"))?;
+            names_xml(&mut x, "ContextKeyNames", &keys);
+        }
+        "GetContextKeysForPrincipalPolicy" => {
+            let keys = dir.context_keys_for_principal_policy(
+                caller,
+                p.required("PolicySourceArn")?,
+                &p.list("PolicyInputList"),
+            )?;
+            names_xml(&mut x, "ContextKeyNames", &keys);
         }
         "CreateAccessKey" => {
             let k = dir.create_access_key(caller, p.get("UserName"))?;
@@ -275,8 +692,9 @@ pub fn dispatch(
                 .close("AccessKey");
         }
         "ListAccessKeys" => {
+            let (items, marker) = page(dir.list_access_keys(caller, p.get("UserName"))?, p)?;
             x.open("AccessKeyMetadata");
-            for k in dir.list_access_keys(caller, p.get("UserName"))? {
+            for k in items {
                 x.open("member");
                 if let Principal::User { name, .. } = &k.principal {
                     x.leaf("UserName", name);
@@ -287,7 +705,7 @@ pub fn dispatch(
                     .close("member");
             }
             x.close("AccessKeyMetadata");
-            untruncated(&mut x);
+            page_end(&mut x, marker);
         }
         "UpdateAccessKey" => {
             let status = match p.required("Status")? {
@@ -322,9 +740,19 @@ pub fn dispatch(
     Ok(x.into_string())
 }
 
+fn taggable_of(action: &str) -> (Taggable, &'static str) {
+    if action.contains("User") {
+        (Taggable::User, "UserName")
+    } else {
+        (Taggable::Role, "RoleName")
+    }
+}
+
 fn owner_of(action: &str) -> (Owner, &'static str) {
     if action.contains("User") {
         (Owner::User, "UserName")
+    } else if action.contains("Group") {
+        (Owner::Group, "GroupName")
     } else {
         (Owner::Role, "RoleName")
     }

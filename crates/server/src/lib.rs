@@ -5,6 +5,7 @@
 //! error mapped once, here, to AWS's shape and status.
 
 pub mod auth;
+pub mod bootstrap;
 pub mod iam_api;
 pub mod kms_api;
 pub mod query;
@@ -22,7 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use ferrokms_iam::Directory;
-use ferrokms_kms::{Caller, Kms};
+use ferrokms_kms::Kms;
 use ferrokms_sigv4::HttpRequest;
 use serde_json::Value;
 
@@ -52,6 +53,10 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let mut resp = match read_body(body).await {
         Ok(bytes) => {
+            let source_ip = parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip());
             serve_request(
                 &app,
                 &parts.method,
@@ -59,6 +64,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                 &parts.headers,
                 bytes,
                 &request_id,
+                source_ip,
             )
             .await
         }
@@ -95,6 +101,7 @@ async fn serve_request(
     headers: &HeaderMap,
     body: Bytes,
     request_id: &str,
+    source_ip: Option<std::net::IpAddr>,
 ) -> Response {
     let target = headers
         .get("x-amz-target")
@@ -118,11 +125,7 @@ async fn serve_request(
         Ok(i) => i,
         Err(e) => return error_response(&e),
     };
-    let caller = Caller {
-        account: identity.principal.account().clone(),
-        arn: identity.principal.arn(identity.region.partition()),
-        region: identity.region,
-    };
+    let caller = auth::kms_caller(&app.directory, &identity, source_ip);
     let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Default::default())
     } else {

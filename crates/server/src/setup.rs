@@ -38,6 +38,8 @@ pub struct Options {
     /// Overrides `DATA_DIR/root.key`.
     pub root_key_file: Option<PathBuf>,
     pub dev_account: Option<AccountId>,
+    /// A bootstrap file applied at every start (see `bootstrap`).
+    pub bootstrap: Option<PathBuf>,
 }
 
 /// What opening a data dir did, for the operator's benefit.
@@ -62,6 +64,8 @@ pub enum SetupError {
     Iam(#[from] ferrokms_iam::IamError),
     #[error("cannot write credentials file {0}: {1}")]
     Credentials(PathBuf, std::io::Error),
+    #[error("{0}")]
+    Bootstrap(#[from] crate::bootstrap::BootstrapError),
     #[error("built-in service model is invalid: {0}")]
     Model(String),
 }
@@ -114,6 +118,17 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
                 .map_err(|e| SetupError::Credentials(path.clone(), e))?;
             opened.new_credentials_file = Some(path);
         }
+    }
+    kms.set_principal_directory(Arc::new(crate::auth::DirectoryPrincipals {
+        directory: directory.clone(),
+        dev: opts.dev_account.is_some(),
+    }));
+    if let Some(path) = &opts.bootstrap {
+        let base = match &opts.storage {
+            Storage::DataDir(dir) => dir.clone(),
+            Storage::InMemory => PathBuf::from("."),
+        };
+        crate::bootstrap::apply_file(&directory, &kms, path, &base)?;
     }
     let mode = match &opts.dev_account {
         Some(a) => Mode::Dev {

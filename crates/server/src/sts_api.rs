@@ -42,6 +42,13 @@ pub fn dispatch(
                     policy: p.get("Policy"),
                     policy_arns: p.list_field("PolicyArns", "arn"),
                     external_id: p.get("ExternalId"),
+                    tags: p
+                        .tags("Tags")
+                        .into_iter()
+                        .map(|(key, value)| ferrokms_iam::Tag { key, value })
+                        .collect(),
+                    transitive_tag_keys: p.list("TransitiveTagKeys"),
+                    source_identity: p.get("SourceIdentity"),
                 },
             )?;
             credentials_xml(&mut x, &s);
@@ -49,6 +56,15 @@ pub fn dispatch(
                 .leaf("AssumedRoleId", &s.principal.user_id())
                 .leaf("Arn", &s.principal.arn("aws"))
                 .close("AssumedRoleUser");
+            if !s.tags.is_empty() || !s.session_policies.is_empty() {
+                // A rough share of the packed-policy quota, as AWS reports it.
+                let used: usize = s.tags.iter().map(|t| t.key.len() + t.value.len()).sum::<usize>()
+                    + s.session_policies.iter().map(|d| d.text.len()).sum::<usize>();
+                x.leaf("PackedPolicySize", &(used * 100 / 2048).min(100).to_string());
+            }
+            if let Some(si) = &s.source_identity {
+                x.leaf("SourceIdentity", si);
+            }
         }
         "GetSessionToken" => {
             let s = dir.get_session_token(caller, p.u32("DurationSeconds")?)?;

@@ -2,6 +2,8 @@
 
 use ferrokms_store::Change;
 
+use ferrokms_policy::Context;
+
 use crate::api::*;
 use crate::ids::{Accepts, AliasAddr, AliasName, KeyRef};
 use crate::model::{ms_to_epoch_seconds, KeySpec, KeyState};
@@ -28,6 +30,14 @@ impl Kms {
         req: CreateAliasRequest,
     ) -> Result<Empty, KmsError> {
         let name = AliasName::parse_for_create(&req.alias_name)?;
+        let alias_arn = AliasAddr {
+            account: caller.account.clone(),
+            region: caller.region.clone(),
+            name: name.clone(),
+        }
+        .arn();
+        // Two checks, as on AWS: the alias (identity policies) and the key.
+        self.authorize_identity_only(caller, "CreateAlias", &alias_arn, Context::new())?;
         let key = self.resolve(caller, &req.target_key_id, Accepts::KeyOnly, "CreateAlias")?;
         require_not_pending_deletion(&key.record)?;
         let addr = AliasAddr {
@@ -75,6 +85,18 @@ impl Kms {
         req: UpdateAliasRequest,
     ) -> Result<Empty, KmsError> {
         let addr = self.own_alias(caller, &req.alias_name)?;
+        // Three checks, as on AWS: the alias, its current key and the new key.
+        self.authorize_identity_only(caller, "UpdateAlias", &addr.arn(), Context::new())?;
+        let current = self
+            .state
+            .read()
+            .aliases
+            .get(&addr)
+            .map(|a| a.target.clone())
+            .ok_or_else(|| KmsError::NotFound(format!("Alias {} is not found.", addr.arn())))?;
+        if let Ok(old_key) = self.lookup(&KeyRef::Key(current)) {
+            self.authorize_key(caller, &old_key, "UpdateAlias", Context::new())?;
+        }
         let new_key = self.resolve(caller, &req.target_key_id, Accepts::KeyOnly, "UpdateAlias")?;
         if new_key.record.state == KeyState::PendingDeletion {
             return Err(KmsError::InvalidState(format!(
@@ -114,6 +136,23 @@ impl Kms {
         req: DeleteAliasRequest,
     ) -> Result<Empty, KmsError> {
         let addr = self.own_alias(caller, &req.alias_name)?;
+        // Two checks, as on AWS: the alias and the key it points to.
+        self.authorize_identity_only(caller, "DeleteAlias", &addr.arn(), Context::new())?;
+        let target = self
+            .state
+            .read()
+            .aliases
+            .get(&addr)
+            .map(|a| a.target.clone());
+        let Some(target) = target else {
+            return Err(KmsError::NotFound(format!(
+                "Alias {} is not found.",
+                addr.arn()
+            )));
+        };
+        if let Ok(key) = self.lookup(&KeyRef::Key(target)) {
+            self.authorize_key(caller, &key, "DeleteAlias", Context::new())?;
+        }
         let _w = self.writer.lock();
         if !self.state.read().aliases.contains_key(&addr) {
             return Err(KmsError::NotFound(format!(
@@ -136,12 +175,18 @@ impl Kms {
         caller: &Caller,
         req: ListAliasesRequest,
     ) -> Result<ListAliasesResponse, KmsError> {
+        self.authorize_identity_only(caller, "ListAliases", "*", Context::new())?;
         let filter = match &req.key_id {
             Some(k) => Some(
-                self.resolve(caller, k, Accepts::KeyOnly, "ListAliases")?
-                    .record
-                    .addr
-                    .clone(),
+                self.lookup(&KeyRef::parse(
+                    k,
+                    &caller.account,
+                    &caller.region,
+                    Accepts::KeyOnly,
+                )?)?
+                .record
+                .addr
+                .clone(),
             ),
             None => None,
         };

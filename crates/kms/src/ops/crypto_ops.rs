@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+use ferrokms_policy::Context;
+
 use crate::api::*;
 use crate::crypto::{self, random_bytes, BlobHeader, EncryptionContext, SymmetricMaterial};
 use crate::ids::{Accepts, KeyAddr, KeyRef};
 use crate::model::{DataKeySpec, EncryptionAlgorithm, KeySpec, KeyUsage};
-use crate::ops::require_usable;
+use crate::ops::{encryption_context_keys, require_usable};
 use crate::state::Key;
 use crate::{Caller, Kms, KmsError};
 
@@ -72,7 +74,17 @@ impl Kms {
         caller: &Caller,
         req: EncryptRequest,
     ) -> Result<EncryptResponse, KmsError> {
-        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "Encrypt")?;
+        let mut cond = Context::new();
+        if let Some(ec) = &req.encryption_context {
+            encryption_context_keys(&mut cond, ec);
+        }
+        cond.insert(
+            "kms:EncryptionAlgorithm",
+            req.encryption_algorithm
+                .unwrap_or(EncryptionAlgorithm::SymmetricDefault)
+                .as_str(),
+        );
+        let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOrAlias, "Encrypt", cond)?;
         require_usable(&key.record)?;
         if is_rsa_encryption_key(&key) {
             return self.encrypt_asymmetric(&key, &req);
@@ -124,8 +136,18 @@ impl Kms {
         // An asymmetric ciphertext is raw RSA-OAEP output: only the KeyId
         // says which key made it.
         if let Some(k) = &req.key_id {
-            let key = self.resolve(caller, k, Accepts::KeyOrAlias, "Decrypt")?;
+            let key = self.lookup(&KeyRef::parse(
+                k,
+                &caller.account,
+                &caller.region,
+                Accepts::KeyOrAlias,
+            )?)?;
             if is_rsa_encryption_key(&key) {
+                let mut cond = Context::new();
+                if let Some(alg) = req.encryption_algorithm {
+                    cond.insert("kms:EncryptionAlgorithm", alg.as_str());
+                }
+                let key = self.resolve_with(caller, k, Accepts::KeyOrAlias, "Decrypt", cond)?;
                 require_usable(&key.record)?;
                 return self.decrypt_asymmetric(&key, &req, &blob.0);
             }
@@ -139,6 +161,7 @@ impl Kms {
             req.key_id.as_deref(),
             "Decrypt",
             req.dry_run,
+            false,
         )?;
         Ok(DecryptResponse {
             key_id: opened.key.record.arn(),
@@ -155,11 +178,35 @@ impl Kms {
         caller: &Caller,
         req: ReEncryptRequest,
     ) -> Result<ReEncryptResponse, KmsError> {
-        let dest = self.resolve(
+        let dest_ref = KeyRef::parse(
+            &req.destination_key_id,
+            &caller.account,
+            &caller.region,
+            Accepts::KeyOrAlias,
+        )?;
+        let same_key = match (&req.ciphertext_blob, self.lookup(&dest_ref)) {
+            (Some(b), Ok(d)) => crypto::parse_header(&b.0)
+                .map(|(h, _)| {
+                    h.key_id == d.record.addr.key_id && h.account == d.record.addr.account
+                })
+                .unwrap_or(false),
+            _ => false,
+        };
+        let mut cond = Context::new();
+        if let Some(ec) = &req.destination_encryption_context {
+            encryption_context_keys(&mut cond, ec);
+        }
+        cond.insert(
+            "kms:EncryptionAlgorithm",
+            EncryptionAlgorithm::SymmetricDefault.as_str(),
+        );
+        cond.insert("kms:ReEncryptOnSameKey", same_key);
+        let dest = self.resolve_with(
             caller,
             &req.destination_key_id,
             Accepts::KeyOrAlias,
             "ReEncryptTo",
+            cond,
         )?;
         require_usable(&dest.record)?;
         require_symmetric_encryption_key(&dest, "ReEncrypt")?;
@@ -178,6 +225,7 @@ impl Kms {
             req.source_key_id.as_deref(),
             "ReEncryptFrom",
             req.dry_run,
+            same_key,
         )?;
         let dest_ctx = req.destination_encryption_context.unwrap_or_default();
         let (new_blob, dest_material) = seal_under(&dest, &dest_ctx, &opened.plaintext)?;
@@ -230,6 +278,7 @@ impl Kms {
         _caller: &Caller,
         req: GenerateRandomRequest,
     ) -> Result<GenerateRandomResponse, KmsError> {
+        self.authorize_identity_only(_caller, "GenerateRandom", "*", Context::new())?;
         if req.custom_key_store_id.is_some() {
             return Err(KmsError::UnsupportedOperation(
                 "Custom key stores are not supported by ferrokms.".into(),
@@ -285,7 +334,15 @@ impl Kms {
                 n as usize
             }
         };
-        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, op)?;
+        let mut cond = Context::new();
+        if let Some(ec) = &req.encryption_context {
+            encryption_context_keys(&mut cond, ec);
+        }
+        cond.insert(
+            "kms:EncryptionAlgorithm",
+            EncryptionAlgorithm::SymmetricDefault.as_str(),
+        );
+        let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOrAlias, op, cond)?;
         require_usable(&key.record)?;
         require_symmetric_encryption_key(&key, op)?;
         dry_run(req.dry_run)?;
@@ -303,6 +360,7 @@ impl Kms {
         named_key: Option<&str>,
         action: &str,
         dry: Option<bool>,
+        same_key: bool,
     ) -> Result<Opened, KmsError> {
         let (header, header_len) = crypto::parse_header(blob)?;
         let addr = KeyAddr {
@@ -313,15 +371,29 @@ impl Kms {
         let key = self
             .lookup(&KeyRef::Key(addr.clone()))
             .map_err(|_| KmsError::AccessDenied(CIPHERTEXT_KEY_UNUSABLE.into()))?;
+        let mut cond = Context::new();
+        encryption_context_keys(&mut cond, ctx);
+        cond.insert(
+            "kms:EncryptionAlgorithm",
+            EncryptionAlgorithm::SymmetricDefault.as_str(),
+        );
+        if action == "ReEncryptFrom" {
+            cond.insert("kms:ReEncryptOnSameKey", same_key);
+        }
         if let Some(named) = named_key {
-            let named = self.resolve(caller, named, Accepts::KeyOrAlias, action)?;
+            let named_ref =
+                KeyRef::parse(named, &caller.account, &caller.region, Accepts::KeyOrAlias)?;
+            if let KeyRef::Alias(a) = &named_ref {
+                cond.insert("kms:RequestAlias", a.name.as_str());
+            }
+            let named = self.lookup(&named_ref)?;
             if named.record.addr != addr {
                 return Err(KmsError::IncorrectKey(
                     "The key ID in the request does not identify a KMS key that can perform this operation.".into(),
                 ));
             }
         }
-        self.check_same_account(caller, &key, action)?;
+        self.authorize_key(caller, &key, action, cond)?;
         require_usable(&key.record)?;
         require_symmetric_encryption_key(&key, action)?;
         dry_run(dry)?;

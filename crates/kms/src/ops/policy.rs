@@ -3,7 +3,8 @@
 
 use crate::api::*;
 use crate::ids::Accepts;
-use crate::ops::keys::check_policy_text;
+use ferrokms_policy::Context;
+
 use crate::ops::page;
 use crate::{Caller, Kms, KmsError};
 
@@ -40,8 +41,18 @@ impl Kms {
         req: PutKeyPolicyRequest,
     ) -> Result<Empty, KmsError> {
         check_policy_name(req.policy_name.as_deref())?;
-        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "PutKeyPolicy")?;
-        check_policy_text(&req.policy)?;
+        let mut cond = Context::new();
+        if let Some(b) = req.bypass_policy_lockout_safety_check {
+            cond.insert("kms:BypassPolicyLockoutSafetyCheck", b);
+        }
+        let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOnly, "PutKeyPolicy", cond)?;
+        let parsed = self.validate_key_policy(&req.policy)?;
+        self.check_lockout(
+            caller,
+            &key.record,
+            &parsed,
+            req.bypass_policy_lockout_safety_check,
+        )?;
         self.update_key(&key.record.addr, |r| {
             r.policy = req.policy;
             Ok(())

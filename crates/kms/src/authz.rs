@@ -1,0 +1,380 @@
+//! KMS authorization: the key policy first, identity policies only where the
+//! key policy delegates to the caller's account, explicit denies everywhere,
+//! cross-account calls needing both sides.
+//!
+//! The generic combination (explicit deny wins; a key-policy statement naming
+//! the caller allows on its own; one naming the account delegates to the
+//! caller's identity policies, which the root user holds implicitly;
+//! boundaries and session policies cap) is the policy engine's
+//! `CombineMode::ResourcePolicyRequired`. What is KMS's own lives here: which
+//! operations may cross accounts, the IAM-only operations, the request
+//! context, and AWS's AccessDenied texts.
+
+use std::sync::Arc;
+
+use ferrokms_policy::{
+    evaluate_with, explain, Action, CombineMode, Context, ContextValue, ContextValues, Decision,
+    EvaluationOptions, ParseOptions, Policy, PolicyInput, PolicyKind, Request, RequestPrincipal,
+};
+
+use crate::model::KeyRecord;
+use crate::state::Key;
+use crate::{Caller, Kms, KmsError};
+
+/// One identity-side policy of the caller (identity-based, permissions
+/// boundary or session policy), parsed once by whoever owns it.
+#[derive(Clone)]
+pub struct CallerPolicy {
+    pub label: String,
+    pub kind: PolicyKind,
+    pub policy: Arc<Policy>,
+}
+
+impl std::fmt::Debug for CallerPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CallerPolicy({:?}, {})", self.kind, self.label)
+    }
+}
+
+/// What authorization needs to know about the caller beyond its ARN: its
+/// identity-side policies and the request-wide global condition keys
+/// (`aws:SourceIp`, `aws:SecureTransport`, ...). Supplied by the edge.
+#[derive(Debug, Clone, Default)]
+pub struct CallerIdentity {
+    /// `None`: derived from the caller's ARN.
+    pub principal: Option<RequestPrincipal>,
+    pub policies: Vec<CallerPolicy>,
+    pub context: Context,
+}
+
+/// Answers whether a principal named in a key policy exists. Implemented by
+/// the edge over the identity directory; without one, every principal is
+/// taken to exist.
+pub trait PrincipalDirectory: Send + Sync {
+    fn account_exists(&self, account: &str) -> bool;
+    /// An IAM user or role, by ARN (path included).
+    fn entity_exists(&self, arn: &str) -> bool;
+}
+
+const INVALID_PRINCIPALS: &str = "Policy contains a statement with one or more invalid principals.";
+const LOCKOUT: &str =
+    "The new key policy will not allow you to update the key policy in the future.";
+
+/// The operations whose permission works across accounts (kms-spec §1.1
+/// rule 5); for every other action, permission from another account's key
+/// policy has no effect.
+const CROSS_ACCOUNT_ACTIONS: &[&str] = &[
+    "Encrypt",
+    "Decrypt",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "Sign",
+    "Verify",
+    "GenerateMac",
+    "VerifyMac",
+    "DeriveSharedSecret",
+    "DescribeKey",
+    "GetPublicKey",
+    "CreateGrant",
+    "ListGrants",
+    "RevokeGrant",
+    "RetireGrant",
+    "GetKeyRotationStatus",
+];
+
+/// Parses a key policy the way KMS reads one: every statement needs a
+/// principal; statements without Action or Resource never match.
+pub(crate) fn parse_key_policy(text: &str) -> Result<Policy, KmsError> {
+    Policy::parse(text, &ParseOptions::for_kind(PolicyKind::ResourceBased))
+        .map_err(|e| KmsError::MalformedPolicyDocument(e.to_string()))
+}
+
+/// A policy that matches nothing: a statement without Action never applies.
+const MATCHES_NOTHING: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"}}]}"#;
+
+/// The parsed policy of a stored key. A stored text that no longer parses
+/// (written before validation existed) allows nothing rather than failing
+/// every request.
+pub(crate) fn load_key_policy(text: &str) -> Arc<Policy> {
+    match parse_key_policy(text) {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            tracing::warn!(error = %e, "stored key policy does not parse; it allows nothing");
+            Arc::new(
+                Policy::parse(MATCHES_NOTHING, &ParseOptions::default())
+                    .expect("the built-in match-nothing policy parses (unit-tested)"),
+            )
+        }
+    }
+}
+
+fn merge(into: &mut Context, from: &Context) {
+    for e in from.iter() {
+        if into.contains(&e.name) {
+            continue;
+        }
+        match &e.values {
+            ContextValues::Single(v) => into.insert(&e.name, v.clone()),
+            ContextValues::Multi(vs) => into.insert_multi(&e.name, vs.clone()),
+        }
+    }
+}
+
+impl Caller {
+    fn request_principal(&self) -> Result<RequestPrincipal, KmsError> {
+        match &self.identity.principal {
+            Some(p) => Ok(p.clone()),
+            None => RequestPrincipal::from_arn(&self.arn).map_err(|e| {
+                KmsError::Internal(format!("caller ARN {} is not a principal: {e}", self.arn))
+            }),
+        }
+    }
+}
+
+/// The condition keys every key-scoped request carries: the caller's
+/// account and the key's own properties, tags and aliases.
+pub(crate) fn key_context(kms: &Kms, caller: &Caller, r: &KeyRecord) -> Context {
+    let mut ctx = Context::new();
+    ctx.insert("kms:CallerAccount", caller.account.as_str());
+    ctx.insert("kms:KeySpec", r.key_spec.as_str());
+    ctx.insert("kms:CustomerMasterKeySpec", r.key_spec.as_str());
+    ctx.insert("kms:KeyUsage", r.key_usage.as_str());
+    ctx.insert("kms:CustomerMasterKeyUsage", r.key_usage.as_str());
+    ctx.insert("kms:KeyOrigin", r.origin.as_str());
+    ctx.insert("kms:MultiRegion", r.multi_region);
+    ctx.insert("aws:RequestedRegion", caller.region.as_str());
+    ctx.insert("aws:ResourceAccount", r.addr.account.as_str());
+    for t in &r.tags {
+        ctx.insert(&format!("aws:ResourceTag/{}", t.key), t.value.as_str());
+    }
+    let aliases: Vec<ContextValue> = kms
+        .state
+        .read()
+        .aliases
+        .values()
+        .filter(|a| a.target == r.addr)
+        .map(|a| ContextValue::String(a.addr.name.to_string()))
+        .collect();
+    ctx.insert_multi("kms:ResourceAliases", aliases);
+    ctx
+}
+
+impl Kms {
+    /// Authorizes `kms:ACTION` on a key, with the operation's own condition
+    /// keys in `extra`.
+    pub(crate) fn authorize_key(
+        &self,
+        caller: &Caller,
+        key: &Key,
+        action: &str,
+        extra: Context,
+    ) -> Result<(), KmsError> {
+        self.authorize_record(caller, &key.record, &key.policy, action, extra)
+    }
+
+    /// As [`Kms::authorize_key`], against a given policy (the lockout check
+    /// evaluates a policy before it is stored).
+    pub(crate) fn authorize_record(
+        &self,
+        caller: &Caller,
+        record: &KeyRecord,
+        key_policy: &Policy,
+        action: &str,
+        extra: Context,
+    ) -> Result<(), KmsError> {
+        let key_arn = record.arn();
+        let same_account = record.addr.account == caller.account;
+        if !same_account && !CROSS_ACCOUNT_ACTIONS.contains(&action) {
+            return Err(KmsError::AccessDenied(format!(
+                "User: {} is not authorized to perform: kms:{action} on resource: {key_arn} because no resource-based policy allows the kms:{action} action",
+                caller.arn
+            )));
+        }
+        let mut ctx = extra;
+        merge(&mut ctx, &key_context(self, caller, record));
+        merge(&mut ctx, &caller.identity.context);
+        let action_id = Action::parse(&format!("kms:{action}"))
+            .map_err(|e| KmsError::Internal(e.to_string()))?;
+        let request = Request::new(caller.request_principal()?, action_id, &key_arn)
+            .with_resource_account(ferrokms_policy::AccountId::parse(
+                record.addr.account.as_str(),
+            ))
+            .with_context(ctx)
+            .with_principal_context();
+        let mut inputs = Vec::with_capacity(1 + caller.identity.policies.len());
+        inputs.push(PolicyInput::new(
+            "key policy",
+            PolicyKind::ResourceBased,
+            key_policy,
+        ));
+        for p in &caller.identity.policies {
+            inputs.push(PolicyInput::new(&p.label, p.kind, &p.policy));
+        }
+        let eval = evaluate_with(
+            &request,
+            &inputs,
+            &EvaluationOptions {
+                mode: CombineMode::ResourcePolicyRequired,
+            },
+        );
+        match eval.decision {
+            Decision::Allow => Ok(()),
+            ref d => Err(KmsError::AccessDenied(explain::access_denied_message(&request, d).unwrap_or_else(|| {
+                format!("User: {} is not authorized to perform: kms:{action} on resource: {key_arn}", caller.arn)
+            }))),
+        }
+    }
+
+    /// Authorizes an operation that has no key (CreateKey, ListKeys,
+    /// ListAliases, GenerateRandom, the alias half of alias operations):
+    /// identity policies only, on `resource` (`*` or an alias ARN).
+    pub(crate) fn authorize_identity_only(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: &str,
+        extra: Context,
+    ) -> Result<(), KmsError> {
+        let mut ctx = extra;
+        ctx.insert("aws:RequestedRegion", caller.region.as_str());
+        merge(&mut ctx, &caller.identity.context);
+        let action_id = Action::parse(&format!("kms:{action}"))
+            .map_err(|e| KmsError::Internal(e.to_string()))?;
+        let request = Request::new(caller.request_principal()?, action_id, resource)
+            .with_resource_account(ferrokms_policy::AccountId::parse(caller.account.as_str()))
+            .with_context(ctx)
+            .with_principal_context();
+        let inputs: Vec<PolicyInput<'_>> = caller
+            .identity
+            .policies
+            .iter()
+            .map(|p| PolicyInput::new(&p.label, p.kind, &p.policy))
+            .collect();
+        let eval = evaluate_with(
+            &request,
+            &inputs,
+            &EvaluationOptions {
+                mode: CombineMode::Standard,
+            },
+        );
+        match eval.decision {
+            Decision::Allow => Ok(()),
+            ref d => Err(KmsError::AccessDenied(explain::access_denied_message(&request, d).unwrap_or_else(|| {
+                format!("User: {} is not authorized to perform: kms:{action} on resource: {resource}", caller.arn)
+            }))),
+        }
+    }
+
+    /// The extra `kms:TagResource` check of CreateKey with tags: AWS words it
+    /// without an `on resource:` clause.
+    pub(crate) fn authorize_create_key_tags(
+        &self,
+        caller: &Caller,
+        extra: Context,
+    ) -> Result<(), KmsError> {
+        match self.authorize_identity_only(caller, "TagResource", "*", extra) {
+            Ok(()) => Ok(()),
+            Err(KmsError::AccessDenied(m)) => {
+                Err(KmsError::AccessDenied(m.replacen(" on resource: *", "", 1)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unparseable_stored_policy_allows_nothing_instead_of_failing() {
+        let p = load_key_policy("not json");
+        assert_eq!(p.statements().len(), 1);
+    }
+}
+
+impl Kms {
+    /// Validates a key policy text for CreateKey / PutKeyPolicy: size,
+    /// grammar (a principal in every statement), principals that exist, and
+    /// KMS's refusal of ForAllValues with single-valued condition keys.
+    pub(crate) fn validate_key_policy(&self, text: &str) -> Result<Arc<Policy>, KmsError> {
+        crate::ops::check_policy_size(text)?;
+        let policy = parse_key_policy(text)?;
+        for st in policy.statements() {
+            let blocks = st.condition().map(|c| c.blocks()).unwrap_or(&[]);
+            for block in blocks {
+                if block.operator().set != Some(ferrokms_policy::SetOperator::ForAllValues) {
+                    continue;
+                }
+                let single_valued = block.entries().iter().any(|e| {
+                    let key = e.key().as_str().to_ascii_lowercase();
+                    key.starts_with("kms:encryptioncontext:") || key.starts_with("aws:requesttag/")
+                });
+                if single_valued {
+                    return Err(KmsError::MalformedPolicyDocument(
+                        "OverlyPermissiveCondition: Using the ForAllValues set operator with a single-valued condition key matches requests without the specified encryption context or tag or with an unspecified encryption context or tag. To fix, remove ForAllValues.".into(),
+                    ));
+                }
+            }
+        }
+        if let Some(dir) = self.principals.read().clone() {
+            for st in policy.statements() {
+                let Some(p) = st.principal() else { continue };
+                let ferrokms_policy::PrincipalSpec::Typed(entries) = p.spec() else {
+                    continue;
+                };
+                for e in entries {
+                    for v in e.values() {
+                        use ferrokms_policy::PrincipalId as P;
+                        let ok = match v.id() {
+                            P::Account(a) => dir.account_exists(a.as_str()),
+                            P::User(arn) => dir.entity_exists(arn),
+                            P::Role { arn, .. } => dir.entity_exists(arn),
+                            _ => true,
+                        };
+                        if !ok {
+                            return Err(KmsError::MalformedPolicyDocument(
+                                INVALID_PRINCIPALS.into(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Arc::new(policy))
+    }
+
+    /// The lockout safety check: the caller must still be allowed to call
+    /// PutKeyPolicy under the new policy (its identity policies counting).
+    pub(crate) fn check_lockout(
+        &self,
+        caller: &Caller,
+        record: &KeyRecord,
+        new_policy: &Policy,
+        bypass: Option<bool>,
+    ) -> Result<(), KmsError> {
+        if bypass == Some(true) {
+            return Ok(());
+        }
+        let mut cond = Context::new();
+        if let Some(b) = bypass {
+            cond.insert("kms:BypassPolicyLockoutSafetyCheck", b);
+        }
+        match self.authorize_record(caller, record, new_policy, "PutKeyPolicy", cond) {
+            Ok(()) => Ok(()),
+            Err(KmsError::AccessDenied(_)) => {
+                Err(KmsError::MalformedPolicyDocument(LOCKOUT.into()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets the identity directory that key-policy principals are checked against.
+    pub fn set_principal_directory(&self, dir: Arc<dyn PrincipalDirectory>) {
+        *self.principals.write() = Some(dir);
+    }
+}

@@ -1,0 +1,707 @@
+//! Declarative bootstrap: a TOML file describing accounts, IAM entities,
+//! access keys and KMS keys, applied idempotently at start (`ferrokms serve
+//! --bootstrap FILE`). The format is documented in docs/identity.md.
+//!
+//! Everything is applied as the account's root user through the same
+//! operations the APIs use, so every name rule and limit holds. What exists
+//! already is left alone, or brought in line when it differs (policy
+//! documents, trust policies, attachments, memberships, tags, boundaries);
+//! nothing is deleted. Running the same file twice changes nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ferrokms_iam::groups::Taggable;
+use ferrokms_iam::ops_owner::Owner;
+use ferrokms_iam::{AccessKey, Directory, PolicyDoc, Principal, Tag};
+use ferrokms_kms::{Caller, Kms};
+use ferrokms_types::{AccountId, Region};
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("cannot read bootstrap file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("bootstrap file {0}: {1}")]
+    Parse(PathBuf, String),
+    #[error("bootstrap: {0}")]
+    Invalid(String),
+    #[error("bootstrap: {what}: {source}")]
+    Iam {
+        what: String,
+        source: ferrokms_iam::IamError,
+    },
+    #[error("bootstrap: {what}: {source}")]
+    Kms {
+        what: String,
+        source: ferrokms_kms::KmsError,
+    },
+    #[error("bootstrap: cannot write credentials file {0}: {1}")]
+    Credentials(PathBuf, std::io::Error),
+}
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapFile {
+    /// Where generated access keys (and new accounts' root keys) are
+    /// written, as an AWS shared-credentials file (mode 0600). Relative to
+    /// the data directory.
+    pub credentials_file: Option<PathBuf>,
+    #[serde(default)]
+    pub accounts: Vec<AccountSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSpec {
+    pub id: String,
+    #[serde(default)]
+    pub policies: Vec<PolicySpec>,
+    #[serde(default)]
+    pub groups: Vec<GroupSpec>,
+    #[serde(default)]
+    pub users: Vec<UserSpec>,
+    #[serde(default)]
+    pub roles: Vec<RoleSpec>,
+    #[serde(default)]
+    pub keys: Vec<KeySpecEntry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    pub name: String,
+    pub path: Option<String>,
+    pub description: Option<String>,
+    pub document: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    pub name: String,
+    pub path: Option<String>,
+    #[serde(default)]
+    pub inline_policies: BTreeMap<String, String>,
+    #[serde(default)]
+    pub managed_policies: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    pub name: String,
+    pub path: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub inline_policies: BTreeMap<String, String>,
+    #[serde(default)]
+    pub managed_policies: Vec<String>,
+    pub permissions_boundary: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub access_keys: Vec<AccessKeySpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeySpec {
+    /// Given id and secret (both or neither). Without them a key is
+    /// generated once (when the user has none) and written to the
+    /// credentials file.
+    pub id: Option<String>,
+    pub secret: Option<String>,
+    /// Profile name in the credentials file (default: the user name).
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    pub name: String,
+    pub path: Option<String>,
+    pub description: Option<String>,
+    pub trust_policy: String,
+    pub max_session_duration: Option<u32>,
+    #[serde(default)]
+    pub inline_policies: BTreeMap<String, String>,
+    #[serde(default)]
+    pub managed_policies: Vec<String>,
+    pub permissions_boundary: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySpecEntry {
+    /// Identifies the key: created only when the alias does not exist.
+    pub alias: String,
+    pub region: Option<String>,
+    pub description: Option<String>,
+    pub key_spec: Option<String>,
+    pub key_usage: Option<String>,
+    pub policy: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What applying a file did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// One line per change; empty when everything was already in place.
+    pub changes: Vec<String>,
+}
+
+/// Reads and parses a bootstrap file (no change to any state).
+pub fn load(path: &Path) -> Result<BootstrapFile, BootstrapError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| BootstrapError::Read(path.to_path_buf(), e))?;
+    parse(&text).map_err(|e| match e {
+        BootstrapError::Parse(_, m) => BootstrapError::Parse(path.to_path_buf(), m),
+        other => other,
+    })
+}
+
+/// Parses a bootstrap document and checks what can be checked offline:
+/// account ids, policy documents, alias names, key-access pairs.
+pub fn parse(text: &str) -> Result<BootstrapFile, BootstrapError> {
+    let file: BootstrapFile =
+        toml::from_str(text).map_err(|e| BootstrapError::Parse(PathBuf::new(), e.to_string()))?;
+    check(&file)?;
+    Ok(file)
+}
+
+fn check(file: &BootstrapFile) -> Result<(), BootstrapError> {
+    let bad = |m: String| BootstrapError::Invalid(m);
+    let doc = |what: &str, text: &str, kind: ferrokms_iam::DocKind| {
+        PolicyDoc::parse(text, kind)
+            .map(|_| ())
+            .map_err(|e| BootstrapError::Invalid(format!("{what}: {e}")))
+    };
+    use ferrokms_iam::DocKind::{Identity, Trust};
+    for a in &file.accounts {
+        AccountId::parse(&a.id).map_err(|_| bad(format!("account id '{}' is not 12 digits", a.id)))?;
+        for p in &a.policies {
+            doc(&format!("policy {}", p.name), &p.document, Identity)?;
+        }
+        for g in &a.groups {
+            for (n, t) in &g.inline_policies {
+                doc(&format!("group {} policy {n}", g.name), t, Identity)?;
+            }
+        }
+        for u in &a.users {
+            for (n, t) in &u.inline_policies {
+                doc(&format!("user {} policy {n}", u.name), t, Identity)?;
+            }
+            for k in &u.access_keys {
+                if k.id.is_some() != k.secret.is_some() {
+                    return Err(bad(format!(
+                        "user {}: an access key needs both id and secret, or neither",
+                        u.name
+                    )));
+                }
+                if k.id.is_none() && file.credentials_file.is_none() {
+                    return Err(bad(format!(
+                        "user {}: a generated access key needs credentials_file",
+                        u.name
+                    )));
+                }
+            }
+        }
+        for r in &a.roles {
+            doc(&format!("role {} trust policy", r.name), &r.trust_policy, Trust)?;
+            for (n, t) in &r.inline_policies {
+                doc(&format!("role {} policy {n}", r.name), t, Identity)?;
+            }
+        }
+        for k in &a.keys {
+            if !k.alias.starts_with("alias/") || k.alias.starts_with("alias/aws/") {
+                return Err(bad(format!(
+                    "key alias '{}' must start with alias/ (and not alias/aws/)",
+                    k.alias
+                )));
+            }
+            if let Some(r) = &k.region {
+                Region::parse(r).map_err(|_| bad(format!("key {}: bad region '{r}'", k.alias)))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn tags_of(map: &BTreeMap<String, String>) -> Vec<Tag> {
+    map.iter()
+        .map(|(k, v)| Tag {
+            key: k.clone(),
+            value: v.clone(),
+        })
+        .collect()
+}
+
+/// A policy reference: an ARN, or the name of a policy of the account.
+fn policy_arn(dir: &Directory, account: &AccountId, r: &str) -> Result<String, BootstrapError> {
+    if r.starts_with("arn:") {
+        return Ok(r.to_string());
+    }
+    dir.managed_policy_by_name(account, r)
+        .map(|p| p.arn())
+        .ok_or_else(|| BootstrapError::Invalid(format!("no managed policy named '{r}' in {account}")))
+}
+
+struct Applier<'a> {
+    dir: &'a Directory,
+    kms: &'a Kms,
+    report: Report,
+    /// Profiles to write: name -> (id, secret).
+    profiles: Vec<(String, String, String)>,
+}
+
+impl Applier<'_> {
+    fn iam<T>(
+        &self,
+        what: impl Fn() -> String,
+        r: Result<T, ferrokms_iam::IamError>,
+    ) -> Result<T, BootstrapError> {
+        r.map_err(|source| BootstrapError::Iam {
+            what: what(),
+            source,
+        })
+    }
+
+    fn note(&mut self, s: String) {
+        tracing::info!(change = %s, "bootstrap");
+        self.report.changes.push(s);
+    }
+
+    fn inline(
+        &mut self,
+        root: &Principal,
+        owner: Owner,
+        name: &str,
+        wanted: &BTreeMap<String, String>,
+    ) -> Result<(), BootstrapError> {
+        let account = root.account().clone();
+        let (_, current, _) = self.iam(|| format!("{owner:?} {name}"), self.dir.policies_of(&account, owner, name))?;
+        for (pname, text) in wanted {
+            if current.get(pname).map(|d| d.text.as_str()) != Some(text.as_str()) {
+                self.iam(
+                    || format!("{owner:?} {name} policy {pname}"),
+                    self.dir.put_inline_policy(root, owner, name, pname, text),
+                )?;
+                self.note(format!("put {owner:?} {name} inline policy {pname}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn attach(
+        &mut self,
+        root: &Principal,
+        owner: Owner,
+        name: &str,
+        wanted: &[String],
+    ) -> Result<(), BootstrapError> {
+        let account = root.account().clone();
+        let (_, _, attached) = self.iam(|| format!("{owner:?} {name}"), self.dir.policies_of(&account, owner, name))?;
+        for r in wanted {
+            let arn = policy_arn(self.dir, &account, r)?;
+            if !attached.contains(&arn) {
+                self.iam(
+                    || format!("attach {arn} to {owner:?} {name}"),
+                    self.dir.attach_policy(root, owner, name, &arn),
+                )?;
+                self.note(format!("attached {arn} to {owner:?} {name}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn tags_and_boundary(
+        &mut self,
+        root: &Principal,
+        what: Taggable,
+        name: &str,
+        current_tags: &[Tag],
+        current_boundary: Option<&str>,
+        tags: &BTreeMap<String, String>,
+        boundary: Option<&str>,
+    ) -> Result<(), BootstrapError> {
+        let account = root.account().clone();
+        let missing: Vec<Tag> = tags_of(tags)
+            .into_iter()
+            .filter(|t| !current_tags.contains(t))
+            .collect();
+        if !missing.is_empty() {
+            self.iam(
+                || format!("tag {what:?} {name}"),
+                self.dir.tag(root, what, name, missing),
+            )?;
+            self.note(format!("tagged {what:?} {name}"));
+        }
+        if let Some(b) = boundary {
+            let arn = policy_arn(self.dir, &account, b)?;
+            if current_boundary != Some(arn.as_str()) {
+                self.iam(
+                    || format!("boundary of {what:?} {name}"),
+                    self.dir.put_permissions_boundary(root, what, name, &arn),
+                )?;
+                self.note(format!("set permissions boundary of {what:?} {name}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn account(&mut self, a: &AccountSpec) -> Result<(), BootstrapError> {
+        let account = AccountId::parse(&a.id)
+            .map_err(|_| BootstrapError::Invalid(format!("bad account id {}", a.id)))?;
+        if !self.dir.account_exists(&account) {
+            let key = self.iam(|| format!("account {account}"), self.dir.create_account(&account))?;
+            self.profiles.push((
+                format!("root-{account}"),
+                key.id.clone(),
+                key.secret.to_string(),
+            ));
+            self.note(format!("created account {account}"));
+        }
+        let root = Principal::Root {
+            account: account.clone(),
+        };
+        for p in &a.policies {
+            match self.dir.managed_policy_by_name(&account, &p.name) {
+                None => {
+                    self.iam(
+                        || format!("policy {}", p.name),
+                        self.dir.create_policy(
+                            &root,
+                            &p.name,
+                            p.path.as_deref(),
+                            &p.document,
+                            p.description.as_deref(),
+                        ),
+                    )?;
+                    self.note(format!("created policy {}", p.name));
+                }
+                Some(existing) => {
+                    if existing.default_doc().map(|d| d.text.as_str()) != Some(p.document.as_str())
+                    {
+                        let arn = existing.arn();
+                        if existing.versions.len() >= 5 {
+                            if let Some(old) = existing
+                                .versions
+                                .iter()
+                                .find(|v| v.version_id != existing.default_version)
+                            {
+                                self.iam(
+                                    || format!("policy {}", p.name),
+                                    self.dir.delete_policy_version(&root, &arn, &old.version_id),
+                                )?;
+                            }
+                        }
+                        self.iam(
+                            || format!("policy {}", p.name),
+                            self.dir.create_policy_version(&root, &arn, &p.document, true),
+                        )?;
+                        self.note(format!("new default version of policy {}", p.name));
+                    }
+                }
+            }
+        }
+        for g in &a.groups {
+            if self.dir.find_group(&account, &g.name).is_none() {
+                self.iam(
+                    || format!("group {}", g.name),
+                    self.dir.create_group(&root, &g.name, g.path.as_deref()),
+                )?;
+                self.note(format!("created group {}", g.name));
+            }
+            self.inline(&root, Owner::Group, &g.name, &g.inline_policies)?;
+            self.attach(&root, Owner::Group, &g.name, &g.managed_policies)?;
+        }
+        for u in &a.users {
+            let user = match self.dir.find_user(&account, &u.name) {
+                Some(x) => x,
+                None => {
+                    let x = self.iam(
+                        || format!("user {}", u.name),
+                        self.dir
+                            .create_user(&root, &u.name, u.path.as_deref(), Vec::new(), None),
+                    )?;
+                    self.note(format!("created user {}", u.name));
+                    x
+                }
+            };
+            self.tags_and_boundary(
+                &root,
+                Taggable::User,
+                &u.name,
+                &user.tags,
+                user.boundary.as_deref(),
+                &u.tags,
+                u.permissions_boundary.as_deref(),
+            )?;
+            self.inline(&root, Owner::User, &u.name, &u.inline_policies)?;
+            self.attach(&root, Owner::User, &u.name, &u.managed_policies)?;
+            for g in &u.groups {
+                let group = self
+                    .dir
+                    .find_group(&account, g)
+                    .ok_or_else(|| BootstrapError::Invalid(format!("user {}: no group {g}", u.name)))?;
+                if !group.has_member(&u.name) {
+                    self.iam(
+                        || format!("add {} to {g}", u.name),
+                        self.dir.add_user_to_group(&root, g, &u.name),
+                    )?;
+                    self.note(format!("added user {} to group {g}", u.name));
+                }
+            }
+            let principal = Principal::User {
+                account: account.clone(),
+                name: user.name.clone(),
+                path: user.path.clone(),
+                id: user.id.clone(),
+            };
+            let existing = self
+                .iam(|| format!("user {}", u.name), self.dir.list_access_keys(&root, Some(&u.name)))?;
+            for k in &u.access_keys {
+                match (&k.id, &k.secret) {
+                    (Some(id), Some(secret)) => {
+                        if !existing.iter().any(|e| &e.id == id) {
+                            self.iam(
+                                || format!("access key {id} of {}", u.name),
+                                self.dir.import_access_key(principal.clone(), id, secret),
+                            )?;
+                            self.note(format!("imported access key {id} for user {}", u.name));
+                        }
+                    }
+                    _ => {
+                        if existing.is_empty() {
+                            let key: std::sync::Arc<AccessKey> = self.iam(
+                                || format!("access key of {}", u.name),
+                                self.dir.create_access_key(&root, Some(&u.name)),
+                            )?;
+                            self.profiles.push((
+                                k.profile.clone().unwrap_or_else(|| u.name.clone()),
+                                key.id.clone(),
+                                key.secret.to_string(),
+                            ));
+                            self.note(format!("generated access key for user {}", u.name));
+                        }
+                    }
+                }
+            }
+        }
+        for r in &a.roles {
+            let role = match self.dir.find_role(&account, &r.name) {
+                Some(x) => {
+                    if x.trust.text != r.trust_policy {
+                        self.iam(
+                            || format!("role {}", r.name),
+                            self.dir.update_assume_role_policy(&root, &r.name, &r.trust_policy),
+                        )?;
+                        self.note(format!("updated trust policy of role {}", r.name));
+                    }
+                    x
+                }
+                None => {
+                    let x = self.iam(
+                        || format!("role {}", r.name),
+                        self.dir.create_role(
+                            &root,
+                            &r.name,
+                            r.path.as_deref(),
+                            &r.trust_policy,
+                            r.description.as_deref(),
+                            r.max_session_duration,
+                            Vec::new(),
+                            None,
+                        ),
+                    )?;
+                    self.note(format!("created role {}", r.name));
+                    x
+                }
+            };
+            self.tags_and_boundary(
+                &root,
+                Taggable::Role,
+                &r.name,
+                &role.tags,
+                role.boundary.as_deref(),
+                &r.tags,
+                r.permissions_boundary.as_deref(),
+            )?;
+            self.inline(&root, Owner::Role, &r.name, &r.inline_policies)?;
+            self.attach(&root, Owner::Role, &r.name, &r.managed_policies)?;
+        }
+        for k in &a.keys {
+            self.key(&account, k)?;
+        }
+        Ok(())
+    }
+
+    fn key(&mut self, account: &AccountId, k: &KeySpecEntry) -> Result<(), BootstrapError> {
+        let region_name = k.region.as_deref().unwrap_or("us-east-1");
+        let region = Region::parse(region_name)
+            .map_err(|_| BootstrapError::Invalid(format!("bad region {region_name}")))?;
+        let caller = Caller::root(account.clone(), region);
+        let kms_err = |what: String| move |source| BootstrapError::Kms { what, source };
+        fn req<T: serde::de::DeserializeOwned>(
+            alias: &str,
+            v: serde_json::Value,
+        ) -> Result<T, BootstrapError> {
+            serde_json::from_value(v)
+                .map_err(|e| BootstrapError::Invalid(format!("key {alias}: {e}")))
+        }
+        if self
+            .kms
+            .describe_key(&caller, req(&k.alias, serde_json::json!({ "KeyId": k.alias }))?)
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let mut create = serde_json::Map::new();
+        if let Some(d) = &k.description {
+            create.insert("Description".into(), d.clone().into());
+        }
+        if let Some(s) = &k.key_spec {
+            create.insert("KeySpec".into(), s.clone().into());
+        }
+        if let Some(u) = &k.key_usage {
+            create.insert("KeyUsage".into(), u.clone().into());
+        }
+        if let Some(p) = &k.policy {
+            create.insert("Policy".into(), p.clone().into());
+        }
+        if !k.tags.is_empty() {
+            create.insert(
+                "Tags".into(),
+                k.tags
+                    .iter()
+                    .map(|(key, v)| serde_json::json!({ "TagKey": key, "TagValue": v }))
+                    .collect::<Vec<_>>()
+                    .into(),
+            );
+        }
+        let created = self
+            .kms
+            .create_key(&caller, req(&k.alias, serde_json::Value::Object(create))?)
+            .map_err(kms_err(format!("key {}", k.alias)))?;
+        let key_id = serde_json::to_value(&created)
+            .ok()
+            .and_then(|v| v["KeyMetadata"]["KeyId"].as_str().map(str::to_string))
+            .ok_or_else(|| BootstrapError::Invalid(format!("key {}: no KeyId", k.alias)))?;
+        self.kms
+            .create_alias(
+                &caller,
+                req(
+                    &k.alias,
+                    serde_json::json!({ "AliasName": k.alias, "TargetKeyId": key_id }),
+                )?,
+            )
+            .map_err(kms_err(format!("alias {}", k.alias)))?;
+        self.note(format!("created key {key_id} with {} in {region_name}", k.alias));
+        Ok(())
+    }
+}
+
+/// Applies a parsed file. `base` resolves a relative credentials path.
+pub fn apply(
+    dir: &Directory,
+    kms: &Kms,
+    file: &BootstrapFile,
+    base: &Path,
+) -> Result<Report, BootstrapError> {
+    check(file)?;
+    let mut ap = Applier {
+        dir,
+        kms,
+        report: Report::default(),
+        profiles: Vec::new(),
+    };
+    let result = file.accounts.iter().try_for_each(|a| ap.account(a));
+    // Secrets generated before a failure must not be lost.
+    if !ap.profiles.is_empty() {
+        if let Some(p) = &file.credentials_file {
+            let path = base.join(p);
+            write_profiles(&path, &ap.profiles)
+                .map_err(|e| BootstrapError::Credentials(path.clone(), e))?;
+        }
+    }
+    result?;
+    Ok(ap.report)
+}
+
+/// Loads and applies a file; a relative `credentials_file` is resolved
+/// against `base` (the data directory).
+pub fn apply_file(
+    dir: &Directory,
+    kms: &Kms,
+    path: &Path,
+    base: &Path,
+) -> Result<Report, BootstrapError> {
+    let file = load(path)?;
+    apply(dir, kms, &file, base)
+}
+
+/// Adds or replaces profiles in a shared-credentials file, keeping the
+/// others; written with mode 0600.
+fn write_profiles(path: &Path, profiles: &[(String, String, String)]) -> std::io::Result<()> {
+    let existing = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    let mut sections: Vec<(String, String)> = Vec::new();
+    for line in existing.lines() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            sections.push((name.trim().to_string(), String::new()));
+        } else if let Some((_, body)) = sections.last_mut() {
+            if !t.is_empty() {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
+    }
+    for (name, id, secret) in profiles {
+        let body = format!("aws_access_key_id = {id}\naws_secret_access_key = {secret}\n");
+        match sections.iter_mut().find(|(n, _)| n == name) {
+            Some((_, b)) => *b = body,
+            None => sections.push((name.clone(), body)),
+        }
+    }
+    let mut out = String::new();
+    for (name, body) in sections {
+        out.push_str(&format!("[{name}]\n{body}\n"));
+    }
+    if let Some(parent) = path.parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent)?;
+        }
+    }
+    ferrokms_store::seal::write_private_file(path, out.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_example_parses() {
+        let text = include_str!("../../../examples/seed-000.toml");
+        let f = parse(text).unwrap();
+        assert_eq!(f.accounts[0].id, "111122223333");
+        assert_eq!(f.accounts[0].roles[0].name, "kms-exports-role");
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_policies_are_refused() {
+        assert!(parse("[[accounts]]\nid = \"111122223333\"\nfoo = 1\n").is_err());
+        assert!(parse("[[accounts]]\nid = \"1\"\n").is_err());
+        let bad = "[[accounts]]\nid = \"111122223333\"\n[[accounts.policies]]\nname = \"p\"\ndocument = \"{}\"\n";
+        assert!(matches!(parse(bad), Err(BootstrapError::Invalid(_))));
+    }
+}

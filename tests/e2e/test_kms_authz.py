@@ -1,0 +1,431 @@
+"""KMS authorization end to end: key policies, identity policies, the account
+delegation rule, explicit denies, IAM-only operations and conditions, with
+AWS's AccessDenied texts. Each test is named after the rule it checks."""
+
+import json
+import uuid
+
+import pytest
+
+from conftest import DEFAULT_ACCOUNT, REGION, Server, expect_error, make_client
+
+ACCT = DEFAULT_ACCOUNT
+ROOT = f"arn:aws:iam::{ACCT}:root"
+
+
+@pytest.fixture(scope="module")
+def srv(ferrokms_bin, tmp_path_factory):
+    work = tmp_path_factory.mktemp("authz")
+    s = Server(ferrokms_bin, work, data_dir=work / "data")
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def root(srv):
+    class Root:
+        kms = srv.client()
+        iam = srv.client(service="iam")
+        sts = srv.client(service="sts")
+
+    return Root
+
+
+def policy(*statements):
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(principal, actions, **extra):
+    st = {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": actions, "Resource": "*"}
+    st.update(extra)
+    return st
+
+
+def deny(principal, actions, **extra):
+    st = {"Effect": "Deny", "Principal": {"AWS": principal}, "Action": actions, "Resource": "*"}
+    st.update(extra)
+    return st
+
+
+ENABLE_IAM = allow(ROOT, "kms:*", Sid="Enable IAM User Permissions")
+
+
+def new_user(srv, root, identity_policy=None):
+    """An IAM user with an access key (and an inline policy if given)."""
+    name = "u" + uuid.uuid4().hex[:10]
+    user = root.iam.create_user(UserName=name)["User"]
+    if identity_policy is not None:
+        root.iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(identity_policy))
+    k = root.iam.create_access_key(UserName=name)["AccessKey"]
+
+    class U:
+        arn = user["Arn"]
+        kms = make_client(srv.endpoint, k["AccessKeyId"], k["SecretAccessKey"])
+        sts = make_client(srv.endpoint, k["AccessKeyId"], k["SecretAccessKey"], service="sts")
+
+    return U
+
+
+def new_role_session(srv, root, identity_policy=None):
+    """A role trusted by the account, assumed by a user allowed to assume it."""
+    name = "r" + uuid.uuid4().hex[:10]
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "sts:AssumeRole"})
+    role = root.iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]
+    if identity_policy is not None:
+        root.iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(identity_policy))
+    user = new_user(
+        srv, root, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role["Arn"]}]}
+    )
+    creds = user.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s1")
+    c = creds["Credentials"]
+
+    class R:
+        arn = role["Arn"]
+        session_arn = creds["AssumedRoleUser"]["Arn"]
+        kms = make_client(srv.endpoint, c["AccessKeyId"], c["SecretAccessKey"])
+        name_ = name
+
+    R.kms = make_client_with_token(srv.endpoint, c)
+    return R
+
+
+def make_client_with_token(endpoint, c):
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(
+        aws_access_key_id=c["AccessKeyId"],
+        aws_secret_access_key=c["SecretAccessKey"],
+        aws_session_token=c["SessionToken"],
+        region_name=REGION,
+    )
+    return session.client(
+        "kms", endpoint_url=endpoint, config=Config(retries={"total_max_attempts": 1, "mode": "standard"})
+    )
+
+
+def key_with(root, *statements):
+    return root.kms.create_key(Policy=policy(*statements), BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"]
+
+
+def denied(op, key_arn, caller_arn, reason):
+    return (
+        f"User: {caller_arn} is not authorized to perform: kms:{op} on resource: {key_arn} because no {reason} allows the kms:{op} action"
+    )
+
+
+# --- seed 000, step by step (with a symmetric key until RSA signing lands) ---
+
+
+def test_seed000_role_session_without_identity_policy_is_denied_because_no_identity_based_policy_allows(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]  # default key policy: delegates to the account
+    role = new_role_session(srv, root)
+    expect_error(
+        role.kms.encrypt,
+        "AccessDeniedException",
+        message=denied("Encrypt", key["Arn"], role.session_arn, "identity-based policy"),
+        KeyId=key["KeyId"],
+        Plaintext=b"x",
+    )
+
+
+def test_seed000_key_policy_naming_the_role_allows_its_sessions_then_removal_denies_again(srv, root):
+    role = new_role_session(srv, root)
+    key = root.kms.create_key()["KeyMetadata"]
+    root.kms.put_key_policy(
+        KeyId=key["KeyId"],
+        PolicyName="default",
+        Policy=policy(ENABLE_IAM, allow(role.arn, ["kms:DescribeKey", "kms:Encrypt"], Sid="Allow use of the key")),
+    )
+    assert role.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["KeyId"] == key["Arn"]
+    root.kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=policy(ENABLE_IAM))
+    expect_error(
+        role.kms.encrypt,
+        "AccessDeniedException",
+        message=denied("Encrypt", key["Arn"], role.session_arn, "identity-based policy"),
+        KeyId=key["KeyId"],
+        Plaintext=b"x",
+    )
+
+
+def test_seed000_identity_policy_allows_when_key_policy_enables_iam_policies(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    role = new_role_session(
+        srv,
+        root,
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": key["Arn"]}]},
+    )
+    blob = role.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"secret")["CiphertextBlob"]
+    assert role.kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"secret"
+
+
+def test_identity_policy_is_ineffective_when_key_policy_does_not_delegate_to_the_account(srv, root):
+    user = new_user(srv, root, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]})
+    other = new_user(srv, root)
+    key = key_with(root, allow(other.arn, "kms:*"))
+    expect_error(
+        user.kms.encrypt,
+        "AccessDeniedException",
+        message=denied("Encrypt", key["Arn"], user.arn, "resource-based policy"),
+        KeyId=key["KeyId"],
+        Plaintext=b"x",
+    )
+
+
+def test_root_user_is_denied_when_key_policy_does_not_name_the_account(srv, root):
+    admin = new_user(srv, root)
+    key = key_with(root, allow(admin.arn, "kms:*"))
+    expect_error(
+        root.kms.describe_key,
+        "AccessDeniedException",
+        message=denied("DescribeKey", key["Arn"], ROOT, "resource-based policy"),
+        KeyId=key["KeyId"],
+    )
+    assert admin.kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["Arn"] == key["Arn"]
+
+
+def test_key_policy_naming_a_user_allows_without_any_identity_policy(srv, root):
+    user = new_user(srv, root)
+    key = key_with(root, ENABLE_IAM, allow(user.arn, ["kms:Encrypt"]))
+    user.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    expect_error(
+        user.kms.describe_key,
+        "AccessDeniedException",
+        message=denied("DescribeKey", key["Arn"], user.arn, "identity-based policy"),
+        KeyId=key["KeyId"],
+    )
+
+
+def test_explicit_deny_in_key_policy_overrides_identity_allow(srv, root):
+    user = new_user(srv, root, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]})
+    key = key_with(root, ENABLE_IAM, deny(user.arn, "kms:Encrypt"))
+    expect_error(
+        user.kms.encrypt,
+        "AccessDeniedException",
+        message=f"User: {user.arn} is not authorized to perform: kms:Encrypt on resource: {key['Arn']} with an explicit deny in a resource-based policy",
+        KeyId=key["KeyId"],
+        Plaintext=b"x",
+    )
+    user.kms.describe_key(KeyId=key["KeyId"])
+
+
+def test_explicit_deny_in_identity_policy_overrides_key_policy_allow(srv, root):
+    user = new_user(
+        srv, root, {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "kms:Encrypt", "Resource": "*"}]}
+    )
+    key = key_with(root, ENABLE_IAM, allow(user.arn, "kms:*"))
+    expect_error(
+        user.kms.encrypt,
+        "AccessDeniedException",
+        message=f"User: {user.arn} is not authorized to perform: kms:Encrypt on resource: {key['Arn']} with an explicit deny in an identity-based policy",
+        KeyId=key["KeyId"],
+        Plaintext=b"x",
+    )
+
+
+def test_deny_with_account_principal_applies_to_every_principal_of_the_account(srv, root):
+    user = new_user(srv, root)
+    key = key_with(root, allow(user.arn, "kms:*"), deny(ROOT, "kms:Encrypt"))
+    expect_error(user.kms.encrypt, "AccessDeniedException", KeyId=key["KeyId"], Plaintext=b"x")
+    user.kms.describe_key(KeyId=key["KeyId"])
+
+
+def test_create_key_is_authorized_by_identity_policy_on_resource_star(srv, root):
+    user = new_user(srv, root)
+    expect_error(
+        user.kms.create_key,
+        "AccessDeniedException",
+        message=f"User: {user.arn} is not authorized to perform: kms:CreateKey on resource: * because no identity-based policy allows the kms:CreateKey action",
+    )
+
+
+def test_create_key_with_tags_also_needs_tag_resource_and_says_so_without_a_resource(srv, root):
+    user = new_user(srv, root, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*"}]})
+    user.kms.create_key()
+    expect_error(
+        user.kms.create_key,
+        "AccessDeniedException",
+        message=f"User: {user.arn} is not authorized to perform: kms:TagResource because no identity-based policy allows the kms:TagResource action",
+        Tags=[{"TagKey": "team", "TagValue": "a"}],
+    )
+
+
+def test_list_keys_and_generate_random_need_identity_permission(srv, root):
+    user = new_user(srv, root)
+    expect_error(user.kms.list_keys, "AccessDeniedException")
+    expect_error(user.kms.generate_random, "AccessDeniedException", NumberOfBytes=8)
+    allowed = new_user(
+        srv, root, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["kms:ListKeys", "kms:GenerateRandom"], "Resource": "*"}]}
+    )
+    allowed.kms.list_keys()
+    assert len(allowed.kms.generate_random(NumberOfBytes=8)["Plaintext"]) == 8
+
+
+def test_encryption_context_condition_in_key_policy_must_hold(srv, root):
+    user = new_user(srv, root)
+    key = key_with(
+        root,
+        ENABLE_IAM,
+        allow(user.arn, ["kms:Encrypt", "kms:Decrypt"], Condition={"StringEquals": {"kms:EncryptionContext:purpose": "backup"}}),
+    )
+    blob = user.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={"purpose": "backup"})["CiphertextBlob"]
+    user.kms.decrypt(CiphertextBlob=blob, EncryptionContext={"purpose": "backup"})
+    expect_error(
+        user.kms.encrypt,
+        "AccessDeniedException",
+        KeyId=key["KeyId"],
+        Plaintext=b"x",
+        EncryptionContext={"purpose": "other"},
+    )
+    expect_error(user.kms.encrypt, "AccessDeniedException", KeyId=key["KeyId"], Plaintext=b"x")
+
+
+def test_principal_star_with_caller_account_condition_admits_only_that_account(srv, root):
+    user = new_user(srv, root)
+    key = key_with(
+        root,
+        allow("*", "kms:Encrypt", Condition={"StringEquals": {"kms:CallerAccount": ACCT}}),
+        allow("*", "kms:DescribeKey", Condition={"StringEquals": {"kms:CallerAccount": "999999999999"}}),
+    )
+    user.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    expect_error(user.kms.describe_key, "AccessDeniedException", KeyId=key["KeyId"])
+
+
+def test_alias_operations_check_both_the_alias_and_the_key(srv, root):
+    key = key_with(root, ENABLE_IAM)
+    user = new_user(
+        srv, root, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:CreateAlias", "Resource": f"arn:aws:kms:{REGION}:{ACCT}:alias/*"}]}
+    )
+    name = "alias/a" + uuid.uuid4().hex[:8]
+    expect_error(
+        user.kms.create_alias,
+        "AccessDeniedException",
+        message=denied("CreateAlias", key["Arn"], user.arn, "identity-based policy"),
+        AliasName=name,
+        TargetKeyId=key["KeyId"],
+    )
+    both = new_user(
+        srv,
+        root,
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "kms:CreateAlias", "Resource": [f"arn:aws:kms:{REGION}:{ACCT}:alias/*", key["Arn"]]}
+            ],
+        },
+    )
+    both.kms.create_alias(AliasName=name, TargetKeyId=key["KeyId"])
+
+
+def test_request_alias_condition_matches_only_when_the_key_is_named_by_that_alias(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    name = "alias/ra" + uuid.uuid4().hex[:8]
+    root.kms.create_alias(AliasName=name, TargetKeyId=key["KeyId"])
+    user = new_user(
+        srv,
+        root,
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*", "Condition": {"StringEquals": {"kms:RequestAlias": name}}}],
+        },
+    )
+    user.kms.encrypt(KeyId=name, Plaintext=b"x")
+    expect_error(user.kms.encrypt, "AccessDeniedException", KeyId=key["KeyId"], Plaintext=b"x")
+
+
+def test_decrypt_of_a_ciphertext_whose_key_is_gone_says_the_ciphertext_refers_to_an_unusable_key(srv, root):
+    fake = bytes([1, 36]) + str(uuid.uuid4()).encode() + ACCT.encode() + bytes(4) + bytes(12) + bytes(20)
+    expect_error(
+        root.kms.decrypt,
+        "AccessDeniedException",
+        message="The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.",
+        CiphertextBlob=fake,
+    )
+
+
+def test_key_state_is_checked_after_authorization(srv, root):
+    user = new_user(srv, root)
+    key = key_with(root, ENABLE_IAM)
+    root.kms.disable_key(KeyId=key["KeyId"])
+    # Unauthorized callers learn nothing about the key's state.
+    expect_error(user.kms.encrypt, "AccessDeniedException", KeyId=key["KeyId"], Plaintext=b"x")
+    expect_error(root.kms.encrypt, "DisabledException", KeyId=key["KeyId"], Plaintext=b"x")
+
+
+# --- key policy validation (CreateKey / PutKeyPolicy) ---
+
+
+def test_lockout_safety_check_refuses_a_policy_that_stops_the_caller_updating_it(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    other = new_user(srv, root)
+    expect_error(
+        root.kms.put_key_policy,
+        "MalformedPolicyDocumentException",
+        message="The new key policy will not allow you to update the key policy in the future.",
+        KeyId=key["KeyId"],
+        PolicyName="default",
+        Policy=policy(allow(other.arn, "kms:*")),
+    )
+    # The same policy passes when the check is bypassed, and then locks root out.
+    root.kms.put_key_policy(
+        KeyId=key["KeyId"], PolicyName="default", Policy=policy(allow(other.arn, "kms:*")), BypassPolicyLockoutSafetyCheck=True
+    )
+    expect_error(root.kms.get_key_policy, "AccessDeniedException", KeyId=key["KeyId"], PolicyName="default")
+
+
+def test_lockout_check_counts_the_callers_identity_policies(srv, root):
+    user = new_user(
+        srv, root, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["kms:CreateKey", "kms:PutKeyPolicy"], "Resource": "*"}]}
+    )
+    key = user.kms.create_key(Policy=policy(ENABLE_IAM))["KeyMetadata"]
+    weak = new_user(srv, root, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*"}]})
+    expect_error(
+        weak.kms.create_key,
+        "MalformedPolicyDocumentException",
+        message="The new key policy will not allow you to update the key policy in the future.",
+        Policy=policy(ENABLE_IAM),
+    )
+    assert key["KeyState"] == "Enabled"
+
+
+def test_key_policy_naming_a_principal_that_does_not_exist_is_malformed(srv, root):
+    expect_error(
+        root.kms.create_key,
+        "MalformedPolicyDocumentException",
+        message="Policy contains a statement with one or more invalid principals.",
+        Policy=policy(ENABLE_IAM, allow(f"arn:aws:iam::{ACCT}:user/nobody-{uuid.uuid4().hex[:6]}", "kms:Encrypt")),
+    )
+    expect_error(
+        root.kms.create_key,
+        "MalformedPolicyDocumentException",
+        message="Policy contains a statement with one or more invalid principals.",
+        Policy=policy(ENABLE_IAM, allow("arn:aws:iam::999988887777:root", "kms:Encrypt")),
+    )
+
+
+def test_key_policy_statement_without_principal_is_malformed(srv, root):
+    e = expect_error(
+        root.kms.create_key,
+        "MalformedPolicyDocumentException",
+        Policy=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}),
+    )
+    assert "Principal" in e.response["Error"]["Message"]
+
+
+def test_for_all_values_with_encryption_context_key_is_rejected_as_overly_permissive(srv, root):
+    e = expect_error(
+        root.kms.create_key,
+        "MalformedPolicyDocumentException",
+        Policy=policy(
+            ENABLE_IAM,
+            allow(ROOT, "kms:Decrypt", Condition={"ForAllValues:StringEquals": {"kms:EncryptionContext:app": "x"}}),
+        ),
+    )
+    assert e.response["Error"]["Message"].startswith("OverlyPermissiveCondition")
+
+
+def test_get_key_policy_returns_the_text_exactly_as_given(srv, root):
+    text = '{\n  "Version": "2012-10-17",\n  "Statement": [ {"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"%s"},"Action":"kms:*","Resource":"*"} ]\n}' % ROOT
+    key = root.kms.create_key(Policy=text)["KeyMetadata"]
+    assert root.kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"] == text
