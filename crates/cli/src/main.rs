@@ -111,11 +111,7 @@ fn main() -> anyhow::Result<()> {
             command: BootstrapCommand::Check { file },
         } => {
             let f = ferrokms_server::bootstrap::load(&file)?;
-            println!(
-                "{}: ok ({} account(s))",
-                file.display(),
-                f.accounts.len()
-            );
+            println!("{}: ok ({} account(s))", file.display(), f.accounts.len());
             Ok(())
         }
     }

@@ -10,6 +10,11 @@ use ferrokms_policy::{
 
 use crate::{Directory, IamError, Principal};
 
+thread_local! {
+    /// The access key id of the request being served on this thread.
+    static CURRENT_KEY: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
 /// A policy that applies to a principal, with a label for traces.
 #[derive(Clone)]
 pub struct LabelledPolicy {
@@ -91,7 +96,11 @@ impl Directory {
                 .and_then(|r| r.boundary.clone()),
         }?;
         // A boundary whose policy is gone allows nothing: keep it, empty.
-        let policy = match state.policies.get(&arn).and_then(|p| p.default_doc().cloned()) {
+        let policy = match state
+            .policies
+            .get(&arn)
+            .and_then(|p| p.default_doc().cloned())
+        {
             Some(doc) => doc.parsed,
             None => Arc::new(
                 Policy::parse(
@@ -194,7 +203,23 @@ impl Directory {
         action: &str,
         resource: &str,
     ) -> Result<(), IamError> {
-        self.authorize_with(caller, None, action, resource, Context::new())
+        let key = CURRENT_KEY.with(|k| k.borrow().clone());
+        self.authorize_with(caller, key.as_deref(), action, resource, Context::new())
+    }
+
+    /// Runs `f` with the access key id of the request it serves, so that
+    /// the operations' authorization sees the session's policies and tags.
+    pub fn with_access_key<R>(&self, access_key_id: &str, f: impl FnOnce() -> R) -> R {
+        struct Reset(Option<String>);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                let old = self.0.take();
+                CURRENT_KEY.with(|k| *k.borrow_mut() = old);
+            }
+        }
+        let old = CURRENT_KEY.with(|k| k.replace(Some(access_key_id.to_string())));
+        let _reset = Reset(old);
+        f()
     }
 
     pub fn authorize_with(

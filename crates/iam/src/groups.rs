@@ -11,8 +11,7 @@ use ferrokms_types::AccountId;
 use crate::entities::*;
 use crate::names::{check_name, check_path, check_tags, new_id};
 use crate::{
-    json_change, name_key, now_ms, AccessKey, Directory, IamError, Principal,
-    KIND_GROUP, KIND_USER,
+    json_change, name_key, now_ms, AccessKey, Directory, IamError, Principal, KIND_GROUP, KIND_USER,
 };
 
 /// Which entity carries tags or a permissions boundary.
@@ -718,7 +717,7 @@ impl Directory {
         account: &AccountId,
         owner: crate::ops::Owner,
         name: &str,
-    ) -> Result<(String, BTreeMap<String, PolicyDoc>, Vec<String>), IamError> {
+    ) -> Result<crate::ops::OwnerPolicies, IamError> {
         self.owner_snapshot(account, owner, name)
     }
 

@@ -7,9 +7,9 @@
 pub mod authz;
 pub mod entities;
 pub mod groups;
-pub mod simulate;
 mod names;
 mod ops;
+pub mod simulate;
 /// Which identity an inline policy or attachment belongs to.
 pub mod ops_owner {
     pub use crate::ops::Owner;

@@ -38,6 +38,9 @@ fn check_size(text: &str, limit: usize) -> Result<(), IamError> {
     Ok(())
 }
 
+/// An owner's ARN, inline policies by name, and attached policy ARNs.
+pub type OwnerPolicies = (String, BTreeMap<String, PolicyDoc>, Vec<String>);
+
 /// Which kind of identity owns an inline policy or an attachment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Owner {
@@ -74,7 +77,11 @@ impl Owner {
 }
 
 impl Directory {
-    pub(crate) fn user(&self, account: &AccountId, name: &str) -> Result<Arc<UserRecord>, IamError> {
+    pub(crate) fn user(
+        &self,
+        account: &AccountId,
+        name: &str,
+    ) -> Result<Arc<UserRecord>, IamError> {
         self.state
             .read()
             .users
@@ -85,7 +92,11 @@ impl Directory {
             })
     }
 
-    pub(crate) fn role(&self, account: &AccountId, name: &str) -> Result<Arc<RoleRecord>, IamError> {
+    pub(crate) fn role(
+        &self,
+        account: &AccountId,
+        name: &str,
+    ) -> Result<Arc<RoleRecord>, IamError> {
         self.state
             .read()
             .roles
@@ -106,9 +117,11 @@ impl Directory {
         };
         let name = parsed.resource.rsplit('/').next().unwrap_or_default();
         if parsed.resource.starts_with("user/") {
-            self.find_user(&account, name).is_some_and(|u| u.arn() == arn)
+            self.find_user(&account, name)
+                .is_some_and(|u| u.arn() == arn)
         } else if parsed.resource.starts_with("role/") {
-            self.find_role(&account, name).is_some_and(|r| r.arn() == arn)
+            self.find_role(&account, name)
+                .is_some_and(|r| r.arn() == arn)
         } else {
             false
         }
@@ -174,7 +187,10 @@ impl Directory {
         Ok(r)
     }
 
-    pub(crate) fn save_policy(&self, p: ManagedPolicyRecord) -> Result<Arc<ManagedPolicyRecord>, IamError> {
+    pub(crate) fn save_policy(
+        &self,
+        p: ManagedPolicyRecord,
+    ) -> Result<Arc<ManagedPolicyRecord>, IamError> {
         self.store
             .apply(&[json_change(KIND_POLICY, p.arn(), &p)?])?;
         let p = Arc::new(p);
@@ -329,6 +345,7 @@ impl Directory {
     // ------------------------------------------------------------ roles
 
     /// CreateRole
+    #[allow(clippy::too_many_arguments)]
     pub fn create_role(
         &self,
         caller: &Principal,
@@ -481,7 +498,7 @@ impl Directory {
         account: &AccountId,
         owner: Owner,
         owner_name: &str,
-    ) -> Result<(String, BTreeMap<String, PolicyDoc>, Vec<String>), IamError> {
+    ) -> Result<OwnerPolicies, IamError> {
         Ok(match owner {
             Owner::User => {
                 let u = self.user(account, owner_name)?;

@@ -270,28 +270,34 @@ impl Directory {
         let has_boundary = policies
             .iter()
             .any(|p| p.kind == PolicyKind::PermissionsBoundary);
-        let has_resource_policy = policies
-            .iter()
-            .any(|p| p.kind == PolicyKind::ResourceBased);
+        let has_resource_policy = policies.iter().any(|p| p.kind == PolicyKind::ResourceBased);
         let (principal, principal_context) = match principal {
             Some(p) => (p, true),
-            None => (RequestPrincipal::root(ferrokms_policy::AccountId::parse(caller.account().as_str()).ok_or_else(|| IamError::Corrupt("account id".into()))?), false),
+            // Not the root user, who would hold every permission: a user
+            // of the caller's account that only the given policies govern.
+            None => (
+                RequestPrincipal::from_arn(&format!(
+                    "arn:aws:iam::{}:user/SimulatedUser",
+                    caller.account()
+                ))
+                .map_err(|e| IamError::Corrupt(e.to_string()))?,
+                false,
+            ),
         };
-        let owner = match &input.resource_owner {
-            Some(o) => {
-                let acct = o
-                    .split(':')
-                    .nth(4)
-                    .filter(|a| !a.is_empty())
-                    .unwrap_or(o.as_str());
-                Some(
-                    ferrokms_policy::AccountId::parse(acct).ok_or_else(|| {
+        let owner =
+            match &input.resource_owner {
+                Some(o) => {
+                    let acct = o
+                        .split(':')
+                        .nth(4)
+                        .filter(|a| !a.is_empty())
+                        .unwrap_or(o.as_str());
+                    Some(ferrokms_policy::AccountId::parse(acct).ok_or_else(|| {
                         IamError::InvalidInput(format!("Invalid ResourceOwner: {o}"))
-                    })?,
-                )
-            }
-            None => None,
-        };
+                    })?)
+                }
+                None => None,
+            };
         let spans: Vec<Vec<(Position, Position)>> =
             policies.iter().map(|p| statement_spans(&p.text)).collect();
         let inputs: Vec<PolicyInput<'_>> = policies
@@ -338,13 +344,13 @@ impl Directory {
                 let mut missing: BTreeMap<String, String> = BTreeMap::new();
                 for (pi, pe) in eval.policies.iter().enumerate() {
                     for st in &pe.statements {
-                        let relevant = match st.result {
-                            ferrokms_policy::StatementResult::Applies { .. } => true,
-                            ferrokms_policy::StatementResult::NotApplicable(
-                                ferrokms_policy::Mismatch::Condition(_),
-                            ) => true,
-                            _ => false,
-                        };
+                        let relevant = matches!(
+                            st.result,
+                            ferrokms_policy::StatementResult::Applies { .. }
+                                | ferrokms_policy::StatementResult::NotApplicable(
+                                    ferrokms_policy::Mismatch::Condition(_)
+                                )
+                        );
                         if relevant {
                             if let Some(c) = st.statement.condition() {
                                 for b in c.blocks() {
@@ -435,7 +441,11 @@ impl Directory {
                 id: format!("PermissionsBoundaryPolicyInputList.{}", i + 1),
                 source_type: "none",
                 kind: PolicyKind::PermissionsBoundary,
-                parsed: parse_for(text, PolicyKind::PermissionsBoundary, "permissions boundary")?,
+                parsed: parse_for(
+                    text,
+                    PolicyKind::PermissionsBoundary,
+                    "permissions boundary",
+                )?,
                 text: text.clone(),
             });
         }
@@ -451,11 +461,14 @@ impl Directory {
         Ok(v)
     }
 
-    fn caller_principal(&self, input: &SimulationInput) -> Result<Option<RequestPrincipal>, IamError> {
+    fn caller_principal(
+        &self,
+        input: &SimulationInput,
+    ) -> Result<Option<RequestPrincipal>, IamError> {
         match &input.caller_arn {
-            Some(a) => RequestPrincipal::from_arn(a).map(Some).map_err(|_| {
-                IamError::InvalidInput(format!("Invalid CallerArn: {a}"))
-            }),
+            Some(a) => RequestPrincipal::from_arn(a)
+                .map(Some)
+                .map_err(|_| IamError::InvalidInput(format!("Invalid CallerArn: {a}"))),
             None if input.resource_policy.is_some() => Err(IamError::InvalidInput(
                 "CallerArn must be specified when a ResourcePolicy is given.".into(),
             )),
@@ -495,9 +508,9 @@ impl Directory {
         let name = resource.rsplit('/').next().unwrap_or_default();
         let mut out = Vec::new();
         let push_owned = |out: &mut Vec<SimPolicy>,
-                              source_type: &'static str,
-                              inline: &BTreeMap<String, crate::PolicyDoc>,
-                              attached: &[String]| {
+                          source_type: &'static str,
+                          inline: &BTreeMap<String, crate::PolicyDoc>,
+                          attached: &[String]| {
             for (n, d) in inline {
                 out.push(SimPolicy {
                     id: n.clone(),
@@ -524,7 +537,10 @@ impl Directory {
         let mut boundary = None;
         let principal;
         if resource.starts_with("user/") {
-            let u = self.find_user(account, name).filter(|u| u.arn() == source_arn).ok_or_else(no_entity)?;
+            let u = self
+                .find_user(account, name)
+                .filter(|u| u.arn() == source_arn)
+                .ok_or_else(no_entity)?;
             push_owned(&mut out, "user", &u.inline, &u.attached);
             for g in self.groups_of_user(account, &u.name) {
                 push_owned(&mut out, "group", &g.inline, &g.attached);
@@ -534,7 +550,10 @@ impl Directory {
                 .map_err(|_| no_entity())?
                 .with_unique_id(&u.id);
         } else if resource.starts_with("role/") {
-            let r = self.find_role(account, name).filter(|r| r.arn() == source_arn).ok_or_else(no_entity)?;
+            let r = self
+                .find_role(account, name)
+                .filter(|r| r.arn() == source_arn)
+                .ok_or_else(no_entity)?;
             push_owned(&mut out, "role", &r.inline, &r.attached);
             boundary = r.boundary.clone();
             principal = RequestPrincipal::from_arn(&format!(
@@ -545,7 +564,10 @@ impl Directory {
             .with_role_arn(&r.arn())
             .with_unique_id(&r.id);
         } else if resource.starts_with("group/") {
-            let g = self.find_group(account, name).filter(|g| g.arn() == source_arn).ok_or_else(no_entity)?;
+            let g = self
+                .find_group(account, name)
+                .filter(|g| g.arn() == source_arn)
+                .ok_or_else(no_entity)?;
             push_owned(&mut out, "group", &g.inline, &g.attached);
             principal = RequestPrincipal::from_arn(&format!(
                 "arn:aws:iam::{account}:user/SimulatedGroupMember"
@@ -556,7 +578,10 @@ impl Directory {
         }
         if with_boundary {
             if let Some(arn) = boundary {
-                if let Some(d) = self.managed_policy(&arn).and_then(|p| p.default_doc().cloned()) {
+                if let Some(d) = self
+                    .managed_policy(&arn)
+                    .and_then(|p| p.default_doc().cloned())
+                {
                     out.push(SimPolicy {
                         id: arn.rsplit('/').next().unwrap_or(&arn).to_string(),
                         source_type: "user-managed",
@@ -647,7 +672,9 @@ mod tests {
         assert_eq!(s[0].0, Position { line: 4, column: 5 });
         assert_eq!(s[1].0, Position { line: 5, column: 5 });
         assert_eq!(s[1].1, Position { line: 9, column: 5 });
-        let single = statement_spans(r#"{"Statement": {"Effect": "Allow", "Action": "a:b", "Resource": "*"}}"#);
+        let single = statement_spans(
+            r#"{"Statement": {"Effect": "Allow", "Action": "a:b", "Resource": "*"}}"#,
+        );
         assert_eq!(single.len(), 1);
         assert_eq!(single[0].0.column, 15);
     }
@@ -673,7 +700,7 @@ mod tests {
             e("a:d", "date", &["2020-01-01T00:00:00Z"]),
             e("a:dl", "dateList", &["2020-01-01T00:00:00Z", "1600000000"]),
         ])
-        .unwrap();
+        .expect("every type reads");
         assert_eq!(ctx.iter().count(), 12);
         assert!(context_from_entries(&[e("a:n", "numeric", &["ten"])]).is_err());
         assert!(context_from_entries(&[e("a:n", "float", &["1"])]).is_err());

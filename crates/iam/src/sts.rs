@@ -129,8 +129,8 @@ impl Directory {
             .cloned()
             .ok_or(SessionRefusal::Invalid)?;
         let given = token.ok_or(SessionRefusal::Invalid)?;
-        if !aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), s.token.as_bytes())
-            .is_ok()
+        if aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), s.token.as_bytes())
+            .is_err()
         {
             return Err(SessionRefusal::Invalid);
         }
@@ -239,9 +239,10 @@ impl Directory {
             ));
         }
         if duration > max {
-            return Err(IamError::Validation(format!(
+            return Err(IamError::Validation(
                 "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
-            )));
+                    .to_string(),
+            ));
         }
         let mut session_policies = Vec::new();
         if let Some(text) = input.policy {
@@ -299,7 +300,9 @@ impl Directory {
         transitive.extend(input.transitive_tag_keys.iter().cloned());
         check_tags(&tags)?;
         let source_identity = match (
-            caller_session.as_ref().and_then(|s| s.source_identity.clone()),
+            caller_session
+                .as_ref()
+                .and_then(|s| s.source_identity.clone()),
             input.source_identity,
         ) {
             (Some(old), Some(new)) if old != new => {

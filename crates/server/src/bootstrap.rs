@@ -184,7 +184,8 @@ fn check(file: &BootstrapFile) -> Result<(), BootstrapError> {
     };
     use ferrokms_iam::DocKind::{Identity, Trust};
     for a in &file.accounts {
-        AccountId::parse(&a.id).map_err(|_| bad(format!("account id '{}' is not 12 digits", a.id)))?;
+        AccountId::parse(&a.id)
+            .map_err(|_| bad(format!("account id '{}' is not 12 digits", a.id)))?;
         for p in &a.policies {
             doc(&format!("policy {}", p.name), &p.document, Identity)?;
         }
@@ -213,7 +214,11 @@ fn check(file: &BootstrapFile) -> Result<(), BootstrapError> {
             }
         }
         for r in &a.roles {
-            doc(&format!("role {} trust policy", r.name), &r.trust_policy, Trust)?;
+            doc(
+                &format!("role {} trust policy", r.name),
+                &r.trust_policy,
+                Trust,
+            )?;
             for (n, t) in &r.inline_policies {
                 doc(&format!("role {} policy {n}", r.name), t, Identity)?;
             }
@@ -249,7 +254,9 @@ fn policy_arn(dir: &Directory, account: &AccountId, r: &str) -> Result<String, B
     }
     dir.managed_policy_by_name(account, r)
         .map(|p| p.arn())
-        .ok_or_else(|| BootstrapError::Invalid(format!("no managed policy named '{r}' in {account}")))
+        .ok_or_else(|| {
+            BootstrapError::Invalid(format!("no managed policy named '{r}' in {account}"))
+        })
 }
 
 struct Applier<'a> {
@@ -285,7 +292,10 @@ impl Applier<'_> {
         wanted: &BTreeMap<String, String>,
     ) -> Result<(), BootstrapError> {
         let account = root.account().clone();
-        let (_, current, _) = self.iam(|| format!("{owner:?} {name}"), self.dir.policies_of(&account, owner, name))?;
+        let (_, current, _) = self.iam(
+            || format!("{owner:?} {name}"),
+            self.dir.policies_of(&account, owner, name),
+        )?;
         for (pname, text) in wanted {
             if current.get(pname).map(|d| d.text.as_str()) != Some(text.as_str()) {
                 self.iam(
@@ -306,7 +316,10 @@ impl Applier<'_> {
         wanted: &[String],
     ) -> Result<(), BootstrapError> {
         let account = root.account().clone();
-        let (_, _, attached) = self.iam(|| format!("{owner:?} {name}"), self.dir.policies_of(&account, owner, name))?;
+        let (_, _, attached) = self.iam(
+            || format!("{owner:?} {name}"),
+            self.dir.policies_of(&account, owner, name),
+        )?;
         for r in wanted {
             let arn = policy_arn(self.dir, &account, r)?;
             if !attached.contains(&arn) {
@@ -320,6 +333,7 @@ impl Applier<'_> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn tags_and_boundary(
         &mut self,
         root: &Principal,
@@ -359,7 +373,10 @@ impl Applier<'_> {
         let account = AccountId::parse(&a.id)
             .map_err(|_| BootstrapError::Invalid(format!("bad account id {}", a.id)))?;
         if !self.dir.account_exists(&account) {
-            let key = self.iam(|| format!("account {account}"), self.dir.create_account(&account))?;
+            let key = self.iam(
+                || format!("account {account}"),
+                self.dir.create_account(&account),
+            )?;
             self.profiles.push((
                 format!("root-{account}"),
                 key.id.clone(),
@@ -403,7 +420,8 @@ impl Applier<'_> {
                         }
                         self.iam(
                             || format!("policy {}", p.name),
-                            self.dir.create_policy_version(&root, &arn, &p.document, true),
+                            self.dir
+                                .create_policy_version(&root, &arn, &p.document, true),
                         )?;
                         self.note(format!("new default version of policy {}", p.name));
                     }
@@ -446,10 +464,9 @@ impl Applier<'_> {
             self.inline(&root, Owner::User, &u.name, &u.inline_policies)?;
             self.attach(&root, Owner::User, &u.name, &u.managed_policies)?;
             for g in &u.groups {
-                let group = self
-                    .dir
-                    .find_group(&account, g)
-                    .ok_or_else(|| BootstrapError::Invalid(format!("user {}: no group {g}", u.name)))?;
+                let group = self.dir.find_group(&account, g).ok_or_else(|| {
+                    BootstrapError::Invalid(format!("user {}: no group {g}", u.name))
+                })?;
                 if !group.has_member(&u.name) {
                     self.iam(
                         || format!("add {} to {g}", u.name),
@@ -464,8 +481,10 @@ impl Applier<'_> {
                 path: user.path.clone(),
                 id: user.id.clone(),
             };
-            let existing = self
-                .iam(|| format!("user {}", u.name), self.dir.list_access_keys(&root, Some(&u.name)))?;
+            let existing = self.iam(
+                || format!("user {}", u.name),
+                self.dir.list_access_keys(&root, Some(&u.name)),
+            )?;
             for k in &u.access_keys {
                 match (&k.id, &k.secret) {
                     (Some(id), Some(secret)) => {
@@ -500,7 +519,8 @@ impl Applier<'_> {
                     if x.trust.text != r.trust_policy {
                         self.iam(
                             || format!("role {}", r.name),
-                            self.dir.update_assume_role_policy(&root, &r.name, &r.trust_policy),
+                            self.dir
+                                .update_assume_role_policy(&root, &r.name, &r.trust_policy),
                         )?;
                         self.note(format!("updated trust policy of role {}", r.name));
                     }
@@ -557,7 +577,10 @@ impl Applier<'_> {
         }
         if self
             .kms
-            .describe_key(&caller, req(&k.alias, serde_json::json!({ "KeyId": k.alias }))?)
+            .describe_key(
+                &caller,
+                req(&k.alias, serde_json::json!({ "KeyId": k.alias }))?,
+            )
             .is_ok()
         {
             return Ok(());
@@ -602,7 +625,10 @@ impl Applier<'_> {
                 )?,
             )
             .map_err(kms_err(format!("alias {}", k.alias)))?;
-        self.note(format!("created key {key_id} with {} in {region_name}", k.alias));
+        self.note(format!(
+            "created key {key_id} with {} in {region_name}",
+            k.alias
+        ));
         Ok(())
     }
 }
@@ -692,7 +718,7 @@ mod tests {
     #[test]
     fn seed_example_parses() {
         let text = include_str!("../../../examples/seed-000.toml");
-        let f = parse(text).unwrap();
+        let f = parse(text).expect("the example parses");
         assert_eq!(f.accounts[0].id, "111122223333");
         assert_eq!(f.accounts[0].roles[0].name, "kms-exports-role");
     }

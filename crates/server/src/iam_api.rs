@@ -50,7 +50,10 @@ fn version_xml(x: &mut Xml, tag: &str, v: &PolicyVersion, is_default: bool, with
         x.leaf("Document", &url_encode(&v.doc.text));
     }
     x.leaf("VersionId", &v.version_id)
-        .leaf("IsDefaultVersion", if is_default { "true" } else { "false" })
+        .leaf(
+            "IsDefaultVersion",
+            if is_default { "true" } else { "false" },
+        )
         .leaf("CreateDate", &iso8601(v.created_ms))
         .close(tag);
 }
@@ -75,14 +78,15 @@ fn page<T>(items: Vec<T>, p: &Params) -> Result<(Vec<T>, Option<String>), QueryE
             .strip_prefix("ferrokms-page-")
             .and_then(|n| n.parse::<usize>().ok())
             .filter(|n| *n <= items.len())
-            .ok_or_else(|| {
-                QueryError::new("ValidationError", 400, "Invalid Marker.")
-            })?,
+            .ok_or_else(|| QueryError::new("ValidationError", 400, "Invalid Marker."))?,
     };
     let total = items.len();
     let end = (start + max).min(total);
     let marker = (end < total).then(|| format!("ferrokms-page-{end}"));
-    Ok((items.into_iter().skip(start).take(end - start).collect(), marker))
+    Ok((
+        items.into_iter().skip(start).take(end - start).collect(),
+        marker,
+    ))
 }
 
 fn page_end(x: &mut Xml, marker: Option<String>) {
@@ -130,7 +134,11 @@ fn position_xml(x: &mut Xml, tag: &str, pos: Position) {
         .close(tag);
 }
 
-fn simulation_xml(x: &mut Xml, results: Vec<SimulationResult>, p: &Params) -> Result<(), QueryError> {
+fn simulation_xml(
+    x: &mut Xml,
+    results: Vec<SimulationResult>,
+    p: &Params,
+) -> Result<(), QueryError> {
     let (results, marker) = page(results, p)?;
     x.open("EvaluationResults");
     for r in results {
@@ -155,13 +163,19 @@ fn simulation_xml(x: &mut Xml, results: Vec<SimulationResult>, p: &Params) -> Re
         x.close("MissingContextValues");
         if let Some(b) = r.allowed_by_boundary {
             x.open("PermissionsBoundaryDecisionDetail")
-                .leaf("AllowedByPermissionsBoundary", if b { "true" } else { "false" })
+                .leaf(
+                    "AllowedByPermissionsBoundary",
+                    if b { "true" } else { "false" },
+                )
                 .close("PermissionsBoundaryDecisionDetail");
         }
         if !r.details.is_empty() {
             x.open("EvalDecisionDetails");
             for (k, v) in &r.details {
-                x.open("entry").leaf("key", k).leaf("value", v).close("entry");
+                x.open("entry")
+                    .leaf("key", k)
+                    .leaf("value", v)
+                    .close("entry");
             }
             x.close("EvalDecisionDetails");
         }
@@ -191,7 +205,11 @@ fn attached_xml(x: &mut Xml, tag: &str, attached: &[String]) {
     x.close(tag);
 }
 
-fn inline_detail_xml(x: &mut Xml, tag: &str, inline: &std::collections::BTreeMap<String, ferrokms_iam::PolicyDoc>) {
+fn inline_detail_xml(
+    x: &mut Xml,
+    tag: &str,
+    inline: &std::collections::BTreeMap<String, ferrokms_iam::PolicyDoc>,
+) {
     x.open(tag);
     for (n, d) in inline {
         x.open("member")
@@ -236,7 +254,12 @@ fn policy_xml(x: &mut Xml, tag: &str, p: &ManagedPolicyRecord, counts: (usize, u
     x.close(tag);
 }
 
-fn policy_open(x: &mut Xml, tag: &str, p: &ManagedPolicyRecord, (attachments, boundaries): (usize, usize)) {
+fn policy_open(
+    x: &mut Xml,
+    tag: &str,
+    p: &ManagedPolicyRecord,
+    (attachments, boundaries): (usize, usize),
+) {
     x.open(tag)
         .leaf("PolicyName", &p.name)
         .leaf("PolicyId", &p.id)
@@ -258,9 +281,19 @@ fn tags_param(p: &Params) -> Vec<Tag> {
         .collect()
 }
 
-
-/// Runs one IAM action; returns the `...Result` element's content.
+/// Runs one IAM action for the request signed with `access_key_id`;
+/// returns the `...Result` element's content.
 pub fn dispatch(
+    dir: &Directory,
+    caller: &Principal,
+    access_key_id: &str,
+    action: &str,
+    p: &Params,
+) -> Result<String, QueryError> {
+    dir.with_access_key(access_key_id, || run(dir, caller, action, p))
+}
+
+fn run(
     dir: &Directory,
     caller: &Principal,
     action: &str,
@@ -371,7 +404,10 @@ pub fn dispatch(
             dir.remove_user_from_group(caller, p.required("GroupName")?, p.required("UserName")?)?
         }
         "ListGroupsForUser" => {
-            let (items, marker) = page(dir.list_groups_for_user(caller, p.required("UserName")?)?, p)?;
+            let (items, marker) = page(
+                dir.list_groups_for_user(caller, p.required("UserName")?)?,
+                p,
+            )?;
             x.open("Groups");
             for g in items {
                 group_xml(&mut x, "member", &g);
@@ -409,8 +445,10 @@ pub fn dispatch(
         }
         "ListUserPolicies" | "ListRolePolicies" | "ListGroupPolicies" => {
             let (owner, member) = owner_of(action);
-            let (items, marker) =
-                page(dir.list_inline_policies(caller, owner, p.required(member)?)?, p)?;
+            let (items, marker) = page(
+                dir.list_inline_policies(caller, owner, p.required(member)?)?,
+                p,
+            )?;
             names_xml(&mut x, "PolicyNames", &items);
             page_end(&mut x, marker);
         }
@@ -427,7 +465,12 @@ pub fn dispatch(
         "GetPolicy" => {
             let arn = p.required("PolicyArn")?;
             let (pol, n) = dir.get_policy(caller, arn)?;
-            policy_xml(&mut x, "Policy", &pol, (n, dir.permissions_boundary_usage(arn)));
+            policy_xml(
+                &mut x,
+                "Policy",
+                &pol,
+                (n, dir.permissions_boundary_usage(arn)),
+            );
         }
         "DeletePolicy" => dir.delete_policy(caller, p.required("PolicyArn")?)?,
         "ListPolicies" => {
@@ -486,7 +529,15 @@ pub fn dispatch(
         "ListEntitiesForPolicy" => {
             let filter = p.get("EntityFilter");
             if let Some(f) = filter {
-                if !["User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"].contains(&f) {
+                if ![
+                    "User",
+                    "Role",
+                    "Group",
+                    "LocalManagedPolicy",
+                    "AWSManagedPolicy",
+                ]
+                .contains(&f)
+                {
                     return Err(QueryError::new(
                         "ValidationError",
                         400,
@@ -507,7 +558,10 @@ pub fn dispatch(
             ] {
                 x.open(tag);
                 for (n, id) in list {
-                    x.open("member").leaf(name_tag, n).leaf(id_tag, id).close("member");
+                    x.open("member")
+                        .leaf(name_tag, n)
+                        .leaf(id_tag, id)
+                        .close("member");
                 }
                 x.close(tag);
             }
@@ -523,8 +577,10 @@ pub fn dispatch(
         }
         "ListAttachedUserPolicies" | "ListAttachedRolePolicies" | "ListAttachedGroupPolicies" => {
             let (owner, member) = owner_of(action);
-            let (items, marker) =
-                page(dir.list_attached_policies(caller, owner, p.required(member)?)?, p)?;
+            let (items, marker) = page(
+                dir.list_attached_policies(caller, owner, p.required(member)?)?,
+                p,
+            )?;
             x.open("AttachedPolicies");
             for (name, arn) in items {
                 x.open("member")
@@ -647,7 +703,13 @@ pub fn dispatch(
                     policy_open(&mut x, "member", pol, (*a, *b));
                     x.open("PolicyVersionList");
                     for v in &pol.versions {
-                        version_xml(&mut x, "member", v, v.version_id == pol.default_version, true);
+                        version_xml(
+                            &mut x,
+                            "member",
+                            v,
+                            v.version_id == pol.default_version,
+                            true,
+                        );
                     }
                     x.close("PolicyVersionList");
                     x.close("member");

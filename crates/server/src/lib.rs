@@ -219,7 +219,14 @@ async fn serve_query(
             )
             .map(|body| (action, body))
         } else {
-            iam_api::dispatch(dir, &identity.principal, &action, &params).map(|body| (action, body))
+            iam_api::dispatch(
+                dir,
+                &identity.principal,
+                &identity.access_key_id,
+                &action,
+                &params,
+            )
+            .map(|body| (action, body))
         }
     })
     .await

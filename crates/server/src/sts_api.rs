@@ -58,9 +58,19 @@ pub fn dispatch(
                 .close("AssumedRoleUser");
             if !s.tags.is_empty() || !s.session_policies.is_empty() {
                 // A rough share of the packed-policy quota, as AWS reports it.
-                let used: usize = s.tags.iter().map(|t| t.key.len() + t.value.len()).sum::<usize>()
-                    + s.session_policies.iter().map(|d| d.text.len()).sum::<usize>();
-                x.leaf("PackedPolicySize", &(used * 100 / 2048).min(100).to_string());
+                let used: usize = s
+                    .tags
+                    .iter()
+                    .map(|t| t.key.len() + t.value.len())
+                    .sum::<usize>()
+                    + s.session_policies
+                        .iter()
+                        .map(|d| d.text.len())
+                        .sum::<usize>();
+                x.leaf(
+                    "PackedPolicySize",
+                    &(used * 100 / 2048).min(100).to_string(),
+                );
             }
             if let Some(si) = &s.source_identity {
                 x.leaf("SourceIdentity", si);
