@@ -429,3 +429,150 @@ def test_get_key_policy_returns_the_text_exactly_as_given(srv, root):
     text = '{\n  "Version": "2012-10-17",\n  "Statement": [ {"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"%s"},"Action":"kms:*","Resource":"*"} ]\n}' % ROOT
     key = root.kms.create_key(Policy=text)["KeyMetadata"]
     assert root.kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"] == text
+
+
+# --- grants ---
+
+
+def test_grant_allows_its_grantee_the_listed_operations_without_any_policy(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    user = new_user(srv, root)
+    expect_error(user.kms.encrypt, "AccessDeniedException", KeyId=key["KeyId"], Plaintext=b"x")
+    g = root.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=user.arn, Operations=["Encrypt", "Decrypt"])
+    assert len(g["GrantId"]) == 64 and g["GrantToken"]
+    blob = user.kms.encrypt(KeyId=key["Arn"], Plaintext=b"x", GrantTokens=[g["GrantToken"]])["CiphertextBlob"]
+    assert user.kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+    expect_error(user.kms.describe_key, "AccessDeniedException", KeyId=key["Arn"])
+
+
+def test_grant_to_a_role_covers_every_session_of_the_role(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    role = new_role_session(srv, root)
+    root.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=role.arn, Operations=["Encrypt"])
+    role.kms.encrypt(KeyId=key["Arn"], Plaintext=b"x")
+
+
+def test_grant_encryption_context_subset_constraint_must_be_met(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    user = new_user(srv, root)
+    root.kms.create_grant(
+        KeyId=key["KeyId"],
+        GranteePrincipal=user.arn,
+        Operations=["Encrypt"],
+        Constraints={"EncryptionContextSubset": {"Department": "IT"}},
+    )
+    user.kms.encrypt(KeyId=key["Arn"], Plaintext=b"x", EncryptionContext={"department": "IT", "extra": "1"})
+    expect_error(user.kms.encrypt, "AccessDeniedException", KeyId=key["Arn"], Plaintext=b"x", EncryptionContext={"Department": "it"})
+    expect_error(user.kms.encrypt, "AccessDeniedException", KeyId=key["Arn"], Plaintext=b"x")
+
+
+def test_grant_encryption_context_equals_constraint_needs_exactly_that_context(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    user = new_user(srv, root)
+    root.kms.create_grant(
+        KeyId=key["KeyId"], GranteePrincipal=user.arn, Operations=["Encrypt"], Constraints={"EncryptionContextEquals": {"a": "1"}}
+    )
+    user.kms.encrypt(KeyId=key["Arn"], Plaintext=b"x", EncryptionContext={"a": "1"})
+    expect_error(user.kms.encrypt, "AccessDeniedException", KeyId=key["Arn"], Plaintext=b"x", EncryptionContext={"a": "1", "b": "2"})
+
+
+def test_explicit_deny_in_key_policy_overrides_a_grant(srv, root):
+    user = new_user(srv, root)
+    key = key_with(root, ENABLE_IAM, deny(user.arn, "kms:Encrypt"))
+    root.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=user.arn, Operations=["Encrypt"])
+    expect_error(user.kms.encrypt, "AccessDeniedException", KeyId=key["Arn"], Plaintext=b"x")
+
+
+def test_retiring_principal_retires_a_grant_by_token_and_it_stops_working_at_once(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    user = new_user(srv, root)
+    retirer = new_user(srv, root)
+    g = root.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=user.arn, RetiringPrincipal=retirer.arn, Operations=["Encrypt"])
+    user.kms.encrypt(KeyId=key["Arn"], Plaintext=b"x")
+    retirer.kms.retire_grant(GrantToken=g["GrantToken"])
+    expect_error(user.kms.encrypt, "AccessDeniedException", KeyId=key["Arn"], Plaintext=b"x")
+    expect_error(user.kms.encrypt, "InvalidGrantTokenException", KeyId=key["Arn"], Plaintext=b"x", GrantTokens=[g["GrantToken"]])
+
+
+def test_grantee_may_retire_only_when_the_grant_includes_retire_grant(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    user = new_user(srv, root)
+    g1 = root.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=user.arn, Operations=["Encrypt"])
+    expect_error(user.kms.retire_grant, "AccessDeniedException", KeyId=key["Arn"], GrantId=g1["GrantId"])
+    g2 = root.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=user.arn, Operations=["Encrypt", "RetireGrant"])
+    user.kms.retire_grant(KeyId=key["Arn"], GrantId=g2["GrantId"])
+    # The issuing account's root may always retire.
+    root.kms.retire_grant(KeyId=key["Arn"], GrantId=g1["GrantId"])
+    assert root.kms.list_grants(KeyId=key["KeyId"])["Grants"] == []
+
+
+def test_revoke_grant_needs_kms_revoke_grant_on_the_key(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    user = new_user(srv, root)
+    g = root.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=user.arn, Operations=["Encrypt", "RetireGrant"])
+    expect_error(user.kms.revoke_grant, "AccessDeniedException", KeyId=key["KeyId"], GrantId=g["GrantId"])
+    root.kms.revoke_grant(KeyId=key["KeyId"], GrantId=g["GrantId"])
+    expect_error(user.kms.encrypt, "AccessDeniedException", KeyId=key["Arn"], Plaintext=b"x")
+    expect_error(root.kms.revoke_grant, "NotFoundException", KeyId=key["KeyId"], GrantId=g["GrantId"])
+
+
+def test_list_grants_shows_grant_entries_with_filters_and_rejects_unknown_grant_ids(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    a, b = new_user(srv, root), new_user(srv, root)
+    ga = root.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=a.arn, Operations=["Encrypt"], Name="for-a")
+    root.kms.create_grant(
+        KeyId=key["KeyId"], GranteePrincipal=b.arn, Operations=["Decrypt"], Constraints={"EncryptionContextEquals": {"k": "v"}}
+    )
+    grants = root.kms.list_grants(KeyId=key["KeyId"])["Grants"]
+    assert [g["GranteePrincipal"] for g in grants] == [a.arn, b.arn]
+    first = grants[0]
+    assert first["KeyId"] == key["Arn"] and first["Name"] == "for-a" and first["Operations"] == ["Encrypt"]
+    assert first["IssuingAccount"] == ROOT
+    assert grants[1]["Constraints"] == {"EncryptionContextEquals": {"k": "v"}}
+    only = root.kms.list_grants(KeyId=key["KeyId"], GranteePrincipal=a.arn)["Grants"]
+    assert [g["GrantId"] for g in only] == [ga["GrantId"]]
+    page1 = root.kms.list_grants(KeyId=key["KeyId"], Limit=1)
+    assert page1["Truncated"] and len(page1["Grants"]) == 1
+    page2 = root.kms.list_grants(KeyId=key["KeyId"], Limit=1, Marker=page1["NextMarker"])
+    assert page2["Grants"][0]["GranteePrincipal"] == b.arn and not page2["Truncated"]
+    expect_error(root.kms.list_grants, "InvalidGrantIdException", KeyId=key["KeyId"], GrantId="0" * 64)
+
+
+def test_list_retirable_grants_finds_grants_by_retiring_principal(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    user, retirer = new_user(srv, root), new_user(srv, root)
+    g = root.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=user.arn, RetiringPrincipal=retirer.arn, Operations=["Encrypt"])
+    found = root.kms.list_retirable_grants(RetiringPrincipal=retirer.arn)["Grants"]
+    assert [x["GrantId"] for x in found] == [g["GrantId"]]
+
+
+def test_create_grant_with_the_same_name_and_parameters_returns_the_same_grant_id(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    user = new_user(srv, root)
+    args = dict(KeyId=key["KeyId"], GranteePrincipal=user.arn, Operations=["Encrypt"], Name="idem")
+    g1, g2 = root.kms.create_grant(**args), root.kms.create_grant(**args)
+    assert g1["GrantId"] == g2["GrantId"] and g1["GrantToken"] != g2["GrantToken"]
+    g3 = root.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=user.arn, Operations=["Encrypt"])
+    assert g3["GrantId"] != g1["GrantId"]
+
+
+def test_grant_operation_the_key_cannot_perform_is_a_validation_error(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    user = new_user(srv, root)
+    expect_error(root.kms.create_grant, "ValidationException", KeyId=key["KeyId"], GranteePrincipal=user.arn, Operations=["Sign"])
+
+
+def test_unknown_grant_token_is_invalid_grant_token_exception(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    expect_error(root.kms.encrypt, "InvalidGrantTokenException", KeyId=key["KeyId"], Plaintext=b"x", GrantTokens=["not-a-token"])
+
+
+def test_grant_derived_create_grant_may_hand_out_only_a_subset_of_its_operations(srv, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    middle, end = new_user(srv, root), new_user(srv, root)
+    root.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=middle.arn, Operations=["Encrypt", "CreateGrant"])
+    middle.kms.create_grant(KeyId=key["Arn"], GranteePrincipal=end.arn, Operations=["Encrypt"])
+    end.kms.encrypt(KeyId=key["Arn"], Plaintext=b"x")
+    expect_error(
+        middle.kms.create_grant, "AccessDeniedException", KeyId=key["Arn"], GranteePrincipal=end.arn, Operations=["Decrypt"]
+    )

@@ -186,6 +186,36 @@ impl Kms {
         action: &str,
         extra: Context,
     ) -> Result<(), KmsError> {
+        self.decide(caller, record, key_policy, action, extra, true)
+    }
+
+    /// Policies only, grants ignored: whether a grant-derived permission is
+    /// all the caller has (CreateGrant's narrowing rule).
+    pub(crate) fn authorize_record_without_grants(
+        &self,
+        caller: &Caller,
+        record: &KeyRecord,
+        action: &str,
+    ) -> Result<(), KmsError> {
+        let policy = self
+            .state
+            .read()
+            .keys
+            .get(&record.addr)
+            .map(|k| k.policy.clone())
+            .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", record.arn())))?;
+        self.decide(caller, record, &policy, action, Context::new(), false)
+    }
+
+    fn decide(
+        &self,
+        caller: &Caller,
+        record: &KeyRecord,
+        key_policy: &Policy,
+        action: &str,
+        extra: Context,
+        use_grants: bool,
+    ) -> Result<(), KmsError> {
         let key_arn = record.arn();
         let same_account = record.addr.account == caller.account;
         if !same_account && !CROSS_ACCOUNT_ACTIONS.contains(&action) {
@@ -194,6 +224,7 @@ impl Kms {
                 caller.arn
             )));
         }
+        let op_context = extra.clone();
         let mut ctx = extra;
         merge(&mut ctx, &key_context(self, caller, record));
         merge(&mut ctx, &caller.identity.context);
@@ -223,6 +254,16 @@ impl Kms {
         );
         match eval.decision {
             Decision::Allow => Ok(()),
+            // Grants allow where policies merely did not; explicit denies still win.
+            Decision::ImplicitDeny { .. }
+                if use_grants && {
+                    let identity_allows = matches!(request.principal.kind(), ferrokms_policy::PrincipalKind::Root)
+                        || eval.summary(PolicyKind::IdentityBased).allows;
+                    self.grant_allows(caller, record, action, &op_context, identity_allows)
+                } =>
+            {
+                Ok(())
+            }
             ref d => Err(KmsError::AccessDenied(explain::access_denied_message(&request, d).unwrap_or_else(|| {
                 format!("User: {} is not authorized to perform: kms:{action} on resource: {key_arn}", caller.arn)
             }))),

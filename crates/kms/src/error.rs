@@ -41,6 +41,8 @@ pub enum KmsError {
     #[error("{0}")]
     InvalidGrantToken(String),
     #[error("{0}")]
+    InvalidGrantId(String),
+    #[error("{0}")]
     Validation(String),
     #[error("{0}")]
     AccessDenied(String),
@@ -73,6 +75,7 @@ impl KmsError {
             InvalidArn(_) => "InvalidArnException",
             InvalidMarker(_) => "InvalidMarkerException",
             InvalidGrantToken(_) => "InvalidGrantTokenException",
+            InvalidGrantId(_) => "InvalidGrantIdException",
             Validation(_) => "ValidationException",
             AccessDenied(_) => "AccessDeniedException",
             DryRunOperation(_) => "DryRunOperationException",

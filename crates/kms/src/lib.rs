@@ -11,6 +11,7 @@ pub mod api;
 pub mod authz;
 pub mod crypto;
 mod error;
+pub mod grants;
 pub mod ids;
 pub mod keymat;
 pub mod model;

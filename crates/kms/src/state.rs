@@ -63,6 +63,8 @@ pub(crate) struct State {
     pub keys: HashMap<KeyAddr, Arc<Key>>,
     /// Ordered so that ListAliases pages are stable.
     pub aliases: BTreeMap<AliasAddr, AliasRecord>,
+    /// Grants by key, in creation order.
+    pub grants: HashMap<KeyAddr, Vec<Arc<crate::grants::GrantRecord>>>,
 }
 
 /// The KMS service: every key in memory, every change written through.
@@ -119,6 +121,20 @@ impl Kms {
                 KmsError::Internal(format!("stored alias {} is unreadable: {e}", rec.id))
             })?;
             state.aliases.insert(alias.addr.clone(), alias);
+        }
+        for rec in store.load(crate::grants::KIND_GRANT)? {
+            let grant: crate::grants::GrantRecord =
+                serde_json::from_slice(&rec.body).map_err(|e| {
+                    KmsError::Internal(format!("stored grant {} is unreadable: {e}", rec.id))
+                })?;
+            state
+                .grants
+                .entry(grant.key.clone())
+                .or_default()
+                .push(Arc::new(grant));
+        }
+        for grants in state.grants.values_mut() {
+            grants.sort_by_key(|g| g.created_ms);
         }
         Ok(Kms {
             store,
@@ -274,12 +290,26 @@ impl Kms {
                     id: a.storage_id(),
                 });
             }
+            let grant_ids: Vec<String> = self
+                .state
+                .read()
+                .grants
+                .get(&addr)
+                .map(|g| g.iter().map(|g| g.grant_id.clone()).collect())
+                .unwrap_or_default();
+            for id in grant_ids {
+                changes.push(Change::Delete {
+                    kind: crate::grants::KIND_GRANT,
+                    id,
+                });
+            }
             self.store.apply(&changes)?;
             let mut state = self.state.write();
             state.keys.remove(&addr);
             for a in &aliases {
                 state.aliases.remove(a);
             }
+            state.grants.remove(&addr);
             purged += 1;
             tracing::info!(key = %addr.arn(), "key deleted at the end of its waiting period");
         }

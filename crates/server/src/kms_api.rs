@@ -83,6 +83,9 @@ pub fn is_mutating(op: &str) -> bool {
             | "PutKeyPolicy"
             | "EnableKeyRotation"
             | "DisableKeyRotation"
+            | "CreateGrant"
+            | "RetireGrant"
+            | "RevokeGrant"
             // Not writes, but RSA-4096 key pair generation takes seconds:
             // keep it off the async executor too.
             | "GenerateDataKeyPair"
@@ -119,6 +122,15 @@ pub fn dispatch(
         });
     }
     model.validate(op, &body)?;
+    // Grant tokens are accepted by every operation that has the member;
+    // each must name a grant that exists (CreateGrant checks its own).
+    if let Some(tokens) = body.get("GrantTokens").and_then(Value::as_array) {
+        let tokens: Vec<String> = tokens
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect();
+        kms.validate_grant_tokens(&tokens)?;
+    }
     macro_rules! call {
         ($method:ident) => {
             encode(kms.$method(caller, decode(body)?))
@@ -152,6 +164,11 @@ pub fn dispatch(
         "GenerateDataKey" => call!(generate_data_key),
         "GenerateDataKeyWithoutPlaintext" => call!(generate_data_key_without_plaintext),
         "GenerateRandom" => call!(generate_random),
+        "CreateGrant" => call!(create_grant),
+        "ListGrants" => call!(list_grants),
+        "ListRetirableGrants" => call!(list_retirable_grants),
+        "RetireGrant" => call!(retire_grant),
+        "RevokeGrant" => call!(revoke_grant),
         "Sign" => call!(sign),
         "Verify" => call!(verify),
         "GetPublicKey" => call!(get_public_key),

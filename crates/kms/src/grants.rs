@@ -1,0 +1,835 @@
+//! Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant,
+//! RevokeGrant, and how a grant allows a request.
+//!
+//! A grant allows its grantee the listed operations on one key, optionally
+//! only with a matching encryption context. Grants only ever allow: an
+//! explicit deny in any policy still wins. ferrokms is strongly consistent,
+//! so a grant is effective on the next request; grant tokens are still
+//! accepted and validated as AWS clients send them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use ferrokms_policy::{Context, ContextValue};
+use ferrokms_store::Change;
+use ferrokms_types::AccountId;
+use serde::{Deserialize, Serialize};
+
+use crate::api::Empty;
+use crate::crypto::random_bytes;
+use crate::ids::{Accepts, KeyAddr, KeyRef};
+use crate::model::{KeyRecord, KeySpec, KeyUsage};
+use crate::ops::{page, require_usable};
+use crate::{Caller, Kms, KmsError};
+
+pub(crate) const KIND_GRANT: &str = "kms.grant";
+const MAX_GRANTS_PER_KEY: usize = 50_000;
+const MAX_CONSTRAINT_PAIRS: usize = 8;
+const MAX_CONSTRAINT_VALUE: usize = 384;
+const TOKEN_PREFIX: &str = "fkgt1";
+
+/// The encryption-context constraints of a grant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GrantConstraints {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_context_subset: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_context_equals: Option<BTreeMap<String, String>>,
+}
+
+impl GrantConstraints {
+    fn is_empty(&self) -> bool {
+        self.encryption_context_subset.is_none() && self.encryption_context_equals.is_none()
+    }
+
+    /// Keys compare case-insensitively, values case-sensitively (AWS's rule).
+    fn holds(&self, ec: &BTreeMap<String, String>) -> bool {
+        let lower: BTreeMap<String, &String> =
+            ec.iter().map(|(k, v)| (k.to_lowercase(), v)).collect();
+        if let Some(eq) = &self.encryption_context_equals {
+            if eq.len() != lower.len() {
+                return false;
+            }
+            if !eq
+                .iter()
+                .all(|(k, v)| lower.get(&k.to_lowercase()) == Some(&v))
+            {
+                return false;
+            }
+        }
+        if let Some(sub) = &self.encryption_context_subset {
+            if !sub
+                .iter()
+                .all(|(k, v)| lower.get(&k.to_lowercase()) == Some(&v))
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Whether `child` is at least as strict as `self` (a grant-derived
+    /// CreateGrant may only narrow).
+    fn admits_child(&self, child: &GrantConstraints) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        let lower = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+            m.iter()
+                .map(|(k, v)| (k.to_lowercase(), v.clone()))
+                .collect()
+        };
+        let contains = |big: &BTreeMap<String, String>, small: &BTreeMap<String, String>| {
+            let big = lower(big);
+            lower(small).iter().all(|(k, v)| big.get(k) == Some(v))
+        };
+        if let Some(eq) = &self.encryption_context_equals {
+            // Only an identical Equals constraint is as strict.
+            return child
+                .encryption_context_equals
+                .as_ref()
+                .is_some_and(|c| lower(c) == lower(eq));
+        }
+        if let Some(sub) = &self.encryption_context_subset {
+            return match (
+                &child.encryption_context_equals,
+                &child.encryption_context_subset,
+            ) {
+                (Some(eq), _) => contains(eq, sub),
+                (None, Some(csub)) => contains(csub, sub),
+                (None, None) => false,
+            };
+        }
+        true
+    }
+}
+
+/// A stored grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    pub key: KeyAddr,
+    pub grant_id: String,
+    pub name: Option<String>,
+    pub grantee: String,
+    pub retiring: Option<String>,
+    pub operations: Vec<String>,
+    pub constraints: GrantConstraints,
+    pub issuing_account: AccountId,
+    pub created_ms: i64,
+}
+
+/// How a grant names the caller: exactly, through the caller's role, or as
+/// the caller's account (which then needs the caller's own IAM permission).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GranteeMatch {
+    Direct,
+    Account,
+}
+
+fn grantee_match(grantee: &str, caller: &Caller) -> Option<GranteeMatch> {
+    if grantee == caller.arn {
+        return Some(GranteeMatch::Direct);
+    }
+    if let Some(ferrokms_policy::PrincipalKind::AssumedRole { role_arn, .. }) =
+        caller.identity.principal.as_ref().map(|p| p.kind())
+    {
+        if role_arn == grantee {
+            return Some(GranteeMatch::Direct);
+        }
+    }
+    let account_root = format!(
+        "arn:{}:iam::{}:root",
+        caller.region.partition(),
+        caller.account
+    );
+    if grantee == account_root || grantee == caller.account.as_str() {
+        return Some(GranteeMatch::Account);
+    }
+    None
+}
+
+/// Grantee and retiring principals: an account, or an IAM / STS principal
+/// ARN (user, role, assumed-role session, federated user, account root).
+fn is_principal_id(p: &str) -> bool {
+    if AccountId::parse(p).is_ok() {
+        return true;
+    }
+    let Ok(arn) = ferrokms_types::Arn::parse(p) else {
+        return false;
+    };
+    AccountId::parse(&arn.account).is_ok()
+        && match arn.service.as_str() {
+            "iam" => {
+                arn.resource == "root"
+                    || arn.resource.starts_with("user/")
+                    || arn.resource.starts_with("role/")
+            }
+            "sts" => {
+                arn.resource.starts_with("assumed-role/")
+                    || arn.resource.starts_with("federated-user/")
+            }
+            _ => false,
+        }
+}
+
+/// The grant operation an authorization action corresponds to.
+fn grant_operation(action: &str) -> &str {
+    action
+}
+
+/// Which grant operations a key can take (kms-spec §3.2).
+fn operation_valid_for(op: &str, r: &KeyRecord) -> bool {
+    let symmetric = r.key_spec == KeySpec::SymmetricDefault;
+    match op {
+        "Decrypt" | "Encrypt" | "ReEncryptFrom" | "ReEncryptTo" => {
+            r.key_usage == KeyUsage::EncryptDecrypt
+        }
+        "GenerateDataKey"
+        | "GenerateDataKeyWithoutPlaintext"
+        | "GenerateDataKeyPair"
+        | "GenerateDataKeyPairWithoutPlaintext" => symmetric,
+        "Sign" | "Verify" => r.key_usage == KeyUsage::SignVerify,
+        "GenerateMac" | "VerifyMac" => r.key_usage == KeyUsage::GenerateVerifyMac,
+        "DeriveSharedSecret" => r.key_usage == KeyUsage::KeyAgreement,
+        "GetPublicKey" => !symmetric && r.key_usage != KeyUsage::GenerateVerifyMac,
+        "DescribeKey" | "CreateGrant" | "RetireGrant" => true,
+        _ => false,
+    }
+}
+
+fn encode_token(g: &GrantRecord) -> Result<String, KmsError> {
+    let nonce = hex::encode(&*random_bytes(16)?);
+    Ok(format!(
+        "{TOKEN_PREFIX}{}",
+        B64URL.encode(format!("{}|{}|{nonce}", g.key.storage_id(), g.grant_id))
+    ))
+}
+
+/// The key and grant id a token names, if it is one of ours.
+fn decode_token(token: &str) -> Option<(String, String)> {
+    let body = token.strip_prefix(TOKEN_PREFIX)?;
+    let text = String::from_utf8(B64URL.decode(body).ok()?).ok()?;
+    let mut parts = text.split('|');
+    let key = parts.next()?.to_string();
+    let grant = parts.next()?.to_string();
+    parts.next()?;
+    Some((key, grant))
+}
+
+/// The encryption context an operation carries, read back from its
+/// condition keys (`kms:EncryptionContext:<k>`, spelling preserved).
+fn context_encryption_context(ctx: &Context) -> BTreeMap<String, String> {
+    const PREFIX: &str = "kms:encryptioncontext:";
+    ctx.iter()
+        .filter(|e| e.name.to_lowercase().starts_with(PREFIX))
+        .filter_map(|e| {
+            let key = e.name.get(PREFIX.len()..)?.to_string();
+            let v = e.values.as_slice().first()?.as_text().into_owned();
+            Some((key, v))
+        })
+        .collect()
+}
+
+/// CreateGrant request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CreateGrantRequest {
+    pub key_id: String,
+    pub grantee_principal: String,
+    pub retiring_principal: Option<String>,
+    pub operations: Vec<String>,
+    pub constraints: Option<GrantConstraints>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub name: Option<String>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateGrantResponse {
+    pub grant_token: String,
+    pub grant_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ListGrantsRequest {
+    pub limit: Option<u32>,
+    pub marker: Option<String>,
+    pub key_id: String,
+    pub grant_id: Option<String>,
+    pub grantee_principal: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ListRetirableGrantsRequest {
+    pub limit: Option<u32>,
+    pub marker: Option<String>,
+    pub retiring_principal: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GrantListEntry {
+    pub key_id: String,
+    pub grant_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub creation_date: f64,
+    pub grantee_principal: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retiring_principal: Option<String>,
+    pub issuing_account: String,
+    pub operations: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<GrantConstraints>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListGrantsResponse {
+    pub grants: Vec<GrantListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RetireGrantRequest {
+    pub grant_token: Option<String>,
+    pub key_id: Option<String>,
+    pub grant_id: Option<String>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RevokeGrantRequest {
+    pub key_id: String,
+    pub grant_id: String,
+    pub dry_run: Option<bool>,
+}
+
+fn entry(g: &GrantRecord) -> GrantListEntry {
+    GrantListEntry {
+        key_id: g.key.arn(),
+        grant_id: g.grant_id.clone(),
+        name: g.name.clone(),
+        creation_date: crate::model::ms_to_epoch_seconds(g.created_ms),
+        grantee_principal: g.grantee.clone(),
+        retiring_principal: g.retiring.clone(),
+        issuing_account: format!(
+            "arn:{}:iam::{}:root",
+            g.key.region.partition(),
+            g.issuing_account
+        ),
+        operations: g.operations.clone(),
+        constraints: (!g.constraints.is_empty()).then(|| g.constraints.clone()),
+    }
+}
+
+fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
+    if flag == Some(true) {
+        Err(KmsError::DryRunOperation(
+            "The request would have succeeded, but the DryRun option is set.".into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+impl Kms {
+    /// Whether a grant on the key allows `action` for the caller.
+    /// `identity_allows` answers for grants whose grantee is the caller's
+    /// account: those delegate to the caller's own IAM permissions.
+    pub(crate) fn grant_allows(
+        &self,
+        caller: &Caller,
+        record: &KeyRecord,
+        action: &str,
+        op_context: &Context,
+        identity_allows: bool,
+    ) -> bool {
+        let grants = match self.state.read().grants.get(&record.addr) {
+            Some(g) => g.clone(),
+            None => return false,
+        };
+        let op = grant_operation(action);
+        let ec = context_encryption_context(op_context);
+        grants.iter().any(|g| {
+            let Some(m) = grantee_match(&g.grantee, caller) else {
+                return false;
+            };
+            if m == GranteeMatch::Account && !identity_allows {
+                return false;
+            }
+            if !g.operations.iter().any(|o| o == op) {
+                return false;
+            }
+            match op {
+                "DescribeKey" | "RetireGrant" | "CreateGrant" => true,
+                _ => g.constraints.holds(&ec),
+            }
+        })
+    }
+
+    /// The grants that allow the caller CreateGrant on the key (for the
+    /// narrowing rule); empty when policies allow it.
+    fn create_grant_parents(&self, caller: &Caller, record: &KeyRecord) -> Vec<Arc<GrantRecord>> {
+        self.state
+            .read()
+            .grants
+            .get(&record.addr)
+            .map(|gs| {
+                gs.iter()
+                    .filter(|g| grantee_match(&g.grantee, caller).is_some())
+                    .filter(|g| g.operations.iter().any(|o| o == "CreateGrant"))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Checks the grant tokens a request carries: each must name a grant
+    /// this server issued (a retired grant's token is no longer valid).
+    pub fn validate_grant_tokens(&self, tokens: &[String]) -> Result<(), KmsError> {
+        for t in tokens {
+            let valid = decode_token(t).is_some_and(|(_, id)| self.find_grant(&id).is_some());
+            if !valid {
+                return Err(KmsError::InvalidGrantToken(
+                    "The grant token is not valid.".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn find_grant(&self, grant_id: &str) -> Option<Arc<GrantRecord>> {
+        self.state
+            .read()
+            .grants
+            .values()
+            .flat_map(|v| v.iter())
+            .find(|g| g.grant_id == grant_id)
+            .cloned()
+    }
+
+    /// CreateGrant
+    pub fn create_grant(
+        &self,
+        caller: &Caller,
+        req: CreateGrantRequest,
+    ) -> Result<CreateGrantResponse, KmsError> {
+        if let Some(t) = &req.grant_tokens {
+            self.validate_grant_tokens(t)?;
+        }
+        if req.operations.is_empty() {
+            return Err(KmsError::validation(
+                None,
+                "operations",
+                "Member must have length greater than or equal to 1",
+            ));
+        }
+        let constraints = req.constraints.clone().unwrap_or_default();
+        for m in [
+            &constraints.encryption_context_equals,
+            &constraints.encryption_context_subset,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if m.len() > MAX_CONSTRAINT_PAIRS || m.values().any(|v| v.len() > MAX_CONSTRAINT_VALUE)
+            {
+                return Err(KmsError::Validation(format!(
+                    "A grant constraint may hold at most {MAX_CONSTRAINT_PAIRS} pairs of at most {MAX_CONSTRAINT_VALUE} characters each."
+                )));
+            }
+        }
+        let mut cond = Context::new();
+        cond.insert_multi(
+            "kms:GrantOperations",
+            req.operations
+                .iter()
+                .map(|o| ContextValue::String(o.clone()))
+                .collect(),
+        );
+        cond.insert("kms:GranteePrincipal", req.grantee_principal.as_str());
+        if let Some(r) = &req.retiring_principal {
+            cond.insert("kms:RetiringPrincipal", r.as_str());
+        }
+        if constraints.encryption_context_equals.is_some() {
+            cond.insert("kms:GrantConstraintType", "EncryptionContextEquals");
+        } else if constraints.encryption_context_subset.is_some() {
+            cond.insert("kms:GrantConstraintType", "EncryptionContextSubset");
+        }
+        cond.insert("kms:GrantIsForAWSResource", false);
+        let ec: BTreeMap<String, String> = constraints
+            .encryption_context_equals
+            .clone()
+            .or_else(|| constraints.encryption_context_subset.clone())
+            .unwrap_or_default();
+        for (k, v) in &ec {
+            cond.insert(&format!("kms:EncryptionContext:{k}"), v.as_str());
+        }
+        let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOnly, "CreateGrant", cond)?;
+        let r = &key.record;
+        require_usable(r)?;
+        if let Some(bad) = req.operations.iter().find(|o| !operation_valid_for(o, r)) {
+            return Err(KmsError::Validation(format!(
+                "Grant operation {bad} is not valid for {} with key spec {} and key usage {}.",
+                r.arn(),
+                r.key_spec,
+                r.key_usage
+            )));
+        }
+        if !constraints.is_empty() && r.key_spec != KeySpec::SymmetricDefault {
+            return Err(KmsError::Validation(
+                "Grant constraints are only valid for symmetric encryption KMS keys.".into(),
+            ));
+        }
+        if !is_principal_id(&req.grantee_principal)
+            || req
+                .retiring_principal
+                .as_deref()
+                .is_some_and(|r| !is_principal_id(r))
+        {
+            return Err(KmsError::Validation(format!(
+                "{} is not a valid principal for a grant.",
+                req.grantee_principal
+            )));
+        }
+        // A caller allowed only by grants may hand out no more than they hold.
+        let policy_allowed = self
+            .authorize_record_without_grants(caller, r, "CreateGrant")
+            .is_ok();
+        if !policy_allowed {
+            let parents = self.create_grant_parents(caller, r);
+            let narrow = parents.iter().any(|p| {
+                req.operations.iter().all(|o| p.operations.contains(o))
+                    && p.constraints.admits_child(&constraints)
+            });
+            if !narrow {
+                return Err(KmsError::AccessDenied(format!(
+                    "User: {} is not authorized to perform: kms:CreateGrant on resource: {} because the grant that allows it does not allow these operations or constraints",
+                    caller.arn,
+                    r.arn()
+                )));
+            }
+        }
+        dry_run(req.dry_run)?;
+        let _w = self.writer.lock();
+        let existing = self
+            .state
+            .read()
+            .grants
+            .get(&r.addr)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(name) = &req.name {
+            let same = existing.iter().find(|g| {
+                g.name.as_deref() == Some(name)
+                    && g.grantee == req.grantee_principal
+                    && g.retiring == req.retiring_principal
+                    && g.operations == req.operations
+                    && g.constraints == constraints
+            });
+            if let Some(g) = same {
+                return Ok(CreateGrantResponse {
+                    grant_token: encode_token(g)?,
+                    grant_id: g.grant_id.clone(),
+                });
+            }
+        }
+        if existing.len() >= MAX_GRANTS_PER_KEY {
+            return Err(KmsError::LimitExceeded(format!(
+                "A KMS key can have at most {MAX_GRANTS_PER_KEY} grants."
+            )));
+        }
+        let grant = GrantRecord {
+            key: r.addr.clone(),
+            grant_id: hex::encode(&*random_bytes(32)?),
+            name: req.name.clone(),
+            grantee: req.grantee_principal.clone(),
+            retiring: req.retiring_principal.clone(),
+            operations: req.operations.clone(),
+            constraints,
+            issuing_account: caller.account.clone(),
+            created_ms: self.clock.now_ms(),
+        };
+        self.store.apply(&[Change::Put {
+            kind: KIND_GRANT,
+            id: grant.grant_id.clone(),
+            body: serde_json::to_vec(&grant).map_err(|e| KmsError::Internal(e.to_string()))?,
+        }])?;
+        let token = encode_token(&grant)?;
+        let id = grant.grant_id.clone();
+        self.state
+            .write()
+            .grants
+            .entry(grant.key.clone())
+            .or_default()
+            .push(Arc::new(grant));
+        Ok(CreateGrantResponse {
+            grant_token: token,
+            grant_id: id,
+        })
+    }
+
+    /// ListGrants
+    pub fn list_grants(
+        &self,
+        caller: &Caller,
+        req: ListGrantsRequest,
+    ) -> Result<ListGrantsResponse, KmsError> {
+        let mut cond = Context::new();
+        cond.insert("kms:GrantIsForAWSResource", false);
+        let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOnly, "ListGrants", cond)?;
+        let grants = self
+            .state
+            .read()
+            .grants
+            .get(&key.record.addr)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(id) = &req.grant_id {
+            if !grants.iter().any(|g| &g.grant_id == id) {
+                return Err(KmsError::InvalidGrantId(format!(
+                    "Grant ID {id} is not valid."
+                )));
+            }
+        }
+        let entries: Vec<(usize, GrantListEntry)> = grants
+            .iter()
+            .filter(|g| req.grant_id.as_ref().is_none_or(|id| &g.grant_id == id))
+            .filter(|g| {
+                req.grantee_principal
+                    .as_ref()
+                    .is_none_or(|p| &g.grantee == p)
+            })
+            .map(|g| entry(g))
+            .enumerate()
+            .collect();
+        let (items, next) = page(
+            entries,
+            |(i, _)| format!("{i:08}"),
+            req.limit,
+            50,
+            100,
+            req.marker.as_deref(),
+        )?;
+        Ok(ListGrantsResponse {
+            grants: items.into_iter().map(|(_, e)| e).collect(),
+            truncated: next.is_some(),
+            next_marker: next,
+        })
+    }
+
+    /// ListRetirableGrants: identity policy only; grants on any key whose
+    /// retiring principal is the one named.
+    pub fn list_retirable_grants(
+        &self,
+        caller: &Caller,
+        req: ListRetirableGrantsRequest,
+    ) -> Result<ListGrantsResponse, KmsError> {
+        self.authorize_identity_only(caller, "ListRetirableGrants", "*", Context::new())?;
+        let mut all: Vec<GrantRecord> = self
+            .state
+            .read()
+            .grants
+            .values()
+            .flat_map(|v| v.iter())
+            .filter(|g| g.retiring.as_deref() == Some(req.retiring_principal.as_str()))
+            .map(|g| (**g).clone())
+            .collect();
+        all.sort_by(|a, b| {
+            a.created_ms
+                .cmp(&b.created_ms)
+                .then(a.grant_id.cmp(&b.grant_id))
+        });
+        let entries: Vec<(usize, GrantListEntry)> = all.iter().map(entry).enumerate().collect();
+        let (items, next) = page(
+            entries,
+            |(i, _)| format!("{i:08}"),
+            req.limit,
+            50,
+            100,
+            req.marker.as_deref(),
+        )?;
+        Ok(ListGrantsResponse {
+            grants: items.into_iter().map(|(_, e)| e).collect(),
+            truncated: next.is_some(),
+            next_marker: next,
+        })
+    }
+
+    /// RetireGrant: by token, or by key ARN and grant id. Allowed for the
+    /// retiring principal, the grantee when the grant includes RetireGrant,
+    /// and the issuing account (its root, or its principals whose IAM
+    /// policies allow kms:RetireGrant). Key policies have no say.
+    pub fn retire_grant(
+        &self,
+        caller: &Caller,
+        req: RetireGrantRequest,
+    ) -> Result<Empty, KmsError> {
+        let grant = match (&req.grant_token, &req.key_id, &req.grant_id) {
+            (Some(t), _, _) => {
+                let (_, id) = decode_token(t).ok_or_else(|| {
+                    KmsError::InvalidGrantToken("The grant token is not valid.".into())
+                })?;
+                self.find_grant(&id).ok_or_else(|| {
+                    KmsError::InvalidGrantToken("The grant token is not valid.".into())
+                })?
+            }
+            (None, Some(k), Some(id)) => {
+                let key_ref = KeyRef::parse(k, &caller.account, &caller.region, Accepts::KeyOnly)?;
+                let key = self.lookup(&key_ref)?;
+                self.find_grant(id)
+                    .filter(|g| g.key == key.record.addr)
+                    .ok_or_else(|| KmsError::NotFound(format!("Grant ID {id} not found")))?
+            }
+            _ => {
+                return Err(KmsError::Validation(
+                    "Either GrantToken, or both KeyId and GrantId, must be specified.".into(),
+                ))
+            }
+        };
+        let retiring = grant
+            .retiring
+            .as_deref()
+            .and_then(|r| grantee_match(r, caller));
+        let by_retiring = retiring == Some(GranteeMatch::Direct)
+            || (retiring == Some(GranteeMatch::Account)
+                && self
+                    .authorize_identity_only(
+                        caller,
+                        "RetireGrant",
+                        &grant.key.arn(),
+                        Context::new(),
+                    )
+                    .is_ok());
+        let by_grantee = grantee_match(&grant.grantee, caller) == Some(GranteeMatch::Direct)
+            && grant.operations.iter().any(|o| o == "RetireGrant");
+        let by_issuer = caller.account == grant.issuing_account
+            && self
+                .authorize_identity_only(caller, "RetireGrant", &grant.key.arn(), Context::new())
+                .is_ok();
+        if !(by_retiring || by_grantee || by_issuer) {
+            return Err(KmsError::AccessDenied(format!(
+                "User: {} is not authorized to perform: kms:RetireGrant on resource: {} because no identity-based policy allows the kms:RetireGrant action",
+                caller.arn,
+                grant.key.arn()
+            )));
+        }
+        dry_run(req.dry_run)?;
+        self.delete_grant(&grant)
+    }
+
+    /// RevokeGrant: authorized by kms:RevokeGrant on the key.
+    pub fn revoke_grant(
+        &self,
+        caller: &Caller,
+        req: RevokeGrantRequest,
+    ) -> Result<Empty, KmsError> {
+        let mut cond = Context::new();
+        cond.insert("kms:GrantIsForAWSResource", false);
+        let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOnly, "RevokeGrant", cond)?;
+        let grant = self
+            .find_grant(&req.grant_id)
+            .filter(|g| g.key == key.record.addr)
+            .ok_or_else(|| KmsError::NotFound(format!("Grant ID {} not found", req.grant_id)))?;
+        dry_run(req.dry_run)?;
+        self.delete_grant(&grant)
+    }
+
+    fn delete_grant(&self, grant: &GrantRecord) -> Result<Empty, KmsError> {
+        let _w = self.writer.lock();
+        self.store.apply(&[Change::Delete {
+            kind: KIND_GRANT,
+            id: grant.grant_id.clone(),
+        }])?;
+        if let Some(v) = self.state.write().grants.get_mut(&grant.key) {
+            v.retain(|g| g.grant_id != grant.grant_id);
+        }
+        Ok(Empty {})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn grant_constraint_keys_are_case_insensitive_and_values_case_sensitive() {
+        let c = GrantConstraints {
+            encryption_context_subset: Some(map(&[("Purpose", "backup")])),
+            encryption_context_equals: None,
+        };
+        assert!(c.holds(&map(&[("purpose", "backup"), ("extra", "x")])));
+        assert!(!c.holds(&map(&[("purpose", "Backup")])));
+        assert!(!c.holds(&map(&[])));
+        let e = GrantConstraints {
+            encryption_context_equals: Some(map(&[("a", "1")])),
+            encryption_context_subset: None,
+        };
+        assert!(e.holds(&map(&[("A", "1")])));
+        assert!(!e.holds(&map(&[("a", "1"), ("b", "2")])));
+    }
+
+    #[test]
+    fn a_child_grant_may_only_narrow_its_parents_constraints() {
+        let sub = GrantConstraints {
+            encryption_context_subset: Some(map(&[("a", "1")])),
+            encryption_context_equals: None,
+        };
+        let wider_sub = GrantConstraints {
+            encryption_context_subset: Some(map(&[("a", "1"), ("b", "2")])),
+            encryption_context_equals: None,
+        };
+        let eq = GrantConstraints {
+            encryption_context_equals: Some(map(&[("a", "1"), ("b", "2")])),
+            encryption_context_subset: None,
+        };
+        assert!(sub.admits_child(&wider_sub));
+        assert!(sub.admits_child(&eq));
+        assert!(!sub.admits_child(&GrantConstraints::default()));
+        assert!(!eq.admits_child(&sub));
+        assert!(GrantConstraints::default().admits_child(&GrantConstraints::default()));
+    }
+
+    #[test]
+    fn grant_tokens_round_trip_and_garbage_is_refused() {
+        let g = GrantRecord {
+            key: KeyAddr {
+                account: AccountId::parse("111122223333").unwrap(),
+                region: ferrokms_types::Region::parse("us-east-1").unwrap(),
+                key_id: crate::ids::KeyId::new_random(false),
+            },
+            grant_id: "ab".repeat(32),
+            name: None,
+            grantee: "arn:aws:iam::111122223333:user/u".into(),
+            retiring: None,
+            operations: vec!["Encrypt".into()],
+            constraints: GrantConstraints::default(),
+            issuing_account: AccountId::parse("111122223333").unwrap(),
+            created_ms: 0,
+        };
+        let t1 = encode_token(&g).unwrap();
+        let t2 = encode_token(&g).unwrap();
+        assert_ne!(t1, t2, "every CreateGrant returns a new token");
+        assert_eq!(decode_token(&t1).unwrap().1, g.grant_id);
+        assert!(decode_token("garbage").is_none());
+        assert!(decode_token("fkgt1!!!").is_none());
+    }
+}
