@@ -77,6 +77,13 @@ pub fn dispatch(
             }
         }
         "GetSessionToken" => {
+            if dir.is_session_key(caller_key) {
+                return Err(QueryError::new(
+                    "AccessDenied",
+                    403,
+                    "Cannot call GetSessionToken with session credentials",
+                ));
+            }
             let s = dir.get_session_token(caller, p.u32("DurationSeconds")?)?;
             credentials_xml(&mut x, &s);
         }
