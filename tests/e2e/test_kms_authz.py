@@ -576,3 +576,91 @@ def test_grant_derived_create_grant_may_hand_out_only_a_subset_of_its_operations
     expect_error(
         middle.kms.create_grant, "AccessDeniedException", KeyId=key["Arn"], GranteePrincipal=end.arn, Operations=["Decrypt"]
     )
+
+
+# --- AWS managed keys and kms:ViaService ---
+
+
+def test_list_aliases_shows_predefined_aws_aliases_without_a_target(srv, root):
+    aliases = {a["AliasName"]: a for a in root.kms.list_aliases(Limit=100)["Aliases"]}
+    assert "alias/aws/s3" in aliases
+
+
+def test_describe_key_on_a_predefined_aws_alias_creates_the_aws_managed_key(srv, root):
+    md = root.kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]
+    assert md["KeyManager"] == "AWS" and md["KeyState"] == "Enabled"
+    again = root.kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]
+    assert again["KeyId"] == md["KeyId"]
+    listed = {a["AliasName"]: a for a in root.kms.list_aliases(KeyId=md["KeyId"])["Aliases"]}
+    assert listed["alias/aws/ebs"]["TargetKeyId"] == md["KeyId"]
+    policy_text = json.loads(root.kms.get_key_policy(KeyId=md["KeyId"], PolicyName="default")["Policy"])
+    cond = policy_text["Statement"][0]["Condition"]["StringEquals"]
+    assert cond == {"kms:CallerAccount": ACCT, "kms:ViaService": f"ec2.{REGION}.amazonaws.com"}
+
+
+def test_aws_managed_key_cannot_be_changed_by_the_account_its_policy_allows_only_reads(srv, root):
+    md = root.kms.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]
+    expect_error(root.kms.disable_key, "AccessDeniedException", KeyId=md["KeyId"])
+    expect_error(root.kms.schedule_key_deletion, "AccessDeniedException", KeyId=md["KeyId"])
+    expect_error(root.kms.put_key_policy, "AccessDeniedException", KeyId=md["KeyId"], PolicyName="default", Policy=policy(ENABLE_IAM))
+    assert root.kms.get_key_rotation_status(KeyId=md["KeyId"])["KeyRotationEnabled"] is True
+
+
+def test_aws_managed_key_is_usable_only_through_its_service(srv, root):
+    md = root.kms.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]
+    user = new_user(srv, root, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]})
+    expect_error(
+        user.kms.encrypt,
+        "AccessDeniedException",
+        message=denied("Encrypt", md["Arn"], user.arn, "resource-based policy"),
+        KeyId="alias/aws/s3",
+        Plaintext=b"x",
+    )
+
+
+def via_service_client(endpoint, access_key, secret, service_host):
+    """A client that signs an X-Ferrokms-Via-Service header on every request."""
+    c = make_client(endpoint, access_key, secret)
+
+    def add(request, **_):
+        request.headers["X-Ferrokms-Via-Service"] = service_host
+
+    c.meta.events.register_first("before-sign.kms.*", add)
+    return c
+
+
+def test_via_service_header_is_refused_from_untrusted_principals(srv, root):
+    ak, sk = srv.profile_credentials()
+    c = via_service_client(srv.endpoint, ak, sk, f"s3.{REGION}.amazonaws.com")
+    expect_error(c.list_keys, "AccessDeniedException")
+
+
+def test_trusted_service_principal_sets_kms_via_service_and_can_use_aws_managed_keys(ferrokms_bin, tmp_path):
+    import subprocess
+
+    work = tmp_path / "via"
+    work.mkdir()
+    # First start creates the user, second start trusts it.
+    s = Server(ferrokms_bin, work, data_dir=work / "data")
+    s.start()
+    iam = s.client(service="iam")
+    iam.create_user(UserName="s3-service")
+    iam.put_user_policy(
+        UserName="s3-service",
+        PolicyName="kms",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}),
+    )
+    k = iam.create_access_key(UserName="s3-service")["AccessKey"]
+    s.stop()
+    trusted = Server(ferrokms_bin, work, data_dir=work / "data")
+    old_args = trusted.args
+    trusted.args = lambda: old_args() + ["--via-service-principal", f"arn:aws:iam::{ACCT}:user/s3-service"]
+    trusted.start()
+    try:
+        via = via_service_client(trusted.endpoint, k["AccessKeyId"], k["SecretAccessKey"], f"s3.{REGION}.amazonaws.com")
+        blob = via.encrypt(KeyId="alias/aws/s3", Plaintext=b"object")["CiphertextBlob"]
+        assert via.decrypt(CiphertextBlob=blob)["Plaintext"] == b"object"
+        plain = make_client(trusted.endpoint, k["AccessKeyId"], k["SecretAccessKey"])
+        expect_error(plain.encrypt, "AccessDeniedException", KeyId="alias/aws/s3", Plaintext=b"x")
+    finally:
+        trusted.stop()

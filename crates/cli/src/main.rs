@@ -77,6 +77,15 @@ struct ServeArgs {
     /// and KMS keys to create at start, idempotently (docs/identity.md).
     #[arg(long, env = "FERROKMS_BOOTSTRAP")]
     bootstrap: Option<PathBuf>,
+    /// A principal ARN (user or role) trusted to act as an AWS service: its
+    /// signed requests may carry `X-Ferrokms-Via-Service: <service host>`,
+    /// which sets kms:ViaService (and kms:GrantIsForAWSResource). Repeatable.
+    #[arg(
+        long = "via-service-principal",
+        env = "FERROKMS_VIA_SERVICE_PRINCIPALS",
+        value_delimiter = ','
+    )]
+    via_service_principals: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -127,6 +136,7 @@ fn storage_options(s: &StorageArgs, in_memory: bool, dev_account: Option<Account
         root_key_file: s.root_key_file.clone(),
         dev_account,
         bootstrap: None,
+        via_service_principals: Vec::new(),
     }
 }
 
@@ -141,6 +151,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut opts = storage_options(&args.storage, args.in_memory, dev_account);
     opts.bootstrap = args.bootstrap.clone();
+    opts.via_service_principals = args.via_service_principals.clone();
     let (app, opened) = setup::open(&opts).context("cannot open the data directory")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

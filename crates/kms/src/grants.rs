@@ -333,6 +333,12 @@ fn entry(g: &GrantRecord) -> GrantListEntry {
     }
 }
 
+/// True only when an AWS service (a trusted principal setting kms:ViaService)
+/// makes the call on the principal's behalf.
+fn for_aws_resource(caller: &Caller) -> bool {
+    caller.identity.context.contains("kms:ViaService")
+}
+
 fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     if flag == Some(true) {
         Err(KmsError::DryRunOperation(
@@ -467,7 +473,7 @@ impl Kms {
         } else if constraints.encryption_context_subset.is_some() {
             cond.insert("kms:GrantConstraintType", "EncryptionContextSubset");
         }
-        cond.insert("kms:GrantIsForAWSResource", false);
+        cond.insert("kms:GrantIsForAWSResource", for_aws_resource(caller));
         let ec: BTreeMap<String, String> = constraints
             .encryption_context_equals
             .clone()
@@ -587,7 +593,7 @@ impl Kms {
         req: ListGrantsRequest,
     ) -> Result<ListGrantsResponse, KmsError> {
         let mut cond = Context::new();
-        cond.insert("kms:GrantIsForAWSResource", false);
+        cond.insert("kms:GrantIsForAWSResource", for_aws_resource(caller));
         let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOnly, "ListGrants", cond)?;
         let grants = self
             .state
@@ -736,7 +742,7 @@ impl Kms {
         req: RevokeGrantRequest,
     ) -> Result<Empty, KmsError> {
         let mut cond = Context::new();
-        cond.insert("kms:GrantIsForAWSResource", false);
+        cond.insert("kms:GrantIsForAWSResource", for_aws_resource(caller));
         let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOnly, "RevokeGrant", cond)?;
         let grant = self
             .find_grant(&req.grant_id)

@@ -6,11 +6,13 @@ mod aliases;
 mod asymmetric;
 mod crypto_ops;
 mod keys;
+pub(crate) mod managed;
 mod policy;
 mod rotation;
 mod tags;
 
 pub(crate) use keys::check_policy_size;
+pub(crate) use managed::require_customer_managed;
 
 use std::sync::Arc;
 
@@ -47,7 +49,14 @@ impl Kms {
         if let KeyRef::Alias(a) = &key_ref {
             context.insert("kms:RequestAlias", a.name.as_str());
         }
-        let key = self.lookup(&key_ref)?;
+        let key = match (&key_ref, self.lookup(&key_ref)) {
+            (_, Ok(k)) => k,
+            // alias/aws/<service> in the caller's own account: created on first use.
+            (KeyRef::Alias(a), Err(e)) if a.account == caller.account => {
+                self.aws_managed_key(a)?.ok_or(e)?
+            }
+            (_, Err(e)) => return Err(e),
+        };
         self.authorize_key(caller, &key, action, context)?;
         Ok(key)
     }

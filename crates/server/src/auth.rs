@@ -16,6 +16,8 @@ pub struct Identity {
     /// The service the client signed for (`kms`, `iam`, `sts`).
     pub service: String,
     pub access_key_id: String,
+    /// The headers the signature covers (lowercase).
+    pub signed_headers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +105,11 @@ impl Authenticator {
             region: region.clone(),
             service: parsed.scope.service.clone(),
             access_key_id: parsed.access_key_id.clone(),
+            signed_headers: parsed
+                .signed_headers
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
         };
         if let Some(key) = self.directory.active_access_key(&parsed.access_key_id) {
             self.verifier
@@ -165,6 +172,7 @@ pub fn kms_caller(
     directory: &Directory,
     identity: &Identity,
     source_ip: Option<std::net::IpAddr>,
+    via_service: Option<String>,
 ) -> ferrokms_kms::Caller {
     use ferrokms_kms::authz::{CallerIdentity, CallerPolicy};
     use ferrokms_policy::{Context, Timestamp};
@@ -172,6 +180,7 @@ pub fn kms_caller(
     let mut policies: Vec<CallerPolicy> = directory
         .identity_policies(&identity.principal)
         .into_iter()
+        .chain(directory.permissions_boundary(&identity.principal))
         .chain(directory.session_policies(&identity.access_key_id))
         .map(|p| CallerPolicy {
             label: p.label,
@@ -196,6 +205,12 @@ pub fn kms_caller(
     if let Principal::AssumedRole { .. } = identity.principal {
         context.insert("aws:MultiFactorAuthPresent", false);
     }
+    if let Some(service) = via_service {
+        context.insert("kms:ViaService", service.as_str());
+        context.insert("aws:ViaAWSService", true);
+    }
+    let context =
+        directory.principal_context(&identity.principal, Some(&identity.access_key_id), context);
     ferrokms_kms::Caller {
         account: identity.principal.account().clone(),
         arn: identity.principal.arn(partition),
@@ -227,4 +242,47 @@ impl ferrokms_kms::authz::PrincipalDirectory for DirectoryPrincipals {
     fn entity_exists(&self, arn: &str) -> bool {
         self.directory.entity_arn_exists(arn)
     }
+}
+
+/// The header a trusted principal uses to say it calls on behalf of an AWS
+/// service (what AWS sets itself when S3 or EBS call KMS for a user).
+pub const VIA_SERVICE_HEADER: &str = "x-ferrokms-via-service";
+
+/// `kms:ViaService` for this request: honoured only from a configured
+/// trusted principal, and only when the header is covered by the signature;
+/// anyone else sending it is refused rather than silently ignored.
+pub fn via_service(
+    headers: &axum::http::HeaderMap,
+    identity: &Identity,
+    trusted: &[String],
+) -> Result<Option<String>, crate::kms_api::ApiError> {
+    let Some(value) = headers.get(VIA_SERVICE_HEADER) else {
+        return Ok(None);
+    };
+    let value = value.to_str().unwrap_or("").trim().to_string();
+    let partition = identity.region.partition();
+    let names = [
+        Some(identity.principal.arn(partition)),
+        identity.principal.role_arn(partition),
+    ];
+    let is_trusted = names
+        .iter()
+        .flatten()
+        .any(|n| trusted.iter().any(|t| t == n));
+    if !is_trusted
+        || !identity
+            .signed_headers
+            .iter()
+            .any(|h| h == VIA_SERVICE_HEADER)
+        || value.is_empty()
+    {
+        return Err(crate::kms_api::ApiError::new(
+            "AccessDeniedException",
+            format!(
+                "User: {} is not authorized to call on behalf of an AWS service: the {VIA_SERVICE_HEADER} header is honoured only when signed by a principal trusted with --via-service-principal",
+                identity.principal.arn(partition)
+            ),
+        ));
+    }
+    Ok(Some(value))
 }

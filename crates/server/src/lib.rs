@@ -42,6 +42,8 @@ pub struct App {
     pub directory: Arc<Directory>,
     pub auth: Authenticator,
     pub kms_model: Model,
+    /// See `setup::Options::via_service_principals`.
+    pub via_service_principals: Vec<String>,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -125,7 +127,11 @@ async fn serve_request(
         Ok(i) => i,
         Err(e) => return error_response(&e),
     };
-    let caller = auth::kms_caller(&app.directory, &identity, source_ip);
+    let via_service = match auth::via_service(headers, &identity, &app.via_service_principals) {
+        Ok(v) => v,
+        Err(e) => return error_response(&e),
+    };
+    let caller = auth::kms_caller(&app.directory, &identity, source_ip, via_service);
     let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Default::default())
     } else {

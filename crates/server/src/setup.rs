@@ -40,6 +40,9 @@ pub struct Options {
     pub dev_account: Option<AccountId>,
     /// A bootstrap file applied at every start (see `bootstrap`).
     pub bootstrap: Option<PathBuf>,
+    /// Principals (user or role ARNs) whose signed requests may set
+    /// kms:ViaService with the `X-Ferrokms-Via-Service` header.
+    pub via_service_principals: Vec<String>,
 }
 
 /// What opening a data dir did, for the operator's benefit.
@@ -145,6 +148,7 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
             mode,
         },
         kms_model: Model::load(KMS_MODEL).map_err(SetupError::Model)?,
+        via_service_principals: opts.via_service_principals.clone(),
     };
     Ok((app, opened))
 }

@@ -39,6 +39,7 @@ impl Kms {
         // Two checks, as on AWS: the alias (identity policies) and the key.
         self.authorize_identity_only(caller, "CreateAlias", &alias_arn, Context::new())?;
         let key = self.resolve(caller, &req.target_key_id, Accepts::KeyOnly, "CreateAlias")?;
+        crate::ops::require_customer_managed(&key.record)?;
         require_not_pending_deletion(&key.record)?;
         let addr = AliasAddr {
             account: caller.account.clone(),
@@ -98,6 +99,7 @@ impl Kms {
             self.authorize_key(caller, &old_key, "UpdateAlias", Context::new())?;
         }
         let new_key = self.resolve(caller, &req.target_key_id, Accepts::KeyOnly, "UpdateAlias")?;
+        crate::ops::require_customer_managed(&new_key.record)?;
         if new_key.record.state == KeyState::PendingDeletion {
             return Err(KmsError::InvalidState(format!(
                 "{} is pending deletion.",
@@ -205,6 +207,28 @@ impl Kms {
                 last_updated_date: Some(ms_to_epoch_seconds(a.updated_ms)),
             })
             .collect();
+        let mut entries = entries;
+        if filter.is_none() {
+            // Predefined AWS aliases are listed before their key exists,
+            // without a target (AWS lists them the same way).
+            for name in crate::ops::managed::predefined_alias_names() {
+                if entries.iter().any(|e| e.alias_name == name.as_str()) {
+                    continue;
+                }
+                let addr = AliasAddr {
+                    account: caller.account.clone(),
+                    region: caller.region.clone(),
+                    name,
+                };
+                entries.push(AliasListEntry {
+                    alias_name: addr.name.to_string(),
+                    alias_arn: addr.arn(),
+                    target_key_id: None,
+                    creation_date: None,
+                    last_updated_date: None,
+                });
+            }
+        }
         let (aliases, next) = page(
             entries,
             |e| e.alias_name.clone(),

@@ -10,13 +10,15 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+use ferrokms_policy::Context;
+
 use crate::api::*;
 use crate::crypto::EncryptionContext;
 use crate::ids::Accepts;
 use crate::keymat::{self, KeyMaterial};
 use crate::model::{
     DataKeyPairSpec, EncryptionAlgorithm, KeyAgreementAlgorithm, KeyRecord, KeySpec, KeyUsage,
-    MessageType, SigningAlgorithm,
+    MacAlgorithm, MessageType, SigningAlgorithm,
 };
 use crate::ops::crypto_ops::{dry_run, require_symmetric_encryption_key, seal_under};
 use crate::ops::require_usable;
@@ -136,7 +138,13 @@ fn no_recipient(r: &Option<serde_json::Value>) -> Result<(), KmsError> {
 impl Kms {
     /// Sign
     pub fn sign(&self, caller: &Caller, req: SignRequest) -> Result<SignResponse, KmsError> {
-        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "Sign")?;
+        let key = self.resolve_with(
+            caller,
+            &req.key_id,
+            Accepts::KeyOrAlias,
+            "Sign",
+            signing_context(req.signing_algorithm, req.message_type),
+        )?;
         let r = &key.record;
         require_usable(r)?;
         require_usage(r, KeyUsage::SignVerify, "Sign")?;
@@ -155,7 +163,13 @@ impl Kms {
 
     /// Verify: a bad signature is KMSInvalidSignatureException, never false.
     pub fn verify(&self, caller: &Caller, req: VerifyRequest) -> Result<VerifyResponse, KmsError> {
-        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "Verify")?;
+        let key = self.resolve_with(
+            caller,
+            &req.key_id,
+            Accepts::KeyOrAlias,
+            "Verify",
+            signing_context(req.signing_algorithm, req.message_type),
+        )?;
         let r = &key.record;
         require_usable(r)?;
         require_usage(r, KeyUsage::SignVerify, "Verify")?;
@@ -213,7 +227,13 @@ impl Kms {
         caller: &Caller,
         req: GenerateMacRequest,
     ) -> Result<GenerateMacResponse, KmsError> {
-        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "GenerateMac")?;
+        let key = self.resolve_with(
+            caller,
+            &req.key_id,
+            Accepts::KeyOrAlias,
+            "GenerateMac",
+            mac_context(req.mac_algorithm),
+        )?;
         let r = &key.record;
         require_usable(r)?;
         require_usage(r, KeyUsage::GenerateVerifyMac, "GenerateMac")?;
@@ -236,7 +256,13 @@ impl Kms {
         caller: &Caller,
         req: VerifyMacRequest,
     ) -> Result<VerifyMacResponse, KmsError> {
-        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "VerifyMac")?;
+        let key = self.resolve_with(
+            caller,
+            &req.key_id,
+            Accepts::KeyOrAlias,
+            "VerifyMac",
+            mac_context(req.mac_algorithm),
+        )?;
         let r = &key.record;
         require_usable(r)?;
         require_usage(r, KeyUsage::GenerateVerifyMac, "VerifyMac")?;
@@ -261,11 +287,18 @@ impl Kms {
         caller: &Caller,
         req: DeriveSharedSecretRequest,
     ) -> Result<DeriveSharedSecretResponse, KmsError> {
-        let key = self.resolve(
+        let key = self.resolve_with(
             caller,
             &req.key_id,
             Accepts::KeyOrAlias,
             "DeriveSharedSecret",
+            {
+                let mut c = Context::new();
+                if let Some(a) = req.key_agreement_algorithm {
+                    c.insert("kms:KeyAgreementAlgorithm", a.as_str());
+                }
+                c
+            },
         )?;
         let r = &key.record;
         require_usable(r)?;
@@ -332,7 +365,13 @@ impl Kms {
         op: &str,
     ) -> Result<DataKeyPair, KmsError> {
         let spec = req.key_pair_spec.ok_or_else(|| missing("keyPairSpec"))?;
-        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, op)?;
+        let mut cond = Context::new();
+        cond.insert("kms:DataKeyPairSpec", spec.as_str());
+        cond.insert("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
+        if let Some(ec) = &req.encryption_context {
+            crate::ops::encryption_context_keys(&mut cond, ec);
+        }
+        let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOrAlias, op, cond)?;
         require_usable(&key.record)?;
         require_symmetric_encryption_key(&key, op)?;
         if spec == DataKeyPairSpec::Sm2 {
@@ -622,4 +661,25 @@ mod tests {
             serde_json::json!(["ED25519_SHA_512", "ED25519_PH_SHA_512"])
         );
     }
+}
+
+/// kms:SigningAlgorithm and kms:MessageType (RAW when omitted).
+fn signing_context(alg: Option<SigningAlgorithm>, message_type: Option<MessageType>) -> Context {
+    let mut c = Context::new();
+    if let Some(a) = alg {
+        c.insert("kms:SigningAlgorithm", a.as_str());
+    }
+    c.insert(
+        "kms:MessageType",
+        message_type.unwrap_or(MessageType::Raw).as_str(),
+    );
+    c
+}
+
+fn mac_context(alg: Option<MacAlgorithm>) -> Context {
+    let mut c = Context::new();
+    if let Some(a) = alg {
+        c.insert("kms:MacAlgorithm", a.as_str());
+    }
+    c
 }

@@ -168,6 +168,7 @@ impl Kms {
     pub fn enable_key(&self, caller: &Caller, req: EnableKeyRequest) -> Result<Empty, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "EnableKey")?;
         self.update_key(&key.record.addr, |r| {
+            crate::ops::require_customer_managed(r)?;
             check_enable_disable(r)?;
             r.state = KeyState::Enabled;
             Ok(())
@@ -179,6 +180,7 @@ impl Kms {
     pub fn disable_key(&self, caller: &Caller, req: DisableKeyRequest) -> Result<Empty, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "DisableKey")?;
         self.update_key(&key.record.addr, |r| {
+            crate::ops::require_customer_managed(r)?;
             check_enable_disable(r)?;
             r.state = KeyState::Disabled;
             Ok(())
@@ -206,9 +208,21 @@ impl Kms {
                 &format!("Member must have value {op} {bound}"),
             ));
         }
-        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "ScheduleKeyDeletion")?;
+        let mut cond = Context::new();
+        cond.insert(
+            "kms:ScheduleKeyDeletionPendingWindowInDays",
+            i64::from(days),
+        );
+        let key = self.resolve_with(
+            caller,
+            &req.key_id,
+            Accepts::KeyOnly,
+            "ScheduleKeyDeletion",
+            cond,
+        )?;
         let now = self.clock.now_ms();
         let (key, ()) = self.update_key(&key.record.addr, |r| {
+            crate::ops::require_customer_managed(r)?;
             require_not_pending_deletion(r)?;
             if r.state == KeyState::Updating {
                 return Err(KmsError::InvalidState(format!("{} is updating.", r.arn())));
@@ -234,6 +248,7 @@ impl Kms {
     ) -> Result<KeyIdResponse, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "CancelKeyDeletion")?;
         let (key, ()) = self.update_key(&key.record.addr, |r| {
+            crate::ops::require_customer_managed(r)?;
             if r.state != KeyState::PendingDeletion {
                 return Err(KmsError::InvalidState(format!(
                     "{} is not pending deletion.",
@@ -263,6 +278,7 @@ impl Kms {
             "UpdateKeyDescription",
         )?;
         self.update_key(&key.record.addr, |r| {
+            crate::ops::require_customer_managed(r)?;
             require_not_pending_deletion(r)?;
             r.description = req.description;
             Ok(())

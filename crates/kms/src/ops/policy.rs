@@ -54,6 +54,7 @@ impl Kms {
             req.bypass_policy_lockout_safety_check,
         )?;
         self.update_key(&key.record.addr, |r| {
+            crate::ops::require_customer_managed(r)?;
             r.policy = req.policy;
             Ok(())
         })?;

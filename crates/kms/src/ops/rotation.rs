@@ -31,9 +31,21 @@ impl Kms {
         caller: &Caller,
         req: EnableKeyRotationRequest,
     ) -> Result<Empty, KmsError> {
-        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "EnableKeyRotation")?;
+        let mut cond = ferrokms_policy::Context::new();
+        cond.insert(
+            "kms:RotationPeriodInDays",
+            i64::from(req.rotation_period_in_days.unwrap_or(365)),
+        );
+        let key = self.resolve_with(
+            caller,
+            &req.key_id,
+            Accepts::KeyOnly,
+            "EnableKeyRotation",
+            cond,
+        )?;
         let period = req.rotation_period_in_days.unwrap_or(365);
         self.update_key(&key.record.addr, |r| {
+            crate::ops::require_customer_managed(r)?;
             check_rotatable(r)?;
             r.rotation.enabled = true;
             r.rotation.period_days = period;
@@ -50,6 +62,7 @@ impl Kms {
     ) -> Result<Empty, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "DisableKeyRotation")?;
         self.update_key(&key.record.addr, |r| {
+            crate::ops::require_customer_managed(r)?;
             check_rotatable(r)?;
             r.rotation.enabled = false;
             Ok(())

@@ -1,5 +1,7 @@
 //! TagResource, UntagResource, ListResourceTags.
 
+use ferrokms_policy::{Context, ContextValue};
+
 use crate::api::*;
 use crate::ids::Accepts;
 use crate::ops::keys::{merge_tags, validate_new_tags};
@@ -13,8 +15,20 @@ impl Kms {
         caller: &Caller,
         req: TagResourceRequest,
     ) -> Result<Empty, KmsError> {
-        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "TagResource")?;
+        let mut cond = Context::new();
+        for t in &req.tags {
+            cond.insert(&format!("aws:RequestTag/{}", t.key), t.value.as_str());
+        }
+        cond.insert_multi(
+            "aws:TagKeys",
+            req.tags
+                .iter()
+                .map(|t| ContextValue::String(t.key.clone()))
+                .collect(),
+        );
+        let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOnly, "TagResource", cond)?;
         self.update_key(&key.record.addr, |r| {
+            crate::ops::require_customer_managed(r)?;
             require_not_pending_deletion(r)?;
             validate_new_tags(&r.tags, &req.tags)?;
             r.tags = merge_tags(std::mem::take(&mut r.tags), req.tags);
@@ -29,8 +43,18 @@ impl Kms {
         caller: &Caller,
         req: UntagResourceRequest,
     ) -> Result<Empty, KmsError> {
-        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "UntagResource")?;
+        let mut cond = Context::new();
+        cond.insert_multi(
+            "aws:TagKeys",
+            req.tag_keys
+                .iter()
+                .map(|k| ContextValue::String(k.clone()))
+                .collect(),
+        );
+        let key =
+            self.resolve_with(caller, &req.key_id, Accepts::KeyOnly, "UntagResource", cond)?;
         self.update_key(&key.record.addr, |r| {
+            crate::ops::require_customer_managed(r)?;
             require_not_pending_deletion(r)?;
             r.tags.retain(|t| !req.tag_keys.contains(&t.key));
             Ok(())
