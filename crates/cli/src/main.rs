@@ -29,6 +29,11 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// Offline policy tools.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Bootstrap files (`serve --bootstrap FILE`).
     Bootstrap {
         #[command(subcommand)]
@@ -89,6 +94,44 @@ struct ServeArgs {
 }
 
 #[derive(Subcommand)]
+enum PolicyCommand {
+    /// Evaluate a request against policy files and print the decision and why.
+    /// Exit status: 0 allowed, 1 denied, 2 error.
+    Evaluate(EvaluateArgs),
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    /// KIND=FILE, KIND one of resource (or key), identity, boundary, session. Repeatable.
+    #[arg(long = "policy", required = true)]
+    policies: Vec<String>,
+    /// The caller: a user, root, assumed-role session or federated-user ARN, or an account id.
+    #[arg(long)]
+    principal: String,
+    /// For an assumed-role session: the role's ARN (with its path).
+    #[arg(long)]
+    role_arn: Option<String>,
+    /// The action, e.g. kms:Sign.
+    #[arg(long)]
+    action: String,
+    /// The resource ARN, or *.
+    #[arg(long, default_value = "*")]
+    resource: String,
+    /// KEY=VALUE request context; repeat a key for a multivalued one.
+    #[arg(long = "context")]
+    context: Vec<String>,
+    /// A JSON object of context values.
+    #[arg(long)]
+    context_file: Option<PathBuf>,
+    /// KMS rules: the resource (key) policy must admit the caller even in its own account.
+    #[arg(long)]
+    kms: bool,
+    /// Print the decision and trace as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
 enum AccountCommand {
     /// Create an account and print its root credentials.
     Create {
@@ -116,6 +159,16 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Account { command } => account(command),
+        Command::Policy {
+            command: PolicyCommand::Evaluate(args),
+        } => match policy_evaluate(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => std::process::exit(1),
+            Err(e) => {
+                eprintln!("ferrokms: {e:#}");
+                std::process::exit(2)
+            }
+        },
         Command::Bootstrap {
             command: BootstrapCommand::Check { file },
         } => {
@@ -243,4 +296,39 @@ fn account(cmd: AccountCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `ferrokms policy evaluate`: the policy engine's decision and trace for
+/// one request, offline. Returns whether the request is allowed.
+fn policy_evaluate(args: EvaluateArgs) -> anyhow::Result<bool> {
+    use ferrokms_policy::cli::{evaluate_cli, EvaluateInput, PolicySource};
+    let mut input = EvaluateInput::default();
+    for arg in &args.policies {
+        let (kind, file) =
+            PolicySource::split_arg(arg).map_err(|e| anyhow::anyhow!("--policy '{arg}': {e}"))?;
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot read policy file '{file}'"))?;
+        input.policies.push(PolicySource::new(kind, file, bytes));
+    }
+    input.principal = args.principal;
+    input.role_arn = args.role_arn;
+    input.action = args.action;
+    input.resource = args.resource;
+    input.context = args.context;
+    if let Some(f) = &args.context_file {
+        input.context_json = Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read context file '{}'", f.display()))?,
+        );
+    }
+    if args.kms {
+        input.mode = ferrokms_policy::CombineMode::ResourcePolicyRequired;
+    }
+    let report = evaluate_cli(&input).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.json)?);
+    } else {
+        print!("{}", report.human);
+    }
+    Ok(report.allowed)
 }
