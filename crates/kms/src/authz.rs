@@ -39,12 +39,51 @@ impl std::fmt::Debug for CallerPolicy {
 /// What authorization needs to know about the caller beyond its ARN: its
 /// identity-side policies and the request-wide global condition keys
 /// (`aws:SourceIp`, `aws:SecureTransport`, ...). Supplied by the edge.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct CallerIdentity {
     /// `None`: derived from the caller's ARN.
     pub principal: Option<RequestPrincipal>,
     pub policies: Vec<CallerPolicy>,
     pub context: Context,
+    /// Every authorization decision taken for this request, in order, for
+    /// the audit record and `policy explain`.
+    pub trace: parking_lot::Mutex<Vec<AuthzRecord>>,
+}
+
+/// One authorization decision of a request: what was asked, the outcome,
+/// and the statements (or grant) that decided it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuthzRecord {
+    pub action: String,
+    pub resource: String,
+    pub allowed: bool,
+    /// `allow`, `allow (grant GRANT_ID)`, or the AccessDenied reason clause.
+    pub decision: String,
+    /// The statements that applied: `policy label #index (Sid) Effect`.
+    pub statements: Vec<String>,
+}
+
+fn applied_statements(eval: &ferrokms_policy::Evaluation<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in &eval.policies {
+        for st in &p.statements {
+            if matches!(st.result, ferrokms_policy::StatementResult::Applies { .. }) {
+                let sid = st
+                    .statement
+                    .sid()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default();
+                out.push(format!(
+                    "{} #{}{} {:?}",
+                    p.id,
+                    st.index,
+                    sid,
+                    st.statement.effect()
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Answers whether a principal named in a key policy exists. Implemented by
@@ -252,8 +291,9 @@ impl Kms {
                 mode: CombineMode::ResourcePolicyRequired,
             },
         );
-        match eval.decision {
-            Decision::Allow => Ok(()),
+        let statements = applied_statements(&eval);
+        let result = match eval.decision {
+            Decision::Allow => Ok("allow".to_string()),
             // Grants allow where policies merely did not; explicit denies still win.
             Decision::ImplicitDeny { .. }
                 if use_grants && {
@@ -262,12 +302,26 @@ impl Kms {
                     self.grant_allows(caller, record, action, &op_context, identity_allows)
                 } =>
             {
-                Ok(())
+                Ok("allow (grant)".to_string())
             }
             ref d => Err(KmsError::AccessDenied(explain::access_denied_message(&request, d).unwrap_or_else(|| {
                 format!("User: {} is not authorized to perform: kms:{action} on resource: {key_arn}", caller.arn)
             }))),
-        }
+        };
+        caller.identity.record(AuthzRecord {
+            action: format!("kms:{action}"),
+            resource: key_arn.clone(),
+            allowed: result.is_ok(),
+            decision: match &result {
+                Ok(d) => d.clone(),
+                Err(_) => eval
+                    .decision
+                    .denial_reason(&format!("kms:{action}"))
+                    .unwrap_or_default(),
+            },
+            statements,
+        });
+        result.map(|_| ())
     }
 
     /// Authorizes an operation that has no key (CreateKey, ListKeys,
@@ -302,6 +356,16 @@ impl Kms {
                 mode: CombineMode::Standard,
             },
         );
+        caller.identity.record(AuthzRecord {
+            action: format!("kms:{action}"),
+            resource: resource.to_string(),
+            allowed: eval.decision.is_allowed(),
+            decision: eval
+                .decision
+                .denial_reason(&format!("kms:{action}"))
+                .unwrap_or_else(|| "allow".to_string()),
+            statements: applied_statements(&eval),
+        });
         match eval.decision {
             Decision::Allow => Ok(()),
             ref d => Err(KmsError::AccessDenied(explain::access_denied_message(&request, d).unwrap_or_else(|| {
@@ -417,5 +481,16 @@ impl Kms {
     /// Sets the identity directory that key-policy principals are checked against.
     pub fn set_principal_directory(&self, dir: Arc<dyn PrincipalDirectory>) {
         *self.principals.write() = Some(dir);
+    }
+}
+
+impl CallerIdentity {
+    fn record(&self, r: AuthzRecord) {
+        self.trace.lock().push(r);
+    }
+
+    /// The decisions recorded so far for this request.
+    pub fn decisions(&self) -> Vec<AuthzRecord> {
+        self.trace.lock().clone()
     }
 }

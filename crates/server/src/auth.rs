@@ -219,6 +219,7 @@ pub fn kms_caller(
             principal: identity.principal.to_request_principal(partition),
             policies,
             context,
+            trace: Default::default(),
         }),
     }
 }

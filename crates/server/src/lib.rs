@@ -146,6 +146,7 @@ async fn serve_request(
         }
     };
     let op = op.to_string();
+    let decisions = caller.identity.clone();
     let result = if kms_api::is_mutating(&op) {
         let app = app.clone();
         tokio::task::spawn_blocking(move || {
@@ -162,6 +163,18 @@ async fn serve_request(
     } else {
         kms_api::dispatch(&app.kms, &app.kms_model, &caller, &op, value)
     };
+    // The decision trace of the request (the audit log will carry it).
+    for d in decisions.decisions() {
+        tracing::debug!(
+            request_id,
+            action = %d.action,
+            resource = %d.resource,
+            allowed = d.allowed,
+            decision = %d.decision,
+            statements = ?d.statements,
+            "authorization"
+        );
+    }
     match result {
         Ok(bytes) => json_response(StatusCode::OK, bytes),
         Err(e) => error_response(&e),
