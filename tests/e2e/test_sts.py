@@ -229,7 +229,8 @@ def test_external_id_condition(srv, iam):
 
 
 def test_session_tags_need_tag_session_and_become_principal_tags(srv, iam):
-    _, arn, sts, _ = user(srv, iam)
+    _, arn, sts, creds = user(srv, iam)
+    sts_nv = make_client(srv.endpoint, *creds, service="sts", validate=False).assume_role
     tags = [{"Key": "team", "Value": "blue"}, {"Key": "cost", "Value": "42"}]
     rname, rarn = role(iam, trust(arn))
     expect_error(sts.assume_role, "AccessDenied", 403, RoleArn=rarn, RoleSessionName="tt", Tags=tags,
@@ -247,8 +248,11 @@ def test_session_tags_need_tag_session_and_become_principal_tags(srv, iam):
     expect_error(ri.list_roles, "AccessDenied", 403)
     expect_error(sts.assume_role, "InvalidParameterValue", 400, RoleArn=rarn, RoleSessionName="tt",
                  Tags=tags, TransitiveTagKeys=["nope"])
-    expect_error(sts.assume_role, "LimitExceeded", 409, RoleArn=rarn, RoleSessionName="tt",
+    expect_error(sts_nv, "ValidationError", 400, RoleArn=rarn, RoleSessionName="tt",
                  Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    expect_error(sts_nv, "PackedPolicyTooLarge", 400, RoleArn=rarn, RoleSessionName="tt",
+                 Policy=doc(allow(["s3:" + "A" * 50 + str(i) for i in range(50)])))
+    expect_error(sts_nv, "ValidationError", 400, RoleArn=rarn, RoleSessionName="tt", ExternalId="bad id!")
 
 
 def test_role_tags_are_principal_tags_and_session_tags_override(srv, iam):

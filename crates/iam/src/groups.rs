@@ -765,3 +765,88 @@ impl Directory {
         Ok(key)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::Owner;
+    use ferrokms_policy::PolicyKind;
+    use ferrokms_store::{MemoryStore, Sealer};
+
+    const ALLOW_ALL: &str =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
+    fn setup() -> (Directory, Principal) {
+        let d = Directory::open(
+            Arc::new(MemoryStore::default()),
+            Arc::new(Sealer::ephemeral().expect("sealer")),
+        )
+        .expect("open");
+        let acct = AccountId::parse("111122223333").expect("account");
+        d.create_account(&acct).expect("account");
+        (d, Principal::Root { account: acct })
+    }
+
+    #[test]
+    fn group_policies_count_for_members_and_boundary_is_reported() {
+        let (d, root) = setup();
+        let u = d
+            .create_user(&root, "alice", None, Vec::new(), None)
+            .expect("user");
+        let alice = Principal::User {
+            account: u.account.clone(),
+            name: u.name.clone(),
+            path: u.path.clone(),
+            id: u.id.clone(),
+        };
+        d.create_group(&root, "devs", None).expect("group");
+        d.put_inline_policy(&root, Owner::Group, "devs", "all", ALLOW_ALL)
+            .expect("policy");
+        assert!(d.identity_policies(&alice).is_empty());
+        d.add_user_to_group(&root, "devs", "alice").expect("add");
+        let labels: Vec<String> = d
+            .identity_policies(&alice)
+            .into_iter()
+            .map(|p| p.label)
+            .collect();
+        assert_eq!(labels, ["group devs inline policy all"]);
+        assert!(d.permissions_boundary(&alice).is_none());
+        let b = d
+            .create_policy(&root, "b", None, ALLOW_ALL, None)
+            .expect("managed");
+        d.put_permissions_boundary(&root, Taggable::User, "alice", &b.arn())
+            .expect("boundary");
+        let bound = d.permissions_boundary(&alice).expect("boundary set");
+        assert_eq!(bound.kind, PolicyKind::PermissionsBoundary);
+        assert!(matches!(
+            d.delete_group(&root, "devs"),
+            Err(IamError::DeleteConflict(_))
+        ));
+        assert!(matches!(
+            d.delete_policy(&root, &b.arn()),
+            Err(IamError::DeleteConflict(_))
+        ));
+    }
+
+    #[test]
+    fn renaming_a_user_moves_keys_and_memberships() {
+        let (d, root) = setup();
+        d.create_user(&root, "bob", Some("/a/"), Vec::new(), None)
+            .expect("user");
+        d.create_group(&root, "g", None).expect("group");
+        d.add_user_to_group(&root, "g", "bob").expect("add");
+        let key = d.create_access_key(&root, Some("bob")).expect("key");
+        d.update_user(&root, "bob", Some("robert"), Some("/b/"))
+            .expect("rename");
+        assert!(d.find_user(root.account(), "bob").is_none());
+        let k = d.active_access_key(&key.id).expect("key kept");
+        assert_eq!(
+            k.principal.arn("aws"),
+            "arn:aws:iam::111122223333:user/b/robert"
+        );
+        assert!(d
+            .find_group(root.account(), "g")
+            .expect("g")
+            .has_member("robert"));
+    }
+}

@@ -68,6 +68,8 @@ pub enum IamError {
     #[error("{0}")]
     InvalidParameterValue(String),
     #[error("{0}")]
+    PackedPolicyTooLarge(String),
+    #[error("{0}")]
     AccessDenied(String),
     #[error("storage failure: {0}")]
     Store(#[from] ferrokms_store::StoreError),
@@ -91,6 +93,7 @@ impl IamError {
             IamError::Validation(_) => ("ValidationError", 400),
             IamError::InvalidInput(_) => ("InvalidInput", 400),
             IamError::InvalidParameterValue(_) => ("InvalidParameterValue", 400),
+            IamError::PackedPolicyTooLarge(_) => ("PackedPolicyTooLarge", 400),
             IamError::AccessDenied(_) => ("AccessDenied", 403),
             IamError::Store(_) | IamError::Corrupt(_) | IamError::Random => ("ServiceFailure", 500),
         }
@@ -376,13 +379,14 @@ mod tests {
 
     #[test]
     fn created_account_root_key_survives_reopen_and_secret_is_sealed_at_rest() {
-        let dir = tempfile::tempdir().unwrap();
-        let sealer = Arc::new(Sealer::ephemeral().unwrap());
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
-        let acct = AccountId::parse("111122223333").unwrap();
+        let dir = tempfile::tempdir().expect("test setup");
+        let sealer = Arc::new(Sealer::ephemeral().expect("test setup"));
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("db")).expect("test setup"));
+        let acct = AccountId::parse("111122223333").expect("test setup");
         let key = {
-            let d = Directory::open(store.clone(), sealer.clone()).unwrap();
-            let key = d.create_account(&acct).unwrap();
+            let d = Directory::open(store.clone(), sealer.clone()).expect("test setup");
+            let key = d.create_account(&acct).expect("test setup");
             assert!(matches!(
                 d.create_account(&acct),
                 Err(IamError::AccountExists(_))
@@ -391,10 +395,10 @@ mod tests {
         };
         assert!(key.id.starts_with("AKIA") && key.id.len() == 20);
         assert_eq!(key.secret.len(), 40);
-        let raw = store.load(KIND_ACCESS_KEY).unwrap();
+        let raw = store.load(KIND_ACCESS_KEY).expect("test setup");
         assert!(!String::from_utf8_lossy(&raw[0].body).contains(key.secret.as_str()));
-        let d = Directory::open(store, sealer).unwrap();
-        let again = d.active_access_key(&key.id).unwrap();
+        let d = Directory::open(store, sealer).expect("test setup");
+        let again = d.active_access_key(&key.id).expect("test setup");
         assert_eq!(again.secret.as_str(), key.secret.as_str());
         assert_eq!(again.principal.arn("aws"), "arn:aws:iam::111122223333:root");
     }

@@ -244,12 +244,32 @@ impl Directory {
                     .to_string(),
             ));
         }
+        if input.policy_arns.len() > 10 {
+            return Err(invalid(
+                &format!("{} policy ARNs", input.policy_arns.len()),
+                "policyArns",
+                "Member must have length less than or equal to 10",
+            ));
+        }
+        if let Some(ext) = input.external_id {
+            let ok_chars = ext
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@:/-".contains(&b));
+            if ext.len() < 2 || ext.len() > 1224 || !ok_chars {
+                return Err(invalid(
+                    ext,
+                    "externalId",
+                    "Member must have length between 2 and 1224 and satisfy regular expression pattern: [\\w+=,.@:\\/-]*",
+                ));
+            }
+        }
         let mut session_policies = Vec::new();
         if let Some(text) = input.policy {
             if text.len() > SESSION_POLICY_LIMIT {
-                return Err(IamError::LimitExceeded(
-                    "Packed policy consumes more than 100% of the allotted space.".into(),
-                ));
+                return Err(IamError::PackedPolicyTooLarge(format!(
+                    "Packed policy consumes {}% of allotted space, please use smaller policy.",
+                    text.len() * 100 / SESSION_POLICY_LIMIT
+                )));
             }
             session_policies.push(PolicyDoc::parse(text, DocKind::Identity)?);
         }
@@ -264,6 +284,13 @@ impl Directory {
 
         // Session tags: the caller's transitive tags pass on (and cannot be
         // overridden), then the new ones.
+        if input.tags.len() > 50 {
+            return Err(invalid(
+                &format!("{} tags", input.tags.len()),
+                "tags",
+                "Member must have length less than or equal to 50",
+            ));
+        }
         check_tags(&input.tags)?;
         for k in &input.transitive_tag_keys {
             if !input.tags.iter().any(|t| t.key.eq_ignore_ascii_case(k)) {
