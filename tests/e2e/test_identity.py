@@ -770,3 +770,29 @@ def test_bootstrap_check_command_and_bad_files(ferrokms_bin, tmp_path):
     s = boot_server(ferrokms_bin, tmp_path, bad)
     with pytest.raises(RuntimeError, match="exited"):
         s.start()
+
+
+def test_every_condition_operator_in_one_aws_cli_simulation(srv, tmp_path):
+    """All OPERATOR_CASES at once through `aws iam simulate-custom-policy`:
+    statement i allows `test:Op{i}` under case i's condition on its own key."""
+    statements, entries, expected = [], [], {}
+    for i, (op, value, ctype, cvalues, decision) in enumerate(OPERATOR_CASES):
+        key = f"test:key{i}"
+        statements.append(allow(f"test:Op{i}", Condition={op: {key: value}}))
+        if ctype is not None:
+            entries.append({"ContextKeyName": key, "ContextKeyValues": cvalues, "ContextKeyType": ctype})
+        expected[f"test:Op{i}"] = decision
+    inp = tmp_path / "input.json"
+    inp.write_text(json.dumps({"PolicyInputList": [doc(*statements)], "ActionNames": sorted(expected),
+                               "ContextEntries": entries}))
+    env = clean_env()
+    cfg = tmp_path / "config"
+    cfg.write_text("")
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(srv.credentials_file), AWS_PROFILE="ferrokms",
+               AWS_DEFAULT_REGION=REGION, AWS_ENDPOINT_URL=srv.endpoint, AWS_CONFIG_FILE=str(cfg), AWS_PAGER="")
+    p = subprocess.run([sys.executable, "-m", "awscli", "iam", "simulate-custom-policy", "--cli-input-json",
+                        f"file://{inp}"], env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    got = {r["EvalActionName"]: r["EvalDecision"] for r in json.loads(p.stdout)["EvaluationResults"]}
+    assert got == expected
