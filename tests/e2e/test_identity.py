@@ -703,6 +703,12 @@ def test_bootstrap_seed_000_is_idempotent(ferrokms_bin, tmp_path):
 
 
 def test_bootstrap_groups_policies_given_keys_and_second_account(ferrokms_bin, tmp_path):
+    shared_policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCT}:root"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "ext", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444455556666:user/ext"},
+         "Action": ["kms:Encrypt", "kms:DescribeKey"], "Resource": "*"}]})
+    ext_policy = doc(allow(["kms:Encrypt", "kms:DescribeKey"]))
     f = tmp_path / "boot.toml"
     f.write_text(f'''
 credentials_file = "more.credentials"
@@ -730,11 +736,17 @@ permissions_boundary = "read-iam"
 id = "AKIABOOTSTRAPCAROL01"
 secret = "carol-secret-carol-secret-carol-secret-1"
 
+[[accounts.keys]]
+alias = "alias/shared"
+description = "usable by ext"
+policy = '{shared_policy}'
+
 [[accounts]]
 id = "444455556666"
 
 [[accounts.users]]
 name = "ext"
+inline_policies.kms = '{ext_policy}'
 [[accounts.users.access_keys]]
 profile = "ext"
 ''')
@@ -750,6 +762,9 @@ profile = "ext"
         assert set(cp.sections()) == {"root-444455556666", "ext"}
         ext = make_client(s.endpoint, cp["ext"]["aws_access_key_id"], cp["ext"]["aws_secret_access_key"], service="sts")
         assert ext.get_caller_identity()["Arn"] == "arn:aws:iam::444455556666:user/ext"
+        key_arn = s.client().describe_key(KeyId="alias/shared")["KeyMetadata"]["Arn"]
+        ext_kms = make_client(s.endpoint, cp["ext"]["aws_access_key_id"], cp["ext"]["aws_secret_access_key"])
+        assert ext_kms.encrypt(KeyId=key_arn, Plaintext=b"hi")["KeyId"] == key_arn
         before = (s.data_dir / "more.credentials").read_text()
         s.restart()
         assert (s.data_dir / "more.credentials").read_text() == before

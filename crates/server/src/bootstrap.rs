@@ -556,9 +556,6 @@ impl Applier<'_> {
             self.inline(&root, Owner::Role, &r.name, &r.inline_policies)?;
             self.attach(&root, Owner::Role, &r.name, &r.managed_policies)?;
         }
-        for k in &a.keys {
-            self.key(&account, k)?;
-        }
         Ok(())
     }
 
@@ -647,7 +644,19 @@ pub fn apply(
         report: Report::default(),
         profiles: Vec::new(),
     };
-    let result = file.accounts.iter().try_for_each(|a| ap.account(a));
+    // IAM first for every account, then keys, so that key policies may name
+    // principals of any account in the file.
+    let result = file
+        .accounts
+        .iter()
+        .try_for_each(|a| ap.account(a))
+        .and_then(|()| {
+            file.accounts.iter().try_for_each(|a| {
+                let account = AccountId::parse(&a.id)
+                    .map_err(|_| BootstrapError::Invalid(format!("bad account id {}", a.id)))?;
+                a.keys.iter().try_for_each(|k| ap.key(&account, k))
+            })
+        });
     // Secrets generated before a failure must not be lost.
     if !ap.profiles.is_empty() {
         if let Some(p) = &file.credentials_file {
