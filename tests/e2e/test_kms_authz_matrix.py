@@ -141,12 +141,12 @@ class Account:
     def managed_policy(self, *statements):
         return self.iam.create_policy(PolicyName=uid("p"), PolicyDocument=policy(*statements))["Policy"]["Arn"]
 
-    def user(self, *statements, boundary=None, name=None, group_statements=None, managed=None):
+    def user(self, *statements, boundary=None, name=None, group_statements=None, managed=None, path=None):
         """An IAM user with an access key, an inline policy of `statements`
         (if any), a permissions boundary of `boundary` statements (if given),
         a group with `group_statements`, and managed policy statements."""
         name = name or uid("u")
-        kw = {}
+        kw = {"Path": path} if path else {}
         if boundary is not None:
             kw["PermissionsBoundary"] = self.managed_policy(*boundary)
         user = self.iam.create_user(UserName=name, **kw)["User"]
@@ -170,12 +170,12 @@ class Account:
             creds=k,
         )
 
-    def role(self, *statements, boundary=None, session_policy=None, session_name="s1", name=None):
+    def role(self, *statements, boundary=None, session_policy=None, session_name="s1", name=None, path=None):
         """A role trusted by this account with an inline policy of
         `statements`, assumed (optionally with a session policy) by a user
         allowed to assume it."""
         name = name or uid("r")
-        kw = {}
+        kw = {"Path": path} if path else {}
         if boundary is not None:
             kw["PermissionsBoundary"] = self.managed_policy(*boundary)
         trust = policy({"Effect": "Allow", "Principal": {"AWS": self.root_arn}, "Action": "sts:AssumeRole"})
@@ -1220,10 +1220,21 @@ def test_userid_condition_is_role_id_and_session_name_for_sessions(A):
         pytest.param({"Null": {"aws:SourceIp": "false"}}, True, id="null_false_on_a_present_global_key"),
         pytest.param({"Null": {"aws:username": "true"}}, False, id="null_true_on_username_fails_for_an_iam_user"),
         pytest.param({"StringEquals": {"aws:RequestedRegion": REGION}}, True, id="requested_region_is_the_endpoint_region"),
+        pytest.param({"DateGreaterThan": {"aws:CurrentTime": "1577836800"}}, True, id="current_time_compared_with_epoch_seconds"),
+        pytest.param({"NumericGreaterThan": {"aws:EpochTime": "1577836800"}}, True, id="epoch_time_is_present_and_numeric"),
+        pytest.param({"IpAddress": {"AWS:SOURCEIP": "127.0.0.1/32"}}, True, id="global_condition_key_names_are_case_insensitive"),
+        pytest.param({"Bool": {"aws:MultiFactorAuthPresent": "true"}}, False, id="mfa_present_is_absent_for_long_term_keys_so_bool_true_fails"),
+        pytest.param({"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}, True, id="mfa_present_bool_if_exists_holds_when_absent"),
+        pytest.param({"Null": {"aws:TokenIssueTime": "true"}}, True, id="token_issue_time_is_absent_for_long_term_keys"),
+        pytest.param({"StringEquals": {"kms:KeyOrigin": "AWS_KMS"}}, True, id="key_origin_resource_condition"),
+        pytest.param({"Bool": {"kms:MultiRegion": "true"}}, False, id="multi_region_resource_condition_false_for_single_region_keys"),
+        pytest.param({"StringEquals": {"kms:CustomerMasterKeySpec": "SYMMETRIC_DEFAULT"}}, True, id="deprecated_customer_master_key_spec_still_works"),
+        pytest.param({"StringEquals": {"aws:ResourceAccount": "OWN"}}, True, id="resource_account_is_the_keys_account"),
     ],
 )
 def test_global_condition_keys_in_key_policy(A, condition, allowed):
     user = A.user()
+    condition = json.loads(json.dumps(condition).replace('"OWN"', json.dumps(A.id)))
     key = _cond_key(A, user, "kms:Encrypt", condition)
     if allowed:
         encrypt(user, key)
@@ -1975,3 +1986,53 @@ def test_dry_run_is_authorized_first(A):
     user = A.user()
     expect_error(user.kms.encrypt, AD, KeyId=key["Arn"], Plaintext=b"x", DryRun=True)
     expect_error(A.kms.encrypt, "DryRunOperationException", status=412, KeyId=key["Arn"], Plaintext=b"x", DryRun=True)
+
+
+# --- paths in principal ARNs ----------------------------------------------------------------------
+
+
+def test_user_with_a_path_is_named_by_its_full_arn_and_reported_with_it(A):
+    user = A.user(path="/dev/team/")
+    assert user.arn == f"arn:aws:iam::{A.id}:user/dev/team/{user.name}"
+    key = A.key(A.enable_iam(), kp_allow(user.arn, "kms:Encrypt"))
+    encrypt(user, key)
+    expect_error(user.kms.describe_key, AD, message=no_allow("DescribeKey", key["Arn"], user.arn, IB), KeyId=key["Arn"])
+
+
+def test_role_with_a_path_session_arn_omits_the_path_but_principal_arn_keeps_it(A):
+    session = A.role(path="/svc/")
+    assert session.role_arn == f"arn:aws:iam::{A.id}:role/svc/{session.role_name}"
+    assert session.arn == f"arn:aws:sts::{A.id}:assumed-role/{session.role_name}/s1"
+    key = A.key(
+        A.enable_iam(),
+        kp_allow(session.role_arn, "kms:Encrypt"),
+        kp_allow("*", "kms:DescribeKey", Condition={"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{A.id}:role/svc/*"}}),
+    )
+    encrypt(session, key)
+    session.kms.describe_key(KeyId=key["Arn"])
+    expect_error(session.kms.generate_data_key, AD, message=no_allow("GenerateDataKey", key["Arn"], session.arn, IB), KeyId=key["Arn"], NumberOfBytes=16)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: aws:TokenIssueTime is never put in the request context (server/src/auth.rs kms_caller), "
+    "but AWS includes it for every request made with temporary credentials (IUG condition keys; kms-spec 4.2)",
+)
+def test_session_token_issue_time_is_present_for_role_sessions(A):
+    session = A.role()
+    user = A.user()
+    key = A.key(kp_allow("*", "kms:Encrypt", Condition={"Null": {"aws:TokenIssueTime": "false"}}))
+    encrypt(session, key)
+    denied_encrypt(user, key, message=no_allow("Encrypt", key["Arn"], user.arn, RB))
+
+
+def test_grant_is_for_aws_resource_is_false_for_direct_calls(A):
+    user, grantee = A.user(), A.user()
+    key = A.key(A.enable_iam(), kp_allow(user.arn, "kms:CreateGrant", Condition={"Bool": {"kms:GrantIsForAWSResource": "true"}}))
+    expect_error(user.kms.create_grant, AD, message=no_allow("CreateGrant", key["Arn"], user.arn, IB), KeyId=key["Arn"], GranteePrincipal=grantee.arn, Operations=["Encrypt"])
+
+
+def test_lockout_check_passes_for_a_policy_allowing_principal_star(A):
+    key = A.key(A.enable_iam())
+    A.kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=policy(kp_allow("*", "kms:*")))
+    encrypt(A.user(), key)
