@@ -2036,3 +2036,133 @@ def test_lockout_check_passes_for_a_policy_allowing_principal_star(A):
     key = A.key(A.enable_iam())
     A.kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=policy(kp_allow("*", "kms:*")))
     encrypt(A.user(), key)
+
+
+# --- IAM-only listings, perimeter denies ---------------------------------------------------------
+
+
+def test_list_keys_lists_keys_whose_policy_does_not_name_the_caller(A):
+    key = A.key(kp_allow(A.root_arn, "kms:*"))
+    user = A.user(allow("kms:ListKeys"))
+    ids = set()
+    kw = {}
+    while True:
+        page = user.kms.list_keys(Limit=1000, **kw)
+        ids |= {k["KeyId"] for k in page["Keys"]}
+        if not page.get("Truncated"):
+            break
+        kw = {"Marker": page["NextMarker"]}
+    assert key["KeyId"] in ids
+
+
+def test_list_aliases_with_a_key_id_is_still_an_iam_only_operation(A):
+    key = A.key(A.enable_iam())
+    name = uid("alias/la-")
+    A.kms.create_alias(AliasName=name, TargetKeyId=key["KeyId"])
+    user = A.user(allow("kms:ListAliases"))
+    assert [a["AliasName"] for a in user.kms.list_aliases(KeyId=key["KeyId"])["Aliases"]] == [name]
+
+
+def test_deny_every_other_account_with_principal_star_and_caller_account(A, B):
+    key = A.key(
+        A.enable_iam(),
+        kp_allow(B.id, "kms:*"),
+        kp_deny("*", "kms:*", Condition={"StringNotEquals": {"kms:CallerAccount": A.id}}),
+    )
+    expect_error(B.kms.encrypt, AD, message=explicit("Encrypt", key["Arn"], B.root_arn, "a resource-based policy"), KeyId=key["Arn"], Plaintext=b"x")
+    encrypt(A.root, key)
+
+
+def test_identity_deny_outside_a_source_ip_range(A):
+    user = A.user(allow("kms:*"), deny("kms:*", Condition={"NotIpAddress": {"aws:SourceIp": "192.0.2.0/24"}}))
+    key = A.key(A.enable_iam())
+    denied_encrypt(user, key, message=explicit("Encrypt", key["Arn"], user.arn, "an identity-based policy"))
+
+
+def test_lockout_check_counts_the_callers_permissions_boundary(A):
+    user = A.user(allow("kms:*"), boundary=[allow("kms:CreateKey")])
+    expect_error(
+        user.kms.create_key,
+        "MalformedPolicyDocumentException",
+        message="The new key policy will not allow you to update the key policy in the future.",
+        Policy=policy(A.enable_iam()),
+    )
+    # A policy naming the user directly is not capped by the boundary.
+    user.kms.create_key(Policy=policy(kp_allow(user.arn, "kms:*")))
+
+
+def test_cross_account_generate_data_key_pair_is_a_cross_account_operation(A, B):
+    key = A.key(A.enable_iam(), kp_allow(B.id, "kms:GenerateDataKeyPair"))
+    out = B.kms.generate_data_key_pair(KeyId=key["Arn"], KeyPairSpec="ECC_NIST_P256")
+    assert out["KeyId"] == key["Arn"]
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [
+        pytest.param("root", id="userid_of_the_root_user_is_the_account_id"),
+        pytest.param("user", id="userid_of_an_iam_user_is_its_unique_id"),
+    ],
+)
+def test_userid_of_root_and_users(A, caller):
+    p = A.root if caller == "root" else A.user()
+    value = A.id if caller == "root" else p.user_id
+    key = A.key(kp_allow("*", "kms:Encrypt", Condition={"StringEquals": {"aws:userid": value}}))
+    encrypt(p, key)
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [
+        pytest.param("root", id="principal_arn_of_the_root_user_is_the_root_arn"),
+        pytest.param("user", id="principal_arn_of_an_iam_user_is_the_user_arn"),
+    ],
+)
+def test_principal_arn_of_root_and_users(A, caller):
+    p = A.root if caller == "root" else A.user()
+    key = A.key(kp_allow("*", "kms:Encrypt", Condition={"ArnEquals": {"aws:PrincipalArn": p.arn}}))
+    encrypt(p, key)
+
+
+def test_group_policy_allow_counts_as_identity_policy(A):
+    user = A.user(group_statements=[allow("kms:Encrypt")])
+    key = A.key(A.enable_iam())
+    encrypt(user, key)
+
+
+def test_request_alias_condition_on_describe_key(A):
+    key = A.key(A.enable_iam())
+    name = uid("alias/dk-")
+    A.kms.create_alias(AliasName=name, TargetKeyId=key["KeyId"])
+    user = A.user(allow("kms:DescribeKey", Condition={"StringEquals": {"kms:RequestAlias": name}}))
+    assert user.kms.describe_key(KeyId=name)["KeyMetadata"]["Arn"] == key["Arn"]
+    expect_error(user.kms.describe_key, AD, message=no_allow("DescribeKey", key["Arn"], user.arn, IB), KeyId=key["KeyId"])
+
+
+def test_lockout_check_passes_for_a_session_named_by_its_session_arn(A):
+    session = A.role(allow("kms:CreateKey"))
+    session.kms.create_key(Policy=policy(kp_allow(session.arn, "kms:*")))
+
+
+def test_lockout_check_refuses_a_policy_that_drops_the_only_statement_naming_the_caller(A):
+    user = A.user()
+    key = A.key(kp_allow(user.arn, "kms:*"), A.enable_iam("kms:Describe*"))
+    expect_error(
+        user.kms.put_key_policy,
+        "MalformedPolicyDocumentException",
+        message="The new key policy will not allow you to update the key policy in the future.",
+        KeyId=key["Arn"],
+        PolicyName="default",
+        Policy=policy(kp_allow(user.arn, "kms:Encrypt"), A.enable_iam()),
+    )
+    user.kms.put_key_policy(
+        KeyId=key["Arn"], PolicyName="default", Policy=policy(kp_allow(user.arn, "kms:Encrypt"), A.enable_iam()), BypassPolicyLockoutSafetyCheck=True
+    )
+    expect_error(user.kms.put_key_policy, AD, message=no_allow("PutKeyPolicy", key["Arn"], user.arn, IB), KeyId=key["Arn"], PolicyName="default", Policy=policy(A.enable_iam()))
+
+
+def test_account_statement_with_a_principal_type_condition_delegates_only_to_users(A):
+    key = A.key(kp_allow(A.root_arn, "kms:*", Condition={"StringEquals": {"aws:PrincipalType": "User"}}))
+    user = A.user(allow("kms:Encrypt"))
+    encrypt(user, key)
+    expect_error(A.kms.encrypt, AD, message=no_allow("Encrypt", key["Arn"], A.root_arn, RB), KeyId=key["Arn"], Plaintext=b"x")
