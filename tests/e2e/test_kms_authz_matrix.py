@@ -2166,3 +2166,50 @@ def test_account_statement_with_a_principal_type_condition_delegates_only_to_use
     user = A.user(allow("kms:Encrypt"))
     encrypt(user, key)
     expect_error(A.kms.encrypt, AD, message=no_allow("Encrypt", key["Arn"], A.root_arn, RB), KeyId=key["Arn"], Plaintext=b"x")
+
+
+# --- policy variables in identity-policy resources ---------------------------------------------
+
+
+def test_policy_variable_in_resource_resolves_from_the_principals_tag(A):
+    k1, k2 = A.key(A.enable_iam()), A.key(A.enable_iam())
+    user = A.user(allow("kms:Encrypt", f"arn:aws:kms:{REGION}:{A.id}:key/${{aws:PrincipalTag/keyid}}"))
+    A.iam.tag_user(UserName=user.name, Tags=[{"Key": "keyid", "Value": k1["KeyId"]}])
+    encrypt(user, k1)
+    denied_encrypt(user, k2, message=no_allow("Encrypt", k2["Arn"], user.arn, IB))
+
+
+def test_unresolved_policy_variable_in_resource_matches_nothing(A):
+    key = A.key(A.enable_iam())
+    user = A.user(allow("kms:Encrypt", f"arn:aws:kms:{REGION}:{A.id}:key/${{aws:PrincipalTag/missing}}*"))
+    denied_encrypt(user, key, message=no_allow("Encrypt", key["Arn"], user.arn, IB))
+
+
+def test_policy_variables_are_literal_text_in_version_2008_10_17(A):
+    key = A.key(A.enable_iam())
+    user = A.user()
+    A.iam.put_user_policy(
+        UserName=user.name,
+        PolicyName="old",
+        PolicyDocument=json.dumps(
+            {"Version": "2008-10-17", "Statement": [allow("kms:Encrypt", Condition={"StringEquals": {"kms:EncryptionContext:u": "${aws:username}"}})]}
+        ),
+    )
+    encrypt(user, key, EncryptionContext={"u": "${aws:username}"})
+    denied_encrypt(user, key, EncryptionContext={"u": user.name})
+
+
+def test_session_tags_are_principal_tags_of_the_session(A):
+    name = uid("r")
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": A.root_arn}, "Action": ["sts:AssumeRole", "sts:TagSession"]})
+    role = A.iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]
+    assumer = A.user(allow(["sts:AssumeRole", "sts:TagSession"], role["Arn"]))
+    sts = client(A.srv.endpoint, assumer.creds["AccessKeyId"], assumer.creds["SecretAccessKey"], service="sts")
+    key = A.key(kp_allow("*", "kms:Encrypt", Condition={"StringEquals": {"aws:PrincipalTag/project": "apollo"}}))
+    for value, ok in (("apollo", True), ("gemini", False)):
+        c = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="tagged", Tags=[{"Key": "project", "Value": value}])["Credentials"]
+        k = client(A.srv.endpoint, c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+        if ok:
+            k.encrypt(KeyId=key["Arn"], Plaintext=b"x")
+        else:
+            expect_error(k.encrypt, AD, KeyId=key["Arn"], Plaintext=b"x")
