@@ -2213,3 +2213,57 @@ def test_session_tags_are_principal_tags_of_the_session(A):
             k.encrypt(KeyId=key["Arn"], Plaintext=b"x")
         else:
             expect_error(k.encrypt, AD, KeyId=key["Arn"], Plaintext=b"x")
+
+
+# --- grants, continued -------------------------------------------------------------------------------
+
+
+def test_account_retiring_principal_lets_iam_principals_of_that_account_retire(A, B):
+    key = A.key(A.enable_iam())
+    grantee = B.user()
+    g = A.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=grantee.arn, RetiringPrincipal=B.root_arn, Operations=["Encrypt"])
+    bare = B.user()
+    expect_error(bare.kms.retire_grant, AD, KeyId=key["Arn"], GrantId=g["GrantId"])
+    retirer = B.user(allow("kms:RetireGrant"))
+    retirer.kms.retire_grant(KeyId=key["Arn"], GrantId=g["GrantId"])
+    denied_encrypt(grantee, key)
+
+
+def test_cross_account_grant_derived_create_grant_may_narrow_without_iam(A, B):
+    key = A.key(A.enable_iam())
+    middle, end = B.user(), B.user()
+    A.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=middle.arn, Operations=["Encrypt", "Decrypt", "CreateGrant"])
+    middle.kms.create_grant(KeyId=key["Arn"], GranteePrincipal=end.arn, Operations=["Encrypt"])
+    encrypt(end, key)
+    expect_error(middle.kms.create_grant, AD, KeyId=key["Arn"], GranteePrincipal=end.arn, Operations=["GenerateDataKey"])
+
+
+def test_re_encrypt_by_grants_needs_re_encrypt_from_on_the_source_and_re_encrypt_to_on_the_destination(A):
+    src, dst = A.key(A.enable_iam()), A.key(A.enable_iam())
+    user = A.user()
+    blob = A.kms.encrypt(KeyId=src["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    A.kms.create_grant(KeyId=src["KeyId"], GranteePrincipal=user.arn, Operations=["ReEncryptFrom"])
+    expect_error(user.kms.re_encrypt, AD, message=no_allow("ReEncryptTo", dst["Arn"], user.arn, IB), CiphertextBlob=blob, DestinationKeyId=dst["Arn"])
+    A.kms.create_grant(KeyId=dst["KeyId"], GranteePrincipal=user.arn, Operations=["ReEncryptTo"])
+    assert user.kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=dst["Arn"])["KeyId"] == dst["Arn"]
+
+
+def test_grant_constraints_do_not_apply_to_describe_key(A):
+    key = A.key(A.enable_iam())
+    user = A.user()
+    A.kms.create_grant(
+        KeyId=key["KeyId"], GranteePrincipal=user.arn, Operations=["DescribeKey", "Encrypt"], Constraints={"EncryptionContextEquals": {"a": "1"}}
+    )
+    user.kms.describe_key(KeyId=key["Arn"])
+    denied_encrypt(user, key)
+    encrypt(user, key, EncryptionContext={"a": "1"})
+
+
+def test_grant_equals_constraint_on_decrypt_needs_the_exact_context(A):
+    key = A.key(A.enable_iam())
+    user = A.user()
+    A.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=user.arn, Operations=["Decrypt"], Constraints={"EncryptionContextEquals": {"A": "1"}})
+    exact = A.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={"a": "1"})["CiphertextBlob"]
+    more = A.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={"a": "1", "b": "2"})["CiphertextBlob"]
+    assert user.kms.decrypt(CiphertextBlob=exact, EncryptionContext={"a": "1"})["Plaintext"] == b"x"
+    expect_error(user.kms.decrypt, AD, message=no_allow("Decrypt", key["Arn"], user.arn, IB), CiphertextBlob=more, EncryptionContext={"a": "1", "b": "2"})
