@@ -2267,3 +2267,70 @@ def test_grant_equals_constraint_on_decrypt_needs_the_exact_context(A):
     more = A.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={"a": "1", "b": "2"})["CiphertextBlob"]
     assert user.kms.decrypt(CiphertextBlob=exact, EncryptionContext={"a": "1"})["Plaintext"] == b"x"
     expect_error(user.kms.decrypt, AD, message=no_allow("Decrypt", key["Arn"], user.arn, IB), CiphertextBlob=more, EncryptionContext={"a": "1", "b": "2"})
+
+
+# --- IAM-only operations: every identity-side policy type ------------------------------------------
+
+
+def test_create_key_tag_sub_check_explicit_deny_has_no_resource_clause(A):
+    user = A.user(allow("kms:*"), deny("kms:TagResource"))
+    expect_error(
+        user.kms.create_key,
+        AD,
+        message=f"User: {user.arn} is not authorized to perform: kms:TagResource with an explicit deny in an identity-based policy",
+        Policy=policy(kp_allow(user.arn, "kms:*")),
+        Tags=[{"TagKey": "a", "TagValue": "b"}],
+    )
+
+
+def test_create_key_tag_sub_check_capped_by_the_permissions_boundary(A):
+    user = A.user(allow("kms:*"), boundary=[allow("kms:CreateKey")])
+    pol = policy(kp_allow(user.arn, "kms:*"))
+    user.kms.create_key(Policy=pol)
+    expect_error(
+        user.kms.create_key,
+        AD,
+        message=f"User: {user.arn} is not authorized to perform: kms:TagResource because no permissions boundary allows the kms:TagResource action",
+        Policy=pol,
+        Tags=[{"TagKey": "a", "TagValue": "b"}],
+    )
+
+
+@pytest.mark.parametrize(
+    "session_policy,message_tail",
+    [
+        pytest.param([allow("kms:Describe*")], "because no session policy allows the kms:ListKeys action", id="list_keys_capped_by_the_session_policy"),
+        pytest.param([allow("kms:*"), deny("kms:List*")], "with an explicit deny in a session policy", id="list_keys_explicit_deny_in_the_session_policy"),
+    ],
+)
+def test_iam_only_operation_and_session_policies(A, session_policy, message_tail):
+    session = A.role(allow("kms:*"), session_policy=session_policy)
+    expect_error(
+        session.kms.list_keys,
+        AD,
+        message=f"User: {session.arn} is not authorized to perform: kms:ListKeys on resource: * {message_tail}",
+    )
+
+
+def test_alias_half_of_create_alias_capped_by_the_session_policy(A):
+    key = A.key(A.enable_iam())
+    session = A.role(allow("kms:*"), session_policy=[allow("kms:CreateAlias", key["Arn"])])
+    name = uid("alias/sp-")
+    expect_error(
+        session.kms.create_alias,
+        AD,
+        message=f"User: {session.arn} is not authorized to perform: kms:CreateAlias on resource: {A.alias_arn(name)} because no session policy allows the kms:CreateAlias action",
+        AliasName=name,
+        TargetKeyId=key["KeyId"],
+    )
+
+
+def test_list_retirable_grants_needs_an_identity_policy(A):
+    user = A.user()
+    expect_error(
+        user.kms.list_retirable_grants,
+        AD,
+        message=f"User: {user.arn} is not authorized to perform: kms:ListRetirableGrants on resource: * because no identity-based policy allows the kms:ListRetirableGrants action",
+        RetiringPrincipal=user.arn,
+    )
+    A.user(allow("kms:ListRetirableGrants")).kms.list_retirable_grants(RetiringPrincipal=user.arn)
