@@ -2334,3 +2334,33 @@ def test_list_retirable_grants_needs_an_identity_policy(A):
         RetiringPrincipal=user.arn,
     )
     A.user(allow("kms:ListRetirableGrants")).kms.list_retirable_grants(RetiringPrincipal=user.arn)
+
+
+# --- key-policy statement shapes ------------------------------------------------------------------------
+
+
+def test_key_policy_statement_without_resource_has_no_effect(A):
+    user = A.user()
+    key = A.key(A.enable_iam(), {"Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "kms:Encrypt"})
+    denied_encrypt(user, key, message=no_allow("Encrypt", key["Arn"], user.arn, IB))
+
+
+def test_key_policy_statement_without_action_has_no_effect(A):
+    user = A.user()
+    key = A.key(A.enable_iam(), {"Effect": "Allow", "Principal": {"AWS": user.arn}, "Resource": "*"})
+    denied_encrypt(user, key, message=no_allow("Encrypt", key["Arn"], user.arn, IB))
+
+
+def test_wildcard_inside_a_principal_arn_is_refused(A):
+    expect_error(
+        A.kms.create_key,
+        "MalformedPolicyDocumentException",
+        Policy=policy(A.enable_iam(), kp_allow(f"arn:aws:iam::{A.id}:user/*", "kms:Encrypt")),
+    )
+
+
+def test_service_principal_statement_does_not_match_iam_callers(A):
+    user = A.user()
+    key = A.key(A.enable_iam(), {"Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"}, "Action": "kms:*", "Resource": "*"})
+    denied_encrypt(user, key, message=no_allow("Encrypt", key["Arn"], user.arn, IB))
+    encrypt(A.root, key)
