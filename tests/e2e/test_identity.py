@@ -811,3 +811,14 @@ def test_every_condition_operator_in_one_aws_cli_simulation(srv, tmp_path):
     assert p.returncode == 0, p.stderr
     got = {r["EvalActionName"]: r["EvalDecision"] for r in json.loads(p.stdout)["EvaluationResults"]}
     assert got == expected
+
+
+def test_response_documents_have_aws_shape(srv, iam):
+    name = uid("u")
+    status, body = iam_raw(srv, f"Action=CreateUser&Version=2010-05-08&UserName={name}")
+    assert status == 200
+    assert body.startswith('<CreateUserResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">')
+    assert f"<CreateUserResult><User><Path>/</Path><UserName>{name}</UserName>" in body
+    assert re.search(r"<ResponseMetadata>\s*<RequestId>[0-9a-f-]{36}</RequestId>", body)
+    status, body = iam_raw(srv, f"Action=DeleteUser&Version=2010-05-08&UserName={name}")
+    assert status == 200 and "DeleteUserResult" not in body and "<DeleteUserResponse" in body

@@ -196,10 +196,16 @@ impl Xml {
     }
 }
 
-/// Wraps a result body into `<ActionResponse><ActionResult>...`.
+/// Wraps a result body into `<ActionResponse><ActionResult>...`; actions
+/// without output (DeleteUser, ...) have no Result element, as on AWS.
 pub fn response(action: &str, namespace: &str, result: &str, request_id: &str) -> String {
+    let result = if result.is_empty() {
+        String::new()
+    } else {
+        format!("\n  <{action}Result>{result}</{action}Result>")
+    };
     format!(
-        "<{action}Response xmlns=\"{namespace}\">\n  <{action}Result>{result}</{action}Result>\n  <ResponseMetadata>\n    <RequestId>{}</RequestId>\n  </ResponseMetadata>\n</{action}Response>\n",
+        "<{action}Response xmlns=\"{namespace}\">{result}\n  <ResponseMetadata>\n    <RequestId>{}</RequestId>\n  </ResponseMetadata>\n</{action}Response>\n",
         escape(request_id)
     )
 }
@@ -220,6 +226,15 @@ mod tests {
         let p = Params::parse("", b"Action=AssumeRole&PolicyArns.member.1.arn=a&PolicyArns.member.2.arn=b&Tags.member.1.Key=k&Tags.member.1.Value=v");
         assert_eq!(p.list_field("PolicyArns", "arn"), ["a", "b"]);
         assert_eq!(p.tags("Tags"), [("k".to_string(), "v".to_string())]);
+    }
+
+    #[test]
+    fn actions_without_output_have_no_result_element() {
+        let r = response("DeleteUser", "ns", "", "id-1");
+        assert!(!r.contains("DeleteUserResult"));
+        assert!(r.contains("<RequestId>id-1</RequestId>"));
+        let r = response("GetUser", "ns", "<User/>", "id-2");
+        assert!(r.contains("<GetUserResult><User/></GetUserResult>"));
     }
 
     #[test]
