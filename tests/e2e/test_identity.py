@@ -822,3 +822,32 @@ def test_response_documents_have_aws_shape(srv, iam):
     assert re.search(r"<ResponseMetadata>\s*<RequestId>[0-9a-f-]{36}</RequestId>", body)
     status, body = iam_raw(srv, f"Action=DeleteUser&Version=2010-05-08&UserName={name}")
     assert status == 200 and "DeleteUserResult" not in body and "<DeleteUserResponse" in body
+
+
+def test_aws_cli_paging_and_simulate_principal_policy(srv, iam, tmp_path):
+    path = f"/{uid('cli')}/"
+    groups = sorted(uid("g") for _ in range(3))
+    for g in groups:
+        iam.create_group(GroupName=g, Path=path)
+    u = uid("u")
+    arn = iam.create_user(UserName=u)["User"]["Arn"]
+    iam.put_user_policy(UserName=u, PolicyName="p", PolicyDocument=doc(allow("iam:ListGroups")))
+    env = clean_env()
+    cfg = tmp_path / "config"
+    cfg.write_text("")
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(srv.credentials_file), AWS_PROFILE="ferrokms",
+               AWS_DEFAULT_REGION=REGION, AWS_ENDPOINT_URL=srv.endpoint, AWS_CONFIG_FILE=str(cfg), AWS_PAGER="")
+
+    def cli(*args):
+        p = subprocess.run([sys.executable, "-m", "awscli", *args], env=env, capture_output=True, text=True,
+                           timeout=CLI_TIMEOUT, stdin=subprocess.DEVNULL)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+
+    # The CLI follows Marker/IsTruncated on its own.
+    out = cli("iam", "list-groups", "--path-prefix", path, "--page-size", "1")
+    assert sorted(g["GroupName"] for g in out["Groups"]) == groups
+    out = cli("iam", "simulate-principal-policy", "--policy-source-arn", arn,
+              "--action-names", "iam:ListGroups", "iam:CreateGroup")
+    assert [(r["EvalActionName"], r["EvalDecision"]) for r in out["EvaluationResults"]] == [
+        ("iam:ListGroups", "allowed"), ("iam:CreateGroup", "implicitDeny")]
