@@ -1326,14 +1326,6 @@ def test_grant_operations_condition_on_create_grant(A, operations, allowed):
         expect_error(user.kms.create_grant, AD, message=no_allow("CreateGrant", key["Arn"], user.arn, IB), **args)
 
 
-CREATE_GRANT_CONDITION_BUG = (
-    "BUG: CreateGrant re-checks the policies WITHOUT the request's condition context "
-    "(authorize_record_without_grants passes an empty Context), so a key-policy allow "
-    "conditioned on a CreateGrant key (kms:GranteePrincipal, kms:GrantConstraintType, "
-    "kms:RetiringPrincipal, ForAnyValue kms:GrantOperations, kms:EncryptionContext:*) is "
-    "taken for a grant-only permission and refused with 'because the grant that allows it "
-    "does not allow these operations or constraints'"
-)
 
 
 @pytest.mark.parametrize(
@@ -1344,35 +1336,30 @@ CREATE_GRANT_CONDITION_BUG = (
             {},
             {"GranteePrincipal": "BAD"},
             id="grantee_principal_condition_on_create_grant",
-            marks=pytest.mark.xfail(reason=CREATE_GRANT_CONDITION_BUG, strict=True),
         ),
         pytest.param(
             {"StringEquals": {"kms:GrantConstraintType": "EncryptionContextEquals"}},
             {"Constraints": {"EncryptionContextEquals": {"a": "1"}}},
             {"Constraints": {"EncryptionContextSubset": {"a": "1"}}},
             id="grant_constraint_type_condition_on_create_grant",
-            marks=pytest.mark.xfail(reason=CREATE_GRANT_CONDITION_BUG, strict=True),
         ),
         pytest.param(
             {"StringEquals": {"kms:RetiringPrincipal": "GOOD"}},
             {"RetiringPrincipal": "GOOD"},
             {},
             id="retiring_principal_condition_on_create_grant",
-            marks=pytest.mark.xfail(reason=CREATE_GRANT_CONDITION_BUG, strict=True),
         ),
         pytest.param(
             {"ForAnyValue:StringEquals": {"kms:GrantOperations": "Decrypt"}},
             {"Operations": ["Decrypt", "Encrypt"]},
             {"Operations": ["Encrypt"]},
             id="grant_operations_for_any_value_condition_on_create_grant",
-            marks=pytest.mark.xfail(reason=CREATE_GRANT_CONDITION_BUG, strict=True),
         ),
         pytest.param(
             {"StringEquals": {"kms:EncryptionContext:tenant": "t1"}},
             {"Constraints": {"EncryptionContextSubset": {"tenant": "t1"}}},
             {"Constraints": {"EncryptionContextSubset": {"tenant": "t2"}}},
             id="encryption_context_condition_on_create_grant_reads_the_constraint",
-            marks=pytest.mark.xfail(reason=CREATE_GRANT_CONDITION_BUG, strict=True),
         ),
     ],
 )
@@ -1873,21 +1860,13 @@ def test_identity_policy_allowing_retire_grant_in_the_issuing_account_may_retire
     denied_encrypt(grantee, key)
 
 
-RETIRE_DENY_BUG = (
-    "BUG: RetireGrant by the grant's retiring principal (or by a grantee whose grant includes "
-    "RetireGrant) never evaluates the caller's identity policies, so an explicit "
-    "Deny of kms:RetireGrant (kms-spec 3.5: 'kms:RetireGrant in an IAM policy can also be used "
-    "with Deny to stop retirement'; explicit deny anywhere wins) is ignored and the grant is retired"
-)
 
 
 @pytest.mark.parametrize(
     "who",
     [
-        pytest.param("retiring", id="identity_deny_of_retire_grant_stops_the_retiring_principal",
-                     marks=pytest.mark.xfail(reason=RETIRE_DENY_BUG, strict=True)),
-        pytest.param("grantee", id="identity_deny_of_retire_grant_stops_a_grantee_holding_retire_grant",
-                     marks=pytest.mark.xfail(reason=RETIRE_DENY_BUG, strict=True)),
+        pytest.param("retiring", id="identity_deny_of_retire_grant_stops_the_retiring_principal"),
+        pytest.param("grantee", id="identity_deny_of_retire_grant_stops_a_grantee_holding_retire_grant"),
     ],
 )
 def test_identity_deny_of_retire_grant_wins_over_the_grant(A, who):
@@ -2013,11 +1992,6 @@ def test_role_with_a_path_session_arn_omits_the_path_but_principal_arn_keeps_it(
     expect_error(session.kms.generate_data_key, AD, message=no_allow("GenerateDataKey", key["Arn"], session.arn, IB), KeyId=key["Arn"], NumberOfBytes=16)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: aws:TokenIssueTime is never put in the request context (server/src/auth.rs kms_caller), "
-    "but AWS includes it for every request made with temporary credentials (IUG condition keys; kms-spec 4.2)",
-)
 def test_session_token_issue_time_is_present_for_role_sessions(A):
     session = A.role()
     user = A.user()

@@ -1,5 +1,8 @@
 //! `ferrokms policy evaluate`: the offline policy tool, run as a user would.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";

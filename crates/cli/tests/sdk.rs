@@ -1,6 +1,9 @@
 //! The real Rust AWS SDK (`aws-sdk-kms`) against a real `ferrokms serve`
 //! process on a free loopback port, with its own data directory.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -163,6 +163,19 @@ impl Directory {
                 context.insert(&key, t.value.as_str());
             }
         }
+        if let Some(session) =
+            access_key_id.and_then(|id| self.state.read().sessions.get(id).cloned())
+        {
+            // Present for every request made with temporary credentials.
+            if !context.contains("aws:TokenIssueTime") {
+                context.insert(
+                    "aws:TokenIssueTime",
+                    ferrokms_policy::Timestamp::from_epoch_seconds(
+                        session.issued_ms.div_euclid(1000),
+                    ),
+                );
+            }
+        }
         if let Some(si) = access_key_id
             .and_then(|id| self.state.read().sessions.get(id).cloned())
             .and_then(|s| s.source_identity.clone())

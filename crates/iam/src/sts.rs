@@ -32,6 +32,8 @@ pub struct Session {
     /// Keys of the tags that pass on to chained role sessions.
     pub transitive_tag_keys: Vec<String>,
     pub source_identity: Option<String>,
+    /// When the credentials were issued (`aws:TokenIssueTime`).
+    pub issued_ms: i64,
 }
 
 impl std::fmt::Debug for Session {
@@ -58,6 +60,8 @@ pub(crate) struct StoredSession {
     transitive_tag_keys: Vec<String>,
     #[serde(default)]
     source_identity: Option<String>,
+    #[serde(default)]
+    issued_ms: i64,
 }
 
 impl StoredSession {
@@ -76,6 +80,7 @@ impl StoredSession {
             tags: self.tags,
             transitive_tag_keys: self.transitive_tag_keys,
             source_identity: self.source_identity,
+            issued_ms: self.issued_ms,
         })
     }
 }
@@ -152,6 +157,7 @@ impl Directory {
             token: new_secret(356)?,
             principal,
             expires_ms: now_ms() + i64::from(duration) * 1000,
+            issued_ms: now_ms(),
             session_policies: extras.policies,
             tags: extras.tags,
             transitive_tag_keys: extras.transitive_tag_keys,
@@ -171,6 +177,7 @@ impl Directory {
             tags: session.tags.clone(),
             transitive_tag_keys: session.transitive_tag_keys.clone(),
             source_identity: session.source_identity.clone(),
+            issued_ms: session.issued_ms,
         };
         let _w = self.writer.lock();
         self.store.apply(&[json_change(

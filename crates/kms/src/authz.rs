@@ -174,9 +174,55 @@ impl Caller {
     }
 }
 
+/// The lowercased context keys the policies of a decision can read.
+fn needed_keys<'a>(key_policy: &'a Policy, caller_policies: &'a [CallerPolicy]) -> Vec<&'a str> {
+    let mut out: Vec<&str> = key_policy
+        .referenced_context_keys()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    for p in caller_policies {
+        for k in p.policy.referenced_context_keys() {
+            if !out.contains(&k.as_str()) {
+                out.push(k);
+            }
+        }
+    }
+    out
+}
+
+fn merge_wanted(into: &mut Context, from: &Context, want: &dyn Fn(&str) -> bool) {
+    for e in from.iter() {
+        if !want(&e.name) || into.contains(&e.name) {
+            continue;
+        }
+        match &e.values {
+            ContextValues::Single(v) => into.insert(&e.name, v.clone()),
+            ContextValues::Multi(vs) => into.insert_multi(&e.name, vs.clone()),
+        }
+    }
+}
+
+/// Adds the key-resource condition keys that `want` asks for.
+fn key_context_into(
+    ctx: &mut Context,
+    kms: &Kms,
+    caller: &Caller,
+    r: &KeyRecord,
+    want: &dyn Fn(&str) -> bool,
+) {
+    let full = key_context(kms, caller, r, want("kms:ResourceAliases"));
+    merge_wanted(ctx, &full, want);
+}
+
 /// The condition keys every key-scoped request carries: the caller's
 /// account and the key's own properties, tags and aliases.
-pub(crate) fn key_context(kms: &Kms, caller: &Caller, r: &KeyRecord) -> Context {
+pub(crate) fn key_context(
+    kms: &Kms,
+    caller: &Caller,
+    r: &KeyRecord,
+    with_aliases: bool,
+) -> Context {
     let mut ctx = Context::new();
     ctx.insert("kms:CallerAccount", caller.account.as_str());
     ctx.insert("kms:KeySpec", r.key_spec.as_str());
@@ -190,15 +236,17 @@ pub(crate) fn key_context(kms: &Kms, caller: &Caller, r: &KeyRecord) -> Context 
     for t in &r.tags {
         ctx.insert(&format!("aws:ResourceTag/{}", t.key), t.value.as_str());
     }
-    let aliases: Vec<ContextValue> = kms
-        .state
-        .read()
-        .aliases
-        .values()
-        .filter(|a| a.target == r.addr)
-        .map(|a| ContextValue::String(a.addr.name.to_string()))
-        .collect();
-    ctx.insert_multi("kms:ResourceAliases", aliases);
+    if with_aliases {
+        let aliases: Vec<ContextValue> = kms
+            .state
+            .read()
+            .aliases
+            .values()
+            .filter(|a| a.target == r.addr)
+            .map(|a| ContextValue::String(a.addr.name.to_string()))
+            .collect();
+        ctx.insert_multi("kms:ResourceAliases", aliases);
+    }
     ctx
 }
 
@@ -235,6 +283,7 @@ impl Kms {
         caller: &Caller,
         record: &KeyRecord,
         action: &str,
+        extra: Context,
     ) -> Result<(), KmsError> {
         let policy = self
             .state
@@ -243,7 +292,7 @@ impl Kms {
             .get(&record.addr)
             .map(|k| k.policy.clone())
             .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", record.arn())))?;
-        self.decide(caller, record, &policy, action, Context::new(), false)
+        self.decide(caller, record, &policy, action, extra, false)
     }
 
     fn decide(
@@ -263,18 +312,29 @@ impl Kms {
                 caller.arn
             )));
         }
-        let op_context = extra.clone();
-        let mut ctx = extra;
-        merge(&mut ctx, &key_context(self, caller, record));
-        merge(&mut ctx, &caller.identity.context);
+        // Only the context keys some involved policy can read are built:
+        // the default key policy reads none, so the common path builds none.
+        let needed = needed_keys(key_policy, &caller.identity.policies);
+        let mut ctx = Context::new();
+        if !needed.is_empty() {
+            let want = |k: &str| needed.iter().any(|n| n.eq_ignore_ascii_case(k));
+            merge_wanted(&mut ctx, &extra, &want);
+            key_context_into(&mut ctx, self, caller, record, &want);
+            merge_wanted(&mut ctx, &caller.identity.context, &want);
+        }
+        let op_context = extra;
         let action_id = Action::parse(&format!("kms:{action}"))
             .map_err(|e| KmsError::Internal(e.to_string()))?;
         let request = Request::new(caller.request_principal()?, action_id, &key_arn)
             .with_resource_account(ferrokms_policy::AccountId::parse(
                 record.addr.account.as_str(),
             ))
-            .with_context(ctx)
-            .with_principal_context();
+            .with_context(ctx);
+        let request = if needed.is_empty() {
+            request
+        } else {
+            request.with_principal_context()
+        };
         let mut inputs = Vec::with_capacity(1 + caller.identity.policies.len());
         inputs.push(PolicyInput::new(
             "key policy",
@@ -391,17 +451,6 @@ impl Kms {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unparseable_stored_policy_allows_nothing_instead_of_failing() {
-        let p = load_key_policy("not json");
-        assert_eq!(p.statements().len(), 1);
-    }
-}
-
 impl Kms {
     /// Validates a key policy text for CreateKey / PutKeyPolicy: size,
     /// grammar (a principal in every statement), principals that exist, and
@@ -492,5 +541,53 @@ impl CallerIdentity {
     /// The decisions recorded so far for this request.
     pub fn decisions(&self) -> Vec<AuthzRecord> {
         self.trace.lock().clone()
+    }
+}
+
+impl Kms {
+    /// An explicit deny of `action` in the caller's identity-side policies,
+    /// as an AccessDenied message. Operations that policies do not allow
+    /// (RetireGrant by the grant's own principals) can still be denied.
+    pub(crate) fn identity_explicit_deny(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: &str,
+    ) -> Option<String> {
+        let principal = caller.request_principal().ok()?;
+        let action_id = Action::parse(&format!("kms:{action}")).ok()?;
+        let mut ctx = Context::new();
+        merge(&mut ctx, &caller.identity.context);
+        let request = Request::new(principal, action_id, resource)
+            .with_context(ctx)
+            .with_principal_context();
+        let inputs: Vec<PolicyInput<'_>> = caller
+            .identity
+            .policies
+            .iter()
+            .map(|p| PolicyInput::new(&p.label, p.kind, &p.policy))
+            .collect();
+        let eval = evaluate_with(
+            &request,
+            &inputs,
+            &EvaluationOptions {
+                mode: CombineMode::Standard,
+            },
+        );
+        match eval.decision {
+            d @ Decision::ExplicitDeny { .. } => explain::access_denied_message(&request, &d),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unparseable_stored_policy_allows_nothing_instead_of_failing() {
+        let p = load_key_policy("not json");
+        assert_eq!(p.statements().len(), 1);
     }
 }

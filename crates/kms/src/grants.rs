@@ -482,6 +482,7 @@ impl Kms {
         for (k, v) in &ec {
             cond.insert(&format!("kms:EncryptionContext:{k}"), v.as_str());
         }
+        let cond_for_recheck = cond.clone();
         let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOnly, "CreateGrant", cond)?;
         let r = &key.record;
         require_usable(r)?;
@@ -511,7 +512,7 @@ impl Kms {
         }
         // A caller allowed only by grants may hand out no more than they hold.
         let policy_allowed = self
-            .authorize_record_without_grants(caller, r, "CreateGrant")
+            .authorize_record_without_grants(caller, r, "CreateGrant", cond_for_recheck)
             .is_ok();
         if !policy_allowed {
             let parents = self.create_grant_parents(caller, r);
@@ -724,6 +725,11 @@ impl Kms {
             && self
                 .authorize_identity_only(caller, "RetireGrant", &grant.key.arn(), Context::new())
                 .is_ok();
+        // An explicit deny of kms:RetireGrant in the caller's policies wins
+        // over every way of being allowed to retire.
+        if let Some(msg) = self.identity_explicit_deny(caller, "RetireGrant", &grant.key.arn()) {
+            return Err(KmsError::AccessDenied(msg));
+        }
         if !(by_retiring || by_grantee || by_issuer) {
             return Err(KmsError::AccessDenied(format!(
                 "User: {} is not authorized to perform: kms:RetireGrant on resource: {} because no identity-based policy allows the kms:RetireGrant action",

@@ -1,6 +1,9 @@
 //! Every authorization decision is kept with the request, naming the
 //! statements that decided it, so audit records and explanations can show it.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use ferrokms_kms::api::{CreateKeyRequest, EncryptRequest, SecretBlob};

@@ -44,9 +44,58 @@ pub struct Policy {
     pub(crate) id: Option<String>,
     pub(crate) statements: Vec<Statement>,
     pub(crate) statement_form: Form,
+    /// See [`Policy::referenced_context_keys`]; computed once at parse time.
+    pub(crate) referenced_keys: Vec<String>,
 }
 
 impl Policy {
+    /// Every request-context key the policy can read, lowercased and
+    /// deduplicated: condition keys and policy-variable names. Keys outside
+    /// this set cannot change any decision of this policy, so a caller may
+    /// build only these (KMS does, to keep its hot path cheap).
+    pub fn referenced_context_keys(&self) -> &[String] {
+        &self.referenced_keys
+    }
+
+    pub(crate) fn collect_referenced_keys(&self) -> Vec<String> {
+        use crate::condition::{Compiled, Text};
+        let mut out: Vec<String> = Vec::new();
+        let mut add = |k: &str| {
+            if !out.iter().any(|o| o == k) {
+                out.push(k.to_string());
+            }
+        };
+        for st in &self.statements {
+            if let Some(r) = &st.resource {
+                for p in &r.patterns {
+                    if let ResourceMatcher::Dynamic(t) = &p.matcher {
+                        t.variable_keys().for_each(&mut add);
+                    }
+                }
+            }
+            let Some(cond) = &st.condition else { continue };
+            for block in cond.blocks() {
+                for entry in block.entries() {
+                    add(&entry.key.lower);
+                    for v in &entry.values {
+                        let template = match &v.compiled {
+                            Compiled::Exact(Text::Dynamic(t))
+                            | Compiled::IgnoreCase(Text::Dynamic(t))
+                            | Compiled::Bool(Text::Dynamic(t)) => Some(t),
+                            Compiled::Like(Text::Dynamic(t)) => Some(t),
+                            Compiled::Arn(Text::Dynamic(t)) => Some(t),
+                            _ => None,
+                        };
+                        if let Some(t) = template {
+                            t.variable_keys().for_each(&mut add);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// `None` when the document has no `Version` element (treated like `2008-10-17`).
     pub fn version(&self) -> Option<Version> {
         self.version

@@ -266,12 +266,15 @@ fn from_json(doc: &Json, options: &ParseOptions) -> Result<Policy, PolicyError> 
         .iter()
         .map(|(at, s)| parse_statement(at, s, variables, options))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Policy {
+    let mut policy = Policy {
         version,
         id,
         statements,
         statement_form: form,
-    })
+        referenced_keys: Vec::new(),
+    };
+    policy.referenced_keys = policy.collect_referenced_keys();
+    Ok(policy)
 }
 
 fn conflict(at: &str, first: &'static str, second: &'static str) -> PolicyError {

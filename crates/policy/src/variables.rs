@@ -81,6 +81,14 @@ pub(crate) fn parse(text: &str) -> Result<Option<Template>, &'static str> {
 }
 
 impl Template {
+    /// The (lowercased) context keys this template reads.
+    pub(crate) fn variable_keys(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Var { key_lower, .. } => Some(key_lower.as_str()),
+            _ => None,
+        })
+    }
+
     fn value<'c>(
         key_lower: &str,
         default: &'c Option<String>,

@@ -52,3 +52,30 @@ fn trust_policy_statement_without_resource_applies_to_the_role_it_is_attached_to
         "key policies: no Resource never matches"
     );
 }
+
+#[test]
+fn referenced_context_keys_list_condition_keys_and_variables_but_nothing_else() {
+    use ferrokms_policy::{ParseOptions, Policy, PolicyKind};
+    let text = r#"{"Version":"2012-10-17","Statement":[
+      {"Effect":"Allow","Action":"kms:*","Resource":"arn:aws:kms:*:*:key/${aws:PrincipalTag/Key}",
+       "Condition":{"StringEquals":{"kms:EncryptionContext:App":"${aws:username}"},"Bool":{"aws:SecureTransport":"true"}}},
+      {"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}]}"#;
+    let p = Policy::parse(text, &ParseOptions::for_kind(PolicyKind::IdentityBased)).unwrap();
+    let mut keys = p.referenced_context_keys().to_vec();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "aws:principaltag/key",
+            "aws:securetransport",
+            "aws:username",
+            "kms:encryptioncontext:app"
+        ]
+    );
+    let default = Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}"#,
+        &ParseOptions::for_kind(PolicyKind::ResourceBased),
+    )
+    .unwrap();
+    assert!(default.referenced_context_keys().is_empty());
+}

@@ -152,20 +152,6 @@ impl Authenticator {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn issued_key_shapes_are_recognised() {
-        assert!(looks_issued("AKIAIOSFODNN7EXAMPLE"));
-        assert!(looks_issued("ASIAIOSFODNN7EXAMPLE"));
-        assert!(!looks_issued("test"));
-        assert!(!looks_issued("111122223333"));
-        assert!(!looks_issued("AKIAshort"));
-    }
-}
-
 /// The KMS view of an authenticated request: who, where, with which
 /// identity-side policies and global condition keys.
 pub fn kms_caller(
@@ -286,4 +272,18 @@ pub fn via_service(
         ));
     }
     Ok(Some(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_key_shapes_are_recognised() {
+        assert!(looks_issued("AKIAIOSFODNN7EXAMPLE"));
+        assert!(looks_issued("ASIAIOSFODNN7EXAMPLE"));
+        assert!(!looks_issued("test"));
+        assert!(!looks_issued("111122223333"));
+        assert!(!looks_issued("AKIAshort"));
+    }
 }

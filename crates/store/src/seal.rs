@@ -158,7 +158,7 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

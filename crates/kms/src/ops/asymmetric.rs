@@ -448,6 +448,27 @@ struct DataKeyPair {
     material: String,
 }
 
+/// kms:SigningAlgorithm and kms:MessageType (RAW when omitted).
+fn signing_context(alg: Option<SigningAlgorithm>, message_type: Option<MessageType>) -> Context {
+    let mut c = Context::new();
+    if let Some(a) = alg {
+        c.insert("kms:SigningAlgorithm", a.as_str());
+    }
+    c.insert(
+        "kms:MessageType",
+        message_type.unwrap_or(MessageType::Raw).as_str(),
+    );
+    c
+}
+
+fn mac_context(alg: Option<MacAlgorithm>) -> Context {
+    let mut c = Context::new();
+    if let Some(a) = alg {
+        c.insert("kms:MacAlgorithm", a.as_str());
+    }
+    c
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -661,25 +682,4 @@ mod tests {
             serde_json::json!(["ED25519_SHA_512", "ED25519_PH_SHA_512"])
         );
     }
-}
-
-/// kms:SigningAlgorithm and kms:MessageType (RAW when omitted).
-fn signing_context(alg: Option<SigningAlgorithm>, message_type: Option<MessageType>) -> Context {
-    let mut c = Context::new();
-    if let Some(a) = alg {
-        c.insert("kms:SigningAlgorithm", a.as_str());
-    }
-    c.insert(
-        "kms:MessageType",
-        message_type.unwrap_or(MessageType::Raw).as_str(),
-    );
-    c
-}
-
-fn mac_context(alg: Option<MacAlgorithm>) -> Context {
-    let mut c = Context::new();
-    if let Some(a) = alg {
-        c.insert("kms:MacAlgorithm", a.as_str());
-    }
-    c
 }

@@ -59,6 +59,23 @@ pub(crate) fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     }
 }
 
+/// How a ciphertext is to be opened: the key the request named (if any),
+/// the action authorized, DryRun, and whether ReEncrypt targets the same key.
+struct Opening<'a> {
+    named_key: Option<&'a str>,
+    action: &'a str,
+    dry: Option<bool>,
+    same_key: bool,
+}
+
+/// A fresh data key: its encrypted blob, plaintext, the key and material used.
+struct DataKey {
+    blob: Vec<u8>,
+    plaintext: Zeroizing<Vec<u8>>,
+    key: Arc<Key>,
+    material: String,
+}
+
 /// A ciphertext opened: plaintext plus the key and material that made it.
 struct Opened {
     key: Arc<Key>,
@@ -158,10 +175,12 @@ impl Kms {
             caller,
             &blob.0,
             &ctx,
-            req.key_id.as_deref(),
-            "Decrypt",
-            req.dry_run,
-            false,
+            Opening {
+                named_key: req.key_id.as_deref(),
+                action: "Decrypt",
+                dry: req.dry_run,
+                same_key: false,
+            },
         )?;
         Ok(DecryptResponse {
             key_id: opened.key.record.arn(),
@@ -222,10 +241,12 @@ impl Kms {
             caller,
             &blob.0,
             &src_ctx,
-            req.source_key_id.as_deref(),
-            "ReEncryptFrom",
-            req.dry_run,
-            same_key,
+            Opening {
+                named_key: req.source_key_id.as_deref(),
+                action: "ReEncryptFrom",
+                dry: req.dry_run,
+                same_key,
+            },
         )?;
         let dest_ctx = req.destination_encryption_context.unwrap_or_default();
         let (new_blob, dest_material) = seal_under(&dest, &dest_ctx, &opened.plaintext)?;
@@ -246,8 +267,12 @@ impl Kms {
         caller: &Caller,
         req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyResponse, KmsError> {
-        let (blob, plaintext, key, material) =
-            self.make_data_key(caller, req, "GenerateDataKey")?;
+        let DataKey {
+            blob,
+            plaintext,
+            key,
+            material,
+        } = self.make_data_key(caller, req, "GenerateDataKey")?;
         Ok(GenerateDataKeyResponse {
             ciphertext_blob: Blob(blob),
             plaintext: SecretBlob(plaintext),
@@ -262,8 +287,12 @@ impl Kms {
         caller: &Caller,
         req: GenerateDataKeyWithoutPlaintextRequest,
     ) -> Result<GenerateDataKeyWithoutPlaintextResponse, KmsError> {
-        let (blob, _plaintext, key, material) =
-            self.make_data_key(caller, req, "GenerateDataKeyWithoutPlaintext")?;
+        let DataKey {
+            blob,
+            key,
+            material,
+            ..
+        } = self.make_data_key(caller, req, "GenerateDataKeyWithoutPlaintext")?;
         Ok(GenerateDataKeyWithoutPlaintextResponse {
             ciphertext_blob: Blob(blob),
             key_id: key.record.arn(),
@@ -310,7 +339,7 @@ impl Kms {
         caller: &Caller,
         req: GenerateDataKeyRequest,
         op: &str,
-    ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>, Arc<Key>, String), KmsError> {
+    ) -> Result<DataKey, KmsError> {
         let len = match (req.key_spec, req.number_of_bytes) {
             (Some(_), Some(_)) | (None, None) => {
                 return Err(KmsError::Validation(
@@ -349,7 +378,12 @@ impl Kms {
         let plaintext = random_bytes(len)?;
         let ctx = req.encryption_context.unwrap_or_default();
         let (blob, material) = seal_under(&key, &ctx, &plaintext)?;
-        Ok((blob, plaintext, key, material))
+        Ok(DataKey {
+            blob,
+            plaintext,
+            key,
+            material,
+        })
     }
 
     fn open_ciphertext(
@@ -357,11 +391,14 @@ impl Kms {
         caller: &Caller,
         blob: &[u8],
         ctx: &EncryptionContext,
-        named_key: Option<&str>,
-        action: &str,
-        dry: Option<bool>,
-        same_key: bool,
+        how: Opening<'_>,
     ) -> Result<Opened, KmsError> {
+        let Opening {
+            named_key,
+            action,
+            dry,
+            same_key,
+        } = how;
         let (header, header_len) = crypto::parse_header(blob)?;
         let addr = KeyAddr {
             account: header.account.clone(),
