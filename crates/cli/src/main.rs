@@ -29,6 +29,9 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// Drive a KMS endpoint on this machine with signed requests and report
+    /// throughput and latency (loopback endpoints only).
+    Bench(BenchArgs),
     /// Offline policy tools.
     Policy {
         #[command(subcommand)]
@@ -91,6 +94,45 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     via_service_principals: Vec<String>,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The endpoint, e.g. http://127.0.0.1:7300 (must be a loopback address).
+    #[arg(long)]
+    endpoint: String,
+    /// Operations to drive (repeatable): encrypt, decrypt, generate-data-key,
+    /// sign-rsa2048, verify-rsa2048, sign-ecc-p256, verify-ecc-p256, generate-mac, or all.
+    #[arg(long = "op", default_value = "encrypt")]
+    ops: Vec<String>,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds per operation.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Upper bound on requests per operation, whatever the duration.
+    #[arg(long, default_value_t = 2_000_000)]
+    max_requests: u64,
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Access key id (default: AWS_ACCESS_KEY_ID, or the credentials file).
+    #[arg(long)]
+    access_key_id: Option<String>,
+    /// Secret access key (default: AWS_SECRET_ACCESS_KEY, or the credentials file).
+    #[arg(long)]
+    secret_access_key: Option<String>,
+    /// An AWS shared-credentials file (e.g. DATA_DIR/credentials).
+    #[arg(long)]
+    credentials_file: Option<PathBuf>,
+    #[arg(long, default_value = "ferrokms")]
+    profile: String,
+    /// Also measure the raw in-process crypto rate of each operation (the ceiling).
+    #[arg(long)]
+    raw: bool,
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -159,6 +201,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Account { command } => account(command),
+        Command::Bench(args) => bench(args),
         Command::Policy {
             command: PolicyCommand::Evaluate(args),
         } => match policy_evaluate(args) {
@@ -331,4 +374,129 @@ fn policy_evaluate(args: EvaluateArgs) -> anyhow::Result<bool> {
         print!("{}", report.human);
     }
     Ok(report.allowed)
+}
+
+/// `ferrokms bench`: load against a loopback endpoint, one operation at a time.
+fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    use ferrokms_bench::{Load, Op, Target};
+    let authority = args
+        .endpoint
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("--endpoint must be http://HOST:PORT"))?
+        .trim_end_matches('/')
+        .to_string();
+    let addrs: Vec<std::net::SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&authority)
+        .with_context(|| format!("cannot resolve '{authority}'"))?
+        .collect();
+    if addrs.is_empty() || !addrs.iter().all(|a| a.ip().is_loopback()) {
+        bail!("ferrokms bench drives loopback endpoints only; '{authority}' is not one");
+    }
+    let (key_id, secret) = match (args.access_key_id.clone(), args.secret_access_key.clone()) {
+        (Some(k), Some(s)) => (k, s),
+        _ => match &args.credentials_file {
+            Some(f) => read_profile(f, &args.profile)?,
+            None => (
+                std::env::var("AWS_ACCESS_KEY_ID")
+                    .context("no credentials: give --credentials-file or AWS_ACCESS_KEY_ID")?,
+                std::env::var("AWS_SECRET_ACCESS_KEY").context("no AWS_SECRET_ACCESS_KEY")?,
+            ),
+        },
+    };
+    let ops: Vec<Op> = if args.ops.iter().any(|o| o == "all") {
+        Op::ALL.to_vec()
+    } else {
+        args.ops
+            .iter()
+            .map(|o| Op::parse(o).ok_or_else(|| anyhow::anyhow!("unknown --op '{o}'")))
+            .collect::<Result<_, _>>()?
+    };
+    let target = Target {
+        authority,
+        region: args.region.clone(),
+        access_key_id: key_id,
+        secret_access_key: secret,
+    };
+    let load = Load {
+        connections: args.connections,
+        duration: std::time::Duration::from_secs(args.duration),
+        max_requests: args.max_requests,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    if !args.json {
+        println!(
+            "{:<20} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9} {:>12}",
+            "op", "requests", "errors", "req/s", "p50 us", "p99 us", "p99.9 us", "raw ops/s"
+        );
+    }
+    for op in ops {
+        let report = runtime.block_on(ferrokms_bench::run(&target, op, load))?;
+        let raw = if args.raw {
+            ferrokms_bench::raw_rate(
+                op,
+                args.connections.min(
+                    std::thread::available_parallelism()
+                        .map(|n| n.get())
+                        .unwrap_or(2),
+                ),
+                std::time::Duration::from_secs(args.duration.min(5)),
+            )?
+        } else {
+            None
+        };
+        if args.json {
+            let mut v = serde_json::to_value(&report)?;
+            v["raw_ops_per_second"] = serde_json::json!(raw);
+            println!("{v}");
+        } else {
+            println!(
+                "{:<20} {:>10} {:>8} {:>10.0} {:>9} {:>9} {:>9} {:>12}",
+                report.op,
+                report.requests,
+                report.errors,
+                report.requests_per_second,
+                report.p50_us,
+                report.p99_us,
+                report.p999_us,
+                raw.map(|r| format!("{r:.0}")).unwrap_or_else(|| "-".into())
+            );
+            if let Some(e) = &report.first_error {
+                eprintln!("  first error: {e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads one profile's keys from an AWS shared-credentials file.
+fn read_profile(path: &std::path::Path, profile: &str) -> anyhow::Result<(String, String)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut in_profile = false;
+    let (mut id, mut secret) = (None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_profile = line == format!("[{profile}]");
+            continue;
+        }
+        if !in_profile {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            match k.trim() {
+                "aws_access_key_id" => id = Some(v.trim().to_string()),
+                "aws_secret_access_key" => secret = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+    }
+    match (id, secret) {
+        (Some(i), Some(s)) => Ok((i, s)),
+        _ => bail!(
+            "profile '{profile}' not found (or incomplete) in {}",
+            path.display()
+        ),
+    }
 }

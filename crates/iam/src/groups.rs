@@ -77,8 +77,7 @@ impl Directory {
             &g,
         )?])?;
         let g = Arc::new(g);
-        self.state
-            .write()
+        self.write_state()
             .groups
             .insert(name_key(&g.account, &g.name), g.clone());
         Ok(g)
@@ -206,7 +205,7 @@ impl Directory {
             kind: KIND_GROUP,
             id: format!("{}/{}", account, name.to_ascii_lowercase()),
         }])?;
-        self.state.write().groups.remove(&name_key(&account, name));
+        self.write_state().groups.remove(&name_key(&account, name));
         Ok(())
     }
 
@@ -363,7 +362,7 @@ impl Directory {
         // Delete of the old id first, then the new record (same id when only
         // the case or the path changes: the put wins).
         self.store.apply(&changes)?;
-        let mut state = self.state.write();
+        let mut state = self.write_state();
         state.users.remove(&name_key(&account, &old.name));
         state
             .users
@@ -758,8 +757,7 @@ impl Directory {
             created_ms: now_ms(),
         });
         self.store.apply(&[self.access_key_change(&key)?])?;
-        self.state
-            .write()
+        self.write_state()
             .access_keys
             .insert(key.id.clone(), key.clone());
         Ok(key)

@@ -177,6 +177,39 @@ pub struct Directory {
     pub(crate) sealer: Arc<Sealer>,
     pub(crate) state: RwLock<IamState>,
     pub(crate) writer: Mutex<()>,
+    /// Bumped by every change, so callers can cache what they derive from
+    /// the directory (a caller's policies) and notice when it is stale.
+    pub(crate) generation: std::sync::atomic::AtomicU64,
+}
+
+/// Write access to the state; the generation moves when it is released.
+pub(crate) struct StateWrite<'a> {
+    guard: Option<parking_lot::RwLockWriteGuard<'a, IamState>>,
+    generation: &'a std::sync::atomic::AtomicU64,
+}
+
+impl std::ops::Deref for StateWrite<'_> {
+    type Target = IamState;
+    fn deref(&self) -> &IamState {
+        self.guard.as_ref().expect("guard is held until drop")
+    }
+}
+
+impl std::ops::DerefMut for StateWrite<'_> {
+    fn deref_mut(&mut self) -> &mut IamState {
+        self.guard.as_mut().expect("guard is held until drop")
+    }
+}
+
+impl Drop for StateWrite<'_> {
+    fn drop(&mut self) {
+        // INVARIANT: bumped while the write lock is still held, so a reader
+        // that saw the old generation before reading the state either read
+        // the old state or will find its cache entry stale.
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.guard.take();
+    }
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -260,7 +293,20 @@ impl Directory {
             sealer,
             state: RwLock::new(state),
             writer: Mutex::new(()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    pub(crate) fn write_state(&self) -> StateWrite<'_> {
+        StateWrite {
+            guard: Some(self.state.write()),
+            generation: &self.generation,
+        }
+    }
+
+    /// The current generation of the directory (see `generation`).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn has_accounts(&self) -> bool {
@@ -304,7 +350,7 @@ impl Directory {
             json_change(KIND_ACCOUNT, id.to_string(), &account)?,
             self.access_key_change(&key)?,
         ])?;
-        let mut state = self.state.write();
+        let mut state = self.write_state();
         state.accounts.insert(id.clone(), account);
         state.access_keys.insert(key.id.clone(), key.clone());
         Ok(key)
@@ -320,8 +366,7 @@ impl Directory {
             account: id.clone(),
         })?;
         self.store.apply(&[self.access_key_change(&key)?])?;
-        self.state
-            .write()
+        self.write_state()
             .access_keys
             .insert(key.id.clone(), key.clone());
         Ok(key)

@@ -166,8 +166,7 @@ impl Directory {
             &u,
         )?])?;
         let u = Arc::new(u);
-        self.state
-            .write()
+        self.write_state()
             .users
             .insert(name_key(&u.account, &u.name), u.clone());
         Ok(u)
@@ -180,8 +179,7 @@ impl Directory {
             &r,
         )?])?;
         let r = Arc::new(r);
-        self.state
-            .write()
+        self.write_state()
             .roles
             .insert(name_key(&r.account, &r.name), r.clone());
         Ok(r)
@@ -194,7 +192,7 @@ impl Directory {
         self.store
             .apply(&[json_change(KIND_POLICY, p.arn(), &p)?])?;
         let p = Arc::new(p);
-        self.state.write().policies.insert(p.arn(), p.clone());
+        self.write_state().policies.insert(p.arn(), p.clone());
         Ok(p)
     }
 
@@ -338,7 +336,7 @@ impl Directory {
             kind: KIND_USER,
             id: format!("{}/{}", account, name.to_ascii_lowercase()),
         }])?;
-        self.state.write().users.remove(&name_key(&account, name));
+        self.write_state().users.remove(&name_key(&account, name));
         Ok(())
     }
 
@@ -467,7 +465,7 @@ impl Directory {
             kind: KIND_ROLE,
             id: format!("{}/{}", account, name.to_ascii_lowercase()),
         }])?;
-        self.state.write().roles.remove(&name_key(&account, name));
+        self.write_state().roles.remove(&name_key(&account, name));
         Ok(())
     }
 
@@ -824,7 +822,7 @@ impl Directory {
             kind: KIND_POLICY,
             id: arn.to_string(),
         }])?;
-        self.state.write().policies.remove(arn);
+        self.write_state().policies.remove(arn);
         Ok(())
     }
 
@@ -984,8 +982,7 @@ impl Directory {
         }
         let key = self.new_access_key(owner)?;
         self.store.apply(&[self.access_key_change(&key)?])?;
-        self.state
-            .write()
+        self.write_state()
             .access_keys
             .insert(key.id.clone(), key.clone());
         Ok(key)
@@ -1049,8 +1046,7 @@ impl Directory {
             created_ms: key.created_ms,
         });
         self.store.apply(&[self.access_key_change(&updated)?])?;
-        self.state
-            .write()
+        self.write_state()
             .access_keys
             .insert(updated.id.clone(), updated);
         Ok(())
@@ -1069,7 +1065,7 @@ impl Directory {
             kind: KIND_ACCESS_KEY,
             id: key.id.clone(),
         }])?;
-        self.state.write().access_keys.remove(&key.id);
+        self.write_state().access_keys.remove(&key.id);
         Ok(())
     }
 }

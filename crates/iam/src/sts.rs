@@ -186,8 +186,7 @@ impl Directory {
             &stored,
         )?])?;
         let session = Arc::new(session);
-        self.state
-            .write()
+        self.write_state()
             .sessions
             .insert(session.access_key_id.clone(), session.clone());
         Ok(session)

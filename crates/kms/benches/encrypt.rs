@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use divan::Bencher;
 use ferrokms_kms::api::{CreateKeyRequest, EncryptRequest, SecretBlob};
-use ferrokms_kms::authz::{CallerIdentity, CallerPolicy};
+use ferrokms_kms::authz::{CallerIdentity, CallerPolicy, CallerProfile};
 use ferrokms_kms::crypto::{self, BlobHeader, EncryptionContext, SymmetricMaterial};
 use ferrokms_kms::ids::KeyId;
 use ferrokms_kms::{Caller, Kms};
@@ -98,18 +98,23 @@ fn encrypt_iam_user_realistic_policies(b: Bencher) {
     let mut context = ferrokms_policy::Context::new();
     context.insert("aws:PrincipalTag/team", "billing");
     context.insert("aws:SourceIp", std::net::IpAddr::from([127, 0, 0, 1]));
+    let principal = RequestPrincipal::from_arn("arn:aws:iam::111122223333:user/alice")
+        .unwrap()
+        .with_unique_id("AIDAEXAMPLE000000000");
+    for (k, v) in principal.context_keys() {
+        context.insert(k, v);
+    }
     let caller = Caller {
         account: AccountId::parse(ACCOUNT).unwrap(),
         region: Region::parse("us-east-1").unwrap(),
         arn: "arn:aws:iam::111122223333:user/alice".into(),
         identity: Arc::new(CallerIdentity {
-            principal: Some(
-                RequestPrincipal::from_arn("arn:aws:iam::111122223333:user/alice")
-                    .unwrap()
-                    .with_unique_id("AIDAEXAMPLE000000000"),
-            ),
-            policies,
-            context,
+            profile: Arc::new(CallerProfile {
+                principal: Some(principal),
+                policies,
+                context,
+            }),
+            context: Default::default(),
             trace: Default::default(),
         }),
     };

@@ -41,13 +41,26 @@ impl std::fmt::Debug for CallerPolicy {
 /// (`aws:SourceIp`, `aws:SecureTransport`, ...). Supplied by the edge.
 #[derive(Debug, Default)]
 pub struct CallerIdentity {
-    /// `None`: derived from the caller's ARN.
-    pub principal: Option<RequestPrincipal>,
-    pub policies: Vec<CallerPolicy>,
+    /// What is true of the principal whatever the request: shared between
+    /// requests (the edge caches it until the identities change).
+    pub profile: Arc<CallerProfile>,
+    /// Keys of this request alone (`aws:SourceIp`, `aws:CurrentTime`,
+    /// `kms:ViaService`...).
     pub context: Context,
     /// Every authorization decision taken for this request, in order, for
     /// the audit record and `policy explain`.
     pub trace: parking_lot::Mutex<Vec<AuthzRecord>>,
+}
+
+/// The principal's side of authorization: who it is, its identity-side
+/// policies, and its own condition keys (principal tags, source identity,
+/// token issue time).
+#[derive(Debug, Default)]
+pub struct CallerProfile {
+    /// `None`: derived from the caller's ARN.
+    pub principal: Option<RequestPrincipal>,
+    pub policies: Vec<CallerPolicy>,
+    pub context: Context,
 }
 
 /// One authorization decision of a request: what was asked, the outcome,
@@ -165,7 +178,7 @@ fn merge(into: &mut Context, from: &Context) {
 
 impl Caller {
     fn request_principal(&self) -> Result<RequestPrincipal, KmsError> {
-        match &self.identity.principal {
+        match &self.identity.profile.principal {
             Some(p) => Ok(p.clone()),
             None => RequestPrincipal::from_arn(&self.arn).map_err(|e| {
                 KmsError::Internal(format!("caller ARN {} is not a principal: {e}", self.arn))
@@ -203,7 +216,8 @@ fn merge_wanted(into: &mut Context, from: &Context, want: &dyn Fn(&str) -> bool)
     }
 }
 
-/// Adds the key-resource condition keys that `want` asks for.
+/// Adds the key-resource condition keys that `want` asks for, building
+/// only those.
 fn key_context_into(
     ctx: &mut Context,
     kms: &Kms,
@@ -211,32 +225,51 @@ fn key_context_into(
     r: &KeyRecord,
     want: &dyn Fn(&str) -> bool,
 ) {
-    let full = key_context(kms, caller, r, want("kms:ResourceAliases"));
-    merge_wanted(ctx, &full, want);
-}
-
-/// The condition keys every key-scoped request carries: the caller's
-/// account and the key's own properties, tags and aliases.
-pub(crate) fn key_context(
-    kms: &Kms,
-    caller: &Caller,
-    r: &KeyRecord,
-    with_aliases: bool,
-) -> Context {
-    let mut ctx = Context::new();
-    ctx.insert("kms:CallerAccount", caller.account.as_str());
-    ctx.insert("kms:KeySpec", r.key_spec.as_str());
-    ctx.insert("kms:CustomerMasterKeySpec", r.key_spec.as_str());
-    ctx.insert("kms:KeyUsage", r.key_usage.as_str());
-    ctx.insert("kms:CustomerMasterKeyUsage", r.key_usage.as_str());
-    ctx.insert("kms:KeyOrigin", r.origin.as_str());
-    ctx.insert("kms:MultiRegion", r.multi_region);
-    ctx.insert("aws:RequestedRegion", caller.region.as_str());
-    ctx.insert("aws:ResourceAccount", r.addr.account.as_str());
+    let mut put = |name: &str, value: ContextValue| {
+        if want(name) && !ctx.contains(name) {
+            ctx.insert(name, value);
+        }
+    };
+    put(
+        "kms:CallerAccount",
+        ContextValue::String(caller.account.to_string()),
+    );
+    put(
+        "kms:KeySpec",
+        ContextValue::String(r.key_spec.as_str().into()),
+    );
+    put(
+        "kms:CustomerMasterKeySpec",
+        ContextValue::String(r.key_spec.as_str().into()),
+    );
+    put(
+        "kms:KeyUsage",
+        ContextValue::String(r.key_usage.as_str().into()),
+    );
+    put(
+        "kms:CustomerMasterKeyUsage",
+        ContextValue::String(r.key_usage.as_str().into()),
+    );
+    put(
+        "kms:KeyOrigin",
+        ContextValue::String(r.origin.as_str().into()),
+    );
+    put("kms:MultiRegion", ContextValue::Bool(r.multi_region));
+    put(
+        "aws:RequestedRegion",
+        ContextValue::String(caller.region.to_string()),
+    );
+    put(
+        "aws:ResourceAccount",
+        ContextValue::String(r.addr.account.to_string()),
+    );
     for t in &r.tags {
-        ctx.insert(&format!("aws:ResourceTag/{}", t.key), t.value.as_str());
+        let name = format!("aws:ResourceTag/{}", t.key);
+        if want(&name) && !ctx.contains(&name) {
+            ctx.insert(&name, t.value.as_str());
+        }
     }
-    if with_aliases {
+    if want("kms:ResourceAliases") && !ctx.contains("kms:ResourceAliases") {
         let aliases: Vec<ContextValue> = kms
             .state
             .read()
@@ -247,7 +280,6 @@ pub(crate) fn key_context(
             .collect();
         ctx.insert_multi("kms:ResourceAliases", aliases);
     }
-    ctx
 }
 
 impl Kms {
@@ -314,13 +346,14 @@ impl Kms {
         }
         // Only the context keys some involved policy can read are built:
         // the default key policy reads none, so the common path builds none.
-        let needed = needed_keys(key_policy, &caller.identity.policies);
+        let needed = needed_keys(key_policy, &caller.identity.profile.policies);
         let mut ctx = Context::new();
         if !needed.is_empty() {
             let want = |k: &str| needed.iter().any(|n| n.eq_ignore_ascii_case(k));
             merge_wanted(&mut ctx, &extra, &want);
             key_context_into(&mut ctx, self, caller, record, &want);
             merge_wanted(&mut ctx, &caller.identity.context, &want);
+            merge_wanted(&mut ctx, &caller.identity.profile.context, &want);
         }
         let op_context = extra;
         let action_id = Action::parse(&format!("kms:{action}"))
@@ -330,18 +363,20 @@ impl Kms {
                 record.addr.account.as_str(),
             ))
             .with_context(ctx);
-        let request = if needed.is_empty() {
+        // Principal keys come with the caller's profile when the edge built
+        // it (once per principal); otherwise derive them here.
+        let request = if needed.is_empty() || caller.identity.profile.principal.is_some() {
             request
         } else {
             request.with_principal_context()
         };
-        let mut inputs = Vec::with_capacity(1 + caller.identity.policies.len());
+        let mut inputs = Vec::with_capacity(1 + caller.identity.profile.policies.len());
         inputs.push(PolicyInput::new(
             "key policy",
             PolicyKind::ResourceBased,
             key_policy,
         ));
-        for p in &caller.identity.policies {
+        for p in &caller.identity.profile.policies {
             inputs.push(PolicyInput::new(&p.label, p.kind, &p.policy));
         }
         let eval = evaluate_with(
@@ -397,6 +432,7 @@ impl Kms {
         let mut ctx = extra;
         ctx.insert("aws:RequestedRegion", caller.region.as_str());
         merge(&mut ctx, &caller.identity.context);
+        merge(&mut ctx, &caller.identity.profile.context);
         let action_id = Action::parse(&format!("kms:{action}"))
             .map_err(|e| KmsError::Internal(e.to_string()))?;
         let request = Request::new(caller.request_principal()?, action_id, resource)
@@ -405,6 +441,7 @@ impl Kms {
             .with_principal_context();
         let inputs: Vec<PolicyInput<'_>> = caller
             .identity
+            .profile
             .policies
             .iter()
             .map(|p| PolicyInput::new(&p.label, p.kind, &p.policy))
@@ -558,11 +595,13 @@ impl Kms {
         let action_id = Action::parse(&format!("kms:{action}")).ok()?;
         let mut ctx = Context::new();
         merge(&mut ctx, &caller.identity.context);
+        merge(&mut ctx, &caller.identity.profile.context);
         let request = Request::new(principal, action_id, resource)
             .with_context(ctx)
             .with_principal_context();
         let inputs: Vec<PolicyInput<'_>> = caller
             .identity
+            .profile
             .policies
             .iter()
             .map(|p| PolicyInput::new(&p.label, p.kind, &p.policy))

@@ -134,7 +134,7 @@ fn grantee_match(grantee: &str, caller: &Caller) -> Option<GranteeMatch> {
         return Some(GranteeMatch::Direct);
     }
     if let Some(ferrokms_policy::PrincipalKind::AssumedRole { role_arn, .. }) =
-        caller.identity.principal.as_ref().map(|p| p.kind())
+        caller.identity.profile.principal.as_ref().map(|p| p.kind())
     {
         if role_arn == grantee {
             return Some(GranteeMatch::Direct);

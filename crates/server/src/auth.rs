@@ -156,25 +156,14 @@ impl Authenticator {
 /// identity-side policies and global condition keys.
 pub fn kms_caller(
     directory: &Directory,
+    profiles: &ProfileCache,
     identity: &Identity,
     source_ip: Option<std::net::IpAddr>,
     via_service: Option<String>,
 ) -> ferrokms_kms::Caller {
-    use ferrokms_kms::authz::{CallerIdentity, CallerPolicy};
+    use ferrokms_kms::authz::CallerIdentity;
     use ferrokms_policy::{Context, Timestamp};
     let partition = identity.region.partition();
-    let mut policies: Vec<CallerPolicy> = directory
-        .identity_policies(&identity.principal)
-        .into_iter()
-        .chain(directory.permissions_boundary(&identity.principal))
-        .chain(directory.session_policies(&identity.access_key_id))
-        .map(|p| CallerPolicy {
-            label: p.label,
-            kind: p.kind,
-            policy: p.policy,
-        })
-        .collect();
-    policies.shrink_to_fit();
     let now = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -188,25 +177,97 @@ pub fn kms_caller(
     context.insert("aws:SecureTransport", false);
     context.insert("aws:CurrentTime", Timestamp::from_epoch_seconds(now));
     context.insert("aws:EpochTime", now);
-    if let Principal::AssumedRole { .. } = identity.principal {
-        context.insert("aws:MultiFactorAuthPresent", false);
-    }
     if let Some(service) = via_service {
         context.insert("kms:ViaService", service.as_str());
         context.insert("aws:ViaAWSService", true);
     }
-    let context =
-        directory.principal_context(&identity.principal, Some(&identity.access_key_id), context);
     ferrokms_kms::Caller {
         account: identity.principal.account().clone(),
         arn: identity.principal.arn(partition),
         region: identity.region.clone(),
         identity: std::sync::Arc::new(CallerIdentity {
-            principal: identity.principal.to_request_principal(partition),
-            policies,
+            profile: profiles.get(directory, identity),
             context,
             trace: Default::default(),
         }),
+    }
+}
+
+/// The caller profiles (principal, identity-side policies, principal
+/// condition keys) derived from the directory, cached per access key until
+/// the directory changes: the hot path then clones one `Arc`.
+#[derive(Default)]
+pub struct ProfileCache {
+    entries: parking_lot::Mutex<
+        std::collections::HashMap<String, (u64, Arc<ferrokms_kms::authz::CallerProfile>)>,
+    >,
+}
+
+/// Bounds the cache; a full cache is simply emptied (profiles are cheap to rebuild).
+const PROFILE_CACHE_MAX: usize = 10_000;
+
+impl ProfileCache {
+    pub fn get(
+        &self,
+        directory: &Directory,
+        identity: &Identity,
+    ) -> Arc<ferrokms_kms::authz::CallerProfile> {
+        let partition = identity.region.partition();
+        let key = format!("{partition}|{}", identity.access_key_id);
+        // INVARIANT: the generation is read before the directory, so an
+        // entry built from a state that changed meanwhile is already stale.
+        let generation = directory.generation();
+        if let Some((g, p)) = self.entries.lock().get(&key) {
+            if *g == generation {
+                return p.clone();
+            }
+        }
+        let profile = Arc::new(build_profile(directory, identity));
+        let mut entries = self.entries.lock();
+        if entries.len() >= PROFILE_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(key, (generation, profile.clone()));
+        profile
+    }
+}
+
+fn build_profile(directory: &Directory, identity: &Identity) -> ferrokms_kms::authz::CallerProfile {
+    use ferrokms_kms::authz::{CallerPolicy, CallerProfile};
+    use ferrokms_policy::Context;
+    let partition = identity.region.partition();
+    let mut policies: Vec<CallerPolicy> = directory
+        .identity_policies(&identity.principal)
+        .into_iter()
+        .chain(directory.permissions_boundary(&identity.principal))
+        .chain(directory.session_policies(&identity.access_key_id))
+        .map(|p| CallerPolicy {
+            label: p.label,
+            kind: p.kind,
+            policy: p.policy,
+        })
+        .collect();
+    policies.shrink_to_fit();
+    let mut context = Context::new();
+    if let Principal::AssumedRole { .. } = identity.principal {
+        context.insert("aws:MultiFactorAuthPresent", false);
+    }
+    let mut context =
+        directory.principal_context(&identity.principal, Some(&identity.access_key_id), context);
+    let principal = identity.principal.to_request_principal(partition);
+    // The principal's global keys (aws:PrincipalArn, aws:userid, ...), built
+    // once here instead of on every decision.
+    if let Some(p) = &principal {
+        for (k, v) in p.context_keys() {
+            if !context.contains(k) {
+                context.insert(k, v);
+            }
+        }
+    }
+    CallerProfile {
+        principal,
+        policies,
+        context,
     }
 }
 

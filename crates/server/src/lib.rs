@@ -44,6 +44,8 @@ pub struct App {
     pub kms_model: Model,
     /// See `setup::Options::via_service_principals`.
     pub via_service_principals: Vec<String>,
+    /// Caller profiles derived from the directory, per access key.
+    pub profiles: auth::ProfileCache,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -131,7 +133,13 @@ async fn serve_request(
         Ok(v) => v,
         Err(e) => return error_response(&e),
     };
-    let caller = auth::kms_caller(&app.directory, &identity, source_ip, via_service);
+    let caller = auth::kms_caller(
+        &app.directory,
+        &app.profiles,
+        &identity,
+        source_ip,
+        via_service,
+    );
     let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Default::default())
     } else {

@@ -149,6 +149,7 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
         },
         kms_model: Model::load(KMS_MODEL).map_err(SetupError::Model)?,
         via_service_principals: opts.via_service_principals.clone(),
+        profiles: Default::default(),
     };
     Ok((app, opened))
 }
