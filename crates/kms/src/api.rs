@@ -361,8 +361,11 @@ pub struct ReEncryptResponse {
     pub key_id: String,
     pub source_encryption_algorithm: EncryptionAlgorithm,
     pub destination_encryption_algorithm: EncryptionAlgorithm,
-    pub source_key_material_id: String,
-    pub destination_key_material_id: String,
+    /// Symmetric keys only (asymmetric keys have no key material id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_key_material_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_key_material_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

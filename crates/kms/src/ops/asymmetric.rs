@@ -419,6 +419,40 @@ impl Kms {
         })
     }
 
+    /// RSA-OAEP encryption for ReEncrypt's destination: the algorithm must
+    /// be given, no encryption context, the plaintext within the key's limit.
+    pub(crate) fn oaep_seal(
+        &self,
+        key: &Key,
+        alg: Option<EncryptionAlgorithm>,
+        ctx: Option<&EncryptionContext>,
+        plaintext: &[u8],
+    ) -> Result<(EncryptionAlgorithm, Vec<u8>), KmsError> {
+        let r = &key.record;
+        let alg = check_oaep(r, alg, ctx)?;
+        let max = keymat::oaep_max_plaintext(r.key_spec, alg);
+        if plaintext.len() > max {
+            return Err(KmsError::Validation(format!(
+                "Plaintext is {} bytes; the limit for {} with {alg} is {max} bytes.",
+                plaintext.len(),
+                r.key_spec
+            )));
+        }
+        Ok((alg, current(key)?.oaep_encrypt(alg, plaintext)?))
+    }
+
+    /// RSA-OAEP decryption for ReEncrypt's source.
+    pub(crate) fn oaep_open(
+        &self,
+        key: &Key,
+        alg: Option<EncryptionAlgorithm>,
+        ctx: Option<&EncryptionContext>,
+        ciphertext: &[u8],
+    ) -> Result<(EncryptionAlgorithm, Zeroizing<Vec<u8>>), KmsError> {
+        let alg = check_oaep(&key.record, alg, ctx)?;
+        Ok((alg, current(key)?.oaep_decrypt(alg, ciphertext)?))
+    }
+
     /// Decrypt with an RSA ENCRYPT_DECRYPT key named by KeyId.
     pub(crate) fn decrypt_asymmetric(
         &self,

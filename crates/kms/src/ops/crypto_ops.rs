@@ -217,7 +217,9 @@ impl Kms {
         }
         cond.insert(
             "kms:EncryptionAlgorithm",
-            EncryptionAlgorithm::SymmetricDefault.as_str(),
+            req.destination_encryption_algorithm
+                .unwrap_or(EncryptionAlgorithm::SymmetricDefault)
+                .as_str(),
         );
         cond.insert("kms:ReEncryptOnSameKey", same_key);
         let dest = self.resolve_with(
@@ -228,35 +230,90 @@ impl Kms {
             cond,
         )?;
         require_usable(&dest.record)?;
-        require_symmetric_encryption_key(&dest, "ReEncrypt")?;
-        require_symmetric_algorithm(req.destination_encryption_algorithm)?;
-        require_symmetric_algorithm(req.source_encryption_algorithm)?;
+        let dest_is_rsa = is_rsa_encryption_key(&dest);
+        if !dest_is_rsa {
+            require_symmetric_encryption_key(&dest, "ReEncrypt")?;
+            require_symmetric_algorithm(req.destination_encryption_algorithm)?;
+        }
         let blob = req.ciphertext_blob.ok_or_else(|| {
             KmsError::Validation(
                 "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null".into(),
             )
         })?;
-        let src_ctx = req.source_encryption_context.unwrap_or_default();
-        let opened = self.open_ciphertext(
-            caller,
-            &blob.0,
-            &src_ctx,
-            Opening {
-                named_key: req.source_key_id.as_deref(),
-                action: "ReEncryptFrom",
-                dry: req.dry_run,
-                same_key,
-            },
-        )?;
-        let dest_ctx = req.destination_encryption_context.unwrap_or_default();
-        let (new_blob, dest_material) = seal_under(&dest, &dest_ctx, &opened.plaintext)?;
+        // An asymmetric source ciphertext is raw RSA-OAEP output: only
+        // SourceKeyId says which key made it.
+        let rsa_source = match &req.source_key_id {
+            Some(k) => {
+                let key_ref =
+                    KeyRef::parse(k, &caller.account, &caller.region, Accepts::KeyOrAlias)?;
+                self.lookup(&key_ref)
+                    .ok()
+                    .filter(|key| is_rsa_encryption_key(key))
+            }
+            None => None,
+        };
+        let (source_arn, source_alg, source_material, plaintext) =
+            match (rsa_source, &req.source_key_id) {
+                (Some(_), Some(k)) => {
+                    let mut cond = Context::new();
+                    if let Some(a) = req.source_encryption_algorithm {
+                        cond.insert("kms:EncryptionAlgorithm", a.as_str());
+                    }
+                    cond.insert("kms:ReEncryptOnSameKey", same_key);
+                    let src =
+                        self.resolve_with(caller, k, Accepts::KeyOrAlias, "ReEncryptFrom", cond)?;
+                    require_usable(&src.record)?;
+                    let (alg, pt) = self.oaep_open(
+                        &src,
+                        req.source_encryption_algorithm,
+                        req.source_encryption_context.as_ref(),
+                        &blob.0,
+                    )?;
+                    dry_run(req.dry_run)?;
+                    (src.record.arn(), alg, None, pt)
+                }
+                _ => {
+                    require_symmetric_algorithm(req.source_encryption_algorithm)?;
+                    let src_ctx = req.source_encryption_context.clone().unwrap_or_default();
+                    let opened = self.open_ciphertext(
+                        caller,
+                        &blob.0,
+                        &src_ctx,
+                        Opening {
+                            named_key: req.source_key_id.as_deref(),
+                            action: "ReEncryptFrom",
+                            dry: req.dry_run,
+                            same_key,
+                        },
+                    )?;
+                    (
+                        opened.key.record.arn(),
+                        EncryptionAlgorithm::SymmetricDefault,
+                        Some(opened.material_id),
+                        opened.plaintext,
+                    )
+                }
+            };
+        let (new_blob, dest_alg, dest_material) = if dest_is_rsa {
+            let (alg, ct) = self.oaep_seal(
+                &dest,
+                req.destination_encryption_algorithm,
+                req.destination_encryption_context.as_ref(),
+                &plaintext,
+            )?;
+            (ct, alg, None)
+        } else {
+            let dest_ctx = req.destination_encryption_context.unwrap_or_default();
+            let (b, m) = seal_under(&dest, &dest_ctx, &plaintext)?;
+            (b, EncryptionAlgorithm::SymmetricDefault, Some(m))
+        };
         Ok(ReEncryptResponse {
             ciphertext_blob: Blob(new_blob),
-            source_key_id: opened.key.record.arn(),
+            source_key_id: source_arn,
             key_id: dest.record.arn(),
-            source_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
-            destination_encryption_algorithm: EncryptionAlgorithm::SymmetricDefault,
-            source_key_material_id: opened.material_id,
+            source_encryption_algorithm: source_alg,
+            destination_encryption_algorithm: dest_alg,
+            source_key_material_id: source_material,
             destination_key_material_id: dest_material,
         })
     }
