@@ -83,3 +83,10 @@ def test_reencrypt_plaintext_too_long_for_the_destination_rsa_key_is_refused(key
         DestinationKeyId=rsa["KeyId"],
         DestinationEncryptionAlgorithm="RSAES_OAEP_SHA_256",
     )
+
+
+def test_decrypt_naming_a_signing_key_is_invalid_key_usage(keys, server):
+    kms, sym, _ = keys
+    signer = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    blob = kms.encrypt(KeyId=sym["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    expect_error(kms.decrypt, "InvalidKeyUsageException", CiphertextBlob=blob, KeyId=signer["KeyId"])

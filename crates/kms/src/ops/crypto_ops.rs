@@ -168,6 +168,13 @@ impl Kms {
                 require_usable(&key.record)?;
                 return self.decrypt_asymmetric(&key, &req, &blob.0);
             }
+            if key.record.key_usage != KeyUsage::EncryptDecrypt {
+                // A key that cannot decrypt at all: authorization first, then
+                // the usage error AWS gives.
+                let key = self.resolve(caller, k, Accepts::KeyOrAlias, "Decrypt")?;
+                require_usable(&key.record)?;
+                require_symmetric_encryption_key(&key, "Decrypt")?;
+            }
         }
         require_symmetric_algorithm(req.encryption_algorithm)?;
         let ctx = req.encryption_context.unwrap_or_default();
