@@ -49,6 +49,9 @@ pub enum Op {
     SignEccP256,
     VerifyEccP256,
     GenerateMac,
+    /// CreateKey (symmetric): durable writes. It changes the server's state
+    /// (one new key per request), so it is opt-in and not part of `ALL`.
+    CreateKey,
 }
 
 impl Op {
@@ -63,6 +66,10 @@ impl Op {
         Op::GenerateMac,
     ];
 
+    /// Operations that are valid for `--op` but not part of `all`, because
+    /// they change the server's state.
+    pub const OPT_IN: [Op; 1] = [Op::CreateKey];
+
     pub fn name(self) -> &'static str {
         match self {
             Op::Encrypt => "encrypt",
@@ -73,16 +80,20 @@ impl Op {
             Op::SignEccP256 => "sign-ecc-p256",
             Op::VerifyEccP256 => "verify-ecc-p256",
             Op::GenerateMac => "generate-mac",
+            Op::CreateKey => "create-key",
         }
     }
 
     pub fn parse(s: &str) -> Option<Op> {
-        Op::ALL.into_iter().find(|o| o.name() == s)
+        Op::ALL
+            .into_iter()
+            .chain(Op::OPT_IN)
+            .find(|o| o.name() == s)
     }
 
     fn create_key_body(self) -> Value {
         match self {
-            Op::Encrypt | Op::Decrypt | Op::GenerateDataKey => json!({}),
+            Op::Encrypt | Op::Decrypt | Op::GenerateDataKey | Op::CreateKey => json!({}),
             Op::SignRsa2048 | Op::VerifyRsa2048 => {
                 json!({"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"})
             }
@@ -155,14 +166,40 @@ async fn connect(authority: &str) -> Result<Connection, BenchError> {
     Ok(Connection { sender })
 }
 
-/// Sends one signed KMS JSON request; returns status and body.
+/// One response: status, body, and whether the server keeps the
+/// connection open for the next request.
+struct Response {
+    status: u16,
+    body: Bytes,
+    keep_alive: bool,
+}
+
+/// Whether a response lets the connection carry another request: not after
+/// `Connection: close` (moto's Werkzeug server sends it on every response),
+/// nor after an HTTP/1.0 response without `Connection: keep-alive`.
+fn keeps_alive<B>(resp: &hyper::Response<B>) -> bool {
+    let connection = resp
+        .headers()
+        .get_all(hyper::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect::<Vec<_>>();
+    if connection.iter().any(|t| t == "close") {
+        return false;
+    }
+    resp.version() != hyper::Version::HTTP_10 || connection.iter().any(|t| t == "keep-alive")
+}
+
+/// Sends one signed KMS JSON request.
 async fn call(
     conn: &mut Connection,
     signer: &Signer,
     target: &Target,
     op: &str,
     body: &[u8],
-) -> Result<(u16, Bytes), BenchError> {
+) -> Result<Response, BenchError> {
     let amz_target = format!("TrentService.{op}");
     let headers = [
         ("host", target.authority.as_str()),
@@ -202,13 +239,18 @@ async fn call(
         .await
         .map_err(|e| BenchError::Other(e.to_string()))?;
     let status = resp.status().as_u16();
+    let keep_alive = keeps_alive(&resp);
     let bytes = resp
         .into_body()
         .collect()
         .await
         .map_err(|e| BenchError::Other(e.to_string()))?
         .to_bytes();
-    Ok((status, bytes))
+    Ok(Response {
+        status,
+        body: bytes,
+        keep_alive,
+    })
 }
 
 async fn setup_call(
@@ -219,7 +261,14 @@ async fn setup_call(
     body: Value,
 ) -> Result<Value, BenchError> {
     let bytes = serde_json::to_vec(&body).map_err(|e| BenchError::Other(e.to_string()))?;
-    let (status, resp) = call(conn, signer, target, op, &bytes).await?;
+    let Response {
+        status,
+        body: resp,
+        keep_alive,
+    } = call(conn, signer, target, op, &bytes).await?;
+    if !keep_alive {
+        *conn = connect(&target.authority).await?;
+    }
     if status != 200 {
         return Err(BenchError::Setup {
             op: op.into(),
@@ -233,6 +282,11 @@ async fn setup_call(
 /// Creates the key the operation needs and returns the request body the
 /// load loop will send (the same body every time, freshly signed).
 async fn prepare(target: &Target, op: Op) -> Result<(String, Vec<u8>), BenchError> {
+    if op == Op::CreateKey {
+        let body = json!({"Description": "ferrokms bench"});
+        let bytes = serde_json::to_vec(&body).map_err(|e| BenchError::Other(e.to_string()))?;
+        return Ok(("CreateKey".to_string(), bytes));
+    }
     let mut conn = connect(&target.authority).await?;
     let signer = Signer::default();
     let created = setup_call(
@@ -293,6 +347,7 @@ async fn prepare(target: &Target, op: Op) -> Result<(String, Vec<u8>), BenchErro
             "GenerateMac",
             json!({"KeyId": key, "Message": msg, "MacAlgorithm": "HMAC_SHA_256"}),
         ),
+        Op::CreateKey => ("CreateKey", json!({"Description": "ferrokms bench"})),
     };
     let bytes = serde_json::to_vec(&body).map_err(|e| BenchError::Other(e.to_string()))?;
     Ok((name.to_string(), bytes))
@@ -318,17 +373,32 @@ pub async fn run(target: &Target, op: Op, load: Load) -> Result<Report, BenchErr
             let mut errors = 0u64;
             let mut first_error = None;
             let mut sent = 0u64;
+            let mut reconnect = false;
             while Instant::now() < deadline && sent < per_conn {
                 let t0 = Instant::now();
+                // A server that closed the connection after its last
+                // response: the new connection is part of this request's
+                // latency, as it is for any client of that server.
+                if reconnect {
+                    match connect(&target.authority).await {
+                        Ok(c) => conn = c,
+                        Err(e) => {
+                            errors += 1;
+                            first_error.get_or_insert_with(|| e.to_string());
+                            break;
+                        }
+                    }
+                }
                 let outcome = call(&mut conn, &signer, &target, &name, &body).await;
                 let us = t0.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
                 sent += 1;
+                reconnect = matches!(&outcome, Ok(r) if !r.keep_alive);
                 match outcome {
-                    Ok((200, _)) => latencies.push(us),
-                    Ok((status, b)) => {
+                    Ok(r) if r.status == 200 => latencies.push(us),
+                    Ok(r) => {
                         errors += 1;
                         first_error.get_or_insert_with(|| {
-                            format!("HTTP {status}: {}", String::from_utf8_lossy(&b))
+                            format!("HTTP {}: {}", r.status, String::from_utf8_lossy(&r.body))
                         });
                     }
                     Err(e) => {

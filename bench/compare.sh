@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# ferrokms against moto's server and against the HTTP ceiling of this machine,
+# with one load generator (`ferrokms bench`), in one run, on loopback only.
+#
+#   bash bench/compare.sh
+#
+# Starts three servers on 127.0.0.1 (free ports), each in its own temporary
+# directory, and drives every operation against each in turn (ceiling,
+# ferrokms, moto) so that slow drift of the machine hits all three alike:
+#   ferrokms         the release build, durable SQLite store, SigV4 + key
+#                    policy authorization on every request
+#   moto             moto's standalone server (pinned in bench/requirements.txt,
+#                    installed into a venv); accepts any credentials
+#   ferrokms-ceiling a hyper server answering every request with one constant
+#                    JSON body: what the generator reaches when the server
+#                    does nothing (crates/bench/src/bin/ceiling.rs)
+# and prints one table. Sign/verify rows also carry the raw aws-lc-rs rate of
+# this machine (`ferrokms bench --raw`, threads = cores).
+#
+# Environment (all optional):
+#   FERROKMS_BENCH_DURATION     seconds per measurement (default 5)
+#   FERROKMS_BENCH_CONNECTIONS  keep-alive connections (default 32)
+#   FERROKMS_BENCH_OPS          space-separated ops (default: all eight)
+#   FERROKMS_BENCH_VENV         venv for moto (default ~/.cache/ferrokms-bench-venv)
+#   FERROKMS_BENCH_NO_MOTO=1    skip moto (no Python needed)
+#   FERROKMS_BENCH_NO_BUILD=1   use the release binaries already built
+#   FERROKMS_BENCH_OUT          directory for results.jsonl and server logs
+#                               (default: a new temporary directory, kept)
+#   CARGO_TARGET_DIR            default ~/.cache/ferrokms-target
+#
+# Bounded: every server start waits at most 60 s, every measurement is
+# wrapped in `timeout`, and every server this script starts is killed by PID
+# on exit.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DURATION="${FERROKMS_BENCH_DURATION:-5}"
+CONNECTIONS="${FERROKMS_BENCH_CONNECTIONS:-32}"
+OPS="${FERROKMS_BENCH_OPS:-encrypt decrypt generate-data-key sign-rsa2048 verify-rsa2048 sign-ecc-p256 verify-ecc-p256 generate-mac}"
+VENV="${FERROKMS_BENCH_VENV:-$HOME/.cache/ferrokms-bench-venv}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ferrokms-target}"
+OUT="${FERROKMS_BENCH_OUT:-$(mktemp -d -t ferrokms-bench.XXXXXX)}"
+mkdir -p "$OUT"
+RESULTS="$OUT/results.jsonl"
+: >"$RESULTS"
+
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+
+log() { echo "compare.sh: $*" >&2; }
+
+# Waits (bounded) until FILE has a line matching REGEX; prints the first
+# http://127.0.0.1:PORT in it.
+wait_for_url() {
+    local file=$1 regex=$2 pid=$3
+    for _ in $(seq 1 600); do
+        if grep -qE "$regex" "$file" 2>/dev/null; then
+            grep -E "$regex" "$file" | head -1 | grep -oE 'http://127\.0\.0\.1:[0-9]+' | head -1
+            return 0
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "server $pid exited; its output:"
+            cat "$file" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    log "no '$regex' in $file within 60 s"
+    return 1
+}
+
+if [ "${FERROKMS_BENCH_NO_BUILD:-0}" != 1 ]; then
+    log "building release binaries (target dir $CARGO_TARGET_DIR)"
+    (cd "$ROOT" && cargo build --release --quiet --bin ferrokms --bin ferrokms-ceiling)
+fi
+BIN="$CARGO_TARGET_DIR/release"
+
+if [ "${FERROKMS_BENCH_NO_MOTO:-0}" != 1 ]; then
+    stamp="$VENV/.requirements.sha256"
+    want="$(sha256sum "$ROOT/bench/requirements.txt" | cut -d' ' -f1)"
+    if [ ! -x "$VENV/bin/moto_server" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        log "installing moto into $VENV"
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install --quiet -r "$ROOT/bench/requirements.txt"
+        echo "$want" >"$stamp"
+    fi
+fi
+
+# --- servers ---------------------------------------------------------------
+"$BIN/ferrokms-ceiling" 127.0.0.1:0 >"$OUT/ceiling.log" 2>&1 &
+PIDS+=($!)
+CEILING_URL="$(wait_for_url "$OUT/ceiling.log" 'listening on http://' "$!")"
+
+mkdir -p "$OUT/ferrokms-data"
+FERROKMS_LOG=warn "$BIN/ferrokms" serve --data-dir "$OUT/ferrokms-data" --listen 127.0.0.1:0 \
+    >"$OUT/ferrokms.log" 2>"$OUT/ferrokms.err" &
+PIDS+=($!)
+FERROKMS_PID=$!
+FERROKMS_URL="$(wait_for_url "$OUT/ferrokms.log" '^ferrokms listening on http://' "$!")"
+
+MOTO_URL=""
+if [ "${FERROKMS_BENCH_NO_MOTO:-0}" != 1 ]; then
+    "$VENV/bin/moto_server" -H 127.0.0.1 -p 0 >"$OUT/moto.log" 2>&1 &
+    PIDS+=($!)
+    MOTO_URL="$(wait_for_url "$OUT/moto.log" 'Running on http://' "$!")"
+fi
+log "ceiling $CEILING_URL, ferrokms $FERROKMS_URL (pid $FERROKMS_PID), moto ${MOTO_URL:-skipped}"
+
+# --- measurements ----------------------------------------------------------
+LIMIT=$((DURATION * 3 + 60))
+# bench TARGET URL OP [extra args]: one JSON line into results.jsonl.
+bench() {
+    local target=$1 url=$2 op=$3
+    shift 3
+    local line
+    if line="$(timeout "$LIMIT" "$BIN/ferrokms" bench --endpoint "$url" --op "$op" \
+        --duration "$DURATION" --connections "$CONNECTIONS" --json "$@" 2>"$OUT/bench-$target-$op.err")"; then
+        echo "$line" | sed "s/^{/{\"target\":\"$target\",/" >>"$RESULTS"
+    else
+        log "$target $op failed: $(tail -1 "$OUT/bench-$target-$op.err")"
+        echo "{\"target\":\"$target\",\"op\":\"$op\",\"failed\":true}" >>"$RESULTS"
+    fi
+}
+
+for op in $OPS; do
+    log "$op: ceiling"
+    bench ceiling "$CEILING_URL" "$op" --access-key-id test --secret-access-key test
+    log "$op: ferrokms"
+    raw=()
+    case "$op" in sign-* | verify-*) raw=(--raw) ;; esac
+    bench ferrokms "$FERROKMS_URL" "$op" --credentials-file "$OUT/ferrokms-data/credentials" \
+        --profile ferrokms "${raw[@]}"
+    if [ -n "$MOTO_URL" ]; then
+        log "$op: moto"
+        bench moto "$MOTO_URL" "$op" --access-key-id test --secret-access-key test
+    fi
+done
+FERROKMS_RSS_KB="$(awk '/^VmRSS:/ {print $2}' "/proc/$FERROKMS_PID/status")"
+
+# --- table -----------------------------------------------------------------
+echo
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); $(uname -sr)"
+echo "ferrokms $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $CONNECTIONS connections, ${DURATION} s per measurement, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "ferrokms RSS after the run: $((FERROKMS_RSS_KB / 1024)) MiB; raw results: $RESULTS"
+echo
+python3 - "$RESULTS" <<'EOF'
+import json, sys
+
+rows = {}
+order = []
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["op"] not in rows:
+        rows[r["op"]] = {}
+        order.append(r["op"])
+    rows[r["op"]][r["target"]] = r
+
+def rate(r):
+    if not r or r.get("failed"):
+        return None
+    return r["requests_per_second"]
+
+def f(x, fmt="{:,.0f}"):
+    return "n/a" if x is None else fmt.format(x)
+
+print("| operation | ferrokms req/s | moto req/s | ferrokms/moto | ceiling req/s | ferrokms % of ceiling | ferrokms p99 ms | raw aws-lc-rs ops/s | ferrokms % of raw |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+notes = []
+for op in order:
+    t = rows[op]
+    fk, mo, ce = t.get("ferrokms"), t.get("moto"), t.get("ceiling")
+    rf, rm, rc = rate(fk), rate(mo), rate(ce)
+    raw = fk.get("raw_ops_per_second") if fk and not fk.get("failed") else None
+    p99 = fk["p99_us"] / 1000 if rf is not None else None
+    print("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+        op, f(rf), f(rm),
+        f(rf / rm if rf and rm else None, "{:,.0f}x"),
+        f(rc),
+        f(100 * rf / rc if rf and rc else None, "{:.0f}%"),
+        f(p99, "{:.2f}"),
+        f(raw) if raw else "-",
+        f(100 * rf / raw if rf and raw else None, "{:.0f}%") if raw else "-",
+    ))
+    for name, r in t.items():
+        if r.get("failed"):
+            notes.append(f"{name} {op}: failed (see bench-{name}-{op}.err)")
+        elif r.get("errors"):
+            notes.append(f"{name} {op}: {r['errors']} errors, first: {r.get('first_error')}")
+for n in notes:
+    print("note:", n)
+EOF
