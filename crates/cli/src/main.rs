@@ -102,7 +102,8 @@ struct BenchArgs {
     #[arg(long)]
     endpoint: String,
     /// Operations to drive (repeatable): encrypt, decrypt, generate-data-key,
-    /// sign-rsa2048, verify-rsa2048, sign-ecc-p256, verify-ecc-p256, generate-mac, or all.
+    /// sign-rsa2048, verify-rsa2048, sign-ecc-p256, verify-ecc-p256, generate-mac, or all;
+    /// also create-key (durable writes: one new key per request; never part of all).
     #[arg(long = "op", default_value = "encrypt")]
     ops: Vec<String>,
     /// Concurrent keep-alive connections.
@@ -402,14 +403,19 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             ),
         },
     };
-    let ops: Vec<Op> = if args.ops.iter().any(|o| o == "all") {
-        Op::ALL.to_vec()
-    } else {
-        args.ops
-            .iter()
-            .map(|o| Op::parse(o).ok_or_else(|| anyhow::anyhow!("unknown --op '{o}'")))
-            .collect::<Result<_, _>>()?
-    };
+    let mut ops: Vec<Op> = Vec::new();
+    for o in &args.ops {
+        let more = if o == "all" {
+            Op::ALL.to_vec()
+        } else {
+            vec![Op::parse(o).ok_or_else(|| anyhow::anyhow!("unknown --op '{o}'"))?]
+        };
+        for op in more {
+            if !ops.contains(&op) {
+                ops.push(op);
+            }
+        }
+    }
     let target = Target {
         authority,
         region: args.region.clone(),
