@@ -115,7 +115,7 @@ const LOCKOUT: &str =
 /// The operations whose permission works across accounts (kms-spec §1.1
 /// rule 5); for every other action, permission from another account's key
 /// policy has no effect.
-const CROSS_ACCOUNT_ACTIONS: &[&str] = &[
+pub(crate) const CROSS_ACCOUNT_ACTIONS: &[&str] = &[
     "Encrypt",
     "Decrypt",
     "ReEncryptFrom",
@@ -617,6 +617,92 @@ impl Kms {
             d @ Decision::ExplicitDeny { .. } => explain::access_denied_message(&request, &d),
             _ => None,
         }
+    }
+}
+
+/// What-if analysis (`ferrokms policy simulate`, `ferrokms key access`):
+/// the decision a request would get, taken exactly as a request takes it,
+/// without performing anything.
+impl Kms {
+    /// The decision for `kms:ACTION` (with or without the `kms:` prefix) by
+    /// `caller` on `key` (id, ARN, alias name or alias ARN), with `context`
+    /// as the operation's own condition keys: the recorded [`AuthzRecord`],
+    /// allowed or denied. Errors only when the key or action is unknown.
+    pub fn simulate(
+        &self,
+        caller: &Caller,
+        key: &str,
+        action: &str,
+        context: Context,
+    ) -> Result<AuthzRecord, KmsError> {
+        self.simulate_with(caller, key, action, context, None)
+    }
+
+    /// As [`Kms::simulate`], against `key_policy` instead of the stored one
+    /// (`key access` evaluates variants of the policy).
+    pub fn simulate_with(
+        &self,
+        caller: &Caller,
+        key: &str,
+        action: &str,
+        mut context: Context,
+        key_policy: Option<&Policy>,
+    ) -> Result<AuthzRecord, KmsError> {
+        let action = action.strip_prefix("kms:").unwrap_or(action);
+        let Some(action) = crate::lint::KMS_ACTIONS
+            .iter()
+            .find(|a| a.eq_ignore_ascii_case(action))
+        else {
+            return Err(KmsError::Validation(format!(
+                "'{action}' is not a KMS action"
+            )));
+        };
+        let key_ref = crate::ids::KeyRef::parse(
+            key,
+            &caller.account,
+            &caller.region,
+            crate::ids::Accepts::KeyOrAlias,
+        )?;
+        if let crate::ids::KeyRef::Alias(a) = &key_ref {
+            context.insert("kms:RequestAlias", a.name.as_str());
+        }
+        let k = self.lookup(&key_ref)?;
+        let policy = key_policy.unwrap_or(&k.policy);
+        let before = caller.identity.trace.lock().len();
+        let result = self.authorize_record(caller, &k.record, policy, action, context);
+        let recorded = caller.identity.trace.lock().get(before).cloned();
+        match (result, recorded) {
+            (_, Some(r)) => Ok(r),
+            // Refused before any policy was read (an action that does not
+            // work across accounts).
+            (Err(KmsError::AccessDenied(_)), None) => Ok(AuthzRecord {
+                action: format!("kms:{action}"),
+                resource: k.record.arn(),
+                allowed: false,
+                decision: format!(
+                    "because no resource-based policy allows the kms:{action} action"
+                ),
+                statements: Vec::new(),
+            }),
+            (Err(e), None) => Err(e),
+            (Ok(()), None) => Err(KmsError::Internal("no decision was recorded".into())),
+        }
+    }
+
+    /// The key a reference names (ARN and parsed policy), for analysis.
+    pub fn key_policy_snapshot(
+        &self,
+        caller: &Caller,
+        key: &str,
+    ) -> Result<(String, Arc<Policy>), KmsError> {
+        let key_ref = crate::ids::KeyRef::parse(
+            key,
+            &caller.account,
+            &caller.region,
+            crate::ids::Accepts::KeyOrAlias,
+        )?;
+        let k = self.lookup(&key_ref)?;
+        Ok((k.record.arn(), k.policy.clone()))
     }
 }
 

@@ -162,8 +162,28 @@ pub fn kms_caller(
     via_service: Option<String>,
 ) -> ferrokms_kms::Caller {
     use ferrokms_kms::authz::CallerIdentity;
-    use ferrokms_policy::{Context, Timestamp};
     let partition = identity.region.partition();
+    let context = request_context(source_ip, via_service);
+    ferrokms_kms::Caller {
+        account: identity.principal.account().clone(),
+        arn: identity.principal.arn(partition),
+        region: identity.region.clone(),
+        identity: std::sync::Arc::new(CallerIdentity {
+            profile: profiles.get(directory, identity),
+            context,
+            trace: Default::default(),
+        }),
+    }
+}
+
+/// The request-wide global condition keys of a request (`aws:SourceIp`,
+/// `aws:SecureTransport`, `aws:CurrentTime`, `aws:EpochTime`,
+/// `kms:ViaService`).
+fn request_context(
+    source_ip: Option<std::net::IpAddr>,
+    via_service: Option<String>,
+) -> ferrokms_policy::Context {
+    use ferrokms_policy::{Context, Timestamp};
     let now = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -181,13 +201,27 @@ pub fn kms_caller(
         context.insert("kms:ViaService", service.as_str());
         context.insert("aws:ViaAWSService", true);
     }
+    context
+}
+
+/// The KMS caller a request by `principal` would be, built exactly as for
+/// a signed request (identity policies, boundary, session policies of
+/// `access_key_id`, principal condition keys, request-wide keys without a
+/// source IP): what `ferrokms policy simulate` and `key access` evaluate.
+pub fn caller_for(
+    directory: &Directory,
+    principal: &Principal,
+    region: &Region,
+    access_key_id: Option<&str>,
+) -> ferrokms_kms::Caller {
+    use ferrokms_kms::authz::CallerIdentity;
     ferrokms_kms::Caller {
-        account: identity.principal.account().clone(),
-        arn: identity.principal.arn(partition),
-        region: identity.region.clone(),
-        identity: std::sync::Arc::new(CallerIdentity {
-            profile: profiles.get(directory, identity),
-            context,
+        account: principal.account().clone(),
+        arn: principal.arn(region.partition()),
+        region: region.clone(),
+        identity: Arc::new(CallerIdentity {
+            profile: Arc::new(build_profile(directory, principal, region, access_key_id)),
+            context: request_context(None, None),
             trace: Default::default(),
         }),
     }
@@ -222,7 +256,12 @@ impl ProfileCache {
                 return p.clone();
             }
         }
-        let profile = Arc::new(build_profile(directory, identity));
+        let profile = Arc::new(build_profile(
+            directory,
+            &identity.principal,
+            &identity.region,
+            Some(&identity.access_key_id),
+        ));
         let mut entries = self.entries.lock();
         if entries.len() >= PROFILE_CACHE_MAX {
             entries.clear();
@@ -232,15 +271,24 @@ impl ProfileCache {
     }
 }
 
-fn build_profile(directory: &Directory, identity: &Identity) -> ferrokms_kms::authz::CallerProfile {
+fn build_profile(
+    directory: &Directory,
+    principal: &Principal,
+    region: &Region,
+    access_key_id: Option<&str>,
+) -> ferrokms_kms::authz::CallerProfile {
     use ferrokms_kms::authz::{CallerPolicy, CallerProfile};
     use ferrokms_policy::Context;
-    let partition = identity.region.partition();
+    let partition = region.partition();
     let mut policies: Vec<CallerPolicy> = directory
-        .identity_policies(&identity.principal)
+        .identity_policies(principal)
         .into_iter()
-        .chain(directory.permissions_boundary(&identity.principal))
-        .chain(directory.session_policies(&identity.access_key_id))
+        .chain(directory.permissions_boundary(principal))
+        .chain(
+            access_key_id
+                .map(|k| directory.session_policies(k))
+                .unwrap_or_default(),
+        )
         .map(|p| CallerPolicy {
             label: p.label,
             kind: p.kind,
@@ -249,12 +297,11 @@ fn build_profile(directory: &Directory, identity: &Identity) -> ferrokms_kms::au
         .collect();
     policies.shrink_to_fit();
     let mut context = Context::new();
-    if let Principal::AssumedRole { .. } = identity.principal {
+    if let Principal::AssumedRole { .. } = principal {
         context.insert("aws:MultiFactorAuthPresent", false);
     }
-    let mut context =
-        directory.principal_context(&identity.principal, Some(&identity.access_key_id), context);
-    let principal = identity.principal.to_request_principal(partition);
+    let mut context = directory.principal_context(principal, access_key_id, context);
+    let principal = principal.to_request_principal(partition);
     // The principal's global keys (aws:PrincipalArn, aws:userid, ...), built
     // once here instead of on every decision.
     if let Some(p) = &principal {
