@@ -1,0 +1,106 @@
+//! `ferrokms bench` works end to end: a real `ferrokms serve --in-memory
+//! --dev` on a free loopback port, driven for one second per operation.
+//! No assertion on speed: only that requests went through without errors.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+struct Server {
+    child: Child,
+    endpoint: String,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
+            .args(["serve", "--in-memory", "--dev", "--listen", "127.0.0.1:0"])
+            .env("FERROKMS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ferrokms serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("ferrokms listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let endpoint = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server did not start within 30 s");
+        Server { child, endpoint }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bench(endpoint: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrokms"))
+        .args(["bench", "--endpoint", endpoint])
+        .args(["--access-key-id", "test", "--secret-access-key", "x"])
+        .args(extra)
+        .output()
+        .expect("run ferrokms bench")
+}
+
+#[test]
+fn bench_drives_the_server_without_errors() {
+    let server = Server::start();
+    let out = bench(
+        &server.endpoint,
+        &[
+            "--op",
+            "encrypt",
+            "--op",
+            "sign-ecc-p256",
+            "--op",
+            "create-key",
+            "--duration",
+            "1",
+            "--connections",
+            "2",
+            "--max-requests",
+            "2000",
+            "--json",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ops: Vec<&str> = reports.iter().map(|r| r["op"].as_str().unwrap()).collect();
+    assert_eq!(ops, ["encrypt", "sign-ecc-p256", "create-key"]);
+    for r in &reports {
+        assert!(r["requests"].as_u64().unwrap() > 0, "no requests: {r}");
+        assert_eq!(r["errors"].as_u64().unwrap(), 0, "errors: {r}");
+        assert!(r["first_error"].is_null(), "{r}");
+        // Bounded: at most about --max-requests (one per connection over).
+        assert!(r["requests"].as_u64().unwrap() <= 2002, "{r}");
+    }
+}
+
+#[test]
+fn bench_refuses_non_loopback_endpoints() {
+    let out = bench("http://192.0.2.1:7300", &["--duration", "1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
