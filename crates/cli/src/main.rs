@@ -1,5 +1,8 @@
 //! `ferrokms`: the server and its command-line tools.
 
+mod analyze;
+mod audit;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +32,8 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// Read the audit trail of a data directory (also while the server runs).
+    Audit(audit::AuditArgs),
     /// Drive a KMS endpoint on this machine with signed requests and report
     /// throughput and latency (loopback endpoints only).
     Bench(BenchArgs),
@@ -36,6 +41,11 @@ enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// Key analysis over a data directory (the server may be running).
+    Key {
+        #[command(subcommand)]
+        command: analyze::KeyCommand,
     },
     /// Bootstrap files (`serve --bootstrap FILE`).
     Bootstrap {
@@ -138,9 +148,18 @@ struct BenchArgs {
 
 #[derive(Subcommand)]
 enum PolicyCommand {
+    /// Explain a recorded request: its decision, the statements that made it,
+    /// and for a denial what would allow it.
+    Explain(audit::ExplainArgs),
     /// Evaluate a request against policy files and print the decision and why.
     /// Exit status: 0 allowed, 1 denied, 2 error.
     Evaluate(EvaluateArgs),
+    /// Validate a policy document (findings with severity and code).
+    /// Exit status: 1 with any error finding, 0 otherwise, 2 unreadable input.
+    Lint(analyze::LintArgs),
+    /// The decision for a hypothetical request against the live data, and
+    /// what would allow it. Exit status: 0 allowed, 1 denied, 2 error.
+    Simulate(analyze::SimulateArgs),
 }
 
 #[derive(Args)]
@@ -203,6 +222,10 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::Account { command } => account(command),
         Command::Bench(args) => bench(args),
+        Command::Audit(args) => audit::audit(args),
+        Command::Policy {
+            command: PolicyCommand::Explain(args),
+        } => audit::explain(args),
         Command::Policy {
             command: PolicyCommand::Evaluate(args),
         } => match policy_evaluate(args) {
@@ -213,6 +236,13 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(2)
             }
         },
+        Command::Policy {
+            command: PolicyCommand::Lint(args),
+        } => std::process::exit(analyze::lint_cmd(args)),
+        Command::Policy {
+            command: PolicyCommand::Simulate(args),
+        } => analyze::exit_with(analyze::simulate_cmd(args)),
+        Command::Key { command } => analyze::key_cmd(command),
         Command::Bootstrap {
             command: BootstrapCommand::Check { file },
         } => {

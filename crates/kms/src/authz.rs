@@ -65,7 +65,7 @@ pub struct CallerProfile {
 
 /// One authorization decision of a request: what was asked, the outcome,
 /// and the statements (or grant) that decided it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuthzRecord {
     pub action: String,
     pub resource: String,

@@ -4,6 +4,7 @@
 //! authentication -> model validation -> operation -> response, with every
 //! error mapped once, here, to AWS's shape and status.
 
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod iam_api;
@@ -46,6 +47,8 @@ pub struct App {
     pub via_service_principals: Vec<String>,
     /// Caller profiles derived from the directory, per access key.
     pub profiles: auth::ProfileCache,
+    /// The audit trail (disabled for in-memory servers).
+    pub audit: audit::AuditLog,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -125,13 +128,43 @@ async fn serve_request(
             status: 400,
         });
     };
+    let audit = |identity: Option<&auth::Identity>,
+                 params: Value,
+                 response: Value,
+                 error: Option<&ApiError>,
+                 decisions: &[ferrokms_kms::authz::AuthzRecord]| {
+        if !app.audit.enabled() {
+            return;
+        }
+        let region = identity.map(|i| i.region.to_string()).unwrap_or_default();
+        app.audit.record(audit::event(audit::EventInput {
+            service: "kms",
+            op,
+            region: &region,
+            source_ip,
+            user_agent: headers.get("user-agent").and_then(|v| v.to_str().ok()),
+            identity,
+            request_parameters: params,
+            response_elements: response,
+            error: error.map(|e| (e.code, e.message.as_deref())),
+            request_id,
+            decisions,
+            now_ms: now_ms(),
+        }));
+    };
     let identity = match authenticate(app, method, uri, headers, &body, &["kms"]) {
         Ok(i) => i,
-        Err(e) => return error_response(&e),
+        Err(e) => {
+            audit(None, Value::Null, Value::Null, Some(&e), &[]);
+            return error_response(&e);
+        }
     };
     let via_service = match auth::via_service(headers, &identity, &app.via_service_principals) {
         Ok(v) => v,
-        Err(e) => return error_response(&e),
+        Err(e) => {
+            audit(Some(&identity), Value::Null, Value::Null, Some(&e), &[]);
+            return error_response(&e);
+        }
     };
     let caller = auth::kms_caller(
         &app.directory,
@@ -146,13 +179,21 @@ async fn serve_request(
         match serde_json::from_slice(&body) {
             Ok(v) => v,
             Err(e) => {
-                return error_response(&ApiError::new(
+                let e = ApiError::new(
                     "SerializationException",
                     format!("The request body is not valid JSON: {e}"),
-                ))
+                );
+                audit(Some(&identity), Value::Null, Value::Null, Some(&e), &[]);
+                return error_response(&e);
             }
         }
     };
+    let params = if app.audit.enabled() {
+        audit::request_parameters(&value)
+    } else {
+        Value::Null
+    };
+    let op_name = op;
     let op = op.to_string();
     let decisions = caller.identity.clone();
     let result = if kms_api::is_mutating(&op) {
@@ -183,10 +224,28 @@ async fn serve_request(
             "authorization"
         );
     }
+    let trace = decisions.decisions();
+    match &result {
+        Ok(bytes) => audit(
+            Some(&identity),
+            params,
+            audit::response_elements(op_name, bytes),
+            None,
+            &trace,
+        ),
+        Err(e) => audit(Some(&identity), params, Value::Null, Some(e), &trace),
+    }
     match result {
         Ok(bytes) => json_response(StatusCode::OK, bytes),
         Err(e) => error_response(&e),
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// IAM and STS: the AWS query protocol, routed by the signed service.
@@ -218,13 +277,46 @@ async fn serve_query(
         _ => iam_api::IAM_NAMESPACE,
     };
     let fail = |e: query::QueryError| xml_response(e.status, e.to_xml(namespace, request_id));
+    let action_name = params.get("Action").unwrap_or("").to_string();
+    let params_json = if app.audit.enabled() {
+        params.audit_json()
+    } else {
+        Value::Null
+    };
+    let audit = |identity: Option<&auth::Identity>, error: Option<&query::QueryError>| {
+        if !app.audit.enabled() {
+            return;
+        }
+        let service = identity
+            .map(|i| i.service.clone())
+            .or_else(|| scoped.clone())
+            .unwrap_or_else(|| "iam".into());
+        let region = identity.map(|i| i.region.to_string()).unwrap_or_default();
+        app.audit.record(audit::event(audit::EventInput {
+            service: &service,
+            op: &action_name,
+            region: &region,
+            source_ip: None,
+            user_agent: headers.get("user-agent").and_then(|v| v.to_str().ok()),
+            identity,
+            request_parameters: params_json.clone(),
+            response_elements: Value::Null,
+            error: error.map(|e| (e.code.as_str(), Some(e.message.as_str()))),
+            request_id,
+            decisions: &[],
+            now_ms: now_ms(),
+        }));
+    };
     let identity = match app.auth.authenticate(&req, &["iam", "sts"]) {
         Ok(i) => i,
         Err(e) => {
             let (code, status) = e.query_code();
-            return fail(query::QueryError::new(code, status, e.message()));
+            let err = query::QueryError::new(code, status, e.message());
+            audit(None, Some(&err));
+            return fail(err);
         }
     };
+    let audited_identity = identity.clone();
     let Some(action) = params.get("Action").map(str::to_string) else {
         return fail(query::QueryError::new(
             "MissingAction",
@@ -264,6 +356,7 @@ async fn serve_query(
             "The request processing has failed because of an unknown error.",
         ))
     });
+    audit(Some(&audited_identity), result.as_ref().err());
     match result {
         Ok((action, body)) => {
             xml_response(200, query::response(&action, namespace, &body, request_id))

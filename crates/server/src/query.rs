@@ -17,6 +17,27 @@ impl Params {
         Params(map)
     }
 
+    /// The parameters as an audit record shows them (camelCase, without
+    /// Action and Version), in name order.
+    pub fn audit_json(&self) -> serde_json::Value {
+        let mut names: Vec<&String> = self
+            .0
+            .keys()
+            .filter(|k| *k != "Action" && *k != "Version")
+            .collect();
+        names.sort();
+        let mut out = serde_json::Map::new();
+        for k in names {
+            let mut c = k.chars();
+            let camel: String = match c.next() {
+                Some(f) => f.to_lowercase().chain(c).collect(),
+                None => continue,
+            };
+            out.insert(camel, serde_json::Value::String(self.0[k].clone()));
+        }
+        serde_json::Value::Object(out)
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }

@@ -150,6 +150,11 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
         kms_model: Model::load(KMS_MODEL).map_err(SetupError::Model)?,
         via_service_principals: opts.via_service_principals.clone(),
         profiles: Default::default(),
+        audit: match &opts.storage {
+            Storage::DataDir(dir) => crate::audit::AuditLog::open(dir)
+                .map_err(|e| SetupError::DataDir(dir.join(crate::audit::AUDIT_DIR), e))?,
+            Storage::InMemory => crate::audit::AuditLog::disabled(),
+        },
     };
     Ok((app, opened))
 }

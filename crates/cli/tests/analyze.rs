@@ -1,0 +1,437 @@
+//! `ferrokms policy lint`, `ferrokms policy simulate` and `ferrokms key
+//! access`, run as the binary against sample policies and a data directory
+//! prepared through the library (and read while a server runs on it).
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ferrokms_iam::ops_owner::Owner;
+use ferrokms_iam::Principal;
+use ferrokms_kms::api::CreateKeyRequest;
+use ferrokms_kms::Caller;
+use ferrokms_server::setup::{self, Options, Storage};
+use ferrokms_types::{AccountId, Region};
+
+const ACCOUNT: &str = "111122223333";
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
+
+fn ferrokms(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrokms"))
+        .args(args)
+        .env("FERROKMS_LOG", "warn")
+        .output()
+        .expect("run ferrokms")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn lint_file(dir: &Path, name: &str, text: &str, extra: &[&str]) -> Output {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    let mut args = vec!["policy", "lint", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    ferrokms(&args)
+}
+
+#[test]
+fn lint_exit_codes_and_findings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let default = ferrokms_kms::default_key_policy(&AccountId::parse(ACCOUNT).unwrap(), "aws");
+    let o = lint_file(tmp.path(), "default.json", &default, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("no findings"));
+
+    // Public, lockout-prone key policy with an unknown action: errors.
+    let bad = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Open","Effect":"Allow","Principal":"*","Action":["kms:Decrypt","kms:Decryptt"],"Resource":"*"}]}"#;
+    let o = lint_file(tmp.path(), "bad.json", bad, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    for code in ["LOCKOUT_RISK", "PUBLIC_ACCESS", "UNKNOWN_ACTION"] {
+        assert!(out.contains(code), "{code} missing in {out}");
+    }
+    assert!(
+        out.contains("statement #0 (Sid \"Open\") error PUBLIC_ACCESS"),
+        "{out}"
+    );
+
+    // Warnings and suggestions only: exit 0; JSON output.
+    let warn = r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Action":["kms:Sign","kms:CreateGrant"],"Resource":"*","Condition":{"StringEquals":{"kms:EncryptionAlgorithm":"RSAES_OAEP_SHA_256"}}}]}"#;
+    let o = lint_file(
+        tmp.path(),
+        "warn.json",
+        warn,
+        &["--kind", "identity", "--json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            "DEPRECATED_VERSION",
+            "CONDITION_KEY_NEVER_SET",
+            "CREATE_GRANT_WITHOUT_AWS_RESOURCE"
+        ]
+    );
+    assert_eq!(v["findings"][1]["severity"], "warning");
+    assert_eq!(v["findings"][1]["statement"], 0);
+    assert_eq!(v["findings"][2]["severity"], "suggestion");
+
+    // Grammar errors are errors; unreadable input is 2.
+    let o = lint_file(tmp.path(), "syntax.json", "{\"Statement\": [", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("SYNTAX_ERROR"));
+    let o = ferrokms(&[
+        "policy",
+        "lint",
+        tmp.path().join("missing.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = lint_file(tmp.path(), "trust.json", TRUST, &["--kind", "trust"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+struct Prepared {
+    _tmp: tempfile::TempDir,
+    dir: String,
+    /// The default-policy key.
+    plain: String,
+    /// A key whose policy names the role for Sign under a condition, and
+    /// denies the user ScheduleKeyDeletion.
+    custom: String,
+}
+
+/// A data dir with the default account, a user `alice` (identity policy
+/// allowing kms:Encrypt), a role `kms-exports-role` without permissions, and
+/// two keys.
+fn prepare() -> Prepared {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = Options {
+        storage: Storage::DataDir(tmp.path().to_path_buf()),
+        root_key_file: None,
+        dev_account: None,
+        bootstrap: None,
+        via_service_principals: Vec::new(),
+    };
+    let (app, _) = setup::open(&opts).unwrap();
+    let account = AccountId::parse(ACCOUNT).unwrap();
+    let root = Principal::Root {
+        account: account.clone(),
+    };
+    app.directory
+        .create_role(
+            &root,
+            "kms-exports-role",
+            None,
+            TRUST,
+            None,
+            None,
+            vec![],
+            None,
+        )
+        .unwrap();
+    app.directory
+        .create_user(&root, "alice", None, vec![], None)
+        .unwrap();
+    app.directory
+        .put_inline_policy(
+            &root,
+            Owner::User,
+            "alice",
+            "encrypt",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}]}"#,
+        )
+        .unwrap();
+    let caller = Caller::root(account, Region::parse("us-east-1").unwrap());
+    let plain = app
+        .kms
+        .create_key(&caller, CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata
+        .arn;
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+        {"Sid":"ExportsSign","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/kms-exports-role"},"Action":"kms:Sign","Resource":"*","Condition":{"StringEquals":{"kms:MessageType":"DIGEST"}}},
+        {"Sid":"PartnerUse","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"},
+        {"Sid":"NoDelete","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"kms:ScheduleKeyDeletion","Resource":"*"}]}"#;
+    app.kms.set_principal_directory(std::sync::Arc::new(
+        ferrokms_server::auth::DirectoryPrincipals {
+            directory: app.directory.clone(),
+            dev: true,
+        },
+    ));
+    let custom = app
+        .kms
+        .create_key(
+            &caller,
+            CreateKeyRequest {
+                policy: Some(policy.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .key_metadata
+        .arn;
+    drop(app);
+    Prepared {
+        dir: tmp.path().to_str().unwrap().to_string(),
+        _tmp: tmp,
+        plain,
+        custom,
+    }
+}
+
+fn simulate(p: &Prepared, principal: &str, action: &str, key: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "policy",
+        "simulate",
+        "--data-dir",
+        &p.dir,
+        "--principal",
+        principal,
+        "--action",
+        action,
+        "--key",
+        key,
+    ];
+    args.extend_from_slice(extra);
+    ferrokms(&args)
+}
+
+#[test]
+fn simulate_seed_000_role_without_permissions_and_default_key_policy() {
+    let p = prepare();
+    let role = "arn:aws:iam::111122223333:role/kms-exports-role";
+    let o = simulate(&p, role, "kms:Sign", &p.plain, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with(
+            "denied: arn:aws:sts::111122223333:assumed-role/kms-exports-role/simulated kms:Sign"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("AccessDeniedException: User: arn:aws:sts::111122223333:assumed-role/kms-exports-role/simulated is not authorized to perform: kms:Sign on resource: {} because no identity-based policy allows the kms:Sign action", p.plain)),
+        "{out}"
+    );
+    assert!(
+        out.contains("key policy #0 (Enable IAM User Permissions) Allow"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("the key policy delegates to account 111122223333, but no identity-based policy of role/kms-exports-role allows kms:Sign on {}: attach one", p.plain)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("or name {role} in the key policy")),
+        "{out}"
+    );
+
+    // JSON, the same answer.
+    let o = simulate(&p, role, "Sign", &p.plain, &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["allowed"], false);
+    assert_eq!(v["role_arn"], role);
+    assert_eq!(v["suggestions"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn simulate_user_root_session_condition_and_explicit_deny() {
+    let p = prepare();
+    // The user's identity policy allows Encrypt through the delegation.
+    let alice = "arn:aws:iam::111122223333:user/alice";
+    let o = simulate(&p, alice, "kms:Encrypt", &p.plain, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("user/alice inline policy") || stdout(&o).contains("Allow"));
+    // The root holds every identity permission.
+    let o = simulate(&p, ACCOUNT, "kms:PutKeyPolicy", &p.plain, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // A named session: the condition decides.
+    let session = "arn:aws:sts::111122223333:assumed-role/kms-exports-role/batch";
+    let o = simulate(&p, session, "kms:Sign", &p.custom, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let o = simulate(
+        &p,
+        session,
+        "kms:Sign",
+        &p.custom,
+        &["--context", "kms:MessageType=DIGEST"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("key policy #1 (ExportsSign) Allow"),
+        "{}",
+        stdout(&o)
+    );
+    // An explicit deny names its statement.
+    let o = simulate(&p, alice, "kms:ScheduleKeyDeletion", &p.custom, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("statement #3 (Sid \"NoDelete\") of the key policy explicitly denies kms:ScheduleKeyDeletion"),
+        "{}",
+        stdout(&o)
+    );
+    // Errors: unknown principal, action, key; bad grant token.
+    assert_eq!(
+        simulate(
+            &p,
+            "arn:aws:iam::111122223333:user/nobody",
+            "kms:Sign",
+            &p.plain,
+            &[]
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+    assert_eq!(
+        simulate(&p, alice, "kms:Frobnicate", &p.plain, &[])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        simulate(&p, alice, "kms:Encrypt", "alias/missing", &[])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        simulate(
+            &p,
+            alice,
+            "kms:Encrypt",
+            &p.plain,
+            &["--grant-token", "garbage"]
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn key_access_lists_principals_paths_and_conditions() {
+    let p = prepare();
+    let o = ferrokms(&["key", "access", "--data-dir", &p.dir, &p.custom, "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["key"], p.custom.as_str());
+    let find = |arn: &str| {
+        v["principals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["principal"] == arn)
+            .unwrap_or_else(|| panic!("{arn} missing"))
+            .clone()
+    };
+    let actions = |x: &serde_json::Value| -> Vec<String> {
+        x["access"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["action"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let root = find("arn:aws:iam::111122223333:root");
+    assert_eq!(actions(&root).len(), 43);
+    assert_eq!(root["access"][0]["path"], "key policy");
+    let alice = find("arn:aws:iam::111122223333:user/alice");
+    assert_eq!(actions(&alice), vec!["kms:Encrypt"]);
+    assert!(alice["access"][0]["path"]
+        .as_str()
+        .unwrap()
+        .starts_with("IAM via key-policy delegation"));
+    let role = find("arn:aws:iam::111122223333:role/kms-exports-role");
+    assert_eq!(actions(&role), vec!["kms:Sign"]);
+    assert_eq!(role["access"][0]["conditional"], true);
+    assert_eq!(
+        role["access"][0]["conditions"][0]["condition"],
+        serde_json::json!({"StringEquals": {"kms:MessageType": "DIGEST"}})
+    );
+    let partner = find("arn:aws:iam::444455556666:root");
+    assert_eq!(partner["kind"], "external account");
+    assert_eq!(actions(&partner), vec!["kms:Decrypt", "kms:Encrypt"]);
+
+    // Human output, while a server runs on the same data directory.
+    let _server = Server::start(Path::new(&p.dir));
+    let o = ferrokms(&["key", "access", "--data-dir", &p.dir, &p.custom]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "arn:aws:iam::111122223333:root (account root)\n  key policy: all 43 key actions"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("  conditional, key policy: Sign\n    statement #1 (Sid \"ExportsSign\") of the key policy: {\"StringEquals\":{\"kms:MessageType\":\"DIGEST\"}}"), "{out}");
+    let o = simulate(
+        &p,
+        "arn:aws:iam::111122223333:role/kms-exports-role",
+        "kms:Sign",
+        &p.plain,
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+}
+
+struct Server {
+    child: std::process::Child,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("FERROKMS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ferrokms");
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if line.starts_with("ferrokms listening on ") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("server did not start within 30 s");
+        Server { child }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
