@@ -349,6 +349,9 @@ fn without_allow_conditions(policy: &Policy, kind: PolicyKind) -> Option<Policy>
     Policy::parse(&v.to_string(), &ParseOptions::for_kind(kind)).ok()
 }
 
+/// Actions sharing a path and conditions: (path, conditions, actions).
+type Group<'a> = (String, &'a Vec<(String, Value)>, Vec<&'static str>);
+
 struct Access {
     action: &'static str,
     path: String,
@@ -422,9 +425,9 @@ fn principals_for(live: &Live, key_policy: &Policy) -> Vec<(String, &'static str
             account: a.id.clone(),
         };
         let mut users = live.directory.list_users(&root, None).unwrap_or_default();
-        users.sort_by(|x, y| x.arn().cmp(&y.arn()));
+        users.sort_by_key(|x| x.arn());
         let mut roles = live.directory.list_roles(&root, None).unwrap_or_default();
-        roles.sort_by(|x, y| x.arn().cmp(&y.arn()));
+        roles.sort_by_key(|x| x.arn());
         out.push((root.arn(partition), "account root", root));
         for u in users {
             out.push((
@@ -597,7 +600,7 @@ pub fn key_access_cmd(args: KeyAccessArgs) -> anyhow::Result<()> {
             continue;
         }
         // Actions grouped by path and conditions, in first-seen order.
-        let mut groups: Vec<(String, &Vec<(String, Value)>, Vec<&str>)> = Vec::new();
+        let mut groups: Vec<Group<'_>> = Vec::new();
         for a in access {
             match groups
                 .iter_mut()
