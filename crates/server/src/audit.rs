@@ -15,7 +15,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -46,7 +46,7 @@ const NEVER_LOGGED: &[&str] = &[
 
 /// Sends records to the writer thread; cheap to share.
 pub struct AuditLog {
-    sender: Option<SyncSender<Value>>,
+    sender: Option<SyncSender<Vec<u8>>>,
     dropped: AtomicU64,
     writer: Option<JoinHandle<()>>,
 }
@@ -82,13 +82,15 @@ impl AuditLog {
         self.sender.is_some()
     }
 
-    pub fn record(&self, mut event: Value) {
+    /// Queues one record (a JSON object, without the newline).
+    pub fn record(&self, line: Vec<u8>) {
         let Some(sender) = &self.sender else { return };
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
-            event["ferrokmsDroppedBefore"] = json!(dropped);
+            let note = format!("{{\"ferrokmsDroppedRecords\":{dropped}}}").into_bytes();
+            let _ = sender.try_send(note);
         }
-        match sender.try_send(event) {
+        match sender.try_send(line) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -125,36 +127,39 @@ fn open_append(path: &Path) -> std::io::Result<File> {
     opts.open(path)
 }
 
-fn write_loop(receiver: Receiver<Value>, path: PathBuf, file: File) {
+fn write_loop(receiver: Receiver<Vec<u8>>, path: PathBuf, file: File) {
     let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut out = BufWriter::with_capacity(256 * 1024, file);
+    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(4096);
     loop {
-        let first = match receiver.recv_timeout(FLUSH_INTERVAL) {
-            Ok(v) => Some(v),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => {
+        // Sleep, then drain: the writer never blocks on the channel while
+        // records arrive, so senders never have to wake it, and each flush
+        // writes a whole interval's worth of records in few system calls.
+        std::thread::sleep(FLUSH_INTERVAL);
+        let mut disconnected = false;
+        loop {
+            match receiver.try_recv() {
+                Ok(v) => batch.push(v),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    disconnected = true;
+                    break;
+                }
+            }
+        }
+        if batch.is_empty() {
+            if disconnected {
                 let _ = out.flush();
                 return;
             }
-        };
-        let Some(first) = first else { continue };
-        let mut batch = vec![first];
-        while let Ok(v) = receiver.try_recv() {
-            batch.push(v);
-            if batch.len() >= 4096 {
-                break;
-            }
+            continue;
         }
-        for event in batch {
-            let Ok(mut line) = serde_json::to_vec(&event) else {
-                continue;
-            };
-            line.push(b'\n');
-            if out.write_all(&line).is_err() {
+        for line in batch.drain(..) {
+            if out.write_all(&line).is_err() || out.write_all(b"\n").is_err() {
                 tracing::error!("audit log write failed");
                 continue;
             }
-            size += line.len() as u64;
+            size += line.len() as u64 + 1;
         }
         if out.flush().is_err() {
             tracing::error!("audit log flush failed");
@@ -278,7 +283,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log = AuditLog::open(dir.path()).unwrap();
         for i in 0..10 {
-            log.record(json!({"eventName": "Encrypt", "n": i}));
+            log.record(format!("{{\"eventName\":\"Encrypt\",\"n\":{i}}}").into_bytes());
         }
         log.close();
         let text = fs::read_to_string(dir.path().join(AUDIT_DIR).join(AUDIT_FILE)).unwrap();
@@ -362,56 +367,98 @@ fn user_identity(identity: Option<&crate::auth::Identity>) -> Value {
     }
 }
 
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Resource<'a> {
+    account_id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "ARN")]
+    arn: &'a str,
+}
+
+/// The record, serialized straight from borrowed data (no intermediate
+/// JSON tree: this runs once per request).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Event<'a> {
+    event_version: &'static str,
+    user_identity: Value,
+    event_time: String,
+    event_source: String,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: Option<String>,
+    user_agent: Option<&'a str>,
+    request_parameters: &'a Value,
+    response_elements: &'a Value,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: String,
+    read_only: bool,
+    resources: Vec<Resource<'a>>,
+    event_type: &'static str,
+    management_event: bool,
+    recipient_account_id: &'a str,
+    event_category: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    ferrokms_authorization: &'a [ferrokms_kms::authz::AuthzRecord],
+}
+
 /// One audit record in CloudTrail's event shape, plus the authorization
-/// trace under `ferrokmsAuthorization`.
-pub fn event(input: EventInput<'_>) -> Value {
-    let mut resources: Vec<Value> = Vec::new();
+/// trace under `ferrokmsAuthorization`, as one JSON line (no newline).
+pub fn event(input: EventInput<'_>) -> Vec<u8> {
+    let mut resources: Vec<Resource<'_>> = Vec::new();
     for d in input.decisions {
         let is_key = d.resource.starts_with("arn:")
             && d.resource.contains(":kms:")
             && d.resource.contains(":key/");
-        if is_key && !resources.iter().any(|r| r["ARN"] == json!(d.resource)) {
+        if is_key && !resources.iter().any(|r| r.arn == d.resource) {
             let account = d.resource.split(':').nth(4).unwrap_or("");
-            resources
-                .push(json!({"accountId": account, "type": "AWS::KMS::Key", "ARN": d.resource}));
+            resources.push(Resource {
+                account_id: account,
+                kind: "AWS::KMS::Key",
+                arn: &d.resource,
+            });
         }
     }
     let caller_account = input
         .identity
-        .map(|i| i.principal.account().to_string())
+        .map(|i| i.principal.account().as_str())
         .unwrap_or_default();
     let recipient = resources
         .first()
-        .and_then(|r| r["accountId"].as_str().map(str::to_string))
-        .unwrap_or_else(|| caller_account.clone());
-    let mut e = json!({
-        "eventVersion": "1.08",
-        "userIdentity": user_identity(input.identity),
-        "eventTime": crate::query::iso8601(input.now_ms),
-        "eventSource": format!("{}.amazonaws.com", input.service),
-        "eventName": input.op,
-        "awsRegion": input.region,
-        "sourceIPAddress": input.source_ip.map(|ip| ip.to_string()),
-        "userAgent": input.user_agent,
-        "requestParameters": input.request_parameters,
-        "responseElements": input.response_elements,
-        "requestID": input.request_id,
-        "eventID": uuid::Uuid::new_v4().to_string(),
-        "readOnly": read_only(input.op),
-        "resources": resources,
-        "eventType": "AwsApiCall",
-        "managementEvent": true,
-        "recipientAccountId": recipient,
-        "eventCategory": "Management",
-        "ferrokmsAuthorization": input.decisions,
-    });
-    if let Some((code, message)) = input.error {
-        e["errorCode"] = json!(code);
-        if let Some(m) = message {
-            e["errorMessage"] = json!(m);
-        }
-    }
-    e
+        .map(|r| r.account_id)
+        .unwrap_or(caller_account);
+    let e = Event {
+        event_version: "1.08",
+        user_identity: user_identity(input.identity),
+        event_time: crate::query::iso8601(input.now_ms),
+        event_source: format!("{}.amazonaws.com", input.service),
+        event_name: input.op,
+        aws_region: input.region,
+        source_ip_address: input.source_ip.map(|ip| ip.to_string()),
+        user_agent: input.user_agent,
+        request_parameters: &input.request_parameters,
+        response_elements: &input.response_elements,
+        request_id: input.request_id,
+        event_id: crate::ids::unique_id(),
+        read_only: read_only(input.op),
+        resources,
+        event_type: "AwsApiCall",
+        management_event: true,
+        recipient_account_id: recipient,
+        event_category: "Management",
+        error_code: input.error.map(|(c, _)| c),
+        error_message: input.error.and_then(|(_, m)| m),
+        ferrokms_authorization: input.decisions,
+    };
+    serde_json::to_vec(&e).unwrap_or_default()
 }
 
 /// Response elements CloudTrail keeps for KMS: the outcome of management

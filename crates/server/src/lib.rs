@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod iam_api;
+pub mod ids;
 pub mod kms_api;
 pub mod query;
 pub mod setup;
@@ -56,7 +57,7 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = ids::unique_id();
     let (parts, body) = req.into_parts();
     let mut resp = match read_body(body).await {
         Ok(bytes) => {
