@@ -59,6 +59,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The commit the binaries were built from, and whether the work tree had
+# uncommitted changes (which the build includes).
+revision() {
+    local rev dirty
+    rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+    dirty="$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | wc -l)"
+    if [ "$dirty" -gt 0 ]; then echo "$rev + uncommitted changes in $dirty files"; else echo "$rev"; fi
+}
 log() { echo "compare.sh: $*" >&2; }
 
 # Waits (bounded) until FILE has a line matching REGEX; prints the first
@@ -134,6 +142,7 @@ bench() {
     fi
 }
 
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 for op in $OPS; do
     log "$op: ceiling"
     bench ceiling "$CEILING_URL" "$op" --access-key-id test --secret-access-key test
@@ -152,7 +161,8 @@ FERROKMS_RSS_KB="$(awk '/^VmRSS:/ {print $2}' "/proc/$FERROKMS_PID/status")"
 # --- table -----------------------------------------------------------------
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); $(uname -sr)"
-echo "ferrokms $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $CONNECTIONS connections, ${DURATION} s per measurement, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "ferrokms $(revision), $CONNECTIONS connections, ${DURATION} s per measurement, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (the generator and one busy server keep about 2 on their own; more means other work shared the cores)"
 echo "ferrokms RSS after the run: $((FERROKMS_RSS_KB / 1024)) MiB; raw results: $RESULTS"
 echo
 python3 - "$RESULTS" <<'EOF'

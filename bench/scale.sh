@@ -42,6 +42,14 @@ stop() {
     PID=""
 }
 trap stop EXIT
+# The commit the binaries were built from, and whether the work tree had
+# uncommitted changes (which the build includes).
+revision() {
+    local rev dirty
+    rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+    dirty="$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | wc -l)"
+    if [ "$dirty" -gt 0 ]; then echo "$rev + uncommitted changes in $dirty files"; else echo "$rev"; fi
+}
 log() { echo "scale.sh: $*" >&2; }
 
 if [ "${FERROKMS_BENCH_NO_BUILD:-0}" != 1 ]; then
@@ -86,7 +94,7 @@ summary() {
     python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("{} {:,.0f} req/s, p50 {:.2f} ms, p99 {:.2f} ms, {} requests, {} errors".format(r["op"], r["requests_per_second"], r["p50_us"]/1000, r["p99_us"]/1000, r["requests"], r["errors"]))'
 }
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); ferrokms $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); $CONNECTIONS connections, ${DURATION} s per measurement"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); ferrokms $(revision); $CONNECTIONS connections, ${DURATION} s per measurement"
 
 start empty
 echo "empty store: startup ${START_MS} ms, RSS $(rss_mib) MiB"
@@ -105,4 +113,5 @@ echo "restart with $KEYS+ keys: startup ${START_MS} ms, RSS $(rss_mib) MiB"
 ENCR="$(run encrypt --duration "$DURATION")"
 echo "encrypt after restart: $(echo "$ENCR" | summary); RSS after $(rss_mib) MiB"
 stop
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "store on disk: $(du -sh "$DATA" | cut -f1) ($DATA)"
