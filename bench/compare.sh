@@ -20,6 +20,11 @@
 # Environment (all optional):
 #   FERROKMS_BENCH_DURATION     seconds per measurement (default 5)
 #   FERROKMS_BENCH_CONNECTIONS  keep-alive connections (default 32)
+#   FERROKMS_BENCH_REPEAT       measurements per (server, op), interleaved; the
+#                               table keeps the fastest of them (default 1).
+#                               Other work on the machine only ever slows a
+#                               run down, so on a shared machine the best of
+#                               3 is the better estimate of what it can do.
 #   FERROKMS_BENCH_OPS          space-separated ops (default: all eight)
 #   FERROKMS_BENCH_VENV         venv for moto (default ~/.cache/ferrokms-bench-venv)
 #   FERROKMS_BENCH_NO_MOTO=1    skip moto (no Python needed)
@@ -35,6 +40,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DURATION="${FERROKMS_BENCH_DURATION:-5}"
+REPEAT="${FERROKMS_BENCH_REPEAT:-1}"
 CONNECTIONS="${FERROKMS_BENCH_CONNECTIONS:-32}"
 OPS="${FERROKMS_BENCH_OPS:-encrypt decrypt generate-data-key sign-rsa2048 verify-rsa2048 sign-ecc-p256 verify-ecc-p256 generate-mac}"
 VENV="${FERROKMS_BENCH_VENV:-$HOME/.cache/ferrokms-bench-venv}"
@@ -143,25 +149,27 @@ bench() {
 }
 
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
-for op in $OPS; do
-    log "$op: ceiling"
-    bench ceiling "$CEILING_URL" "$op" --access-key-id test --secret-access-key test
-    log "$op: ferrokms"
-    raw=()
-    case "$op" in sign-* | verify-*) raw=(--raw) ;; esac
-    bench ferrokms "$FERROKMS_URL" "$op" --credentials-file "$OUT/ferrokms-data/credentials" \
-        --profile ferrokms "${raw[@]}"
-    if [ -n "$MOTO_URL" ]; then
-        log "$op: moto"
-        bench moto "$MOTO_URL" "$op" --access-key-id test --secret-access-key test
-    fi
+for round in $(seq 1 "$REPEAT"); do
+    for op in $OPS; do
+        log "round $round/$REPEAT, $op: ceiling"
+        bench ceiling "$CEILING_URL" "$op" --access-key-id test --secret-access-key test
+        log "round $round/$REPEAT, $op: ferrokms"
+        raw=()
+        case "$op" in sign-* | verify-*) raw=(--raw) ;; esac
+        bench ferrokms "$FERROKMS_URL" "$op" --credentials-file "$OUT/ferrokms-data/credentials" \
+            --profile ferrokms "${raw[@]}"
+        if [ -n "$MOTO_URL" ]; then
+            log "round $round/$REPEAT, $op: moto"
+            bench moto "$MOTO_URL" "$op" --access-key-id test --secret-access-key test
+        fi
+    done
 done
 FERROKMS_RSS_KB="$(awk '/^VmRSS:/ {print $2}' "/proc/$FERROKMS_PID/status")"
 
 # --- table -----------------------------------------------------------------
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); $(uname -sr)"
-echo "ferrokms $(revision), $CONNECTIONS connections, ${DURATION} s per measurement, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "ferrokms $(revision), $CONNECTIONS connections, ${DURATION} s per measurement, best of $REPEAT, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (the generator and one busy server keep about 2 on their own; more means other work shared the cores)"
 echo "ferrokms RSS after the run: $((FERROKMS_RSS_KB / 1024)) MiB; raw results: $RESULTS"
 echo
@@ -170,12 +178,25 @@ import json, sys
 
 rows = {}
 order = []
+raws = {}
 for line in open(sys.argv[1]):
     r = json.loads(line)
     if r["op"] not in rows:
         rows[r["op"]] = {}
         order.append(r["op"])
-    rows[r["op"]][r["target"]] = r
+    if r.get("raw_ops_per_second"):
+        raws[r["op"]] = max(raws.get(r["op"], 0), r["raw_ops_per_second"])
+    # Keep the fastest successful measurement of each (server, op); a
+    # failure or errors are kept only if nothing better was seen.
+    old = rows[r["op"]].get(r["target"])
+    def score(x):
+        if x is None:
+            return -2
+        if x.get("failed"):
+            return -1
+        return x["requests_per_second"] if not x.get("errors") else 0
+    if score(r) > score(old):
+        rows[r["op"]][r["target"]] = r
 
 def rate(r):
     if not r or r.get("failed"):
@@ -192,7 +213,7 @@ for op in order:
     t = rows[op]
     fk, mo, ce = t.get("ferrokms"), t.get("moto"), t.get("ceiling")
     rf, rm, rc = rate(fk), rate(mo), rate(ce)
-    raw = fk.get("raw_ops_per_second") if fk and not fk.get("failed") else None
+    raw = raws.get(op)
     p99 = fk["p99_us"] / 1000 if rf is not None else None
     print("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
         op, f(rf), f(rm),
