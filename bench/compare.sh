@@ -15,7 +15,9 @@
 #                    JSON body: what the generator reaches when the server
 #                    does nothing (crates/bench/src/bin/ceiling.rs)
 # and prints one table. Sign/verify rows also carry the raw aws-lc-rs rate of
-# this machine (`ferrokms bench --raw`, threads = cores).
+# this machine (`ferrokms bench --raw`, threads = cores). The last column is
+# each server's own CPU time (/proc/PID/stat) divided by its successful
+# requests: unlike req/s it hardly moves when other work shares the machine.
 #
 # Environment (all optional):
 #   FERROKMS_BENCH_DURATION     seconds per measurement (default 5)
@@ -115,6 +117,8 @@ fi
 # --- servers ---------------------------------------------------------------
 "$BIN/ferrokms-ceiling" 127.0.0.1:0 >"$OUT/ceiling.log" 2>&1 &
 PIDS+=($!)
+declare -A SERVER_PID
+SERVER_PID[ceiling]=$!
 CEILING_URL="$(wait_for_url "$OUT/ceiling.log" 'listening on http://' "$!")"
 
 mkdir -p "$OUT/ferrokms-data"
@@ -122,26 +126,35 @@ FERROKMS_LOG=warn "$BIN/ferrokms" serve --data-dir "$OUT/ferrokms-data" --listen
     >"$OUT/ferrokms.log" 2>"$OUT/ferrokms.err" &
 PIDS+=($!)
 FERROKMS_PID=$!
+SERVER_PID[ferrokms]=$!
 FERROKMS_URL="$(wait_for_url "$OUT/ferrokms.log" '^ferrokms listening on http://' "$!")"
 
 MOTO_URL=""
 if [ "${FERROKMS_BENCH_NO_MOTO:-0}" != 1 ]; then
     "$VENV/bin/moto_server" -H 127.0.0.1 -p 0 >"$OUT/moto.log" 2>&1 &
     PIDS+=($!)
+    SERVER_PID[moto]=$!
     MOTO_URL="$(wait_for_url "$OUT/moto.log" 'Running on http://' "$!")"
 fi
 log "ceiling $CEILING_URL, ferrokms $FERROKMS_URL (pid $FERROKMS_PID), moto ${MOTO_URL:-skipped}"
 
 # --- measurements ----------------------------------------------------------
 LIMIT=$((DURATION * 3 + 60))
-# bench TARGET URL OP [extra args]: one JSON line into results.jsonl.
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+# bench TARGET URL OP [extra args]: one JSON line into results.jsonl, with the
+# server's CPU time per successful request (server_cpu_us).
 bench() {
     local target=$1 url=$2 op=$3
     shift 3
-    local line
+    local line pid cpu0
+    pid="${SERVER_PID[$target]}"
+    cpu0="$(cpu_ticks "$pid")"
     if line="$(timeout "$LIMIT" "$BIN/ferrokms" bench --endpoint "$url" --op "$op" \
         --duration "$DURATION" --connections "$CONNECTIONS" --json "$@" 2>"$OUT/bench-$target-$op.err")"; then
-        echo "$line" | sed "s/^{/{\"target\":\"$target\",/" >>"$RESULTS"
+        local ticks=$(($(cpu_ticks "$pid") - cpu0))
+        echo "$line" | sed "s/^{/{\"target\":\"$target\",\"server_cpu_ticks_us\":$((ticks * TICK_US)),/" >>"$RESULTS"
     else
         log "$target $op failed: $(tail -1 "$OUT/bench-$target-$op.err")"
         echo "{\"target\":\"$target\",\"op\":\"$op\",\"failed\":true}" >>"$RESULTS"
@@ -206,8 +219,13 @@ def rate(r):
 def f(x, fmt="{:,.0f}"):
     return "n/a" if x is None else fmt.format(x)
 
-print("| operation | ferrokms req/s | moto req/s | ferrokms/moto | ceiling req/s | ferrokms % of ceiling | ferrokms p99 ms | raw aws-lc-rs ops/s | ferrokms % of raw |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+def cpu(r):
+    if rate(r) is None or not r["requests"]:
+        return None
+    return r["server_cpu_ticks_us"] / r["requests"]
+
+print("| operation | ferrokms req/s | moto req/s | ferrokms/moto | ceiling req/s | ferrokms % of ceiling | ferrokms p99 ms | raw aws-lc-rs ops/s | ferrokms % of raw | server CPU us/req: ferrokms / ceiling / moto |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 notes = []
 for op in order:
     t = rows[op]
@@ -215,7 +233,7 @@ for op in order:
     rf, rm, rc = rate(fk), rate(mo), rate(ce)
     raw = raws.get(op)
     p99 = fk["p99_us"] / 1000 if rf is not None else None
-    print("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+    print("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
         op, f(rf), f(rm),
         f(rf / rm if rf and rm else None, "{:,.0f}x"),
         f(rc),
@@ -223,6 +241,7 @@ for op in order:
         f(p99, "{:.2f}"),
         f(raw) if raw else "-",
         f(100 * rf / raw if rf and raw else None, "{:.0f}%") if raw else "-",
+        " / ".join(f(cpu(x), "{:.0f}") for x in (fk, ce, mo)),
     ))
     for name, r in t.items():
         if r.get("failed"):
