@@ -104,6 +104,11 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     via_service_principals: Vec<String>,
+    /// Tests only: enables `TrentService.FerrokmsAdvanceClock` (account root),
+    /// which moves the service clock forward and runs the deletion and
+    /// rotation sweeps at once.
+    #[arg(long, env = "FERROKMS_TEST_CLOCK", hide = true)]
+    test_clock: bool,
 }
 
 #[derive(Args)]
@@ -279,7 +284,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut opts = storage_options(&args.storage, args.in_memory, dev_account);
     opts.bootstrap = args.bootstrap.clone();
     opts.via_service_principals = args.via_service_principals.clone();
-    let (app, opened) = setup::open(&opts).context("cannot open the data directory")?;
+    let (mut app, opened) = setup::open(&opts).context("cannot open the data directory")?;
+    app.test_clock = args.test_clock;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -308,6 +314,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             dev = args.dev,
             "ferrokms listening"
         );
+        if args.test_clock {
+            tracing::warn!("--test-clock: FerrokmsAdvanceClock is enabled (tests only)");
+        }
         let shutdown = shutdown_signal()?;
         // A line tests and scripts can wait for.
         println!("ferrokms listening on http://{addr}");

@@ -10,8 +10,9 @@ use zeroize::Zeroizing;
 
 use crate::crypto::EncryptionContext;
 use crate::model::{
-    DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, KeyAgreementAlgorithm, KeyMetadata, KeySpec,
-    KeyState, KeyUsage, MacAlgorithm, MessageType, Origin, SigningAlgorithm, Tag,
+    DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, IncludeKeyMaterial, KeyAgreementAlgorithm,
+    KeyMaterialState, KeyMetadata, KeySpec, KeyState, KeyUsage, MacAlgorithm, MessageType, Origin,
+    RotationType, SigningAlgorithm, Tag,
 };
 
 /// A non-secret binary member, base64 on the wire.
@@ -292,6 +293,54 @@ pub struct GetKeyRotationStatusResponse {
     pub rotation_period_in_days: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_rotation_date: Option<f64>,
+    /// Set while an on-demand rotation is in progress; ours complete within
+    /// the call, so this is never set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_demand_rotation_start_date: Option<f64>,
+}
+
+pub type RotateKeyOnDemandRequest = KeyIdRequest;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotateKeyOnDemandResponse {
+    /// The key ARN.
+    pub key_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ListKeyRotationsRequest {
+    pub key_id: String,
+    pub include_key_material: Option<IncludeKeyMaterial>,
+    pub limit: Option<u32>,
+    pub marker: Option<String>,
+}
+
+/// `RotationsListEntry`. KeyMaterialDescription, ImportState, ExpirationModel
+/// and ValidTo exist only for EXTERNAL-origin keys, which ferrokms does not
+/// have, so they are never present.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationsListEntry {
+    pub key_id: String,
+    pub key_material_id: String,
+    pub key_material_state: KeyMaterialState,
+    /// Absent for the first material.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_date: Option<f64>,
+    /// Absent for the first material.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_type: Option<RotationType>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyRotationsResponse {
+    pub rotations: Vec<RotationsListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
 }
 
 // ---------------------------------------------------------------- crypto

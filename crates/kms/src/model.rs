@@ -258,6 +258,31 @@ impl SigningAlgorithm {
 }
 
 aws_enum!(
+    /// How a rotation was started (`RotationType`).
+    RotationType {
+        Automatic = "AUTOMATIC",
+        OnDemand = "ON_DEMAND",
+    }
+);
+
+aws_enum!(
+    /// `IncludeKeyMaterial` of ListKeyRotations.
+    IncludeKeyMaterial {
+        AllKeyMaterial = "ALL_KEY_MATERIAL",
+        RotationsOnly = "ROTATIONS_ONLY",
+    }
+);
+
+aws_enum!(
+    /// `KeyMaterialState` of a ListKeyRotations entry (the two states
+    /// generated material can be in).
+    KeyMaterialState {
+        Current = "CURRENT",
+        NonCurrent = "NON_CURRENT",
+    }
+);
+
+aws_enum!(
     DataKeySpec {
         Aes256 = "AES_256",
         Aes128 = "AES_128",
@@ -280,7 +305,13 @@ pub struct Tag {
 pub struct MaterialInfo {
     /// 64 lowercase hex digits, shown as `KeyMaterialId`.
     pub id: String,
+    /// When the material was made: the key's creation date for the first
+    /// material, the rotation date (`RotationDate`) for later ones.
     pub created_ms: i64,
+    /// How this material came to be: `None` for the key's first material,
+    /// otherwise the rotation that made it (`RotationType`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationType>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

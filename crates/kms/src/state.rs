@@ -213,6 +213,7 @@ impl Kms {
         record.materials = vec![MaterialInfo {
             id: material_id,
             created_ms: record.created_ms,
+            rotation: None,
         }];
         let mid = material_storage_id(&record.addr, 0);
         let sealed = self

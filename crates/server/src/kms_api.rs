@@ -83,6 +83,8 @@ pub fn is_mutating(op: &str) -> bool {
             | "PutKeyPolicy"
             | "EnableKeyRotation"
             | "DisableKeyRotation"
+            | "RotateKeyOnDemand"
+            | ADVANCE_CLOCK_OP
             | "CreateGrant"
             | "RetireGrant"
             | "RevokeGrant"
@@ -91,6 +93,46 @@ pub fn is_mutating(op: &str) -> bool {
             | "GenerateDataKeyPair"
             | "GenerateDataKeyPairWithoutPlaintext"
     )
+}
+
+/// The test-only operation of `ferrokms serve --test-clock`
+/// (`TrentService.FerrokmsAdvanceClock`, body `{"Seconds": N}`): moves the
+/// service clock forward, then runs the sweeps (deletions due, rotations
+/// due) at once. Not in the service model; the server routes it here only
+/// when the flag is set, otherwise it is an unknown operation.
+pub const ADVANCE_CLOCK_OP: &str = "FerrokmsAdvanceClock";
+
+/// Runs [`ADVANCE_CLOCK_OP`]: account root only. Answers the new service
+/// time and what the sweeps did.
+pub fn advance_clock(kms: &Kms, caller: &Caller, body: Value) -> Result<Vec<u8>, ApiError> {
+    if caller.arn != caller.account.root_arn(caller.region.partition()) {
+        return Err(ApiError::new(
+            "AccessDeniedException",
+            format!(
+                "User: {} is not authorized to perform: {ADVANCE_CLOCK_OP} (account root only)",
+                caller.arn
+            ),
+        ));
+    }
+    let seconds = match body.get("Seconds") {
+        Some(Value::Number(n)) => n.as_i64().filter(|s| (0..=100 * 366 * 86_400).contains(s)),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ApiError::new(
+            "ValidationException",
+            "Seconds must be an integer from 0 to 3162240000.",
+        )
+    })?;
+    kms.clock.advance_ms(seconds * 1000);
+    let purged = kms.purge_due_keys()?;
+    let rotated = kms.rotate_due_keys()?;
+    let out = serde_json::json!({
+        "Now": ferrokms_kms::model::ms_to_epoch_seconds(kms.clock.now_ms()),
+        "KeysDeleted": purged,
+        "KeysRotated": rotated,
+    });
+    Ok(serde_json::to_vec(&out).unwrap_or_default())
 }
 
 fn decode<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
@@ -158,6 +200,8 @@ pub fn dispatch(
         "EnableKeyRotation" => call!(enable_key_rotation),
         "DisableKeyRotation" => call!(disable_key_rotation),
         "GetKeyRotationStatus" => call!(get_key_rotation_status),
+        "RotateKeyOnDemand" => call!(rotate_key_on_demand),
+        "ListKeyRotations" => call!(list_key_rotations),
         "Encrypt" => call!(encrypt),
         "Decrypt" => call!(decrypt),
         "ReEncrypt" => call!(re_encrypt),

@@ -50,6 +50,8 @@ pub struct App {
     pub profiles: auth::ProfileCache,
     /// The audit trail (disabled for in-memory servers).
     pub audit: audit::AuditLog,
+    /// `serve --test-clock`: enables `kms_api::ADVANCE_CLOCK_OP`.
+    pub test_clock: bool,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -200,6 +202,9 @@ async fn serve_request(
     let result = if kms_api::is_mutating(&op) {
         let app = app.clone();
         tokio::task::spawn_blocking(move || {
+            if app.test_clock && op == kms_api::ADVANCE_CLOCK_OP {
+                return kms_api::advance_clock(&app.kms, &caller, value);
+            }
             kms_api::dispatch(&app.kms, &app.kms_model, &caller, &op, value)
         })
         .await
@@ -429,9 +434,17 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 let kms = kms.clone();
-                let res = tokio::task::spawn_blocking(move || kms.purge_due_keys()).await;
-                if let Ok(Err(e)) = res {
-                    tracing::warn!(error = %e, "deleting keys past their deletion date failed");
+                let res = tokio::task::spawn_blocking(move || {
+                    (kms.purge_due_keys(), kms.rotate_due_keys())
+                })
+                .await;
+                if let Ok((purged, rotated)) = res {
+                    if let Err(e) = purged {
+                        tracing::warn!(error = %e, "deleting keys past their deletion date failed");
+                    }
+                    if let Err(e) = rotated {
+                        tracing::warn!(error = %e, "rotating keys past their rotation date failed");
+                    }
                 }
             }
         })

@@ -155,6 +155,7 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
                 .map_err(|e| SetupError::DataDir(dir.join(crate::audit::AUDIT_DIR), e))?,
             Storage::InMemory => crate::audit::AuditLog::disabled(),
         },
+        test_clock: false,
     };
     Ok((app, opened))
 }

@@ -1,19 +1,38 @@
-//! EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus. The setting
-//! is stored; performing rotations on schedule is the lifecycle work.
+//! Rotation of key material: EnableKeyRotation, DisableKeyRotation,
+//! GetKeyRotationStatus, RotateKeyOnDemand, ListKeyRotations, and the
+//! scheduled rotations the server's sweeper runs ([`Kms::rotate_due_keys`]).
+//!
+//! A rotation adds one material version to the key (sealed and stored like
+//! the first, in the same store transaction as the record). Encrypt uses the
+//! newest version; ciphertexts name the version they were made with, so every
+//! older ciphertext still decrypts.
+
+use std::sync::Arc;
+
+use ferrokms_store::Change;
 
 use crate::api::*;
-use crate::ids::Accepts;
-use crate::model::{KeyRecord, KeySpec, KeyState, Origin};
+use crate::crypto::random_bytes;
+use crate::ids::{Accepts, KeyAddr};
+use crate::keymat::{self, KeyMaterial};
+use crate::model::{
+    IncludeKeyMaterial, KeyMaterialState, KeyRecord, KeySpec, KeyState, MaterialInfo, Origin,
+    RotationType,
+};
 use crate::ops::require_not_pending_deletion;
+use crate::state::{material_storage_id, put_key_change, Key, KIND_MATERIAL};
 use crate::{Caller, Kms, KmsError};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// Automatic rotation exists only for symmetric keys with AWS_KMS origin.
-fn check_rotatable(r: &KeyRecord) -> Result<(), KmsError> {
+/// On-demand rotations allowed per key (not adjustable on AWS).
+pub const MAX_ON_DEMAND_ROTATIONS: usize = 25;
+
+/// Rotation exists only for symmetric keys with AWS_KMS origin.
+fn check_rotatable(r: &KeyRecord, what: &str) -> Result<(), KmsError> {
     if r.key_spec != KeySpec::SymmetricDefault || r.origin != Origin::AwsKms {
         return Err(KmsError::UnsupportedOperation(format!(
-            "{} does not support automatic key rotation: only symmetric encryption keys with AWS_KMS origin rotate.",
+            "{} does not support {what} key rotation: only symmetric encryption keys with AWS_KMS origin rotate.",
             r.arn()
         )));
     }
@@ -24,7 +43,135 @@ fn check_rotatable(r: &KeyRecord) -> Result<(), KmsError> {
     Ok(())
 }
 
+/// When the next automatic rotation is due: the last automatic rotation
+/// (or the key's creation) plus the period. On-demand rotations do not move
+/// the schedule.
+pub(crate) fn next_rotation_ms(r: &KeyRecord) -> i64 {
+    let last = r
+        .materials
+        .iter()
+        .filter(|m| m.rotation != Some(RotationType::OnDemand))
+        .map(|m| m.created_ms)
+        .max()
+        .unwrap_or(r.created_ms);
+    last + i64::from(r.rotation.period_days) * DAY_MS
+}
+
+/// Whether the sweeper rotates this key now. Disabled keys and keys
+/// pending deletion wait (a re-enabled key past its date rotates at once).
+fn rotation_due(r: &KeyRecord, now_ms: i64) -> bool {
+    r.rotation.enabled
+        && r.state == KeyState::Enabled
+        && r.key_spec == KeySpec::SymmetricDefault
+        && r.origin == Origin::AwsKms
+        && next_rotation_ms(r) <= now_ms
+}
+
+fn on_demand_rotations(r: &KeyRecord) -> usize {
+    r.materials
+        .iter()
+        .filter(|m| m.rotation == Some(RotationType::OnDemand))
+        .count()
+}
+
 impl Kms {
+    /// Adds a new material version to a key, durable before it is visible.
+    /// `check` runs on the current record under the writer lock; `Ok(false)`
+    /// skips the rotation (returns `None`).
+    pub(crate) fn add_material(
+        &self,
+        addr: &KeyAddr,
+        kind: RotationType,
+        check: impl FnOnce(&KeyRecord) -> Result<bool, KmsError>,
+    ) -> Result<Option<Arc<Key>>, KmsError> {
+        let not_found = || KmsError::NotFound(format!("Key '{}' does not exist", addr.arn()));
+        let (spec, usage) = {
+            let state = self.state.read();
+            let k = state.keys.get(addr).ok_or_else(not_found)?;
+            (k.record.key_spec, k.record.key_usage)
+        };
+        let material = keymat::generate(spec, usage)?;
+        let loaded = KeyMaterial::load(spec, usage, &material)?;
+        let material_id = hex::encode(&*random_bytes(32)?);
+        let _w = self.writer.lock();
+        let current = self
+            .state
+            .read()
+            .keys
+            .get(addr)
+            .cloned()
+            .ok_or_else(not_found)?;
+        if !check(&current.record)? {
+            return Ok(None);
+        }
+        let version = u32::try_from(current.record.materials.len())
+            .map_err(|_| KmsError::Internal("too many key material versions".into()))?;
+        let mut record = current.record.clone();
+        record.materials.push(MaterialInfo {
+            id: material_id,
+            created_ms: self.clock.now_ms(),
+            rotation: Some(kind),
+        });
+        let mid = material_storage_id(addr, version);
+        let sealed = self
+            .sealer
+            .seal(mid.as_bytes(), &material)
+            .map_err(|e| KmsError::Internal(e.to_string()))?;
+        self.store.apply(&[
+            Change::Put {
+                kind: KIND_MATERIAL,
+                id: mid,
+                body: sealed,
+            },
+            put_key_change(&record)?,
+        ])?;
+        let mut materials = current.materials.clone();
+        materials.push(Arc::new(loaded));
+        let key = Arc::new(Key {
+            record,
+            materials,
+            policy: current.policy.clone(),
+        });
+        self.state.write().keys.insert(addr.clone(), key.clone());
+        Ok(Some(key))
+    }
+
+    /// Rotates every key whose automatic rotation date has passed (by
+    /// [`Kms::clock`]). A key that missed several periods (the server was
+    /// down) rotates once. Returns how many keys rotated; a failure on one
+    /// key does not stop the others (the first error is returned).
+    pub fn rotate_due_keys(&self) -> Result<usize, KmsError> {
+        let now = self.clock.now_ms();
+        let due: Vec<KeyAddr> = self
+            .state
+            .read()
+            .keys
+            .values()
+            .filter(|k| rotation_due(&k.record, now))
+            .map(|k| k.record.addr.clone())
+            .collect();
+        let mut rotated = 0;
+        let mut first_err = None;
+        for addr in due {
+            match self.add_material(&addr, RotationType::Automatic, |r| Ok(rotation_due(r, now))) {
+                Ok(Some(key)) => {
+                    rotated += 1;
+                    tracing::info!(
+                        key = %addr.arn(),
+                        material_version = key.record.materials.len() - 1,
+                        "key material rotated on schedule"
+                    );
+                }
+                Ok(None) | Err(KmsError::NotFound(_)) => {}
+                Err(e) => {
+                    tracing::warn!(key = %addr.arn(), error = %e, "scheduled rotation failed");
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(rotated), Err)
+    }
+
     /// EnableKeyRotation: 90 to 2560 days, 365 by default.
     pub fn enable_key_rotation(
         &self,
@@ -46,7 +193,7 @@ impl Kms {
         let period = req.rotation_period_in_days.unwrap_or(365);
         self.update_key(&key.record.addr, |r| {
             crate::ops::require_customer_managed(r)?;
-            check_rotatable(r)?;
+            check_rotatable(r, "automatic")?;
             r.rotation.enabled = true;
             r.rotation.period_days = period;
             Ok(())
@@ -63,7 +210,7 @@ impl Kms {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "DisableKeyRotation")?;
         self.update_key(&key.record.addr, |r| {
             crate::ops::require_customer_managed(r)?;
-            check_rotatable(r)?;
+            check_rotatable(r, "automatic")?;
             r.rotation.enabled = false;
             Ok(())
         })?;
@@ -90,18 +237,95 @@ impl Kms {
             )));
         }
         let enabled = r.rotation.enabled && r.state != KeyState::PendingDeletion;
-        let last = r
-            .materials
-            .last()
-            .map(|m| m.created_ms)
-            .unwrap_or(r.created_ms);
         Ok(GetKeyRotationStatusResponse {
             key_rotation_enabled: enabled,
             key_id: r.arn(),
             rotation_period_in_days: r.rotation.enabled.then_some(r.rotation.period_days),
-            next_rotation_date: enabled.then(|| {
-                crate::model::ms_to_epoch_seconds(last + i64::from(r.rotation.period_days) * DAY_MS)
-            }),
+            next_rotation_date: enabled
+                .then(|| crate::model::ms_to_epoch_seconds(next_rotation_ms(r))),
+            // On-demand rotations complete within RotateKeyOnDemand.
+            on_demand_rotation_start_date: None,
+        })
+    }
+
+    /// RotateKeyOnDemand: a new material version now, whether or not
+    /// automatic rotation is enabled; the automatic schedule is unchanged.
+    pub fn rotate_key_on_demand(
+        &self,
+        caller: &Caller,
+        req: RotateKeyOnDemandRequest,
+    ) -> Result<RotateKeyOnDemandResponse, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "RotateKeyOnDemand")?;
+        let check = |r: &KeyRecord| -> Result<bool, KmsError> {
+            crate::ops::require_customer_managed(r)?;
+            check_rotatable(r, "on-demand")?;
+            if on_demand_rotations(r) >= MAX_ON_DEMAND_ROTATIONS {
+                return Err(KmsError::LimitExceeded(format!(
+                    "{} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations.",
+                    r.arn()
+                )));
+            }
+            Ok(true)
+        };
+        // Fail before generating material; checked again under the lock.
+        check(&key.record)?;
+        self.add_material(&key.record.addr, RotationType::OnDemand, check)?;
+        Ok(RotateKeyOnDemandResponse {
+            key_id: key.record.arn(),
+        })
+    }
+
+    /// ListKeyRotations: the rotations in the order they happened (with
+    /// ALL_KEY_MATERIAL, the first material too).
+    pub fn list_key_rotations(
+        &self,
+        caller: &Caller,
+        req: ListKeyRotationsRequest,
+    ) -> Result<ListKeyRotationsResponse, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "ListKeyRotations")?;
+        let r = &key.record;
+        if r.key_spec != KeySpec::SymmetricDefault || r.origin != Origin::AwsKms {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{} does not support key rotation: only symmetric encryption keys with AWS_KMS origin rotate.",
+                r.arn()
+            )));
+        }
+        let all = req.include_key_material == Some(IncludeKeyMaterial::AllKeyMaterial);
+        let current = r.materials.len().saturating_sub(1);
+        let items: Vec<(usize, &MaterialInfo)> = r
+            .materials
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| all || m.rotation.is_some())
+            .collect();
+        let (items, next_marker) = crate::ops::page(
+            items,
+            |(v, _)| format!("{v:010}"),
+            req.limit,
+            100,
+            1000,
+            req.marker.as_deref(),
+        )?;
+        let rotations = items
+            .into_iter()
+            .map(|(v, m)| RotationsListEntry {
+                key_id: r.addr.key_id.to_string(),
+                key_material_id: m.id.clone(),
+                key_material_state: if v == current {
+                    KeyMaterialState::Current
+                } else {
+                    KeyMaterialState::NonCurrent
+                },
+                rotation_date: m
+                    .rotation
+                    .map(|_| crate::model::ms_to_epoch_seconds(m.created_ms)),
+                rotation_type: m.rotation,
+            })
+            .collect();
+        Ok(ListKeyRotationsResponse {
+            rotations,
+            truncated: next_marker.is_some(),
+            next_marker,
         })
     }
 }
