@@ -94,7 +94,7 @@ impl AuditLog {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if n == 1 || n % 10_000 == 0 {
+                if n == 1 || n.is_multiple_of(10_000) {
                     tracing::warn!(dropped = n, "audit writer is behind; records dropped");
                 }
             }
