@@ -14,7 +14,8 @@
 #   4. restart the server on the N-key store: startup time (spawn to the
 #      "listening" line) and RSS; Encrypt again; RSS after
 # Environment: FERROKMS_SCALE_KEYS (10000), FERROKMS_BENCH_DURATION (5),
-# FERROKMS_BENCH_CONNECTIONS (32), FERROKMS_BENCH_NO_BUILD=1,
+# FERROKMS_BENCH_CONNECTIONS (32), FERROKMS_BENCH_REPEAT (1: Encrypt
+# measurements at each step), FERROKMS_BENCH_NO_BUILD=1,
 # FERROKMS_BENCH_OUT (a new temporary directory, kept), CARGO_TARGET_DIR.
 # Bounded: server starts wait at most 120 s, every bench run is under
 # `timeout`, servers are killed by PID on exit.
@@ -23,6 +24,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KEYS="${FERROKMS_SCALE_KEYS:-10000}"
 DURATION="${FERROKMS_BENCH_DURATION:-5}"
+REPEAT="${FERROKMS_BENCH_REPEAT:-1}"
 CONNECTIONS="${FERROKMS_BENCH_CONNECTIONS:-32}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ferrokms-target}"
 OUT="${FERROKMS_BENCH_OUT:-$(mktemp -d -t ferrokms-scale.XXXXXX)}"
@@ -82,36 +84,43 @@ start() {
     return 1
 }
 rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status"; }
-# run OP [args]: prints one JSON line.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+# run OP [args]: prints one JSON line, with the server's CPU time over the run.
 run() {
-    local op=$1
+    local op=$1 cpu0 line
     shift
-    timeout $((DURATION * 3 + 600)) "$BIN" bench --endpoint "$URL" --credentials-file "$DATA/credentials" \
-        --op "$op" --connections "$CONNECTIONS" --json "$@"
+    cpu0="$(cpu_ticks)"
+    line="$(timeout $((DURATION * 3 + 600)) "$BIN" bench --endpoint "$URL" --credentials-file "$DATA/credentials" \
+        --op "$op" --connections "$CONNECTIONS" --json "$@")"
+    echo "$line" | sed "s/^{/{\"server_cpu_ticks_us\":$((($(cpu_ticks) - cpu0) * TICK_US)),/"
 }
 field() { python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print(r[sys.argv[1]])' "$1"; }
 summary() {
-    python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("{} {:,.0f} req/s, p50 {:.2f} ms, p99 {:.2f} ms, {} requests, {} errors".format(r["op"], r["requests_per_second"], r["p50_us"]/1000, r["p99_us"]/1000, r["requests"], r["errors"]))'
+    python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("{} {:,.0f} req/s, p50 {:.2f} ms, p99 {:.2f} ms, {} requests, {} errors, server CPU {:.0f} us/request".format(r["op"], r["requests_per_second"], r["p50_us"]/1000, r["p99_us"]/1000, r["requests"], r["errors"], r["server_cpu_ticks_us"] / max(r["requests"], 1)))'
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); ferrokms $(revision); $CONNECTIONS connections, ${DURATION} s per measurement"
 
 start empty
 echo "empty store: startup ${START_MS} ms, RSS $(rss_mib) MiB"
-ENC1="$(run encrypt --duration "$DURATION")"
-echo "encrypt, 1 key in the store: $(echo "$ENC1" | summary); RSS after $(rss_mib) MiB"
+for i in $(seq 1 "$REPEAT"); do
+    echo "encrypt, 1 key in the store (#$i): $(run encrypt --duration "$DURATION" | summary); RSS after $(rss_mib) MiB"
+done
 
 log "creating $KEYS keys"
 CK="$(run create-key --duration 3600 --max-requests "$KEYS")"
 echo "create-key until $(echo "$CK" | field requests) keys: $(echo "$CK" | summary); RSS after $(rss_mib) MiB"
-ENCN="$(run encrypt --duration "$DURATION")"
-echo "encrypt, $KEYS+ keys in the store (same process): $(echo "$ENCN" | summary); RSS after $(rss_mib) MiB"
+for i in $(seq 1 "$REPEAT"); do
+    echo "encrypt, $KEYS+ keys in the store, same process (#$i): $(run encrypt --duration "$DURATION" | summary); RSS after $(rss_mib) MiB"
+done
 stop
 
 start full
 echo "restart with $KEYS+ keys: startup ${START_MS} ms, RSS $(rss_mib) MiB"
-ENCR="$(run encrypt --duration "$DURATION")"
-echo "encrypt after restart: $(echo "$ENCR" | summary); RSS after $(rss_mib) MiB"
+for i in $(seq 1 "$REPEAT"); do
+    echo "encrypt after restart (#$i): $(run encrypt --duration "$DURATION" | summary); RSS after $(rss_mib) MiB"
+done
 stop
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "store on disk: $(du -sh "$DATA" | cut -f1) ($DATA)"
