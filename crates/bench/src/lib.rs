@@ -538,3 +538,30 @@ pub fn raw_rate(op: Op, threads: usize, duration: Duration) -> Result<Option<f64
     }
     Ok(Some(total as f64 / start.elapsed().as_secs_f64()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::keeps_alive;
+
+    fn resp(version: hyper::Version, connection: Option<&str>) -> hyper::Response<()> {
+        let mut b = hyper::Response::builder().version(version);
+        if let Some(c) = connection {
+            b = b.header("connection", c);
+        }
+        b.body(()).unwrap_or_default()
+    }
+
+    #[test]
+    fn connection_close_and_http10_end_the_connection() {
+        use hyper::Version;
+        assert!(keeps_alive(&resp(Version::HTTP_11, None)));
+        assert!(keeps_alive(&resp(Version::HTTP_11, Some("keep-alive"))));
+        assert!(!keeps_alive(&resp(Version::HTTP_11, Some("close"))));
+        assert!(!keeps_alive(&resp(
+            Version::HTTP_11,
+            Some("Upgrade, Close")
+        )));
+        assert!(!keeps_alive(&resp(Version::HTTP_10, None)));
+        assert!(keeps_alive(&resp(Version::HTTP_10, Some("Keep-Alive"))));
+    }
+}
