@@ -422,13 +422,15 @@ impl Kms {
     /// Authorizes an operation that has no key (CreateKey, ListKeys,
     /// ListAliases, GenerateRandom, the alias half of alias operations):
     /// identity policies only, on `resource` (`*` or an alias ARN).
-    pub(crate) fn authorize_identity_only(
+    /// Identity-side policies alone (no key policy) on `resource`: the
+    /// request as evaluated, the decision, and the statements that applied.
+    fn identity_decision(
         &self,
         caller: &Caller,
         action: &str,
         resource: &str,
         extra: Context,
-    ) -> Result<(), KmsError> {
+    ) -> Result<(Request, Decision, Vec<String>), KmsError> {
         let mut ctx = extra;
         ctx.insert("aws:RequestedRegion", caller.region.as_str());
         merge(&mut ctx, &caller.identity.context);
@@ -453,17 +455,31 @@ impl Kms {
                 mode: CombineMode::Standard,
             },
         );
+        let statements = applied_statements(&eval);
+        let decision = eval.decision.clone();
+        drop(eval);
+        Ok((request, decision, statements))
+    }
+
+    pub(crate) fn authorize_identity_only(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: &str,
+        extra: Context,
+    ) -> Result<(), KmsError> {
+        let (request, decision, statements) =
+            self.identity_decision(caller, action, resource, extra)?;
         caller.identity.record(AuthzRecord {
             action: format!("kms:{action}"),
             resource: resource.to_string(),
-            allowed: eval.decision.is_allowed(),
-            decision: eval
-                .decision
+            allowed: decision.is_allowed(),
+            decision: decision
                 .denial_reason(&format!("kms:{action}"))
                 .unwrap_or_else(|| "allow".to_string()),
-            statements: applied_statements(&eval),
+            statements,
         });
-        match eval.decision {
+        match decision {
             Decision::Allow => Ok(()),
             ref d => Err(KmsError::AccessDenied(explain::access_denied_message(&request, d).unwrap_or_else(|| {
                 format!("User: {} is not authorized to perform: kms:{action} on resource: {resource}", caller.arn)
@@ -591,29 +607,10 @@ impl Kms {
         action: &str,
         resource: &str,
     ) -> Option<String> {
-        let principal = caller.request_principal().ok()?;
-        let action_id = Action::parse(&format!("kms:{action}")).ok()?;
-        let mut ctx = Context::new();
-        merge(&mut ctx, &caller.identity.context);
-        merge(&mut ctx, &caller.identity.profile.context);
-        let request = Request::new(principal, action_id, resource)
-            .with_context(ctx)
-            .with_principal_context();
-        let inputs: Vec<PolicyInput<'_>> = caller
-            .identity
-            .profile
-            .policies
-            .iter()
-            .map(|p| PolicyInput::new(&p.label, p.kind, &p.policy))
-            .collect();
-        let eval = evaluate_with(
-            &request,
-            &inputs,
-            &EvaluationOptions {
-                mode: CombineMode::Standard,
-            },
-        );
-        match eval.decision {
+        let (request, decision, _) = self
+            .identity_decision(caller, action, resource, Context::new())
+            .ok()?;
+        match decision {
             d @ Decision::ExplicitDeny { .. } => explain::access_denied_message(&request, &d),
             _ => None,
         }
