@@ -67,6 +67,30 @@ pub(crate) struct State {
     pub grants: HashMap<KeyAddr, Vec<Arc<crate::grants::GrantRecord>>>,
 }
 
+/// Parsed key policies shared by text. Bounded: when full it starts over
+/// (keys keep their own `Arc`; only future sharing is lost).
+#[derive(Default)]
+pub(crate) struct PolicyCache {
+    by_text: Mutex<HashMap<String, Arc<ferrokms_policy::Policy>>>,
+}
+
+const POLICY_CACHE_MAX: usize = 4096;
+
+impl PolicyCache {
+    pub(crate) fn get(&self, text: &str) -> Arc<ferrokms_policy::Policy> {
+        let mut map = self.by_text.lock();
+        if let Some(p) = map.get(text) {
+            return p.clone();
+        }
+        let parsed = crate::authz::load_key_policy(text);
+        if map.len() >= POLICY_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(text.to_string(), parsed.clone());
+        parsed
+    }
+}
+
 /// The KMS service: every key in memory, every change written through.
 pub struct Kms {
     pub(crate) store: Arc<dyn Store>,
@@ -77,6 +101,9 @@ pub struct Kms {
     pub(crate) writer: Mutex<()>,
     /// Who exists, for validating the principals of key policies.
     pub(crate) principals: RwLock<Option<Arc<dyn crate::authz::PrincipalDirectory>>>,
+    /// Parsed key policies by text: keys with the same policy (every
+    /// default policy of an account) share one parsed copy.
+    policies: PolicyCache,
     pub clock: Clock,
 }
 
@@ -84,6 +111,7 @@ impl Kms {
     /// Loads every key and alias from the store and unseals the material.
     pub fn open(store: Arc<dyn Store>, sealer: Arc<Sealer>) -> Result<Kms, KmsError> {
         let mut state = State::default();
+        let policies = PolicyCache::default();
         let mut materials: HashMap<String, Vec<u8>> = HashMap::new();
         for rec in store.load(KIND_MATERIAL)? {
             materials.insert(rec.id, rec.body);
@@ -110,7 +138,7 @@ impl Kms {
             state.keys.insert(
                 record.addr.clone(),
                 Arc::new(Key {
-                    policy: crate::authz::load_key_policy(&record.policy),
+                    policy: policies.get(&record.policy),
                     record,
                     materials: mats,
                 }),
@@ -142,6 +170,7 @@ impl Kms {
             state: RwLock::new(state),
             writer: Mutex::new(()),
             principals: RwLock::new(None),
+            policies,
             clock: Clock::default(),
         })
     }
@@ -193,7 +222,7 @@ impl Kms {
         let policy = if record.policy == current.record.policy {
             current.policy.clone()
         } else {
-            crate::authz::load_key_policy(&record.policy)
+            self.policies.get(&record.policy)
         };
         let key = Arc::new(Key {
             record,
@@ -231,7 +260,7 @@ impl Kms {
         ])?;
         let key = Arc::new(Key {
             materials: vec![Arc::new(loaded)],
-            policy: crate::authz::load_key_policy(&record.policy),
+            policy: self.policies.get(&record.policy),
             record,
         });
         self.state
