@@ -10,9 +10,10 @@ use zeroize::Zeroizing;
 
 use crate::crypto::EncryptionContext;
 use crate::model::{
-    DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, IncludeKeyMaterial, KeyAgreementAlgorithm,
-    KeyMaterialState, KeyMetadata, KeySpec, KeyState, KeyUsage, MacAlgorithm, MessageType, Origin,
-    RotationType, SigningAlgorithm, Tag,
+    DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, ExpirationModel, ImportState, ImportType,
+    IncludeKeyMaterial, KeyAgreementAlgorithm, KeyMaterialState, KeyMetadata, KeySpec, KeyState,
+    KeyUsage, MacAlgorithm, MessageType, Origin, RotationType, SigningAlgorithm, Tag,
+    WrappingAlgorithm, WrappingKeySpec,
 };
 
 /// A non-secret binary member, base64 on the wire.
@@ -155,6 +156,62 @@ pub struct KeyIdResponse {
 pub struct UpdateKeyDescriptionRequest {
     pub key_id: String,
     pub description: String,
+}
+
+// ---------------------------------------------------------------- imported key material
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GetParametersForImportRequest {
+    pub key_id: String,
+    /// Required by the model (checked at the edge).
+    pub wrapping_algorithm: Option<WrappingAlgorithm>,
+    pub wrapping_key_spec: Option<WrappingKeySpec>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetParametersForImportResponse {
+    pub key_id: String,
+    pub import_token: Blob,
+    pub public_key: Blob,
+    pub parameters_valid_to: f64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ImportKeyMaterialRequest {
+    pub key_id: String,
+    pub import_token: Blob,
+    pub encrypted_key_material: Blob,
+    /// `DateType`: epoch seconds on the JSON wire.
+    pub valid_to: Option<f64>,
+    pub expiration_model: Option<ExpirationModel>,
+    pub import_type: Option<ImportType>,
+    pub key_material_description: Option<String>,
+    pub key_material_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImportKeyMaterialResponse {
+    pub key_id: String,
+    pub key_material_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeleteImportedKeyMaterialRequest {
+    pub key_id: String,
+    pub key_material_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteImportedKeyMaterialResponse {
+    pub key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_id: Option<String>,
 }
 
 // ---------------------------------------------------------------- aliases
@@ -318,13 +375,20 @@ pub struct ListKeyRotationsRequest {
 }
 
 /// `RotationsListEntry`. KeyMaterialDescription, ImportState, ExpirationModel
-/// and ValidTo exist only for EXTERNAL-origin keys, which ferrokms does not
-/// have, so they are never present.
+/// and ValidTo are present only for EXTERNAL-origin keys.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RotationsListEntry {
     pub key_id: String,
     pub key_material_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import_state: Option<ImportState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<ExpirationModel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<f64>,
     pub key_material_state: KeyMaterialState,
     /// Absent for the first material.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -43,6 +43,14 @@ pub enum KmsError {
     #[error("{0}")]
     InvalidGrantId(String),
     #[error("{0}")]
+    IncorrectKeyMaterial(String),
+    #[error("{0}")]
+    InvalidImportToken(String),
+    #[error("{0}")]
+    ExpiredImportToken(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
     Validation(String),
     #[error("{0}")]
     AccessDenied(String),
@@ -76,6 +84,10 @@ impl KmsError {
             InvalidMarker(_) => "InvalidMarkerException",
             InvalidGrantToken(_) => "InvalidGrantTokenException",
             InvalidGrantId(_) => "InvalidGrantIdException",
+            IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
+            InvalidImportToken(_) => "InvalidImportTokenException",
+            ExpiredImportToken(_) => "ExpiredImportTokenException",
+            Conflict(_) => "ConflictException",
             Validation(_) => "ValidationException",
             AccessDenied(_) => "AccessDeniedException",
             DryRunOperation(_) => "DryRunOperationException",

@@ -21,7 +21,7 @@ use crate::api::Empty;
 use crate::crypto::random_bytes;
 use crate::ids::{Accepts, KeyAddr, KeyRef};
 use crate::model::{KeyRecord, KeySpec, KeyUsage};
-use crate::ops::{page, require_usable};
+use crate::ops::page;
 use crate::{Caller, Kms, KmsError};
 
 pub(crate) const KIND_GRANT: &str = "kms.grant";
@@ -485,7 +485,7 @@ impl Kms {
         let cond_for_recheck = cond.clone();
         let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOnly, "CreateGrant", cond)?;
         let r = &key.record;
-        require_usable(r)?;
+        self.require_usable(r)?;
         if let Some(bad) = req.operations.iter().find(|o| !operation_valid_for(o, r)) {
             return Err(KmsError::Validation(format!(
                 "Grant operation {bad} is not valid for {} with key spec {} and key usage {}.",

@@ -201,6 +201,61 @@ pub fn generate_private_key(spec: KeySpec) -> Result<Zeroizing<Vec<u8>>, KmsErro
     )))
 }
 
+/// The lengths of HMAC key material ImportKeyMaterial accepts: at least the
+/// digest length, at most two hash blocks (AWS's rule for imported HMAC
+/// keys: 28-64 bytes for HMAC_224, 32-64 for HMAC_256, 48-128 for
+/// HMAC_384, 64-128 for HMAC_512).
+pub fn hmac_import_len(spec: KeySpec) -> Option<std::ops::RangeInclusive<usize>> {
+    match spec {
+        KeySpec::Hmac224 => Some(28..=64),
+        KeySpec::Hmac256 => Some(32..=64),
+        KeySpec::Hmac384 => Some(48..=128),
+        KeySpec::Hmac512 => Some(64..=128),
+        _ => None,
+    }
+}
+
+/// Parses key material given to ImportKeyMaterial for a key of this spec
+/// and usage: 32 raw bytes for SYMMETRIC_DEFAULT, raw bytes of an allowed
+/// length for HMAC, a PKCS#8 DER private key of exactly the key's spec
+/// (RSA modulus size, EC curve) for asymmetric keys. Anything else is
+/// IncorrectKeyMaterialException.
+pub fn load_imported(
+    spec: KeySpec,
+    usage: KeyUsage,
+    bytes: &[u8],
+) -> Result<KeyMaterial, KmsError> {
+    let incorrect = || {
+        KmsError::IncorrectKeyMaterial(format!(
+            "The key material is not valid for a KMS key with key spec {spec} and key usage {usage}."
+        ))
+    };
+    if spec == KeySpec::SymmetricDefault && bytes.len() != SYMMETRIC_KEY_LEN {
+        return Err(incorrect());
+    }
+    if let Some(range) = hmac_import_len(spec) {
+        if !range.contains(&bytes.len()) {
+            return Err(incorrect());
+        }
+    }
+    let loaded = KeyMaterial::load(spec, usage, bytes).map_err(|_| incorrect())?;
+    let bits = match &loaded {
+        KeyMaterial::RsaDecrypt { key, .. } => Some(key.key_size_bits()),
+        KeyMaterial::RsaSign(k) => Some(k.public_modulus_len() * 8),
+        _ => None,
+    };
+    let want = match spec {
+        KeySpec::Rsa2048 => Some(2048),
+        KeySpec::Rsa3072 => Some(3072),
+        KeySpec::Rsa4096 => Some(4096),
+        _ => None,
+    };
+    if bits != want {
+        return Err(incorrect());
+    }
+    Ok(loaded)
+}
+
 /// New material for a KMS key, in its stored (sealed-at-rest) form.
 pub fn generate(spec: KeySpec, usage: KeyUsage) -> Result<Zeroizing<Vec<u8>>, KmsError> {
     if spec == KeySpec::SymmetricDefault {
@@ -226,7 +281,10 @@ impl KeyMaterial {
             )?));
         }
         if let Some((alg, len)) = hmac_algorithm(spec) {
-            if bytes.len() != len {
+            // Generated keys are exactly `len` bytes; imported ones may be
+            // longer (see `hmac_import_len`).
+            if !hmac_import_len(spec).is_some_and(|r| r.contains(&bytes.len())) || bytes.len() < len
+            {
                 return Err(bad());
             }
             return Ok(KeyMaterial::Hmac(Box::new(hmac::Key::new(alg, bytes))));

@@ -21,7 +21,7 @@ mod ops;
 mod state;
 
 pub use error::KmsError;
-pub use state::{Clock, Kms};
+pub use state::{Clock, Kms, SweepReport};
 
 use ferrokms_types::{AccountId, Region};
 

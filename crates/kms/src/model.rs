@@ -283,6 +283,52 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// `ExpirationModelType`: whether imported key material expires.
+    ExpirationModel {
+        KeyMaterialExpires = "KEY_MATERIAL_EXPIRES",
+        KeyMaterialDoesNotExpire = "KEY_MATERIAL_DOES_NOT_EXPIRE",
+    }
+);
+
+aws_enum!(
+    /// `AlgorithmSpec`: how key material is wrapped for ImportKeyMaterial.
+    WrappingAlgorithm {
+        RsaesPkcs1V15 = "RSAES_PKCS1_V1_5",
+        RsaesOaepSha1 = "RSAES_OAEP_SHA_1",
+        RsaesOaepSha256 = "RSAES_OAEP_SHA_256",
+        RsaAesKeyWrapSha1 = "RSA_AES_KEY_WRAP_SHA_1",
+        RsaAesKeyWrapSha256 = "RSA_AES_KEY_WRAP_SHA_256",
+        Sm2Pke = "SM2PKE",
+    }
+);
+
+aws_enum!(
+    /// `WrappingKeySpec`: the wrapping key GetParametersForImport returns.
+    WrappingKeySpec {
+        Rsa2048 = "RSA_2048",
+        Rsa3072 = "RSA_3072",
+        Rsa4096 = "RSA_4096",
+        Sm2 = "SM2",
+    }
+);
+
+aws_enum!(
+    /// `ImportType` of ImportKeyMaterial.
+    ImportType {
+        NewKeyMaterial = "NEW_KEY_MATERIAL",
+        ExistingKeyMaterial = "EXISTING_KEY_MATERIAL",
+    }
+);
+
+aws_enum!(
+    /// `ImportState` of a ListKeyRotations entry of an EXTERNAL key.
+    ImportState {
+        Imported = "IMPORTED",
+        PendingImport = "PENDING_IMPORT",
+    }
+);
+
+aws_enum!(
     DataKeySpec {
         Aes256 = "AES_256",
         Aes128 = "AES_128",
@@ -312,6 +358,29 @@ pub struct MaterialInfo {
     /// otherwise the rotation that made it (`RotationType`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<RotationType>,
+    /// `KeyMaterialDescription` given at import (EXTERNAL keys only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The imported material an EXTERNAL key holds right now. `None` on the
+/// record means the key has no usable material (never imported, deleted or
+/// expired); the material's id stays in `materials` so that only the same
+/// material can be imported again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedMaterial {
+    pub expiration_model: ExpirationModel,
+    /// When the material expires (`ValidTo`), for KEY_MATERIAL_EXPIRES.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_to_ms: Option<i64>,
+}
+
+impl ImportedMaterial {
+    /// Whether the material has expired at `now_ms` (it is unusable from
+    /// `ValidTo` on, even before the sweeper deletes it).
+    pub fn expired_at(&self, now_ms: i64) -> bool {
+        self.valid_to_ms.is_some_and(|v| v <= now_ms)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,9 +417,18 @@ pub struct KeyRecord {
     pub rotation: RotationConfig,
     pub multi_region: bool,
     pub materials: Vec<MaterialInfo>,
+    /// EXTERNAL keys: the material currently imported, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<ImportedMaterial>,
 }
 
 impl KeyRecord {
+    /// Whether the key's material is loaded: always for AWS_KMS keys; for
+    /// EXTERNAL keys only while imported material is present.
+    pub fn has_material(&self) -> bool {
+        self.origin != Origin::External || self.imported.is_some()
+    }
+
     pub fn arn(&self) -> String {
         self.addr.arn()
     }
@@ -405,7 +483,11 @@ pub struct KeyMetadata {
     pub key_state: KeyState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_date: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<f64>,
     pub origin: Origin,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<ExpirationModel>,
     pub key_manager: KeyManager,
     pub customer_master_key_spec: KeySpec,
     pub key_spec: KeySpec,
@@ -426,6 +508,24 @@ pub fn ms_to_epoch_seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }
 
+impl KeyMetadata {
+    /// The metadata as of `now_ms`: imported material past its `ValidTo`
+    /// shows the key PendingImport even before the sweeper has deleted it.
+    pub fn at(r: &KeyRecord, now_ms: i64) -> KeyMetadata {
+        let mut m = KeyMetadata::from(r);
+        if r.imported.as_ref().is_some_and(|i| i.expired_at(now_ms))
+            && matches!(r.state, KeyState::Enabled | KeyState::Disabled)
+        {
+            m.key_state = KeyState::PendingImport;
+            m.enabled = false;
+            m.valid_to = None;
+            m.expiration_model = None;
+            m.current_key_material_id = None;
+        }
+        m
+    }
+}
+
 impl From<&KeyRecord> for KeyMetadata {
     fn from(r: &KeyRecord) -> Self {
         KeyMetadata {
@@ -441,7 +541,13 @@ impl From<&KeyRecord> for KeyMetadata {
                 KeyState::PendingDeletion => r.deletion_ms.map(ms_to_epoch_seconds),
                 _ => None,
             },
+            valid_to: r
+                .imported
+                .as_ref()
+                .and_then(|i| i.valid_to_ms)
+                .map(ms_to_epoch_seconds),
             origin: r.origin,
+            expiration_model: r.imported.as_ref().map(|i| i.expiration_model),
             key_manager: r.key_manager,
             customer_master_key_spec: r.key_spec,
             key_spec: r.key_spec,
@@ -451,7 +557,8 @@ impl From<&KeyRecord> for KeyMetadata {
             key_agreement_algorithms: r.key_agreement_algorithms(),
             multi_region: r.multi_region,
             // Only symmetric encryption keys show their material id (kms-spec §7.3).
-            current_key_material_id: if r.key_spec == KeySpec::SymmetricDefault {
+            current_key_material_id: if r.key_spec == KeySpec::SymmetricDefault && r.has_material()
+            {
                 r.current_material().map(|(_, m)| m.id.clone())
             } else {
                 None

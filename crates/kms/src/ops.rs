@@ -5,6 +5,7 @@
 mod aliases;
 mod asymmetric;
 mod crypto_ops;
+mod import;
 mod keys;
 pub(crate) mod managed;
 mod policy;
@@ -59,6 +60,24 @@ impl Kms {
         };
         self.authorize_key(caller, &key, action, context)?;
         Ok(key)
+    }
+}
+
+impl Kms {
+    /// [`require_usable`] as of now: imported material past its `ValidTo`
+    /// makes the key unusable at once, without waiting for the sweeper
+    /// (which then deletes it and sets PendingImport).
+    pub(crate) fn require_usable(&self, r: &KeyRecord) -> Result<(), KmsError> {
+        require_usable(r)?;
+        if let Some(imported) = &r.imported {
+            if imported.expired_at(self.clock.now_ms()) {
+                return Err(KmsError::InvalidState(format!(
+                    "{} is pending import.",
+                    r.arn()
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

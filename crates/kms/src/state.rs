@@ -40,6 +40,14 @@ impl Clock {
     }
 }
 
+/// What one [`Kms::sweep`] did, part by part.
+#[derive(Debug)]
+pub struct SweepReport {
+    pub keys_deleted: Result<usize, KmsError>,
+    pub keys_rotated: Result<usize, KmsError>,
+    pub materials_expired: Result<usize, KmsError>,
+}
+
 /// A key with its material ready for use.
 #[derive(Debug)]
 pub struct Key {
@@ -121,7 +129,13 @@ impl Kms {
                 KmsError::Internal(format!("stored key {} is unreadable: {e}", rec.id))
             })?;
             let mut mats = Vec::new();
-            for v in 0..record.materials.len() {
+            // An EXTERNAL key without imported material has none stored.
+            let versions = if record.has_material() {
+                record.materials.len()
+            } else {
+                0
+            };
+            for v in 0..versions {
                 let id = material_storage_id(&record.addr, v as u32);
                 let sealed = materials.get(&id).ok_or_else(|| {
                     KmsError::Internal(format!("key material {id} is missing from the store"))
@@ -233,6 +247,49 @@ impl Kms {
         Ok((key, out))
     }
 
+    /// Creates a key without material (Origin EXTERNAL, PendingImport),
+    /// durable before it is visible.
+    pub(crate) fn insert_key_without_material(
+        &self,
+        record: KeyRecord,
+    ) -> Result<Arc<Key>, KmsError> {
+        let _w = self.writer.lock();
+        self.store.apply(&[put_key_change(&record)?])?;
+        let key = Arc::new(Key {
+            materials: Vec::new(),
+            policy: self.policies.get(&record.policy),
+            record,
+        });
+        self.state
+            .write()
+            .keys
+            .insert(key.record.addr.clone(), key.clone());
+        Ok(key)
+    }
+
+    /// Replaces a key's record and loaded material in one durable step:
+    /// `changes` (material puts or deletes) are applied with the record.
+    /// The caller holds the writer lock.
+    pub(crate) fn replace_key_locked(
+        &self,
+        record: KeyRecord,
+        materials: Vec<Arc<KeyMaterial>>,
+        mut changes: Vec<Change>,
+    ) -> Result<Arc<Key>, KmsError> {
+        changes.push(put_key_change(&record)?);
+        self.store.apply(&changes)?;
+        let key = Arc::new(Key {
+            materials,
+            policy: self.policies.get(&record.policy),
+            record,
+        });
+        self.state
+            .write()
+            .keys
+            .insert(key.record.addr.clone(), key.clone());
+        Ok(key)
+    }
+
     /// Creates a key with fresh material, durable before it is visible.
     /// Generation (seconds for RSA-4096) happens before the writer lock.
     pub(crate) fn insert_new_key(&self, mut record: KeyRecord) -> Result<Arc<Key>, KmsError> {
@@ -243,6 +300,7 @@ impl Kms {
             id: material_id,
             created_ms: record.created_ms,
             rotation: None,
+            description: None,
         }];
         let mid = material_storage_id(&record.addr, 0);
         let sealed = self
@@ -268,6 +326,17 @@ impl Kms {
             .keys
             .insert(key.record.addr.clone(), key.clone());
         Ok(key)
+    }
+
+    /// The periodic work of the server's sweeper (and of the test clock):
+    /// deletions due, rotations due, imported material past its `ValidTo`.
+    /// Each part runs even if an earlier one failed.
+    pub fn sweep(&self) -> SweepReport {
+        SweepReport {
+            keys_deleted: self.purge_due_keys(),
+            keys_rotated: self.rotate_due_keys(),
+            materials_expired: self.expire_imported_material(),
+        }
     }
 
     /// Deletes keys whose deletion date has passed, with their material and

@@ -84,6 +84,10 @@ pub fn is_mutating(op: &str) -> bool {
             | "EnableKeyRotation"
             | "DisableKeyRotation"
             | "RotateKeyOnDemand"
+            | "ImportKeyMaterial"
+            | "DeleteImportedKeyMaterial"
+            // Generates an RSA wrapping key pair (seconds for RSA-4096).
+            | "GetParametersForImport"
             | ADVANCE_CLOCK_OP
             | "CreateGrant"
             | "RetireGrant"
@@ -125,12 +129,12 @@ pub fn advance_clock(kms: &Kms, caller: &Caller, body: Value) -> Result<Vec<u8>,
         )
     })?;
     kms.clock.advance_ms(seconds * 1000);
-    let purged = kms.purge_due_keys()?;
-    let rotated = kms.rotate_due_keys()?;
+    let sweep = kms.sweep();
     let out = serde_json::json!({
         "Now": ferrokms_kms::model::ms_to_epoch_seconds(kms.clock.now_ms()),
-        "KeysDeleted": purged,
-        "KeysRotated": rotated,
+        "KeysDeleted": sweep.keys_deleted?,
+        "KeysRotated": sweep.keys_rotated?,
+        "MaterialsExpired": sweep.materials_expired?,
     });
     Ok(serde_json::to_vec(&out).unwrap_or_default())
 }
@@ -202,6 +206,9 @@ pub fn dispatch(
         "GetKeyRotationStatus" => call!(get_key_rotation_status),
         "RotateKeyOnDemand" => call!(rotate_key_on_demand),
         "ListKeyRotations" => call!(list_key_rotations),
+        "GetParametersForImport" => call!(get_parameters_for_import),
+        "ImportKeyMaterial" => call!(import_key_material),
+        "DeleteImportedKeyMaterial" => call!(delete_imported_key_material),
         "Encrypt" => call!(encrypt),
         "Decrypt" => call!(decrypt),
         "ReEncrypt" => call!(re_encrypt),

@@ -434,16 +434,16 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 let kms = kms.clone();
-                let res = tokio::task::spawn_blocking(move || {
-                    (kms.purge_due_keys(), kms.rotate_due_keys())
-                })
-                .await;
-                if let Ok((purged, rotated)) = res {
-                    if let Err(e) = purged {
+                let res = tokio::task::spawn_blocking(move || kms.sweep()).await;
+                if let Ok(sweep) = res {
+                    if let Err(e) = sweep.keys_deleted {
                         tracing::warn!(error = %e, "deleting keys past their deletion date failed");
                     }
-                    if let Err(e) = rotated {
+                    if let Err(e) = sweep.keys_rotated {
                         tracing::warn!(error = %e, "rotating keys past their rotation date failed");
+                    }
+                    if let Err(e) = sweep.materials_expired {
+                        tracing::warn!(error = %e, "deleting expired imported key material failed");
                     }
                 }
             }

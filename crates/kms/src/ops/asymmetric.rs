@@ -21,7 +21,6 @@ use crate::model::{
     MacAlgorithm, MessageType, SigningAlgorithm,
 };
 use crate::ops::crypto_ops::{dry_run, require_symmetric_encryption_key, seal_under};
-use crate::ops::require_usable;
 use crate::state::Key;
 use crate::{Caller, Kms, KmsError};
 
@@ -146,7 +145,7 @@ impl Kms {
             signing_context(req.signing_algorithm, req.message_type),
         )?;
         let r = &key.record;
-        require_usable(r)?;
+        self.require_usable(r)?;
         require_usage(r, KeyUsage::SignVerify, "Sign")?;
         let alg = req
             .signing_algorithm
@@ -171,7 +170,7 @@ impl Kms {
             signing_context(req.signing_algorithm, req.message_type),
         )?;
         let r = &key.record;
-        require_usable(r)?;
+        self.require_usable(r)?;
         require_usage(r, KeyUsage::SignVerify, "Verify")?;
         let alg = req
             .signing_algorithm
@@ -196,7 +195,7 @@ impl Kms {
     ) -> Result<GetPublicKeyResponse, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "GetPublicKey")?;
         let r = &key.record;
-        require_usable(r)?;
+        self.require_usable(r)?;
         if !r.key_spec.is_asymmetric() {
             return Err(KmsError::UnsupportedOperation(format!(
                 "{} key spec is {} which is not valid for GetPublicKey: only asymmetric KMS keys have a public key.",
@@ -235,7 +234,7 @@ impl Kms {
             mac_context(req.mac_algorithm),
         )?;
         let r = &key.record;
-        require_usable(r)?;
+        self.require_usable(r)?;
         require_usage(r, KeyUsage::GenerateVerifyMac, "GenerateMac")?;
         let alg = req.mac_algorithm.ok_or_else(|| missing("macAlgorithm"))?;
         if r.key_spec.mac_algorithm() != Some(alg) {
@@ -264,7 +263,7 @@ impl Kms {
             mac_context(req.mac_algorithm),
         )?;
         let r = &key.record;
-        require_usable(r)?;
+        self.require_usable(r)?;
         require_usage(r, KeyUsage::GenerateVerifyMac, "VerifyMac")?;
         let alg = req.mac_algorithm.ok_or_else(|| missing("macAlgorithm"))?;
         if r.key_spec.mac_algorithm() != Some(alg) {
@@ -301,7 +300,7 @@ impl Kms {
             },
         )?;
         let r = &key.record;
-        require_usable(r)?;
+        self.require_usable(r)?;
         require_usage(r, KeyUsage::KeyAgreement, "DeriveSharedSecret")?;
         let alg = req
             .key_agreement_algorithm
@@ -372,7 +371,7 @@ impl Kms {
             crate::ops::encryption_context_keys(&mut cond, ec);
         }
         let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOrAlias, op, cond)?;
-        require_usable(&key.record)?;
+        self.require_usable(&key.record)?;
         require_symmetric_encryption_key(&key, op)?;
         if spec == DataKeyPairSpec::Sm2 {
             return Err(KmsError::UnsupportedOperation(

@@ -14,7 +14,7 @@ use crate::api::*;
 use crate::crypto::{self, random_bytes, BlobHeader, EncryptionContext, SymmetricMaterial};
 use crate::ids::{Accepts, KeyAddr, KeyRef};
 use crate::model::{DataKeySpec, EncryptionAlgorithm, KeySpec, KeyUsage};
-use crate::ops::{encryption_context_keys, require_usable};
+use crate::ops::encryption_context_keys;
 use crate::state::Key;
 use crate::{Caller, Kms, KmsError};
 
@@ -102,7 +102,7 @@ impl Kms {
                 .as_str(),
         );
         let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOrAlias, "Encrypt", cond)?;
-        require_usable(&key.record)?;
+        self.require_usable(&key.record)?;
         if is_rsa_encryption_key(&key) {
             return self.encrypt_asymmetric(&key, &req);
         }
@@ -141,7 +141,7 @@ impl Kms {
             // Only authorization and the named key can be checked.
             if let Some(k) = &req.key_id {
                 let key = self.resolve(caller, k, Accepts::KeyOrAlias, "Decrypt")?;
-                require_usable(&key.record)?;
+                self.require_usable(&key.record)?;
             }
             return Err(KmsError::DryRunOperation(DRY_RUN_MESSAGE.into()));
         }
@@ -165,14 +165,14 @@ impl Kms {
                     cond.insert("kms:EncryptionAlgorithm", alg.as_str());
                 }
                 let key = self.resolve_with(caller, k, Accepts::KeyOrAlias, "Decrypt", cond)?;
-                require_usable(&key.record)?;
+                self.require_usable(&key.record)?;
                 return self.decrypt_asymmetric(&key, &req, &blob.0);
             }
             if key.record.key_usage != KeyUsage::EncryptDecrypt {
                 // A key that cannot decrypt at all: authorization first, then
                 // the usage error AWS gives.
                 let key = self.resolve(caller, k, Accepts::KeyOrAlias, "Decrypt")?;
-                require_usable(&key.record)?;
+                self.require_usable(&key.record)?;
                 require_symmetric_encryption_key(&key, "Decrypt")?;
             }
         }
@@ -236,7 +236,7 @@ impl Kms {
             "ReEncryptTo",
             cond,
         )?;
-        require_usable(&dest.record)?;
+        self.require_usable(&dest.record)?;
         let dest_is_rsa = is_rsa_encryption_key(&dest);
         if !dest_is_rsa {
             require_symmetric_encryption_key(&dest, "ReEncrypt")?;
@@ -269,7 +269,7 @@ impl Kms {
                     cond.insert("kms:ReEncryptOnSameKey", same_key);
                     let src =
                         self.resolve_with(caller, k, Accepts::KeyOrAlias, "ReEncryptFrom", cond)?;
-                    require_usable(&src.record)?;
+                    self.require_usable(&src.record)?;
                     let (alg, pt) = self.oaep_open(
                         &src,
                         req.source_encryption_algorithm,
@@ -436,7 +436,7 @@ impl Kms {
             EncryptionAlgorithm::SymmetricDefault.as_str(),
         );
         let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOrAlias, op, cond)?;
-        require_usable(&key.record)?;
+        self.require_usable(&key.record)?;
         require_symmetric_encryption_key(&key, op)?;
         dry_run(req.dry_run)?;
         let plaintext = random_bytes(len)?;
@@ -495,7 +495,7 @@ impl Kms {
             }
         }
         self.authorize_key(caller, &key, action, cond)?;
-        require_usable(&key.record)?;
+        self.require_usable(&key.record)?;
         require_symmetric_encryption_key(&key, action)?;
         dry_run(dry)?;
         let idx = header.material as usize;

@@ -34,10 +34,16 @@ impl Kms {
             .unwrap_or(KeySpec::SymmetricDefault);
         let origin = req.origin.unwrap_or(Origin::AwsKms);
         let usage = check_spec_and_usage(spec, req.key_usage)?;
-        if origin != Origin::AwsKms {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "Origin {origin} is not supported by this ferrokms version."
-            )));
+        match origin {
+            Origin::AwsKms => {}
+            // ML-DSA private keys have no import format ferrokms accepts.
+            Origin::External
+                if !matches!(spec, KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87) => {}
+            _ => {
+                return Err(KmsError::UnsupportedOperation(format!(
+                    "Origin {origin} is not supported for key spec {spec} by this ferrokms version."
+                )))
+            }
         }
         if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
             return Err(KmsError::UnsupportedOperation(
@@ -93,7 +99,12 @@ impl Kms {
             key_spec: spec,
             origin,
             key_manager: KeyManager::Customer,
-            state: KeyState::Enabled,
+            // An EXTERNAL key waits for ImportKeyMaterial.
+            state: if origin == Origin::External {
+                KeyState::PendingImport
+            } else {
+                KeyState::Enabled
+            },
             deletion_ms: None,
             pending_window_days: None,
             policy,
@@ -101,6 +112,7 @@ impl Kms {
             rotation: RotationConfig::default(),
             multi_region,
             materials: Vec::new(),
+            imported: None,
         };
         if let Some(parsed) = &given_policy {
             self.check_lockout(
@@ -110,7 +122,11 @@ impl Kms {
                 req.bypass_policy_lockout_safety_check,
             )?;
         }
-        let key = self.insert_new_key(record)?;
+        let key = if origin == Origin::External {
+            self.insert_key_without_material(record)?
+        } else {
+            self.insert_new_key(record)?
+        };
         Ok(KeyMetadataResponse {
             key_metadata: KeyMetadata::from(&key.record),
         })
@@ -124,7 +140,7 @@ impl Kms {
     ) -> Result<KeyMetadataResponse, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "DescribeKey")?;
         Ok(KeyMetadataResponse {
-            key_metadata: KeyMetadata::from(&key.record),
+            key_metadata: KeyMetadata::at(&key.record, self.clock.now_ms()),
         })
     }
 

@@ -132,6 +132,7 @@ impl Kms {
             },
             multi_region: false,
             materials: Vec::new(),
+            imported: None,
         };
         let key = self.insert_new_key(record)?;
         let _w = self.writer.lock();

@@ -16,8 +16,8 @@ use crate::crypto::random_bytes;
 use crate::ids::{Accepts, KeyAddr};
 use crate::keymat::{self, KeyMaterial};
 use crate::model::{
-    IncludeKeyMaterial, KeyMaterialState, KeyRecord, KeySpec, KeyState, MaterialInfo, Origin,
-    RotationType,
+    ImportState, IncludeKeyMaterial, KeyMaterialState, KeyRecord, KeySpec, KeyState, MaterialInfo,
+    Origin, RotationType,
 };
 use crate::ops::require_not_pending_deletion;
 use crate::state::{material_storage_id, put_key_change, Key, KIND_MATERIAL};
@@ -111,6 +111,7 @@ impl Kms {
             id: material_id,
             created_ms: self.clock.now_ms(),
             rotation: Some(kind),
+            description: None,
         });
         let mid = material_storage_id(addr, version);
         let sealed = self
@@ -284,12 +285,15 @@ impl Kms {
     ) -> Result<ListKeyRotationsResponse, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "ListKeyRotations")?;
         let r = &key.record;
-        if r.key_spec != KeySpec::SymmetricDefault || r.origin != Origin::AwsKms {
+        if r.key_spec != KeySpec::SymmetricDefault
+            || !matches!(r.origin, Origin::AwsKms | Origin::External)
+        {
             return Err(KmsError::UnsupportedOperation(format!(
-                "{} does not support key rotation: only symmetric encryption keys with AWS_KMS origin rotate.",
+                "{} does not support key rotation: only symmetric encryption keys rotate.",
                 r.arn()
             )));
         }
+        let external = r.origin == Origin::External;
         let all = req.include_key_material == Some(IncludeKeyMaterial::AllKeyMaterial);
         let current = r.materials.len().saturating_sub(1);
         let items: Vec<(usize, &MaterialInfo)> = r
@@ -311,6 +315,18 @@ impl Kms {
             .map(|(v, m)| RotationsListEntry {
                 key_id: r.addr.key_id.to_string(),
                 key_material_id: m.id.clone(),
+                key_material_description: m.description.clone().filter(|_| external),
+                import_state: external.then_some(if r.imported.is_some() {
+                    ImportState::Imported
+                } else {
+                    ImportState::PendingImport
+                }),
+                expiration_model: r.imported.as_ref().map(|i| i.expiration_model),
+                valid_to: r
+                    .imported
+                    .as_ref()
+                    .and_then(|i| i.valid_to_ms)
+                    .map(crate::model::ms_to_epoch_seconds),
                 key_material_state: if v == current {
                     KeyMaterialState::Current
                 } else {
