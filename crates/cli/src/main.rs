@@ -7,6 +7,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod analyze;
 mod audit;
+mod backup;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,6 +53,9 @@ enum Command {
         #[command(subcommand)]
         command: analyze::KeyCommand,
     },
+    /// Copy a data directory's database to a file while the server runs
+    /// (a consistent snapshot; the root key is not in it: back it up apart).
+    Backup(backup::BackupArgs),
     /// Bootstrap files (`serve --bootstrap FILE`).
     Bootstrap {
         #[command(subcommand)]
@@ -114,6 +118,22 @@ struct ServeArgs {
     /// rotation sweeps at once.
     #[arg(long, env = "FERROKMS_TEST_CLOCK", hide = true)]
     test_clock: bool,
+    /// Serve HTTPS: the certificate chain, PEM (leaf first). Needs --tls-key.
+    #[arg(long, env = "FERROKMS_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "FERROKMS_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Seconds a client has for a TLS handshake and for each request head;
+    /// also how long an idle keep-alive connection stays open.
+    #[arg(long, env = "FERROKMS_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_timeout: u64,
+    /// Seconds a client has to send a request body (then 408).
+    #[arg(long, env = "FERROKMS_BODY_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    body_timeout: u64,
+    /// Connections open at once; more are closed as soon as they are accepted.
+    #[arg(long, env = "FERROKMS_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
 }
 
 #[derive(Args)]
@@ -253,6 +273,7 @@ fn main() -> anyhow::Result<()> {
             command: PolicyCommand::Simulate(args),
         } => analyze::exit_with(analyze::simulate_cmd(args)),
         Command::Key { command } => analyze::key_cmd(command),
+        Command::Backup(args) => backup::backup(args),
         Command::Bootstrap {
             command: BootstrapCommand::Check { file },
         } => {
@@ -291,6 +312,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     opts.via_service_principals = args.via_service_principals.clone();
     let (mut app, opened) = setup::open(&opts).context("cannot open the data directory")?;
     app.test_clock = args.test_clock;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ferrokms_server::listener::tls_config(cert, key)?),
+        _ => None,
+    };
+    let limits = ferrokms_server::listener::Limits {
+        header_timeout: std::time::Duration::from_secs(args.header_timeout),
+        body_timeout: std::time::Duration::from_secs(args.body_timeout),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -324,8 +354,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         let shutdown = shutdown_signal()?;
         // A line tests and scripts can wait for.
-        println!("ferrokms listening on http://{addr}");
-        ferrokms_server::serve(Arc::new(app), listener, shutdown).await?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("ferrokms listening on {scheme}://{addr}");
+        ferrokms_server::listener::serve(Arc::new(app), listener, limits, tls, shutdown).await?;
         tracing::info!("ferrokms stopped");
         anyhow::Ok(())
     })

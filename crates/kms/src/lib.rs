@@ -13,6 +13,7 @@ pub mod crypto;
 mod error;
 pub mod explain;
 pub mod grants;
+mod health;
 pub mod ids;
 pub mod keymat;
 pub mod lint;

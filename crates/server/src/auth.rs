@@ -88,7 +88,30 @@ fn looks_issued(id: &str) -> bool {
 }
 
 impl Authenticator {
+    /// Who signed `req`, for one of `services`. Failures are counted in
+    /// `ferrokms_sigv4_failures_total` by reason.
     pub fn authenticate(
+        &self,
+        req: &HttpRequest<'_>,
+        services: &[&str],
+    ) -> Result<Identity, AuthError> {
+        use crate::metrics::{record_sigv4_failure, SigV4Failure};
+        let result = self.authenticate_uncounted(req, services);
+        if let Err(e) = &result {
+            record_sigv4_failure(match e {
+                AuthError::Signature(SigV4Error::MissingAuthenticationToken) => {
+                    SigV4Failure::Missing
+                }
+                AuthError::Signature(SigV4Error::IncompleteSignature(_)) => SigV4Failure::Malformed,
+                AuthError::Signature(SigV4Error::InvalidSignature(_)) => SigV4Failure::Invalid,
+                AuthError::UnrecognizedClient => SigV4Failure::UnknownKey,
+                AuthError::ExpiredToken => SigV4Failure::Expired,
+            });
+        }
+        result
+    }
+
+    fn authenticate_uncounted(
         &self,
         req: &HttpRequest<'_>,
         services: &[&str],
@@ -253,9 +276,11 @@ impl ProfileCache {
         let generation = directory.generation();
         if let Some((g, p)) = self.entries.lock().get(&key) {
             if *g == generation {
+                crate::metrics::record_profile_cache(true);
                 return p.clone();
             }
         }
+        crate::metrics::record_profile_cache(false);
         let profile = Arc::new(build_profile(
             directory,
             &identity.principal,

@@ -10,6 +10,9 @@ pub mod bootstrap;
 pub mod iam_api;
 pub mod ids;
 pub mod kms_api;
+pub mod listener;
+pub mod metrics;
+pub mod ops_http;
 pub mod query;
 pub mod setup;
 pub mod sts_api;
@@ -35,8 +38,6 @@ use crate::validate::Model;
 
 /// Requests larger than this are refused before they are read in full.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// A client that has not delivered its body by then is cut off.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything a request handler needs.
 pub struct App {
@@ -55,14 +56,23 @@ pub struct App {
 }
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new().fallback(handle).with_state(app)
+    ops_http::routes().fallback(handle).with_state(app)
 }
 
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let request_id = ids::unique_id();
+    let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
-    let mut resp = match read_body(body).await {
+    let body_timeout = parts
+        .extensions
+        .get::<listener::ConnInfo>()
+        .map_or(listener::Limits::default().body_timeout, |c| c.body_timeout);
+    let mut labels = ops_http::labels(&parts.headers, &parts.uri, &[]);
+    let mut resp = match read_body(body, body_timeout).await {
         Ok(bytes) => {
+            if labels.service() != "kms" {
+                labels = ops_http::labels(&parts.headers, &parts.uri, &bytes);
+            }
             let source_ip = parts
                 .extensions
                 .get::<axum::extract::ConnectInfo<SocketAddr>>()
@@ -83,19 +93,36 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-amzn-requestid", v);
     }
+    if let Some(code) = resp.headers().get("x-amzn-errortype") {
+        metrics::record_error(labels, code.to_str().unwrap_or(""));
+    }
+    metrics::record(labels, resp.status().as_u16(), started.elapsed());
     resp
 }
 
-async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+/// The whole body, within `timeout` (`serve --body-timeout`) and
+/// [`MAX_BODY_BYTES`].
+async fn read_body(body: Body, timeout: Duration) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
         Ok(Ok(b)) => Ok(b),
-        Ok(Err(_)) => Err(ApiError {
-            code: "RequestEntityTooLargeException",
-            message: Some(format!(
-                "The request body is larger than the limit of {MAX_BODY_BYTES} bytes, or was cut short."
-            )),
-            status: 413,
-        }),
+        Ok(Err(e))
+            if std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) =>
+        {
+            Err(ApiError {
+                code: "RequestEntityTooLargeException",
+                message: Some(format!(
+                    "The request body is larger than the limit of {MAX_BODY_BYTES} bytes."
+                )),
+                status: 413,
+            })
+        }
+        // The connection failed mid-body (fewer bytes than Content-Length,
+        // a malformed chunk): the client is usually gone already.
+        Ok(Err(_)) => Err(ApiError::new(
+            "SerializationException",
+            "The request body was cut short or malformed.",
+        )),
         Err(_) => Err(ApiError {
             code: "RequestTimeoutException",
             message: Some("The request body was not received in time.".into()),
@@ -282,7 +309,21 @@ async fn serve_query(
         Some("sts") => sts_api::STS_NAMESPACE,
         _ => iam_api::IAM_NAMESPACE,
     };
-    let fail = |e: query::QueryError| xml_response(e.status, e.to_xml(namespace, request_id));
+    let fail = |e: query::QueryError| {
+        // The KMS path's codes travel in a header; these only in the XML.
+        metrics::record_error(
+            metrics::Labels::new(
+                if namespace == sts_api::STS_NAMESPACE {
+                    "sts"
+                } else {
+                    "iam"
+                },
+                "",
+            ),
+            &e.code,
+        );
+        xml_response(e.status, e.to_xml(namespace, request_id))
+    };
     let action_name = params.get("Action").unwrap_or("").to_string();
     let params_json = if app.audit.enabled() {
         params.audit_json()
@@ -422,39 +463,36 @@ fn error_response(e: &ApiError) -> Response {
 }
 
 /// Runs the server until `shutdown` resolves; in-flight requests finish.
+/// Default limits, no TLS: see [`listener::serve`] for both.
 pub async fn serve(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let sweeper = {
-        let kms = app.kms.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(10));
-            loop {
-                tick.tick().await;
-                let kms = kms.clone();
-                let res = tokio::task::spawn_blocking(move || kms.sweep()).await;
-                if let Ok(sweep) = res {
-                    if let Err(e) = sweep.keys_deleted {
-                        tracing::warn!(error = %e, "deleting keys past their deletion date failed");
-                    }
-                    if let Err(e) = sweep.keys_rotated {
-                        tracing::warn!(error = %e, "rotating keys past their rotation date failed");
-                    }
-                    if let Err(e) = sweep.materials_expired {
-                        tracing::warn!(error = %e, "deleting expired imported key material failed");
-                    }
+    listener::serve(app, listener, listener::Limits::default(), None, shutdown).await
+}
+
+/// The background task that deletes keys past their deletion date and
+/// rotates keys whose rotation is due, every 10 seconds.
+pub(crate) fn spawn_sweeper(app: &App) -> tokio::task::JoinHandle<()> {
+    let kms = app.kms.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            let kms = kms.clone();
+            let res = tokio::task::spawn_blocking(move || kms.sweep()).await;
+            if let Ok(sweep) = res {
+                if let Err(e) = sweep.keys_deleted {
+                    tracing::warn!(error = %e, "deleting keys past their deletion date failed");
+                }
+                if let Err(e) = sweep.keys_rotated {
+                    tracing::warn!(error = %e, "rotating keys past their rotation date failed");
+                }
+                if let Err(e) = sweep.materials_expired {
+                    tracing::warn!(error = %e, "deleting expired imported key material failed");
                 }
             }
-        })
-    };
-    let result = axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
-    sweeper.abort();
-    result
+        }
+    })
 }

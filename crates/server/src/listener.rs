@@ -1,0 +1,209 @@
+//! The listener: accepting connections, optional TLS, HTTP/1.1 with the
+//! timeouts and limits that keep one client from holding the server.
+//!
+//! axum's own `serve` has no header-read timeout and no TLS, so connections
+//! are served here with hyper directly:
+//!
+//! - the TLS handshake must finish within the header timeout;
+//! - a request head must arrive within `header_timeout` of the connection
+//!   becoming ready for it, which also closes keep-alive connections that
+//!   sit idle that long (hyper starts the same timer for the next request);
+//! - the body must arrive within `body_timeout` (answered with a 408, see
+//!   `read_body` in lib.rs) and is capped at `MAX_BODY_BYTES` (413);
+//! - heads are capped at 100 headers and hyper's buffer size (431);
+//! - at most `max_connections` are open; more are accepted and closed at
+//!   once, so they cannot fill the kernel's backlog either.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+use crate::App;
+
+/// Timeouts and limits of the listener (`ferrokms serve` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Time for a TLS handshake and for each request head, and the longest a
+    /// keep-alive connection may sit idle between requests.
+    pub header_timeout: Duration,
+    /// Time for a request body, from the end of its head.
+    pub body_timeout: Duration,
+    /// Connections open at once.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+        }
+    }
+}
+
+/// What a request learns about its connection (a request extension).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub body_timeout: Duration,
+    pub tls: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("{0}: no PEM certificate found")]
+    NoCertificate(String),
+    #[error("{0}: no PEM private key found (PKCS#8, PKCS#1 or SEC1)")]
+    NoKey(String),
+    #[error("the certificate and key do not make a TLS configuration: {0}")]
+    Config(String),
+}
+
+/// A rustls server configuration from PEM files: the certificate chain
+/// (leaf first) and its private key. HTTP/1.1 only.
+pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let name = |p: &Path| p.display().to_string();
+    let cert_pem = std::fs::read(cert).map_err(|e| TlsError::Read(name(cert), e))?;
+    let key_pem = std::fs::read(key).map_err(|e| TlsError::Read(name(key), e))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .filter_map(Result::ok)
+        .collect();
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate(name(cert)));
+    }
+    let key_der =
+        PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| TlsError::NoKey(name(key)))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; then stops
+/// accepting, lets requests in flight finish (closing idle connections),
+/// and returns once every connection is gone or after `grace`.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = crate::spawn_sweeper(&app);
+    let router = crate::router(app);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: the listener
+                    // itself is fine; back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            metrics_refused();
+            drop(tcp);
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let router = router.clone();
+        let acceptor = acceptor.clone();
+        let stop = stop_rx.clone();
+        tokio::spawn(async move {
+            crate::metrics::connection_opened();
+            let ok = match acceptor {
+                None => connection(tcp, peer, router, limits, false, stop).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => connection(tls, peer, router, limits, true, stop).await,
+                        _ => false,
+                    }
+                }
+            };
+            if !ok {
+                crate::metrics::connection_error();
+            }
+            crate::metrics::connection_closed();
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    // Every connection task holds a permit: all back means all closed.
+    let all = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(Duration::from_secs(30), slots.acquire_many(all)).await;
+    sweeper.abort();
+    Ok(())
+}
+
+fn metrics_refused() {
+    crate::metrics::connection_refused();
+}
+
+/// Serves one connection; `false` when it ended in an error (timeout,
+/// malformed request, client gone mid-request).
+async fn connection<I>(
+    io: I,
+    peer: SocketAddr,
+    router: Router,
+    limits: Limits,
+    tls: bool,
+    mut stop: watch::Receiver<bool>,
+) -> bool
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let info = ConnInfo {
+        body_timeout: limits.body_timeout,
+        tls,
+    };
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(info);
+            let router = router.clone();
+            async move {
+                use tower::ServiceExt as _;
+                router.oneshot(req.map(axum::body::Body::new)).await
+            }
+        });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_headers(100)
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => return r.is_ok(),
+        _ = stop.wait_for(|s| *s) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    conn.await.is_ok()
+}

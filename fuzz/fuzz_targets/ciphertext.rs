@@ -1,0 +1,6 @@
+//! See `ferrokms_fuzzing::ciphertext` for the input format and what is checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    ferrokms_fuzzing::ciphertext(data);
+});
