@@ -2,7 +2,10 @@
 # Runs the whole ferrokms test suite on a fresh machine: installs what it
 # needs (a Python venv with pinned awscli/boto3/pytest), builds, runs the Rust
 # unit and integration tests (aws-sdk-kms against a real server), then the
-# end-to-end suite (boto3 and the aws CLI against a real server).
+# end-to-end suite (boto3 and the aws CLI against a real server) twice: on the
+# embedded SQLite store, then with every server on a throwaway PostgreSQL
+# (installed from Debian's packages if absent, started by scripts/pg.sh on
+# loopback), which also runs the several-node and PostgreSQL fault tests.
 #
 # Environment:
 #   CARGO_TARGET_DIR  cargo's target dir (default: ~/.cache/ferrokms-target,
@@ -29,11 +32,29 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "$want" > "$stamp"
 fi
 
+step "PostgreSQL (throwaway, loopback)"
+PG_TMP=$(mktemp -d /tmp/ferrokms-pg.XXXXXX)
+chmod 755 "$PG_TMP"
+cleanup_pg() {
+    bash scripts/pg.sh stop "$PG_TMP/data" || true
+    rm -rf "$PG_TMP"
+}
+trap cleanup_pg EXIT
+PG_URL=$(bash scripts/pg.sh start "$PG_TMP/data")
+PG_BIN=$(bash scripts/pg.sh bindir)
+echo "PostgreSQL at $PG_URL"
+
 step "cargo build"
 cargo build --locked --bin ferrokms
 
-step "cargo test (unit tests and aws-sdk-kms integration tests)"
-cargo test --locked --workspace
+step "cargo test (unit tests, aws-sdk-kms integration tests, PostgreSQL store tests)"
+FERROKMS_TEST_PG_URL="$PG_URL" cargo test --locked --workspace
 
-step "end-to-end tests (boto3, aws CLI)"
-FERROKMS_BIN="$CARGO_TARGET_DIR/debug/ferrokms" "$VENV/bin/python" -m pytest tests/e2e -q -p no:cacheprovider
+BIN="$CARGO_TARGET_DIR/debug/ferrokms"
+step "end-to-end tests on SQLite (boto3, aws CLI)"
+FERROKMS_BIN="$BIN" "$VENV/bin/python" -m pytest tests/e2e -q -p no:cacheprovider
+
+step "end-to-end tests on PostgreSQL (the same suite, plus several nodes and faults)"
+FERROKMS_BIN="$BIN" FERROKMS_TEST_PG_URL="$PG_URL" FERROKMS_TEST_PG_BIN="$PG_BIN" \
+    FERROKMS_TEST_PG_DIR="$PG_TMP/data" \
+    "$VENV/bin/python" -m pytest tests/e2e -q -p no:cacheprovider

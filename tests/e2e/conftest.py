@@ -51,6 +51,44 @@ def ferrokms_bin_path() -> Path:
     return Path.home() / ".cache" / "ferrokms-target" / "debug" / "ferrokms"
 
 
+# The PostgreSQL backend: when FERROKMS_TEST_PG_URL names a PostgreSQL server
+# (scripts/pg.sh start prints one), every server of the suite keeps its state
+# there, each in a database of its own, instead of SQLite or memory; so the
+# one suite runs against both backends (scripts/test.sh runs it twice).
+PG_URL = os.environ.get("FERROKMS_TEST_PG_URL")
+PG_BIN = os.environ.get("FERROKMS_TEST_PG_BIN", "")
+
+
+def new_database() -> str:
+    """A fresh, empty database on the test PostgreSQL; returns its URL."""
+    assert PG_URL, "no test PostgreSQL"
+    u = urlsplit(PG_URL)
+    assert u.hostname == "127.0.0.1", PG_URL
+    name = "t_" + "".join(random.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(16))
+    createdb = str(Path(PG_BIN) / "createdb") if PG_BIN else "createdb"
+    subprocess.run(
+        [createdb, "-h", u.hostname, "-p", str(u.port), "-U", u.username or "ferrokms", name],
+        check=True,
+        timeout=30,
+        env=clean_env(),
+    )
+    return f"{u.scheme}://{u.username}@{u.hostname}:{u.port}/{name}"
+
+
+def dump_database(url: str) -> bytes:
+    """pg_dump of one test database (what a stolen backup would show)."""
+    u = urlsplit(url)
+    pg_dump = str(Path(PG_BIN) / "pg_dump") if PG_BIN else "pg_dump"
+    out = subprocess.run(
+        [pg_dump, "-h", u.hostname, "-p", str(u.port), "-U", u.username, u.path.lstrip("/")],
+        check=True,
+        timeout=60,
+        capture_output=True,
+        env=clean_env(),
+    )
+    return out.stdout
+
+
 def clean_env() -> dict:
     """The environment without anything that could steer the server or a
     client somewhere else (AWS_*, FERROKMS_*)."""
@@ -77,14 +115,25 @@ class Server:
     _stdout_lines: "queue.Queue[Optional[str]]" = field(default_factory=queue.Queue)
     _stderr_file: Optional[object] = None
     starts: int = 0
+    # Set on the first start under the PostgreSQL backend (or by a test
+    # that puts several nodes on one database); kept across restarts.
+    store_url: Optional[str] = None
+    extra_args: list = field(default_factory=list)
 
     def args(self) -> list:
         a = [str(self.bin), "serve", "--listen", "127.0.0.1:0"]
-        if self.in_memory:
+        if PG_URL or self.store_url:
+            # In-memory servers too: they then exercise the shared store.
+            data_dir = self.data_dir or (self.workdir / "node")
+            if self.store_url is None:
+                self.store_url = new_database()
+            a += ["--data-dir", str(data_dir), "--store", self.store_url]
+        elif self.in_memory:
             a.append("--in-memory")
         else:
             assert self.data_dir is not None
             a += ["--data-dir", str(self.data_dir)]
+        a += self.extra_args
         if self.dev:
             a.append("--dev")
             if self.dev_account:

@@ -3,7 +3,7 @@
 import os
 import stat
 
-from conftest import DEFAULT_ACCOUNT, DEV_ACCOUNT, REGION, expect_error, fresh_account
+from conftest import DEFAULT_ACCOUNT, DEV_ACCOUNT, REGION, dump_database, expect_error, fresh_account
 
 
 # --- secure first start -------------------------------------------------------
@@ -52,10 +52,15 @@ def test_database_and_root_key_file_do_not_hold_secret_access_key_in_clear(serve
     _, secret = server.profile_credentials()
     data = server.data_dir
     files = [p for p in data.iterdir() if p.is_file() and p.name != "credentials"]
-    assert any(p.name.startswith("ferrokms.sqlite") for p in files)
     assert any(p.name == "root.key" for p in files)
     for p in files:
         assert secret.encode() not in p.read_bytes(), p
+    if server.store_url:
+        dump = dump_database(server.store_url)
+        assert b"ferrokms_objects" in dump
+        assert secret.encode() not in dump
+    else:
+        assert any(p.name.startswith("ferrokms.sqlite") for p in files)
 
 
 def test_second_start_on_same_data_dir_keeps_credentials(server_factory):

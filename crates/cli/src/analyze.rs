@@ -161,6 +161,7 @@ fn open_live(d: &DataArgs) -> anyhow::Result<Live> {
         dev_account: None,
         bootstrap: None,
         via_service_principals: Vec::new(),
+        max_staleness: std::time::Duration::ZERO,
     };
     let (store, sealer) = setup::open_store(&opts)?;
     let directory = Directory::open(store.clone(), sealer.clone())?;

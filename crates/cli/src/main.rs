@@ -80,6 +80,12 @@ struct StorageArgs {
     /// Root key file (64 hex digits) sealing key material at rest; default DATA_DIR/root.key, created on first start.
     #[arg(long, env = "FERROKMS_ROOT_KEY_FILE")]
     root_key_file: Option<PathBuf>,
+    /// Keep state in a PostgreSQL database that several nodes share
+    /// (postgres://user:password@host:port/db) instead of SQLite in the data
+    /// dir; the data dir then holds only the root key, the first credentials
+    /// file and the audit trail. Every node needs the same root key.
+    #[arg(long, env = "FERROKMS_STORE")]
+    store: Option<String>,
 }
 
 #[derive(Args)]
@@ -134,6 +140,16 @@ struct ServeArgs {
     /// Connections open at once; more are closed as soon as they are accepted.
     #[arg(long, env = "FERROKMS_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: u64,
+    /// Benchmarks only: keep no audit trail, so that its cost can be measured
+    /// against the same data dir (docs/audit.md). Requests leave no record.
+    #[arg(long, env = "FERROKMS_NO_AUDIT")]
+    no_audit: bool,
+    /// With --store postgres://: serve from state synced at most this many
+    /// milliseconds ago instead of checking the database before every
+    /// request. 0 (the default) is strict: a change acknowledged by any node
+    /// is seen by the next request on every node (docs/deployment.md).
+    #[arg(long, env = "FERROKMS_MAX_STALENESS_MS", default_value_t = 0)]
+    max_staleness_ms: u64,
 }
 
 #[derive(Args)]
@@ -286,15 +302,19 @@ fn main() -> anyhow::Result<()> {
 
 fn storage_options(s: &StorageArgs, in_memory: bool, dev_account: Option<AccountId>) -> Options {
     Options {
-        storage: if in_memory {
-            Storage::InMemory
-        } else {
-            Storage::DataDir(s.data_dir.clone())
+        storage: match (&s.store, in_memory) {
+            (_, true) => Storage::InMemory,
+            (Some(url), false) => Storage::Postgres {
+                url: url.clone(),
+                dir: s.data_dir.clone(),
+            },
+            (None, false) => Storage::DataDir(s.data_dir.clone()),
         },
         root_key_file: s.root_key_file.clone(),
         dev_account,
         bootstrap: None,
         via_service_principals: Vec::new(),
+        max_staleness: std::time::Duration::ZERO,
     }
 }
 
@@ -310,6 +330,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut opts = storage_options(&args.storage, args.in_memory, dev_account);
     opts.bootstrap = args.bootstrap.clone();
     opts.via_service_principals = args.via_service_principals.clone();
+    opts.max_staleness = std::time::Duration::from_millis(args.max_staleness_ms);
     let (mut app, opened) = setup::open(&opts).context("cannot open the data directory")?;
     app.test_clock = args.test_clock;
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -321,6 +342,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         body_timeout: std::time::Duration::from_secs(args.body_timeout),
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
     };
+    if args.no_audit {
+        app.audit = ferrokms_server::audit::AuditLog::disabled();
+        tracing::warn!("--no-audit: requests leave no audit record (benchmarks only)");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

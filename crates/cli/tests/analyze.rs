@@ -125,6 +125,7 @@ fn prepare() -> Prepared {
         dev_account: None,
         bootstrap: None,
         via_service_principals: Vec::new(),
+        max_staleness: std::time::Duration::ZERO,
     };
     let (app, _) = setup::open(&opts).unwrap();
     let account = AccountId::parse(ACCOUNT).unwrap();

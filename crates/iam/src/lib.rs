@@ -15,6 +15,7 @@ pub mod ops_owner {
     pub use crate::ops::Owner;
 }
 mod principal;
+pub mod replica;
 pub mod sts;
 
 use std::collections::{BTreeMap, HashMap};
@@ -136,7 +137,7 @@ impl std::fmt::Debug for AccessKey {
 
 /// What is stored for an access key: the secret only sealed.
 #[derive(Serialize, Deserialize)]
-struct StoredAccessKey {
+pub(crate) struct StoredAccessKey {
     id: String,
     sealed_secret: String,
     principal: Principal,
@@ -212,6 +213,19 @@ impl Drop for StateWrite<'_> {
     }
 }
 
+impl StoredAccessKey {
+    pub(crate) fn open(self, sealer: &Sealer) -> Result<AccessKey, IamError> {
+        let secret = unseal(sealer, &self.id, &self.sealed_secret)?;
+        Ok(AccessKey {
+            id: self.id,
+            secret,
+            principal: self.principal,
+            status: self.status,
+            created_ms: self.created_ms,
+        })
+    }
+}
+
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -252,17 +266,8 @@ impl Directory {
             state.accounts.insert(a.id.clone(), a);
         }
         for s in load_json::<StoredAccessKey>(&*store, KIND_ACCESS_KEY)? {
-            let secret = unseal(&sealer, &s.id, &s.sealed_secret)?;
-            state.access_keys.insert(
-                s.id.clone(),
-                Arc::new(AccessKey {
-                    id: s.id,
-                    secret,
-                    principal: s.principal,
-                    status: s.status,
-                    created_ms: s.created_ms,
-                }),
-            );
+            let key = s.open(&sealer)?;
+            state.access_keys.insert(key.id.clone(), Arc::new(key));
         }
         for u in load_json::<UserRecord>(&*store, KIND_USER)? {
             state

@@ -19,6 +19,7 @@ pub mod keymat;
 pub mod lint;
 pub mod model;
 mod ops;
+pub mod replica;
 mod state;
 
 pub use error::KmsError;

@@ -31,20 +31,43 @@ fn mix(mut z: u64) -> u64 {
 
 /// A new id in UUID version-4 layout.
 pub fn unique_id() -> String {
+    // The bytes are ASCII hex digits and dashes.
+    String::from_utf8_lossy(&unique_id_bytes()).into_owned()
+}
+
+/// [`unique_id`] as ASCII bytes, without an allocation or the formatting
+/// machinery (the audit trail writes one per request).
+pub fn unique_id_bytes() -> [u8; 36] {
     let (s1, s2) = *seeds();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let hi = mix(n ^ s1);
     let lo = mix(hi ^ s2);
     let hi = (hi & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000;
     let lo = (lo & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
+    layout(hi, lo)
+}
+
+/// Two 64-bit halves as `8-4-4-4-12` lowercase hex digits.
+fn layout(hi: u64, lo: u64) -> [u8; 36] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'-'; 36];
+    let mut pos = 0;
+    for (i, shift) in (0..16).rev().map(|i| i * 4).enumerate() {
+        if matches!(i, 8 | 12) {
+            pos += 1;
+        }
+        out[pos] = HEX[((hi >> shift) & 0xf) as usize];
+        pos += 1;
+    }
+    pos += 1;
+    for (i, shift) in (0..16).rev().map(|i| i * 4).enumerate() {
+        if i == 4 {
+            pos += 1;
+        }
+        out[pos] = HEX[((lo >> shift) & 0xf) as usize];
+        pos += 1;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -58,5 +81,24 @@ mod tests {
         let one = unique_id();
         assert_eq!(one.len(), 36);
         assert_eq!(&one[14..15], "4");
+    }
+
+    #[test]
+    fn the_byte_layout_is_the_formatted_uuid_layout() {
+        for (hi, lo) in [
+            (0u64, 0u64),
+            (u64::MAX, u64::MAX),
+            (0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210),
+        ] {
+            let want = format!(
+                "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                hi >> 32,
+                (hi >> 16) & 0xffff,
+                hi & 0xffff,
+                lo >> 48,
+                lo & 0xffff_ffff_ffff
+            );
+            assert_eq!(String::from_utf8_lossy(&layout(hi, lo)), want);
+        }
     }
 }

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod cluster;
 pub mod iam_api;
 pub mod ids;
 pub mod kms_api;
@@ -53,6 +54,9 @@ pub struct App {
     pub audit: audit::AuditLog,
     /// `serve --test-clock`: enables `kms_api::ADVANCE_CLOCK_OP`.
     pub test_clock: bool,
+    /// Set when several nodes share the store (PostgreSQL): the read fence
+    /// and the cluster write lock (see `cluster`).
+    pub cluster: Option<Arc<cluster::Cluster>>,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -159,18 +163,17 @@ async fn serve_request(
         });
     };
     let audit = |identity: Option<&auth::Identity>,
-                 params: Value,
-                 response: Value,
+                 params: &[u8],
+                 response: &[u8],
                  error: Option<&ApiError>,
                  decisions: &[ferrokms_kms::authz::AuthzRecord]| {
         if !app.audit.enabled() {
             return;
         }
-        let region = identity.map(|i| i.region.to_string()).unwrap_or_default();
         app.audit.record(audit::event(audit::EventInput {
             service: "kms",
             op,
-            region: &region,
+            region: identity.map(|i| i.region.as_str()).unwrap_or_default(),
             source_ip,
             user_agent: headers.get("user-agent").and_then(|v| v.to_str().ok()),
             identity,
@@ -182,17 +185,26 @@ async fn serve_request(
             now_ms: now_ms(),
         }));
     };
+    // Several nodes: see every change acknowledged before this request
+    // arrived (access keys included) before authenticating it.
+    if let Some(cluster) = &app.cluster {
+        if let Err(e) = cluster.fence().await {
+            let e = store_unavailable(&e);
+            audit(None, &[], &[], Some(&e), &[]);
+            return error_response(&e);
+        }
+    }
     let identity = match authenticate(app, method, uri, headers, &body, &["kms"]) {
         Ok(i) => i,
         Err(e) => {
-            audit(None, Value::Null, Value::Null, Some(&e), &[]);
+            audit(None, &[], &[], Some(&e), &[]);
             return error_response(&e);
         }
     };
     let via_service = match auth::via_service(headers, &identity, &app.via_service_principals) {
         Ok(v) => v,
         Err(e) => {
-            audit(Some(&identity), Value::Null, Value::Null, Some(&e), &[]);
+            audit(Some(&identity), &[], &[], Some(&e), &[]);
             return error_response(&e);
         }
     };
@@ -213,26 +225,38 @@ async fn serve_request(
                     "SerializationException",
                     format!("The request body is not valid JSON: {e}"),
                 );
-                audit(Some(&identity), Value::Null, Value::Null, Some(&e), &[]);
+                audit(Some(&identity), &[], &[], Some(&e), &[]);
                 return error_response(&e);
             }
         }
     };
     let params = if app.audit.enabled() {
-        audit::request_parameters(&value)
+        audit::request_parameters_json(&value)
     } else {
-        Value::Null
+        Vec::new()
     };
     let op_name = op;
     let op = op.to_string();
     let decisions = caller.identity.clone();
-    let result = if kms_api::is_mutating(&op) {
+    let write_lock = app
+        .cluster
+        .clone()
+        .filter(|_| !cluster::kms_op_reads_only(&op));
+    let result = if kms_api::is_mutating(&op) || write_lock.is_some() {
         let app = app.clone();
         tokio::task::spawn_blocking(move || {
-            if app.test_clock && op == kms_api::ADVANCE_CLOCK_OP {
-                return kms_api::advance_clock(&app.kms, &caller, value);
+            let run = || {
+                if app.test_clock && op == kms_api::ADVANCE_CLOCK_OP {
+                    return kms_api::advance_clock(&app.kms, &caller, value);
+                }
+                kms_api::dispatch(&app.kms, &app.kms_model, &caller, &op, value)
+            };
+            match write_lock {
+                Some(cluster) => cluster
+                    .write(run)
+                    .unwrap_or_else(|e| Err(store_unavailable(&e))),
+                None => run(),
             }
-            kms_api::dispatch(&app.kms, &app.kms_model, &caller, &op, value)
         })
         .await
         .unwrap_or_else(|_| {
@@ -245,8 +269,10 @@ async fn serve_request(
     } else {
         kms_api::dispatch(&app.kms, &app.kms_model, &caller, &op, value)
     };
-    // The decision trace of the request (the audit log will carry it).
-    for d in decisions.decisions() {
+    // The decision trace of the request (the audit log will carry it),
+    // taken once rather than copied.
+    let trace = std::mem::take(&mut *decisions.trace.lock());
+    for d in &trace {
         tracing::debug!(
             request_id,
             action = %d.action,
@@ -257,20 +283,33 @@ async fn serve_request(
             "authorization"
         );
     }
-    let trace = decisions.decisions();
     match &result {
         Ok(bytes) => audit(
             Some(&identity),
-            params,
-            audit::response_elements(op_name, bytes),
+            &params,
+            &audit::response_elements(op_name, bytes),
             None,
             &trace,
         ),
-        Err(e) => audit(Some(&identity), params, Value::Null, Some(e), &trace),
+        Err(e) => audit(Some(&identity), &params, &[], Some(e), &trace),
     }
     match result {
         Ok(bytes) => json_response(StatusCode::OK, bytes),
         Err(e) => error_response(&e),
+    }
+}
+
+/// The store cannot be reached (PostgreSQL stopped or restarting): AWS's
+/// retryable answer, which the SDKs retry by themselves.
+fn store_unavailable(e: &ferrokms_store::StoreError) -> ApiError {
+    tracing::warn!(error = %e, "storage unavailable");
+    ApiError {
+        code: "DependencyTimeoutException",
+        message: Some(
+            "The system timed out while trying to fulfill the request. You can retry the request."
+                .into(),
+        ),
+        status: 503,
     }
 }
 
@@ -326,9 +365,9 @@ async fn serve_query(
     };
     let action_name = params.get("Action").unwrap_or("").to_string();
     let params_json = if app.audit.enabled() {
-        params.audit_json()
+        audit::request_parameters_json(&params.audit_json())
     } else {
-        Value::Null
+        Vec::new()
     };
     let audit = |identity: Option<&auth::Identity>, error: Option<&query::QueryError>| {
         if !app.audit.enabled() {
@@ -338,22 +377,33 @@ async fn serve_query(
             .map(|i| i.service.clone())
             .or_else(|| scoped.clone())
             .unwrap_or_else(|| "iam".into());
-        let region = identity.map(|i| i.region.to_string()).unwrap_or_default();
         app.audit.record(audit::event(audit::EventInput {
             service: &service,
             op: &action_name,
-            region: &region,
+            region: identity.map(|i| i.region.as_str()).unwrap_or_default(),
             source_ip: None,
             user_agent: headers.get("user-agent").and_then(|v| v.to_str().ok()),
             identity,
-            request_parameters: params_json.clone(),
-            response_elements: Value::Null,
+            request_parameters: &params_json,
+            response_elements: &[],
             error: error.map(|e| (e.code.as_str(), Some(e.message.as_str()))),
             request_id,
             decisions: &[],
             now_ms: now_ms(),
         }));
     };
+    if let Some(cluster) = &app.cluster {
+        if let Err(e) = cluster.fence().await {
+            let err = query::QueryError::new(
+                "ServiceUnavailable",
+                503,
+                "The service is unavailable: its storage cannot be reached. Retry the request.",
+            );
+            tracing::warn!(error = %e, "read fence failed");
+            audit(None, Some(&err));
+            return fail(err);
+        }
+    }
     let identity = match app.auth.authenticate(&req, &["iam", "sts"]) {
         Ok(i) => i,
         Err(e) => {
@@ -374,25 +424,21 @@ async fn serve_query(
     let app2 = app.clone();
     let service = identity.service.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let dir = &app2.directory;
-        if service == "sts" {
-            sts_api::dispatch(
-                dir,
-                &identity.principal,
-                &identity.access_key_id,
-                &action,
-                &params,
-            )
-            .map(|body| (action, body))
-        } else {
-            iam_api::dispatch(
-                dir,
-                &identity.principal,
-                &identity.access_key_id,
-                &action,
-                &params,
-            )
-            .map(|body| (action, body))
+        let write_lock = app2
+            .cluster
+            .clone()
+            .filter(|_| !cluster::query_action_reads_only(&action));
+        let run = || query_dispatch(&app2, &service, &identity, &params, action);
+        match write_lock {
+            Some(cluster) => cluster.write(run).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cluster write lock failed");
+                Err(query::QueryError::new(
+                    "ServiceUnavailable",
+                    503,
+                    "The service is unavailable: its storage cannot be reached. Retry the request.",
+                ))
+            }),
+            None => run(),
         }
     })
     .await
@@ -409,6 +455,36 @@ async fn serve_query(
             xml_response(200, query::response(&action, namespace, &body, request_id))
         }
         Err(e) => fail(e),
+    }
+}
+
+/// Runs one IAM or STS action.
+fn query_dispatch(
+    app: &App,
+    service: &str,
+    identity: &Identity,
+    params: &query::Params,
+    action: String,
+) -> Result<(String, String), query::QueryError> {
+    let dir = &app.directory;
+    if service == "sts" {
+        sts_api::dispatch(
+            dir,
+            &identity.principal,
+            &identity.access_key_id,
+            &action,
+            params,
+        )
+        .map(|body| (action, body))
+    } else {
+        iam_api::dispatch(
+            dir,
+            &identity.principal,
+            &identity.access_key_id,
+            &action,
+            params,
+        )
+        .map(|body| (action, body))
     }
 }
 
@@ -474,15 +550,25 @@ pub async fn serve(
 
 /// The background task that deletes keys past their deletion date and
 /// rotates keys whose rotation is due, every 10 seconds.
+/// On a shared store it runs under the cluster write lock after catching
+/// up, so a key due for deletion or rotation is handled by exactly one node.
 pub(crate) fn spawn_sweeper(app: &App) -> tokio::task::JoinHandle<()> {
     let kms = app.kms.clone();
+    let cluster = app.cluster.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
         loop {
             tick.tick().await;
             let kms = kms.clone();
-            let res = tokio::task::spawn_blocking(move || kms.sweep()).await;
-            if let Ok(sweep) = res {
+            let cluster = cluster.clone();
+            let res = tokio::task::spawn_blocking(move || match &cluster {
+                Some(c) => c.write(|| kms.sweep()).map_err(|e| {
+                    tracing::warn!(error = %e, "sweep skipped: cluster write lock failed");
+                }),
+                None => Ok(kms.sweep()),
+            })
+            .await;
+            if let Ok(Ok(sweep)) = res {
                 if let Err(e) = sweep.keys_deleted {
                     tracing::warn!(error = %e, "deleting keys past their deletion date failed");
                 }

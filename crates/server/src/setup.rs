@@ -7,7 +7,9 @@ use std::sync::Arc;
 use ferrokms_iam::{AccessKey, Directory};
 use ferrokms_kms::Kms;
 use ferrokms_sigv4::Verifier;
-use ferrokms_store::{seal::write_private_file, MemoryStore, Sealer, SqliteStore, Store};
+use ferrokms_store::{
+    seal::write_private_file, MemoryStore, PostgresStore, Sealer, SqliteStore, Store,
+};
 use ferrokms_types::AccountId;
 
 use crate::auth::{Authenticator, Mode};
@@ -28,8 +30,23 @@ pub const CREDENTIALS_PROFILE: &str = "ferrokms";
 pub enum Storage {
     /// SQLite in this directory (the default).
     DataDir(PathBuf),
+    /// A PostgreSQL database that several nodes share (`--store
+    /// postgres://...`). The directory keeps what is local to this node:
+    /// the root key (unless `root_key_file`), the first start's credentials
+    /// file and the audit trail.
+    Postgres { url: String, dir: PathBuf },
     /// Nothing persists: tests only.
     InMemory,
+}
+
+impl Storage {
+    /// The node's local directory, if it has one.
+    pub fn local_dir(&self) -> Option<&Path> {
+        match self {
+            Storage::DataDir(dir) | Storage::Postgres { dir, .. } => Some(dir),
+            Storage::InMemory => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +60,10 @@ pub struct Options {
     /// Principals (user or role ARNs) whose signed requests may set
     /// kms:ViaService with the `X-Ferrokms-Via-Service` header.
     pub via_service_principals: Vec<String>,
+    /// Shared stores only: how stale a node's state may be when it serves a
+    /// request (zero: every request sees every change acknowledged before
+    /// it arrived). See `cluster`.
+    pub max_staleness: std::time::Duration,
 }
 
 /// What opening a data dir did, for the operator's benefit.
@@ -69,6 +90,8 @@ pub enum SetupError {
     Credentials(PathBuf, std::io::Error),
     #[error("{0}")]
     Bootstrap(#[from] crate::bootstrap::BootstrapError),
+    #[error("this database was sealed with a different root key: give every node the same --root-key-file")]
+    RootKeyMismatch,
     #[error("built-in service model is invalid: {0}")]
     Model(String),
 }
@@ -85,18 +108,54 @@ pub fn open_store(opts: &Options) -> Result<(Arc<dyn Store>, Arc<Sealer>), Setup
             Ok((Arc::new(MemoryStore::default()), Arc::new(sealer)))
         }
         Storage::DataDir(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| SetupError::DataDir(dir.clone(), e))?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-            }
-            let sealer = match &opts.root_key_file {
-                Some(p) => Sealer::load_or_create(p, false)?,
-                None => Sealer::load_or_create(&dir.join(ROOT_KEY_FILE), true)?,
-            };
+            let sealer = local_dir_sealer(dir, opts)?;
             let store = SqliteStore::open(&dir.join(DATABASE_FILE))?;
             Ok((Arc::new(store), Arc::new(sealer)))
+        }
+        Storage::Postgres { url, dir } => {
+            let sealer = local_dir_sealer(dir, opts)?;
+            let store: Arc<dyn Store> = Arc::new(PostgresStore::open(url)?);
+            check_root_key(&*store, &sealer)?;
+            Ok((store, Arc::new(sealer)))
+        }
+    }
+}
+
+/// Creates the node's directory (0700) and loads or creates its root key.
+fn local_dir_sealer(dir: &Path, opts: &Options) -> Result<Sealer, SetupError> {
+    std::fs::create_dir_all(dir).map_err(|e| SetupError::DataDir(dir.to_path_buf(), e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(match &opts.root_key_file {
+        Some(p) => Sealer::load_or_create(p, false)?,
+        None => Sealer::load_or_create(&dir.join(ROOT_KEY_FILE), true)?,
+    })
+}
+
+const ROOT_CHECK_KIND: &str = "meta.root_check";
+const ROOT_CHECK_ID: &str = "v1";
+const ROOT_CHECK_AAD: &[u8] = b"ferrokms root key check";
+
+/// Every node of a shared database must seal with the same root key: a
+/// sealed marker in the database tells at start, instead of at the first
+/// Decrypt of a key another node created.
+fn check_root_key(store: &dyn Store, sealer: &Sealer) -> Result<(), SetupError> {
+    match store.get(ROOT_CHECK_KIND, ROOT_CHECK_ID)? {
+        Some(blob) => sealer
+            .open(ROOT_CHECK_AAD, &blob)
+            .map(|_| ())
+            .map_err(|_| SetupError::RootKeyMismatch),
+        None => {
+            let blob = sealer.seal(ROOT_CHECK_AAD, b"ferrokms")?;
+            store.apply(&[ferrokms_store::Change::Put {
+                kind: ROOT_CHECK_KIND,
+                id: ROOT_CHECK_ID.into(),
+                body: blob,
+            }])?;
+            Ok(())
         }
     }
 }
@@ -105,33 +164,57 @@ pub fn open_store(opts: &Options) -> Result<(Arc<dyn Store>, Arc<Sealer>), Setup
 /// account and writes its credentials (for a data dir, to a 0600 file).
 pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
     let (store, sealer) = open_store(opts)?;
+    // On a shared store, remember how far the feed was before loading:
+    // whatever is committed during the load is applied again at the first
+    // sync (applying a document twice is harmless).
+    let loaded_from = match store.shared() {
+        Some(shared) => shared.head()?,
+        None => 0,
+    };
     let directory = Arc::new(Directory::open(store.clone(), sealer.clone())?);
     let kms = Arc::new(Kms::open(store.clone(), sealer)?);
+    let cluster = crate::cluster::Cluster::new(
+        store.clone(),
+        kms.clone(),
+        directory.clone(),
+        loaded_from,
+        opts.max_staleness,
+    );
     let mut opened = Opened {
         store_description: store.describe(),
         ..Default::default()
     };
-    if !directory.has_accounts() {
-        let account =
-            AccountId::parse(DEFAULT_ACCOUNT).map_err(|e| SetupError::Model(e.to_string()))?;
-        let key = directory.create_account(&account)?;
-        if let Storage::DataDir(dir) = &opts.storage {
-            let path = dir.join(CREDENTIALS_FILE);
-            write_credentials_file(&path, &key)
-                .map_err(|e| SetupError::Credentials(path.clone(), e))?;
-            opened.new_credentials_file = Some(path);
-        }
-    }
     kms.set_principal_directory(Arc::new(crate::auth::DirectoryPrincipals {
         directory: directory.clone(),
         dev: opts.dev_account.is_some(),
     }));
-    if let Some(path) = &opts.bootstrap {
-        let base = match &opts.storage {
-            Storage::DataDir(dir) => dir.clone(),
-            Storage::InMemory => PathBuf::from("."),
-        };
-        crate::bootstrap::apply_file(&directory, &kms, path, &base)?;
+    // Provisioning writes; on a shared store, under the cluster write lock
+    // so that nodes starting together create the default account once.
+    let mut provision = || -> Result<(), SetupError> {
+        if !directory.has_accounts() {
+            let account =
+                AccountId::parse(DEFAULT_ACCOUNT).map_err(|e| SetupError::Model(e.to_string()))?;
+            let key = directory.create_account(&account)?;
+            if let Some(dir) = opts.storage.local_dir() {
+                let path = dir.join(CREDENTIALS_FILE);
+                write_credentials_file(&path, &key)
+                    .map_err(|e| SetupError::Credentials(path.clone(), e))?;
+                opened.new_credentials_file = Some(path);
+            }
+        }
+        if let Some(path) = &opts.bootstrap {
+            let base = opts
+                .storage
+                .local_dir()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            crate::bootstrap::apply_file(&directory, &kms, path, &base)?;
+        }
+        Ok(())
+    };
+    match &cluster {
+        Some(c) => c.write(provision)??,
+        None => provision()?,
     }
     let mode = match &opts.dev_account {
         Some(a) => Mode::Dev {
@@ -150,12 +233,13 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
         kms_model: Model::load(KMS_MODEL).map_err(SetupError::Model)?,
         via_service_principals: opts.via_service_principals.clone(),
         profiles: Default::default(),
-        audit: match &opts.storage {
-            Storage::DataDir(dir) => crate::audit::AuditLog::open(dir)
+        audit: match opts.storage.local_dir() {
+            Some(dir) => crate::audit::AuditLog::open(dir)
                 .map_err(|e| SetupError::DataDir(dir.join(crate::audit::AUDIT_DIR), e))?,
-            Storage::InMemory => crate::audit::AuditLog::disabled(),
+            None => crate::audit::AuditLog::disabled(),
         },
         test_clock: false,
+        cluster,
     };
     Ok((app, opened))
 }

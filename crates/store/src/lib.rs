@@ -9,10 +9,12 @@
 //! touching any operation.
 
 mod memory;
+mod postgres;
 pub mod seal;
 mod sqlite;
 
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
 pub use seal::{SealError, Sealer};
 pub use sqlite::SqliteStore;
 
@@ -44,6 +46,21 @@ pub enum StoreError {
     Backend(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The database cannot be reached now (stopped, restarting, timed
+    /// out); the request may be retried.
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// One document as the change feed of a shared store reports it: its
+/// latest version (`body: None` when deleted) and the sequence number of
+/// the batch that last changed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    pub seq: u64,
+    pub kind: String,
+    pub id: String,
+    pub body: Option<Vec<u8>>,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -58,8 +75,37 @@ pub trait Store: Send + Sync + 'static {
     fn load(&self, kind: &str) -> Result<Vec<Record>, StoreError>;
     /// Applies all changes or none; returns once they are durable.
     fn apply(&self, changes: &[Change]) -> Result<(), StoreError>;
+    /// One document, if present.
+    fn get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .load(kind)?
+            .into_iter()
+            .find(|r| r.id == id)
+            .map(|r| r.body))
+    }
     /// A short name for logs (`sqlite:/path`, `memory`).
     fn describe(&self) -> String;
+    /// Stores that several nodes share expose their change feed and
+    /// cluster write lock; single-node stores return `None`.
+    fn shared(&self) -> Option<&dyn SharedStore> {
+        None
+    }
+}
+
+/// What several nodes on one database need beyond [`Store`]: the ordered
+/// feed of committed changes, and a lock that orders writes across nodes.
+pub trait SharedStore: Send + Sync {
+    /// The sequence number of the last committed batch.
+    fn head(&self) -> Result<u64, StoreError>;
+    /// Every document whose last change came after batch `seq`, in commit
+    /// order; a consistent snapshot (a prefix of the sequence).
+    fn changes_since(&self, seq: u64) -> Result<Vec<Changed>, StoreError>;
+    /// Takes the cluster-wide write lock; blocks (bounded) until held.
+    fn lock_writes(&self) -> Result<(), StoreError>;
+    /// Releases it.
+    fn unlock_writes(&self);
+    /// The highest sequence number this process committed.
+    fn last_committed(&self) -> u64;
 }
 
 #[cfg(test)]

@@ -24,6 +24,14 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .docs
+            .lock()
+            .get(&(kind.to_string(), id.to_string()))
+            .cloned())
+    }
+
     fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
         let mut docs = self.docs.lock();
         for c in changes {

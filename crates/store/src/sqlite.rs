@@ -71,6 +71,14 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    fn get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let conn = self.conn.lock();
+        let mut stmt =
+            conn.prepare_cached("SELECT body FROM objects WHERE kind = ?1 AND id = ?2")?;
+        Ok(stmt.query_row(params![kind, id], |r| r.get(0)).optional()?)
+    }
+
     fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;

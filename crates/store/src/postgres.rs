@@ -1,0 +1,454 @@
+//! The shared store: PostgreSQL, for several ferrokms nodes on one database.
+//!
+//! Same document contract as SQLite (`kind`, `id` -> bytes, atomic batches),
+//! plus what several nodes need to keep their in-memory working sets equal:
+//!
+//! * every committed batch gets the next number of one global sequence
+//!   (`ferrokms_meta.seq`). The counter row is updated first in each write
+//!   transaction, so its row lock orders commits: sequence order is commit
+//!   order, and any snapshot holds a prefix of the sequence;
+//! * every document row carries the sequence number of its last change, and
+//!   deletions leave a tombstone (`body IS NULL`), so a node asks "what
+//!   changed after N" ([`SharedStore::changes_since`]) and catches up;
+//! * a cluster-wide write lock (a PostgreSQL session advisory lock held on a
+//!   dedicated connection) lets a node catch up, check and write without
+//!   another node writing in between.
+//!
+//! The `postgres` client blocks on a runtime of its own, which must not run
+//! inside the server's tokio runtime; so every connection lives on a thread
+//! of its own and callers hand it jobs over a channel.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use postgres::{Client, Config, NoTls};
+
+use crate::{Change, Changed, Record, SharedStore, Store, StoreError};
+
+/// The advisory lock key of the cluster write lock ("fkms" in ASCII).
+const WRITE_LOCK_KEY: i64 = 0x666b_6d73;
+/// Held while the schema is created or migrated, so nodes that start
+/// together do not race.
+const MIGRATION_LOCK_KEY: i64 = 0x666b_6d74;
+/// The schema version this build writes and understands.
+const SCHEMA_VERSION: i32 = 1;
+/// Connections for loads and writes (the lock connection is extra).
+const POOL_SIZE: usize = 4;
+/// How long a caller waits for the database before answering an error:
+/// a stopped or unreachable PostgreSQL must never hang a request.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS ferrokms_schema (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS ferrokms_meta (
+    one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+    seq BIGINT NOT NULL
+);
+INSERT INTO ferrokms_meta (one, seq) VALUES (TRUE, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS ferrokms_objects (
+    kind TEXT NOT NULL,
+    id   TEXT NOT NULL,
+    body BYTEA,
+    seq  BIGINT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE INDEX IF NOT EXISTS ferrokms_objects_seq ON ferrokms_objects (seq);
+";
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// One connection, reopened on the next job after it breaks.
+struct Connection {
+    config: Config,
+    client: Option<Client>,
+}
+
+impl Connection {
+    fn client(&mut self) -> Result<&mut Client, postgres::Error> {
+        let client = match self.client.take() {
+            Some(c) if !c.is_closed() => c,
+            _ => self.config.connect(NoTls)?,
+        };
+        Ok(self.client.insert(client))
+    }
+
+    /// Forgets the connection if the error broke it.
+    fn after_error(&mut self) {
+        if self.client.as_ref().is_some_and(|c| c.is_closed()) {
+            self.client = None;
+        }
+    }
+}
+
+/// A thread owning one connection, running jobs in order.
+struct Worker {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Worker {
+    fn spawn(
+        name: String,
+        config: Config,
+        shared: Option<Arc<Mutex<mpsc::Receiver<Job>>>>,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = shared.unwrap_or_else(|| Arc::new(Mutex::new(rx)));
+        let _ = std::thread::Builder::new().name(name).spawn(move || {
+            let mut conn = Connection {
+                config,
+                client: None,
+            };
+            loop {
+                let job = {
+                    let rx = rx.lock();
+                    rx.recv()
+                };
+                match job {
+                    Ok(job) => job(&mut conn),
+                    Err(_) => return,
+                }
+            }
+        });
+        Worker { jobs: tx }
+    }
+}
+
+fn backend(e: postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) if !e.is_closed() => {
+            StoreError::Backend(format!("{} ({})", db.message(), db.code().code()))
+        }
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+/// Runs `f` on a worker's connection and waits (bounded) for its answer.
+fn call<R: Send + 'static>(
+    jobs: &mpsc::Sender<Job>,
+    f: impl FnOnce(&mut Client) -> Result<R, StoreError> + Send + 'static,
+) -> Result<R, StoreError> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let job: Job = Box::new(move |conn: &mut Connection| {
+        let result = match conn.client() {
+            Ok(client) => f(client),
+            Err(e) => Err(backend(e)),
+        };
+        if result.is_err() {
+            conn.after_error();
+        }
+        let _ = tx.send(result);
+    });
+    jobs.send(job)
+        .map_err(|_| StoreError::Unavailable("database worker stopped".into()))?;
+    match rx.recv_timeout(CALL_TIMEOUT) {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "the database did not answer within {} s",
+            CALL_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+pub struct PostgresStore {
+    description: String,
+    pool: mpsc::Sender<Job>,
+    /// The dedicated connection that holds the cluster write lock.
+    lock: Worker,
+    /// Backend pid of the lock connection while it holds the lock (0 when
+    /// not held): each write checks the lock is still really held.
+    lock_pid: AtomicI32,
+    lock_held: AtomicBool,
+    last_committed: AtomicU64,
+    _workers: Vec<Worker>,
+}
+
+impl PostgresStore {
+    /// Connects, creates or checks the schema (under an advisory lock, so
+    /// nodes starting together are safe) and starts the connection threads.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let mut config: Config = url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        config.connect_timeout(Duration::from_secs(5));
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(10));
+        // A statement that waits longer than this (a lock, a stuck server)
+        // fails instead of hanging the request behind it.
+        config.options(
+            "-c statement_timeout=10000 -c lock_timeout=10000 -c client_min_messages=warning",
+        );
+        if config.get_application_name().is_none() {
+            config.application_name("ferrokms");
+        }
+        let description = describe(&config);
+        let mut client = config.connect(NoTls).map_err(backend)?;
+        migrate(&mut client)?;
+        drop(client);
+
+        let (pool_tx, pool_rx) = mpsc::channel::<Job>();
+        let shared_rx = Arc::new(Mutex::new(pool_rx));
+        let workers = (0..POOL_SIZE)
+            .map(|i| {
+                Worker::spawn(
+                    format!("ferrokms-pg-{i}"),
+                    config.clone(),
+                    Some(shared_rx.clone()),
+                )
+            })
+            .collect();
+        let lock = Worker::spawn("ferrokms-pg-lock".into(), config, None);
+        Ok(PostgresStore {
+            description,
+            pool: pool_tx,
+            lock,
+            lock_pid: AtomicI32::new(0),
+            lock_held: AtomicBool::new(false),
+            last_committed: AtomicU64::new(0),
+            _workers: workers,
+        })
+    }
+
+    /// Drops every ferrokms table: for tests and for `ferrokms` tooling
+    /// that starts a database over. Not used by the server.
+    pub fn drop_schema(url: &str) -> Result<(), StoreError> {
+        let mut client = Client::connect(url, NoTls).map_err(backend)?;
+        client
+            .batch_execute("DROP TABLE IF EXISTS ferrokms_objects, ferrokms_meta, ferrokms_schema")
+            .map_err(backend)
+    }
+}
+
+/// `postgres://user@host:port/db` without the password.
+fn describe(config: &Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(s) => s.clone(),
+            #[cfg(unix)]
+            postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_default();
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{}:{}/{}",
+        config.get_user().unwrap_or(""),
+        host,
+        port,
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .map_err(backend)?;
+    let result = (|| {
+        client.batch_execute(SCHEMA).map_err(backend)?;
+        let version: Option<i32> = client
+            .query_one("SELECT max(version) FROM ferrokms_schema", &[])
+            .map_err(backend)?
+            .get(0);
+        match version {
+            None => {
+                client
+                    .execute(
+                        "INSERT INTO ferrokms_schema (version) VALUES ($1)",
+                        &[&SCHEMA_VERSION],
+                    )
+                    .map_err(backend)?;
+                Ok(())
+            }
+            Some(v) if v == SCHEMA_VERSION => Ok(()),
+            Some(v) => Err(StoreError::Corrupt(format!(
+                "database schema version {v} is newer than this ferrokms understands ({SCHEMA_VERSION})"
+            ))),
+        }
+    })();
+    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY]);
+    result
+}
+
+fn seq_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn seq_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Store for PostgresStore {
+    fn load(&self, kind: &str) -> Result<Vec<Record>, StoreError> {
+        let kind = kind.to_string();
+        call(&self.pool, move |c| {
+            let rows = c
+                .query(
+                    "SELECT id, body FROM ferrokms_objects
+                     WHERE kind = $1 AND body IS NOT NULL ORDER BY id COLLATE \"C\"",
+                    &[&kind],
+                )
+                .map_err(backend)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| Record {
+                    kind: kind.clone(),
+                    id: r.get(0),
+                    body: r.get(1),
+                })
+                .collect())
+        })
+    }
+
+    fn get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (kind, id) = (kind.to_string(), id.to_string());
+        call(&self.pool, move |c| {
+            let row = c
+                .query_opt(
+                    "SELECT body FROM ferrokms_objects WHERE kind = $1 AND id = $2",
+                    &[&kind, &id],
+                )
+                .map_err(backend)?;
+            Ok(row.and_then(|r| r.get::<_, Option<Vec<u8>>>(0)))
+        })
+    }
+
+    fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let changes = changes.to_vec();
+        // Under the cluster lock, check in the same transaction that the
+        // lock connection still holds it (a dropped connection loses it).
+        let lock_pid = self.lock_pid.load(Ordering::SeqCst);
+        let guarded = self.lock_held.load(Ordering::SeqCst) && lock_pid != 0;
+        let seq = call(&self.pool, move |c| {
+            let mut tx = c.transaction().map_err(backend)?;
+            if !guarded {
+                // A write outside the cluster lock still waits for other
+                // nodes' locked writes, so it never lands in the middle of
+                // one. Taken before the counter row, in the same order as a
+                // locked writer takes them, so the two cannot deadlock.
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK_KEY])
+                    .map_err(backend)?;
+            }
+            let seq: i64 = tx
+                .query_one(
+                    "UPDATE ferrokms_meta SET seq = seq + 1 WHERE one RETURNING seq",
+                    &[],
+                )
+                .map_err(backend)?
+                .get(0);
+            if guarded {
+                let held = tx
+                    .query_opt(
+                        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+                         AND pid = $1 AND objid = $2::bigint::oid AND objsubid = 1",
+                        &[&lock_pid, &WRITE_LOCK_KEY],
+                    )
+                    .map_err(backend)?;
+                if held.is_none() {
+                    return Err(StoreError::Unavailable(
+                        "the cluster write lock was lost (database connection dropped)".into(),
+                    ));
+                }
+            }
+            let put = tx
+                .prepare(
+                    "INSERT INTO ferrokms_objects (kind, id, body, seq) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, seq = excluded.seq",
+                )
+                .map_err(backend)?;
+            for change in &changes {
+                let (kind, id, body) = match change {
+                    Change::Put { kind, id, body } => (*kind, id, Some(body)),
+                    Change::Delete { kind, id } => (*kind, id, None),
+                };
+                tx.execute(&put, &[&kind, id, &body, &seq])
+                    .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(seq)
+        })?;
+        self.last_committed
+            .fetch_max(seq_u64(seq), Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+
+    fn shared(&self) -> Option<&dyn SharedStore> {
+        Some(self)
+    }
+}
+
+impl SharedStore for PostgresStore {
+    fn changes_since(&self, seq: u64) -> Result<Vec<Changed>, StoreError> {
+        let from = seq_i64(seq);
+        call(&self.pool, move |c| {
+            let rows = c
+                .query(
+                    "SELECT seq, kind, id, body FROM ferrokms_objects
+                     WHERE seq > $1 ORDER BY seq, kind, id",
+                    &[&from],
+                )
+                .map_err(backend)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| Changed {
+                    seq: seq_u64(r.get(0)),
+                    kind: r.get(1),
+                    id: r.get(2),
+                    body: r.get(3),
+                })
+                .collect())
+        })
+    }
+
+    fn head(&self) -> Result<u64, StoreError> {
+        call(&self.pool, |c| {
+            let seq: i64 = c
+                .query_one("SELECT seq FROM ferrokms_meta WHERE one", &[])
+                .map_err(backend)?
+                .get(0);
+            Ok(seq_u64(seq))
+        })
+    }
+
+    fn lock_writes(&self) -> Result<(), StoreError> {
+        let pid = call(&self.lock.jobs, |c| {
+            c.execute("SELECT pg_advisory_lock($1)", &[&WRITE_LOCK_KEY])
+                .map_err(backend)?;
+            let pid: i32 = c
+                .query_one("SELECT pg_backend_pid()", &[])
+                .map_err(backend)?
+                .get(0);
+            Ok(pid)
+        })?;
+        self.lock_pid.store(pid, Ordering::SeqCst);
+        self.lock_held.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn unlock_writes(&self) {
+        self.lock_held.store(false, Ordering::SeqCst);
+        self.lock_pid.store(0, Ordering::SeqCst);
+        let result = call(&self.lock.jobs, |c| {
+            c.execute("SELECT pg_advisory_unlock_all()", &[])
+                .map_err(backend)?;
+            Ok(())
+        });
+        if let Err(e) = result {
+            // The lock dies with its connection; nothing else to do.
+            tracing::warn!(error = %e, "releasing the cluster write lock failed");
+        }
+    }
+
+    fn last_committed(&self) -> u64 {
+        self.last_committed.load(Ordering::SeqCst)
+    }
+}

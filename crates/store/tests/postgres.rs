@@ -1,0 +1,168 @@
+//! The PostgreSQL store against a real PostgreSQL: the document contract
+//! shared with SQLite, and what several nodes rely on (the change feed in
+//! commit order, tombstones, the cluster write lock).
+//!
+//! Needs `FERROKMS_TEST_PG_URL` (a superuser URL on loopback;
+//! `scripts/test.sh` starts a throwaway server and sets it). Without it the
+//! tests say so on stderr and check nothing.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ferrokms_store::{Change, PostgresStore, Store};
+
+/// A fresh database on the test server, or `None` when there is none.
+fn fresh_database() -> Option<String> {
+    let Ok(base) = std::env::var("FERROKMS_TEST_PG_URL") else {
+        eprintln!("FERROKMS_TEST_PG_URL is not set: PostgreSQL store tests skipped");
+        return None;
+    };
+    let name = format!("store_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls).expect("test PostgreSQL");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create test database");
+    let (prefix, _) = base.rsplit_once('/').expect("URL with a database");
+    Some(format!("{prefix}/{name}"))
+}
+
+fn put(kind: &'static str, id: &str, body: &[u8]) -> Change {
+    Change::Put {
+        kind,
+        id: id.into(),
+        body: body.to_vec(),
+    }
+}
+
+#[test]
+fn postgres_store_keeps_the_document_contract() {
+    let Some(url) = fresh_database() else { return };
+    let store = PostgresStore::open(&url).unwrap();
+    store
+        .apply(&[
+            put("key", "b", b"2"),
+            put("key", "a", b"1"),
+            put("alias", "a", b"x"),
+        ])
+        .unwrap();
+    let keys = store.load("key").unwrap();
+    assert_eq!(
+        keys.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    store
+        .apply(&[
+            put("key", "a", b"updated"),
+            Change::Delete {
+                kind: "key",
+                id: "b".into(),
+            },
+        ])
+        .unwrap();
+    let keys = store.load("key").unwrap();
+    assert_eq!(keys.len(), 1, "a deleted document is not loaded");
+    assert_eq!(keys[0].body, b"updated");
+    assert_eq!(
+        store.get("key", "a").unwrap().as_deref(),
+        Some(&b"updated"[..])
+    );
+    assert_eq!(store.get("key", "b").unwrap(), None);
+    assert!(store.load("nothing").unwrap().is_empty());
+    drop(store);
+    // Reopening (a restart, or a second node) sees the same documents and
+    // does not redo the schema.
+    let again = PostgresStore::open(&url).unwrap();
+    assert_eq!(again.load("key").unwrap()[0].body, b"updated");
+}
+
+#[test]
+fn change_feed_reports_each_batch_once_in_commit_order_with_tombstones() {
+    let Some(url) = fresh_database() else { return };
+    let store = PostgresStore::open(&url).unwrap();
+    let feed = store.shared().expect("PostgreSQL is a shared store");
+    assert_eq!(feed.head().unwrap(), 0);
+    store
+        .apply(&[put("k", "1", b"a"), put("k", "2", b"b")])
+        .unwrap();
+    let after_first = feed.head().unwrap();
+    store
+        .apply(&[Change::Delete {
+            kind: "k",
+            id: "1".into(),
+        }])
+        .unwrap();
+    let head = feed.head().unwrap();
+    assert_eq!(head, after_first + 1, "one sequence number per batch");
+    let all = feed.changes_since(0).unwrap();
+    assert_eq!(all.len(), 2);
+    let deleted = all.iter().find(|c| c.id == "1").unwrap();
+    assert_eq!(deleted.body, None, "a deletion is reported as a tombstone");
+    assert_eq!(deleted.seq, head);
+    let kept = all.iter().find(|c| c.id == "2").unwrap();
+    assert_eq!(kept.seq, after_first);
+    let newer = feed.changes_since(after_first).unwrap();
+    assert_eq!(newer.len(), 1);
+    assert_eq!(newer[0].id, "1");
+    assert!(feed.changes_since(head).unwrap().is_empty());
+    assert_eq!(feed.last_committed(), head);
+}
+
+#[test]
+fn cluster_write_lock_excludes_a_second_node_until_released() {
+    let Some(url) = fresh_database() else { return };
+    let a = PostgresStore::open(&url).unwrap();
+    let b = PostgresStore::open(&url).unwrap();
+    a.shared().unwrap().lock_writes().unwrap();
+    a.apply(&[put("k", "under-lock", b"1")]).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let started = Instant::now();
+        b.shared().unwrap().lock_writes().unwrap();
+        tx.send(started.elapsed()).unwrap();
+        // A write by b outside its own lock also waits for a's lock.
+        b.shared().unwrap().unlock_writes();
+        b
+    });
+    // b must still be waiting while a holds the lock.
+    assert!(rx.recv_timeout(Duration::from_millis(400)).is_err());
+    a.shared().unwrap().unlock_writes();
+    let waited = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("b got the lock");
+    assert!(waited >= Duration::from_millis(400));
+    let b = waiter.join().unwrap();
+    b.apply(&[put("k", "after", b"2")]).unwrap();
+    assert_eq!(a.load("k").unwrap().len(), 2);
+}
+
+#[test]
+fn a_write_outside_the_lock_waits_for_another_nodes_locked_write() {
+    let Some(url) = fresh_database() else { return };
+    let a = PostgresStore::open(&url).unwrap();
+    let b = PostgresStore::open(&url).unwrap();
+    a.shared().unwrap().lock_writes().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        b.apply(&[put("k", "unlocked", b"1")]).unwrap();
+        tx.send(()).unwrap();
+    });
+    assert!(rx.recv_timeout(Duration::from_millis(400)).is_err());
+    a.apply(&[put("k", "locked", b"1")]).unwrap();
+    a.shared().unwrap().unlock_writes();
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("b's write went through");
+    writer.join().unwrap();
+    // The locked write committed first, so it has the lower sequence number.
+    let feed = a.shared().unwrap().changes_since(0).unwrap();
+    let order: Vec<&str> = feed.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(order, ["locked", "unlocked"]);
+}
+
+#[test]
+fn a_stopped_database_gives_an_error_not_a_hang() {
+    // Nothing listens on this port: connecting fails at once.
+    let started = Instant::now();
+    let err = PostgresStore::open("postgres://ferrokms@127.0.0.1:1/none").err();
+    assert!(err.is_some());
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
