@@ -140,7 +140,9 @@ pub struct ScheduleKeyDeletionRequest {
 #[serde(rename_all = "PascalCase")]
 pub struct ScheduleKeyDeletionResponse {
     pub key_id: String,
-    pub deletion_date: f64,
+    /// Absent for a multi-Region primary that waits for its replicas.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_date: Option<f64>,
     pub key_state: KeyState,
     pub pending_window_in_days: u32,
 }
@@ -212,6 +214,34 @@ pub struct DeleteImportedKeyMaterialResponse {
     pub key_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_material_id: Option<String>,
+}
+
+// ---------------------------------------------------------------- multi-Region keys
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ReplicateKeyRequest {
+    pub key_id: String,
+    pub replica_region: String,
+    pub policy: Option<String>,
+    pub bypass_policy_lockout_safety_check: Option<bool>,
+    pub description: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicateKeyResponse {
+    pub replica_key_metadata: KeyMetadata,
+    pub replica_policy: String,
+    pub replica_tags: Vec<Tag>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdatePrimaryRegionRequest {
+    pub key_id: String,
+    pub primary_region: String,
 }
 
 // ---------------------------------------------------------------- aliases

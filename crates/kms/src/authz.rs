@@ -255,6 +255,13 @@ fn key_context_into(
         ContextValue::String(r.origin.as_str().into()),
     );
     put("kms:MultiRegion", ContextValue::Bool(r.multi_region));
+    // Absent for single-Region keys.
+    if let Some(t) = r.multi_region_key_type() {
+        put(
+            "kms:MultiRegionKeyType",
+            ContextValue::String(t.as_str().into()),
+        );
+    }
     put(
         "aws:RequestedRegion",
         ContextValue::String(caller.region.to_string()),

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::KeyAddr;
+use ferrokms_types::Region;
 
 macro_rules! aws_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
@@ -329,6 +330,14 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// Whether a multi-Region key is the primary or a replica.
+    MultiRegionKeyType {
+        Primary = "PRIMARY",
+        Replica = "REPLICA",
+    }
+);
+
+aws_enum!(
     DataKeySpec {
         Aes256 = "AES_256",
         Aes128 = "AES_128",
@@ -387,6 +396,12 @@ impl ImportedMaterial {
 pub struct RotationConfig {
     pub enabled: bool,
     pub period_days: u32,
+    /// When automatic rotation was last turned on: the first automatic
+    /// rotation after that is due one period later (AWS:
+    /// NextRotationDate = enable date + period), not one period after the
+    /// key's creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled_ms: Option<i64>,
 }
 
 impl Default for RotationConfig {
@@ -394,8 +409,19 @@ impl Default for RotationConfig {
         RotationConfig {
             enabled: false,
             period_days: 365,
+            enabled_ms: None,
         }
     }
+}
+
+/// Where the members of a multi-Region key live. Every member stores the
+/// primary's Region; only the primary stores the replicas' Regions (a
+/// replica reads them from the primary).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiRegionInfo {
+    pub primary_region: Region,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replica_regions: Vec<Region>,
 }
 
 /// Everything about a key except its secret material; persisted as JSON.
@@ -420,9 +446,39 @@ pub struct KeyRecord {
     /// EXTERNAL keys: the material currently imported, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported: Option<ImportedMaterial>,
+    /// Multi-Region keys: the primary's and replicas' Regions. A
+    /// multi-Region key stored before this existed reads as a primary
+    /// without replicas (see [`KeyRecord::multi_region_info`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mrk: Option<MultiRegionInfo>,
 }
 
 impl KeyRecord {
+    /// The multi-Region configuration of a multi-Region key.
+    pub fn multi_region_info(&self) -> Option<MultiRegionInfo> {
+        if !self.multi_region {
+            return None;
+        }
+        Some(self.mrk.clone().unwrap_or_else(|| MultiRegionInfo {
+            primary_region: self.addr.region.clone(),
+            replica_regions: Vec::new(),
+        }))
+    }
+
+    /// PRIMARY or REPLICA for a multi-Region key.
+    pub fn multi_region_key_type(&self) -> Option<MultiRegionKeyType> {
+        let info = self.multi_region_info()?;
+        Some(if info.primary_region == self.addr.region {
+            MultiRegionKeyType::Primary
+        } else {
+            MultiRegionKeyType::Replica
+        })
+    }
+
+    pub fn is_replica(&self) -> bool {
+        self.multi_region_key_type() == Some(MultiRegionKeyType::Replica)
+    }
+
     /// Whether the key's material is loaded: always for AWS_KMS keys; for
     /// EXTERNAL keys only while imported material is present.
     pub fn has_material(&self) -> bool {
@@ -501,7 +557,28 @@ pub struct KeyMetadata {
     pub key_agreement_algorithms: Option<Vec<KeyAgreementAlgorithm>>,
     pub multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_region_configuration: Option<MultiRegionConfiguration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_deletion_window_in_days: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub current_key_material_id: Option<String>,
+}
+
+/// `MultiRegionKey`: one member of a multi-Region key.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MultiRegionKey {
+    pub arn: String,
+    pub region: String,
+}
+
+/// `MultiRegionConfiguration` of DescribeKey.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MultiRegionConfiguration {
+    pub multi_region_key_type: MultiRegionKeyType,
+    pub primary_key: MultiRegionKey,
+    pub replica_keys: Vec<MultiRegionKey>,
 }
 
 pub fn ms_to_epoch_seconds(ms: i64) -> f64 {
@@ -556,6 +633,13 @@ impl From<&KeyRecord> for KeyMetadata {
             mac_algorithms: r.mac_algorithms(),
             key_agreement_algorithms: r.key_agreement_algorithms(),
             multi_region: r.multi_region,
+            // Filled by the operations, which see the other members.
+            multi_region_configuration: None,
+            // Shown while a primary waits for its replicas to be deleted.
+            pending_deletion_window_in_days: match r.state {
+                KeyState::PendingReplicaDeletion => r.pending_window_days,
+                _ => None,
+            },
             // Only symmetric encryption keys show their material id (kms-spec §7.3).
             current_key_material_id: if r.key_spec == KeySpec::SymmetricDefault && r.has_material()
             {

@@ -8,6 +8,7 @@ mod crypto_ops;
 mod import;
 mod keys;
 pub(crate) mod managed;
+mod multi_region;
 mod policy;
 mod rotation;
 mod tags;

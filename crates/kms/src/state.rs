@@ -111,7 +111,7 @@ pub struct Kms {
     pub(crate) principals: RwLock<Option<Arc<dyn crate::authz::PrincipalDirectory>>>,
     /// Parsed key policies by text: keys with the same policy (every
     /// default policy of an account) share one parsed copy.
-    pub(crate) policies: PolicyCache,
+    policies: PolicyCache,
     pub clock: Clock,
 }
 
@@ -402,8 +402,17 @@ impl Kms {
                     id,
                 });
             }
+            // A deleted replica leaves its primary's list; a primary that was
+            // waiting for its last replica starts its own waiting period.
+            let primary_update = self.primary_after_replica_deleted(&key.record, now);
+            if let Some(p) = &primary_update {
+                changes.push(put_key_change(&p.record)?);
+            }
             self.store.apply(&changes)?;
             let mut state = self.state.write();
+            if let Some(p) = primary_update {
+                state.keys.insert(p.record.addr.clone(), p);
+            }
             state.keys.remove(&addr);
             for a in &aliases {
                 state.aliases.remove(a);
@@ -413,6 +422,38 @@ impl Kms {
             tracing::info!(key = %addr.arn(), "key deleted at the end of its waiting period");
         }
         Ok(purged)
+    }
+}
+
+impl Kms {
+    /// The primary of a multi-Region replica that is being deleted, without
+    /// that replica (PendingReplicaDeletion -> PendingDeletion when it was
+    /// the last one). `None` when `replica` is not a replica.
+    fn primary_after_replica_deleted(&self, replica: &KeyRecord, now: i64) -> Option<Arc<Key>> {
+        let info = replica.multi_region_info()?;
+        if info.primary_region == replica.addr.region {
+            return None;
+        }
+        let primary_addr = KeyAddr {
+            region: info.primary_region,
+            ..replica.addr.clone()
+        };
+        let primary = self.state.read().keys.get(&primary_addr).cloned()?;
+        let mut record = primary.record.clone();
+        let mut pinfo = record.multi_region_info()?;
+        pinfo.replica_regions.retain(|r| *r != replica.addr.region);
+        let none_left = pinfo.replica_regions.is_empty();
+        record.mrk = Some(pinfo);
+        if none_left && record.state == KeyState::PendingReplicaDeletion {
+            record.state = KeyState::PendingDeletion;
+            let days = i64::from(record.pending_window_days.unwrap_or(30));
+            record.deletion_ms = Some(now + days * 24 * 60 * 60 * 1000);
+        }
+        Some(Arc::new(Key {
+            record,
+            materials: primary.materials.clone(),
+            policy: primary.policy.clone(),
+        }))
     }
 }
 

@@ -86,6 +86,8 @@ pub fn is_mutating(op: &str) -> bool {
             | "RotateKeyOnDemand"
             | "ImportKeyMaterial"
             | "DeleteImportedKeyMaterial"
+            | "ReplicateKey"
+            | "UpdatePrimaryRegion"
             // Generates an RSA wrapping key pair (seconds for RSA-4096).
             | "GetParametersForImport"
             | ADVANCE_CLOCK_OP
@@ -209,6 +211,8 @@ pub fn dispatch(
         "GetParametersForImport" => call!(get_parameters_for_import),
         "ImportKeyMaterial" => call!(import_key_material),
         "DeleteImportedKeyMaterial" => call!(delete_imported_key_material),
+        "ReplicateKey" => call!(replicate_key),
+        "UpdatePrimaryRegion" => call!(update_primary_region),
         "Encrypt" => call!(encrypt),
         "Decrypt" => call!(decrypt),
         "ReEncrypt" => call!(re_encrypt),

@@ -5,9 +5,7 @@ use ferrokms_policy::{Context, ContextValue};
 
 use crate::api::*;
 use crate::ids::{Accepts, KeyAddr, KeyId};
-use crate::model::{
-    KeyManager, KeyMetadata, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, RotationConfig,
-};
+use crate::model::{KeyManager, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, RotationConfig};
 use crate::ops::{page, require_not_pending_deletion};
 use crate::{default_key_policy, Caller, Kms, KmsError};
 
@@ -60,6 +58,9 @@ impl Kms {
         cond.insert("kms:CustomerMasterKeyUsage", usage.as_str());
         cond.insert("kms:KeyOrigin", origin.as_str());
         cond.insert("kms:MultiRegion", req.multi_region.unwrap_or(false));
+        if req.multi_region == Some(true) {
+            cond.insert("kms:MultiRegionKeyType", "PRIMARY");
+        }
         if let Some(b) = req.bypass_policy_lockout_safety_check {
             cond.insert("kms:BypassPolicyLockoutSafetyCheck", b);
         }
@@ -113,6 +114,10 @@ impl Kms {
             multi_region,
             materials: Vec::new(),
             imported: None,
+            mrk: multi_region.then(|| crate::model::MultiRegionInfo {
+                primary_region: caller.region.clone(),
+                replica_regions: Vec::new(),
+            }),
         };
         if let Some(parsed) = &given_policy {
             self.check_lockout(
@@ -128,7 +133,7 @@ impl Kms {
             self.insert_new_key(record)?
         };
         Ok(KeyMetadataResponse {
-            key_metadata: KeyMetadata::from(&key.record),
+            key_metadata: self.metadata(&key.record),
         })
     }
 
@@ -140,7 +145,7 @@ impl Kms {
     ) -> Result<KeyMetadataResponse, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "DescribeKey")?;
         Ok(KeyMetadataResponse {
-            key_metadata: KeyMetadata::at(&key.record, self.clock.now_ms()),
+            key_metadata: self.metadata(&key.record),
         })
     }
 
@@ -243,15 +248,28 @@ impl Kms {
             if r.state == KeyState::Updating {
                 return Err(KmsError::InvalidState(format!("{} is updating.", r.arn())));
             }
-            r.state = KeyState::PendingDeletion;
-            r.deletion_ms = Some(now + i64::from(days) * DAY_MS);
+            // A multi-Region primary with replicas waits for them: its
+            // waiting period starts when the last replica is deleted.
+            let has_replicas = r.multi_region_info().is_some_and(|i| {
+                i.primary_region == r.addr.region && !i.replica_regions.is_empty()
+            });
+            if has_replicas {
+                r.state = KeyState::PendingReplicaDeletion;
+                r.deletion_ms = None;
+            } else {
+                r.state = KeyState::PendingDeletion;
+                r.deletion_ms = Some(now + i64::from(days) * DAY_MS);
+            }
             r.pending_window_days = Some(days);
             Ok(())
         })?;
         Ok(ScheduleKeyDeletionResponse {
             key_id: key.record.arn(),
-            deletion_date: crate::model::ms_to_epoch_seconds(key.record.deletion_ms.unwrap_or(now)),
-            key_state: KeyState::PendingDeletion,
+            deletion_date: key
+                .record
+                .deletion_ms
+                .map(crate::model::ms_to_epoch_seconds),
+            key_state: key.record.state,
             pending_window_in_days: days,
         })
     }
@@ -265,7 +283,10 @@ impl Kms {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "CancelKeyDeletion")?;
         let (key, ()) = self.update_key(&key.record.addr, |r| {
             crate::ops::require_customer_managed(r)?;
-            if r.state != KeyState::PendingDeletion {
+            if !matches!(
+                r.state,
+                KeyState::PendingDeletion | KeyState::PendingReplicaDeletion
+            ) {
                 return Err(KmsError::InvalidState(format!(
                     "{} is not pending deletion.",
                     r.arn()

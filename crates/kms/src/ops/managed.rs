@@ -129,10 +129,12 @@ impl Kms {
             rotation: RotationConfig {
                 enabled: true,
                 period_days: 365,
+                enabled_ms: None,
             },
             multi_region: false,
             materials: Vec::new(),
             imported: None,
+            mrk: None,
         };
         let key = self.insert_new_key(record)?;
         let _w = self.writer.lock();

@@ -40,6 +40,14 @@ fn check_rotatable(r: &KeyRecord, what: &str) -> Result<(), KmsError> {
         return Err(KmsError::Disabled(format!("{} is disabled.", r.arn())));
     }
     require_not_pending_deletion(r)?;
+    // Rotation is a shared property of a multi-Region key: it is managed
+    // on the primary and applies to every replica.
+    if r.is_replica() {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "{} is a multi-Region replica key; manage {what} rotation on its primary key.",
+            r.arn()
+        )));
+    }
     Ok(())
 }
 
@@ -60,7 +68,9 @@ pub(crate) fn next_rotation_ms(r: &KeyRecord) -> i64 {
 /// Whether the sweeper rotates this key now. Disabled keys and keys
 /// pending deletion wait (a re-enabled key past its date rotates at once).
 fn rotation_due(r: &KeyRecord, now_ms: i64) -> bool {
-    r.rotation.enabled
+    // Replicas rotate with their primary, never on their own.
+    !r.is_replica()
+        && r.rotation.enabled
         && r.state == KeyState::Enabled
         && r.key_spec == KeySpec::SymmetricDefault
         && r.origin == Origin::AwsKms
@@ -113,28 +123,74 @@ impl Kms {
             rotation: Some(kind),
             description: None,
         });
-        let mid = material_storage_id(addr, version);
-        let sealed = self
-            .sealer
-            .seal(mid.as_bytes(), &material)
-            .map_err(|e| KmsError::Internal(e.to_string()))?;
-        self.store.apply(&[
-            Change::Put {
+        let loaded = Arc::new(loaded);
+        let new_info = record.materials.last().cloned();
+        let mut changes = Vec::new();
+        let mut updated = Vec::new();
+        // The replicas of a multi-Region primary get the same material
+        // version in the same transaction (key material is shared).
+        let replicas = self
+            .mrk_members(&record)
+            .map(|(_, replicas)| replicas)
+            .unwrap_or_default();
+        for (target, rec_materials) in
+            std::iter::once((current.clone(), record)).chain(replicas.iter().filter_map(|a| {
+                let k = self.state.read().keys.get(a).cloned()?;
+                let mut r = k.record.clone();
+                r.materials.extend(new_info.clone());
+                r.rotation = current.record.rotation.clone();
+                Some((k, r))
+            }))
+        {
+            let mid = material_storage_id(&target.record.addr, version);
+            let sealed = self
+                .sealer
+                .seal(mid.as_bytes(), &material)
+                .map_err(|e| KmsError::Internal(e.to_string()))?;
+            changes.push(Change::Put {
                 kind: KIND_MATERIAL,
                 id: mid,
                 body: sealed,
-            },
-            put_key_change(&record)?,
-        ])?;
-        let mut materials = current.materials.clone();
-        materials.push(Arc::new(loaded));
-        let key = Arc::new(Key {
-            record,
-            materials,
-            policy: current.policy.clone(),
-        });
-        self.state.write().keys.insert(addr.clone(), key.clone());
-        Ok(Some(key))
+            });
+            changes.push(put_key_change(&rec_materials)?);
+            let mut materials = target.materials.clone();
+            materials.push(loaded.clone());
+            updated.push(Arc::new(Key {
+                record: rec_materials,
+                materials,
+                policy: target.policy.clone(),
+            }));
+        }
+        self.store.apply(&changes)?;
+        let mut state = self.state.write();
+        for k in &updated {
+            state.keys.insert(k.record.addr.clone(), k.clone());
+        }
+        Ok(updated.into_iter().next())
+    }
+
+    /// Enables (`Some(period)`) or disables automatic rotation of a key and
+    /// of every replica of a multi-Region primary, in one transaction.
+    fn set_rotation(&self, addr: &KeyAddr, period: Option<u32>) -> Result<(), KmsError> {
+        let _w = self.writer.lock();
+        let current =
+            self.state.read().keys.get(addr).cloned().ok_or_else(|| {
+                KmsError::NotFound(format!("Key '{}' does not exist", addr.arn()))
+            })?;
+        crate::ops::require_customer_managed(&current.record)?;
+        check_rotatable(&current.record, "automatic")?;
+        let now = self.clock.now_ms();
+        let was_enabled = current.record.rotation.enabled;
+        self.update_members_locked(&current.record, &|r: &mut KeyRecord| match period {
+            Some(p) => {
+                r.rotation.enabled = true;
+                r.rotation.period_days = p;
+                if !was_enabled {
+                    r.rotation.enabled_ms = Some(now);
+                }
+            }
+            None => r.rotation.enabled = false,
+        })
     }
 
     /// Rotates every key whose automatic rotation date has passed (by
@@ -192,13 +248,7 @@ impl Kms {
             cond,
         )?;
         let period = req.rotation_period_in_days.unwrap_or(365);
-        self.update_key(&key.record.addr, |r| {
-            crate::ops::require_customer_managed(r)?;
-            check_rotatable(r, "automatic")?;
-            r.rotation.enabled = true;
-            r.rotation.period_days = period;
-            Ok(())
-        })?;
+        self.set_rotation(&key.record.addr, Some(period))?;
         Ok(Empty {})
     }
 
@@ -209,12 +259,7 @@ impl Kms {
         req: DisableKeyRotationRequest,
     ) -> Result<Empty, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "DisableKeyRotation")?;
-        self.update_key(&key.record.addr, |r| {
-            crate::ops::require_customer_managed(r)?;
-            check_rotatable(r, "automatic")?;
-            r.rotation.enabled = false;
-            Ok(())
-        })?;
+        self.set_rotation(&key.record.addr, None)?;
         Ok(Empty {})
     }
 

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# What the audit trail costs: Encrypt against two ferrokms servers that differ
+# only in the audit trail (same release binary, each on a fresh SQLite data
+# dir; one with `serve --no-audit`), alternating, on loopback only.
+#
+#   bash bench/audit_cost.sh
+#
+# For every measurement it prints req/s and the server's own CPU time
+# (utime + stime from /proc/PID/stat, writer thread included) per successful
+# request. On a machine shared with other work, CPU per request is the figure
+# to trust; req/s moves with whatever else runs.
+#
+# Environment (all optional):
+#   FERROKMS_AUDIT_ROUNDS       alternating rounds (default 3)
+#   FERROKMS_AUDIT_REQUESTS     requests per measurement (default 100000)
+#   FERROKMS_AUDIT_DURATION     upper bound in seconds per measurement (default 10)
+#   FERROKMS_AUDIT_CONNECTIONS  keep-alive connections (default 32)
+#   FERROKMS_BENCH_NO_BUILD=1   use the release binary already built
+#   CARGO_TARGET_DIR            default ~/.cache/ferrokms-target
+#
+# Bounded: each server start waits at most 30 s, each measurement is at most
+# FERROKMS_AUDIT_REQUESTS requests and FERROKMS_AUDIT_DURATION seconds (and is
+# wrapped in `timeout`); the servers this script starts are stopped by PID.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROUNDS="${FERROKMS_AUDIT_ROUNDS:-3}"
+REQUESTS="${FERROKMS_AUDIT_REQUESTS:-100000}"
+DURATION="${FERROKMS_AUDIT_DURATION:-10}"
+CONNECTIONS="${FERROKMS_AUDIT_CONNECTIONS:-32}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ferrokms-target}"
+OUT="$(mktemp -d -t ferrokms-audit-cost.XXXXXX)"
+
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    rm -rf "$OUT"
+}
+trap cleanup EXIT
+
+if [ "${FERROKMS_BENCH_NO_BUILD:-0}" != 1 ]; then
+    (cd "$ROOT" && cargo build --release --quiet --bin ferrokms)
+fi
+BIN="$CARGO_TARGET_DIR/release/ferrokms"
+
+declare -A URL PID
+start() {
+    local name=$1
+    shift
+    mkdir -p "$OUT/$name"
+    FERROKMS_LOG=warn "$BIN" serve --data-dir "$OUT/$name/data" --listen 127.0.0.1:0 "$@" \
+        >"$OUT/$name/log" 2>"$OUT/$name/err" &
+    PIDS+=($!)
+    PID[$name]=$!
+    for _ in $(seq 1 300); do
+        if grep -q '^ferrokms listening on' "$OUT/$name/log" 2>/dev/null; then
+            URL[$name]="$(grep -oE 'http://127\.0\.0\.1:[0-9]+' "$OUT/$name/log" | head -1)"
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "audit_cost.sh: $name did not start:" >&2
+    cat "$OUT/$name/err" >&2
+    return 1
+}
+start audit-on
+start audit-off --no-audit
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU ticks of the audit writer thread (named ferrokms-audit) of PID, or 0.
+writer_ticks() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        if [ "$(cat "$t/comm" 2>/dev/null)" = ferrokms-audit ]; then
+            awk '{print $14 + $15}' "$t/stat"
+            return
+        fi
+    done
+    echo 0
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+measure() {
+    local name=$1 pid=${PID[$1]} cpu0 w0 line ticks
+    cpu0="$(cpu_ticks "$pid")"
+    w0="$(writer_ticks "$pid")"
+    line="$(timeout $((DURATION + 60)) "$BIN" bench --endpoint "${URL[$name]}" --op encrypt \
+        --duration "$DURATION" --max-requests "$REQUESTS" --connections "$CONNECTIONS" \
+        --credentials-file "$OUT/$name/data/credentials" --json)"
+    ticks=$(($(cpu_ticks "$pid") - cpu0))
+    wticks=$(($(writer_ticks "$pid") - w0))
+    python3 -c '
+import json, sys
+r = json.loads(sys.argv[2])
+ok = r["requests"] - r["errors"]
+print("%-9s %8d req %6.0f req/s  p99 %5.2f ms  server CPU %5.1f us/req (audit writer thread %4.1f)" % (
+    sys.argv[1], ok, r["requests_per_second"], r["p99_us"] / 1000, int(sys.argv[3]) / ok, int(sys.argv[4]) / ok))
+' "$name" "$line" "$((ticks * TICK_US))" "$((wticks * TICK_US))"
+}
+
+echo "ferrokms $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "(not a git checkout)"), Encrypt, $CONNECTIONS connections, $REQUESTS requests per measurement; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for round in $(seq 1 "$ROUNDS"); do
+    measure audit-on
+    measure audit-off
+done
+echo "audit file: $(wc -l <"$OUT/audit-on/data/audit/audit.jsonl") records, $(du -h "$OUT/audit-on/data/audit/audit.jsonl" | cut -f1)"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
