@@ -89,6 +89,41 @@ def dump_database(url: str) -> bytes:
     return out.stdout
 
 
+def edit_stored_document(server: "Server", kind: str, doc_id: str, edit: Callable[[dict], None]):
+    """Changes one stored JSON document behind a stopped server's back (to
+    fake the passing of time), on either backend."""
+    assert server.proc is None, "stop the server first"
+    if server.store_url:
+        u = urlsplit(server.store_url)
+        psql = str(Path(PG_BIN) / "psql") if PG_BIN else "psql"
+        base = [psql, "-At", "-v", "ON_ERROR_STOP=1", "-h", u.hostname, "-p", str(u.port), "-U", u.username, u.path.lstrip("/")]
+        where = f"kind = '{kind}' AND id = '{doc_id}'"
+        assert "'" not in kind + doc_id
+        out = subprocess.run(
+            base + ["-c", f"SELECT convert_from(body, 'UTF8') FROM ferrokms_objects WHERE {where}"],
+            check=True, timeout=30, capture_output=True, env=clean_env(),
+        ).stdout.decode()
+        body = json.loads(out)
+        edit(body)
+        text = json.dumps(body).replace("'", "''")
+        subprocess.run(
+            base + ["-c", f"UPDATE ferrokms_objects SET body = convert_to('{text}', 'UTF8') WHERE {where}"],
+            check=True, timeout=30, capture_output=True, env=clean_env(),
+        )
+        return
+    import sqlite3
+
+    db = sqlite3.connect(server.data_dir / "ferrokms.sqlite")
+    try:
+        row = db.execute("SELECT body FROM objects WHERE kind = ? AND id = ?", (kind, doc_id)).fetchone()
+        body = json.loads(row[0])
+        edit(body)
+        db.execute("UPDATE objects SET body = ? WHERE kind = ? AND id = ?", (json.dumps(body).encode(), kind, doc_id))
+        db.commit()
+    finally:
+        db.close()
+
+
 def clean_env() -> dict:
     """The environment without anything that could steer the server or a
     client somewhere else (AWS_*, FERROKMS_*)."""

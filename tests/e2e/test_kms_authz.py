@@ -652,7 +652,7 @@ def test_trusted_service_principal_sets_kms_via_service_and_can_use_aws_managed_
     )
     k = iam.create_access_key(UserName="s3-service")["AccessKey"]
     s.stop()
-    trusted = Server(ferrokms_bin, work, data_dir=work / "data")
+    trusted = Server(ferrokms_bin, work, data_dir=work / "data", store_url=s.store_url)
     old_args = trusted.args
     trusted.args = lambda: old_args() + ["--via-service-principal", f"arn:aws:iam::{ACCT}:user/s3-service"]
     trusted.start()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import http.client
 import ipaddress
+import json
 import re
 import shutil
 import ssl
@@ -146,7 +147,7 @@ class TlsServer(Server):
 def tls_server(ferrokms_bin, tmp_path, monkeypatch):
     cert, key = self_signed(tmp_path)
     monkeypatch.setattr(
-        conftest, "LISTEN_RE", re.compile(r"^ferrokms listening on (https://127\.0\.0\.1:(\d+))\s*$")
+        conftest, "LISTEN_RE", re.compile(r"^ferrokms listening on (https?://127\.0\.0\.1:(\d+))\s*$")
     )
     s = TlsServer(ferrokms_bin, tmp_path, data_dir=tmp_path / "data")
     s.cert, s.key = str(cert), str(key)
@@ -168,6 +169,39 @@ def test_boto3_over_tls_verifies_the_certificate_and_round_trips(tls_server):
     key = kms.create_key()["KeyMetadata"]["KeyId"]
     blob = kms.encrypt(KeyId=key, Plaintext=b"over tls")["CiphertextBlob"]
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"over tls"
+
+
+DENY_WITHOUT_TLS = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"},
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "kms:Encrypt",
+            "Resource": "*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+    ],
+}
+
+
+def test_aws_secure_transport_is_true_over_tls_and_false_over_plain_http(tls_server, server_factory):
+    s, cert = tls_server
+    ak, sk = s.profile_credentials()
+    kms = boto3.session.Session(aws_access_key_id=ak, aws_secret_access_key=sk, region_name=REGION).client(
+        "kms",
+        endpoint_url=s.endpoint,
+        verify=str(cert),
+        config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=15),
+    )
+    key = kms.create_key(Policy=json.dumps(DENY_WITHOUT_TLS))["KeyMetadata"]["KeyId"]
+    assert kms.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"]
+
+    plain = server_factory()
+    pk = plain.client()
+    key = pk.create_key(Policy=json.dumps(DENY_WITHOUT_TLS))["KeyMetadata"]["KeyId"]
+    conftest.expect_error(pk.encrypt, "AccessDeniedException", KeyId=key, Plaintext=b"x")
 
 
 def test_tls_listener_refuses_plain_http_and_unverified_clients_fail(tls_server):
@@ -224,6 +258,7 @@ def run_cli(ferrokms_bin, *args):
     )
 
 
+@pytest.mark.skipif(bool(conftest.PG_URL), reason="`ferrokms backup` copies the SQLite store; PostgreSQL: test_cluster.py")
 def test_online_backup_restores_to_a_server_that_decrypts_ciphertexts_made_before_it(
     server_factory, ferrokms_bin, tmp_path
 ):
@@ -258,6 +293,7 @@ def test_online_backup_restores_to_a_server_that_decrypts_ciphertexts_made_befor
     assert key in ids and later not in ids
 
 
+@pytest.mark.skipif(bool(conftest.PG_URL), reason="`ferrokms backup` copies the SQLite store; PostgreSQL: test_cluster.py")
 def test_a_backup_restored_with_another_root_key_does_not_serve(server_factory, ferrokms_bin, tmp_path):
     s = server_factory()
     kms = s.client()

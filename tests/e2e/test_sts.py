@@ -6,7 +6,6 @@ the aws CLI role_arn + source_profile flow of seed 000."""
 
 import json
 import re
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import uuid
 
 import pytest
 
-from conftest import CLI_TIMEOUT, DEFAULT_ACCOUNT, REGION, Server, clean_env, expect_error, make_client
+from conftest import CLI_TIMEOUT, DEFAULT_ACCOUNT, REGION, Server, clean_env, edit_stored_document, expect_error, make_client
 
 ACCT = DEFAULT_ACCOUNT
 OTHER = "444455556666"
@@ -356,14 +355,9 @@ def test_expired_session_is_refused_with_expired_token(server_factory):
     # Move the session's expiry into the past while the server is down (the
     # shortest real session lasts 15 minutes).
     s.stop()
-    db = sqlite3.connect(s.data_dir / "ferrokms.sqlite")
-    row = db.execute("SELECT body FROM objects WHERE kind = 'iam.session' AND id = ?", (c["AccessKeyId"],)).fetchone()
-    body = json.loads(row[0])
-    body["expires_ms"] = int(time.time() * 1000) - 1000
-    db.execute("UPDATE objects SET body = ? WHERE kind = 'iam.session' AND id = ?",
-               (json.dumps(body).encode(), c["AccessKeyId"]))
-    db.commit()
-    db.close()
+    edit_stored_document(
+        s, "iam.session", c["AccessKeyId"], lambda body: body.update(expires_ms=int(time.time() * 1000) - 1000)
+    )
     s.start()
     expect_error(session_client(s, c).get_caller_identity, "ExpiredToken", 400,
                  message="The security token included in the request is expired")
