@@ -175,18 +175,27 @@ impl Authenticator {
     }
 }
 
+/// Where a request came from, for the global condition keys.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin {
+    /// The peer address (`aws:SourceIp`).
+    pub ip: Option<std::net::IpAddr>,
+    /// Whether it arrived over the listener's TLS (`aws:SecureTransport`).
+    pub secure_transport: bool,
+}
+
 /// The KMS view of an authenticated request: who, where, with which
 /// identity-side policies and global condition keys.
 pub fn kms_caller(
     directory: &Directory,
     profiles: &ProfileCache,
     identity: &Identity,
-    source_ip: Option<std::net::IpAddr>,
+    origin: Origin,
     via_service: Option<String>,
 ) -> ferrokms_kms::Caller {
     use ferrokms_kms::authz::CallerIdentity;
     let partition = identity.region.partition();
-    let context = request_context(source_ip, via_service);
+    let context = request_context(origin, via_service);
     ferrokms_kms::Caller {
         account: identity.principal.account().clone(),
         arn: identity.principal.arn(partition),
@@ -203,7 +212,7 @@ pub fn kms_caller(
 /// `aws:SecureTransport`, `aws:CurrentTime`, `aws:EpochTime`,
 /// `kms:ViaService`).
 fn request_context(
-    source_ip: Option<std::net::IpAddr>,
+    origin: Origin,
     via_service: Option<String>,
 ) -> ferrokms_policy::Context {
     use ferrokms_policy::{Context, Timestamp};
@@ -212,12 +221,12 @@ fn request_context(
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let mut context = Context::new();
-    if let Some(ip) = source_ip {
+    if let Some(ip) = origin.ip {
         context.insert("aws:SourceIp", ip);
     }
-    // TLS terminates in front of ferrokms, if anywhere: the listener itself
-    // speaks plain HTTP.
-    context.insert("aws:SecureTransport", false);
+    // True only for the listener's own TLS (`serve --tls-cert`): a TLS
+    // proxy in front of a plain listener is invisible here.
+    context.insert("aws:SecureTransport", origin.secure_transport);
     context.insert("aws:CurrentTime", Timestamp::from_epoch_seconds(now));
     context.insert("aws:EpochTime", now);
     if let Some(service) = via_service {
@@ -244,7 +253,7 @@ pub fn caller_for(
         region: region.clone(),
         identity: Arc::new(CallerIdentity {
             profile: Arc::new(build_profile(directory, principal, region, access_key_id)),
-            context: request_context(None, None),
+            context: request_context(Origin::default(), None),
             trace: Default::default(),
         }),
     }

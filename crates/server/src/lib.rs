@@ -77,10 +77,16 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
             if labels.service() != "kms" {
                 labels = ops_http::labels(&parts.headers, &parts.uri, &bytes);
             }
-            let source_ip = parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip());
+            let origin = auth::Origin {
+                ip: parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip()),
+                secure_transport: parts
+                    .extensions
+                    .get::<listener::ConnInfo>()
+                    .is_some_and(|c| c.tls),
+            };
             serve_request(
                 &app,
                 &parts.method,
@@ -88,7 +94,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                 &parts.headers,
                 bytes,
                 &request_id,
-                source_ip,
+                origin,
             )
             .await
         }
@@ -142,8 +148,9 @@ async fn serve_request(
     headers: &HeaderMap,
     body: Bytes,
     request_id: &str,
-    source_ip: Option<std::net::IpAddr>,
+    origin: auth::Origin,
 ) -> Response {
+    let source_ip = origin.ip;
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -212,7 +219,7 @@ async fn serve_request(
         &app.directory,
         &app.profiles,
         &identity,
-        source_ip,
+        origin,
         via_service,
     );
     let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
