@@ -18,13 +18,14 @@
 //! inside the server's tokio runtime; so every connection lives on a thread
 //! of its own and callers hand it jobs over a channel.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config, NoTls, Statement};
 
 use crate::{Change, Changed, Record, SharedStore, Store, StoreError};
 
@@ -60,25 +61,51 @@ CREATE INDEX IF NOT EXISTS ferrokms_objects_seq ON ferrokms_objects (seq);
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// One connection, reopened on the next job after it breaks.
+/// One connection, reopened on the next job after it breaks, with the
+/// statements it has prepared (each query is then one round trip).
 struct Connection {
     config: Config,
     client: Option<Client>,
+    statements: HashMap<&'static str, Statement>,
+}
+
+/// What a job works with: the connection and its prepared statements.
+struct Session<'a> {
+    client: &'a mut Client,
+    statements: &'a mut HashMap<&'static str, Statement>,
+}
+
+impl Session<'_> {
+    fn stmt(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql).map_err(backend)?;
+        self.statements.insert(sql, s.clone());
+        Ok(s)
+    }
 }
 
 impl Connection {
-    fn client(&mut self) -> Result<&mut Client, postgres::Error> {
+    fn session(&mut self) -> Result<Session<'_>, postgres::Error> {
         let client = match self.client.take() {
             Some(c) if !c.is_closed() => c,
-            _ => self.config.connect(NoTls)?,
+            _ => {
+                self.statements.clear();
+                self.config.connect(NoTls)?
+            }
         };
-        Ok(self.client.insert(client))
+        Ok(Session {
+            client: self.client.insert(client),
+            statements: &mut self.statements,
+        })
     }
 
     /// Forgets the connection if the error broke it.
     fn after_error(&mut self) {
         if self.client.as_ref().is_some_and(|c| c.is_closed()) {
             self.client = None;
+            self.statements.clear();
         }
     }
 }
@@ -100,6 +127,7 @@ impl Worker {
             let mut conn = Connection {
                 config,
                 client: None,
+                statements: HashMap::new(),
             };
             loop {
                 let job = {
@@ -128,12 +156,12 @@ fn backend(e: postgres::Error) -> StoreError {
 /// Runs `f` on a worker's connection and waits (bounded) for its answer.
 fn call<R: Send + 'static>(
     jobs: &mpsc::Sender<Job>,
-    f: impl FnOnce(&mut Client) -> Result<R, StoreError> + Send + 'static,
+    f: impl FnOnce(&mut Session<'_>) -> Result<R, StoreError> + Send + 'static,
 ) -> Result<R, StoreError> {
     let (tx, rx) = mpsc::sync_channel(1);
     let job: Job = Box::new(move |conn: &mut Connection| {
-        let result = match conn.client() {
-            Ok(client) => f(client),
+        let result = match conn.session() {
+            Ok(mut session) => f(&mut session),
             Err(e) => Err(backend(e)),
         };
         if result.is_err() {
@@ -280,17 +308,59 @@ fn seq_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+const SQL_LOAD: &str = "SELECT id, body FROM ferrokms_objects
+     WHERE kind = $1 AND body IS NOT NULL ORDER BY id COLLATE \"C\"";
+const SQL_GET: &str = "SELECT body FROM ferrokms_objects WHERE kind = $1 AND id = $2";
+const SQL_XACT_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
+/// The next sequence number (its row lock orders commits) and whether the
+/// lock connection (pid $1) still holds the cluster write lock ($2).
+const SQL_NEXT_SEQ: &str =
+    "WITH n AS (UPDATE ferrokms_meta SET seq = seq + 1 WHERE one RETURNING seq)
+     SELECT n.seq, EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+         AND pid = $1 AND objid = $2::bigint::oid AND objsubid = 1) FROM n";
+/// A whole batch in one statement; a NULL body is a tombstone.
+const SQL_UPSERT: &str = "INSERT INTO ferrokms_objects (kind, id, body, seq)
+     SELECT k, i, b, $4 FROM unnest($1::text[], $2::text[], $3::bytea[]) AS t(k, i, b)
+     ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, seq = excluded.seq";
+const SQL_CHANGES: &str = "SELECT seq, kind, id, body FROM ferrokms_objects
+     WHERE seq > $1 ORDER BY seq, kind, id";
+const SQL_HEAD: &str = "SELECT seq FROM ferrokms_meta WHERE one";
+const SQL_LOCK: &str = "SELECT pg_backend_pid() FROM (SELECT pg_advisory_lock($1)) AS l";
+const SQL_UNLOCK: &str = "SELECT pg_advisory_unlock_all()";
+
+/// The batch as three arrays, the last change of a document winning (one
+/// statement may not touch a row twice).
+fn batch_arrays(changes: &[Change]) -> (Vec<String>, Vec<String>, Vec<Option<Vec<u8>>>) {
+    let mut last: HashMap<(&str, &str), usize> = HashMap::new();
+    for (i, c) in changes.iter().enumerate() {
+        let key = match c {
+            Change::Put { kind, id, .. } | Change::Delete { kind, id } => (*kind, id.as_str()),
+        };
+        last.insert(key, i);
+    }
+    let mut kinds = Vec::with_capacity(last.len());
+    let mut ids = Vec::with_capacity(last.len());
+    let mut bodies = Vec::with_capacity(last.len());
+    for (i, c) in changes.iter().enumerate() {
+        let (kind, id, body) = match c {
+            Change::Put { kind, id, body } => (*kind, id, Some(body.clone())),
+            Change::Delete { kind, id } => (*kind, id, None),
+        };
+        if last.get(&(kind, id.as_str())) == Some(&i) {
+            kinds.push(kind.to_string());
+            ids.push(id.clone());
+            bodies.push(body);
+        }
+    }
+    (kinds, ids, bodies)
+}
+
 impl Store for PostgresStore {
     fn load(&self, kind: &str) -> Result<Vec<Record>, StoreError> {
         let kind = kind.to_string();
-        call(&self.pool, move |c| {
-            let rows = c
-                .query(
-                    "SELECT id, body FROM ferrokms_objects
-                     WHERE kind = $1 AND body IS NOT NULL ORDER BY id COLLATE \"C\"",
-                    &[&kind],
-                )
-                .map_err(backend)?;
+        call(&self.pool, move |s| {
+            let stmt = s.stmt(SQL_LOAD)?;
+            let rows = s.client.query(&stmt, &[&kind]).map_err(backend)?;
             Ok(rows
                 .into_iter()
                 .map(|r| Record {
@@ -304,13 +374,9 @@ impl Store for PostgresStore {
 
     fn get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let (kind, id) = (kind.to_string(), id.to_string());
-        call(&self.pool, move |c| {
-            let row = c
-                .query_opt(
-                    "SELECT body FROM ferrokms_objects WHERE kind = $1 AND id = $2",
-                    &[&kind, &id],
-                )
-                .map_err(backend)?;
+        call(&self.pool, move |s| {
+            let stmt = s.stmt(SQL_GET)?;
+            let row = s.client.query_opt(&stmt, &[&kind, &id]).map_err(backend)?;
             Ok(row.and_then(|r| r.get::<_, Option<Vec<u8>>>(0)))
         })
     }
@@ -319,56 +385,36 @@ impl Store for PostgresStore {
         if changes.is_empty() {
             return Ok(());
         }
-        let changes = changes.to_vec();
+        let (kinds, ids, bodies) = batch_arrays(changes);
         // Under the cluster lock, check in the same transaction that the
         // lock connection still holds it (a dropped connection loses it).
         let lock_pid = self.lock_pid.load(Ordering::SeqCst);
         let guarded = self.lock_held.load(Ordering::SeqCst) && lock_pid != 0;
-        let seq = call(&self.pool, move |c| {
-            let mut tx = c.transaction().map_err(backend)?;
+        let seq = call(&self.pool, move |s| {
+            let xact_lock = s.stmt(SQL_XACT_LOCK)?;
+            let next_seq = s.stmt(SQL_NEXT_SEQ)?;
+            let upsert = s.stmt(SQL_UPSERT)?;
+            let mut tx = s.client.transaction().map_err(backend)?;
             if !guarded {
                 // A write outside the cluster lock still waits for other
                 // nodes' locked writes, so it never lands in the middle of
                 // one. Taken before the counter row, in the same order as a
                 // locked writer takes them, so the two cannot deadlock.
-                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK_KEY])
+                tx.execute(&xact_lock, &[&WRITE_LOCK_KEY])
                     .map_err(backend)?;
             }
-            let seq: i64 = tx
-                .query_one(
-                    "UPDATE ferrokms_meta SET seq = seq + 1 WHERE one RETURNING seq",
-                    &[],
-                )
-                .map_err(backend)?
-                .get(0);
-            if guarded {
-                let held = tx
-                    .query_opt(
-                        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
-                         AND pid = $1 AND objid = $2::bigint::oid AND objsubid = 1",
-                        &[&lock_pid, &WRITE_LOCK_KEY],
-                    )
-                    .map_err(backend)?;
-                if held.is_none() {
-                    return Err(StoreError::Unavailable(
-                        "the cluster write lock was lost (database connection dropped)".into(),
-                    ));
-                }
-            }
-            let put = tx
-                .prepare(
-                    "INSERT INTO ferrokms_objects (kind, id, body, seq) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, seq = excluded.seq",
-                )
+            let row = tx
+                .query_one(&next_seq, &[&lock_pid, &WRITE_LOCK_KEY])
                 .map_err(backend)?;
-            for change in &changes {
-                let (kind, id, body) = match change {
-                    Change::Put { kind, id, body } => (*kind, id, Some(body)),
-                    Change::Delete { kind, id } => (*kind, id, None),
-                };
-                tx.execute(&put, &[&kind, id, &body, &seq])
-                    .map_err(backend)?;
+            let seq: i64 = row.get(0);
+            let held: bool = row.get(1);
+            if guarded && !held {
+                return Err(StoreError::Unavailable(
+                    "the cluster write lock was lost (database connection dropped)".into(),
+                ));
             }
+            tx.execute(&upsert, &[&kinds, &ids, &bodies, &seq])
+                .map_err(backend)?;
             tx.commit().map_err(backend)?;
             Ok(seq)
         })?;
@@ -389,14 +435,9 @@ impl Store for PostgresStore {
 impl SharedStore for PostgresStore {
     fn changes_since(&self, seq: u64) -> Result<Vec<Changed>, StoreError> {
         let from = seq_i64(seq);
-        call(&self.pool, move |c| {
-            let rows = c
-                .query(
-                    "SELECT seq, kind, id, body FROM ferrokms_objects
-                     WHERE seq > $1 ORDER BY seq, kind, id",
-                    &[&from],
-                )
-                .map_err(backend)?;
+        call(&self.pool, move |s| {
+            let stmt = s.stmt(SQL_CHANGES)?;
+            let rows = s.client.query(&stmt, &[&from]).map_err(backend)?;
             Ok(rows
                 .into_iter()
                 .map(|r| Changed {
@@ -410,21 +451,19 @@ impl SharedStore for PostgresStore {
     }
 
     fn head(&self) -> Result<u64, StoreError> {
-        call(&self.pool, |c| {
-            let seq: i64 = c
-                .query_one("SELECT seq FROM ferrokms_meta WHERE one", &[])
-                .map_err(backend)?
-                .get(0);
+        call(&self.pool, |s| {
+            let stmt = s.stmt(SQL_HEAD)?;
+            let seq: i64 = s.client.query_one(&stmt, &[]).map_err(backend)?.get(0);
             Ok(seq_u64(seq))
         })
     }
 
     fn lock_writes(&self) -> Result<(), StoreError> {
-        let pid = call(&self.lock.jobs, |c| {
-            c.execute("SELECT pg_advisory_lock($1)", &[&WRITE_LOCK_KEY])
-                .map_err(backend)?;
-            let pid: i32 = c
-                .query_one("SELECT pg_backend_pid()", &[])
+        let pid = call(&self.lock.jobs, |s| {
+            let stmt = s.stmt(SQL_LOCK)?;
+            let pid: i32 = s
+                .client
+                .query_one(&stmt, &[&WRITE_LOCK_KEY])
                 .map_err(backend)?
                 .get(0);
             Ok(pid)
@@ -437,9 +476,9 @@ impl SharedStore for PostgresStore {
     fn unlock_writes(&self) {
         self.lock_held.store(false, Ordering::SeqCst);
         self.lock_pid.store(0, Ordering::SeqCst);
-        let result = call(&self.lock.jobs, |c| {
-            c.execute("SELECT pg_advisory_unlock_all()", &[])
-                .map_err(backend)?;
+        let result = call(&self.lock.jobs, |s| {
+            let stmt = s.stmt(SQL_UNLOCK)?;
+            s.client.execute(&stmt, &[]).map_err(backend)?;
             Ok(())
         });
         if let Err(e) = result {

@@ -68,6 +68,17 @@ fn postgres_store_keeps_the_document_contract() {
     );
     assert_eq!(store.get("key", "b").unwrap(), None);
     assert!(store.load("nothing").unwrap().is_empty());
+    // One batch may change a document twice: the last change wins.
+    store
+        .apply(&[
+            put("key", "twice", b"first"),
+            put("key", "twice", b"second"),
+        ])
+        .unwrap();
+    assert_eq!(
+        store.get("key", "twice").unwrap().as_deref(),
+        Some(&b"second"[..])
+    );
     drop(store);
     // Reopening (a restart, or a second node) sees the same documents and
     // does not redo the schema.
