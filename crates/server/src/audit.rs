@@ -1,29 +1,44 @@
 //! The audit trail: one record per request, in CloudTrail's event shape,
 //! as JSON lines under `DATA_DIR/audit/`.
 //!
-//! Requests hand their record to a bounded channel and go on; one writer
-//! thread appends batches to the file and flushes each batch to the kernel
-//! within [`FLUSH_INTERVAL`], so a `kill -9` of the server loses at most the
-//! records of the last few milliseconds (a power loss: whatever the kernel
-//! had not written; records are not fsynced one by one). The file rotates at
-//! [`MAX_FILE_BYTES`], keeping [`KEEP_FILES`] older files. If the writer
-//! falls behind by more than the channel's capacity, requests still complete
-//! and the number of records dropped is written to the log and the next
-//! record (`ferrokmsDroppedBefore`).
+//! Requests hand their record to a bounded channel and go on: no request
+//! ever waits for a disk. One writer thread appends batches to the file and
+//! hands each batch to the kernel within [`FLUSH_INTERVAL`]; a second thread
+//! fsyncs the file at most [`SYNC_INTERVAL`] after new bytes reached it (and
+//! the writer fsyncs once more at shutdown and before each rotation). So:
+//!
+//! - a crash of the process (`kill -9`, a panic that aborts) loses only the
+//!   records not yet handed to the kernel: those of requests answered in the
+//!   last [`FLUSH_INTERVAL`] (plus any time the writer waited for a CPU);
+//! - a power loss or kernel crash loses at most the records of the last
+//!   [`SYNC_INTERVAL`] + [`FLUSH_INTERVAL`] (plus the time an fsync takes);
+//! - a graceful stop (SIGTERM, SIGINT) loses nothing.
+//!
+//! The file rotates at [`MAX_FILE_BYTES`], keeping [`KEEP_FILES`] older
+//! files. If the writer falls behind by more than the channel's capacity,
+//! requests still complete and the number of records dropped is written to
+//! the log and, as `{"ferrokmsDroppedRecords":N}`, to the file.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub const AUDIT_DIR: &str = "audit";
 pub const AUDIT_FILE: &str = "audit.jsonl";
+/// How long a record may wait in memory before the writer hands it to the
+/// kernel: what a `kill -9` can lose.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
+/// How long bytes may sit in the kernel's page cache before an fsync: with
+/// [`FLUSH_INTERVAL`], what a power loss can lose. One fdatasync per
+/// interval whatever the request rate (group commit), off the request path.
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(100);
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 pub const KEEP_FILES: usize = 5;
 const CHANNEL_CAPACITY: usize = 65_536;
@@ -44,42 +59,91 @@ const NEVER_LOGGED: &[&str] = &[
     "Recipient",
 ];
 
+/// What the writer and the syncer share: the file being appended to and how
+/// far it is written and synced.
+#[derive(Default)]
+struct SyncState {
+    /// A second handle on the current file: an fsync through it covers
+    /// what the writer wrote through its own.
+    file: Mutex<Option<File>>,
+    /// Bytes handed to the kernel since the start (all files).
+    written: AtomicU64,
+    /// Bytes known to be on disk since the start.
+    synced: AtomicU64,
+    /// Set at shutdown; the syncer's wake-up.
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
 /// Sends records to the writer thread; cheap to share.
 pub struct AuditLog {
     sender: Option<SyncSender<Vec<u8>>>,
     dropped: AtomicU64,
     writer: Option<JoinHandle<()>>,
+    syncer: Option<JoinHandle<()>>,
+    state: Arc<SyncState>,
 }
 
 impl AuditLog {
-    /// No audit trail (in-memory servers).
+    /// No audit trail (in-memory servers, `serve --no-audit`).
     pub fn disabled() -> AuditLog {
         AuditLog {
             sender: None,
             dropped: AtomicU64::new(0),
             writer: None,
+            syncer: None,
+            state: Arc::default(),
         }
     }
 
-    /// Starts the writer for `DATA_DIR/audit/audit.jsonl`.
+    /// Starts the writer and the syncer for `DATA_DIR/audit/audit.jsonl`.
     pub fn open(data_dir: &Path) -> std::io::Result<AuditLog> {
         let dir = data_dir.join(AUDIT_DIR);
         fs::create_dir_all(&dir)?;
         let path = dir.join(AUDIT_FILE);
         let file = open_append(&path)?;
+        let state = Arc::new(SyncState {
+            file: Mutex::new(Some(file.try_clone()?)),
+            ..SyncState::default()
+        });
         let (sender, receiver) = sync_channel(CHANNEL_CAPACITY);
+        let st = state.clone();
         let writer = std::thread::Builder::new()
             .name("ferrokms-audit".into())
-            .spawn(move || write_loop(receiver, path, file))?;
+            .spawn(move || write_loop(receiver, path, file, &st))?;
+        let st = state.clone();
+        let syncer = std::thread::Builder::new()
+            .name("ferrokms-auditsync".into())
+            .spawn(move || sync_loop(&st));
+        let syncer = match syncer {
+            Ok(s) => s,
+            Err(e) => {
+                // Stop the writer again rather than run without fsyncs.
+                drop(sender);
+                let _ = writer.join();
+                return Err(e);
+            }
+        };
         Ok(AuditLog {
             sender: Some(sender),
             dropped: AtomicU64::new(0),
             writer: Some(writer),
+            syncer: Some(syncer),
+            state,
         })
     }
 
     pub fn enabled(&self) -> bool {
         self.sender.is_some()
+    }
+
+    /// Bytes of records handed to the kernel so far, and how many of them
+    /// are known to be on disk (fsynced).
+    pub fn progress(&self) -> (u64, u64) {
+        (
+            self.state.written.load(Ordering::Acquire),
+            self.state.synced.load(Ordering::Acquire),
+        )
     }
 
     /// Queues one record (a JSON object, without the newline).
@@ -101,11 +165,19 @@ impl AuditLog {
         }
     }
 
-    /// Stops accepting records and waits for the writer to flush the rest.
+    /// Stops accepting records and waits for the writer to write and fsync
+    /// the rest.
     pub fn close(&mut self) {
         self.sender.take();
         if let Some(w) = self.writer.take() {
             let _ = w.join();
+        }
+        if let Ok(mut stop) = self.state.stop.lock() {
+            *stop = true;
+        }
+        self.state.wake.notify_all();
+        if let Some(s) = self.syncer.take() {
+            let _ = s.join();
         }
     }
 }
@@ -127,7 +199,42 @@ fn open_append(path: &Path) -> std::io::Result<File> {
     opts.open(path)
 }
 
-fn write_loop(receiver: Receiver<Vec<u8>>, path: PathBuf, file: File) {
+/// fsyncs the current file whenever bytes were written since the last
+/// fsync, at most every [`SYNC_INTERVAL`], until shutdown.
+fn sync_loop(state: &SyncState) {
+    loop {
+        let stopping = match state.stop.lock() {
+            Ok(guard) => match state.wake.wait_timeout(guard, SYNC_INTERVAL) {
+                Ok((guard, _)) => *guard,
+                Err(_) => true,
+            },
+            Err(_) => true,
+        };
+        sync_now(state);
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// One fsync of the current file if anything is unsynced.
+fn sync_now(state: &SyncState) {
+    let target = state.written.load(Ordering::Acquire);
+    if target <= state.synced.load(Ordering::Acquire) {
+        return;
+    }
+    let Ok(file) = state.file.lock() else { return };
+    if let Some(f) = file.as_ref() {
+        match f.sync_data() {
+            Ok(()) => {
+                state.synced.fetch_max(target, Ordering::AcqRel);
+            }
+            Err(e) => tracing::error!(error = %e, "audit log fsync failed"),
+        }
+    }
+}
+
+fn write_loop(receiver: Receiver<Vec<u8>>, path: PathBuf, file: File, state: &SyncState) {
     let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut out = BufWriter::with_capacity(256 * 1024, file);
     let mut batch: Vec<Vec<u8>> = Vec::with_capacity(4096);
@@ -147,26 +254,35 @@ fn write_loop(receiver: Receiver<Vec<u8>>, path: PathBuf, file: File) {
                 }
             }
         }
-        if batch.is_empty() {
-            if disconnected {
-                let _ = out.flush();
-                return;
-            }
-            continue;
-        }
+        let mut bytes = 0u64;
         for line in batch.drain(..) {
             if out.write_all(&line).is_err() || out.write_all(b"\n").is_err() {
                 tracing::error!("audit log write failed");
                 continue;
             }
-            size += line.len() as u64 + 1;
+            bytes += line.len() as u64 + 1;
         }
-        if out.flush().is_err() {
-            tracing::error!("audit log flush failed");
+        if bytes > 0 {
+            if out.flush().is_err() {
+                tracing::error!("audit log flush failed");
+            }
+            size += bytes;
+            state.written.fetch_add(bytes, Ordering::AcqRel);
+        }
+        if disconnected {
+            // Shutdown: everything written so far reaches the disk.
+            sync_now(state);
+            return;
         }
         if size >= MAX_FILE_BYTES {
-            match rotate(&path) {
-                Ok(f) => {
+            // The old file is complete: make it durable before it is
+            // renamed, so that the syncer only ever needs the current one.
+            sync_now(state);
+            match rotate(&path).and_then(|f| Ok((f.try_clone()?, f))) {
+                Ok((second, f)) => {
+                    if let Ok(mut shared) = state.file.lock() {
+                        *shared = Some(second);
+                    }
                     out = BufWriter::with_capacity(256 * 1024, f);
                     size = 0;
                 }
@@ -227,235 +343,6 @@ pub fn read_only(op: &str) -> bool {
         )
         || op.starts_with("GenerateDataKey")
         || op.starts_with("Simulate")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    /// Request parameters as CloudTrail shows them: camelCase member names,
-    /// secrets and data left out.
-    fn request_parameters(body: &Value) -> Value {
-        fn camel(s: &str) -> String {
-            let mut c = s.chars();
-            match c.next() {
-                Some(f) => f.to_lowercase().chain(c).collect(),
-                None => String::new(),
-            }
-        }
-        fn clean(v: &Value, top: bool) -> Value {
-            match v {
-                Value::Object(m) => {
-                    let mut out = Map::new();
-                    for (k, val) in m {
-                        if top && NEVER_LOGGED.contains(&k.as_str()) {
-                            continue;
-                        }
-                        // Encryption context keys are data, not member names.
-                        let key = if top { camel(k) } else { k.clone() };
-                        let nested_top =
-                            top && !k.ends_with("EncryptionContext") && k != "Constraints";
-                        out.insert(key, clean(val, nested_top));
-                    }
-                    Value::Object(out)
-                }
-                Value::Array(a) => Value::Array(a.iter().map(|x| clean(x, top)).collect()),
-                other => other.clone(),
-            }
-        }
-        match body {
-            Value::Object(m) if m.is_empty() => Value::Null,
-            other => clean(other, true),
-        }
-    }
-
-    fn params(body: &Value) -> Value {
-        let raw = request_parameters_json(body);
-        if raw.is_empty() {
-            return Value::Null;
-        }
-        serde_json::from_slice(&raw).unwrap()
-    }
-
-    #[test]
-    fn request_parameters_leave_out_plaintext_and_keep_encryption_context_keys_verbatim() {
-        let body = json!({"KeyId": "alias/a", "Plaintext": "c2VjcmV0", "EncryptionContext": {"Tenant": "x"}, "GrantTokens": ["t"]});
-        assert_eq!(
-            params(&body),
-            json!({"keyId": "alias/a", "encryptionContext": {"Tenant": "x"}, "grantTokens": ["t"]})
-        );
-    }
-
-    #[test]
-    fn request_parameters_written_directly_equal_the_cleaned_json_tree() {
-        let bodies = [
-            json!({}),
-            json!({"KeyId": "k", "NumberOfBytes": 32, "Ratio": 1.5, "DryRun": false, "X": null}),
-            json!({"Constraints": {"EncryptionContextSubset": {"A\"q": "line\nbreak\u{1}"}},
-                   "Operations": ["Encrypt", "Decrypt"], "Nested": [{"InnerKey": [1, {"Deep": true}]}]}),
-            json!({"ÉtatKey": "ü", "Message": "secret", "Signature": "s", "Tags": [{"TagKey": "a", "TagValue": "b\\c"}]}),
-            json!([1, "two"]),
-        ];
-        for body in bodies {
-            assert_eq!(params(&body), request_parameters(&body), "{body}");
-        }
-    }
-
-    #[test]
-    fn escaping_matches_serde_json_for_every_ascii_byte_and_unicode() {
-        let mut s: String = (0u8..128).map(char::from).collect();
-        s.push_str("é☃😀");
-        let mut out = Vec::new();
-        push_str(&mut out, &s);
-        assert_eq!(out, serde_json::to_vec(&s).unwrap());
-    }
-
-    fn identity(principal: ferrokms_iam::Principal) -> crate::auth::Identity {
-        crate::auth::Identity {
-            principal,
-            region: ferrokms_types::Region::parse("us-east-1").unwrap(),
-            service: "kms".into(),
-            access_key_id: "AKIAEXAMPLE".into(),
-            signed_headers: Vec::new(),
-        }
-    }
-
-    fn record(
-        identity: Option<&crate::auth::Identity>,
-        error: Option<(&str, Option<&str>)>,
-    ) -> Value {
-        let decisions = [
-            ferrokms_kms::authz::AuthzRecord {
-                action: "kms:Encrypt".into(),
-                resource: "arn:aws:kms:us-east-1:444455556666:key/k1".into(),
-                allowed: true,
-                decision: "allow".into(),
-                statements: vec!["key policy #0 (A \"quoted\" sid) Allow".into()],
-            },
-            ferrokms_kms::authz::AuthzRecord {
-                action: "kms:Decrypt".into(),
-                resource: "arn:aws:kms:us-east-1:444455556666:key/k1".into(),
-                allowed: false,
-                decision: "because no identity-based policy allows the kms:Decrypt action".into(),
-                statements: vec![],
-            },
-        ];
-        let line = event(EventInput {
-            service: "kms",
-            op: "ReEncrypt",
-            region: "us-east-1",
-            source_ip: Some("127.0.0.1".parse().unwrap()),
-            user_agent: Some("agent \"x\"\t1"),
-            identity,
-            request_parameters: br#"{"keyId":"k1"}"#,
-            response_elements: &[],
-            error,
-            request_id: "req-1",
-            decisions: &decisions,
-            now_ms: 1_795_486_163_712,
-        });
-        assert!(!line.contains(&b'\n'));
-        serde_json::from_slice(&line).unwrap()
-    }
-
-    #[test]
-    fn a_record_is_one_json_object_in_cloudtrail_shape_for_each_kind_of_caller() {
-        use ferrokms_iam::Principal;
-        use ferrokms_types::AccountId;
-        let account = AccountId::parse("111122223333").unwrap();
-        let root = identity(Principal::Root {
-            account: account.clone(),
-        });
-        let r = record(Some(&root), None);
-        assert_eq!(
-            r["userIdentity"],
-            json!({"type": "Root", "principalId": "111122223333", "arn": "arn:aws:iam::111122223333:root",
-                   "accountId": "111122223333", "accessKeyId": "AKIAEXAMPLE"})
-        );
-        assert_eq!(r["eventVersion"], "1.08");
-        assert_eq!(r["eventTime"], "2026-11-24T02:09:23Z");
-        assert_eq!(r["eventSource"], "kms.amazonaws.com");
-        assert_eq!(r["eventName"], "ReEncrypt");
-        assert_eq!(r["sourceIPAddress"], "127.0.0.1");
-        assert_eq!(r["userAgent"], "agent \"x\"\t1");
-        assert_eq!(r["requestParameters"], json!({"keyId": "k1"}));
-        assert_eq!(r["responseElements"], Value::Null);
-        assert_eq!(r["requestID"], "req-1");
-        assert_eq!(r["eventID"].as_str().map(str::len), Some(36));
-        assert_eq!(r["readOnly"], true);
-        assert_eq!(
-            r["resources"],
-            json!([{"accountId": "444455556666", "type": "AWS::KMS::Key",
-                    "ARN": "arn:aws:kms:us-east-1:444455556666:key/k1"}])
-        );
-        assert_eq!(r["recipientAccountId"], "444455556666");
-        assert_eq!(r["eventType"], "AwsApiCall");
-        assert_eq!(r["managementEvent"], true);
-        assert_eq!(r["eventCategory"], "Management");
-        assert!(r.get("errorCode").is_none());
-        assert_eq!(
-            r["ferrokmsAuthorization"][0]["statements"][0],
-            "key policy #0 (A \"quoted\" sid) Allow"
-        );
-        assert_eq!(r["ferrokmsAuthorization"][1]["allowed"], false);
-
-        let user = identity(Principal::User {
-            account: account.clone(),
-            name: "alice".into(),
-            path: "/team/".into(),
-            id: "AIDAEXAMPLE".into(),
-        });
-        let r = record(
-            Some(&user),
-            Some(("AccessDeniedException", Some("User: x is \"denied\""))),
-        );
-        assert_eq!(
-            r["userIdentity"],
-            json!({"type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": "arn:aws:iam::111122223333:user/team/alice",
-                   "accountId": "111122223333", "accessKeyId": "AKIAEXAMPLE", "userName": "alice"})
-        );
-        assert_eq!(r["errorCode"], "AccessDeniedException");
-        assert_eq!(r["errorMessage"], "User: x is \"denied\"");
-
-        let session = identity(Principal::AssumedRole {
-            account,
-            role_name: "kms-exports-role".into(),
-            role_path: "/".into(),
-            role_id: "AROAEXAMPLE".into(),
-            session_name: "s1".into(),
-        });
-        let r = record(Some(&session), Some(("ValidationException", None)));
-        assert_eq!(
-            r["userIdentity"],
-            json!({"type": "AssumedRole", "principalId": "AROAEXAMPLE:s1",
-                   "arn": "arn:aws:sts::111122223333:assumed-role/kms-exports-role/s1",
-                   "accountId": "111122223333", "accessKeyId": "AKIAEXAMPLE",
-                   "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE",
-                       "arn": "arn:aws:iam::111122223333:role/kms-exports-role", "accountId": "111122223333",
-                       "userName": "kms-exports-role"}, "attributes": {"mfaAuthenticated": "false"}}})
-        );
-        assert!(r.get("errorMessage").is_none());
-
-        let r = record(None, Some(("UnrecognizedClientException", Some("bad"))));
-        assert_eq!(r["userIdentity"], json!({"type": "Unknown"}));
-    }
-
-    #[test]
-    fn records_reach_the_file_and_rotation_keeps_older_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = AuditLog::open(dir.path()).unwrap();
-        for i in 0..10 {
-            log.record(format!("{{\"eventName\":\"Encrypt\",\"n\":{i}}}").into_bytes());
-        }
-        log.close();
-        let text = fs::read_to_string(dir.path().join(AUDIT_DIR).join(AUDIT_FILE)).unwrap();
-        assert_eq!(text.lines().count(), 10);
-        let path = dir.path().join(AUDIT_DIR).join(AUDIT_FILE);
-        rotate(&path).unwrap();
-        assert!(rotated(&path, 1).exists());
-        assert_eq!(files(dir.path()).len(), 2);
-    }
 }
 
 /// What the edge knows about one finished request.
@@ -875,4 +762,270 @@ pub fn response_elements(op: &str, response: &[u8]) -> Vec<u8> {
         m.remove("GrantToken");
     }
     request_parameters_json(&v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Map};
+
+    /// Request parameters as CloudTrail shows them: camelCase member names,
+    /// secrets and data left out.
+    fn request_parameters(body: &Value) -> Value {
+        fn camel(s: &str) -> String {
+            let mut c = s.chars();
+            match c.next() {
+                Some(f) => f.to_lowercase().chain(c).collect(),
+                None => String::new(),
+            }
+        }
+        fn clean(v: &Value, top: bool) -> Value {
+            match v {
+                Value::Object(m) => {
+                    let mut out = Map::new();
+                    for (k, val) in m {
+                        if top && NEVER_LOGGED.contains(&k.as_str()) {
+                            continue;
+                        }
+                        // Encryption context keys are data, not member names.
+                        let key = if top { camel(k) } else { k.clone() };
+                        let nested_top =
+                            top && !k.ends_with("EncryptionContext") && k != "Constraints";
+                        out.insert(key, clean(val, nested_top));
+                    }
+                    Value::Object(out)
+                }
+                Value::Array(a) => Value::Array(a.iter().map(|x| clean(x, top)).collect()),
+                other => other.clone(),
+            }
+        }
+        match body {
+            Value::Object(m) if m.is_empty() => Value::Null,
+            other => clean(other, true),
+        }
+    }
+
+    fn params(body: &Value) -> Value {
+        let raw = request_parameters_json(body);
+        if raw.is_empty() {
+            return Value::Null;
+        }
+        serde_json::from_slice(&raw).unwrap()
+    }
+
+    #[test]
+    fn request_parameters_leave_out_plaintext_and_keep_encryption_context_keys_verbatim() {
+        let body = json!({"KeyId": "alias/a", "Plaintext": "c2VjcmV0", "EncryptionContext": {"Tenant": "x"}, "GrantTokens": ["t"]});
+        assert_eq!(
+            params(&body),
+            json!({"keyId": "alias/a", "encryptionContext": {"Tenant": "x"}, "grantTokens": ["t"]})
+        );
+    }
+
+    #[test]
+    fn request_parameters_written_directly_equal_the_cleaned_json_tree() {
+        let bodies = [
+            json!({}),
+            json!({"KeyId": "k", "NumberOfBytes": 32, "Ratio": 1.5, "DryRun": false, "X": null}),
+            json!({"Constraints": {"EncryptionContextSubset": {"A\"q": "line\nbreak\u{1}"}},
+                   "Operations": ["Encrypt", "Decrypt"], "Nested": [{"InnerKey": [1, {"Deep": true}]}]}),
+            json!({"ÉtatKey": "ü", "Message": "secret", "Signature": "s", "Tags": [{"TagKey": "a", "TagValue": "b\\c"}]}),
+            json!([1, "two"]),
+        ];
+        for body in bodies {
+            assert_eq!(params(&body), request_parameters(&body), "{body}");
+        }
+    }
+
+    #[test]
+    fn escaping_matches_serde_json_for_every_ascii_byte_and_unicode() {
+        let mut s: String = (0u8..128).map(char::from).collect();
+        s.push_str("é☃😀");
+        let mut out = Vec::new();
+        push_str(&mut out, &s);
+        assert_eq!(out, serde_json::to_vec(&s).unwrap());
+    }
+
+    fn identity(principal: ferrokms_iam::Principal) -> crate::auth::Identity {
+        crate::auth::Identity {
+            principal,
+            region: ferrokms_types::Region::parse("us-east-1").unwrap(),
+            service: "kms".into(),
+            access_key_id: "AKIAEXAMPLE".into(),
+            signed_headers: Vec::new(),
+        }
+    }
+
+    fn record(
+        identity: Option<&crate::auth::Identity>,
+        error: Option<(&str, Option<&str>)>,
+    ) -> Value {
+        let decisions = [
+            ferrokms_kms::authz::AuthzRecord {
+                action: "kms:Encrypt".into(),
+                resource: "arn:aws:kms:us-east-1:444455556666:key/k1".into(),
+                allowed: true,
+                decision: "allow".into(),
+                statements: vec!["key policy #0 (A \"quoted\" sid) Allow".into()],
+            },
+            ferrokms_kms::authz::AuthzRecord {
+                action: "kms:Decrypt".into(),
+                resource: "arn:aws:kms:us-east-1:444455556666:key/k1".into(),
+                allowed: false,
+                decision: "because no identity-based policy allows the kms:Decrypt action".into(),
+                statements: vec![],
+            },
+        ];
+        let line = event(EventInput {
+            service: "kms",
+            op: "ReEncrypt",
+            region: "us-east-1",
+            source_ip: Some("127.0.0.1".parse().unwrap()),
+            user_agent: Some("agent \"x\"\t1"),
+            identity,
+            request_parameters: br#"{"keyId":"k1"}"#,
+            response_elements: &[],
+            error,
+            request_id: "req-1",
+            decisions: &decisions,
+            now_ms: 1_795_486_163_712,
+        });
+        assert!(!line.contains(&b'\n'));
+        serde_json::from_slice(&line).unwrap()
+    }
+
+    #[test]
+    fn a_record_is_one_json_object_in_cloudtrail_shape_for_each_kind_of_caller() {
+        use ferrokms_iam::Principal;
+        use ferrokms_types::AccountId;
+        let account = AccountId::parse("111122223333").unwrap();
+        let root = identity(Principal::Root {
+            account: account.clone(),
+        });
+        let r = record(Some(&root), None);
+        assert_eq!(
+            r["userIdentity"],
+            json!({"type": "Root", "principalId": "111122223333", "arn": "arn:aws:iam::111122223333:root",
+                   "accountId": "111122223333", "accessKeyId": "AKIAEXAMPLE"})
+        );
+        assert_eq!(r["eventVersion"], "1.08");
+        assert_eq!(r["eventTime"], "2026-11-24T02:09:23Z");
+        assert_eq!(r["eventSource"], "kms.amazonaws.com");
+        assert_eq!(r["eventName"], "ReEncrypt");
+        assert_eq!(r["sourceIPAddress"], "127.0.0.1");
+        assert_eq!(r["userAgent"], "agent \"x\"\t1");
+        assert_eq!(r["requestParameters"], json!({"keyId": "k1"}));
+        assert_eq!(r["responseElements"], Value::Null);
+        assert_eq!(r["requestID"], "req-1");
+        assert_eq!(r["eventID"].as_str().map(str::len), Some(36));
+        assert_eq!(r["readOnly"], true);
+        assert_eq!(
+            r["resources"],
+            json!([{"accountId": "444455556666", "type": "AWS::KMS::Key",
+                    "ARN": "arn:aws:kms:us-east-1:444455556666:key/k1"}])
+        );
+        assert_eq!(r["recipientAccountId"], "444455556666");
+        assert_eq!(r["eventType"], "AwsApiCall");
+        assert_eq!(r["managementEvent"], true);
+        assert_eq!(r["eventCategory"], "Management");
+        assert!(r.get("errorCode").is_none());
+        assert_eq!(
+            r["ferrokmsAuthorization"][0]["statements"][0],
+            "key policy #0 (A \"quoted\" sid) Allow"
+        );
+        assert_eq!(r["ferrokmsAuthorization"][1]["allowed"], false);
+
+        let user = identity(Principal::User {
+            account: account.clone(),
+            name: "alice".into(),
+            path: "/team/".into(),
+            id: "AIDAEXAMPLE".into(),
+        });
+        let r = record(
+            Some(&user),
+            Some(("AccessDeniedException", Some("User: x is \"denied\""))),
+        );
+        assert_eq!(
+            r["userIdentity"],
+            json!({"type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": "arn:aws:iam::111122223333:user/team/alice",
+                   "accountId": "111122223333", "accessKeyId": "AKIAEXAMPLE", "userName": "alice"})
+        );
+        assert_eq!(r["errorCode"], "AccessDeniedException");
+        assert_eq!(r["errorMessage"], "User: x is \"denied\"");
+
+        let session = identity(Principal::AssumedRole {
+            account,
+            role_name: "kms-exports-role".into(),
+            role_path: "/".into(),
+            role_id: "AROAEXAMPLE".into(),
+            session_name: "s1".into(),
+        });
+        let r = record(Some(&session), Some(("ValidationException", None)));
+        assert_eq!(
+            r["userIdentity"],
+            json!({"type": "AssumedRole", "principalId": "AROAEXAMPLE:s1",
+                   "arn": "arn:aws:sts::111122223333:assumed-role/kms-exports-role/s1",
+                   "accountId": "111122223333", "accessKeyId": "AKIAEXAMPLE",
+                   "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE",
+                       "arn": "arn:aws:iam::111122223333:role/kms-exports-role", "accountId": "111122223333",
+                       "userName": "kms-exports-role"}, "attributes": {"mfaAuthenticated": "false"}}})
+        );
+        assert!(r.get("errorMessage").is_none());
+
+        let r = record(None, Some(("UnrecognizedClientException", Some("bad"))));
+        assert_eq!(r["userIdentity"], json!({"type": "Unknown"}));
+    }
+
+    #[test]
+    fn records_reach_the_file_and_rotation_keeps_older_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::open(dir.path()).unwrap();
+        for i in 0..10 {
+            log.record(format!("{{\"eventName\":\"Encrypt\",\"n\":{i}}}").into_bytes());
+        }
+        log.close();
+        let text = fs::read_to_string(dir.path().join(AUDIT_DIR).join(AUDIT_FILE)).unwrap();
+        assert_eq!(text.lines().count(), 10);
+        let path = dir.path().join(AUDIT_DIR).join(AUDIT_FILE);
+        rotate(&path).unwrap();
+        assert!(rotated(&path, 1).exists());
+        assert_eq!(files(dir.path()).len(), 2);
+    }
+
+    #[test]
+    fn records_are_fsynced_by_the_periodic_group_sync_without_a_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(dir.path()).unwrap();
+        let line = br#"{"eventName":"Encrypt"}"#;
+        for _ in 0..100 {
+            log.record(line.to_vec());
+        }
+        let want = 100 * (line.len() as u64 + 1);
+        // The rule is FLUSH_INTERVAL + SYNC_INTERVAL; a loaded test machine
+        // gets up to 5 s before this counts as a failure.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while log.progress() != (want, want) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(log.progress(), (want, want));
+        let on_disk = fs::metadata(dir.path().join(AUDIT_DIR).join(AUDIT_FILE))
+            .unwrap()
+            .len();
+        assert_eq!(on_disk, want);
+    }
+
+    #[test]
+    fn close_writes_and_fsyncs_every_queued_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::open(dir.path()).unwrap();
+        for i in 0..1000 {
+            log.record(format!("{{\"n\":{i}}}").into_bytes());
+        }
+        log.close();
+        let (written, synced) = log.progress();
+        assert_eq!(written, synced);
+        let text = fs::read_to_string(dir.path().join(AUDIT_DIR).join(AUDIT_FILE)).unwrap();
+        assert_eq!(text.lines().count(), 1000);
+        assert_eq!(text.len() as u64, written);
+    }
 }
