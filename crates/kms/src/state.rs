@@ -111,7 +111,7 @@ pub struct Kms {
     pub(crate) principals: RwLock<Option<Arc<dyn crate::authz::PrincipalDirectory>>>,
     /// Parsed key policies by text: keys with the same policy (every
     /// default policy of an account) share one parsed copy.
-    policies: PolicyCache,
+    pub(crate) policies: PolicyCache,
     pub clock: Clock,
 }
 
