@@ -368,3 +368,32 @@ fn list_key_rotations_pages() {
         .unwrap_err();
     assert_eq!(e.code(), "InvalidMarkerException");
 }
+
+#[test]
+fn first_automatic_rotation_is_one_period_after_rotation_was_enabled() {
+    let kms = Kms::open(
+        Arc::new(MemoryStore::default()),
+        Arc::new(Sealer::ephemeral().unwrap()),
+    )
+    .unwrap();
+    let key = new_key(&kms, None, None);
+    // Enabled 200 days after the key was created: due 90 days after that,
+    // not 90 days after creation (which would be at once).
+    kms.clock.advance_ms(200 * DAY_MS);
+    let enabled_at = kms.clock.now_ms();
+    kms.enable_key_rotation(
+        &caller(),
+        EnableKeyRotationRequest {
+            key_id: key.clone(),
+            rotation_period_in_days: Some(90),
+        },
+    )
+    .unwrap();
+    let next = next_rotation(&kms, &key).unwrap();
+    assert!((next * 1000.0 - (enabled_at + 90 * DAY_MS) as f64).abs() < 1000.0);
+    assert_eq!(kms.rotate_due_keys().unwrap(), 0);
+    kms.clock.advance_ms(89 * DAY_MS);
+    assert_eq!(kms.rotate_due_keys().unwrap(), 0);
+    kms.clock.advance_ms(DAY_MS + 1000);
+    assert_eq!(kms.rotate_due_keys().unwrap(), 1);
+}

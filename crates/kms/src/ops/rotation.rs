@@ -51,9 +51,11 @@ fn check_rotatable(r: &KeyRecord, what: &str) -> Result<(), KmsError> {
     Ok(())
 }
 
-/// When the next automatic rotation is due: the last automatic rotation
-/// (or the key's creation) plus the period. On-demand rotations do not move
-/// the schedule.
+/// When the next automatic rotation is due: one period after the later of
+/// the last automatic rotation (or the key's creation) and the day
+/// automatic rotation was last enabled (AWS: the first NextRotationDate is
+/// the enable date plus the period). On-demand rotations do not move the
+/// schedule.
 pub(crate) fn next_rotation_ms(r: &KeyRecord) -> i64 {
     let last = r
         .materials
@@ -62,7 +64,8 @@ pub(crate) fn next_rotation_ms(r: &KeyRecord) -> i64 {
         .map(|m| m.created_ms)
         .max()
         .unwrap_or(r.created_ms);
-    last + i64::from(r.rotation.period_days) * DAY_MS
+    let since = last.max(r.rotation.enabled_ms.unwrap_or(i64::MIN));
+    since + i64::from(r.rotation.period_days) * DAY_MS
 }
 
 /// Whether the sweeper rotates this key now. Disabled keys and keys
@@ -315,7 +318,19 @@ impl Kms {
         };
         // Fail before generating material; checked again under the lock.
         check(&key.record)?;
-        self.add_material(&key.record.addr, RotationType::OnDemand, check)?;
+        // A rotation that lands between this request's start and its own
+        // (a concurrent RotateKeyOnDemand) is a ConflictException, as AWS
+        // answers while an on-demand rotation is in progress.
+        let seen = key.record.materials.len();
+        self.add_material(&key.record.addr, RotationType::OnDemand, |r| {
+            if r.materials.len() != seen {
+                return Err(KmsError::Conflict(format!(
+                    "An on-demand rotation of {} is already in progress.",
+                    r.arn()
+                )));
+            }
+            check(r)
+        })?;
         Ok(RotateKeyOnDemandResponse {
             key_id: key.record.arn(),
         })
