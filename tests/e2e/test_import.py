@@ -319,3 +319,40 @@ def test_aws_cli_imports_key_material(aws, server, tmp_path):
     assert r.returncode == 0, r.stderr
     assert len(json.loads(r.stdout)["KeyMaterialId"]) == 64
     assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_import_condition_keys_authorize_wrapping_and_expiration(srv, kms):
+    acct = kms.create_key()["KeyMetadata"]["AWSAccountId"]
+    root = f"arn:aws:iam::{acct}:root"
+    policy = json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "root", "Effect": "Allow", "Principal": {"AWS": root},
+             "Action": "kms:*", "Resource": "*"},
+            {"Sid": "strongWrapping", "Effect": "Deny", "Principal": {"AWS": root},
+             "Action": "kms:GetParametersForImport", "Resource": "*",
+             "Condition": {"StringNotEquals": {"kms:WrappingAlgorithm": "RSA_AES_KEY_WRAP_SHA_256",
+                                               "kms:WrappingKeySpec": "RSA_4096"}}},
+            {"Sid": "mustExpire", "Effect": "Deny", "Principal": {"AWS": root},
+             "Action": "kms:ImportKeyMaterial", "Resource": "*",
+             "Condition": {"StringEquals": {"kms:ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}}},
+            {"Sid": "soon", "Effect": "Deny", "Principal": {"AWS": root},
+             "Action": "kms:ImportKeyMaterial", "Resource": "*",
+             "Condition": {"NumericGreaterThan": {"kms:ValidTo": str(int(now(srv)) + 30 * DAY)}}},
+        ],
+    })
+    key = external_key(kms, Policy=policy)
+    expect_error(
+        kms.get_parameters_for_import, "AccessDeniedException",
+        KeyId=key, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048",
+    )
+    material = os.urandom(32)
+    alg, spec = "RSA_AES_KEY_WRAP_SHA_256", "RSA_4096"
+    expect_error(import_material, "AccessDeniedException", kms=kms, key_id=key,
+                 material=material, algorithm=alg, spec=spec)
+    expect_error(import_material, "AccessDeniedException", kms=kms, key_id=key,
+                 material=material, algorithm=alg, spec=spec,
+                 ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=int(now(srv)) + 60 * DAY)
+    import_material(kms, key, material, alg, spec,
+                    ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=int(now(srv)) + 10 * DAY)
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
