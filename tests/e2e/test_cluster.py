@@ -312,3 +312,22 @@ def test_restored_pg_dump_decrypts_ciphertexts_made_before_the_backup(pair, ferr
         assert kc.decrypt(CiphertextBlob=ct)["Plaintext"] == b"before the backup"
     finally:
         c.stop()
+
+
+def test_account_created_offline_on_the_database_is_usable_on_running_nodes_at_once(pair, ferrokms_bin, tmp_path):
+    a, b, _ = pair
+    out = subprocess.run(
+        [
+            str(ferrokms_bin), "account", "create", "444455556666",
+            "--store", a.store_url,
+            "--data-dir", str(tmp_path / "admin"),
+            "--root-key-file", str(a.data_dir / "root.key"),
+        ],
+        capture_output=True, timeout=60, env=clean_env(), check=True,
+    )
+    assert b"next request" in out.stderr
+    lines = dict(
+        line.split(" = ", 1) for line in out.stdout.decode().splitlines() if " = " in line
+    )
+    sts = make_client(b.endpoint, lines["aws_access_key_id"], lines["aws_secret_access_key"], service="sts")
+    assert sts.get_caller_identity()["Account"] == "444455556666"

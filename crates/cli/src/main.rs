@@ -428,7 +428,11 @@ fn account(cmd: AccountCommand) -> anyhow::Result<()> {
                 "{}",
                 setup::credentials_file_text(&format!("ferrokms-{id}"), &key)
             );
-            eprintln!("note: a running server sees the new account after a restart");
+            if storage.store.is_some() {
+                eprintln!("note: running nodes see the new account on their next request");
+            } else {
+                eprintln!("note: a running server sees the new account after a restart");
+            }
             Ok(())
         }
         AccountCommand::List { storage } => {
