@@ -10,6 +10,7 @@ it they are skipped.
 
 import concurrent.futures
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from conftest import (
     make_client,
     new_database,
 )
+from test_import import import_material
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs FERROKMS_TEST_PG_URL (scripts/test.sh)")
 
@@ -331,3 +333,28 @@ def test_account_created_offline_on_the_database_is_usable_on_running_nodes_at_o
     )
     sts = make_client(b.endpoint, lines["aws_access_key_id"], lines["aws_secret_access_key"], service="sts")
     assert sts.get_caller_identity()["Account"] == "444455556666"
+
+
+def test_imported_material_is_usable_on_the_other_node_and_its_deletion_is_enforced_there(pair):
+    ka, kb = clients(pair)
+    key = ka.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    material = os.urandom(32)
+    import_material(ka, key, material)
+    ct = kb.encrypt(KeyId=key, Plaintext=b"imported")["CiphertextBlob"]
+    assert ka.decrypt(CiphertextBlob=ct)["Plaintext"] == b"imported"
+    ka.delete_imported_key_material(KeyId=key)
+    assert kb.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingImport"
+    expect_error(kb.decrypt, "KMSInvalidStateException", CiphertextBlob=ct)
+    # The same material, imported again on the other node, decrypts the old ciphertext.
+    import_material(kb, key, material)
+    assert ka.decrypt(CiphertextBlob=ct)["Plaintext"] == b"imported"
+
+
+def test_replica_made_on_one_node_decrypts_on_the_other(pair):
+    ka, kb = clients(pair)
+    a, b, (ak, sk) = pair
+    key = ka.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    ct = ka.encrypt(KeyId=key, Plaintext=b"mrk")["CiphertextBlob"]
+    ka.replicate_key(KeyId=key, ReplicaRegion="eu-west-1")
+    west_b = make_client(b.endpoint, ak, sk, region="eu-west-1")
+    assert west_b.decrypt(CiphertextBlob=ct, KeyId=key)["Plaintext"] == b"mrk"

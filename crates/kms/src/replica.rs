@@ -94,8 +94,14 @@ impl Kms {
         let record: KeyRecord = serde_json::from_slice(body)
             .map_err(|e| KmsError::Internal(format!("stored key {id} is unreadable: {e}")))?;
         let current = self.state.read().keys.get(&record.addr).cloned();
-        let mut materials = Vec::with_capacity(record.materials.len());
-        for (v, info) in record.materials.iter().enumerate() {
+        // An EXTERNAL key without imported material has none stored.
+        let versions = if record.has_material() {
+            record.materials.len()
+        } else {
+            0
+        };
+        let mut materials = Vec::with_capacity(versions);
+        for (v, info) in record.materials.iter().enumerate().take(versions) {
             // Material never changes under a given id: reuse what is loaded.
             let known = current.as_ref().and_then(|k| {
                 let same = k.record.materials.get(v).is_some_and(|m| m.id == info.id);
