@@ -1,9 +1,10 @@
 //! The audit trail: one record per request, in CloudTrail's event shape,
 //! as JSON lines under `DATA_DIR/audit/`.
 //!
-//! Requests hand their record to a bounded channel and go on: no request
-//! ever waits for a disk. One writer thread appends batches to the file and
-//! hands each batch to the kernel within [`FLUSH_INTERVAL`]; a second thread
+//! Requests append their record to one shared in-memory batch (a short
+//! lock and a copy; no allocation, no channel) and go on: no request ever
+//! waits for a disk. One writer thread takes the batch and hands it to the
+//! kernel, in one write, every [`FLUSH_INTERVAL`]; a second thread
 //! fsyncs the file at most [`SYNC_INTERVAL`] after new bytes reached it (and
 //! the writer fsyncs once more at shutdown and before each rotation). So:
 //!
@@ -15,15 +16,14 @@
 //! - a graceful stop (SIGTERM, SIGINT) loses nothing.
 //!
 //! The file rotates at [`MAX_FILE_BYTES`], keeping [`KEEP_FILES`] older
-//! files. If the writer falls behind by more than the channel's capacity,
+//! files. If the writer falls behind by more than [`MAX_PENDING_BYTES`],
 //! requests still complete and the number of records dropped is written to
 //! the log and, as `{"ferrokmsDroppedRecords":N}`, to the file.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -41,7 +41,8 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(100);
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 pub const KEEP_FILES: usize = 5;
-const CHANNEL_CAPACITY: usize = 65_536;
+/// Records waiting for the writer, at most: about two seconds of full load.
+pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 
 /// The request members CloudTrail never logs: plaintext, messages, MACs,
 /// signatures, ciphertexts and key material.
@@ -70,6 +71,12 @@ struct SyncState {
     written: AtomicU64,
     /// Bytes known to be on disk since the start.
     synced: AtomicU64,
+    /// Records (each with its newline) not yet taken by the writer.
+    pending: parking_lot::Mutex<Vec<u8>>,
+    /// Records refused because `pending` was full, not yet reported.
+    dropped: AtomicU64,
+    /// Set when the log closes: the writer takes what is left and stops.
+    closing: std::sync::atomic::AtomicBool,
     /// Set at shutdown; the syncer's wake-up.
     stop: Mutex<bool>,
     wake: Condvar,
@@ -77,8 +84,7 @@ struct SyncState {
 
 /// Sends records to the writer thread; cheap to share.
 pub struct AuditLog {
-    sender: Option<SyncSender<Vec<u8>>>,
-    dropped: AtomicU64,
+    enabled: bool,
     writer: Option<JoinHandle<()>>,
     syncer: Option<JoinHandle<()>>,
     state: Arc<SyncState>,
@@ -88,8 +94,7 @@ impl AuditLog {
     /// No audit trail (in-memory servers, `serve --no-audit`).
     pub fn disabled() -> AuditLog {
         AuditLog {
-            sender: None,
-            dropped: AtomicU64::new(0),
+            enabled: false,
             writer: None,
             syncer: None,
             state: Arc::default(),
@@ -106,11 +111,10 @@ impl AuditLog {
             file: Mutex::new(Some(file.try_clone()?)),
             ..SyncState::default()
         });
-        let (sender, receiver) = sync_channel(CHANNEL_CAPACITY);
         let st = state.clone();
         let writer = std::thread::Builder::new()
             .name("ferrokms-audit".into())
-            .spawn(move || write_loop(receiver, path, file, &st))?;
+            .spawn(move || write_loop(path, file, &st))?;
         let st = state.clone();
         let syncer = std::thread::Builder::new()
             .name("ferrokms-auditsync".into())
@@ -119,14 +123,13 @@ impl AuditLog {
             Ok(s) => s,
             Err(e) => {
                 // Stop the writer again rather than run without fsyncs.
-                drop(sender);
+                state.closing.store(true, Ordering::Release);
                 let _ = writer.join();
                 return Err(e);
             }
         };
         Ok(AuditLog {
-            sender: Some(sender),
-            dropped: AtomicU64::new(0),
+            enabled: true,
             writer: Some(writer),
             syncer: Some(syncer),
             state,
@@ -134,7 +137,7 @@ impl AuditLog {
     }
 
     pub fn enabled(&self) -> bool {
-        self.sender.is_some()
+        self.enabled
     }
 
     /// Bytes of records handed to the kernel so far, and how many of them
@@ -147,28 +150,54 @@ impl AuditLog {
     }
 
     /// Queues one record (a JSON object, without the newline).
-    pub fn record(&self, line: Vec<u8>) {
-        let Some(sender) = &self.sender else { return };
-        let dropped = self.dropped.swap(0, Ordering::Relaxed);
-        if dropped > 0 {
-            let note = format!("{{\"ferrokmsDroppedRecords\":{dropped}}}").into_bytes();
-            let _ = sender.try_send(note);
+    pub fn record(&self, line: &[u8]) {
+        if !self.enabled {
+            return;
         }
-        match sender.try_send(line) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if n == 1 || n.is_multiple_of(10_000) {
-                    tracing::warn!(dropped = n, "audit writer is behind; records dropped");
+        let state = &self.state;
+        let mut pending = state.pending.lock();
+        if pending.len() + line.len() >= MAX_PENDING_BYTES {
+            drop(pending);
+            let n = state.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n == 1 || n.is_multiple_of(10_000) {
+                tracing::warn!(dropped = n, "audit writer is behind; records dropped");
+            }
+            return;
+        }
+        pending.extend_from_slice(line);
+        pending.push(b'\n');
+    }
+
+    /// Builds the record of a request and queues it. The record is written
+    /// into a buffer the thread keeps, so a request allocates nothing for
+    /// its audit record.
+    pub fn record_event(&self, input: EventInput<'_>) {
+        if !self.enabled {
+            return;
+        }
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BUF.with(|buf| match buf.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                write_event(&mut buf, &input);
+                self.record(&buf);
+                // A rare huge record (a long error message) does not pin
+                // its memory to the thread.
+                if buf.capacity() > 64 * RECORD_CAPACITY {
+                    *buf = Vec::new();
                 }
             }
-        }
+            Err(_) => self.record(&event(input)),
+        });
     }
 
     /// Stops accepting records and waits for the writer to write and fsync
     /// the rest.
     pub fn close(&mut self) {
-        self.sender.take();
+        self.enabled = false;
+        self.state.closing.store(true, Ordering::Release);
         if let Some(w) = self.writer.take() {
             let _ = w.join();
         }
@@ -234,42 +263,39 @@ fn sync_now(state: &SyncState) {
     }
 }
 
-fn write_loop(receiver: Receiver<Vec<u8>>, path: PathBuf, file: File, state: &SyncState) {
+fn write_loop(path: PathBuf, mut file: File, state: &SyncState) {
     let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut out = BufWriter::with_capacity(256 * 1024, file);
-    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(4096);
+    let mut batch: Vec<u8> = Vec::with_capacity(256 * 1024);
     loop {
-        // Sleep, then drain: the writer never blocks on the channel while
-        // records arrive, so senders never have to wake it, and each flush
-        // writes a whole interval's worth of records in few system calls.
+        // Sleep, then take the whole batch: requests never have to wake the
+        // writer, and each interval's records go out in one system call.
         std::thread::sleep(FLUSH_INTERVAL);
-        let mut disconnected = false;
-        loop {
-            match receiver.try_recv() {
-                Ok(v) => batch.push(v),
-                Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                    disconnected = true;
-                    break;
+        let closing = state.closing.load(Ordering::Acquire);
+        let dropped = state.dropped.swap(0, Ordering::Relaxed);
+        std::mem::swap(&mut batch, &mut *state.pending.lock());
+        if dropped > 0 {
+            batch.extend_from_slice(
+                format!("{{\"ferrokmsDroppedRecords\":{dropped}}}\n").as_bytes(),
+            );
+        }
+        if !batch.is_empty() {
+            match file.write_all(&batch) {
+                Ok(()) => {
+                    size += batch.len() as u64;
+                    state
+                        .written
+                        .fetch_add(batch.len() as u64, Ordering::AcqRel);
                 }
+                Err(e) => tracing::error!(error = %e, "audit log write failed"),
+            }
+            // Keep the capacity for the next batch, unless a burst made
+            // it huge.
+            batch.clear();
+            if batch.capacity() > 16 * 1024 * 1024 {
+                batch = Vec::with_capacity(256 * 1024);
             }
         }
-        let mut bytes = 0u64;
-        for line in batch.drain(..) {
-            if out.write_all(&line).is_err() || out.write_all(b"\n").is_err() {
-                tracing::error!("audit log write failed");
-                continue;
-            }
-            bytes += line.len() as u64 + 1;
-        }
-        if bytes > 0 {
-            if out.flush().is_err() {
-                tracing::error!("audit log flush failed");
-            }
-            size += bytes;
-            state.written.fetch_add(bytes, Ordering::AcqRel);
-        }
-        if disconnected {
+        if closing {
             // Shutdown: everything written so far reaches the disk.
             sync_now(state);
             return;
@@ -283,7 +309,7 @@ fn write_loop(receiver: Receiver<Vec<u8>>, path: PathBuf, file: File, state: &Sy
                     if let Ok(mut shared) = state.file.lock() {
                         *shared = Some(second);
                     }
-                    out = BufWriter::with_capacity(256 * 1024, f);
+                    file = f;
                     size = 0;
                 }
                 Err(e) => tracing::error!(error = %e, "audit log rotation failed"),
@@ -981,7 +1007,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log = AuditLog::open(dir.path()).unwrap();
         for i in 0..10 {
-            log.record(format!("{{\"eventName\":\"Encrypt\",\"n\":{i}}}").into_bytes());
+            log.record(format!("{{\"eventName\":\"Encrypt\",\"n\":{i}}}").as_bytes());
         }
         log.close();
         let text = fs::read_to_string(dir.path().join(AUDIT_DIR).join(AUDIT_FILE)).unwrap();
@@ -998,7 +1024,7 @@ mod tests {
         let log = AuditLog::open(dir.path()).unwrap();
         let line = br#"{"eventName":"Encrypt"}"#;
         for _ in 0..100 {
-            log.record(line.to_vec());
+            log.record(line);
         }
         let want = 100 * (line.len() as u64 + 1);
         // The rule is FLUSH_INTERVAL + SYNC_INTERVAL; a loaded test machine
@@ -1019,7 +1045,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log = AuditLog::open(dir.path()).unwrap();
         for i in 0..1000 {
-            log.record(format!("{{\"n\":{i}}}").into_bytes());
+            log.record(format!("{{\"n\":{i}}}").as_bytes());
         }
         log.close();
         let (written, synced) = log.progress();

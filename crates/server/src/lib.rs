@@ -177,7 +177,7 @@ async fn serve_request(
         if !app.audit.enabled() {
             return;
         }
-        app.audit.record(audit::event(audit::EventInput {
+        app.audit.record_event(audit::EventInput {
             service: "kms",
             op,
             region: identity.map(|i| i.region.as_str()).unwrap_or_default(),
@@ -190,7 +190,7 @@ async fn serve_request(
             request_id,
             decisions,
             now_ms: now_ms(),
-        }));
+        });
     };
     // Several nodes: see every change acknowledged before this request
     // arrived (access keys included) before authenticating it.
@@ -384,7 +384,7 @@ async fn serve_query(
             .map(|i| i.service.clone())
             .or_else(|| scoped.clone())
             .unwrap_or_else(|| "iam".into());
-        app.audit.record(audit::event(audit::EventInput {
+        app.audit.record_event(audit::EventInput {
             service: &service,
             op: &action_name,
             region: identity.map(|i| i.region.as_str()).unwrap_or_default(),
@@ -397,7 +397,7 @@ async fn serve_query(
             request_id,
             decisions: &[],
             now_ms: now_ms(),
-        }));
+        });
     };
     if let Some(cluster) = &app.cluster {
         if let Err(e) = cluster.fence().await {
