@@ -211,10 +211,7 @@ pub fn kms_caller(
 /// The request-wide global condition keys of a request (`aws:SourceIp`,
 /// `aws:SecureTransport`, `aws:CurrentTime`, `aws:EpochTime`,
 /// `kms:ViaService`).
-fn request_context(
-    origin: Origin,
-    via_service: Option<String>,
-) -> ferrokms_policy::Context {
+fn request_context(origin: Origin, via_service: Option<String>) -> ferrokms_policy::Context {
     use ferrokms_policy::{Context, Timestamp};
     let now = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
