@@ -708,3 +708,29 @@ pub struct GenerateDataKeyPairWithoutPlaintextResponse {
     pub key_pair_spec: DataKeyPairSpec,
     pub key_material_id: String,
 }
+
+pub type GetKeyLastUsageRequest = KeyIdRequest;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyLastUsageResponse {
+    /// The key id (not the ARN): the model calls it "the globally unique
+    /// identifier", as for `KeyMetadata.KeyId`.
+    pub key_id: String,
+    /// Absent when the key was not used since `TrackingStartDate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_last_usage: Option<KeyLastUsageData>,
+    pub tracking_start_date: f64,
+    pub key_creation_date: f64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyLastUsageData {
+    pub operation: &'static str,
+    pub timestamp: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_trail_event_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_request_id: Option<String>,
+}

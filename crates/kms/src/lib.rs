@@ -21,6 +21,7 @@ pub mod model;
 mod ops;
 pub mod replica;
 mod state;
+pub mod usage;
 
 pub use error::KmsError;
 pub use state::{Clock, Kms, SweepReport};

@@ -14,6 +14,7 @@ use crate::grants::{GrantRecord, KIND_GRANT};
 use crate::keymat::KeyMaterial;
 use crate::model::KeyRecord;
 use crate::state::{material_storage_id, AliasRecord, Key, KIND_ALIAS, KIND_KEY, KIND_MATERIAL};
+use crate::usage::KIND_USAGE;
 use crate::{Kms, KmsError};
 
 /// A document as another node left it: `body: None` means deleted.
@@ -47,7 +48,13 @@ impl Kms {
                 (KIND_KEY, None) => {
                     let mut state = self.state.write();
                     state.keys.retain(|addr, _| addr.storage_id() != doc.id);
+                    drop(state);
+                    self.usage.retain(|addr| addr.storage_id() != doc.id);
                 }
+                // The later of this node's and the other node's last use.
+                (KIND_USAGE, Some(body)) => self.usage.apply_doc(doc.id, body)?,
+                // Deleted with its key, which the key's deletion handles.
+                (KIND_USAGE, None) => {}
                 (KIND_ALIAS, Some(body)) => {
                     let alias: AliasRecord = decode(doc, body)?;
                     self.state.write().aliases.insert(alias.addr.clone(), alias);
@@ -137,6 +144,7 @@ impl Kms {
             _ => self.policies.get(&record.policy),
         };
         let key = Arc::new(Key {
+            usage: self.usage.slot(&record.addr),
             record,
             materials,
             policy,

@@ -56,6 +56,9 @@ pub struct Key {
     pub(crate) materials: Vec<Arc<KeyMaterial>>,
     /// The key policy, parsed once per change (authorization never re-parses).
     pub(crate) policy: Arc<ferrokms_policy::Policy>,
+    /// The key's last use, shared by every version of the record (see
+    /// [`crate::usage`]).
+    pub(crate) usage: Arc<crate::usage::UsageSlot>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,6 +115,8 @@ pub struct Kms {
     /// Parsed key policies by text: keys with the same policy (every
     /// default policy of an account) share one parsed copy.
     pub(crate) policies: PolicyCache,
+    /// Every key's last-use slot (GetKeyLastUsage).
+    pub(crate) usage: crate::usage::UsageTable,
     pub clock: Clock,
 }
 
@@ -120,6 +125,7 @@ impl Kms {
     pub fn open(store: Arc<dyn Store>, sealer: Arc<Sealer>) -> Result<Kms, KmsError> {
         let mut state = State::default();
         let policies = PolicyCache::default();
+        let usage = crate::usage::UsageTable::default();
         let mut materials: HashMap<String, Vec<u8>> = HashMap::new();
         for rec in store.load(KIND_MATERIAL)? {
             materials.insert(rec.id, rec.body);
@@ -153,6 +159,7 @@ impl Kms {
                 record.addr.clone(),
                 Arc::new(Key {
                     policy: policies.get(&record.policy),
+                    usage: usage.slot(&record.addr),
                     record,
                     materials: mats,
                 }),
@@ -178,6 +185,12 @@ impl Kms {
         for grants in state.grants.values_mut() {
             grants.sort_by_key(|g| g.created_ms);
         }
+        // Usage of keys that no longer exist (deleted before the flush that
+        // would have removed it) is ignored.
+        for rec in store.load(crate::usage::KIND_USAGE)? {
+            usage.apply_doc(&rec.id, &rec.body)?;
+        }
+        usage.retain(|addr| state.keys.contains_key(addr));
         Ok(Kms {
             store,
             sealer,
@@ -185,6 +198,7 @@ impl Kms {
             writer: Mutex::new(()),
             principals: RwLock::new(None),
             policies,
+            usage,
             clock: Clock::default(),
         })
     }
@@ -242,6 +256,7 @@ impl Kms {
             record,
             materials: current.materials.clone(),
             policy,
+            usage: current.usage.clone(),
         });
         self.state.write().keys.insert(addr.clone(), key.clone());
         Ok((key, out))
@@ -258,6 +273,7 @@ impl Kms {
         let key = Arc::new(Key {
             materials: Vec::new(),
             policy: self.policies.get(&record.policy),
+            usage: self.usage.slot(&record.addr),
             record,
         });
         self.state
@@ -281,6 +297,7 @@ impl Kms {
         let key = Arc::new(Key {
             materials,
             policy: self.policies.get(&record.policy),
+            usage: self.usage.slot(&record.addr),
             record,
         });
         self.state
@@ -319,6 +336,7 @@ impl Kms {
         let key = Arc::new(Key {
             materials: vec![Arc::new(loaded)],
             policy: self.policies.get(&record.policy),
+            usage: self.usage.slot(&record.addr),
             record,
         });
         self.state
@@ -389,6 +407,10 @@ impl Kms {
                     id: a.storage_id(),
                 });
             }
+            changes.push(Change::Delete {
+                kind: crate::usage::KIND_USAGE,
+                id: addr.storage_id(),
+            });
             let grant_ids: Vec<String> = self
                 .state
                 .read()
@@ -418,6 +440,8 @@ impl Kms {
                 state.aliases.remove(a);
             }
             state.grants.remove(&addr);
+            drop(state);
+            self.usage.remove(&addr);
             purged += 1;
             tracing::info!(key = %addr.arn(), "key deleted at the end of its waiting period");
         }
@@ -453,6 +477,7 @@ impl Kms {
             record,
             materials: primary.materials.clone(),
             policy: primary.policy.clone(),
+            usage: primary.usage.clone(),
         }))
     }
 }

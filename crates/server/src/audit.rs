@@ -387,6 +387,9 @@ pub struct EventInput<'a> {
     /// `(code, message)` of a failed request.
     pub error: Option<(&'a str, Option<&'a str>)>,
     pub request_id: &'a str,
+    /// The record's `eventID` when the request made it already (KMS
+    /// requests: GetKeyLastUsage names it); otherwise a fresh one.
+    pub event_id: Option<[u8; 36]>,
     pub decisions: &'a [ferrokms_kms::authz::AuthzRecord],
     pub now_ms: i64,
 }
@@ -439,7 +442,7 @@ fn write_event(out: &mut Vec<u8>, input: &EventInput<'_>) {
     out.extend_from_slice(b",\"requestID\":");
     push_str(out, input.request_id);
     out.extend_from_slice(b",\"eventID\":\"");
-    out.extend_from_slice(&crate::ids::unique_id_bytes());
+    out.extend_from_slice(&input.event_id.unwrap_or_else(crate::ids::unique_id_bytes));
     out.extend_from_slice(b"\",\"readOnly\":");
     out.extend_from_slice(if read_only(input.op) {
         b"true"
@@ -913,6 +916,7 @@ mod tests {
             response_elements: &[],
             error,
             request_id: "req-1",
+            event_id: None,
             decisions: &decisions,
             now_ms: 1_795_486_163_712,
         });

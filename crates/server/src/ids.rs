@@ -38,13 +38,24 @@ pub fn unique_id() -> String {
 /// [`unique_id`] as ASCII bytes, without an allocation or the formatting
 /// machinery (the audit trail writes one per request).
 pub fn unique_id_bytes() -> [u8; 36] {
+    id_bytes(unique_id_u128())
+}
+
+/// A new id as one number (what GetKeyLastUsage keeps per key: two words,
+/// not a string); [`id_bytes`] formats it as [`unique_id`] would.
+pub fn unique_id_u128() -> u128 {
     let (s1, s2) = *seeds();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let hi = mix(n ^ s1);
     let lo = mix(hi ^ s2);
     let hi = (hi & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000;
     let lo = (lo & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    layout(hi, lo)
+    (u128::from(hi) << 64) | u128::from(lo)
+}
+
+/// An id from [`unique_id_u128`] in UUID layout.
+pub fn id_bytes(id: u128) -> [u8; 36] {
+    layout((id >> 64) as u64, id as u64)
 }
 
 /// Two 64-bit halves as `8-4-4-4-12` lowercase hex digits.
@@ -81,6 +92,15 @@ mod tests {
         let one = unique_id();
         assert_eq!(one.len(), 36);
         assert_eq!(&one[14..15], "4");
+    }
+
+    #[test]
+    fn get_key_last_usage_formats_a_request_id_as_the_x_amzn_requestid_header_does() {
+        for _ in 0..100 {
+            let id = unique_id_u128();
+            let header = String::from_utf8_lossy(&id_bytes(id)).into_owned();
+            assert_eq!(ferrokms_kms::usage::format_uuid(id), header);
+        }
     }
 
     #[test]

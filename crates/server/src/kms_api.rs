@@ -104,7 +104,8 @@ pub fn is_mutating(op: &str) -> bool {
 /// The test-only operation of `ferrokms serve --test-clock`
 /// (`TrentService.FerrokmsAdvanceClock`, body `{"Seconds": N}`): moves the
 /// service clock forward, then runs the sweeps (deletions due, rotations
-/// due) at once. Not in the service model; the server routes it here only
+/// due, expired imported material) and the flush of key usage at once.
+/// Not in the service model; the server routes it here only
 /// when the flag is set, otherwise it is an unknown operation.
 pub const ADVANCE_CLOCK_OP: &str = "FerrokmsAdvanceClock";
 
@@ -132,11 +133,15 @@ pub fn advance_clock(kms: &Kms, caller: &Caller, body: Value) -> Result<Vec<u8>,
     })?;
     kms.clock.advance_ms(seconds * 1000);
     let sweep = kms.sweep();
+    // As the periodic sweeper does: tests see usage in the store (and on
+    // other nodes) after this call.
+    let usage_flushed = kms.flush_usage()?;
     let out = serde_json::json!({
         "Now": ferrokms_kms::model::ms_to_epoch_seconds(kms.clock.now_ms()),
         "KeysDeleted": sweep.keys_deleted?,
         "KeysRotated": sweep.keys_rotated?,
         "MaterialsExpired": sweep.materials_expired?,
+        "UsageFlushed": usage_flushed,
     });
     Ok(serde_json::to_vec(&out).unwrap_or_default())
 }
@@ -230,6 +235,7 @@ pub fn dispatch(
         "GenerateMac" => call!(generate_mac),
         "VerifyMac" => call!(verify_mac),
         "DeriveSharedSecret" => call!(derive_shared_secret),
+        "GetKeyLastUsage" => call!(get_key_last_usage),
         "GenerateDataKeyPair" => call!(generate_data_key_pair),
         "GenerateDataKeyPairWithoutPlaintext" => {
             call!(generate_data_key_pair_without_plaintext)

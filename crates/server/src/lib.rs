@@ -64,7 +64,9 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
-    let request_id = ids::unique_id();
+    let request_num = ids::unique_id_u128();
+    // The bytes are ASCII hex digits and dashes.
+    let request_id = String::from_utf8_lossy(&ids::id_bytes(request_num)).into_owned();
     let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
     let body_timeout = parts
@@ -93,7 +95,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                 &parts.uri,
                 &parts.headers,
                 bytes,
-                &request_id,
+                (&request_id, request_num),
                 origin,
             )
             .await
@@ -147,10 +149,15 @@ async fn serve_request(
     uri: &axum::http::Uri,
     headers: &HeaderMap,
     body: Bytes,
-    request_id: &str,
+    (request_id, request_num): (&str, u128),
     origin: auth::Origin,
 ) -> Response {
     let source_ip = origin.ip;
+    // Made here so that GetKeyLastUsage can name this request's audit record.
+    let usage_ids = ferrokms_kms::usage::RequestIds {
+        request_id: request_num,
+        event_id: ids::unique_id_u128(),
+    };
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -188,6 +195,7 @@ async fn serve_request(
             response_elements: response,
             error: error.map(|e| (e.code, e.message.as_deref())),
             request_id,
+            event_id: Some(ids::id_bytes(usage_ids.event_id)),
             decisions,
             now_ms: now_ms(),
         });
@@ -256,7 +264,9 @@ async fn serve_request(
                 if app.test_clock && op == kms_api::ADVANCE_CLOCK_OP {
                     return kms_api::advance_clock(&app.kms, &caller, value);
                 }
-                kms_api::dispatch(&app.kms, &app.kms_model, &caller, &op, value)
+                ferrokms_kms::usage::with_request_ids(usage_ids, || {
+                    kms_api::dispatch(&app.kms, &app.kms_model, &caller, &op, value)
+                })
             };
             match write_lock {
                 Some(cluster) => cluster
@@ -274,7 +284,9 @@ async fn serve_request(
             })
         })
     } else {
-        kms_api::dispatch(&app.kms, &app.kms_model, &caller, &op, value)
+        ferrokms_kms::usage::with_request_ids(usage_ids, || {
+            kms_api::dispatch(&app.kms, &app.kms_model, &caller, &op, value)
+        })
     };
     // The decision trace of the request (the audit log will carry it),
     // taken once rather than copied.
@@ -395,6 +407,7 @@ async fn serve_query(
             response_elements: &[],
             error: error.map(|e| (e.code.as_str(), Some(e.message.as_str()))),
             request_id,
+            event_id: None,
             decisions: &[],
             now_ms: now_ms(),
         });
@@ -556,7 +569,9 @@ pub async fn serve(
 }
 
 /// The background task that deletes keys past their deletion date and
-/// rotates keys whose rotation is due, every 10 seconds.
+/// rotates keys whose rotation is due, every 10 seconds, then writes the
+/// key usage recorded since the last time (GetKeyLastUsage: a kill -9 loses
+/// at most this interval of it).
 /// On a shared store it runs under the cluster write lock after catching
 /// up, so a key due for deletion or rotation is handled by exactly one node.
 pub(crate) fn spawn_sweeper(app: &App) -> tokio::task::JoinHandle<()> {
@@ -568,14 +583,17 @@ pub(crate) fn spawn_sweeper(app: &App) -> tokio::task::JoinHandle<()> {
             tick.tick().await;
             let kms = kms.clone();
             let cluster = cluster.clone();
-            let res = tokio::task::spawn_blocking(move || match &cluster {
-                Some(c) => c.write(|| kms.sweep()).map_err(|e| {
-                    tracing::warn!(error = %e, "sweep skipped: cluster write lock failed");
-                }),
-                None => Ok(kms.sweep()),
+            let res = tokio::task::spawn_blocking(move || {
+                let work = || (kms.sweep(), kms.flush_usage());
+                match &cluster {
+                    Some(c) => c.write(work).map_err(|e| {
+                        tracing::warn!(error = %e, "sweep skipped: cluster write lock failed");
+                    }),
+                    None => Ok(work()),
+                }
             })
             .await;
-            if let Ok(Ok(sweep)) = res {
+            if let Ok(Ok((sweep, flushed))) = res {
                 if let Err(e) = sweep.keys_deleted {
                     tracing::warn!(error = %e, "deleting keys past their deletion date failed");
                 }
@@ -585,7 +603,27 @@ pub(crate) fn spawn_sweeper(app: &App) -> tokio::task::JoinHandle<()> {
                 if let Err(e) = sweep.materials_expired {
                     tracing::warn!(error = %e, "deleting expired imported key material failed");
                 }
+                if let Err(e) = flushed {
+                    tracing::warn!(error = %e, "writing key usage failed (kept in memory for the next flush)");
+                }
             }
         }
     })
+}
+
+/// The last flush of key usage at a graceful stop (after the last request),
+/// under the cluster write lock when there is one, so a SIGTERM loses none.
+pub(crate) async fn flush_usage_at_stop(kms: Arc<Kms>, cluster: Option<Arc<cluster::Cluster>>) {
+    let res = tokio::task::spawn_blocking(move || match &cluster {
+        Some(c) => c
+            .write(|| kms.flush_usage())
+            .unwrap_or_else(|e| Err(ferrokms_kms::KmsError::from(e))),
+        None => kms.flush_usage(),
+    })
+    .await;
+    match res {
+        Ok(Ok(n)) => tracing::debug!(documents = n, "key usage written at stop"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "writing key usage at stop failed"),
+        Err(e) => tracing::warn!(error = %e, "writing key usage at stop failed"),
+    }
 }

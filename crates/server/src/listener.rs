@@ -106,6 +106,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = crate::spawn_sweeper(&app);
+    let (kms, cluster) = (app.kms.clone(), app.cluster.clone());
     let router = crate::router(app);
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -158,6 +159,7 @@ pub async fn serve(
     let all = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(Duration::from_secs(30), slots.acquire_many(all)).await;
     sweeper.abort();
+    crate::flush_usage_at_stop(kms, cluster).await;
     Ok(())
 }
 

@@ -35,6 +35,7 @@ const KMS_OPS: &[&str] = &[
     "GenerateDataKeyWithoutPlaintext",
     "GenerateMac",
     "GenerateRandom",
+    "GetKeyLastUsage",
     "GetKeyPolicy",
     "GetKeyRotationStatus",
     "GetPublicKey",

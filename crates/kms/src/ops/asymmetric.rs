@@ -22,6 +22,7 @@ use crate::model::{
 };
 use crate::ops::crypto_ops::{dry_run, require_symmetric_encryption_key, seal_under};
 use crate::state::Key;
+use crate::usage::TrackedOp;
 use crate::{Caller, Kms, KmsError};
 
 fn wrong_usage(r: &KeyRecord, op: &str) -> KmsError {
@@ -153,6 +154,7 @@ impl Kms {
         let digest = check_signing(r.key_spec, alg, req.message_type, &req.message.0)?;
         dry_run(req.dry_run)?;
         let sig = current(&key)?.sign(r.key_spec, alg, digest, &req.message.0)?;
+        self.record_use(&key, TrackedOp::Sign);
         Ok(SignResponse {
             key_id: r.arn(),
             signature: Blob(sig),
@@ -180,6 +182,7 @@ impl Kms {
         if !current(&key)?.verify(r.key_spec, alg, digest, &req.message.0, &req.signature.0)? {
             return Err(KmsError::InvalidSignature);
         }
+        self.record_use(&key, TrackedOp::Verify);
         Ok(VerifyResponse {
             key_id: r.arn(),
             signature_valid: true,
@@ -242,6 +245,7 @@ impl Kms {
         }
         dry_run(req.dry_run)?;
         let mac = current(&key)?.mac(&req.message.0)?;
+        self.record_use(&key, TrackedOp::GenerateMac);
         Ok(GenerateMacResponse {
             mac: Blob(mac),
             mac_algorithm: alg,
@@ -273,6 +277,7 @@ impl Kms {
         if !current(&key)?.verify_mac(&req.message.0, &req.mac.0)? {
             return Err(KmsError::InvalidMac);
         }
+        self.record_use(&key, TrackedOp::VerifyMac);
         Ok(VerifyMacResponse {
             key_id: r.arn(),
             mac_valid: true,
@@ -316,6 +321,7 @@ impl Kms {
                 r.key_spec
             ))
         })?;
+        self.record_use(&key, TrackedOp::DeriveSharedSecret);
         Ok(DeriveSharedSecretResponse {
             key_id: r.arn(),
             shared_secret: SecretBlob(secret),
@@ -330,7 +336,12 @@ impl Kms {
         caller: &Caller,
         req: GenerateDataKeyPairRequest,
     ) -> Result<GenerateDataKeyPairResponse, KmsError> {
-        let p = self.make_data_key_pair(caller, req, "GenerateDataKeyPair")?;
+        let p = self.make_data_key_pair(
+            caller,
+            req,
+            "GenerateDataKeyPair",
+            TrackedOp::GenerateDataKeyPair,
+        )?;
         Ok(GenerateDataKeyPairResponse {
             private_key_ciphertext_blob: Blob(p.blob),
             private_key_plaintext: SecretBlob(p.private),
@@ -347,7 +358,12 @@ impl Kms {
         caller: &Caller,
         req: GenerateDataKeyPairWithoutPlaintextRequest,
     ) -> Result<GenerateDataKeyPairWithoutPlaintextResponse, KmsError> {
-        let p = self.make_data_key_pair(caller, req, "GenerateDataKeyPairWithoutPlaintext")?;
+        let p = self.make_data_key_pair(
+            caller,
+            req,
+            "GenerateDataKeyPairWithoutPlaintext",
+            TrackedOp::GenerateDataKeyPairWithoutPlaintext,
+        )?;
         Ok(GenerateDataKeyPairWithoutPlaintextResponse {
             private_key_ciphertext_blob: Blob(p.blob),
             public_key: Blob(p.public),
@@ -362,6 +378,7 @@ impl Kms {
         caller: &Caller,
         req: GenerateDataKeyPairRequest,
         op: &str,
+        tracked: TrackedOp,
     ) -> Result<DataKeyPair, KmsError> {
         let spec = req.key_pair_spec.ok_or_else(|| missing("keyPairSpec"))?;
         let mut cond = Context::new();
@@ -383,6 +400,7 @@ impl Kms {
         let (private, public) = keymat::generate_data_key_pair(spec.key_spec())?;
         let ctx = req.encryption_context.unwrap_or_default();
         let (blob, material) = seal_under(&key, &ctx, &private)?;
+        self.record_use(&key, tracked);
         Ok(DataKeyPair {
             blob,
             private,

@@ -16,6 +16,7 @@ use crate::ids::{Accepts, KeyAddr, KeyRef};
 use crate::model::{DataKeySpec, EncryptionAlgorithm, KeySpec, KeyUsage};
 use crate::ops::encryption_context_keys;
 use crate::state::Key;
+use crate::usage::TrackedOp;
 use crate::{Caller, Kms, KmsError};
 
 const MAX_SYMMETRIC_PLAINTEXT: usize = 4096;
@@ -104,7 +105,9 @@ impl Kms {
         let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOrAlias, "Encrypt", cond)?;
         self.require_usable(&key.record)?;
         if is_rsa_encryption_key(&key) {
-            return self.encrypt_asymmetric(&key, &req);
+            let out = self.encrypt_asymmetric(&key, &req)?;
+            self.record_use(&key, TrackedOp::Encrypt);
+            return Ok(out);
         }
         require_symmetric_encryption_key(&key, "Encrypt")?;
         require_symmetric_algorithm(req.encryption_algorithm)?;
@@ -118,6 +121,7 @@ impl Kms {
         dry_run(req.dry_run)?;
         let ctx = req.encryption_context.unwrap_or_default();
         let (blob, _) = seal_under(&key, &ctx, &req.plaintext.0)?;
+        self.record_use(&key, TrackedOp::Encrypt);
         Ok(EncryptResponse {
             ciphertext_blob: Blob(blob),
             key_id: key.record.arn(),
@@ -166,7 +170,9 @@ impl Kms {
                 }
                 let key = self.resolve_with(caller, k, Accepts::KeyOrAlias, "Decrypt", cond)?;
                 self.require_usable(&key.record)?;
-                return self.decrypt_asymmetric(&key, &req, &blob.0);
+                let out = self.decrypt_asymmetric(&key, &req, &blob.0)?;
+                self.record_use(&key, TrackedOp::Decrypt);
+                return Ok(out);
             }
             if key.record.key_usage != KeyUsage::EncryptDecrypt {
                 // A key that cannot decrypt at all: authorization first, then
@@ -189,6 +195,7 @@ impl Kms {
                 same_key: false,
             },
         )?;
+        self.record_use(&opened.key, TrackedOp::Decrypt);
         Ok(DecryptResponse {
             key_id: opened.key.record.arn(),
             plaintext: SecretBlob(opened.plaintext),
@@ -259,7 +266,7 @@ impl Kms {
             }
             None => None,
         };
-        let (source_arn, source_alg, source_material, plaintext) =
+        let (source_key, source_alg, source_material, plaintext) =
             match (rsa_source, &req.source_key_id) {
                 (Some(_), Some(k)) => {
                     let mut cond = Context::new();
@@ -277,7 +284,7 @@ impl Kms {
                         &blob.0,
                     )?;
                     dry_run(req.dry_run)?;
-                    (src.record.arn(), alg, None, pt)
+                    (src, alg, None, pt)
                 }
                 _ => {
                     require_symmetric_algorithm(req.source_encryption_algorithm)?;
@@ -294,7 +301,7 @@ impl Kms {
                         },
                     )?;
                     (
-                        opened.key.record.arn(),
+                        opened.key,
                         EncryptionAlgorithm::SymmetricDefault,
                         Some(opened.material_id),
                         opened.plaintext,
@@ -314,9 +321,12 @@ impl Kms {
             let (b, m) = seal_under(&dest, &dest_ctx, &plaintext)?;
             (b, EncryptionAlgorithm::SymmetricDefault, Some(m))
         };
+        // Both keys were used (AWS records ReEncrypt on each).
+        self.record_use(&source_key, TrackedOp::ReEncrypt);
+        self.record_use(&dest, TrackedOp::ReEncrypt);
         Ok(ReEncryptResponse {
             ciphertext_blob: Blob(new_blob),
-            source_key_id: source_arn,
+            source_key_id: source_key.record.arn(),
             key_id: dest.record.arn(),
             source_encryption_algorithm: source_alg,
             destination_encryption_algorithm: dest_alg,
@@ -337,6 +347,7 @@ impl Kms {
             key,
             material,
         } = self.make_data_key(caller, req, "GenerateDataKey")?;
+        self.record_use(&key, TrackedOp::GenerateDataKey);
         Ok(GenerateDataKeyResponse {
             ciphertext_blob: Blob(blob),
             plaintext: SecretBlob(plaintext),
@@ -357,6 +368,7 @@ impl Kms {
             material,
             ..
         } = self.make_data_key(caller, req, "GenerateDataKeyWithoutPlaintext")?;
+        self.record_use(&key, TrackedOp::GenerateDataKeyWithoutPlaintext);
         Ok(GenerateDataKeyWithoutPlaintextResponse {
             ciphertext_blob: Blob(blob),
             key_id: key.record.arn(),

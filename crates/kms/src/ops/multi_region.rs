@@ -111,6 +111,7 @@ impl Kms {
                 record,
                 materials: current.materials.clone(),
                 policy: current.policy.clone(),
+                usage: current.usage.clone(),
             }));
         }
         if changes.is_empty() {
@@ -322,6 +323,7 @@ impl Kms {
             record: primary_record,
             materials: primary.materials.clone(),
             policy: primary.policy.clone(),
+            usage: primary.usage.clone(),
         });
         self.state.write().keys.insert(r.addr.clone(), primary_key);
         drop(_w);

@@ -162,6 +162,7 @@ impl Kms {
                 record: rec_materials,
                 materials,
                 policy: target.policy.clone(),
+                usage: target.usage.clone(),
             }));
         }
         self.store.apply(&changes)?;
