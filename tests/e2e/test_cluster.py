@@ -358,3 +358,27 @@ def test_replica_made_on_one_node_decrypts_on_the_other(pair):
     ka.replicate_key(KeyId=key, ReplicaRegion="eu-west-1")
     west_b = make_client(b.endpoint, ak, sk, region="eu-west-1")
     assert west_b.decrypt(CiphertextBlob=ct, KeyId=key)["Plaintext"] == b"mrk"
+
+
+def test_last_usage_flushed_on_one_node_is_seen_on_the_other_and_never_moves_back(pair):
+    a, b, (ak, sk) = pair
+    ka, kb = clients(pair)
+    key = ka.create_key()["KeyMetadata"]["KeyId"]
+    ka.encrypt(KeyId=key, Plaintext=b"x")
+    on_a = ka.get_key_last_usage(KeyId=key)["KeyLastUsage"]
+    # FerrokmsAdvanceClock runs the sweep, which writes usage under the cluster lock.
+    r = a.raw(CLOCK, {"Seconds": 0}, access_key=ak, secret_key=sk)
+    assert r.status == 200 and r.json()["UsageFlushed"] >= 1, r.body
+    assert kb.get_key_last_usage(KeyId=key)["KeyLastUsage"] == on_a
+    # b holds exactly what is stored: its flush writes nothing back.
+    r = b.raw(CLOCK, {"Seconds": 0}, access_key=ak, secret_key=sk)
+    assert r.status == 200 and r.json()["UsageFlushed"] == 0, r.body
+    # A later use on b reaches a; a's older use does not replace it.
+    kb.generate_data_key(KeyId=key, NumberOfBytes=16)
+    r = b.raw(CLOCK, {"Seconds": 0}, access_key=ak, secret_key=sk)
+    assert r.status == 200, r.body
+    on_b = kb.get_key_last_usage(KeyId=key)["KeyLastUsage"]
+    assert on_b["Operation"] == "GenerateDataKey"
+    assert ka.get_key_last_usage(KeyId=key)["KeyLastUsage"] == on_b
+    a.raw(CLOCK, {"Seconds": 0}, access_key=ak, secret_key=sk)
+    assert kb.get_key_last_usage(KeyId=key)["KeyLastUsage"] == on_b
