@@ -137,3 +137,14 @@ fn bare_aes_gcm_seal_same_plaintext(b: Bencher) {
     let ec = req.encryption_context.clone().unwrap();
     b.bench(|| crypto::encrypt(&material, &header, &ec, &[7u8; 256]).unwrap());
 }
+
+/// What building the AES-256-GCM context costs (key schedule, GHASH table,
+/// aws-lc's allocation and wipe): symmetric material keeps only the raw key
+/// and pays this once per Encrypt/Decrypt instead of holding ~600 bytes per
+/// key (docs/performance.md, "Memory per key").
+#[divan::bench]
+fn aes_256_gcm_context_setup(b: Bencher) {
+    use aws_lc_rs::aead::{LessSafeKey, UnboundKey, AES_256_GCM};
+    let key = [9u8; 32];
+    b.bench(|| LessSafeKey::new(UnboundKey::new(&AES_256_GCM, divan::black_box(&key)).unwrap()));
+}

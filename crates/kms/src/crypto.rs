@@ -51,9 +51,16 @@ impl EncryptionContext {
     }
 }
 
-/// One version of symmetric key material, ready to use.
+/// One version of symmetric key material: the 32-byte AES-256 key alone,
+/// wiped on drop.
+///
+/// The AES-GCM context (key schedule and GHASH table, about 600 bytes of
+/// C heap in aws-lc) is built for each operation instead of being kept per
+/// key: with every key in memory, a kept context was a quarter of a
+/// loaded key's memory, while building one costs well under a microsecond
+/// next to a request's tens (docs/performance.md, "Memory per key").
 pub struct SymmetricMaterial {
-    key: LessSafeKey,
+    key: Zeroizing<[u8; SYMMETRIC_KEY_LEN]>,
 }
 
 impl std::fmt::Debug for SymmetricMaterial {
@@ -64,11 +71,22 @@ impl std::fmt::Debug for SymmetricMaterial {
 
 impl SymmetricMaterial {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KmsError> {
-        let unbound = UnboundKey::new(&AES_256_GCM, bytes)
-            .map_err(|_| KmsError::Internal("stored key material has the wrong length".into()))?;
-        Ok(SymmetricMaterial {
-            key: LessSafeKey::new(unbound),
-        })
+        let mut key = Zeroizing::new([0u8; SYMMETRIC_KEY_LEN]);
+        if bytes.len() != SYMMETRIC_KEY_LEN {
+            return Err(KmsError::Internal(
+                "stored key material has the wrong length".into(),
+            ));
+        }
+        key.copy_from_slice(bytes);
+        Ok(SymmetricMaterial { key })
+    }
+
+    /// The AES-256-GCM context for one operation (aws-lc wipes it when it
+    /// is dropped).
+    fn aead(&self) -> Result<LessSafeKey, KmsError> {
+        let unbound = UnboundKey::new(&AES_256_GCM, self.key.as_slice())
+            .map_err(|_| KmsError::Internal("AES-GCM key setup failed".into()))?;
+        Ok(LessSafeKey::new(unbound))
     }
 }
 
@@ -146,7 +164,7 @@ pub fn encrypt(
     let start = blob.len();
     blob.extend_from_slice(plaintext);
     let tag = material
-        .key
+        .aead()?
         .seal_in_place_separate_tag(
             Nonce::assume_unique_for_key(nonce),
             Aad::from(&aad),
@@ -178,7 +196,7 @@ pub fn decrypt(
             .to_vec(),
     );
     let len = material
-        .key
+        .aead()?
         .open_in_place(
             Nonce::assume_unique_for_key(nonce),
             Aad::from(&aad),
@@ -259,6 +277,16 @@ mod tests {
                 })
                 .is_ok();
             assert!(!ok, "flipping byte {i} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn material_of_the_wrong_length_is_refused() {
+        for n in [0, 16, 31, 33, 64] {
+            assert!(
+                SymmetricMaterial::from_bytes(&vec![1u8; n]).is_err(),
+                "{n} bytes"
+            );
         }
     }
 

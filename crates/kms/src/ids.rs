@@ -7,51 +7,78 @@ use serde::{Deserialize, Serialize};
 
 use crate::KmsError;
 
-/// A key id: a lowercase UUID, or `mrk-` and 32 hex digits for multi-Region keys.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct KeyId(String);
+/// A key id: a lowercase UUID, or `mrk-` and 32 hex digits for multi-Region
+/// keys. Both shapes are 36 ASCII characters, held inline: every loaded key
+/// carries its id several times over (record, map keys), and a `String`
+/// would add a heap block to each.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId([u8; KEY_ID_LEN]);
+
+const KEY_ID_LEN: usize = 36;
 
 impl KeyId {
     pub fn new_random(multi_region: bool) -> KeyId {
         let u = uuid::Uuid::new_v4();
+        let mut id = [0u8; KEY_ID_LEN];
         if multi_region {
-            KeyId(format!("mrk-{}", u.simple()))
+            id[..4].copy_from_slice(b"mrk-");
+            u.simple().encode_lower(&mut id[4..]);
         } else {
-            KeyId(u.hyphenated().to_string())
+            u.hyphenated().encode_lower(&mut id);
         }
+        KeyId(id)
     }
 
     /// Accepts a key id in AWS's shapes. Uppercase hex is accepted and
     /// folded, as KMS treats key ids case-insensitively.
     pub fn parse(s: &str) -> Option<KeyId> {
-        let lower = s.to_ascii_lowercase();
-        let is_hex = |t: &str| t.bytes().all(|b| b.is_ascii_hexdigit());
-        if let Some(rest) = lower.strip_prefix("mrk-") {
-            return (rest.len() == 32 && is_hex(rest)).then_some(KeyId(lower));
+        let mut id = <[u8; KEY_ID_LEN]>::try_from(s.as_bytes()).ok()?;
+        id.make_ascii_lowercase();
+        let is_hex = |t: &[u8]| t.iter().all(u8::is_ascii_hexdigit);
+        if let Some(rest) = id.strip_prefix(b"mrk-") {
+            return is_hex(rest).then_some(KeyId(id));
         }
-        let groups: Vec<&str> = lower.split('-').collect();
-        let lens = [8, 4, 4, 4, 12];
-        let ok = groups.len() == 5
-            && groups
-                .iter()
-                .zip(lens)
-                .all(|(g, l)| g.len() == l && is_hex(g));
-        ok.then_some(KeyId(lower))
+        let ok = id.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+        ok.then_some(KeyId(id))
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ASCII is ever stored (see `parse` and `new_random`), so this
+        // never falls back.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     pub fn is_multi_region(&self) -> bool {
-        self.0.starts_with("mrk-")
+        self.0.starts_with(b"mrk-")
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("KeyId").field(&self.as_str()).finish()
+    }
+}
+
+/// Stored and shown as the plain id string, as when this was a `String`.
+impl Serialize for KeyId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<KeyId, D::Error> {
+        let s = String::deserialize(d)?;
+        KeyId::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("'{s}' is not a key id")))
     }
 }
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -248,6 +275,25 @@ mod tests {
         assert!(KeyId::parse("not-a-key").is_none());
         assert!(KeyId::new_random(true).is_multi_region());
         assert!(KeyId::parse(KeyId::new_random(false).as_str()).is_some());
+    }
+
+    #[test]
+    fn key_id_is_stored_as_its_text_and_folds_case() {
+        for multi_region in [false, true] {
+            let id = KeyId::new_random(multi_region);
+            assert_eq!(KeyId::parse(id.as_str()), Some(id.clone()));
+            let json = serde_json::to_string(&id).unwrap();
+            assert_eq!(json, format!("\"{id}\""));
+            assert_eq!(serde_json::from_str::<KeyId>(&json).unwrap(), id);
+        }
+        let upper = KeyId::parse("MRK-1234ABCD12AB34CD56EF1234567890AB").unwrap();
+        assert_eq!(upper.as_str(), "mrk-1234abcd12ab34cd56ef1234567890ab");
+        assert!(KeyId::parse("1234abcd-12ab-34cd-56ef-1234567890ab").is_some());
+        // A hyphen out of place, or a non-hex digit, is not a key id.
+        assert!(KeyId::parse("1234abcd1-2ab-34cd-56ef-1234567890ab").is_none());
+        assert!(KeyId::parse("1234abcd-12ab-34cd-56ef-1234567890ag").is_none());
+        assert!(KeyId::parse("mrk-1234abcd12ab34cd56ef1234567890a-").is_none());
+        assert!(serde_json::from_str::<KeyId>("\"not-a-key\"").is_err());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The key model: specs, usages, states, and the record persisted per key.
 
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::ids::KeyAddr;
 use ferrokms_types::Region;
@@ -424,6 +426,30 @@ pub struct MultiRegionInfo {
     pub replica_regions: Vec<Region>,
 }
 
+/// A shared string stored as a plain JSON string (the stored form of a
+/// `String` field, so records written before and after read alike).
+mod shared_text {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(text: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        Ok(Arc::from(String::deserialize(d)?))
+    }
+}
+
+/// A list read without spare capacity: records stay in memory for the
+/// server's life.
+fn exact_vec<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    let mut v = Vec::<T>::deserialize(d)?;
+    v.shrink_to_fit();
+    Ok(v)
+}
+
 /// Everything about a key except its secret material; persisted as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyRecord {
@@ -438,10 +464,17 @@ pub struct KeyRecord {
     pub deletion_ms: Option<i64>,
     pub pending_window_days: Option<u32>,
     /// The key policy exactly as given (GetKeyPolicy returns this text).
-    pub policy: String,
+    /// Shared: keys with the same text hold one allocation, interned with
+    /// the parsed policy when the key is loaded (every default key policy
+    /// of an account is the same text; ~270 bytes a key otherwise).
+    #[serde(with = "shared_text")]
+    pub policy: Arc<str>,
     pub tags: Vec<Tag>,
     pub rotation: RotationConfig,
     pub multi_region: bool,
+    /// Exactly as long as the list (serde's Vec grows to 4 entries: 192
+    /// bytes a key wasted for the usual single material).
+    #[serde(deserialize_with = "exact_vec")]
     pub materials: Vec<MaterialInfo>,
     /// EXTERNAL keys: the material currently imported, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -648,5 +681,32 @@ impl From<&KeyRecord> for KeyMetadata {
                 None
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key record exactly as an earlier version stored it (ids and the
+    /// policy were `String`s then).
+    const STORED: &str = r#"{"addr":{"account":"111122223333","region":"us-east-1","key_id":"000015a6-d381-4721-b06d-5fdd324e02c1"},"created_ms":1795489095090,"description":"ferrokms bench","key_usage":"ENCRYPT_DECRYPT","key_spec":"SYMMETRIC_DEFAULT","origin":"AWS_KMS","key_manager":"CUSTOMER","state":"Enabled","deletion_ms":null,"pending_window_days":null,"policy":"{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {\n    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {\n      \"AWS\" : \"arn:aws:iam::111122223333:root\"\n    },\n    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  } ]\n}","tags":[],"rotation":{"enabled":false,"period_days":365},"multi_region":false,"materials":[{"id":"1323eca2aadd25a74983eedbf97440ab5c177e7d6defddef54ba6ef59f4ead05","created_ms":1795489095090}]}"#;
+
+    #[test]
+    fn records_stored_by_earlier_versions_read_and_write_back_unchanged() {
+        let r: KeyRecord = serde_json::from_str(STORED).unwrap();
+        assert_eq!(r.addr.account.as_str(), "111122223333");
+        assert_eq!(
+            r.addr.key_id.as_str(),
+            "000015a6-d381-4721-b06d-5fdd324e02c1"
+        );
+        assert!(r.policy.starts_with("{\n  \"Version\" : \"2012-10-17\""));
+        assert_eq!(r.materials.len(), 1);
+        // Read without spare room: the record stays in memory for good.
+        assert_eq!(r.materials.capacity(), 1);
+        let written: serde_json::Value = serde_json::to_value(&r).unwrap();
+        let stored: serde_json::Value = serde_json::from_str(STORED).unwrap();
+        assert_eq!(written, stored);
+        assert_eq!(serde_json::from_value::<KeyRecord>(written).unwrap(), r);
     }
 }

@@ -98,7 +98,7 @@ impl Kms {
         body: &[u8],
         sealed: &HashMap<&str, &[u8]>,
     ) -> Result<(), KmsError> {
-        let record: KeyRecord = serde_json::from_slice(body)
+        let mut record: KeyRecord = serde_json::from_slice(body)
             .map_err(|e| KmsError::Internal(format!("stored key {id} is unreadable: {e}")))?;
         let current = self.state.read().keys.get(&record.addr).cloned();
         // An EXTERNAL key without imported material has none stored.
@@ -140,8 +140,11 @@ impl Kms {
             )?));
         }
         let policy = match &current {
-            Some(k) if k.record.policy == record.policy => k.policy.clone(),
-            _ => self.policies.get(&record.policy),
+            Some(k) if k.record.policy == record.policy => {
+                record.policy = k.record.policy.clone();
+                k.policy.clone()
+            }
+            _ => self.policies.get(&mut record.policy),
         };
         let key = Arc::new(Key {
             usage: self.usage.slot(&record.addr),

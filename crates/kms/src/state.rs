@@ -78,26 +78,31 @@ pub(crate) struct State {
     pub grants: HashMap<KeyAddr, Vec<Arc<crate::grants::GrantRecord>>>,
 }
 
-/// Parsed key policies shared by text. Bounded: when full it starts over
-/// (keys keep their own `Arc`; only future sharing is lost).
+/// Parsed key policies shared by text, with the text itself: a key's
+/// record and its parsed policy both point into the cache's copies. Bounded:
+/// when full it starts over (keys keep their own `Arc`s; only future
+/// sharing is lost).
 #[derive(Default)]
 pub(crate) struct PolicyCache {
-    by_text: Mutex<HashMap<String, Arc<ferrokms_policy::Policy>>>,
+    by_text: Mutex<HashMap<Arc<str>, Arc<ferrokms_policy::Policy>>>,
 }
 
 const POLICY_CACHE_MAX: usize = 4096;
 
 impl PolicyCache {
-    pub(crate) fn get(&self, text: &str) -> Arc<ferrokms_policy::Policy> {
+    /// The parsed policy of `text`; `text` is replaced by the shared copy
+    /// of the same text.
+    pub(crate) fn get(&self, text: &mut Arc<str>) -> Arc<ferrokms_policy::Policy> {
         let mut map = self.by_text.lock();
-        if let Some(p) = map.get(text) {
+        if let Some((shared, p)) = map.get_key_value(&**text) {
+            *text = shared.clone();
             return p.clone();
         }
         let parsed = crate::authz::load_key_policy(text);
         if map.len() >= POLICY_CACHE_MAX {
             map.clear();
         }
-        map.insert(text.to_string(), parsed.clone());
+        map.insert(text.clone(), parsed.clone());
         parsed
     }
 }
@@ -131,7 +136,7 @@ impl Kms {
             materials.insert(rec.id, rec.body);
         }
         for rec in store.load(KIND_KEY)? {
-            let record: KeyRecord = serde_json::from_slice(&rec.body).map_err(|e| {
+            let mut record: KeyRecord = serde_json::from_slice(&rec.body).map_err(|e| {
                 KmsError::Internal(format!("stored key {} is unreadable: {e}", rec.id))
             })?;
             let mut mats = Vec::new();
@@ -158,7 +163,7 @@ impl Kms {
             state.keys.insert(
                 record.addr.clone(),
                 Arc::new(Key {
-                    policy: policies.get(&record.policy),
+                    policy: policies.get(&mut record.policy),
                     usage: usage.slot(&record.addr),
                     record,
                     materials: mats,
@@ -250,7 +255,7 @@ impl Kms {
         let policy = if record.policy == current.record.policy {
             current.policy.clone()
         } else {
-            self.policies.get(&record.policy)
+            self.policies.get(&mut record.policy)
         };
         let key = Arc::new(Key {
             record,
@@ -266,13 +271,13 @@ impl Kms {
     /// durable before it is visible.
     pub(crate) fn insert_key_without_material(
         &self,
-        record: KeyRecord,
+        mut record: KeyRecord,
     ) -> Result<Arc<Key>, KmsError> {
         let _w = self.writer.lock();
         self.store.apply(&[put_key_change(&record)?])?;
         let key = Arc::new(Key {
             materials: Vec::new(),
-            policy: self.policies.get(&record.policy),
+            policy: self.policies.get(&mut record.policy),
             usage: self.usage.slot(&record.addr),
             record,
         });
@@ -288,7 +293,7 @@ impl Kms {
     /// The caller holds the writer lock.
     pub(crate) fn replace_key_locked(
         &self,
-        record: KeyRecord,
+        mut record: KeyRecord,
         materials: Vec<Arc<KeyMaterial>>,
         mut changes: Vec<Change>,
     ) -> Result<Arc<Key>, KmsError> {
@@ -296,7 +301,7 @@ impl Kms {
         self.store.apply(&changes)?;
         let key = Arc::new(Key {
             materials,
-            policy: self.policies.get(&record.policy),
+            policy: self.policies.get(&mut record.policy),
             usage: self.usage.slot(&record.addr),
             record,
         });
@@ -335,7 +340,7 @@ impl Kms {
         ])?;
         let key = Arc::new(Key {
             materials: vec![Arc::new(loaded)],
-            policy: self.policies.get(&record.policy),
+            policy: self.policies.get(&mut record.policy),
             usage: self.usage.slot(&record.addr),
             record,
         });
@@ -502,4 +507,26 @@ pub(crate) fn put_alias_change(alias: &AliasRecord) -> Result<Change, KmsError> 
         body: serde_json::to_vec(alias)
             .map_err(|e| KmsError::Internal(format!("cannot encode alias record: {e}")))?,
     })
+}
+
+#[cfg(test)]
+mod policy_cache_tests {
+    use super::*;
+
+    #[test]
+    fn keys_with_the_same_policy_text_share_one_copy_of_text_and_parse() {
+        let cache = PolicyCache::default();
+        let text = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}"#;
+        let mut a: Arc<str> = Arc::from(text);
+        let mut b: Arc<str> = Arc::from(text);
+        assert!(!Arc::ptr_eq(&a, &b));
+        let pa = cache.get(&mut a);
+        let pb = cache.get(&mut b);
+        assert!(Arc::ptr_eq(&a, &b), "the second key holds the first's text");
+        assert!(Arc::ptr_eq(&pa, &pb));
+        let mut other: Arc<str> = Arc::from(text.replace("kms:*", "kms:Encrypt"));
+        let po = cache.get(&mut other);
+        assert!(!Arc::ptr_eq(&other, &a));
+        assert!(!Arc::ptr_eq(&po, &pa));
+    }
 }

@@ -20,26 +20,36 @@ pub enum IdError {
 }
 
 /// A 12-digit AWS account id, such as `111122223333`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// Held inline (12 ASCII digits, no heap allocation): every key, alias and
+/// grant in memory carries one, several times over (records, map keys).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct AccountId(String);
+pub struct AccountId([u8; 12]);
 
 impl AccountId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(AccountId(s.to_string()))
-        } else {
-            Err(IdError::Account(s.to_string()))
+        match <[u8; 12]>::try_from(s.as_bytes()) {
+            Ok(digits) if digits.iter().all(u8::is_ascii_digit) => Ok(AccountId(digits)),
+            _ => Err(IdError::Account(s.to_string())),
         }
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ASCII digits are ever stored (see `parse`), so this never
+        // falls back.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// `arn:aws:iam::ACCOUNT:root`: the principal that stands for the whole account.
     pub fn root_arn(&self, partition: &str) -> String {
-        format!("arn:{partition}:iam::{}:root", self.0)
+        format!("arn:{partition}:iam::{}:root", self.as_str())
+    }
+}
+
+impl fmt::Debug for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AccountId").field(&self.as_str()).finish()
     }
 }
 
@@ -52,13 +62,13 @@ impl TryFrom<String> for AccountId {
 
 impl From<AccountId> for String {
     fn from(a: AccountId) -> String {
-        a.0
+        a.as_str().to_string()
     }
 }
 
 impl fmt::Display for AccountId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -173,6 +183,14 @@ mod tests {
         assert!(AccountId::parse("111122223333").is_ok());
         assert!(AccountId::parse("11112222333").is_err());
         assert!(AccountId::parse("11112222333a").is_err());
+        assert!(AccountId::parse("1111222233334").is_err());
+        let a = AccountId::parse("111122223333").unwrap();
+        assert_eq!(a.as_str(), "111122223333");
+        assert_eq!(a.root_arn("aws"), "arn:aws:iam::111122223333:root");
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, "\"111122223333\"");
+        assert_eq!(serde_json::from_str::<AccountId>(&json).unwrap(), a);
+        assert!(serde_json::from_str::<AccountId>("\"11112222333x\"").is_err());
     }
 
     #[test]

@@ -108,7 +108,7 @@ impl Kms {
             },
             deletion_ms: None,
             pending_window_days: None,
-            policy,
+            policy: policy.into(),
             tags: merge_tags(Vec::new(), tags),
             rotation: RotationConfig::default(),
             multi_region,

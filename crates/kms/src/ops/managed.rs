@@ -123,7 +123,8 @@ impl Kms {
                 alias.account.as_str(),
                 alias.region.as_str(),
                 alias.region.partition(),
-            ),
+            )
+            .into(),
             tags: Vec::new(),
             // AWS managed keys rotate every year.
             rotation: RotationConfig {

@@ -238,7 +238,7 @@ impl Kms {
             },
             deletion_ms: None,
             pending_window_days: None,
-            policy,
+            policy: policy.into(),
             tags: merge_tags(Vec::new(), tags),
             rotation: r.rotation.clone(),
             multi_region: true,
@@ -330,7 +330,7 @@ impl Kms {
         tracing::info!(primary = %r.arn(), replica = %replica.record.arn(), "multi-Region key replicated");
         Ok(ReplicateKeyResponse {
             replica_key_metadata: self.metadata(&replica.record),
-            replica_policy: replica.record.policy.clone(),
+            replica_policy: replica.record.policy.to_string(),
             replica_tags: replica.record.tags.clone(),
         })
     }

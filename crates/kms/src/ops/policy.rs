@@ -29,7 +29,7 @@ impl Kms {
         check_policy_name(req.policy_name.as_deref())?;
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "GetKeyPolicy")?;
         Ok(GetKeyPolicyResponse {
-            policy: key.record.policy.clone(),
+            policy: key.record.policy.to_string(),
             policy_name: POLICY_NAME.into(),
         })
     }
@@ -55,7 +55,7 @@ impl Kms {
         )?;
         self.update_key(&key.record.addr, |r| {
             crate::ops::require_customer_managed(r)?;
-            r.policy = req.policy;
+            r.policy = req.policy.into();
             Ok(())
         })?;
         Ok(Empty {})
