@@ -360,6 +360,18 @@ def test_replica_made_on_one_node_decrypts_on_the_other(pair):
     assert west_b.decrypt(CiphertextBlob=ct, KeyId=key)["Plaintext"] == b"mrk"
 
 
+def test_key_access_reads_the_shared_database(pair, ferrokms_bin):
+    a, _, _ = pair
+    ka, _ = clients(pair)
+    key = ka.create_key()["KeyMetadata"]["KeyId"]
+    out = subprocess.run(
+        [str(ferrokms_bin), "key", "access", "--store", a.store_url, "--data-dir", str(a.data_dir), key],
+        capture_output=True, timeout=60, env=clean_env(),
+    )
+    assert out.returncode == 0, out.stderr.decode()[-2000:]
+    assert f"arn:aws:iam::{DEFAULT_ACCOUNT}:root" in out.stdout.decode()
+
+
 def test_last_usage_flushed_on_one_node_is_seen_on_the_other_and_never_moves_back(pair):
     a, b, (ak, sk) = pair
     ka, kb = clients(pair)

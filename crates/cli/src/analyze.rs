@@ -35,6 +35,10 @@ pub struct DataArgs {
     /// Root key file; default DATA_DIR/root.key.
     #[arg(long, env = "FERROKMS_ROOT_KEY_FILE")]
     root_key_file: Option<PathBuf>,
+    /// The PostgreSQL database of the nodes, when they share one
+    /// (postgres://...); the data dir then only supplies the root key.
+    #[arg(long, env = "FERROKMS_STORE")]
+    store: Option<String>,
     #[arg(long, default_value = "us-east-1")]
     region: String,
 }
@@ -148,15 +152,24 @@ struct Live {
 }
 
 fn open_live(d: &DataArgs) -> anyhow::Result<Live> {
-    if !d.data_dir.join(setup::DATABASE_FILE).is_file() {
-        bail!(
-            "{} is not a ferrokms data directory (no {})",
-            d.data_dir.display(),
-            setup::DATABASE_FILE
-        );
-    }
+    let storage = match &d.store {
+        Some(url) => Storage::Postgres {
+            url: url.clone(),
+            dir: d.data_dir.clone(),
+        },
+        None => {
+            if !d.data_dir.join(setup::DATABASE_FILE).is_file() {
+                bail!(
+                    "{} is not a ferrokms data directory (no {})",
+                    d.data_dir.display(),
+                    setup::DATABASE_FILE
+                );
+            }
+            Storage::DataDir(d.data_dir.clone())
+        }
+    };
     let opts = Options {
-        storage: Storage::DataDir(d.data_dir.clone()),
+        storage,
         root_key_file: d.root_key_file.clone(),
         dev_account: None,
         bootstrap: None,
@@ -258,17 +271,45 @@ fn account_of_arn(arn: &str) -> &str {
 pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
     let live = open_live(&args.data)?;
     let principal = resolve_principal(&live.directory, &args.principal)?;
-    if !args.grant_token.is_empty() {
-        live.kms
-            .validate_grant_tokens(&args.grant_token)
-            .map_err(|e| anyhow::anyhow!("--grant-token: {e}"))?;
-    }
     let caller = ferrokms_server::auth::caller_for(&live.directory, &principal, &live.region, None);
     let context = parse_context(&args.context)?;
     let record = live
         .kms
-        .simulate(&caller, &args.key, &args.action, context)
+        .simulate(&caller, &args.key, &args.action, context.clone())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // A request that carries grant tokens is refused outright when one is
+    // invalid (InvalidGrantTokenException); otherwise each token's grant is
+    // explained (grants already count in the decision above).
+    let tokens: Vec<_> = args
+        .grant_token
+        .iter()
+        .map(|t| {
+            live.kms
+                .grant_token_report(t, &caller, &record.resource, &record.action, &context)
+        })
+        .collect();
+    if let Some(bad) = tokens.iter().find(|t| !t.valid) {
+        if args.json {
+            let v = json!({
+                "allowed": false,
+                "principal": caller.arn,
+                "action": record.action,
+                "resource": record.resource,
+                "error": "InvalidGrantTokenException",
+                "grant_tokens": tokens,
+            });
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            println!(
+                "denied: {} {} on {}\n  InvalidGrantTokenException: {}",
+                caller.arn,
+                record.action,
+                record.resource,
+                bad.reasons.join("; ")
+            );
+        }
+        return Ok(false);
+    }
     let role_arn = principal.role_arn(live.region.partition());
     let suggestions = suggest(
         &record,
@@ -289,6 +330,7 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
             "message": message,
             "statements": record.statements,
             "suggestions": suggestions,
+            "grant_tokens": tokens,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -314,6 +356,23 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
             println!("  statements that applied:");
             for s in &record.statements {
                 println!("    {s}");
+            }
+        }
+        for t in &tokens {
+            println!(
+                "  grant token: grant {} on {} for {} ({}): {}",
+                t.grant_id.as_deref().unwrap_or("?"),
+                t.key_arn.as_deref().unwrap_or("?"),
+                t.grantee.as_deref().unwrap_or("?"),
+                t.operations.join(", "),
+                if t.applies {
+                    "applies"
+                } else {
+                    "does not apply"
+                }
+            );
+            for r in &t.reasons {
+                println!("    - {r}");
             }
         }
         if !suggestions.is_empty() {

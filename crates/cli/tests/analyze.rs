@@ -112,6 +112,9 @@ struct Prepared {
     /// A key whose policy names the role for Sign under a condition, and
     /// denies the user ScheduleKeyDeletion.
     custom: String,
+    /// A grant on `custom` to alice for Decrypt with the encryption context
+    /// exactly {app: x}.
+    grant_token: String,
 }
 
 /// A data dir with the default account, a user `alice` (identity policy
@@ -186,12 +189,30 @@ fn prepare() -> Prepared {
         .unwrap()
         .key_metadata
         .arn;
+    let grant_token = app
+        .kms
+        .create_grant(
+            &caller,
+            ferrokms_kms::grants::CreateGrantRequest {
+                key_id: custom.clone(),
+                grantee_principal: "arn:aws:iam::111122223333:user/alice".into(),
+                operations: vec!["Decrypt".into()],
+                constraints: Some(ferrokms_kms::grants::GrantConstraints {
+                    encryption_context_equals: Some([("app".to_string(), "x".to_string())].into()),
+                    encryption_context_subset: None,
+                }),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .grant_token;
     drop(app);
     Prepared {
         dir: tmp.path().to_str().unwrap().to_string(),
         _tmp: tmp,
         plain,
         custom,
+        grant_token,
     }
 }
 
@@ -321,8 +342,88 @@ fn simulate_user_root_session_condition_and_explicit_deny() {
         )
         .status
         .code(),
-        Some(2)
+        Some(1),
+        "an invalid grant token is a denial (InvalidGrantTokenException), as on AWS"
     );
+}
+
+#[test]
+fn simulate_with_a_grant_token_explains_whether_the_grant_applies() {
+    let p = prepare();
+    let alice = "arn:aws:iam::111122223333:user/alice";
+    // The grant's encryption context constraint is met: allowed by the grant.
+    let o = simulate(
+        &p,
+        alice,
+        "kms:Decrypt",
+        &p.custom,
+        &[
+            "--grant-token",
+            &p.grant_token,
+            "--context",
+            "kms:EncryptionContext:app=x",
+        ],
+    );
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("grant token: grant "), "{out}");
+    assert!(out.contains("(Decrypt): applies"), "{out}");
+    // Without the context the constraint fails, and the report says so.
+    let o = simulate(
+        &p,
+        alice,
+        "kms:Decrypt",
+        &p.custom,
+        &["--grant-token", &p.grant_token],
+    );
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("does not apply"), "{out}");
+    assert!(
+        out.contains("encryption context does not meet the grant's constraints"),
+        "{out}"
+    );
+    // An operation the grant does not cover.
+    let o = simulate(
+        &p,
+        alice,
+        "kms:GenerateDataKey",
+        &p.custom,
+        &["--grant-token", &p.grant_token, "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["allowed"], false);
+    assert_eq!(v["grant_tokens"][0]["applies"], false);
+    assert!(v["grant_tokens"][0]["reasons"][0]
+        .as_str()
+        .unwrap()
+        .contains("the grant allows Decrypt, not GenerateDataKey"));
+    // A token for a grant on another key.
+    let o = simulate(
+        &p,
+        alice,
+        "kms:Decrypt",
+        &p.plain,
+        &[
+            "--grant-token",
+            &p.grant_token,
+            "--context",
+            "kms:EncryptionContext:app=x",
+        ],
+    );
+    let out = stdout(&o);
+    assert!(out.contains("the grant is for key"), "{out}");
+    // An invalid token: the request would be refused before authorization.
+    let o = simulate(
+        &p,
+        alice,
+        "kms:Decrypt",
+        &p.custom,
+        &["--grant-token", "garbage"],
+    );
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("InvalidGrantTokenException"), "{out}");
 }
 
 #[test]

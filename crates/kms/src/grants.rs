@@ -121,6 +121,21 @@ pub struct GrantRecord {
     pub created_ms: i64,
 }
 
+/// See [`Kms::grant_token_report`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GrantTokenReport {
+    pub valid: bool,
+    pub grant_id: Option<String>,
+    pub key_arn: Option<String>,
+    pub grantee: Option<String>,
+    pub operations: Vec<String>,
+    /// Whether the grant would allow the request (for an account grantee:
+    /// provided the caller's identity policy allows too).
+    pub applies: bool,
+    /// Why it does not apply, or the condition under which it does.
+    pub reasons: Vec<String>,
+}
+
 /// How a grant names the caller: exactly, through the caller's role, or as
 /// the caller's account (which then needs the caller's own IAM permission).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -413,6 +428,83 @@ impl Kms {
             }
         }
         Ok(())
+    }
+
+    /// What a grant token means for a request (for `ferrokms policy
+    /// simulate --grant-token`): which grant it names and whether that grant
+    /// would allow `action` by `caller` on the key `key_arn` with `context`,
+    /// and if not, why. Mirrors [`Kms::grant_allows`].
+    pub fn grant_token_report(
+        &self,
+        token: &str,
+        caller: &Caller,
+        key_arn: &str,
+        action: &str,
+        context: &Context,
+    ) -> GrantTokenReport {
+        let grant = decode_token(token).and_then(|(_, id)| self.find_grant(&id));
+        let Some(g) = grant else {
+            return GrantTokenReport {
+                valid: false,
+                grant_id: None,
+                key_arn: None,
+                grantee: None,
+                operations: Vec::new(),
+                applies: false,
+                reasons: vec![
+                    "The grant token is not valid (InvalidGrantTokenException): \
+                    it does not name a grant of this server, or the grant was retired or revoked."
+                        .into(),
+                ],
+            };
+        };
+        let action = action.strip_prefix("kms:").unwrap_or(action);
+        let mut reasons = Vec::new();
+        let grant_key = g.key.arn();
+        if grant_key != key_arn {
+            reasons.push(format!("the grant is for key {grant_key}, not {key_arn}"));
+        }
+        match grantee_match(&g.grantee, caller) {
+            None => reasons.push(format!(
+                "the grantee is {}, not {} (nor its role or account)",
+                g.grantee, caller.arn
+            )),
+            Some(GranteeMatch::Account) => reasons.push(format!(
+                "the grantee is the account {}: the grant applies only where the caller's own \
+                 identity-based policy also allows kms:{action}",
+                g.grantee
+            )),
+            Some(GranteeMatch::Direct) => {}
+        }
+        let op = grant_operation(action);
+        if !g.operations.iter().any(|o| o == op) {
+            reasons.push(format!(
+                "the grant allows {}, not {op}",
+                g.operations.join(", ")
+            ));
+        } else if !matches!(op, "DescribeKey" | "RetireGrant" | "CreateGrant")
+            && !g.constraints.holds(&context_encryption_context(context))
+        {
+            reasons.push(
+                "the request's encryption context does not meet the grant's constraints \
+                 (give it with --context kms:EncryptionContext:KEY=VALUE)"
+                    .into(),
+            );
+        }
+        // An account grantee is conditional, not refused: it is listed as a
+        // reason but the grant can still apply.
+        let applies = reasons.is_empty()
+            || (reasons.len() == 1
+                && grantee_match(&g.grantee, caller) == Some(GranteeMatch::Account));
+        GrantTokenReport {
+            valid: true,
+            grant_id: Some(g.grant_id.clone()),
+            key_arn: Some(grant_key),
+            grantee: Some(g.grantee.clone()),
+            operations: g.operations.clone(),
+            applies,
+            reasons,
+        }
     }
 
     fn find_grant(&self, grant_id: &str) -> Option<Arc<GrantRecord>> {

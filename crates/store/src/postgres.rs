@@ -73,6 +73,9 @@ struct Connection {
 struct Session<'a> {
     client: &'a mut Client,
     statements: &'a mut HashMap<&'static str, Statement>,
+    /// Set just before a COMMIT is sent: from then on a lost connection
+    /// leaves the outcome unknown, so the job is not retried.
+    committing: bool,
 }
 
 impl Session<'_> {
@@ -98,6 +101,7 @@ impl Connection {
         Ok(Session {
             client: self.client.insert(client),
             statements: &mut self.statements,
+            committing: false,
         })
     }
 
@@ -144,29 +148,63 @@ impl Worker {
     }
 }
 
+/// Sorts a PostgreSQL error: the database being away (connection lost,
+/// shutting down or restarting — SQLSTATE classes 08 and 57 — or out of
+/// connections, 53) is `Unavailable`, which callers may retry; anything
+/// else is a `Backend` failure.
 fn backend(e: postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(db) if !e.is_closed() => {
-            StoreError::Backend(format!("{} ({})", db.message(), db.code().code()))
+            let code = db.code().code();
+            let text = format!("{} ({code})", db.message());
+            if ["08", "53", "57"]
+                .iter()
+                .any(|class| code.starts_with(class))
+            {
+                StoreError::Unavailable(text)
+            } else {
+                StoreError::Backend(text)
+            }
         }
         _ => StoreError::Unavailable(e.to_string()),
     }
 }
 
 /// Runs `f` on a worker's connection and waits (bounded) for its answer.
+///
+/// A connection that sat idle through a PostgreSQL restart only finds out
+/// it is dead when used; so when `f` fails for want of a connection on a
+/// connection that was not fresh, it runs once more on a new one — unless
+/// it had already sent a COMMIT (`Session::committing`), whose outcome is
+/// then unknown and must not be repeated.
 fn call<R: Send + 'static>(
     jobs: &mpsc::Sender<Job>,
-    f: impl FnOnce(&mut Session<'_>) -> Result<R, StoreError> + Send + 'static,
+    f: impl Fn(&mut Session<'_>) -> Result<R, StoreError> + Send + 'static,
 ) -> Result<R, StoreError> {
     let (tx, rx) = mpsc::sync_channel(1);
     let job: Job = Box::new(move |conn: &mut Connection| {
-        let result = match conn.session() {
-            Ok(mut session) => f(&mut session),
-            Err(e) => Err(backend(e)),
+        let mut retried = false;
+        let result = loop {
+            let reused = conn.client.is_some();
+            let (result, committing) = match conn.session() {
+                Ok(mut session) => {
+                    let r = f(&mut session);
+                    (r, session.committing)
+                }
+                Err(e) => (Err(backend(e)), false),
+            };
+            if result.is_err() {
+                conn.after_error();
+            }
+            let stale = matches!(result, Err(StoreError::Unavailable(_))) && reused;
+            if stale && !committing && !retried {
+                conn.client = None;
+                conn.statements.clear();
+                retried = true;
+                continue;
+            }
+            break result;
         };
-        if result.is_err() {
-            conn.after_error();
-        }
         let _ = tx.send(result);
     });
     jobs.send(job)
@@ -415,6 +453,7 @@ impl Store for PostgresStore {
             }
             tx.execute(&upsert, &[&kinds, &ids, &bodies, &seq])
                 .map_err(backend)?;
+            s.committing = true;
             tx.commit().map_err(backend)?;
             Ok(seq)
         })?;

@@ -126,8 +126,8 @@ fn cluster_write_lock_excludes_a_second_node_until_released() {
     a.shared().unwrap().lock_writes().unwrap();
     a.apply(&[put("k", "under-lock", b"1")]).unwrap();
     let (tx, rx) = mpsc::channel();
+    let started = Instant::now();
     let waiter = std::thread::spawn(move || {
-        let started = Instant::now();
         b.shared().unwrap().lock_writes().unwrap();
         tx.send(started.elapsed()).unwrap();
         // A write by b outside its own lock also waits for a's lock.
@@ -176,4 +176,34 @@ fn a_stopped_database_gives_an_error_not_a_hang() {
     let err = PostgresStore::open("postgres://ferrokms@127.0.0.1:1/none").err();
     assert!(err.is_some());
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn connections_killed_while_idle_are_replaced_on_next_use_without_an_error() {
+    let Some(url) = fresh_database() else { return };
+    let store = PostgresStore::open(&url).unwrap();
+    // Use every pooled connection, then have the server end them all (as a
+    // PostgreSQL restart does) while they sit idle.
+    for i in 0..8 {
+        store.apply(&[put("k", &format!("{i}"), b"v")]).unwrap();
+    }
+    let db = url.rsplit('/').next().unwrap().to_string();
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&db],
+        )
+        .unwrap()
+        .get(0);
+    assert!(killed >= 1);
+    // Reads and writes go through on fresh connections.
+    for i in 0..8 {
+        assert_eq!(store.load("k").unwrap().len(), 8 + i);
+        store.apply(&[put("k", &format!("new{i}"), b"v")]).unwrap();
+    }
+    let feed = store.shared().unwrap();
+    feed.lock_writes().unwrap();
+    feed.unlock_writes();
 }
