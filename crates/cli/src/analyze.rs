@@ -517,26 +517,55 @@ fn principals_for(live: &Live, key_policy: &Policy) -> Vec<(String, &'static str
     }
     for st in key_policy.statements() {
         let Some(p) = st.principal() else { continue };
-        let ferrokms_policy::PrincipalSpec::Typed(entries) = p.spec() else {
-            continue;
+        let ids: Vec<&PrincipalId> = match p.spec() {
+            // `"Principal": "*"`
+            ferrokms_policy::PrincipalSpec::Wildcard => vec![&PrincipalId::Everyone],
+            ferrokms_policy::PrincipalSpec::Typed(entries) => entries
+                .iter()
+                .flat_map(|e| e.values())
+                .map(|v| v.id())
+                .collect(),
         };
-        for v in entries.iter().flat_map(|e| e.values()) {
-            if let PrincipalId::Account(a) = v.id() {
-                let Ok(id) = AccountId::parse(a.as_str()) else {
-                    continue;
-                };
-                if live.directory.account_exists(&id) {
-                    continue;
-                }
-                let root = Principal::Root { account: id };
-                let arn = root.arn(partition);
-                if !out.iter().any(|(n, _, _)| n == &arn) {
-                    out.push((arn, "external account", root));
-                }
+        for id in ids {
+            let Some((kind, principal)) = external_principal(live, id) else {
+                continue;
+            };
+            let arn = match id {
+                PrincipalId::Everyone => "*".to_string(),
+                _ => principal.arn(partition),
+            };
+            if !out.iter().any(|(n, _, _)| n == &arn) {
+                out.push((arn, kind, principal));
             }
         }
     }
     out
+}
+
+/// The account that stands for "anyone" when a key policy names `"*"`: no
+/// account the server knows, so only what the key policy grants to all
+/// shows.
+const ANYONE_ACCOUNT: &str = "999999999999";
+
+/// A principal outside what this server knows, named in the key policy:
+/// what Access Analyzer calls external. Key policies can name users and
+/// roles only where they exist (so in known accounts); what remains is
+/// accounts the server does not know, and `"*"`.
+fn external_principal(live: &Live, id: &PrincipalId) -> Option<(&'static str, Principal)> {
+    match id {
+        PrincipalId::Everyone => Some((
+            "anyone (Principal \"*\")",
+            Principal::Root {
+                account: AccountId::parse(ANYONE_ACCOUNT).ok()?,
+            },
+        )),
+        PrincipalId::Account(a) => {
+            let account = AccountId::parse(a.as_str()).ok()?;
+            (!live.directory.account_exists(&account))
+                .then_some(("external account", Principal::Root { account }))
+        }
+        _ => None,
+    }
 }
 
 /// `ferrokms key access`.

@@ -537,3 +537,80 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Access Analyzer's external-access view: accounts this server does not
+/// know and `"*"`, named in the key policy, with what they may do.
+#[test]
+fn key_access_lists_external_accounts_and_anyone_named_in_the_key_policy() {
+    let p = prepare();
+    let opts = Options {
+        storage: Storage::DataDir(p.dir.clone().into()),
+        root_key_file: None,
+        dev_account: None,
+        bootstrap: None,
+        via_service_principals: Vec::new(),
+        max_staleness: std::time::Duration::ZERO,
+    };
+    let (app, _) = setup::open(&opts).unwrap();
+    app.kms.set_principal_directory(std::sync::Arc::new(
+        ferrokms_server::auth::DirectoryPrincipals {
+            directory: app.directory.clone(),
+            dev: true,
+        },
+    ));
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Sid":"Owner","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+        {"Sid":"Partner","Effect":"Allow","Principal":{"AWS":"777788889999"},"Action":"kms:Decrypt","Resource":"*"},
+        {"Sid":"Anyone","Effect":"Allow","Principal":"*","Action":"kms:DescribeKey","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-example"}}}]}"#;
+    let caller = Caller::root(
+        AccountId::parse(ACCOUNT).unwrap(),
+        Region::parse("us-east-1").unwrap(),
+    );
+    let key = app
+        .kms
+        .create_key(
+            &caller,
+            CreateKeyRequest {
+                policy: Some(policy.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .key_metadata
+        .arn;
+    drop(app);
+    let o = ferrokms(&["key", "access", "--data-dir", &p.dir, &key, "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let find = |arn: &str| {
+        v["principals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["principal"] == arn)
+            .unwrap_or_else(|| panic!("{arn} missing in {v}"))
+            .clone()
+    };
+    let partner = find("arn:aws:iam::777788889999:root");
+    assert_eq!(partner["kind"], "external account");
+    let partner_actions: Vec<&str> = partner["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    // Decrypt by name; DescribeKey through "*", under its condition.
+    assert_eq!(partner_actions, ["kms:Decrypt", "kms:DescribeKey"]);
+    assert_eq!(partner["access"][0]["conditional"], false);
+    assert_eq!(partner["access"][1]["conditional"], true);
+    let anyone = find("*");
+    assert_eq!(anyone["kind"], "anyone (Principal \"*\")");
+    assert_eq!(anyone["access"][0]["action"], "kms:DescribeKey");
+    assert_eq!(anyone["access"][0]["conditional"], true, "{anyone}");
+    assert_eq!(anyone["access"].as_array().unwrap().len(), 1, "{anyone}");
+}
