@@ -61,6 +61,29 @@ enum Command {
         #[command(subcommand)]
         command: BootstrapCommand,
     },
+    /// Benchmarks only: create COUNT symmetric keys (default key policy) in a
+    /// stopped server's data directory, through the same code CreateKey runs,
+    /// without HTTP (bench/scale.sh's million-key run).
+    #[command(hide = true)]
+    SeedKeys(SeedKeysArgs),
+}
+
+#[derive(Args)]
+struct SeedKeysArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// How many keys to add.
+    #[arg(long)]
+    count: u64,
+    /// The account that owns them (it must exist; the default account does).
+    #[arg(long, default_value = setup::DEFAULT_ACCOUNT)]
+    account: String,
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Parallel writers (SQLite commits are serial; this overlaps key
+    /// generation with them).
+    #[arg(long, default_value_t = 2)]
+    threads: u64,
 }
 
 #[derive(Subcommand)]
@@ -290,6 +313,7 @@ fn main() -> anyhow::Result<()> {
         } => analyze::exit_with(analyze::simulate_cmd(args)),
         Command::Key { command } => analyze::key_cmd(command),
         Command::Backup(args) => backup::backup(args),
+        Command::SeedKeys(args) => seed_keys(args),
         Command::Bootstrap {
             command: BootstrapCommand::Check { file },
         } => {
@@ -316,6 +340,51 @@ fn storage_options(s: &StorageArgs, in_memory: bool, dev_account: Option<Account
         via_service_principals: Vec::new(),
         max_staleness: std::time::Duration::ZERO,
     }
+}
+
+fn seed_keys(args: SeedKeysArgs) -> anyhow::Result<()> {
+    let opts = storage_options(&args.storage, false, None);
+    let (app, _) = setup::open(&opts).context("cannot open the data directory")?;
+    let account = AccountId::parse(&args.account)
+        .map_err(|_| anyhow::anyhow!("--account must be 12 digits"))?;
+    let region = ferrokms_types::Region::parse(&args.region)
+        .map_err(|e| anyhow::anyhow!("--region: {e}"))?;
+    let caller = ferrokms_kms::Caller::root(account, region);
+    let started = std::time::Instant::now();
+    let threads = args.threads.max(1);
+    let made = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (app, caller, made) = (&app, &caller, &made);
+                let share = args.count / threads + u64::from(t < args.count % threads);
+                scope.spawn(move || -> anyhow::Result<()> {
+                    for _ in 0..share {
+                        app.kms
+                            .create_key(caller, ferrokms_kms::api::CreateKeyRequest::default())
+                            .map_err(|e| anyhow::anyhow!("CreateKey: {e}"))?;
+                        let n = made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        if n % 100_000 == 0 {
+                            eprintln!("{n} keys in {:.0?}", started.elapsed());
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a seeding thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    println!(
+        "created {} keys in {:.1?}; the store now holds {}",
+        args.count,
+        started.elapsed(),
+        app.kms.key_count()
+    );
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -104,3 +104,33 @@ fn bench_refuses_non_loopback_endpoints() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
 }
+
+/// The million-key tool writes real, loadable keys: after seeding, the data
+/// directory opens with exactly that many keys, and a second run adds more.
+#[test]
+fn seed_keys_adds_loadable_keys_to_a_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = |count: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
+            .args(["seed-keys", "--data-dir"])
+            .arg(dir.path())
+            .args(["--count", count, "--threads", "3"])
+            .env("FERROKMS_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert!(seed("25").contains("created 25 keys"));
+    assert!(seed("7").contains("the store now holds 32"));
+    let opts = ferrokms_server::setup::Options {
+        storage: ferrokms_server::setup::Storage::DataDir(dir.path().to_path_buf()),
+        root_key_file: None,
+        dev_account: None,
+        bootstrap: None,
+        via_service_principals: Vec::new(),
+        max_staleness: Duration::ZERO,
+    };
+    let (app, _) = ferrokms_server::setup::open(&opts).unwrap();
+    assert_eq!(app.kms.key_count(), 32);
+}
