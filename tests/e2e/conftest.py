@@ -421,6 +421,23 @@ def ferrokms_bin() -> Path:
     return p
 
 
+# The test-only clock (`serve --test-clock`): moves the service clock
+# forward and runs the periodic sweeps at once.
+CLOCK = "TrentService.FerrokmsAdvanceClock"
+
+
+def clock_server(ferrokms_bin: Path, work: Path) -> Server:
+    """A started server on a fresh data dir in `work`, with the test clock."""
+    return Server(ferrokms_bin, work, data_dir=work / "data", extra_args=["--test-clock"]).start()
+
+
+def advance(srv: Server, seconds, **kwargs) -> dict:
+    """Moves `srv`'s clock forward `seconds` (and sweeps); returns the answer."""
+    r = srv.raw(CLOCK, {"Seconds": seconds}, **kwargs)
+    assert r.status == 200, r.body
+    return r.json()
+
+
 @pytest.fixture
 def server_factory(ferrokms_bin, tmp_path):
     """Starts servers for one test; stops them all afterwards."""

@@ -20,6 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import (
+    CLOCK,
     DEFAULT_ACCOUNT,
     PG_BIN,
     PG_URL,
@@ -34,7 +35,6 @@ from test_import import import_material
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs FERROKMS_TEST_PG_URL (scripts/test.sh)")
 
-CLOCK = "TrentService.FerrokmsAdvanceClock"
 DAY = 86400
 
 

@@ -16,19 +16,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
-from conftest import Server, expect_error
+from conftest import advance, clock_server, expect_error
 
 DAY = 86400
-CLOCK = "TrentService.FerrokmsAdvanceClock"
 
 
 @pytest.fixture(scope="module")
 def srv(ferrokms_bin, tmp_path_factory):
-    work = tmp_path_factory.mktemp("import")
-    s = Server(ferrokms_bin, work, data_dir=work / "data")
-    old_args = s.args
-    s.args = lambda: old_args() + ["--test-clock"]
-    s.start()
+    s = clock_server(ferrokms_bin, tmp_path_factory.mktemp("import"))
     yield s
     s.stop()
 
@@ -36,12 +31,6 @@ def srv(ferrokms_bin, tmp_path_factory):
 @pytest.fixture
 def kms(srv):
     return srv.client()
-
-
-def advance(srv, seconds):
-    r = srv.raw(CLOCK, {"Seconds": seconds})
-    assert r.status == 200, r.body
-    return r.json()
 
 
 def now(srv):

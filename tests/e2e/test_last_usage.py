@@ -14,18 +14,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from conftest import DEFAULT_ACCOUNT, Server, expect_error, fresh_account, make_client
+from conftest import CLOCK, DEFAULT_ACCOUNT, clock_server, expect_error, fresh_account, make_client
 
-CLOCK = "TrentService.FerrokmsAdvanceClock"
 
 
 @pytest.fixture(scope="module")
 def srv(ferrokms_bin, tmp_path_factory):
-    work = tmp_path_factory.mktemp("last_usage")
-    s = Server(ferrokms_bin, work, data_dir=work / "data")
-    old_args = s.args
-    s.args = lambda: old_args() + ["--test-clock"]
-    s.start()
+    s = clock_server(ferrokms_bin, tmp_path_factory.mktemp("last_usage"))
     yield s
     s.stop()
 

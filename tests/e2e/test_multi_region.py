@@ -6,10 +6,9 @@ import json
 
 import pytest
 
-from conftest import Server, expect_error
+from conftest import advance, clock_server, expect_error
 
 DAY = 86400
-CLOCK = "TrentService.FerrokmsAdvanceClock"
 PRIMARY = "us-east-1"
 REPLICA = "eu-west-1"
 OTHER = "ap-southeast-2"
@@ -17,11 +16,7 @@ OTHER = "ap-southeast-2"
 
 @pytest.fixture(scope="module")
 def srv(ferrokms_bin, tmp_path_factory):
-    work = tmp_path_factory.mktemp("mrk")
-    s = Server(ferrokms_bin, work, data_dir=work / "data")
-    old_args = s.args
-    s.args = lambda: old_args() + ["--test-clock"]
-    s.start()
+    s = clock_server(ferrokms_bin, tmp_path_factory.mktemp("mrk"))
     yield s
     s.stop()
 
@@ -34,12 +29,6 @@ def east(srv):
 @pytest.fixture
 def west(srv):
     return srv.client(region=REPLICA)
-
-
-def advance(srv, seconds):
-    r = srv.raw(CLOCK, {"Seconds": seconds})
-    assert r.status == 200, r.body
-    return r.json()
 
 
 def mrk(kms, **kw):

@@ -8,19 +8,14 @@ import uuid
 
 import pytest
 
-from conftest import DEFAULT_ACCOUNT, Server, expect_error, fresh_account, make_client
+from conftest import CLOCK, DEFAULT_ACCOUNT, advance, clock_server, expect_error, fresh_account, make_client
 
 DAY = 86400
-CLOCK = "TrentService.FerrokmsAdvanceClock"
 
 
 @pytest.fixture(scope="module")
 def srv(ferrokms_bin, tmp_path_factory):
-    work = tmp_path_factory.mktemp("rotation")
-    s = Server(ferrokms_bin, work, data_dir=work / "data")
-    old_args = s.args
-    s.args = lambda: old_args() + ["--test-clock"]
-    s.start()
+    s = clock_server(ferrokms_bin, tmp_path_factory.mktemp("rotation"))
     yield s
     s.stop()
 
@@ -29,12 +24,6 @@ def srv(ferrokms_bin, tmp_path_factory):
 def kms(srv):
     # Per test: a restart moves the server to another port.
     return srv.client()
-
-
-def advance(srv, seconds):
-    r = srv.raw(CLOCK, {"Seconds": seconds})
-    assert r.status == 200, r.body
-    return r.json()
 
 
 def new_key(kms, **kw):

@@ -17,13 +17,7 @@ use crate::state::{material_storage_id, AliasRecord, Key, KIND_ALIAS, KIND_KEY, 
 use crate::usage::KIND_USAGE;
 use crate::{Kms, KmsError};
 
-/// A document as another node left it: `body: None` means deleted.
-#[derive(Debug, Clone, Copy)]
-pub struct RemoteDoc<'a> {
-    pub kind: &'a str,
-    pub id: &'a str,
-    pub body: Option<&'a [u8]>,
-}
+pub use ferrokms_store::RemoteDoc;
 
 /// Whether a stored kind belongs to this crate.
 pub fn owns_kind(kind: &str) -> bool {

@@ -211,20 +211,12 @@ impl Cluster {
         let kms_docs: Vec<_> = fresh
             .iter()
             .filter(|c| ferrokms_kms::replica::owns_kind(&c.kind))
-            .map(|c| ferrokms_kms::replica::RemoteDoc {
-                kind: &c.kind,
-                id: &c.id,
-                body: c.body.as_deref(),
-            })
+            .map(|c| c.as_remote())
             .collect();
         let iam_docs: Vec<_> = fresh
             .iter()
             .filter(|c| ferrokms_iam::replica::owns_kind(&c.kind))
-            .map(|c| ferrokms_iam::replica::RemoteDoc {
-                kind: &c.kind,
-                id: &c.id,
-                body: c.body.as_deref(),
-            })
+            .map(|c| c.as_remote())
             .collect();
         // A document this node cannot read is logged and skipped: one bad
         // row must not stop a node from following every other change.

@@ -486,26 +486,19 @@ fn query_dispatch(
     params: &query::Params,
     action: String,
 ) -> Result<(String, String), query::QueryError> {
-    let dir = &app.directory;
-    if service == "sts" {
-        sts_api::dispatch(
-            dir,
-            &identity.principal,
-            &identity.access_key_id,
-            &action,
-            params,
-        )
-        .map(|body| (action, body))
+    let dispatch = if service == "sts" {
+        sts_api::dispatch
     } else {
-        iam_api::dispatch(
-            dir,
-            &identity.principal,
-            &identity.access_key_id,
-            &action,
-            params,
-        )
-        .map(|body| (action, body))
-    }
+        iam_api::dispatch
+    };
+    dispatch(
+        &app.directory,
+        &identity.principal,
+        &identity.access_key_id,
+        &action,
+        params,
+    )
+    .map(|body| (action, body))
 }
 
 fn xml_response(status: u16, body: String) -> Response {

@@ -92,6 +92,26 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+impl Changed {
+    /// The borrowed view the domain crates apply.
+    pub fn as_remote(&self) -> RemoteDoc<'_> {
+        RemoteDoc {
+            kind: &self.kind,
+            id: &self.id,
+            body: self.body.as_deref(),
+        }
+    }
+}
+
+/// A document as another node left it (`body: None`: deleted), as the
+/// domain crates fold it into their in-memory state.
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteDoc<'a> {
+    pub kind: &'a str,
+    pub id: &'a str,
+    pub body: Option<&'a [u8]>,
+}
+
 /// What several nodes on one database need beyond [`Store`]: the ordered
 /// feed of committed changes, and a lock that orders writes across nodes.
 pub trait SharedStore: Send + Sync {
