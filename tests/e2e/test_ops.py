@@ -97,6 +97,21 @@ def test_metrics_count_requests_by_operation_outcome_and_sigv4_failures(server_f
     assert m["ferrokms_connections_total"] >= 1
 
 
+def test_metrics_report_the_key_policy_cache_sharing_policies_by_text(server_factory):
+    s = server_factory()
+    kms = s.client()
+    # Two keys with the default policy share one parsed copy; a third with
+    # its own policy text is parsed anew.
+    kms.create_key()
+    kms.create_key()
+    policy = kms.get_key_policy(KeyId=kms.list_keys()["Keys"][0]["KeyId"], PolicyName="default")["Policy"]
+    kms.create_key(Policy=policy.replace("key-default-1", "key-custom-1"))
+    m = samples(get(s, "/metrics")[2].decode())
+    hits = m['ferrokms_cache_requests_total{cache="policy",result="hit"}']
+    misses = m['ferrokms_cache_requests_total{cache="policy",result="miss"}']
+    assert hits >= 1 and misses >= 2, (hits, misses)
+
+
 # --- TLS --------------------------------------------------------------------
 
 

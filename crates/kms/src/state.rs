@@ -85,6 +85,10 @@ pub(crate) struct State {
 #[derive(Default)]
 pub(crate) struct PolicyCache {
     by_text: Mutex<HashMap<Arc<str>, Arc<ferrokms_policy::Policy>>>,
+    /// Lookups that found the text parsed already / had to parse it (the
+    /// server's metrics report them).
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
 }
 
 const POLICY_CACHE_MAX: usize = 4096;
@@ -96,8 +100,10 @@ impl PolicyCache {
         let mut map = self.by_text.lock();
         if let Some((shared, p)) = map.get_key_value(&**text) {
             *text = shared.clone();
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return p.clone();
         }
+        self.misses.fetch_add(1, Ordering::Relaxed);
         let parsed = crate::authz::load_key_policy(text);
         if map.len() >= POLICY_CACHE_MAX {
             map.clear();
@@ -206,6 +212,15 @@ impl Kms {
             usage,
             clock: Clock::default(),
         })
+    }
+
+    /// Lookups of parsed key policies by text since start: (hits, misses).
+    /// A hit is a key whose policy text another key already had.
+    pub fn policy_cache_stats(&self) -> (u64, u64) {
+        (
+            self.policies.hits.load(Ordering::Relaxed),
+            self.policies.misses.load(Ordering::Relaxed),
+        )
     }
 
     pub fn key_count(&self) -> usize {

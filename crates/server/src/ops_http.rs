@@ -83,10 +83,12 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics_text(State(app): State<Arc<App>>) -> Response {
+    let (policy_hits, policy_misses) = app.kms.policy_cache_stats();
     let gauges = metrics::Gauges {
         keys: app.kms.key_count() as u64,
         ready: store_ready(&app).await.is_ok(),
-        ..Default::default()
+        policy_cache_hits: Some(policy_hits),
+        policy_cache_misses: Some(policy_misses),
     };
     text(
         StatusCode::OK,
