@@ -16,8 +16,10 @@ bindir() {
     if [ -z "$d" ] || [ ! -x "$d/initdb" ]; then
         echo "installing PostgreSQL from Debian's packages" >&2
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq >&2
-        apt-get install -y -qq postgresql >&2
+        local sudo=""
+        if [ "$(id -u)" != 0 ]; then sudo="sudo -n"; fi
+        $sudo apt-get update -qq >&2
+        $sudo apt-get install -y -qq postgresql >&2
         d=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
     fi
     echo "$d"
