@@ -394,3 +394,33 @@ def test_last_usage_flushed_on_one_node_is_seen_on_the_other_and_never_moves_bac
     assert ka.get_key_last_usage(KeyId=key)["KeyLastUsage"] == on_b
     a.raw(CLOCK, {"Seconds": 0}, access_key=ak, secret_key=sk)
     assert kb.get_key_last_usage(KeyId=key)["KeyLastUsage"] == on_b
+
+
+def test_max_staleness_bounds_how_long_a_node_may_serve_an_old_state(ferrokms_bin, tmp_path):
+    """With --max-staleness-ms N a node may serve a change made elsewhere up
+    to N ms late, never later (docs/deployment.md)."""
+    url = new_database()
+    a = node(ferrokms_bin, tmp_path, "a", url).start()
+    b = node(
+        ferrokms_bin, tmp_path, "b", url, root_key=a.data_dir / "root.key", extra=["--max-staleness-ms", "300"]
+    ).start()
+    try:
+        ak, sk = a.profile_credentials()
+        ka, kb = make_client(a.endpoint, ak, sk), make_client(b.endpoint, ak, sk)
+        # b learns of the key at most 300 ms after it was created.
+        key = ka.create_key()["KeyMetadata"]["KeyId"]
+        time.sleep(0.35)
+        kb.encrypt(KeyId=key, Plaintext=b"x")
+        ka.disable_key(KeyId=key)
+        disabled_at = time.monotonic()
+        # Within the bound b may still encrypt; past it, it must refuse.
+        time.sleep(0.35)
+        expect_error(kb.encrypt, "DisabledException", KeyId=key, Plaintext=b"x")
+        assert time.monotonic() - disabled_at < 5
+        # Writes on b still see everything first (they take the lock and catch up).
+        ka.enable_key(KeyId=key)
+        kb.disable_key(KeyId=key)
+        assert ka.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Disabled"
+    finally:
+        a.stop()
+        b.stop()
