@@ -245,34 +245,60 @@ impl Cluster {
     pub fn write<T>(&self, f: impl FnOnce() -> T) -> Result<T, StoreError> {
         let shared = self.shared()?;
         self.pending_writers.fetch_add(1, Ordering::SeqCst);
-        let mut slot = self.local.lock();
+        let slot = self.local.lock();
         self.pending_writers.fetch_sub(1, Ordering::SeqCst);
-        if slot.held_since.is_none() {
+        let mut hold = Hold { slot, shared };
+        if hold.slot.held_since.is_none() {
             shared.lock_writes()?;
+            hold.slot.held_since = Some(Instant::now());
+            hold.slot.writes = 0;
             let caught_up = shared
                 .changes_since(self.applied())
                 .map(|changes| self.apply(changes));
             if let Err(e) = caught_up {
-                shared.unlock_writes();
+                hold.release();
                 return Err(e);
             }
-            slot.held_since = Some(Instant::now());
-            slot.writes = 0;
         }
         let out = f();
-        slot.writes += 1;
+        hold.slot.writes += 1;
         // Everything committed while we hold the lock is ours and already
         // in memory.
         self.applied
             .fetch_max(shared.last_committed(), Ordering::SeqCst);
         let hand_over = self.pending_writers.load(Ordering::SeqCst) > 0
-            && slot.writes < MAX_WRITES_PER_HOLD
-            && slot.held_since.is_some_and(|t| t.elapsed() < MAX_LOCK_HOLD);
+            && hold.slot.writes < MAX_WRITES_PER_HOLD
+            && hold
+                .slot
+                .held_since
+                .is_some_and(|t| t.elapsed() < MAX_LOCK_HOLD);
         if !hand_over {
-            shared.unlock_writes();
-            slot.held_since = None;
+            hold.release();
         }
         Ok(out)
+    }
+}
+
+/// This node's turn at writing; releases the cluster lock if the operation
+/// panics, so that other nodes do not wait on it.
+struct Hold<'a> {
+    slot: parking_lot::MutexGuard<'a, WriteSlot>,
+    shared: &'a dyn SharedStore,
+}
+
+impl Hold<'_> {
+    fn release(&mut self) {
+        if self.slot.held_since.take().is_some() {
+            self.shared.unlock_writes();
+        }
+    }
+}
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.release();
+        }
     }
 }
 
