@@ -105,6 +105,24 @@ impl KeyAddr {
     pub fn storage_id(&self) -> String {
         format!("{}/{}/{}", self.account, self.region, self.key_id)
     }
+
+    /// The inverse of [`KeyAddr::storage_id`].
+    pub fn from_storage_id(id: &str) -> Option<KeyAddr> {
+        let (account, region, rest) = split_storage_id(id)?;
+        Some(KeyAddr {
+            account,
+            region,
+            key_id: KeyId::parse(rest)?,
+        })
+    }
+}
+
+/// `ACCOUNT/REGION/REST` as stored; `REST` may contain further slashes.
+fn split_storage_id(id: &str) -> Option<(AccountId, Region, &str)> {
+    let mut parts = id.splitn(3, '/');
+    let account = AccountId::parse(parts.next()?).ok()?;
+    let region = Region::parse(parts.next()?).ok()?;
+    Some((account, region, parts.next()?))
 }
 
 /// An alias name, always with its `alias/` prefix.
@@ -177,6 +195,16 @@ impl AliasAddr {
 
     pub fn storage_id(&self) -> String {
         format!("{}/{}/{}", self.account, self.region, self.name)
+    }
+
+    /// The inverse of [`AliasAddr::storage_id`].
+    pub fn from_storage_id(id: &str) -> Option<AliasAddr> {
+        let (account, region, rest) = split_storage_id(id)?;
+        Some(AliasAddr {
+            account,
+            region,
+            name: AliasName::parse_lookup(rest)?,
+        })
     }
 }
 
@@ -259,6 +287,23 @@ impl KeyRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_ids_read_back_into_the_addresses_they_came_from() {
+        let key = KeyAddr {
+            account: acct(),
+            region: region(),
+            key_id: KeyId::parse("1234abcd-12ab-34cd-56ef-1234567890ab").unwrap(),
+        };
+        assert_eq!(KeyAddr::from_storage_id(&key.storage_id()), Some(key));
+        let alias = AliasAddr {
+            account: acct(),
+            region: region(),
+            name: AliasName::parse_lookup("alias/team/app").unwrap(),
+        };
+        assert_eq!(AliasAddr::from_storage_id(&alias.storage_id()), Some(alias));
+        assert_eq!(KeyAddr::from_storage_id("not/a/key"), None);
+    }
 
     fn acct() -> AccountId {
         AccountId::parse("111122223333").unwrap()

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::grants::{GrantRecord, KIND_GRANT};
+use crate::ids::{AliasAddr, KeyAddr};
 use crate::keymat::KeyMaterial;
 use crate::model::KeyRecord;
 use crate::state::{material_storage_id, AliasRecord, Key, KIND_ALIAS, KIND_KEY, KIND_MATERIAL};
@@ -40,10 +41,10 @@ impl Kms {
             match (doc.kind, doc.body) {
                 (KIND_KEY, Some(body)) => self.remote_key(doc.id, body, &sealed)?,
                 (KIND_KEY, None) => {
-                    let mut state = self.state.write();
-                    state.keys.retain(|addr, _| addr.storage_id() != doc.id);
-                    drop(state);
-                    self.usage.retain(|addr| addr.storage_id() != doc.id);
+                    if let Some(addr) = KeyAddr::from_storage_id(doc.id) {
+                        self.state.write().keys.remove(&addr);
+                        self.usage.remove(&addr);
+                    }
                 }
                 // The later of this node's and the other node's last use.
                 (KIND_USAGE, Some(body)) => self.usage.apply_doc(doc.id, body)?,
@@ -54,8 +55,9 @@ impl Kms {
                     self.state.write().aliases.insert(alias.addr.clone(), alias);
                 }
                 (KIND_ALIAS, None) => {
-                    let mut state = self.state.write();
-                    state.aliases.retain(|addr, _| addr.storage_id() != doc.id);
+                    if let Some(addr) = AliasAddr::from_storage_id(doc.id) {
+                        self.state.write().aliases.remove(&addr);
+                    }
                 }
                 (KIND_GRANT, Some(body)) => {
                     let grant: GrantRecord = decode(doc, body)?;

@@ -121,7 +121,7 @@ impl Cluster {
         i64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
-    pub fn applied(&self) -> u64 {
+    fn applied(&self) -> u64 {
         self.applied.load(Ordering::SeqCst)
     }
 

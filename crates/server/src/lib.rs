@@ -332,6 +332,16 @@ fn store_unavailable(e: &ferrokms_store::StoreError) -> ApiError {
     }
 }
 
+/// As [`store_unavailable`], in the query protocol's (IAM, STS) terms.
+fn query_store_unavailable(e: &ferrokms_store::StoreError) -> query::QueryError {
+    tracing::warn!(error = %e, "storage unavailable");
+    query::QueryError::new(
+        "ServiceUnavailable",
+        503,
+        "The service is unavailable: its storage cannot be reached. Retry the request.",
+    )
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -414,12 +424,7 @@ async fn serve_query(
     };
     if let Some(cluster) = &app.cluster {
         if let Err(e) = cluster.fence().await {
-            let err = query::QueryError::new(
-                "ServiceUnavailable",
-                503,
-                "The service is unavailable: its storage cannot be reached. Retry the request.",
-            );
-            tracing::warn!(error = %e, "read fence failed");
+            let err = query_store_unavailable(&e);
             audit(None, Some(&err));
             return fail(err);
         }
@@ -450,14 +455,9 @@ async fn serve_query(
             .filter(|_| !cluster::query_action_reads_only(&action));
         let run = || query_dispatch(&app2, &service, &identity, &params, action);
         match write_lock {
-            Some(cluster) => cluster.write(run).unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "cluster write lock failed");
-                Err(query::QueryError::new(
-                    "ServiceUnavailable",
-                    503,
-                    "The service is unavailable: its storage cannot be reached. Retry the request.",
-                ))
-            }),
+            Some(cluster) => cluster
+                .write(run)
+                .unwrap_or_else(|e| Err(query_store_unavailable(&e))),
             None => run(),
         }
     })

@@ -276,15 +276,6 @@ impl PostgresStore {
             _workers: workers,
         })
     }
-
-    /// Drops every ferrokms table: for tests and for `ferrokms` tooling
-    /// that starts a database over. Not used by the server.
-    pub fn drop_schema(url: &str) -> Result<(), StoreError> {
-        let mut client = Client::connect(url, NoTls).map_err(backend)?;
-        client
-            .batch_execute("DROP TABLE IF EXISTS ferrokms_objects, ferrokms_meta, ferrokms_schema")
-            .map_err(backend)
-    }
 }
 
 /// `postgres://user@host:port/db` without the password.
