@@ -130,14 +130,8 @@ fn current_ids() -> RequestIds {
 
 /// A 128-bit id in UUID layout (`8-4-4-4-12` lowercase hex digits).
 pub fn format_uuid(v: u128) -> String {
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        (v >> 96) as u32,
-        (v >> 80) as u16,
-        (v >> 64) as u16,
-        (v >> 48) as u16,
-        v & 0xffff_ffff_ffff
-    )
+    // ASCII hex digits and dashes.
+    String::from_utf8_lossy(&ferrokms_types::uuid_text(v)).into_owned()
 }
 
 fn parse_uuid(s: &str) -> Option<u128> {

@@ -29,20 +29,14 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A new id in UUID version-4 layout.
-pub fn unique_id() -> String {
-    // The bytes are ASCII hex digits and dashes.
-    String::from_utf8_lossy(&unique_id_bytes()).into_owned()
-}
-
-/// [`unique_id`] as ASCII bytes, without an allocation or the formatting
-/// machinery (the audit trail writes one per request).
+/// A new id in UUID version-4 layout, as ASCII bytes: without an allocation
+/// or the formatting machinery (the audit trail writes one per request).
 pub fn unique_id_bytes() -> [u8; 36] {
     id_bytes(unique_id_u128())
 }
 
 /// A new id as one number (what GetKeyLastUsage keeps per key: two words,
-/// not a string); [`id_bytes`] formats it as [`unique_id`] would.
+/// not a string); [`id_bytes`] formats it.
 pub fn unique_id_u128() -> u128 {
     let (s1, s2) = *seeds();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -55,30 +49,7 @@ pub fn unique_id_u128() -> u128 {
 
 /// An id from [`unique_id_u128`] in UUID layout.
 pub fn id_bytes(id: u128) -> [u8; 36] {
-    layout((id >> 64) as u64, id as u64)
-}
-
-/// Two 64-bit halves as `8-4-4-4-12` lowercase hex digits.
-fn layout(hi: u64, lo: u64) -> [u8; 36] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [b'-'; 36];
-    let mut pos = 0;
-    for (i, shift) in (0..16).rev().map(|i| i * 4).enumerate() {
-        if matches!(i, 8 | 12) {
-            pos += 1;
-        }
-        out[pos] = HEX[((hi >> shift) & 0xf) as usize];
-        pos += 1;
-    }
-    pos += 1;
-    for (i, shift) in (0..16).rev().map(|i| i * 4).enumerate() {
-        if i == 4 {
-            pos += 1;
-        }
-        out[pos] = HEX[((lo >> shift) & 0xf) as usize];
-        pos += 1;
-    }
-    out
+    ferrokms_types::uuid_text(id)
 }
 
 #[cfg(test)]
@@ -87,6 +58,7 @@ mod tests {
 
     #[test]
     fn ids_are_uuid_shaped_and_distinct() {
+        let unique_id = || String::from_utf8_lossy(&unique_id_bytes()).into_owned();
         let ids: std::collections::HashSet<String> = (0..10_000).map(|_| unique_id()).collect();
         assert_eq!(ids.len(), 10_000);
         let one = unique_id();
@@ -100,25 +72,6 @@ mod tests {
             let id = unique_id_u128();
             let header = String::from_utf8_lossy(&id_bytes(id)).into_owned();
             assert_eq!(ferrokms_kms::usage::format_uuid(id), header);
-        }
-    }
-
-    #[test]
-    fn the_byte_layout_is_the_formatted_uuid_layout() {
-        for (hi, lo) in [
-            (0u64, 0u64),
-            (u64::MAX, u64::MAX),
-            (0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210),
-        ] {
-            let want = format!(
-                "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-                hi >> 32,
-                (hi >> 16) & 0xffff,
-                hi & 0xffff,
-                lo >> 48,
-                lo & 0xffff_ffff_ffff
-            );
-            assert_eq!(String::from_utf8_lossy(&layout(hi, lo)), want);
         }
     }
 }

@@ -174,9 +174,41 @@ impl fmt::Display for Arn {
     }
 }
 
+/// A 128-bit id as a UUID is written (`8-4-4-4-12` lowercase hex digits),
+/// without an allocation: request ids, audit event ids and the ids
+/// GetKeyLastUsage reports all print through this one function.
+pub fn uuid_text(id: u128) -> [u8; 36] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'-'; 36];
+    let mut pos = 0;
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            pos += 1;
+        }
+        out[pos] = HEX[((id >> (124 - 4 * i)) & 0xf) as usize];
+        pos += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuid_text_is_the_formatted_uuid_layout() {
+        for id in [0u128, u128::MAX, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210] {
+            let want = format!(
+                "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                (id >> 96) as u32,
+                (id >> 80) as u16,
+                (id >> 64) as u16,
+                (id >> 48) as u16,
+                id & 0xffff_ffff_ffff
+            );
+            assert_eq!(String::from_utf8_lossy(&uuid_text(id)), want);
+        }
+    }
 
     #[test]
     fn account_id_must_be_twelve_digits() {
