@@ -81,18 +81,17 @@ fn applied_statements(eval: &ferrokms_policy::Evaluation<'_>) -> Vec<String> {
     for p in &eval.policies {
         for st in &p.statements {
             if matches!(st.result, ferrokms_policy::StatementResult::Applies { .. }) {
-                let sid = st
-                    .statement
-                    .sid()
-                    .map(|s| format!(" ({s})"))
-                    .unwrap_or_default();
-                out.push(format!(
-                    "{} #{}{} {:?}",
-                    p.id,
-                    st.index,
-                    sid,
-                    st.statement.effect()
-                ));
+                // `policy label #index (Sid) Effect`, built without format!:
+                // one or two of these are written on every request.
+                let index = st.index.to_string();
+                let index = index.as_str();
+                let effect = st.statement.effect().as_str();
+                out.push(match st.statement.sid() {
+                    Some(sid) => {
+                        ferrokms_types::concat(&[p.id, " #", index, " (", sid, ") ", effect])
+                    }
+                    None => ferrokms_types::concat(&[p.id, " #", index, " ", effect]),
+                });
             }
         }
     }
@@ -363,8 +362,9 @@ impl Kms {
             merge_wanted(&mut ctx, &caller.identity.profile.context, &want);
         }
         let op_context = extra;
-        let action_id = Action::parse(&format!("kms:{action}"))
-            .map_err(|e| KmsError::Internal(e.to_string()))?;
+        let action_name = ferrokms_types::concat(&["kms:", action]);
+        let action_id =
+            Action::parse(&action_name).map_err(|e| KmsError::Internal(e.to_string()))?;
         let request = Request::new(caller.request_principal()?, action_id, &key_arn)
             .with_resource_account(ferrokms_policy::AccountId::parse(
                 record.addr.account.as_str(),
@@ -395,7 +395,7 @@ impl Kms {
         );
         let statements = applied_statements(&eval);
         let result = match eval.decision {
-            Decision::Allow => Ok("allow".to_string()),
+            Decision::Allow => Ok("allow"),
             // Grants allow where policies merely did not; explicit denies still win.
             Decision::ImplicitDeny { .. }
                 if use_grants && {
@@ -404,23 +404,24 @@ impl Kms {
                     self.grant_allows(caller, record, action, &op_context, identity_allows)
                 } =>
             {
-                Ok("allow (grant)".to_string())
+                Ok("allow (grant)")
             }
             ref d => Err(KmsError::AccessDenied(explain::access_denied_message(&request, d).unwrap_or_else(|| {
                 format!("User: {} is not authorized to perform: kms:{action} on resource: {key_arn}", caller.arn)
             }))),
         };
+        let decision = match &result {
+            Ok(d) => (*d).to_owned(),
+            Err(_) => eval
+                .decision
+                .denial_reason(&action_name)
+                .unwrap_or_default(),
+        };
         caller.identity.record(AuthzRecord {
-            action: format!("kms:{action}"),
-            resource: key_arn.clone(),
+            action: action_name,
+            resource: key_arn,
             allowed: result.is_ok(),
-            decision: match &result {
-                Ok(d) => d.clone(),
-                Err(_) => eval
-                    .decision
-                    .denial_reason(&format!("kms:{action}"))
-                    .unwrap_or_default(),
-            },
+            decision,
             statements,
         });
         result.map(|_| ())

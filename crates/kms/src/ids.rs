@@ -92,18 +92,27 @@ pub struct KeyAddr {
 
 impl KeyAddr {
     pub fn arn(&self) -> String {
-        format!(
-            "arn:{}:kms:{}:{}:key/{}",
+        ferrokms_types::concat(&[
+            "arn:",
             self.region.partition(),
-            self.region,
-            self.account,
-            self.key_id
-        )
+            ":kms:",
+            self.region.as_str(),
+            ":",
+            self.account.as_str(),
+            ":key/",
+            self.key_id.as_str(),
+        ])
     }
 
     /// The id under which the key's documents are stored.
     pub fn storage_id(&self) -> String {
-        format!("{}/{}/{}", self.account, self.region, self.key_id)
+        ferrokms_types::concat(&[
+            self.account.as_str(),
+            "/",
+            self.region.as_str(),
+            "/",
+            self.key_id.as_str(),
+        ])
     }
 
     /// The inverse of [`KeyAddr::storage_id`].
@@ -184,17 +193,26 @@ pub struct AliasAddr {
 
 impl AliasAddr {
     pub fn arn(&self) -> String {
-        format!(
-            "arn:{}:kms:{}:{}:{}",
+        ferrokms_types::concat(&[
+            "arn:",
             self.region.partition(),
-            self.region,
-            self.account,
-            self.name
-        )
+            ":kms:",
+            self.region.as_str(),
+            ":",
+            self.account.as_str(),
+            ":",
+            self.name.as_str(),
+        ])
     }
 
     pub fn storage_id(&self) -> String {
-        format!("{}/{}/{}", self.account, self.region, self.name)
+        ferrokms_types::concat(&[
+            self.account.as_str(),
+            "/",
+            self.region.as_str(),
+            "/",
+            self.name.as_str(),
+        ])
     }
 
     /// The inverse of [`AliasAddr::storage_id`].

@@ -85,7 +85,10 @@ impl Kms {
 /// The encryption-context condition keys of an operation.
 pub(crate) fn encryption_context_keys(ctx: &mut Context, ec: &crate::crypto::EncryptionContext) {
     for (k, v) in &ec.0 {
-        ctx.insert(&format!("kms:EncryptionContext:{k}"), v.as_str());
+        ctx.insert(
+            &ferrokms_types::concat(&["kms:EncryptionContext:", k]),
+            v.as_str(),
+        );
     }
     if !ec.0.is_empty() {
         ctx.insert_multi(
@@ -101,6 +104,9 @@ pub(crate) fn encryption_context_keys(ctx: &mut Context, ec: &crate::crypto::Enc
 /// Decrypt, GenerateDataKey*, ReEncrypt...). A pending-deletion key answers
 /// KMSInvalidStateException, the form observed on the real service.
 pub(crate) fn require_usable(r: &KeyRecord) -> Result<(), KmsError> {
+    if matches!(r.state, KeyState::Enabled | KeyState::Updating) {
+        return Ok(());
+    }
     let arn = r.arn();
     match r.state {
         KeyState::Enabled | KeyState::Updating => Ok(()),

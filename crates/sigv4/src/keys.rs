@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use aws_lc_rs::{digest, hmac};
+use aws_lc_rs::{constant_time, hmac};
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
@@ -16,7 +16,7 @@ pub struct SigningKey(hmac::Key);
 
 impl SigningKey {
     pub(crate) fn sign_hex(&self, string_to_sign: &str) -> String {
-        hex::encode(hmac::sign(&self.0, string_to_sign.as_bytes()).as_ref())
+        crate::canonical::hex_lower(hmac::sign(&self.0, string_to_sign.as_bytes()).as_ref())
     }
 }
 
@@ -50,33 +50,39 @@ pub fn derive_signing_key(
     SigningKey(hmac::Key::new(hmac::HMAC_SHA256, k_signing.as_ref()))
 }
 
-/// Cache identity: SHA-256 over the length-prefixed (access key id, secret,
-/// date, region, service). Fixed-size and allocation-free on the hot path, the
-/// plaintext secret is not retained, and a secret rotated under the same
-/// access key id never hits a stale entry.
-type CacheKey = [u8; 32];
+/// Cache identity: the access key id and the scope, joined with NUL bytes
+/// (none of them can contain one: they come from a parsed header).
+type CacheKey = Box<str>;
 
-fn cache_key(access_key_id: &str, secret_access_key: &str, scope: &CredentialScope) -> CacheKey {
-    let mut ctx = digest::Context::new(&digest::SHA256);
-    for part in [
-        access_key_id,
-        secret_access_key,
-        &scope.date,
-        &scope.region,
-        &scope.service,
-    ] {
-        // Length prefixes keep ("ab","c") and ("a","bc") apart.
-        ctx.update(&(part.len() as u64).to_be_bytes());
-        ctx.update(part.as_bytes());
+fn cache_key(access_key_id: &str, scope: &CredentialScope) -> String {
+    let parts = [access_key_id, &scope.date, &scope.region, &scope.service];
+    let mut key = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for part in parts {
+        key.push_str(part);
+        key.push('\0');
     }
-    let mut key = [0u8; 32];
-    key.copy_from_slice(ctx.finish().as_ref());
     key
 }
 
+/// A cached key and the secret it was derived from. The secret is kept (the
+/// IAM directory holds it in memory anyway) and compared in constant time on
+/// every hit, so a secret replaced under the same access key id never hits a
+/// stale entry. Hashing the secret instead cost two SHA-256 blocks per request.
+#[derive(Clone)]
+struct Entry {
+    secret: Zeroizing<Box<[u8]>>,
+    key: SigningKey,
+}
+
+impl Entry {
+    fn matches(&self, secret_access_key: &str) -> bool {
+        constant_time::verify_slices_are_equal(&self.secret, secret_access_key.as_bytes()).is_ok()
+    }
+}
+
 struct Generations {
-    current: HashMap<CacheKey, SigningKey>,
-    previous: HashMap<CacheKey, SigningKey>,
+    current: HashMap<CacheKey, Entry>,
+    previous: HashMap<CacheKey, Entry>,
 }
 
 /// Thread-safe, bounded cache of derived signing keys.
@@ -121,16 +127,21 @@ impl SigningKeyCache {
         secret_access_key: &str,
         scope: &CredentialScope,
     ) -> SigningKey {
-        let key = cache_key(access_key_id, secret_access_key, scope);
+        let key = cache_key(access_key_id, scope);
         {
             let mut g = self.inner.lock();
-            if let Some(k) = g.current.get(&key) {
-                return k.clone();
-            }
-            if let Some((ck, k)) = g.previous.remove_entry(&key) {
-                let out = k.clone();
-                Self::insert_locked(&mut g, self.half_capacity, ck, k);
-                return out;
+            match g.current.get(key.as_str()) {
+                Some(e) if e.matches(secret_access_key) => return e.key.clone(),
+                Some(_) => {}
+                None => {
+                    if let Some((ck, e)) = g.previous.remove_entry(key.as_str()) {
+                        if e.matches(secret_access_key) {
+                            let out = e.key.clone();
+                            Self::insert_locked(&mut g, self.half_capacity, ck, e);
+                            return out;
+                        }
+                    }
+                }
             }
         }
         let derived = derive_signing_key(
@@ -139,12 +150,16 @@ impl SigningKeyCache {
             &scope.region,
             &scope.service,
         );
+        let entry = Entry {
+            secret: Zeroizing::new(secret_access_key.as_bytes().into()),
+            key: derived.clone(),
+        };
         let mut g = self.inner.lock();
-        Self::insert_locked(&mut g, self.half_capacity, key, derived.clone());
+        Self::insert_locked(&mut g, self.half_capacity, key.into_boxed_str(), entry);
         derived
     }
 
-    fn insert_locked(g: &mut Generations, half: usize, key: CacheKey, value: SigningKey) {
+    fn insert_locked(g: &mut Generations, half: usize, key: CacheKey, value: Entry) {
         if g.current.len() >= half && !g.current.contains_key(&key) {
             g.previous = std::mem::take(&mut g.current);
         }
@@ -213,5 +228,16 @@ mod tests {
         let a = cache.signing_key("AKID", "secret-a", &scope("20240101"));
         let b = cache.signing_key("AKID", "secret-b", &scope("20240101"));
         assert_ne!(a.sign_hex("x"), b.sign_hex("x"));
+        // A secret replaced under the same id never gets the old key back,
+        // from either generation.
+        let again = cache.signing_key("AKID", "secret-a", &scope("20240101"));
+        assert_eq!(again.sign_hex("x"), a.sign_hex("x"));
+        let fresh = derive_signing_key("secret-b", "20240101", "us-east-1", "kms");
+        assert_eq!(
+            cache
+                .signing_key("AKID", "secret-b", &scope("20240101"))
+                .sign_hex("x"),
+            fresh.sign_hex("x")
+        );
     }
 }

@@ -28,10 +28,15 @@ pub struct CredentialScope {
 impl CredentialScope {
     /// The scope string as it appears in the string to sign.
     pub fn to_scope_string(&self) -> String {
-        format!(
-            "{}/{}/{}/{}",
-            self.date, self.region, self.service, self.terminator
-        )
+        let parts = [&self.date, &self.region, &self.service, &self.terminator];
+        let mut out = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+        for (i, part) in parts.into_iter().enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            out.push_str(part);
+        }
+        out
     }
 }
 

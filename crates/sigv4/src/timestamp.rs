@@ -82,12 +82,9 @@ impl SigningTime {
 
     /// `YYYYMMDD`, the form used in the credential scope.
     pub fn date_stamp(&self) -> String {
-        format!(
-            "{:04}{:02}{:02}",
-            self.at.year(),
-            u8::from(self.at.month()),
-            self.at.day()
-        )
+        let mut out = String::with_capacity(8);
+        push_date(&mut out, self.at);
+        out
     }
 }
 
@@ -97,20 +94,61 @@ impl fmt::Debug for SigningTime {
     }
 }
 
+/// Written digit by digit: this runs on every verified request, where
+/// `format!` cost more than the rest of the string to sign.
 pub(crate) fn format_iso_basic(at: OffsetDateTime) -> String {
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
+    let mut out = String::with_capacity(16);
+    push_date(&mut out, at);
+    out.push('T');
+    push_2digits(&mut out, at.hour());
+    push_2digits(&mut out, at.minute());
+    push_2digits(&mut out, at.second());
+    out.push('Z');
+    out
+}
+
+/// `YYYYMMDD`; years outside 0..=9999 cannot be parsed from a request, and
+/// clocks do not produce them.
+fn push_date(out: &mut String, at: OffsetDateTime) {
+    let year = at.year().clamp(0, 9999) as u32;
+    push_2digits(out, (year / 100) as u8);
+    push_2digits(out, (year % 100) as u8);
+    push_2digits(out, u8::from(at.month()));
+    push_2digits(out, at.day());
+}
+
+fn push_2digits(out: &mut String, n: u8) {
+    out.push(char::from(b'0' + n / 10 % 10));
+    out.push(char::from(b'0' + n % 10));
 }
 
 fn bad_date(raw: &str) -> SigV4Error {
     SigV4Error::IncompleteSignature(format!(
         "Date must be in ISO-8601 'basic format'. Got '{raw}'. See http://en.wikipedia.org/wiki/ISO_8601"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_basic_and_date_stamp_are_zero_padded_utc_fields() {
+        for (secs, iso) in [
+            (0i64, "19700101T000000Z"),
+            (1_329_264_000, "20120215T000000Z"),
+            (4_102_444_799, "20991231T235959Z"),
+            (1_700_000_005, "20231114T221325Z"),
+        ] {
+            let at =
+                OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            assert_eq!(format_iso_basic(at), iso);
+            let t = SigningTime {
+                at,
+                source: TimestampSource::XAmzDate,
+            };
+            assert_eq!(t.date_stamp(), &iso[..8]);
+            assert_eq!(t.iso_basic(), iso);
+        }
+    }
 }

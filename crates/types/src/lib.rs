@@ -19,6 +19,17 @@ pub enum IdError {
     Arn(String),
 }
 
+/// The parts joined into one exactly-sized `String`. ARNs, action names and
+/// trace labels are built several times per request; `format!` costs several
+/// times more than the copying itself (measured with perf on Encrypt).
+pub fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.push_str(part);
+    }
+    out
+}
+
 /// A 12-digit AWS account id, such as `111122223333`.
 ///
 /// Held inline (12 ASCII digits, no heap allocation): every key, alias and
@@ -43,7 +54,7 @@ impl AccountId {
 
     /// `arn:aws:iam::ACCOUNT:root`: the principal that stands for the whole account.
     pub fn root_arn(&self, partition: &str) -> String {
-        format!("arn:{partition}:iam::{}:root", self.as_str())
+        concat(&["arn:", partition, ":iam::", self.as_str(), ":root"])
     }
 }
 
