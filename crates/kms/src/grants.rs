@@ -351,7 +351,7 @@ fn entry(g: &GrantRecord) -> GrantListEntry {
 /// True only when an AWS service (a trusted principal setting kms:ViaService)
 /// makes the call on the principal's behalf.
 fn for_aws_resource(caller: &Caller) -> bool {
-    caller.identity.context.contains("kms:ViaService")
+    caller.identity.context.via_service().is_some()
 }
 
 fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {

@@ -210,27 +210,21 @@ pub fn kms_caller(
 
 /// The request-wide global condition keys of a request (`aws:SourceIp`,
 /// `aws:SecureTransport`, `aws:CurrentTime`, `aws:EpochTime`,
-/// `kms:ViaService`).
-fn request_context(origin: Origin, via_service: Option<String>) -> ferrokms_policy::Context {
-    use ferrokms_policy::{Context, Timestamp};
+/// `kms:ViaService`), built by authorization only if a policy reads one.
+fn request_context(
+    origin: Origin,
+    via_service: Option<String>,
+) -> ferrokms_kms::authz::RequestContext {
     let now = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let mut context = Context::new();
-    if let Some(ip) = origin.ip {
-        context.insert("aws:SourceIp", ip);
-    }
-    // True only for the listener's own TLS (`serve --tls-cert`): a TLS
-    // proxy in front of a plain listener is invisible here.
-    context.insert("aws:SecureTransport", origin.secure_transport);
-    context.insert("aws:CurrentTime", Timestamp::from_epoch_seconds(now));
-    context.insert("aws:EpochTime", now);
-    if let Some(service) = via_service {
-        context.insert("kms:ViaService", service.as_str());
-        context.insert("aws:ViaAWSService", true);
-    }
-    context
+    ferrokms_kms::authz::RequestContext::new(ferrokms_kms::authz::RequestFacts {
+        source_ip: origin.ip,
+        secure_transport: origin.secure_transport,
+        epoch_seconds: now,
+        via_service,
+    })
 }
 
 /// The KMS caller a request by `principal` would be, built exactly as for
