@@ -628,12 +628,29 @@ fn write_time(out: &mut Vec<u8>, now_ms: i64) {
 }
 
 /// Whether a string can be copied into a JSON string as it is: no quote,
-/// backslash or control character. Written as a fold rather than a search
-/// so that the compiler can check many bytes at once.
+/// backslash or control character. Eight bytes at a time (SWAR): about 30
+/// strings go through here per record, most of them ids and ARNs that
+/// never need escaping, and the byte-at-a-time loop was a third of the
+/// record's cost.
 fn needs_no_escape(bytes: &[u8]) -> bool {
-    !bytes.iter().fold(false, |acc, &b| {
-        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
-    })
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Non-zero iff some byte of `x` is below `n` (n <= 0x80).
+    let has_less = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    let has_byte = |x: u64, b: u8| has_less(x ^ (ONES * u64::from(b)), 1);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        if (has_less(x, 0x20) | has_byte(x, b'"') | has_byte(x, b'\\')) != 0 {
+            return false;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
 }
 
 /// `s` escaped as JSON string content (without quotes), as serde_json does:
@@ -863,6 +880,29 @@ mod tests {
         ];
         for body in bodies {
             assert_eq!(params(&body), request_parameters(&body), "{body}");
+        }
+    }
+
+    #[test]
+    fn escaping_is_found_at_every_position_of_a_word() {
+        for len in 0..24 {
+            let clean = "a".repeat(len);
+            assert!(needs_no_escape(clean.as_bytes()));
+            let high = "\u{e9}".repeat(len);
+            assert!(needs_no_escape(high.as_bytes()));
+            for pos in 0..len {
+                for special in [b'"', b'\\', 0u8, 0x1f, b'\n'] {
+                    let mut b = clean.clone().into_bytes();
+                    b[pos] = special;
+                    assert!(!needs_no_escape(&b), "len {len} pos {pos} byte {special}");
+                }
+                // Bytes next to the special ones are clean.
+                for ok in [b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xff] {
+                    let mut b = clean.clone().into_bytes();
+                    b[pos] = ok;
+                    assert!(needs_no_escape(&b), "len {len} pos {pos} byte {ok}");
+                }
+            }
         }
     }
 
