@@ -18,6 +18,8 @@ pub use postgres::PostgresStore;
 pub use seal::{SealError, Sealer};
 pub use sqlite::SqliteStore;
 
+use std::ops::ControlFlow;
+
 /// One stored document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -73,6 +75,22 @@ impl From<rusqlite::Error> for StoreError {
 pub trait Store: Send + Sync + 'static {
     /// Every document of one kind, in id order.
     fn load(&self, kind: &str) -> Result<Vec<Record>, StoreError>;
+    /// Every document of one kind, in id order, handed to `f` one at a
+    /// time until it answers `Break`: loading a large store at start then
+    /// never holds all of its documents at once (~85 MB of JSON for 100k
+    /// keys). Backends that cannot stream load them all first.
+    fn load_each(
+        &self,
+        kind: &str,
+        f: &mut dyn FnMut(&str, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        for r in self.load(kind)? {
+            if f(&r.id, &r.body).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
     /// Applies all changes or none; returns once they are durable.
     fn apply(&self, changes: &[Change]) -> Result<(), StoreError>;
     /// One document, if present.
@@ -176,6 +194,22 @@ mod contract_tests {
         assert_eq!(keys[0].body, b"updated");
         assert_eq!(store.load("alias").unwrap().len(), 1);
         assert!(store.load("nothing").unwrap().is_empty());
+        let mut seen = Vec::new();
+        store
+            .load_each("key", &mut |id, body| {
+                seen.push((id.to_string(), body.to_vec()));
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(seen, [("a".to_string(), b"updated".to_vec())]);
+        let mut calls = 0;
+        store
+            .load_each("alias", &mut |_, _| {
+                calls += 1;
+                ControlFlow::Break(())
+            })
+            .unwrap();
+        assert_eq!(calls, 1);
     }
 
     #[test]

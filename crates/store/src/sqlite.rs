@@ -1,3 +1,4 @@
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
@@ -69,6 +70,32 @@ impl Store for SqliteStore {
             out.push(row?);
         }
         Ok(out)
+    }
+
+    /// Row by row from one query: only the current row is held.
+    fn load_each(
+        &self,
+        kind: &str,
+        f: &mut dyn FnMut(&str, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt =
+            conn.prepare_cached("SELECT id, body FROM objects WHERE kind = ?1 ORDER BY id")?;
+        let mut rows = stmt.query(params![kind])?;
+        while let Some(row) = rows.next()? {
+            let id = row
+                .get_ref(0)?
+                .as_str()
+                .map_err(|e| StoreError::Corrupt(format!("a stored {kind} id: {e}")))?;
+            let body = row
+                .get_ref(1)?
+                .as_bytes()
+                .map_err(|e| StoreError::Corrupt(format!("stored {kind} {id}: {e}")))?;
+            if f(id, body).is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
