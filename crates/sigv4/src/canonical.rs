@@ -199,7 +199,12 @@ pub(crate) fn canonical_request(
     canonical_query(req.query, presigned, &mut out);
     out.push('\n');
     for name in signed_headers {
-        let lower = name.to_ascii_lowercase();
+        // Clients send the names in lowercase; copy only when one is not.
+        let lower: std::borrow::Cow<'_, str> = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            name.to_ascii_lowercase().into()
+        } else {
+            name.as_str().into()
+        };
         out.push_str(&lower);
         out.push(':');
         if !push_header_values(&mut out, req.headers, &lower) {

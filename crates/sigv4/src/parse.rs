@@ -248,19 +248,26 @@ fn split_signed_headers(raw: &str) -> Vec<String> {
 }
 
 fn parse_credential(credential: &str) -> Result<(String, CredentialScope), SigV4Error> {
-    let parts: Vec<&str> = credential.split('/').collect();
-    let [akid, date, region, service, terminator] = parts.as_slice() else {
+    let mut parts = credential.split('/');
+    let (Some(akid), Some(date), Some(region), Some(service), Some(terminator), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return Err(incomplete(format!(
             "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
         )));
     };
     Ok((
-        (*akid).to_owned(),
+        akid.to_owned(),
         CredentialScope {
-            date: (*date).to_owned(),
-            region: (*region).to_owned(),
-            service: (*service).to_owned(),
-            terminator: (*terminator).to_owned(),
+            date: date.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
+            terminator: terminator.to_owned(),
         },
     ))
 }
