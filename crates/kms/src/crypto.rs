@@ -90,6 +90,15 @@ impl SymmetricMaterial {
     }
 }
 
+/// A new random `KeyMaterialId` (generated material and rotations).
+pub fn random_material_id() -> Result<crate::model::MaterialId, KmsError> {
+    let mut id = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut id)
+        .map_err(|_| KmsError::Internal("random number generator failed".into()))?;
+    Ok(crate::model::MaterialId::from_bytes(id))
+}
+
 pub fn random_bytes(n: usize) -> Result<Zeroizing<Vec<u8>>, KmsError> {
     let mut buf = Zeroizing::new(vec![0u8; n]);
     SystemRandom::new()

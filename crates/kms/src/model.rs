@@ -355,13 +355,62 @@ pub struct Tag {
     pub value: String,
 }
 
+/// A `KeyMaterialId`: 32 bytes, shown and stored as 64 lowercase hex
+/// digits (the stored JSON is the same as when this was a `String`). Held
+/// as the bytes: the text was a 64-byte heap block in every loaded key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct MaterialId([u8; 32]);
+
+impl MaterialId {
+    pub fn from_bytes(bytes: [u8; 32]) -> MaterialId {
+        MaterialId(bytes)
+    }
+
+    /// The id as the API shows it.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Whether `text` is this id as the API shows it (hex digits of either
+    /// case, as a client may send them back).
+    pub fn is(&self, text: &str) -> bool {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes).is_ok() && bytes == self.0
+    }
+}
+
+impl std::fmt::Debug for MaterialId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("MaterialId").field(&self.to_hex()).finish()
+    }
+}
+
+impl Serialize for MaterialId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut text = [0u8; 64];
+        // 64 bytes of room for 32 bytes: cannot fail.
+        hex::encode_to_slice(self.0, &mut text).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
+    }
+}
+
+impl<'de> Deserialize<'de> for MaterialId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<MaterialId, D::Error> {
+        let text = String::deserialize(d)?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(&text, &mut bytes)
+            .map_err(|_| serde::de::Error::custom(format!("'{text}' is not a key material id")))?;
+        Ok(MaterialId(bytes))
+    }
+}
+
 /// One version of a key's backing material (the secret itself is stored
 /// separately, sealed). Ciphertexts name the version they were made with, so
 /// rotation never strands an old ciphertext.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaterialInfo {
-    /// 64 lowercase hex digits, shown as `KeyMaterialId`.
-    pub id: String,
+    /// Shown as `KeyMaterialId`.
+    pub id: MaterialId,
     /// When the material was made: the key's creation date for the first
     /// material, the rotation date (`RotationDate`) for later ones.
     pub created_ms: i64,
@@ -478,12 +527,14 @@ pub struct KeyRecord {
     pub materials: Vec<MaterialInfo>,
     /// EXTERNAL keys: the material currently imported, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub imported: Option<ImportedMaterial>,
+    /// Boxed, as `mrk`: rarely set, and inline they made every loaded key's
+    /// allocation a size class larger.
+    pub imported: Option<Box<ImportedMaterial>>,
     /// Multi-Region keys: the primary's and replicas' Regions. A
     /// multi-Region key stored before this existed reads as a primary
     /// without replicas (see [`KeyRecord::multi_region_info`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mrk: Option<MultiRegionInfo>,
+    pub mrk: Option<Box<MultiRegionInfo>>,
 }
 
 impl KeyRecord {
@@ -492,10 +543,15 @@ impl KeyRecord {
         if !self.multi_region {
             return None;
         }
-        Some(self.mrk.clone().unwrap_or_else(|| MultiRegionInfo {
-            primary_region: self.addr.region.clone(),
-            replica_regions: Vec::new(),
-        }))
+        Some(
+            self.mrk
+                .as_deref()
+                .cloned()
+                .unwrap_or_else(|| MultiRegionInfo {
+                    primary_region: self.addr.region.clone(),
+                    replica_regions: Vec::new(),
+                }),
+        )
     }
 
     /// PRIMARY or REPLICA for a multi-Region key.
@@ -676,7 +732,7 @@ impl From<&KeyRecord> for KeyMetadata {
             // Only symmetric encryption keys show their material id (kms-spec §7.3).
             current_key_material_id: if r.key_spec == KeySpec::SymmetricDefault && r.has_material()
             {
-                r.current_material().map(|(_, m)| m.id.clone())
+                r.current_material().map(|(_, m)| m.id.to_hex())
             } else {
                 None
             },

@@ -43,13 +43,10 @@ impl Kms {
                 (KIND_KEY, None) => {
                     if let Some(addr) = KeyAddr::from_storage_id(doc.id) {
                         self.state.write().keys.remove(&addr);
-                        self.usage.remove(&addr);
                     }
                 }
-                // The later of this node's and the other node's last use.
-                (KIND_USAGE, Some(body)) => self.usage.apply_doc(doc.id, body)?,
-                // Deleted with its key, which the key's deletion handles.
-                (KIND_USAGE, None) => {}
+                // After the keys of the batch: below.
+                (KIND_USAGE, _) => {}
                 (KIND_ALIAS, Some(body)) => {
                     let alias: AliasRecord = decode(doc, body)?;
                     self.state.write().aliases.insert(alias.addr.clone(), alias);
@@ -83,6 +80,15 @@ impl Kms {
                         "skipping a stored kind this build does not know"
                     );
                 }
+            }
+        }
+        // The later of this node's and the other node's last use, once the
+        // batch's keys are in: a key changed after its usage was flushed
+        // comes later in the feed than that usage. (A deleted usage document
+        // goes with its key, which the key's deletion handles.)
+        for doc in docs.iter().filter(|d| d.kind == KIND_USAGE) {
+            if let Some(body) = doc.body {
+                crate::usage::apply_doc(&self.state.read().keys, doc.id, body)?;
             }
         }
         Ok(())
@@ -143,12 +149,12 @@ impl Kms {
             _ => self.policies.get(&mut record.policy),
         };
         let key = Arc::new(Key {
-            usage: self.usage.slot(&record.addr),
+            usage: current.map(|k| k.usage.clone()).unwrap_or_default(),
             record,
             materials,
             policy,
         });
-        self.state.write().keys.insert(key.record.addr.clone(), key);
+        self.state.write().keys.insert(key);
         Ok(())
     }
 }

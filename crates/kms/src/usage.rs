@@ -3,10 +3,11 @@
 //! Every successful cryptographic operation records its use, so this sits
 //! on the hot path: one [`UsageSlot`] per key holds the last use in atomics,
 //! reached through the `Arc` the key already carries (no map lookup, no
-//! lock, no allocation, no I/O per request). The slot lives in
-//! [`UsageTable`] by key address, not in the key record: the record is
-//! replaced by an `Arc` swap on every change, the slot is shared by every
-//! version of it.
+//! lock, no allocation, no I/O per request). The slot is not part of the
+//! key record: the record is replaced by an `Arc` swap on every change, and
+//! each new version of a key takes the slot of the version it replaces
+//! ([`crate::state::KeyMap::usage_slot`]), so all versions share one. There
+//! is no separate table of slots: flushing walks the keys.
 //!
 //! Durability is batched: [`Kms::flush_usage`] writes one `kms.usage`
 //! document per key whose slot changed since the last flush (the server's
@@ -17,12 +18,10 @@
 //! last use backwards.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ferrokms_store::Change;
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{GetKeyLastUsageRequest, GetKeyLastUsageResponse, KeyLastUsageData};
@@ -308,34 +307,20 @@ impl UsageDoc {
     }
 }
 
-/// Every key's slot by address. Locked only when a key record is built,
-/// deleted or flushed; requests reach their slot through the key.
-#[derive(Default)]
-pub(crate) struct UsageTable {
-    slots: Mutex<HashMap<KeyAddr, Arc<UsageSlot>>>,
-}
-
-impl UsageTable {
-    /// The key's slot, made on first need.
-    pub(crate) fn slot(&self, addr: &KeyAddr) -> Arc<UsageSlot> {
-        self.slots.lock().entry(addr.clone()).or_default().clone()
+/// Folds in a stored document (at start or from another node) as the later
+/// of it and the key's own last use. A document of a key that is not
+/// loaded (deleted before its usage was) is ignored.
+pub(crate) fn apply_doc(
+    keys: &crate::state::KeyMap,
+    id: &str,
+    body: &[u8],
+) -> Result<(), KmsError> {
+    let doc: UsageDoc = serde_json::from_slice(body)
+        .map_err(|e| KmsError::Internal(format!("stored usage {id} is unreadable: {e}")))?;
+    if let Some(key) = keys.get(&doc.key) {
+        key.usage.merge(doc.last_use());
     }
-
-    pub(crate) fn remove(&self, addr: &KeyAddr) {
-        self.slots.lock().remove(addr);
-    }
-
-    pub(crate) fn retain(&self, mut keep: impl FnMut(&KeyAddr) -> bool) {
-        self.slots.lock().retain(|a, _| keep(a));
-    }
-
-    /// Folds in a stored document (at start or from another node).
-    pub(crate) fn apply_doc(&self, id: &str, body: &[u8]) -> Result<(), KmsError> {
-        let doc: UsageDoc = serde_json::from_slice(body)
-            .map_err(|e| KmsError::Internal(format!("stored usage {id} is unreadable: {e}")))?;
-        self.slot(&doc.key).merge(doc.last_use());
-        Ok(())
-    }
+    Ok(())
 }
 
 impl Kms {
@@ -374,16 +359,11 @@ impl Kms {
     /// usage is never written back.
     pub fn flush_usage(&self) -> Result<usize, KmsError> {
         let _w = self.writer.lock();
-        let slots: Vec<(KeyAddr, Arc<UsageSlot>)> = self
-            .usage
-            .slots
-            .lock()
-            .iter()
-            .map(|(a, s)| (a.clone(), s.clone()))
-            .collect();
+        let keys: Vec<Arc<crate::state::Key>> = self.state.read().keys.values().cloned().collect();
         let mut changes = Vec::new();
         let mut flushed = Vec::new();
-        for (addr, slot) in slots {
+        for key in keys {
+            let (addr, slot) = (&key.record.addr, &key.usage);
             let (use_, seq) = slot.read();
             let Some(u) = use_ else { continue };
             if slot.flushed_seq.load(Ordering::Relaxed) == seq {
@@ -402,7 +382,7 @@ impl Kms {
                 body: serde_json::to_vec(&doc)
                     .map_err(|e| KmsError::Internal(format!("cannot encode key usage: {e}")))?,
             });
-            flushed.push((slot, seq));
+            flushed.push((slot.clone(), seq));
         }
         if changes.is_empty() {
             return Ok(0);

@@ -397,3 +397,40 @@ fn first_automatic_rotation_is_one_period_after_rotation_was_enabled() {
     kms.clock.advance_ms(DAY_MS + 1000);
     assert_eq!(kms.rotate_due_keys().unwrap(), 1);
 }
+
+/// Stored material ids sort as text (`KEY/10` before `KEY/2`); a key with
+/// more than ten materials still reloads each at its own version.
+#[test]
+fn more_than_ten_materials_reload_each_at_its_version_sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kms.sqlite");
+    let sealer = Arc::new(Sealer::ephemeral().unwrap());
+    let kms = Kms::open(Arc::new(SqliteStore::open(&path).unwrap()), sealer.clone()).unwrap();
+    let key = new_key(&kms, None, None);
+    kms.enable_key_rotation(
+        &caller(),
+        EnableKeyRotationRequest {
+            key_id: key.clone(),
+            rotation_period_in_days: Some(90),
+        },
+    )
+    .unwrap();
+    let mut blobs = vec![(encrypt(&kms, &key, b"v0"), current_material(&kms, &key))];
+    for i in 1..=11 {
+        kms.clock.advance_ms(91 * DAY_MS);
+        assert_eq!(kms.rotate_due_keys().unwrap(), 1);
+        let text = format!("v{i}");
+        blobs.push((
+            encrypt(&kms, &key, text.as_bytes()),
+            current_material(&kms, &key),
+        ));
+    }
+    drop(kms);
+    let kms = Kms::open(Arc::new(SqliteStore::open(&path).unwrap()), sealer).unwrap();
+    for (i, (blob, mid)) in blobs.iter().enumerate() {
+        let (plain, used) = decrypt(&kms, blob);
+        assert_eq!(plain, format!("v{i}").as_bytes());
+        assert_eq!(&used, mid);
+    }
+    assert_eq!(current_material(&kms, &key), blobs[11].1);
+}

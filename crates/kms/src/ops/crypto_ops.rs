@@ -521,7 +521,7 @@ impl Kms {
             .record
             .materials
             .get(idx)
-            .map(|m| m.id.clone())
+            .map(|m| m.id.to_hex())
             .ok_or(KmsError::InvalidCiphertext)?;
         Ok(Opened {
             key,
@@ -553,5 +553,5 @@ pub(crate) fn seal_under(
         material: version,
     };
     let blob = crypto::encrypt(material, &header, ctx, plaintext)?;
-    Ok((blob, info.id.clone()))
+    Ok((blob, info.id.to_hex()))
 }

@@ -29,8 +29,8 @@ use crate::api::*;
 use crate::ids::{Accepts, KeyAddr};
 use crate::keymat::{self, KeyMaterial};
 use crate::model::{
-    ExpirationModel, ImportType, ImportedMaterial, KeyRecord, KeySpec, KeyState, MaterialInfo,
-    Origin, WrappingAlgorithm, WrappingKeySpec,
+    ExpirationModel, ImportType, ImportedMaterial, KeyRecord, KeySpec, KeyState, MaterialId,
+    MaterialInfo, Origin, WrappingAlgorithm, WrappingKeySpec,
 };
 use crate::state::{material_storage_id, KIND_MATERIAL};
 use crate::{Caller, Kms, KmsError};
@@ -231,7 +231,7 @@ fn imported_material_id(
     key_id: &str,
     raw: &[u8],
     loaded: &KeyMaterial,
-) -> Result<String, KmsError> {
+) -> Result<MaterialId, KmsError> {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(b"ferrokms imported key material id v1\0");
     ctx.update(key_id.as_bytes());
@@ -240,7 +240,9 @@ fn imported_material_id(
         Some(spki) => ctx.update(&spki),
         None => ctx.update(raw),
     }
-    Ok(hex::encode(ctx.finish().as_ref()))
+    let sha256 = <[u8; 32]>::try_from(ctx.finish().as_ref())
+        .map_err(|_| KmsError::Internal("SHA-256 gave other than 32 bytes".into()))?;
+    Ok(MaterialId::from_bytes(sha256))
 }
 
 fn epoch_seconds_to_ms(s: f64) -> Result<i64, KmsError> {
@@ -432,7 +434,7 @@ impl Kms {
                 )))
             }
             (ImportType::ExistingKeyMaterial, Some(m)) => {
-                let named_other = req.key_material_id.as_ref().is_some_and(|k| *k != m.id);
+                let named_other = req.key_material_id.as_ref().is_some_and(|k| !m.id.is(k));
                 if m.id != id || named_other {
                     return Err(KmsError::IncorrectKeyMaterial(
                         "The key material is not the same key material that was previously imported into this KMS key.".into(),
@@ -447,15 +449,15 @@ impl Kms {
             .clone()
             .or_else(|| existing.and_then(|m| m.description.clone()));
         record.materials = vec![MaterialInfo {
-            id: id.clone(),
+            id,
             created_ms: existing.map_or(now, |m| m.created_ms),
             rotation: None,
             description,
         }];
-        record.imported = Some(ImportedMaterial {
+        record.imported = Some(Box::new(ImportedMaterial {
             expiration_model: model,
             valid_to_ms,
-        });
+        }));
         if record.state == KeyState::PendingImport {
             record.state = KeyState::Enabled;
         }
@@ -471,7 +473,7 @@ impl Kms {
         tracing::info!(key = %key.record.arn(), "key material imported");
         Ok(ImportKeyMaterialResponse {
             key_id: key.record.arn(),
-            key_material_id: id,
+            key_material_id: id.to_hex(),
         })
     }
 
@@ -500,7 +502,7 @@ impl Kms {
             _ => {}
         }
         if let Some(wanted) = &req.key_material_id {
-            if r.materials.first().map(|m| &m.id) != Some(wanted) {
+            if !r.materials.first().is_some_and(|m| m.id.is(wanted)) {
                 return Err(KmsError::NotFound(format!(
                     "Key material {wanted} is not associated with {}.",
                     r.arn()
@@ -513,7 +515,7 @@ impl Kms {
         }
         Ok(DeleteImportedKeyMaterialResponse {
             key_id: r.arn(),
-            key_material_id: r.materials.first().map(|m| m.id.clone()),
+            key_material_id: r.materials.first().map(|m| m.id.to_hex()),
         })
     }
 

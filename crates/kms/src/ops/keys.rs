@@ -114,9 +114,11 @@ impl Kms {
             multi_region,
             materials: Vec::new(),
             imported: None,
-            mrk: multi_region.then(|| crate::model::MultiRegionInfo {
-                primary_region: caller.region.clone(),
-                replica_regions: Vec::new(),
+            mrk: multi_region.then(|| {
+                Box::new(crate::model::MultiRegionInfo {
+                    primary_region: caller.region.clone(),
+                    replica_regions: Vec::new(),
+                })
             }),
         };
         if let Some(parsed) = &given_policy {

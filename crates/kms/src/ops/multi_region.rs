@@ -120,7 +120,7 @@ impl Kms {
         self.store.apply(&changes)?;
         let mut state = self.state.write();
         for k in updated {
-            state.keys.insert(k.record.addr.clone(), k);
+            state.keys.insert(k);
         }
         Ok(())
     }
@@ -244,10 +244,10 @@ impl Kms {
             multi_region: true,
             materials: r.materials.clone(),
             imported: None,
-            mrk: Some(MultiRegionInfo {
+            mrk: Some(Box::new(MultiRegionInfo {
                 primary_region: r.addr.region.clone(),
                 replica_regions: Vec::new(),
-            }),
+            })),
         };
         if let Some(parsed) = &given_policy {
             self.check_lockout(
@@ -316,7 +316,7 @@ impl Kms {
             .multi_region_info()
             .ok_or_else(|| KmsError::Internal("primary lost its multi-Region info".into()))?;
         info.replica_regions.push(replica_region.clone());
-        primary_record.mrk = Some(info);
+        primary_record.mrk = Some(Box::new(info));
         changes.push(put_key_change(&primary_record)?);
         let replica = self.replace_key_locked(record, materials, changes)?;
         let primary_key = Arc::new(Key {
@@ -325,7 +325,7 @@ impl Kms {
             policy: primary.policy.clone(),
             usage: primary.usage.clone(),
         });
-        self.state.write().keys.insert(r.addr.clone(), primary_key);
+        self.state.write().keys.insert(primary_key);
         drop(_w);
         tracing::info!(primary = %r.arn(), replica = %replica.record.arn(), "multi-Region key replicated");
         Ok(ReplicateKeyResponse {
@@ -418,14 +418,14 @@ impl Kms {
         let target_for_all = target.clone();
         let new_primary = new_primary_addr.clone();
         self.update_members_locked(&current.record, &move |rec: &mut KeyRecord| {
-            rec.mrk = Some(MultiRegionInfo {
+            rec.mrk = Some(Box::new(MultiRegionInfo {
                 primary_region: target_for_all.clone(),
                 replica_regions: if rec.addr == new_primary {
                     new_replicas.clone()
                 } else {
                     Vec::new()
                 },
-            });
+            }));
         })?;
         tracing::info!(key = %r.arn(), primary_region = %target, "multi-Region primary moved");
         Ok(Empty {})

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use ferrokms_store::Change;
 
 use crate::api::*;
-use crate::crypto::random_bytes;
 use crate::ids::{Accepts, KeyAddr};
 use crate::keymat::{self, KeyMaterial};
 use crate::model::{
@@ -105,7 +104,7 @@ impl Kms {
         };
         let material = keymat::generate(spec, usage)?;
         let loaded = KeyMaterial::load(spec, usage, &material)?;
-        let material_id = hex::encode(&*random_bytes(32)?);
+        let material_id = crate::crypto::random_material_id()?;
         let _w = self.writer.lock();
         let current = self
             .state
@@ -168,7 +167,7 @@ impl Kms {
         self.store.apply(&changes)?;
         let mut state = self.state.write();
         for k in &updated {
-            state.keys.insert(k.record.addr.clone(), k.clone());
+            state.keys.insert(k.clone());
         }
         Ok(updated.into_iter().next())
     }
@@ -375,7 +374,7 @@ impl Kms {
             .into_iter()
             .map(|(v, m)| RotationsListEntry {
                 key_id: r.addr.key_id.to_string(),
-                key_material_id: m.id.clone(),
+                key_material_id: m.id.to_hex(),
                 key_material_description: m.description.clone().filter(|_| external),
                 import_state: external.then_some(if r.imported.is_some() {
                     ImportState::Imported
