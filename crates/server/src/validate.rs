@@ -167,7 +167,7 @@ impl Model {
             ));
         }
         let mut errors = Vec::new();
-        self.check(*input, body, "", &mut errors)?;
+        self.check(*input, body, &Path::Root, &mut errors)?;
         match errors.len() {
             0 => Ok(()),
             1 => Err(WireError::Validation(format!(
@@ -185,19 +185,21 @@ impl Model {
         &self,
         shape: usize,
         v: &Value,
-        path: &str,
+        path: &Path<'_>,
         errors: &mut Vec<String>,
     ) -> Result<(), WireError> {
         let Some(s) = self.shapes.get(shape) else {
             return Ok(());
         };
         let type_error = |expected: &str| {
+            let path = path.render();
             WireError::Serialization(format!(
                 "Unexpected value at '{}': expected {expected}",
-                if path.is_empty() { "(body)" } else { path }
+                if path.is_empty() { "(body)" } else { &path }
             ))
         };
         let shown = |text: &str| -> String {
+            let path = path.render();
             if s.sensitive {
                 format!("Value at '{path}'")
             } else {
@@ -208,12 +210,13 @@ impl Model {
             Kind::Structure { members, required } => {
                 let obj = v.as_object().ok_or_else(|| type_error("a structure"))?;
                 for (name, mshape) in members {
-                    let child = join(path, name);
+                    let child = Path::Member(path, name);
                     match obj.get(name) {
                         None | Some(Value::Null) => {
                             if required.contains(name) {
                                 errors.push(format!(
-                                    "Value null at '{child}' failed to satisfy constraint: Member must not be null"
+                                    "Value null at '{}' failed to satisfy constraint: Member must not be null",
+                                    child.render()
                                 ));
                             }
                         }
@@ -223,19 +226,36 @@ impl Model {
             }
             Kind::List { member } => {
                 let arr = v.as_array().ok_or_else(|| type_error("a list"))?;
-                self.length(s, arr.len(), || format!("Value at '{path}'"), errors);
+                self.length(
+                    s,
+                    arr.len(),
+                    || format!("Value at '{}'", path.render()),
+                    errors,
+                );
                 for (i, item) in arr.iter().enumerate() {
                     if item.is_null() {
                         continue;
                     }
-                    self.check(*member, item, &format!("{path}.{}.member", i + 1), errors)?;
+                    self.check(*member, item, &Path::Item(path, i + 1), errors)?;
                 }
             }
             Kind::Map { key, value } => {
                 let obj = v.as_object().ok_or_else(|| type_error("a map"))?;
-                self.length(s, obj.len(), || format!("Value at '{path}'"), errors);
+                self.length(
+                    s,
+                    obj.len(),
+                    || format!("Value at '{}'", path.render()),
+                    errors,
+                );
                 for (k, val) in obj {
-                    self.check(*key, &Value::String(k.clone()), path, errors)?;
+                    // Keys are strings: checked as text, without a `Value`
+                    // built for each one.
+                    match self.shapes.get(*key) {
+                        Some(ks) if matches!(ks.kind, Kind::String { .. }) => {
+                            self.check_text(ks, k, path, errors)
+                        }
+                        _ => self.check(*key, &Value::String(k.clone()), path, errors)?,
+                    }
                     if val.is_null() {
                         continue;
                     }
@@ -247,37 +267,16 @@ impl Model {
                     self.check(*value, val, path, errors)?;
                 }
             }
-            Kind::String {
-                enumeration,
-                pattern,
-            } => {
+            Kind::String { .. } => {
                 let text = v.as_str().ok_or_else(|| type_error("a string"))?;
-                let len = text.encode_utf16().count();
-                self.length(s, len, || shown(text), errors);
-                if let Some(values) = enumeration {
-                    if !values.iter().any(|e| e == text) {
-                        errors.push(format!(
-                            "{} failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-                            shown(text),
-                            values.join(", ")
-                        ));
-                    }
-                }
-                if let Some((p, re)) = pattern {
-                    if !re.is_match(text) {
-                        errors.push(format!(
-                            "{} failed to satisfy constraint: Member must satisfy regular expression pattern: {p}",
-                            shown(text)
-                        ));
-                    }
-                }
+                self.check_text(s, text, path, errors);
             }
             Kind::Blob => {
                 let text = v.as_str().ok_or_else(|| type_error("a base64 string"))?;
                 self.length(
                     s,
                     base64_decoded_len(text),
-                    || format!("Value at '{path}'"),
+                    || format!("Value at '{}'", path.render()),
                     errors,
                 );
             }
@@ -318,6 +317,45 @@ impl Model {
         Ok(())
     }
 
+    /// The constraints of a string shape (length in UTF-16 units, enum,
+    /// pattern) on `text`.
+    fn check_text(&self, s: &Shape, text: &str, path: &Path<'_>, errors: &mut Vec<String>) {
+        let Kind::String {
+            enumeration,
+            pattern,
+        } = &s.kind
+        else {
+            return;
+        };
+        let shown = || -> String {
+            let path = path.render();
+            if s.sensitive {
+                format!("Value at '{path}'")
+            } else {
+                format!("Value '{text}' at '{path}'")
+            }
+        };
+        let len = text.encode_utf16().count();
+        self.length(s, len, shown, errors);
+        if let Some(values) = enumeration {
+            if !values.iter().any(|e| e == text) {
+                errors.push(format!(
+                    "{} failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                    shown(),
+                    values.join(", ")
+                ));
+            }
+        }
+        if let Some((p, re)) = pattern {
+            if !re.is_match(text) {
+                errors.push(format!(
+                    "{} failed to satisfy constraint: Member must satisfy regular expression pattern: {p}",
+                    shown()
+                ));
+            }
+        }
+    }
+
     fn length(&self, s: &Shape, len: usize, shown: impl Fn() -> String, errors: &mut Vec<String>) {
         let len = len as i64;
         if let Some(min) = s.min {
@@ -335,6 +373,27 @@ impl Model {
                     shown()
                 ));
             }
+        }
+    }
+}
+
+/// Where a value sits in the request, for messages. Rendered only when a
+/// message needs it: building the text for every member visited cost
+/// several allocations per request on the hot path.
+enum Path<'a> {
+    Root,
+    /// A structure member, by its model name (camelCased when rendered).
+    Member(&'a Path<'a>, &'a str),
+    /// The n-th (from 1) item of a list: `path.n.member`.
+    Item(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    fn render(&self) -> String {
+        match self {
+            Path::Root => String::new(),
+            Path::Member(parent, name) => join(&parent.render(), name),
+            Path::Item(parent, n) => format!("{}.{n}.member", parent.render()),
         }
     }
 }
