@@ -133,13 +133,7 @@ impl Kms {
         caller: &Caller,
         req: ReplicateKeyRequest,
     ) -> Result<ReplicateKeyResponse, KmsError> {
-        let replica_region = Region::parse(&req.replica_region).map_err(|_| {
-            KmsError::validation(
-                Some(&req.replica_region),
-                "replicaRegion",
-                "Member must be a valid AWS Region",
-            )
-        })?;
+        let replica_region = region_member(&req.replica_region, "replicaRegion")?;
         let mut cond = Context::new();
         cond.insert("kms:ReplicaRegion", replica_region.as_str());
         let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOnly, "ReplicateKey", cond)?;
@@ -342,13 +336,7 @@ impl Kms {
         caller: &Caller,
         req: UpdatePrimaryRegionRequest,
     ) -> Result<Empty, KmsError> {
-        let target = Region::parse(&req.primary_region).map_err(|_| {
-            KmsError::validation(
-                Some(&req.primary_region),
-                "primaryRegion",
-                "Member must be a valid AWS Region",
-            )
-        })?;
+        let target = region_member(&req.primary_region, "primaryRegion")?;
         let mut cond = Context::new();
         cond.insert("kms:PrimaryRegion", target.as_str());
         let key = self.resolve_with(
@@ -461,4 +449,11 @@ fn require_primary_change_state(r: &KeyRecord) -> Result<(), KmsError> {
         KeyState::Creating => Err(KmsError::InvalidState(format!("{} is creating.", r.arn()))),
         _ => Ok(()),
     }
+}
+
+/// A Region named by a request member (`ReplicaRegion`, `PrimaryRegion`),
+/// refused in the model's validation wording.
+fn region_member(text: &str, member: &str) -> Result<Region, KmsError> {
+    Region::parse(text)
+        .map_err(|_| KmsError::validation(Some(text), member, "Member must be a valid AWS Region"))
 }
