@@ -68,7 +68,6 @@ fn cache_key(access_key_id: &str, scope: &CredentialScope) -> String {
 /// IAM directory holds it in memory anyway) and compared in constant time on
 /// every hit, so a secret replaced under the same access key id never hits a
 /// stale entry. Hashing the secret instead cost two SHA-256 blocks per request.
-
 struct Entry {
     secret: Zeroizing<Box<[u8]>>,
     key: SigningKey,
