@@ -37,6 +37,16 @@ use crate::auth::{Authenticator, Identity};
 use crate::kms_api::{ApiError, TARGET_PREFIX};
 use crate::validate::Model;
 
+/// The headers every request reads or writes, as names made at compile
+/// time: a lookup by `&str` parses and lowercases the name each time.
+pub(crate) mod hdr {
+    pub use axum::http::header::{CONTENT_TYPE, USER_AGENT};
+    use axum::http::HeaderName;
+    pub const X_AMZ_TARGET: HeaderName = HeaderName::from_static("x-amz-target");
+    pub const X_AMZN_REQUESTID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+    pub const X_AMZN_ERRORTYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
+}
+
 /// Requests larger than this are refused before they are read in full.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -103,9 +113,9 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         Err(e) => error_response(&e),
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        resp.headers_mut().insert("x-amzn-requestid", v);
+        resp.headers_mut().insert(hdr::X_AMZN_REQUESTID, v);
     }
-    if let Some(code) = resp.headers().get("x-amzn-errortype") {
+    if let Some(code) = resp.headers().get(hdr::X_AMZN_ERRORTYPE) {
         metrics::record_error(labels, code.to_str().unwrap_or(""));
     }
     metrics::record(labels, resp.status().as_u16(), started.elapsed());
@@ -159,12 +169,12 @@ async fn serve_request(
         event_id: ids::unique_id_u128(),
     };
     let target = headers
-        .get("x-amz-target")
+        .get(hdr::X_AMZ_TARGET)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let Some(op) = target.strip_prefix(TARGET_PREFIX) else {
         let form = headers
-            .get("content-type")
+            .get(hdr::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
         if target.is_empty() && (form || uri.query().is_some_and(|q| q.contains("Action="))) {
@@ -189,7 +199,7 @@ async fn serve_request(
             op,
             region: identity.map(|i| i.region.as_str()).unwrap_or_default(),
             source_ip,
-            user_agent: headers.get("user-agent").and_then(|v| v.to_str().ok()),
+            user_agent: headers.get(hdr::USER_AGENT).and_then(|v| v.to_str().ok()),
             identity,
             request_parameters: params,
             response_elements: response,
@@ -411,7 +421,7 @@ async fn serve_query(
             op: &action_name,
             region: identity.map(|i| i.region.as_str()).unwrap_or_default(),
             source_ip: None,
-            user_agent: headers.get("user-agent").and_then(|v| v.to_str().ok()),
+            user_agent: headers.get(hdr::USER_AGENT).and_then(|v| v.to_str().ok()),
             identity,
             request_parameters: &params_json,
             response_elements: &[],
@@ -505,7 +515,7 @@ fn xml_response(status: u16, body: String) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     let mut resp = (status, body).into_response();
     resp.headers_mut()
-        .insert("content-type", HeaderValue::from_static("text/xml"));
+        .insert(hdr::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     resp
 }
 
@@ -536,7 +546,7 @@ fn authenticate(
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut resp = (status, body).into_response();
     resp.headers_mut().insert(
-        "content-type",
+        hdr::CONTENT_TYPE,
         HeaderValue::from_static("application/x-amz-json-1.1"),
     );
     resp
@@ -546,7 +556,7 @@ fn error_response(e: &ApiError) -> Response {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
     let mut resp = json_response(status, e.body());
     if let Ok(v) = HeaderValue::from_str(e.code) {
-        resp.headers_mut().insert("x-amzn-errortype", v);
+        resp.headers_mut().insert(hdr::X_AMZN_ERRORTYPE, v);
     }
     resp
 }

@@ -102,7 +102,7 @@ async fn metrics_text(State(app): State<Arc<App>>) -> Response {
 /// the `Action` parameter (found without decoding the form).
 pub(crate) fn labels(headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Labels {
     let target = headers
-        .get("x-amz-target")
+        .get(crate::hdr::X_AMZ_TARGET)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if let Some(op) = target.strip_prefix(TARGET_PREFIX) {

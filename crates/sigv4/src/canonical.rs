@@ -20,10 +20,12 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
 /// several times cheaper than `hex::encode`'s char-by-char collect.
 pub(crate) fn hex_lower(bytes: &[u8]) -> String {
     const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(HEX_LOWER[usize::from(b >> 4)]);
-        out.push(HEX_LOWER[usize::from(b & 0x0f)]);
+    // Written into place rather than pushed: a push checks the capacity
+    // for every digit.
+    let mut out = vec![0u8; bytes.len() * 2];
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX_LOWER[usize::from(b >> 4)];
+        pair[1] = HEX_LOWER[usize::from(b & 0x0f)];
     }
     // Only ASCII digits and letters were pushed.
     String::from_utf8(out).unwrap_or_default()

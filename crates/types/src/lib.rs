@@ -188,16 +188,18 @@ impl fmt::Display for Arn {
 /// A 128-bit id as a UUID is written (`8-4-4-4-12` lowercase hex digits),
 /// without an allocation: request ids, audit event ids and the ids
 /// GetKeyLastUsage reports all print through this one function.
+///
+/// Byte by byte into fixed positions, which the compiler unrolls: two of
+/// these run on every request (request id, audit event id), and a digit at
+/// a time with 128-bit shifts cost about 500 instructions each.
 pub fn uuid_text(id: u128) -> [u8; 36] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    /// Where the two digits of each of the 16 bytes go.
+    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
     let mut out = [b'-'; 36];
-    let mut pos = 0;
-    for i in 0..32 {
-        if matches!(i, 8 | 12 | 16 | 20) {
-            pos += 1;
-        }
-        out[pos] = HEX[((id >> (124 - 4 * i)) & 0xf) as usize];
-        pos += 1;
+    for (byte, at) in id.to_be_bytes().into_iter().zip(AT) {
+        out[at] = HEX[usize::from(byte >> 4)];
+        out[at + 1] = HEX[usize::from(byte & 0xf)];
     }
     out
 }
@@ -208,7 +210,11 @@ mod tests {
 
     #[test]
     fn uuid_text_is_the_formatted_uuid_layout() {
-        for id in [0u128, u128::MAX, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210] {
+        let single_bits = (0..128).map(|k| 1u128 << k);
+        for id in [0u128, u128::MAX, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210]
+            .into_iter()
+            .chain(single_bits)
+        {
             let want = format!(
                 "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
                 (id >> 96) as u32,
