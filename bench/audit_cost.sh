@@ -102,13 +102,38 @@ r = json.loads(sys.argv[2])
 ok = r["requests"] - r["errors"]
 print("%-9s %8d req %6.0f req/s  p99 %5.2f ms  server CPU %5.1f us/req (audit threads %4.1f)" % (
     sys.argv[1], ok, r["requests_per_second"], r["p99_us"] / 1000, int(sys.argv[3]) / ok, int(sys.argv[4]) / ok))
-' "$name" "$line" "$((ticks * TICK_US))" "$((wticks * TICK_US))"
+with open(sys.argv[5], "a") as f:
+    f.write("%s %f %f\n" % (sys.argv[1], r["requests_per_second"], int(sys.argv[3]) / ok))
+' "$name" "$line" "$((ticks * TICK_US))" "$((wticks * TICK_US))" "$OUT/results"
 }
 
 echo "ferrokms $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "(not a git checkout)"), Encrypt, $CONNECTIONS connections, $REQUESTS requests per measurement; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# The order alternates from round to round, so that a machine getting
+# slower or faster during the run does not favour either server.
 for round in $(seq 1 "$ROUNDS"); do
-    measure audit-on
-    measure audit-off
+    if [ $((round % 2)) = 1 ]; then
+        measure audit-on
+        measure audit-off
+    else
+        measure audit-off
+        measure audit-on
+    fi
 done
+# The cost from the means, and the median of the rounds' own costs (each
+# round's pair ran back to back, so the median shrugs off a slow stretch).
+python3 - "$OUT/results" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+on = [(float(r[1]), float(r[2])) for r in rows if r[0] == "audit-on"]
+off = [(float(r[1]), float(r[2])) for r in rows if r[0] == "audit-off"]
+mean = lambda xs: sum(xs) / len(xs)
+rate_on, rate_off = mean([r for r, _ in on]), mean([r for r, _ in off])
+per_round = [100 * (1 - a[0] / b[0]) for a, b in zip(on, off)]
+cpu = [a[1] - b[1] for a, b in zip(on, off)]
+print("audit cost: %.1f%% of Encrypt throughput from the means (%.0f vs %.0f req/s), "
+      "%.1f%% median of %d rounds; +%.2f us server CPU per request (median)" % (
+          100 * (1 - rate_on / rate_off), rate_on, rate_off,
+          statistics.median(per_round), len(per_round), statistics.median(cpu)))
+PY
 echo "audit file: $(wc -l <"$OUT/audit-on/data/audit/audit.jsonl") records, $(du -h "$OUT/audit-on/data/audit/audit.jsonl" | cut -f1)"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -161,14 +161,14 @@ pub(crate) fn name_key(account: &AccountId, name: &str) -> NameKey {
 #[derive(Default)]
 pub(crate) struct IamState {
     pub accounts: BTreeMap<AccountId, AccountRecord>,
-    pub access_keys: HashMap<String, Arc<AccessKey>>,
+    pub access_keys: HashMap<String, Arc<AccessKey>, foldhash::fast::RandomState>,
     pub users: BTreeMap<NameKey, Arc<UserRecord>>,
     pub roles: BTreeMap<NameKey, Arc<RoleRecord>>,
     pub groups: BTreeMap<NameKey, Arc<GroupRecord>>,
     /// By ARN.
     pub policies: BTreeMap<String, Arc<ManagedPolicyRecord>>,
     /// By temporary access key id.
-    pub sessions: HashMap<String, Arc<Session>>,
+    pub sessions: HashMap<String, Arc<Session>, foldhash::fast::RandomState>,
 }
 
 /// The identity directory: every entity in memory, written through to the

@@ -262,7 +262,7 @@ pub fn caller_for(
 #[derive(Default)]
 pub struct ProfileCache {
     entries: parking_lot::Mutex<
-        std::collections::HashMap<String, (u64, Arc<ferrokms_kms::authz::CallerProfile>)>,
+        foldhash::HashMap<String, (u64, Arc<ferrokms_kms::authz::CallerProfile>)>,
     >,
 }
 

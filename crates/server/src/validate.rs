@@ -56,7 +56,7 @@ struct Shape {
 /// A loaded model: operation name -> input shape, and the shapes.
 #[derive(Debug)]
 pub struct Model {
-    operations: HashMap<String, Option<usize>>,
+    operations: foldhash::HashMap<String, Option<usize>>,
     shapes: Vec<Shape>,
 }
 
@@ -138,7 +138,7 @@ impl Model {
                 sensitive: s.get("sensitive").and_then(Value::as_bool).unwrap_or(false),
             });
         }
-        let mut operations = HashMap::new();
+        let mut operations = foldhash::HashMap::default();
         if let Some(ops) = root.get("operations").and_then(Value::as_object) {
             for (op, input) in ops {
                 let input = if input.is_null() {
@@ -209,9 +209,19 @@ impl Model {
         match &s.kind {
             Kind::Structure { members, required } => {
                 let obj = v.as_object().ok_or_else(|| type_error("a structure"))?;
+                // A request names a handful of members: comparing names is
+                // cheaper than hashing each of the shape's member names
+                // (with the map's SipHash) to look it up.
+                let member = |name: &str| {
+                    if obj.len() <= 8 {
+                        obj.iter().find_map(|(k, v)| (k == name).then_some(v))
+                    } else {
+                        obj.get(name)
+                    }
+                };
                 for (name, mshape) in members {
                     let child = Path::Member(path, name);
-                    match obj.get(name) {
+                    match member(name) {
                         None | Some(Value::Null) => {
                             if required.contains(name) {
                                 errors.push(format!(

@@ -1,4 +1,8 @@
 use std::collections::HashMap;
+
+/// The cache's maps: keyed by request text, so seeded per process, but
+/// hashed with foldhash rather than SipHash (looked up on every request).
+type Map = HashMap<CacheKey, Entry, foldhash::fast::RandomState>;
 use std::fmt;
 
 use aws_lc_rs::{constant_time, hmac};
@@ -80,8 +84,8 @@ impl Entry {
 }
 
 struct Generations {
-    current: HashMap<CacheKey, Entry>,
-    previous: HashMap<CacheKey, Entry>,
+    current: Map,
+    previous: Map,
 }
 
 /// Thread-safe, bounded cache of derived signing keys.
@@ -103,8 +107,8 @@ impl SigningKeyCache {
         SigningKeyCache {
             half_capacity,
             inner: Mutex::new(Generations {
-                current: HashMap::with_capacity(half_capacity),
-                previous: HashMap::new(),
+                current: Map::with_capacity_and_hasher(half_capacity, Default::default()),
+                previous: Map::default(),
             }),
         }
     }
