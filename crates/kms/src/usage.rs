@@ -130,7 +130,7 @@ fn current_ids() -> RequestIds {
 /// A 128-bit id in UUID layout (`8-4-4-4-12` lowercase hex digits).
 pub fn format_uuid(v: u128) -> String {
     // ASCII hex digits and dashes.
-    String::from_utf8_lossy(&ferrokms_types::uuid_text(v)).into_owned()
+    ferrokms_types::uuid_string(v)
 }
 
 fn parse_uuid(s: &str) -> Option<u128> {

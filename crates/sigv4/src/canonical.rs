@@ -152,20 +152,29 @@ pub(crate) fn canonical_query(query: &str, skip_signature: bool, out: &mut Strin
 }
 
 /// AWS "Trimall": strip surrounding whitespace, collapse runs of spaces.
+///
+/// Copies the runs between doubled spaces whole (header values rarely have
+/// any); pushing char by char cost about 40 instructions a byte.
 fn push_trimmed(out: &mut String, value: &str) {
     let value = value.trim_matches(|c| c == ' ' || c == '\t');
-    let mut prev_space = false;
-    for c in value.chars() {
-        if c == ' ' {
-            if !prev_space {
-                out.push(' ');
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b' ' && bytes[i + 1] == b' ' {
+            // Keep this space, skip the ones after it. Cuts fall next to
+            // ASCII spaces, so they are char boundaries.
+            out.push_str(value.get(start..=i).unwrap_or(""));
+            i += 1;
+            while i < bytes.len() && bytes[i] == b' ' {
+                i += 1;
             }
-            prev_space = true;
+            start = i;
         } else {
-            out.push(c);
-            prev_space = false;
+            i += 1;
         }
     }
+    out.push_str(value.get(start..).unwrap_or(""));
 }
 
 /// All values of a header, in order received, joined with `,`.
@@ -245,6 +254,24 @@ pub(crate) fn header<'a>(req: &HttpRequest<'a>, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trimall_strips_the_ends_and_collapses_runs_of_spaces() {
+        let trim = |v: &str| {
+            let mut out = String::new();
+            push_trimmed(&mut out, v);
+            out
+        };
+        assert_eq!(trim("  a   b  c \t"), "a b c");
+        assert_eq!(trim("\t\u{e9}  \u{fc}"), "\u{e9} \u{fc}");
+        assert_eq!(trim("a\t\tb"), "a\t\tb");
+        assert_eq!(trim("   "), "");
+        assert_eq!(trim(""), "");
+        assert_eq!(trim("x  "), "x");
+        assert_eq!(trim("a b"), "a b");
+        assert_eq!(trim("a    "), "a");
+        assert_eq!(trim("a  b  "), "a b");
+    }
 
     fn uri(p: &str) -> String {
         let mut s = String::new();
