@@ -430,11 +430,13 @@ impl Kms {
         let action_name = ferrokms_types::concat(&["kms:", action]);
         let action_id =
             Action::parse(&action_name).map_err(|e| KmsError::Internal(e.to_string()))?;
-        let request = Request::new(caller.request_principal()?, action_id, &key_arn)
-            .with_resource_account(ferrokms_policy::AccountId::parse(
-                record.addr.account.as_str(),
-            ))
-            .with_context(ctx);
+        let request = Request::in_account(
+            caller.request_principal()?,
+            action_id,
+            &key_arn,
+            ferrokms_policy::AccountId::parse(record.addr.account.as_str()),
+        )
+        .with_context(ctx);
         // Principal keys come with the caller's profile when the edge built
         // it (once per principal); otherwise derive them here.
         let request = if needed.is_empty() || caller.identity.profile.principal.is_some() {

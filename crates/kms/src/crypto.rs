@@ -55,10 +55,10 @@ impl EncryptionContext {
 /// wiped on drop.
 ///
 /// The AES-GCM context (key schedule and GHASH table, about 600 bytes of
-/// C heap in aws-lc) is built for each operation instead of being kept per
-/// key: with every key in memory, a kept context was a quarter of a
-/// loaded key's memory, while building one costs well under a microsecond
-/// next to a request's tens (docs/performance.md, "Memory per key").
+/// C heap in aws-lc) is not kept per key: with every key in memory, a kept
+/// context was a quarter of a loaded key's memory (docs/performance.md,
+/// "Memory per key"). Each thread keeps the context of the last key it used
+/// instead ([`SymmetricMaterial::with_aead`]).
 pub struct SymmetricMaterial {
     key: Zeroizing<[u8; SYMMETRIC_KEY_LEN]>,
 }
@@ -88,6 +88,79 @@ impl SymmetricMaterial {
             .map_err(|_| KmsError::Internal("AES-GCM key setup failed".into()))?;
         Ok(LessSafeKey::new(unbound))
     }
+
+    /// Runs `f` with this material's AES-GCM context. Each thread keeps the
+    /// context of the last material it used (and that key, to know it
+    /// again): a client encrypting under one key, the usual load, skips
+    /// the key schedule and GHASH table (about 800 instructions), while
+    /// memory holds one context per thread rather than one per key.
+    fn with_aead<R>(&self, f: impl FnOnce(&LessSafeKey) -> R) -> Result<R, KmsError> {
+        struct Last {
+            key: Zeroizing<[u8; SYMMETRIC_KEY_LEN]>,
+            aead: LessSafeKey,
+        }
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<Last>> = const { std::cell::RefCell::new(None) };
+        }
+        LAST.with(|last| {
+            let Ok(mut last) = last.try_borrow_mut() else {
+                return Ok(f(&self.aead()?));
+            };
+            match last.as_ref() {
+                Some(l)
+                    if aws_lc_rs::constant_time::verify_slices_are_equal(
+                        l.key.as_slice(),
+                        self.key.as_slice(),
+                    )
+                    .is_ok() =>
+                {
+                    Ok(f(&l.aead))
+                }
+                _ => {
+                    let fresh = Last {
+                        key: self.key.clone(),
+                        aead: self.aead()?,
+                    };
+                    let out = f(&fresh.aead);
+                    *last = Some(fresh);
+                    Ok(out)
+                }
+            }
+        })
+    }
+}
+
+/// A fresh random 96-bit AES-GCM nonce. Nonces are drawn from aws-lc's
+/// generator a few kilobytes at a time per thread: each call of the
+/// generator re-keys its DRBG (two AES key schedules), which for 12 bytes
+/// cost more than the encryption itself. Nonces are not secret (every
+/// ciphertext carries its own), only unique, which random draws keep.
+fn random_nonce() -> Result<[u8; NONCE_LEN], KmsError> {
+    const POOL_NONCES: usize = 340;
+    thread_local! {
+        static POOL: std::cell::RefCell<(usize, Vec<u8>)> = const { std::cell::RefCell::new((0, Vec::new())) };
+    }
+    let fill = |buf: &mut [u8]| {
+        SystemRandom::new()
+            .fill(buf)
+            .map_err(|_| KmsError::Internal("random number generator failed".into()))
+    };
+    POOL.with(|pool| {
+        let mut nonce = [0u8; NONCE_LEN];
+        let Ok(mut pool) = pool.try_borrow_mut() else {
+            fill(&mut nonce)?;
+            return Ok(nonce);
+        };
+        let (used, bytes) = &mut *pool;
+        if *used + NONCE_LEN > bytes.len() {
+            bytes.resize(POOL_NONCES * NONCE_LEN, 0);
+            fill(bytes)?;
+            *used = 0;
+        }
+        nonce.copy_from_slice(&bytes[*used..*used + NONCE_LEN]);
+        *used += NONCE_LEN;
+        Ok(nonce)
+    })
 }
 
 /// A new random `KeyMaterialId` (generated material and rotations).
@@ -165,20 +238,18 @@ pub fn encrypt(
     let mut blob = header_bytes(header);
     let mut aad = blob.clone();
     aad.extend_from_slice(&context.canonical_bytes());
-    let mut nonce = [0u8; NONCE_LEN];
-    SystemRandom::new()
-        .fill(&mut nonce)
-        .map_err(|_| KmsError::Internal("random number generator failed".into()))?;
+    let nonce = random_nonce()?;
     blob.extend_from_slice(&nonce);
     let start = blob.len();
     blob.extend_from_slice(plaintext);
     let tag = material
-        .aead()?
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(&aad),
-            &mut blob[start..],
-        )
+        .with_aead(|aead| {
+            aead.seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&aad),
+                &mut blob[start..],
+            )
+        })?
         .map_err(|_| KmsError::Internal("encryption failed".into()))?;
     blob.extend_from_slice(tag.as_ref());
     Ok(blob)
@@ -205,14 +276,15 @@ pub fn decrypt(
             .to_vec(),
     );
     let len = material
-        .aead()?
-        .open_in_place(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(&aad),
-            body.as_mut_slice(),
-        )
-        .map_err(|_| KmsError::InvalidCiphertext)?
-        .len();
+        .with_aead(|aead| {
+            aead.open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&aad),
+                body.as_mut_slice(),
+            )
+            .map(|plain| plain.len())
+        })?
+        .map_err(|_| KmsError::InvalidCiphertext)?;
     body.truncate(len);
     Ok(body)
 }
@@ -248,6 +320,39 @@ mod tests {
         let (parsed, len) = parse_header(&blob).unwrap();
         assert_eq!(parsed, h);
         assert_eq!(decrypt(&m, &blob, len, &c).unwrap().as_slice(), b"hello");
+    }
+
+    #[test]
+    fn a_thread_switching_between_keys_encrypts_and_decrypts_under_each_its_own() {
+        let (a, h) = setup();
+        let (b, _) = setup();
+        let c = ctx(&[]);
+        // Alternate keys on one thread: the kept context must follow.
+        let blob_a = encrypt(&a, &h, &c, b"under a").unwrap();
+        let blob_b = encrypt(&b, &h, &c, b"under b").unwrap();
+        let blob_a2 = encrypt(&a, &h, &c, b"under a again").unwrap();
+        let (_, len) = parse_header(&blob_a).unwrap();
+        assert_eq!(
+            decrypt(&a, &blob_a, len, &c).unwrap().as_slice(),
+            b"under a"
+        );
+        assert!(decrypt(&b, &blob_a, len, &c).is_err());
+        assert_eq!(
+            decrypt(&b, &blob_b, len, &c).unwrap().as_slice(),
+            b"under b"
+        );
+        assert!(decrypt(&a, &blob_b, len, &c).is_err());
+        assert_eq!(
+            decrypt(&a, &blob_a2, len, &c).unwrap().as_slice(),
+            b"under a again"
+        );
+    }
+
+    #[test]
+    fn nonces_never_repeat_across_pool_refills() {
+        let nonces: std::collections::HashSet<[u8; NONCE_LEN]> =
+            (0..5_000).map(|_| random_nonce().unwrap()).collect();
+        assert_eq!(nonces.len(), 5_000);
     }
 
     #[test]

@@ -145,12 +145,24 @@ impl Action {
         if s.bytes().any(|b| b == b'*' || b == b'?') {
             return Err(bad("a request action cannot contain wildcards"));
         }
-        if s.chars().any(char::is_whitespace) {
+        // Action names are ASCII: checked and lowered byte by byte then,
+        // char by char (Unicode whitespace and case) only otherwise.
+        let ascii = s.is_ascii();
+        let whitespace = if ascii {
+            s.bytes().any(|b| b.is_ascii_whitespace() || b == 0x0b)
+        } else {
+            s.chars().any(char::is_whitespace)
+        };
+        if whitespace {
             return Err(bad("a request action cannot contain whitespace"));
         }
         Ok(Action {
             text: s.to_string(),
-            lower: s.to_lowercase(),
+            lower: if ascii {
+                s.to_ascii_lowercase()
+            } else {
+                s.to_lowercase()
+            },
         })
     }
 
@@ -232,5 +244,35 @@ mod split_tests {
             }
         }
         assert_eq!(split_fields::<1>("a:b", b':'), Some(["a:b"]));
+    }
+}
+
+#[cfg(test)]
+mod action_tests {
+    use super::*;
+
+    #[test]
+    fn a_request_action_is_service_colon_name_without_wildcards_or_whitespace() {
+        let a = Action::parse("kms:ReEncryptFrom").unwrap();
+        assert_eq!(
+            (a.as_str(), a.lower()),
+            ("kms:ReEncryptFrom", "kms:reencryptfrom")
+        );
+        let u = Action::parse("svc:\u{c9}TAT").unwrap();
+        assert_eq!(u.lower(), "svc:\u{e9}tat");
+        for bad in [
+            "kms",
+            ":Sign",
+            "kms:",
+            "kms:Si*n",
+            "kms:Sig?",
+            "kms:Si gn",
+            "kms:Sign\t",
+            "kms:Si\u{b}gn",
+            "kms:Si\u{a0}gn",
+            "kms:\u{e9}\u{2003}",
+        ] {
+            assert!(Action::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

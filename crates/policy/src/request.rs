@@ -313,6 +313,17 @@ pub struct Request {
 impl Request {
     pub fn new(principal: RequestPrincipal, action: Action, resource: &str) -> Self {
         let resource_account = Arn::parse(resource).and_then(|a| AccountId::parse(a.account()));
+        Self::in_account(principal, action, resource, resource_account)
+    }
+
+    /// [`Request::new`] for a caller that already knows the resource's
+    /// account (KMS knows its key's): the ARN is not parsed again.
+    pub fn in_account(
+        principal: RequestPrincipal,
+        action: Action,
+        resource: &str,
+        resource_account: Option<AccountId>,
+    ) -> Self {
         Request {
             principal,
             action,
