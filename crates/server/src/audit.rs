@@ -176,13 +176,14 @@ impl AuditLog {
             return;
         }
         thread_local! {
-            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+            static BUF: std::cell::RefCell<(Vec<u8>, Memo)> = std::cell::RefCell::default();
         }
         BUF.with(|buf| match buf.try_borrow_mut() {
             Ok(mut buf) => {
+                let (buf, memo) = &mut *buf;
                 buf.clear();
-                write_event(&mut buf, &input);
-                self.record(&buf);
+                write_event(buf, &input, Some(memo));
+                self.record(buf);
                 // A rare huge record (a long error message) does not pin
                 // its memory to the thread.
                 if buf.capacity() > 64 * RECORD_CAPACITY {
@@ -407,16 +408,144 @@ const RECORD_CAPACITY: usize = 1536;
 /// record, a fifth of the whole request; docs/audit.md.)
 pub fn event(input: EventInput<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(RECORD_CAPACITY);
-    write_event(&mut out, &input);
+    write_event(&mut out, &input, None);
     out
 }
 
-fn write_event(out: &mut Vec<u8>, input: &EventInput<'_>) {
+/// The parts of the last record a thread wrote that the next record of the
+/// same client repeats byte for byte, with what they were made from. A
+/// client sending request after request (the usual load) has the same
+/// identity, operation, address, key and decision each time: comparing
+/// those inputs and copying the text costs a fraction of escaping and
+/// writing it again (about 3,400 instructions of a record's 5,000). Each
+/// part is compared in full, so a record never borrows another's text.
+#[derive(Default)]
+struct Memo {
+    /// `userIdentity`: access key id, principal and partition.
+    identity: Option<(String, ferrokms_iam::Principal, &'static str)>,
+    identity_json: Vec<u8>,
+    /// From `eventSource` to `userAgent`.
+    head: Option<HeadKey>,
+    head_json: Vec<u8>,
+    /// From `readOnly` to the end of a request that did not fail.
+    tail: Option<TailKey>,
+    tail_json: Vec<u8>,
+}
+
+#[derive(PartialEq)]
+struct HeadKey {
+    service: String,
+    op: String,
+    region: String,
+    source_ip: Option<std::net::IpAddr>,
+    user_agent: Option<String>,
+}
+
+#[derive(PartialEq)]
+struct TailKey {
+    op: String,
+    caller_account: String,
+    decisions: Vec<ferrokms_kms::authz::AuthzRecord>,
+}
+
+/// Copies the memo's text for `key` when it was made from equal inputs, or
+/// writes it afresh with `write` (into the memo, then copied).
+fn memoized<K: PartialEq>(
+    out: &mut Vec<u8>,
+    memo: Option<(&mut Option<K>, &mut Vec<u8>)>,
+    same: impl FnOnce(&K) -> bool,
+    key: impl FnOnce() -> K,
+    write: impl FnOnce(&mut Vec<u8>),
+) {
+    match memo {
+        Some((k, text)) => {
+            if !k.as_ref().is_some_and(same) {
+                text.clear();
+                write(text);
+                *k = Some(key());
+            }
+            out.extend_from_slice(text);
+        }
+        None => write(out),
+    }
+}
+
+fn write_event(out: &mut Vec<u8>, input: &EventInput<'_>, mut memo: Option<&mut Memo>) {
     out.extend_from_slice(b"{\"eventVersion\":\"1.08\",\"userIdentity\":");
-    write_user_identity(out, input.identity);
+    match input.identity {
+        None => out.extend_from_slice(b"{\"type\":\"Unknown\"}"),
+        Some(id) => {
+            let partition = id.region.partition();
+            memoized(
+                out,
+                memo.as_deref_mut()
+                    .map(|m| (&mut m.identity, &mut m.identity_json)),
+                |(akid, principal, p)| {
+                    *p == partition && *akid == id.access_key_id && *principal == id.principal
+                },
+                || (id.access_key_id.clone(), id.principal.clone(), partition),
+                |out| write_user_identity(out, id, partition),
+            );
+        }
+    }
     out.extend_from_slice(b",\"eventTime\":\"");
     write_time(out, input.now_ms);
-    out.extend_from_slice(b"\",\"eventSource\":");
+    out.push(b'"');
+    memoized(
+        out,
+        memo.as_deref_mut().map(|m| (&mut m.head, &mut m.head_json)),
+        |k| {
+            k.service == input.service
+                && k.op == input.op
+                && k.region == input.region
+                && k.source_ip == input.source_ip
+                && k.user_agent.as_deref() == input.user_agent
+        },
+        || HeadKey {
+            service: input.service.to_string(),
+            op: input.op.to_string(),
+            region: input.region.to_string(),
+            source_ip: input.source_ip,
+            user_agent: input.user_agent.map(str::to_string),
+        },
+        |out| write_head(out, input),
+    );
+    out.extend_from_slice(b",\"requestParameters\":");
+    push_raw(out, input.request_parameters);
+    out.extend_from_slice(b",\"responseElements\":");
+    push_raw(out, input.response_elements);
+    out.extend_from_slice(b",\"requestID\":");
+    push_str(out, input.request_id);
+    out.extend_from_slice(b",\"eventID\":\"");
+    out.extend_from_slice(&input.event_id.unwrap_or_else(crate::ids::unique_id_bytes));
+    out.push(b'"');
+    let caller_account = input
+        .identity
+        .map(|i| i.principal.account().as_str())
+        .unwrap_or_default();
+    // A failed request's tail carries its error: written afresh.
+    let tail_memo = match input.error {
+        None => memo.map(|m| (&mut m.tail, &mut m.tail_json)),
+        Some(_) => None,
+    };
+    memoized(
+        out,
+        tail_memo,
+        |k| {
+            k.op == input.op && k.caller_account == caller_account && k.decisions == input.decisions
+        },
+        || TailKey {
+            op: input.op.to_string(),
+            caller_account: caller_account.to_string(),
+            decisions: input.decisions.to_vec(),
+        },
+        |out| write_tail(out, input, caller_account),
+    );
+}
+
+/// `,"eventSource":...,"userAgent":...`
+fn write_head(out: &mut Vec<u8>, input: &EventInput<'_>) {
+    out.extend_from_slice(b",\"eventSource\":");
     push_str_parts(out, &[input.service, ".amazonaws.com"]);
     out.extend_from_slice(b",\"eventName\":");
     push_str(out, input.op);
@@ -434,15 +563,11 @@ fn write_event(out: &mut Vec<u8>, input: &EventInput<'_>) {
     }
     out.extend_from_slice(b",\"userAgent\":");
     push_opt_str(out, input.user_agent);
-    out.extend_from_slice(b",\"requestParameters\":");
-    push_raw(out, input.request_parameters);
-    out.extend_from_slice(b",\"responseElements\":");
-    push_raw(out, input.response_elements);
-    out.extend_from_slice(b",\"requestID\":");
-    push_str(out, input.request_id);
-    out.extend_from_slice(b",\"eventID\":\"");
-    out.extend_from_slice(&input.event_id.unwrap_or_else(crate::ids::unique_id_bytes));
-    out.extend_from_slice(b"\",\"readOnly\":");
+}
+
+/// `,"readOnly":...` to the end of the record, its closing brace included.
+fn write_tail(out: &mut Vec<u8>, input: &EventInput<'_>, caller_account: &str) {
+    out.extend_from_slice(b",\"readOnly\":");
     out.extend_from_slice(if read_only(input.op) {
         b"true"
     } else {
@@ -481,10 +606,6 @@ fn write_event(out: &mut Vec<u8>, input: &EventInput<'_>) {
         }
         out.push(b'}');
     }
-    let caller_account = input
-        .identity
-        .map(|i| i.principal.account().as_str())
-        .unwrap_or_default();
     out.extend_from_slice(
         b"],\"eventType\":\"AwsApiCall\",\"managementEvent\":true,\"recipientAccountId\":",
     );
@@ -528,56 +649,8 @@ fn write_event(out: &mut Vec<u8>, input: &EventInput<'_>) {
     out.extend_from_slice(b"]}");
 }
 
-/// The `userIdentity` of the last caller this thread recorded, as written.
-/// A client that sends request after request (the usual load) has the same
-/// identity each time; copying its object instead of rebuilding it from a
-/// dozen escaped pieces is a sixth of the record's cost.
-struct IdentityMemo {
-    access_key_id: String,
-    principal: Option<ferrokms_iam::Principal>,
-    partition: &'static str,
-    json: Vec<u8>,
-}
-
-fn write_user_identity(out: &mut Vec<u8>, identity: Option<&crate::auth::Identity>) {
-    thread_local! {
-        static MEMO: std::cell::RefCell<IdentityMemo> = const {
-            std::cell::RefCell::new(IdentityMemo {
-                access_key_id: String::new(),
-                principal: None,
-                partition: "",
-                json: Vec::new(),
-            })
-        };
-    }
-    let Some(id) = identity else {
-        out.extend_from_slice(b"{\"type\":\"Unknown\"}");
-        return;
-    };
-    let partition = id.region.partition();
-    let copied = MEMO.with(|memo| {
-        let Ok(mut memo) = memo.try_borrow_mut() else {
-            return false;
-        };
-        let same = memo.partition == partition
-            && memo.access_key_id == id.access_key_id
-            && memo.principal.as_ref() == Some(&id.principal);
-        if !same {
-            memo.json.clear();
-            render_user_identity(&mut memo.json, id, partition);
-            memo.access_key_id.clone_from(&id.access_key_id);
-            memo.principal = Some(id.principal.clone());
-            memo.partition = partition;
-        }
-        out.extend_from_slice(&memo.json);
-        true
-    });
-    if !copied {
-        render_user_identity(out, id, partition);
-    }
-}
-
-fn render_user_identity(out: &mut Vec<u8>, id: &crate::auth::Identity, partition: &str) {
+/// `userIdentity` as CloudTrail writes it for each kind of caller.
+fn write_user_identity(out: &mut Vec<u8>, id: &crate::auth::Identity, partition: &str) {
     use ferrokms_iam::Principal;
     match &id.principal {
         Principal::Root { account } => {
@@ -1013,8 +1086,9 @@ mod tests {
     }
 
     #[test]
-    fn a_thread_that_records_one_caller_after_another_names_each_of_them() {
+    fn records_written_through_the_thread_memo_equal_records_written_afresh() {
         use ferrokms_iam::Principal;
+        use ferrokms_kms::authz::AuthzRecord;
         use ferrokms_types::AccountId;
         let root = |a: &str| {
             identity(Principal::Root {
@@ -1026,50 +1100,162 @@ mod tests {
         b_other_key.access_key_id = "AKIAOTHER".into();
         let mut a_in_china = root("111122223333");
         a_in_china.region = ferrokms_types::Region::parse("cn-north-1").unwrap();
-        // The same caller twice in a row is copied from the memo; each
-        // change of caller, access key or partition is written afresh.
-        for (id, account, key, arn) in [
+        let user = identity(Principal::User {
+            account: AccountId::parse("111122223333").unwrap(),
+            name: "alice".into(),
+            path: "/".into(),
+            id: "AIDAEXAMPLE".into(),
+        });
+        let decision = |key: &str, allowed: bool| AuthzRecord {
+            action: "kms:Encrypt".into(),
+            resource: format!("arn:aws:kms:us-east-1:111122223333:key/{key}"),
+            allowed,
+            decision: if allowed {
+                "allow".into()
+            } else {
+                "because \"no\"".into()
+            },
+            statements: vec!["key policy #0 (Enable IAM User Permissions) Allow".into()],
+        };
+        let k1 = [decision("k1", true)];
+        let k2 = [decision("k2", true)];
+        let k1_denied = [decision("k1", false)];
+        let ips = [
+            Some("127.0.0.1".parse().unwrap()),
+            Some("10.0.0.2".parse().unwrap()),
+            None,
+        ];
+        // Each line changes one input from the line before (or none), so
+        // every part of the memo is both reused and replaced.
+        /// Caller, operation, region, address (index into `ips`), user
+        /// agent, decisions, error.
+        type Case<'a> = (
+            Option<&'a crate::auth::Identity>,
+            &'a str,
+            &'a str,
+            usize,
+            Option<&'a str>,
+            &'a [AuthzRecord],
+            Option<(&'a str, Option<&'a str>)>,
+        );
+        let cases: Vec<Case<'_>> = vec![
+            (Some(&a), "Encrypt", "us-east-1", 0, None, &k1, None),
+            (Some(&a), "Encrypt", "us-east-1", 0, None, &k1, None),
+            (Some(&b), "Encrypt", "us-east-1", 0, None, &k1, None),
             (
-                &a,
-                "111122223333",
-                "AKIAEXAMPLE",
-                "arn:aws:iam::111122223333:root",
+                Some(&b_other_key),
+                "Encrypt",
+                "us-east-1",
+                0,
+                None,
+                &k1,
+                None,
             ),
             (
-                &a,
-                "111122223333",
-                "AKIAEXAMPLE",
-                "arn:aws:iam::111122223333:root",
+                Some(&a_in_china),
+                "Encrypt",
+                "us-east-1",
+                0,
+                None,
+                &k1,
+                None,
+            ),
+            (Some(&user), "Encrypt", "us-east-1", 0, None, &k1, None),
+            (None, "Encrypt", "us-east-1", 0, None, &k1, None),
+            (Some(&a), "Decrypt", "us-east-1", 0, None, &k1, None),
+            (Some(&a), "Decrypt", "eu-west-1", 0, None, &k1, None),
+            (Some(&a), "Decrypt", "eu-west-1", 1, None, &k1, None),
+            (Some(&a), "Decrypt", "eu-west-1", 2, None, &k1, None),
+            (
+                Some(&a),
+                "Decrypt",
+                "eu-west-1",
+                2,
+                Some("aws-cli/2"),
+                &k1,
+                None,
             ),
             (
-                &b,
-                "444455556666",
-                "AKIAEXAMPLE",
-                "arn:aws:iam::444455556666:root",
+                Some(&a),
+                "Decrypt",
+                "eu-west-1",
+                2,
+                Some("boto3"),
+                &k1,
+                None,
             ),
             (
-                &b_other_key,
-                "444455556666",
-                "AKIAOTHER",
-                "arn:aws:iam::444455556666:root",
+                Some(&a),
+                "Decrypt",
+                "eu-west-1",
+                2,
+                Some("boto3"),
+                &k2,
+                None,
             ),
             (
-                &a_in_china,
-                "111122223333",
-                "AKIAEXAMPLE",
-                "arn:aws-cn:iam::111122223333:root",
+                Some(&a),
+                "Decrypt",
+                "eu-west-1",
+                2,
+                Some("boto3"),
+                &k1_denied,
+                Some(("AccessDeniedException", Some("no"))),
             ),
             (
-                &a,
-                "111122223333",
-                "AKIAEXAMPLE",
-                "arn:aws:iam::111122223333:root",
+                Some(&a),
+                "Decrypt",
+                "eu-west-1",
+                2,
+                Some("boto3"),
+                &k1_denied,
+                None,
             ),
-        ] {
-            let r = record(Some(id), None);
-            assert_eq!(r["userIdentity"]["accountId"], account);
-            assert_eq!(r["userIdentity"]["accessKeyId"], key);
-            assert_eq!(r["userIdentity"]["arn"], arn);
+            (
+                Some(&a),
+                "Decrypt",
+                "eu-west-1",
+                2,
+                Some("boto3"),
+                &[],
+                None,
+            ),
+            (
+                Some(&b),
+                "Decrypt",
+                "eu-west-1",
+                2,
+                Some("boto3"),
+                &[],
+                None,
+            ),
+            (Some(&a), "Encrypt", "us-east-1", 0, None, &k1, None),
+        ];
+        let mut memo = Memo::default();
+        for (i, (id, op, region, ip, agent, decisions, error)) in cases.into_iter().enumerate() {
+            let input = EventInput {
+                service: "kms",
+                op,
+                region,
+                source_ip: ips[ip],
+                user_agent: agent,
+                identity: id,
+                request_parameters: br#"{"keyId":"k1"}"#,
+                response_elements: &[],
+                error,
+                request_id: "req-1",
+                event_id: Some(*b"00000000-0000-4000-8000-000000000000"),
+                decisions,
+                now_ms: 1_795_486_163_712,
+            };
+            let mut through_memo = Vec::new();
+            write_event(&mut through_memo, &input, Some(&mut memo));
+            let afresh = event(input);
+            assert_eq!(
+                String::from_utf8(through_memo).unwrap(),
+                String::from_utf8(afresh).unwrap(),
+                "case {i}"
+            );
         }
     }
 
