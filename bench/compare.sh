@@ -64,6 +64,9 @@ cleanup() {
         done
         kill -9 "$pid" 2>/dev/null || true
     done
+    # The server's data dir holds hundreds of MiB of audit trail after a
+    # run; the results and logs stay.
+    rm -rf "$OUT/ferrokms-data"
 }
 trap cleanup EXIT
 
