@@ -891,7 +891,53 @@ fn push_raw(out: &mut Vec<u8>, json: &[u8]) {
 /// Request parameters as CloudTrail shows them (see [`request_parameters`]),
 /// written straight to JSON text from the parsed request body; empty for
 /// `null` (an empty body).
+///
+/// Each thread keeps the members it last wrote (the logged ones, in order)
+/// and their text: a client repeating a request with other data (another
+/// plaintext, which is never logged) gets the text copied, not written
+/// again. Members are compared in order, so the text is always what
+/// writing this body afresh would give.
 pub fn request_parameters_json(body: &Value) -> Vec<u8> {
+    /// The logged members last written, and their text.
+    type Memo = (Vec<(String, Value)>, Vec<u8>);
+    thread_local! {
+        static MEMO: std::cell::RefCell<Memo> =
+            const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    }
+    let Value::Object(members) = body else {
+        return clean_json(body);
+    };
+    if members.is_empty() {
+        return Vec::new();
+    }
+    let logged = || {
+        members
+            .iter()
+            .filter(|(k, _)| !NEVER_LOGGED.contains(&k.as_str()))
+    };
+    MEMO.with(|memo| {
+        let Ok(mut memo) = memo.try_borrow_mut() else {
+            return clean_json(body);
+        };
+        let (kept, text) = &mut *memo;
+        let mut n = 0;
+        let same = logged().all(|(k, v)| {
+            let hit = kept
+                .get(n)
+                .is_some_and(|(mk, mv)| mk == k && same_json(mv, v));
+            n += 1;
+            hit
+        }) && n == kept.len();
+        if !same {
+            *kept = logged().map(|(k, v)| (k.clone(), v.clone())).collect();
+            *text = clean_json(body);
+        }
+        text.clone()
+    })
+}
+
+/// [`request_parameters_json`] without the memo.
+fn clean_json(body: &Value) -> Vec<u8> {
     match body {
         Value::Object(m) if m.is_empty() => Vec::new(),
         other => {
@@ -899,6 +945,24 @@ pub fn request_parameters_json(body: &Value) -> Vec<u8> {
             write_clean(&mut out, other, true);
             out
         }
+    }
+}
+
+/// JSON equality that also requires objects to list their members in the
+/// same order (`Value`'s own equality ignores the order, but the text
+/// written keeps it).
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_json(p, q))
+        }
+        _ => a == b,
     }
 }
 
@@ -986,7 +1050,7 @@ pub fn response_elements(op: &str, response: &[u8]) -> Vec<u8> {
     if let Value::Object(m) = &mut v {
         m.remove("GrantToken");
     }
-    request_parameters_json(&v)
+    clean_json(&v)
 }
 
 #[cfg(test)]
@@ -1255,6 +1319,36 @@ mod tests {
                 String::from_utf8(through_memo).unwrap(),
                 String::from_utf8(afresh).unwrap(),
                 "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn request_parameters_through_the_thread_memo_equal_parameters_written_afresh() {
+        let bodies = [
+            json!({"KeyId": "k1", "Plaintext": "AAAA", "EncryptionContext": {"a": "1", "b": "2"}}),
+            // Only the never-logged plaintext differs: copied from the memo.
+            json!({"KeyId": "k1", "Plaintext": "BBBB", "EncryptionContext": {"a": "1", "b": "2"}}),
+            // The same context in another order is other text.
+            json!({"KeyId": "k1", "Plaintext": "BBBB", "EncryptionContext": {"b": "2", "a": "1"}}),
+            json!({"KeyId": "k2", "Plaintext": "BBBB", "EncryptionContext": {"b": "2", "a": "1"}}),
+            json!({"KeyId": "k2", "Plaintext": "BBBB", "EncryptionContext": {"b": "2", "a": "1"}, "GrantTokens": ["t"]}),
+            json!({"KeyId": "k2", "Plaintext": "BBBB", "EncryptionContext": {"b": "2", "a": "1"}, "GrantTokens": ["u"]}),
+            json!({"KeyId": "k2", "Plaintext": "BBBB"}),
+            json!({"Plaintext": "BBBB", "KeyId": "k2"}),
+            json!({"KeyId": "k2", "Limit": 1}),
+            json!({"KeyId": "k2", "Limit": 1.0}),
+            json!({}),
+            json!({"Plaintext": "only secret"}),
+            json!({"KeyId": "k2"}),
+            json!([1, 2]),
+            json!({"KeyId": "k2"}),
+        ];
+        for (i, body) in bodies.iter().enumerate() {
+            assert_eq!(
+                String::from_utf8(request_parameters_json(body)).unwrap(),
+                String::from_utf8(clean_json(body)).unwrap(),
+                "body {i}"
             );
         }
     }
