@@ -15,21 +15,9 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex_lower(digest::digest(&digest::SHA256, data).as_ref())
 }
 
-/// Lowercase hex, as SigV4 writes hashes and signatures. Three of these run
-/// per verified request; a table lookup per nibble into one allocation is
-/// several times cheaper than `hex::encode`'s char-by-char collect.
-pub(crate) fn hex_lower(bytes: &[u8]) -> String {
-    const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
-    // Written into place rather than pushed: a push checks the capacity
-    // for every digit.
-    let mut out = vec![0u8; bytes.len() * 2];
-    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX_LOWER[usize::from(b >> 4)];
-        pair[1] = HEX_LOWER[usize::from(b & 0x0f)];
-    }
-    // Only ASCII digits and letters were pushed.
-    String::from_utf8(out).unwrap_or_default()
-}
+/// Lowercase hex, as SigV4 writes hashes and signatures (three per verified
+/// request): the digits written into place, shared with the other crates.
+pub(crate) use ferrokms_types::hex_lower;
 
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
