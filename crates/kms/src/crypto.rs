@@ -93,7 +93,10 @@ impl SymmetricMaterial {
     /// context of the last material it used (and that key, to know it
     /// again): a client encrypting under one key, the usual load, skips
     /// the key schedule and GHASH table (about 800 instructions), while
-    /// memory holds one context per thread rather than one per key.
+    /// memory holds one context per thread rather than one per key. The
+    /// price: after a key's material is deleted, its copy stays in the
+    /// slot of each thread that used it last until that thread uses
+    /// another key (it is wiped then, or when the thread ends).
     fn with_aead<R>(&self, f: impl FnOnce(&LessSafeKey) -> R) -> Result<R, KmsError> {
         struct Last {
             key: Zeroizing<[u8; SYMMETRIC_KEY_LEN]>,
