@@ -510,7 +510,7 @@ impl Kms {
         ctx.insert("aws:RequestedRegion", caller.region.as_str());
         merge(&mut ctx, caller.identity.context.get());
         merge(&mut ctx, &caller.identity.profile.context);
-        let action_id = Action::parse(&format!("kms:{action}"))
+        let action_id = Action::parse(&ferrokms_types::concat(&["kms:", action]))
             .map_err(|e| KmsError::Internal(e.to_string()))?;
         let request = Request::new(caller.request_principal()?, action_id, resource)
             .with_resource_account(ferrokms_policy::AccountId::parse(caller.account.as_str()))

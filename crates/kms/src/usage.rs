@@ -127,12 +127,6 @@ fn current_ids() -> RequestIds {
     CURRENT.with(Cell::get)
 }
 
-/// A 128-bit id in UUID layout (`8-4-4-4-12` lowercase hex digits).
-pub fn format_uuid(v: u128) -> String {
-    // ASCII hex digits and dashes.
-    ferrokms_types::uuid_string(v)
-}
-
 fn parse_uuid(s: &str) -> Option<u128> {
     let hex: String = s.chars().filter(|c| *c != '-').collect();
     if hex.len() != 32 {
@@ -334,7 +328,7 @@ impl Kms {
     ) -> Result<GetKeyLastUsageResponse, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "GetKeyLastUsage")?;
         let r = &key.record;
-        let id = |v: u128| (v != 0).then(|| format_uuid(v));
+        let id = |v: u128| (v != 0).then(|| ferrokms_types::uuid_string(v));
         Ok(GetKeyLastUsageResponse {
             key_id: r.addr.key_id.to_string(),
             key_last_usage: key.usage.last_use().map(|u| KeyLastUsageData {
@@ -373,8 +367,10 @@ impl Kms {
                 key: addr.clone(),
                 ms: u.ms,
                 op: u.op,
-                request_id: (u.ids.request_id != 0).then(|| format_uuid(u.ids.request_id)),
-                event_id: (u.ids.event_id != 0).then(|| format_uuid(u.ids.event_id)),
+                request_id: (u.ids.request_id != 0)
+                    .then(|| ferrokms_types::uuid_string(u.ids.request_id)),
+                event_id: (u.ids.event_id != 0)
+                    .then(|| ferrokms_types::uuid_string(u.ids.event_id)),
             };
             changes.push(Change::Put {
                 kind: KIND_USAGE,
@@ -451,7 +447,7 @@ mod tests {
         with_request_ids(ids, || slot.record(TrackedOp::GenerateMac, 10));
         assert_eq!(slot.last_use().map(|u| u.ids), Some(ids));
         assert_eq!(current_ids(), RequestIds::default(), "scope restored");
-        let text = format_uuid(ids.request_id);
+        let text = ferrokms_types::uuid_string(ids.request_id);
         assert_eq!(text, "12345678-9abc-4def-8123-456789abcdef");
         assert_eq!(parse_uuid(&text), Some(ids.request_id));
     }

@@ -41,45 +41,10 @@ pub struct Arn {
     colons: [usize; 5],
 }
 
-/// `s` cut at the first `N - 1` occurrences of the ASCII byte `sep` (the
-/// last field keeps any further ones), or `None` when there are fewer. One
-/// pass over the bytes; `str::splitn` with a `char` pattern costs about 150
-/// instructions per field.
-pub fn split_fields<const N: usize>(s: &str, sep: u8) -> Option<[&str; N]> {
-    let cuts = cut_positions::<N>(s, sep)?;
-    let mut out = [""; N];
-    let mut start = 0;
-    for (i, field) in out.iter_mut().enumerate() {
-        let end = if i + 1 < N { cuts[i] } else { s.len() };
-        *field = s.get(start..end)?;
-        start = end + 1;
-    }
-    Some(out)
-}
-
-/// Offsets of the first `N - 1` `sep` bytes of `s` (the tail of the array
-/// is unused), or `None` when there are fewer.
-fn cut_positions<const N: usize>(s: &str, sep: u8) -> Option<[usize; N]> {
-    let mut cuts = [0usize; N];
-    let mut n = 0;
-    if N > 1 {
-        for (i, &b) in s.as_bytes().iter().enumerate() {
-            if b == sep {
-                cuts[n] = i;
-                n += 1;
-                if n + 1 == N {
-                    break;
-                }
-            }
-        }
-    }
-    (n + 1 >= N).then_some(cuts)
-}
-
 impl Arn {
     /// Accepts `arn:partition:service:region:account:resource` (region/account may be empty).
     pub fn parse(s: &str) -> Option<Self> {
-        let cuts = cut_positions::<6>(s, b':')?;
+        let cuts = ferrokms_types::cut_positions::<6>(s, b':')?;
         let colons = [cuts[0], cuts[1], cuts[2], cuts[3], cuts[4]];
         // `arn`, then a partition and a service that are not empty.
         if colons[0] != 3 || !s.starts_with("arn") || colons[1] == 4 || colons[2] == colons[1] + 1 {
@@ -138,15 +103,16 @@ impl Action {
             value: s.to_string(),
             reason,
         };
-        let [svc, name] = split_fields::<2>(s, b':').ok_or_else(|| bad("expected service:Name"))?;
+        let [svc, name] = ferrokms_types::split_fields::<2>(s, b':')
+            .ok_or_else(|| bad("expected service:Name"))?;
         if svc.is_empty() || name.is_empty() {
             return Err(bad("expected service:Name"));
         }
         if s.bytes().any(|b| b == b'*' || b == b'?') {
             return Err(bad("a request action cannot contain wildcards"));
         }
-        // Action names are ASCII: checked and lowered byte by byte then,
-        // char by char (Unicode whitespace and case) only otherwise.
+        // Action names are ASCII: checked byte by byte then, char by char
+        // (Unicode whitespace) only otherwise; lowered the same way.
         let ascii = s.is_ascii();
         let whitespace = if ascii {
             s.bytes().any(|b| b.is_ascii_whitespace() || b == 0x0b)
@@ -158,11 +124,7 @@ impl Action {
         }
         Ok(Action {
             text: s.to_string(),
-            lower: if ascii {
-                s.to_ascii_lowercase()
-            } else {
-                s.to_lowercase()
-            },
+            lower: crate::value::lower_key(s),
         })
     }
 
@@ -224,26 +186,6 @@ mod split_tests {
         ] {
             assert!(Arn::parse(bad).is_none(), "{bad}");
         }
-    }
-
-    #[test]
-    fn split_fields_agrees_with_splitn() {
-        for s in [
-            "a:b:c",
-            "a:b:c:d:e",
-            "::",
-            "a",
-            "",
-            "\u{e9}:\u{fc}:x:y",
-            "a:b",
-        ] {
-            let want: Vec<&str> = s.splitn(3, ':').collect();
-            match split_fields::<3>(s, b':') {
-                Some(got) => assert_eq!(got.to_vec(), want, "{s}"),
-                None => assert!(want.len() < 3, "{s}"),
-            }
-        }
-        assert_eq!(split_fields::<1>("a:b", b':'), Some(["a:b"]));
     }
 }
 

@@ -161,11 +161,11 @@ pub struct ContextEntry {
     pub values: ContextValues,
 }
 
-/// The index form of a key name. Context keys are ASCII in practice
+/// The index form of a key name (and of an action name). Context keys are ASCII in practice
 /// (`kms:EncryptionContext:` keys are the exception that may not be), and
 /// the ASCII lowering is several times cheaper than Unicode's; both give the
 /// same result on ASCII.
-fn lower_key(name: &str) -> String {
+pub(crate) fn lower_key(name: &str) -> String {
     if name.is_ascii() {
         name.to_ascii_lowercase()
     } else {

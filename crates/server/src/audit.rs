@@ -576,9 +576,6 @@ fn write_tail(out: &mut Vec<u8>, input: &EventInput<'_>, caller_account: &str) {
     out.extend_from_slice(b",\"resources\":[");
     // The keys the request's decisions were about, each once, in order.
     let mut first_key_account: Option<&str> = None;
-    // Where the first key's ARN was written (as a JSON string, quotes
-    // included): the trace below names the same key and copies it.
-    let mut first_key_arn: Option<(&str, std::ops::Range<usize>)> = None;
     let mut written = 0usize;
     for (i, d) in input.decisions.iter().enumerate() {
         let arn = d.resource.as_str();
@@ -599,11 +596,7 @@ fn write_tail(out: &mut Vec<u8>, input: &EventInput<'_>, caller_account: &str) {
         out.extend_from_slice(b"{\"accountId\":");
         push_str(out, account);
         out.extend_from_slice(b",\"type\":\"AWS::KMS::Key\",\"ARN\":");
-        let start = out.len();
         push_str(out, arn);
-        if first_key_arn.is_none() {
-            first_key_arn = Some((arn, start..out.len()));
-        }
         out.push(b'}');
     }
     out.extend_from_slice(
@@ -627,10 +620,7 @@ fn write_tail(out: &mut Vec<u8>, input: &EventInput<'_>, caller_account: &str) {
         out.extend_from_slice(b"{\"action\":");
         push_str(out, &d.action);
         out.extend_from_slice(b",\"resource\":");
-        match &first_key_arn {
-            Some((arn, range)) if *arn == d.resource => out.extend_from_within(range.clone()),
-            _ => push_str(out, &d.resource),
-        }
+        push_str(out, &d.resource);
         out.extend_from_slice(if d.allowed {
             b",\"allowed\":true,\"decision\":"
         } else {
@@ -738,7 +728,7 @@ fn write_user_identity(out: &mut Vec<u8>, id: &crate::auth::Identity, partition:
 /// The account of a KMS key ARN (`arn:PARTITION:kms:REGION:ACCOUNT:key/ID`),
 /// or `None` for any other resource: one pass over the bytes.
 fn key_arn_account(arn: &str) -> Option<&str> {
-    match ferrokms_policy::split_fields::<6>(arn, b':')? {
+    match ferrokms_types::split_fields::<6>(arn, b':')? {
         ["arn", _, "kms", _, account, rest] if rest.starts_with("key/") => Some(account),
         _ => None,
     }
@@ -799,28 +789,28 @@ fn needs_no_escape(bytes: &[u8]) -> bool {
     // Non-zero iff some byte of `x` is below `n` (n <= 0x80).
     let has_less = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
     let has_byte = |x: u64, b: u8| has_less(x ^ (ONES * u64::from(b)), 1);
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
+    // Whether eight bytes are free of control characters, quotes and
+    // backslashes.
+    let clean_word = |chunk: &[u8]| {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
         let x = u64::from_le_bytes(word);
-        if (has_less(x, 0x20) | has_byte(x, b'"') | has_byte(x, b'\\')) != 0 {
-            return false;
-        }
+        (has_less(x, 0x20) | has_byte(x, b'"') | has_byte(x, b'\\')) == 0
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    if !chunks.all(clean_word) {
+        return false;
     }
     let rest = chunks.remainder();
     if rest.is_empty() {
-        return true;
-    }
-    if bytes.len() >= 8 {
+        true
+    } else if bytes.len() >= 8 {
         // The last eight bytes, overlapping the words already checked: one
         // more word instead of a byte-at-a-time tail.
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&bytes[bytes.len() - 8..]);
-        let x = u64::from_le_bytes(word);
-        return (has_less(x, 0x20) | has_byte(x, b'"') | has_byte(x, b'\\')) == 0;
+        clean_word(&bytes[bytes.len() - 8..])
+    } else {
+        rest.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
     }
-    rest.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
 }
 
 /// `s` escaped as JSON string content (without quotes), as serde_json does:

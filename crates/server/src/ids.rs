@@ -71,7 +71,7 @@ mod tests {
         for _ in 0..100 {
             let id = unique_id_u128();
             let header = String::from_utf8_lossy(&id_bytes(id)).into_owned();
-            assert_eq!(ferrokms_kms::usage::format_uuid(id), header);
+            assert_eq!(ferrokms_types::uuid_string(id), header);
         }
     }
 }

@@ -198,14 +198,7 @@ impl Model {
                 if path.is_empty() { "(body)" } else { &path }
             ))
         };
-        let shown = |text: &str| -> String {
-            let path = path.render();
-            if s.sensitive {
-                format!("Value at '{path}'")
-            } else {
-                format!("Value '{text}' at '{path}'")
-            }
-        };
+        let shown = |text: &str| shown_value(s, text, path);
         match &s.kind {
             Kind::Structure { members, required } => {
                 let obj = v.as_object().ok_or_else(|| type_error("a structure"))?;
@@ -337,14 +330,7 @@ impl Model {
         else {
             return;
         };
-        let shown = || -> String {
-            let path = path.render();
-            if s.sensitive {
-                format!("Value at '{path}'")
-            } else {
-                format!("Value '{text}' at '{path}'")
-            }
-        };
+        let shown = || shown_value(s, text, path);
         let len = text.encode_utf16().count();
         self.length(s, len, shown, errors);
         if let Some(values) = enumeration {
@@ -427,6 +413,17 @@ fn join(path: &str, member: &str) -> String {
 fn base64_decoded_len(s: &str) -> usize {
     let trimmed = s.trim_end_matches('=');
     trimmed.len() * 3 / 4
+}
+
+/// How a constraint message names a value: with its text, unless the shape
+/// is sensitive (plaintexts, secrets), then by its path alone.
+fn shown_value(s: &Shape, text: &str, path: &Path<'_>) -> String {
+    let path = path.render();
+    if s.sensitive {
+        format!("Value at '{path}'")
+    } else {
+        format!("Value '{text}' at '{path}'")
+    }
 }
 
 #[cfg(test)]

@@ -185,6 +185,41 @@ impl fmt::Display for Arn {
     }
 }
 
+/// `s` cut at the first `N - 1` occurrences of the ASCII byte `sep` (the
+/// last field keeps any further ones), or `None` when there are fewer. One
+/// pass over the bytes; `str::splitn` with a `char` pattern costs about 150
+/// instructions per field.
+pub fn split_fields<const N: usize>(s: &str, sep: u8) -> Option<[&str; N]> {
+    let cuts = cut_positions::<N>(s, sep)?;
+    let mut out = [""; N];
+    let mut start = 0;
+    for (i, field) in out.iter_mut().enumerate() {
+        let end = if i + 1 < N { cuts[i] } else { s.len() };
+        *field = s.get(start..end)?;
+        start = end + 1;
+    }
+    Some(out)
+}
+
+/// Offsets of the first `N - 1` `sep` bytes of `s` (the tail of the array
+/// is unused), or `None` when there are fewer.
+pub fn cut_positions<const N: usize>(s: &str, sep: u8) -> Option<[usize; N]> {
+    let mut cuts = [0usize; N];
+    let mut n = 0;
+    if N > 1 {
+        for (i, &b) in s.as_bytes().iter().enumerate() {
+            if b == sep {
+                cuts[n] = i;
+                n += 1;
+                if n + 1 == N {
+                    break;
+                }
+            }
+        }
+    }
+    (n + 1 >= N).then_some(cuts)
+}
+
 /// Lowercase hex of `bytes`, written into place: `hex::encode` collects
 /// char by char (about 1,700 instructions for a 32-byte material id, which
 /// every Encrypt names).
@@ -228,6 +263,26 @@ pub fn uuid_string(id: u128) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_fields_agrees_with_splitn() {
+        for s in [
+            "a:b:c",
+            "a:b:c:d:e",
+            "::",
+            "a",
+            "",
+            "\u{e9}:\u{fc}:x:y",
+            "a:b",
+        ] {
+            let want: Vec<&str> = s.splitn(3, ':').collect();
+            match split_fields::<3>(s, b':') {
+                Some(got) => assert_eq!(got.to_vec(), want, "{s}"),
+                None => assert!(want.len() < 3, "{s}"),
+            }
+        }
+        assert_eq!(split_fields::<1>("a:b", b':'), Some(["a:b"]));
+    }
 
     #[test]
     fn hex_lower_is_hex_encode() {

@@ -407,7 +407,7 @@ impl Kms {
             public,
             key_arn: key.record.arn(),
             spec,
-            material,
+            material: material.to_hex(),
         })
     }
 

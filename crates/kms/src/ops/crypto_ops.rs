@@ -319,7 +319,7 @@ impl Kms {
         } else {
             let dest_ctx = req.destination_encryption_context.unwrap_or_default();
             let (b, m) = seal_under(&dest, &dest_ctx, &plaintext)?;
-            (b, EncryptionAlgorithm::SymmetricDefault, Some(m))
+            (b, EncryptionAlgorithm::SymmetricDefault, Some(m.to_hex()))
         };
         // Both keys were used (AWS records ReEncrypt on each).
         self.record_use(&source_key, TrackedOp::ReEncrypt);
@@ -458,7 +458,7 @@ impl Kms {
             blob,
             plaintext,
             key,
-            material,
+            material: material.to_hex(),
         })
     }
 
@@ -532,12 +532,13 @@ impl Kms {
 }
 
 /// Encrypts under the key's newest material; returns the blob and the
-/// material id used.
+/// material id used (hexed only by the callers that show it: Encrypt
+/// does not).
 pub(crate) fn seal_under(
     key: &Key,
     ctx: &EncryptionContext,
     plaintext: &[u8],
-) -> Result<(Vec<u8>, String), KmsError> {
+) -> Result<(Vec<u8>, crate::model::MaterialId), KmsError> {
     let (version, info) = key
         .record
         .current_material()
@@ -553,5 +554,5 @@ pub(crate) fn seal_under(
         material: version,
     };
     let blob = crypto::encrypt(material, &header, ctx, plaintext)?;
-    Ok((blob, info.id.to_hex()))
+    Ok((blob, info.id))
 }
