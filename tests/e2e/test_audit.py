@@ -91,6 +91,28 @@ def test_denied_request_is_recorded_with_error_code_message_and_the_failed_decis
     assert d["allowed"] is False and "no identity-based policy allows the kms:Encrypt action" in d["decision"]
 
 
+def test_trace_leaves_out_the_first_key_and_a_plain_allow_and_explain_puts_them_back(ferrokms_bin, srv):
+    # ReEncrypt decides twice: kms:ReEncryptTo on the destination key (the
+    # record's first resource, so the trace omits it), then
+    # kms:ReEncryptFrom on the source key (named). Both are plain allows: no
+    # decision text.
+    kms = srv.client()
+    src = kms.create_key()["KeyMetadata"]
+    dst = kms.create_key()["KeyMetadata"]
+    blob = kms.encrypt(KeyId=src["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    rid = kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=dst["KeyId"])["ResponseMetadata"]["RequestId"]
+    r = next(r for r in records(ferrokms_bin, srv, "--event-name", "ReEncrypt") if r["requestID"] == rid)
+    assert [x["ARN"] for x in r["resources"]] == [dst["Arn"], src["Arn"]]
+    trace = r["ferrokmsAuthorization"]
+    assert [d["action"] for d in trace] == ["kms:ReEncryptTo", "kms:ReEncryptFrom"]
+    assert "resource" not in trace[0] and trace[1]["resource"] == src["Arn"]
+    assert all(d["allowed"] is True and "decision" not in d for d in trace)
+    p = cli(ferrokms_bin, "policy", "explain", "--data-dir", srv.data_dir, "--request-id", rid)
+    assert p.returncode == 0, p.stderr
+    assert f"kms:ReEncryptFrom on {src['Arn']}: ALLOWED" in p.stdout
+    assert f"kms:ReEncryptTo on {dst['Arn']}: ALLOWED" in p.stdout
+
+
 def test_audit_filters_by_key_and_event_name_and_table_output_works(ferrokms_bin, srv):
     kms = srv.client()
     key = kms.create_key()["KeyMetadata"]

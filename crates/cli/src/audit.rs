@@ -173,8 +173,7 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
     )
     .to_string();
     let caller_account = s(v, &["userIdentity", "accountId"]).to_string();
-    let decisions: Vec<ferrokms_kms::authz::AuthzRecord> =
-        serde_json::from_value(v["ferrokmsAuthorization"].clone()).unwrap_or_default();
+    let decisions = ferrokms_kms::authz::AuthzRecord::from_audit(v);
     let mut suggestions = Vec::new();
     for d in decisions.iter().filter(|d| !d.allowed) {
         let key_account = d.resource.split(':').nth(4).unwrap_or("").to_string();

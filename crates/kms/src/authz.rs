@@ -141,6 +141,47 @@ pub struct AuthzRecord {
     pub statements: Vec<String>,
 }
 
+/// The decision text of an allow that no grant decided.
+pub const PLAIN_ALLOW: &str = "allow";
+
+impl AuthzRecord {
+    /// The decisions of an audit record (`ferrokmsAuthorization`), with what
+    /// the writer leaves out to keep records short put back: a decision's
+    /// `resource` when it is the record's first `resources` ARN, and its
+    /// `decision` when it is [`PLAIN_ALLOW`]. Entries that are not
+    /// decisions are skipped.
+    pub fn from_audit(record: &serde_json::Value) -> Vec<AuthzRecord> {
+        let first_arn = record["resources"][0]["ARN"].as_str().unwrap_or("");
+        let Some(trace) = record["ferrokmsAuthorization"].as_array() else {
+            return Vec::new();
+        };
+        trace
+            .iter()
+            .filter_map(|d| {
+                let allowed = d["allowed"].as_bool()?;
+                Some(AuthzRecord {
+                    action: d["action"].as_str()?.to_string(),
+                    resource: d["resource"].as_str().unwrap_or(first_arn).to_string(),
+                    allowed,
+                    decision: match d["decision"].as_str() {
+                        Some(text) => text.to_string(),
+                        None if allowed => PLAIN_ALLOW.to_string(),
+                        None => return None,
+                    },
+                    statements: d["statements"]
+                        .as_array()
+                        .map(|s| {
+                            s.iter()
+                                .filter_map(|x| x.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+}
+
 fn applied_statements(eval: &ferrokms_policy::Evaluation<'_>) -> Vec<String> {
     let mut out = Vec::new();
     for p in &eval.policies {
@@ -462,7 +503,7 @@ impl Kms {
         );
         let statements = applied_statements(&eval);
         let result = match eval.decision {
-            Decision::Allow => Ok("allow"),
+            Decision::Allow => Ok(PLAIN_ALLOW),
             // Grants allow where policies merely did not; explicit denies still win.
             Decision::ImplicitDeny { .. }
                 if use_grants && {
@@ -551,7 +592,7 @@ impl Kms {
             allowed: decision.is_allowed(),
             decision: decision
                 .denial_reason(&format!("kms:{action}"))
-                .unwrap_or_else(|| "allow".to_string()),
+                .unwrap_or_else(|| PLAIN_ALLOW.to_string()),
             statements,
         });
         match decision {

@@ -576,6 +576,7 @@ fn write_tail(out: &mut Vec<u8>, input: &EventInput<'_>, caller_account: &str) {
     out.extend_from_slice(b",\"resources\":[");
     // The keys the request's decisions were about, each once, in order.
     let mut first_key_account: Option<&str> = None;
+    let mut first_arn: Option<&str> = None;
     let mut written = 0usize;
     for (i, d) in input.decisions.iter().enumerate() {
         let arn = d.resource.as_str();
@@ -589,6 +590,7 @@ fn write_tail(out: &mut Vec<u8>, input: &EventInput<'_>, caller_account: &str) {
             continue;
         }
         first_key_account.get_or_insert(account);
+        first_arn.get_or_insert(arn);
         if written > 0 {
             out.push(b',');
         }
@@ -617,16 +619,26 @@ fn write_tail(out: &mut Vec<u8>, input: &EventInput<'_>, caller_account: &str) {
         if i > 0 {
             out.push(b',');
         }
+        // Two omissions keep the most common trace short (its bytes are
+        // most of what the audit trail costs; see docs/audit.md): the
+        // resource when it is the record's first `resources` ARN, and the
+        // decision when it is a plain "allow". Readers restore both
+        // (`ferrokms_kms::authz::AuthzRecord::from_audit`).
         out.extend_from_slice(b"{\"action\":");
         push_str(out, &d.action);
-        out.extend_from_slice(b",\"resource\":");
-        push_str(out, &d.resource);
-        out.extend_from_slice(if d.allowed {
-            b",\"allowed\":true,\"decision\":"
+        if first_arn != Some(d.resource.as_str()) {
+            out.extend_from_slice(b",\"resource\":");
+            push_str(out, &d.resource);
+        }
+        if !d.allowed {
+            out.extend_from_slice(b",\"allowed\":false,\"decision\":");
+            push_str(out, &d.decision);
+        } else if d.decision == ferrokms_kms::authz::PLAIN_ALLOW {
+            out.extend_from_slice(b",\"allowed\":true");
         } else {
-            b",\"allowed\":false,\"decision\":"
-        });
-        push_str(out, &d.decision);
+            out.extend_from_slice(b",\"allowed\":true,\"decision\":");
+            push_str(out, &d.decision);
+        }
         out.extend_from_slice(b",\"statements\":[");
         for (j, st) in d.statements.iter().enumerate() {
             if j > 0 {
@@ -1419,7 +1431,13 @@ mod tests {
         identity: Option<&crate::auth::Identity>,
         error: Option<(&str, Option<&str>)>,
     ) -> Value {
-        let decisions = [
+        record_of(identity, error, &two_decisions())
+    }
+
+    /// ReEncrypt's two decisions: an allow on the source key, a denial on
+    /// the destination key.
+    fn two_decisions() -> [ferrokms_kms::authz::AuthzRecord; 2] {
+        [
             ferrokms_kms::authz::AuthzRecord {
                 action: "kms:Encrypt".into(),
                 resource: "arn:aws:kms:us-east-1:444455556666:key/k1".into(),
@@ -1435,7 +1453,14 @@ mod tests {
                     .into(),
                 statements: vec![],
             },
-        ];
+        ]
+    }
+
+    fn record_of(
+        identity: Option<&crate::auth::Identity>,
+        error: Option<(&str, Option<&str>)>,
+        decisions: &[ferrokms_kms::authz::AuthzRecord],
+    ) -> Value {
         let line = event(EventInput {
             service: "kms",
             op: "ReEncrypt",
@@ -1448,7 +1473,7 @@ mod tests {
             error,
             request_id: "req-1",
             event_id: None,
-            decisions: &decisions,
+            decisions,
             now_ms: 1_795_486_163_712,
         });
         assert!(!line.contains(&b'\n'));
@@ -1487,10 +1512,9 @@ mod tests {
                    {"accountId": "444455556666", "type": "AWS::KMS::Key",
                     "ARN": "arn:aws:kms:us-east-1:444455556666:key/k2"}])
         );
-        assert_eq!(
-            r["ferrokmsAuthorization"][0]["resource"],
-            "arn:aws:kms:us-east-1:444455556666:key/k1"
-        );
+        // The first decision's resource is the first of `resources`, so the
+        // trace leaves it out; the second names its own key.
+        assert!(r["ferrokmsAuthorization"][0].get("resource").is_none());
         assert_eq!(
             r["ferrokmsAuthorization"][1]["resource"],
             "arn:aws:kms:us-east-1:444455556666:key/k2"
@@ -1505,6 +1529,13 @@ mod tests {
             "key policy #0 (A \"quoted\" sid) Allow"
         );
         assert_eq!(r["ferrokmsAuthorization"][1]["allowed"], false);
+        // A plain allow has no decision text; a denial keeps its reason.
+        assert!(r["ferrokmsAuthorization"][0].get("decision").is_none());
+        assert_eq!(r["ferrokmsAuthorization"][0]["allowed"], true);
+        assert_eq!(
+            r["ferrokmsAuthorization"][1]["decision"],
+            "because no identity-based policy allows the kms:ReEncryptTo action"
+        );
 
         let user = identity(Principal::User {
             account: account.clone(),
@@ -1545,6 +1576,42 @@ mod tests {
 
         let r = record(None, Some(("UnrecognizedClientException", Some("bad"))));
         assert_eq!(r["userIdentity"], json!({"type": "Unknown"}));
+    }
+
+    /// The trace leaves out a resource equal to the record's first key and
+    /// a plain "allow"; `AuthzRecord::from_audit` must give back exactly the
+    /// decisions the request made, whichever fields were left out.
+    #[test]
+    fn the_short_trace_reads_back_as_the_decisions_that_were_made() {
+        use ferrokms_kms::authz::AuthzRecord;
+        let [allow, deny] = two_decisions();
+        let grant_allow = AuthzRecord {
+            decision: "allow (grant)".into(),
+            ..allow.clone()
+        };
+        let same_key_denied = AuthzRecord {
+            resource: allow.resource.clone(),
+            ..deny.clone()
+        };
+        let not_a_key = AuthzRecord {
+            action: "kms:CreateKey".into(),
+            resource: "*".into(),
+            ..allow.clone()
+        };
+        let cases: Vec<Vec<AuthzRecord>> = vec![
+            vec![allow.clone()],
+            vec![allow.clone(), deny.clone()],
+            vec![deny.clone(), allow.clone()],
+            vec![grant_allow, same_key_denied],
+            vec![not_a_key.clone()],
+            vec![not_a_key, allow.clone()],
+            vec![allow.clone(), allow],
+            vec![],
+        ];
+        for decisions in cases {
+            let r = record_of(None, None, &decisions);
+            assert_eq!(AuthzRecord::from_audit(&r), decisions, "{r}");
+        }
     }
 
     #[test]
