@@ -18,7 +18,7 @@ mod principal;
 pub mod replica;
 pub mod sts;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -161,14 +161,14 @@ pub(crate) fn name_key(account: &AccountId, name: &str) -> NameKey {
 #[derive(Default)]
 pub(crate) struct IamState {
     pub accounts: BTreeMap<AccountId, AccountRecord>,
-    pub access_keys: HashMap<String, Arc<AccessKey>, foldhash::fast::RandomState>,
+    pub access_keys: foldhash::HashMap<String, Arc<AccessKey>>,
     pub users: BTreeMap<NameKey, Arc<UserRecord>>,
     pub roles: BTreeMap<NameKey, Arc<RoleRecord>>,
     pub groups: BTreeMap<NameKey, Arc<GroupRecord>>,
     /// By ARN.
     pub policies: BTreeMap<String, Arc<ManagedPolicyRecord>>,
     /// By temporary access key id.
-    pub sessions: HashMap<String, Arc<Session>, foldhash::fast::RandomState>,
+    pub sessions: foldhash::HashMap<String, Arc<Session>>,
 }
 
 /// The identity directory: every entity in memory, written through to the

@@ -553,10 +553,14 @@ impl Kms {
         merge(&mut ctx, &caller.identity.profile.context);
         let action_id = Action::parse(&ferrokms_types::concat(&["kms:", action]))
             .map_err(|e| KmsError::Internal(e.to_string()))?;
-        let request = Request::new(caller.request_principal()?, action_id, resource)
-            .with_resource_account(ferrokms_policy::AccountId::parse(caller.account.as_str()))
-            .with_context(ctx)
-            .with_principal_context();
+        let request = Request::in_account(
+            caller.request_principal()?,
+            action_id,
+            resource,
+            ferrokms_policy::AccountId::parse(caller.account.as_str()),
+        )
+        .with_context(ctx)
+        .with_principal_context();
         let inputs: Vec<PolicyInput<'_>> = caller
             .identity
             .profile
@@ -586,13 +590,14 @@ impl Kms {
     ) -> Result<(), KmsError> {
         let (request, decision, statements) =
             self.identity_decision(caller, action, resource, extra)?;
+        let action_name = ferrokms_types::concat(&["kms:", action]);
         caller.identity.record(AuthzRecord {
-            action: format!("kms:{action}"),
-            resource: resource.to_string(),
             allowed: decision.is_allowed(),
             decision: decision
-                .denial_reason(&format!("kms:{action}"))
+                .denial_reason(&action_name)
                 .unwrap_or_else(|| PLAIN_ALLOW.to_string()),
+            action: action_name,
+            resource: resource.to_string(),
             statements,
         });
         match decision {

@@ -1,7 +1,7 @@
 //! The in-memory working set and the write-through to the store.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -71,7 +71,7 @@ pub struct Key {
 /// ~150 bytes a loaded key. A key's record never changes inside its `Arc`
 /// (a change is a new `Key`), so the hash of an entry never moves.
 #[derive(Default)]
-pub(crate) struct KeyMap(HashSet<ByAddr, foldhash::fast::RandomState>);
+pub(crate) struct KeyMap(foldhash::HashSet<ByAddr>);
 
 /// A key as an entry of [`KeyMap`]: equal and hashed as its address.
 struct ByAddr(Arc<Key>);
@@ -144,7 +144,7 @@ pub(crate) struct State {
     /// Ordered so that ListAliases pages are stable.
     pub aliases: BTreeMap<AliasAddr, AliasRecord>,
     /// Grants by key, in creation order.
-    pub grants: HashMap<KeyAddr, Vec<Arc<crate::grants::GrantRecord>>, foldhash::fast::RandomState>,
+    pub grants: foldhash::HashMap<KeyAddr, Vec<Arc<crate::grants::GrantRecord>>>,
 }
 
 /// Parsed key policies shared by text, with the text itself: a key's

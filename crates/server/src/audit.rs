@@ -575,8 +575,8 @@ fn write_tail(out: &mut Vec<u8>, input: &EventInput<'_>, caller_account: &str) {
     });
     out.extend_from_slice(b",\"resources\":[");
     // The keys the request's decisions were about, each once, in order.
-    let mut first_key_account: Option<&str> = None;
-    let mut first_arn: Option<&str> = None;
+    // The first key: its ARN and account.
+    let mut first: Option<(&str, &str)> = None;
     let mut written = 0usize;
     for (i, d) in input.decisions.iter().enumerate() {
         let arn = d.resource.as_str();
@@ -589,8 +589,7 @@ fn write_tail(out: &mut Vec<u8>, input: &EventInput<'_>, caller_account: &str) {
         {
             continue;
         }
-        first_key_account.get_or_insert(account);
-        first_arn.get_or_insert(arn);
+        first.get_or_insert((arn, account));
         if written > 0 {
             out.push(b',');
         }
@@ -604,7 +603,7 @@ fn write_tail(out: &mut Vec<u8>, input: &EventInput<'_>, caller_account: &str) {
     out.extend_from_slice(
         b"],\"eventType\":\"AwsApiCall\",\"managementEvent\":true,\"recipientAccountId\":",
     );
-    push_str(out, first_key_account.unwrap_or(caller_account));
+    push_str(out, first.map_or(caller_account, |(_, account)| account));
     out.extend_from_slice(b",\"eventCategory\":\"Management\"");
     if let Some((code, message)) = input.error {
         out.extend_from_slice(b",\"errorCode\":");
@@ -626,7 +625,7 @@ fn write_tail(out: &mut Vec<u8>, input: &EventInput<'_>, caller_account: &str) {
         // (`ferrokms_kms::authz::AuthzRecord::from_audit`).
         out.extend_from_slice(b"{\"action\":");
         push_str(out, &d.action);
-        if first_arn != Some(d.resource.as_str()) {
+        if first.map(|(arn, _)| arn) != Some(d.resource.as_str()) {
             out.extend_from_slice(b",\"resource\":");
             push_str(out, &d.resource);
         }
@@ -1434,8 +1433,8 @@ mod tests {
         record_of(identity, error, &two_decisions())
     }
 
-    /// ReEncrypt's two decisions: an allow on the source key, a denial on
-    /// the destination key.
+    /// Two decisions on two keys: an allow on the first, a denial on the
+    /// second.
     fn two_decisions() -> [ferrokms_kms::authz::AuthzRecord; 2] {
         [
             ferrokms_kms::authz::AuthzRecord {

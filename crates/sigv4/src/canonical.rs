@@ -274,13 +274,6 @@ mod tests {
     }
 
     #[test]
-    fn hex_is_lowercase_and_equals_the_hex_crate() {
-        let all: Vec<u8> = (0..=255u8).collect();
-        assert_eq!(hex_lower(&all), hex::encode(&all));
-        assert_eq!(hex_lower(&[]), "");
-    }
-
-    #[test]
     fn path_segments_are_encoded_once_more() {
         assert_eq!(uri("/"), "/");
         assert_eq!(uri(""), "/");

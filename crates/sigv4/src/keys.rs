@@ -1,8 +1,3 @@
-use std::collections::HashMap;
-
-/// The cache's maps: keyed by request text, so seeded per process, but
-/// hashed with foldhash rather than SipHash (looked up on every request).
-type Map = HashMap<CacheKey, Entry, foldhash::fast::RandomState>;
 use std::fmt;
 
 use aws_lc_rs::{constant_time, hmac};
@@ -10,6 +5,10 @@ use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
 use crate::CredentialScope;
+
+/// The cache's maps: keyed by request text, so seeded per process, but
+/// hashed with foldhash rather than SipHash (looked up on every request).
+type Map = foldhash::HashMap<CacheKey, Entry>;
 
 /// A derived `kSigning` key, ready for the single HMAC over the string to sign.
 ///
