@@ -304,7 +304,9 @@ def test_get_session_token_for_user_and_root(srv, iam):
     c = sts.get_session_token(DurationSeconds=900)["Credentials"]
     assert c["AccessKeyId"].startswith("ASIA")
     assert session_client(srv, c).get_caller_identity()["Arn"] == arn
-    session_client(srv, c, "iam").get_user(UserName=name)
+    # AWS: credentials from GetSessionToken without MFA cannot call IAM.
+    expect_error(session_client(srv, c, "iam").get_user, "InvalidClientTokenId", 403,
+                 message="The security token included in the request is invalid", UserName=name)
     expect_error(session_client(srv, c).get_session_token, "AccessDenied", 403,
                  message="Cannot call GetSessionToken with session credentials")
     expect_error(make_client(srv.endpoint, *srv.profile_credentials(), service="sts", validate=False).get_session_token,

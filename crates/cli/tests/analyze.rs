@@ -12,7 +12,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use ferrokms_iam::ops_owner::Owner;
-use ferrokms_iam::Principal;
 use ferrokms_kms::api::CreateKeyRequest;
 use ferrokms_kms::Caller;
 use ferrokms_server::setup::{self, Options, Storage};
@@ -132,9 +131,7 @@ fn prepare() -> Prepared {
     };
     let (app, _) = setup::open(&opts).unwrap();
     let account = AccountId::parse(ACCOUNT).unwrap();
-    let root = Principal::Root {
-        account: account.clone(),
-    };
+    let root = ferrokms_iam::Caller::root(account.clone());
     app.directory
         .create_role(
             &root,

@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
-use ferrokms_iam::{Directory, Principal};
+use ferrokms_iam::Directory;
 use ferrokms_kms::{Caller, Kms};
 use ferrokms_server::kms_api;
 use ferrokms_server::query::Params;
@@ -178,7 +178,7 @@ pub fn kms_request(data: &[u8]) {
     // one (building a fixture costs four key generations, which would
     // dominate the run).
     let fresh;
-    let fx = if kms_api::is_mutating(op) || op == "CreateKey" {
+    let fx = if kms_api::runs_blocking(op) || op == "CreateKey" {
         fresh = Fixture::new();
         &fresh
     } else {
@@ -273,11 +273,12 @@ pub fn query(data: &[u8]) {
     let Ok(key) = dir.create_account(&account) else {
         return;
     };
-    let root = Principal::Root { account };
+    let mut root = ferrokms_iam::Caller::root(account);
+    root.access_key_id = key.id.clone();
     let result = if service == b"sts" {
-        ferrokms_server::sts_api::dispatch(&dir, &root, &key.id, &action, &params)
+        ferrokms_server::sts_api::dispatch(&dir, &root, &action, &params)
     } else {
-        ferrokms_server::iam_api::dispatch(&dir, &root, &key.id, &action, &params)
+        ferrokms_server::iam_api::dispatch(&dir, &root, &action, &params)
     };
     let namespace = if service == b"sts" {
         ferrokms_server::sts_api::STS_NAMESPACE

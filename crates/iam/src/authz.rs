@@ -1,19 +1,20 @@
-//! Identity-based authorization: which policies apply to a principal, and
-//! the decision for IAM and STS actions.
+//! The identity side of authorization: which policies and tags apply to a
+//! principal (what the edge builds every caller's profile from, for KMS,
+//! IAM and STS alike), and IAM's and STS's questions to the one
+//! authorization path (`ferrokms_authz::decide`).
+//!
+//! A principal's policies, boundary and tags are found by its unique id
+//! (AIDA... for users, AROA... for roles), never by name alone: a session
+//! or key of a deleted user or role finds nothing, and a user or role
+//! re-created under the same name is another principal.
 
 use std::sync::Arc;
 
-use ferrokms_policy::{
-    evaluate_with, explain, Action, CombineMode, Context, EvaluationOptions, Policy, PolicyInput,
-    PolicyKind, Request,
-};
+use ferrokms_authz::Question;
+use ferrokms_policy::{Context, Policy, PolicyKind};
+use ferrokms_types::AccountId;
 
-use crate::{Directory, IamError, Principal};
-
-thread_local! {
-    /// The access key id of the request being served on this thread.
-    static CURRENT_KEY: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-}
+use crate::{Caller, Directory, IamError, Principal};
 
 /// A policy that applies to a principal, with a label for traces.
 #[derive(Clone)]
@@ -23,7 +24,54 @@ pub struct LabelledPolicy {
     pub policy: Arc<Policy>,
 }
 
+impl crate::IamState {
+    /// The user a principal is, by unique id: `None` once that user is
+    /// deleted, even if another now has its name.
+    pub(crate) fn user_of(&self, principal: &Principal) -> Option<&Arc<crate::UserRecord>> {
+        let Principal::User { account, name, id, .. } = principal else {
+            return None;
+        };
+        match self.users.get(&crate::name_key(account, name)) {
+            Some(u) if u.id == *id => Some(u),
+            // Renamed since the session began (UpdateUser): still the same
+            // user. Rare, and profiles are cached, so a scan is fine.
+            _ => self
+                .users
+                .values()
+                .find(|u| u.account == *account && u.id == *id),
+        }
+    }
+
+    /// The role behind a session, by unique id (as [`IamState::user_of`]).
+    pub(crate) fn role_of(&self, principal: &Principal) -> Option<&Arc<crate::RoleRecord>> {
+        let Principal::AssumedRole {
+            account,
+            role_name,
+            role_id,
+            ..
+        } = principal
+        else {
+            return None;
+        };
+        self.roles
+            .get(&crate::name_key(account, role_name))
+            .filter(|r| r.id == *role_id)
+    }
+}
+
 impl Directory {
+    /// Whether the user or the role behind a session still exists, with
+    /// its unique id. Accounts are not deleted (and under `--dev` exist
+    /// without a record): a root principal always exists.
+    pub fn principal_exists(&self, principal: &Principal) -> bool {
+        let state = self.state.read();
+        match principal {
+            Principal::Root { .. } => true,
+            Principal::User { .. } => state.user_of(principal).is_some(),
+            Principal::AssumedRole { .. } => state.role_of(principal).is_some(),
+        }
+    }
+
     /// The identity-side policies of a principal: inline and attached
     /// policies of the user or of the session's role, plus the session
     /// policy. Root has none (it holds every permission of its account).
@@ -41,9 +89,12 @@ impl Directory {
                 });
             }
             for arn in attached {
+                // Only the entity's own account's policies ever apply (an
+                // attachment across accounts is refused when made).
                 if let Some(doc) = state
                     .policies
                     .get(arn)
+                    .filter(|p| p.account == *principal.account())
                     .and_then(|p| p.default_doc().cloned())
                 {
                     out.push(LabelledPolicy {
@@ -56,22 +107,21 @@ impl Directory {
         };
         match principal {
             Principal::Root { .. } => {}
-            Principal::User { account, name, .. } => {
-                if let Some(u) = state.users.get(&crate::name_key(account, name)) {
-                    add_entity(&format!("user {}", u.name), &u.inline, &u.attached);
-                }
+            Principal::User { account, .. } => {
+                let Some(u) = state.user_of(principal) else {
+                    return out;
+                };
+                add_entity(&format!("user {}", u.name), &u.inline, &u.attached);
                 for g in state
                     .groups
                     .values()
-                    .filter(|g| g.account == *account && g.has_member(name))
+                    .filter(|g| g.account == *account && g.has_member(&u.name))
                 {
                     add_entity(&format!("group {}", g.name), &g.inline, &g.attached);
                 }
             }
-            Principal::AssumedRole {
-                account, role_name, ..
-            } => {
-                if let Some(r) = state.roles.get(&crate::name_key(account, role_name)) {
+            Principal::AssumedRole { .. } => {
+                if let Some(r) = state.role_of(principal) {
                     add_entity(&format!("role {}", r.name), &r.inline, &r.attached);
                 }
             }
@@ -84,21 +134,18 @@ impl Directory {
         let state = self.state.read();
         let arn = match principal {
             Principal::Root { .. } => None,
-            Principal::User { account, name, .. } => state
-                .users
-                .get(&crate::name_key(account, name))
-                .and_then(|u| u.boundary.clone()),
-            Principal::AssumedRole {
-                account, role_name, ..
-            } => state
-                .roles
-                .get(&crate::name_key(account, role_name))
-                .and_then(|r| r.boundary.clone()),
+            Principal::User { .. } => state.user_of(principal).and_then(|u| u.boundary.clone()),
+            Principal::AssumedRole { .. } => {
+                state.role_of(principal).and_then(|r| r.boundary.clone())
+            }
         }?;
-        // A boundary whose policy is gone allows nothing: keep it, empty.
+        // A boundary whose policy is gone (or, in data written before
+        // boundaries were checked, of another account) allows nothing:
+        // keep it, empty.
         let policy = match state
             .policies
             .get(&arn)
+            .filter(|p| p.account == *principal.account())
             .and_then(|p| p.default_doc().cloned())
         {
             Some(doc) => doc.parsed,
@@ -127,16 +174,12 @@ impl Directory {
         let state = self.state.read();
         let mut tags: Vec<crate::Tag> = match principal {
             Principal::Root { .. } => Vec::new(),
-            Principal::User { account, name, .. } => state
-                .users
-                .get(&crate::name_key(account, name))
+            Principal::User { .. } => state
+                .user_of(principal)
                 .map(|u| u.tags.clone())
                 .unwrap_or_default(),
-            Principal::AssumedRole {
-                account, role_name, ..
-            } => state
-                .roles
-                .get(&crate::name_key(account, role_name))
+            Principal::AssumedRole { .. } => state
+                .role_of(principal)
                 .map(|r| r.tags.clone())
                 .unwrap_or_default(),
         };
@@ -166,7 +209,12 @@ impl Directory {
         if let Some(session) =
             access_key_id.and_then(|id| self.state.read().sessions.get(id).cloned())
         {
-            // Present for every request made with temporary credentials.
+            // Present for every request made with temporary credentials;
+            // and as AWS sets it for temporary credentials obtained without
+            // MFA (there is no MFA here): false. Absent for long-term keys.
+            if !context.contains("aws:MultiFactorAuthPresent") {
+                context.insert("aws:MultiFactorAuthPresent", false);
+            }
             if !context.contains("aws:TokenIssueTime") {
                 context.insert(
                     "aws:TokenIssueTime",
@@ -208,74 +256,181 @@ impl Directory {
             .unwrap_or_default()
     }
 
-    /// Authorizes an identity-only action (IAM, STS) in the caller's own
-    /// account. The root user may do everything in its account.
+    /// The principal's side of every authorization decision: its
+    /// identity-based policies, boundary and session policies (of the
+    /// temporary key `access_key_id`), and its own condition keys
+    /// (principal tags, aws:PrincipalArn, aws:userid, token issue time...).
+    /// The edge builds it once per principal and caches it until the
+    /// directory changes.
+    pub fn caller_profile(
+        &self,
+        principal: &Principal,
+        partition: &str,
+        access_key_id: Option<&str>,
+    ) -> ferrokms_authz::CallerProfile {
+        use ferrokms_authz::CallerPolicy;
+        let mut policies: Vec<CallerPolicy> = self
+            .identity_policies(principal)
+            .into_iter()
+            .chain(self.permissions_boundary(principal))
+            .chain(
+                access_key_id
+                    .map(|k| self.session_policies(k))
+                    .unwrap_or_default(),
+            )
+            .map(|p| CallerPolicy {
+                label: p.label,
+                kind: p.kind,
+                policy: p.policy,
+            })
+            .collect();
+        policies.shrink_to_fit();
+        let mut context = self.principal_context(principal, access_key_id, Context::new());
+        let principal = principal.to_request_principal(partition);
+        // The principal's global keys (aws:PrincipalArn, aws:userid, ...),
+        // built once here instead of on every decision.
+        if let Some(p) = &principal {
+            for (k, v) in p.context_keys() {
+                if !context.contains(k) {
+                    context.insert(k, v);
+                }
+            }
+        }
+        ferrokms_authz::CallerProfile {
+            principal,
+            policies,
+            context,
+        }
+    }
+
+    /// A caller outside any request (tools, tests): the principal's
+    /// profile, with `facts` as the request-wide keys if given.
+    pub fn caller(
+        &self,
+        principal: &Principal,
+        region: &ferrokms_types::Region,
+        access_key_id: Option<&str>,
+        facts: Option<ferrokms_authz::RequestFacts>,
+    ) -> Caller {
+        let profile = self.caller_profile(principal, region.partition(), access_key_id);
+        Caller {
+            principal: principal.clone(),
+            access_key_id: access_key_id.unwrap_or_default().to_string(),
+            temporary: access_key_id.is_some_and(|k| self.is_session_key(k)),
+            authz: ferrokms_authz::Caller {
+                account: principal.account().clone(),
+                region: region.clone(),
+                arn: principal.arn(region.partition()),
+                identity: Arc::new(ferrokms_authz::CallerIdentity {
+                    profile: Arc::new(profile),
+                    context: facts
+                        .map(ferrokms_authz::RequestContext::new)
+                        .unwrap_or_default(),
+                    trace: Default::default(),
+                }),
+            },
+        }
+    }
+
+    /// Authorizes an IAM or STS action on `resource` (an ARN, or `*`)
+    /// through the one authorization path. A resource of another account
+    /// is refused before any policy is read.
     pub(crate) fn authorize(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         action: &str,
         resource: &str,
     ) -> Result<(), IamError> {
-        let key = CURRENT_KEY.with(|k| k.borrow().clone());
-        self.authorize_with(caller, key.as_deref(), action, resource, Context::new())
+        self.authorize_with(caller, action, resource, Context::new())
     }
 
-    /// Runs `f` with the access key id of the request it serves, so that
-    /// the operations' authorization sees the session's policies and tags.
-    pub fn with_access_key<R>(&self, access_key_id: &str, f: impl FnOnce() -> R) -> R {
-        struct Reset(Option<String>);
-        impl Drop for Reset {
-            fn drop(&mut self) {
-                let old = self.0.take();
-                CURRENT_KEY.with(|k| *k.borrow_mut() = old);
-            }
-        }
-        let old = CURRENT_KEY.with(|k| k.replace(Some(access_key_id.to_string())));
-        let _reset = Reset(old);
-        f()
-    }
-
-    pub fn authorize_with(
+    /// As [`Directory::authorize`], with the operation's own condition keys.
+    pub(crate) fn authorize_with(
         &self,
-        caller: &Principal,
-        access_key_id: Option<&str>,
+        caller: &Caller,
         action: &str,
         resource: &str,
         context: Context,
     ) -> Result<(), IamError> {
-        if let Principal::Root { .. } = caller {
-            return Ok(());
+        let account = resource_account(resource).unwrap_or_else(|| caller.account().clone());
+        let verdict = ferrokms_authz::decide(
+            &caller.authz,
+            Question::identity(action, resource, &account).with_context(context),
+        )?;
+        caller.authz.identity.record(verdict.record(None));
+        if verdict.is_allowed() {
+            Ok(())
+        } else {
+            Err(IamError::AccessDenied(verdict.denial_message()))
         }
-        let principal = caller.to_request_principal("aws").ok_or_else(|| {
-            IamError::AccessDenied(format!("{} is not a valid principal", caller.arn("aws")))
-        })?;
-        let action = Action::parse(action).map_err(|e| IamError::Corrupt(e.to_string()))?;
-        let context = self.principal_context(caller, access_key_id, context);
-        let request = Request::new(principal, action, resource)
-            .with_context(context)
-            .with_principal_context();
-        let mut policies = self.identity_policies(caller);
-        policies.extend(self.permissions_boundary(caller));
-        if let Some(id) = access_key_id {
-            policies.extend(self.session_policies(id));
-        }
-        let inputs: Vec<PolicyInput<'_>> = policies
-            .iter()
-            .map(|p| PolicyInput::new(&p.label, p.kind, &p.policy))
-            .collect();
-        let eval = evaluate_with(
-            &request,
-            &inputs,
-            &EvaluationOptions {
-                mode: CombineMode::Standard,
-            },
-        );
-        if eval.decision.is_allowed() {
-            return Ok(());
-        }
-        Err(IamError::AccessDenied(
-            explain::access_denied_message(&request, &eval.decision)
-                .unwrap_or_else(|| format!("User: {} is not authorized", caller.arn("aws"))),
-        ))
     }
 }
+
+/// The account of an ARN (`None` for `*` and for ARNs without one).
+pub(crate) fn resource_account(arn: &str) -> Option<AccountId> {
+    let parsed = ferrokms_types::Arn::parse(arn).ok()?;
+    AccountId::parse(&parsed.account).ok()
+}
+
+/// The condition keys a user or role adds to a question about itself:
+/// `aws:ResourceTag/*` and `iam:ResourceTag/*` for each of its tags, and
+/// `iam:PermissionsBoundary` when it has one.
+pub(crate) fn entity_keys(tags: &[crate::Tag], boundary: Option<&str>) -> Context {
+    let mut ctx = Context::new();
+    for t in tags {
+        ctx.insert(&format!("aws:ResourceTag/{}", t.key), t.value.as_str());
+        ctx.insert(&format!("iam:ResourceTag/{}", t.key), t.value.as_str());
+    }
+    if let Some(b) = boundary {
+        ctx.insert("iam:PermissionsBoundary", b);
+    }
+    ctx
+}
+
+/// The condition keys of a request that sets tags: `aws:RequestTag/*` for
+/// each and `aws:TagKeys` (multivalued); absent for a request with none,
+/// as on AWS.
+pub(crate) fn request_tag_keys(ctx: &mut Context, tags: &[crate::Tag]) {
+    if tags.is_empty() {
+        return;
+    }
+    for t in tags {
+        ctx.insert(&format!("aws:RequestTag/{}", t.key), t.value.as_str());
+    }
+    tag_keys(ctx, tags.iter().map(|t| t.key.as_str()));
+}
+
+/// `aws:TagKeys`: the tag keys a request names (to set or to remove).
+pub(crate) fn tag_keys<'a>(ctx: &mut Context, keys: impl Iterator<Item = &'a str>) {
+    ctx.insert_multi(
+        "aws:TagKeys",
+        keys.map(ferrokms_policy::ContextValue::from).collect(),
+    );
+}
+
+impl Directory {
+    /// The ARN and condition keys of an existing user, role or group of the
+    /// caller's account, for a question about it.
+    pub(crate) fn entity_question(
+        &self,
+        account: &AccountId,
+        owner: crate::ops_owner::Owner,
+        name: &str,
+    ) -> Result<(String, Context), IamError> {
+        use crate::ops_owner::Owner;
+        Ok(match owner {
+            Owner::User => {
+                let u = self.user(account, name)?;
+                (u.arn(), entity_keys(&u.tags, u.boundary.as_deref()))
+            }
+            Owner::Role => {
+                let r = self.role(account, name)?;
+                (r.arn(), entity_keys(&r.tags, r.boundary.as_deref()))
+            }
+            Owner::Group => (self.group(account, name)?.arn(), Context::new()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -5,13 +5,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ferrokms_policy::Context;
 use ferrokms_store::Change;
 use ferrokms_types::AccountId;
 
+use crate::authz::{entity_keys, request_tag_keys, tag_keys};
 use crate::entities::*;
 use crate::names::{check_name, check_path, check_tags, new_id};
 use crate::{
-    json_change, name_key, now_ms, AccessKey, Directory, IamError, Principal, KIND_GROUP, KIND_USER,
+    json_change, name_key, now_ms, AccessKey, Caller, Directory, IamError, Principal, KIND_GROUP, KIND_USER,
 };
 
 /// Which entity carries tags or a permissions boundary.
@@ -39,7 +41,7 @@ pub struct AuthorizationDetails {
 }
 
 /// Entities a managed policy is attached to: (name, id) of each kind.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct PolicyEntities {
     pub users: Vec<(String, String)>,
     pub groups: Vec<(String, String)>,
@@ -99,7 +101,7 @@ impl Directory {
     /// CreateGroup
     pub fn create_group(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         name: &str,
         path: Option<&str>,
     ) -> Result<Arc<GroupRecord>, IamError> {
@@ -133,7 +135,7 @@ impl Directory {
     /// GetGroup: the group and its users.
     pub fn get_group(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         name: &str,
     ) -> Result<(Arc<GroupRecord>, Vec<Arc<UserRecord>>), IamError> {
         let account = caller.account().clone();
@@ -160,7 +162,7 @@ impl Directory {
     /// ListGroups
     pub fn list_groups(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         path_prefix: Option<&str>,
     ) -> Result<Vec<Arc<GroupRecord>>, IamError> {
         let account = caller.account().clone();
@@ -181,7 +183,7 @@ impl Directory {
     }
 
     /// DeleteGroup: refused while it has members or policies.
-    pub fn delete_group(&self, caller: &Principal, name: &str) -> Result<(), IamError> {
+    pub fn delete_group(&self, caller: &Caller, name: &str) -> Result<(), IamError> {
         let account = caller.account().clone();
         let g = self.group(&account, name)?;
         self.authorize(caller, "iam:DeleteGroup", &g.arn())?;
@@ -212,7 +214,7 @@ impl Directory {
     /// AddUserToGroup (idempotent, as on AWS).
     pub fn add_user_to_group(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         group: &str,
         user: &str,
     ) -> Result<(), IamError> {
@@ -237,7 +239,7 @@ impl Directory {
     /// RemoveUserFromGroup
     pub fn remove_user_from_group(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         group: &str,
         user: &str,
     ) -> Result<(), IamError> {
@@ -260,12 +262,17 @@ impl Directory {
     /// ListGroupsForUser
     pub fn list_groups_for_user(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         user: &str,
     ) -> Result<Vec<Arc<GroupRecord>>, IamError> {
         let account = caller.account().clone();
         let u = self.user(&account, user)?;
-        self.authorize(caller, "iam:ListGroupsForUser", &u.arn())?;
+        self.authorize_with(
+            caller,
+            "iam:ListGroupsForUser",
+            &u.arn(),
+            entity_keys(&u.tags, u.boundary.as_deref()),
+        )?;
         Ok(self.groups_of_user(&account, &u.name))
     }
 
@@ -275,7 +282,7 @@ impl Directory {
     /// follow the user.
     pub fn update_user(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         name: &str,
         new_name: Option<&str>,
         new_path: Option<&str>,
@@ -288,7 +295,12 @@ impl Directory {
             check_path(p)?;
         }
         let u = self.user(&account, name)?;
-        self.authorize(caller, "iam:UpdateUser", &u.arn())?;
+        self.authorize_with(
+            caller,
+            "iam:UpdateUser",
+            &u.arn(),
+            entity_keys(&u.tags, u.boundary.as_deref()),
+        )?;
         let _w = self.writer.lock();
         let old = (*self.user(&account, name)?).clone();
         let mut new = old.clone();
@@ -380,20 +392,23 @@ impl Directory {
 
     // ------------------------------------------------------------ tags
 
+    /// A user's or role's ARN, tags, and condition keys.
     fn taggable_arn(
         &self,
         account: &AccountId,
         what: Taggable,
         name: &str,
-    ) -> Result<(String, Vec<Tag>), IamError> {
+    ) -> Result<(String, Vec<Tag>, Context), IamError> {
         Ok(match what {
             Taggable::User => {
                 let u = self.user(account, name)?;
-                (u.arn(), u.tags.clone())
+                let keys = entity_keys(&u.tags, u.boundary.as_deref());
+                (u.arn(), u.tags.clone(), keys)
             }
             Taggable::Role => {
                 let r = self.role(account, name)?;
-                (r.arn(), r.tags.clone())
+                let keys = entity_keys(&r.tags, r.boundary.as_deref());
+                (r.arn(), r.tags.clone(), keys)
             }
         })
     }
@@ -424,15 +439,16 @@ impl Directory {
     /// case) get the new value.
     pub fn tag(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         what: Taggable,
         name: &str,
         tags: Vec<Tag>,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
         check_tags(&tags)?;
-        let (arn, _) = self.taggable_arn(&account, what, name)?;
-        self.authorize(caller, &format!("iam:Tag{}", what.title()), &arn)?;
+        let (arn, _, mut keys) = self.taggable_arn(&account, what, name)?;
+        request_tag_keys(&mut keys, &tags);
+        self.authorize_with(caller, &format!("iam:Tag{}", what.title()), &arn, keys)?;
         let _w = self.writer.lock();
         self.modify_taggable(&account, what, name, |current, _| {
             for t in tags {
@@ -456,14 +472,15 @@ impl Directory {
     /// UntagUser / UntagRole: unknown keys are ignored.
     pub fn untag(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         what: Taggable,
         name: &str,
         keys: &[String],
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let (arn, _) = self.taggable_arn(&account, what, name)?;
-        self.authorize(caller, &format!("iam:Untag{}", what.title()), &arn)?;
+        let (arn, _, mut ctx) = self.taggable_arn(&account, what, name)?;
+        tag_keys(&mut ctx, keys.iter().map(String::as_str));
+        self.authorize_with(caller, &format!("iam:Untag{}", what.title()), &arn, ctx)?;
         let _w = self.writer.lock();
         self.modify_taggable(&account, what, name, |current, _| {
             current.retain(|t| !keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
@@ -474,21 +491,28 @@ impl Directory {
     /// ListUserTags / ListRoleTags
     pub fn list_tags(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         what: Taggable,
         name: &str,
     ) -> Result<Vec<Tag>, IamError> {
         let account = caller.account().clone();
-        let (arn, tags) = self.taggable_arn(&account, what, name)?;
-        self.authorize(caller, &format!("iam:List{}Tags", what.title()), &arn)?;
+        let (arn, tags, keys) = self.taggable_arn(&account, what, name)?;
+        self.authorize_with(caller, &format!("iam:List{}Tags", what.title()), &arn, keys)?;
         Ok(tags)
     }
 
     // ------------------------------------------------------------ boundaries
 
-    /// A managed policy usable as a permissions boundary.
-    pub(crate) fn boundary_policy(&self, arn: &str) -> Result<Arc<ManagedPolicyRecord>, IamError> {
-        self.managed_policy(arn).ok_or_else(|| {
+    /// A managed policy of `account` usable as a permissions boundary
+    /// (another account's is not).
+    pub(crate) fn boundary_policy(
+        &self,
+        account: &AccountId,
+        arn: &str,
+    ) -> Result<Arc<ManagedPolicyRecord>, IamError> {
+        self.managed_policy(arn)
+            .filter(|p| p.account == *account)
+            .ok_or_else(|| {
             IamError::NoSuchEntity(format!(
                 "Scope ARN: {arn} does not exist or is not attachable."
             ))
@@ -498,19 +522,22 @@ impl Directory {
     /// PutUserPermissionsBoundary / PutRolePermissionsBoundary
     pub fn put_permissions_boundary(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         what: Taggable,
         name: &str,
         policy_arn: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let (arn, _) = self.taggable_arn(&account, what, name)?;
-        self.authorize(
+        let (arn, _, mut keys) = self.taggable_arn(&account, what, name)?;
+        // The boundary requested, not the one it replaces.
+        keys.insert("iam:PermissionsBoundary", policy_arn);
+        self.authorize_with(
             caller,
             &format!("iam:Put{}PermissionsBoundary", what.title()),
             &arn,
+            keys,
         )?;
-        self.boundary_policy(policy_arn)?;
+        self.boundary_policy(&account, policy_arn)?;
         let _w = self.writer.lock();
         self.modify_taggable(&account, what, name, |_, b| {
             *b = Some(policy_arn.to_string());
@@ -521,16 +548,17 @@ impl Directory {
     /// DeleteUserPermissionsBoundary / DeleteRolePermissionsBoundary
     pub fn delete_permissions_boundary(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         what: Taggable,
         name: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let (arn, _) = self.taggable_arn(&account, what, name)?;
-        self.authorize(
+        let (arn, _, keys) = self.taggable_arn(&account, what, name)?;
+        self.authorize_with(
             caller,
             &format!("iam:Delete{}PermissionsBoundary", what.title()),
             &arn,
+            keys,
         )?;
         let _w = self.writer.lock();
         self.modify_taggable(&account, what, name, |_, b| {
@@ -544,11 +572,11 @@ impl Directory {
     /// ListPolicyVersions: newest first, as AWS lists them.
     pub fn list_policy_versions(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         arn: &str,
     ) -> Result<(Vec<PolicyVersion>, String), IamError> {
         self.authorize(caller, "iam:ListPolicyVersions", arn)?;
-        let p = self.policy_by_arn(arn)?;
+        let p = self.policy_by_arn(caller.account(), arn)?;
         let mut v = p.versions.clone();
         v.reverse();
         Ok((v, p.default_version.clone()))
@@ -557,13 +585,13 @@ impl Directory {
     /// SetDefaultPolicyVersion
     pub fn set_default_policy_version(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         arn: &str,
         version: &str,
     ) -> Result<(), IamError> {
         self.authorize(caller, "iam:SetDefaultPolicyVersion", arn)?;
         let _w = self.writer.lock();
-        let mut p = (*self.policy_by_arn(arn)?).clone();
+        let mut p = (*self.policy_by_arn(caller.account(), arn)?).clone();
         if !p.versions.iter().any(|v| v.version_id == version) {
             return Err(IamError::NoSuchEntity(format!(
                 "Policy {arn} version {version} does not exist."
@@ -578,13 +606,13 @@ impl Directory {
     /// ListEntitiesForPolicy
     pub fn list_entities_for_policy(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         arn: &str,
         filter: Option<&str>,
         usage_boundary: bool,
     ) -> Result<PolicyEntities, IamError> {
         self.authorize(caller, "iam:ListEntitiesForPolicy", arn)?;
-        self.policy_by_arn(arn)?;
+        self.policy_by_arn(caller.account(), arn)?;
         let want = |k: &str| filter.is_none_or(|f| f == k);
         let uses = |attached: &[String], boundary: &Option<String>| {
             if usage_boundary {
@@ -626,7 +654,7 @@ impl Directory {
     /// group names), groups, roles and managed policies.
     pub fn account_authorization_details(
         &self,
-        caller: &Principal,
+        caller: &Caller,
     ) -> Result<AuthorizationDetails, IamError> {
         let account = caller.account().clone();
         self.authorize(caller, "iam:GetAccountAuthorizationDetails", "*")?;
@@ -774,7 +802,7 @@ mod tests {
     const ALLOW_ALL: &str =
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
-    fn setup() -> (Directory, Principal) {
+    fn setup() -> (Directory, Caller) {
         let d = Directory::open(
             Arc::new(MemoryStore::default()),
             Arc::new(Sealer::ephemeral().expect("sealer")),
@@ -782,7 +810,7 @@ mod tests {
         .expect("open");
         let acct = AccountId::parse("111122223333").expect("account");
         d.create_account(&acct).expect("account");
-        (d, Principal::Root { account: acct })
+        (d, Caller::root(acct))
     }
 
     #[test]

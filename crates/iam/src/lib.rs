@@ -5,6 +5,7 @@
 //! evaluates.
 
 pub mod authz;
+pub mod catalog;
 pub mod entities;
 pub mod groups;
 mod names;
@@ -34,7 +35,7 @@ pub use entities::{
     DocKind, GroupRecord, ManagedPolicyRecord, PolicyDoc, PolicyVersion, RoleRecord, Tag,
     UserRecord,
 };
-pub use principal::Principal;
+pub use principal::{Caller, Principal};
 pub use sts::Session;
 
 pub(crate) const KIND_ACCOUNT: &str = "iam.account";
@@ -78,6 +79,12 @@ pub enum IamError {
     Corrupt(String),
     #[error("random number generator failed")]
     Random,
+}
+
+impl From<ferrokms_authz::AuthzError> for IamError {
+    fn from(e: ferrokms_authz::AuthzError) -> Self {
+        IamError::Corrupt(e.to_string())
+    }
 }
 
 impl IamError {

@@ -4,13 +4,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ferrokms_policy::Context;
 use ferrokms_store::Change;
 use ferrokms_types::AccountId;
 
+use crate::authz::{entity_keys, request_tag_keys};
 use crate::entities::*;
 use crate::names::{check_name, check_path, check_tags, invalid, new_id};
 use crate::{
-    json_change, name_key, now_ms, AccessKey, AccessKeyStatus, Directory, IamError, Principal,
+    json_change, name_key, now_ms, AccessKey, AccessKeyStatus, Caller, Directory, IamError, Principal,
     KIND_ACCESS_KEY, KIND_POLICY, KIND_ROLE, KIND_USER,
 };
 
@@ -201,7 +203,7 @@ impl Directory {
     /// CreateUser
     pub fn create_user(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         name: &str,
         path: Option<&str>,
         tags: Vec<Tag>,
@@ -213,12 +215,13 @@ impl Directory {
         check_path(path)?;
         check_tags(&tags)?;
         if let Some(b) = boundary {
-            self.boundary_policy(b)?;
+            self.boundary_policy(&account, b)?;
         }
-        self.authorize(
+        self.authorize_with(
             caller,
             "iam:CreateUser",
             &Self::entity_arn(&account, "user", Some(path), name),
+            creation_keys(&tags, boundary),
         )?;
         let _w = self.writer.lock();
         if self
@@ -247,11 +250,11 @@ impl Directory {
     /// GetUser (without a name: the calling user).
     pub fn get_user(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         name: Option<&str>,
     ) -> Result<Arc<UserRecord>, IamError> {
         let account = caller.account().clone();
-        let name = match (name, caller) {
+        let name = match (name, &caller.principal) {
             (Some(n), _) => n.to_string(),
             (None, Principal::User { name, .. }) => name.clone(),
             (None, _) => {
@@ -261,7 +264,7 @@ impl Directory {
             }
         };
         let existing = self.find_user(&account, &name);
-        self.authorize(
+        self.authorize_with(
             caller,
             "iam:GetUser",
             &Self::entity_arn(
@@ -270,6 +273,10 @@ impl Directory {
                 existing.as_ref().map(|u| u.path.as_str()),
                 &name,
             ),
+            existing
+                .as_ref()
+                .map(|u| entity_keys(&u.tags, u.boundary.as_deref()))
+                .unwrap_or_default(),
         )?;
         self.user(&account, &name)
     }
@@ -277,7 +284,7 @@ impl Directory {
     /// ListUsers
     pub fn list_users(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         path_prefix: Option<&str>,
     ) -> Result<Vec<Arc<UserRecord>>, IamError> {
         let account = caller.account().clone();
@@ -298,10 +305,15 @@ impl Directory {
     }
 
     /// DeleteUser: refused while the user still has policies or keys.
-    pub fn delete_user(&self, caller: &Principal, name: &str) -> Result<(), IamError> {
+    pub fn delete_user(&self, caller: &Caller, name: &str) -> Result<(), IamError> {
         let account = caller.account().clone();
         let user = self.user(&account, name)?;
-        self.authorize(caller, "iam:DeleteUser", &user.arn())?;
+        self.authorize_with(
+            caller,
+            "iam:DeleteUser",
+            &user.arn(),
+            entity_keys(&user.tags, user.boundary.as_deref()),
+        )?;
         let _w = self.writer.lock();
         let has_keys = self.state.read().access_keys.values().any(|k| {
             matches!(&k.principal, Principal::User { account: a, name: n, .. } if *a == account && n.eq_ignore_ascii_case(name))
@@ -346,7 +358,7 @@ impl Directory {
     #[allow(clippy::too_many_arguments)]
     pub fn create_role(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         name: &str,
         path: Option<&str>,
         trust_policy: &str,
@@ -361,7 +373,7 @@ impl Directory {
         check_path(path)?;
         check_tags(&tags)?;
         if let Some(b) = boundary {
-            self.boundary_policy(b)?;
+            self.boundary_policy(&account, b)?;
         }
         let max = max_session_duration.unwrap_or(DEFAULT_MAX_SESSION);
         if !(3600..=43200).contains(&max) {
@@ -371,10 +383,11 @@ impl Directory {
                 "Member must have value between 3600 and 43200",
             ));
         }
-        self.authorize(
+        self.authorize_with(
             caller,
             "iam:CreateRole",
             &Self::entity_arn(&account, "role", Some(path), name),
+            creation_keys(&tags, boundary),
         )?;
         check_size(trust_policy, 2048)?;
         let trust = PolicyDoc::parse(trust_policy, DocKind::Trust)?;
@@ -406,10 +419,10 @@ impl Directory {
     }
 
     /// GetRole
-    pub fn get_role(&self, caller: &Principal, name: &str) -> Result<Arc<RoleRecord>, IamError> {
+    pub fn get_role(&self, caller: &Caller, name: &str) -> Result<Arc<RoleRecord>, IamError> {
         let account = caller.account().clone();
         let existing = self.find_role(&account, name);
-        self.authorize(
+        self.authorize_with(
             caller,
             "iam:GetRole",
             &Self::entity_arn(
@@ -418,6 +431,10 @@ impl Directory {
                 existing.as_ref().map(|r| r.path.as_str()),
                 name,
             ),
+            existing
+                .as_ref()
+                .map(|r| entity_keys(&r.tags, r.boundary.as_deref()))
+                .unwrap_or_default(),
         )?;
         self.role(&account, name)
     }
@@ -425,7 +442,7 @@ impl Directory {
     /// ListRoles
     pub fn list_roles(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         path_prefix: Option<&str>,
     ) -> Result<Vec<Arc<RoleRecord>>, IamError> {
         let account = caller.account().clone();
@@ -446,10 +463,15 @@ impl Directory {
     }
 
     /// DeleteRole: refused while the role still has policies.
-    pub fn delete_role(&self, caller: &Principal, name: &str) -> Result<(), IamError> {
+    pub fn delete_role(&self, caller: &Caller, name: &str) -> Result<(), IamError> {
         let account = caller.account().clone();
         let role = self.role(&account, name)?;
-        self.authorize(caller, "iam:DeleteRole", &role.arn())?;
+        self.authorize_with(
+            caller,
+            "iam:DeleteRole",
+            &role.arn(),
+            entity_keys(&role.tags, role.boundary.as_deref()),
+        )?;
         if !role.inline.is_empty() {
             return Err(IamError::DeleteConflict(
                 "Cannot delete entity, must delete policies first.".into(),
@@ -472,13 +494,18 @@ impl Directory {
     /// UpdateAssumeRolePolicy
     pub fn update_assume_role_policy(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         name: &str,
         text: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
         let role = self.role(&account, name)?;
-        self.authorize(caller, "iam:UpdateAssumeRolePolicy", &role.arn())?;
+        self.authorize_with(
+            caller,
+            "iam:UpdateAssumeRolePolicy",
+            &role.arn(),
+            entity_keys(&role.tags, role.boundary.as_deref()),
+        )?;
         check_size(text, 2048)?;
         let trust = PolicyDoc::parse(text, DocKind::Trust)?;
         let _w = self.writer.lock();
@@ -547,7 +574,7 @@ impl Directory {
     /// PutUserPolicy / PutRolePolicy / PutGroupPolicy
     pub fn put_inline_policy(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         owner: Owner,
         owner_name: &str,
         policy_name: &str,
@@ -555,8 +582,13 @@ impl Directory {
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
         check_name(policy_name, "policyName", 128)?;
-        let (arn, _, _) = self.owner_snapshot(&account, owner, owner_name)?;
-        self.authorize(caller, &format!("iam:Put{}Policy", owner.title()), &arn)?;
+        let (arn, keys) = self.entity_question(&account, owner, owner_name)?;
+        self.authorize_with(
+            caller,
+            &format!("iam:Put{}Policy", owner.title()),
+            &arn,
+            keys,
+        )?;
         check_size(text, owner.inline_limit())?;
         let doc = PolicyDoc::parse(text, DocKind::Identity)?;
         let _w = self.writer.lock();
@@ -569,14 +601,20 @@ impl Directory {
     /// GetUserPolicy / GetRolePolicy / GetGroupPolicy: the document as given.
     pub fn get_inline_policy(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         owner: Owner,
         owner_name: &str,
         policy_name: &str,
     ) -> Result<String, IamError> {
         let account = caller.account().clone();
-        let (arn, inline, _) = self.owner_snapshot(&account, owner, owner_name)?;
-        self.authorize(caller, &format!("iam:Get{}Policy", owner.title()), &arn)?;
+        let (arn, keys) = self.entity_question(&account, owner, owner_name)?;
+        self.authorize_with(
+            caller,
+            &format!("iam:Get{}Policy", owner.title()),
+            &arn,
+            keys,
+        )?;
+        let (_, inline, _) = self.owner_snapshot(&account, owner, owner_name)?;
         inline
             .get(policy_name)
             .map(|d| d.text.clone())
@@ -591,27 +629,38 @@ impl Directory {
     /// ListUserPolicies / ListRolePolicies / ListGroupPolicies
     pub fn list_inline_policies(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         owner: Owner,
         owner_name: &str,
     ) -> Result<Vec<String>, IamError> {
         let account = caller.account().clone();
-        let (arn, inline, _) = self.owner_snapshot(&account, owner, owner_name)?;
-        self.authorize(caller, &format!("iam:List{}Policies", owner.title()), &arn)?;
+        let (arn, keys) = self.entity_question(&account, owner, owner_name)?;
+        self.authorize_with(
+            caller,
+            &format!("iam:List{}Policies", owner.title()),
+            &arn,
+            keys,
+        )?;
+        let (_, inline, _) = self.owner_snapshot(&account, owner, owner_name)?;
         Ok(inline.keys().cloned().collect())
     }
 
     /// DeleteUserPolicy / DeleteRolePolicy / DeleteGroupPolicy
     pub fn delete_inline_policy(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         owner: Owner,
         owner_name: &str,
         policy_name: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let (arn, _, _) = self.owner_snapshot(&account, owner, owner_name)?;
-        self.authorize(caller, &format!("iam:Delete{}Policy", owner.title()), &arn)?;
+        let (arn, keys) = self.entity_question(&account, owner, owner_name)?;
+        self.authorize_with(
+            caller,
+            &format!("iam:Delete{}Policy", owner.title()),
+            &arn,
+            keys,
+        )?;
         let _w = self.writer.lock();
         self.modify_owner(&account, owner, owner_name, |inline, _| {
             inline.remove(policy_name).map(|_| ()).ok_or_else(|| {
@@ -627,7 +676,7 @@ impl Directory {
     /// CreatePolicy
     pub fn create_policy(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         name: &str,
         path: Option<&str>,
         text: &str,
@@ -672,20 +721,29 @@ impl Directory {
         })
     }
 
-    pub(crate) fn policy_by_arn(&self, arn: &str) -> Result<Arc<ManagedPolicyRecord>, IamError> {
-        self.managed_policy(arn).ok_or_else(|| {
-            IamError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable."))
-        })
+    /// A customer-managed policy of `account`, by ARN. Another account's
+    /// policy does not exist for this one: it can never be read, changed,
+    /// attached or used as a boundary from here.
+    pub(crate) fn policy_by_arn(
+        &self,
+        account: &AccountId,
+        arn: &str,
+    ) -> Result<Arc<ManagedPolicyRecord>, IamError> {
+        self.managed_policy(arn)
+            .filter(|p| p.account == *account)
+            .ok_or_else(|| {
+                IamError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable."))
+            })
     }
 
     /// GetPolicy
     pub fn get_policy(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         arn: &str,
     ) -> Result<(Arc<ManagedPolicyRecord>, usize), IamError> {
         self.authorize(caller, "iam:GetPolicy", arn)?;
-        let p = self.policy_by_arn(arn)?;
+        let p = self.policy_by_arn(caller.account(), arn)?;
         Ok((p, self.attachment_count(arn)))
     }
 
@@ -726,12 +784,12 @@ impl Directory {
     /// GetPolicyVersion
     pub fn get_policy_version(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         arn: &str,
         version: &str,
     ) -> Result<(PolicyVersion, bool), IamError> {
         self.authorize(caller, "iam:GetPolicyVersion", arn)?;
-        let p = self.policy_by_arn(arn)?;
+        let p = self.policy_by_arn(caller.account(), arn)?;
         let v = p
             .versions
             .iter()
@@ -747,7 +805,7 @@ impl Directory {
     /// CreatePolicyVersion: at most five versions per policy.
     pub fn create_policy_version(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         arn: &str,
         text: &str,
         set_default: bool,
@@ -756,7 +814,7 @@ impl Directory {
         check_size(text, MANAGED_LIMIT)?;
         let doc = PolicyDoc::parse(text, DocKind::Identity)?;
         let _w = self.writer.lock();
-        let mut p = (*self.policy_by_arn(arn)?).clone();
+        let mut p = (*self.policy_by_arn(caller.account(), arn)?).clone();
         if p.versions.len() >= MAX_POLICY_VERSIONS {
             return Err(IamError::LimitExceeded(format!(
                 "A managed policy can have up to {MAX_POLICY_VERSIONS} versions. Before you create a new version, you must delete an existing version."
@@ -780,13 +838,13 @@ impl Directory {
     /// DeletePolicyVersion: never the default version.
     pub fn delete_policy_version(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         arn: &str,
         version: &str,
     ) -> Result<(), IamError> {
         self.authorize(caller, "iam:DeletePolicyVersion", arn)?;
         let _w = self.writer.lock();
-        let mut p = (*self.policy_by_arn(arn)?).clone();
+        let mut p = (*self.policy_by_arn(caller.account(), arn)?).clone();
         if p.default_version == version {
             return Err(IamError::DeleteConflict(
                 "Cannot delete the default version of a policy.".into(),
@@ -804,9 +862,9 @@ impl Directory {
     }
 
     /// DeletePolicy: refused while attached or with non-default versions.
-    pub fn delete_policy(&self, caller: &Principal, arn: &str) -> Result<(), IamError> {
+    pub fn delete_policy(&self, caller: &Caller, arn: &str) -> Result<(), IamError> {
         self.authorize(caller, "iam:DeletePolicy", arn)?;
-        let p = self.policy_by_arn(arn)?;
+        let p = self.policy_by_arn(caller.account(), arn)?;
         if self.attachment_count(arn) > 0 || self.boundary_count(arn) > 0 {
             return Err(IamError::DeleteConflict(
                 "Cannot delete a policy attached to entities.".into(),
@@ -829,7 +887,7 @@ impl Directory {
     /// ListPolicies (Scope=Local: the account's own policies).
     pub fn list_policies(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         only_attached: bool,
     ) -> Result<Vec<(Arc<ManagedPolicyRecord>, usize)>, IamError> {
         let account = caller.account().clone();
@@ -859,15 +917,21 @@ impl Directory {
     /// AttachUserPolicy / AttachRolePolicy / AttachGroupPolicy
     pub fn attach_policy(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         owner: Owner,
         owner_name: &str,
         policy_arn: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let (arn, _, _) = self.owner_snapshot(&account, owner, owner_name)?;
-        self.authorize(caller, &format!("iam:Attach{}Policy", owner.title()), &arn)?;
-        self.policy_by_arn(policy_arn)?;
+        let (arn, mut keys) = self.entity_question(&account, owner, owner_name)?;
+        keys.insert("iam:PolicyARN", policy_arn);
+        self.authorize_with(
+            caller,
+            &format!("iam:Attach{}Policy", owner.title()),
+            &arn,
+            keys,
+        )?;
+        self.policy_by_arn(&account, policy_arn)?;
         let _w = self.writer.lock();
         self.modify_owner(&account, owner, owner_name, |_, attached| {
             if !attached.iter().any(|a| a == policy_arn) {
@@ -886,14 +950,20 @@ impl Directory {
     /// DetachUserPolicy / DetachRolePolicy / DetachGroupPolicy
     pub fn detach_policy(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         owner: Owner,
         owner_name: &str,
         policy_arn: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let (arn, _, _) = self.owner_snapshot(&account, owner, owner_name)?;
-        self.authorize(caller, &format!("iam:Detach{}Policy", owner.title()), &arn)?;
+        let (arn, mut keys) = self.entity_question(&account, owner, owner_name)?;
+        keys.insert("iam:PolicyARN", policy_arn);
+        self.authorize_with(
+            caller,
+            &format!("iam:Detach{}Policy", owner.title()),
+            &arn,
+            keys,
+        )?;
         let _w = self.writer.lock();
         self.modify_owner(&account, owner, owner_name, |_, attached| {
             let before = attached.len();
@@ -911,17 +981,19 @@ impl Directory {
     /// (name, arn).
     pub fn list_attached_policies(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         owner: Owner,
         owner_name: &str,
     ) -> Result<Vec<(String, String)>, IamError> {
         let account = caller.account().clone();
-        let (arn, _, attached) = self.owner_snapshot(&account, owner, owner_name)?;
-        self.authorize(
+        let (arn, keys) = self.entity_question(&account, owner, owner_name)?;
+        self.authorize_with(
             caller,
             &format!("iam:ListAttached{}Policies", owner.title()),
             &arn,
+            keys,
         )?;
+        let (_, _, attached) = self.owner_snapshot(&account, owner, owner_name)?;
         Ok(attached
             .into_iter()
             .map(|a| {
@@ -932,27 +1004,43 @@ impl Directory {
     }
     // ------------------------------------------------------------ access keys
 
+    /// Whose access keys an operation means (the named user, or the
+    /// caller), their ARN, and the user's condition keys.
     fn key_owner(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         user_name: Option<&str>,
-    ) -> Result<(Principal, String), IamError> {
+    ) -> Result<(Principal, String, Context), IamError> {
         let account = caller.account().clone();
-        match (user_name, caller) {
-            (Some(n), _) => {
-                let u = self.user(&account, n)?;
-                Ok((
-                    Principal::User {
-                        account,
-                        name: u.name.clone(),
-                        path: u.path.clone(),
-                        id: u.id.clone(),
-                    },
-                    u.arn(),
-                ))
+        let user = |u: &UserRecord| {
+            (
+                Principal::User {
+                    account: account.clone(),
+                    name: u.name.clone(),
+                    path: u.path.clone(),
+                    id: u.id.clone(),
+                },
+                u.arn(),
+                entity_keys(&u.tags, u.boundary.as_deref()),
+            )
+        };
+        match (user_name, &caller.principal) {
+            (Some(n), _) => Ok(user(&*self.user(&account, n)?)),
+            (None, Principal::User { name, id, .. }) => {
+                // The calling user as it is now, by unique id.
+                let u = self.user(&account, name)?;
+                if u.id != *id {
+                    return Err(IamError::NoSuchEntity(format!(
+                        "The user with name {name} cannot be found."
+                    )));
+                }
+                Ok(user(&u))
             }
-            (None, Principal::User { .. }) => Ok((caller.clone(), caller.arn("aws"))),
-            (None, Principal::Root { .. }) => Ok((caller.clone(), caller.arn("aws"))),
+            (None, Principal::Root { .. }) => Ok((
+                caller.principal.clone(),
+                caller.arn("aws"),
+                Context::new(),
+            )),
             (None, Principal::AssumedRole { .. }) => Err(IamError::Validation(
                 "Must specify userName when calling with non-User credentials".into(),
             )),
@@ -962,11 +1050,11 @@ impl Directory {
     /// CreateAccessKey: at most two per user.
     pub fn create_access_key(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         user_name: Option<&str>,
     ) -> Result<Arc<AccessKey>, IamError> {
-        let (owner, arn) = self.key_owner(caller, user_name)?;
-        self.authorize(caller, "iam:CreateAccessKey", &arn)?;
+        let (owner, arn, keys) = self.key_owner(caller, user_name)?;
+        self.authorize_with(caller, "iam:CreateAccessKey", &arn, keys)?;
         let _w = self.writer.lock();
         let count = self
             .state
@@ -991,11 +1079,11 @@ impl Directory {
     /// ListAccessKeys: (id, status, created) of the user's keys.
     pub fn list_access_keys(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         user_name: Option<&str>,
     ) -> Result<Vec<Arc<AccessKey>>, IamError> {
-        let (owner, arn) = self.key_owner(caller, user_name)?;
-        self.authorize(caller, "iam:ListAccessKeys", &arn)?;
+        let (owner, arn, keys) = self.key_owner(caller, user_name)?;
+        self.authorize_with(caller, "iam:ListAccessKeys", &arn, keys)?;
         let mut keys: Vec<Arc<AccessKey>> = self
             .state
             .read()
@@ -1010,13 +1098,13 @@ impl Directory {
 
     fn owned_key(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         user_name: Option<&str>,
         key_id: &str,
         action: &str,
     ) -> Result<Arc<AccessKey>, IamError> {
-        let (owner, arn) = self.key_owner(caller, user_name)?;
-        self.authorize(caller, action, &arn)?;
+        let (owner, arn, keys) = self.key_owner(caller, user_name)?;
+        self.authorize_with(caller, action, &arn, keys)?;
         self.state
             .read()
             .access_keys
@@ -1031,7 +1119,7 @@ impl Directory {
     /// UpdateAccessKey: Active / Inactive, effective on the next request.
     pub fn update_access_key(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         user_name: Option<&str>,
         key_id: &str,
         status: AccessKeyStatus,
@@ -1055,7 +1143,7 @@ impl Directory {
     /// DeleteAccessKey: effective on the next request.
     pub fn delete_access_key(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         user_name: Option<&str>,
         key_id: &str,
     ) -> Result<(), IamError> {
@@ -1068,4 +1156,15 @@ impl Directory {
         self.write_state().access_keys.remove(&key.id);
         Ok(())
     }
+}
+
+/// The condition keys of CreateUser and CreateRole: the tags requested and
+/// the permissions boundary requested.
+fn creation_keys(tags: &[Tag], boundary: Option<&str>) -> Context {
+    let mut ctx = Context::new();
+    request_tag_keys(&mut ctx, tags);
+    if let Some(b) = boundary {
+        ctx.insert("iam:PermissionsBoundary", b);
+    }
+    ctx
 }

@@ -96,3 +96,42 @@ impl Principal {
         })
     }
 }
+
+/// The caller of an IAM or STS operation: the authenticated principal, the
+/// access key it signed with, and the same authorization view of it that
+/// KMS operations get (profile, request-wide keys, trace), built by the
+/// edge. Dereferences to the principal.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    /// The access key id the request was signed with (a session's for
+    /// temporary credentials); empty for callers that are not requests.
+    pub access_key_id: String,
+    /// Whether that key is temporary (STS).
+    pub temporary: bool,
+    pub authz: ferrokms_authz::Caller,
+}
+
+impl Caller {
+    /// An account's root user acting outside any request (bootstrap files,
+    /// tools, tests): every action in its own account, none in another's.
+    pub fn root(account: AccountId) -> Caller {
+        let region = ferrokms_types::Region::parse("us-east-1")
+            .expect("a literal region parses");
+        Caller {
+            principal: Principal::Root {
+                account: account.clone(),
+            },
+            access_key_id: String::new(),
+            temporary: false,
+            authz: ferrokms_authz::Caller::root(account, region),
+        }
+    }
+}
+
+impl std::ops::Deref for Caller {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}

@@ -14,7 +14,7 @@ use ferrokms_policy::{
 };
 use ferrokms_types::AccountId;
 
-use crate::{Directory, IamError, Principal};
+use crate::{Caller, Directory, IamError};
 
 /// One `ContextEntries` member.
 #[derive(Debug, Clone, Default)]
@@ -254,7 +254,7 @@ fn policy_keys(p: &Policy, text: &str, out: &mut BTreeMap<String, String>) {
 impl Directory {
     fn run_simulation(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         principal: Option<RequestPrincipal>,
         policies: Vec<SimPolicy>,
         input: &SimulationInput,
@@ -479,7 +479,7 @@ impl Directory {
     /// SimulateCustomPolicy
     pub fn simulate_custom_policy(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         input: &SimulationInput,
     ) -> Result<Vec<SimulationResult>, IamError> {
         self.authorize(caller, "iam:SimulateCustomPolicy", "*")?;
@@ -600,7 +600,7 @@ impl Directory {
     /// policies of the input.
     pub fn simulate_principal_policy(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         source_arn: &str,
         input: &SimulationInput,
     ) -> Result<Vec<SimulationResult>, IamError> {
@@ -619,7 +619,7 @@ impl Directory {
     /// GetContextKeysForCustomPolicy
     pub fn context_keys_for_custom_policy(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         policies: &[String],
     ) -> Result<Vec<String>, IamError> {
         self.authorize(caller, "iam:GetContextKeysForCustomPolicy", "*")?;
@@ -641,7 +641,7 @@ impl Directory {
     /// GetContextKeysForPrincipalPolicy
     pub fn context_keys_for_principal_policy(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         source_arn: &str,
         extra: &[String],
     ) -> Result<Vec<String>, IamError> {

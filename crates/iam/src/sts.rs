@@ -2,17 +2,15 @@
 
 use std::sync::Arc;
 
-use ferrokms_policy::{
-    evaluate_with, explain, Action, CombineMode, Context, EvaluationOptions, PolicyInput,
-    PolicyKind, Request,
-};
+use ferrokms_authz::{Question, ResourcePolicy};
+use ferrokms_policy::{CombineMode, Context};
 use ferrokms_types::{AccountId, Arn};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::entities::{DocKind, PolicyDoc, Tag};
 use crate::names::{check_session_name, check_tags, invalid, new_id, new_secret};
-use crate::{json_change, now_ms, seal, unseal, Directory, IamError, Principal, KIND_SESSION};
+use crate::{json_change, now_ms, seal, unseal, Caller, Directory, IamError, Principal, KIND_SESSION};
 
 const MIN_DURATION: u32 = 900;
 /// Role chaining (a session assuming a role) is capped at one hour.
@@ -198,8 +196,7 @@ impl Directory {
     /// accounts). The account root user cannot assume roles.
     pub fn assume_role(
         &self,
-        caller: &Principal,
-        caller_key: &str,
+        caller: &Caller,
         input: AssumeRoleInput<'_>,
     ) -> Result<Arc<Session>, IamError> {
         check_session_name(input.session_name)?;
@@ -210,7 +207,7 @@ impl Directory {
                 input.role_arn
             ))
         };
-        if let Principal::Root { .. } = caller {
+        if let Principal::Root { .. } = &caller.principal {
             return Err(IamError::AccessDenied(
                 "Roles may not be assumed by root accounts.".into(),
             ));
@@ -230,7 +227,7 @@ impl Directory {
         if role.arn() != input.role_arn {
             return Err(denied(""));
         }
-        let chained = matches!(caller, Principal::AssumedRole { .. });
+        let chained = matches!(&caller.principal, Principal::AssumedRole { .. });
         let max = if chained {
             CHAINED_MAX
         } else {
@@ -280,9 +277,8 @@ impl Directory {
             session_policies.push(PolicyDoc::parse(text, DocKind::Identity)?);
         }
         for arn in &input.policy_arns {
-            let p = self.managed_policy(arn).ok_or_else(|| {
-                IamError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable."))
-            })?;
+            // Managed session policies must be the role's account's own.
+            let p = self.policy_by_arn(&role.account, arn)?;
             if let Some(doc) = p.default_doc() {
                 session_policies.push(doc.clone());
             }
@@ -306,7 +302,7 @@ impl Directory {
                 ));
             }
         }
-        let caller_session = self.state.read().sessions.get(caller_key).cloned();
+        let caller_session = self.state.read().sessions.get(&caller.access_key_id).cloned();
         let mut tags: Vec<Tag> = Vec::new();
         let mut transitive: Vec<String> = Vec::new();
         if let Some(cs) = &caller_session {
@@ -355,9 +351,6 @@ impl Directory {
         // combined with the caller's identity-side policies; sts:TagSession
         // and sts:SetSourceIdentity too when tags or a source identity are
         // passed.
-        let principal = caller
-            .to_request_principal("aws")
-            .ok_or_else(|| denied(""))?;
         let mut context = Context::new();
         if let Some(ext) = input.external_id {
             context = context.with("sts:ExternalId", ext);
@@ -387,19 +380,15 @@ impl Directory {
         if let Some(si) = input.source_identity {
             context.insert("sts:SourceIdentity", si);
         }
-        let context = self.principal_context(caller, Some(caller_key), context);
-        let mut policies = vec![crate::authz::LabelledPolicy {
-            label: format!("trust policy of {}", role.arn()),
-            kind: PolicyKind::ResourceBased,
-            policy: role.trust.parsed.clone(),
-        }];
-        policies.extend(self.identity_policies(caller));
-        policies.extend(self.permissions_boundary(caller));
-        policies.extend(self.session_policies(caller_key));
-        let inputs: Vec<PolicyInput<'_>> = policies
-            .iter()
-            .map(|p| PolicyInput::new(&p.label, p.kind, &p.policy))
-            .collect();
+        let trust_label = format!("trust policy of {}", role.arn());
+        let role_keys = |ctx: &mut Context, want: &dyn Fn(&str) -> bool| {
+            for t in &role.tags {
+                let k = format!("aws:ResourceTag/{}", t.key);
+                if want(&k) && !ctx.contains(&k) {
+                    ctx.insert(&k, t.value.as_str());
+                }
+            }
+        };
         let mut actions = vec!["sts:AssumeRole"];
         if !input.tags.is_empty() {
             actions.push("sts:TagSession");
@@ -408,26 +397,28 @@ impl Directory {
             actions.push("sts:SetSourceIdentity");
         }
         for action in actions {
-            let request = Request::new(
-                principal.clone(),
-                Action::parse(action).map_err(|e| IamError::Corrupt(e.to_string()))?,
-                input.role_arn,
-            )
-            .with_context(context.clone())
-            .with_resource_account(ferrokms_policy::AccountId::parse(role_account.as_str()))
-            .with_principal_context();
-            let eval = evaluate_with(
-                &request,
-                &inputs,
-                &EvaluationOptions {
-                    mode: CombineMode::ResourcePolicyRequired,
+            // The trust policy is the role's resource policy: it must admit
+            // the caller, and across accounts the caller's own identity
+            // policies must allow too (the one path decides both).
+            let verdict = ferrokms_authz::decide(
+                &caller.authz,
+                Question {
+                    action,
+                    resource: input.role_arn,
+                    resource_account: &role_account,
+                    cross_account: true,
+                    resource_policy: Some(ResourcePolicy {
+                        label: &trust_label,
+                        policy: &role.trust.parsed,
+                        mode: CombineMode::ResourcePolicyRequired,
+                    }),
+                    context: context.clone(),
+                    resource_keys: Some(&role_keys),
                 },
-            );
-            if !eval.decision.is_allowed() {
-                return Err(IamError::AccessDenied(
-                    explain::access_denied_message(&request, &eval.decision)
-                        .unwrap_or_else(|| denied("").to_string()),
-                ));
+            )?;
+            caller.authz.identity.record(verdict.record(None));
+            if !verdict.is_allowed() {
+                return Err(IamError::AccessDenied(verdict.denial_message()));
             }
         }
         self.issue_session(
@@ -453,10 +444,10 @@ impl Directory {
     /// temporary credentials.
     pub fn get_session_token(
         &self,
-        caller: &Principal,
+        caller: &Caller,
         duration_seconds: Option<u32>,
     ) -> Result<Arc<Session>, IamError> {
-        let (max, default) = match caller {
+        let (max, default) = match &caller.principal {
             Principal::Root { .. } => (3600, 3600),
             Principal::User { .. } => (129_600, 43_200),
             Principal::AssumedRole { .. } => {
@@ -473,6 +464,6 @@ impl Directory {
                 &format!("Member must have value between {MIN_DURATION} and {max}"),
             ));
         }
-        self.issue_session(caller.clone(), duration, SessionExtras::default())
+        self.issue_session(caller.principal.clone(), duration, SessionExtras::default())
     }
 }

@@ -12,197 +12,17 @@
 
 use std::sync::Arc;
 
-use ferrokms_policy::{
-    evaluate_with, explain, Action, CombineMode, Context, ContextValue, ContextValues, Decision,
-    EvaluationOptions, ParseOptions, Policy, PolicyInput, PolicyKind, Request, RequestPrincipal,
-};
+use ferrokms_authz::{Question, ResourcePolicy};
+use ferrokms_policy::{CombineMode, Context, ContextValue, Decision, ParseOptions, Policy, PolicyKind};
 
 use crate::model::KeyRecord;
 use crate::state::Key;
 use crate::{Caller, Kms, KmsError};
 
-/// One identity-side policy of the caller (identity-based, permissions
-/// boundary or session policy), parsed once by whoever owns it.
-#[derive(Clone)]
-pub struct CallerPolicy {
-    pub label: String,
-    pub kind: PolicyKind,
-    pub policy: Arc<Policy>,
-}
-
-impl std::fmt::Debug for CallerPolicy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CallerPolicy({:?}, {})", self.kind, self.label)
-    }
-}
-
-/// What authorization needs to know about the caller beyond its ARN: its
-/// identity-side policies and the request-wide global condition keys
-/// (`aws:SourceIp`, `aws:SecureTransport`, ...). Supplied by the edge.
-#[derive(Debug, Default)]
-pub struct CallerIdentity {
-    /// What is true of the principal whatever the request: shared between
-    /// requests (the edge caches it until the identities change).
-    pub profile: Arc<CallerProfile>,
-    /// Keys of this request alone (`aws:SourceIp`, `aws:CurrentTime`,
-    /// `kms:ViaService`...), built only if a policy reads one.
-    pub context: RequestContext,
-    /// Every authorization decision taken for this request, in order, for
-    /// the audit record and `policy explain`.
-    pub trace: parking_lot::Mutex<Vec<AuthzRecord>>,
-}
-
-/// What a request itself says about the global condition keys: where it
-/// came from, over what, when, and through which service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestFacts {
-    /// The peer address (`aws:SourceIp`).
-    pub source_ip: Option<std::net::IpAddr>,
-    /// `aws:SecureTransport`.
-    pub secure_transport: bool,
-    /// `aws:CurrentTime` and `aws:EpochTime`, in seconds.
-    pub epoch_seconds: i64,
-    /// `kms:ViaService` (and `aws:ViaAWSService` true) when a trusted
-    /// service principal made the call for the caller.
-    pub via_service: Option<String>,
-}
-
-/// The request-wide condition keys of one request. Built on first use:
-/// the default key policy reads none of them, and building them cost about
-/// 3% of an Encrypt request (four keys, their strings and a timestamp).
-#[derive(Debug, Default, Clone)]
-pub struct RequestContext {
-    /// `None`: no request-wide keys at all (tests, analyses of stored data).
-    facts: Option<RequestFacts>,
-    built: std::sync::OnceLock<Context>,
-}
-
-impl RequestContext {
-    pub fn new(facts: RequestFacts) -> Self {
-        RequestContext {
-            facts: Some(facts),
-            built: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// The keys as a policy context.
-    pub fn get(&self) -> &Context {
-        self.built.get_or_init(|| {
-            let mut context = Context::new();
-            let Some(f) = &self.facts else {
-                return context;
-            };
-            if let Some(ip) = f.source_ip {
-                context.insert("aws:SourceIp", ip);
-            }
-            // True only for the listener's own TLS (`serve --tls-cert`): a
-            // TLS proxy in front of a plain listener is invisible here.
-            context.insert("aws:SecureTransport", f.secure_transport);
-            context.insert(
-                "aws:CurrentTime",
-                ferrokms_policy::Timestamp::from_epoch_seconds(f.epoch_seconds),
-            );
-            context.insert("aws:EpochTime", f.epoch_seconds);
-            if let Some(service) = &f.via_service {
-                context.insert("kms:ViaService", service.as_str());
-                context.insert("aws:ViaAWSService", true);
-            }
-            context
-        })
-    }
-
-    /// The service that made the call for the caller, if any.
-    pub fn via_service(&self) -> Option<&str> {
-        self.facts.as_ref()?.via_service.as_deref()
-    }
-}
-
-/// The principal's side of authorization: who it is, its identity-side
-/// policies, and its own condition keys (principal tags, source identity,
-/// token issue time).
-#[derive(Debug, Default)]
-pub struct CallerProfile {
-    /// `None`: derived from the caller's ARN.
-    pub principal: Option<RequestPrincipal>,
-    pub policies: Vec<CallerPolicy>,
-    pub context: Context,
-}
-
-/// One authorization decision of a request: what was asked, the outcome,
-/// and the statements (or grant) that decided it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AuthzRecord {
-    pub action: String,
-    pub resource: String,
-    pub allowed: bool,
-    /// `allow`, `allow (grant GRANT_ID)`, or the AccessDenied reason clause.
-    pub decision: String,
-    /// The statements that applied: `policy label #index (Sid) Effect`.
-    pub statements: Vec<String>,
-}
-
-/// The decision text of an allow that no grant decided.
-pub const PLAIN_ALLOW: &str = "allow";
-
-impl AuthzRecord {
-    /// The decisions of an audit record (`ferrokmsAuthorization`), with what
-    /// the writer leaves out to keep records short put back: a decision's
-    /// `resource` when it is the record's first `resources` ARN, and its
-    /// `decision` when it is [`PLAIN_ALLOW`]. Entries that are not
-    /// decisions are skipped.
-    pub fn from_audit(record: &serde_json::Value) -> Vec<AuthzRecord> {
-        let first_arn = record["resources"][0]["ARN"].as_str().unwrap_or("");
-        let Some(trace) = record["ferrokmsAuthorization"].as_array() else {
-            return Vec::new();
-        };
-        trace
-            .iter()
-            .filter_map(|d| {
-                let allowed = d["allowed"].as_bool()?;
-                Some(AuthzRecord {
-                    action: d["action"].as_str()?.to_string(),
-                    resource: d["resource"].as_str().unwrap_or(first_arn).to_string(),
-                    allowed,
-                    decision: match d["decision"].as_str() {
-                        Some(text) => text.to_string(),
-                        None if allowed => PLAIN_ALLOW.to_string(),
-                        None => return None,
-                    },
-                    statements: d["statements"]
-                        .as_array()
-                        .map(|s| {
-                            s.iter()
-                                .filter_map(|x| x.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                })
-            })
-            .collect()
-    }
-}
-
-fn applied_statements(eval: &ferrokms_policy::Evaluation<'_>) -> Vec<String> {
-    let mut out = Vec::new();
-    for p in &eval.policies {
-        for st in &p.statements {
-            if matches!(st.result, ferrokms_policy::StatementResult::Applies { .. }) {
-                // `policy label #index (Sid) Effect`, built without format!:
-                // one or two of these are written on every request.
-                let index = st.index.to_string();
-                let index = index.as_str();
-                let effect = st.statement.effect().as_str();
-                out.push(match st.statement.sid() {
-                    Some(sid) => {
-                        ferrokms_types::concat(&[p.id, " #", index, " (", sid, ") ", effect])
-                    }
-                    None => ferrokms_types::concat(&[p.id, " #", index, " ", effect]),
-                });
-            }
-        }
-    }
-    out
-}
+pub use ferrokms_authz::{
+    AuthzRecord, CallerIdentity, CallerPolicy, CallerProfile, RequestContext, RequestFacts,
+    PLAIN_ALLOW,
+};
 
 /// Answers whether a principal named in a key policy exists. Implemented by
 /// the edge over the identity directory; without one, every principal is
@@ -216,32 +36,6 @@ pub trait PrincipalDirectory: Send + Sync {
 const INVALID_PRINCIPALS: &str = "Policy contains a statement with one or more invalid principals.";
 const LOCKOUT: &str =
     "The new key policy will not allow you to update the key policy in the future.";
-
-/// The operations whose permission works across accounts (kms-spec §1.1
-/// rule 5); for every other action, permission from another account's key
-/// policy has no effect.
-pub(crate) const CROSS_ACCOUNT_ACTIONS: &[&str] = &[
-    "Encrypt",
-    "Decrypt",
-    "ReEncryptFrom",
-    "ReEncryptTo",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "Sign",
-    "Verify",
-    "GenerateMac",
-    "VerifyMac",
-    "DeriveSharedSecret",
-    "DescribeKey",
-    "GetPublicKey",
-    "CreateGrant",
-    "ListGrants",
-    "RevokeGrant",
-    "RetireGrant",
-    "GetKeyRotationStatus",
-];
 
 /// Parses a key policy the way KMS reads one: every statement needs a
 /// principal; statements without Action or Resource never match.
@@ -265,58 +59,6 @@ pub(crate) fn load_key_policy(text: &str) -> Arc<Policy> {
                 Policy::parse(MATCHES_NOTHING, &ParseOptions::default())
                     .expect("the built-in match-nothing policy parses (unit-tested)"),
             )
-        }
-    }
-}
-
-fn merge(into: &mut Context, from: &Context) {
-    for e in from.iter() {
-        if into.contains(&e.name) {
-            continue;
-        }
-        match &e.values {
-            ContextValues::Single(v) => into.insert(&e.name, v.clone()),
-            ContextValues::Multi(vs) => into.insert_multi(&e.name, vs.clone()),
-        }
-    }
-}
-
-impl Caller {
-    fn request_principal(&self) -> Result<RequestPrincipal, KmsError> {
-        match &self.identity.profile.principal {
-            Some(p) => Ok(p.clone()),
-            None => RequestPrincipal::from_arn(&self.arn).map_err(|e| {
-                KmsError::Internal(format!("caller ARN {} is not a principal: {e}", self.arn))
-            }),
-        }
-    }
-}
-
-/// The lowercased context keys the policies of a decision can read.
-fn needed_keys<'a>(key_policy: &'a Policy, caller_policies: &'a [CallerPolicy]) -> Vec<&'a str> {
-    let mut out: Vec<&str> = key_policy
-        .referenced_context_keys()
-        .iter()
-        .map(String::as_str)
-        .collect();
-    for p in caller_policies {
-        for k in p.policy.referenced_context_keys() {
-            if !out.contains(&k.as_str()) {
-                out.push(k);
-            }
-        }
-    }
-    out
-}
-
-fn merge_wanted(into: &mut Context, from: &Context, want: &dyn Fn(&str) -> bool) {
-    for e in from.iter() {
-        if !want(&e.name) || into.contains(&e.name) {
-            continue;
-        }
-        match &e.values {
-            ContextValues::Single(v) => into.insert(&e.name, v.clone()),
-            ContextValues::Multi(vs) => into.insert_multi(&e.name, vs.clone()),
         }
     }
 }
@@ -367,14 +109,6 @@ fn key_context_into(
             ContextValue::String(t.as_str().into()),
         );
     }
-    put(
-        "aws:RequestedRegion",
-        ContextValue::String(caller.region.to_string()),
-    );
-    put(
-        "aws:ResourceAccount",
-        ContextValue::String(r.addr.account.to_string()),
-    );
     for t in &r.tags {
         let name = format!("aws:ResourceTag/{}", t.key);
         if want(&name) && !ctx.contains(&name) {
@@ -439,6 +173,10 @@ impl Kms {
         self.decide(caller, record, &policy, action, extra, false)
     }
 
+    /// The one authorization path (`ferrokms_authz::decide`) with the key
+    /// policy as the resource policy that must admit the caller, then
+    /// KMS's own addition: a grant allows where the policies merely did
+    /// not (explicit denies still win).
     fn decide(
         &self,
         caller: &Caller,
@@ -449,136 +187,57 @@ impl Kms {
         use_grants: bool,
     ) -> Result<(), KmsError> {
         let key_arn = record.arn();
-        let same_account = record.addr.account == caller.account;
-        if !same_account && !CROSS_ACCOUNT_ACTIONS.contains(&action) {
-            return Err(KmsError::AccessDenied(format!(
-                "User: {} is not authorized to perform: kms:{action} on resource: {key_arn} because no resource-based policy allows the kms:{action} action",
-                caller.arn
-            )));
-        }
-        // Only the context keys some involved policy can read are built:
-        // the default key policy reads none, so the common path builds none.
-        let needed = needed_keys(key_policy, &caller.identity.profile.policies);
-        let mut ctx = Context::new();
-        if !needed.is_empty() {
-            let want = |k: &str| needed.iter().any(|n| n.eq_ignore_ascii_case(k));
-            merge_wanted(&mut ctx, &extra, &want);
-            key_context_into(&mut ctx, self, caller, record, &want);
-            merge_wanted(&mut ctx, caller.identity.context.get(), &want);
-            merge_wanted(&mut ctx, &caller.identity.profile.context, &want);
-        }
-        let op_context = extra;
         let action_name = ferrokms_types::concat(&["kms:", action]);
-        let action_id =
-            Action::parse(&action_name).map_err(|e| KmsError::Internal(e.to_string()))?;
-        let request = Request::in_account(
-            caller.request_principal()?,
-            action_id,
-            &key_arn,
-            ferrokms_policy::AccountId::parse(record.addr.account.as_str()),
-        )
-        .with_context(ctx);
-        // Principal keys come with the caller's profile when the edge built
-        // it (once per principal); otherwise derive them here.
-        let request = if needed.is_empty() || caller.identity.profile.principal.is_some() {
-            request
-        } else {
-            request.with_principal_context()
+        let same_account = record.addr.account == caller.account;
+        let resource_keys = |ctx: &mut Context, want: &dyn Fn(&str) -> bool| {
+            key_context_into(ctx, self, caller, record, want)
         };
-        let mut inputs = Vec::with_capacity(1 + caller.identity.profile.policies.len());
-        inputs.push(PolicyInput::new(
-            "key policy",
-            PolicyKind::ResourceBased,
-            key_policy,
-        ));
-        for p in &caller.identity.profile.policies {
-            inputs.push(PolicyInput::new(&p.label, p.kind, &p.policy));
-        }
-        let eval = evaluate_with(
-            &request,
-            &inputs,
-            &EvaluationOptions {
-                mode: CombineMode::ResourcePolicyRequired,
+        let verdict = ferrokms_authz::decide(
+            caller,
+            Question {
+                action: &action_name,
+                resource: &key_arn,
+                resource_account: &record.addr.account,
+                // Looked up only when it matters.
+                cross_account: !same_account && crate::catalog::action_crosses_accounts(action),
+                resource_policy: Some(ResourcePolicy {
+                    label: "key policy",
+                    policy: key_policy,
+                    mode: CombineMode::ResourcePolicyRequired,
+                }),
+                context: extra.clone(),
+                resource_keys: Some(&resource_keys),
             },
-        );
-        let statements = applied_statements(&eval);
-        let result = match eval.decision {
-            Decision::Allow => Ok(PLAIN_ALLOW),
-            // Grants allow where policies merely did not; explicit denies still win.
-            Decision::ImplicitDeny { .. }
-                if use_grants && {
-                    let identity_allows = matches!(request.principal.kind(), ferrokms_policy::PrincipalKind::Root)
-                        || eval.summary(PolicyKind::IdentityBased).allows;
-                    self.grant_allows(caller, record, action, &op_context, identity_allows)
-                } =>
-            {
-                Ok("allow (grant)")
-            }
-            ref d => Err(KmsError::AccessDenied(explain::access_denied_message(&request, d).unwrap_or_else(|| {
-                format!("User: {} is not authorized to perform: kms:{action} on resource: {key_arn}", caller.arn)
-            }))),
-        };
-        let decision = match &result {
-            Ok(d) => (*d).to_owned(),
-            Err(_) => eval
-                .decision
-                .denial_reason(&action_name)
-                .unwrap_or_default(),
-        };
-        caller.identity.record(AuthzRecord {
-            action: action_name,
-            resource: key_arn,
-            allowed: result.is_ok(),
-            decision,
-            statements,
-        });
-        result.map(|_| ())
+        )?;
+        let by_grant = matches!(verdict.decision, Decision::ImplicitDeny { .. })
+            && (same_account || crate::catalog::action_crosses_accounts(action))
+            && use_grants
+            && self.grant_allows(caller, record, action, &extra, verdict.identity_allows);
+        caller
+            .identity
+            .record(verdict.record(by_grant.then_some("allow (grant)")));
+        if verdict.is_allowed() || by_grant {
+            Ok(())
+        } else {
+            Err(KmsError::AccessDenied(verdict.denial_message()))
+        }
     }
 
-    /// Authorizes an operation that has no key (CreateKey, ListKeys,
-    /// ListAliases, GenerateRandom, the alias half of alias operations):
-    /// identity policies only, on `resource` (`*` or an alias ARN).
-    /// Identity-side policies alone (no key policy) on `resource`: the
-    /// request as evaluated, the decision, and the statements that applied.
+    /// Identity-side policies alone (no key policy) on `resource`, in the
+    /// caller's account: CreateKey, ListKeys, ListAliases, GenerateRandom,
+    /// the alias half of alias operations.
     fn identity_decision(
         &self,
         caller: &Caller,
         action: &str,
         resource: &str,
         extra: Context,
-    ) -> Result<(Request, Decision, Vec<String>), KmsError> {
-        let mut ctx = extra;
-        ctx.insert("aws:RequestedRegion", caller.region.as_str());
-        merge(&mut ctx, caller.identity.context.get());
-        merge(&mut ctx, &caller.identity.profile.context);
-        let action_id = Action::parse(&ferrokms_types::concat(&["kms:", action]))
-            .map_err(|e| KmsError::Internal(e.to_string()))?;
-        let request = Request::in_account(
-            caller.request_principal()?,
-            action_id,
-            resource,
-            ferrokms_policy::AccountId::parse(caller.account.as_str()),
-        )
-        .with_context(ctx)
-        .with_principal_context();
-        let inputs: Vec<PolicyInput<'_>> = caller
-            .identity
-            .profile
-            .policies
-            .iter()
-            .map(|p| PolicyInput::new(&p.label, p.kind, &p.policy))
-            .collect();
-        let eval = evaluate_with(
-            &request,
-            &inputs,
-            &EvaluationOptions {
-                mode: CombineMode::Standard,
-            },
-        );
-        let statements = applied_statements(&eval);
-        let decision = eval.decision.clone();
-        drop(eval);
-        Ok((request, decision, statements))
+    ) -> Result<ferrokms_authz::Verdict, KmsError> {
+        let action_name = ferrokms_types::concat(&["kms:", action]);
+        Ok(ferrokms_authz::decide(
+            caller,
+            Question::identity(&action_name, resource, &caller.account).with_context(extra),
+        )?)
     }
 
     pub(crate) fn authorize_identity_only(
@@ -588,23 +247,12 @@ impl Kms {
         resource: &str,
         extra: Context,
     ) -> Result<(), KmsError> {
-        let (request, decision, statements) =
-            self.identity_decision(caller, action, resource, extra)?;
-        let action_name = ferrokms_types::concat(&["kms:", action]);
-        caller.identity.record(AuthzRecord {
-            allowed: decision.is_allowed(),
-            decision: decision
-                .denial_reason(&action_name)
-                .unwrap_or_else(|| PLAIN_ALLOW.to_string()),
-            action: action_name,
-            resource: resource.to_string(),
-            statements,
-        });
-        match decision {
-            Decision::Allow => Ok(()),
-            ref d => Err(KmsError::AccessDenied(explain::access_denied_message(&request, d).unwrap_or_else(|| {
-                format!("User: {} is not authorized to perform: kms:{action} on resource: {resource}", caller.arn)
-            }))),
+        let verdict = self.identity_decision(caller, action, resource, extra)?;
+        caller.identity.record(verdict.record(None));
+        if verdict.is_allowed() {
+            Ok(())
+        } else {
+            Err(KmsError::AccessDenied(verdict.denial_message()))
         }
     }
 
@@ -707,17 +355,6 @@ impl Kms {
     }
 }
 
-impl CallerIdentity {
-    fn record(&self, r: AuthzRecord) {
-        self.trace.lock().push(r);
-    }
-
-    /// The decisions recorded so far for this request.
-    pub fn decisions(&self) -> Vec<AuthzRecord> {
-        self.trace.lock().clone()
-    }
-}
-
 impl Kms {
     /// An explicit deny of `action` in the caller's identity-side policies,
     /// as an AccessDenied message. Operations that policies do not allow
@@ -728,13 +365,10 @@ impl Kms {
         action: &str,
         resource: &str,
     ) -> Option<String> {
-        let (request, decision, _) = self
+        let verdict = self
             .identity_decision(caller, action, resource, Context::new())
             .ok()?;
-        match decision {
-            d @ Decision::ExplicitDeny { .. } => explain::access_denied_message(&request, &d),
-            _ => None,
-        }
+        matches!(verdict.decision, Decision::ExplicitDeny { .. }).then(|| verdict.denial_message())
     }
 }
 

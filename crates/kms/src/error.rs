@@ -115,6 +115,12 @@ impl KmsError {
     }
 }
 
+impl From<ferrokms_authz::AuthzError> for KmsError {
+    fn from(e: ferrokms_authz::AuthzError) -> Self {
+        KmsError::Internal(e.to_string())
+    }
+}
+
 impl From<ferrokms_store::StoreError> for KmsError {
     fn from(e: ferrokms_store::StoreError) -> Self {
         tracing::error!(error = %e, "store failure");

@@ -4,7 +4,7 @@
 //! [`AuthzRecord`], shared by `ferrokms policy simulate`, `ferrokms key
 //! access` and `ferrokms policy explain`.
 
-use crate::authz::{AuthzRecord, CROSS_ACCOUNT_ACTIONS};
+use crate::authz::AuthzRecord;
 
 /// One applied statement of a record, parsed back from its
 /// `LABEL #INDEX (SID) EFFECT` form.
@@ -124,7 +124,7 @@ pub fn suggest(
         return out;
     }
     if d.contains("no resource-based policy allows") {
-        if cross && !CROSS_ACCOUNT_ACTIONS.contains(&bare) {
+        if cross && !crate::catalog::action_crosses_accounts(bare) {
             out.push(format!(
                 "{action} cannot be used across accounts: only principals of account {key_account} can call it on {key}"
             ));

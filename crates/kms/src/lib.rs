@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod authz;
+pub mod catalog;
 pub mod crypto;
 mod error;
 pub mod explain;
@@ -26,32 +27,11 @@ pub mod usage;
 pub use error::KmsError;
 pub use state::{Clock, Kms, SweepReport};
 
-use ferrokms_types::{AccountId, Region};
+use ferrokms_types::AccountId;
 
-/// Who is calling, as established by authentication.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub account: AccountId,
-    /// The region of the request (from the SigV4 credential scope).
-    pub region: Region,
-    /// The principal's ARN as AWS prints it in messages: the session ARN for
-    /// an assumed role, `arn:aws:iam::ACCOUNT:root` for the root user.
-    pub arn: String,
-    /// Identity-side policies and global condition keys for authorization.
-    pub identity: std::sync::Arc<authz::CallerIdentity>,
-}
-
-impl Caller {
-    /// The account's root user, with no further context (tests, tools).
-    pub fn root(account: AccountId, region: Region) -> Caller {
-        Caller {
-            arn: account.root_arn(region.partition()),
-            account,
-            region,
-            identity: Default::default(),
-        }
-    }
-}
+/// Who is calling, as established by authentication: the one caller type
+/// of every service (see `ferrokms_authz`).
+pub use ferrokms_authz::Caller;
 
 /// The key policy CreateKey attaches when the request has none: one
 /// statement that gives the owning account full access and so enables IAM

@@ -70,6 +70,11 @@ const ALL_OPS: [TrackedOp; 12] = [
 ];
 
 impl TrackedOp {
+    /// Every tracked operation, in the model's order.
+    pub fn all() -> &'static [TrackedOp] {
+        &ALL_OPS
+    }
+
     /// 1-based, so that a zero stamp means "never used".
     fn code(self) -> u64 {
         ALL_OPS.iter().position(|o| *o == self).unwrap_or(0) as u64 + 1

@@ -150,6 +150,12 @@ impl Authenticator {
             .directory
             .session(&parsed.access_key_id, parsed.session_token.as_deref())
         {
+            // A session of a user or role since deleted (or deleted and
+            // re-created under its name: another principal) is no longer
+            // anyone's.
+            Ok(session) if !self.directory.principal_exists(&session.principal) => {
+                return Err(AuthError::UnrecognizedClient)
+            }
             Ok(session) => {
                 self.verifier
                     .verify(req, &parsed, &session.secret, SystemTime::now(), services)
@@ -190,19 +196,20 @@ pub struct Origin {
     pub secure_transport: bool,
 }
 
-/// The KMS view of an authenticated request: who, where, with which
-/// identity-side policies and global condition keys.
-pub fn kms_caller(
+/// The authorization view of an authenticated request, the same for every
+/// service: who, where, with which identity-side policies and global
+/// condition keys.
+pub fn caller(
     directory: &Directory,
     profiles: &ProfileCache,
     identity: &Identity,
     origin: Origin,
     via_service: Option<String>,
-) -> ferrokms_kms::Caller {
-    use ferrokms_kms::authz::CallerIdentity;
+) -> ferrokms_authz::Caller {
+    use ferrokms_authz::CallerIdentity;
     let partition = identity.region.partition();
     let context = request_context(origin, via_service);
-    ferrokms_kms::Caller {
+    ferrokms_authz::Caller {
         account: identity.principal.account().clone(),
         arn: identity.principal.arn(partition),
         region: identity.region.clone(),
@@ -214,18 +221,34 @@ pub fn kms_caller(
     }
 }
 
+/// An IAM or STS caller: the principal and its key, with the same
+/// authorization view as [`caller`] builds for KMS.
+pub fn iam_caller(
+    directory: &Directory,
+    profiles: &ProfileCache,
+    identity: &Identity,
+    origin: Origin,
+) -> ferrokms_iam::Caller {
+    ferrokms_iam::Caller {
+        principal: identity.principal.clone(),
+        access_key_id: identity.access_key_id.clone(),
+        temporary: directory.is_session_key(&identity.access_key_id),
+        authz: caller(directory, profiles, identity, origin, None),
+    }
+}
+
 /// The request-wide global condition keys of a request (`aws:SourceIp`,
 /// `aws:SecureTransport`, `aws:CurrentTime`, `aws:EpochTime`,
 /// `kms:ViaService`), built by authorization only if a policy reads one.
 fn request_context(
     origin: Origin,
     via_service: Option<String>,
-) -> ferrokms_kms::authz::RequestContext {
+) -> ferrokms_authz::RequestContext {
     let now = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    ferrokms_kms::authz::RequestContext::new(ferrokms_kms::authz::RequestFacts {
+    ferrokms_authz::RequestContext::new(ferrokms_authz::RequestFacts {
         source_ip: origin.ip,
         secure_transport: origin.secure_transport,
         epoch_seconds: now,
@@ -242,9 +265,9 @@ pub fn caller_for(
     principal: &Principal,
     region: &Region,
     access_key_id: Option<&str>,
-) -> ferrokms_kms::Caller {
-    use ferrokms_kms::authz::CallerIdentity;
-    ferrokms_kms::Caller {
+) -> ferrokms_authz::Caller {
+    use ferrokms_authz::CallerIdentity;
+    ferrokms_authz::Caller {
         account: principal.account().clone(),
         arn: principal.arn(region.partition()),
         region: region.clone(),
@@ -262,7 +285,7 @@ pub fn caller_for(
 #[derive(Default)]
 pub struct ProfileCache {
     entries: parking_lot::Mutex<
-        foldhash::HashMap<String, (u64, Arc<ferrokms_kms::authz::CallerProfile>)>,
+        foldhash::HashMap<String, (u64, Arc<ferrokms_authz::CallerProfile>)>,
     >,
 }
 
@@ -274,7 +297,7 @@ impl ProfileCache {
         &self,
         directory: &Directory,
         identity: &Identity,
-    ) -> Arc<ferrokms_kms::authz::CallerProfile> {
+    ) -> Arc<ferrokms_authz::CallerProfile> {
         let partition = identity.region.partition();
         let key = ferrokms_types::concat(&[partition, "|", &identity.access_key_id]);
         // INVARIANT: the generation is read before the directory, so an
@@ -307,46 +330,8 @@ fn build_profile(
     principal: &Principal,
     region: &Region,
     access_key_id: Option<&str>,
-) -> ferrokms_kms::authz::CallerProfile {
-    use ferrokms_kms::authz::{CallerPolicy, CallerProfile};
-    use ferrokms_policy::Context;
-    let partition = region.partition();
-    let mut policies: Vec<CallerPolicy> = directory
-        .identity_policies(principal)
-        .into_iter()
-        .chain(directory.permissions_boundary(principal))
-        .chain(
-            access_key_id
-                .map(|k| directory.session_policies(k))
-                .unwrap_or_default(),
-        )
-        .map(|p| CallerPolicy {
-            label: p.label,
-            kind: p.kind,
-            policy: p.policy,
-        })
-        .collect();
-    policies.shrink_to_fit();
-    let mut context = Context::new();
-    if let Principal::AssumedRole { .. } = principal {
-        context.insert("aws:MultiFactorAuthPresent", false);
-    }
-    let mut context = directory.principal_context(principal, access_key_id, context);
-    let principal = principal.to_request_principal(partition);
-    // The principal's global keys (aws:PrincipalArn, aws:userid, ...), built
-    // once here instead of on every decision.
-    if let Some(p) = &principal {
-        for (k, v) in p.context_keys() {
-            if !context.contains(k) {
-                context.insert(k, v);
-            }
-        }
-    }
-    CallerProfile {
-        principal,
-        policies,
-        context,
-    }
+) -> ferrokms_authz::CallerProfile {
+    directory.caller_profile(principal, region.partition(), access_key_id)
 }
 
 /// Key-policy principals are checked against the identity directory. Under

@@ -286,7 +286,7 @@ impl Applier<'_> {
 
     fn inline(
         &mut self,
-        root: &Principal,
+        root: &ferrokms_iam::Caller,
         owner: Owner,
         name: &str,
         wanted: &BTreeMap<String, String>,
@@ -310,7 +310,7 @@ impl Applier<'_> {
 
     fn attach(
         &mut self,
-        root: &Principal,
+        root: &ferrokms_iam::Caller,
         owner: Owner,
         name: &str,
         wanted: &[String],
@@ -336,7 +336,7 @@ impl Applier<'_> {
     #[allow(clippy::too_many_arguments)]
     fn tags_and_boundary(
         &mut self,
-        root: &Principal,
+        root: &ferrokms_iam::Caller,
         what: Taggable,
         name: &str,
         current_tags: &[Tag],
@@ -384,9 +384,7 @@ impl Applier<'_> {
             ));
             self.note(format!("created account {account}"));
         }
-        let root = Principal::Root {
-            account: account.clone(),
-        };
+        let root = ferrokms_iam::Caller::root(account.clone());
         for p in &a.policies {
             match self.dir.managed_policy_by_name(&account, &p.name) {
                 None => {

@@ -302,43 +302,14 @@ impl Drop for Hold<'_> {
     }
 }
 
-/// KMS operations that never write: they take the read fence only. Every
-/// other operation (including any added later) takes the write lock.
+/// KMS operations that never write (the catalog's `reads_only`): they take
+/// the read fence only. Every other operation, unknown ones included,
+/// takes the write lock.
 pub fn kms_op_reads_only(op: &str) -> bool {
-    matches!(
-        op,
-        "Encrypt"
-            | "Decrypt"
-            | "ReEncrypt"
-            | "GenerateDataKey"
-            | "GenerateDataKeyWithoutPlaintext"
-            | "GenerateDataKeyPair"
-            | "GenerateDataKeyPairWithoutPlaintext"
-            | "GenerateRandom"
-            | "GenerateMac"
-            | "VerifyMac"
-            | "Sign"
-            | "Verify"
-            | "DeriveSharedSecret"
-            | "GetPublicKey"
-            | "DescribeKey"
-            | "GetKeyPolicy"
-            | "GetKeyRotationStatus"
-            | "ListKeys"
-            | "ListAliases"
-            | "ListGrants"
-            | "ListRetirableGrants"
-            | "ListKeyPolicies"
-            | "ListKeyRotations"
-            | "ListResourceTags"
-            | "GetKeyLastUsage"
-    )
+    ferrokms_kms::catalog::operation(op).is_some_and(|o| o.reads_only)
 }
 
-/// IAM and STS actions that never write.
-pub fn query_action_reads_only(action: &str) -> bool {
-    match action {
-        "GetSessionToken" | "GetFederationToken" => false,
-        a => a.starts_with("Get") || a.starts_with("List") || a.starts_with("Simulate"),
-    }
+/// IAM and STS actions that never write (the catalog's `reads_only`).
+pub fn query_action_reads_only(service: &str, action: &str) -> bool {
+    ferrokms_iam::catalog::operation(service, action).is_some_and(|o| o.reads_only)
 }

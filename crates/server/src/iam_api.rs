@@ -3,8 +3,8 @@
 use ferrokms_iam::groups::Taggable;
 use ferrokms_iam::simulate::{ContextEntryInput, Position, SimulationInput, SimulationResult};
 use ferrokms_iam::{
-    AccessKeyStatus, Directory, GroupRecord, ManagedPolicyRecord, PolicyVersion, Principal,
-    RoleRecord, Tag, UserRecord,
+    AccessKeyStatus, Caller, Directory, GroupRecord, ManagedPolicyRecord, PolicyVersion,
+    Principal, RoleRecord, Tag, UserRecord,
 };
 
 use crate::query::{iso8601, url_encode, Params, QueryError, Xml};
@@ -281,24 +281,17 @@ fn tags_param(p: &Params) -> Vec<Tag> {
         .collect()
 }
 
-/// Runs one IAM action for the request signed with `access_key_id`;
-/// returns the `...Result` element's content.
+/// Runs one IAM action; returns the `...Result` element's content. Only
+/// the operations of the catalog exist.
 pub fn dispatch(
     dir: &Directory,
-    caller: &Principal,
-    access_key_id: &str,
+    caller: &Caller,
     action: &str,
     p: &Params,
 ) -> Result<String, QueryError> {
-    dir.with_access_key(access_key_id, || run(dir, caller, action, p))
-}
-
-fn run(
-    dir: &Directory,
-    caller: &Principal,
-    action: &str,
-    p: &Params,
-) -> Result<String, QueryError> {
+    if ferrokms_iam::catalog::operation("iam", action).is_none() {
+        return Err(invalid_action(action));
+    }
     let mut x = Xml::default();
     match action {
         "CreateUser" => {
@@ -311,7 +304,7 @@ fn run(
             )?;
             user_xml(&mut x, "User", &u);
         }
-        "GetUser" => match (p.get("UserName"), caller) {
+        "GetUser" => match (p.get("UserName"), &caller.principal) {
             (None, Principal::Root { account }) => {
                 x.open("User")
                     .leaf("UserId", account.as_str())
@@ -791,15 +784,17 @@ fn run(
         "DeleteAccessKey" => {
             dir.delete_access_key(caller, p.get("UserName"), p.required("AccessKeyId")?)?
         }
-        other => {
-            return Err(QueryError::new(
-                "InvalidAction",
-                400,
-                format!("Could not find operation {other} for version 2010-05-08"),
-            ))
-        }
+        other => return Err(invalid_action(other)),
     }
     Ok(x.into_string())
+}
+
+fn invalid_action(action: &str) -> QueryError {
+    QueryError::new(
+        "InvalidAction",
+        400,
+        format!("Could not find operation {action} for version 2010-05-08"),
+    )
 }
 
 fn taggable_of(action: &str) -> (Taggable, &'static str) {

@@ -64,41 +64,12 @@ impl From<WireError> for ApiError {
     }
 }
 
-/// Operations that change state: they write to the store, so the server
-/// runs them off the async executor.
-pub fn is_mutating(op: &str) -> bool {
-    matches!(
-        op,
-        "CreateKey"
-            | "EnableKey"
-            | "DisableKey"
-            | "ScheduleKeyDeletion"
-            | "CancelKeyDeletion"
-            | "UpdateKeyDescription"
-            | "CreateAlias"
-            | "UpdateAlias"
-            | "DeleteAlias"
-            | "TagResource"
-            | "UntagResource"
-            | "PutKeyPolicy"
-            | "EnableKeyRotation"
-            | "DisableKeyRotation"
-            | "RotateKeyOnDemand"
-            | "ImportKeyMaterial"
-            | "DeleteImportedKeyMaterial"
-            | "ReplicateKey"
-            | "UpdatePrimaryRegion"
-            // Generates an RSA wrapping key pair (seconds for RSA-4096).
-            | "GetParametersForImport"
-            | ADVANCE_CLOCK_OP
-            | "CreateGrant"
-            | "RetireGrant"
-            | "RevokeGrant"
-            // Not writes, but RSA-4096 key pair generation takes seconds:
-            // keep it off the async executor too.
-            | "GenerateDataKeyPair"
-            | "GenerateDataKeyPairWithoutPlaintext"
-    )
+/// Whether the server runs an operation off the async executor: the
+/// catalog says it writes to the store (which blocks) or is slow (RSA key
+/// pair generation); the test clock's operation runs the sweeps.
+pub fn runs_blocking(op: &str) -> bool {
+    op == ADVANCE_CLOCK_OP
+        || ferrokms_kms::catalog::operation(op).is_some_and(|o| o.runs_blocking())
 }
 
 /// The test-only operation of `ferrokms serve --test-clock`

@@ -178,7 +178,7 @@ async fn serve_request(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
         if target.is_empty() && (form || uri.query().is_some_and(|q| q.contains("Action="))) {
-            return serve_query(app, method, uri, headers, body, request_id).await;
+            return serve_query(app, method, uri, headers, body, request_id, origin).await;
         }
         return error_response(&ApiError {
             code: "UnknownOperationException",
@@ -233,7 +233,7 @@ async fn serve_request(
             return error_response(&e);
         }
     };
-    let caller = auth::kms_caller(
+    let caller = auth::caller(
         &app.directory,
         &app.profiles,
         &identity,
@@ -267,7 +267,7 @@ async fn serve_request(
         .cluster
         .clone()
         .filter(|_| !cluster::kms_op_reads_only(&op));
-    let result = if kms_api::is_mutating(&op) || write_lock.is_some() {
+    let result = if kms_api::runs_blocking(&op) || write_lock.is_some() {
         let app = app.clone();
         tokio::task::spawn_blocking(move || {
             let run = || {
@@ -300,7 +300,7 @@ async fn serve_request(
     };
     // The decision trace of the request (the audit log will carry it),
     // taken once rather than copied.
-    let trace = std::mem::take(&mut *decisions.trace.lock());
+    let trace = decisions.take_decisions();
     for d in &trace {
         tracing::debug!(
             request_id,
@@ -367,6 +367,7 @@ async fn serve_query(
     headers: &HeaderMap,
     body: Bytes,
     request_id: &str,
+    origin: auth::Origin,
 ) -> Response {
     let params = query::Params::parse(uri.query().unwrap_or(""), &body);
     let header_pairs: Vec<(&str, &str)> = headers
@@ -408,7 +409,9 @@ async fn serve_query(
     } else {
         Vec::new()
     };
-    let audit = |identity: Option<&auth::Identity>, error: Option<&query::QueryError>| {
+    let audit = |identity: Option<&auth::Identity>,
+                 error: Option<&query::QueryError>,
+                 decisions: &[ferrokms_authz::AuthzRecord]| {
         if !app.audit.enabled() {
             return;
         }
@@ -420,7 +423,7 @@ async fn serve_query(
             service: &service,
             op: &action_name,
             region: identity.map(|i| i.region.as_str()).unwrap_or_default(),
-            source_ip: None,
+            source_ip: origin.ip,
             user_agent: headers.get(hdr::USER_AGENT).and_then(|v| v.to_str().ok()),
             identity,
             request_parameters: &params_json,
@@ -428,14 +431,14 @@ async fn serve_query(
             error: error.map(|e| (e.code.as_str(), Some(e.message.as_str()))),
             request_id,
             event_id: None,
-            decisions: &[],
+            decisions,
             now_ms: now_ms(),
         });
     };
     if let Some(cluster) = &app.cluster {
         if let Err(e) = cluster.fence().await {
             let err = query_store_unavailable(&e);
-            audit(None, Some(&err));
+            audit(None, Some(&err), &[]);
             return fail(err);
         }
     }
@@ -444,7 +447,7 @@ async fn serve_query(
         Err(e) => {
             let (code, status) = e.query_code();
             let err = query::QueryError::new(code, status, e.message());
-            audit(None, Some(&err));
+            audit(None, Some(&err), &[]);
             return fail(err);
         }
     };
@@ -456,14 +459,36 @@ async fn serve_query(
             "Missing Action",
         ));
     };
+    let caller = auth::iam_caller(&app.directory, &app.profiles, &identity, origin);
+    let decisions = caller.authz.identity.clone();
+    // Temporary credentials from GetSessionToken (no MFA here) may not call
+    // IAM at all, and of STS only AssumeRole and GetCallerIdentity; AWS
+    // answers as if the token were not valid for them.
+    if caller.temporary
+        && !matches!(caller.principal, ferrokms_iam::Principal::AssumedRole { .. })
+        && (identity.service == "iam"
+            // (GetSessionToken itself answers AWS's own refusal.)
+            || !matches!(
+                action.as_str(),
+                "AssumeRole" | "GetCallerIdentity" | "GetSessionToken"
+            ))
+    {
+        let err = query::QueryError::new(
+            "InvalidClientTokenId",
+            403,
+            "The security token included in the request is invalid",
+        );
+        audit(Some(&audited_identity), Some(&err), &[]);
+        return fail(err);
+    }
     let app2 = app.clone();
     let service = identity.service.clone();
     let result = tokio::task::spawn_blocking(move || {
         let write_lock = app2
             .cluster
             .clone()
-            .filter(|_| !cluster::query_action_reads_only(&action));
-        let run = || query_dispatch(&app2, &service, &identity, &params, action);
+            .filter(|_| !cluster::query_action_reads_only(&service, &action));
+        let run = || query_dispatch(&app2, &service, &caller, &params, action);
         match write_lock {
             Some(cluster) => cluster
                 .write(run)
@@ -479,7 +504,11 @@ async fn serve_query(
             "The request processing has failed because of an unknown error.",
         ))
     });
-    audit(Some(&audited_identity), result.as_ref().err());
+    audit(
+        Some(&audited_identity),
+        result.as_ref().err(),
+        &decisions.take_decisions(),
+    );
     match result {
         Ok((action, body)) => {
             xml_response(200, query::response(&action, namespace, &body, request_id))
@@ -492,7 +521,7 @@ async fn serve_query(
 fn query_dispatch(
     app: &App,
     service: &str,
-    identity: &Identity,
+    caller: &ferrokms_iam::Caller,
     params: &query::Params,
     action: String,
 ) -> Result<(String, String), query::QueryError> {
@@ -501,14 +530,7 @@ fn query_dispatch(
     } else {
         iam_api::dispatch
     };
-    dispatch(
-        &app.directory,
-        &identity.principal,
-        &identity.access_key_id,
-        &action,
-        params,
-    )
-    .map(|body| (action, body))
+    dispatch(&app.directory, caller, &action, params).map(|body| (action, body))
 }
 
 fn xml_response(status: u16, body: String) -> Response {

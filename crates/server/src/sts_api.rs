@@ -1,7 +1,7 @@
 //! STS over the query protocol (Version 2011-06-15).
 
 use ferrokms_iam::sts::AssumeRoleInput;
-use ferrokms_iam::{Directory, Principal, Session};
+use ferrokms_iam::{Caller, Directory, Session};
 
 use crate::query::{iso8601, Params, QueryError, Xml};
 
@@ -19,8 +19,7 @@ fn credentials_xml(x: &mut Xml, s: &Session) {
 /// Runs one STS action; returns the `...Result` element's content.
 pub fn dispatch(
     dir: &Directory,
-    caller: &Principal,
-    caller_key: &str,
+    caller: &Caller,
     action: &str,
     p: &Params,
 ) -> Result<String, QueryError> {
@@ -34,7 +33,6 @@ pub fn dispatch(
         "AssumeRole" => {
             let s = dir.assume_role(
                 caller,
-                caller_key,
                 AssumeRoleInput {
                     role_arn: p.required("RoleArn")?,
                     session_name: p.required("RoleSessionName")?,
@@ -77,7 +75,7 @@ pub fn dispatch(
             }
         }
         "GetSessionToken" => {
-            if dir.is_session_key(caller_key) {
+            if caller.temporary {
                 return Err(QueryError::new(
                     "AccessDenied",
                     403,

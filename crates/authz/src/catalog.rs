@@ -1,0 +1,163 @@
+//! The operation catalog: what each operation of each service needs from
+//! the request pipeline. One table per service (`ferrokms_kms::catalog`,
+//! `ferrokms_iam::catalog`), each checked by a test against the service's
+//! model; the pipeline, the cluster lock, the metrics and the cross-account
+//! rule all read the table instead of keeping lists of their own.
+
+/// The services on the one endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    Kms,
+    Iam,
+    Sts,
+}
+
+impl Service {
+    /// The action prefix and SigV4 signing name.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Service::Kms => "kms",
+            Service::Iam => "iam",
+            Service::Sts => "sts",
+        }
+    }
+}
+
+/// What an operation acts on, as its IAM action's resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// No resource: the action is authorized on `*` (ListKeys, CreateKey).
+    None,
+    /// A KMS key.
+    Key,
+    /// A KMS alias and the key it names.
+    AliasAndKey,
+    /// An IAM user (by name or, absent, the caller).
+    User,
+    Role,
+    Group,
+    /// A customer-managed policy, by ARN.
+    Policy,
+    /// Every entity of a kind in the caller's account (`List*`).
+    AccountEntities,
+}
+
+/// One operation of a service.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    pub service: Service,
+    /// The operation's name in the service model.
+    pub name: &'static str,
+    /// The IAM actions it is authorized by, in the order they are checked
+    /// (AssumeRole with tags also needs sts:TagSession: those that depend
+    /// on the request are named in `conditional_actions`).
+    pub action: &'static str,
+    pub conditional_actions: &'static [&'static str],
+    pub resource: Resource,
+    /// Condition keys the operation itself sets (beyond the request-wide
+    /// and principal keys every request has). A trailing `/` means a
+    /// family (`aws:RequestTag/`).
+    pub condition_keys: &'static [&'static str],
+    /// May act on a resource of another account (KMS's cryptographic
+    /// operations, grants, DescribeKey...). Every IAM operation: no.
+    pub cross_account: bool,
+    /// Changes nothing: runs without the cluster write lock, and (KMS) on
+    /// the async workers.
+    pub reads_only: bool,
+    /// Runs on a blocking thread although it changes nothing (RSA key pair
+    /// generation takes seconds); every operation that writes does too.
+    pub slow: bool,
+    /// A grant can allow it (KMS grant operations).
+    pub grant_operation: bool,
+    /// Counted by GetKeyLastUsage (KMS).
+    pub counts_for_last_usage: bool,
+}
+
+impl Operation {
+    /// The base row: same-account, changing state, no conditions.
+    pub const fn new(service: Service, name: &'static str, action: &'static str) -> Self {
+        Operation {
+            service,
+            name,
+            action,
+            conditional_actions: &[],
+            resource: Resource::None,
+            condition_keys: &[],
+            cross_account: false,
+            reads_only: false,
+            slow: false,
+            grant_operation: false,
+            counts_for_last_usage: false,
+        }
+    }
+
+    pub const fn on(mut self, resource: Resource) -> Self {
+        self.resource = resource;
+        self
+    }
+
+    pub const fn keys(mut self, keys: &'static [&'static str]) -> Self {
+        self.condition_keys = keys;
+        self
+    }
+
+    pub const fn also(mut self, actions: &'static [&'static str]) -> Self {
+        self.conditional_actions = actions;
+        self
+    }
+
+    pub const fn cross_account(mut self) -> Self {
+        self.cross_account = true;
+        self
+    }
+
+    pub const fn reads_only(mut self) -> Self {
+        self.reads_only = true;
+        self
+    }
+
+    pub const fn slow(mut self) -> Self {
+        self.slow = true;
+        self
+    }
+
+    /// Whether the server runs it off the async workers: it writes to the
+    /// store (which blocks), or it is slow.
+    pub fn runs_blocking(&self) -> bool {
+        !self.reads_only || self.slow
+    }
+
+    pub const fn grant_operation(mut self) -> Self {
+        self.grant_operation = true;
+        self
+    }
+
+    pub const fn counts_for_last_usage(mut self) -> Self {
+        self.counts_for_last_usage = true;
+        self
+    }
+
+    /// Whether `key` (as a policy names it) is one of the operation's own
+    /// condition keys, a family member included.
+    pub fn sets_key(&self, key: &str) -> bool {
+        self.condition_keys.iter().any(|k| {
+            if k.ends_with('/') {
+                key.len() > k.len()
+                    && key.is_char_boundary(k.len())
+                    && key[..k.len()].eq_ignore_ascii_case(k)
+            } else {
+                key.eq_ignore_ascii_case(k)
+            }
+        })
+    }
+}
+
+/// Finds an operation in a catalog by its exact name. INVARIANT: every
+/// catalog is sorted by name (each service's tests check it), so this is a
+/// binary search: it runs on every request.
+pub fn find<'a>(catalog: &'a [Operation], name: &str) -> Option<&'a Operation> {
+    catalog
+        .binary_search_by(|o| o.name.cmp(name))
+        .ok()
+        .map(|i| &catalog[i])
+}

@@ -1,0 +1,243 @@
+//! The decision: one function for every service's question.
+//!
+//! Order, as AWS applies it: a resource of another account is refused
+//! before any policy is read unless the operation may cross accounts; then
+//! the caller's identity-side policies (identity-based, permissions
+//! boundary, session policies) and the resource's own policy (a key policy,
+//! a role's trust policy) are evaluated together, explicit deny first. The
+//! root user holds every identity-based permission of its own account and
+//! none of another's: the policy engine decides that from the request's two
+//! accounts, so there is no shortcut for root here.
+
+use ferrokms_policy::{
+    evaluate_with, explain, Action, CombineMode, Context, ContextValue, ContextValues, Decision,
+    EvaluationOptions, Policy, PolicyInput, PolicyKind, Request,
+};
+use ferrokms_types::AccountId;
+
+use crate::record::{applied_statements, AuthzRecord, PLAIN_ALLOW};
+use crate::{AuthzError, Caller};
+
+/// A resource's own policy and how it combines with the caller's.
+pub struct ResourcePolicy<'a> {
+    /// How the trace names it (`key policy`, `trust policy of ARN`).
+    pub label: &'a str,
+    pub policy: &'a Policy,
+    /// [`CombineMode::ResourcePolicyRequired`] for key and trust policies:
+    /// the resource policy must admit the caller, directly or by delegating
+    /// to its account.
+    pub mode: CombineMode,
+}
+
+/// Adds the condition keys that describe a resource (a key's spec and tags,
+/// a user's tags), called only when some policy reads a key; `want` tells
+/// which.
+pub type ResourceKeys<'a> = &'a dyn Fn(&mut Context, &dyn Fn(&str) -> bool);
+
+/// What an operation asks: may the caller perform `action` on `resource`?
+pub struct Question<'a> {
+    /// `service:Action` (`iam:CreateUser`, `kms:Encrypt`).
+    pub action: &'a str,
+    /// The resource ARN, or `*`.
+    pub resource: &'a str,
+    /// The account that owns the resource (the caller's for `*`).
+    pub resource_account: &'a AccountId,
+    /// Whether the operation may act on another account's resource at all
+    /// (the catalog's answer); if not, such a request is refused first.
+    pub cross_account: bool,
+    pub resource_policy: Option<ResourcePolicy<'a>>,
+    /// The condition keys the operation itself sets (`aws:RequestTag/*`,
+    /// `iam:PolicyARN`, `kms:EncryptionContext:*`...).
+    pub context: Context,
+    pub resource_keys: Option<ResourceKeys<'a>>,
+}
+
+impl<'a> Question<'a> {
+    /// A question with no resource policy, in the resource's account, that
+    /// may not cross accounts: every IAM question, and KMS's key-less ones.
+    pub fn identity(action: &'a str, resource: &'a str, resource_account: &'a AccountId) -> Self {
+        Question {
+            action,
+            resource,
+            resource_account,
+            cross_account: false,
+            resource_policy: None,
+            context: Context::new(),
+            resource_keys: None,
+        }
+    }
+
+    #[must_use]
+    pub fn with_context(mut self, context: Context) -> Self {
+        self.context = context;
+        self
+    }
+}
+
+/// The answer, by value: the decision, the request as evaluated (for
+/// AWS's AccessDenied text) and the statements that applied.
+#[derive(Debug)]
+pub struct Verdict {
+    pub request: Request,
+    pub decision: Decision,
+    /// Whether the identity side alone allowed the action (the root user
+    /// in its account, or an identity-based allow), capped by the
+    /// boundary and session policies: what a grant to the caller's account
+    /// is worth (a grant adds to the key policy, never to the caps).
+    pub identity_allows: bool,
+    pub statements: Vec<String>,
+}
+
+impl Verdict {
+    pub fn is_allowed(&self) -> bool {
+        self.decision.is_allowed()
+    }
+
+    /// The trace entry of this decision; `allow_text` names what allowed
+    /// it when the policies alone did not (a grant).
+    pub fn record(&self, allow_text: Option<&str>) -> AuthzRecord {
+        let allowed = self.is_allowed() || allow_text.is_some();
+        AuthzRecord {
+            action: self.request.action.as_str().to_string(),
+            resource: self.request.resource.clone(),
+            allowed,
+            decision: if allowed {
+                allow_text.unwrap_or(PLAIN_ALLOW).to_string()
+            } else {
+                self.decision
+                    .denial_reason(self.request.action.as_str())
+                    .unwrap_or_default()
+            },
+            statements: self.statements.clone(),
+        }
+    }
+
+    /// AWS's AccessDenied message for a denial.
+    pub fn denial_message(&self) -> String {
+        explain::access_denied_message(&self.request, &self.decision).unwrap_or_else(|| {
+            format!(
+                "User: {} is not authorized to perform: {} on resource: {}",
+                self.request.principal.arn(),
+                self.request.action.as_str(),
+                self.request.resource
+            )
+        })
+    }
+}
+
+fn merge_wanted(into: &mut Context, from: &Context, want: &dyn Fn(&str) -> bool) {
+    for e in from.iter() {
+        if !want(&e.name) || into.contains(&e.name) {
+            continue;
+        }
+        match &e.values {
+            ContextValues::Single(v) => into.insert(&e.name, v.clone()),
+            ContextValues::Multi(vs) => into.insert_multi(&e.name, vs.clone()),
+        }
+    }
+}
+
+/// Decides a question for a caller. The decision is not recorded: the
+/// service adds what only it knows (KMS's grants), then records
+/// [`Verdict::record`] in the caller's trace.
+pub fn decide(caller: &Caller, q: Question<'_>) -> Result<Verdict, AuthzError> {
+    let action = Action::parse(q.action).map_err(|e| AuthzError::Action(e.to_string()))?;
+    let resource_account = ferrokms_policy::AccountId::parse(q.resource_account.as_str());
+    let principal = caller.request_principal()?;
+    let profile = &caller.identity.profile;
+    if !q.cross_account && *q.resource_account != caller.account {
+        // Refused before any policy is read: nothing of the other account
+        // may be consulted, and root's power ends at its own account.
+        let request = Request::in_account(principal, action, q.resource, resource_account);
+        return Ok(Verdict {
+            request,
+            decision: Decision::ImplicitDeny {
+                missing: PolicyKind::ResourceBased,
+            },
+            identity_allows: false,
+            statements: Vec::new(),
+        });
+    }
+    // Only the context keys some involved policy can read are built: the
+    // default key policy reads none, so KMS's common path builds none.
+    let mut needed: Vec<&str> = Vec::new();
+    let policies = q
+        .resource_policy
+        .as_ref()
+        .map(|r| r.policy)
+        .into_iter()
+        .chain(profile.policies.iter().map(|p| &*p.policy));
+    for p in policies {
+        for k in p.referenced_context_keys() {
+            if !needed.contains(&k.as_str()) {
+                needed.push(k);
+            }
+        }
+    }
+    let mut ctx = Context::new();
+    if !needed.is_empty() {
+        let want = |k: &str| needed.iter().any(|n| n.eq_ignore_ascii_case(k));
+        merge_wanted(&mut ctx, &q.context, &want);
+        if let Some(keys) = q.resource_keys {
+            keys(&mut ctx, &want);
+        }
+        let mut put = |name: &str, value: ContextValue| {
+            if want(name) && !ctx.contains(name) {
+                ctx.insert(name, value);
+            }
+        };
+        put(
+            "aws:RequestedRegion",
+            ContextValue::String(caller.region.to_string()),
+        );
+        put(
+            "aws:ResourceAccount",
+            ContextValue::String(q.resource_account.to_string()),
+        );
+        merge_wanted(&mut ctx, caller.identity.context.get(), &want);
+        merge_wanted(&mut ctx, &profile.context, &want);
+    }
+    let request = Request::in_account(principal, action, q.resource, resource_account)
+        .with_context(ctx);
+    // Principal keys come with the caller's profile when the edge built it
+    // (once per principal); otherwise derive them here.
+    let request = if needed.is_empty() || profile.principal.is_some() {
+        request
+    } else {
+        request.with_principal_context()
+    };
+    let mut inputs = Vec::with_capacity(1 + profile.policies.len());
+    let mode = match &q.resource_policy {
+        Some(r) => {
+            inputs.push(PolicyInput::new(r.label, PolicyKind::ResourceBased, r.policy));
+            r.mode
+        }
+        None => CombineMode::Standard,
+    };
+    for p in &profile.policies {
+        inputs.push(PolicyInput::new(&p.label, p.kind, &p.policy));
+    }
+    let eval = evaluate_with(&request, &inputs, &EvaluationOptions { mode });
+    let statements = applied_statements(&eval);
+    let capped = |k: PolicyKind| {
+        let s = eval.summary(k);
+        !s.present || s.allows
+    };
+    // The root user speaks for its account's identity side, across
+    // accounts too: what it may not do is use another account's resource
+    // without that account's resource policy, which the engine decides.
+    let identity_allows = (matches!(
+        request.principal.kind(),
+        ferrokms_policy::PrincipalKind::Root
+    ) || eval.summary(PolicyKind::IdentityBased).allows)
+        && capped(PolicyKind::PermissionsBoundary)
+        && capped(PolicyKind::SessionPolicy);
+    let decision = eval.decision.clone();
+    drop(eval);
+    Ok(Verdict {
+        request,
+        decision,
+        identity_allows,
+        statements,
+    })
+}

@@ -1,0 +1,29 @@
+//! The one authorization path of ferrokms, shared by every service.
+//!
+//! Each request runs the same steps whatever its protocol: authenticate,
+//! build the [`Caller`] (its profile and the request's facts), look the
+//! operation up in its service's [`catalog`], ask [`decide`] each
+//! [`Question`] the operation needs, and record the [`Verdict`]s in the
+//! caller's trace for the audit record. KMS adds grants to a verdict; IAM
+//! and STS add their own condition keys to the question. Nothing here knows
+//! HTTP, keys or users: the policy engine below decides, the services above
+//! say what is asked.
+
+pub mod caller;
+pub mod catalog;
+pub mod decide;
+pub mod record;
+
+pub use caller::{Caller, CallerIdentity, CallerPolicy, CallerProfile, RequestContext, RequestFacts};
+pub use decide::{decide, Question, ResourceKeys, ResourcePolicy, Verdict};
+pub use record::{AuthzRecord, PLAIN_ALLOW};
+
+/// What can go wrong before a decision is reached: only inconsistencies of
+/// our own (an action or principal the engine cannot read).
+#[derive(Debug, thiserror::Error)]
+pub enum AuthzError {
+    #[error("not an action: {0}")]
+    Action(String),
+    #[error("not a principal: {0}")]
+    Principal(String),
+}
