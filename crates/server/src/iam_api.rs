@@ -814,3 +814,38 @@ fn owner_of(action: &str) -> (Owner, &'static str) {
         (Owner::Role, "RoleName")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ferrokms_store::{MemoryStore, Sealer};
+    use ferrokms_types::AccountId;
+
+    use super::*;
+
+    /// The catalog is the gate: every operation it names is served (it
+    /// answers something other than InvalidAction, here a missing
+    /// parameter or a result), and nothing else is.
+    #[test]
+    fn the_dispatcher_serves_exactly_the_catalogs_operations() {
+        let dir = Directory::open(
+            Arc::new(MemoryStore::default()),
+            Arc::new(Sealer::ephemeral().expect("sealer")),
+        )
+        .expect("directory");
+        let account = AccountId::parse("111122223333").expect("account");
+        dir.create_account(&account).expect("account");
+        let root = Caller::root(account);
+        let empty = Params::parse("", b"");
+        for op in ferrokms_iam::catalog::IAM_OPERATIONS {
+            if let Err(e) = dispatch(&dir, &root, op.name, &empty) {
+                assert_ne!(e.code, "InvalidAction", "{}", op.name);
+            }
+        }
+        for other in ["CreateLoginProfile", "ListMFADevices", "Nope"] {
+            let e = dispatch(&dir, &root, other, &empty).expect_err(other);
+            assert_eq!(e.code, "InvalidAction");
+        }
+    }
+}

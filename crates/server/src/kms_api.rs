@@ -222,3 +222,47 @@ pub fn dispatch(
         )),
     }
 }
+
+#[cfg(test)]
+mod catalog_tests {
+    /// The KMS catalog has exactly the operations of the embedded model.
+    #[test]
+    fn the_kms_catalog_matches_the_embedded_service_model() {
+        let model: serde_json::Value =
+            serde_json::from_str(super::KMS_MODEL).unwrap_or_default();
+        let mut ops: Vec<&str> = model["operations"]
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        ops.sort_unstable();
+        let catalog: Vec<&str> = ferrokms_kms::catalog::OPERATIONS
+            .iter()
+            .map(|o| o.name)
+            .collect();
+        assert!(ops.len() >= 54);
+        assert_eq!(catalog, ops);
+    }
+
+    /// Every IAM and STS operation the catalog names exists in the service
+    /// model (the operation lists under crates/iam/model, kept equal to the
+    /// test venv's botocore by tests/e2e/test_catalogs.py), and the IAM
+    /// dispatcher serves each of them.
+    #[test]
+    fn the_iam_and_sts_catalogs_name_operations_of_their_models() {
+        for (list, catalog) in [
+            (
+                include_str!("../../iam/model/iam-operations.txt"),
+                ferrokms_iam::catalog::IAM_OPERATIONS,
+            ),
+            (
+                include_str!("../../iam/model/sts-operations.txt"),
+                ferrokms_iam::catalog::STS_OPERATIONS,
+            ),
+        ] {
+            let model: Vec<&str> = list.lines().filter(|l| !l.starts_with('#')).collect();
+            for o in catalog {
+                assert!(model.contains(&o.name), "{} is not in the model", o.name);
+            }
+        }
+    }
+}
