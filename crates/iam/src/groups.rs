@@ -9,7 +9,7 @@ use ferrokms_store::Change;
 use ferrokms_types::AccountId;
 
 use crate::entities::*;
-use crate::names::{check_name, check_path, check_tags, new_id};
+use crate::names::{check_name, check_path, check_tags, new_id, same_tag_key};
 use crate::{
     json_change, name_key, now_ms, AccessKey, Directory, IamError, Principal, KIND_GROUP, KIND_USER,
 };
@@ -436,10 +436,7 @@ impl Directory {
         let _w = self.writer.lock();
         self.modify_taggable(&account, what, name, |current, _| {
             for t in tags {
-                match current
-                    .iter_mut()
-                    .find(|c| c.key.eq_ignore_ascii_case(&t.key))
-                {
+                match current.iter_mut().find(|c| same_tag_key(&c.key, &t.key)) {
                     Some(c) => *c = t,
                     None => current.push(t),
                 }
@@ -466,7 +463,7 @@ impl Directory {
         self.authorize(caller, &format!("iam:Untag{}", what.title()), &arn)?;
         let _w = self.writer.lock();
         self.modify_taggable(&account, what, name, |current, _| {
-            current.retain(|t| !keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
+            current.retain(|t| !keys.iter().any(|k| same_tag_key(k, &t.key)));
             Ok(())
         })
     }
