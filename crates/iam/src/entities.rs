@@ -27,11 +27,29 @@ pub enum DocKind {
 }
 
 impl PolicyDoc {
+    /// A document IAM or STS is given (PutUserPolicy, CreatePolicy,
+    /// CreateRole's trust policy, session policies, the bootstrap file):
+    /// the grammar of its kind plus IAM's statement-id rule (Sids
+    /// `[0-9A-Za-z]*`, unique), refused as MalformedPolicyDocument.
     pub fn parse(text: &str, kind: DocKind) -> Result<PolicyDoc, IamError> {
-        let opts = match kind {
+        Self::parse_with(text, kind, Self::options(kind).iam())
+    }
+
+    /// A document read back from the store: accepted by the rules in force
+    /// when it was written, so data stored before a rule was added still
+    /// loads (the statement-id rule is not re-applied).
+    fn parse_stored(text: &str, kind: DocKind) -> Result<PolicyDoc, IamError> {
+        Self::parse_with(text, kind, Self::options(kind))
+    }
+
+    fn options(kind: DocKind) -> ParseOptions {
+        match kind {
             DocKind::Identity => ParseOptions::for_kind(PolicyKind::IdentityBased),
             DocKind::Trust => ParseOptions::for_trust_policy(),
-        };
+        }
+    }
+
+    fn parse_with(text: &str, kind: DocKind, opts: ParseOptions) -> Result<PolicyDoc, IamError> {
         let parsed = Policy::parse(text, &opts)
             .map_err(|e| IamError::MalformedPolicyDocument(e.to_string()))?;
         Ok(PolicyDoc {
@@ -73,7 +91,7 @@ impl Serialize for PolicyDoc {
 impl<'de> Deserialize<'de> for PolicyDoc {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = StoredDoc::deserialize(d)?;
-        PolicyDoc::parse(&s.text, s.kind).map_err(serde::de::Error::custom)
+        PolicyDoc::parse_stored(&s.text, s.kind).map_err(serde::de::Error::custom)
     }
 }
 
@@ -195,5 +213,72 @@ impl ManagedPolicyRecord {
             .iter()
             .find(|v| v.version_id == self.default_version)
             .map(|v| &v.doc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(sid: &str) -> String {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"{sid}","Effect":"Allow","Action":"kms:*","Resource":"*"}}]}}"#
+        )
+    }
+
+    fn malformed(e: IamError) -> String {
+        match e {
+            IamError::MalformedPolicyDocument(m) => m,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// IAM: "Statement IDs (SID) must be alpha-numeric. Check that your input
+    /// satisfies the regular expression [0-9A-Za-z]*" (MalformedPolicyDocument),
+    /// for identity, managed (boundary) and trust policies alike.
+    #[test]
+    fn iam_statement_ids_must_be_alphanumeric() {
+        for ok in ["", "AllowKms", "Stmt1700000000000"] {
+            assert!(
+                PolicyDoc::parse(&doc(ok), DocKind::Identity).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "Enable IAM User Permissions",
+            "a-b",
+            "a_b",
+            "\u{e9}",
+            "a\\u000bb",
+        ] {
+            let e = PolicyDoc::parse(&doc(bad), DocKind::Identity).expect_err(bad);
+            assert_eq!(
+                malformed(e),
+                "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*",
+                "{bad}"
+            );
+        }
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Trust me","Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"sts:AssumeRole"}]}"#;
+        assert!(matches!(
+            PolicyDoc::parse(trust, DocKind::Trust),
+            Err(IamError::MalformedPolicyDocument(_))
+        ));
+    }
+
+    #[test]
+    fn iam_statement_ids_must_be_unique() {
+        let text = r#"{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Action":"kms:*","Resource":"*"},{"Sid":"A","Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}]}"#;
+        assert_eq!(
+            malformed(PolicyDoc::parse(text, DocKind::Identity).expect_err("dup")),
+            "Statement IDs (SID) in a single policy must be unique."
+        );
+    }
+
+    /// A document stored before the rule existed still loads.
+    #[test]
+    fn stored_documents_keep_loading_after_the_sid_rule() {
+        let stored = serde_json::json!({"text": doc("Old style sid"), "kind": "Identity"});
+        let loaded: PolicyDoc = serde_json::from_value(stored).expect("loads");
+        assert_eq!(loaded.parsed.statements()[0].sid(), Some("Old style sid"));
     }
 }

@@ -11,7 +11,7 @@ use ferrokms_types::AccountId;
 
 use crate::authz::{entity_keys, request_tag_keys, tag_keys};
 use crate::entities::*;
-use crate::names::{check_name, check_path, check_tags, new_id};
+use crate::names::{check_name, check_path, check_tags, new_id, same_tag_key};
 use crate::{
     json_change, name_key, now_ms, AccessKey, Caller, Directory, IamError, Principal, KIND_GROUP, KIND_USER,
 };
@@ -452,10 +452,7 @@ impl Directory {
         let _w = self.writer.lock();
         self.modify_taggable(&account, what, name, |current, _| {
             for t in tags {
-                match current
-                    .iter_mut()
-                    .find(|c| c.key.eq_ignore_ascii_case(&t.key))
-                {
+                match current.iter_mut().find(|c| same_tag_key(&c.key, &t.key)) {
                     Some(c) => *c = t,
                     None => current.push(t),
                 }
@@ -483,7 +480,7 @@ impl Directory {
         self.authorize_with(caller, &format!("iam:Untag{}", what.title()), &arn, ctx)?;
         let _w = self.writer.lock();
         self.modify_taggable(&account, what, name, |current, _| {
-            current.retain(|t| !keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
+            current.retain(|t| !keys.iter().any(|k| same_tag_key(k, &t.key)));
             Ok(())
         })
     }

@@ -10,7 +10,10 @@ use ferrokms_types::AccountId;
 
 use crate::authz::{entity_keys, request_tag_keys};
 use crate::entities::*;
-use crate::names::{check_name, check_path, check_tags, invalid, new_id};
+use crate::names::{
+    check_name, check_path, check_policy_description, check_policy_path, check_role_description,
+    check_tags, invalid, new_id,
+};
 use crate::{
     json_change, name_key, now_ms, AccessKey, AccessKeyStatus, Caller, Directory, IamError, Principal,
     KIND_ACCESS_KEY, KIND_POLICY, KIND_ROLE, KIND_USER,
@@ -371,6 +374,7 @@ impl Directory {
         let path = path.unwrap_or("/");
         check_name(name, "roleName", 64)?;
         check_path(path)?;
+        check_role_description(description.unwrap_or_default())?;
         check_tags(&tags)?;
         if let Some(b) = boundary {
             self.boundary_policy(&account, b)?;
@@ -685,7 +689,8 @@ impl Directory {
         let account = caller.account().clone();
         let path = path.unwrap_or("/");
         check_name(name, "policyName", 128)?;
-        check_path(path)?;
+        check_policy_path(path)?;
+        check_policy_description(description.unwrap_or_default())?;
         let arn = format!("arn:aws:iam::{account}:policy{path}{name}");
         self.authorize(caller, "iam:CreatePolicy", &arn)?;
         check_size(text, MANAGED_LIMIT)?;

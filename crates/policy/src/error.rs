@@ -73,6 +73,16 @@ pub enum PolicyError {
     #[error("Version: unsupported policy version \"{found}\" (expected \"2012-10-17\" or \"2008-10-17\")")]
     InvalidVersion { found: String },
 
+    /// A `Sid` outside `[0-9A-Za-z]*` where IAM's rule applies
+    /// ([`crate::ParseOptions::iam_statement_ids`]); the text is IAM's
+    /// MalformedPolicyDocument message.
+    #[error("Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*")]
+    SidNotAlphanumeric { at: String, sid: String },
+
+    /// Two statements with one `Sid` where IAM's rule applies.
+    #[error("Statement IDs (SID) in a single policy must be unique.")]
+    DuplicateSid { at: String, sid: String },
+
     /// `Effect` is neither `Allow` nor `Deny` (the values are case-sensitive).
     #[error("{at}: Effect must be \"Allow\" or \"Deny\", found \"{found}\"")]
     InvalidEffect { at: String, found: String },

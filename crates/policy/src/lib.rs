@@ -67,8 +67,8 @@ pub use model::{
 pub use parse::{Limits, ParseOptions, PrincipalRule};
 pub use request::{PrincipalKind, Request, RequestPrincipal};
 pub use value::{
-    Cidr, Context, ContextEntry, ContextValue, ContextValues, NotACidr, NotADate, NotANumber,
-    Number, Timestamp,
+    same_context_key, Cidr, Context, ContextEntry, ContextValue, ContextValues, NotACidr, NotADate,
+    NotANumber, Number, Timestamp,
 };
 
 #[cfg(test)]

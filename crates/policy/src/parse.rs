@@ -66,6 +66,13 @@ pub struct ParseOptions {
     /// attached to. True for role trust policies, which never name a resource (the role is
     /// the resource); false for key policies, where such a statement never matches.
     pub implicit_resource: bool,
+    /// IAM's own rule for the policies it stores (identity policies, managed
+    /// policies used as boundaries, role trust policies) and for session
+    /// policies: every `Sid` is ASCII alphanumeric (`[0-9A-Za-z]*`) and unique
+    /// in the document. KMS key policies allow other Sids (the default key
+    /// policy's "Enable IAM User Permissions" has spaces), so this is off by
+    /// default and [`ParseOptions::iam`] turns it on.
+    pub iam_statement_ids: bool,
     pub limits: Limits,
 }
 
@@ -76,6 +83,7 @@ impl Default for ParseOptions {
             principal: PrincipalRule::Optional,
             require_action_and_resource: false,
             implicit_resource: false,
+            iam_statement_ids: false,
             limits: Limits::default(),
         }
     }
@@ -100,6 +108,15 @@ impl ParseOptions {
         ParseOptions {
             implicit_resource: true,
             ..Self::for_kind(PolicyKind::ResourceBased)
+        }
+    }
+
+    /// These options plus IAM's statement-id rule (see
+    /// [`ParseOptions::iam_statement_ids`]): for documents IAM or STS accept.
+    pub fn iam(self) -> Self {
+        ParseOptions {
+            iam_statement_ids: true,
+            ..self
         }
     }
 
@@ -266,6 +283,9 @@ fn from_json(doc: &Json, options: &ParseOptions) -> Result<Policy, PolicyError> 
         .iter()
         .map(|(at, s)| parse_statement(at, s, variables, options))
         .collect::<Result<Vec<_>, _>>()?;
+    if options.iam_statement_ids {
+        check_iam_statement_ids(&statements)?;
+    }
     let mut policy = Policy {
         version,
         id,
@@ -275,6 +295,31 @@ fn from_json(doc: &Json, options: &ParseOptions) -> Result<Policy, PolicyError> 
     };
     policy.referenced_keys = policy.collect_referenced_keys();
     Ok(policy)
+}
+
+/// IAM: Sids are `[0-9A-Za-z]*` and unique within the document.
+fn check_iam_statement_ids(statements: &[Statement]) -> Result<(), PolicyError> {
+    for (i, st) in statements.iter().enumerate() {
+        let Some(sid) = st.sid.as_deref() else {
+            continue;
+        };
+        if !sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(PolicyError::SidNotAlphanumeric {
+                at: format!("Statement[{i}].Sid"),
+                sid: sid.to_string(),
+            });
+        }
+        if statements[..i]
+            .iter()
+            .any(|o| o.sid.as_deref() == Some(sid))
+        {
+            return Err(PolicyError::DuplicateSid {
+                at: format!("Statement[{i}].Sid"),
+                sid: sid.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn conflict(at: &str, first: &'static str, second: &'static str) -> PolicyError {

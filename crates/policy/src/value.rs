@@ -173,6 +173,18 @@ pub(crate) fn lower_key(name: &str) -> String {
     }
 }
 
+/// Whether two key names index the same context entry: the context folds
+/// case (Unicode's lowercase beyond ASCII), so `aws:RequestTag/Team` and
+/// `aws:RequestTag/team` are one key. Callers that put user-chosen names into
+/// key names (tag keys) use this to refuse names that would collide.
+pub fn same_context_key(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        lower_key(a) == lower_key(b)
+    }
+}
+
 /// The request context. Key names are case-insensitive, as in IAM, so we index by the
 /// lowercased name and keep the caller's spelling for display.
 #[derive(Debug, Clone, Default, PartialEq)]

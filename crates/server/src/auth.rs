@@ -141,6 +141,13 @@ impl Authenticator {
                 .collect(),
         };
         if let Some(key) = self.directory.active_access_key(&parsed.access_key_id) {
+            // A long-term key has no session: a security token beside it is
+            // refused as AWS does (UnrecognizedClientException, "The
+            // security token included in the request is invalid."), not
+            // ignored, so a token never appears to be honoured.
+            if parsed.session_token.is_some() {
+                return Err(AuthError::UnrecognizedClient);
+            }
             self.verifier
                 .verify(req, &parsed, &key.secret, SystemTime::now(), services)
                 .map_err(AuthError::Signature)?;
@@ -401,6 +408,86 @@ pub fn via_service(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn authenticator() -> (Authenticator, Arc<ferrokms_iam::AccessKey>) {
+        use ferrokms_store::{MemoryStore, Sealer};
+        let directory = Directory::open(
+            Arc::new(MemoryStore::default()),
+            Arc::new(Sealer::ephemeral().expect("sealer")),
+        )
+        .expect("open");
+        let key = directory
+            .create_account(&AccountId::parse("111122223333").expect("account"))
+            .expect("account");
+        let auth = Authenticator {
+            directory: Arc::new(directory),
+            verifier: Verifier::default(),
+            mode: Mode::Secure,
+        };
+        (auth, key)
+    }
+
+    fn signed_headers(key: &ferrokms_iam::AccessKey, token: Option<&str>) -> Vec<(String, String)> {
+        let base = [
+            ("Host", "localhost"),
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("X-Amz-Target", "TrentService.ListKeys"),
+        ];
+        let req = HttpRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &base,
+            body: b"{}",
+        };
+        let creds = ferrokms_sigv4::Credentials {
+            access_key_id: &key.id,
+            secret_access_key: &key.secret,
+            session_token: token,
+        };
+        let signed =
+            ferrokms_sigv4::sign_request(&req, &creds, "us-east-1", "kms", SystemTime::now());
+        base.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .chain(signed.iter().map(|(n, v)| (n.to_string(), v.to_string())))
+            .collect()
+    }
+
+    fn authenticate(
+        auth: &Authenticator,
+        headers: &[(String, String)],
+    ) -> Result<Identity, AuthError> {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let req = HttpRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body: b"{}",
+        };
+        auth.authenticate(&req, &["kms"])
+    }
+
+    /// AWS's rule: a long-term access key is not a session; a security token
+    /// sent with it is UnrecognizedClientException "The security token
+    /// included in the request is invalid." even when the token is signed.
+    #[test]
+    fn long_term_key_with_a_security_token_is_an_unrecognized_client() {
+        let (auth, key) = authenticator();
+        assert!(authenticate(&auth, &signed_headers(&key, None)).is_ok());
+        let err = authenticate(&auth, &signed_headers(&key, Some("FwoGZXIvYXdzEXAMPLE")))
+            .expect_err("token with a long-term key");
+        assert_eq!(err, AuthError::UnrecognizedClient);
+        assert_eq!(err.code(), "UnrecognizedClientException");
+        assert_eq!(err.query_code(), ("InvalidClientTokenId", 403));
+        assert_eq!(
+            err.message(),
+            "The security token included in the request is invalid."
+        );
+    }
 
     #[test]
     fn issued_key_shapes_are_recognised() {

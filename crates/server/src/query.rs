@@ -144,6 +144,23 @@ impl From<ferrokms_iam::IamError> for QueryError {
     }
 }
 
+/// Whether XML 1.0 allows `c` in a document at all (its `Char` production:
+/// `#x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]`;
+/// a Rust `char` is never a surrogate). Not even a character reference may
+/// name one of the others (`&#xB;` is as fatal to a parser as the byte).
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Text (or attribute value) for an XML 1.0 document: the five markup
+/// characters escaped; a carriage return written `&#xD;` so that parsers do
+/// not turn it into a line feed; every character XML 1.0 forbids (C0 controls
+/// other than tab, LF and CR, U+FFFE, U+FFFF) written as U+FFFD, the
+/// replacement character. Input validation keeps such characters out of
+/// what IAM stores today, but older data and fields without a pattern (a
+/// managed policy's description) may still hold them, and one bad character
+/// must not make a whole ListUsers or GetAccountAuthorizationDetails response
+/// unparseable for every SDK.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -153,7 +170,9 @@ pub fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            c => out.push(c),
+            '\r' => out.push_str("&#xD;"),
+            c if is_xml_char(c) => out.push(c),
+            _ => out.push(char::REPLACEMENT_CHARACTER),
         }
     }
     out
@@ -256,6 +275,32 @@ mod tests {
         assert!(r.contains("<RequestId>id-1</RequestId>"));
         let r = response("GetUser", "ns", "<User/>", "id-2");
         assert!(r.contains("<GetUserResult><User/></GetUserResult>"));
+    }
+
+    /// XML 1.0's Char production: only #x9 | #xA | #xD | [#x20-#xD7FF] |
+    /// [#xE000-#xFFFD] | [#x10000-#x10FFFF] may appear, escaped or not.
+    #[test]
+    fn xml_writer_never_emits_characters_outside_xml_1_0() {
+        for c in [
+            '\u{0}', '\u{1}', '\u{8}', '\u{b}', '\u{c}', '\u{1f}', '\u{fffe}', '\u{ffff}',
+        ] {
+            let text = format!("a{c}b");
+            let mut x = Xml::default();
+            x.open("Tags").leaf("Value", &text).close("Tags");
+            let doc = x.into_string();
+            assert_eq!(doc, "<Tags><Value>a\u{fffd}b</Value></Tags>", "{:?}", c);
+            assert!(doc.chars().all(is_xml_char));
+            let err = QueryError::new("ValidationError", 400, text).to_xml("ns", "id");
+            assert!(err.chars().all(is_xml_char), "{err:?}");
+        }
+        // Allowed characters pass through (CR as a reference, so it survives
+        // end-of-line normalisation).
+        let kept = "tab\there\nnl \u{7f}\u{85}\u{d7ff}\u{e000}\u{fffd}\u{10000}\u{10ffff}";
+        assert_eq!(escape(kept), kept);
+        assert_eq!(escape("a\r\nb"), "a&#xD;\nb");
+        for c in (0u32..=0x10_ffff).filter_map(char::from_u32) {
+            assert!(escape(&c.to_string()).chars().all(is_xml_char), "{c:?}");
+        }
     }
 
     #[test]

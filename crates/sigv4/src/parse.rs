@@ -8,7 +8,7 @@ use crate::{HttpRequest, SigV4Error};
 pub const MAX_PRESIGNED_EXPIRES_SECS: u64 = 604_800;
 
 /// Where the client put its signature; presigned requests follow slightly
-/// different rules (no skew window, optional `UNSIGNED-PAYLOAD`).
+/// different rules (`X-Amz-Expires` instead of the skew window).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureLocation {
     AuthorizationHeader,

@@ -87,7 +87,7 @@ fn verify_with(
     check_time(parsed, now)?;
     check_scope(parsed, allowed_services)?;
     check_signed_headers(req, parsed)?;
-    let payload_hash = payload_hash(req, parsed)?;
+    let payload_hash = payload_hash(req)?;
 
     let presigned = parsed.location == SignatureLocation::QueryString;
     let canonical_request = canonical::canonical_request(
@@ -176,8 +176,18 @@ fn is_signed(parsed: &ParsedSignature, name: &str) -> bool {
         .any(|h| h.eq_ignore_ascii_case(name))
 }
 
+/// AWS's wording for a header the signature must cover (the `host` and
+/// `x-amz-date` forms are AWS's; the `x-amz-target` one follows them).
+const X_AMZ_TARGET_NOT_SIGNED_MESSAGE: &str =
+    "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.";
+
 /// Without `host` a signature could be replayed against another endpoint;
-/// without `x-amz-date` the timestamp could be moved to dodge the skew check.
+/// without `x-amz-date` the timestamp could be moved to dodge the skew check;
+/// without `x-amz-target` a captured JSON-protocol request (KMS) could be
+/// replayed within the skew window as another operation with the same body
+/// (`DescribeKey {"KeyId":..}` sent again as `ScheduleKeyDeletion`). Every
+/// AWS SDK, awscurl since 0.34 and curl since 7.86 sign it; see the README.
+/// A scan of the already-parsed signed-header list: no allocation.
 fn check_signed_headers(req: &HttpRequest<'_>, parsed: &ParsedSignature) -> Result<(), SigV4Error> {
     if !is_signed(parsed, "host") {
         return Err(SigV4Error::IncompleteSignature(
@@ -189,13 +199,24 @@ fn check_signed_headers(req: &HttpRequest<'_>, parsed: &ParsedSignature) -> Resu
             "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
         ));
     }
+    if header(req, "x-amz-target").is_some() && !is_signed(parsed, "x-amz-target") {
+        return Err(SigV4Error::IncompleteSignature(
+            X_AMZ_TARGET_NOT_SIGNED_MESSAGE.to_owned(),
+        ));
+    }
     Ok(())
 }
 
-fn payload_hash(req: &HttpRequest<'_>, parsed: &ParsedSignature) -> Result<String, SigV4Error> {
+/// The body hash that goes into the canonical request: always the hash of
+/// the body received. `UNSIGNED-PAYLOAD` (header or presigned) is an S3-only
+/// convention; AWS's other services hash the body regardless, so a client
+/// that signed the literal gets SignatureDoesNotMatch there, and so here. It
+/// is refused before the canonical request is built: a request whose body
+/// the signature does not cover could carry any body.
+fn payload_hash(req: &HttpRequest<'_>) -> Result<String, SigV4Error> {
     let declared = header(req, "x-amz-content-sha256").map(str::trim);
-    if declared == Some(UNSIGNED_PAYLOAD) && parsed.location == SignatureLocation::QueryString {
-        return Ok(UNSIGNED_PAYLOAD.to_owned());
+    if declared == Some(UNSIGNED_PAYLOAD) {
+        return Err(SigV4Error::mismatch());
     }
     let actual = sha256_hex(req.body);
     match declared {

@@ -299,8 +299,12 @@ fn x_amz_content_sha256_must_match_the_body() {
     );
 }
 
+const MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+
+/// AWS's rule: `UNSIGNED-PAYLOAD` is S3's; the other services hash the body
+/// they received, so a client that signed the literal gets SignatureDoesNotMatch.
 #[test]
-fn unsigned_payload_is_rejected_for_header_signatures() {
+fn unsigned_payload_outside_s3_is_signature_does_not_match() {
     let mut req = OwnedRequest::kms(b"{}");
     req.set_header("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD");
     oracle_sign(
@@ -310,9 +314,105 @@ fn unsigned_payload_is_rejected_for_header_signatures() {
             ..Default::default()
         },
     );
+    let err = verify_at(&req, t0(), ALL).expect_err("unsigned");
+    assert_eq!(err, invalid(MISMATCH));
+    assert_eq!(err.aws_code(), "InvalidSignatureException");
+    assert_eq!(err.query_protocol_code(), "SignatureDoesNotMatch");
+}
+
+/// A presigned URL whose payload is `UNSIGNED-PAYLOAD` would carry any body:
+/// refused like the header form, whatever body comes with it.
+#[test]
+fn presigned_unsigned_payload_is_refused_whatever_the_body() {
+    for body in [&b""[..], br#"{"KeyId":"alias/other"}"#] {
+        let mut req = OwnedRequest::kms(b"");
+        req.set_header("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD");
+        oracle_sign(
+            &mut req,
+            &OracleOptions {
+                time: t0(),
+                presign_for: Some(Duration::from_secs(900)),
+                ..Default::default()
+            },
+        );
+        req.body = body.to_vec();
+        assert_eq!(
+            verify_at(&req, t0(), ALL).expect_err("unsigned presigned"),
+            invalid(MISMATCH)
+        );
+    }
+}
+
+/// A presigned URL signs the body hash like a header signature: another body
+/// does not verify.
+#[test]
+fn presigned_request_with_another_body_does_not_verify() {
+    let mut req = OwnedRequest::kms(br#"{"KeyId":"alias/a"}"#);
+    oracle_sign(
+        &mut req,
+        &OracleOptions {
+            time: t0(),
+            presign_for: Some(Duration::from_secs(900)),
+            ..Default::default()
+        },
+    );
+    assert!(verify_at(&req, t0(), ALL).is_ok());
+    req.body = br#"{"KeyId":"alias/b"}"#.to_vec();
     assert_eq!(
-        verify_at(&req, t0(), ALL).expect_err("unsigned"),
-        invalid("The provided 'x-amz-content-sha256' header does not match what was computed.")
+        verify_at(&req, t0(), ALL).expect_err("body"),
+        invalid(MISMATCH)
+    );
+}
+
+/// A signature that does not cover `X-Amz-Target` could be replayed as
+/// another operation with the same body: refused when the header is sent.
+#[test]
+fn x_amz_target_must_be_a_signed_header_when_sent() {
+    let mut req = OwnedRequest::kms(br#"{"KeyId":"alias/a"}"#);
+    req.headers
+        .retain(|(n, _)| !n.eq_ignore_ascii_case("x-amz-target"));
+    oracle_sign(
+        &mut req,
+        &OracleOptions {
+            time: t0(),
+            ..Default::default()
+        },
+    );
+    // Without the header (the query protocol) the signature is complete.
+    let parsed = verify_at(&req, t0(), ALL).expect("no target header");
+    assert!(!parsed.signed_headers.iter().any(|h| h == "x-amz-target"));
+    for target in [
+        "TrentService.DescribeKey",
+        "TrentService.ScheduleKeyDeletion",
+    ] {
+        req.set_header("X-Amz-Target", target);
+        let err = verify_at(&req, t0(), ALL).expect_err("unsigned target");
+        assert_eq!(
+            err,
+            incomplete("'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
+        );
+        assert_eq!(err.aws_code(), "IncompleteSignatureException");
+    }
+}
+
+/// With the target signed, changing it is a plain mismatch.
+#[test]
+fn signed_x_amz_target_cannot_be_changed() {
+    let mut req = OwnedRequest::kms(br#"{"KeyId":"alias/a"}"#);
+    req.set_header("X-Amz-Target", "TrentService.DescribeKey");
+    oracle_sign(
+        &mut req,
+        &OracleOptions {
+            time: t0(),
+            ..Default::default()
+        },
+    );
+    let parsed = verify_at(&req, t0(), ALL).expect("verifies");
+    assert!(parsed.signed_headers.iter().any(|h| h == "x-amz-target"));
+    req.set_header("X-Amz-Target", "TrentService.ScheduleKeyDeletion");
+    assert_eq!(
+        verify_at(&req, t0(), ALL).expect_err("changed"),
+        invalid(MISMATCH)
     );
 }
 

@@ -396,11 +396,37 @@ pub(crate) fn validate_new_tags(
             ));
         }
     }
+    check_tag_key_case(existing, new)?;
     let merged = merge_tags(existing.to_vec(), new.to_vec());
     if merged.len() > MAX_TAGS_PER_KEY {
         return Err(KmsError::LimitExceeded(format!(
             "A KMS key can have at most {MAX_TAGS_PER_KEY} tags."
         )));
+    }
+    Ok(())
+}
+
+/// KMS tag keys are case-sensitive, but policy condition keys are not:
+/// `aws:RequestTag/Team` and `aws:RequestTag/team` are one context key, and
+/// `aws:ResourceTag/<key>` likewise. A request whose tags hold two spellings
+/// of one key (between themselves or against the key's current tags) could
+/// satisfy a Deny on one spelling with the other's value, so ferrokms refuses
+/// it (TagException) where AWS KMS would store both.
+pub(crate) fn check_tag_key_case(
+    existing: &[crate::model::Tag],
+    new: &[crate::model::Tag],
+) -> Result<(), KmsError> {
+    for (i, t) in new.iter().enumerate() {
+        let clash = existing
+            .iter()
+            .chain(&new[..i])
+            .find(|o| o.key != t.key && ferrokms_policy::same_context_key(&o.key, &t.key));
+        if let Some(o) = clash {
+            return Err(KmsError::Tag(format!(
+                "Tag keys '{}' and '{}' differ only in case. Policy condition keys such as aws:RequestTag/<key> and aws:ResourceTag/<key> are case-insensitive, so a KMS key cannot have both.",
+                o.key, t.key
+            )));
+        }
     }
     Ok(())
 }
@@ -417,4 +443,47 @@ pub(crate) fn merge_tags(
         }
     }
     existing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Tag;
+
+    fn tag(key: &str, value: &str) -> Tag {
+        Tag {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    /// Condition keys fold case (`aws:RequestTag/Team` is `aws:RequestTag/team`):
+    /// tag keys that differ only in case, within a request or against the
+    /// key's tags, are a TagException; the exact spelling re-tags.
+    #[test]
+    fn tag_keys_differing_only_in_case_are_a_tag_exception() {
+        let existing = [tag("team", "blue")];
+        for new in [
+            vec![tag("Team", "red")],
+            vec![tag("other", "x"), tag("TEAM", "red")],
+        ] {
+            assert!(matches!(
+                validate_new_tags(&existing, &new),
+                Err(KmsError::Tag(_))
+            ));
+        }
+        for new in [
+            vec![tag("a", "1"), tag("A", "2")],
+            vec![tag("\u{c9}t\u{e9}", "1"), tag("\u{e9}t\u{e9}", "2")],
+        ] {
+            assert!(matches!(
+                validate_new_tags(&[], &new),
+                Err(KmsError::Tag(_))
+            ));
+        }
+        assert!(validate_new_tags(&existing, &[tag("team", "red")]).is_ok());
+        assert!(validate_new_tags(&existing, &[tag("teams", "red"), tag("a", "b")]).is_ok());
+        // Collisions already stored are not the request's doing.
+        assert!(check_tag_key_case(&[tag("x", "1"), tag("X", "2")], &[tag("y", "3")]).is_ok());
+    }
 }

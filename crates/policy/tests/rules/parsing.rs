@@ -396,3 +396,37 @@ rejects! {
     document_must_be_an_object:
         r#"["Statement"]"#, PolicyError::WrongType { .. } => rejected;
 }
+
+/// IAM's rule (identity, boundary, trust and session policies): Sids are
+/// `[0-9A-Za-z]*` and unique. KMS key policies allow any Sid: the default
+/// key policy's is "Enable IAM User Permissions".
+#[test]
+fn iam_statement_ids_are_alphanumeric_and_unique_only_where_iam_applies() {
+    let with_sid = |sid: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"{sid}","Effect":"Allow","Principal":{{"AWS":"111122223333"}},"Action":"kms:*","Resource":"*"}}]}}"#
+        )
+    };
+    let key_policy = ParseOptions::for_kind(PolicyKind::ResourceBased);
+    let trust = ParseOptions::for_trust_policy().iam();
+    for sid in ["Enable IAM User Permissions", "a-b_c", "\u{e9}"] {
+        assert!(Policy::parse(&with_sid(sid), &key_policy).is_ok(), "{sid}");
+        let e = Policy::parse(&with_sid(sid), &trust).expect_err(sid);
+        assert!(matches!(e, PolicyError::SidNotAlphanumeric { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*"
+        );
+    }
+    for sid in ["", "EnableIAMUserPermissions", "Stmt1"] {
+        assert!(Policy::parse(&with_sid(sid), &trust).is_ok(), "{sid}");
+    }
+    let twice = r#"{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Action":"kms:*","Resource":"*"},{"Sid":"A","Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+    let identity = ParseOptions::for_kind(PolicyKind::IdentityBased);
+    assert!(Policy::parse(twice, &identity).is_ok());
+    let e = Policy::parse(twice, &identity.iam()).expect_err("duplicate sid");
+    assert_eq!(
+        e.to_string(),
+        "Statement IDs (SID) in a single policy must be unique."
+    );
+}
