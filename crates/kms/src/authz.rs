@@ -17,6 +17,7 @@ use ferrokms_policy::{
     EvaluationOptions, ParseOptions, Policy, PolicyInput, PolicyKind, Request, RequestPrincipal,
 };
 
+use crate::grants::IdentityCaps;
 use crate::model::KeyRecord;
 use crate::state::Key;
 use crate::{Caller, Kms, KmsError};
@@ -504,13 +505,18 @@ impl Kms {
         let statements = applied_statements(&eval);
         let result = match eval.decision {
             Decision::Allow => Ok(PLAIN_ALLOW),
-            // Grants allow where policies merely did not; explicit denies still win.
+            // Grants allow where policies merely did not; explicit denies
+            // still win, and the caller's own policies cap a grant to its
+            // role or account (IdentityCaps::admit).
             Decision::ImplicitDeny { .. }
-                if use_grants && {
-                    let identity_allows = matches!(request.principal.kind(), ferrokms_policy::PrincipalKind::Root)
-                        || eval.summary(PolicyKind::IdentityBased).allows;
-                    self.grant_allows(caller, record, action, &op_context, identity_allows)
-                } =>
+                if use_grants
+                    && self.grant_allows(
+                        caller,
+                        record,
+                        action,
+                        &op_context,
+                        IdentityCaps::of(&eval, &request.principal),
+                    ) =>
             {
                 Ok("allow (grant)")
             }

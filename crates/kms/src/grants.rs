@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
-use ferrokms_policy::{Context, ContextValue};
+use ferrokms_policy::{Context, ContextValue, PolicyKind, RequestPrincipal};
 use ferrokms_store::Change;
 use ferrokms_types::AccountId;
 use serde::{Deserialize, Serialize};
@@ -136,11 +136,12 @@ pub struct GrantTokenReport {
     pub reasons: Vec<String>,
 }
 
-/// How a grant names the caller: exactly, through the caller's role, or as
-/// the caller's account (which then needs the caller's own IAM permission).
+/// How a grant names the caller: exactly (its user, session or federated
+/// user ARN), through the role of its session, or as its account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum GranteeMatch {
     Direct,
+    Role,
     Account,
 }
 
@@ -152,7 +153,7 @@ fn grantee_match(grantee: &str, caller: &Caller) -> Option<GranteeMatch> {
         caller.identity.profile.principal.as_ref().map(|p| p.kind())
     {
         if role_arn == grantee {
-            return Some(GranteeMatch::Direct);
+            return Some(GranteeMatch::Role);
         }
     }
     let account_root = format!(
@@ -164,6 +165,48 @@ fn grantee_match(grantee: &str, caller: &Caller) -> Option<GranteeMatch> {
         return Some(GranteeMatch::Account);
     }
     None
+}
+
+/// What the caller's own identity-side policies say of the action on the
+/// key, as the decision evaluated them: whether its identity policies allow
+/// (the root user always does), and whether its permissions boundary and
+/// session policies, where it has them, allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IdentityCaps {
+    pub identity: bool,
+    pub boundary: bool,
+    pub session: bool,
+}
+
+impl IdentityCaps {
+    pub(crate) fn of(eval: &ferrokms_policy::Evaluation<'_>, principal: &RequestPrincipal) -> Self {
+        let admits = |kind| {
+            let s = eval.summary(kind);
+            !s.present || s.allows
+        };
+        IdentityCaps {
+            identity: matches!(principal.kind(), ferrokms_policy::PrincipalKind::Root)
+                || eval.summary(PolicyKind::IdentityBased).allows,
+            boundary: admits(PolicyKind::PermissionsBoundary),
+            session: admits(PolicyKind::SessionPolicy),
+        }
+    }
+
+    /// Whether a grant naming the caller this way may apply. A grant is
+    /// read like a key-policy statement naming its grantee (IAM's rules for
+    /// resource-based policies): one naming the caller's own user, session
+    /// or federated-user ARN is not capped by the caller's policies; one
+    /// naming the role of its session is capped by the permissions boundary
+    /// and session policies; one naming its account only delegates to the
+    /// caller's identity policies, so it needs identity policies ∩ boundary
+    /// ∩ session policies to allow.
+    fn admit(&self, m: GranteeMatch) -> bool {
+        match m {
+            GranteeMatch::Direct => true,
+            GranteeMatch::Role => self.boundary && self.session,
+            GranteeMatch::Account => self.identity && self.boundary && self.session,
+        }
+    }
 }
 
 /// Grantee and retiring principals: an account, or an IAM / STS principal
@@ -365,16 +408,16 @@ fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
 }
 
 impl Kms {
-    /// Whether a grant on the key allows `action` for the caller.
-    /// `identity_allows` answers for grants whose grantee is the caller's
-    /// account: those delegate to the caller's own IAM permissions.
+    /// Whether a grant on the key allows `action` for the caller, where the
+    /// policies implicitly denied. `caps` is what the caller's identity-side
+    /// policies said of the action (see [`IdentityCaps::admit`]).
     pub(crate) fn grant_allows(
         &self,
         caller: &Caller,
         record: &KeyRecord,
         action: &str,
         op_context: &Context,
-        identity_allows: bool,
+        caps: IdentityCaps,
     ) -> bool {
         let grants = match self.state.read().grants.get(&record.addr) {
             Some(g) => g.clone(),
@@ -386,10 +429,7 @@ impl Kms {
             let Some(m) = grantee_match(&g.grantee, caller) else {
                 return false;
             };
-            if m == GranteeMatch::Account && !identity_allows {
-                return false;
-            }
-            if !g.operations.iter().any(|o| o == op) {
+            if !caps.admit(m) || !g.operations.iter().any(|o| o == op) {
                 return false;
             }
             match op {
@@ -471,7 +511,13 @@ impl Kms {
             )),
             Some(GranteeMatch::Account) => reasons.push(format!(
                 "the grantee is the account {}: the grant applies only where the caller's own \
-                 identity-based policy also allows kms:{action}",
+                 identity-based policy also allows kms:{action} (and its permissions boundary \
+                 and session policy, if any)",
+                g.grantee
+            )),
+            Some(GranteeMatch::Role) => reasons.push(format!(
+                "the grantee is the role {}: the grant applies only where the session's \
+                 permissions boundary and session policy, if any, also allow kms:{action}",
                 g.grantee
             )),
             Some(GranteeMatch::Direct) => {}
@@ -491,11 +537,14 @@ impl Kms {
                     .into(),
             );
         }
-        // An account grantee is conditional, not refused: it is listed as a
-        // reason but the grant can still apply.
+        // An account or role grantee is conditional, not refused: it is
+        // listed as a reason but the grant can still apply.
         let applies = reasons.is_empty()
             || (reasons.len() == 1
-                && grantee_match(&g.grantee, caller) == Some(GranteeMatch::Account));
+                && matches!(
+                    grantee_match(&g.grantee, caller),
+                    Some(GranteeMatch::Account | GranteeMatch::Role)
+                ));
         GrantTokenReport {
             valid: true,
             grant_id: Some(g.grant_id.clone()),
@@ -801,7 +850,9 @@ impl Kms {
             .retiring
             .as_deref()
             .and_then(|r| grantee_match(r, caller));
-        let by_retiring = retiring == Some(GranteeMatch::Direct)
+        // A role's sessions act for the role here as before (RetireGrant is
+        // authorized by the grant; boundaries are not consulted).
+        let by_retiring = matches!(retiring, Some(GranteeMatch::Direct | GranteeMatch::Role))
             || (retiring == Some(GranteeMatch::Account)
                 && self
                     .authorize_identity_only(
@@ -811,8 +862,10 @@ impl Kms {
                         Context::new(),
                     )
                     .is_ok());
-        let by_grantee = grantee_match(&grant.grantee, caller) == Some(GranteeMatch::Direct)
-            && grant.operations.iter().any(|o| o == "RetireGrant");
+        let by_grantee = matches!(
+            grantee_match(&grant.grantee, caller),
+            Some(GranteeMatch::Direct | GranteeMatch::Role)
+        ) && grant.operations.iter().any(|o| o == "RetireGrant");
         let by_issuer = caller.account == grant.issuing_account
             && self
                 .authorize_identity_only(caller, "RetireGrant", &grant.key.arn(), Context::new())
@@ -910,6 +963,26 @@ mod tests {
         assert!(!sub.admits_child(&GrantConstraints::default()));
         assert!(!eq.admits_child(&sub));
         assert!(GrantConstraints::default().admits_child(&GrantConstraints::default()));
+    }
+
+    #[test]
+    fn a_grant_is_capped_like_a_key_policy_statement_naming_its_grantee() {
+        let caps = |identity, boundary, session| IdentityCaps {
+            identity,
+            boundary,
+            session,
+        };
+        // The caller's own ARN: no cap at all.
+        assert!(caps(false, false, false).admit(GranteeMatch::Direct));
+        // The role of its session: boundary and session policy cap it.
+        assert!(caps(false, true, true).admit(GranteeMatch::Role));
+        assert!(!caps(true, false, true).admit(GranteeMatch::Role));
+        assert!(!caps(true, true, false).admit(GranteeMatch::Role));
+        // Its account: identity policies ∩ boundary ∩ session policies.
+        assert!(caps(true, true, true).admit(GranteeMatch::Account));
+        assert!(!caps(false, true, true).admit(GranteeMatch::Account));
+        assert!(!caps(true, false, true).admit(GranteeMatch::Account));
+        assert!(!caps(true, true, false).admit(GranteeMatch::Account));
     }
 
     #[test]

@@ -1,0 +1,334 @@
+//! AWS's grant rules, each test named after the rule it checks and written
+//! the way an attacker would probe it: the caller tries to get more from a
+//! grant than the rule gives.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use ferrokms_kms::api::{CreateKeyRequest, EncryptRequest, SecretBlob};
+use ferrokms_kms::authz::{CallerIdentity, CallerPolicy, CallerProfile};
+use ferrokms_kms::grants::CreateGrantRequest;
+use ferrokms_kms::{Caller, Kms, KmsError};
+use ferrokms_policy::{Context, ParseOptions, Policy, PolicyKind, RequestPrincipal};
+use ferrokms_store::{MemoryStore, Sealer, Store};
+use ferrokms_types::{AccountId, Region};
+
+const ACCT: &str = "111122223333";
+const OTHER: &str = "444455556666";
+
+fn kms() -> Kms {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    Kms::open(store, Arc::new(Sealer::ephemeral().unwrap())).unwrap()
+}
+
+fn region() -> Region {
+    Region::parse("us-east-1").unwrap()
+}
+
+fn root(account: &str) -> Caller {
+    Caller::root(AccountId::parse(account).unwrap(), region())
+}
+
+fn root_arn(account: &str) -> String {
+    format!("arn:aws:iam::{account}:root")
+}
+
+/// An identity-side policy of one Allow (or Deny) statement.
+fn statement(effect: &str, actions: &[&str]) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": effect, "Action": actions, "Resource": "*"}]
+    })
+    .to_string()
+}
+
+fn allow(actions: &[&str]) -> String {
+    statement("Allow", actions)
+}
+
+/// A caller with the given identity-side policies. `arn` is an IAM user
+/// ARN or an assumed-role session ARN; `role` the session's role ARN.
+fn principal(arn: &str, role: Option<&str>, policies: &[(PolicyKind, String)]) -> Caller {
+    let mut p = RequestPrincipal::from_arn(arn).unwrap();
+    if let Some(r) = role {
+        p = p.with_role_arn(r);
+    }
+    let account = p.account().unwrap().as_str().to_string();
+    let policies = policies
+        .iter()
+        .enumerate()
+        .map(|(i, (kind, text))| CallerPolicy {
+            label: format!("{kind:?} #{i}"),
+            kind: *kind,
+            policy: Arc::new(Policy::parse(text, &ParseOptions::for_kind(*kind)).unwrap()),
+        })
+        .collect();
+    Caller {
+        account: AccountId::parse(&account).unwrap(),
+        region: region(),
+        arn: arn.to_string(),
+        identity: Arc::new(CallerIdentity {
+            profile: Arc::new(CallerProfile {
+                principal: Some(p),
+                policies,
+                context: Context::new(),
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+fn user(name: &str, policies: &[(PolicyKind, String)]) -> Caller {
+    principal(&format!("arn:aws:iam::{ACCT}:user/{name}"), None, policies)
+}
+
+fn role_arn(role: &str) -> String {
+    format!("arn:aws:iam::{ACCT}:role/{role}")
+}
+
+fn session(role: &str, name: &str, policies: &[(PolicyKind, String)]) -> Caller {
+    principal(
+        &format!("arn:aws:sts::{ACCT}:assumed-role/{role}/{name}"),
+        Some(&role_arn(role)),
+        policies,
+    )
+}
+
+fn create_key(kms: &Kms, policy: Option<String>) -> String {
+    kms.create_key(
+        &root(ACCT),
+        CreateKeyRequest {
+            policy,
+            bypass_policy_lockout_safety_check: Some(true),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .key_metadata
+    .arn
+}
+
+/// A key of ACCT with AWS's default policy: it delegates to the account's
+/// identity policies.
+fn default_key(kms: &Kms) -> String {
+    create_key(kms, None)
+}
+
+/// The user the key policy of [`admin_key`] names.
+fn admin() -> Caller {
+    user("admin", &[])
+}
+
+/// A key of ACCT whose policy names only [`admin`]: identity policies of
+/// the account count for nothing on it, so only grants can let others in.
+fn admin_key(kms: &Kms) -> String {
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": admin().arn}, "Action": "kms:*", "Resource": "*"}]
+    });
+    create_key(kms, Some(policy.to_string()))
+}
+
+fn grant(
+    kms: &Kms,
+    by: &Caller,
+    key: &str,
+    grantee: &str,
+    ops: &[&str],
+) -> Result<String, KmsError> {
+    kms.create_grant(
+        by,
+        CreateGrantRequest {
+            key_id: key.to_string(),
+            grantee_principal: grantee.to_string(),
+            operations: ops.iter().map(|o| o.to_string()).collect(),
+            ..Default::default()
+        },
+    )
+    .map(|r| r.grant_id)
+}
+
+fn encrypt(kms: &Kms, caller: &Caller, key: &str) -> Result<(), KmsError> {
+    kms.encrypt(
+        caller,
+        EncryptRequest {
+            key_id: key.to_string(),
+            plaintext: SecretBlob(zeroize::Zeroizing::new(b"x".to_vec())),
+            ..Default::default()
+        },
+    )
+    .map(|_| ())
+}
+
+fn denied(r: Result<impl std::fmt::Debug, KmsError>) -> String {
+    match r {
+        Err(KmsError::AccessDenied(m)) => m,
+        other => panic!("expected AccessDenied, got {other:?}"),
+    }
+}
+
+fn no_allow(caller: &Caller, action: &str, resource: &str, reason: &str) -> String {
+    format!(
+        "User: {} is not authorized to perform: kms:{action} on resource: {resource} because no {reason} allows the kms:{action} action",
+        caller.arn
+    )
+}
+
+// --- rule: a grant to the caller's account is the caller's IAM permission,
+// capped as IAM permissions are (identity ∩ boundary ∩ session policies) ---
+
+#[test]
+fn a_grant_to_the_account_applies_only_where_the_callers_identity_policies_allow() {
+    let kms = kms();
+    let key = admin_key(&kms);
+    grant(&kms, &admin(), &key, &root_arn(ACCT), &["Encrypt"]).unwrap();
+    let bare = user("bare", &[]);
+    assert_eq!(
+        denied(encrypt(&kms, &bare, &key)),
+        no_allow(&bare, "Encrypt", &key, "resource-based policy")
+    );
+    encrypt(
+        &kms,
+        &user(
+            "iam",
+            &[(PolicyKind::IdentityBased, allow(&["kms:Encrypt"]))],
+        ),
+        &key,
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_grant_to_the_account_is_capped_by_the_callers_permissions_boundary() {
+    let kms = kms();
+    let key = admin_key(&kms);
+    grant(&kms, &admin(), &key, &root_arn(ACCT), &["Encrypt"]).unwrap();
+    let capped = user(
+        "capped",
+        &[
+            (PolicyKind::IdentityBased, allow(&["kms:*"])),
+            (PolicyKind::PermissionsBoundary, allow(&["kms:DescribeKey"])),
+        ],
+    );
+    denied(encrypt(&kms, &capped, &key));
+    let within = user(
+        "within",
+        &[
+            (PolicyKind::IdentityBased, allow(&["kms:*"])),
+            (PolicyKind::PermissionsBoundary, allow(&["kms:Encrypt"])),
+        ],
+    );
+    encrypt(&kms, &within, &key).unwrap();
+}
+
+#[test]
+fn a_grant_to_the_account_is_capped_by_the_session_policy() {
+    let kms = kms();
+    let key = admin_key(&kms);
+    grant(&kms, &admin(), &key, ACCT, &["Encrypt"]).unwrap();
+    let capped = session(
+        "app",
+        "s1",
+        &[
+            (PolicyKind::IdentityBased, allow(&["kms:*"])),
+            (PolicyKind::SessionPolicy, allow(&["kms:DescribeKey"])),
+        ],
+    );
+    denied(encrypt(&kms, &capped, &key));
+    let within = session(
+        "app",
+        "s2",
+        &[
+            (PolicyKind::IdentityBased, allow(&["kms:*"])),
+            (PolicyKind::SessionPolicy, allow(&["kms:Encrypt"])),
+        ],
+    );
+    encrypt(&kms, &within, &key).unwrap();
+}
+
+#[test]
+fn a_grant_to_the_callers_role_is_capped_by_the_boundary_and_the_session_policy() {
+    let kms = kms();
+    let key = admin_key(&kms);
+    grant(&kms, &admin(), &key, &role_arn("app"), &["Encrypt"]).unwrap();
+    // No identity policy is needed: the grant names the role.
+    encrypt(&kms, &session("app", "plain", &[]), &key).unwrap();
+    let by_session_policy = session(
+        "app",
+        "narrow",
+        &[(PolicyKind::SessionPolicy, allow(&["kms:DescribeKey"]))],
+    );
+    denied(encrypt(&kms, &by_session_policy, &key));
+    let by_boundary = session(
+        "app",
+        "bounded",
+        &[(PolicyKind::PermissionsBoundary, allow(&["kms:DescribeKey"]))],
+    );
+    denied(encrypt(&kms, &by_boundary, &key));
+}
+
+#[test]
+fn a_grant_naming_the_callers_own_user_or_session_arn_is_not_capped_by_boundary_or_session_policy()
+{
+    let kms = kms();
+    let key = admin_key(&kms);
+    let u = user(
+        "direct",
+        &[(PolicyKind::PermissionsBoundary, allow(&["kms:DescribeKey"]))],
+    );
+    grant(&kms, &admin(), &key, &u.arn, &["Encrypt"]).unwrap();
+    encrypt(&kms, &u, &key).unwrap();
+    let s = session(
+        "app",
+        "named",
+        &[(PolicyKind::SessionPolicy, allow(&["kms:DescribeKey"]))],
+    );
+    grant(&kms, &admin(), &key, &s.arn, &["Encrypt"]).unwrap();
+    encrypt(&kms, &s, &key).unwrap();
+}
+
+#[test]
+fn an_explicit_deny_in_a_permissions_boundary_beats_a_grant_naming_the_user() {
+    let kms = kms();
+    let key = admin_key(&kms);
+    let u = user(
+        "denied",
+        &[(
+            PolicyKind::PermissionsBoundary,
+            statement("Deny", &["kms:Encrypt"]),
+        )],
+    );
+    grant(&kms, &admin(), &key, &u.arn, &["Encrypt"]).unwrap();
+    assert_eq!(
+        denied(encrypt(&kms, &u, &key)),
+        format!(
+            "User: {} is not authorized to perform: kms:Encrypt on resource: {key} with an explicit deny in a permissions boundary",
+            u.arn
+        )
+    );
+}
+
+#[test]
+fn a_cross_account_grant_to_the_callers_account_is_capped_by_its_boundary() {
+    let kms = kms();
+    let key = default_key(&kms);
+    grant(&kms, &root(ACCT), &key, &root_arn(OTHER), &["Encrypt"]).unwrap();
+    let arn = format!("arn:aws:iam::{OTHER}:user/outsider");
+    let capped = principal(
+        &arn,
+        None,
+        &[
+            (PolicyKind::IdentityBased, allow(&["kms:Encrypt"])),
+            (PolicyKind::PermissionsBoundary, allow(&["kms:Decrypt"])),
+        ],
+    );
+    denied(encrypt(&kms, &capped, &key));
+    let within = principal(
+        &arn,
+        None,
+        &[(PolicyKind::IdentityBased, allow(&["kms:Encrypt"]))],
+    );
+    encrypt(&kms, &within, &key).unwrap();
+}

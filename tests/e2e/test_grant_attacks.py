@@ -1,0 +1,125 @@
+"""Grant authorization under attack, end to end through boto3.
+
+Each test is named after the AWS rule it checks and plays the attacker: a
+caller tries to get more out of a grant (or out of DryRun) than the rule
+gives it. The rules (kms-spec §3, docs/authorization.md "Grants"):
+
+- a grant to the caller's account is the caller's own IAM permission, capped
+  by its permissions boundary and session policies; a grant to the caller's
+  role is capped by them too; one naming the caller's own ARN is not.
+
+One module-scoped in-memory `--dev` server; accounts, users, roles and keys
+are made with the helpers of test_kms_authz_matrix.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import Server, fresh_account
+from test_kms_authz_matrix import (
+    RB,
+    Account,
+    allow,
+    denied_encrypt,
+    deny,
+    encrypt,
+    kp_allow,
+    no_allow,
+)
+
+@pytest.fixture(scope="module")
+def srv(ferrokms_bin, tmp_path_factory):
+    work = tmp_path_factory.mktemp("grant-attacks")
+    s = Server(ferrokms_bin, work, in_memory=True, dev=True)
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def A(srv):
+    """The key owner's account."""
+    return Account(srv, fresh_account())
+
+
+@pytest.fixture(scope="module")
+def B(srv):
+    """Another account: the attacker's, or an external grantee's."""
+    return Account(srv, fresh_account())
+
+
+def admin_key(A):
+    """A key whose policy names only an admin user (not the account): the
+    account's identity policies count for nothing on it; only grants let
+    anyone else in. Returns (key, admin)."""
+    admin = A.user()
+    return A.key(kp_allow(admin.arn, "kms:*")), admin
+
+
+# --- a grant to the account is the caller's IAM permission: identity ∩ boundary ∩ session ---
+
+
+def test_grant_to_the_account_is_capped_by_the_callers_permissions_boundary(A):
+    key, admin = admin_key(A)
+    admin.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=A.root_arn, Operations=["Encrypt"])
+    capped = A.user(allow("kms:*"), boundary=[allow("kms:DescribeKey")])
+    denied_encrypt(capped, key, message=no_allow("Encrypt", key["Arn"], capped.arn, RB))
+    within = A.user(allow("kms:*"), boundary=[allow("kms:Encrypt")])
+    encrypt(within, key)
+
+
+def test_grant_to_the_account_is_capped_by_the_session_policy(A):
+    key, admin = admin_key(A)
+    admin.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=A.id, Operations=["Encrypt"])
+    session = A.role(allow("kms:*"), session_policy=[allow("kms:DescribeKey")])
+    denied_encrypt(session, key, message=no_allow("Encrypt", key["Arn"], session.arn, RB))
+    wider = session.assume(session_name="wider", session_policy=[allow("kms:Encrypt")])
+    encrypt(wider, key)
+
+
+def test_grant_to_the_account_still_needs_the_callers_identity_policy(A):
+    key, admin = admin_key(A)
+    admin.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=A.root_arn, Operations=["Encrypt"])
+    bare = A.user(boundary=[allow("kms:*")])
+    denied_encrypt(bare, key, message=no_allow("Encrypt", key["Arn"], bare.arn, RB))
+
+
+def test_grant_to_a_role_is_capped_by_the_boundary_and_the_session_policy(A):
+    key, admin = admin_key(A)
+    session = A.role()
+    admin.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=session.role_arn, Operations=["Encrypt"])
+    encrypt(session, key)  # no identity policy needed: the grant names the role
+    narrowed = session.assume(session_name="narrow", session_policy=[allow("kms:DescribeKey")])
+    denied_encrypt(narrowed, key)
+    bounded = A.role(boundary=[allow("kms:DescribeKey")])
+    admin.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=bounded.role_arn, Operations=["Encrypt"])
+    denied_encrypt(bounded, key)
+
+
+def test_grant_naming_the_callers_own_user_or_session_arn_is_not_capped_by_boundary_or_session_policy(A):
+    key, admin = admin_key(A)
+    user = A.user(boundary=[allow("kms:DescribeKey")])
+    admin.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=user.arn, Operations=["Encrypt"])
+    encrypt(user, key)
+    session = A.role(session_policy=[allow("kms:DescribeKey")])
+    admin.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=session.arn, Operations=["Encrypt"])
+    encrypt(session, key)
+
+
+def test_explicit_deny_in_a_boundary_still_beats_a_grant_naming_the_user(A):
+    key, admin = admin_key(A)
+    user = A.user(boundary=[allow("kms:*"), deny("kms:Encrypt")])
+    admin.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=user.arn, Operations=["Encrypt"])
+    denied_encrypt(
+        user, key, message=f"User: {user.arn} is not authorized to perform: kms:Encrypt on resource: {key['Arn']} with an explicit deny in a permissions boundary"
+    )
+
+
+def test_cross_account_grant_to_the_external_account_is_capped_by_the_callers_boundary(A, B):
+    key = A.key(A.enable_iam())
+    A.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=B.root_arn, Operations=["Encrypt"])
+    capped = B.user(allow("kms:Encrypt", key["Arn"]), boundary=[allow("kms:Decrypt")])
+    denied_encrypt(capped, key)
+    within = B.user(allow("kms:Encrypt", key["Arn"]), boundary=[allow("kms:Encrypt")])
+    encrypt(within, key)
