@@ -6,7 +6,9 @@ gives it. The rules (kms-spec §3, docs/authorization.md "Grants"):
 
 - a grant to the caller's account is the caller's own IAM permission, capped
   by its permissions boundary and session policies; a grant to the caller's
-  role is capped by them too; one naming the caller's own ARN is not.
+  role is capped by them too; one naming the caller's own ARN is not;
+- a CreateGrant permission that comes from a grant lets its holder create
+  only grants that narrow a grant that applies to it.
 
 One module-scoped in-memory `--dev` server; accounts, users, roles and keys
 are made with the helpers of test_kms_authz_matrix.py.
@@ -16,8 +18,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Server, fresh_account
+from conftest import Server, expect_error, fresh_account
 from test_kms_authz_matrix import (
+    AD,
+    IB,
     RB,
     Account,
     allow,
@@ -123,3 +127,81 @@ def test_cross_account_grant_to_the_external_account_is_capped_by_the_callers_bo
     denied_encrypt(capped, key)
     within = B.user(allow("kms:Encrypt", key["Arn"]), boundary=[allow("kms:Encrypt")])
     encrypt(within, key)
+
+
+# --- CreateGrant from a grant: only a narrowing of a grant that applies to the caller ---
+
+
+def grant_ids(A, key):
+    return sorted(g["GrantId"] for g in A.kms.list_grants(KeyId=key["KeyId"])["Grants"])
+
+
+def test_create_grant_only_grantee_cannot_grant_itself_decrypt(A):
+    key = A.key(A.enable_iam())
+    x = A.user()
+    A.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=x.arn, Operations=["CreateGrant"])
+    # A grant to the account that x's identity policies do not make usable.
+    A.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=A.root_arn, Operations=["Decrypt", "CreateGrant"])
+    before = grant_ids(A, key)
+    for ops in (["Decrypt"], ["CreateGrant", "Decrypt"], ["Encrypt"]):
+        expect_error(
+            x.kms.create_grant,
+            AD,
+            message=no_allow("CreateGrant", key["Arn"], x.arn, IB),
+            KeyId=key["Arn"],
+            GranteePrincipal=x.arn,
+            Operations=ops,
+        )
+    assert grant_ids(A, key) == before
+    blob = A.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"secret")["CiphertextBlob"]
+    expect_error(x.kms.decrypt, AD, CiphertextBlob=blob)
+    # What it holds it may hand out.
+    x.kms.create_grant(KeyId=key["Arn"], GranteePrincipal=x.arn, Operations=["CreateGrant"])
+
+
+def test_grant_to_the_account_is_a_create_grant_parent_only_where_the_callers_identity_policy_allows_create_grant(A):
+    key, admin = admin_key(A)
+    admin.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=A.root_arn, Operations=["Encrypt", "CreateGrant"])
+    bare = A.user(allow("kms:Encrypt"))
+    expect_error(
+        bare.kms.create_grant,
+        AD,
+        message=no_allow("CreateGrant", key["Arn"], bare.arn, RB),
+        KeyId=key["Arn"],
+        GranteePrincipal=bare.arn,
+        Operations=["Encrypt"],
+    )
+    capped = A.user(allow("kms:*"), boundary=[allow("kms:Encrypt")])
+    expect_error(capped.kms.create_grant, AD, KeyId=key["Arn"], GranteePrincipal=capped.arn, Operations=["Encrypt"])
+    granter, end = A.user(allow("kms:CreateGrant")), A.user()
+    granter.kms.create_grant(KeyId=key["Arn"], GranteePrincipal=end.arn, Operations=["Encrypt"])
+    encrypt(end, key)
+    expect_error(granter.kms.create_grant, AD, KeyId=key["Arn"], GranteePrincipal=granter.arn, Operations=["Decrypt"])
+
+
+def test_grant_to_a_role_is_no_create_grant_parent_for_a_session_whose_policy_does_not_allow_it(A):
+    key, admin = admin_key(A)
+    session = A.role(session_policy=[allow("kms:Encrypt")])
+    admin.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=session.role_arn, Operations=["Encrypt", "CreateGrant"])
+    expect_error(session.kms.create_grant, AD, KeyId=key["Arn"], GranteePrincipal=session.arn, Operations=["Encrypt"])
+    plain = session.assume(session_name="plain", session_policy=None)
+    plain.kms.create_grant(KeyId=key["Arn"], GranteePrincipal=session.arn, Operations=["Encrypt"])
+
+
+def test_grant_derived_create_grant_cannot_drop_or_change_the_parents_encryption_context_constraint(A):
+    key = A.key(A.enable_iam())
+    x, end = A.user(), A.user()
+    A.kms.create_grant(
+        KeyId=key["KeyId"],
+        GranteePrincipal=x.arn,
+        Operations=["Decrypt", "CreateGrant"],
+        Constraints={"EncryptionContextSubset": {"tenant": "a"}},
+    )
+    tenant_b = A.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"b's secret", EncryptionContext={"tenant": "b"})["CiphertextBlob"]
+    for constraints in (None, {"EncryptionContextSubset": {"tenant": "b"}}, {"EncryptionContextSubset": {"other": "x"}}):
+        kw = {"Constraints": constraints} if constraints else {}
+        expect_error(x.kms.create_grant, AD, KeyId=key["Arn"], GranteePrincipal=end.arn, Operations=["Decrypt"], **kw)
+    expect_error(end.kms.decrypt, AD, CiphertextBlob=tenant_b, EncryptionContext={"tenant": "b"})
+    x.kms.create_grant(
+        KeyId=key["Arn"], GranteePrincipal=end.arn, Operations=["Decrypt"], Constraints={"EncryptionContextEquals": {"tenant": "a"}}
+    )

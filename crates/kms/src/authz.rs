@@ -17,7 +17,7 @@ use ferrokms_policy::{
     EvaluationOptions, ParseOptions, Policy, PolicyInput, PolicyKind, Request, RequestPrincipal,
 };
 
-use crate::grants::IdentityCaps;
+use crate::grants::{GrantUse, IdentityCaps};
 use crate::model::KeyRecord;
 use crate::state::Key;
 use crate::{Caller, Kms, KmsError};
@@ -418,26 +418,20 @@ impl Kms {
         action: &str,
         extra: Context,
     ) -> Result<(), KmsError> {
-        self.decide(caller, record, key_policy, action, extra, true)
+        self.decide(caller, record, key_policy, action, extra, GrantUse::Any)
     }
 
-    /// Policies only, grants ignored: whether a grant-derived permission is
-    /// all the caller has (CreateGrant's narrowing rule).
-    pub(crate) fn authorize_record_without_grants(
+    /// As [`Kms::authorize_key`], choosing which grants may allow where the
+    /// policies do not (CreateGrant's narrowing rule).
+    pub(crate) fn authorize_key_with(
         &self,
         caller: &Caller,
-        record: &KeyRecord,
+        key: &Key,
         action: &str,
         extra: Context,
+        grants: GrantUse<'_>,
     ) -> Result<(), KmsError> {
-        let policy = self
-            .state
-            .read()
-            .keys
-            .get(&record.addr)
-            .map(|k| k.policy.clone())
-            .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", record.arn())))?;
-        self.decide(caller, record, &policy, action, extra, false)
+        self.decide(caller, &key.record, &key.policy, action, extra, grants)
     }
 
     fn decide(
@@ -447,7 +441,7 @@ impl Kms {
         key_policy: &Policy,
         action: &str,
         extra: Context,
-        use_grants: bool,
+        grants: GrantUse<'_>,
     ) -> Result<(), KmsError> {
         let key_arn = record.arn();
         let same_account = record.addr.account == caller.account;
@@ -509,14 +503,14 @@ impl Kms {
             // still win, and the caller's own policies cap a grant to its
             // role or account (IdentityCaps::admit).
             Decision::ImplicitDeny { .. }
-                if use_grants
-                    && self.grant_allows(
-                        caller,
-                        record,
-                        action,
-                        &op_context,
-                        IdentityCaps::of(&eval, &request.principal),
-                    ) =>
+                if self.grant_allows(
+                    caller,
+                    record,
+                    action,
+                    &op_context,
+                    IdentityCaps::of(&eval, &request.principal),
+                    grants,
+                ) =>
             {
                 Ok("allow (grant)")
             }

@@ -209,6 +209,21 @@ impl IdentityCaps {
     }
 }
 
+/// Which grants a decision may fall back on where the policies implicitly
+/// deny.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GrantUse<'a> {
+    /// Any grant for the action that applies to the caller.
+    Any,
+    /// CreateGrant of a child grant: only a grant that allows CreateGrant to
+    /// the caller and holds every operation of the child, with constraints
+    /// that the child's are at least as strict as.
+    Child {
+        operations: &'a [String],
+        constraints: &'a GrantConstraints,
+    },
+}
+
 /// Grantee and retiring principals: an account, or an IAM / STS principal
 /// ARN (user, role, assumed-role session, federated user, account root).
 fn is_principal_id(p: &str) -> bool {
@@ -418,6 +433,7 @@ impl Kms {
         action: &str,
         op_context: &Context,
         caps: IdentityCaps,
+        usage: GrantUse<'_>,
     ) -> bool {
         let grants = match self.state.read().grants.get(&record.addr) {
             Some(g) => g.clone(),
@@ -432,28 +448,22 @@ impl Kms {
             if !caps.admit(m) || !g.operations.iter().any(|o| o == op) {
                 return false;
             }
-            match op {
-                "DescribeKey" | "RetireGrant" | "CreateGrant" => true,
-                _ => g.constraints.holds(&ec),
+            match (usage, op) {
+                (
+                    GrantUse::Child {
+                        operations,
+                        constraints,
+                    },
+                    _,
+                ) => {
+                    op == "CreateGrant"
+                        && operations.iter().all(|o| g.operations.contains(o))
+                        && g.constraints.admits_child(constraints)
+                }
+                (GrantUse::Any, "DescribeKey" | "RetireGrant" | "CreateGrant") => true,
+                (GrantUse::Any, _) => g.constraints.holds(&ec),
             }
         })
-    }
-
-    /// The grants that allow the caller CreateGrant on the key (for the
-    /// narrowing rule); empty when policies allow it.
-    fn create_grant_parents(&self, caller: &Caller, record: &KeyRecord) -> Vec<Arc<GrantRecord>> {
-        self.state
-            .read()
-            .grants
-            .get(&record.addr)
-            .map(|gs| {
-                gs.iter()
-                    .filter(|g| grantee_match(&g.grantee, caller).is_some())
-                    .filter(|g| g.operations.iter().any(|o| o == "CreateGrant"))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 
     /// Checks the grant tokens a request carries: each must name a grant
@@ -623,8 +633,23 @@ impl Kms {
         for (k, v) in &ec {
             cond.insert(&format!("kms:EncryptionContext:{k}"), v.as_str());
         }
-        let cond_for_recheck = cond.clone();
-        let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOnly, "CreateGrant", cond)?;
+        let key = self.lookup(&KeyRef::parse(
+            &req.key_id,
+            &caller.account,
+            &caller.region,
+            Accepts::KeyOnly,
+        )?)?;
+        // Policies, or a grant of the caller's that this one narrows.
+        self.authorize_key_with(
+            caller,
+            &key,
+            "CreateGrant",
+            cond,
+            GrantUse::Child {
+                operations: &req.operations,
+                constraints: &constraints,
+            },
+        )?;
         let r = &key.record;
         self.require_usable(r)?;
         if let Some(bad) = req.operations.iter().find(|o| !operation_valid_for(o, r)) {
@@ -650,24 +675,6 @@ impl Kms {
                 "{} is not a valid principal for a grant.",
                 req.grantee_principal
             )));
-        }
-        // A caller allowed only by grants may hand out no more than they hold.
-        let policy_allowed = self
-            .authorize_record_without_grants(caller, r, "CreateGrant", cond_for_recheck)
-            .is_ok();
-        if !policy_allowed {
-            let parents = self.create_grant_parents(caller, r);
-            let narrow = parents.iter().any(|p| {
-                req.operations.iter().all(|o| p.operations.contains(o))
-                    && p.constraints.admits_child(&constraints)
-            });
-            if !narrow {
-                return Err(KmsError::AccessDenied(format!(
-                    "User: {} is not authorized to perform: kms:CreateGrant on resource: {} because the grant that allows it does not allow these operations or constraints",
-                    caller.arn,
-                    r.arn()
-                )));
-            }
         }
         dry_run(req.dry_run)?;
         let _w = self.writer.lock();

@@ -332,3 +332,190 @@ fn a_cross_account_grant_to_the_callers_account_is_capped_by_its_boundary() {
     );
     encrypt(&kms, &within, &key).unwrap();
 }
+
+// --- rule: a principal whose CreateGrant comes from a grant may create only
+// grants that narrow a grant that actually applies to it ---
+
+use std::collections::BTreeMap;
+
+use ferrokms_kms::grants::GrantConstraints;
+
+fn grant_with(
+    kms: &Kms,
+    by: &Caller,
+    key: &str,
+    grantee: &str,
+    ops: &[&str],
+    constraints: Option<GrantConstraints>,
+) -> Result<String, KmsError> {
+    kms.create_grant(
+        by,
+        CreateGrantRequest {
+            key_id: key.to_string(),
+            grantee_principal: grantee.to_string(),
+            operations: ops.iter().map(|o| o.to_string()).collect(),
+            constraints,
+            ..Default::default()
+        },
+    )
+    .map(|r| r.grant_id)
+}
+
+fn ec(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn a_create_grant_only_grant_does_not_let_its_grantee_grant_itself_decrypt() {
+    let kms = kms();
+    let key = default_key(&kms);
+    let x = user("x", &[]);
+    grant(&kms, &root(ACCT), &key, &x.arn, &["CreateGrant"]).unwrap();
+    // A grant to the account that x's identity policies do not make usable:
+    // it must not serve x as the parent of a Decrypt grant.
+    grant(
+        &kms,
+        &root(ACCT),
+        &key,
+        &root_arn(ACCT),
+        &["Decrypt", "CreateGrant"],
+    )
+    .unwrap();
+    let before = kms
+        .list_grants(&root(ACCT), list_request(&key))
+        .unwrap()
+        .grants
+        .len();
+    for ops in [&["Decrypt"][..], &["CreateGrant", "Decrypt"], &["Encrypt"]] {
+        assert_eq!(
+            denied(grant(&kms, &x, &key, &x.arn, ops)),
+            no_allow(&x, "CreateGrant", &key, "identity-based policy"),
+            "{ops:?}"
+        );
+    }
+    let after = kms.list_grants(&root(ACCT), list_request(&key)).unwrap();
+    assert_eq!(after.grants.len(), before, "no grant was created");
+    // What it holds, it may hand out.
+    grant(&kms, &x, &key, &x.arn, &["CreateGrant"]).unwrap();
+}
+
+#[test]
+fn a_grant_to_the_account_is_a_parent_only_where_the_callers_identity_policies_allow_create_grant()
+{
+    let kms = kms();
+    let key = admin_key(&kms);
+    grant(
+        &kms,
+        &admin(),
+        &key,
+        &root_arn(ACCT),
+        &["Encrypt", "CreateGrant"],
+    )
+    .unwrap();
+    let bare = user("bare", &[]);
+    assert_eq!(
+        denied(grant(&kms, &bare, &key, &bare.arn, &["Encrypt"])),
+        no_allow(&bare, "CreateGrant", &key, "resource-based policy")
+    );
+    let only_encrypt = user(
+        "enc",
+        &[(PolicyKind::IdentityBased, allow(&["kms:Encrypt"]))],
+    );
+    denied(grant(
+        &kms,
+        &only_encrypt,
+        &key,
+        &only_encrypt.arn,
+        &["Encrypt"],
+    ));
+    let capped = user(
+        "capped",
+        &[
+            (PolicyKind::IdentityBased, allow(&["kms:CreateGrant"])),
+            (PolicyKind::PermissionsBoundary, allow(&["kms:Encrypt"])),
+        ],
+    );
+    denied(grant(&kms, &capped, &key, &capped.arn, &["Encrypt"]));
+    let granter = user(
+        "granter",
+        &[(PolicyKind::IdentityBased, allow(&["kms:CreateGrant"]))],
+    );
+    grant(&kms, &granter, &key, &user("end", &[]).arn, &["Encrypt"]).unwrap();
+    denied(grant(&kms, &granter, &key, &granter.arn, &["Decrypt"]));
+}
+
+#[test]
+fn a_grant_to_the_callers_role_is_no_parent_where_the_session_policy_does_not_allow_create_grant() {
+    let kms = kms();
+    let key = admin_key(&kms);
+    grant(
+        &kms,
+        &admin(),
+        &key,
+        &role_arn("app"),
+        &["Encrypt", "CreateGrant"],
+    )
+    .unwrap();
+    let narrow = session(
+        "app",
+        "narrow",
+        &[(PolicyKind::SessionPolicy, allow(&["kms:Encrypt"]))],
+    );
+    denied(grant(&kms, &narrow, &key, &narrow.arn, &["Encrypt"]));
+    let plain = session("app", "plain", &[]);
+    grant(&kms, &plain, &key, &narrow.arn, &["Encrypt"]).unwrap();
+}
+
+#[test]
+fn a_child_grant_may_only_keep_or_tighten_the_encryption_context_constraints_of_its_parent() {
+    let kms = kms();
+    let key = default_key(&kms);
+    let x = user("x", &[]);
+    let subset = |pairs: &[(&str, &str)]| GrantConstraints {
+        encryption_context_subset: Some(ec(pairs)),
+        encryption_context_equals: None,
+    };
+    grant_with(
+        &kms,
+        &root(ACCT),
+        &key,
+        &x.arn,
+        &["Encrypt", "CreateGrant"],
+        Some(subset(&[("tenant", "a")])),
+    )
+    .unwrap();
+    let end = user("end", &[]).arn;
+    denied(grant(&kms, &x, &key, &end, &["Encrypt"]));
+    denied(grant_with(
+        &kms,
+        &x,
+        &key,
+        &end,
+        &["Encrypt"],
+        Some(subset(&[("tenant", "b")])),
+    ));
+    grant_with(
+        &kms,
+        &x,
+        &key,
+        &end,
+        &["Encrypt"],
+        Some(subset(&[("tenant", "a"), ("app", "x")])),
+    )
+    .unwrap();
+    let equals = GrantConstraints {
+        encryption_context_subset: None,
+        encryption_context_equals: Some(ec(&[("tenant", "a")])),
+    };
+    grant_with(&kms, &x, &key, &end, &["Encrypt"], Some(equals)).unwrap();
+}
+
+fn list_request(key: &str) -> ferrokms_kms::grants::ListGrantsRequest {
+    ferrokms_kms::grants::ListGrantsRequest {
+        key_id: key.to_string(),
+        ..Default::default()
+    }
+}
