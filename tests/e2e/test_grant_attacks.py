@@ -8,7 +8,8 @@ gives it. The rules (kms-spec §3, docs/authorization.md "Grants"):
   by its permissions boundary and session policies; a grant to the caller's
   role is capped by them too; one naming the caller's own ARN is not;
 - a CreateGrant permission that comes from a grant lets its holder create
-  only grants that narrow a grant that applies to it.
+  only grants that narrow a grant that applies to it;
+- ListRetirableGrants lists only for a principal of the caller's account.
 
 One module-scoped in-memory `--dev` server; accounts, users, roles and keys
 are made with the helpers of test_kms_authz_matrix.py.
@@ -205,3 +206,30 @@ def test_grant_derived_create_grant_cannot_drop_or_change_the_parents_encryption
     x.kms.create_grant(
         KeyId=key["Arn"], GranteePrincipal=end.arn, Operations=["Decrypt"], Constraints={"EncryptionContextEquals": {"tenant": "a"}}
     )
+
+
+# --- ListRetirableGrants: only for a principal of the caller's own account ---
+
+
+def test_list_retirable_grants_for_another_accounts_principal_is_access_denied(A, B):
+    key = A.key(A.enable_iam())
+    retirer, grantee = A.user(), A.user()
+    g = A.kms.create_grant(
+        KeyId=key["KeyId"],
+        GranteePrincipal=grantee.arn,
+        RetiringPrincipal=retirer.arn,
+        Operations=["Decrypt"],
+        Constraints={"EncryptionContextEquals": {"customer": "acme-secret-project"}},
+    )
+    lister = B.user(allow("kms:ListRetirableGrants"))
+    for attacker in (B.root, lister):
+        for principal in (retirer.arn, A.root_arn, A.id):
+            expect_error(
+                attacker.kms.list_retirable_grants,
+                AD,
+                message=f"User: {attacker.arn} is not authorized to perform: kms:ListRetirableGrants on resource: {principal} because no resource-based policy allows the kms:ListRetirableGrants action",
+                RetiringPrincipal=principal,
+            )
+    assert [x["GrantId"] for x in A.kms.list_retirable_grants(RetiringPrincipal=retirer.arn)["Grants"]] == [g["GrantId"]]
+    own = A.user(allow("kms:ListRetirableGrants"))
+    assert [x["GrantId"] for x in own.kms.list_retirable_grants(RetiringPrincipal=retirer.arn)["Grants"]] == [g["GrantId"]]

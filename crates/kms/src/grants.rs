@@ -248,6 +248,18 @@ fn is_principal_id(p: &str) -> bool {
         }
 }
 
+/// Whether a principal (a 12-digit account id or an IAM / STS principal
+/// ARN) belongs to the caller's account, in the caller's partition.
+fn principal_in_account(p: &str, caller: &Caller) -> bool {
+    if let Ok(account) = AccountId::parse(p) {
+        return account == caller.account;
+    }
+    is_principal_id(p)
+        && ferrokms_types::Arn::parse(p).is_ok_and(|arn| {
+            arn.partition == caller.region.partition() && arn.account == caller.account.as_str()
+        })
+}
+
 /// The grant operation an authorization action corresponds to.
 fn grant_operation(action: &str) -> &str {
     action
@@ -785,13 +797,25 @@ impl Kms {
     }
 
     /// ListRetirableGrants: identity policy only; grants on any key whose
-    /// retiring principal is the one named.
+    /// retiring principal is the one named, which must be a principal of the
+    /// caller's own account (AWS: "You must specify a principal in your AWS
+    /// account"): another account's grants, and the encryption contexts of
+    /// their constraints, are not the caller's to see.
     pub fn list_retirable_grants(
         &self,
         caller: &Caller,
         req: ListRetirableGrantsRequest,
     ) -> Result<ListGrantsResponse, KmsError> {
         self.authorize_identity_only(caller, "ListRetirableGrants", "*", Context::new())?;
+        if !principal_in_account(&req.retiring_principal, caller) {
+            // IAM's answer when the resource (here the retiring principal)
+            // is in another account and no resource-based policy admits the
+            // caller: there is no such policy for a principal.
+            return Err(KmsError::AccessDenied(format!(
+                "User: {} is not authorized to perform: kms:ListRetirableGrants on resource: {} because no resource-based policy allows the kms:ListRetirableGrants action",
+                caller.arn, req.retiring_principal
+            )));
+        }
         let mut all: Vec<GrantRecord> = self
             .state
             .read()
@@ -990,6 +1014,37 @@ mod tests {
         assert!(!caps(false, true, true).admit(GranteeMatch::Account));
         assert!(!caps(true, false, true).admit(GranteeMatch::Account));
         assert!(!caps(true, true, false).admit(GranteeMatch::Account));
+    }
+
+    #[test]
+    fn only_principals_of_the_callers_own_account_and_partition_are_its_own() {
+        let caller = Caller::root(
+            AccountId::parse("111122223333").unwrap(),
+            ferrokms_types::Region::parse("us-east-1").unwrap(),
+        );
+        for own in [
+            "111122223333",
+            "arn:aws:iam::111122223333:root",
+            "arn:aws:iam::111122223333:user/path/u",
+            "arn:aws:iam::111122223333:role/r",
+            "arn:aws:sts::111122223333:assumed-role/r/s",
+            "arn:aws:sts::111122223333:federated-user/f",
+        ] {
+            assert!(principal_in_account(own, &caller), "{own}");
+        }
+        for foreign in [
+            "444455556666",
+            "arn:aws:iam::444455556666:root",
+            "arn:aws:iam::444455556666:user/u",
+            "arn:aws-cn:iam::111122223333:user/u",
+            "arn:aws:kms:us-east-1:111122223333:key/k",
+            "arn:aws:iam::111122223333:group/g",
+            "1111222233334",
+            "",
+            "*",
+        ] {
+            assert!(!principal_in_account(foreign, &caller), "{foreign}");
+        }
     }
 
     #[test]

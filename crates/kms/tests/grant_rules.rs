@@ -519,3 +519,83 @@ fn list_request(key: &str) -> ferrokms_kms::grants::ListGrantsRequest {
         ..Default::default()
     }
 }
+
+// --- rule: ListRetirableGrants names a principal of the caller's own account ---
+
+fn create_key_in(kms: &Kms, account: &str) -> String {
+    kms.create_key(&root(account), CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata
+        .arn
+}
+
+fn grant_retirable_by(kms: &Kms, key: &str, owner: &Caller, retiring: &str) -> String {
+    kms.create_grant(
+        owner,
+        CreateGrantRequest {
+            key_id: key.to_string(),
+            grantee_principal: format!("arn:aws:iam::{ACCT}:user/app"),
+            retiring_principal: Some(retiring.to_string()),
+            operations: vec!["Decrypt".into()],
+            constraints: Some(GrantConstraints {
+                encryption_context_equals: Some(ec(&[("customer", "secret-tenant")])),
+                encryption_context_subset: None,
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .grant_id
+}
+
+fn list_retirable(kms: &Kms, caller: &Caller, principal: &str) -> Result<Vec<String>, KmsError> {
+    kms.list_retirable_grants(
+        caller,
+        ferrokms_kms::grants::ListRetirableGrantsRequest {
+            retiring_principal: principal.to_string(),
+            ..Default::default()
+        },
+    )
+    .map(|r| r.grants.into_iter().map(|g| g.grant_id).collect())
+}
+
+#[test]
+fn list_retirable_grants_refuses_a_retiring_principal_of_another_account() {
+    let kms = kms();
+    let key = default_key(&kms);
+    let retirer = format!("arn:aws:iam::{ACCT}:user/retirer");
+    let id = grant_retirable_by(&kms, &key, &root(ACCT), &retirer);
+    let session_arn = format!("arn:aws:sts::{ACCT}:assumed-role/app/s1");
+    grant_retirable_by(&kms, &key, &root(ACCT), &session_arn);
+    grant_retirable_by(&kms, &key, &root(ACCT), &root_arn(ACCT));
+    let attacker = root(OTHER);
+    for p in [
+        retirer.as_str(),
+        session_arn.as_str(),
+        ACCT,
+        &root_arn(ACCT),
+        &format!("arn:aws-cn:iam::{OTHER}:user/retirer"),
+        "not a principal",
+    ] {
+        assert_eq!(
+            denied(list_retirable(&kms, &attacker, p)),
+            format!(
+                "User: {} is not authorized to perform: kms:ListRetirableGrants on resource: {p} because no resource-based policy allows the kms:ListRetirableGrants action",
+                attacker.arn
+            )
+        );
+    }
+    assert_eq!(list_retirable(&kms, &root(ACCT), &retirer).unwrap(), [id]);
+}
+
+#[test]
+fn list_retirable_grants_lists_grants_on_other_accounts_keys_for_a_principal_of_the_callers_account(
+) {
+    let kms = kms();
+    let foreign_key = create_key_in(&kms, OTHER);
+    let retirer = format!("arn:aws:iam::{ACCT}:user/retirer");
+    let id = grant_retirable_by(&kms, &foreign_key, &root(OTHER), &retirer);
+    assert_eq!(list_retirable(&kms, &root(ACCT), &retirer).unwrap(), [id]);
+    // The key's owner may not list them for ACCT's principal.
+    denied(list_retirable(&kms, &root(OTHER), &retirer));
+}
