@@ -9,7 +9,8 @@ gives it. The rules (kms-spec §3, docs/authorization.md "Grants"):
   role is capped by them too; one naming the caller's own ARN is not;
 - a CreateGrant permission that comes from a grant lets its holder create
   only grants that narrow a grant that applies to it;
-- ListRetirableGrants lists only for a principal of the caller's account.
+- ListRetirableGrants lists only for a principal of the caller's account;
+- DryRun answers "would have succeeded" only to an authorized caller.
 
 One module-scoped in-memory `--dev` server; accounts, users, roles and keys
 are made with the helpers of test_kms_authz_matrix.py.
@@ -32,6 +33,10 @@ from test_kms_authz_matrix import (
     kp_allow,
     no_allow,
 )
+
+DRY = "DryRunOperationException"
+IGNORE = ["IGNORE_CIPHERTEXT"]
+
 
 @pytest.fixture(scope="module")
 def srv(ferrokms_bin, tmp_path_factory):
@@ -233,3 +238,109 @@ def test_list_retirable_grants_for_another_accounts_principal_is_access_denied(A
     assert [x["GrantId"] for x in A.kms.list_retirable_grants(RetiringPrincipal=retirer.arn)["Grants"]] == [g["GrantId"]]
     own = A.user(allow("kms:ListRetirableGrants"))
     assert [x["GrantId"] for x in own.kms.list_retirable_grants(RetiringPrincipal=retirer.arn)["Grants"]] == [g["GrantId"]]
+
+
+# --- DryRun: "would have succeeded" only after authorization ---
+
+
+def test_dry_run_decrypt_ignoring_the_ciphertext_without_a_key_id_is_a_validation_error(A, B):
+    A.key(A.enable_iam())
+    for caller in (A.user(), B.root, A.root):
+        expect_error(
+            caller.kms.decrypt,
+            "ValidationException",
+            message="1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null",
+            DryRun=True,
+            DryRunModifiers=IGNORE,
+        )
+
+
+def test_dry_run_decrypt_ignoring_the_ciphertext_needs_authorization_on_the_named_key(A, B):
+    key = A.key(A.enable_iam())
+    nobody = A.user()
+    expect_error(
+        nobody.kms.decrypt, AD, message=no_allow("Decrypt", key["Arn"], nobody.arn, IB), KeyId=key["Arn"], DryRun=True, DryRunModifiers=IGNORE
+    )
+    expect_error(B.root.kms.decrypt, AD, KeyId=key["Arn"], DryRun=True, DryRunModifiers=IGNORE)
+    expect_error(A.kms.decrypt, DRY, status=412, KeyId=key["KeyId"], DryRun=True, DryRunModifiers=IGNORE)
+    # A grant with an encryption-context constraint: judged on the request's context.
+    x = A.user()
+    A.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=x.arn, Operations=["Decrypt"], Constraints={"EncryptionContextSubset": {"t": "a"}})
+    expect_error(x.kms.decrypt, AD, KeyId=key["Arn"], DryRun=True, DryRunModifiers=IGNORE)
+    expect_error(x.kms.decrypt, AD, KeyId=key["Arn"], EncryptionContext={"t": "b"}, DryRun=True, DryRunModifiers=IGNORE)
+    expect_error(x.kms.decrypt, DRY, status=412, KeyId=key["Arn"], EncryptionContext={"t": "a"}, DryRun=True, DryRunModifiers=IGNORE)
+
+
+def test_dry_run_re_encrypt_ignoring_the_ciphertext_needs_re_encrypt_from_on_the_source_key(A, B):
+    src, dst = A.key(A.enable_iam()), A.key(A.enable_iam())
+    x = A.user()
+    A.kms.create_grant(KeyId=dst["KeyId"], GranteePrincipal=x.arn, Operations=["ReEncryptTo"])
+    expect_error(
+        x.kms.re_encrypt,
+        AD,
+        message=no_allow("ReEncryptFrom", src["Arn"], x.arn, IB),
+        SourceKeyId=src["Arn"],
+        DestinationKeyId=dst["Arn"],
+        DryRun=True,
+        DryRunModifiers=IGNORE,
+    )
+    expect_error(
+        x.kms.re_encrypt,
+        "ValidationException",
+        message="1 validation error detected: Value null at 'sourceKeyId' failed to satisfy constraint: Member must not be null",
+        DestinationKeyId=dst["Arn"],
+        DryRun=True,
+        DryRunModifiers=IGNORE,
+    )
+    A.kms.create_grant(KeyId=src["KeyId"], GranteePrincipal=x.arn, Operations=["ReEncryptFrom"])
+    expect_error(x.kms.re_encrypt, DRY, status=412, SourceKeyId=src["Arn"], DestinationKeyId=dst["Arn"], DryRun=True, DryRunModifiers=IGNORE)
+    expect_error(B.root.kms.re_encrypt, AD, SourceKeyId=src["Arn"], DestinationKeyId=dst["Arn"], DryRun=True, DryRunModifiers=IGNORE)
+
+
+def _dry_run_calls(A):
+    """(operation, callable taking a KMS client) for every operation that
+    takes DryRun, each a call the key owner is authorized to make."""
+    sym = A.key(A.enable_iam())
+    sign = A.key(A.enable_iam(), KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
+    mac = A.key(A.enable_iam(), KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    agree = A.key(A.enable_iam(), KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT")
+    blob = A.kms.encrypt(KeyId=sym["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    g = A.kms.create_grant(KeyId=sym["KeyId"], GranteePrincipal=A.user().arn, Operations=["Encrypt"])
+    grantee = A.user().arn
+    return [
+        ("Encrypt", lambda k: k.encrypt(KeyId=sym["Arn"], Plaintext=b"x", DryRun=True)),
+        ("Decrypt", lambda k: k.decrypt(CiphertextBlob=blob, DryRun=True)),
+        ("Decrypt IGNORE_CIPHERTEXT", lambda k: k.decrypt(KeyId=sym["Arn"], DryRun=True, DryRunModifiers=IGNORE)),
+        ("ReEncrypt", lambda k: k.re_encrypt(CiphertextBlob=blob, DestinationKeyId=sym["Arn"], DryRun=True)),
+        (
+            "ReEncrypt IGNORE_CIPHERTEXT",
+            lambda k: k.re_encrypt(SourceKeyId=sym["Arn"], DestinationKeyId=sym["Arn"], DryRun=True, DryRunModifiers=IGNORE),
+        ),
+        ("GenerateDataKey", lambda k: k.generate_data_key(KeyId=sym["Arn"], KeySpec="AES_256", DryRun=True)),
+        ("GenerateDataKeyWithoutPlaintext", lambda k: k.generate_data_key_without_plaintext(KeyId=sym["Arn"], KeySpec="AES_256", DryRun=True)),
+        ("GenerateDataKeyPair", lambda k: k.generate_data_key_pair(KeyId=sym["Arn"], KeyPairSpec="ECC_NIST_P256", DryRun=True)),
+        (
+            "GenerateDataKeyPairWithoutPlaintext",
+            lambda k: k.generate_data_key_pair_without_plaintext(KeyId=sym["Arn"], KeyPairSpec="ECC_NIST_P256", DryRun=True),
+        ),
+        ("Sign", lambda k: k.sign(KeyId=sign["Arn"], Message=b"m", SigningAlgorithm="ECDSA_SHA_256", DryRun=True)),
+        ("Verify", lambda k: k.verify(KeyId=sign["Arn"], Message=b"m", Signature=b"\x00" * 8, SigningAlgorithm="ECDSA_SHA_256", DryRun=True)),
+        ("GenerateMac", lambda k: k.generate_mac(KeyId=mac["Arn"], Message=b"m", MacAlgorithm="HMAC_SHA_256", DryRun=True)),
+        ("VerifyMac", lambda k: k.verify_mac(KeyId=mac["Arn"], Message=b"m", Mac=b"\x00" * 32, MacAlgorithm="HMAC_SHA_256", DryRun=True)),
+        (
+            "DeriveSharedSecret",
+            lambda k: k.derive_shared_secret(KeyId=agree["Arn"], KeyAgreementAlgorithm="ECDH", PublicKey=b"\x00" * 8, DryRun=True),
+        ),
+        ("CreateGrant", lambda k: k.create_grant(KeyId=sym["Arn"], GranteePrincipal=grantee, Operations=["Encrypt"], DryRun=True)),
+        ("RetireGrant", lambda k: k.retire_grant(KeyId=sym["Arn"], GrantId=g["GrantId"], DryRun=True)),
+        ("RevokeGrant", lambda k: k.revoke_grant(KeyId=sym["Arn"], GrantId=g["GrantId"], DryRun=True)),
+    ]
+
+
+def test_dry_run_answers_would_have_succeeded_only_after_authorization_for_every_operation_that_takes_it(A, B):
+    strangers = (A.user(), B.root, B.user(allow("kms:*")))
+    for name, call in _dry_run_calls(A):
+        for stranger in strangers:
+            err = expect_error(lambda: call(stranger.kms), AD)
+            assert err.response["Error"]["Code"] == AD, (name, stranger.arn)
+        expect_error(lambda: call(A.kms), DRY, status=412)

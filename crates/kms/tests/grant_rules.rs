@@ -599,3 +599,463 @@ fn list_retirable_grants_lists_grants_on_other_accounts_keys_for_a_principal_of_
     // The key's owner may not list them for ACCT's principal.
     denied(list_retirable(&kms, &root(OTHER), &retirer));
 }
+
+// --- rule: DryRun answers "would have succeeded" only after authorization ---
+
+use ferrokms_kms::api::{
+    Blob, DecryptRequest, DeriveSharedSecretRequest, GenerateDataKeyPairRequest,
+    GenerateDataKeyRequest, GenerateMacRequest, ReEncryptRequest, SignRequest, VerifyMacRequest,
+    VerifyRequest,
+};
+use ferrokms_kms::grants::{RetireGrantRequest, RevokeGrantRequest};
+use ferrokms_kms::model::{
+    DataKeyPairSpec, EncryptionAlgorithm, KeyAgreementAlgorithm, KeySpec, KeyUsage, MacAlgorithm,
+    SigningAlgorithm,
+};
+
+const DRY: Option<bool> = Some(true);
+
+fn ignore_ciphertext() -> Option<Vec<String>> {
+    Some(vec!["IGNORE_CIPHERTEXT".to_string()])
+}
+
+fn is_dry_run<T: std::fmt::Debug>(r: Result<T, KmsError>) {
+    assert!(matches!(r, Err(KmsError::DryRunOperation(_))), "{r:?}");
+}
+
+fn is_validation<T: std::fmt::Debug>(r: Result<T, KmsError>) -> String {
+    match r {
+        Err(KmsError::Validation(m)) => m,
+        other => panic!("expected ValidationException, got {other:?}"),
+    }
+}
+
+fn dry_decrypt(
+    kms: &Kms,
+    caller: &Caller,
+    key: Option<&str>,
+    ctx: &[(&str, &str)],
+) -> Result<(), KmsError> {
+    kms.decrypt(
+        caller,
+        DecryptRequest {
+            key_id: key.map(str::to_string),
+            encryption_context: (!ctx.is_empty())
+                .then(|| ferrokms_kms::crypto::EncryptionContext(ec(ctx))),
+            dry_run: DRY,
+            dry_run_modifiers: ignore_ciphertext(),
+            ..Default::default()
+        },
+    )
+    .map(|_| ())
+}
+
+#[test]
+fn dry_run_decrypt_ignoring_the_ciphertext_answers_only_a_caller_authorized_on_the_named_key() {
+    let kms = kms();
+    let key = default_key(&kms);
+    let nobody = user("nobody", &[]);
+    assert_eq!(
+        denied(dry_decrypt(&kms, &nobody, Some(&key), &[])),
+        no_allow(&nobody, "Decrypt", &key, "identity-based policy")
+    );
+    denied(dry_decrypt(&kms, &root(OTHER), Some(&key), &[]));
+    is_dry_run(dry_decrypt(&kms, &root(ACCT), Some(&key), &[]));
+    let allowed = user(
+        "dec",
+        &[(PolicyKind::IdentityBased, allow(&["kms:Decrypt"]))],
+    );
+    is_dry_run(dry_decrypt(&kms, &allowed, Some(&key), &[]));
+}
+
+#[test]
+fn dry_run_decrypt_ignoring_the_ciphertext_without_a_key_id_is_a_validation_error() {
+    let kms = kms();
+    default_key(&kms);
+    for caller in [root(ACCT), root(OTHER), user("nobody", &[])] {
+        assert_eq!(
+            is_validation(dry_decrypt(&kms, &caller, None, &[])),
+            "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"
+        );
+    }
+}
+
+#[test]
+fn dry_run_decrypt_ignoring_the_ciphertext_judges_grant_constraints_on_the_requests_encryption_context(
+) {
+    let kms = kms();
+    let key = default_key(&kms);
+    let x = user("x", &[]);
+    grant_with(
+        &kms,
+        &root(ACCT),
+        &key,
+        &x.arn,
+        &["Decrypt"],
+        Some(GrantConstraints {
+            encryption_context_subset: Some(ec(&[("tenant", "a")])),
+            encryption_context_equals: None,
+        }),
+    )
+    .unwrap();
+    denied(dry_decrypt(&kms, &x, Some(&key), &[]));
+    denied(dry_decrypt(&kms, &x, Some(&key), &[("tenant", "b")]));
+    is_dry_run(dry_decrypt(&kms, &x, Some(&key), &[("tenant", "a")]));
+}
+
+#[test]
+fn dry_run_decrypt_ignoring_the_ciphertext_checks_what_the_real_call_would_after_authorization() {
+    let kms = kms();
+    let rsa = key_of(&kms, KeySpec::Rsa2048, KeyUsage::EncryptDecrypt);
+    let dry_rsa = |caller: &Caller, alg: Option<EncryptionAlgorithm>| {
+        kms.decrypt(
+            caller,
+            DecryptRequest {
+                key_id: Some(rsa.clone()),
+                encryption_algorithm: alg,
+                dry_run: DRY,
+                dry_run_modifiers: ignore_ciphertext(),
+                ..Default::default()
+            },
+        )
+        .map(|_| ())
+    };
+    let oaep = Some(EncryptionAlgorithm::RsaesOaepSha256);
+    denied(dry_rsa(&user("nobody", &[]), oaep));
+    // An RSA key needs its OAEP algorithm, as the real Decrypt does.
+    assert!(matches!(
+        dry_rsa(&root(ACCT), None),
+        Err(KmsError::InvalidKeyUsage(_))
+    ));
+    is_dry_run(dry_rsa(&root(ACCT), oaep));
+    // A key that cannot decrypt at all.
+    let sign = key_of(&kms, KeySpec::EccNistP256, KeyUsage::SignVerify);
+    assert!(matches!(
+        dry_decrypt(&kms, &root(ACCT), Some(&sign), &[]),
+        Err(KmsError::InvalidKeyUsage(_))
+    ));
+}
+
+fn dry_re_encrypt(
+    kms: &Kms,
+    caller: &Caller,
+    source: Option<&str>,
+    dest: &str,
+) -> Result<(), KmsError> {
+    kms.re_encrypt(
+        caller,
+        ReEncryptRequest {
+            source_key_id: source.map(str::to_string),
+            destination_key_id: dest.to_string(),
+            dry_run: DRY,
+            dry_run_modifiers: ignore_ciphertext(),
+            ..Default::default()
+        },
+    )
+    .map(|_| ())
+}
+
+#[test]
+fn dry_run_re_encrypt_ignoring_the_ciphertext_needs_re_encrypt_from_on_the_source_key() {
+    let kms = kms();
+    let (src, dst) = (default_key(&kms), default_key(&kms));
+    let x = user("x", &[]);
+    grant(&kms, &root(ACCT), &dst, &x.arn, &["ReEncryptTo"]).unwrap();
+    assert_eq!(
+        denied(dry_re_encrypt(&kms, &x, Some(&src), &dst)),
+        no_allow(&x, "ReEncryptFrom", &src, "identity-based policy")
+    );
+    assert_eq!(
+        is_validation(dry_re_encrypt(&kms, &x, None, &dst)),
+        "1 validation error detected: Value null at 'sourceKeyId' failed to satisfy constraint: Member must not be null"
+    );
+    grant(&kms, &root(ACCT), &src, &x.arn, &["ReEncryptFrom"]).unwrap();
+    is_dry_run(dry_re_encrypt(&kms, &x, Some(&src), &dst));
+    denied(dry_re_encrypt(&kms, &root(OTHER), Some(&src), &dst));
+}
+
+fn key_of(kms: &Kms, spec: KeySpec, usage: KeyUsage) -> String {
+    kms.create_key(
+        &root(ACCT),
+        CreateKeyRequest {
+            key_spec: Some(spec),
+            key_usage: Some(usage),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .key_metadata
+    .arn
+}
+
+fn blob(b: &[u8]) -> SecretBlob {
+    SecretBlob(zeroize::Zeroizing::new(b.to_vec()))
+}
+
+#[test]
+fn dry_run_answers_only_after_authorization_for_every_operation_that_takes_it() {
+    let kms = kms();
+    let sym = default_key(&kms);
+    let sign = key_of(&kms, KeySpec::EccNistP256, KeyUsage::SignVerify);
+    let mac = key_of(&kms, KeySpec::Hmac256, KeyUsage::GenerateVerifyMac);
+    let agree = key_of(&kms, KeySpec::EccNistP256, KeyUsage::KeyAgreement);
+    let owner = root(ACCT);
+    let ciphertext = kms
+        .encrypt(
+            &owner,
+            EncryptRequest {
+                key_id: sym.clone(),
+                plaintext: blob(b"x"),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .ciphertext_blob;
+    let grant_id = grant(&kms, &owner, &sym, &user("end", &[]).arn, &["Encrypt"]).unwrap();
+    type Op<'a> = Box<dyn Fn(&Caller) -> Result<(), KmsError> + 'a>;
+    let ops: Vec<(&str, Op)> = vec![
+        (
+            "Encrypt",
+            Box::new(|c| {
+                kms.encrypt(
+                    c,
+                    EncryptRequest {
+                        key_id: sym.clone(),
+                        plaintext: blob(b"x"),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "Decrypt",
+            Box::new(|c| {
+                kms.decrypt(
+                    c,
+                    DecryptRequest {
+                        ciphertext_blob: Some(ciphertext.clone()),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "ReEncrypt",
+            Box::new(|c| {
+                kms.re_encrypt(
+                    c,
+                    ReEncryptRequest {
+                        ciphertext_blob: Some(ciphertext.clone()),
+                        destination_key_id: sym.clone(),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "GenerateDataKey",
+            Box::new(|c| {
+                kms.generate_data_key(
+                    c,
+                    GenerateDataKeyRequest {
+                        key_id: sym.clone(),
+                        number_of_bytes: Some(32),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "GenerateDataKeyWithoutPlaintext",
+            Box::new(|c| {
+                kms.generate_data_key_without_plaintext(
+                    c,
+                    GenerateDataKeyRequest {
+                        key_id: sym.clone(),
+                        number_of_bytes: Some(32),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "GenerateDataKeyPair",
+            Box::new(|c| {
+                kms.generate_data_key_pair(
+                    c,
+                    GenerateDataKeyPairRequest {
+                        key_id: sym.clone(),
+                        key_pair_spec: Some(DataKeyPairSpec::EccNistP256),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "GenerateDataKeyPairWithoutPlaintext",
+            Box::new(|c| {
+                kms.generate_data_key_pair_without_plaintext(
+                    c,
+                    GenerateDataKeyPairRequest {
+                        key_id: sym.clone(),
+                        key_pair_spec: Some(DataKeyPairSpec::EccNistP256),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "Sign",
+            Box::new(|c| {
+                kms.sign(
+                    c,
+                    SignRequest {
+                        key_id: sign.clone(),
+                        message: blob(b"m"),
+                        signing_algorithm: Some(SigningAlgorithm::EcdsaSha256),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "Verify",
+            Box::new(|c| {
+                kms.verify(
+                    c,
+                    VerifyRequest {
+                        key_id: sign.clone(),
+                        message: blob(b"m"),
+                        signature: Blob(vec![0; 8]),
+                        signing_algorithm: Some(SigningAlgorithm::EcdsaSha256),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "GenerateMac",
+            Box::new(|c| {
+                kms.generate_mac(
+                    c,
+                    GenerateMacRequest {
+                        key_id: mac.clone(),
+                        message: blob(b"m"),
+                        mac_algorithm: Some(MacAlgorithm::HmacSha256),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "VerifyMac",
+            Box::new(|c| {
+                kms.verify_mac(
+                    c,
+                    VerifyMacRequest {
+                        key_id: mac.clone(),
+                        message: blob(b"m"),
+                        mac: Blob(vec![0; 32]),
+                        mac_algorithm: Some(MacAlgorithm::HmacSha256),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "DeriveSharedSecret",
+            Box::new(|c| {
+                kms.derive_shared_secret(
+                    c,
+                    DeriveSharedSecretRequest {
+                        key_id: agree.clone(),
+                        key_agreement_algorithm: Some(KeyAgreementAlgorithm::Ecdh),
+                        public_key: Blob(vec![0; 8]),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "CreateGrant",
+            Box::new(|c| {
+                kms.create_grant(
+                    c,
+                    CreateGrantRequest {
+                        key_id: sym.clone(),
+                        grantee_principal: user("g", &[]).arn,
+                        operations: vec!["Encrypt".into()],
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "RetireGrant",
+            Box::new(|c| {
+                kms.retire_grant(
+                    c,
+                    RetireGrantRequest {
+                        key_id: Some(sym.clone()),
+                        grant_id: Some(grant_id.clone()),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "RevokeGrant",
+            Box::new(|c| {
+                kms.revoke_grant(
+                    c,
+                    RevokeGrantRequest {
+                        key_id: sym.clone(),
+                        grant_id: grant_id.clone(),
+                        dry_run: DRY,
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+    ];
+    for (name, op) in &ops {
+        for stranger in [user("nobody", &[]), root(OTHER)] {
+            match op(&stranger) {
+                Err(KmsError::AccessDenied(_)) => {}
+                other => panic!("{name} by {}: {other:?}", stranger.arn),
+            }
+        }
+        match op(&owner) {
+            Err(KmsError::DryRunOperation(_)) => {}
+            other => panic!("{name} by the owner: {other:?}"),
+        }
+    }
+}
