@@ -80,12 +80,22 @@ impl<'a> Question<'a> {
 pub struct Verdict {
     pub request: Request,
     pub decision: Decision,
-    /// Whether the identity side alone allowed the action (the root user
-    /// in its account, or an identity-based allow), capped by the
-    /// boundary and session policies: what a grant to the caller's account
-    /// is worth (a grant adds to the key policy, never to the caps).
-    pub identity_allows: bool,
+    /// What the caller's own policies said of the action: what a grant to
+    /// the caller's account or role is worth (KMS caps grants with it).
+    pub identity_side: IdentitySide,
     pub statements: Vec<String>,
+}
+
+/// What the caller's identity-side policies said of one action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IdentitySide {
+    /// An identity-based policy allows (the root user always does: it
+    /// speaks for its account's identity side, across accounts too).
+    pub identity: bool,
+    /// The permissions boundary allows, or there is none.
+    pub boundary: bool,
+    /// The session policies allow, or there are none.
+    pub session: bool,
 }
 
 impl Verdict {
@@ -154,7 +164,7 @@ pub fn decide(caller: &Caller, q: Question<'_>) -> Result<Verdict, AuthzError> {
             decision: Decision::ImplicitDeny {
                 missing: PolicyKind::ResourceBased,
             },
-            identity_allows: false,
+            identity_side: IdentitySide::default(),
             statements: Vec::new(),
         });
     }
@@ -219,25 +229,24 @@ pub fn decide(caller: &Caller, q: Question<'_>) -> Result<Verdict, AuthzError> {
     }
     let eval = evaluate_with(&request, &inputs, &EvaluationOptions { mode });
     let statements = applied_statements(&eval);
-    let capped = |k: PolicyKind| {
+    let admits = |k: PolicyKind| {
         let s = eval.summary(k);
         !s.present || s.allows
     };
-    // The root user speaks for its account's identity side, across
-    // accounts too: what it may not do is use another account's resource
-    // without that account's resource policy, which the engine decides.
-    let identity_allows = (matches!(
-        request.principal.kind(),
-        ferrokms_policy::PrincipalKind::Root
-    ) || eval.summary(PolicyKind::IdentityBased).allows)
-        && capped(PolicyKind::PermissionsBoundary)
-        && capped(PolicyKind::SessionPolicy);
+    let identity_side = IdentitySide {
+        identity: matches!(
+            request.principal.kind(),
+            ferrokms_policy::PrincipalKind::Root
+        ) || eval.summary(PolicyKind::IdentityBased).allows,
+        boundary: admits(PolicyKind::PermissionsBoundary),
+        session: admits(PolicyKind::SessionPolicy),
+    };
     let decision = eval.decision.clone();
     drop(eval);
     Ok(Verdict {
         request,
         decision,
-        identity_allows,
+        identity_side,
         statements,
     })
 }

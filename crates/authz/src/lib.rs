@@ -15,7 +15,7 @@ pub mod decide;
 pub mod record;
 
 pub use caller::{Caller, CallerIdentity, CallerPolicy, CallerProfile, RequestContext, RequestFacts};
-pub use decide::{decide, Question, ResourceKeys, ResourcePolicy, Verdict};
+pub use decide::{decide, IdentitySide, Question, ResourceKeys, ResourcePolicy, Verdict};
 pub use record::{AuthzRecord, PLAIN_ALLOW};
 
 /// What can go wrong before a decision is reached: only inconsistencies of

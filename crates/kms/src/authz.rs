@@ -15,6 +15,7 @@ use std::sync::Arc;
 use ferrokms_authz::{Question, ResourcePolicy};
 use ferrokms_policy::{CombineMode, Context, ContextValue, Decision, ParseOptions, Policy, PolicyKind};
 
+use crate::grants::{GrantUse, IdentityCaps};
 use crate::model::KeyRecord;
 use crate::state::Key;
 use crate::{Caller, Kms, KmsError};
@@ -151,26 +152,20 @@ impl Kms {
         action: &str,
         extra: Context,
     ) -> Result<(), KmsError> {
-        self.decide(caller, record, key_policy, action, extra, true)
+        self.decide(caller, record, key_policy, action, extra, GrantUse::Any)
     }
 
-    /// Policies only, grants ignored: whether a grant-derived permission is
-    /// all the caller has (CreateGrant's narrowing rule).
-    pub(crate) fn authorize_record_without_grants(
+    /// As [`Kms::authorize_key`], choosing which grants may allow where the
+    /// policies do not (CreateGrant's narrowing rule).
+    pub(crate) fn authorize_key_with(
         &self,
         caller: &Caller,
-        record: &KeyRecord,
+        key: &Key,
         action: &str,
         extra: Context,
+        grants: GrantUse<'_>,
     ) -> Result<(), KmsError> {
-        let policy = self
-            .state
-            .read()
-            .keys
-            .get(&record.addr)
-            .map(|k| k.policy.clone())
-            .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", record.arn())))?;
-        self.decide(caller, record, &policy, action, extra, false)
+        self.decide(caller, &key.record, &key.policy, action, extra, grants)
     }
 
     /// The one authorization path (`ferrokms_authz::decide`) with the key
@@ -184,7 +179,7 @@ impl Kms {
         key_policy: &Policy,
         action: &str,
         extra: Context,
-        use_grants: bool,
+        grants: GrantUse<'_>,
     ) -> Result<(), KmsError> {
         let key_arn = record.arn();
         let action_name = ferrokms_types::concat(&["kms:", action]);
@@ -209,10 +204,19 @@ impl Kms {
                 resource_keys: Some(&resource_keys),
             },
         )?;
+        // Grants allow where policies merely did not; explicit denies still
+        // win, and the caller's own policies cap a grant to its role or
+        // account (IdentityCaps::admit).
         let by_grant = matches!(verdict.decision, Decision::ImplicitDeny { .. })
             && (same_account || crate::catalog::action_crosses_accounts(action))
-            && use_grants
-            && self.grant_allows(caller, record, action, &extra, verdict.identity_allows);
+            && self.grant_allows(
+                caller,
+                record,
+                action,
+                &extra,
+                IdentityCaps::from(verdict.identity_side),
+                grants,
+            );
         caller
             .identity
             .record(verdict.record(by_grant.then_some("allow (grant)")));

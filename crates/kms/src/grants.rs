@@ -136,11 +136,12 @@ pub struct GrantTokenReport {
     pub reasons: Vec<String>,
 }
 
-/// How a grant names the caller: exactly, through the caller's role, or as
-/// the caller's account (which then needs the caller's own IAM permission).
+/// How a grant names the caller: exactly (its user, session or federated
+/// user ARN), through the role of its session, or as its account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum GranteeMatch {
     Direct,
+    Role,
     Account,
 }
 
@@ -152,7 +153,7 @@ fn grantee_match(grantee: &str, caller: &Caller) -> Option<GranteeMatch> {
         caller.identity.profile.principal.as_ref().map(|p| p.kind())
     {
         if role_arn == grantee {
-            return Some(GranteeMatch::Direct);
+            return Some(GranteeMatch::Role);
         }
     }
     let account_root = format!(
@@ -164,6 +165,60 @@ fn grantee_match(grantee: &str, caller: &Caller) -> Option<GranteeMatch> {
         return Some(GranteeMatch::Account);
     }
     None
+}
+
+/// What the caller's own identity-side policies say of the action on the
+/// key, as the decision evaluated them: whether its identity policies allow
+/// (the root user always does), and whether its permissions boundary and
+/// session policies, where it has them, allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IdentityCaps {
+    pub identity: bool,
+    pub boundary: bool,
+    pub session: bool,
+}
+
+impl From<ferrokms_authz::IdentitySide> for IdentityCaps {
+    fn from(side: ferrokms_authz::IdentitySide) -> Self {
+        IdentityCaps {
+            identity: side.identity,
+            boundary: side.boundary,
+            session: side.session,
+        }
+    }
+}
+
+impl IdentityCaps {
+    /// Whether a grant naming the caller this way may apply. A grant is
+    /// read like a key-policy statement naming its grantee (IAM's rules for
+    /// resource-based policies): one naming the caller's own user, session
+    /// or federated-user ARN is not capped by the caller's policies; one
+    /// naming the role of its session is capped by the permissions boundary
+    /// and session policies; one naming its account only delegates to the
+    /// caller's identity policies, so it needs identity policies ∩ boundary
+    /// ∩ session policies to allow.
+    fn admit(&self, m: GranteeMatch) -> bool {
+        match m {
+            GranteeMatch::Direct => true,
+            GranteeMatch::Role => self.boundary && self.session,
+            GranteeMatch::Account => self.identity && self.boundary && self.session,
+        }
+    }
+}
+
+/// Which grants a decision may fall back on where the policies implicitly
+/// deny.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GrantUse<'a> {
+    /// Any grant for the action that applies to the caller.
+    Any,
+    /// CreateGrant of a child grant: only a grant that allows CreateGrant to
+    /// the caller and holds every operation of the child, with constraints
+    /// that the child's are at least as strict as.
+    Child {
+        operations: &'a [String],
+        constraints: &'a GrantConstraints,
+    },
 }
 
 /// Grantee and retiring principals: an account, or an IAM / STS principal
@@ -188,6 +243,18 @@ fn is_principal_id(p: &str) -> bool {
             }
             _ => false,
         }
+}
+
+/// Whether a principal (a 12-digit account id or an IAM / STS principal
+/// ARN) belongs to the caller's account, in the caller's partition.
+fn principal_in_account(p: &str, caller: &Caller) -> bool {
+    if let Ok(account) = AccountId::parse(p) {
+        return account == caller.account;
+    }
+    is_principal_id(p)
+        && ferrokms_types::Arn::parse(p).is_ok_and(|arn| {
+            arn.partition == caller.region.partition() && arn.account == caller.account.as_str()
+        })
 }
 
 /// The grant operation an authorization action corresponds to.
@@ -365,16 +432,17 @@ fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
 }
 
 impl Kms {
-    /// Whether a grant on the key allows `action` for the caller.
-    /// `identity_allows` answers for grants whose grantee is the caller's
-    /// account: those delegate to the caller's own IAM permissions.
+    /// Whether a grant on the key allows `action` for the caller, where the
+    /// policies implicitly denied. `caps` is what the caller's identity-side
+    /// policies said of the action (see [`IdentityCaps::admit`]).
     pub(crate) fn grant_allows(
         &self,
         caller: &Caller,
         record: &KeyRecord,
         action: &str,
         op_context: &Context,
-        identity_allows: bool,
+        caps: IdentityCaps,
+        usage: GrantUse<'_>,
     ) -> bool {
         let grants = match self.state.read().grants.get(&record.addr) {
             Some(g) => g.clone(),
@@ -386,34 +454,25 @@ impl Kms {
             let Some(m) = grantee_match(&g.grantee, caller) else {
                 return false;
             };
-            if m == GranteeMatch::Account && !identity_allows {
+            if !caps.admit(m) || !g.operations.iter().any(|o| o == op) {
                 return false;
             }
-            if !g.operations.iter().any(|o| o == op) {
-                return false;
-            }
-            match op {
-                "DescribeKey" | "RetireGrant" | "CreateGrant" => true,
-                _ => g.constraints.holds(&ec),
+            match (usage, op) {
+                (
+                    GrantUse::Child {
+                        operations,
+                        constraints,
+                    },
+                    _,
+                ) => {
+                    op == "CreateGrant"
+                        && operations.iter().all(|o| g.operations.contains(o))
+                        && g.constraints.admits_child(constraints)
+                }
+                (GrantUse::Any, "DescribeKey" | "RetireGrant" | "CreateGrant") => true,
+                (GrantUse::Any, _) => g.constraints.holds(&ec),
             }
         })
-    }
-
-    /// The grants that allow the caller CreateGrant on the key (for the
-    /// narrowing rule); empty when policies allow it.
-    fn create_grant_parents(&self, caller: &Caller, record: &KeyRecord) -> Vec<Arc<GrantRecord>> {
-        self.state
-            .read()
-            .grants
-            .get(&record.addr)
-            .map(|gs| {
-                gs.iter()
-                    .filter(|g| grantee_match(&g.grantee, caller).is_some())
-                    .filter(|g| g.operations.iter().any(|o| o == "CreateGrant"))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 
     /// Checks the grant tokens a request carries: each must name a grant
@@ -471,7 +530,13 @@ impl Kms {
             )),
             Some(GranteeMatch::Account) => reasons.push(format!(
                 "the grantee is the account {}: the grant applies only where the caller's own \
-                 identity-based policy also allows kms:{action}",
+                 identity-based policy also allows kms:{action} (and its permissions boundary \
+                 and session policy, if any)",
+                g.grantee
+            )),
+            Some(GranteeMatch::Role) => reasons.push(format!(
+                "the grantee is the role {}: the grant applies only where the session's \
+                 permissions boundary and session policy, if any, also allow kms:{action}",
                 g.grantee
             )),
             Some(GranteeMatch::Direct) => {}
@@ -491,11 +556,14 @@ impl Kms {
                     .into(),
             );
         }
-        // An account grantee is conditional, not refused: it is listed as a
-        // reason but the grant can still apply.
+        // An account or role grantee is conditional, not refused: it is
+        // listed as a reason but the grant can still apply.
         let applies = reasons.is_empty()
             || (reasons.len() == 1
-                && grantee_match(&g.grantee, caller) == Some(GranteeMatch::Account));
+                && matches!(
+                    grantee_match(&g.grantee, caller),
+                    Some(GranteeMatch::Account | GranteeMatch::Role)
+                ));
         GrantTokenReport {
             valid: true,
             grant_id: Some(g.grant_id.clone()),
@@ -574,8 +642,23 @@ impl Kms {
         for (k, v) in &ec {
             cond.insert(&format!("kms:EncryptionContext:{k}"), v.as_str());
         }
-        let cond_for_recheck = cond.clone();
-        let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOnly, "CreateGrant", cond)?;
+        let key = self.lookup(&KeyRef::parse(
+            &req.key_id,
+            &caller.account,
+            &caller.region,
+            Accepts::KeyOnly,
+        )?)?;
+        // Policies, or a grant of the caller's that this one narrows.
+        self.authorize_key_with(
+            caller,
+            &key,
+            "CreateGrant",
+            cond,
+            GrantUse::Child {
+                operations: &req.operations,
+                constraints: &constraints,
+            },
+        )?;
         let r = &key.record;
         self.require_usable(r)?;
         if let Some(bad) = req.operations.iter().find(|o| !operation_valid_for(o, r)) {
@@ -601,24 +684,6 @@ impl Kms {
                 "{} is not a valid principal for a grant.",
                 req.grantee_principal
             )));
-        }
-        // A caller allowed only by grants may hand out no more than they hold.
-        let policy_allowed = self
-            .authorize_record_without_grants(caller, r, "CreateGrant", cond_for_recheck)
-            .is_ok();
-        if !policy_allowed {
-            let parents = self.create_grant_parents(caller, r);
-            let narrow = parents.iter().any(|p| {
-                req.operations.iter().all(|o| p.operations.contains(o))
-                    && p.constraints.admits_child(&constraints)
-            });
-            if !narrow {
-                return Err(KmsError::AccessDenied(format!(
-                    "User: {} is not authorized to perform: kms:CreateGrant on resource: {} because the grant that allows it does not allow these operations or constraints",
-                    caller.arn,
-                    r.arn()
-                )));
-            }
         }
         dry_run(req.dry_run)?;
         let _w = self.writer.lock();
@@ -729,13 +794,25 @@ impl Kms {
     }
 
     /// ListRetirableGrants: identity policy only; grants on any key whose
-    /// retiring principal is the one named.
+    /// retiring principal is the one named, which must be a principal of the
+    /// caller's own account (AWS: "You must specify a principal in your AWS
+    /// account"): another account's grants, and the encryption contexts of
+    /// their constraints, are not the caller's to see.
     pub fn list_retirable_grants(
         &self,
         caller: &Caller,
         req: ListRetirableGrantsRequest,
     ) -> Result<ListGrantsResponse, KmsError> {
         self.authorize_identity_only(caller, "ListRetirableGrants", "*", Context::new())?;
+        if !principal_in_account(&req.retiring_principal, caller) {
+            // IAM's answer when the resource (here the retiring principal)
+            // is in another account and no resource-based policy admits the
+            // caller: there is no such policy for a principal.
+            return Err(KmsError::AccessDenied(format!(
+                "User: {} is not authorized to perform: kms:ListRetirableGrants on resource: {} because no resource-based policy allows the kms:ListRetirableGrants action",
+                caller.arn, req.retiring_principal
+            )));
+        }
         let mut all: Vec<GrantRecord> = self
             .state
             .read()
@@ -801,7 +878,9 @@ impl Kms {
             .retiring
             .as_deref()
             .and_then(|r| grantee_match(r, caller));
-        let by_retiring = retiring == Some(GranteeMatch::Direct)
+        // A role's sessions act for the role here as before (RetireGrant is
+        // authorized by the grant; boundaries are not consulted).
+        let by_retiring = matches!(retiring, Some(GranteeMatch::Direct | GranteeMatch::Role))
             || (retiring == Some(GranteeMatch::Account)
                 && self
                     .authorize_identity_only(
@@ -811,8 +890,10 @@ impl Kms {
                         Context::new(),
                     )
                     .is_ok());
-        let by_grantee = grantee_match(&grant.grantee, caller) == Some(GranteeMatch::Direct)
-            && grant.operations.iter().any(|o| o == "RetireGrant");
+        let by_grantee = matches!(
+            grantee_match(&grant.grantee, caller),
+            Some(GranteeMatch::Direct | GranteeMatch::Role)
+        ) && grant.operations.iter().any(|o| o == "RetireGrant");
         let by_issuer = caller.account == grant.issuing_account
             && self
                 .authorize_identity_only(caller, "RetireGrant", &grant.key.arn(), Context::new())
@@ -910,6 +991,57 @@ mod tests {
         assert!(!sub.admits_child(&GrantConstraints::default()));
         assert!(!eq.admits_child(&sub));
         assert!(GrantConstraints::default().admits_child(&GrantConstraints::default()));
+    }
+
+    #[test]
+    fn a_grant_is_capped_like_a_key_policy_statement_naming_its_grantee() {
+        let caps = |identity, boundary, session| IdentityCaps {
+            identity,
+            boundary,
+            session,
+        };
+        // The caller's own ARN: no cap at all.
+        assert!(caps(false, false, false).admit(GranteeMatch::Direct));
+        // The role of its session: boundary and session policy cap it.
+        assert!(caps(false, true, true).admit(GranteeMatch::Role));
+        assert!(!caps(true, false, true).admit(GranteeMatch::Role));
+        assert!(!caps(true, true, false).admit(GranteeMatch::Role));
+        // Its account: identity policies ∩ boundary ∩ session policies.
+        assert!(caps(true, true, true).admit(GranteeMatch::Account));
+        assert!(!caps(false, true, true).admit(GranteeMatch::Account));
+        assert!(!caps(true, false, true).admit(GranteeMatch::Account));
+        assert!(!caps(true, true, false).admit(GranteeMatch::Account));
+    }
+
+    #[test]
+    fn only_principals_of_the_callers_own_account_and_partition_are_its_own() {
+        let caller = Caller::root(
+            AccountId::parse("111122223333").unwrap(),
+            ferrokms_types::Region::parse("us-east-1").unwrap(),
+        );
+        for own in [
+            "111122223333",
+            "arn:aws:iam::111122223333:root",
+            "arn:aws:iam::111122223333:user/path/u",
+            "arn:aws:iam::111122223333:role/r",
+            "arn:aws:sts::111122223333:assumed-role/r/s",
+            "arn:aws:sts::111122223333:federated-user/f",
+        ] {
+            assert!(principal_in_account(own, &caller), "{own}");
+        }
+        for foreign in [
+            "444455556666",
+            "arn:aws:iam::444455556666:root",
+            "arn:aws:iam::444455556666:user/u",
+            "arn:aws-cn:iam::111122223333:user/u",
+            "arn:aws:kms:us-east-1:111122223333:key/k",
+            "arn:aws:iam::111122223333:group/g",
+            "1111222233334",
+            "",
+            "*",
+        ] {
+            assert!(!principal_in_account(foreign, &caller), "{foreign}");
+        }
     }
 
     #[test]

@@ -109,7 +109,7 @@ pub(crate) fn check_signing(
 }
 
 /// The rules of asymmetric Encrypt/Decrypt: an OAEP algorithm, no context.
-fn check_oaep(
+pub(crate) fn check_oaep(
     key: &KeyRecord,
     alg: Option<EncryptionAlgorithm>,
     ctx: Option<&EncryptionContext>,

@@ -14,6 +14,7 @@ use crate::api::*;
 use crate::crypto::{self, random_bytes, BlobHeader, EncryptionContext, SymmetricMaterial};
 use crate::ids::{Accepts, KeyAddr, KeyRef};
 use crate::model::{DataKeySpec, EncryptionAlgorithm, KeySpec, KeyUsage};
+use crate::ops::asymmetric::check_oaep;
 use crate::ops::encryption_context_keys;
 use crate::state::Key;
 use crate::usage::TrackedOp;
@@ -50,6 +51,21 @@ fn require_symmetric_algorithm(alg: Option<EncryptionAlgorithm>) -> Result<(), K
             "The encryption algorithm {other} is not valid for a symmetric encryption KMS key. Use SYMMETRIC_DEFAULT."
         ))),
     }
+}
+
+/// DryRun with the IGNORE_CIPHERTEXT modifier (Decrypt, ReEncrypt): only
+/// authorization is checked, against the key that KeyId / SourceKeyId names.
+fn ignores_ciphertext(dry_run: Option<bool>, modifiers: Option<&[String]>) -> bool {
+    dry_run == Some(true) && modifiers.is_some_and(|m| m.iter().any(|x| x == "IGNORE_CIPHERTEXT"))
+}
+
+/// The key id is required when IGNORE_CIPHERTEXT leaves no ciphertext to
+/// name the key (the model documents it; the message shape is the one of a
+/// missing required member).
+fn key_id_required(member: &str) -> KmsError {
+    KmsError::Validation(format!(
+        "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
+    ))
 }
 
 pub(crate) fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
@@ -136,17 +152,21 @@ impl Kms {
         caller: &Caller,
         req: DecryptRequest,
     ) -> Result<DecryptResponse, KmsError> {
-        let ignore_ciphertext = req.dry_run == Some(true)
-            && req
-                .dry_run_modifiers
-                .as_ref()
-                .is_some_and(|m| m.iter().any(|x| x == "IGNORE_CIPHERTEXT"));
-        if ignore_ciphertext {
-            // Only authorization and the named key can be checked.
-            if let Some(k) = &req.key_id {
-                let key = self.resolve(caller, k, Accepts::KeyOrAlias, "Decrypt")?;
-                self.require_usable(&key.record)?;
-            }
+        if ignores_ciphertext(req.dry_run, req.dry_run_modifiers.as_deref()) {
+            // No ciphertext to name the key: KeyId must, and the caller
+            // must be authorized on it before it hears "would have succeeded".
+            let k = req
+                .key_id
+                .as_deref()
+                .ok_or_else(|| key_id_required("keyId"))?;
+            self.dry_run_decrypt_without_ciphertext(
+                caller,
+                k,
+                "Decrypt",
+                req.encryption_context.as_ref(),
+                req.encryption_algorithm,
+                None,
+            )?;
             return Err(KmsError::DryRunOperation(DRY_RUN_MESSAGE.into()));
         }
         let blob = req.ciphertext_blob.clone().ok_or_else(|| {
@@ -217,13 +237,30 @@ impl Kms {
             &caller.region,
             Accepts::KeyOrAlias,
         )?;
-        let same_key = match (&req.ciphertext_blob, self.lookup(&dest_ref)) {
-            (Some(b), Ok(d)) => crypto::parse_header(&b.0)
-                .map(|(h, _)| {
-                    h.key_id == d.record.addr.key_id && h.account == d.record.addr.account
-                })
-                .unwrap_or(false),
-            _ => false,
+        // DryRun with IGNORE_CIPHERTEXT: SourceKeyId names the source key
+        // instead of the ciphertext, and is then required.
+        let ignore_ciphertext = ignores_ciphertext(req.dry_run, req.dry_run_modifiers.as_deref());
+        let source_without_ciphertext = match (ignore_ciphertext, &req.source_key_id) {
+            (false, _) => None,
+            (true, Some(k)) => Some(k.as_str()),
+            (true, None) => return Err(key_id_required("sourceKeyId")),
+        };
+        let same_key = match self.lookup(&dest_ref) {
+            Err(_) => false,
+            Ok(d) => match (source_without_ciphertext, &req.ciphertext_blob) {
+                (Some(k), _) => {
+                    KeyRef::parse(k, &caller.account, &caller.region, Accepts::KeyOrAlias)
+                        .ok()
+                        .and_then(|r| self.lookup(&r).ok())
+                        .is_some_and(|s| s.record.addr == d.record.addr)
+                }
+                (None, Some(b)) => crypto::parse_header(&b.0)
+                    .map(|(h, _)| {
+                        h.key_id == d.record.addr.key_id && h.account == d.record.addr.account
+                    })
+                    .unwrap_or(false),
+                (None, None) => false,
+            },
         };
         let mut cond = Context::new();
         if let Some(ec) = &req.destination_encryption_context {
@@ -248,6 +285,17 @@ impl Kms {
         if !dest_is_rsa {
             require_symmetric_encryption_key(&dest, "ReEncrypt")?;
             require_symmetric_algorithm(req.destination_encryption_algorithm)?;
+        }
+        if let Some(k) = source_without_ciphertext {
+            self.dry_run_decrypt_without_ciphertext(
+                caller,
+                k,
+                "ReEncryptFrom",
+                req.source_encryption_context.as_ref(),
+                req.source_encryption_algorithm,
+                Some(same_key),
+            )?;
+            return Err(KmsError::DryRunOperation(DRY_RUN_MESSAGE.into()));
         }
         let blob = req.ciphertext_blob.ok_or_else(|| {
             KmsError::Validation(
@@ -460,6 +508,54 @@ impl Kms {
             key,
             material: material.to_hex(),
         })
+    }
+
+    /// The checks of a Decrypt (or ReEncrypt's source) that DryRun with
+    /// IGNORE_CIPHERTEXT can make without a ciphertext: `action` on the key
+    /// `key_id` names, with the condition keys the real call would carry
+    /// (its encryption context and algorithm, so policy conditions and grant
+    /// constraints are judged as for the real call), then the key's state,
+    /// usage and algorithm.
+    fn dry_run_decrypt_without_ciphertext(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        action: &str,
+        ctx: Option<&EncryptionContext>,
+        alg: Option<EncryptionAlgorithm>,
+        same_key: Option<bool>,
+    ) -> Result<(), KmsError> {
+        // As the real call: an RSA key carries the algorithm only if given,
+        // a symmetric one always (SYMMETRIC_DEFAULT when omitted). A key
+        // that cannot be found is reported by the authorization below.
+        let rsa = KeyRef::parse(key_id, &caller.account, &caller.region, Accepts::KeyOrAlias)
+            .ok()
+            .and_then(|r| self.lookup(&r).ok())
+            .is_some_and(|k| is_rsa_encryption_key(&k));
+        let mut cond = Context::new();
+        if let Some(ec) = ctx {
+            encryption_context_keys(&mut cond, ec);
+        }
+        match (alg, rsa) {
+            (Some(a), _) => cond.insert("kms:EncryptionAlgorithm", a.as_str()),
+            (None, false) => cond.insert(
+                "kms:EncryptionAlgorithm",
+                EncryptionAlgorithm::SymmetricDefault.as_str(),
+            ),
+            (None, true) => {}
+        }
+        if let Some(same) = same_key {
+            cond.insert("kms:ReEncryptOnSameKey", same);
+        }
+        let key = self.resolve_with(caller, key_id, Accepts::KeyOrAlias, action, cond)?;
+        self.require_usable(&key.record)?;
+        if is_rsa_encryption_key(&key) {
+            check_oaep(&key.record, alg, ctx)?;
+        } else {
+            require_symmetric_encryption_key(&key, action)?;
+            require_symmetric_algorithm(alg)?;
+        }
+        Ok(())
     }
 
     fn open_ciphertext(

@@ -1,0 +1,1061 @@
+//! AWS's grant rules, each test named after the rule it checks and written
+//! the way an attacker would probe it: the caller tries to get more from a
+//! grant than the rule gives.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use ferrokms_kms::api::{CreateKeyRequest, EncryptRequest, SecretBlob};
+use ferrokms_kms::authz::{CallerIdentity, CallerPolicy, CallerProfile};
+use ferrokms_kms::grants::CreateGrantRequest;
+use ferrokms_kms::{Caller, Kms, KmsError};
+use ferrokms_policy::{Context, ParseOptions, Policy, PolicyKind, RequestPrincipal};
+use ferrokms_store::{MemoryStore, Sealer, Store};
+use ferrokms_types::{AccountId, Region};
+
+const ACCT: &str = "111122223333";
+const OTHER: &str = "444455556666";
+
+fn kms() -> Kms {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    Kms::open(store, Arc::new(Sealer::ephemeral().unwrap())).unwrap()
+}
+
+fn region() -> Region {
+    Region::parse("us-east-1").unwrap()
+}
+
+fn root(account: &str) -> Caller {
+    Caller::root(AccountId::parse(account).unwrap(), region())
+}
+
+fn root_arn(account: &str) -> String {
+    format!("arn:aws:iam::{account}:root")
+}
+
+/// An identity-side policy of one Allow (or Deny) statement.
+fn statement(effect: &str, actions: &[&str]) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": effect, "Action": actions, "Resource": "*"}]
+    })
+    .to_string()
+}
+
+fn allow(actions: &[&str]) -> String {
+    statement("Allow", actions)
+}
+
+/// A caller with the given identity-side policies. `arn` is an IAM user
+/// ARN or an assumed-role session ARN; `role` the session's role ARN.
+fn principal(arn: &str, role: Option<&str>, policies: &[(PolicyKind, String)]) -> Caller {
+    let mut p = RequestPrincipal::from_arn(arn).unwrap();
+    if let Some(r) = role {
+        p = p.with_role_arn(r);
+    }
+    let account = p.account().unwrap().as_str().to_string();
+    let policies = policies
+        .iter()
+        .enumerate()
+        .map(|(i, (kind, text))| CallerPolicy {
+            label: format!("{kind:?} #{i}"),
+            kind: *kind,
+            policy: Arc::new(Policy::parse(text, &ParseOptions::for_kind(*kind)).unwrap()),
+        })
+        .collect();
+    Caller {
+        account: AccountId::parse(&account).unwrap(),
+        region: region(),
+        arn: arn.to_string(),
+        identity: Arc::new(CallerIdentity {
+            profile: Arc::new(CallerProfile {
+                principal: Some(p),
+                policies,
+                context: Context::new(),
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+fn user(name: &str, policies: &[(PolicyKind, String)]) -> Caller {
+    principal(&format!("arn:aws:iam::{ACCT}:user/{name}"), None, policies)
+}
+
+fn role_arn(role: &str) -> String {
+    format!("arn:aws:iam::{ACCT}:role/{role}")
+}
+
+fn session(role: &str, name: &str, policies: &[(PolicyKind, String)]) -> Caller {
+    principal(
+        &format!("arn:aws:sts::{ACCT}:assumed-role/{role}/{name}"),
+        Some(&role_arn(role)),
+        policies,
+    )
+}
+
+fn create_key(kms: &Kms, policy: Option<String>) -> String {
+    kms.create_key(
+        &root(ACCT),
+        CreateKeyRequest {
+            policy,
+            bypass_policy_lockout_safety_check: Some(true),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .key_metadata
+    .arn
+}
+
+/// A key of ACCT with AWS's default policy: it delegates to the account's
+/// identity policies.
+fn default_key(kms: &Kms) -> String {
+    create_key(kms, None)
+}
+
+/// The user the key policy of [`admin_key`] names.
+fn admin() -> Caller {
+    user("admin", &[])
+}
+
+/// A key of ACCT whose policy names only [`admin`]: identity policies of
+/// the account count for nothing on it, so only grants can let others in.
+fn admin_key(kms: &Kms) -> String {
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": admin().arn}, "Action": "kms:*", "Resource": "*"}]
+    });
+    create_key(kms, Some(policy.to_string()))
+}
+
+fn grant(
+    kms: &Kms,
+    by: &Caller,
+    key: &str,
+    grantee: &str,
+    ops: &[&str],
+) -> Result<String, KmsError> {
+    kms.create_grant(
+        by,
+        CreateGrantRequest {
+            key_id: key.to_string(),
+            grantee_principal: grantee.to_string(),
+            operations: ops.iter().map(|o| o.to_string()).collect(),
+            ..Default::default()
+        },
+    )
+    .map(|r| r.grant_id)
+}
+
+fn encrypt(kms: &Kms, caller: &Caller, key: &str) -> Result<(), KmsError> {
+    kms.encrypt(
+        caller,
+        EncryptRequest {
+            key_id: key.to_string(),
+            plaintext: SecretBlob(zeroize::Zeroizing::new(b"x".to_vec())),
+            ..Default::default()
+        },
+    )
+    .map(|_| ())
+}
+
+fn denied(r: Result<impl std::fmt::Debug, KmsError>) -> String {
+    match r {
+        Err(KmsError::AccessDenied(m)) => m,
+        other => panic!("expected AccessDenied, got {other:?}"),
+    }
+}
+
+fn no_allow(caller: &Caller, action: &str, resource: &str, reason: &str) -> String {
+    format!(
+        "User: {} is not authorized to perform: kms:{action} on resource: {resource} because no {reason} allows the kms:{action} action",
+        caller.arn
+    )
+}
+
+// --- rule: a grant to the caller's account is the caller's IAM permission,
+// capped as IAM permissions are (identity ∩ boundary ∩ session policies) ---
+
+#[test]
+fn a_grant_to_the_account_applies_only_where_the_callers_identity_policies_allow() {
+    let kms = kms();
+    let key = admin_key(&kms);
+    grant(&kms, &admin(), &key, &root_arn(ACCT), &["Encrypt"]).unwrap();
+    let bare = user("bare", &[]);
+    assert_eq!(
+        denied(encrypt(&kms, &bare, &key)),
+        no_allow(&bare, "Encrypt", &key, "resource-based policy")
+    );
+    encrypt(
+        &kms,
+        &user(
+            "iam",
+            &[(PolicyKind::IdentityBased, allow(&["kms:Encrypt"]))],
+        ),
+        &key,
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_grant_to_the_account_is_capped_by_the_callers_permissions_boundary() {
+    let kms = kms();
+    let key = admin_key(&kms);
+    grant(&kms, &admin(), &key, &root_arn(ACCT), &["Encrypt"]).unwrap();
+    let capped = user(
+        "capped",
+        &[
+            (PolicyKind::IdentityBased, allow(&["kms:*"])),
+            (PolicyKind::PermissionsBoundary, allow(&["kms:DescribeKey"])),
+        ],
+    );
+    denied(encrypt(&kms, &capped, &key));
+    let within = user(
+        "within",
+        &[
+            (PolicyKind::IdentityBased, allow(&["kms:*"])),
+            (PolicyKind::PermissionsBoundary, allow(&["kms:Encrypt"])),
+        ],
+    );
+    encrypt(&kms, &within, &key).unwrap();
+}
+
+#[test]
+fn a_grant_to_the_account_is_capped_by_the_session_policy() {
+    let kms = kms();
+    let key = admin_key(&kms);
+    grant(&kms, &admin(), &key, ACCT, &["Encrypt"]).unwrap();
+    let capped = session(
+        "app",
+        "s1",
+        &[
+            (PolicyKind::IdentityBased, allow(&["kms:*"])),
+            (PolicyKind::SessionPolicy, allow(&["kms:DescribeKey"])),
+        ],
+    );
+    denied(encrypt(&kms, &capped, &key));
+    let within = session(
+        "app",
+        "s2",
+        &[
+            (PolicyKind::IdentityBased, allow(&["kms:*"])),
+            (PolicyKind::SessionPolicy, allow(&["kms:Encrypt"])),
+        ],
+    );
+    encrypt(&kms, &within, &key).unwrap();
+}
+
+#[test]
+fn a_grant_to_the_callers_role_is_capped_by_the_boundary_and_the_session_policy() {
+    let kms = kms();
+    let key = admin_key(&kms);
+    grant(&kms, &admin(), &key, &role_arn("app"), &["Encrypt"]).unwrap();
+    // No identity policy is needed: the grant names the role.
+    encrypt(&kms, &session("app", "plain", &[]), &key).unwrap();
+    let by_session_policy = session(
+        "app",
+        "narrow",
+        &[(PolicyKind::SessionPolicy, allow(&["kms:DescribeKey"]))],
+    );
+    denied(encrypt(&kms, &by_session_policy, &key));
+    let by_boundary = session(
+        "app",
+        "bounded",
+        &[(PolicyKind::PermissionsBoundary, allow(&["kms:DescribeKey"]))],
+    );
+    denied(encrypt(&kms, &by_boundary, &key));
+}
+
+#[test]
+fn a_grant_naming_the_callers_own_user_or_session_arn_is_not_capped_by_boundary_or_session_policy()
+{
+    let kms = kms();
+    let key = admin_key(&kms);
+    let u = user(
+        "direct",
+        &[(PolicyKind::PermissionsBoundary, allow(&["kms:DescribeKey"]))],
+    );
+    grant(&kms, &admin(), &key, &u.arn, &["Encrypt"]).unwrap();
+    encrypt(&kms, &u, &key).unwrap();
+    let s = session(
+        "app",
+        "named",
+        &[(PolicyKind::SessionPolicy, allow(&["kms:DescribeKey"]))],
+    );
+    grant(&kms, &admin(), &key, &s.arn, &["Encrypt"]).unwrap();
+    encrypt(&kms, &s, &key).unwrap();
+}
+
+#[test]
+fn an_explicit_deny_in_a_permissions_boundary_beats_a_grant_naming_the_user() {
+    let kms = kms();
+    let key = admin_key(&kms);
+    let u = user(
+        "denied",
+        &[(
+            PolicyKind::PermissionsBoundary,
+            statement("Deny", &["kms:Encrypt"]),
+        )],
+    );
+    grant(&kms, &admin(), &key, &u.arn, &["Encrypt"]).unwrap();
+    assert_eq!(
+        denied(encrypt(&kms, &u, &key)),
+        format!(
+            "User: {} is not authorized to perform: kms:Encrypt on resource: {key} with an explicit deny in a permissions boundary",
+            u.arn
+        )
+    );
+}
+
+#[test]
+fn a_cross_account_grant_to_the_callers_account_is_capped_by_its_boundary() {
+    let kms = kms();
+    let key = default_key(&kms);
+    grant(&kms, &root(ACCT), &key, &root_arn(OTHER), &["Encrypt"]).unwrap();
+    let arn = format!("arn:aws:iam::{OTHER}:user/outsider");
+    let capped = principal(
+        &arn,
+        None,
+        &[
+            (PolicyKind::IdentityBased, allow(&["kms:Encrypt"])),
+            (PolicyKind::PermissionsBoundary, allow(&["kms:Decrypt"])),
+        ],
+    );
+    denied(encrypt(&kms, &capped, &key));
+    let within = principal(
+        &arn,
+        None,
+        &[(PolicyKind::IdentityBased, allow(&["kms:Encrypt"]))],
+    );
+    encrypt(&kms, &within, &key).unwrap();
+}
+
+// --- rule: a principal whose CreateGrant comes from a grant may create only
+// grants that narrow a grant that actually applies to it ---
+
+use std::collections::BTreeMap;
+
+use ferrokms_kms::grants::GrantConstraints;
+
+fn grant_with(
+    kms: &Kms,
+    by: &Caller,
+    key: &str,
+    grantee: &str,
+    ops: &[&str],
+    constraints: Option<GrantConstraints>,
+) -> Result<String, KmsError> {
+    kms.create_grant(
+        by,
+        CreateGrantRequest {
+            key_id: key.to_string(),
+            grantee_principal: grantee.to_string(),
+            operations: ops.iter().map(|o| o.to_string()).collect(),
+            constraints,
+            ..Default::default()
+        },
+    )
+    .map(|r| r.grant_id)
+}
+
+fn ec(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn a_create_grant_only_grant_does_not_let_its_grantee_grant_itself_decrypt() {
+    let kms = kms();
+    let key = default_key(&kms);
+    let x = user("x", &[]);
+    grant(&kms, &root(ACCT), &key, &x.arn, &["CreateGrant"]).unwrap();
+    // A grant to the account that x's identity policies do not make usable:
+    // it must not serve x as the parent of a Decrypt grant.
+    grant(
+        &kms,
+        &root(ACCT),
+        &key,
+        &root_arn(ACCT),
+        &["Decrypt", "CreateGrant"],
+    )
+    .unwrap();
+    let before = kms
+        .list_grants(&root(ACCT), list_request(&key))
+        .unwrap()
+        .grants
+        .len();
+    for ops in [&["Decrypt"][..], &["CreateGrant", "Decrypt"], &["Encrypt"]] {
+        assert_eq!(
+            denied(grant(&kms, &x, &key, &x.arn, ops)),
+            no_allow(&x, "CreateGrant", &key, "identity-based policy"),
+            "{ops:?}"
+        );
+    }
+    let after = kms.list_grants(&root(ACCT), list_request(&key)).unwrap();
+    assert_eq!(after.grants.len(), before, "no grant was created");
+    // What it holds, it may hand out.
+    grant(&kms, &x, &key, &x.arn, &["CreateGrant"]).unwrap();
+}
+
+#[test]
+fn a_grant_to_the_account_is_a_parent_only_where_the_callers_identity_policies_allow_create_grant()
+{
+    let kms = kms();
+    let key = admin_key(&kms);
+    grant(
+        &kms,
+        &admin(),
+        &key,
+        &root_arn(ACCT),
+        &["Encrypt", "CreateGrant"],
+    )
+    .unwrap();
+    let bare = user("bare", &[]);
+    assert_eq!(
+        denied(grant(&kms, &bare, &key, &bare.arn, &["Encrypt"])),
+        no_allow(&bare, "CreateGrant", &key, "resource-based policy")
+    );
+    let only_encrypt = user(
+        "enc",
+        &[(PolicyKind::IdentityBased, allow(&["kms:Encrypt"]))],
+    );
+    denied(grant(
+        &kms,
+        &only_encrypt,
+        &key,
+        &only_encrypt.arn,
+        &["Encrypt"],
+    ));
+    let capped = user(
+        "capped",
+        &[
+            (PolicyKind::IdentityBased, allow(&["kms:CreateGrant"])),
+            (PolicyKind::PermissionsBoundary, allow(&["kms:Encrypt"])),
+        ],
+    );
+    denied(grant(&kms, &capped, &key, &capped.arn, &["Encrypt"]));
+    let granter = user(
+        "granter",
+        &[(PolicyKind::IdentityBased, allow(&["kms:CreateGrant"]))],
+    );
+    grant(&kms, &granter, &key, &user("end", &[]).arn, &["Encrypt"]).unwrap();
+    denied(grant(&kms, &granter, &key, &granter.arn, &["Decrypt"]));
+}
+
+#[test]
+fn a_grant_to_the_callers_role_is_no_parent_where_the_session_policy_does_not_allow_create_grant() {
+    let kms = kms();
+    let key = admin_key(&kms);
+    grant(
+        &kms,
+        &admin(),
+        &key,
+        &role_arn("app"),
+        &["Encrypt", "CreateGrant"],
+    )
+    .unwrap();
+    let narrow = session(
+        "app",
+        "narrow",
+        &[(PolicyKind::SessionPolicy, allow(&["kms:Encrypt"]))],
+    );
+    denied(grant(&kms, &narrow, &key, &narrow.arn, &["Encrypt"]));
+    let plain = session("app", "plain", &[]);
+    grant(&kms, &plain, &key, &narrow.arn, &["Encrypt"]).unwrap();
+}
+
+#[test]
+fn a_child_grant_may_only_keep_or_tighten_the_encryption_context_constraints_of_its_parent() {
+    let kms = kms();
+    let key = default_key(&kms);
+    let x = user("x", &[]);
+    let subset = |pairs: &[(&str, &str)]| GrantConstraints {
+        encryption_context_subset: Some(ec(pairs)),
+        encryption_context_equals: None,
+    };
+    grant_with(
+        &kms,
+        &root(ACCT),
+        &key,
+        &x.arn,
+        &["Encrypt", "CreateGrant"],
+        Some(subset(&[("tenant", "a")])),
+    )
+    .unwrap();
+    let end = user("end", &[]).arn;
+    denied(grant(&kms, &x, &key, &end, &["Encrypt"]));
+    denied(grant_with(
+        &kms,
+        &x,
+        &key,
+        &end,
+        &["Encrypt"],
+        Some(subset(&[("tenant", "b")])),
+    ));
+    grant_with(
+        &kms,
+        &x,
+        &key,
+        &end,
+        &["Encrypt"],
+        Some(subset(&[("tenant", "a"), ("app", "x")])),
+    )
+    .unwrap();
+    let equals = GrantConstraints {
+        encryption_context_subset: None,
+        encryption_context_equals: Some(ec(&[("tenant", "a")])),
+    };
+    grant_with(&kms, &x, &key, &end, &["Encrypt"], Some(equals)).unwrap();
+}
+
+fn list_request(key: &str) -> ferrokms_kms::grants::ListGrantsRequest {
+    ferrokms_kms::grants::ListGrantsRequest {
+        key_id: key.to_string(),
+        ..Default::default()
+    }
+}
+
+// --- rule: ListRetirableGrants names a principal of the caller's own account ---
+
+fn create_key_in(kms: &Kms, account: &str) -> String {
+    kms.create_key(&root(account), CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata
+        .arn
+}
+
+fn grant_retirable_by(kms: &Kms, key: &str, owner: &Caller, retiring: &str) -> String {
+    kms.create_grant(
+        owner,
+        CreateGrantRequest {
+            key_id: key.to_string(),
+            grantee_principal: format!("arn:aws:iam::{ACCT}:user/app"),
+            retiring_principal: Some(retiring.to_string()),
+            operations: vec!["Decrypt".into()],
+            constraints: Some(GrantConstraints {
+                encryption_context_equals: Some(ec(&[("customer", "secret-tenant")])),
+                encryption_context_subset: None,
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .grant_id
+}
+
+fn list_retirable(kms: &Kms, caller: &Caller, principal: &str) -> Result<Vec<String>, KmsError> {
+    kms.list_retirable_grants(
+        caller,
+        ferrokms_kms::grants::ListRetirableGrantsRequest {
+            retiring_principal: principal.to_string(),
+            ..Default::default()
+        },
+    )
+    .map(|r| r.grants.into_iter().map(|g| g.grant_id).collect())
+}
+
+#[test]
+fn list_retirable_grants_refuses_a_retiring_principal_of_another_account() {
+    let kms = kms();
+    let key = default_key(&kms);
+    let retirer = format!("arn:aws:iam::{ACCT}:user/retirer");
+    let id = grant_retirable_by(&kms, &key, &root(ACCT), &retirer);
+    let session_arn = format!("arn:aws:sts::{ACCT}:assumed-role/app/s1");
+    grant_retirable_by(&kms, &key, &root(ACCT), &session_arn);
+    grant_retirable_by(&kms, &key, &root(ACCT), &root_arn(ACCT));
+    let attacker = root(OTHER);
+    for p in [
+        retirer.as_str(),
+        session_arn.as_str(),
+        ACCT,
+        &root_arn(ACCT),
+        &format!("arn:aws-cn:iam::{OTHER}:user/retirer"),
+        "not a principal",
+    ] {
+        assert_eq!(
+            denied(list_retirable(&kms, &attacker, p)),
+            format!(
+                "User: {} is not authorized to perform: kms:ListRetirableGrants on resource: {p} because no resource-based policy allows the kms:ListRetirableGrants action",
+                attacker.arn
+            )
+        );
+    }
+    assert_eq!(list_retirable(&kms, &root(ACCT), &retirer).unwrap(), [id]);
+}
+
+#[test]
+fn list_retirable_grants_lists_grants_on_other_accounts_keys_for_a_principal_of_the_callers_account(
+) {
+    let kms = kms();
+    let foreign_key = create_key_in(&kms, OTHER);
+    let retirer = format!("arn:aws:iam::{ACCT}:user/retirer");
+    let id = grant_retirable_by(&kms, &foreign_key, &root(OTHER), &retirer);
+    assert_eq!(list_retirable(&kms, &root(ACCT), &retirer).unwrap(), [id]);
+    // The key's owner may not list them for ACCT's principal.
+    denied(list_retirable(&kms, &root(OTHER), &retirer));
+}
+
+// --- rule: DryRun answers "would have succeeded" only after authorization ---
+
+use ferrokms_kms::api::{
+    Blob, DecryptRequest, DeriveSharedSecretRequest, GenerateDataKeyPairRequest,
+    GenerateDataKeyRequest, GenerateMacRequest, ReEncryptRequest, SignRequest, VerifyMacRequest,
+    VerifyRequest,
+};
+use ferrokms_kms::grants::{RetireGrantRequest, RevokeGrantRequest};
+use ferrokms_kms::model::{
+    DataKeyPairSpec, EncryptionAlgorithm, KeyAgreementAlgorithm, KeySpec, KeyUsage, MacAlgorithm,
+    SigningAlgorithm,
+};
+
+const DRY: Option<bool> = Some(true);
+
+fn ignore_ciphertext() -> Option<Vec<String>> {
+    Some(vec!["IGNORE_CIPHERTEXT".to_string()])
+}
+
+fn is_dry_run<T: std::fmt::Debug>(r: Result<T, KmsError>) {
+    assert!(matches!(r, Err(KmsError::DryRunOperation(_))), "{r:?}");
+}
+
+fn is_validation<T: std::fmt::Debug>(r: Result<T, KmsError>) -> String {
+    match r {
+        Err(KmsError::Validation(m)) => m,
+        other => panic!("expected ValidationException, got {other:?}"),
+    }
+}
+
+fn dry_decrypt(
+    kms: &Kms,
+    caller: &Caller,
+    key: Option<&str>,
+    ctx: &[(&str, &str)],
+) -> Result<(), KmsError> {
+    kms.decrypt(
+        caller,
+        DecryptRequest {
+            key_id: key.map(str::to_string),
+            encryption_context: (!ctx.is_empty())
+                .then(|| ferrokms_kms::crypto::EncryptionContext(ec(ctx))),
+            dry_run: DRY,
+            dry_run_modifiers: ignore_ciphertext(),
+            ..Default::default()
+        },
+    )
+    .map(|_| ())
+}
+
+#[test]
+fn dry_run_decrypt_ignoring_the_ciphertext_answers_only_a_caller_authorized_on_the_named_key() {
+    let kms = kms();
+    let key = default_key(&kms);
+    let nobody = user("nobody", &[]);
+    assert_eq!(
+        denied(dry_decrypt(&kms, &nobody, Some(&key), &[])),
+        no_allow(&nobody, "Decrypt", &key, "identity-based policy")
+    );
+    denied(dry_decrypt(&kms, &root(OTHER), Some(&key), &[]));
+    is_dry_run(dry_decrypt(&kms, &root(ACCT), Some(&key), &[]));
+    let allowed = user(
+        "dec",
+        &[(PolicyKind::IdentityBased, allow(&["kms:Decrypt"]))],
+    );
+    is_dry_run(dry_decrypt(&kms, &allowed, Some(&key), &[]));
+}
+
+#[test]
+fn dry_run_decrypt_ignoring_the_ciphertext_without_a_key_id_is_a_validation_error() {
+    let kms = kms();
+    default_key(&kms);
+    for caller in [root(ACCT), root(OTHER), user("nobody", &[])] {
+        assert_eq!(
+            is_validation(dry_decrypt(&kms, &caller, None, &[])),
+            "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"
+        );
+    }
+}
+
+#[test]
+fn dry_run_decrypt_ignoring_the_ciphertext_judges_grant_constraints_on_the_requests_encryption_context(
+) {
+    let kms = kms();
+    let key = default_key(&kms);
+    let x = user("x", &[]);
+    grant_with(
+        &kms,
+        &root(ACCT),
+        &key,
+        &x.arn,
+        &["Decrypt"],
+        Some(GrantConstraints {
+            encryption_context_subset: Some(ec(&[("tenant", "a")])),
+            encryption_context_equals: None,
+        }),
+    )
+    .unwrap();
+    denied(dry_decrypt(&kms, &x, Some(&key), &[]));
+    denied(dry_decrypt(&kms, &x, Some(&key), &[("tenant", "b")]));
+    is_dry_run(dry_decrypt(&kms, &x, Some(&key), &[("tenant", "a")]));
+}
+
+#[test]
+fn dry_run_decrypt_ignoring_the_ciphertext_checks_what_the_real_call_would_after_authorization() {
+    let kms = kms();
+    let rsa = key_of(&kms, KeySpec::Rsa2048, KeyUsage::EncryptDecrypt);
+    let dry_rsa = |caller: &Caller, alg: Option<EncryptionAlgorithm>| {
+        kms.decrypt(
+            caller,
+            DecryptRequest {
+                key_id: Some(rsa.clone()),
+                encryption_algorithm: alg,
+                dry_run: DRY,
+                dry_run_modifiers: ignore_ciphertext(),
+                ..Default::default()
+            },
+        )
+        .map(|_| ())
+    };
+    let oaep = Some(EncryptionAlgorithm::RsaesOaepSha256);
+    denied(dry_rsa(&user("nobody", &[]), oaep));
+    // An RSA key needs its OAEP algorithm, as the real Decrypt does.
+    assert!(matches!(
+        dry_rsa(&root(ACCT), None),
+        Err(KmsError::InvalidKeyUsage(_))
+    ));
+    is_dry_run(dry_rsa(&root(ACCT), oaep));
+    // A key that cannot decrypt at all.
+    let sign = key_of(&kms, KeySpec::EccNistP256, KeyUsage::SignVerify);
+    assert!(matches!(
+        dry_decrypt(&kms, &root(ACCT), Some(&sign), &[]),
+        Err(KmsError::InvalidKeyUsage(_))
+    ));
+}
+
+fn dry_re_encrypt(
+    kms: &Kms,
+    caller: &Caller,
+    source: Option<&str>,
+    dest: &str,
+) -> Result<(), KmsError> {
+    kms.re_encrypt(
+        caller,
+        ReEncryptRequest {
+            source_key_id: source.map(str::to_string),
+            destination_key_id: dest.to_string(),
+            dry_run: DRY,
+            dry_run_modifiers: ignore_ciphertext(),
+            ..Default::default()
+        },
+    )
+    .map(|_| ())
+}
+
+#[test]
+fn dry_run_re_encrypt_ignoring_the_ciphertext_needs_re_encrypt_from_on_the_source_key() {
+    let kms = kms();
+    let (src, dst) = (default_key(&kms), default_key(&kms));
+    let x = user("x", &[]);
+    grant(&kms, &root(ACCT), &dst, &x.arn, &["ReEncryptTo"]).unwrap();
+    assert_eq!(
+        denied(dry_re_encrypt(&kms, &x, Some(&src), &dst)),
+        no_allow(&x, "ReEncryptFrom", &src, "identity-based policy")
+    );
+    assert_eq!(
+        is_validation(dry_re_encrypt(&kms, &x, None, &dst)),
+        "1 validation error detected: Value null at 'sourceKeyId' failed to satisfy constraint: Member must not be null"
+    );
+    grant(&kms, &root(ACCT), &src, &x.arn, &["ReEncryptFrom"]).unwrap();
+    is_dry_run(dry_re_encrypt(&kms, &x, Some(&src), &dst));
+    denied(dry_re_encrypt(&kms, &root(OTHER), Some(&src), &dst));
+}
+
+fn key_of(kms: &Kms, spec: KeySpec, usage: KeyUsage) -> String {
+    kms.create_key(
+        &root(ACCT),
+        CreateKeyRequest {
+            key_spec: Some(spec),
+            key_usage: Some(usage),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .key_metadata
+    .arn
+}
+
+fn blob(b: &[u8]) -> SecretBlob {
+    SecretBlob(zeroize::Zeroizing::new(b.to_vec()))
+}
+
+#[test]
+fn dry_run_answers_only_after_authorization_for_every_operation_that_takes_it() {
+    let kms = kms();
+    let sym = default_key(&kms);
+    let sign = key_of(&kms, KeySpec::EccNistP256, KeyUsage::SignVerify);
+    let mac = key_of(&kms, KeySpec::Hmac256, KeyUsage::GenerateVerifyMac);
+    let agree = key_of(&kms, KeySpec::EccNistP256, KeyUsage::KeyAgreement);
+    let owner = root(ACCT);
+    let ciphertext = kms
+        .encrypt(
+            &owner,
+            EncryptRequest {
+                key_id: sym.clone(),
+                plaintext: blob(b"x"),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .ciphertext_blob;
+    let grant_id = grant(&kms, &owner, &sym, &user("end", &[]).arn, &["Encrypt"]).unwrap();
+    type Op<'a> = Box<dyn Fn(&Caller) -> Result<(), KmsError> + 'a>;
+    let ops: Vec<(&str, Op)> = vec![
+        (
+            "Encrypt",
+            Box::new(|c| {
+                kms.encrypt(
+                    c,
+                    EncryptRequest {
+                        key_id: sym.clone(),
+                        plaintext: blob(b"x"),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "Decrypt",
+            Box::new(|c| {
+                kms.decrypt(
+                    c,
+                    DecryptRequest {
+                        ciphertext_blob: Some(ciphertext.clone()),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "ReEncrypt",
+            Box::new(|c| {
+                kms.re_encrypt(
+                    c,
+                    ReEncryptRequest {
+                        ciphertext_blob: Some(ciphertext.clone()),
+                        destination_key_id: sym.clone(),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "GenerateDataKey",
+            Box::new(|c| {
+                kms.generate_data_key(
+                    c,
+                    GenerateDataKeyRequest {
+                        key_id: sym.clone(),
+                        number_of_bytes: Some(32),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "GenerateDataKeyWithoutPlaintext",
+            Box::new(|c| {
+                kms.generate_data_key_without_plaintext(
+                    c,
+                    GenerateDataKeyRequest {
+                        key_id: sym.clone(),
+                        number_of_bytes: Some(32),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "GenerateDataKeyPair",
+            Box::new(|c| {
+                kms.generate_data_key_pair(
+                    c,
+                    GenerateDataKeyPairRequest {
+                        key_id: sym.clone(),
+                        key_pair_spec: Some(DataKeyPairSpec::EccNistP256),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "GenerateDataKeyPairWithoutPlaintext",
+            Box::new(|c| {
+                kms.generate_data_key_pair_without_plaintext(
+                    c,
+                    GenerateDataKeyPairRequest {
+                        key_id: sym.clone(),
+                        key_pair_spec: Some(DataKeyPairSpec::EccNistP256),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "Sign",
+            Box::new(|c| {
+                kms.sign(
+                    c,
+                    SignRequest {
+                        key_id: sign.clone(),
+                        message: blob(b"m"),
+                        signing_algorithm: Some(SigningAlgorithm::EcdsaSha256),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "Verify",
+            Box::new(|c| {
+                kms.verify(
+                    c,
+                    VerifyRequest {
+                        key_id: sign.clone(),
+                        message: blob(b"m"),
+                        signature: Blob(vec![0; 8]),
+                        signing_algorithm: Some(SigningAlgorithm::EcdsaSha256),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "GenerateMac",
+            Box::new(|c| {
+                kms.generate_mac(
+                    c,
+                    GenerateMacRequest {
+                        key_id: mac.clone(),
+                        message: blob(b"m"),
+                        mac_algorithm: Some(MacAlgorithm::HmacSha256),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "VerifyMac",
+            Box::new(|c| {
+                kms.verify_mac(
+                    c,
+                    VerifyMacRequest {
+                        key_id: mac.clone(),
+                        message: blob(b"m"),
+                        mac: Blob(vec![0; 32]),
+                        mac_algorithm: Some(MacAlgorithm::HmacSha256),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "DeriveSharedSecret",
+            Box::new(|c| {
+                kms.derive_shared_secret(
+                    c,
+                    DeriveSharedSecretRequest {
+                        key_id: agree.clone(),
+                        key_agreement_algorithm: Some(KeyAgreementAlgorithm::Ecdh),
+                        public_key: Blob(vec![0; 8]),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "CreateGrant",
+            Box::new(|c| {
+                kms.create_grant(
+                    c,
+                    CreateGrantRequest {
+                        key_id: sym.clone(),
+                        grantee_principal: user("g", &[]).arn,
+                        operations: vec!["Encrypt".into()],
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "RetireGrant",
+            Box::new(|c| {
+                kms.retire_grant(
+                    c,
+                    RetireGrantRequest {
+                        key_id: Some(sym.clone()),
+                        grant_id: Some(grant_id.clone()),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "RevokeGrant",
+            Box::new(|c| {
+                kms.revoke_grant(
+                    c,
+                    RevokeGrantRequest {
+                        key_id: sym.clone(),
+                        grant_id: grant_id.clone(),
+                        dry_run: DRY,
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+    ];
+    for (name, op) in &ops {
+        for stranger in [user("nobody", &[]), root(OTHER)] {
+            match op(&stranger) {
+                Err(KmsError::AccessDenied(_)) => {}
+                other => panic!("{name} by {}: {other:?}", stranger.arn),
+            }
+        }
+        match op(&owner) {
+            Err(KmsError::DryRunOperation(_)) => {}
+            other => panic!("{name} by the owner: {other:?}"),
+        }
+    }
+}
