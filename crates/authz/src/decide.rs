@@ -207,8 +207,8 @@ pub fn decide(caller: &Caller, q: Question<'_>) -> Result<Verdict, AuthzError> {
         merge_wanted(&mut ctx, caller.identity.context.get(), &want);
         merge_wanted(&mut ctx, &profile.context, &want);
     }
-    let request = Request::in_account(principal, action, q.resource, resource_account)
-        .with_context(ctx);
+    let request =
+        Request::in_account(principal, action, q.resource, resource_account).with_context(ctx);
     // Principal keys come with the caller's profile when the edge built it
     // (once per principal); otherwise derive them here.
     let request = if needed.is_empty() || profile.principal.is_some() {
@@ -219,7 +219,11 @@ pub fn decide(caller: &Caller, q: Question<'_>) -> Result<Verdict, AuthzError> {
     let mut inputs = Vec::with_capacity(1 + profile.policies.len());
     let mode = match &q.resource_policy {
         Some(r) => {
-            inputs.push(PolicyInput::new(r.label, PolicyKind::ResourceBased, r.policy));
+            inputs.push(PolicyInput::new(
+                r.label,
+                PolicyKind::ResourceBased,
+                r.policy,
+            ));
             r.mode
         }
         None => CombineMode::Standard,

@@ -14,7 +14,9 @@ pub mod catalog;
 pub mod decide;
 pub mod record;
 
-pub use caller::{Caller, CallerIdentity, CallerPolicy, CallerProfile, RequestContext, RequestFacts};
+pub use caller::{
+    Caller, CallerIdentity, CallerPolicy, CallerProfile, RequestContext, RequestFacts,
+};
 pub use decide::{decide, IdentitySide, Question, ResourceKeys, ResourcePolicy, Verdict};
 pub use record::{AuthzRecord, PLAIN_ALLOW};
 

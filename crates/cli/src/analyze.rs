@@ -483,9 +483,15 @@ fn principals_for(live: &Live, key_policy: &Policy) -> Vec<(String, &'static str
     for a in live.directory.accounts() {
         let as_root = ferrokms_iam::Caller::root(a.id.clone());
         let root = as_root.principal.clone();
-        let mut users = live.directory.list_users(&as_root, None).unwrap_or_default();
+        let mut users = live
+            .directory
+            .list_users(&as_root, None)
+            .unwrap_or_default();
         users.sort_by_key(|x| x.arn());
-        let mut roles = live.directory.list_roles(&as_root, None).unwrap_or_default();
+        let mut roles = live
+            .directory
+            .list_roles(&as_root, None)
+            .unwrap_or_default();
         roles.sort_by_key(|x| x.arn());
         out.push((root.arn(partition), "account root", root));
         for u in users {

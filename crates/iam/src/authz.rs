@@ -28,7 +28,10 @@ impl crate::IamState {
     /// The user a principal is, by unique id: `None` once that user is
     /// deleted, even if another now has its name.
     pub(crate) fn user_of(&self, principal: &Principal) -> Option<&Arc<crate::UserRecord>> {
-        let Principal::User { account, name, id, .. } = principal else {
+        let Principal::User {
+            account, name, id, ..
+        } = principal
+        else {
             return None;
         };
         match self.users.get(&crate::name_key(account, name)) {

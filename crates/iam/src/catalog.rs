@@ -18,7 +18,11 @@ const fn sts(name: &'static str, action: &'static str) -> Operation {
 }
 
 /// The keys a user or role adds to questions about itself.
-const ENTITY: &[&str] = &["aws:ResourceTag/", "iam:ResourceTag/", "iam:PermissionsBoundary"];
+const ENTITY: &[&str] = &[
+    "aws:ResourceTag/",
+    "iam:ResourceTag/",
+    "iam:PermissionsBoundary",
+];
 const CREATE: &[&str] = &["aws:RequestTag/", "aws:TagKeys", "iam:PermissionsBoundary"];
 const TAG: &[&str] = &[
     "aws:RequestTag/",
@@ -75,18 +79,24 @@ pub const IAM_OPERATIONS: &[Operation] = &[
     iam("DeleteRole", "iam:DeleteRole")
         .on(Resource::Role)
         .keys(ENTITY),
-    iam("DeleteRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary")
-        .on(Resource::Role)
-        .keys(ENTITY),
+    iam(
+        "DeleteRolePermissionsBoundary",
+        "iam:DeleteRolePermissionsBoundary",
+    )
+    .on(Resource::Role)
+    .keys(ENTITY),
     iam("DeleteRolePolicy", "iam:DeleteRolePolicy")
         .on(Resource::Role)
         .keys(ENTITY),
     iam("DeleteUser", "iam:DeleteUser")
         .on(Resource::User)
         .keys(ENTITY),
-    iam("DeleteUserPermissionsBoundary", "iam:DeleteUserPermissionsBoundary")
-        .on(Resource::User)
-        .keys(ENTITY),
+    iam(
+        "DeleteUserPermissionsBoundary",
+        "iam:DeleteUserPermissionsBoundary",
+    )
+    .on(Resource::User)
+    .keys(ENTITY),
     iam("DeleteUserPolicy", "iam:DeleteUserPolicy")
         .on(Resource::User)
         .keys(ENTITY),
@@ -104,7 +114,11 @@ pub const IAM_OPERATIONS: &[Operation] = &[
         "iam:GetAccountAuthorizationDetails",
     )
     .reads_only(),
-    iam("GetContextKeysForCustomPolicy", "iam:GetContextKeysForCustomPolicy").reads_only(),
+    iam(
+        "GetContextKeysForCustomPolicy",
+        "iam:GetContextKeysForCustomPolicy",
+    )
+    .reads_only(),
     iam(
         "GetContextKeysForPrincipalPolicy",
         "iam:GetContextKeysForPrincipalPolicy",
@@ -195,15 +209,21 @@ pub const IAM_OPERATIONS: &[Operation] = &[
         .on(Resource::AccountEntities)
         .reads_only(),
     iam("PutGroupPolicy", "iam:PutGroupPolicy").on(Resource::Group),
-    iam("PutRolePermissionsBoundary", "iam:PutRolePermissionsBoundary")
-        .on(Resource::Role)
-        .keys(ENTITY),
+    iam(
+        "PutRolePermissionsBoundary",
+        "iam:PutRolePermissionsBoundary",
+    )
+    .on(Resource::Role)
+    .keys(ENTITY),
     iam("PutRolePolicy", "iam:PutRolePolicy")
         .on(Resource::Role)
         .keys(ENTITY),
-    iam("PutUserPermissionsBoundary", "iam:PutUserPermissionsBoundary")
-        .on(Resource::User)
-        .keys(ENTITY),
+    iam(
+        "PutUserPermissionsBoundary",
+        "iam:PutUserPermissionsBoundary",
+    )
+    .on(Resource::User)
+    .keys(ENTITY),
     iam("PutUserPolicy", "iam:PutUserPolicy")
         .on(Resource::User)
         .keys(ENTITY),

@@ -13,7 +13,8 @@ use crate::authz::{entity_keys, request_tag_keys, tag_keys};
 use crate::entities::*;
 use crate::names::{check_name, check_path, check_tags, new_id, same_tag_key};
 use crate::{
-    json_change, name_key, now_ms, AccessKey, Caller, Directory, IamError, Principal, KIND_GROUP, KIND_USER,
+    json_change, name_key, now_ms, AccessKey, Caller, Directory, IamError, Principal, KIND_GROUP,
+    KIND_USER,
 };
 
 /// Which entity carries tags or a permissions boundary.
@@ -510,10 +511,10 @@ impl Directory {
         self.managed_policy(arn)
             .filter(|p| p.account == *account)
             .ok_or_else(|| {
-            IamError::NoSuchEntity(format!(
-                "Scope ARN: {arn} does not exist or is not attachable."
-            ))
-        })
+                IamError::NoSuchEntity(format!(
+                    "Scope ARN: {arn} does not exist or is not attachable."
+                ))
+            })
     }
 
     /// PutUserPermissionsBoundary / PutRolePermissionsBoundary

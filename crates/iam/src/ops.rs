@@ -15,8 +15,8 @@ use crate::names::{
     check_tags, invalid, new_id,
 };
 use crate::{
-    json_change, name_key, now_ms, AccessKey, AccessKeyStatus, Caller, Directory, IamError, Principal,
-    KIND_ACCESS_KEY, KIND_POLICY, KIND_ROLE, KIND_USER,
+    json_change, name_key, now_ms, AccessKey, AccessKeyStatus, Caller, Directory, IamError,
+    Principal, KIND_ACCESS_KEY, KIND_POLICY, KIND_ROLE, KIND_USER,
 };
 
 /// Inline policy size limits (characters, whitespace excluded), as on AWS.
@@ -1041,11 +1041,9 @@ impl Directory {
                 }
                 Ok(user(&u))
             }
-            (None, Principal::Root { .. }) => Ok((
-                caller.principal.clone(),
-                caller.arn("aws"),
-                Context::new(),
-            )),
+            (None, Principal::Root { .. }) => {
+                Ok((caller.principal.clone(), caller.arn("aws"), Context::new()))
+            }
             (None, Principal::AssumedRole { .. }) => Err(IamError::Validation(
                 "Must specify userName when calling with non-User credentials".into(),
             )),

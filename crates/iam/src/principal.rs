@@ -116,8 +116,7 @@ impl Caller {
     /// An account's root user acting outside any request (bootstrap files,
     /// tools, tests): every action in its own account, none in another's.
     pub fn root(account: AccountId) -> Caller {
-        let region = ferrokms_types::Region::parse("us-east-1")
-            .expect("a literal region parses");
+        let region = ferrokms_types::Region::parse("us-east-1").expect("a literal region parses");
         Caller {
             principal: Principal::Root {
                 account: account.clone(),

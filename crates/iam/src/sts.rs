@@ -10,7 +10,9 @@ use zeroize::Zeroizing;
 
 use crate::entities::{DocKind, PolicyDoc, Tag};
 use crate::names::{check_session_name, check_tags, invalid, new_id, new_secret};
-use crate::{json_change, now_ms, seal, unseal, Caller, Directory, IamError, Principal, KIND_SESSION};
+use crate::{
+    json_change, now_ms, seal, unseal, Caller, Directory, IamError, Principal, KIND_SESSION,
+};
 
 const MIN_DURATION: u32 = 900;
 /// Role chaining (a session assuming a role) is capped at one hour.
@@ -302,7 +304,12 @@ impl Directory {
                 ));
             }
         }
-        let caller_session = self.state.read().sessions.get(&caller.access_key_id).cloned();
+        let caller_session = self
+            .state
+            .read()
+            .sessions
+            .get(&caller.access_key_id)
+            .cloned();
         let mut tags: Vec<Tag> = Vec::new();
         let mut transitive: Vec<String> = Vec::new();
         if let Some(cs) = &caller_session {

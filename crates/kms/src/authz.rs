@@ -13,7 +13,9 @@
 use std::sync::Arc;
 
 use ferrokms_authz::{Question, ResourcePolicy};
-use ferrokms_policy::{CombineMode, Context, ContextValue, Decision, ParseOptions, Policy, PolicyKind};
+use ferrokms_policy::{
+    CombineMode, Context, ContextValue, Decision, ParseOptions, Policy, PolicyKind,
+};
 
 use crate::grants::{GrantUse, IdentityCaps};
 use crate::model::KeyRecord;

@@ -247,10 +247,7 @@ pub fn iam_caller(
 /// The request-wide global condition keys of a request (`aws:SourceIp`,
 /// `aws:SecureTransport`, `aws:CurrentTime`, `aws:EpochTime`,
 /// `kms:ViaService`), built by authorization only if a policy reads one.
-fn request_context(
-    origin: Origin,
-    via_service: Option<String>,
-) -> ferrokms_authz::RequestContext {
+fn request_context(origin: Origin, via_service: Option<String>) -> ferrokms_authz::RequestContext {
     let now = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -291,9 +288,8 @@ pub fn caller_for(
 /// the directory changes: the hot path then clones one `Arc`.
 #[derive(Default)]
 pub struct ProfileCache {
-    entries: parking_lot::Mutex<
-        foldhash::HashMap<String, (u64, Arc<ferrokms_authz::CallerProfile>)>,
-    >,
+    entries:
+        parking_lot::Mutex<foldhash::HashMap<String, (u64, Arc<ferrokms_authz::CallerProfile>)>>,
 }
 
 /// Bounds the cache; a full cache is simply emptied (profiles are cheap to rebuild).

@@ -3,8 +3,8 @@
 use ferrokms_iam::groups::Taggable;
 use ferrokms_iam::simulate::{ContextEntryInput, Position, SimulationInput, SimulationResult};
 use ferrokms_iam::{
-    AccessKeyStatus, Caller, Directory, GroupRecord, ManagedPolicyRecord, PolicyVersion,
-    Principal, RoleRecord, Tag, UserRecord,
+    AccessKeyStatus, Caller, Directory, GroupRecord, ManagedPolicyRecord, PolicyVersion, Principal,
+    RoleRecord, Tag, UserRecord,
 };
 
 use crate::query::{iso8601, url_encode, Params, QueryError, Xml};

@@ -228,8 +228,7 @@ mod catalog_tests {
     /// The KMS catalog has exactly the operations of the embedded model.
     #[test]
     fn the_kms_catalog_matches_the_embedded_service_model() {
-        let model: serde_json::Value =
-            serde_json::from_str(super::KMS_MODEL).unwrap_or_default();
+        let model: serde_json::Value = serde_json::from_str(super::KMS_MODEL).unwrap_or_default();
         let mut ops: Vec<&str> = model["operations"]
             .as_object()
             .map(|o| o.keys().map(String::as_str).collect())

@@ -465,7 +465,10 @@ async fn serve_query(
     // IAM at all, and of STS only AssumeRole and GetCallerIdentity; AWS
     // answers as if the token were not valid for them.
     if caller.temporary
-        && !matches!(caller.principal, ferrokms_iam::Principal::AssumedRole { .. })
+        && !matches!(
+            caller.principal,
+            ferrokms_iam::Principal::AssumedRole { .. }
+        )
         && (identity.service == "iam"
             // (GetSessionToken itself answers AWS's own refusal.)
             || !matches!(

@@ -185,7 +185,16 @@ fn managed_session_policies_of_assume_role_must_be_the_roles_accounts() {
         bob_u.arn()
     ));
     let role = d
-        .create_role(&root(&d, B), "r", None, &trust, None, None, Vec::new(), None)
+        .create_role(
+            &root(&d, B),
+            "r",
+            None,
+            &trust,
+            None,
+            None,
+            Vec::new(),
+            None,
+        )
         .expect("role");
     let input = AssumeRoleInput {
         role_arn: &role.arn(),
@@ -218,7 +227,10 @@ fn a_deny_after_a_date_stops_iam_calls_too() {
     );
     // The expired contractor cannot delete its own Deny.
     let why = denied(d.delete_inline_policy(&contractor, Owner::User, "contractor", "p"));
-    assert!(why.contains("with an explicit deny in an identity-based policy"), "{why}");
+    assert!(
+        why.contains("with an explicit deny in an identity-based policy"),
+        "{why}"
+    );
     // aws:EpochTime is set as well.
     let (epoch, _) = user(
         &d,
@@ -303,12 +315,11 @@ fn multi_factor_auth_present_is_absent_for_long_term_keys() {
     );
     // Long-term key: the key is absent, so the Bool deny does not match
     // and the Null deny does.
-    d.list_users(&u, None).expect("Bool false does not match an absent key");
+    d.list_users(&u, None)
+        .expect("Bool false does not match an absent key");
     denied(d.list_roles(&u, None));
     // Temporary credentials without MFA: present and false.
-    let s = d
-        .get_session_token(&u, Some(900))
-        .expect("session token");
+    let s = d.get_session_token(&u, Some(900)).expect("session token");
     let temp = d.caller(
         &principal_of(&rec),
         &region(),
@@ -316,7 +327,8 @@ fn multi_factor_auth_present_is_absent_for_long_term_keys() {
         Some(facts()),
     );
     denied(d.list_users(&temp, None));
-    d.list_roles(&temp, None).expect("present, so Null true does not match");
+    d.list_roles(&temp, None)
+        .expect("present, so Null true does not match");
 }
 
 // ------------------------------------------------------------ rule 3: IAM's own condition keys
@@ -475,44 +487,189 @@ fn the_catalog_says_which_condition_keys_each_iam_operation_sets() {
     // Each operation, run by a caller whose only deny needs `key`.
     type Run<'a> = Box<dyn Fn(&Caller) -> Result<(), IamError> + 'a>;
     let cases: Vec<(&str, &str, Run)> = vec![
-        ("CreateUser", "aws:RequestTag/team", Box::new(|c| d.create_user(c, "n1", None, tagged.clone(), None).map(drop))),
-        ("CreateUser", "aws:TagKeys", Box::new(|c| d.create_user(c, "n2", None, tagged.clone(), None).map(drop))),
-        ("CreateUser", "iam:PermissionsBoundary", Box::new(|c| d.create_user(c, "n3", None, Vec::new(), Some(&boundary)).map(drop))),
-        ("CreateRole", "aws:RequestTag/team", Box::new(|c| d.create_role(c, "r1", None, &policy(""), None, None, tagged.clone(), None).map(drop))),
-        ("CreateRole", "iam:PermissionsBoundary", Box::new(|c| d.create_role(c, "r2", None, &policy(""), None, None, Vec::new(), Some(&boundary)).map(drop))),
-        ("GetUser", "aws:ResourceTag/team", Box::new(|c| d.get_user(c, Some("target")).map(drop))),
-        ("GetUser", "iam:ResourceTag/team", Box::new(|c| d.get_user(c, Some("target")).map(drop))),
-        ("GetUser", "iam:PermissionsBoundary", Box::new(|c| d.get_user(c, Some("target")).map(drop))),
-        ("GetRole", "aws:ResourceTag/team", Box::new(|c| d.get_role(c, "trole").map(drop))),
-        ("TagUser", "aws:TagKeys", Box::new(|c| d.tag(c, Taggable::User, "target", tagged.clone()))),
-        ("TagUser", "aws:RequestTag/team", Box::new(|c| d.tag(c, Taggable::User, "target", tagged.clone()))),
-        ("TagRole", "aws:ResourceTag/team", Box::new(|c| d.tag(c, Taggable::Role, "trole", tagged.clone()))),
-        ("TagUser", "iam:ResourceTag/team", Box::new(|c| d.tag(c, Taggable::User, "target", tagged.clone()))),
-        ("TagRole", "iam:PermissionsBoundary", Box::new(|c| d.tag(c, Taggable::Role, "trole", tagged.clone()))),
-        ("UntagUser", "aws:ResourceTag/team", Box::new(|c| d.untag(c, Taggable::User, "target", &["team".into()]))),
-        ("UntagUser", "iam:PermissionsBoundary", Box::new(|c| d.untag(c, Taggable::User, "target", &["team".into()]))),
-        ("AttachUserPolicy", "aws:ResourceTag/team", Box::new(|c| d.attach_policy(c, Owner::User, "target", &boundary))),
-        ("DetachRolePolicy", "iam:ResourceTag/team", Box::new(|c| d.detach_policy(c, Owner::Role, "trole", &boundary))),
-        ("UntagUser", "aws:TagKeys", Box::new(|c| d.untag(c, Taggable::User, "target", &["team".into()]))),
-        ("UntagRole", "iam:ResourceTag/team", Box::new(|c| d.untag(c, Taggable::Role, "trole", &["team".into()]))),
-        ("AttachUserPolicy", "iam:PolicyARN", Box::new(|c| d.attach_policy(c, Owner::User, "target", &boundary))),
-        ("AttachRolePolicy", "iam:PermissionsBoundary", Box::new(|c| d.attach_policy(c, Owner::Role, "trole", &boundary))),
-        ("AttachGroupPolicy", "iam:PolicyARN", Box::new(|c| {
-            d.create_group(&a, "g", None).ok();
-            d.attach_policy(c, Owner::Group, "g", &boundary)
-        })),
-        ("DetachUserPolicy", "iam:PolicyARN", Box::new(|c| d.detach_policy(c, Owner::User, "target", &boundary))),
-        ("PutUserPolicy", "iam:PermissionsBoundary", Box::new(|c| d.put_inline_policy(c, Owner::User, "target", "x", ALLOW_ALL))),
-        ("PutRolePolicy", "aws:ResourceTag/team", Box::new(|c| d.put_inline_policy(c, Owner::Role, "trole", "x", ALLOW_ALL))),
-        ("PutUserPermissionsBoundary", "iam:PermissionsBoundary", Box::new(|c| d.put_permissions_boundary(c, Taggable::User, "target", &boundary))),
-        ("DeleteRolePermissionsBoundary", "iam:PermissionsBoundary", Box::new(|c| d.delete_permissions_boundary(c, Taggable::Role, "trole"))),
-        ("CreateAccessKey", "aws:ResourceTag/team", Box::new(|c| d.create_access_key(c, Some("target")).map(drop))),
-        ("ListUserTags", "iam:ResourceTag/team", Box::new(|c| d.list_tags(c, Taggable::User, "target").map(drop))),
-        ("UpdateUser", "aws:ResourceTag/team", Box::new(|c| d.update_user(c, "target", None, Some("/x/")))),
+        (
+            "CreateUser",
+            "aws:RequestTag/team",
+            Box::new(|c| d.create_user(c, "n1", None, tagged.clone(), None).map(drop)),
+        ),
+        (
+            "CreateUser",
+            "aws:TagKeys",
+            Box::new(|c| d.create_user(c, "n2", None, tagged.clone(), None).map(drop)),
+        ),
+        (
+            "CreateUser",
+            "iam:PermissionsBoundary",
+            Box::new(|c| {
+                d.create_user(c, "n3", None, Vec::new(), Some(&boundary))
+                    .map(drop)
+            }),
+        ),
+        (
+            "CreateRole",
+            "aws:RequestTag/team",
+            Box::new(|c| {
+                d.create_role(c, "r1", None, &policy(""), None, None, tagged.clone(), None)
+                    .map(drop)
+            }),
+        ),
+        (
+            "CreateRole",
+            "iam:PermissionsBoundary",
+            Box::new(|c| {
+                d.create_role(
+                    c,
+                    "r2",
+                    None,
+                    &policy(""),
+                    None,
+                    None,
+                    Vec::new(),
+                    Some(&boundary),
+                )
+                .map(drop)
+            }),
+        ),
+        (
+            "GetUser",
+            "aws:ResourceTag/team",
+            Box::new(|c| d.get_user(c, Some("target")).map(drop)),
+        ),
+        (
+            "GetUser",
+            "iam:ResourceTag/team",
+            Box::new(|c| d.get_user(c, Some("target")).map(drop)),
+        ),
+        (
+            "GetUser",
+            "iam:PermissionsBoundary",
+            Box::new(|c| d.get_user(c, Some("target")).map(drop)),
+        ),
+        (
+            "GetRole",
+            "aws:ResourceTag/team",
+            Box::new(|c| d.get_role(c, "trole").map(drop)),
+        ),
+        (
+            "TagUser",
+            "aws:TagKeys",
+            Box::new(|c| d.tag(c, Taggable::User, "target", tagged.clone())),
+        ),
+        (
+            "TagUser",
+            "aws:RequestTag/team",
+            Box::new(|c| d.tag(c, Taggable::User, "target", tagged.clone())),
+        ),
+        (
+            "TagRole",
+            "aws:ResourceTag/team",
+            Box::new(|c| d.tag(c, Taggable::Role, "trole", tagged.clone())),
+        ),
+        (
+            "TagUser",
+            "iam:ResourceTag/team",
+            Box::new(|c| d.tag(c, Taggable::User, "target", tagged.clone())),
+        ),
+        (
+            "TagRole",
+            "iam:PermissionsBoundary",
+            Box::new(|c| d.tag(c, Taggable::Role, "trole", tagged.clone())),
+        ),
+        (
+            "UntagUser",
+            "aws:ResourceTag/team",
+            Box::new(|c| d.untag(c, Taggable::User, "target", &["team".into()])),
+        ),
+        (
+            "UntagUser",
+            "iam:PermissionsBoundary",
+            Box::new(|c| d.untag(c, Taggable::User, "target", &["team".into()])),
+        ),
+        (
+            "AttachUserPolicy",
+            "aws:ResourceTag/team",
+            Box::new(|c| d.attach_policy(c, Owner::User, "target", &boundary)),
+        ),
+        (
+            "DetachRolePolicy",
+            "iam:ResourceTag/team",
+            Box::new(|c| d.detach_policy(c, Owner::Role, "trole", &boundary)),
+        ),
+        (
+            "UntagUser",
+            "aws:TagKeys",
+            Box::new(|c| d.untag(c, Taggable::User, "target", &["team".into()])),
+        ),
+        (
+            "UntagRole",
+            "iam:ResourceTag/team",
+            Box::new(|c| d.untag(c, Taggable::Role, "trole", &["team".into()])),
+        ),
+        (
+            "AttachUserPolicy",
+            "iam:PolicyARN",
+            Box::new(|c| d.attach_policy(c, Owner::User, "target", &boundary)),
+        ),
+        (
+            "AttachRolePolicy",
+            "iam:PermissionsBoundary",
+            Box::new(|c| d.attach_policy(c, Owner::Role, "trole", &boundary)),
+        ),
+        (
+            "AttachGroupPolicy",
+            "iam:PolicyARN",
+            Box::new(|c| {
+                d.create_group(&a, "g", None).ok();
+                d.attach_policy(c, Owner::Group, "g", &boundary)
+            }),
+        ),
+        (
+            "DetachUserPolicy",
+            "iam:PolicyARN",
+            Box::new(|c| d.detach_policy(c, Owner::User, "target", &boundary)),
+        ),
+        (
+            "PutUserPolicy",
+            "iam:PermissionsBoundary",
+            Box::new(|c| d.put_inline_policy(c, Owner::User, "target", "x", ALLOW_ALL)),
+        ),
+        (
+            "PutRolePolicy",
+            "aws:ResourceTag/team",
+            Box::new(|c| d.put_inline_policy(c, Owner::Role, "trole", "x", ALLOW_ALL)),
+        ),
+        (
+            "PutUserPermissionsBoundary",
+            "iam:PermissionsBoundary",
+            Box::new(|c| d.put_permissions_boundary(c, Taggable::User, "target", &boundary)),
+        ),
+        (
+            "DeleteRolePermissionsBoundary",
+            "iam:PermissionsBoundary",
+            Box::new(|c| d.delete_permissions_boundary(c, Taggable::Role, "trole")),
+        ),
+        (
+            "CreateAccessKey",
+            "aws:ResourceTag/team",
+            Box::new(|c| d.create_access_key(c, Some("target")).map(drop)),
+        ),
+        (
+            "ListUserTags",
+            "iam:ResourceTag/team",
+            Box::new(|c| d.list_tags(c, Taggable::User, "target").map(drop)),
+        ),
+        (
+            "UpdateUser",
+            "aws:ResourceTag/team",
+            Box::new(|c| d.update_user(c, "target", None, Some("/x/"))),
+        ),
     ];
     for (i, (op, key, run)) in cases.iter().enumerate() {
         let row = crate::catalog::operation("iam", op).expect("in the catalog");
-        assert!(row.sets_key(key), "the catalog does not list {key} for {op}");
+        assert!(
+            row.sets_key(key),
+            "the catalog does not list {key} for {op}"
+        );
         let (c, _) = user(
             &d,
             A,
@@ -589,15 +746,15 @@ fn a_recreated_role_gives_old_sessions_nothing() {
         .expect("role");
     fn input(arn: &str) -> AssumeRoleInput<'_> {
         AssumeRoleInput {
-        role_arn: arn,
-        session_name: "sess",
-        duration_seconds: None,
-        policy: None,
-        policy_arns: Vec::new(),
-        external_id: None,
-        tags: Vec::new(),
-        transitive_tag_keys: Vec::new(),
-        source_identity: None,
+            role_arn: arn,
+            session_name: "sess",
+            duration_seconds: None,
+            policy: None,
+            policy_arns: Vec::new(),
+            external_id: None,
+            tags: Vec::new(),
+            transitive_tag_keys: Vec::new(),
+            source_identity: None,
         }
     }
     let arn = old_role.arn();
@@ -652,5 +809,7 @@ fn every_iam_decision_is_on_the_callers_trace() {
     );
     assert_eq!(trace[1].action, "iam:ListRoles");
     assert!(!trace[1].allowed);
-    assert!(trace[1].decision.contains("no identity-based policy allows"));
+    assert!(trace[1]
+        .decision
+        .contains("no identity-based policy allows"));
 }
