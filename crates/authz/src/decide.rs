@@ -47,8 +47,9 @@ pub struct Question<'a> {
     pub cross_account: bool,
     pub resource_policy: Option<ResourcePolicy<'a>>,
     /// The condition keys the operation itself sets (`aws:RequestTag/*`,
-    /// `iam:PolicyARN`, `kms:EncryptionContext:*`...).
-    pub context: Context,
+    /// `iam:PolicyARN`, `kms:EncryptionContext:*`...); borrowed, as the
+    /// operation often needs them again (KMS's grant constraints).
+    pub context: Option<&'a Context>,
     pub resource_keys: Option<ResourceKeys<'a>>,
 }
 
@@ -62,14 +63,14 @@ impl<'a> Question<'a> {
             resource_account,
             cross_account: false,
             resource_policy: None,
-            context: Context::new(),
+            context: None,
             resource_keys: None,
         }
     }
 
     #[must_use]
-    pub fn with_context(mut self, context: Context) -> Self {
-        self.context = context;
+    pub fn with_context(mut self, context: &'a Context) -> Self {
+        self.context = Some(context);
         self
     }
 }
@@ -103,25 +104,6 @@ impl Verdict {
         self.decision.is_allowed()
     }
 
-    /// The trace entry of this decision; `allow_text` names what allowed
-    /// it when the policies alone did not (a grant).
-    pub fn record(&self, allow_text: Option<&str>) -> AuthzRecord {
-        let allowed = self.is_allowed() || allow_text.is_some();
-        AuthzRecord {
-            action: self.request.action.as_str().to_string(),
-            resource: self.request.resource.clone(),
-            allowed,
-            decision: if allowed {
-                allow_text.unwrap_or(PLAIN_ALLOW).to_string()
-            } else {
-                self.decision
-                    .denial_reason(self.request.action.as_str())
-                    .unwrap_or_default()
-            },
-            statements: self.statements.clone(),
-        }
-    }
-
     /// AWS's AccessDenied message for a denial.
     pub fn denial_message(&self) -> String {
         explain::access_denied_message(&self.request, &self.decision).unwrap_or_else(|| {
@@ -132,6 +114,35 @@ impl Verdict {
                 self.request.resource
             )
         })
+    }
+
+    /// The verdict's trace entry and its outcome: `Ok` when the policies
+    /// allowed or `allow_text` names what allowed where they did not (a
+    /// grant), else AWS's AccessDenied message. Consumes the verdict: the
+    /// entry takes its strings instead of copying them (this runs on every
+    /// request).
+    pub fn conclude(self, allow_text: Option<&str>) -> (AuthzRecord, Result<(), String>) {
+        let allowed = self.is_allowed() || allow_text.is_some();
+        let outcome = if allowed {
+            Ok(())
+        } else {
+            Err(self.denial_message())
+        };
+        let decision = if allowed {
+            allow_text.unwrap_or(PLAIN_ALLOW).to_string()
+        } else {
+            self.decision
+                .denial_reason(self.request.action.as_str())
+                .unwrap_or_default()
+        };
+        let record = AuthzRecord {
+            action: self.request.action.into_text(),
+            resource: self.request.resource,
+            allowed,
+            decision,
+            statements: self.statements,
+        };
+        (record, outcome)
     }
 }
 
@@ -187,7 +198,9 @@ pub fn decide(caller: &Caller, q: Question<'_>) -> Result<Verdict, AuthzError> {
     let mut ctx = Context::new();
     if !needed.is_empty() {
         let want = |k: &str| needed.iter().any(|n| n.eq_ignore_ascii_case(k));
-        merge_wanted(&mut ctx, &q.context, &want);
+        if let Some(op) = q.context {
+            merge_wanted(&mut ctx, op, &want);
+        }
         if let Some(keys) = q.resource_keys {
             keys(&mut ctx, &want);
         }

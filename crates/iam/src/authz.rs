@@ -356,16 +356,13 @@ impl Directory {
         context: Context,
     ) -> Result<(), IamError> {
         let account = resource_account(resource).unwrap_or_else(|| caller.account().clone());
-        let verdict = ferrokms_authz::decide(
+        let (record, outcome) = ferrokms_authz::decide(
             &caller.authz,
-            Question::identity(action, resource, &account).with_context(context),
-        )?;
-        caller.authz.identity.record(verdict.record(None));
-        if verdict.is_allowed() {
-            Ok(())
-        } else {
-            Err(IamError::AccessDenied(verdict.denial_message()))
-        }
+            Question::identity(action, resource, &account).with_context(&context),
+        )?
+        .conclude(None);
+        caller.authz.identity.record(record);
+        outcome.map_err(IamError::AccessDenied)
     }
 }
 

@@ -419,14 +419,13 @@ impl Directory {
                         policy: &role.trust.parsed,
                         mode: CombineMode::ResourcePolicyRequired,
                     }),
-                    context: context.clone(),
+                    context: Some(&context),
                     resource_keys: Some(&role_keys),
                 },
             )?;
-            caller.authz.identity.record(verdict.record(None));
-            if !verdict.is_allowed() {
-                return Err(IamError::AccessDenied(verdict.denial_message()));
-            }
+            let (record, outcome) = verdict.conclude(None);
+            caller.authz.identity.record(record);
+            outcome.map_err(IamError::AccessDenied)?;
         }
         self.issue_session(
             Principal::AssumedRole {

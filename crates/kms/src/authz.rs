@@ -202,7 +202,7 @@ impl Kms {
                     policy: key_policy,
                     mode: CombineMode::ResourcePolicyRequired,
                 }),
-                context: extra.clone(),
+                context: Some(&extra),
                 resource_keys: Some(&resource_keys),
             },
         )?;
@@ -219,14 +219,9 @@ impl Kms {
                 IdentityCaps::from(verdict.identity_side),
                 grants,
             );
-        caller
-            .identity
-            .record(verdict.record(by_grant.then_some("allow (grant)")));
-        if verdict.is_allowed() || by_grant {
-            Ok(())
-        } else {
-            Err(KmsError::AccessDenied(verdict.denial_message()))
-        }
+        let (record, outcome) = verdict.conclude(by_grant.then_some("allow (grant)"));
+        caller.identity.record(record);
+        outcome.map_err(KmsError::AccessDenied)
     }
 
     /// Identity-side policies alone (no key policy) on `resource`, in the
@@ -242,7 +237,7 @@ impl Kms {
         let action_name = ferrokms_types::concat(&["kms:", action]);
         Ok(ferrokms_authz::decide(
             caller,
-            Question::identity(&action_name, resource, &caller.account).with_context(extra),
+            Question::identity(&action_name, resource, &caller.account).with_context(&extra),
         )?)
     }
 
@@ -253,13 +248,11 @@ impl Kms {
         resource: &str,
         extra: Context,
     ) -> Result<(), KmsError> {
-        let verdict = self.identity_decision(caller, action, resource, extra)?;
-        caller.identity.record(verdict.record(None));
-        if verdict.is_allowed() {
-            Ok(())
-        } else {
-            Err(KmsError::AccessDenied(verdict.denial_message()))
-        }
+        let (record, outcome) = self
+            .identity_decision(caller, action, resource, extra)?
+            .conclude(None);
+        caller.identity.record(record);
+        outcome.map_err(KmsError::AccessDenied)
     }
 
     /// The extra `kms:TagResource` check of CreateKey with tags: AWS words it

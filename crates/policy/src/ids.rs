@@ -97,6 +97,11 @@ pub struct Action {
 }
 
 impl Action {
+    /// The action's text as given (`kms:Encrypt`), taken out.
+    pub fn into_text(self) -> String {
+        self.text
+    }
+
     /// Accepts `service:Name` with no wildcards.
     pub fn parse(s: &str) -> Result<Self, PolicyError> {
         let bad = |reason| PolicyError::InvalidRequestAction {
