@@ -161,3 +161,34 @@ pub fn find<'a>(catalog: &'a [Operation], name: &str) -> Option<&'a Operation> {
         .ok()
         .map(|i| &catalog[i])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CATALOG: &[Operation] = &[
+        Operation::new(Service::Iam, "A", "iam:A").keys(&["aws:RequestTag/", "iam:PolicyARN"]),
+        Operation::new(Service::Iam, "B", "iam:B").reads_only(),
+        Operation::new(Service::Kms, "C", "kms:C").slow(),
+    ];
+
+    #[test]
+    fn a_key_family_covers_its_members_and_nothing_else() {
+        let a = find(CATALOG, "A").expect("A");
+        assert!(a.sets_key("aws:RequestTag/team"));
+        assert!(a.sets_key("AWS:requesttag/Team"));
+        assert!(!a.sets_key("aws:RequestTag/"));
+        assert!(!a.sets_key("aws:RequestTagX"));
+        assert!(a.sets_key("iam:policyarn"));
+        assert!(!a.sets_key("iam:PolicyARN/x"));
+    }
+
+    #[test]
+    fn operations_are_found_by_exact_name_and_writes_run_blocking() {
+        assert!(find(CATALOG, "a").is_none());
+        assert!(find(CATALOG, "D").is_none());
+        assert!(find(CATALOG, "A").is_some_and(|o| o.runs_blocking()));
+        assert!(find(CATALOG, "B").is_some_and(|o| !o.runs_blocking()));
+        assert!(find(CATALOG, "C").is_some_and(|o| o.runs_blocking()));
+    }
+}

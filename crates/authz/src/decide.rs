@@ -267,3 +267,165 @@ pub fn decide(caller: &Caller, q: Question<'_>) -> Result<Verdict, AuthzError> {
         statements,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ferrokms_policy::{ParseOptions, RequestPrincipal};
+    use ferrokms_types::Region;
+
+    use super::*;
+    use crate::{CallerIdentity, CallerPolicy, CallerProfile};
+
+    const A: &str = "111122223333";
+    const B: &str = "444455556666";
+
+    fn account(id: &str) -> AccountId {
+        AccountId::parse(id).expect("account")
+    }
+
+    fn parse(kind: PolicyKind, text: &str) -> Arc<Policy> {
+        Arc::new(Policy::parse(text, &ParseOptions::for_kind(kind)).expect("policy"))
+    }
+
+    fn root(id: &str) -> Caller {
+        Caller::root(account(id), Region::parse("us-east-1").expect("region"))
+    }
+
+    /// A user of account A with the given identity-side policies.
+    fn user(policies: Vec<(PolicyKind, &str)>) -> Caller {
+        let arn = format!("arn:aws:iam::{A}:user/alice");
+        let profile = CallerProfile {
+            principal: Some(RequestPrincipal::from_arn(&arn).expect("principal")),
+            policies: policies
+                .into_iter()
+                .enumerate()
+                .map(|(i, (kind, text))| CallerPolicy {
+                    label: format!("policy {i}"),
+                    kind,
+                    policy: parse(kind, text),
+                })
+                .collect(),
+            context: Context::new(),
+        };
+        Caller {
+            account: account(A),
+            region: Region::parse("us-east-1").expect("region"),
+            arn,
+            identity: Arc::new(CallerIdentity {
+                profile: Arc::new(profile),
+                ..Default::default()
+            }),
+        }
+    }
+
+    const ALLOW_ALL: &str =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
+    #[test]
+    fn root_may_do_anything_in_its_own_account() {
+        let a = account(A);
+        let v = decide(
+            &root(A),
+            Question::identity("iam:DeleteUser", "arn:aws:iam::111122223333:user/x", &a),
+        )
+        .expect("decided");
+        assert!(v.is_allowed());
+        assert!(v.identity_side.identity);
+    }
+
+    #[test]
+    fn another_accounts_resource_is_refused_before_any_policy_is_read() {
+        let a = account(A);
+        let arn = "arn:aws:iam::111122223333:policy/p";
+        let v = decide(&root(B), Question::identity("iam:GetPolicy", arn, &a)).expect("decided");
+        assert!(!v.is_allowed());
+        assert!(v.statements.is_empty());
+        let (record, outcome) = v.conclude(None);
+        assert_eq!(
+            outcome,
+            Err(format!("User: arn:aws:iam::{B}:root is not authorized to perform: iam:GetPolicy on resource: {arn} because no resource-based policy allows the iam:GetPolicy action"))
+        );
+        assert!(!record.allowed);
+        assert_eq!(record.action, "iam:GetPolicy");
+        assert_eq!(record.resource, arn);
+    }
+
+    #[test]
+    fn across_accounts_both_the_resource_policy_and_the_identity_side_must_allow() {
+        let b = account(B);
+        let key = "arn:aws:kms:us-east-1:444455556666:key/k";
+        let key_policy = parse(
+            PolicyKind::ResourceBased,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:Encrypt","Resource":"*"}]}"#,
+        );
+        let ask = |caller: &Caller| {
+            decide(
+                caller,
+                Question {
+                    action: "kms:Encrypt",
+                    resource: key,
+                    resource_account: &b,
+                    cross_account: true,
+                    resource_policy: Some(ResourcePolicy {
+                        label: "key policy",
+                        policy: &key_policy,
+                        mode: CombineMode::ResourcePolicyRequired,
+                    }),
+                    context: None,
+                    resource_keys: None,
+                },
+            )
+            .expect("decided")
+        };
+        assert!(!ask(&user(vec![])).is_allowed());
+        assert!(ask(&user(vec![(PolicyKind::IdentityBased, ALLOW_ALL)])).is_allowed());
+        // The root user speaks for its account's identity side.
+        assert!(ask(&root(A)).is_allowed());
+    }
+
+    #[test]
+    fn the_identity_side_reports_each_cap() {
+        let a = account(A);
+        let deny_boundary = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}]}"#;
+        let v = decide(
+            &user(vec![
+                (PolicyKind::IdentityBased, ALLOW_ALL),
+                (PolicyKind::PermissionsBoundary, deny_boundary),
+            ]),
+            Question::identity("kms:Encrypt", "*", &a),
+        )
+        .expect("decided");
+        assert!(!v.is_allowed());
+        assert_eq!(
+            v.identity_side,
+            IdentitySide {
+                identity: true,
+                boundary: false,
+                session: true
+            }
+        );
+    }
+
+    #[test]
+    fn condition_keys_come_from_the_question_the_profile_and_the_request() {
+        let a = account(A);
+        let needs_tag = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:TagUser","Resource":"*","Condition":{"StringEquals":{"aws:RequestTag/team":"blue","aws:RequestedRegion":"us-east-1"}}}]}"#;
+        let caller = user(vec![(PolicyKind::IdentityBased, needs_tag)]);
+        let mut ctx = Context::new();
+        assert!(!decide(
+            &caller,
+            Question::identity("iam:TagUser", "*", &a).with_context(&ctx)
+        )
+        .expect("decided")
+        .is_allowed());
+        ctx.insert("aws:RequestTag/team", "blue");
+        assert!(decide(
+            &caller,
+            Question::identity("iam:TagUser", "*", &a).with_context(&ctx)
+        )
+        .expect("decided")
+        .is_allowed());
+    }
+}
