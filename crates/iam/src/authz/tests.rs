@@ -813,3 +813,88 @@ fn every_iam_decision_is_on_the_callers_trace() {
         .decision
         .contains("no identity-based policy allows"));
 }
+
+/// AssumeRole sets every condition key its catalog row promises: a Deny
+/// that matches only when the key is present refuses the call.
+#[test]
+fn the_catalog_says_which_condition_keys_assume_role_sets() {
+    let d = directory();
+    let a = root(&d, A);
+    let row = crate::catalog::operation("sts", "AssumeRole").expect("row");
+    let tags = vec![Tag {
+        key: "team".into(),
+        value: "blue".into(),
+    }];
+    let role_tags = vec![Tag {
+        key: "env".into(),
+        value: "prod".into(),
+    }];
+    let mut exercised = Vec::new();
+    for (i, key) in [
+        "sts:ExternalId",
+        "sts:RoleSessionName",
+        "sts:SourceIdentity",
+        "sts:TransitiveTagKeys",
+        "aws:RequestTag/team",
+        "aws:TagKeys",
+        "aws:ResourceTag/env",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(row.sets_key(key), "the catalog does not list {key}");
+        let name = format!("assumer{i}");
+        let (c, u) = user(
+            &d,
+            A,
+            &name,
+            &policy(&format!(
+                r#"{{"Effect":"Allow","Action":"*","Resource":"*"}},
+                   {{"Effect":"Deny","Action":"sts:AssumeRole","Resource":"*",
+                    "Condition":{{"Null":{{"{key}":"false"}}}}}}"#
+            )),
+        );
+        let trust = policy(&format!(
+            r#"{{"Effect":"Allow","Principal":{{"AWS":"{}"}},
+                "Action":["sts:AssumeRole","sts:TagSession","sts:SetSourceIdentity"]}}"#,
+            u.arn()
+        ));
+        let role = d
+            .create_role(
+                &a,
+                &format!("target{i}"),
+                None,
+                &trust,
+                None,
+                None,
+                role_tags.clone(),
+                None,
+            )
+            .expect("role");
+        let arn = role.arn();
+        let input = AssumeRoleInput {
+            role_arn: &arn,
+            session_name: "sess",
+            duration_seconds: None,
+            policy: None,
+            policy_arns: Vec::new(),
+            external_id: Some("ext-id"),
+            tags: tags.clone(),
+            transitive_tag_keys: vec!["team".into()],
+            source_identity: Some("alice"),
+        };
+        let why = denied(d.assume_role(&c, input));
+        assert!(why.contains("sts:AssumeRole"), "{key}: {why}");
+        exercised.push(*key);
+    }
+    for k in row.condition_keys {
+        assert!(
+            exercised.iter().any(|e| row.sets_key(e)
+                && (e.eq_ignore_ascii_case(k)
+                    || (k.ends_with('/')
+                        && e.len() > k.len()
+                        && e[..k.len()].eq_ignore_ascii_case(k)))),
+            "{k} is never exercised"
+        );
+    }
+}
