@@ -314,6 +314,33 @@ class Server:
         return raw_request(self.endpoint, target, body, **kwargs)
 
 
+class BootServer(Server):
+    """A server started with a bootstrap file (``--bootstrap``)."""
+
+    bootstrap: str = ""
+
+    def args(self):
+        return super().args() + ["--bootstrap", self.bootstrap]
+
+
+def boot_server(ferrokms_bin, work, bootstrap) -> BootServer:
+    """A (not yet started) server on work/data that applies ``bootstrap``."""
+    s = BootServer(ferrokms_bin, work, data_dir=work / "data")
+    s.bootstrap = str(bootstrap)
+    return s
+
+
+def two_account_server(ferrokms_bin, work, other: str, credentials_file: str) -> BootServer:
+    """A started server whose bootstrap adds account ``other``; its root
+    credentials are written to data/``credentials_file`` as profile
+    ``root-OTHER``."""
+    boot = work / "boot.toml"
+    boot.write_text(f'credentials_file = "{credentials_file}"\n[[accounts]]\nid = "{other}"\n')
+    s = boot_server(ferrokms_bin, work, boot)
+    s.start()
+    return s
+
+
 def make_client(endpoint, access_key, secret_key, region=REGION, service="kms", validate=True):
     cfg = Config(
         region_name=region,

@@ -22,6 +22,7 @@ from conftest import (
     DEFAULT_ACCOUNT,
     REGION,
     Server,
+    boot_server,
     clean_env,
     expect_error,
     make_client,
@@ -655,19 +656,6 @@ def test_identity_state_survives_restart(server_factory):
 
 
 # --- bootstrap ---------------------------------------------------------------------------
-
-
-class BootServer(Server):
-    bootstrap: str = ""
-
-    def args(self):
-        return super().args() + ["--bootstrap", self.bootstrap]
-
-
-def boot_server(ferrokms_bin, work, bootstrap):
-    s = BootServer(ferrokms_bin, work, data_dir=work / "data")
-    s.bootstrap = str(bootstrap)
-    return s
 
 
 def snapshot(s):

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import DEFAULT_ACCOUNT, REGION, Server, expect_error, make_client
+from conftest import DEFAULT_ACCOUNT, REGION, expect_error, make_client, two_account_server
 
 A = DEFAULT_ACCOUNT
 B = "444455556666"
@@ -28,21 +28,9 @@ def uid(prefix):
     return prefix + uuid.uuid4().hex[:10]
 
 
-class BootServer(Server):
-    bootstrap: str = ""
-
-    def args(self):
-        return super().args() + ["--bootstrap", self.bootstrap]
-
-
 @pytest.fixture(scope="module")
 def srv(ferrokms_bin, tmp_path_factory):
-    work = tmp_path_factory.mktemp("idattack")
-    boot = work / "boot.toml"
-    boot.write_text(f'credentials_file = "b.credentials"\n[[accounts]]\nid = "{B}"\n')
-    s = BootServer(ferrokms_bin, work, data_dir=work / "data")
-    s.bootstrap = str(boot)
-    s.start()
+    s = two_account_server(ferrokms_bin, tmp_path_factory.mktemp("idattack"), B, "b.credentials")
     yield s
     s.stop()
 

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from conftest import CLI_TIMEOUT, DEFAULT_ACCOUNT, REGION, Server, clean_env, edit_stored_document, expect_error, make_client
+from conftest import CLI_TIMEOUT, DEFAULT_ACCOUNT, REGION, BootServer, clean_env, edit_stored_document, expect_error, make_client, two_account_server
 
 ACCT = DEFAULT_ACCOUNT
 OTHER = "444455556666"
@@ -39,22 +39,10 @@ def uid(prefix="e"):
     return prefix + uuid.uuid4().hex[:10]
 
 
-class BootServer(Server):
-    bootstrap: str = ""
-
-    def args(self):
-        return super().args() + ["--bootstrap", self.bootstrap]
-
-
 @pytest.fixture(scope="module")
 def srv(ferrokms_bin, tmp_path_factory):
     """A server with a second account (via bootstrap) for cross-account cases."""
-    work = tmp_path_factory.mktemp("sts")
-    boot = work / "boot.toml"
-    boot.write_text(f'credentials_file = "other.credentials"\n[[accounts]]\nid = "{OTHER}"\n')
-    s = BootServer(ferrokms_bin, work, data_dir=work / "data")
-    s.bootstrap = str(boot)
-    s.start()
+    s = two_account_server(ferrokms_bin, tmp_path_factory.mktemp("sts"), OTHER, "other.credentials")
     yield s
     s.stop()
 

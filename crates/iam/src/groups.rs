@@ -508,13 +508,11 @@ impl Directory {
         account: &AccountId,
         arn: &str,
     ) -> Result<Arc<ManagedPolicyRecord>, IamError> {
-        self.managed_policy(arn)
-            .filter(|p| p.account == *account)
-            .ok_or_else(|| {
-                IamError::NoSuchEntity(format!(
-                    "Scope ARN: {arn} does not exist or is not attachable."
-                ))
-            })
+        self.own_policy(account, arn).ok_or_else(|| {
+            IamError::NoSuchEntity(format!(
+                "Scope ARN: {arn} does not exist or is not attachable."
+            ))
+        })
     }
 
     /// PutUserPermissionsBoundary / PutRolePermissionsBoundary

@@ -180,13 +180,7 @@ pub(crate) fn check_tags(tags: &[crate::Tag]) -> Result<(), IamError> {
 /// `roleDescriptionType`: at most 1000 characters of
 /// `[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*` (CreateRole, UpdateRole).
 pub(crate) fn check_role_description(value: &str) -> Result<(), IamError> {
-    if value.chars().count() > 1000 {
-        return Err(invalid(
-            value,
-            "description",
-            "Member must have length less than or equal to 1000",
-        ));
-    }
+    check_policy_description(value)?;
     let ok = value
         .chars()
         .all(|c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{7e}' | '\u{a1}'..='\u{ff}'));
@@ -201,7 +195,8 @@ pub(crate) fn check_role_description(value: &str) -> Result<(), IamError> {
 }
 
 /// `policyDescriptionType`: at most 1000 characters, no pattern in the
-/// model (the XML writer replaces what XML 1.0 cannot carry).
+/// model (the XML writer replaces what XML 1.0 cannot carry). Role
+/// descriptions have the same length limit.
 pub(crate) fn check_policy_description(value: &str) -> Result<(), IamError> {
     if value.chars().count() > 1000 {
         return Err(invalid(

@@ -734,11 +734,18 @@ impl Directory {
         account: &AccountId,
         arn: &str,
     ) -> Result<Arc<ManagedPolicyRecord>, IamError> {
-        self.managed_policy(arn)
-            .filter(|p| p.account == *account)
-            .ok_or_else(|| {
-                IamError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable."))
-            })
+        self.own_policy(account, arn).ok_or_else(|| {
+            IamError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable."))
+        })
+    }
+
+    /// A customer-managed policy by ARN, if it is `account`'s own.
+    pub(crate) fn own_policy(
+        &self,
+        account: &AccountId,
+        arn: &str,
+    ) -> Option<Arc<ManagedPolicyRecord>> {
+        self.managed_policy(arn).filter(|p| p.account == *account)
     }
 
     /// GetPolicy
