@@ -163,6 +163,12 @@ struct ServeArgs {
     /// Connections open at once; more are closed as soon as they are accepted.
     #[arg(long, env = "FERROKMS_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: u64,
+    /// Connections open at once from one client address (an IPv6 /64 counts
+    /// as one), so that one client cannot take every connection; more from
+    /// it are closed as soon as they are accepted. Behind a proxy that
+    /// connects from one address, set it to --max-connections.
+    #[arg(long, env = "FERROKMS_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = ferrokms_server::limits::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections_per_address: u64,
     /// Benchmarks only: keep no audit trail, so that its cost can be measured
     /// against the same data dir (docs/audit.md). Requests leave no record.
     #[arg(long, env = "FERROKMS_NO_AUDIT")]
@@ -410,6 +416,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         header_timeout: std::time::Duration::from_secs(args.header_timeout),
         body_timeout: std::time::Duration::from_secs(args.body_timeout),
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        max_connections_per_address: usize::try_from(args.max_connections_per_address)
+            .unwrap_or(usize::MAX),
+        ..Default::default()
     };
     if args.no_audit {
         app.audit = ferrokms_server::audit::AuditLog::disabled();
