@@ -163,6 +163,12 @@ struct ServeArgs {
     /// Connections open at once; more are closed as soon as they are accepted.
     #[arg(long, env = "FERROKMS_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: u64,
+    /// Connections open at once from one client address (an IPv6 /64 counts
+    /// as one), so that one client cannot take every connection; more from
+    /// it are closed as soon as they are accepted. Behind a proxy that
+    /// connects from one address, set it to --max-connections.
+    #[arg(long, env = "FERROKMS_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = ferrokms_server::limits::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections_per_address: u64,
     /// Benchmarks only: keep no audit trail, so that its cost can be measured
     /// against the same data dir (docs/audit.md). Requests leave no record.
     #[arg(long, env = "FERROKMS_NO_AUDIT")]
@@ -410,6 +416,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         header_timeout: std::time::Duration::from_secs(args.header_timeout),
         body_timeout: std::time::Duration::from_secs(args.body_timeout),
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        max_connections_per_address: usize::try_from(args.max_connections_per_address)
+            .unwrap_or(usize::MAX),
+        ..Default::default()
     };
     if args.no_audit {
         app.audit = ferrokms_server::audit::AuditLog::disabled();
@@ -447,12 +456,34 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::warn!("--test-clock: FerrokmsAdvanceClock is enabled (tests only)");
         }
         let shutdown = shutdown_signal()?;
+        let purge = spawn_allocator_purge();
         // A line tests and scripts can wait for.
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("ferrokms listening on {scheme}://{addr}");
         ferrokms_server::listener::serve(Arc::new(app), listener, limits, tls, shutdown).await?;
+        purge.abort();
         tracing::info!("ferrokms stopped");
         anyhow::Ok(())
+    })
+}
+
+/// mimalloc gives freed memory back to the OS (`MADV_DONTNEED`) once it has
+/// stayed free for its purge delay (1 s), but only when some later free of
+/// a whole page gets it to look: on a server that falls idle right after a
+/// burst (thousands of connections closing), nothing does, and the burst's
+/// memory stays resident. Once a second this frees one block too large to
+/// share a page (over 512 KiB), which purges whatever is due. The block is
+/// never written, so it costs no resident memory.
+/// (`MIMALLOC_PURGE_DELAY=0` in the environment purges at once instead.)
+fn spawn_allocator_purge() -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let block: Vec<u8> = Vec::with_capacity(1 << 20);
+            drop(std::hint::black_box(block));
+        }
     })
 }
 

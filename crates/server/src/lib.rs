@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod iam_api;
 pub mod ids;
 pub mod kms_api;
+pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod ops_http;
@@ -79,13 +80,14 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let request_id = ferrokms_types::uuid_string(request_num);
     let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
-    let body_timeout = parts
-        .extensions
-        .get::<listener::ConnInfo>()
-        .map_or(listener::Limits::default().body_timeout, |c| c.body_timeout);
+    let conn = parts.extensions.get::<Arc<listener::ConnInfo>>();
     let mut labels = ops_http::labels(&parts.headers, &parts.uri, &[]);
-    let mut resp = match read_body(body, body_timeout).await {
-        Ok(bytes) => {
+    let mut resp = match read_body(body, &parts.headers, &parts.uri, conn).await {
+        // The reservation (bodies over 8 KiB) is held until the answer.
+        Ok(limits::ReadBody {
+            bytes,
+            permit: _permit,
+        }) => {
             if labels.service() != "kms" {
                 labels = ops_http::labels(&parts.headers, &parts.uri, &bytes);
             }
@@ -94,10 +96,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                     .extensions
                     .get::<axum::extract::ConnectInfo<SocketAddr>>()
                     .map(|c| c.0.ip()),
-                secure_transport: parts
-                    .extensions
-                    .get::<listener::ConnInfo>()
-                    .is_some_and(|c| c.tls),
+                secure_transport: conn.is_some_and(|c| c.tls),
             };
             serve_request(
                 &app,
@@ -110,7 +109,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
             )
             .await
         }
-        Err(e) => error_response(&e),
+        Err(e) => limits::refusal(&e, &parts.headers, &parts.uri, labels, &request_id),
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(hdr::X_AMZN_REQUESTID, v);
@@ -122,35 +121,17 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     resp
 }
 
-/// The whole body, within `timeout` (`serve --body-timeout`) and
-/// [`MAX_BODY_BYTES`].
-async fn read_body(body: Body, timeout: Duration) -> Result<Bytes, ApiError> {
-    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
-        Ok(Ok(b)) => Ok(b),
-        Ok(Err(e))
-            if std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) =>
-        {
-            Err(ApiError {
-                code: "RequestEntityTooLargeException",
-                message: Some(format!(
-                    "The request body is larger than the limit of {MAX_BODY_BYTES} bytes."
-                )),
-                status: 413,
-            })
-        }
-        // The connection failed mid-body (fewer bytes than Content-Length,
-        // a malformed chunk): the client is usually gone already.
-        Ok(Err(_)) => Err(ApiError::new(
-            "SerializationException",
-            "The request body was cut short or malformed.",
-        )),
-        Err(_) => Err(ApiError {
-            code: "RequestTimeoutException",
-            message: Some("The request body was not received in time.".into()),
-            status: 408,
-        }),
-    }
+/// The body, within `serve --body-timeout` and [`MAX_BODY_BYTES`], and
+/// within what `limits` lets a request hold before it is authenticated
+/// (413, 408, throttling; an unsigned body over 8 KiB is left unread).
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    conn: Option<&Arc<listener::ConnInfo>>,
+) -> Result<limits::ReadBody, ApiError> {
+    let timeout = conn.map_or(listener::Limits::default().body_timeout, |c| c.body_timeout);
+    limits::read_body(body, headers, uri, conn.map(|c| &c.admitted), timeout).await
 }
 
 async fn serve_request(

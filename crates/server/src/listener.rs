@@ -9,10 +9,13 @@
 //!   becoming ready for it, which also closes keep-alive connections that
 //!   sit idle that long (hyper starts the same timer for the next request);
 //! - the body must arrive within `body_timeout` (answered with a 408, see
-//!   `read_body` in lib.rs) and is capped at `MAX_BODY_BYTES` (413);
-//! - heads are capped at 100 headers and hyper's buffer size (431);
-//! - at most `max_connections` are open; more are accepted and closed at
-//!   once, so they cannot fill the kernel's backlog either.
+//!   `read_body` in lib.rs) and is capped at `MAX_BODY_BYTES` (413); what
+//!   bodies may hold before they are authenticated is bounded in `limits`;
+//! - heads are capped at 100 headers and `limits::MAX_HEAD_BYTES` (431);
+//! - at most `max_connections` are open, and at most
+//!   `max_connections_per_address` from one address (an IPv6 /64); more are
+//!   accepted and closed at once, so they cannot fill the kernel's backlog
+//!   either.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -25,6 +28,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
+use crate::limits::{Admitted, Gate};
 use crate::App;
 
 /// Timeouts and limits of the listener (`ferrokms serve` flags).
@@ -37,6 +41,12 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Connections open at once.
     pub max_connections: usize,
+    /// Connections open at once from one address (IPv4) or /64 (IPv6);
+    /// at most `max_connections` in effect.
+    pub max_connections_per_address: usize,
+    /// Bytes of request bodies over `limits::SMALL_BODY_BYTES` in flight at
+    /// once, all clients together (one address gets an eighth).
+    pub body_budget: usize,
 }
 
 impl Default for Limits {
@@ -45,15 +55,21 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             max_connections: 4096,
+            max_connections_per_address: crate::limits::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+            body_budget: crate::limits::DEFAULT_BODY_BUDGET,
         }
     }
 }
 
-/// What a request learns about its connection (a request extension).
-#[derive(Debug, Clone, Copy)]
+/// What a request learns about its connection (a request extension, as
+/// `Arc<ConnInfo>`: one per connection, so cloning it per request touches
+/// no count shared with other connections).
+#[derive(Debug)]
 pub struct ConnInfo {
     pub body_timeout: Duration,
     pub tls: bool,
+    /// The connection's slot in its address's count and body budget.
+    pub admitted: Admitted,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +126,12 @@ pub async fn serve(
     let router = crate::router(app);
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let gate = Gate::new(
+        limits
+            .max_connections_per_address
+            .min(limits.max_connections),
+        limits.body_budget,
+    );
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -126,6 +148,11 @@ pub async fn serve(
                 }
             },
         };
+        let Some(admitted) = gate.admit(peer.ip()) else {
+            crate::metrics::connection_refused_per_address();
+            drop(tcp);
+            continue;
+        };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             metrics_refused();
             drop(tcp);
@@ -138,10 +165,12 @@ pub async fn serve(
         tokio::spawn(async move {
             crate::metrics::connection_opened();
             let ok = match acceptor {
-                None => connection(tcp, peer, router, limits, false, stop).await,
+                None => connection(tcp, peer, router, limits, (false, admitted), stop).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => connection(tls, peer, router, limits, true, stop).await,
+                        Ok(Ok(tls)) => {
+                            connection(tls, peer, router, limits, (true, admitted), stop).await
+                        }
                         _ => false,
                     }
                 }
@@ -174,20 +203,21 @@ async fn connection<I>(
     peer: SocketAddr,
     router: Router,
     limits: Limits,
-    tls: bool,
+    (tls, admitted): (bool, Admitted),
     mut stop: watch::Receiver<bool>,
 ) -> bool
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let info = ConnInfo {
+    let info = Arc::new(ConnInfo {
         body_timeout: limits.body_timeout,
         tls,
-    };
+        admitted,
+    });
     let service =
         hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
-            req.extensions_mut().insert(info);
+            req.extensions_mut().insert(info.clone());
             let router = router.clone();
             async move {
                 use tower::ServiceExt as _;
@@ -199,6 +229,7 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_headers(100)
+        .max_buf_size(crate::limits::MAX_HEAD_BYTES)
         .keep_alive(true);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     let mut conn = std::pin::pin!(conn);
@@ -208,4 +239,91 @@ where
     }
     conn.as_mut().graceful_shutdown();
     conn.await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    fn app() -> Arc<App> {
+        let opts = crate::setup::Options {
+            storage: crate::setup::Storage::InMemory,
+            root_key_file: None,
+            dev_account: None,
+            bootstrap: None,
+            via_service_principals: Vec::new(),
+            max_staleness: Duration::ZERO,
+        };
+        let (app, _) = crate::setup::open(&opts).expect("in-memory app");
+        Arc::new(app)
+    }
+
+    async fn connect_from(source: [u8; 4], to: SocketAddr) -> tokio::net::TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(source)), 0))
+            .expect("bind a loopback source address");
+        socket.connect(to).await.expect("connect")
+    }
+
+    /// `Some(status)` of the answer to GET /health, `None` if the server
+    /// closed the connection without one.
+    async fn health(stream: &mut tokio::net::TcpStream) -> Option<u16> {
+        let req = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        if stream.write_all(req).await.is_err() {
+            return None;
+        }
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out));
+        match read.await {
+            Ok(_) => std::str::from_utf8(out.get(9..12)?).ok()?.parse().ok(),
+            Err(_) => panic!("no answer and no close within 5 s"),
+        }
+    }
+
+    #[tokio::test]
+    async fn one_address_at_its_cap_leaves_the_other_connections_to_others() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let to = listener.local_addr().expect("addr");
+        let limits = Limits {
+            max_connections: 4,
+            max_connections_per_address: 2,
+            ..Limits::default()
+        };
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(app(), listener, limits, None, async {
+            let _ = stop_rx.await;
+        }));
+        // Two idle connections from 127.0.0.1: its cap.
+        let _held = [
+            connect_from([127, 0, 0, 1], to).await,
+            connect_from([127, 0, 0, 1], to).await,
+        ];
+        // A third from it is closed unanswered, however many times it tries.
+        for _ in 0..5 {
+            let mut third = connect_from([127, 0, 0, 1], to).await;
+            assert_eq!(health(&mut third).await, None);
+        }
+        // Another address still gets its two (the global cap is four).
+        for _ in 0..2 {
+            let mut other = connect_from([127, 0, 0, 2], to).await;
+            assert_eq!(health(&mut other).await, Some(200));
+        }
+        let mut a = connect_from([127, 0, 0, 2], to).await;
+        let mut b = connect_from([127, 0, 0, 3], to).await;
+        assert_eq!(health(&mut a).await, Some(200));
+        assert_eq!(health(&mut b).await, Some(200));
+        // With 127.0.0.1's two and two others open, the global cap refuses
+        // even a new address.
+        let _c = connect_from([127, 0, 0, 4], to).await;
+        let _d = connect_from([127, 0, 0, 5], to).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut e = connect_from([127, 0, 0, 6], to).await;
+        assert_eq!(health(&mut e).await, None);
+        let _ = stop_tx.send(());
+        drop((_c, _d, _held));
+        let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    }
 }

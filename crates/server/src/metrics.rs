@@ -174,6 +174,8 @@ const ERROR_CODES: &[&str] = &[
     "ServiceFailure",
     "SignatureDoesNotMatch",
     "TagException",
+    "Throttling",
+    "ThrottlingException",
     "UnknownOperationException",
     "UnrecognizedClientException",
     "UnsupportedOperationException",
@@ -219,6 +221,8 @@ static CONNECTIONS_OPEN: AtomicU64 = ZERO;
 static CONNECTIONS_TOTAL: AtomicU64 = ZERO;
 static CONNECTIONS_REFUSED: AtomicU64 = ZERO;
 static CONNECTION_ERRORS: AtomicU64 = ZERO;
+static CONNECTIONS_REFUSED_PER_ADDRESS: AtomicU64 = ZERO;
+static BODY_BYTES_RESERVED: AtomicU64 = ZERO;
 
 /// Which series a request belongs to: a slot in the tables above.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,6 +306,22 @@ pub fn connection_closed() {
 /// A connection accepted and closed at once: the server was at its limit.
 pub fn connection_refused() {
     CONNECTIONS_REFUSED.fetch_add(1, Relaxed);
+}
+
+/// A connection closed at once: its address had
+/// `--max-connections-per-address` open.
+pub fn connection_refused_per_address() {
+    CONNECTIONS_REFUSED_PER_ADDRESS.fetch_add(1, Relaxed);
+}
+
+/// Body bytes reserved from the body budget (see `limits`); only bodies
+/// over 8 KiB reserve, so this is not on the path of small requests.
+pub fn body_bytes_reserved(n: u64) {
+    BODY_BYTES_RESERVED.fetch_add(n, Relaxed);
+}
+
+pub fn body_bytes_released(n: u64) {
+    BODY_BYTES_RESERVED.fetch_sub(n, Relaxed);
 }
 
 /// A connection that ended in an error: a timeout, a TLS handshake that
@@ -491,6 +511,17 @@ pub fn render(g: &Gauges) -> String {
         "ferrokms_connections_open {}",
         CONNECTIONS_OPEN.load(Relaxed)
     );
+    header(
+        &mut out,
+        "ferrokms_body_bytes_reserved",
+        "gauge",
+        "Request-body bytes (bodies over 8 KiB) reserved from the body budget now (read or being read, not yet answered).",
+    );
+    let _ = writeln!(
+        out,
+        "ferrokms_body_bytes_reserved {}",
+        BODY_BYTES_RESERVED.load(Relaxed)
+    );
     for (name, help, v) in [
         (
             "ferrokms_connections_total",
@@ -501,6 +532,11 @@ pub fn render(g: &Gauges) -> String {
             "ferrokms_connections_refused_total",
             "Connections closed at once because --max-connections were open.",
             &CONNECTIONS_REFUSED,
+        ),
+        (
+            "ferrokms_connections_refused_per_address_total",
+            "Connections closed at once because their address had --max-connections-per-address open.",
+            &CONNECTIONS_REFUSED_PER_ADDRESS,
         ),
         (
             "ferrokms_connection_errors_total",

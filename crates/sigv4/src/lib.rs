@@ -42,7 +42,8 @@ mod verify;
 pub use error::{SigV4Error, MISSING_AUTHENTICATION_TOKEN_MESSAGE, SIGNATURE_MISMATCH_MESSAGE};
 pub use keys::{derive_signing_key, SigningKey, SigningKeyCache};
 pub use parse::{
-    parse, CredentialScope, ParsedSignature, SignatureLocation, MAX_PRESIGNED_EXPIRES_SECS,
+    has_presign_params, parse, CredentialScope, ParsedSignature, SignatureLocation,
+    MAX_PRESIGNED_EXPIRES_SECS,
 };
 pub use sign::{sign_request, Credentials, SignedRequestHeaders, Signer};
 pub use timestamp::{SigningTime, TimestampSource};

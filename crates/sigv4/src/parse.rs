@@ -75,7 +75,11 @@ pub fn parse(req: &HttpRequest<'_>) -> Result<ParsedSignature, SigV4Error> {
     Err(SigV4Error::MissingAuthenticationToken)
 }
 
-fn has_presign_params(query: &str) -> bool {
+/// Whether a query string carries a presigned URL's signature parameters
+/// (`X-Amz-Algorithm`, `X-Amz-Credential` or `X-Amz-Signature`): with no
+/// `Authorization` header either, [`parse`] finds no signature at all. The
+/// server uses this to tell unsigned requests before reading their body.
+pub fn has_presign_params(query: &str) -> bool {
     canonical::query_pairs(query).any(|(k, _)| {
         k == b"X-Amz-Algorithm" || k == b"X-Amz-Credential" || k == X_AMZ_SIGNATURE.as_bytes()
     })
