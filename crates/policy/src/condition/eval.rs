@@ -17,7 +17,7 @@
 
 use super::{BaseOperator, Compiled, Condition, ConditionEntry, OperatorBlock, SetOperator, Text};
 use crate::matching::arn::ArnPattern;
-use crate::matching::glob::Glob;
+use crate::matching::glob::{Glob, Subject};
 use crate::value::{Context, ContextValue, ContextValues};
 use std::cmp::Ordering;
 
@@ -167,6 +167,29 @@ fn evaluate_entry(
     }
 }
 
+/// Whether a string or ARN operator's policy value matches `text` (the subject's text).
+fn string_value_matches(
+    v: &super::ConditionValue,
+    text: &str,
+    subject: &mut Subject<'_>,
+    ctx: &Context,
+) -> bool {
+    let len = text.len();
+    match &v.compiled {
+        Compiled::Exact(Text::Static(s)) => s == text,
+        Compiled::Exact(Text::Dynamic(t)) => t.resolve_text(ctx).is_some_and(|s| s == text),
+        Compiled::Like(Text::Static(g)) => g.matches(subject, 0, len),
+        Compiled::Like(Text::Dynamic(t)) => t
+            .resolve_segs(ctx)
+            .is_some_and(|segs| Glob::from_segs(&segs).matches(subject, 0, len)),
+        Compiled::Arn(Text::Static(p)) => p.matches(subject),
+        Compiled::Arn(Text::Dynamic(t)) => t
+            .resolve_segs(ctx)
+            .is_some_and(|segs| ArnPattern::from_segs(&segs).matches(subject)),
+        _ => false,
+    }
+}
+
 /// Whether request value `r` matches any of the policy values in the operator's positive sense
 /// (`StringNotEquals` is asked "equal to any?"). `None` if `r` cannot be read as the
 /// operator's type. A policy value whose variables do not resolve matches nothing.
@@ -187,23 +210,13 @@ fn matches_any(
         | B::ArnNotEquals
         | B::ArnNotLike => {
             let text = r.as_text();
-            Some(values.iter().any(|v| {
-                match &v.compiled {
-                    Compiled::Exact(Text::Static(s)) => *s == *text,
-                    Compiled::Exact(Text::Dynamic(t)) => {
-                        t.resolve_text(ctx).is_some_and(|s| s == *text)
-                    }
-                    Compiled::Like(Text::Static(g)) => g.is_match(&text),
-                    Compiled::Like(Text::Dynamic(t)) => t
-                        .resolve_tokens(ctx)
-                        .is_some_and(|toks| Glob::from_tokens(toks).is_match(&text)),
-                    Compiled::Arn(Text::Static(p)) => p.is_match(&text),
-                    Compiled::Arn(Text::Dynamic(t)) => t
-                        .resolve_tokens(ctx)
-                        .is_some_and(|toks| ArnPattern::from_tokens(toks).is_match(&text)),
-                    _ => false,
-                }
-            }))
+            // One subject for all the values: patterns share its index (see `glob`).
+            let mut subject = Subject::new(&text, ctx.scratch());
+            Some(
+                values
+                    .iter()
+                    .any(|v| string_value_matches(v, &text, &mut subject, ctx)),
+            )
         }
         B::StringEqualsIgnoreCase | B::StringNotEqualsIgnoreCase => {
             let text = r.as_text().to_lowercase();
