@@ -602,19 +602,25 @@ impl Kms {
             ));
         }
         let constraints = req.constraints.clone().unwrap_or_default();
-        for m in [
-            &constraints.encryption_context_equals,
-            &constraints.encryption_context_subset,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for (m, member) in [
+            (
+                &constraints.encryption_context_equals,
+                "constraints.encryptionContextEquals",
+            ),
+            (
+                &constraints.encryption_context_subset,
+                "constraints.encryptionContextSubset",
+            ),
+        ] {
+            let Some(m) = m else { continue };
             if m.len() > MAX_CONSTRAINT_PAIRS || m.values().any(|v| v.len() > MAX_CONSTRAINT_VALUE)
             {
                 return Err(KmsError::Validation(format!(
                     "A grant constraint may hold at most {MAX_CONSTRAINT_PAIRS} pairs of at most {MAX_CONSTRAINT_VALUE} characters each."
                 )));
             }
+            // The keys too: a constraint is an encryption context, with its size bound.
+            crate::ops::check_encryption_context(m.iter(), member)?;
         }
         let mut cond = Context::new();
         cond.insert_multi(
