@@ -4,7 +4,8 @@
 //! A piece such as `a?b` starts at position `s` exactly when bit `s` of `bits(a)` and bit
 //! `s + 2` of `bits(b)` are set, so its leftmost start is the lowest bit of
 //! `bits(a) & (bits(b) >> 2)`: one AND per literal character per 64 positions, computed a
-//! word at a time (rarest set first) and stopped at the first word with a bit left.
+//! word at a time and stopped at the first word with a bit left (or at the first empty
+//! result, for the rest of that word).
 //!
 //! A literal run longer than [`LONG_RUN`](super::LONG_RUN) characters gets a set of its own:
 //! the positions where the whole run starts, found by substring search (`memchr::memmem`);
@@ -12,9 +13,11 @@
 //! found by comparing up to a run's length of text at a time, so the set costs O(text + run)
 //! in searches and comparisons whatever the input.
 //!
-//! Sets are built on first use and live as long as the [`Scratch`] that holds them: the
-//! request's context. Every pattern of the request tried on the same text shares them, and a
-//! run found in several patterns (a policy variable's value) is searched for once per text.
+//! A text's character sets are built together, in one pass, when a piece first needs them;
+//! a long run's set when a piece first holds it. They live as long as the [`Scratch`] that
+//! holds them: the request's context. Every pattern of the request tried on the same text
+//! shares them, and a run found in several patterns (a policy variable's value) is searched
+//! for once per text.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
