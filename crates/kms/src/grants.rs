@@ -46,9 +46,14 @@ impl GrantConstraints {
     }
 
     /// Keys compare case-insensitively, values case-sensitively (AWS's rule).
+    #[cfg(test)]
     fn holds(&self, ec: &BTreeMap<String, String>) -> bool {
-        let lower: BTreeMap<String, &String> =
-            ec.iter().map(|(k, v)| (k.to_lowercase(), v)).collect();
+        self.holds_lowered(&lowered(ec))
+    }
+
+    /// [`GrantConstraints::holds`] for a context already keyed by lowercase keys
+    /// ([`lowered`]): a request's context is lowered once, not once per grant of the key.
+    fn holds_lowered(&self, lower: &BTreeMap<String, &String>) -> bool {
         if let Some(eq) = &self.encryption_context_equals {
             if eq.len() != lower.len() {
                 return false;
@@ -301,6 +306,12 @@ fn decode_token(token: &str) -> Option<(String, String)> {
     Some((key, grant))
 }
 
+/// An encryption context keyed by its lowercased keys (grant constraints compare keys
+/// case-insensitively).
+fn lowered(ec: &BTreeMap<String, String>) -> BTreeMap<String, &String> {
+    ec.iter().map(|(k, v)| (k.to_lowercase(), v)).collect()
+}
+
 /// The encryption context an operation carries, read back from its
 /// condition keys (`kms:EncryptionContext:<k>`, spelling preserved).
 fn context_encryption_context(ctx: &Context) -> BTreeMap<String, String> {
@@ -450,6 +461,7 @@ impl Kms {
         };
         let op = grant_operation(action);
         let ec = context_encryption_context(op_context);
+        let lower = lowered(&ec);
         grants.iter().any(|g| {
             let Some(m) = grantee_match(&g.grantee, caller) else {
                 return false;
@@ -470,7 +482,7 @@ impl Kms {
                         && g.constraints.admits_child(constraints)
                 }
                 (GrantUse::Any, "DescribeKey" | "RetireGrant" | "CreateGrant") => true,
-                (GrantUse::Any, _) => g.constraints.holds(&ec),
+                (GrantUse::Any, _) => g.constraints.holds_lowered(&lower),
             }
         })
     }
@@ -548,7 +560,9 @@ impl Kms {
                 g.operations.join(", ")
             ));
         } else if !matches!(op, "DescribeKey" | "RetireGrant" | "CreateGrant")
-            && !g.constraints.holds(&context_encryption_context(context))
+            && !g
+                .constraints
+                .holds_lowered(&lowered(&context_encryption_context(context)))
         {
             reasons.push(
                 "the request's encryption context does not meet the grant's constraints \
@@ -602,19 +616,25 @@ impl Kms {
             ));
         }
         let constraints = req.constraints.clone().unwrap_or_default();
-        for m in [
-            &constraints.encryption_context_equals,
-            &constraints.encryption_context_subset,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for (m, member) in [
+            (
+                &constraints.encryption_context_equals,
+                "constraints.encryptionContextEquals",
+            ),
+            (
+                &constraints.encryption_context_subset,
+                "constraints.encryptionContextSubset",
+            ),
+        ] {
+            let Some(m) = m else { continue };
             if m.len() > MAX_CONSTRAINT_PAIRS || m.values().any(|v| v.len() > MAX_CONSTRAINT_VALUE)
             {
                 return Err(KmsError::Validation(format!(
                     "A grant constraint may hold at most {MAX_CONSTRAINT_PAIRS} pairs of at most {MAX_CONSTRAINT_VALUE} characters each."
                 )));
             }
+            // The keys too: a constraint is an encryption context, with its size bound.
+            crate::ops::check_encryption_context(m.iter(), member)?;
         }
         let mut cond = Context::new();
         cond.insert_multi(

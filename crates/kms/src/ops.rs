@@ -82,9 +82,32 @@ impl Kms {
     }
 }
 
-/// The encryption-context condition keys of an operation.
-pub(crate) fn encryption_context_keys(ctx: &mut Context, ec: &crate::crypto::EncryptionContext) {
+/// Pairs an encryption context may hold. AWS documents no bound for a request's encryption
+/// context (grant constraints: 8 pairs); ferrokms sets one so that authorizing a request stays
+/// cheap: each pair is a condition key, and `kms:EncryptionContextKeys` holds one value per
+/// pair, each tried on every pattern a policy lists for it. See docs/operations.md.
+pub(crate) const MAX_ENCRYPTION_CONTEXT_PAIRS: usize = 64;
+
+/// Bytes (UTF-8, keys and values together) an encryption context may hold; see
+/// [`MAX_ENCRYPTION_CONTEXT_PAIRS`].
+pub(crate) const MAX_ENCRYPTION_CONTEXT_BYTES: usize = 8192;
+
+/// The encryption-context condition keys of an operation, after checking the context's size
+/// (`member` names it in the error, as the wire does: `encryptionContext`,
+/// `sourceEncryptionContext`, ...). Counting happens in the loop that builds the keys, so a
+/// small context costs nothing more.
+pub(crate) fn encryption_context_keys(
+    ctx: &mut Context,
+    ec: &crate::crypto::EncryptionContext,
+    member: &str,
+) -> Result<(), KmsError> {
+    check_encryption_context_len(ec.0.len(), member)?;
+    let mut bytes = 0;
     for (k, v) in &ec.0 {
+        bytes += k.len() + v.len();
+        if bytes > MAX_ENCRYPTION_CONTEXT_BYTES {
+            return Err(encryption_context_too_large(member));
+        }
         ctx.insert(
             &ferrokms_types::concat(&["kms:EncryptionContext:", k]),
             v.as_str(),
@@ -98,6 +121,44 @@ pub(crate) fn encryption_context_keys(ctx: &mut Context, ec: &crate::crypto::Enc
                 .collect(),
         );
     }
+    Ok(())
+}
+
+/// The size rule of [`encryption_context_keys`], for a context that does not become
+/// condition keys (a grant constraint's).
+pub(crate) fn check_encryption_context<'a>(
+    pairs: impl ExactSizeIterator<Item = (&'a String, &'a String)>,
+    member: &str,
+) -> Result<(), KmsError> {
+    check_encryption_context_len(pairs.len(), member)?;
+    let bytes: usize = pairs.map(|(k, v)| k.len() + v.len()).sum();
+    if bytes > MAX_ENCRYPTION_CONTEXT_BYTES {
+        return Err(encryption_context_too_large(member));
+    }
+    Ok(())
+}
+
+fn check_encryption_context_len(pairs: usize, member: &str) -> Result<(), KmsError> {
+    if pairs > MAX_ENCRYPTION_CONTEXT_PAIRS {
+        return Err(KmsError::validation(
+            None,
+            member,
+            &format!(
+                "Member must have length less than or equal to {MAX_ENCRYPTION_CONTEXT_PAIRS}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn encryption_context_too_large(member: &str) -> KmsError {
+    KmsError::validation(
+        None,
+        member,
+        &format!(
+            "Member must have keys and values of total length less than or equal to {MAX_ENCRYPTION_CONTEXT_BYTES} bytes"
+        ),
+    )
 }
 
 /// The key-state rule of cryptographic operations (kms-spec §6.2: Encrypt,

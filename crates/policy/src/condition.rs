@@ -120,8 +120,8 @@ pub(crate) enum Compiled {
     /// StringEqualsIgnoreCase / StringNotEqualsIgnoreCase (static text already lowercased).
     IgnoreCase(Text<String>),
     /// StringLike / StringNotLike.
-    Like(Text<Glob>),
-    Arn(Text<ArnPattern>),
+    Like(Text<Glob<'static>>),
+    Arn(Text<ArnPattern<'static>>),
     Number(Number),
     Date(Timestamp),
     Bool(Text<bool>),

@@ -24,11 +24,12 @@ pub(crate) fn action_matches(elem: &ActionElement, action: &Action) -> bool {
 /// `Resource` matches when any pattern matches; `NotResource` when none does. Case-sensitive.
 /// A pattern whose policy variables have no value matches nothing.
 pub(crate) fn resource_matches(elem: &ResourceElement, resource: &str, ctx: &Context) -> bool {
+    let mut subject = glob::Subject::new(resource, ctx.scratch());
     let any = elem.patterns.iter().any(|p| match &p.matcher {
-        ResourceMatcher::Static(pat) => pat.is_match(resource),
+        ResourceMatcher::Static(pat) => pat.matches(&mut subject),
         ResourceMatcher::Dynamic(t) => t
-            .resolve_tokens(ctx)
-            .is_some_and(|toks| arn::ArnPattern::from_tokens(toks).is_match(resource)),
+            .resolve_segs(ctx)
+            .is_some_and(|segs| arn::ArnPattern::from_segs(&segs).matches(&mut subject)),
     });
     any != elem.negated
 }

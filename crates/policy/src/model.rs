@@ -201,7 +201,7 @@ impl ActionElement {
 pub struct ActionPattern {
     pub(crate) text: String,
     /// Compiled from the lowercased text.
-    pub(crate) glob: Glob,
+    pub(crate) glob: Glob<'static>,
 }
 
 impl PartialEq for ActionPattern {
@@ -242,7 +242,7 @@ pub struct ResourcePattern {
 
 #[derive(Debug, Clone)]
 pub(crate) enum ResourceMatcher {
-    Static(ArnPattern),
+    Static(ArnPattern<'static>),
     Dynamic(Template),
 }
 

@@ -190,6 +190,9 @@ pub fn same_context_key(a: &str, b: &str) -> bool {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Context {
     entries: HashMap<String, ContextEntry>,
+    /// Wildcard matching's index of the value it last searched, kept for the next pattern of
+    /// the same request (a cache: empty in a clone, ignored by `==`).
+    scratch: crate::matching::glob::Scratch,
 }
 
 impl Context {
@@ -240,6 +243,10 @@ impl Context {
         } else {
             self.entries.get(name)
         }
+    }
+
+    pub(crate) fn scratch(&self) -> &crate::matching::glob::Scratch {
+        &self.scratch
     }
 
     /// Looks up a key whose name is already lowercase (the form the parser stores).

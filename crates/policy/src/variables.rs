@@ -7,7 +7,7 @@
 //! A variable with no value and no default leaves the whole pattern unresolved; callers treat
 //! that as "this policy value matches nothing", which is what IAM documents.
 
-use crate::matching::glob::{tokens, Tok};
+use crate::matching::glob::Seg;
 use crate::value::Context;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,19 +114,23 @@ impl Template {
         Some(out)
     }
 
-    /// Substitutes variables into a wildcard pattern: the policy's own text keeps its
-    /// wildcards, substituted values and escapes are literal. `lowercase` folds literal text
-    /// for case-insensitive use.
-    pub(crate) fn resolve_tokens(&self, ctx: &Context) -> Option<Vec<Tok>> {
-        let mut out = Vec::new();
+    /// Substitutes variables into a wildcard pattern, in parts: the policy's own text keeps
+    /// its wildcards, substituted values and escapes are literal. Values are borrowed, not
+    /// copied.
+    pub(crate) fn resolve_segs<'a>(&'a self, ctx: &'a Context) -> Option<Vec<Seg<'a>>> {
+        let mut out = Vec::with_capacity(self.pieces.len());
         for p in &self.pieces {
-            match p {
-                Piece::Text(t) => out.extend(tokens(t)),
-                Piece::Escaped(c) => out.push(Tok::Lit(*c)),
+            out.push(match p {
+                Piece::Text(t) => Seg::Wild(t),
+                Piece::Escaped(c) => Seg::Lit(std::borrow::Cow::Borrowed(match c {
+                    '*' => "*",
+                    '?' => "?",
+                    _ => "$",
+                })),
                 Piece::Var { key_lower, default } => {
-                    out.extend(Self::value(key_lower, default, ctx)?.chars().map(Tok::Lit));
+                    Seg::Lit(Self::value(key_lower, default, ctx)?)
                 }
-            }
+            });
         }
         Some(out)
     }

@@ -72,6 +72,37 @@ pub fn runs_blocking(op: &str) -> bool {
         || ferrokms_kms::catalog::operation(op).is_some_and(|o| o.runs_blocking())
 }
 
+/// Encryption contexts up to this many pairs and bytes are authorized on the async workers;
+/// larger ones (up to the bounds every operation enforces, 64 pairs and 8192 bytes) on the
+/// blocking pool. The cost of matching a policy's patterns grows with the context: a
+/// context within these bounds keeps even a 32 KiB policy of `?` patterns to a few
+/// milliseconds of work in a debug build (docs/performance.md), so the workers answer
+/// everyone else (`/health` included) while larger requests are authorized.
+pub const INLINE_CONTEXT_PAIRS: usize = 8;
+pub const INLINE_CONTEXT_BYTES: usize = 1024;
+
+/// Whether a request's encryption context makes its authorization possibly heavy (see
+/// [`INLINE_CONTEXT_PAIRS`]): then the server runs it off the async workers. ReEncrypt carries
+/// two contexts; every other operation at most `EncryptionContext`, one lookup in the body.
+pub fn heavy_authorization(op: &str, body: &Value) -> bool {
+    let heavy = |member: &str| match body.get(member) {
+        Some(Value::Object(ec)) => {
+            ec.len() > INLINE_CONTEXT_PAIRS
+                || ec
+                    .iter()
+                    .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+                    .sum::<usize>()
+                    > INLINE_CONTEXT_BYTES
+        }
+        _ => false,
+    };
+    if op == "ReEncrypt" {
+        heavy("SourceEncryptionContext") || heavy("DestinationEncryptionContext")
+    } else {
+        heavy("EncryptionContext")
+    }
+}
+
 /// The test-only operation of `ferrokms serve --test-clock`
 /// (`TrentService.FerrokmsAdvanceClock`, body `{"Seconds": N}`): moves the
 /// service clock forward, then runs the sweeps (deletions due, rotations
@@ -263,5 +294,45 @@ mod catalog_tests {
                 assert!(model.contains(&o.name), "{} is not in the model", o.name);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod heavy_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(pairs: usize, value_len: usize) -> Value {
+        Value::Object(
+            (0..pairs)
+                .map(|i| (format!("k{i}"), Value::String("v".repeat(value_len))))
+                .collect(),
+        )
+    }
+
+    /// Small contexts (the usual ones) stay on the async workers; more pairs or bytes than
+    /// the inline bounds, in any of the three members, go to the blocking pool.
+    #[test]
+    fn only_requests_with_a_large_encryption_context_are_heavy() {
+        let heavy = |body: Value| heavy_authorization("Encrypt", &body);
+        assert!(!heavy(json!({"KeyId": "k", "Plaintext": "eA=="})));
+        assert!(!heavy(json!({"EncryptionContext": ctx(8, 10)})));
+        // 8 pairs: keys "k0".."k7" (16 bytes) and values of 126 bytes: 1024 bytes.
+        assert!(!heavy(json!({"EncryptionContext": ctx(8, 126)})));
+        assert!(heavy(json!({"EncryptionContext": ctx(8, 127)})));
+        assert!(heavy(json!({"EncryptionContext": ctx(9, 0)})));
+        assert!(heavy_authorization(
+            "Decrypt",
+            &json!({"EncryptionContext": ctx(9, 0)})
+        ));
+        for m in ["SourceEncryptionContext", "DestinationEncryptionContext"] {
+            assert!(
+                heavy_authorization("ReEncrypt", &json!({m: ctx(9, 0)})),
+                "{m}"
+            );
+            assert!(!heavy(json!({m: ctx(9, 0)})), "{m} outside ReEncrypt");
+        }
+        // Not an object: the model check answers it; nothing to weigh here.
+        assert!(!heavy(json!({"EncryptionContext": "x".repeat(5000)})));
     }
 }

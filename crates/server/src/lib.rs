@@ -248,7 +248,13 @@ async fn serve_request(
         .cluster
         .clone()
         .filter(|_| !cluster::kms_op_reads_only(&op));
-    let result = if kms_api::runs_blocking(&op) || write_lock.is_some() {
+    // A large encryption context may make authorization heavy (a policy full of patterns
+    // tried on it): such requests go to the blocking pool too, so that no request holds an
+    // async worker for more than a few milliseconds.
+    let result = if kms_api::runs_blocking(&op)
+        || write_lock.is_some()
+        || kms_api::heavy_authorization(&op, &value)
+    {
         let app = app.clone();
         tokio::task::spawn_blocking(move || {
             let run = || {

@@ -385,7 +385,7 @@ impl Kms {
         cond.insert("kms:DataKeyPairSpec", spec.as_str());
         cond.insert("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
         if let Some(ec) = &req.encryption_context {
-            crate::ops::encryption_context_keys(&mut cond, ec);
+            crate::ops::encryption_context_keys(&mut cond, ec, "encryptionContext")?;
         }
         let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOrAlias, op, cond)?;
         self.require_usable(&key.record)?;

@@ -68,6 +68,15 @@ fn key_id_required(member: &str) -> KmsError {
     ))
 }
 
+/// The request member that holds the encryption context a Decrypt-side action reads.
+fn context_member(action: &str) -> &'static str {
+    if action == "ReEncryptFrom" {
+        "sourceEncryptionContext"
+    } else {
+        "encryptionContext"
+    }
+}
+
 pub(crate) fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     if flag == Some(true) {
         Err(KmsError::DryRunOperation(DRY_RUN_MESSAGE.into()))
@@ -110,7 +119,7 @@ impl Kms {
     ) -> Result<EncryptResponse, KmsError> {
         let mut cond = Context::new();
         if let Some(ec) = &req.encryption_context {
-            encryption_context_keys(&mut cond, ec);
+            encryption_context_keys(&mut cond, ec, "encryptionContext")?;
         }
         cond.insert(
             "kms:EncryptionAlgorithm",
@@ -264,7 +273,7 @@ impl Kms {
         };
         let mut cond = Context::new();
         if let Some(ec) = &req.destination_encryption_context {
-            encryption_context_keys(&mut cond, ec);
+            encryption_context_keys(&mut cond, ec, "destinationEncryptionContext")?;
         }
         cond.insert(
             "kms:EncryptionAlgorithm",
@@ -489,7 +498,7 @@ impl Kms {
         };
         let mut cond = Context::new();
         if let Some(ec) = &req.encryption_context {
-            encryption_context_keys(&mut cond, ec);
+            encryption_context_keys(&mut cond, ec, "encryptionContext")?;
         }
         cond.insert(
             "kms:EncryptionAlgorithm",
@@ -534,7 +543,7 @@ impl Kms {
             .is_some_and(|k| is_rsa_encryption_key(&k));
         let mut cond = Context::new();
         if let Some(ec) = ctx {
-            encryption_context_keys(&mut cond, ec);
+            encryption_context_keys(&mut cond, ec, context_member(action))?;
         }
         match (alg, rsa) {
             (Some(a), _) => cond.insert("kms:EncryptionAlgorithm", a.as_str()),
@@ -581,7 +590,7 @@ impl Kms {
             .lookup(&KeyRef::Key(addr.clone()))
             .map_err(|_| KmsError::AccessDenied(CIPHERTEXT_KEY_UNUSABLE.into()))?;
         let mut cond = Context::new();
-        encryption_context_keys(&mut cond, ctx);
+        encryption_context_keys(&mut cond, ctx, context_member(action))?;
         cond.insert(
             "kms:EncryptionAlgorithm",
             EncryptionAlgorithm::SymmetricDefault.as_str(),

@@ -17,7 +17,7 @@
 
 use super::{BaseOperator, Compiled, Condition, ConditionEntry, OperatorBlock, SetOperator, Text};
 use crate::matching::arn::ArnPattern;
-use crate::matching::glob::Glob;
+use crate::matching::glob::{Glob, Subject};
 use crate::value::{Context, ContextValue, ContextValues};
 use std::cmp::Ordering;
 
@@ -105,8 +105,15 @@ fn evaluate_entry(
         };
     };
     let values = found.as_slice();
+    // A multivalued key tries every listed value on each of its values: substitute policy
+    // variables (and compile the patterns they make) once, not once per request value.
+    let prepared = if values.len() > 1 {
+        prepare(&entry.values, ctx)
+    } else {
+        None
+    };
     // Per request value: Some(true) = matches some listed value (positive sense).
-    let m = |r: &ContextValue| matches_any(op.base, &entry.values, r, ctx);
+    let m = |r: &ContextValue| matches_any(op.base, &entry.values, prepared.as_deref(), r, ctx);
     match op.set {
         Some(SetOperator::ForAllValues) => {
             for r in values {
@@ -167,12 +174,89 @@ fn evaluate_entry(
     }
 }
 
+/// A policy value with its variables substituted, for a request key with several values.
+enum Resolved<'c> {
+    /// No variables: the compiled value serves as it is.
+    Static,
+    /// A variable without a value (and no default): matches nothing.
+    Nothing,
+    /// Equality operators' text (lowercased for the IgnoreCase ones).
+    Text(String),
+    Like(Glob<'c>),
+    Arn(ArnPattern<'c>),
+}
+
+/// The entry's values with their variables substituted, or `None` if none has variables.
+fn prepare<'c>(values: &'c [super::ConditionValue], ctx: &'c Context) -> Option<Vec<Resolved<'c>>> {
+    let dynamic = |c: &Compiled| {
+        matches!(
+            c,
+            Compiled::Exact(Text::Dynamic(_))
+                | Compiled::IgnoreCase(Text::Dynamic(_))
+                | Compiled::Like(Text::Dynamic(_))
+                | Compiled::Arn(Text::Dynamic(_))
+        )
+    };
+    if !values.iter().any(|v| dynamic(&v.compiled)) {
+        return None;
+    }
+    Some(
+        values
+            .iter()
+            .map(|v| match &v.compiled {
+                Compiled::Exact(Text::Dynamic(t)) => t
+                    .resolve_text(ctx)
+                    .map_or(Resolved::Nothing, Resolved::Text),
+                Compiled::IgnoreCase(Text::Dynamic(t)) => t
+                    .resolve_text(ctx)
+                    .map_or(Resolved::Nothing, |s| Resolved::Text(s.to_lowercase())),
+                Compiled::Like(Text::Dynamic(t)) => {
+                    t.resolve_segs(ctx).map_or(Resolved::Nothing, |segs| {
+                        Resolved::Like(Glob::from_segs(&segs))
+                    })
+                }
+                Compiled::Arn(Text::Dynamic(t)) => {
+                    t.resolve_segs(ctx).map_or(Resolved::Nothing, |segs| {
+                        Resolved::Arn(ArnPattern::from_segs(&segs))
+                    })
+                }
+                _ => Resolved::Static,
+            })
+            .collect(),
+    )
+}
+
+/// Whether a string or ARN operator's policy value matches `text` (the subject's text).
+fn string_value_matches(
+    v: &super::ConditionValue,
+    text: &str,
+    subject: &mut Subject<'_>,
+    ctx: &Context,
+) -> bool {
+    let len = text.len();
+    match &v.compiled {
+        Compiled::Exact(Text::Static(s)) => s == text,
+        Compiled::Exact(Text::Dynamic(t)) => t.resolve_text(ctx).is_some_and(|s| s == text),
+        Compiled::Like(Text::Static(g)) => g.matches(subject, 0, len),
+        Compiled::Like(Text::Dynamic(t)) => t
+            .resolve_segs(ctx)
+            .is_some_and(|segs| Glob::from_segs(&segs).matches(subject, 0, len)),
+        Compiled::Arn(Text::Static(p)) => p.matches(subject),
+        Compiled::Arn(Text::Dynamic(t)) => t
+            .resolve_segs(ctx)
+            .is_some_and(|segs| ArnPattern::from_segs(&segs).matches(subject)),
+        _ => false,
+    }
+}
+
 /// Whether request value `r` matches any of the policy values in the operator's positive sense
 /// (`StringNotEquals` is asked "equal to any?"). `None` if `r` cannot be read as the
 /// operator's type. A policy value whose variables do not resolve matches nothing.
+/// `prepared`, when given, holds the values with their variables already substituted.
 fn matches_any(
     base: BaseOperator,
     values: &[super::ConditionValue],
+    prepared: Option<&[Resolved<'_>]>,
     r: &ContextValue,
     ctx: &Context,
 ) -> Option<bool> {
@@ -187,30 +271,30 @@ fn matches_any(
         | B::ArnNotEquals
         | B::ArnNotLike => {
             let text = r.as_text();
-            Some(values.iter().any(|v| {
-                match &v.compiled {
-                    Compiled::Exact(Text::Static(s)) => *s == *text,
-                    Compiled::Exact(Text::Dynamic(t)) => {
-                        t.resolve_text(ctx).is_some_and(|s| s == *text)
-                    }
-                    Compiled::Like(Text::Static(g)) => g.is_match(&text),
-                    Compiled::Like(Text::Dynamic(t)) => t
-                        .resolve_tokens(ctx)
-                        .is_some_and(|toks| Glob::from_tokens(toks).is_match(&text)),
-                    Compiled::Arn(Text::Static(p)) => p.is_match(&text),
-                    Compiled::Arn(Text::Dynamic(t)) => t
-                        .resolve_tokens(ctx)
-                        .is_some_and(|toks| ArnPattern::from_tokens(toks).is_match(&text)),
-                    _ => false,
-                }
-            }))
+            // One subject for all the values: patterns share its index (see `glob`).
+            let mut subject = Subject::new(&text, ctx.scratch());
+            let len = text.len();
+            Some(match prepared {
+                None => values
+                    .iter()
+                    .any(|v| string_value_matches(v, &text, &mut subject, ctx)),
+                Some(p) => values.iter().zip(p).any(|(v, pr)| match pr {
+                    Resolved::Static => string_value_matches(v, &text, &mut subject, ctx),
+                    Resolved::Nothing => false,
+                    Resolved::Text(s) => *s == *text,
+                    Resolved::Like(g) => g.matches(&mut subject, 0, len),
+                    Resolved::Arn(a) => a.matches(&mut subject),
+                }),
+            })
         }
         B::StringEqualsIgnoreCase | B::StringNotEqualsIgnoreCase => {
             let text = r.as_text().to_lowercase();
-            Some(values.iter().any(|v| {
-                match &v.compiled {
-                    Compiled::IgnoreCase(Text::Static(s)) => *s == text,
-                    Compiled::IgnoreCase(Text::Dynamic(t)) => t
+            Some(values.iter().enumerate().any(|(i, v)| {
+                match (&v.compiled, prepared.and_then(|p| p.get(i))) {
+                    (_, Some(Resolved::Nothing)) => false,
+                    (_, Some(Resolved::Text(s))) => *s == text,
+                    (Compiled::IgnoreCase(Text::Static(s)), _) => *s == text,
+                    (Compiled::IgnoreCase(Text::Dynamic(t)), _) => t
                         .resolve_text(ctx)
                         .is_some_and(|s| s.to_lowercase() == text),
                     _ => false,

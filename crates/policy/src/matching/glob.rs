@@ -1,13 +1,60 @@
-//! `*` / `?` wildcard matching, compiled once at parse time.
+//! `*` / `?` wildcard matching, compiled once at parse time, with a cost bounded by the text
+//! and the pattern rather than by their product.
 //!
-//! The pattern is split at its stars into fixed-width pieces. The first piece must sit at the
-//! start of the text, the last at the end, and each middle piece is taken at its leftmost
-//! occurrence: taking the leftmost occurrence never loses a match, so there is no
-//! backtracking and no recursion. The cost is at most O(text × pattern) even for hostile
-//! patterns, and linear for ordinary ones (pieces without `?` use `str::find`).
+//! A pattern is split at its stars into fixed-width *pieces*: runs of literal text and of `?`.
+//! The first piece must sit at the start of the text, the last at the end, and each middle
+//! piece is taken at its leftmost occurrence after the one before: taking the leftmost
+//! occurrence never loses a match, so there is no backtracking and no recursion. What finding
+//! a middle piece costs, for a window of `n` bytes:
+//!
+//! * literal text, with or without `?` at its ends (`*abc*`, `*??abc?*`): one substring search
+//!   (`memchr::memmem`, linear: O(n + piece)) and a count of characters; once a text has been
+//!   scanned several times over (many patterns tried on one long value), a literal of up to
+//!   64 characters is found in its index instead, as below, in O(characters × n/64);
+//! * `?` between literal runs (`*a?b*`): the text's bit-parallel index ([`index`]): for each
+//!   character, the set of positions holding it, so the piece's starts are the AND of those
+//!   sets shifted by the characters' offsets: O(literal characters × n/64) word operations,
+//!   stopped at the first word with a start left. A literal run longer than 64 characters (a
+//!   policy variable's value, say) counts as one set, found by substring search and the run's
+//!   period in O(n + run).
+//!
+//! A text is matched through a [`Subject`], which takes the request's [`Scratch`] for as long
+//! as it lives: every pattern tried on one value (a condition's list of patterns, say) shares
+//! one index of it, and later values of the same text (the next statement) find it there
+//! again. Anchored pieces (first and last) are compared in place: O(piece). A text shorter in
+//! bytes than the characters a pattern needs is refused at once.
 
-/// One token of a wildcard pattern. `Lit` characters are compared exactly (callers that want
-/// case-insensitive matching lowercase both sides first).
+mod index;
+
+pub(crate) use index::Scratch;
+pub(crate) use index::Subject;
+
+use std::borrow::Cow;
+
+/// Literal runs longer than this (in characters) are found as a whole in the index rather
+/// than character by character.
+const LONG_RUN: usize = 64;
+
+#[cfg(test)]
+thread_local! {
+    static STEPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts work in tests (bytes compared or scanned, words combined); nothing otherwise.
+#[inline(always)]
+pub(crate) fn step(_n: usize) {
+    #[cfg(test)]
+    STEPS.with(|s| s.set(s.get() + _n as u64));
+}
+
+/// The work counted on this thread since the last call.
+#[cfg(test)]
+pub(crate) fn take_steps() -> u64 {
+    STEPS.with(|s| s.replace(0))
+}
+
+/// One token of a wildcard pattern (tests build patterns from tokens).
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Tok {
     Lit(char),
@@ -15,253 +62,492 @@ pub(crate) enum Tok {
     Star,
 }
 
-/// Turns wildcard text into tokens: `*` and `?` are wildcards, everything else literal.
-pub(crate) fn tokens(text: &str) -> impl Iterator<Item = Tok> + '_ {
-    text.chars().map(|c| match c {
-        '*' => Tok::Star,
-        '?' => Tok::One,
-        c => Tok::Lit(c),
-    })
+/// Pattern text in parts: `Wild` text has `*` and `?` as wildcards; `Lit` text is literal
+/// (a policy variable's value, or an escape such as `${*}`).
+#[derive(Debug, Clone)]
+pub(crate) enum Seg<'a> {
+    Wild(&'a str),
+    Lit(Cow<'a, str>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PTok {
-    Lit(char),
-    One,
+enum Atom<'a> {
+    /// Literal text and its length in characters.
+    Lit(Cow<'a, str>, usize),
+    /// That many `?`.
+    Skip(usize),
 }
 
+/// What the index combines to find a piece: the set of a character or of a long run, at an
+/// offset (in characters) from the piece's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Term {
+    Char(usize, char),
+    /// The literal atom at this index of the piece.
+    Run(usize, usize),
+}
+
+impl Term {
+    #[inline(always)]
+    fn offset(&self) -> usize {
+        match *self {
+            Term::Char(off, _) | Term::Run(off, _) => off,
+        }
+    }
+}
+
+/// A run of fixed-width tokens between stars: `chars` characters wide.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Piece {
-    toks: Vec<PTok>,
-    /// The piece as a string when it has no `?`, so it can be found with `str::find`.
-    literal: Option<String>,
+pub(crate) struct Piece<'a> {
+    atoms: Vec<Atom<'a>>,
+    chars: usize,
+    /// `?` before the first literal run, and after the last.
+    lead_skip: usize,
+    trail_skip: usize,
+    /// `atoms[core.0..core.1]` starts and ends with a literal run (empty if none).
+    core: (usize, usize),
+    core_chars: usize,
+    /// For a core with `?` inside: the index's terms, offsets from the core's start.
+    terms: Vec<Term>,
+    /// Whether every term is a Latin-1 character.
+    latin_terms: bool,
 }
 
-impl Piece {
-    fn new(toks: Vec<PTok>) -> Self {
-        let literal = toks
+impl<'a> Piece<'a> {
+    fn new(atoms: Vec<Atom<'a>>, chars: usize) -> Self {
+        let lead_skip = match atoms.first() {
+            Some(Atom::Skip(n)) => *n,
+            _ => 0,
+        };
+        let lo = usize::from(lead_skip > 0);
+        let (trail_skip, hi) = match atoms.last() {
+            Some(Atom::Skip(n)) if atoms.len() > lo => (*n, atoms.len() - 1),
+            _ => (0, atoms.len()),
+        };
+        let (core, core_chars) = if lo < hi {
+            ((lo, hi), chars - lead_skip - trail_skip)
+        } else {
+            ((0, 0), 0)
+        };
+        let mut terms = Vec::new();
+        if core.1 - core.0 > 1 {
+            let mut off = 0;
+            for (i, a) in atoms.iter().enumerate().take(core.1).skip(core.0) {
+                match a {
+                    Atom::Lit(_, n) if *n > LONG_RUN => terms.push(Term::Run(off, i)),
+                    Atom::Lit(l, _) => {
+                        terms.extend(l.chars().enumerate().map(|(j, c)| Term::Char(off + j, c)))
+                    }
+                    Atom::Skip(_) => {}
+                }
+                off += match a {
+                    Atom::Lit(_, n) | Atom::Skip(n) => *n,
+                };
+            }
+        }
+        let latin_terms = terms
             .iter()
-            .map(|t| match t {
-                PTok::Lit(c) => Some(*c),
-                PTok::One => None,
-            })
-            .collect::<Option<String>>();
-        Piece { toks, literal }
+            .all(|t| matches!(t, Term::Char(_, c) if (*c as u32) < 256));
+        Piece {
+            atoms,
+            chars,
+            lead_skip,
+            trail_skip,
+            core,
+            core_chars,
+            terms,
+            latin_terms,
+        }
     }
 
-    /// If the piece matches `text` starting at byte `at` (without passing `end`), the byte
-    /// offset just after the match.
-    fn match_at(&self, text: &str, at: usize, end: usize) -> Option<usize> {
-        let window = text.get(at..end)?;
-        let mut chars = window.char_indices();
-        let mut consumed = 0;
-        for t in &self.toks {
-            let (i, c) = chars.next()?;
-            if let PTok::Lit(l) = t {
-                if *l != c {
-                    return None;
+    fn core(&self) -> &[Atom<'a>] {
+        &self.atoms[self.core.0..self.core.1]
+    }
+
+    /// The piece as one string when it has no `?`.
+    fn literal(&self) -> Option<&Cow<'a, str>> {
+        match self.atoms.as_slice() {
+            [Atom::Lit(l, _)] => Some(l),
+            _ => None,
+        }
+    }
+
+    /// If the piece matches `text` starting at byte `at` without passing `end`, the byte
+    /// offset just after it. O(piece).
+    fn match_at(&self, text: &[u8], at: usize, end: usize) -> Option<usize> {
+        let mut pos = at;
+        for a in &self.atoms {
+            match a {
+                Atom::Lit(l, _) => {
+                    step(l.len());
+                    if !text.get(pos..end)?.starts_with(l.as_bytes()) {
+                        return None;
+                    }
+                    pos += l.len();
+                }
+                Atom::Skip(n) => pos = fwd_chars(text, pos, end, *n)?,
+            }
+        }
+        Some(pos)
+    }
+
+    /// Leftmost match inside the subject's `start..end`: (match start, match end).
+    fn find(&self, s: &mut Subject<'_>, start: usize, end: usize) -> Option<(usize, usize)> {
+        let b = s.text().as_bytes();
+        // The core can start no earlier than `lead_skip` characters in.
+        let from = if self.lead_skip == 0 {
+            start
+        } else {
+            fwd_chars(b, start, end, self.lead_skip)?
+        };
+        let (q, qe) = match self.core() {
+            [] => return Some((start, from)),
+            [Atom::Lit(l, n)] => {
+                if *n <= LONG_RUN && s.prefers_index(end - from) {
+                    s.find_literal(l, *n, from, end)?
+                } else {
+                    let window = b.get(from..end)?;
+                    let found = memchr::memmem::find(window, l.as_bytes());
+                    let scanned = found.map_or(window.len(), |i| i + l.len());
+                    step(scanned);
+                    s.scanned(scanned);
+                    let i = found?;
+                    (from + i, from + i + l.len())
                 }
             }
-            consumed = i + c.len_utf8();
+            _ => s.find_core(self, from, end)?,
+        };
+        if self.lead_skip == 0 && self.trail_skip == 0 {
+            return Some((q, qe));
         }
-        Some(at + consumed)
-    }
-
-    /// Leftmost match inside `text[start..end]`: (match start, match end).
-    fn find(&self, text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
-        let window = text.get(start..end)?;
-        if let Some(lit) = &self.literal {
-            let i = window.find(lit.as_str())?;
-            return Some((start + i, start + i + lit.len()));
-        }
-        for (i, _) in window.char_indices() {
-            if let Some(e) = self.match_at(text, start + i, end) {
-                return Some((start + i, e));
-            }
-        }
-        None
+        let b = s.text().as_bytes();
+        // A later occurrence would leave fewer characters after it, so if these are missing
+        // there is no match at all.
+        let e = fwd_chars(b, qe, end, self.trail_skip)?;
+        let st = back_chars(b, q, start, self.lead_skip)?;
+        Some((st, e))
     }
 }
 
-/// A compiled wildcard pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Glob {
-    /// Only stars: matches everything.
-    Any,
-    /// No wildcards.
-    Exact(String),
-    /// `literal*`.
-    Prefix(String),
-    General {
-        pieces: Vec<Piece>,
-        lead_star: bool,
-        trail_star: bool,
-    },
+/// The byte length of the character starting with `lead`.
+#[inline]
+fn utf8_width(lead: u8) -> usize {
+    match lead {
+        0..=0x7f => 1,
+        0x80..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    }
 }
 
-impl Glob {
-    /// Compiles wildcard text (`*`, `?`).
-    pub(crate) fn new(text: &str) -> Self {
-        Self::from_tokens(tokens(text))
+/// The byte offset `n` characters after `pos`, if they fit before `end`.
+fn fwd_chars(b: &[u8], mut pos: usize, end: usize, n: usize) -> Option<usize> {
+    if n == 0 {
+        return (pos <= end).then_some(pos);
+    }
+    step(n);
+    for _ in 0..n {
+        if pos >= end {
+            return None;
+        }
+        pos += utf8_width(b[pos]);
+    }
+    (pos <= end).then_some(pos)
+}
+
+/// The byte offset `n` characters before `pos`, if they fit after `lo`.
+fn back_chars(b: &[u8], mut pos: usize, lo: usize, n: usize) -> Option<usize> {
+    if n == 0 {
+        return Some(pos);
+    }
+    step(n);
+    for _ in 0..n {
+        if pos <= lo {
+            return None;
+        }
+        pos -= 1;
+        while pos > lo && b[pos] & 0xc0 == 0x80 {
+            pos -= 1;
+        }
+    }
+    Some(pos)
+}
+
+/// Compiles wildcard text piece by piece.
+#[derive(Default)]
+pub(crate) struct Builder<'a> {
+    pieces: Vec<Piece<'a>>,
+    cur: Vec<Atom<'a>>,
+    cur_chars: usize,
+    stars: usize,
+    lead_star: bool,
+    trail_star: bool,
+    any: bool,
+}
+
+impl<'a> Builder<'a> {
+    fn close(&mut self) {
+        if !self.cur.is_empty() {
+            let atoms = std::mem::take(&mut self.cur);
+            self.pieces.push(Piece::new(atoms, self.cur_chars));
+            self.cur_chars = 0;
+        }
     }
 
-    /// Compiles a token stream (used when policy variables contribute literal characters).
-    pub(crate) fn from_tokens(toks: impl IntoIterator<Item = Tok>) -> Self {
-        let mut pieces: Vec<Vec<PTok>> = vec![Vec::new()];
-        let mut stars = 0usize;
-        let mut lead_star = false;
-        let mut trail_star = false;
-        let mut any_tok = false;
-        for t in toks {
-            match t {
-                Tok::Star => {
-                    if !any_tok {
-                        lead_star = true;
-                    }
-                    stars += 1;
-                    trail_star = true;
-                    if pieces.last().is_some_and(|p| !p.is_empty()) {
-                        pieces.push(Vec::new());
-                    }
-                }
-                Tok::Lit(c) => {
-                    trail_star = false;
-                    if let Some(p) = pieces.last_mut() {
-                        p.push(PTok::Lit(c));
-                    }
-                }
-                Tok::One => {
-                    trail_star = false;
-                    if let Some(p) = pieces.last_mut() {
-                        p.push(PTok::One);
-                    }
-                }
-            }
-            any_tok = true;
+    fn star(&mut self) {
+        if !self.any {
+            self.lead_star = true;
         }
-        pieces.retain(|p| !p.is_empty());
-        if stars > 0 && pieces.is_empty() {
+        self.any = true;
+        self.stars += 1;
+        self.trail_star = true;
+        self.close();
+    }
+
+    fn one(&mut self) {
+        self.any = true;
+        self.trail_star = false;
+        self.cur_chars += 1;
+        match self.cur.last_mut() {
+            Some(Atom::Skip(n)) => *n += 1,
+            _ => self.cur.push(Atom::Skip(1)),
+        }
+    }
+
+    /// Literal text. A long run is kept as it is (borrowed, not copied) in an atom of its
+    /// own, so the index can recognise it in every pattern that holds it.
+    pub(crate) fn lit(&mut self, s: Cow<'a, str>) {
+        if s.is_empty() {
+            return;
+        }
+        self.any = true;
+        self.trail_star = false;
+        let n = s.chars().count();
+        self.cur_chars += n;
+        match self.cur.last_mut() {
+            Some(Atom::Lit(l, c)) if n <= LONG_RUN && *c <= LONG_RUN => {
+                l.to_mut().push_str(&s);
+                *c += n;
+            }
+            _ => self.cur.push(Atom::Lit(s, n)),
+        }
+    }
+
+    /// One character of wildcard text.
+    pub(crate) fn wild_char(&mut self, c: char) {
+        match c {
+            '*' => self.star(),
+            '?' => self.one(),
+            c => self.lit(Cow::Owned(c.to_string())),
+        }
+    }
+
+    /// Wildcard text.
+    pub(crate) fn wild(&mut self, s: &'a str) {
+        let mut rest = s;
+        while let Some(i) = rest.find(['*', '?']) {
+            self.lit(Cow::Borrowed(&rest[..i]));
+            self.wild_char(char::from(rest.as_bytes()[i]));
+            rest = &rest[i + 1..];
+        }
+        self.lit(Cow::Borrowed(rest));
+    }
+
+    pub(crate) fn finish(mut self) -> Glob<'a> {
+        self.close();
+        let mut pieces = self.pieces;
+        if self.stars == 0 {
+            return match pieces.pop() {
+                None => Glob::Exact(Cow::Borrowed("")),
+                Some(p) => match p.literal() {
+                    Some(l) => Glob::Exact(l.clone()),
+                    None => Glob::Fixed(p),
+                },
+            };
+        }
+        if pieces.is_empty() {
             return Glob::Any;
         }
-        let pieces: Vec<Piece> = pieces.into_iter().map(Piece::new).collect();
-        if stars == 0 {
-            match pieces.first() {
-                None => return Glob::Exact(String::new()),
-                Some(p) => {
-                    if let (1, Some(l)) = (pieces.len(), &p.literal) {
-                        return Glob::Exact(l.clone());
-                    }
-                }
-            }
-        }
-        if stars == 1 && !lead_star && trail_star && pieces.len() == 1 {
-            if let Some(l) = &pieces[0].literal {
+        if self.stars == 1 && !self.lead_star && self.trail_star && pieces.len() == 1 {
+            if let Some(l) = pieces[0].literal() {
                 return Glob::Prefix(l.clone());
             }
         }
-        Glob::General {
-            pieces,
-            lead_star,
-            trail_star,
+        let min_chars = pieces.iter().map(|p| p.chars).sum();
+        let tail = if self.trail_star { None } else { pieces.pop() };
+        let head = if self.lead_star || pieces.is_empty() {
+            None
+        } else {
+            Some(pieces.remove(0))
+        };
+        Glob::General(Box::new(General {
+            head,
+            middle: pieces,
+            tail,
+            min_chars,
+        }))
+    }
+}
+
+/// A pattern with stars that is not a plain prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct General<'a> {
+    /// The piece before the first star, anchored at the start.
+    head: Option<Piece<'a>>,
+    /// The pieces between stars, in order.
+    middle: Vec<Piece<'a>>,
+    /// The piece after the last star, anchored at the end.
+    tail: Option<Piece<'a>>,
+    /// Characters the text needs at least.
+    min_chars: usize,
+}
+
+/// A compiled wildcard pattern; `'a` is what policy-variable values are borrowed from
+/// (`'static` for the patterns a policy holds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Glob<'a> {
+    /// Only stars: matches everything.
+    Any,
+    /// No wildcards.
+    Exact(Cow<'a, str>),
+    /// `literal*`.
+    Prefix(Cow<'a, str>),
+    /// No star but some `?`: the piece must cover the whole text.
+    Fixed(Piece<'a>),
+    General(Box<General<'a>>),
+}
+
+impl Glob<'static> {
+    /// Compiles wildcard text (`*`, `?`).
+    pub(crate) fn new(text: &str) -> Self {
+        let mut b = Builder::default();
+        b.wild(text);
+        b.finish().into_owned()
+    }
+}
+
+impl<'a> Glob<'a> {
+    /// Compiles pattern text in parts (policy variables contribute literal text).
+    pub(crate) fn from_segs(segs: &[Seg<'a>]) -> Self {
+        let mut b = Builder::default();
+        for s in segs {
+            match s {
+                Seg::Wild(t) => b.wild(t),
+                Seg::Lit(t) => b.lit(t.clone()),
+            }
+        }
+        b.finish()
+    }
+
+    /// Compiles a token stream.
+    #[cfg(test)]
+    pub(crate) fn from_tokens(toks: impl IntoIterator<Item = Tok>) -> Glob<'static> {
+        let mut b = Builder::default();
+        for t in toks {
+            match t {
+                Tok::Lit(c) => b.lit(Cow::Owned(c.to_string())),
+                Tok::One => b.one(),
+                Tok::Star => b.star(),
+            }
+        }
+        b.finish().into_owned()
+    }
+
+    /// The same pattern owning all its text.
+    pub(crate) fn into_owned(self) -> Glob<'static> {
+        fn own(c: Cow<'_, str>) -> Cow<'static, str> {
+            Cow::Owned(c.into_owned())
+        }
+        fn piece(p: Piece<'_>) -> Piece<'static> {
+            Piece {
+                atoms: p
+                    .atoms
+                    .into_iter()
+                    .map(|a| match a {
+                        Atom::Lit(l, n) => Atom::Lit(own(l), n),
+                        Atom::Skip(n) => Atom::Skip(n),
+                    })
+                    .collect(),
+                chars: p.chars,
+                lead_skip: p.lead_skip,
+                trail_skip: p.trail_skip,
+                core: p.core,
+                core_chars: p.core_chars,
+                terms: p.terms,
+                latin_terms: p.latin_terms,
+            }
+        }
+        match self {
+            Glob::Any => Glob::Any,
+            Glob::Exact(s) => Glob::Exact(own(s)),
+            Glob::Prefix(s) => Glob::Prefix(own(s)),
+            Glob::Fixed(p) => Glob::Fixed(piece(p)),
+            Glob::General(g) => Glob::General(Box::new(General {
+                head: g.head.map(piece),
+                middle: g.middle.into_iter().map(piece).collect(),
+                tail: g.tail.map(piece),
+                min_chars: g.min_chars,
+            })),
         }
     }
 
+    /// Matches a short text on its own (action names).
     pub(crate) fn is_match(&self, text: &str) -> bool {
+        let scratch = Scratch::new();
+        let mut s = Subject::new(text, &scratch);
+        self.matches(&mut s, 0, text.len())
+    }
+
+    /// Whether the pattern matches the subject's bytes `start..end` (character boundaries).
+    pub(crate) fn matches(&self, s: &mut Subject<'_>, start: usize, end: usize) -> bool {
+        let text = s.text();
+        if start > end || end > text.len() {
+            return false;
+        }
         match self {
             Glob::Any => true,
-            Glob::Exact(s) => s == text,
-            Glob::Prefix(p) => text.starts_with(p.as_str()),
-            Glob::General {
-                pieces,
-                lead_star,
-                trail_star,
-            } => general_match(pieces, *lead_star, *trail_star, text),
+            Glob::Exact(x) => text.as_bytes()[start..end] == *x.as_bytes(),
+            Glob::Prefix(p) => text.as_bytes()[start..end].starts_with(p.as_bytes()),
+            Glob::Fixed(p) => {
+                end - start >= p.chars && p.match_at(text.as_bytes(), start, end) == Some(end)
+            }
+            Glob::General(g) => g.matches(s, start, end),
         }
     }
 }
 
-fn general_match(pieces: &[Piece], lead_star: bool, trail_star: bool, text: &str) -> bool {
-    let (mut lo, mut hi) = (0, pieces.len());
-    let mut start = 0;
-    let mut end = text.len();
-    if !lead_star {
-        let Some(first) = pieces.first() else {
-            return text.is_empty();
-        };
-        match first.match_at(text, 0, end) {
-            Some(e) => start = e,
-            None => return false,
-        }
-        lo = 1;
-        if !trail_star && pieces.len() == 1 {
-            // No star at all: the single piece must cover the whole text.
-            return start == text.len();
-        }
-    }
-    if !trail_star && hi > lo {
-        let last = &pieces[hi - 1];
-        // Every token matches exactly one character, so the suffix is the last n characters.
-        let n = last.toks.len();
-        let Some((suffix_start, _)) = text[start..].char_indices().rev().nth(n - 1) else {
-            return false;
-        };
-        let suffix_start = start + suffix_start;
-        if last.match_at(text, suffix_start, end) != Some(end) {
+impl General<'_> {
+    fn matches(&self, s: &mut Subject<'_>, mut start: usize, mut end: usize) -> bool {
+        // Every character is at least one byte.
+        if end - start < self.min_chars {
             return false;
         }
-        end = suffix_start;
-        hi -= 1;
-    }
-    for piece in &pieces[lo..hi] {
-        match piece.find(text, start, end) {
-            Some((_, e)) => start = e,
-            None => return false,
+        let b = s.text().as_bytes();
+        if let Some(h) = &self.head {
+            match h.match_at(b, start, end) {
+                Some(e) => start = e,
+                None => return false,
+            }
         }
+        if let Some(t) = &self.tail {
+            // Every token is one character wide: the tail is the last `chars` characters.
+            let Some(ts) = back_chars(b, end, start, t.chars) else {
+                return false;
+            };
+            if t.match_at(b, ts, end) != Some(end) {
+                return false;
+            }
+            end = ts;
+        }
+        for piece in &self.middle {
+            match piece.find(s, start, end) {
+                Some((_, e)) => start = e,
+                None => return false,
+            }
+        }
+        start <= end
     }
-    start <= end
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A deliberately naive recursive matcher to cross-check the compiled one.
-    fn naive(p: &[char], t: &[char]) -> bool {
-        match p.first() {
-            None => t.is_empty(),
-            Some('*') => naive(&p[1..], t) || (!t.is_empty() && naive(p, &t[1..])),
-            Some('?') => !t.is_empty() && naive(&p[1..], &t[1..]),
-            Some(c) => t.first() == Some(c) && naive(&p[1..], &t[1..]),
-        }
-    }
-
-    #[test]
-    fn agrees_with_naive_matcher() {
-        let pats = [
-            "", "*", "**", "a", "a*", "*a", "*a*", "a*b", "a?c", "?", "??", "*?", "?*", "a*b*c",
-            "*ab*ab*", "a**b", "*é?", "k?s:*", "x*y?z",
-        ];
-        let texts = [
-            "", "a", "b", "ab", "abc", "acb", "aXc", "aab", "abab", "ababab", "é", "éx", "kms:x",
-            "xyyz", "xyaz", "axbxc", "ba",
-        ];
-        for p in pats {
-            for t in texts {
-                let pc: Vec<char> = p.chars().collect();
-                let tc: Vec<char> = t.chars().collect();
-                assert_eq!(
-                    Glob::new(p).is_match(t),
-                    naive(&pc, &tc),
-                    "pattern {p:?} text {t:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn literal_tokens_from_variables_are_not_wildcards() {
-        let g = Glob::from_tokens([Tok::Lit('a'), Tok::Lit('*')]);
-        assert!(g.is_match("a*"));
-        assert!(!g.is_match("ab"));
-    }
-}
+mod tests;

@@ -237,3 +237,49 @@ fn variable_in_bool_condition_is_substituted() {
         .with("x:want", "true");
     assert!(holds(r#"{"Bool":{"aws:SecureTransport":"${x:want}"}}"#, c));
 }
+
+#[test]
+fn variables_in_values_of_a_multivalued_key_are_substituted_for_every_request_value() {
+    // Several request values: the variables are substituted once for all of them (an
+    // optimisation that must not change an answer).
+    let c = ctx()
+        .with("aws:username", "Alice")
+        .with_multi("aws:TagKeys", strs(&["x", "team-Alice", "y"]));
+    assert!(holds(
+        r#"{"ForAnyValue:StringLike":{"aws:TagKeys":["z*","team-${aws:username}"]}}"#,
+        c.clone()
+    ));
+    assert!(holds(
+        r#"{"ForAllValues:StringLike":{"aws:TagKeys":["?","team-${aws:username}"]}}"#,
+        c.clone()
+    ));
+    assert!(holds(
+        r#"{"ForAnyValue:StringEquals":{"aws:TagKeys":"team-${aws:username}"}}"#,
+        c.clone()
+    ));
+    assert!(holds(
+        r#"{"ForAnyValue:StringEqualsIgnoreCase":{"aws:TagKeys":"TEAM-${aws:username}"}}"#,
+        c.clone()
+    ));
+    assert!(holds(
+        r#"{"ForAnyValue:ArnLike":{"aws:TagKeys":"team-${aws:username}"}}"#,
+        c.clone()
+    ));
+    assert!(!holds(
+        r#"{"ForAnyValue:StringLike":{"aws:TagKeys":"team-${aws:username}?"}}"#,
+        c.clone()
+    ));
+    // A variable without a value: that listed value matches nothing, the others still do.
+    assert!(!holds(
+        r#"{"ForAnyValue:StringLike":{"aws:TagKeys":"team-${aws:PrincipalTag/none}"}}"#,
+        c.clone()
+    ));
+    assert!(holds(
+        r#"{"ForAnyValue:StringLike":{"aws:TagKeys":["team-${aws:PrincipalTag/none}","y"]}}"#,
+        c.clone()
+    ));
+    assert!(holds(
+        r#"{"ForAllValues:StringNotLike":{"aws:TagKeys":"team-${aws:PrincipalTag/none}"}}"#,
+        c
+    ));
+}
