@@ -117,9 +117,9 @@ pub fn lint_cmd(args: LintArgs) -> i32 {
             "file": args.file.display().to_string(),
             "findings": findings,
         });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else if findings.is_empty() {
-        println!("{}: no findings", args.file.display());
+        outln!("{}: no findings", args.file.display());
     } else {
         for f in &findings {
             let at = match (f.statement, &f.sid) {
@@ -127,7 +127,7 @@ pub fn lint_cmd(args: LintArgs) -> i32 {
                 (Some(i), None) => format!(" statement #{i}"),
                 _ => String::new(),
             };
-            println!(
+            outln!(
                 "{}:{at} {} {}: {}",
                 args.file.display(),
                 f.severity.as_str(),
@@ -298,9 +298,9 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
                 "error": "InvalidGrantTokenException",
                 "grant_tokens": tokens,
             });
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            outln!("{}", serde_json::to_string_pretty(&v)?);
         } else {
-            println!(
+            outln!(
                 "denied: {} {} on {}\n  InvalidGrantTokenException: {}",
                 caller.arn,
                 record.action,
@@ -332,9 +332,9 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
             "suggestions": suggestions,
             "grant_tokens": tokens,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!(
+        outln!(
             "{}: {} {} on {}",
             if record.allowed { "allowed" } else { "denied" },
             caller.arn,
@@ -342,24 +342,24 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
             record.resource
         );
         if let Some(r) = &role_arn {
-            println!("  (a session of {r})");
+            outln!("  (a session of {r})");
         }
         if record.allowed {
-            println!("  decision: {}", record.decision);
+            outln!("  decision: {}", record.decision);
         }
         if let Some(m) = &message {
-            println!("  AccessDeniedException: {m}");
+            outln!("  AccessDeniedException: {m}");
         }
         if record.statements.is_empty() {
-            println!("  statements that applied: none");
+            outln!("  statements that applied: none");
         } else {
-            println!("  statements that applied:");
+            outln!("  statements that applied:");
             for s in &record.statements {
-                println!("    {s}");
+                outln!("    {s}");
             }
         }
         for t in &tokens {
-            println!(
+            outln!(
                 "  grant token: grant {} on {} for {} ({}): {}",
                 t.grant_id.as_deref().unwrap_or("?"),
                 t.key_arn.as_deref().unwrap_or("?"),
@@ -372,13 +372,13 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
                 }
             );
             for r in &t.reasons {
-                println!("    - {r}");
+                outln!("    - {r}");
             }
         }
         if !suggestions.is_empty() {
-            println!("  to allow it:");
+            outln!("  to allow it:");
             for s in &suggestions {
-                println!("    - {s}");
+                outln!("    - {s}");
             }
         }
     }
@@ -680,17 +680,17 @@ pub fn key_access_cmd(args: KeyAccessArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({"key": key_arn, "principals": principals}))?
         );
         return Ok(());
     }
-    println!("key {key_arn}");
+    outln!("key {key_arn}");
     for (arn, kind, access) in &report {
-        println!("{arn} ({kind})");
+        outln!("{arn} ({kind})");
         if access.is_empty() {
-            println!("  no access");
+            outln!("  no access");
             continue;
         }
         // Actions grouped by path and conditions, in first-seen order.
@@ -712,11 +712,11 @@ pub fn key_access_cmd(args: KeyAccessArgs) -> anyhow::Result<()> {
                 acts.join(", ")
             };
             if conditions.is_empty() {
-                println!("  {path}: {list}");
+                outln!("  {path}: {list}");
             } else {
-                println!("  conditional, {path}: {list}");
+                outln!("  conditional, {path}: {list}");
                 for (s, c) in conditions {
-                    println!("    {s}: {c}");
+                    outln!("    {s}: {c}");
                 }
             }
         }

@@ -127,20 +127,24 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<()> {
     let selected: Vec<&Value> = all.iter().filter(|v| matches(v, &a)).collect();
     if a.json {
         for v in selected {
-            println!("{v}");
+            outln!("{v}");
         }
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<20} {:<22} {:<58} {:<26} {:<36}",
-        "time", "event", "principal", "result", "request id"
+        "time",
+        "event",
+        "principal",
+        "result",
+        "request id"
     );
     for v in selected {
         let result = match s(v, &["errorCode"]) {
             "" => "OK".to_string(),
             code => code.to_string(),
         };
-        println!(
+        outln!(
             "{:<20} {:<22} {:<58} {:<26} {:<36}",
             s(v, &["eventTime"]),
             s(v, &["eventName"]),
@@ -149,7 +153,7 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<()> {
             s(v, &["requestID"]),
         );
         if let Some(r) = v["resources"].as_array().and_then(|r| r.first()) {
-            println!("{:<20} on {}", "", s(r, &["ARN"]));
+            outln!("{:<20} on {}", "", s(r, &["ARN"]));
         }
     }
     Ok(())
@@ -187,11 +191,11 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
     }
     if a.json {
         let out = serde_json::json!({"record": v, "suggestions": suggestions});
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    println!("Request {} at {}", a.request_id, s(v, &["eventTime"]));
-    println!(
+    outln!("Request {} at {}", a.request_id, s(v, &["eventTime"]));
+    outln!(
         "  who:    {caller}{}",
         if role.is_empty() {
             String::new()
@@ -199,21 +203,21 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
             format!(" (session of {role})")
         }
     );
-    println!(
+    outln!(
         "  what:   {} ({})",
         s(v, &["eventName"]),
         s(v, &["eventSource"])
     );
     match s(v, &["errorCode"]) {
-        "" => println!("  result: allowed and performed"),
-        code => println!("  result: {code}: {}", s(v, &["errorMessage"])),
+        "" => outln!("  result: allowed and performed"),
+        code => outln!("  result: {code}: {}", s(v, &["errorMessage"])),
     }
     if decisions.is_empty() {
-        println!("  no authorization decision was recorded (the request failed before it, or the operation needs none)");
+        outln!("  no authorization decision was recorded (the request failed before it, or the operation needs none)");
     }
     for d in &decisions {
-        println!();
-        println!(
+        outln!();
+        outln!(
             "  {} on {}: {}",
             d.action,
             d.resource,
@@ -224,17 +228,17 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
             }
         );
         if d.statements.is_empty() {
-            println!("    no statement applied");
+            outln!("    no statement applied");
         }
         for st in &d.statements {
-            println!("    applied: {st}");
+            outln!("    applied: {st}");
         }
     }
     if !suggestions.is_empty() {
-        println!();
-        println!("  What would allow it:");
+        outln!();
+        outln!("  What would allow it:");
         for sug in &suggestions {
-            println!("    - {sug}");
+            outln!("    - {sug}");
         }
     }
     Ok(())

@@ -5,6 +5,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[macro_use]
+mod out;
 mod analyze;
 mod audit;
 mod backup;
@@ -318,7 +320,7 @@ fn main() -> anyhow::Result<()> {
             command: BootstrapCommand::Check { file },
         } => {
             let f = ferrokms_server::bootstrap::load(&file)?;
-            println!("{}: ok ({} account(s))", file.display(), f.accounts.len());
+            outln!("{}: ok ({} account(s))", file.display(), f.accounts.len());
             Ok(())
         }
     }
@@ -378,7 +380,7 @@ fn seed_keys(args: SeedKeysArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })?;
-    println!(
+    outln!(
         "created {} keys in {:.1?}; the store now holds {}",
         args.count,
         started.elapsed(),
@@ -492,8 +494,8 @@ fn account(cmd: AccountCommand) -> anyhow::Result<()> {
                 bail!("account {id} already exists");
             }
             let key = dir.create_account(&id)?;
-            println!("# root credentials of account {id}; the secret is shown only now");
-            print!(
+            outln!("# root credentials of account {id}; the secret is shown only now");
+            out!(
                 "{}",
                 setup::credentials_file_text(&format!("ferrokms-{id}"), &key)
             );
@@ -508,7 +510,7 @@ fn account(cmd: AccountCommand) -> anyhow::Result<()> {
             let (store, sealer) = setup::open_store(&storage_options(&storage, false, None))?;
             let dir = ferrokms_iam::Directory::open(store, sealer)?;
             for a in dir.accounts() {
-                println!("{}", a.id);
+                outln!("{}", a.id);
             }
             Ok(())
         }
@@ -543,9 +545,9 @@ fn policy_evaluate(args: EvaluateArgs) -> anyhow::Result<bool> {
     }
     let report = evaluate_cli(&input).map_err(|e| anyhow::anyhow!("{e}"))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report.json)?);
+        outln!("{}", serde_json::to_string_pretty(&report.json)?);
     } else {
-        print!("{}", report.human);
+        out!("{}", report.human);
     }
     Ok(report.allowed)
 }
@@ -604,9 +606,16 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     if !args.json {
-        println!(
+        outln!(
             "{:<20} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9} {:>12}",
-            "op", "requests", "errors", "req/s", "p50 us", "p99 us", "p99.9 us", "raw ops/s"
+            "op",
+            "requests",
+            "errors",
+            "req/s",
+            "p50 us",
+            "p99 us",
+            "p99.9 us",
+            "raw ops/s"
         );
     }
     for op in ops {
@@ -627,9 +636,9 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         if args.json {
             let mut v = serde_json::to_value(&report)?;
             v["raw_ops_per_second"] = serde_json::json!(raw);
-            println!("{v}");
+            outln!("{v}");
         } else {
-            println!(
+            outln!(
                 "{:<20} {:>10} {:>8} {:>10.0} {:>9} {:>9} {:>9} {:>12}",
                 report.op,
                 report.requests,

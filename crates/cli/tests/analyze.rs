@@ -611,3 +611,46 @@ fn key_access_lists_external_accounts_and_anyone_named_in_the_key_policy() {
     assert_eq!(anyone["access"][0]["conditional"], true, "{anyone}");
     assert_eq!(anyone["access"].as_array().unwrap().len(), 1, "{anyone}");
 }
+
+/// `key access` and `policy simulate` into a pipe whose reader has gone:
+/// no panic, no message, and the status of a tool killed by SIGPIPE (not 0:
+/// simulate's status is its answer).
+#[test]
+fn key_access_and_simulate_into_a_closed_pipe_exit_quietly() {
+    let p = prepare();
+    let closed = || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        Stdio::from(writer)
+    };
+    let role = "arn:aws:iam::111122223333:role/kms-exports-role";
+    for args in [
+        vec!["key", "access", "--data-dir", &p.dir, &p.custom],
+        vec!["key", "access", "--data-dir", &p.dir, &p.custom, "--json"],
+        vec![
+            "policy",
+            "simulate",
+            "--data-dir",
+            &p.dir,
+            "--principal",
+            role,
+            "--action",
+            "kms:Sign",
+            "--key",
+            &p.plain,
+        ],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
+            .args(&args)
+            .env("FERROKMS_LOG", "warn")
+            .stdout(closed())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            (o.status.code(), String::from_utf8_lossy(&o.stderr).as_ref()),
+            (Some(141), ""),
+            "{args:?}"
+        );
+    }
+}
