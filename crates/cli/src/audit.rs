@@ -8,6 +8,8 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::Value;
 
+use crate::when;
+
 #[derive(Args)]
 pub struct AuditArgs {
     #[arg(long, env = "FERROKMS_DATA_DIR", default_value = "ferrokms-data")]
@@ -24,10 +26,13 @@ pub struct AuditArgs {
     /// Only failures with this error code, e.g. AccessDeniedException.
     #[arg(long)]
     pub error_code: Option<String>,
-    /// Only requests at or after this time (ISO 8601, e.g. 2026-11-24T01:00:00Z).
+    /// Only requests at or after this time: RFC 3339 with Z or an offset
+    /// (2026-11-24T01:00:00Z, 2026-11-24T02:00:00+01:00), a date
+    /// (2026-11-24, midnight UTC) or an age before now (45s, 30m, 1h, 7d).
+    /// Times are compared as instants; anything else is refused (exit 2).
     #[arg(long)]
     pub since: Option<String>,
-    /// Only requests before this time (ISO 8601).
+    /// Only requests before this time; the same forms as --since.
     #[arg(long)]
     pub until: Option<String>,
     /// JSON lines (CloudTrail event shape) instead of a table.
@@ -81,50 +86,109 @@ fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
     cur.as_str().unwrap_or("")
 }
 
-fn matches(v: &Value, a: &AuditArgs) -> bool {
-    if let Some(k) = &a.key {
-        let on_key = v["resources"].as_array().is_some_and(|rs| {
-            rs.iter()
-                .any(|r| s(r, &["ARN"]) == k || s(r, &["ARN"]).ends_with(&format!("key/{k}")))
-        }) || s(v, &["requestParameters", "keyId"]) == k;
-        if !on_key {
-            return false;
+/// A mistake on the command line: one line on stderr and exit status 2,
+/// as clap's own usage errors.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// The selection `audit` makes, parsed from its arguments.
+struct Filter<'a> {
+    args: &'a AuditArgs,
+    since: Option<when::Instant>,
+    until: Option<when::Instant>,
+}
+
+impl<'a> Filter<'a> {
+    fn new(args: &'a AuditArgs) -> Result<Filter<'a>, UsageError> {
+        let now = when::now();
+        let time =
+            |flag: &str, text: &Option<String>| -> Result<Option<when::Instant>, UsageError> {
+                text.as_deref()
+                    .map(|t| {
+                        when::parse_arg(t, now).ok_or_else(|| {
+                            UsageError(format!(
+                                "{flag} '{t}' is not a time: give {}",
+                                when::ACCEPTED
+                            ))
+                        })
+                    })
+                    .transpose()
+            };
+        let since = time("--since", &args.since)?;
+        let until = time("--until", &args.until)?;
+        if let (Some(s), Some(u)) = (since, until) {
+            if s >= u {
+                return Err(UsageError(format!(
+                    "--since '{}' is not before --until '{}': no record could match",
+                    args.since.as_deref().unwrap_or_default(),
+                    args.until.as_deref().unwrap_or_default()
+                )));
+            }
         }
+        Ok(Filter { args, since, until })
     }
-    if let Some(p) = &a.principal {
-        let who = s(v, &["userIdentity", "arn"]) == p
-            || s(
-                v,
-                &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
-            ) == p;
-        if !who {
-            return false;
+
+    fn matches(&self, v: &Value) -> bool {
+        let a = self.args;
+        if let Some(k) = &a.key {
+            let on_key = v["resources"].as_array().is_some_and(|rs| {
+                rs.iter()
+                    .any(|r| s(r, &["ARN"]) == k || s(r, &["ARN"]).ends_with(&format!("key/{k}")))
+            }) || s(v, &["requestParameters", "keyId"]) == k;
+            if !on_key {
+                return false;
+            }
         }
-    }
-    if let Some(e) = &a.event_name {
-        if !s(v, &["eventName"]).eq_ignore_ascii_case(e) {
-            return false;
+        if let Some(p) = &a.principal {
+            let who = s(v, &["userIdentity", "arn"]) == p
+                || s(
+                    v,
+                    &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
+                ) == p;
+            if !who {
+                return false;
+            }
         }
-    }
-    if let Some(c) = &a.error_code {
-        if s(v, &["errorCode"]) != c {
-            return false;
+        if let Some(e) = &a.event_name {
+            if !s(v, &["eventName"]).eq_ignore_ascii_case(e) {
+                return false;
+            }
         }
+        if let Some(c) = &a.error_code {
+            if s(v, &["errorCode"]) != c {
+                return false;
+            }
+        }
+        if self.since.is_some() || self.until.is_some() {
+            // A record without a readable time cannot be shown to be in
+            // the range.
+            let Some(t) = when::parse_rfc3339(s(v, &["eventTime"])) else {
+                return false;
+            };
+            if self.since.is_some_and(|since| t < since) {
+                return false;
+            }
+            if self.until.is_some_and(|until| t >= until) {
+                return false;
+            }
+        }
+        true
     }
-    let t = s(v, &["eventTime"]);
-    if a.since.as_deref().is_some_and(|since| t < since) {
-        return false;
-    }
-    if a.until.as_deref().is_some_and(|until| t >= until) {
-        return false;
-    }
-    true
 }
 
 /// `ferrokms audit`: filtered records, as a table or JSON lines.
 pub fn audit(a: AuditArgs) -> anyhow::Result<()> {
+    let filter = Filter::new(&a)?;
     let all = records(&a.data_dir)?;
-    let selected: Vec<&Value> = all.iter().filter(|v| matches(v, &a)).collect();
+    let selected = all.iter().filter(|v| filter.matches(v));
     if a.json {
         for v in selected {
             outln!("{v}");

@@ -10,6 +10,7 @@ mod out;
 mod analyze;
 mod audit;
 mod backup;
+mod when;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -293,7 +294,13 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::Account { command } => account(command),
         Command::Bench(args) => bench(args),
-        Command::Audit(args) => audit::audit(args),
+        Command::Audit(args) => match audit::audit(args) {
+            Err(e) if e.is::<audit::UsageError>() => {
+                eprintln!("ferrokms: {e}");
+                std::process::exit(2)
+            }
+            other => other,
+        },
         Command::Policy {
             command: PolicyCommand::Explain(args),
         } => audit::explain(args),
