@@ -31,16 +31,16 @@ pub struct LintArgs {
 pub struct DataArgs {
     /// The data directory of the server (it may be running).
     #[arg(long, env = "FERROKMS_DATA_DIR", default_value = "ferrokms-data")]
-    data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
     /// Root key file; default DATA_DIR/root.key.
     #[arg(long, env = "FERROKMS_ROOT_KEY_FILE")]
-    root_key_file: Option<PathBuf>,
+    pub(crate) root_key_file: Option<PathBuf>,
     /// The PostgreSQL database of the nodes, when they share one
     /// (postgres://...); the data dir then only supplies the root key.
     #[arg(long, env = "FERROKMS_STORE")]
-    store: Option<String>,
+    pub(crate) store: Option<String>,
     #[arg(long, default_value = "us-east-1")]
-    region: String,
+    pub(crate) region: String,
 }
 
 #[derive(Args)]
@@ -145,13 +145,13 @@ pub fn lint_cmd(args: LintArgs) -> i32 {
 
 // ------------------------------------------------------------ live data
 
-struct Live {
-    directory: Directory,
-    kms: Kms,
-    region: Region,
+pub(crate) struct Live {
+    pub(crate) directory: Directory,
+    pub(crate) kms: Kms,
+    pub(crate) region: Region,
 }
 
-fn open_live(d: &DataArgs) -> anyhow::Result<Live> {
+pub(crate) fn open_live(d: &DataArgs) -> anyhow::Result<Live> {
     let storage = match &d.store {
         Some(url) => Storage::Postgres {
             url: url.clone(),

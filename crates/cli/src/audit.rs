@@ -14,7 +14,21 @@ use crate::when;
 pub struct AuditArgs {
     #[arg(long, env = "FERROKMS_DATA_DIR", default_value = "ferrokms-data")]
     pub data_dir: PathBuf,
-    /// Only requests on this key (key id or key ARN).
+    /// Only records about this key: a key id, key ARN, alias name
+    /// (alias/NAME) or alias ARN.
+    ///
+    /// An alias is resolved to its key in the data dir's store (as `key
+    /// access` does; needs the root key, and --store for a shared
+    /// database), and then every record about that key matches, whatever
+    /// name its request used: the key's ARN in `resources` or in the
+    /// authorization trace, or its id or ARN in the request parameters
+    /// (keyId, targetKeyId, sourceKeyId, destinationKeyId) or the response
+    /// of the call that made or changed it (CreateKey). Records that
+    /// named the alias and no key at all (refused on the alias itself, or
+    /// before it was resolved) match too; records that named the alias when
+    /// it pointed to another key do not. An alias that no longer exists
+    /// matches the records that named it, with a note on stderr. A key id
+    /// or ARN needs no store: records name keys by ARN.
     #[arg(long)]
     pub key: Option<String>,
     /// Only requests by this principal (caller ARN, or the role ARN of sessions).
@@ -38,6 +52,16 @@ pub struct AuditArgs {
     /// JSON lines (CloudTrail event shape) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Root key file, to resolve an alias given to --key; default DATA_DIR/root.key.
+    #[arg(long, env = "FERROKMS_ROOT_KEY_FILE")]
+    pub root_key_file: Option<PathBuf>,
+    /// The PostgreSQL database of the nodes (postgres://...), to resolve an
+    /// alias given to --key when they share one.
+    #[arg(long, env = "FERROKMS_STORE")]
+    pub store: Option<String>,
+    /// The region of an alias name given to --key.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
 }
 
 #[derive(Args)]
@@ -99,15 +123,259 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// The request parameters that name a key (or an alias standing for one).
+const KEY_PARAMETERS: &[&str] = &["keyId", "targetKeyId", "sourceKeyId", "destinationKeyId"];
+
+/// A key or an alias as a record names it, with the account and region it
+/// belongs to when the name says (an ARN) or the record does (a bare name
+/// is the caller's own, in the request's region).
+#[derive(Debug, Clone, PartialEq)]
+enum Named {
+    Key {
+        id: String,
+        account: String,
+        region: String,
+    },
+    Alias {
+        name: String,
+        account: String,
+        region: String,
+    },
+}
+
+impl Named {
+    /// `text` as a record or a user writes it. `account` and `region` are
+    /// those of a bare id or alias name ("" when unknown).
+    fn parse(text: &str, account: &str, region: &str) -> Option<Named> {
+        if let Some(rest) = text.strip_prefix("arn:") {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            let [_partition, "kms", region, account, resource] = parts[..] else {
+                return None;
+            };
+            return if let Some(id) = resource.strip_prefix("key/") {
+                Some(Named::Key {
+                    id: id.to_string(),
+                    account: account.to_string(),
+                    region: region.to_string(),
+                })
+            } else if resource.starts_with("alias/") {
+                Some(Named::Alias {
+                    name: resource.to_string(),
+                    account: account.to_string(),
+                    region: region.to_string(),
+                })
+            } else {
+                None
+            };
+        }
+        if text.is_empty() || text.contains([':', ' ']) {
+            return None;
+        }
+        if text.starts_with("alias/") {
+            return Some(Named::Alias {
+                name: text.to_string(),
+                account: account.to_string(),
+                region: region.to_string(),
+            });
+        }
+        (!text.contains('/')).then(|| Named::Key {
+            id: text.to_string(),
+            account: account.to_string(),
+            region: region.to_string(),
+        })
+    }
+
+    /// Whether `other` (from a record) names the same thing; an empty
+    /// account or region on either side is unknown and matches any.
+    fn covers(&self, other: &Named) -> bool {
+        let same = |a: &str, b: &str| a.is_empty() || b.is_empty() || a == b;
+        match (self, other) {
+            (
+                Named::Key {
+                    id,
+                    account,
+                    region,
+                },
+                Named::Key {
+                    id: i,
+                    account: a,
+                    region: r,
+                },
+            )
+            | (
+                Named::Alias {
+                    name: id,
+                    account,
+                    region,
+                },
+                Named::Alias {
+                    name: i,
+                    account: a,
+                    region: r,
+                },
+            ) => id == i && same(account, a) && same(region, r),
+            _ => false,
+        }
+    }
+}
+
+/// What `--key` selects.
+#[derive(Debug)]
+enum KeyFilter {
+    /// Records about the key; with the alias it was given as, records that
+    /// named that alias and no key at all.
+    Key { key: Named, alias: Option<Named> },
+    /// An alias that names no key now: the records that named it.
+    GoneAlias(Named),
+}
+
+/// Every key and alias a record names: `resources`, the authorization
+/// trace's resources, the request parameters that name keys, and the key
+/// in the response of a management call.
+fn named(v: &Value) -> Vec<Named> {
+    let account = s(v, &["userIdentity", "accountId"]);
+    let region = s(v, &["awsRegion"]);
+    let mut out = Vec::new();
+    let arns = v["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| s(r, &["ARN"]))
+        .chain(
+            v["ferrokmsAuthorization"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| s(d, &["resource"])),
+        );
+    for arn in arns {
+        out.extend(Named::parse(arn, "", ""));
+    }
+    let params = &v["requestParameters"];
+    for p in KEY_PARAMETERS.iter().chain(&["aliasName"]) {
+        if let Some(text) = params[*p].as_str() {
+            out.extend(Named::parse(text, account, region));
+        }
+    }
+    // The key a management call made or changed (CreateKey, ReplicateKey,
+    // ScheduleKeyDeletion, CancelKeyDeletion).
+    let response = &v["responseElements"];
+    for path in [
+        &["keyId"][..],
+        &["keyMetadata", "arn"],
+        &["replicaKeyMetadata", "arn"],
+    ] {
+        out.extend(Named::parse(s(response, path), "", ""));
+    }
+    out
+}
+
+impl KeyFilter {
+    /// `text` as given to `--key`; an alias is resolved in the store.
+    fn resolve(text: &str, a: &AuditArgs) -> anyhow::Result<KeyFilter> {
+        let bad = || {
+            UsageError(format!(
+                "--key '{text}' is not a key id, key ARN, alias name (alias/NAME) or alias ARN"
+            ))
+        };
+        let given = Named::parse(text, "", "").ok_or_else(bad)?;
+        let Named::Alias { name, .. } = &given else {
+            return Ok(KeyFilter::Key {
+                key: given,
+                alias: None,
+            });
+        };
+        if name.len() <= "alias/".len() {
+            return Err(bad().into());
+        }
+        let live = crate::analyze::open_live(&crate::analyze::DataArgs {
+            data_dir: a.data_dir.clone(),
+            root_key_file: a.root_key_file.clone(),
+            store: a.store.clone(),
+            region: a.region.clone(),
+        })
+        .with_context(|| format!("cannot resolve --key '{text}' to its key"))?;
+        // The accounts (and region) the alias may belong to.
+        let (accounts, region) = match &given {
+            Named::Alias {
+                account, region, ..
+            } if !account.is_empty() => (
+                vec![ferrokms_types::AccountId::parse(account)
+                    .map_err(|_| UsageError(format!("--key '{text}': bad account in ARN")))?],
+                ferrokms_types::Region::parse(region)
+                    .map_err(|_| UsageError(format!("--key '{text}': bad region in ARN")))?,
+            ),
+            _ => (
+                live.directory
+                    .accounts()
+                    .into_iter()
+                    .map(|x| x.id)
+                    .collect(),
+                live.region.clone(),
+            ),
+        };
+        let mut found = Vec::new();
+        for account in accounts {
+            let root = ferrokms_kms::Caller::root(account.clone(), region.clone());
+            if let Ok((key_arn, _)) = live.kms.key_policy_snapshot(&root, name) {
+                found.push((account, key_arn));
+            }
+        }
+        match &found[..] {
+            [] => {
+                eprintln!(
+                    "ferrokms: note: {text} names no key now (in {region}); showing the records \
+                     that named it, whichever key it named then"
+                );
+                Ok(KeyFilter::GoneAlias(given))
+            }
+            [(account, key_arn)] => Ok(KeyFilter::Key {
+                key: Named::parse(key_arn, "", "")
+                    .with_context(|| format!("unexpected key ARN {key_arn}"))?,
+                alias: Some(Named::Alias {
+                    name: name.clone(),
+                    account: account.to_string(),
+                    region: region.to_string(),
+                }),
+            }),
+            several => Err(UsageError(format!(
+                "--key '{text}' is an alias in {} accounts ({}): give its alias ARN",
+                several.len(),
+                several
+                    .iter()
+                    .map(|(a, _)| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .into()),
+        }
+    }
+
+    fn matches(&self, v: &Value) -> bool {
+        let names = named(v);
+        match self {
+            KeyFilter::Key { key, alias } => {
+                names.iter().any(|n| key.covers(n))
+                    || alias.as_ref().is_some_and(|alias| {
+                        names.iter().any(|n| alias.covers(n))
+                            && !names.iter().any(|n| matches!(n, Named::Key { .. }))
+                    })
+            }
+            KeyFilter::GoneAlias(alias) => names.iter().any(|n| alias.covers(n)),
+        }
+    }
+}
+
 /// The selection `audit` makes, parsed from its arguments.
 struct Filter<'a> {
     args: &'a AuditArgs,
+    key: Option<KeyFilter>,
     since: Option<when::Instant>,
     until: Option<when::Instant>,
 }
 
 impl<'a> Filter<'a> {
-    fn new(args: &'a AuditArgs) -> Result<Filter<'a>, UsageError> {
+    fn new(args: &'a AuditArgs) -> anyhow::Result<Filter<'a>> {
         let now = when::now();
         let time =
             |flag: &str, text: &Option<String>| -> Result<Option<when::Instant>, UsageError> {
@@ -130,22 +398,26 @@ impl<'a> Filter<'a> {
                     "--since '{}' is not before --until '{}': no record could match",
                     args.since.as_deref().unwrap_or_default(),
                     args.until.as_deref().unwrap_or_default()
-                )));
+                ))
+                .into());
             }
         }
-        Ok(Filter { args, since, until })
+        let key = match &args.key {
+            Some(k) => Some(KeyFilter::resolve(k, args)?),
+            None => None,
+        };
+        Ok(Filter {
+            args,
+            key,
+            since,
+            until,
+        })
     }
 
     fn matches(&self, v: &Value) -> bool {
         let a = self.args;
-        if let Some(k) = &a.key {
-            let on_key = v["resources"].as_array().is_some_and(|rs| {
-                rs.iter()
-                    .any(|r| s(r, &["ARN"]) == k || s(r, &["ARN"]).ends_with(&format!("key/{k}")))
-            }) || s(v, &["requestParameters", "keyId"]) == k;
-            if !on_key {
-                return false;
-            }
+        if self.key.as_ref().is_some_and(|k| !k.matches(v)) {
+            return false;
         }
         if let Some(p) = &a.principal {
             let who = s(v, &["userIdentity", "arn"]) == p

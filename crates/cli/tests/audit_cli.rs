@@ -1,14 +1,20 @@
-//! `ferrokms audit`, run as the binary: time ranges (`--since`, `--until`)
-//! and output into a closed pipe, on an audit trail written in the server's
-//! record shape with chosen times.
+//! `ferrokms audit`, run as the binary: time ranges (`--since`, `--until`),
+//! `--key` through aliases, and output into a closed pipe. Time tests read
+//! an audit trail written in the server's record shape with chosen times;
+//! the `--key` tests read the trail a real server wrote for real SDK
+//! requests.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::Client;
 use serde_json::{json, Value};
 
 const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
@@ -308,4 +314,297 @@ fn audit_into_a_closed_pipe_exits_quietly() {
             text(&o.stderr)
         );
     }
+}
+
+// ------------------------------------------------------------------ --key
+
+struct Server {
+    child: Child,
+    endpoint: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("FERROKMS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ferrokms");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("ferrokms listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let endpoint = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server did not start within 30 s");
+        Server { child, endpoint }
+    }
+
+    /// SIGTERM and wait: the audit trail is written and fsynced at exit.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server did not stop within 10 s");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client(endpoint: &str, credentials: &Path) -> Client {
+    let text = std::fs::read_to_string(credentials).unwrap();
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(k)
+                    .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
+            })
+            .unwrap()
+    };
+    let conf = aws_sdk_kms::Config::builder()
+        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+        .region(aws_sdk_kms::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            get("aws_access_key_id"),
+            get("aws_secret_access_key"),
+            None,
+            None,
+            "ferrokms-test",
+        ))
+        .build();
+    Client::from_conf(conf)
+}
+
+/// The event names of the records `ferrokms audit --json ARGS` selects,
+/// and its stderr.
+fn events(dir: &Path, args: &[&str]) -> (Vec<String>, String) {
+    let mut all = vec!["audit", "--data-dir", dir.to_str().unwrap(), "--json"];
+    all.extend_from_slice(args);
+    let o = ferrokms(&all);
+    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o.stderr));
+    let names = text(&o.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["eventName"].as_str().unwrap().to_string()
+        })
+        .collect();
+    (names, text(&o.stderr))
+}
+
+/// A key `app` used by id, by ARN, through its alias and by Decrypt (which
+/// names no key), another key `other`, and an alias moved from `other` to
+/// `app`.
+struct Trail {
+    _tmp: tempfile::TempDir,
+    data: PathBuf,
+    app_id: String,
+    app_arn: String,
+}
+
+fn real_trail() -> Trail {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(&data);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (app_id, app_arn) = runtime.block_on(async {
+        let kms = client(&server.endpoint, &data.join("credentials"));
+        let create = |d: &'static str| {
+            let kms = kms.clone();
+            async move {
+                let m = kms
+                    .create_key()
+                    .description(d)
+                    .send()
+                    .await
+                    .unwrap()
+                    .key_metadata
+                    .unwrap();
+                (m.key_id().to_string(), m.arn().unwrap().to_string())
+            }
+        };
+        let (app_id, app_arn) = create("app").await;
+        let (other_id, _) = create("other").await;
+        kms.create_alias()
+            .alias_name("alias/app")
+            .target_key_id(&app_id)
+            .send()
+            .await
+            .unwrap();
+        // alias/moving names `other` first, then `app`.
+        kms.create_alias()
+            .alias_name("alias/moving")
+            .target_key_id(&other_id)
+            .send()
+            .await
+            .unwrap();
+        kms.describe_key()
+            .key_id("alias/moving")
+            .send()
+            .await
+            .unwrap();
+        kms.update_alias()
+            .alias_name("alias/moving")
+            .target_key_id(&app_id)
+            .send()
+            .await
+            .unwrap();
+        let by_id = kms
+            .encrypt()
+            .key_id(&app_id)
+            .plaintext(Blob::new("by id"))
+            .send()
+            .await
+            .unwrap();
+        kms.encrypt()
+            .key_id("alias/app")
+            .plaintext(Blob::new("by alias"))
+            .send()
+            .await
+            .unwrap();
+        kms.get_key_rotation_status()
+            .key_id(&app_arn)
+            .send()
+            .await
+            .unwrap();
+        // Decrypt names no key: the ciphertext does.
+        kms.decrypt()
+            .ciphertext_blob(by_id.ciphertext_blob.unwrap())
+            .send()
+            .await
+            .unwrap();
+        kms.encrypt()
+            .key_id(&other_id)
+            .plaintext(Blob::new("other"))
+            .send()
+            .await
+            .unwrap();
+        // Refused before any key: an alias that does not exist yet.
+        assert!(kms
+            .describe_key()
+            .key_id("alias/later")
+            .send()
+            .await
+            .is_err());
+        kms.create_alias()
+            .alias_name("alias/gone")
+            .target_key_id(&app_id)
+            .send()
+            .await
+            .unwrap();
+        kms.encrypt()
+            .key_id("alias/gone")
+            .plaintext(Blob::new("through a deleted alias"))
+            .send()
+            .await
+            .unwrap();
+        kms.delete_alias()
+            .alias_name("alias/gone")
+            .send()
+            .await
+            .unwrap();
+        (app_id, app_arn)
+    });
+    server.stop();
+    Trail {
+        _tmp: tmp,
+        data,
+        app_id,
+        app_arn,
+    }
+}
+
+#[test]
+fn audit_key_alias_finds_records_that_named_the_key_by_id() {
+    let t = real_trail();
+    // Everything about `app`, whatever its requests called it.
+    let about_app = [
+        "CreateKey",
+        "CreateAlias",
+        "UpdateAlias",
+        "Encrypt",
+        "Encrypt",
+        "GetKeyRotationStatus",
+        "Decrypt",
+        "CreateAlias",
+        "Encrypt",
+        "DeleteAlias",
+    ];
+    for key in [
+        "alias/app",
+        "arn:aws:kms:us-east-1:111122223333:alias/app",
+        &t.app_id,
+        &t.app_arn,
+    ] {
+        let (names, stderr) = events(&t.data, &["--key", key]);
+        assert_eq!(names, about_app, "--key {key}");
+        assert_eq!(stderr, "", "--key {key}");
+    }
+    // An alias that moved: the records about the key it names now (the
+    // DescribeKey through it when it named `other` is about `other`).
+    let (names, _) = events(&t.data, &["--key", "alias/moving"]);
+    assert_eq!(names, about_app);
+    // The filter composes with the others.
+    let (names, _) = events(&t.data, &["--key", "alias/app", "--event-name", "Encrypt"]);
+    assert_eq!(names, ["Encrypt", "Encrypt", "Encrypt"]);
+    // And --help says how keys match.
+    let help = text(&ferrokms(&["audit", "--help"]).stdout);
+    for needle in [
+        "alias name (alias/NAME) or alias ARN",
+        "whatever name its request used",
+        "no longer exists",
+    ] {
+        assert!(help.contains(needle), "{needle} missing in {help}");
+    }
+}
+
+#[test]
+fn audit_key_alias_that_no_longer_exists_matches_the_records_that_named_it() {
+    let t = real_trail();
+    let (names, stderr) = events(&t.data, &["--key", "alias/gone"]);
+    assert_eq!(names, ["CreateAlias", "Encrypt", "DeleteAlias"]);
+    assert!(
+        stderr.contains("alias/gone names no key now") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    // Never existed when asked for, nor now: the refused request named it.
+    let (names, _) = events(&t.data, &["--key", "alias/later"]);
+    assert_eq!(names, ["DescribeKey"]);
+    // An alias that never existed at all matches nothing, and says why.
+    let (names, stderr) = events(&t.data, &["--key", "alias/never"]);
+    assert!(names.is_empty());
+    assert!(stderr.contains("alias/never names no key now"), "{stderr}");
+    // Not a key or alias name: a usage error.
+    let o = ferrokms(&[
+        "audit",
+        "--data-dir",
+        t.data.to_str().unwrap(),
+        "--key",
+        "arn:aws:iam::111122223333:user/alice",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
 }
