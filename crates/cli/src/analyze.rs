@@ -321,13 +321,25 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
         return Ok(false);
     }
     let role_arn = principal.role_arn(live.region.partition());
-    let suggestions = suggest(
-        &record,
-        &caller.arn,
-        role_arn.as_deref(),
-        caller.account.as_str(),
-        account_of_arn(&record.resource),
-    );
+    // A statement that would allow the request but for its condition: say
+    // which condition failed and what the request lacks, rather than
+    // suggesting to name the principal (it is named already).
+    let condition_failures = if record.allowed || record.decision.contains("explicit deny") {
+        Vec::new()
+    } else {
+        condition_failures(&live, &caller, &record, &context, &args.context)?
+    };
+    let suggestions = if condition_failures.is_empty() {
+        suggest(
+            &record,
+            &caller.arn,
+            role_arn.as_deref(),
+            caller.account.as_str(),
+            account_of_arn(&record.resource),
+        )
+    } else {
+        condition_failures
+    };
     let message = access_denied_message(&record, &caller.arn);
     if args.json {
         let v = json!({
@@ -393,6 +405,194 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
         }
     }
     Ok(record.allowed)
+}
+
+/// Condition keys a key sets for itself (not the request).
+const KEY_KEYS: &[&str] = &[
+    "kms:KeySpec",
+    "kms:CustomerMasterKeySpec",
+    "kms:KeyUsage",
+    "kms:CustomerMasterKeyUsage",
+    "kms:KeyOrigin",
+    "kms:MultiRegion",
+    "kms:MultiRegionKeyType",
+    "aws:ResourceAccount",
+    "aws:RequestedRegion",
+];
+
+/// `policy` with statement `index`'s Condition replaced by `condition`
+/// (removed for `None`).
+fn with_condition(
+    policy: &Policy,
+    kind: PolicyKind,
+    index: usize,
+    condition: Option<Value>,
+) -> Option<Policy> {
+    let mut v: Value = serde_json::from_str(&policy.to_json_string()).ok()?;
+    let st = match v.get_mut("Statement")? {
+        Value::Array(sts) => sts.get_mut(index)?,
+        st if index == 0 => st,
+        _ => return None,
+    };
+    let o = st.as_object_mut()?;
+    match condition {
+        Some(c) => o.insert("Condition".into(), c),
+        None => o.remove("Condition"),
+    };
+    Policy::parse(&v.to_string(), &ParseOptions::for_kind(kind)).ok()
+}
+
+/// For a denied simulation: the Allow statements (key policy or the
+/// caller's identity side) that would allow the request if their condition
+/// held, each with the condition entries that fail and why: a value the
+/// request does not carry, a value that does not match, or something the
+/// principal or the key decides. Empty when no condition alone stands in
+/// the way.
+fn condition_failures(
+    live: &Live,
+    caller: &Caller,
+    record: &AuthzRecord,
+    context: &Context,
+    given: &[String],
+) -> anyhow::Result<Vec<String>> {
+    let key_policy = live
+        .kms
+        .key_policy_snapshot(caller, &record.resource)
+        .or_else(|_| {
+            let root = Caller::root(
+                AccountId::parse(account_of_arn(&record.resource))
+                    .map_err(|_| ferrokms_kms::KmsError::NotFound(record.resource.to_string()))?,
+                live.region.clone(),
+            );
+            live.kms.key_policy_snapshot(&root, &record.resource)
+        })
+        .map(|(_, p)| p)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let facts = PrincipalFacts::of(caller);
+    let profile = &caller.identity.profile;
+    // (label, kind, policy) of every policy that may hold the statement.
+    let mut policies: Vec<(Option<usize>, PolicyKind, &Policy)> =
+        vec![(None, PolicyKind::ResourceBased, &key_policy)];
+    for (i, p) in profile.policies.iter().enumerate() {
+        policies.push((Some(i), p.kind, &p.policy));
+    }
+    // Whether the request is allowed with `policy` in place of policy
+    // `which`.
+    let allowed_with = |which: Option<usize>, policy: Policy| -> anyhow::Result<bool> {
+        let (who, key) = match which {
+            None => (caller.clone(), Some(&policy)),
+            Some(i) => {
+                let mut policies = profile.policies.clone();
+                policies[i].policy = std::sync::Arc::new(policy.clone());
+                let who = Caller {
+                    identity: std::sync::Arc::new(ferrokms_kms::authz::CallerIdentity {
+                        profile: std::sync::Arc::new(CallerProfile {
+                            principal: profile.principal.clone(),
+                            policies,
+                            context: profile.context.clone(),
+                        }),
+                        context: caller.identity.context.clone(),
+                        trace: Default::default(),
+                    }),
+                    ..caller.clone()
+                };
+                (who, None)
+            }
+        };
+        let rec = live
+            .kms
+            .simulate_with(&who, &record.resource, &record.action, context.clone(), key)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(rec.allowed)
+    };
+    let mut out = Vec::new();
+    for (which, kind, policy) in &policies {
+        for (index, st) in policy.statements().iter().enumerate() {
+            if st.effect() != ferrokms_policy::Effect::Allow {
+                continue;
+            }
+            let Some(condition) = st.condition() else {
+                continue;
+            };
+            let condition = serde_json::to_value(condition).unwrap_or(Value::Null);
+            let Some(without) = with_condition(policy, *kind, index, None) else {
+                continue;
+            };
+            if !allowed_with(*which, without)? {
+                continue;
+            }
+            let label = match which {
+                None => "key policy".to_string(),
+                Some(i) => profile.policies[*i].label.clone(),
+            };
+            let statement = AppliedStatement {
+                policy: label,
+                index,
+                sid: st.sid().map(str::to_string),
+                effect: "Allow".into(),
+            }
+            .describe();
+            // Each entry on its own: the ones that fail alone.
+            let mut reasons = Vec::new();
+            for (operator, entries) in condition.as_object().into_iter().flatten() {
+                for (key, values) in entries.as_object().into_iter().flatten() {
+                    let only = json!({operator.as_str(): {key.as_str(): values}});
+                    let Some(alone) = with_condition(policy, *kind, index, Some(only.clone()))
+                    else {
+                        continue;
+                    };
+                    if allowed_with(*which, alone)? {
+                        continue;
+                    }
+                    let first = match values {
+                        Value::Array(vs) => vs.first().cloned().unwrap_or(Value::Null),
+                        v => v.clone(),
+                    };
+                    let example = first
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| first.to_string());
+                    let request_values: Vec<&str> = given
+                        .iter()
+                        .filter_map(|p| p.split_once('='))
+                        .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+                        .map(|(_, v)| v)
+                        .collect();
+                    let why = if !request_values.is_empty() {
+                        format!(
+                            "the request's {key} is {}, which does not satisfy it",
+                            request_values.join(", ")
+                        )
+                    } else if facts.as_ref().is_some_and(|f| f.decides(key)) {
+                        format!(
+                            "{key} is decided by the principal, and {} does not meet it",
+                            caller.arn
+                        )
+                    } else if KEY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
+                        || key
+                            .get(..16)
+                            .is_some_and(|p| p.eq_ignore_ascii_case("aws:ResourceTag/"))
+                    {
+                        format!("{key} is decided by the key, which does not meet it")
+                    } else {
+                        format!("the request carries no {key} (e.g. --context {key}={example})")
+                    };
+                    reasons.push(format!("{only}: {why}"));
+                }
+            }
+            if reasons.is_empty() {
+                reasons.push(format!("{condition}: its entries together fail"));
+            }
+            out.push(format!(
+                "{statement} allows {} to {} on {} but its condition fails: {}",
+                record.action,
+                caller.arn,
+                record.resource,
+                reasons.join("; ")
+            ));
+        }
+    }
+    Ok(out)
 }
 
 // ------------------------------------------------------------ key access

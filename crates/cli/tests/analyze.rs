@@ -797,3 +797,44 @@ fn key_access_and_simulate_into_a_closed_pipe_exit_quietly() {
         );
     }
 }
+
+/// A statement names the principal and the action but its condition
+/// fails: the answer says which condition and which context value is
+/// missing, instead of suggesting to name the principal (it is named).
+#[test]
+fn simulate_names_the_failed_condition_and_the_missing_context_value() {
+    let p = prepare();
+    let session = "arn:aws:sts::111122223333:assumed-role/kms-exports-role/batch";
+    let o = simulate(&p, session, "kms:Sign", &p.custom, &[]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("statement #1 (Sid \"ExportsSign\") of the key policy allows kms:Sign to arn:aws:sts::111122223333:assumed-role/kms-exports-role/batch"),
+        "{out}"
+    );
+    assert!(
+        out.contains("but its condition fails: {\"StringEquals\":{\"kms:MessageType\":\"DIGEST\"}}: the request carries no kms:MessageType (e.g. --context kms:MessageType=DIGEST)"),
+        "{out}"
+    );
+    assert!(!out.contains("in the key policy\n"), "{out}");
+    assert!(!out.contains("or name "), "{out}");
+    // A value that does not match is quoted.
+    let o = simulate(
+        &p,
+        session,
+        "kms:Sign",
+        &p.custom,
+        &["--context", "kms:MessageType=RAW", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["allowed"], false);
+    let s = v["suggestions"][0].as_str().unwrap();
+    assert!(
+        s.ends_with("the request's kms:MessageType is RAW, which does not satisfy it"),
+        "{s}"
+    );
+    // No statement names the principal: the usual suggestions.
+    let o = simulate(&p, session, "kms:Sign", &p.plain, &[]);
+    assert!(stdout(&o)
+        .contains("or name arn:aws:iam::111122223333:role/kms-exports-role in the key policy"));
+}
