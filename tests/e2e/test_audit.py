@@ -119,8 +119,17 @@ def test_audit_filters_by_key_and_event_name_and_table_output_works(ferrokms_bin
     kms.describe_key(KeyId=key["KeyId"])
     recs = records(ferrokms_bin, srv, "--key", key["KeyId"], "--event-name", "DescribeKey")
     assert len(recs) == 1 and recs[0]["eventName"] == "DescribeKey"
+    other = kms.create_key()["KeyMetadata"]
+    kms.describe_key(KeyId=other["KeyId"])
+    time.sleep(0.2)
     p = cli(ferrokms_bin, "audit", "--data-dir", srv.data_dir, "--key", key["Arn"])
-    assert p.returncode == 0 and "DescribeKey" in p.stdout and "CreateKey" not in p.stdout
+    # CreateKey is about the key too: its response names it (as CloudTrail
+    # lists the new key under resources). The other key's records are not.
+    assert p.returncode == 0 and "DescribeKey" in p.stdout and "CreateKey" in p.stdout
+    assert other["Arn"] not in p.stdout and key["Arn"] in p.stdout
+    ids = {r["requestID"] for r in records(ferrokms_bin, srv, "--key", key["KeyId"])}
+    assert ids == {r["requestID"] for r in records(ferrokms_bin, srv, "--key", key["Arn"])}
+    assert not ids & {r["requestID"] for r in records(ferrokms_bin, srv, "--key", other["Arn"])}
 
 
 def test_iam_and_sts_calls_are_recorded_too(ferrokms_bin, srv):

@@ -31,16 +31,16 @@ pub struct LintArgs {
 pub struct DataArgs {
     /// The data directory of the server (it may be running).
     #[arg(long, env = "FERROKMS_DATA_DIR", default_value = "ferrokms-data")]
-    data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
     /// Root key file; default DATA_DIR/root.key.
     #[arg(long, env = "FERROKMS_ROOT_KEY_FILE")]
-    root_key_file: Option<PathBuf>,
+    pub(crate) root_key_file: Option<PathBuf>,
     /// The PostgreSQL database of the nodes, when they share one
     /// (postgres://...); the data dir then only supplies the root key.
     #[arg(long, env = "FERROKMS_STORE")]
-    store: Option<String>,
+    pub(crate) store: Option<String>,
     #[arg(long, default_value = "us-east-1")]
-    region: String,
+    pub(crate) region: String,
 }
 
 #[derive(Args)]
@@ -71,7 +71,17 @@ pub struct SimulateArgs {
 #[derive(Subcommand)]
 pub enum KeyCommand {
     /// Who can do what with a key: every known principal, the actions it may
-    /// perform, by which path and under which conditions.
+    /// perform, by the strongest path and under which conditions.
+    ///
+    /// The first line sums up: external access (accounts the server does not
+    /// know, and "*"), and what every principal of each known account may do
+    /// through the key policy alone, regardless of IAM. Per principal and
+    /// action, a path that needs nothing of the request comes before one
+    /// that does, then the key policy naming the principal before IAM
+    /// through delegation before a grant. Conditions the principal itself
+    /// decides (kms:CallerAccount, aws:PrincipalAccount, aws:PrincipalArn,
+    /// principal tags, ...) are evaluated for it: met, they are no
+    /// restriction and are not listed; failed, the statement does not apply.
     Access(KeyAccessArgs),
 }
 
@@ -117,9 +127,9 @@ pub fn lint_cmd(args: LintArgs) -> i32 {
             "file": args.file.display().to_string(),
             "findings": findings,
         });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else if findings.is_empty() {
-        println!("{}: no findings", args.file.display());
+        outln!("{}: no findings", args.file.display());
     } else {
         for f in &findings {
             let at = match (f.statement, &f.sid) {
@@ -127,7 +137,7 @@ pub fn lint_cmd(args: LintArgs) -> i32 {
                 (Some(i), None) => format!(" statement #{i}"),
                 _ => String::new(),
             };
-            println!(
+            outln!(
                 "{}:{at} {} {}: {}",
                 args.file.display(),
                 f.severity.as_str(),
@@ -145,13 +155,13 @@ pub fn lint_cmd(args: LintArgs) -> i32 {
 
 // ------------------------------------------------------------ live data
 
-struct Live {
-    directory: Directory,
-    kms: Kms,
-    region: Region,
+pub(crate) struct Live {
+    pub(crate) directory: Directory,
+    pub(crate) kms: Kms,
+    pub(crate) region: Region,
 }
 
-fn open_live(d: &DataArgs) -> anyhow::Result<Live> {
+pub(crate) fn open_live(d: &DataArgs) -> anyhow::Result<Live> {
     let storage = match &d.store {
         Some(url) => Storage::Postgres {
             url: url.clone(),
@@ -298,9 +308,9 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
                 "error": "InvalidGrantTokenException",
                 "grant_tokens": tokens,
             });
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            outln!("{}", serde_json::to_string_pretty(&v)?);
         } else {
-            println!(
+            outln!(
                 "denied: {} {} on {}\n  InvalidGrantTokenException: {}",
                 caller.arn,
                 record.action,
@@ -311,13 +321,25 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
         return Ok(false);
     }
     let role_arn = principal.role_arn(live.region.partition());
-    let suggestions = suggest(
-        &record,
-        &caller.arn,
-        role_arn.as_deref(),
-        caller.account.as_str(),
-        account_of_arn(&record.resource),
-    );
+    // A statement that would allow the request but for its condition: say
+    // which condition failed and what the request lacks, rather than
+    // suggesting to name the principal (it is named already).
+    let condition_failures = if record.allowed || record.decision.contains("explicit deny") {
+        Vec::new()
+    } else {
+        condition_failures(&live, &caller, &record, &context, &args.context)?
+    };
+    let suggestions = if condition_failures.is_empty() {
+        suggest(
+            &record,
+            &caller.arn,
+            role_arn.as_deref(),
+            caller.account.as_str(),
+            account_of_arn(&record.resource),
+        )
+    } else {
+        condition_failures
+    };
     let message = access_denied_message(&record, &caller.arn);
     if args.json {
         let v = json!({
@@ -332,9 +354,9 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
             "suggestions": suggestions,
             "grant_tokens": tokens,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!(
+        outln!(
             "{}: {} {} on {}",
             if record.allowed { "allowed" } else { "denied" },
             caller.arn,
@@ -342,24 +364,24 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
             record.resource
         );
         if let Some(r) = &role_arn {
-            println!("  (a session of {r})");
+            outln!("  (a session of {r})");
         }
         if record.allowed {
-            println!("  decision: {}", record.decision);
+            outln!("  decision: {}", record.decision);
         }
         if let Some(m) = &message {
-            println!("  AccessDeniedException: {m}");
+            outln!("  AccessDeniedException: {m}");
         }
         if record.statements.is_empty() {
-            println!("  statements that applied: none");
+            outln!("  statements that applied: none");
         } else {
-            println!("  statements that applied:");
+            outln!("  statements that applied:");
             for s in &record.statements {
-                println!("    {s}");
+                outln!("    {s}");
             }
         }
         for t in &tokens {
-            println!(
+            outln!(
                 "  grant token: grant {} on {} for {} ({}): {}",
                 t.grant_id.as_deref().unwrap_or("?"),
                 t.key_arn.as_deref().unwrap_or("?"),
@@ -372,57 +394,453 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
                 }
             );
             for r in &t.reasons {
-                println!("    - {r}");
+                outln!("    - {r}");
             }
         }
         if !suggestions.is_empty() {
-            println!("  to allow it:");
+            outln!("  to allow it:");
             for s in &suggestions {
-                println!("    - {s}");
+                outln!("    - {s}");
             }
         }
     }
     Ok(record.allowed)
 }
 
-// ------------------------------------------------------------ key access
+/// Condition keys a key sets for itself (not the request).
+const KEY_KEYS: &[&str] = &[
+    "kms:KeySpec",
+    "kms:CustomerMasterKeySpec",
+    "kms:KeyUsage",
+    "kms:CustomerMasterKeyUsage",
+    "kms:KeyOrigin",
+    "kms:MultiRegion",
+    "kms:MultiRegionKeyType",
+    "aws:ResourceAccount",
+    "aws:RequestedRegion",
+];
 
-/// A copy of the policy without the conditions of its Allow statements
-/// (statement indexes unchanged): what would be allowed if every condition held.
-fn without_allow_conditions(policy: &Policy, kind: PolicyKind) -> Option<Policy> {
+/// `policy` with statement `index`'s Condition replaced by `condition`
+/// (removed for `None`).
+fn with_condition(
+    policy: &Policy,
+    kind: PolicyKind,
+    index: usize,
+    condition: Option<Value>,
+) -> Option<Policy> {
     let mut v: Value = serde_json::from_str(&policy.to_json_string()).ok()?;
-    match v.get_mut("Statement")? {
-        Value::Array(sts) => {
-            for st in sts {
-                strip(st);
-            }
-        }
-        st => strip(st),
-    }
-    fn strip(st: &mut Value) {
-        if st.get("Effect").and_then(Value::as_str) == Some("Allow") {
-            if let Some(o) = st.as_object_mut() {
-                o.remove("Condition");
-            }
-        }
-    }
+    let st = match v.get_mut("Statement")? {
+        Value::Array(sts) => sts.get_mut(index)?,
+        st if index == 0 => st,
+        _ => return None,
+    };
+    let o = st.as_object_mut()?;
+    match condition {
+        Some(c) => o.insert("Condition".into(), c),
+        None => o.remove("Condition"),
+    };
     Policy::parse(&v.to_string(), &ParseOptions::for_kind(kind)).ok()
 }
 
-/// Actions sharing a path and conditions: (path, conditions, actions).
-type Group<'a> = (String, &'a Vec<(String, Value)>, Vec<&'static str>);
+/// For a denied simulation: the Allow statements (key policy or the
+/// caller's identity side) that would allow the request if their condition
+/// held, each with the condition entries that fail and why: a value the
+/// request does not carry, a value that does not match, or something the
+/// principal or the key decides. Empty when no condition alone stands in
+/// the way.
+fn condition_failures(
+    live: &Live,
+    caller: &Caller,
+    record: &AuthzRecord,
+    context: &Context,
+    given: &[String],
+) -> anyhow::Result<Vec<String>> {
+    let key_policy = live
+        .kms
+        .key_policy_snapshot(caller, &record.resource)
+        .or_else(|_| {
+            let root = Caller::root(
+                AccountId::parse(account_of_arn(&record.resource))
+                    .map_err(|_| ferrokms_kms::KmsError::NotFound(record.resource.to_string()))?,
+                live.region.clone(),
+            );
+            live.kms.key_policy_snapshot(&root, &record.resource)
+        })
+        .map(|(_, p)| p)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let facts = PrincipalFacts::of(caller);
+    let profile = &caller.identity.profile;
+    // (label, kind, policy) of every policy that may hold the statement.
+    let mut policies: Vec<(Option<usize>, PolicyKind, &Policy)> =
+        vec![(None, PolicyKind::ResourceBased, &key_policy)];
+    for (i, p) in profile.policies.iter().enumerate() {
+        policies.push((Some(i), p.kind, &p.policy));
+    }
+    // Whether the request is allowed with `policy` in place of policy
+    // `which`.
+    let allowed_with = |which: Option<usize>, policy: Policy| -> anyhow::Result<bool> {
+        let (who, key) = match which {
+            None => (caller.clone(), Some(&policy)),
+            Some(i) => {
+                let mut policies = profile.policies.clone();
+                policies[i].policy = std::sync::Arc::new(policy.clone());
+                let who = Caller {
+                    identity: std::sync::Arc::new(ferrokms_kms::authz::CallerIdentity {
+                        profile: std::sync::Arc::new(CallerProfile {
+                            principal: profile.principal.clone(),
+                            policies,
+                            context: profile.context.clone(),
+                        }),
+                        context: caller.identity.context.clone(),
+                        trace: Default::default(),
+                    }),
+                    ..caller.clone()
+                };
+                (who, None)
+            }
+        };
+        let rec = live
+            .kms
+            .simulate_with(&who, &record.resource, &record.action, context.clone(), key)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(rec.allowed)
+    };
+    let mut out = Vec::new();
+    for (which, kind, policy) in &policies {
+        for (index, st) in policy.statements().iter().enumerate() {
+            if st.effect() != ferrokms_policy::Effect::Allow {
+                continue;
+            }
+            let Some(condition) = st.condition() else {
+                continue;
+            };
+            let condition = serde_json::to_value(condition).unwrap_or(Value::Null);
+            let Some(without) = with_condition(policy, *kind, index, None) else {
+                continue;
+            };
+            if !allowed_with(*which, without)? {
+                continue;
+            }
+            let label = match which {
+                None => "key policy".to_string(),
+                Some(i) => profile.policies[*i].label.clone(),
+            };
+            let statement = AppliedStatement {
+                policy: label,
+                index,
+                sid: st.sid().map(str::to_string),
+                effect: "Allow".into(),
+            }
+            .describe();
+            // Each entry on its own: the ones that fail alone.
+            let mut reasons = Vec::new();
+            for (operator, entries) in condition.as_object().into_iter().flatten() {
+                for (key, values) in entries.as_object().into_iter().flatten() {
+                    let only = json!({operator.as_str(): {key.as_str(): values}});
+                    let Some(alone) = with_condition(policy, *kind, index, Some(only.clone()))
+                    else {
+                        continue;
+                    };
+                    if allowed_with(*which, alone)? {
+                        continue;
+                    }
+                    let first = match values {
+                        Value::Array(vs) => vs.first().cloned().unwrap_or(Value::Null),
+                        v => v.clone(),
+                    };
+                    let example = first
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| first.to_string());
+                    let request_values: Vec<&str> = given
+                        .iter()
+                        .filter_map(|p| p.split_once('='))
+                        .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+                        .map(|(_, v)| v)
+                        .collect();
+                    let why = if !request_values.is_empty() {
+                        format!(
+                            "the request's {key} is {}, which does not satisfy it",
+                            request_values.join(", ")
+                        )
+                    } else if facts.as_ref().is_some_and(|f| f.decides(key)) {
+                        format!(
+                            "{key} is decided by the principal, and {} does not meet it",
+                            caller.arn
+                        )
+                    } else if KEY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
+                        || key
+                            .get(..16)
+                            .is_some_and(|p| p.eq_ignore_ascii_case("aws:ResourceTag/"))
+                    {
+                        format!("{key} is decided by the key, which does not meet it")
+                    } else {
+                        format!("the request carries no {key} (e.g. --context {key}={example})")
+                    };
+                    reasons.push(format!("{only}: {why}"));
+                }
+            }
+            if reasons.is_empty() {
+                reasons.push(format!("{condition}: its entries together fail"));
+            }
+            out.push(format!(
+                "{statement} allows {} to {} on {} but its condition fails: {}",
+                record.action,
+                caller.arn,
+                record.resource,
+                reasons.join("; ")
+            ));
+        }
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------------------ key access
+
+/// Condition keys whose value the principal alone decides, the same in
+/// every request it makes: a condition on them holds or fails for the
+/// principal once and for all (besides the keys of its profile: principal
+/// tags, session facts).
+const PRINCIPAL_KEYS: &[&str] = &[
+    "aws:PrincipalArn",
+    "aws:PrincipalAccount",
+    "aws:PrincipalType",
+    "aws:userid",
+    "aws:username",
+    "aws:PrincipalIsAWSService",
+    "aws:PrincipalServiceName",
+    "kms:CallerAccount",
+];
+
+/// The principal's side of a request: who, and the condition keys it alone
+/// decides.
+struct PrincipalFacts {
+    principal: ferrokms_policy::RequestPrincipal,
+    context: Context,
+}
+
+impl PrincipalFacts {
+    fn of(caller: &Caller) -> Option<PrincipalFacts> {
+        let principal = caller.request_principal().ok()?;
+        let mut context = caller.identity.profile.context.clone();
+        for (k, v) in principal.context_keys() {
+            if !context.contains(k) {
+                context.insert(k, v);
+            }
+        }
+        context.insert("kms:CallerAccount", caller.account.as_str());
+        Some(PrincipalFacts { principal, context })
+    }
+
+    fn decides(&self, key: &str) -> bool {
+        PRINCIPAL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
+            || key
+                .get(..17)
+                .is_some_and(|p| p.eq_ignore_ascii_case("aws:PrincipalTag/"))
+            || self.context.contains(key)
+    }
+
+    /// Whether `operator: {key: values}` holds for this principal, by the
+    /// policy engine (policy variables, `IfExists`, set operators
+    /// included).
+    fn holds(&self, version: Option<&Value>, operator: &str, key: &str, values: &Value) -> bool {
+        let mut doc = json!({"Statement": [{"Effect": "Allow", "Action": "kms:Encrypt",
+            "Resource": "*", "Condition": {operator: {key: values}}}]});
+        if let Some(v) = version {
+            doc["Version"] = v.clone();
+        }
+        let Ok(policy) = Policy::parse(
+            &doc.to_string(),
+            &ParseOptions::for_kind(PolicyKind::IdentityBased),
+        ) else {
+            return false;
+        };
+        let Ok(action) = ferrokms_policy::Action::parse("kms:Encrypt") else {
+            return false;
+        };
+        let request = ferrokms_policy::Request::new(self.principal.clone(), action, "*")
+            .with_context(self.context.clone());
+        let eval = ferrokms_policy::evaluate_policy(
+            &request,
+            ferrokms_policy::PolicyInput::new("probe", PolicyKind::IdentityBased, &policy),
+        );
+        eval.outcome == ferrokms_policy::PolicyOutcome::Allow
+    }
+}
+
+/// An Allow statement's condition, for one principal.
+enum Resolved {
+    /// No condition, or only conditions the principal meets.
+    Holds,
+    /// What remains once the principal's own conditions are met: what a
+    /// request must carry.
+    Residual(Value),
+    /// A condition the principal fails: the statement never applies to it.
+    Never,
+}
+
+fn resolve_condition(
+    condition: &Value,
+    version: Option<&Value>,
+    facts: &PrincipalFacts,
+) -> Resolved {
+    let Some(blocks) = condition.as_object() else {
+        return Resolved::Residual(condition.clone());
+    };
+    let mut residual = serde_json::Map::new();
+    for (operator, entries) in blocks {
+        let Some(entries) = entries.as_object() else {
+            residual.insert(operator.clone(), entries.clone());
+            continue;
+        };
+        for (key, values) in entries {
+            if !facts.decides(key) {
+                residual
+                    .entry(operator.clone())
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .map(|o| o.insert(key.clone(), values.clone()));
+            } else if !facts.holds(version, operator, key, values) {
+                return Resolved::Never;
+            }
+        }
+    }
+    if residual.is_empty() {
+        Resolved::Holds
+    } else {
+        Resolved::Residual(Value::Object(residual))
+    }
+}
+
+/// A policy as one principal sees it: `unconditional` keeps the Allow
+/// statements that apply to it whatever the request (their conditions met
+/// by the principal itself), `conditional` every Allow statement that may
+/// apply given the right request (conditions left out); `residual` is, per
+/// statement index, what a request must carry for it. Deny statements are
+/// kept as they are in both. Statement indexes are unchanged.
+struct PolicyView {
+    unconditional: Policy,
+    conditional: Policy,
+    residual: Vec<Option<Value>>,
+}
+
+/// An action no request has: a statement that must not apply.
+const NEVER_ACTION: &str = "ferrokms:NoActionForAnalysis";
+
+fn policy_view(policy: &Policy, kind: PolicyKind, facts: &PrincipalFacts) -> Option<PolicyView> {
+    let v: Value = serde_json::from_str(&policy.to_json_string()).ok()?;
+    let version = v.get("Version").cloned();
+    let statements: Vec<Value> = match v.get("Statement")? {
+        Value::Array(sts) => sts.clone(),
+        st => vec![st.clone()],
+    };
+    let (mut unconditional, mut conditional) = (Vec::new(), Vec::new());
+    let mut residual = Vec::new();
+    for st in statements {
+        let allow = st.get("Effect").and_then(Value::as_str) == Some("Allow");
+        let resolved = match st.get("Condition") {
+            Some(c) if allow => resolve_condition(c, version.as_ref(), facts),
+            _ => Resolved::Holds,
+        };
+        let without_condition = |st: &Value| {
+            let mut st = st.clone();
+            if allow {
+                if let Some(o) = st.as_object_mut() {
+                    o.remove("Condition");
+                }
+            }
+            st
+        };
+        let disabled = |st: &Value| {
+            let mut st = st.clone();
+            if let Some(o) = st.as_object_mut() {
+                o.remove("Condition");
+                o.remove("NotAction");
+                o.insert("Action".into(), json!(NEVER_ACTION));
+            }
+            st
+        };
+        match resolved {
+            Resolved::Holds => {
+                unconditional.push(without_condition(&st));
+                conditional.push(without_condition(&st));
+                residual.push(None);
+            }
+            Resolved::Residual(r) => {
+                unconditional.push(disabled(&st));
+                conditional.push(without_condition(&st));
+                residual.push(Some(r));
+            }
+            Resolved::Never => {
+                unconditional.push(disabled(&st));
+                conditional.push(disabled(&st));
+                residual.push(None);
+            }
+        }
+    }
+    let build = |statements: Vec<Value>| {
+        let mut doc = v.clone();
+        doc["Statement"] = Value::Array(statements);
+        Policy::parse(&doc.to_string(), &ParseOptions::for_kind(kind)).ok()
+    };
+    Some(PolicyView {
+        unconditional: build(unconditional)?,
+        conditional: build(conditional)?,
+        residual,
+    })
+}
+
+/// A caller whose identity-side policies are replaced by `pick` of their
+/// views.
+fn caller_with(
+    caller: &Caller,
+    views: &[(CallerPolicy, PolicyView)],
+    pick: fn(&PolicyView) -> &Policy,
+) -> Caller {
+    let profile = &caller.identity.profile;
+    Caller {
+        identity: std::sync::Arc::new(ferrokms_kms::authz::CallerIdentity {
+            profile: std::sync::Arc::new(CallerProfile {
+                principal: profile.principal.clone(),
+                policies: views
+                    .iter()
+                    .map(|(p, view)| CallerPolicy {
+                        label: p.label.clone(),
+                        kind: p.kind,
+                        policy: std::sync::Arc::new(pick(view).clone()),
+                    })
+                    .collect(),
+                context: profile.context.clone(),
+            }),
+            context: caller.identity.context.clone(),
+            trace: Default::default(),
+        }),
+        ..caller.clone()
+    }
+}
+
+/// Actions sharing a path and conditions: (path, conditions, conditional, actions).
+type Group<'a> = (String, &'a Vec<(String, Value)>, bool, Vec<&'static str>);
 
 struct Access {
     action: &'static str,
+    /// Allowed only for requests that carry what `conditions` say.
+    conditional: bool,
     path: String,
+    /// What a request must carry, per statement of the path ("statement:
+    /// condition"); empty when the path needs nothing of the request.
     conditions: Vec<(String, Value)>,
 }
 
-/// Which policy statements allowed it, and their conditions.
+/// The strongest path among the Allow statements that applied, and what
+/// its statements need of the request: the key policy naming the
+/// principal (or its root) directly, else IAM through the key policy's
+/// delegation to the account, else a grant.
 fn classify(
     record: &AuthzRecord,
     key_policy: &Policy,
-    caller_policies: &[CallerPolicy],
+    key_view: &PolicyView,
+    caller_views: &[(CallerPolicy, PolicyView)],
     is_root: bool,
 ) -> (String, Vec<(String, Value)>) {
     let applied: Vec<AppliedStatement> = record
@@ -431,50 +849,126 @@ fn classify(
         .filter_map(|s| AppliedStatement::parse(s))
         .filter(|s| s.effect == "Allow")
         .collect();
-    let statement_of = |a: &AppliedStatement| {
-        if a.is_key_policy() {
-            key_policy.statements().get(a.index)
+    if record.decision.starts_with("allow (grant") {
+        return ("grant".to_string(), Vec::new());
+    }
+    let residual_of = |a: &AppliedStatement| -> Option<Value> {
+        let view = if a.is_key_policy() {
+            Some(key_view)
         } else {
-            caller_policies
+            caller_views
                 .iter()
-                .find(|p| p.label == a.policy)
-                .and_then(|p| p.policy.statements().get(a.index))
+                .find(|(p, _)| p.label == a.policy)
+                .map(|(_, v)| v)
+        };
+        view.and_then(|v| v.residual.get(a.index).cloned().flatten())
+    };
+    let names_principal = |a: &AppliedStatement| {
+        a.is_key_policy()
+            && key_policy
+                .statements()
+                .get(a.index)
+                .and_then(|s| s.principal())
+                .is_some_and(|p| match p.spec() {
+                    ferrokms_policy::PrincipalSpec::Wildcard => true,
+                    ferrokms_policy::PrincipalSpec::Typed(es) => es
+                        .iter()
+                        .flat_map(|e| e.values())
+                        .any(|v| !matches!(v.id(), PrincipalId::Account(_))),
+                })
+    };
+    let direct: Vec<&AppliedStatement> = applied
+        .iter()
+        .filter(|a| is_root && a.is_key_policy() || names_principal(a))
+        .collect();
+    let (path, on_path): (String, Vec<&AppliedStatement>) = if !direct.is_empty() {
+        ("key policy".to_string(), direct)
+    } else {
+        let labels: Vec<&str> = applied
+            .iter()
+            .filter(|a| !a.is_key_policy())
+            .map(|a| a.policy.as_str())
+            .collect();
+        (
+            format!("IAM via key-policy delegation ({})", labels.join(", ")),
+            applied.iter().collect(),
+        )
+    };
+    // Statements of one policy kind are alternatives: one that needs
+    // nothing of the request makes the others' conditions moot. Kinds
+    // (key policy, identity policies, boundary, session policy) must all
+    // allow.
+    let kind_of = |a: &AppliedStatement| {
+        if a.is_key_policy() {
+            None
+        } else {
+            caller_views
+                .iter()
+                .find(|(p, _)| p.label == a.policy)
+                .map(|(p, _)| p.kind)
         }
     };
     let mut conditions = Vec::new();
-    for a in &applied {
-        if let Some(c) = statement_of(a).and_then(|s| s.condition()) {
-            conditions.push((a.describe(), serde_json::to_value(c).unwrap_or(Value::Null)));
+    for a in &on_path {
+        let kind = kind_of(a);
+        let alternatives: Vec<&&AppliedStatement> =
+            on_path.iter().filter(|b| kind_of(b) == kind).collect();
+        if alternatives.iter().any(|b| residual_of(b).is_none()) {
+            continue;
+        }
+        if let Some(c) = residual_of(a) {
+            conditions.push((a.describe(), c));
         }
     }
-    let path = if record.decision.starts_with("allow (grant") {
-        "grant".to_string()
-    } else {
-        let direct = is_root
-            || applied.iter().any(|a| {
-                a.is_key_policy()
-                    && statement_of(a)
-                        .and_then(|s| s.principal())
-                        .is_some_and(|p| match p.spec() {
-                            ferrokms_policy::PrincipalSpec::Wildcard => true,
-                            ferrokms_policy::PrincipalSpec::Typed(es) => es
-                                .iter()
-                                .flat_map(|e| e.values())
-                                .any(|v| !matches!(v.id(), PrincipalId::Account(_))),
-                        })
-            });
-        if direct {
-            "key policy".to_string()
-        } else {
-            let labels: Vec<&str> = applied
-                .iter()
-                .filter(|a| !a.is_key_policy())
-                .map(|a| a.policy.as_str())
-                .collect();
-            format!("IAM via key-policy delegation ({})", labels.join(", "))
-        }
-    };
     (path, conditions)
+}
+
+/// What one principal may do with the key: per action, the strongest path.
+fn principal_access(
+    live: &Live,
+    key_arn: &str,
+    key_policy: &Policy,
+    principal: &Principal,
+    actions: &[&'static str],
+) -> anyhow::Result<Vec<Access>> {
+    let caller = ferrokms_server::auth::caller_for(&live.directory, principal, &live.region, None);
+    let facts = PrincipalFacts::of(&caller)
+        .with_context(|| format!("cannot analyse principal {}", caller.arn))?;
+    let key_view = policy_view(key_policy, PolicyKind::ResourceBased, &facts)
+        .context("cannot analyse the key policy")?;
+    let mut caller_views = Vec::new();
+    for p in &caller.identity.profile.policies {
+        let view = policy_view(&p.policy, p.kind, &facts)
+            .with_context(|| format!("cannot analyse {}", p.label))?;
+        caller_views.push((p.clone(), view));
+    }
+    let unconditional = caller_with(&caller, &caller_views, |v| &v.unconditional);
+    let conditional = caller_with(&caller, &caller_views, |v| &v.conditional);
+    let is_root = matches!(principal, Principal::Root { .. });
+    let mut access = Vec::new();
+    for action in actions {
+        for (is_conditional, who, policy) in [
+            (false, &unconditional, &key_view.unconditional),
+            (true, &conditional, &key_view.conditional),
+        ] {
+            let rec = live
+                .kms
+                .simulate_with(who, key_arn, action, Context::new(), Some(policy))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if rec.allowed {
+                let (path, conditions) =
+                    classify(&rec, key_policy, &key_view, &caller_views, is_root);
+                access.push(Access {
+                    action,
+                    conditional: is_conditional,
+                    path,
+                    conditions,
+                });
+                break;
+            }
+        }
+    }
+    Ok(access)
 }
 
 fn principals_for(live: &Live, key_policy: &Policy) -> Vec<(String, &'static str, Principal)> {
@@ -597,73 +1091,13 @@ pub fn key_access_cmd(args: KeyAccessArgs) -> anyhow::Result<()> {
     }
     let (key_arn, key_policy) =
         found.with_context(|| format!("no key '{}' in {}", args.key, live.region))?;
-    let stripped_key =
-        without_allow_conditions(&key_policy, PolicyKind::ResourceBased).context("key policy")?;
     let actions = lint::key_actions();
     let mut report = Vec::new();
     for (arn, kind, principal) in principals_for(&live, &key_policy) {
-        let caller =
-            ferrokms_server::auth::caller_for(&live.directory, &principal, &live.region, None);
-        let profile = caller.identity.profile.clone();
-        let stripped_caller = Caller {
-            identity: std::sync::Arc::new(ferrokms_kms::authz::CallerIdentity {
-                profile: std::sync::Arc::new(CallerProfile {
-                    principal: profile.principal.clone(),
-                    policies: profile
-                        .policies
-                        .iter()
-                        .map(|p| CallerPolicy {
-                            label: p.label.clone(),
-                            kind: p.kind,
-                            policy: without_allow_conditions(&p.policy, p.kind)
-                                .map(std::sync::Arc::new)
-                                .unwrap_or_else(|| p.policy.clone()),
-                        })
-                        .collect(),
-                    context: profile.context.clone(),
-                }),
-                context: caller.identity.context.clone(),
-                trace: Default::default(),
-            }),
-            ..caller.clone()
-        };
-        let is_root = matches!(principal, Principal::Root { .. });
-        let mut access = Vec::new();
-        for action in &actions {
-            let rec = live
-                .kms
-                .simulate(&caller, &key_arn, action, Context::new())
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            if rec.allowed {
-                let (path, conditions) = classify(&rec, &key_policy, &profile.policies, is_root);
-                access.push(Access {
-                    action,
-                    path,
-                    conditions,
-                });
-                continue;
-            }
-            let rec = live
-                .kms
-                .simulate_with(
-                    &stripped_caller,
-                    &key_arn,
-                    action,
-                    Context::new(),
-                    Some(&stripped_key),
-                )
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            if rec.allowed {
-                let (path, conditions) = classify(&rec, &key_policy, &profile.policies, is_root);
-                access.push(Access {
-                    action,
-                    path,
-                    conditions,
-                });
-            }
-        }
+        let access = principal_access(&live, &key_arn, &key_policy, &principal, &actions)?;
         report.push((arn, kind, access));
     }
+    let summary = summary(&live, &key_arn, &key_policy, &actions, &report)?;
     if args.json {
         let principals: Vec<Value> = report
             .iter()
@@ -674,54 +1108,168 @@ pub fn key_access_cmd(args: KeyAccessArgs) -> anyhow::Result<()> {
                     "access": access.iter().map(|a| json!({
                         "action": format!("kms:{}", a.action),
                         "path": a.path,
-                        "conditional": !a.conditions.is_empty(),
+                        "conditional": a.conditional,
                         "conditions": a.conditions.iter().map(|(s, c)| json!({"statement": s, "condition": c})).collect::<Vec<_>>(),
                     })).collect::<Vec<_>>(),
                 })
             })
             .collect();
-        println!(
+        outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({"key": key_arn, "principals": principals}))?
+            serde_json::to_string_pretty(
+                &json!({"key": key_arn, "summary": summary, "principals": principals})
+            )?
         );
         return Ok(());
     }
-    println!("key {key_arn}");
+    outln!("summary: {summary}");
+    outln!("key {key_arn}");
     for (arn, kind, access) in &report {
-        println!("{arn} ({kind})");
+        outln!("{arn} ({kind})");
         if access.is_empty() {
-            println!("  no access");
+            outln!("  no access");
             continue;
         }
         // Actions grouped by path and conditions, in first-seen order.
         let mut groups: Vec<Group<'_>> = Vec::new();
         for a in access {
-            match groups
-                .iter_mut()
-                .find(|(p, c, _)| *p == a.path && **c == a.conditions)
-            {
-                Some((_, _, acts)) => acts.push(a.action),
-                None => groups.push((a.path.clone(), &a.conditions, vec![a.action])),
+            match groups.iter_mut().find(|(p, c, conditional, _)| {
+                *p == a.path && **c == a.conditions && *conditional == a.conditional
+            }) {
+                Some((_, _, _, acts)) => acts.push(a.action),
+                None => groups.push((a.path.clone(), &a.conditions, a.conditional, vec![a.action])),
             }
         }
-        for (path, conditions, acts) in groups {
-            let all = acts.len() == actions.len();
-            let list = if all {
-                format!("all {} key actions", acts.len())
+        for (path, conditions, conditional, acts) in groups {
+            let list = action_list(&acts, actions.len());
+            if !conditional {
+                outln!("  {path}: {list}");
             } else {
-                acts.join(", ")
-            };
-            if conditions.is_empty() {
-                println!("  {path}: {list}");
-            } else {
-                println!("  conditional, {path}: {list}");
+                outln!("  conditional, {path}: {list}");
                 for (s, c) in conditions {
-                    println!("    {s}: {c}");
+                    outln!("    {s}: {c}");
                 }
             }
         }
     }
     Ok(())
+}
+
+/// `Decrypt, Encrypt`, or `all 43 key actions`.
+fn action_list(acts: &[&str], all: usize) -> String {
+    if acts.len() == all {
+        format!("all {all} key actions")
+    } else {
+        acts.join(", ")
+    }
+}
+
+/// `may A, B` / `may A (B under conditions)` / `may B under conditions`.
+fn may(access: &[(&'static str, bool)], all: usize) -> String {
+    let plain: Vec<&str> = access.iter().filter(|a| !a.1).map(|a| a.0).collect();
+    let cond: Vec<&str> = access.iter().filter(|a| a.1).map(|a| a.0).collect();
+    match (plain.is_empty(), cond.is_empty()) {
+        (_, true) => format!("may {}", action_list(&plain, all)),
+        (true, false) => format!("may {} under conditions", action_list(&cond, all)),
+        (false, false) => format!(
+            "may {} ({} under conditions)",
+            action_list(&plain, all),
+            action_list(&cond, all)
+        ),
+    }
+}
+
+/// Stand-ins for "any principal of the account": a user and a role session
+/// the directory does not hold, so without identity policies.
+fn any_principals(account: &AccountId) -> [Principal; 2] {
+    [
+        Principal::User {
+            account: account.clone(),
+            name: "ferrokms-analysis-any-user".into(),
+            path: "/".into(),
+            id: "AIDAFERROKMSANALYSIS0".into(),
+        },
+        Principal::AssumedRole {
+            account: account.clone(),
+            role_name: "ferrokms-analysis-any-role".into(),
+            role_path: "/".into(),
+            role_id: "AROAFERROKMSANALYSIS0".into(),
+            session_name: "simulated".into(),
+        },
+    ]
+}
+
+/// The report's first line: who outside the known accounts may use the
+/// key, and what any principal of a known account may do through the key
+/// policy alone, whatever IAM says.
+fn summary(
+    live: &Live,
+    key_arn: &str,
+    key_policy: &Policy,
+    actions: &[&'static str],
+    report: &[(String, &'static str, Vec<Access>)],
+) -> anyhow::Result<String> {
+    let all = actions.len();
+    let external: Vec<String> = report
+        .iter()
+        .filter(|(_, kind, access)| {
+            (*kind == "external account" || kind.starts_with("anyone")) && !access.is_empty()
+        })
+        .map(|(arn, _, access)| {
+            let who = if arn == "*" {
+                "anyone".to_string()
+            } else {
+                format!("account {}", account_of_arn(arn))
+            };
+            let acts: Vec<(&'static str, bool)> =
+                access.iter().map(|a| (a.action, a.conditional)).collect();
+            format!("{who} {}", may(&acts, all))
+        })
+        .collect();
+    let mut parts = vec![if external.is_empty() {
+        "external access: none".to_string()
+    } else {
+        format!("external access: {}", external.join("; "))
+    }];
+    for account in live.directory.accounts() {
+        // What both stand-ins may do through the key policy alone.
+        let mut common: Option<Vec<(&'static str, bool)>> = None;
+        for p in any_principals(&account.id) {
+            let access = principal_access(live, key_arn, key_policy, &p, actions)?;
+            let direct: Vec<(&'static str, bool)> = access
+                .iter()
+                .filter(|a| a.path == "key policy")
+                .map(|a| (a.action, a.conditional))
+                .collect();
+            common = Some(match common {
+                None => direct,
+                Some(prev) => prev
+                    .into_iter()
+                    .filter_map(|(act, c)| {
+                        direct
+                            .iter()
+                            .find(|(a, _)| *a == act)
+                            .map(|(_, c2)| (act, c || *c2))
+                    })
+                    .collect(),
+            });
+        }
+        let common = common.unwrap_or_default();
+        if !common.is_empty() {
+            parts.push(format!(
+                "every principal of account {} {} regardless of IAM",
+                account.id,
+                may(&common, all)
+            ));
+        }
+    }
+    if parts.len() == 1 {
+        parts.push(
+            "without IAM permissions, only the principals the key policy names may use it"
+                .to_string(),
+        );
+    }
+    Ok(parts.join("; "))
 }
 
 /// Runs a subcommand whose result is a yes/no answer: 0 yes, 1 no, 2 error.

@@ -8,11 +8,27 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::Value;
 
+use crate::when;
+
 #[derive(Args)]
 pub struct AuditArgs {
     #[arg(long, env = "FERROKMS_DATA_DIR", default_value = "ferrokms-data")]
     pub data_dir: PathBuf,
-    /// Only requests on this key (key id or key ARN).
+    /// Only records about this key: a key id, key ARN, alias name
+    /// (alias/NAME) or alias ARN.
+    ///
+    /// An alias is resolved to its key in the data dir's store (as `key
+    /// access` does; needs the root key, and --store for a shared
+    /// database), and then every record about that key matches, whatever
+    /// name its request used: the key's ARN in `resources` or in the
+    /// authorization trace, or its id or ARN in the request parameters
+    /// (keyId, targetKeyId, sourceKeyId, destinationKeyId) or the response
+    /// of the call that made or changed it (CreateKey). Records that
+    /// named the alias and no key at all (refused on the alias itself, or
+    /// before it was resolved) match too; records that named the alias when
+    /// it pointed to another key do not. An alias that no longer exists
+    /// matches the records that named it, with a note on stderr. A key id
+    /// or ARN needs no store: records name keys by ARN.
     #[arg(long)]
     pub key: Option<String>,
     /// Only requests by this principal (caller ARN, or the role ARN of sessions).
@@ -24,15 +40,28 @@ pub struct AuditArgs {
     /// Only failures with this error code, e.g. AccessDeniedException.
     #[arg(long)]
     pub error_code: Option<String>,
-    /// Only requests at or after this time (ISO 8601, e.g. 2026-11-24T01:00:00Z).
+    /// Only requests at or after this time: RFC 3339 with Z or an offset
+    /// (2026-11-24T01:00:00Z, 2026-11-24T02:00:00+01:00), a date
+    /// (2026-11-24, midnight UTC) or an age before now (45s, 30m, 1h, 7d).
+    /// Times are compared as instants; anything else is refused (exit 2).
     #[arg(long)]
     pub since: Option<String>,
-    /// Only requests before this time (ISO 8601).
+    /// Only requests before this time; the same forms as --since.
     #[arg(long)]
     pub until: Option<String>,
     /// JSON lines (CloudTrail event shape) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Root key file, to resolve an alias given to --key; default DATA_DIR/root.key.
+    #[arg(long, env = "FERROKMS_ROOT_KEY_FILE")]
+    pub root_key_file: Option<PathBuf>,
+    /// The PostgreSQL database of the nodes (postgres://...), to resolve an
+    /// alias given to --key when they share one.
+    #[arg(long, env = "FERROKMS_STORE")]
+    pub store: Option<String>,
+    /// The region of an alias name given to --key.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
 }
 
 #[derive(Args)]
@@ -81,66 +110,377 @@ fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
     cur.as_str().unwrap_or("")
 }
 
-fn matches(v: &Value, a: &AuditArgs) -> bool {
-    if let Some(k) = &a.key {
-        let on_key = v["resources"].as_array().is_some_and(|rs| {
-            rs.iter()
-                .any(|r| s(r, &["ARN"]) == k || s(r, &["ARN"]).ends_with(&format!("key/{k}")))
-        }) || s(v, &["requestParameters", "keyId"]) == k;
-        if !on_key {
-            return false;
+/// A mistake on the command line: one line on stderr and exit status 2,
+/// as clap's own usage errors.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// The request parameters that name a key (or an alias standing for one).
+const KEY_PARAMETERS: &[&str] = &["keyId", "targetKeyId", "sourceKeyId", "destinationKeyId"];
+
+/// A key or an alias as a record names it, with the account and region it
+/// belongs to when the name says (an ARN) or the record does (a bare name
+/// is the caller's own, in the request's region).
+#[derive(Debug, Clone, PartialEq)]
+enum Named {
+    Key {
+        id: String,
+        account: String,
+        region: String,
+    },
+    Alias {
+        name: String,
+        account: String,
+        region: String,
+    },
+}
+
+impl Named {
+    /// `text` as a record or a user writes it. `account` and `region` are
+    /// those of a bare id or alias name ("" when unknown).
+    fn parse(text: &str, account: &str, region: &str) -> Option<Named> {
+        if let Some(rest) = text.strip_prefix("arn:") {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            let [_partition, "kms", region, account, resource] = parts[..] else {
+                return None;
+            };
+            return if let Some(id) = resource.strip_prefix("key/") {
+                Some(Named::Key {
+                    id: id.to_string(),
+                    account: account.to_string(),
+                    region: region.to_string(),
+                })
+            } else if resource.starts_with("alias/") {
+                Some(Named::Alias {
+                    name: resource.to_string(),
+                    account: account.to_string(),
+                    region: region.to_string(),
+                })
+            } else {
+                None
+            };
+        }
+        if text.is_empty() || text.contains([':', ' ']) {
+            return None;
+        }
+        if text.starts_with("alias/") {
+            return Some(Named::Alias {
+                name: text.to_string(),
+                account: account.to_string(),
+                region: region.to_string(),
+            });
+        }
+        (!text.contains('/')).then(|| Named::Key {
+            id: text.to_string(),
+            account: account.to_string(),
+            region: region.to_string(),
+        })
+    }
+
+    /// Whether `other` (from a record) names the same thing; an empty
+    /// account or region on either side is unknown and matches any.
+    fn covers(&self, other: &Named) -> bool {
+        let same = |a: &str, b: &str| a.is_empty() || b.is_empty() || a == b;
+        match (self, other) {
+            (
+                Named::Key {
+                    id,
+                    account,
+                    region,
+                },
+                Named::Key {
+                    id: i,
+                    account: a,
+                    region: r,
+                },
+            )
+            | (
+                Named::Alias {
+                    name: id,
+                    account,
+                    region,
+                },
+                Named::Alias {
+                    name: i,
+                    account: a,
+                    region: r,
+                },
+            ) => id == i && same(account, a) && same(region, r),
+            _ => false,
         }
     }
-    if let Some(p) = &a.principal {
-        let who = s(v, &["userIdentity", "arn"]) == p
-            || s(
-                v,
-                &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
-            ) == p;
-        if !who {
-            return false;
+}
+
+/// What `--key` selects.
+#[derive(Debug)]
+enum KeyFilter {
+    /// Records about the key; with the alias it was given as, records that
+    /// named that alias and no key at all.
+    Key { key: Named, alias: Option<Named> },
+    /// An alias that names no key now: the records that named it.
+    GoneAlias(Named),
+}
+
+/// Every key and alias a record names: `resources`, the authorization
+/// trace's resources, the request parameters that name keys, and the key
+/// in the response of a management call.
+fn named(v: &Value) -> Vec<Named> {
+    let account = s(v, &["userIdentity", "accountId"]);
+    let region = s(v, &["awsRegion"]);
+    let mut out = Vec::new();
+    let arns = v["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| s(r, &["ARN"]))
+        .chain(
+            v["ferrokmsAuthorization"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| s(d, &["resource"])),
+        );
+    for arn in arns {
+        out.extend(Named::parse(arn, "", ""));
+    }
+    let params = &v["requestParameters"];
+    for p in KEY_PARAMETERS.iter().chain(&["aliasName"]) {
+        if let Some(text) = params[*p].as_str() {
+            out.extend(Named::parse(text, account, region));
         }
     }
-    if let Some(e) = &a.event_name {
-        if !s(v, &["eventName"]).eq_ignore_ascii_case(e) {
-            return false;
+    // The key a management call made or changed (CreateKey, ReplicateKey,
+    // ScheduleKeyDeletion, CancelKeyDeletion).
+    let response = &v["responseElements"];
+    for path in [
+        &["keyId"][..],
+        &["keyMetadata", "arn"],
+        &["replicaKeyMetadata", "arn"],
+    ] {
+        out.extend(Named::parse(s(response, path), "", ""));
+    }
+    out
+}
+
+impl KeyFilter {
+    /// `text` as given to `--key`; an alias is resolved in the store.
+    fn resolve(text: &str, a: &AuditArgs) -> anyhow::Result<KeyFilter> {
+        let bad = || {
+            UsageError(format!(
+                "--key '{text}' is not a key id, key ARN, alias name (alias/NAME) or alias ARN"
+            ))
+        };
+        let given = Named::parse(text, "", "").ok_or_else(bad)?;
+        let Named::Alias { name, .. } = &given else {
+            return Ok(KeyFilter::Key {
+                key: given,
+                alias: None,
+            });
+        };
+        if name.len() <= "alias/".len() {
+            return Err(bad().into());
+        }
+        let live = crate::analyze::open_live(&crate::analyze::DataArgs {
+            data_dir: a.data_dir.clone(),
+            root_key_file: a.root_key_file.clone(),
+            store: a.store.clone(),
+            region: a.region.clone(),
+        })
+        .with_context(|| format!("cannot resolve --key '{text}' to its key"))?;
+        // The accounts (and region) the alias may belong to.
+        let (accounts, region) = match &given {
+            Named::Alias {
+                account, region, ..
+            } if !account.is_empty() => (
+                vec![ferrokms_types::AccountId::parse(account)
+                    .map_err(|_| UsageError(format!("--key '{text}': bad account in ARN")))?],
+                ferrokms_types::Region::parse(region)
+                    .map_err(|_| UsageError(format!("--key '{text}': bad region in ARN")))?,
+            ),
+            _ => (
+                live.directory
+                    .accounts()
+                    .into_iter()
+                    .map(|x| x.id)
+                    .collect(),
+                live.region.clone(),
+            ),
+        };
+        let mut found = Vec::new();
+        for account in accounts {
+            let root = ferrokms_kms::Caller::root(account.clone(), region.clone());
+            if let Ok((key_arn, _)) = live.kms.key_policy_snapshot(&root, name) {
+                found.push((account, key_arn));
+            }
+        }
+        match &found[..] {
+            [] => {
+                eprintln!(
+                    "ferrokms: note: {text} names no key now (in {region}); showing the records \
+                     that named it, whichever key it named then"
+                );
+                Ok(KeyFilter::GoneAlias(given))
+            }
+            [(account, key_arn)] => Ok(KeyFilter::Key {
+                key: Named::parse(key_arn, "", "")
+                    .with_context(|| format!("unexpected key ARN {key_arn}"))?,
+                alias: Some(Named::Alias {
+                    name: name.clone(),
+                    account: account.to_string(),
+                    region: region.to_string(),
+                }),
+            }),
+            several => Err(UsageError(format!(
+                "--key '{text}' is an alias in {} accounts ({}): give its alias ARN",
+                several.len(),
+                several
+                    .iter()
+                    .map(|(a, _)| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .into()),
         }
     }
-    if let Some(c) = &a.error_code {
-        if s(v, &["errorCode"]) != c {
-            return false;
+
+    fn matches(&self, v: &Value) -> bool {
+        let names = named(v);
+        match self {
+            KeyFilter::Key { key, alias } => {
+                names.iter().any(|n| key.covers(n))
+                    || alias.as_ref().is_some_and(|alias| {
+                        names.iter().any(|n| alias.covers(n))
+                            && !names.iter().any(|n| matches!(n, Named::Key { .. }))
+                    })
+            }
+            KeyFilter::GoneAlias(alias) => names.iter().any(|n| alias.covers(n)),
         }
     }
-    let t = s(v, &["eventTime"]);
-    if a.since.as_deref().is_some_and(|since| t < since) {
-        return false;
+}
+
+/// The selection `audit` makes, parsed from its arguments.
+struct Filter<'a> {
+    args: &'a AuditArgs,
+    key: Option<KeyFilter>,
+    since: Option<when::Instant>,
+    until: Option<when::Instant>,
+}
+
+impl<'a> Filter<'a> {
+    fn new(args: &'a AuditArgs) -> anyhow::Result<Filter<'a>> {
+        let now = when::now();
+        let time =
+            |flag: &str, text: &Option<String>| -> Result<Option<when::Instant>, UsageError> {
+                text.as_deref()
+                    .map(|t| {
+                        when::parse_arg(t, now).ok_or_else(|| {
+                            UsageError(format!(
+                                "{flag} '{t}' is not a time: give {}",
+                                when::ACCEPTED
+                            ))
+                        })
+                    })
+                    .transpose()
+            };
+        let since = time("--since", &args.since)?;
+        let until = time("--until", &args.until)?;
+        if let (Some(s), Some(u)) = (since, until) {
+            if s >= u {
+                return Err(UsageError(format!(
+                    "--since '{}' is not before --until '{}': no record could match",
+                    args.since.as_deref().unwrap_or_default(),
+                    args.until.as_deref().unwrap_or_default()
+                ))
+                .into());
+            }
+        }
+        let key = match &args.key {
+            Some(k) => Some(KeyFilter::resolve(k, args)?),
+            None => None,
+        };
+        Ok(Filter {
+            args,
+            key,
+            since,
+            until,
+        })
     }
-    if a.until.as_deref().is_some_and(|until| t >= until) {
-        return false;
+
+    fn matches(&self, v: &Value) -> bool {
+        let a = self.args;
+        if self.key.as_ref().is_some_and(|k| !k.matches(v)) {
+            return false;
+        }
+        if let Some(p) = &a.principal {
+            let who = s(v, &["userIdentity", "arn"]) == p
+                || s(
+                    v,
+                    &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
+                ) == p;
+            if !who {
+                return false;
+            }
+        }
+        if let Some(e) = &a.event_name {
+            if !s(v, &["eventName"]).eq_ignore_ascii_case(e) {
+                return false;
+            }
+        }
+        if let Some(c) = &a.error_code {
+            if s(v, &["errorCode"]) != c {
+                return false;
+            }
+        }
+        if self.since.is_some() || self.until.is_some() {
+            // A record without a readable time cannot be shown to be in
+            // the range.
+            let Some(t) = when::parse_rfc3339(s(v, &["eventTime"])) else {
+                return false;
+            };
+            if self.since.is_some_and(|since| t < since) {
+                return false;
+            }
+            if self.until.is_some_and(|until| t >= until) {
+                return false;
+            }
+        }
+        true
     }
-    true
 }
 
 /// `ferrokms audit`: filtered records, as a table or JSON lines.
 pub fn audit(a: AuditArgs) -> anyhow::Result<()> {
+    let filter = Filter::new(&a)?;
     let all = records(&a.data_dir)?;
-    let selected: Vec<&Value> = all.iter().filter(|v| matches(v, &a)).collect();
+    let selected = all.iter().filter(|v| filter.matches(v));
     if a.json {
         for v in selected {
-            println!("{v}");
+            outln!("{v}");
         }
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<20} {:<22} {:<58} {:<26} {:<36}",
-        "time", "event", "principal", "result", "request id"
+        "time",
+        "event",
+        "principal",
+        "result",
+        "request id"
     );
     for v in selected {
         let result = match s(v, &["errorCode"]) {
             "" => "OK".to_string(),
             code => code.to_string(),
         };
-        println!(
+        outln!(
             "{:<20} {:<22} {:<58} {:<26} {:<36}",
             s(v, &["eventTime"]),
             s(v, &["eventName"]),
@@ -149,7 +489,7 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<()> {
             s(v, &["requestID"]),
         );
         if let Some(r) = v["resources"].as_array().and_then(|r| r.first()) {
-            println!("{:<20} on {}", "", s(r, &["ARN"]));
+            outln!("{:<20} on {}", "", s(r, &["ARN"]));
         }
     }
     Ok(())
@@ -187,11 +527,11 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
     }
     if a.json {
         let out = serde_json::json!({"record": v, "suggestions": suggestions});
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    println!("Request {} at {}", a.request_id, s(v, &["eventTime"]));
-    println!(
+    outln!("Request {} at {}", a.request_id, s(v, &["eventTime"]));
+    outln!(
         "  who:    {caller}{}",
         if role.is_empty() {
             String::new()
@@ -199,21 +539,21 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
             format!(" (session of {role})")
         }
     );
-    println!(
+    outln!(
         "  what:   {} ({})",
         s(v, &["eventName"]),
         s(v, &["eventSource"])
     );
     match s(v, &["errorCode"]) {
-        "" => println!("  result: allowed and performed"),
-        code => println!("  result: {code}: {}", s(v, &["errorMessage"])),
+        "" => outln!("  result: allowed and performed"),
+        code => outln!("  result: {code}: {}", s(v, &["errorMessage"])),
     }
     if decisions.is_empty() {
-        println!("  no authorization decision was recorded (the request failed before it, or the operation needs none)");
+        outln!("  no authorization decision was recorded (the request failed before it, or the operation needs none)");
     }
     for d in &decisions {
-        println!();
-        println!(
+        outln!();
+        outln!(
             "  {} on {}: {}",
             d.action,
             d.resource,
@@ -224,17 +564,17 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
             }
         );
         if d.statements.is_empty() {
-            println!("    no statement applied");
+            outln!("    no statement applied");
         }
         for st in &d.statements {
-            println!("    applied: {st}");
+            outln!("    applied: {st}");
         }
     }
     if !suggestions.is_empty() {
-        println!();
-        println!("  What would allow it:");
+        outln!();
+        outln!("  What would allow it:");
         for sug in &suggestions {
-            println!("    - {sug}");
+            outln!("    - {sug}");
         }
     }
     Ok(())

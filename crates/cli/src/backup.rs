@@ -61,7 +61,7 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&args.to);
         return Err(e);
     }
-    println!("wrote {}", args.to.display());
+    outln!("wrote {}", args.to.display());
     eprintln!(
         "note: the root key is not in the backup; keep a copy of {} (or your --root-key-file) apart from it.\n\
          Restore: stop the server, copy the backup to DATA_DIR/{} (remove any {}-wal and -shm beside it), put the same root key back, start.",

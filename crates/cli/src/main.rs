@@ -5,9 +5,12 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[macro_use]
+mod out;
 mod analyze;
 mod audit;
 mod backup;
+mod when;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -297,7 +300,13 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::Account { command } => account(command),
         Command::Bench(args) => bench(args),
-        Command::Audit(args) => audit::audit(args),
+        Command::Audit(args) => match audit::audit(args) {
+            Err(e) if e.is::<audit::UsageError>() => {
+                eprintln!("ferrokms: {e}");
+                std::process::exit(2)
+            }
+            other => other,
+        },
         Command::Policy {
             command: PolicyCommand::Explain(args),
         } => audit::explain(args),
@@ -324,7 +333,7 @@ fn main() -> anyhow::Result<()> {
             command: BootstrapCommand::Check { file },
         } => {
             let f = ferrokms_server::bootstrap::load(&file)?;
-            println!("{}: ok ({} account(s))", file.display(), f.accounts.len());
+            outln!("{}: ok ({} account(s))", file.display(), f.accounts.len());
             Ok(())
         }
     }
@@ -384,7 +393,7 @@ fn seed_keys(args: SeedKeysArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })?;
-    println!(
+    outln!(
         "created {} keys in {:.1?}; the store now holds {}",
         args.count,
         started.elapsed(),
@@ -523,8 +532,8 @@ fn account(cmd: AccountCommand) -> anyhow::Result<()> {
                 bail!("account {id} already exists");
             }
             let key = dir.create_account(&id)?;
-            println!("# root credentials of account {id}; the secret is shown only now");
-            print!(
+            outln!("# root credentials of account {id}; the secret is shown only now");
+            out!(
                 "{}",
                 setup::credentials_file_text(&format!("ferrokms-{id}"), &key)
             );
@@ -539,7 +548,7 @@ fn account(cmd: AccountCommand) -> anyhow::Result<()> {
             let (store, sealer) = setup::open_store(&storage_options(&storage, false, None))?;
             let dir = ferrokms_iam::Directory::open(store, sealer)?;
             for a in dir.accounts() {
-                println!("{}", a.id);
+                outln!("{}", a.id);
             }
             Ok(())
         }
@@ -574,9 +583,9 @@ fn policy_evaluate(args: EvaluateArgs) -> anyhow::Result<bool> {
     }
     let report = evaluate_cli(&input).map_err(|e| anyhow::anyhow!("{e}"))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report.json)?);
+        outln!("{}", serde_json::to_string_pretty(&report.json)?);
     } else {
-        print!("{}", report.human);
+        out!("{}", report.human);
     }
     Ok(report.allowed)
 }
@@ -635,9 +644,16 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     if !args.json {
-        println!(
+        outln!(
             "{:<20} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9} {:>12}",
-            "op", "requests", "errors", "req/s", "p50 us", "p99 us", "p99.9 us", "raw ops/s"
+            "op",
+            "requests",
+            "errors",
+            "req/s",
+            "p50 us",
+            "p99 us",
+            "p99.9 us",
+            "raw ops/s"
         );
     }
     for op in ops {
@@ -658,9 +674,9 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         if args.json {
             let mut v = serde_json::to_value(&report)?;
             v["raw_ops_per_second"] = serde_json::json!(raw);
-            println!("{v}");
+            outln!("{v}");
         } else {
-            println!(
+            outln!(
                 "{:<20} {:>10} {:>8} {:>10.0} {:>9} {:>9} {:>9} {:>12}",
                 report.op,
                 report.requests,

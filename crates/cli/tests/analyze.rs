@@ -605,9 +605,236 @@ fn key_access_lists_external_accounts_and_anyone_named_in_the_key_policy() {
     assert_eq!(partner_actions, ["kms:Decrypt", "kms:DescribeKey"]);
     assert_eq!(partner["access"][0]["conditional"], false);
     assert_eq!(partner["access"][1]["conditional"], true);
+    assert_eq!(
+        v["summary"],
+        "external access: account 777788889999 may Decrypt (DescribeKey under conditions); \
+         anyone may DescribeKey under conditions; \
+         every principal of account 111122223333 may DescribeKey under conditions regardless of IAM"
+    );
     let anyone = find("*");
     assert_eq!(anyone["kind"], "anyone (Principal \"*\")");
     assert_eq!(anyone["access"][0]["action"], "kms:DescribeKey");
     assert_eq!(anyone["access"][0]["conditional"], true, "{anyone}");
     assert_eq!(anyone["access"].as_array().unwrap().len(), 1, "{anyone}");
+}
+
+/// Creates a key with `policy` in the prepared data dir; its ARN.
+fn key_with_policy(p: &Prepared, policy: &str) -> String {
+    let opts = Options {
+        storage: Storage::DataDir(p.dir.clone().into()),
+        root_key_file: None,
+        dev_account: None,
+        bootstrap: None,
+        via_service_principals: Vec::new(),
+        max_staleness: std::time::Duration::ZERO,
+    };
+    let (app, _) = setup::open(&opts).unwrap();
+    app.kms.set_principal_directory(std::sync::Arc::new(
+        ferrokms_server::auth::DirectoryPrincipals {
+            directory: app.directory.clone(),
+            dev: true,
+        },
+    ));
+    let caller = Caller::root(
+        AccountId::parse(ACCOUNT).unwrap(),
+        Region::parse("us-east-1").unwrap(),
+    );
+    app.kms
+        .create_key(
+            &caller,
+            CreateKeyRequest {
+                policy: Some(policy.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .key_metadata
+        .arn
+}
+
+/// An action allowed unconditionally by one statement is not "conditional"
+/// because another statement also allows it under a condition; conditions
+/// the principal itself decides (kms:CallerAccount, aws:PrincipalAccount)
+/// are evaluated, not shown as restrictions; the report starts with a
+/// one-line summary.
+#[test]
+fn key_access_reports_the_strongest_path_and_a_summary() {
+    let p = prepare();
+    let key = key_with_policy(
+        &p,
+        r#"{"Version":"2012-10-17","Statement":[
+        {"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+        {"Sid":"AnyoneInTheAccount","Effect":"Allow","Principal":{"AWS":"*"},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*","Condition":{"StringEquals":{"kms:CallerAccount":"111122223333"}}},
+        {"Sid":"AliceDataKeys","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"kms:GenerateDataKey","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}},
+        {"Sid":"AliceWithContext","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"kms:Encrypt","Resource":"*","Condition":{"StringEquals":{"kms:EncryptionContext:app":"x"}}},
+        {"Sid":"RoleDigestOnly","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/kms-exports-role"},"Action":"kms:Sign","Resource":"*","Condition":{"StringEquals":{"kms:CallerAccount":"111122223333","kms:MessageType":"DIGEST"}}},
+        {"Sid":"RoleOtherAccount","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/kms-exports-role"},"Action":"kms:DescribeKey","Resource":"*","Condition":{"StringEquals":{"kms:CallerAccount":"444455556666"}}}]}"#,
+    );
+    let summary = "external access: none; every principal of account 111122223333 \
+                   may Decrypt, Encrypt regardless of IAM";
+    let o = ferrokms(&["key", "access", "--data-dir", &p.dir, &key, "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let find = |arn: &str| {
+        v["principals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["principal"] == arn)
+            .unwrap_or_else(|| panic!("{arn} missing in {v}"))["access"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["action"].as_str().unwrap().to_string(),
+                    a["path"].as_str().unwrap().to_string(),
+                    a["conditional"].as_bool().unwrap(),
+                    a["conditions"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let none = serde_json::json!([]);
+    let direct = |action: &str| {
+        (
+            action.to_string(),
+            "key policy".to_string(),
+            false,
+            none.clone(),
+        )
+    };
+    // Encrypt: AnyoneInTheAccount allows it whatever the request (alice is
+    // of the account), so it is not conditional although AliceWithContext
+    // also matches; and the key policy beats alice's IAM policy.
+    assert_eq!(
+        find("arn:aws:iam::111122223333:user/alice"),
+        [
+            direct("kms:Decrypt"),
+            direct("kms:Encrypt"),
+            direct("kms:GenerateDataKey")
+        ]
+    );
+    // Sign needs a digest; kms:CallerAccount is the role's own account, so it
+    // is not listed. DescribeKey needs another account: never.
+    assert_eq!(
+        find("arn:aws:iam::111122223333:role/kms-exports-role"),
+        [
+            direct("kms:Decrypt"),
+            direct("kms:Encrypt"),
+            (
+                "kms:Sign".to_string(),
+                "key policy".to_string(),
+                true,
+                serde_json::json!([{
+                    "statement": "statement #4 (Sid \"RoleDigestOnly\") of the key policy",
+                    "condition": {"StringEquals": {"kms:MessageType": "DIGEST"}}
+                }])
+            )
+        ]
+    );
+    // Principal "*" outside the account fails kms:CallerAccount: no access.
+    assert_eq!(find("*"), []);
+    assert_eq!(v["summary"], summary);
+
+    let o = ferrokms(&["key", "access", "--data-dir", &p.dir, &key]);
+    let out = stdout(&o);
+    assert!(
+        out.starts_with(&format!("summary: {summary}\nkey {key}\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains("user/alice (user)\n  key policy: Decrypt, Encrypt, GenerateDataKey\n"),
+        "{out}"
+    );
+    assert!(out.contains("  conditional, key policy: Sign\n    statement #4 (Sid \"RoleDigestOnly\") of the key policy: {\"StringEquals\":{\"kms:MessageType\":\"DIGEST\"}}\n"), "{out}");
+}
+
+/// `key access` and `policy simulate` into a pipe whose reader has gone:
+/// no panic, no message, and the status of a tool killed by SIGPIPE (not 0:
+/// simulate's status is its answer).
+#[test]
+fn key_access_and_simulate_into_a_closed_pipe_exit_quietly() {
+    let p = prepare();
+    let closed = || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        Stdio::from(writer)
+    };
+    let role = "arn:aws:iam::111122223333:role/kms-exports-role";
+    for args in [
+        vec!["key", "access", "--data-dir", &p.dir, &p.custom],
+        vec!["key", "access", "--data-dir", &p.dir, &p.custom, "--json"],
+        vec![
+            "policy",
+            "simulate",
+            "--data-dir",
+            &p.dir,
+            "--principal",
+            role,
+            "--action",
+            "kms:Sign",
+            "--key",
+            &p.plain,
+        ],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
+            .args(&args)
+            .env("FERROKMS_LOG", "warn")
+            .stdout(closed())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            (o.status.code(), String::from_utf8_lossy(&o.stderr).as_ref()),
+            (Some(141), ""),
+            "{args:?}"
+        );
+    }
+}
+
+/// A statement names the principal and the action but its condition
+/// fails: the answer says which condition and which context value is
+/// missing, instead of suggesting to name the principal (it is named).
+#[test]
+fn simulate_names_the_failed_condition_and_the_missing_context_value() {
+    let p = prepare();
+    let session = "arn:aws:sts::111122223333:assumed-role/kms-exports-role/batch";
+    let o = simulate(&p, session, "kms:Sign", &p.custom, &[]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("statement #1 (Sid \"ExportsSign\") of the key policy allows kms:Sign to arn:aws:sts::111122223333:assumed-role/kms-exports-role/batch"),
+        "{out}"
+    );
+    assert!(
+        out.contains("but its condition fails: {\"StringEquals\":{\"kms:MessageType\":\"DIGEST\"}}: the request carries no kms:MessageType (e.g. --context kms:MessageType=DIGEST)"),
+        "{out}"
+    );
+    assert!(!out.contains("in the key policy\n"), "{out}");
+    assert!(!out.contains("or name "), "{out}");
+    // A value that does not match is quoted.
+    let o = simulate(
+        &p,
+        session,
+        "kms:Sign",
+        &p.custom,
+        &["--context", "kms:MessageType=RAW", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["allowed"], false);
+    let s = v["suggestions"][0].as_str().unwrap();
+    assert!(
+        s.ends_with("the request's kms:MessageType is RAW, which does not satisfy it"),
+        "{s}"
+    );
+    // No statement names the principal: the usual suggestions.
+    let o = simulate(&p, session, "kms:Sign", &p.plain, &[]);
+    assert!(stdout(&o)
+        .contains("or name arn:aws:iam::111122223333:role/kms-exports-role in the key policy"));
 }
