@@ -617,13 +617,16 @@ impl Directory {
                 attached.iter().any(|a| a == arn)
             }
         };
+        // Only the caller's account's entities: an attachment across
+        // accounts is refused when made, and any written before that rule
+        // is not another account's to see.
         let state = self.state.read();
         let mut out = PolicyEntities::default();
         if want("User") {
             out.users = state
                 .users
                 .values()
-                .filter(|u| uses(&u.attached, &u.boundary))
+                .filter(|u| u.account == *caller.account() && uses(&u.attached, &u.boundary))
                 .map(|u| (u.name.clone(), u.id.clone()))
                 .collect();
         }
@@ -631,7 +634,7 @@ impl Directory {
             out.roles = state
                 .roles
                 .values()
-                .filter(|r| uses(&r.attached, &r.boundary))
+                .filter(|r| r.account == *caller.account() && uses(&r.attached, &r.boundary))
                 .map(|r| (r.name.clone(), r.id.clone()))
                 .collect();
         }
@@ -639,7 +642,7 @@ impl Directory {
             out.groups = state
                 .groups
                 .values()
-                .filter(|g| g.attached.iter().any(|a| a == arn))
+                .filter(|g| g.account == *caller.account() && g.attached.iter().any(|a| a == arn))
                 .map(|g| (g.name.clone(), g.id.clone()))
                 .collect();
         }

@@ -185,7 +185,10 @@ impl Kms {
     ) -> Result<(), KmsError> {
         let key_arn = record.arn();
         let action_name = ferrokms_types::concat(&["kms:", action]);
-        let same_account = record.addr.account == caller.account;
+        // Whether this action may reach the key at all: always in its own
+        // account; across accounts only if the catalog says so.
+        let reachable = record.addr.account == caller.account
+            || crate::catalog::action_crosses_accounts(action);
         let resource_keys = |ctx: &mut Context, want: &dyn Fn(&str) -> bool| {
             key_context_into(ctx, self, caller, record, want)
         };
@@ -195,8 +198,7 @@ impl Kms {
                 action: &action_name,
                 resource: &key_arn,
                 resource_account: &record.addr.account,
-                // Looked up only when it matters.
-                cross_account: !same_account && crate::catalog::action_crosses_accounts(action),
+                cross_account: reachable,
                 resource_policy: Some(ResourcePolicy {
                     label: "key policy",
                     policy: key_policy,
@@ -210,7 +212,7 @@ impl Kms {
         // win, and the caller's own policies cap a grant to its role or
         // account (IdentityCaps::admit).
         let by_grant = matches!(verdict.decision, Decision::ImplicitDeny { .. })
-            && (same_account || crate::catalog::action_crosses_accounts(action))
+            && reachable
             && self.grant_allows(
                 caller,
                 record,

@@ -1422,6 +1422,7 @@ mod tests {
             region: ferrokms_types::Region::parse("us-east-1").unwrap(),
             service: "kms".into(),
             access_key_id: "AKIAEXAMPLE".into(),
+            temporary: false,
             signed_headers: Vec::new(),
         }
     }

@@ -16,6 +16,8 @@ pub struct Identity {
     /// The service the client signed for (`kms`, `iam`, `sts`).
     pub service: String,
     pub access_key_id: String,
+    /// Whether that key is a session's (STS temporary credentials).
+    pub temporary: bool,
     /// The headers the signature covers (lowercase).
     pub signed_headers: Vec<String>,
 }
@@ -126,11 +128,14 @@ impl Authenticator {
         // The parsed signature is not needed after verification: its
         // strings move into the identity rather than being copied (a
         // handful of allocations per request).
-        let identity = |parsed: ferrokms_sigv4::ParsedSignature, principal: Principal| Identity {
+        let identity = |parsed: ferrokms_sigv4::ParsedSignature,
+                        principal: Principal,
+                        temporary: bool| Identity {
             principal,
             region,
             service: parsed.scope.service,
             access_key_id: parsed.access_key_id,
+            temporary,
             signed_headers: parsed
                 .signed_headers
                 .into_iter()
@@ -151,7 +156,7 @@ impl Authenticator {
             self.verifier
                 .verify(req, &parsed, &key.secret, SystemTime::now(), services)
                 .map_err(AuthError::Signature)?;
-            return Ok(identity(parsed, key.principal.clone()));
+            return Ok(identity(parsed, key.principal.clone(), false));
         }
         match self
             .directory
@@ -167,7 +172,7 @@ impl Authenticator {
                 self.verifier
                     .verify(req, &parsed, &session.secret, SystemTime::now(), services)
                     .map_err(AuthError::Signature)?;
-                return Ok(identity(parsed, session.principal.clone()));
+                return Ok(identity(parsed, session.principal.clone(), true));
             }
             Err(SessionRefusal::Expired) => return Err(AuthError::ExpiredToken),
             Err(SessionRefusal::Invalid)
@@ -187,7 +192,7 @@ impl Authenticator {
                 }
                 let account = AccountId::parse(&parsed.access_key_id)
                     .unwrap_or_else(|_| default_account.clone());
-                Ok(identity(parsed, Principal::Root { account }))
+                Ok(identity(parsed, Principal::Root { account }, false))
             }
             _ => Err(AuthError::UnrecognizedClient),
         }
@@ -239,7 +244,7 @@ pub fn iam_caller(
     ferrokms_iam::Caller {
         principal: identity.principal.clone(),
         access_key_id: identity.access_key_id.clone(),
-        temporary: directory.is_session_key(&identity.access_key_id),
+        temporary: identity.temporary,
         authz: caller(directory, profiles, identity, origin, None),
     }
 }
