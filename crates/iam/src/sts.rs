@@ -243,12 +243,6 @@ impl Directory {
                 "Member must have value greater than or equal to 900",
             ));
         }
-        if duration > max {
-            return Err(IamError::Validation(
-                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
-                    .to_string(),
-            ));
-        }
         if input.policy_arns.len() > 10 {
             return Err(invalid(
                 &format!("{} policy ARNs", input.policy_arns.len()),
@@ -277,13 +271,6 @@ impl Directory {
                 )));
             }
             session_policies.push(PolicyDoc::parse(text, DocKind::Identity)?);
-        }
-        for arn in &input.policy_arns {
-            // Managed session policies must be the role's account's own.
-            let p = self.policy_by_arn(&role.account, arn)?;
-            if let Some(doc) = p.default_doc() {
-                session_policies.push(doc.clone());
-            }
         }
 
         // Session tags: the caller's transitive tags pass on (and cannot be
@@ -426,6 +413,22 @@ impl Directory {
             let (record, outcome) = verdict.conclude(None);
             caller.authz.identity.record(record);
             outcome.map_err(IamError::AccessDenied)?;
+        }
+        // What depends on the role's account — its maximum duration, its
+        // managed policies — is looked at only once the caller may assume
+        // the role: an unauthorized caller learns nothing of either.
+        if duration > max {
+            return Err(IamError::Validation(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+                    .to_string(),
+            ));
+        }
+        for arn in &input.policy_arns {
+            // Managed session policies must be the role's account's own.
+            let p = self.policy_by_arn(&role.account, arn)?;
+            if let Some(doc) = p.default_doc() {
+                session_policies.push(doc.clone());
+            }
         }
         self.issue_session(
             Principal::AssumedRole {

@@ -898,3 +898,44 @@ fn the_catalog_says_which_condition_keys_assume_role_sets() {
         );
     }
 }
+
+/// An attacker probing another account's role learns nothing from
+/// AssumeRole before it is authorized: not whether a managed policy of
+/// that account exists, not the role's maximum session duration.
+#[test]
+fn assume_role_reveals_nothing_of_the_roles_account_before_authorization() {
+    let d = directory();
+    let a = root(&d, A);
+    let existing = d
+        .create_policy(&a, "internal", None, ALLOW_ALL, None)
+        .expect("policy")
+        .arn();
+    let trust = policy(&format!(
+        r#"{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{A}:root"}},"Action":"sts:AssumeRole"}}"#
+    ));
+    let role = d
+        .create_role(&a, "private", None, &trust, None, None, Vec::new(), None)
+        .expect("role")
+        .arn();
+    let (mallory, _) = user(&d, B, "mallory", ALLOW_ALL);
+    let probe = |policy_arns: Vec<String>, duration: Option<u32>| {
+        denied(d.assume_role(
+            &mallory,
+            AssumeRoleInput {
+                role_arn: &role,
+                session_name: "probe",
+                duration_seconds: duration,
+                policy: None,
+                policy_arns,
+                external_id: None,
+                tags: Vec::new(),
+                transitive_tag_keys: Vec::new(),
+                source_identity: None,
+            },
+        ))
+    };
+    let missing = format!("arn:aws:iam::{A}:policy/no-such-policy");
+    assert_eq!(probe(vec![existing], None), probe(vec![missing], None));
+    // 43200 s exceeds the role's 3600 s maximum; still only AccessDenied.
+    probe(Vec::new(), Some(43_200));
+}
