@@ -229,7 +229,7 @@ impl Kms {
     /// Identity-side policies alone (no key policy) on `resource`, in the
     /// caller's account: CreateKey, ListKeys, ListAliases, GenerateRandom,
     /// the alias half of alias operations.
-    fn identity_decision(
+    pub(crate) fn identity_decision(
         &self,
         caller: &Caller,
         action: &str,
@@ -353,23 +353,6 @@ impl Kms {
     /// Sets the identity directory that key-policy principals are checked against.
     pub fn set_principal_directory(&self, dir: Arc<dyn PrincipalDirectory>) {
         *self.principals.write() = Some(dir);
-    }
-}
-
-impl Kms {
-    /// An explicit deny of `action` in the caller's identity-side policies,
-    /// as an AccessDenied message. Operations that policies do not allow
-    /// (RetireGrant by the grant's own principals) can still be denied.
-    pub(crate) fn identity_explicit_deny(
-        &self,
-        caller: &Caller,
-        action: &str,
-        resource: &str,
-    ) -> Option<String> {
-        let verdict = self
-            .identity_decision(caller, action, resource, Context::new())
-            .ok()?;
-        matches!(verdict.decision, Decision::ExplicitDeny { .. }).then(|| verdict.denial_message())
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
-use ferrokms_policy::{Context, ContextValue};
+use ferrokms_policy::{Context, ContextValue, Decision};
 use ferrokms_store::Change;
 use ferrokms_types::AccountId;
 use serde::{Deserialize, Serialize};
@@ -894,42 +894,57 @@ impl Kms {
                 ))
             }
         };
-        let retiring = grant
-            .retiring
-            .as_deref()
-            .and_then(|r| grantee_match(r, caller));
-        // A role's sessions act for the role here as before (RetireGrant is
-        // authorized by the grant; boundaries are not consulted).
-        let by_retiring = matches!(retiring, Some(GranteeMatch::Direct | GranteeMatch::Role))
-            || (retiring == Some(GranteeMatch::Account)
-                && self
-                    .authorize_identity_only(
-                        caller,
-                        "RetireGrant",
-                        &grant.key.arn(),
-                        Context::new(),
-                    )
-                    .is_ok());
-        let by_grantee = matches!(
-            grantee_match(&grant.grantee, caller),
-            Some(GranteeMatch::Direct | GranteeMatch::Role)
-        ) && grant.operations.iter().any(|o| o == "RetireGrant");
-        let by_issuer = caller.account == grant.issuing_account
-            && self
-                .authorize_identity_only(caller, "RetireGrant", &grant.key.arn(), Context::new())
-                .is_ok();
+        // One identity-side decision on kms:RetireGrant: the issuing
+        // account's own permission, and the caps (boundary, session
+        // policies) on what a grant naming the caller's role or account is
+        // worth, as for any other grant operation (IdentityCaps::admit).
+        let key_arn = grant.key.arn();
+        let verdict = self.identity_decision(caller, "RetireGrant", &key_arn, Context::new())?;
         // An explicit deny of kms:RetireGrant in the caller's policies wins
         // over every way of being allowed to retire.
-        if let Some(msg) = self.identity_explicit_deny(caller, "RetireGrant", &grant.key.arn()) {
-            return Err(KmsError::AccessDenied(msg));
+        if matches!(verdict.decision, Decision::ExplicitDeny { .. }) {
+            let (record, outcome) = verdict.conclude(None);
+            caller.identity.record(record);
+            return Err(KmsError::AccessDenied(outcome.err().unwrap_or_default()));
         }
+        let caps = IdentityCaps::from(verdict.identity_side);
+        let by_retiring = grant
+            .retiring
+            .as_deref()
+            .and_then(|r| grantee_match(r, caller))
+            .is_some_and(|m| caps.admit(m));
+        // The grantee retires only through a grant that allows RetireGrant,
+        // and only as itself or its role (a grant to an account is not a
+        // grantee's right to retire).
+        let by_grantee = grant.operations.iter().any(|o| o == "RetireGrant")
+            && grantee_match(&grant.grantee, caller)
+                .is_some_and(|m| m != GranteeMatch::Account && caps.admit(m));
+        let by_issuer = caller.account == grant.issuing_account && verdict.is_allowed();
         if !(by_retiring || by_grantee || by_issuer) {
+            // Neither the grant nor the issuing account's policies let the
+            // caller retire it (an identity policy of another account that
+            // allows kms:RetireGrant on the key counts for nothing).
+            let reason = "because no identity-based policy allows the kms:RetireGrant action";
+            caller.identity.record(crate::authz::AuthzRecord {
+                action: "kms:RetireGrant".into(),
+                resource: key_arn.clone(),
+                allowed: false,
+                decision: reason.into(),
+                statements: verdict.statements,
+            });
             return Err(KmsError::AccessDenied(format!(
-                "User: {} is not authorized to perform: kms:RetireGrant on resource: {} because no identity-based policy allows the kms:RetireGrant action",
+                "User: {} is not authorized to perform: kms:RetireGrant on resource: {key_arn} {reason}",
                 caller.arn,
-                grant.key.arn()
             )));
         }
+        let (record, _) = verdict.conclude(if by_issuer {
+            None
+        } else if by_retiring {
+            Some("allow (retiring principal of the grant)")
+        } else {
+            Some("allow (grantee of the grant)")
+        });
+        caller.identity.record(record);
         dry_run(req.dry_run)?;
         self.delete_grant(&grant)
     }

@@ -1059,3 +1059,86 @@ fn dry_run_answers_only_after_authorization_for_every_operation_that_takes_it() 
         }
     }
 }
+
+// --- rule: retiring a grant through the grant itself is capped as using
+// it is: a grant naming the caller's role is worth what the session's
+// permissions boundary and session policies allow ---
+
+fn retire(kms: &Kms, caller: &Caller, key: &str, grant_id: &str) -> Result<(), KmsError> {
+    kms.retire_grant(
+        caller,
+        RetireGrantRequest {
+            key_id: Some(key.to_string()),
+            grant_id: Some(grant_id.to_string()),
+            ..Default::default()
+        },
+    )
+    .map(|_| ())
+}
+
+#[test]
+fn a_retiring_principal_role_is_capped_by_the_sessions_boundary_and_session_policy() {
+    let kms = kms();
+    let key = admin_key(&kms);
+    let narrow = [(PolicyKind::PermissionsBoundary, allow(&["kms:DescribeKey"]))];
+    let id = grant_retirable_by(&kms, &key, &admin(), &role_arn("retirer"));
+    let m = denied(retire(
+        &kms,
+        &session("retirer", "bounded", &narrow),
+        &key,
+        &id,
+    ));
+    assert!(m.contains("kms:RetireGrant"), "{m}");
+    let by_session_policy = [(PolicyKind::SessionPolicy, allow(&["kms:DescribeKey"]))];
+    denied(retire(
+        &kms,
+        &session("retirer", "narrow", &by_session_policy),
+        &key,
+        &id,
+    ));
+    // The role's session with nothing narrowing it retires the grant.
+    retire(&kms, &session("retirer", "plain", &[]), &key, &id).unwrap();
+}
+
+#[test]
+fn a_grantee_role_retires_only_within_its_sessions_caps_and_only_with_retire_grant_in_the_grant() {
+    let kms = kms();
+    let key = admin_key(&kms);
+    let without = grant(&kms, &admin(), &key, &role_arn("app"), &["Decrypt"]).unwrap();
+    denied(retire(&kms, &session("app", "s", &[]), &key, &without));
+    let with = grant(
+        &kms,
+        &admin(),
+        &key,
+        &role_arn("app"),
+        &["Decrypt", "RetireGrant"],
+    )
+    .unwrap();
+    let bounded = [(PolicyKind::PermissionsBoundary, allow(&["kms:Decrypt"]))];
+    denied(retire(
+        &kms,
+        &session("app", "bounded", &bounded),
+        &key,
+        &with,
+    ));
+    retire(&kms, &session("app", "plain", &[]), &key, &with).unwrap();
+}
+
+#[test]
+fn an_explicit_deny_of_retire_grant_beats_being_the_retiring_principal() {
+    let kms = kms();
+    let key = admin_key(&kms);
+    let retirer = user(
+        "retirer",
+        &[(
+            PolicyKind::IdentityBased,
+            statement("Deny", &["kms:RetireGrant"]),
+        )],
+    );
+    let id = grant_retirable_by(&kms, &key, &admin(), &retirer.arn);
+    let m = denied(retire(&kms, &retirer, &key, &id));
+    assert!(
+        m.ends_with("with an explicit deny in an identity-based policy"),
+        "{m}"
+    );
+}
