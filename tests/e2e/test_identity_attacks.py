@@ -274,3 +274,38 @@ def test_iam_and_sts_records_carry_the_source_address_and_the_decision_trace(fer
     d = denied["ferrokmsAuthorization"][0]
     assert d["action"] == "iam:ListRoles" and d["allowed"] is False
     assert "no identity-based policy allows" in d["decision"]
+
+
+# --- a simulation is bounded: its cost is actions × resources × statements × context ---
+
+
+def test_a_simulation_too_large_to_answer_quickly_is_refused_before_it_runs(srv):
+    """An auditor allowed iam:SimulateCustomPolicy sends, in one request, 200 actions on 200
+    resources against a policy of 100 statements (four million statement evaluations); the server
+    refuses it at once (InvalidInput, no evaluation made) and answers the largest accepted
+    simulation within seconds."""
+    iam = srv.client(service="iam")
+    _, _, (ak, sk) = new_user(srv, iam, doc({"Effect": "Allow", "Action": "iam:Simulate*", "Resource": "*"}))
+    auditor = make_client(srv.endpoint, ak, sk, service="iam")
+    policy = doc(*({"Sid": f"S{i}", "Effect": "Allow", "Action": f"kms:Action{i}", "Resource": "*"}
+                   for i in range(100)))
+    actions = [f"kms:Action{i}" for i in range(200)]
+    resources = [f"arn:aws:kms:{REGION}:{A}:key/k{i}" for i in range(200)]
+    started = time.monotonic()
+    e = expect_error(lambda: auditor.simulate_custom_policy(
+        PolicyInputList=[policy], ActionNames=actions, ResourceArns=resources), "InvalidInput")
+    assert time.monotonic() - started < 2
+    assert "The simulation is too large" in str(e), e
+    many_entries = [{"ContextKeyName": f"aws:Key{i}", "ContextKeyValues": ["v"], "ContextKeyType": "string"}
+                    for i in range(101)]
+    expect_error(lambda: auditor.simulate_custom_policy(
+        PolicyInputList=[policy], ActionNames=actions[:1], ContextEntries=many_entries), "InvalidInput")
+    # The largest accepted: 100 × 100 pairs, 100 statements (a million evaluations).
+    started = time.monotonic()
+    pages = auditor.get_paginator("simulate_custom_policy").paginate(
+        PolicyInputList=[policy], ActionNames=actions[:100], ResourceArns=resources[:100])
+    results = [r for p in pages for r in p["EvaluationResults"]]
+    took = time.monotonic() - started
+    assert len(results) == 10_000
+    assert sum(r["EvalDecision"] == "allowed" for r in results) == 10_000
+    print(f"largest accepted simulation answered in {took:.2f} s (10 pages)")

@@ -251,6 +251,60 @@ fn policy_keys(p: &Policy, text: &str, out: &mut BTreeMap<String, String>) {
     }
 }
 
+/// Bounds on one simulation (AWS documents none; these are ferrokms's, in
+/// docs/identity.md). A simulation evaluates every action on every
+/// resource against every statement, with the whole context: its cost is
+/// their product, which a 1 MiB request could otherwise make billions.
+/// Within them a simulation takes well under a second.
+pub const MAX_CONTEXT_ENTRIES: usize = 100;
+/// Context values, all entries together.
+pub const MAX_CONTEXT_VALUES: usize = 1_000;
+/// Action × resource pairs (ten pages of the largest `MaxItems`).
+pub const MAX_SIMULATED_PAIRS: usize = 10_000;
+/// Pairs × statements of every policy taking part.
+pub const MAX_SIMULATION_WORK: usize = 1_000_000;
+
+fn too_large(what: String) -> IamError {
+    IamError::InvalidInput(format!(
+        "The simulation is too large: {what}. Split it into several requests."
+    ))
+}
+
+/// Refuses, before any evaluation, a simulation over the bounds above.
+fn check_simulation_size(policies: &[SimPolicy], input: &SimulationInput) -> Result<(), IamError> {
+    if input.context.len() > MAX_CONTEXT_ENTRIES {
+        return Err(too_large(format!(
+            "{} context entries (at most {MAX_CONTEXT_ENTRIES})",
+            input.context.len()
+        )));
+    }
+    let values: usize = input.context.iter().map(|e| e.values.len()).sum();
+    if values > MAX_CONTEXT_VALUES {
+        return Err(too_large(format!(
+            "{values} context key values (at most {MAX_CONTEXT_VALUES})"
+        )));
+    }
+    let pairs = input
+        .actions
+        .len()
+        .saturating_mul(input.resources.len().max(1));
+    if pairs > MAX_SIMULATED_PAIRS {
+        return Err(too_large(format!(
+            "{} actions on {} resources make {pairs} evaluations (at most {MAX_SIMULATED_PAIRS})",
+            input.actions.len(),
+            input.resources.len().max(1)
+        )));
+    }
+    let statements: usize = policies.iter().map(|p| p.parsed.statements().len()).sum();
+    let work = pairs.saturating_mul(statements.max(1));
+    if work > MAX_SIMULATION_WORK {
+        return Err(too_large(format!(
+            "{pairs} evaluations of {statements} statements (at most {MAX_SIMULATION_WORK} statement evaluations)"
+        )));
+    }
+    Ok(())
+}
+
 impl Directory {
     fn run_simulation(
         &self,
@@ -266,6 +320,7 @@ impl Directory {
                 "Member must not be null",
             ));
         }
+        check_simulation_size(&policies, input)?;
         let base_context = context_from_entries(&input.context)?;
         let has_boundary = policies
             .iter()
@@ -704,5 +759,79 @@ mod tests {
         assert_eq!(ctx.iter().count(), 12);
         assert!(context_from_entries(&[e("a:n", "numeric", &["ten"])]).is_err());
         assert!(context_from_entries(&[e("a:n", "float", &["1"])]).is_err());
+    }
+
+    fn sim_policy(statements: usize) -> SimPolicy {
+        let st: Vec<String> = (0..statements)
+            .map(|i| {
+                format!(
+                    r#"{{"Sid":"S{i}","Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}}"#
+                )
+            })
+            .collect();
+        let text = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
+            st.join(",")
+        );
+        SimPolicy {
+            id: "PolicyInputList.1".into(),
+            source_type: "IAM Policy",
+            kind: PolicyKind::IdentityBased,
+            parsed: parse_for(&text, PolicyKind::IdentityBased, "policy").expect("parses"),
+            text,
+        }
+    }
+
+    fn input(actions: usize, resources: usize, entries: usize, values: usize) -> SimulationInput {
+        SimulationInput {
+            actions: (0..actions).map(|i| format!("kms:A{i}")).collect(),
+            resources: (0..resources)
+                .map(|i| format!("arn:aws:kms:us-east-1:111122223333:key/{i}"))
+                .collect(),
+            context: (0..entries)
+                .map(|i| ContextEntryInput {
+                    key: format!("aws:Key{i}"),
+                    values: vec!["v".into(); values],
+                    key_type: "stringList".into(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// An attacker's 1 MiB request could ask for billions of statement
+    /// evaluations; every bound is refused before any is made, and a large
+    /// but bounded simulation is let through.
+    #[test]
+    fn a_simulation_over_its_bounds_is_refused_before_evaluating_anything() {
+        let one = [sim_policy(1)];
+        assert!(check_simulation_size(&one, &input(100, 100, 10, 10)).is_ok());
+        let refused = |r: Result<(), IamError>| match r {
+            Err(IamError::InvalidInput(m)) => {
+                assert!(m.starts_with("The simulation is too large"), "{m}")
+            }
+            other => panic!("expected InvalidInput, got {other:?}"),
+        };
+        refused(check_simulation_size(&one, &input(101, 100, 0, 0)));
+        refused(check_simulation_size(
+            &one,
+            &input(1, 0, MAX_CONTEXT_ENTRIES + 1, 1),
+        ));
+        refused(check_simulation_size(
+            &one,
+            &input(1, 0, 2, MAX_CONTEXT_VALUES / 2 + 1),
+        ));
+        // 10,000 pairs of a 101-statement policy: over the work bound.
+        refused(check_simulation_size(
+            &[sim_policy(101)],
+            &input(100, 100, 0, 0),
+        ));
+        assert!(check_simulation_size(&[sim_policy(100)], &input(100, 100, 0, 0)).is_ok());
+        // No ResourceArns: one resource ("*") per action.
+        assert!(check_simulation_size(&one, &input(MAX_SIMULATED_PAIRS, 0, 0, 0)).is_ok());
+        refused(check_simulation_size(
+            &one,
+            &input(MAX_SIMULATED_PAIRS + 1, 0, 0, 0),
+        ));
     }
 }

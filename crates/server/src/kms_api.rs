@@ -6,7 +6,14 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use std::borrow::Cow;
+
+use axum::response::Response;
+
+use crate::auth::{AuthError, Identity};
+use crate::pipeline::{Fault, Inbound, Operated, Placement, Protocol};
 use crate::validate::{Model, WireError};
+use crate::App;
 
 pub const KMS_MODEL: &str = include_str!("../model/kms.json");
 pub const TARGET_PREFIX: &str = "TrentService.";
@@ -251,6 +258,170 @@ pub fn dispatch(
             "UnsupportedOperationException",
             format!("{other} is not implemented by this version of ferrokms."),
         )),
+    }
+}
+
+/// A KMS request in the pipeline (`crate::pipeline`): the operation named
+/// by `X-Amz-Target`, and its JSON body once admitted.
+pub(crate) struct KmsRequest {
+    /// The catalog's name for a known operation (no copy per request).
+    op: Cow<'static, str>,
+    body: Value,
+    /// Made here so that GetKeyLastUsage can name this request's audit record.
+    usage_ids: ferrokms_kms::usage::RequestIds,
+}
+
+impl KmsRequest {
+    pub fn new(op: &str, request_num: u128) -> Self {
+        let op = match ferrokms_kms::catalog::operation(op) {
+            Some(row) => Cow::Borrowed(row.name),
+            None if op == ADVANCE_CLOCK_OP => Cow::Borrowed(ADVANCE_CLOCK_OP),
+            None => Cow::Owned(op.to_string()),
+        };
+        KmsRequest {
+            op,
+            body: Value::Null,
+            usage_ids: ferrokms_kms::usage::RequestIds {
+                request_id: request_num,
+                event_id: crate::ids::unique_id_u128(),
+            },
+        }
+    }
+}
+
+impl From<ApiError> for Fault {
+    fn from(e: ApiError) -> Self {
+        Fault {
+            code: e.code.into(),
+            status: e.status,
+            message: e.message,
+        }
+    }
+}
+
+impl Protocol for KmsRequest {
+    type Caller = Caller;
+    type Call = (Cow<'static, str>, Value, ferrokms_kms::usage::RequestIds);
+    type Output = Vec<u8>;
+
+    const SERVICES: &'static [&'static str] = &["kms"];
+
+    fn service<'a>(&'a self, _: Option<&'a Identity>) -> &'a str {
+        "kms"
+    }
+
+    fn operation(&self) -> &str {
+        &self.op
+    }
+
+    /// AWS's retryable answer, which the SDKs retry by themselves.
+    fn unavailable(&self) -> Fault {
+        Fault {
+            code: "DependencyTimeoutException".into(),
+            status: 503,
+            message: Some(
+                "The system timed out while trying to fulfill the request. You can retry the request."
+                    .into(),
+            ),
+        }
+    }
+
+    fn unauthenticated(&self, e: &AuthError) -> Fault {
+        ApiError::new(e.code(), e.message()).into()
+    }
+
+    fn internal(&self) -> Fault {
+        Fault {
+            code: "KMSInternalException".into(),
+            status: 500,
+            message: Some("The operation failed unexpectedly.".into()),
+        }
+    }
+
+    /// `kms:ViaService` from a trusted principal, the caller, and the body
+    /// as JSON (an empty body is an empty object).
+    fn admit(
+        &mut self,
+        app: &App,
+        req: &Inbound<'_>,
+        identity: &Identity,
+    ) -> Result<Caller, Fault> {
+        let via_service =
+            crate::auth::via_service(req.headers, identity, &app.via_service_principals)?;
+        let caller = crate::auth::caller(
+            &app.directory,
+            &app.profiles,
+            identity,
+            req.origin,
+            via_service,
+        );
+        self.body = if req.body.iter().all(u8::is_ascii_whitespace) {
+            Value::Object(Default::default())
+        } else {
+            serde_json::from_slice(&req.body).map_err(|e| {
+                ApiError::new(
+                    "SerializationException",
+                    format!("The request body is not valid JSON: {e}"),
+                )
+            })?
+        };
+        Ok(caller)
+    }
+
+    fn audit_parameters(&self) -> Vec<u8> {
+        crate::audit::request_parameters_json(&self.body)
+    }
+
+    fn event_id(&self) -> Option<[u8; 36]> {
+        Some(crate::ids::id_bytes(self.usage_ids.event_id))
+    }
+
+    /// Writes go under the cluster write lock on several nodes; writes,
+    /// slow operations and heavy authorization (a large encryption context
+    /// tried against a policy full of patterns) run off the async workers,
+    /// so that no request holds one for more than a few milliseconds.
+    fn placement(&self, app: &App) -> Placement {
+        if app.cluster.is_some() && !crate::cluster::kms_op_reads_only(&self.op) {
+            Placement::Locked
+        } else if runs_blocking(&self.op) || heavy_authorization(&self.op, &self.body) {
+            Placement::Blocking
+        } else {
+            Placement::Inline
+        }
+    }
+
+    fn call(&mut self) -> Self::Call {
+        (
+            self.op.clone(),
+            std::mem::take(&mut self.body),
+            self.usage_ids,
+        )
+    }
+
+    fn operate(app: &App, (op, body, usage_ids): Self::Call, caller: Caller) -> Operated<Vec<u8>> {
+        let result = if app.test_clock && op == ADVANCE_CLOCK_OP {
+            advance_clock(&app.kms, &caller, body)
+        } else {
+            ferrokms_kms::usage::with_request_ids(usage_ids, || {
+                dispatch(&app.kms, &app.kms_model, &caller, &op, body)
+            })
+        };
+        Operated {
+            result: result.map_err(Fault::from),
+            trace: caller.identity.take_decisions(),
+        }
+    }
+
+    fn response_elements(&self, out: &Vec<u8>) -> Vec<u8> {
+        crate::audit::response_elements(&self.op, out)
+    }
+
+    fn respond(&self, out: Vec<u8>, _: &str) -> Response {
+        crate::json_response(axum::http::StatusCode::OK, out)
+    }
+
+    fn respond_error(&self, fault: &Fault, _: &str) -> Response {
+        crate::error_response(fault)
     }
 }
 

@@ -425,9 +425,9 @@ pub(crate) fn refusal(
         };
         crate::metrics::record_error(crate::metrics::Labels::new(service, ""), "Throttling");
         let err = crate::query::QueryError::new("Throttling", 400, "Rate exceeded");
-        return crate::xml_response(err.status, err.to_xml(namespace, request_id));
+        return crate::query::xml_response(err.status, err.to_xml(namespace, request_id));
     }
-    crate::error_response(e)
+    crate::error_response(&e.clone().into())
 }
 
 #[cfg(test)]
