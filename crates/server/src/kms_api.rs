@@ -107,13 +107,19 @@ pub fn heavy_authorization(op: &str, body: &Value) -> bool {
 /// (`TrentService.FerrokmsAdvanceClock`, body `{"Seconds": N}`): moves the
 /// service clock forward, then runs the sweeps (deletions due, rotations
 /// due, expired imported material) and the flush of key usage at once.
+/// STS sessions issue and expire by the same moved clock.
 /// Not in the service model; the server routes it here only
 /// when the flag is set, otherwise it is an unknown operation.
 pub const ADVANCE_CLOCK_OP: &str = "FerrokmsAdvanceClock";
 
 /// Runs [`ADVANCE_CLOCK_OP`]: account root only. Answers the new service
 /// time and what the sweeps did.
-pub fn advance_clock(kms: &Kms, caller: &Caller, body: Value) -> Result<Vec<u8>, ApiError> {
+pub fn advance_clock(
+    kms: &Kms,
+    directory: &ferrokms_iam::Directory,
+    caller: &Caller,
+    body: Value,
+) -> Result<Vec<u8>, ApiError> {
     if caller.arn != caller.account.root_arn(caller.region.partition()) {
         return Err(ApiError::new(
             "AccessDeniedException",
@@ -134,6 +140,7 @@ pub fn advance_clock(kms: &Kms, caller: &Caller, body: Value) -> Result<Vec<u8>,
         )
     })?;
     kms.clock.advance_ms(seconds * 1000);
+    directory.advance_clock_ms(seconds * 1000);
     let sweep = kms.sweep();
     // As the periodic sweeper does: tests see usage in the store (and on
     // other nodes) after this call.

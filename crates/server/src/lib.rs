@@ -259,7 +259,7 @@ async fn serve_request(
         tokio::task::spawn_blocking(move || {
             let run = || {
                 if app.test_clock && op == kms_api::ADVANCE_CLOCK_OP {
-                    return kms_api::advance_clock(&app.kms, &caller, value);
+                    return kms_api::advance_clock(&app.kms, &app.directory, &caller, value);
                 }
                 ferrokms_kms::usage::with_request_ids(usage_ids, || {
                     kms_api::dispatch(&app.kms, &app.kms_model, &caller, &op, value)
