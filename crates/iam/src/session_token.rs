@@ -27,11 +27,14 @@ use crate::Principal;
 /// The largest session token accepted or issued, in characters (base64).
 /// AWS documents no limit; a session carries at most a 2,048-character
 /// inline policy, 10 policy ARNs and 50 tags (up to 128 + 256 characters
-/// each), which AWS also bounds together as the packed policy size. A
-/// session that would need a larger token is refused at issue with
-/// `PackedPolicyTooLarge`, and a larger token presented with a request is
-/// refused before any work is spent on it.
-pub const MAX_TOKEN_CHARS: usize = 16 * 1024;
+/// each), which AWS bounds together as the packed policy size. Here the
+/// token is that bound: 8 KiB, half of the largest request head the
+/// listener reads (`limits::MAX_HEAD_BYTES`, 16 KiB), so a request carrying
+/// the largest token still fits with its other headers. A session that
+/// would need a larger token (a long policy with many long tags) is refused
+/// at issue with `PackedPolicyTooLarge`, and a larger token presented with
+/// a request is refused before any work is spent on it.
+pub const MAX_TOKEN_CHARS: usize = 8 * 1024;
 
 /// The version of the keys that seal tokens (and derive secrets) now.
 const VERSION: u8 = 1;

@@ -118,7 +118,7 @@ struct SessionExtras {
 }
 
 /// The memory budget of the cache of opened sessions (estimated bytes).
-const SESSION_CACHE_BUDGET: usize = 16 << 20;
+const SESSION_CACHE_BUDGET: usize = 4 << 20;
 
 /// Opened sessions by access key id, with a digest of the token they came
 /// from: a request with a known key and the same token skips the unseal.
@@ -133,7 +133,8 @@ fn session_from_claims(keys: &TokenKeys, c: Claims) -> Result<Session, IamError>
         Some(text) => Some(PolicyDoc::parse(text, DocKind::Identity)?),
         None => None,
     };
-    let weight = 512
+    // The struct, its principal's strings, the cache's key and entry.
+    let weight = 1024
         + c.ak.len()
         // A parsed policy takes a few times its text.
         + c.pol.as_ref().map_or(0, |t| t.len() * 4)

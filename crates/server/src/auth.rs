@@ -317,7 +317,7 @@ impl Default for ProfileCache {
 const PROFILE_CACHE_MAX: usize = 10_000;
 
 /// The memory budget (estimated bytes) of sessions' profiles.
-const SESSION_PROFILES_BUDGET: usize = 32 << 20;
+const SESSION_PROFILES_BUDGET: usize = 8 << 20;
 
 impl ProfileCache {
     pub fn get(
@@ -375,10 +375,10 @@ impl ProfileCache {
             &identity.region,
             Some(session),
         ));
-        // The profile holds the session's tags and policies (shared) and
-        // the principal's keys: about twice the session's own weight.
+        // The profile holds the session's tags and policies and the
+        // principal's condition keys (a few KiB even for a bare session).
         self.sessions
-            .insert(key, 2 * session.weight + 1024, (generation, profile.clone()));
+            .insert(key, 2 * session.weight + 4096, (generation, profile.clone()));
         profile
     }
 }
