@@ -294,7 +294,11 @@ impl Directory {
             .identity_policies(principal)
             .into_iter()
             .chain(self.permissions_boundary(principal))
-            .chain(session.map(|s| self.session_policies(s)).unwrap_or_default())
+            .chain(
+                session
+                    .map(|s| self.session_policies(s))
+                    .unwrap_or_default(),
+            )
             .map(|p| CallerPolicy {
                 label: p.label,
                 kind: p.kind,
@@ -332,9 +336,7 @@ impl Directory {
         let profile = self.caller_profile(principal, region.partition(), session.map(|s| &**s));
         Caller {
             principal: principal.clone(),
-            access_key_id: session
-                .map(|s| s.access_key_id.clone())
-                .unwrap_or_default(),
+            access_key_id: session.map(|s| s.access_key_id.clone()).unwrap_or_default(),
             temporary: session.is_some(),
             session: session.cloned(),
             authz: ferrokms_authz::Caller {

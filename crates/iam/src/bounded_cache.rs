@@ -9,7 +9,6 @@
 //! least-recently-used at the cost of one map lookup). At most `budget`
 //! cost units are held, plus one entry.
 
-
 use parking_lot::Mutex;
 
 pub struct BoundedCache<V> {

@@ -322,7 +322,10 @@ impl Directory {
     /// The time sessions are issued and expire by: the wall clock, moved
     /// forward by [`Directory::advance_clock_ms`].
     pub(crate) fn now_ms(&self) -> i64 {
-        now_ms() + self.clock_offset_ms.load(std::sync::atomic::Ordering::Relaxed)
+        now_ms()
+            + self
+                .clock_offset_ms
+                .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `serve --test-clock`: moves the sessions' clock forward (tests only).

@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     name_key, AccountRecord, Directory, GroupRecord, IamError, ManagedPolicyRecord, RoleRecord,
-    StoredAccessKey, UserRecord, KIND_ACCESS_KEY, KIND_ACCOUNT, KIND_GROUP, KIND_POLICY, KIND_ROLE,
-    KIND_LEGACY_SESSION, KIND_USER,
+    StoredAccessKey, UserRecord, KIND_ACCESS_KEY, KIND_ACCOUNT, KIND_GROUP, KIND_LEGACY_SESSION,
+    KIND_POLICY, KIND_ROLE, KIND_USER,
 };
 
 pub use ferrokms_store::RemoteDoc;

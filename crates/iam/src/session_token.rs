@@ -111,7 +111,8 @@ impl TokenKeys {
     /// Seals `claims` into a token. The token may exceed
     /// [`MAX_TOKEN_CHARS`]; the caller refuses to issue such a session.
     pub(crate) fn seal(&self, claims: &Claims) -> Result<Zeroizing<String>, TokenError> {
-        let mut body = Zeroizing::new(serde_json::to_vec(claims).map_err(|_| TokenError::Contents)?);
+        let mut body =
+            Zeroizing::new(serde_json::to_vec(claims).map_err(|_| TokenError::Contents)?);
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
@@ -248,8 +249,18 @@ mod tests {
         assert_eq!(keys(2).open(&token), Err(TokenError::Open));
         let mut raw = B64.decode(token.as_str()).expect("base64");
         raw[0] = 2;
-        assert_eq!(keys(1).open(&B64.encode(&raw)), Err(TokenError::UnknownVersion));
-        for garbage in ["", "x", "xxxx", "!!!!", "AQ==", &"A".repeat(MAX_TOKEN_CHARS)] {
+        assert_eq!(
+            keys(1).open(&B64.encode(&raw)),
+            Err(TokenError::UnknownVersion)
+        );
+        for garbage in [
+            "",
+            "x",
+            "xxxx",
+            "!!!!",
+            "AQ==",
+            &"A".repeat(MAX_TOKEN_CHARS),
+        ] {
             assert!(keys(1).open(garbage).is_err(), "{garbage:.10}");
         }
         assert_eq!(

@@ -7,8 +7,8 @@ use ferrokms_policy::{CombineMode, Context};
 use ferrokms_types::{AccountId, Arn};
 use zeroize::Zeroizing;
 
-use crate::entities::{DocKind, PolicyDoc, Tag};
 use crate::bounded_cache::BoundedCache;
+use crate::entities::{DocKind, PolicyDoc, Tag};
 use crate::names::{check_session_name, check_tags, invalid, new_id};
 use crate::session_token::{Claims, TokenError, TokenKeys, MAX_TOKEN_CHARS};
 use crate::{Caller, Directory, IamError, Principal};
@@ -174,10 +174,11 @@ impl Directory {
         if token.len() > MAX_TOKEN_CHARS {
             return Err(SessionRefusal::Invalid);
         }
-        let digest: [u8; 32] = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
-            .as_ref()
-            .try_into()
-            .map_err(|_| SessionRefusal::Invalid)?;
+        let digest: [u8; 32] =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
+                .as_ref()
+                .try_into()
+                .map_err(|_| SessionRefusal::Invalid)?;
         let session = match self.session_cache.get(access_key_id) {
             Some((d, s)) if d == digest => s,
             _ => {
@@ -565,7 +566,11 @@ mod tests {
         )
     }
 
-    fn role_input<'a>(arn: &'a str, tags: Vec<Tag>, transitive: Vec<String>) -> AssumeRoleInput<'a> {
+    fn role_input<'a>(
+        arn: &'a str,
+        tags: Vec<Tag>,
+        transitive: Vec<String>,
+    ) -> AssumeRoleInput<'a> {
         AssumeRoleInput {
             role_arn: arn,
             session_name: "sess",
@@ -595,7 +600,10 @@ mod tests {
         assert!(c.access_key_id.starts_with("ASIA") && c.access_key_id.len() == 20);
         assert_eq!(c.secret.len(), 40);
         // Nothing per session in the store, nor in the directory's state.
-        assert!(store.load(crate::KIND_LEGACY_SESSION).expect("load").is_empty());
+        assert!(store
+            .load(crate::KIND_LEGACY_SESSION)
+            .expect("load")
+            .is_empty());
         // Another directory on the same store and root key (another node, or
         // after a restart) opens it to the same session and secret.
         let other = directory_on(store, 1);
@@ -643,7 +651,8 @@ mod tests {
         // The genuine ones still open (also once cached).
         for _ in 0..2 {
             d.session(&c.access_key_id, Some(&c.token)).expect("valid");
-            d.session(&c2.access_key_id, Some(&c2.token)).expect("valid");
+            d.session(&c2.access_key_id, Some(&c2.token))
+                .expect("valid");
         }
         // A cached session is not reached with another token.
         invalid(&c.access_key_id, Some(&c2.token));
@@ -656,7 +665,8 @@ mod tests {
         let c = d.get_session_token(&u, Some(900)).expect("session");
         d.session(&c.access_key_id, Some(&c.token)).expect("valid");
         d.advance_clock_ms(899_000);
-        d.session(&c.access_key_id, Some(&c.token)).expect("still valid");
+        d.session(&c.access_key_id, Some(&c.token))
+            .expect("still valid");
         d.advance_clock_ms(1_000);
         assert_eq!(
             d.session(&c.access_key_id, Some(&c.token)).map(|_| ()),
@@ -701,7 +711,11 @@ mod tests {
         let second = node2
             .assume_role(
                 &chained_caller,
-                role_input(&format!("arn:aws:iam::{A}:role/second"), Vec::new(), Vec::new()),
+                role_input(
+                    &format!("arn:aws:iam::{A}:role/second"),
+                    Vec::new(),
+                    Vec::new(),
+                ),
             )
             .expect("chained");
         assert_eq!(second.tags, vec![tag("team", "blue")]);

@@ -130,24 +130,25 @@ impl Authenticator {
         // The parsed signature is not needed after verification: its
         // strings move into the identity rather than being copied (a
         // handful of allocations per request).
-        let identity = |parsed: ferrokms_sigv4::ParsedSignature,
-                        principal: Principal,
-                        session: Option<Arc<ferrokms_iam::Session>>| Identity {
-            principal,
-            region,
-            service: parsed.scope.service,
-            access_key_id: parsed.access_key_id,
-            temporary: session.is_some(),
-            session,
-            signed_headers: parsed
-                .signed_headers
-                .into_iter()
-                .map(|mut h| {
-                    h.make_ascii_lowercase();
-                    h
-                })
-                .collect(),
-        };
+        let identity =
+            |parsed: ferrokms_sigv4::ParsedSignature,
+             principal: Principal,
+             session: Option<Arc<ferrokms_iam::Session>>| Identity {
+                principal,
+                region,
+                service: parsed.scope.service,
+                access_key_id: parsed.access_key_id,
+                temporary: session.is_some(),
+                session,
+                signed_headers: parsed
+                    .signed_headers
+                    .into_iter()
+                    .map(|mut h| {
+                        h.make_ascii_lowercase();
+                        h
+                    })
+                    .collect(),
+            };
         if let Some(key) = self.directory.active_access_key(&parsed.access_key_id) {
             // A long-term key has no session: a security token beside it is
             // refused as AWS does (UnrecognizedClientException, "The
@@ -377,8 +378,11 @@ impl ProfileCache {
         ));
         // The profile holds the session's tags and policies and the
         // principal's condition keys (a few KiB even for a bare session).
-        self.sessions
-            .insert(key, 2 * session.weight + 4096, (generation, profile.clone()));
+        self.sessions.insert(
+            key,
+            2 * session.weight + 4096,
+            (generation, profile.clone()),
+        );
         profile
     }
 }
