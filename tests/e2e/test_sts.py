@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from conftest import CLI_TIMEOUT, DEFAULT_ACCOUNT, REGION, BootServer, clean_env, edit_stored_document, expect_error, make_client, two_account_server
+from conftest import CLI_TIMEOUT, DEFAULT_ACCOUNT, REGION, BootServer, advance, clean_env, clock_server, expect_error, make_client, two_account_server
 
 ACCT = DEFAULT_ACCOUNT
 OTHER = "444455556666"
@@ -332,32 +332,33 @@ def test_inactive_or_deleted_keys_stop_working_at_once(srv, iam):
     expect_error(kms.list_keys, "UnrecognizedClientException", 400)
 
 
-def test_expired_session_is_refused_with_expired_token(server_factory):
-    s = server_factory()
-    iam = s.client(service="iam")
-    name = "exp"
-    arn = iam.create_user(UserName=name)["User"]["Arn"]
-    k = iam.create_access_key(UserName=name)["AccessKey"]
-    iam.create_role(RoleName="exprole", AssumeRolePolicyDocument=trust(arn))
-    sts = make_client(s.endpoint, k["AccessKeyId"], k["SecretAccessKey"], service="sts")
-    c = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCT}:role/exprole", RoleSessionName="ee", DurationSeconds=900)["Credentials"]
-    session_client(s, c).get_caller_identity()
-    # Move the session's expiry into the past while the server is down (the
-    # shortest real session lasts 15 minutes).
-    s.stop()
-    edit_stored_document(
-        s, "iam.session", c["AccessKeyId"], lambda body: body.update(expires_ms=int(time.time() * 1000) - 1000)
-    )
-    s.start()
-    expect_error(session_client(s, c).get_caller_identity, "ExpiredToken", 400,
-                 message="The security token included in the request is expired")
-    from botocore.exceptions import ClientError
+def test_expired_session_is_refused_with_expired_token(ferrokms_bin, tmp_path):
+    # The shortest real session lasts 15 minutes: the test clock moves the
+    # server past its expiry (the expiry is sealed in the token itself).
+    s = clock_server(ferrokms_bin, tmp_path)
+    try:
+        iam = s.client(service="iam")
+        name = "exp"
+        arn = iam.create_user(UserName=name)["User"]["Arn"]
+        k = iam.create_access_key(UserName=name)["AccessKey"]
+        iam.create_role(RoleName="exprole", AssumeRolePolicyDocument=trust(arn))
+        sts = make_client(s.endpoint, k["AccessKeyId"], k["SecretAccessKey"], service="sts")
+        c = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCT}:role/exprole", RoleSessionName="ee", DurationSeconds=900)["Credentials"]
+        session_client(s, c).get_caller_identity()
+        advance(s, 899)
+        session_client(s, c).get_caller_identity()
+        advance(s, 2)
+        expect_error(session_client(s, c).get_caller_identity, "ExpiredToken", 400,
+                     message="The security token included in the request is expired")
+        from botocore.exceptions import ClientError
 
-    with pytest.raises(ClientError) as ei:
-        session_client(s, c, "kms").list_keys()
-    assert ei.value.response["Error"]["Code"] == "ExpiredTokenException"
-    # Long-term keys are unaffected.
-    make_client(s.endpoint, k["AccessKeyId"], k["SecretAccessKey"], service="sts").get_caller_identity()
+        with pytest.raises(ClientError) as ei:
+            session_client(s, c, "kms").list_keys()
+        assert ei.value.response["Error"]["Code"] == "ExpiredTokenException"
+        # Long-term keys are unaffected.
+        make_client(s.endpoint, k["AccessKeyId"], k["SecretAccessKey"], service="sts").get_caller_identity()
+    finally:
+        s.stop()
 
 
 def test_sts_unknown_action_and_missing_parameters(srv):

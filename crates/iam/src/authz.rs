@@ -172,7 +172,7 @@ impl Directory {
     pub fn principal_tags(
         &self,
         principal: &Principal,
-        access_key_id: Option<&str>,
+        session: Option<&crate::Session>,
     ) -> Vec<crate::Tag> {
         let state = self.state.read();
         let mut tags: Vec<crate::Tag> = match principal {
@@ -186,7 +186,7 @@ impl Directory {
                 .map(|r| r.tags.clone())
                 .unwrap_or_default(),
         };
-        if let Some(s) = access_key_id.and_then(|id| state.sessions.get(id)) {
+        if let Some(s) = session {
             for t in &s.tags {
                 tags.retain(|o| !o.key.eq_ignore_ascii_case(&t.key));
                 tags.push(t.clone());
@@ -196,22 +196,21 @@ impl Directory {
     }
 
     /// Context keys that describe the caller beyond what the policy engine
-    /// derives from its ARN: principal tags and the source identity.
+    /// derives from its ARN: principal tags, and for a session its issue
+    /// time and source identity (from its token).
     pub fn principal_context(
         &self,
         principal: &Principal,
-        access_key_id: Option<&str>,
+        session: Option<&crate::Session>,
         mut context: Context,
     ) -> Context {
-        for t in self.principal_tags(principal, access_key_id) {
+        for t in self.principal_tags(principal, session) {
             let key = format!("aws:PrincipalTag/{}", t.key);
             if !context.contains(&key) {
                 context.insert(&key, t.value.as_str());
             }
         }
-        if let Some(session) =
-            access_key_id.and_then(|id| self.state.read().sessions.get(id).cloned())
-        {
+        if let Some(session) = session {
             // Present for every request made with temporary credentials;
             // and as AWS sets it for temporary credentials obtained without
             // MFA (there is no MFA here): false. Absent for long-term keys.
@@ -226,42 +225,61 @@ impl Directory {
                     ),
                 );
             }
-        }
-        if let Some(si) = access_key_id
-            .and_then(|id| self.state.read().sessions.get(id).cloned())
-            .and_then(|s| s.source_identity.clone())
-        {
-            if !context.contains("aws:SourceIdentity") {
-                context.insert("aws:SourceIdentity", si.as_str());
+            if let Some(si) = &session.source_identity {
+                if !context.contains("aws:SourceIdentity") {
+                    context.insert("aws:SourceIdentity", si.as_str());
+                }
             }
         }
         context
     }
 
     /// Session policies of a temporary principal, if any (they cap what
-    /// identity policies grant).
-    pub fn session_policies(&self, access_key_id: &str) -> Vec<LabelledPolicy> {
-        self.state
-            .read()
-            .sessions
-            .get(access_key_id)
-            .map(|s| {
-                s.session_policies
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| LabelledPolicy {
-                        label: format!("session policy {}", i + 1),
-                        kind: PolicyKind::SessionPolicy,
-                        policy: d.parsed.clone(),
-                    })
-                    .collect()
+    /// identity policies grant): the inline one, and the managed ones by
+    /// ARN as they are now. A managed session policy deleted since is kept,
+    /// empty: it allows nothing (a session never gains by it).
+    pub fn session_policies(&self, session: &crate::Session) -> Vec<LabelledPolicy> {
+        let mut out: Vec<LabelledPolicy> = session
+            .inline_policy
+            .iter()
+            .map(|d| LabelledPolicy {
+                label: "session policy 1".to_string(),
+                kind: PolicyKind::SessionPolicy,
+                policy: d.parsed.clone(),
             })
-            .unwrap_or_default()
+            .collect();
+        if session.policy_arns.is_empty() {
+            return out;
+        }
+        let state = self.state.read();
+        for arn in &session.policy_arns {
+            let policy = match state
+                .policies
+                .get(arn)
+                .filter(|p| p.account == *session.principal.account())
+                .and_then(|p| p.default_doc().cloned())
+            {
+                Some(doc) => doc.parsed,
+                None => Arc::new(
+                    Policy::parse(
+                        r#"{"Version":"2012-10-17","Statement":[]}"#,
+                        &ferrokms_policy::ParseOptions::for_kind(PolicyKind::SessionPolicy),
+                    )
+                    .expect("a literal empty policy parses"),
+                ),
+            };
+            out.push(LabelledPolicy {
+                label: format!("session policy {}", out.len() + 1),
+                kind: PolicyKind::SessionPolicy,
+                policy,
+            });
+        }
+        out
     }
 
     /// The principal's side of every authorization decision: its
     /// identity-based policies, boundary and session policies (of the
-    /// temporary key `access_key_id`), and its own condition keys
+    /// session, if any), and its own condition keys
     /// (principal tags, aws:PrincipalArn, aws:userid, token issue time...).
     /// The edge builds it once per principal and caches it until the
     /// directory changes.
@@ -269,7 +287,7 @@ impl Directory {
         &self,
         principal: &Principal,
         partition: &str,
-        access_key_id: Option<&str>,
+        session: Option<&crate::Session>,
     ) -> ferrokms_authz::CallerProfile {
         use ferrokms_authz::CallerPolicy;
         let mut policies: Vec<CallerPolicy> = self
@@ -277,8 +295,8 @@ impl Directory {
             .into_iter()
             .chain(self.permissions_boundary(principal))
             .chain(
-                access_key_id
-                    .map(|k| self.session_policies(k))
+                session
+                    .map(|s| self.session_policies(s))
                     .unwrap_or_default(),
             )
             .map(|p| CallerPolicy {
@@ -288,7 +306,7 @@ impl Directory {
             })
             .collect();
         policies.shrink_to_fit();
-        let mut context = self.principal_context(principal, access_key_id, Context::new());
+        let mut context = self.principal_context(principal, session, Context::new());
         let principal = principal.to_request_principal(partition);
         // The principal's global keys (aws:PrincipalArn, aws:userid, ...),
         // built once here instead of on every decision.
@@ -312,14 +330,15 @@ impl Directory {
         &self,
         principal: &Principal,
         region: &ferrokms_types::Region,
-        access_key_id: Option<&str>,
+        session: Option<&Arc<crate::Session>>,
         facts: Option<ferrokms_authz::RequestFacts>,
     ) -> Caller {
-        let profile = self.caller_profile(principal, region.partition(), access_key_id);
+        let profile = self.caller_profile(principal, region.partition(), session.map(|s| &**s));
         Caller {
             principal: principal.clone(),
-            access_key_id: access_key_id.unwrap_or_default().to_string(),
-            temporary: access_key_id.is_some_and(|k| self.is_session_key(k)),
+            access_key_id: session.map(|s| s.access_key_id.clone()).unwrap_or_default(),
+            temporary: session.is_some(),
+            session: session.cloned(),
             authz: ferrokms_authz::Caller {
                 account: principal.account().clone(),
                 region: region.clone(),

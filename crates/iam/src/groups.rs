@@ -770,7 +770,7 @@ impl Directory {
         let _w = self.writer.lock();
         {
             let state = self.state.read();
-            if state.access_keys.contains_key(id) || state.sessions.contains_key(id) {
+            if state.access_keys.contains_key(id) {
                 return Err(IamError::EntityAlreadyExists(format!(
                     "Access key {id} already exists."
                 )));

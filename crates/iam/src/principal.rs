@@ -109,6 +109,8 @@ pub struct Caller {
     pub access_key_id: String,
     /// Whether that key is temporary (STS).
     pub temporary: bool,
+    /// The session of a temporary key (its token opened and checked).
+    pub session: Option<std::sync::Arc<crate::Session>>,
     pub authz: ferrokms_authz::Caller,
 }
 
@@ -123,6 +125,7 @@ impl Caller {
             },
             access_key_id: String::new(),
             temporary: false,
+            session: None,
             authz: ferrokms_authz::Caller::root(account, region),
         }
     }

@@ -8,11 +8,10 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use crate::sts::StoredSession;
 use crate::{
     name_key, AccountRecord, Directory, GroupRecord, IamError, ManagedPolicyRecord, RoleRecord,
-    StoredAccessKey, UserRecord, KIND_ACCESS_KEY, KIND_ACCOUNT, KIND_GROUP, KIND_POLICY, KIND_ROLE,
-    KIND_SESSION, KIND_USER,
+    StoredAccessKey, UserRecord, KIND_ACCESS_KEY, KIND_ACCOUNT, KIND_GROUP, KIND_LEGACY_SESSION,
+    KIND_POLICY, KIND_ROLE, KIND_USER,
 };
 
 pub use ferrokms_store::RemoteDoc;
@@ -68,9 +67,6 @@ impl Directory {
                 Entry::Policy(Some(p)) => {
                     state.policies.insert(p.arn(), Arc::new(p));
                 }
-                Entry::Session(Some(s)) => {
-                    state.sessions.insert(s.access_key_id.clone(), Arc::new(s));
-                }
                 Entry::Account(None) => {
                     state.accounts.retain(|id, _| id.as_str() != doc.id);
                 }
@@ -94,9 +90,6 @@ impl Directory {
                 }
                 Entry::Policy(None) => {
                     state.policies.remove(doc.id);
-                }
-                Entry::Session(None) => {
-                    state.sessions.remove(doc.id);
                 }
                 Entry::Unknown => {}
             }
@@ -124,11 +117,10 @@ impl Directory {
             KIND_ROLE => Entry::Role(json::<RoleRecord>(doc)?),
             KIND_GROUP => Entry::Group(json::<GroupRecord>(doc)?),
             KIND_POLICY => Entry::Policy(json::<ManagedPolicyRecord>(doc)?),
-            KIND_SESSION => Entry::Session(
-                json::<StoredSession>(doc)?
-                    .map(|s| s.open(&self.sealer))
-                    .transpose()?,
-            ),
+            // Written by an older version still running beside this one:
+            // sessions are no longer stored; such a session works on the
+            // node that issued it only.
+            KIND_LEGACY_SESSION => Entry::Unknown,
             _ => Entry::Unknown,
         })
     }
@@ -141,6 +133,5 @@ enum Entry {
     Role(Option<RoleRecord>),
     Group(Option<GroupRecord>),
     Policy(Option<ManagedPolicyRecord>),
-    Session(Option<crate::sts::Session>),
     Unknown,
 }

@@ -5,28 +5,33 @@ use std::sync::Arc;
 use ferrokms_authz::{Question, ResourcePolicy};
 use ferrokms_policy::{CombineMode, Context};
 use ferrokms_types::{AccountId, Arn};
-use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::bounded_cache::BoundedCache;
 use crate::entities::{DocKind, PolicyDoc, Tag};
-use crate::names::{check_session_name, check_tags, invalid, new_id, new_secret};
-use crate::{
-    json_change, now_ms, seal, unseal, Caller, Directory, IamError, Principal, KIND_SESSION,
-};
+use crate::names::{check_session_name, check_tags, invalid, new_id};
+use crate::session_token::{Claims, TokenError, TokenKeys, MAX_TOKEN_CHARS};
+use crate::{Caller, Directory, IamError, Principal};
 
 const MIN_DURATION: u32 = 900;
 /// Role chaining (a session assuming a role) is capped at one hour.
 const CHAINED_MAX: u32 = 3600;
 const SESSION_POLICY_LIMIT: usize = 2048;
 
-/// Temporary credentials and who they act as.
+/// A session: temporary credentials and who they act as. Nothing of it is
+/// stored: it travels sealed in its token (see [`crate::session_token`]),
+/// and the server opens the token again when a request presents it.
 pub struct Session {
     pub access_key_id: String,
+    /// Derived from the access key id and issue time, never stored.
     pub secret: Zeroizing<String>,
-    pub token: Zeroizing<String>,
     pub principal: Principal,
     pub expires_ms: i64,
-    pub session_policies: Vec<PolicyDoc>,
+    /// The inline session policy, if one was passed.
+    pub inline_policy: Option<PolicyDoc>,
+    /// Managed session policies, by ARN (looked up when a request is
+    /// authorized; one that no longer exists allows nothing).
+    pub policy_arns: Vec<String>,
     /// Session tags (`aws:PrincipalTag/*` of the session).
     pub tags: Vec<Tag>,
     /// Keys of the tags that pass on to chained role sessions.
@@ -34,6 +39,9 @@ pub struct Session {
     pub source_identity: Option<String>,
     /// When the credentials were issued (`aws:TokenIssueTime`).
     pub issued_ms: i64,
+    /// About how many bytes this session holds in memory (what the bounded
+    /// caches count).
+    pub weight: usize,
 }
 
 impl std::fmt::Debug for Session {
@@ -46,49 +54,43 @@ impl std::fmt::Debug for Session {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-pub(crate) struct StoredSession {
-    access_key_id: String,
-    sealed_secret: String,
-    sealed_token: String,
-    principal: Principal,
-    expires_ms: i64,
-    session_policies: Vec<PolicyDoc>,
-    #[serde(default)]
-    tags: Vec<Tag>,
-    #[serde(default)]
-    transitive_tag_keys: Vec<String>,
-    #[serde(default)]
-    source_identity: Option<String>,
-    #[serde(default)]
-    issued_ms: i64,
+impl Session {
+    /// Whether the session carries session policies (inline or managed):
+    /// then they cap what identity policies grant.
+    pub fn has_session_policies(&self) -> bool {
+        self.inline_policy.is_some() || !self.policy_arns.is_empty()
+    }
 }
 
-impl StoredSession {
-    pub(crate) fn open(self, sealer: &ferrokms_store::Sealer) -> Result<Session, IamError> {
-        Ok(Session {
-            secret: unseal(sealer, &self.access_key_id, &self.sealed_secret)?,
-            token: unseal(
-                sealer,
-                &format!("{}/token", self.access_key_id),
-                &self.sealed_token,
-            )?,
-            access_key_id: self.access_key_id,
-            principal: self.principal,
-            expires_ms: self.expires_ms,
-            session_policies: self.session_policies,
-            tags: self.tags,
-            transitive_tag_keys: self.transitive_tag_keys,
-            source_identity: self.source_identity,
-            issued_ms: self.issued_ms,
-        })
+/// New temporary credentials, as AssumeRole and GetSessionToken answer them.
+pub struct Credentials {
+    pub session: Arc<Session>,
+    /// The sealed session, for the client to send back
+    /// (`X-Amz-Security-Token`).
+    pub token: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is as secret as the secret key: never printed.
+        f.debug_struct("Credentials")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for Credentials {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
     }
 }
 
 /// Why a temporary credential was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionRefusal {
-    /// Unknown key, or the token does not match.
+    /// No token, or a token that does not open or does not belong to the
+    /// access key id.
     Invalid,
     Expired,
 }
@@ -108,41 +110,98 @@ pub struct AssumeRoleInput<'a> {
 /// What a new session carries besides its principal.
 #[derive(Default)]
 struct SessionExtras {
-    policies: Vec<PolicyDoc>,
+    policy: Option<String>,
+    policy_arns: Vec<String>,
     tags: Vec<Tag>,
     transitive_tag_keys: Vec<String>,
     source_identity: Option<String>,
 }
 
-impl Directory {
-    /// Whether this id is a temporary key the server issued.
-    pub fn is_session_key(&self, access_key_id: &str) -> bool {
-        self.state.read().sessions.contains_key(access_key_id)
-    }
+/// The memory budget of the cache of opened sessions (estimated bytes).
+const SESSION_CACHE_BUDGET: usize = 4 << 20;
 
-    /// A temporary key, checked against its token and expiry.
+/// Opened sessions by access key id, with a digest of the token they came
+/// from: a request with a known key and the same token skips the unseal.
+pub(crate) type SessionCache = BoundedCache<([u8; 32], Arc<Session>)>;
+
+pub(crate) fn new_session_cache() -> SessionCache {
+    BoundedCache::new(SESSION_CACHE_BUDGET)
+}
+
+fn session_from_claims(keys: &TokenKeys, c: Claims) -> Result<Session, IamError> {
+    let inline_policy = match &c.pol {
+        Some(text) => Some(PolicyDoc::parse(text, DocKind::Identity)?),
+        None => None,
+    };
+    // The struct, its principal's strings, the cache's key and entry.
+    let weight = 1024
+        + c.ak.len()
+        // A parsed policy takes a few times its text.
+        + c.pol.as_ref().map_or(0, |t| t.len() * 4)
+        + c.arns.iter().map(|a| a.len() + 24).sum::<usize>()
+        + c.tags
+            .iter()
+            .map(|t| t.key.len() + t.value.len() + 48)
+            .sum::<usize>()
+        + c.tt.iter().map(|k| k.len() + 24).sum::<usize>()
+        + c.si.as_ref().map_or(0, String::len);
+    Ok(Session {
+        secret: keys.secret(&c.ak, c.iat),
+        access_key_id: c.ak,
+        principal: c.p,
+        expires_ms: c.exp,
+        issued_ms: c.iat,
+        inline_policy,
+        policy_arns: c.arns,
+        tags: c.tags,
+        transitive_tag_keys: c.tt,
+        source_identity: c.si,
+        weight,
+    })
+}
+
+impl Directory {
+    /// The session a request's temporary access key and token stand for,
+    /// checked: the token opens with this deployment's keys, belongs to
+    /// this access key id, and has not expired. Opened sessions are cached
+    /// (bounded) per access key id and token digest.
     pub fn session(
         &self,
         access_key_id: &str,
         token: Option<&str>,
     ) -> Result<Arc<Session>, SessionRefusal> {
-        let s = self
-            .state
-            .read()
-            .sessions
-            .get(access_key_id)
-            .cloned()
-            .ok_or(SessionRefusal::Invalid)?;
-        let given = token.ok_or(SessionRefusal::Invalid)?;
-        if aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), s.token.as_bytes())
-            .is_err()
-        {
+        let token = token.ok_or(SessionRefusal::Invalid)?;
+        if token.len() > MAX_TOKEN_CHARS {
             return Err(SessionRefusal::Invalid);
         }
-        if s.expires_ms <= now_ms() {
+        let digest: [u8; 32] =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
+                .as_ref()
+                .try_into()
+                .map_err(|_| SessionRefusal::Invalid)?;
+        let session = match self.session_cache.get(access_key_id) {
+            Some((d, s)) if d == digest => s,
+            _ => {
+                let claims = self
+                    .tokens
+                    .open(token)
+                    .map_err(|_| SessionRefusal::Invalid)?;
+                if claims.ak != access_key_id {
+                    return Err(SessionRefusal::Invalid);
+                }
+                let s = Arc::new(
+                    session_from_claims(&self.tokens, claims)
+                        .map_err(|_| SessionRefusal::Invalid)?,
+                );
+                self.session_cache
+                    .insert(access_key_id.to_string(), s.weight, (digest, s.clone()));
+                s
+            }
+        };
+        if session.expires_ms <= self.now_ms() {
             return Err(SessionRefusal::Expired);
         }
-        Ok(s)
+        Ok(session)
     }
 
     fn issue_session(
@@ -150,46 +209,33 @@ impl Directory {
         principal: Principal,
         duration: u32,
         extras: SessionExtras,
-    ) -> Result<Arc<Session>, IamError> {
-        let session = Session {
-            access_key_id: new_id("ASIA", 16)?,
-            secret: new_secret(40)?,
-            token: new_secret(356)?,
-            principal,
-            expires_ms: now_ms() + i64::from(duration) * 1000,
-            issued_ms: now_ms(),
-            session_policies: extras.policies,
+    ) -> Result<Credentials, IamError> {
+        let issued_ms = self.now_ms();
+        let claims = Claims {
+            ak: new_id("ASIA", 16)?,
+            p: principal,
+            iat: issued_ms,
+            exp: issued_ms + i64::from(duration) * 1000,
+            pol: extras.policy,
+            arns: extras.policy_arns,
             tags: extras.tags,
-            transitive_tag_keys: extras.transitive_tag_keys,
-            source_identity: extras.source_identity,
+            tt: extras.transitive_tag_keys,
+            si: extras.source_identity,
         };
-        let stored = StoredSession {
-            access_key_id: session.access_key_id.clone(),
-            sealed_secret: seal(&self.sealer, &session.access_key_id, &session.secret)?,
-            sealed_token: seal(
-                &self.sealer,
-                &format!("{}/token", session.access_key_id),
-                &session.token,
-            )?,
-            principal: session.principal.clone(),
-            expires_ms: session.expires_ms,
-            session_policies: session.session_policies.clone(),
-            tags: session.tags.clone(),
-            transitive_tag_keys: session.transitive_tag_keys.clone(),
-            source_identity: session.source_identity.clone(),
-            issued_ms: session.issued_ms,
-        };
-        let _w = self.writer.lock();
-        self.store.apply(&[json_change(
-            KIND_SESSION,
-            session.access_key_id.clone(),
-            &stored,
-        )?])?;
-        let session = Arc::new(session);
-        self.write_state()
-            .sessions
-            .insert(session.access_key_id.clone(), session.clone());
-        Ok(session)
+        let token = self.tokens.seal(&claims).map_err(|e| match e {
+            TokenError::Crypto => IamError::Random,
+            other => IamError::Corrupt(other.to_string()),
+        })?;
+        if token.len() > MAX_TOKEN_CHARS {
+            // AWS bounds the session policy, policy ARNs and tags together
+            // (the packed policy); here, the token that carries them.
+            return Err(IamError::PackedPolicyTooLarge(format!(
+                "Packed policy consumes {}% of allotted space, please use smaller policy.",
+                token.len() * 100 / MAX_TOKEN_CHARS
+            )));
+        }
+        let session = Arc::new(session_from_claims(&self.tokens, claims)?);
+        Ok(Credentials { session, token })
     }
 
     /// AssumeRole: allowed when the role's trust policy admits the caller
@@ -200,7 +246,7 @@ impl Directory {
         &self,
         caller: &Caller,
         input: AssumeRoleInput<'_>,
-    ) -> Result<Arc<Session>, IamError> {
+    ) -> Result<Credentials, IamError> {
         check_session_name(input.session_name)?;
         let denied = |reason: &str| {
             IamError::AccessDenied(format!(
@@ -262,7 +308,6 @@ impl Directory {
                 ));
             }
         }
-        let mut session_policies = Vec::new();
         if let Some(text) = input.policy {
             if text.len() > SESSION_POLICY_LIMIT {
                 return Err(IamError::PackedPolicyTooLarge(format!(
@@ -270,7 +315,7 @@ impl Directory {
                     text.len() * 100 / SESSION_POLICY_LIMIT
                 )));
             }
-            session_policies.push(PolicyDoc::parse(text, DocKind::Identity)?);
+            PolicyDoc::parse(text, DocKind::Identity)?;
         }
 
         // Session tags: the caller's transitive tags pass on (and cannot be
@@ -291,12 +336,9 @@ impl Directory {
                 ));
             }
         }
-        let caller_session = self
-            .state
-            .read()
-            .sessions
-            .get(&caller.access_key_id)
-            .cloned();
+        // Role chaining: what passes on comes from the calling session's
+        // own (sealed, verified) token.
+        let caller_session = caller.session.clone();
         let mut tags: Vec<Tag> = Vec::new();
         let mut transitive: Vec<String> = Vec::new();
         if let Some(cs) = &caller_session {
@@ -425,10 +467,7 @@ impl Directory {
         }
         for arn in &input.policy_arns {
             // Managed session policies must be the role's account's own.
-            let p = self.policy_by_arn(&role.account, arn)?;
-            if let Some(doc) = p.default_doc() {
-                session_policies.push(doc.clone());
-            }
+            self.policy_by_arn(&role.account, arn)?;
         }
         self.issue_session(
             Principal::AssumedRole {
@@ -440,7 +479,8 @@ impl Directory {
             },
             duration,
             SessionExtras {
-                policies: session_policies,
+                policy: input.policy.map(str::to_string),
+                policy_arns: input.policy_arns.clone(),
                 tags,
                 transitive_tag_keys: transitive,
                 source_identity,
@@ -455,7 +495,7 @@ impl Directory {
         &self,
         caller: &Caller,
         duration_seconds: Option<u32>,
-    ) -> Result<Arc<Session>, IamError> {
+    ) -> Result<Credentials, IamError> {
         let (max, default) = match &caller.principal {
             Principal::Root { .. } => (3600, 3600),
             Principal::User { .. } => (129_600, 43_200),
@@ -474,5 +514,253 @@ impl Directory {
             ));
         }
         self.issue_session(caller.principal.clone(), duration, SessionExtras::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine;
+    use ferrokms_store::{MemoryStore, Sealer, Store};
+    use ferrokms_types::{AccountId, Region};
+
+    const A: &str = "111122223333";
+    const ALLOW_ALL: &str =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
+    fn directory_on(store: Arc<dyn Store>, root: u8) -> Directory {
+        Directory::open(
+            store,
+            Arc::new(Sealer::from_bytes(&[root; 32]).expect("sealer")),
+        )
+        .expect("open")
+    }
+
+    fn region() -> Region {
+        Region::parse("us-east-1").expect("region")
+    }
+
+    /// A user with every permission; returns its caller.
+    fn user(d: &Directory, name: &str) -> Caller {
+        let acct = AccountId::parse(A).expect("account");
+        if !d.account_exists(&acct) {
+            d.create_account(&acct).expect("account");
+        }
+        let r = Caller::root(acct.clone());
+        d.create_user(&r, name, None, Vec::new(), None)
+            .expect("user");
+        d.put_inline_policy(&r, crate::ops_owner::Owner::User, name, "p", ALLOW_ALL)
+            .expect("policy");
+        let u = d.find_user(&acct, name).expect("found");
+        d.caller(
+            &Principal::User {
+                account: u.account.clone(),
+                name: u.name.clone(),
+                path: u.path.clone(),
+                id: u.id.clone(),
+            },
+            &region(),
+            None,
+            None,
+        )
+    }
+
+    fn role_input<'a>(
+        arn: &'a str,
+        tags: Vec<Tag>,
+        transitive: Vec<String>,
+    ) -> AssumeRoleInput<'a> {
+        AssumeRoleInput {
+            role_arn: arn,
+            session_name: "sess",
+            duration_seconds: Some(900),
+            policy: None,
+            policy_arns: Vec::new(),
+            external_id: None,
+            tags,
+            transitive_tag_keys: transitive,
+            source_identity: Some("alice"),
+        }
+    }
+
+    fn tag(k: &str, v: &str) -> Tag {
+        Tag {
+            key: k.into(),
+            value: v.into(),
+        }
+    }
+
+    #[test]
+    fn a_session_is_its_token_and_nothing_is_stored_for_it() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let d = directory_on(store.clone(), 1);
+        let u = user(&d, "alice");
+        let c = d.get_session_token(&u, Some(900)).expect("session");
+        assert!(c.access_key_id.starts_with("ASIA") && c.access_key_id.len() == 20);
+        assert_eq!(c.secret.len(), 40);
+        // Nothing per session in the store, nor in the directory's state.
+        assert!(store
+            .load(crate::KIND_LEGACY_SESSION)
+            .expect("load")
+            .is_empty());
+        // Another directory on the same store and root key (another node, or
+        // after a restart) opens it to the same session and secret.
+        let other = directory_on(store, 1);
+        let s = other
+            .session(&c.access_key_id, Some(&c.token))
+            .expect("opens on another node");
+        assert_eq!(s.secret.as_str(), c.secret.as_str());
+        assert_eq!(s.principal, c.principal);
+        assert_eq!(s.issued_ms, c.issued_ms);
+        assert_eq!(s.expires_ms, c.expires_ms);
+    }
+
+    #[test]
+    fn tampered_swapped_foreign_missing_and_oversized_tokens_are_invalid() {
+        let d = directory_on(Arc::new(MemoryStore::default()), 1);
+        let u = user(&d, "alice");
+        let c = d.get_session_token(&u, Some(900)).expect("session");
+        let c2 = d.get_session_token(&u, Some(900)).expect("session");
+        let invalid = |ak: &str, t: Option<&str>| {
+            assert_eq!(
+                d.session(ak, t).map(|_| ()),
+                Err(SessionRefusal::Invalid),
+                "{ak} {:.20?}",
+                t
+            )
+        };
+        let mut raw = B64.decode(c.token.as_str()).expect("base64");
+        raw[20] ^= 1;
+        invalid(&c.access_key_id, Some(&B64.encode(&raw)));
+        invalid(&c.access_key_id, Some(&c.token[..c.token.len() - 8]));
+        invalid(&c.access_key_id, None);
+        invalid(&c.access_key_id, Some(""));
+        invalid(&c.access_key_id, Some("\u{0}\u{ff}garbage"));
+        invalid(&c.access_key_id, Some(&"A".repeat(MAX_TOKEN_CHARS + 1)));
+        // Another session's token with this key id, and this token with
+        // another key id.
+        invalid(&c.access_key_id, Some(&c2.token));
+        invalid(&c2.access_key_id, Some(&c.token));
+        invalid("ASIAAAAAAAAAAAAAAAAA", Some(&c.token));
+        // A token of another deployment (another root key).
+        let foreign = directory_on(Arc::new(MemoryStore::default()), 2);
+        let fu = user(&foreign, "alice");
+        let fc = foreign.get_session_token(&fu, Some(900)).expect("session");
+        invalid(&fc.access_key_id, Some(&fc.token));
+        // The genuine ones still open (also once cached).
+        for _ in 0..2 {
+            d.session(&c.access_key_id, Some(&c.token)).expect("valid");
+            d.session(&c2.access_key_id, Some(&c2.token))
+                .expect("valid");
+        }
+        // A cached session is not reached with another token.
+        invalid(&c.access_key_id, Some(&c2.token));
+    }
+
+    #[test]
+    fn a_session_expires_by_the_clock_even_once_cached() {
+        let d = directory_on(Arc::new(MemoryStore::default()), 1);
+        let u = user(&d, "alice");
+        let c = d.get_session_token(&u, Some(900)).expect("session");
+        d.session(&c.access_key_id, Some(&c.token)).expect("valid");
+        d.advance_clock_ms(899_000);
+        d.session(&c.access_key_id, Some(&c.token))
+            .expect("still valid");
+        d.advance_clock_ms(1_000);
+        assert_eq!(
+            d.session(&c.access_key_id, Some(&c.token)).map(|_| ()),
+            Err(SessionRefusal::Expired)
+        );
+    }
+
+    #[test]
+    fn chained_sessions_take_transitive_tags_and_source_identity_from_the_calling_token() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let d = directory_on(store.clone(), 1);
+        let u = user(&d, "alice");
+        let acct = AccountId::parse(A).expect("account");
+        let r = Caller::root(acct);
+        let trust = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{A}:root"}},"Action":["sts:AssumeRole","sts:TagSession","sts:SetSourceIdentity"]}}]}}"#
+        );
+        for name in ["first", "second"] {
+            d.create_role(&r, name, None, &trust, None, None, Vec::new(), None)
+                .expect("role");
+            d.put_inline_policy(&r, crate::ops_owner::Owner::Role, name, "all", ALLOW_ALL)
+                .expect("policy");
+        }
+        let first = d
+            .assume_role(
+                &u,
+                role_input(
+                    &format!("arn:aws:iam::{A}:role/first"),
+                    vec![tag("team", "blue"), tag("env", "dev")],
+                    vec!["team".into()],
+                ),
+            )
+            .expect("first");
+        // The second call is made with the first session's credentials as
+        // a request presents them: access key id and token, opened on
+        // another node.
+        let node2 = directory_on(store, 1);
+        let opened = node2
+            .session(&first.access_key_id, Some(&first.token))
+            .expect("opens");
+        let chained_caller = node2.caller(&opened.principal, &region(), Some(&opened), None);
+        let second = node2
+            .assume_role(
+                &chained_caller,
+                role_input(
+                    &format!("arn:aws:iam::{A}:role/second"),
+                    Vec::new(),
+                    Vec::new(),
+                ),
+            )
+            .expect("chained");
+        assert_eq!(second.tags, vec![tag("team", "blue")]);
+        assert_eq!(second.transitive_tag_keys, vec!["team".to_string()]);
+        assert_eq!(second.source_identity.as_deref(), Some("alice"));
+        let tags = node2.principal_tags(&second.principal, Some(&second.session));
+        assert!(tags.iter().any(|t| t.key == "team" && t.value == "blue"));
+        // A transitive tag cannot be overridden down the chain.
+        assert!(node2
+            .assume_role(
+                &chained_caller,
+                role_input(
+                    &format!("arn:aws:iam::{A}:role/second"),
+                    vec![tag("team", "red")],
+                    Vec::new()
+                ),
+            )
+            .is_err());
+    }
+
+    #[test]
+    fn a_session_too_large_for_its_token_is_refused_as_packed_policy_too_large() {
+        let d = directory_on(Arc::new(MemoryStore::default()), 1);
+        let u = user(&d, "alice");
+        let r = Caller::root(AccountId::parse(A).expect("account"));
+        let trust = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{A}:root"}},"Action":["sts:AssumeRole","sts:TagSession","sts:SetSourceIdentity"]}}]}}"#
+        );
+        d.create_role(&r, "big", None, &trust, None, None, Vec::new(), None)
+            .expect("role");
+        // 50 tags of the longest keys and values, in 4-byte letters.
+        let tags: Vec<Tag> = (0..50)
+            .map(|i| tag(&format!("{i:02}{}", "𠀀".repeat(126)), &"𠀀".repeat(256)))
+            .collect();
+        let arn = format!("arn:aws:iam::{A}:role/big");
+        match d.assume_role(&u, role_input(&arn, tags, Vec::new())) {
+            Err(IamError::PackedPolicyTooLarge(m)) => assert!(m.contains("% of allotted space")),
+            Err(other) => panic!("expected PackedPolicyTooLarge, got {other}"),
+            Ok(_) => panic!("expected PackedPolicyTooLarge, got a session"),
+        }
+        // Ordinary tags fit.
+        let tags: Vec<Tag> = (0..10).map(|i| tag(&format!("k{i}"), "v")).collect();
+        let c = d
+            .assume_role(&u, role_input(&arn, tags, Vec::new()))
+            .expect("fits");
+        assert!(c.token.len() <= MAX_TOKEN_CHARS);
     }
 }

@@ -1423,6 +1423,7 @@ mod tests {
             service: "kms".into(),
             access_key_id: "AKIAEXAMPLE".into(),
             temporary: false,
+            session: None,
             signed_headers: Vec::new(),
         }
     }

@@ -18,6 +18,8 @@ pub struct Identity {
     pub access_key_id: String,
     /// Whether that key is a session's (STS temporary credentials).
     pub temporary: bool,
+    /// That session, opened from its token.
+    pub session: Option<Arc<ferrokms_iam::Session>>,
     /// The headers the signature covers (lowercase).
     pub signed_headers: Vec<String>,
 }
@@ -128,23 +130,25 @@ impl Authenticator {
         // The parsed signature is not needed after verification: its
         // strings move into the identity rather than being copied (a
         // handful of allocations per request).
-        let identity = |parsed: ferrokms_sigv4::ParsedSignature,
-                        principal: Principal,
-                        temporary: bool| Identity {
-            principal,
-            region,
-            service: parsed.scope.service,
-            access_key_id: parsed.access_key_id,
-            temporary,
-            signed_headers: parsed
-                .signed_headers
-                .into_iter()
-                .map(|mut h| {
-                    h.make_ascii_lowercase();
-                    h
-                })
-                .collect(),
-        };
+        let identity =
+            |parsed: ferrokms_sigv4::ParsedSignature,
+             principal: Principal,
+             session: Option<Arc<ferrokms_iam::Session>>| Identity {
+                principal,
+                region,
+                service: parsed.scope.service,
+                access_key_id: parsed.access_key_id,
+                temporary: session.is_some(),
+                session,
+                signed_headers: parsed
+                    .signed_headers
+                    .into_iter()
+                    .map(|mut h| {
+                        h.make_ascii_lowercase();
+                        h
+                    })
+                    .collect(),
+            };
         if let Some(key) = self.directory.active_access_key(&parsed.access_key_id) {
             // A long-term key has no session: a security token beside it is
             // refused as AWS does (UnrecognizedClientException, "The
@@ -156,8 +160,10 @@ impl Authenticator {
             self.verifier
                 .verify(req, &parsed, &key.secret, SystemTime::now(), services)
                 .map_err(AuthError::Signature)?;
-            return Ok(identity(parsed, key.principal.clone(), false));
+            return Ok(identity(parsed, key.principal.clone(), None));
         }
+        // A temporary key: its token is the sealed session (opened and
+        // checked against the key id and expiry, cached bounded).
         match self
             .directory
             .session(&parsed.access_key_id, parsed.session_token.as_deref())
@@ -172,14 +178,12 @@ impl Authenticator {
                 self.verifier
                     .verify(req, &parsed, &session.secret, SystemTime::now(), services)
                     .map_err(AuthError::Signature)?;
-                return Ok(identity(parsed, session.principal.clone(), true));
+                let principal = session.principal.clone();
+                return Ok(identity(parsed, principal, Some(session)));
             }
             Err(SessionRefusal::Expired) => return Err(AuthError::ExpiredToken),
-            Err(SessionRefusal::Invalid)
-                if self.directory.is_session_key(&parsed.access_key_id) =>
-            {
-                return Err(AuthError::UnrecognizedClient)
-            }
+            // Not a session: an unknown key (refused below, or a dev-mode
+            // root key).
             Err(SessionRefusal::Invalid) => {}
         }
         match &self.mode {
@@ -192,7 +196,7 @@ impl Authenticator {
                 }
                 let account = AccountId::parse(&parsed.access_key_id)
                     .unwrap_or_else(|_| default_account.clone());
-                Ok(identity(parsed, Principal::Root { account }, false))
+                Ok(identity(parsed, Principal::Root { account }, None))
             }
             _ => Err(AuthError::UnrecognizedClient),
         }
@@ -245,6 +249,7 @@ pub fn iam_caller(
         principal: identity.principal.clone(),
         access_key_id: identity.access_key_id.clone(),
         temporary: identity.temporary,
+        session: identity.session.clone(),
         authz: caller(directory, profiles, identity, origin, None),
     }
 }
@@ -267,13 +272,13 @@ fn request_context(origin: Origin, via_service: Option<String>) -> ferrokms_auth
 
 /// The KMS caller a request by `principal` would be, built exactly as for
 /// a signed request (identity policies, boundary, session policies of
-/// `access_key_id`, principal condition keys, request-wide keys without a
+/// `session`, principal condition keys, request-wide keys without a
 /// source IP): what `ferrokms policy simulate` and `key access` evaluate.
 pub fn caller_for(
     directory: &Directory,
     principal: &Principal,
     region: &Region,
-    access_key_id: Option<&str>,
+    session: Option<&ferrokms_iam::Session>,
 ) -> ferrokms_authz::Caller {
     use ferrokms_authz::CallerIdentity;
     ferrokms_authz::Caller {
@@ -281,7 +286,7 @@ pub fn caller_for(
         arn: principal.arn(region.partition()),
         region: region.clone(),
         identity: Arc::new(CallerIdentity {
-            profile: Arc::new(build_profile(directory, principal, region, access_key_id)),
+            profile: Arc::new(build_profile(directory, principal, region, session)),
             context: request_context(Origin::default(), None),
             trace: Default::default(),
         }),
@@ -290,15 +295,30 @@ pub fn caller_for(
 
 /// The caller profiles (principal, identity-side policies, principal
 /// condition keys) derived from the directory, cached per access key until
-/// the directory changes: the hot path then clones one `Arc`.
-#[derive(Default)]
+/// the directory changes: the hot path then clones one `Arc`. Long-term
+/// keys are few (the operators create them); sessions' profiles, which any
+/// caller can multiply, are kept apart within a memory budget.
 pub struct ProfileCache {
     entries:
         parking_lot::Mutex<foldhash::HashMap<String, (u64, Arc<ferrokms_authz::CallerProfile>)>>,
+    sessions: ferrokms_iam::bounded_cache::BoundedCache<(u64, Arc<ferrokms_authz::CallerProfile>)>,
 }
 
-/// Bounds the cache; a full cache is simply emptied (profiles are cheap to rebuild).
+impl Default for ProfileCache {
+    fn default() -> Self {
+        ProfileCache {
+            entries: Default::default(),
+            sessions: ferrokms_iam::bounded_cache::BoundedCache::new(SESSION_PROFILES_BUDGET),
+        }
+    }
+}
+
+/// Bounds the cache of long-term keys' profiles; a full cache is simply
+/// emptied (profiles are cheap to rebuild).
 const PROFILE_CACHE_MAX: usize = 10_000;
+
+/// The memory budget (estimated bytes) of sessions' profiles.
+const SESSION_PROFILES_BUDGET: usize = 8 << 20;
 
 impl ProfileCache {
     pub fn get(
@@ -311,6 +331,9 @@ impl ProfileCache {
         // INVARIANT: the generation is read before the directory, so an
         // entry built from a state that changed meanwhile is already stale.
         let generation = directory.generation();
+        if let Some(session) = &identity.session {
+            return self.get_session(directory, identity, session, key, generation);
+        }
         if let Some((g, p)) = self.entries.lock().get(&key) {
             if *g == generation {
                 crate::metrics::record_profile_cache(true);
@@ -322,7 +345,7 @@ impl ProfileCache {
             directory,
             &identity.principal,
             &identity.region,
-            Some(&identity.access_key_id),
+            None,
         ));
         let mut entries = self.entries.lock();
         if entries.len() >= PROFILE_CACHE_MAX {
@@ -331,15 +354,46 @@ impl ProfileCache {
         entries.insert(key, (generation, profile.clone()));
         profile
     }
+
+    fn get_session(
+        &self,
+        directory: &Directory,
+        identity: &Identity,
+        session: &ferrokms_iam::Session,
+        key: String,
+        generation: u64,
+    ) -> Arc<ferrokms_authz::CallerProfile> {
+        if let Some((g, p)) = self.sessions.get(&key) {
+            if g == generation {
+                crate::metrics::record_profile_cache(true);
+                return p;
+            }
+        }
+        crate::metrics::record_profile_cache(false);
+        let profile = Arc::new(build_profile(
+            directory,
+            &identity.principal,
+            &identity.region,
+            Some(session),
+        ));
+        // The profile holds the session's tags and policies and the
+        // principal's condition keys (a few KiB even for a bare session).
+        self.sessions.insert(
+            key,
+            2 * session.weight + 4096,
+            (generation, profile.clone()),
+        );
+        profile
+    }
 }
 
 fn build_profile(
     directory: &Directory,
     principal: &Principal,
     region: &Region,
-    access_key_id: Option<&str>,
+    session: Option<&ferrokms_iam::Session>,
 ) -> ferrokms_authz::CallerProfile {
-    directory.caller_profile(principal, region.partition(), access_key_id)
+    directory.caller_profile(principal, region.partition(), session)
 }
 
 /// Key-policy principals are checked against the identity directory. Under

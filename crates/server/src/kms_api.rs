@@ -114,13 +114,19 @@ pub fn heavy_authorization(op: &str, body: &Value) -> bool {
 /// (`TrentService.FerrokmsAdvanceClock`, body `{"Seconds": N}`): moves the
 /// service clock forward, then runs the sweeps (deletions due, rotations
 /// due, expired imported material) and the flush of key usage at once.
+/// STS sessions issue and expire by the same moved clock.
 /// Not in the service model; the server routes it here only
 /// when the flag is set, otherwise it is an unknown operation.
 pub const ADVANCE_CLOCK_OP: &str = "FerrokmsAdvanceClock";
 
 /// Runs [`ADVANCE_CLOCK_OP`]: account root only. Answers the new service
 /// time and what the sweeps did.
-pub fn advance_clock(kms: &Kms, caller: &Caller, body: Value) -> Result<Vec<u8>, ApiError> {
+pub fn advance_clock(
+    kms: &Kms,
+    directory: &ferrokms_iam::Directory,
+    caller: &Caller,
+    body: Value,
+) -> Result<Vec<u8>, ApiError> {
     if caller.arn != caller.account.root_arn(caller.region.partition()) {
         return Err(ApiError::new(
             "AccessDeniedException",
@@ -141,6 +147,7 @@ pub fn advance_clock(kms: &Kms, caller: &Caller, body: Value) -> Result<Vec<u8>,
         )
     })?;
     kms.clock.advance_ms(seconds * 1000);
+    directory.advance_clock_ms(seconds * 1000);
     let sweep = kms.sweep();
     // As the periodic sweeper does: tests see usage in the store (and on
     // other nodes) after this call.
@@ -400,7 +407,7 @@ impl Protocol for KmsRequest {
 
     fn operate(app: &App, (op, body, usage_ids): Self::Call, caller: Caller) -> Operated<Vec<u8>> {
         let result = if app.test_clock && op == ADVANCE_CLOCK_OP {
-            advance_clock(&app.kms, &caller, body)
+            advance_clock(&app.kms, &app.directory, &caller, body)
         } else {
             ferrokms_kms::usage::with_request_ids(usage_ids, || {
                 dispatch(&app.kms, &app.kms_model, &caller, &op, body)

@@ -76,7 +76,8 @@ pub const DRAIN_MAX_BYTES: usize = 64 * 1024;
 
 /// hyper's read buffer: the largest request head (431 or a closed
 /// connection beyond). A signed request head with a session token is
-/// under 2 KiB; W3C trace headers may add 8 KiB.
+/// under 2 KiB, with the largest token (`session_token::MAX_TOKEN_CHARS`,
+/// 8 KiB) under 10 KiB; W3C trace headers may add 8 KiB.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// `--max-connections-per-address`.

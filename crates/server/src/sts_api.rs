@@ -1,13 +1,13 @@
 //! STS over the query protocol (Version 2011-06-15).
 
 use ferrokms_iam::sts::AssumeRoleInput;
-use ferrokms_iam::{Caller, Directory, Session};
+use ferrokms_iam::{Caller, Credentials, Directory};
 
 use crate::query::{iso8601, Params, QueryError, Xml};
 
 pub const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
-fn credentials_xml(x: &mut Xml, s: &Session) {
+fn credentials_xml(x: &mut Xml, s: &Credentials) {
     x.open("Credentials")
         .leaf("AccessKeyId", &s.access_key_id)
         .leaf("SecretAccessKey", &s.secret)
@@ -54,20 +54,13 @@ pub fn dispatch(
                 .leaf("AssumedRoleId", &s.principal.user_id())
                 .leaf("Arn", &s.principal.arn("aws"))
                 .close("AssumedRoleUser");
-            if !s.tags.is_empty() || !s.session_policies.is_empty() {
-                // A rough share of the packed-policy quota, as AWS reports it.
-                let used: usize = s
-                    .tags
-                    .iter()
-                    .map(|t| t.key.len() + t.value.len())
-                    .sum::<usize>()
-                    + s.session_policies
-                        .iter()
-                        .map(|d| d.text.len())
-                        .sum::<usize>();
+            if !s.tags.is_empty() || s.has_session_policies() {
+                // The share of the packed-policy quota, as AWS reports it:
+                // here, of the largest token (which carries them).
+                let max = ferrokms_iam::session_token::MAX_TOKEN_CHARS;
                 x.leaf(
                     "PackedPolicySize",
-                    &(used * 100 / 2048).min(100).to_string(),
+                    &(s.token.len() * 100 / max).clamp(1, 100).to_string(),
                 );
             }
             if let Some(si) = &s.source_identity {

@@ -11,6 +11,7 @@ use std::io::Write;
 use std::path::Path;
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::hkdf;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
@@ -25,11 +26,28 @@ pub enum SealError {
     Open,
     #[error("random number generator failed")]
     Random,
+    #[error("key derivation failed")]
+    Derive,
 }
 
 /// Seals and opens secrets under the root key.
 pub struct Sealer {
     key: LessSafeKey,
+    /// HKDF-SHA256 pseudo-random key extracted from the root key: the
+    /// source of [`Sealer::derive_key`]'s purpose keys.
+    derive: hkdf::Prk,
+}
+
+/// The salt of the HKDF extraction from the root key (fixed: the root key
+/// is already uniformly random; the salt only separates this use).
+const DERIVE_SALT: &[u8] = b"ferrokms root key derivation v1";
+
+struct Len32;
+
+impl hkdf::KeyType for Len32 {
+    fn len(&self) -> usize {
+        32
+    }
 }
 
 impl std::fmt::Debug for Sealer {
@@ -46,7 +64,21 @@ impl Sealer {
         })?;
         Ok(Sealer {
             key: LessSafeKey::new(unbound),
+            derive: hkdf::Salt::new(hkdf::HKDF_SHA256, DERIVE_SALT).extract(root),
         })
+    }
+
+    /// A 32-byte key for one purpose (`purpose` names it, with a version),
+    /// derived from the root key with HKDF-SHA256: the same on every node
+    /// that has the same root key and across restarts, with nothing stored,
+    /// and unrelated to the sealing key and to every other purpose's key.
+    pub fn derive_key(&self, purpose: &[u8]) -> Result<Zeroizing<[u8; 32]>, SealError> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        self.derive
+            .expand(&[purpose], Len32)
+            .and_then(|okm| okm.fill(out.as_mut()))
+            .map_err(|_| SealError::Derive)?;
+        Ok(out)
     }
 
     /// A sealer with a fresh random root key, for `--in-memory` runs.
@@ -183,6 +215,18 @@ mod tests {
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
         assert!(s.open(b"key/1", &flipped).is_err());
+    }
+
+    #[test]
+    fn derived_keys_depend_on_root_key_and_purpose_only() {
+        let a = Sealer::from_bytes(&[7u8; 32]).expect("sealer");
+        let again = Sealer::from_bytes(&[7u8; 32]).expect("sealer");
+        let other = Sealer::from_bytes(&[8u8; 32]).expect("sealer");
+        let k = a.derive_key(b"p1").expect("derive");
+        assert_eq!(*k, *again.derive_key(b"p1").expect("derive"));
+        assert_ne!(*k, *a.derive_key(b"p2").expect("derive"));
+        assert_ne!(*k, *other.derive_key(b"p1").expect("derive"));
+        assert_ne!(*k, [7u8; 32]);
     }
 
     #[test]

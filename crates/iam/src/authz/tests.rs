@@ -323,7 +323,7 @@ fn multi_factor_auth_present_is_absent_for_long_term_keys() {
     let temp = d.caller(
         &principal_of(&rec),
         &region(),
-        Some(&s.access_key_id),
+        Some(&s.session),
         Some(facts()),
     );
     denied(d.list_users(&temp, None));
@@ -727,7 +727,7 @@ fn a_recreated_user_does_not_revive_old_sessions_or_keys() {
     let stale = d.caller(
         &old_principal,
         &region(),
-        Some(&session.access_key_id),
+        Some(&session.session),
         Some(facts()),
     );
     denied(d.list_users(&stale, None));
