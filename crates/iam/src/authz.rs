@@ -428,26 +428,42 @@ pub(crate) fn tag_keys<'a>(ctx: &mut Context, keys: impl Iterator<Item = &'a str
 }
 
 impl Directory {
-    /// The ARN and condition keys of an existing user, role or group of the
-    /// caller's account, for a question about it.
-    pub(crate) fn entity_question(
+    /// The resource an operation on a named user, role or group is
+    /// authorized on, with its condition keys (the entity's tags and
+    /// boundary), whether or not the entity exists. AWS authorizes on the
+    /// ARN the request names and only then looks the entity up, so a caller
+    /// without the permission learns nothing of which names exist (it gets
+    /// AccessDenied either way); an absent entity's ARN has the default path.
+    pub(crate) fn subject(
         &self,
         account: &AccountId,
         owner: crate::ops_owner::Owner,
         name: &str,
-    ) -> Result<(String, Context), IamError> {
+    ) -> (String, Context) {
         use crate::ops_owner::Owner;
-        Ok(match owner {
-            Owner::User => {
-                let u = self.user(account, name)?;
-                (u.arn(), entity_keys(&u.tags, u.boundary.as_deref()))
-            }
-            Owner::Role => {
-                let r = self.role(account, name)?;
-                (r.arn(), entity_keys(&r.tags, r.boundary.as_deref()))
-            }
-            Owner::Group => (self.group(account, name)?.arn(), Context::new()),
-        })
+        match owner {
+            Owner::User => match self.find_user(account, name) {
+                Some(u) => (u.arn(), entity_keys(&u.tags, u.boundary.as_deref())),
+                None => (
+                    Self::entity_arn(account, "user", None, name),
+                    Context::new(),
+                ),
+            },
+            Owner::Role => match self.find_role(account, name) {
+                Some(r) => (r.arn(), entity_keys(&r.tags, r.boundary.as_deref())),
+                None => (
+                    Self::entity_arn(account, "role", None, name),
+                    Context::new(),
+                ),
+            },
+            Owner::Group => match self.find_group(account, name) {
+                Some(g) => (g.arn(), Context::new()),
+                None => (
+                    Self::entity_arn(account, "group", None, name),
+                    Context::new(),
+                ),
+            },
+        }
     }
 }
 

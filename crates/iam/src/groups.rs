@@ -9,9 +9,10 @@ use ferrokms_policy::Context;
 use ferrokms_store::Change;
 use ferrokms_types::AccountId;
 
-use crate::authz::{entity_keys, request_tag_keys, tag_keys};
+use crate::authz::{request_tag_keys, tag_keys};
 use crate::entities::*;
 use crate::names::{check_name, check_path, check_tags, new_id, same_tag_key};
+use crate::ops_owner::Owner;
 use crate::{
     json_change, name_key, now_ms, AccessKey, Caller, Directory, IamError, Principal, KIND_GROUP,
     KIND_USER,
@@ -186,8 +187,9 @@ impl Directory {
     /// DeleteGroup: refused while it has members or policies.
     pub fn delete_group(&self, caller: &Caller, name: &str) -> Result<(), IamError> {
         let account = caller.account().clone();
+        let (arn, _) = self.subject(&account, Owner::Group, name);
+        self.authorize(caller, "iam:DeleteGroup", &arn)?;
         let g = self.group(&account, name)?;
-        self.authorize(caller, "iam:DeleteGroup", &g.arn())?;
         if !g.members.is_empty() {
             return Err(IamError::DeleteConflict(
                 "Cannot delete entity, must remove users from group first.".into(),
@@ -220,9 +222,10 @@ impl Directory {
         user: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let g = self.group(&account, group)?;
+        let (arn, _) = self.subject(&account, Owner::Group, group);
+        self.authorize(caller, "iam:AddUserToGroup", &arn)?;
+        self.group(&account, group)?;
         let u = self.user(&account, user)?;
-        self.authorize(caller, "iam:AddUserToGroup", &g.arn())?;
         let _w = self.writer.lock();
         let mut g = (*self.group(&account, group)?).clone();
         if !g.has_member(&u.name) {
@@ -245,9 +248,10 @@ impl Directory {
         user: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let g = self.group(&account, group)?;
+        let (arn, _) = self.subject(&account, Owner::Group, group);
+        self.authorize(caller, "iam:RemoveUserFromGroup", &arn)?;
+        self.group(&account, group)?;
         self.user(&account, user)?;
-        self.authorize(caller, "iam:RemoveUserFromGroup", &g.arn())?;
         let _w = self.writer.lock();
         let mut g = (*self.group(&account, group)?).clone();
         if !g.has_member(user) {
@@ -267,13 +271,9 @@ impl Directory {
         user: &str,
     ) -> Result<Vec<Arc<GroupRecord>>, IamError> {
         let account = caller.account().clone();
+        let (arn, keys) = self.subject(&account, Owner::User, user);
+        self.authorize_with(caller, "iam:ListGroupsForUser", &arn, keys)?;
         let u = self.user(&account, user)?;
-        self.authorize_with(
-            caller,
-            "iam:ListGroupsForUser",
-            &u.arn(),
-            entity_keys(&u.tags, u.boundary.as_deref()),
-        )?;
         Ok(self.groups_of_user(&account, &u.name))
     }
 
@@ -295,13 +295,9 @@ impl Directory {
         if let Some(p) = new_path {
             check_path(p)?;
         }
-        let u = self.user(&account, name)?;
-        self.authorize_with(
-            caller,
-            "iam:UpdateUser",
-            &u.arn(),
-            entity_keys(&u.tags, u.boundary.as_deref()),
-        )?;
+        let (arn, keys) = self.subject(&account, Owner::User, name);
+        self.authorize_with(caller, "iam:UpdateUser", &arn, keys)?;
+        self.user(&account, name)?;
         let _w = self.writer.lock();
         let old = (*self.user(&account, name)?).clone();
         let mut new = old.clone();
@@ -394,24 +390,14 @@ impl Directory {
     // ------------------------------------------------------------ tags
 
     /// A user's or role's ARN, tags, and condition keys.
-    fn taggable_arn(
-        &self,
-        account: &AccountId,
-        what: Taggable,
-        name: &str,
-    ) -> Result<(String, Vec<Tag>, Context), IamError> {
-        Ok(match what {
-            Taggable::User => {
-                let u = self.user(account, name)?;
-                let keys = entity_keys(&u.tags, u.boundary.as_deref());
-                (u.arn(), u.tags.clone(), keys)
-            }
-            Taggable::Role => {
-                let r = self.role(account, name)?;
-                let keys = entity_keys(&r.tags, r.boundary.as_deref());
-                (r.arn(), r.tags.clone(), keys)
-            }
-        })
+    /// What a tag or boundary operation is authorized on, whether or not
+    /// the entity exists (see `subject`): its ARN and condition keys.
+    fn taggable_arn(&self, account: &AccountId, what: Taggable, name: &str) -> (String, Context) {
+        let owner = match what {
+            Taggable::User => Owner::User,
+            Taggable::Role => Owner::Role,
+        };
+        self.subject(account, owner, name)
     }
 
     fn modify_taggable(
@@ -447,7 +433,7 @@ impl Directory {
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
         check_tags(&tags)?;
-        let (arn, _, mut keys) = self.taggable_arn(&account, what, name)?;
+        let (arn, mut keys) = self.taggable_arn(&account, what, name);
         request_tag_keys(&mut keys, &tags);
         self.authorize_with(caller, &format!("iam:Tag{}", what.title()), &arn, keys)?;
         let _w = self.writer.lock();
@@ -476,7 +462,7 @@ impl Directory {
         keys: &[String],
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let (arn, _, mut ctx) = self.taggable_arn(&account, what, name)?;
+        let (arn, mut ctx) = self.taggable_arn(&account, what, name);
         tag_keys(&mut ctx, keys.iter().map(String::as_str));
         self.authorize_with(caller, &format!("iam:Untag{}", what.title()), &arn, ctx)?;
         let _w = self.writer.lock();
@@ -494,9 +480,12 @@ impl Directory {
         name: &str,
     ) -> Result<Vec<Tag>, IamError> {
         let account = caller.account().clone();
-        let (arn, tags, keys) = self.taggable_arn(&account, what, name)?;
+        let (arn, keys) = self.taggable_arn(&account, what, name);
         self.authorize_with(caller, &format!("iam:List{}Tags", what.title()), &arn, keys)?;
-        Ok(tags)
+        Ok(match what {
+            Taggable::User => self.user(&account, name)?.tags.clone(),
+            Taggable::Role => self.role(&account, name)?.tags.clone(),
+        })
     }
 
     // ------------------------------------------------------------ boundaries
@@ -524,7 +513,7 @@ impl Directory {
         policy_arn: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let (arn, _, mut keys) = self.taggable_arn(&account, what, name)?;
+        let (arn, mut keys) = self.taggable_arn(&account, what, name);
         // The boundary requested, not the one it replaces.
         keys.insert("iam:PermissionsBoundary", policy_arn);
         self.authorize_with(
@@ -549,7 +538,7 @@ impl Directory {
         name: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let (arn, _, keys) = self.taggable_arn(&account, what, name)?;
+        let (arn, keys) = self.taggable_arn(&account, what, name);
         self.authorize_with(
             caller,
             &format!("iam:Delete{}PermissionsBoundary", what.title()),

@@ -310,13 +310,9 @@ impl Directory {
     /// DeleteUser: refused while the user still has policies or keys.
     pub fn delete_user(&self, caller: &Caller, name: &str) -> Result<(), IamError> {
         let account = caller.account().clone();
+        let (arn, keys) = self.subject(&account, Owner::User, name);
+        self.authorize_with(caller, "iam:DeleteUser", &arn, keys)?;
         let user = self.user(&account, name)?;
-        self.authorize_with(
-            caller,
-            "iam:DeleteUser",
-            &user.arn(),
-            entity_keys(&user.tags, user.boundary.as_deref()),
-        )?;
         let _w = self.writer.lock();
         let has_keys = self.state.read().access_keys.values().any(|k| {
             matches!(&k.principal, Principal::User { account: a, name: n, .. } if *a == account && n.eq_ignore_ascii_case(name))
@@ -469,13 +465,9 @@ impl Directory {
     /// DeleteRole: refused while the role still has policies.
     pub fn delete_role(&self, caller: &Caller, name: &str) -> Result<(), IamError> {
         let account = caller.account().clone();
+        let (arn, keys) = self.subject(&account, Owner::Role, name);
+        self.authorize_with(caller, "iam:DeleteRole", &arn, keys)?;
         let role = self.role(&account, name)?;
-        self.authorize_with(
-            caller,
-            "iam:DeleteRole",
-            &role.arn(),
-            entity_keys(&role.tags, role.boundary.as_deref()),
-        )?;
         if !role.inline.is_empty() {
             return Err(IamError::DeleteConflict(
                 "Cannot delete entity, must delete policies first.".into(),
@@ -503,13 +495,9 @@ impl Directory {
         text: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let role = self.role(&account, name)?;
-        self.authorize_with(
-            caller,
-            "iam:UpdateAssumeRolePolicy",
-            &role.arn(),
-            entity_keys(&role.tags, role.boundary.as_deref()),
-        )?;
+        let (arn, keys) = self.subject(&account, Owner::Role, name);
+        self.authorize_with(caller, "iam:UpdateAssumeRolePolicy", &arn, keys)?;
+        self.role(&account, name)?;
         check_size(text, 2048)?;
         let trust = PolicyDoc::parse(text, DocKind::Trust)?;
         let _w = self.writer.lock();
@@ -586,7 +574,7 @@ impl Directory {
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
         check_name(policy_name, "policyName", 128)?;
-        let (arn, keys) = self.entity_question(&account, owner, owner_name)?;
+        let (arn, keys) = self.subject(&account, owner, owner_name);
         self.authorize_with(
             caller,
             &format!("iam:Put{}Policy", owner.title()),
@@ -611,7 +599,7 @@ impl Directory {
         policy_name: &str,
     ) -> Result<String, IamError> {
         let account = caller.account().clone();
-        let (arn, keys) = self.entity_question(&account, owner, owner_name)?;
+        let (arn, keys) = self.subject(&account, owner, owner_name);
         self.authorize_with(
             caller,
             &format!("iam:Get{}Policy", owner.title()),
@@ -638,7 +626,7 @@ impl Directory {
         owner_name: &str,
     ) -> Result<Vec<String>, IamError> {
         let account = caller.account().clone();
-        let (arn, keys) = self.entity_question(&account, owner, owner_name)?;
+        let (arn, keys) = self.subject(&account, owner, owner_name);
         self.authorize_with(
             caller,
             &format!("iam:List{}Policies", owner.title()),
@@ -658,7 +646,7 @@ impl Directory {
         policy_name: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let (arn, keys) = self.entity_question(&account, owner, owner_name)?;
+        let (arn, keys) = self.subject(&account, owner, owner_name);
         self.authorize_with(
             caller,
             &format!("iam:Delete{}Policy", owner.title()),
@@ -935,7 +923,7 @@ impl Directory {
         policy_arn: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let (arn, mut keys) = self.entity_question(&account, owner, owner_name)?;
+        let (arn, mut keys) = self.subject(&account, owner, owner_name);
         keys.insert("iam:PolicyARN", policy_arn);
         self.authorize_with(
             caller,
@@ -968,7 +956,7 @@ impl Directory {
         policy_arn: &str,
     ) -> Result<(), IamError> {
         let account = caller.account().clone();
-        let (arn, mut keys) = self.entity_question(&account, owner, owner_name)?;
+        let (arn, mut keys) = self.subject(&account, owner, owner_name);
         keys.insert("iam:PolicyARN", policy_arn);
         self.authorize_with(
             caller,
@@ -998,7 +986,7 @@ impl Directory {
         owner_name: &str,
     ) -> Result<Vec<(String, String)>, IamError> {
         let account = caller.account().clone();
-        let (arn, keys) = self.entity_question(&account, owner, owner_name)?;
+        let (arn, keys) = self.subject(&account, owner, owner_name);
         self.authorize_with(
             caller,
             &format!("iam:ListAttached{}Policies", owner.title()),
@@ -1017,27 +1005,35 @@ impl Directory {
     // ------------------------------------------------------------ access keys
 
     /// Whose access keys an operation means (the named user, or the
-    /// caller), their ARN, and the user's condition keys.
+    /// caller), their ARN, and the user's condition keys. A named user that
+    /// does not exist is a [`KeyOwner::Missing`], to be answered only after
+    /// authorization (see `subject`).
     fn key_owner(
         &self,
         caller: &Caller,
         user_name: Option<&str>,
-    ) -> Result<(Principal, String, Context), IamError> {
+    ) -> Result<(KeyOwner, String, Context), IamError> {
         let account = caller.account().clone();
         let user = |u: &UserRecord| {
             (
-                Principal::User {
+                KeyOwner::Found(Principal::User {
                     account: account.clone(),
                     name: u.name.clone(),
                     path: u.path.clone(),
                     id: u.id.clone(),
-                },
+                }),
                 u.arn(),
                 entity_keys(&u.tags, u.boundary.as_deref()),
             )
         };
         match (user_name, &caller.principal) {
-            (Some(n), _) => Ok(user(&*self.user(&account, n)?)),
+            (Some(n), _) => Ok(match self.find_user(&account, n) {
+                Some(u) => user(&u),
+                None => {
+                    let (arn, keys) = self.subject(&account, Owner::User, n);
+                    (KeyOwner::Missing(n.to_string()), arn, keys)
+                }
+            }),
             (None, Principal::User { name, id, .. }) => {
                 // The calling user as it is now, by unique id.
                 let u = self.user(&account, name)?;
@@ -1048,9 +1044,11 @@ impl Directory {
                 }
                 Ok(user(&u))
             }
-            (None, Principal::Root { .. }) => {
-                Ok((caller.principal.clone(), caller.arn("aws"), Context::new()))
-            }
+            (None, Principal::Root { .. }) => Ok((
+                KeyOwner::Found(caller.principal.clone()),
+                caller.arn("aws"),
+                Context::new(),
+            )),
             (None, Principal::AssumedRole { .. }) => Err(IamError::Validation(
                 "Must specify userName when calling with non-User credentials".into(),
             )),
@@ -1065,6 +1063,7 @@ impl Directory {
     ) -> Result<Arc<AccessKey>, IamError> {
         let (owner, arn, keys) = self.key_owner(caller, user_name)?;
         self.authorize_with(caller, "iam:CreateAccessKey", &arn, keys)?;
+        let owner = owner.found()?;
         let _w = self.writer.lock();
         let count = self
             .state
@@ -1094,6 +1093,7 @@ impl Directory {
     ) -> Result<Vec<Arc<AccessKey>>, IamError> {
         let (owner, arn, keys) = self.key_owner(caller, user_name)?;
         self.authorize_with(caller, "iam:ListAccessKeys", &arn, keys)?;
+        let owner = owner.found()?;
         let mut keys: Vec<Arc<AccessKey>> = self
             .state
             .read()
@@ -1115,6 +1115,7 @@ impl Directory {
     ) -> Result<Arc<AccessKey>, IamError> {
         let (owner, arn, keys) = self.key_owner(caller, user_name)?;
         self.authorize_with(caller, action, &arn, keys)?;
+        let owner = owner.found()?;
         self.state
             .read()
             .access_keys
@@ -1177,4 +1178,22 @@ fn creation_keys(tags: &[Tag], boundary: Option<&str>) -> Context {
         ctx.insert("iam:PermissionsBoundary", b);
     }
     ctx
+}
+
+/// The user whose access keys an operation means, or the name of one that
+/// does not exist (NoSuchEntity once the caller is authorized).
+enum KeyOwner {
+    Found(Principal),
+    Missing(String),
+}
+
+impl KeyOwner {
+    fn found(self) -> Result<Principal, IamError> {
+        match self {
+            KeyOwner::Found(p) => Ok(p),
+            KeyOwner::Missing(name) => Err(IamError::NoSuchEntity(format!(
+                "The user with name {name} cannot be found."
+            ))),
+        }
+    }
 }

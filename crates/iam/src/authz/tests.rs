@@ -939,3 +939,90 @@ fn assume_role_reveals_nothing_of_the_roles_account_before_authorization() {
     // 43200 s exceeds the role's 3600 s maximum; still only AccessDenied.
     probe(Vec::new(), Some(43_200));
 }
+
+// ------------------------------------------------------------ authorization before existence
+
+/// AWS authorizes an IAM request on the ARN it names, then looks the entity
+/// up: a caller without the permission gets the same AccessDenied whether
+/// or not a user, role or group of that name exists in its own account, and
+/// only an authorized caller learns NoSuchEntity.
+#[test]
+fn an_unauthorized_caller_cannot_tell_which_user_role_or_group_names_exist() {
+    let d = directory();
+    let a = root(&d, A);
+    d.create_user(&a, "alice", None, Vec::new(), None)
+        .expect("user");
+    let trust = policy(&format!(
+        r#"{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{A}:root"}},"Action":"sts:AssumeRole"}}"#
+    ));
+    d.create_role(&a, "ops", None, &trust, None, None, Vec::new(), None)
+        .expect("role");
+    d.create_group(&a, "admins", None).expect("group");
+    let nothing = policy(r#"{"Effect":"Allow","Action":"kms:DescribeKey","Resource":"*"}"#);
+    let (mallory, _) = user(&d, A, "mallory", &nothing);
+    // Each probe, on a name that exists and on one that does not.
+    type Probe = fn(&Directory, &Caller, &str) -> Result<(), IamError>;
+    let probes: [(&str, &str, &str, Probe); 14] = [
+        ("DeleteUser", "user", "alice", |d, c, n| d.delete_user(c, n)),
+        ("UpdateUser", "user", "alice", |d, c, n| {
+            d.update_user(c, n, Some("x"), None)
+        }),
+        ("ListGroupsForUser", "user", "alice", |d, c, n| {
+            d.list_groups_for_user(c, n).map(drop)
+        }),
+        ("ListAccessKeys", "user", "alice", |d, c, n| {
+            d.list_access_keys(c, Some(n)).map(drop)
+        }),
+        ("CreateAccessKey", "user", "alice", |d, c, n| {
+            d.create_access_key(c, Some(n)).map(drop)
+        }),
+        ("ListUserPolicies", "user", "alice", |d, c, n| {
+            d.list_inline_policies(c, Owner::User, n).map(drop)
+        }),
+        ("AttachUserPolicy", "user", "alice", |d, c, n| {
+            d.attach_policy(c, Owner::User, n, "arn:aws:iam::aws:policy/ReadOnlyAccess")
+        }),
+        ("TagUser", "user", "alice", |d, c, n| {
+            d.tag(
+                c,
+                Taggable::User,
+                n,
+                vec![Tag {
+                    key: "k".into(),
+                    value: "v".into(),
+                }],
+            )
+        }),
+        ("ListUserTags", "user", "alice", |d, c, n| {
+            d.list_tags(c, Taggable::User, n).map(drop)
+        }),
+        ("DeleteRole", "role", "ops", |d, c, n| d.delete_role(c, n)),
+        ("UpdateAssumeRolePolicy", "role", "ops", |d, c, n| {
+            d.update_assume_role_policy(c, n, r#"{"Version":"2012-10-17","Statement":[]}"#)
+        }),
+        ("ListRoleTags", "role", "ops", |d, c, n| {
+            d.list_tags(c, Taggable::Role, n).map(drop)
+        }),
+        ("DeleteGroup", "group", "admins", |d, c, n| {
+            d.delete_group(c, n)
+        }),
+        ("AddUserToGroup", "group", "admins", |d, c, n| {
+            d.add_user_to_group(c, n, "mallory")
+        }),
+    ];
+    for (action, noun, existing, probe) in probes {
+        for name in [existing, "nobody-by-this-name"] {
+            let why = denied(probe(&d, &mallory, name));
+            assert_eq!(
+                why,
+                format!(
+                    "User: {} is not authorized to perform: iam:{action} on resource: arn:aws:iam::{A}:{noun}/{name} because no identity-based policy allows the iam:{action} action",
+                    mallory.arn("aws")
+                ),
+                "{action} on {name}"
+            );
+        }
+        // The account's root is authorized, so it is told the name is unknown.
+        no_such_entity(probe(&d, &a, "nobody-by-this-name"));
+    }
+}
