@@ -557,6 +557,11 @@ def after_heal(cl: Cluster, s: Subjects):
 
 def finish(cl: Cluster, name: str, stats: dict):
     h = cl.history
+    if os.environ.get("FERROKMS_FAULT_TRACE"):
+        t0 = min(c.start for c in h.calls)
+        for c in sorted(h.calls, key=lambda c: c.start):
+            if not c.op.startswith("probe"):
+                print(f"{c.start - t0:8.3f} {c.end - t0:8.3f} {c.node} {c.op} {c.subject} -> {c.outcome}")
     figures = h.check()
     acked = sum(1 for c in h.changes.values() if c.ack is not None)
     worst = ", ".join(f"{n} {w:.2f}s" for n, w in sorted(figures["worst"].items()))
@@ -701,6 +706,7 @@ def test_postgres_restarted_during_writes(cluster):
 
             threading.Thread(target=restart, daemon=True).start()
 
-        run_round(cluster, r, fault, lambda: None, 5.0, lambda: [random.choice([a, b]), a, b, a, b, a], stats=stats)
+        # The changes are asked for until acknowledged, well past the restart.
+        run_round(cluster, r, fault, lambda: None, 5.0, lambda: [random.choice([a, b]), a, b] * 4, stats=stats)
         assert done, "PostgreSQL did not come back"
     finish(cluster, "postgres-restart", stats)
