@@ -155,8 +155,16 @@ class Server:
     store_url: Optional[str] = None
     extra_args: list = field(default_factory=list)
 
+    # Where it listens, and what runs it (test_partitions.py runs nodes in
+    # network namespaces of its own: `ip netns exec NS`).
+    listen: str = "127.0.0.1:0"
+    launcher: list = field(default_factory=list)
+
+    def listen_pattern(self) -> "re.Pattern":
+        return LISTEN_RE
+
     def args(self) -> list:
-        a = [str(self.bin), "serve", "--listen", "127.0.0.1:0"]
+        a = [*self.launcher, str(self.bin), "serve", "--listen", self.listen]
         if PG_URL or self.store_url:
             # In-memory servers too: they then exercise the shared store.
             data_dir = self.data_dir or (self.workdir / "node")
@@ -227,7 +235,7 @@ class Server:
                     f"stderr={self.stderr_text()[-2000:]!r}"
                 )
             seen.append(line)
-            m = LISTEN_RE.match(line)
+            m = self.listen_pattern().match(line)
             if m:
                 self.endpoint = m.group(1)
                 self.port = int(m.group(2))

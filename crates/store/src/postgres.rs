@@ -24,7 +24,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use postgres::{Client, Config, NoTls, Statement};
 
 use crate::{Change, Changed, Record, SharedStore, Store, StoreError};
@@ -76,6 +76,9 @@ struct Session<'a> {
     /// Set just before a COMMIT is sent: from then on a lost connection
     /// leaves the outcome unknown, so the job is not retried.
     committing: bool,
+    /// Whether the caller stopped waiting: a write then rolls back instead
+    /// of committing behind the back of a caller that answered an error.
+    gone: Arc<AtomicBool>,
 }
 
 impl Session<'_> {
@@ -90,7 +93,7 @@ impl Session<'_> {
 }
 
 impl Connection {
-    fn session(&mut self) -> Result<Session<'_>, postgres::Error> {
+    fn session(&mut self, gone: Arc<AtomicBool>) -> Result<Session<'_>, postgres::Error> {
         let client = match self.client.take() {
             Some(c) if !c.is_closed() => c,
             _ => {
@@ -102,6 +105,7 @@ impl Connection {
             client: self.client.insert(client),
             statements: &mut self.statements,
             committing: false,
+            gone,
         })
     }
 
@@ -170,6 +174,21 @@ fn backend(e: postgres::Error) -> StoreError {
     }
 }
 
+/// What a caller and the worker running its job share: the answer, or the
+/// news that the caller stopped waiting for it.
+struct Handoff<R> {
+    state: Mutex<Answer<R>>,
+    ready: Condvar,
+    /// Set when the caller gave up (read before a COMMIT is sent).
+    gone: Arc<AtomicBool>,
+}
+
+enum Answer<R> {
+    Waiting,
+    Done(Result<R, StoreError>),
+    Abandoned,
+}
+
 /// Runs `f` on a worker's connection and waits (bounded) for its answer.
 ///
 /// A connection that sat idle through a PostgreSQL restart only finds out
@@ -181,12 +200,35 @@ fn call<R: Send + 'static>(
     jobs: &mpsc::Sender<Job>,
     f: impl Fn(&mut Session<'_>) -> Result<R, StoreError> + Send + 'static,
 ) -> Result<R, StoreError> {
-    let (tx, rx) = mpsc::sync_channel(1);
+    call_or_undo(jobs, f, |_, _| {})
+}
+
+/// As [`call`]; when the caller has stopped waiting (after `CALL_TIMEOUT`,
+/// an unreachable database) the job is not run if it has not started, a
+/// write is not committed if it has not sent its COMMIT yet, and `undo` is
+/// given what a job that finished anyway obtained (a lock nobody knows of
+/// must be released): a lock job that outlived its caller would otherwise
+/// take the cluster write lock once a partition heals and keep it, and no
+/// other node could write until this one wrote again.
+fn call_or_undo<R: Send + 'static>(
+    jobs: &mpsc::Sender<Job>,
+    f: impl Fn(&mut Session<'_>) -> Result<R, StoreError> + Send + 'static,
+    undo: impl FnOnce(&mut Connection, R) + Send + 'static,
+) -> Result<R, StoreError> {
+    let handoff = Arc::new(Handoff {
+        state: Mutex::new(Answer::Waiting),
+        ready: Condvar::new(),
+        gone: Arc::new(AtomicBool::new(false)),
+    });
+    let theirs = handoff.clone();
     let job: Job = Box::new(move |conn: &mut Connection| {
+        if matches!(*theirs.state.lock(), Answer::Abandoned) {
+            return;
+        }
         let mut retried = false;
         let result = loop {
             let reused = conn.client.is_some();
-            let (result, committing) = match conn.session() {
+            let (result, committing) = match conn.session(theirs.gone.clone()) {
                 Ok(mut session) => {
                     let r = f(&mut session);
                     (r, session.committing)
@@ -197,7 +239,7 @@ fn call<R: Send + 'static>(
                 conn.after_error();
             }
             let stale = matches!(result, Err(StoreError::Unavailable(_))) && reused;
-            if stale && !committing && !retried {
+            if stale && !committing && !retried && !theirs.gone.load(Ordering::SeqCst) {
                 conn.client = None;
                 conn.statements.clear();
                 retried = true;
@@ -205,16 +247,39 @@ fn call<R: Send + 'static>(
             }
             break result;
         };
-        let _ = tx.send(result);
+        let mut state = theirs.state.lock();
+        if matches!(*state, Answer::Abandoned) {
+            drop(state);
+            if let Ok(r) = result {
+                undo(conn, r);
+            }
+        } else {
+            *state = Answer::Done(result);
+            theirs.ready.notify_all();
+        }
     });
     jobs.send(job)
         .map_err(|_| StoreError::Unavailable("database worker stopped".into()))?;
-    match rx.recv_timeout(CALL_TIMEOUT) {
-        Ok(r) => r,
-        Err(_) => Err(StoreError::Unavailable(format!(
-            "the database did not answer within {} s",
-            CALL_TIMEOUT.as_secs()
-        ))),
+    let deadline = std::time::Instant::now() + CALL_TIMEOUT;
+    let mut state = handoff.state.lock();
+    loop {
+        if let Answer::Done(_) = &*state {
+            let Answer::Done(r) = std::mem::replace(&mut *state, Answer::Abandoned) else {
+                unreachable!()
+            };
+            return r;
+        }
+        if handoff.ready.wait_until(&mut state, deadline).timed_out() {
+            if let Answer::Done(_) = &*state {
+                continue;
+            }
+            *state = Answer::Abandoned;
+            handoff.gone.store(true, Ordering::SeqCst);
+            return Err(StoreError::Unavailable(format!(
+                "the database did not answer within {} s",
+                CALL_TIMEOUT.as_secs()
+            )));
+        }
     }
 }
 
@@ -327,6 +392,23 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     })();
     let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY]);
     result
+}
+
+/// Releases every advisory lock of the lock connection (if it is still
+/// open: a lost connection released them already).
+fn release_lock(conn: &mut Connection) {
+    let Some(client) = conn.client.as_mut() else {
+        return;
+    };
+    if client.is_closed() {
+        conn.after_error();
+        return;
+    }
+    if let Err(e) = client.batch_execute(SQL_UNLOCK) {
+        // The lock dies with its connection; nothing else to do.
+        tracing::warn!(error = %e, "releasing the cluster write lock failed");
+        conn.after_error();
+    }
 }
 
 fn seq_u64(v: i64) -> u64 {
@@ -444,6 +526,12 @@ impl Store for PostgresStore {
             }
             tx.execute(&upsert, &[&kinds, &ids, &bodies, &seq])
                 .map_err(backend)?;
+            if s.gone.load(Ordering::SeqCst) {
+                // The caller answered an error already: roll back.
+                return Err(StoreError::Unavailable(
+                    "the caller stopped waiting before the commit".into(),
+                ));
+            }
             s.committing = true;
             tx.commit().map_err(backend)?;
             Ok(seq)
@@ -489,15 +577,20 @@ impl SharedStore for PostgresStore {
     }
 
     fn lock_writes(&self) -> Result<(), StoreError> {
-        let pid = call(&self.lock.jobs, |s| {
-            let stmt = s.stmt(SQL_LOCK)?;
-            let pid: i32 = s
-                .client
-                .query_one(&stmt, &[&WRITE_LOCK_KEY])
-                .map_err(backend)?
-                .get(0);
-            Ok(pid)
-        })?;
+        let pid = call_or_undo(
+            &self.lock.jobs,
+            |s| {
+                let stmt = s.stmt(SQL_LOCK)?;
+                let pid: i32 = s
+                    .client
+                    .query_one(&stmt, &[&WRITE_LOCK_KEY])
+                    .map_err(backend)?
+                    .get(0);
+                Ok(pid)
+            },
+            // Taken after its caller gave up: nobody would release it.
+            |conn, _pid| release_lock(conn),
+        )?;
         self.lock_pid.store(pid, Ordering::SeqCst);
         self.lock_held.store(true, Ordering::SeqCst);
         Ok(())
@@ -506,14 +599,13 @@ impl SharedStore for PostgresStore {
     fn unlock_writes(&self) {
         self.lock_held.store(false, Ordering::SeqCst);
         self.lock_pid.store(0, Ordering::SeqCst);
-        let result = call(&self.lock.jobs, |s| {
-            let stmt = s.stmt(SQL_UNLOCK)?;
-            s.client.execute(&stmt, &[]).map_err(backend)?;
-            Ok(())
-        });
-        if let Err(e) = result {
-            // The lock dies with its connection; nothing else to do.
-            tracing::warn!(error = %e, "releasing the cluster write lock failed");
+        // Not waited for: the lock connection runs its jobs in order, so
+        // this node's next lock_writes comes after it, and a caller whose
+        // write failed on an unreachable database must not wait a second
+        // CALL_TIMEOUT for the release (the lock dies with its connection).
+        let job: Job = Box::new(release_lock);
+        if self.lock.jobs.send(job).is_err() {
+            tracing::warn!("releasing the cluster write lock failed: lock worker stopped");
         }
     }
 
