@@ -15,7 +15,7 @@ use ferrokms_policy::{
 };
 use ferrokms_types::AccountId;
 
-use crate::record::{applied_statements, AuthzRecord, PLAIN_ALLOW};
+use crate::record::{applied_statements, AuthzRecord, Reason, PLAIN_ALLOW};
 use crate::{AuthzError, Caller};
 
 /// A resource's own policy and how it combines with the caller's.
@@ -85,6 +85,9 @@ pub struct Verdict {
     /// the caller's account or role is worth (KMS caps grants with it).
     pub identity_side: IdentitySide,
     pub statements: Vec<String>,
+    /// The resource is another account's and the question may not cross
+    /// accounts: refused before any policy was read.
+    pub other_account: bool,
 }
 
 /// What the caller's identity-side policies said of one action.
@@ -128,6 +131,13 @@ impl Verdict {
         } else {
             Err(self.denial_message())
         };
+        let reason = match (&self.decision, allow_text) {
+            (Decision::Allow, _) => Reason::Allowed,
+            (_, Some(_)) => Reason::AllowedByGrant,
+            _ if self.other_account => Reason::OtherAccount,
+            (Decision::ExplicitDeny { kind, .. }, None) => Reason::ExplicitDeny((*kind).into()),
+            (Decision::ImplicitDeny { missing }, None) => Reason::NoAllow((*missing).into()),
+        };
         let decision = if allowed {
             allow_text.unwrap_or(PLAIN_ALLOW).to_string()
         } else {
@@ -139,6 +149,7 @@ impl Verdict {
             action: self.request.action.into_text(),
             resource: self.request.resource,
             allowed,
+            reason,
             decision,
             statements: self.statements,
         };
@@ -177,6 +188,7 @@ pub fn decide(caller: &Caller, q: Question<'_>) -> Result<Verdict, AuthzError> {
             },
             identity_side: IdentitySide::default(),
             statements: Vec::new(),
+            other_account: true,
         });
     }
     // Only the context keys some involved policy can read are built: the
@@ -265,6 +277,7 @@ pub fn decide(caller: &Caller, q: Question<'_>) -> Result<Verdict, AuthzError> {
         decision,
         identity_side,
         statements,
+        other_account: false,
     })
 }
 

@@ -18,7 +18,7 @@ pub use caller::{
     Caller, CallerIdentity, CallerPolicy, CallerProfile, RequestContext, RequestFacts,
 };
 pub use decide::{decide, IdentitySide, Question, ResourceKeys, ResourcePolicy, Verdict};
-pub use record::{AuthzRecord, PLAIN_ALLOW};
+pub use record::{AuthzRecord, PolicySide, Reason, PLAIN_ALLOW};
 
 /// What can go wrong before a decision is reached: only inconsistencies of
 /// our own (an action or principal the engine cannot read).

@@ -324,11 +324,12 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
     // A statement that would allow the request but for its condition: say
     // which condition failed and what the request lacks, rather than
     // suggesting to name the principal (it is named already).
-    let condition_failures = if record.allowed || record.decision.contains("explicit deny") {
-        Vec::new()
-    } else {
-        condition_failures(&live, &caller, &record, &context, &args.context)?
-    };
+    let condition_failures =
+        if record.allowed || matches!(record.reason, ferrokms_authz::Reason::ExplicitDeny(_)) {
+            Vec::new()
+        } else {
+            condition_failures(&live, &caller, &record, &context, &args.context)?
+        };
     let suggestions = if condition_failures.is_empty() {
         suggest(
             &record,
@@ -849,7 +850,7 @@ fn classify(
         .filter_map(|s| AppliedStatement::parse(s))
         .filter(|s| s.effect == "Allow")
         .collect();
-    if record.decision.starts_with("allow (grant") {
+    if record.reason == ferrokms_authz::Reason::AllowedByGrant {
         return ("grant".to_string(), Vec::new());
     }
     let residual_of = |a: &AppliedStatement| -> Option<Value> {

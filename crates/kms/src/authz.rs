@@ -415,6 +415,7 @@ impl Kms {
                 action: format!("kms:{action}"),
                 resource: k.record.arn(),
                 allowed: false,
+                reason: ferrokms_authz::Reason::OtherAccount,
                 decision: format!(
                     "because no resource-based policy allows the kms:{action} action"
                 ),

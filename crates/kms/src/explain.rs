@@ -5,6 +5,7 @@
 //! access` and `ferrokms policy explain`.
 
 use crate::authz::AuthzRecord;
+use ferrokms_authz::{PolicySide, Reason};
 
 /// One applied statement of a record, parsed back from its
 /// `LABEL #INDEX (SID) EFFECT` form.
@@ -100,77 +101,83 @@ pub fn suggest(
     let root = format!("arn:aws:iam::{caller_account}:root");
     let is_root = caller_arn.ends_with(":root");
     let cross = caller_account != key_account;
-    let d = record.decision.as_str();
     let mut out = Vec::new();
-
-    if d.contains("explicit deny") {
-        let denies: Vec<AppliedStatement> = record
-            .statements
-            .iter()
-            .filter_map(|s| AppliedStatement::parse(s))
-            .filter(|s| s.effect == "Deny")
-            .collect();
-        for s in &denies {
-            out.push(format!(
-                "{} explicitly denies {action} to {caller_arn} on {key}: remove or narrow that statement (an explicit deny wins over every allow, grants included)",
-                s.describe()
-            ));
+    match record.reason {
+        Reason::ExplicitDeny(_) => {
+            let denies: Vec<AppliedStatement> = record
+                .statements
+                .iter()
+                .filter_map(|s| AppliedStatement::parse(s))
+                .filter(|s| s.effect == "Deny")
+                .collect();
+            for s in &denies {
+                out.push(format!(
+                    "{} explicitly denies {action} to {caller_arn} on {key}: remove or narrow that statement (an explicit deny wins over every allow, grants included)",
+                    s.describe()
+                ));
+            }
+            if denies.is_empty() {
+                out.push(format!(
+                    "a policy {}: remove or narrow the Deny statement that matches {action} by {caller_arn} on {key}",
+                    record.decision
+                ));
+            }
+            return out;
         }
-        if denies.is_empty() {
-            out.push(format!(
-                "a policy {d}: remove or narrow the Deny statement that matches {action} by {caller_arn} on {key}"
-            ));
-        }
-        return out;
-    }
-    if d.contains("no resource-based policy allows") {
-        if cross && !crate::catalog::action_crosses_accounts(bare) {
+        // A record read back from an audit trail says only "no
+        // resource-based policy" for a refusal across accounts.
+        Reason::OtherAccount | Reason::NoAllow(PolicySide::ResourcePolicy)
+            if cross && !crate::catalog::action_crosses_accounts(bare) =>
+        {
             out.push(format!(
                 "{action} cannot be used across accounts: only principals of account {key_account} can call it on {key}"
             ));
             return out;
         }
-        if cross {
+        Reason::OtherAccount | Reason::NoAllow(PolicySide::ResourcePolicy) => {
+            if cross {
+                out.push(format!(
+                    "the key policy of {key} (account {key_account}) does not allow account {caller_account}: add a statement allowing {root} {action} (then attach an identity-based policy in account {caller_account} allowing {action} on {key} to {}), or name {who} in the key policy",
+                    entity_name(who)
+                ));
+            } else if is_root {
+                out.push(format!(
+                    "the key policy of {key} does not enable IAM policies for account {caller_account}: add a statement allowing {root} {action}"
+                ));
+            } else {
+                out.push(format!(
+                    "the key policy does not enable IAM policies for account {caller_account}: add a statement allowing {root} {action}, or name {who} in the key policy"
+                ));
+            }
+            return out;
+        }
+        Reason::NoAllow(PolicySide::Identity) => {
+            let entity = entity_name(who);
+            if cross {
+                out.push(format!(
+                    "the key policy of account {key_account} admits account {caller_account}, but no identity-based policy of {entity} allows {action} on {key}: attach one in account {caller_account}"
+                ));
+            } else {
+                out.push(format!(
+                    "the key policy delegates to account {caller_account}, but no identity-based policy of {entity} allows {action} on {key}: attach one (Effect Allow, Action {action}, Resource {key}), or name {who} in the key policy"
+                ));
+            }
+            return out;
+        }
+        Reason::NoAllow(PolicySide::PermissionsBoundary) => {
             out.push(format!(
-                "the key policy of {key} (account {key_account}) does not allow account {caller_account}: add a statement allowing {root} {action} (then attach an identity-based policy in account {caller_account} allowing {action} on {key} to {}), or name {who} in the key policy",
+                "the permissions boundary of {} does not allow {action} on {key}: add it to the boundary, or remove the boundary",
                 entity_name(who)
             ));
-        } else if is_root {
-            out.push(format!(
-                "the key policy of {key} does not enable IAM policies for account {caller_account}: add a statement allowing {root} {action}"
-            ));
-        } else {
-            out.push(format!(
-                "the key policy does not enable IAM policies for account {caller_account}: add a statement allowing {root} {action}, or name {who} in the key policy"
-            ));
+            return out;
         }
-        return out;
-    }
-    if d.contains("no identity-based policy allows") {
-        let entity = entity_name(who);
-        if cross {
+        Reason::NoAllow(PolicySide::SessionPolicy) => {
             out.push(format!(
-                "the key policy of account {key_account} admits account {caller_account}, but no identity-based policy of {entity} allows {action} on {key}: attach one in account {caller_account}"
+                "the session policy of {caller_arn} does not allow {action} on {key}: start a new session of {who} without a session policy, or with one that allows it"
             ));
-        } else {
-            out.push(format!(
-                "the key policy delegates to account {caller_account}, but no identity-based policy of {entity} allows {action} on {key}: attach one (Effect Allow, Action {action}, Resource {key}), or name {who} in the key policy"
-            ));
+            return out;
         }
-        return out;
-    }
-    if d.contains("no permissions boundary allows") {
-        out.push(format!(
-            "the permissions boundary of {} does not allow {action} on {key}: add it to the boundary, or remove the boundary",
-            entity_name(who)
-        ));
-        return out;
-    }
-    if d.contains("no session policy allows") {
-        out.push(format!(
-            "the session policy of {caller_arn} does not allow {action} on {key}: start a new session of {who} without a session policy, or with one that allows it"
-        ));
-        return out;
+        Reason::Allowed | Reason::AllowedByGrant | Reason::Unrecognized => {}
     }
     out.push(format!(
         "no policy allows {action} by {caller_arn} on {key}: add a key policy statement naming {who} with {action}"
@@ -191,6 +198,7 @@ mod tests {
             action: "kms:Sign".into(),
             resource: KEY.into(),
             allowed: false,
+            reason: Reason::from_decision_text(false, decision),
             decision: decision.into(),
             statements: statements.iter().map(|s| s.to_string()).collect(),
         }

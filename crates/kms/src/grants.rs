@@ -929,6 +929,7 @@ impl Kms {
                 action: "kms:RetireGrant".into(),
                 resource: key_arn.clone(),
                 allowed: false,
+                reason: ferrokms_authz::Reason::NoAllow(ferrokms_authz::PolicySide::Identity),
                 decision: reason.into(),
                 statements: verdict.statements,
             });

@@ -1175,6 +1175,11 @@ mod tests {
             action: "kms:Encrypt".into(),
             resource: format!("arn:aws:kms:us-east-1:111122223333:key/{key}"),
             allowed,
+            reason: if allowed {
+                ferrokms_authz::Reason::Allowed
+            } else {
+                ferrokms_authz::Reason::Unrecognized
+            },
             decision: if allowed {
                 "allow".into()
             } else {
@@ -1443,6 +1448,7 @@ mod tests {
                 action: "kms:Encrypt".into(),
                 resource: "arn:aws:kms:us-east-1:444455556666:key/k1".into(),
                 allowed: true,
+                reason: ferrokms_authz::Reason::Allowed,
                 decision: "allow".into(),
                 statements: vec!["key policy #0 (A \"quoted\" sid) Allow".into()],
             },
@@ -1450,6 +1456,7 @@ mod tests {
                 action: "kms:ReEncryptTo".into(),
                 resource: "arn:aws:kms:us-east-1:444455556666:key/k2".into(),
                 allowed: false,
+                reason: ferrokms_authz::Reason::NoAllow(ferrokms_authz::PolicySide::Identity),
                 decision: "because no identity-based policy allows the kms:ReEncryptTo action"
                     .into(),
                 statements: vec![],
@@ -1587,6 +1594,7 @@ mod tests {
         use ferrokms_kms::authz::AuthzRecord;
         let [allow, deny] = two_decisions();
         let grant_allow = AuthzRecord {
+            reason: ferrokms_authz::Reason::AllowedByGrant,
             decision: "allow (grant)".into(),
             ..allow.clone()
         };
