@@ -468,4 +468,6 @@ impl Directory {
 }
 
 #[cfg(test)]
+mod rules;
+#[cfg(test)]
 mod tests;

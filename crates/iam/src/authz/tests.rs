@@ -14,14 +14,14 @@ use crate::ops_owner::Owner;
 use crate::sts::AssumeRoleInput;
 use crate::{Caller, Directory, IamError, Principal, Tag, UserRecord};
 
-const A: &str = "111122223333";
-const B: &str = "444455556666";
-const ALLOW_ALL: &str =
+pub(super) const A: &str = "111122223333";
+pub(super) const B: &str = "444455556666";
+pub(super) const ALLOW_ALL: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 /// 2026-12-06T00:00:00Z
-const NOW: i64 = 1_796_515_200;
+pub(super) const NOW: i64 = 1_796_515_200;
 
-fn directory() -> Directory {
+pub(super) fn directory() -> Directory {
     let d = Directory::open(
         Arc::new(MemoryStore::default()),
         Arc::new(Sealer::ephemeral().expect("sealer")),
@@ -33,15 +33,15 @@ fn directory() -> Directory {
     d
 }
 
-fn account(id: &str) -> AccountId {
+pub(super) fn account(id: &str) -> AccountId {
     AccountId::parse(id).expect("account id")
 }
 
-fn region() -> Region {
+pub(super) fn region() -> Region {
     Region::parse("us-east-1").expect("region")
 }
 
-fn facts() -> RequestFacts {
+pub(super) fn facts() -> RequestFacts {
     RequestFacts {
         source_ip: Some("192.0.2.10".parse().expect("ip")),
         secure_transport: false,
@@ -50,7 +50,7 @@ fn facts() -> RequestFacts {
     }
 }
 
-fn root(d: &Directory, id: &str) -> Caller {
+pub(super) fn root(d: &Directory, id: &str) -> Caller {
     d.caller(
         &Principal::Root {
             account: account(id),
@@ -71,7 +71,12 @@ fn principal_of(u: &UserRecord) -> Principal {
 }
 
 /// A user of `acct` with `policy` inline, acting with request facts.
-fn user(d: &Directory, acct: &str, name: &str, policy: &str) -> (Caller, Arc<UserRecord>) {
+pub(super) fn user(
+    d: &Directory,
+    acct: &str,
+    name: &str,
+    policy: &str,
+) -> (Caller, Arc<UserRecord>) {
     let r = root(d, acct);
     d.create_user(&r, name, None, Vec::new(), None)
         .expect("user");
@@ -81,11 +86,11 @@ fn user(d: &Directory, acct: &str, name: &str, policy: &str) -> (Caller, Arc<Use
     (as_user(d, &u, facts()), u)
 }
 
-fn as_user(d: &Directory, u: &UserRecord, facts: RequestFacts) -> Caller {
+pub(super) fn as_user(d: &Directory, u: &UserRecord, facts: RequestFacts) -> Caller {
     d.caller(&principal_of(u), &region(), None, Some(facts))
 }
 
-fn policy(statements: &str) -> String {
+pub(super) fn policy(statements: &str) -> String {
     format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#)
 }
 
