@@ -281,31 +281,41 @@ def test_iam_and_sts_records_carry_the_source_address_and_the_decision_trace(fer
 
 def test_a_simulation_too_large_to_answer_quickly_is_refused_before_it_runs(srv):
     """An auditor allowed iam:SimulateCustomPolicy sends, in one request, 200 actions on 200
-    resources against a policy of 100 statements (four million statement evaluations); the server
-    refuses it at once (InvalidInput, no evaluation made) and answers the largest accepted
-    simulation within seconds."""
+    resources (40,000 pairs), or a page of 1,000 pairs against a policy of 300 statements; the
+    server refuses either at once (InvalidInput, nothing evaluated). A page costs only its own
+    results: the largest accepted simulation, paged 1,000 results at a time, answers quickly."""
     iam = srv.client(service="iam")
     _, _, (ak, sk) = new_user(srv, iam, doc({"Effect": "Allow", "Action": "iam:Simulate*", "Resource": "*"}))
     auditor = make_client(srv.endpoint, ak, sk, service="iam")
-    policy = doc(*({"Sid": f"S{i}", "Effect": "Allow", "Action": f"kms:Action{i}", "Resource": "*"}
-                   for i in range(100)))
+
+    def policy_of(n):
+        return doc(*({"Sid": f"S{i}", "Effect": "Allow", "Action": f"kms:Action{i}", "Resource": "*"}
+                     for i in range(n)))
+
     actions = [f"kms:Action{i}" for i in range(200)]
     resources = [f"arn:aws:kms:{REGION}:{A}:key/k{i}" for i in range(200)]
     started = time.monotonic()
     e = expect_error(lambda: auditor.simulate_custom_policy(
-        PolicyInputList=[policy], ActionNames=actions, ResourceArns=resources), "InvalidInput")
-    assert time.monotonic() - started < 2
+        PolicyInputList=[policy_of(100)], ActionNames=actions, ResourceArns=resources), "InvalidInput")
     assert "The simulation is too large" in str(e), e
+    e = expect_error(lambda: auditor.simulate_custom_policy(
+        PolicyInputList=[policy_of(300)], ActionNames=actions[:100], ResourceArns=resources[:100],
+        MaxItems=1000), "InvalidInput")
+    assert "in one page" in str(e), e
+    assert time.monotonic() - started < 2
     many_entries = [{"ContextKeyName": f"aws:Key{i}", "ContextKeyValues": ["v"], "ContextKeyType": "string"}
                     for i in range(101)]
     expect_error(lambda: auditor.simulate_custom_policy(
-        PolicyInputList=[policy], ActionNames=actions[:1], ContextEntries=many_entries), "InvalidInput")
-    # The largest accepted: 100 × 100 pairs, 100 statements (a million evaluations).
+        PolicyInputList=[policy_of(1)], ActionNames=actions[:1], ContextEntries=many_entries), "InvalidInput")
+    # The largest accepted: 100 × 100 pairs, 100 statements, in pages of 1,000 results.
     started = time.monotonic()
     pages = auditor.get_paginator("simulate_custom_policy").paginate(
-        PolicyInputList=[policy], ActionNames=actions[:100], ResourceArns=resources[:100])
+        PolicyInputList=[policy_of(100)], ActionNames=actions[:100], ResourceArns=resources[:100],
+        PaginationConfig={"PageSize": 1000})
     results = [r for p in pages for r in p["EvaluationResults"]]
     took = time.monotonic() - started
     assert len(results) == 10_000
+    assert [(r["EvalActionName"], r["EvalResourceName"]) for r in results[999:1001]] == [
+        ("kms:Action9", resources[99]), ("kms:Action10", resources[0])]
     assert sum(r["EvalDecision"] == "allowed" for r in results) == 10_000
     print(f"largest accepted simulation answered in {took:.2f} s (10 pages)")

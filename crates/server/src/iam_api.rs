@@ -61,6 +61,22 @@ fn version_xml(x: &mut Xml, tag: &str, v: &PolicyVersion, is_default: bool, with
 /// One page of a List* result: `MaxItems` (1..=1000, default 100) items
 /// after the opaque `Marker` a previous page returned.
 fn page<T>(items: Vec<T>, p: &Params) -> Result<(Vec<T>, Option<String>), QueryError> {
+    let (window, marker) = page_window(p, items.len())?;
+    Ok((
+        items
+            .into_iter()
+            .skip(window.start)
+            .take(window.len())
+            .collect(),
+        marker,
+    ))
+}
+
+/// Which of `total` items one page holds, and the marker of the next.
+fn page_window(
+    p: &Params,
+    total: usize,
+) -> Result<(std::ops::Range<usize>, Option<String>), QueryError> {
     let max = match p.u32("MaxItems")? {
         None => 100,
         Some(n) if (1..=1000).contains(&n) => n as usize,
@@ -77,16 +93,12 @@ fn page<T>(items: Vec<T>, p: &Params) -> Result<(Vec<T>, Option<String>), QueryE
         Some(m) => m
             .strip_prefix("ferrokms-page-")
             .and_then(|n| n.parse::<usize>().ok())
-            .filter(|n| *n <= items.len())
+            .filter(|n| *n <= total)
             .ok_or_else(|| QueryError::new("ValidationError", 400, "Invalid Marker."))?,
     };
-    let total = items.len();
     let end = (start + max).min(total);
     let marker = (end < total).then(|| format!("ferrokms-page-{end}"));
-    Ok((
-        items.into_iter().skip(start).take(end - start).collect(),
-        marker,
-    ))
+    Ok((start..end, marker))
 }
 
 fn page_end(x: &mut Xml, marker: Option<String>) {
@@ -100,7 +112,9 @@ fn page_end(x: &mut Xml, marker: Option<String>) {
     }
 }
 
-fn sim_input(p: &Params) -> SimulationInput {
+/// The simulation's input, with the page it asks for: only that page's
+/// pairs are evaluated.
+fn sim_input(p: &Params) -> Result<(SimulationInput, Option<String>), QueryError> {
     let context = (1..)
         .map_while(|i| {
             let pre = format!("ContextEntries.member.{i}");
@@ -115,7 +129,7 @@ fn sim_input(p: &Params) -> SimulationInput {
             })
         })
         .collect();
-    SimulationInput {
+    let input = SimulationInput {
         policies: p.list("PolicyInputList"),
         boundaries: p.list("PermissionsBoundaryPolicyInputList"),
         resource_policy: p.get("ResourcePolicy").map(str::to_string),
@@ -124,7 +138,16 @@ fn sim_input(p: &Params) -> SimulationInput {
         actions: p.list("ActionNames"),
         resources: p.list("ResourceArns"),
         context,
-    }
+        window: None,
+    };
+    let (window, marker) = page_window(p, input.pairs())?;
+    Ok((
+        SimulationInput {
+            window: Some(window),
+            ..input
+        },
+        marker,
+    ))
 }
 
 fn position_xml(x: &mut Xml, tag: &str, pos: Position) {
@@ -137,9 +160,8 @@ fn position_xml(x: &mut Xml, tag: &str, pos: Position) {
 fn simulation_xml(
     x: &mut Xml,
     results: Vec<SimulationResult>,
-    p: &Params,
+    marker: Option<String>,
 ) -> Result<(), QueryError> {
-    let (results, marker) = page(results, p)?;
     x.open("EvaluationResults");
     for r in results {
         x.open("member")
@@ -712,15 +734,15 @@ pub fn dispatch(
             x.leaf("IsTruncated", "false");
         }
         "SimulateCustomPolicy" => {
-            let input = sim_input(p);
+            let (input, marker) = sim_input(p)?;
             let results = dir.simulate_custom_policy(caller, &input)?;
-            simulation_xml(&mut x, results, p)?;
+            simulation_xml(&mut x, results, marker)?;
         }
         "SimulatePrincipalPolicy" => {
-            let input = sim_input(p);
+            let (input, marker) = sim_input(p)?;
             let results =
                 dir.simulate_principal_policy(caller, p.required("PolicySourceArn")?, &input)?;
-            simulation_xml(&mut x, results, p)?;
+            simulation_xml(&mut x, results, marker)?;
         }
         "GetContextKeysForCustomPolicy" => {
             let keys = dir.context_keys_for_custom_policy(caller, &p.list("PolicyInputList"))?;
