@@ -593,11 +593,7 @@ pub fn lint(text: &str, kind: LintKind) -> Vec<Finding> {
         Err(e) => {
             let mut message = e.to_string();
             if kind == LintKind::Key
-                && Policy::parse(
-                    text,
-                    &ParseOptions::for_kind(PolicyKind::IdentityBased),
-                )
-                .is_ok()
+                && Policy::parse(text, &ParseOptions::for_kind(PolicyKind::IdentityBased)).is_ok()
             {
                 message.push_str(
                     "; the document reads as an IAM identity policy (no Principal): lint it with --kind identity",
@@ -1035,8 +1031,7 @@ mod tests {
         assert_eq!(codes(text, LintKind::Identity), vec![UNKNOWN_CONDITION_KEY]);
         let f = finding(text, LintKind::Identity, UNKNOWN_CONDITION_KEY);
         assert!(
-            f.message
-                .contains("(did you mean kms:SigningAlgorithm?)")
+            f.message.contains("(did you mean kms:SigningAlgorithm?)")
                 && f.message.contains("never applies"),
             "{}",
             f.message
@@ -1121,7 +1116,8 @@ mod tests {
         assert_eq!((f.severity, f.statement), (Severity::Info, Some(1)));
         assert!(
             f.message.contains("account 111122223333")
-                && f.message.contains("kms:Encrypt, kms:Decrypt regardless of IAM"),
+                && f.message
+                    .contains("kms:Encrypt, kms:Decrypt regardless of IAM"),
             "{}",
             f.message
         );
