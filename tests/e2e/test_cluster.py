@@ -279,10 +279,20 @@ def test_nodes_starting_together_on_an_empty_database_create_one_default_account
 
 def test_node_with_a_different_root_key_refuses_to_start(pair, ferrokms_bin, tmp_path):
     a, _, _ = pair
-    stranger = node(ferrokms_bin, tmp_path, "stranger", a.store_url)
+    other = tmp_path / "other.key"
+    other.write_text("22" * 32 + "\n")
+    other.chmod(0o600)
+    stranger = node(ferrokms_bin, tmp_path, "stranger", a.store_url, root_key=other)
     with pytest.raises(RuntimeError):
         stranger.start()
     assert "sealed with a different root key" in stranger.stderr_text()
+    # Without any root key, a node joining the database is told what is
+    # missing, and no fresh root key is generated beside it.
+    keyless = node(ferrokms_bin, tmp_path, "keyless", a.store_url)
+    with pytest.raises(RuntimeError):
+        keyless.start()
+    assert "a root key is generated only for a new database" in keyless.stderr_text()
+    assert not (keyless.data_dir / "root.key").exists()
 
 
 def test_restored_pg_dump_decrypts_ciphertexts_made_before_the_backup(pair, ferrokms_bin, tmp_path):

@@ -222,10 +222,13 @@ def test_aws_secure_transport_is_true_over_tls_and_false_over_plain_http(tls_ser
 def test_tls_listener_refuses_plain_http_and_unverified_clients_fail(tls_server):
     s, cert = tls_server
     port = s.port
+    # Plain HTTP is not served: it gets a plain-HTTP 400 saying to use
+    # https:// (issue #25 item 13), and the connection is closed.
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    with pytest.raises((http.client.HTTPException, ConnectionError, OSError)):
-        conn.request("GET", "/health")
-        conn.getresponse().read()
+    conn.request("GET", "/health")
+    r = conn.getresponse()
+    assert r.status == 400
+    assert b"use an https:// endpoint URL" in r.read()
     conn.close()
     # A client that trusts only the system roots refuses the self-signed cert.
     ctx = ssl.create_default_context()

@@ -19,7 +19,8 @@ use serde_json::{json, Value};
 pub struct LintArgs {
     /// The policy document (JSON).
     file: PathBuf,
-    /// key (a KMS key policy), identity (an IAM policy) or trust (a role trust policy).
+    /// key (a KMS key policy), identity (an IAM policy) or trust (a role trust
+    /// policy). A document without Principal linted as key suggests identity.
     #[arg(long, default_value = "key")]
     kind: String,
     /// Findings as JSON.
@@ -185,6 +186,7 @@ pub(crate) fn open_live(d: &DataArgs) -> anyhow::Result<Live> {
         bootstrap: None,
         via_service_principals: Vec::new(),
         max_staleness: std::time::Duration::ZERO,
+        create: false,
     };
     let (store, sealer) = setup::open_store(&opts)?;
     let directory = Directory::open(store.clone(), sealer.clone())?;

@@ -23,10 +23,28 @@ pub struct BackupArgs {
     /// The file to write (must not exist; created with mode 0600).
     #[arg(long)]
     to: PathBuf,
+    /// Set on a node whose state is in PostgreSQL: this command copies only
+    /// SQLite, and says to use pg_dump instead.
+    #[arg(long, env = "FERROKMS_STORE", hide_env_values = true)]
+    store: Option<String>,
 }
 
+/// What to do on a PostgreSQL node.
+const PG_DUMP: &str = "this node keeps its state in PostgreSQL (--store): back the database up with pg_dump (e.g. `pg_dump --format=custom --file=ferrokms.dump DBNAME`; docs/deployment.md), and the root key apart from it";
+
 pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    if args.store.is_some() {
+        bail!("{PG_DUMP}");
+    }
     let db = args.data_dir.join(setup::DATABASE_FILE);
+    if !db.is_file() && args.data_dir.join(setup::ROOT_KEY_FILE).is_file() {
+        bail!(
+            "{} holds a root key but no {}: if it is a PostgreSQL node's directory, {}",
+            args.data_dir.display(),
+            setup::DATABASE_FILE,
+            PG_DUMP.trim_start_matches("this node keeps its state in PostgreSQL (--store): ")
+        );
+    }
     if !db.is_file() {
         bail!(
             "{} is not a ferrokms data directory (no {})",

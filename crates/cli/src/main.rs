@@ -46,7 +46,8 @@ enum Command {
     /// Drive a KMS endpoint on this machine with signed requests and report
     /// throughput and latency (loopback endpoints only).
     Bench(BenchArgs),
-    /// Offline policy tools.
+    /// Policy tools: lint and evaluate work on files alone; simulate and
+    /// explain read a data directory (the server may be running).
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
@@ -56,8 +57,9 @@ enum Command {
         #[command(subcommand)]
         command: analyze::KeyCommand,
     },
-    /// Copy a data directory's database to a file while the server runs
-    /// (a consistent snapshot; the root key is not in it: back it up apart).
+    /// Copy a data directory's SQLite database to a file while the server
+    /// runs (a consistent snapshot; the root key is not in it: back it up
+    /// apart). PostgreSQL nodes: use pg_dump.
     Backup(backup::BackupArgs),
     /// Bootstrap files (`serve --bootstrap FILE`).
     Bootstrap {
@@ -121,9 +123,14 @@ struct ServeArgs {
     listen: SocketAddr,
     #[command(flatten)]
     storage: StorageArgs,
-    /// Keep everything in memory and lose it at exit (tests only).
+    /// Keep everything in memory and lose it at exit (tests only). The
+    /// default account's root credentials are printed on stderr at start.
     #[arg(long, env = "FERROKMS_IN_MEMORY")]
     in_memory: bool,
+    /// Refuse to start when the data directory or its database does not
+    /// exist, instead of creating a new, empty store (a mistyped --data-dir).
+    #[arg(long, env = "FERROKMS_NO_CREATE", conflicts_with = "in_memory")]
+    no_create: bool,
     /// Local development mode: unknown access key ids act as an account's root
     /// user (a 12-digit id is that account; any other id is the dev account) and
     /// only the signature's shape is checked for them. Never use in production.
@@ -287,15 +294,71 @@ enum AccountCommand {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FERROKMS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+fn main() {
     let cli = Cli::parse();
+    if let Err(e) = init_logging() {
+        eprintln!("ferrokms: {e}");
+        std::process::exit(2)
+    }
+    if let Err(e) = run(cli) {
+        // One line, each cause once, and no backtrace even under
+        // RUST_BACKTRACE=1: these are errors a person acts on.
+        eprintln!("ferrokms: {}", error_line(&e));
+        std::process::exit(1)
+    }
+}
+
+/// An error and its causes on one line, `a: b: c`, leaving out a cause
+/// whose text the line already holds.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// Logs go to stderr: the filter from FERROKMS_LOG (default `info`; an
+/// invalid one is refused), JSON lines with FERROKMS_LOG_FORMAT=json, and
+/// ANSI colour only on a terminal and without NO_COLOR (no-color.org).
+fn init_logging() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let filter = match std::env::var("FERROKMS_LOG") {
+        Ok(v) => tracing_subscriber::EnvFilter::try_new(&v).map_err(|e| {
+            anyhow::anyhow!(
+                "FERROKMS_LOG='{v}' is not a log filter ({e}); use a level (error, warn, info, debug, trace) or directives such as 'info,ferrokms_server=debug'"
+            )
+        })?,
+        Err(std::env::VarError::NotPresent) => tracing_subscriber::EnvFilter::new("info"),
+        Err(std::env::VarError::NotUnicode(_)) => bail!("FERROKMS_LOG is not UTF-8"),
+    };
+    let json = match std::env::var("FERROKMS_LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") | Err(std::env::VarError::NotPresent) => false,
+        Ok(other) => bail!("FERROKMS_LOG_FORMAT='{other}': use text (the default) or json"),
+        Err(std::env::VarError::NotUnicode(_)) => bail!("FERROKMS_LOG_FORMAT is not UTF-8"),
+    };
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().with_ansi(false).init();
+    } else {
+        builder.with_ansi(colour).init();
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Account { command } => account(command),
@@ -339,7 +402,14 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn storage_options(s: &StorageArgs, in_memory: bool, dev_account: Option<AccountId>) -> Options {
+/// `create`: whether a missing data directory or database may be created
+/// (only `serve`, unless --no-create).
+fn storage_options(
+    s: &StorageArgs,
+    in_memory: bool,
+    dev_account: Option<AccountId>,
+    create: bool,
+) -> Options {
     Options {
         storage: match (&s.store, in_memory) {
             (_, true) => Storage::InMemory,
@@ -354,12 +424,13 @@ fn storage_options(s: &StorageArgs, in_memory: bool, dev_account: Option<Account
         bootstrap: None,
         via_service_principals: Vec::new(),
         max_staleness: std::time::Duration::ZERO,
+        create,
     }
 }
 
 fn seed_keys(args: SeedKeysArgs) -> anyhow::Result<()> {
-    let opts = storage_options(&args.storage, false, None);
-    let (app, _) = setup::open(&opts).context("cannot open the data directory")?;
+    let opts = storage_options(&args.storage, false, None, false);
+    let (app, _) = setup::open(&opts)?;
     let account = AccountId::parse(&args.account)
         .map_err(|_| anyhow::anyhow!("--account must be 12 digits"))?;
     let region = ferrokms_types::Region::parse(&args.region)
@@ -411,11 +482,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let mut opts = storage_options(&args.storage, args.in_memory, dev_account);
+    let mut opts = storage_options(&args.storage, args.in_memory, dev_account, !args.no_create);
     opts.bootstrap = args.bootstrap.clone();
     opts.via_service_principals = args.via_service_principals.clone();
     opts.max_staleness = std::time::Duration::from_millis(args.max_staleness_ms);
-    let (mut app, opened) = setup::open(&opts).context("cannot open the data directory")?;
+    let (mut app, opened) = setup::open(&opts)?;
     app.test_clock = args.test_clock;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(ferrokms_server::listener::tls_config(cert, key)?),
@@ -442,16 +513,27 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         if let Some(path) = &opened.new_credentials_file {
             eprintln!(
                 "ferrokms: created account {} and wrote its root credentials to {} (profile '{}').\n\
-                 Use them with: AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE={} aws --endpoint-url http://{} --region us-east-1 kms list-keys",
+                 Use them with: AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE={} aws --endpoint-url {scheme}://{} --region us-east-1 kms list-keys",
                 setup::DEFAULT_ACCOUNT,
                 path.display(),
                 setup::CREDENTIALS_PROFILE,
                 path.display(),
                 setup::CREDENTIALS_PROFILE,
                 addr
+            );
+        }
+        if let Some(text) = &opened.new_credentials_text {
+            eprintln!(
+                "ferrokms: --in-memory: created account {} with this root access key (nothing is written; it is gone at exit).\n\
+                 Save it as a credentials file and use it with: AWS_SHARED_CREDENTIALS_FILE=FILE AWS_PROFILE={} aws --endpoint-url {scheme}://{} --region us-east-1 kms list-keys\n{}",
+                setup::DEFAULT_ACCOUNT,
+                setup::CREDENTIALS_PROFILE,
+                addr,
+                text.trim_end()
             );
         }
         tracing::info!(
@@ -467,7 +549,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let shutdown = shutdown_signal()?;
         let purge = spawn_allocator_purge();
         // A line tests and scripts can wait for.
-        let scheme = if tls.is_some() { "https" } else { "http" };
         println!("ferrokms listening on {scheme}://{addr}");
         ferrokms_server::listener::serve(Arc::new(app), listener, limits, tls, shutdown).await?;
         purge.abort();
@@ -526,7 +607,8 @@ fn account(cmd: AccountCommand) -> anyhow::Result<()> {
         } => {
             let id = AccountId::parse(&account_id)
                 .map_err(|_| anyhow::anyhow!("account id must be 12 digits, got '{account_id}'"))?;
-            let (store, sealer) = setup::open_store(&storage_options(&storage, false, None))?;
+            let (store, sealer) =
+                setup::open_store(&storage_options(&storage, false, None, false))?;
             let dir = ferrokms_iam::Directory::open(store, sealer)?;
             if dir.account_exists(&id) {
                 bail!("account {id} already exists");
@@ -545,7 +627,8 @@ fn account(cmd: AccountCommand) -> anyhow::Result<()> {
             Ok(())
         }
         AccountCommand::List { storage } => {
-            let (store, sealer) = setup::open_store(&storage_options(&storage, false, None))?;
+            let (store, sealer) =
+                setup::open_store(&storage_options(&storage, false, None, false))?;
             let dir = ferrokms_iam::Directory::open(store, sealer)?;
             for a in dir.accounts() {
                 outln!("{}", a.id);

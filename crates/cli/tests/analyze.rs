@@ -103,6 +103,59 @@ fn lint_exit_codes_and_findings() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
+/// Issue #25 item 5: a key policy without the account delegation, a
+/// `Principal "*"` limited to the own account, and one finding with "did
+/// you mean" for a misspelled condition key; item 17: an identity policy
+/// linted as a key policy suggests `--kind identity`.
+#[test]
+fn lint_key_policy_lessons() {
+    let tmp = tempfile::tempdir().unwrap();
+    let no_root = r#"{"Version":"2012-10-17","Statement":[
+        {"Sid":"Admin","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/admin"},"Action":["kms:PutKeyPolicy","kms:Describe*"],"Resource":"*"},
+        {"Sid":"All","Effect":"Allow","Principal":"*","Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*","Condition":{"StringEquals":{"kms:CallerAccount":"111122223333"}}},
+        {"Sid":"Typo","Effect":"Allow","Principal":"*","Action":"kms:Sign","Resource":"*","Condition":{"StringEquals":{"kms:CallerAcount":"111122223333"}}}]}"#;
+    let o = lint_file(tmp.path(), "no-root.json", no_root, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].contains("warning NO_ACCOUNT_DELEGATION")
+            && lines[0].contains("IAM policies have no effect on this key"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("statement #1 (Sid \"All\") info ACCOUNT_WIDE_ACCESS")
+            && lines[1].contains(
+                "every principal of the account may kms:Encrypt, kms:Decrypt regardless of IAM"
+            ),
+        "{out}"
+    );
+    assert!(
+        lines[2].contains("statement #2 (Sid \"Typo\") warning UNKNOWN_CONDITION_KEY")
+            && lines[2].contains("did you mean kms:CallerAccount?")
+            && lines[2].contains("never applies"),
+        "{out}"
+    );
+    assert!(!out.contains("PUBLIC_ACCESS"), "{out}");
+
+    let identity = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}]}"#;
+    let o = lint_file(tmp.path(), "identity.json", identity, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("lint it with --kind identity"),
+        "{}",
+        stdout(&o)
+    );
+    let o = lint_file(
+        tmp.path(),
+        "identity.json",
+        identity,
+        &["--kind", "identity"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
 struct Prepared {
     _tmp: tempfile::TempDir,
     dir: String,
@@ -128,6 +181,7 @@ fn prepare() -> Prepared {
         bootstrap: None,
         via_service_principals: Vec::new(),
         max_staleness: std::time::Duration::ZERO,
+        create: true,
     };
     let (app, _) = setup::open(&opts).unwrap();
     let account = AccountId::parse(ACCOUNT).unwrap();
@@ -547,6 +601,7 @@ fn key_access_lists_external_accounts_and_anyone_named_in_the_key_policy() {
         bootstrap: None,
         via_service_principals: Vec::new(),
         max_staleness: std::time::Duration::ZERO,
+        create: true,
     };
     let (app, _) = setup::open(&opts).unwrap();
     app.kms.set_principal_directory(std::sync::Arc::new(
@@ -627,6 +682,7 @@ fn key_with_policy(p: &Prepared, policy: &str) -> String {
         bootstrap: None,
         via_service_principals: Vec::new(),
         max_staleness: std::time::Duration::ZERO,
+        create: true,
     };
     let (app, _) = setup::open(&opts).unwrap();
     app.kms.set_principal_directory(std::sync::Arc::new(

@@ -130,6 +130,7 @@ fn seed_keys_adds_loadable_keys_to_a_data_directory() {
         bootstrap: None,
         via_service_principals: Vec::new(),
         max_staleness: Duration::ZERO,
+        create: true,
     };
     let (app, _) = ferrokms_server::setup::open(&opts).unwrap();
     assert_eq!(app.kms.key_count(), 32);

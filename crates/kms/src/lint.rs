@@ -223,6 +223,185 @@ pub const KEY_WIDE_CONDITION_KEYS: &[&str] = &[
     "kms:viaservice",
 ];
 
+/// Every KMS condition key as AWS spells it (a key ending in `:` is a
+/// prefix): what "did you mean" suggests for a near miss. The lowercased
+/// tables above hold the same keys (a test checks it).
+pub const KMS_CONDITION_KEY_NAMES: &[&str] = &[
+    "kms:BypassPolicyLockoutSafetyCheck",
+    "kms:CallerAccount",
+    "kms:CustomerMasterKeySpec",
+    "kms:CustomerMasterKeyUsage",
+    "kms:DataKeyPairSpec",
+    "kms:EncryptionAlgorithm",
+    "kms:EncryptionContext:",
+    "kms:EncryptionContextKeys",
+    "kms:ExpirationModel",
+    "kms:GrantConstraintType",
+    "kms:GrantIsForAWSResource",
+    "kms:GrantOperations",
+    "kms:GranteePrincipal",
+    "kms:RetiringPrincipal",
+    "kms:GrantConstraintSourceArn",
+    "kms:GranteeServicePrincipal",
+    "kms:RetiringServicePrincipal",
+    "kms:KeyAgreementAlgorithm",
+    "kms:KeyOrigin",
+    "kms:KeySpec",
+    "kms:KeyUsage",
+    "kms:MacAlgorithm",
+    "kms:MessageType",
+    "kms:MultiRegion",
+    "kms:MultiRegionKeyType",
+    "kms:PrimaryRegion",
+    "kms:ReEncryptOnSameKey",
+    "kms:RecipientAttestation:",
+    "kms:ReplicaRegion",
+    "kms:RequestAlias",
+    "kms:ResourceAliases",
+    "kms:RotationPeriodInDays",
+    "kms:ScheduleKeyDeletionPendingWindowInDays",
+    "kms:SigningAlgorithm",
+    "kms:TrailingDaysWithoutKeyUsage",
+    "kms:ValidTo",
+    "kms:ViaService",
+    "kms:WrappingAlgorithm",
+    "kms:WrappingKeySpec",
+];
+
+/// What a `kms:` condition key is.
+enum KmsConditionKey {
+    /// Not a KMS condition key.
+    Unknown,
+    /// Set on every request about a key.
+    KeyWide,
+    /// Set only by these operations.
+    SetBy(&'static [&'static str]),
+}
+
+fn kms_condition_key(lower: &str) -> KmsConditionKey {
+    let setters = CONDITION_KEY_ACTIONS.iter().find(|(k, _)| {
+        if k.ends_with(':') {
+            lower.starts_with(k) && lower.len() > k.len()
+        } else {
+            lower == *k
+        }
+    });
+    match setters {
+        Some((_, ops)) => KmsConditionKey::SetBy(ops),
+        None if KEY_WIDE_CONDITION_KEYS.contains(&lower) => KmsConditionKey::KeyWide,
+        None => KmsConditionKey::Unknown,
+    }
+}
+
+/// Levenshtein distance over ASCII-lowercased bytes.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(!ca.eq_ignore_ascii_case(cb));
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The KMS condition key an unknown `kms:` key is a near miss of (at most
+/// 3 edits, or the same letters in another case), spelled as AWS spells it;
+/// for a prefix key (`kms:EncryptionContex:app`) the suggestion keeps the
+/// part after the prefix.
+pub fn did_you_mean(key: &str) -> Option<String> {
+    let suffix_at = key.rfind(':').filter(|&at| at > "kms".len());
+    let mut best: Option<(usize, String)> = None;
+    for name in KMS_CONDITION_KEY_NAMES {
+        let (d, candidate) = match (name.strip_suffix(':'), suffix_at) {
+            (Some(_), Some(at)) => (
+                edit_distance(&key[..=at], name),
+                format!("{name}{}", &key[at + 1..]),
+            ),
+            (Some(bare), None) => (edit_distance(key, bare), format!("{name}<key>")),
+            (None, _) => (edit_distance(key, name), name.to_string()),
+        };
+        if d <= 3 && best.as_ref().is_none_or(|(b, _)| d < *b) {
+            best = Some((d, candidate));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// Whether a statement has a condition that no request of its actions can
+/// meet: a positive test of a `kms:` key that is not a KMS condition key,
+/// or that none of its KMS actions sets. Such a statement never applies.
+fn never_applies(st: &Statement, actions: &[&str]) -> bool {
+    let Some(c) = st.condition() else {
+        return false;
+    };
+    c.blocks().iter().any(|b| {
+        positive_operator(b.operator())
+            && b.entries().iter().any(|e| {
+                let lower = e.key().as_str().to_ascii_lowercase();
+                lower.starts_with("kms:")
+                    && match kms_condition_key(&lower) {
+                        KmsConditionKey::Unknown => true,
+                        KmsConditionKey::KeyWide => false,
+                        KmsConditionKey::SetBy(ops) => {
+                            !actions.is_empty() && !actions.iter().any(|a| ops.contains(a))
+                        }
+                    }
+            })
+    })
+}
+
+/// An operator that needs the key in the request to match (not negated,
+/// not ...IfExists, not Null, not ForAllValues).
+fn positive_operator(op: &ferrokms_policy::ConditionOperator) -> bool {
+    !op.is_negated()
+        && !op.if_exists
+        && op.base != BaseOperator::Null
+        && op.set != Some(SetOperator::ForAllValues)
+}
+
+/// The accounts a `Principal: "*"` Allow is limited to, when its only
+/// restriction of the caller is kms:CallerAccount or aws:PrincipalAccount
+/// equal to 12-digit account ids; `None` otherwise.
+fn own_account_limit(st: &Statement) -> Option<Vec<String>> {
+    let c = st.condition()?;
+    let mut accounts: Vec<String> = Vec::new();
+    for b in c.blocks() {
+        let op = b.operator();
+        let restricting = !op.is_negated() && !op.if_exists && op.base != BaseOperator::Null;
+        for e in b.entries() {
+            let k = e.key().as_str().to_ascii_lowercase();
+            if !restricting {
+                continue;
+            }
+            if k == "kms:calleraccount" || k == "aws:principalaccount" {
+                let values: Vec<&str> = e.values().iter().map(|v| v.as_str()).collect();
+                if values.is_empty()
+                    || !values
+                        .iter()
+                        .all(|v| v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    return None;
+                }
+                for v in values {
+                    if !accounts.iter().any(|a| a == v) {
+                        accounts.push(v.to_string());
+                    }
+                }
+            } else if RESTRICTING_KEYS.contains(&k.as_str())
+                || k.starts_with("aws:principaltag/")
+                || k.starts_with("kms:encryptioncontext:")
+            {
+                return None;
+            }
+        }
+    }
+    (!accounts.is_empty()).then_some(accounts)
+}
+
 /// Condition keys that, tested positively, limit who can use an Allow with
 /// `Principal: "*"` (lowercased).
 const RESTRICTING_KEYS: &[&str] = &[
@@ -260,6 +439,8 @@ pub enum Severity {
     Error,
     Warning,
     Suggestion,
+    /// Not a problem in itself: something a reader of the policy should know.
+    Info,
 }
 
 impl Severity {
@@ -268,6 +449,7 @@ impl Severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
             Severity::Suggestion => "suggestion",
+            Severity::Info => "info",
         }
     }
 }
@@ -296,6 +478,8 @@ pub const MISSING_VERSION: &str = "MISSING_VERSION";
 pub const CONDITION_KEY_NEVER_SET: &str = "CONDITION_KEY_NEVER_SET";
 pub const UNKNOWN_CONDITION_KEY: &str = "UNKNOWN_CONDITION_KEY";
 pub const CREATE_GRANT_WITHOUT_AWS_RESOURCE: &str = "CREATE_GRANT_WITHOUT_AWS_RESOURCE";
+pub const NO_ACCOUNT_DELEGATION: &str = "NO_ACCOUNT_DELEGATION";
+pub const ACCOUNT_WIDE_ACCESS: &str = "ACCOUNT_WIDE_ACCESS";
 
 /// Case-insensitive `*` / `?` matching of an action pattern (without its
 /// `kms:` prefix) against an action name.
@@ -407,7 +591,14 @@ pub fn lint(text: &str, kind: LintKind) -> Vec<Finding> {
     let policy = match Policy::parse(text, &ParseOptions::for_kind(policy_kind)) {
         Ok(p) => p,
         Err(e) => {
-            let message = e.to_string();
+            let mut message = e.to_string();
+            if kind == LintKind::Key
+                && Policy::parse(text, &ParseOptions::for_kind(PolicyKind::IdentityBased)).is_ok()
+            {
+                message.push_str(
+                    "; the document reads as an IAM identity policy (no Principal): lint it with --kind identity",
+                );
+            }
             return vec![Finding {
                 severity: Severity::Error,
                 code: SYNTAX_ERROR,
@@ -457,6 +648,23 @@ pub fn lint_policy(policy: &Policy, kind: LintKind) -> Vec<Finding> {
             ));
         }
     }
+    if kind == LintKind::Key {
+        let delegates = policy.statements().iter().any(|st| {
+            st.effect() == Effect::Allow
+                && st.principal().is_some_and(|p| {
+                    !p.negated()
+                        && matches!(p.spec(), PrincipalSpec::Typed(entries)
+                            if entries.iter().flat_map(|e| e.values()).any(|v| is_account_root(v.id())))
+                })
+        });
+        if !delegates {
+            out.push(policy_wide(
+                Severity::Warning,
+                NO_ACCOUNT_DELEGATION,
+                "no statement allows the account (\"AWS\": \"arn:aws:iam::ACCOUNT:root\"): IAM policies have no effect on this key, only the principals this policy names may use it; to let IAM policies of the account decide, add the default key policy's statement (Allow arn:aws:iam::ACCOUNT:root kms:*)".into(),
+            ));
+        }
+    }
     for (i, st) in policy.statements().iter().enumerate() {
         lint_statement(&mut out, i, st, kind);
     }
@@ -491,7 +699,13 @@ fn lint_statement(out: &mut Vec<Finding>, index: usize, st: &Statement, kind: Li
         }
     }
 
-    if allow && kind != LintKind::Identity && is_everyone(st) && !has_restricting_condition(st) {
+    let dead = never_applies(st, &actions);
+    if allow
+        && !dead
+        && kind != LintKind::Identity
+        && is_everyone(st)
+        && !has_restricting_condition(st)
+    {
         let (severity, what) = match kind {
             LintKind::Key => (
                 Severity::Error,
@@ -507,6 +721,25 @@ fn lint_statement(out: &mut Vec<Finding>, index: usize, st: &Statement, kind: Li
             PUBLIC_ACCESS,
             format!("Principal \"*\" with Allow and no condition restricting the caller (kms:CallerAccount, aws:PrincipalAccount, aws:PrincipalOrgID, ...) makes {what}"),
         );
+    }
+
+    if allow && !dead && kind == LintKind::Key && is_everyone(st) {
+        if let Some(accounts) = own_account_limit(st) {
+            let what = if actions.len() == KMS_ACTIONS.len() {
+                "do anything with this key".to_string()
+            } else {
+                actions
+                    .iter()
+                    .map(|a| format!("kms:{a}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            push(
+                Severity::Info,
+                ACCOUNT_WIDE_ACCESS,
+                format!("Principal \"*\" limited to account {}: every principal of the account may {what} regardless of IAM (its IAM policies cannot narrow this; only a Deny can); name the principals instead if that is not intended", accounts.join(", ")),
+            );
+        }
     }
 
     if kind == LintKind::Key {
@@ -553,10 +786,7 @@ fn lint_statement(out: &mut Vec<Finding>, index: usize, st: &Statement, kind: Li
         let kms_actions = !actions.is_empty();
         for b in c.blocks() {
             let op = b.operator();
-            let positive = !op.is_negated()
-                && !op.if_exists
-                && op.base != BaseOperator::Null
-                && op.set != Some(SetOperator::ForAllValues);
+            let positive = positive_operator(op);
             for e in b.entries() {
                 let key = e.key().as_str();
                 let lower = key.to_ascii_lowercase();
@@ -574,24 +804,27 @@ fn lint_statement(out: &mut Vec<Finding>, index: usize, st: &Statement, kind: Li
                 if !lower.starts_with("kms:") {
                     continue;
                 }
-                let setters = CONDITION_KEY_ACTIONS.iter().find(|(k, _)| {
-                    if k.ends_with(':') {
-                        lower.starts_with(k)
-                    } else {
-                        lower == *k
+                let effect = if positive {
+                    "the condition can never match, so the statement never applies"
+                } else {
+                    "no request has it, so this test restricts nothing"
+                };
+                match kms_condition_key(&lower) {
+                    KmsConditionKey::Unknown => {
+                        let hint = did_you_mean(key)
+                            .map(|k| format!(" (did you mean {k}?)"))
+                            .unwrap_or_default();
+                        push(
+                            Severity::Warning,
+                            UNKNOWN_CONDITION_KEY,
+                            format!("{key} is not a KMS condition key{hint}: {effect}"),
+                        )
                     }
-                });
-                match setters {
-                    None if !KEY_WIDE_CONDITION_KEYS.contains(&lower.as_str()) => push(
-                        Severity::Warning,
-                        UNKNOWN_CONDITION_KEY,
-                        format!("{key} is not a KMS condition key: the condition can never match"),
-                    ),
-                    Some((_, ops)) if positive && kms_actions && !actions.iter().any(|a| ops.contains(a)) => push(
+                    KmsConditionKey::SetBy(ops) if positive && kms_actions && !actions.iter().any(|a| ops.contains(a)) => push(
                         Severity::Warning,
                         CONDITION_KEY_NEVER_SET,
                         format!(
-                            "{key} is set only by {}, none of which this statement covers ({}): the condition can never match",
+                            "{key} is set only by {}, none of which this statement covers ({}): {effect}",
                             ops.iter().map(|o| format!("kms:{o}")).collect::<Vec<_>>().join(", "),
                             actions.iter().map(|o| format!("kms:{o}")).collect::<Vec<_>>().join(", ")
                         ),
@@ -796,6 +1029,115 @@ mod tests {
     fn unknown_condition_key() {
         let text = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Sign","Resource":"*","Condition":{"StringEquals":{"kms:SigningAlgorythm":"x"}}}]}"#;
         assert_eq!(codes(text, LintKind::Identity), vec![UNKNOWN_CONDITION_KEY]);
+        let f = finding(text, LintKind::Identity, UNKNOWN_CONDITION_KEY);
+        assert!(
+            f.message.contains("(did you mean kms:SigningAlgorithm?)")
+                && f.message.contains("never applies"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn unknown_condition_key_is_one_finding_not_public_access() {
+        // A misspelled kms:CallerAccount: the statement never applies, so
+        // it is not public either.
+        let text = key_policy(
+            r#",{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"kms:CallerAcount":"111122223333"}}}"#,
+        );
+        assert_eq!(codes(&text, LintKind::Key), vec![UNKNOWN_CONDITION_KEY]);
+        assert!(finding(&text, LintKind::Key, UNKNOWN_CONDITION_KEY)
+            .message
+            .contains("did you mean kms:CallerAccount?"));
+        // Negated, the unknown key restricts nothing: public, and said so.
+        let negated = key_policy(
+            r#",{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{"StringNotEquals":{"kms:CallerAcount":"444455556666"}}}"#,
+        );
+        assert_eq!(
+            codes(&negated, LintKind::Key),
+            vec![PUBLIC_ACCESS, UNKNOWN_CONDITION_KEY]
+        );
+        assert!(finding(&negated, LintKind::Key, UNKNOWN_CONDITION_KEY)
+            .message
+            .contains("restricts nothing"));
+        // A key never set by the statement's actions: one finding too.
+        let never = key_policy(
+            r#",{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"kms:SigningAlgorithm":"ECDSA_SHA_256"}}}"#,
+        );
+        assert_eq!(codes(&never, LintKind::Key), vec![CONDITION_KEY_NEVER_SET]);
+    }
+
+    #[test]
+    fn did_you_mean_near_misses() {
+        assert_eq!(
+            did_you_mean("kms:EncryptionContex:app").as_deref(),
+            Some("kms:EncryptionContext:app")
+        );
+        assert_eq!(
+            did_you_mean("kms:ViaServices").as_deref(),
+            Some("kms:ViaService")
+        );
+        assert_eq!(did_you_mean("kms:Frobnicate"), None);
+    }
+
+    #[test]
+    fn condition_key_names_match_the_tables() {
+        let mut lower: Vec<String> = CONDITION_KEY_ACTIONS
+            .iter()
+            .map(|(k, _)| k.to_string())
+            .chain(KEY_WIDE_CONDITION_KEYS.iter().map(|k| k.to_string()))
+            .collect();
+        let mut named: Vec<String> = KMS_CONDITION_KEY_NAMES
+            .iter()
+            .map(|k| k.to_ascii_lowercase())
+            .collect();
+        lower.sort();
+        named.sort();
+        assert_eq!(lower, named);
+    }
+
+    #[test]
+    fn no_account_delegation() {
+        // Seed 000's lesson: without the account root, IAM policies do nothing.
+        let text = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/admin"},"Action":["kms:PutKeyPolicy","kms:Decrypt"],"Resource":"*"}]}"#;
+        let f = finding(text, LintKind::Key, NO_ACCOUNT_DELEGATION);
+        assert_eq!((f.severity, f.statement), (Severity::Warning, None));
+        assert!(f.message.contains("IAM policies have no effect"));
+        assert!(!codes(&key_policy(""), LintKind::Key).contains(&NO_ACCOUNT_DELEGATION));
+        assert!(!codes(text, LintKind::Identity).contains(&NO_ACCOUNT_DELEGATION));
+    }
+
+    #[test]
+    fn account_wide_access() {
+        let text = key_policy(
+            r#",{"Effect":"Allow","Principal":"*","Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*","Condition":{"StringEquals":{"kms:CallerAccount":"111122223333"}}}"#,
+        );
+        let f = finding(&text, LintKind::Key, ACCOUNT_WIDE_ACCESS);
+        assert_eq!((f.severity, f.statement), (Severity::Info, Some(1)));
+        assert!(
+            f.message.contains("account 111122223333")
+                && f.message
+                    .contains("kms:Encrypt, kms:Decrypt regardless of IAM"),
+            "{}",
+            f.message
+        );
+        assert!(!codes(&text, LintKind::Key).contains(&PUBLIC_ACCESS));
+        // Further limited (to a role): not account-wide.
+        let narrower = key_policy(
+            r#",{"Effect":"Allow","Principal":"*","Action":"kms:Encrypt","Resource":"*","Condition":{"StringEquals":{"kms:CallerAccount":"111122223333","aws:PrincipalArn":"arn:aws:iam::111122223333:role/app"}}}"#,
+        );
+        assert!(!codes(&narrower, LintKind::Key).contains(&ACCOUNT_WIDE_ACCESS));
+    }
+
+    #[test]
+    fn identity_policy_linted_as_key_policy_suggests_the_kind() {
+        let text = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}]}"#;
+        let f = finding(text, LintKind::Key, SYNTAX_ERROR);
+        assert!(f.message.contains("--kind identity"), "{}", f.message);
+        let broken = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Alow","Action":"kms:Encrypt","Resource":"*"}]}"#;
+        assert!(!finding(broken, LintKind::Key, SYNTAX_ERROR)
+            .message
+            .contains("--kind identity"));
     }
 
     #[test]

@@ -31,13 +31,18 @@ pub enum AuthError {
     UnrecognizedClient,
     /// A temporary credential past its expiration.
     ExpiredToken,
+    /// `--dev`: an unknown access key id shaped like an issued one
+    /// (AKIA/ASIA + 16), refused as real; the message says why.
+    DevIssuedShape(String),
 }
 
 impl AuthError {
     pub fn code(&self) -> &'static str {
         match self {
             AuthError::Signature(e) => e.aws_code(),
-            AuthError::UnrecognizedClient => "UnrecognizedClientException",
+            AuthError::UnrecognizedClient | AuthError::DevIssuedShape(_) => {
+                "UnrecognizedClientException"
+            }
             AuthError::ExpiredToken => "ExpiredTokenException",
         }
     }
@@ -46,7 +51,9 @@ impl AuthError {
     pub fn query_code(&self) -> (&'static str, u16) {
         match self {
             AuthError::Signature(e) => (e.query_protocol_code(), 403),
-            AuthError::UnrecognizedClient => ("InvalidClientTokenId", 403),
+            AuthError::UnrecognizedClient | AuthError::DevIssuedShape(_) => {
+                ("InvalidClientTokenId", 403)
+            }
             AuthError::ExpiredToken => ("ExpiredToken", 400),
         }
     }
@@ -60,6 +67,10 @@ impl AuthError {
             AuthError::ExpiredToken => {
                 "The security token included in the request is expired".into()
             }
+            AuthError::DevIssuedShape(id) => format!(
+                "The security token included in the request is invalid. (ferrokms --dev: {id} is shaped like an access key id AWS issues{}, so it is taken for a real credential and refused; sign with any other id, e.g. 'dev' or a 12-digit account id)",
+                if id.ends_with("EXAMPLE") { " (AWS's documented example)" } else { "" }
+            ),
         }
     }
 }
@@ -108,7 +119,9 @@ impl Authenticator {
                 }
                 AuthError::Signature(SigV4Error::IncompleteSignature(_)) => SigV4Failure::Malformed,
                 AuthError::Signature(SigV4Error::InvalidSignature(_)) => SigV4Failure::Invalid,
-                AuthError::UnrecognizedClient => SigV4Failure::UnknownKey,
+                AuthError::UnrecognizedClient | AuthError::DevIssuedShape(_) => {
+                    SigV4Failure::UnknownKey
+                }
                 AuthError::ExpiredToken => SigV4Failure::Expired,
             });
         }
@@ -197,6 +210,13 @@ impl Authenticator {
                 let account = AccountId::parse(&parsed.access_key_id)
                     .unwrap_or_else(|_| default_account.clone());
                 Ok(identity(parsed, Principal::Root { account }, None))
+            }
+            Mode::Dev { .. } => {
+                tracing::warn!(
+                    access_key_id = %parsed.access_key_id,
+                    "--dev: refused an unknown access key id shaped like an AWS-issued one (AKIA/ASIA + 16 characters): it may be a real credential; sign with another id"
+                );
+                Err(AuthError::DevIssuedShape(parsed.access_key_id))
             }
             _ => Err(AuthError::UnrecognizedClient),
         }

@@ -164,9 +164,30 @@ pub async fn serve(
         let stop = stop_rx.clone();
         tokio::spawn(async move {
             crate::metrics::connection_opened();
-            let ok = match acceptor {
-                None => connection(tcp, peer, router, limits, (false, admitted), stop).await,
-                Some(acceptor) => {
+            // The first byte tells a client at the wrong scheme; one that
+            // sends nothing within the header timeout is closed, as hyper
+            // or the handshake would close it.
+            let first = first_byte(&tcp, limits.header_timeout).await;
+            let ok = match (acceptor, first) {
+                (_, None) => false,
+                (None, Some(first)) => {
+                    if first == TLS_HANDSHAKE {
+                        warn_rarely(
+                            peer,
+                            "a client started a TLS handshake on this plain-HTTP listener: point it at http://, or serve HTTPS with --tls-cert and --tls-key",
+                        );
+                    }
+                    connection(tcp, peer, router, limits, (false, admitted), stop).await
+                }
+                (Some(_), Some(first)) if first.is_ascii_uppercase() => {
+                    warn_rarely(
+                        peer,
+                        "a client sent plain HTTP to this TLS listener: point it at https://",
+                    );
+                    plain_http_on_tls(tcp).await;
+                    false
+                }
+                (Some(acceptor), Some(_)) => {
                     match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => {
                             connection(tls, peer, router, limits, (true, admitted), stop).await
@@ -190,6 +211,51 @@ pub async fn serve(
     sweeper.abort();
     crate::flush_usage_at_stop(kms, cluster).await;
     Ok(())
+}
+
+/// The first byte of a TLS connection (a handshake record).
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// The first byte a client sends, without consuming it; `None` if it sends
+/// nothing within `wait`.
+async fn first_byte(tcp: &tokio::net::TcpStream, wait: Duration) -> Option<u8> {
+    let mut b = [0u8; 1];
+    match tokio::time::timeout(wait, tcp.peek(&mut b)).await {
+        Ok(Ok(1)) => Some(b[0]),
+        _ => None,
+    }
+}
+
+/// A plain-HTTP request on the TLS port: answered in plain HTTP, so that
+/// the client shows why instead of a handshake failure, then closed.
+async fn plain_http_on_tls(mut tcp: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    const BODY: &str = "This port serves HTTPS: use an https:// endpoint URL.\n";
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.write_all(answer.as_bytes())).await;
+    let _ = tcp.shutdown().await;
+}
+
+/// A warning about a misdirected client, at most once a minute (a client
+/// retrying, or anyone scanning the port, must not flood the log).
+fn warn_rarely(peer: SocketAddr, message: &'static str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let last = LAST.load(Ordering::Relaxed);
+    if (last == 0 || now >= last + 60)
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(%peer, "{message}");
+    }
 }
 
 fn metrics_refused() {
@@ -255,6 +321,7 @@ mod tests {
             bootstrap: None,
             via_service_principals: Vec::new(),
             max_staleness: Duration::ZERO,
+            create: true,
         };
         let (app, _) = crate::setup::open(&opts).expect("in-memory app");
         Arc::new(app)

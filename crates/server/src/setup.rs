@@ -64,6 +64,11 @@ pub struct Options {
     /// request (zero: every request sees every change acknowledged before
     /// it arrived). See `cluster`.
     pub max_staleness: std::time::Duration,
+    /// Whether a missing data directory (and, in it, a missing database)
+    /// may be created: `serve` without `--no-create`. The offline commands
+    /// never create one: a mistyped `--data-dir` is then an error, not a
+    /// new, empty store.
+    pub create: bool,
 }
 
 /// What opening a data dir did, for the operator's benefit.
@@ -71,6 +76,9 @@ pub struct Options {
 pub struct Opened {
     /// Set on the first start: where the default account's credentials went.
     pub new_credentials_file: Option<PathBuf>,
+    /// Set on an in-memory start: the default account's root credentials
+    /// (a credentials file's text), which exist nowhere else.
+    pub new_credentials_text: Option<String>,
     pub store_description: String,
 }
 
@@ -78,17 +86,27 @@ pub struct Opened {
 pub enum SetupError {
     #[error("cannot create data directory {0}: {1}")]
     DataDir(PathBuf, std::io::Error),
-    #[error("{0}")]
+    #[error("data directory {0} does not exist; check --data-dir (`serve` without --no-create creates a new, empty one)")]
+    NoDataDir(PathBuf),
+    #[error("{0} holds no ferrokms database ({DATABASE_FILE}); check --data-dir (`serve` without --no-create creates a new, empty store)")]
+    NoDatabase(PathBuf),
+    #[error("root key file {key} does not exist, but the database {database} does: its key material is sealed with the root key it was created with. Put that key at {key} (or point --root-key-file at it); a root key is generated only for a new database")]
+    MissingRootKey { key: PathBuf, database: String },
+    #[error("root key file {0} does not exist; make one with `openssl rand -hex 32 > {0}` (64 hex digits; keep it apart from the database's backups), or omit --root-key-file to have DATA_DIR/root.key generated for a new data directory")]
+    NoRootKeyFile(PathBuf),
+    #[error("cannot open database {0}: {1}")]
+    Database(PathBuf, ferrokms_store::StoreError),
+    #[error(transparent)]
     Seal(#[from] ferrokms_store::SealError),
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] ferrokms_store::StoreError),
-    #[error("{0}")]
+    #[error(transparent)]
     Kms(#[from] ferrokms_kms::KmsError),
-    #[error("{0}")]
+    #[error(transparent)]
     Iam(#[from] ferrokms_iam::IamError),
     #[error("cannot write credentials file {0}: {1}")]
     Credentials(PathBuf, std::io::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     Bootstrap(#[from] crate::bootstrap::BootstrapError),
     #[error("this database was sealed with a different root key: give every node the same --root-key-file")]
     RootKeyMismatch,
@@ -102,37 +120,86 @@ pub fn open_store(opts: &Options) -> Result<(Arc<dyn Store>, Arc<Sealer>), Setup
     match &opts.storage {
         Storage::InMemory => {
             let sealer = match &opts.root_key_file {
-                Some(p) => Sealer::load_or_create(p, false)?,
+                Some(p) => given_root_key(p)?,
                 None => Sealer::ephemeral()?,
             };
             Ok((Arc::new(MemoryStore::default()), Arc::new(sealer)))
         }
         Storage::DataDir(dir) => {
-            let sealer = local_dir_sealer(dir, opts)?;
-            let store = SqliteStore::open(&dir.join(DATABASE_FILE))?;
+            local_dir(dir, opts.create)?;
+            let db = dir.join(DATABASE_FILE);
+            let new_store = !db.exists();
+            if new_store && !opts.create {
+                return Err(SetupError::NoDatabase(dir.clone()));
+            }
+            let sealer = root_key(dir, opts, new_store, &db.display().to_string())?;
+            if new_store {
+                tracing::warn!(database = %db.display(), "no database in the data directory: creating a new, empty store");
+            }
+            let store = SqliteStore::open(&db).map_err(|e| SetupError::Database(db.clone(), e))?;
             Ok((Arc::new(store), Arc::new(sealer)))
         }
         Storage::Postgres { url, dir } => {
-            let sealer = local_dir_sealer(dir, opts)?;
             let store: Arc<dyn Store> = Arc::new(PostgresStore::open(url)?);
+            local_dir(dir, opts.create)?;
+            let new_store = store.get(ROOT_CHECK_KIND, ROOT_CHECK_ID)?.is_none();
+            let sealer = root_key(dir, opts, new_store, &store.describe())?;
             check_root_key(&*store, &sealer)?;
             Ok((store, Arc::new(sealer)))
         }
     }
 }
 
-/// Creates the node's directory (0700) and loads or creates its root key.
-fn local_dir_sealer(dir: &Path, opts: &Options) -> Result<Sealer, SetupError> {
+/// Makes sure the node's directory exists (created 0700, and said so
+/// loudly: a mistyped --data-dir would otherwise be a silent new store).
+fn local_dir(dir: &Path, create: bool) -> Result<(), SetupError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if !create {
+        return Err(SetupError::NoDataDir(dir.to_path_buf()));
+    }
     std::fs::create_dir_all(dir).map_err(|e| SetupError::DataDir(dir.to_path_buf(), e))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     }
-    Ok(match &opts.root_key_file {
-        Some(p) => Sealer::load_or_create(p, false)?,
-        None => Sealer::load_or_create(&dir.join(ROOT_KEY_FILE), true)?,
-    })
+    tracing::warn!(
+        dir = %dir.display(),
+        "created a new data directory; if you meant an existing one, stop the server and check --data-dir (serve --no-create refuses to create one)"
+    );
+    Ok(())
+}
+
+/// Loads the root key; generates DATA_DIR/root.key only for a new store
+/// (never beside an existing database: its key material would then be
+/// unreadable, and the fresh key could be backed up in its stead).
+fn root_key(
+    dir: &Path,
+    opts: &Options,
+    new_store: bool,
+    database: &str,
+) -> Result<Sealer, SetupError> {
+    if let Some(p) = &opts.root_key_file {
+        return given_root_key(p);
+    }
+    let path = dir.join(ROOT_KEY_FILE);
+    if !new_store && !path.exists() {
+        return Err(SetupError::MissingRootKey {
+            key: path,
+            database: database.to_string(),
+        });
+    }
+    Ok(Sealer::load_or_create(&path, true)?)
+}
+
+/// A root key file the operator named: it must exist.
+fn given_root_key(path: &Path) -> Result<Sealer, SetupError> {
+    if !path.exists() {
+        return Err(SetupError::NoRootKeyFile(path.to_path_buf()));
+    }
+    Ok(Sealer::load_or_create(path, false)?)
 }
 
 const ROOT_CHECK_KIND: &str = "meta.root_check";
@@ -195,11 +262,17 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
             let account =
                 AccountId::parse(DEFAULT_ACCOUNT).map_err(|e| SetupError::Model(e.to_string()))?;
             let key = directory.create_account(&account)?;
-            if let Some(dir) = opts.storage.local_dir() {
-                let path = dir.join(CREDENTIALS_FILE);
-                write_credentials_file(&path, &key)
-                    .map_err(|e| SetupError::Credentials(path.clone(), e))?;
-                opened.new_credentials_file = Some(path);
+            match opts.storage.local_dir() {
+                Some(dir) => {
+                    let path = dir.join(CREDENTIALS_FILE);
+                    write_credentials_file(&path, &key)
+                        .map_err(|e| SetupError::Credentials(path.clone(), e))?;
+                    opened.new_credentials_file = Some(path);
+                }
+                None => {
+                    opened.new_credentials_text =
+                        Some(credentials_file_text(CREDENTIALS_PROFILE, &key))
+                }
             }
         }
         if let Some(path) = &opts.bootstrap {

@@ -315,7 +315,22 @@ impl PostgresStore {
             config.application_name("ferrokms");
         }
         let description = describe(&config);
-        let mut client = config.connect(NoTls).map_err(backend)?;
+        let mut client = config.connect(NoTls).map_err(|e| {
+            // postgres::Error's text leaves out its cause (the refusal,
+            // timeout or authentication failure): add it, and the address.
+            let cause = std::error::Error::source(&e)
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default();
+            match backend(e) {
+                StoreError::Unavailable(why) => StoreError::Unavailable(format!(
+                    "cannot connect to PostgreSQL at {description}: {why}{cause}"
+                )),
+                StoreError::Backend(why) => StoreError::Backend(format!(
+                    "PostgreSQL at {description} refused the connection: {why}"
+                )),
+                other => other,
+            }
+        })?;
         migrate(&mut client)?;
         drop(client);
 
