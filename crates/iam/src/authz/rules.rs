@@ -21,7 +21,7 @@ use std::sync::Arc;
 use ferrokms_authz::RequestFacts;
 
 use super::tests::{
-    account, as_user, directory, facts, policy, region, root, user, A, ALLOW_ALL, B, NOW,
+    account, as_user, assume, directory, facts, policy, region, root, user, A, ALLOW_ALL, B, NOW,
 };
 use crate::groups::Taggable;
 use crate::ops_owner::Owner;
@@ -216,20 +216,6 @@ fn caller_for(w: &World, actor: &Actor) -> Caller {
 
 fn session_caller(d: &Directory, s: &Arc<crate::Session>) -> Caller {
     d.caller(&s.principal, &region(), Some(s), Some(facts()))
-}
-
-fn assume(arn: &str) -> AssumeRoleInput<'_> {
-    AssumeRoleInput {
-        role_arn: arn,
-        session_name: "rules",
-        duration_seconds: None,
-        policy: None,
-        policy_arns: Vec::new(),
-        external_id: None,
-        tags: Vec::new(),
-        transitive_tag_keys: Vec::new(),
-        source_identity: None,
-    }
 }
 
 fn role(name: &str) -> String {

@@ -90,6 +90,21 @@ pub(super) fn as_user(d: &Directory, u: &UserRecord, facts: RequestFacts) -> Cal
     d.caller(&principal_of(u), &region(), None, Some(facts))
 }
 
+/// An AssumeRole request for `arn` with nothing else set.
+pub(super) fn assume(arn: &str) -> AssumeRoleInput<'_> {
+    AssumeRoleInput {
+        role_arn: arn,
+        session_name: "sess",
+        duration_seconds: None,
+        policy: None,
+        policy_arns: Vec::new(),
+        external_id: None,
+        tags: Vec::new(),
+        transitive_tag_keys: Vec::new(),
+        source_identity: None,
+    }
+}
+
 pub(super) fn policy(statements: &str) -> String {
     format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#)
 }
@@ -201,16 +216,10 @@ fn managed_session_policies_of_assume_role_must_be_the_roles_accounts() {
             None,
         )
         .expect("role");
+    let arn = role.arn();
     let input = AssumeRoleInput {
-        role_arn: &role.arn(),
-        session_name: "sess",
-        duration_seconds: None,
-        policy: None,
         policy_arns: vec![a_policy],
-        external_id: None,
-        tags: Vec::new(),
-        transitive_tag_keys: Vec::new(),
-        source_identity: None,
+        ..assume(&arn)
     };
     no_such_entity(d.assume_role(&bob, input));
 }
@@ -749,21 +758,8 @@ fn a_recreated_role_gives_old_sessions_nothing() {
     let old_role = d
         .create_role(&a, "ops", None, &trust, None, None, Vec::new(), None)
         .expect("role");
-    fn input(arn: &str) -> AssumeRoleInput<'_> {
-        AssumeRoleInput {
-            role_arn: arn,
-            session_name: "sess",
-            duration_seconds: None,
-            policy: None,
-            policy_arns: Vec::new(),
-            external_id: None,
-            tags: Vec::new(),
-            transitive_tag_keys: Vec::new(),
-            source_identity: None,
-        }
-    }
     let arn = old_role.arn();
-    let s = d.assume_role(&assumer, input(&arn)).expect("assumed");
+    let s = d.assume_role(&assumer, assume(&arn)).expect("assumed");
     d.delete_role(&a, "ops").expect("deleted");
     let new_role = d
         .create_role(&a, "ops", None, &trust, None, None, Vec::new(), None)
@@ -773,7 +769,9 @@ fn a_recreated_role_gives_old_sessions_nothing() {
     assert_ne!(old_role.id, new_role.id);
     assert!(!d.principal_exists(&s.principal));
     assert!(d.identity_policies(&s.principal).is_empty());
-    let fresh = d.assume_role(&assumer, input(&arn)).expect("assumed again");
+    let fresh = d
+        .assume_role(&assumer, assume(&arn))
+        .expect("assumed again");
     assert!(d.principal_exists(&fresh.principal));
     assert_eq!(d.identity_policies(&fresh.principal).len(), 1);
 }
@@ -878,15 +876,11 @@ fn the_catalog_says_which_condition_keys_assume_role_sets() {
             .expect("role");
         let arn = role.arn();
         let input = AssumeRoleInput {
-            role_arn: &arn,
-            session_name: "sess",
-            duration_seconds: None,
-            policy: None,
-            policy_arns: Vec::new(),
             external_id: Some("ext-id"),
             tags: tags.clone(),
             transitive_tag_keys: vec!["team".into()],
             source_identity: Some("alice"),
+            ..assume(&arn)
         };
         let why = denied(d.assume_role(&c, input));
         assert!(why.contains("sts:AssumeRole"), "{key}: {why}");
@@ -927,15 +921,9 @@ fn assume_role_reveals_nothing_of_the_roles_account_before_authorization() {
         denied(d.assume_role(
             &mallory,
             AssumeRoleInput {
-                role_arn: &role,
-                session_name: "probe",
                 duration_seconds: duration,
-                policy: None,
                 policy_arns,
-                external_id: None,
-                tags: Vec::new(),
-                transitive_tag_keys: Vec::new(),
-                source_identity: None,
+                ..assume(&role)
             },
         ))
     };
