@@ -10,8 +10,10 @@ use crate::record::AuthzRecord;
 use crate::AuthzError;
 
 /// Who is calling, as established by authentication: the same value for
-/// every service (KMS, IAM, STS).
-#[derive(Debug, Clone)]
+/// every service (KMS, IAM, STS). One per request: it carries the request's
+/// decision trace, which the edge takes by value at the end
+/// ([`Caller::into_trace`]).
+#[derive(Debug)]
 pub struct Caller {
     pub account: AccountId,
     /// The region of the request (from the SigV4 credential scope).
@@ -21,6 +23,48 @@ pub struct Caller {
     pub arn: String,
     /// Identity-side policies and global condition keys for authorization.
     pub identity: Arc<CallerIdentity>,
+    /// Every authorization decision taken for this request, in order: the
+    /// services add each verdict they conclude ([`Caller::record`]); the
+    /// audit record and `policy explain` read it.
+    pub trace: Trace,
+}
+
+/// The decisions of one request. Owned by its [`Caller`] (never shared
+/// between requests or threads: no lock), appended to while the
+/// operation runs, and handed over by value when the caller is consumed.
+#[derive(Debug, Default)]
+pub struct Trace(std::cell::RefCell<Vec<AuthzRecord>>);
+
+impl Trace {
+    /// How many decisions were recorded so far.
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.borrow().is_empty()
+    }
+
+    /// The `i`th decision recorded.
+    pub fn get(&self, i: usize) -> Option<AuthzRecord> {
+        self.0.borrow().get(i).cloned()
+    }
+}
+
+impl Clone for Caller {
+    /// The same caller asking anew (in another region, with another
+    /// policy, for an analysis): its trace starts empty. A service that
+    /// decides through such a copy adds the copy's trace to the request's
+    /// ([`Caller::absorb`]).
+    fn clone(&self) -> Self {
+        Caller {
+            account: self.account.clone(),
+            region: self.region.clone(),
+            arn: self.arn.clone(),
+            identity: self.identity.clone(),
+            trace: Trace::default(),
+        }
+    }
 }
 
 impl Caller {
@@ -32,7 +76,30 @@ impl Caller {
             account,
             region,
             identity: Default::default(),
+            trace: Trace::default(),
         }
+    }
+
+    /// Adds a decision to the request's trace.
+    pub fn record(&self, r: AuthzRecord) {
+        self.trace.0.borrow_mut().push(r);
+    }
+
+    /// Moves the decisions another caller (a copy of this one asking in
+    /// this request's name) took so far into this request's trace.
+    pub fn absorb(&self, other: &Caller) {
+        let taken = std::mem::take(&mut *other.trace.0.borrow_mut());
+        self.trace.0.borrow_mut().extend(taken);
+    }
+
+    /// The decisions recorded so far (tests, analyses).
+    pub fn decisions(&self) -> Vec<AuthzRecord> {
+        self.trace.0.borrow().clone()
+    }
+
+    /// The request's decisions, by value: the caller is done.
+    pub fn into_trace(self) -> Vec<AuthzRecord> {
+        self.trace.0.into_inner()
     }
 
     /// The principal as the policy engine sees it: the profile's, built by
@@ -72,26 +139,6 @@ pub struct CallerIdentity {
     /// Keys of this request alone (`aws:SourceIp`, `aws:CurrentTime`,
     /// `kms:ViaService`...), built only if a policy reads one.
     pub context: RequestContext,
-    /// Every authorization decision taken for this request, in order, for
-    /// the audit record and `policy explain`.
-    pub trace: parking_lot::Mutex<Vec<AuthzRecord>>,
-}
-
-impl CallerIdentity {
-    /// Adds a decision to the request's trace.
-    pub fn record(&self, r: AuthzRecord) {
-        self.trace.lock().push(r);
-    }
-
-    /// The decisions recorded so far for this request.
-    pub fn decisions(&self) -> Vec<AuthzRecord> {
-        self.trace.lock().clone()
-    }
-
-    /// The decisions of the request, taken out (once, at the end).
-    pub fn take_decisions(&self) -> Vec<AuthzRecord> {
-        std::mem::take(&mut *self.trace.lock())
-    }
 }
 
 /// What a request itself says about the global condition keys: where it

@@ -330,6 +330,7 @@ mod tests {
                 profile: Arc::new(profile),
                 ..Default::default()
             }),
+            trace: Default::default(),
         }
     }
 

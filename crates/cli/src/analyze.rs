@@ -495,7 +495,6 @@ fn condition_failures(
                             context: profile.context.clone(),
                         }),
                         context: caller.identity.context.clone(),
-                        trace: Default::default(),
                     }),
                     ..caller.clone()
                 };
@@ -816,7 +815,6 @@ fn caller_with(
                 context: profile.context.clone(),
             }),
             context: caller.identity.context.clone(),
-            trace: Default::default(),
         }),
         ..caller.clone()
     }

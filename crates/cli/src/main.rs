@@ -403,7 +403,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// `create`: whether a missing data directory or database may be created
-/// (only `serve`, unless --no-create).
+/// (`serve`, unless --no-create; and `seed-keys`, the benchmarks' tool that
+/// fills a fresh data directory with keys).
 fn storage_options(
     s: &StorageArgs,
     in_memory: bool,
@@ -429,7 +430,7 @@ fn storage_options(
 }
 
 fn seed_keys(args: SeedKeysArgs) -> anyhow::Result<()> {
-    let opts = storage_options(&args.storage, false, None, false);
+    let opts = storage_options(&args.storage, false, None, true);
     let (app, _) = setup::open(&opts)?;
     let account = AccountId::parse(&args.account)
         .map_err(|_| anyhow::anyhow!("--account must be 12 digits"))?;
@@ -442,12 +443,18 @@ fn seed_keys(args: SeedKeysArgs) -> anyhow::Result<()> {
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
-                let (app, caller, made) = (&app, &caller, &made);
+                let (app, made) = (&app, &made);
+                // A caller per thread, and a fresh one (an empty trace) per
+                // key, as the server makes one per request.
+                let caller = caller.clone();
                 let share = args.count / threads + u64::from(t < args.count % threads);
                 scope.spawn(move || -> anyhow::Result<()> {
                     for _ in 0..share {
                         app.kms
-                            .create_key(caller, ferrokms_kms::api::CreateKeyRequest::default())
+                            .create_key(
+                                &caller.clone(),
+                                ferrokms_kms::api::CreateKeyRequest::default(),
+                            )
                             .map_err(|e| anyhow::anyhow!("CreateKey: {e}"))?;
                         let n = made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                         if n % 100_000 == 0 {

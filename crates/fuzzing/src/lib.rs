@@ -78,7 +78,6 @@ fn caller() -> Caller {
 /// inputs did (libFuzzer reproduces a crash from its input alone).
 struct Fixture {
     kms: Kms,
-    caller: Caller,
     /// Placeholder -> key id, substituted into request bodies.
     keys: Vec<(&'static str, String)>,
 }
@@ -115,7 +114,7 @@ impl Fixture {
                 .to_string();
             keys.push((name, id));
         }
-        Fixture { kms, caller, keys }
+        Fixture { kms, keys }
     }
 
     fn key(&self, placeholder: &str) -> &str {
@@ -413,7 +412,7 @@ pub fn seed_ciphertexts() -> Vec<(&'static str, Vec<u8>)> {
         let Ok(value) = serde_json::from_str::<Value>(&body) else {
             continue;
         };
-        let Ok(resp) = kms_api::dispatch(&fx.kms, model(), &fx.caller, "Encrypt", value) else {
+        let Ok(resp) = kms_api::dispatch(&fx.kms, model(), &caller(), "Encrypt", value) else {
             continue;
         };
         let blob = serde_json::from_slice::<Value>(&resp)

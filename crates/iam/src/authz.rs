@@ -348,8 +348,8 @@ impl Directory {
                     context: facts
                         .map(ferrokms_authz::RequestContext::new)
                         .unwrap_or_default(),
-                    trace: Default::default(),
                 }),
+                trace: Default::default(),
             },
         }
     }
@@ -380,7 +380,7 @@ impl Directory {
             Question::identity(action, resource, &account).with_context(&context),
         )?
         .conclude(None);
-        caller.authz.identity.record(record);
+        caller.authz.record(record);
         outcome.map_err(IamError::AccessDenied)
     }
 }

@@ -453,7 +453,7 @@ impl Directory {
                 },
             )?;
             let (record, outcome) = verdict.conclude(None);
-            caller.authz.identity.record(record);
+            caller.authz.record(record);
             outcome.map_err(IamError::AccessDenied)?;
         }
         // What depends on the role's account — its maximum duration, its

@@ -222,7 +222,7 @@ impl Kms {
                 grants,
             );
         let (record, outcome) = verdict.conclude(by_grant.then_some("allow (grant)"));
-        caller.identity.record(record);
+        caller.record(record);
         outcome.map_err(KmsError::AccessDenied)
     }
 
@@ -253,7 +253,7 @@ impl Kms {
         let (record, outcome) = self
             .identity_decision(caller, action, resource, extra)?
             .conclude(None);
-        caller.identity.record(record);
+        caller.record(record);
         outcome.map_err(KmsError::AccessDenied)
     }
 
@@ -404,9 +404,9 @@ impl Kms {
         }
         let k = self.lookup(&key_ref)?;
         let policy = key_policy.unwrap_or(&k.policy);
-        let before = caller.identity.trace.lock().len();
+        let before = caller.trace.len();
         let result = self.authorize_record(caller, &k.record, policy, action, context);
-        let recorded = caller.identity.trace.lock().get(before).cloned();
+        let recorded = caller.trace.get(before);
         match (result, recorded) {
             (_, Some(r)) => Ok(r),
             // Refused before any policy was read (an action that does not

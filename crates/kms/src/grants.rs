@@ -904,7 +904,7 @@ impl Kms {
         // over every way of being allowed to retire.
         if matches!(verdict.decision, Decision::ExplicitDeny { .. }) {
             let (record, outcome) = verdict.conclude(None);
-            caller.identity.record(record);
+            caller.record(record);
             return Err(KmsError::AccessDenied(outcome.err().unwrap_or_default()));
         }
         let caps = IdentityCaps::from(verdict.identity_side);
@@ -925,7 +925,7 @@ impl Kms {
             // caller retire it (an identity policy of another account that
             // allows kms:RetireGrant on the key counts for nothing).
             let reason = "because no identity-based policy allows the kms:RetireGrant action";
-            caller.identity.record(crate::authz::AuthzRecord {
+            caller.record(crate::authz::AuthzRecord {
                 action: "kms:RetireGrant".into(),
                 resource: key_arn.clone(),
                 allowed: false,
@@ -945,7 +945,7 @@ impl Kms {
         } else {
             Some("allow (grantee of the grant)")
         });
-        caller.identity.record(record);
+        caller.record(record);
         dry_run(req.dry_run)?;
         self.delete_grant(&grant)
     }

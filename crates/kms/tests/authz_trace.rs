@@ -39,7 +39,7 @@ fn decision_trace_names_the_key_policy_statement_that_allowed_and_the_reason_of_
     };
     let caller = root("111122223333");
     encrypt(&caller).unwrap();
-    let d = caller.identity.decisions();
+    let d = caller.decisions();
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].action, "kms:Encrypt");
     assert_eq!(d[0].resource, key.arn);
@@ -51,7 +51,7 @@ fn decision_trace_names_the_key_policy_statement_that_allowed_and_the_reason_of_
 
     let stranger = root("444455556666");
     assert!(matches!(encrypt(&stranger), Err(KmsError::AccessDenied(_))));
-    let d = stranger.identity.decisions();
+    let d = stranger.decisions();
     assert!(!d[0].allowed);
     assert_eq!(
         d[0].decision,

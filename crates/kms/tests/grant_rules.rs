@@ -77,6 +77,7 @@ fn principal(arn: &str, role: Option<&str>, policies: &[(PolicyKind, String)]) -
             }),
             ..Default::default()
         }),
+        trace: Default::default(),
     }
 }
 

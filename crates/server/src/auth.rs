@@ -252,8 +252,8 @@ pub fn caller(
         identity: std::sync::Arc::new(CallerIdentity {
             profile: profiles.get(directory, identity),
             context,
-            trace: Default::default(),
         }),
+        trace: Default::default(),
     }
 }
 
@@ -308,8 +308,8 @@ pub fn caller_for(
         identity: Arc::new(CallerIdentity {
             profile: Arc::new(build_profile(directory, principal, region, session)),
             context: request_context(Origin::default(), None),
-            trace: Default::default(),
         }),
+        trace: Default::default(),
     }
 }
 

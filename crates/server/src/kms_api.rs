@@ -415,7 +415,7 @@ impl Protocol for KmsRequest {
         };
         Operated {
             result: result.map_err(Fault::from),
-            trace: caller.identity.take_decisions(),
+            trace: caller.into_trace(),
         }
     }
 

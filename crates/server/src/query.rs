@@ -419,7 +419,7 @@ impl Protocol for QueryRequest {
         let result = dispatch(&app.directory, &caller, &action, &params);
         Operated {
             result: result.map_err(Fault::from),
-            trace: caller.authz.identity.take_decisions(),
+            trace: caller.authz.into_trace(),
         }
     }
 

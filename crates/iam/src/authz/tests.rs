@@ -802,7 +802,7 @@ fn every_iam_decision_is_on_the_callers_trace() {
     );
     d.list_users(&u, None).expect("allowed");
     denied(d.list_roles(&u, None));
-    let trace = u.authz.identity.decisions();
+    let trace = u.authz.decisions();
     assert_eq!(trace.len(), 2);
     assert_eq!(trace[0].action, "iam:ListUsers");
     assert!(trace[0].allowed);

@@ -202,10 +202,16 @@ impl Kms {
                     .collect(),
             );
         }
-        self.authorize_identity_only(&in_replica_region, "CreateKey", "*", create_cond.clone())?;
-        if !tags.is_empty() {
-            self.authorize_create_key_tags(&in_replica_region, create_cond)?;
-        }
+        let authorized = self
+            .authorize_identity_only(&in_replica_region, "CreateKey", "*", create_cond.clone())
+            .and_then(|()| match tags.is_empty() {
+                true => Ok(()),
+                false => self.authorize_create_key_tags(&in_replica_region, create_cond),
+            });
+        // The copy decided in this request's name: its decisions are the
+        // request's.
+        caller.absorb(&in_replica_region);
+        authorized?;
         let given_policy = match &req.policy {
             Some(p) => Some(self.validate_key_policy(p)?),
             None => None,
@@ -244,12 +250,14 @@ impl Kms {
             })),
         };
         if let Some(parsed) = &given_policy {
-            self.check_lockout(
+            let checked = self.check_lockout(
                 &in_replica_region,
                 &record,
                 parsed,
                 req.bypass_policy_lockout_safety_check,
-            )?;
+            );
+            caller.absorb(&in_replica_region);
+            checked?;
         }
 
         // Copy the sealed material, resealed under the replica's ids.
