@@ -319,3 +319,34 @@ def test_a_simulation_too_large_to_answer_quickly_is_refused_before_it_runs(srv)
         ("kms:Action9", resources[99]), ("kms:Action10", resources[0])]
     assert sum(r["EvalDecision"] == "allowed" for r in results) == 10_000
     print(f"largest accepted simulation answered in {took:.2f} s (10 pages)")
+
+
+# --- an unauthorized caller learns nothing of which names exist -----------------------
+
+
+def test_an_unauthorized_user_cannot_probe_which_users_roles_and_groups_exist(srv):
+    """A user with no IAM permissions asks about a name that exists and one that does not: AWS
+    authorizes on the ARN first, so both answers are the same AccessDenied; the account's root is
+    told NoSuchEntity."""
+    iam = srv.client(service="iam")
+    real = uid("real")
+    iam.create_user(UserName=real)
+    iam.create_group(GroupName=real)
+    _, _, (ak, sk) = new_user(srv, iam, doc({"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "*"}))
+    probe = make_client(srv.endpoint, ak, sk, service="iam")
+    ghost = uid("ghost")
+    calls = {
+        "DeleteUser": lambda n: probe.delete_user(UserName=n),
+        "ListGroupsForUser": lambda n: probe.list_groups_for_user(UserName=n),
+        "ListAccessKeys": lambda n: probe.list_access_keys(UserName=n),
+        "TagUser": lambda n: probe.tag_user(UserName=n, Tags=[{"Key": "k", "Value": "v"}]),
+        "DeleteGroup": lambda n: probe.delete_group(GroupName=n),
+    }
+    for action, call in calls.items():
+        answers = []
+        for name in (real, ghost):
+            e = expect_error(lambda: call(name), "AccessDenied", 403)
+            answers.append(str(e).replace(name, "NAME"))
+        assert answers[0] == answers[1], (action, answers)
+        assert f"iam:{action}" in answers[0], answers[0]
+    expect_error(lambda: iam.delete_user(UserName=ghost), "NoSuchEntity", 404)
