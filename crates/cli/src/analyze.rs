@@ -40,6 +40,11 @@ pub struct DataArgs {
     /// (postgres://...); the data dir then only supplies the root key.
     #[arg(long, env = "FERROKMS_STORE")]
     pub(crate) store: Option<String>,
+    /// A file holding the password of --store's PostgreSQL user, for a URL
+    /// without one: keeps the password off the command line (where `ps`
+    /// shows it) and out of the environment.
+    #[arg(long, env = "FERROKMS_STORE_PASSWORD_FILE", requires = "store")]
+    pub(crate) store_password_file: Option<PathBuf>,
     #[arg(long, default_value = "us-east-1")]
     pub(crate) region: String,
 }
@@ -167,6 +172,7 @@ pub(crate) fn open_live(d: &DataArgs) -> anyhow::Result<Live> {
         Some(url) => Storage::Postgres {
             url: url.clone(),
             dir: d.data_dir.clone(),
+            password: crate::config::store_password(d.store_password_file.as_deref())?,
         },
         None => {
             if !d.data_dir.join(setup::DATABASE_FILE).is_file() {

@@ -59,6 +59,11 @@ pub struct AuditArgs {
     /// alias given to --key when they share one.
     #[arg(long, env = "FERROKMS_STORE")]
     pub store: Option<String>,
+    /// A file holding the password of --store's PostgreSQL user, for a URL
+    /// without one: keeps the password off the command line (where `ps`
+    /// shows it) and out of the environment.
+    #[arg(long, env = "FERROKMS_STORE_PASSWORD_FILE", requires = "store")]
+    pub store_password_file: Option<PathBuf>,
     /// The region of an alias name given to --key.
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
@@ -292,6 +297,7 @@ impl KeyFilter {
             data_dir: a.data_dir.clone(),
             root_key_file: a.root_key_file.clone(),
             store: a.store.clone(),
+            store_password_file: a.store_password_file.clone(),
             region: a.region.clone(),
         })
         .with_context(|| format!("cannot resolve --key '{text}' to its key"))?;
