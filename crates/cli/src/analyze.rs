@@ -40,6 +40,11 @@ pub struct DataArgs {
     /// (postgres://...); the data dir then only supplies the root key.
     #[arg(long, env = "FERROKMS_STORE")]
     pub(crate) store: Option<String>,
+    /// A file holding the password of --store's PostgreSQL user, for a URL
+    /// without one: keeps the password off the command line (where `ps`
+    /// shows it) and out of the environment.
+    #[arg(long, env = "FERROKMS_STORE_PASSWORD_FILE", requires = "store")]
+    pub(crate) store_password_file: Option<PathBuf>,
     #[arg(long, default_value = "us-east-1")]
     pub(crate) region: String,
 }
@@ -167,6 +172,7 @@ pub(crate) fn open_live(d: &DataArgs) -> anyhow::Result<Live> {
         Some(url) => Storage::Postgres {
             url: url.clone(),
             dir: d.data_dir.clone(),
+            password: crate::config::store_password(d.store_password_file.as_deref())?,
         },
         None => {
             if !d.data_dir.join(setup::DATABASE_FILE).is_file() {
@@ -330,7 +336,14 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
         if record.allowed || matches!(record.reason, ferrokms_authz::Reason::ExplicitDeny(_)) {
             Vec::new()
         } else {
-            condition_failures(&live, &caller, &record, &context, &args.context)?
+            condition_failures(
+                &live,
+                &caller,
+                &record,
+                &context,
+                &args.context,
+                Given::CommandLine,
+            )?
         };
     let suggestions = if condition_failures.is_empty() {
         suggest(
@@ -423,6 +436,97 @@ const KEY_KEYS: &[&str] = &[
     "aws:RequestedRegion",
 ];
 
+/// Where a condition check's context values came from.
+#[derive(Clone, Copy)]
+enum Given {
+    /// `policy simulate --context`.
+    CommandLine,
+    /// An audit record (`policy explain`): only what [`record_context`]
+    /// rebuilds is known.
+    Record,
+}
+
+/// Condition keys (or prefixes) [`record_context`] rebuilds from an audit
+/// record: absent from the rebuilt context, the request did not carry them.
+const RECORDED_KEYS: &[&str] = &[
+    "kms:EncryptionContext:",
+    "kms:EncryptionContextKeys",
+    "kms:SigningAlgorithm",
+    "kms:MessageType",
+    "kms:EncryptionAlgorithm",
+    "kms:KeyAgreementAlgorithm",
+    "kms:MacAlgorithm",
+    "kms:DataKeyPairSpec",
+    "kms:GrantOperations",
+    "kms:GranteePrincipal",
+    "kms:RetiringPrincipal",
+    "aws:SourceIp",
+];
+
+/// The request's condition keys an audit record allows rebuilding, as
+/// `KEY=VALUE` (a key repeated for a multivalued one): its encryption
+/// context, the algorithms and other parameters KMS turns into condition
+/// keys, and the source address.
+pub(crate) fn record_context(record: &Value) -> Vec<String> {
+    let p = &record["requestParameters"];
+    let mut out = Vec::new();
+    if let Some(ec) = p["encryptionContext"].as_object() {
+        for (k, v) in ec {
+            let v = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            out.push(format!("kms:EncryptionContext:{k}={v}"));
+        }
+        for k in ec.keys() {
+            out.push(format!("kms:EncryptionContextKeys={k}"));
+        }
+    }
+    for (param, key) in [
+        ("signingAlgorithm", "kms:SigningAlgorithm"),
+        ("messageType", "kms:MessageType"),
+        ("encryptionAlgorithm", "kms:EncryptionAlgorithm"),
+        ("keyAgreementAlgorithm", "kms:KeyAgreementAlgorithm"),
+        ("macAlgorithm", "kms:MacAlgorithm"),
+        ("keyPairSpec", "kms:DataKeyPairSpec"),
+        ("granteePrincipal", "kms:GranteePrincipal"),
+        ("retiringPrincipal", "kms:RetiringPrincipal"),
+    ] {
+        if let Some(v) = p[param].as_str() {
+            out.push(format!("{key}={v}"));
+        }
+    }
+    for op in p["operations"].as_array().into_iter().flatten() {
+        if let Some(op) = op.as_str() {
+            out.push(format!("kms:GrantOperations={op}"));
+        }
+    }
+    if let Some(ip) = record["sourceIPAddress"].as_str().filter(|s| !s.is_empty()) {
+        out.push(format!("aws:SourceIp={ip}"));
+    }
+    out
+}
+
+/// For a denied KMS request of an audit record: the statements of the data
+/// dir's policies (as they are now) that would allow it but for their
+/// condition, each with the failing entry and the value that is missing or
+/// does not match, in the context [`record_context`] rebuilds. Returns the
+/// rebuilt context too.
+pub(crate) fn recorded_condition_failures(
+    data: &DataArgs,
+    record: &Value,
+    decision: &AuthzRecord,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let live = open_live(data)?;
+    let caller_arn = record["userIdentity"]["arn"].as_str().unwrap_or("");
+    let principal = resolve_principal(&live.directory, caller_arn)?;
+    let caller = ferrokms_server::auth::caller_for(&live.directory, &principal, &live.region, None);
+    let given = record_context(record);
+    let context = parse_context(&given)?;
+    let failures = condition_failures(&live, &caller, decision, &context, &given, Given::Record)?;
+    Ok((failures, given))
+}
+
 /// `policy` with statement `index`'s Condition replaced by `condition`
 /// (removed for `None`).
 fn with_condition(
@@ -457,6 +561,7 @@ fn condition_failures(
     record: &AuthzRecord,
     context: &Context,
     given: &[String],
+    from: Given,
 ) -> anyhow::Result<Vec<String>> {
     let key_policy = live
         .kms
@@ -577,7 +682,20 @@ fn condition_failures(
                     {
                         format!("{key} is decided by the key, which does not meet it")
                     } else {
-                        format!("the request carries no {key} (e.g. --context {key}={example})")
+                        match from {
+                            Given::CommandLine => format!(
+                                "the request carries no {key} (e.g. --context {key}={example})"
+                            ),
+                            Given::Record if RECORDED_KEYS.iter().any(|k| {
+                                key.get(..k.len()).is_some_and(|p| p.eq_ignore_ascii_case(k))
+                            }) =>
+                            {
+                                format!("the request carried no {key} (it needs e.g. {key}={example})")
+                            }
+                            Given::Record => format!(
+                                "the audit record does not keep {key}, so whether the request carried it is unknown; the condition needs e.g. {key}={example}"
+                            ),
+                        }
                     };
                     reasons.push(format!("{only}: {why}"));
                 }

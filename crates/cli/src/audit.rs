@@ -59,6 +59,11 @@ pub struct AuditArgs {
     /// alias given to --key when they share one.
     #[arg(long, env = "FERROKMS_STORE")]
     pub store: Option<String>,
+    /// A file holding the password of --store's PostgreSQL user, for a URL
+    /// without one: keeps the password off the command line (where `ps`
+    /// shows it) and out of the environment.
+    #[arg(long, env = "FERROKMS_STORE_PASSWORD_FILE", requires = "store")]
+    pub store_password_file: Option<PathBuf>,
     /// The region of an alias name given to --key.
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
@@ -74,6 +79,17 @@ pub struct ExplainArgs {
     /// The record and its explanation as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Root key file, to check a denied KMS request's conditions against
+    /// the data dir's policies; default DATA_DIR/root.key.
+    #[arg(long, env = "FERROKMS_ROOT_KEY_FILE")]
+    pub root_key_file: Option<PathBuf>,
+    /// The PostgreSQL database of the nodes (postgres://...), when they
+    /// share one, for the same check.
+    #[arg(long, env = "FERROKMS_STORE")]
+    pub store: Option<String>,
+    /// A file holding the password of --store's PostgreSQL user.
+    #[arg(long, env = "FERROKMS_STORE_PASSWORD_FILE", requires = "store")]
+    pub store_password_file: Option<PathBuf>,
 }
 
 /// Every audit record of a data dir, oldest first.
@@ -292,6 +308,7 @@ impl KeyFilter {
             data_dir: a.data_dir.clone(),
             root_key_file: a.root_key_file.clone(),
             store: a.store.clone(),
+            store_password_file: a.store_password_file.clone(),
             region: a.region.clone(),
         })
         .with_context(|| format!("cannot resolve --key '{text}' to its key"))?;
@@ -515,7 +532,40 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
     let caller_account = s(v, &["userIdentity", "accountId"]).to_string();
     let decisions = ferrokms_kms::authz::AuthzRecord::from_audit(v);
     let mut suggestions = Vec::new();
+    // The context the condition checks used (set when one named a failed
+    // condition).
+    let mut condition_context: Option<Vec<String>> = None;
     for d in decisions.iter().filter(|d| !d.allowed) {
+        // A denial no Deny decided: does a statement allow it but for its
+        // condition? Checked in the data dir's policies as they are now,
+        // with the context the record keeps; skipped (with a note) when
+        // the data dir cannot be read or the key is gone.
+        if s(v, &["eventSource"]) == "kms.amazonaws.com"
+            && !matches!(d.reason, ferrokms_authz::Reason::ExplicitDeny(_))
+        {
+            let data = crate::analyze::DataArgs {
+                data_dir: a.data_dir.clone(),
+                root_key_file: a.root_key_file.clone(),
+                store: a.store.clone(),
+                store_password_file: a.store_password_file.clone(),
+                region: match s(v, &["awsRegion"]) {
+                    "" => "us-east-1".to_string(),
+                    r => r.to_string(),
+                },
+            };
+            match crate::analyze::recorded_condition_failures(&data, v, d) {
+                Ok((failures, given)) if !failures.is_empty() => {
+                    suggestions.extend(failures);
+                    condition_context = Some(given);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!(
+                    "note: the statements' conditions were not checked against the data dir's policies: {}",
+                    crate::error_line(&e)
+                ),
+            }
+        }
         let key_account = d.resource.split(':').nth(4).unwrap_or("").to_string();
         suggestions.extend(ferrokms_kms::explain::suggest(
             d,
@@ -526,7 +576,11 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
         ));
     }
     if a.json {
-        let out = serde_json::json!({"record": v, "suggestions": suggestions});
+        let out = serde_json::json!({
+            "record": v,
+            "suggestions": suggestions,
+            "condition_context": condition_context,
+        });
         outln!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
@@ -575,6 +629,16 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
         outln!("  What would allow it:");
         for sug in &suggestions {
             outln!("    - {sug}");
+        }
+        if let Some(given) = &condition_context {
+            outln!(
+                "  (conditions checked against the policies as they are now, with what the record keeps of the request: {})",
+                if given.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    given.join(", ")
+                }
+            );
         }
     }
     Ok(())

@@ -10,6 +10,7 @@ mod out;
 mod analyze;
 mod audit;
 mod backup;
+mod config;
 mod when;
 
 use std::net::SocketAddr;
@@ -109,15 +110,28 @@ struct StorageArgs {
     #[arg(long, env = "FERROKMS_ROOT_KEY_FILE")]
     root_key_file: Option<PathBuf>,
     /// Keep state in a PostgreSQL database that several nodes share
-    /// (postgres://user:password@host:port/db) instead of SQLite in the data
-    /// dir; the data dir then holds only the root key, the first credentials
-    /// file and the audit trail. Every node needs the same root key.
+    /// (postgres://user@host:port/db, the password in --store-password-file
+    /// or in the URL) instead of SQLite in the data dir; the data dir then
+    /// holds only the root key, the first credentials file and the audit
+    /// trail. Every node needs the same root key.
     #[arg(long, env = "FERROKMS_STORE")]
     store: Option<String>,
+    /// A file holding the password of --store's PostgreSQL user, for a URL
+    /// without one: keeps the password off the command line (where `ps`
+    /// shows it) and out of the environment.
+    #[arg(long, env = "FERROKMS_STORE_PASSWORD_FILE", requires = "store")]
+    store_password_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
 struct ServeArgs {
+    /// A TOML file of serve's options, keyed by their long names
+    /// (`listen = "0.0.0.0:7300"`, `data-dir = "/var/lib/ferrokms"`,
+    /// `dev = true`, `via-service-principal = ["arn:..."]`). An option given
+    /// on the command line or by its environment variable wins over the
+    /// file; an unknown key is refused (docs/operations.md).
+    #[arg(long, env = "FERROKMS_CONFIG")]
+    config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "FERROKMS_LISTEN", default_value = "127.0.0.1:7300")]
     listen: SocketAddr,
@@ -295,7 +309,14 @@ enum AccountCommand {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let args = match config::apply::<Cli>(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("ferrokms: {}", error_line(&e));
+            std::process::exit(2)
+        }
+    };
+    let cli = Cli::parse_from(args);
     if let Err(e) = init_logging() {
         eprintln!("ferrokms: {e}");
         std::process::exit(2)
@@ -410,13 +431,14 @@ fn storage_options(
     in_memory: bool,
     dev_account: Option<AccountId>,
     create: bool,
-) -> Options {
-    Options {
+) -> anyhow::Result<Options> {
+    Ok(Options {
         storage: match (&s.store, in_memory) {
             (_, true) => Storage::InMemory,
             (Some(url), false) => Storage::Postgres {
                 url: url.clone(),
                 dir: s.data_dir.clone(),
+                password: config::store_password(s.store_password_file.as_deref())?,
             },
             (None, false) => Storage::DataDir(s.data_dir.clone()),
         },
@@ -426,11 +448,11 @@ fn storage_options(
         via_service_principals: Vec::new(),
         max_staleness: std::time::Duration::ZERO,
         create,
-    }
+    })
 }
 
 fn seed_keys(args: SeedKeysArgs) -> anyhow::Result<()> {
-    let opts = storage_options(&args.storage, false, None, true);
+    let opts = storage_options(&args.storage, false, None, true)?;
     let (app, _) = setup::open(&opts)?;
     let account = AccountId::parse(&args.account)
         .map_err(|_| anyhow::anyhow!("--account must be 12 digits"))?;
@@ -489,7 +511,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let mut opts = storage_options(&args.storage, args.in_memory, dev_account, !args.no_create);
+    let mut opts = storage_options(&args.storage, args.in_memory, dev_account, !args.no_create)?;
     opts.bootstrap = args.bootstrap.clone();
     opts.via_service_principals = args.via_service_principals.clone();
     opts.max_staleness = std::time::Duration::from_millis(args.max_staleness_ms);
@@ -615,7 +637,7 @@ fn account(cmd: AccountCommand) -> anyhow::Result<()> {
             let id = AccountId::parse(&account_id)
                 .map_err(|_| anyhow::anyhow!("account id must be 12 digits, got '{account_id}'"))?;
             let (store, sealer) =
-                setup::open_store(&storage_options(&storage, false, None, false))?;
+                setup::open_store(&storage_options(&storage, false, None, false)?)?;
             let dir = ferrokms_iam::Directory::open(store, sealer)?;
             if dir.account_exists(&id) {
                 bail!("account {id} already exists");
@@ -635,7 +657,7 @@ fn account(cmd: AccountCommand) -> anyhow::Result<()> {
         }
         AccountCommand::List { storage } => {
             let (store, sealer) =
-                setup::open_store(&storage_options(&storage, false, None, false))?;
+                setup::open_store(&storage_options(&storage, false, None, false)?)?;
             let dir = ferrokms_iam::Directory::open(store, sealer)?;
             for a in dir.accounts() {
                 outln!("{}", a.id);

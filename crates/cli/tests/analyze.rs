@@ -894,3 +894,111 @@ fn simulate_names_the_failed_condition_and_the_missing_context_value() {
     assert!(stdout(&o)
         .contains("or name arn:aws:iam::111122223333:role/kms-exports-role in the key policy"));
 }
+
+/// `policy explain` of a recorded denial that a statement would have
+/// allowed but for its condition: it names the statement, the failing
+/// condition and the value the request lacked or carried, from what the
+/// record keeps (here the message type), as `simulate` does.
+#[test]
+fn explain_names_the_failed_condition_of_a_recorded_request() {
+    let p = prepare();
+    let session = "arn:aws:sts::111122223333:assumed-role/kms-exports-role/batch";
+    let record = |id: &str, params: serde_json::Value| {
+        serde_json::json!({
+            "eventVersion": "1.08",
+            "userIdentity": {"type": "AssumedRole", "arn": session, "accountId": "111122223333",
+                "sessionContext": {"sessionIssuer": {"type": "Role",
+                    "arn": "arn:aws:iam::111122223333:role/kms-exports-role", "accountId": "111122223333"}}},
+            "eventTime": "2026-11-24T01:14:06Z", "eventSource": "kms.amazonaws.com", "eventName": "Sign",
+            "awsRegion": "us-east-1", "sourceIPAddress": "127.0.0.1",
+            "requestParameters": params,
+            "requestID": id,
+            "resources": [{"accountId": "111122223333", "type": "AWS::KMS::Key", "ARN": p.custom}],
+            "errorCode": "AccessDeniedException",
+            "errorMessage": "User: … because no identity-based policy allows the kms:Sign action",
+            "ferrokmsAuthorization": [{"action": "kms:Sign", "allowed": false,
+                "decision": "because no identity-based policy allows the kms:Sign action",
+                "statements": ["key policy #0 (Enable IAM User Permissions) Allow"]}]
+        })
+    };
+    let audit = Path::new(&p.dir).join("audit");
+    std::fs::create_dir_all(&audit).unwrap();
+    let lines = [
+        record(
+            "raw-1",
+            serde_json::json!({"keyId": p.custom, "messageType": "RAW", "signingAlgorithm": "RSASSA_PSS_SHA_256"}),
+        ),
+        record("none-2", serde_json::json!({"keyId": p.custom})),
+    ]
+    .map(|r| r.to_string())
+    .join("\n");
+    std::fs::write(audit.join("audit.jsonl"), lines + "\n").unwrap();
+
+    let explain = |id: &str| {
+        ferrokms(&[
+            "policy",
+            "explain",
+            "--data-dir",
+            &p.dir,
+            "--request-id",
+            id,
+        ])
+    };
+    let o = explain("raw-1");
+    let out = stdout(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("statement #1 (Sid \"ExportsSign\") of the key policy allows kms:Sign to arn:aws:sts::111122223333:assumed-role/kms-exports-role/batch"),
+        "{out}"
+    );
+    assert!(
+        out.contains("{\"StringEquals\":{\"kms:MessageType\":\"DIGEST\"}}: the request's kms:MessageType is RAW, which does not satisfy it"),
+        "{out}"
+    );
+    assert!(
+        out.contains("with what the record keeps of the request: "),
+        "{out}"
+    );
+    for value in [
+        "kms:MessageType=RAW",
+        "kms:SigningAlgorithm=RSASSA_PSS_SHA_256",
+        "aws:SourceIp=127.0.0.1",
+    ] {
+        assert!(out.contains(value), "{value}: {out}");
+    }
+    assert!(!out.contains("or name "), "{out}");
+
+    let out = stdout(&explain("none-2"));
+    assert!(
+        out.contains(
+            "the request carried no kms:MessageType (it needs e.g. kms:MessageType=DIGEST)"
+        ),
+        "{out}"
+    );
+
+    // Without the root key the policies cannot be read: the explanation
+    // from the record alone, and a note saying why.
+    std::fs::rename(
+        Path::new(&p.dir).join("root.key"),
+        Path::new(&p.dir).join("root.key.away"),
+    )
+    .unwrap();
+    let o = explain("raw-1");
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stdout(&o).contains("What would allow it:"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("note: the statements' conditions were not checked"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -34,9 +34,25 @@ pub enum Storage {
     /// postgres://...`). The directory keeps what is local to this node:
     /// the root key (unless `root_key_file`), the first start's credentials
     /// file and the audit trail.
-    Postgres { url: String, dir: PathBuf },
+    /// `password`, when given, is used with a URL that has none
+    /// (`--store-password-file`).
+    Postgres {
+        url: String,
+        dir: PathBuf,
+        password: Option<StorePassword>,
+    },
     /// Nothing persists: tests only.
     InMemory,
+}
+
+/// A PostgreSQL password; its `Debug` does not show it.
+#[derive(Clone)]
+pub struct StorePassword(pub String);
+
+impl std::fmt::Debug for StorePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StorePassword(..)")
+    }
 }
 
 impl Storage {
@@ -139,8 +155,11 @@ pub fn open_store(opts: &Options) -> Result<(Arc<dyn Store>, Arc<Sealer>), Setup
             let store = SqliteStore::open(&db).map_err(|e| SetupError::Database(db.clone(), e))?;
             Ok((Arc::new(store), Arc::new(sealer)))
         }
-        Storage::Postgres { url, dir } => {
-            let store: Arc<dyn Store> = Arc::new(PostgresStore::open(url)?);
+        Storage::Postgres { url, dir, password } => {
+            let store: Arc<dyn Store> = Arc::new(PostgresStore::open_with_password(
+                url,
+                password.as_ref().map(|p| p.0.as_str()),
+            )?);
             local_dir(dir, opts.create)?;
             let new_store = store.get(ROOT_CHECK_KIND, ROOT_CHECK_ID)?.is_none();
             let sealer = root_key(dir, opts, new_store, &store.describe())?;

@@ -300,9 +300,24 @@ impl PostgresStore {
     /// Connects, creates or checks the schema (under an advisory lock, so
     /// nodes starting together are safe) and starts the connection threads.
     pub fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with_password(url, None)
+    }
+
+    /// [`open`](Self::open) with the password given apart from the URL
+    /// (`--store-password-file`), so that it is neither on a command line
+    /// nor in the environment. A URL that has a password too is refused.
+    pub fn open_with_password(url: &str, password: Option<&str>) -> Result<Self, StoreError> {
         let mut config: Config = url
             .parse()
             .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        if let Some(password) = password {
+            if config.get_password().is_some() {
+                return Err(StoreError::Backend(
+                    "the PostgreSQL URL has a password and a password file is given too: keep one (the file)".into(),
+                ));
+            }
+            config.password(password);
+        }
         config.connect_timeout(Duration::from_secs(5));
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(10));
