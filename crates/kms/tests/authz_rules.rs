@@ -137,7 +137,8 @@ enum Expect {
 /// One rule of the table.
 struct Rule {
     rule: &'static str,
-    /// The key policy's statements (the key belongs to `{ACCT}`).
+    /// The key policy's statements (the key belongs to `{ACCT}`); none:
+    /// AWS's default key policy.
     key_policy: Vec<Value>,
     caller: Who,
     identity: Vec<Value>,

@@ -44,11 +44,6 @@ pub fn root_arn(account: &str) -> String {
     format!("arn:aws:iam::{account}:root")
 }
 
-/// A policy document of the given statements.
-pub fn document(statements: &[serde_json::Value]) -> String {
-    serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
-}
-
 /// An identity-side policy of one Allow (or Deny) statement on every
 /// resource.
 pub fn statement(effect: &str, actions: &[&str]) -> String {
