@@ -196,7 +196,7 @@ impl Rule {
         self.grant = Some((grantee, ops));
         self
     }
-    fn from_ip(mut self, ip: &'static str) -> Self {
+    fn source_ip(mut self, ip: &'static str) -> Self {
         self.source_ip = Some(ip);
         self
     }
@@ -598,22 +598,22 @@ fn rules() -> Vec<Rule> {
         rule("aws:SourceIp in an identity policy: a caller inside the range is allowed")
             .identity([id("Allow", &["kms:Encrypt"], "*",
                           Some(json!({"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}})))])
-            .from_ip("127.0.0.1")
+            .source_ip("127.0.0.1")
             .allows(),
         rule("aws:SourceIp in an identity policy: a caller outside the range is not")
             .identity([id("Allow", &["kms:Encrypt"], "*",
                           Some(json!({"IpAddress": {"aws:SourceIp": "192.0.2.0/24"}})))])
-            .from_ip("127.0.0.1")
+            .source_ip("127.0.0.1")
             .no_allow(Identity),
         rule("aws:SourceIp: an identity deny outside a range")
             .identity([allow(&["kms:*"]), id("Deny", &["kms:*"], "*",
                           Some(json!({"NotIpAddress": {"aws:SourceIp": "192.0.2.0/24"}})))])
-            .from_ip("127.0.0.1")
+            .source_ip("127.0.0.1")
             .explicit(Identity),
         rule("aws:SourceIp in a key policy statement naming the user")
             .key([kp("Allow", "{USER}", &["kms:Encrypt"],
                      Some(json!({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})))])
-            .from_ip("10.1.2.3")
+            .source_ip("10.1.2.3")
             .allows(),
         rule("kms:EncryptionContext in a key policy statement must hold")
             .key([kp("Allow", "{USER}", &["kms:Encrypt"],
@@ -679,13 +679,13 @@ fn rules() -> Vec<Rule> {
         rule("GenerateRandom honours aws:SourceIp in the identity policy")
             .identity([id("Allow", &["kms:GenerateRandom"], "*",
                           Some(json!({"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}})))])
-            .from_ip("127.0.0.1")
+            .source_ip("127.0.0.1")
             .op(Op::GenerateRandom)
             .allows(),
         rule("GenerateRandom outside the identity policy's source range is denied")
             .identity([id("Allow", &["kms:GenerateRandom"], "*",
                           Some(json!({"IpAddress": {"aws:SourceIp": "192.0.2.0/24"}})))])
-            .from_ip("127.0.0.1")
+            .source_ip("127.0.0.1")
             .op(Op::GenerateRandom)
             .no_allow(Identity),
     ]
