@@ -493,6 +493,37 @@ def server_factory(ferrokms_bin, tmp_path):
         s.stop()
 
 
+@pytest.fixture(scope="module")
+def srv(request, ferrokms_bin, tmp_path_factory):
+    """The test module's own server, started once for the module and
+    stopped after it. The module's ``SERVER`` says which:
+
+    - ``"data"`` (the default): a secure server on a fresh data dir;
+    - ``"dev"``: an in-memory ``--dev`` server (any 12-digit access key id
+      is that account's root);
+    - ``"clock"``: a data dir and the test clock (see ``clock_server``);
+    - ``("two-account", OTHER, CREDENTIALS_FILE)``: a data dir whose
+      bootstrap adds account OTHER (see ``two_account_server``).
+
+    ``SERVER_ARGS`` (a list) adds arguments to ``serve``."""
+    kind = getattr(request.module, "SERVER", "data")
+    extra = list(getattr(request.module, "SERVER_ARGS", []))
+    work = tmp_path_factory.mktemp(request.module.__name__.removeprefix("test_"))
+    if kind == "dev":
+        s = Server(ferrokms_bin, work, in_memory=True, dev=True, extra_args=extra).start()
+    elif kind == "clock":
+        assert not extra, "SERVER_ARGS with a clock server"
+        s = clock_server(ferrokms_bin, work)
+    elif isinstance(kind, tuple) and kind[0] == "two-account":
+        assert not extra, "SERVER_ARGS with a two-account server"
+        s = two_account_server(ferrokms_bin, work, kind[1], kind[2])
+    else:
+        assert kind == "data", f"unknown SERVER {kind!r}"
+        s = Server(ferrokms_bin, work, data_dir=work / "data", extra_args=extra).start()
+    yield s
+    s.stop()
+
+
 @pytest.fixture(scope="session")
 def session_tmp(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("ferrokms-session")

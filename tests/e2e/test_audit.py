@@ -8,20 +8,9 @@ import subprocess
 import time
 import uuid
 
-import pytest
-
-from conftest import DEFAULT_ACCOUNT, Server, expect_error, make_client
+from conftest import DEFAULT_ACCOUNT, expect_error, make_client
 
 ACCT = DEFAULT_ACCOUNT
-
-
-@pytest.fixture(scope="module")
-def srv(ferrokms_bin, tmp_path_factory):
-    work = tmp_path_factory.mktemp("audit")
-    s = Server(ferrokms_bin, work, data_dir=work / "data")
-    s.start()
-    yield s
-    s.stop()
 
 
 def cli(ferrokms_bin, *args):

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import DEFAULT_ACCOUNT, Server, expect_error, make_client
+from conftest import DEFAULT_ACCOUNT, expect_error, make_client
 
 ACCT = DEFAULT_ACCOUNT
 MAX_POLICY = 32 * 1024
@@ -31,15 +31,6 @@ MAX_PAIRS = 64
 MAX_CONTEXT_BYTES = 8192
 BOUND_S = 0.200
 TRIES = 3
-
-
-@pytest.fixture(scope="module")
-def srv(ferrokms_bin, tmp_path_factory):
-    work = tmp_path_factory.mktemp("authz-bounds")
-    s = Server(ferrokms_bin, work, data_dir=work / "data")
-    s.start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")

@@ -70,7 +70,12 @@ def test_the_docs_have_runnable_blocks():
 
 def doc_env(ferrokms_bin: Path, home: Path) -> dict:
     env = clean_env()
-    env["PATH"] = os.pathsep.join([str(Path(ferrokms_bin).parent), str(Path(sys.executable).parent), env.get("PATH", "")])
+    # `ferrokms` on PATH under that name, whatever FERROKMS_BIN's file is called.
+    bindir = home / "bin"
+    bindir.mkdir(exist_ok=True)
+    if not (bindir / "ferrokms").exists():
+        (bindir / "ferrokms").symlink_to(Path(ferrokms_bin).resolve())
+    env["PATH"] = os.pathsep.join([str(bindir), str(Path(sys.executable).parent), env.get("PATH", "")])
     env["FERROKMS_LOG"] = "warn"
     # The aws CLI caches assumed-role credentials under ~/.aws/cli/cache: a
     # home of the test's own, so that no run sees another server's.

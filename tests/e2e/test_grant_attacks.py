@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Server, expect_error, fresh_account
+from conftest import expect_error, fresh_account
+from policies import allow, deny, kp_allow
 from test_kms_authz_matrix import (
     AD,
     IB,
     RB,
     Account,
-    allow,
     denied_encrypt,
-    deny,
     encrypt,
-    kp_allow,
     no_allow,
 )
 
@@ -38,13 +36,7 @@ DRY = "DryRunOperationException"
 IGNORE = ["IGNORE_CIPHERTEXT"]
 
 
-@pytest.fixture(scope="module")
-def srv(ferrokms_bin, tmp_path_factory):
-    work = tmp_path_factory.mktemp("grant-attacks")
-    s = Server(ferrokms_bin, work, in_memory=True, dev=True)
-    s.start()
-    yield s
-    s.stop()
+SERVER = "dev"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import socket
 import time
 from urllib.parse import urlsplit
 
-import pytest
 
 from conftest import Server, raw_request
 
@@ -26,27 +25,15 @@ MAX_CONNECTIONS = 64
 SLACK = 4.0
 
 
-class LimitedServer(Server):
-    """A server with short timeouts and a small connection limit."""
-
-    def args(self) -> list:
-        return super().args() + [
-            "--header-timeout",
-            str(HEADER_TIMEOUT),
-            "--body-timeout",
-            str(BODY_TIMEOUT),
-            "--max-connections",
-            str(MAX_CONNECTIONS),
-        ]
-
-
-@pytest.fixture(scope="module")
-def srv(ferrokms_bin, tmp_path_factory):
-    work = tmp_path_factory.mktemp("hostile")
-    s = LimitedServer(ferrokms_bin, work, data_dir=work / "data")
-    s.start()
-    yield s
-    s.stop()
+# Short timeouts and a small connection limit.
+SERVER_ARGS = [
+    "--header-timeout",
+    str(HEADER_TIMEOUT),
+    "--body-timeout",
+    str(BODY_TIMEOUT),
+    "--max-connections",
+    str(MAX_CONNECTIONS),
+]
 
 
 def addr(s: Server):

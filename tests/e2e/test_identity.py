@@ -28,39 +28,15 @@ from conftest import (
     make_client,
     raw_request,
 )
+from policies import allow, deny, doc
 
 ACCT = DEFAULT_ACCOUNT
 REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "examples" / "seed-000.toml"
 
 
-def doc(*statements):
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(action, resource="*", **extra):
-    st = {"Effect": "Allow", "Action": action, "Resource": resource}
-    st.update(extra)
-    return st
-
-
-def deny(action, resource="*", **extra):
-    st = {"Effect": "Deny", "Action": action, "Resource": resource}
-    st.update(extra)
-    return st
-
-
 def uid(prefix="e"):
     return prefix + uuid.uuid4().hex[:10]
-
-
-@pytest.fixture(scope="module")
-def srv(ferrokms_bin, tmp_path_factory):
-    work = tmp_path_factory.mktemp("identity")
-    s = Server(ferrokms_bin, work, data_dir=work / "data")
-    s.start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")

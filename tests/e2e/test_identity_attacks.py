@@ -9,16 +9,11 @@ import subprocess
 import time
 import uuid
 
-import pytest
-
-from conftest import DEFAULT_ACCOUNT, REGION, expect_error, make_client, two_account_server
+from conftest import DEFAULT_ACCOUNT, REGION, expect_error, make_client
+from policies import doc
 
 A = DEFAULT_ACCOUNT
 B = "444455556666"
-
-
-def doc(*statements):
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
 ALLOW_ALL = doc({"Effect": "Allow", "Action": "*", "Resource": "*"})
@@ -28,11 +23,7 @@ def uid(prefix):
     return prefix + uuid.uuid4().hex[:10]
 
 
-@pytest.fixture(scope="module")
-def srv(ferrokms_bin, tmp_path_factory):
-    s = two_account_server(ferrokms_bin, tmp_path_factory.mktemp("idattack"), B, "b.credentials")
-    yield s
-    s.stop()
+SERVER = ("two-account", B, "b.credentials")
 
 
 def b_root(srv, service):

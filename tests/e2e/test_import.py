@@ -16,16 +16,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
-from conftest import advance, clock_server, expect_error
+from conftest import advance, expect_error
 
 DAY = 86400
 
 
-@pytest.fixture(scope="module")
-def srv(ferrokms_bin, tmp_path_factory):
-    s = clock_server(ferrokms_bin, tmp_path_factory.mktemp("import"))
-    yield s
-    s.stop()
+SERVER = "clock"
 
 
 @pytest.fixture

@@ -8,18 +8,10 @@ import uuid
 import pytest
 
 from conftest import DEFAULT_ACCOUNT, REGION, Server, expect_error, make_client
+from policies import doc, principal_allow, principal_deny
 
 ACCT = DEFAULT_ACCOUNT
 ROOT = f"arn:aws:iam::{ACCT}:root"
-
-
-@pytest.fixture(scope="module")
-def srv(ferrokms_bin, tmp_path_factory):
-    work = tmp_path_factory.mktemp("authz")
-    s = Server(ferrokms_bin, work, data_dir=work / "data")
-    s.start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")
@@ -32,23 +24,7 @@ def root(srv):
     return Root
 
 
-def policy(*statements):
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(principal, actions, **extra):
-    st = {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": actions, "Resource": "*"}
-    st.update(extra)
-    return st
-
-
-def deny(principal, actions, **extra):
-    st = {"Effect": "Deny", "Principal": {"AWS": principal}, "Action": actions, "Resource": "*"}
-    st.update(extra)
-    return st
-
-
-ENABLE_IAM = allow(ROOT, "kms:*", Sid="Enable IAM User Permissions")
+ENABLE_IAM = principal_allow(ROOT, "kms:*", Sid="Enable IAM User Permissions")
 
 
 def new_user(srv, root, identity_policy=None):
@@ -70,7 +46,7 @@ def new_user(srv, root, identity_policy=None):
 def new_role_session(srv, root, identity_policy=None):
     """A role trusted by the account, assumed by a user allowed to assume it."""
     name = "r" + uuid.uuid4().hex[:10]
-    trust = policy({"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "sts:AssumeRole"})
+    trust = doc({"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "sts:AssumeRole"})
     role = root.iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]
     if identity_policy is not None:
         root.iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(identity_policy))
@@ -106,7 +82,7 @@ def make_client_with_token(endpoint, c):
 
 
 def key_with(root, *statements):
-    return root.kms.create_key(Policy=policy(*statements), BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"]
+    return root.kms.create_key(Policy=doc(*statements), BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"]
 
 
 def denied(op, key_arn, caller_arn, reason):
@@ -136,10 +112,10 @@ def test_seed000_key_policy_naming_the_role_allows_its_sessions_then_removal_den
     root.kms.put_key_policy(
         KeyId=key["KeyId"],
         PolicyName="default",
-        Policy=policy(ENABLE_IAM, allow(role.arn, ["kms:DescribeKey", "kms:Encrypt"], Sid="Allow use of the key")),
+        Policy=doc(ENABLE_IAM, principal_allow(role.arn, ["kms:DescribeKey", "kms:Encrypt"], Sid="Allow use of the key")),
     )
     assert role.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["KeyId"] == key["Arn"]
-    root.kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=policy(ENABLE_IAM))
+    root.kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=doc(ENABLE_IAM))
     expect_error(
         role.kms.encrypt,
         "AccessDeniedException",
@@ -163,7 +139,7 @@ def test_seed000_identity_policy_allows_when_key_policy_enables_iam_policies(srv
 def test_identity_policy_is_ineffective_when_key_policy_does_not_delegate_to_the_account(srv, root):
     user = new_user(srv, root, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]})
     other = new_user(srv, root)
-    key = key_with(root, allow(other.arn, "kms:*"))
+    key = key_with(root, principal_allow(other.arn, "kms:*"))
     expect_error(
         user.kms.encrypt,
         "AccessDeniedException",
@@ -175,7 +151,7 @@ def test_identity_policy_is_ineffective_when_key_policy_does_not_delegate_to_the
 
 def test_root_user_is_denied_when_key_policy_does_not_name_the_account(srv, root):
     admin = new_user(srv, root)
-    key = key_with(root, allow(admin.arn, "kms:*"))
+    key = key_with(root, principal_allow(admin.arn, "kms:*"))
     expect_error(
         root.kms.describe_key,
         "AccessDeniedException",
@@ -187,7 +163,7 @@ def test_root_user_is_denied_when_key_policy_does_not_name_the_account(srv, root
 
 def test_key_policy_naming_a_user_allows_without_any_identity_policy(srv, root):
     user = new_user(srv, root)
-    key = key_with(root, ENABLE_IAM, allow(user.arn, ["kms:Encrypt"]))
+    key = key_with(root, ENABLE_IAM, principal_allow(user.arn, ["kms:Encrypt"]))
     user.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
     expect_error(
         user.kms.describe_key,
@@ -199,7 +175,7 @@ def test_key_policy_naming_a_user_allows_without_any_identity_policy(srv, root):
 
 def test_explicit_deny_in_key_policy_overrides_identity_allow(srv, root):
     user = new_user(srv, root, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]})
-    key = key_with(root, ENABLE_IAM, deny(user.arn, "kms:Encrypt"))
+    key = key_with(root, ENABLE_IAM, principal_deny(user.arn, "kms:Encrypt"))
     expect_error(
         user.kms.encrypt,
         "AccessDeniedException",
@@ -214,7 +190,7 @@ def test_explicit_deny_in_identity_policy_overrides_key_policy_allow(srv, root):
     user = new_user(
         srv, root, {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "kms:Encrypt", "Resource": "*"}]}
     )
-    key = key_with(root, ENABLE_IAM, allow(user.arn, "kms:*"))
+    key = key_with(root, ENABLE_IAM, principal_allow(user.arn, "kms:*"))
     expect_error(
         user.kms.encrypt,
         "AccessDeniedException",
@@ -226,7 +202,7 @@ def test_explicit_deny_in_identity_policy_overrides_key_policy_allow(srv, root):
 
 def test_deny_with_account_principal_applies_to_every_principal_of_the_account(srv, root):
     user = new_user(srv, root)
-    key = key_with(root, allow(user.arn, "kms:*"), deny(ROOT, "kms:Encrypt"))
+    key = key_with(root, principal_allow(user.arn, "kms:*"), principal_deny(ROOT, "kms:Encrypt"))
     expect_error(user.kms.encrypt, "AccessDeniedException", KeyId=key["KeyId"], Plaintext=b"x")
     user.kms.describe_key(KeyId=key["KeyId"])
 
@@ -267,7 +243,7 @@ def test_encryption_context_condition_in_key_policy_must_hold(srv, root):
     key = key_with(
         root,
         ENABLE_IAM,
-        allow(user.arn, ["kms:Encrypt", "kms:Decrypt"], Condition={"StringEquals": {"kms:EncryptionContext:purpose": "backup"}}),
+        principal_allow(user.arn, ["kms:Encrypt", "kms:Decrypt"], Condition={"StringEquals": {"kms:EncryptionContext:purpose": "backup"}}),
     )
     blob = user.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={"purpose": "backup"})["CiphertextBlob"]
     user.kms.decrypt(CiphertextBlob=blob, EncryptionContext={"purpose": "backup"})
@@ -285,8 +261,8 @@ def test_principal_star_with_caller_account_condition_admits_only_that_account(s
     user = new_user(srv, root)
     key = key_with(
         root,
-        allow("*", "kms:Encrypt", Condition={"StringEquals": {"kms:CallerAccount": ACCT}}),
-        allow("*", "kms:DescribeKey", Condition={"StringEquals": {"kms:CallerAccount": "999999999999"}}),
+        principal_allow("*", "kms:Encrypt", Condition={"StringEquals": {"kms:CallerAccount": ACCT}}),
+        principal_allow("*", "kms:DescribeKey", Condition={"StringEquals": {"kms:CallerAccount": "999999999999"}}),
     )
     user.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
     expect_error(user.kms.describe_key, "AccessDeniedException", KeyId=key["KeyId"])
@@ -365,11 +341,11 @@ def test_lockout_safety_check_refuses_a_policy_that_stops_the_caller_updating_it
         message="The new key policy will not allow you to update the key policy in the future.",
         KeyId=key["KeyId"],
         PolicyName="default",
-        Policy=policy(allow(other.arn, "kms:*")),
+        Policy=doc(principal_allow(other.arn, "kms:*")),
     )
     # The same policy passes when the check is bypassed, and then locks root out.
     root.kms.put_key_policy(
-        KeyId=key["KeyId"], PolicyName="default", Policy=policy(allow(other.arn, "kms:*")), BypassPolicyLockoutSafetyCheck=True
+        KeyId=key["KeyId"], PolicyName="default", Policy=doc(principal_allow(other.arn, "kms:*")), BypassPolicyLockoutSafetyCheck=True
     )
     expect_error(root.kms.get_key_policy, "AccessDeniedException", KeyId=key["KeyId"], PolicyName="default")
 
@@ -378,13 +354,13 @@ def test_lockout_check_counts_the_callers_identity_policies(srv, root):
     user = new_user(
         srv, root, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["kms:CreateKey", "kms:PutKeyPolicy"], "Resource": "*"}]}
     )
-    key = user.kms.create_key(Policy=policy(ENABLE_IAM))["KeyMetadata"]
+    key = user.kms.create_key(Policy=doc(ENABLE_IAM))["KeyMetadata"]
     weak = new_user(srv, root, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*"}]})
     expect_error(
         weak.kms.create_key,
         "MalformedPolicyDocumentException",
         message="The new key policy will not allow you to update the key policy in the future.",
-        Policy=policy(ENABLE_IAM),
+        Policy=doc(ENABLE_IAM),
     )
     assert key["KeyState"] == "Enabled"
 
@@ -394,13 +370,13 @@ def test_key_policy_naming_a_principal_that_does_not_exist_is_malformed(srv, roo
         root.kms.create_key,
         "MalformedPolicyDocumentException",
         message="Policy contains a statement with one or more invalid principals.",
-        Policy=policy(ENABLE_IAM, allow(f"arn:aws:iam::{ACCT}:user/nobody-{uuid.uuid4().hex[:6]}", "kms:Encrypt")),
+        Policy=doc(ENABLE_IAM, principal_allow(f"arn:aws:iam::{ACCT}:user/nobody-{uuid.uuid4().hex[:6]}", "kms:Encrypt")),
     )
     expect_error(
         root.kms.create_key,
         "MalformedPolicyDocumentException",
         message="Policy contains a statement with one or more invalid principals.",
-        Policy=policy(ENABLE_IAM, allow("arn:aws:iam::999988887777:root", "kms:Encrypt")),
+        Policy=doc(ENABLE_IAM, principal_allow("arn:aws:iam::999988887777:root", "kms:Encrypt")),
     )
 
 
@@ -417,9 +393,9 @@ def test_for_all_values_with_encryption_context_key_is_rejected_as_overly_permis
     e = expect_error(
         root.kms.create_key,
         "MalformedPolicyDocumentException",
-        Policy=policy(
+        Policy=doc(
             ENABLE_IAM,
-            allow(ROOT, "kms:Decrypt", Condition={"ForAllValues:StringEquals": {"kms:EncryptionContext:app": "x"}}),
+            principal_allow(ROOT, "kms:Decrypt", Condition={"ForAllValues:StringEquals": {"kms:EncryptionContext:app": "x"}}),
         ),
     )
     assert e.response["Error"]["Message"].startswith("OverlyPermissiveCondition")
@@ -478,7 +454,7 @@ def test_grant_encryption_context_equals_constraint_needs_exactly_that_context(s
 
 def test_explicit_deny_in_key_policy_overrides_a_grant(srv, root):
     user = new_user(srv, root)
-    key = key_with(root, ENABLE_IAM, deny(user.arn, "kms:Encrypt"))
+    key = key_with(root, ENABLE_IAM, principal_deny(user.arn, "kms:Encrypt"))
     root.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=user.arn, Operations=["Encrypt"])
     expect_error(user.kms.encrypt, "AccessDeniedException", KeyId=key["Arn"], Plaintext=b"x")
 
@@ -602,7 +578,7 @@ def test_aws_managed_key_cannot_be_changed_by_the_account_its_policy_allows_only
     md = root.kms.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]
     expect_error(root.kms.disable_key, "AccessDeniedException", KeyId=md["KeyId"])
     expect_error(root.kms.schedule_key_deletion, "AccessDeniedException", KeyId=md["KeyId"])
-    expect_error(root.kms.put_key_policy, "AccessDeniedException", KeyId=md["KeyId"], PolicyName="default", Policy=policy(ENABLE_IAM))
+    expect_error(root.kms.put_key_policy, "AccessDeniedException", KeyId=md["KeyId"], PolicyName="default", Policy=doc(ENABLE_IAM))
     assert root.kms.get_key_rotation_status(KeyId=md["KeyId"])["KeyRotationEnabled"] is True
 
 

@@ -24,6 +24,7 @@ import pytest
 from botocore.config import Config
 
 from conftest import CLI_TIMEOUT, REGION, Server, clean_env, expect_error, fresh_account
+from policies import allow, deny, doc, kp_allow, kp_deny
 
 AD = "AccessDeniedException"
 
@@ -31,48 +32,7 @@ AD = "AccessDeniedException"
 # --- servers, accounts and principals --------------------------------------
 
 
-@pytest.fixture(scope="module")
-def srv(ferrokms_bin, tmp_path_factory):
-    work = tmp_path_factory.mktemp("authz-matrix")
-    s = Server(ferrokms_bin, work, in_memory=True, dev=True)
-    s.start()
-    yield s
-    s.stop()
-
-
-def doc(*statements):
-    return {"Version": "2012-10-17", "Statement": list(statements)}
-
-
-def policy(*statements):
-    return json.dumps(doc(*statements))
-
-
-def allow(actions, resource="*", **extra):
-    """An identity-policy Allow statement."""
-    st = {"Effect": "Allow", "Action": actions, "Resource": resource}
-    st.update(extra)
-    return st
-
-
-def deny(actions, resource="*", **extra):
-    st = {"Effect": "Deny", "Action": actions, "Resource": resource}
-    st.update(extra)
-    return st
-
-
-def kp_allow(principal, actions, **extra):
-    """A key-policy Allow statement; `principal` is a value of Principal.AWS
-    (or the whole Principal when it is the string "*")."""
-    st = {"Effect": "Allow", "Principal": principal if principal == "*" else {"AWS": principal}, "Action": actions, "Resource": "*"}
-    st.update(extra)
-    return st
-
-
-def kp_deny(principal, actions, **extra):
-    st = {"Effect": "Deny", "Principal": principal if principal == "*" else {"AWS": principal}, "Action": actions, "Resource": "*"}
-    st.update(extra)
-    return st
+SERVER = "dev"
 
 
 def uid(prefix="x"):
@@ -139,7 +99,7 @@ class Account:
         return f"arn:aws:kms:{REGION}:{self.id}:{name}"
 
     def managed_policy(self, *statements):
-        return self.iam.create_policy(PolicyName=uid("p"), PolicyDocument=policy(*statements))["Policy"]["Arn"]
+        return self.iam.create_policy(PolicyName=uid("p"), PolicyDocument=doc(*statements))["Policy"]["Arn"]
 
     def user(self, *statements, boundary=None, name=None, group_statements=None, managed=None, path=None):
         """An IAM user with an access key, an inline policy of `statements`
@@ -151,11 +111,11 @@ class Account:
             kw["PermissionsBoundary"] = self.managed_policy(*boundary)
         user = self.iam.create_user(UserName=name, **kw)["User"]
         if statements:
-            self.iam.put_user_policy(UserName=name, PolicyName="inline", PolicyDocument=policy(*statements))
+            self.iam.put_user_policy(UserName=name, PolicyName="inline", PolicyDocument=doc(*statements))
         if group_statements:
             g = uid("g")
             self.iam.create_group(GroupName=g)
-            self.iam.put_group_policy(GroupName=g, PolicyName="gp", PolicyDocument=policy(*group_statements))
+            self.iam.put_group_policy(GroupName=g, PolicyName="gp", PolicyDocument=doc(*group_statements))
             self.iam.add_user_to_group(GroupName=g, UserName=name)
         if managed:
             self.iam.attach_user_policy(UserName=name, PolicyArn=self.managed_policy(*managed))
@@ -178,10 +138,10 @@ class Account:
         kw = {"Path": path} if path else {}
         if boundary is not None:
             kw["PermissionsBoundary"] = self.managed_policy(*boundary)
-        trust = policy({"Effect": "Allow", "Principal": {"AWS": self.root_arn}, "Action": "sts:AssumeRole"})
+        trust = doc({"Effect": "Allow", "Principal": {"AWS": self.root_arn}, "Action": "sts:AssumeRole"})
         role = self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust, **kw)["Role"]
         if statements:
-            self.iam.put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=policy(*statements))
+            self.iam.put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=doc(*statements))
         assumer = self.user(allow("sts:AssumeRole", role["Arn"]))
         endpoint = self.srv.endpoint
         sts = client(endpoint, assumer.creds["AccessKeyId"], assumer.creds["SecretAccessKey"], service="sts")
@@ -189,7 +149,7 @@ class Account:
         def assume(session_name=session_name, session_policy=session_policy):
             args = dict(RoleArn=role["Arn"], RoleSessionName=session_name)
             if session_policy is not None:
-                args["Policy"] = policy(*session_policy)
+                args["Policy"] = doc(*session_policy)
             out = sts.assume_role(**args)
             c = out["Credentials"]
             return Principal(
@@ -208,7 +168,7 @@ class Account:
         """A key with the given key-policy statements (the lockout check
         bypassed), or AWS's default policy when none are given."""
         if statements:
-            kw["Policy"] = policy(*statements)
+            kw["Policy"] = doc(*statements)
             kw["BypassPolicyLockoutSafetyCheck"] = True
         return self.kms.create_key(**kw)["KeyMetadata"]
 
@@ -547,13 +507,13 @@ def test_not_resource_in_key_policy_naming_this_key_matches_nothing(A):
     A.kms.put_key_policy(
         KeyId=key["KeyId"],
         PolicyName="default",
-        Policy=policy(A.enable_iam(), {"Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "kms:Encrypt", "NotResource": key["Arn"]}),
+        Policy=doc(A.enable_iam(), {"Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "kms:Encrypt", "NotResource": key["Arn"]}),
     )
     denied_encrypt(user, key, message=no_allow("Encrypt", key["Arn"], user.arn, IB))
     A.kms.put_key_policy(
         KeyId=key["KeyId"],
         PolicyName="default",
-        Policy=policy(A.enable_iam(), {"Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "kms:Encrypt", "NotResource": other["Arn"]}),
+        Policy=doc(A.enable_iam(), {"Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "kms:Encrypt", "NotResource": other["Arn"]}),
     )
     encrypt(user, key)
 
@@ -692,13 +652,13 @@ def test_key_policy_resource_naming_another_key_does_not_apply(A):
     A.kms.put_key_policy(
         KeyId=key["KeyId"],
         PolicyName="default",
-        Policy=policy(A.enable_iam(), {"Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "kms:Encrypt", "Resource": other["Arn"]}),
+        Policy=doc(A.enable_iam(), {"Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "kms:Encrypt", "Resource": other["Arn"]}),
     )
     denied_encrypt(user, key, message=no_allow("Encrypt", key["Arn"], user.arn, IB))
     A.kms.put_key_policy(
         KeyId=key["KeyId"],
         PolicyName="default",
-        Policy=policy(A.enable_iam(), {"Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "kms:Encrypt", "Resource": key["Arn"]}),
+        Policy=doc(A.enable_iam(), {"Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "kms:Encrypt", "Resource": key["Arn"]}),
     )
     encrypt(user, key)
 
@@ -806,7 +766,7 @@ def test_operations_not_allowed_cross_account_are_denied_even_when_the_key_polic
     key = A.key(A.enable_iam(), kp_allow(B.id, "kms:*"))
     arn = key["Arn"]
     calls = {
-        "PutKeyPolicy": lambda: B.kms.put_key_policy(KeyId=arn, PolicyName="default", Policy=policy(A.enable_iam())),
+        "PutKeyPolicy": lambda: B.kms.put_key_policy(KeyId=arn, PolicyName="default", Policy=doc(A.enable_iam())),
         "GetKeyPolicy": lambda: B.kms.get_key_policy(KeyId=arn, PolicyName="default"),
         "EnableKey": lambda: B.kms.enable_key(KeyId=arn),
         "DisableKey": lambda: B.kms.disable_key(KeyId=arn),
@@ -1052,7 +1012,7 @@ def test_encryption_algorithm_condition_on_rsa_encrypt(A):
 )
 def test_create_key_spec_and_usage_conditions_in_identity_policy(A, condition, create_args, allowed):
     user = A.user(allow("kms:CreateKey", Condition=condition))
-    pol = policy(kp_allow(user.arn, "kms:*"))
+    pol = doc(kp_allow(user.arn, "kms:*"))
     if allowed:
         user.kms.create_key(Policy=pol, **create_args)
     else:
@@ -1077,7 +1037,7 @@ def test_create_key_spec_and_usage_conditions_in_identity_policy(A, condition, c
 )
 def test_create_key_request_tag_and_tag_keys_conditions(A, condition, tags, allowed):
     user = A.user(allow("kms:CreateKey"), allow("kms:TagResource", Condition=condition))
-    pol = policy(kp_allow(user.arn, "kms:*"))
+    pol = doc(kp_allow(user.arn, "kms:*"))
     t = [{"TagKey": k, "TagValue": v} for k, v in tags]
     if allowed:
         user.kms.create_key(Policy=pol, Tags=t)
@@ -1250,7 +1210,7 @@ def test_deny_on_insecure_transport_is_an_explicit_deny(A):
 
 def test_bypass_policy_lockout_safety_check_deny_on_create_key(A):
     user = A.user(allow("kms:CreateKey"), deny("kms:CreateKey", Condition={"Bool": {"kms:BypassPolicyLockoutSafetyCheck": "true"}}))
-    pol = policy(kp_allow(user.arn, "kms:*"))
+    pol = doc(kp_allow(user.arn, "kms:*"))
     user.kms.create_key(Policy=pol)
     user.kms.create_key(Policy=pol, BypassPolicyLockoutSafetyCheck=False)
     expect_error(
@@ -1266,21 +1226,21 @@ def test_bypass_policy_lockout_safety_check_deny_on_put_key_policy(A):
     user = A.user()
     stmts = [kp_allow(user.arn, "kms:*"), kp_deny("*", "kms:PutKeyPolicy", Condition={"Bool": {"kms:BypassPolicyLockoutSafetyCheck": "true"}})]
     key = A.key(*stmts)
-    user.kms.put_key_policy(KeyId=key["Arn"], PolicyName="default", Policy=policy(*stmts))
+    user.kms.put_key_policy(KeyId=key["Arn"], PolicyName="default", Policy=doc(*stmts))
     expect_error(
         user.kms.put_key_policy,
         AD,
         message=explicit("PutKeyPolicy", key["Arn"], user.arn, "a resource-based policy"),
         KeyId=key["Arn"],
         PolicyName="default",
-        Policy=policy(*stmts),
+        Policy=doc(*stmts),
         BypassPolicyLockoutSafetyCheck=True,
     )
 
 
 def test_bypass_policy_lockout_safety_check_key_is_absent_when_omitted(A):
     user = A.user(allow("kms:CreateKey", Condition={"Null": {"kms:BypassPolicyLockoutSafetyCheck": "true"}}))
-    pol = policy(kp_allow(user.arn, "kms:*"))
+    pol = doc(kp_allow(user.arn, "kms:*"))
     user.kms.create_key(Policy=pol)
     expect_error(user.kms.create_key, AD, Policy=pol, BypassPolicyLockoutSafetyCheck=False)
 
@@ -1324,8 +1284,6 @@ def test_grant_operations_condition_on_create_grant(A, operations, allowed):
         user.kms.create_grant(**args)
     else:
         expect_error(user.kms.create_grant, AD, message=no_allow("CreateGrant", key["Arn"], user.arn, IB), **args)
-
-
 
 
 @pytest.mark.parametrize(
@@ -1493,25 +1451,25 @@ def test_key_spec_resource_condition_on_sign(A, rsa_sign_key):
 
 def test_lockout_check_passes_for_a_policy_naming_the_caller_directly(A):
     user = A.user(allow("kms:CreateKey"))
-    key = user.kms.create_key(Policy=policy(kp_allow(user.arn, "kms:*")))["KeyMetadata"]
-    user.kms.put_key_policy(KeyId=key["Arn"], PolicyName="default", Policy=policy(kp_allow(user.arn, ["kms:PutKeyPolicy", "kms:Describe*"])))
+    key = user.kms.create_key(Policy=doc(kp_allow(user.arn, "kms:*")))["KeyMetadata"]
+    user.kms.put_key_policy(KeyId=key["Arn"], PolicyName="default", Policy=doc(kp_allow(user.arn, ["kms:PutKeyPolicy", "kms:Describe*"])))
 
 
 def test_lockout_check_passes_for_a_role_session_when_the_policy_names_its_role(A):
     session = A.role(allow("kms:CreateKey"))
-    session.kms.create_key(Policy=policy(kp_allow(session.role_arn, "kms:*")))
+    session.kms.create_key(Policy=doc(kp_allow(session.role_arn, "kms:*")))
 
 
 def test_lockout_check_refuses_a_policy_that_only_delegates_when_the_caller_has_no_identity_permission(A):
     user = A.user(allow("kms:CreateKey"))
-    key = user.kms.create_key(Policy=policy(kp_allow(user.arn, "kms:*")))["KeyMetadata"]
+    key = user.kms.create_key(Policy=doc(kp_allow(user.arn, "kms:*")))["KeyMetadata"]
     expect_error(
         user.kms.put_key_policy,
         "MalformedPolicyDocumentException",
         message="The new key policy will not allow you to update the key policy in the future.",
         KeyId=key["Arn"],
         PolicyName="default",
-        Policy=policy(A.enable_iam()),
+        Policy=doc(A.enable_iam()),
     )
 
 
@@ -1523,7 +1481,7 @@ def test_lockout_check_refuses_a_policy_denying_the_caller_put_key_policy(A):
         message="The new key policy will not allow you to update the key policy in the future.",
         KeyId=key["KeyId"],
         PolicyName="default",
-        Policy=policy(A.enable_iam(), kp_deny(A.root_arn, "kms:PutKeyPolicy")),
+        Policy=doc(A.enable_iam(), kp_deny(A.root_arn, "kms:PutKeyPolicy")),
     )
 
 
@@ -1533,7 +1491,7 @@ def test_lockout_check_counts_a_callers_identity_deny(A):
         user.kms.create_key,
         "MalformedPolicyDocumentException",
         message="The new key policy will not allow you to update the key policy in the future.",
-        Policy=policy(A.enable_iam()),
+        Policy=doc(A.enable_iam()),
     )
 
 
@@ -1659,7 +1617,7 @@ def test_cli_user_denied_for_want_of_an_identity_policy_prints_awss_text(srv, A)
 def test_cli_put_key_policy_not_allowed_cross_account(srv, A, B):
     key = A.key(A.enable_iam(), kp_allow(B.id, "kms:*"))
     p = _cli(
-        srv, B.id, "x", "kms", "put-key-policy", "--key-id", key["Arn"], "--policy-name", "default", "--policy", policy(A.enable_iam())
+        srv, B.id, "x", "kms", "put-key-policy", "--key-id", key["Arn"], "--policy-name", "default", "--policy", doc(A.enable_iam())
     )
     assert p.returncode != 0
     assert no_allow("PutKeyPolicy", key["Arn"], B.root_arn, RB) in p.stderr
@@ -1692,7 +1650,7 @@ def test_resource_account_condition_in_identity_policy_keeps_the_caller_in_its_o
 
 
 def test_cross_account_get_public_key_and_sign_are_cross_account_operations(A, B, rsa_sign_key):
-    A.kms.put_key_policy(KeyId=rsa_sign_key["KeyId"], PolicyName="default", Policy=policy(A.enable_iam(), kp_allow(B.id, ["kms:GetPublicKey", "kms:Sign"])))
+    A.kms.put_key_policy(KeyId=rsa_sign_key["KeyId"], PolicyName="default", Policy=doc(A.enable_iam(), kp_allow(B.id, ["kms:GetPublicKey", "kms:Sign"])))
     assert B.kms.get_public_key(KeyId=rsa_sign_key["Arn"])["KeyId"] == rsa_sign_key["Arn"]
     B.kms.sign(KeyId=rsa_sign_key["Arn"], Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256")
     expect_error(
@@ -1704,7 +1662,7 @@ def test_cross_account_get_public_key_and_sign_are_cross_account_operations(A, B
         Signature=b"\x00" * 256,
         SigningAlgorithm="RSASSA_PSS_SHA_256",
     )
-    A.kms.put_key_policy(KeyId=rsa_sign_key["KeyId"], PolicyName="default", Policy=policy(A.enable_iam()))
+    A.kms.put_key_policy(KeyId=rsa_sign_key["KeyId"], PolicyName="default", Policy=doc(A.enable_iam()))
 
 
 def test_cross_account_revoke_grant_and_list_grants_need_both_sides(A, B):
@@ -1827,14 +1785,14 @@ def test_generate_random_honours_global_conditions(A):
 
 def test_caller_account_condition_on_create_key(A):
     user = A.user(allow("kms:CreateKey", Condition={"StringEquals": {"kms:CallerAccount": A.id}}))
-    user.kms.create_key(Policy=policy(kp_allow(user.arn, "kms:*")))
+    user.kms.create_key(Policy=doc(kp_allow(user.arn, "kms:*")))
 
 
 def test_for_all_values_with_request_tag_in_key_policy_is_refused_as_overly_permissive(A):
     e = expect_error(
         A.kms.create_key,
         "MalformedPolicyDocumentException",
-        Policy=policy(A.enable_iam(), kp_allow(A.root_arn, "kms:TagResource", Condition={"ForAllValues:StringEquals": {"aws:RequestTag/env": "x"}})),
+        Policy=doc(A.enable_iam(), kp_allow(A.root_arn, "kms:TagResource", Condition={"ForAllValues:StringEquals": {"aws:RequestTag/env": "x"}})),
     )
     assert e.response["Error"]["Message"].startswith("OverlyPermissiveCondition")
 
@@ -1846,7 +1804,7 @@ def test_retire_grant_in_a_key_policy_has_no_effect(A):
     key = A.key(A.enable_iam())
     grantee = A.user()
     stranger = A.user()
-    A.kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=policy(A.enable_iam(), kp_allow(stranger.arn, "kms:RetireGrant")))
+    A.kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=doc(A.enable_iam(), kp_allow(stranger.arn, "kms:RetireGrant")))
     g = A.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=grantee.arn, Operations=["Encrypt"])
     expect_error(stranger.kms.retire_grant, AD, KeyId=key["Arn"], GrantId=g["GrantId"])
 
@@ -1858,8 +1816,6 @@ def test_identity_policy_allowing_retire_grant_in_the_issuing_account_may_retire
     g = A.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=grantee.arn, Operations=["Encrypt"])
     admin.kms.retire_grant(KeyId=key["Arn"], GrantId=g["GrantId"])
     denied_encrypt(grantee, key)
-
-
 
 
 @pytest.mark.parametrize(
@@ -1934,7 +1890,7 @@ def test_create_alias_needs_the_alias_half_even_when_the_key_policy_allows(A):
         TargetKeyId=key["KeyId"],
     )
     both = A.user(allow("kms:CreateAlias", A.alias_arn("alias/*")))
-    A.kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=policy(A.enable_iam(), kp_allow(both.arn, "kms:CreateAlias")))
+    A.kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=doc(A.enable_iam(), kp_allow(both.arn, "kms:CreateAlias")))
     both.kms.create_alias(AliasName=name, TargetKeyId=key["KeyId"])
 
 
@@ -2008,7 +1964,7 @@ def test_grant_is_for_aws_resource_is_false_for_direct_calls(A):
 
 def test_lockout_check_passes_for_a_policy_allowing_principal_star(A):
     key = A.key(A.enable_iam())
-    A.kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=policy(kp_allow("*", "kms:*")))
+    A.kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=doc(kp_allow("*", "kms:*")))
     encrypt(A.user(), key)
 
 
@@ -2059,10 +2015,10 @@ def test_lockout_check_counts_the_callers_permissions_boundary(A):
         user.kms.create_key,
         "MalformedPolicyDocumentException",
         message="The new key policy will not allow you to update the key policy in the future.",
-        Policy=policy(A.enable_iam()),
+        Policy=doc(A.enable_iam()),
     )
     # A policy naming the user directly is not capped by the boundary.
-    user.kms.create_key(Policy=policy(kp_allow(user.arn, "kms:*")))
+    user.kms.create_key(Policy=doc(kp_allow(user.arn, "kms:*")))
 
 
 def test_cross_account_generate_data_key_pair_is_a_cross_account_operation(A, B):
@@ -2115,7 +2071,7 @@ def test_request_alias_condition_on_describe_key(A):
 
 def test_lockout_check_passes_for_a_session_named_by_its_session_arn(A):
     session = A.role(allow("kms:CreateKey"))
-    session.kms.create_key(Policy=policy(kp_allow(session.arn, "kms:*")))
+    session.kms.create_key(Policy=doc(kp_allow(session.arn, "kms:*")))
 
 
 def test_lockout_check_refuses_a_policy_that_drops_the_only_statement_naming_the_caller(A):
@@ -2127,12 +2083,12 @@ def test_lockout_check_refuses_a_policy_that_drops_the_only_statement_naming_the
         message="The new key policy will not allow you to update the key policy in the future.",
         KeyId=key["Arn"],
         PolicyName="default",
-        Policy=policy(kp_allow(user.arn, "kms:Encrypt"), A.enable_iam()),
+        Policy=doc(kp_allow(user.arn, "kms:Encrypt"), A.enable_iam()),
     )
     user.kms.put_key_policy(
-        KeyId=key["Arn"], PolicyName="default", Policy=policy(kp_allow(user.arn, "kms:Encrypt"), A.enable_iam()), BypassPolicyLockoutSafetyCheck=True
+        KeyId=key["Arn"], PolicyName="default", Policy=doc(kp_allow(user.arn, "kms:Encrypt"), A.enable_iam()), BypassPolicyLockoutSafetyCheck=True
     )
-    expect_error(user.kms.put_key_policy, AD, message=no_allow("PutKeyPolicy", key["Arn"], user.arn, IB), KeyId=key["Arn"], PolicyName="default", Policy=policy(A.enable_iam()))
+    expect_error(user.kms.put_key_policy, AD, message=no_allow("PutKeyPolicy", key["Arn"], user.arn, IB), KeyId=key["Arn"], PolicyName="default", Policy=doc(A.enable_iam()))
 
 
 def test_account_statement_with_a_principal_type_condition_delegates_only_to_users(A):
@@ -2175,7 +2131,7 @@ def test_policy_variables_are_literal_text_in_version_2008_10_17(A):
 
 def test_session_tags_are_principal_tags_of_the_session(A):
     name = uid("r")
-    trust = policy({"Effect": "Allow", "Principal": {"AWS": A.root_arn}, "Action": ["sts:AssumeRole", "sts:TagSession"]})
+    trust = doc({"Effect": "Allow", "Principal": {"AWS": A.root_arn}, "Action": ["sts:AssumeRole", "sts:TagSession"]})
     role = A.iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]
     assumer = A.user(allow(["sts:AssumeRole", "sts:TagSession"], role["Arn"]))
     sts = client(A.srv.endpoint, assumer.creds["AccessKeyId"], assumer.creds["SecretAccessKey"], service="sts")
@@ -2252,14 +2208,14 @@ def test_create_key_tag_sub_check_explicit_deny_has_no_resource_clause(A):
         user.kms.create_key,
         AD,
         message=f"User: {user.arn} is not authorized to perform: kms:TagResource with an explicit deny in an identity-based policy",
-        Policy=policy(kp_allow(user.arn, "kms:*")),
+        Policy=doc(kp_allow(user.arn, "kms:*")),
         Tags=[{"TagKey": "a", "TagValue": "b"}],
     )
 
 
 def test_create_key_tag_sub_check_capped_by_the_permissions_boundary(A):
     user = A.user(allow("kms:*"), boundary=[allow("kms:CreateKey")])
-    pol = policy(kp_allow(user.arn, "kms:*"))
+    pol = doc(kp_allow(user.arn, "kms:*"))
     user.kms.create_key(Policy=pol)
     expect_error(
         user.kms.create_key,
@@ -2329,7 +2285,7 @@ def test_wildcard_inside_a_principal_arn_is_refused(A):
     expect_error(
         A.kms.create_key,
         "MalformedPolicyDocumentException",
-        Policy=policy(A.enable_iam(), kp_allow(f"arn:aws:iam::{A.id}:user/*", "kms:Encrypt")),
+        Policy=doc(A.enable_iam(), kp_allow(f"arn:aws:iam::{A.id}:user/*", "kms:Encrypt")),
     )
 
 

@@ -14,15 +14,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from conftest import CLOCK, DEFAULT_ACCOUNT, clock_server, expect_error, fresh_account, make_client
+from conftest import CLOCK, DEFAULT_ACCOUNT, expect_error, fresh_account, make_client
 
 
-
-@pytest.fixture(scope="module")
-def srv(ferrokms_bin, tmp_path_factory):
-    s = clock_server(ferrokms_bin, tmp_path_factory.mktemp("last_usage"))
-    yield s
-    s.stop()
+SERVER = "clock"
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import advance, clock_server, expect_error
+from conftest import advance, expect_error
 
 DAY = 86400
 PRIMARY = "us-east-1"
@@ -14,11 +14,7 @@ REPLICA = "eu-west-1"
 OTHER = "ap-southeast-2"
 
 
-@pytest.fixture(scope="module")
-def srv(ferrokms_bin, tmp_path_factory):
-    s = clock_server(ferrokms_bin, tmp_path_factory.mktemp("mrk"))
-    yield s
-    s.stop()
+SERVER = "clock"
 
 
 @pytest.fixture

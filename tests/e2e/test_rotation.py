@@ -8,16 +8,12 @@ import uuid
 
 import pytest
 
-from conftest import CLOCK, DEFAULT_ACCOUNT, advance, clock_server, expect_error, fresh_account, make_client
+from conftest import CLOCK, DEFAULT_ACCOUNT, advance, expect_error, fresh_account, make_client
 
 DAY = 86400
 
 
-@pytest.fixture(scope="module")
-def srv(ferrokms_bin, tmp_path_factory):
-    s = clock_server(ferrokms_bin, tmp_path_factory.mktemp("rotation"))
-    yield s
-    s.stop()
+SERVER = "clock"
 
 
 @pytest.fixture

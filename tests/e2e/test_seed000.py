@@ -16,7 +16,8 @@ import sys
 
 import pytest
 
-from conftest import CLI_TIMEOUT, DEFAULT_ACCOUNT, REGION, Server, clean_env
+from conftest import CLI_TIMEOUT, DEFAULT_ACCOUNT, REGION, clean_env
+from policies import doc
 
 ACCT = DEFAULT_ACCOUNT
 ROLE_ARN = f"arn:aws:iam::{ACCT}:role/kms-exports-role"
@@ -38,15 +39,9 @@ ALLOW_ROLE = {
 }
 
 
-def doc(*statements):
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
 @pytest.fixture(scope="module")
-def seed(ferrokms_bin, tmp_path_factory):
-    work = tmp_path_factory.mktemp("seed000")
-    srv = Server(ferrokms_bin, work, data_dir=work / "data")
-    srv.start()
+def seed(srv):
+    work = srv.workdir
     home = work / "home"
     home.mkdir()
     creds = work / "credentials"
@@ -105,8 +100,7 @@ def seed(ferrokms_bin, tmp_path_factory):
         pass
 
     Seed.aws, Seed.ok, Seed.key = aws, ok, kms_key
-    yield Seed
-    srv.stop()
+    return Seed
 
 
 def sign(seed):

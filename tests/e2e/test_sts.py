@@ -13,38 +13,19 @@ import uuid
 
 import pytest
 
-from conftest import CLI_TIMEOUT, DEFAULT_ACCOUNT, REGION, BootServer, advance, clean_env, clock_server, expect_error, make_client, two_account_server
+from conftest import CLI_TIMEOUT, DEFAULT_ACCOUNT, REGION, BootServer, advance, clean_env, clock_server, expect_error, make_client
+from policies import allow, doc, trust
 
 ACCT = DEFAULT_ACCOUNT
 OTHER = "444455556666"
-
-
-def doc(*statements):
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(action, resource="*", **extra):
-    st = {"Effect": "Allow", "Action": action, "Resource": resource}
-    st.update(extra)
-    return st
-
-
-def trust(principal, actions="sts:AssumeRole", **extra):
-    st = {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": actions}
-    st.update(extra)
-    return doc(st)
 
 
 def uid(prefix="e"):
     return prefix + uuid.uuid4().hex[:10]
 
 
-@pytest.fixture(scope="module")
-def srv(ferrokms_bin, tmp_path_factory):
-    """A server with a second account (via bootstrap) for cross-account cases."""
-    s = two_account_server(ferrokms_bin, tmp_path_factory.mktemp("sts"), OTHER, "other.credentials")
-    yield s
-    s.stop()
+# A server with a second account (via bootstrap) for cross-account cases.
+SERVER = ("two-account", OTHER, "other.credentials")
 
 
 @pytest.fixture(scope="module")

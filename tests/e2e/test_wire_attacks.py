@@ -22,7 +22,6 @@ from conftest import (
     DEFAULT_ACCOUNT,
     HTTP_TIMEOUT,
     REGION,
-    Server,
     expect_error,
     make_client,
     raw_request,
@@ -45,15 +44,6 @@ TRUST = json.dumps({
 
 def uid(prefix="w"):
     return prefix + uuid.uuid4().hex[:10]
-
-
-@pytest.fixture(scope="module")
-def srv(ferrokms_bin, tmp_path_factory):
-    work = tmp_path_factory.mktemp("wire-attacks")
-    s = Server(ferrokms_bin, work, data_dir=work / "data")
-    s.start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")

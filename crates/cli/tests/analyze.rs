@@ -5,28 +5,20 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Output;
 
 use ferrokms_iam::ops_owner::Owner;
 use ferrokms_kms::api::CreateKeyRequest;
 use ferrokms_kms::Caller;
 use ferrokms_server::setup::{self, Options, Storage};
+use ferrokms_testkit::process::{run, run_into_closed_pipe, ServerProcess};
 use ferrokms_types::{AccountId, Region};
 
 const ACCOUNT: &str = "111122223333";
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
 
-fn ferrokms(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrokms"))
-        .args(args)
-        .env("FERROKMS_LOG", "warn")
-        .output()
-        .expect("run ferrokms")
-}
+const BIN: &str = env!("CARGO_BIN_EXE_ferrokms");
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -37,7 +29,7 @@ fn lint_file(dir: &Path, name: &str, text: &str, extra: &[&str]) -> Output {
     std::fs::write(&path, text).unwrap();
     let mut args = vec!["policy", "lint", path.to_str().unwrap()];
     args.extend_from_slice(extra);
-    ferrokms(&args)
+    run(BIN, &args)
 }
 
 #[test]
@@ -93,11 +85,14 @@ fn lint_exit_codes_and_findings() {
     let o = lint_file(tmp.path(), "syntax.json", "{\"Statement\": [", &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("SYNTAX_ERROR"));
-    let o = ferrokms(&[
-        "policy",
-        "lint",
-        tmp.path().join("missing.json").to_str().unwrap(),
-    ]);
+    let o = run(
+        BIN,
+        &[
+            "policy",
+            "lint",
+            tmp.path().join("missing.json").to_str().unwrap(),
+        ],
+    );
     assert_eq!(o.status.code(), Some(2));
     let o = lint_file(tmp.path(), "trust.json", TRUST, &["--kind", "trust"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
@@ -281,7 +276,7 @@ fn simulate(p: &Prepared, principal: &str, action: &str, key: &str, extra: &[&st
         key,
     ];
     args.extend_from_slice(extra);
-    ferrokms(&args)
+    run(BIN, &args)
 }
 
 #[test]
@@ -480,7 +475,10 @@ fn simulate_with_a_grant_token_explains_whether_the_grant_applies() {
 #[test]
 fn key_access_lists_principals_paths_and_conditions() {
     let p = prepare();
-    let o = ferrokms(&["key", "access", "--data-dir", &p.dir, &p.custom, "--json"]);
+    let o = run(
+        BIN,
+        &["key", "access", "--data-dir", &p.dir, &p.custom, "--json"],
+    );
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -527,8 +525,8 @@ fn key_access_lists_principals_paths_and_conditions() {
     assert_eq!(actions(&partner), vec!["kms:Decrypt", "kms:Encrypt"]);
 
     // Human output, while a server runs on the same data directory.
-    let _server = Server::start(Path::new(&p.dir));
-    let o = ferrokms(&["key", "access", "--data-dir", &p.dir, &p.custom]);
+    let _server = ServerProcess::on_data_dir(BIN, Path::new(&p.dir), &[]);
+    let o = run(BIN, &["key", "access", "--data-dir", &p.dir, &p.custom]);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -551,42 +549,6 @@ fn key_access_lists_principals_paths_and_conditions() {
         &[],
     );
     assert_eq!(o.status.code(), Some(1));
-}
-
-struct Server {
-    child: std::process::Child,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("FERROKMS_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn ferrokms");
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if line.starts_with("ferrokms listening on ") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(30))
-            .expect("server did not start within 30 s");
-        Server { child }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Access Analyzer's external-access view: accounts this server does not
@@ -631,7 +593,10 @@ fn key_access_lists_external_accounts_and_anyone_named_in_the_key_policy() {
         .key_metadata
         .arn;
     drop(app);
-    let o = ferrokms(&["key", "access", "--data-dir", &p.dir, &key, "--json"]);
+    let o = run(
+        BIN,
+        &["key", "access", "--data-dir", &p.dir, &key, "--json"],
+    );
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -728,7 +693,10 @@ fn key_access_reports_the_strongest_path_and_a_summary() {
     );
     let summary = "external access: none; every principal of account 111122223333 \
                    may Decrypt, Encrypt regardless of IAM";
-    let o = ferrokms(&["key", "access", "--data-dir", &p.dir, &key, "--json"]);
+    let o = run(
+        BIN,
+        &["key", "access", "--data-dir", &p.dir, &key, "--json"],
+    );
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -798,7 +766,7 @@ fn key_access_reports_the_strongest_path_and_a_summary() {
     assert_eq!(find("*"), []);
     assert_eq!(v["summary"], summary);
 
-    let o = ferrokms(&["key", "access", "--data-dir", &p.dir, &key]);
+    let o = run(BIN, &["key", "access", "--data-dir", &p.dir, &key]);
     let out = stdout(&o);
     assert!(
         out.starts_with(&format!("summary: {summary}\nkey {key}\n")),
@@ -817,11 +785,6 @@ fn key_access_reports_the_strongest_path_and_a_summary() {
 #[test]
 fn key_access_and_simulate_into_a_closed_pipe_exit_quietly() {
     let p = prepare();
-    let closed = || {
-        let (reader, writer) = std::io::pipe().unwrap();
-        drop(reader);
-        Stdio::from(writer)
-    };
     let role = "arn:aws:iam::111122223333:role/kms-exports-role";
     for args in [
         vec!["key", "access", "--data-dir", &p.dir, &p.custom],
@@ -839,18 +802,8 @@ fn key_access_and_simulate_into_a_closed_pipe_exit_quietly() {
             &p.plain,
         ],
     ] {
-        let o = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
-            .args(&args)
-            .env("FERROKMS_LOG", "warn")
-            .stdout(closed())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
-        assert_eq!(
-            (o.status.code(), String::from_utf8_lossy(&o.stderr).as_ref()),
-            (Some(141), ""),
-            "{args:?}"
-        );
+        let (status, stderr) = run_into_closed_pipe(BIN, &args);
+        assert_eq!((status, stderr.as_str()), (Some(141), ""), "{args:?}");
     }
 }
 
@@ -935,14 +888,17 @@ fn explain_names_the_failed_condition_of_a_recorded_request() {
     std::fs::write(audit.join("audit.jsonl"), lines + "\n").unwrap();
 
     let explain = |id: &str| {
-        ferrokms(&[
-            "policy",
-            "explain",
-            "--data-dir",
-            &p.dir,
-            "--request-id",
-            id,
-        ])
+        run(
+            BIN,
+            &[
+                "policy",
+                "explain",
+                "--data-dir",
+                &p.dir,
+                "--request-id",
+                id,
+            ],
+        )
     };
     let o = explain("raw-1");
     let out = stdout(&o);

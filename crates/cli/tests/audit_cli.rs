@@ -7,25 +7,19 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::Client;
+use ferrokms_testkit::process::{
+    read_credentials, run, run_into_closed_pipe, sdk_client, ServerProcess, BROKEN_PIPE,
+};
 use serde_json::{json, Value};
 
 const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
-fn ferrokms(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrokms"))
-        .args(args)
-        .env("FERROKMS_LOG", "warn")
-        .output()
-        .expect("run ferrokms")
-}
+const BIN: &str = env!("CARGO_BIN_EXE_ferrokms");
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -84,7 +78,7 @@ fn trail(records: &[(String, &str)]) -> (tempfile::TempDir, String) {
 fn selected(dir: &str, args: &[&str]) -> Vec<String> {
     let mut all = vec!["audit", "--data-dir", dir, "--json"];
     all.extend_from_slice(args);
-    let o = ferrokms(&all);
+    let o = run(BIN, &all);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -113,7 +107,7 @@ fn audit_since_garbage_is_refused_with_exit_2() {
         ("--until", "2026-02-30"),
         ("--since", "1795482000"),
     ] {
-        let o = ferrokms(&["audit", "--data-dir", &dir, flag, value]);
+        let o = run(BIN, &["audit", "--data-dir", &dir, flag, value]);
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{flag} {value}: {err}");
         assert!(o.stdout.is_empty(), "{flag} {value}: {}", text(&o.stdout));
@@ -126,15 +120,18 @@ fn audit_since_garbage_is_refused_with_exit_2() {
         );
     }
     // A range that cannot hold anything is a mistake too.
-    let o = ferrokms(&[
-        "audit",
-        "--data-dir",
-        &dir,
-        "--since",
-        "2026-11-25",
-        "--until",
-        "2026-11-24",
-    ]);
+    let o = run(
+        BIN,
+        &[
+            "audit",
+            "--data-dir",
+            &dir,
+            "--since",
+            "2026-11-25",
+            "--until",
+            "2026-11-24",
+        ],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("is not before --until"));
 }
@@ -205,7 +202,7 @@ fn audit_since_and_until_compare_instants_not_text() {
         ["one-am", "one-am-and-a-second"]
     );
     // The table agrees with --json.
-    let o = ferrokms(&["audit", "--data-dir", &dir, "--since", "2026-11-24"]);
+    let o = run(BIN, &["audit", "--data-dir", &dir, "--since", "2026-11-24"]);
     let out = text(&o.stdout);
     assert!(
         !out.contains("before-midnight") && out.contains("one-am"),
@@ -215,7 +212,7 @@ fn audit_since_and_until_compare_instants_not_text() {
 
 #[test]
 fn audit_help_names_the_accepted_time_forms() {
-    let o = ferrokms(&["audit", "--help"]);
+    let o = run(BIN, &["audit", "--help"]);
     // clap wraps help to the terminal's width: compare with the lines joined.
     let help = text(&o.stdout)
         .split_whitespace()
@@ -231,30 +228,6 @@ fn audit_help_names_the_accepted_time_forms() {
     }
 }
 
-/// Standard output whose reader has already gone: the next write fails
-/// with EPIPE.
-fn closed_pipe() -> Stdio {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    Stdio::from(writer)
-}
-
-/// The status after the reader has gone: what a shell shows for a tool
-/// killed by SIGPIPE (128 + 13).
-pub const BROKEN_PIPE: Option<i32> = Some(141);
-
-/// Runs `ferrokms ARGS` into a closed pipe: (status, stderr).
-pub fn into_closed_pipe(args: &[&str]) -> (Option<i32>, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
-        .args(args)
-        .env("FERROKMS_LOG", "warn")
-        .stdout(closed_pipe())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    (o.status.code(), text(&o.stderr))
-}
-
 #[test]
 fn audit_into_a_closed_pipe_exits_quietly() {
     let records: Vec<(String, String)> = (0..2000)
@@ -268,23 +241,26 @@ fn audit_into_a_closed_pipe_exits_quietly() {
     for extra in [&[][..], &["--json"], &["--since", "2026-11-24"]] {
         let mut args = vec!["audit", "--data-dir", &dir];
         args.extend_from_slice(extra);
-        let (status, stderr) = into_closed_pipe(&args);
+        let (status, stderr) = run_into_closed_pipe(BIN, &args);
         assert_eq!(status, BROKEN_PIPE, "{args:?}: {stderr}");
         assert_eq!(stderr, "", "{args:?}");
     }
     // `policy explain` and `policy lint` print reports the same way.
-    let (status, stderr) = into_closed_pipe(&[
-        "policy",
-        "explain",
-        "--data-dir",
-        &dir,
-        "--request-id",
-        "request-7",
-    ]);
+    let (status, stderr) = run_into_closed_pipe(
+        BIN,
+        &[
+            "policy",
+            "explain",
+            "--data-dir",
+            &dir,
+            "--request-id",
+            "request-7",
+        ],
+    );
     assert_eq!((status, stderr.as_str()), (BROKEN_PIPE, ""));
     let policy = Path::new(&dir).join("policy.json");
     std::fs::write(&policy, r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}]}"#).unwrap();
-    let (status, stderr) = into_closed_pipe(&["policy", "lint", policy.to_str().unwrap()]);
+    let (status, stderr) = run_into_closed_pipe(BIN, &["policy", "lint", policy.to_str().unwrap()]);
     // Not 0: lint's status is its answer (1: error findings), and a reader
     // that went away must not turn it into "no findings".
     assert_eq!((status, stderr.as_str()), (BROKEN_PIPE, ""));
@@ -307,90 +283,12 @@ fn audit_into_a_closed_pipe_exits_quietly() {
 
 // ------------------------------------------------------------------ --key
 
-struct Server {
-    child: Child,
-    endpoint: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("FERROKMS_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn ferrokms");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("ferrokms listening on ") {
-                    let _ = tx.send(url.to_string());
-                }
-            }
-        });
-        let endpoint = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server did not start within 30 s");
-        Server { child, endpoint }
-    }
-
-    /// SIGTERM and wait: the audit trail is written and fsynced at exit.
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        for _ in 0..200 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the server did not stop within 10 s");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client(endpoint: &str, credentials: &Path) -> Client {
-    let text = std::fs::read_to_string(credentials).unwrap();
-    let get = |k: &str| {
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(k)
-                    .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
-            })
-            .unwrap()
-    };
-    let conf = aws_sdk_kms::Config::builder()
-        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-        .region(aws_sdk_kms::config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_credential_types::Credentials::new(
-            get("aws_access_key_id"),
-            get("aws_secret_access_key"),
-            None,
-            None,
-            "ferrokms-test",
-        ))
-        .build();
-    Client::from_conf(conf)
-}
-
 /// The event names of the records `ferrokms audit --json ARGS` selects,
 /// and its stderr.
 fn events(dir: &Path, args: &[&str]) -> (Vec<String>, String) {
     let mut all = vec!["audit", "--data-dir", dir.to_str().unwrap(), "--json"];
     all.extend_from_slice(args);
-    let o = ferrokms(&all);
+    let o = run(BIN, &all);
     assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o.stderr));
     let names = text(&o.stdout)
         .lines()
@@ -415,13 +313,16 @@ struct Trail {
 fn real_trail() -> Trail {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let server = Server::start(&data);
+    let mut server = ServerProcess::on_data_dir(BIN, &data, &[]);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let (app_id, app_arn) = runtime.block_on(async {
-        let kms = client(&server.endpoint, &data.join("credentials"));
+        let kms = sdk_client(
+            &server.endpoint,
+            &read_credentials(&data.join("credentials")),
+        );
         let create = |d: &'static str| {
             let kms = kms.clone();
             async move {
@@ -518,7 +419,11 @@ fn real_trail() -> Trail {
             .unwrap();
         (app_id, app_arn)
     });
-    server.stop();
+    // SIGTERM and wait: the audit trail is written and fsynced at exit.
+    assert!(
+        server.terminate(Duration::from_secs(10)).is_some(),
+        "the server did not stop within 10 s"
+    );
     Trail {
         _tmp: tmp,
         data,
@@ -561,7 +466,7 @@ fn audit_key_alias_finds_records_that_named_the_key_by_id() {
     let (names, _) = events(&t.data, &["--key", "alias/app", "--event-name", "Encrypt"]);
     assert_eq!(names, ["Encrypt", "Encrypt", "Encrypt"]);
     // And --help says how keys match.
-    let help = text(&ferrokms(&["audit", "--help"]).stdout);
+    let help = text(&run(BIN, &["audit", "--help"]).stdout);
     for needle in [
         "alias name (alias/NAME) or alias ARN",
         "whatever name its request used",
@@ -588,12 +493,15 @@ fn audit_key_alias_that_no_longer_exists_matches_the_records_that_named_it() {
     assert!(names.is_empty());
     assert!(stderr.contains("alias/never names no key now"), "{stderr}");
     // Not a key or alias name: a usage error.
-    let o = ferrokms(&[
-        "audit",
-        "--data-dir",
-        t.data.to_str().unwrap(),
-        "--key",
-        "arn:aws:iam::111122223333:user/alice",
-    ]);
+    let o = run(
+        BIN,
+        &[
+            "audit",
+            "--data-dir",
+            t.data.to_str().unwrap(),
+            "--key",
+            "arn:aws:iam::111122223333:user/alice",
+        ],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
 }

@@ -5,47 +5,10 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
-struct Server {
-    child: Child,
-    endpoint: String,
-}
-
-impl Server {
-    fn start() -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
-            .args(["serve", "--in-memory", "--dev", "--listen", "127.0.0.1:0"])
-            .env("FERROKMS_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn ferrokms serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("ferrokms listening on ") {
-                    let _ = tx.send(url.to_string());
-                }
-            }
-        });
-        let endpoint = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server did not start within 30 s");
-        Server { child, endpoint }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use ferrokms_testkit::process::ServerProcess;
 
 fn bench(endpoint: &str, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ferrokms"))
@@ -58,7 +21,7 @@ fn bench(endpoint: &str, extra: &[&str]) -> std::process::Output {
 
 #[test]
 fn bench_drives_the_server_without_errors() {
-    let server = Server::start();
+    let server = ServerProcess::start(env!("CARGO_BIN_EXE_ferrokms"), &["--in-memory", "--dev"]);
     let out = bench(
         &server.endpoint,
         &[

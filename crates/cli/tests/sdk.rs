@@ -4,120 +4,20 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{DataKeySpec, KeyState};
-use aws_sdk_kms::Client;
+use ferrokms_testkit::process::{fresh_data_dir, read_credentials, sdk_client, ServerProcess};
 
-struct Server {
-    child: Child,
-    endpoint: String,
-}
-
-impl Server {
-    /// Starts the binary and waits (bounded) for its "listening" line.
-    fn start(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrokms"))
-            .arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(extra)
-            .env("FERROKMS_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn ferrokms");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("ferrokms listening on ") {
-                    let _ = tx.send(url.to_string());
-                }
-            }
-        });
-        let endpoint = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server did not start within 30 s");
-        Server { child, endpoint }
-    }
-
-    fn kill_9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM, then wait (bounded) for a clean exit.
-    fn terminate(&mut self) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.kill_9();
-        None
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill_9();
-    }
-}
-
-fn read_credentials(path: &Path) -> (String, String) {
-    let text = std::fs::read_to_string(path).expect("credentials file");
-    let get = |k: &str| {
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(k)
-                    .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
-            })
-            .unwrap_or_else(|| panic!("{k} missing"))
-    };
-    (get("aws_access_key_id"), get("aws_secret_access_key"))
-}
-
-fn client(endpoint: &str, creds: &(String, String)) -> Client {
-    let conf = aws_sdk_kms::Config::builder()
-        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-        .region(aws_sdk_kms::config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_credential_types::Credentials::new(
-            &creds.0,
-            &creds.1,
-            None,
-            None,
-            "ferrokms-test",
-        ))
-        .build();
-    Client::from_conf(conf)
-}
-
-fn fresh_dir() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    (dir, data)
-}
+const BIN: &str = env!("CARGO_BIN_EXE_ferrokms");
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sdk_encrypts_and_decrypts_with_encryption_context_as_aws_does() {
-    let (_tmp, data) = fresh_dir();
-    let server = Server::start(&data, &[]);
-    let kms = client(
+    let (_tmp, data) = fresh_data_dir();
+    let server = ServerProcess::on_data_dir(BIN, &data, &[]);
+    let kms = sdk_client(
         &server.endpoint,
         &read_credentials(&data.join("credentials")),
     );
@@ -181,9 +81,9 @@ async fn sdk_encrypts_and_decrypts_with_encryption_context_as_aws_does() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sdk_receives_aws_error_codes_and_messages() {
-    let (_tmp, data) = fresh_dir();
-    let server = Server::start(&data, &[]);
-    let kms = client(
+    let (_tmp, data) = fresh_data_dir();
+    let server = ServerProcess::on_data_dir(BIN, &data, &[]);
+    let kms = sdk_client(
         &server.endpoint,
         &read_credentials(&data.join("credentials")),
     );
@@ -211,7 +111,7 @@ async fn sdk_receives_aws_error_codes_and_messages() {
         Some(format!("{} is disabled.", key.arn().unwrap()))
     );
 
-    let wrong_secret = client(
+    let wrong_secret = sdk_client(
         &server.endpoint,
         &("AKIAAAAAAAAAAAAAAAAA".into(), "x".into()),
     );
@@ -221,12 +121,12 @@ async fn sdk_receives_aws_error_codes_and_messages() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn acknowledged_key_and_ciphertext_survive_kill_9() {
-    let (_tmp, data) = fresh_dir();
+    let (_tmp, data) = fresh_data_dir();
     let creds;
     let (key_arn, blob) = {
-        let mut server = Server::start(&data, &[]);
+        let mut server = ServerProcess::on_data_dir(BIN, &data, &[]);
         creds = read_credentials(&data.join("credentials"));
-        let kms = client(&server.endpoint, &creds);
+        let kms = sdk_client(&server.endpoint, &creds);
         let key = kms.create_key().send().await.unwrap().key_metadata.unwrap();
         kms.tag_resource()
             .key_id(key.key_id())
@@ -250,8 +150,8 @@ async fn acknowledged_key_and_ciphertext_survive_kill_9() {
         server.kill_9();
         (key.arn().unwrap().to_string(), enc.ciphertext_blob.unwrap())
     };
-    let server = Server::start(&data, &[]);
-    let kms = client(&server.endpoint, &creds);
+    let server = ServerProcess::on_data_dir(BIN, &data, &[]);
+    let kms = sdk_client(&server.endpoint, &creds);
     let meta = kms
         .describe_key()
         .key_id(&key_arn)
@@ -274,8 +174,8 @@ async fn acknowledged_key_and_ciphertext_survive_kill_9() {
 
 #[test]
 fn secure_first_start_writes_a_private_credentials_file_and_sigterm_stops_cleanly() {
-    let (_tmp, data) = fresh_dir();
-    let mut server = Server::start(&data, &[]);
+    let (_tmp, data) = fresh_data_dir();
+    let mut server = ServerProcess::on_data_dir(BIN, &data, &[]);
     let creds_path = data.join("credentials");
     let text = std::fs::read_to_string(&creds_path).unwrap();
     assert!(text.starts_with("[ferrokms]\n"), "{text}");
@@ -297,12 +197,14 @@ fn secure_first_start_writes_a_private_credentials_file_and_sigterm_stops_cleanl
         !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
         "the secret access key must be sealed at rest"
     );
-    let status = server.terminate().expect("server exits on SIGTERM");
+    let status = server
+        .terminate(Duration::from_secs(5))
+        .expect("server exits on SIGTERM");
     assert!(
         status.success(),
         "graceful shutdown exits 0, got {status:?}"
     );
     // A second start must not rewrite the credentials.
-    let _again = Server::start(&data, &[]);
+    let _again = ServerProcess::on_data_dir(BIN, &data, &[]);
     assert_eq!(std::fs::read_to_string(&creds_path).unwrap(), text);
 }

@@ -8,46 +8,17 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrokms_kms::api::{
-    CreateKeyRequest, DecryptRequest, EncryptRequest, GenerateDataKeyRequest, ReEncryptRequest,
-    SecretBlob,
+    DecryptRequest, EncryptRequest, GenerateDataKeyRequest, ReEncryptRequest, SecretBlob,
 };
 use ferrokms_kms::crypto::EncryptionContext;
 use ferrokms_kms::grants::{CreateGrantRequest, GrantConstraints};
-use ferrokms_kms::{Caller, Kms, KmsError};
-use ferrokms_store::{MemoryStore, Sealer, Store};
-use ferrokms_types::{AccountId, Region};
+use ferrokms_kms::{Kms, KmsError};
+use ferrokms_testkit::kms::{create_key, kms, owner, ACCT};
 
-const ACCT: &str = "111122223333";
 const MAX_POLICY: usize = 32 * 1024;
-
-fn kms() -> Kms {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
-    Kms::open(store, Arc::new(Sealer::ephemeral().unwrap())).unwrap()
-}
-
-fn root() -> Caller {
-    Caller::root(
-        AccountId::parse(ACCT).unwrap(),
-        Region::parse("us-east-1").unwrap(),
-    )
-}
-
-fn create_key(kms: &Kms, policy: Option<String>) -> String {
-    kms.create_key(
-        &root(),
-        CreateKeyRequest {
-            policy,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .key_metadata
-    .arn
-}
 
 fn ctx(pairs: impl IntoIterator<Item = (String, String)>) -> EncryptionContext {
     EncryptionContext(pairs.into_iter().collect())
@@ -65,7 +36,7 @@ fn sized(bytes: usize) -> EncryptionContext {
 
 fn encrypt(kms: &Kms, key: &str, ec: EncryptionContext) -> Result<Vec<u8>, KmsError> {
     kms.encrypt(
-        &root(),
+        &owner(),
         EncryptRequest {
             key_id: key.to_string(),
             plaintext: SecretBlob(zeroize::Zeroizing::new(b"x".to_vec())),
@@ -113,7 +84,7 @@ fn every_operation_that_takes_an_encryption_context_bounds_it() {
     let ok = pairs(3);
     let blob = encrypt(&kms, &key, ok.clone()).unwrap();
     let gdk = kms.generate_data_key(
-        &root(),
+        &owner(),
         GenerateDataKeyRequest {
             key_id: key.clone(),
             number_of_bytes: Some(32),
@@ -124,7 +95,7 @@ fn every_operation_that_takes_an_encryption_context_bounds_it() {
     assert!(validation(gdk).contains(&format!("'encryptionContext' {TOO_MANY}")));
     let decrypt = |ec: EncryptionContext| {
         kms.decrypt(
-            &root(),
+            &owner(),
             DecryptRequest {
                 ciphertext_blob: Some(ferrokms_kms::api::Blob(blob.clone())),
                 encryption_context: Some(ec),
@@ -136,7 +107,7 @@ fn every_operation_that_takes_an_encryption_context_bounds_it() {
     decrypt(ok.clone()).unwrap();
     let reencrypt = |src: EncryptionContext, dst: EncryptionContext| {
         kms.re_encrypt(
-            &root(),
+            &owner(),
             ReEncryptRequest {
                 ciphertext_blob: Some(ferrokms_kms::api::Blob(blob.clone())),
                 source_encryption_context: Some(src),
@@ -155,7 +126,7 @@ fn every_operation_that_takes_an_encryption_context_bounds_it() {
     // 384 characters, and keys within the context's byte bound.
     let grant = |m: BTreeMap<String, String>| {
         kms.create_grant(
-            &root(),
+            &owner(),
             CreateGrantRequest {
                 key_id: key.clone(),
                 grantee_principal: format!("arn:aws:iam::{ACCT}:root"),

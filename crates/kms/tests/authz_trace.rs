@@ -4,24 +4,13 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use ferrokms_kms::api::{CreateKeyRequest, EncryptRequest, SecretBlob};
-use ferrokms_kms::{Caller, Kms, KmsError};
-use ferrokms_store::{MemoryStore, Sealer, Store};
-use ferrokms_types::{AccountId, Region};
-
-fn root(account: &str) -> Caller {
-    Caller::root(
-        AccountId::parse(account).unwrap(),
-        Region::parse("us-east-1").unwrap(),
-    )
-}
+use ferrokms_kms::{Caller, KmsError};
+use ferrokms_testkit::kms::{kms, root};
 
 #[test]
 fn decision_trace_names_the_key_policy_statement_that_allowed_and_the_reason_of_a_denial() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
-    let kms = Kms::open(store, Arc::new(Sealer::ephemeral().unwrap())).unwrap();
+    let kms = kms();
     let owner = root("111122223333");
     let key = kms
         .create_key(&owner, CreateKeyRequest::default())

@@ -11,23 +11,16 @@ use ferrokms_kms::api::{
     CreateAliasRequest, CreateKeyRequest, DescribeKeyRequest, ListAliasesRequest,
     ScheduleKeyDeletionRequest,
 };
-use ferrokms_kms::{Caller, Kms, KmsError};
+use ferrokms_kms::{Kms, KmsError};
 use ferrokms_store::{MemoryStore, Sealer, Store};
-use ferrokms_types::{AccountId, Region};
-
-fn caller() -> Caller {
-    Caller::root(
-        AccountId::parse("111122223333").unwrap(),
-        Region::parse("us-east-1").unwrap(),
-    )
-}
+use ferrokms_testkit::kms::owner;
 
 #[test]
 fn key_is_deleted_with_its_aliases_only_after_the_pending_window() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
     let sealer = Arc::new(Sealer::ephemeral().unwrap());
     let kms = Kms::open(store.clone(), sealer.clone()).unwrap();
-    let c = caller();
+    let c = owner();
     let key = kms
         .create_key(&c, CreateKeyRequest::default())
         .unwrap()

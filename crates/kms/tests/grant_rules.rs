@@ -5,111 +5,14 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
-use ferrokms_kms::api::{CreateKeyRequest, EncryptRequest, SecretBlob};
-use ferrokms_kms::authz::{CallerIdentity, CallerPolicy, CallerProfile};
+use ferrokms_kms::api::{CreateKeyRequest, EncryptRequest};
 use ferrokms_kms::grants::CreateGrantRequest;
 use ferrokms_kms::{Caller, Kms, KmsError};
-use ferrokms_policy::{Context, ParseOptions, Policy, PolicyKind, RequestPrincipal};
-use ferrokms_store::{MemoryStore, Sealer, Store};
-use ferrokms_types::{AccountId, Region};
-
-const ACCT: &str = "111122223333";
-const OTHER: &str = "444455556666";
-
-fn kms() -> Kms {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
-    Kms::open(store, Arc::new(Sealer::ephemeral().unwrap())).unwrap()
-}
-
-fn region() -> Region {
-    Region::parse("us-east-1").unwrap()
-}
-
-fn root(account: &str) -> Caller {
-    Caller::root(AccountId::parse(account).unwrap(), region())
-}
-
-fn root_arn(account: &str) -> String {
-    format!("arn:aws:iam::{account}:root")
-}
-
-/// An identity-side policy of one Allow (or Deny) statement.
-fn statement(effect: &str, actions: &[&str]) -> String {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": effect, "Action": actions, "Resource": "*"}]
-    })
-    .to_string()
-}
-
-fn allow(actions: &[&str]) -> String {
-    statement("Allow", actions)
-}
-
-/// A caller with the given identity-side policies. `arn` is an IAM user
-/// ARN or an assumed-role session ARN; `role` the session's role ARN.
-fn principal(arn: &str, role: Option<&str>, policies: &[(PolicyKind, String)]) -> Caller {
-    let mut p = RequestPrincipal::from_arn(arn).unwrap();
-    if let Some(r) = role {
-        p = p.with_role_arn(r);
-    }
-    let account = p.account().unwrap().as_str().to_string();
-    let policies = policies
-        .iter()
-        .enumerate()
-        .map(|(i, (kind, text))| CallerPolicy {
-            label: format!("{kind:?} #{i}"),
-            kind: *kind,
-            policy: Arc::new(Policy::parse(text, &ParseOptions::for_kind(*kind)).unwrap()),
-        })
-        .collect();
-    Caller {
-        account: AccountId::parse(&account).unwrap(),
-        region: region(),
-        arn: arn.to_string(),
-        identity: Arc::new(CallerIdentity {
-            profile: Arc::new(CallerProfile {
-                principal: Some(p),
-                policies,
-                context: Context::new(),
-            }),
-            ..Default::default()
-        }),
-        trace: Default::default(),
-    }
-}
-
-fn user(name: &str, policies: &[(PolicyKind, String)]) -> Caller {
-    principal(&format!("arn:aws:iam::{ACCT}:user/{name}"), None, policies)
-}
-
-fn role_arn(role: &str) -> String {
-    format!("arn:aws:iam::{ACCT}:role/{role}")
-}
-
-fn session(role: &str, name: &str, policies: &[(PolicyKind, String)]) -> Caller {
-    principal(
-        &format!("arn:aws:sts::{ACCT}:assumed-role/{role}/{name}"),
-        Some(&role_arn(role)),
-        policies,
-    )
-}
-
-fn create_key(kms: &Kms, policy: Option<String>) -> String {
-    kms.create_key(
-        &root(ACCT),
-        CreateKeyRequest {
-            policy,
-            bypass_policy_lockout_safety_check: Some(true),
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .key_metadata
-    .arn
-}
+use ferrokms_policy::PolicyKind;
+use ferrokms_testkit::kms::{
+    allow, blob, create_key, default_key_in, denied, encrypt, kms, no_allow, principal, role_arn,
+    root, root_arn, session, statement, user, ACCT, OTHER,
+};
 
 /// A key of ACCT with AWS's default policy: it delegates to the account's
 /// identity policies.
@@ -149,32 +52,6 @@ fn grant(
         },
     )
     .map(|r| r.grant_id)
-}
-
-fn encrypt(kms: &Kms, caller: &Caller, key: &str) -> Result<(), KmsError> {
-    kms.encrypt(
-        caller,
-        EncryptRequest {
-            key_id: key.to_string(),
-            plaintext: SecretBlob(zeroize::Zeroizing::new(b"x".to_vec())),
-            ..Default::default()
-        },
-    )
-    .map(|_| ())
-}
-
-fn denied(r: Result<impl std::fmt::Debug, KmsError>) -> String {
-    match r {
-        Err(KmsError::AccessDenied(m)) => m,
-        other => panic!("expected AccessDenied, got {other:?}"),
-    }
-}
-
-fn no_allow(caller: &Caller, action: &str, resource: &str, reason: &str) -> String {
-    format!(
-        "User: {} is not authorized to perform: kms:{action} on resource: {resource} because no {reason} allows the kms:{action} action",
-        caller.arn
-    )
 }
 
 // --- rule: a grant to the caller's account is the caller's IAM permission,
@@ -523,13 +400,6 @@ fn list_request(key: &str) -> ferrokms_kms::grants::ListGrantsRequest {
 
 // --- rule: ListRetirableGrants names a principal of the caller's own account ---
 
-fn create_key_in(kms: &Kms, account: &str) -> String {
-    kms.create_key(&root(account), CreateKeyRequest::default())
-        .unwrap()
-        .key_metadata
-        .arn
-}
-
 fn grant_retirable_by(kms: &Kms, key: &str, owner: &Caller, retiring: &str) -> String {
     kms.create_grant(
         owner,
@@ -593,7 +463,7 @@ fn list_retirable_grants_refuses_a_retiring_principal_of_another_account() {
 fn list_retirable_grants_lists_grants_on_other_accounts_keys_for_a_principal_of_the_callers_account(
 ) {
     let kms = kms();
-    let foreign_key = create_key_in(&kms, OTHER);
+    let foreign_key = default_key_in(&kms, OTHER);
     let retirer = format!("arn:aws:iam::{ACCT}:user/retirer");
     let id = grant_retirable_by(&kms, &foreign_key, &root(OTHER), &retirer);
     assert_eq!(list_retirable(&kms, &root(ACCT), &retirer).unwrap(), [id]);
@@ -787,10 +657,6 @@ fn key_of(kms: &Kms, spec: KeySpec, usage: KeyUsage) -> String {
     .unwrap()
     .key_metadata
     .arn
-}
-
-fn blob(b: &[u8]) -> SecretBlob {
-    SecretBlob(zeroize::Zeroizing::new(b.to_vec()))
 }
 
 #[test]

@@ -22,24 +22,17 @@ use ferrokms_kms::api::{
 use ferrokms_kms::model::{
     ExpirationModel, KeySpec, KeyState, KeyUsage, Origin, WrappingAlgorithm, WrappingKeySpec,
 };
-use ferrokms_kms::{Caller, Kms, KmsError};
+use ferrokms_kms::{Kms, KmsError};
 use ferrokms_store::{Sealer, SqliteStore, Store};
-use ferrokms_types::{AccountId, Region};
+use ferrokms_testkit::kms::owner;
 use zeroize::Zeroizing;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
-fn caller() -> Caller {
-    Caller::root(
-        AccountId::parse("111122223333").unwrap(),
-        Region::parse("us-east-1").unwrap(),
-    )
-}
-
 fn external_key(kms: &Kms, spec: KeySpec, usage: Option<KeyUsage>) -> String {
     let m = kms
         .create_key(
-            &caller(),
+            &owner(),
             CreateKeyRequest {
                 key_spec: Some(spec),
                 key_usage: usage,
@@ -56,7 +49,7 @@ fn external_key(kms: &Kms, spec: KeySpec, usage: Option<KeyUsage>) -> String {
 fn params(kms: &Kms, key: &str, alg: WrappingAlgorithm) -> (Vec<u8>, Vec<u8>) {
     let p = kms
         .get_parameters_for_import(
-            &caller(),
+            &owner(),
             GetParametersForImportRequest {
                 key_id: key.into(),
                 wrapping_algorithm: Some(alg),
@@ -107,7 +100,7 @@ fn import(
 ) -> Result<String, KmsError> {
     let (public, token) = params(kms, key, alg);
     kms.import_key_material(
-        &caller(),
+        &owner(),
         ImportKeyMaterialRequest {
             key_id: key.into(),
             import_token: Blob(token),
@@ -126,7 +119,7 @@ fn import(
 
 fn state(kms: &Kms, key: &str) -> KeyState {
     kms.describe_key(
-        &caller(),
+        &owner(),
         DescribeKeyRequest {
             key_id: key.into(),
             grant_tokens: None,
@@ -139,7 +132,7 @@ fn state(kms: &Kms, key: &str) -> KeyState {
 
 fn encrypt(kms: &Kms, key: &str) -> Result<Vec<u8>, KmsError> {
     kms.encrypt(
-        &caller(),
+        &owner(),
         EncryptRequest {
             key_id: key.into(),
             plaintext: SecretBlob(Zeroizing::new(b"secret".to_vec())),
@@ -151,7 +144,7 @@ fn encrypt(kms: &Kms, key: &str) -> Result<Vec<u8>, KmsError> {
 
 fn decrypt(kms: &Kms, blob: &[u8]) -> Result<Vec<u8>, KmsError> {
     kms.decrypt(
-        &caller(),
+        &owner(),
         DecryptRequest {
             ciphertext_blob: Some(Blob(blob.to_vec())),
             ..Default::default()
@@ -232,7 +225,7 @@ fn only_the_same_material_can_be_reimported() {
         Err(KmsError::IncorrectKeyMaterial(_))
     ));
     kms.delete_imported_key_material(
-        &caller(),
+        &owner(),
         DeleteImportedKeyMaterialRequest {
             key_id: key.clone(),
             key_material_id: None,
@@ -326,16 +319,16 @@ fn an_import_token_works_only_for_its_key_and_for_24_hours() {
         ..Default::default()
     };
     assert!(matches!(
-        kms.import_key_material(&caller(), req(&b, &token)),
+        kms.import_key_material(&owner(), req(&b, &token)),
         Err(KmsError::InvalidImportToken(_))
     ));
     assert!(matches!(
-        kms.import_key_material(&caller(), req(&a, b"not a token")),
+        kms.import_key_material(&owner(), req(&a, b"not a token")),
         Err(KmsError::InvalidImportToken(_))
     ));
     kms.clock.advance_ms(DAY_MS);
     assert!(matches!(
-        kms.import_key_material(&caller(), req(&a, &token)),
+        kms.import_key_material(&owner(), req(&a, &token)),
         Err(KmsError::ExpiredImportToken(_))
     ));
 }

@@ -8,42 +8,21 @@
 use std::sync::Arc;
 
 use ferrokms_kms::api::{
-    CreateKeyRequest, DecryptRequest, DescribeKeyRequest, DisableKeyRequest,
-    EnableKeyRotationRequest, EncryptRequest, GetKeyRotationStatusRequest, ListKeyRotationsRequest,
-    RotateKeyOnDemandRequest, ScheduleKeyDeletionRequest, SecretBlob,
+    DecryptRequest, DescribeKeyRequest, DisableKeyRequest, EnableKeyRotationRequest,
+    EncryptRequest, GetKeyRotationStatusRequest, ListKeyRotationsRequest, RotateKeyOnDemandRequest,
+    ScheduleKeyDeletionRequest, SecretBlob,
 };
 use ferrokms_kms::model::{IncludeKeyMaterial, KeyMaterialState, KeySpec, KeyUsage, RotationType};
-use ferrokms_kms::{Caller, Kms, KmsError};
+use ferrokms_kms::{Kms, KmsError};
 use ferrokms_store::{MemoryStore, Sealer, SqliteStore, Store};
-use ferrokms_types::{AccountId, Region};
+use ferrokms_testkit::kms::{new_key, owner};
 use zeroize::Zeroizing;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
-fn caller() -> Caller {
-    Caller::root(
-        AccountId::parse("111122223333").unwrap(),
-        Region::parse("us-east-1").unwrap(),
-    )
-}
-
-fn new_key(kms: &Kms, spec: Option<KeySpec>, usage: Option<KeyUsage>) -> String {
-    kms.create_key(
-        &caller(),
-        CreateKeyRequest {
-            key_spec: spec,
-            key_usage: usage,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .key_metadata
-    .key_id
-}
-
 fn encrypt(kms: &Kms, key_id: &str, text: &[u8]) -> Vec<u8> {
     kms.encrypt(
-        &caller(),
+        &owner(),
         EncryptRequest {
             key_id: key_id.into(),
             plaintext: SecretBlob(Zeroizing::new(text.to_vec())),
@@ -59,7 +38,7 @@ fn encrypt(kms: &Kms, key_id: &str, text: &[u8]) -> Vec<u8> {
 fn decrypt(kms: &Kms, blob: &[u8]) -> (Vec<u8>, String) {
     let out = kms
         .decrypt(
-            &caller(),
+            &owner(),
             DecryptRequest {
                 ciphertext_blob: Some(ferrokms_kms::api::Blob(blob.to_vec())),
                 ..Default::default()
@@ -71,7 +50,7 @@ fn decrypt(kms: &Kms, blob: &[u8]) -> (Vec<u8>, String) {
 
 fn current_material(kms: &Kms, key_id: &str) -> String {
     kms.describe_key(
-        &caller(),
+        &owner(),
         DescribeKeyRequest {
             key_id: key_id.into(),
             grant_tokens: None,
@@ -85,7 +64,7 @@ fn current_material(kms: &Kms, key_id: &str) -> String {
 
 fn rotate(kms: &Kms, key_id: &str) -> Result<String, KmsError> {
     kms.rotate_key_on_demand(
-        &caller(),
+        &owner(),
         RotateKeyOnDemandRequest {
             key_id: key_id.into(),
             grant_tokens: None,
@@ -96,7 +75,7 @@ fn rotate(kms: &Kms, key_id: &str) -> Result<String, KmsError> {
 
 fn list(kms: &Kms, key_id: &str, all: bool) -> Vec<(String, Option<RotationType>)> {
     kms.list_key_rotations(
-        &caller(),
+        &owner(),
         ListKeyRotationsRequest {
             key_id: key_id.into(),
             include_key_material: all.then_some(IncludeKeyMaterial::AllKeyMaterial),
@@ -112,7 +91,7 @@ fn list(kms: &Kms, key_id: &str, all: bool) -> Vec<(String, Option<RotationType>
 
 fn next_rotation(kms: &Kms, key_id: &str) -> Option<f64> {
     kms.get_key_rotation_status(
-        &caller(),
+        &owner(),
         GetKeyRotationStatusRequest {
             key_id: key_id.into(),
             grant_tokens: None,
@@ -127,7 +106,7 @@ fn next_rotation(kms: &Kms, key_id: &str) -> Option<f64> {
 fn three_rotations_then_restart(store: Arc<dyn Store>, reopen: impl Fn() -> Arc<dyn Store>) {
     let sealer = Arc::new(Sealer::ephemeral().unwrap());
     let kms = Kms::open(store, sealer.clone()).unwrap();
-    let c = caller();
+    let c = owner();
     let key = new_key(&kms, None, None);
     let mut blobs = vec![(encrypt(&kms, &key, b"v0"), current_material(&kms, &key))];
     assert!(list(&kms, &key, false).is_empty());
@@ -233,7 +212,7 @@ fn the_26th_on_demand_rotation_is_refused() {
     assert_eq!(list(&kms, &key, false).len(), 25);
     // Automatic rotations do not count against the limit.
     kms.enable_key_rotation(
-        &caller(),
+        &owner(),
         EnableKeyRotationRequest {
             key_id: key.clone(),
             rotation_period_in_days: Some(90),
@@ -251,7 +230,7 @@ fn only_enabled_symmetric_keys_rotate() {
         Arc::new(Sealer::ephemeral().unwrap()),
     )
     .unwrap();
-    let c = caller();
+    let c = owner();
     let code = |r: Result<String, KmsError>| r.unwrap_err().code();
     for (spec, usage) in [
         (KeySpec::EccNistP256, KeyUsage::SignVerify),
@@ -331,7 +310,7 @@ fn list_key_rotations_pages() {
     loop {
         let page = kms
             .list_key_rotations(
-                &caller(),
+                &owner(),
                 ListKeyRotationsRequest {
                     key_id: key.clone(),
                     include_key_material: Some(IncludeKeyMaterial::AllKeyMaterial),
@@ -358,7 +337,7 @@ fn list_key_rotations_pages() {
     assert_eq!(seen[5].key_material_id, current_material(&kms, &key));
     let e = kms
         .list_key_rotations(
-            &caller(),
+            &owner(),
             ListKeyRotationsRequest {
                 key_id: key,
                 marker: Some("bogus".into()),
@@ -382,7 +361,7 @@ fn first_automatic_rotation_is_one_period_after_rotation_was_enabled() {
     kms.clock.advance_ms(200 * DAY_MS);
     let enabled_at = kms.clock.now_ms();
     kms.enable_key_rotation(
-        &caller(),
+        &owner(),
         EnableKeyRotationRequest {
             key_id: key.clone(),
             rotation_period_in_days: Some(90),
@@ -408,7 +387,7 @@ fn more_than_ten_materials_reload_each_at_its_version_sqlite_store() {
     let kms = Kms::open(Arc::new(SqliteStore::open(&path).unwrap()), sealer.clone()).unwrap();
     let key = new_key(&kms, None, None);
     kms.enable_key_rotation(
-        &caller(),
+        &owner(),
         EnableKeyRotationRequest {
             key_id: key.clone(),
             rotation_period_in_days: Some(90),

@@ -7,37 +7,21 @@
 
 use std::sync::Arc;
 
-use ferrokms_kms::api::{
-    CreateKeyRequest, DecryptRequest, EncryptRequest, GetKeyLastUsageRequest, SecretBlob,
-};
+use ferrokms_kms::api::{DecryptRequest, EncryptRequest, GetKeyLastUsageRequest, SecretBlob};
 use ferrokms_kms::replica::RemoteDoc;
 use ferrokms_kms::usage::{with_request_ids, RequestIds};
-use ferrokms_kms::{Caller, Kms, KmsError};
+use ferrokms_kms::{Kms, KmsError};
 use ferrokms_store::{MemoryStore, Sealer, Store};
-use ferrokms_types::{AccountId, Region};
+use ferrokms_testkit::kms::{new_key, owner};
 use zeroize::Zeroizing;
-
-fn caller() -> Caller {
-    Caller::root(
-        AccountId::parse("111122223333").unwrap(),
-        Region::parse("us-east-1").unwrap(),
-    )
-}
 
 fn open(store: &Arc<MemoryStore>, sealer: &Arc<Sealer>) -> Kms {
     Kms::open(store.clone() as Arc<dyn Store>, sealer.clone()).unwrap()
 }
 
-fn new_key(kms: &Kms) -> String {
-    kms.create_key(&caller(), CreateKeyRequest::default())
-        .unwrap()
-        .key_metadata
-        .key_id
-}
-
 fn encrypt(kms: &Kms, key_id: &str) -> Vec<u8> {
     kms.encrypt(
-        &caller(),
+        &owner(),
         EncryptRequest {
             key_id: key_id.into(),
             plaintext: SecretBlob(Zeroizing::new(b"hello".to_vec())),
@@ -51,7 +35,7 @@ fn encrypt(kms: &Kms, key_id: &str) -> Vec<u8> {
 
 fn last_usage(kms: &Kms, key_id: &str) -> Option<(String, f64, Option<String>)> {
     kms.get_key_last_usage(
-        &caller(),
+        &owner(),
         GetKeyLastUsageRequest {
             key_id: key_id.into(),
             ..Default::default()
@@ -65,10 +49,10 @@ fn last_usage(kms: &Kms, key_id: &str) -> Option<(String, f64, Option<String>)> 
 #[test]
 fn a_key_never_used_has_no_last_usage_and_tracking_starts_at_its_creation() {
     let kms = open(&Arc::default(), &Arc::new(Sealer::ephemeral().unwrap()));
-    let key = new_key(&kms);
+    let key = new_key(&kms, None, None);
     let out = kms
         .get_key_last_usage(
-            &caller(),
+            &owner(),
             GetKeyLastUsageRequest {
                 key_id: key.clone(),
                 ..Default::default()
@@ -85,7 +69,7 @@ fn last_usage_survives_a_flush_and_a_restart_on_the_same_store() {
     let store = Arc::new(MemoryStore::default());
     let sealer = Arc::new(Sealer::ephemeral().unwrap());
     let kms = open(&store, &sealer);
-    let key = new_key(&kms);
+    let key = new_key(&kms, None, None);
     let ids = RequestIds {
         request_id: 0x0123_4567_89ab_4cde_8f01_2345_6789_abcd,
         event_id: 0x1111_2222_3333_4444_8555_6666_7777_8888,
@@ -93,7 +77,7 @@ fn last_usage_survives_a_flush_and_a_restart_on_the_same_store() {
     let blob = encrypt(&kms, &key);
     with_request_ids(ids, || {
         kms.decrypt(
-            &caller(),
+            &owner(),
             DecryptRequest {
                 ciphertext_blob: Some(ferrokms_kms::api::Blob(blob)),
                 ..Default::default()
@@ -120,7 +104,7 @@ fn usage_not_flushed_before_a_restart_is_lost_and_nothing_else() {
     let store = Arc::new(MemoryStore::default());
     let sealer = Arc::new(Sealer::ephemeral().unwrap());
     let kms = open(&store, &sealer);
-    let key = new_key(&kms);
+    let key = new_key(&kms, None, None);
     encrypt(&kms, &key);
     drop(kms);
     let reopened = open(&store, &sealer);
@@ -132,7 +116,7 @@ fn a_usage_document_from_another_node_never_moves_last_usage_backwards() {
     let store_a = Arc::new(MemoryStore::default());
     let sealer = Arc::new(Sealer::ephemeral().unwrap());
     let a = open(&store_a, &sealer);
-    let key = new_key(&a);
+    let key = new_key(&a, None, None);
     encrypt(&a, &key);
     a.flush_usage().unwrap();
     let doc = store_a
@@ -176,7 +160,7 @@ fn get_key_last_usage_does_not_accept_an_alias() {
     let kms = open(&Arc::default(), &Arc::new(Sealer::ephemeral().unwrap()));
     let err = kms
         .get_key_last_usage(
-            &caller(),
+            &owner(),
             GetKeyLastUsageRequest {
                 key_id: "alias/some-alias".into(),
                 ..Default::default()
