@@ -21,10 +21,11 @@
 //! the log and, as `{"ferrokmsDroppedRecords":N}`, to the file.
 
 mod json;
+pub mod read;
 mod record;
 mod redact;
 
-pub use record::{event, read_only, EventInput};
+pub use record::{event, read_only, AuditRecord, EventInput};
 use record::{write_event, Memo, RECORD_CAPACITY};
 pub use redact::{request_parameters_json, response_elements};
 

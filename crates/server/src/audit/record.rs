@@ -444,6 +444,279 @@ fn write_time(out: &mut Vec<u8>, now_ms: i64) {
     });
 }
 
+/// One audit record as a value: the fields of CloudTrail's event record (the
+/// names are CloudTrail's), in the order the fast writer ([`event`]) writes
+/// them, plus the authorization trace under `ferrokmsAuthorization`.
+///
+/// `serde_json::to_vec` of the record that [`AuditRecord::from_input`] makes
+/// is byte for byte what the fast writer writes for the same input (a test
+/// below checks it over generated records), and every line the writer
+/// writes parses back into one ([`super::read`]). The fast writer stays on
+/// the request path: it writes the same text without building this value
+/// (docs/audit.md, "What it costs").
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRecord {
+    /// Always `1.08`.
+    pub event_version: String,
+    pub user_identity: UserIdentity,
+    /// `YYYY-MM-DDTHH:MM:SSZ`.
+    pub event_time: String,
+    /// `kms.amazonaws.com`, `iam.amazonaws.com` or `sts.amazonaws.com`.
+    pub event_source: String,
+    /// The operation, e.g. `Encrypt`.
+    pub event_name: String,
+    pub aws_region: String,
+    #[serde(rename = "sourceIPAddress")]
+    pub source_ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    /// The request as [`super::redact`] keeps it; `None` for an empty body.
+    pub request_parameters: Option<serde_json::Value>,
+    /// The outcome of a management call ([`super::response_elements`]).
+    pub response_elements: Option<serde_json::Value>,
+    #[serde(rename = "requestID")]
+    pub request_id: String,
+    #[serde(rename = "eventID")]
+    pub event_id: String,
+    pub read_only: bool,
+    /// The KMS keys the request's decisions were about, each once.
+    pub resources: Vec<Resource>,
+    /// Always `AwsApiCall`.
+    pub event_type: String,
+    /// Always `true`.
+    pub management_event: bool,
+    /// The account of the first key in `resources`, else the caller's.
+    pub recipient_account_id: String,
+    /// Always `Management`.
+    pub event_category: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// The request's authorization decisions, in the order they were made.
+    pub ferrokms_authorization: Vec<TraceEntry>,
+}
+
+/// `userIdentity`: the caller as CloudTrail describes each kind.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type")]
+pub enum UserIdentity {
+    Root(RootIdentity),
+    #[serde(rename = "IAMUser")]
+    IamUser(IamUserIdentity),
+    AssumedRole(AssumedRoleIdentity),
+    /// A request that was not authenticated.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RootIdentity {
+    /// The account id.
+    pub principal_id: String,
+    pub arn: String,
+    pub account_id: String,
+    pub access_key_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IamUserIdentity {
+    /// The user's unique id (`AIDA...`).
+    pub principal_id: String,
+    pub arn: String,
+    pub account_id: String,
+    pub access_key_id: String,
+    pub user_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssumedRoleIdentity {
+    /// `ROLE_ID:SESSION_NAME`.
+    pub principal_id: String,
+    /// The session's ARN (`arn:...:sts::ACCOUNT:assumed-role/ROLE/SESSION`).
+    pub arn: String,
+    pub account_id: String,
+    pub access_key_id: String,
+    pub session_context: SessionContext,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionContext {
+    pub session_issuer: SessionIssuer,
+    pub attributes: SessionAttributes,
+}
+
+/// The role a session was assumed from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionIssuer {
+    /// Always `Role`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub principal_id: String,
+    pub arn: String,
+    pub account_id: String,
+    pub user_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionAttributes {
+    /// Always `"false"` (a string, as CloudTrail writes it).
+    pub mfa_authenticated: String,
+}
+
+/// One entry of `resources`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Resource {
+    #[serde(rename = "accountId")]
+    pub account_id: String,
+    /// Always `AWS::KMS::Key`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(rename = "ARN")]
+    pub arn: String,
+}
+
+/// One decision of `ferrokmsAuthorization`, as written: short forms left
+/// out (`AuthzRecord::from_audit` puts them back).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TraceEntry {
+    pub action: String,
+    /// Left out when it is the record's first `resources` ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    pub allowed: bool,
+    /// Left out for a plain allow ([`ferrokms_kms::authz::PLAIN_ALLOW`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+    pub statements: Vec<String>,
+}
+
+impl AuditRecord {
+    /// The record of a request, built field by field: the plain
+    /// (allocating) construction of what [`event`] writes as text. The
+    /// `eventID` is `event_id`, or the input's own when it has one.
+    pub fn from_input(input: &EventInput<'_>, event_id: [u8; 36]) -> AuditRecord {
+        let partition = |id: &crate::auth::Identity| id.region.partition();
+        let user_identity = match input.identity {
+            None => UserIdentity::Unknown,
+            Some(id) => user_identity(id, partition(id)),
+        };
+        let caller_account = input
+            .identity
+            .map(|i| i.principal.account().as_str().to_string())
+            .unwrap_or_default();
+        let mut resources: Vec<Resource> = Vec::new();
+        for d in input.decisions {
+            if let Some(account) = key_arn_account(&d.resource) {
+                if !resources.iter().any(|r| r.arn == d.resource) {
+                    resources.push(Resource {
+                        account_id: account.to_string(),
+                        kind: "AWS::KMS::Key".to_string(),
+                        arn: d.resource.clone(),
+                    });
+                }
+            }
+        }
+        let first_arn = resources.first().map(|r| r.arn.clone());
+        let ferrokms_authorization = input
+            .decisions
+            .iter()
+            .map(|d| TraceEntry {
+                action: d.action.clone(),
+                resource: (first_arn.as_deref() != Some(d.resource.as_str()))
+                    .then(|| d.resource.clone()),
+                allowed: d.allowed,
+                decision: (!d.allowed || d.decision != ferrokms_kms::authz::PLAIN_ALLOW)
+                    .then(|| d.decision.clone()),
+                statements: d.statements.clone(),
+            })
+            .collect();
+        let json = |bytes: &[u8]| {
+            (!bytes.is_empty()).then(|| serde_json::from_slice(bytes).unwrap_or_default())
+        };
+        AuditRecord {
+            event_version: "1.08".to_string(),
+            user_identity,
+            event_time: crate::query::iso8601(input.now_ms),
+            event_source: format!("{}.amazonaws.com", input.service),
+            event_name: input.op.to_string(),
+            aws_region: input.region.to_string(),
+            source_ip_address: input.source_ip.map(|ip| ip.to_string()),
+            user_agent: input.user_agent.map(str::to_string),
+            request_parameters: json(input.request_parameters),
+            response_elements: json(input.response_elements),
+            request_id: input.request_id.to_string(),
+            event_id: String::from_utf8_lossy(&input.event_id.unwrap_or(event_id)).into_owned(),
+            read_only: read_only(input.op),
+            recipient_account_id: resources
+                .first()
+                .map_or(caller_account, |r| r.account_id.clone()),
+            resources,
+            event_type: "AwsApiCall".to_string(),
+            management_event: true,
+            event_category: "Management".to_string(),
+            error_code: input.error.map(|(code, _)| code.to_string()),
+            error_message: input.error.and_then(|(_, m)| m.map(str::to_string)),
+            ferrokms_authorization,
+        }
+    }
+}
+
+/// [`UserIdentity`] of an authenticated caller.
+fn user_identity(id: &crate::auth::Identity, partition: &str) -> UserIdentity {
+    use ferrokms_iam::Principal;
+    let access_key_id = id.access_key_id.clone();
+    match &id.principal {
+        Principal::Root { account } => UserIdentity::Root(RootIdentity {
+            principal_id: account.to_string(),
+            arn: format!("arn:{partition}:iam::{account}:root"),
+            account_id: account.to_string(),
+            access_key_id,
+        }),
+        Principal::User {
+            account,
+            name,
+            path,
+            id: uid,
+        } => UserIdentity::IamUser(IamUserIdentity {
+            principal_id: uid.clone(),
+            arn: format!("arn:{partition}:iam::{account}:user{path}{name}"),
+            account_id: account.to_string(),
+            access_key_id,
+            user_name: name.clone(),
+        }),
+        Principal::AssumedRole {
+            account,
+            role_name,
+            role_path,
+            role_id,
+            session_name,
+        } => UserIdentity::AssumedRole(AssumedRoleIdentity {
+            principal_id: format!("{role_id}:{session_name}"),
+            arn: format!("arn:{partition}:sts::{account}:assumed-role/{role_name}/{session_name}"),
+            account_id: account.to_string(),
+            access_key_id,
+            session_context: SessionContext {
+                session_issuer: SessionIssuer {
+                    kind: "Role".to_string(),
+                    principal_id: role_id.clone(),
+                    arn: format!("arn:{partition}:iam::{account}:role{role_path}{role_name}"),
+                    account_id: account.to_string(),
+                    user_name: role_name.clone(),
+                },
+                attributes: SessionAttributes {
+                    mfa_authenticated: "false".to_string(),
+                },
+            },
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -860,6 +1133,217 @@ mod tests {
         for decisions in cases {
             let r = record_of(None, None, &decisions);
             assert_eq!(AuthzRecord::from_audit(&r), decisions, "{r}");
+        }
+    }
+
+    /// A small deterministic generator (xorshift64*), so that a failure
+    /// names a case that can be replayed.
+    struct Gen(u64);
+
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+            from[self.below(from.len())]
+        }
+    }
+
+    /// Text that needs every kind of JSON escaping, and text that needs
+    /// none (ASCII and not).
+    const ODD: &[&str] = &[
+        "plain",
+        "with \"quotes\" and \\backslash\\",
+        "line\nbreak\r\ttab",
+        "\u{0}\u{1}\u{1f}\u{7f}",
+        "\u{8}\u{c}",
+        "caf\u{e9} \u{2603} \u{1f600}",
+        "\u{4e2d}\u{6587}/\u{65e5}\u{672c}",
+        "",
+        "aws-cli/2.15.0 Python/3.11.6 Linux/6.5 exe/x86_64.ubuntu.22 prompt/off command/kms.encrypt",
+        "/</script>&amp;",
+    ];
+
+    fn generated_identity(g: &mut Gen) -> Option<crate::auth::Identity> {
+        use ferrokms_iam::Principal;
+        use ferrokms_types::AccountId;
+        let account =
+            AccountId::parse(g.pick(&["111122223333", "444455556666", "000000000000"])).unwrap();
+        let principal = match g.below(4) {
+            0 => return None,
+            1 => Principal::Root { account },
+            2 => Principal::User {
+                account,
+                name: g.pick(&["alice", "b.o+b=@,-_", ODD[1], ODD[5]]).into(),
+                path: g.pick(&["/", "/team/", "/a/b\"c/"]).into(),
+                id: g.pick(&["AIDAEXAMPLE", "AIDA\u{e9}"]).into(),
+            },
+            _ => Principal::AssumedRole {
+                account,
+                role_name: g.pick(&["kms-exports-role", "r\u{e9}le", ODD[2]]).into(),
+                role_path: g.pick(&["/", "/service-role/"]).into(),
+                role_id: "AROAEXAMPLE".into(),
+                session_name: g.pick(&["s1", "session@example.com", ODD[3]]).into(),
+            },
+        };
+        let mut id = identity(principal);
+        id.region =
+            ferrokms_types::Region::parse(g.pick(&["us-east-1", "cn-north-1", "us-gov-west-1"]))
+                .unwrap();
+        id.access_key_id = g.pick(&["AKIAEXAMPLE", "ASIATEMPORARY", ODD[1]]).into();
+        Some(id)
+    }
+
+    fn generated_decisions(g: &mut Gen) -> Vec<ferrokms_kms::authz::AuthzRecord> {
+        let resources = [
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-east-1:444455556666:key/k2",
+            "arn:aws-cn:kms:cn-north-1:111122223333:key/k3",
+            "arn:aws:kms:us-east-1:111122223333:alias/a",
+            "arn:aws:iam::111122223333:user/alice",
+            "*",
+            "arn:aws:kms:us-east-1:111122223333:key/\u{e9}\"q",
+        ];
+        (0..g.below(4))
+            .map(|_| {
+                let allowed = g.below(3) > 0;
+                ferrokms_kms::authz::AuthzRecord {
+                    action: g
+                        .pick(&["kms:Encrypt", "kms:ReEncryptTo", "iam:CreateUser", ODD[1]])
+                        .into(),
+                    resource: g.pick(&resources).into(),
+                    allowed,
+                    decision: if allowed {
+                        g.pick(&["allow", "allow (grant 0123abcd)"]).into()
+                    } else {
+                        g.pick(&[
+                            "because no identity-based policy allows the kms:Encrypt action",
+                            "with an explicit deny in a resource-based policy",
+                            ODD[2],
+                        ])
+                        .into()
+                    },
+                    statements: (0..g.below(3))
+                        .map(|_| {
+                            g.pick(&["key policy #0 (Enable IAM User Permissions) Allow", ODD[5]])
+                                .to_string()
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// The fast writer's bytes (fresh, and through one thread memo kept
+    /// across the whole sequence) are exactly what serde writes for the typed
+    /// record made from the same input, and parse back into that record.
+    #[test]
+    fn the_fast_writer_writes_the_bytes_serde_writes_for_the_typed_record() {
+        let bodies = [
+            json!({}),
+            json!({"KeyId": "alias/a", "Plaintext": "c2VjcmV0", "EncryptionContext": {"Tenant": "x"}}),
+            json!({"KeyId": "k", "NumberOfBytes": 32, "Ratio": 1.5, "DryRun": false, "X": null,
+                   "GrantTokens": ["t\"1", "\u{e9}"]}),
+            json!({"Constraints": {"EncryptionContextSubset": {"A\"q": "line\nbreak\u{1}"}},
+                   "Operations": ["Encrypt", "Decrypt"], "Nested": [{"InnerKey": [1, {"Deep": true}]}]}),
+            json!({"\u{c9}tatKey": "\u{fc}", "Message": "secret", "Tags": [{"TagKey": "a", "TagValue": "b\\c"}]}),
+            json!({"UserName": "alice", "Path": "/team/", "PolicyDocument": "{\"Version\":\"2012-10-17\"}"}),
+        ];
+        let params: Vec<Vec<u8>> = bodies
+            .iter()
+            .map(super::super::request_parameters_json)
+            .collect();
+        let responses: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            super::super::response_elements(
+                "CreateKey",
+                br#"{"KeyMetadata":{"KeyId":"k","Arn":"arn:aws:kms:us-east-1:111122223333:key/k","Description":"caf\u00e9 \"x\""}}"#,
+            ),
+            super::super::response_elements(
+                "CreateGrant",
+                br#"{"GrantId":"g1","GrantToken":"secret"}"#,
+            ),
+        ];
+        let ips: [Option<std::net::IpAddr>; 4] = [
+            None,
+            Some("127.0.0.1".parse().unwrap()),
+            Some("203.0.113.255".parse().unwrap()),
+            Some("2001:db8::8a2e:370:7334".parse().unwrap()),
+        ];
+        let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+        let mut memo = Memo::default();
+        for case in 0..3000 {
+            let identity = generated_identity(&mut g);
+            let decisions = generated_decisions(&mut g);
+            let service = g.pick(&["kms", "iam", "sts"]);
+            let op = g.pick(&[
+                "Encrypt",
+                "ReEncrypt",
+                "CreateKey",
+                "ListKeys",
+                "GetCallerIdentity",
+                "SimulatePrincipalPolicy",
+                "CreateUser",
+                ODD[1],
+            ]);
+            let region = g.pick(&["us-east-1", "eu-west-1", ""]);
+            let user_agent = (g.below(3) > 0).then(|| g.pick(ODD));
+            let error = match g.below(4) {
+                0 => Some(("AccessDeniedException", Some(g.pick(ODD)))),
+                1 => Some(("ValidationException", None)),
+                _ => None,
+            };
+            let request_id = g.pick(&["4f8f0b8e-7c2a-4b1e-9d3a-1c2b3d4e5f60", ODD[2]]);
+            let event_id = (g.below(2) == 0).then_some(*b"00000000-0000-4000-8000-000000000000");
+            let input = EventInput {
+                service,
+                op,
+                region,
+                source_ip: ips[g.below(ips.len())],
+                user_agent,
+                identity: identity.as_ref(),
+                request_parameters: &params[g.below(params.len())],
+                response_elements: &responses[g.below(responses.len())],
+                error,
+                request_id,
+                event_id,
+                decisions: &decisions,
+                now_ms: 1_700_000_000_000 + (g.below(100_000_000_000) as i64),
+            };
+            let mut through_memo = Vec::new();
+            write_event(&mut through_memo, &input, Some(&mut memo));
+            let mut fresh = Vec::new();
+            write_event(&mut fresh, &input, None);
+            // A record without its own event id gets a fresh one each time
+            // it is written; the typed record takes the one the text has.
+            let written_id = |line: &[u8]| -> [u8; 36] {
+                let v: Value = serde_json::from_slice(line).unwrap();
+                v["eventID"]
+                    .as_str()
+                    .unwrap()
+                    .as_bytes()
+                    .try_into()
+                    .unwrap()
+            };
+            for (how, line) in [("memo", &through_memo), ("fresh", &fresh)] {
+                let typed = AuditRecord::from_input(&input, written_id(line));
+                let serde_bytes = serde_json::to_vec(&typed).unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(line),
+                    String::from_utf8_lossy(&serde_bytes),
+                    "case {case} ({how})"
+                );
+                let parsed: AuditRecord = serde_json::from_slice(line).unwrap();
+                assert_eq!(parsed, typed, "case {case} ({how})");
+            }
         }
     }
 }
