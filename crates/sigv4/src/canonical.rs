@@ -17,7 +17,7 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
 
 /// Lowercase hex, as SigV4 writes hashes and signatures (three per verified
 /// request): the digits written into place, shared with the other crates.
-pub(crate) use ferrokms_types::hex_lower;
+pub(crate) use ferrokms_textfast::hex_lower;
 
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')

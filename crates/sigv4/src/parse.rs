@@ -278,7 +278,7 @@ fn split_signed_headers(raw: &str) -> Vec<String> {
 fn parse_credential(credential: &str) -> Result<(String, CredentialScope), SigV4Error> {
     // Exactly five fields: the fifth may not hold another slash.
     let Some([akid, date, region, service, terminator]) =
-        ferrokms_types::split_fields::<5>(credential, b'/')
+        ferrokms_textfast::split_fields::<5>(credential, b'/')
             .filter(|f| !f[4].bytes().any(|b| b == b'/'))
     else {
         return Err(incomplete(format!(

@@ -394,7 +394,7 @@ fn write_user_identity(out: &mut Vec<u8>, id: &crate::auth::Identity, partition:
 /// The account of a KMS key ARN (`arn:PARTITION:kms:REGION:ACCOUNT:key/ID`),
 /// or `None` for any other resource: one pass over the bytes.
 fn key_arn_account(arn: &str) -> Option<&str> {
-    match ferrokms_types::split_fields::<6>(arn, b':')? {
+    match ferrokms_textfast::split_fields::<6>(arn, b':')? {
         ["arn", _, "kms", _, account, rest] if rest.starts_with("key/") => Some(account),
         _ => None,
     }
