@@ -243,6 +243,7 @@ impl Directory {
 mod tests {
     use super::*;
     use crate::ops::Owner;
+    use crate::Principal;
     use ferrokms_policy::PolicyKind;
     use ferrokms_store::{MemoryStore, Sealer};
 
