@@ -399,3 +399,131 @@ mod tests {
         assert_eq!(text.len() as u64, written);
     }
 }
+
+/// The per-thread memos against writing every record afresh, in the same
+/// run: `cargo test -p ferrokms-server --lib memo_benchmark -- --ignored
+/// --nocapture` (with `--config 'profile.dev.opt-level=2'` or `--release`
+/// for figures worth reading; docs/audit.md).
+#[cfg(test)]
+mod memo_benchmark {
+    use super::record::{write_event, EventInput, Memo};
+    use super::redact::{clean_json, request_parameters_json};
+    use ferrokms_kms::authz::AuthzRecord;
+    use std::time::Instant;
+
+    fn identity(n: u32) -> crate::auth::Identity {
+        crate::auth::Identity {
+            principal: ferrokms_iam::Principal::User {
+                account: ferrokms_types::AccountId::parse("111122223333").unwrap(),
+                name: format!("app-{n}"),
+                path: "/services/".into(),
+                id: format!("AIDAEXAMPLE{n}"),
+            },
+            region: ferrokms_types::Region::parse("us-east-1").unwrap(),
+            service: "kms".into(),
+            access_key_id: format!("AKIAEXAMPLE{n}"),
+            temporary: false,
+            session: None,
+            signed_headers: Vec::new(),
+        }
+    }
+
+    /// ns per record (request parameters and record) over `n` Encrypt
+    /// requests from `clients` clients taking turns.
+    fn run(memo_on: bool, clients: u32, n: usize) -> f64 {
+        let ids: Vec<_> = (0..clients).map(identity).collect();
+        let decisions: Vec<Vec<AuthzRecord>> = (0..clients)
+            .map(|c| {
+                vec![AuthzRecord {
+                    action: "kms:Encrypt".into(),
+                    resource: format!(
+                        "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-12345678{c:04}"
+                    ),
+                    allowed: true,
+                    decision: "allow".into(),
+                    statements: vec![
+                        "key policy #0 (Enable IAM User Permissions) Allow".into(),
+                        "identity policy app-encrypt #0 Allow".into(),
+                    ],
+                }]
+            })
+            .collect();
+        // Each request another plaintext (never logged), the same key and
+        // context as the client's last.
+        let bodies: Vec<serde_json::Value> = (0..64u32)
+            .map(|i| {
+                serde_json::json!({
+                    "KeyId": format!("arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-12345678{:04}", i % clients),
+                    "Plaintext": format!("cGxhaW50ZXh0IG51bWJlciB7aX0={i}"),
+                    "EncryptionContext": {"app": "billing", "tenant": "t-42"},
+                })
+            })
+            .collect();
+        let mut memo = Memo::default();
+        let mut out = Vec::with_capacity(2048);
+        let mut bytes = 0usize;
+        let start = Instant::now();
+        for i in 0..n {
+            let c = i % clients as usize;
+            let body = &bodies[(i % 64) - (i % 64) % clients as usize + c];
+            let params = if memo_on {
+                request_parameters_json(body)
+            } else {
+                clean_json(body)
+            };
+            let input = EventInput {
+                service: "kms",
+                op: "Encrypt",
+                region: "us-east-1",
+                source_ip: Some(std::net::IpAddr::from([10, 0, 0, 10 + c as u8])),
+                user_agent: Some(
+                    "aws-cli/2.15.0 Python/3.11.6 Linux/6.5.0 exe/x86_64.ubuntu.22 prompt/off command/kms.encrypt",
+                ),
+                identity: Some(&ids[c]),
+                request_parameters: &params,
+                response_elements: &[],
+                error: None,
+                request_id: "4f8f0b8e-7c2a-4b1e-9d3a-1c2b3d4e5f60",
+                event_id: Some(*b"00000000-0000-4000-8000-000000000000"),
+                decisions: &decisions[c],
+                now_ms: 1_795_486_163_712 + i as i64,
+            };
+            out.clear();
+            write_event(&mut out, &input, memo_on.then_some(&mut memo));
+            bytes += out.len();
+        }
+        let ns = start.elapsed().as_nanos() as f64 / n as f64;
+        std::hint::black_box(bytes);
+        ns
+    }
+
+    #[test]
+    #[ignore = "a benchmark: run by hand with --ignored --nocapture"]
+    fn memo_benchmark() {
+        const N: usize = 200_000;
+        const ROUNDS: usize = 9;
+        for clients in [1u32, 2] {
+            let (mut on, mut off) = (Vec::new(), Vec::new());
+            run(true, clients, N / 10);
+            run(false, clients, N / 10);
+            for round in 0..ROUNDS {
+                // Alternate which goes first.
+                if round % 2 == 0 {
+                    on.push(run(true, clients, N));
+                    off.push(run(false, clients, N));
+                } else {
+                    off.push(run(false, clients, N));
+                    on.push(run(true, clients, N));
+                }
+            }
+            on.sort_by(f64::total_cmp);
+            off.sort_by(f64::total_cmp);
+            println!(
+                "{clients} client(s) taking turns, ns per record (params + record), median [min-max] of {ROUNDS}: \
+                 memos {:.0} [{:.0}-{:.0}], afresh {:.0} [{:.0}-{:.0}]",
+                on[ROUNDS / 2], on[0], on[ROUNDS - 1],
+                off[ROUNDS / 2], off[0], off[ROUNDS - 1]
+            );
+        }
+    }
+}

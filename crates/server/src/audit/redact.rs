@@ -72,7 +72,7 @@ pub fn request_parameters_json(body: &Value) -> Vec<u8> {
 }
 
 /// [`request_parameters_json`] without the memo.
-fn clean_json(body: &Value) -> Vec<u8> {
+pub(super) fn clean_json(body: &Value) -> Vec<u8> {
     match body {
         Value::Object(m) if m.is_empty() => Vec::new(),
         other => {
