@@ -18,8 +18,8 @@ pub fn concat(parts: &[&str]) -> String {
 
 /// `s` cut at the first `N - 1` occurrences of the ASCII byte `sep` (the
 /// last field keeps any further ones), or `None` when there are fewer. One
-/// pass over the bytes; `str::splitn` with a `char` pattern costs about 150
-/// instructions per field.
+/// pass over the bytes; `str::splitn` with a `char` pattern costs several
+/// times more per field (docs/performance.md).
 pub fn split_fields<const N: usize>(s: &str, sep: u8) -> Option<[&str; N]> {
     let cuts = cut_positions::<N>(s, sep)?;
     let mut out = [""; N];
@@ -52,8 +52,8 @@ pub fn cut_positions<const N: usize>(s: &str, sep: u8) -> Option<[usize; N]> {
 }
 
 /// Lowercase hex of `bytes`, written into place: `hex::encode` collects
-/// char by char (about 1,700 instructions for a 32-byte material id, which
-/// every Encrypt names).
+/// char by char, several times slower for the 32-byte material id every
+/// Encrypt names (docs/performance.md).
 pub fn hex_lower(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = vec![0u8; bytes.len() * 2];
@@ -71,7 +71,7 @@ pub fn hex_lower(bytes: &[u8]) -> String {
 ///
 /// Byte by byte into fixed positions, which the compiler unrolls: two of
 /// these run on every request (request id, audit event id), and a digit at
-/// a time with 128-bit shifts cost about 500 instructions each.
+/// a time with 128-bit shifts cost several times more (docs/performance.md).
 pub fn uuid_text(id: u128) -> [u8; 36] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     /// Where the two digits of each of the 16 bytes go.
