@@ -1,7 +1,6 @@
 //! `ferrokms audit` and `ferrokms policy explain`: reading the audit trail
 //! the server writes under `DATA_DIR/audit/` (also while it runs).
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -92,30 +91,10 @@ pub struct ExplainArgs {
     pub store_password_file: Option<PathBuf>,
 }
 
-/// Every audit record of a data dir, oldest first.
+/// Every audit record of a data dir, oldest first (the server's reader:
+/// `ferrokms_server::audit::read`).
 fn records(data_dir: &Path) -> anyhow::Result<Vec<Value>> {
-    let files = ferrokms_server::audit::files(data_dir);
-    if files.is_empty() {
-        bail!(
-            "no audit trail in {} (the server writes {}/{} once it has served a request)",
-            data_dir.display(),
-            ferrokms_server::audit::AUDIT_DIR,
-            ferrokms_server::audit::AUDIT_FILE
-        );
-    }
-    let mut out = Vec::new();
-    for f in files {
-        let file =
-            std::fs::File::open(&f).with_context(|| format!("cannot read {}", f.display()))?;
-        for line in std::io::BufReader::new(file).lines() {
-            let line = line?;
-            // A record cut short by a crash is skipped, not fatal.
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                out.push(v);
-            }
-        }
-    }
-    Ok(out)
+    Ok(ferrokms_server::audit::read::values(data_dir)?)
 }
 
 fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {

@@ -8,11 +8,12 @@ pub mod authz;
 pub mod bounded_cache;
 pub mod catalog;
 pub mod entities;
-pub mod groups;
 mod names;
 mod ops;
 pub mod simulate;
-/// Which identity an inline policy or attachment belongs to.
+/// Which identity an inline policy or attachment belongs to (the path
+/// `crates/cli/tests/analyze.rs` names; new code uses
+/// `ferrokms_iam::Owner`).
 pub mod ops_owner {
     pub use crate::ops::Owner;
 }
@@ -37,6 +38,7 @@ pub use entities::{
     DocKind, GroupRecord, ManagedPolicyRecord, PolicyDoc, PolicyVersion, RoleRecord, Tag,
     UserRecord,
 };
+pub use ops::{AuthorizationDetails, Owner, OwnerPolicies, PolicyEntities, Taggable};
 pub use principal::{Caller, Principal};
 pub use sts::{Credentials, Session};
 

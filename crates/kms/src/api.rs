@@ -33,8 +33,8 @@ impl Serialize for Blob {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // Base64 never needs JSON escaping: the text goes out as a finished
         // JSON string, which serde_json checks in one fast pass instead of
-        // escaping byte by byte (about 2,000 instructions for an Encrypt's
-        // ciphertext).
+        // escaping byte by byte (figures: docs/performance.md, "Figures
+        // behind comments in the code").
         let mut text = String::with_capacity(self.0.len().div_ceil(3) * 4 + 2);
         text.push('"');
         B64.encode_string(&self.0, &mut text);

@@ -184,7 +184,7 @@ impl Kms {
         grants: GrantUse<'_>,
     ) -> Result<(), KmsError> {
         let key_arn = record.arn();
-        let action_name = ferrokms_types::concat(&["kms:", action]);
+        let action_name = ferrokms_textfast::concat(&["kms:", action]);
         // Whether this action may reach the key at all: always in its own
         // account; across accounts only if the catalog says so.
         let reachable = record.addr.account == caller.account
@@ -236,7 +236,7 @@ impl Kms {
         resource: &str,
         extra: Context,
     ) -> Result<ferrokms_authz::Verdict, KmsError> {
-        let action_name = ferrokms_types::concat(&["kms:", action]);
+        let action_name = ferrokms_textfast::concat(&["kms:", action]);
         Ok(ferrokms_authz::decide(
             caller,
             Question::identity(&action_name, resource, &caller.account).with_context(&extra),

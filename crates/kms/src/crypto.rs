@@ -92,7 +92,7 @@ impl SymmetricMaterial {
     /// Runs `f` with this material's AES-GCM context. Each thread keeps the
     /// context of the last material it used (and that key, to know it
     /// again): a client encrypting under one key, the usual load, skips
-    /// the key schedule and GHASH table (about 800 instructions), while
+    /// the key schedule and GHASH table (docs/performance.md), while
     /// memory holds one context per thread rather than one per key. The
     /// price: after a key's material is deleted, its copy stays in the
     /// slot of each thread that used it last until that thread uses

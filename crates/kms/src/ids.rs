@@ -92,7 +92,7 @@ pub struct KeyAddr {
 
 impl KeyAddr {
     pub fn arn(&self) -> String {
-        ferrokms_types::concat(&[
+        ferrokms_textfast::concat(&[
             "arn:",
             self.region.partition(),
             ":kms:",
@@ -106,7 +106,7 @@ impl KeyAddr {
 
     /// The id under which the key's documents are stored.
     pub fn storage_id(&self) -> String {
-        ferrokms_types::concat(&[
+        ferrokms_textfast::concat(&[
             self.account.as_str(),
             "/",
             self.region.as_str(),
@@ -193,7 +193,7 @@ pub struct AliasAddr {
 
 impl AliasAddr {
     pub fn arn(&self) -> String {
-        ferrokms_types::concat(&[
+        ferrokms_textfast::concat(&[
             "arn:",
             self.region.partition(),
             ":kms:",
@@ -206,7 +206,7 @@ impl AliasAddr {
     }
 
     pub fn storage_id(&self) -> String {
-        ferrokms_types::concat(&[
+        ferrokms_textfast::concat(&[
             self.account.as_str(),
             "/",
             self.region.as_str(),

@@ -368,7 +368,7 @@ impl MaterialId {
 
     /// The id as the API shows it.
     pub fn to_hex(&self) -> String {
-        ferrokms_types::hex_lower(&self.0)
+        ferrokms_textfast::hex_lower(&self.0)
     }
 
     /// Whether `text` is this id as the API shows it (hex digits of either

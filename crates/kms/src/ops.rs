@@ -109,7 +109,7 @@ pub(crate) fn encryption_context_keys(
             return Err(encryption_context_too_large(member));
         }
         ctx.insert(
-            &ferrokms_types::concat(&["kms:EncryptionContext:", k]),
+            &ferrokms_textfast::concat(&["kms:EncryptionContext:", k]),
             v.as_str(),
         );
     }

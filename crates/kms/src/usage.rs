@@ -333,7 +333,7 @@ impl Kms {
     ) -> Result<GetKeyLastUsageResponse, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "GetKeyLastUsage")?;
         let r = &key.record;
-        let id = |v: u128| (v != 0).then(|| ferrokms_types::uuid_string(v));
+        let id = |v: u128| (v != 0).then(|| ferrokms_textfast::uuid_string(v));
         Ok(GetKeyLastUsageResponse {
             key_id: r.addr.key_id.to_string(),
             key_last_usage: key.usage.last_use().map(|u| KeyLastUsageData {
@@ -373,9 +373,9 @@ impl Kms {
                 ms: u.ms,
                 op: u.op,
                 request_id: (u.ids.request_id != 0)
-                    .then(|| ferrokms_types::uuid_string(u.ids.request_id)),
+                    .then(|| ferrokms_textfast::uuid_string(u.ids.request_id)),
                 event_id: (u.ids.event_id != 0)
-                    .then(|| ferrokms_types::uuid_string(u.ids.event_id)),
+                    .then(|| ferrokms_textfast::uuid_string(u.ids.event_id)),
             };
             changes.push(Change::Put {
                 kind: KIND_USAGE,
@@ -452,7 +452,7 @@ mod tests {
         with_request_ids(ids, || slot.record(TrackedOp::GenerateMac, 10));
         assert_eq!(slot.last_use().map(|u| u.ids), Some(ids));
         assert_eq!(current_ids(), RequestIds::default(), "scope restored");
-        let text = ferrokms_types::uuid_string(ids.request_id);
+        let text = ferrokms_textfast::uuid_string(ids.request_id);
         assert_eq!(text, "12345678-9abc-4def-8123-456789abcdef");
         assert_eq!(parse_uuid(&text), Some(ids.request_id));
     }

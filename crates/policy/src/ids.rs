@@ -32,7 +32,8 @@ impl fmt::Display for AccountId {
 ///
 /// The places of the five cutting colons are found once, when the ARN is
 /// parsed: several parts are read for every request, and re-splitting the
-/// text for each cost about 150 instructions a part.
+/// text for each cost more than the rest of reading it (figures:
+/// docs/performance.md, "Figures behind comments in the code").
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Arn {
     text: String,
@@ -44,7 +45,7 @@ pub struct Arn {
 impl Arn {
     /// Accepts `arn:partition:service:region:account:resource` (region/account may be empty).
     pub fn parse(s: &str) -> Option<Self> {
-        let cuts = ferrokms_types::cut_positions::<6>(s, b':')?;
+        let cuts = ferrokms_textfast::cut_positions::<6>(s, b':')?;
         let colons = [cuts[0], cuts[1], cuts[2], cuts[3], cuts[4]];
         // `arn`, then a partition and a service that are not empty.
         if colons[0] != 3 || !s.starts_with("arn") || colons[1] == 4 || colons[2] == colons[1] + 1 {
@@ -108,7 +109,7 @@ impl Action {
             value: s.to_string(),
             reason,
         };
-        let [svc, name] = ferrokms_types::split_fields::<2>(s, b':')
+        let [svc, name] = ferrokms_textfast::split_fields::<2>(s, b':')
             .ok_or_else(|| bad("expected service:Name"))?;
         if svc.is_empty() || name.is_empty() {
             return Err(bad("expected service:Name"));

@@ -347,7 +347,7 @@ impl ProfileCache {
         identity: &Identity,
     ) -> Arc<ferrokms_authz::CallerProfile> {
         let partition = identity.region.partition();
-        let key = ferrokms_types::concat(&[partition, "|", &identity.access_key_id]);
+        let key = ferrokms_textfast::concat(&[partition, "|", &identity.access_key_id]);
         // INVARIANT: the generation is read before the directory, so an
         // entry built from a state that changed meanwhile is already stale.
         let generation = directory.generation();

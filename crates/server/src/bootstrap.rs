@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ferrokms_iam::groups::Taggable;
 use ferrokms_iam::ops_owner::Owner;
+use ferrokms_iam::Taggable;
 use ferrokms_iam::{AccessKey, Directory, PolicyDoc, Principal, Tag};
 use ferrokms_kms::{Caller, Kms};
 use ferrokms_types::{AccountId, Region};

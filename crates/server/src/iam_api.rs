@@ -1,7 +1,7 @@
 //! IAM over the query protocol (Version 2010-05-08): parameters in, XML out.
 
-use ferrokms_iam::groups::Taggable;
 use ferrokms_iam::simulate::{ContextEntryInput, Position, SimulationInput, SimulationResult};
+use ferrokms_iam::Taggable;
 use ferrokms_iam::{
     AccessKeyStatus, Caller, Directory, GroupRecord, ManagedPolicyRecord, PolicyVersion, Principal,
     RoleRecord, Tag, UserRecord,

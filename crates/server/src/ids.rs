@@ -49,7 +49,7 @@ pub fn unique_id_u128() -> u128 {
 
 /// An id from [`unique_id_u128`] in UUID layout.
 pub fn id_bytes(id: u128) -> [u8; 36] {
-    ferrokms_types::uuid_text(id)
+    ferrokms_textfast::uuid_text(id)
 }
 
 #[cfg(test)]
@@ -71,7 +71,7 @@ mod tests {
         for _ in 0..100 {
             let id = unique_id_u128();
             let header = String::from_utf8_lossy(&id_bytes(id)).into_owned();
-            assert_eq!(ferrokms_types::uuid_string(id), header);
+            assert_eq!(ferrokms_textfast::uuid_string(id), header);
         }
     }
 }

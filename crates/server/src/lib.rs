@@ -77,7 +77,7 @@ pub fn router(app: Arc<App>) -> Router {
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let request_num = ids::unique_id_u128();
     // The bytes are ASCII hex digits and dashes.
-    let request_id = ferrokms_types::uuid_string(request_num);
+    let request_id = ferrokms_textfast::uuid_string(request_num);
     let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
     let conn = parts.extensions.get::<Arc<listener::ConnInfo>>();

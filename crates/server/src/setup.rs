@@ -160,7 +160,11 @@ pub fn open_store(opts: &Options) -> Result<(Arc<dyn Store>, Arc<Sealer>), Setup
                 url,
                 password.as_ref().map(|p| p.0.as_str()),
             )?);
-            local_dir(dir, opts.create)?;
+            // The node's own directory is not the store here: with the root
+            // key given explicitly it holds nothing the store depends on, so
+            // an administrator's offline command (`account create --store
+            // ... --root-key-file ...`) may create it.
+            local_dir(dir, opts.create || opts.root_key_file.is_some())?;
             let new_store = store.get(ROOT_CHECK_KIND, ROOT_CHECK_ID)?.is_none();
             let sealer = root_key(dir, opts, new_store, &store.describe())?;
             check_root_key(&*store, &sealer)?;

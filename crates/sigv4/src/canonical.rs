@@ -17,7 +17,7 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
 
 /// Lowercase hex, as SigV4 writes hashes and signatures (three per verified
 /// request): the digits written into place, shared with the other crates.
-pub(crate) use ferrokms_types::hex_lower;
+pub(crate) use ferrokms_textfast::hex_lower;
 
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
@@ -142,7 +142,8 @@ pub(crate) fn canonical_query(query: &str, skip_signature: bool, out: &mut Strin
 /// AWS "Trimall": strip surrounding whitespace, collapse runs of spaces.
 ///
 /// Copies the runs between doubled spaces whole (header values rarely have
-/// any); pushing char by char cost about 40 instructions a byte.
+/// any); pushing char by char cost several times more
+/// (docs/performance.md).
 fn push_trimmed(out: &mut String, value: &str) {
     let value = value.trim_matches(|c| c == ' ' || c == '\t');
     let bytes = value.as_bytes();

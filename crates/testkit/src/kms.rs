@@ -100,7 +100,6 @@ pub fn with_facts(caller: &Caller, facts: RequestFacts) -> Caller {
         identity: Arc::new(CallerIdentity {
             profile: caller.identity.profile.clone(),
             context: RequestContext::new(facts),
-            ..Default::default()
         }),
         ..caller.clone()
     }

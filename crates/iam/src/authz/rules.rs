@@ -23,9 +23,9 @@ use ferrokms_authz::RequestFacts;
 use super::tests::{
     account, as_user, assume, directory, facts, policy, region, root, user, A, ALLOW_ALL, B, NOW,
 };
-use crate::groups::Taggable;
 use crate::ops_owner::Owner;
 use crate::sts::AssumeRoleInput;
+use crate::Taggable;
 use crate::{Caller, Directory, IamError, Principal, Tag};
 
 /// Who asks.

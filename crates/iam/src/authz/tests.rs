@@ -9,9 +9,9 @@ use ferrokms_authz::RequestFacts;
 use ferrokms_store::{MemoryStore, Sealer};
 use ferrokms_types::{AccountId, Region};
 
-use crate::groups::Taggable;
 use crate::ops_owner::Owner;
 use crate::sts::AssumeRoleInput;
+use crate::Taggable;
 use crate::{Caller, Directory, IamError, Principal, Tag, UserRecord};
 
 pub(super) const A: &str = "111122223333";
