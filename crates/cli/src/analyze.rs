@@ -366,7 +366,8 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
             "resource": record.resource,
             "decision": record.decision,
             "message": message,
-            "statements": record.statements,
+            "statements": deciding_statements(&record).0,
+            "matched_without_effect": deciding_statements(&record).1,
             "suggestions": suggestions,
             "grant_tokens": tokens,
         });
@@ -388,11 +389,23 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
         if let Some(m) = &message {
             outln!("  AccessDeniedException: {m}");
         }
-        if record.statements.is_empty() {
+        // Only what decided is "applied": on a denial, the Deny statements
+        // of an explicit deny, and nothing for an implicit one; Allow
+        // statements that matched without counting (an identity policy the
+        // key policy does not delegate to) are listed apart, so that they are
+        // not read as having taken part.
+        let (decided, inert) = deciding_statements(&record);
+        if decided.is_empty() {
             outln!("  statements that applied: none");
         } else {
             outln!("  statements that applied:");
-            for s in &record.statements {
+            for s in &decided {
+                outln!("    {s}");
+            }
+        }
+        if !inert.is_empty() {
+            outln!("  statements that matched without deciding:");
+            for s in &inert {
                 outln!("    {s}");
             }
         }
@@ -1407,5 +1420,22 @@ pub fn exit_with(r: anyhow::Result<bool>) -> ! {
 pub fn key_cmd(cmd: KeyCommand) -> anyhow::Result<()> {
     match cmd {
         KeyCommand::Access(args) => key_access_cmd(args),
+    }
+}
+
+/// The statements of a decision that decided it, and those that matched
+/// without deciding: an allow lists every statement that applied; an
+/// explicit deny its Deny statements; an implicit deny none (what matched
+/// did not suffice, and is the second list).
+fn deciding_statements(record: &ferrokms_kms::authz::AuthzRecord) -> (Vec<String>, Vec<String>) {
+    use ferrokms_authz::Reason;
+    match record.reason {
+        Reason::Allowed | Reason::AllowedByGrant => (record.statements.clone(), Vec::new()),
+        Reason::ExplicitDeny(_) => record
+            .statements
+            .iter()
+            .cloned()
+            .partition(|s| AppliedStatement::parse(s).is_some_and(|a| a.effect == "Deny")),
+        _ => (Vec::new(), record.statements.clone()),
     }
 }

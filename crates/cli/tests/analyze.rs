@@ -296,8 +296,10 @@ fn simulate_seed_000_role_without_permissions_and_default_key_policy() {
         out.contains(&format!("AccessDeniedException: User: arn:aws:sts::111122223333:assumed-role/kms-exports-role/simulated is not authorized to perform: kms:Sign on resource: {} because no identity-based policy allows the kms:Sign action", p.plain)),
         "{out}"
     );
+    // The delegation matched, but decided nothing on its own: it is not
+    // listed as having applied (issue #25, item 4).
     assert!(
-        out.contains("key policy #0 (Enable IAM User Permissions) Allow"),
+        out.contains("  statements that applied: none\n  statements that matched without deciding:\n    key policy #0 (Enable IAM User Permissions) Allow\n"),
         "{out}"
     );
     assert!(
@@ -315,6 +317,11 @@ fn simulate_seed_000_role_without_permissions_and_default_key_policy() {
     assert_eq!(v["allowed"], false);
     assert_eq!(v["role_arn"], role);
     assert_eq!(v["suggestions"].as_array().unwrap().len(), 1);
+    assert_eq!(v["statements"], serde_json::json!([]));
+    assert_eq!(
+        v["matched_without_effect"],
+        serde_json::json!(["key policy #0 (Enable IAM User Permissions) Allow"])
+    );
 }
 
 #[test]
