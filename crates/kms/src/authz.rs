@@ -407,20 +407,10 @@ impl Kms {
         let before = caller.trace.len();
         let result = self.authorize_record(caller, &k.record, policy, action, context);
         let recorded = caller.trace.get(before);
+        // Every decision is recorded, a refusal before any policy was read
+        // (another account's key, an action that cannot cross) included.
         match (result, recorded) {
             (_, Some(r)) => Ok(r),
-            // Refused before any policy was read (an action that does not
-            // work across accounts).
-            (Err(KmsError::AccessDenied(_)), None) => Ok(AuthzRecord {
-                action: format!("kms:{action}"),
-                resource: k.record.arn(),
-                allowed: false,
-                reason: ferrokms_authz::Reason::OtherAccount,
-                decision: format!(
-                    "because no resource-based policy allows the kms:{action} action"
-                ),
-                statements: Vec::new(),
-            }),
             (Err(e), None) => Err(e),
             (Ok(()), None) => Err(KmsError::Internal("no decision was recorded".into())),
         }

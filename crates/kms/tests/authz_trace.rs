@@ -47,3 +47,27 @@ fn decision_trace_names_the_key_policy_statement_that_allowed_and_the_reason_of_
         "because no resource-based policy allows the kms:Encrypt action"
     );
 }
+
+/// Another account's root asking for a key's policy is refused before any
+/// policy is read; the trace says so as a value, and the explanation that
+/// reads it says the action cannot cross accounts.
+#[test]
+fn a_refusal_of_another_accounts_key_is_recorded_as_such() {
+    let kms = kms();
+    let key = kms
+        .create_key(&root("111122223333"), CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata;
+    let stranger = root("444455556666");
+    let r = kms
+        .simulate(&stranger, &key.arn, "kms:GetKeyPolicy", Default::default())
+        .unwrap();
+    assert!(!r.allowed);
+    assert_eq!(r.reason, ferrokms_authz::Reason::OtherAccount);
+    assert_eq!(
+        r.decision,
+        "because no resource-based policy allows the kms:GetKeyPolicy action"
+    );
+    let s = ferrokms_kms::explain::suggest(&r, &stranger.arn, None, "444455556666", "111122223333");
+    assert!(s[0].contains("cannot be used across accounts"), "{s:?}");
+}

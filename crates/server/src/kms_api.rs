@@ -34,15 +34,6 @@ impl ApiError {
             status: 400,
         }
     }
-
-    pub fn body(&self) -> Vec<u8> {
-        let mut v = serde_json::Map::new();
-        v.insert("__type".into(), Value::String(self.code.into()));
-        if let Some(m) = &self.message {
-            v.insert("message".into(), Value::String(m.clone()));
-        }
-        serde_json::to_vec(&Value::Object(v)).unwrap_or_default()
-    }
 }
 
 impl From<KmsError> for ApiError {
@@ -322,7 +313,7 @@ impl Protocol for KmsRequest {
     }
 
     /// AWS's retryable answer, which the SDKs retry by themselves.
-    fn unavailable(&self) -> Fault {
+    fn unavailable() -> Fault {
         Fault {
             code: "DependencyTimeoutException".into(),
             status: 503,
@@ -337,7 +328,7 @@ impl Protocol for KmsRequest {
         ApiError::new(e.code(), e.message()).into()
     }
 
-    fn internal(&self) -> Fault {
+    fn internal() -> Fault {
         Fault {
             code: "KMSInternalException".into(),
             status: 500,

@@ -32,7 +32,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use ferrokms_iam::Directory;
 use ferrokms_kms::Kms;
-use serde_json::Value;
 
 use crate::auth::Authenticator;
 use crate::kms_api::{ApiError, TARGET_PREFIX};
@@ -192,15 +191,7 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 /// A KMS error document, its code also in `X-Amzn-ErrorType`.
 pub(crate) fn error_response(e: &pipeline::Fault) -> Response {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut v = serde_json::Map::new();
-    v.insert("__type".into(), Value::String(e.code.to_string()));
-    if let Some(m) = &e.message {
-        v.insert("message".into(), Value::String(m.clone()));
-    }
-    let mut resp = json_response(
-        status,
-        serde_json::to_vec(&Value::Object(v)).unwrap_or_default(),
-    );
+    let mut resp = json_response(status, e.json_body());
     if let Ok(v) = HeaderValue::from_str(&e.code) {
         resp.headers_mut().insert(hdr::X_AMZN_ERRORTYPE, v);
     }

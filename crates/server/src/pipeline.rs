@@ -69,6 +69,18 @@ pub(crate) struct Fault {
     pub message: Option<String>,
 }
 
+impl Fault {
+    /// The AWS JSON protocol's error document: `__type` and `message`.
+    pub fn json_body(&self) -> Vec<u8> {
+        let mut v = serde_json::Map::new();
+        v.insert("__type".into(), self.code.as_ref().into());
+        if let Some(m) = &self.message {
+            v.insert("message".into(), m.as_str().into());
+        }
+        serde_json::to_vec(&serde_json::Value::Object(v)).unwrap_or_default()
+    }
+}
+
 /// Where an operation runs (step 5), as its catalog row decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Placement {
@@ -99,12 +111,13 @@ pub(crate) trait Protocol: Sized {
     /// The operation, as the audit record names it.
     fn operation(&self) -> &str;
 
-    /// Step 2's failure: the store cannot be reached.
-    fn unavailable(&self) -> Fault;
+    /// Step 2's failure: the store cannot be reached. (Made only when it
+    /// happens: no error document is built for a request that succeeds.)
+    fn unavailable() -> Fault;
     /// Step 3's failure.
     fn unauthenticated(&self, e: &AuthError) -> Fault;
     /// Step 5 ended without an answer (the operation panicked).
-    fn internal(&self) -> Fault;
+    fn internal() -> Fault;
 
     /// Step 4: the caller, and the protocol's checks of the request.
     fn admit(
@@ -155,7 +168,7 @@ pub(crate) async fn serve<P: Protocol>(app: &Arc<App>, req: Inbound<'_>, mut pro
     if let Some(cluster) = &app.cluster {
         if let Err(e) = cluster.fence().await {
             tracing::warn!(error = %e, "storage unavailable");
-            let fault = proto.unavailable();
+            let fault = P::unavailable();
             audit.record(&proto, None, &[], Err(&fault), &[]);
             return proto.respond_error(&fault, req.request_id);
         }
@@ -188,13 +201,12 @@ pub(crate) async fn serve<P: Protocol>(app: &Arc<App>, req: Inbound<'_>, mut pro
         Placement::Inline => P::operate(app, call, caller),
         placement => {
             let app = app.clone();
-            let unavailable = proto.unavailable();
             tokio::task::spawn_blocking(move || match (placement, app.cluster.clone()) {
                 (Placement::Locked, Some(cluster)) => cluster
                     .write(|| P::operate(&app, call, caller))
                     .unwrap_or_else(|e| {
                         tracing::warn!(error = %e, "storage unavailable");
-                        Operated::failed(unavailable)
+                        Operated::failed(P::unavailable())
                     }),
                 _ => P::operate(&app, call, caller),
             })
@@ -204,7 +216,7 @@ pub(crate) async fn serve<P: Protocol>(app: &Arc<App>, req: Inbound<'_>, mut pro
                     operation = proto.operation(),
                     "the operation ended without an answer"
                 );
-                Operated::failed(proto.internal())
+                Operated::failed(P::internal())
             })
         }
     };

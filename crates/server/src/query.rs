@@ -318,7 +318,7 @@ impl Protocol for QueryRequest {
         &self.action
     }
 
-    fn unavailable(&self) -> Fault {
+    fn unavailable() -> Fault {
         QueryError::new(
             "ServiceUnavailable",
             503,
@@ -332,7 +332,7 @@ impl Protocol for QueryRequest {
         QueryError::new(code, status, e.message()).into()
     }
 
-    fn internal(&self) -> Fault {
+    fn internal() -> Fault {
         QueryError::new(
             "ServiceFailure",
             500,
