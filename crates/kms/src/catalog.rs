@@ -23,6 +23,11 @@ pub const OPERATIONS: &[Operation] = &[
         .cross_account()
         .grant_operation(),
     op("CreateKey", "kms:CreateKey").also(&["kms:TagResource", "kms:PutKeyPolicy"]),
+    op("Decapsulate", "kms:Decapsulate")
+        .on(Resource::Key)
+        .cross_account()
+        .reads_only()
+        .grant_operation(),
     op("Decrypt", "kms:Decrypt")
         .on(Resource::Key)
         .cross_account()
@@ -49,6 +54,11 @@ pub const OPERATIONS: &[Operation] = &[
     op("DisconnectCustomKeyStore", "kms:DisconnectCustomKeyStore"),
     op("EnableKey", "kms:EnableKey").on(Resource::Key),
     op("EnableKeyRotation", "kms:EnableKeyRotation").on(Resource::Key),
+    op("Encapsulate", "kms:Encapsulate")
+        .on(Resource::Key)
+        .cross_account()
+        .reads_only()
+        .grant_operation(),
     op("Encrypt", "kms:Encrypt")
         .on(Resource::Key)
         .cross_account()
@@ -234,9 +244,11 @@ mod tests {
             crossing,
             [
                 "CreateGrant",
+                "Decapsulate",
                 "Decrypt",
                 "DeriveSharedSecret",
                 "DescribeKey",
+                "Encapsulate",
                 "Encrypt",
                 "GenerateDataKey",
                 "GenerateDataKeyPair",

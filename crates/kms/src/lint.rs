@@ -9,7 +9,7 @@ use ferrokms_policy::{
     SetOperator, Statement, Version,
 };
 
-/// Every KMS IAM action: the 54 operations of the KMS API model
+/// Every KMS IAM action: the 56 operations of the KMS API model
 /// (kms-2014-11-01) plus `ReEncryptFrom` and `ReEncryptTo`, the two
 /// permissions ReEncrypt is authorized by.
 pub const KMS_ACTIONS: &[&str] = &[
@@ -19,6 +19,7 @@ pub const KMS_ACTIONS: &[&str] = &[
     "CreateCustomKeyStore",
     "CreateGrant",
     "CreateKey",
+    "Decapsulate",
     "Decrypt",
     "DeleteAlias",
     "DeleteCustomKeyStore",
@@ -31,6 +32,7 @@ pub const KMS_ACTIONS: &[&str] = &[
     "DisconnectCustomKeyStore",
     "EnableKey",
     "EnableKeyRotation",
+    "Encapsulate",
     "Encrypt",
     "GenerateDataKey",
     "GenerateDataKeyPair",
@@ -885,9 +887,9 @@ mod tests {
     }
 
     #[test]
-    fn action_list_has_the_54_operations_and_the_reencrypt_permissions() {
-        assert_eq!(KMS_ACTIONS.len(), 56);
-        assert_eq!(key_actions().len(), 43);
+    fn action_list_has_the_56_operations_and_the_reencrypt_permissions() {
+        assert_eq!(KMS_ACTIONS.len(), 58);
+        assert_eq!(key_actions().len(), 45);
         assert_eq!(expand_action("kms:ReEncrypt*").unwrap().len(), 3);
         assert_eq!(expand_action("KMS:encrypt").unwrap(), vec!["Encrypt"]);
         assert_eq!(expand_action("s3:GetObject"), None);

@@ -438,7 +438,8 @@ mod tests {
     #[test]
     fn built_in_kms_model_loads_with_every_operation() {
         let m = kms();
-        assert_eq!(m.operations.len(), 54);
+        assert_eq!(m.operations.len(), 56);
+        assert!(m.has_operation("Decapsulate"));
         assert!(m.has_operation("Encrypt"));
         assert!(m.has_operation("GenerateDataKeyPair"));
     }
