@@ -366,8 +366,8 @@ impl Protocol for KmsRequest {
         Ok(caller)
     }
 
-    fn audit_parameters(&self) -> Vec<u8> {
-        crate::audit::request_parameters_json(&self.body)
+    fn audit_parameters(&self, memo: Option<&mut crate::audit::ParamsMemo>) -> Vec<u8> {
+        crate::audit::request_parameters_json(&self.body, memo)
     }
 
     fn event_id(&self) -> Option<[u8; 36]> {

@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -97,16 +97,16 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                     .map(|c| c.0.ip()),
                 secure_transport: conn.is_some_and(|c| c.tls),
             };
-            serve_request(
-                &app,
-                &parts.method,
-                &parts.uri,
-                &parts.headers,
-                bytes,
-                (&request_id, request_num),
+            let req = pipeline::Inbound {
+                method: &parts.method,
+                uri: &parts.uri,
+                headers: &parts.headers,
+                body: bytes,
+                request_id: &request_id,
                 origin,
-            )
-            .await
+                audit_memo: conn.map(|c| &c.audit_memo),
+            };
+            serve_request(&app, req, request_num).await
         }
         Err(e) => limits::refusal(&e, &parts.headers, &parts.uri, labels, &request_id),
     };
@@ -136,23 +136,8 @@ async fn read_body(
 /// Step 1 of the pipeline (`pipeline`): which protocol, which operation.
 /// A `TrentService.` target is KMS's JSON protocol; no target and a form
 /// body (or an `Action=` query) is the query protocol of IAM and STS.
-async fn serve_request(
-    app: &Arc<App>,
-    method: &axum::http::Method,
-    uri: &axum::http::Uri,
-    headers: &HeaderMap,
-    body: Bytes,
-    (request_id, request_num): (&str, u128),
-    origin: auth::Origin,
-) -> Response {
-    let req = pipeline::Inbound {
-        method,
-        uri,
-        headers,
-        body,
-        request_id,
-        origin,
-    };
+async fn serve_request(app: &Arc<App>, req: pipeline::Inbound<'_>, request_num: u128) -> Response {
+    let (headers, uri) = (req.headers, req.uri);
     let target = headers
         .get(hdr::X_AMZ_TARGET)
         .and_then(|v| v.to_str().ok())

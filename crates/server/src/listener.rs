@@ -70,6 +70,10 @@ pub struct ConnInfo {
     pub tls: bool,
     /// The connection's slot in its address's count and body budget.
     pub admitted: Admitted,
+    /// What this connection's last audit record repeats for its next
+    /// (requests on one HTTP/1.1 connection come one at a time, so the lock
+    /// is never contended).
+    pub audit_memo: parking_lot::Mutex<crate::audit::ConnMemo>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -279,6 +283,7 @@ where
         body_timeout: limits.body_timeout,
         tls,
         admitted,
+        audit_memo: Default::default(),
     });
     let service =
         hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {

@@ -40,6 +40,9 @@ pub(crate) struct Inbound<'a> {
     pub body: Bytes,
     pub request_id: &'a str,
     pub origin: Origin,
+    /// The connection's audit memo (`audit::ConnMemo`), absent for
+    /// requests that come without a connection (in-process tests).
+    pub audit_memo: Option<&'a parking_lot::Mutex<audit::ConnMemo>>,
 }
 
 impl Inbound<'_> {
@@ -127,7 +130,7 @@ pub(crate) trait Protocol: Sized {
         identity: &Identity,
     ) -> Result<Self::Caller, Fault>;
     /// The request's parameters for the audit record (JSON), after step 4.
-    fn audit_parameters(&self) -> Vec<u8>;
+    fn audit_parameters(&self, memo: Option<&mut audit::ParamsMemo>) -> Vec<u8>;
     /// The event id the operation gives its record, if it names it itself
     /// (KMS: GetKeyLastUsage).
     fn event_id(&self) -> Option<[u8; 36]>;
@@ -191,7 +194,8 @@ pub(crate) async fn serve<P: Protocol>(app: &Arc<App>, req: Inbound<'_>, mut pro
         }
     };
     let params = if app.audit.enabled() {
-        proto.audit_parameters()
+        let mut memo = req.audit_memo.map(|m| m.lock());
+        proto.audit_parameters(memo.as_deref_mut().map(|m| &mut m.params))
     } else {
         Vec::new()
     };
@@ -269,25 +273,29 @@ impl Audit<'_> {
             Ok(elements) => (elements, None),
             Err(f) => (&[][..], Some((f.code.as_ref(), f.message.as_deref()))),
         };
-        self.app.audit.record_event(audit::EventInput {
-            service: proto.service(identity),
-            op: proto.operation(),
-            region: identity.map(|i| i.region.as_str()).unwrap_or_default(),
-            source_ip: self.req.origin.ip,
-            user_agent: self
-                .req
-                .headers
-                .get(hdr::USER_AGENT)
-                .and_then(|v| v.to_str().ok()),
-            identity,
-            request_parameters: params,
-            response_elements,
-            error,
-            request_id: self.req.request_id,
-            event_id: proto.event_id(),
-            decisions: trace,
-            now_ms: now_ms(),
-        });
+        let mut memo = self.req.audit_memo.map(|m| m.lock());
+        self.app.audit.record_event(
+            audit::EventInput {
+                service: proto.service(identity),
+                op: proto.operation(),
+                region: identity.map(|i| i.region.as_str()).unwrap_or_default(),
+                source_ip: self.req.origin.ip,
+                user_agent: self
+                    .req
+                    .headers
+                    .get(hdr::USER_AGENT)
+                    .and_then(|v| v.to_str().ok()),
+                identity,
+                request_parameters: params,
+                response_elements,
+                error,
+                request_id: self.req.request_id,
+                event_id: proto.event_id(),
+                decisions: trace,
+                now_ms: now_ms(),
+            },
+            memo.as_deref_mut(),
+        );
     }
 }
 

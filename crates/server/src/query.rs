@@ -378,8 +378,8 @@ impl Protocol for QueryRequest {
         Ok(caller)
     }
 
-    fn audit_parameters(&self) -> Vec<u8> {
-        crate::audit::request_parameters_json(&self.params.audit_json())
+    fn audit_parameters(&self, memo: Option<&mut crate::audit::ParamsMemo>) -> Vec<u8> {
+        crate::audit::request_parameters_json(&self.params.audit_json(), memo)
     }
 
     fn event_id(&self) -> Option<[u8; 36]> {

@@ -67,15 +67,14 @@ pub fn event(input: EventInput<'_>) -> Vec<u8> {
     out
 }
 
-/// The parts of the last record a thread wrote that the next record of the
-/// same client repeats byte for byte, with what they were made from. A
-/// client sending request after request (the usual load) has the same
-/// identity, operation, address, key and decision each time: comparing
-/// those inputs and copying the text costs a fraction of escaping and
-/// writing it again; when they differ, the memo costs more than it saves
-/// (both measured in the same run: docs/audit.md, "The per-thread memos,
-/// measured"). Each part is compared in full, so a record never borrows
-/// another's text.
+/// The parts of the last record a connection wrote that its next record
+/// repeats byte for byte, with what they were made from. A client sending
+/// request after request (the usual load) has the same identity,
+/// operation, address, key and decision each time: comparing those inputs
+/// and copying the text costs a fraction of escaping and writing it again;
+/// a miss costs a little more than writing afresh (both measured in the
+/// same run: docs/audit.md, "The memos, measured"). Each part is compared
+/// in full, so a record never borrows another's text.
 #[derive(Default)]
 pub(super) struct Memo {
     /// `userIdentity`: access key id, principal and partition.
@@ -89,7 +88,7 @@ pub(super) struct Memo {
     tail_json: Vec<u8>,
 }
 
-#[derive(PartialEq)]
+#[derive(Default)]
 struct HeadKey {
     service: String,
     op: String,
@@ -98,33 +97,42 @@ struct HeadKey {
     user_agent: Option<String>,
 }
 
-#[derive(PartialEq)]
+#[derive(Default)]
 struct TailKey {
     op: String,
     caller_account: String,
     decisions: Vec<ferrokms_kms::authz::AuthzRecord>,
 }
 
-/// Copies the memo's text for `key` when it was made from equal inputs, or
-/// writes it afresh with `write` (into the memo, then copied).
-fn memoized<K: PartialEq>(
+/// Copies the memo's text when it was made from inputs that are `same` as
+/// this record's; otherwise writes the text straight into the record and
+/// then copies it into the memo, and `refill`s the memo's key in place
+/// (reusing its allocations), so that a miss costs little more than writing
+/// afresh.
+fn memoized<K>(
     out: &mut Vec<u8>,
     memo: Option<(&mut Option<K>, &mut Vec<u8>)>,
     same: impl FnOnce(&K) -> bool,
-    key: impl FnOnce() -> K,
+    refill: impl FnOnce(&mut Option<K>),
     write: impl FnOnce(&mut Vec<u8>),
 ) {
     match memo {
+        Some((k, text)) if k.as_ref().is_some_and(same) => out.extend_from_slice(text),
         Some((k, text)) => {
-            if !k.as_ref().is_some_and(same) {
-                text.clear();
-                write(text);
-                *k = Some(key());
-            }
-            out.extend_from_slice(text);
+            let start = out.len();
+            write(out);
+            text.clear();
+            text.extend_from_slice(&out[start..]);
+            refill(k);
         }
         None => write(out),
     }
+}
+
+/// `kept` becomes `s`, in its own allocation when it is big enough.
+fn refill_str(kept: &mut String, s: &str) {
+    kept.clear();
+    kept.push_str(s);
 }
 
 pub(super) fn write_event(out: &mut Vec<u8>, input: &EventInput<'_>, mut memo: Option<&mut Memo>) {
@@ -140,7 +148,14 @@ pub(super) fn write_event(out: &mut Vec<u8>, input: &EventInput<'_>, mut memo: O
                 |(akid, principal, p)| {
                     *p == partition && *akid == id.access_key_id && *principal == id.principal
                 },
-                || (id.access_key_id.clone(), id.principal.clone(), partition),
+                |k| match k {
+                    Some((akid, principal, p)) => {
+                        akid.clone_from(&id.access_key_id);
+                        principal.clone_from(&id.principal);
+                        *p = partition;
+                    }
+                    None => *k = Some((id.access_key_id.clone(), id.principal.clone(), partition)),
+                },
                 |out| write_user_identity(out, id, partition),
             );
         }
@@ -158,12 +173,16 @@ pub(super) fn write_event(out: &mut Vec<u8>, input: &EventInput<'_>, mut memo: O
                 && k.source_ip == input.source_ip
                 && k.user_agent.as_deref() == input.user_agent
         },
-        || HeadKey {
-            service: input.service.to_string(),
-            op: input.op.to_string(),
-            region: input.region.to_string(),
-            source_ip: input.source_ip,
-            user_agent: input.user_agent.map(str::to_string),
+        |k| {
+            let k = k.get_or_insert_with(HeadKey::default);
+            refill_str(&mut k.service, input.service);
+            refill_str(&mut k.op, input.op);
+            refill_str(&mut k.region, input.region);
+            k.source_ip = input.source_ip;
+            match (&mut k.user_agent, input.user_agent) {
+                (Some(kept), Some(ua)) => refill_str(kept, ua),
+                (kept, ua) => *kept = ua.map(str::to_string),
+            }
         },
         |out| write_head(out, input),
     );
@@ -191,10 +210,11 @@ pub(super) fn write_event(out: &mut Vec<u8>, input: &EventInput<'_>, mut memo: O
         |k| {
             k.op == input.op && k.caller_account == caller_account && k.decisions == input.decisions
         },
-        || TailKey {
-            op: input.op.to_string(),
-            caller_account: caller_account.to_string(),
-            decisions: input.decisions.to_vec(),
+        |k| {
+            let k = k.get_or_insert_with(TailKey::default);
+            refill_str(&mut k.op, input.op);
+            refill_str(&mut k.caller_account, caller_account);
+            input.decisions.clone_into(&mut k.decisions);
         },
         |out| write_tail(out, input, caller_account),
     );

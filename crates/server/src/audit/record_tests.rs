@@ -1,12 +1,12 @@
 //! Tests of the record writer: fixed cases for each kind of caller, the
-//! thread memo against writing afresh, and the fast writer against a plain
+//! connection memo against writing afresh, and the fast writer against a plain
 //! serde serialization of the typed record over generated records.
 
 use super::*;
 use serde_json::{json, Value};
 
 #[test]
-fn records_written_through_the_thread_memo_equal_records_written_afresh() {
+fn records_written_through_the_connection_memo_equal_records_written_afresh() {
     use ferrokms_iam::Principal;
     use ferrokms_kms::authz::AuthzRecord;
     use ferrokms_types::AccountId;
@@ -532,7 +532,7 @@ fn generated_decisions(g: &mut Gen) -> Vec<ferrokms_kms::authz::AuthzRecord> {
         .collect()
 }
 
-/// The fast writer's bytes (fresh, and through one thread memo kept
+/// The fast writer's bytes (fresh, and through one connection memo kept
 /// across the whole sequence) are exactly what serde writes for the typed
 /// record made from the same input, and parse back into that record.
 #[test]
@@ -549,7 +549,7 @@ fn the_fast_writer_writes_the_bytes_serde_writes_for_the_typed_record() {
     ];
     let params: Vec<Vec<u8>> = bodies
         .iter()
-        .map(super::super::request_parameters_json)
+        .map(|b| super::super::request_parameters_json(b, None))
         .collect();
     let responses: Vec<Vec<u8>> = vec![
         Vec::new(),

@@ -27,48 +27,62 @@ const NEVER_LOGGED: &[&str] = &[
 /// written straight to JSON text from the parsed request body; empty for
 /// `null` (an empty body).
 ///
-/// Each thread keeps the members it last wrote (the logged ones, in order)
-/// and their text: a client repeating a request with other data (another
+/// With a memo (the connection's, [`super::ConnMemo`]), the members last
+/// written on this connection (the logged ones, in order) and their text
+/// are kept: a client repeating a request with other data (another
 /// plaintext, which is never logged) gets the text copied, not written
 /// again. Members are compared in order, so the text is always what
 /// writing this body afresh would give.
-pub fn request_parameters_json(body: &Value) -> Vec<u8> {
-    /// The logged members last written, and their text.
-    type Memo = (Vec<(String, Value)>, Vec<u8>);
-    thread_local! {
-        static MEMO: std::cell::RefCell<Memo> =
-            const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
-    }
+pub fn request_parameters_json(body: &Value, memo: Option<&mut ParamsMemo>) -> Vec<u8> {
     let Value::Object(members) = body else {
         return clean_json(body);
     };
     if members.is_empty() {
         return Vec::new();
     }
+    let Some(ParamsMemo { kept, text }) = memo else {
+        return clean_json(body);
+    };
     let logged = || {
         members
             .iter()
             .filter(|(k, _)| !NEVER_LOGGED.contains(&k.as_str()))
     };
-    MEMO.with(|memo| {
-        let Ok(mut memo) = memo.try_borrow_mut() else {
-            return clean_json(body);
-        };
-        let (kept, text) = &mut *memo;
-        let mut n = 0;
-        let same = logged().all(|(k, v)| {
-            let hit = kept
-                .get(n)
-                .is_some_and(|(mk, mv)| mk == k && same_json(mv, v));
-            n += 1;
-            hit
-        }) && n == kept.len();
-        if !same {
-            *kept = logged().map(|(k, v)| (k.clone(), v.clone())).collect();
-            *text = clean_json(body);
+    let mut n = 0;
+    let same = logged().all(|(k, v)| {
+        let hit = kept
+            .get(n)
+            .is_some_and(|(mk, mv)| mk == k && same_json(mv, v));
+        n += 1;
+        hit
+    }) && n == kept.len();
+    if same {
+        return text.clone();
+    }
+    // A miss: the text is written once, for the record, and copied
+    // into the memo; the kept members are refilled in place.
+    let fresh = clean_json(body);
+    text.clear();
+    text.extend_from_slice(&fresh);
+    let mut pairs = logged();
+    kept.retain_mut(|(mk, mv)| match pairs.next() {
+        Some((k, v)) => {
+            mk.clone_from(k);
+            mv.clone_from(v);
+            true
         }
-        text.clone()
-    })
+        None => false,
+    });
+    kept.extend(pairs.map(|(k, v)| (k.clone(), v.clone())));
+    fresh
+}
+
+/// The logged members a connection last wrote and their text
+/// ([`request_parameters_json`]).
+#[derive(Default)]
+pub struct ParamsMemo {
+    kept: Vec<(String, Value)>,
+    text: Vec<u8>,
 }
 
 /// [`request_parameters_json`] without the memo.
@@ -230,7 +244,7 @@ mod tests {
     }
 
     fn params(body: &Value) -> Value {
-        let raw = request_parameters_json(body);
+        let raw = request_parameters_json(body, None);
         if raw.is_empty() {
             return Value::Null;
         }
@@ -262,7 +276,7 @@ mod tests {
     }
 
     #[test]
-    fn request_parameters_through_the_thread_memo_equal_parameters_written_afresh() {
+    fn request_parameters_through_the_connection_memo_equal_parameters_written_afresh() {
         let bodies = [
             json!({"KeyId": "k1", "Plaintext": "AAAA", "EncryptionContext": {"a": "1", "b": "2"}}),
             // Only the never-logged plaintext differs: copied from the memo.
@@ -282,9 +296,10 @@ mod tests {
             json!([1, 2]),
             json!({"KeyId": "k2"}),
         ];
+        let mut memo = ParamsMemo::default();
         for (i, body) in bodies.iter().enumerate() {
             assert_eq!(
-                String::from_utf8(request_parameters_json(body)).unwrap(),
+                String::from_utf8(request_parameters_json(body, Some(&mut memo))).unwrap(),
                 String::from_utf8(clean_json(body)).unwrap(),
                 "body {i}"
             );
@@ -295,7 +310,7 @@ mod tests {
     fn request_member_names_are_camel_cased_as_cloudtrail_writes_them() {
         let body = json!({"KeyId": "k", "EncryptionContext": {"Dept": "x"}, "GrantTokens": ["t"],
                           "\u{c9}tat": 1, "Plaintext": "secret"});
-        let text = String::from_utf8(request_parameters_json(&body)).unwrap();
+        let text = String::from_utf8(request_parameters_json(&body, None)).unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             v,
