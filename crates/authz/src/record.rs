@@ -113,46 +113,6 @@ impl Reason {
     }
 }
 
-impl AuthzRecord {
-    /// The decisions of an audit record (`ferrokmsAuthorization`), with what
-    /// the writer leaves out to keep records short put back: a decision's
-    /// `resource` when it is the record's first `resources` ARN, and its
-    /// `decision` when it is [`PLAIN_ALLOW`]. Entries that are not
-    /// decisions are skipped.
-    pub fn from_audit(record: &serde_json::Value) -> Vec<AuthzRecord> {
-        let first_arn = record["resources"][0]["ARN"].as_str().unwrap_or("");
-        let Some(trace) = record["ferrokmsAuthorization"].as_array() else {
-            return Vec::new();
-        };
-        trace
-            .iter()
-            .filter_map(|d| {
-                let allowed = d["allowed"].as_bool()?;
-                let decision = match d["decision"].as_str() {
-                    Some(text) => text.to_string(),
-                    None if allowed => PLAIN_ALLOW.to_string(),
-                    None => return None,
-                };
-                Some(AuthzRecord {
-                    action: d["action"].as_str()?.to_string(),
-                    resource: d["resource"].as_str().unwrap_or(first_arn).to_string(),
-                    allowed,
-                    reason: Reason::from_decision_text(allowed, &decision),
-                    decision,
-                    statements: d["statements"]
-                        .as_array()
-                        .map(|s| {
-                            s.iter()
-                                .filter_map(|x| x.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                })
-            })
-            .collect()
-    }
-}
-
 /// The statements that applied in an evaluation, as trace text.
 pub(crate) fn applied_statements(eval: &ferrokms_policy::Evaluation<'_>) -> Vec<String> {
     let mut out = Vec::new();

@@ -1,6 +1,7 @@
 //! `ferrokms policy lint`, `ferrokms policy simulate` and `ferrokms key
 //! access`: static and what-if analysis of policies and of the live data.
 
+use ferrokms_server::audit::AuditRecord;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
@@ -480,8 +481,11 @@ const RECORDED_KEYS: &[&str] = &[
 /// `KEY=VALUE` (a key repeated for a multivalued one): its encryption
 /// context, the algorithms and other parameters KMS turns into condition
 /// keys, and the source address.
-pub(crate) fn record_context(record: &Value) -> Vec<String> {
-    let p = &record["requestParameters"];
+pub(crate) fn record_context(record: &AuditRecord) -> Vec<String> {
+    let p = record
+        .request_parameters
+        .as_ref()
+        .unwrap_or(&serde_json::Value::Null);
     let mut out = Vec::new();
     if let Some(ec) = p["encryptionContext"].as_object() {
         for (k, v) in ec {
@@ -514,7 +518,11 @@ pub(crate) fn record_context(record: &Value) -> Vec<String> {
             out.push(format!("kms:GrantOperations={op}"));
         }
     }
-    if let Some(ip) = record["sourceIPAddress"].as_str().filter(|s| !s.is_empty()) {
+    if let Some(ip) = record
+        .source_ip_address
+        .as_deref()
+        .filter(|s| !s.is_empty())
+    {
         out.push(format!("aws:SourceIp={ip}"));
     }
     out
@@ -527,11 +535,11 @@ pub(crate) fn record_context(record: &Value) -> Vec<String> {
 /// rebuilt context too.
 pub(crate) fn recorded_condition_failures(
     data: &DataArgs,
-    record: &Value,
+    record: &AuditRecord,
     decision: &AuthzRecord,
 ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let live = open_live(data)?;
-    let caller_arn = record["userIdentity"]["arn"].as_str().unwrap_or("");
+    let caller_arn = record.user_identity.arn();
     let principal = resolve_principal(&live.directory, caller_arn)?;
     let caller = ferrokms_server::auth::caller_for(&live.directory, &principal, &live.region, None);
     let given = record_context(record);
@@ -1287,7 +1295,7 @@ pub fn key_access_cmd(args: KeyAccessArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `Decrypt, Encrypt`, or `all 43 key actions`.
+/// `Decrypt, Encrypt`, or `all 45 key actions`.
 fn action_list(acts: &[&str], all: usize) -> String {
     if acts.len() == all {
         format!("all {all} key actions")

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use serde_json::Value;
+use ferrokms_server::audit::AuditRecord;
 
 use crate::when;
 
@@ -92,17 +92,18 @@ pub struct ExplainArgs {
 }
 
 /// Every audit record of a data dir, oldest first (the server's reader:
-/// `ferrokms_server::audit::read`).
-fn records(data_dir: &Path) -> anyhow::Result<Vec<Value>> {
-    Ok(ferrokms_server::audit::read::values(data_dir)?)
-}
-
-fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
-    let mut cur = v;
-    for p in path {
-        cur = &cur[*p];
+/// `ferrokms_server::audit::read`), with a note on stderr when the server
+/// noted that it dropped records.
+fn records(data_dir: &Path) -> anyhow::Result<Vec<AuditRecord>> {
+    let trail = ferrokms_server::audit::read::trail(data_dir)?;
+    if trail.dropped > 0 {
+        eprintln!(
+            "ferrokms: note: the server dropped {} audit record(s) when its writer fell behind \
+             (docs/audit.md); they are not shown",
+            trail.dropped
+        );
     }
-    cur.as_str().unwrap_or("")
+    Ok(trail.records)
 }
 
 /// A mistake on the command line: one line on stderr and exit status 2,
@@ -227,40 +228,42 @@ enum KeyFilter {
 /// Every key and alias a record names: `resources`, the authorization
 /// trace's resources, the request parameters that name keys, and the key
 /// in the response of a management call.
-fn named(v: &Value) -> Vec<Named> {
-    let account = s(v, &["userIdentity", "accountId"]);
-    let region = s(v, &["awsRegion"]);
+fn named(v: &AuditRecord) -> Vec<Named> {
+    let account = v.user_identity.account_id();
+    let region = v.aws_region.as_str();
     let mut out = Vec::new();
-    let arns = v["resources"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| s(r, &["ARN"]))
-        .chain(
-            v["ferrokmsAuthorization"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|d| s(d, &["resource"])),
-        );
+    let arns = v.resources.iter().map(|r| r.arn.as_str()).chain(
+        v.ferrokms_authorization
+            .iter()
+            .filter_map(|d| d.resource.as_deref()),
+    );
     for arn in arns {
         out.extend(Named::parse(arn, "", ""));
     }
-    let params = &v["requestParameters"];
+    // Request parameters and response elements are the operation's own
+    // JSON (CloudTrail's shape, not typed here).
+    let text = |v: &Option<serde_json::Value>, path: &[&str]| -> Option<String> {
+        let mut cur = v.as_ref()?;
+        for p in path {
+            cur = cur.get(*p)?;
+        }
+        cur.as_str().map(str::to_string)
+    };
     for p in KEY_PARAMETERS.iter().chain(&["aliasName"]) {
-        if let Some(text) = params[*p].as_str() {
-            out.extend(Named::parse(text, account, region));
+        if let Some(t) = text(&v.request_parameters, &[p]) {
+            out.extend(Named::parse(&t, account, region));
         }
     }
     // The key a management call made or changed (CreateKey, ReplicateKey,
     // ScheduleKeyDeletion, CancelKeyDeletion).
-    let response = &v["responseElements"];
     for path in [
         &["keyId"][..],
         &["keyMetadata", "arn"],
         &["replicaKeyMetadata", "arn"],
     ] {
-        out.extend(Named::parse(s(response, path), "", ""));
+        if let Some(t) = text(&v.response_elements, path) {
+            out.extend(Named::parse(&t, "", ""));
+        }
     }
     out
 }
@@ -347,7 +350,7 @@ impl KeyFilter {
         }
     }
 
-    fn matches(&self, v: &Value) -> bool {
+    fn matches(&self, v: &AuditRecord) -> bool {
         let names = named(v);
         match self {
             KeyFilter::Key { key, alias } => {
@@ -410,35 +413,32 @@ impl<'a> Filter<'a> {
         })
     }
 
-    fn matches(&self, v: &Value) -> bool {
+    fn matches(&self, v: &AuditRecord) -> bool {
         let a = self.args;
         if self.key.as_ref().is_some_and(|k| !k.matches(v)) {
             return false;
         }
         if let Some(p) = &a.principal {
-            let who = s(v, &["userIdentity", "arn"]) == p
-                || s(
-                    v,
-                    &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
-                ) == p;
+            let who = v.user_identity.arn() == p
+                || v.user_identity.session_issuer_arn() == Some(p.as_str());
             if !who {
                 return false;
             }
         }
         if let Some(e) = &a.event_name {
-            if !s(v, &["eventName"]).eq_ignore_ascii_case(e) {
+            if !v.event_name.eq_ignore_ascii_case(e) {
                 return false;
             }
         }
         if let Some(c) = &a.error_code {
-            if s(v, &["errorCode"]) != c {
+            if v.error_code.as_deref() != Some(c.as_str()) {
                 return false;
             }
         }
         if self.since.is_some() || self.until.is_some() {
             // A record without a readable time cannot be shown to be in
             // the range.
-            let Some(t) = when::parse_rfc3339(s(v, &["eventTime"])) else {
+            let Some(t) = when::parse_rfc3339(&v.event_time) else {
                 return false;
             };
             if self.since.is_some_and(|since| t < since) {
@@ -459,7 +459,7 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<()> {
     let selected = all.iter().filter(|v| filter.matches(v));
     if a.json {
         for v in selected {
-            outln!("{v}");
+            outln!("{}", serde_json::to_string(v)?);
         }
         return Ok(());
     }
@@ -472,20 +472,16 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<()> {
         "request id"
     );
     for v in selected {
-        let result = match s(v, &["errorCode"]) {
-            "" => "OK".to_string(),
-            code => code.to_string(),
-        };
         outln!(
             "{:<20} {:<22} {:<58} {:<26} {:<36}",
-            s(v, &["eventTime"]),
-            s(v, &["eventName"]),
-            s(v, &["userIdentity", "arn"]),
-            result,
-            s(v, &["requestID"]),
+            v.event_time,
+            v.event_name,
+            v.user_identity.arn(),
+            v.error_code.as_deref().unwrap_or("OK"),
+            v.request_id,
         );
-        if let Some(r) = v["resources"].as_array().and_then(|r| r.first()) {
-            outln!("{:<20} on {}", "", s(r, &["ARN"]));
+        if let Some(r) = v.resources.first() {
+            outln!("{:<20} on {}", "", r.arn);
         }
     }
     Ok(())
@@ -495,21 +491,13 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<()> {
 /// how it was decided, and for a denial what would allow it.
 pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
     let all = records(&a.data_dir)?;
-    let Some(v) = all
-        .iter()
-        .rev()
-        .find(|v| s(v, &["requestID"]) == a.request_id)
-    else {
+    let Some(v) = all.iter().rev().find(|v| v.request_id == a.request_id) else {
         bail!("no audit record with request id '{}'", a.request_id);
     };
-    let caller = s(v, &["userIdentity", "arn"]).to_string();
-    let role = s(
-        v,
-        &["userIdentity", "sessionContext", "sessionIssuer", "arn"],
-    )
-    .to_string();
-    let caller_account = s(v, &["userIdentity", "accountId"]).to_string();
-    let decisions = ferrokms_kms::authz::AuthzRecord::from_audit(v);
+    let caller = v.user_identity.arn();
+    let role = v.user_identity.session_issuer_arn().unwrap_or("");
+    let caller_account = v.user_identity.account_id();
+    let decisions = v.decisions();
     let mut suggestions = Vec::new();
     // The context the condition checks used (set when one named a failed
     // condition).
@@ -519,7 +507,7 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
         // condition? Checked in the data dir's policies as they are now,
         // with the context the record keeps; skipped (with a note) when
         // the data dir cannot be read or the key is gone.
-        if s(v, &["eventSource"]) == "kms.amazonaws.com"
+        if v.event_source == "kms.amazonaws.com"
             && !matches!(d.reason, ferrokms_authz::Reason::ExplicitDeny(_))
         {
             let data = crate::analyze::DataArgs {
@@ -527,7 +515,7 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
                 root_key_file: a.root_key_file.clone(),
                 store: a.store.clone(),
                 store_password_file: a.store_password_file.clone(),
-                region: match s(v, &["awsRegion"]) {
+                region: match v.aws_region.as_str() {
                     "" => "us-east-1".to_string(),
                     r => r.to_string(),
                 },
@@ -548,9 +536,9 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
         let key_account = d.resource.split(':').nth(4).unwrap_or("").to_string();
         suggestions.extend(ferrokms_kms::explain::suggest(
             d,
-            &caller,
-            (!role.is_empty()).then_some(role.as_str()),
-            &caller_account,
+            caller,
+            (!role.is_empty()).then_some(role),
+            caller_account,
             &key_account,
         ));
     }
@@ -563,7 +551,7 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
         outln!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    outln!("Request {} at {}", a.request_id, s(v, &["eventTime"]));
+    outln!("Request {} at {}", a.request_id, v.event_time);
     outln!(
         "  who:    {caller}{}",
         if role.is_empty() {
@@ -572,14 +560,13 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
             format!(" (session of {role})")
         }
     );
-    outln!(
-        "  what:   {} ({})",
-        s(v, &["eventName"]),
-        s(v, &["eventSource"])
-    );
-    match s(v, &["errorCode"]) {
-        "" => outln!("  result: allowed and performed"),
-        code => outln!("  result: {code}: {}", s(v, &["errorMessage"])),
+    outln!("  what:   {} ({})", v.event_name, v.event_source);
+    match v.error_code.as_deref() {
+        None | Some("") => outln!("  result: allowed and performed"),
+        Some(code) => outln!(
+            "  result: {code}: {}",
+            v.error_message.as_deref().unwrap_or("")
+        ),
     }
     if decisions.is_empty() {
         outln!("  no authorization decision was recorded (the request failed before it, or the operation needs none)");

@@ -512,7 +512,7 @@ fn key_access_lists_principals_paths_and_conditions() {
             .collect()
     };
     let root = find("arn:aws:iam::111122223333:root");
-    assert_eq!(actions(&root).len(), 43);
+    assert_eq!(actions(&root).len(), 45);
     assert_eq!(root["access"][0]["path"], "key policy");
     let alice = find("arn:aws:iam::111122223333:user/alice");
     assert_eq!(actions(&alice), vec!["kms:Encrypt"]);
@@ -543,7 +543,7 @@ fn key_access_lists_principals_paths_and_conditions() {
     let out = stdout(&o);
     assert!(
         out.contains(
-            "arn:aws:iam::111122223333:root (account root)\n  key policy: all 43 key actions"
+            "arn:aws:iam::111122223333:root (account root)\n  key policy: all 45 key actions"
         ),
         "{out}"
     );

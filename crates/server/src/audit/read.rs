@@ -1,14 +1,11 @@
 //! Reading the audit trail back: the files of a data dir, oldest first, line
-//! by line, each line as JSON ([`values`], what `ferrokms audit` and
-//! `ferrokms policy explain` read) or as a typed [`AuditRecord`]
-//! ([`records`], [`parse`]). A line cut short by a crash is skipped, not
-//! fatal; the writer's own notes (`{"ferrokmsDroppedRecords":N}`) are JSON
-//! but not records, so [`values`] keeps them and [`records`] skips them.
+//! by line, each line as a typed [`AuditRecord`] ([`trail`], what `ferrokms
+//! audit` and `ferrokms policy explain` read; [`parse`]). A line cut short by
+//! a crash is skipped, not fatal; the writer's own notes
+//! (`{"ferrokmsDroppedRecords":N}`) are not records: [`trail`] adds them up.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-
-use serde_json::Value;
 
 use super::{files, AuditRecord, AUDIT_DIR, AUDIT_FILE};
 
@@ -33,26 +30,43 @@ pub enum ReadError {
 }
 
 /// One line of an audit file as a typed record, or `None` when it is not
-/// one (cut short, or a note of the writer's).
+/// one (cut short, or a note of the writer's). Fields a line lacks (a trail
+/// of an older version, a record written by hand) read as their defaults;
+/// a line is a record when it names its event (`eventName`).
 pub fn parse(line: &str) -> Option<AuditRecord> {
-    serde_json::from_str(line).ok()
+    serde_json::from_str::<AuditRecord>(line)
+        .ok()
+        .filter(|r| !r.event_name.is_empty())
 }
 
-/// Every JSON line of the audit files of `data_dir`, oldest first.
-pub fn values(data_dir: &Path) -> Result<Vec<Value>, ReadError> {
-    let mut out = Vec::new();
-    each_line(data_dir, |line| {
-        if let Ok(v) = serde_json::from_str::<Value>(line) {
-            out.push(v);
+/// The audit trail of a data dir.
+#[derive(Debug, Default)]
+pub struct Trail {
+    /// Every record, oldest first.
+    pub records: Vec<AuditRecord>,
+    /// How many records the writer noted it dropped (it was behind).
+    pub dropped: u64,
+}
+
+/// The note the writer leaves when it had to drop records.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DroppedNote {
+    ferrokms_dropped_records: u64,
+}
+
+/// The audit trail of `data_dir`: its records, oldest first, and the count
+/// of records the writer dropped.
+pub fn trail(data_dir: &Path) -> Result<Trail, ReadError> {
+    let mut out = Trail::default();
+    each_line(data_dir, |line| match parse(line) {
+        Some(r) => out.records.push(r),
+        None => {
+            if let Ok(note) = serde_json::from_str::<DroppedNote>(line) {
+                out.dropped += note.ferrokms_dropped_records;
+            }
         }
     })?;
-    Ok(out)
-}
-
-/// Every record of the audit files of `data_dir`, oldest first.
-pub fn records(data_dir: &Path) -> Result<Vec<AuditRecord>, ReadError> {
-    let mut out = Vec::new();
-    each_line(data_dir, |line| out.extend(parse(line)))?;
     Ok(out)
 }
 
@@ -78,9 +92,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn written_records_read_back_typed_and_as_json_and_notes_are_not_records() {
+    fn written_records_read_back_typed_and_notes_are_counted_not_records() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(values(dir.path()), Err(ReadError::NoTrail(_))));
+        assert!(matches!(trail(dir.path()), Err(ReadError::NoTrail(_))));
         let mut log = super::super::AuditLog::open(dir.path()).unwrap();
         let line = super::super::event(super::super::EventInput {
             service: "kms",
@@ -101,13 +115,16 @@ mod tests {
         log.record(br#"{"ferrokmsDroppedRecords":3}"#);
         log.record(br#"{"eventVersion":"1.08","userIdent"#);
         log.close();
-        let typed = records(dir.path()).unwrap();
+        let Trail {
+            records: typed,
+            dropped,
+        } = trail(dir.path()).unwrap();
         assert_eq!(typed.len(), 1);
+        assert_eq!(dropped, 3);
         assert_eq!(typed[0].request_id, "req-1");
         assert_eq!(
             typed[0].error_code.as_deref(),
             Some("UnrecognizedClientException")
         );
-        assert_eq!(values(dir.path()).unwrap().len(), 2);
     }
 }

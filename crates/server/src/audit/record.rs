@@ -299,7 +299,7 @@ fn write_tail(out: &mut Vec<u8>, input: &EventInput<'_>, caller_account: &str) {
         // most of what the audit trail costs; see docs/audit.md): the
         // resource when it is the record's first `resources` ARN, and the
         // decision when it is a plain "allow". Readers restore both
-        // (`ferrokms_kms::authz::AuthzRecord::from_audit`).
+        // (`AuditRecord::decisions`).
         out.extend_from_slice(b"{\"action\":");
         push_str(out, &d.action);
         if first.map(|(arn, _)| arn) != Some(d.resource.as_str()) {
@@ -476,8 +476,9 @@ fn write_time(out: &mut Vec<u8>, now_ms: i64) {
 /// writes parses back into one ([`super::read`]). The fast writer stays on
 /// the request path: it writes the same text without building this value
 /// (docs/audit.md, "What it costs").
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(default)]
 pub struct AuditRecord {
     /// Always `1.08`.
     pub event_version: String,
@@ -520,7 +521,7 @@ pub struct AuditRecord {
 }
 
 /// `userIdentity`: the caller as CloudTrail describes each kind.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type")]
 pub enum UserIdentity {
     Root(RootIdentity),
@@ -528,11 +529,13 @@ pub enum UserIdentity {
     IamUser(IamUserIdentity),
     AssumedRole(AssumedRoleIdentity),
     /// A request that was not authenticated.
+    #[default]
     Unknown,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(default)]
 pub struct RootIdentity {
     /// The account id.
     pub principal_id: String,
@@ -541,8 +544,9 @@ pub struct RootIdentity {
     pub access_key_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(default)]
 pub struct IamUserIdentity {
     /// The user's unique id (`AIDA...`).
     pub principal_id: String,
@@ -552,8 +556,9 @@ pub struct IamUserIdentity {
     pub user_name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(default)]
 pub struct AssumedRoleIdentity {
     /// `ROLE_ID:SESSION_NAME`.
     pub principal_id: String,
@@ -564,16 +569,18 @@ pub struct AssumedRoleIdentity {
     pub session_context: SessionContext,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(default)]
 pub struct SessionContext {
     pub session_issuer: SessionIssuer,
     pub attributes: SessionAttributes,
 }
 
 /// The role a session was assumed from.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(default)]
 pub struct SessionIssuer {
     /// Always `Role`.
     #[serde(rename = "type")]
@@ -584,15 +591,17 @@ pub struct SessionIssuer {
     pub user_name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(default)]
 pub struct SessionAttributes {
     /// Always `"false"` (a string, as CloudTrail writes it).
     pub mfa_authenticated: String,
 }
 
 /// One entry of `resources`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Resource {
     #[serde(rename = "accountId")]
     pub account_id: String,
@@ -604,8 +613,9 @@ pub struct Resource {
 }
 
 /// One decision of `ferrokmsAuthorization`, as written: short forms left
-/// out (`AuthzRecord::from_audit` puts them back).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// out ([`AuditRecord::decisions`] puts them back).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct TraceEntry {
     pub action: String,
     /// Left out when it is the record's first `resources` ARN.
@@ -618,7 +628,64 @@ pub struct TraceEntry {
     pub statements: Vec<String>,
 }
 
+impl UserIdentity {
+    /// The caller's ARN; empty for an unknown caller.
+    pub fn arn(&self) -> &str {
+        match self {
+            UserIdentity::Root(r) => &r.arn,
+            UserIdentity::IamUser(u) => &u.arn,
+            UserIdentity::AssumedRole(s) => &s.arn,
+            UserIdentity::Unknown => "",
+        }
+    }
+
+    /// The caller's account; empty for an unknown caller.
+    pub fn account_id(&self) -> &str {
+        match self {
+            UserIdentity::Root(r) => &r.account_id,
+            UserIdentity::IamUser(u) => &u.account_id,
+            UserIdentity::AssumedRole(s) => &s.account_id,
+            UserIdentity::Unknown => "",
+        }
+    }
+
+    /// The role ARN of a session.
+    pub fn session_issuer_arn(&self) -> Option<&str> {
+        match self {
+            UserIdentity::AssumedRole(s) => Some(&s.session_context.session_issuer.arn),
+            _ => None,
+        }
+    }
+}
+
 impl AuditRecord {
+    /// The decisions of the request, with what the writer leaves out to
+    /// keep records short put back: a decision's `resource` when it is the
+    /// record's first `resources` ARN, and its `decision` when it is a
+    /// plain allow ([`ferrokms_kms::authz::PLAIN_ALLOW`]). The reason is
+    /// read back from AWS's words ([`ferrokms_authz::Reason::from_decision_text`]).
+    pub fn decisions(&self) -> Vec<ferrokms_kms::authz::AuthzRecord> {
+        let first_arn = self.resources.first().map_or("", |r| r.arn.as_str());
+        self.ferrokms_authorization
+            .iter()
+            .filter_map(|d| {
+                let decision = match &d.decision {
+                    Some(text) => text.clone(),
+                    None if d.allowed => ferrokms_kms::authz::PLAIN_ALLOW.to_string(),
+                    None => return None,
+                };
+                Some(ferrokms_kms::authz::AuthzRecord {
+                    action: d.action.clone(),
+                    resource: d.resource.clone().unwrap_or_else(|| first_arn.to_string()),
+                    allowed: d.allowed,
+                    reason: ferrokms_authz::Reason::from_decision_text(d.allowed, &decision),
+                    decision,
+                    statements: d.statements.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// The record of a request, built field by field: the plain
     /// (allocating) construction of what [`event`] writes as text. The
     /// `eventID` is `event_id`, or the input's own when it has one.
