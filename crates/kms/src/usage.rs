@@ -52,9 +52,14 @@ pub enum TrackedOp {
     Sign,
     Verify,
     VerifyMac,
+    Encapsulate,
+    Decapsulate,
 }
 
-const ALL_OPS: [TrackedOp; 12] = [
+/// The stored code of an operation is its 1-based position here: new
+/// operations go at the end so that stamps already stored keep their
+/// meaning (the model lists Encapsulate and Decapsulate last too).
+const ALL_OPS: [TrackedOp; 14] = [
     TrackedOp::Decrypt,
     TrackedOp::DeriveSharedSecret,
     TrackedOp::Encrypt,
@@ -67,6 +72,8 @@ const ALL_OPS: [TrackedOp; 12] = [
     TrackedOp::Sign,
     TrackedOp::Verify,
     TrackedOp::VerifyMac,
+    TrackedOp::Encapsulate,
+    TrackedOp::Decapsulate,
 ];
 
 impl TrackedOp {
@@ -99,6 +106,8 @@ impl TrackedOp {
             TrackedOp::Sign => "Sign",
             TrackedOp::Verify => "Verify",
             TrackedOp::VerifyMac => "VerifyMac",
+            TrackedOp::Encapsulate => "Encapsulate",
+            TrackedOp::Decapsulate => "Decapsulate",
         }
     }
 }
