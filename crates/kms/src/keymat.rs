@@ -635,8 +635,12 @@ fn dalek_signing_key(k: &signature::Ed25519KeyPair) -> Result<ed25519_dalek::Sig
     Ok(ed25519_dalek::SigningKey::from_bytes(&bytes))
 }
 
-/// A fresh data key pair: (private key PKCS#8 DER, public key SPKI DER).
+/// A fresh data key pair: (private key PKCS#8 DER, public key SPKI DER);
+/// an ML-KEM private key is in seed form (see `mlkem`).
 pub fn generate_data_key_pair(spec: KeySpec) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), KmsError> {
+    if spec.is_ml_kem() {
+        return crate::mlkem::generate_data_key_pair(spec);
+    }
     let private = generate_private_key(spec)?;
     let usage = KeyUsage::SignVerify;
     let public = KeyMaterial::load(spec, usage, &private)?

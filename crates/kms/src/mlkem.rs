@@ -140,6 +140,43 @@ fn internal(what: &str) -> KmsError {
     KmsError::Internal(format!("{what} failed"))
 }
 
+/// A fresh ML-KEM data key pair as AWS returns it: (private key as PKCS#8
+/// in seed form, public key as SPKI). The seed `d || z` comes from the
+/// system random generator; the public key is computed from it by the
+/// `ml-kem` crate (FIPS 203 ML-KEM.KeyGen_internal), the one step aws-lc-rs
+/// does not offer.
+pub fn generate_data_key_pair(spec: KeySpec) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), KmsError> {
+    let p = Params::of(spec).ok_or_else(|| internal("ML-KEM key generation"))?;
+    let random = crate::crypto::random_bytes(64)?;
+    let mut seed = Zeroizing::new([0u8; 64]);
+    seed.copy_from_slice(&random);
+    let ek = public_key_of_seed(spec, &seed)?;
+    Ok((p.pkcs8_seed(&seed), p.spki(&ek)))
+}
+
+/// FIPS 203 ML-KEM.KeyGen_internal(d, z): the encapsulation key of a seed.
+fn public_key_of_seed(spec: KeySpec, seed: &[u8; 64]) -> Result<Vec<u8>, KmsError> {
+    use ml_kem::{EncodedSizeUser, KemCore, B32};
+    let bad = || internal("ML-KEM key generation");
+    let d = B32::try_from(&seed[..32]).map_err(|_| bad())?;
+    let z = B32::try_from(&seed[32..]).map_err(|_| bad())?;
+    Ok(match spec {
+        KeySpec::MlKem512 => ml_kem::MlKem512::generate_deterministic(&d, &z)
+            .1
+            .as_bytes()
+            .to_vec(),
+        KeySpec::MlKem768 => ml_kem::MlKem768::generate_deterministic(&d, &z)
+            .1
+            .as_bytes()
+            .to_vec(),
+        KeySpec::MlKem1024 => ml_kem::MlKem1024::generate_deterministic(&d, &z)
+            .1
+            .as_bytes()
+            .to_vec(),
+        _ => return Err(bad()),
+    })
+}
+
 /// A loaded ML-KEM key pair.
 pub struct MlKemKey {
     params: Params,
@@ -326,6 +363,47 @@ mod tests {
         bad[384 * 3 + 5] ^= 1;
         assert!(MlKemKey::load(KeySpec::MlKem768, &bad).is_none());
         assert!(MlKemKey::load(KeySpec::EccNistP256, &stored).is_none());
+    }
+
+    /// What the `ml-kem` crate makes of a seed: the expanded decapsulation
+    /// key, and a (ciphertext, secret) it encapsulates to the seed's public
+    /// key with the message `m`. Loaded into aws-lc-rs, this checks one
+    /// implementation of FIPS 203 against another.
+    fn by_ml_kem_crate(spec: KeySpec, seed: &[u8; 64], m: &[u8; 32]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        use ml_kem::{EncapsulateDeterministic, EncodedSizeUser, KemCore, B32};
+        let d = B32::try_from(&seed[..32]).unwrap();
+        let z = B32::try_from(&seed[32..]).unwrap();
+        let m = B32::try_from(&m[..]).unwrap();
+        macro_rules! run {
+            ($kem:ty) => {{
+                let (dk, ek) = <$kem>::generate_deterministic(&d, &z);
+                let (ct, ss) = ek.encapsulate_deterministic(&m).unwrap();
+                (dk.as_bytes().to_vec(), ct.to_vec(), ss.to_vec())
+            }};
+        }
+        match spec {
+            KeySpec::MlKem512 => run!(ml_kem::MlKem512),
+            KeySpec::MlKem768 => run!(ml_kem::MlKem768),
+            _ => run!(ml_kem::MlKem1024),
+        }
+    }
+
+    #[test]
+    fn a_data_key_pair_seed_expands_to_its_public_key_in_aws_lc_rs_too() {
+        for spec in SPECS {
+            let (private, public) = generate_data_key_pair(spec).unwrap();
+            assert_eq!(private.len(), 86);
+            let seed: [u8; 64] = private[22..].try_into().unwrap();
+            let (expanded, crate_ct, crate_ss) = by_ml_kem_crate(spec, &seed, &[9u8; 32]);
+            let k = MlKemKey::load(spec, &expanded).unwrap();
+            assert_eq!(k.spki(), &public[..]);
+            // What the crate encapsulated, aws-lc-rs decapsulates.
+            assert_eq!(k.decapsulate(&crate_ct).unwrap().as_slice(), &crate_ss[..]);
+            let (ct, ss) = k.encapsulate().unwrap();
+            assert_eq!(k.decapsulate(&ct).unwrap(), ss);
+            // Two pairs never share a seed.
+            assert_ne!(generate_data_key_pair(spec).unwrap().1, public);
+        }
     }
 
     #[test]
