@@ -344,6 +344,19 @@ def test_grant_operations_encapsulate_and_decapsulate_are_valid_only_for_an_ml_k
         expect_error(A.kms.create_grant, "ValidationException", KeyId=sym["KeyId"], GranteePrincipal=A.root_arn, Operations=[op])
 
 
+# --- multi-Region keys -------------------------------------------------------------------------
+
+
+def test_a_multi_region_ml_kem_replica_decapsulates_what_its_primary_encapsulated(srv, A):
+    md = A.kms.create_key(KeySpec="ML_KEM_768", KeyUsage="ENCAPSULATE_DECAPSULATE", MultiRegion=True)["KeyMetadata"]
+    A.kms.replicate_key(KeyId=md["KeyId"], ReplicaRegion="us-west-2")
+    west = srv.client(A.id, "x", region="us-west-2")
+    out = encapsulate(A.kms, md["KeyId"])
+    assert decapsulate(west, md["KeyId"], out["SharedSecretCiphertextBlob"])["SharedSecret"] == out["SharedSecret"]
+    assert west.get_public_key(KeyId=md["KeyId"])["PublicKey"] == A.kms.get_public_key(KeyId=md["KeyId"])["PublicKey"]
+    assert west.describe_key(KeyId=md["KeyId"])["KeyMetadata"]["EncapsulationAlgorithms"] == [KEM]
+
+
 # --- GetKeyLastUsage -------------------------------------------------------------------------
 
 

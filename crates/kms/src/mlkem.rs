@@ -369,7 +369,11 @@ mod tests {
     /// key, and a (ciphertext, secret) it encapsulates to the seed's public
     /// key with the message `m`. Loaded into aws-lc-rs, this checks one
     /// implementation of FIPS 203 against another.
-    fn by_ml_kem_crate(spec: KeySpec, seed: &[u8; 64], m: &[u8; 32]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    fn by_ml_kem_crate(
+        spec: KeySpec,
+        seed: &[u8; 64],
+        m: &[u8; 32],
+    ) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         use ml_kem::{EncapsulateDeterministic, EncodedSizeUser, KemCore, B32};
         let d = B32::try_from(&seed[..32]).unwrap();
         let z = B32::try_from(&seed[32..]).unwrap();

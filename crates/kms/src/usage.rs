@@ -410,6 +410,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn operation_codes_keep_their_meaning_and_new_operations_come_last() {
+        let codes: Vec<(u64, &str)> = TrackedOp::all()
+            .iter()
+            .map(|o| (o.code(), o.as_str()))
+            .collect();
+        assert_eq!(codes[0], (1, "Decrypt"));
+        assert_eq!(codes[11], (12, "VerifyMac"));
+        assert_eq!(codes[12], (13, "Encapsulate"));
+        assert_eq!(codes[13], (14, "Decapsulate"));
+        for (code, name) in codes {
+            assert_eq!(
+                TrackedOp::from_code(code).map(TrackedOp::as_str),
+                Some(name)
+            );
+        }
+        assert_eq!(TrackedOp::from_code(0), None);
+        assert_eq!(TrackedOp::from_code(15), None);
+    }
+
+    #[test]
     fn a_later_use_replaces_an_earlier_one_and_never_the_reverse() {
         let slot = UsageSlot::default();
         assert_eq!(slot.last_use(), None);

@@ -124,6 +124,14 @@ const KMS_SEEDS: &[(&str, &str)] = &[
         r#"{"KeyId":"$ECDH","KeyAgreementAlgorithm":"ECDH","PublicKey":"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"}"#,
     ),
     (
+        "Encapsulate",
+        r#"{"KeyId":"$KEM","EncapsulationAlgorithm":"ML_KEM"}"#,
+    ),
+    (
+        "Decapsulate",
+        r#"{"KeyId":"$KEM","SharedSecretCiphertextBlob":"AAAA","EncapsulationAlgorithm":"ML_KEM"}"#,
+    ),
+    (
         "GenerateDataKeyPair",
         r#"{"KeyId":"$SYM","KeyPairSpec":"ECC_NIST_P256"}"#,
     ),

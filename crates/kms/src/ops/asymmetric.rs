@@ -595,6 +595,9 @@ mod tests {
             (EccSecgP256k1, SignVerify),
             (EccNistEdwards25519, SignVerify),
             (MlDsa87, SignVerify),
+            (MlKem512, EncapsulateDecapsulate),
+            (MlKem768, EncapsulateDecapsulate),
+            (MlKem1024, EncapsulateDecapsulate),
             (Hmac384, GenerateVerifyMac),
         ];
         for (s, u) in ok {
@@ -609,6 +612,12 @@ mod tests {
             (EccNistEdwards25519, KeyAgreement),
             (MlDsa44, EncryptDecrypt),
             (Hmac256, SignVerify),
+            (MlKem768, EncryptDecrypt),
+            (MlKem512, KeyAgreement),
+            (MlKem1024, SignVerify),
+            (SymmetricDefault, EncapsulateDecapsulate),
+            (Rsa2048, EncapsulateDecapsulate),
+            (MlDsa65, EncapsulateDecapsulate),
         ];
         for (s, u) in bad {
             assert_eq!(
@@ -620,7 +629,14 @@ mod tests {
             check_spec_and_usage(SymmetricDefault, None).unwrap(),
             EncryptDecrypt
         );
-        for s in [Rsa2048, EccNistP256, Hmac512, MlDsa65, EccNistEdwards25519] {
+        for s in [
+            Rsa2048,
+            EccNistP256,
+            Hmac512,
+            MlDsa65,
+            EccNistEdwards25519,
+            MlKem768,
+        ] {
             assert!(matches!(
                 check_spec_and_usage(s, None),
                 Err(KmsError::Validation(_))
@@ -753,6 +769,7 @@ mod tests {
             "SigningAlgorithms",
             "MacAlgorithms",
             "KeyAgreementAlgorithms",
+            "EncapsulationAlgorithms",
         ];
         for (spec, usage, want) in [
             (
@@ -768,6 +785,11 @@ mod tests {
                 "KeyAgreementAlgorithms",
             ),
             (Hmac224, KeyUsage::GenerateVerifyMac, "MacAlgorithms"),
+            (
+                MlKem768,
+                KeyUsage::EncapsulateDecapsulate,
+                "EncapsulationAlgorithms",
+            ),
         ] {
             let m = mk(spec, usage);
             for l in lists {
@@ -777,6 +799,10 @@ mod tests {
         assert_eq!(
             mk(Rsa2048, KeyUsage::EncryptDecrypt)["EncryptionAlgorithms"],
             serde_json::json!(["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"])
+        );
+        assert_eq!(
+            mk(MlKem1024, KeyUsage::EncapsulateDecapsulate)["EncapsulationAlgorithms"],
+            serde_json::json!(["ML_KEM"])
         );
         assert_eq!(
             mk(Hmac224, KeyUsage::GenerateVerifyMac)["MacAlgorithms"],
