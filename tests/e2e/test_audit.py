@@ -66,6 +66,24 @@ def test_audit_trail_never_contains_plaintext_or_data_keys(ferrokms_bin, srv):
         assert needle not in text
 
 
+def test_encapsulate_and_decapsulate_records_keep_the_key_and_algorithm_never_the_secret_or_its_ciphertext(ferrokms_bin, srv):
+    kms = srv.client()
+    key = kms.create_key(KeySpec="ML_KEM_768", KeyUsage="ENCAPSULATE_DECAPSULATE")["KeyMetadata"]
+    enc = kms.encapsulate(KeyId=key["KeyId"], EncapsulationAlgorithm="ML_KEM")
+    dec = kms.decapsulate(KeyId=key["KeyId"], SharedSecretCiphertextBlob=enc["SharedSecretCiphertextBlob"], EncapsulationAlgorithm="ML_KEM")
+    assert dec["SharedSecret"] == enc["SharedSecret"]
+    for resp, name in ((enc, "Encapsulate"), (dec, "Decapsulate")):
+        rid = resp["ResponseMetadata"]["RequestId"]
+        (r,) = [r for r in records(ferrokms_bin, srv) if r["requestID"] == rid]
+        assert r["eventName"] == name and r["readOnly"] is True
+        assert r["requestParameters"] == {"keyId": key["KeyId"], "encapsulationAlgorithm": "ML_KEM"}
+        assert r.get("responseElements") is None
+        assert r["resources"] == [{"accountId": ACCT, "type": "AWS::KMS::Key", "ARN": key["Arn"]}]
+    text = b"".join(p.read_bytes() for p in (srv.data_dir / "audit").iterdir())
+    for needle in (enc["SharedSecret"], enc["SharedSecretCiphertextBlob"][:48]):
+        assert base64.b64encode(needle) not in text
+
+
 def test_denied_request_is_recorded_with_error_code_message_and_the_failed_decision(ferrokms_bin, srv):
     kms = srv.client()
     key = kms.create_key()["KeyMetadata"]

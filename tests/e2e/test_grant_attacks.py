@@ -296,6 +296,7 @@ def _dry_run_calls(A):
     sign = A.key(A.enable_iam(), KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
     mac = A.key(A.enable_iam(), KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
     agree = A.key(A.enable_iam(), KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT")
+    kem = A.key(A.enable_iam(), KeySpec="ML_KEM_768", KeyUsage="ENCAPSULATE_DECAPSULATE")
     blob = A.kms.encrypt(KeyId=sym["KeyId"], Plaintext=b"x")["CiphertextBlob"]
     g = A.kms.create_grant(KeyId=sym["KeyId"], GranteePrincipal=A.user().arn, Operations=["Encrypt"])
     grantee = A.user().arn
@@ -322,6 +323,11 @@ def _dry_run_calls(A):
         (
             "DeriveSharedSecret",
             lambda k: k.derive_shared_secret(KeyId=agree["Arn"], KeyAgreementAlgorithm="ECDH", PublicKey=b"\x00" * 8, DryRun=True),
+        ),
+        ("Encapsulate", lambda k: k.encapsulate(KeyId=kem["Arn"], EncapsulationAlgorithm="ML_KEM", DryRun=True)),
+        (
+            "Decapsulate",
+            lambda k: k.decapsulate(KeyId=kem["Arn"], SharedSecretCiphertextBlob=b"\x00" * 1088, EncapsulationAlgorithm="ML_KEM", DryRun=True),
         ),
         ("CreateGrant", lambda k: k.create_grant(KeyId=sym["Arn"], GranteePrincipal=grantee, Operations=["Encrypt"], DryRun=True)),
         ("RetireGrant", lambda k: k.retire_grant(KeyId=sym["Arn"], GrantId=g["GrantId"], DryRun=True)),

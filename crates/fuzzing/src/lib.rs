@@ -103,6 +103,10 @@ impl Fixture {
                 "$ECDH",
                 r#"{"KeySpec":"ECC_NIST_P256","KeyUsage":"KEY_AGREEMENT"}"#,
             ),
+            (
+                "$KEM",
+                r#"{"KeySpec":"ML_KEM_512","KeyUsage":"ENCAPSULATE_DECAPSULATE"}"#,
+            ),
         ] {
             let body: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}"));
             let out = kms_api::dispatch(&kms, model(), &caller, "CreateKey", body)

@@ -10,10 +10,10 @@ use zeroize::Zeroizing;
 
 use crate::crypto::EncryptionContext;
 use crate::model::{
-    DataKeyPairSpec, DataKeySpec, EncryptionAlgorithm, ExpirationModel, ImportState, ImportType,
-    IncludeKeyMaterial, KeyAgreementAlgorithm, KeyMaterialState, KeyMetadata, KeySpec, KeyState,
-    KeyUsage, MacAlgorithm, MessageType, Origin, RotationType, SigningAlgorithm, Tag,
-    WrappingAlgorithm, WrappingKeySpec,
+    DataKeyPairSpec, DataKeySpec, EncapsulationAlgorithm, EncryptionAlgorithm, ExpirationModel,
+    ImportState, ImportType, IncludeKeyMaterial, KeyAgreementAlgorithm, KeyMaterialState,
+    KeyMetadata, KeySpec, KeyState, KeyUsage, MacAlgorithm, MessageType, Origin, RotationType,
+    SigningAlgorithm, Tag, WrappingAlgorithm, WrappingKeySpec,
 };
 
 /// A non-secret binary member, base64 on the wire.
@@ -626,6 +626,8 @@ pub struct GetPublicKeyResponse {
     pub signing_algorithms: Option<Vec<SigningAlgorithm>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_agreement_algorithms: Option<Vec<KeyAgreementAlgorithm>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encapsulation_algorithms: Option<Vec<EncapsulationAlgorithm>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -683,6 +685,42 @@ pub struct DeriveSharedSecretResponse {
     pub shared_secret: SecretBlob,
     pub key_agreement_algorithm: KeyAgreementAlgorithm,
     pub key_origin: Origin,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EncapsulateRequest {
+    pub key_id: String,
+    pub encapsulation_algorithm: Option<EncapsulationAlgorithm>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncapsulateResponse {
+    pub key_id: String,
+    pub shared_secret: SecretBlob,
+    pub shared_secret_ciphertext_blob: Blob,
+    pub encapsulation_algorithm: EncapsulationAlgorithm,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DecapsulateRequest {
+    pub key_id: String,
+    pub shared_secret_ciphertext_blob: Blob,
+    pub encapsulation_algorithm: Option<EncapsulationAlgorithm>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DecapsulateResponse {
+    pub key_id: String,
+    pub shared_secret: SecretBlob,
+    pub encapsulation_algorithm: EncapsulationAlgorithm,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -27,7 +27,8 @@ pub const OPERATIONS: &[Operation] = &[
         .on(Resource::Key)
         .cross_account()
         .reads_only()
-        .grant_operation(),
+        .grant_operation()
+        .counts_for_last_usage(),
     op("Decrypt", "kms:Decrypt")
         .on(Resource::Key)
         .cross_account()
@@ -58,7 +59,8 @@ pub const OPERATIONS: &[Operation] = &[
         .on(Resource::Key)
         .cross_account()
         .reads_only()
-        .grant_operation(),
+        .grant_operation()
+        .counts_for_last_usage(),
     op("Encrypt", "kms:Encrypt")
         .on(Resource::Key)
         .cross_account()

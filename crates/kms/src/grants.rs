@@ -317,6 +317,7 @@ fn operation_valid_for(op: &str, r: &KeyRecord) -> bool {
         "Sign" | "Verify" => r.key_usage == KeyUsage::SignVerify,
         "GenerateMac" | "VerifyMac" => r.key_usage == KeyUsage::GenerateVerifyMac,
         "DeriveSharedSecret" => r.key_usage == KeyUsage::KeyAgreement,
+        "Encapsulate" | "Decapsulate" => r.key_usage == KeyUsage::EncapsulateDecapsulate,
         "GetPublicKey" => !symmetric && r.key_usage != KeyUsage::GenerateVerifyMac,
         "DescribeKey" | "CreateGrant" | "RetireGrant" => true,
         _ => false,

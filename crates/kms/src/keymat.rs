@@ -8,6 +8,7 @@
 //! | SYMMETRIC_DEFAULT | the 32-byte AES-256 key (unchanged from earlier versions) |
 //! | HMAC_224/256/384/512 | the raw HMAC key, 28/32/48/64 bytes |
 //! | RSA, ECC, Ed25519, ML-DSA | the private key as PKCS#8 v1 DER |
+//! | ML_KEM_512/768/1024 | the expanded FIPS 203 decapsulation key (see `mlkem`) |
 //!
 //! Which variant a stored blob is comes from the key record (spec and
 //! usage), never from the bytes. Everything runs through aws-lc-rs except
@@ -26,6 +27,7 @@ use aws_lc_rs::signature::{self, KeyPair, UnparsedPublicKey};
 use zeroize::Zeroizing;
 
 use crate::crypto::{random_bytes, SymmetricMaterial, SYMMETRIC_KEY_LEN};
+use crate::mlkem::MlKemKey;
 use crate::model::{EncryptionAlgorithm, KeySpec, KeyUsage, SigningAlgorithm};
 use crate::KmsError;
 
@@ -43,6 +45,7 @@ pub enum KeyMaterial {
     Ecdh(agreement::PrivateKey),
     Ed25519(signature::Ed25519KeyPair),
     MlDsa(signature::PqdsaKeyPair),
+    MlKem(Box<MlKemKey>),
 }
 
 impl std::fmt::Debug for KeyMaterial {
@@ -56,6 +59,7 @@ impl std::fmt::Debug for KeyMaterial {
             KeyMaterial::Ecdh(_) => "Ecdh",
             KeyMaterial::Ed25519(_) => "Ed25519",
             KeyMaterial::MlDsa(_) => "MlDsa",
+            KeyMaterial::MlKem(_) => "MlKem",
         };
         write!(f, "KeyMaterial::{kind}(..)")
     }
@@ -264,6 +268,9 @@ pub fn generate(spec: KeySpec, usage: KeyUsage) -> Result<Zeroizing<Vec<u8>>, Km
     if let Some((_, len)) = hmac_algorithm(spec) {
         return random_bytes(len);
     }
+    if spec.is_ml_kem() {
+        return MlKemKey::generate(spec);
+    }
     if spec.is_asymmetric() && spec != KeySpec::Sm2 {
         return generate_private_key(spec);
     }
@@ -288,6 +295,11 @@ impl KeyMaterial {
                 return Err(bad());
             }
             return Ok(KeyMaterial::Hmac(Box::new(hmac::Key::new(alg, bytes))));
+        }
+        if spec.is_ml_kem() {
+            return Ok(KeyMaterial::MlKem(Box::new(
+                MlKemKey::load(spec, bytes).ok_or_else(bad)?,
+            )));
         }
         if rsa_size(spec).is_some() {
             return match usage {
@@ -355,6 +367,7 @@ impl KeyMaterial {
                 .to_vec(),
             KeyMaterial::Ed25519(k) => k.public_key().as_der().map_err(e)?.as_ref().to_vec(),
             KeyMaterial::MlDsa(k) => k.public_key().as_der().map_err(e)?.as_ref().to_vec(),
+            KeyMaterial::MlKem(k) => k.spki().to_vec(),
         };
         Ok(Some(der))
     }
@@ -531,6 +544,14 @@ impl KeyMaterial {
         Ok(out)
     }
 
+    /// The ML-KEM key pair of an ENCAPSULATE_DECAPSULATE key.
+    pub fn ml_kem(&self) -> Result<&MlKemKey, KmsError> {
+        match self {
+            KeyMaterial::MlKem(k) => Ok(k),
+            _ => Err(internal("key encapsulation")),
+        }
+    }
+
     /// ECDH with a peer's DER SubjectPublicKeyInfo on the same curve: the
     /// raw shared secret (the x coordinate). `None` if the peer key is not
     /// a valid SPKI point on this key's curve.
@@ -614,8 +635,12 @@ fn dalek_signing_key(k: &signature::Ed25519KeyPair) -> Result<ed25519_dalek::Sig
     Ok(ed25519_dalek::SigningKey::from_bytes(&bytes))
 }
 
-/// A fresh data key pair: (private key PKCS#8 DER, public key SPKI DER).
+/// A fresh data key pair: (private key PKCS#8 DER, public key SPKI DER);
+/// an ML-KEM private key is in seed form (see `mlkem`).
 pub fn generate_data_key_pair(spec: KeySpec) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), KmsError> {
+    if spec.is_ml_kem() {
+        return crate::mlkem::generate_data_key_pair(spec);
+    }
     let private = generate_private_key(spec)?;
     let usage = KeyUsage::SignVerify;
     let public = KeyMaterial::load(spec, usage, &private)?

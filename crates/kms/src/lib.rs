@@ -18,6 +18,7 @@ mod health;
 pub mod ids;
 pub mod keymat;
 pub mod lint;
+pub mod mlkem;
 pub mod model;
 mod ops;
 pub mod replica;

@@ -129,6 +129,8 @@ const CRYPTO_OPS: &[&str] = &[
     "GenerateMac",
     "VerifyMac",
     "DeriveSharedSecret",
+    "Encapsulate",
+    "Decapsulate",
     "DescribeKey",
     "GetPublicKey",
 ];

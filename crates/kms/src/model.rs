@@ -51,6 +51,9 @@ aws_enum!(
         MlDsa65 = "ML_DSA_65",
         MlDsa87 = "ML_DSA_87",
         Sm2 = "SM2",
+        MlKem512 = "ML_KEM_512",
+        MlKem768 = "ML_KEM_768",
+        MlKem1024 = "ML_KEM_1024",
     }
 );
 
@@ -60,6 +63,7 @@ aws_enum!(
         SignVerify = "SIGN_VERIFY",
         GenerateVerifyMac = "GENERATE_VERIFY_MAC",
         KeyAgreement = "KEY_AGREEMENT",
+        EncapsulateDecapsulate = "ENCAPSULATE_DECAPSULATE",
     }
 );
 
@@ -135,6 +139,13 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// `EncapsulationAlgorithmSpec`: the one algorithm of ML-KEM keys.
+    EncapsulationAlgorithm {
+        MlKem = "ML_KEM",
+    }
+);
+
+aws_enum!(
     MessageType {
         Raw = "RAW",
         Digest = "DIGEST",
@@ -153,6 +164,9 @@ aws_enum!(
         EccSecgP256k1 = "ECC_SECG_P256K1",
         Sm2 = "SM2",
         EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
+        MlKem512 = "ML_KEM_512",
+        MlKem768 = "ML_KEM_768",
+        MlKem1024 = "ML_KEM_1024",
     }
 );
 
@@ -169,6 +183,9 @@ impl DataKeyPairSpec {
             DataKeyPairSpec::EccSecgP256k1 => KeySpec::EccSecgP256k1,
             DataKeyPairSpec::Sm2 => KeySpec::Sm2,
             DataKeyPairSpec::EccNistEdwards25519 => KeySpec::EccNistEdwards25519,
+            DataKeyPairSpec::MlKem512 => KeySpec::MlKem512,
+            DataKeyPairSpec::MlKem768 => KeySpec::MlKem768,
+            DataKeyPairSpec::MlKem1024 => KeySpec::MlKem1024,
         }
     }
 }
@@ -188,6 +205,7 @@ impl KeySpec {
             EccSecgP256k1 | EccNistEdwards25519 | MlDsa44 | MlDsa65 | MlDsa87 => {
                 &[KeyUsage::SignVerify]
             }
+            MlKem512 | MlKem768 | MlKem1024 => &[KeyUsage::EncapsulateDecapsulate],
             Sm2 => &[
                 KeyUsage::EncryptDecrypt,
                 KeyUsage::SignVerify,
@@ -204,6 +222,13 @@ impl KeySpec {
         matches!(
             self,
             KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512
+        )
+    }
+
+    pub fn is_ml_kem(self) -> bool {
+        matches!(
+            self,
+            KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024
         )
     }
 
@@ -598,6 +623,11 @@ impl KeyRecord {
         (self.key_usage == KeyUsage::KeyAgreement).then(|| vec![KeyAgreementAlgorithm::Ecdh])
     }
 
+    pub fn encapsulation_algorithms(&self) -> Option<Vec<EncapsulationAlgorithm>> {
+        (self.key_usage == KeyUsage::EncapsulateDecapsulate)
+            .then(|| vec![EncapsulationAlgorithm::MlKem])
+    }
+
     pub fn encryption_algorithms(&self) -> Option<Vec<EncryptionAlgorithm>> {
         match (self.key_spec, self.key_usage) {
             (KeySpec::SymmetricDefault, _) => Some(vec![EncryptionAlgorithm::SymmetricDefault]),
@@ -644,6 +674,8 @@ pub struct KeyMetadata {
     pub mac_algorithms: Option<Vec<MacAlgorithm>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_agreement_algorithms: Option<Vec<KeyAgreementAlgorithm>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encapsulation_algorithms: Option<Vec<EncapsulationAlgorithm>>,
     pub multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multi_region_configuration: Option<MultiRegionConfiguration>,
@@ -721,6 +753,7 @@ impl From<&KeyRecord> for KeyMetadata {
             signing_algorithms: r.signing_algorithms(),
             mac_algorithms: r.mac_algorithms(),
             key_agreement_algorithms: r.key_agreement_algorithms(),
+            encapsulation_algorithms: r.encapsulation_algorithms(),
             multi_region: r.multi_region,
             // Filled by the operations, which see the other members.
             multi_region_configuration: None,

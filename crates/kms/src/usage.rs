@@ -52,9 +52,14 @@ pub enum TrackedOp {
     Sign,
     Verify,
     VerifyMac,
+    Encapsulate,
+    Decapsulate,
 }
 
-const ALL_OPS: [TrackedOp; 12] = [
+/// The stored code of an operation is its 1-based position here: new
+/// operations go at the end so that stamps already stored keep their
+/// meaning (the model lists Encapsulate and Decapsulate last too).
+const ALL_OPS: [TrackedOp; 14] = [
     TrackedOp::Decrypt,
     TrackedOp::DeriveSharedSecret,
     TrackedOp::Encrypt,
@@ -67,6 +72,8 @@ const ALL_OPS: [TrackedOp; 12] = [
     TrackedOp::Sign,
     TrackedOp::Verify,
     TrackedOp::VerifyMac,
+    TrackedOp::Encapsulate,
+    TrackedOp::Decapsulate,
 ];
 
 impl TrackedOp {
@@ -99,6 +106,8 @@ impl TrackedOp {
             TrackedOp::Sign => "Sign",
             TrackedOp::Verify => "Verify",
             TrackedOp::VerifyMac => "VerifyMac",
+            TrackedOp::Encapsulate => "Encapsulate",
+            TrackedOp::Decapsulate => "Decapsulate",
         }
     }
 }
@@ -399,6 +408,26 @@ impl Kms {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operation_codes_keep_their_meaning_and_new_operations_come_last() {
+        let codes: Vec<(u64, &str)> = TrackedOp::all()
+            .iter()
+            .map(|o| (o.code(), o.as_str()))
+            .collect();
+        assert_eq!(codes[0], (1, "Decrypt"));
+        assert_eq!(codes[11], (12, "VerifyMac"));
+        assert_eq!(codes[12], (13, "Encapsulate"));
+        assert_eq!(codes[13], (14, "Decapsulate"));
+        for (code, name) in codes {
+            assert_eq!(
+                TrackedOp::from_code(code).map(TrackedOp::as_str),
+                Some(name)
+            );
+        }
+        assert_eq!(TrackedOp::from_code(0), None);
+        assert_eq!(TrackedOp::from_code(15), None);
+    }
 
     #[test]
     fn a_later_use_replaces_an_earlier_one_and_never_the_reverse() {

@@ -474,14 +474,14 @@ fn list_retirable_grants_lists_grants_on_other_accounts_keys_for_a_principal_of_
 // --- rule: DryRun answers "would have succeeded" only after authorization ---
 
 use ferrokms_kms::api::{
-    Blob, DecryptRequest, DeriveSharedSecretRequest, GenerateDataKeyPairRequest,
-    GenerateDataKeyRequest, GenerateMacRequest, ReEncryptRequest, SignRequest, VerifyMacRequest,
-    VerifyRequest,
+    Blob, DecapsulateRequest, DecryptRequest, DeriveSharedSecretRequest, EncapsulateRequest,
+    GenerateDataKeyPairRequest, GenerateDataKeyRequest, GenerateMacRequest, ReEncryptRequest,
+    SignRequest, VerifyMacRequest, VerifyRequest,
 };
 use ferrokms_kms::grants::{RetireGrantRequest, RevokeGrantRequest};
 use ferrokms_kms::model::{
-    DataKeyPairSpec, EncryptionAlgorithm, KeyAgreementAlgorithm, KeySpec, KeyUsage, MacAlgorithm,
-    SigningAlgorithm,
+    DataKeyPairSpec, EncapsulationAlgorithm, EncryptionAlgorithm, KeyAgreementAlgorithm, KeySpec,
+    KeyUsage, MacAlgorithm, SigningAlgorithm,
 };
 
 const DRY: Option<bool> = Some(true);
@@ -666,6 +666,7 @@ fn dry_run_answers_only_after_authorization_for_every_operation_that_takes_it() 
     let sign = key_of(&kms, KeySpec::EccNistP256, KeyUsage::SignVerify);
     let mac = key_of(&kms, KeySpec::Hmac256, KeyUsage::GenerateVerifyMac);
     let agree = key_of(&kms, KeySpec::EccNistP256, KeyUsage::KeyAgreement);
+    let kem = key_of(&kms, KeySpec::MlKem512, KeyUsage::EncapsulateDecapsulate);
     let owner = root(ACCT);
     let ciphertext = kms
         .encrypt(
@@ -868,6 +869,37 @@ fn dry_run_answers_only_after_authorization_for_every_operation_that_takes_it() 
             }),
         ),
         (
+            "Encapsulate",
+            Box::new(|c| {
+                kms.encapsulate(
+                    c,
+                    EncapsulateRequest {
+                        key_id: kem.clone(),
+                        encapsulation_algorithm: Some(EncapsulationAlgorithm::MlKem),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
+            "Decapsulate",
+            Box::new(|c| {
+                kms.decapsulate(
+                    c,
+                    DecapsulateRequest {
+                        key_id: kem.clone(),
+                        shared_secret_ciphertext_blob: Blob(vec![0; 768]),
+                        encapsulation_algorithm: Some(EncapsulationAlgorithm::MlKem),
+                        dry_run: DRY,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            }),
+        ),
+        (
             "CreateGrant",
             Box::new(|c| {
                 kms.create_grant(
@@ -1008,4 +1040,94 @@ fn an_explicit_deny_of_retire_grant_beats_being_the_retiring_principal() {
         m.ends_with("with an explicit deny in an identity-based policy"),
         "{m}"
     );
+}
+
+// --- rule: a grant allows only the operations it lists, and Encapsulate /
+// Decapsulate only on an ENCAPSULATE_DECAPSULATE key ---
+
+fn encapsulate(kms: &Kms, caller: &Caller, key: &str) -> Result<Vec<u8>, KmsError> {
+    kms.encapsulate(
+        caller,
+        EncapsulateRequest {
+            key_id: key.to_string(),
+            encapsulation_algorithm: Some(EncapsulationAlgorithm::MlKem),
+            ..Default::default()
+        },
+    )
+    .map(|r| r.shared_secret_ciphertext_blob.0)
+}
+
+fn decapsulate(kms: &Kms, caller: &Caller, key: &str, ct: &[u8]) -> Result<(), KmsError> {
+    kms.decapsulate(
+        caller,
+        DecapsulateRequest {
+            key_id: key.to_string(),
+            shared_secret_ciphertext_blob: Blob(ct.to_vec()),
+            encapsulation_algorithm: Some(EncapsulationAlgorithm::MlKem),
+            ..Default::default()
+        },
+    )
+    .map(|_| ())
+}
+
+#[test]
+fn a_grant_for_encapsulate_does_not_allow_decapsulate() {
+    let kms = kms();
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": admin().arn}, "Action": "kms:*", "Resource": "*"}]
+    });
+    let key = kms
+        .create_key(
+            &root(ACCT),
+            CreateKeyRequest {
+                key_spec: Some(KeySpec::MlKem768),
+                key_usage: Some(KeyUsage::EncapsulateDecapsulate),
+                policy: Some(policy.to_string()),
+                bypass_policy_lockout_safety_check: Some(true),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .key_metadata
+        .arn;
+    let grantee = user("kem-grantee", &[]);
+    denied(encapsulate(&kms, &grantee, &key));
+    grant(&kms, &admin(), &key, &grantee.arn, &["Encapsulate"]).unwrap();
+    let ct = encapsulate(&kms, &grantee, &key).unwrap();
+    let m = denied(decapsulate(&kms, &grantee, &key, &ct));
+    assert!(m.contains("kms:Decapsulate"), "{m}");
+    grant(&kms, &admin(), &key, &grantee.arn, &["Decapsulate"]).unwrap();
+    decapsulate(&kms, &grantee, &key, &ct).unwrap();
+}
+
+#[test]
+fn grant_operations_encapsulate_and_decapsulate_are_valid_only_for_an_encapsulate_decapsulate_key()
+{
+    let kms = kms();
+    let kem = key_of(&kms, KeySpec::MlKem1024, KeyUsage::EncapsulateDecapsulate);
+    let sym = default_key(&kms);
+    let agree = key_of(&kms, KeySpec::EccNistP256, KeyUsage::KeyAgreement);
+    let owner = root(ACCT);
+    let grantee = user("g", &[]).arn;
+    for op in ["Encapsulate", "Decapsulate", "GetPublicKey", "DescribeKey"] {
+        grant(&kms, &owner, &kem, &grantee, &[op]).unwrap();
+    }
+    for op in [
+        "Encrypt",
+        "Sign",
+        "DeriveSharedSecret",
+        "GenerateDataKeyPair",
+    ] {
+        let m = is_validation(grant(&kms, &owner, &kem, &grantee, &[op]));
+        assert!(
+            m.starts_with(&format!("Grant operation {op} is not valid")),
+            "{m}"
+        );
+    }
+    for key in [&sym, &agree] {
+        for op in ["Encapsulate", "Decapsulate"] {
+            is_validation(grant(&kms, &owner, key, &grantee, &[op]));
+        }
+    }
 }

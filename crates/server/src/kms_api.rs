@@ -247,6 +247,8 @@ pub fn dispatch(
         "GenerateMac" => call!(generate_mac),
         "VerifyMac" => call!(verify_mac),
         "DeriveSharedSecret" => call!(derive_shared_secret),
+        "Encapsulate" => call!(encapsulate),
+        "Decapsulate" => call!(decapsulate),
         "GetKeyLastUsage" => call!(get_key_last_usage),
         "GenerateDataKeyPair" => call!(generate_data_key_pair),
         "GenerateDataKeyPairWithoutPlaintext" => {

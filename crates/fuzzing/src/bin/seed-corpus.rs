@@ -136,6 +136,15 @@ const KMS_SEEDS: &[(&str, &str)] = &[
         r#"{"CustomKeyStoreId":"cks-1234567890abcdef0"}"#,
     ),
     ("NoSuchOperation", r#"{}"#),
+    // Appended, so that the files of the seeds above keep their numbers.
+    (
+        "Encapsulate",
+        r#"{"KeyId":"$KEM","EncapsulationAlgorithm":"ML_KEM"}"#,
+    ),
+    (
+        "Decapsulate",
+        r#"{"KeyId":"$KEM","SharedSecretCiphertextBlob":"AAAA","EncapsulationAlgorithm":"ML_KEM"}"#,
+    ),
 ];
 
 const QUERY_SEEDS: &[(&str, &str, &str)] = &[

@@ -1,6 +1,7 @@
 //! Sign, Verify, GetPublicKey, GenerateMac, VerifyMac, DeriveSharedSecret,
-//! GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext, and the
-//! RSA-OAEP halves of Encrypt and Decrypt.
+//! Encapsulate, Decapsulate, GenerateDataKeyPair,
+//! GenerateDataKeyPairWithoutPlaintext, and the RSA-OAEP halves of Encrypt
+//! and Decrypt.
 //!
 //! Order of checks, as for the symmetric operations: the key (NotFound,
 //! account), its state, its usage, the algorithm, the message, DryRun, and
@@ -220,6 +221,7 @@ impl Kms {
                 .flatten(),
             signing_algorithms: r.signing_algorithms(),
             key_agreement_algorithms: r.key_agreement_algorithms(),
+            encapsulation_algorithms: r.encapsulation_algorithms(),
         })
     }
 
@@ -327,6 +329,58 @@ impl Kms {
             shared_secret: SecretBlob(secret),
             key_agreement_algorithm: alg,
             key_origin: r.origin,
+        })
+    }
+
+    /// Encapsulate: a fresh 32-byte shared secret and its ML-KEM ciphertext
+    /// under the public key of an ENCAPSULATE_DECAPSULATE key.
+    pub fn encapsulate(
+        &self,
+        caller: &Caller,
+        req: EncapsulateRequest,
+    ) -> Result<EncapsulateResponse, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "Encapsulate")?;
+        let r = &key.record;
+        self.require_usable(r)?;
+        require_usage(r, KeyUsage::EncapsulateDecapsulate, "Encapsulate")?;
+        let alg = req
+            .encapsulation_algorithm
+            .ok_or_else(|| missing("encapsulationAlgorithm"))?;
+        dry_run(req.dry_run)?;
+        let (ciphertext, secret) = current(&key)?.ml_kem()?.encapsulate()?;
+        self.record_use(&key, TrackedOp::Encapsulate);
+        Ok(EncapsulateResponse {
+            key_id: r.arn(),
+            shared_secret: SecretBlob(secret),
+            shared_secret_ciphertext_blob: Blob(ciphertext),
+            encapsulation_algorithm: alg,
+        })
+    }
+
+    /// Decapsulate: InvalidCiphertextException only for a ciphertext whose
+    /// length does not fit the key spec; any other ciphertext gives 32
+    /// bytes (ML-KEM's implicit rejection for one not made under this key).
+    pub fn decapsulate(
+        &self,
+        caller: &Caller,
+        req: DecapsulateRequest,
+    ) -> Result<DecapsulateResponse, KmsError> {
+        let key = self.resolve(caller, &req.key_id, Accepts::KeyOrAlias, "Decapsulate")?;
+        let r = &key.record;
+        self.require_usable(r)?;
+        require_usage(r, KeyUsage::EncapsulateDecapsulate, "Decapsulate")?;
+        let alg = req
+            .encapsulation_algorithm
+            .ok_or_else(|| missing("encapsulationAlgorithm"))?;
+        dry_run(req.dry_run)?;
+        let secret = current(&key)?
+            .ml_kem()?
+            .decapsulate(&req.shared_secret_ciphertext_blob.0)?;
+        self.record_use(&key, TrackedOp::Decapsulate);
+        Ok(DecapsulateResponse {
+            key_id: r.arn(),
+            shared_secret: SecretBlob(secret),
+            encapsulation_algorithm: alg,
         })
     }
 
@@ -541,6 +595,9 @@ mod tests {
             (EccSecgP256k1, SignVerify),
             (EccNistEdwards25519, SignVerify),
             (MlDsa87, SignVerify),
+            (MlKem512, EncapsulateDecapsulate),
+            (MlKem768, EncapsulateDecapsulate),
+            (MlKem1024, EncapsulateDecapsulate),
             (Hmac384, GenerateVerifyMac),
         ];
         for (s, u) in ok {
@@ -555,6 +612,12 @@ mod tests {
             (EccNistEdwards25519, KeyAgreement),
             (MlDsa44, EncryptDecrypt),
             (Hmac256, SignVerify),
+            (MlKem768, EncryptDecrypt),
+            (MlKem512, KeyAgreement),
+            (MlKem1024, SignVerify),
+            (SymmetricDefault, EncapsulateDecapsulate),
+            (Rsa2048, EncapsulateDecapsulate),
+            (MlDsa65, EncapsulateDecapsulate),
         ];
         for (s, u) in bad {
             assert_eq!(
@@ -566,7 +629,14 @@ mod tests {
             check_spec_and_usage(SymmetricDefault, None).unwrap(),
             EncryptDecrypt
         );
-        for s in [Rsa2048, EccNistP256, Hmac512, MlDsa65, EccNistEdwards25519] {
+        for s in [
+            Rsa2048,
+            EccNistP256,
+            Hmac512,
+            MlDsa65,
+            EccNistEdwards25519,
+            MlKem768,
+        ] {
             assert!(matches!(
                 check_spec_and_usage(s, None),
                 Err(KmsError::Validation(_))
@@ -699,6 +769,7 @@ mod tests {
             "SigningAlgorithms",
             "MacAlgorithms",
             "KeyAgreementAlgorithms",
+            "EncapsulationAlgorithms",
         ];
         for (spec, usage, want) in [
             (
@@ -714,6 +785,11 @@ mod tests {
                 "KeyAgreementAlgorithms",
             ),
             (Hmac224, KeyUsage::GenerateVerifyMac, "MacAlgorithms"),
+            (
+                MlKem768,
+                KeyUsage::EncapsulateDecapsulate,
+                "EncapsulationAlgorithms",
+            ),
         ] {
             let m = mk(spec, usage);
             for l in lists {
@@ -723,6 +799,10 @@ mod tests {
         assert_eq!(
             mk(Rsa2048, KeyUsage::EncryptDecrypt)["EncryptionAlgorithms"],
             serde_json::json!(["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"])
+        );
+        assert_eq!(
+            mk(MlKem1024, KeyUsage::EncapsulateDecapsulate)["EncapsulationAlgorithms"],
+            serde_json::json!(["ML_KEM"])
         );
         assert_eq!(
             mk(Hmac224, KeyUsage::GenerateVerifyMac)["MacAlgorithms"],

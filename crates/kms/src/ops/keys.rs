@@ -34,9 +34,11 @@ impl Kms {
         let usage = check_spec_and_usage(spec, req.key_usage)?;
         match origin {
             Origin::AwsKms => {}
-            // ML-DSA private keys have no import format ferrokms accepts.
+            // ML-DSA and ML-KEM private keys have no import format ferrokms
+            // accepts.
             Origin::External
-                if !matches!(spec, KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87) => {}
+                if !matches!(spec, KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87)
+                    && !spec.is_ml_kem() => {}
             _ => {
                 return Err(KmsError::UnsupportedOperation(format!(
                     "Origin {origin} is not supported for key spec {spec} by this ferrokms version."

@@ -22,6 +22,8 @@ pub fn read_only(op: &str) -> bool {
                 | "GenerateMac"
                 | "VerifyMac"
                 | "DeriveSharedSecret"
+                | "Encapsulate"
+                | "Decapsulate"
         )
         || op.starts_with("GenerateDataKey")
         || op.starts_with("Simulate")

@@ -637,3 +637,20 @@ fn the_fast_writer_writes_the_bytes_serde_writes_for_the_typed_record() {
         }
     }
 }
+
+#[test]
+fn encapsulate_and_decapsulate_are_read_only_as_in_cloudtrail() {
+    // CloudTrail's Encapsulate example: "readOnly": true, like the other
+    // cryptographic operations; management operations are not.
+    for op in [
+        "Encapsulate",
+        "Decapsulate",
+        "DeriveSharedSecret",
+        "Encrypt",
+    ] {
+        assert!(read_only(op), "{op}");
+    }
+    for op in ["CreateKey", "CreateGrant", "ScheduleKeyDeletion"] {
+        assert!(!read_only(op), "{op}");
+    }
+}

@@ -8,10 +8,12 @@ use serde_json::Value;
 use super::json::{push_escaped, push_str};
 
 /// The request members CloudTrail never logs: plaintext, messages, MACs,
-/// signatures, ciphertexts and key material.
+/// signatures, ciphertexts (an encapsulated shared secret too) and key
+/// material.
 const NEVER_LOGGED: &[&str] = &[
     "Plaintext",
     "CiphertextBlob",
+    "SharedSecretCiphertextBlob",
     "Message",
     "Mac",
     "Signature",
@@ -257,6 +259,15 @@ mod tests {
         assert_eq!(
             params(&body),
             json!({"keyId": "alias/a", "encryptionContext": {"Tenant": "x"}, "grantTokens": ["t"]})
+        );
+    }
+
+    #[test]
+    fn decapsulate_parameters_leave_out_the_encapsulated_shared_secret() {
+        let body = json!({"KeyId": "k", "SharedSecretCiphertextBlob": "Y3Q=", "EncapsulationAlgorithm": "ML_KEM"});
+        assert_eq!(
+            params(&body),
+            json!({"keyId": "k", "encapsulationAlgorithm": "ML_KEM"})
         );
     }
 
