@@ -476,8 +476,14 @@ fn each_material_expires_on_its_own_valid_to_and_the_key_shows_the_earliest() {
     );
     assert_eq!(all_materials(&kms, &key).len(), 1);
     assert!(encrypt(&kms, &key).is_ok());
+    new_material(&kms, &key, &material()).unwrap();
     kms.clock.advance_ms(9 * DAY_MS);
     assert!(encrypt(&kms, &key).is_err(), "refused before the sweep");
+    let e = rotate(&kms, &key).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("{} is pending import.", arn(&kms, &key))
+    );
     assert_eq!(describe(&kms, &key).key_state, KeyState::PendingImport);
     assert_eq!(kms.sweep().materials_expired.unwrap(), 1);
     let m = describe(&kms, &key);

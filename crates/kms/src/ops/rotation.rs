@@ -92,10 +92,17 @@ fn on_demand_rotations(r: &KeyRecord) -> usize {
 /// type (UnsupportedOperationException without a message, as AWS sends
 /// it); replicas rotate with their primary; at most
 /// [`MAX_ON_DEMAND_ROTATIONS`]; an EXTERNAL key needs material pending
-/// rotation.
-fn check_on_demand(r: &KeyRecord) -> Result<(), KmsError> {
+/// rotation. `now_ms`: imported material past its `ValidTo` counts as
+/// deleted, as for every use of the key.
+fn check_on_demand(r: &KeyRecord, now_ms: i64) -> Result<(), KmsError> {
     crate::ops::require_customer_managed(r)?;
     crate::ops::require_usable(r)?;
+    if r.imported.is_some() && r.associated_material_expired_at(now_ms) {
+        return Err(KmsError::InvalidState(format!(
+            "{} is pending import.",
+            r.arn()
+        )));
+    }
     if r.key_spec != KeySpec::SymmetricDefault
         || !matches!(r.origin, Origin::AwsKms | Origin::External)
     {
@@ -348,7 +355,7 @@ impl Kms {
     ) -> Result<RotateKeyOnDemandResponse, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "RotateKeyOnDemand")?;
         // Fail before generating material; checked again under the lock.
-        check_on_demand(&key.record)?;
+        check_on_demand(&key.record, self.clock.now_ms())?;
         // A rotation that lands between this request's start and its own
         // (a concurrent RotateKeyOnDemand) is a ConflictException, as AWS
         // answers while an on-demand rotation is in progress.
@@ -360,7 +367,7 @@ impl Kms {
                     r.arn()
                 )));
             }
-            check_on_demand(r)
+            check_on_demand(r, self.clock.now_ms())
         };
         if key.record.origin == Origin::External {
             self.rotate_to_imported(&key.record.addr, conflict)?;
