@@ -302,11 +302,15 @@ aws_enum!(
 );
 
 aws_enum!(
-    /// `KeyMaterialState` of a ListKeyRotations entry (the two states
-    /// generated material can be in).
+    /// `KeyMaterialState` of a ListKeyRotations entry: CURRENT and
+    /// NON_CURRENT for every rotating key; PENDING_ROTATION for imported
+    /// material waiting for RotateKeyOnDemand. (AWS's
+    /// PENDING_MULTI_REGION_IMPORT_AND_ROTATION does not occur: ferrokms
+    /// does not rotate the imported material of multi-Region keys.)
     KeyMaterialState {
         Current = "CURRENT",
         NonCurrent = "NON_CURRENT",
+        PendingRotation = "PENDING_ROTATION",
     }
 );
 
@@ -448,10 +452,7 @@ pub struct MaterialInfo {
     pub description: Option<String>,
 }
 
-/// The imported material an EXTERNAL key holds right now. `None` on the
-/// record means the key has no usable material (never imported, deleted or
-/// expired); the material's id stays in `materials` so that only the same
-/// material can be imported again.
+/// The import of one imported key material: whether and when it expires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportedMaterial {
     pub expiration_model: ExpirationModel,
@@ -465,6 +466,66 @@ impl ImportedMaterial {
     /// `ValidTo` on, even before the sweeper deletes it).
     pub fn expired_at(&self, now_ms: i64) -> bool {
         self.valid_to_ms.is_some_and(|v| v <= now_ms)
+    }
+}
+
+/// Imported material (symmetric EXTERNAL keys) waiting for
+/// RotateKeyOnDemand (`PENDING_ROTATION`). Not yet associated with the key
+/// for good: it can be deleted and other material imported in its place.
+/// Stored sealed as material version `materials.len()`, the version it
+/// becomes when the key rotates to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingMaterial {
+    /// Its id, import date (`created_ms`, replaced by the rotation date when
+    /// it becomes current) and description.
+    pub info: MaterialInfo,
+    pub import: ImportedMaterial,
+}
+
+/// What an EXTERNAL key holds of its imported materials. `None` on the
+/// record means none is imported now (never imported, deleted or
+/// expired); the ids stay in `materials`, so that only the same material
+/// can be imported again.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ImportedMaterials {
+    /// The import of each material version (index as in
+    /// [`KeyRecord::materials`]): `None`, or missing at the end, while that
+    /// material is not imported (deleted or expired).
+    pub versions: Vec<Option<ImportedMaterial>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Box<PendingMaterial>>,
+}
+
+impl ImportedMaterials {
+    fn is_empty(&self) -> bool {
+        self.pending.is_none() && self.versions.iter().all(Option::is_none)
+    }
+}
+
+/// The stored forms of [`ImportedMaterials`]: the current one, and the one
+/// written while an EXTERNAL key had one material (its import, version 0).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredImports {
+    Materials {
+        versions: Vec<Option<ImportedMaterial>>,
+        #[serde(default)]
+        pending: Option<Box<PendingMaterial>>,
+    },
+    One(ImportedMaterial),
+}
+
+impl<'de> Deserialize<'de> for ImportedMaterials {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ImportedMaterials, D::Error> {
+        Ok(match StoredImports::deserialize(d)? {
+            StoredImports::Materials { versions, pending } => {
+                ImportedMaterials { versions, pending }
+            }
+            StoredImports::One(one) => ImportedMaterials {
+                versions: vec![Some(one)],
+                pending: None,
+            },
+        })
     }
 }
 
@@ -550,11 +611,13 @@ pub struct KeyRecord {
     /// bytes a key wasted for the usual single material).
     #[serde(deserialize_with = "exact_vec")]
     pub materials: Vec<MaterialInfo>,
-    /// EXTERNAL keys: the material currently imported, if any.
+    /// EXTERNAL keys: the imports of their materials, while any is
+    /// imported (see [`ImportedMaterials`]). Records written when a key had
+    /// one material stored its import here; they read as version 0's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     /// Boxed, as `mrk`: rarely set, and inline they made every loaded key's
     /// allocation a size class larger.
-    pub imported: Option<Box<ImportedMaterial>>,
+    pub imported: Option<Box<ImportedMaterials>>,
     /// Multi-Region keys: the primary's and replicas' Regions. A
     /// multi-Region key stored before this existed reads as a primary
     /// without replicas (see [`KeyRecord::multi_region_info`]).
@@ -594,9 +657,120 @@ impl KeyRecord {
     }
 
     /// Whether the key's material is loaded: always for AWS_KMS keys; for
-    /// EXTERNAL keys only while imported material is present.
+    /// EXTERNAL keys only while every material associated with the key
+    /// (current and non-current; not one pending rotation) is imported.
     pub fn has_material(&self) -> bool {
-        self.origin != Origin::External || self.imported.is_some()
+        if self.origin != Origin::External {
+            return true;
+        }
+        let Some(imports) = &self.imported else {
+            return false;
+        };
+        !self.materials.is_empty()
+            && (0..self.materials.len())
+                .all(|v| imports.versions.get(v).is_some_and(Option::is_some))
+    }
+
+    /// The import of material version `v` of an EXTERNAL key, while it is
+    /// imported.
+    pub fn import_of(&self, v: usize) -> Option<&ImportedMaterial> {
+        self.imported.as_ref()?.versions.get(v)?.as_ref()
+    }
+
+    /// The material imported for RotateKeyOnDemand, if any.
+    pub fn pending_material(&self) -> Option<&PendingMaterial> {
+        self.imported.as_ref()?.pending.as_deref()
+    }
+
+    /// The earliest `ValidTo` of the imported materials associated with the
+    /// key (KeyMetadata's `ValidTo`; material pending rotation is not
+    /// associated yet).
+    pub fn earliest_valid_to_ms(&self) -> Option<i64> {
+        let imports = self.imported.as_ref()?;
+        imports
+            .versions
+            .iter()
+            .take(self.materials.len())
+            .filter_map(|i| i.as_ref()?.valid_to_ms)
+            .min()
+    }
+
+    /// Whether an associated imported material has expired at `now_ms`: the
+    /// key is unusable from then on, even before the sweeper runs.
+    pub fn associated_material_expired_at(&self, now_ms: i64) -> bool {
+        self.earliest_valid_to_ms().is_some_and(|v| v <= now_ms)
+    }
+
+    /// Whether any imported material (associated or pending rotation) has
+    /// expired at `now_ms`.
+    pub fn any_import_expired_at(&self, now_ms: i64) -> bool {
+        self.associated_material_expired_at(now_ms)
+            || self
+                .pending_material()
+                .is_some_and(|p| p.import.expired_at(now_ms))
+    }
+
+    /// Marks material version `v` as not imported (deleted or expired):
+    /// an Enabled or Disabled key becomes PendingImport (a key pending
+    /// deletion keeps its state). Returns whether it was imported.
+    pub fn forget_import(&mut self, v: usize) -> bool {
+        let Some(slot) = self
+            .imported
+            .as_mut()
+            .and_then(|i| i.versions.get_mut(v))
+            .filter(|s| s.is_some())
+        else {
+            return false;
+        };
+        *slot = None;
+        if matches!(self.state, KeyState::Enabled | KeyState::Disabled) {
+            self.state = KeyState::PendingImport;
+        }
+        self.tidy_imports();
+        true
+    }
+
+    /// Drops the material pending rotation. Returns whether there was one.
+    pub fn forget_pending(&mut self) -> bool {
+        let had = self
+            .imported
+            .as_mut()
+            .and_then(|i| i.pending.take())
+            .is_some();
+        self.tidy_imports();
+        had
+    }
+
+    /// Applies the expiry of imported material at `now_ms`, as the sweeper
+    /// does: expired associated material is forgotten (the key becomes
+    /// PendingImport), expired material pending rotation is dropped.
+    /// Returns the storage versions whose sealed material is to be deleted.
+    pub fn expire_imports(&mut self, now_ms: i64) -> Vec<u32> {
+        let mut gone = Vec::new();
+        for v in 0..self.materials.len() {
+            if self.import_of(v).is_some_and(|i| i.expired_at(now_ms)) && self.forget_import(v) {
+                gone.extend(u32::try_from(v).ok());
+            }
+        }
+        let pending_expired = self
+            .pending_material()
+            .is_some_and(|p| p.import.expired_at(now_ms));
+        if pending_expired && self.forget_pending() {
+            gone.extend(u32::try_from(self.materials.len()).ok());
+        }
+        gone
+    }
+
+    /// `imported` is `None` once nothing is imported.
+    fn tidy_imports(&mut self) {
+        if let Some(i) = &mut self.imported {
+            while i.versions.last().is_some_and(Option::is_none) {
+                i.versions.pop();
+            }
+        }
+        if self.imported.as_ref().is_some_and(|i| i.is_empty()) {
+            self.imported = None;
+        }
     }
 
     pub fn arn(&self) -> String {
@@ -710,18 +884,33 @@ impl KeyMetadata {
     /// The metadata as of `now_ms`: imported material past its `ValidTo`
     /// shows the key PendingImport even before the sweeper has deleted it.
     pub fn at(r: &KeyRecord, now_ms: i64) -> KeyMetadata {
-        let mut m = KeyMetadata::from(r);
-        if r.imported.as_ref().is_some_and(|i| i.expired_at(now_ms))
-            && matches!(r.state, KeyState::Enabled | KeyState::Disabled)
-        {
-            m.key_state = KeyState::PendingImport;
-            m.enabled = false;
-            m.valid_to = None;
-            m.expiration_model = None;
-            m.current_key_material_id = None;
+        if r.imported.is_some() && r.any_import_expired_at(now_ms) {
+            // As the sweeper will leave it.
+            let mut view = r.clone();
+            view.expire_imports(now_ms);
+            return KeyMetadata::from(&view);
         }
-        m
+        KeyMetadata::from(r)
     }
+}
+
+/// KeyMetadata's `ExpirationModel` of an EXTERNAL key: KEY_MATERIAL_EXPIRES
+/// when an associated imported material expires, KEY_MATERIAL_DOES_NOT_EXPIRE
+/// when imported material is associated and none expires; absent while no
+/// associated material is imported.
+fn expiration_model(r: &KeyRecord) -> Option<ExpirationModel> {
+    r.imported.as_ref()?;
+    let mut imports = (0..r.materials.len())
+        .filter_map(|v| r.import_of(v))
+        .peekable();
+    imports.peek()?;
+    Some(
+        if imports.any(|i| i.expiration_model == ExpirationModel::KeyMaterialExpires) {
+            ExpirationModel::KeyMaterialExpires
+        } else {
+            ExpirationModel::KeyMaterialDoesNotExpire
+        },
+    )
 }
 
 impl From<&KeyRecord> for KeyMetadata {
@@ -739,13 +928,9 @@ impl From<&KeyRecord> for KeyMetadata {
                 KeyState::PendingDeletion => r.deletion_ms.map(ms_to_epoch_seconds),
                 _ => None,
             },
-            valid_to: r
-                .imported
-                .as_ref()
-                .and_then(|i| i.valid_to_ms)
-                .map(ms_to_epoch_seconds),
+            valid_to: r.earliest_valid_to_ms().map(ms_to_epoch_seconds),
             origin: r.origin,
-            expiration_model: r.imported.as_ref().map(|i| i.expiration_model),
+            expiration_model: expiration_model(r),
             key_manager: r.key_manager,
             customer_master_key_spec: r.key_spec,
             key_spec: r.key_spec,
@@ -762,9 +947,10 @@ impl From<&KeyRecord> for KeyMetadata {
                 KeyState::PendingReplicaDeletion => r.pending_window_days,
                 _ => None,
             },
-            // Only symmetric encryption keys show their material id (kms-spec §7.3).
-            current_key_material_id: if r.key_spec == KeySpec::SymmetricDefault && r.has_material()
-            {
+            // Only symmetric encryption keys show their material id (kms-spec
+            // §7.3); an EXTERNAL key keeps showing it while the material is
+            // deleted or expired (AWS keeps the id).
+            current_key_material_id: if r.key_spec == KeySpec::SymmetricDefault {
                 r.current_material().map(|(_, m)| m.id.to_hex())
             } else {
                 None
@@ -780,6 +966,50 @@ mod tests {
     /// A key record exactly as an earlier version stored it (ids and the
     /// policy were `String`s then).
     const STORED: &str = r#"{"addr":{"account":"111122223333","region":"us-east-1","key_id":"000015a6-d381-4721-b06d-5fdd324e02c1"},"created_ms":1795489095090,"description":"ferrokms bench","key_usage":"ENCRYPT_DECRYPT","key_spec":"SYMMETRIC_DEFAULT","origin":"AWS_KMS","key_manager":"CUSTOMER","state":"Enabled","deletion_ms":null,"pending_window_days":null,"policy":"{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {\n    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {\n      \"AWS\" : \"arn:aws:iam::111122223333:root\"\n    },\n    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  } ]\n}","tags":[],"rotation":{"enabled":false,"period_days":365},"multi_region":false,"materials":[{"id":"1323eca2aadd25a74983eedbf97440ab5c177e7d6defddef54ba6ef59f4ead05","created_ms":1795489095090}]}"#;
+
+    /// An EXTERNAL key as stored while a key had one imported material:
+    /// its import was the record's, for version 0.
+    fn stored_external(imported: &str) -> String {
+        STORED
+            .replace(r#""origin":"AWS_KMS""#, r#""origin":"EXTERNAL""#)
+            .replace(r#"}]}"#, &format!(r#","description":"v1"}}]{imported}}}"#))
+    }
+
+    #[test]
+    fn an_external_key_stored_with_one_import_reads_as_its_first_material_imported() {
+        let r: KeyRecord = serde_json::from_str(&stored_external(
+            r#","imported":{"expiration_model":"KEY_MATERIAL_EXPIRES","valid_to_ms":1795489999000}"#,
+        ))
+        .unwrap();
+        assert!(r.has_material());
+        assert_eq!(
+            r.import_of(0).and_then(|i| i.valid_to_ms),
+            Some(1795489999000)
+        );
+        assert_eq!(r.materials[0].description.as_deref(), Some("v1"));
+        assert!(r.pending_material().is_none());
+        // Written back in the current form, read back the same.
+        let again: KeyRecord = serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
+        assert_eq!(again, r);
+
+        let deleted: KeyRecord = serde_json::from_str(&stored_external("")).unwrap();
+        assert!(!deleted.has_material());
+        assert_eq!(deleted.materials.len(), 1);
+    }
+
+    #[test]
+    fn forgetting_any_associated_import_makes_the_key_pending_import_but_a_pending_one_does_not() {
+        let mut r: KeyRecord = serde_json::from_str(&stored_external(
+            r#","imported":{"versions":[{"expiration_model":"KEY_MATERIAL_DOES_NOT_EXPIRE"}],"pending":{"info":{"id":"2323eca2aadd25a74983eedbf97440ab5c177e7d6defddef54ba6ef59f4ead05","created_ms":1},"import":{"expiration_model":"KEY_MATERIAL_EXPIRES","valid_to_ms":10}}}"#,
+        ))
+        .unwrap();
+        assert_eq!(r.expire_imports(10), vec![1], "the pending material's slot");
+        assert_eq!(r.state, KeyState::Enabled);
+        assert!(r.forget_import(0));
+        assert_eq!(r.state, KeyState::PendingImport);
+        assert!(r.imported.is_none(), "nothing imported is no import record");
+        assert!(!r.forget_import(0), "already gone");
+    }
 
     #[test]
     fn records_stored_by_earlier_versions_read_and_write_back_unchanged() {

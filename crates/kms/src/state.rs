@@ -497,7 +497,10 @@ impl Kms {
                 kind: KIND_KEY,
                 id: addr.storage_id(),
             }];
-            for v in 0..key.record.materials.len() {
+            // Imported material pending rotation is stored as the next version.
+            let stored =
+                key.record.materials.len() + usize::from(key.record.pending_material().is_some());
+            for v in 0..stored {
                 changes.push(Change::Delete {
                     kind: KIND_MATERIAL,
                     id: material_storage_id(&addr, v as u32),

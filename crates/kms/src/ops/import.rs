@@ -11,9 +11,11 @@
 //! server unsealed.
 //!
 //! Imported material is sealed and stored exactly like generated material
-//! (`kms.material`, version 0). One imported material per key: deleting or
-//! expiring it removes the stored material but keeps its id on the record,
-//! so that only the same material can be imported again.
+//! (`kms.material`, one document per version). A symmetric key takes
+//! several materials: the first becomes current, later ones
+//! (NEW_KEY_MATERIAL) wait as the next version for RotateKeyOnDemand.
+//! Deleting or expiring a material removes its stored copy but keeps its id
+//! on the record, so that only the same material can be imported again.
 
 use std::sync::Arc;
 
@@ -30,9 +32,9 @@ use crate::ids::{Accepts, KeyAddr};
 use crate::keymat::{self, KeyMaterial};
 use crate::model::{
     ExpirationModel, ImportType, ImportedMaterial, KeyRecord, KeySpec, KeyState, MaterialId,
-    MaterialInfo, Origin, WrappingAlgorithm, WrappingKeySpec,
+    MaterialInfo, Origin, PendingMaterial, WrappingAlgorithm, WrappingKeySpec,
 };
-use crate::state::{material_storage_id, KIND_MATERIAL};
+use crate::state::{material_storage_id, Key, KIND_MATERIAL};
 use crate::{Caller, Kms, KmsError};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -317,9 +319,10 @@ impl Kms {
         })
     }
 
-    /// ImportKeyMaterial: the first import of a key's material, or a
-    /// re-import of the same material (to restore deleted or expired
-    /// material, or to change its expiration).
+    /// ImportKeyMaterial: the first import of a key's material; a re-import
+    /// of a material the key has (to restore deleted or expired material,
+    /// or to change its expiration); or, for symmetric keys, new material
+    /// for RotateKeyOnDemand. The rules are [`place_import`]'s.
     pub fn import_key_material(
         &self,
         caller: &Caller,
@@ -396,11 +399,11 @@ impl Kms {
         let material = unwrap_material(&token, &req.encrypted_key_material.0)?;
         let loaded = keymat::load_imported(spec, usage, &material)?;
         let id = imported_material_id(addr.key_id.as_str(), &material, &loaded)?;
-        let mid = material_storage_id(&addr, 0);
-        let sealed = self
-            .sealer
-            .seal(mid.as_bytes(), &material)
-            .map_err(|e| KmsError::Internal(e.to_string()))?;
+        let loaded = Arc::new(loaded);
+        let import = ImportedMaterial {
+            expiration_model: model,
+            valid_to_ms,
+        };
 
         let _w = self.writer.lock();
         let current =
@@ -409,76 +412,93 @@ impl Kms {
             })?;
         let r = &current.record;
         require_importable_state(r)?;
-        let existing = r.materials.first();
-        let import_type = req.import_type.unwrap_or(if existing.is_some() {
-            ImportType::ExistingKeyMaterial
-        } else {
-            ImportType::NewKeyMaterial
-        });
-        match (import_type, existing) {
-            (ImportType::NewKeyMaterial, Some(_)) => {
-                return Err(KmsError::UnsupportedOperation(format!(
-                    "{} already has key material; ferrokms keeps one key material per EXTERNAL key (re-import it with EXISTING_KEY_MATERIAL).",
-                    r.arn()
-                )))
-            }
-            (ImportType::NewKeyMaterial, None) if req.key_material_id.is_some() => {
-                return Err(KmsError::Validation(
-                    "KeyMaterialId cannot be specified with ImportType NEW_KEY_MATERIAL.".into(),
-                ))
-            }
-            (ImportType::ExistingKeyMaterial, None) => {
-                return Err(KmsError::Validation(format!(
-                    "{} has no key material to re-import; use ImportType NEW_KEY_MATERIAL.",
-                    r.arn()
-                )))
-            }
-            (ImportType::ExistingKeyMaterial, Some(m)) => {
-                let named_other = req.key_material_id.as_ref().is_some_and(|k| !m.id.is(k));
-                if m.id != id || named_other {
-                    return Err(KmsError::IncorrectKeyMaterial(
-                        "The key material is not the same key material that was previously imported into this KMS key.".into(),
-                    ));
-                }
-            }
-            (ImportType::NewKeyMaterial, None) => {}
-        }
         let mut record = r.clone();
-        let description = req
-            .key_material_description
-            .clone()
-            .or_else(|| existing.and_then(|m| m.description.clone()));
-        record.materials = vec![MaterialInfo {
-            id,
-            created_ms: existing.map_or(now, |m| m.created_ms),
-            rotation: None,
-            description,
-        }];
-        record.imported = Some(Box::new(ImportedMaterial {
-            expiration_model: model,
-            valid_to_ms,
-        }));
-        if record.state == KeyState::PendingImport {
+        let version = place_import(
+            &mut record,
+            ImportRequest {
+                import_type: req.import_type,
+                key_material_id: req.key_material_id.as_deref(),
+                description: req.key_material_description.clone(),
+                id,
+                import,
+                now,
+            },
+        )?;
+        if record.has_material() && record.state == KeyState::PendingImport {
             record.state = KeyState::Enabled;
         }
+        let materials = self.loaded_materials(&record, &current, Some((version, &loaded)))?;
+        let mid = material_storage_id(&addr, version);
+        let sealed = self
+            .sealer
+            .seal(mid.as_bytes(), &material)
+            .map_err(|e| KmsError::Internal(e.to_string()))?;
         let key = self.replace_key_locked(
             record,
-            vec![Arc::new(loaded)],
+            materials,
             vec![Change::Put {
                 kind: KIND_MATERIAL,
                 id: mid,
                 body: sealed,
             }],
         )?;
-        tracing::info!(key = %key.record.arn(), "key material imported");
+        tracing::info!(key = %key.record.arn(), material_version = version, "key material imported");
         Ok(ImportKeyMaterialResponse {
             key_id: key.record.arn(),
             key_material_id: id.to_hex(),
         })
     }
 
-    /// DeleteImportedKeyMaterial: the key becomes PendingImport (a key
-    /// pending deletion keeps its state); no effect without material.
+    /// The loaded materials of `record` (every version, or none while
+    /// imported material is missing): those `current` holds, the one just
+    /// imported, the rest unsealed from the store. The caller holds the
+    /// writer lock.
+    pub(crate) fn loaded_materials(
+        &self,
+        record: &KeyRecord,
+        current: &Key,
+        fresh: Option<(u32, &Arc<KeyMaterial>)>,
+    ) -> Result<Vec<Arc<KeyMaterial>>, KmsError> {
+        if !record.has_material() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(record.materials.len());
+        for v in 0..record.materials.len() {
+            let version = u32::try_from(v)
+                .map_err(|_| KmsError::Internal("too many key material versions".into()))?;
+            if let Some((_, m)) = fresh.filter(|(fv, _)| *fv == version) {
+                out.push(m.clone());
+            } else if let Some(m) = current.materials.get(v) {
+                out.push(m.clone());
+            } else {
+                out.push(Arc::new(self.unseal_stored(record, version)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads and unseals material version `version` of a key from the store.
+    pub(crate) fn unseal_stored(
+        &self,
+        record: &KeyRecord,
+        version: u32,
+    ) -> Result<KeyMaterial, KmsError> {
+        let mid = material_storage_id(&record.addr, version);
+        let sealed = self.store.get(KIND_MATERIAL, &mid)?.ok_or_else(|| {
+            KmsError::Internal(format!("key material {mid} is missing from the store"))
+        })?;
+        let plain = self
+            .sealer
+            .open(mid.as_bytes(), &sealed)
+            .map_err(|e| KmsError::Internal(format!("key material {mid}: {e}")))?;
+        KeyMaterial::load(record.key_spec, record.key_usage, &plain)
+    }
+
+    /// DeleteImportedKeyMaterial: deletes the material `KeyMaterialId`
+    /// names (the current one when omitted). Deleting material associated
+    /// with the key makes it PendingImport (a key pending deletion keeps its
+    /// state); deleting material pending rotation removes it from the key.
+    /// No effect on material that is not imported.
     pub fn delete_imported_key_material(
         &self,
         caller: &Caller,
@@ -501,58 +521,66 @@ impl Kms {
             }
             _ => {}
         }
-        if let Some(wanted) = &req.key_material_id {
-            if !r.materials.first().is_some_and(|m| m.id.is(wanted)) {
-                return Err(KmsError::NotFound(format!(
-                    "Key material {wanted} is not associated with {}.",
-                    r.arn()
-                )));
+        let _w = self.writer.lock();
+        let current = self
+            .state
+            .read()
+            .keys
+            .get(&r.addr)
+            .cloned()
+            .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", r.arn())))?;
+        let r = &current.record;
+        let target = match &req.key_material_id {
+            Some(wanted) => {
+                if let Some(v) = r.materials.iter().position(|m| m.id.is(wanted)) {
+                    Some(Slot::Version(v))
+                } else if r.pending_material().is_some_and(|p| p.info.id.is(wanted)) {
+                    Some(Slot::Pending)
+                } else {
+                    return Err(KmsError::NotFound(format!(
+                        "Key material {wanted} is not associated with {}.",
+                        r.arn()
+                    )));
+                }
             }
-        }
-        let removed = self.remove_imported_material(&r.addr, |_| true)?;
-        if removed {
-            tracing::info!(key = %r.arn(), "imported key material deleted");
+            None => r.current_material().map(|(v, _)| Slot::Version(v as usize)),
+        };
+        let (id, removed) = match target {
+            None => (None, None),
+            Some(Slot::Version(v)) => {
+                let mut record = r.clone();
+                let removed = record.forget_import(v).then_some((record, v));
+                (r.materials.get(v).map(|m| m.id), removed)
+            }
+            Some(Slot::Pending) => {
+                let mut record = r.clone();
+                let id = r.pending_material().map(|p| p.info.id);
+                record.forget_pending();
+                (id, Some((record, r.materials.len())))
+            }
+        };
+        if let Some((record, version)) = removed {
+            let materials = self.loaded_materials(&record, &current, None)?;
+            self.replace_key_locked(
+                record,
+                materials,
+                vec![Change::Delete {
+                    kind: KIND_MATERIAL,
+                    id: material_storage_id(&r.addr, version as u32),
+                }],
+            )?;
+            tracing::info!(key = %r.arn(), material_version = version, "imported key material deleted");
         }
         Ok(DeleteImportedKeyMaterialResponse {
             key_id: r.arn(),
-            key_material_id: r.materials.first().map(|m| m.id.to_hex()),
+            key_material_id: id.map(|i| i.to_hex()),
         })
-    }
-
-    /// Deletes the imported material of a key if `check` still holds under
-    /// the writer lock; Enabled and Disabled keys become PendingImport.
-    /// Returns whether material was removed.
-    fn remove_imported_material(
-        &self,
-        addr: &KeyAddr,
-        check: impl FnOnce(&KeyRecord) -> bool,
-    ) -> Result<bool, KmsError> {
-        let _w = self.writer.lock();
-        let Some(current) = self.state.read().keys.get(addr).cloned() else {
-            return Ok(false);
-        };
-        if current.record.imported.is_none() || !check(&current.record) {
-            return Ok(false);
-        }
-        let mut record = current.record.clone();
-        record.imported = None;
-        if matches!(record.state, KeyState::Enabled | KeyState::Disabled) {
-            record.state = KeyState::PendingImport;
-        }
-        let changes = (0..record.materials.len())
-            .map(|v| Change::Delete {
-                kind: KIND_MATERIAL,
-                id: material_storage_id(addr, v as u32),
-            })
-            .collect();
-        self.replace_key_locked(record, Vec::new(), changes)?;
-        Ok(true)
     }
 
     /// Deletes imported material whose `ValidTo` has passed (by
     /// [`Kms::clock`]); run by the sweeper. Cryptographic operations refuse
-    /// expired material even before this runs. Returns how many keys lost
-    /// their material.
+    /// a key whose associated material expired even before this runs.
+    /// Returns how many keys lost material.
     pub fn expire_imported_material(&self) -> Result<usize, KmsError> {
         let now = self.clock.now_ms();
         let due: Vec<KeyAddr> = self
@@ -560,23 +588,163 @@ impl Kms {
             .read()
             .keys
             .values()
-            .filter(|k| {
-                k.record
-                    .imported
-                    .as_ref()
-                    .is_some_and(|i| i.expired_at(now))
-            })
+            .filter(|k| k.record.imported.is_some() && k.record.any_import_expired_at(now))
             .map(|k| k.record.addr.clone())
             .collect();
         let mut expired = 0;
         for addr in due {
-            let still_due = |r: &KeyRecord| r.imported.as_ref().is_some_and(|i| i.expired_at(now));
-            if self.remove_imported_material(&addr, still_due)? {
-                expired += 1;
-                tracing::info!(key = %addr.arn(), "imported key material expired and was deleted");
+            let _w = self.writer.lock();
+            let Some(current) = self.state.read().keys.get(&addr).cloned() else {
+                continue;
+            };
+            let mut record = current.record.clone();
+            let gone = record.expire_imports(now);
+            if gone.is_empty() {
+                continue;
             }
+            let materials = self.loaded_materials(&record, &current, None)?;
+            let changes = gone
+                .iter()
+                .map(|v| Change::Delete {
+                    kind: KIND_MATERIAL,
+                    id: material_storage_id(&addr, *v),
+                })
+                .collect();
+            self.replace_key_locked(record, materials, changes)?;
+            expired += 1;
+            tracing::info!(key = %addr.arn(), "imported key material expired and was deleted");
         }
         Ok(expired)
+    }
+}
+
+/// Which imported material a DeleteImportedKeyMaterial names.
+enum Slot {
+    /// A material associated with the key (current or not).
+    Version(usize),
+    /// The material pending rotation.
+    Pending,
+}
+
+/// What ImportKeyMaterial asks to place, after unwrapping.
+struct ImportRequest<'a> {
+    import_type: Option<ImportType>,
+    key_material_id: Option<&'a str>,
+    description: Option<String>,
+    /// The id the material gives (see [`imported_material_id`]).
+    id: MaterialId,
+    import: ImportedMaterial,
+    now: i64,
+}
+
+/// AWS's rules for where imported material goes, applied to `record`:
+/// returns the material version it is stored as.
+///
+/// - `ImportType` defaults to NEW_KEY_MATERIAL while the key has never had
+///   material, to EXISTING_KEY_MATERIAL afterwards; NEW_KEY_MATERIAL takes
+///   no `KeyMaterialId`.
+/// - The first material becomes current; NEW_KEY_MATERIAL after it waits
+///   for RotateKeyOnDemand (PENDING_ROTATION; one at a time).
+/// - EXISTING_KEY_MATERIAL re-imports a material the key has (or the one
+///   pending rotation): the same bytes, so the same id, and the named
+///   `KeyMaterialId` when one is given; anything else is
+///   IncorrectKeyMaterialException. It sets the material's expiration
+///   anew and keeps its description unless a new one is given.
+fn place_import(record: &mut KeyRecord, req: ImportRequest<'_>) -> Result<u32, KmsError> {
+    let arn = record.arn();
+    let too_many = || KmsError::Internal("too many key material versions".into());
+    let ever = !record.materials.is_empty() || record.pending_material().is_some();
+    let import_type = req.import_type.unwrap_or(if ever {
+        ImportType::ExistingKeyMaterial
+    } else {
+        ImportType::NewKeyMaterial
+    });
+    let imports = record.imported.get_or_insert_with(Box::default);
+    match import_type {
+        ImportType::NewKeyMaterial => {
+            if req.key_material_id.is_some() {
+                return Err(KmsError::Validation(
+                    "KeyMaterialId cannot be specified with ImportType NEW_KEY_MATERIAL.".into(),
+                ));
+            }
+            let info = MaterialInfo {
+                id: req.id,
+                created_ms: req.now,
+                rotation: None,
+                description: req.description,
+            };
+            if record.materials.is_empty() {
+                record.materials = vec![info];
+                imports.versions = vec![Some(req.import)];
+                return Ok(0);
+            }
+            if record.key_spec != KeySpec::SymmetricDefault {
+                return Err(KmsError::UnsupportedOperation(format!(
+                    "{arn} already has key material; only symmetric encryption keys take new key material."
+                )));
+            }
+            if record.multi_region {
+                return Err(KmsError::UnsupportedOperation(format!(
+                    "{arn} is a multi-Region key; ferrokms does not rotate the imported key material of multi-Region keys."
+                )));
+            }
+            let known = record.materials.iter().any(|m| m.id == req.id)
+                || imports
+                    .pending
+                    .as_ref()
+                    .is_some_and(|p| p.info.id == req.id);
+            if known {
+                return Err(KmsError::IncorrectKeyMaterial(format!(
+                    "The key material is already associated with {arn}; re-import it with ImportType EXISTING_KEY_MATERIAL."
+                )));
+            }
+            if let Some(p) = &imports.pending {
+                return Err(KmsError::InvalidState(format!(
+                    "Key material {} of {arn} is already pending rotation: rotate the key (RotateKeyOnDemand) or delete that key material first.",
+                    p.info.id.to_hex()
+                )));
+            }
+            imports.pending = Some(Box::new(PendingMaterial {
+                info,
+                import: req.import,
+            }));
+            u32::try_from(record.materials.len()).map_err(|_| too_many())
+        }
+        ImportType::ExistingKeyMaterial => {
+            if !ever {
+                return Err(KmsError::Validation(format!(
+                    "{arn} has no key material to re-import; use ImportType NEW_KEY_MATERIAL."
+                )));
+            }
+            let incorrect = || {
+                KmsError::IncorrectKeyMaterial(
+                    "The key material is not the same key material that was previously imported into this KMS key.".into(),
+                )
+            };
+            if req.key_material_id.is_some_and(|k| !req.id.is(k)) {
+                return Err(incorrect());
+            }
+            if let Some(v) = record.materials.iter().position(|m| m.id == req.id) {
+                if imports.versions.len() <= v {
+                    imports.versions.resize(v + 1, None);
+                }
+                imports.versions[v] = Some(req.import);
+                if let (Some(d), Some(m)) = (req.description, record.materials.get_mut(v)) {
+                    m.description = Some(d);
+                }
+                return u32::try_from(v).map_err(|_| too_many());
+            }
+            match imports.pending.as_mut() {
+                Some(p) if p.info.id == req.id => {
+                    p.import = req.import;
+                    if let Some(d) = req.description {
+                        p.info.description = Some(d);
+                    }
+                    u32::try_from(record.materials.len()).map_err(|_| too_many())
+                }
+                _ => Err(incorrect()),
+            }
+        }
     }
 }
 

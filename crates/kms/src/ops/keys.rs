@@ -278,7 +278,8 @@ impl Kms {
         })
     }
 
-    /// CancelKeyDeletion: the key always comes back Disabled.
+    /// CancelKeyDeletion: the key comes back Disabled (PendingImport when
+    /// imported material is missing).
     pub fn cancel_key_deletion(
         &self,
         caller: &Caller,
@@ -296,7 +297,13 @@ impl Kms {
                     r.arn()
                 )));
             }
-            r.state = KeyState::Disabled;
+            // An EXTERNAL key without all of its material comes back
+            // PendingImport (AWS's key-state table).
+            r.state = if r.has_material() {
+                KeyState::Disabled
+            } else {
+                KeyState::PendingImport
+            };
             r.deletion_ms = None;
             r.pending_window_days = None;
             Ok(())

@@ -15,8 +15,8 @@ use crate::api::*;
 use crate::ids::{Accepts, KeyAddr};
 use crate::keymat::{self, KeyMaterial};
 use crate::model::{
-    ImportState, IncludeKeyMaterial, KeyMaterialState, KeyRecord, KeySpec, KeyState, MaterialInfo,
-    Origin, RotationType,
+    ImportState, ImportedMaterial, IncludeKeyMaterial, KeyMaterialState, KeyRecord, KeySpec,
+    KeyState, MaterialInfo, Origin, PendingMaterial, RotationType,
 };
 use crate::ops::require_not_pending_deletion;
 use crate::state::{material_storage_id, put_key_change, Key, KIND_MATERIAL};
@@ -84,6 +84,53 @@ fn on_demand_rotations(r: &KeyRecord) -> usize {
         .iter()
         .filter(|m| m.rotation == Some(RotationType::OnDemand))
         .count()
+}
+
+/// RotateKeyOnDemand's rules, in AWS's order: customer managed; the key
+/// state (a Disabled key of any spec is DisabledException, a key waiting
+/// for its first or a deleted material "is pending import."); then the key
+/// type (UnsupportedOperationException without a message, as AWS sends
+/// it); replicas rotate with their primary; at most
+/// [`MAX_ON_DEMAND_ROTATIONS`]; an EXTERNAL key needs material pending
+/// rotation. `now_ms`: imported material past its `ValidTo` counts as
+/// deleted, as for every use of the key.
+fn check_on_demand(r: &KeyRecord, now_ms: i64) -> Result<(), KmsError> {
+    crate::ops::require_customer_managed(r)?;
+    crate::ops::require_usable(r)?;
+    if r.imported.is_some() && r.associated_material_expired_at(now_ms) {
+        return Err(KmsError::InvalidState(format!(
+            "{} is pending import.",
+            r.arn()
+        )));
+    }
+    if r.key_spec != KeySpec::SymmetricDefault
+        || !matches!(r.origin, Origin::AwsKms | Origin::External)
+    {
+        return Err(KmsError::UnsupportedOperation(String::new()));
+    }
+    if r.is_replica() {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "{} is a multi-Region replica key; manage on-demand rotation on its primary key.",
+            r.arn()
+        )));
+    }
+    if on_demand_rotations(r) >= MAX_ON_DEMAND_ROTATIONS {
+        return Err(KmsError::LimitExceeded(format!(
+            "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {}",
+            r.arn()
+        )));
+    }
+    if r.origin == Origin::External && r.pending_material().is_none() {
+        return Err(no_pending_material(r));
+    }
+    Ok(())
+}
+
+fn no_pending_material(r: &KeyRecord) -> KmsError {
+    KmsError::InvalidState(format!(
+        "No available key material pending rotation for the key: {}.",
+        r.arn()
+    ))
 }
 
 impl Kms {
@@ -299,45 +346,81 @@ impl Kms {
 
     /// RotateKeyOnDemand: a new material version now, whether or not
     /// automatic rotation is enabled; the automatic schedule is unchanged.
+    /// An EXTERNAL key rotates to the material imported for it
+    /// (PENDING_ROTATION).
     pub fn rotate_key_on_demand(
         &self,
         caller: &Caller,
         req: RotateKeyOnDemandRequest,
     ) -> Result<RotateKeyOnDemandResponse, KmsError> {
         let key = self.resolve(caller, &req.key_id, Accepts::KeyOnly, "RotateKeyOnDemand")?;
-        let check = |r: &KeyRecord| -> Result<bool, KmsError> {
-            crate::ops::require_customer_managed(r)?;
-            check_rotatable(r, "on-demand")?;
-            if on_demand_rotations(r) >= MAX_ON_DEMAND_ROTATIONS {
-                return Err(KmsError::LimitExceeded(format!(
-                    "{} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations.",
-                    r.arn()
-                )));
-            }
-            Ok(true)
-        };
         // Fail before generating material; checked again under the lock.
-        check(&key.record)?;
+        check_on_demand(&key.record, self.clock.now_ms())?;
         // A rotation that lands between this request's start and its own
         // (a concurrent RotateKeyOnDemand) is a ConflictException, as AWS
         // answers while an on-demand rotation is in progress.
         let seen = key.record.materials.len();
-        self.add_material(&key.record.addr, RotationType::OnDemand, |r| {
+        let conflict = |r: &KeyRecord| -> Result<(), KmsError> {
             if r.materials.len() != seen {
                 return Err(KmsError::Conflict(format!(
                     "An on-demand rotation of {} is already in progress.",
                     r.arn()
                 )));
             }
-            check(r)
-        })?;
+            check_on_demand(r, self.clock.now_ms())
+        };
+        if key.record.origin == Origin::External {
+            self.rotate_to_imported(&key.record.addr, conflict)?;
+        } else {
+            self.add_material(&key.record.addr, RotationType::OnDemand, |r| {
+                conflict(r).map(|()| true)
+            })?;
+        }
         Ok(RotateKeyOnDemandResponse {
             key_id: key.record.arn(),
         })
     }
 
+    /// Makes the material pending rotation of an EXTERNAL key its current
+    /// material (the next version, where it is stored already), durable
+    /// before it is visible. `check` runs under the writer lock.
+    fn rotate_to_imported(
+        &self,
+        addr: &KeyAddr,
+        check: impl FnOnce(&KeyRecord) -> Result<(), KmsError>,
+    ) -> Result<Arc<Key>, KmsError> {
+        let _w = self.writer.lock();
+        let current =
+            self.state.read().keys.get(addr).cloned().ok_or_else(|| {
+                KmsError::NotFound(format!("Key '{}' does not exist", addr.arn()))
+            })?;
+        check(&current.record)?;
+        let mut record = current.record.clone();
+        let pending = record
+            .imported
+            .as_mut()
+            .and_then(|i| i.pending.take())
+            .ok_or_else(|| no_pending_material(&current.record))?;
+        let version = u32::try_from(record.materials.len())
+            .map_err(|_| KmsError::Internal("too many key material versions".into()))?;
+        let loaded = Arc::new(self.unseal_stored(&record, version)?);
+        let PendingMaterial { mut info, import } = *pending;
+        info.created_ms = self.clock.now_ms();
+        info.rotation = Some(RotationType::OnDemand);
+        record.materials.push(info);
+        if let Some(imports) = record.imported.as_mut() {
+            imports.versions.resize(record.materials.len() - 1, None);
+            imports.versions.push(Some(import));
+        }
+        let materials = self.loaded_materials(&record, &current, Some((version, &loaded)))?;
+        let key = self.replace_key_locked(record, materials, Vec::new())?;
+        tracing::info!(key = %addr.arn(), material_version = version, "key rotated to imported key material");
+        Ok(key)
+    }
+
     /// ListKeyRotations: the rotations in the order they happened (with
-    /// ALL_KEY_MATERIAL, the first material too).
+    /// ALL_KEY_MATERIAL, the first material and any imported material
+    /// pending rotation too).
     pub fn list_key_rotations(
         &self,
         caller: &Caller,
@@ -355,16 +438,40 @@ impl Kms {
         }
         let external = r.origin == Origin::External;
         let all = req.include_key_material == Some(IncludeKeyMaterial::AllKeyMaterial);
+        let now = self.clock.now_ms();
         let current = r.materials.len().saturating_sub(1);
-        let items: Vec<(usize, &MaterialInfo)> = r
+        // Every material with its version (the pending one is stored as the
+        // next version) and its state.
+        let mut items: Vec<(
+            usize,
+            &MaterialInfo,
+            KeyMaterialState,
+            Option<&ImportedMaterial>,
+        )> = r
             .materials
             .iter()
             .enumerate()
             .filter(|(_, m)| all || m.rotation.is_some())
+            .map(|(v, m)| {
+                let state = if v == current {
+                    KeyMaterialState::Current
+                } else {
+                    KeyMaterialState::NonCurrent
+                };
+                (v, m, state, r.import_of(v))
+            })
             .collect();
+        if let Some(p) = r.pending_material().filter(|_| all) {
+            items.push((
+                r.materials.len(),
+                &p.info,
+                KeyMaterialState::PendingRotation,
+                Some(&p.import),
+            ));
+        }
         let (items, next_marker) = crate::ops::page(
             items,
-            |(v, _)| format!("{v:010}"),
+            |(v, ..)| format!("{v:010}"),
             req.limit,
             100,
             1000,
@@ -372,30 +479,29 @@ impl Kms {
         )?;
         let rotations = items
             .into_iter()
-            .map(|(v, m)| RotationsListEntry {
-                key_id: r.addr.key_id.to_string(),
-                key_material_id: m.id.to_hex(),
-                key_material_description: m.description.clone().filter(|_| external),
-                import_state: external.then_some(if r.imported.is_some() {
-                    ImportState::Imported
-                } else {
-                    ImportState::PendingImport
-                }),
-                expiration_model: r.imported.as_ref().map(|i| i.expiration_model),
-                valid_to: r
-                    .imported
-                    .as_ref()
-                    .and_then(|i| i.valid_to_ms)
-                    .map(crate::model::ms_to_epoch_seconds),
-                key_material_state: if v == current {
-                    KeyMaterialState::Current
-                } else {
-                    KeyMaterialState::NonCurrent
-                },
-                rotation_date: m
-                    .rotation
-                    .map(|_| crate::model::ms_to_epoch_seconds(m.created_ms)),
-                rotation_type: m.rotation,
+            .map(|(_, m, state, import)| {
+                // Expired material reads as deleted before the sweeper runs.
+                let import = import.filter(|i| !i.expired_at(now));
+                RotationsListEntry {
+                    key_id: r.addr.key_id.to_string(),
+                    key_material_id: m.id.to_hex(),
+                    key_material_description: m.description.clone().filter(|_| external),
+                    import_state: external.then_some(if import.is_some() {
+                        ImportState::Imported
+                    } else {
+                        ImportState::PendingImport
+                    }),
+                    expiration_model: import.map(|i| i.expiration_model),
+                    valid_to: import
+                        .and_then(|i| i.valid_to_ms)
+                        .map(crate::model::ms_to_epoch_seconds),
+                    key_material_state: state,
+                    // None for the first material and for one pending rotation.
+                    rotation_date: m
+                        .rotation
+                        .map(|_| crate::model::ms_to_epoch_seconds(m.created_ms)),
+                    rotation_type: m.rotation,
+                }
             })
             .collect();
         Ok(ListKeyRotationsResponse {
