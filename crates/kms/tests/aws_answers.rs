@@ -1,6 +1,9 @@
 //! AWS's exact answers where the logic lives in the KMS layer (issue #19
 //! items 5 and 6); tests/e2e/test_aws_answers.py checks them on the wire.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use ferrokms_kms::api::{
     Blob, CreateKeyRequest, DecryptRequest, EncryptRequest, GenerateDataKeyRequest,
     GenerateRandomRequest, ReEncryptRequest, TagResourceRequest,
