@@ -690,7 +690,7 @@ def test_dry_run_on_every_new_operation(akms, key):
         (akms.generate_data_key_pair_without_plaintext, dict(KeyId=key["KeyId"], KeyPairSpec="RSA_2048")),
     ]
     for fn, kw in calls:
-        expect_error(fn, "DryRunOperationException", status=412, DryRun=True, **kw)
+        expect_error(fn, "DryRunOperationException", status=400, DryRun=True, **kw)
     # DryRun still reports the errors it can see.
     expect_error(akms.sign, "InvalidKeyUsageException", KeyId=s["KeyId"], Message=MSG, SigningAlgorithm="ECDSA_SHA_384", DryRun=True)
 

@@ -92,7 +92,7 @@ def test_decrypt_with_key_id_naming_another_key_is_incorrect_key_exception(kms, 
     expect_error(
         kms.decrypt,
         "IncorrectKeyException",
-        message="The key ID in the request does not identify a KMS key that can perform this operation.",
+        message="The key ID in the request does not identify a CMK that can perform this operation.",
         CiphertextBlob=blob,
         KeyId=other["KeyId"],
     )
@@ -209,25 +209,25 @@ def test_generate_random_of_1025_bytes_is_server_validation_exception(kms_novali
     )
 
 
-def test_encrypt_with_dry_run_is_dry_run_operation_exception_412(kms, key):
-    expect_error(kms.encrypt, "DryRunOperationException", status=412, message=DRY_RUN_MESSAGE, KeyId=key["KeyId"], Plaintext=b"x", DryRun=True)
+def test_encrypt_with_dry_run_is_dry_run_operation_exception_400(kms, key):
+    expect_error(kms.encrypt, "DryRunOperationException", status=400, message=DRY_RUN_MESSAGE, KeyId=key["KeyId"], Plaintext=b"x", DryRun=True)
 
 
-def test_decrypt_with_dry_run_is_dry_run_operation_exception_412(kms, key):
+def test_decrypt_with_dry_run_is_dry_run_operation_exception_400(kms, key):
     blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["CiphertextBlob"]
-    expect_error(kms.decrypt, "DryRunOperationException", status=412, CiphertextBlob=blob, DryRun=True)
+    expect_error(kms.decrypt, "DryRunOperationException", status=400, CiphertextBlob=blob, DryRun=True)
 
 
-def test_generate_data_key_with_dry_run_is_dry_run_operation_exception_412(kms, key):
-    expect_error(kms.generate_data_key, "DryRunOperationException", status=412, KeyId=key["KeyId"], KeySpec="AES_256", DryRun=True)
+def test_generate_data_key_with_dry_run_is_dry_run_operation_exception_400(kms, key):
+    expect_error(kms.generate_data_key, "DryRunOperationException", status=400, KeyId=key["KeyId"], KeySpec="AES_256", DryRun=True)
     expect_error(
-        kms.generate_data_key_without_plaintext, "DryRunOperationException", status=412, KeyId=key["KeyId"], KeySpec="AES_256", DryRun=True
+        kms.generate_data_key_without_plaintext, "DryRunOperationException", status=400, KeyId=key["KeyId"], KeySpec="AES_256", DryRun=True
     )
 
 
-def test_re_encrypt_with_dry_run_is_dry_run_operation_exception_412(kms, key):
+def test_re_encrypt_with_dry_run_is_dry_run_operation_exception_400(kms, key):
     blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["CiphertextBlob"]
-    expect_error(kms.re_encrypt, "DryRunOperationException", status=412, CiphertextBlob=blob, DestinationKeyId=key["KeyId"], DryRun=True)
+    expect_error(kms.re_encrypt, "DryRunOperationException", status=400, CiphertextBlob=blob, DestinationKeyId=key["KeyId"], DryRun=True)
 
 
 def test_dry_run_on_disabled_key_reports_disabled_not_dry_run(kms, key):
@@ -245,9 +245,9 @@ def test_encrypt_under_unknown_key_is_not_found(kms):
     )
 
 
-def test_encrypt_with_key_arn_of_another_region_is_not_found_invalid_arn(server, key):
+def test_encrypt_with_key_arn_of_another_region_is_not_found_invalid_arn_naming_it(server, key):
     west = server.client(region="eu-west-1")
-    expect_error(west.encrypt, "NotFoundException", message="Invalid arn", KeyId=key["Arn"], Plaintext=b"x")
+    expect_error(west.encrypt, "NotFoundException", message="Invalid arn us-east-1", KeyId=key["Arn"], Plaintext=b"x")
 
 
 def test_empty_encryption_context_is_the_same_as_none(kms, key):

@@ -254,13 +254,13 @@ def test_dry_run_decrypt_ignoring_the_ciphertext_needs_authorization_on_the_name
         nobody.kms.decrypt, AD, message=no_allow("Decrypt", key["Arn"], nobody.arn, IB), KeyId=key["Arn"], DryRun=True, DryRunModifiers=IGNORE
     )
     expect_error(B.root.kms.decrypt, AD, KeyId=key["Arn"], DryRun=True, DryRunModifiers=IGNORE)
-    expect_error(A.kms.decrypt, DRY, status=412, KeyId=key["KeyId"], DryRun=True, DryRunModifiers=IGNORE)
+    expect_error(A.kms.decrypt, DRY, status=400, KeyId=key["KeyId"], DryRun=True, DryRunModifiers=IGNORE)
     # A grant with an encryption-context constraint: judged on the request's context.
     x = A.user()
     A.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=x.arn, Operations=["Decrypt"], Constraints={"EncryptionContextSubset": {"t": "a"}})
     expect_error(x.kms.decrypt, AD, KeyId=key["Arn"], DryRun=True, DryRunModifiers=IGNORE)
     expect_error(x.kms.decrypt, AD, KeyId=key["Arn"], EncryptionContext={"t": "b"}, DryRun=True, DryRunModifiers=IGNORE)
-    expect_error(x.kms.decrypt, DRY, status=412, KeyId=key["Arn"], EncryptionContext={"t": "a"}, DryRun=True, DryRunModifiers=IGNORE)
+    expect_error(x.kms.decrypt, DRY, status=400, KeyId=key["Arn"], EncryptionContext={"t": "a"}, DryRun=True, DryRunModifiers=IGNORE)
 
 
 def test_dry_run_re_encrypt_ignoring_the_ciphertext_needs_re_encrypt_from_on_the_source_key(A, B):
@@ -285,7 +285,7 @@ def test_dry_run_re_encrypt_ignoring_the_ciphertext_needs_re_encrypt_from_on_the
         DryRunModifiers=IGNORE,
     )
     A.kms.create_grant(KeyId=src["KeyId"], GranteePrincipal=x.arn, Operations=["ReEncryptFrom"])
-    expect_error(x.kms.re_encrypt, DRY, status=412, SourceKeyId=src["Arn"], DestinationKeyId=dst["Arn"], DryRun=True, DryRunModifiers=IGNORE)
+    expect_error(x.kms.re_encrypt, DRY, status=400, SourceKeyId=src["Arn"], DestinationKeyId=dst["Arn"], DryRun=True, DryRunModifiers=IGNORE)
     expect_error(B.root.kms.re_encrypt, AD, SourceKeyId=src["Arn"], DestinationKeyId=dst["Arn"], DryRun=True, DryRunModifiers=IGNORE)
 
 
@@ -341,4 +341,4 @@ def test_dry_run_answers_would_have_succeeded_only_after_authorization_for_every
         for stranger in strangers:
             err = expect_error(lambda: call(stranger.kms), AD)
             assert err.response["Error"]["Code"] == AD, (name, stranger.arn)
-        expect_error(lambda: call(A.kms), DRY, status=412)
+        expect_error(lambda: call(A.kms), DRY, status=400)

@@ -78,9 +78,9 @@ def test_describe_key_with_malformed_key_id_is_not_found_invalid_key_id(kms):
     expect_error(kms.describe_key, "NotFoundException", message="Invalid keyId 'not-a-key'", KeyId="not-a-key")
 
 
-def test_describe_key_by_arn_of_another_region_is_not_found_invalid_arn(kms, key):
+def test_describe_key_by_arn_of_another_region_is_not_found_invalid_arn_naming_it(kms, key):
     other = key["Arn"].replace(f":{REGION}:", ":eu-west-1:")
-    expect_error(kms.describe_key, "NotFoundException", message="Invalid arn", KeyId=other)
+    expect_error(kms.describe_key, "NotFoundException", message="Invalid arn eu-west-1", KeyId=other)
 
 
 def test_keys_are_per_region(server, key):

@@ -1920,7 +1920,7 @@ def test_dry_run_is_authorized_first(A):
     key = A.key(A.enable_iam())
     user = A.user()
     expect_error(user.kms.encrypt, AD, KeyId=key["Arn"], Plaintext=b"x", DryRun=True)
-    expect_error(A.kms.encrypt, "DryRunOperationException", status=412, KeyId=key["Arn"], Plaintext=b"x", DryRun=True)
+    expect_error(A.kms.encrypt, "DryRunOperationException", status=400, KeyId=key["Arn"], Plaintext=b"x", DryRun=True)
 
 
 # --- paths in principal ARNs ----------------------------------------------------------------------

@@ -130,7 +130,7 @@ def test_sign_verify_mac_and_key_agreement_operations_are_recorded(kms):
 def test_failed_operations_and_dry_runs_are_not_uses(kms):
     key = new_key(kms)
     expect_error(
-        kms.encrypt, "DryRunOperationException", status=412, KeyId=key, Plaintext=b"x", DryRun=True
+        kms.encrypt, "DryRunOperationException", status=400, KeyId=key, Plaintext=b"x", DryRun=True
     )
     mac_key = new_key(kms, KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
     expect_error(

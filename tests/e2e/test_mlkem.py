@@ -271,8 +271,8 @@ def test_a_disabled_ml_kem_key_is_disabled_exception_and_one_pending_deletion_is
 
 def test_dry_run_answers_dry_run_operation_and_returns_no_secret(A):
     md = kem_key(A)
-    expect_error(encapsulate, DRY, status=412, kms=A.kms, key_id=md["KeyId"], DryRun=True)
-    expect_error(decapsulate, DRY, status=412, kms=A.kms, key_id=md["KeyId"], ct=b"\x00" * 1088, DryRun=True)
+    expect_error(encapsulate, DRY, status=400, kms=A.kms, key_id=md["KeyId"], DryRun=True)
+    expect_error(decapsulate, DRY, status=400, kms=A.kms, key_id=md["KeyId"], ct=b"\x00" * 1088, DryRun=True)
 
 
 # --- authorization: another account, grants ---------------------------------------------
@@ -371,7 +371,7 @@ def test_get_key_last_usage_counts_encapsulate_and_decapsulate(A):
     assert A.kms.get_key_last_usage(KeyId=md["KeyId"])["KeyLastUsage"]["Operation"] == "Decapsulate"
     # A refused request is not a use.
     expect_error(decapsulate, ICE, kms=A.kms, key_id=md["KeyId"], ct=b"\x00")
-    expect_error(encapsulate, DRY, status=412, kms=A.kms, key_id=md["KeyId"], DryRun=True)
+    expect_error(encapsulate, DRY, status=400, kms=A.kms, key_id=md["KeyId"], DryRun=True)
     assert A.kms.get_key_last_usage(KeyId=md["KeyId"])["KeyLastUsage"]["Operation"] == "Decapsulate"
 
 

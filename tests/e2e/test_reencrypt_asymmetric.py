@@ -85,8 +85,10 @@ def test_reencrypt_plaintext_too_long_for_the_destination_rsa_key_is_refused(key
     )
 
 
-def test_decrypt_naming_a_signing_key_is_invalid_key_usage(keys, server):
+def test_decrypt_naming_a_signing_key_is_incorrect_key_as_on_aws(keys, server):
+    """A key that cannot have made the ciphertext: IncorrectKeyException
+    before any key-usage check (AWS)."""
     kms, sym, _ = keys
     signer = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
     blob = kms.encrypt(KeyId=sym["KeyId"], Plaintext=b"x")["CiphertextBlob"]
-    expect_error(kms.decrypt, "InvalidKeyUsageException", CiphertextBlob=blob, KeyId=signer["KeyId"])
+    expect_error(kms.decrypt, "IncorrectKeyException", CiphertextBlob=blob, KeyId=signer["KeyId"])

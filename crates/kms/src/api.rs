@@ -244,7 +244,9 @@ pub struct ReplicateKeyRequest {
 pub struct ReplicateKeyResponse {
     pub replica_key_metadata: KeyMetadata,
     pub replica_policy: String,
-    pub replica_tags: Vec<Tag>,
+    /// Absent when the replica has no tags, as on AWS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_tags: Option<Vec<Tag>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -562,6 +564,46 @@ pub struct GenerateRandomRequest {
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateRandomResponse {
     pub plaintext: SecretBlob,
+}
+
+// ---------------------------------------------------------------- custom key stores
+
+/// ConnectCustomKeyStore, DisconnectCustomKeyStore, DeleteCustomKeyStore and
+/// UpdateCustomKeyStore: the store they name (their other members change
+/// nothing here: no store exists).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CustomKeyStoreIdRequest {
+    pub custom_key_store_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DescribeCustomKeyStoresRequest {
+    pub custom_key_store_id: Option<String>,
+    pub custom_key_store_name: Option<String>,
+    pub limit: Option<u32>,
+    pub marker: Option<String>,
+}
+
+/// A custom key store: ferrokms has none, and the type says so (no value of
+/// it can be made).
+#[derive(Debug)]
+pub enum CustomKeyStore {}
+
+impl Serialize for CustomKeyStore {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        match *self {}
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeCustomKeyStoresResponse {
+    pub custom_key_stores: Vec<CustomKeyStore>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
 }
 
 // ---------------------------------------------------------------- asymmetric, HMAC, key agreement

@@ -50,6 +50,9 @@ pub enum KmsError {
     ExpiredImportToken(String),
     #[error("{0}")]
     Conflict(String),
+    /// ferrokms has no custom key store: every one named is this.
+    #[error("{0}")]
+    CustomKeyStoreNotFound(String),
     #[error("{0}")]
     Validation(String),
     #[error("{0}")]
@@ -88,6 +91,7 @@ impl KmsError {
             InvalidImportToken(_) => "InvalidImportTokenException",
             ExpiredImportToken(_) => "ExpiredImportTokenException",
             Conflict(_) => "ConflictException",
+            CustomKeyStoreNotFound(_) => "CustomKeyStoreNotFoundException",
             Validation(_) => "ValidationException",
             AccessDenied(_) => "AccessDeniedException",
             DryRunOperation(_) => "DryRunOperationException",

@@ -142,15 +142,24 @@ pub struct AliasName(String);
 pub const ALIAS_PREFIX: &str = "alias/";
 pub const RESERVED_ALIAS_PREFIX: &str = "alias/aws/";
 
+/// An alias name (not an alias ARN) must begin with `alias/` and name
+/// something after it: CreateAlias's rule, which DeleteAlias and UpdateAlias
+/// answer in the same words.
+pub fn require_alias_prefix(s: &str) -> Result<(), KmsError> {
+    if !s.starts_with(ALIAS_PREFIX) || s.len() == ALIAS_PREFIX.len() {
+        return Err(KmsError::Validation(
+            "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl AliasName {
     /// Checks the naming rules of CreateAlias (the model's pattern and length
-    /// are checked at the edge; the prefix rules are KMS's own).
+    /// are checked at the edge; the prefix rules are KMS's own, and so is
+    /// the character set: the model's pattern allows `:`, AWS does not).
     pub fn parse_for_create(s: &str) -> Result<AliasName, KmsError> {
-        if !s.starts_with(ALIAS_PREFIX) || s.len() == ALIAS_PREFIX.len() {
-            return Err(KmsError::Validation(
-                "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html".into(),
-            ));
-        }
+        require_alias_prefix(s)?;
         if s.starts_with(RESERVED_ALIAS_PREFIX) {
             return Err(KmsError::InvalidAliasName(format!(
                 "Alias {s} cannot begin with the reserved prefix alias/aws/. That prefix is reserved for AWS managed keys."
@@ -158,7 +167,7 @@ impl AliasName {
         }
         if !s
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'/' | b'_' | b'-'))
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
         {
             return Err(KmsError::Validation(format!(
                 "{s} contains invalid characters for an alias"
@@ -259,8 +268,9 @@ impl KeyRef {
             }
             let arn_account = AccountId::parse(&arn.account)
                 .map_err(|_| KmsError::NotFound("Invalid arn".into()))?;
+            // AWS names the ARN's Region: "Invalid arn us-west-2".
             if arn.region != region.as_str() || arn.partition != region.partition() {
-                return Err(KmsError::NotFound("Invalid arn".into()));
+                return Err(KmsError::NotFound(format!("Invalid arn {}", arn.region)));
             }
             if let Some(id) = arn.resource.strip_prefix("key/") {
                 let key_id =
@@ -378,7 +388,7 @@ mod tests {
     }
 
     #[test]
-    fn key_arn_in_another_region_is_not_found_invalid_arn() {
+    fn key_arn_in_another_region_is_not_found_invalid_arn_naming_that_region() {
         let e = KeyRef::parse(
             "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
             &acct(),
@@ -386,7 +396,7 @@ mod tests {
             Accepts::KeyOnly,
         )
         .unwrap_err();
-        assert_eq!(e, KmsError::NotFound("Invalid arn".into()));
+        assert_eq!(e, KmsError::NotFound("Invalid arn eu-west-1".into()));
     }
 
     #[test]
@@ -418,5 +428,28 @@ mod tests {
             AliasName::parse_for_create("alias/aws/s3"),
             Err(KmsError::InvalidAliasName(_))
         ));
+    }
+
+    /// AWS: only letters, digits, `/`, `_` and `-` (the model's pattern
+    /// also lets `:` through).
+    #[test]
+    fn an_alias_name_with_a_colon_contains_invalid_characters() {
+        assert_eq!(
+            AliasName::parse_for_create("alias/app:prod"),
+            Err(KmsError::Validation(
+                "alias/app:prod contains invalid characters for an alias".into()
+            ))
+        );
+        assert!(AliasName::parse_for_create("alias/App_1/prod-2").is_ok());
+    }
+
+    #[test]
+    fn a_name_without_the_alias_prefix_answers_as_create_alias() {
+        assert_eq!(
+            require_alias_prefix("app"),
+            AliasName::parse_for_create("app").map(drop)
+        );
+        assert!(require_alias_prefix("alias/").is_err());
+        assert!(require_alias_prefix("alias/app").is_ok());
     }
 }

@@ -5,6 +5,7 @@
 mod aliases;
 mod asymmetric;
 mod crypto_ops;
+pub(crate) mod custom_key_stores;
 mod import;
 mod keys;
 pub(crate) mod managed;

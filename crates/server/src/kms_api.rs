@@ -38,11 +38,11 @@ impl ApiError {
 
 impl From<KmsError> for ApiError {
     fn from(e: KmsError) -> Self {
-        // Real KMS answers 400 for every client fault (NotFound, Disabled
-        // and AccessDenied included); 412 is the model's DryRun status.
+        // Real KMS answers 400 for every client fault (NotFound, Disabled,
+        // AccessDenied and DryRunOperation included: the model declares no
+        // other status for any of them).
         let status = match &e {
             KmsError::Internal(_) => 500,
-            KmsError::DryRunOperation(_) => 412,
             _ => 400,
         };
         ApiError {
@@ -254,6 +254,11 @@ pub fn dispatch(
         "GenerateDataKeyPairWithoutPlaintext" => {
             call!(generate_data_key_pair_without_plaintext)
         }
+        "DescribeCustomKeyStores" => call!(describe_custom_key_stores),
+        "ConnectCustomKeyStore" => call!(connect_custom_key_store),
+        "DisconnectCustomKeyStore" => call!(disconnect_custom_key_store),
+        "DeleteCustomKeyStore" => call!(delete_custom_key_store),
+        "UpdateCustomKeyStore" => call!(update_custom_key_store),
         other => Err(ApiError::new(
             "UnsupportedOperationException",
             format!("{other} is not implemented by this version of ferrokms."),

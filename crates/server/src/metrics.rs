@@ -50,6 +50,7 @@ const ERROR_CODES: &[&str] = &[
     "AccessDenied",
     "AccessDeniedException",
     "AlreadyExistsException",
+    "CustomKeyStoreNotFoundException",
     "DependencyTimeoutException",
     "DisabledException",
     "EntityAlreadyExists",

@@ -5,7 +5,7 @@ use ferrokms_store::Change;
 use ferrokms_policy::Context;
 
 use crate::api::*;
-use crate::ids::{Accepts, AliasAddr, AliasName, KeyRef};
+use crate::ids::{require_alias_prefix, Accepts, AliasAddr, AliasName, KeyRef};
 use crate::model::{ms_to_epoch_seconds, KeySpec, KeyState};
 use crate::ops::{page, require_not_pending_deletion};
 use crate::state::{put_alias_change, AliasRecord, KIND_ALIAS};
@@ -247,6 +247,10 @@ impl Kms {
     /// An alias named by UpdateAlias/DeleteAlias: always in the caller's
     /// own account (these operations do not work across accounts).
     fn own_alias(&self, caller: &Caller, name: &str) -> Result<AliasAddr, KmsError> {
+        // A name without `alias/` is refused as CreateAlias refuses it.
+        if !name.starts_with("arn:") {
+            require_alias_prefix(name)?;
+        }
         let parsed = KeyRef::parse(name, &caller.account, &caller.region, Accepts::KeyOrAlias);
         match parsed {
             Ok(KeyRef::Alias(a)) if a.account == caller.account => Ok(a),

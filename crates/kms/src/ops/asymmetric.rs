@@ -26,7 +26,7 @@ use crate::state::Key;
 use crate::usage::TrackedOp;
 use crate::{Caller, Kms, KmsError};
 
-fn wrong_usage(r: &KeyRecord, op: &str) -> KmsError {
+pub(crate) fn wrong_usage(r: &KeyRecord, op: &str) -> KmsError {
     KmsError::InvalidKeyUsage(format!(
         "{} key usage is {} which is not valid for {op}.",
         r.arn(),
@@ -40,6 +40,13 @@ fn require_usage(r: &KeyRecord, usage: KeyUsage, op: &str) -> Result<(), KmsErro
     } else {
         Err(wrong_usage(r, op))
     }
+}
+
+/// AWS's answer to an RSA-OAEP plaintext over the key's limit.
+fn oaep_plaintext_too_long(alg: EncryptionAlgorithm, spec: KeySpec, max: usize) -> KmsError {
+    KmsError::Validation(format!(
+        "Algorithm {alg} and key spec {spec} cannot encrypt data larger than {max} bytes."
+    ))
 }
 
 fn incompatible_algorithm(alg: &str, spec: KeySpec) -> KmsError {
@@ -317,12 +324,11 @@ impl Kms {
         }
         no_recipient(&req.recipient)?;
         dry_run(req.dry_run)?;
-        let secret = current(&key)?.ecdh(&req.public_key.0)?.ok_or_else(|| {
-            KmsError::Validation(format!(
-                "PublicKey is not a valid DER-encoded X.509 SubjectPublicKeyInfo of a point on the curve of key spec {}.",
-                r.key_spec
-            ))
-        })?;
+        // A public key that is not an SPKI of a point on the key's curve:
+        // AWS answers ValidationException with an empty message.
+        let secret = current(&key)?
+            .ecdh(&req.public_key.0)?
+            .ok_or_else(|| KmsError::Validation(String::new()))?;
         self.record_use(&key, TrackedOp::DeriveSharedSecret);
         Ok(DeriveSharedSecretResponse {
             key_id: r.arn(),
@@ -475,11 +481,7 @@ impl Kms {
         let alg = check_oaep(r, req.encryption_algorithm, req.encryption_context.as_ref())?;
         let max = keymat::oaep_max_plaintext(r.key_spec, alg);
         if req.plaintext.0.len() > max {
-            return Err(KmsError::Validation(format!(
-                "Plaintext is {} bytes; the limit for {} with {alg} is {max} bytes.",
-                req.plaintext.0.len(),
-                r.key_spec
-            )));
+            return Err(oaep_plaintext_too_long(alg, r.key_spec, max));
         }
         dry_run(req.dry_run)?;
         let ct = current(key)?.oaep_encrypt(alg, &req.plaintext.0)?;
@@ -503,11 +505,7 @@ impl Kms {
         let alg = check_oaep(r, alg, ctx)?;
         let max = keymat::oaep_max_plaintext(r.key_spec, alg);
         if plaintext.len() > max {
-            return Err(KmsError::Validation(format!(
-                "Plaintext is {} bytes; the limit for {} with {alg} is {max} bytes.",
-                plaintext.len(),
-                r.key_spec
-            )));
+            return Err(oaep_plaintext_too_long(alg, r.key_spec, max));
         }
         Ok((alg, current(key)?.oaep_encrypt(alg, plaintext)?))
     }

@@ -27,15 +27,23 @@ const DRY_RUN_MESSAGE: &str = "The request would have succeeded, but the DryRun 
 /// The message AWS gives when a ciphertext's key cannot be used by the caller.
 const CIPHERTEXT_KEY_UNUSABLE: &str = "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.";
 
+/// AWS's text when a Decrypt or ReEncrypt names a key that cannot have
+/// produced the ciphertext.
+const INCORRECT_KEY: &str =
+    "The key ID in the request does not identify a CMK that can perform this operation.";
+
+fn is_symmetric_encryption_key(key: &Key) -> bool {
+    key.record.key_spec == KeySpec::SymmetricDefault
+        && key.record.key_usage == KeyUsage::EncryptDecrypt
+}
+
+/// A key-usage mismatch in AWS's words: `<arn> key usage is <usage> which is
+/// not valid for <Op>.` (the key spec is not named, even for an RSA
+/// ENCRYPT_DECRYPT key refused by GenerateDataKey).
 pub(crate) fn require_symmetric_encryption_key(key: &Key, op: &str) -> Result<(), KmsError> {
     let r = &key.record;
-    if r.key_spec != KeySpec::SymmetricDefault || r.key_usage != KeyUsage::EncryptDecrypt {
-        return Err(KmsError::InvalidKeyUsage(format!(
-            "{} key usage is {} and key spec is {}, which is not valid for {op}.",
-            r.arn(),
-            r.key_usage,
-            r.key_spec
-        )));
+    if !is_symmetric_encryption_key(key) {
+        return Err(crate::ops::asymmetric::wrong_usage(r, op));
     }
     Ok(())
 }
@@ -202,13 +210,6 @@ impl Kms {
                 let out = self.decrypt_asymmetric(&key, &req, &blob.0)?;
                 self.record_use(&key, TrackedOp::Decrypt);
                 return Ok(out);
-            }
-            if key.record.key_usage != KeyUsage::EncryptDecrypt {
-                // A key that cannot decrypt at all: authorization first, then
-                // the usage error AWS gives.
-                let key = self.resolve(caller, k, Accepts::KeyOrAlias, "Decrypt")?;
-                self.require_usable(&key.record)?;
-                require_symmetric_encryption_key(&key, "Decrypt")?;
             }
         }
         require_symmetric_algorithm(req.encryption_algorithm)?;
@@ -433,24 +434,18 @@ impl Kms {
         })
     }
 
-    /// GenerateRandom: 1 to 1024 random bytes (NumberOfBytes is required in
-    /// practice even though the model marks it optional).
+    /// GenerateRandom: 1 to 1024 random bytes (NumberOfBytes is required
+    /// even though the model marks it optional).
     pub fn generate_random(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: GenerateRandomRequest,
     ) -> Result<GenerateRandomResponse, KmsError> {
-        self.authorize_identity_only(_caller, "GenerateRandom", "*", Context::new())?;
-        if req.custom_key_store_id.is_some() {
-            return Err(KmsError::UnsupportedOperation(
-                "Custom key stores are not supported by ferrokms.".into(),
-            ));
-        }
-        let n = req.number_of_bytes.ok_or_else(|| {
-            KmsError::Validation(
-                "1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null".into(),
-            )
-        })?;
+        // Validation first, as on AWS. The model marks NumberOfBytes
+        // optional; AWS requires it in these words.
+        let n = req
+            .number_of_bytes
+            .ok_or_else(|| KmsError::Validation("NumberOfBytes is required.".into()))?;
         if !(1..=1024).contains(&n) {
             return Err(KmsError::validation(
                 Some(&n.to_string()),
@@ -461,6 +456,10 @@ impl Kms {
                     "Member must have value less than or equal to 1024"
                 },
             ));
+        }
+        self.authorize_identity_only(caller, "GenerateRandom", "*", Context::new())?;
+        if let Some(store) = &req.custom_key_store_id {
+            return Err(crate::ops::custom_key_stores::no_such_store(store));
         }
         Ok(GenerateRandomResponse {
             plaintext: SecretBlob(random_bytes(n as usize)?),
@@ -604,11 +603,12 @@ impl Kms {
             if let KeyRef::Alias(a) = &named_ref {
                 cond.insert("kms:RequestAlias", a.name.as_str());
             }
+            // A key that cannot have made this ciphertext (another key, or
+            // one that does not encrypt, an HMAC key say) is AWS's
+            // IncorrectKeyException, before any usage check.
             let named = self.lookup(&named_ref)?;
-            if named.record.addr != addr {
-                return Err(KmsError::IncorrectKey(
-                    "The key ID in the request does not identify a KMS key that can perform this operation.".into(),
-                ));
+            if named.record.addr != addr || !is_symmetric_encryption_key(&named) {
+                return Err(KmsError::IncorrectKey(INCORRECT_KEY.into()));
             }
         }
         self.authorize_key(caller, &key, action, cond)?;

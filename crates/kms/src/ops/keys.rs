@@ -32,6 +32,11 @@ impl Kms {
             .unwrap_or(KeySpec::SymmetricDefault);
         let origin = req.origin.unwrap_or(Origin::AwsKms);
         let usage = check_spec_and_usage(spec, req.key_usage)?;
+        // No custom key store exists here: the one named is not found, as
+        // on AWS for a store id that does not exist.
+        if let Some(store) = &req.custom_key_store_id {
+            return Err(crate::ops::custom_key_stores::no_such_store(store));
+        }
         match origin {
             Origin::AwsKms => {}
             // ML-DSA and ML-KEM private keys have no import format ferrokms
@@ -45,13 +50,13 @@ impl Kms {
                 )))
             }
         }
-        if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
+        if req.xks_key_id.is_some() {
             return Err(KmsError::UnsupportedOperation(
                 "Custom key stores are not supported by ferrokms.".into(),
             ));
         }
         let tags = req.tags.unwrap_or_default();
-        validate_new_tags(&[], &tags)?;
+        validate_request_tags(&tags)?;
         let mut cond = Context::new();
         cond.insert("kms:CallerAccount", caller.account.as_str());
         cond.insert("kms:KeySpec", spec.as_str());
@@ -350,14 +355,9 @@ pub(crate) fn check_spec_and_usage(
         Some(u) => u,
         None if spec == KeySpec::SymmetricDefault => KeyUsage::EncryptDecrypt,
         None => {
-            return Err(KmsError::Validation(format!(
-                "KeyUsage is required for KeySpec {spec}: specify one of {}.",
-                spec.allowed_usages()
-                    .iter()
-                    .map(|u| u.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
+            return Err(KmsError::Validation(
+                "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.".into(),
+            ))
         }
     };
     if !spec.allowed_usages().contains(&usage) {
@@ -393,26 +393,56 @@ pub(crate) fn check_policy_size(p: &str) -> Result<(), KmsError> {
     Ok(())
 }
 
-/// TagResource rules: `aws:` keys are reserved; at most 50 tags per key.
+/// AWS's answers to a request's own tags (CreateKey, TagResource,
+/// ReplicateKey), checked before the key is looked up: a key that begins
+/// with `aws:` in any case, a key given twice, more than 50 tags.
+pub(crate) fn validate_request_tags(new: &[crate::model::Tag]) -> Result<(), KmsError> {
+    if new.iter().any(|t| is_reserved_tag_key(&t.key)) {
+        return Err(KmsError::Tag(
+            "Tags beginning with aws: are reserved".into(),
+        ));
+    }
+    if new
+        .iter()
+        .enumerate()
+        .any(|(i, t)| new[..i].iter().any(|o| o.key == t.key))
+    {
+        return Err(KmsError::Tag("Duplicate tag keys".into()));
+    }
+    if new.len() > MAX_TAGS_PER_KEY {
+        return Err(too_many_tags());
+    }
+    check_tag_key_case(&[], new)
+}
+
+/// `aws:` is reserved whatever its case (`AWS:team` too).
+fn is_reserved_tag_key(key: &str) -> bool {
+    key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
+}
+
+/// A key holds at most 50 tags: the request's, merged with those it has,
+/// must fit. The 51st tag is AWS's answer to too many tags in one request,
+/// TagException (ferrokms gives it for the merged count too).
 pub(crate) fn validate_new_tags(
     existing: &[crate::model::Tag],
     new: &[crate::model::Tag],
 ) -> Result<(), KmsError> {
-    for t in new {
-        if t.key.starts_with("aws:") {
-            return Err(KmsError::Tag(
-                "Tag keys that begin with 'aws:' are reserved for AWS use.".into(),
-            ));
-        }
-    }
     check_tag_key_case(existing, new)?;
-    let merged = merge_tags(existing.to_vec(), new.to_vec());
-    if merged.len() > MAX_TAGS_PER_KEY {
-        return Err(KmsError::LimitExceeded(format!(
-            "A KMS key can have at most {MAX_TAGS_PER_KEY} tags."
-        )));
+    let added = new
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| {
+            !existing.iter().any(|e| e.key == t.key) && !new[..*i].iter().any(|o| o.key == t.key)
+        })
+        .count();
+    if existing.len() + added > MAX_TAGS_PER_KEY {
+        return Err(too_many_tags());
     }
     Ok(())
+}
+
+fn too_many_tags() -> KmsError {
+    KmsError::Tag("Too many tags".into())
 }
 
 /// KMS tag keys are case-sensitive, but policy condition keys are not:
@@ -494,5 +524,40 @@ mod tests {
         assert!(validate_new_tags(&existing, &[tag("teams", "red"), tag("a", "b")]).is_ok());
         // Collisions already stored are not the request's doing.
         assert!(check_tag_key_case(&[tag("x", "1"), tag("X", "2")], &[tag("y", "3")]).is_ok());
+    }
+
+    fn many(n: usize) -> Vec<Tag> {
+        (0..n).map(|i| tag(&format!("k{i}"), "v")).collect()
+    }
+
+    /// AWS's TagException texts for a request's own tags.
+    #[test]
+    fn request_tags_answer_in_aws_words() {
+        let tag_err = |t: &[Tag]| validate_request_tags(t).unwrap_err();
+        assert_eq!(
+            tag_err(&[tag("a", "1"), tag("b", "2"), tag("a", "3")]),
+            KmsError::Tag("Duplicate tag keys".into())
+        );
+        for reserved in ["aws:x", "AWS:x", "aWs:", "Aws:team"] {
+            assert_eq!(
+                tag_err(&[tag(reserved, "v")]),
+                KmsError::Tag("Tags beginning with aws: are reserved".into())
+            );
+        }
+        assert_eq!(tag_err(&many(51)), KmsError::Tag("Too many tags".into()));
+        assert!(validate_request_tags(&many(50)).is_ok());
+        assert!(validate_request_tags(&[tag("awsome", "v"), tag("x-aws:", "v")]).is_ok());
+    }
+
+    /// A key keeps at most 50 tags; re-tagging a key it has adds none.
+    #[test]
+    fn the_fifty_first_tag_of_a_key_is_too_many_tags() {
+        let fifty = many(50);
+        assert_eq!(
+            validate_new_tags(&fifty, &[tag("k50", "v")]),
+            Err(KmsError::Tag("Too many tags".into()))
+        );
+        assert!(validate_new_tags(&fifty, &[tag("k0", "new"), tag("k49", "new")]).is_ok());
+        assert!(validate_new_tags(&many(49), &[tag("k49", "v"), tag("k49", "w")]).is_ok());
     }
 }

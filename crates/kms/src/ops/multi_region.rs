@@ -23,7 +23,7 @@ use crate::model::{
     KeyMetadata, KeyRecord, KeyState, MultiRegionConfiguration, MultiRegionInfo, MultiRegionKey,
     MultiRegionKeyType, Origin,
 };
-use crate::ops::keys::{merge_tags, validate_new_tags};
+use crate::ops::keys::{merge_tags, validate_request_tags};
 use crate::ops::require_not_pending_deletion;
 use crate::state::{material_storage_id, put_key_change, Key, KIND_MATERIAL};
 use crate::{default_key_policy, Caller, Kms, KmsError};
@@ -134,6 +134,8 @@ impl Kms {
         req: ReplicateKeyRequest,
     ) -> Result<ReplicateKeyResponse, KmsError> {
         let replica_region = region_member(&req.replica_region, "replicaRegion")?;
+        let tags = req.tags.clone().unwrap_or_default();
+        validate_request_tags(&tags)?;
         let mut cond = Context::new();
         cond.insert("kms:ReplicaRegion", replica_region.as_str());
         let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOnly, "ReplicateKey", cond)?;
@@ -143,7 +145,7 @@ impl Kms {
             Some(MultiRegionKeyType::Primary) => {}
             Some(MultiRegionKeyType::Replica) => {
                 return Err(KmsError::UnsupportedOperation(format!(
-                    "{} is a multi-Region replica key; replicate its primary key.",
+                    "{} is not a multi-region primary key.",
                     r.arn()
                 )))
             }
@@ -179,8 +181,6 @@ impl Kms {
             region: replica_region.clone(),
             ..caller.clone()
         };
-        let tags = req.tags.clone().unwrap_or_default();
-        validate_new_tags(&[], &tags)?;
         let mut create_cond = Context::new();
         create_cond.insert("kms:CallerAccount", caller.account.as_str());
         create_cond.insert("kms:KeySpec", r.key_spec.as_str());
@@ -330,10 +330,17 @@ impl Kms {
         self.state.write().keys.insert(primary_key);
         drop(_w);
         tracing::info!(primary = %r.arn(), replica = %replica.record.arn(), "multi-Region key replicated");
+        // AWS answers while the replica is still being created: its
+        // metadata says Creating (DescribeKey shows it Enabled at once here).
+        let mut replica_key_metadata = self.metadata(&replica.record);
+        if replica_key_metadata.key_state == KeyState::Enabled {
+            replica_key_metadata.key_state = KeyState::Creating;
+            replica_key_metadata.enabled = false;
+        }
         Ok(ReplicateKeyResponse {
-            replica_key_metadata: self.metadata(&replica.record),
+            replica_key_metadata,
             replica_policy: replica.record.policy.to_string(),
-            replica_tags: replica.record.tags.clone(),
+            replica_tags: (!replica.record.tags.is_empty()).then(|| replica.record.tags.clone()),
         })
     }
 
@@ -357,8 +364,9 @@ impl Kms {
         let r = &key.record;
         crate::ops::require_customer_managed(r)?;
         if r.multi_region_key_type() != Some(MultiRegionKeyType::Primary) {
+            // ReplicateKey's text, which AWS gives for a replica.
             return Err(KmsError::UnsupportedOperation(format!(
-                "{} is not a multi-Region primary key.",
+                "{} is not a multi-region primary key.",
                 r.arn()
             )));
         }

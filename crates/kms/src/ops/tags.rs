@@ -4,7 +4,7 @@ use ferrokms_policy::{Context, ContextValue};
 
 use crate::api::*;
 use crate::ids::Accepts;
-use crate::ops::keys::{check_tag_key_case, merge_tags, validate_new_tags};
+use crate::ops::keys::{merge_tags, validate_new_tags, validate_request_tags};
 use crate::ops::{page, require_not_pending_deletion};
 use crate::{Caller, Kms, KmsError};
 
@@ -15,9 +15,10 @@ impl Kms {
         caller: &Caller,
         req: TagResourceRequest,
     ) -> Result<Empty, KmsError> {
-        // Before the request context is built: two spellings of one key
-        // would be one aws:RequestTag/<key> entry.
-        check_tag_key_case(&[], &req.tags)?;
+        // Before the key is looked up, as on AWS; and before the request
+        // context is built: two spellings of one key would be one
+        // aws:RequestTag/<key> entry.
+        validate_request_tags(&req.tags)?;
         let mut cond = Context::new();
         for t in &req.tags {
             cond.insert(&format!("aws:RequestTag/{}", t.key), t.value.as_str());
