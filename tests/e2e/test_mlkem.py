@@ -95,7 +95,7 @@ def test_ml_kem_key_specs_take_only_key_usage_encapsulate_decapsulate(A, spec):
     expect_error(
         A.kms.create_key,
         "ValidationException",
-        message=f"KeyUsage is required for KeySpec {spec}: specify one of ENCAPSULATE_DECAPSULATE.",
+        message="You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.",
         KeySpec=spec,
     )
 
