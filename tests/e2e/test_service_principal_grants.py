@@ -327,7 +327,7 @@ def test_retiring_service_principal_lists_and_retires_its_grants(srv, A, stand_i
 # --- rule: ListKeys ResourceOwners ---
 
 
-def test_list_keys_resource_owners_self_and_ram(A, B):
+def test_list_keys_resource_owners_self_and_ram(srv, A, B):
     key = A.key()
     B.key()
 
@@ -340,6 +340,9 @@ def test_list_keys_resource_owners_self_and_ram(A, B):
     assert arns(ResourceOwners=["OTHER_ACCOUNTS_VIA_RAM", "SELF"]) == mine
     out = A.kms.list_keys(ResourceOwners=["OTHER_ACCOUNTS_VIA_RAM"])
     assert out["Keys"] == [] and out["Truncated"] is False
-    expect_error(A.kms.list_keys, VE, ResourceOwners=[])
-    expect_error(A.kms.list_keys, VE, ResourceOwners=["SELF", "OTHER_ACCOUNTS_VIA_RAM", "SELF"])
-    expect_error(A.kms.list_keys, VE, ResourceOwners=["EVERYONE"])
+    # The service model's list: 1 or 2 values of the enum (the server's
+    # own check, past boto3's).
+    raw = make_client(srv.endpoint, A.id, "x", validate=False)
+    expect_error(raw.list_keys, VE, ResourceOwners=[])
+    expect_error(raw.list_keys, VE, ResourceOwners=["SELF", "OTHER_ACCOUNTS_VIA_RAM", "SELF"])
+    expect_error(raw.list_keys, VE, ResourceOwners=["EVERYONE"])

@@ -283,6 +283,23 @@ fn an_explicit_deny_in_the_key_policy_beats_a_service_principals_grant() {
     denied(encrypt(&kms, &dynamodb(), &key));
 }
 
+#[test]
+fn a_key_policy_naming_the_service_principal_does_not_match_its_calls() {
+    // Only grants model service principals (docs/authorization.md, "What
+    // is not modelled"): a `Service` principal in a key policy names no
+    // principal that can sign a request here.
+    let kms = kms();
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": root_arn(ACCT)}, "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"Service": DYNAMODB}, "Action": "kms:Encrypt", "Resource": "*"}
+        ]
+    });
+    let key = create_key(&kms, Some(policy.to_string()));
+    denied(encrypt(&kms, &dynamodb(), &key));
+}
+
 // --- rule: CreateGrant takes exactly one grantee, at most one retiring
 // principal, and a grant to a service principal needs SourceArn and a
 // retiring principal ---
