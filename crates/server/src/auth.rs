@@ -633,6 +633,79 @@ mod tests {
         );
     }
 
+    /// The trusted-service headers as a request of `signed` headers would
+    /// carry them, sent by the account root, trusted or not.
+    fn service_facts(
+        sent: &[(&'static str, &str)],
+        signed: &[&str],
+        trusted: bool,
+    ) -> Result<ServiceHeaders, crate::kms_api::ApiError> {
+        let mut headers = axum::http::HeaderMap::new();
+        for (n, v) in sent {
+            headers.insert(
+                axum::http::HeaderName::from_static(n),
+                v.parse().expect("header value"),
+            );
+        }
+        let identity = Identity {
+            principal: Principal::Root {
+                account: AccountId::parse("111122223333").expect("account"),
+            },
+            region: Region::parse("us-east-1").expect("region"),
+            service: "kms".into(),
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            temporary: false,
+            session: None,
+            signed_headers: signed.iter().map(|h| h.to_string()).collect(),
+        };
+        let trusted: Vec<String> = if trusted {
+            vec!["arn:aws:iam::111122223333:root".into()]
+        } else {
+            Vec::new()
+        };
+        service_headers(&headers, &identity, &trusted)
+    }
+
+    #[test]
+    fn a_service_principal_call_needs_a_trusted_signer_and_signed_headers() {
+        const SP: &str = SERVICE_PRINCIPAL_HEADER;
+        const SRC: &str = SOURCE_ARN_HEADER;
+        let arn = "arn:aws:dynamodb:us-east-1:111122223333:table/t";
+        let both = [(SP, "dynamodb.amazonaws.com"), (SRC, arn)];
+        let call = service_facts(&both, &[SP, SRC], true)
+            .expect("trusted and signed")
+            .service_call
+            .expect("a service call");
+        assert_eq!(call.principal, "dynamodb.amazonaws.com");
+        assert_eq!(call.source_arn.as_deref(), Some(arn));
+        // No header at all: nothing, whoever signs.
+        assert!(service_facts(&[], &[], false)
+            .expect("plain request")
+            .service_call
+            .is_none());
+        let refused = [
+            // Not trusted, or the header not signed.
+            service_facts(&both, &[SP, SRC], false),
+            service_facts(&both, &[SP], true),
+            // A source resource without the service principal.
+            service_facts(&[(SRC, arn)], &[SRC], true),
+            // Not a service principal, not an ARN with an account.
+            service_facts(&[(SP, "dynamodb")], &[SP], true),
+            service_facts(
+                &[
+                    (SP, "dynamodb.amazonaws.com"),
+                    (SRC, "arn:aws:dynamodb:::table/t"),
+                ],
+                &[SP, SRC],
+                true,
+            ),
+        ];
+        for r in refused {
+            let e = r.expect_err("refused");
+            assert_eq!(e.code, "AccessDeniedException");
+        }
+    }
+
     #[test]
     fn issued_key_shapes_are_recognised() {
         assert!(looks_issued("AKIAIOSFODNN7EXAMPLE"));
