@@ -154,6 +154,22 @@ pub struct RequestFacts {
     /// `kms:ViaService` (and `aws:ViaAWSService` true) when a trusted
     /// service principal made the call for the caller.
     pub via_service: Option<String>,
+    /// The AWS service principal making the call itself (not on anyone's
+    /// behalf), with the resource it acts for: what a grant to a service
+    /// principal (`GranteeServicePrincipal`) applies to.
+    pub service_call: Option<ServiceCall>,
+}
+
+/// A call an AWS service principal makes itself (AWS: with its own service
+/// credentials), on behalf of one of its resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCall {
+    /// The service principal, `dynamodb.amazonaws.com`
+    /// (`aws:PrincipalServiceName`).
+    pub principal: String,
+    /// The resource the call is made for (`aws:SourceArn`; its account is
+    /// `aws:SourceAccount`), when the service names one.
+    pub source_arn: Option<String>,
 }
 
 /// The request-wide condition keys of one request. Built on first use:
@@ -196,6 +212,16 @@ impl RequestContext {
                 context.insert("kms:ViaService", service.as_str());
                 context.insert("aws:ViaAWSService", true);
             }
+            if let Some(call) = &f.service_call {
+                context.insert("aws:PrincipalIsAWSService", true);
+                context.insert("aws:PrincipalServiceName", call.principal.as_str());
+                if let Some(arn) = &call.source_arn {
+                    context.insert("aws:SourceArn", arn.as_str());
+                    if let Ok(parsed) = ferrokms_types::Arn::parse(arn) {
+                        context.insert("aws:SourceAccount", parsed.account.as_str());
+                    }
+                }
+            }
             context
         })
     }
@@ -203,6 +229,11 @@ impl RequestContext {
     /// The service that made the call for the caller, if any.
     pub fn via_service(&self) -> Option<&str> {
         self.facts.as_ref()?.via_service.as_deref()
+    }
+
+    /// The AWS service principal making the call itself, if any.
+    pub fn service_call(&self) -> Option<&ServiceCall> {
+        self.facts.as_ref()?.service_call.as_ref()
     }
 }
 

@@ -15,7 +15,8 @@ pub mod decide;
 pub mod record;
 
 pub use caller::{
-    Caller, CallerIdentity, CallerPolicy, CallerProfile, RequestContext, RequestFacts, Trace,
+    Caller, CallerIdentity, CallerPolicy, CallerProfile, RequestContext, RequestFacts, ServiceCall,
+    Trace,
 };
 pub use decide::{decide, IdentitySide, Question, ResourceKeys, ResourcePolicy, Verdict};
 pub use record::{AuthzRecord, PolicySide, Reason, PLAIN_ALLOW};

@@ -508,6 +508,8 @@ pub(crate) fn record_context(record: &AuditRecord) -> Vec<String> {
         ("keyPairSpec", "kms:DataKeyPairSpec"),
         ("granteePrincipal", "kms:GranteePrincipal"),
         ("retiringPrincipal", "kms:RetiringPrincipal"),
+        ("granteeServicePrincipal", "kms:GranteeServicePrincipal"),
+        ("retiringServicePrincipal", "kms:RetiringServicePrincipal"),
     ] {
         if let Some(v) = p[param].as_str() {
             out.push(format!("{key}={v}"));

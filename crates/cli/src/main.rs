@@ -159,7 +159,10 @@ struct ServeArgs {
     bootstrap: Option<PathBuf>,
     /// A principal ARN (user or role) trusted to act as an AWS service: its
     /// signed requests may carry `X-Ferrokms-Via-Service: <service host>`,
-    /// which sets kms:ViaService (and kms:GrantIsForAWSResource). Repeatable.
+    /// which sets kms:ViaService (and kms:GrantIsForAWSResource), or
+    /// `X-Ferrokms-Service-Principal: <service principal>` with
+    /// `X-Ferrokms-Source-Arn: <ARN>` to call as that service principal
+    /// (grants to service principals, docs/keys.md). Repeatable.
     #[arg(
         long = "via-service-principal",
         env = "FERROKMS_VIA_SERVICE_PRINCIPALS",

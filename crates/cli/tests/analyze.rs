@@ -241,11 +241,12 @@ fn prepare() -> Prepared {
             &caller,
             ferrokms_kms::grants::CreateGrantRequest {
                 key_id: custom.clone(),
-                grantee_principal: "arn:aws:iam::111122223333:user/alice".into(),
+                grantee_principal: Some("arn:aws:iam::111122223333:user/alice".into()),
                 operations: vec!["Decrypt".into()],
                 constraints: Some(ferrokms_kms::grants::GrantConstraints {
                     encryption_context_equals: Some([("app".to_string(), "x".to_string())].into()),
                     encryption_context_subset: None,
+                    source_arn: None,
                 }),
                 ..Default::default()
             },

@@ -121,7 +121,27 @@ pub struct ListRequest {
     pub marker: Option<String>,
 }
 
-pub type ListKeysRequest = ListRequest;
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ListKeysRequest {
+    pub limit: Option<u32>,
+    pub marker: Option<String>,
+    /// Whose keys: the caller's account (`SELF`, the default), keys other
+    /// accounts share through RAM (`OTHER_ACCOUNTS_VIA_RAM`), or both.
+    pub resource_owners: Option<Vec<ResourceOwner>>,
+}
+
+/// A `ResourceOwners` value of ListKeys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ResourceOwner {
+    /// The keys of the caller's account and region.
+    #[serde(rename = "SELF")]
+    OwnAccount,
+    /// Keys other accounts share with the caller's through Resource Access
+    /// Manager: ferrokms has no RAM, so there are none.
+    OtherAccountsViaRam,
+}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]

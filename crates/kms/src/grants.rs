@@ -36,7 +36,10 @@ const MAX_CONSTRAINT_PAIRS: usize = 8;
 const MAX_CONSTRAINT_VALUE: usize = 384;
 const TOKEN_PREFIX: &str = "fkgt1";
 
-/// The encryption-context constraints of a grant.
+/// The constraints of a grant: on the encryption context, and on the
+/// resource an AWS service calls for (`SourceArn`, compared with the
+/// request's `aws:SourceArn`). Stored grants without `SourceArn` read as
+/// having none.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GrantConstraints {
@@ -44,11 +47,28 @@ pub struct GrantConstraints {
     pub encryption_context_subset: Option<BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_context_equals: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
 }
 
 impl GrantConstraints {
     fn is_empty(&self) -> bool {
-        self.encryption_context_subset.is_none() && self.encryption_context_equals.is_none()
+        !self.has_encryption_context() && self.source_arn.is_none()
+    }
+
+    /// Whether it constrains the encryption context (only symmetric
+    /// encryption keys take one).
+    fn has_encryption_context(&self) -> bool {
+        self.encryption_context_subset.is_some() || self.encryption_context_equals.is_some()
+    }
+
+    /// The `SourceArn` constraint holds when the request is made for that
+    /// very resource (its `aws:SourceArn`, exact match): a request that
+    /// names no source resource never meets it.
+    fn source_arn_holds(&self, request_source: Option<&str>) -> bool {
+        self.source_arn
+            .as_deref()
+            .is_none_or(|arn| request_source == Some(arn))
     }
 
     /// Keys compare case-insensitively, values case-sensitively (AWS's rule).
@@ -85,7 +105,16 @@ impl GrantConstraints {
     /// Whether `child` is at least as strict as `self` (a grant-derived
     /// CreateGrant may only narrow).
     fn admits_child(&self, child: &GrantConstraints) -> bool {
-        if self.is_empty() {
+        // A SourceArn constraint is kept as it is: the child is for the
+        // same resource.
+        if self
+            .source_arn
+            .as_ref()
+            .is_some_and(|arn| child.source_arn.as_ref() != Some(arn))
+        {
+            return false;
+        }
+        if !self.has_encryption_context() {
             return true;
         }
         let lower = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
@@ -118,18 +147,133 @@ impl GrantConstraints {
     }
 }
 
+/// Whom a grant names, as its grantee or retiring principal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantPrincipal {
+    /// An account (12 digits or its root ARN), or an IAM / STS principal
+    /// ARN (`GranteePrincipal`, `RetiringPrincipal`).
+    Aws(String),
+    /// An AWS service principal, `dynamodb.amazonaws.com`
+    /// (`GranteeServicePrincipal`, `RetiringServicePrincipal`).
+    Service(String),
+}
+
+impl GrantPrincipal {
+    fn aws(&self) -> Option<&str> {
+        match self {
+            GrantPrincipal::Aws(p) => Some(p),
+            GrantPrincipal::Service(_) => None,
+        }
+    }
+
+    fn service(&self) -> Option<&str> {
+        match self {
+            GrantPrincipal::Service(p) => Some(p),
+            GrantPrincipal::Aws(_) => None,
+        }
+    }
+
+    /// How messages and reports name it.
+    pub fn describe(&self) -> String {
+        match self {
+            GrantPrincipal::Aws(p) => p.clone(),
+            GrantPrincipal::Service(p) => format!("the service principal {p}"),
+        }
+    }
+}
+
 /// A stored grant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StoredGrant", into = "StoredGrant")]
 pub struct GrantRecord {
     pub key: KeyAddr,
     pub grant_id: String,
     pub name: Option<String>,
-    pub grantee: String,
-    pub retiring: Option<String>,
+    pub grantee: GrantPrincipal,
+    pub retiring: Option<GrantPrincipal>,
     pub operations: Vec<String>,
     pub constraints: GrantConstraints,
     pub issuing_account: AccountId,
     pub created_ms: i64,
+}
+
+/// A grant as the store holds it. Grants stored before service principals
+/// existed have `grantee` and `retiring` only and read unchanged; a grant
+/// to a service principal has `grantee_service` instead of `grantee`
+/// (so a server older than this one refuses to load it rather than
+/// misreading it), and `retiring_service` in place of `retiring`.
+#[derive(Serialize, Deserialize)]
+struct StoredGrant {
+    key: KeyAddr,
+    grant_id: String,
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grantee: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grantee_service: Option<String>,
+    retiring: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retiring_service: Option<String>,
+    operations: Vec<String>,
+    constraints: GrantConstraints,
+    issuing_account: AccountId,
+    created_ms: i64,
+}
+
+impl TryFrom<StoredGrant> for GrantRecord {
+    type Error = String;
+
+    fn try_from(g: StoredGrant) -> Result<Self, String> {
+        let grantee = match (g.grantee, g.grantee_service) {
+            (Some(p), None) => GrantPrincipal::Aws(p),
+            (None, Some(s)) => GrantPrincipal::Service(s),
+            _ => return Err("a grant names exactly one grantee".into()),
+        };
+        let retiring = match (g.retiring, g.retiring_service) {
+            (None, None) => None,
+            (Some(p), None) => Some(GrantPrincipal::Aws(p)),
+            (None, Some(s)) => Some(GrantPrincipal::Service(s)),
+            (Some(_), Some(_)) => return Err("a grant names at most one retiring principal".into()),
+        };
+        Ok(GrantRecord {
+            key: g.key,
+            grant_id: g.grant_id,
+            name: g.name,
+            grantee,
+            retiring,
+            operations: g.operations,
+            constraints: g.constraints,
+            issuing_account: g.issuing_account,
+            created_ms: g.created_ms,
+        })
+    }
+}
+
+impl From<GrantRecord> for StoredGrant {
+    fn from(g: GrantRecord) -> Self {
+        let (grantee, grantee_service) = match g.grantee {
+            GrantPrincipal::Aws(p) => (Some(p), None),
+            GrantPrincipal::Service(s) => (None, Some(s)),
+        };
+        let (retiring, retiring_service) = match g.retiring {
+            None => (None, None),
+            Some(GrantPrincipal::Aws(p)) => (Some(p), None),
+            Some(GrantPrincipal::Service(s)) => (None, Some(s)),
+        };
+        StoredGrant {
+            key: g.key,
+            grant_id: g.grant_id,
+            name: g.name,
+            grantee,
+            grantee_service,
+            retiring,
+            retiring_service,
+            operations: g.operations,
+            constraints: g.constraints,
+            issuing_account: g.issuing_account,
+            created_ms: g.created_ms,
+        }
+    }
 }
 
 /// Why a grant does not cover an operation with a request's encryption
@@ -140,6 +284,9 @@ enum OperationMiss {
     NotListed,
     /// The encryption context does not meet the grant's constraints.
     Constraints,
+    /// The request is not made for the resource of the grant's `SourceArn`
+    /// constraint.
+    SourceArn,
 }
 
 impl GrantRecord {
@@ -148,14 +295,24 @@ impl GrantRecord {
     /// ([`Kms::grant_token_report`]): the grant lists the operation, and
     /// its constraints hold for the request's encryption context (`lower`,
     /// keys lowercased) unless the operation takes none (DescribeKey,
-    /// RetireGrant, CreateGrant). `None` when the grant covers it.
-    fn operation_miss(&self, op: &str, lower: &BTreeMap<String, &String>) -> Option<OperationMiss> {
+    /// RetireGrant, CreateGrant), and its `SourceArn` constraint holds for
+    /// the request's `aws:SourceArn` on every operation but RetireGrant
+    /// (AWS: "it does not apply to RetireGrant"). `None` when the grant
+    /// covers it.
+    fn operation_miss(
+        &self,
+        op: &str,
+        lower: &BTreeMap<String, &String>,
+        source_arn: Option<&str>,
+    ) -> Option<OperationMiss> {
         if !self.operations.iter().any(|o| o == op) {
             Some(OperationMiss::NotListed)
         } else if !matches!(op, "DescribeKey" | "RetireGrant" | "CreateGrant")
             && !self.constraints.holds_lowered(lower)
         {
             Some(OperationMiss::Constraints)
+        } else if op != "RetireGrant" && !self.constraints.source_arn_holds(source_arn) {
+            Some(OperationMiss::SourceArn)
         } else {
             None
         }
@@ -178,15 +335,28 @@ pub struct GrantTokenReport {
 }
 
 /// How a grant names the caller: exactly (its user, session or federated
-/// user ARN), through the role of its session, or as its account.
+/// user ARN), through the role of its session, as its account, or as the
+/// AWS service principal the request is made by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum GranteeMatch {
     Direct,
     Role,
     Account,
+    Service,
 }
 
-fn grantee_match(grantee: &str, caller: &Caller) -> Option<GranteeMatch> {
+fn grantee_match(grantee: &GrantPrincipal, caller: &Caller) -> Option<GranteeMatch> {
+    let grantee = match grantee {
+        GrantPrincipal::Aws(p) => p.as_str(),
+        // Only a call the service principal itself makes (a trusted
+        // principal's signed x-ferrokms-service-principal header): no user
+        // or role of any account is ever a service principal.
+        GrantPrincipal::Service(s) => {
+            return caller_service(caller)
+                .is_some_and(|c| c.principal == *s)
+                .then_some(GranteeMatch::Service)
+        }
+    };
     if grantee == caller.arn {
         return Some(GranteeMatch::Direct);
     }
@@ -243,6 +413,9 @@ impl IdentityCaps {
             GranteeMatch::Direct => true,
             GranteeMatch::Role => self.boundary && self.session,
             GranteeMatch::Account => self.identity && self.boundary && self.session,
+            // A service principal has no identity-side policies: those of
+            // the principal trusted to stand in for it do not cap it.
+            GranteeMatch::Service => true,
         }
     }
 }
@@ -260,6 +433,41 @@ pub(crate) enum GrantUse<'a> {
         operations: &'a [String],
         constraints: &'a GrantConstraints,
     },
+}
+
+/// The AWS service principal a request is made by, if any.
+fn caller_service(caller: &Caller) -> Option<&ferrokms_authz::ServiceCall> {
+    caller.identity.context.service_call()
+}
+
+/// The resource a request is made for (`aws:SourceArn`), if any.
+fn caller_source_arn(caller: &Caller) -> Option<&str> {
+    caller_service(caller)?.source_arn.as_deref()
+}
+
+/// An AWS service principal as the service model spells one
+/// (`ServicePrincipalType`: at least three dot-separated labels of
+/// letters, digits and `-`, at most 128 characters), `s3.amazonaws.com`.
+pub fn is_service_principal(p: &str) -> bool {
+    let labels: Vec<&str> = p.split('.').collect();
+    (1..=128).contains(&p.len())
+        && labels.len() >= 3
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+}
+
+/// A `SourceArn` as the service model spells one
+/// (`GrantConstraintSourceArnType`): an ARN with a 12-digit account and a
+/// resource, 20 to 512 characters.
+pub fn is_source_arn(arn: &str) -> bool {
+    (20..=512).contains(&arn.len())
+        && ferrokms_types::Arn::parse(arn).is_ok_and(|a| {
+            a.partition.starts_with("aws")
+                && !a.service.is_empty()
+                && AccountId::parse(&a.account).is_ok()
+                && !a.resource.is_empty()
+        })
 }
 
 /// Grantee and retiring principals: an account, or an IAM / STS principal
@@ -368,8 +576,12 @@ fn context_encryption_context(ctx: &Context) -> BTreeMap<String, String> {
 #[serde(rename_all = "PascalCase", default)]
 pub struct CreateGrantRequest {
     pub key_id: String,
-    pub grantee_principal: String,
+    /// Exactly one of `grantee_principal` and `grantee_service_principal`.
+    pub grantee_principal: Option<String>,
+    pub grantee_service_principal: Option<String>,
+    /// At most one of `retiring_principal` and `retiring_service_principal`.
     pub retiring_principal: Option<String>,
+    pub retiring_service_principal: Option<String>,
     pub operations: Vec<String>,
     pub constraints: Option<GrantConstraints>,
     pub grant_tokens: Option<Vec<String>>,
@@ -391,7 +603,9 @@ pub struct ListGrantsRequest {
     pub marker: Option<String>,
     pub key_id: String,
     pub grant_id: Option<String>,
+    /// At most one of `grantee_principal` and `grantee_service_principal`.
     pub grantee_principal: Option<String>,
+    pub grantee_service_principal: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -399,7 +613,9 @@ pub struct ListGrantsRequest {
 pub struct ListRetirableGrantsRequest {
     pub limit: Option<u32>,
     pub marker: Option<String>,
-    pub retiring_principal: String,
+    /// Exactly one of `retiring_principal` and `retiring_service_principal`.
+    pub retiring_principal: Option<String>,
+    pub retiring_service_principal: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -410,13 +626,18 @@ pub struct GrantListEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub creation_date: f64,
-    pub grantee_principal: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grantee_principal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retiring_principal: Option<String>,
     pub issuing_account: String,
     pub operations: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub constraints: Option<GrantConstraints>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grantee_service_principal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retiring_service_principal: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -451,8 +672,12 @@ fn entry(g: &GrantRecord) -> GrantListEntry {
         grant_id: g.grant_id.clone(),
         name: g.name.clone(),
         creation_date: crate::model::ms_to_epoch_seconds(g.created_ms),
-        grantee_principal: g.grantee.clone(),
-        retiring_principal: g.retiring.clone(),
+        grantee_principal: g.grantee.aws().map(str::to_string),
+        retiring_principal: g
+            .retiring
+            .as_ref()
+            .and_then(|r| r.aws())
+            .map(str::to_string),
         issuing_account: format!(
             "arn:{}:iam::{}:root",
             g.key.region.partition(),
@@ -460,6 +685,12 @@ fn entry(g: &GrantRecord) -> GrantListEntry {
         ),
         operations: g.operations.clone(),
         constraints: (!g.constraints.is_empty()).then(|| g.constraints.clone()),
+        grantee_service_principal: g.grantee.service().map(str::to_string),
+        retiring_service_principal: g
+            .retiring
+            .as_ref()
+            .and_then(|r| r.service())
+            .map(str::to_string),
     }
 }
 
@@ -467,6 +698,53 @@ fn entry(g: &GrantRecord) -> GrantListEntry {
 /// makes the call on the principal's behalf.
 fn for_aws_resource(caller: &Caller) -> bool {
     caller.identity.context.via_service().is_some()
+}
+
+/// CreateGrant's grantee and retiring principal: exactly one grantee
+/// (`GranteePrincipal` or `GranteeServicePrincipal`), at most one retiring
+/// principal (`RetiringPrincipal` or `RetiringServicePrincipal`), in the
+/// words of the API reference (AWS's exact texts are not documented).
+fn grant_principals(
+    req: &CreateGrantRequest,
+) -> Result<(GrantPrincipal, Option<GrantPrincipal>), KmsError> {
+    let grantee = match (&req.grantee_principal, &req.grantee_service_principal) {
+        (Some(p), None) => GrantPrincipal::Aws(p.clone()),
+        (None, Some(s)) => GrantPrincipal::Service(s.clone()),
+        (Some(_), Some(_)) => return Err(KmsError::Validation(
+            "You must specify either GranteePrincipal or GranteeServicePrincipal, but not both."
+                .into(),
+        )),
+        (None, None) => {
+            return Err(KmsError::Validation(
+                "You must specify either GranteePrincipal or GranteeServicePrincipal.".into(),
+            ))
+        }
+    };
+    let retiring = match (&req.retiring_principal, &req.retiring_service_principal) {
+        (None, None) => None,
+        (Some(p), None) => Some(GrantPrincipal::Aws(p.clone())),
+        (None, Some(s)) => Some(GrantPrincipal::Service(s.clone())),
+        (Some(_), Some(_)) => return Err(KmsError::Validation(
+            "You can specify either RetiringPrincipal or RetiringServicePrincipal, but not both."
+                .into(),
+        )),
+    };
+    Ok((grantee, retiring))
+}
+
+/// The filter "usable only by callers in a service principal" (ListGrants'
+/// `GranteeServicePrincipal`, ListRetirableGrants'
+/// `RetiringServicePrincipal`): the caller must be that service principal
+/// itself. Anyone else, a user or role of any account included, is refused
+/// rather than shown the grants of a service.
+fn require_service_caller(caller: &Caller, action: &str, service: &str) -> Result<(), KmsError> {
+    if caller_service(caller).is_some_and(|c| c.principal == service) {
+        return Ok(());
+    }
+    Err(KmsError::AccessDenied(format!(
+        "User: {} is not authorized to perform: kms:{action} for the service principal {service}: this filter is only usable by callers in that service principal",
+        caller.arn
+    )))
 }
 
 fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
@@ -499,6 +777,7 @@ impl Kms {
         let op = grant_operation(action);
         let ec = context_encryption_context(op_context);
         let lower = lowered(&ec);
+        let source_arn = caller_source_arn(caller);
         grants.iter().any(|g| {
             let Some(m) = grantee_match(&g.grantee, caller) else {
                 return false;
@@ -514,9 +793,10 @@ impl Kms {
                     op == "CreateGrant"
                         && g.operations.iter().any(|o| o == op)
                         && operations.iter().all(|o| g.operations.contains(o))
+                        && g.constraints.source_arn_holds(source_arn)
                         && g.constraints.admits_child(constraints)
                 }
-                GrantUse::Any => g.operation_miss(op, &lower).is_none(),
+                GrantUse::Any => g.operation_miss(op, &lower, source_arn).is_none(),
             }
         })
     }
@@ -571,25 +851,38 @@ impl Kms {
             reasons.push(format!("the grant is for key {grant_key}, not {key_arn}"));
         }
         match grantee_match(&g.grantee, caller) {
-            None => reasons.push(format!(
-                "the grantee is {}, not {} (nor its role or account)",
-                g.grantee, caller.arn
-            )),
+            None => reasons.push(match &g.grantee {
+                GrantPrincipal::Aws(p) => {
+                    format!(
+                        "the grantee is {p}, not {} (nor its role or account)",
+                        caller.arn
+                    )
+                }
+                GrantPrincipal::Service(p) => format!(
+                    "the grantee is the AWS service principal {p}: only a call that service \
+                     principal makes itself can use the grant"
+                ),
+            }),
             Some(GranteeMatch::Account) => reasons.push(format!(
                 "the grantee is the account {}: the grant applies only where the caller's own \
                  identity-based policy also allows kms:{action} (and its permissions boundary \
                  and session policy, if any)",
-                g.grantee
+                g.grantee.describe()
             )),
             Some(GranteeMatch::Role) => reasons.push(format!(
                 "the grantee is the role {}: the grant applies only where the session's \
                  permissions boundary and session policy, if any, also allow kms:{action}",
-                g.grantee
+                g.grantee.describe()
             )),
-            Some(GranteeMatch::Direct) => {}
+            Some(GranteeMatch::Direct | GranteeMatch::Service) => {}
         }
         let op = grant_operation(action);
-        match g.operation_miss(op, &lowered(&context_encryption_context(context))) {
+        let source_arn = caller_source_arn(caller);
+        match g.operation_miss(
+            op,
+            &lowered(&context_encryption_context(context)),
+            source_arn,
+        ) {
             Some(OperationMiss::NotListed) => reasons.push(format!(
                 "the grant allows {}, not {op}",
                 g.operations.join(", ")
@@ -599,6 +892,11 @@ impl Kms {
                  (give it with --context kms:EncryptionContext:KEY=VALUE)"
                     .into(),
             ),
+            Some(OperationMiss::SourceArn) => reasons.push(format!(
+                "the grant applies only to requests made for {} (aws:SourceArn), and this one is {}",
+                g.constraints.source_arn.as_deref().unwrap_or_default(),
+                source_arn.map_or("made for no resource".to_string(), |a| format!("made for {a}"))
+            )),
             None => {}
         }
         // An account or role grantee is conditional, not refused: it is
@@ -613,7 +911,7 @@ impl Kms {
             valid: true,
             grant_id: Some(g.grant_id.clone()),
             key_arn: Some(grant_key),
-            grantee: Some(g.grantee.clone()),
+            grantee: Some(g.grantee.describe()),
             operations: g.operations.clone(),
             applies,
             reasons,
@@ -646,7 +944,20 @@ impl Kms {
                 "Member must have length greater than or equal to 1",
             ));
         }
+        let (grantee, retiring) = grant_principals(&req)?;
         let constraints = req.constraints.clone().unwrap_or_default();
+        if matches!(grantee, GrantPrincipal::Service(_)) {
+            if constraints.source_arn.is_none() {
+                return Err(KmsError::Validation(
+                    "When you specify a GranteeServicePrincipal, you must also specify a SourceArn grant constraint.".into(),
+                ));
+            }
+            if retiring.is_none() {
+                return Err(KmsError::Validation(
+                    "When you specify a GranteeServicePrincipal, you must also specify either a RetiringPrincipal or a RetiringServicePrincipal.".into(),
+                ));
+            }
+        }
         for (m, member) in [
             (
                 &constraints.encryption_context_equals,
@@ -675,14 +986,31 @@ impl Kms {
                 .map(|o| ContextValue::String(o.clone()))
                 .collect(),
         );
-        cond.insert("kms:GranteePrincipal", req.grantee_principal.as_str());
-        if let Some(r) = &req.retiring_principal {
-            cond.insert("kms:RetiringPrincipal", r.as_str());
+        match &grantee {
+            GrantPrincipal::Aws(p) => cond.insert("kms:GranteePrincipal", p.as_str()),
+            GrantPrincipal::Service(p) => cond.insert("kms:GranteeServicePrincipal", p.as_str()),
         }
+        match &retiring {
+            Some(GrantPrincipal::Aws(p)) => cond.insert("kms:RetiringPrincipal", p.as_str()),
+            Some(GrantPrincipal::Service(p)) => {
+                cond.insert("kms:RetiringServicePrincipal", p.as_str())
+            }
+            None => {}
+        }
+        // One value per constraint the grant has (a grant may combine an
+        // encryption-context constraint with SourceArn).
+        let mut types = Vec::new();
         if constraints.encryption_context_equals.is_some() {
-            cond.insert("kms:GrantConstraintType", "EncryptionContextEquals");
+            types.push(ContextValue::String("EncryptionContextEquals".into()));
         } else if constraints.encryption_context_subset.is_some() {
-            cond.insert("kms:GrantConstraintType", "EncryptionContextSubset");
+            types.push(ContextValue::String("EncryptionContextSubset".into()));
+        }
+        if let Some(arn) = &constraints.source_arn {
+            types.push(ContextValue::String("SourceArn".into()));
+            cond.insert("kms:GrantConstraintSourceArn", arn.as_str());
+        }
+        if !types.is_empty() {
+            cond.insert_multi("kms:GrantConstraintType", types);
         }
         cond.insert("kms:GrantIsForAWSResource", for_aws_resource(caller));
         let ec: BTreeMap<String, String> = constraints
@@ -720,21 +1048,36 @@ impl Kms {
                 r.key_usage
             )));
         }
-        if !constraints.is_empty() && r.key_spec != KeySpec::SymmetricDefault {
+        // SourceArn is valid on every key (AWS: "supported on grants for
+        // all types of KMS keys"); an encryption context only on symmetric
+        // encryption keys.
+        if constraints.has_encryption_context() && r.key_spec != KeySpec::SymmetricDefault {
             return Err(KmsError::Validation(
                 "Grant constraints are only valid for symmetric encryption KMS keys.".into(),
             ));
         }
-        if !is_principal_id(&req.grantee_principal)
-            || req
-                .retiring_principal
-                .as_deref()
-                .is_some_and(|r| !is_principal_id(r))
+        for p in std::iter::once(&grantee).chain(retiring.as_ref()) {
+            let valid = match p {
+                GrantPrincipal::Aws(p) => is_principal_id(p),
+                GrantPrincipal::Service(p) => is_service_principal(p),
+            };
+            if !valid {
+                return Err(KmsError::Validation(format!(
+                    "{} is not a valid principal for a grant.",
+                    p.describe()
+                )));
+            }
+        }
+        if let Some(arn) = constraints
+            .source_arn
+            .as_deref()
+            .filter(|a| !is_source_arn(a))
         {
-            return Err(KmsError::Validation(format!(
-                "{} is not a valid principal for a grant.",
-                req.grantee_principal
-            )));
+            return Err(KmsError::validation(
+                Some(arn),
+                "constraints.sourceArn",
+                "Member must satisfy regular expression pattern: ^arn:aws[a-z0-9-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{12}:.+$",
+            ));
         }
         dry_run(req.dry_run)?;
         let _w = self.writer.lock();
@@ -748,8 +1091,8 @@ impl Kms {
         if let Some(name) = &req.name {
             let same = existing.iter().find(|g| {
                 g.name.as_deref() == Some(name)
-                    && g.grantee == req.grantee_principal
-                    && g.retiring == req.retiring_principal
+                    && g.grantee == grantee
+                    && g.retiring == retiring
                     && g.operations == req.operations
                     && g.constraints == constraints
             });
@@ -769,8 +1112,8 @@ impl Kms {
             key: r.addr.clone(),
             grant_id: hex::encode(&*random_bytes(32)?),
             name: req.name.clone(),
-            grantee: req.grantee_principal.clone(),
-            retiring: req.retiring_principal.clone(),
+            grantee,
+            retiring,
             operations: req.operations.clone(),
             constraints,
             issuing_account: caller.account.clone(),
@@ -804,6 +1147,18 @@ impl Kms {
         let mut cond = Context::new();
         cond.insert("kms:GrantIsForAWSResource", for_aws_resource(caller));
         let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOnly, "ListGrants", cond)?;
+        let grantee = match (&req.grantee_principal, &req.grantee_service_principal) {
+            (Some(_), Some(_)) => return Err(KmsError::Validation(
+                "You can specify either GranteePrincipal or GranteeServicePrincipal, but not both."
+                    .into(),
+            )),
+            (Some(p), None) => Some(GrantPrincipal::Aws(p.clone())),
+            (None, Some(s)) => {
+                require_service_caller(caller, "ListGrants", s)?;
+                Some(GrantPrincipal::Service(s.clone()))
+            }
+            (None, None) => None,
+        };
         let grants = self
             .state
             .read()
@@ -821,11 +1176,7 @@ impl Kms {
         let entries: Vec<(usize, GrantListEntry)> = grants
             .iter()
             .filter(|g| req.grant_id.as_ref().is_none_or(|id| &g.grant_id == id))
-            .filter(|g| {
-                req.grantee_principal
-                    .as_ref()
-                    .is_none_or(|p| &g.grantee == p)
-            })
+            .filter(|g| grantee.as_ref().is_none_or(|p| &g.grantee == p))
             .map(|g| entry(g))
             .enumerate()
             .collect();
@@ -854,15 +1205,30 @@ impl Kms {
         caller: &Caller,
         req: ListRetirableGrantsRequest,
     ) -> Result<ListGrantsResponse, KmsError> {
+        let retiring = match (&req.retiring_principal, &req.retiring_service_principal) {
+            (Some(p), None) => GrantPrincipal::Aws(p.clone()),
+            (None, Some(s)) => GrantPrincipal::Service(s.clone()),
+            _ => {
+                return Err(KmsError::Validation(
+                    "You must specify either RetiringPrincipal or RetiringServicePrincipal, but not both."
+                        .into(),
+                ))
+            }
+        };
         self.authorize_identity_only(caller, "ListRetirableGrants", "*", Context::new())?;
-        if !principal_in_account(&req.retiring_principal, caller) {
-            // IAM's answer when the resource (here the retiring principal)
-            // is in another account and no resource-based policy admits the
-            // caller: there is no such policy for a principal.
-            return Err(KmsError::AccessDenied(format!(
-                "User: {} is not authorized to perform: kms:ListRetirableGrants on resource: {} because no resource-based policy allows the kms:ListRetirableGrants action",
-                caller.arn, req.retiring_principal
-            )));
+        match &retiring {
+            GrantPrincipal::Aws(p) if !principal_in_account(p, caller) => {
+                // IAM's answer when the resource (here the retiring
+                // principal) is in another account and no resource-based
+                // policy admits the caller: there is no such policy for a
+                // principal.
+                return Err(KmsError::AccessDenied(format!(
+                    "User: {} is not authorized to perform: kms:ListRetirableGrants on resource: {p} because no resource-based policy allows the kms:ListRetirableGrants action",
+                    caller.arn
+                )));
+            }
+            GrantPrincipal::Aws(_) => {}
+            GrantPrincipal::Service(s) => require_service_caller(caller, "ListRetirableGrants", s)?,
         }
         let mut all: Vec<GrantRecord> = self
             .state
@@ -870,7 +1236,7 @@ impl Kms {
             .grants
             .values()
             .flat_map(|v| v.iter())
-            .filter(|g| g.retiring.as_deref() == Some(req.retiring_principal.as_str()))
+            .filter(|g| g.retiring.as_ref() == Some(&retiring))
             .map(|g| (**g).clone())
             .collect();
         all.sort_by(|a, b| {
@@ -941,7 +1307,7 @@ impl Kms {
         let caps = IdentityCaps::from(verdict.identity_side);
         let by_retiring = grant
             .retiring
-            .as_deref()
+            .as_ref()
             .and_then(|r| grantee_match(r, caller))
             .is_some_and(|m| caps.admit(m));
         // The grantee retires only through a grant that allows RetireGrant,
@@ -1027,6 +1393,7 @@ mod tests {
         let c = GrantConstraints {
             encryption_context_subset: Some(map(&[("Purpose", "backup")])),
             encryption_context_equals: None,
+            source_arn: None,
         };
         assert!(c.holds(&map(&[("purpose", "backup"), ("extra", "x")])));
         assert!(!c.holds(&map(&[("purpose", "Backup")])));
@@ -1034,6 +1401,7 @@ mod tests {
         let e = GrantConstraints {
             encryption_context_equals: Some(map(&[("a", "1")])),
             encryption_context_subset: None,
+            source_arn: None,
         };
         assert!(e.holds(&map(&[("A", "1")])));
         assert!(!e.holds(&map(&[("a", "1"), ("b", "2")])));
@@ -1044,14 +1412,17 @@ mod tests {
         let sub = GrantConstraints {
             encryption_context_subset: Some(map(&[("a", "1")])),
             encryption_context_equals: None,
+            source_arn: None,
         };
         let wider_sub = GrantConstraints {
             encryption_context_subset: Some(map(&[("a", "1"), ("b", "2")])),
             encryption_context_equals: None,
+            source_arn: None,
         };
         let eq = GrantConstraints {
             encryption_context_equals: Some(map(&[("a", "1"), ("b", "2")])),
             encryption_context_subset: None,
+            source_arn: None,
         };
         assert!(sub.admits_child(&wider_sub));
         assert!(sub.admits_child(&eq));
@@ -1111,6 +1482,134 @@ mod tests {
         }
     }
 
+    fn stored(grantee: GrantPrincipal, retiring: Option<GrantPrincipal>) -> GrantRecord {
+        GrantRecord {
+            key: KeyAddr {
+                account: AccountId::parse("111122223333").unwrap(),
+                region: ferrokms_types::Region::parse("us-east-1").unwrap(),
+                key_id: crate::ids::KeyId::new_random(false),
+            },
+            grant_id: "cd".repeat(32),
+            name: Some("n".into()),
+            grantee,
+            retiring,
+            operations: vec!["Encrypt".into()],
+            constraints: GrantConstraints::default(),
+            issuing_account: AccountId::parse("111122223333").unwrap(),
+            created_ms: 7,
+        }
+    }
+
+    #[test]
+    fn a_grant_to_a_principal_is_stored_as_before_service_principals_and_reads_back() {
+        let g = stored(
+            GrantPrincipal::Aws("arn:aws:iam::111122223333:user/u".into()),
+            None,
+        );
+        let json = serde_json::to_value(&g).unwrap();
+        let mut fields: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        // The fields (and their meaning) of a grant stored by earlier
+        // versions: what they wrote reads back unchanged, and they read
+        // what this version writes for a principal.
+        assert_eq!(
+            fields,
+            [
+                "constraints",
+                "created_ms",
+                "grant_id",
+                "grantee",
+                "issuing_account",
+                "key",
+                "name",
+                "operations",
+                "retiring"
+            ]
+        );
+        assert_eq!(json["grantee"], "arn:aws:iam::111122223333:user/u");
+        assert_eq!(json["retiring"], serde_json::Value::Null);
+        assert_eq!(json["constraints"], serde_json::json!({}));
+        let back: GrantRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back, g);
+    }
+
+    #[test]
+    fn a_grant_to_a_service_principal_round_trips_and_a_grant_without_grantee_is_refused() {
+        let mut g = stored(
+            GrantPrincipal::Service("dynamodb.amazonaws.com".into()),
+            Some(GrantPrincipal::Service("dynamodb.amazonaws.com".into())),
+        );
+        g.constraints.source_arn = Some("arn:aws:dynamodb:us-east-1:111122223333:table/t".into());
+        let json = serde_json::to_value(&g).unwrap();
+        assert_eq!(json["grantee_service"], "dynamodb.amazonaws.com");
+        assert!(json.get("grantee").is_none());
+        assert_eq!(
+            json["constraints"]["SourceArn"],
+            "arn:aws:dynamodb:us-east-1:111122223333:table/t"
+        );
+        assert_eq!(
+            serde_json::from_value::<GrantRecord>(json.clone()).unwrap(),
+            g
+        );
+        let mut neither = json.clone();
+        neither.as_object_mut().unwrap().remove("grantee_service");
+        assert!(serde_json::from_value::<GrantRecord>(neither).is_err());
+        let mut both = json;
+        both["grantee"] = "111122223333".into();
+        assert!(serde_json::from_value::<GrantRecord>(both).is_err());
+    }
+
+    #[test]
+    fn service_principals_and_source_arns_follow_the_service_models_patterns() {
+        for ok in [
+            "s3.amazonaws.com",
+            "logs.us-east-1.amazonaws.com",
+            "a-b.c.d",
+        ] {
+            assert!(is_service_principal(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "amazonaws.com",
+            "s3..amazonaws.com",
+            "s3.amazonaws.com/",
+            "arn:aws:iam::1:root",
+        ] {
+            assert!(!is_service_principal(bad), "{bad}");
+        }
+        assert!(is_source_arn(
+            "arn:aws:dynamodb:us-east-1:111122223333:table/t"
+        ));
+        for bad in [
+            "arn:aws:s3:::bucket-name-long-enough",
+            "arn:aws:dynamodb:us-east-1:1111:table/t",
+            "arn:aws:dynamodb:us-east-1:111122223333:",
+            "not an arn at all, really",
+        ] {
+            assert!(!is_source_arn(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_source_arn_constraint_holds_only_for_requests_made_for_that_resource() {
+        let c = GrantConstraints {
+            source_arn: Some("arn:aws:sqs:us-east-1:111122223333:q".into()),
+            ..Default::default()
+        };
+        assert!(c.source_arn_holds(Some("arn:aws:sqs:us-east-1:111122223333:q")));
+        assert!(!c.source_arn_holds(Some("arn:aws:sqs:us-east-1:111122223333:Q")));
+        assert!(!c.source_arn_holds(None));
+        assert!(GrantConstraints::default().source_arn_holds(None));
+        // A child keeps its parent's SourceArn.
+        assert!(c.admits_child(&c));
+        assert!(!c.admits_child(&GrantConstraints::default()));
+    }
+
     #[test]
     fn grant_tokens_round_trip_and_garbage_is_refused() {
         let g = GrantRecord {
@@ -1121,7 +1620,7 @@ mod tests {
             },
             grant_id: "ab".repeat(32),
             name: None,
-            grantee: "arn:aws:iam::111122223333:user/u".into(),
+            grantee: GrantPrincipal::Aws("arn:aws:iam::111122223333:user/u".into()),
             retiring: None,
             operations: vec!["Encrypt".into()],
             constraints: GrantConstraints::default(),

@@ -129,11 +129,12 @@ fn every_operation_that_takes_an_encryption_context_bounds_it() {
             &owner(),
             CreateGrantRequest {
                 key_id: key.clone(),
-                grantee_principal: format!("arn:aws:iam::{ACCT}:root"),
+                grantee_principal: Some(format!("arn:aws:iam::{ACCT}:root")),
                 operations: vec!["Encrypt".into()],
                 constraints: Some(GrantConstraints {
                     encryption_context_subset: Some(m),
                     encryption_context_equals: None,
+                    source_arn: None,
                 }),
                 ..Default::default()
             },

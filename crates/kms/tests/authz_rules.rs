@@ -770,6 +770,7 @@ fn caller_of(r: &Rule) -> Caller {
             secure_transport: false,
             epoch_seconds: 1_800_000_000,
             via_service: r.via_service.map(String::from),
+            service_call: None,
         },
     )
 }
@@ -883,7 +884,7 @@ fn check(r: &Rule) -> Result<(), String> {
             &admin,
             CreateGrantRequest {
                 key_id: key.clone(),
-                grantee_principal: fill(grantee),
+                grantee_principal: Some(fill(grantee)),
                 operations: ops.iter().map(|o| o.to_string()).collect(),
                 ..Default::default()
             },

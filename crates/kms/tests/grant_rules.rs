@@ -46,7 +46,7 @@ fn grant(
         by,
         CreateGrantRequest {
             key_id: key.to_string(),
-            grantee_principal: grantee.to_string(),
+            grantee_principal: Some(grantee.to_string()),
             operations: ops.iter().map(|o| o.to_string()).collect(),
             ..Default::default()
         },
@@ -230,7 +230,7 @@ fn grant_with(
         by,
         CreateGrantRequest {
             key_id: key.to_string(),
-            grantee_principal: grantee.to_string(),
+            grantee_principal: Some(grantee.to_string()),
             operations: ops.iter().map(|o| o.to_string()).collect(),
             constraints,
             ..Default::default()
@@ -355,6 +355,7 @@ fn a_child_grant_may_only_keep_or_tighten_the_encryption_context_constraints_of_
     let subset = |pairs: &[(&str, &str)]| GrantConstraints {
         encryption_context_subset: Some(ec(pairs)),
         encryption_context_equals: None,
+        source_arn: None,
     };
     grant_with(
         &kms,
@@ -386,6 +387,7 @@ fn a_child_grant_may_only_keep_or_tighten_the_encryption_context_constraints_of_
     .unwrap();
     let equals = GrantConstraints {
         encryption_context_subset: None,
+        source_arn: None,
         encryption_context_equals: Some(ec(&[("tenant", "a")])),
     };
     grant_with(&kms, &x, &key, &end, &["Encrypt"], Some(equals)).unwrap();
@@ -405,12 +407,13 @@ fn grant_retirable_by(kms: &Kms, key: &str, owner: &Caller, retiring: &str) -> S
         owner,
         CreateGrantRequest {
             key_id: key.to_string(),
-            grantee_principal: format!("arn:aws:iam::{ACCT}:user/app"),
+            grantee_principal: Some(format!("arn:aws:iam::{ACCT}:user/app")),
             retiring_principal: Some(retiring.to_string()),
             operations: vec!["Decrypt".into()],
             constraints: Some(GrantConstraints {
                 encryption_context_equals: Some(ec(&[("customer", "secret-tenant")])),
                 encryption_context_subset: None,
+                source_arn: None,
             }),
             ..Default::default()
         },
@@ -423,7 +426,7 @@ fn list_retirable(kms: &Kms, caller: &Caller, principal: &str) -> Result<Vec<Str
     kms.list_retirable_grants(
         caller,
         ferrokms_kms::grants::ListRetirableGrantsRequest {
-            retiring_principal: principal.to_string(),
+            retiring_principal: Some(principal.to_string()),
             ..Default::default()
         },
     )
@@ -566,6 +569,7 @@ fn dry_run_decrypt_ignoring_the_ciphertext_judges_grant_constraints_on_the_reque
         Some(GrantConstraints {
             encryption_context_subset: Some(ec(&[("tenant", "a")])),
             encryption_context_equals: None,
+            source_arn: None,
         }),
     )
     .unwrap();
@@ -906,7 +910,7 @@ fn dry_run_answers_only_after_authorization_for_every_operation_that_takes_it() 
                     c,
                     CreateGrantRequest {
                         key_id: sym.clone(),
-                        grantee_principal: user("g", &[]).arn,
+                        grantee_principal: Some(user("g", &[]).arn),
                         operations: vec!["Encrypt".into()],
                         dry_run: DRY,
                         ..Default::default()

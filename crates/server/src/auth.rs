@@ -240,11 +240,11 @@ pub fn caller(
     profiles: &ProfileCache,
     identity: &Identity,
     origin: Origin,
-    via_service: Option<String>,
+    service: ServiceHeaders,
 ) -> ferrokms_authz::Caller {
     use ferrokms_authz::CallerIdentity;
     let partition = identity.region.partition();
-    let context = request_context(origin, via_service);
+    let context = request_context(origin, service);
     ferrokms_authz::Caller {
         account: identity.principal.account().clone(),
         arn: identity.principal.arn(partition),
@@ -270,14 +270,21 @@ pub fn iam_caller(
         access_key_id: identity.access_key_id.clone(),
         temporary: identity.temporary,
         session: identity.session.clone(),
-        authz: caller(directory, profiles, identity, origin, None),
+        authz: caller(
+            directory,
+            profiles,
+            identity,
+            origin,
+            ServiceHeaders::default(),
+        ),
     }
 }
 
 /// The request-wide global condition keys of a request (`aws:SourceIp`,
 /// `aws:SecureTransport`, `aws:CurrentTime`, `aws:EpochTime`,
-/// `kms:ViaService`), built by authorization only if a policy reads one.
-fn request_context(origin: Origin, via_service: Option<String>) -> ferrokms_authz::RequestContext {
+/// `kms:ViaService`, `aws:SourceArn`...), built by authorization only if a
+/// policy reads one.
+fn request_context(origin: Origin, service: ServiceHeaders) -> ferrokms_authz::RequestContext {
     let now = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -286,7 +293,8 @@ fn request_context(origin: Origin, via_service: Option<String>) -> ferrokms_auth
         source_ip: origin.ip,
         secure_transport: origin.secure_transport,
         epoch_seconds: now,
-        via_service,
+        via_service: service.via_service,
+        service_call: service.service_call,
     })
 }
 
@@ -307,7 +315,7 @@ pub fn caller_for(
         region: region.clone(),
         identity: Arc::new(CallerIdentity {
             profile: Arc::new(build_profile(directory, principal, region, session)),
-            context: request_context(Origin::default(), None),
+            context: request_context(Origin::default(), ServiceHeaders::default()),
         }),
         trace: Default::default(),
     }
@@ -441,18 +449,44 @@ impl ferrokms_kms::authz::PrincipalDirectory for DirectoryPrincipals {
 /// service (what AWS sets itself when S3 or EBS call KMS for a user).
 pub const VIA_SERVICE_HEADER: &str = "x-ferrokms-via-service";
 
-/// `kms:ViaService` for this request: honoured only from a configured
-/// trusted principal, and only when the header is covered by the signature;
-/// anyone else sending it is refused rather than silently ignored.
-pub fn via_service(
+/// The header a trusted principal uses to say it calls as an AWS service
+/// principal itself (`dynamodb.amazonaws.com`), as AWS services do with
+/// their own credentials: what a grant's `GranteeServicePrincipal` names.
+pub const SERVICE_PRINCIPAL_HEADER: &str = "x-ferrokms-service-principal";
+
+/// The resource a service-principal call is made for (`aws:SourceArn`,
+/// which a grant's `SourceArn` constraint compares); only with
+/// [`SERVICE_PRINCIPAL_HEADER`].
+pub const SOURCE_ARN_HEADER: &str = "x-ferrokms-source-arn";
+
+/// What the trusted-service headers of a request say: `kms:ViaService`
+/// (a service calling for the signer), or a service principal calling
+/// itself with its source resource.
+#[derive(Debug, Default)]
+pub struct ServiceHeaders {
+    pub via_service: Option<String>,
+    pub service_call: Option<ferrokms_authz::ServiceCall>,
+}
+
+/// The trusted-service headers of this request: honoured only from a
+/// configured trusted principal, and only when covered by the signature;
+/// anyone else sending one is refused rather than silently ignored.
+pub fn service_headers(
     headers: &axum::http::HeaderMap,
     identity: &Identity,
     trusted: &[String],
-) -> Result<Option<String>, crate::kms_api::ApiError> {
-    let Some(value) = headers.get(VIA_SERVICE_HEADER) else {
-        return Ok(None);
+) -> Result<ServiceHeaders, crate::kms_api::ApiError> {
+    let read = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("").trim().to_string())
     };
-    let value = value.to_str().unwrap_or("").trim().to_string();
+    let via = read(VIA_SERVICE_HEADER);
+    let principal = read(SERVICE_PRINCIPAL_HEADER);
+    let source_arn = read(SOURCE_ARN_HEADER);
+    if via.is_none() && principal.is_none() && source_arn.is_none() {
+        return Ok(ServiceHeaders::default());
+    }
     let partition = identity.region.partition();
     let names = [
         Some(identity.principal.arn(partition)),
@@ -462,22 +496,57 @@ pub fn via_service(
         .iter()
         .flatten()
         .any(|n| trusted.iter().any(|t| t == n));
-    if !is_trusted
-        || !identity
-            .signed_headers
-            .iter()
-            .any(|h| h == VIA_SERVICE_HEADER)
-        || value.is_empty()
-    {
-        return Err(crate::kms_api::ApiError::new(
+    let refuse = |header: &str, why: &str| {
+        crate::kms_api::ApiError::new(
             "AccessDeniedException",
             format!(
-                "User: {} is not authorized to call on behalf of an AWS service: the {VIA_SERVICE_HEADER} header is honoured only when signed by a principal trusted with --via-service-principal",
+                "User: {} is not authorized to call on behalf of an AWS service: the {header} header {why}",
                 identity.principal.arn(partition)
             ),
-        ));
+        )
+    };
+    for (header, value) in [
+        (VIA_SERVICE_HEADER, &via),
+        (SERVICE_PRINCIPAL_HEADER, &principal),
+        (SOURCE_ARN_HEADER, &source_arn),
+    ] {
+        let Some(value) = value else { continue };
+        if !is_trusted || !identity.signed_headers.iter().any(|h| h == header) {
+            return Err(refuse(
+                header,
+                "is honoured only when signed by a principal trusted with --via-service-principal",
+            ));
+        }
+        if value.is_empty() {
+            return Err(refuse(header, "is empty"));
+        }
     }
-    Ok(Some(value))
+    let service_call = match (principal, source_arn) {
+        (None, Some(_)) => {
+            return Err(refuse(
+                SOURCE_ARN_HEADER,
+                "names the resource of a service-principal call: it needs the x-ferrokms-service-principal header",
+            ))
+        }
+        (None, None) => None,
+        (Some(p), _) if !ferrokms_kms::grants::is_service_principal(&p) => {
+            return Err(refuse(
+                SERVICE_PRINCIPAL_HEADER,
+                "must name an AWS service principal such as dynamodb.amazonaws.com",
+            ))
+        }
+        (Some(_), Some(arn)) if !ferrokms_kms::grants::is_source_arn(&arn) => {
+            return Err(refuse(SOURCE_ARN_HEADER, "must be a resource ARN with an account"))
+        }
+        (Some(principal), source_arn) => Some(ferrokms_authz::ServiceCall {
+            principal,
+            source_arn,
+        }),
+    };
+    Ok(ServiceHeaders {
+        via_service: via,
+        service_call,
+    })
 }
 
 #[cfg(test)]
@@ -562,6 +631,79 @@ mod tests {
             err.message(),
             "The security token included in the request is invalid."
         );
+    }
+
+    /// The trusted-service headers as a request of `signed` headers would
+    /// carry them, sent by the account root, trusted or not.
+    fn service_facts(
+        sent: &[(&'static str, &str)],
+        signed: &[&str],
+        trusted: bool,
+    ) -> Result<ServiceHeaders, crate::kms_api::ApiError> {
+        let mut headers = axum::http::HeaderMap::new();
+        for (n, v) in sent {
+            headers.insert(
+                axum::http::HeaderName::from_static(n),
+                v.parse().expect("header value"),
+            );
+        }
+        let identity = Identity {
+            principal: Principal::Root {
+                account: AccountId::parse("111122223333").expect("account"),
+            },
+            region: Region::parse("us-east-1").expect("region"),
+            service: "kms".into(),
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            temporary: false,
+            session: None,
+            signed_headers: signed.iter().map(|h| h.to_string()).collect(),
+        };
+        let trusted: Vec<String> = if trusted {
+            vec!["arn:aws:iam::111122223333:root".into()]
+        } else {
+            Vec::new()
+        };
+        service_headers(&headers, &identity, &trusted)
+    }
+
+    #[test]
+    fn a_service_principal_call_needs_a_trusted_signer_and_signed_headers() {
+        const SP: &str = SERVICE_PRINCIPAL_HEADER;
+        const SRC: &str = SOURCE_ARN_HEADER;
+        let arn = "arn:aws:dynamodb:us-east-1:111122223333:table/t";
+        let both = [(SP, "dynamodb.amazonaws.com"), (SRC, arn)];
+        let call = service_facts(&both, &[SP, SRC], true)
+            .expect("trusted and signed")
+            .service_call
+            .expect("a service call");
+        assert_eq!(call.principal, "dynamodb.amazonaws.com");
+        assert_eq!(call.source_arn.as_deref(), Some(arn));
+        // No header at all: nothing, whoever signs.
+        assert!(service_facts(&[], &[], false)
+            .expect("plain request")
+            .service_call
+            .is_none());
+        let refused = [
+            // Not trusted, or the header not signed.
+            service_facts(&both, &[SP, SRC], false),
+            service_facts(&both, &[SP], true),
+            // A source resource without the service principal.
+            service_facts(&[(SRC, arn)], &[SRC], true),
+            // Not a service principal, not an ARN with an account.
+            service_facts(&[(SP, "dynamodb")], &[SP], true),
+            service_facts(
+                &[
+                    (SP, "dynamodb.amazonaws.com"),
+                    (SRC, "arn:aws:dynamodb:::table/t"),
+                ],
+                &[SP, SRC],
+                true,
+            ),
+        ];
+        for r in refused {
+            let e = r.expect_err("refused");
+            assert_eq!(e.code, "AccessDeniedException");
+        }
     }
 
     #[test]

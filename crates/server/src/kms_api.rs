@@ -343,7 +343,8 @@ impl Protocol for KmsRequest {
         }
     }
 
-    /// `kms:ViaService` from a trusted principal, the caller, and the body
+    /// The trusted-service facts (`kms:ViaService`, a service principal and
+    /// its source ARN) from a trusted principal, the caller, and the body
     /// as JSON (an empty body is an empty object).
     fn admit(
         &mut self,
@@ -351,15 +352,10 @@ impl Protocol for KmsRequest {
         req: &Inbound<'_>,
         identity: &Identity,
     ) -> Result<Caller, Fault> {
-        let via_service =
-            crate::auth::via_service(req.headers, identity, &app.via_service_principals)?;
-        let caller = crate::auth::caller(
-            &app.directory,
-            &app.profiles,
-            identity,
-            req.origin,
-            via_service,
-        );
+        let service =
+            crate::auth::service_headers(req.headers, identity, &app.via_service_principals)?;
+        let caller =
+            crate::auth::caller(&app.directory, &app.profiles, identity, req.origin, service);
         self.body = if req.body.iter().all(u8::is_ascii_whitespace) {
             Value::Object(Default::default())
         } else {

@@ -47,6 +47,7 @@ pub(super) fn facts() -> RequestFacts {
         secure_transport: false,
         epoch_seconds: NOW,
         via_service: None,
+        service_call: None,
     }
 }
 

@@ -166,13 +166,29 @@ impl Kms {
         req: ListKeysRequest,
     ) -> Result<ListKeysResponse, KmsError> {
         self.authorize_identity_only(caller, "ListKeys", "*", Context::new())?;
+        let owners = req
+            .resource_owners
+            .as_deref()
+            .unwrap_or(&[ResourceOwner::OwnAccount]);
+        if owners.is_empty() || owners.len() > 2 {
+            return Err(KmsError::validation(
+                None,
+                "resourceOwners",
+                "Member must have length greater than or equal to 1 and less than or equal to 2",
+            ));
+        }
+        // OTHER_ACCOUNTS_VIA_RAM adds nothing: no key is shared through
+        // Resource Access Manager here (docs/keys.md). Without SELF there is
+        // nothing to list.
+        let own = owners.contains(&ResourceOwner::OwnAccount);
         let entries: Vec<KeyListEntry> = self
             .state
             .read()
             .keys
             .values()
             .filter(|k| {
-                k.record.addr.account == caller.account && k.record.addr.region == caller.region
+                own && k.record.addr.account == caller.account
+                    && k.record.addr.region == caller.region
             })
             .map(|k| KeyListEntry {
                 key_id: k.record.addr.key_id.to_string(),
