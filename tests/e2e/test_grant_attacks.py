@@ -2,7 +2,7 @@
 
 Each test is named after the AWS rule it checks and plays the attacker: a
 caller tries to get more out of a grant (or out of DryRun) than the rule
-gives it. The rules (kms-spec §3, docs/authorization.md "Grants"):
+gives it. The rules (AWS, "Grants in AWS KMS"; docs/authorization.md "Grants"):
 
 - a grant to the caller's account is the caller's own IAM permission, capped
   by its permissions boundary and session policies; a grant to the caller's

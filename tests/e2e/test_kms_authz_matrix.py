@@ -1,6 +1,6 @@
 """KMS authorization matrix, end to end through boto3 (and a few aws CLI calls).
 
-Each test is named after the AWS rule it checks (kms-spec §1-§4): key-policy
+Each test is named after the AWS rule it checks (AWS KMS developer guide: key policies, IAM policies, grants, condition keys; docs/authorization.md): key-policy
 principal forms, account delegation and its limits, explicit denies on every
 side (key policy, identity policy, permissions boundary, session policy),
 NotAction / NotResource / NotPrincipal, action and resource wildcards,

@@ -126,9 +126,9 @@ pub(crate) fn applied_statements(eval: &ferrokms_policy::Evaluation<'_>) -> Vec<
                 let effect = st.statement.effect().as_str();
                 out.push(match st.statement.sid() {
                     Some(sid) => {
-                        ferrokms_types::concat(&[p.id, " #", index, " (", sid, ") ", effect])
+                        ferrokms_textfast::concat(&[p.id, " #", index, " (", sid, ") ", effect])
                     }
-                    None => ferrokms_types::concat(&[p.id, " #", index, " ", effect]),
+                    None => ferrokms_textfast::concat(&[p.id, " #", index, " ", effect]),
                 });
             }
         }

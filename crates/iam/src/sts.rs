@@ -251,8 +251,7 @@ impl Directory {
         let denied = |reason: &str| {
             IamError::AccessDenied(format!(
                 "User: {} is not authorized to perform: sts:AssumeRole on resource: {}{reason}",
-                caller.arn("aws"),
-                input.role_arn
+                caller.authz.arn, input.role_arn
             ))
         };
         if let Principal::Root { .. } = &caller.principal {

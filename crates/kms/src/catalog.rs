@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn only_the_documented_actions_cross_accounts() {
-        // kms-spec §1.1 rule 5: the cryptographic operations, DescribeKey,
+        // AWS, "Allowing users in other accounts to use a KMS key": the cryptographic operations, DescribeKey,
         // GetPublicKey, the grant operations and GetKeyRotationStatus.
         let mut crossing: Vec<&str> = crate::lint::KMS_ACTIONS
             .iter()

@@ -511,7 +511,7 @@ fn grant_operation(action: &str) -> &str {
     action
 }
 
-/// Which grant operations a key can take (kms-spec §3.2).
+/// Which grant operations a key can take (AWS, "Grant operations").
 fn operation_valid_for(op: &str, r: &KeyRecord) -> bool {
     let symmetric = r.key_spec == KeySpec::SymmetricDefault;
     match op {

@@ -242,7 +242,7 @@ pub enum KeyRef {
     Alias(AliasAddr),
 }
 
-/// Which identifier forms an operation accepts (kms-spec: crypto operations,
+/// Which identifier forms an operation accepts (the AWS API reference: crypto operations,
 /// DescribeKey and GetPublicKey accept aliases; everything else only ids/ARNs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepts {

@@ -135,7 +135,7 @@ const CRYPTO_OPS: &[&str] = &[
     "GetPublicKey",
 ];
 
-/// The KMS condition keys that only some operations set (kms-spec §4.1),
+/// The KMS condition keys that only some operations set (AWS, "Condition keys for AWS KMS"),
 /// lowercased, with those operations. A key ending in `:` is a prefix.
 /// Keys set on every key-resource request (kms:CallerAccount, kms:KeySpec,
 /// kms:KeyUsage, kms:KeyOrigin, kms:MultiRegion, kms:MultiRegionKeyType,

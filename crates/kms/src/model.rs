@@ -191,7 +191,7 @@ impl DataKeyPairSpec {
 }
 
 impl KeySpec {
-    /// The key usages CreateKey accepts for this spec (kms-spec §7.2; SM2
+    /// The key usages CreateKey accepts for this spec (the KeySpec/KeyUsage table of docs/keys.md; SM2
     /// is refused before this is consulted).
     pub fn allowed_usages(self) -> &'static [KeyUsage] {
         use KeySpec::*;
@@ -947,8 +947,8 @@ impl From<&KeyRecord> for KeyMetadata {
                 KeyState::PendingReplicaDeletion => r.pending_window_days,
                 _ => None,
             },
-            // Only symmetric encryption keys show their material id (kms-spec
-            // §7.3); an EXTERNAL key keeps showing it while the material is
+            // Only symmetric encryption keys show their material id (AWS,
+            // DescribeKey's CurrentKeyMaterialId); an EXTERNAL key keeps showing it while the material is
             // deleted or expired (AWS keeps the id).
             current_key_material_id: if r.key_spec == KeySpec::SymmetricDefault {
                 r.current_material().map(|(_, m)| m.id.to_hex())

@@ -161,7 +161,7 @@ fn encryption_context_too_large(member: &str) -> KmsError {
     )
 }
 
-/// The key-state rule of cryptographic operations (kms-spec §6.2: Encrypt,
+/// The key-state rule of cryptographic operations (AWS, "Key states of KMS keys": Encrypt,
 /// Decrypt, GenerateDataKey*, ReEncrypt...). A pending-deletion key answers
 /// KMSInvalidStateException, the form observed on the real service.
 pub(crate) fn require_usable(r: &KeyRecord) -> Result<(), KmsError> {

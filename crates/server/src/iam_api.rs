@@ -330,7 +330,7 @@ pub fn dispatch(
             (None, Principal::Root { account }) => {
                 x.open("User")
                     .leaf("UserId", account.as_str())
-                    .leaf("Arn", &caller.arn("aws"))
+                    .leaf("Arn", &caller.authz.arn)
                     .leaf("CreateDate", &iso8601(0))
                     .close("User");
             }

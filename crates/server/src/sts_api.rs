@@ -28,7 +28,7 @@ pub fn dispatch(
         "GetCallerIdentity" => {
             x.leaf("UserId", &caller.user_id())
                 .leaf("Account", caller.account().as_str())
-                .leaf("Arn", &caller.arn("aws"));
+                .leaf("Arn", &caller.authz.arn);
         }
         "AssumeRole" => {
             let s = dir.assume_role(
@@ -52,7 +52,7 @@ pub fn dispatch(
             credentials_xml(&mut x, &s);
             x.open("AssumedRoleUser")
                 .leaf("AssumedRoleId", &s.principal.user_id())
-                .leaf("Arn", &s.principal.arn("aws"))
+                .leaf("Arn", &s.principal.arn(caller.authz.region.partition()))
                 .close("AssumedRoleUser");
             if !s.tags.is_empty() || s.has_session_policies() {
                 // The share of the packed-policy quota, as AWS reports it:

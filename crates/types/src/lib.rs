@@ -8,9 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Kept here for `crates/authz/src/record.rs`, which names it through this
-/// crate; new code uses `ferrokms_textfast::concat`.
-pub use ferrokms_textfast::concat;
+use ferrokms_textfast::concat;
 
 /// Errors raised when text does not have the shape of an identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -951,7 +951,7 @@ fn iam_and_sts_follow_awss_authorization_rules() {
             (Expect::Deny(reason), Err(IamError::AccessDenied(m))) => {
                 m.starts_with(&format!(
                     "User: {} is not authorized to perform: ",
-                    caller.arn("aws")
+                    caller.authz.arn
                 )) && m.contains(reason)
             }
             (Expect::NoSuchEntity, Err(IamError::NoSuchEntity(_))) => true,

@@ -56,7 +56,7 @@ impl Directory {
             }
             (None, Principal::Root { .. }) => Ok((
                 KeyOwner::Found(caller.principal.clone()),
-                caller.arn("aws"),
+                caller.authz.arn.clone(),
                 Context::new(),
             )),
             (None, Principal::AssumedRole { .. }) => Err(IamError::Validation(

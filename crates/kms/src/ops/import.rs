@@ -97,7 +97,7 @@ fn invalid_token() -> KmsError {
     )
 }
 
-/// Only EXTERNAL keys take imported material (kms-spec §6.2 footnote 9).
+/// Only EXTERNAL keys take imported material (AWS, "Key states of KMS keys").
 fn require_external(r: &KeyRecord) -> Result<(), KmsError> {
     if r.origin != Origin::External {
         return Err(KmsError::UnsupportedOperation(format!(

@@ -9,7 +9,7 @@ use crate::model::{KeyManager, KeyRecord, KeySpec, KeyState, KeyUsage, Origin, R
 use crate::ops::{page, require_not_pending_deletion};
 use crate::{default_key_policy, Caller, Kms, KmsError};
 
-/// Key policies may be at most 32 KiB (kms-spec §7.4).
+/// Key policies may be at most 32 KiB (AWS KMS quotas, "Key policy document size").
 pub(crate) const MAX_KEY_POLICY_BYTES: usize = 32 * 1024;
 pub(crate) const MAX_TAGS_PER_KEY: usize = 50;
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -356,7 +356,7 @@ impl Kms {
     }
 }
 
-/// The KeySpec x KeyUsage rules of CreateKey (kms-spec §7.2). KeyUsage may
+/// The KeySpec x KeyUsage rules of CreateKey (the KeySpec/KeyUsage table of docs/keys.md). KeyUsage may
 /// be omitted only for SYMMETRIC_DEFAULT.
 pub(crate) fn check_spec_and_usage(
     spec: KeySpec,
@@ -397,7 +397,7 @@ fn check_enable_disable(r: &KeyRecord) -> Result<(), KmsError> {
     }
 }
 
-/// Key policies are limited to 32 KiB (kms-spec §7.4); the grammar is the
+/// Key policies are limited to 32 KiB (AWS KMS quotas, "Key policy document size"); the grammar is the
 /// policy engine's business.
 pub(crate) fn check_policy_size(p: &str) -> Result<(), KmsError> {
     if p.len() > MAX_KEY_POLICY_BYTES {

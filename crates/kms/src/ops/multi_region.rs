@@ -436,7 +436,7 @@ impl Kms {
     }
 }
 
-/// ReplicateKey's key states (kms-spec §6.2): Disabled is
+/// ReplicateKey's key states (AWS, "Key states of KMS keys"): Disabled is
 /// DisabledException, pending deletion and pending import are
 /// KMSInvalidStateException, Updating is refused.
 fn require_replicable_state(r: &KeyRecord) -> Result<(), KmsError> {
@@ -453,7 +453,7 @@ fn require_replicable_state(r: &KeyRecord) -> Result<(), KmsError> {
     }
 }
 
-/// UpdatePrimaryRegion's key states (kms-spec §6.2).
+/// UpdatePrimaryRegion's key states (AWS, "Key states of KMS keys").
 fn require_primary_change_state(r: &KeyRecord) -> Result<(), KmsError> {
     require_not_pending_deletion(r)?;
     match r.state {
