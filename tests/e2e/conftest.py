@@ -648,3 +648,21 @@ def aws(aws_cli_env, tmp_path):
         return CliResult(p.returncode, p.stdout, p.stderr)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def A(srv):
+    """An account of the module's server: the key owner's, in the
+    authorization tests (`accounts.Account`)."""
+    from accounts import Account
+
+    return Account(srv, fresh_account())
+
+
+@pytest.fixture(scope="module")
+def B(srv):
+    """Another account of the module's server: the attacker's, an external
+    grantee's or a second owner's."""
+    from accounts import Account
+
+    return Account(srv, fresh_account())

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import expect_error, fresh_account
+from conftest import expect_error
 from policies import allow, deny, kp_allow
-from test_kms_authz_matrix import (
+from accounts import (
     AD,
     IB,
     RB,
-    Account,
     denied_encrypt,
     encrypt,
     no_allow,
@@ -37,18 +36,6 @@ IGNORE = ["IGNORE_CIPHERTEXT"]
 
 
 SERVER = "dev"
-
-
-@pytest.fixture(scope="module")
-def A(srv):
-    """The key owner's account."""
-    return Account(srv, fresh_account())
-
-
-@pytest.fixture(scope="module")
-def B(srv):
-    """Another account: the attacker's, or an external grantee's."""
-    return Account(srv, fresh_account())
 
 
 def admin_key(A):

@@ -23,9 +23,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import mlkem
 
-from conftest import expect_error, fresh_account
+from accounts import AD, RB, no_allow
+from conftest import expect_error
 from policies import allow, kp_allow
-from test_kms_authz_matrix import AD, RB, Account, no_allow
 
 SERVER = "dev"
 
@@ -44,18 +44,6 @@ KEM = "ML_KEM"
 DRY = "DryRunOperationException"
 ICE = "InvalidCiphertextException"
 IKU = "InvalidKeyUsageException"
-
-
-@pytest.fixture(scope="module")
-def A(srv):
-    """The key owner's account."""
-    return Account(srv, fresh_account())
-
-
-@pytest.fixture(scope="module")
-def B(srv):
-    """Another account."""
-    return Account(srv, fresh_account())
 
 
 _keys: dict = {}

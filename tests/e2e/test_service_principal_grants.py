@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import pytest
 
+from accounts import Account
 from conftest import REGION, expect_error, fresh_account, make_client
 from policies import allow, doc, kp_allow
-from test_kms_authz_matrix import Account
 
 SERVICES = fresh_account()
 STAND_IN = f"arn:aws:iam::{SERVICES}:user/aws-services"
@@ -27,18 +27,6 @@ SERVER_ARGS = ["--via-service-principal", STAND_IN]
 DYNAMODB = "dynamodb.amazonaws.com"
 AD = "AccessDeniedException"
 VE = "ValidationException"
-
-
-@pytest.fixture(scope="module")
-def A(srv):
-    """The key owner's account."""
-    return Account(srv, fresh_account())
-
-
-@pytest.fixture(scope="module")
-def B(srv):
-    """Another account: the attacker's."""
-    return Account(srv, fresh_account())
 
 
 @pytest.fixture(scope="module")
