@@ -187,8 +187,8 @@ mod tests {
     fn operations_are_found_by_exact_name_and_writes_run_blocking() {
         assert!(find(CATALOG, "a").is_none());
         assert!(find(CATALOG, "D").is_none());
-        assert!(find(CATALOG, "A").is_some_and(|o| o.runs_blocking()));
+        assert!(find(CATALOG, "A").is_some_and(super::Operation::runs_blocking));
         assert!(find(CATALOG, "B").is_some_and(|o| !o.runs_blocking()));
-        assert!(find(CATALOG, "C").is_some_and(|o| o.runs_blocking()));
+        assert!(find(CATALOG, "C").is_some_and(super::Operation::runs_blocking));
     }
 }

@@ -758,7 +758,7 @@ mod tests {
         let e = |k: &str, t: &str, v: &[&str]| ContextEntryInput {
             key: k.into(),
             key_type: t.into(),
-            values: v.iter().map(|s| s.to_string()).collect(),
+            values: v.iter().map(ToString::to_string).collect(),
         };
         let ctx = context_from_entries(&[
             e("a:s", "string", &["x"]),
@@ -827,7 +827,7 @@ mod tests {
         assert!(check_simulation_size(&one, &input(100, 100, 10, 10)).is_ok());
         let refused = |r: Result<(), IamError>| match r {
             Err(IamError::InvalidInput(m)) => {
-                assert!(m.starts_with("The simulation is too large"), "{m}")
+                assert!(m.starts_with("The simulation is too large"), "{m}");
             }
             other => panic!("expected InvalidInput, got {other:?}"),
         };

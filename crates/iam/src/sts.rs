@@ -626,9 +626,8 @@ mod tests {
             assert_eq!(
                 d.session(ak, t).map(|_| ()),
                 Err(SessionRefusal::Invalid),
-                "{ak} {:.20?}",
-                t
-            )
+                "{ak} {t:.20?}"
+            );
         };
         let mut raw = B64.decode(c.token.as_str()).expect("base64");
         raw[20] ^= 1;

@@ -190,7 +190,7 @@ impl Kms {
         let reachable = record.addr.account == caller.account
             || crate::catalog::action_crosses_accounts(action);
         let resource_keys = |ctx: &mut Context, want: &dyn Fn(&str) -> bool| {
-            key_context_into(ctx, self, caller, record, want)
+            key_context_into(ctx, self, caller, record, want);
         };
         let verdict = ferrokms_authz::decide(
             caller,
@@ -282,7 +282,10 @@ impl Kms {
         crate::ops::check_policy_size(text)?;
         let policy = parse_key_policy(text)?;
         for st in policy.statements() {
-            let blocks = st.condition().map(|c| c.blocks()).unwrap_or(&[]);
+            let blocks = st
+                .condition()
+                .map(ferrokms_policy::Condition::blocks)
+                .unwrap_or(&[]);
             for block in blocks {
                 if block.operator().set != Some(ferrokms_policy::SetOperator::ForAllValues) {
                     continue;

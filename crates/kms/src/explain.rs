@@ -200,7 +200,7 @@ mod tests {
             allowed: false,
             reason: Reason::from_decision_text(false, decision),
             decision: decision.into(),
-            statements: statements.iter().map(|s| s.to_string()).collect(),
+            statements: statements.iter().map(ToString::to_string).collect(),
         }
     }
 

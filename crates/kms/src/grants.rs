@@ -360,8 +360,12 @@ fn grantee_match(grantee: &GrantPrincipal, caller: &Caller) -> Option<GranteeMat
     if grantee == caller.arn {
         return Some(GranteeMatch::Direct);
     }
-    if let Some(ferrokms_policy::PrincipalKind::AssumedRole { role_arn, .. }) =
-        caller.identity.profile.principal.as_ref().map(|p| p.kind())
+    if let Some(ferrokms_policy::PrincipalKind::AssumedRole { role_arn, .. }) = caller
+        .identity
+        .profile
+        .principal
+        .as_ref()
+        .map(ferrokms_policy::RequestPrincipal::kind)
     {
         if role_arn == grantee {
             return Some(GranteeMatch::Role);
@@ -993,7 +997,7 @@ impl Kms {
         match &retiring {
             Some(GrantPrincipal::Aws(p)) => cond.insert("kms:RetiringPrincipal", p.as_str()),
             Some(GrantPrincipal::Service(p)) => {
-                cond.insert("kms:RetiringServicePrincipal", p.as_str())
+                cond.insert("kms:RetiringServicePrincipal", p.as_str());
             }
             None => {}
         }

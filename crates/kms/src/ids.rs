@@ -383,7 +383,7 @@ mod tests {
                 a.arn(),
                 "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
             ),
-            _ => panic!("expected key"),
+            KeyRef::Alias(_) => panic!("expected key"),
         }
     }
 

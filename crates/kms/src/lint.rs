@@ -382,7 +382,11 @@ fn own_account_limit(st: &Statement) -> Option<Vec<String>> {
                 continue;
             }
             if k == "kms:calleraccount" || k == "aws:principalaccount" {
-                let values: Vec<&str> = e.values().iter().map(|v| v.as_str()).collect();
+                let values: Vec<&str> = e
+                    .values()
+                    .iter()
+                    .map(ferrokms_policy::ConditionValue::as_str)
+                    .collect();
                 if values.is_empty()
                     || !values
                         .iter()
@@ -658,7 +662,7 @@ pub fn lint_policy(policy: &Policy, kind: LintKind) -> Vec<Finding> {
                 && st.principal().is_some_and(|p| {
                     !p.negated()
                         && matches!(p.spec(), PrincipalSpec::Typed(entries)
-                            if entries.iter().flat_map(|e| e.values()).any(|v| is_account_root(v.id())))
+                            if entries.iter().flat_map(ferrokms_policy::PrincipalEntry::values).any(|v| is_account_root(v.id())))
                 })
         });
         if !delegates {
@@ -684,7 +688,7 @@ fn lint_statement(out: &mut Vec<Finding>, index: usize, st: &Statement, kind: Li
             statement: Some(index),
             sid: sid.clone(),
             message,
-        })
+        });
     };
     let allow = st.effect() == Effect::Allow;
     let actions = statement_actions(st);
@@ -762,9 +766,9 @@ fn lint_statement(out: &mut Vec<Finding>, index: usize, st: &Statement, kind: Li
                     PrincipalSpec::Wildcard => vec!["*"],
                     PrincipalSpec::Typed(entries) => entries
                         .iter()
-                        .flat_map(|e| e.values())
+                        .flat_map(ferrokms_policy::PrincipalEntry::values)
                         .filter(|v| !is_account_root(v.id()))
-                        .map(|v| v.as_str())
+                        .map(ferrokms_policy::PrincipalValue::as_str)
                         .collect(),
                 };
                 if !non_root.is_empty() {
@@ -778,7 +782,11 @@ fn lint_statement(out: &mut Vec<Finding>, index: usize, st: &Statement, kind: Li
         }
     }
 
-    if allow && st.principal().is_some_and(|p| p.negated()) {
+    if allow
+        && st
+            .principal()
+            .is_some_and(ferrokms_policy::PrincipalElement::negated)
+    {
         push(
             Severity::Warning,
             NOT_PRINCIPAL_WITH_ALLOW,
@@ -822,7 +830,7 @@ fn lint_statement(out: &mut Vec<Finding>, index: usize, st: &Statement, kind: Li
                             Severity::Warning,
                             UNKNOWN_CONDITION_KEY,
                             format!("{key} is not a KMS condition key{hint}: {effect}"),
-                        )
+                        );
                     }
                     KmsConditionKey::SetBy(ops) if positive && kms_actions && !actions.iter().any(|a| ops.contains(a)) => push(
                         Severity::Warning,
@@ -845,7 +853,7 @@ fn lint_statement(out: &mut Vec<Finding>, index: usize, st: &Statement, kind: Li
             Some(p) => {
                 !p.negated()
                     && matches!(p.spec(), PrincipalSpec::Typed(entries)
-                        if entries.iter().flat_map(|e| e.values()).all(|v| is_account_root(v.id())))
+                        if entries.iter().flat_map(ferrokms_policy::PrincipalEntry::values).all(|v| is_account_root(v.id())))
             }
         };
         let has_key = st.condition().is_some_and(|c| {
@@ -1089,7 +1097,7 @@ mod tests {
         let mut lower: Vec<String> = CONDITION_KEY_ACTIONS
             .iter()
             .map(|(k, _)| k.to_string())
-            .chain(KEY_WIDE_CONDITION_KEYS.iter().map(|k| k.to_string()))
+            .chain(KEY_WIDE_CONDITION_KEYS.iter().map(ToString::to_string))
             .collect();
         let mut named: Vec<String> = KMS_CONDITION_KEY_NAMES
             .iter()

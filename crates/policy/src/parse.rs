@@ -359,7 +359,7 @@ fn parse_statement(
                             found: other.to_string(),
                         })
                     }
-                })
+                });
             }
             "Principal" | "NotPrincipal" => {
                 if principal.is_some() {

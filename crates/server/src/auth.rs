@@ -218,7 +218,7 @@ impl Authenticator {
                 );
                 Err(AuthError::DevIssuedShape(parsed.access_key_id))
             }
-            _ => Err(AuthError::UnrecognizedClient),
+            Mode::Secure => Err(AuthError::UnrecognizedClient),
         }
     }
 }
@@ -656,7 +656,7 @@ mod tests {
             access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
             temporary: false,
             session: None,
-            signed_headers: signed.iter().map(|h| h.to_string()).collect(),
+            signed_headers: signed.iter().map(ToString::to_string).collect(),
         };
         let trusted: Vec<String> = if trusted {
             vec!["arn:aws:iam::111122223333:root".into()]

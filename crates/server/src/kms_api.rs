@@ -67,7 +67,8 @@ impl From<WireError> for ApiError {
 /// pair generation); the test clock's operation runs the sweeps.
 pub fn runs_blocking(op: &str) -> bool {
     op == ADVANCE_CLOCK_OP
-        || ferrokms_kms::catalog::operation(op).is_some_and(|o| o.runs_blocking())
+        || ferrokms_kms::catalog::operation(op)
+            .is_some_and(ferrokms_authz::catalog::Operation::runs_blocking)
 }
 
 /// Encryption contexts up to this many pairs and bytes are authorized on the async workers;

@@ -505,7 +505,7 @@ mod tests {
             let mut x = Xml::default();
             x.open("Tags").leaf("Value", &text).close("Tags");
             let doc = x.into_string();
-            assert_eq!(doc, "<Tags><Value>a\u{fffd}b</Value></Tags>", "{:?}", c);
+            assert_eq!(doc, "<Tags><Value>a\u{fffd}b</Value></Tags>", "{c:?}");
             assert!(doc.chars().all(is_xml_char));
             let err = QueryError::new("ValidationError", 400, text).to_xml("ns", "id");
             assert!(err.chars().all(is_xml_char), "{err:?}");

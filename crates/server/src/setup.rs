@@ -294,7 +294,7 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
                 }
                 None => {
                     opened.new_credentials_text =
-                        Some(credentials_file_text(CREDENTIALS_PROFILE, &key))
+                        Some(credentials_file_text(CREDENTIALS_PROFILE, &key));
                 }
             }
         }

@@ -255,7 +255,7 @@ impl Model {
                     // built for each one.
                     match self.shapes.get(*key) {
                         Some(ks) if matches!(ks.kind, Kind::String { .. }) => {
-                            self.check_text(ks, k, path, errors)
+                            self.check_text(ks, k, path, errors);
                         }
                         _ => self.check(*key, &Value::String(k.clone()), path, errors)?,
                     }
@@ -468,7 +468,7 @@ mod tests {
                 ));
                 assert!(m.contains("Value null at 'plaintext'"));
             }
-            other => panic!("unexpected {other:?}"),
+            other @ WireError::Serialization(_) => panic!("unexpected {other:?}"),
         }
     }
 
@@ -506,7 +506,7 @@ mod tests {
                 m.contains("Value 'SIGN' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: [SIGN_VERIFY, ENCRYPT_DECRYPT"),
                 "{m}"
             ),
-            other => panic!("unexpected {other:?}"),
+            other @ WireError::Serialization(_) => panic!("unexpected {other:?}"),
         }
         let e = kms()
             .validate(

@@ -111,7 +111,11 @@ impl Connection {
 
     /// Forgets the connection if the error broke it.
     fn after_error(&mut self) {
-        if self.client.as_ref().is_some_and(|c| c.is_closed()) {
+        if self
+            .client
+            .as_ref()
+            .is_some_and(postgres::Client::is_closed)
+        {
             self.client = None;
             self.statements.clear();
         }
@@ -343,7 +347,7 @@ impl PostgresStore {
                 StoreError::Backend(why) => StoreError::Backend(format!(
                     "PostgreSQL at {description} refused the connection: {why}"
                 )),
-                other => other,
+                other @ StoreError::Corrupt(_) => other,
             }
         })?;
         migrate(&mut client)?;

@@ -113,10 +113,15 @@ impl Sealer {
                 SystemRandom::new()
                     .fill(root.as_mut())
                     .map_err(|_| SealError::Random)?;
-                let hex: Zeroizing<String> =
-                    Zeroizing::new(root.iter().map(|b| format!("{b:02x}")).collect());
-                write_private_file(path, format!("{}\n", hex.as_str()).as_bytes())
-                    .map_err(|e| err(e.to_string()))?;
+                // Built in place so no copy of the key's hex escapes Zeroizing.
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let mut line = Zeroizing::new(String::with_capacity(2 * ROOT_KEY_LEN + 1));
+                for &b in root.iter() {
+                    line.push(char::from(HEX[usize::from(b >> 4)]));
+                    line.push(char::from(HEX[usize::from(b & 0xf)]));
+                }
+                line.push('\n');
+                write_private_file(path, line.as_bytes()).map_err(|e| err(e.to_string()))?;
                 Sealer::from_bytes(root.as_ref())
             }
             Err(e) => Err(err(e.to_string())),

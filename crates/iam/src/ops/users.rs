@@ -275,7 +275,7 @@ impl Directory {
             .into_iter()
             .map(|g| {
                 let mut g = (*g).clone();
-                for m in g.members.iter_mut() {
+                for m in &mut g.members {
                     if m.eq_ignore_ascii_case(&old.name) {
                         *m = new.name.clone();
                     }
