@@ -4,6 +4,11 @@
 //! acts as; the policies found here are what identity-based authorization
 //! evaluates.
 
+// Not every public item of this crate has its doc comment yet, so the
+// workspace's `missing_docs` lint is allowed here for now (docs/architecture.md,
+// "Lints", lists the crates that enforce it).
+#![allow(missing_docs)]
+
 pub mod authz;
 pub mod bounded_cache;
 pub mod catalog;

@@ -4,6 +4,11 @@
 //! authentication -> model validation -> operation -> response, with every
 //! error mapped once, here, to AWS's shape and status.
 
+// Not every public item of this crate has its doc comment yet, so the
+// workspace's `missing_docs` lint is allowed here for now (docs/architecture.md,
+// "Lints", lists the crates that enforce it).
+#![allow(missing_docs)]
+
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;

@@ -287,6 +287,9 @@ fn call_or_undo<R: Send + 'static>(
     }
 }
 
+/// The store that several nodes share: one PostgreSQL database, written in
+/// atomic batches under a cluster-wide advisory lock, with a change feed the
+/// other nodes poll to stay current.
 pub struct PostgresStore {
     description: String,
     pool: mpsc::Sender<Job>,
