@@ -33,11 +33,6 @@
 //! # Ok::<(), ferrokms_policy::PolicyError>(())
 //! ```
 
-// Not every public item of this crate has its doc comment yet, so the
-// workspace's `missing_docs` lint is allowed here for now (docs/architecture.md,
-// "Lints", lists the crates that enforce it).
-#![allow(missing_docs)]
-
 pub mod cli;
 mod condition;
 mod error;
