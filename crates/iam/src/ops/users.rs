@@ -32,6 +32,7 @@ impl Directory {
             })
     }
 
+    /// The user `name` of `account`, if it exists (names compare regardless of case).
     pub fn find_user(&self, account: &AccountId, name: &str) -> Option<Arc<UserRecord>> {
         self.state
             .read()
