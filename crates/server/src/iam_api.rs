@@ -9,6 +9,7 @@ use ferrokms_iam::{
 
 use crate::query::{iso8601, url_encode, Params, QueryError, Xml};
 
+/// The XML namespace of IAM's responses.
 pub const IAM_NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
 use ferrokms_iam::ops_owner::Owner;

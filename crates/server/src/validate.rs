@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use regex::Regex;
 use serde_json::Value;
 
+/// Why a request body does not fit the operation's input shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireError {
     /// The body is not JSON of the right types (`SerializationException`).
@@ -152,6 +153,7 @@ impl Model {
         Ok(Model { operations, shapes })
     }
 
+    /// Whether the model has the operation.
     pub fn has_operation(&self, op: &str) -> bool {
         self.operations.contains_key(op)
     }
