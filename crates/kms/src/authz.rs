@@ -31,6 +31,7 @@ pub use ferrokms_authz::{
 /// the edge over the identity directory; without one, every principal is
 /// taken to exist.
 pub trait PrincipalDirectory: Send + Sync {
+    /// Whether the account exists (a key policy may name only existing accounts).
     fn account_exists(&self, account: &str) -> bool;
     /// An IAM user or role, by ARN (path included).
     fn entity_exists(&self, arn: &str) -> bool;

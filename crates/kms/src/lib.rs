@@ -7,11 +7,6 @@
 //! CreateKey), taking the authenticated [`Caller`] and the typed request.
 //! Nothing here knows HTTP.
 
-// Not every public item of this crate has its doc comment yet, so the
-// workspace's `missing_docs` lint is allowed here for now (docs/architecture.md,
-// "Lints", lists the crates that enforce it).
-#![allow(missing_docs)]
-
 pub mod api;
 pub mod authz;
 pub mod catalog;
