@@ -45,7 +45,7 @@ const TAG_LEN: usize = 16;
 /// "The security token included in the request is invalid."
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    /// The token is longer than any token this server issues.
+    /// The token is longer than [`MAX_TOKEN_CHARS`].
     #[error("session token too large")]
     TooLarge,
     /// The token is not base64.

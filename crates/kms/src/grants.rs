@@ -197,7 +197,7 @@ pub struct GrantRecord {
     pub name: Option<String>,
     /// Who the grant allows.
     pub grantee: GrantPrincipal,
-    /// Who may retire the grant, besides the grantee in some cases.
+    /// The `RetiringPrincipal`, if any: who may retire the grant.
     pub retiring: Option<GrantPrincipal>,
     /// The operations the grant allows, by name.
     pub operations: Vec<String>,
@@ -340,7 +340,7 @@ pub struct GrantTokenReport {
     pub grant_id: Option<String>,
     /// The ARN of the grant's key.
     pub key_arn: Option<String>,
-    /// The grantee, as ListGrants shows it.
+    /// The grantee, described for people.
     pub grantee: Option<String>,
     /// The operations the grant allows.
     pub operations: Vec<String>,
