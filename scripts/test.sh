@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs the whole ferrokms test suite on a fresh machine: installs what it
-# needs (a Python venv with pinned awscli/boto3/pytest), builds, runs the Rust
-# unit and integration tests (aws-sdk-kms against a real server), then the
-# end-to-end suite (boto3 and the aws CLI against a real server) twice: on the
-# embedded SQLite store, then with every server on a throwaway PostgreSQL
+# needs (a Python venv with pinned awscli/boto3/pytest), checks formatting
+# (cargo fmt --check) and lints (cargo clippy, warnings as errors; the lint
+# set is in the root Cargo.toml), builds, runs the Rust unit and integration
+# tests (aws-sdk-kms against a real server), then the end-to-end suite
+# (boto3 and the aws CLI against a real server) twice: on the embedded
+# SQLite store, then with every server on a throwaway PostgreSQL
 # (installed from Debian's packages if absent, started by scripts/pg.sh on
 # loopback), which also runs the several-node and PostgreSQL fault tests.
 #
@@ -43,6 +45,10 @@ trap cleanup_pg EXIT
 PG_URL=$(bash scripts/pg.sh start "$PG_TMP/data")
 PG_BIN=$(bash scripts/pg.sh bindir)
 echo "PostgreSQL at $PG_URL"
+
+step "cargo fmt --check, cargo clippy (warnings are errors)"
+cargo fmt --all -- --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "cargo build"
 cargo build --locked --bin ferrokms

@@ -15,6 +15,7 @@ use crate::AuthzError;
 /// ([`Caller::into_trace`]).
 #[derive(Debug)]
 pub struct Caller {
+    /// The account the caller belongs to (of the access key, or of the assumed role).
     pub account: AccountId,
     /// The region of the request (from the SigV4 credential scope).
     pub region: Region,
@@ -41,6 +42,7 @@ impl Trace {
         self.0.borrow().len()
     }
 
+    /// Whether no decision was recorded yet.
     pub fn is_empty(&self) -> bool {
         self.0.borrow().is_empty()
     }
@@ -117,8 +119,11 @@ impl Caller {
 /// boundary or session policy), parsed once by whoever owns it.
 #[derive(Clone)]
 pub struct CallerPolicy {
+    /// How the trace names the policy (`user inline policy NAME`, a managed policy's name).
     pub label: String,
+    /// Which side of the decision it sits on (identity-based, boundary, session).
     pub kind: PolicyKind,
+    /// The parsed policy, shared with the entity that holds it.
     pub policy: Arc<Policy>,
 }
 
@@ -183,6 +188,7 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
+    /// The context of a request with request-wide facts; keys are built on first use.
     pub fn new(facts: RequestFacts) -> Self {
         RequestContext {
             facts: Some(facts),
@@ -244,6 +250,8 @@ impl RequestContext {
 pub struct CallerProfile {
     /// `None`: derived from the caller's ARN.
     pub principal: Option<RequestPrincipal>,
+    /// The identity-side policies, evaluated with the resource's policy.
     pub policies: Vec<CallerPolicy>,
+    /// The principal's own condition keys (`aws:PrincipalTag/*`, `aws:SourceIdentity`...).
     pub context: Context,
 }

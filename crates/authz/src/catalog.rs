@@ -7,8 +7,11 @@
 /// The services on the one endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Service {
+    /// AWS Key Management Service.
     Kms,
+    /// AWS Identity and Access Management.
     Iam,
+    /// AWS Security Token Service.
     Sts,
 }
 
@@ -34,7 +37,9 @@ pub enum Resource {
     AliasAndKey,
     /// An IAM user (by name or, absent, the caller).
     User,
+    /// An IAM role, by name.
     Role,
+    /// An IAM group, by name.
     Group,
     /// A customer-managed policy, by ARN.
     Policy,
@@ -45,6 +50,7 @@ pub enum Resource {
 /// One operation of a service.
 #[derive(Debug, Clone, Copy)]
 pub struct Operation {
+    /// The service the operation belongs to.
     pub service: Service,
     /// The operation's name in the service model.
     pub name: &'static str,
@@ -52,7 +58,9 @@ pub struct Operation {
     /// (AssumeRole with tags also needs sts:TagSession: those that depend
     /// on the request are named in `conditional_actions`).
     pub action: &'static str,
+    /// Actions checked only when the request asks for what they cover (see `action`).
     pub conditional_actions: &'static [&'static str],
+    /// What the action is authorized on.
     pub resource: Resource,
     /// Condition keys the operation itself sets (beyond the request-wide
     /// and principal keys every request has). A trailing `/` means a
@@ -91,31 +99,37 @@ impl Operation {
         }
     }
 
+    /// The row with its resource set.
     pub const fn on(mut self, resource: Resource) -> Self {
         self.resource = resource;
         self
     }
 
+    /// The row with the condition keys the operation sets.
     pub const fn keys(mut self, keys: &'static [&'static str]) -> Self {
         self.condition_keys = keys;
         self
     }
 
+    /// The row with its conditional actions.
     pub const fn also(mut self, actions: &'static [&'static str]) -> Self {
         self.conditional_actions = actions;
         self
     }
 
+    /// The row, allowed to act on another account's resource.
     pub const fn cross_account(mut self) -> Self {
         self.cross_account = true;
         self
     }
 
+    /// The row, marked as changing nothing.
     pub const fn reads_only(mut self) -> Self {
         self.reads_only = true;
         self
     }
 
+    /// The row, marked slow (run on a blocking thread even though it reads only).
     pub const fn slow(mut self) -> Self {
         self.slow = true;
         self
@@ -127,11 +141,13 @@ impl Operation {
         !self.reads_only || self.slow
     }
 
+    /// The row, marked as allowable by a grant.
     pub const fn grant_operation(mut self) -> Self {
         self.grant_operation = true;
         self
     }
 
+    /// The row, marked as counted by GetKeyLastUsage.
     pub const fn counts_for_last_usage(mut self) -> Self {
         self.counts_for_last_usage = true;
         self
@@ -187,8 +203,8 @@ mod tests {
     fn operations_are_found_by_exact_name_and_writes_run_blocking() {
         assert!(find(CATALOG, "a").is_none());
         assert!(find(CATALOG, "D").is_none());
-        assert!(find(CATALOG, "A").is_some_and(|o| o.runs_blocking()));
+        assert!(find(CATALOG, "A").is_some_and(super::Operation::runs_blocking));
         assert!(find(CATALOG, "B").is_some_and(|o| !o.runs_blocking()));
-        assert!(find(CATALOG, "C").is_some_and(|o| o.runs_blocking()));
+        assert!(find(CATALOG, "C").is_some_and(super::Operation::runs_blocking));
     }
 }

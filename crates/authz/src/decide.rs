@@ -22,6 +22,7 @@ use crate::{AuthzError, Caller};
 pub struct ResourcePolicy<'a> {
     /// How the trace names it (`key policy`, `trust policy of ARN`).
     pub label: &'a str,
+    /// The parsed policy.
     pub policy: &'a Policy,
     /// [`CombineMode::ResourcePolicyRequired`] for key and trust policies:
     /// the resource policy must admit the caller, directly or by delegating
@@ -45,11 +46,13 @@ pub struct Question<'a> {
     /// Whether the operation may act on another account's resource at all
     /// (the catalog's answer); if not, such a request is refused first.
     pub cross_account: bool,
+    /// The resource's own policy, if it has one (a key policy, a trust policy).
     pub resource_policy: Option<ResourcePolicy<'a>>,
     /// The condition keys the operation itself sets (`aws:RequestTag/*`,
     /// `iam:PolicyARN`, `kms:EncryptionContext:*`...); borrowed, as the
     /// operation often needs them again (KMS's grant constraints).
     pub context: Option<&'a Context>,
+    /// Adds the resource's condition keys when a policy reads one.
     pub resource_keys: Option<ResourceKeys<'a>>,
 }
 
@@ -68,6 +71,7 @@ impl<'a> Question<'a> {
         }
     }
 
+    /// The same question with the condition keys the operation sets.
     #[must_use]
     pub fn with_context(mut self, context: &'a Context) -> Self {
         self.context = Some(context);
@@ -79,11 +83,14 @@ impl<'a> Question<'a> {
 /// AWS's AccessDenied text) and the statements that applied.
 #[derive(Debug)]
 pub struct Verdict {
+    /// The request as the policy engine evaluated it (principal, action, resource).
     pub request: Request,
+    /// Allow, explicit deny or implicit deny, with what decided it.
     pub decision: Decision,
     /// What the caller's own policies said of the action: what a grant to
     /// the caller's account or role is worth (KMS caps grants with it).
     pub identity_side: IdentitySide,
+    /// The statements that applied, as the trace prints them.
     pub statements: Vec<String>,
     /// The resource is another account's and the question may not cross
     /// accounts: refused before any policy was read.
@@ -103,6 +110,7 @@ pub struct IdentitySide {
 }
 
 impl Verdict {
+    /// Whether the action is allowed.
     pub fn is_allowed(&self) -> bool {
         self.decision.is_allowed()
     }

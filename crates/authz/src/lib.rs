@@ -25,8 +25,10 @@ pub use record::{AuthzRecord, PolicySide, Reason, PLAIN_ALLOW};
 /// our own (an action or principal the engine cannot read).
 #[derive(Debug, thiserror::Error)]
 pub enum AuthzError {
+    /// An action string the policy engine cannot parse.
     #[error("not an action: {0}")]
     Action(String),
+    /// A principal ARN the policy engine cannot parse.
     #[error("not a principal: {0}")]
     Principal(String),
 }

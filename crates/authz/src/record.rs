@@ -4,8 +4,11 @@
 /// One authorization decision of a request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuthzRecord {
+    /// The IAM action asked about (`kms:Encrypt`).
     pub action: String,
+    /// The resource ARN asked about, or `*`.
     pub resource: String,
+    /// Whether the action was allowed.
     pub allowed: bool,
     /// Why, as a value: what explanations reason from.
     pub reason: Reason,
@@ -27,7 +30,9 @@ pub enum PolicySide {
     ResourcePolicy,
     /// The caller's identity-based policies.
     Identity,
+    /// The caller's permissions boundary.
     PermissionsBoundary,
+    /// The session policies passed to AssumeRole.
     SessionPolicy,
 }
 

@@ -592,7 +592,7 @@ fn condition_failures(
         .or_else(|_| {
             let root = Caller::root(
                 AccountId::parse(account_of_arn(&record.resource))
-                    .map_err(|_| ferrokms_kms::KmsError::NotFound(record.resource.to_string()))?,
+                    .map_err(|_| ferrokms_kms::KmsError::NotFound(record.resource.clone()))?,
                 live.region.clone(),
             );
             live.kms.key_policy_snapshot(&root, &record.resource)
@@ -1015,7 +1015,7 @@ fn classify(
                     ferrokms_policy::PrincipalSpec::Wildcard => true,
                     ferrokms_policy::PrincipalSpec::Typed(es) => es
                         .iter()
-                        .flat_map(|e| e.values())
+                        .flat_map(ferrokms_policy::PrincipalEntry::values)
                         .any(|v| !matches!(v.id(), PrincipalId::Account(_))),
                 })
     };
@@ -1163,8 +1163,8 @@ fn principals_for(live: &Live, key_policy: &Policy) -> Vec<(String, &'static str
             ferrokms_policy::PrincipalSpec::Wildcard => vec![&PrincipalId::Everyone],
             ferrokms_policy::PrincipalSpec::Typed(entries) => entries
                 .iter()
-                .flat_map(|e| e.values())
-                .map(|v| v.id())
+                .flat_map(ferrokms_policy::PrincipalEntry::values)
+                .map(ferrokms_policy::PrincipalValue::id)
                 .collect(),
         };
         for id in ids {

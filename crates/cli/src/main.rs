@@ -778,7 +778,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
                 op,
                 args.connections.min(
                     std::thread::available_parallelism()
-                        .map(|n| n.get())
+                        .map(std::num::NonZero::get)
                         .unwrap_or(2),
                 ),
                 std::time::Duration::from_secs(args.duration.min(5)),

@@ -19,8 +19,11 @@ use crate::{Caller, Directory, IamError, Principal};
 /// A policy that applies to a principal, with a label for traces.
 #[derive(Clone)]
 pub struct LabelledPolicy {
+    /// How traces name the policy (`user inline policy NAME`, a managed policy's ARN).
     pub label: String,
+    /// The role the policy plays: identity-based, boundary or session.
     pub kind: PolicyKind,
+    /// The parsed policy, shared with the entity that holds it.
     pub policy: Arc<Policy>,
 }
 

@@ -11,6 +11,7 @@
 
 use parking_lot::Mutex;
 
+/// A string-keyed cache that holds at most about `budget` cost units (see the module docs).
 pub struct BoundedCache<V> {
     budget: usize,
     inner: Mutex<Generations<V>>,
@@ -36,6 +37,7 @@ impl<V: Clone> BoundedCache<V> {
         }
     }
 
+    /// The entry for `key`, moving it into the current generation if it was in the previous one.
     pub fn get(&self, key: &str) -> Option<V> {
         let mut g = self.inner.lock();
         if let Some((_, v)) = g.current.get(key) {
@@ -75,6 +77,7 @@ impl<V: Clone> BoundedCache<V> {
         g.current.len() + g.previous.len()
     }
 
+    /// Whether the cache holds no entry.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

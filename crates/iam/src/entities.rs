@@ -13,11 +13,15 @@ use crate::IamError;
 /// once (evaluation never re-parses).
 #[derive(Clone)]
 pub struct PolicyDoc {
+    /// The document exactly as given, returned verbatim by the Get* APIs.
     pub text: String,
+    /// Which grammar it was parsed with.
     pub kind: DocKind,
+    /// The parsed document that evaluation uses.
     pub parsed: Arc<Policy>,
 }
 
+/// Which kind of IAM policy document, which decides its grammar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DocKind {
     /// Identity-based: no Principal allowed.
@@ -95,21 +99,33 @@ impl<'de> Deserialize<'de> for PolicyDoc {
     }
 }
 
+/// One IAM tag (users, roles, session tags).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tag {
+    /// The tag key; unique per entity regardless of case.
     pub key: String,
+    /// The tag value; may be empty.
     pub value: String,
 }
 
+/// An IAM user as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserRecord {
+    /// The account the user belongs to.
     pub account: AccountId,
+    /// The user name, unique in the account regardless of case.
     pub name: String,
+    /// The path, `/` or `/division/team/`; part of the ARN.
     pub path: String,
+    /// The unique id (`AIDA...`), never reused.
     pub id: String,
+    /// Creation time, milliseconds since the Unix epoch.
     pub created_ms: i64,
+    /// Inline policies by name.
     pub inline: BTreeMap<String, PolicyDoc>,
+    /// Attached managed policies, by ARN.
     pub attached: Vec<String>,
+    /// The user's tags (`aws:PrincipalTag/*` of its requests).
     pub tags: Vec<Tag>,
     /// ARN of the managed policy used as permissions boundary.
     #[serde(default)]
@@ -117,6 +133,7 @@ pub struct UserRecord {
 }
 
 impl UserRecord {
+    /// `arn:aws:iam::ACCOUNT:user/PATH/NAME`.
     pub fn arn(&self) -> String {
         format!(
             "arn:aws:iam::{}:user{}{}",
@@ -125,18 +142,30 @@ impl UserRecord {
     }
 }
 
+/// An IAM role as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleRecord {
+    /// The account the role belongs to.
     pub account: AccountId,
+    /// The role name, unique in the account regardless of case.
     pub name: String,
+    /// The path, `/` or `/service-role/`...; part of the ARN.
     pub path: String,
+    /// The unique id (`AROA...`), never reused.
     pub id: String,
+    /// Creation time, milliseconds since the Unix epoch.
     pub created_ms: i64,
+    /// The trust policy: who may assume the role.
     pub trust: PolicyDoc,
+    /// The description given at creation or by UpdateRole.
     pub description: String,
+    /// The longest session AssumeRole may grant, in seconds.
     pub max_session_duration: u32,
+    /// Inline policies by name.
     pub inline: BTreeMap<String, PolicyDoc>,
+    /// Attached managed policies, by ARN.
     pub attached: Vec<String>,
+    /// The role's tags (`aws:PrincipalTag/*` of its sessions).
     pub tags: Vec<Tag>,
     /// ARN of the managed policy used as permissions boundary.
     #[serde(default)]
@@ -144,6 +173,7 @@ pub struct RoleRecord {
 }
 
 impl RoleRecord {
+    /// `arn:aws:iam::ACCOUNT:role/PATH/NAME`.
     pub fn arn(&self) -> String {
         format!(
             "arn:aws:iam::{}:role{}{}",
@@ -152,20 +182,29 @@ impl RoleRecord {
     }
 }
 
+/// An IAM group as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupRecord {
+    /// The account the group belongs to.
     pub account: AccountId,
+    /// The group name, unique in the account regardless of case.
     pub name: String,
+    /// The path; part of the ARN.
     pub path: String,
+    /// The unique id (`AGPA...`), never reused.
     pub id: String,
+    /// Creation time, milliseconds since the Unix epoch.
     pub created_ms: i64,
+    /// Inline policies by name; they apply to every member.
     pub inline: BTreeMap<String, PolicyDoc>,
+    /// Attached managed policies, by ARN; they apply to every member.
     pub attached: Vec<String>,
     /// Names of member users, as created.
     pub members: Vec<String>,
 }
 
 impl GroupRecord {
+    /// `arn:aws:iam::ACCOUNT:group/PATH/NAME`.
     pub fn arn(&self) -> String {
         format!(
             "arn:aws:iam::{}:group{}{}",
@@ -173,34 +212,50 @@ impl GroupRecord {
         )
     }
 
+    /// Whether `user` (a user name, compared regardless of case) is a member.
     pub fn has_member(&self, user: &str) -> bool {
         self.members.iter().any(|m| m.eq_ignore_ascii_case(user))
     }
 }
 
+/// One version of a managed policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyVersion {
+    /// `v1`, `v2`...: never reused within the policy.
     pub version_id: String,
+    /// The document of this version.
     pub doc: PolicyDoc,
+    /// Creation time, milliseconds since the Unix epoch.
     pub created_ms: i64,
 }
 
+/// A customer-managed policy as stored, with its versions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ManagedPolicyRecord {
+    /// The account the policy belongs to.
     pub account: AccountId,
+    /// The policy name, unique in the account regardless of case.
     pub name: String,
+    /// The path; part of the ARN.
     pub path: String,
+    /// The unique id (`ANPA...`), never reused.
     pub id: String,
+    /// The description given at creation.
     pub description: String,
+    /// Creation time, milliseconds since the Unix epoch.
     pub created_ms: i64,
+    /// When the default version last changed, milliseconds since the Unix epoch.
     pub updated_ms: i64,
+    /// Every version kept (at most five, as on AWS).
     pub versions: Vec<PolicyVersion>,
+    /// The id of the version in force.
     pub default_version: String,
     /// Highest version number ever issued (ids are never reused).
     pub next_version: u32,
 }
 
 impl ManagedPolicyRecord {
+    /// `arn:aws:iam::ACCOUNT:policy/PATH/NAME`.
     pub fn arn(&self) -> String {
         format!(
             "arn:aws:iam::{}:policy{}{}",
@@ -208,6 +263,7 @@ impl ManagedPolicyRecord {
         )
     }
 
+    /// The document of the default version (the one evaluated).
     pub fn default_doc(&self) -> Option<&PolicyDoc> {
         self.versions
             .iter()

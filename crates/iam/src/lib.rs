@@ -55,34 +55,49 @@ pub(crate) const KIND_LEGACY_SESSION: &str = "iam.session";
 /// Errors of the identity layer; each is one AWS error code.
 #[derive(Debug, thiserror::Error)]
 pub enum IamError {
+    /// CreateAccount of an account that exists.
     #[error("account {0} already exists")]
     AccountExists(AccountId),
+    /// The account is unknown.
     #[error("account {0} does not exist")]
     NoSuchAccount(AccountId),
+    /// `NoSuchEntity`: the user, role, group, policy or key named does not exist.
     #[error("{0}")]
     NoSuchEntity(String),
+    /// `EntityAlreadyExists`: the name is taken.
     #[error("{0}")]
     EntityAlreadyExists(String),
+    /// `DeleteConflict`: the entity still has policies, members, keys...
     #[error("{0}")]
     DeleteConflict(String),
+    /// `LimitExceeded`: a quota (access keys per user, policy versions...) is reached.
     #[error("{0}")]
     LimitExceeded(String),
+    /// `MalformedPolicyDocument`: the policy text does not parse or validate.
     #[error("{0}")]
     MalformedPolicyDocument(String),
+    /// `ValidationError`: a parameter fails the API model's constraints.
     #[error("{0}")]
     Validation(String),
+    /// `InvalidInput`: a parameter is well-formed but not acceptable.
     #[error("{0}")]
     InvalidInput(String),
+    /// `InvalidParameterValue` (STS).
     #[error("{0}")]
     InvalidParameterValue(String),
+    /// `PackedPolicyTooLarge` (STS): session policies and tags too large.
     #[error("{0}")]
     PackedPolicyTooLarge(String),
+    /// `AccessDenied`, with AWS's message.
     #[error("{0}")]
     AccessDenied(String),
+    /// The store failed; the change was not made.
     #[error("storage failure: {0}")]
     Store(#[from] ferrokms_store::StoreError),
+    /// Stored data does not decode.
     #[error("stored identity data is unreadable: {0}")]
     Corrupt(String),
+    /// The system random number generator failed.
     #[error("random number generator failed")]
     Random,
 }
@@ -114,13 +129,17 @@ impl IamError {
     }
 }
 
+/// Whether an access key may sign requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AccessKeyStatus {
+    /// The key may be used.
     Active,
+    /// The key is refused until made active again.
     Inactive,
 }
 
 impl AccessKeyStatus {
+    /// The status as the API writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             AccessKeyStatus::Active => "Active",
@@ -131,10 +150,15 @@ impl AccessKeyStatus {
 
 /// A long-term access key with its secret in the clear, in memory only.
 pub struct AccessKey {
+    /// The access key id (`AKIA...`).
     pub id: String,
+    /// The secret access key, wiped from memory when dropped.
     pub secret: Zeroizing<String>,
+    /// Who the key signs as.
     pub principal: Principal,
+    /// Active or inactive.
     pub status: AccessKeyStatus,
+    /// Creation time, milliseconds since the Unix epoch.
     pub created_ms: i64,
 }
 
@@ -158,9 +182,12 @@ pub(crate) struct StoredAccessKey {
     created_ms: i64,
 }
 
+/// An account of this server, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountRecord {
+    /// The 12-digit account id.
     pub id: AccountId,
+    /// Creation time, milliseconds since the Unix epoch.
     pub created_ms: i64,
 }
 
@@ -278,6 +305,7 @@ fn load_json<T: for<'de> Deserialize<'de>>(
 }
 
 impl Directory {
+    /// Loads every identity from `store`; `sealer` opens the sealed access key secrets.
     pub fn open(store: Arc<dyn Store>, sealer: Arc<Sealer>) -> Result<Directory, IamError> {
         let mut state = IamState::default();
         for a in load_json::<AccountRecord>(&*store, KIND_ACCOUNT)? {
@@ -348,14 +376,17 @@ impl Directory {
         self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Whether any account exists (a fresh server has none until bootstrap).
     pub fn has_accounts(&self) -> bool {
         !self.state.read().accounts.is_empty()
     }
 
+    /// Whether the account exists.
     pub fn account_exists(&self, id: &AccountId) -> bool {
         self.state.read().accounts.contains_key(id)
     }
 
+    /// Every account, in no particular order.
     pub fn accounts(&self) -> Vec<AccountRecord> {
         self.state.read().accounts.values().cloned().collect()
     }

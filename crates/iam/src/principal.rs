@@ -9,25 +9,38 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "type")]
 pub enum Principal {
     /// The account's root user.
-    Root { account: AccountId },
+    Root {
+        /// The account.
+        account: AccountId,
+    },
     /// An IAM user (`path` starts and ends with `/`).
     User {
+        /// The user's account.
         account: AccountId,
+        /// The user name.
         name: String,
+        /// The user's path.
         path: String,
+        /// The user's unique id (`AIDA...`).
         id: String,
     },
     /// A session of an assumed role.
     AssumedRole {
+        /// The role's account.
         account: AccountId,
+        /// The role name.
         role_name: String,
+        /// The role's path (absent from the session ARN).
         role_path: String,
+        /// The role's unique id (`AROA...`).
         role_id: String,
+        /// The RoleSessionName given to AssumeRole.
         session_name: String,
     },
 }
 
 impl Principal {
+    /// The account the principal belongs to.
     pub fn account(&self) -> &AccountId {
         match self {
             Principal::Root { account }
@@ -103,6 +116,7 @@ impl Principal {
 /// edge. Dereferences to the principal.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// Who the request acts as.
     pub principal: Principal,
     /// The access key id the request was signed with (a session's for
     /// temporary credentials); empty for callers that are not requests.
@@ -111,6 +125,7 @@ pub struct Caller {
     pub temporary: bool,
     /// The session of a temporary key (its token opened and checked).
     pub session: Option<std::sync::Arc<crate::Session>>,
+    /// The caller as authorization sees it (shared with KMS).
     pub authz: ferrokms_authz::Caller,
 }
 

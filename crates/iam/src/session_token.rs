@@ -45,16 +45,22 @@ const TAG_LEN: usize = 16;
 /// "The security token included in the request is invalid."
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// The token is longer than [`MAX_TOKEN_CHARS`].
     #[error("session token too large")]
     TooLarge,
+    /// The token is not base64.
     #[error("session token is not base64")]
     Encoding,
+    /// Authentication failed: the token was altered, cut short, or sealed by another server.
     #[error("session token does not open (tampered, truncated or sealed elsewhere)")]
     Open,
+    /// The token names a sealing key version this server does not have.
     #[error("session token sealed by an unknown key version")]
     UnknownVersion,
+    /// The token opened but its contents do not decode.
     #[error("session token contents are unreadable")]
     Contents,
+    /// The cryptographic library failed (key derivation, randomness).
     #[error("key derivation or random number generation failed")]
     Crypto,
 }

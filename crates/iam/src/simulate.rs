@@ -19,8 +19,11 @@ use crate::{Caller, Directory, IamError};
 /// One `ContextEntries` member.
 #[derive(Debug, Clone, Default)]
 pub struct ContextEntryInput {
+    /// The context key, e.g. `aws:SourceIp`.
     pub key: String,
+    /// Its values, as text.
     pub values: Vec<String>,
+    /// The `ContextKeyType` (`string`, `ipList`...), which says how to read the values.
     pub key_type: String,
 }
 
@@ -31,11 +34,17 @@ pub struct SimulationInput {
     pub policies: Vec<String>,
     /// PermissionsBoundaryPolicyInputList.
     pub boundaries: Vec<String>,
+    /// ResourcePolicy: the resource-based policy to evaluate with the others.
     pub resource_policy: Option<String>,
+    /// ResourceOwner: the account that owns the resources.
     pub resource_owner: Option<String>,
+    /// CallerArn: the principal to simulate as.
     pub caller_arn: Option<String>,
+    /// ActionNames.
     pub actions: Vec<String>,
+    /// ResourceArns; none means `*`.
     pub resources: Vec<String>,
+    /// ContextEntries.
     pub context: Vec<ContextEntryInput>,
     /// Which of the action × resource pairs (in that order) to evaluate:
     /// the page asked for (`Marker`, `MaxItems`); `None` for all. Only
@@ -56,25 +65,38 @@ impl SimulationInput {
 /// A line/column pair (1-based) in a policy document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
+    /// Line, from 1.
     pub line: usize,
+    /// Column, from 1.
     pub column: usize,
 }
 
+/// A statement that decided a simulation result (`MatchedStatements`).
 #[derive(Debug, Clone)]
 pub struct MatchedStatement {
+    /// The id of the policy holding it, as the input named it.
     pub source_policy_id: String,
+    /// The `SourcePolicyType` AWS reports (`none` for policies given in the input,
+    /// `user-managed`, `resource`...).
     pub source_policy_type: &'static str,
+    /// Where the statement starts in the document.
     pub start: Position,
+    /// Where the statement ends in the document.
     pub end: Position,
 }
 
+/// The answer for one action × resource pair (`EvaluationResults` member).
 #[derive(Debug, Clone)]
 pub struct SimulationResult {
+    /// The action evaluated.
     pub action: String,
+    /// The resource evaluated, or `*`.
     pub resource: String,
     /// `allowed`, `explicitDeny` or `implicitDeny`.
     pub decision: &'static str,
+    /// The statements that decided it.
     pub matched: Vec<MatchedStatement>,
+    /// Condition keys the policies read that the input did not give.
     pub missing_context: Vec<String>,
     /// Set when permissions boundaries took part.
     pub allowed_by_boundary: Option<bool>,
@@ -758,7 +780,7 @@ mod tests {
         let e = |k: &str, t: &str, v: &[&str]| ContextEntryInput {
             key: k.into(),
             key_type: t.into(),
-            values: v.iter().map(|s| s.to_string()).collect(),
+            values: v.iter().map(ToString::to_string).collect(),
         };
         let ctx = context_from_entries(&[
             e("a:s", "string", &["x"]),
@@ -827,7 +849,7 @@ mod tests {
         assert!(check_simulation_size(&one, &input(100, 100, 10, 10)).is_ok());
         let refused = |r: Result<(), IamError>| match r {
             Err(IamError::InvalidInput(m)) => {
-                assert!(m.starts_with("The simulation is too large"), "{m}")
+                assert!(m.starts_with("The simulation is too large"), "{m}");
             }
             other => panic!("expected InvalidInput, got {other:?}"),
         };

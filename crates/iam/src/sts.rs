@@ -22,10 +22,13 @@ const SESSION_POLICY_LIMIT: usize = 2048;
 /// stored: it travels sealed in its token (see [`crate::session_token`]),
 /// and the server opens the token again when a request presents it.
 pub struct Session {
+    /// The temporary access key id (`ASIA...`).
     pub access_key_id: String,
     /// Derived from the access key id and issue time, never stored.
     pub secret: Zeroizing<String>,
+    /// Who the session acts as.
     pub principal: Principal,
+    /// When the credentials expire, milliseconds since the Unix epoch.
     pub expires_ms: i64,
     /// The inline session policy, if one was passed.
     pub inline_policy: Option<PolicyDoc>,
@@ -36,6 +39,7 @@ pub struct Session {
     pub tags: Vec<Tag>,
     /// Keys of the tags that pass on to chained role sessions.
     pub transitive_tag_keys: Vec<String>,
+    /// The source identity set at AssumeRole (`aws:SourceIdentity`); it passes on to chained sessions.
     pub source_identity: Option<String>,
     /// When the credentials were issued (`aws:TokenIssueTime`).
     pub issued_ms: i64,
@@ -64,6 +68,7 @@ impl Session {
 
 /// New temporary credentials, as AssumeRole and GetSessionToken answer them.
 pub struct Credentials {
+    /// The new session.
     pub session: Arc<Session>,
     /// The sealed session, for the client to send back
     /// (`X-Amz-Security-Token`).
@@ -92,18 +97,29 @@ pub enum SessionRefusal {
     /// No token, or a token that does not open or does not belong to the
     /// access key id.
     Invalid,
+    /// The session's expiry has passed.
     Expired,
 }
 
+/// The parameters of AssumeRole.
 pub struct AssumeRoleInput<'a> {
+    /// RoleArn: the role to assume.
     pub role_arn: &'a str,
+    /// RoleSessionName: part of the session's ARN.
     pub session_name: &'a str,
+    /// DurationSeconds; the default is one hour.
     pub duration_seconds: Option<u32>,
+    /// Policy: an inline session policy.
     pub policy: Option<&'a str>,
+    /// PolicyArns: managed session policies.
     pub policy_arns: Vec<String>,
+    /// ExternalId, compared by the trust policy's `sts:ExternalId` conditions.
     pub external_id: Option<&'a str>,
+    /// Tags: session tags.
     pub tags: Vec<Tag>,
+    /// TransitiveTagKeys: the tags that pass on to chained sessions.
     pub transitive_tag_keys: Vec<String>,
+    /// SourceIdentity.
     pub source_identity: Option<&'a str>,
 }
 
@@ -625,9 +641,8 @@ mod tests {
             assert_eq!(
                 d.session(ak, t).map(|_| ()),
                 Err(SessionRefusal::Invalid),
-                "{ak} {:.20?}",
-                t
-            )
+                "{ak} {t:.20?}"
+            );
         };
         let mut raw = B64.decode(c.token.as_str()).expect("base64");
         raw[20] ^= 1;

@@ -2,6 +2,15 @@
 //! the service model names them. Constraint checks that the model expresses
 //! (lengths, ranges, enums, patterns) run at the edge before these types are
 //! built; the operations check only KMS's own rules.
+//!
+//! Each type and member is the service model's shape and member of the same
+//! name (`CreateKeyRequest.KeySpec` is `CreateKeyRequest::key_spec`), which
+//! the AWS KMS API Reference documents; doc comments here say only what that
+//! reference does not (ferrokms's own types, departures from the model).
+
+// The members' documentation is AWS's (see above): a line per member here
+// would repeat the member's name.
+#![allow(missing_docs)]
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;

@@ -31,6 +31,7 @@ pub use ferrokms_authz::{
 /// the edge over the identity directory; without one, every principal is
 /// taken to exist.
 pub trait PrincipalDirectory: Send + Sync {
+    /// Whether the account exists (a key policy may name only existing accounts).
     fn account_exists(&self, account: &str) -> bool;
     /// An IAM user or role, by ARN (path included).
     fn entity_exists(&self, arn: &str) -> bool;
@@ -190,7 +191,7 @@ impl Kms {
         let reachable = record.addr.account == caller.account
             || crate::catalog::action_crosses_accounts(action);
         let resource_keys = |ctx: &mut Context, want: &dyn Fn(&str) -> bool| {
-            key_context_into(ctx, self, caller, record, want)
+            key_context_into(ctx, self, caller, record, want);
         };
         let verdict = ferrokms_authz::decide(
             caller,
@@ -282,7 +283,10 @@ impl Kms {
         crate::ops::check_policy_size(text)?;
         let policy = parse_key_policy(text)?;
         for st in policy.statements() {
-            let blocks = st.condition().map(|c| c.blocks()).unwrap_or(&[]);
+            let blocks = st
+                .condition()
+                .map(ferrokms_policy::Condition::blocks)
+                .unwrap_or(&[]);
             for block in blocks {
                 if block.operator().set != Some(ferrokms_policy::SetOperator::ForAllValues) {
                     continue;

@@ -296,7 +296,8 @@ mod tests {
                 assert!(o.runs_blocking(), "{}", o.name);
             }
         }
-        assert!(operation("GenerateDataKeyPair").is_some_and(|o| o.runs_blocking()));
+        assert!(operation("GenerateDataKeyPair")
+            .is_some_and(ferrokms_authz::catalog::Operation::runs_blocking));
         assert!(operation("Encrypt").is_some_and(|o| !o.runs_blocking()));
     }
 }

@@ -26,6 +26,7 @@ use crate::KmsError;
 
 const BLOB_VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
+/// The length of a symmetric key's material: AES-256.
 pub const SYMMETRIC_KEY_LEN: usize = 32;
 
 /// An encryption context: string pairs whose order does not matter.
@@ -46,6 +47,7 @@ impl EncryptionContext {
         out
     }
 
+    /// Whether the context has no pairs.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -70,6 +72,7 @@ impl std::fmt::Debug for SymmetricMaterial {
 }
 
 impl SymmetricMaterial {
+    /// Symmetric material from exactly 32 bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KmsError> {
         let mut key = Zeroizing::new([0u8; SYMMETRIC_KEY_LEN]);
         if bytes.len() != SYMMETRIC_KEY_LEN {
@@ -175,6 +178,7 @@ pub fn random_material_id() -> Result<crate::model::MaterialId, KmsError> {
     Ok(crate::model::MaterialId::from_bytes(id))
 }
 
+/// `n` bytes from the system random number generator, wiped when dropped.
 pub fn random_bytes(n: usize) -> Result<Zeroizing<Vec<u8>>, KmsError> {
     let mut buf = Zeroizing::new(vec![0u8; n]);
     SystemRandom::new()
@@ -186,8 +190,11 @@ pub fn random_bytes(n: usize) -> Result<Zeroizing<Vec<u8>>, KmsError> {
 /// The parts of a parsed blob that name the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobHeader {
+    /// The key the blob was encrypted under.
     pub key_id: KeyId,
+    /// The key's account.
     pub account: AccountId,
+    /// The version of the key's material that encrypted it.
     pub material: u32,
 }
 
@@ -232,6 +239,8 @@ pub fn parse_header(blob: &[u8]) -> Result<(BlobHeader, usize), KmsError> {
     ))
 }
 
+/// Encrypts `plaintext` under `material` with AES-256-GCM, binding the header and the
+/// encryption context as associated data; returns the ciphertext blob.
 pub fn encrypt(
     material: &SymmetricMaterial,
     header: &BlobHeader,

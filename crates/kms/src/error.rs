@@ -1,17 +1,22 @@
 //! Errors of the KMS layer. Each variant is one AWS error code; the message
 //! is AWS's text where it is known. The server maps them onto the wire once.
 
+/// An error of a KMS operation (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KmsError {
+    /// `NotFoundException`: the key, alias or grant named does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// `DisabledException`: the key is disabled.
     #[error("{0}")]
     Disabled(String),
+    /// `KMSInvalidStateException`: the key's state does not allow the operation.
     #[error("{0}")]
     InvalidState(String),
     /// Real KMS sends this without any message.
     #[error("InvalidCiphertextException")]
     InvalidCiphertext,
+    /// `IncorrectKeyException`: the ciphertext was not made with the key named.
     #[error("{0}")]
     IncorrectKey(String),
     /// Verify of a signature that does not verify; sent without a message.
@@ -20,43 +25,61 @@ pub enum KmsError {
     /// VerifyMac of a MAC that does not verify; sent without a message.
     #[error("KMSInvalidMacException")]
     InvalidMac,
+    /// `InvalidKeyUsageException`: the key's usage or spec does not allow the operation.
     #[error("{0}")]
     InvalidKeyUsage(String),
+    /// `AlreadyExistsException`: the alias is taken.
     #[error("{0}")]
     AlreadyExists(String),
+    /// `InvalidAliasNameException`.
     #[error("{0}")]
     InvalidAliasName(String),
+    /// `LimitExceededException`: a quota (aliases, grants...) is reached.
     #[error("{0}")]
     LimitExceeded(String),
+    /// `TagException`: a tag key or value is not acceptable.
     #[error("{0}")]
     Tag(String),
+    /// `MalformedPolicyDocumentException`: the key policy does not parse or is refused.
     #[error("{0}")]
     MalformedPolicyDocument(String),
+    /// `UnsupportedOperationException`.
     #[error("{0}")]
     UnsupportedOperation(String),
+    /// `InvalidArnException`.
     #[error("{0}")]
     InvalidArn(String),
+    /// `InvalidMarkerException`: a pagination marker this server did not issue.
     #[error("{0}")]
     InvalidMarker(String),
+    /// `InvalidGrantTokenException`.
     #[error("{0}")]
     InvalidGrantToken(String),
+    /// `InvalidGrantIdException`.
     #[error("{0}")]
     InvalidGrantId(String),
+    /// `IncorrectKeyMaterialException`: imported material that is not the key's.
     #[error("{0}")]
     IncorrectKeyMaterial(String),
+    /// `InvalidImportTokenException`.
     #[error("{0}")]
     InvalidImportToken(String),
+    /// `ExpiredImportTokenException`.
     #[error("{0}")]
     ExpiredImportToken(String),
+    /// `ConflictException`.
     #[error("{0}")]
     Conflict(String),
     /// ferrokms has no custom key store: every one named is this.
     #[error("{0}")]
     CustomKeyStoreNotFound(String),
+    /// `ValidationException`: a parameter fails the API model's constraints.
     #[error("{0}")]
     Validation(String),
+    /// `AccessDeniedException`, with AWS's message.
     #[error("{0}")]
     AccessDenied(String),
+    /// `DryRunOperationException`: the request would have succeeded.
     #[error("{0}")]
     DryRunOperation(String),
     /// Our fault (storage failure, corrupt state). Never carries secrets.

@@ -13,13 +13,16 @@ use ferrokms_authz::{PolicySide, Reason};
 pub struct AppliedStatement {
     /// `key policy`, or the identity-side policy's label.
     pub policy: String,
+    /// The statement's position in the policy, from 0.
     pub index: usize,
+    /// The statement's `Sid`, if it has one.
     pub sid: Option<String>,
     /// `Allow` or `Deny`.
     pub effect: String,
 }
 
 impl AppliedStatement {
+    /// Parses `LABEL #INDEX (SID) EFFECT`; `None` for any other text.
     pub fn parse(text: &str) -> Option<AppliedStatement> {
         let (rest, effect) = text.rsplit_once(' ')?;
         let at = rest.rfind(" #")?;
@@ -40,6 +43,7 @@ impl AppliedStatement {
         })
     }
 
+    /// Whether the statement is in the key policy (not an identity-side policy).
     pub fn is_key_policy(&self) -> bool {
         self.policy == "key policy"
     }
@@ -200,7 +204,7 @@ mod tests {
             allowed: false,
             reason: Reason::from_decision_text(false, decision),
             decision: decision.into(),
-            statements: statements.iter().map(|s| s.to_string()).collect(),
+            statements: statements.iter().map(ToString::to_string).collect(),
         }
     }
 

@@ -43,10 +43,13 @@ const TOKEN_PREFIX: &str = "fkgt1";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GrantConstraints {
+    /// `EncryptionContextSubset`: the request's context must contain these pairs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_context_subset: Option<BTreeMap<String, String>>,
+    /// `EncryptionContextEquals`: the request's context must be exactly these pairs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_context_equals: Option<BTreeMap<String, String>>,
+    /// `SourceArn`: the request's `aws:SourceArn` must be this ARN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_arn: Option<String>,
 }
@@ -186,14 +189,23 @@ impl GrantPrincipal {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "StoredGrant", into = "StoredGrant")]
 pub struct GrantRecord {
+    /// The key the grant is on.
     pub key: KeyAddr,
+    /// The grant id, unique per key.
     pub grant_id: String,
+    /// The name given at CreateGrant, if any (CreateGrant with the same name is idempotent).
     pub name: Option<String>,
+    /// Who the grant allows.
     pub grantee: GrantPrincipal,
+    /// The `RetiringPrincipal`, if any: who may retire the grant.
     pub retiring: Option<GrantPrincipal>,
+    /// The operations the grant allows, by name.
     pub operations: Vec<String>,
+    /// The conditions the request must meet.
     pub constraints: GrantConstraints,
+    /// The account of the principal that created the grant.
     pub issuing_account: AccountId,
+    /// Creation time, milliseconds since the Unix epoch.
     pub created_ms: i64,
 }
 
@@ -322,10 +334,15 @@ impl GrantRecord {
 /// See [`Kms::grant_token_report`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GrantTokenReport {
+    /// Whether the token is one this server issued and its grant still exists.
     pub valid: bool,
+    /// The grant the token names.
     pub grant_id: Option<String>,
+    /// The ARN of the grant's key.
     pub key_arn: Option<String>,
+    /// The grantee, described for people.
     pub grantee: Option<String>,
+    /// The operations the grant allows.
     pub operations: Vec<String>,
     /// Whether the grant would allow the request (for an account grantee:
     /// provided the caller's identity policy allows too).
@@ -360,8 +377,12 @@ fn grantee_match(grantee: &GrantPrincipal, caller: &Caller) -> Option<GranteeMat
     if grantee == caller.arn {
         return Some(GranteeMatch::Direct);
     }
-    if let Some(ferrokms_policy::PrincipalKind::AssumedRole { role_arn, .. }) =
-        caller.identity.profile.principal.as_ref().map(|p| p.kind())
+    if let Some(ferrokms_policy::PrincipalKind::AssumedRole { role_arn, .. }) = caller
+        .identity
+        .profile
+        .principal
+        .as_ref()
+        .map(ferrokms_policy::RequestPrincipal::kind)
     {
         if role_arn == grantee {
             return Some(GranteeMatch::Role);
@@ -572,6 +593,8 @@ fn context_encryption_context(ctx: &Context) -> BTreeMap<String, String> {
 }
 
 /// CreateGrant request.
+// Members as in the AWS KMS API Reference (see the `api` module).
+#[allow(missing_docs)]
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CreateGrantRequest {
@@ -589,6 +612,9 @@ pub struct CreateGrantRequest {
     pub dry_run: Option<bool>,
 }
 
+/// CreateGrant response.
+// Members as in the AWS KMS API Reference (see the `api` module).
+#[allow(missing_docs)]
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateGrantResponse {
@@ -596,6 +622,9 @@ pub struct CreateGrantResponse {
     pub grant_id: String,
 }
 
+/// ListGrants request.
+// Members as in the AWS KMS API Reference (see the `api` module).
+#[allow(missing_docs)]
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ListGrantsRequest {
@@ -608,6 +637,9 @@ pub struct ListGrantsRequest {
     pub grantee_service_principal: Option<String>,
 }
 
+/// ListRetirableGrants request.
+// Members as in the AWS KMS API Reference (see the `api` module).
+#[allow(missing_docs)]
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ListRetirableGrantsRequest {
@@ -618,6 +650,9 @@ pub struct ListRetirableGrantsRequest {
     pub retiring_service_principal: Option<String>,
 }
 
+/// `GrantListEntry`: one grant as ListGrants and ListRetirableGrants return it.
+// Members as in the AWS KMS API Reference (see the `api` module).
+#[allow(missing_docs)]
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GrantListEntry {
@@ -640,6 +675,9 @@ pub struct GrantListEntry {
     pub retiring_service_principal: Option<String>,
 }
 
+/// ListGrants (and ListRetirableGrants) response.
+// Members as in the AWS KMS API Reference (see the `api` module).
+#[allow(missing_docs)]
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListGrantsResponse {
@@ -649,6 +687,9 @@ pub struct ListGrantsResponse {
     pub truncated: bool,
 }
 
+/// RetireGrant request.
+// Members as in the AWS KMS API Reference (see the `api` module).
+#[allow(missing_docs)]
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct RetireGrantRequest {
@@ -658,6 +699,9 @@ pub struct RetireGrantRequest {
     pub dry_run: Option<bool>,
 }
 
+/// RevokeGrant request.
+// Members as in the AWS KMS API Reference (see the `api` module).
+#[allow(missing_docs)]
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct RevokeGrantRequest {
@@ -993,7 +1037,7 @@ impl Kms {
         match &retiring {
             Some(GrantPrincipal::Aws(p)) => cond.insert("kms:RetiringPrincipal", p.as_str()),
             Some(GrantPrincipal::Service(p)) => {
-                cond.insert("kms:RetiringServicePrincipal", p.as_str())
+                cond.insert("kms:RetiringServicePrincipal", p.as_str());
             }
             None => {}
         }

@@ -17,6 +17,7 @@ pub struct KeyId([u8; KEY_ID_LEN]);
 const KEY_ID_LEN: usize = 36;
 
 impl KeyId {
+    /// A fresh key id: a UUID, with the `mrk-` prefix for a multi-Region key.
     pub fn new_random(multi_region: bool) -> KeyId {
         let u = uuid::Uuid::new_v4();
         let mut id = [0u8; KEY_ID_LEN];
@@ -45,12 +46,14 @@ impl KeyId {
         ok.then_some(KeyId(id))
     }
 
+    /// The key id as text.
     pub fn as_str(&self) -> &str {
         // Only ASCII is ever stored (see `parse` and `new_random`), so this
         // never falls back.
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
+    /// Whether the id is a multi-Region key's (`mrk-...`).
     pub fn is_multi_region(&self) -> bool {
         self.0.starts_with(b"mrk-")
     }
@@ -85,12 +88,16 @@ impl fmt::Display for KeyId {
 /// Where a key lives: account, region and id together name exactly one key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct KeyAddr {
+    /// The account that owns the key.
     pub account: AccountId,
+    /// The key's region.
     pub region: Region,
+    /// The key id.
     pub key_id: KeyId,
 }
 
 impl KeyAddr {
+    /// `arn:PARTITION:kms:REGION:ACCOUNT:key/KEY_ID`.
     pub fn arn(&self) -> String {
         ferrokms_textfast::concat(&[
             "arn:",
@@ -139,7 +146,9 @@ fn split_storage_id(id: &str) -> Option<(AccountId, Region, &str)> {
 #[serde(transparent)]
 pub struct AliasName(String);
 
+/// Every alias name starts with this.
 pub const ALIAS_PREFIX: &str = "alias/";
+/// Aliases of AWS managed keys; customers may not create them.
 pub const RESERVED_ALIAS_PREFIX: &str = "alias/aws/";
 
 /// An alias name (not an alias ARN) must begin with `alias/` and name
@@ -182,6 +191,7 @@ impl AliasName {
             .then(|| AliasName(s.to_string()))
     }
 
+    /// The alias name as text, `alias/...`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -193,14 +203,19 @@ impl fmt::Display for AliasName {
     }
 }
 
+/// Where an alias lives: account, region and name together name exactly one alias.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AliasAddr {
+    /// The account that owns the alias.
     pub account: AccountId,
+    /// The alias's region.
     pub region: Region,
+    /// The alias name.
     pub name: AliasName,
 }
 
 impl AliasAddr {
+    /// `arn:PARTITION:kms:REGION:ACCOUNT:alias/NAME`.
     pub fn arn(&self) -> String {
         ferrokms_textfast::concat(&[
             "arn:",
@@ -214,6 +229,7 @@ impl AliasAddr {
         ])
     }
 
+    /// The alias's id in the store: `ACCOUNT/REGION/alias/NAME`.
     pub fn storage_id(&self) -> String {
         ferrokms_textfast::concat(&[
             self.account.as_str(),
@@ -238,7 +254,9 @@ impl AliasAddr {
 /// How a request named a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyRef {
+    /// A key id or key ARN.
     Key(KeyAddr),
+    /// An alias name or alias ARN.
     Alias(AliasAddr),
 }
 
@@ -246,7 +264,9 @@ pub enum KeyRef {
 /// DescribeKey and GetPublicKey accept aliases; everything else only ids/ARNs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepts {
+    /// Key ids, key ARNs, alias names and alias ARNs.
     KeyOrAlias,
+    /// Key ids and key ARNs only.
     KeyOnly,
 }
 
@@ -383,7 +403,7 @@ mod tests {
                 a.arn(),
                 "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
             ),
-            _ => panic!("expected key"),
+            KeyRef::Alias(_) => panic!("expected key"),
         }
     }
 

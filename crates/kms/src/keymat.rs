@@ -33,18 +33,30 @@ use crate::KmsError;
 
 /// One version of a key's material, ready to use.
 pub enum KeyMaterial {
+    /// `SYMMETRIC_DEFAULT`: AES-256-GCM.
     Symmetric(SymmetricMaterial),
+    /// `HMAC_*`.
     Hmac(Box<hmac::Key>),
+    /// `RSA_*` with usage `SIGN_VERIFY`.
     RsaSign(signature::RsaKeyPair),
+    /// `RSA_*` with usage `ENCRYPT_DECRYPT` (OAEP).
     RsaDecrypt {
+        /// The private key.
         key: OaepPrivateDecryptingKey,
+        /// The public key.
         public: OaepPublicEncryptingKey,
+        /// The public key's DER `SubjectPublicKeyInfo`, as GetPublicKey returns it.
         spki: Vec<u8>,
     },
+    /// `ECC_NIST_*` and `ECC_SECG_P256K1` with usage `SIGN_VERIFY`.
     Ecdsa(signature::EcdsaKeyPair),
+    /// `ECC_*` with usage `KEY_AGREEMENT`.
     Ecdh(agreement::PrivateKey),
+    /// `ECC_NIST_EDWARDS25519`.
     Ed25519(signature::Ed25519KeyPair),
+    /// `ML_DSA_*`.
     MlDsa(signature::PqdsaKeyPair),
+    /// `ML_KEM_*`.
     MlKem(Box<MlKemKey>),
 }
 
@@ -342,6 +354,7 @@ impl KeyMaterial {
         Err(unsupported_spec(spec, usage))
     }
 
+    /// The symmetric material, if the key is symmetric.
     pub fn symmetric(&self) -> Option<&SymmetricMaterial> {
         match self {
             KeyMaterial::Symmetric(m) => Some(m),
@@ -488,6 +501,7 @@ impl KeyMaterial {
         Ok(ok)
     }
 
+    /// The HMAC of `message` (GenerateMac); an error for keys that are not HMAC keys.
     pub fn mac(&self, message: &[u8]) -> Result<Vec<u8>, KmsError> {
         match self {
             KeyMaterial::Hmac(k) => Ok(hmac::sign(k, message).as_ref().to_vec()),

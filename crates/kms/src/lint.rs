@@ -382,7 +382,11 @@ fn own_account_limit(st: &Statement) -> Option<Vec<String>> {
                 continue;
             }
             if k == "kms:calleraccount" || k == "aws:principalaccount" {
-                let values: Vec<&str> = e.values().iter().map(|v| v.as_str()).collect();
+                let values: Vec<&str> = e
+                    .values()
+                    .iter()
+                    .map(ferrokms_policy::ConditionValue::as_str)
+                    .collect();
                 if values.is_empty()
                     || !values
                         .iter()
@@ -437,17 +441,22 @@ pub enum LintKind {
     Trust,
 }
 
+/// How serious a finding is; the CLI exits non-zero on errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// The policy is refused, or does something it cannot mean to.
     Error,
+    /// Probably a mistake.
     Warning,
+    /// Could be tighter.
     Suggestion,
     /// Not a problem in itself: something a reader of the policy should know.
     Info,
 }
 
 impl Severity {
+    /// The severity as printed and in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Error => "error",
@@ -461,28 +470,47 @@ impl Severity {
 /// One finding. `code` is stable (scripts may match on it).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
+    /// How serious it is.
     pub severity: Severity,
+    /// The finding's code (one of the constants below).
     pub code: &'static str,
     /// The statement's index in `Statement` (0-based), if the finding has one.
     pub statement: Option<usize>,
+    /// The statement's `Sid`, if it has one.
     pub sid: Option<String>,
+    /// What was found, for people.
     pub message: String,
 }
 
+/// The policy engine refuses the document.
 pub const SYNTAX_ERROR: &str = "SYNTAX_ERROR";
+/// Key policy: `ForAllValues` with `kms:EncryptionContext:*` or `aws:RequestTag/*`.
 pub const OVERLY_PERMISSIVE_CONDITION: &str = "OVERLY_PERMISSIVE_CONDITION";
+/// Key policy: nobody may call PutKeyPolicy, so the policy can never change.
 pub const LOCKOUT_RISK: &str = "LOCKOUT_RISK";
+/// An Allow to everyone with no condition restricting the caller.
 pub const PUBLIC_ACCESS: &str = "PUBLIC_ACCESS";
+/// A `kms:` action or pattern that matches no KMS operation.
 pub const UNKNOWN_ACTION: &str = "UNKNOWN_ACTION";
+/// Key policy: `Resource` other than `"*"`.
 pub const RESOURCE_NOT_STAR: &str = "RESOURCE_NOT_STAR";
+/// Key policy: `kms:*` allowed to principals other than an account root.
 pub const KMS_STAR_NOT_ROOT: &str = "KMS_STAR_NOT_ROOT";
+/// `NotPrincipal` with Allow.
 pub const NOT_PRINCIPAL_WITH_ALLOW: &str = "NOT_PRINCIPAL_WITH_ALLOW";
+/// `Version` 2008-10-17: policy variables are literal text.
 pub const DEPRECATED_VERSION: &str = "DEPRECATED_VERSION";
+/// No `Version`: policy variables are literal text.
 pub const MISSING_VERSION: &str = "MISSING_VERSION";
+/// A KMS condition key that none of the statement's actions sets.
 pub const CONDITION_KEY_NEVER_SET: &str = "CONDITION_KEY_NEVER_SET";
+/// A `kms:` condition key that KMS does not define.
 pub const UNKNOWN_CONDITION_KEY: &str = "UNKNOWN_CONDITION_KEY";
+/// `kms:CreateGrant` allowed without a `kms:GrantIsForAWSResource` condition.
 pub const CREATE_GRANT_WITHOUT_AWS_RESOURCE: &str = "CREATE_GRANT_WITHOUT_AWS_RESOURCE";
+/// Key policy: no Allow names an account root, so IAM policies have no effect on the key.
 pub const NO_ACCOUNT_DELEGATION: &str = "NO_ACCOUNT_DELEGATION";
+/// Key policy: `Principal: "*"` limited only to the own account.
 pub const ACCOUNT_WIDE_ACCESS: &str = "ACCOUNT_WIDE_ACCESS";
 
 /// Case-insensitive `*` / `?` matching of an action pattern (without its
@@ -658,7 +686,7 @@ pub fn lint_policy(policy: &Policy, kind: LintKind) -> Vec<Finding> {
                 && st.principal().is_some_and(|p| {
                     !p.negated()
                         && matches!(p.spec(), PrincipalSpec::Typed(entries)
-                            if entries.iter().flat_map(|e| e.values()).any(|v| is_account_root(v.id())))
+                            if entries.iter().flat_map(ferrokms_policy::PrincipalEntry::values).any(|v| is_account_root(v.id())))
                 })
         });
         if !delegates {
@@ -684,7 +712,7 @@ fn lint_statement(out: &mut Vec<Finding>, index: usize, st: &Statement, kind: Li
             statement: Some(index),
             sid: sid.clone(),
             message,
-        })
+        });
     };
     let allow = st.effect() == Effect::Allow;
     let actions = statement_actions(st);
@@ -762,9 +790,9 @@ fn lint_statement(out: &mut Vec<Finding>, index: usize, st: &Statement, kind: Li
                     PrincipalSpec::Wildcard => vec!["*"],
                     PrincipalSpec::Typed(entries) => entries
                         .iter()
-                        .flat_map(|e| e.values())
+                        .flat_map(ferrokms_policy::PrincipalEntry::values)
                         .filter(|v| !is_account_root(v.id()))
-                        .map(|v| v.as_str())
+                        .map(ferrokms_policy::PrincipalValue::as_str)
                         .collect(),
                 };
                 if !non_root.is_empty() {
@@ -778,7 +806,11 @@ fn lint_statement(out: &mut Vec<Finding>, index: usize, st: &Statement, kind: Li
         }
     }
 
-    if allow && st.principal().is_some_and(|p| p.negated()) {
+    if allow
+        && st
+            .principal()
+            .is_some_and(ferrokms_policy::PrincipalElement::negated)
+    {
         push(
             Severity::Warning,
             NOT_PRINCIPAL_WITH_ALLOW,
@@ -822,7 +854,7 @@ fn lint_statement(out: &mut Vec<Finding>, index: usize, st: &Statement, kind: Li
                             Severity::Warning,
                             UNKNOWN_CONDITION_KEY,
                             format!("{key} is not a KMS condition key{hint}: {effect}"),
-                        )
+                        );
                     }
                     KmsConditionKey::SetBy(ops) if positive && kms_actions && !actions.iter().any(|a| ops.contains(a)) => push(
                         Severity::Warning,
@@ -845,7 +877,7 @@ fn lint_statement(out: &mut Vec<Finding>, index: usize, st: &Statement, kind: Li
             Some(p) => {
                 !p.negated()
                     && matches!(p.spec(), PrincipalSpec::Typed(entries)
-                        if entries.iter().flat_map(|e| e.values()).all(|v| is_account_root(v.id())))
+                        if entries.iter().flat_map(ferrokms_policy::PrincipalEntry::values).all(|v| is_account_root(v.id())))
             }
         };
         let has_key = st.condition().is_some_and(|c| {
@@ -1089,7 +1121,7 @@ mod tests {
         let mut lower: Vec<String> = CONDITION_KEY_ACTIONS
             .iter()
             .map(|(k, _)| k.to_string())
-            .chain(KEY_WIDE_CONDITION_KEYS.iter().map(|k| k.to_string()))
+            .chain(KEY_WIDE_CONDITION_KEYS.iter().map(ToString::to_string))
             .collect();
         let mut named: Vec<String> = KMS_CONDITION_KEY_NAMES
             .iter()

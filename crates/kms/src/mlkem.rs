@@ -37,6 +37,7 @@ pub struct Params {
 }
 
 impl Params {
+    /// The parameters of an `ML_KEM_*` key spec; `None` for other specs.
     pub fn of(spec: KeySpec) -> Option<Params> {
         match spec {
             KeySpec::MlKem512 => Some(Params {
@@ -219,6 +220,7 @@ impl MlKemKey {
         })
     }
 
+    /// The key's parameter set.
     pub fn params(&self) -> Params {
         self.params
     }

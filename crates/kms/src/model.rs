@@ -12,13 +12,18 @@ macro_rules! aws_enum {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum $name {
-            $(#[serde(rename = $text)] $variant),+
+            // Each variant is the API value in its `rename`, which the AWS
+            // KMS API Reference documents; a line here would repeat it.
+            $(#[allow(missing_docs)] #[serde(rename = $text)] $variant),+
         }
         impl $name {
+            /// Every value, in the service model's order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The value as the API writes it.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
+            /// The value whose API text is `s`, if any.
             pub fn parse(s: &str) -> Option<$name> {
                 match s { $($text => Some($name::$variant),)+ _ => None }
             }
@@ -58,6 +63,7 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// `KeyUsageType`: which operations a key is for.
     KeyUsage {
         EncryptDecrypt = "ENCRYPT_DECRYPT",
         SignVerify = "SIGN_VERIFY",
@@ -68,6 +74,7 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// `KeyState`: where a key is in its life (enabled, disabled, pending deletion...).
     KeyState {
         Creating = "Creating",
         Enabled = "Enabled",
@@ -81,6 +88,7 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// `OriginType`: where the key material came from (KMS, imported).
     Origin {
         AwsKms = "AWS_KMS",
         External = "EXTERNAL",
@@ -90,6 +98,7 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// `KeyManagerType`: whether the customer or AWS manages the key.
     KeyManager {
         Aws = "AWS",
         Customer = "CUSTOMER",
@@ -97,6 +106,7 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// `EncryptionAlgorithmSpec`.
     EncryptionAlgorithm {
         SymmetricDefault = "SYMMETRIC_DEFAULT",
         RsaesOaepSha1 = "RSAES_OAEP_SHA_1",
@@ -106,6 +116,7 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// `SigningAlgorithmSpec`.
     SigningAlgorithm {
         RsassaPssSha256 = "RSASSA_PSS_SHA_256",
         RsassaPssSha384 = "RSASSA_PSS_SHA_384",
@@ -124,6 +135,7 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// `MacAlgorithmSpec`.
     MacAlgorithm {
         HmacSha224 = "HMAC_SHA_224",
         HmacSha256 = "HMAC_SHA_256",
@@ -133,6 +145,7 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// `KeyAgreementAlgorithmSpec`.
     KeyAgreementAlgorithm {
         Ecdh = "ECDH",
     }
@@ -146,6 +159,7 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// `MessageType` of Sign and Verify: whether the message is raw or already a digest.
     MessageType {
         Raw = "RAW",
         Digest = "DIGEST",
@@ -154,6 +168,7 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// `DataKeyPairSpec` of GenerateDataKeyPair.
     DataKeyPairSpec {
         Rsa2048 = "RSA_2048",
         Rsa3072 = "RSA_3072",
@@ -214,10 +229,12 @@ impl KeySpec {
         }
     }
 
+    /// Whether the spec is one of the RSA specs.
     pub fn is_rsa(self) -> bool {
         matches!(self, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096)
     }
 
+    /// Whether the spec is one of the HMAC specs.
     pub fn is_hmac(self) -> bool {
         matches!(
             self,
@@ -225,6 +242,7 @@ impl KeySpec {
         )
     }
 
+    /// Whether the spec is one of the ML-KEM specs.
     pub fn is_ml_kem(self) -> bool {
         matches!(
             self,
@@ -369,6 +387,7 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// `DataKeySpec` of GenerateDataKey.
     DataKeySpec {
         Aes256 = "AES_256",
         Aes128 = "AES_128",
@@ -378,8 +397,10 @@ aws_enum!(
 /// A tag as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tag {
+    /// The tag key; unique per key.
     #[serde(rename = "TagKey")]
     pub key: String,
+    /// The tag value; may be empty.
     #[serde(rename = "TagValue")]
     pub value: String,
 }
@@ -391,6 +412,7 @@ pub struct Tag {
 pub struct MaterialId([u8; 32]);
 
 impl MaterialId {
+    /// The id from its 32 bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> MaterialId {
         MaterialId(bytes)
     }
@@ -455,6 +477,7 @@ pub struct MaterialInfo {
 /// The import of one imported key material: whether and when it expires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportedMaterial {
+    /// Whether the material expires.
     pub expiration_model: ExpirationModel,
     /// When the material expires (`ValidTo`), for KEY_MATERIAL_EXPIRES.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -479,6 +502,7 @@ pub struct PendingMaterial {
     /// Its id, import date (`created_ms`, replaced by the rotation date when
     /// it becomes current) and description.
     pub info: MaterialInfo,
+    /// Whether and when it expires once imported.
     pub import: ImportedMaterial,
 }
 
@@ -492,6 +516,7 @@ pub struct ImportedMaterials {
     /// [`KeyRecord::materials`]): `None`, or missing at the end, while that
     /// material is not imported (deleted or expired).
     pub versions: Vec<Option<ImportedMaterial>>,
+    /// Material imported for the next on-demand rotation, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Box<PendingMaterial>>,
 }
@@ -529,9 +554,12 @@ impl<'de> Deserialize<'de> for ImportedMaterials {
     }
 }
 
+/// A key's automatic rotation settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RotationConfig {
+    /// Whether the key rotates automatically.
     pub enabled: bool,
+    /// Days between automatic rotations (`RotationPeriodInDays`, default 365).
     pub period_days: u32,
     /// When automatic rotation was last turned on: the first automatic
     /// rotation after that is due one period later (AWS:
@@ -556,7 +584,9 @@ impl Default for RotationConfig {
 /// replica reads them from the primary).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MultiRegionInfo {
+    /// The primary key's Region.
     pub primary_region: Region,
+    /// The replicas' Regions (stored by the primary only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replica_regions: Vec<Region>,
 }
@@ -588,15 +618,25 @@ fn exact_vec<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec
 /// Everything about a key except its secret material; persisted as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyRecord {
+    /// Account, Region and id.
     pub addr: KeyAddr,
+    /// Creation time, milliseconds since the Unix epoch.
     pub created_ms: i64,
+    /// The key's description.
     pub description: String,
+    /// Which operations the key is for.
     pub key_usage: KeyUsage,
+    /// The kind of key material.
     pub key_spec: KeySpec,
+    /// Where the key material came from.
     pub origin: Origin,
+    /// Whether the customer or AWS manages the key.
     pub key_manager: KeyManager,
+    /// Where the key is in its life.
     pub state: KeyState,
+    /// When a key pending deletion will be deleted, milliseconds since the Unix epoch.
     pub deletion_ms: Option<i64>,
+    /// The waiting period ScheduleKeyDeletion set, in days.
     pub pending_window_days: Option<u32>,
     /// The key policy exactly as given (GetKeyPolicy returns this text).
     /// Shared: keys with the same text hold one allocation, interned with
@@ -604,8 +644,11 @@ pub struct KeyRecord {
     /// of an account is the same text; ~270 bytes a key otherwise).
     #[serde(with = "shared_text")]
     pub policy: Arc<str>,
+    /// The key's tags.
     pub tags: Vec<Tag>,
+    /// Automatic rotation settings.
     pub rotation: RotationConfig,
+    /// Whether the key is a multi-Region key (primary or replica).
     pub multi_region: bool,
     /// Exactly as long as the list (serde's Vec grows to 4 entries: 192
     /// bytes a key wasted for the usual single material).
@@ -652,6 +695,7 @@ impl KeyRecord {
         })
     }
 
+    /// Whether the key is a multi-Region replica.
     pub fn is_replica(&self) -> bool {
         self.multi_region_key_type() == Some(MultiRegionKeyType::Replica)
     }
@@ -773,19 +817,23 @@ impl KeyRecord {
         }
     }
 
+    /// The key's ARN.
     pub fn arn(&self) -> String {
         self.addr.arn()
     }
 
+    /// The newest material version and its description, if the key has material.
     pub fn current_material(&self) -> Option<(u32, &MaterialInfo)> {
         let idx = self.materials.len().checked_sub(1)?;
         Some((u32::try_from(idx).ok()?, self.materials.get(idx)?))
     }
 
+    /// The signing algorithms of a `SIGN_VERIFY` key; `None` for other usages.
     pub fn signing_algorithms(&self) -> Option<Vec<SigningAlgorithm>> {
         (self.key_usage == KeyUsage::SignVerify).then(|| self.key_spec.signing_algorithms())
     }
 
+    /// The MAC algorithm of a `GENERATE_VERIFY_MAC` key; `None` for other usages.
     pub fn mac_algorithms(&self) -> Option<Vec<MacAlgorithm>> {
         if self.key_usage != KeyUsage::GenerateVerifyMac {
             return None;
@@ -793,15 +841,18 @@ impl KeyRecord {
         self.key_spec.mac_algorithm().map(|a| vec![a])
     }
 
+    /// The key agreement algorithms of a `KEY_AGREEMENT` key; `None` for other usages.
     pub fn key_agreement_algorithms(&self) -> Option<Vec<KeyAgreementAlgorithm>> {
         (self.key_usage == KeyUsage::KeyAgreement).then(|| vec![KeyAgreementAlgorithm::Ecdh])
     }
 
+    /// The encapsulation algorithms of an `ENCAPSULATE_DECAPSULATE` key; `None` otherwise.
     pub fn encapsulation_algorithms(&self) -> Option<Vec<EncapsulationAlgorithm>> {
         (self.key_usage == KeyUsage::EncapsulateDecapsulate)
             .then(|| vec![EncapsulationAlgorithm::MlKem])
     }
 
+    /// The encryption algorithms of an `ENCRYPT_DECRYPT` key; `None` for other usages.
     pub fn encryption_algorithms(&self) -> Option<Vec<EncryptionAlgorithm>> {
         match (self.key_spec, self.key_usage) {
             (KeySpec::SymmetricDefault, _) => Some(vec![EncryptionAlgorithm::SymmetricDefault]),
@@ -818,6 +869,9 @@ impl KeyRecord {
 }
 
 /// `KeyMetadata` as DescribeKey and CreateKey return it.
+// Each member is the `KeyMetadata` member of the same name in the AWS KMS API
+// Reference (`key_state` is `KeyState`), which documents it.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct KeyMetadata {
@@ -860,6 +914,8 @@ pub struct KeyMetadata {
 }
 
 /// `MultiRegionKey`: one member of a multi-Region key.
+// Members as in the AWS KMS API Reference.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MultiRegionKey {
@@ -868,6 +924,8 @@ pub struct MultiRegionKey {
 }
 
 /// `MultiRegionConfiguration` of DescribeKey.
+// Members as in the AWS KMS API Reference.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MultiRegionConfiguration {
@@ -876,6 +934,7 @@ pub struct MultiRegionConfiguration {
     pub replica_keys: Vec<MultiRegionKey>,
 }
 
+/// Milliseconds since the epoch as the API's epoch seconds (with a fraction).
 pub fn ms_to_epoch_seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }

@@ -29,6 +29,7 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// The current time as the service sees it (the real clock plus any test advance).
     pub fn now_ms(&self) -> i64 {
         let real = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -37,6 +38,7 @@ impl Clock {
         real + self.offset_ms.load(Ordering::Relaxed)
     }
 
+    /// Moves the service's clock forward by `ms` (`serve --test-clock`).
     pub fn advance_ms(&self, ms: i64) {
         self.offset_ms.fetch_add(ms, Ordering::Relaxed);
     }
@@ -45,8 +47,11 @@ impl Clock {
 /// What one [`Kms::sweep`] did, part by part.
 #[derive(Debug)]
 pub struct SweepReport {
+    /// Keys whose deletion date passed and were deleted.
     pub keys_deleted: Result<usize, KmsError>,
+    /// Keys rotated because their rotation date came.
     pub keys_rotated: Result<usize, KmsError>,
+    /// Imported materials whose expiry passed and were deleted.
     pub materials_expired: Result<usize, KmsError>,
 }
 
@@ -195,6 +200,7 @@ pub struct Kms {
     /// Parsed key policies by text: keys with the same policy (every
     /// default policy of an account) share one parsed copy.
     pub(crate) policies: PolicyCache,
+    /// The service's clock (see [`Clock`]).
     pub clock: Clock,
 }
 
@@ -314,6 +320,7 @@ impl Kms {
         )
     }
 
+    /// How many keys this node holds, all accounts together.
     pub fn key_count(&self) -> usize {
         self.state.read().keys.len()
     }

@@ -38,6 +38,8 @@ pub const TRACKING_START_MS: i64 = 1_795_478_400_000;
 
 /// The operations GetKeyLastUsage reports (`KeyLastUsageTrackingOperation`
 /// in the service model), in the model's order.
+// Each variant is the KMS operation of the same name.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TrackedOp {
     Decrypt,
@@ -116,7 +118,9 @@ impl TrackedOp {
 /// `eventID` of its audit record, as 128-bit numbers (0: unknown).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RequestIds {
+    /// The request's id, `x-amzn-RequestId`.
     pub request_id: u128,
+    /// The `eventID` of the request's audit record.
     pub event_id: u128,
 }
 
@@ -170,8 +174,11 @@ pub struct UsageSlot {
 /// A consistent copy of a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LastUse {
+    /// When the key was last used, milliseconds since the Unix epoch.
     pub ms: i64,
+    /// The operation that used it.
     pub op: TrackedOp,
+    /// The ids of that request.
     pub ids: RequestIds,
 }
 

@@ -885,7 +885,7 @@ fn check(r: &Rule) -> Result<(), String> {
             CreateGrantRequest {
                 key_id: key.clone(),
                 grantee_principal: Some(fill(grantee)),
-                operations: ops.iter().map(|o| o.to_string()).collect(),
+                operations: ops.iter().map(ToString::to_string).collect(),
                 ..Default::default()
             },
         )

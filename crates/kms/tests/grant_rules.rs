@@ -47,7 +47,7 @@ fn grant(
         CreateGrantRequest {
             key_id: key.to_string(),
             grantee_principal: Some(grantee.to_string()),
-            operations: ops.iter().map(|o| o.to_string()).collect(),
+            operations: ops.iter().map(ToString::to_string).collect(),
             ..Default::default()
         },
     )
@@ -231,7 +231,7 @@ fn grant_with(
         CreateGrantRequest {
             key_id: key.to_string(),
             grantee_principal: Some(grantee.to_string()),
-            operations: ops.iter().map(|o| o.to_string()).collect(),
+            operations: ops.iter().map(ToString::to_string).collect(),
             constraints,
             ..Default::default()
         },

@@ -87,7 +87,7 @@ fn service_grant(kms: &Kms, by: &Caller, key: &str, ops: &[&str]) -> Result<Stri
             key_id: key.to_string(),
             grantee_service_principal: Some(DYNAMODB.into()),
             retiring_principal: Some(root_arn(ACCT)),
-            operations: ops.iter().map(|o| o.to_string()).collect(),
+            operations: ops.iter().map(ToString::to_string).collect(),
             constraints: source_arn(TABLE),
             ..Default::default()
         },

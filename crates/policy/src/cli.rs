@@ -33,13 +33,16 @@ use serde_json::Value;
 /// One `--policy KIND=FILE` after the file was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicySource {
+    /// The role the policy plays in the request.
     pub kind: PolicyKind,
     /// Shown in the trace (the CLI uses the file name).
     pub label: String,
+    /// The policy text as read from the file.
     pub text: Vec<u8>,
 }
 
 impl PolicySource {
+    /// A policy source from its kind, label and text.
     pub fn new(kind: PolicyKind, label: &str, text: impl Into<Vec<u8>>) -> Self {
         PolicySource {
             kind,
@@ -62,11 +65,13 @@ impl PolicySource {
 /// Everything `policy evaluate` takes.
 #[derive(Debug, Clone, Default)]
 pub struct EvaluateInput {
+    /// The policies to evaluate together, in the order given.
     pub policies: Vec<PolicySource>,
     /// The caller: an IAM/STS ARN, an account ID, a service principal or `anonymous`.
     pub principal: String,
     /// For an assumed-role caller: the role ARN with its path.
     pub role_arn: Option<String>,
+    /// The action asked about, `service:Action`.
     pub action: String,
     /// The resource ARN, or `*`.
     pub resource: String,
@@ -76,6 +81,7 @@ pub struct EvaluateInput {
     pub context: Vec<String>,
     /// The contents of `--context-file`: a JSON object (see [`parse_context_json`]).
     pub context_json: Option<String>,
+    /// How the policies' results combine (`--mode`).
     pub mode: CombineMode,
     /// Do not add `aws:PrincipalArn`, `aws:username`... derived from the principal.
     pub no_principal_keys: bool,
@@ -84,8 +90,11 @@ pub struct EvaluateInput {
 /// The rendered result.
 #[derive(Debug, Clone)]
 pub struct CliReport {
+    /// The trace for people: the decision, then each policy and statement.
     pub human: String,
+    /// The same report as JSON (`--json`).
     pub json: Value,
+    /// Whether the request is allowed; the CLI's exit status follows it.
     pub allowed: bool,
 }
 

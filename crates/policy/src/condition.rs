@@ -40,9 +40,11 @@ pub struct OperatorBlock {
 }
 
 impl OperatorBlock {
+    /// The operator, e.g. `ForAnyValue:StringLike`.
     pub fn operator(&self) -> &ConditionOperator {
         &self.operator
     }
+    /// The keys under the operator, each with its values; all must hold.
     pub fn entries(&self) -> &[ConditionEntry] {
         &self.entries
     }
@@ -57,9 +59,11 @@ pub struct ConditionEntry {
 }
 
 impl ConditionEntry {
+    /// The condition key, as written.
     pub fn key(&self) -> &ConditionKey {
         &self.key
     }
+    /// The values the key is compared with; any one may match (OR).
     pub fn values(&self) -> &[ConditionValue] {
         &self.values
     }
@@ -80,6 +84,7 @@ impl ConditionKey {
             lower: text.to_lowercase(),
         }
     }
+    /// The key as the policy spells it (lookups ignore case).
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -101,6 +106,7 @@ impl PartialEq for ConditionValue {
 }
 
 impl ConditionValue {
+    /// The value as written in the policy.
     pub fn as_str(&self) -> &str {
         &self.text
     }

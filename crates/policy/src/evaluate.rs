@@ -42,6 +42,7 @@ pub enum PolicyKind {
 }
 
 impl PolicyKind {
+    /// Every kind, in the order explicit denies are reported.
     pub const ALL: [PolicyKind; 4] = [
         PolicyKind::ResourceBased,
         PolicyKind::IdentityBased,
@@ -96,12 +97,16 @@ impl FromStr for PolicyKind {
 /// A policy to evaluate, labelled with a caller-chosen id (shown in traces) and its kind.
 #[derive(Debug, Clone, Copy)]
 pub struct PolicyInput<'a> {
+    /// How traces and decisions name the policy.
     pub id: &'a str,
+    /// The role the policy plays.
     pub kind: PolicyKind,
+    /// The parsed policy.
     pub policy: &'a Policy,
 }
 
 impl<'a> PolicyInput<'a> {
+    /// A policy to evaluate under `id`, playing the role `kind`.
     pub fn new(id: &'a str, kind: PolicyKind, policy: &'a Policy) -> Self {
         PolicyInput { id, kind, policy }
     }
@@ -122,6 +127,7 @@ pub enum CombineMode {
 /// Options for [`evaluate_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EvaluationOptions {
+    /// How per-policy results combine.
     pub mode: CombineMode,
 }
 
@@ -137,6 +143,7 @@ pub enum PolicyOutcome {
 }
 
 impl PolicyOutcome {
+    /// The outcome's name in traces and JSON (`allow`, `not-applicable`, `explicit-deny`).
     pub fn as_str(self) -> &'static str {
         match self {
             PolicyOutcome::Allow => "allow",
@@ -155,9 +162,13 @@ pub enum Mismatch<'a> {
     NoResource,
     /// A resource-based statement without `Principal`/`NotPrincipal`: it never applies.
     NoPrincipal,
+    /// `Action`/`NotAction` does not cover the request's action.
     Action,
+    /// `Resource`/`NotResource` does not cover the request's resource.
     Resource,
+    /// `Principal`/`NotPrincipal` does not cover the caller.
     Principal,
+    /// A condition did not hold; the first one that failed.
     Condition(ConditionFailure<'a>),
 }
 
@@ -166,12 +177,15 @@ pub enum Mismatch<'a> {
 pub enum StatementResult<'a> {
     /// The statement applies. For resource-based policies, how the principal matched.
     Applies {
+        /// How the caller matched `Principal`; `None` outside resource-based policies.
         principal: Option<PrincipalMatch>,
     },
+    /// The statement does not apply, and why.
     NotApplicable(Mismatch<'a>),
 }
 
 impl StatementResult<'_> {
+    /// Whether the statement applies.
     pub fn applies(&self) -> bool {
         matches!(self, StatementResult::Applies { .. })
     }
@@ -180,18 +194,26 @@ impl StatementResult<'_> {
 /// One statement's result, pointing into the policy.
 #[derive(Debug, Clone, Copy)]
 pub struct StatementEvaluation<'a> {
+    /// The statement's position in the policy, from 0.
     pub index: usize,
+    /// The statement.
     pub statement: &'a Statement,
+    /// Whether it applied, and if not why.
     pub result: StatementResult<'a>,
 }
 
 /// One policy's result with its statement trace.
 #[derive(Debug, Clone)]
 pub struct PolicyEvaluation<'a> {
+    /// The policy's id, as the input named it.
     pub id: &'a str,
+    /// The role the policy played.
     pub kind: PolicyKind,
+    /// The policy.
     pub policy: &'a Policy,
+    /// The policy's own verdict.
     pub outcome: PolicyOutcome,
+    /// Every statement's result, in document order.
     pub statements: Vec<StatementEvaluation<'a>>,
     /// For resource-based policies: the strongest principal match among the Allow statements
     /// that apply. `None` when no Allow statement applies.
@@ -210,23 +232,30 @@ impl PolicyEvaluation<'_> {
 /// The overall answer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Decision {
+    /// The policies together allow the request.
     Allow,
     /// A Deny statement applied. Reports the first one found in the order resource-based,
     /// identity-based, permissions boundary, session policy.
     ExplicitDeny {
+        /// The kind of policy the Deny statement is in.
         kind: PolicyKind,
+        /// The id of that policy.
         policy_id: String,
+        /// The statement's position in it, from 0.
         statement: usize,
+        /// The statement's `Sid`, if it has one.
         sid: Option<String>,
     },
     /// Nothing allowed the request; `missing` is the policy type whose allow was lacking,
     /// which is what AccessDenied messages name.
     ImplicitDeny {
+        /// The policy kind that did not allow.
         missing: PolicyKind,
     },
 }
 
 impl Decision {
+    /// Whether the decision is an allow.
     pub fn is_allowed(&self) -> bool {
         matches!(self, Decision::Allow)
     }
@@ -257,9 +286,13 @@ impl Decision {
 /// The result of [`evaluate`]: the decision, per-policy results and the trace.
 #[derive(Debug, Clone)]
 pub struct Evaluation<'a> {
+    /// The overall decision.
     pub decision: Decision,
+    /// Each policy's result, in input order.
     pub policies: Vec<PolicyEvaluation<'a>>,
+    /// Whether the caller and the resource are in the same account (the combination rules differ).
     pub same_account: bool,
+    /// The combination mode used.
     pub mode: CombineMode,
 }
 
@@ -277,6 +310,7 @@ pub struct KindSummary {
 }
 
 impl Evaluation<'_> {
+    /// What the policies of one kind said, for callers that combine results themselves.
     pub fn summary(&self, kind: PolicyKind) -> KindSummary {
         let mut s = KindSummary::default();
         for p in self.policies.iter().filter(|p| p.kind == kind) {

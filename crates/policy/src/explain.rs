@@ -75,7 +75,7 @@ pub fn describe_mismatch(m: &Mismatch<'_>, statement: &Statement, request: &Requ
             let (name, pats) = statement.action.as_ref().map_or(("Action", String::new()), |a| {
                 (
                     if a.negated { "NotAction" } else { "Action" },
-                    quoted_list(a.patterns.iter().map(|p| p.as_str())),
+                    quoted_list(a.patterns.iter().map(super::model::ActionPattern::as_str)),
                 )
             });
             if name == "NotAction" {
@@ -86,7 +86,7 @@ pub fn describe_mismatch(m: &Mismatch<'_>, statement: &Statement, request: &Requ
         }
         Mismatch::Resource => {
             let (neg, pats) = statement.resource.as_ref().map_or((false, String::new()), |r| {
-                (r.negated, quoted_list(r.patterns.iter().map(|p| p.as_str())))
+                (r.negated, quoted_list(r.patterns.iter().map(super::model::ResourcePattern::as_str)))
             });
             if neg {
                 format!("resource {} is excluded by NotResource {pats}", request.resource)
@@ -119,7 +119,12 @@ pub fn describe_mismatch(m: &Mismatch<'_>, statement: &Statement, request: &Requ
 pub fn describe_condition_failure(f: &ConditionFailure<'_>, request: &Request) -> String {
     let op = f.block.operator;
     let key = f.entry.key.as_str();
-    let policy_values = quoted_list(f.entry.values.iter().map(|v| v.as_str()));
+    let policy_values = quoted_list(
+        f.entry
+            .values
+            .iter()
+            .map(super::condition::ConditionValue::as_str),
+    );
     let req = request_values(request, key)
         .map(|v| quoted_list(v.iter().map(String::as_str)))
         .unwrap_or_else(|| "(absent)".into());
@@ -279,7 +284,7 @@ fn mismatch_json(m: &Mismatch<'_>, s: &Statement, request: &Request) -> Value {
             json!({
                 "operator": f.block.operator.to_string(),
                 "key": f.entry.key.as_str(),
-                "policy_values": f.entry.values.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+                "policy_values": f.entry.values.iter().map(super::condition::ConditionValue::as_str).collect::<Vec<_>>(),
                 "request_values": request_values(request, f.entry.key.as_str()),
                 "reason": format!("{:?}", f.reason),
             }),

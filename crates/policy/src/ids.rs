@@ -16,6 +16,7 @@ impl AccountId {
         (s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())).then(|| AccountId(s.to_string()))
     }
 
+    /// The 12 digits as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -63,21 +64,27 @@ impl Arn {
         self.text.get(start..end).unwrap_or("")
     }
 
+    /// The partition, e.g. `aws`.
     pub fn partition(&self) -> &str {
         self.part(1)
     }
+    /// The service, e.g. `kms`.
     pub fn service(&self) -> &str {
         self.part(2)
     }
+    /// The region; empty for global services.
     pub fn region(&self) -> &str {
         self.part(3)
     }
+    /// The account id as written; may be empty.
     pub fn account(&self) -> &str {
         self.part(4)
     }
+    /// Everything after the fifth colon.
     pub fn resource(&self) -> &str {
         self.part(5)
     }
+    /// The whole ARN.
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -134,6 +141,7 @@ impl Action {
         })
     }
 
+    /// The action as the caller spelled it.
     pub fn as_str(&self) -> &str {
         &self.text
     }

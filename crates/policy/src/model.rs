@@ -17,11 +17,14 @@ use std::fmt;
 /// only in `2012-10-17` documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Version {
+    /// `2012-10-17`, the current language (policy variables).
     V2012_10_17,
+    /// `2008-10-17`, the older language (no policy variables).
     V2008_10_17,
 }
 
 impl Version {
+    /// The version as policies write it.
     pub fn as_str(self) -> &'static str {
         match self {
             Version::V2012_10_17 => "2012-10-17",
@@ -33,7 +36,9 @@ impl Version {
 /// How a one-or-many element was written, kept so re-serialisation reproduces it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Form {
+    /// A single string.
     Single,
+    /// An array of strings.
     Array,
 }
 
@@ -100,9 +105,11 @@ impl Policy {
     pub fn version(&self) -> Option<Version> {
         self.version
     }
+    /// The document's `Id` element, if any.
     pub fn id(&self) -> Option<&str> {
         self.id.as_deref()
     }
+    /// The statements, in document order.
     pub fn statements(&self) -> &[Statement] {
         &self.statements
     }
@@ -123,11 +130,14 @@ impl Policy {
 /// `Allow` or `Deny`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Effect {
+    /// The statement allows what it covers.
     Allow,
+    /// The statement denies what it covers, whatever else allows it.
     Deny,
 }
 
 impl Effect {
+    /// `Allow` or `Deny`, as policies write it.
     pub fn as_str(self) -> &'static str {
         match self {
             Effect::Allow => "Allow",
@@ -156,9 +166,11 @@ pub struct Statement {
 }
 
 impl Statement {
+    /// The statement's `Sid`, if any.
     pub fn sid(&self) -> Option<&str> {
         self.sid.as_deref()
     }
+    /// Whether the statement allows or denies.
     pub fn effect(&self) -> Effect {
         self.effect
     }
@@ -174,6 +186,7 @@ impl Statement {
     pub fn resource(&self) -> Option<&ResourceElement> {
         self.resource.as_ref()
     }
+    /// The `Condition` element, if any.
     pub fn condition(&self) -> Option<&Condition> {
         self.condition.as_ref()
     }
@@ -188,9 +201,11 @@ pub struct ActionElement {
 }
 
 impl ActionElement {
+    /// `NotAction` rather than `Action`.
     pub fn negated(&self) -> bool {
         self.negated
     }
+    /// The action patterns (`kms:Encrypt`, `kms:*`).
     pub fn patterns(&self) -> &[ActionPattern] {
         &self.patterns
     }
@@ -211,6 +226,7 @@ impl PartialEq for ActionPattern {
 }
 
 impl ActionPattern {
+    /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -225,9 +241,11 @@ pub struct ResourceElement {
 }
 
 impl ResourceElement {
+    /// `NotResource` rather than `Resource`.
     pub fn negated(&self) -> bool {
         self.negated
     }
+    /// The resource patterns (ARNs, possibly with wildcards).
     pub fn patterns(&self) -> &[ResourcePattern] {
         &self.patterns
     }
@@ -253,6 +271,7 @@ impl PartialEq for ResourcePattern {
 }
 
 impl ResourcePattern {
+    /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -266,9 +285,11 @@ pub struct PrincipalElement {
 }
 
 impl PrincipalElement {
+    /// `NotPrincipal` rather than `Principal`.
     pub fn negated(&self) -> bool {
         self.negated
     }
+    /// Which principals the element names.
     pub fn spec(&self) -> &PrincipalSpec {
         &self.spec
     }
@@ -279,19 +300,25 @@ impl PrincipalElement {
 pub enum PrincipalSpec {
     /// The bare string `"*"`: everyone, including anonymous callers.
     Wildcard,
+    /// A map of principal types to values (`{"AWS": [...], "Service": ...}`).
     Typed(Vec<PrincipalEntry>),
 }
 
 /// The principal types of the `Principal` map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrincipalType {
+    /// `"AWS"`: accounts, users, roles, sessions.
     Aws,
+    /// `"Service"`: AWS service principals (`ec2.amazonaws.com`).
     Service,
+    /// `"Federated"`: identity providers of web-identity and SAML sessions.
     Federated,
+    /// `"CanonicalUser"`: S3 canonical user ids.
     CanonicalUser,
 }
 
 impl PrincipalType {
+    /// The type's key in the principal map.
     pub fn as_str(self) -> &'static str {
         match self {
             PrincipalType::Aws => "AWS",
@@ -311,9 +338,11 @@ pub struct PrincipalEntry {
 }
 
 impl PrincipalEntry {
+    /// The principal type of the entry.
     pub fn kind(&self) -> PrincipalType {
         self.kind
     }
+    /// The values listed under it.
     pub fn values(&self) -> &[PrincipalValue] {
         &self.values
     }
@@ -333,9 +362,11 @@ impl PartialEq for PrincipalValue {
 }
 
 impl PrincipalValue {
+    /// The value as written.
     pub fn as_str(&self) -> &str {
         &self.text
     }
+    /// What the value identifies.
     pub fn id(&self) -> &PrincipalId {
         &self.id
     }
@@ -352,8 +383,11 @@ pub enum PrincipalId {
     User(String),
     /// `arn:PARTITION:iam::ACCT:role/PATH/NAME`: every session of that role.
     Role {
+        /// The role ARN as written.
         arn: String,
+        /// The role's account.
         account: AccountId,
+        /// The role's name, without its path.
         name: String,
     },
     /// `arn:PARTITION:sts::ACCT:assumed-role/ROLE/SESSION`: that session only.

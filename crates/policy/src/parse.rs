@@ -58,6 +58,7 @@ pub enum PrincipalRule {
 /// What the parser requires beyond the grammar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParseOptions {
+    /// Whether `Principal`/`NotPrincipal` is required, forbidden or optional.
     pub principal: PrincipalRule,
     /// Reject statements without `Action`/`NotAction` or `Resource`/`NotResource`. KMS
     /// accepts such statements (they never match), so this is off by default.
@@ -73,6 +74,7 @@ pub struct ParseOptions {
     /// policy's "Enable IAM User Permissions" has spaces), so this is off by
     /// default and [`ParseOptions::iam`] turns it on.
     pub iam_statement_ids: bool,
+    /// Size and nesting limits of the document.
     pub limits: Limits,
 }
 
@@ -129,6 +131,7 @@ impl ParseOptions {
         }
     }
 
+    /// The same options with other limits.
     #[must_use]
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -359,7 +362,7 @@ fn parse_statement(
                             found: other.to_string(),
                         })
                     }
-                })
+                });
             }
             "Principal" | "NotPrincipal" => {
                 if principal.is_some() {

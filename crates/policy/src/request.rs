@@ -12,26 +12,36 @@ pub enum PrincipalKind {
     /// The account's root user (`arn:aws:iam::ACCT:root`).
     Root,
     /// An IAM user (`arn:aws:iam::ACCT:user/PATH/NAME`).
-    IamUser { name: String },
+    IamUser {
+        /// The user's name.
+        name: String,
+    },
     /// A role session (`arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`). The session ARN omits
     /// the role's path, so the role ARN is carried separately: a role ARN in a `Principal`
     /// matches every session of that role.
     AssumedRole {
+        /// The role's ARN, with its path when known.
         role_arn: String,
         /// False when `role_arn` was derived from the session ARN (path unknown); role ARNs in
         /// policies are then compared by account and role name only.
         role_arn_known: bool,
+        /// The role's name.
         role_name: String,
+        /// The session name the role was assumed with.
         session_name: String,
     },
     /// A federated user from GetFederationToken (`arn:aws:sts::ACCT:federated-user/NAME`).
     FederatedUser {
+        /// The federated user's name.
         name: String,
         /// The IAM user whose credentials created the session, if known.
         source_user_arn: Option<String>,
     },
     /// An AWS service principal (`ec2.amazonaws.com`).
-    Service { name: String },
+    Service {
+        /// The service principal's name.
+        name: String,
+    },
     /// An unauthenticated caller.
     Anonymous,
 }
@@ -216,18 +226,23 @@ impl RequestPrincipal {
     pub fn arn(&self) -> &str {
         &self.arn
     }
+    /// The caller's account; `None` for service principals and anonymous callers.
     pub fn account(&self) -> Option<&AccountId> {
         self.account.as_ref()
     }
+    /// What kind of caller it is.
     pub fn kind(&self) -> &PrincipalKind {
         &self.kind
     }
+    /// The unique ID (`AIDA...`, `AROA...`), if set.
     pub fn unique_id(&self) -> Option<&str> {
         self.unique_id.as_deref()
     }
+    /// The identity provider of a federated session, if set.
     pub fn federated_provider(&self) -> Option<&str> {
         self.federated_provider.as_deref()
     }
+    /// The canonical user ID, if set.
     pub fn canonical_user(&self) -> Option<&str> {
         self.canonical_user.as_deref()
     }
@@ -300,17 +315,21 @@ impl RequestPrincipal {
 /// One authorisation question.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
+    /// Who is asking.
     pub principal: RequestPrincipal,
+    /// The action asked for.
     pub action: Action,
     /// The resource ARN, or `*` for actions that have no resource.
     pub resource: String,
     /// The account that owns the resource (and so its resource-based policy). Taken from the
     /// resource ARN by [`Request::new`]; `None` means "the caller's own account".
     pub resource_account: Option<AccountId>,
+    /// The request's condition keys.
     pub context: Context,
 }
 
 impl Request {
+    /// A request with an empty context; the resource's account is read from its ARN.
     pub fn new(principal: RequestPrincipal, action: Action, resource: &str) -> Self {
         let resource_account = Arn::parse(resource).and_then(|a| AccountId::parse(a.account()));
         Self::in_account(principal, action, resource, resource_account)
@@ -333,12 +352,14 @@ impl Request {
         }
     }
 
+    /// The same request with `context` as its context.
     #[must_use]
     pub fn with_context(mut self, context: Context) -> Self {
         self.context = context;
         self
     }
 
+    /// The same request with the resource's account set (or cleared).
     #[must_use]
     pub fn with_resource_account(mut self, account: Option<AccountId>) -> Self {
         self.resource_account = account;

@@ -22,12 +22,19 @@ use std::net::IpAddr;
 /// One value of a request context key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ContextValue {
+    /// Text; what most keys hold.
     String(String),
+    /// A number, for the `Numeric*` operators (`kms:ValidTo`).
     Number(Number),
+    /// `true` or `false` (`aws:SecureTransport`).
     Bool(bool),
+    /// A point in time (`aws:CurrentTime`).
     Date(Timestamp),
+    /// An IP address (`aws:SourceIp`).
     Ip(IpAddr),
+    /// An ARN (`aws:SourceArn`, `aws:PrincipalArn`).
     Arn(String),
+    /// Bytes, compared by `BinaryEquals` with base64 values.
     Binary(Vec<u8>),
 }
 
@@ -140,7 +147,9 @@ impl From<Timestamp> for ContextValue {
 /// (`aws:TagKeys`, `kms:EncryptionContextKeys`, ...) hold a set that may be empty.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ContextValues {
+    /// One value.
     Single(ContextValue),
+    /// A set of values, possibly empty.
     Multi(Vec<ContextValue>),
 }
 
@@ -157,7 +166,9 @@ impl ContextValues {
 /// A context entry: the key as the caller spelled it and its values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContextEntry {
+    /// The key as the caller spelled it.
     pub name: String,
+    /// The key's value or values.
     pub values: ContextValues,
 }
 
@@ -196,6 +207,7 @@ pub struct Context {
 }
 
 impl Context {
+    /// An empty context.
     pub fn new() -> Self {
         Self::default()
     }
@@ -254,10 +266,12 @@ impl Context {
         self.entries.get(lower)
     }
 
+    /// Whether the key is present, ignoring case.
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
 
+    /// Whether the context has no keys.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

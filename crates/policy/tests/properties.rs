@@ -522,7 +522,7 @@ mod model {
     fn cond(c: &RefCond, ctx: &[(&str, bool, Vec<&str>)]) -> bool {
         let found = ctx.iter().find(|(k, _, _)| *k == c.key).map(|(_, _, v)| v);
         if c.op == "Null" {
-            let absent = found.is_none_or(|v| v.is_empty());
+            let absent = found.is_none_or(std::vec::Vec::is_empty);
             return c.values.iter().any(|v| (*v == "true") == absent);
         }
         let Some(vals) = found else {

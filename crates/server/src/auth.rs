@@ -11,10 +11,13 @@ use ferrokms_types::{AccountId, Region};
 /// An authenticated request's identity.
 #[derive(Debug, Clone)]
 pub struct Identity {
+    /// Who the request acts as.
     pub principal: Principal,
+    /// The region of the credential scope.
     pub region: Region,
     /// The service the client signed for (`kms`, `iam`, `sts`).
     pub service: String,
+    /// The access key id the request was signed with.
     pub access_key_id: String,
     /// Whether that key is a session's (STS temporary credentials).
     pub temporary: bool,
@@ -24,8 +27,10 @@ pub struct Identity {
     pub signed_headers: Vec<String>,
 }
 
+/// Why a request failed authentication.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthError {
+    /// The signature is missing, malformed, stale or wrong.
     Signature(SigV4Error),
     /// Unknown, inactive or deleted access key, or a bad session token.
     UnrecognizedClient,
@@ -37,6 +42,7 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// The JSON protocol's error code (`__type`), as KMS answers.
     pub fn code(&self) -> &'static str {
         match self {
             AuthError::Signature(e) => e.aws_code(),
@@ -58,6 +64,7 @@ impl AuthError {
         }
     }
 
+    /// The error message, worded as AWS words it.
     pub fn message(&self) -> String {
         match self {
             AuthError::Signature(e) => e.message(),
@@ -82,12 +89,20 @@ pub enum Mode {
     Secure,
     /// Local development: unknown ids act as an account's root user and
     /// only the signature's shape is checked.
-    Dev { default_account: AccountId },
+    Dev {
+        /// The account unknown access keys act in (as its root user).
+        default_account: AccountId,
+    },
 }
 
+/// Authenticates requests: finds the access key (long-term or session) and verifies the
+/// SigV4 signature with its secret.
 pub struct Authenticator {
+    /// Where access keys and sessions are looked up.
     pub directory: Arc<Directory>,
+    /// Verifies signatures, with its cache of signing keys.
     pub verifier: Verifier,
+    /// How unknown access key ids are treated.
     pub mode: Mode,
 }
 
@@ -218,7 +233,7 @@ impl Authenticator {
                 );
                 Err(AuthError::DevIssuedShape(parsed.access_key_id))
             }
-            _ => Err(AuthError::UnrecognizedClient),
+            Mode::Secure => Err(AuthError::UnrecognizedClient),
         }
     }
 }
@@ -349,6 +364,7 @@ const PROFILE_CACHE_MAX: usize = 10_000;
 const SESSION_PROFILES_BUDGET: usize = 8 << 20;
 
 impl ProfileCache {
+    /// The caller profile for `identity`, built from `directory` on a miss.
     pub fn get(
         &self,
         directory: &Directory,
@@ -428,7 +444,9 @@ fn build_profile(
 /// `--dev` every 12-digit account exists, as unknown access keys can act in
 /// any of them.
 pub struct DirectoryPrincipals {
+    /// The identity directory.
     pub directory: Arc<Directory>,
+    /// `--dev`: every 12-digit account exists.
     pub dev: bool,
 }
 
@@ -467,7 +485,9 @@ pub const SOURCE_ARN_HEADER: &str = "x-ferrokms-source-arn";
 /// itself with its source resource.
 #[derive(Debug, Default)]
 pub struct ServiceHeaders {
+    /// The `kms:ViaService` value (`s3.us-east-1.amazonaws.com`), if sent and trusted.
     pub via_service: Option<String>,
+    /// A service principal calling on its own, with its source resource, if sent and trusted.
     pub service_call: Option<ferrokms_authz::ServiceCall>,
 }
 
@@ -667,7 +687,7 @@ mod tests {
             access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
             temporary: false,
             session: None,
-            signed_headers: signed.iter().map(|h| h.to_string()).collect(),
+            signed_headers: signed.iter().map(ToString::to_string).collect(),
         };
         let trusted: Vec<String> = if trusted {
             vec!["arn:aws:iam::111122223333:root".into()]

@@ -18,24 +18,35 @@ use ferrokms_kms::{Caller, Kms};
 use ferrokms_types::{AccountId, Region};
 use serde::Deserialize;
 
+/// Why a bootstrap file could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
+    /// The file could not be read.
     #[error("cannot read bootstrap file {0}: {1}")]
     Read(PathBuf, std::io::Error),
+    /// The file is not valid TOML of the expected shape.
     #[error("bootstrap file {0}: {1}")]
     Parse(PathBuf, String),
+    /// The file asks for something impossible (a bad account id, key and secret given apart...).
     #[error("bootstrap: {0}")]
     Invalid(String),
+    /// An IAM operation the file asked for failed.
     #[error("bootstrap: {what}: {source}")]
     Iam {
+        /// What was being done (`create user NAME`).
         what: String,
+        /// The IAM error.
         source: ferrokms_iam::IamError,
     },
+    /// A KMS operation the file asked for failed.
     #[error("bootstrap: {what}: {source}")]
     Kms {
+        /// What was being done (`create key alias/NAME`).
         what: String,
+        /// The KMS error.
         source: ferrokms_kms::KmsError,
     },
+    /// The credentials file could not be written.
     #[error("bootstrap: cannot write credentials file {0}: {1}")]
     Credentials(PathBuf, std::io::Error),
 }
@@ -48,64 +59,92 @@ pub struct BootstrapFile {
     /// written, as an AWS shared-credentials file (mode 0600). Relative to
     /// the data directory.
     pub credentials_file: Option<PathBuf>,
+    /// The accounts, applied in order.
     #[serde(default)]
     pub accounts: Vec<AccountSpec>,
 }
 
+/// One `[[accounts]]` table: an account and what it should contain.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountSpec {
+    /// The 12-digit account id; the account is created if it does not exist.
     pub id: String,
+    /// Customer-managed policies.
     #[serde(default)]
     pub policies: Vec<PolicySpec>,
+    /// IAM groups.
     #[serde(default)]
     pub groups: Vec<GroupSpec>,
+    /// IAM users.
     #[serde(default)]
     pub users: Vec<UserSpec>,
+    /// IAM roles.
     #[serde(default)]
     pub roles: Vec<RoleSpec>,
+    /// KMS keys, identified by alias.
     #[serde(default)]
     pub keys: Vec<KeySpecEntry>,
 }
 
+/// A customer-managed policy.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicySpec {
+    /// The policy name.
     pub name: String,
+    /// The path (default `/`).
     pub path: Option<String>,
+    /// The description.
     pub description: Option<String>,
+    /// The policy document (JSON).
     pub document: String,
 }
 
+/// An IAM group.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupSpec {
+    /// The group name.
     pub name: String,
+    /// The path (default `/`).
     pub path: Option<String>,
+    /// Inline policies: name to document.
     #[serde(default)]
     pub inline_policies: BTreeMap<String, String>,
+    /// Managed policies to attach: names of this file's or the account's policies, or ARNs.
     #[serde(default)]
     pub managed_policies: Vec<String>,
 }
 
+/// An IAM user.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserSpec {
+    /// The user name.
     pub name: String,
+    /// The path (default `/`).
     pub path: Option<String>,
+    /// The groups the user is a member of, by name.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Inline policies: name to document.
     #[serde(default)]
     pub inline_policies: BTreeMap<String, String>,
+    /// Managed policies to attach: names of this file's or the account's policies, or ARNs.
     #[serde(default)]
     pub managed_policies: Vec<String>,
+    /// The permissions boundary: a managed policy's name or ARN.
     pub permissions_boundary: Option<String>,
+    /// Tags: key to value.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Access keys of the user.
     #[serde(default)]
     pub access_keys: Vec<AccessKeySpec>,
 }
 
+/// An access key of a bootstrap user.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessKeySpec {
@@ -113,38 +152,56 @@ pub struct AccessKeySpec {
     /// generated once (when the user has none) and written to the
     /// credentials file.
     pub id: Option<String>,
+    /// The secret access key that goes with `id`.
     pub secret: Option<String>,
     /// Profile name in the credentials file (default: the user name).
     pub profile: Option<String>,
 }
 
+/// An IAM role.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleSpec {
+    /// The role name.
     pub name: String,
+    /// The path (default `/`).
     pub path: Option<String>,
+    /// The description.
     pub description: Option<String>,
+    /// The trust policy (JSON): who may assume the role.
     pub trust_policy: String,
+    /// The longest session AssumeRole may grant, in seconds.
     pub max_session_duration: Option<u32>,
+    /// Inline policies: name to document.
     #[serde(default)]
     pub inline_policies: BTreeMap<String, String>,
+    /// Managed policies to attach: names of this file's or the account's policies, or ARNs.
     #[serde(default)]
     pub managed_policies: Vec<String>,
+    /// The permissions boundary: a managed policy's name or ARN.
     pub permissions_boundary: Option<String>,
+    /// Tags: key to value.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
 }
 
+/// A KMS key, created with its alias if the alias does not exist.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeySpecEntry {
     /// Identifies the key: created only when the alias does not exist.
     pub alias: String,
+    /// The region (default `us-east-1`).
     pub region: Option<String>,
+    /// The key's description.
     pub description: Option<String>,
+    /// The key spec (default `SYMMETRIC_DEFAULT`).
     pub key_spec: Option<String>,
+    /// The key usage (default: the spec's usual one).
     pub key_usage: Option<String>,
+    /// The key policy (default: the account's default key policy).
     pub policy: Option<String>,
+    /// Tags: key to value.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
 }

@@ -31,6 +31,8 @@ use ferrokms_store::{Changed, SharedStore, Store, StoreError};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
+/// This node's side of a shared store: the read fence and the cluster write lock
+/// (see the module docs).
 pub struct Cluster {
     store: Arc<dyn Store>,
     kms: Arc<Kms>,

@@ -9,6 +9,7 @@ use ferrokms_iam::{
 
 use crate::query::{iso8601, url_encode, Params, QueryError, Xml};
 
+/// The XML namespace of IAM's responses.
 pub const IAM_NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
 use ferrokms_iam::ops_owner::Owner;
@@ -413,10 +414,10 @@ pub fn dispatch(
         }
         "DeleteGroup" => dir.delete_group(caller, p.required("GroupName")?)?,
         "AddUserToGroup" => {
-            dir.add_user_to_group(caller, p.required("GroupName")?, p.required("UserName")?)?
+            dir.add_user_to_group(caller, p.required("GroupName")?, p.required("UserName")?)?;
         }
         "RemoveUserFromGroup" => {
-            dir.remove_user_from_group(caller, p.required("GroupName")?, p.required("UserName")?)?
+            dir.remove_user_from_group(caller, p.required("GroupName")?, p.required("UserName")?)?;
         }
         "ListGroupsForUser" => {
             let (items, marker) = page(
@@ -523,7 +524,7 @@ pub fn dispatch(
             version_xml(&mut x, "PolicyVersion", &v, p.bool("SetAsDefault"), false);
         }
         "DeletePolicyVersion" => {
-            dir.delete_policy_version(caller, p.required("PolicyArn")?, p.required("VersionId")?)?
+            dir.delete_policy_version(caller, p.required("PolicyArn")?, p.required("VersionId")?)?;
         }
         "ListPolicyVersions" => {
             let (versions, default) = dir.list_policy_versions(caller, p.required("PolicyArn")?)?;
@@ -804,7 +805,7 @@ pub fn dispatch(
             )?;
         }
         "DeleteAccessKey" => {
-            dir.delete_access_key(caller, p.get("UserName"), p.required("AccessKeyId")?)?
+            dir.delete_access_key(caller, p.get("UserName"), p.required("AccessKeyId")?)?;
         }
         other => return Err(invalid_action(other)),
     }

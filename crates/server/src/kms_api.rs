@@ -15,18 +15,24 @@ use crate::pipeline::{Fault, Inbound, Operated, Placement, Protocol};
 use crate::validate::{Model, WireError};
 use crate::App;
 
+/// The KMS service model (Smithy JSON) requests are validated against.
 pub const KMS_MODEL: &str = include_str!("../model/kms.json");
+/// The `X-Amz-Target` prefix of KMS operations (`TrentService.Encrypt`).
 pub const TARGET_PREFIX: &str = "TrentService.";
 
 /// An error ready for the wire: `__type`, optional message, HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
+    /// The error type, e.g. `NotFoundException`.
     pub code: &'static str,
+    /// The message, if the error has one.
     pub message: Option<String>,
+    /// The HTTP status.
     pub status: u16,
 }
 
 impl ApiError {
+    /// A client error (HTTP 400) with a message.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             code,
@@ -67,7 +73,8 @@ impl From<WireError> for ApiError {
 /// pair generation); the test clock's operation runs the sweeps.
 pub fn runs_blocking(op: &str) -> bool {
     op == ADVANCE_CLOCK_OP
-        || ferrokms_kms::catalog::operation(op).is_some_and(|o| o.runs_blocking())
+        || ferrokms_kms::catalog::operation(op)
+            .is_some_and(ferrokms_authz::catalog::Operation::runs_blocking)
 }
 
 /// Encryption contexts up to this many pairs and bytes are authorized on the async workers;
@@ -77,6 +84,7 @@ pub fn runs_blocking(op: &str) -> bool {
 /// milliseconds of work in a debug build (docs/performance.md), so the workers answer
 /// everyone else (`/health` included) while larger requests are authorized.
 pub const INLINE_CONTEXT_PAIRS: usize = 8;
+/// See [`INLINE_CONTEXT_PAIRS`]: the context's total bytes, keys and values.
 pub const INLINE_CONTEXT_BYTES: usize = 1024;
 
 /// Whether a request's encryption context makes its authorization possibly heavy (see

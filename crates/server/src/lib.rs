@@ -52,9 +52,13 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Everything a request handler needs.
 pub struct App {
+    /// The KMS domain: keys, aliases, grants.
     pub kms: Arc<Kms>,
+    /// The identity directory: accounts, users, roles, access keys.
     pub directory: Arc<Directory>,
+    /// Authenticates every request.
     pub auth: Authenticator,
+    /// The KMS service model, which requests are validated against.
     pub kms_model: Model,
     /// See `setup::Options::via_service_principals`.
     pub via_service_principals: Vec<String>,
@@ -69,6 +73,8 @@ pub struct App {
     pub cluster: Option<Arc<cluster::Cluster>>,
 }
 
+/// The HTTP routes: the operational endpoints (`/health`, `/metrics`...), then every
+/// AWS request.
 pub fn router(app: Arc<App>) -> Router {
     ops_http::routes().fallback(handle).with_state(app)
 }

@@ -92,11 +92,14 @@ const THROTTLING_MESSAGE: &str =
 /// addresses included), or the /64 network of an IPv6 address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AddressKey {
+    /// An IPv4 address.
     V4([u8; 4]),
+    /// The first 64 bits of an IPv6 address.
     V6Net([u8; 8]),
 }
 
 impl AddressKey {
+    /// The group `ip` belongs to.
     pub fn of(ip: IpAddr) -> AddressKey {
         match ip {
             IpAddr::V4(v4) => AddressKey::V4(v4.octets()),
@@ -191,10 +194,12 @@ impl Gate {
         self.global_budget - self.global.available_permits()
     }
 
+    /// How many body bytes one address may have reserved at once.
     pub fn address_budget(&self) -> usize {
         self.address_budget
     }
 
+    /// How many body bytes all addresses together may have reserved at once.
     pub fn global_budget(&self) -> usize {
         self.global_budget
     }
@@ -262,7 +267,9 @@ impl Drop for BodyPermit {
 /// to be kept until the request is answered.
 #[derive(Debug, Default)]
 pub struct ReadBody {
+    /// The body.
     pub bytes: Bytes,
+    /// Its share of the body budget, released when dropped.
     pub permit: Option<BodyPermit>,
 }
 

@@ -66,7 +66,9 @@ impl Default for Limits {
 /// no count shared with other connections).
 #[derive(Debug)]
 pub struct ConnInfo {
+    /// How long the client has to send a request's body.
     pub body_timeout: Duration,
+    /// Whether the connection is TLS (`aws:SecureTransport`).
     pub tls: bool,
     /// The connection's slot in its address's count and body budget.
     pub admitted: Admitted,
@@ -76,14 +78,19 @@ pub struct ConnInfo {
     pub audit_memo: parking_lot::Mutex<crate::audit::ConnMemo>,
 }
 
+/// Why the TLS certificate and key could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// A file could not be read.
     #[error("cannot read {0}: {1}")]
     Read(String, std::io::Error),
+    /// The certificate file has no PEM certificate.
     #[error("{0}: no PEM certificate found")]
     NoCertificate(String),
+    /// The key file has no PEM private key.
     #[error("{0}: no PEM private key found (PKCS#8, PKCS#1 or SEC1)")]
     NoKey(String),
+    /// rustls refused the pair.
     #[error("the certificate and key do not make a TLS configuration: {0}")]
     Config(String),
 }
@@ -140,7 +147,7 @@ pub async fn serve(
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
-            _ = &mut shutdown => break,
+            () = &mut shutdown => break,
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {

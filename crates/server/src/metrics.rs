@@ -170,6 +170,7 @@ impl Labels {
         }
     }
 
+    /// The service's name in the metrics' labels.
     pub fn service(&self) -> &'static str {
         SERVICES[self.service].0
     }
@@ -195,6 +196,7 @@ pub fn record_error(labels: Labels, code: &str) {
     ERRORS[labels.service][i].fetch_add(1, Relaxed);
 }
 
+/// Counts one authentication failure by its cause.
 pub fn record_sigv4_failure(why: SigV4Failure) {
     SIGV4_FAILURES[why as usize].fetch_add(1, Relaxed);
 }
@@ -204,11 +206,13 @@ pub fn record_profile_cache(hit: bool) {
     PROFILE_CACHE[usize::from(!hit)].fetch_add(1, Relaxed);
 }
 
+/// Counts a connection accepted.
 pub fn connection_opened() {
     CONNECTIONS_OPEN.fetch_add(1, Relaxed);
     CONNECTIONS_TOTAL.fetch_add(1, Relaxed);
 }
 
+/// Counts a connection closed.
 pub fn connection_closed() {
     CONNECTIONS_OPEN.fetch_sub(1, Relaxed);
 }
@@ -230,6 +234,7 @@ pub fn body_bytes_reserved(n: u64) {
     BODY_BYTES_RESERVED.fetch_add(n, Relaxed);
 }
 
+/// Counts body bytes released from the budget.
 pub fn body_bytes_released(n: u64) {
     BODY_BYTES_RESERVED.fetch_sub(n, Relaxed);
 }
@@ -243,9 +248,13 @@ pub fn connection_error() {
 /// Values read at scrape time from the application state.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Gauges {
+    /// How many KMS keys the node holds.
     pub keys: u64,
+    /// Whether the node serves requests (`/ready`).
     pub ready: bool,
+    /// Policy cache hits, where the node has a policy cache.
     pub policy_cache_hits: Option<u64>,
+    /// Policy cache misses, where the node has a policy cache.
     pub policy_cache_misses: Option<u64>,
 }
 

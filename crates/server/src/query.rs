@@ -16,6 +16,7 @@ use crate::App;
 pub struct Params(HashMap<String, String>);
 
 impl Params {
+    /// Reads the parameters from the URL query and the form-encoded body.
     pub fn parse(query: &str, body: &[u8]) -> Params {
         let mut map = HashMap::new();
         for (k, v) in form_urlencoded::parse(query.as_bytes()).chain(form_urlencoded::parse(body)) {
@@ -45,6 +46,7 @@ impl Params {
         serde_json::Value::Object(out)
     }
 
+    /// A member, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
@@ -65,6 +67,7 @@ impl Params {
         })
     }
 
+    /// An integer member; a value that is not one is AWS's ValidationError.
     pub fn u32(&self, name: &str) -> Result<Option<u32>, QueryError> {
         match self.get(name) {
             None => Ok(None),
@@ -78,6 +81,7 @@ impl Params {
         }
     }
 
+    /// A boolean member: `true` in any case is true, anything else (or absence) false.
     pub fn bool(&self, name: &str) -> bool {
         self.get(name)
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
@@ -115,12 +119,16 @@ impl Params {
 /// An error in the query protocol's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryError {
+    /// The error code, e.g. `NoSuchEntity`.
     pub code: String,
+    /// The HTTP status.
     pub status: u16,
+    /// The message.
     pub message: String,
 }
 
 impl QueryError {
+    /// An error with its code, status and message.
     pub fn new(code: &str, status: u16, message: impl Into<String>) -> Self {
         QueryError {
             code: code.to_string(),
@@ -129,6 +137,7 @@ impl QueryError {
         }
     }
 
+    /// The `<ErrorResponse>` document.
     pub fn to_xml(&self, namespace: &str, request_id: &str) -> String {
         let kind = if self.status >= 500 {
             "Receiver"
@@ -226,18 +235,22 @@ pub fn iso8601(ms: i64) -> String {
 pub struct Xml(String);
 
 impl Xml {
+    /// Writes `<tag>`.
     pub fn open(&mut self, tag: &str) -> &mut Self {
         let _ = write!(self.0, "<{tag}>");
         self
     }
+    /// Writes `</tag>`.
     pub fn close(&mut self, tag: &str) -> &mut Self {
         let _ = write!(self.0, "</{tag}>");
         self
     }
+    /// Writes `<tag>value</tag>`, escaping the value.
     pub fn leaf(&mut self, tag: &str, value: &str) -> &mut Self {
         let _ = write!(self.0, "<{tag}>{}</{tag}>", escape(value));
         self
     }
+    /// The document.
     pub fn into_string(self) -> String {
         self.0
     }
@@ -505,7 +518,7 @@ mod tests {
             let mut x = Xml::default();
             x.open("Tags").leaf("Value", &text).close("Tags");
             let doc = x.into_string();
-            assert_eq!(doc, "<Tags><Value>a\u{fffd}b</Value></Tags>", "{:?}", c);
+            assert_eq!(doc, "<Tags><Value>a\u{fffd}b</Value></Tags>", "{c:?}");
             assert!(doc.chars().all(is_xml_char));
             let err = QueryError::new("ValidationError", 400, text).to_xml("ns", "id");
             assert!(err.chars().all(is_xml_char), "{err:?}");

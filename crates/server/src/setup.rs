@@ -21,11 +21,16 @@ use crate::App;
 pub const DEFAULT_ACCOUNT: &str = "111122223333";
 /// The account unknown access keys act in under `--dev`, unless changed.
 pub const DEFAULT_DEV_ACCOUNT: &str = "000000000000";
+/// The SQLite database's file name in the data directory.
 pub const DATABASE_FILE: &str = "ferrokms.sqlite";
+/// The root key's file name in the data directory.
 pub const ROOT_KEY_FILE: &str = "root.key";
+/// The credentials file written at the first start, in the data directory.
 pub const CREDENTIALS_FILE: &str = "credentials";
+/// The profile name in that credentials file.
 pub const CREDENTIALS_PROFILE: &str = "ferrokms";
 
+/// Where the server keeps its state.
 #[derive(Debug, Clone)]
 pub enum Storage {
     /// SQLite in this directory (the default).
@@ -37,8 +42,11 @@ pub enum Storage {
     /// `password`, when given, is used with a URL that has none
     /// (`--store-password-file`).
     Postgres {
+        /// The connection URL (`postgres://...`).
         url: String,
+        /// The node's local directory.
         dir: PathBuf,
+        /// The password, when it is not in the URL.
         password: Option<StorePassword>,
     },
     /// Nothing persists: tests only.
@@ -65,11 +73,14 @@ impl Storage {
     }
 }
 
+/// How to open a server's state (`serve` and the offline commands).
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Where the state is.
     pub storage: Storage,
     /// Overrides `DATA_DIR/root.key`.
     pub root_key_file: Option<PathBuf>,
+    /// `--dev`: the account unknown access keys act in; `None` without `--dev`.
     pub dev_account: Option<AccountId>,
     /// A bootstrap file applied at every start (see `bootstrap`).
     pub bootstrap: Option<PathBuf>,
@@ -95,37 +106,58 @@ pub struct Opened {
     /// Set on an in-memory start: the default account's root credentials
     /// (a credentials file's text), which exist nowhere else.
     pub new_credentials_text: Option<String>,
+    /// The store, for logs (`sqlite:/path`).
     pub store_description: String,
 }
 
+/// Why a server's state could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
+    /// The data directory could not be created.
     #[error("cannot create data directory {0}: {1}")]
     DataDir(PathBuf, std::io::Error),
+    /// The data directory does not exist and may not be created.
     #[error("data directory {0} does not exist; check --data-dir (`serve` without --no-create creates a new, empty one)")]
     NoDataDir(PathBuf),
+    /// The data directory has no database and may not get one.
     #[error("{0} holds no ferrokms database ({DATABASE_FILE}); check --data-dir (`serve` without --no-create creates a new, empty store)")]
     NoDatabase(PathBuf),
+    /// The database exists but the root key that sealed it does not.
     #[error("root key file {key} does not exist, but the database {database} does: its key material is sealed with the root key it was created with. Put that key at {key} (or point --root-key-file at it); a root key is generated only for a new database")]
-    MissingRootKey { key: PathBuf, database: String },
+    MissingRootKey {
+        /// The root key file expected.
+        key: PathBuf,
+        /// The database whose data it sealed.
+        database: String,
+    },
+    /// The root key file named does not exist.
     #[error("root key file {0} does not exist; make one with `openssl rand -hex 32 > {0}` (64 hex digits; keep it apart from the database's backups), or omit --root-key-file to have DATA_DIR/root.key generated for a new data directory")]
     NoRootKeyFile(PathBuf),
+    /// The database could not be opened.
     #[error("cannot open database {0}: {1}")]
     Database(PathBuf, ferrokms_store::StoreError),
+    /// The root key could not be loaded or used.
     #[error(transparent)]
     Seal(#[from] ferrokms_store::SealError),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] ferrokms_store::StoreError),
+    /// Loading the KMS state failed.
     #[error(transparent)]
     Kms(#[from] ferrokms_kms::KmsError),
+    /// Loading the identity directory failed.
     #[error(transparent)]
     Iam(#[from] ferrokms_iam::IamError),
+    /// The credentials file could not be written.
     #[error("cannot write credentials file {0}: {1}")]
     Credentials(PathBuf, std::io::Error),
+    /// The bootstrap file could not be applied.
     #[error(transparent)]
     Bootstrap(#[from] crate::bootstrap::BootstrapError),
+    /// The root key does not open this database's data.
     #[error("this database was sealed with a different root key: give every node the same --root-key-file")]
     RootKeyMismatch,
+    /// The built-in KMS model does not load.
     #[error("built-in service model is invalid: {0}")]
     Model(String),
 }
@@ -294,7 +326,7 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
                 }
                 None => {
                     opened.new_credentials_text =
-                        Some(credentials_file_text(CREDENTIALS_PROFILE, &key))
+                        Some(credentials_file_text(CREDENTIALS_PROFILE, &key));
                 }
             }
         }
@@ -349,6 +381,7 @@ pub fn credentials_file_text(profile: &str, key: &AccessKey) -> String {
     )
 }
 
+/// Writes `key` as an AWS shared-credentials file, profile `ferrokms`, readable by the owner only.
 pub fn write_credentials_file(path: &Path, key: &AccessKey) -> std::io::Result<()> {
     write_private_file(
         path,

@@ -5,6 +5,7 @@ use ferrokms_iam::{Caller, Credentials, Directory};
 
 use crate::query::{iso8601, Params, QueryError, Xml};
 
+/// The XML namespace of STS's responses.
 pub const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
 fn credentials_xml(x: &mut Xml, s: &Credentials) {

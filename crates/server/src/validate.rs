@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use regex::Regex;
 use serde_json::Value;
 
+/// Why a request body does not fit the operation's input shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireError {
     /// The body is not JSON of the right types (`SerializationException`).
@@ -152,6 +153,7 @@ impl Model {
         Ok(Model { operations, shapes })
     }
 
+    /// Whether the model has the operation.
     pub fn has_operation(&self, op: &str) -> bool {
         self.operations.contains_key(op)
     }
@@ -255,7 +257,7 @@ impl Model {
                     // built for each one.
                     match self.shapes.get(*key) {
                         Some(ks) if matches!(ks.kind, Kind::String { .. }) => {
-                            self.check_text(ks, k, path, errors)
+                            self.check_text(ks, k, path, errors);
                         }
                         _ => self.check(*key, &Value::String(k.clone()), path, errors)?,
                     }
@@ -468,7 +470,7 @@ mod tests {
                 ));
                 assert!(m.contains("Value null at 'plaintext'"));
             }
-            other => panic!("unexpected {other:?}"),
+            other @ WireError::Serialization(_) => panic!("unexpected {other:?}"),
         }
     }
 
@@ -506,7 +508,7 @@ mod tests {
                 m.contains("Value 'SIGN' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: [SIGN_VERIFY, ENCRYPT_DECRYPT"),
                 "{m}"
             ),
-            other => panic!("unexpected {other:?}"),
+            other @ WireError::Serialization(_) => panic!("unexpected {other:?}"),
         }
         let e = kms()
             .validate(

@@ -54,6 +54,7 @@ impl SigV4Error {
         400
     }
 
+    /// The human-readable message for the error body (`message` in JSON, `<Message>` in XML), worded as AWS words it.
     pub fn message(&self) -> String {
         match self {
             SigV4Error::MissingAuthenticationToken => {

@@ -112,11 +112,13 @@ impl SigningKeyCache {
         }
     }
 
+    /// How many derived keys are cached now, across both generations.
     pub fn len(&self) -> usize {
         let g = self.inner.lock();
         g.current.len() + g.previous.len()
     }
 
+    /// Whether no key is cached.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -53,6 +53,7 @@ pub use verify::{check_region, verify, Verifier, MAX_CLOCK_SKEW, SCOPE_TERMINATO
 /// uses. Header names may be in any case and may repeat.
 #[derive(Debug, Clone, Copy)]
 pub struct HttpRequest<'a> {
+    /// The HTTP method, e.g. `POST`; it is part of the canonical request.
     pub method: &'a str,
     /// Raw path as received, still percent-encoded, e.g. `/`.
     pub path: &'a str,
@@ -60,5 +61,6 @@ pub struct HttpRequest<'a> {
     pub query: &'a str,
     /// For HTTP/2 the server must pass `:authority` as `host`.
     pub headers: &'a [(&'a str, &'a str)],
+    /// The whole body; its SHA-256 is the payload hash that is signed.
     pub body: &'a [u8],
 }

@@ -11,7 +11,9 @@ pub const MAX_PRESIGNED_EXPIRES_SECS: u64 = 604_800;
 /// different rules (`X-Amz-Expires` instead of the skew window).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureLocation {
+    /// `Authorization: AWS4-HMAC-SHA256 Credential=...` (SDKs, the CLI).
     AuthorizationHeader,
+    /// `X-Amz-Algorithm`, `X-Amz-Credential`, ... in the query string (a presigned URL).
     QueryString,
 }
 
@@ -19,9 +21,13 @@ pub enum SignatureLocation {
 /// whether a scope is acceptable is a verification decision, not a parse one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CredentialScope {
+    /// The scope's day, `YYYYMMDD`; it must match the day of the signing time.
     pub date: String,
+    /// The region the client signed for, e.g. `us-east-1`.
     pub region: String,
+    /// The service the client signed for, e.g. `kms`.
     pub service: String,
+    /// The scope's last element; valid signatures carry `aws4_request`.
     pub terminator: String,
 }
 
@@ -44,9 +50,13 @@ impl CredentialScope {
 /// have signed, for which scope, when, and over what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedSignature {
+    /// Where the signature was found, which decides the freshness rule.
     pub location: SignatureLocation,
+    /// The access key id the client claims to sign with; the server looks its secret up by it.
     pub access_key_id: String,
+    /// The credential scope (day, region, service) the signing key was derived for.
     pub scope: CredentialScope,
+    /// The signing time the request claims (`X-Amz-Date` or `Date`).
     pub timestamp: SigningTime,
     /// Names exactly as the client listed them (normally lowercase, sorted).
     pub signed_headers: Vec<String>,

@@ -9,8 +9,11 @@ use crate::{CredentialScope, HttpRequest};
 /// Credentials a client signs with.
 #[derive(Clone, Copy)]
 pub struct Credentials<'a> {
+    /// The access key id, sent in the `Credential=` element.
     pub access_key_id: &'a str,
+    /// The secret the signing key is derived from; never sent.
     pub secret_access_key: &'a str,
+    /// The STS session token of temporary credentials, sent as `X-Amz-Security-Token`.
     pub session_token: Option<&'a str>,
 }
 
@@ -26,8 +29,11 @@ impl std::fmt::Debug for Credentials<'_> {
 /// Headers the caller must add to the request (replacing any existing ones).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedRequestHeaders {
+    /// The `Authorization` header value.
     pub authorization: String,
+    /// The `X-Amz-Date` header value: the signing time, `YYYYMMDD'T'HHMMSS'Z'`.
     pub x_amz_date: String,
+    /// The `X-Amz-Security-Token` header value, for temporary credentials.
     pub x_amz_security_token: Option<String>,
 }
 
@@ -88,10 +94,12 @@ pub struct Signer {
 }
 
 impl Signer {
+    /// A signer that derives its keys through `cache`.
     pub fn new(cache: SigningKeyCache) -> Self {
         Signer { cache }
     }
 
+    /// Signs `req` for `region`/`service` at time `at` and returns the headers to add.
     pub fn sign(
         &self,
         req: &HttpRequest<'_>,

@@ -69,10 +69,12 @@ impl SigningTime {
         self.at
     }
 
+    /// Which header the signing time came from.
     pub fn source(&self) -> TimestampSource {
         self.source
     }
 
+    /// The signing time as a `SystemTime`, for comparing with the server's clock.
     pub fn to_system_time(&self) -> SystemTime {
         SystemTime::from(self.at)
     }

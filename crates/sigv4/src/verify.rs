@@ -40,14 +40,18 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// A verifier that derives and caches signing keys in `cache`.
     pub fn new(cache: SigningKeyCache) -> Self {
         Verifier { cache }
     }
 
+    /// The signing-key cache, e.g. to see how many keys it holds.
     pub fn cache(&self) -> &SigningKeyCache {
         &self.cache
     }
 
+    /// Checks that `parsed` is a fresh (as of `now`) signature of `req` by the holder of
+    /// `secret_access_key`, scoped to one of `allowed_services`.
     pub fn verify(
         &self,
         req: &HttpRequest<'_>,

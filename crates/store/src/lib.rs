@@ -23,29 +23,42 @@ use std::ops::ControlFlow;
 /// One stored document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// The document type (`key`, `alias`, `user`...); a namespace for `id`.
     pub kind: String,
+    /// The document's id, unique within its kind.
     pub id: String,
+    /// The document as its owner serialized it (JSON, key material sealed inside).
     pub body: Vec<u8>,
 }
 
 /// One change in an atomic batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
+    /// Creates or replaces the document `kind`/`id`.
     Put {
+        /// The document type.
         kind: &'static str,
+        /// The document's id within its kind.
         id: String,
+        /// The new contents.
         body: Vec<u8>,
     },
+    /// Removes the document `kind`/`id`; removing an absent one is not an error.
     Delete {
+        /// The document type.
         kind: &'static str,
+        /// The document's id within its kind.
         id: String,
     },
 }
 
+/// Why a store operation failed; none of them is the caller's fault.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The backend reported an error (I/O, SQL); the change was not made.
     #[error("storage backend failed: {0}")]
     Backend(String),
+    /// Data read back does not decode as what was written.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// The database cannot be reached now (stopped, restarting, timed
@@ -59,9 +72,13 @@ pub enum StoreError {
 /// the batch that last changed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Changed {
+    /// The sequence number of the batch that last changed the document.
     pub seq: u64,
+    /// The document type.
     pub kind: String,
+    /// The document's id within its kind.
     pub id: String,
+    /// The latest contents; `None` when the document was deleted.
     pub body: Option<Vec<u8>>,
 }
 
@@ -125,8 +142,11 @@ impl Changed {
 /// domain crates fold it into their in-memory state.
 #[derive(Debug, Clone, Copy)]
 pub struct RemoteDoc<'a> {
+    /// The document type.
     pub kind: &'a str,
+    /// The document's id within its kind.
     pub id: &'a str,
+    /// The latest contents; `None` when the document was deleted.
     pub body: Option<&'a [u8]>,
 }
 

@@ -111,7 +111,11 @@ impl Connection {
 
     /// Forgets the connection if the error broke it.
     fn after_error(&mut self) {
-        if self.client.as_ref().is_some_and(|c| c.is_closed()) {
+        if self
+            .client
+            .as_ref()
+            .is_some_and(postgres::Client::is_closed)
+        {
             self.client = None;
             self.statements.clear();
         }
@@ -283,6 +287,9 @@ fn call_or_undo<R: Send + 'static>(
     }
 }
 
+/// The store that several nodes share: one PostgreSQL database, written in
+/// atomic batches under a cluster-wide advisory lock, with a change feed the
+/// other nodes poll to stay current.
 pub struct PostgresStore {
     description: String,
     pool: mpsc::Sender<Job>,
@@ -343,7 +350,7 @@ impl PostgresStore {
                 StoreError::Backend(why) => StoreError::Backend(format!(
                     "PostgreSQL at {description} refused the connection: {why}"
                 )),
-                other => other,
+                other @ StoreError::Corrupt(_) => other,
             }
         })?;
         migrate(&mut client)?;

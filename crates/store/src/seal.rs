@@ -18,14 +18,25 @@ use zeroize::Zeroizing;
 const SEAL_VERSION: u8 = 1;
 const ROOT_KEY_LEN: usize = 32;
 
+/// Why sealing, opening or loading the root key failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
+    /// The root key file could not be read, created, or does not hold a key.
     #[error("root key file {path}: {reason}")]
-    RootKey { path: String, reason: String },
+    RootKey {
+        /// The file, or `(memory)` for a key given as bytes.
+        path: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// Authentication failed: the data was sealed under another root key or
+    /// with another AAD, or was altered.
     #[error("sealed data could not be opened (wrong root key or corrupt data)")]
     Open,
+    /// The system random number generator failed (no nonce, no new key).
     #[error("random number generator failed")]
     Random,
+    /// HKDF refused to derive a purpose key.
     #[error("key derivation failed")]
     Derive,
 }
@@ -57,6 +68,7 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
+    /// A sealer for a 32-byte root key held in memory (tests, or a key read elsewhere).
     pub fn from_bytes(root: &[u8]) -> Result<Self, SealError> {
         let unbound = UnboundKey::new(&AES_256_GCM, root).map_err(|_| SealError::RootKey {
             path: "(memory)".into(),
@@ -113,16 +125,23 @@ impl Sealer {
                 SystemRandom::new()
                     .fill(root.as_mut())
                     .map_err(|_| SealError::Random)?;
-                let hex: Zeroizing<String> =
-                    Zeroizing::new(root.iter().map(|b| format!("{b:02x}")).collect());
-                write_private_file(path, format!("{}\n", hex.as_str()).as_bytes())
-                    .map_err(|e| err(e.to_string()))?;
+                // Built in place so no copy of the key's hex escapes Zeroizing.
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let mut line = Zeroizing::new(String::with_capacity(2 * ROOT_KEY_LEN + 1));
+                for &b in root.iter() {
+                    line.push(char::from(HEX[usize::from(b >> 4)]));
+                    line.push(char::from(HEX[usize::from(b & 0xf)]));
+                }
+                line.push('\n');
+                write_private_file(path, line.as_bytes()).map_err(|e| err(e.to_string()))?;
                 Sealer::from_bytes(root.as_ref())
             }
             Err(e) => Err(err(e.to_string())),
         }
     }
 
+    /// Encrypts `plaintext` under the root key with AES-256-GCM and a fresh random nonce,
+    /// bound to `aad`: `version || nonce || ciphertext || tag`.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
@@ -144,6 +163,8 @@ impl Sealer {
         Ok(buf)
     }
 
+    /// Decrypts what [`seal`](Self::seal) produced with the same `aad`; the plaintext is
+    /// wiped when dropped.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
         if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != SEAL_VERSION {
             return Err(SealError::Open);

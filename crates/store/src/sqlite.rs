@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 ";
 
 impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and its schema.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;

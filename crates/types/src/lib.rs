@@ -13,10 +13,13 @@ use ferrokms_textfast::concat;
 /// Errors raised when text does not have the shape of an identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
+    /// The text is not 12 ASCII digits.
     #[error("'{0}' is not a 12-digit AWS account id")]
     Account(String),
+    /// The text is not a lowercase name of letters, digits and dashes.
     #[error("'{0}' is not a region name")]
     Region(String),
+    /// The text does not have the six colon-separated fields of an ARN.
     #[error("'{0}' is not an ARN")]
     Arn(String),
 }
@@ -30,6 +33,7 @@ pub enum IdError {
 pub struct AccountId([u8; 12]);
 
 impl AccountId {
+    /// Accepts exactly 12 ASCII digits.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         match <[u8; 12]>::try_from(s.as_bytes()) {
             Ok(digits) if digits.iter().all(u8::is_ascii_digit) => Ok(AccountId(digits)),
@@ -37,6 +41,7 @@ impl AccountId {
         }
     }
 
+    /// The 12 digits as text.
     pub fn as_str(&self) -> &str {
         // Only ASCII digits are ever stored (see `parse`), so this never
         // falls back.
@@ -82,6 +87,7 @@ impl fmt::Display for AccountId {
 pub struct Region(String);
 
 impl Region {
+    /// Accepts 1 to 64 lowercase letters, digits and dashes, not starting or ending with a dash.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let ok = !s.is_empty()
             && s.len() <= 64
@@ -96,6 +102,7 @@ impl Region {
         }
     }
 
+    /// The region name as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -134,14 +141,21 @@ impl fmt::Display for Region {
 /// An ARN split into its six fields: `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Arn {
+    /// `aws` for AWS's commercial regions (also `aws-cn`, `aws-us-gov`).
     pub partition: String,
+    /// The service namespace, e.g. `kms` or `iam`.
     pub service: String,
+    /// The region; empty for global services such as IAM.
     pub region: String,
+    /// The account id as written; empty for resources that belong to no account.
     pub account: String,
+    /// Everything after the fifth colon, e.g. `key/1234abcd-...`; may itself contain colons.
     pub resource: String,
 }
 
 impl Arn {
+    /// Splits `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`; the partition, service and
+    /// resource must be non-empty, the region and account may be empty.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let mut parts = s.splitn(6, ':');
         let bad = || IdError::Arn(s.to_string());

@@ -29,6 +29,7 @@ impl Directory {
             })
     }
 
+    /// The group `name` of `account`, if it exists (names compare regardless of case).
     pub fn find_group(&self, account: &AccountId, name: &str) -> Option<Arc<GroupRecord>> {
         self.state
             .read()

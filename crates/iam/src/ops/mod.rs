@@ -62,8 +62,11 @@ pub type OwnerPolicies = (String, BTreeMap<String, PolicyDoc>, Vec<String>);
 /// Which kind of identity owns an inline policy or an attachment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Owner {
+    /// An IAM user.
     User,
+    /// An IAM role.
     Role,
+    /// An IAM group.
     Group,
 }
 

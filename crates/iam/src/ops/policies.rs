@@ -170,6 +170,7 @@ impl Directory {
         })
     }
 
+    /// The managed policy with this ARN, if it exists.
     pub fn managed_policy(&self, arn: &str) -> Option<Arc<ManagedPolicyRecord>> {
         self.state.read().policies.get(arn).cloned()
     }

@@ -8,17 +8,25 @@ use crate::{Caller, Directory, IamError};
 
 /// Everything GetAccountAuthorizationDetails reports.
 pub struct AuthorizationDetails {
+    /// Every user of the account with the names of its groups.
     pub users: Vec<(Arc<UserRecord>, Vec<String>)>,
+    /// Every group of the account.
     pub groups: Vec<Arc<GroupRecord>>,
+    /// Every role of the account.
     pub roles: Vec<Arc<RoleRecord>>,
+    /// Every managed policy of the account, with how many entities it is attached to and
+    /// how many use it as their permissions boundary.
     pub policies: Vec<(Arc<ManagedPolicyRecord>, usize, usize)>,
 }
 
 /// Entities a managed policy is attached to: (name, id) of each kind.
 #[derive(Debug, Default)]
 pub struct PolicyEntities {
+    /// The users the policy is attached to.
     pub users: Vec<(String, String)>,
+    /// The groups the policy is attached to.
     pub groups: Vec<(String, String)>,
+    /// The roles the policy is attached to.
     pub roles: Vec<(String, String)>,
 }
 

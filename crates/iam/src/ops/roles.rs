@@ -30,6 +30,7 @@ impl Directory {
             })
     }
 
+    /// The role `name` of `account`, if it exists (names compare regardless of case).
     pub fn find_role(&self, account: &AccountId, name: &str) -> Option<Arc<RoleRecord>> {
         self.state
             .read()

@@ -12,7 +12,9 @@ use crate::{Caller, Directory, IamError};
 /// Which entity carries tags or a permissions boundary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Taggable {
+    /// An IAM user.
     User,
+    /// An IAM role.
     Role,
 }
 

@@ -32,6 +32,7 @@ impl Directory {
             })
     }
 
+    /// The user `name` of `account`, if it exists (names compare regardless of case).
     pub fn find_user(&self, account: &AccountId, name: &str) -> Option<Arc<UserRecord>> {
         self.state
             .read()
@@ -275,7 +276,7 @@ impl Directory {
             .into_iter()
             .map(|g| {
                 let mut g = (*g).clone();
-                for m in g.members.iter_mut() {
+                for m in &mut g.members {
                     if m.eq_ignore_ascii_case(&old.name) {
                         *m = new.name.clone();
                     }

@@ -112,7 +112,7 @@ pub(crate) fn check_signing(
             // to the primitive it is an ordinary message.
             Ok(alg != SigningAlgorithm::Ed25519PhSha512)
         }
-        _ => Ok(false),
+        MessageType::Raw => Ok(false),
     }
 }
 

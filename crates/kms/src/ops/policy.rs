@@ -70,7 +70,7 @@ impl Kms {
         self.resolve(caller, &req.key_id, Accepts::KeyOnly, "ListKeyPolicies")?;
         let (names, next) = page(
             vec![POLICY_NAME.to_string()],
-            |n| n.clone(),
+            std::clone::Clone::clone,
             req.limit,
             100,
             1000,

@@ -37,14 +37,20 @@ pub enum ConditionFailReason {
     /// A request value could not be read as the operator's type.
     IncomparableValue,
     /// `Null`: the key's presence is the opposite of what the policy requires.
-    NullCheckFailed { key_present: bool },
+    NullCheckFailed {
+        /// Whether the key was present in the request.
+        key_present: bool,
+    },
 }
 
 /// The first condition entry that did not hold, with references into the policy.
 #[derive(Debug, Clone, Copy)]
 pub struct ConditionFailure<'a> {
+    /// The operator block the entry belongs to.
     pub block: &'a OperatorBlock,
+    /// The key and values that did not hold.
     pub entry: &'a ConditionEntry,
+    /// Why the entry did not hold.
     pub reason: ConditionFailReason,
 }
 

@@ -14,6 +14,10 @@ pub enum SetOperator {
 macro_rules! base_operators {
     ($($name:ident => $negated:expr),* $(,)?) => {
         /// The comparison an operator performs.
+        // The variants are IAM's condition operator names, documented by
+        // IAM (the policy grammar's reference); a line each here would only
+        // repeat the name.
+        #[allow(missing_docs)]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum BaseOperator { $($name),* }
 
@@ -21,6 +25,7 @@ macro_rules! base_operators {
             /// Every operator, for tests and tooling.
             pub const ALL: &'static [BaseOperator] = &[$(BaseOperator::$name),*];
 
+            /// The operator's name as policies write it, e.g. `StringLike`.
             pub fn name(self) -> &'static str {
                 match self { $(BaseOperator::$name => stringify!($name)),* }
             }
@@ -70,8 +75,11 @@ base_operators! {
 /// A full operator such as `ForAnyValue:StringLikeIfExists`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConditionOperator {
+    /// `ForAllValues:` or `ForAnyValue:`, if the name has one.
     pub set: Option<SetOperator>,
+    /// The comparison itself.
     pub base: BaseOperator,
+    /// The name ends in `IfExists`: an absent key satisfies the condition.
     pub if_exists: bool,
 }
 
@@ -101,6 +109,7 @@ impl ConditionOperator {
         })
     }
 
+    /// Whether the base operator is a negated one (`StringNotEquals`, `NotIpAddress`...).
     pub fn is_negated(&self) -> bool {
         self.base.is_negated()
     }

@@ -136,7 +136,7 @@ impl<'a> Piece<'a> {
                 match a {
                     Atom::Lit(_, n) if *n > LONG_RUN => terms.push(Term::Run(off, i)),
                     Atom::Lit(l, _) => {
-                        terms.extend(l.chars().enumerate().map(|(j, c)| Term::Char(off + j, c)))
+                        terms.extend(l.chars().enumerate().map(|(j, c)| Term::Char(off + j, c)));
                     }
                     Atom::Skip(_) => {}
                 }

@@ -21,7 +21,7 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-            v4 => v4,
+            v4 @ IpAddr::V4(_) => v4,
         };
         match (self.network, ip) {
             (IpAddr::V4(net), IpAddr::V4(a)) => {

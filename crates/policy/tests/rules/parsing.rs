@@ -94,11 +94,17 @@ fn principal_forms_are_classified() {
                "arn:aws:sts::111122223333:federated-user/f","AIDAEXAMPLEID123456"],
         "Service":"ec2.amazonaws.com","Federated":"cognito-identity.amazonaws.com","CanonicalUser":"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"}}}"#,
     );
-    let Some(PrincipalSpec::Typed(entries)) = p.statements()[0].principal().map(|e| e.spec())
+    let Some(PrincipalSpec::Typed(entries)) = p.statements()[0]
+        .principal()
+        .map(ferrokms_policy::PrincipalElement::spec)
     else {
         panic!("typed principal expected");
     };
-    let ids: Vec<&PrincipalId> = entries[0].values().iter().map(|v| v.id()).collect();
+    let ids: Vec<&PrincipalId> = entries[0]
+        .values()
+        .iter()
+        .map(ferrokms_policy::PrincipalValue::id)
+        .collect();
     assert!(matches!(ids[0], PrincipalId::Account(_)));
     assert!(matches!(ids[1], PrincipalId::Account(_)));
     assert!(matches!(ids[2], PrincipalId::User(_)));

@@ -40,6 +40,7 @@ pub use redact::{request_parameters_json, response_elements, ParamsMemo};
 /// (measured: docs/audit.md, "The memos, measured").
 #[derive(Default)]
 pub struct ConnMemo {
+    /// The connection's last request parameters, reused when the next request's are the same.
     pub params: ParamsMemo,
     record: Memo,
 }
@@ -58,7 +59,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// The audit trail's directory inside the data directory.
 pub const AUDIT_DIR: &str = "audit";
+/// The file being appended to; rotated ones get `.1`, `.2`...
 pub const AUDIT_FILE: &str = "audit.jsonl";
 /// How long a record may wait in memory before the writer hands it to the
 /// kernel: what a `kill -9` can lose.
@@ -67,7 +70,9 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
 /// [`FLUSH_INTERVAL`], what a power loss can lose. One fdatasync per
 /// interval whatever the request rate (group commit), off the request path.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(100);
+/// The file rotates once it reaches this size.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// How many rotated files are kept; the oldest beyond them is deleted.
 pub const KEEP_FILES: usize = 5;
 /// Records waiting for the writer, at most: about two seconds of full load.
 pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
@@ -148,6 +153,7 @@ impl AuditLog {
         })
     }
 
+    /// Whether records are written at all (not for in-memory servers).
     pub fn enabled(&self) -> bool {
         self.enabled
     }
@@ -342,6 +348,7 @@ fn rotate(path: &Path) -> std::io::Result<File> {
     open_append(path)
 }
 
+/// The name of the `i`th rotated file: `audit.jsonl.1` is the newest.
 pub fn rotated(path: &Path, i: usize) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(format!(".{i}"));

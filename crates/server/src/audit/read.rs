@@ -18,9 +18,12 @@ pub enum ReadError {
         .0.display()
     )]
     NoTrail(PathBuf),
+    /// A file of the trail could not be opened or read.
     #[error("cannot read {}", .path.display())]
     Open {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },

@@ -33,10 +33,15 @@ pub fn read_only(op: &str) -> bool {
 pub struct EventInput<'a> {
     /// `kms`, `iam` or `sts`.
     pub service: &'a str,
+    /// The operation, e.g. `Encrypt` (`eventName`).
     pub op: &'a str,
+    /// The region the request was signed for (`awsRegion`).
     pub region: &'a str,
+    /// The client's address (`sourceIPAddress`).
     pub source_ip: Option<std::net::IpAddr>,
+    /// The `User-Agent` header, if any.
     pub user_agent: Option<&'a str>,
+    /// The authenticated caller; `None` when authentication failed.
     pub identity: Option<&'a crate::auth::Identity>,
     /// JSON from [`request_parameters_json`]; empty for `null`.
     pub request_parameters: &'a [u8],
@@ -44,11 +49,14 @@ pub struct EventInput<'a> {
     pub response_elements: &'a [u8],
     /// `(code, message)` of a failed request.
     pub error: Option<(&'a str, Option<&'a str>)>,
+    /// The request id returned to the client (`requestID`).
     pub request_id: &'a str,
     /// The record's `eventID` when the request made it already (KMS
     /// requests: GetKeyLastUsage names it); otherwise a fresh one.
     pub event_id: Option<[u8; 36]>,
+    /// The authorization decisions the request took, in order.
     pub decisions: &'a [ferrokms_kms::authz::AuthzRecord],
+    /// When the request finished, milliseconds since the Unix epoch (`eventTime`).
     pub now_ms: i64,
 }
 
@@ -484,6 +492,7 @@ fn write_time(out: &mut Vec<u8>, now_ms: i64) {
 pub struct AuditRecord {
     /// Always `1.08`.
     pub event_version: String,
+    /// Who made the request.
     pub user_identity: UserIdentity,
     /// `YYYY-MM-DDTHH:MM:SSZ`.
     pub event_time: String,
@@ -491,18 +500,24 @@ pub struct AuditRecord {
     pub event_source: String,
     /// The operation, e.g. `Encrypt`.
     pub event_name: String,
+    /// The region the request was signed for.
     pub aws_region: String,
+    /// The client's address.
     #[serde(rename = "sourceIPAddress")]
     pub source_ip_address: Option<String>,
+    /// The `User-Agent` header, if any.
     pub user_agent: Option<String>,
     /// The request as [`super::redact`] keeps it; `None` for an empty body.
     pub request_parameters: Option<serde_json::Value>,
     /// The outcome of a management call ([`super::response_elements`]).
     pub response_elements: Option<serde_json::Value>,
+    /// The request id returned to the client.
     #[serde(rename = "requestID")]
     pub request_id: String,
+    /// A fresh UUID per record.
     #[serde(rename = "eventID")]
     pub event_id: String,
+    /// Whether the operation changes nothing.
     pub read_only: bool,
     /// The KMS keys the request's decisions were about, each once.
     pub resources: Vec<Resource>,
@@ -514,8 +529,10 @@ pub struct AuditRecord {
     pub recipient_account_id: String,
     /// Always `Management`.
     pub event_category: String,
+    /// The error code of a failed request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
+    /// The error message of a failed request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
     /// The request's authorization decisions, in the order they were made.

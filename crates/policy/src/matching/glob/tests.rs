@@ -217,7 +217,11 @@ proptest! {
         trail in any::<bool>(),
     ) {
         // Text: runs of `a` separated by `b`; pattern: runs of `a` separated by `?` or `b`.
-        let t: String = blocks.iter().map(|n| format!("{}b", "a".repeat(*n))).collect();
+        let t: String = blocks.iter().fold(String::new(), |mut t, n| {
+            t.push_str(&"a".repeat(*n));
+            t.push('b');
+            t
+        });
         let mut p = String::new();
         if lead { p.push('*'); }
         for (n, sep) in &pat {
