@@ -220,3 +220,106 @@ def test_imported_materials_survive_a_restart(srv):
     ]
     kms.rotate_key_on_demand(KeyId=key)
     assert used(kms, kms.encrypt(KeyId=key, Plaintext=b"c")["CiphertextBlob"]) == c_id
+
+
+# Multi-Region keys (AWS, ImportKeyMaterial and RotateKeyOnDemand): new
+# material goes into the primary (NEW_KEY_MATERIAL), then the same bytes
+# into every replica (EXISTING_KEY_MATERIAL with the primary's
+# KeyMaterialId); it is PENDING_MULTI_REGION_IMPORT_AND_ROTATION until
+# every related key has it, then PENDING_ROTATION; RotateKeyOnDemand on
+# the primary makes it current in every related key.
+
+MRK_PRIMARY = "us-east-1"
+MRK_REPLICAS = ("eu-west-1", "ap-southeast-2")
+
+
+def external_mrk(srv):
+    """A multi-Region EXTERNAL key with two replicas, all with one material.
+    Returns the clients (primary first), the key id and the first id."""
+    east = srv.client(region=MRK_PRIMARY)
+    key = east.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
+    first = os.urandom(32)
+    first_id = import_material(east, key, first)["KeyMaterialId"]
+    clients = [east]
+    for region in MRK_REPLICAS:
+        east.replicate_key(KeyId=key, ReplicaRegion=region)
+        replica = srv.client(region=region)
+        assert import_material(replica, key, first)["KeyMaterialId"] == first_id
+        clients.append(replica)
+    return clients, key, first_id
+
+
+def existing_material(kms, key, material, key_material_id):
+    return import_material(
+        kms, key, material, ImportType="EXISTING_KEY_MATERIAL", KeyMaterialId=key_material_id,
+        ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+    )["KeyMaterialId"]
+
+
+def states(kms, key):
+    return [(m["KeyMaterialId"], m["KeyMaterialState"]) for m in materials(kms, key)]
+
+
+def test_multi_region_new_key_material_waits_for_every_replica_then_rotates_on_the_primary(srv):
+    (east, eu, ap), key, first = external_mrk(srv)
+    old = ap.encrypt(KeyId=key, Plaintext=b"old")["CiphertextBlob"]
+    material = os.urandom(32)
+    nxt = new_material(east, key, material)
+    assert states(east, key) == [(first, "CURRENT"), (nxt, "PENDING_MULTI_REGION_IMPORT_AND_ROTATION")]
+    assert states(eu, key) == [(first, "CURRENT")]
+
+    assert existing_material(eu, key, material, nxt) == nxt
+    for kms in (east, eu):
+        assert states(kms, key)[1] == (nxt, "PENDING_MULTI_REGION_IMPORT_AND_ROTATION")
+    ap_arn = ap.describe_key(KeyId=key)["KeyMetadata"]["Arn"]
+    primary_arn = east.describe_key(KeyId=key)["KeyMetadata"]["Arn"]
+    expect_error(
+        east.rotate_key_on_demand, "KMSInvalidStateException", KeyId=key,
+        message=f"Key material {nxt} pending rotation in {primary_arn} is not imported into every "
+        f"related multi-Region key: import it into {ap_arn} with ImportType EXISTING_KEY_MATERIAL first.",
+    )
+
+    assert existing_material(ap, key, material, nxt) == nxt
+    for kms in (east, eu, ap):
+        assert states(kms, key) == [(first, "CURRENT"), (nxt, "PENDING_ROTATION")]
+    expect_error(eu.rotate_key_on_demand, "UnsupportedOperationException", KeyId=key)
+    east.rotate_key_on_demand(KeyId=key)
+
+    for kms in (east, eu, ap):
+        assert current(kms, key) == nxt
+        assert states(kms, key) == [(first, "NON_CURRENT"), (nxt, "CURRENT")]
+        assert used(kms, kms.encrypt(KeyId=key, Plaintext=b"new")["CiphertextBlob"]) == nxt
+        assert used(kms, old) == first
+    # Interoperable: the primary decrypts what a replica encrypted under the new material.
+    assert used(east, eu.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"]) == nxt
+
+
+def test_multi_region_replica_takes_no_new_key_material_and_no_other_bytes_under_the_primarys_id(srv):
+    (east, eu, _), key, _ = external_mrk(srv)
+    expect_error(
+        new_material, "UnsupportedOperationException", kms=eu, key=key, material=os.urandom(32)
+    )
+    nxt = new_material(east, key, os.urandom(32))
+    expect_error(
+        existing_material, "IncorrectKeyMaterialException",
+        kms=eu, key=key, material=os.urandom(32), key_material_id=nxt,
+    )
+    assert len(states(eu, key)) == 1
+    assert states(east, key)[1] == (nxt, "PENDING_MULTI_REGION_IMPORT_AND_ROTATION")
+
+
+def test_multi_region_deleting_pending_material_in_the_primary_deletes_it_from_the_replicas(srv):
+    (east, eu, ap), key, first = external_mrk(srv)
+    material = os.urandom(32)
+    nxt = new_material(east, key, material)
+    for kms in (eu, ap):
+        existing_material(kms, key, material, nxt)
+    # From a replica: that replica only.
+    assert ap.delete_imported_key_material(KeyId=key, KeyMaterialId=nxt)["KeyMaterialId"] == nxt
+    assert states(ap, key) == [(first, "CURRENT")]
+    assert states(eu, key)[1] == (nxt, "PENDING_MULTI_REGION_IMPORT_AND_ROTATION")
+    # From the primary: every related key.
+    assert east.delete_imported_key_material(KeyId=key, KeyMaterialId=nxt)["KeyMaterialId"] == nxt
+    for kms in (east, eu, ap):
+        assert states(kms, key) == [(first, "CURRENT")]
+        assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"

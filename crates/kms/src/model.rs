@@ -322,13 +322,15 @@ aws_enum!(
 aws_enum!(
     /// `KeyMaterialState` of a ListKeyRotations entry: CURRENT and
     /// NON_CURRENT for every rotating key; PENDING_ROTATION for imported
-    /// material waiting for RotateKeyOnDemand. (AWS's
-    /// PENDING_MULTI_REGION_IMPORT_AND_ROTATION does not occur: ferrokms
-    /// does not rotate the imported material of multi-Region keys.)
+    /// material waiting for RotateKeyOnDemand;
+    /// PENDING_MULTI_REGION_IMPORT_AND_ROTATION for such material of a
+    /// multi-Region key while some related key has not imported it yet
+    /// (computed when listed, never stored).
     KeyMaterialState {
         Current = "CURRENT",
         NonCurrent = "NON_CURRENT",
         PendingRotation = "PENDING_ROTATION",
+        PendingMultiRegionImportAndRotation = "PENDING_MULTI_REGION_IMPORT_AND_ROTATION",
     }
 );
 
@@ -806,7 +808,7 @@ impl KeyRecord {
     }
 
     /// `imported` is `None` once nothing is imported.
-    fn tidy_imports(&mut self) {
+    pub(crate) fn tidy_imports(&mut self) {
         if let Some(i) = &mut self.imported {
             while i.versions.last().is_some_and(Option::is_none) {
                 i.versions.pop();

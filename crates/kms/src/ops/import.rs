@@ -34,7 +34,7 @@ use crate::model::{
     ExpirationModel, ImportType, ImportedMaterial, KeyRecord, KeySpec, KeyState, MaterialId,
     MaterialInfo, Origin, PendingMaterial, WrappingAlgorithm, WrappingKeySpec,
 };
-use crate::state::{material_storage_id, Key, KIND_MATERIAL};
+use crate::state::{material_storage_id, put_key_change, Key, KIND_MATERIAL};
 use crate::{Caller, Kms, KmsError};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -412,6 +412,13 @@ impl Kms {
             })?;
         let r = &current.record;
         require_importable_state(r)?;
+        let role = if r.is_replica() {
+            MrkRole::Replica {
+                primary_pending: self.primary_pending_material(r, now),
+            }
+        } else {
+            MrkRole::Other
+        };
         let mut record = r.clone();
         let version = place_import(
             &mut record,
@@ -422,6 +429,7 @@ impl Kms {
                 id,
                 import,
                 now,
+                role,
             },
         )?;
         if record.has_material() && record.state == KeyState::PendingImport {
@@ -475,6 +483,45 @@ impl Kms {
             }
         }
         Ok(out)
+    }
+
+    /// The id of the unexpired material pending rotation in the primary of
+    /// the multi-Region key `r` belongs to.
+    fn primary_pending_material(&self, r: &KeyRecord, now: i64) -> Option<MaterialId> {
+        let (primary, _) = self.mrk_members(r)?;
+        let state = self.state.read();
+        let p = state.keys.get(&primary)?;
+        p.record
+            .pending_material()
+            .filter(|m| !m.import.expired_at(now))
+            .map(|m| m.info.id)
+    }
+
+    /// For material `id` pending rotation in a multi-Region key: the first
+    /// related key (primary or replica) that has not imported it (or whose
+    /// import expired), or `None` once every one has it. Keys pending
+    /// deletion do not count (they take no import); they rotate without
+    /// it, as keys whose new material is not imported. Single-Region keys:
+    /// `None`.
+    pub(crate) fn mrk_member_lacking(
+        &self,
+        r: &KeyRecord,
+        id: MaterialId,
+        now: i64,
+    ) -> Option<KeyAddr> {
+        let (primary, replicas) = self.mrk_members(r)?;
+        let state = self.state.read();
+        std::iter::once(primary).chain(replicas).find(|addr| {
+            let Some(k) = state.keys.get(addr) else {
+                return false;
+            };
+            if k.record.state == KeyState::PendingDeletion {
+                return false;
+            }
+            !k.record
+                .pending_material()
+                .is_some_and(|p| p.info.id == id && !p.import.expired_at(now))
+        })
     }
 
     /// Reads and unseals material version `version` of a key from the store.
@@ -560,15 +607,48 @@ impl Kms {
             }
         };
         if let Some((record, version)) = removed {
+            let mut changes = vec![Change::Delete {
+                kind: KIND_MATERIAL,
+                id: material_storage_id(&r.addr, version as u32),
+            }];
+            // AWS: deleting the material pending rotation of a multi-Region
+            // primary deletes it from the replicas too (one transaction).
+            let mut replicas = Vec::new();
+            if let (Some(Slot::Pending), Some(pid), false) = (&target, id, r.is_replica()) {
+                for addr in self.mrk_members(r).map(|(_, a)| a).unwrap_or_default() {
+                    let Some(k) = self.state.read().keys.get(&addr).cloned() else {
+                        continue;
+                    };
+                    if !k
+                        .record
+                        .pending_material()
+                        .is_some_and(|p| p.info.id == pid)
+                    {
+                        continue;
+                    }
+                    let mut rec = k.record.clone();
+                    rec.forget_pending();
+                    changes.push(Change::Delete {
+                        kind: KIND_MATERIAL,
+                        id: material_storage_id(&addr, rec.materials.len() as u32),
+                    });
+                    changes.push(put_key_change(&rec)?);
+                    replicas.push(Arc::new(Key {
+                        record: rec,
+                        materials: k.materials.clone(),
+                        policy: k.policy.clone(),
+                        usage: k.usage.clone(),
+                    }));
+                }
+            }
             let materials = self.loaded_materials(&record, &current, None)?;
-            self.replace_key_locked(
-                record,
-                materials,
-                vec![Change::Delete {
-                    kind: KIND_MATERIAL,
-                    id: material_storage_id(&r.addr, version as u32),
-                }],
-            )?;
+            self.replace_key_locked(record, materials, changes)?;
+            if !replicas.is_empty() {
+                let mut state = self.state.write();
+                for k in replicas {
+                    state.keys.insert(k);
+                }
+            }
             tracing::info!(key = %r.arn(), material_version = version, "imported key material deleted");
         }
         Ok(DeleteImportedKeyMaterialResponse {
@@ -618,6 +698,15 @@ impl Kms {
     }
 }
 
+/// Where a key stands in a multi-Region key, for [`place_import`].
+enum MrkRole {
+    /// A single-Region key or a multi-Region primary.
+    Other,
+    /// A multi-Region replica: it takes new material only after its primary
+    /// (the id of the primary's unexpired material pending rotation).
+    Replica { primary_pending: Option<MaterialId> },
+}
+
 /// Which imported material a DeleteImportedKeyMaterial names.
 enum Slot {
     /// A material associated with the key (current or not).
@@ -635,6 +724,7 @@ struct ImportRequest<'a> {
     id: MaterialId,
     import: ImportedMaterial,
     now: i64,
+    role: MrkRole,
 }
 
 /// AWS's rules for where imported material goes, applied to `record`:
@@ -683,9 +773,12 @@ fn place_import(record: &mut KeyRecord, req: ImportRequest<'_>) -> Result<u32, K
                     "{arn} already has key material; only symmetric encryption keys take new key material."
                 )));
             }
-            if record.multi_region {
+            // AWS: new material of a multi-Region key goes into the
+            // primary; replicas take the same material afterwards, with
+            // EXISTING_KEY_MATERIAL.
+            if matches!(req.role, MrkRole::Replica { .. }) {
                 return Err(KmsError::UnsupportedOperation(format!(
-                    "{arn} is a multi-Region key; ferrokms does not rotate the imported key material of multi-Region keys."
+                    "{arn} is a multi-Region replica key: import new key material into its primary key, then import the same key material into this key with ImportType EXISTING_KEY_MATERIAL."
                 )));
             }
             let known = record.materials.iter().any(|m| m.id == req.id)
@@ -734,12 +827,36 @@ fn place_import(record: &mut KeyRecord, req: ImportRequest<'_>) -> Result<u32, K
                 }
                 return u32::try_from(v).map_err(|_| too_many());
             }
+            let from_primary = matches!(
+                req.role,
+                MrkRole::Replica { primary_pending: Some(p) } if p == req.id
+            );
             match imports.pending.as_mut() {
                 Some(p) if p.info.id == req.id => {
                     p.import = req.import;
                     if let Some(d) = req.description {
                         p.info.description = Some(d);
                     }
+                    u32::try_from(record.materials.len()).map_err(|_| too_many())
+                }
+                // A replica takes the material pending rotation in its
+                // primary: the same bytes give the same id (it is derived
+                // from the shared key id and the bytes), so other bytes
+                // under that KeyMaterialId are refused above.
+                Some(p) if from_primary => Err(KmsError::InvalidState(format!(
+                    "Key material {} of {arn} is already pending rotation and is not the key material pending rotation in its primary key: delete that key material first.",
+                    p.info.id.to_hex()
+                ))),
+                None if from_primary => {
+                    imports.pending = Some(Box::new(PendingMaterial {
+                        info: MaterialInfo {
+                            id: req.id,
+                            created_ms: req.now,
+                            rotation: None,
+                            description: req.description,
+                        },
+                        import: req.import,
+                    }));
                     u32::try_from(record.materials.len()).map_err(|_| too_many())
                 }
                 _ => Err(incorrect()),

@@ -395,27 +395,100 @@ impl Kms {
                 KmsError::NotFound(format!("Key '{}' does not exist", addr.arn()))
             })?;
         check(&current.record)?;
-        let mut record = current.record.clone();
-        let pending = record
-            .imported
-            .as_mut()
-            .and_then(|i| i.pending.take())
+        let now = self.clock.now_ms();
+        let pending_id = current
+            .record
+            .pending_material()
+            .map(|p| p.info.id)
             .ok_or_else(|| no_pending_material(&current.record))?;
-        let version = u32::try_from(record.materials.len())
-            .map_err(|_| KmsError::Internal("too many key material versions".into()))?;
-        let loaded = Arc::new(self.unseal_stored(&record, version)?);
-        let PendingMaterial { mut info, import } = *pending;
-        info.created_ms = self.clock.now_ms();
-        info.rotation = Some(RotationType::OnDemand);
-        record.materials.push(info);
-        if let Some(imports) = record.imported.as_mut() {
-            imports.versions.resize(record.materials.len() - 1, None);
-            imports.versions.push(Some(import));
+        // AWS: a multi-Region key rotates (on its primary) only once the
+        // material is imported into every related key; they all rotate to
+        // it together.
+        if let Some(lacking) = self.mrk_member_lacking(&current.record, pending_id, now) {
+            return Err(KmsError::InvalidState(format!(
+                "Key material {} pending rotation in {} is not imported into every related multi-Region key: import it into {} with ImportType EXISTING_KEY_MATERIAL first.",
+                pending_id.to_hex(),
+                current.record.arn(),
+                lacking.arn()
+            )));
         }
-        let materials = self.loaded_materials(&record, &current, Some((version, &loaded)))?;
-        let key = self.replace_key_locked(record, materials, Vec::new())?;
-        tracing::info!(key = %addr.arn(), material_version = version, "key rotated to imported key material");
-        Ok(key)
+        let replicas = self
+            .mrk_members(&current.record)
+            .map(|(_, replicas)| replicas)
+            .unwrap_or_default();
+        let mut changes = Vec::new();
+        let mut updated = Vec::new();
+        for target in std::iter::once(Some(current.clone())).chain(
+            replicas
+                .iter()
+                .map(|a| self.state.read().keys.get(a).cloned()),
+        ) {
+            let Some(target) = target else { continue };
+            let mut record = target.record.clone();
+            let version = u32::try_from(record.materials.len())
+                .map_err(|_| KmsError::Internal("too many key material versions".into()))?;
+            let taken = record.imported.as_mut().and_then(|i| i.pending.take());
+            let (info, import) = match taken {
+                Some(p) if p.info.id == pending_id => {
+                    // The replicas' entries are the primary's (the same
+                    // id, rotation date and type); descriptions are each
+                    // key's own.
+                    let PendingMaterial { mut info, import } = *p;
+                    info.created_ms = now;
+                    info.rotation = Some(RotationType::OnDemand);
+                    (info, Some(import))
+                }
+                // A replica pending deletion without the material: it
+                // rotates too, the material not imported (PendingImport
+                // if its deletion is cancelled, until it is imported).
+                other => {
+                    if other.is_some() {
+                        changes.push(Change::Delete {
+                            kind: KIND_MATERIAL,
+                            id: material_storage_id(&record.addr, version),
+                        });
+                    }
+                    let info = MaterialInfo {
+                        id: pending_id,
+                        created_ms: now,
+                        rotation: Some(RotationType::OnDemand),
+                        description: None,
+                    };
+                    (info, None)
+                }
+            };
+            record.materials.push(info);
+            if let Some(imports) = record.imported.as_mut() {
+                imports.versions.resize(record.materials.len() - 1, None);
+                imports.versions.push(import.clone());
+            }
+            record.tidy_imports();
+            let loaded = match import {
+                Some(_) => Some(Arc::new(self.unseal_stored(&record, version)?)),
+                None => None,
+            };
+            let materials =
+                self.loaded_materials(&record, &target, loaded.as_ref().map(|l| (version, l)))?;
+            changes.push(put_key_change(&record)?);
+            updated.push(Arc::new(Key {
+                record,
+                materials,
+                policy: target.policy.clone(),
+                usage: target.usage.clone(),
+            }));
+        }
+        self.store.apply(&changes)?;
+        {
+            let mut state = self.state.write();
+            for k in &updated {
+                state.keys.insert(k.clone());
+            }
+        }
+        tracing::info!(key = %addr.arn(), replicas = updated.len() - 1, "key rotated to imported key material");
+        updated
+            .into_iter()
+            .next()
+            .ok_or_else(|| KmsError::Internal("the rotated key is missing".into()))
     }
 
     /// ListKeyRotations: the rotations in the order they happened (with
@@ -462,12 +535,13 @@ impl Kms {
             })
             .collect();
         if let Some(p) = r.pending_material().filter(|_| all) {
-            items.push((
-                r.materials.len(),
-                &p.info,
-                KeyMaterialState::PendingRotation,
-                Some(&p.import),
-            ));
+            // Multi-Region keys (primary and replicas alike): pending
+            // rotation once every related key has imported it.
+            let state = match self.mrk_member_lacking(r, p.info.id, now) {
+                Some(_) => KeyMaterialState::PendingMultiRegionImportAndRotation,
+                None => KeyMaterialState::PendingRotation,
+            };
+            items.push((r.materials.len(), &p.info, state, Some(&p.import)));
         }
         let (items, next_marker) = crate::ops::page(
             items,
