@@ -297,7 +297,7 @@ fn rotate_key_on_demand_on_the_primary_needs_the_material_in_every_replica_then_
     let replica_arn = describe(&kms, &in_region(EU), &key).arn;
     match rotate(&kms, &owner(), &key) {
         Err(KmsError::InvalidState(m)) => {
-            assert!(m.contains(&replica_arn) && m.contains(&next_id), "{m}")
+            assert!(m.contains(&replica_arn) && m.contains(&next_id), "{m}");
         }
         other => panic!("expected KMSInvalidStateException, got {other:?}"),
     }
