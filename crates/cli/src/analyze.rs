@@ -1,5 +1,11 @@
 //! `ferrokms policy lint`, `ferrokms policy simulate` and `ferrokms key
 //! access`: static and what-if analysis of policies and of the live data.
+//!
+//! One file of about 1,450 lines: the three commands (and `policy explain`,
+//! through [`recorded_condition_failures`]) share the opening of the live
+//! data ([`open_live`]), principal resolution and the search for the
+//! condition that failed. `key access` (from `PrincipalFacts` on) is the
+//! part that could move to a file of its own.
 
 use ferrokms_server::audit::AuditRecord;
 use std::path::PathBuf;

@@ -1,4 +1,8 @@
 //! `ferrokms`: the server and its command-line tools.
+//!
+//! About 840 lines: the argument definitions of every command (their doc
+//! comments are `--help`) and the dispatch to them; each command's work is
+//! in a module of its own (`audit`, `analyze`, `backup`, `config`).
 
 /// mimalloc: the request path allocates many small objects; glibc's
 /// allocator showed up as a fifth of the server's CPU in profiles.

@@ -1,4 +1,9 @@
 //! The key model: specs, usages, states, and the record persisted per key.
+//!
+//! One file of about 1,000 lines of code: the persisted key record and every
+//! type it is made of (the service model's enums, material ids, imported
+//! materials and their states, rotation settings) are one stored document,
+//! read and written by serde together; the enums are short and many.
 
 use std::sync::Arc;
 

@@ -1,4 +1,8 @@
 //! IAM over the query protocol (Version 2010-05-08): parameters in, XML out.
+//!
+//! About 840 lines of code: one arm per IAM operation, each reading its
+//! parameters, calling the `Directory` and writing AWS's XML; a table that
+//! is read by operation name, with the operations' own logic in crates/iam.
 
 use ferrokms_iam::simulate::{ContextEntryInput, Position, SimulationInput, SimulationResult};
 use ferrokms_iam::Taggable;

@@ -2,6 +2,10 @@
 //! ImportKeyMaterial, DeleteImportedKeyMaterial, and the expiry of imported
 //! material ([`Kms::expire_imported_material`]).
 //!
+//! One file of about 870 lines of code: the wrapping key pairs and import
+//! tokens, the import rules of each ImportType and the per-material states
+//! (multi-Region keys included) are one state machine over the same record.
+//!
 //! The import token is self-contained: it is the wrapping private key, the
 //! wrapping algorithm and the token's expiry, sealed under the root key with
 //! the key's address as associated data. Nothing is stored per
