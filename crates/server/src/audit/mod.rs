@@ -29,6 +29,12 @@ pub use record::{event, read_only, AuditRecord, EventInput};
 use record::{write_event, Memo, RECORD_CAPACITY};
 pub use redact::{request_parameters_json, response_elements, ParamsMemo};
 
+/// The most a connection's memo keeps of one part of a record (bytes of
+/// text): what a client can make the server hold per open connection,
+/// however large its requests (connections are bounded by
+/// `--max-connections`).
+pub(crate) const MEMO_MAX_TEXT: usize = 4096;
+
 /// What one connection's last audit record repeats for its next: the
 /// request parameters' text ([`ParamsMemo`]) and the record's identity,
 /// head and tail (`record::Memo`). A client's requests come one after

@@ -131,6 +131,11 @@ fn memoized<K>(
         Some((k, text)) => {
             let start = out.len();
             write(out);
+            // A connection keeps at most this much of a part: a long user
+            // agent is written afresh each time rather than held.
+            if out.len() - start > super::MEMO_MAX_TEXT {
+                return;
+            }
             text.clear();
             text.extend_from_slice(&out[start..]);
             refill(k);

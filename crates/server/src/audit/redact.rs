@@ -64,6 +64,11 @@ pub fn request_parameters_json(body: &Value, memo: Option<&mut ParamsMemo>) -> V
     // A miss: the text is written once, for the record, and copied
     // into the memo; the kept members are refilled in place.
     let fresh = clean_json(body);
+    // A connection keeps at most this much: large parameters (a key
+    // policy, a big encryption context) are written afresh each time.
+    if fresh.len() > super::MEMO_MAX_TEXT {
+        return fresh;
+    }
     text.clear();
     text.extend_from_slice(&fresh);
     let mut pairs = logged();
@@ -315,6 +320,21 @@ mod tests {
                 "body {i}"
             );
         }
+    }
+
+    #[test]
+    fn a_connection_memo_does_not_hold_large_parameters() {
+        let mut memo = ParamsMemo::default();
+        let big = json!({"KeyId": "k", "Policy": "x".repeat(2 * super::super::MEMO_MAX_TEXT)});
+        let text = request_parameters_json(&big, Some(&mut memo));
+        assert_eq!(text, clean_json(&big));
+        assert!(memo.text.is_empty() && memo.kept.is_empty());
+        let small = json!({"KeyId": "k"});
+        assert_eq!(
+            request_parameters_json(&small, Some(&mut memo)),
+            clean_json(&small)
+        );
+        assert_eq!(memo.text, clean_json(&small));
     }
 
     #[test]
