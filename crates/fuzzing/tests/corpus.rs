@@ -5,8 +5,18 @@
 
 use std::path::{Path, PathBuf};
 
+/// The `fuzz/` folder of the checkout being tested. `cargo test` sets
+/// `CARGO_MANIFEST_DIR` when it runs the test, and that is the one to trust:
+/// the compile-time value names wherever the binary was first built, and
+/// cargo reuses a test binary built from another checkout of the same
+/// sources that shares the target dir (a CI run once replayed an empty,
+/// vanished folder that way).
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let dir = manifest.join("../../fuzz");
+    assert!(dir.is_dir(), "no fuzz folder at {}", dir.display());
+    dir
 }
 
 fn inputs(dir: &Path) -> Vec<PathBuf> {

@@ -138,55 +138,84 @@ impl fmt::Display for Region {
     }
 }
 
-/// An ARN split into its six fields: `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`.
+/// An ARN, `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`; the resource
+/// keeps any further colons (`arn:aws:logs:r:a:log-group:name:*` has the
+/// resource `log-group:name:*`). The one ARN type of every layer.
+///
+/// The text is kept whole and the places of the five cutting colons are
+/// found once, when it is parsed: policy evaluation reads several parts of
+/// the same ARN for every request, and re-splitting the text each time cost
+/// more than the rest of reading it (figures: docs/performance.md, "Figures
+/// behind comments in the code").
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Arn {
-    /// `aws` for AWS's commercial regions (also `aws-cn`, `aws-us-gov`).
-    pub partition: String,
-    /// The service namespace, e.g. `kms` or `iam`.
-    pub service: String,
-    /// The region; empty for global services such as IAM.
-    pub region: String,
-    /// The account id as written; empty for resources that belong to no account.
-    pub account: String,
-    /// Everything after the fifth colon, e.g. `key/1234abcd-...`; may itself contain colons.
-    pub resource: String,
+    text: String,
+    /// Byte offsets of the colons after `arn`, the partition, the service,
+    /// the region and the account.
+    colons: [usize; 5],
 }
 
 impl Arn {
-    /// Splits `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`; the partition, service and
-    /// resource must be non-empty, the region and account may be empty.
+    /// Accepts `arn:partition:service:region:account:resource` with a
+    /// partition, a service and a resource that are not empty (region and
+    /// account may be, as in IAM's and S3's ARNs).
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        let mut parts = s.splitn(6, ':');
         let bad = || IdError::Arn(s.to_string());
-        if parts.next() != Some("arn") {
-            return Err(bad());
-        }
-        let partition = parts.next().ok_or_else(bad)?;
-        let service = parts.next().ok_or_else(bad)?;
-        let region = parts.next().ok_or_else(bad)?;
-        let account = parts.next().ok_or_else(bad)?;
-        let resource = parts.next().ok_or_else(bad)?;
-        if partition.is_empty() || service.is_empty() || resource.is_empty() {
+        let cuts = ferrokms_textfast::cut_positions::<6>(s, b':').ok_or_else(bad)?;
+        let colons = [cuts[0], cuts[1], cuts[2], cuts[3], cuts[4]];
+        let ok = colons[0] == 3
+            && s.starts_with("arn")
+            && colons[1] > colons[0] + 1
+            && colons[2] > colons[1] + 1
+            && colons[4] + 1 < s.len();
+        if !ok {
             return Err(bad());
         }
         Ok(Arn {
-            partition: partition.to_string(),
-            service: service.to_string(),
-            region: region.to_string(),
-            account: account.to_string(),
-            resource: resource.to_string(),
+            text: s.to_string(),
+            colons,
         })
+    }
+
+    fn part(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.colons[i - 1] + 1 };
+        let end = self.colons.get(i).copied().unwrap_or(self.text.len());
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    /// The partition, e.g. `aws`.
+    pub fn partition(&self) -> &str {
+        self.part(1)
+    }
+    /// The service, e.g. `kms`.
+    pub fn service(&self) -> &str {
+        self.part(2)
+    }
+    /// The region; empty for global services.
+    pub fn region(&self) -> &str {
+        self.part(3)
+    }
+    /// The account field as written; may be empty.
+    pub fn account(&self) -> &str {
+        self.part(4)
+    }
+    /// The account field when it is a 12-digit account id.
+    pub fn account_id(&self) -> Option<AccountId> {
+        AccountId::parse(self.account()).ok()
+    }
+    /// Everything after the fifth colon.
+    pub fn resource(&self) -> &str {
+        self.part(5)
+    }
+    /// The whole ARN.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 }
 
 impl fmt::Display for Arn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "arn:{}:{}:{}:{}:{}",
-            self.partition, self.service, self.region, self.account, self.resource
-        )
+        f.write_str(&self.text)
     }
 }
 
@@ -224,12 +253,33 @@ mod tests {
     #[test]
     fn arn_round_trips_and_keeps_colons_in_resource() {
         let a = Arn::parse("arn:aws:kms:us-east-1:111122223333:key/abc").unwrap();
-        assert_eq!(a.service, "kms");
-        assert_eq!(a.resource, "key/abc");
+        assert_eq!(a.partition(), "aws");
+        assert_eq!(a.service(), "kms");
+        assert_eq!(a.region(), "us-east-1");
+        assert_eq!(a.account(), "111122223333");
+        assert_eq!(a.account_id().unwrap().as_str(), "111122223333");
+        assert_eq!(a.resource(), "key/abc");
         assert_eq!(a.to_string(), "arn:aws:kms:us-east-1:111122223333:key/abc");
         let b = Arn::parse("arn:aws:sts::1:assumed-role/r/s:x").unwrap();
-        assert_eq!(b.resource, "assumed-role/r/s:x");
-        assert!(Arn::parse("arn:aws:kms").is_err());
-        assert!(Arn::parse("foo").is_err());
+        assert_eq!(b.region(), "");
+        assert_eq!(b.account(), "1");
+        assert_eq!(b.account_id(), None);
+        assert_eq!(b.resource(), "assumed-role/r/s:x");
+    }
+
+    #[test]
+    fn arn_refuses_missing_or_empty_required_parts() {
+        for bad in [
+            "arn:aws:kms",
+            "foo",
+            "arx:aws:kms:r:a:b",
+            "xarn:aws:kms:r:a:b",
+            "arn::kms:r:a:b",
+            "arn:aws::r:a:b",
+            "arn:aws:kms:r:a:",
+            "arn:aws:kms:r:a",
+        ] {
+            assert!(Arn::parse(bad).is_err(), "{bad}");
+        }
     }
 }
