@@ -224,7 +224,7 @@ impl RequestContext {
                 if let Some(arn) = &call.source_arn {
                     context.insert("aws:SourceArn", arn.as_str());
                     if let Ok(parsed) = ferrokms_types::Arn::parse(arn) {
-                        context.insert("aws:SourceAccount", parsed.account.as_str());
+                        context.insert("aws:SourceAccount", parsed.account());
                     }
                 }
             }

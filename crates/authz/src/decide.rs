@@ -182,7 +182,7 @@ fn merge_wanted(into: &mut Context, from: &Context, want: &dyn Fn(&str) -> bool)
 /// [`Verdict::record`] in the caller's trace.
 pub fn decide(caller: &Caller, q: Question<'_>) -> Result<Verdict, AuthzError> {
     let action = Action::parse(q.action).map_err(|e| AuthzError::Action(e.to_string()))?;
-    let resource_account = ferrokms_policy::AccountId::parse(q.resource_account.as_str());
+    let resource_account = Some(q.resource_account.clone());
     let principal = caller.request_principal()?;
     let profile = &caller.identity.profile;
     if !q.cross_account && *q.resource_account != caller.account {

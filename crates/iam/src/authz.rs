@@ -390,8 +390,7 @@ impl Directory {
 
 /// The account of an ARN (`None` for `*` and for ARNs without one).
 pub(crate) fn resource_account(arn: &str) -> Option<AccountId> {
-    let parsed = ferrokms_types::Arn::parse(arn).ok()?;
-    AccountId::parse(&parsed.account).ok()
+    ferrokms_types::Arn::parse(arn).ok()?.account_id()
 }
 
 /// The condition keys a user or role adds to a question about itself:

@@ -382,7 +382,7 @@ impl Directory {
                         .nth(4)
                         .filter(|a| !a.is_empty())
                         .unwrap_or(o.as_str());
-                    Some(ferrokms_policy::AccountId::parse(acct).ok_or_else(|| {
+                    Some(ferrokms_types::AccountId::parse(acct).map_err(|_| {
                         IamError::InvalidInput(format!("Invalid ResourceOwner: {o}"))
                     })?)
                 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use ferrokms_authz::{Question, ResourcePolicy};
 use ferrokms_policy::{CombineMode, Context};
-use ferrokms_types::{AccountId, Arn};
+use ferrokms_types::Arn;
 use zeroize::Zeroizing;
 
 use crate::bounded_cache::BoundedCache;
@@ -278,9 +278,9 @@ impl Directory {
         let arn = Arn::parse(input.role_arn).map_err(|_| {
             invalid(input.role_arn, "roleArn", "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u007E\\u0085\\u00A0-\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]+")
         })?;
-        let role_account = AccountId::parse(&arn.account).map_err(|_| denied(""))?;
+        let role_account = arn.account_id().ok_or_else(|| denied(""))?;
         let role_name = arn
-            .resource
+            .resource()
             .strip_prefix("role/")
             .and_then(|r| r.rsplit('/').next())
             .ok_or_else(|| denied(""))?;

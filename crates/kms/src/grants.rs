@@ -484,12 +484,8 @@ pub fn is_service_principal(p: &str) -> bool {
 /// resource, 20 to 512 characters.
 pub fn is_source_arn(arn: &str) -> bool {
     (20..=512).contains(&arn.len())
-        && ferrokms_types::Arn::parse(arn).is_ok_and(|a| {
-            a.partition.starts_with("aws")
-                && !a.service.is_empty()
-                && AccountId::parse(&a.account).is_ok()
-                && !a.resource.is_empty()
-        })
+        && ferrokms_types::Arn::parse(arn)
+            .is_ok_and(|a| a.partition().starts_with("aws") && a.account_id().is_some())
 }
 
 /// Grantee and retiring principals: an account, or an IAM / STS principal
@@ -501,16 +497,16 @@ fn is_principal_id(p: &str) -> bool {
     let Ok(arn) = ferrokms_types::Arn::parse(p) else {
         return false;
     };
-    AccountId::parse(&arn.account).is_ok()
-        && match arn.service.as_str() {
+    arn.account_id().is_some()
+        && match arn.service() {
             "iam" => {
-                arn.resource == "root"
-                    || arn.resource.starts_with("user/")
-                    || arn.resource.starts_with("role/")
+                arn.resource() == "root"
+                    || arn.resource().starts_with("user/")
+                    || arn.resource().starts_with("role/")
             }
             "sts" => {
-                arn.resource.starts_with("assumed-role/")
-                    || arn.resource.starts_with("federated-user/")
+                arn.resource().starts_with("assumed-role/")
+                    || arn.resource().starts_with("federated-user/")
             }
             _ => false,
         }
@@ -524,7 +520,7 @@ fn principal_in_account(p: &str, caller: &Caller) -> bool {
     }
     is_principal_id(p)
         && ferrokms_types::Arn::parse(p).is_ok_and(|arn| {
-            arn.partition == caller.region.partition() && arn.account == caller.account.as_str()
+            arn.partition() == caller.region.partition() && arn.account() == caller.account.as_str()
         })
 }
 

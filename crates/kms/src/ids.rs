@@ -283,16 +283,17 @@ impl KeyRef {
         let invalid = || KmsError::NotFound(format!("Invalid keyId '{text}'"));
         if text.starts_with("arn:") {
             let arn = Arn::parse(text).map_err(|_| KmsError::NotFound("Invalid arn".into()))?;
-            if arn.service != "kms" {
+            if arn.service() != "kms" {
                 return Err(KmsError::NotFound("Invalid arn".into()));
             }
-            let arn_account = AccountId::parse(&arn.account)
-                .map_err(|_| KmsError::NotFound("Invalid arn".into()))?;
+            let arn_account = arn
+                .account_id()
+                .ok_or_else(|| KmsError::NotFound("Invalid arn".into()))?;
             // AWS names the ARN's Region: "Invalid arn us-west-2".
-            if arn.region != region.as_str() || arn.partition != region.partition() {
-                return Err(KmsError::NotFound(format!("Invalid arn {}", arn.region)));
+            if arn.region() != region.as_str() || arn.partition() != region.partition() {
+                return Err(KmsError::NotFound(format!("Invalid arn {}", arn.region())));
             }
-            if let Some(id) = arn.resource.strip_prefix("key/") {
+            if let Some(id) = arn.resource().strip_prefix("key/") {
                 let key_id =
                     KeyId::parse(id).ok_or_else(|| KmsError::NotFound("Invalid arn".into()))?;
                 return Ok(KeyRef::Key(KeyAddr {
@@ -301,8 +302,8 @@ impl KeyRef {
                     key_id,
                 }));
             }
-            if arn.resource.starts_with(ALIAS_PREFIX) && accepts == Accepts::KeyOrAlias {
-                let name = AliasName::parse_lookup(&arn.resource)
+            if arn.resource().starts_with(ALIAS_PREFIX) && accepts == Accepts::KeyOrAlias {
+                let name = AliasName::parse_lookup(arn.resource())
                     .ok_or_else(|| KmsError::NotFound("Invalid arn".into()))?;
                 return Ok(KeyRef::Alias(AliasAddr {
                     account: arn_account,

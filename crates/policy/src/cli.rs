@@ -22,12 +22,13 @@
 
 use crate::error::PolicyError;
 use crate::evaluate::{evaluate_with, CombineMode, EvaluationOptions, PolicyInput, PolicyKind};
-use crate::ids::{AccountId, Action};
+use crate::ids::Action;
 use crate::model::Policy;
 use crate::parse::ParseOptions;
 use crate::request::{Request, RequestPrincipal};
 use crate::value::{Context, ContextValue, Number, Timestamp};
 use base64::Engine as _;
+use ferrokms_types::AccountId;
 use serde_json::Value;
 
 /// One `--policy KIND=FILE` after the file was read.
@@ -247,7 +248,7 @@ pub fn evaluate_cli(input: &EvaluateInput) -> Result<CliReport, PolicyError> {
     parse_context_args(&input.context, &mut ctx)?;
     let mut request = Request::new(principal, action, &input.resource).with_context(ctx);
     if let Some(a) = &input.resource_account {
-        let acct = AccountId::parse(a).ok_or_else(|| PolicyError::InvalidContextValue {
+        let acct = AccountId::parse(a).map_err(|_| PolicyError::InvalidContextValue {
             key: "resource-account".into(),
             reason: "not a 12-digit account ID".into(),
         })?;

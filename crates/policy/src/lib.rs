@@ -57,7 +57,7 @@ pub use evaluate::{
     Evaluation, EvaluationOptions, KindSummary, Mismatch, PolicyEvaluation, PolicyInput,
     PolicyKind, PolicyOutcome, StatementEvaluation, StatementResult,
 };
-pub use ids::{AccountId, Action, Arn};
+pub use ids::Action;
 pub use matching::PrincipalMatch;
 pub use model::{
     ActionElement, ActionPattern, Effect, Form, Policy, PrincipalElement, PrincipalEntry,

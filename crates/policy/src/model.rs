@@ -7,10 +7,10 @@
 mod serialize;
 
 use crate::condition::Condition;
-use crate::ids::AccountId;
 use crate::matching::arn::ArnPattern;
 use crate::matching::glob::Glob;
 use crate::variables::Template;
+use ferrokms_types::AccountId;
 use std::fmt;
 
 /// The policy language version. It matters for one thing: policy variables are recognised

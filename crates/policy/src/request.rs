@@ -2,8 +2,9 @@
 //! request context.
 
 use crate::error::PolicyError;
-use crate::ids::{AccountId, Action, Arn};
+use crate::ids::Action;
 use crate::value::{Context, ContextValue};
+use ferrokms_types::{AccountId, Arn};
 
 /// What kind of caller made the request. The kind decides which policy principals match it
 /// and which same-account rules apply.
@@ -69,7 +70,7 @@ impl RequestPrincipal {
         if s == "anonymous" || s == "*" {
             return Ok(Self::anonymous());
         }
-        if let Some(acct) = AccountId::parse(s) {
+        if let Ok(acct) = AccountId::parse(s) {
             return Ok(Self::root(acct));
         }
         if !s.starts_with("arn:") {
@@ -80,8 +81,9 @@ impl RequestPrincipal {
                 "expected an IAM/STS ARN, an account ID, a service principal or \"anonymous\"",
             ));
         }
-        let arn = Arn::parse(s).ok_or_else(|| bad("not an ARN"))?;
-        let account = AccountId::parse(arn.account())
+        let arn = Arn::parse(s).map_err(|_| bad("not an ARN"))?;
+        let account = arn
+            .account_id()
             .ok_or_else(|| bad("the ARN's account is not a 12-digit account ID"))?;
         let partition = arn.partition();
         let resource = arn.resource();
@@ -331,7 +333,7 @@ pub struct Request {
 impl Request {
     /// A request with an empty context; the resource's account is read from its ARN.
     pub fn new(principal: RequestPrincipal, action: Action, resource: &str) -> Self {
-        let resource_account = Arn::parse(resource).and_then(|a| AccountId::parse(a.account()));
+        let resource_account = Arn::parse(resource).ok().and_then(|a| a.account_id());
         Self::in_account(principal, action, resource, resource_account)
     }
 

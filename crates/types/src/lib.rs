@@ -269,9 +269,16 @@ mod tests {
 
     #[test]
     fn arn_refuses_missing_or_empty_required_parts() {
+        let logs = Arn::parse("arn:aws:logs:us-east-1:111122223333:log-group:name:*").unwrap();
+        assert_eq!(logs.resource(), "log-group:name:*");
         for bad in [
+            "",
+            "arn",
             "arn:aws:kms",
             "foo",
+            "ar:aws:kms:r:a:k",
+            "\u{e9}rn:aws:kms:r:a:k",
+            "arn:aws:s3:::",
             "arx:aws:kms:r:a:b",
             "xarn:aws:kms:r:a:b",
             "arn::kms:r:a:b",

@@ -103,14 +103,14 @@ impl Directory {
         let Ok(parsed) = ferrokms_types::Arn::parse(arn) else {
             return false;
         };
-        let Ok(account) = AccountId::parse(&parsed.account) else {
+        let Some(account) = parsed.account_id() else {
             return false;
         };
-        let name = parsed.resource.rsplit('/').next().unwrap_or_default();
-        if parsed.resource.starts_with("user/") {
+        let name = parsed.resource().rsplit('/').next().unwrap_or_default();
+        if parsed.resource().starts_with("user/") {
             self.find_user(&account, name)
                 .is_some_and(|u| u.arn() == arn)
-        } else if parsed.resource.starts_with("role/") {
+        } else if parsed.resource().starts_with("role/") {
             self.find_role(&account, name)
                 .is_some_and(|r| r.arn() == arn)
         } else {

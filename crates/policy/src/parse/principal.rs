@@ -4,9 +4,9 @@
 //! matched, because principals are resolved to concrete identities when the policy is saved.
 
 use crate::error::{type_name_of, PolicyError};
-use crate::ids::AccountId;
 use crate::json::Json;
 use crate::model::{PrincipalEntry, PrincipalId, PrincipalSpec, PrincipalType, PrincipalValue};
+use ferrokms_types::AccountId;
 
 pub(super) fn parse_principal(at: &str, v: &Json) -> Result<PrincipalSpec, PolicyError> {
     match v {
@@ -94,7 +94,7 @@ fn classify(at: &str, kind: PrincipalType, s: &str) -> Result<PrincipalId, Polic
 }
 
 fn classify_aws(s: &str) -> Result<PrincipalId, &'static str> {
-    if let Some(acct) = AccountId::parse(s) {
+    if let Ok(acct) = AccountId::parse(s) {
         return Ok(PrincipalId::Account(acct));
     }
     if is_unique_id(s) {
@@ -118,7 +118,7 @@ fn classify_aws(s: &str) -> Result<PrincipalId, &'static str> {
         return Err("IAM and STS principal ARNs have an empty region");
     }
     let account =
-        AccountId::parse(account).ok_or("the ARN's account is not a 12-digit account ID")?;
+        AccountId::parse(account).map_err(|_| "the ARN's account is not a 12-digit account ID")?;
     match service {
         "iam" => {
             if resource == "root" {
