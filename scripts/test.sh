@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole ferrokms test suite on a fresh machine: installs what it
-# needs (a Python venv with pinned awscli/boto3/pytest), checks formatting
+# needs (a Python venv with pinned awscli/boto3/pytest, the JavaScript
+# clients of tests/e2e/js from their package-lock.json), checks formatting
 # (cargo fmt --check) and lints (cargo clippy, warnings as errors; the lint
 # set is in the root Cargo.toml), builds, runs the Rust unit and integration
 # tests (aws-sdk-kms against a real server), then the end-to-end suite
@@ -13,6 +14,9 @@
 #   CARGO_TARGET_DIR  cargo's target dir (default: ~/.cache/ferrokms-target,
 #                     outside the clone so reruns are warm)
 #   FERROKMS_VENV     the Python venv (default: ~/.cache/ferrokms-venv)
+#   FERROKMS_NODE_DIR the JavaScript clients' packages (default:
+#                     ~/.cache/ferrokms-node; without node/npm the
+#                     JavaScript SDK tests skip, saying so)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +37,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     "$VENV/bin/python" -m pip install --quiet -r "$REQS"
     echo "$want" > "$stamp"
 fi
+
+step "JavaScript clients (npm ci of tests/e2e/js/package-lock.json, outside the clone)"
+bash tests/e2e/js/install.sh
 
 step "PostgreSQL (throwaway, loopback)"
 PG_TMP=$(mktemp -d /tmp/ferrokms-pg.XXXXXX)

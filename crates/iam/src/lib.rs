@@ -19,6 +19,7 @@ pub mod ops_owner {
 }
 mod principal;
 pub mod replica;
+pub mod reset;
 pub mod session_token;
 pub mod sts;
 

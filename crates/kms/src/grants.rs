@@ -1122,6 +1122,7 @@ impl Kms {
         }
         dry_run(req.dry_run)?;
         let _w = self.writer.lock();
+        self.require_key_locked(&r.addr)?;
         let existing = self
             .state
             .read()

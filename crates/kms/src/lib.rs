@@ -22,6 +22,7 @@ pub mod mlkem;
 pub mod model;
 mod ops;
 pub mod replica;
+pub mod reset;
 mod state;
 pub mod usage;
 

@@ -419,6 +419,22 @@ impl Kms {
         Ok(key)
     }
 
+    /// For a writer (the caller holds the writer lock) about to store a
+    /// document that names the key at `addr` (an alias, a grant), which it
+    /// looked up before taking the lock: the key is still there. A key
+    /// deleted meanwhile (by the sweeper, or by a `--dev` reset) takes
+    /// nothing new, so no alias or grant ever names a key that is gone.
+    pub(crate) fn require_key_locked(&self, addr: &KeyAddr) -> Result<(), KmsError> {
+        if self.state.read().keys.contains_key(addr) {
+            Ok(())
+        } else {
+            Err(KmsError::NotFound(format!(
+                "Key '{}' does not exist",
+                addr.arn()
+            )))
+        }
+    }
+
     /// Creates a key with fresh material, durable before it is visible.
     /// Generation (seconds for RSA-4096) happens before the writer lock.
     pub(crate) fn insert_new_key(&self, mut record: KeyRecord) -> Result<Arc<Key>, KmsError> {

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod cluster;
+pub mod dev_reset;
 pub mod iam_api;
 pub mod ids;
 pub mod kms_api;
@@ -73,10 +74,15 @@ pub struct App {
     pub cluster: Option<Arc<cluster::Cluster>>,
 }
 
-/// The HTTP routes: the operational endpoints (`/health`, `/metrics`...), then every
-/// AWS request.
+/// The HTTP routes: the operational endpoints (`/health`, `/metrics`...),
+/// under `--dev` the state-reset endpoints of moto and LocalStack
+/// (`dev_reset`), then every AWS request.
 pub fn router(app: Arc<App>) -> Router {
-    ops_http::routes().fallback(handle).with_state(app)
+    let mut routes = ops_http::routes();
+    if matches!(app.auth.mode, auth::Mode::Dev { .. }) {
+        routes = routes.merge(dev_reset::routes());
+    }
+    routes.fallback(handle).with_state(app)
 }
 
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {

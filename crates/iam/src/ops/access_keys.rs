@@ -75,6 +75,15 @@ impl Directory {
         self.authorize_with(caller, "iam:CreateAccessKey", &arn, keys)?;
         let owner = owner.found()?;
         let _w = self.writer.lock();
+        // The user was found before the lock: if it was deleted since (by
+        // DeleteUser or a `--dev` reset), no key is made for it.
+        if let Principal::User { name, .. } = &owner {
+            if !self.principal_exists(&owner) {
+                return Err(IamError::NoSuchEntity(format!(
+                    "The user with name {name} cannot be found."
+                )));
+            }
+        }
         let count = self
             .state
             .read()

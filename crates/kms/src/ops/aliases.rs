@@ -48,6 +48,7 @@ impl Kms {
         };
         let now = self.clock.now_ms();
         let _w = self.writer.lock();
+        self.require_key_locked(&key.record.addr)?;
         {
             let state = self.state.read();
             if state.aliases.contains_key(&addr) {
@@ -107,6 +108,7 @@ impl Kms {
             )));
         }
         let _w = self.writer.lock();
+        self.require_key_locked(&new_key.record.addr)?;
         let mut record = self
             .state
             .read()

@@ -139,6 +139,7 @@ impl Kms {
         };
         let key = self.insert_new_key(record)?;
         let _w = self.writer.lock();
+        self.require_key_locked(&key.record.addr)?;
         if let Some(a) = self.state.read().aliases.get(alias) {
             // Another request created it meanwhile; ours stays unaliased.
             return Ok(self.state.read().keys.get(&a.target).cloned());
