@@ -4,7 +4,8 @@ server this module starts: `terraform apply` of tests/e2e/terraform/kms_iam.tf
 and multi-Region keys, ciphertexts and secrets, and the IAM roles, policies,
 users, access keys, groups and instance profiles used with them), checked
 with boto3; then `terraform plan -detailed-exitcode` must find nothing to
-change, `terraform destroy` must leave every key PendingDeletion and every
+change, `terraform destroy` must leave every key PendingDeletion (a multi-Region
+primary PendingReplicaDeletion while its replicas wait) and every
 IAM entity gone, and a second `terraform apply` must succeed.
 
 Coverage of the provider's KMS schema (checked against `terraform providers
@@ -248,8 +249,13 @@ def check_destroyed(srv, account, out):
     kms = client(srv, account, "kms")
     west = client(srv, account, "kms", WEST)
     iam = client(srv, account, "iam")
+    # A multi-Region primary whose replicas are still waiting out their own
+    # deletion window is PendingReplicaDeletion, as on AWS; the others are
+    # PendingDeletion.
+    primaries = set(out["replica_key_ids"].values())
     for k in out["key_ids"].values():
-        assert kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] == "PendingDeletion", k
+        want = "PendingReplicaDeletion" if k in primaries else "PendingDeletion"
+        assert kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] == want, k
     for k in out["replica_key_ids"].values():
         assert west.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] == "PendingDeletion", k
     assert kms.list_aliases(KeyId=out["key_ids"]["symmetric"])["Aliases"] == []
