@@ -43,6 +43,8 @@ pub enum Resource {
     Group,
     /// A customer-managed policy, by ARN.
     Policy,
+    /// An IAM instance profile, by name.
+    InstanceProfile,
     /// Every entity of a kind in the caller's account (`List*`).
     AccountEntities,
 }

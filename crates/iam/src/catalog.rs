@@ -44,9 +44,19 @@ const ATTACH: &[&str] = &[
     "iam:PermissionsBoundary",
 ];
 const GROUP_ATTACH: &[&str] = &["iam:PolicyARN"];
+/// Policies and instance profiles: their tags are `aws:ResourceTag/*` only.
+const RESOURCE_TAG: &[&str] = &["aws:ResourceTag/"];
+const REQUEST_TAG: &[&str] = &["aws:RequestTag/", "aws:TagKeys"];
+const TAG_OTHER: &[&str] = &["aws:RequestTag/", "aws:TagKeys", "aws:ResourceTag/"];
+const UNTAG_OTHER: &[&str] = &["aws:TagKeys", "aws:ResourceTag/"];
 
 /// Every IAM operation ferrokms serves, sorted by name.
 pub const IAM_OPERATIONS: &[Operation] = &[
+    // Also needs iam:PassRole on the role, as on AWS.
+    iam("AddRoleToInstanceProfile", "iam:AddRoleToInstanceProfile")
+        .also(&["iam:PassRole"])
+        .on(Resource::InstanceProfile)
+        .keys(RESOURCE_TAG),
     iam("AddUserToGroup", "iam:AddUserToGroup").on(Resource::Group),
     iam("AttachGroupPolicy", "iam:AttachGroupPolicy")
         .on(Resource::Group)
@@ -61,7 +71,12 @@ pub const IAM_OPERATIONS: &[Operation] = &[
         .on(Resource::User)
         .keys(ENTITY),
     iam("CreateGroup", "iam:CreateGroup").on(Resource::Group),
-    iam("CreatePolicy", "iam:CreatePolicy").on(Resource::Policy),
+    iam("CreateInstanceProfile", "iam:CreateInstanceProfile")
+        .on(Resource::InstanceProfile)
+        .keys(REQUEST_TAG),
+    iam("CreatePolicy", "iam:CreatePolicy")
+        .on(Resource::Policy)
+        .keys(REQUEST_TAG),
     iam("CreatePolicyVersion", "iam:CreatePolicyVersion").on(Resource::Policy),
     iam("CreateRole", "iam:CreateRole")
         .on(Resource::Role)
@@ -74,6 +89,9 @@ pub const IAM_OPERATIONS: &[Operation] = &[
         .keys(ENTITY),
     iam("DeleteGroup", "iam:DeleteGroup").on(Resource::Group),
     iam("DeleteGroupPolicy", "iam:DeleteGroupPolicy").on(Resource::Group),
+    iam("DeleteInstanceProfile", "iam:DeleteInstanceProfile")
+        .on(Resource::InstanceProfile)
+        .keys(RESOURCE_TAG),
     iam("DeletePolicy", "iam:DeletePolicy").on(Resource::Policy),
     iam("DeletePolicyVersion", "iam:DeletePolicyVersion").on(Resource::Policy),
     iam("DeleteRole", "iam:DeleteRole")
@@ -130,6 +148,10 @@ pub const IAM_OPERATIONS: &[Operation] = &[
     iam("GetGroupPolicy", "iam:GetGroupPolicy")
         .on(Resource::Group)
         .reads_only(),
+    iam("GetInstanceProfile", "iam:GetInstanceProfile")
+        .on(Resource::InstanceProfile)
+        .keys(RESOURCE_TAG)
+        .reads_only(),
     iam("GetPolicy", "iam:GetPolicy")
         .on(Resource::Policy)
         .reads_only(),
@@ -180,8 +202,26 @@ pub const IAM_OPERATIONS: &[Operation] = &[
         .on(Resource::User)
         .keys(ENTITY)
         .reads_only(),
+    iam("ListInstanceProfileTags", "iam:ListInstanceProfileTags")
+        .on(Resource::InstanceProfile)
+        .keys(RESOURCE_TAG)
+        .reads_only(),
+    iam("ListInstanceProfiles", "iam:ListInstanceProfiles")
+        .on(Resource::AccountEntities)
+        .reads_only(),
+    iam(
+        "ListInstanceProfilesForRole",
+        "iam:ListInstanceProfilesForRole",
+    )
+    .on(Resource::Role)
+    .keys(ENTITY)
+    .reads_only(),
     iam("ListPolicies", "iam:ListPolicies")
         .on(Resource::AccountEntities)
+        .reads_only(),
+    iam("ListPolicyTags", "iam:ListPolicyTags")
+        .on(Resource::Policy)
+        .keys(RESOURCE_TAG)
         .reads_only(),
     iam("ListPolicyVersions", "iam:ListPolicyVersions")
         .on(Resource::Policy)
@@ -227,14 +267,32 @@ pub const IAM_OPERATIONS: &[Operation] = &[
     iam("PutUserPolicy", "iam:PutUserPolicy")
         .on(Resource::User)
         .keys(ENTITY),
+    iam(
+        "RemoveRoleFromInstanceProfile",
+        "iam:RemoveRoleFromInstanceProfile",
+    )
+    .on(Resource::InstanceProfile)
+    .keys(RESOURCE_TAG),
     iam("RemoveUserFromGroup", "iam:RemoveUserFromGroup").on(Resource::Group),
     iam("SetDefaultPolicyVersion", "iam:SetDefaultPolicyVersion").on(Resource::Policy),
     iam("SimulateCustomPolicy", "iam:SimulateCustomPolicy").reads_only(),
     iam("SimulatePrincipalPolicy", "iam:SimulatePrincipalPolicy")
         .on(Resource::User)
         .reads_only(),
+    iam("TagInstanceProfile", "iam:TagInstanceProfile")
+        .on(Resource::InstanceProfile)
+        .keys(TAG_OTHER),
+    iam("TagPolicy", "iam:TagPolicy")
+        .on(Resource::Policy)
+        .keys(TAG_OTHER),
     iam("TagRole", "iam:TagRole").on(Resource::Role).keys(TAG),
     iam("TagUser", "iam:TagUser").on(Resource::User).keys(TAG),
+    iam("UntagInstanceProfile", "iam:UntagInstanceProfile")
+        .on(Resource::InstanceProfile)
+        .keys(UNTAG_OTHER),
+    iam("UntagPolicy", "iam:UntagPolicy")
+        .on(Resource::Policy)
+        .keys(UNTAG_OTHER),
     iam("UntagRole", "iam:UntagRole")
         .on(Resource::Role)
         .keys(UNTAG),

@@ -252,6 +252,10 @@ pub struct ManagedPolicyRecord {
     pub default_version: String,
     /// Highest version number ever issued (ids are never reused).
     pub next_version: u32,
+    /// The policy's tags (CreatePolicy, TagPolicy); none in data stored
+    /// before policies kept them.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }
 
 impl ManagedPolicyRecord {
@@ -269,6 +273,42 @@ impl ManagedPolicyRecord {
             .iter()
             .find(|v| v.version_id == self.default_version)
             .map(|v| &v.doc)
+    }
+}
+
+/// An instance profile as stored: a container for at most one role (on
+/// AWS, what EC2 instances assume the role through).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceProfileRecord {
+    /// The account the instance profile belongs to.
+    pub account: AccountId,
+    /// The name, unique in the account regardless of case.
+    pub name: String,
+    /// The path; part of the ARN.
+    pub path: String,
+    /// The unique id (`AIPA...`), never reused.
+    pub id: String,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// Names of the roles in the profile (at most one, as on AWS). A role
+    /// in a profile cannot be deleted, so each names an existing role.
+    pub roles: Vec<String>,
+    /// The instance profile's tags.
+    pub tags: Vec<Tag>,
+}
+
+impl InstanceProfileRecord {
+    /// `arn:aws:iam::ACCOUNT:instance-profile/PATH/NAME`.
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:iam::{}:instance-profile{}{}",
+            self.account, self.path, self.name
+        )
+    }
+
+    /// Whether `role` (a role name, compared regardless of case) is in the profile.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r.eq_ignore_ascii_case(role))
     }
 }
 

@@ -36,8 +36,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 pub use entities::{
-    DocKind, GroupRecord, ManagedPolicyRecord, PolicyDoc, PolicyVersion, RoleRecord, Tag,
-    UserRecord,
+    DocKind, GroupRecord, InstanceProfileRecord, ManagedPolicyRecord, PolicyDoc, PolicyVersion,
+    RoleRecord, Tag, UserRecord,
 };
 pub use ops::{AuthorizationDetails, Owner, OwnerPolicies, PolicyEntities, Taggable};
 pub use principal::{Caller, Principal};
@@ -49,6 +49,7 @@ pub(crate) const KIND_USER: &str = "iam.user";
 pub(crate) const KIND_ROLE: &str = "iam.role";
 pub(crate) const KIND_POLICY: &str = "iam.policy";
 pub(crate) const KIND_GROUP: &str = "iam.group";
+pub(crate) const KIND_INSTANCE_PROFILE: &str = "iam.instance_profile";
 /// Sessions as versions before self-contained tokens stored them: no longer
 /// read (see "Sessions" in docs/identity.md); the replica ignores them.
 pub(crate) const KIND_LEGACY_SESSION: &str = "iam.session";
@@ -208,6 +209,7 @@ pub(crate) struct IamState {
     pub groups: BTreeMap<NameKey, Arc<GroupRecord>>,
     /// By ARN.
     pub policies: BTreeMap<String, Arc<ManagedPolicyRecord>>,
+    pub instance_profiles: BTreeMap<NameKey, Arc<InstanceProfileRecord>>,
 }
 
 /// The identity directory: every entity in memory, written through to the
@@ -333,6 +335,11 @@ impl Directory {
         }
         for p in load_json::<ManagedPolicyRecord>(&*store, KIND_POLICY)? {
             state.policies.insert(p.arn(), Arc::new(p));
+        }
+        for p in load_json::<InstanceProfileRecord>(&*store, KIND_INSTANCE_PROFILE)? {
+            state
+                .instance_profiles
+                .insert(name_key(&p.account, &p.name), Arc::new(p));
         }
         // Sessions stored by older versions (`iam.session`) are not read:
         // their credentials end at the upgrade.

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    name_key, AccountRecord, Directory, GroupRecord, IamError, ManagedPolicyRecord, RoleRecord,
-    StoredAccessKey, UserRecord, KIND_ACCESS_KEY, KIND_ACCOUNT, KIND_GROUP, KIND_LEGACY_SESSION,
-    KIND_POLICY, KIND_ROLE, KIND_USER,
+    name_key, AccountRecord, Directory, GroupRecord, IamError, InstanceProfileRecord,
+    ManagedPolicyRecord, RoleRecord, StoredAccessKey, UserRecord, KIND_ACCESS_KEY, KIND_ACCOUNT,
+    KIND_GROUP, KIND_INSTANCE_PROFILE, KIND_LEGACY_SESSION, KIND_POLICY, KIND_ROLE, KIND_USER,
 };
 
 pub use ferrokms_store::RemoteDoc;
@@ -21,7 +21,7 @@ pub fn owns_kind(kind: &str) -> bool {
     kind.starts_with("iam.")
 }
 
-/// Users, roles and groups are stored as `ACCOUNT/lowercase-name`, which is
+/// Users, roles, groups and instance profiles are stored as `ACCOUNT/lowercase-name`, which is
 /// exactly their in-memory key.
 fn split_name_id(id: &str) -> Option<crate::NameKey> {
     let (account, name) = id.split_once('/')?;
@@ -67,6 +67,11 @@ impl Directory {
                 Entry::Policy(Some(p)) => {
                     state.policies.insert(p.arn(), Arc::new(p));
                 }
+                Entry::InstanceProfile(Some(p)) => {
+                    state
+                        .instance_profiles
+                        .insert(name_key(&p.account, &p.name), Arc::new(p));
+                }
                 Entry::Account(None) => {
                     state.accounts.retain(|id, _| id.as_str() != doc.id);
                 }
@@ -90,6 +95,11 @@ impl Directory {
                 }
                 Entry::Policy(None) => {
                     state.policies.remove(doc.id);
+                }
+                Entry::InstanceProfile(None) => {
+                    if let Some(k) = split_name_id(doc.id) {
+                        state.instance_profiles.remove(&k);
+                    }
                 }
                 Entry::Unknown => {}
             }
@@ -117,6 +127,7 @@ impl Directory {
             KIND_ROLE => Entry::Role(json::<RoleRecord>(doc)?),
             KIND_GROUP => Entry::Group(json::<GroupRecord>(doc)?),
             KIND_POLICY => Entry::Policy(json::<ManagedPolicyRecord>(doc)?),
+            KIND_INSTANCE_PROFILE => Entry::InstanceProfile(json::<InstanceProfileRecord>(doc)?),
             // Written by an older version still running beside this one:
             // sessions are no longer stored; such a session works on the
             // node that issued it only.
@@ -133,5 +144,6 @@ enum Entry {
     Role(Option<RoleRecord>),
     Group(Option<GroupRecord>),
     Policy(Option<ManagedPolicyRecord>),
+    InstanceProfile(Option<InstanceProfileRecord>),
     Unknown,
 }

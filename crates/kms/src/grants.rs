@@ -56,6 +56,23 @@ pub struct GrantConstraints {
 }
 
 impl GrantConstraints {
+    /// An empty `EncryptionContextEquals` or `EncryptionContextSubset` is
+    /// taken as not given (as AWS documents for its grant constraints in
+    /// Access Analyzer): Terraform's provider sends an empty map for the
+    /// one it was not given, and echoing it back in ListGrants would show
+    /// a constraint nobody asked for.
+    fn without_empty_maps(mut self) -> Self {
+        for m in [
+            &mut self.encryption_context_equals,
+            &mut self.encryption_context_subset,
+        ] {
+            if m.as_ref().is_some_and(BTreeMap::is_empty) {
+                *m = None;
+            }
+        }
+        self
+    }
+
     fn is_empty(&self) -> bool {
         !self.has_encryption_context() && self.source_arn.is_none()
     }
@@ -986,7 +1003,11 @@ impl Kms {
             ));
         }
         let (grantee, retiring) = grant_principals(&req)?;
-        let constraints = req.constraints.clone().unwrap_or_default();
+        let constraints = req
+            .constraints
+            .clone()
+            .map(GrantConstraints::without_empty_maps)
+            .unwrap_or_default();
         if matches!(grantee, GrantPrincipal::Service(_)) {
             if constraints.source_arn.is_none() {
                 return Err(KmsError::Validation(

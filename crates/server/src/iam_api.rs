@@ -7,8 +7,8 @@
 use ferrokms_iam::simulate::{ContextEntryInput, Position, SimulationInput, SimulationResult};
 use ferrokms_iam::Taggable;
 use ferrokms_iam::{
-    AccessKeyStatus, Caller, Directory, GroupRecord, ManagedPolicyRecord, PolicyVersion, Principal,
-    RoleRecord, Tag, UserRecord,
+    AccessKeyStatus, Caller, Directory, GroupRecord, InstanceProfileRecord, ManagedPolicyRecord,
+    PolicyVersion, Principal, RoleRecord, Tag, UserRecord,
 };
 
 use crate::query::{iso8601, url_encode, Params, QueryError, Xml};
@@ -276,9 +276,74 @@ fn tags_xml(x: &mut Xml, tags: &[Tag]) {
     x.close("Tags");
 }
 
-fn policy_xml(x: &mut Xml, tag: &str, p: &ManagedPolicyRecord, counts: (usize, usize)) {
+/// A `Policy` element; CreatePolicy and GetPolicy show the tags,
+/// ListPolicies does not (as on AWS).
+fn policy_xml(
+    x: &mut Xml,
+    tag: &str,
+    p: &ManagedPolicyRecord,
+    counts: (usize, usize),
+    with_tags: bool,
+) {
     policy_open(x, tag, p, counts);
+    if with_tags {
+        tags_xml(x, &p.tags);
+    }
     x.close(tag);
+}
+
+/// An `InstanceProfile` element with its roles (full `Role` shapes) and tags.
+fn instance_profile_xml(x: &mut Xml, tag: &str, dir: &Directory, p: &InstanceProfileRecord) {
+    x.open(tag)
+        .leaf("Path", &p.path)
+        .leaf("InstanceProfileName", &p.name)
+        .leaf("InstanceProfileId", &p.id)
+        .leaf("Arn", &p.arn())
+        .leaf("CreateDate", &iso8601(p.created_ms));
+    x.open("Roles");
+    for r in dir.instance_profile_roles(p) {
+        role_xml(x, "member", &r);
+    }
+    x.close("Roles");
+    tags_xml(x, &p.tags);
+    x.close(tag);
+}
+
+fn tag_list_xml(x: &mut Xml, items: Vec<Tag>) {
+    x.open("Tags");
+    for t in items {
+        x.open("member")
+            .leaf("Key", &t.key)
+            .leaf("Value", &t.value)
+            .close("member");
+    }
+    x.close("Tags");
+}
+
+/// Tags of a Tag* request: at least one (`Value null at 'tags'`).
+fn required_tags(p: &Params) -> Result<Vec<Tag>, QueryError> {
+    let tags = tags_param(p);
+    if tags.is_empty() {
+        return Err(QueryError::new(
+            "ValidationError",
+            400,
+            "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null",
+        ));
+    }
+    Ok(tags)
+}
+
+/// Tag keys of an Untag* request: at least one.
+fn required_tag_keys(p: &Params) -> Result<Vec<String>, QueryError> {
+    let keys = p.list("TagKeys");
+    if keys.is_empty() {
+        return Err(QueryError::new(
+            "ValidationError",
+            400,
+            "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null",
+        ));
+    }
+    Ok(keys)
 }
 
 fn policy_open(
@@ -473,14 +538,84 @@ pub fn dispatch(
             page_end(&mut x, marker);
         }
         "CreatePolicy" => {
-            let pol = dir.create_policy(
+            let pol = dir.create_policy_tagged(
                 caller,
                 p.required("PolicyName")?,
                 p.get("Path"),
                 p.required("PolicyDocument")?,
                 p.get("Description"),
+                tags_param(p),
             )?;
-            policy_xml(&mut x, "Policy", &pol, (0, 0));
+            policy_xml(&mut x, "Policy", &pol, (0, 0), true);
+        }
+        "TagPolicy" => {
+            let tags = required_tags(p)?;
+            dir.tag_policy(caller, p.required("PolicyArn")?, tags)?;
+        }
+        "UntagPolicy" => {
+            let keys = required_tag_keys(p)?;
+            dir.untag_policy(caller, p.required("PolicyArn")?, &keys)?;
+        }
+        "ListPolicyTags" => {
+            let (items, marker) = page(dir.list_policy_tags(caller, p.required("PolicyArn")?)?, p)?;
+            tag_list_xml(&mut x, items);
+            page_end(&mut x, marker);
+        }
+        "CreateInstanceProfile" => {
+            let ip = dir.create_instance_profile(
+                caller,
+                p.required("InstanceProfileName")?,
+                p.get("Path"),
+                tags_param(p),
+            )?;
+            instance_profile_xml(&mut x, "InstanceProfile", dir, &ip);
+        }
+        "GetInstanceProfile" => {
+            let ip = dir.get_instance_profile(caller, p.required("InstanceProfileName")?)?;
+            instance_profile_xml(&mut x, "InstanceProfile", dir, &ip);
+        }
+        "DeleteInstanceProfile" => {
+            dir.delete_instance_profile(caller, p.required("InstanceProfileName")?)?;
+        }
+        "ListInstanceProfiles" | "ListInstanceProfilesForRole" => {
+            let all = if action == "ListInstanceProfiles" {
+                dir.list_instance_profiles(caller, p.get("PathPrefix"))?
+            } else {
+                dir.list_instance_profiles_for_role(caller, p.required("RoleName")?)?
+            };
+            let (items, marker) = page(all, p)?;
+            x.open("InstanceProfiles");
+            for ip in items {
+                instance_profile_xml(&mut x, "member", dir, &ip);
+            }
+            x.close("InstanceProfiles");
+            page_end(&mut x, marker);
+        }
+        "AddRoleToInstanceProfile" => dir.add_role_to_instance_profile(
+            caller,
+            p.required("InstanceProfileName")?,
+            p.required("RoleName")?,
+        )?,
+        "RemoveRoleFromInstanceProfile" => dir.remove_role_from_instance_profile(
+            caller,
+            p.required("InstanceProfileName")?,
+            p.required("RoleName")?,
+        )?,
+        "TagInstanceProfile" => {
+            let tags = required_tags(p)?;
+            dir.tag_instance_profile(caller, p.required("InstanceProfileName")?, tags)?;
+        }
+        "UntagInstanceProfile" => {
+            let keys = required_tag_keys(p)?;
+            dir.untag_instance_profile(caller, p.required("InstanceProfileName")?, &keys)?;
+        }
+        "ListInstanceProfileTags" => {
+            let (items, marker) = page(
+                dir.list_instance_profile_tags(caller, p.required("InstanceProfileName")?)?,
+                p,
+            )?;
+            tag_list_xml(&mut x, items);
+            page_end(&mut x, marker);
         }
         "GetPolicy" => {
             let arn = p.required("PolicyArn")?;
@@ -490,6 +625,7 @@ pub fn dispatch(
                 "Policy",
                 &pol,
                 (n, dir.permissions_boundary_usage(arn)),
+                true,
             );
         }
         "DeletePolicy" => dir.delete_policy(caller, p.required("PolicyArn")?)?,
@@ -508,7 +644,7 @@ pub fn dispatch(
             x.open("Policies");
             for (pol, n) in items {
                 let b = dir.permissions_boundary_usage(&pol.arn());
-                policy_xml(&mut x, "member", &pol, (n, b));
+                policy_xml(&mut x, "member", &pol, (n, b), false);
             }
             x.close("Policies");
             page_end(&mut x, marker);
@@ -626,39 +762,18 @@ pub fn dispatch(
         }
         "TagUser" | "TagRole" => {
             let (what, member) = taggable_of(action);
-            let tags = tags_param(p);
-            if tags.is_empty() {
-                return Err(QueryError::new(
-                    "ValidationError",
-                    400,
-                    "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null",
-                ));
-            }
+            let tags = required_tags(p)?;
             dir.tag(caller, what, p.required(member)?, tags)?;
         }
         "UntagUser" | "UntagRole" => {
             let (what, member) = taggable_of(action);
-            let keys = p.list("TagKeys");
-            if keys.is_empty() {
-                return Err(QueryError::new(
-                    "ValidationError",
-                    400,
-                    "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null",
-                ));
-            }
+            let keys = required_tag_keys(p)?;
             dir.untag(caller, what, p.required(member)?, &keys)?;
         }
         "ListUserTags" | "ListRoleTags" => {
             let (what, member) = taggable_of(action);
             let (items, marker) = page(dir.list_tags(caller, what, p.required(member)?)?, p)?;
-            x.open("Tags");
-            for t in items {
-                x.open("member")
-                    .leaf("Key", &t.key)
-                    .leaf("Value", &t.value)
-                    .close("member");
-            }
-            x.close("Tags");
+            tag_list_xml(&mut x, items);
             page_end(&mut x, marker);
         }
         "GetAccountAuthorizationDetails" => {
@@ -708,7 +823,11 @@ pub fn dispatch(
                         .leaf("Arn", &r.arn())
                         .leaf("CreateDate", &iso8601(r.created_ms))
                         .leaf("AssumeRolePolicyDocument", &url_encode(&r.trust.text));
-                    x.open("InstanceProfileList").close("InstanceProfileList");
+                    x.open("InstanceProfileList");
+                    for ip in &d.profiles_of_role(r) {
+                        instance_profile_xml(&mut x, "member", dir, ip);
+                    }
+                    x.close("InstanceProfileList");
                     inline_detail_xml(&mut x, "RolePolicyList", &r.inline);
                     attached_xml(&mut x, "AttachedManagedPolicies", &r.attached);
                     boundary_xml(&mut x, r.boundary.as_deref());

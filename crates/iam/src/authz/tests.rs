@@ -499,6 +499,12 @@ fn the_catalog_says_which_condition_keys_each_iam_operation_sets() {
         Some(&boundary),
     )
     .expect("role");
+    let tagged_policy = d
+        .create_policy_tagged(&a, "tp", None, ALLOW_ALL, None, tagged.clone())
+        .expect("tagged policy")
+        .arn();
+    d.create_instance_profile(&a, "tip", None, tagged.clone())
+        .expect("tagged profile");
     // Each operation, run by a caller whose only deny needs `key`.
     type Run<'a> = Box<dyn Fn(&Caller) -> Result<(), IamError> + 'a>;
     let cases: Vec<(&str, &str, Run)> = vec![
@@ -677,6 +683,62 @@ fn the_catalog_says_which_condition_keys_each_iam_operation_sets() {
             "UpdateUser",
             "aws:ResourceTag/team",
             Box::new(|c| d.update_user(c, "target", None, Some("/x/"))),
+        ),
+        (
+            "CreatePolicy",
+            "aws:RequestTag/team",
+            Box::new(|c| {
+                d.create_policy_tagged(c, "np1", None, ALLOW_ALL, None, tagged.clone())
+                    .map(drop)
+            }),
+        ),
+        (
+            "CreateInstanceProfile",
+            "aws:TagKeys",
+            Box::new(|c| {
+                d.create_instance_profile(c, "nip1", None, tagged.clone())
+                    .map(drop)
+            }),
+        ),
+        (
+            "TagPolicy",
+            "aws:ResourceTag/team",
+            Box::new(|c| d.tag_policy(c, &tagged_policy, tagged.clone())),
+        ),
+        (
+            "TagPolicy",
+            "aws:TagKeys",
+            Box::new(|c| d.tag_policy(c, &tagged_policy, tagged.clone())),
+        ),
+        (
+            "TagInstanceProfile",
+            "aws:RequestTag/team",
+            Box::new(|c| d.tag_instance_profile(c, "tip", tagged.clone())),
+        ),
+        (
+            "UntagPolicy",
+            "aws:TagKeys",
+            Box::new(|c| d.untag_policy(c, &tagged_policy, &["team".into()])),
+        ),
+        (
+            "UntagInstanceProfile",
+            "aws:ResourceTag/team",
+            Box::new(|c| d.untag_instance_profile(c, "tip", &["team".into()])),
+        ),
+        (
+            "GetInstanceProfile",
+            "aws:ResourceTag/team",
+            Box::new(|c| d.get_instance_profile(c, "tip").map(drop)),
+        ),
+        (
+            "ListPolicyTags",
+            "aws:ResourceTag/team",
+            Box::new(|c| d.list_policy_tags(c, &tagged_policy).map(drop)),
+        ),
+        (
+            "ListInstanceProfilesForRole",
+            "iam:PermissionsBoundary",
+            Box::new(|c| d.list_instance_profiles_for_role(c, "trole").map(drop)),
         ),
     ];
     for (i, (op, key, run)) in cases.iter().enumerate() {

@@ -5,7 +5,9 @@
 //! - [`users`], [`roles`], [`groups`]: the entities and group membership;
 //! - [`policies`]: inline policies, managed policies and their versions,
 //!   attachments;
-//! - [`access_keys`], [`tags`], [`boundaries`]: what users and roles carry;
+//! - [`access_keys`], [`tags`], [`boundaries`]: what users and roles carry
+//!   (and the tags of managed policies);
+//! - [`instance_profiles`]: instance profiles, their role and tags;
 //! - [`reports`]: ListEntitiesForPolicy, GetAccountAuthorizationDetails.
 //!
 //! This file holds the limits and the `Owner` of inline policies and
@@ -14,6 +16,7 @@
 mod access_keys;
 mod boundaries;
 mod groups;
+mod instance_profiles;
 mod policies;
 mod reports;
 mod roles;

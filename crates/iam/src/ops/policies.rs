@@ -11,7 +11,7 @@ use ferrokms_types::AccountId;
 
 use super::*;
 use crate::entities::*;
-use crate::names::{check_name, check_policy_description, check_policy_path, new_id};
+use crate::names::{check_name, check_policy_description, check_policy_path, check_tags, new_id};
 use crate::{json_change, now_ms, Caller, Directory, IamError, KIND_POLICY};
 
 impl Directory {
@@ -186,7 +186,7 @@ impl Directory {
         Ok(p)
     }
 
-    /// CreatePolicy
+    /// CreatePolicy without tags.
     pub fn create_policy(
         &self,
         caller: &Caller,
@@ -195,13 +195,29 @@ impl Directory {
         text: &str,
         description: Option<&str>,
     ) -> Result<Arc<ManagedPolicyRecord>, IamError> {
+        self.create_policy_tagged(caller, name, path, text, description, Vec::new())
+    }
+
+    /// CreatePolicy, with its tags (`aws:RequestTag/*`, `aws:TagKeys`).
+    pub fn create_policy_tagged(
+        &self,
+        caller: &Caller,
+        name: &str,
+        path: Option<&str>,
+        text: &str,
+        description: Option<&str>,
+        tags: Vec<Tag>,
+    ) -> Result<Arc<ManagedPolicyRecord>, IamError> {
         let account = caller.account().clone();
         let path = path.unwrap_or("/");
         check_name(name, "policyName", 128)?;
         check_policy_path(path)?;
         check_policy_description(description.unwrap_or_default())?;
+        check_tags(&tags)?;
         let arn = format!("arn:aws:iam::{account}:policy{path}{name}");
-        self.authorize(caller, "iam:CreatePolicy", &arn)?;
+        let mut keys = ferrokms_policy::Context::new();
+        crate::authz::request_tag_keys(&mut keys, &tags);
+        self.authorize_with(caller, "iam:CreatePolicy", &arn, keys)?;
         check_size(text, MANAGED_LIMIT)?;
         let doc = PolicyDoc::parse(text, DocKind::Identity)?;
         let _w = self.writer.lock();
@@ -232,6 +248,7 @@ impl Directory {
             }],
             default_version: "v1".into(),
             next_version: 2,
+            tags,
         })
     }
 

@@ -14,6 +14,8 @@ pub struct AuthorizationDetails {
     pub groups: Vec<Arc<GroupRecord>>,
     /// Every role of the account.
     pub roles: Vec<Arc<RoleRecord>>,
+    /// Every instance profile of the account (each lists its role).
+    pub instance_profiles: Vec<Arc<InstanceProfileRecord>>,
     /// Every managed policy of the account, with how many entities it is attached to and
     /// how many use it as their permissions boundary.
     pub policies: Vec<(Arc<ManagedPolicyRecord>, usize, usize)>,
@@ -93,6 +95,7 @@ impl Directory {
         let groups: Vec<Arc<GroupRecord>>;
         let roles: Vec<Arc<RoleRecord>>;
         let policies: Vec<Arc<ManagedPolicyRecord>>;
+        let instance_profiles: Vec<Arc<InstanceProfileRecord>>;
         {
             let state = self.state.read();
             users = state
@@ -119,6 +122,12 @@ impl Directory {
                 .filter(|p| p.account == account)
                 .cloned()
                 .collect();
+            instance_profiles = state
+                .instance_profiles
+                .values()
+                .filter(|p| p.account == account)
+                .cloned()
+                .collect();
         }
         Ok(AuthorizationDetails {
             users: users
@@ -134,6 +143,7 @@ impl Directory {
                 .collect(),
             groups,
             roles,
+            instance_profiles,
             policies: policies
                 .into_iter()
                 .map(|p| {
@@ -143,5 +153,16 @@ impl Directory {
                 })
                 .collect(),
         })
+    }
+}
+
+impl AuthorizationDetails {
+    /// The instance profiles `role` is in (a role detail's `InstanceProfileList`).
+    pub fn profiles_of_role(&self, role: &RoleRecord) -> Vec<Arc<InstanceProfileRecord>> {
+        self.instance_profiles
+            .iter()
+            .filter(|p| p.has_role(&role.name))
+            .cloned()
+            .collect()
     }
 }

@@ -1,4 +1,5 @@
-//! IAM roles: CreateRole, GetRole, ListRoles, DeleteRole,
+//! IAM roles: CreateRole, GetRole, ListRoles, DeleteRole (refused while
+//! the role has policies or is in an instance profile),
 //! UpdateAssumeRolePolicy, and the lookups and the save every role
 //! operation goes through.
 
@@ -178,6 +179,11 @@ impl Directory {
             ));
         }
         let _w = self.writer.lock();
+        if !self.profiles_of_role(&account, name).is_empty() {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete entity, must remove roles from instance profile first.".into(),
+            ));
+        }
         self.store.apply(&[Change::Delete {
             kind: KIND_ROLE,
             id: format!("{}/{}", account, name.to_ascii_lowercase()),
