@@ -135,10 +135,8 @@ pub struct UserRecord {
 impl UserRecord {
     /// `arn:aws:iam::ACCOUNT:user/PATH/NAME`.
     pub fn arn(&self) -> String {
-        format!(
-            "arn:aws:iam::{}:user{}{}",
-            self.account, self.path, self.name
-        )
+        self.account
+            .iam_arn(&format!("user{}{}", self.path, self.name))
     }
 }
 
@@ -175,10 +173,8 @@ pub struct RoleRecord {
 impl RoleRecord {
     /// `arn:aws:iam::ACCOUNT:role/PATH/NAME`.
     pub fn arn(&self) -> String {
-        format!(
-            "arn:aws:iam::{}:role{}{}",
-            self.account, self.path, self.name
-        )
+        self.account
+            .iam_arn(&format!("role{}{}", self.path, self.name))
     }
 }
 
@@ -206,10 +202,8 @@ pub struct GroupRecord {
 impl GroupRecord {
     /// `arn:aws:iam::ACCOUNT:group/PATH/NAME`.
     pub fn arn(&self) -> String {
-        format!(
-            "arn:aws:iam::{}:group{}{}",
-            self.account, self.path, self.name
-        )
+        self.account
+            .iam_arn(&format!("group{}{}", self.path, self.name))
     }
 
     /// Whether `user` (a user name, compared regardless of case) is a member.
@@ -261,10 +255,8 @@ pub struct ManagedPolicyRecord {
 impl ManagedPolicyRecord {
     /// `arn:aws:iam::ACCOUNT:policy/PATH/NAME`.
     pub fn arn(&self) -> String {
-        format!(
-            "arn:aws:iam::{}:policy{}{}",
-            self.account, self.path, self.name
-        )
+        self.account
+            .iam_arn(&format!("policy{}{}", self.path, self.name))
     }
 
     /// The document of the default version (the one evaluated).
@@ -300,10 +292,8 @@ pub struct InstanceProfileRecord {
 impl InstanceProfileRecord {
     /// `arn:aws:iam::ACCOUNT:instance-profile/PATH/NAME`.
     pub fn arn(&self) -> String {
-        format!(
-            "arn:aws:iam::{}:instance-profile{}{}",
-            self.account, self.path, self.name
-        )
+        self.account
+            .iam_arn(&format!("instance-profile{}{}", self.path, self.name))
     }
 
     /// Whether `role` (a role name, compared regardless of case) is in the profile.

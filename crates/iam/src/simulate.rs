@@ -366,11 +366,8 @@ impl Directory {
             // Not the root user, who would hold every permission: a user
             // of the caller's account that only the given policies govern.
             None => (
-                RequestPrincipal::from_arn(&format!(
-                    "arn:aws:iam::{}:user/SimulatedUser",
-                    caller.account()
-                ))
-                .map_err(|e| IamError::Corrupt(e.to_string()))?,
+                RequestPrincipal::from_arn(&caller.account().iam_arn("user/SimulatedUser"))
+                    .map_err(|e| IamError::Corrupt(e.to_string()))?,
                 false,
             ),
         };
@@ -652,10 +649,9 @@ impl Directory {
                 .ok_or_else(no_entity)?;
             push_owned(&mut out, "role", &r.inline, &r.attached);
             boundary = r.boundary.clone();
-            principal = RequestPrincipal::from_arn(&format!(
-                "arn:aws:sts::{account}:assumed-role/{}/SimulatePrincipalPolicy",
-                r.name
-            ))
+            principal = RequestPrincipal::from_arn(
+                &account.sts_arn(&format!("assumed-role/{}/SimulatePrincipalPolicy", r.name)),
+            )
             .map_err(|_| no_entity())?
             .with_role_arn(&r.arn())
             .with_unique_id(&r.id);
@@ -665,10 +661,8 @@ impl Directory {
                 .filter(|g| g.arn() == source_arn)
                 .ok_or_else(no_entity)?;
             push_owned(&mut out, "group", &g.inline, &g.attached);
-            principal = RequestPrincipal::from_arn(&format!(
-                "arn:aws:iam::{account}:user/SimulatedGroupMember"
-            ))
-            .map_err(|_| no_entity())?;
+            principal = RequestPrincipal::from_arn(&account.iam_arn("user/SimulatedGroupMember"))
+                .map_err(|_| no_entity())?;
         } else {
             return Err(no_entity());
         }

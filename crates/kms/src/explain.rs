@@ -6,6 +6,7 @@
 
 use crate::authz::AuthzRecord;
 use ferrokms_authz::{PolicySide, Reason};
+use ferrokms_types::IAM_PARTITION;
 
 /// One applied statement of a record, parsed back from its
 /// `LABEL #INDEX (SID) EFFECT` form.
@@ -102,7 +103,9 @@ pub fn suggest(
     let key = record.resource.as_str();
     let bare = action.strip_prefix("kms:").unwrap_or(action);
     let who = role_arn.unwrap_or(caller_arn);
-    let root = format!("arn:aws:iam::{caller_account}:root");
+    // The caller's own account root, in the caller's partition.
+    let partition = caller_arn.split(':').nth(1).unwrap_or(IAM_PARTITION);
+    let root = format!("arn:{partition}:iam::{caller_account}:root");
     let is_root = caller_arn.ends_with(":root");
     let cross = caller_account != key_account;
     let mut out = Vec::new();

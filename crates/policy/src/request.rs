@@ -139,7 +139,7 @@ impl RequestPrincipal {
     /// The root user of `account`.
     pub fn root(account: AccountId) -> Self {
         RequestPrincipal {
-            arn: format!("arn:aws:iam::{account}:root"),
+            arn: account.iam_arn("root"),
             account: Some(account),
             kind: PrincipalKind::Root,
             unique_id: None,

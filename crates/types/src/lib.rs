@@ -10,6 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use ferrokms_textfast::concat;
 
+/// The partition every IAM entity is named in. IAM is global and ferrokms
+/// stores its users, roles, groups, policies and instance profiles without
+/// a partition, so their ARNs are all in `aws` (docs/identity.md); KMS
+/// resources and the callers of a request take the partition of the
+/// request's Region ([`Region::partition`]).
+pub const IAM_PARTITION: &str = "aws";
+
 /// Errors raised when text does not have the shape of an identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
@@ -48,7 +55,36 @@ impl AccountId {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
-    /// `arn:aws:iam::ACCOUNT:root`: the principal that stands for the whole account.
+    /// The ARN of an IAM entity of this account, in [`IAM_PARTITION`]:
+    /// `arn:aws:iam::ACCOUNT:{resource}` (`user/PATH/NAME`, `role/...`,
+    /// `group/...`, `policy/...`, `instance-profile/...`, `root`).
+    pub fn iam_arn(&self, resource: &str) -> String {
+        concat(&[
+            "arn:",
+            IAM_PARTITION,
+            ":iam::",
+            self.as_str(),
+            ":",
+            resource,
+        ])
+    }
+
+    /// The ARN of an STS session of this account, in [`IAM_PARTITION`]:
+    /// `arn:aws:sts::ACCOUNT:{resource}` (`assumed-role/ROLE/SESSION`,
+    /// `federated-user/NAME`).
+    pub fn sts_arn(&self, resource: &str) -> String {
+        concat(&[
+            "arn:",
+            IAM_PARTITION,
+            ":sts::",
+            self.as_str(),
+            ":",
+            resource,
+        ])
+    }
+
+    /// `arn:PARTITION:iam::ACCOUNT:root`: the principal that stands for the
+    /// whole account, in the partition of the request's Region.
     pub fn root_arn(&self, partition: &str) -> String {
         concat(&["arn:", partition, ":iam::", self.as_str(), ":root"])
     }
@@ -232,6 +268,13 @@ mod tests {
         let a = AccountId::parse("111122223333").unwrap();
         assert_eq!(a.as_str(), "111122223333");
         assert_eq!(a.root_arn("aws"), "arn:aws:iam::111122223333:root");
+        assert_eq!(a.root_arn("aws-cn"), "arn:aws-cn:iam::111122223333:root");
+        assert_eq!(a.iam_arn("root"), a.root_arn(IAM_PARTITION));
+        assert_eq!(a.iam_arn("user/a/b"), "arn:aws:iam::111122223333:user/a/b");
+        assert_eq!(
+            a.sts_arn("assumed-role/r/s"),
+            "arn:aws:sts::111122223333:assumed-role/r/s"
+        );
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(json, "\"111122223333\"");
         assert_eq!(serde_json::from_str::<AccountId>(&json).unwrap(), a);

@@ -130,11 +130,7 @@ impl Directory {
         path_prefix: Option<&str>,
     ) -> Result<Vec<Arc<GroupRecord>>, IamError> {
         let account = caller.account().clone();
-        self.authorize(
-            caller,
-            "iam:ListGroups",
-            &format!("arn:aws:iam::{account}:group/"),
-        )?;
+        self.authorize(caller, "iam:ListGroups", &account.iam_arn("group/"))?;
         let prefix = path_prefix.unwrap_or("/");
         Ok(self
             .state

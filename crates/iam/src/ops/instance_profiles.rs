@@ -203,7 +203,7 @@ impl Directory {
         self.authorize(
             caller,
             "iam:ListInstanceProfiles",
-            &format!("arn:aws:iam::{account}:instance-profile/"),
+            &account.iam_arn("instance-profile/"),
         )?;
         let prefix = path_prefix.unwrap_or("/");
         Ok(self

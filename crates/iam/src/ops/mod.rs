@@ -127,10 +127,7 @@ impl Directory {
         existing_path: Option<&str>,
         name: &str,
     ) -> String {
-        format!(
-            "arn:aws:iam::{account}:{noun}{}{name}",
-            existing_path.unwrap_or("/")
-        )
+        account.iam_arn(&format!("{noun}{}{name}", existing_path.unwrap_or("/")))
     }
 }
 

@@ -214,7 +214,7 @@ impl Directory {
         check_policy_path(path)?;
         check_policy_description(description.unwrap_or_default())?;
         check_tags(&tags)?;
-        let arn = format!("arn:aws:iam::{account}:policy{path}{name}");
+        let arn = account.iam_arn(&format!("policy{path}{name}"));
         let mut keys = ferrokms_policy::Context::new();
         crate::authz::request_tag_keys(&mut keys, &tags);
         self.authorize_with(caller, "iam:CreatePolicy", &arn, keys)?;
@@ -463,11 +463,7 @@ impl Directory {
         only_attached: bool,
     ) -> Result<Vec<(Arc<ManagedPolicyRecord>, usize)>, IamError> {
         let account = caller.account().clone();
-        self.authorize(
-            caller,
-            "iam:ListPolicies",
-            &format!("arn:aws:iam::{account}:policy/"),
-        )?;
+        self.authorize(caller, "iam:ListPolicies", &account.iam_arn("policy/"))?;
         let policies: Vec<Arc<ManagedPolicyRecord>> = self
             .state
             .read()

@@ -146,11 +146,7 @@ impl Directory {
         path_prefix: Option<&str>,
     ) -> Result<Vec<Arc<RoleRecord>>, IamError> {
         let account = caller.account().clone();
-        self.authorize(
-            caller,
-            "iam:ListRoles",
-            &format!("arn:aws:iam::{account}:role/"),
-        )?;
+        self.authorize(caller, "iam:ListRoles", &account.iam_arn("role/"))?;
         let prefix = path_prefix.unwrap_or("/");
         Ok(self
             .state

@@ -142,11 +142,7 @@ impl Directory {
         path_prefix: Option<&str>,
     ) -> Result<Vec<Arc<UserRecord>>, IamError> {
         let account = caller.account().clone();
-        self.authorize(
-            caller,
-            "iam:ListUsers",
-            &format!("arn:aws:iam::{account}:user/"),
-        )?;
+        self.authorize(caller, "iam:ListUsers", &account.iam_arn("user/"))?;
         let prefix = path_prefix.unwrap_or("/");
         Ok(self
             .state
