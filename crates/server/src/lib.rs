@@ -12,6 +12,7 @@ pub mod iam_api;
 pub mod ids;
 pub mod kms_api;
 pub mod limits;
+pub mod localkms;
 pub mod listener;
 pub mod metrics;
 pub mod ops_http;

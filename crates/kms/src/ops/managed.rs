@@ -137,7 +137,7 @@ impl Kms {
             imported: None,
             mrk: None,
         };
-        let key = self.insert_new_key(record)?;
+        let key = self.insert_new_key(record, None)?;
         let _w = self.writer.lock();
         if let Some(a) = self.state.read().aliases.get(alias) {
             // Another request created it meanwhile; ours stays unaliased.
