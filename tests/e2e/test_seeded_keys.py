@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from conftest import DEFAULT_ACCOUNT, REGION, expect_error
 
 HERE = Path(__file__).parent
-SEED_YAML = HERE / "seeded" / "local-kms-seed.yaml"
+SEED_YAML = HERE.parent.parent / "examples" / "local-kms-seed.yaml"
 
 SYM_ID = "fbc147ea-264f-4f13-918d-63b51122b691"
 SYM_B64 = "2LUH0VNCfp9X4mNypTGSglfDltk6ixKJgCJyW+zci3Y="
@@ -86,17 +86,18 @@ MESSAGE = b"seeded keys sign the same on every server"
 # EncryptionContext CONTEXT) and committed: the user's real use case is a
 # ciphertext kept in a repo or a fixture that any fresh server decrypts.
 COMMITTED = {
-    "sym": "@C_SYM@",
-    "rot_oldest": "@C_ROT0@",
-    "mrk": "@C_MRK@",
-    "ext": "@C_EXT@",
-    "seed_aes": "@C_SEED@",
+    "sym": "ASRmYmMxNDdlYS0yNjRmLTRmMTMtOTE4ZC02M2I1MTEyMmI2OTExMTExMjIyMjMzMzMAAAAAebd3lTiNc8HvKJhz6BmPl+zrIpSWJq4Pi+rSbX0ny83vbkqr1p71zIcNVYNWqDi8ZFPh/A==",
+    "rot_oldest": "ASRlOTg5OTYzMi1kNGE3LTQ0YTItYWVlNC0zM2Y0MGEyYTQ2NDgxMTExMjIyMjMzMzMAAAAAx4pyO5eOpV2AAn/os+481pZUywc/AEBCAUMfKIEoxLeSarcjelLZlGXOAkXmXjfYXfBPHg==",
+    "mrk": "ASRtcmstMmZmYTU3OGNmY2ZhNDIxY2I0MzU4MTJmY2E3YjA5ZmQxMTExMjIyMjMzMzMAAAAAovSrg4bzz3WJARzMYqdZzLGFkGRh8ukd9Hcivs7Vcr8ym2XQL0g6gBlNupSC8RfxqDV2MA==",
+    "ext": "ASQ0ZDAyOWRhZS1mZmVlLTQ2YWQtYjA0NS0yNDY3MzAyMjk5ZmIxMTExMjIyMjMzMzMAAAAAy6VfFoKyOw++12OLhYhGg7/BDdv2YKZJZ2BqhGkmFGP8TxTCpnigfvG9OD+DJHabsYsRJQ==",
+    "seed_aes": "ASQ0ZDg0YzFiMS01ZDMyLTQ4MjgtYjZhOC01ODk3MzE4NDA3ZGYxMTExMjIyMjMzMzMAAAACX+h1R0ZosYca+gFBqkVTilptK5JTZo7LSC1LiMWDTdz3Ur2+4anG5MlRUWpv7jWdIL4RcQ==",
 }
 COMMITTED_PLAINTEXT = b"committed with issue #20"
 
 
 def toml_str(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A PEM as a TOML multi-line literal string."""
+    return "'''" + s + "'''"
 
 
 def bootstrap_toml(rot_count: int = 3, ext_valid_to: str = None) -> str:
@@ -324,7 +325,7 @@ def test_local_kms_seed_file_read_unchanged(server_factory, tmp_path):
     md = c1.describe_key(KeyId="alias/testing")["KeyMetadata"]
     assert md["Arn"] == f"arn:aws:kms:eu-west-2:{DEFAULT_ACCOUNT}:key/4d84c1b1-5d32-4828-b6a8-5897318407df"
     # Three backing keys: two rotations; the last backing key is current.
-    assert len(c1.list_key_rotations(KeyId="alias/testing")["Rotations"]) == 2
+    assert len(c1.list_key_rotations(KeyId="4d84c1b1-5d32-4828-b6a8-5897318407df")["Rotations"]) == 2
     blob = c1.encrypt(KeyId="alias/testing", Plaintext=b"seeded", EncryptionContext=CONTEXT)["CiphertextBlob"]
     header_len = 2 + blob[1] + 12 + 4
     assert int.from_bytes(blob[header_len - 4 : header_len], "big") == 2
@@ -463,6 +464,10 @@ def test_localstack_custom_tags_only_under_dev(server_factory):
     )
     assert dc.get_public_key(KeyId=eid)["PublicKey"] == spki
     d.stop()
+    audit = (d.data_dir / "audit" / "audit.jsonl").read_bytes()
+    assert b'"tagKey":"_custom_key_material_","tagValue":"HIDDEN_DUE_TO_SECURITY_REASONS"' in audit.replace(
+        b'"TagKey"', b'"tagKey"'
+    ).replace(b'"TagValue"', b'"tagValue"')
     for p in list(d.data_dir.rglob("*")) + list(d.workdir.glob("server-stderr-*.log")):
         if p.is_file():
             body = p.read_bytes()

@@ -447,7 +447,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
                 };
                 let (_, keys) = ferrokms_server::localkms::load(&opts)?;
-                outln!("{}: ok (local-kms seed file, {} key(s))", file.display(), keys.len());
+                outln!(
+                    "{}: ok (local-kms seed file, {} key(s))",
+                    file.display(),
+                    keys.len()
+                );
                 return Ok(());
             }
             let f = ferrokms_server::bootstrap::load(&file)?;

@@ -211,8 +211,8 @@ mod tests {
 
     #[test]
     fn pkcs8_and_traditional_forms_read_and_wrong_specs_are_refused() {
-        let ec = signature::EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_ASN1_SIGNING)
-            .unwrap();
+        let ec =
+            signature::EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_ASN1_SIGNING).unwrap();
         let p8 = ec.to_pkcs8v1().unwrap();
         let (label, der) = decode_private_key_pem(&pem("PRIVATE KEY", p8.as_ref())).unwrap();
         assert_eq!(label, PemLabel::Pkcs8);
@@ -235,10 +235,15 @@ mod tests {
         assert_eq!(label, PemLabel::Ec);
         let again = private_key_to_pkcs8(KeySpec::EccNistP256, Some(label), &der).unwrap();
         assert_eq!(again.as_slice(), p8.as_ref());
-        assert!(decode_private_key_pem("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----").is_err());
+        assert!(decode_private_key_pem(
+            "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----"
+        )
+        .is_err());
         assert!(decode_private_key_pem("hello").is_err());
         assert!(decode_private_key_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n").is_err());
         let enc = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nAAAA\n-----END RSA PRIVATE KEY-----";
-        assert!(decode_private_key_pem(enc).unwrap_err().contains("encrypted"));
+        assert!(decode_private_key_pem(enc)
+            .unwrap_err()
+            .contains("encrypted"));
     }
 }

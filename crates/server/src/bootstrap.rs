@@ -808,7 +808,9 @@ impl<'a> Applier<'a> {
                 )?,
             )
             .map_err(kms_err(format!("alias {alias}")))?;
-        self.note(format!("created key {key_id} with {alias} in {region_name}"));
+        self.note(format!(
+            "created key {key_id} with {alias} in {region_name}"
+        ));
         Ok(())
     }
 
@@ -873,7 +875,9 @@ impl<'a> Applier<'a> {
                         what: format!("{name}: alias {alias}"),
                         source,
                     })?;
-                self.note(format!("created alias {alias} for key {key_id} in {region}"));
+                self.note(format!(
+                    "created alias {alias} for key {key_id} in {region}"
+                ));
                 Ok(())
             }
         }
@@ -937,9 +941,7 @@ fn seed_key_of(
     let spec =
         KeySpec::parse(spec_name).ok_or_else(|| bad(format!("unknown key_spec '{spec_name}'")))?;
     let usage = match &k.key_usage {
-        Some(u) => {
-            Some(KeyUsage::parse(u).ok_or_else(|| bad(format!("unknown key_usage '{u}'")))?)
-        }
+        Some(u) => Some(KeyUsage::parse(u).ok_or_else(|| bad(format!("unknown key_usage '{u}'")))?),
         None if spec == KeySpec::SymmetricDefault => None,
         None if spec.mac_algorithm().is_some() => Some(KeyUsage::GenerateVerifyMac),
         None => return Err(bad(format!("key_usage is required for key spec {spec}"))),

@@ -214,21 +214,24 @@ fn aes_key(k: &AesKey, account: &AccountId, region: &Region) -> Result<SeedKey, 
     let bad = |m: String| BootstrapError::Invalid(format!("seed Aes key {id}: {m}"));
     let origin = origin(&k.metadata, &bad)?;
     if origin == Origin::External && k.backing_keys.len() > 1 {
-        return Err(bad(
-            "an EXTERNAL key takes at most one backing key".into(),
-        ));
+        return Err(bad("an EXTERNAL key takes at most one backing key".into()));
     }
     if origin == Origin::AwsKms && k.backing_keys.is_empty() {
         return Err(bad("BackingKeys must hold one or more keys".into()));
     }
-    if k.metadata.key_usage.as_deref().is_some_and(|u| u != "ENCRYPT_DECRYPT") {
+    if k.metadata
+        .key_usage
+        .as_deref()
+        .is_some_and(|u| u != "ENCRYPT_DECRYPT")
+    {
         return Err(bad("an AES key's KeyUsage is ENCRYPT_DECRYPT".into()));
     }
     let mut materials = Vec::new();
     for (i, b) in k.backing_keys.iter().enumerate() {
-        let raw = zeroize::Zeroizing::new(hex::decode(b.0.trim()).map_err(|_| {
-            bad(format!("backing key {} is not hex", i + 1))
-        })?);
+        let raw = zeroize::Zeroizing::new(
+            hex::decode(b.0.trim())
+                .map_err(|_| bad(format!("backing key {} is not hex", i + 1)))?,
+        );
         let bytes = crate::bootstrap::raw_or_pem(KeySpec::SymmetricDefault, Some(raw), None)
             .map_err(|e| bad(format!("backing key {} {e}", i + 1)))?;
         materials.push(GivenMaterial {
@@ -293,21 +296,22 @@ fn pem_key(
     if origin(&k.metadata, &bad)? != Origin::AwsKms {
         return Err(bad("only AES keys may be EXTERNAL in a seed file".into()));
     }
-    let usage = match (family, k.metadata.key_usage.as_deref()) {
-        ("Rsa", Some(u @ ("SIGN_VERIFY" | "ENCRYPT_DECRYPT"))) => KeyUsage::parse(u),
-        ("Rsa", _) => {
-            return Err(bad(
+    let usage =
+        match (family, k.metadata.key_usage.as_deref()) {
+            ("Rsa", Some(u @ ("SIGN_VERIFY" | "ENCRYPT_DECRYPT"))) => KeyUsage::parse(u),
+            ("Rsa", _) => return Err(bad(
                 "KeyUsage must be SIGN_VERIFY or ENCRYPT_DECRYPT (it is mandatory for RSA keys)"
                     .into(),
-            ))
-        }
-        (_, None | Some("SIGN_VERIFY")) => Some(KeyUsage::SignVerify),
-        (_, Some(_)) => return Err(bad("an ECC key's KeyUsage is SIGN_VERIFY".into())),
-    };
+            )),
+            (_, None | Some("SIGN_VERIFY")) => Some(KeyUsage::SignVerify),
+            (_, Some(_)) => return Err(bad("an ECC key's KeyUsage is SIGN_VERIFY".into())),
+        };
     let (label, der) = ferrokms_kms::given::decode_private_key_pem(&k.private_key_pem.0)
         .map_err(|e| bad(format!("PrivateKeyPem {e}")))?;
     let spec = ferrokms_kms::given::infer_asymmetric_spec(label, &der)
-        .filter(|s| (family == "Rsa") == matches!(s, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096))
+        .filter(|s| {
+            (family == "Rsa") == matches!(s, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096)
+        })
         .ok_or_else(|| {
             bad(format!(
                 "PrivateKeyPem is not {} private key",
@@ -388,13 +392,15 @@ mod tests {
 
     #[test]
     fn the_documented_format_reads_with_specs_from_the_keys() {
-        let text = include_str!("../../../tests/e2e/seeded/local-kms-seed.yaml");
+        let text = include_str!("../../../examples/local-kms-seed.yaml");
         let account = AccountId::parse(DEFAULT_SEED_ACCOUNT).unwrap();
         let region = Region::parse(DEFAULT_SEED_REGION).unwrap();
         let (file, keys) = parse(text, &account, &region).unwrap();
         assert_eq!(file.aliases.len(), 2);
-        let specs: Vec<(KeySpec, usize)> =
-            keys.iter().map(|k| (k.key_spec, k.materials.len())).collect();
+        let specs: Vec<(KeySpec, usize)> = keys
+            .iter()
+            .map(|k| (k.key_spec, k.materials.len()))
+            .collect();
         assert_eq!(
             specs,
             [

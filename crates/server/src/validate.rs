@@ -401,9 +401,7 @@ impl Path<'_> {
     fn render(&self) -> String {
         match self {
             Path::Root => String::new(),
-            Path::Member(parent, name) | Path::Secret(parent, name) => {
-                join(&parent.render(), name)
-            }
+            Path::Member(parent, name) | Path::Secret(parent, name) => join(&parent.render(), name),
             Path::Item(parent, n) => format!("{}.{n}.member", parent.render()),
         }
     }

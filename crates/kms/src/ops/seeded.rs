@@ -27,8 +27,8 @@ use super::keys::check_spec_and_usage;
 use crate::ids::{KeyAddr, KeyId};
 use crate::keymat::{self, KeyMaterial};
 use crate::model::{
-    ExpirationModel, ImportedMaterial, ImportedMaterials, KeyManager, KeyRecord, KeySpec,
-    KeyState, KeyUsage, MaterialInfo, MultiRegionInfo, Origin, RotationConfig, RotationType, Tag,
+    ExpirationModel, ImportedMaterial, ImportedMaterials, KeyManager, KeyRecord, KeySpec, KeyState,
+    KeyUsage, MaterialInfo, MultiRegionInfo, Origin, RotationConfig, RotationType, Tag,
 };
 use crate::state::{material_storage_id, put_key_change, Key, KIND_MATERIAL};
 use crate::{default_key_policy, Kms, KmsError};
@@ -146,7 +146,8 @@ impl Kms {
                 )));
             }
         }
-        let ml = spec.is_ml_kem() || matches!(spec, KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87);
+        let ml = spec.is_ml_kem()
+            || matches!(spec, KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87);
         match s.origin {
             Origin::AwsKms => {}
             Origin::External if !ml => {}
@@ -197,7 +198,14 @@ impl Kms {
                 key_id: s.key_id.clone(),
             };
             if let Some(existing) = self.state.read().keys.get(&addr).cloned() {
-                same_key(&existing.record, spec, usage, s.origin, &prepared, !s.materials.is_empty())?;
+                same_key(
+                    &existing.record,
+                    spec,
+                    usage,
+                    s.origin,
+                    &prepared,
+                    !s.materials.is_empty(),
+                )?;
                 if n == 0 {
                     existing_primary = Some(existing);
                 }
@@ -467,7 +475,10 @@ fn same_key(
         )));
     }
     if let Some(i) = (0..prepared.len()).find(|&i| r.materials[i].id != prepared[i].info.id) {
-        return Err(differs(format!("other key material (material {} differs)", i + 1)));
+        return Err(differs(format!(
+            "other key material (material {} differs)",
+            i + 1
+        )));
     }
     Ok(())
 }
