@@ -197,6 +197,7 @@ pub(crate) fn open_live(d: &DataArgs) -> anyhow::Result<Live> {
         root_key_file: d.root_key_file.clone(),
         dev_account: None,
         bootstrap: None,
+        seed: None,
         via_service_principals: Vec::new(),
         max_staleness: std::time::Duration::ZERO,
         create: false,

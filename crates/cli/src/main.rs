@@ -98,9 +98,10 @@ struct SeedKeysArgs {
 
 #[derive(Subcommand)]
 enum BootstrapCommand {
-    /// Parse and check a bootstrap file without applying it.
+    /// Parse and check a bootstrap file (or, named *.yaml or *.yml, a
+    /// local-kms seed file) without applying it.
     Check {
-        /// The TOML file.
+        /// The TOML (or local-kms YAML) file.
         file: PathBuf,
     },
 }
@@ -161,6 +162,18 @@ struct ServeArgs {
     /// and KMS keys to create at start, idempotently (docs/identity.md).
     #[arg(long, env = "FERROKMS_BOOTSTRAP")]
     bootstrap: Option<PathBuf>,
+    /// A local-kms seed file (YAML: Keys Symmetric Aes, Asymmetric Rsa/Ecc,
+    /// Aliases) whose keys are created at start with their ids and
+    /// material, idempotently (docs/keys.md). It holds key material in the
+    /// clear: for development and tests.
+    #[arg(long, env = "FERROKMS_SEED")]
+    seed: Option<PathBuf>,
+    /// The account of the seed file's keys (local-kms's KMS_ACCOUNT_ID).
+    #[arg(long, env = "KMS_ACCOUNT_ID", default_value = ferrokms_server::localkms::DEFAULT_SEED_ACCOUNT)]
+    seed_account: String,
+    /// The Region of the seed file's keys (local-kms's KMS_REGION).
+    #[arg(long, env = "KMS_REGION", default_value = ferrokms_server::localkms::DEFAULT_SEED_REGION)]
+    seed_region: String,
     /// A principal ARN (user or role) trusted to act as an AWS service: its
     /// signed requests may carry `X-Ferrokms-Via-Service: <service host>`,
     /// which sets kms:ViaService (and kms:GrantIsForAWSResource), or
@@ -423,6 +436,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bootstrap {
             command: BootstrapCommand::Check { file },
         } => {
+            if ferrokms_server::localkms::is_seed_path(&file) {
+                let opts = ferrokms_server::localkms::SeedOptions {
+                    path: file.clone(),
+                    account: AccountId::parse(ferrokms_server::localkms::DEFAULT_SEED_ACCOUNT)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                    region: ferrokms_types::Region::parse(
+                        ferrokms_server::localkms::DEFAULT_SEED_REGION,
+                    )
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                };
+                let (_, keys) = ferrokms_server::localkms::load(&opts)?;
+                outln!(
+                    "{}: ok (local-kms seed file, {} key(s))",
+                    file.display(),
+                    keys.len()
+                );
+                return Ok(());
+            }
             let f = ferrokms_server::bootstrap::load(&file)?;
             outln!("{}: ok ({} account(s))", file.display(), f.accounts.len());
             Ok(())
@@ -452,6 +483,7 @@ fn storage_options(
         root_key_file: s.root_key_file.clone(),
         dev_account,
         bootstrap: None,
+        seed: None,
         via_service_principals: Vec::new(),
         max_staleness: std::time::Duration::ZERO,
         create,
@@ -509,6 +541,23 @@ fn seed_keys(args: SeedKeysArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--seed FILE` and where its keys go (`--seed-account`, `--seed-region`,
+/// which read local-kms's own KMS_ACCOUNT_ID and KMS_REGION).
+fn seed_options(
+    args: &ServeArgs,
+) -> anyhow::Result<Option<ferrokms_server::localkms::SeedOptions>> {
+    let Some(path) = &args.seed else {
+        return Ok(None);
+    };
+    Ok(Some(ferrokms_server::localkms::SeedOptions {
+        path: path.clone(),
+        account: AccountId::parse(&args.seed_account)
+            .map_err(|e| anyhow::anyhow!("--seed-account (KMS_ACCOUNT_ID): {e}"))?,
+        region: ferrokms_types::Region::parse(&args.seed_region)
+            .map_err(|e| anyhow::anyhow!("--seed-region (KMS_REGION): {e}"))?,
+    }))
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let dev_account = if args.dev {
         Some(
@@ -520,6 +569,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut opts = storage_options(&args.storage, args.in_memory, dev_account, !args.no_create)?;
     opts.bootstrap = args.bootstrap.clone();
+    opts.seed = seed_options(&args)?;
     opts.via_service_principals = args.via_service_principals.clone();
     opts.max_staleness = std::time::Duration::from_millis(args.max_staleness_ms);
     let (mut app, opened) = setup::open(&opts)?;

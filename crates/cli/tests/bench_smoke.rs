@@ -91,6 +91,7 @@ fn seed_keys_adds_loadable_keys_to_a_data_directory() {
         root_key_file: None,
         dev_account: None,
         bootstrap: None,
+        seed: None,
         via_service_principals: Vec::new(),
         max_staleness: Duration::ZERO,
         create: true,

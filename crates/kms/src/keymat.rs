@@ -81,7 +81,7 @@ fn internal(what: &str) -> KmsError {
     KmsError::Internal(format!("{what} failed"))
 }
 
-fn rsa_size(spec: KeySpec) -> Option<rsa::KeySize> {
+pub(crate) fn rsa_size(spec: KeySpec) -> Option<rsa::KeySize> {
     match spec {
         KeySpec::Rsa2048 => Some(rsa::KeySize::Rsa2048),
         KeySpec::Rsa3072 => Some(rsa::KeySize::Rsa3072),
@@ -90,7 +90,7 @@ fn rsa_size(spec: KeySpec) -> Option<rsa::KeySize> {
     }
 }
 
-fn ecdsa_signing(spec: KeySpec) -> Option<&'static signature::EcdsaSigningAlgorithm> {
+pub(crate) fn ecdsa_signing(spec: KeySpec) -> Option<&'static signature::EcdsaSigningAlgorithm> {
     match spec {
         KeySpec::EccNistP256 => Some(&signature::ECDSA_P256_SHA256_ASN1_SIGNING),
         KeySpec::EccNistP384 => Some(&signature::ECDSA_P384_SHA384_ASN1_SIGNING),

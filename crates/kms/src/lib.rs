@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod crypto;
 mod error;
 pub mod explain;
+pub mod given;
 pub mod grants;
 mod health;
 pub mod ids;
@@ -27,6 +28,7 @@ mod state;
 pub mod usage;
 
 pub use error::KmsError;
+pub use ops::seeded::{GivenMaterial, SeedKey, SeedOutcome};
 pub use state::{Clock, Kms, SweepReport};
 
 use ferrokms_types::AccountId;

@@ -6,12 +6,13 @@ mod aliases;
 mod asymmetric;
 mod crypto_ops;
 pub(crate) mod custom_key_stores;
-mod import;
+pub(crate) mod import;
 mod keys;
 pub(crate) mod managed;
 mod multi_region;
 mod policy;
 mod rotation;
+pub mod seeded;
 mod tags;
 
 pub(crate) use keys::check_policy_size;

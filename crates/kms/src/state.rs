@@ -16,6 +16,7 @@ use crate::ids::{AliasAddr, KeyAddr, KeyRef};
 use crate::keymat::{self, KeyMaterial};
 use crate::model::{KeyRecord, KeyState, MaterialInfo};
 use crate::KmsError;
+use zeroize::Zeroizing;
 
 pub(crate) const KIND_KEY: &str = "kms.key";
 pub(crate) const KIND_MATERIAL: &str = "kms.material";
@@ -202,6 +203,9 @@ pub struct Kms {
     pub(crate) policies: PolicyCache,
     /// The service's clock (see [`Clock`]).
     pub clock: Clock,
+    /// `--dev`: CreateKey honours LocalStack's `_custom_id_` and
+    /// `_custom_key_material_` tags (see [`crate::given`]).
+    pub(crate) localstack_tags: std::sync::atomic::AtomicBool,
 }
 
 impl Kms {
@@ -308,6 +312,7 @@ impl Kms {
             principals: RwLock::new(None),
             policies,
             clock: Clock::default(),
+            localstack_tags: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -435,12 +440,23 @@ impl Kms {
         }
     }
 
-    /// Creates a key with fresh material, durable before it is visible.
-    /// Generation (seconds for RSA-4096) happens before the writer lock.
-    pub(crate) fn insert_new_key(&self, mut record: KeyRecord) -> Result<Arc<Key>, KmsError> {
-        let material = keymat::generate(record.key_spec, record.key_usage)?;
-        let loaded = KeyMaterial::load(record.key_spec, record.key_usage, &material)?;
-        let material_id = crate::crypto::random_material_id()?;
+    /// Creates a key with fresh material (or, `given`, the material and
+    /// its id), durable before it is visible. Generation (seconds for
+    /// RSA-4096) happens before the writer lock. A key already at the
+    /// record's address (a `--dev` custom id) is AlreadyExistsException.
+    pub(crate) fn insert_new_key(
+        &self,
+        mut record: KeyRecord,
+        given: Option<(Zeroizing<Vec<u8>>, KeyMaterial, crate::model::MaterialId)>,
+    ) -> Result<Arc<Key>, KmsError> {
+        let (material, loaded, material_id) = match given {
+            Some(g) => g,
+            None => {
+                let material = keymat::generate(record.key_spec, record.key_usage)?;
+                let loaded = KeyMaterial::load(record.key_spec, record.key_usage, &material)?;
+                (material, loaded, crate::crypto::random_material_id()?)
+            }
+        };
         record.materials = vec![MaterialInfo {
             id: material_id,
             created_ms: record.created_ms,
@@ -453,6 +469,12 @@ impl Kms {
             .seal(mid.as_bytes(), &material)
             .map_err(|e| KmsError::Internal(e.to_string()))?;
         let _w = self.writer.lock();
+        if self.state.read().keys.contains_key(&record.addr) {
+            return Err(KmsError::AlreadyExists(format!(
+                "A key with id {} already exists in account {} and Region {}.",
+                record.addr.key_id, record.addr.account, record.addr.region
+            )));
+        }
         self.store.apply(&[
             Change::Put {
                 kind: KIND_MATERIAL,

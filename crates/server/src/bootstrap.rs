@@ -7,6 +7,12 @@
 //! already is left alone, or brought in line when it differs (policy
 //! documents, trust policies, attachments, memberships, tags, boundaries);
 //! nothing is deleted. Running the same file twice changes nothing.
+//!
+//! One file of about 1000 lines of code: the file's shape, its offline
+//! checks and the applier share the entry types. The part that could move
+//! is the reading of key entries with fixed ids and given material
+//! (`seed_key_of`, `material_bytes`, `raw_or_pem`), which `localkms` uses
+//! too: it could become a module of its own beside `localkms`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -185,12 +191,30 @@ pub struct RoleSpec {
     pub tags: BTreeMap<String, String>,
 }
 
-/// A KMS key, created with its alias if the alias does not exist.
+/// A KMS key. Without `key_id` it is identified by its alias and created
+/// (with generated material) only when the alias does not exist. With
+/// `key_id` it is identified by the id, and may be given its creation date,
+/// its origin, its materials (the rotation history, oldest first) and, for
+/// a multi-Region key, its replicas; see docs/keys.md, "Keys with fixed ids
+/// and given material".
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeySpecEntry {
-    /// Identifies the key: created only when the alias does not exist.
-    pub alias: String,
+    /// The alias; created pointing at the key when it does not exist.
+    /// Required without `key_id`.
+    pub alias: Option<String>,
+    /// The key id: a UUID, or `mrk-` and 32 hex digits for a multi-Region key.
+    pub key_id: Option<String>,
+    /// The creation date (RFC 3339; `key_id` only; default: when created).
+    pub created: Option<DateText>,
+    /// `AWS_KMS` (default) or `EXTERNAL` (`key_id` only).
+    pub origin: Option<String>,
+    /// The key's materials, oldest first; the last is current (`key_id` only).
+    #[serde(default)]
+    pub materials: Vec<MaterialEntry>,
+    /// Regions of the replicas of a multi-Region key (`key_id` only).
+    #[serde(default)]
+    pub replica_regions: Vec<String>,
     /// The region (default `us-east-1`).
     pub region: Option<String>,
     /// The key's description.
@@ -204,6 +228,63 @@ pub struct KeySpecEntry {
     /// Tags: key to value.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+}
+
+/// A date in a bootstrap file: a TOML date-time or an RFC 3339 string.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum DateText {
+    /// A TOML date-time (`created = 2024-01-31T12:00:00Z`).
+    Toml(toml::value::Datetime),
+    /// A string (`created = "2024-01-31T12:00:00Z"`).
+    Text(String),
+}
+
+impl DateText {
+    /// Milliseconds since the epoch (whole seconds).
+    pub fn epoch_ms(&self) -> Option<i64> {
+        let text = match self {
+            DateText::Toml(d) => d.to_string(),
+            DateText::Text(t) => t.clone(),
+        };
+        let t: ferrokms_policy::Timestamp = text.parse().ok()?;
+        t.epoch_seconds().checked_mul(1000)
+    }
+}
+
+/// Text that holds key material: wiped when dropped, never shown by `Debug`.
+#[derive(Default)]
+pub struct SecretText(pub zeroize::Zeroizing<String>);
+
+impl<'de> Deserialize<'de> for SecretText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SecretText, D::Error> {
+        Ok(SecretText(zeroize::Zeroizing::new(String::deserialize(d)?)))
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(..)")
+    }
+}
+
+/// One material of a key: exactly one of `base64`, `hex` (symmetric and
+/// HMAC keys: the raw key bytes) or `pem` (RSA and ECC keys: the private
+/// key, PKCS#8 or the traditional PKCS#1 / SEC 1 form).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaterialEntry {
+    /// The raw key bytes, base64.
+    pub base64: Option<SecretText>,
+    /// The raw key bytes, hex.
+    pub hex: Option<SecretText>,
+    /// The private key, PEM.
+    pub pem: Option<SecretText>,
+    /// When this material became current (default: the key's creation
+    /// date for the first, the previous material's date for later ones).
+    pub created: Option<DateText>,
+    /// EXTERNAL keys: when the material expires (default: never).
+    pub valid_to: Option<DateText>,
 }
 
 /// What applying a file did.
@@ -226,10 +307,47 @@ pub fn load(path: &Path) -> Result<BootstrapFile, BootstrapError> {
 /// Parses a bootstrap document and checks what can be checked offline:
 /// account ids, policy documents, alias names, key-access pairs.
 pub fn parse(text: &str) -> Result<BootstrapFile, BootstrapError> {
-    let file: BootstrapFile =
-        toml::from_str(text).map_err(|e| BootstrapError::Parse(PathBuf::new(), e.to_string()))?;
+    let file: BootstrapFile = toml::from_str(text)
+        .map_err(|e| BootstrapError::Parse(PathBuf::new(), toml_message(text, &e)))?;
     check(&file)?;
     Ok(file)
+}
+
+/// A TOML error's message and line, without the excerpt of the file that
+/// its `Display` shows: that line may hold key material.
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let message = hide_strings(e.message().trim());
+    match e.span() {
+        Some(span) => format!(
+            "line {}: {message}",
+            text.get(..span.start)
+                .map_or(0, |t| t.matches('\n').count() + 1),
+        ),
+        None => message,
+    }
+}
+
+/// A parser's message with the text of any string value it quotes left
+/// out (`invalid type: string "...", expected a sequence`): the value may
+/// be key material.
+pub(crate) fn hide_strings(message: &str) -> String {
+    const MARK: &str = "string \"";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(MARK) {
+        out.push_str(&rest[..at]);
+        out.push_str("a string (value not shown)");
+        let after = &rest[at + MARK.len()..];
+        // The value ends at the last quote before ", expected" (or the
+        // last quote of the message).
+        let end = after
+            .find("\", expected")
+            .or_else(|| after.rfind('"'))
+            .unwrap_or(after.len());
+        rest = after.get(end + 1..).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
 }
 
 fn check(file: &BootstrapFile) -> Result<(), BootstrapError> {
@@ -280,16 +398,21 @@ fn check(file: &BootstrapFile) -> Result<(), BootstrapError> {
                 doc(&format!("role {} policy {n}", r.name), t, Identity)?;
             }
         }
+        let account = AccountId::parse(&a.id)
+            .map_err(|_| bad(format!("account id '{}' is not 12 digits", a.id)))?;
         for k in &a.keys {
-            if !k.alias.starts_with("alias/") || k.alias.starts_with("alias/aws/") {
-                return Err(bad(format!(
-                    "key alias '{}' must start with alias/ (and not alias/aws/)",
-                    k.alias
-                )));
+            if let Some(alias) = &k.alias {
+                if !alias.starts_with("alias/") || alias.starts_with("alias/aws/") {
+                    return Err(bad(format!(
+                        "key alias '{alias}' must start with alias/ (and not alias/aws/)"
+                    )));
+                }
             }
             if let Some(r) = &k.region {
-                Region::parse(r).map_err(|_| bad(format!("key {}: bad region '{r}'", k.alias)))?;
+                Region::parse(r).map_err(|_| bad(format!("{}: bad region '{r}'", k.name())))?;
             }
+            // Reads and checks the materials too (without keeping them).
+            seed_key_of(&account, k)?;
         }
     }
     Ok(())
@@ -316,7 +439,8 @@ fn policy_arn(dir: &Directory, account: &AccountId, r: &str) -> Result<String, B
         })
 }
 
-struct Applier<'a> {
+/// Applies a file's parts in order, noting each change.
+pub(crate) struct Applier<'a> {
     dir: &'a Directory,
     kms: &'a Kms,
     report: Report,
@@ -324,7 +448,22 @@ struct Applier<'a> {
     profiles: Vec<(String, String, String)>,
 }
 
-impl Applier<'_> {
+impl<'a> Applier<'a> {
+    /// An applier with nothing done yet.
+    pub(crate) fn new(dir: &'a Directory, kms: &'a Kms) -> Applier<'a> {
+        Applier {
+            dir,
+            kms,
+            report: Report::default(),
+            profiles: Vec::new(),
+        }
+    }
+
+    /// What was done.
+    pub(crate) fn into_report(self) -> Report {
+        self.report
+    }
+
     fn iam<T>(
         &self,
         what: impl Fn() -> String,
@@ -336,7 +475,7 @@ impl Applier<'_> {
         })
     }
 
-    fn note(&mut self, s: String) {
+    pub(crate) fn note(&mut self, s: String) {
         tracing::info!(change = %s, "bootstrap");
         self.report.changes.push(s);
     }
@@ -615,24 +754,22 @@ impl Applier<'_> {
     }
 
     fn key(&mut self, account: &AccountId, k: &KeySpecEntry) -> Result<(), BootstrapError> {
+        if let Some(seed) = seed_key_of(account, k)? {
+            return self.seeded_key(seed, k.alias.as_deref(), &k.name());
+        }
+        let Some(alias) = k.alias.as_deref() else {
+            return Err(BootstrapError::Invalid(
+                "a key needs an alias or a key_id".into(),
+            ));
+        };
         let region_name = k.region.as_deref().unwrap_or("us-east-1");
         let region = Region::parse(region_name)
             .map_err(|_| BootstrapError::Invalid(format!("bad region {region_name}")))?;
         let caller = Caller::root(account.clone(), region);
         let kms_err = |what: String| move |source| BootstrapError::Kms { what, source };
-        fn req<T: serde::de::DeserializeOwned>(
-            alias: &str,
-            v: serde_json::Value,
-        ) -> Result<T, BootstrapError> {
-            serde_json::from_value(v)
-                .map_err(|e| BootstrapError::Invalid(format!("key {alias}: {e}")))
-        }
         if self
             .kms
-            .describe_key(
-                &caller,
-                req(&k.alias, serde_json::json!({ "KeyId": k.alias }))?,
-            )
+            .describe_key(&caller, req(alias, serde_json::json!({ "KeyId": alias }))?)
             .is_ok()
         {
             return Ok(());
@@ -662,26 +799,287 @@ impl Applier<'_> {
         }
         let created = self
             .kms
-            .create_key(&caller, req(&k.alias, serde_json::Value::Object(create))?)
-            .map_err(kms_err(format!("key {}", k.alias)))?;
+            .create_key(&caller, req(alias, serde_json::Value::Object(create))?)
+            .map_err(kms_err(format!("key {alias}")))?;
         let key_id = serde_json::to_value(&created)
             .ok()
             .and_then(|v| v["KeyMetadata"]["KeyId"].as_str().map(str::to_string))
-            .ok_or_else(|| BootstrapError::Invalid(format!("key {}: no KeyId", k.alias)))?;
+            .ok_or_else(|| BootstrapError::Invalid(format!("key {alias}: no KeyId")))?;
         self.kms
             .create_alias(
                 &caller,
                 req(
-                    &k.alias,
-                    serde_json::json!({ "AliasName": k.alias, "TargetKeyId": key_id }),
+                    alias,
+                    serde_json::json!({ "AliasName": alias, "TargetKeyId": key_id }),
                 )?,
             )
-            .map_err(kms_err(format!("alias {}", k.alias)))?;
+            .map_err(kms_err(format!("alias {alias}")))?;
         self.note(format!(
-            "created key {key_id} with {} in {region_name}",
-            k.alias
+            "created key {key_id} with {alias} in {region_name}"
         ));
         Ok(())
+    }
+
+    /// A key with a fixed id ([`Kms::seed_key`]) and its alias, if any.
+    pub(crate) fn seeded_key(
+        &mut self,
+        seed: ferrokms_kms::SeedKey,
+        alias: Option<&str>,
+        name: &str,
+    ) -> Result<(), BootstrapError> {
+        let account = seed.account.clone();
+        let region = seed.region.clone();
+        let key_id = seed.key_id.to_string();
+        let out = self
+            .kms
+            .seed_key(seed)
+            .map_err(|source| BootstrapError::Kms {
+                what: name.to_string(),
+                source,
+            })?;
+        for arn in out.created {
+            self.note(format!("created key {arn}"));
+        }
+        if let Some(alias) = alias {
+            self.alias(&account, &region, alias, &key_id, name)?;
+        }
+        Ok(())
+    }
+
+    /// Makes `alias` point at `key_id`, unless it does already; an alias
+    /// that points at another key is an error.
+    pub(crate) fn alias(
+        &mut self,
+        account: &AccountId,
+        region: &Region,
+        alias: &str,
+        key_id: &str,
+        name: &str,
+    ) -> Result<(), BootstrapError> {
+        let caller = Caller::root(account.clone(), region.clone());
+        let current = self
+            .kms
+            .describe_key(&caller, req(name, serde_json::json!({ "KeyId": alias }))?)
+            .ok()
+            .and_then(|m| serde_json::to_value(&m).ok())
+            .and_then(|v| v["KeyMetadata"]["KeyId"].as_str().map(str::to_string));
+        match current {
+            Some(id) if id.eq_ignore_ascii_case(key_id) => Ok(()),
+            Some(id) => Err(BootstrapError::Invalid(format!(
+                "{name}: alias {alias} in {account} {region} points at key {id}, not at {key_id}"
+            ))),
+            None => {
+                self.kms
+                    .create_alias(
+                        &caller,
+                        req(
+                            name,
+                            serde_json::json!({ "AliasName": alias, "TargetKeyId": key_id }),
+                        )?,
+                    )
+                    .map_err(|source| BootstrapError::Kms {
+                        what: format!("{name}: alias {alias}"),
+                        source,
+                    })?;
+                self.note(format!(
+                    "created alias {alias} for key {key_id} in {region}"
+                ));
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A typed KMS request from JSON built here.
+fn req<T: serde::de::DeserializeOwned>(
+    what: &str,
+    v: serde_json::Value,
+) -> Result<T, BootstrapError> {
+    serde_json::from_value(v).map_err(|e| BootstrapError::Invalid(format!("{what}: {e}")))
+}
+
+impl KeySpecEntry {
+    /// How errors name the entry: its alias, else its key id.
+    pub fn name(&self) -> String {
+        match (&self.alias, &self.key_id) {
+            (Some(a), _) => format!("key {a}"),
+            (None, Some(id)) => format!("key {id}"),
+            (None, None) => "key (no alias, no key_id)".into(),
+        }
+    }
+}
+
+/// The key a `key_id` entry describes, its materials read and checked;
+/// `None` for an entry identified by alias alone.
+fn seed_key_of(
+    account: &AccountId,
+    k: &KeySpecEntry,
+) -> Result<Option<ferrokms_kms::SeedKey>, BootstrapError> {
+    use ferrokms_kms::model::{KeySpec, KeyUsage, Origin};
+    let name = k.name();
+    let bad = |m: String| BootstrapError::Invalid(format!("{name}: {m}"));
+    let Some(id_text) = &k.key_id else {
+        if !k.materials.is_empty()
+            || k.created.is_some()
+            || k.origin.is_some()
+            || !k.replica_regions.is_empty()
+        {
+            return Err(bad(
+                "materials, created, origin and replica_regions need a key_id (ciphertexts name their key by id)".into(),
+            ));
+        }
+        if k.alias.is_none() {
+            return Err(BootstrapError::Invalid(
+                "a key needs an alias or a key_id".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let key_id = ferrokms_kms::ids::KeyId::parse(id_text).ok_or_else(|| {
+        bad(format!(
+            "key_id '{id_text}' is not a key id: a UUID (1234abcd-12ab-34cd-56ef-1234567890ab), or mrk- and 32 hex digits for a multi-Region key"
+        ))
+    })?;
+    let region_name = k.region.as_deref().unwrap_or("us-east-1");
+    let region =
+        Region::parse(region_name).map_err(|_| bad(format!("bad region '{region_name}'")))?;
+    let spec_name = k.key_spec.as_deref().unwrap_or("SYMMETRIC_DEFAULT");
+    let spec =
+        KeySpec::parse(spec_name).ok_or_else(|| bad(format!("unknown key_spec '{spec_name}'")))?;
+    let usage = match &k.key_usage {
+        Some(u) => Some(KeyUsage::parse(u).ok_or_else(|| bad(format!("unknown key_usage '{u}'")))?),
+        None if spec == KeySpec::SymmetricDefault => None,
+        None if spec.mac_algorithm().is_some() => Some(KeyUsage::GenerateVerifyMac),
+        None => return Err(bad(format!("key_usage is required for key spec {spec}"))),
+    };
+    let origin = match k.origin.as_deref() {
+        None | Some("AWS_KMS") => Origin::AwsKms,
+        Some("EXTERNAL") => Origin::External,
+        Some(o) => return Err(bad(format!("origin '{o}' is not AWS_KMS or EXTERNAL"))),
+    };
+    let date = |what: &str, d: &DateText| {
+        d.epoch_ms().ok_or_else(|| {
+            bad(format!(
+                "{what} is not an RFC 3339 date (2024-01-31T12:00:00Z)"
+            ))
+        })
+    };
+    let created = k.created.as_ref().map(|d| date("created", d)).transpose()?;
+    let mut materials = Vec::new();
+    for (i, m) in k.materials.iter().enumerate() {
+        let what = format!("material {}", i + 1);
+        let bytes = material_bytes(spec, m).map_err(|e| bad(format!("{what} {e}")))?;
+        materials.push(ferrokms_kms::GivenMaterial {
+            bytes,
+            created_ms: m
+                .created
+                .as_ref()
+                .map(|d| date(&format!("{what} created"), d))
+                .transpose()?,
+            valid_to_ms: m
+                .valid_to
+                .as_ref()
+                .map(|d| date(&format!("{what} valid_to"), d))
+                .transpose()?,
+        });
+    }
+    let replica_regions = k
+        .replica_regions
+        .iter()
+        .map(|r| Region::parse(r).map_err(|_| bad(format!("bad replica region '{r}'"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(ferrokms_kms::SeedKey {
+        account: account.clone(),
+        region,
+        key_id,
+        created_ms: created,
+        description: k.description.clone().unwrap_or_default(),
+        key_spec: spec,
+        key_usage: usage,
+        origin,
+        policy: k.policy.clone(),
+        tags: k
+            .tags
+            .iter()
+            .map(|(key, value)| ferrokms_kms::model::Tag {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        materials,
+        replica_regions,
+        next_rotation_ms: None,
+    }))
+}
+
+/// The stored form of one material entry, checked against the key spec.
+/// The message (after "material N") never shows the material.
+fn material_bytes(
+    spec: ferrokms_kms::model::KeySpec,
+    m: &MaterialEntry,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+    use base64::Engine;
+    let raw = match (&m.base64, &m.hex, &m.pem) {
+        (Some(b), None, None) => Some(zeroize::Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(b.0.trim().as_bytes())
+                .map_err(|_| "is not valid base64".to_string())?,
+        )),
+        (None, Some(h), None) => Some(zeroize::Zeroizing::new(
+            hex::decode(h.0.trim()).map_err(|_| "is not valid hex".to_string())?,
+        )),
+        (None, None, Some(_)) => None,
+        _ => return Err("needs exactly one of base64, hex or pem".into()),
+    };
+    raw_or_pem(spec, raw, m.pem.as_ref().map(|p| p.0.as_str()))
+}
+
+/// Raw bytes for a symmetric or HMAC spec, PEM for a private key; checked
+/// against the spec (lengths, PEM form, RSA size, curve). The message
+/// never shows the material.
+pub(crate) fn raw_or_pem(
+    spec: ferrokms_kms::model::KeySpec,
+    raw: Option<zeroize::Zeroizing<Vec<u8>>>,
+    pem: Option<&str>,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+    use ferrokms_kms::model::KeySpec;
+    let symmetric = spec == KeySpec::SymmetricDefault;
+    let hmac = ferrokms_kms::keymat::hmac_import_len(spec);
+    match (raw, pem) {
+        (Some(bytes), None) => {
+            if symmetric && bytes.len() != 32 {
+                return Err(format!(
+                    "has {} bytes; SYMMETRIC_DEFAULT material is exactly 32 bytes (AES-256)",
+                    bytes.len()
+                ));
+            }
+            if let Some(range) = &hmac {
+                if !range.contains(&bytes.len()) {
+                    return Err(format!(
+                        "has {} bytes; {spec} material is {} to {} bytes",
+                        bytes.len(),
+                        range.start(),
+                        range.end()
+                    ));
+                }
+            }
+            if !symmetric && hmac.is_none() {
+                return Err(format!(
+                    "is raw bytes; a {spec} key's material is a private key: give it as pem"
+                ));
+            }
+            Ok(bytes)
+        }
+        (None, Some(text)) => {
+            if symmetric || hmac.is_some() {
+                return Err(format!(
+                    "is PEM; a {spec} key's material is raw bytes: give it as base64 or hex"
+                ));
+            }
+            let (label, der) = ferrokms_kms::given::decode_private_key_pem(text)?;
+            ferrokms_kms::given::private_key_to_pkcs8(spec, Some(label), &der)
+        }
+        _ => Err("needs exactly one of base64, hex or pem".into()),
     }
 }
 
@@ -693,12 +1091,7 @@ pub fn apply(
     base: &Path,
 ) -> Result<Report, BootstrapError> {
     check(file)?;
-    let mut ap = Applier {
-        dir,
-        kms,
-        report: Report::default(),
-        profiles: Vec::new(),
-    };
+    let mut ap = Applier::new(dir, kms);
     // IAM first for every account, then keys, so that key policies may name
     // principals of any account in the file.
     let result = file
@@ -785,6 +1178,36 @@ mod tests {
         let f = parse(text).expect("the example parses");
         assert_eq!(f.accounts[0].id, "111122223333");
         assert_eq!(f.accounts[0].roles[0].name, "kms-exports-role");
+    }
+
+    #[test]
+    fn parse_errors_and_bad_materials_never_show_the_material() {
+        let secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlYw==";
+        // A syntax error on the material's line: the line, not its text.
+        let text = format!(
+            "[[accounts]]\nid = \"111122223333\"\n[[accounts.keys]]\nkey_id = \"1234abcd-12ab-34cd-56ef-1234567890ab\"\n[[accounts.keys.materials]]\nbase64 = \"{secret}\" x\n"
+        );
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains("line 6"), "{e}");
+        assert!(!e.contains(secret), "{e}");
+        // A string where a table is expected: the value is not quoted.
+        let text = format!("[[accounts]]\nid = \"111122223333\"\nkeys = \"{secret}\"\n");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(!e.contains(secret), "{e}");
+        // A material of the wrong length: the entry and the lengths.
+        let text = format!(
+            "[[accounts]]\nid = \"111122223333\"\n[[accounts.keys]]\nalias = \"alias/a\"\nkey_id = \"1234abcd-12ab-34cd-56ef-1234567890ab\"\n[[accounts.keys.materials]]\nbase64 = \"{secret}\"\n"
+        );
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("key alias/a: material 1 has 31 bytes; SYMMETRIC_DEFAULT material is exactly 32 bytes"),
+            "{e}"
+        );
+        assert!(!e.contains(secret));
+        assert_eq!(
+            hide_strings("invalid type: string \"abc\", expected a sequence at line 1"),
+            "invalid type: a string (value not shown), expected a sequence at line 1"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod kms_api;
 pub mod limits;
 pub mod listener;
+pub mod localkms;
 pub mod metrics;
 pub mod ops_http;
 pub(crate) mod pipeline;

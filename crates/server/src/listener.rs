@@ -331,6 +331,7 @@ mod tests {
             root_key_file: None,
             dev_account: None,
             bootstrap: None,
+            seed: None,
             via_service_principals: Vec::new(),
             max_staleness: Duration::ZERO,
             create: true,

@@ -84,6 +84,9 @@ pub struct Options {
     pub dev_account: Option<AccountId>,
     /// A bootstrap file applied at every start (see `bootstrap`).
     pub bootstrap: Option<PathBuf>,
+    /// A local-kms seed file applied at every start, after the bootstrap
+    /// file (see `localkms`).
+    pub seed: Option<crate::localkms::SeedOptions>,
     /// Principals (user or role ARNs) whose signed requests may set
     /// kms:ViaService with the `X-Ferrokms-Via-Service` header.
     pub via_service_principals: Vec<String>,
@@ -310,6 +313,8 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
         directory: directory.clone(),
         dev: opts.dev_account.is_some(),
     }));
+    // LocalStack's custom CreateKey tags pick ids and material: --dev only.
+    kms.honour_localstack_tags(opts.dev_account.is_some());
     // Provisioning writes; on a shared store, under the cluster write lock
     // so that nodes starting together create the default account once.
     let mut provision = || -> Result<(), SetupError> {
@@ -337,6 +342,9 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from("."));
             crate::bootstrap::apply_file(&directory, &kms, path, &base)?;
+        }
+        if let Some(seed) = &opts.seed {
+            crate::localkms::apply_file(&directory, &kms, seed)?;
         }
         Ok(())
     };

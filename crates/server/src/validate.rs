@@ -214,8 +214,16 @@ impl Model {
                         obj.get(name)
                     }
                 };
+                // LocalStack's custom key material tag (--dev): its value is
+                // key material, never quoted in a message.
+                let secret_tag = member("TagKey").and_then(Value::as_str)
+                    == Some(ferrokms_kms::given::CUSTOM_KEY_MATERIAL_TAG);
                 for (name, mshape) in members {
-                    let child = Path::Member(path, name);
+                    let child = if secret_tag && name == "TagValue" {
+                        Path::Secret(path, name)
+                    } else {
+                        Path::Member(path, name)
+                    };
                     match member(name) {
                         None | Some(Value::Null) => {
                             if required.contains(name) {
@@ -384,13 +392,16 @@ enum Path<'a> {
     Member(&'a Path<'a>, &'a str),
     /// The n-th (from 1) item of a list: `path.n.member`.
     Item(&'a Path<'a>, usize),
+    /// A member whose value is never quoted in a message (the value of a
+    /// `_custom_key_material_` tag), rendered as a member.
+    Secret(&'a Path<'a>, &'a str),
 }
 
 impl Path<'_> {
     fn render(&self) -> String {
         match self {
             Path::Root => String::new(),
-            Path::Member(parent, name) => join(&parent.render(), name),
+            Path::Member(parent, name) | Path::Secret(parent, name) => join(&parent.render(), name),
             Path::Item(parent, n) => format!("{}.{n}.member", parent.render()),
         }
     }
@@ -420,8 +431,9 @@ fn base64_decoded_len(s: &str) -> usize {
 /// How a constraint message names a value: with its text, unless the shape
 /// is sensitive (plaintexts, secrets), then by its path alone.
 fn shown_value(s: &Shape, text: &str, path: &Path<'_>) -> String {
+    let secret = matches!(path, Path::Secret(..));
     let path = path.render();
-    if s.sensitive {
+    if s.sensitive || secret {
         format!("Value at '{path}'")
     } else {
         format!("Value '{text}' at '{path}'")

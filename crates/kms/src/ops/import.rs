@@ -233,7 +233,7 @@ fn unwrap_material(token: &ImportToken, encrypted: &[u8]) -> Result<Zeroizing<Ve
 /// (and replicas of a multi-Region key agree). Asymmetric material is
 /// identified by its public key, so that two PKCS#8 encodings of one key
 /// are the same material.
-fn imported_material_id(
+pub(crate) fn imported_material_id(
     key_id: &str,
     raw: &[u8],
     loaded: &KeyMaterial,

@@ -55,8 +55,10 @@ impl Kms {
                 "Custom key stores are not supported by ferrokms.".into(),
             ));
         }
-        let tags = req.tags.unwrap_or_default();
+        let mut tags = req.tags.unwrap_or_default();
         validate_request_tags(&tags)?;
+        let multi_region = req.multi_region.unwrap_or(false);
+        let custom = self.localstack_custom_tags(&mut tags, spec, usage, origin, multi_region)?;
         let mut cond = Context::new();
         cond.insert("kms:CallerAccount", caller.account.as_str());
         cond.insert("kms:KeySpec", spec.as_str());
@@ -93,13 +95,15 @@ impl Kms {
         let policy = req
             .policy
             .unwrap_or_else(|| default_key_policy(&caller.account, caller.region.partition()));
-        let multi_region = req.multi_region.unwrap_or(false);
         let now = self.clock.now_ms();
         let record = KeyRecord {
             addr: KeyAddr {
                 account: caller.account.clone(),
                 region: caller.region.clone(),
-                key_id: KeyId::new_random(multi_region),
+                key_id: custom
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| KeyId::new_random(multi_region)),
             },
             created_ms: now,
             description: req.description.unwrap_or_default(),
@@ -137,9 +141,24 @@ impl Kms {
             )?;
         }
         let key = if origin == Origin::External {
+            if self.state.read().keys.contains_key(&record.addr) {
+                return Err(already_exists(&record.addr));
+            }
             self.insert_key_without_material(record)?
         } else {
-            self.insert_new_key(record)?
+            let given = match custom.material {
+                Some(bytes) => {
+                    let loaded = crate::keymat::load_imported(spec, usage, &bytes)?;
+                    let id = crate::ops::import::imported_material_id(
+                        record.addr.key_id.as_str(),
+                        &bytes,
+                        &loaded,
+                    )?;
+                    Some((bytes, loaded, id))
+                }
+                None => None,
+            };
+            self.insert_new_key(record, given)?
         };
         Ok(KeyMetadataResponse {
             key_metadata: self.metadata(&key.record),
@@ -353,6 +372,100 @@ impl Kms {
             Ok(())
         })?;
         Ok(Empty {})
+    }
+}
+
+/// What LocalStack's custom tags asked of CreateKey (`--dev` only).
+#[derive(Default)]
+struct CustomTags {
+    id: Option<KeyId>,
+    material: Option<zeroize::Zeroizing<Vec<u8>>>,
+}
+
+fn already_exists(addr: &KeyAddr) -> KmsError {
+    KmsError::AlreadyExists(format!(
+        "A key with id {} already exists in account {} and Region {}.",
+        addr.key_id, addr.account, addr.region
+    ))
+}
+
+impl Kms {
+    /// `--dev`: CreateKey honours LocalStack's `_custom_id_` (the new
+    /// key's id) and `_custom_key_material_` (its material, base64) tags
+    /// and leaves them off the key. Off by default: then `_custom_id_` is
+    /// an ordinary tag and `_custom_key_material_` is refused (it would
+    /// keep key material in the clear in a tag).
+    pub fn honour_localstack_tags(&self, on: bool) {
+        self.localstack_tags
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Takes LocalStack's custom tags out of a CreateKey request's tags
+    /// (see [`Kms::honour_localstack_tags`]). No message shows the
+    /// material.
+    fn localstack_custom_tags(
+        &self,
+        tags: &mut Vec<crate::model::Tag>,
+        spec: KeySpec,
+        usage: KeyUsage,
+        origin: Origin,
+        multi_region: bool,
+    ) -> Result<CustomTags, KmsError> {
+        use crate::given::{CUSTOM_ID_TAG, CUSTOM_KEY_MATERIAL_TAG};
+        let dev = self
+            .localstack_tags
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let has_material = tags.iter().any(|t| t.key == CUSTOM_KEY_MATERIAL_TAG);
+        if !dev {
+            if has_material {
+                return Err(KmsError::Tag(format!(
+                    "The tag {CUSTOM_KEY_MATERIAL_TAG} gives key material; ferrokms honours it only under --dev and never keeps key material in a tag."
+                )));
+            }
+            return Ok(CustomTags::default());
+        }
+        let mut out = CustomTags::default();
+        if let Some(i) = tags.iter().position(|t| t.key == CUSTOM_ID_TAG) {
+            let t = tags.remove(i);
+            let id = KeyId::parse(&t.value)
+                .filter(|id| id.is_multi_region() == multi_region)
+                .ok_or_else(|| {
+                    KmsError::Validation(format!(
+                        "The {CUSTOM_ID_TAG} tag must be a key id: a UUID, or for a multi-Region key mrk- and 32 hex digits."
+                    ))
+                })?;
+            out.id = Some(id);
+        }
+        if let Some(i) = tags.iter().position(|t| t.key == CUSTOM_KEY_MATERIAL_TAG) {
+            let t = tags.remove(i);
+            if origin != Origin::AwsKms {
+                return Err(KmsError::Validation(format!(
+                    "The {CUSTOM_KEY_MATERIAL_TAG} tag is for keys of origin AWS_KMS; import material into an EXTERNAL key."
+                )));
+            }
+            use base64::Engine;
+            let raw = zeroize::Zeroizing::new(
+                base64::engine::general_purpose::STANDARD
+                    .decode(t.value.as_bytes())
+                    .map_err(|_| {
+                        KmsError::Validation(format!(
+                            "The {CUSTOM_KEY_MATERIAL_TAG} tag is not valid base64."
+                        ))
+                    })?,
+            );
+            let bytes = if spec.is_asymmetric() {
+                crate::given::private_key_to_pkcs8(spec, None, &raw).map_err(|e| {
+                    KmsError::IncorrectKeyMaterial(format!(
+                        "The {CUSTOM_KEY_MATERIAL_TAG} tag {e}."
+                    ))
+                })?
+            } else {
+                raw
+            };
+            crate::keymat::load_imported(spec, usage, &bytes)?;
+            out.material = Some(bytes);
+        }
+        Ok(out)
     }
 }
 

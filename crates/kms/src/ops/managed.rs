@@ -137,7 +137,7 @@ impl Kms {
             imported: None,
             mrk: None,
         };
-        let key = self.insert_new_key(record)?;
+        let key = self.insert_new_key(record, None)?;
         let _w = self.writer.lock();
         self.require_key_locked(&key.record.addr)?;
         if let Some(a) = self.state.read().aliases.get(alias) {

@@ -130,6 +130,10 @@ fn write_clean(out: &mut Vec<u8>, v: &Value, top: bool) {
         Value::Object(m) => {
             out.push(b'{');
             let mut first = true;
+            // LocalStack's custom key material tag (--dev): its value is
+            // key material, never logged.
+            let secret_tag = m.get("TagKey").and_then(Value::as_str)
+                == Some(ferrokms_kms::given::CUSTOM_KEY_MATERIAL_TAG);
             for (k, val) in m {
                 if top && NEVER_LOGGED.contains(&k.as_str()) {
                     continue;
@@ -161,6 +165,10 @@ fn write_clean(out: &mut Vec<u8>, v: &Value, top: bool) {
                     push_escaped(out, k);
                 }
                 out.extend_from_slice(b"\":");
+                if secret_tag && k == "TagValue" {
+                    push_str(out, "HIDDEN_DUE_TO_SECURITY_REASONS");
+                    continue;
+                }
                 let nested_top = top && !k.ends_with("EncryptionContext") && k != "Constraints";
                 write_clean(out, val, nested_top);
             }
