@@ -16,7 +16,7 @@ use ferrokms_kms::api::{
 use ferrokms_kms::crypto::EncryptionContext;
 use ferrokms_kms::grants::{CreateGrantRequest, GrantConstraints};
 use ferrokms_kms::{Kms, KmsError};
-use ferrokms_testkit::kms::{create_key, kms, owner, ACCT};
+use ferrokms_testkit::kms::{create_key, kms, owner, validation, ACCT};
 
 const MAX_POLICY: usize = 32 * 1024;
 
@@ -45,13 +45,6 @@ fn encrypt(kms: &Kms, key: &str, ec: EncryptionContext) -> Result<Vec<u8>, KmsEr
         },
     )
     .map(|r| r.ciphertext_blob.0)
-}
-
-fn validation(r: Result<impl std::fmt::Debug, KmsError>) -> String {
-    match r {
-        Err(KmsError::Validation(m)) => m,
-        other => panic!("expected ValidationException, got {other:?}"),
-    }
 }
 
 const TOO_MANY: &str =

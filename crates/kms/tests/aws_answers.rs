@@ -5,28 +5,15 @@
 #![allow(clippy::unwrap_used)]
 
 use ferrokms_kms::api::{
-    Blob, CreateKeyRequest, DecryptRequest, EncryptRequest, GenerateDataKeyRequest,
-    GenerateRandomRequest, ReEncryptRequest, TagResourceRequest,
+    Blob, CreateKeyRequest, DecryptRequest, GenerateDataKeyRequest, GenerateRandomRequest,
+    ReEncryptRequest, TagResourceRequest,
 };
 use ferrokms_kms::model::{DataKeySpec, KeySpec, KeyUsage, Tag};
-use ferrokms_kms::{Kms, KmsError};
-use ferrokms_testkit::kms::{blob, kms, new_key, owner};
+use ferrokms_kms::KmsError;
+use ferrokms_testkit::kms::{arn, encrypt, kms, new_key, owner};
 
 const INCORRECT_KEY: &str =
     "The key ID in the request does not identify a CMK that can perform this operation.";
-
-fn ciphertext(kms: &Kms, key: &str) -> Blob {
-    kms.encrypt(
-        &owner(),
-        EncryptRequest {
-            key_id: key.into(),
-            plaintext: blob(b"x"),
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .ciphertext_blob
-}
 
 fn tags(keys: &[&str]) -> Vec<Tag> {
     keys.iter()
@@ -35,19 +22,6 @@ fn tags(keys: &[&str]) -> Vec<Tag> {
             value: "v".into(),
         })
         .collect()
-}
-
-fn arn(kms: &Kms, key: &str) -> String {
-    kms.describe_key(
-        &owner(),
-        ferrokms_kms::api::DescribeKeyRequest {
-            key_id: key.into(),
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .key_metadata
-    .arn
 }
 
 #[test]
@@ -62,7 +36,7 @@ fn decrypt_naming_an_hmac_key_is_incorrect_key_before_any_usage_check() {
     let r = kms.decrypt(
         &owner(),
         DecryptRequest {
-            ciphertext_blob: Some(ciphertext(&kms, &sym)),
+            ciphertext_blob: Some(Blob(encrypt(&kms, &owner(), &sym).unwrap())),
             key_id: Some(hmac),
             ..Default::default()
         },
@@ -78,7 +52,7 @@ fn re_encrypt_naming_a_signing_key_as_source_is_incorrect_key() {
     let r = kms.re_encrypt(
         &owner(),
         ReEncryptRequest {
-            ciphertext_blob: Some(ciphertext(&kms, &sym)),
+            ciphertext_blob: Some(Blob(encrypt(&kms, &owner(), &sym).unwrap())),
             source_key_id: Some(sign),
             destination_key_id: sym.clone(),
             ..Default::default()

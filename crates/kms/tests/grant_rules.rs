@@ -11,7 +11,7 @@ use ferrokms_kms::{Caller, Kms, KmsError};
 use ferrokms_policy::PolicyKind;
 use ferrokms_testkit::kms::{
     allow, blob, create_key, default_key_in, denied, encrypt, kms, no_allow, principal, role_arn,
-    root, root_arn, session, statement, user, ACCT, OTHER,
+    root, root_arn, session, statement, user, validation, ACCT, OTHER,
 };
 
 /// A key of ACCT with AWS's default policy: it delegates to the account's
@@ -497,13 +497,6 @@ fn is_dry_run<T: std::fmt::Debug>(r: Result<T, KmsError>) {
     assert!(matches!(r, Err(KmsError::DryRunOperation(_))), "{r:?}");
 }
 
-fn is_validation<T: std::fmt::Debug>(r: Result<T, KmsError>) -> String {
-    match r {
-        Err(KmsError::Validation(m)) => m,
-        other => panic!("expected ValidationException, got {other:?}"),
-    }
-}
-
 fn dry_decrypt(
     kms: &Kms,
     caller: &Caller,
@@ -548,7 +541,7 @@ fn dry_run_decrypt_ignoring_the_ciphertext_without_a_key_id_is_a_validation_erro
     default_key(&kms);
     for caller in [root(ACCT), root(OTHER), user("nobody", &[])] {
         assert_eq!(
-            is_validation(dry_decrypt(&kms, &caller, None, &[])),
+            validation(dry_decrypt(&kms, &caller, None, &[])),
             "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"
         );
     }
@@ -641,7 +634,7 @@ fn dry_run_re_encrypt_ignoring_the_ciphertext_needs_re_encrypt_from_on_the_sourc
         no_allow(&x, "ReEncryptFrom", &src, "identity-based policy")
     );
     assert_eq!(
-        is_validation(dry_re_encrypt(&kms, &x, None, &dst)),
+        validation(dry_re_encrypt(&kms, &x, None, &dst)),
         "1 validation error detected: Value null at 'sourceKeyId' failed to satisfy constraint: Member must not be null"
     );
     grant(&kms, &root(ACCT), &src, &x.arn, &["ReEncryptFrom"]).unwrap();
@@ -1123,7 +1116,7 @@ fn grant_operations_encapsulate_and_decapsulate_are_valid_only_for_an_encapsulat
         "DeriveSharedSecret",
         "GenerateDataKeyPair",
     ] {
-        let m = is_validation(grant(&kms, &owner, &kem, &grantee, &[op]));
+        let m = validation(grant(&kms, &owner, &kem, &grantee, &[op]));
         assert!(
             m.starts_with(&format!("Grant operation {op} is not valid")),
             "{m}"
@@ -1131,7 +1124,7 @@ fn grant_operations_encapsulate_and_decapsulate_are_valid_only_for_an_encapsulat
     }
     for key in [&sym, &agree] {
         for op in ["Encapsulate", "Decapsulate"] {
-            is_validation(grant(&kms, &owner, key, &grantee, &[op]));
+            validation(grant(&kms, &owner, key, &grantee, &[op]));
         }
     }
 }

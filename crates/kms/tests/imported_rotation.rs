@@ -11,202 +11,36 @@
 
 use std::sync::Arc;
 
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use aws_lc_rs::rsa::{OaepPublicEncryptingKey, PublicEncryptingKey, OAEP_SHA256_MGF1SHA256};
 use ferrokms_kms::api::{
-    Blob, CreateKeyRequest, DecryptRequest, DeleteImportedKeyMaterialRequest, DescribeKeyRequest,
-    DisableKeyRequest, EncryptRequest, GetParametersForImportRequest, ImportKeyMaterialRequest,
-    ListKeyRotationsRequest, RotateKeyOnDemandRequest, RotationsListEntry, SecretBlob,
+    Blob, DeleteImportedKeyMaterialRequest, DisableKeyRequest, GetParametersForImportRequest,
+    ImportKeyMaterialRequest,
 };
 use ferrokms_kms::model::{
-    ExpirationModel, ImportState, ImportType, IncludeKeyMaterial, KeyMaterialState, KeyMetadata,
-    KeySpec, KeyState, KeyUsage, Origin, RotationType, WrappingAlgorithm, WrappingKeySpec,
+    ExpirationModel, ImportState, ImportType, KeyMaterialState, KeySpec, KeyState, KeyUsage,
+    RotationType, WrappingAlgorithm, WrappingKeySpec,
 };
-use ferrokms_kms::{Kms, KmsError};
-use ferrokms_store::{MemoryStore, Sealer, SqliteStore, Store};
-use ferrokms_testkit::kms::{new_key, owner, root};
-use zeroize::Zeroizing;
+use ferrokms_kms::Kms;
+use ferrokms_store::{MemoryStore, Sealer, Store};
+use ferrokms_testkit::kms::material::{
+    all_materials, delete_material, external_key, import, import_existing, list_rotations,
+    material, new_material, rotate, Import,
+};
+use ferrokms_testkit::kms::{
+    arn, decrypted_by, describe, encrypt, kms, new_key, owner, root, SqliteKms, DAY_MS,
+};
 
-const DAY_MS: i64 = 24 * 3600 * 1000;
 /// On-demand rotations AWS allows per key (the pinned API reference).
 const ON_DEMAND_ROTATION_LIMIT: usize = 25;
 
-fn memory_kms() -> Kms {
-    Kms::open(
-        Arc::new(MemoryStore::default()),
-        Arc::new(Sealer::ephemeral().unwrap()),
-    )
-    .unwrap()
-}
-
-fn external_key(kms: &Kms) -> String {
-    kms.create_key(
-        &owner(),
-        CreateKeyRequest {
-            origin: Some(Origin::External),
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .key_metadata
-    .key_id
-}
-
-fn material() -> Vec<u8> {
-    let mut v = vec![0u8; 32];
-    SystemRandom::new().fill(&mut v).unwrap();
-    v
-}
-
-/// One ImportKeyMaterial as a client following the AWS docs would send it
-/// (RSAES_OAEP_SHA_256 under a fresh wrapping key).
-#[derive(Default)]
-struct Import<'a> {
-    import_type: Option<ImportType>,
-    key_material_id: Option<&'a str>,
-    description: Option<&'a str>,
-    valid_to_ms: Option<i64>,
-}
-
-fn import(kms: &Kms, key: &str, bytes: &[u8], how: Import<'_>) -> Result<String, KmsError> {
-    let p = kms
-        .get_parameters_for_import(
-            &owner(),
-            GetParametersForImportRequest {
-                key_id: key.into(),
-                wrapping_algorithm: Some(WrappingAlgorithm::RsaesOaepSha256),
-                wrapping_key_spec: Some(WrappingKeySpec::Rsa2048),
-            },
-        )
-        .unwrap();
-    let public =
-        OaepPublicEncryptingKey::new(PublicEncryptingKey::from_der(&p.public_key.0).unwrap())
-            .unwrap();
-    let mut wrapped = vec![0u8; public.ciphertext_size()];
-    let wrapped = public
-        .encrypt(&OAEP_SHA256_MGF1SHA256, bytes, &mut wrapped, None)
-        .unwrap()
-        .to_vec();
-    kms.import_key_material(
-        &owner(),
-        ImportKeyMaterialRequest {
-            key_id: key.into(),
-            import_token: p.import_token,
-            encrypted_key_material: Blob(wrapped),
-            valid_to: how.valid_to_ms.map(|ms| ms as f64 / 1000.0),
-            expiration_model: Some(if how.valid_to_ms.is_some() {
-                ExpirationModel::KeyMaterialExpires
-            } else {
-                ExpirationModel::KeyMaterialDoesNotExpire
-            }),
-            import_type: how.import_type,
-            key_material_description: how.description.map(str::to_string),
-            key_material_id: how.key_material_id.map(str::to_string),
-        },
-    )
-    .map(|r| r.key_material_id)
-}
-
-fn new_material(kms: &Kms, key: &str, bytes: &[u8]) -> Result<String, KmsError> {
-    import(
-        kms,
-        key,
-        bytes,
-        Import {
-            import_type: Some(ImportType::NewKeyMaterial),
-            ..Default::default()
-        },
-    )
-}
-
-fn rotate(kms: &Kms, key: &str) -> Result<String, KmsError> {
-    kms.rotate_key_on_demand(
-        &owner(),
-        RotateKeyOnDemandRequest {
-            key_id: key.into(),
-            ..Default::default()
-        },
-    )
-    .map(|r| r.key_id)
-}
-
-fn delete(kms: &Kms, key: &str, id: Option<&str>) -> Result<Option<String>, KmsError> {
-    kms.delete_imported_key_material(
-        &owner(),
-        DeleteImportedKeyMaterialRequest {
-            key_id: key.into(),
-            key_material_id: id.map(str::to_string),
-        },
-    )
-    .map(|r| r.key_material_id)
-}
-
-fn describe(kms: &Kms, key: &str) -> KeyMetadata {
-    kms.describe_key(
-        &owner(),
-        DescribeKeyRequest {
-            key_id: key.into(),
-            grant_tokens: None,
-        },
-    )
-    .unwrap()
-    .key_metadata
-}
-
-fn all_materials(kms: &Kms, key: &str) -> Vec<RotationsListEntry> {
-    list(kms, key, Some(IncludeKeyMaterial::AllKeyMaterial))
-}
-
-fn list(kms: &Kms, key: &str, include: Option<IncludeKeyMaterial>) -> Vec<RotationsListEntry> {
-    kms.list_key_rotations(
-        &owner(),
-        ListKeyRotationsRequest {
-            key_id: key.into(),
-            include_key_material: include,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .rotations
-}
-
-fn encrypt(kms: &Kms, key: &str) -> Result<Vec<u8>, KmsError> {
-    kms.encrypt(
-        &owner(),
-        EncryptRequest {
-            key_id: key.into(),
-            plaintext: SecretBlob(Zeroizing::new(b"secret".to_vec())),
-            ..Default::default()
-        },
-    )
-    .map(|r| r.ciphertext_blob.0)
-}
-
-/// The material id Decrypt names.
-fn decrypt(kms: &Kms, blob: &[u8]) -> Result<String, KmsError> {
-    let out = kms.decrypt(
-        &owner(),
-        DecryptRequest {
-            ciphertext_blob: Some(Blob(blob.to_vec())),
-            ..Default::default()
-        },
-    )?;
-    assert_eq!(out.plaintext.0.as_slice(), b"secret");
-    Ok(out.key_material_id.unwrap())
-}
-
-fn arn(kms: &Kms, key: &str) -> String {
-    describe(kms, key).arn
-}
-
 #[test]
 fn new_key_material_waits_pending_rotation_until_rotate_key_on_demand_makes_it_current() {
-    let kms = memory_kms();
+    let kms = kms();
     let key = external_key(&kms);
-    let first = import(&kms, &key, &material(), Import::default()).unwrap();
-    let old_blob = encrypt(&kms, &key).unwrap();
+    let first = import(&kms, &owner(), &key, &material(), Import::default()).unwrap();
+    let old_blob = encrypt(&kms, &owner(), &key).unwrap();
     let next = import(
         &kms,
+        &owner(),
         &key,
         &material(),
         Import {
@@ -219,7 +53,7 @@ fn new_key_material_waits_pending_rotation_until_rotate_key_on_demand_makes_it_c
     assert_ne!(next, first);
 
     // Pending: listed with ALL_KEY_MATERIAL only, not yet used.
-    let listed = all_materials(&kms, &key);
+    let listed = all_materials(&kms, &owner(), &key);
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].key_material_id, first);
     assert_eq!(listed[0].key_material_state, KeyMaterialState::Current);
@@ -234,48 +68,57 @@ fn new_key_material_waits_pending_rotation_until_rotate_key_on_demand_makes_it_c
         Some("2026 rotation")
     );
     assert!(listed[1].rotation_date.is_none() && listed[1].rotation_type.is_none());
-    assert!(list(&kms, &key, None).is_empty(), "no rotation yet");
+    assert!(
+        list_rotations(&kms, &owner(), &key, None).is_empty(),
+        "no rotation yet"
+    );
     assert_eq!(
-        describe(&kms, &key).current_key_material_id,
+        describe(&kms, &owner(), &key).current_key_material_id,
         Some(first.clone())
     );
-    assert_eq!(decrypt(&kms, &encrypt(&kms, &key).unwrap()).unwrap(), first);
+    assert_eq!(
+        decrypted_by(&kms, &owner(), &encrypt(&kms, &owner(), &key).unwrap()).unwrap(),
+        first
+    );
 
-    assert_eq!(rotate(&kms, &key).unwrap(), arn(&kms, &key));
+    assert_eq!(rotate(&kms, &owner(), &key).unwrap(), arn(&kms, &key));
 
     assert_eq!(
-        describe(&kms, &key).current_key_material_id,
+        describe(&kms, &owner(), &key).current_key_material_id,
         Some(next.clone())
     );
-    assert_eq!(decrypt(&kms, &encrypt(&kms, &key).unwrap()).unwrap(), next);
     assert_eq!(
-        decrypt(&kms, &old_blob).unwrap(),
+        decrypted_by(&kms, &owner(), &encrypt(&kms, &owner(), &key).unwrap()).unwrap(),
+        next
+    );
+    assert_eq!(
+        decrypted_by(&kms, &owner(), &old_blob).unwrap(),
         first,
         "older material still decrypts"
     );
-    let rotations = list(&kms, &key, None);
+    let rotations = list_rotations(&kms, &owner(), &key, None);
     assert_eq!(rotations.len(), 1);
     assert_eq!(rotations[0].key_material_id, next);
     assert_eq!(rotations[0].key_material_state, KeyMaterialState::Current);
     assert_eq!(rotations[0].rotation_type, Some(RotationType::OnDemand));
     assert!(rotations[0].rotation_date.is_some());
     assert_eq!(
-        all_materials(&kms, &key)[0].key_material_state,
+        all_materials(&kms, &owner(), &key)[0].key_material_state,
         KeyMaterialState::NonCurrent
     );
 }
 
 #[test]
 fn rotate_key_on_demand_without_material_pending_rotation_is_invalid_state() {
-    let kms = memory_kms();
+    let kms = kms();
     let key = external_key(&kms);
     let arn = arn(&kms, &key);
-    let e = rotate(&kms, &key).unwrap_err();
+    let e = rotate(&kms, &owner(), &key).unwrap_err();
     assert_eq!(e.code(), "KMSInvalidStateException");
     assert_eq!(e.to_string(), format!("{arn} is pending import."));
 
-    import(&kms, &key, &material(), Import::default()).unwrap();
-    let e = rotate(&kms, &key).unwrap_err();
+    import(&kms, &owner(), &key, &material(), Import::default()).unwrap();
+    let e = rotate(&kms, &owner(), &key).unwrap_err();
     assert_eq!(e.code(), "KMSInvalidStateException");
     assert_eq!(
         e.to_string(),
@@ -285,24 +128,13 @@ fn rotate_key_on_demand_without_material_pending_rotation_is_invalid_state() {
 
 #[test]
 fn reimporting_different_bytes_as_existing_key_material_is_incorrect_key_material() {
-    let kms = memory_kms();
+    let kms = kms();
     let key = external_key(&kms);
     let a = material();
-    let a_id = import(&kms, &key, &a, Import::default()).unwrap();
+    let a_id = import(&kms, &owner(), &key, &a, Import::default()).unwrap();
     let b = material();
-    let b_id = new_material(&kms, &key, &b).unwrap();
-    let existing = |bytes: &[u8], id: Option<&str>| {
-        import(
-            &kms,
-            &key,
-            bytes,
-            Import {
-                import_type: Some(ImportType::ExistingKeyMaterial),
-                key_material_id: id,
-                ..Default::default()
-            },
-        )
-    };
+    let b_id = new_material(&kms, &owner(), &key, &b).unwrap();
+    let existing = |bytes: &[u8], id| import_existing(&kms, &owner(), &key, bytes, id);
     for (bytes, id) in [
         (material(), None),
         (material(), Some(a_id.as_str())),
@@ -316,19 +148,23 @@ fn reimporting_different_bytes_as_existing_key_material_is_incorrect_key_materia
     assert_eq!(existing(&a, Some(&a_id)).unwrap(), a_id);
     assert_eq!(existing(&b, None).unwrap(), b_id);
     // The default import type after the first import is EXISTING.
-    let e = import(&kms, &key, &material(), Import::default()).unwrap_err();
+    let e = import(&kms, &owner(), &key, &material(), Import::default()).unwrap_err();
     assert_eq!(e.code(), "IncorrectKeyMaterialException");
-    assert_eq!(describe(&kms, &key).current_key_material_id, Some(a_id));
+    assert_eq!(
+        describe(&kms, &owner(), &key).current_key_material_id,
+        Some(a_id)
+    );
 }
 
 #[test]
 fn new_key_material_takes_no_key_material_id_one_pending_at_a_time_and_never_known_bytes() {
-    let kms = memory_kms();
+    let kms = kms();
     let key = external_key(&kms);
     let a = material();
-    let a_id = import(&kms, &key, &a, Import::default()).unwrap();
+    let a_id = import(&kms, &owner(), &key, &a, Import::default()).unwrap();
     let e = import(
         &kms,
+        &owner(),
         &key,
         &material(),
         Import {
@@ -339,14 +175,14 @@ fn new_key_material_takes_no_key_material_id_one_pending_at_a_time_and_never_kno
     )
     .unwrap_err();
     assert_eq!(e.code(), "ValidationException");
-    let e = new_material(&kms, &key, &a).unwrap_err();
+    let e = new_material(&kms, &owner(), &key, &a).unwrap_err();
     assert_eq!(
         e.code(),
         "IncorrectKeyMaterialException",
         "already the key's"
     );
-    new_material(&kms, &key, &material()).unwrap();
-    let e = new_material(&kms, &key, &material()).unwrap_err();
+    new_material(&kms, &owner(), &key, &material()).unwrap();
+    let e = new_material(&kms, &owner(), &key, &material()).unwrap_err();
     assert_eq!(
         e.code(),
         "KMSInvalidStateException",
@@ -356,95 +192,101 @@ fn new_key_material_takes_no_key_material_id_one_pending_at_a_time_and_never_kno
 
 #[test]
 fn deleting_a_non_current_material_makes_the_key_pending_import_until_it_is_reimported() {
-    let kms = memory_kms();
+    let kms = kms();
     let key = external_key(&kms);
     let a = material();
-    let a_id = import(&kms, &key, &a, Import::default()).unwrap();
-    let blob_a = encrypt(&kms, &key).unwrap();
-    let b_id = new_material(&kms, &key, &material()).unwrap();
-    rotate(&kms, &key).unwrap();
-    let blob_b = encrypt(&kms, &key).unwrap();
+    let a_id = import(&kms, &owner(), &key, &a, Import::default()).unwrap();
+    let blob_a = encrypt(&kms, &owner(), &key).unwrap();
+    let b_id = new_material(&kms, &owner(), &key, &material()).unwrap();
+    rotate(&kms, &owner(), &key).unwrap();
+    let blob_b = encrypt(&kms, &owner(), &key).unwrap();
 
-    assert_eq!(delete(&kms, &key, Some(&a_id)).unwrap(), Some(a_id.clone()));
-    let m = describe(&kms, &key);
+    assert_eq!(
+        delete_material(&kms, &owner(), &key, Some(&a_id)).unwrap(),
+        Some(a_id.clone())
+    );
+    let m = describe(&kms, &owner(), &key);
     assert_eq!(m.key_state, KeyState::PendingImport);
     assert_eq!(m.current_key_material_id, Some(b_id.clone()));
     // Every Decrypt refuses while the key is PendingImport, whichever
     // material made the ciphertext; nothing of the material is in the error.
     let pending = format!("{} is pending import.", m.arn);
     for blob in [&blob_a, &blob_b] {
-        let e = decrypt(&kms, blob).unwrap_err();
+        let e = decrypted_by(&kms, &owner(), blob).unwrap_err();
         assert_eq!(e.code(), "KMSInvalidStateException");
         assert_eq!(e.to_string(), pending);
     }
-    assert_eq!(encrypt(&kms, &key).unwrap_err().to_string(), pending);
-    let listed = all_materials(&kms, &key);
+    assert_eq!(
+        encrypt(&kms, &owner(), &key).unwrap_err().to_string(),
+        pending
+    );
+    let listed = all_materials(&kms, &owner(), &key);
     assert_eq!(listed[0].import_state, Some(ImportState::PendingImport));
     assert_eq!(listed[0].expiration_model, None);
     assert_eq!(listed[1].import_state, Some(ImportState::Imported));
 
-    import(
-        &kms,
-        &key,
-        &a,
-        Import {
-            import_type: Some(ImportType::ExistingKeyMaterial),
-            key_material_id: Some(&a_id),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    assert_eq!(describe(&kms, &key).key_state, KeyState::Enabled);
-    assert_eq!(decrypt(&kms, &blob_a).unwrap(), a_id);
-    assert_eq!(decrypt(&kms, &blob_b).unwrap(), b_id);
+    import_existing(&kms, &owner(), &key, &a, Some(&a_id)).unwrap();
+    assert_eq!(describe(&kms, &owner(), &key).key_state, KeyState::Enabled);
+    assert_eq!(decrypted_by(&kms, &owner(), &blob_a).unwrap(), a_id);
+    assert_eq!(decrypted_by(&kms, &owner(), &blob_b).unwrap(), b_id);
 }
 
 #[test]
 fn deleting_without_key_material_id_deletes_the_current_material_and_keeps_its_id() {
-    let kms = memory_kms();
+    let kms = kms();
     let key = external_key(&kms);
-    let a_id = import(&kms, &key, &material(), Import::default()).unwrap();
-    assert_eq!(delete(&kms, &key, None).unwrap(), Some(a_id.clone()));
-    let m = describe(&kms, &key);
+    let a_id = import(&kms, &owner(), &key, &material(), Import::default()).unwrap();
+    assert_eq!(
+        delete_material(&kms, &owner(), &key, None).unwrap(),
+        Some(a_id.clone())
+    );
+    let m = describe(&kms, &owner(), &key);
     assert_eq!(m.key_state, KeyState::PendingImport);
     assert_eq!(m.current_key_material_id, Some(a_id));
     assert_eq!(m.expiration_model, None);
     // Deleting again has no effect.
-    delete(&kms, &key, None).unwrap();
-    assert_eq!(describe(&kms, &key).key_state, KeyState::PendingImport);
+    delete_material(&kms, &owner(), &key, None).unwrap();
+    assert_eq!(
+        describe(&kms, &owner(), &key).key_state,
+        KeyState::PendingImport
+    );
 }
 
 #[test]
 fn deleting_material_pending_rotation_removes_it_and_the_key_stays_enabled() {
-    let kms = memory_kms();
+    let kms = kms();
     let key = external_key(&kms);
-    import(&kms, &key, &material(), Import::default()).unwrap();
+    import(&kms, &owner(), &key, &material(), Import::default()).unwrap();
     let pending = material();
-    let pending_id = new_material(&kms, &key, &pending).unwrap();
+    let pending_id = new_material(&kms, &owner(), &key, &pending).unwrap();
     assert_eq!(
-        delete(&kms, &key, Some(&pending_id)).unwrap(),
+        delete_material(&kms, &owner(), &key, Some(&pending_id)).unwrap(),
         Some(pending_id.clone())
     );
-    assert_eq!(describe(&kms, &key).key_state, KeyState::Enabled);
-    assert_eq!(all_materials(&kms, &key).len(), 1);
+    assert_eq!(describe(&kms, &owner(), &key).key_state, KeyState::Enabled);
+    assert_eq!(all_materials(&kms, &owner(), &key).len(), 1);
     // Not associated with the key for good: it cannot be re-imported as
     // existing material, other material can take its place.
-    let e = import(&kms, &key, &pending, Import::default()).unwrap_err();
+    let e = import(&kms, &owner(), &key, &pending, Import::default()).unwrap_err();
     assert_eq!(e.code(), "IncorrectKeyMaterialException");
-    let other = new_material(&kms, &key, &material()).unwrap();
-    rotate(&kms, &key).unwrap();
-    assert_eq!(describe(&kms, &key).current_key_material_id, Some(other));
-    let e = delete(&kms, &key, Some(&pending_id)).unwrap_err();
+    let other = new_material(&kms, &owner(), &key, &material()).unwrap();
+    rotate(&kms, &owner(), &key).unwrap();
+    assert_eq!(
+        describe(&kms, &owner(), &key).current_key_material_id,
+        Some(other)
+    );
+    let e = delete_material(&kms, &owner(), &key, Some(&pending_id)).unwrap_err();
     assert_eq!(e.code(), "NotFoundException");
 }
 
 #[test]
 fn each_material_expires_on_its_own_valid_to_and_the_key_shows_the_earliest() {
-    let kms = memory_kms();
+    let kms = kms();
     let key = external_key(&kms);
     let now = kms.clock.now_ms();
     import(
         &kms,
+        &owner(),
         &key,
         &material(),
         Import {
@@ -455,6 +297,7 @@ fn each_material_expires_on_its_own_valid_to_and_the_key_shows_the_earliest() {
     .unwrap();
     import(
         &kms,
+        &owner(),
         &key,
         &material(),
         Import {
@@ -465,61 +308,59 @@ fn each_material_expires_on_its_own_valid_to_and_the_key_shows_the_earliest() {
     )
     .unwrap();
     // Material pending rotation is not the key's yet: not in its ValidTo.
-    let valid_to = describe(&kms, &key).valid_to.unwrap();
+    let valid_to = describe(&kms, &owner(), &key).valid_to.unwrap();
     assert_eq!((valid_to * 1000.0).round() as i64, now + 10 * DAY_MS);
     kms.clock.advance_ms(DAY_MS);
     assert_eq!(kms.sweep().materials_expired.unwrap(), 1);
     assert_eq!(
-        describe(&kms, &key).key_state,
+        describe(&kms, &owner(), &key).key_state,
         KeyState::Enabled,
         "only the pending one expired"
     );
-    assert_eq!(all_materials(&kms, &key).len(), 1);
-    assert!(encrypt(&kms, &key).is_ok());
-    new_material(&kms, &key, &material()).unwrap();
+    assert_eq!(all_materials(&kms, &owner(), &key).len(), 1);
+    assert!(encrypt(&kms, &owner(), &key).is_ok());
+    new_material(&kms, &owner(), &key, &material()).unwrap();
     kms.clock.advance_ms(9 * DAY_MS);
-    assert!(encrypt(&kms, &key).is_err(), "refused before the sweep");
-    let e = rotate(&kms, &key).unwrap_err();
+    assert!(
+        encrypt(&kms, &owner(), &key).is_err(),
+        "refused before the sweep"
+    );
+    let e = rotate(&kms, &owner(), &key).unwrap_err();
     assert_eq!(
         e.to_string(),
         format!("{} is pending import.", arn(&kms, &key))
     );
-    assert_eq!(describe(&kms, &key).key_state, KeyState::PendingImport);
+    assert_eq!(
+        describe(&kms, &owner(), &key).key_state,
+        KeyState::PendingImport
+    );
     assert_eq!(kms.sweep().materials_expired.unwrap(), 1);
-    let m = describe(&kms, &key);
+    let m = describe(&kms, &owner(), &key);
     assert_eq!(m.key_state, KeyState::PendingImport);
     assert!(m.current_key_material_id.is_some());
 }
 
 #[test]
 fn imported_materials_and_the_one_pending_rotation_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("kms.db");
-    let sealer = Arc::new(Sealer::ephemeral().unwrap());
-    let open = || {
-        Kms::open(
-            Arc::new(SqliteStore::open(&path).unwrap()) as Arc<dyn Store>,
-            sealer.clone(),
-        )
-        .unwrap()
-    };
+    let db = SqliteKms::new();
+    let open = || db.open();
     let kms = open();
     let key = external_key(&kms);
-    let a_id = import(&kms, &key, &material(), Import::default()).unwrap();
-    let blob_a = encrypt(&kms, &key).unwrap();
-    let b_id = new_material(&kms, &key, &material()).unwrap();
-    rotate(&kms, &key).unwrap();
-    let blob_b = encrypt(&kms, &key).unwrap();
-    let c_id = new_material(&kms, &key, &material()).unwrap();
+    let a_id = import(&kms, &owner(), &key, &material(), Import::default()).unwrap();
+    let blob_a = encrypt(&kms, &owner(), &key).unwrap();
+    let b_id = new_material(&kms, &owner(), &key, &material()).unwrap();
+    rotate(&kms, &owner(), &key).unwrap();
+    let blob_b = encrypt(&kms, &owner(), &key).unwrap();
+    let c_id = new_material(&kms, &owner(), &key, &material()).unwrap();
     let deleted = external_key(&kms);
-    let d_id = import(&kms, &deleted, &material(), Import::default()).unwrap();
-    delete(&kms, &deleted, None).unwrap();
+    let d_id = import(&kms, &owner(), &deleted, &material(), Import::default()).unwrap();
+    delete_material(&kms, &owner(), &deleted, None).unwrap();
     drop(kms);
 
     let kms = open();
-    assert_eq!(decrypt(&kms, &blob_a).unwrap(), a_id);
-    assert_eq!(decrypt(&kms, &blob_b).unwrap(), b_id);
-    let states: Vec<_> = all_materials(&kms, &key)
+    assert_eq!(decrypted_by(&kms, &owner(), &blob_a).unwrap(), a_id);
+    assert_eq!(decrypted_by(&kms, &owner(), &blob_b).unwrap(), b_id);
+    let states: Vec<_> = all_materials(&kms, &owner(), &key)
         .into_iter()
         .map(|e| (e.key_material_id, e.key_material_state))
         .collect();
@@ -531,16 +372,19 @@ fn imported_materials_and_the_one_pending_rotation_survive_a_restart() {
             (c_id.clone(), KeyMaterialState::PendingRotation),
         ]
     );
-    rotate(&kms, &key).unwrap();
-    assert_eq!(decrypt(&kms, &encrypt(&kms, &key).unwrap()).unwrap(), c_id);
-    let m = describe(&kms, &deleted);
+    rotate(&kms, &owner(), &key).unwrap();
+    assert_eq!(
+        decrypted_by(&kms, &owner(), &encrypt(&kms, &owner(), &key).unwrap()).unwrap(),
+        c_id
+    );
+    let m = describe(&kms, &owner(), &deleted);
     assert_eq!(m.key_state, KeyState::PendingImport);
     assert_eq!(m.current_key_material_id, Some(d_id));
 }
 
 #[test]
 fn import_into_another_accounts_key_is_refused_before_anything_else() {
-    let kms = memory_kms();
+    let kms = kms();
     let key = external_key(&kms);
     let arn = arn(&kms, &key);
     let e = kms
@@ -572,11 +416,11 @@ fn import_into_another_accounts_key_is_refused_before_anything_else() {
 
 #[test]
 fn an_import_token_of_one_key_does_not_import_new_material_into_another() {
-    let kms = memory_kms();
+    let kms = kms();
     let key = external_key(&kms);
     let other = external_key(&kms);
-    import(&kms, &key, &material(), Import::default()).unwrap();
-    import(&kms, &other, &material(), Import::default()).unwrap();
+    import(&kms, &owner(), &key, &material(), Import::default()).unwrap();
+    import(&kms, &owner(), &other, &material(), Import::default()).unwrap();
     let p = kms
         .get_parameters_for_import(
             &owner(),
@@ -601,14 +445,17 @@ fn an_import_token_of_one_key_does_not_import_new_material_into_another() {
         )
         .unwrap_err();
     assert_eq!(e.code(), "InvalidImportTokenException");
-    assert!(all_materials(&kms, &key).len() == 1, "nothing pending");
+    assert!(
+        all_materials(&kms, &owner(), &key).len() == 1,
+        "nothing pending"
+    );
 }
 
 #[test]
 fn rotate_key_on_demand_checks_the_key_state_before_the_key_type() {
-    let kms = memory_kms();
+    let kms = kms();
     let rsa = new_key(&kms, Some(KeySpec::Rsa2048), Some(KeyUsage::EncryptDecrypt));
-    let e = rotate(&kms, &rsa).unwrap_err();
+    let e = rotate(&kms, &owner(), &rsa).unwrap_err();
     assert_eq!(e.code(), "UnsupportedOperationException");
     assert_eq!(e.message().as_deref(), Some(""), "AWS sends no text");
     kms.disable_key(
@@ -619,20 +466,23 @@ fn rotate_key_on_demand_checks_the_key_state_before_the_key_type() {
         },
     )
     .unwrap();
-    assert_eq!(rotate(&kms, &rsa).unwrap_err().code(), "DisabledException");
+    assert_eq!(
+        rotate(&kms, &owner(), &rsa).unwrap_err().code(),
+        "DisabledException"
+    );
 }
 
 #[test]
 fn the_on_demand_rotation_limit_counts_imported_rotations_with_aws_text() {
-    let kms = memory_kms();
+    let kms = kms();
     let key = external_key(&kms);
-    import(&kms, &key, &material(), Import::default()).unwrap();
+    import(&kms, &owner(), &key, &material(), Import::default()).unwrap();
     for _ in 0..ON_DEMAND_ROTATION_LIMIT {
-        new_material(&kms, &key, &material()).unwrap();
-        rotate(&kms, &key).unwrap();
+        new_material(&kms, &owner(), &key, &material()).unwrap();
+        rotate(&kms, &owner(), &key).unwrap();
     }
-    new_material(&kms, &key, &material()).unwrap();
-    let e = rotate(&kms, &key).unwrap_err();
+    new_material(&kms, &owner(), &key, &material()).unwrap();
+    let e = rotate(&kms, &owner(), &key).unwrap_err();
     assert_eq!(e.code(), "LimitExceededException");
     assert_eq!(
         e.to_string(),
@@ -667,25 +517,31 @@ fn nodes_on_one_store_share_imported_materials_their_rotation_and_deletion() {
     let a = Kms::open(store.clone(), sealer.clone()).unwrap();
     let b = Kms::open(store.clone(), sealer).unwrap();
     let key = external_key(&a);
-    let first = import(&a, &key, &material(), Import::default()).unwrap();
+    let first = import(&a, &owner(), &key, &material(), Import::default()).unwrap();
     catch_up(&b, &store);
-    let blob_first = encrypt(&b, &key).unwrap();
-    let next = new_material(&a, &key, &material()).unwrap();
+    let blob_first = encrypt(&b, &owner(), &key).unwrap();
+    let next = new_material(&a, &owner(), &key, &material()).unwrap();
     catch_up(&b, &store);
     assert_eq!(
-        all_materials(&b, &key)[1].key_material_state,
+        all_materials(&b, &owner(), &key)[1].key_material_state,
         KeyMaterialState::PendingRotation
     );
     // b rotates to the material a imported (b reads it from the store).
-    rotate(&b, &key).unwrap();
+    rotate(&b, &owner(), &key).unwrap();
     catch_up(&a, &store);
-    assert_eq!(decrypt(&b, &encrypt(&a, &key).unwrap()).unwrap(), next);
-    assert_eq!(decrypt(&a, &blob_first).unwrap(), first);
-    delete(&a, &key, Some(&first)).unwrap();
-    catch_up(&b, &store);
-    assert_eq!(describe(&b, &key).key_state, KeyState::PendingImport);
     assert_eq!(
-        decrypt(&b, &blob_first).unwrap_err().code(),
+        decrypted_by(&b, &owner(), &encrypt(&a, &owner(), &key).unwrap()).unwrap(),
+        next
+    );
+    assert_eq!(decrypted_by(&a, &owner(), &blob_first).unwrap(), first);
+    delete_material(&a, &owner(), &key, Some(&first)).unwrap();
+    catch_up(&b, &store);
+    assert_eq!(
+        describe(&b, &owner(), &key).key_state,
+        KeyState::PendingImport
+    );
+    assert_eq!(
+        decrypted_by(&b, &owner(), &blob_first).unwrap_err().code(),
         "KMSInvalidStateException"
     );
 }

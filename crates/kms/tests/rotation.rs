@@ -8,17 +8,15 @@
 use std::sync::Arc;
 
 use ferrokms_kms::api::{
-    DecryptRequest, DescribeKeyRequest, DisableKeyRequest, EnableKeyRotationRequest,
-    EncryptRequest, GetKeyRotationStatusRequest, ListKeyRotationsRequest, RotateKeyOnDemandRequest,
-    ScheduleKeyDeletionRequest, SecretBlob,
+    DecryptRequest, DisableKeyRequest, EnableKeyRotationRequest, EncryptRequest,
+    GetKeyRotationStatusRequest, ListKeyRotationsRequest, ScheduleKeyDeletionRequest, SecretBlob,
 };
 use ferrokms_kms::model::{IncludeKeyMaterial, KeyMaterialState, KeySpec, KeyUsage, RotationType};
 use ferrokms_kms::{Kms, KmsError};
 use ferrokms_store::{MemoryStore, Sealer, SqliteStore, Store};
-use ferrokms_testkit::kms::{new_key, owner};
+use ferrokms_testkit::kms::material::{list_rotations, rotate};
+use ferrokms_testkit::kms::{describe, kms, new_key, owner, SqliteKms, DAY_MS};
 use zeroize::Zeroizing;
-
-const DAY_MS: i64 = 24 * 3600 * 1000;
 
 fn encrypt(kms: &Kms, key_id: &str, text: &[u8]) -> Vec<u8> {
     kms.encrypt(
@@ -49,41 +47,18 @@ fn decrypt(kms: &Kms, blob: &[u8]) -> (Vec<u8>, String) {
 }
 
 fn current_material(kms: &Kms, key_id: &str) -> String {
-    kms.describe_key(
-        &owner(),
-        DescribeKeyRequest {
-            key_id: key_id.into(),
-            grant_tokens: None,
-        },
-    )
-    .unwrap()
-    .key_metadata
-    .current_key_material_id
-    .unwrap()
-}
-
-fn rotate(kms: &Kms, key_id: &str) -> Result<String, KmsError> {
-    kms.rotate_key_on_demand(
-        &owner(),
-        RotateKeyOnDemandRequest {
-            key_id: key_id.into(),
-            grant_tokens: None,
-        },
-    )
-    .map(|r| r.key_id)
+    describe(kms, &owner(), key_id)
+        .current_key_material_id
+        .unwrap()
 }
 
 fn list(kms: &Kms, key_id: &str, all: bool) -> Vec<(String, Option<RotationType>)> {
-    kms.list_key_rotations(
+    list_rotations(
+        kms,
         &owner(),
-        ListKeyRotationsRequest {
-            key_id: key_id.into(),
-            include_key_material: all.then_some(IncludeKeyMaterial::AllKeyMaterial),
-            ..Default::default()
-        },
+        key_id,
+        all.then_some(IncludeKeyMaterial::AllKeyMaterial),
     )
-    .unwrap()
-    .rotations
     .into_iter()
     .map(|e| (e.key_material_id, e.rotation_type))
     .collect()
@@ -134,7 +109,7 @@ fn three_rotations_then_restart(store: Arc<dyn Store>, reopen: impl Fn() -> Arc<
     blobs.push((encrypt(&kms, &key, b"v1"), current_material(&kms, &key)));
 
     // On demand: the schedule does not move.
-    assert!(rotate(&kms, &key)
+    assert!(rotate(&kms, &owner(), &key)
         .unwrap()
         .starts_with("arn:aws:kms:us-east-1:111122223333:key/"));
     assert_eq!(next_rotation(&kms, &key).unwrap(), second_next);
@@ -198,16 +173,12 @@ fn rotations_keep_old_ciphertexts_sqlite_store() {
 
 #[test]
 fn the_26th_on_demand_rotation_is_refused() {
-    let kms = Kms::open(
-        Arc::new(MemoryStore::default()),
-        Arc::new(Sealer::ephemeral().unwrap()),
-    )
-    .unwrap();
+    let kms = kms();
     let key = new_key(&kms, None, None);
     for _ in 0..25 {
-        rotate(&kms, &key).unwrap();
+        rotate(&kms, &owner(), &key).unwrap();
     }
-    let e = rotate(&kms, &key).unwrap_err();
+    let e = rotate(&kms, &owner(), &key).unwrap_err();
     assert_eq!(e.code(), "LimitExceededException", "{e:?}");
     assert_eq!(list(&kms, &key, false).len(), 25);
     // Automatic rotations do not count against the limit.
@@ -225,11 +196,7 @@ fn the_26th_on_demand_rotation_is_refused() {
 
 #[test]
 fn only_enabled_symmetric_keys_rotate() {
-    let kms = Kms::open(
-        Arc::new(MemoryStore::default()),
-        Arc::new(Sealer::ephemeral().unwrap()),
-    )
-    .unwrap();
+    let kms = kms();
     let c = owner();
     let code = |r: Result<String, KmsError>| r.unwrap_err().code();
     for (spec, usage) in [
@@ -237,7 +204,10 @@ fn only_enabled_symmetric_keys_rotate() {
         (KeySpec::Hmac256, KeyUsage::GenerateVerifyMac),
     ] {
         let k = new_key(&kms, Some(spec), Some(usage));
-        assert_eq!(code(rotate(&kms, &k)), "UnsupportedOperationException");
+        assert_eq!(
+            code(rotate(&kms, &owner(), &k)),
+            "UnsupportedOperationException"
+        );
         let e = kms
             .list_key_rotations(
                 &c,
@@ -267,7 +237,7 @@ fn only_enabled_symmetric_keys_rotate() {
         },
     )
     .unwrap();
-    assert_eq!(code(rotate(&kms, &disabled)), "DisabledException");
+    assert_eq!(code(rotate(&kms, &owner(), &disabled)), "DisabledException");
 
     let doomed = new_key(&kms, None, None);
     kms.schedule_key_deletion(
@@ -278,7 +248,10 @@ fn only_enabled_symmetric_keys_rotate() {
         },
     )
     .unwrap();
-    assert_eq!(code(rotate(&kms, &doomed)), "KMSInvalidStateException");
+    assert_eq!(
+        code(rotate(&kms, &owner(), &doomed)),
+        "KMSInvalidStateException"
+    );
 
     // A disabled key is not rotated on schedule; enabled again, it catches up.
     kms.clock.advance_ms(91 * DAY_MS);
@@ -296,14 +269,10 @@ fn only_enabled_symmetric_keys_rotate() {
 
 #[test]
 fn list_key_rotations_pages() {
-    let kms = Kms::open(
-        Arc::new(MemoryStore::default()),
-        Arc::new(Sealer::ephemeral().unwrap()),
-    )
-    .unwrap();
+    let kms = kms();
     let key = new_key(&kms, None, None);
     for _ in 0..5 {
-        rotate(&kms, &key).unwrap();
+        rotate(&kms, &owner(), &key).unwrap();
     }
     let mut marker = None;
     let mut seen = Vec::new();
@@ -350,11 +319,7 @@ fn list_key_rotations_pages() {
 
 #[test]
 fn first_automatic_rotation_is_one_period_after_rotation_was_enabled() {
-    let kms = Kms::open(
-        Arc::new(MemoryStore::default()),
-        Arc::new(Sealer::ephemeral().unwrap()),
-    )
-    .unwrap();
+    let kms = kms();
     let key = new_key(&kms, None, None);
     // Enabled 200 days after the key was created: due 90 days after that,
     // not 90 days after creation (which would be at once).
@@ -381,10 +346,8 @@ fn first_automatic_rotation_is_one_period_after_rotation_was_enabled() {
 /// more than ten materials still reloads each at its own version.
 #[test]
 fn more_than_ten_materials_reload_each_at_its_version_sqlite_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("kms.sqlite");
-    let sealer = Arc::new(Sealer::ephemeral().unwrap());
-    let kms = Kms::open(Arc::new(SqliteStore::open(&path).unwrap()), sealer.clone()).unwrap();
+    let db = SqliteKms::new();
+    let kms = db.open();
     let key = new_key(&kms, None, None);
     kms.enable_key_rotation(
         &owner(),
@@ -405,7 +368,7 @@ fn more_than_ten_materials_reload_each_at_its_version_sqlite_store() {
         ));
     }
     drop(kms);
-    let kms = Kms::open(Arc::new(SqliteStore::open(&path).unwrap()), sealer).unwrap();
+    let kms = db.open();
     for (i, (blob, mid)) in blobs.iter().enumerate() {
         let (plain, used) = decrypt(&kms, blob);
         assert_eq!(plain, format!("v{i}").as_bytes());

@@ -25,7 +25,7 @@ use ferrokms_kms::{Caller, Kms, KmsError};
 use ferrokms_policy::PolicyKind;
 use ferrokms_testkit::kms::{
     allow, blob, create_key, default_key_in, denied, encrypt, kms, no_allow, owner, principal,
-    root, root_arn, session, user, with_facts, ACCT, OTHER,
+    root, root_arn, session, user, validation, with_facts, ACCT, OTHER,
 };
 
 /// The account of the principal trusted to stand in for AWS services.
@@ -93,13 +93,6 @@ fn service_grant(kms: &Kms, by: &Caller, key: &str, ops: &[&str]) -> Result<Stri
         },
     )
     .map(|r| r.grant_id)
-}
-
-fn validation(r: Result<impl std::fmt::Debug, KmsError>) -> String {
-    match r {
-        Err(KmsError::Validation(m)) => m,
-        other => panic!("expected ValidationException, got {other:?}"),
-    }
 }
 
 fn list_grants(kms: &Kms, by: &Caller, req: ListGrantsRequest) -> Result<Vec<String>, KmsError> {

@@ -7,30 +7,15 @@
 
 use std::sync::Arc;
 
-use ferrokms_kms::api::{DecryptRequest, EncryptRequest, GetKeyLastUsageRequest, SecretBlob};
+use ferrokms_kms::api::{DecryptRequest, GetKeyLastUsageRequest};
 use ferrokms_kms::replica::RemoteDoc;
 use ferrokms_kms::usage::{with_request_ids, RequestIds};
 use ferrokms_kms::{Kms, KmsError};
 use ferrokms_store::{MemoryStore, Sealer, Store};
-use ferrokms_testkit::kms::{new_key, owner};
-use zeroize::Zeroizing;
+use ferrokms_testkit::kms::{encrypt, new_key, owner};
 
 fn open(store: &Arc<MemoryStore>, sealer: &Arc<Sealer>) -> Kms {
     Kms::open(store.clone() as Arc<dyn Store>, sealer.clone()).unwrap()
-}
-
-fn encrypt(kms: &Kms, key_id: &str) -> Vec<u8> {
-    kms.encrypt(
-        &owner(),
-        EncryptRequest {
-            key_id: key_id.into(),
-            plaintext: SecretBlob(Zeroizing::new(b"hello".to_vec())),
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .ciphertext_blob
-    .0
 }
 
 fn last_usage(kms: &Kms, key_id: &str) -> Option<(String, f64, Option<String>)> {
@@ -74,7 +59,7 @@ fn last_usage_survives_a_flush_and_a_restart_on_the_same_store() {
         request_id: 0x0123_4567_89ab_4cde_8f01_2345_6789_abcd,
         event_id: 0x1111_2222_3333_4444_8555_6666_7777_8888,
     };
-    let blob = encrypt(&kms, &key);
+    let blob = encrypt(&kms, &owner(), &key).unwrap();
     with_request_ids(ids, || {
         kms.decrypt(
             &owner(),
@@ -105,7 +90,7 @@ fn usage_not_flushed_before_a_restart_is_lost_and_nothing_else() {
     let sealer = Arc::new(Sealer::ephemeral().unwrap());
     let kms = open(&store, &sealer);
     let key = new_key(&kms, None, None);
-    encrypt(&kms, &key);
+    encrypt(&kms, &owner(), &key).unwrap();
     drop(kms);
     let reopened = open(&store, &sealer);
     assert_eq!(last_usage(&reopened, &key), None);
@@ -117,7 +102,7 @@ fn a_usage_document_from_another_node_never_moves_last_usage_backwards() {
     let sealer = Arc::new(Sealer::ephemeral().unwrap());
     let a = open(&store_a, &sealer);
     let key = new_key(&a, None, None);
-    encrypt(&a, &key);
+    encrypt(&a, &owner(), &key).unwrap();
     a.flush_usage().unwrap();
     let doc = store_a
         .load("kms.usage")

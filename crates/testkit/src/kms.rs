@@ -1,22 +1,36 @@
 //! In-process KMS for tests: a [`Kms`] on a memory store, callers of every
 //! kind built the way the edge builds them (a [`CallerProfile`] with
 //! parsed identity-side policies; request facts for the global condition
-//! keys), policy documents, keys, and AWS's AccessDenied texts.
+//! keys), policy documents, keys, Encrypt/Decrypt/DescribeKey as one
+//! call each, a KMS on disk that restarts, and AWS's AccessDenied and
+//! ValidationException texts. [`material`]: EXTERNAL keys, importing,
+//! rotating, listing and deleting key material.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use ferrokms_authz::{CallerIdentity, CallerPolicy, CallerProfile, RequestContext, RequestFacts};
-use ferrokms_kms::api::{CreateKeyRequest, EncryptRequest, SecretBlob};
-use ferrokms_kms::model::{KeySpec, KeyUsage};
+use ferrokms_kms::api::{
+    Blob, CreateKeyRequest, DecryptRequest, DescribeKeyRequest, EncryptRequest, SecretBlob,
+};
+use ferrokms_kms::model::{KeyMetadata, KeySpec, KeyUsage};
 use ferrokms_kms::{Caller, Kms, KmsError};
 use ferrokms_policy::{Context, ParseOptions, Policy, PolicyKind, RequestPrincipal};
-use ferrokms_store::{MemoryStore, Sealer, Store};
+use ferrokms_store::{MemoryStore, Sealer, SqliteStore, Store};
 use ferrokms_types::{AccountId, Region};
+
+pub mod material;
 
 /// The account that owns the tests' keys.
 pub const ACCT: &str = "111122223333";
 /// Another account: an external caller, or a cross-account grantee.
 pub const OTHER: &str = "444455556666";
+
+/// A day in milliseconds, for moving the service clock.
+pub const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// The plaintext [`encrypt`] encrypts.
+pub const SECRET: &[u8] = b"secret";
 
 /// us-east-1.
 pub fn region() -> Region {
@@ -171,17 +185,100 @@ pub fn blob(b: &[u8]) -> SecretBlob {
     SecretBlob(zeroize::Zeroizing::new(b.to_vec()))
 }
 
-/// Encrypt of one byte under `key` as `caller`.
-pub fn encrypt(kms: &Kms, caller: &Caller, key: &str) -> Result<(), KmsError> {
+/// Encrypt of [`SECRET`] under `key` as `caller`; the ciphertext.
+pub fn encrypt(kms: &Kms, caller: &Caller, key: &str) -> Result<Vec<u8>, KmsError> {
     kms.encrypt(
         caller,
         EncryptRequest {
             key_id: key.to_string(),
-            plaintext: blob(b"x"),
+            plaintext: blob(SECRET),
             ..Default::default()
         },
     )
-    .map(|_| ())
+    .map(|r| r.ciphertext_blob.0)
+}
+
+/// Decrypt of `ciphertext` as `caller` (the key is the one the ciphertext
+/// names); the plaintext.
+pub fn decrypt(kms: &Kms, caller: &Caller, ciphertext: &[u8]) -> Result<Vec<u8>, KmsError> {
+    kms.decrypt(
+        caller,
+        DecryptRequest {
+            ciphertext_blob: Some(Blob(ciphertext.to_vec())),
+            ..Default::default()
+        },
+    )
+    .map(|r| r.plaintext.0.to_vec())
+}
+
+/// Decrypt of a ciphertext of [`SECRET`] (from [`encrypt`]) as `caller`:
+/// checks the plaintext is [`SECRET`] and returns the KeyMaterialId that
+/// Decrypt names, the material that made the ciphertext.
+pub fn decrypted_by(kms: &Kms, caller: &Caller, ciphertext: &[u8]) -> Result<String, KmsError> {
+    let out = kms.decrypt(
+        caller,
+        DecryptRequest {
+            ciphertext_blob: Some(Blob(ciphertext.to_vec())),
+            ..Default::default()
+        },
+    )?;
+    assert_eq!(out.plaintext.0.as_slice(), SECRET);
+    Ok(out.key_material_id.unwrap())
+}
+
+/// DescribeKey of `key` as `caller`: the key's metadata as that caller's
+/// Region sees it.
+pub fn describe(kms: &Kms, caller: &Caller, key: &str) -> KeyMetadata {
+    kms.describe_key(
+        caller,
+        DescribeKeyRequest {
+            key_id: key.into(),
+            grant_tokens: None,
+        },
+    )
+    .unwrap()
+    .key_metadata
+}
+
+/// The ARN of `key` (a key of [`ACCT`] in us-east-1, as its owner sees it).
+pub fn arn(kms: &Kms, key: &str) -> String {
+    describe(kms, &owner(), key).arn
+}
+
+/// A SQLite database in a temporary directory and one root key: each
+/// [`SqliteKms::open`] is the service starting on them, so dropping the
+/// [`Kms`] and opening again is a restart.
+pub struct SqliteKms {
+    path: PathBuf,
+    sealer: Arc<Sealer>,
+    _dir: tempfile::TempDir,
+}
+
+impl SqliteKms {
+    /// A new, empty database and a new ephemeral root key.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        SqliteKms {
+            path: dir.path().join("kms.db"),
+            sealer: Arc::new(Sealer::ephemeral().unwrap()),
+            _dir: dir,
+        }
+    }
+
+    /// A KMS on the database, under the root key.
+    pub fn open(&self) -> Kms {
+        Kms::open(
+            Arc::new(SqliteStore::open(&self.path).unwrap()) as Arc<dyn Store>,
+            self.sealer.clone(),
+        )
+        .unwrap()
+    }
+}
+
+impl Default for SqliteKms {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The message of an AccessDenied; panics on any other outcome.
@@ -189,6 +286,14 @@ pub fn denied(r: Result<impl std::fmt::Debug, KmsError>) -> String {
     match r {
         Err(KmsError::AccessDenied(m)) => m,
         other => panic!("expected AccessDenied, got {other:?}"),
+    }
+}
+
+/// The message of a ValidationException; panics on any other outcome.
+pub fn validation(r: Result<impl std::fmt::Debug, KmsError>) -> String {
+    match r {
+        Err(KmsError::Validation(m)) => m,
+        other => panic!("expected ValidationException, got {other:?}"),
     }
 }
 
