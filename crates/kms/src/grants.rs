@@ -1142,8 +1142,8 @@ impl Kms {
             ));
         }
         dry_run(req.dry_run)?;
-        let _w = self.writer.lock();
-        self.require_key_locked(&r.addr)?;
+        let w = self.writer.lock();
+        self.current_key(&w, &r.addr)?;
         let existing = self
             .state
             .read()

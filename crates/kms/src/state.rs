@@ -359,11 +359,8 @@ impl Kms {
         addr: &KeyAddr,
         f: impl FnOnce(&mut KeyRecord) -> Result<T, KmsError>,
     ) -> Result<(Arc<Key>, T), KmsError> {
-        let _w = self.writer.lock();
-        let current =
-            self.state.read().keys.get(addr).cloned().ok_or_else(|| {
-                KmsError::NotFound(format!("Key '{}' does not exist", addr.arn()))
-            })?;
+        let w = self.writer.lock();
+        let current = self.current_key(&w, addr)?;
         let mut record = current.record.clone();
         let out = f(&mut record)?;
         if record == current.record {
@@ -424,20 +421,23 @@ impl Kms {
         Ok(key)
     }
 
-    /// For a writer (the caller holds the writer lock) about to store a
-    /// document that names the key at `addr` (an alias, a grant), which it
-    /// looked up before taking the lock: the key is still there. A key
-    /// deleted meanwhile (by the sweeper, or by a `--dev` reset) takes
-    /// nothing new, so no alias or grant ever names a key that is gone.
-    pub(crate) fn require_key_locked(&self, addr: &KeyAddr) -> Result<(), KmsError> {
-        if self.state.read().keys.contains_key(addr) {
-            Ok(())
-        } else {
-            Err(KmsError::NotFound(format!(
-                "Key '{}' does not exist",
-                addr.arn()
-            )))
-        }
+    /// The key at `addr` as it is now, for a writer: `_held` (the writer
+    /// lock's guard) proves the caller holds the lock, so nothing changes
+    /// the key between this read and the caller's write. A key looked up
+    /// before the lock may have been deleted meanwhile (by the sweeper, or
+    /// by a `--dev` reset): it is NotFound then, so no alias, grant or
+    /// material is ever stored for a key that is gone.
+    pub(crate) fn current_key(
+        &self,
+        _held: &parking_lot::MutexGuard<'_, ()>,
+        addr: &KeyAddr,
+    ) -> Result<Arc<Key>, KmsError> {
+        self.state
+            .read()
+            .keys
+            .get(addr)
+            .cloned()
+            .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", addr.arn())))
     }
 
     /// Creates a key with fresh material (or, `given`, the material and

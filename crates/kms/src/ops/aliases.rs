@@ -47,8 +47,8 @@ impl Kms {
             name,
         };
         let now = self.clock.now_ms();
-        let _w = self.writer.lock();
-        self.require_key_locked(&key.record.addr)?;
+        let w = self.writer.lock();
+        self.current_key(&w, &key.record.addr)?;
         {
             let state = self.state.read();
             if state.aliases.contains_key(&addr) {
@@ -107,8 +107,8 @@ impl Kms {
                 new_key.record.arn()
             )));
         }
-        let _w = self.writer.lock();
-        self.require_key_locked(&new_key.record.addr)?;
+        let w = self.writer.lock();
+        self.current_key(&w, &new_key.record.addr)?;
         let mut record = self
             .state
             .read()

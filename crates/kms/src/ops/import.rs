@@ -409,11 +409,8 @@ impl Kms {
             valid_to_ms,
         };
 
-        let _w = self.writer.lock();
-        let current =
-            self.state.read().keys.get(&addr).cloned().ok_or_else(|| {
-                KmsError::NotFound(format!("Key '{}' does not exist", addr.arn()))
-            })?;
+        let w = self.writer.lock();
+        let current = self.current_key(&w, &addr)?;
         let r = &current.record;
         require_importable_state(r)?;
         let role = if r.is_replica() {
@@ -572,14 +569,8 @@ impl Kms {
             }
             _ => {}
         }
-        let _w = self.writer.lock();
-        let current = self
-            .state
-            .read()
-            .keys
-            .get(&r.addr)
-            .cloned()
-            .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", r.arn())))?;
+        let w = self.writer.lock();
+        let current = self.current_key(&w, &r.addr)?;
         let r = &current.record;
         let target = match &req.key_material_id {
             Some(wanted) => {

@@ -138,8 +138,8 @@ impl Kms {
             mrk: None,
         };
         let key = self.insert_new_key(record, None)?;
-        let _w = self.writer.lock();
-        self.require_key_locked(&key.record.addr)?;
+        let w = self.writer.lock();
+        self.current_key(&w, &key.record.addr)?;
         if let Some(a) = self.state.read().aliases.get(alias) {
             // Another request created it meanwhile; ours stays unaliased.
             return Ok(self.state.read().keys.get(&a.target).cloned());

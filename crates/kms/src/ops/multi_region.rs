@@ -290,14 +290,8 @@ impl Kms {
             key.materials.clone()
         };
 
-        let _w = self.writer.lock();
-        let primary = self
-            .state
-            .read()
-            .keys
-            .get(&r.addr)
-            .cloned()
-            .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", r.arn())))?;
+        let w = self.writer.lock();
+        let primary = self.current_key(&w, &r.addr)?;
         require_replicable_state(&primary.record)?;
         if self.state.read().keys.contains_key(&replica_addr) {
             return Err(KmsError::AlreadyExists(format!(
@@ -328,7 +322,7 @@ impl Kms {
             usage: primary.usage.clone(),
         });
         self.state.write().keys.insert(primary_key);
-        drop(_w);
+        drop(w);
         tracing::info!(primary = %r.arn(), replica = %replica.record.arn(), "multi-Region key replicated");
         // AWS answers while the replica is still being created: its
         // metadata says Creating (DescribeKey shows it Enabled at once here).
@@ -396,14 +390,8 @@ impl Kms {
         self.authorize_key(caller, &replica, "UpdatePrimaryRegion", cond)?;
         require_primary_change_state(&replica.record)?;
 
-        let _w = self.writer.lock();
-        let current = self
-            .state
-            .read()
-            .keys
-            .get(&r.addr)
-            .cloned()
-            .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", r.arn())))?;
+        let w = self.writer.lock();
+        let current = self.current_key(&w, &r.addr)?;
         let info = current
             .record
             .multi_region_info()

@@ -152,14 +152,8 @@ impl Kms {
         let material = keymat::generate(spec, usage)?;
         let loaded = KeyMaterial::load(spec, usage, &material)?;
         let material_id = crate::crypto::random_material_id()?;
-        let _w = self.writer.lock();
-        let current = self
-            .state
-            .read()
-            .keys
-            .get(addr)
-            .cloned()
-            .ok_or_else(not_found)?;
+        let w = self.writer.lock();
+        let current = self.current_key(&w, addr)?;
         if !check(&current.record)? {
             return Ok(None);
         }
@@ -222,11 +216,8 @@ impl Kms {
     /// Enables (`Some(period)`) or disables automatic rotation of a key and
     /// of every replica of a multi-Region primary, in one transaction.
     fn set_rotation(&self, addr: &KeyAddr, period: Option<u32>) -> Result<(), KmsError> {
-        let _w = self.writer.lock();
-        let current =
-            self.state.read().keys.get(addr).cloned().ok_or_else(|| {
-                KmsError::NotFound(format!("Key '{}' does not exist", addr.arn()))
-            })?;
+        let w = self.writer.lock();
+        let current = self.current_key(&w, addr)?;
         crate::ops::require_customer_managed(&current.record)?;
         check_rotatable(&current.record, "automatic")?;
         let now = self.clock.now_ms();
@@ -389,11 +380,8 @@ impl Kms {
         addr: &KeyAddr,
         check: impl FnOnce(&KeyRecord) -> Result<(), KmsError>,
     ) -> Result<Arc<Key>, KmsError> {
-        let _w = self.writer.lock();
-        let current =
-            self.state.read().keys.get(addr).cloned().ok_or_else(|| {
-                KmsError::NotFound(format!("Key '{}' does not exist", addr.arn()))
-            })?;
+        let w = self.writer.lock();
+        let current = self.current_key(&w, addr)?;
         check(&current.record)?;
         let now = self.clock.now_ms();
         let pending_id = current
