@@ -10,10 +10,10 @@
 #                   tests/e2e/test_package.py passes the debug binary the
 #                   test run already built, to test the packaging without a
 #                   release build.
-#   --out DIR       where the results go (default: DIR/dist in cargo's
+#   --out DIR       where the results go (default: dist/ in cargo's
 #                   target dir).
 #   --compression   of the .deb's data (default xz, as Debian's archive;
-#                   gzip is faster to build).
+#                   gzip and none are faster to build).
 #
 # Results in the out dir:
 #   ferrokms-VERSION-linux-ARCH      the binary, debug info stripped
@@ -51,8 +51,7 @@ die() {
     exit 1
 }
 usage() {
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
-    exit 2
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 binary=""
@@ -66,8 +65,8 @@ while [ $# -gt 0 ]; do
     --out=*) out="${1#*=}"; shift ;;
     --compression) compression="${2:?--compression needs xz, gzip or none}"; shift 2 ;;
     --compression=*) compression="${1#*=}"; shift ;;
-    -h | --help) usage ;;
-    *) echo "release.sh: unknown argument '$1'" >&2; usage ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "release.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
 done
 case "$compression" in

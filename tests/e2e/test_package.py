@@ -28,12 +28,14 @@ skipped on the PostgreSQL pass of scripts/test.sh (FERROKMS_TEST_PG_URL),
 since it tests no storage. A ferrokms package, user or directory that a
 previous run of this test did not leave (no marker file in ~/.cache) makes
 it skip rather than touch them; what a killed previous run left is cleaned
-up first, so the test passes run after run.
+up first, so the test passes run after run. Runs on one machine at once
+take turns (a lock file in ~/.cache).
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import grp
 import json
 import os
@@ -66,6 +68,8 @@ INSTALLED_BIN = Path("/usr/bin/ferrokms")
 # Written before anything is installed, removed once all is cleaned up: a
 # run that finds it knows that what is installed was left by a killed run.
 MARKER = Path.home() / ".cache" / "ferrokms-e2e-package.json"
+LOCK = Path.home() / ".cache" / "ferrokms-e2e-package.lock"
+LOCK_WAIT = 180
 TIMEOUT = 120
 
 pytestmark = [
@@ -199,15 +203,30 @@ def clean_up():
 @pytest.fixture(scope="module")
 def machine():
     """This machine without any ferrokms package: cleans what a killed run
-    of this test left; skips when something else installed ferrokms."""
-    found = leftovers()
-    if found and not MARKER.exists():
-        pytest.skip(f"ferrokms is on this machine, not installed by this test ({', '.join(found)}): not touching it")
-    clean_up()
-    assert leftovers() == []
-    yield
-    clean_up()
-    assert leftovers() == [], "the test left ferrokms behind"
+    of this test left; skips when something else installed ferrokms.
+
+    Runs of this test on one machine (test suites of several checkouts at
+    once) take turns: they would install the same package. The lock is
+    the kernel's (flock), so a killed run does not hold it."""
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK, "a") as lock:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.skip(f"another run of the package test held {LOCK} for {LOCK_WAIT} s")
+                time.sleep(0.5)
+        found = leftovers()
+        if found and not MARKER.exists():
+            pytest.skip(f"ferrokms is on this machine, not installed by this test ({', '.join(found)}): not touching it")
+        clean_up()
+        assert leftovers() == []
+        yield
+        clean_up()
+        assert leftovers() == [], "the test left ferrokms behind"
 
 
 @dataclass
