@@ -264,6 +264,18 @@ def version_tuple(v: str) -> tuple:
     return tuple(int(x) for x in v.split("."))
 
 
+def test_release_script_writes_a_stripped_binary_and_checksums(built, ferrokms_bin):
+    version = run(ferrokms_bin, "--version").stdout
+    arch = {"amd64": "x86_64", "arm64": "aarch64"}[run("dpkg", "--print-architecture").stdout.strip()]
+    plain = built.deb.parent / f"ferrokms-{version.split()[1]}-linux-{arch}"
+    assert run(plain, "--version").stdout == version
+    assert ".debug_info" in run("objdump", "-h", ferrokms_bin).stdout
+    assert ".debug_info" not in run("objdump", "-h", plain).stdout
+    assert plain.stat().st_size < ferrokms_bin.stat().st_size
+    checked = run("sha256sum", "-c", "SHA256SUMS", cwd=built.deb.parent).stdout.split("\n")
+    assert sorted(line for line in checked if line) == sorted([f"{plain.name}: OK", f"{built.deb.name}: OK"])
+
+
 def test_release_script_checks_the_glibc_floor_the_docs_state(built, ferrokms_bin):
     floor = re.search(r"^GLIBC_FLOOR=(\d+\.\d+)$", SCRIPT.read_text(), re.M).group(1)
     # What the script printed is what objdump finds in the binary.
