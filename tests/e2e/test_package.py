@@ -445,7 +445,9 @@ def test_install_run_as_the_unit_does_and_purge(machine, built, ferrokms_bin, tm
     write_marker(config_dir=str(config_dir))
     config_dir.chmod(0o755)
     (config_dir / "ferrokms.toml").write_text(text)
-    (config_dir / "ferrokms.toml").chmod(0o644)
+    # As the installed one: readable by the service through its group only.
+    os.chown(config_dir / "ferrokms.toml", 0, user.pw_gid)
+    (config_dir / "ferrokms.toml").chmod(0o640)
     command[command.index("--config") + 1] = str(config_dir / "ferrokms.toml")
 
     # As systemd would: the unit's user, group and its supplementary groups,
