@@ -434,22 +434,6 @@ impl Directory {
         Ok(key)
     }
 
-    /// Another root access key for an existing account.
-    pub fn create_root_access_key(&self, id: &AccountId) -> Result<Arc<AccessKey>, IamError> {
-        let _w = self.writer.lock();
-        if !self.state.read().accounts.contains_key(id) {
-            return Err(IamError::NoSuchAccount(id.clone()));
-        }
-        let key = self.new_access_key(Principal::Root {
-            account: id.clone(),
-        })?;
-        self.store.apply(&[self.access_key_change(&key)?])?;
-        self.write_state()
-            .access_keys
-            .insert(key.id.clone(), key.clone());
-        Ok(key)
-    }
-
     pub(crate) fn new_access_key(&self, principal: Principal) -> Result<Arc<AccessKey>, IamError> {
         Ok(Arc::new(AccessKey {
             id: names::new_id("AKIA", 16)?,

@@ -35,8 +35,6 @@ pub enum PrincipalKind {
     FederatedUser {
         /// The federated user's name.
         name: String,
-        /// The IAM user whose credentials created the session, if known.
-        source_user_arn: Option<String>,
     },
     /// An AWS service principal (`ec2.amazonaws.com`).
     Service {
@@ -55,7 +53,6 @@ pub struct RequestPrincipal {
     kind: PrincipalKind,
     unique_id: Option<String>,
     federated_provider: Option<String>,
-    canonical_user: Option<String>,
 }
 
 impl RequestPrincipal {
@@ -121,7 +118,6 @@ impl RequestPrincipal {
                 }
                 PrincipalKind::FederatedUser {
                     name: name.to_string(),
-                    source_user_arn: None,
                 }
             }
             _ => return Err(bad("not a root, user, assumed-role or federated-user ARN")),
@@ -132,7 +128,6 @@ impl RequestPrincipal {
             kind,
             unique_id: None,
             federated_provider: None,
-            canonical_user: None,
         })
     }
 
@@ -144,7 +139,6 @@ impl RequestPrincipal {
             kind: PrincipalKind::Root,
             unique_id: None,
             federated_provider: None,
-            canonical_user: None,
         }
     }
 
@@ -158,7 +152,6 @@ impl RequestPrincipal {
             },
             unique_id: None,
             federated_provider: None,
-            canonical_user: None,
         }
     }
 
@@ -170,7 +163,6 @@ impl RequestPrincipal {
             kind: PrincipalKind::Anonymous,
             unique_id: None,
             federated_provider: None,
-            canonical_user: None,
         }
     }
 
@@ -205,25 +197,6 @@ impl RequestPrincipal {
         self
     }
 
-    /// Sets the canonical user ID, matched by `{"CanonicalUser": ...}` principals.
-    #[must_use]
-    pub fn with_canonical_user(mut self, id: &str) -> Self {
-        self.canonical_user = Some(id.to_string());
-        self
-    }
-
-    /// Sets the IAM user behind a federated-user session.
-    #[must_use]
-    pub fn with_source_user_arn(mut self, user: &str) -> Self {
-        if let PrincipalKind::FederatedUser {
-            source_user_arn, ..
-        } = &mut self.kind
-        {
-            *source_user_arn = Some(user.to_string());
-        }
-        self
-    }
-
     /// The caller ARN as printed in AccessDenied messages (the session ARN for roles).
     pub fn arn(&self) -> &str {
         &self.arn
@@ -243,10 +216,6 @@ impl RequestPrincipal {
     /// The identity provider of a federated session, if set.
     pub fn federated_provider(&self) -> Option<&str> {
         self.federated_provider.as_deref()
-    }
-    /// The canonical user ID, if set.
-    pub fn canonical_user(&self) -> Option<&str> {
-        self.canonical_user.as_deref()
     }
 
     /// The global condition keys IAM derives from the caller (`aws:PrincipalArn`,
@@ -280,7 +249,7 @@ impl RequestPrincipal {
                     .map(|u| format!("{u}:{session_name}")),
                 None,
             ),
-            PrincipalKind::FederatedUser { name, .. } => (
+            PrincipalKind::FederatedUser { name } => (
                 "FederatedUser",
                 Some(self.arn.clone()),
                 acct.as_ref().map(|a| format!("{a}:{name}")),

@@ -74,11 +74,6 @@ impl SigningTime {
         self.source
     }
 
-    /// The signing time as a `SystemTime`, for comparing with the server's clock.
-    pub fn to_system_time(&self) -> SystemTime {
-        SystemTime::from(self.at)
-    }
-
     /// `YYYYMMDD'T'HHMMSS'Z'`, the form used in the string to sign.
     pub fn iso_basic(&self) -> String {
         format_iso_basic(self.at)

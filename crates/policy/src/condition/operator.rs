@@ -113,26 +113,6 @@ impl ConditionOperator {
     pub fn is_negated(&self) -> bool {
         self.base.is_negated()
     }
-
-    /// Whether policy variables may appear in this operator's values (string, ARN and Bool
-    /// operators only, per the IAM documentation).
-    pub fn accepts_variables(&self) -> bool {
-        use BaseOperator as B;
-        matches!(
-            self.base,
-            B::StringEquals
-                | B::StringNotEquals
-                | B::StringEqualsIgnoreCase
-                | B::StringNotEqualsIgnoreCase
-                | B::StringLike
-                | B::StringNotLike
-                | B::ArnEquals
-                | B::ArnLike
-                | B::ArnNotEquals
-                | B::ArnNotLike
-                | B::Bool
-        )
-    }
 }
 
 impl fmt::Display for ConditionOperator {

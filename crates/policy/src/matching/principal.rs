@@ -36,10 +36,8 @@ enum Identity<'a> {
     },
     Session,
     FederatedUser,
-    SourceUser(&'a str),
     Service(&'a str),
     Provider(&'a str),
-    Canonical(&'a str),
     Anonymous,
 }
 
@@ -65,13 +63,8 @@ fn identities(p: &RequestPrincipal) -> Vec<Identity<'_>> {
             });
             ids.push(Identity::Account);
         }
-        PrincipalKind::FederatedUser {
-            source_user_arn, ..
-        } => {
+        PrincipalKind::FederatedUser { .. } => {
             ids.push(Identity::FederatedUser);
-            if let Some(u) = source_user_arn {
-                ids.push(Identity::SourceUser(u));
-            }
             ids.push(Identity::Account);
         }
         PrincipalKind::Service { name } => ids.push(Identity::Service(name)),
@@ -79,9 +72,6 @@ fn identities(p: &RequestPrincipal) -> Vec<Identity<'_>> {
     }
     if let Some(fp) = p.federated_provider() {
         ids.push(Identity::Provider(fp));
-    }
-    if let Some(c) = p.canonical_user() {
-        ids.push(Identity::Canonical(c));
     }
     ids
 }
@@ -91,7 +81,6 @@ fn value_names(id: &PrincipalId, ident: Identity<'_>, p: &RequestPrincipal) -> b
         (PrincipalId::Everyone, _) => true,
         (PrincipalId::Account(a), Identity::Account) => p.account() == Some(a),
         (PrincipalId::User(arn), Identity::User) => p.arn() == arn,
-        (PrincipalId::User(arn), Identity::SourceUser(u)) => u == arn,
         (
             PrincipalId::Role {
                 arn, account, name, ..
@@ -117,7 +106,6 @@ fn value_names(id: &PrincipalId, ident: Identity<'_>, p: &RequestPrincipal) -> b
         }
         (PrincipalId::Service(s), Identity::Service(name)) => s.eq_ignore_ascii_case(name),
         (PrincipalId::Federated(f), Identity::Provider(fp)) => f == fp,
-        (PrincipalId::CanonicalUser(c), Identity::Canonical(cu)) => c == cu,
         _ => false,
     }
 }
@@ -126,7 +114,7 @@ fn strength(ident: Identity<'_>, p: &RequestPrincipal) -> PrincipalMatch {
     match ident {
         Identity::Account if matches!(p.kind(), PrincipalKind::Root) => PrincipalMatch::Direct,
         Identity::Account => PrincipalMatch::Account,
-        Identity::Role { .. } | Identity::SourceUser(_) => PrincipalMatch::Role,
+        Identity::Role { .. } => PrincipalMatch::Role,
         _ => PrincipalMatch::Direct,
     }
 }
