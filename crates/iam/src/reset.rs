@@ -53,16 +53,7 @@ impl Directory {
     /// meanwhile; on a shared store the caller holds the cluster write lock.
     pub fn reset_identities(&self) -> Result<ResetReport, IamError> {
         let _w = self.writer.lock();
-        let mut changes = Vec::new();
-        for kind in WHOLE_KINDS {
-            self.store.load_each(kind, &mut |id, _| {
-                changes.push(Change::Delete {
-                    kind,
-                    id: id.to_string(),
-                });
-                ControlFlow::Continue(())
-            })?;
-        }
+        let mut changes = self.store.deletions_of(&WHOLE_KINDS)?;
         let mut failed = None;
         let mut access_keys = 0;
         self.store.load_each(KIND_ACCESS_KEY, &mut |id, body| {

@@ -2,10 +2,6 @@
 //! moto / LocalStack conventions, see docs/identity.md, "Resetting a --dev
 //! server"). Not an AWS operation: nothing in the API reaches it.
 
-use std::ops::ControlFlow;
-
-use ferrokms_store::Change;
-
 use crate::grants::KIND_GRANT;
 use crate::state::{State, KIND_ALIAS, KIND_KEY, KIND_MATERIAL};
 use crate::usage::KIND_USAGE;
@@ -40,16 +36,7 @@ impl Kms {
     /// change feed like any other.
     pub fn reset_all(&self) -> Result<ResetReport, KmsError> {
         let _w = self.writer.lock();
-        let mut changes = Vec::new();
-        for kind in KINDS {
-            self.store.load_each(kind, &mut |id, _| {
-                changes.push(Change::Delete {
-                    kind,
-                    id: id.to_string(),
-                });
-                ControlFlow::Continue(())
-            })?;
-        }
+        let changes = self.store.deletions_of(&KINDS)?;
         self.store.apply(&changes)?;
         let old = std::mem::take(&mut *self.state.write());
         let report = ResetReport {

@@ -108,6 +108,21 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(())
     }
+    /// A deletion of every document of these kinds, to apply in one batch
+    /// (the `--dev` resets of KMS and IAM).
+    fn deletions_of(&self, kinds: &[&'static str]) -> Result<Vec<Change>, StoreError> {
+        let mut changes = Vec::new();
+        for &kind in kinds {
+            self.load_each(kind, &mut |id, _| {
+                changes.push(Change::Delete {
+                    kind,
+                    id: id.to_string(),
+                });
+                ControlFlow::Continue(())
+            })?;
+        }
+        Ok(changes)
+    }
     /// Applies all changes or none; returns once they are durable.
     fn apply(&self, changes: &[Change]) -> Result<(), StoreError>;
     /// One document, if present.
@@ -230,6 +245,30 @@ mod contract_tests {
             })
             .unwrap();
         assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn deletions_of_kinds_remove_every_document_of_them_and_nothing_else() {
+        let store = MemoryStore::default();
+        let put = |kind, id: &str| Change::Put {
+            kind,
+            id: id.into(),
+            body: b"x".to_vec(),
+        };
+        store
+            .apply(&[
+                put("key", "a"),
+                put("key", "b"),
+                put("alias", "c"),
+                put("user", "d"),
+            ])
+            .unwrap();
+        let changes = store.deletions_of(&["key", "alias"]).unwrap();
+        assert_eq!(changes.len(), 3);
+        store.apply(&changes).unwrap();
+        assert!(store.load("key").unwrap().is_empty());
+        assert!(store.load("alias").unwrap().is_empty());
+        assert_eq!(store.load("user").unwrap().len(), 1);
     }
 
     #[test]
