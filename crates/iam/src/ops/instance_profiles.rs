@@ -159,16 +159,27 @@ impl Directory {
         })
     }
 
+    /// A profile of the caller's account for a read: authorized for
+    /// `action` on it (whether or not it exists), then looked up.
+    fn authorized_profile(
+        &self,
+        caller: &Caller,
+        action: &str,
+        name: &str,
+    ) -> Result<Arc<InstanceProfileRecord>, IamError> {
+        let account = caller.account();
+        let (arn, keys) = self.profile_subject(account, name);
+        self.authorize_with(caller, action, &arn, keys)?;
+        self.instance_profile(account, name)
+    }
+
     /// GetInstanceProfile
     pub fn get_instance_profile(
         &self,
         caller: &Caller,
         name: &str,
     ) -> Result<Arc<InstanceProfileRecord>, IamError> {
-        let account = caller.account().clone();
-        let (arn, keys) = self.profile_subject(&account, name);
-        self.authorize_with(caller, "iam:GetInstanceProfile", &arn, keys)?;
-        self.instance_profile(&account, name)
+        self.authorized_profile(caller, "iam:GetInstanceProfile", name)
     }
 
     /// DeleteInstanceProfile: refused while it holds a role.
@@ -321,9 +332,9 @@ impl Directory {
         caller: &Caller,
         name: &str,
     ) -> Result<Vec<Tag>, IamError> {
-        let account = caller.account().clone();
-        let (arn, keys) = self.profile_subject(&account, name);
-        self.authorize_with(caller, "iam:ListInstanceProfileTags", &arn, keys)?;
-        Ok(self.instance_profile(&account, name)?.tags.clone())
+        Ok(self
+            .authorized_profile(caller, "iam:ListInstanceProfileTags", name)?
+            .tags
+            .clone())
     }
 }
