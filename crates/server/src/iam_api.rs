@@ -1,6 +1,6 @@
 //! IAM over the query protocol (Version 2010-05-08): parameters in, XML out.
 //!
-//! About 840 lines of code: one arm per IAM operation, each reading its
+//! About 910 lines of code: one arm per IAM operation, each reading its
 //! parameters, calling the `Directory` and writing AWS's XML; a table that
 //! is read by operation name, with the operations' own logic in crates/iam.
 

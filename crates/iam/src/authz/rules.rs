@@ -15,6 +15,10 @@
 //!
 //! The end-to-end suite drives the same rules through boto3
 //! (tests/e2e/test_identity.py, test_identity_attacks.py).
+//!
+//! About 930 lines of code, nearly all of them rows: the table is one file
+//! so that a reader sees every rule AWS states for IAM and STS in one
+//! place; a new row goes next to the rule it refines.
 
 use std::sync::Arc;
 
