@@ -31,16 +31,9 @@ CONNECTIONS="${FERROKMS_AUDIT_CONNECTIONS:-32}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ferrokms-target}"
 OUT="$(mktemp -d -t ferrokms-audit-cost.XXXXXX)"
 
-PIDS=()
+. "$(dirname "$0")/lib.sh"
 cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$pid" 2>/dev/null || true
-    done
+    stop_started
     rm -rf "$OUT"
 }
 trap cleanup EXIT

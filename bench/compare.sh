@@ -52,18 +52,9 @@ mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 
-PIDS=()
+. "$(dirname "$0")/lib.sh"
 cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$pid" 2>/dev/null || true
-    done
+    stop_started
     # The server's data dir holds hundreds of MiB of audit trail after a
     # run; the results and logs stay.
     rm -rf "$OUT/ferrokms-data"

@@ -20,8 +20,11 @@ REQUESTS=${FERROKMS_BENCH_REQUESTS:-200000}
 CONNECTIONS=${FERROKMS_BENCH_CONNECTIONS:-32}
 ROUNDS=${FERROKMS_BENCH_REPEAT:-3}
 OUT=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$OUT"; }
+. "$(dirname "$0")/lib.sh"
+cleanup() {
+    stop_started
+    rm -rf "$OUT"
+}
 trap cleanup EXIT
 declare -A PID URL
 start() {

@@ -44,16 +44,9 @@ THREADS="${FERROKMS_WRK_THREADS:-1}"
 PY="${FERROKMS_WRK_PYTHON:-$HOME/.cache/ferrokms-venv/bin/python}"
 OUT="$(mktemp -d -t ferrokms-wrk.XXXXXX)"
 
-PIDS=()
+. "$(dirname "$0")/lib.sh"
 cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$pid" 2>/dev/null || true
-    done
+    stop_started
     rm -rf "$OUT"
 }
 trap cleanup EXIT
