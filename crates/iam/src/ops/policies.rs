@@ -482,6 +482,24 @@ impl Directory {
             .collect())
     }
 
+    /// Authorizes `iam:{verb}{User|Role|Group}Policy` on the owner, with
+    /// `iam:PolicyARN`; returns the caller's account.
+    fn authorize_attachment(
+        &self,
+        caller: &Caller,
+        verb: &str,
+        owner: Owner,
+        owner_name: &str,
+        policy_arn: &str,
+    ) -> Result<AccountId, IamError> {
+        let account = caller.account().clone();
+        let (arn, mut keys) = self.subject(&account, owner, owner_name);
+        keys.insert("iam:PolicyARN", policy_arn);
+        let action = format!("iam:{verb}{}Policy", owner.title());
+        self.authorize_with(caller, &action, &arn, keys)?;
+        Ok(account)
+    }
+
     /// AttachUserPolicy / AttachRolePolicy / AttachGroupPolicy
     pub fn attach_policy(
         &self,
@@ -490,15 +508,7 @@ impl Directory {
         owner_name: &str,
         policy_arn: &str,
     ) -> Result<(), IamError> {
-        let account = caller.account().clone();
-        let (arn, mut keys) = self.subject(&account, owner, owner_name);
-        keys.insert("iam:PolicyARN", policy_arn);
-        self.authorize_with(
-            caller,
-            &format!("iam:Attach{}Policy", owner.title()),
-            &arn,
-            keys,
-        )?;
+        let account = self.authorize_attachment(caller, "Attach", owner, owner_name, policy_arn)?;
         self.policy_by_arn(&account, policy_arn)?;
         let _w = self.writer.lock();
         self.modify_owner(&account, owner, owner_name, |_, attached| {
@@ -523,15 +533,7 @@ impl Directory {
         owner_name: &str,
         policy_arn: &str,
     ) -> Result<(), IamError> {
-        let account = caller.account().clone();
-        let (arn, mut keys) = self.subject(&account, owner, owner_name);
-        keys.insert("iam:PolicyARN", policy_arn);
-        self.authorize_with(
-            caller,
-            &format!("iam:Detach{}Policy", owner.title()),
-            &arn,
-            keys,
-        )?;
+        let account = self.authorize_attachment(caller, "Detach", owner, owner_name, policy_arn)?;
         let _w = self.writer.lock();
         self.modify_owner(&account, owner, owner_name, |_, attached| {
             let before = attached.len();
