@@ -440,6 +440,22 @@ impl Kms {
             .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", addr.arn())))
     }
 
+    /// Writes `changes` in one durable batch, then makes `keys` visible in
+    /// one step: readers see all of them or none, and nothing that is not
+    /// on disk. The caller holds the writer lock.
+    pub(crate) fn commit_keys(
+        &self,
+        changes: &[Change],
+        keys: &[Arc<Key>],
+    ) -> Result<(), KmsError> {
+        self.store.apply(changes)?;
+        let mut state = self.state.write();
+        for k in keys {
+            state.keys.insert(k.clone());
+        }
+        Ok(())
+    }
+
     /// Creates a key with fresh material (or, `given`, the material and
     /// its id), durable before it is visible. Generation (seconds for
     /// RSA-4096) happens before the writer lock. A key already at the

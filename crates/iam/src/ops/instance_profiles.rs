@@ -159,18 +159,30 @@ impl Directory {
         })
     }
 
+    /// Authorizes `action` on the caller's account's profile `name`
+    /// (whether or not it exists, with its tags); returns the account.
+    fn authorize_on_profile(
+        &self,
+        caller: &Caller,
+        action: &str,
+        name: &str,
+    ) -> Result<AccountId, IamError> {
+        let account = caller.account().clone();
+        let (arn, keys) = self.profile_subject(&account, name);
+        self.authorize_with(caller, action, &arn, keys)?;
+        Ok(account)
+    }
+
     /// A profile of the caller's account for a read: authorized for
-    /// `action` on it (whether or not it exists), then looked up.
+    /// `action` on it, then looked up.
     fn authorized_profile(
         &self,
         caller: &Caller,
         action: &str,
         name: &str,
     ) -> Result<Arc<InstanceProfileRecord>, IamError> {
-        let account = caller.account();
-        let (arn, keys) = self.profile_subject(account, name);
-        self.authorize_with(caller, action, &arn, keys)?;
-        self.instance_profile(account, name)
+        let account = self.authorize_on_profile(caller, action, name)?;
+        self.instance_profile(&account, name)
     }
 
     /// GetInstanceProfile
@@ -184,9 +196,7 @@ impl Directory {
 
     /// DeleteInstanceProfile: refused while it holds a role.
     pub fn delete_instance_profile(&self, caller: &Caller, name: &str) -> Result<(), IamError> {
-        let account = caller.account().clone();
-        let (arn, keys) = self.profile_subject(&account, name);
-        self.authorize_with(caller, "iam:DeleteInstanceProfile", &arn, keys)?;
+        let account = self.authorize_on_profile(caller, "iam:DeleteInstanceProfile", name)?;
         let _w = self.writer.lock();
         let p = self.instance_profile(&account, name)?;
         if !p.roles.is_empty() {
@@ -248,9 +258,7 @@ impl Directory {
         profile: &str,
         role: &str,
     ) -> Result<(), IamError> {
-        let account = caller.account().clone();
-        let (arn, keys) = self.profile_subject(&account, profile);
-        self.authorize_with(caller, "iam:AddRoleToInstanceProfile", &arn, keys)?;
+        let account = self.authorize_on_profile(caller, "iam:AddRoleToInstanceProfile", profile)?;
         let (role_arn, role_keys) = self.subject(&account, super::Owner::Role, role);
         self.authorize_with(caller, "iam:PassRole", &role_arn, role_keys)?;
         let _w = self.writer.lock();
@@ -273,9 +281,8 @@ impl Directory {
         profile: &str,
         role: &str,
     ) -> Result<(), IamError> {
-        let account = caller.account().clone();
-        let (arn, keys) = self.profile_subject(&account, profile);
-        self.authorize_with(caller, "iam:RemoveRoleFromInstanceProfile", &arn, keys)?;
+        let account =
+            self.authorize_on_profile(caller, "iam:RemoveRoleFromInstanceProfile", profile)?;
         let _w = self.writer.lock();
         let mut p = (*self.instance_profile(&account, profile)?).clone();
         if !p.has_role(role) {

@@ -688,6 +688,22 @@ fn require_service_caller(caller: &Caller, action: &str, service: &str) -> Resul
     )))
 }
 
+/// One page of ListGrants / ListRetirableGrants: the markers are positions
+/// in the listing's order; 50 entries by default, at most 100.
+fn grant_page(
+    entries: impl Iterator<Item = GrantListEntry>,
+    limit: Option<u32>,
+    marker: Option<&str>,
+) -> Result<ListGrantsResponse, KmsError> {
+    let entries: Vec<(usize, GrantListEntry)> = entries.enumerate().collect();
+    let (items, next) = page(entries, |(i, _)| format!("{i:08}"), limit, 50, 100, marker)?;
+    Ok(ListGrantsResponse {
+        grants: items.into_iter().map(|(_, e)| e).collect(),
+        truncated: next.is_some(),
+        next_marker: next,
+    })
+}
+
 fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     if flag == Some(true) {
         Err(KmsError::DryRunOperation(
@@ -1119,26 +1135,12 @@ impl Kms {
                 )));
             }
         }
-        let entries: Vec<(usize, GrantListEntry)> = grants
+        let entries = grants
             .iter()
             .filter(|g| req.grant_id.as_ref().is_none_or(|id| &g.grant_id == id))
             .filter(|g| grantee.as_ref().is_none_or(|p| &g.grantee == p))
-            .map(|g| entry(g))
-            .enumerate()
-            .collect();
-        let (items, next) = page(
-            entries,
-            |(i, _)| format!("{i:08}"),
-            req.limit,
-            50,
-            100,
-            req.marker.as_deref(),
-        )?;
-        Ok(ListGrantsResponse {
-            grants: items.into_iter().map(|(_, e)| e).collect(),
-            truncated: next.is_some(),
-            next_marker: next,
-        })
+            .map(|g| entry(g));
+        grant_page(entries, req.limit, req.marker.as_deref())
     }
 
     /// ListRetirableGrants: identity policy only; grants on any key whose
@@ -1190,20 +1192,7 @@ impl Kms {
                 .cmp(&b.created_ms)
                 .then(a.grant_id.cmp(&b.grant_id))
         });
-        let entries: Vec<(usize, GrantListEntry)> = all.iter().map(entry).enumerate().collect();
-        let (items, next) = page(
-            entries,
-            |(i, _)| format!("{i:08}"),
-            req.limit,
-            50,
-            100,
-            req.marker.as_deref(),
-        )?;
-        Ok(ListGrantsResponse {
-            grants: items.into_iter().map(|(_, e)| e).collect(),
-            truncated: next.is_some(),
-            next_marker: next,
-        })
+        grant_page(all.iter().map(entry), req.limit, req.marker.as_deref())
     }
 
     /// RetireGrant: by token, or by key ARN and grant id. Allowed for the

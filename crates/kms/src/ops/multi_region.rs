@@ -117,12 +117,7 @@ impl Kms {
         if changes.is_empty() {
             return Ok(());
         }
-        self.store.apply(&changes)?;
-        let mut state = self.state.write();
-        for k in updated {
-            state.keys.insert(k);
-        }
-        Ok(())
+        self.commit_keys(&changes, &updated)
     }
 
     /// ReplicateKey: a replica of a multi-Region primary in another Region,

@@ -205,11 +205,7 @@ impl Kms {
                 usage: target.usage.clone(),
             }));
         }
-        self.store.apply(&changes)?;
-        let mut state = self.state.write();
-        for k in &updated {
-            state.keys.insert(k.clone());
-        }
+        self.commit_keys(&changes, &updated)?;
         Ok(updated.into_iter().next())
     }
 
@@ -465,13 +461,7 @@ impl Kms {
                 usage: target.usage.clone(),
             }));
         }
-        self.store.apply(&changes)?;
-        {
-            let mut state = self.state.write();
-            for k in &updated {
-                state.keys.insert(k.clone());
-            }
-        }
+        self.commit_keys(&changes, &updated)?;
         tracing::info!(key = %addr.arn(), replicas = updated.len() - 1, "key rotated to imported key material");
         updated
             .into_iter()
