@@ -370,7 +370,7 @@ impl Protocol for QueryRequest {
             return Err(QueryError::new("MissingAction", 400, "Missing Action").into());
         }
         let caller = crate::auth::iam_caller(&app.directory, &app.profiles, identity, req.origin);
-        if caller.temporary
+        if caller.is_temporary()
             && !matches!(
                 caller.principal,
                 ferrokms_iam::Principal::AssumedRole { .. }
