@@ -193,14 +193,9 @@ pub(crate) fn open_live(d: &DataArgs) -> anyhow::Result<Live> {
         }
     };
     let opts = Options {
-        storage,
         root_key_file: d.root_key_file.clone(),
-        dev_account: None,
-        bootstrap: None,
-        seed: None,
-        via_service_principals: Vec::new(),
-        max_staleness: std::time::Duration::ZERO,
         create: false,
+        ..Options::new(storage)
     };
     let (store, sealer) = setup::open_store(&opts)?;
     let directory = Directory::open(store.clone(), sealer.clone())?;
