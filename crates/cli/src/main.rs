@@ -71,11 +71,59 @@ enum Command {
         #[command(subcommand)]
         command: BootstrapCommand,
     },
+    /// The external key store (XKS) proxy's keys and credentials
+    /// (`serve --xks`; docs/xks.md). Works while the server is stopped or
+    /// running: a running server reads what it does not hold yet from the
+    /// store when a request names it.
+    Xks {
+        #[command(subcommand)]
+        command: XksCommand,
+    },
     /// Benchmarks only: create COUNT symmetric keys (default key policy) in a
     /// stopped server's data directory, through the same code CreateKey runs,
     /// without HTTP (bench/scale.sh's million-key run).
     #[command(hide = true)]
     SeedKeys(SeedKeysArgs),
+}
+
+#[derive(Subcommand)]
+enum XksCommand {
+    /// The SigV4 credentials AWS KMS signs its proxy calls with.
+    Credential {
+        #[command(subcommand)]
+        command: XksCredentialCommand,
+    },
+    /// The AES-256 keys the proxy holds.
+    Key {
+        #[command(subcommand)]
+        command: XksKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum XksCredentialCommand {
+    /// Create a credential and print it as
+    /// {"AccessKeyId": ..., "RawSecretAccessKey": ...}, the values of
+    /// CreateCustomKeyStore's XksProxyAuthenticationCredential (the secret
+    /// is shown only now).
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum XksKeyCommand {
+    /// Create an AES-256 key (sealed under the root key) and print
+    /// {"XksKeyId": ...}, the XksKeyId of CreateKey's external key.
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The key's uses (the spec's keyUsage): ENCRYPT,DECRYPT, ENCRYPT,
+        /// DECRYPT, or "" for none.
+        #[arg(long, default_value = "ENCRYPT,DECRYPT")]
+        usage: String,
+    },
 }
 
 #[derive(Args)]
@@ -433,6 +481,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key { command } => analyze::key_cmd(command),
         Command::Backup(args) => backup::backup(args),
         Command::SeedKeys(args) => seed_keys(args),
+        Command::Xks { command } => xks(command),
         Command::Bootstrap {
             command: BootstrapCommand::Check { file },
         } => {
@@ -719,6 +768,39 @@ fn account(cmd: AccountCommand) -> anyhow::Result<()> {
             for a in dir.accounts() {
                 outln!("{}", a.id);
             }
+            Ok(())
+        }
+    }
+}
+
+/// `ferrokms xks ...`: the proxy's credentials and keys, written to the
+/// store of a data directory (or `--store`) that must exist.
+fn xks(cmd: XksCommand) -> anyhow::Result<()> {
+    use ferrokms_server::xks::docs;
+    match cmd {
+        XksCommand::Credential {
+            command: XksCredentialCommand::Create { storage },
+        } => {
+            let (store, sealer) =
+                setup::open_store(&storage_options(&storage, false, None, false)?)?;
+            let c = docs::create_credential(&*store, &sealer)?;
+            outln!(
+                "{}",
+                serde_json::json!({
+                    "AccessKeyId": c.access_key_id,
+                    "RawSecretAccessKey": c.secret.as_str(),
+                })
+            );
+            Ok(())
+        }
+        XksCommand::Key {
+            command: XksKeyCommand::Create { storage, usage },
+        } => {
+            let usage = docs::Usage::parse_list(&usage)?;
+            let (store, sealer) =
+                setup::open_store(&storage_options(&storage, false, None, false)?)?;
+            let id = docs::create_key(&*store, &sealer, usage)?;
+            outln!("{}", serde_json::json!({ "XksKeyId": id }));
             Ok(())
         }
     }
