@@ -271,6 +271,17 @@ struct ServeArgs {
     /// is seen by the next request on every node (docs/deployment.md).
     #[arg(long, env = "FERROKMS_MAX_STALENESS_MS", default_value_t = 0)]
     max_staleness_ms: u64,
+    /// Also serve the AWS KMS external key store (XKS) proxy API on this
+    /// listener, under --xks-path-prefix: POST PREFIX/kms/xks/v1/health and
+    /// PREFIX/kms/xks/v1/keys/XKS_KEY_ID/{metadata,encrypt,decrypt}, signed
+    /// (SigV4, service kms-xks-proxy) with a credential of `ferrokms xks
+    /// credential create` (docs/xks.md).
+    #[arg(long, env = "FERROKMS_XKS")]
+    xks: bool,
+    /// The XKS proxy's path prefix; AWS's XksProxyUriPath is then
+    /// PREFIX/kms/xks/v1 (/xks/kms/xks/v1 by default).
+    #[arg(long, env = "FERROKMS_XKS_PATH_PREFIX", default_value = ferrokms_server::xks::DEFAULT_PATH_PREFIX, requires = "xks")]
+    xks_path_prefix: String,
 }
 
 #[derive(Args)]
@@ -623,6 +634,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     opts.max_staleness = std::time::Duration::from_millis(args.max_staleness_ms);
     let (mut app, opened) = setup::open(&opts)?;
     app.test_clock = args.test_clock;
+    let xks_path = if args.xks {
+        Some(
+            app.enable_xks(&args.xks_path_prefix)?
+                .uri_path()
+                .to_string(),
+        )
+    } else {
+        None
+    };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(ferrokms_server::listener::tls_config(cert, key)?),
         _ => None,
@@ -678,6 +698,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             dev = args.dev,
             "ferrokms listening"
         );
+        if let Some(path) = &xks_path {
+            tracing::info!(
+                uri_path = %path,
+                "XKS proxy API served (XksProxyUriEndpoint {scheme}://HOST:PORT, XksProxyUriPath {path})"
+            );
+        }
         if args.test_clock {
             tracing::warn!("--test-clock: FerrokmsAdvanceClock is enabled (tests only)");
         }
