@@ -49,15 +49,24 @@ def cli(ferrokms_bin, *args):
     return p
 
 
-def new_credential(ferrokms_bin, data_dir):
-    p = cli(ferrokms_bin, "xks", "credential", "create", "--data-dir", data_dir)
+def storage(server):
+    """The server's store, as the offline commands name it (its data dir, and
+    its PostgreSQL database under the suite's PostgreSQL pass)."""
+    args = ["--data-dir", server.data_dir]
+    if server.store_url:
+        args += ["--store", server.store_url]
+    return args
+
+
+def new_credential(ferrokms_bin, server):
+    p = cli(ferrokms_bin, "xks", "credential", "create", *storage(server))
     assert p.returncode == 0, p.stderr
     c = json.loads(p.stdout)
     return c["AccessKeyId"], c["RawSecretAccessKey"]
 
 
-def new_key(ferrokms_bin, data_dir, usage=None):
-    args = ["xks", "key", "create", "--data-dir", data_dir]
+def new_key(ferrokms_bin, server, usage=None):
+    args = ["xks", "key", "create", *storage(server)]
     if usage is not None:
         args += ["--usage", usage]
     p = cli(ferrokms_bin, *args)
@@ -149,12 +158,12 @@ def dec_body(out, aad: bytes = None, **meta_extra):
 @pytest.fixture(scope="module")
 def env(srv, ferrokms_bin):
     """A credential and keys of every usage, all made while `srv` runs."""
-    ak, sk = new_credential(ferrokms_bin, srv.data_dir)
+    ak, sk = new_credential(ferrokms_bin, srv)
     keys = {
-        "both": new_key(ferrokms_bin, srv.data_dir),
-        "encrypt": new_key(ferrokms_bin, srv.data_dir, "ENCRYPT"),
-        "decrypt": new_key(ferrokms_bin, srv.data_dir, "DECRYPT"),
-        "none": new_key(ferrokms_bin, srv.data_dir, ""),
+        "both": new_key(ferrokms_bin, srv),
+        "encrypt": new_key(ferrokms_bin, srv, "ENCRYPT"),
+        "decrypt": new_key(ferrokms_bin, srv, "DECRYPT"),
+        "none": new_key(ferrokms_bin, srv, ""),
     }
     return Proxy(srv.endpoint, ak, sk), keys
 
@@ -166,15 +175,19 @@ def test_credentials_have_the_shapes_create_custom_key_store_accepts(srv, ferrok
     import re
 
     for _ in range(3):
-        ak, sk = new_credential(ferrokms_bin, srv.data_dir)
+        ak, sk = new_credential(ferrokms_bin, srv)
         assert re.fullmatch(r"[A-Z2-7]{20,30}", ak), ak
         assert re.fullmatch(r"[a-zA-Z0-9/+=]{43,64}", sk), sk
     # The secret is sealed in the store, not written in the clear.
-    assert sk.encode() not in (srv.data_dir / "ferrokms.sqlite").read_bytes()
+    if srv.store_url:
+        stored = conftest.dump_database(srv.store_url)
+    else:
+        stored = (srv.data_dir / "ferrokms.sqlite").read_bytes()
+    assert ak.encode() in stored and sk.encode() not in stored
 
 
 def test_key_create_refuses_unknown_usages_and_missing_data_dirs(srv, ferrokms_bin, tmp_path):
-    p = cli(ferrokms_bin, "xks", "key", "create", "--data-dir", srv.data_dir, "--usage", "SIGN")
+    p = cli(ferrokms_bin, "xks", "key", "create", *storage(srv), "--usage", "SIGN")
     assert p.returncode != 0 and "unknown key usage 'SIGN'" in p.stderr
     p = cli(ferrokms_bin, "xks", "credential", "create", "--data-dir", tmp_path / "nowhere")
     assert p.returncode != 0 and "does not exist" in p.stderr
@@ -433,8 +446,8 @@ def test_keys_survive_a_restart_and_decrypt_what_they_encrypted(server_factory, 
     s = server_factory(start=False)
     s.extra_args = ["--xks"]
     s.start()
-    ak, sk = new_credential(ferrokms_bin, s.data_dir)
-    k = new_key(ferrokms_bin, s.data_dir)
+    ak, sk = new_credential(ferrokms_bin, s)
+    k = new_key(ferrokms_bin, s)
     out = Proxy(s.endpoint, ak, sk).ok(f"/keys/{k}/encrypt", enc_body(b"durable", b"a"))
     s.restart()
     back = Proxy(s.endpoint, ak, sk).ok(f"/keys/{k}/decrypt", dec_body(out, b"a"))
@@ -458,8 +471,8 @@ def test_https_with_a_custom_prefix(ferrokms_bin, tmp_path, monkeypatch):
     s.start()
     try:
         assert s.endpoint.startswith("https://")
-        ak, sk = new_credential(ferrokms_bin, s.data_dir)
-        k = new_key(ferrokms_bin, s.data_dir)
+        ak, sk = new_credential(ferrokms_bin, s)
+        k = new_key(ferrokms_bin, s)
         proxy = Proxy(s.endpoint, ak, sk, api="/tenant_a/kms/xks/v1", cafile=cert)
         assert proxy.ok("/health", {"requestMetadata": meta("KmsHealthCheck")})["ekmFleetDetails"][0]["healthStatus"] == "ACTIVE"
         out = proxy.ok(f"/keys/{k}/encrypt", enc_body(b"over tls", b"aad", cdiv=True))
