@@ -182,7 +182,8 @@ def test_credentials_have_the_shapes_create_custom_key_store_accepts(srv, ferrok
     if srv.store_url:
         stored = conftest.dump_database(srv.store_url)
     else:
-        stored = (srv.data_dir / "ferrokms.sqlite").read_bytes()
+        # WAL mode: recent writes are in the -wal file.
+        stored = b"".join(f.read_bytes() for f in srv.data_dir.glob("ferrokms.sqlite*"))
     assert ak.encode() in stored and sk.encode() not in stored
 
 
