@@ -65,10 +65,12 @@ def new_credential(ferrokms_bin, server):
     return c["AccessKeyId"], c["RawSecretAccessKey"]
 
 
-def new_key(ferrokms_bin, server, usage=None):
+def new_key(ferrokms_bin, server, usage=None, allow=()):
     args = ["xks", "key", "create", *storage(server)]
     if usage is not None:
         args += ["--usage", usage]
+    for pattern in allow:
+        args += ["--allow-principal", pattern]
     p = cli(ferrokms_bin, *args)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)["XksKeyId"]
@@ -337,6 +339,25 @@ def test_key_usage_is_enforced(env):
         for cdiv in (False, True):
             proxy.error(f"/keys/{keys[kind]}/encrypt", enc_body(b"x", b"aad", cdiv), "InvalidKeyUsageException", 400)
     proxy.error(f"/keys/{keys['none']}/decrypt", dec_body(out, b"aad"), "InvalidKeyUsageException", 400)
+
+
+def test_a_key_with_allowed_principals_refuses_other_callers(env, srv, ferrokms_bin):
+    """The spec's optional secondary authorization, per key: only callers
+    whose awsPrincipalArn matches one of the key's patterns."""
+    proxy, _ = env
+    k = new_key(ferrokms_bin, srv, allow=["arn:aws:iam::123456789012:user/Al*", "arn:aws:iam::123456789012:role/app"])
+    out = proxy.ok(f"/keys/{k}/encrypt", enc_body(b"for alice"))
+    role = "arn:aws:iam::123456789012:role/app"
+    assert proxy.ok(f"/keys/{k}/decrypt", dec_body(out, awsPrincipalArn=role))["plaintext"] == b64(b"for alice")
+    bob = "arn:aws:iam::123456789012:user/Bob"
+    doc = proxy.error(f"/keys/{k}/decrypt", dec_body(out, awsPrincipalArn=bob), "AccessDeniedException", 403)
+    assert bob in doc["errorMessage"]
+    proxy.error(f"/keys/{k}/encrypt", enc_body(b"x", awsPrincipalArn="arn:aws:iam::123456789012:role/app2"), "AccessDeniedException", 403)
+    proxy.error(f"/keys/{k}/metadata", {"requestMetadata": meta("DescribeKey", awsPrincipalArn=bob)}, "AccessDeniedException", 403)
+    # Health is never subject to it (the spec).
+    proxy.ok("/health", {"requestMetadata": meta("KmsHealthCheck", awsPrincipalArn=bob)})
+    p = cli(ferrokms_bin, "xks", "key", "create", *storage(srv), "--allow-principal", "")
+    assert p.returncode != 0 and "--allow-principal" in p.stderr
 
 
 # --- authentication, paths, limits --------------------------------------------
