@@ -58,7 +58,8 @@ impl StoredAnalyzer {
             "arn": self.arn,
             "name": self.name,
             "type": self.kind,
-            "createdAt": created.to_string(),
+            // RFC 3339 in UTC (the model's iso8601 timestamp).
+            "createdAt": format!("{created}Z").replace("ZZ", "Z"),
             "status": "ACTIVE",
             "tags": self.tags,
         })

@@ -4,6 +4,7 @@
 //! authentication -> model validation -> operation -> response, with every
 //! error mapped once, here, to AWS's shape and status.
 
+pub mod analyzer_api;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
@@ -58,6 +59,8 @@ pub struct App {
     pub kms: Arc<Kms>,
     /// The identity directory: accounts, users, roles, access keys.
     pub directory: Arc<Directory>,
+    /// IAM Access Analyzer: ValidatePolicy and analyzers.
+    pub analyzers: ferrokms_analyzer::Analyzers,
     /// Authenticates every request.
     pub auth: Authenticator,
     /// The KMS service model, which requests are validated against.
@@ -148,7 +151,9 @@ async fn read_body(
 
 /// Step 1 of the pipeline (`pipeline`): which protocol, which operation.
 /// A `TrentService.` target is KMS's JSON protocol; no target and a form
-/// body (or an `Action=` query) is the query protocol of IAM and STS.
+/// body (or an `Action=` query) is the query protocol of IAM and STS; no
+/// target and a request signed for `access-analyzer` (or, unsigned, on one
+/// of its paths) is Access Analyzer's REST-JSON protocol.
 async fn serve_request(app: &Arc<App>, req: pipeline::Inbound<'_>, request_num: u128) -> Response {
     let (headers, uri) = (req.headers, req.uri);
     let target = headers
@@ -166,6 +171,10 @@ async fn serve_request(app: &Arc<App>, req: pipeline::Inbound<'_>, request_num: 
     if target.is_empty() && (form || uri.query().is_some_and(|q| q.contains("Action="))) {
         let query = query::QueryRequest::new(&req);
         return pipeline::serve(app, req, query).await;
+    }
+    if target.is_empty() && analyzer_api::is_analyzer_request(&req) {
+        let analyzer = analyzer_api::AnalyzerRequest::new(&req);
+        return pipeline::serve(app, req, analyzer).await;
     }
     error_response(
         &ApiError {

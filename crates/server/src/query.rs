@@ -309,6 +309,7 @@ impl From<QueryError> for Fault {
             code: e.code.into(),
             status: e.status,
             message: Some(e.message),
+            members: None,
         }
     }
 }
