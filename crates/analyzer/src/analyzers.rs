@@ -271,6 +271,15 @@ impl Analyzers {
         }
     }
 
+    /// Deletes every analyzer of every account in one batch (`serve
+    /// --dev`'s reset of everything); returns how many there were.
+    pub fn reset_all(&self) -> Result<usize, AnalyzerError> {
+        let _writing = self.writes.lock();
+        let changes = self.store.deletions_of(&[ANALYZER_KIND])?;
+        self.store.apply(&changes)?;
+        Ok(changes.len())
+    }
+
     fn id(caller: &Caller, name: &str) -> String {
         format!(
             "{}/{}/{name}",

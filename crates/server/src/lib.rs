@@ -96,7 +96,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
     let conn = parts.extensions.get::<Arc<listener::ConnInfo>>();
-    let mut labels = ops_http::labels(&parts.headers, &parts.uri, &[]);
+    let mut labels = ops_http::labels(&parts.method, &parts.headers, &parts.uri, &[]);
     let mut resp = match read_body(body, &parts.headers, &parts.uri, conn).await {
         // The reservation (bodies over 8 KiB) is held until the answer.
         Ok(limits::ReadBody {
@@ -104,7 +104,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
             permit: _permit,
         }) => {
             if labels.service() != "kms" {
-                labels = ops_http::labels(&parts.headers, &parts.uri, &bytes);
+                labels = ops_http::labels(&parts.method, &parts.headers, &parts.uri, &bytes);
             }
             let origin = auth::Origin {
                 ip: parts
