@@ -418,3 +418,38 @@ def test_cfn_policy_validator_reports_the_key_policy_findings_of_a_kms_key(srv, 
     assert p.returncode != 0, (p.stdout, p.stderr)
     codes = {f["code"] for f in json.loads(p.stdout)["BlockingFindings"]}
     assert "PUBLIC_ACCESS" in codes, p.stdout
+
+
+# --- drift guard: the routes table is the pinned botocore's model -------------------------
+
+
+def test_routes_table_is_the_pinned_botocore_accessanalyzer_model():
+    import re
+
+    import botocore.session
+
+    src = (Path(__file__).resolve().parents[2] / "crates" / "analyzer" / "src" / "routes.rs").read_text()
+    table = sorted(re.findall(r'route\(\s*"([A-Z]+)",\s*"([^"]+)",\s*"([A-Za-z0-9]+)",?\s*\)', src), key=lambda r: r[2])
+    model = botocore.session.get_session().get_service_model("accessanalyzer")
+    want = sorted(
+        ((op.http["method"], op.http["requestUri"], name) for name in model.operation_names for op in [model.operation_model(name)]),
+        key=lambda r: r[2],
+    )
+    assert table == want, "regenerate MODEL_ROUTES in crates/analyzer/src/routes.rs from botocore's accessanalyzer model"
+    assert model.metadata["signingName"] == "access-analyzer" and model.metadata["protocol"] == "rest-json"
+    vsrc = (Path(__file__).resolve().parents[2] / "crates" / "analyzer" / "src" / "validate.rs").read_text()
+    for value in model.shape_for("PolicyType").enum + model.shape_for("ValidatePolicyResourceType").enum:
+        assert f'"{value}"' in vsrc, value
+
+
+def test_metrics_count_access_analyzer_requests_and_errors(srv, A):
+    import urllib.request
+
+    c = aa(A)
+    c.validate_policy(policyType="IDENTITY_POLICY", policyDocument=doc(allow("s3:GetObject")))
+    expect_error(c.get_analyzer, "ResourceNotFoundException", 404, analyzerName="no-such-one")
+    with urllib.request.urlopen(srv.endpoint + "/metrics", timeout=15) as r:
+        text = r.read().decode()
+    assert 'ferrokms_requests_total{service="access-analyzer",operation="ValidatePolicy",outcome="ok"}' in text
+    assert 'ferrokms_requests_total{service="access-analyzer",operation="GetAnalyzer",outcome="client_error"}' in text
+    assert 'ferrokms_errors_total{service="access-analyzer",code="ResourceNotFoundException"}' in text

@@ -89,7 +89,12 @@ impl AnalyzerRequest {
 
 impl Protocol for AnalyzerRequest {
     type Caller = Caller;
-    type Call = (Cow<'static, str>, Vec<String>, Vec<(String, String)>, Map<String, Value>);
+    type Call = (
+        Cow<'static, str>,
+        Vec<String>,
+        Vec<(String, String)>,
+        Map<String, Value>,
+    );
     type Output = Vec<u8>;
 
     const SERVICES: &'static [&'static str] = &[SIGNING_NAME];
@@ -126,7 +131,12 @@ impl Protocol for AnalyzerRequest {
     /// The caller (the same authorization view as every service's), the
     /// route, and the body: empty is `{}`, anything else must be a JSON
     /// object.
-    fn admit(&mut self, app: &App, req: &Inbound<'_>, identity: &Identity) -> Result<Caller, Fault> {
+    fn admit(
+        &mut self,
+        app: &App,
+        req: &Inbound<'_>,
+        identity: &Identity,
+    ) -> Result<Caller, Fault> {
         if self.routed.is_none() {
             return Err(AnalyzerError::validation(
                 ValidationReason::UnknownOperation,
@@ -213,7 +223,11 @@ impl Protocol for AnalyzerRequest {
         )
     }
 
-    fn operate(app: &App, (name, labels, query, body): Self::Call, caller: Caller) -> Operated<Vec<u8>> {
+    fn operate(
+        app: &App,
+        (name, labels, query, body): Self::Call,
+        caller: Caller,
+    ) -> Operated<Vec<u8>> {
         let input = Input {
             labels: &labels,
             query: &query,

@@ -112,7 +112,7 @@ const ERROR_ROW: [AtomicU64; ERROR_SLOTS] = [ZERO; ERROR_SLOTS];
 static REQUESTS: [[AtomicU64; 3]; SLOTS] = [OUTCOME_ROW; SLOTS];
 static LATENCY: [[AtomicU64; NB]; SLOTS] = [BUCKET_ROW; SLOTS];
 static LATENCY_SUM_US: [AtomicU64; SLOTS] = [ZERO; SLOTS];
-static ERRORS: [[AtomicU64; ERROR_SLOTS]; 4] = [ERROR_ROW; 4];
+static ERRORS: [[AtomicU64; ERROR_SLOTS]; SERVICES.len()] = [ERROR_ROW; SERVICES.len()];
 
 /// Why a request failed authentication (`ferrokms_sigv4_failures_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -158,7 +158,12 @@ mod tests {
             ),
         );
         let uri: Uri = "/".parse().unwrap_or_default();
-        let l = labels(&Method::POST, &h, &uri, b"Version=2011-06-15&Action=AssumeRole");
+        let l = labels(
+            &Method::POST,
+            &h,
+            &uri,
+            b"Version=2011-06-15&Action=AssumeRole",
+        );
         assert_eq!(l, Labels::new("sts", "AssumeRole"));
         let l = labels(&Method::POST, &HeaderMap::new(), &uri, b"Action=CreateUser");
         assert_eq!(l, Labels::new("iam", "CreateUser"));
@@ -174,7 +179,10 @@ mod tests {
         let l = labels(&Method::GET, &HeaderMap::new(), &uri, b"");
         assert_eq!(l, Labels::new("access-analyzer", "GetAnalyzer"));
         let uri: Uri = "/nowhere".parse().unwrap_or_default();
-        assert_eq!(labels(&Method::GET, &HeaderMap::new(), &uri, b""), Labels::unknown());
+        assert_eq!(
+            labels(&Method::GET, &HeaderMap::new(), &uri, b""),
+            Labels::unknown()
+        );
     }
 
     #[test]
@@ -185,11 +193,17 @@ mod tests {
             "x-amz-target",
             HeaderValue::from_static("TrentService.Encrypt"),
         );
-        assert_eq!(labels(&Method::POST, &h, &uri, b""), Labels::new("kms", "Encrypt"));
+        assert_eq!(
+            labels(&Method::POST, &h, &uri, b""),
+            Labels::new("kms", "Encrypt")
+        );
         h.insert(
             "x-amz-target",
             HeaderValue::from_static("DynamoDB_20120810.GetItem"),
         );
-        assert_eq!(labels(&Method::POST, &h, &uri, b"Action=X"), Labels::unknown());
+        assert_eq!(
+            labels(&Method::POST, &h, &uri, b"Action=X"),
+            Labels::unknown()
+        );
     }
 }
