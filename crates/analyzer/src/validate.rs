@@ -134,7 +134,7 @@ fn link(code: &str, ty: FindingType, origin: Origin) -> String {
             ty.anchor(),
             code.to_ascii_lowercase().replace('_', "-")
         ),
-        Origin::Ferrokms => format!("{FERROKMS_REFERENCE}"),
+        Origin::Ferrokms => FERROKMS_REFERENCE.to_string(),
     }
 }
 
