@@ -511,35 +511,66 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p..].iter().all(|&c| c == b'*')
 }
 
+/// The KMS actions a `kms:` pattern matches, as a set of bits (one per
+/// entry of `lint::KMS_ACTIONS`, which has fewer than 64); `None` for
+/// another service's pattern.
+fn kms_mask(pattern: &str) -> Option<u64> {
+    let actions = lint::expand_action(pattern)?;
+    Some(
+        lint::KMS_ACTIONS
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| actions.contains(a))
+            .fold(0, |m, (i, _)| m | (1u64 << i)),
+    )
+}
+
+/// One action of a statement, read once for [`covers`].
+struct ActionPattern<'a> {
+    text: &'a str,
+    kms: Option<u64>,
+}
+
 /// Whether action pattern `wide` allows everything `narrow` does. For two
 /// KMS patterns, by the actions each matches; otherwise `wide` must match
 /// `narrow` read as literal text (`iam:*` covers `iam:Get*`).
-fn covers(wide: &str, narrow: &str) -> bool {
-    if let (Some(w), Some(n)) = (lint::expand_action(wide), lint::expand_action(narrow)) {
-        return !n.is_empty() && n.iter().all(|a| w.contains(a));
+fn covers(wide: &ActionPattern<'_>, narrow: &ActionPattern<'_>) -> bool {
+    if let (Some(w), Some(n)) = (wide.kms, narrow.kms) {
+        return n != 0 && n & !w == 0;
     }
-    glob(wide.as_bytes(), narrow.as_bytes())
+    glob(wide.text.as_bytes(), narrow.text.as_bytes())
 }
 
 /// REDUNDANT_ACTION: an action of a statement's `Action` that another of
-/// its actions already covers (of two equal ones, the second).
+/// its actions already covers (of two equal ones, the second). Quadratic
+/// in the statement's actions, each comparison a bit test or a glob of two
+/// short strings; the document's size bounds both (`MAX_POLICY_CHARS`).
 fn redundant_actions(out: &mut Out<'_>, base: &[PathElement], st: &Node) {
     let Some(actions) = st.get("Action") else {
         return;
     };
     let list = actions.strings();
-    for (i, (idx, n)) in list.iter().enumerate() {
-        let a = n.as_str().unwrap_or_default();
-        let by = list.iter().enumerate().find(|(j, (_, m))| {
-            let b = m.as_str().unwrap_or_default();
-            *j != i && covers(b, a) && !(covers(a, b) && *j > i)
-        });
-        if let Some((_, (_, m))) = by {
-            let b = m.as_str().unwrap_or_default();
+    let patterns: Vec<ActionPattern<'_>> = list
+        .iter()
+        .map(|(_, n)| {
+            let text = n.as_str().unwrap_or_default();
+            ActionPattern {
+                text,
+                kms: kms_mask(text),
+            }
+        })
+        .collect();
+    for (i, a) in patterns.iter().enumerate() {
+        let by = patterns
+            .iter()
+            .enumerate()
+            .find(|(j, b)| *j != i && covers(b, a) && !(*j > i && covers(a, b)));
+        if let Some((_, b)) = by {
+            let (a, b) = (a.text, b.text);
             let mut path = base.to_vec();
             path.push(PathElement::Value("Action".into()));
-            if let Some(idx) = idx {
-                path.push(PathElement::Index(*idx));
+            if let Some(idx) = list[i].0 {
+                path.push(PathElement::Index(idx));
             }
             out.push(
                 "REDUNDANT_ACTION",
@@ -1012,6 +1043,35 @@ mod tests {
         );
     }
 
+    /// The worst case the size limit lets through: one statement of as many
+    /// short actions as fit, every pair compared for REDUNDANT_ACTION.
+    #[test]
+    fn a_document_at_the_size_limit_validates_in_bounded_time() {
+        let actions: Vec<String> = (0..2700)
+            .map(|i| {
+                if i % 2 == 0 {
+                    format!("s3:G*{i}")
+                } else {
+                    format!("kms:E*{i}")
+                }
+            })
+            .collect();
+        let text = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":{},"Resource":"*"}}]}}"#,
+            serde_json::to_string(&actions).unwrap()
+        );
+        let chars = text.chars().filter(|c| !c.is_whitespace()).count();
+        assert!(chars <= crate::analyzers::MAX_POLICY_CHARS, "{chars}");
+        eprintln!("{chars} characters");
+        let started = std::time::Instant::now();
+        let found = validate_policy(&text, PolicyType::Identity, None);
+        let took = started.elapsed();
+        assert!(!found.is_empty());
+        // Unoptimized test builds are ~10x slower than the server's.
+        eprintln!("validated in {took:?}");
+        assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    }
+
     #[test]
     fn trust_policies_need_no_resource() {
         let text = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
@@ -1033,7 +1093,17 @@ mod tests {
         assert!(glob(b"iam:Pass*", b"iam:PassRole"));
         assert!(glob(b"*", b"iam:PassRole"));
         assert!(!glob(b"iam:Get*", b"iam:PassRole"));
-        assert!(covers("iam:*", "iam:Get*"));
-        assert!(!covers("iam:Get*", "iam:*"));
+        let p = |text| ActionPattern {
+            text,
+            kms: kms_mask(text),
+        };
+        assert!(covers(&p("iam:*"), &p("iam:Get*")));
+        assert!(!covers(&p("iam:Get*"), &p("iam:*")));
+        assert!(covers(&p("kms:*"), &p("kms:Encrypt*")));
+        assert!(covers(&p("kms:Encrypt*"), &p("kms:Encrypt")));
+        assert!(!covers(&p("kms:Encrypt"), &p("kms:Decrypt")));
+        // A pattern that matches no KMS action covers nothing and is covered by nothing.
+        assert!(!covers(&p("kms:*"), &p("kms:Nope")));
+        assert!(lint::KMS_ACTIONS.len() < 64);
     }
 }
