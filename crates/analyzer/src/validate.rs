@@ -217,6 +217,7 @@ const AWS_CODES: &[&str] = &[
     "FORALLVALUES_WITH_SINGLE_VALUED_KEY",
     "ALLOW_WITH_NOT_PRINCIPAL",
     "INVALID_SERVICE_CONDITION_KEY",
+    "INVALID_GLOBAL_CONDITION_KEY",
     "JSON_SYNTAX_ERROR",
     "DATA_TYPE_MISMATCH",
     "INVALID_POLICY_ELEMENT",
@@ -370,6 +371,7 @@ pub fn validate_policy(text: &str, ty: PolicyType, resource_type: Option<&str>) 
             );
         }
         redundant_actions(&mut out, path, st);
+        global_condition_keys(&mut out, path, st);
         if reading == Reading::Identity {
             pass_role(&mut out, path, st);
         }
@@ -578,6 +580,117 @@ fn redundant_actions(out: &mut Out<'_>, base: &[PathElement], st: &Node) {
                 format!("The {a} action is redundant because the {b} action allows the same access. We recommend that you remove the {a} action."),
                 path,
             );
+        }
+    }
+}
+
+/// AWS's global condition keys (IAM User Guide, "AWS global condition
+/// context keys"), lowercased; a trailing `/` is a family.
+const GLOBAL_KEYS: &[&str] = &[
+    "aws:calledvia",
+    "aws:calledviafirst",
+    "aws:calledvialast",
+    "aws:currenttime",
+    "aws:ec2instancesourceprivateipv4",
+    "aws:ec2instancesourcevpc",
+    "aws:epochtime",
+    "aws:federatedprovider",
+    "aws:multifactorauthage",
+    "aws:multifactorauthpresent",
+    "aws:principalaccount",
+    "aws:principalarn",
+    "aws:principalisawsservice",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:principalservicename",
+    "aws:principalservicenameslist",
+    "aws:principaltag/",
+    "aws:principaltype",
+    "aws:referer",
+    "aws:requestedregion",
+    "aws:requesttag/",
+    "aws:resourceaccount",
+    "aws:resourceorgid",
+    "aws:resourceorgpaths",
+    "aws:resourcetag/",
+    "aws:securetransport",
+    "aws:sourceaccount",
+    "aws:sourcearn",
+    "aws:sourceidentity",
+    "aws:sourceip",
+    "aws:sourceorgid",
+    "aws:sourceorgpaths",
+    "aws:sourcevpc",
+    "aws:sourcevpcarn",
+    "aws:sourcevpce",
+    "aws:tagkeys",
+    "aws:tokenissuetime",
+    "aws:useragent",
+    "aws:userid",
+    "aws:username",
+    "aws:viaawsservice",
+    "aws:vpcsourceip",
+];
+
+/// Levenshtein distance of two short lowercased keys.
+fn distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// INVALID_GLOBAL_CONDITION_KEY: an `aws:` key that is not a global key
+/// but a near miss of one (at most 2 edits; for a family, of its prefix).
+/// Keys far from every known one are left alone: AWS adds global keys,
+/// and a key this list lacks must not fail a policy.
+fn global_condition_keys(out: &mut Out<'_>, base: &[PathElement], st: &Node) {
+    let Some(NodeKind::Object(ops)) = st.get("Condition").map(|c| &c.kind) else {
+        return;
+    };
+    for op in ops {
+        let NodeKind::Object(keys) = &op.value.kind else {
+            continue;
+        };
+        for k in keys {
+            let lower = k.key.to_ascii_lowercase();
+            if !lower.starts_with("aws:") || lower.len() > 128 {
+                continue;
+            }
+            let known = GLOBAL_KEYS.iter().any(|g| match g.strip_suffix('/') {
+                Some(_) => lower.starts_with(g) && lower.len() > g.len(),
+                None => lower == *g,
+            });
+            if known {
+                continue;
+            }
+            let near = GLOBAL_KEYS.iter().find(|g| {
+                let (head, g) = match g.strip_suffix('/') {
+                    Some(family) => (lower.split('/').next().unwrap_or(""), family),
+                    None => (lower.as_str(), **g),
+                };
+                distance(head, g) <= 2
+            });
+            if let Some(g) = near {
+                let mut path = base.to_vec();
+                path.push(PathElement::Value("Condition".into()));
+                path.push(PathElement::Value(op.key.clone()));
+                path.push(PathElement::Key(k.key.clone()));
+                out.push(
+                    "INVALID_GLOBAL_CONDITION_KEY",
+                    FindingType::Error,
+                    format!("The condition key {} does not exist (did you mean {g}?): no request has it, so the condition can never match or never restricts. Use a valid condition key.", k.key),
+                    path,
+                );
+            }
         }
     }
 }
@@ -1070,6 +1183,19 @@ mod tests {
         // Unoptimized test builds are ~10x slower than the server's.
         eprintln!("validated in {took:?}");
         assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    }
+
+    #[test]
+    fn near_misses_of_global_condition_keys_are_errors() {
+        let text = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"IpAddress":{"aws:SourceIpp":"10.0.0.0/8"},"StringEquals":{"aws:PrincipalTagg/team":"a","aws:PrincipalTag/team":"b","aws:SomethingNew":"c","aws:username":"d"}}}]}"#;
+        let found: Vec<Finding> = validate_policy(text, PolicyType::Identity, None)
+            .into_iter()
+            .filter(|f| f.issue_code == "INVALID_GLOBAL_CONDITION_KEY")
+            .collect();
+        let keys: Vec<&str> = found.iter().map(|f| spanned(text, f)).collect();
+        assert_eq!(keys, ["\"aws:SourceIpp\"", "\"aws:PrincipalTagg/team\""]);
+        assert!(found[0].finding_details.contains("aws:sourceip"));
+        assert_eq!(distance("abc", "abd"), 1);
     }
 
     #[test]
