@@ -8,6 +8,7 @@ analyzer is refused, root's included), and AWS's errors for bad input."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -453,3 +454,43 @@ def test_metrics_count_access_analyzer_requests_and_errors(srv, A):
     assert 'ferrokms_requests_total{service="access-analyzer",operation="ValidatePolicy",outcome="ok"}' in text
     assert 'ferrokms_requests_total{service="access-analyzer",operation="GetAnalyzer",outcome="client_error"}' in text
     assert 'ferrokms_errors_total{service="access-analyzer",code="ResourceNotFoundException"}' in text
+
+
+# --- several nodes on one PostgreSQL --------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.environ.get("FERROKMS_TEST_PG_URL"), reason="needs FERROKMS_TEST_PG_URL (scripts/test.sh)")
+def test_two_nodes_agree_on_analyzers_and_the_quota_holds_across_them(ferrokms_bin, tmp_path):
+    import concurrent.futures
+
+    from botocore.exceptions import ClientError
+
+    from conftest import new_database
+    from test_cluster import node
+
+    url = new_database()
+    a = node(ferrokms_bin, tmp_path, "a", url).start()
+    b = node(ferrokms_bin, tmp_path, "b", url, root_key=a.data_dir / "root.key").start()
+    try:
+        ka, kb = (n.client(*a.profile_credentials(), service="accessanalyzer") for n in (a, b))
+
+        def create(c, name):
+            try:
+                return c.create_analyzer(analyzerName=name, type="ACCOUNT")["arn"]
+            except ClientError as e:
+                return e.response["Error"]["Code"]
+
+        for round_ in range(3):
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                results = list(pool.map(lambda args: create(*args), [(ka, f"a{round_}"), (kb, f"b{round_}")]))
+            assert sorted(r.startswith("arn:") for r in results) == [False, True], results
+            assert "ServiceQuotaExceededException" in results
+            made = next(r for r in results if r.startswith("arn:")).rsplit("/", 1)[1]
+            # The next request on the other node sees it, then its deletion.
+            for c in (ka, kb):
+                assert [x["name"] for x in c.list_analyzers()["analyzers"]] == [made]
+            ka.delete_analyzer(analyzerName=made)
+            assert kb.list_analyzers()["analyzers"] == []
+    finally:
+        a.stop()
+        b.stop()
