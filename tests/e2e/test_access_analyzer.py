@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from accounts import client, uid
-from conftest import REGION, clean_env, expect_error
+from conftest import REGION, clean_env, expect_error, make_client
 from policies import allow, deny, doc, kp_allow
 
 SERVER = "dev"
@@ -130,8 +130,7 @@ def test_validate_policy_grammar_errors_trust_policies_and_json_syntax(A):
 
 
 def test_validate_policy_bad_input_is_a_validation_exception_with_the_field(srv, A):
-    c = client(srv.endpoint, A.id, "x", service="accessanalyzer")
-    c.meta.config.parameter_validation = False
+    c = make_client(srv.endpoint, A.id, "x", service="accessanalyzer", validate=False)
     e = expect_error(c.validate_policy, VE, policyType="NOPE", policyDocument="{}")
     r = e.response
     assert r["reason"] == "fieldValidationFailed"
@@ -144,6 +143,12 @@ def test_validate_policy_bad_input_is_a_validation_exception_with_the_field(srv,
     assert e.response["fieldList"][0]["name"] == "nextToken"
     e = expect_error(c.validate_policy, VE, policyType="IDENTITY_POLICY", policyDocument="{}", maxResults=0)
     assert e.response["fieldList"][0]["name"] == "maxResults"
+    e = expect_error(c.list_analyzers, VE, type="SOMETIMES")
+    assert e.response["fieldList"][0]["name"] == "type"
+    e = expect_error(c.create_analyzer, VE, analyzerName="n", type="SOMETIMES")
+    assert e.response["fieldList"][0]["name"] == "type"
+    e = expect_error(c.create_analyzer, VE, analyzerName="n")
+    assert e.response["fieldList"][0] == {"name": "type", "message": "Member must not be null"}
     big = doc(*[allow(f"s3:GetObject{i}", f"arn:aws:s3:::b{i}/*") for i in range(700)])
     e = expect_error(c.validate_policy, VE, policyType="IDENTITY_POLICY", policyDocument=big)
     assert e.response["fieldList"][0]["name"] == "policyDocument"

@@ -32,6 +32,20 @@ const MAX_TAGS: usize = 50;
 /// ValidatePolicy's limit on a document, in characters other than
 /// whitespace (AWS's: cfn-policy-validator checks it before calling).
 pub const MAX_POLICY_CHARS: usize = 32_768;
+/// The model's analyzer types.
+const TYPES: &[&str] = &[
+    "ACCOUNT",
+    "ORGANIZATION",
+    "ACCOUNT_UNUSED_ACCESS",
+    "ORGANIZATION_UNUSED_ACCESS",
+    "ACCOUNT_INTERNAL_ACCESS",
+    "ORGANIZATION_INTERNAL_ACCESS",
+];
+
+fn type_enum_message() -> String {
+    format!("Member must satisfy enum value set: [{}]", TYPES.join(", "))
+}
+
 /// The largest page a list answers.
 const MAX_PAGE: usize = 1000;
 
@@ -432,12 +446,7 @@ impl Analyzers {
                     format!("Analyzers of type {kind} are not implemented by this version of ferrokms. Use type ACCOUNT."),
                 ))
             }
-            _ => {
-                return Err(AnalyzerError::field(
-                    "type",
-                    "Member must satisfy enum value set: [ACCOUNT, ORGANIZATION, ACCOUNT_UNUSED_ACCESS, ORGANIZATION_UNUSED_ACCESS, ACCOUNT_INTERNAL_ACCESS, ORGANIZATION_INTERNAL_ACCESS]",
-                ))
-            }
+            _ => return Err(AnalyzerError::field("type", type_enum_message())),
         }
         if input
             .body
@@ -540,6 +549,11 @@ impl Analyzers {
         authorize(caller, op, "*", &Context::new())?;
         let max = input.max_results()?;
         let kind = input.query("type");
+        if let Some(k) = kind {
+            if !TYPES.contains(&k) {
+                return Err(AnalyzerError::field("type", type_enum_message()));
+            }
+        }
         let all: Vec<StoredAnalyzer> = self
             .load_all(caller)?
             .into_iter()
