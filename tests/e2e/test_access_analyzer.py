@@ -499,3 +499,89 @@ def test_two_nodes_agree_on_analyzers_and_the_quota_holds_across_them(ferrokms_b
     finally:
         a.stop()
         b.stop()
+
+
+# --- tf-policy-validator ------------------------------------------------------------------
+
+TF_VALIDATOR = Path(sys.executable).parent / "tf-policy-validator"
+
+# tf-policy-validator's own configuration (its --config option). Its
+# default.yaml names an aws_kms_key by an attribute `fakeName` that no plan
+# has (0.0.9 stops with KeyError on any key, whatever the endpoint), so the
+# test gives the two resource types it uses a name attribute of their own.
+TF_CONFIG = """\
+arnServiceMap:
+  aws_kms_key: description?key
+  aws_iam_policy: name?fakename
+iamPolicyAttributes:
+  aws_kms_key: policy
+  aws_iam_policy: policy
+"""
+
+
+def tf_plan(resource_type, name, values):
+    """A Terraform plan in `terraform show -json` form with one resource to create."""
+    res = {
+        "address": f"{resource_type}.{name}",
+        "mode": "managed",
+        "type": resource_type,
+        "name": name,
+        "provider_name": "registry.terraform.io/hashicorp/aws",
+        "schema_version": 0,
+        "values": values,
+    }
+    change = {"actions": ["create"], "before": None, "after": values, "after_unknown": {}}
+    return {
+        "format_version": "1.2",
+        "terraform_version": "1.5.7",
+        "planned_values": {"root_module": {"resources": [res]}},
+        "resource_changes": [{k: res[k] for k in ("address", "mode", "type", "name", "provider_name")} | {"change": change}],
+        "configuration": {"root_module": {"resources": [{k: res[k] for k in ("address", "mode", "type", "name")}]}},
+    }
+
+
+def run_tf_validator(srv, account, plan: dict, tmp_path):
+    if not TF_VALIDATOR.exists():
+        pytest.skip(f"tf-policy-validator is not installed at {TF_VALIDATOR} (tests/e2e/requirements.txt pins it; scripts/test.sh installs it)")
+    p = tmp_path / f"plan-{uuid.uuid4().hex[:6]}.json"
+    p.write_text(json.dumps(plan))
+    cfg = tmp_path / "tf-config.yaml"
+    cfg.write_text(TF_CONFIG)
+    aws_cfg = tmp_path / "aws-config"
+    aws_cfg.write_text("")
+    env = clean_env()
+    env.update(
+        AWS_ENDPOINT_URL=srv.endpoint,
+        AWS_ACCESS_KEY_ID=account.id,
+        AWS_SECRET_ACCESS_KEY="x",
+        AWS_DEFAULT_REGION=REGION,
+        AWS_CONFIG_FILE=str(aws_cfg),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"),
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_MAX_ATTEMPTS="1",
+    )
+    return subprocess.run(
+        [str(TF_VALIDATOR), "validate", "--config", str(cfg), "--template-path", str(p), "--region", REGION],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        cwd=str(tmp_path),
+    )
+
+
+def test_tf_policy_validator_fails_a_public_key_policy_and_passes_a_clean_one(srv, A, tmp_path):
+    admin = kp_allow(f"arn:aws:iam::{A.id}:root", "kms:*")
+    public = doc(admin, kp_allow("*", ["kms:Decrypt"]))
+    bad = run_tf_validator(srv, A, tf_plan("aws_kms_key", "key", {"description": "app", "policy": public}), tmp_path)
+    assert bad.returncode != 0, (bad.stdout, bad.stderr)
+    (f,) = json.loads(bad.stdout)["BlockingFindings"]
+    assert (f["code"], f["findingType"], f["policyName"]) == ("PUBLIC_ACCESS", "SECURITY_WARNING", "aws_kms_key.key")
+    clean = run_tf_validator(srv, A, tf_plan("aws_kms_key", "key", {"description": "app", "policy": doc(admin)}), tmp_path)
+    assert clean.returncode == 0, (clean.stdout, clean.stderr)
+    assert json.loads(clean.stdout)["BlockingFindings"] == []
+    passrole = doc(allow("iam:PassRole"))
+    bad = run_tf_validator(srv, A, tf_plan("aws_iam_policy", "p", {"name": "p", "path": "/", "policy": passrole}), tmp_path)
+    assert bad.returncode != 0, (bad.stdout, bad.stderr)
+    assert [f["code"] for f in json.loads(bad.stdout)["BlockingFindings"]] == ["PASS_ROLE_WITH_STAR_IN_RESOURCE"]
