@@ -585,3 +585,17 @@ def test_tf_policy_validator_fails_a_public_key_policy_and_passes_a_clean_one(sr
     bad = run_tf_validator(srv, A, tf_plan("aws_iam_policy", "p", {"name": "p", "path": "/", "policy": passrole}), tmp_path)
     assert bad.returncode != 0, (bad.stdout, bad.stderr)
     assert [f["code"] for f in json.loads(bad.stdout)["BlockingFindings"]] == ["PASS_ROLE_WITH_STAR_IN_RESOURCE"]
+
+
+def test_dev_reset_of_everything_deletes_analyzers(server_factory):
+    import urllib.request
+
+    s = server_factory(in_memory=True, dev=True)
+    c = make_client(s.endpoint, "123456789012", "x", service="accessanalyzer")
+    c.create_analyzer(analyzerName="before-reset", type="ACCOUNT")
+    req = urllib.request.Request(s.endpoint + "/_localstack/state/kms/reset", method="POST", data=b"")
+    urllib.request.urlopen(req, timeout=15).read()
+    assert [a["name"] for a in c.list_analyzers()["analyzers"]] == ["before-reset"], "a KMS-only reset keeps them"
+    req = urllib.request.Request(s.endpoint + "/moto-api/reset", method="POST", data=b"")
+    urllib.request.urlopen(req, timeout=15).read()
+    assert c.list_analyzers()["analyzers"] == []

@@ -3,8 +3,10 @@
 //! ListTagsForResource), and the dispatch of every Access Analyzer
 //! operation ferrokms serves ([`Analyzers::call`]).
 //!
-//! An analyzer is a typed document of the store (kind `analyzer`, id
-//! `ACCOUNT/REGION/NAME`), read from the store on each request. AWS's
+//! An account's analyzers in one Region are one typed document of the
+//! store (kind `analyzers`, id `ACCOUNT/REGION`), read by its id on each
+//! request: the quota keeps it small, and no request reads another
+//! account's. AWS's
 //! quota is one ACCOUNT analyzer per account and Region; ORGANIZATION
 //! analyzers need AWS Organizations, which ferrokms does not serve, and
 //! the unused- and internal-access analyzers need findings ferrokms does
@@ -24,7 +26,7 @@ use crate::validate::{self, PolicyType};
 use crate::{analyzer_arn, authorize, catalog, AnalyzerError, ValidationReason};
 
 /// The store's document kind for analyzers.
-pub const ANALYZER_KIND: &str = "analyzer";
+pub const ANALYZER_KIND: &str = "analyzers";
 /// What ConflictException and the others name the resource.
 const RESOURCE_TYPE: &str = "Analyzer";
 /// Tags an analyzer may hold (AWS's limit for a resource's tags).
@@ -286,7 +288,8 @@ impl Analyzers {
     }
 
     /// Deletes every analyzer of every account in one batch (`serve
-    /// --dev`'s reset of everything); returns how many there were.
+    /// --dev`'s reset of everything); returns how many (account, Region)
+    /// documents held them.
     pub fn reset_all(&self) -> Result<usize, AnalyzerError> {
         let _writing = self.writes.lock();
         let changes = self.store.deletions_of(&[ANALYZER_KIND])?;
@@ -294,47 +297,53 @@ impl Analyzers {
         Ok(changes.len())
     }
 
-    fn id(caller: &Caller, name: &str) -> String {
-        format!(
-            "{}/{}/{name}",
-            caller.account.as_str(),
-            caller.region.as_str()
-        )
+    /// The document that holds an account's analyzers in one Region.
+    fn id(caller: &Caller) -> String {
+        format!("{}/{}", caller.account.as_str(), caller.region.as_str())
     }
 
     fn load(&self, caller: &Caller, name: &str) -> Result<Option<StoredAnalyzer>, AnalyzerError> {
-        match self.store.get(ANALYZER_KIND, &Self::id(caller, name))? {
-            None => Ok(None),
-            Some(body) => serde_json::from_slice(&body)
-                .map(Some)
-                .map_err(|e| AnalyzerError::Corrupt(e.to_string())),
-        }
+        Ok(self.load_all(caller)?.into_iter().find(|a| a.name == name))
     }
 
-    /// The caller's account's analyzers in the request's Region, by name.
+    /// The caller's account's analyzers in the request's Region, by name:
+    /// one document, read by its id (the quota keeps it small).
     fn load_all(&self, caller: &Caller) -> Result<Vec<StoredAnalyzer>, AnalyzerError> {
-        let prefix = Self::id(caller, "");
-        let mut out = Vec::new();
-        for r in self.store.load(ANALYZER_KIND)? {
-            if r.id.starts_with(&prefix) {
-                out.push(
-                    serde_json::from_slice::<StoredAnalyzer>(&r.body)
-                        .map_err(|e| AnalyzerError::Corrupt(e.to_string()))?,
-                );
-            }
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        let Some(body) = self.store.get(ANALYZER_KIND, &Self::id(caller))? else {
+            return Ok(Vec::new());
+        };
+        let mut all: Vec<StoredAnalyzer> =
+            serde_json::from_slice(&body).map_err(|e| AnalyzerError::Corrupt(e.to_string()))?;
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
     }
 
-    fn save(&self, caller: &Caller, a: &StoredAnalyzer) -> Result<(), AnalyzerError> {
-        let body = serde_json::to_vec(a).map_err(|e| AnalyzerError::Corrupt(e.to_string()))?;
-        self.store.apply(&[Change::Put {
-            kind: ANALYZER_KIND,
-            id: Self::id(caller, &a.name),
-            body,
-        }])?;
+    /// Writes the account's analyzers in the Region (none: the document
+    /// goes). Callers hold `writes`.
+    fn store_all(&self, caller: &Caller, all: &[StoredAnalyzer]) -> Result<(), AnalyzerError> {
+        let id = Self::id(caller);
+        let change = if all.is_empty() {
+            Change::Delete {
+                kind: ANALYZER_KIND,
+                id,
+            }
+        } else {
+            Change::Put {
+                kind: ANALYZER_KIND,
+                id,
+                body: serde_json::to_vec(all).map_err(|e| AnalyzerError::Corrupt(e.to_string()))?,
+            }
+        };
+        self.store.apply(&[change])?;
         Ok(())
+    }
+
+    /// Creates or replaces one analyzer. Callers hold `writes`.
+    fn save(&self, caller: &Caller, a: &StoredAnalyzer) -> Result<(), AnalyzerError> {
+        let mut all = self.load_all(caller)?;
+        all.retain(|o| o.name != a.name);
+        all.push(a.clone());
+        self.store_all(caller, &all)
     }
 
     fn not_found(name: &str) -> AnalyzerError {
@@ -587,10 +596,9 @@ impl Analyzers {
         let name = input.label(0);
         let _writing = self.writes.lock();
         self.authorized(caller, op, name, Context::new())?;
-        self.store.apply(&[Change::Delete {
-            kind: ANALYZER_KIND,
-            id: Self::id(caller, name),
-        }])?;
+        let mut all = self.load_all(caller)?;
+        all.retain(|a| a.name != name);
+        self.store_all(caller, &all)?;
         Ok(json!({}))
     }
 

@@ -110,7 +110,8 @@ pub struct Report {
     pub kms: Option<KmsReport>,
     /// IAM's part, when it was reset.
     pub iam: Option<IamReport>,
-    /// How many Access Analyzer analyzers were deleted (a reset of everything).
+    /// How many (account, Region) documents of Access Analyzer analyzers
+    /// were deleted (a reset of everything).
     pub analyzers: Option<usize>,
 }
 
