@@ -1,6 +1,6 @@
 //! The operation catalog: what each operation of each service needs from
 //! the request pipeline. One table per service (`ferrokms_kms::catalog`,
-//! `ferrokms_iam::catalog`), each checked by a test against the service's
+//! `ferrokms_iam::catalog`, `ferrokms_analyzer::catalog`), each checked by a test against the service's
 //! model; the pipeline, the cluster lock, the metrics and the cross-account
 //! rule all read the table instead of keeping lists of their own.
 
@@ -13,6 +13,8 @@ pub enum Service {
     Iam,
     /// AWS Security Token Service.
     Sts,
+    /// IAM Access Analyzer (REST-JSON, signing name `access-analyzer`).
+    AccessAnalyzer,
 }
 
 impl Service {
@@ -22,6 +24,7 @@ impl Service {
             Service::Kms => "kms",
             Service::Iam => "iam",
             Service::Sts => "sts",
+            Service::AccessAnalyzer => "access-analyzer",
         }
     }
 }
@@ -47,6 +50,9 @@ pub enum Resource {
     InstanceProfile,
     /// Every entity of a kind in the caller's account (`List*`).
     AccountEntities,
+    /// An IAM Access Analyzer analyzer, by name
+    /// (`arn:aws:access-analyzer:REGION:ACCOUNT:analyzer/NAME`).
+    Analyzer,
 }
 
 /// One operation of a service.

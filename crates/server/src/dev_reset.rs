@@ -12,8 +12,9 @@
 //! What "everything" is: [`ferrokms_kms::Kms::reset_all`] (every key,
 //! alias, grant, key policy, tag and key material) and
 //! [`ferrokms_iam::Directory::reset_identities`] (every user, role, group,
-//! managed policy and user access key); accounts and their root access keys
-//! stay. docs/identity.md, "Resetting a --dev server", says so for users.
+//! managed policy and user access key) and
+//! [`ferrokms_analyzer::Analyzers::reset_all`] (every analyzer); accounts
+//! and their root access keys stay. docs/identity.md, "Resetting a --dev server", says so for users.
 //!
 //! Unauthenticated, like moto's and LocalStack's (their clients send a
 //! plain POST): a `--dev` server already lets any caller act as any
@@ -57,7 +58,7 @@ static RUNNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// What a reset clears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// KMS and IAM.
+    /// KMS, IAM and Access Analyzer's analyzers.
     All,
     /// KMS only.
     Kms,
@@ -94,6 +95,9 @@ pub enum ResetError {
     /// The cluster write lock could not be taken (shared store).
     #[error("the cluster write lock failed: {0}")]
     Cluster(#[from] ferrokms_store::StoreError),
+    /// Deleting the Access Analyzer analyzers failed; none was deleted.
+    #[error("resetting Access Analyzer failed: {0}")]
+    Analyzers(#[from] ferrokms_analyzer::AnalyzerError),
     /// The blocking task did not finish (panicked or cancelled).
     #[error("the reset task failed")]
     Task,
@@ -106,6 +110,9 @@ pub struct Report {
     pub kms: Option<KmsReport>,
     /// IAM's part, when it was reset.
     pub iam: Option<IamReport>,
+    /// How many (account, Region) documents of Access Analyzer analyzers
+    /// were deleted (a reset of everything).
+    pub analyzers: Option<usize>,
 }
 
 /// The reset routes, added to the router only under `--dev`.
@@ -156,6 +163,9 @@ pub async fn reset(app: &Arc<App>, scope: Scope) -> Result<Report, ResetError> {
             }
             if scope != Scope::Kms {
                 report.iam = Some(app.directory.reset_identities()?);
+            }
+            if scope == Scope::All {
+                report.analyzers = Some(app.analyzers.reset_all()?);
             }
             Ok(report)
         };

@@ -308,6 +308,7 @@ impl From<ApiError> for Fault {
             code: e.code.into(),
             status: e.status,
             message: e.message,
+            members: None,
         }
     }
 }
@@ -336,6 +337,7 @@ impl Protocol for KmsRequest {
                 "The system timed out while trying to fulfill the request. You can retry the request."
                     .into(),
             ),
+            members: None,
         }
     }
 
@@ -348,6 +350,7 @@ impl Protocol for KmsRequest {
             code: "KMSInternalException".into(),
             status: 500,
             message: Some("The operation failed unexpectedly.".into()),
+            members: None,
         }
     }
 

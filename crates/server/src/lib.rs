@@ -4,6 +4,7 @@
 //! authentication -> model validation -> operation -> response, with every
 //! error mapped once, here, to AWS's shape and status.
 
+pub mod analyzer_api;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
@@ -59,6 +60,8 @@ pub struct App {
     pub kms: Arc<Kms>,
     /// The identity directory: accounts, users, roles, access keys.
     pub directory: Arc<Directory>,
+    /// IAM Access Analyzer: ValidatePolicy and analyzers.
+    pub analyzers: ferrokms_analyzer::Analyzers,
     /// Authenticates every request.
     pub auth: Authenticator,
     /// The KMS service model, which requests are validated against.
@@ -119,7 +122,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
     let conn = parts.extensions.get::<Arc<listener::ConnInfo>>();
-    let mut labels = ops_http::labels(&parts.headers, &parts.uri, &[]);
+    let mut labels = ops_http::labels(&parts.method, &parts.headers, &parts.uri, &[]);
     let mut resp = match read_body(body, &parts.headers, &parts.uri, conn).await {
         // The reservation (bodies over 8 KiB) is held until the answer.
         Ok(limits::ReadBody {
@@ -127,7 +130,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
             permit: _permit,
         }) => {
             if labels.service() != "kms" {
-                labels = ops_http::labels(&parts.headers, &parts.uri, &bytes);
+                labels = ops_http::labels(&parts.method, &parts.headers, &parts.uri, &bytes);
             }
             let origin = auth::Origin {
                 ip: parts
@@ -174,7 +177,9 @@ async fn read_body(
 
 /// Step 1 of the pipeline (`pipeline`): which protocol, which operation.
 /// A `TrentService.` target is KMS's JSON protocol; no target and a form
-/// body (or an `Action=` query) is the query protocol of IAM and STS.
+/// body (or an `Action=` query) is the query protocol of IAM and STS; no
+/// target and a request signed for `access-analyzer` (or, unsigned, on one
+/// of its paths) is Access Analyzer's REST-JSON protocol.
 async fn serve_request(app: &Arc<App>, req: pipeline::Inbound<'_>, request_num: u128) -> Response {
     let (headers, uri) = (req.headers, req.uri);
     let target = headers
@@ -192,6 +197,10 @@ async fn serve_request(app: &Arc<App>, req: pipeline::Inbound<'_>, request_num: 
     if target.is_empty() && (form || uri.query().is_some_and(|q| q.contains("Action="))) {
         let query = query::QueryRequest::new(&req);
         return pipeline::serve(app, req, query).await;
+    }
+    if target.is_empty() && analyzer_api::is_analyzer_request(&req) {
+        let analyzer = analyzer_api::AnalyzerRequest::new(&req);
+        return pipeline::serve(app, req, analyzer).await;
     }
     error_response(
         &ApiError {

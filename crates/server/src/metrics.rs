@@ -21,18 +21,21 @@ use ferrokms_authz::catalog::Operation;
 const KMS_OPS: &[Operation] = ferrokms_kms::catalog::OPERATIONS;
 const IAM_OPS: &[Operation] = ferrokms_iam::catalog::IAM_OPERATIONS;
 const STS_OPS: &[Operation] = ferrokms_iam::catalog::STS_OPERATIONS;
+const ANALYZER_OPS: &[Operation] = ferrokms_analyzer::catalog::ANALYZER_OPERATIONS;
 
 /// The services, in label order; `unknown` is a request no protocol
 /// claimed (no or a foreign `X-Amz-Target`, no form body).
-const SERVICES: [(&str, &[Operation]); 4] = [
+const SERVICES: [(&str, &[Operation]); 5] = [
     ("kms", KMS_OPS),
     ("iam", IAM_OPS),
     ("sts", STS_OPS),
+    ("access-analyzer", ANALYZER_OPS),
     ("unknown", &[]),
 ];
 
 /// One slot per (service, operation) plus one `other` per service.
-const SLOTS: usize = KMS_OPS.len() + IAM_OPS.len() + STS_OPS.len() + SERVICES.len();
+const SLOTS: usize =
+    KMS_OPS.len() + IAM_OPS.len() + STS_OPS.len() + ANALYZER_OPS.len() + SERVICES.len();
 
 /// Latency bucket upper bounds, in microseconds (Prometheus `le` in seconds).
 const BUCKETS_US: [u64; 15] = [
@@ -50,6 +53,7 @@ const ERROR_CODES: &[&str] = &[
     "AccessDenied",
     "AccessDeniedException",
     "AlreadyExistsException",
+    "ConflictException",
     "CustomKeyStoreNotFoundException",
     "DependencyTimeoutException",
     "DisabledException",
@@ -80,8 +84,10 @@ const ERROR_CODES: &[&str] = &[
     "NotFoundException",
     "RequestEntityTooLargeException",
     "RequestTimeoutException",
+    "ResourceNotFoundException",
     "SerializationException",
     "ServiceFailure",
+    "ServiceQuotaExceededException",
     "SignatureDoesNotMatch",
     "TagException",
     "Throttling",
@@ -106,7 +112,7 @@ const ERROR_ROW: [AtomicU64; ERROR_SLOTS] = [ZERO; ERROR_SLOTS];
 static REQUESTS: [[AtomicU64; 3]; SLOTS] = [OUTCOME_ROW; SLOTS];
 static LATENCY: [[AtomicU64; NB]; SLOTS] = [BUCKET_ROW; SLOTS];
 static LATENCY_SUM_US: [AtomicU64; SLOTS] = [ZERO; SLOTS];
-static ERRORS: [[AtomicU64; ERROR_SLOTS]; 4] = [ERROR_ROW; 4];
+static ERRORS: [[AtomicU64; ERROR_SLOTS]; SERVICES.len()] = [ERROR_ROW; SERVICES.len()];
 
 /// Why a request failed authentication (`ferrokms_sigv4_failures_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +148,8 @@ pub struct Labels {
 }
 
 impl Labels {
-    /// `service` is `kms`, `iam` or `sts` (anything else is `unknown`);
+    /// `service` is `kms`, `iam`, `sts` or `access-analyzer` (anything
+    /// else is `unknown`);
     /// an operation outside the fixed list is `other`.
     pub fn new(service: &str, op: &str) -> Labels {
         let mut base = 0;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -99,8 +99,9 @@ async fn metrics_text(State(app): State<Arc<App>>) -> Response {
 
 /// The metrics labels of a request, from what is cheap to look at: the
 /// `X-Amz-Target` for KMS; for the query protocol the signed service and
-/// the `Action` parameter (found without decoding the form).
-pub(crate) fn labels(headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Labels {
+/// the `Action` parameter (found without decoding the form); for Access
+/// Analyzer the method and path.
+pub(crate) fn labels(method: &Method, headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Labels {
     let target = headers
         .get(crate::hdr::X_AMZ_TARGET)
         .and_then(|v| v.to_str().ok())
@@ -114,7 +115,10 @@ pub(crate) fn labels(headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Labels {
     let query = uri.query().unwrap_or("");
     let action = form_value(query.as_bytes(), b"Action").or_else(|| form_value(body, b"Action"));
     let Some(action) = action.and_then(|a| std::str::from_utf8(a).ok()) else {
-        return Labels::unknown();
+        return match ferrokms_analyzer::routes::route_of(method.as_str(), uri.path()) {
+            Some(r) => Labels::new("access-analyzer", r.name),
+            None => Labels::unknown(),
+        };
     };
     let scope = headers
         .get("authorization")
@@ -154,10 +158,31 @@ mod tests {
             ),
         );
         let uri: Uri = "/".parse().unwrap_or_default();
-        let l = labels(&h, &uri, b"Version=2011-06-15&Action=AssumeRole");
+        let l = labels(
+            &Method::POST,
+            &h,
+            &uri,
+            b"Version=2011-06-15&Action=AssumeRole",
+        );
         assert_eq!(l, Labels::new("sts", "AssumeRole"));
-        let l = labels(&HeaderMap::new(), &uri, b"Action=CreateUser");
+        let l = labels(&Method::POST, &HeaderMap::new(), &uri, b"Action=CreateUser");
         assert_eq!(l, Labels::new("iam", "CreateUser"));
+    }
+
+    #[test]
+    fn access_analyzer_requests_are_labelled_by_method_and_path() {
+        let uri: Uri = "/policy/validation".parse().unwrap_or_default();
+        let l = labels(&Method::POST, &HeaderMap::new(), &uri, b"{}");
+        assert_eq!(l, Labels::new("access-analyzer", "ValidatePolicy"));
+        assert_eq!(l.service(), "access-analyzer");
+        let uri: Uri = "/analyzer/a".parse().unwrap_or_default();
+        let l = labels(&Method::GET, &HeaderMap::new(), &uri, b"");
+        assert_eq!(l, Labels::new("access-analyzer", "GetAnalyzer"));
+        let uri: Uri = "/nowhere".parse().unwrap_or_default();
+        assert_eq!(
+            labels(&Method::GET, &HeaderMap::new(), &uri, b""),
+            Labels::unknown()
+        );
     }
 
     #[test]
@@ -168,11 +193,17 @@ mod tests {
             "x-amz-target",
             HeaderValue::from_static("TrentService.Encrypt"),
         );
-        assert_eq!(labels(&h, &uri, b""), Labels::new("kms", "Encrypt"));
+        assert_eq!(
+            labels(&Method::POST, &h, &uri, b""),
+            Labels::new("kms", "Encrypt")
+        );
         h.insert(
             "x-amz-target",
             HeaderValue::from_static("DynamoDB_20120810.GetItem"),
         );
-        assert_eq!(labels(&h, &uri, b"Action=X"), Labels::unknown());
+        assert_eq!(
+            labels(&Method::POST, &h, &uri, b"Action=X"),
+            Labels::unknown()
+        );
     }
 }

@@ -70,15 +70,24 @@ pub(crate) struct Fault {
     pub code: std::borrow::Cow<'static, str>,
     pub status: u16,
     pub message: Option<String>,
+    /// The error's other members, where its shape has some (Access
+    /// Analyzer's `reason`, `fieldList`, `resourceId`...).
+    pub members: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl Fault {
-    /// The AWS JSON protocol's error document: `__type` and `message`.
+    /// The AWS JSON protocol's error document: `__type` and `message`
+    /// (and the error's other members, if any).
     pub fn json_body(&self) -> Vec<u8> {
         let mut v = serde_json::Map::new();
         v.insert("__type".into(), self.code.as_ref().into());
         if let Some(m) = &self.message {
             v.insert("message".into(), m.as_str().into());
+        }
+        if let Some(members) = &self.members {
+            for (k, m) in members.iter() {
+                v.insert(k.clone(), m.clone());
+            }
         }
         serde_json::to_vec(&serde_json::Value::Object(v)).unwrap_or_default()
     }

@@ -291,6 +291,7 @@ impl From<QueryError> for Fault {
             code: e.code.into(),
             status: e.status,
             message: Some(e.message),
+            members: None,
         }
     }
 }

@@ -379,6 +379,7 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
     let app = App {
         kms,
         directory: directory.clone(),
+        analyzers: ferrokms_analyzer::Analyzers::new(store.clone()),
         auth: Authenticator {
             directory,
             verifier: Verifier::default(),

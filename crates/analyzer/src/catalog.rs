@@ -1,0 +1,87 @@
+//! The IAM Access Analyzer operation catalog: for each operation ferrokms
+//! serves, the action it is authorized by, what it acts on, the condition
+//! keys it sets and whether it changes state. Every operation acts in the
+//! caller's account only (analyzers have no resource policy), so none may
+//! cross accounts. The server's pipeline reads this table (which
+//! operations exist, which need the cluster write lock); `routes.rs` maps
+//! the REST method and path of every operation of the service model to its
+//! name, and the tests check both against each other.
+
+use ferrokms_authz::catalog::{Operation, Resource, Service};
+
+const fn aa(name: &'static str, action: &'static str) -> Operation {
+    Operation::new(Service::AccessAnalyzer, name, action)
+}
+
+/// An analyzer's own keys: its tags.
+const RESOURCE_TAG: &[&str] = &["aws:ResourceTag/"];
+/// A request that sets tags.
+const REQUEST_TAG: &[&str] = &["aws:RequestTag/", "aws:TagKeys"];
+/// TagResource: the tags set and the analyzer's own.
+const TAG: &[&str] = &["aws:RequestTag/", "aws:TagKeys", "aws:ResourceTag/"];
+/// UntagResource: the keys removed and the analyzer's tags.
+const UNTAG: &[&str] = &["aws:TagKeys", "aws:ResourceTag/"];
+
+/// Every Access Analyzer operation ferrokms serves, sorted by name.
+pub const ANALYZER_OPERATIONS: &[Operation] = &[
+    aa("CreateAnalyzer", "access-analyzer:CreateAnalyzer")
+        .on(Resource::Analyzer)
+        .keys(REQUEST_TAG),
+    aa("DeleteAnalyzer", "access-analyzer:DeleteAnalyzer")
+        .on(Resource::Analyzer)
+        .keys(RESOURCE_TAG),
+    aa("GetAnalyzer", "access-analyzer:GetAnalyzer")
+        .on(Resource::Analyzer)
+        .keys(RESOURCE_TAG)
+        .reads_only(),
+    aa("ListAnalyzers", "access-analyzer:ListAnalyzers").reads_only(),
+    aa("ListTagsForResource", "access-analyzer:ListTagsForResource")
+        .on(Resource::Analyzer)
+        .keys(RESOURCE_TAG)
+        .reads_only(),
+    aa("TagResource", "access-analyzer:TagResource")
+        .on(Resource::Analyzer)
+        .keys(TAG),
+    aa("UntagResource", "access-analyzer:UntagResource")
+        .on(Resource::Analyzer)
+        .keys(UNTAG),
+    aa("ValidatePolicy", "access-analyzer:ValidatePolicy").reads_only(),
+];
+
+/// The catalog row of an operation ferrokms serves.
+pub fn find(name: &str) -> Option<&'static Operation> {
+    ferrokms_authz::catalog::find(ANALYZER_OPERATIONS, name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_is_sorted_and_every_row_is_same_account_access_analyzer() {
+        assert!(ANALYZER_OPERATIONS
+            .windows(2)
+            .all(|w| w[0].name < w[1].name));
+        for op in ANALYZER_OPERATIONS {
+            assert_eq!(op.service, Service::AccessAnalyzer);
+            assert_eq!(op.action, format!("access-analyzer:{}", op.name));
+            assert!(!op.cross_account, "{}", op.name);
+            assert!(!op.grant_operation && !op.counts_for_last_usage);
+        }
+    }
+
+    #[test]
+    fn every_served_operation_has_a_route_of_the_service_model() {
+        for op in ANALYZER_OPERATIONS {
+            assert!(
+                crate::routes::MODEL_ROUTES
+                    .iter()
+                    .any(|r| r.name == op.name),
+                "{} has no route",
+                op.name
+            );
+        }
+        assert_eq!(find("ValidatePolicy").map(|o| o.reads_only), Some(true));
+        assert!(find("ListFindings").is_none());
+    }
+}
