@@ -267,6 +267,11 @@ async function run(context) {
   await page.reload();
   await page.locator("table[aria-label=Keys] tbody tr:nth-child(1000)").waitFor({ timeout: 10000 });
   out.bigRenderMs = Date.now() - t0;
+  out.bigAppRenderMs = Number(await page.locator("#main > .keys-page").getAttribute("data-render-ms"));
+  out.bigNavTiming = await page.evaluate(() => {
+    const n = performance.getEntriesByType("navigation")[0];
+    return n ? { responseEnd: Math.round(n.responseEnd), domContentLoaded: Math.round(n.domContentLoadedEventEnd) } : null;
+  });
   out.bigRows = await page.locator("table[aria-label=Keys] tbody tr").count();
   out.bigCount = await page.locator("table[aria-label=Keys]").getAttribute("data-count");
   // The visible rows get their metadata lazily.

@@ -76,6 +76,11 @@ export async function renderSignIn(app, view) {
     h("p", { class: "muted" }, "Your access key signs every request in this browser (SigV4); it is kept in this tab only and never sent."),
     ak.wrap, sk.wrap, st.wrap, region.wrap, err, button,
   );
+  if (!window.isSecureContext || !globalThis.crypto || !crypto.subtle) {
+    // WebCrypto, which signs every request, exists in secure contexts only.
+    err.textContent = "This page is not a secure context, so the browser cannot sign requests: open the console over HTTPS (ferrokms serve --tls-cert) or on localhost.";
+    button.disabled = true;
+  }
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     busy(button, err, async () => {
