@@ -133,7 +133,10 @@ fn secure(mut resp: Response) -> Response {
         "content-security-policy",
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
     );
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert(
@@ -167,7 +170,9 @@ mod tests {
         let resp = serve("app.js");
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(
-            resp.headers().get("content-type").map(HeaderValue::as_bytes),
+            resp.headers()
+                .get("content-type")
+                .map(HeaderValue::as_bytes),
             Some(&b"text/javascript; charset=utf-8"[..])
         );
     }
