@@ -26,10 +26,12 @@ use crate::App;
 
 /// The policy of every console answer. `style-src-attr 'unsafe-inline'`
 /// lets the editor (CodeMirror) set the `style` attribute of its own
-/// elements (sizes, gutter widths); no inline `<style>` element or script is
-/// allowed, and the page can talk to this origin only.
+/// elements (sizes, gutter widths), and `img-src data:` lets it draw the
+/// wavy underline of a lint finding (an SVG `data:` image; an image runs no
+/// script); no inline `<style>` element or script is allowed, and the page
+/// can talk to this origin only.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self'; connect-src 'self'; \
+     style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// One embedded file: its name under `/console/`, its content type, its bytes.

@@ -106,6 +106,7 @@ export class Session {
   async validateKeyPolicy(policyDocument) {
     // Asked once per sign-in: a server without the API is not asked again.
     if (this.noAnalyzer) return null;
+    if (this.analyzerDenied) throw this.analyzerDenied;
     const resp = await this.send(
       "access-analyzer",
       "/policy/validation",
@@ -128,7 +129,12 @@ export class Session {
       this.noAnalyzer = true;
       return null;
     }
-    if (!resp.ok) throw new AwsError(type || `HTTP ${resp.status}`, doc.message || doc.Message, resp.status);
+    if (!resp.ok) {
+      const err = new AwsError(type || `HTTP ${resp.status}`, doc.message || doc.Message, resp.status);
+      // Not allowed to these credentials: not asked again either.
+      if (err.code === "AccessDeniedException") this.analyzerDenied = err;
+      throw err;
+    }
     return Array.isArray(doc.findings) ? doc.findings : [];
   }
 }

@@ -27,6 +27,11 @@ const app = {
     showIdentity();
     location.hash = "#/sign-in";
   },
+  // What the current page must stop when it is left (the editor's linter).
+  leaving: [],
+  onLeave(fn) {
+    this.leaving.push(fn);
+  },
   go(hash) {
     if (location.hash === hash) route();
     else location.hash = hash;
@@ -64,6 +69,7 @@ let generation = 0;
 
 async function route() {
   const gen = ++generation;
+  for (const fn of app.leaving.splice(0)) fn();
   const hash = location.hash || "#/keys";
   const view = document.createElement("div");
   const current = () => gen === generation;

@@ -470,9 +470,12 @@ async function policyEditor(app, id, policy) {
     status.dataset.lint = state;
     status.textContent = text;
   };
+  const session = app.session;
   const lint = async (text) => {
+    // An editor left behind by a sign-out asks nothing with the new session.
+    if (session !== app.session) return [];
     try {
-      const findings = await app.session.validateKeyPolicy(text);
+      const findings = await session.validateKeyPolicy(text);
       if (findings === null) {
         setStatus("unavailable", "Policy validation unavailable: this server has no Access Analyzer API (ValidatePolicy).");
         return [];
@@ -495,12 +498,13 @@ async function policyEditor(app, id, policy) {
   };
   const holder = h("div", { class: "editor" });
   const editor = createPolicyEditor(holder, { doc: pretty, label: "Key policy", lint });
+  app.onLeave(() => editor.view.destroy());
   const err = errorBox();
   const note = h("p", { class: "note", role: "status" });
   const save = h("button", { type: "button" }, "Save policy");
   save.addEventListener("click", () => busy(save, err, async () => {
     note.textContent = "";
-    await app.session.kms("PutKeyPolicy", { KeyId: id, PolicyName: "default", Policy: editor.text() });
+    await session.kms("PutKeyPolicy", { KeyId: id, PolicyName: "default", Policy: editor.text() });
     note.textContent = "Policy saved.";
   }));
   const id2 = `lbl${++uid}`;
