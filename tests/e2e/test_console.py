@@ -114,6 +114,27 @@ def test_console_asset_paths_do_not_escape(srv):
         assert status == 404, (path, status, body[:200])
 
 
+def test_console_reads_no_body_and_takes_only_get(srv):
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(srv.endpoint)
+    # A GET announcing a 1 GB body it never sends: answered at once, the
+    # body unread (the connection is not kept for it).
+    with socket.create_connection((u.hostname, u.port), timeout=5) as s:
+        s.sendall(b"GET /console/app.js HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n")
+        head = s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 200 "), head[:200]
+    for method in ("POST", "PUT", "DELETE"):
+        req = urllib.request.Request(srv.endpoint + "/console/app.js", data=b"x", method=method)
+        try:
+            urllib.request.urlopen(req, timeout=5)
+            status = 200
+        except urllib.error.HTTPError as e:
+            status = e.code
+        assert status == 405, (method, status)
+
+
 def analyzer_available(user) -> bool:
     """Whether this server answers Access Analyzer's ValidatePolicy (the
     API is being added on another branch)."""
@@ -254,8 +275,12 @@ def test_console_in_chromium(srv, A, B, tmp_path):
 
     # 1,000 keys under a second, metadata filled in lazily.
     assert out["bigRows"] == BIG and out["bigCount"] == str(BIG), out
-    assert out["bigRenderMs"] < 1000, out
-    print(f"keys page of {BIG} keys rendered in {out['bigRenderMs']} ms (the page's own part: {out['bigAppRenderMs']} ms; load {out['bigNavTiming']})")
+    # From the start of the page's load (the browser's clock) to the table
+    # of 1,000 rows in the page; and, seen from outside, with the test's
+    # own reload and polling, within twice that.
+    print(f"keys page of {BIG} keys shown {out['bigShownAt']} ms after its load began (the keys page's own part, ListKeys included: {out['bigAppRenderMs']} ms; seen from the test: {out['bigRenderMs']} ms)")
+    assert out["bigShownAt"] < 1000, out
+    assert out["bigRenderMs"] < 2000, out
     assert out["bigFirstRow"][4] == "Enabled" and out["bigFirstRow"][5].startswith("key "), out
     assert out["bigFitsAt1280"] is True and out["bigFitsNarrow"] is True, out
 

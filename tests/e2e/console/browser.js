@@ -267,6 +267,7 @@ async function run(context) {
   await page.reload();
   await page.locator("table[aria-label=Keys] tbody tr:nth-child(1000)").waitFor({ timeout: 10000 });
   out.bigRenderMs = Date.now() - t0;
+  out.bigShownAt = Number(await page.locator("#main").getAttribute("data-shown-at"));
   out.bigAppRenderMs = Number(await page.locator("#main > .keys-page").getAttribute("data-render-ms"));
   out.bigNavTiming = await page.evaluate(() => {
     const n = performance.getEntriesByType("navigation")[0];

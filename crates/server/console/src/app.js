@@ -82,6 +82,8 @@ async function route() {
   }
   if (!current()) return;
   app.main.replaceChildren(view);
+  // When the page was shown, in ms since the document's navigation began.
+  app.main.dataset.shownAt = String(Math.round(performance.now()));
   const first = view.querySelector("[autofocus]");
   if (first) first.focus();
   const h1 = view.querySelector("h1");
