@@ -180,6 +180,18 @@ def test_console_in_chromium(srv, A, B, tmp_path):
     A.kms.enable_key_rotation(KeyId=key["KeyId"])
     A.kms.rotate_key_on_demand(KeyId=key["KeyId"])
 
+    # A role session's temporary credentials (the "Session token" field).
+    role_arn = A.iam.create_role(
+        RoleName="console-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": A.root_arn}, "Action": "sts:AssumeRole"}]}
+        ),
+    )["Role"]["Arn"]
+    A.iam.put_role_policy(RoleName="console-role", PolicyName="kms", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow("kms:*")]}))
+    assumer = A.user(allow("sts:AssumeRole", role_arn))
+    sts = make_client(srv.endpoint, assumer.creds["AccessKeyId"], assumer.creds["SecretAccessKey"], service="sts")
+    rc = sts.assume_role(RoleArn=role_arn, RoleSessionName="console")["Credentials"]
+
     big = B.user(allow("kms:*"))
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: B.kms.create_key(Description=f"key {i}"), range(BIG)))
@@ -193,6 +205,7 @@ def test_console_in_chromium(srv, A, B, tmp_path):
         NODE_PATH=str(NODE_DIR / "node_modules"),
         FERROKMS_CONSOLE_URL=srv.endpoint + "/console/",
         CONSOLE_USER=json.dumps({"accessKeyId": user.creds["AccessKeyId"], "secretAccessKey": user.creds["SecretAccessKey"]}),
+        CONSOLE_ROLE=json.dumps({"accessKeyId": rc["AccessKeyId"], "secretAccessKey": rc["SecretAccessKey"], "sessionToken": rc["SessionToken"]}),
         CONSOLE_BIG_USER=json.dumps({"accessKeyId": big.creds["AccessKeyId"], "secretAccessKey": big.creds["SecretAccessKey"]}),
         CONSOLE_KEY=json.dumps(
             {
@@ -231,6 +244,9 @@ def test_console_in_chromium(srv, A, B, tmp_path):
     assert out["wrongSecretError"].startswith("SignatureDoesNotMatch: "), out
     assert out["wrongSecretStillOnSignIn"] is True and out["storageAfterWrongSecret"] == 0, out
     assert user.arn in out["who"], out
+    # Temporary credentials: the session token is signed with the rest.
+    assert out["roleWho"].startswith(f"arn:aws:sts::{A.id}:assumed-role/console-role/console "), out
+    assert out["roleSeesKey"] is True, out
     # Credentials are in sessionStorage only: no cookie, nothing in localStorage.
     assert out["cookies"] == 0 and out["localStorage"] == 0, out
 

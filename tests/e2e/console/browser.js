@@ -7,6 +7,7 @@
 // Environment (all set by test_console.py):
 //   FERROKMS_CONSOLE_URL   http://127.0.0.1:PORT/console/
 //   CONSOLE_USER           JSON {accessKeyId, secretAccessKey}: the user of the key tests
+//   CONSOLE_ROLE           JSON {accessKeyId, secretAccessKey, sessionToken}: a role session
 //   CONSOLE_BIG_USER       JSON {accessKeyId, secretAccessKey}: a user of an account of 1,000 keys
 //   CONSOLE_KEY            JSON {keyId, alias, lockoutPolicy, newPolicy}
 //   CONSOLE_LINT           "available" or "unavailable" (whether the server has ValidatePolicy)
@@ -23,6 +24,7 @@ const STEP_TIMEOUT = 15000;
 const url = process.env.FERROKMS_CONSOLE_URL;
 const user = JSON.parse(process.env.CONSOLE_USER);
 const bigUser = JSON.parse(process.env.CONSOLE_BIG_USER);
+const role = JSON.parse(process.env.CONSOLE_ROLE);
 const key = JSON.parse(process.env.CONSOLE_KEY);
 const lintMode = process.env.CONSOLE_LINT;
 const shots = process.env.CONSOLE_SCREENSHOTS;
@@ -84,7 +86,7 @@ async function signIn(page, creds, { keyboard = false } = {}) {
   } else {
     await page.getByLabel("Access key ID").fill(creds.accessKeyId);
     await page.getByLabel("Secret access key").fill(creds.secretAccessKey);
-    await page.getByLabel("Session token").fill("");
+    await page.getByLabel("Session token").fill(creds.sessionToken || "");
     await page.getByLabel("Region").fill("us-east-1");
     await page.getByRole("button", { name: "Sign in" }).click();
   }
@@ -133,6 +135,15 @@ async function run(context) {
   out.wrongSecretStillOnSignIn = await page.getByRole("button", { name: "Sign in" }).isVisible();
   out.storageAfterWrongSecret = await page.evaluate(() => sessionStorage.length + localStorage.length + document.cookie.length);
   await shot(page, "sign-in-error");
+
+  begin("temporary credentials");
+  await signIn(page, role);
+  await page.getByRole("heading", { name: "Keys" }).waitFor();
+  out.roleWho = (await page.locator("#who").textContent()).trim();
+  await page.locator(`tr[data-key-id="${key.keyId}"]`).waitFor();
+  out.roleSeesKey = true;
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("button", { name: "Sign in" }).waitFor();
 
   begin("sign in");
   await signIn(page, user);
