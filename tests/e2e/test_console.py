@@ -307,7 +307,7 @@ def test_console_in_chromium(srv, A, B, tmp_path):
     assert out["expectedNetworkErrors"], out
     for e in out["expectedNetworkErrors"]:
         assert e["step"] in {"wrong secret", "policy lockout refused"} or e["url"].endswith("/policy/validation"), e
-    for name in ["sign-in", "sign-in-error", "keys", "key", "policy-error", "schedule-deletion", "key-narrow", "keys-narrow"]:
+    for name in ["sign-in", "sign-in-error", "keys", "key", "policy-error", "schedule-deletion", "key-narrow", "keys-many", "keys-narrow"]:
         assert (shots / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     # The sign-in error is the one boto3 gets from STS for the same secret.
     bad = make_client(srv.endpoint, user.creds["AccessKeyId"], user.creds["SecretAccessKey"] + "x", service="sts")

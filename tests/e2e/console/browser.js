@@ -290,6 +290,7 @@ async function run(context) {
   await page.locator("table[aria-label=Keys] tbody tr:nth-child(1) td.state-Enabled").waitFor();
   out.bigFirstRow = (await page.locator("table[aria-label=Keys] tbody tr:nth-child(1) td").allTextContents()).map((t) => t.trim());
   out.bigFitsAt1280 = await noHorizontalOverflow(page);
+  await shot(page, "keys-many");
   await page.setViewportSize({ width: 390, height: 800 });
   out.bigFitsNarrow = await noHorizontalOverflow(page);
   await shot(page, "keys-narrow");

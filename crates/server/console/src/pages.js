@@ -73,7 +73,7 @@ export async function renderSignIn(app, view) {
     "form",
     { class: "signin", "aria-labelledby": "signin-title" },
     h("h1", { id: "signin-title" }, "Sign in"),
-    h("p", { class: "muted" }, "Your access key signs every request in this browser (SigV4); it is kept in this tab only and never sent."),
+    h("p", { class: "muted" }, "Your secret access key signs each request here, in the browser (SigV4): it is kept in this tab only and never sent."),
     ak.wrap, sk.wrap, st.wrap, region.wrap, err, button,
   );
   if (!window.isSecureContext || !globalThis.crypto || !crypto.subtle) {
@@ -196,7 +196,8 @@ export async function renderKeys(app, view, current) {
     tbody,
   );
   const showCount = (shown) => {
-    count.textContent = shown === keys.length ? `${keys.length} keys` : `${shown} of ${keys.length} keys`;
+    const n = (k) => `${k} key${k === 1 ? "" : "s"}`;
+    count.textContent = shown === keys.length ? n(keys.length) : `${shown} of ${n(keys.length)}`;
   };
   showCount(keys.length);
   filter.input.addEventListener("input", () => applyFilter(rows, filter.input.value, showCount));
