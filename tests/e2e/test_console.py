@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -169,6 +170,83 @@ def key_policy(account, *extra):
     )
 
 
+def browser(env, tmp_path, shots, mode="full"):
+    """Runs tests/e2e/console/browser.js; returns what it saw."""
+    p = subprocess.run(
+        ["node", str(HERE / "console" / "browser.js"), mode],
+        env=env,
+        cwd=str(tmp_path),
+        capture_output=True,
+        timeout=BROWSER_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    stdout = p.stdout.decode("utf-8", "replace").strip()
+    last = stdout.splitlines()[-1] if stdout else "{}"
+    try:
+        out = json.loads(last)
+    except json.JSONDecodeError:
+        out = {"failed": stdout[-2000:]}
+    assert p.returncode == 0, f"browser.js failed: {out.get('failed')} (screenshot {shots}/failure.png) {p.stderr.decode('utf-8', 'replace')[-2000:]} {out}"
+    return out
+
+
+def browser_env(endpoint, tmp_path, shots, **extra):
+    env = clean_env()
+    env.update(
+        NODE_PATH=str(NODE_DIR / "node_modules"),
+        FERROKMS_CONSOLE_URL=endpoint + "/console/",
+        CONSOLE_SCREENSHOTS=str(shots),
+        HOME=str(tmp_path),
+        **extra,
+    )
+    return env
+
+
+@pytest.mark.skipif(_browser_skip_reason() is not None, reason=_browser_skip_reason() or "")
+def test_console_calls_are_audited_as_the_signed_in_user(server_factory, tmp_path):
+    # A --dev server on a data dir, so that it keeps an audit trail.
+    from accounts import Account
+    from conftest import fresh_account
+
+    s = server_factory(dev=True)
+    acct = Account(s, fresh_account())
+    user = acct.user(allow("kms:*"))
+    key = acct.kms.create_key()["KeyMetadata"]
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    env = browser_env(
+        s.endpoint,
+        tmp_path,
+        shots,
+        CONSOLE_USER=json.dumps({"accessKeyId": user.creds["AccessKeyId"], "secretAccessKey": user.creds["SecretAccessKey"]}),
+    )
+    out = browser(env, tmp_path, shots, mode="sign-in")
+    assert out["rows"] == 1, out
+    want = {"GetCallerIdentity", "ListKeys", "ListAliases", "DescribeKey"}
+    # The writer flushes every few milliseconds: a bounded wait for the records.
+    deadline = time.monotonic() + 10
+    while True:
+        p = subprocess.run(
+            [str(s.bin), "audit", "--data-dir", str(s.data_dir), "--json"], capture_output=True, text=True, timeout=60
+        )
+        assert p.returncode == 0, p.stderr
+        recs = [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+        mine = [r for r in recs if r.get("userIdentity", {}).get("arn") == user.arn]
+        names = {r["eventName"] for r in mine}
+        if want <= names or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert want <= names, names
+    for r in mine:
+        # The browser's own calls: its user agent, from loopback, allowed
+        # (by the user's identity policy, through the key policy).
+        assert r["userAgent"] == out["userAgent"], r
+        assert r["sourceIPAddress"] == "127.0.0.1", r
+        assert "errorCode" not in r, r
+    describe = [r for r in mine if r["eventName"] == "DescribeKey"]
+    assert describe[0]["resources"][0]["ARN"] == key["Arn"], describe
+
+
 @pytest.mark.skipif(_browser_skip_reason() is not None, reason=_browser_skip_reason() or "")
 def test_console_in_chromium(srv, A, B, tmp_path):
     user = A.user(allow("kms:*"), allow("access-analyzer:ValidatePolicy"))
@@ -200,10 +278,10 @@ def test_console_in_chromium(srv, A, B, tmp_path):
     shots = Path(os.environ.get("FERROKMS_CONSOLE_SCREENSHOTS", str(tmp_path / "shots")))
     shots.mkdir(parents=True, exist_ok=True)
     saved = {"Sid": "console-test", "Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "kms:DescribeKey", "Resource": "*"}
-    env = clean_env()
-    env.update(
-        NODE_PATH=str(NODE_DIR / "node_modules"),
-        FERROKMS_CONSOLE_URL=srv.endpoint + "/console/",
+    env = browser_env(
+        srv.endpoint,
+        tmp_path,
+        shots,
         CONSOLE_USER=json.dumps({"accessKeyId": user.creds["AccessKeyId"], "secretAccessKey": user.creds["SecretAccessKey"]}),
         CONSOLE_ROLE=json.dumps({"accessKeyId": rc["AccessKeyId"], "secretAccessKey": rc["SecretAccessKey"], "sessionToken": rc["SessionToken"]}),
         CONSOLE_BIG_USER=json.dumps({"accessKeyId": big.creds["AccessKeyId"], "secretAccessKey": big.creds["SecretAccessKey"]}),
@@ -220,24 +298,8 @@ def test_console_in_chromium(srv, A, B, tmp_path):
             }
         ),
         CONSOLE_LINT=lint,
-        CONSOLE_SCREENSHOTS=str(shots),
-        HOME=str(tmp_path),
     )
-    p = subprocess.run(
-        ["node", str(HERE / "console" / "browser.js")],
-        env=env,
-        cwd=str(tmp_path),
-        capture_output=True,
-        timeout=BROWSER_TIMEOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    stdout = p.stdout.decode("utf-8", "replace").strip()
-    last = stdout.splitlines()[-1] if stdout else "{}"
-    try:
-        out = json.loads(last)
-    except json.JSONDecodeError:
-        out = {"failed": stdout[-2000:]}
-    assert p.returncode == 0, f"browser.js failed: {out.get('failed')} (screenshot {shots}/failure.png) {p.stderr.decode('utf-8', 'replace')[-2000:]} {out}"
+    out = browser(env, tmp_path, shots)
 
     # Sign-in: the four labelled inputs; a wrong secret shows AWS's error there.
     assert out["signInLabels"] == ["Access key ID", "Secret access key", "Session token (optional, for temporary credentials)", "Region"], out
