@@ -105,8 +105,20 @@ def test_console_assets_are_served_with_their_types_and_a_strict_policy(srv):
         assert headers["Content-Security-Policy"] == csp
     status, headers, _ = get(base + "/console/nothing.js")
     assert status == 404 and headers["Content-Type"].startswith("text/plain")
-    # The bundle served is the committed one, header and all.
-    assert get(base + "/console/editor.js")[2] == (CONSOLE_SRC / "dist" / "editor.js").read_bytes()
+    # What is served is the source in the tree (the bundle: the committed
+    # one, header and all).
+    for name, src in [
+        ("", "index.html"),
+        ("index.html", "index.html"),
+        ("style.css", "style.css"),
+        ("favicon.svg", "favicon.svg"),
+        ("app.js", "src/app.js"),
+        ("pages.js", "src/pages.js"),
+        ("api.js", "src/api.js"),
+        ("sigv4.js", "src/sigv4.js"),
+        ("editor.js", "dist/editor.js"),
+    ]:
+        assert get(f"{base}/console/{name}")[2] == (CONSOLE_SRC / src).read_bytes(), name
 
 
 def test_console_asset_paths_do_not_escape(srv):

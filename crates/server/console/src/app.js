@@ -66,6 +66,7 @@ function showIdentity() {
 }
 
 let generation = 0;
+let shownHash = null;
 
 async function route() {
   const gen = ++generation;
@@ -84,8 +85,14 @@ async function route() {
   app.main.replaceChildren(view);
   // When the page was shown, in ms since the document's navigation began.
   app.main.dataset.shownAt = String(Math.round(performance.now()));
+  // The focus goes to the page's first field, or to the page itself, so
+  // that a keyboard or screen reader user starts at its top, never lost on
+  // <body> when the button pressed is redrawn; a page drawn again after an
+  // action keeps its scroll position.
   const first = view.querySelector("[autofocus]");
   if (first) first.focus();
+  else app.main.focus({ preventScroll: hash === shownHash });
+  shownHash = hash;
   const h1 = view.querySelector("h1");
   document.title = h1 ? `${h1.textContent} · ferrokms console` : "ferrokms console";
 }
