@@ -346,6 +346,7 @@ def test_console_in_chromium(srv, A, B, tmp_path):
     # The policy editor: the policy shown, the lint state, the lockout
     # check's error, the saved policy.
     assert '"Enable IAM User Permissions"' in out["policyShown"], out
+    assert out["tabLeavesEditor"] is True, out
     if lint == "available":
         assert out["lintState"] == "done" and out["lintMarks"] >= 1, out
     else:

@@ -215,6 +215,10 @@ async function run(context) {
   const editor = page.getByRole("textbox", { name: "Key policy" });
   await editor.waitFor();
   out.policyShown = await page.locator(".cm-content").textContent();
+  // Tab is not trapped by the editor: it moves on to the Save button.
+  await editor.click();
+  await page.keyboard.press("Tab");
+  out.tabLeavesEditor = await page.evaluate(() => document.activeElement && document.activeElement.textContent === "Save policy");
   const status = page.locator(".lint-status");
   await page.waitForFunction(() => document.querySelector(".lint-status").dataset.lint !== "pending");
   out.lintState = await status.getAttribute("data-lint");
@@ -269,7 +273,10 @@ async function run(context) {
   await dialog.waitFor();
   await dialog.getByLabel("Waiting period (days)").fill("7");
   await shot(page, "schedule-deletion");
-  // Cancel first: nothing happens.
+  // Escape, then Cancel: nothing happens.
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "detached" });
+  await page.getByRole("button", { name: "Schedule deletion…" }).click();
   await dialog.getByRole("button", { name: "Cancel" }).click();
   await dialog.waitFor({ state: "detached" });
   out.afterCancel = await keyState(page);
