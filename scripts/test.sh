@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole ferrokms test suite on a fresh machine: installs what it
 # needs (a Python venv with pinned awscli/boto3/pytest, the JavaScript
-# clients of tests/e2e/js from their package-lock.json), checks formatting
+# clients of tests/e2e/js from their package-lock.json, the web console's
+# npm packages and Debian's chromium for its browser tests), checks that the
+# console's committed editor bundle is what scripts/console.sh makes, checks formatting
 # (cargo fmt --check) and lints (cargo clippy, warnings as errors; the lint
 # set is in the root Cargo.toml), builds, runs the Rust unit and integration
 # tests (aws-sdk-kms against a real server), then the end-to-end suite
@@ -17,6 +19,8 @@
 #   FERROKMS_NODE_DIR the JavaScript clients' packages (default:
 #                     ~/.cache/ferrokms-node; without node/npm the
 #                     JavaScript SDK tests skip, saying so)
+#   FERROKMS_CONSOLE_NODE_DIR the web console's packages (default:
+#                     ~/.cache/ferrokms-node-console; see scripts/console.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +44,21 @@ fi
 
 step "JavaScript clients (npm ci of tests/e2e/js/package-lock.json, outside the clone)"
 bash tests/e2e/js/install.sh
+
+step "The web console's packages and bundle, and Chromium for its browser tests"
+bash scripts/console.sh install
+bash scripts/console.sh check
+# Debian's chromium (Playwright's own browser download cannot work here);
+# without it tests/e2e/test_console.py skips, saying so.
+if [ ! -x /usr/bin/chromium ]; then
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo -n"; fi
+    if ! { DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq \
+        && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium; } >/dev/null 2>&1; then
+        echo "chromium could not be installed: the console browser tests (tests/e2e/test_console.py) will be skipped"
+    fi
+fi
+[ -x /usr/bin/chromium ] && /usr/bin/chromium --version 2>/dev/null || true
 
 step "PostgreSQL (throwaway, loopback)"
 PG_TMP=$(mktemp -d /tmp/ferrokms-pg.XXXXXX)

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod cluster;
+pub mod console;
 pub mod dev_reset;
 pub mod iam_api;
 pub mod ids;
@@ -100,10 +101,10 @@ impl App {
 }
 
 /// The HTTP routes: the operational endpoints (`/health`, `/metrics`...),
-/// under `--dev` the state-reset endpoints of moto and LocalStack
+/// the web console's static assets (`/console/`, see `console`), under `--dev` the state-reset endpoints of moto and LocalStack
 /// (`dev_reset`), then every AWS request.
 pub fn router(app: Arc<App>) -> Router {
-    let mut routes = ops_http::routes();
+    let mut routes = ops_http::routes().merge(console::routes());
     if matches!(app.auth.mode, auth::Mode::Dev { .. }) {
         routes = routes.merge(dev_reset::routes());
     }

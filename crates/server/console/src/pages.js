@@ -1,0 +1,515 @@
+// The console's pages: sign-in, the keys of the account, one key. Every
+// element is built with textContent (never innerHTML), so nothing a server
+// or a key's description holds can become markup.
+
+import { AwsError, Session, allPages } from "./api.js";
+
+/** `h("p", {class: "x"}, "text", child)`: an element. */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v === null || v === undefined) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
+
+let uid = 0;
+/** A labelled input: {wrap, input}. */
+function field(label, attrs = {}, hint) {
+  const id = `f${++uid}`;
+  const input = h(attrs.tag || "input", { id, ...attrs, tag: null });
+  const wrap = h("div", { class: "field" }, h("label", { for: id }, label, hint ? h("span", { class: "hint" }, ` ${hint}`) : null), input);
+  return { wrap, input };
+}
+
+function selectField(label, options, value) {
+  const f = field(label, { tag: "select" });
+  for (const o of options) f.input.append(h("option", { value: o, selected: o === value }, o));
+  return f;
+}
+
+function errorBox() {
+  return h("p", { class: "error", role: "alert" });
+}
+
+function showError(box, e) {
+  box.textContent = e instanceof AwsError ? `${e.code}: ${e.awsMessage}` : String(e.message || e);
+}
+
+/** Runs `fn` with `button` disabled and its errors shown in `box`. */
+async function busy(button, box, fn) {
+  button.disabled = true;
+  box.textContent = "";
+  try {
+    await fn();
+  } catch (e) {
+    showError(box, e);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function keyHash(idOrAlias) {
+  return `#/keys/${encodeURIComponent(idOrAlias)}`;
+}
+
+// --- sign-in ---------------------------------------------------------------
+
+export async function renderSignIn(app, view) {
+  const ak = field("Access key ID", { name: "access-key-id", autocomplete: "off", spellcheck: "false", required: true, autofocus: true });
+  const sk = field("Secret access key", { name: "secret-access-key", type: "password", autocomplete: "off", required: true });
+  const st = field("Session token", { name: "session-token", type: "password", autocomplete: "off" }, "(optional, for temporary credentials)");
+  const region = field("Region", { name: "region", value: app.session?.region || "us-east-1", required: true, spellcheck: "false" });
+  const err = errorBox();
+  const button = h("button", { type: "submit" }, "Sign in");
+  const form = h(
+    "form",
+    { class: "signin", "aria-labelledby": "signin-title" },
+    h("h1", { id: "signin-title" }, "Sign in"),
+    h("p", { class: "muted" }, "Your secret access key signs each request here, in the browser (SigV4): it is kept in this tab only and never sent."),
+    ak.wrap, sk.wrap, st.wrap, region.wrap, err, button,
+  );
+  if (!window.isSecureContext || !globalThis.crypto || !crypto.subtle) {
+    // WebCrypto, which signs every request, exists in secure contexts only.
+    err.textContent = "This page is not a secure context, so the browser cannot sign requests: open the console over HTTPS (ferrokms serve --tls-cert) or on localhost.";
+    button.disabled = true;
+  }
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    busy(button, err, async () => {
+      const creds = { accessKeyId: ak.input.value.trim(), secretAccessKey: sk.input.value };
+      if (st.input.value.trim()) creds.sessionToken = st.input.value.trim();
+      const session = new Session(creds, region.input.value.trim());
+      const identity = await session.whoami();
+      app.signedIn(session, identity);
+      app.go("#/keys");
+    });
+  });
+  view.append(form);
+}
+
+// --- the keys of the account ----------------------------------------------
+
+const DESCRIBE_CONCURRENCY = 6;
+
+/** Runs async jobs, at most `n` at a time. */
+class Pool {
+  constructor(n) {
+    this.n = n;
+    this.running = 0;
+    this.queue = [];
+  }
+  push(job) {
+    this.queue.push(job);
+    this.pump();
+  }
+  pump() {
+    while (this.running < this.n && this.queue.length > 0) {
+      const job = this.queue.shift();
+      this.running++;
+      job().finally(() => {
+        this.running--;
+        this.pump();
+      });
+    }
+  }
+}
+
+export async function renderKeys(app, view, current) {
+  const started = performance.now();
+  const s = app.session;
+  view.append(h("h1", {}, "Keys"));
+  const err = errorBox();
+  view.append(err);
+  let keys, aliases;
+  try {
+    [keys, aliases] = await Promise.all([
+      allPages(s, "ListKeys", { Limit: 1000 }, "Keys"),
+      allPages(s, "ListAliases", { Limit: 100 }, "Aliases"),
+    ]);
+  } catch (e) {
+    showError(err, e);
+    return;
+  }
+  if (!current()) return;
+  const byKey = new Map();
+  for (const a of aliases) {
+    if (!a.TargetKeyId) continue;
+    if (!byKey.has(a.TargetKeyId)) byKey.set(a.TargetKeyId, []);
+    byKey.get(a.TargetKeyId).push(a.AliasName);
+  }
+
+  view.append(createKeyForm(app));
+
+  const filter = field("Filter keys", { type: "search", placeholder: "id, alias, description, state…" });
+  const count = h("span", { class: "muted", "aria-live": "polite" });
+  view.append(h("div", { class: "toolbar" }, filter.wrap, count));
+
+  const tbody = h("tbody");
+  const rows = [];
+  const pool = new Pool(DESCRIBE_CONCURRENCY);
+  const observer = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      if (!e.isIntersecting) continue;
+      observer.unobserve(e.target);
+      const row = rows[Number(e.target.dataset.index)];
+      pool.push(() => describeRow(s, row, filter));
+    }
+  });
+  keys.forEach((k, i) => {
+    const names = byKey.get(k.KeyId) || [];
+    const cells = {
+      spec: h("td", { class: "hide-narrow" }, "…"),
+      usage: h("td", { class: "hide-narrow" }, "…"),
+      state: h("td", {}, "…"),
+      description: h("td", {}, ""),
+    };
+    const tr = h(
+      "tr",
+      { "data-index": i, "data-key-id": k.KeyId },
+      h("td", { class: "id" }, h("a", { href: keyHash(k.KeyId) }, k.KeyId)),
+      h("td", { class: "aliases" }, names.map((n) => h("a", { href: keyHash(n) }, n))),
+      cells.spec, cells.usage, cells.state, cells.description,
+    );
+    const row = { key: k, names, tr, cells, text: `${k.KeyId} ${names.join(" ")}`.toLowerCase() };
+    rows.push(row);
+    tbody.append(tr);
+    observer.observe(tr);
+  });
+  const table = h(
+    "table",
+    { "aria-label": "Keys", "data-count": keys.length },
+    h("thead", {}, h("tr", {},
+      h("th", { scope: "col" }, "Key ID"),
+      h("th", { scope: "col" }, "Aliases"),
+      h("th", { scope: "col", class: "hide-narrow" }, "Key spec"),
+      h("th", { scope: "col", class: "hide-narrow" }, "Usage"),
+      h("th", { scope: "col" }, "State"),
+      h("th", { scope: "col" }, "Description"))),
+    tbody,
+  );
+  const showCount = (shown) => {
+    const n = (k) => `${k} key${k === 1 ? "" : "s"}`;
+    count.textContent = shown === keys.length ? n(keys.length) : `${shown} of ${n(keys.length)}`;
+  };
+  showCount(keys.length);
+  filter.input.addEventListener("input", () => applyFilter(rows, filter.input.value, showCount));
+  view.append(keys.length ? h("div", { class: "table-wrap" }, table) : h("p", {}, "No keys in this account yet."));
+  view.dataset.renderMs = String(Math.round(performance.now() - started));
+  view.classList.add("keys-page");
+}
+
+function applyFilter(rows, value, showCount) {
+  const words = value.toLowerCase().split(/\s+/).filter(Boolean);
+  let shown = 0;
+  for (const r of rows) {
+    const hit = words.every((w) => r.text.includes(w));
+    r.tr.hidden = !hit;
+    if (hit) shown++;
+  }
+  showCount(shown);
+}
+
+async function describeRow(s, row, filter) {
+  try {
+    const m = (await s.kms("DescribeKey", { KeyId: row.key.KeyId })).KeyMetadata;
+    row.cells.spec.textContent = m.KeySpec || "";
+    row.cells.usage.textContent = m.KeyUsage || "";
+    row.cells.state.textContent = m.KeyState || "";
+    row.cells.state.className = `state state-${m.KeyState}`;
+    row.cells.description.textContent = m.Description || "";
+    row.text = `${row.text} ${m.KeySpec} ${m.KeyUsage} ${m.KeyState} ${m.Description || ""}`.toLowerCase();
+  } catch (e) {
+    row.cells.state.textContent = e instanceof AwsError ? e.code : "error";
+  }
+}
+
+function createKeyForm(app) {
+  const desc = field("Description", { name: "description", maxlength: 8192 });
+  const spec = selectField("Key spec", [
+    "SYMMETRIC_DEFAULT", "RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384",
+    "ECC_NIST_P521", "ECC_SECG_P256K1", "HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512",
+  ], "SYMMETRIC_DEFAULT");
+  const usage = selectField("Key usage", ["ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"], "ENCRYPT_DECRYPT");
+  const err = errorBox();
+  const button = h("button", { type: "submit" }, "Create key");
+  const form = h("form", { class: "inline", "aria-label": "Create a key" }, desc.wrap, spec.wrap, usage.wrap, button);
+  spec.input.addEventListener("change", () => {
+    const v = spec.input.value;
+    usage.input.value = v.startsWith("HMAC") ? "GENERATE_VERIFY_MAC" : v === "SYMMETRIC_DEFAULT" ? "ENCRYPT_DECRYPT" : usage.input.value === "GENERATE_VERIFY_MAC" ? "SIGN_VERIFY" : usage.input.value;
+  });
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    busy(button, err, async () => {
+      const params = { KeySpec: spec.input.value, KeyUsage: usage.input.value };
+      if (desc.input.value) params.Description = desc.input.value;
+      const out = await app.session.kms("CreateKey", params);
+      app.go(keyHash(out.KeyMetadata.KeyId));
+    });
+  });
+  return h("details", {}, h("summary", {}, "Create a key"), form, err);
+}
+
+// --- one key ---------------------------------------------------------------
+
+/** An optional read: its answer, or the AWS error code as text. */
+async function maybe(p) {
+  try {
+    return { ok: await p };
+  } catch (e) {
+    if (e instanceof AwsError) return { error: `${e.code}${e.awsMessage ? `: ${e.awsMessage}` : ""}` };
+    throw e;
+  }
+}
+
+export async function renderKey(app, view, ref, current) {
+  const s = app.session;
+  const err = errorBox();
+  let meta;
+  try {
+    meta = (await s.kms("DescribeKey", { KeyId: ref })).KeyMetadata;
+  } catch (e) {
+    view.append(h("h1", {}, ref), err);
+    showError(err, e);
+    return;
+  }
+  const id = meta.KeyId;
+  const [aliases, tags, grants, rotation, rotations, policy] = await Promise.all([
+    maybe(allPages(s, "ListAliases", { KeyId: id, Limit: 100 }, "Aliases")),
+    maybe(allPages(s, "ListResourceTags", { KeyId: id, Limit: 50 }, "Tags")),
+    maybe(allPages(s, "ListGrants", { KeyId: id, Limit: 100 }, "Grants")),
+    maybe(s.kms("GetKeyRotationStatus", { KeyId: id })),
+    maybe(allPages(s, "ListKeyRotations", { KeyId: id, Limit: 100 }, "Rotations")),
+    maybe(s.kms("GetKeyPolicy", { KeyId: id, PolicyName: "default" })),
+  ]);
+  if (!current()) return;
+  const names = aliases.ok ? aliases.ok.map((a) => a.AliasName) : [];
+  view.append(h("p", {}, h("a", { href: "#/keys" }, "← All keys")));
+  view.append(h("h1", {}, names[0] ? `${names[0]} (${id})` : id));
+  view.append(err);
+
+  // Metadata and the state actions.
+  const rot = rotation.ok
+    ? rotation.ok.KeyRotationEnabled
+      ? `enabled, every ${rotation.ok.RotationPeriodInDays} days${rotation.ok.NextRotationDate ? `, next ${new Date(rotation.ok.NextRotationDate * 1000).toISOString()}` : ""}`
+      : "disabled"
+    : `not available (${rotation.error})`;
+  const items = [
+    ["Key ID", id],
+    ["ARN", meta.Arn],
+    ["State", meta.KeyState],
+    ["Key spec", meta.KeySpec],
+    ["Key usage", meta.KeyUsage],
+    ["Origin", meta.Origin],
+    ["Key manager", meta.KeyManager],
+    ["Rotation", rot],
+    ["Description", meta.Description || "—"],
+    ["Created", meta.CreationDate ? new Date(meta.CreationDate * 1000).toISOString() : ""],
+  ];
+  if (meta.DeletionDate) items.push(["Deletion date", new Date(meta.DeletionDate * 1000).toISOString()]);
+  view.append(
+    h("h2", {}, "Metadata"),
+    h("dl", { class: "meta" }, items.map(([k, v]) => [h("dt", {}, k), h("dd", { class: k === "State" ? `state state-${v}` : null, "data-field": k }, v)])),
+    stateActions(app, meta, err),
+  );
+
+  // Aliases.
+  view.append(h("h2", {}, "Aliases"));
+  view.append(aliases.ok
+    ? names.length ? h("ul", {}, names.map((n) => h("li", {}, n))) : h("p", { class: "muted" }, "No aliases.")
+    : h("p", { class: "error" }, aliases.error));
+  view.append(addAliasForm(app, id));
+
+  // Tags.
+  view.append(h("h2", {}, "Tags"));
+  view.append(tags.ok
+    ? tags.ok.length
+      ? table("Tags", ["Key", "Value"], tags.ok.map((t) => [t.TagKey, t.TagValue]))
+      : h("p", { class: "muted" }, "No tags.")
+    : h("p", { class: "error" }, tags.error));
+  view.append(addTagForm(app, id));
+
+  // Grants.
+  view.append(h("h2", {}, "Grants"));
+  view.append(grants.ok
+    ? grants.ok.length
+      ? table("Grants", ["Grant ID", "Grantee", "Operations", "Retiring principal"],
+        grants.ok.map((g) => [g.GrantId, g.GranteePrincipal, (g.Operations || []).join(", "), g.RetiringPrincipal || "—"]))
+      : h("p", { class: "muted" }, "No grants.")
+    : h("p", { class: "error" }, grants.error));
+
+  // Key materials and rotations.
+  view.append(h("h2", {}, "Key rotations"));
+  view.append(rotations.ok
+    ? rotations.ok.length
+      ? table("Key rotations", ["Key material", "Rotated", "Type"],
+        rotations.ok.map((r) => [r.KeyMaterialId || "—", r.RotationDate ? new Date(r.RotationDate * 1000).toISOString() : "", r.RotationType || ""]))
+      : h("p", { class: "muted" }, "No rotations yet.")
+    : h("p", { class: "muted" }, `Not available (${rotations.error}).`));
+
+  // The key policy.
+  view.append(h("h2", {}, "Key policy"));
+  if (policy.ok) view.append(await policyEditor(app, id, policy.ok.Policy || "{}"));
+  else view.append(h("p", { class: "error" }, policy.error));
+}
+
+function table(label, head, rows) {
+  return h("div", { class: "table-wrap" }, h("table", { "aria-label": label },
+    h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))))));
+}
+
+function reload(app) {
+  app.go(location.hash);
+}
+
+function stateActions(app, meta, err) {
+  const s = app.session;
+  const id = meta.KeyId;
+  const out = h("div", { class: "actions" });
+  const act = (label, fn, cls) => {
+    const b = h("button", { type: "button", class: cls }, label);
+    b.addEventListener("click", () => busy(b, err, async () => {
+      await fn();
+      reload(app);
+    }));
+    out.append(b);
+  };
+  if (meta.KeyState === "Enabled") act("Disable key", () => s.kms("DisableKey", { KeyId: id }), "secondary");
+  if (meta.KeyState === "Disabled") act("Enable key", () => s.kms("EnableKey", { KeyId: id }), "secondary");
+  if (meta.KeyState === "PendingDeletion") {
+    act("Cancel deletion", () => s.kms("CancelKeyDeletion", { KeyId: id }), "secondary");
+  } else if (meta.KeyManager !== "AWS") {
+    const b = h("button", { type: "button", class: "danger" }, "Schedule deletion…");
+    b.addEventListener("click", () => confirmDeletion(app, id, err));
+    out.append(b);
+  }
+  return out;
+}
+
+/** The confirmation dialog of ScheduleKeyDeletion. */
+function confirmDeletion(app, id, err) {
+  const days = field("Waiting period (days)", { type: "number", min: 7, max: 30, value: 30, required: true }, "7 to 30");
+  const derr = errorBox();
+  const confirm = h("button", { type: "submit", class: "danger" }, "Schedule deletion");
+  const cancel = h("button", { type: "button", class: "secondary" }, "Cancel");
+  const dialog = h(
+    "dialog",
+    { "aria-labelledby": "del-title" },
+    h("form", { method: "dialog" },
+      h("h2", { id: "del-title" }, "Schedule key deletion"),
+      h("p", {}, `Key ${id} will be deleted at the end of the waiting period, with its key material: whatever it encrypted can then never be decrypted. Until then the key is disabled and the deletion can be cancelled.`),
+      days.wrap, derr,
+      h("div", { class: "actions" }, confirm, cancel)),
+  );
+  cancel.addEventListener("click", () => dialog.close());
+  dialog.addEventListener("close", () => dialog.remove());
+  dialog.querySelector("form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    busy(confirm, derr, async () => {
+      await app.session.kms("ScheduleKeyDeletion", { KeyId: id, PendingWindowInDays: Number(days.input.value) });
+      dialog.close();
+      reload(app);
+    });
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  err.textContent = "";
+}
+
+function addAliasForm(app, id) {
+  const name = field("Alias name", { name: "alias-name", placeholder: "alias/my-key", required: true, spellcheck: "false" });
+  const err = errorBox();
+  const button = h("button", { type: "submit" }, "Add alias");
+  const form = h("form", { class: "inline", "aria-label": "Add an alias" }, name.wrap, button);
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    busy(button, err, async () => {
+      await app.session.kms("CreateAlias", { AliasName: name.input.value.trim(), TargetKeyId: id });
+      reload(app);
+    });
+  });
+  return h("div", {}, form, err);
+}
+
+function addTagForm(app, id) {
+  const key = field("Tag key", { name: "tag-key", required: true });
+  const value = field("Tag value", { name: "tag-value" });
+  const err = errorBox();
+  const button = h("button", { type: "submit" }, "Add tag");
+  const form = h("form", { class: "inline", "aria-label": "Add a tag" }, key.wrap, value.wrap, button);
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    busy(button, err, async () => {
+      await app.session.kms("TagResource", { KeyId: id, Tags: [{ TagKey: key.input.value, TagValue: value.input.value }] });
+      reload(app);
+    });
+  });
+  return h("div", {}, form, err);
+}
+
+const SEVERITY = { ERROR: "error", SECURITY_WARNING: "warning", WARNING: "warning", SUGGESTION: "info" };
+
+/** The policy editor: CodeMirror (editor.js), lint by ValidatePolicy, PutKeyPolicy. */
+async function policyEditor(app, id, policy) {
+  const { createPolicyEditor } = await import("./editor.js");
+  let pretty = policy;
+  try {
+    pretty = JSON.stringify(JSON.parse(policy), null, 2);
+  } catch {
+    pretty = policy;
+  }
+  const status = h("p", { class: "lint-status", "aria-live": "polite", "data-lint": "pending" }, "Checking the policy…");
+  const setStatus = (state, text) => {
+    status.dataset.lint = state;
+    status.textContent = text;
+  };
+  const session = app.session;
+  const lint = async (text) => {
+    // An editor left behind by a sign-out asks nothing with the new session.
+    if (session !== app.session) return [];
+    try {
+      const findings = await session.validateKeyPolicy(text);
+      if (findings === null) {
+        setStatus("unavailable", "Policy validation unavailable: this server has no Access Analyzer API (ValidatePolicy).");
+        return [];
+      }
+      setStatus("done", findings.length ? `${findings.length} finding${findings.length > 1 ? "s" : ""} (Access Analyzer ValidatePolicy)` : "No findings (Access Analyzer ValidatePolicy).");
+      return findings.map((f) => {
+        const span = f.locations && f.locations[0] && f.locations[0].span;
+        return {
+          from: span ? span.start.offset : 0,
+          to: span ? span.end.offset : 0,
+          severity: SEVERITY[f.findingType] || "info",
+          source: f.issueCode,
+          message: `${f.findingType}: ${f.findingDetails}`,
+        };
+      });
+    } catch (e) {
+      setStatus("failed", `Policy validation failed: ${e instanceof AwsError ? `${e.code}: ${e.awsMessage}` : e.message}`);
+      return [];
+    }
+  };
+  const holder = h("div", { class: "editor" });
+  const editor = createPolicyEditor(holder, { doc: pretty, label: "Key policy", lint });
+  app.onLeave(() => editor.view.destroy());
+  const err = errorBox();
+  const note = h("p", { class: "note", role: "status" });
+  const save = h("button", { type: "button" }, "Save policy");
+  save.addEventListener("click", () => busy(save, err, async () => {
+    note.textContent = "";
+    await session.kms("PutKeyPolicy", { KeyId: id, PolicyName: "default", Policy: editor.text() });
+    note.textContent = "Policy saved.";
+  }));
+  const id2 = `lbl${++uid}`;
+  return h("section", { "aria-labelledby": id2 },
+    h("p", { id: id2, class: "muted" }, "Edit the key policy (JSON). Findings appear in place as you type; Save calls PutKeyPolicy. Tab moves on to the next control."),
+    holder, status, h("div", { class: "actions" }, save), err, note);
+}
