@@ -197,6 +197,16 @@ struct ServeArgs {
     /// The private key of --tls-cert, PEM (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "FERROKMS_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// External key stores: the PEM certificates (CA roots, or the proxies'
+    /// own self-signed certificates) trusted for the TLS connections to
+    /// external key store proxies. Only these are trusted; without the flag
+    /// no proxy is, and every store fails to connect (a TLS error).
+    #[arg(long, env = "FERROKMS_XKS_CA_FILE")]
+    xks_ca_file: Option<PathBuf>,
+    /// Milliseconds an external key store proxy has to answer a call
+    /// (connection, TLS handshake and response together); AWS's limit is 250.
+    #[arg(long, env = "FERROKMS_XKS_TIMEOUT_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    xks_timeout_ms: u64,
     /// Seconds a client has for a TLS handshake and for each request head;
     /// also how long an idle keep-alive connection stays open.
     #[arg(long, env = "FERROKMS_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -594,6 +604,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let xks_tls = ferrokms_server::xks_client::client_tls(args.xks_ca_file.as_deref())?;
+    app.kms
+        .set_xks_transport(Arc::new(ferrokms_server::xks_client::XksClient::new(
+            xks_tls,
+            std::time::Duration::from_millis(args.xks_timeout_ms),
+            runtime.handle().clone(),
+        )));
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

@@ -22,6 +22,7 @@ pub mod query;
 pub mod setup;
 pub mod sts_api;
 pub mod validate;
+pub mod xks_client;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
