@@ -71,11 +71,59 @@ enum Command {
         #[command(subcommand)]
         command: BootstrapCommand,
     },
+    /// The external key store (XKS) proxy's keys and credentials
+    /// (`serve --xks`; docs/xks.md). Works while the server is stopped or
+    /// running: a running server reads what it does not hold yet from the
+    /// store when a request names it.
+    Xks {
+        #[command(subcommand)]
+        command: XksCommand,
+    },
     /// Benchmarks only: create COUNT symmetric keys (default key policy) in a
     /// stopped server's data directory, through the same code CreateKey runs,
     /// without HTTP (bench/scale.sh's million-key run).
     #[command(hide = true)]
     SeedKeys(SeedKeysArgs),
+}
+
+#[derive(Subcommand)]
+enum XksCommand {
+    /// The SigV4 credentials AWS KMS signs its proxy calls with.
+    Credential {
+        #[command(subcommand)]
+        command: XksCredentialCommand,
+    },
+    /// The AES-256 keys the proxy holds.
+    Key {
+        #[command(subcommand)]
+        command: XksKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum XksCredentialCommand {
+    /// Create a credential and print it as
+    /// {"AccessKeyId": ..., "RawSecretAccessKey": ...}, the values of
+    /// CreateCustomKeyStore's XksProxyAuthenticationCredential (the secret
+    /// is shown only now).
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum XksKeyCommand {
+    /// Create an AES-256 key (sealed under the root key) and print
+    /// {"XksKeyId": ...}, the XksKeyId of CreateKey's external key.
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The key's uses (the spec's keyUsage): ENCRYPT,DECRYPT, ENCRYPT,
+        /// DECRYPT, or "" for none.
+        #[arg(long, default_value = "ENCRYPT,DECRYPT")]
+        usage: String,
+    },
 }
 
 #[derive(Args)]
@@ -233,6 +281,17 @@ struct ServeArgs {
     /// is seen by the next request on every node (docs/deployment.md).
     #[arg(long, env = "FERROKMS_MAX_STALENESS_MS", default_value_t = 0)]
     max_staleness_ms: u64,
+    /// Also serve the AWS KMS external key store (XKS) proxy API on this
+    /// listener, under --xks-path-prefix: POST PREFIX/kms/xks/v1/health and
+    /// PREFIX/kms/xks/v1/keys/XKS_KEY_ID/{metadata,encrypt,decrypt}, signed
+    /// (SigV4, service kms-xks-proxy) with a credential of `ferrokms xks
+    /// credential create` (docs/xks.md).
+    #[arg(long, env = "FERROKMS_XKS")]
+    xks: bool,
+    /// The XKS proxy's path prefix; AWS's XksProxyUriPath is then
+    /// PREFIX/kms/xks/v1 (/xks/kms/xks/v1 by default).
+    #[arg(long, env = "FERROKMS_XKS_PATH_PREFIX", default_value = ferrokms_server::xks::DEFAULT_PATH_PREFIX, requires = "xks")]
+    xks_path_prefix: String,
 }
 
 #[derive(Args)]
@@ -443,6 +502,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key { command } => analyze::key_cmd(command),
         Command::Backup(args) => backup::backup(args),
         Command::SeedKeys(args) => seed_keys(args),
+        Command::Xks { command } => xks(command),
         Command::Bootstrap {
             command: BootstrapCommand::Check { file },
         } => {
@@ -584,6 +644,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     opts.max_staleness = std::time::Duration::from_millis(args.max_staleness_ms);
     let (mut app, opened) = setup::open(&opts)?;
     app.test_clock = args.test_clock;
+    let xks_path = if args.xks {
+        Some(
+            app.enable_xks(&args.xks_path_prefix)?
+                .uri_path()
+                .to_string(),
+        )
+    } else {
+        None
+    };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(ferrokms_server::listener::tls_config(cert, key)?),
         _ => None,
@@ -646,6 +715,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             dev = args.dev,
             "ferrokms listening"
         );
+        if let Some(path) = &xks_path {
+            tracing::info!(
+                uri_path = %path,
+                "XKS proxy API served (XksProxyUriEndpoint {scheme}://HOST:PORT, XksProxyUriPath {path})"
+            );
+        }
         if args.test_clock {
             tracing::warn!("--test-clock: FerrokmsAdvanceClock is enabled (tests only)");
         }
@@ -736,6 +811,39 @@ fn account(cmd: AccountCommand) -> anyhow::Result<()> {
             for a in dir.accounts() {
                 outln!("{}", a.id);
             }
+            Ok(())
+        }
+    }
+}
+
+/// `ferrokms xks ...`: the proxy's credentials and keys, written to the
+/// store of a data directory (or `--store`) that must exist.
+fn xks(cmd: XksCommand) -> anyhow::Result<()> {
+    use ferrokms_server::xks::docs;
+    match cmd {
+        XksCommand::Credential {
+            command: XksCredentialCommand::Create { storage },
+        } => {
+            let (store, sealer) =
+                setup::open_store(&storage_options(&storage, false, None, false)?)?;
+            let c = docs::create_credential(&*store, &sealer)?;
+            outln!(
+                "{}",
+                serde_json::json!({
+                    "AccessKeyId": c.access_key_id,
+                    "RawSecretAccessKey": c.secret.as_str(),
+                })
+            );
+            Ok(())
+        }
+        XksCommand::Key {
+            command: XksKeyCommand::Create { storage, usage },
+        } => {
+            let usage = docs::Usage::parse_list(&usage)?;
+            let (store, sealer) =
+                setup::open_store(&storage_options(&storage, false, None, false)?)?;
+            let id = docs::create_key(&*store, &sealer, usage)?;
+            outln!("{}", serde_json::json!({ "XksKeyId": id }));
             Ok(())
         }
     }

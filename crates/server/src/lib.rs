@@ -22,6 +22,7 @@ pub mod query;
 pub mod setup;
 pub mod sts_api;
 pub mod validate;
+pub mod xks;
 pub mod xks_client;
 
 use std::net::SocketAddr;
@@ -74,6 +75,26 @@ pub struct App {
     /// Set when several nodes share the store (PostgreSQL): the read fence
     /// and the cluster write lock (see `cluster`).
     pub cluster: Option<Arc<cluster::Cluster>>,
+    /// `serve --xks`: the external key store proxy (`xks`), served on the
+    /// same listener under its path prefix.
+    pub xks: Option<Arc<xks::XksProxy>>,
+    /// The store and sealer the state was opened from (for `enable_xks`).
+    pub(crate) store: Arc<dyn ferrokms_store::Store>,
+    pub(crate) sealer: Arc<ferrokms_store::Sealer>,
+}
+
+impl App {
+    /// Serves the XKS proxy API under `prefix` (`serve --xks
+    /// --xks-path-prefix`), from this server's store.
+    pub fn enable_xks(&mut self, prefix: &str) -> Result<Arc<xks::XksProxy>, xks::PrefixError> {
+        let proxy = Arc::new(xks::XksProxy::new(
+            self.store.clone(),
+            self.sealer.clone(),
+            prefix,
+        )?);
+        self.xks = Some(proxy.clone());
+        Ok(proxy)
+    }
 }
 
 /// The HTTP routes: the operational endpoints (`/health`, `/metrics`...),
@@ -88,6 +109,11 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
+    if let Some(xks) = &app.xks {
+        if xks.owns(req.uri().path()) {
+            return xks::serve(&app, xks, req).await;
+        }
+    }
     let request_num = ids::unique_id_u128();
     // The bytes are ASCII hex digits and dashes.
     let request_id = ferrokms_textfast::uuid_string(request_num);

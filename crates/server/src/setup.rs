@@ -297,7 +297,7 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
         None => 0,
     };
     let directory = Arc::new(Directory::open(store.clone(), sealer.clone())?);
-    let kms = Arc::new(Kms::open(store.clone(), sealer)?);
+    let kms = Arc::new(Kms::open(store.clone(), sealer.clone())?);
     let cluster = crate::cluster::Cluster::new(
         store.clone(),
         kms.clone(),
@@ -376,6 +376,9 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
         },
         test_clock: false,
         cluster,
+        xks: None,
+        store,
+        sealer,
     };
     Ok((app, opened))
 }
