@@ -247,10 +247,11 @@ impl Kms {
         })
     }
 
-    /// Name and URI uniqueness: the name and endpoint+path within the
-    /// account and Region (XksProxyUriInUseException), endpoint+path in
-    /// another account of the Region (XksProxyUriEndpointInUseException: a
-    /// proxy path serves one key store).
+    /// Uniqueness within the account and Region, as AWS documents it: the
+    /// name (CustomKeyStoreNameInUseException) and the endpoint with the
+    /// path (XksProxyUriInUseException). Another account may name the same
+    /// proxy. (XksProxyUriEndpointInUseException concerns VPC endpoint
+    /// service connectivity, which ferrokms has not: never raised.)
     fn check_unique(
         &self,
         caller: &Caller,
@@ -262,26 +263,22 @@ impl Kms {
         let state = self.state.read();
         for s in state.custom_key_stores.values() {
             let r = &s.record;
-            if Some(r.id.as_str()) == except || r.region != caller.region {
+            if Some(r.id.as_str()) == except
+                || r.region != caller.region
+                || r.account != caller.account
+            {
                 continue;
             }
-            let mine = r.account == caller.account;
-            if mine && name == Some(r.name.as_str()) {
+            if name == Some(r.name.as_str()) {
                 return Err(KmsError::CustomKeyStoreNameInUse(format!(
                     "Custom key store name {} is already in use.",
                     r.name
                 )));
             }
             if r.uri_endpoint == endpoint && r.uri_path == path {
-                return Err(if mine {
-                    KmsError::XksProxyUriInUse(format!(
-                        "The XksProxyUriEndpoint and XksProxyUriPath {endpoint}{path} are already associated with another external key store in this account and Region."
-                    ))
-                } else {
-                    KmsError::XksProxyUriEndpointInUse(format!(
-                        "The XksProxyUriEndpoint {endpoint} with path {path} is already associated with an external key store of another account in this Region."
-                    ))
-                });
+                return Err(KmsError::XksProxyUriInUse(format!(
+                    "The XksProxyUriEndpoint and XksProxyUriPath {endpoint}{path} are already associated with another external key store in this account and Region."
+                )));
             }
         }
         Ok(())
