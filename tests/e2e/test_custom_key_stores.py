@@ -412,3 +412,70 @@ def test_iam_policies_decide_the_store_operations(acct, proxy, cred):
     sid = create_store(admin.kms, proxy, cred)
     assert describe(admin.kms, sid)["ConnectionState"] == "DISCONNECTED"
     expect_error(lambda: admin.kms.connect_custom_key_store(CustomKeyStoreId=sid), "AccessDeniedException")
+
+
+def audit_records(ferrokms_bin, data_dir):
+    time.sleep(0.3)  # the audit writer flushes every few milliseconds
+    p = subprocess.run(
+        [str(ferrokms_bin), "audit", "--data-dir", str(data_dir), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=conftest.clean_env(),
+    )
+    assert p.returncode == 0, p.stderr
+    return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+
+def test_stores_survive_a_restart_sealed_and_the_proxy_sees_the_request_metadata(ferrokms_bin, tmp_path, proxy, cred, certs):
+    """A KMS server on a data dir: the store and its keys are durable, the
+    secret is stored only sealed and never audited, and the proxy receives
+    the caller, the key, the operation and the KMS request id."""
+    s = Server(
+        ferrokms_bin,
+        tmp_path,
+        data_dir=tmp_path / "data",
+        extra_args=["--xks-ca-file", str(certs[0]), "--xks-timeout-ms", "3000"],
+    ).start()
+    try:
+        kms = s.client()
+        sid = connected_store(kms, proxy, cred)
+        xid = new_xks_key(ferrokms_bin, proxy)
+        key = xks_key(kms, sid, xid)
+        resp = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"durable")
+        ct, rid = resp["CiphertextBlob"], resp["ResponseMetadata"]["RequestId"]
+        s.stop()
+        if not conftest.PG_URL:
+            db = b"".join(p.read_bytes() for p in (tmp_path / "data").glob("ferrokms.sqlite*"))
+            assert cred["AccessKeyId"].encode() in db  # the store is there...
+            assert cred["RawSecretAccessKey"].encode() not in db  # ...its secret only sealed
+        s.start()
+        kms = s.client()
+        entry = describe(kms, sid)
+        assert entry["ConnectionState"] == "CONNECTED"
+        assert kms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"durable"
+        recs = audit_records(ferrokms_bin, s.data_dir)
+        create = [r for r in recs if r["eventName"] == "CreateCustomKeyStore"]
+        assert len(create) == 1
+        params = create[0]["requestParameters"]
+        assert params["xksProxyAuthenticationCredential"] == {"accessKeyId": cred["AccessKeyId"]}
+        assert params["customKeyStoreType"] == "EXTERNAL_KEY_STORE"
+        trail = b"".join(f.read_bytes() for f in (s.data_dir / "audit").iterdir() if f.is_file())
+        assert cred["RawSecretAccessKey"].encode() not in trail
+        assert {"ConnectCustomKeyStore", "CreateKey", "Encrypt", "Decrypt", "DescribeCustomKeyStores"} <= {
+            r["eventName"] for r in recs
+        }
+    finally:
+        s.stop()
+    # The proxy's own audit trail: the KMS request's id, caller, key, operation.
+    proxy_recs = [r for r in audit_records(ferrokms_bin, proxy.data_dir) if r.get("eventSource") == "kms-xks-proxy.amazonaws.com"]
+    by_rid = {
+        r["requestParameters"]["requestMetadata"]["kmsRequestId"]: r for r in proxy_recs if r.get("requestParameters")
+    }
+    enc = by_rid[rid]
+    assert enc["eventName"] == "Encrypt"
+    meta = enc["requestParameters"]["requestMetadata"]
+    assert meta["kmsOperation"] == "Encrypt"
+    assert meta["kmsKeyArn"] == key["Arn"]
+    assert meta["awsPrincipalArn"].endswith(":root")
+    assert enc["requestParameters"]["xksKeyId"] == xid
