@@ -214,7 +214,10 @@ pub(crate) fn header_bytes(h: &BlobHeader) -> Vec<u8> {
 /// ([`crate::xks::seal_outer`]), whose header is laid out alike.
 pub fn parse_header(blob: &[u8]) -> Result<(BlobHeader, usize), KmsError> {
     let bad = || KmsError::InvalidCiphertext;
-    if !matches!(blob.first(), Some(&BLOB_VERSION | &crate::xks::XKS_BLOB_VERSION)) {
+    if !matches!(
+        blob.first(),
+        Some(&BLOB_VERSION | &crate::xks::XKS_BLOB_VERSION)
+    ) {
         return Err(bad());
     }
     let id_len = *blob.get(1).ok_or_else(bad)? as usize;

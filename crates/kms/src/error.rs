@@ -164,7 +164,9 @@ impl KmsError {
             XksProxyUriInUse(_) => "XksProxyUriInUseException",
             XksProxyUriEndpointInUse(_) => "XksProxyUriEndpointInUseException",
             XksProxyUriUnreachable(_) => "XksProxyUriUnreachableException",
-            XksProxyIncorrectAuthenticationCredential(_) => "XksProxyIncorrectAuthenticationCredentialException",
+            XksProxyIncorrectAuthenticationCredential(_) => {
+                "XksProxyIncorrectAuthenticationCredentialException"
+            }
             XksProxyInvalidConfiguration(_) => "XksProxyInvalidConfigurationException",
             XksProxyInvalidResponse(_) => "XksProxyInvalidResponseException",
             XksProxyVpcEndpointServiceNotFound(_) => "XksProxyVpcEndpointServiceNotFoundException",

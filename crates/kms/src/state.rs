@@ -152,8 +152,7 @@ pub(crate) struct State {
     /// Grants by key, in creation order.
     pub grants: foldhash::HashMap<KeyAddr, Vec<Arc<crate::grants::GrantRecord>>>,
     /// External key stores of every account, by id.
-    pub custom_key_stores:
-        BTreeMap<String, Arc<crate::ops::custom_key_stores::LoadedStore>>,
+    pub custom_key_stores: BTreeMap<String, Arc<crate::ops::custom_key_stores::LoadedStore>>,
 }
 
 /// Parsed key policies shared by text, with the text itself: a key's

@@ -276,8 +276,9 @@ fn call<T: for<'de> Deserialize<'de>>(
     if status == 200 {
         return serde_json::from_slice(&bytes).map_err(|_| XksFailure::Malformed);
     }
-    let failure = serde_json::from_slice::<ErrorBody>(&bytes)
-        .map_or(XksFailure::Malformed, |e| XksFailure::from_error_name(&e.error_name));
+    let failure = serde_json::from_slice::<ErrorBody>(&bytes).map_or(XksFailure::Malformed, |e| {
+        XksFailure::from_error_name(&e.error_name)
+    });
     tracing::info!(
         endpoint = target.endpoint,
         status,
@@ -607,7 +608,9 @@ mod tests {
             "XksProxyInvalidConfigurationException"
         );
         assert_eq!(
-            XksFailure::from_error_name("no such thing").store_error().code(),
+            XksFailure::from_error_name("no such thing")
+                .store_error()
+                .code(),
             "XksProxyInvalidResponseException"
         );
         assert_eq!(

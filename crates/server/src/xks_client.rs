@@ -119,10 +119,7 @@ impl XksClient {
             .await
             .map_err(|e| XksTransportError::Malformed(e.to_string()))?;
         let driver = tokio::spawn(conn);
-        let headers = [
-            ("host", authority),
-            ("content-type", "application/json"),
-        ];
+        let headers = [("host", authority), ("content-type", "application/json")];
         let signed = ferrokms_sigv4::sign_request(
             &HttpRequest {
                 method: "POST",

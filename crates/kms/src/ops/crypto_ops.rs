@@ -156,7 +156,8 @@ impl Kms {
         }
         dry_run(req.dry_run)?;
         let ctx = req.encryption_context.unwrap_or_default();
-        let (blob, _) = self.seal_under(&key, &ctx, &req.plaintext.0, xks_caller(caller, "Encrypt"))?;
+        let (blob, _) =
+            self.seal_under(&key, &ctx, &req.plaintext.0, xks_caller(caller, "Encrypt"))?;
         self.record_use(&key, TrackedOp::Encrypt);
         Ok(EncryptResponse {
             ciphertext_blob: Blob(blob),

@@ -144,8 +144,9 @@ pub(crate) fn load_store(
     id: &str,
     body: &[u8],
 ) -> Result<Arc<LoadedStore>, KmsError> {
-    let mut record: StoreRecord = serde_json::from_slice(body)
-        .map_err(|e| KmsError::Internal(format!("stored custom key store {id} is unreadable: {e}")))?;
+    let mut record: StoreRecord = serde_json::from_slice(body).map_err(|e| {
+        KmsError::Internal(format!("stored custom key store {id} is unreadable: {e}"))
+    })?;
     let sealed = base64::engine::general_purpose::STANDARD
         .decode(&record.sealed_secret)
         .map_err(|_| KmsError::Internal(format!("stored custom key store {id} is unreadable")))?;
@@ -154,10 +155,10 @@ pub(crate) fn load_store(
             "the credential of custom key store {id} does not unseal (another root key?)"
         ))
     })?;
-    let secret = Zeroizing::new(
-        String::from_utf8(secret.to_vec())
-            .map_err(|_| KmsError::Internal(format!("stored custom key store {id} is unreadable")))?,
-    );
+    let secret =
+        Zeroizing::new(String::from_utf8(secret.to_vec()).map_err(|_| {
+            KmsError::Internal(format!("stored custom key store {id} is unreadable"))
+        })?);
     // A node that stopped mid-connect left no CONNECTING behind (it is
     // never stored), so the record is as it was acknowledged.
     if record.state == ConnectionState::Connecting {
@@ -291,7 +292,11 @@ impl Kms {
         mut req: CreateCustomKeyStoreRequest,
     ) -> Result<CreateCustomKeyStoreResponse, KmsError> {
         self.authorize_identity_only(caller, "CreateCustomKeyStore", "*", Context::new())?;
-        match req.custom_key_store_type.as_deref().unwrap_or("AWS_CLOUDHSM") {
+        match req
+            .custom_key_store_type
+            .as_deref()
+            .unwrap_or("AWS_CLOUDHSM")
+        {
             "EXTERNAL_KEY_STORE" => {}
             _ => {
                 // No CloudHSM cluster is reachable from ferrokms: every
@@ -350,7 +355,13 @@ impl Kms {
             .take()
             .ok_or_else(|| missing("XksProxyAuthenticationCredential"))?;
         let secret = Zeroizing::new(std::mem::take(&mut cred.raw_secret_access_key));
-        self.check_unique(caller, None, Some(&req.custom_key_store_name), &endpoint, &path)?;
+        self.check_unique(
+            caller,
+            None,
+            Some(&req.custom_key_store_name),
+            &endpoint,
+            &path,
+        )?;
         {
             let state = self.state.read();
             let count = state
@@ -591,11 +602,12 @@ impl Kms {
     }
 
     fn store_has_keys(&self, id: &str) -> bool {
-        self.state
-            .read()
-            .keys
-            .values()
-            .any(|k| k.record.xks.as_ref().is_some_and(|x| x.custom_key_store_id == id))
+        self.state.read().keys.values().any(|k| {
+            k.record
+                .xks
+                .as_ref()
+                .is_some_and(|x| x.custom_key_store_id == id)
+        })
     }
 
     /// UpdateCustomKeyStore: the name in any state; the proxy settings only
