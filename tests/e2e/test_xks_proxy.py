@@ -315,6 +315,10 @@ def test_key_usage_is_enforced(env):
     proxy, keys = env
     out = proxy.ok(f"/keys/{keys['encrypt']}/encrypt", enc_body(b"enc only", b"aad"))
     proxy.error(f"/keys/{keys['encrypt']}/decrypt", dec_body(out, b"aad"), "InvalidKeyUsageException", 400)
+    # A CDIV is vouched for by decrypting the result (Appendix C): an
+    # encrypt-only key cannot give one.
+    for aad in (b"aad", None):
+        proxy.error(f"/keys/{keys['encrypt']}/encrypt", enc_body(b"x", aad, cdiv=True), "InvalidKeyUsageException", 400)
     for kind in ("decrypt", "none"):
         for cdiv in (False, True):
             proxy.error(f"/keys/{keys[kind]}/encrypt", enc_body(b"x", b"aad", cdiv), "InvalidKeyUsageException", 400)

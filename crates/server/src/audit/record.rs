@@ -31,7 +31,7 @@ pub fn read_only(op: &str) -> bool {
 
 /// What the edge knows about one finished request.
 pub struct EventInput<'a> {
-    /// `kms`, `iam` or `sts`.
+    /// `kms`, `iam`, `sts`, or `kms-xks-proxy` (the XKS proxy, `crate::xks`).
     pub service: &'a str,
     /// The operation, e.g. `Encrypt` (`eventName`).
     pub op: &'a str,

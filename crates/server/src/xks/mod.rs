@@ -410,18 +410,25 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Step 5: the proxy's authorization of a key operation. The credential
-/// was checked in step 3; here, whether the key may do what is asked.
-fn authorize(op: Operation, key: &XksKey) -> Result<(), XksError> {
+/// was checked in step 3; here, whether the key may do what is asked. An
+/// Encrypt that asks for a CDIV also needs DECRYPT: the CDIV is vouched for
+/// by decrypting the result (the spec's Appendix C), which an encrypt-only
+/// key may not do (AWS's test client expects InvalidKeyUsageException).
+fn authorize(op: Operation, key: &XksKey, verify_by_decrypting: bool) -> Result<(), XksError> {
     if !key.enabled {
         return Err(XksError::InvalidState(
             "The external key is disabled".into(),
         ));
     }
-    if let Some(needed) = op.needs() {
-        if !key.usage.contains(&needed) {
+    let mut needed: Vec<Usage> = op.needs().into_iter().collect();
+    if verify_by_decrypting {
+        needed.push(Usage::Decrypt);
+    }
+    for n in needed {
+        if !key.usage.contains(&n) {
             return Err(XksError::InvalidKeyUsage(format!(
                 "The external key does not support {}",
-                needed.as_str()
+                n.as_str()
             )));
         }
     }
@@ -576,7 +583,8 @@ async fn steps(
     };
     // 5. authorize
     let key = xks.key(&key_id).await?;
-    authorize(op, &key)?;
+    let cdiv = matches!(request.input, wire::Input::Encrypt { cdiv: true, .. });
+    authorize(op, &key, cdiv)?;
     // 6. operate
     let (json, elements) = ops::run(&key, request)?;
     outcome.elements = elements;
@@ -686,16 +694,24 @@ mod tests {
             material: Zeroizing::new(vec![0; 32]),
         };
         let enc = key(vec![Usage::Encrypt], true);
-        assert!(authorize(Operation::Encrypt, &enc).is_ok());
+        assert!(authorize(Operation::Encrypt, &enc, false).is_ok());
         assert!(matches!(
-            authorize(Operation::Decrypt, &enc),
+            authorize(Operation::Decrypt, &enc, false),
             Err(XksError::InvalidKeyUsage(_))
         ));
+        // A CDIV is checked by decrypting: DECRYPT too.
+        assert!(authorize(Operation::Encrypt, &enc, true).is_err());
+        let both = key(vec![Usage::Encrypt, Usage::Decrypt], true);
+        assert!(authorize(Operation::Encrypt, &both, true).is_ok());
         let none = key(vec![], true);
-        assert!(authorize(Operation::GetKeyMetadata, &none).is_ok());
-        assert!(authorize(Operation::Encrypt, &none).is_err());
+        assert!(authorize(Operation::GetKeyMetadata, &none, false).is_ok());
+        assert!(authorize(Operation::Encrypt, &none, false).is_err());
         assert!(matches!(
-            authorize(Operation::GetKeyMetadata, &key(vec![Usage::Encrypt], false)),
+            authorize(
+                Operation::GetKeyMetadata,
+                &key(vec![Usage::Encrypt], false),
+                false
+            ),
             Err(XksError::InvalidState(_))
         ));
     }
