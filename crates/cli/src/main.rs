@@ -326,6 +326,11 @@ struct BenchArgs {
     credentials_file: Option<PathBuf>,
     #[arg(long, default_value = "ferrokms")]
     profile: String,
+    /// Drive this existing symmetric key (encrypt, decrypt,
+    /// generate-data-key) instead of creating one per operation: e.g. a key
+    /// in an external key store (docs/performance.md).
+    #[arg(long)]
+    key_id: Option<String>,
     /// Also measure the raw in-process crypto rate of each operation (the ceiling).
     #[arg(long)]
     raw: bool,
@@ -928,6 +933,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         region: args.region.clone(),
         access_key_id: key_id,
         secret_access_key: secret,
+        key_id: args.key_id.clone(),
     };
     let load = Load {
         connections: args.connections,

@@ -1,11 +1,14 @@
 //! The HTTPS client that reaches external key store proxies
-//! ([`ferrokms_kms::xks::XksTransport`]): one TLS connection per call,
-//! verified against the roots of `serve --xks-ca-file` only (never the
-//! system's, never unverified), each request signed with SigV4 (service
-//! `kms-xks-proxy`, the store's Region) under the store's proxy credential.
-//! Every call is bounded: the whole exchange (connect, handshake, request,
-//! response) within the timeout, the response body within
-//! [`MAX_PROXY_RESPONSE_BYTES`]. No retries.
+//! ([`ferrokms_kms::xks::XksTransport`]): TLS verified against the roots of
+//! `serve --xks-ca-file` only (never the system's, never unverified), each
+//! request signed with SigV4 (service `kms-xks-proxy`, the store's Region)
+//! under the store's proxy credential. HTTP/1.1 keep-alive connections are
+//! kept for the next call (at most [`MAX_IDLE_PER_PROXY`] idle per proxy): a
+//! handshake per call cost more than the rest of an Encrypt
+//! (docs/performance.md). Every call is bounded: the whole exchange
+//! (connect, handshake, request, response) within the timeout, the response
+//! body within [`MAX_PROXY_RESPONSE_BYTES`]. One retry only, on a fresh
+//! connection, when a kept connection turns out closed.
 //!
 //! The KMS operations that call it run on the blocking pool (see
 //! `kms_api::may_call_a_proxy`); the call runs on the runtime through
@@ -32,11 +35,21 @@ pub enum XksCaError {
     NoCertificate(String),
 }
 
-/// The client: the trusted roots, the timeout and the runtime to run on.
+/// A connection's request half.
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Idle connections kept per proxy (`host:port`).
+const MAX_IDLE_PER_PROXY: usize = 16;
+/// Proxies whose idle connections are kept; past it the pool starts over.
+const MAX_PROXIES: usize = 64;
+
+/// The client: the trusted roots, the timeout, the runtime to run on, and
+/// the idle keep-alive connections to each proxy.
 pub struct XksClient {
     tls: tokio_rustls::TlsConnector,
     timeout: Duration,
     runtime: tokio::runtime::Handle,
+    idle: parking_lot::Mutex<std::collections::HashMap<String, Vec<Sender>>>,
 }
 
 impl std::fmt::Debug for XksClient {
@@ -88,14 +101,25 @@ impl XksClient {
             tls: tokio_rustls::TlsConnector::from(tls),
             timeout,
             runtime,
+            idle: parking_lot::Mutex::default(),
         }
     }
 
-    async fn exchange(&self, req: &XksRequest<'_>) -> Result<(u16, Vec<u8>), XksTransportError> {
-        let authority = req
-            .endpoint
-            .strip_prefix("https://")
-            .ok_or_else(|| XksTransportError::Connect("the endpoint is not https://".into()))?;
+    /// A connection to `authority`: an idle one from the pool, or a new one.
+    async fn connection(
+        &self,
+        authority: &str,
+        fresh: bool,
+    ) -> Result<(Sender, bool), XksTransportError> {
+        if !fresh {
+            loop {
+                let idle = self.idle.lock().get_mut(authority).and_then(Vec::pop);
+                let Some(mut sender) = idle else { break };
+                if !sender.is_closed() && sender.ready().await.is_ok() {
+                    return Ok((sender, true));
+                }
+            }
+        }
         let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) => (
                 h,
@@ -115,10 +139,33 @@ impl XksClient {
             .connect(server_name, tcp)
             .await
             .map_err(|e| XksTransportError::Tls(e.to_string()))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|e| XksTransportError::Malformed(e.to_string()))?;
-        let driver = tokio::spawn(conn);
+        // The connection's driver ends when the connection closes (the
+        // proxy's idle timeout, or the sender dropped from the pool).
+        self.runtime.spawn(conn);
+        Ok((sender, false))
+    }
+
+    /// Gives a connection back for the next call (at most
+    /// [`MAX_IDLE_PER_PROXY`] kept per proxy; more are closed).
+    fn give_back(&self, authority: &str, sender: Sender) {
+        let mut idle = self.idle.lock();
+        if idle.len() >= MAX_PROXIES && !idle.contains_key(authority) {
+            idle.clear();
+        }
+        let list = idle.entry(authority.to_owned()).or_default();
+        if list.len() < MAX_IDLE_PER_PROXY {
+            list.push(sender);
+        }
+    }
+
+    async fn exchange(&self, req: &XksRequest<'_>) -> Result<(u16, Vec<u8>), XksTransportError> {
+        let authority = req
+            .endpoint
+            .strip_prefix("https://")
+            .ok_or_else(|| XksTransportError::Connect("the endpoint is not https://".into()))?;
         let headers = [("host", authority), ("content-type", "application/json")];
         let signed = ferrokms_sigv4::sign_request(
             &HttpRequest {
@@ -137,27 +184,40 @@ impl XksClient {
             "kms-xks-proxy",
             SystemTime::now(),
         );
-        let mut builder = hyper::Request::post(req.path.as_str());
-        for (k, v) in headers {
-            builder = builder.header(k, v);
-        }
-        for (k, v) in signed.iter() {
-            builder = builder.header(k, v);
-        }
-        let request = builder
-            .body(Full::new(Bytes::copy_from_slice(&req.body)))
-            .map_err(|e| XksTransportError::Malformed(e.to_string()))?;
-        let resp = sender
-            .send_request(request)
-            .await
-            .map_err(|e| XksTransportError::Malformed(e.to_string()))?;
+        let request = || {
+            let mut builder = hyper::Request::post(req.path.as_str());
+            for (k, v) in headers {
+                builder = builder.header(k, v);
+            }
+            for (k, v) in signed.iter() {
+                builder = builder.header(k, v);
+            }
+            builder
+                .body(Full::new(Bytes::copy_from_slice(&req.body)))
+                .map_err(|e| XksTransportError::Malformed(e.to_string()))
+        };
+        let (mut sender, pooled) = self.connection(authority, false).await?;
+        let resp = match sender.send_request(request()?).await {
+            Ok(r) => r,
+            // A pooled connection the proxy closed meanwhile (a restart, its
+            // idle timeout): once more on a new connection, never more.
+            Err(_) if pooled => {
+                let (fresh, _) = self.connection(authority, true).await?;
+                sender = fresh;
+                sender
+                    .send_request(request()?)
+                    .await
+                    .map_err(|e| XksTransportError::Malformed(e.to_string()))?
+            }
+            Err(e) => return Err(XksTransportError::Malformed(e.to_string())),
+        };
         let status = resp.status().as_u16();
         let body = Limited::new(resp.into_body(), MAX_PROXY_RESPONSE_BYTES)
             .collect()
             .await
             .map_err(|_| XksTransportError::Malformed("response body too large or cut".into()))?
             .to_bytes();
-        driver.abort();
+        self.give_back(authority, sender);
         Ok((status, body.to_vec()))
     }
 }
