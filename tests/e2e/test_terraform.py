@@ -329,7 +329,7 @@ def test_external_key_store_apply_update_destroy(ferrokms_bin, tmp_path):
     apply (CreateCustomKeyStore checks the proxy's health), plan clean, a
     rename in place (UpdateCustomKeyStore), destroy (DeleteCustomKeyStore)."""
     from conftest import Server, fresh_account
-    from test_custom_key_stores import ProxyServer, ca_and_leaf, free_port, xks_cli
+    from test_custom_key_stores import ProxyServer, ca_and_leaf, free_port, store_of, xks_cli
 
     tf = terraform_runner(tmp_path, XKS_HCL)
     ca, cert, key = ca_and_leaf(tmp_path)
@@ -343,7 +343,7 @@ def test_external_key_store_apply_update_destroy(ferrokms_bin, tmp_path):
     proxy.start()
     try:
         kms_srv.start()
-        cred = xks_cli(ferrokms_bin, "credential", "create", "--data-dir", proxy.data_dir)
+        cred = xks_cli(ferrokms_bin, "credential", "create", *store_of(proxy))
         account = fresh_account()
         v = {
             "endpoint": kms_srv.endpoint,
