@@ -341,6 +341,9 @@ def test_keys_in_the_store_round_trip_every_operation(acct, proxy, cred, ferrokm
     back = kms.re_encrypt(CiphertextBlob=to_plain["CiphertextBlob"], DestinationKeyId=key_id, DestinationEncryptionContext=ctx)
     assert back["CiphertextBlob"][0] == 2
     assert kms.decrypt(CiphertextBlob=back["CiphertextBlob"], EncryptionContext=ctx)["Plaintext"] == b"through the proxy"
+    # No rotation for keys in custom key stores, as on AWS.
+    expect_error(lambda: kms.enable_key_rotation(KeyId=key_id), "UnsupportedOperationException")
+    expect_error(lambda: kms.rotate_key_on_demand(KeyId=key_id), "UnsupportedOperationException")
     # The external key is used once per store; unknown ones are not found.
     expect_error(lambda: xks_key(kms, sid, xid), "XksKeyAlreadyInUseException")
     expect_error(lambda: xks_key(kms, sid, "no-such-key"), "XksKeyNotFoundException")
