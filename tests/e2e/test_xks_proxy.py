@@ -49,17 +49,28 @@ def cli(ferrokms_bin, *args):
     return p
 
 
-def new_credential(ferrokms_bin, data_dir):
-    p = cli(ferrokms_bin, "xks", "credential", "create", "--data-dir", data_dir)
+def storage(server):
+    """The server's store, as the offline commands name it (its data dir, and
+    its PostgreSQL database under the suite's PostgreSQL pass)."""
+    args = ["--data-dir", server.data_dir]
+    if server.store_url:
+        args += ["--store", server.store_url]
+    return args
+
+
+def new_credential(ferrokms_bin, server):
+    p = cli(ferrokms_bin, "xks", "credential", "create", *storage(server))
     assert p.returncode == 0, p.stderr
     c = json.loads(p.stdout)
     return c["AccessKeyId"], c["RawSecretAccessKey"]
 
 
-def new_key(ferrokms_bin, data_dir, usage=None):
-    args = ["xks", "key", "create", "--data-dir", data_dir]
+def new_key(ferrokms_bin, server, usage=None, allow=()):
+    args = ["xks", "key", "create", *storage(server)]
     if usage is not None:
         args += ["--usage", usage]
+    for pattern in allow:
+        args += ["--allow-principal", pattern]
     p = cli(ferrokms_bin, *args)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)["XksKeyId"]
@@ -149,12 +160,12 @@ def dec_body(out, aad: bytes = None, **meta_extra):
 @pytest.fixture(scope="module")
 def env(srv, ferrokms_bin):
     """A credential and keys of every usage, all made while `srv` runs."""
-    ak, sk = new_credential(ferrokms_bin, srv.data_dir)
+    ak, sk = new_credential(ferrokms_bin, srv)
     keys = {
-        "both": new_key(ferrokms_bin, srv.data_dir),
-        "encrypt": new_key(ferrokms_bin, srv.data_dir, "ENCRYPT"),
-        "decrypt": new_key(ferrokms_bin, srv.data_dir, "DECRYPT"),
-        "none": new_key(ferrokms_bin, srv.data_dir, ""),
+        "both": new_key(ferrokms_bin, srv),
+        "encrypt": new_key(ferrokms_bin, srv, "ENCRYPT"),
+        "decrypt": new_key(ferrokms_bin, srv, "DECRYPT"),
+        "none": new_key(ferrokms_bin, srv, ""),
     }
     return Proxy(srv.endpoint, ak, sk), keys
 
@@ -166,15 +177,20 @@ def test_credentials_have_the_shapes_create_custom_key_store_accepts(srv, ferrok
     import re
 
     for _ in range(3):
-        ak, sk = new_credential(ferrokms_bin, srv.data_dir)
+        ak, sk = new_credential(ferrokms_bin, srv)
         assert re.fullmatch(r"[A-Z2-7]{20,30}", ak), ak
         assert re.fullmatch(r"[a-zA-Z0-9/+=]{43,64}", sk), sk
     # The secret is sealed in the store, not written in the clear.
-    assert sk.encode() not in (srv.data_dir / "ferrokms.sqlite").read_bytes()
+    if srv.store_url:
+        stored = conftest.dump_database(srv.store_url)
+    else:
+        # WAL mode: recent writes are in the -wal file.
+        stored = b"".join(f.read_bytes() for f in srv.data_dir.glob("ferrokms.sqlite*"))
+    assert ak.encode() in stored and sk.encode() not in stored
 
 
 def test_key_create_refuses_unknown_usages_and_missing_data_dirs(srv, ferrokms_bin, tmp_path):
-    p = cli(ferrokms_bin, "xks", "key", "create", "--data-dir", srv.data_dir, "--usage", "SIGN")
+    p = cli(ferrokms_bin, "xks", "key", "create", *storage(srv), "--usage", "SIGN")
     assert p.returncode != 0 and "unknown key usage 'SIGN'" in p.stderr
     p = cli(ferrokms_bin, "xks", "credential", "create", "--data-dir", tmp_path / "nowhere")
     assert p.returncode != 0 and "does not exist" in p.stderr
@@ -325,6 +341,25 @@ def test_key_usage_is_enforced(env):
     proxy.error(f"/keys/{keys['none']}/decrypt", dec_body(out, b"aad"), "InvalidKeyUsageException", 400)
 
 
+def test_a_key_with_allowed_principals_refuses_other_callers(env, srv, ferrokms_bin):
+    """The spec's optional secondary authorization, per key: only callers
+    whose awsPrincipalArn matches one of the key's patterns."""
+    proxy, _ = env
+    k = new_key(ferrokms_bin, srv, allow=["arn:aws:iam::123456789012:user/Al*", "arn:aws:iam::123456789012:role/app"])
+    out = proxy.ok(f"/keys/{k}/encrypt", enc_body(b"for alice"))
+    role = "arn:aws:iam::123456789012:role/app"
+    assert proxy.ok(f"/keys/{k}/decrypt", dec_body(out, awsPrincipalArn=role))["plaintext"] == b64(b"for alice")
+    bob = "arn:aws:iam::123456789012:user/Bob"
+    doc = proxy.error(f"/keys/{k}/decrypt", dec_body(out, awsPrincipalArn=bob), "AccessDeniedException", 403)
+    assert bob in doc["errorMessage"]
+    proxy.error(f"/keys/{k}/encrypt", enc_body(b"x", awsPrincipalArn="arn:aws:iam::123456789012:role/app2"), "AccessDeniedException", 403)
+    proxy.error(f"/keys/{k}/metadata", {"requestMetadata": meta("DescribeKey", awsPrincipalArn=bob)}, "AccessDeniedException", 403)
+    # Health is never subject to it (the spec).
+    proxy.ok("/health", {"requestMetadata": meta("KmsHealthCheck", awsPrincipalArn=bob)})
+    p = cli(ferrokms_bin, "xks", "key", "create", *storage(srv), "--allow-principal", "")
+    assert p.returncode != 0 and "--allow-principal" in p.stderr
+
+
 # --- authentication, paths, limits --------------------------------------------
 
 
@@ -433,8 +468,8 @@ def test_keys_survive_a_restart_and_decrypt_what_they_encrypted(server_factory, 
     s = server_factory(start=False)
     s.extra_args = ["--xks"]
     s.start()
-    ak, sk = new_credential(ferrokms_bin, s.data_dir)
-    k = new_key(ferrokms_bin, s.data_dir)
+    ak, sk = new_credential(ferrokms_bin, s)
+    k = new_key(ferrokms_bin, s)
     out = Proxy(s.endpoint, ak, sk).ok(f"/keys/{k}/encrypt", enc_body(b"durable", b"a"))
     s.restart()
     back = Proxy(s.endpoint, ak, sk).ok(f"/keys/{k}/decrypt", dec_body(out, b"a"))
@@ -458,8 +493,8 @@ def test_https_with_a_custom_prefix(ferrokms_bin, tmp_path, monkeypatch):
     s.start()
     try:
         assert s.endpoint.startswith("https://")
-        ak, sk = new_credential(ferrokms_bin, s.data_dir)
-        k = new_key(ferrokms_bin, s.data_dir)
+        ak, sk = new_credential(ferrokms_bin, s)
+        k = new_key(ferrokms_bin, s)
         proxy = Proxy(s.endpoint, ak, sk, api="/tenant_a/kms/xks/v1", cafile=cert)
         assert proxy.ok("/health", {"requestMetadata": meta("KmsHealthCheck")})["ekmFleetDetails"][0]["healthStatus"] == "ACTIVE"
         out = proxy.ok(f"/keys/{k}/encrypt", enc_body(b"over tls", b"aad", cdiv=True))

@@ -123,6 +123,12 @@ enum XksKeyCommand {
         /// DECRYPT, or "" for none.
         #[arg(long, default_value = "ENCRYPT,DECRYPT")]
         usage: String,
+        /// Secondary authorization: only requests whose requestMetadata
+        /// awsPrincipalArn matches this ARN pattern (* and ? are wildcards)
+        /// may use the key; others are AccessDeniedException. Repeatable;
+        /// without it, any caller with a credential may.
+        #[arg(long = "allow-principal")]
+        allow_principals: Vec<String>,
     },
 }
 
@@ -842,12 +848,17 @@ fn xks(cmd: XksCommand) -> anyhow::Result<()> {
             Ok(())
         }
         XksCommand::Key {
-            command: XksKeyCommand::Create { storage, usage },
+            command:
+                XksKeyCommand::Create {
+                    storage,
+                    usage,
+                    allow_principals,
+                },
         } => {
             let usage = docs::Usage::parse_list(&usage)?;
             let (store, sealer) =
                 setup::open_store(&storage_options(&storage, false, None, false)?)?;
-            let id = docs::create_key(&*store, &sealer, usage)?;
+            let id = docs::create_key(&*store, &sealer, usage, allow_principals)?;
             outln!("{}", serde_json::json!({ "XksKeyId": id }));
             Ok(())
         }

@@ -71,6 +71,14 @@ pub use value::{
     NotANumber, Number, Timestamp,
 };
 
+/// Whether `text` matches an IAM wildcard pattern (`*`: any run of
+/// characters, `?`: one), compared as `StringLike` and ARN patterns are,
+/// with the policy engine's own matcher: for rules outside policy
+/// documents (the XKS proxy's per-key principal patterns).
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    matching::glob::Glob::new(pattern).is_match(text)
+}
+
 #[cfg(test)]
 mod static_checks {
     fn assert_send_sync_clone<T: Send + Sync + Clone>() {}

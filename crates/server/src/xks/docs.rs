@@ -14,6 +14,9 @@ use ferrokms_store::{Change, Sealer, Store};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+/// The longest `--allow-principal` pattern (the spec's ARN bound).
+pub const MAX_PRINCIPAL_PATTERN: usize = 2048;
+
 /// The store kind of an XKS key.
 pub const KEY_KIND: &str = "xks.key";
 /// The store kind of an XKS proxy credential.
@@ -59,6 +62,9 @@ impl Usage {
 /// Why an XKS document could not be made, read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum XksDocError {
+    /// An `--allow-principal` pattern that is empty or too long.
+    #[error("--allow-principal '{0}': give an ARN pattern of 1 to {MAX_PRINCIPAL_PATTERN} characters (* and ? are wildcards)")]
+    PrincipalPattern(String),
     /// `--usage` named something other than ENCRYPT or DECRYPT.
     #[error("unknown key usage '{0}': use ENCRYPT, DECRYPT, both (ENCRYPT,DECRYPT) or none (an empty string)")]
     Usage(String),
@@ -91,6 +97,10 @@ struct KeyDoc {
     created_ms: i64,
     /// The 32 bytes of AES-256 material, sealed, base64.
     material: String,
+    /// Secondary authorization: `awsPrincipalArn` patterns allowed to use
+    /// the key (empty: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    allowed_principals: Vec<String>,
 }
 
 /// A credential as stored.
@@ -110,6 +120,9 @@ pub struct XksKey {
     pub enabled: bool,
     /// The AES-256 material.
     pub material: Zeroizing<Vec<u8>>,
+    /// `awsPrincipalArn` patterns (`*`, `?`) allowed to use the key; empty
+    /// for any.
+    pub allowed_principals: Vec<String>,
 }
 
 impl std::fmt::Debug for XksKey {
@@ -117,6 +130,7 @@ impl std::fmt::Debug for XksKey {
         f.debug_struct("XksKey")
             .field("usage", &self.usage)
             .field("enabled", &self.enabled)
+            .field("allowed_principals", &self.allowed_principals)
             .finish_non_exhaustive()
     }
 }
@@ -169,12 +183,21 @@ fn base32(bytes: &[u8]) -> String {
     out
 }
 
-/// Creates an AES-256 key with these uses and returns its XksKeyId (a UUID).
+/// Creates an AES-256 key with these uses, usable only by callers whose
+/// `awsPrincipalArn` matches one of `allowed_principals` (any caller when
+/// empty), and returns its XksKeyId (a UUID).
 pub fn create_key(
     store: &dyn Store,
     sealer: &Sealer,
     usage: Vec<Usage>,
+    allowed_principals: Vec<String>,
 ) -> Result<String, XksDocError> {
+    if let Some(bad) = allowed_principals
+        .iter()
+        .find(|p| p.is_empty() || p.len() > MAX_PRINCIPAL_PATTERN)
+    {
+        return Err(XksDocError::PrincipalPattern(bad.clone()));
+    }
     let id = ferrokms_textfast::uuid_string(u128::from_be_bytes(*random::<16>()?));
     let material = random::<32>()?;
     let sealed = sealer.seal(&aad(KEY_KIND, &id), material.as_ref())?;
@@ -183,6 +206,7 @@ pub fn create_key(
         status: "ENABLED".into(),
         created_ms: now_ms(),
         material: B64.encode(sealed),
+        allowed_principals,
     };
     store.apply(&[Change::Put {
         kind: KEY_KIND,
@@ -252,6 +276,7 @@ pub fn read_key(
         usage: doc.usage,
         enabled: doc.status == "ENABLED",
         material,
+        allowed_principals: doc.allowed_principals,
     }))
 }
 
@@ -311,7 +336,8 @@ mod tests {
     #[test]
     fn keys_keep_their_usage_and_open_only_under_their_own_id() {
         let (store, sealer) = (MemoryStore::default(), Sealer::ephemeral().unwrap());
-        let id = create_key(&store, &sealer, vec![Usage::Encrypt]).unwrap();
+        let id = create_key(&store, &sealer, vec![Usage::Encrypt], vec![]).unwrap();
+        assert!(create_key(&store, &sealer, vec![], vec![String::new()]).is_err());
         let k = read_key(&store, &sealer, &id).unwrap().unwrap();
         assert_eq!(k.usage, [Usage::Encrypt]);
         assert!(k.enabled);

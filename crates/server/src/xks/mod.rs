@@ -74,6 +74,9 @@ pub enum XksError {
     /// 400: the key does not support the operation.
     #[error("InvalidKeyUsageException: {0}")]
     InvalidKeyUsage(String),
+    /// 403: the key's secondary authorization refuses the request's `awsPrincipalArn`.
+    #[error("AccessDeniedException: {0}")]
+    AccessDenied(String),
     /// 401: the SigV4 signature is missing, wrong, stale or by an unknown credential.
     #[error("AuthenticationFailedException: {0}")]
     AuthenticationFailed(String),
@@ -109,6 +112,7 @@ impl XksError {
             XksError::InvalidCiphertext(_) => "InvalidCiphertextException",
             XksError::InvalidKeyUsage(_) => "InvalidKeyUsageException",
             XksError::AuthenticationFailed(_) => "AuthenticationFailedException",
+            XksError::AccessDenied(_) => "AccessDeniedException",
             XksError::KeyNotFound(_) => "KeyNotFoundException",
             XksError::InvalidUriPath(_) => "InvalidUriPathException",
             XksError::MethodNotAllowed(_) => "MethodNotAllowed",
@@ -127,6 +131,7 @@ impl XksError {
             | XksError::InvalidCiphertext(_)
             | XksError::InvalidKeyUsage(_) => 400,
             XksError::AuthenticationFailed(_) => 401,
+            XksError::AccessDenied(_) => 403,
             XksError::KeyNotFound(_) | XksError::InvalidUriPath(_) => 404,
             XksError::MethodNotAllowed(_) => 405,
             XksError::Throttling(_) => 429,
@@ -144,6 +149,7 @@ impl XksError {
             | XksError::InvalidCiphertext(m)
             | XksError::InvalidKeyUsage(m)
             | XksError::AuthenticationFailed(m)
+            | XksError::AccessDenied(m)
             | XksError::KeyNotFound(m)
             | XksError::InvalidUriPath(m)
             | XksError::MethodNotAllowed(m)
@@ -410,11 +416,29 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Step 5: the proxy's authorization of a key operation. The credential
-/// was checked in step 3; here, whether the key may do what is asked. An
-/// Encrypt that asks for a CDIV also needs DECRYPT: the CDIV is vouched for
-/// by decrypting the result (the spec's Appendix C), which an encrypt-only
-/// key may not do (AWS's test client expects InvalidKeyUsageException).
-fn authorize(op: Operation, key: &XksKey, verify_by_decrypting: bool) -> Result<(), XksError> {
+/// was checked in step 3; here, whether this key may do what is asked for
+/// this caller: the key's secondary authorization (its `awsPrincipalArn`
+/// patterns, when it has any: `AccessDeniedException`), its state, and its
+/// uses. An Encrypt that asks for a CDIV also needs DECRYPT: the CDIV is
+/// vouched for by decrypting the result (the spec's Appendix C), which an
+/// encrypt-only key may not do (AWS's test client expects
+/// `InvalidKeyUsageException`).
+fn authorize(
+    op: Operation,
+    key: &XksKey,
+    principal: &str,
+    verify_by_decrypting: bool,
+) -> Result<(), XksError> {
+    if !key.allowed_principals.is_empty()
+        && !key
+            .allowed_principals
+            .iter()
+            .any(|p| ferrokms_policy::wildcard_match(p, principal))
+    {
+        return Err(XksError::AccessDenied(format!(
+            "awsPrincipalArn {principal} is not allowed to use this external key (it matches none of the key's allowed principals)"
+        )));
+    }
     if !key.enabled {
         return Err(XksError::InvalidState(
             "The external key is disabled".into(),
@@ -584,7 +608,12 @@ async fn steps(
     // 5. authorize
     let key = xks.key(&key_id).await?;
     let cdiv = matches!(request.input, wire::Input::Encrypt { cdiv: true, .. });
-    authorize(op, &key, cdiv)?;
+    let principal = request
+        .metadata
+        .iter()
+        .find(|(name, _)| *name == "awsPrincipalArn")
+        .map_or("", |(_, v)| v.as_str());
+    authorize(op, &key, principal, cdiv)?;
     // 6. operate
     let (json, elements) = ops::run(&key, request)?;
     outcome.elements = elements;
@@ -692,28 +721,57 @@ mod tests {
             usage,
             enabled,
             material: Zeroizing::new(vec![0; 32]),
+            allowed_principals: Vec::new(),
         };
         let enc = key(vec![Usage::Encrypt], true);
-        assert!(authorize(Operation::Encrypt, &enc, false).is_ok());
+        assert!(authorize(Operation::Encrypt, &enc, "p", false).is_ok());
         assert!(matches!(
-            authorize(Operation::Decrypt, &enc, false),
+            authorize(Operation::Decrypt, &enc, "p", false),
             Err(XksError::InvalidKeyUsage(_))
         ));
         // A CDIV is checked by decrypting: DECRYPT too.
-        assert!(authorize(Operation::Encrypt, &enc, true).is_err());
+        assert!(authorize(Operation::Encrypt, &enc, "p", true).is_err());
         let both = key(vec![Usage::Encrypt, Usage::Decrypt], true);
-        assert!(authorize(Operation::Encrypt, &both, true).is_ok());
+        assert!(authorize(Operation::Encrypt, &both, "p", true).is_ok());
         let none = key(vec![], true);
-        assert!(authorize(Operation::GetKeyMetadata, &none, false).is_ok());
-        assert!(authorize(Operation::Encrypt, &none, false).is_err());
+        assert!(authorize(Operation::GetKeyMetadata, &none, "p", false).is_ok());
+        assert!(authorize(Operation::Encrypt, &none, "p", false).is_err());
         assert!(matches!(
             authorize(
                 Operation::GetKeyMetadata,
                 &key(vec![Usage::Encrypt], false),
+                "p",
                 false
             ),
             Err(XksError::InvalidState(_))
         ));
+    }
+
+    #[test]
+    fn a_key_with_allowed_principals_refuses_other_callers_first() {
+        let key = XksKey {
+            usage: vec![Usage::Encrypt],
+            enabled: false,
+            material: Zeroizing::new(vec![0; 32]),
+            allowed_principals: vec!["arn:aws:iam::111122223333:user/Al*".into()],
+        };
+        let alice = "arn:aws:iam::111122223333:user/Alice";
+        let bob = "arn:aws:iam::111122223333:user/Bob";
+        assert!(matches!(
+            authorize(Operation::GetKeyMetadata, &key, bob, false),
+            Err(XksError::AccessDenied(_))
+        ));
+        // Past the principal rule, the key's state and uses still apply.
+        assert!(matches!(
+            authorize(Operation::GetKeyMetadata, &key, alice, false),
+            Err(XksError::InvalidState(_))
+        ));
+        let key = XksKey {
+            enabled: true,
+            ..key
+        };
+        assert!(authorize(Operation::Encrypt, &key, alice, false).is_ok());
+        assert!(authorize(Operation::Encrypt, &key, "", false).is_err());
     }
 
     #[test]

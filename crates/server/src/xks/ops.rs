@@ -177,6 +177,7 @@ mod tests {
             usage: vec![Usage::Encrypt, Usage::Decrypt],
             enabled: true,
             material: Zeroizing::new(vec![7; 32]),
+            allowed_principals: Vec::new(),
         }
     }
 
