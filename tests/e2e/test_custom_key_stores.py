@@ -150,10 +150,12 @@ def cred(ferrokms_bin, proxy):
     return {"AccessKeyId": c["AccessKeyId"], "RawSecretAccessKey": c["RawSecretAccessKey"]}
 
 
-def new_xks_key(ferrokms_bin, proxy, usage=None):
+def new_xks_key(ferrokms_bin, proxy, usage=None, allow=None):
     args = ["key", "create", *store_of(proxy)]
     if usage:
         args += ["--usage", usage]
+    if allow:
+        args += ["--allow-principal", allow]
     return xks_cli(ferrokms_bin, *args)["XksKeyId"]
 
 
@@ -529,3 +531,22 @@ def test_a_store_made_on_one_node_is_used_by_another_on_the_same_database(ferrok
             b.stop()
     finally:
         a.stop()
+
+
+def test_the_proxys_own_authorization_sees_the_kms_caller(acct, proxy, cred, ferrokms_bin):
+    """The proxy's secondary authorization (`xks key create --allow-principal`)
+    judges the `awsPrincipalArn` KMS sends: the caller's ARN. A refusal is
+    KMSInvalidStateException with the spec's message (CreateKey and the
+    cryptographic operations alike)."""
+    kms = acct.kms
+    sid = connected_store(kms, proxy, cred)
+    root_only = new_xks_key(ferrokms_bin, proxy, allow=acct.root_arn)
+    key_id = xks_key(kms, sid, root_only)["KeyId"]
+    ct = kms.encrypt(KeyId=key_id, Plaintext=b"root may")["CiphertextBlob"]
+    user = acct.user(allow("kms:*"))
+    err = expect_error(lambda: user.kms.decrypt(CiphertextBlob=ct), ISE)
+    assert "denied access" in err.response["Error"]["Message"]
+    expect_error(lambda: user.kms.encrypt(KeyId=key_id, Plaintext=b"x"), ISE)
+    assert user.kms.generate_random(NumberOfBytes=8)["Plaintext"]  # the user may use KMS otherwise
+    someone_else = new_xks_key(ferrokms_bin, proxy, allow="arn:aws:iam::*:user/someone-else")
+    expect_error(lambda: xks_key(kms, sid, someone_else), ISE)
