@@ -605,20 +605,29 @@ pub struct CustomKeyStoreIdRequest {
     pub custom_key_store_id: String,
 }
 
-/// `XksProxyAuthenticationCredentialType`. Its Debug never shows the secret.
-#[derive(Default, Deserialize)]
+/// A secret string of a request (a proxy credential's secret, a CloudHSM
+/// key store's password): wiped on drop, never shown by Debug.
+#[derive(Default)]
+pub struct SecretString(pub Zeroizing<String>);
+
+impl<'de> Deserialize<'de> for SecretString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| SecretString(Zeroizing::new(s)))
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretString(..)")
+    }
+}
+
+/// `XksProxyAuthenticationCredentialType`.
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct XksProxyAuthenticationCredential {
     pub access_key_id: String,
-    pub raw_secret_access_key: String,
-}
-
-impl std::fmt::Debug for XksProxyAuthenticationCredential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("XksProxyAuthenticationCredential")
-            .field("access_key_id", &self.access_key_id)
-            .finish_non_exhaustive()
-    }
+    pub raw_secret_access_key: SecretString,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -627,7 +636,7 @@ pub struct CreateCustomKeyStoreRequest {
     pub custom_key_store_name: String,
     pub cloud_hsm_cluster_id: Option<String>,
     pub trust_anchor_certificate: Option<String>,
-    pub key_store_password: Option<String>,
+    pub key_store_password: Option<SecretString>,
     pub custom_key_store_type: Option<String>,
     pub xks_proxy_uri_endpoint: Option<String>,
     pub xks_proxy_uri_path: Option<String>,
@@ -648,7 +657,7 @@ pub struct CreateCustomKeyStoreResponse {
 pub struct UpdateCustomKeyStoreRequest {
     pub custom_key_store_id: String,
     pub new_custom_key_store_name: Option<String>,
-    pub key_store_password: Option<String>,
+    pub key_store_password: Option<SecretString>,
     pub cloud_hsm_cluster_id: Option<String>,
     pub xks_proxy_uri_endpoint: Option<String>,
     pub xks_proxy_uri_path: Option<String>,

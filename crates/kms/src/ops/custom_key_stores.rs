@@ -354,7 +354,7 @@ impl Kms {
             .xks_proxy_authentication_credential
             .take()
             .ok_or_else(|| missing("XksProxyAuthenticationCredential"))?;
-        let secret = Zeroizing::new(std::mem::take(&mut cred.raw_secret_access_key));
+        let secret = std::mem::take(&mut cred.raw_secret_access_key.0);
         self.check_unique(
             caller,
             None,
@@ -666,7 +666,7 @@ impl Kms {
         }
         if let Some(mut c) = req.xks_proxy_authentication_credential.take() {
             record.access_key_id = c.access_key_id.clone();
-            secret = Zeroizing::new(std::mem::take(&mut c.raw_secret_access_key));
+            secret = std::mem::take(&mut c.raw_secret_access_key.0);
             let sealed = self
                 .sealer
                 .seal(&seal_aad(&record.id), secret.as_bytes())
