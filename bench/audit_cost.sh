@@ -52,16 +52,7 @@ start() {
         >"$OUT/$name/log" 2>"$OUT/$name/err" &
     PIDS+=($!)
     PID[$name]=$!
-    for _ in $(seq 1 300); do
-        if grep -q '^ferrokms listening on' "$OUT/$name/log" 2>/dev/null; then
-            URL[$name]="$(grep -oE 'http://127\.0\.0\.1:[0-9]+' "$OUT/$name/log" | head -1)"
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "audit_cost.sh: $name did not start:" >&2
-    cat "$OUT/$name/err" >&2
-    return 1
+    URL[$name]="$(wait_for_url "$OUT/$name/log" "$!" 30)"
 }
 start audit-on
 start audit-off --no-audit

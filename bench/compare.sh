@@ -73,24 +73,6 @@ log() { echo "compare.sh: $*" >&2; }
 
 # Waits (bounded) until FILE has a line matching REGEX; prints the first
 # http://127.0.0.1:PORT in it.
-wait_for_url() {
-    local file=$1 regex=$2 pid=$3
-    for _ in $(seq 1 600); do
-        if grep -qE "$regex" "$file" 2>/dev/null; then
-            grep -E "$regex" "$file" | head -1 | grep -oE 'http://127\.0\.0\.1:[0-9]+' | head -1
-            return 0
-        fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "server $pid exited; its output:"
-            cat "$file" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
-    log "no '$regex' in $file within 60 s"
-    return 1
-}
-
 if [ "${FERROKMS_BENCH_NO_BUILD:-0}" != 1 ]; then
     log "building release binaries (target dir $CARGO_TARGET_DIR)"
     (cd "$ROOT" && cargo build --release --quiet --bin ferrokms --bin ferrokms-ceiling)
@@ -113,7 +95,7 @@ fi
 PIDS+=($!)
 declare -A SERVER_PID
 SERVER_PID[ceiling]=$!
-CEILING_URL="$(wait_for_url "$OUT/ceiling.log" 'listening on http://' "$!")"
+CEILING_URL="$(wait_for_url "$OUT/ceiling.log" "$!")"
 
 mkdir -p "$OUT/ferrokms-data"
 FERROKMS_LOG=warn "$BIN/ferrokms" serve --data-dir "$OUT/ferrokms-data" --listen 127.0.0.1:0 \
@@ -121,14 +103,14 @@ FERROKMS_LOG=warn "$BIN/ferrokms" serve --data-dir "$OUT/ferrokms-data" --listen
 PIDS+=($!)
 FERROKMS_PID=$!
 SERVER_PID[ferrokms]=$!
-FERROKMS_URL="$(wait_for_url "$OUT/ferrokms.log" '^ferrokms listening on http://' "$!")"
+FERROKMS_URL="$(wait_for_url "$OUT/ferrokms.log" "$!" 60 '^ferrokms listening on http://')"
 
 MOTO_URL=""
 if [ "${FERROKMS_BENCH_NO_MOTO:-0}" != 1 ]; then
     "$VENV/bin/moto_server" -H 127.0.0.1 -p 0 >"$OUT/moto.log" 2>&1 &
     PIDS+=($!)
     SERVER_PID[moto]=$!
-    MOTO_URL="$(wait_for_url "$OUT/moto.log" 'Running on http://' "$!")"
+    MOTO_URL="$(wait_for_url "$OUT/moto.log" "$!" 60 'Running on http://')"
 fi
 log "ceiling $CEILING_URL, ferrokms $FERROKMS_URL (pid $FERROKMS_PID), moto ${MOTO_URL:-skipped}"
 

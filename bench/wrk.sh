@@ -51,19 +51,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for_url() { # LOG PID -> http://127.0.0.1:PORT
-    local log=$1 pid=$2
-    for _ in $(seq 1 300); do
-        local url
-        url="$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$log" | head -1 || true)"
-        if [ -n "$url" ]; then echo "$url"; return 0; fi
-        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; return 1; }
-        sleep 0.1
-    done
-    echo "server did not start" >&2
-    return 1
-}
-
 declare -A URL PID
 start_ferrokms() { # NAME BINARY
     local name=$1 bin=$2

@@ -41,7 +41,8 @@ START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 HTTP_TIMEOUT = 15.0
 CLI_TIMEOUT = 60.0
-LISTEN_RE = re.compile(r"^ferrokms listening on (http://127\.0\.0\.1:(\d+))\s*$")
+LISTEN_RE = re.compile(r"^ferrokms listening on (https?://127\.0\.0\.1:(\d+))\s*$")
+_SERVER_IDS = iter(range(1, 1 << 62))
 
 
 def ferrokms_bin_path() -> Path:
@@ -154,6 +155,13 @@ class Server:
     # that puts several nodes on one database); kept across restarts.
     store_url: Optional[str] = None
     extra_args: list = field(default_factory=list)
+    # Run on exactly the flags in extra_args, never moved to PostgreSQL:
+    # for the tests of the storage, TLS and logging flags themselves.
+    storage_given: bool = False
+    # Added to the server's environment (over FERROKMS_LOG=info).
+    env_extra: dict = field(default_factory=dict)
+    # Tells apart the logs of several servers sharing a workdir.
+    serial: int = field(default_factory=lambda: next(_SERVER_IDS))
 
     # Where it listens, and what runs it (test_partitions.py runs nodes in
     # network namespaces of its own: `ip netns exec NS`).
@@ -165,7 +173,9 @@ class Server:
 
     def args(self) -> list:
         a = [*self.launcher, str(self.bin), "serve", "--listen", self.listen]
-        if PG_URL or self.store_url:
+        if self.storage_given:
+            pass
+        elif PG_URL or self.store_url:
             # In-memory servers too: they then exercise the shared store.
             data_dir = self.data_dir or (self.workdir / "node")
             if self.store_url is None:
@@ -185,7 +195,7 @@ class Server:
 
     @property
     def stderr_path(self) -> Path:
-        return self.workdir / f"server-stderr-{self.starts}.log"
+        return self.workdir / f"server-stderr-{self.serial}-{self.starts}.log"
 
     def start(self) -> "Server":
         assert self.proc is None, "already running"
@@ -194,6 +204,7 @@ class Server:
         self._stderr_file = open(self.stderr_path, "wb")
         env = clean_env()
         env["FERROKMS_LOG"] = "info"
+        env.update(self.env_extra)
         self.proc = subprocess.Popen(
             self.args(),
             stdin=subprocess.DEVNULL,
@@ -320,6 +331,16 @@ class Server:
         if kwargs.get("sign", True) and "access_key" not in kwargs:
             kwargs["access_key"], kwargs["secret_key"] = self.profile_credentials()
         return raw_request(self.endpoint, target, body, **kwargs)
+
+
+def local_server(ferrokms_bin, workdir: Path, *args, env_extra=None) -> Server:
+    """A started `ferrokms serve` on exactly ``args`` (a SQLite data dir,
+    --in-memory, TLS, ...), run in ``workdir``, never moved to PostgreSQL
+    on the PostgreSQL pass: for tests of those flags themselves and of the
+    docs' own commands. Stop it with ``stop()``."""
+    return Server(
+        ferrokms_bin, Path(workdir), extra_args=[str(a) for a in args], storage_given=True, env_extra=dict(env_extra or {})
+    ).start()
 
 
 class BootServer(Server):

@@ -60,6 +60,12 @@ def principal_deny(principal, actions, **extra) -> dict:
     return st
 
 
+def roots_may(*accounts, actions="kms:*") -> str:
+    """A key policy (JSON text) that lets the root of each account do
+    ``actions``: a key of the first account shared with the others."""
+    return doc(kp_allow([f"arn:aws:iam::{a}:root" for a in accounts], actions))
+
+
 def trust(principal, actions="sts:AssumeRole", **extra) -> str:
     """A role trust policy (JSON text) of one statement admitting
     ``principal`` (a value of Principal.AWS)."""

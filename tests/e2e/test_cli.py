@@ -133,7 +133,7 @@ from pathlib import Path
 import pytest
 
 import conftest
-from conftest import clean_env, make_client
+from conftest import clean_env, local_server, make_client
 
 ANSI = "\x1b["
 
@@ -147,39 +147,11 @@ def ferrokms_run(ferrokms_bin, *args, env_extra=None, timeout=60):
     )
 
 
-class Started:
-    """A `ferrokms serve` started by hand (not through conftest.Server, which
-    puts every server on PostgreSQL when FERROKMS_TEST_PG_URL is set)."""
-
-    def __init__(self, ferrokms_bin, tmp_path: Path, *args, env_extra=None):
-        self.stderr_path = tmp_path / f"serve-{time.monotonic_ns()}.log"
-        env = clean_env()
-        env.update(env_extra or {})
-        self._err = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(
-            [str(ferrokms_bin), "serve", "--listen", "127.0.0.1:0", *map(str, args)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._err, env=env, cwd=str(tmp_path),
-        )
-        line = self.proc.stdout.readline().decode()
-        m = re.match(r"^ferrokms listening on (https?://127\.0\.0\.1:(\d+))", line)
-        assert m, (line, self.stderr())
-        self.endpoint, self.port = m.group(1), int(m.group(2))
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text("utf-8", "replace")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        self.proc.stdout.close()
-        self._err.close()
-
-
 def test_in_memory_start_prints_root_credentials_that_work(ferrokms_bin, tmp_path):
     """Item 8: `serve --in-memory` alone used to refuse every request and say nothing."""
-    s = Started(ferrokms_bin, tmp_path, "--in-memory")
+    s = local_server(ferrokms_bin, tmp_path, "--in-memory")
     try:
-        err = s.stderr()
+        err = s.stderr_text()
         assert "--in-memory: created account 111122223333" in err, err
         key_id = re.search(r"aws_access_key_id = (\S+)", err).group(1)
         secret = re.search(r"aws_secret_access_key = (\S+)", err).group(1)
@@ -232,7 +204,7 @@ def test_root_key_is_never_generated_beside_an_existing_database(ferrokms_bin, t
     """Item 11: a backup restored without its root key is refused, and no
     fresh root.key appears beside it."""
     data = tmp_path / "data"
-    s = Started(ferrokms_bin, tmp_path, "--data-dir", data)
+    s = local_server(ferrokms_bin, tmp_path, "--data-dir", data)
     s.stop()
     restored = tmp_path / "restored"
     restored.mkdir()
@@ -257,15 +229,15 @@ def test_new_data_dir_is_logged_and_no_create_refuses(ferrokms_bin, tmp_path):
     p = ferrokms_run(ferrokms_bin, "account", "list", "--data-dir", tmp_path / "typo")
     assert p.returncode == 1 and not (tmp_path / "typo").exists(), p.stderr
 
-    s = Started(ferrokms_bin, tmp_path, "--data-dir", tmp_path / "new")
+    s = local_server(ferrokms_bin, tmp_path, "--data-dir", tmp_path / "new")
     try:
-        assert "WARN" in s.stderr() and "created a new data directory" in s.stderr()
+        assert "WARN" in s.stderr_text() and "created a new data directory" in s.stderr_text()
     finally:
         s.stop()
     # An existing one starts with --no-create, quietly.
-    s = Started(ferrokms_bin, tmp_path, "--no-create", "--data-dir", tmp_path / "new")
+    s = local_server(ferrokms_bin, tmp_path, "--no-create", "--data-dir", tmp_path / "new")
     try:
-        assert "created a new data directory" not in s.stderr()
+        assert "created a new data directory" not in s.stderr_text()
     finally:
         s.stop()
 
@@ -276,11 +248,11 @@ def test_tls_listener_hints_and_plain_http_gets_an_answer(ferrokms_bin, tmp_path
     from test_ops import self_signed
 
     cert, key = self_signed(tmp_path)
-    s = Started(ferrokms_bin, tmp_path, "--data-dir", tmp_path / "tls", "--tls-cert", cert, "--tls-key", key)
+    s = local_server(ferrokms_bin, tmp_path, "--data-dir", tmp_path / "tls", "--tls-cert", cert, "--tls-key", key)
     try:
         assert s.endpoint.startswith("https://")
-        assert f"--endpoint-url https://127.0.0.1:{s.port}" in s.stderr()
-        assert "http://" not in s.stderr()
+        assert f"--endpoint-url https://127.0.0.1:{s.port}" in s.stderr_text()
+        assert "http://" not in s.stderr_text()
         with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
             c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             answer = b""
@@ -294,37 +266,37 @@ def test_tls_listener_hints_and_plain_http_gets_an_answer(ferrokms_bin, tmp_path
             with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as c:
                 c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 assert c.recv(4096).startswith(b"HTTP/1.1 200")
-        assert "a client sent plain HTTP to this TLS listener" in s.stderr()
+        assert "a client sent plain HTTP to this TLS listener" in s.stderr_text()
     finally:
         s.stop()
 
 
 def test_tls_client_on_a_plain_listener_is_logged(ferrokms_bin, tmp_path):
-    s = Started(ferrokms_bin, tmp_path, "--in-memory")
+    s = local_server(ferrokms_bin, tmp_path, "--in-memory")
     try:
         ctx = ssl.create_default_context()
         with socket.create_connection(("127.0.0.1", s.port), timeout=10) as raw:
             with pytest.raises(ssl.SSLError):
                 ctx.wrap_socket(raw, server_hostname="127.0.0.1")
         deadline = time.monotonic() + 10
-        while "TLS handshake on this plain-HTTP listener" not in s.stderr() and time.monotonic() < deadline:
+        while "TLS handshake on this plain-HTTP listener" not in s.stderr_text() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert "TLS handshake on this plain-HTTP listener" in s.stderr()
+        assert "TLS handshake on this plain-HTTP listener" in s.stderr_text()
     finally:
         s.stop()
 
 
 def test_logs_have_no_colour_off_a_terminal_json_on_request_and_a_bad_filter_is_refused(ferrokms_bin, tmp_path):
     """Item 15."""
-    s = Started(ferrokms_bin, tmp_path, "--in-memory")
+    s = local_server(ferrokms_bin, tmp_path, "--in-memory")
     s.stop()
-    assert ANSI not in s.stderr() and "ferrokms listening" in s.stderr()
+    assert ANSI not in s.stderr_text() and "ferrokms listening" in s.stderr_text()
 
-    s = Started(ferrokms_bin, tmp_path, "--in-memory", env_extra={"FERROKMS_LOG_FORMAT": "json"})
+    s = local_server(ferrokms_bin, tmp_path, "--in-memory", env_extra={"FERROKMS_LOG_FORMAT": "json"})
     s.stop()
-    records = [json.loads(l) for l in s.stderr().splitlines() if l.startswith("{")]
-    assert any(r["fields"]["message"] == "ferrokms listening" for r in records), s.stderr()
-    assert ANSI not in s.stderr()
+    records = [json.loads(l) for l in s.stderr_text().splitlines() if l.startswith("{")]
+    assert any(r["fields"]["message"] == "ferrokms listening" for r in records), s.stderr_text()
+    assert ANSI not in s.stderr_text()
 
     p = ferrokms_run(ferrokms_bin, "serve", "--in-memory", env_extra={"FERROKMS_LOG": "info,=x"})
     assert p.returncode == 2
@@ -349,7 +321,7 @@ def test_readme_boto3_block_and_role_profile_work_as_written(ferrokms_bin, tmp_p
     AssumeRole must reach ferrokms, not AWS's STS."""
     import sys
 
-    s = Started(ferrokms_bin, tmp_path, "--data-dir", tmp_path / "ferrokms-data")
+    s = local_server(ferrokms_bin, tmp_path, "--data-dir", tmp_path / "ferrokms-data")
     try:
         block = readme_block("sh", 'boto3.client("kms")')
         script = block.replace("127.0.0.1:7300", f"127.0.0.1:{s.port}").replace("python3 ", f"{sys.executable} ")

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 import conftest
-from conftest import clean_env
+from conftest import clean_env, local_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -89,16 +89,9 @@ def test_doc_block_runs(ferrokms_bin, tmp_path, doc, line, serve_args, script):
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     env = doc_env(ferrokms_bin, tmp_path)
     env["AWS_CONFIG_FILE"] = str(tmp_path / "aws-config-unused")
-    log = open(tmp_path / "serve.log", "wb")
-    server = subprocess.Popen(
-        [str(ferrokms_bin), "serve", "--listen", "127.0.0.1:0", "--data-dir", "ferrokms-data", *serve_args],
-        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
-    )
+    server = local_server(ferrokms_bin, tmp_path, "--data-dir", "ferrokms-data", *serve_args, env_extra=env)
     try:
-        first = server.stdout.readline().decode()
-        m = re.match(r"^ferrokms listening on http://(127\.0\.0\.1:\d+)", first)
-        assert m, (first, (tmp_path / "serve.log").read_text())
-        body = script.replace("127.0.0.1:7300", m.group(1))
+        body = script.replace("127.0.0.1:7300", f"127.0.0.1:{server.port}")
         env.pop("AWS_CONFIG_FILE")
         p = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", body],
@@ -106,10 +99,7 @@ def test_doc_block_runs(ferrokms_bin, tmp_path, doc, line, serve_args, script):
         )
         assert p.returncode == 0, f"{doc}:{line} exited {p.returncode}\n--- block\n{body}--- stdout\n{p.stdout}--- stderr\n{p.stderr}"
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        server.stdout.close()
-        log.close()
+        server.stop()
 
 
 # ------------------------------------------------------------------ flags

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from conftest import CLOCK, DEFAULT_ACCOUNT, expect_error, fresh_account, make_client
+from policies import roots_may
 
 
 SERVER = "clock"
@@ -193,18 +194,7 @@ def test_get_key_last_usage_does_not_work_cross_account(dev_server):
     owner_acct, other_acct = fresh_account(), fresh_account()
     owner = dev_server.client(owner_acct, "secret")
     other = dev_server.client(other_acct, "secret")
-    pol = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": [f"arn:aws:iam::{owner_acct}:root", f"arn:aws:iam::{other_acct}:root"]},
-                "Action": "kms:*",
-                "Resource": "*",
-            }
-        ],
-    }
-    arn = owner.create_key(Policy=json.dumps(pol))["KeyMetadata"]["Arn"]
+    arn = owner.create_key(Policy=roots_may(owner_acct, other_acct))["KeyMetadata"]["Arn"]
     other.encrypt(KeyId=arn, Plaintext=b"x")  # cross-account Encrypt works
     expect_error(other.get_key_last_usage, "AccessDeniedException", KeyId=arn)
     assert owner.get_key_last_usage(KeyId=arn)["KeyLastUsage"]["Operation"] == "Encrypt"

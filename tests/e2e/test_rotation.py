@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from conftest import CLOCK, DEFAULT_ACCOUNT, advance, expect_error, fresh_account, make_client
+from policies import roots_may
 
 DAY = 86400
 
@@ -234,18 +235,7 @@ def test_rotation_operations_do_not_work_cross_account(dev_server):
     owner_acct, other_acct = fresh_account(), fresh_account()
     owner = dev_server.client(owner_acct, "secret")
     other = dev_server.client(other_acct, "secret")
-    pol = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": [f"arn:aws:iam::{owner_acct}:root", f"arn:aws:iam::{other_acct}:root"]},
-                "Action": "kms:*",
-                "Resource": "*",
-            }
-        ],
-    }
-    arn = owner.create_key(Policy=json.dumps(pol))["KeyMetadata"]["Arn"]
+    arn = owner.create_key(Policy=roots_may(owner_acct, other_acct))["KeyMetadata"]["Arn"]
     other.describe_key(KeyId=arn)  # cross-account DescribeKey works
     expect_error(other.rotate_key_on_demand, "AccessDeniedException", KeyId=arn)
     expect_error(other.list_key_rotations, "AccessDeniedException", KeyId=arn)

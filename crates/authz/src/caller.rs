@@ -22,8 +22,13 @@ pub struct Caller {
     /// The principal's ARN as AWS prints it in messages: the session ARN for
     /// an assumed role, `arn:aws:iam::ACCOUNT:root` for the root user.
     pub arn: String,
-    /// Identity-side policies and global condition keys for authorization.
-    pub identity: Arc<CallerIdentity>,
+    /// What is true of the principal whatever the request (who it is, its
+    /// identity-side policies, its own condition keys): shared between
+    /// requests (the edge caches it until the identities change).
+    pub profile: Arc<CallerProfile>,
+    /// Keys of this request alone (`aws:SourceIp`, `aws:CurrentTime`,
+    /// `kms:ViaService`...), built only if a policy reads one.
+    pub context: RequestContext,
     /// Every authorization decision taken for this request, in order: the
     /// services add each verdict they conclude ([`Caller::record`]); the
     /// audit record and `policy explain` read it.
@@ -63,7 +68,8 @@ impl Clone for Caller {
             account: self.account.clone(),
             region: self.region.clone(),
             arn: self.arn.clone(),
-            identity: self.identity.clone(),
+            profile: self.profile.clone(),
+            context: self.context.clone(),
             trace: Trace::default(),
         }
     }
@@ -77,7 +83,8 @@ impl Caller {
             arn: account.root_arn(region.partition()),
             account,
             region,
-            identity: Default::default(),
+            profile: Default::default(),
+            context: RequestContext::default(),
             trace: Trace::default(),
         }
     }
@@ -107,7 +114,7 @@ impl Caller {
     /// The principal as the policy engine sees it: the profile's, built by
     /// the edge once per principal, or derived from the ARN.
     pub fn request_principal(&self) -> Result<RequestPrincipal, AuthzError> {
-        match &self.identity.profile.principal {
+        match &self.profile.principal {
             Some(p) => Ok(p.clone()),
             None => RequestPrincipal::from_arn(&self.arn)
                 .map_err(|e| AuthzError::Principal(format!("{}: {e}", self.arn))),
@@ -131,19 +138,6 @@ impl std::fmt::Debug for CallerPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "CallerPolicy({:?}, {})", self.kind, self.label)
     }
-}
-
-/// What authorization needs to know about the caller beyond its ARN: its
-/// identity-side policies and the request-wide global condition keys
-/// (`aws:SourceIp`, `aws:SecureTransport`, ...). Supplied by the edge.
-#[derive(Debug, Default)]
-pub struct CallerIdentity {
-    /// What is true of the principal whatever the request: shared between
-    /// requests (the edge caches it until the identities change).
-    pub profile: Arc<CallerProfile>,
-    /// Keys of this request alone (`aws:SourceIp`, `aws:CurrentTime`,
-    /// `kms:ViaService`...), built only if a policy reads one.
-    pub context: RequestContext,
 }
 
 /// What a request itself says about the global condition keys: where it

@@ -184,7 +184,7 @@ pub fn decide(caller: &Caller, q: Question<'_>) -> Result<Verdict, AuthzError> {
     let action = Action::parse(q.action).map_err(|e| AuthzError::Action(e.to_string()))?;
     let resource_account = Some(q.resource_account.clone());
     let principal = caller.request_principal()?;
-    let profile = &caller.identity.profile;
+    let profile = &caller.profile;
     if !q.cross_account && *q.resource_account != caller.account {
         // Refused before any policy is read: nothing of the other account
         // may be consulted, and root's power ends at its own account.
@@ -237,7 +237,7 @@ pub fn decide(caller: &Caller, q: Question<'_>) -> Result<Verdict, AuthzError> {
             "aws:ResourceAccount",
             ContextValue::String(q.resource_account.to_string()),
         );
-        merge_wanted(&mut ctx, caller.identity.context.get(), &want);
+        merge_wanted(&mut ctx, caller.context.get(), &want);
         merge_wanted(&mut ctx, &profile.context, &want);
     }
     let request =
@@ -297,7 +297,7 @@ mod tests {
     use ferrokms_types::Region;
 
     use super::*;
-    use crate::{CallerIdentity, CallerPolicy, CallerProfile};
+    use crate::{CallerPolicy, CallerProfile};
 
     const A: &str = "111122223333";
     const B: &str = "444455556666";
@@ -334,10 +334,9 @@ mod tests {
             account: account(A),
             region: Region::parse("us-east-1").expect("region"),
             arn,
-            identity: Arc::new(CallerIdentity {
-                profile: Arc::new(profile),
-                ..Default::default()
-            }),
+            profile: Arc::new(profile),
+            context: Default::default(),
+
             trace: Default::default(),
         }
     }

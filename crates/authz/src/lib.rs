@@ -15,8 +15,7 @@ pub mod decide;
 pub mod record;
 
 pub use caller::{
-    Caller, CallerIdentity, CallerPolicy, CallerProfile, RequestContext, RequestFacts, ServiceCall,
-    Trace,
+    Caller, CallerPolicy, CallerProfile, RequestContext, RequestFacts, ServiceCall, Trace,
 };
 pub use decide::{decide, IdentitySide, Question, ResourceKeys, ResourcePolicy, Verdict};
 pub use record::{AuthzRecord, PolicySide, Reason, PLAIN_ALLOW};

@@ -193,14 +193,9 @@ pub(crate) fn open_live(d: &DataArgs) -> anyhow::Result<Live> {
         }
     };
     let opts = Options {
-        storage,
         root_key_file: d.root_key_file.clone(),
-        dev_account: None,
-        bootstrap: None,
-        seed: None,
-        via_service_principals: Vec::new(),
-        max_staleness: std::time::Duration::ZERO,
         create: false,
+        ..Options::new(storage)
     };
     let (store, sealer) = setup::open_store(&opts)?;
     let directory = Directory::open(store.clone(), sealer.clone())?;
@@ -607,7 +602,7 @@ fn condition_failures(
         .map(|(_, p)| p)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let facts = PrincipalFacts::of(caller);
-    let profile = &caller.identity.profile;
+    let profile = &caller.profile;
     // (label, kind, policy) of every policy that may hold the statement.
     let mut policies: Vec<(Option<usize>, PolicyKind, &Policy)> =
         vec![(None, PolicyKind::ResourceBased, &key_policy)];
@@ -623,13 +618,10 @@ fn condition_failures(
                 let mut policies = profile.policies.clone();
                 policies[i].policy = std::sync::Arc::new(policy.clone());
                 let who = Caller {
-                    identity: std::sync::Arc::new(ferrokms_kms::authz::CallerIdentity {
-                        profile: std::sync::Arc::new(CallerProfile {
-                            principal: profile.principal.clone(),
-                            policies,
-                            context: profile.context.clone(),
-                        }),
-                        context: caller.identity.context.clone(),
+                    profile: std::sync::Arc::new(CallerProfile {
+                        principal: profile.principal.clone(),
+                        policies,
+                        context: profile.context.clone(),
                     }),
                     ..caller.clone()
                 };
@@ -772,7 +764,7 @@ struct PrincipalFacts {
 impl PrincipalFacts {
     fn of(caller: &Caller) -> Option<PrincipalFacts> {
         let principal = caller.request_principal().ok()?;
-        let mut context = caller.identity.profile.context.clone();
+        let mut context = caller.profile.context.clone();
         for (k, v) in principal.context_keys() {
             if !context.contains(k) {
                 context.insert(k, v);
@@ -947,22 +939,19 @@ fn caller_with(
     views: &[(CallerPolicy, PolicyView)],
     pick: fn(&PolicyView) -> &Policy,
 ) -> Caller {
-    let profile = &caller.identity.profile;
+    let profile = &caller.profile;
     Caller {
-        identity: std::sync::Arc::new(ferrokms_kms::authz::CallerIdentity {
-            profile: std::sync::Arc::new(CallerProfile {
-                principal: profile.principal.clone(),
-                policies: views
-                    .iter()
-                    .map(|(p, view)| CallerPolicy {
-                        label: p.label.clone(),
-                        kind: p.kind,
-                        policy: std::sync::Arc::new(pick(view).clone()),
-                    })
-                    .collect(),
-                context: profile.context.clone(),
-            }),
-            context: caller.identity.context.clone(),
+        profile: std::sync::Arc::new(CallerProfile {
+            principal: profile.principal.clone(),
+            policies: views
+                .iter()
+                .map(|(p, view)| CallerPolicy {
+                    label: p.label.clone(),
+                    kind: p.kind,
+                    policy: std::sync::Arc::new(pick(view).clone()),
+                })
+                .collect(),
+            context: profile.context.clone(),
         }),
         ..caller.clone()
     }
@@ -1086,7 +1075,7 @@ fn principal_access(
     let key_view = policy_view(key_policy, PolicyKind::ResourceBased, &facts)
         .context("cannot analyse the key policy")?;
     let mut caller_views = Vec::new();
-    for p in &caller.identity.profile.policies {
+    for p in &caller.profile.policies {
         let view = policy_view(&p.policy, p.kind, &facts)
             .with_context(|| format!("cannot analyse {}", p.label))?;
         caller_views.push((p.clone(), view));

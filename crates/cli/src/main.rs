@@ -551,23 +551,20 @@ fn storage_options(
     dev_account: Option<AccountId>,
     create: bool,
 ) -> anyhow::Result<Options> {
-    Ok(Options {
-        storage: match (&s.store, in_memory) {
-            (_, true) => Storage::InMemory,
-            (Some(url), false) => Storage::Postgres {
-                url: url.clone(),
-                dir: s.data_dir.clone(),
-                password: config::store_password(s.store_password_file.as_deref())?,
-            },
-            (None, false) => Storage::DataDir(s.data_dir.clone()),
+    let storage = match (&s.store, in_memory) {
+        (_, true) => Storage::InMemory,
+        (Some(url), false) => Storage::Postgres {
+            url: url.clone(),
+            dir: s.data_dir.clone(),
+            password: config::store_password(s.store_password_file.as_deref())?,
         },
+        (None, false) => Storage::DataDir(s.data_dir.clone()),
+    };
+    Ok(Options {
         root_key_file: s.root_key_file.clone(),
         dev_account,
-        bootstrap: None,
-        seed: None,
-        via_service_principals: Vec::new(),
-        max_staleness: std::time::Duration::ZERO,
         create,
+        ..Options::new(storage)
     })
 }
 

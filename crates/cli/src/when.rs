@@ -8,6 +8,8 @@
 //! `h` or `d` (`45s`, `30m`, `1h`, `7d`). Nothing else: a text that is none of
 //! these is refused, never compared as text.
 
+use ferrokms_types::calendar::{days_from_civil, days_in_month};
+
 /// The forms [`parse_arg`] accepts, for error messages and `--help`.
 pub const ACCEPTED: &str = "RFC 3339 (2026-11-24T01:00:00Z, 2026-11-24T02:00:00+01:00), \
 a date (2026-11-24, midnight UTC) or an age (45s, 30m, 1h, 7d)";
@@ -137,26 +139,6 @@ fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
     part.iter().try_fold(0u32, |v, &d| {
         d.is_ascii_digit().then(|| v * 10 + u32::from(d - b'0'))
     })
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        _ => 28,
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! `ferrokms policy lint`, `ferrokms policy simulate` and `ferrokms key
 //! access`, run as the binary against sample policies and a data directory
 //! prepared through the library (and read while a server runs on it).
+//!
+//! About 840 lines: the three commands share one prepared data directory
+//! and its principals, so their tests stay together.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -169,16 +172,7 @@ struct Prepared {
 /// two keys.
 fn prepare() -> Prepared {
     let tmp = tempfile::tempdir().unwrap();
-    let opts = Options {
-        storage: Storage::DataDir(tmp.path().to_path_buf()),
-        root_key_file: None,
-        dev_account: None,
-        bootstrap: None,
-        seed: None,
-        via_service_principals: Vec::new(),
-        max_staleness: std::time::Duration::ZERO,
-        create: true,
-    };
+    let opts = Options::new(Storage::DataDir(tmp.path().to_path_buf()));
     let (app, _) = setup::open(&opts).unwrap();
     let account = AccountId::parse(ACCOUNT).unwrap();
     let root = ferrokms_iam::Caller::root(account.clone());
@@ -565,16 +559,7 @@ fn key_access_lists_principals_paths_and_conditions() {
 #[test]
 fn key_access_lists_external_accounts_and_anyone_named_in_the_key_policy() {
     let p = prepare();
-    let opts = Options {
-        storage: Storage::DataDir(p.dir.clone().into()),
-        root_key_file: None,
-        dev_account: None,
-        bootstrap: None,
-        seed: None,
-        via_service_principals: Vec::new(),
-        max_staleness: std::time::Duration::ZERO,
-        create: true,
-    };
+    let opts = Options::new(Storage::DataDir(p.dir.clone().into()));
     let (app, _) = setup::open(&opts).unwrap();
     app.kms.set_principal_directory(std::sync::Arc::new(
         ferrokms_server::auth::DirectoryPrincipals {
@@ -650,16 +635,7 @@ fn key_access_lists_external_accounts_and_anyone_named_in_the_key_policy() {
 
 /// Creates a key with `policy` in the prepared data dir; its ARN.
 fn key_with_policy(p: &Prepared, policy: &str) -> String {
-    let opts = Options {
-        storage: Storage::DataDir(p.dir.clone().into()),
-        root_key_file: None,
-        dev_account: None,
-        bootstrap: None,
-        seed: None,
-        via_service_principals: Vec::new(),
-        max_staleness: std::time::Duration::ZERO,
-        create: true,
-    };
+    let opts = Options::new(Storage::DataDir(p.dir.clone().into()));
     let (app, _) = setup::open(&opts).unwrap();
     app.kms.set_principal_directory(std::sync::Arc::new(
         ferrokms_server::auth::DirectoryPrincipals {

@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
-use std::time::Duration;
 
 use ferrokms_testkit::process::ServerProcess;
 
@@ -86,16 +85,9 @@ fn seed_keys_adds_loadable_keys_to_a_data_directory() {
     };
     assert!(seed("25").contains("created 25 keys"));
     assert!(seed("7").contains("the store now holds 32"));
-    let opts = ferrokms_server::setup::Options {
-        storage: ferrokms_server::setup::Storage::DataDir(dir.path().to_path_buf()),
-        root_key_file: None,
-        dev_account: None,
-        bootstrap: None,
-        seed: None,
-        via_service_principals: Vec::new(),
-        max_staleness: Duration::ZERO,
-        create: true,
-    };
+    let opts = ferrokms_server::setup::Options::new(ferrokms_server::setup::Storage::DataDir(
+        dir.path().to_path_buf(),
+    ));
     let (app, _) = ferrokms_server::setup::open(&opts).unwrap();
     assert_eq!(app.kms.key_count(), 32);
 }

@@ -273,11 +273,10 @@ pub fn query(data: &[u8]) {
         return;
     };
     let account = account();
-    let Ok(key) = dir.create_account(&account) else {
+    if dir.create_account(&account).is_err() {
         return;
-    };
-    let mut root = ferrokms_iam::Caller::root(account);
-    root.access_key_id = key.id.clone();
+    }
+    let root = ferrokms_iam::Caller::root(account);
     let result = if service == b"sts" {
         ferrokms_server::sts_api::dispatch(&dir, &root, &action, &params)
     } else {

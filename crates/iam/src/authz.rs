@@ -339,19 +339,16 @@ impl Directory {
         let profile = self.caller_profile(principal, region.partition(), session.map(|s| &**s));
         Caller {
             principal: principal.clone(),
-            access_key_id: session.map(|s| s.access_key_id.clone()).unwrap_or_default(),
-            temporary: session.is_some(),
             session: session.cloned(),
             authz: ferrokms_authz::Caller {
                 account: principal.account().clone(),
                 region: region.clone(),
                 arn: principal.arn(region.partition()),
-                identity: Arc::new(ferrokms_authz::CallerIdentity {
-                    profile: Arc::new(profile),
-                    context: facts
-                        .map(ferrokms_authz::RequestContext::new)
-                        .unwrap_or_default(),
-                }),
+                profile: Arc::new(profile),
+                context: facts
+                    .map(ferrokms_authz::RequestContext::new)
+                    .unwrap_or_default(),
+
                 trace: Default::default(),
             },
         }

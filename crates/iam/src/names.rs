@@ -54,17 +54,23 @@ pub(crate) fn check_path(value: &str) -> Result<(), IamError> {
 
 /// STS session names: `[\w+=,.@-]*`, 2..=64 characters.
 pub(crate) fn check_session_name(value: &str) -> Result<(), IamError> {
+    check_sts_name(value, "roleSessionName")
+}
+
+/// STS's names of 2..=64 characters of `[\w+=,.@-]*` (RoleSessionName,
+/// SourceIdentity): AWS's two messages, naming `member`.
+fn check_sts_name(value: &str, member: &str) -> Result<(), IamError> {
     if value.len() < 2 || value.len() > 64 {
         return Err(invalid(
             value,
-            "roleSessionName",
+            member,
             "Member must have length between 2 and 64",
         ));
     }
     if !name_chars_ok(value) {
         return Err(invalid(
             value,
-            "roleSessionName",
+            member,
             "Member must satisfy regular expression pattern: [\\w+=,.@-]*",
         ));
     }
@@ -237,21 +243,7 @@ pub(crate) fn check_policy_path(value: &str) -> Result<(), IamError> {
 
 /// SourceIdentity: 2..=64 characters of `[\w+=,.@-]*`.
 pub(crate) fn check_source_identity(value: &str) -> Result<(), IamError> {
-    if value.len() < 2 || value.len() > 64 {
-        return Err(invalid(
-            value,
-            "sourceIdentity",
-            "Member must have length between 2 and 64",
-        ));
-    }
-    if !name_chars_ok(value) {
-        return Err(invalid(
-            value,
-            "sourceIdentity",
-            "Member must satisfy regular expression pattern: [\\w+=,.@-]*",
-        ));
-    }
-    Ok(())
+    check_sts_name(value, "sourceIdentity")
 }
 
 #[cfg(test)]

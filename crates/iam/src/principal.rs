@@ -110,19 +110,14 @@ impl Principal {
     }
 }
 
-/// The caller of an IAM or STS operation: the authenticated principal, the
-/// access key it signed with, and the same authorization view of it that
-/// KMS operations get (profile, request-wide keys, trace), built by the
-/// edge. Dereferences to the principal.
+/// The caller of an IAM or STS operation: the authenticated principal, its
+/// session if it signed with temporary credentials, and the same
+/// authorization view of it that KMS operations get (profile, request-wide
+/// keys, trace), built by the edge. Dereferences to the principal.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// Who the request acts as.
     pub principal: Principal,
-    /// The access key id the request was signed with (a session's for
-    /// temporary credentials); empty for callers that are not requests.
-    pub access_key_id: String,
-    /// Whether that key is temporary (STS).
-    pub temporary: bool,
     /// The session of a temporary key (its token opened and checked).
     pub session: Option<std::sync::Arc<crate::Session>>,
     /// The caller as authorization sees it (shared with KMS).
@@ -138,11 +133,16 @@ impl Caller {
             principal: Principal::Root {
                 account: account.clone(),
             },
-            access_key_id: String::new(),
-            temporary: false,
             session: None,
             authz: ferrokms_authz::Caller::root(account, region),
         }
+    }
+}
+
+impl Caller {
+    /// Whether the request was signed with temporary credentials (STS).
+    pub fn is_temporary(&self) -> bool {
+        self.session.is_some()
     }
 }
 

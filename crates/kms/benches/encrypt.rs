@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use divan::Bencher;
 use ferrokms_kms::api::{CreateKeyRequest, EncryptRequest, SecretBlob};
-use ferrokms_kms::authz::{CallerIdentity, CallerPolicy, CallerProfile};
+use ferrokms_kms::authz::{CallerPolicy, CallerProfile};
 use ferrokms_kms::crypto::{self, BlobHeader, EncryptionContext, SymmetricMaterial};
 use ferrokms_kms::ids::KeyId;
 use ferrokms_kms::{Caller, Kms};
@@ -109,14 +109,13 @@ fn encrypt_iam_user_realistic_policies(b: Bencher) {
         account: AccountId::parse(ACCOUNT).unwrap(),
         region: Region::parse("us-east-1").unwrap(),
         arn: "arn:aws:iam::111122223333:user/alice".into(),
-        identity: Arc::new(CallerIdentity {
-            profile: Arc::new(CallerProfile {
-                principal: Some(principal),
-                policies,
-                context,
-            }),
-            context: Default::default(),
+        profile: Arc::new(CallerProfile {
+            principal: Some(principal),
+            policies,
+            context,
         }),
+        context: Default::default(),
+
         trace: Default::default(),
     };
     kms.encrypt(&caller, request(&arn)).unwrap();

@@ -23,8 +23,7 @@ use crate::state::Key;
 use crate::{Caller, Kms, KmsError};
 
 pub use ferrokms_authz::{
-    AuthzRecord, CallerIdentity, CallerPolicy, CallerProfile, RequestContext, RequestFacts,
-    PLAIN_ALLOW,
+    AuthzRecord, CallerPolicy, CallerProfile, RequestContext, RequestFacts, PLAIN_ALLOW,
 };
 
 /// Answers whether a principal named in a key policy exists. Implemented by

@@ -13,7 +13,7 @@ mod multi_region;
 mod policy;
 mod rotation;
 pub mod seeded;
-mod tags;
+pub(crate) mod tags;
 
 pub(crate) use keys::check_policy_size;
 pub(crate) use managed::require_customer_managed;

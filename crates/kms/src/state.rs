@@ -535,21 +535,26 @@ impl Kms {
         }
     }
 
+    /// The keys whose record satisfies `due`, read under the state's read
+    /// lock: what the sweeper's jobs (deletion, rotation, expiry of imported
+    /// material) then take one by one under the writer lock, checking again.
+    pub(crate) fn keys_where(&self, due: impl Fn(&KeyRecord) -> bool) -> Vec<KeyAddr> {
+        self.state
+            .read()
+            .keys
+            .values()
+            .filter(|k| due(&k.record))
+            .map(|k| k.record.addr.clone())
+            .collect()
+    }
+
     /// Deletes keys whose deletion date has passed, with their material and
     /// aliases. Returns how many keys were deleted.
     pub fn purge_due_keys(&self) -> Result<usize, KmsError> {
         let now = self.clock.now_ms();
-        let due: Vec<KeyAddr> = self
-            .state
-            .read()
-            .keys
-            .values()
-            .filter(|k| {
-                k.record.state == KeyState::PendingDeletion
-                    && k.record.deletion_ms.is_some_and(|d| d <= now)
-            })
-            .map(|k| k.record.addr.clone())
-            .collect();
+        let due = self.keys_where(|r| {
+            r.state == KeyState::PendingDeletion && r.deletion_ms.is_some_and(|d| d <= now)
+        });
         let mut purged = 0;
         for addr in due {
             let _w = self.writer.lock();

@@ -13,6 +13,9 @@
 //! (an external account), `{THIRD}` (a third account), `{USER}`, `{ROLE}`,
 //! `{SESSION}`, `{ADMIN}` (principals of `{ACCT}`), `{OTHER_USER}`,
 //! `{OTHER_ROLE}`, `{OTHER_SESSION}` (principals of `{OTHER}`).
+//!
+//! About 840 lines, nearly all of them rows: the table is one file so that
+//! every rule is found by its name in one place.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]

@@ -1,6 +1,9 @@
 //! AWS's grant rules, each test named after the rule it checks and written
 //! the way an attacker would probe it: the caller tries to get more from a
 //! grant than the rule gives.
+//!
+//! About 1,000 lines, one test per grant rule: one file so that the rules
+//! of grants are read, and extended, in one place.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]

@@ -19,8 +19,6 @@ pub struct Identity {
     pub service: String,
     /// The access key id the request was signed with.
     pub access_key_id: String,
-    /// Whether that key is a session's (STS temporary credentials).
-    pub temporary: bool,
     /// That session, opened from its token.
     pub session: Option<Arc<ferrokms_iam::Session>>,
     /// The headers the signature covers (lowercase).
@@ -166,7 +164,6 @@ impl Authenticator {
                 region,
                 service: parsed.scope.service,
                 access_key_id: parsed.access_key_id,
-                temporary: session.is_some(),
                 session,
                 signed_headers: parsed
                     .signed_headers
@@ -257,17 +254,15 @@ pub fn caller(
     origin: Origin,
     service: ServiceHeaders,
 ) -> ferrokms_authz::Caller {
-    use ferrokms_authz::CallerIdentity;
     let partition = identity.region.partition();
     let context = request_context(origin, service);
     ferrokms_authz::Caller {
         account: identity.principal.account().clone(),
         arn: identity.principal.arn(partition),
         region: identity.region.clone(),
-        identity: std::sync::Arc::new(CallerIdentity {
-            profile: profiles.get(directory, identity),
-            context,
-        }),
+        profile: profiles.get(directory, identity),
+        context,
+
         trace: Default::default(),
     }
 }
@@ -282,8 +277,6 @@ pub fn iam_caller(
 ) -> ferrokms_iam::Caller {
     ferrokms_iam::Caller {
         principal: identity.principal.clone(),
-        access_key_id: identity.access_key_id.clone(),
-        temporary: identity.temporary,
         session: identity.session.clone(),
         authz: caller(
             directory,
@@ -323,15 +316,13 @@ pub fn caller_for(
     region: &Region,
     session: Option<&ferrokms_iam::Session>,
 ) -> ferrokms_authz::Caller {
-    use ferrokms_authz::CallerIdentity;
     ferrokms_authz::Caller {
         account: principal.account().clone(),
         arn: principal.arn(region.partition()),
         region: region.clone(),
-        identity: Arc::new(CallerIdentity {
-            profile: Arc::new(build_profile(directory, principal, region, session)),
-            context: request_context(Origin::default(), ServiceHeaders::default()),
-        }),
+        profile: Arc::new(build_profile(directory, principal, region, session)),
+        context: request_context(Origin::default(), ServiceHeaders::default()),
+
         trace: Default::default(),
     }
 }
@@ -685,7 +676,6 @@ mod tests {
             region: Region::parse("us-east-1").expect("region"),
             service: "kms".into(),
             access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-            temporary: false,
             session: None,
             signed_headers: signed.iter().map(ToString::to_string).collect(),
         };

@@ -326,16 +326,7 @@ mod tests {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     fn app() -> Arc<App> {
-        let opts = crate::setup::Options {
-            storage: crate::setup::Storage::InMemory,
-            root_key_file: None,
-            dev_account: None,
-            bootstrap: None,
-            seed: None,
-            via_service_principals: Vec::new(),
-            max_staleness: Duration::ZERO,
-            create: true,
-        };
+        let opts = crate::setup::Options::new(crate::setup::Storage::InMemory);
         let (app, _) = crate::setup::open(&opts).expect("in-memory app");
         Arc::new(app)
     }

@@ -209,25 +209,7 @@ pub fn url_encode(s: &str) -> String {
 
 /// ISO 8601 UTC with seconds, as IAM and STS print dates.
 pub fn iso8601(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (proleptic Gregorian), after Howard Hinnant.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    ferrokms_types::calendar::iso8601_seconds(ms)
 }
 
 /// A small XML builder for response documents.
@@ -370,7 +352,7 @@ impl Protocol for QueryRequest {
             return Err(QueryError::new("MissingAction", 400, "Missing Action").into());
         }
         let caller = crate::auth::iam_caller(&app.directory, &app.profiles, identity, req.origin);
-        if caller.temporary
+        if caller.is_temporary()
             && !matches!(
                 caller.principal,
                 ferrokms_iam::Principal::AssumedRole { .. }

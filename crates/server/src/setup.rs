@@ -101,6 +101,24 @@ pub struct Options {
     pub create: bool,
 }
 
+impl Options {
+    /// `storage` with nothing else: no root key file, no `--dev`, no
+    /// bootstrap or seed file, no via-service principals, zero staleness,
+    /// and a missing data dir created. Callers set what they need on top.
+    pub fn new(storage: Storage) -> Options {
+        Options {
+            storage,
+            root_key_file: None,
+            dev_account: None,
+            bootstrap: None,
+            seed: None,
+            via_service_principals: Vec::new(),
+            max_staleness: std::time::Duration::ZERO,
+            create: true,
+        }
+    }
+}
+
 /// What opening a data dir did, for the operator's benefit.
 #[derive(Debug, Default)]
 pub struct Opened {

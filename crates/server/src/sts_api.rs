@@ -69,7 +69,7 @@ pub fn dispatch(
             }
         }
         "GetSessionToken" => {
-            if caller.temporary {
+            if caller.is_temporary() {
                 return Err(QueryError::new(
                     "AccessDenied",
                     403,

@@ -1,90 +1,20 @@
-//! The PostgreSQL store against a real PostgreSQL: the document contract
-//! shared with SQLite, and what several nodes rely on (the change feed in
+//! The PostgreSQL store against a real PostgreSQL: what several nodes rely
+//! on (the change feed in
 //! commit order, tombstones, the cluster write lock).
 //!
 //! Needs `FERROKMS_TEST_PG_URL` (a superuser URL on loopback;
 //! `scripts/test.sh` starts a throwaway server and sets it). Without it the
-//! tests say so on stderr and check nothing.
+//! tests say so on stderr and check nothing. The document contract it
+//! shares with the other stores is checked in `contract.rs`.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ferrokms_store::{Change, PostgresStore, Store};
 
-/// A fresh database on the test server, or `None` when there is none.
-fn fresh_database() -> Option<String> {
-    let Ok(base) = std::env::var("FERROKMS_TEST_PG_URL") else {
-        eprintln!("FERROKMS_TEST_PG_URL is not set: PostgreSQL store tests skipped");
-        return None;
-    };
-    let name = format!("store_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = postgres::Client::connect(&base, postgres::NoTls).expect("test PostgreSQL");
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .expect("create test database");
-    let (prefix, _) = base.rsplit_once('/').expect("URL with a database");
-    Some(format!("{prefix}/{name}"))
-}
+mod common;
 
-fn put(kind: &'static str, id: &str, body: &[u8]) -> Change {
-    Change::Put {
-        kind,
-        id: id.into(),
-        body: body.to_vec(),
-    }
-}
-
-#[test]
-fn postgres_store_keeps_the_document_contract() {
-    let Some(url) = fresh_database() else { return };
-    let store = PostgresStore::open(&url).unwrap();
-    store
-        .apply(&[
-            put("key", "b", b"2"),
-            put("key", "a", b"1"),
-            put("alias", "a", b"x"),
-        ])
-        .unwrap();
-    let keys = store.load("key").unwrap();
-    assert_eq!(
-        keys.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-        ["a", "b"]
-    );
-    store
-        .apply(&[
-            put("key", "a", b"updated"),
-            Change::Delete {
-                kind: "key",
-                id: "b".into(),
-            },
-        ])
-        .unwrap();
-    let keys = store.load("key").unwrap();
-    assert_eq!(keys.len(), 1, "a deleted document is not loaded");
-    assert_eq!(keys[0].body, b"updated");
-    assert_eq!(
-        store.get("key", "a").unwrap().as_deref(),
-        Some(&b"updated"[..])
-    );
-    assert_eq!(store.get("key", "b").unwrap(), None);
-    assert!(store.load("nothing").unwrap().is_empty());
-    // One batch may change a document twice: the last change wins.
-    store
-        .apply(&[
-            put("key", "twice", b"first"),
-            put("key", "twice", b"second"),
-        ])
-        .unwrap();
-    assert_eq!(
-        store.get("key", "twice").unwrap().as_deref(),
-        Some(&b"second"[..])
-    );
-    drop(store);
-    // Reopening (a restart, or a second node) sees the same documents and
-    // does not redo the schema.
-    let again = PostgresStore::open(&url).unwrap();
-    assert_eq!(again.load("key").unwrap()[0].body, b"updated");
-}
+use common::{fresh_database, put};
 
 #[test]
 fn change_feed_reports_each_batch_once_in_commit_order_with_tombstones() {

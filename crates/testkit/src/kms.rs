@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ferrokms_authz::{CallerIdentity, CallerPolicy, CallerProfile, RequestContext, RequestFacts};
+use ferrokms_authz::{CallerPolicy, CallerProfile, RequestContext, RequestFacts};
 use ferrokms_kms::api::{
     Blob, CreateKeyRequest, DecryptRequest, DescribeKeyRequest, EncryptRequest, SecretBlob,
 };
@@ -95,14 +95,13 @@ pub fn principal(arn: &str, role: Option<&str>, policies: &[(PolicyKind, String)
         account: AccountId::parse(&account).unwrap(),
         region: region(),
         arn: arn.to_string(),
-        identity: Arc::new(CallerIdentity {
-            profile: Arc::new(CallerProfile {
-                principal: Some(p),
-                policies,
-                context: Context::new(),
-            }),
-            ..Default::default()
+        profile: Arc::new(CallerProfile {
+            principal: Some(p),
+            policies,
+            context: Context::new(),
         }),
+        context: Default::default(),
+
         trace: Default::default(),
     }
 }
@@ -111,10 +110,9 @@ pub fn principal(arn: &str, role: Option<&str>, policies: &[(PolicyKind, String)
 /// `kms:ViaService`, ...).
 pub fn with_facts(caller: &Caller, facts: RequestFacts) -> Caller {
     Caller {
-        identity: Arc::new(CallerIdentity {
-            profile: caller.identity.profile.clone(),
-            context: RequestContext::new(facts),
-        }),
+        profile: caller.profile.clone(),
+        context: RequestContext::new(facts),
+
         ..caller.clone()
     }
 }

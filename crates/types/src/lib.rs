@@ -4,6 +4,8 @@
 //! expected, and so that each identifier is validated once, where it enters
 //! the system, rather than re-checked by every function that receives it.
 
+pub mod calendar;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

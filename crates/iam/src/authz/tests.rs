@@ -2,6 +2,9 @@
 //! rule it checks, run in-process against the one authorization path. The
 //! end-to-end suite (tests/e2e/test_identity_attacks.py) drives the same
 //! attacks through boto3.
+//!
+//! About 980 lines, one test per rule: one file so that the identity
+//! plane's rules are read, and extended, in one place.
 
 use std::sync::Arc;
 

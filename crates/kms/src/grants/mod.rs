@@ -397,7 +397,6 @@ fn grantee_match(grantee: &GrantPrincipal, caller: &Caller) -> Option<GranteeMat
         return Some(GranteeMatch::Direct);
     }
     if let Some(ferrokms_policy::PrincipalKind::AssumedRole { role_arn, .. }) = caller
-        .identity
         .profile
         .principal
         .as_ref()
@@ -477,7 +476,7 @@ pub(crate) enum GrantUse<'a> {
 
 /// The AWS service principal a request is made by, if any.
 fn caller_service(caller: &Caller) -> Option<&ferrokms_authz::ServiceCall> {
-    caller.identity.context.service_call()
+    caller.context.service_call()
 }
 
 /// The resource a request is made for (`aws:SourceArn`), if any.
@@ -638,7 +637,7 @@ fn entry(g: &GrantRecord) -> GrantListEntry {
 /// True only when an AWS service (a trusted principal setting kms:ViaService)
 /// makes the call on the principal's behalf.
 fn for_aws_resource(caller: &Caller) -> bool {
-    caller.identity.context.via_service().is_some()
+    caller.context.via_service().is_some()
 }
 
 /// CreateGrant's grantee and retiring principal: exactly one grantee

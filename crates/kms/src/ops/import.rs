@@ -658,14 +658,7 @@ impl Kms {
     /// Returns how many keys lost material.
     pub fn expire_imported_material(&self) -> Result<usize, KmsError> {
         let now = self.clock.now_ms();
-        let due: Vec<KeyAddr> = self
-            .state
-            .read()
-            .keys
-            .values()
-            .filter(|k| k.record.imported.is_some() && k.record.any_import_expired_at(now))
-            .map(|k| k.record.addr.clone())
-            .collect();
+        let due = self.keys_where(|r| r.imported.is_some() && r.any_import_expired_at(now));
         let mut expired = 0;
         for addr in due {
             let _w = self.writer.lock();

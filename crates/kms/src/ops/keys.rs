@@ -1,7 +1,7 @@
 //! CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey,
 //! ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription.
 
-use ferrokms_policy::{Context, ContextValue};
+use ferrokms_policy::Context;
 
 use crate::api::*;
 use crate::ids::{Accepts, KeyAddr, KeyId};
@@ -108,16 +108,8 @@ impl Kms {
         if let Some(b) = req.bypass_policy_lockout_safety_check {
             cond.insert("kms:BypassPolicyLockoutSafetyCheck", b);
         }
-        for t in &tags {
-            cond.insert(&format!("aws:RequestTag/{}", t.key), t.value.as_str());
-        }
         if !tags.is_empty() {
-            cond.insert_multi(
-                "aws:TagKeys",
-                tags.iter()
-                    .map(|t| ContextValue::String(t.key.clone()))
-                    .collect(),
-            );
+            crate::ops::tags::insert_request_tags(&mut cond, &tags);
         }
         self.authorize_identity_only(caller, "CreateKey", "*", cond.clone())?;
         if !tags.is_empty() {

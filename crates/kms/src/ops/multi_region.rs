@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use ferrokms_policy::{Context, ContextValue};
+use ferrokms_policy::Context;
 use ferrokms_store::Change;
 use ferrokms_types::Region;
 
@@ -194,16 +194,8 @@ impl Kms {
             "kms:MultiRegionKeyType",
             MultiRegionKeyType::Replica.as_str(),
         );
-        for t in &tags {
-            create_cond.insert(&format!("aws:RequestTag/{}", t.key), t.value.as_str());
-        }
         if !tags.is_empty() {
-            create_cond.insert_multi(
-                "aws:TagKeys",
-                tags.iter()
-                    .map(|t| ContextValue::String(t.key.clone()))
-                    .collect(),
-            );
+            crate::ops::tags::insert_request_tags(&mut create_cond, &tags);
         }
         let authorized = self
             .authorize_identity_only(&in_replica_region, "CreateKey", "*", create_cond.clone())

@@ -236,14 +236,7 @@ impl Kms {
     /// key does not stop the others (the first error is returned).
     pub fn rotate_due_keys(&self) -> Result<usize, KmsError> {
         let now = self.clock.now_ms();
-        let due: Vec<KeyAddr> = self
-            .state
-            .read()
-            .keys
-            .values()
-            .filter(|k| rotation_due(&k.record, now))
-            .map(|k| k.record.addr.clone())
-            .collect();
+        let due = self.keys_where(|r| rotation_due(r, now));
         let mut rotated = 0;
         let mut first_err = None;
         for addr in due {

@@ -4,9 +4,25 @@ use ferrokms_policy::{Context, ContextValue};
 
 use crate::api::*;
 use crate::ids::Accepts;
+use crate::model::Tag;
 use crate::ops::keys::{merge_tags, validate_new_tags, validate_request_tags};
 use crate::ops::{page, require_not_pending_deletion};
 use crate::{Caller, Kms, KmsError};
+
+/// The condition keys of tags a request sets: `aws:RequestTag/<key>` for
+/// each, and `aws:TagKeys` (TagResource, and CreateKey and ReplicateKey
+/// when they are given tags).
+pub(crate) fn insert_request_tags(cond: &mut Context, tags: &[Tag]) {
+    for t in tags {
+        cond.insert(&format!("aws:RequestTag/{}", t.key), t.value.as_str());
+    }
+    cond.insert_multi(
+        "aws:TagKeys",
+        tags.iter()
+            .map(|t| ContextValue::String(t.key.clone()))
+            .collect(),
+    );
+}
 
 impl Kms {
     /// TagResource: adds tags, replacing the value of keys already present.
@@ -20,16 +36,7 @@ impl Kms {
         // aws:RequestTag/<key> entry.
         validate_request_tags(&req.tags)?;
         let mut cond = Context::new();
-        for t in &req.tags {
-            cond.insert(&format!("aws:RequestTag/{}", t.key), t.value.as_str());
-        }
-        cond.insert_multi(
-            "aws:TagKeys",
-            req.tags
-                .iter()
-                .map(|t| ContextValue::String(t.key.clone()))
-                .collect(),
-        );
+        insert_request_tags(&mut cond, &req.tags);
         let key = self.resolve_with(caller, &req.key_id, Accepts::KeyOnly, "TagResource", cond)?;
         self.update_key(&key.record.addr, |r| {
             crate::ops::require_customer_managed(r)?;

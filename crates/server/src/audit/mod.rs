@@ -457,7 +457,6 @@ mod memo_benchmark {
             region: ferrokms_types::Region::parse("us-east-1").unwrap(),
             service: "kms".into(),
             access_key_id: format!("AKIAEXAMPLE{n}"),
-            temporary: false,
             session: None,
             signed_headers: Vec::new(),
         }

@@ -231,7 +231,6 @@ fn identity(principal: ferrokms_iam::Principal) -> crate::auth::Identity {
         region: ferrokms_types::Region::parse("us-east-1").unwrap(),
         service: "kms".into(),
         access_key_id: "AKIAEXAMPLE".into(),
-        temporary: false,
         session: None,
         signed_headers: Vec::new(),
     }
