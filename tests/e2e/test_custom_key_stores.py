@@ -478,6 +478,7 @@ def test_stores_survive_a_restart_sealed_and_the_proxy_sees_the_request_metadata
         params = create[0]["requestParameters"]
         assert params["xksProxyAuthenticationCredential"] == {"accessKeyId": cred["AccessKeyId"]}
         assert params["customKeyStoreType"] == "EXTERNAL_KEY_STORE"
+        assert create[0]["responseElements"] == {"customKeyStoreId": sid}
         trail = b"".join(f.read_bytes() for f in (s.data_dir / "audit").iterdir() if f.is_file())
         assert cred["RawSecretAccessKey"].encode() not in trail
         assert {"ConnectCustomKeyStore", "CreateKey", "Encrypt", "Decrypt", "DescribeCustomKeyStores"} <= {

@@ -209,6 +209,7 @@ pub fn response_elements(op: &str, response: &[u8]) -> Vec<u8> {
         "CancelKeyDeletion",
         "CreateGrant",
         "ReplicateKey",
+        "CreateCustomKeyStore",
     ];
     if !KEPT.contains(&op) {
         return Vec::new();
