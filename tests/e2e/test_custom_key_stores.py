@@ -551,3 +551,12 @@ def test_the_proxys_own_authorization_sees_the_kms_caller(acct, proxy, cred, fer
     assert user.kms.generate_random(NumberOfBytes=8)["Plaintext"]  # the user may use KMS otherwise
     someone_else = new_xks_key(ferrokms_bin, proxy, allow="arn:aws:iam::*:user/someone-else")
     expect_error(lambda: xks_key(kms, sid, someone_else), ISE)
+
+
+def test_a_kms_without_xks_ca_file_trusts_no_proxy(server_factory, proxy, cred):
+    """Without --xks-ca-file no certificate is trusted (never the system's
+    store, never unverified): the proxy's TLS handshake fails."""
+    s = server_factory(in_memory=True, dev=True)
+    kms = conftest.make_client(s.endpoint, conftest.fresh_account(), "x")
+    err = expect_error(lambda: create_store(kms, proxy, cred), "XksProxyUriUnreachableException")
+    assert "TLS" in err.response["Error"]["Message"]
