@@ -560,3 +560,32 @@ def test_a_kms_without_xks_ca_file_trusts_no_proxy(server_factory, proxy, cred):
     kms = conftest.make_client(s.endpoint, conftest.fresh_account(), "x")
     err = expect_error(lambda: create_store(kms, proxy, cred), "XksProxyUriUnreachableException")
     assert "TLS" in err.response["Error"]["Message"]
+
+
+def test_a_proxy_that_never_answers_times_out(acct, proxy, cred):
+    """A listener that never answers where the proxy was (the kernel
+    completes the TCP handshake from its backlog; nothing reads the TLS
+    ClientHello): the call ends at --xks-timeout-ms (3 s here) with
+    XKS_PROXY_TIMED_OUT; nothing waits longer."""
+    kms = acct.kms
+    sid = create_store(kms, proxy, cred)
+    port = proxy.port
+    proxy.stop()
+    silent = socket.socket()
+    silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        silent.bind(("127.0.0.1", port))
+        silent.listen(8)
+        started = time.monotonic()
+        kms.connect_custom_key_store(CustomKeyStoreId=sid)
+        took = time.monotonic() - started
+        entry = describe(kms, sid)
+        assert entry["ConnectionState"] == "FAILED"
+        assert entry["ConnectionErrorCode"] == "XKS_PROXY_TIMED_OUT"
+        assert 2.5 < took < 15, took
+    finally:
+        silent.close()
+        proxy.start()
+    kms.disconnect_custom_key_store(CustomKeyStoreId=sid)
+    kms.connect_custom_key_store(CustomKeyStoreId=sid)
+    assert describe(kms, sid)["ConnectionState"] == "CONNECTED"
