@@ -330,6 +330,18 @@ def test_keys_in_the_store_round_trip_every_operation(acct, proxy, cred, ferrokm
     out = kms.decrypt(CiphertextBlob=ct, EncryptionContext=ctx)
     assert out["Plaintext"] == b"through the proxy" and out["KeyId"] == meta["Arn"]
     expect_error(lambda: kms.decrypt(CiphertextBlob=ct, EncryptionContext={"purpose": "other"}), ISE)
+    # The largest plaintext: the version-2 blob stays within CiphertextBlob's 6144 bytes.
+    big = kms.encrypt(KeyId=key_id, Plaintext=b"\xa5" * 4096)["CiphertextBlob"]
+    assert len(big) <= 6144
+    assert kms.decrypt(CiphertextBlob=big)["Plaintext"] == b"\xa5" * 4096
+    # A flipped byte of the proxy's ciphertext or IV: the proxy refuses it
+    # (InvalidCiphertextException there, KMSInvalidStateException here, as
+    # the spec's table has it).
+    for at in (len(ct) - 1, 60):
+        bad = bytearray(ct)
+        bad[at] ^= 1
+        err = expect_error(lambda: kms.decrypt(CiphertextBlob=bytes(bad), EncryptionContext=ctx), ISE)
+        assert "corrupted" in err.response["Error"]["Message"]
     dk = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
     assert kms.decrypt(CiphertextBlob=dk["CiphertextBlob"])["Plaintext"] == dk["Plaintext"]
     wo = kms.generate_data_key_without_plaintext(KeyId=key_id, NumberOfBytes=16)
