@@ -601,3 +601,25 @@ def test_a_proxy_that_never_answers_times_out(acct, proxy, cred):
     kms.disconnect_custom_key_store(CustomKeyStoreId=sid)
     kms.connect_custom_key_store(CustomKeyStoreId=sid)
     assert describe(kms, sid)["ConnectionState"] == "CONNECTED"
+
+
+def test_two_create_keys_racing_for_one_external_key_make_one_key(acct, proxy, cred, ferrokms_bin):
+    import concurrent.futures
+
+    from botocore.exceptions import ClientError
+
+    kms = acct.kms
+    sid = connected_store(kms, proxy, cred)
+    xid = new_xks_key(ferrokms_bin, proxy)
+
+    def attempt(_):
+        try:
+            return xks_key(kms, sid, xid)["KeyId"]
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(attempt, range(4)))
+    made = [o for o in outcomes if not o.endswith("Exception")]
+    assert len(made) == 1, outcomes
+    assert sorted(o for o in outcomes if o.endswith("Exception")) == ["XksKeyAlreadyInUseException"] * 3

@@ -212,6 +212,9 @@ pub struct Kms {
     pub(crate) xks_transport: RwLock<Option<Arc<dyn crate::xks::XksTransport>>>,
     /// Whether any custom key store exists (see [`Kms::has_custom_key_stores`]).
     pub(crate) has_stores: std::sync::atomic::AtomicBool,
+    /// Held by CreateKey in an external key store from its check that the
+    /// external key is unused until the key is stored.
+    pub(crate) xks_create: Mutex<()>,
 }
 
 impl Kms {
@@ -328,6 +331,7 @@ impl Kms {
             localstack_tags: std::sync::atomic::AtomicBool::new(false),
             xks_transport: RwLock::new(None),
             has_stores: std::sync::atomic::AtomicBool::new(has_stores),
+            xks_create: Mutex::new(()),
         })
     }
 

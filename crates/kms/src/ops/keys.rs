@@ -176,6 +176,10 @@ impl Kms {
                 req.bypass_policy_lockout_safety_check,
             )?;
         }
+        // Keys in external key stores are created one at a time, from the
+        // check that their external key is unused to the key being stored:
+        // two requests naming the same external key cannot both pass.
+        let _one_xks_key_at_a_time = xks.as_ref().map(|_| self.xks_create.lock());
         if let Some(x) = &xks {
             self.check_new_xks_key(caller, &x.custom_key_store_id, &x.xks_key_id)?;
         }
