@@ -321,8 +321,10 @@ def test_a_custom_key_store_that_does_not_exist_is_custom_key_store_not_found(km
     expect_error(getattr(kms, op), "CustomKeyStoreNotFoundException", **kw)
 
 
-def test_create_custom_key_store_stays_unsupported(kms):
+def test_create_custom_key_store_of_cloudhsm_finds_no_cluster(kms):
+    # No CloudHSM cluster is reachable from ferrokms (external key stores
+    # are: test_custom_key_stores.py).
     expect_error(
-        kms.create_custom_key_store, "UnsupportedOperationException",
+        kms.create_custom_key_store, "CloudHsmClusterNotFoundException",
         CustomKeyStoreName="hsm", CloudHsmClusterId="cluster-234567abcde", TrustAnchorCertificate="x", KeyStorePassword="secret-pw",
     )

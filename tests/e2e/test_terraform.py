@@ -8,16 +8,16 @@ change, `terraform destroy` must leave every key PendingDeletion (a multi-Region
 primary PendingReplicaDeletion while its replicas wait) and every
 IAM entity gone, and a second `terraform apply` must succeed.
 
+An external key store (tests/e2e/terraform/xks.tf: the
+aws_kms_custom_key_store resource, EXTERNAL_KEY_STORE, and its data source
+by id and by name) is applied, renamed in place and destroyed against a KMS
+that trusts a ferrokms XKS proxy the test starts over HTTPS
+(test_custom_key_stores.py's).
+
 Coverage of the provider's KMS schema (checked against `terraform providers
 schema -json` by the test): every aws_kms_* resource, data source and
-ephemeral resource is in the configuration except those in `LEFT_OUT`:
+ephemeral resource is in the configurations except those in `LEFT_OUT`:
 
-- resource aws_kms_custom_key_store: ferrokms refuses CreateCustomKeyStore
-  (no CloudHSM or external key store exists here, docs/keys.md), so the
-  resource cannot be created;
-- data source aws_kms_custom_key_store: no custom key store can exist, so
-  the data source (DescribeCustomKeyStores by id or name) can only fail
-  with "not found";
 - data source aws_kms_secret: removed from the provider in 2.0; it always
   fails with "this data source has been replaced with aws_kms_secrets"
   (aws_kms_secrets, which is covered, replaces it).
@@ -54,13 +54,14 @@ SERVER = "dev"
 PROVIDER_VERSION = "5.100.0"
 PROVIDER_DIR = Path("registry.terraform.io/hashicorp/aws") / PROVIDER_VERSION / "linux_amd64"
 HCL = Path(__file__).parent / "terraform" / "kms_iam.tf"
+# The external key store, applied against a KMS that trusts a proxy the
+# test starts (test_external_key_store_apply_update_destroy).
+XKS_HCL = Path(__file__).parent / "terraform" / "xks.tf"
 WEST = "us-west-2"
 
 # What the configuration leaves out of the provider's KMS schema, and why
 # (see the module docstring).
 LEFT_OUT = {
-    ("resource", "aws_kms_custom_key_store"): "ferrokms refuses CreateCustomKeyStore",
-    ("data", "aws_kms_custom_key_store"): "no custom key store can exist to be read",
     ("data", "aws_kms_secret"): "removed from the provider in 2.0 (always fails); aws_kms_secrets replaces it",
 }
 
@@ -92,10 +93,10 @@ def find_mirror() -> Path | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def tf(srv, tmp_path_factory):
-    """Runs terraform in the module's own working and data directory, offline
-    (the provider from the mirror only), against `srv`."""
+def terraform_runner(work: Path, hcl: Path):
+    """A function running terraform in `work` on a copy of `hcl`, offline
+    (the provider from the mirror only), after `terraform init`; skips the
+    test when terraform or the mirror is missing (or on the PostgreSQL run)."""
     if PG_URL:
         pytest.skip("Terraform runs once per CI run: skipped on the PostgreSQL run (its behaviour does not depend on the storage)")
     exe = shutil.which("terraform")
@@ -104,14 +105,13 @@ def tf(srv, tmp_path_factory):
     mirror = find_mirror()
     if mirror is None:
         pytest.skip(f"no filesystem mirror of hashicorp/aws {PROVIDER_VERSION} (set FERROKMS_TF_MIRROR; looked in /opt/tf-plugins and the usual plugin directories)")
-    work = tmp_path_factory.mktemp("terraform")
     cli = work / "cli.tfrc"
     cli.write_text(
         "provider_installation {\n"
         f'  filesystem_mirror {{\n    path = "{mirror}"\n    include = ["registry.terraform.io/hashicorp/aws"]\n  }}\n'
         '  direct {\n    exclude = ["registry.terraform.io/hashicorp/aws"]\n  }\n}\n'
     )
-    shutil.copy(HCL, work / "main.tf")
+    shutil.copy(hcl, work / "main.tf")
     env = clean_env()
     env.update(
         TF_CLI_CONFIG_FILE=str(cli),
@@ -140,6 +140,13 @@ def tf(srv, tmp_path_factory):
     run("init", "-input=false", "-no-color", timeout=INIT_TIMEOUT)
     run.work = work
     return run
+
+
+@pytest.fixture(scope="module")
+def tf(srv, tmp_path_factory):
+    """Runs terraform on kms_iam.tf in the module's own working and data
+    directory, against `srv`."""
+    return terraform_runner(tmp_path_factory.mktemp("terraform"), HCL)
 
 
 def client(srv, account, service, region=REGION):
@@ -275,10 +282,10 @@ def check_destroyed(srv, account, out):
 
 def test_the_configuration_covers_the_providers_kms_schema(tf):
     """Every aws_kms_* resource, data source and ephemeral resource of the
-    provider is in kms_iam.tf or in LEFT_OUT (with its reason)."""
+    provider is in kms_iam.tf or xks.tf, or in LEFT_OUT (with its reason)."""
     schema = json.loads(tf("providers", "schema", "-json", timeout=SCHEMA_TIMEOUT).stdout)
     aws = schema["provider_schemas"]["registry.terraform.io/hashicorp/aws"]
-    text = HCL.read_text()
+    text = HCL.read_text() + XKS_HCL.read_text()
     for kind, block in [("resource", "resource_schemas"), ("data", "data_source_schemas"),
                         ("ephemeral", "ephemeral_resource_schemas")]:
         for name in sorted(aws.get(block, {})):
@@ -315,3 +322,57 @@ def test_apply_plan_destroy_apply(tf, srv, A):
     assert again["key_ids"]["symmetric"] != out["key_ids"]["symmetric"]
     check_applied(srv, A.id, again)
     print(f"terraform apply, plan, destroy, apply: {time.monotonic() - started:.0f} s")
+
+
+def test_external_key_store_apply_update_destroy(ferrokms_bin, tmp_path):
+    """aws_kms_custom_key_store (EXTERNAL_KEY_STORE) and its data source:
+    apply (CreateCustomKeyStore checks the proxy's health), plan clean, a
+    rename in place (UpdateCustomKeyStore), destroy (DeleteCustomKeyStore)."""
+    from conftest import Server, fresh_account
+    from test_custom_key_stores import ProxyServer, ca_and_leaf, free_port, store_of, xks_cli
+
+    tf = terraform_runner(tmp_path, XKS_HCL)
+    ca, cert, key = ca_and_leaf(tmp_path)
+    proxy = ProxyServer(ferrokms_bin, tmp_path, data_dir=tmp_path / "proxy", extra_args=["--xks"])
+    proxy.cert, proxy.key = str(cert), str(key)
+    proxy.listen = f"127.0.0.1:{free_port()}"
+    kms_work = tmp_path / "kms"
+    kms_work.mkdir()
+    kms_srv = Server(ferrokms_bin, kms_work, in_memory=True, dev=True,
+                     extra_args=["--xks-ca-file", str(ca), "--xks-timeout-ms", "3000"])
+    proxy.start()
+    try:
+        kms_srv.start()
+        cred = xks_cli(ferrokms_bin, "credential", "create", *store_of(proxy))
+        account = fresh_account()
+        v = {
+            "endpoint": kms_srv.endpoint,
+            "access_key": account,
+            "secret_key": "x",
+            "suffix": os.urandom(4).hex(),
+            "proxy_endpoint": proxy.endpoint,
+            "proxy_access_key_id": cred["AccessKeyId"],
+            "proxy_secret": cred["RawSecretAccessKey"],
+            "store_name": "tf-xks-" + os.urandom(4).hex(),
+        }
+        (tmp_path / "terraform.tfvars.json").write_text(json.dumps(v))
+        tf("apply", "-input=false", "-no-color", "-auto-approve", timeout=APPLY_TIMEOUT)
+        out = outputs(tf)
+        kms = client(kms_srv, account, "kms")
+        entry = kms.describe_custom_key_stores(CustomKeyStoreId=out["store_id"])["CustomKeyStores"][0]
+        assert entry["CustomKeyStoreName"] == v["store_name"]
+        assert entry["CustomKeyStoreType"] == "EXTERNAL_KEY_STORE"
+        assert entry["XksProxyConfiguration"]["UriEndpoint"] == proxy.endpoint
+        assert out["connection_state"] == "DISCONNECTED" and out["by_name_id"] == out["store_id"]
+        plan = tf("plan", "-input=false", "-no-color", "-detailed-exitcode", timeout=PLAN_TIMEOUT, check=False)
+        assert plan.returncode == 0, f"plan found changes after apply (exit {plan.returncode}):\n{plan.stdout[-8000:]}\n{plan.stderr[-4000:]}"
+        v["store_name"] += "-renamed"
+        (tmp_path / "terraform.tfvars.json").write_text(json.dumps(v))
+        tf("apply", "-input=false", "-no-color", "-auto-approve", timeout=APPLY_TIMEOUT)
+        assert outputs(tf)["store_id"] == out["store_id"]  # in place
+        assert kms.describe_custom_key_stores(CustomKeyStoreId=out["store_id"])["CustomKeyStores"][0]["CustomKeyStoreName"] == v["store_name"]
+        tf("destroy", "-input=false", "-no-color", "-auto-approve", timeout=APPLY_TIMEOUT)
+        assert kms.describe_custom_key_stores()["CustomKeyStores"] == []
+    finally:
+        kms_srv.stop()
+        proxy.stop()

@@ -125,6 +125,10 @@ pub struct Target {
     pub region: String,
     pub access_key_id: String,
     pub secret_access_key: String,
+    /// An existing symmetric key to drive (encrypt, decrypt,
+    /// generate-data-key), e.g. one in an external key store; `None`: each
+    /// operation creates its own key.
+    pub key_id: Option<String>,
 }
 
 /// How hard and how long.
@@ -294,18 +298,29 @@ async fn prepare(target: &Target, op: Op) -> Result<(String, Vec<u8>), BenchErro
     }
     let mut conn = connect(&target.authority).await?;
     let signer = Signer::default();
-    let created = setup_call(
-        &mut conn,
-        &signer,
-        target,
-        "CreateKey",
-        op.create_key_body(),
-    )
-    .await?;
-    let key = created["KeyMetadata"]["KeyId"]
-        .as_str()
-        .ok_or_else(|| BenchError::Other("CreateKey returned no KeyId".into()))?
-        .to_string();
+    let key = match (&target.key_id, op) {
+        (Some(k), Op::Encrypt | Op::Decrypt | Op::GenerateDataKey) => k.clone(),
+        (Some(_), _) => {
+            return Err(BenchError::Other(format!(
+                "--key-id drives encrypt, decrypt and generate-data-key only, not {}",
+                op.name()
+            )))
+        }
+        (None, _) => {
+            let created = setup_call(
+                &mut conn,
+                &signer,
+                target,
+                "CreateKey",
+                op.create_key_body(),
+            )
+            .await?;
+            created["KeyMetadata"]["KeyId"]
+                .as_str()
+                .ok_or_else(|| BenchError::Other("CreateKey returned no KeyId".into()))?
+                .to_string()
+        }
+    };
     let msg = B64.encode(MESSAGE);
     let (name, body) = match op {
         Op::Encrypt => (

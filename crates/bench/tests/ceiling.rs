@@ -40,6 +40,7 @@ fn every_operation_runs_against_the_ceiling() {
         region: "us-east-1".into(),
         access_key_id: "test".into(),
         secret_access_key: "test".into(),
+        key_id: None,
     };
     let load = Load {
         connections: 2,

@@ -251,6 +251,16 @@ struct ServeArgs {
     /// The private key of --tls-cert, PEM (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "FERROKMS_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// External key stores: the PEM certificates (CA roots, or the proxies'
+    /// own self-signed certificates) trusted for the TLS connections to
+    /// external key store proxies. Only these are trusted; without the flag
+    /// no proxy is, and every store fails to connect (a TLS error).
+    #[arg(long, env = "FERROKMS_XKS_CA_FILE")]
+    xks_ca_file: Option<PathBuf>,
+    /// Milliseconds an external key store proxy has to answer a call
+    /// (connection, TLS handshake and response together); AWS's limit is 250.
+    #[arg(long, env = "FERROKMS_XKS_TIMEOUT_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    xks_timeout_ms: u64,
     /// Seconds a client has for a TLS handshake and for each request head;
     /// also how long an idle keep-alive connection stays open.
     #[arg(long, env = "FERROKMS_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -322,6 +332,11 @@ struct BenchArgs {
     credentials_file: Option<PathBuf>,
     #[arg(long, default_value = "ferrokms")]
     profile: String,
+    /// Drive this existing symmetric key (encrypt, decrypt,
+    /// generate-data-key) instead of creating one per operation: e.g. a key
+    /// in an external key store (docs/performance.md).
+    #[arg(long)]
+    key_id: Option<String>,
     /// Also measure the raw in-process crypto rate of each operation (the ceiling).
     #[arg(long)]
     raw: bool,
@@ -666,6 +681,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let xks_tls = ferrokms_server::xks_client::client_tls(args.xks_ca_file.as_deref())?;
+    app.kms
+        .set_xks_transport(Arc::new(ferrokms_server::xks_client::XksClient::new(
+            xks_tls,
+            std::time::Duration::from_millis(args.xks_timeout_ms),
+            runtime.handle().clone(),
+        )));
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -919,6 +941,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         region: args.region.clone(),
         access_key_id: key_id,
         secret_access_key: secret,
+        key_id: args.key_id.clone(),
     };
     let load = Load {
         connections: args.connections,

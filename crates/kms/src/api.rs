@@ -597,13 +597,74 @@ pub struct GenerateRandomResponse {
 
 // ---------------------------------------------------------------- custom key stores
 
-/// ConnectCustomKeyStore, DisconnectCustomKeyStore, DeleteCustomKeyStore and
-/// UpdateCustomKeyStore: the store they name (their other members change
-/// nothing here: no store exists).
+/// ConnectCustomKeyStore, DisconnectCustomKeyStore and DeleteCustomKeyStore:
+/// the store they name.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CustomKeyStoreIdRequest {
     pub custom_key_store_id: String,
+}
+
+/// A secret string of a request (a proxy credential's secret, a CloudHSM
+/// key store's password): wiped on drop, never shown by Debug.
+#[derive(Default)]
+pub struct SecretString(pub Zeroizing<String>);
+
+impl<'de> Deserialize<'de> for SecretString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| SecretString(Zeroizing::new(s)))
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretString(..)")
+    }
+}
+
+/// `XksProxyAuthenticationCredentialType`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct XksProxyAuthenticationCredential {
+    pub access_key_id: String,
+    pub raw_secret_access_key: SecretString,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CreateCustomKeyStoreRequest {
+    pub custom_key_store_name: String,
+    pub cloud_hsm_cluster_id: Option<String>,
+    pub trust_anchor_certificate: Option<String>,
+    pub key_store_password: Option<SecretString>,
+    pub custom_key_store_type: Option<String>,
+    pub xks_proxy_uri_endpoint: Option<String>,
+    pub xks_proxy_uri_path: Option<String>,
+    pub xks_proxy_vpc_endpoint_service_name: Option<String>,
+    pub xks_proxy_vpc_endpoint_service_owner: Option<String>,
+    pub xks_proxy_authentication_credential: Option<XksProxyAuthenticationCredential>,
+    pub xks_proxy_connectivity: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateCustomKeyStoreResponse {
+    pub custom_key_store_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdateCustomKeyStoreRequest {
+    pub custom_key_store_id: String,
+    pub new_custom_key_store_name: Option<String>,
+    pub key_store_password: Option<SecretString>,
+    pub cloud_hsm_cluster_id: Option<String>,
+    pub xks_proxy_uri_endpoint: Option<String>,
+    pub xks_proxy_uri_path: Option<String>,
+    pub xks_proxy_vpc_endpoint_service_name: Option<String>,
+    pub xks_proxy_vpc_endpoint_service_owner: Option<String>,
+    pub xks_proxy_authentication_credential: Option<XksProxyAuthenticationCredential>,
+    pub xks_proxy_connectivity: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -615,15 +676,29 @@ pub struct DescribeCustomKeyStoresRequest {
     pub marker: Option<String>,
 }
 
-/// A custom key store: ferrokms has none, and the type says so (no value of
-/// it can be made).
-#[derive(Debug)]
-pub enum CustomKeyStore {}
+/// `XksProxyConfigurationType`: the proxy settings DescribeCustomKeyStores
+/// shows (the access key id, never the secret).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct XksProxyConfiguration {
+    pub connectivity: String,
+    pub access_key_id: String,
+    pub uri_endpoint: String,
+    pub uri_path: String,
+}
 
-impl Serialize for CustomKeyStore {
-    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        match *self {}
-    }
+/// `CustomKeyStoresListEntry`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CustomKeyStore {
+    pub custom_key_store_id: String,
+    pub custom_key_store_name: String,
+    pub connection_state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_error_code: Option<String>,
+    pub creation_date: f64,
+    pub custom_key_store_type: String,
+    pub xks_proxy_configuration: XksProxyConfiguration,
 }
 
 #[derive(Debug, Serialize)]

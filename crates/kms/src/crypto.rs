@@ -198,7 +198,7 @@ pub struct BlobHeader {
     pub material: u32,
 }
 
-fn header_bytes(h: &BlobHeader) -> Vec<u8> {
+pub(crate) fn header_bytes(h: &BlobHeader) -> Vec<u8> {
     let id = h.key_id.as_str().as_bytes();
     let mut out = Vec::with_capacity(2 + id.len() + 12 + 4);
     out.push(BLOB_VERSION);
@@ -209,10 +209,15 @@ fn header_bytes(h: &BlobHeader) -> Vec<u8> {
     out
 }
 
-/// Reads the header of a blob without decrypting it.
+/// Reads the header of a blob without decrypting it: a version-1 blob, or
+/// the version-2 blob of a key in an external key store
+/// ([`crate::xks::seal_outer`]), whose header is laid out alike.
 pub fn parse_header(blob: &[u8]) -> Result<(BlobHeader, usize), KmsError> {
     let bad = || KmsError::InvalidCiphertext;
-    if blob.first() != Some(&BLOB_VERSION) {
+    if !matches!(
+        blob.first(),
+        Some(&BLOB_VERSION | &crate::xks::XKS_BLOB_VERSION)
+    ) {
         return Err(bad());
     }
     let id_len = *blob.get(1).ok_or_else(bad)? as usize;

@@ -70,9 +70,51 @@ pub enum KmsError {
     /// `ConflictException`.
     #[error("{0}")]
     Conflict(String),
-    /// ferrokms has no custom key store: every one named is this.
+    /// `CustomKeyStoreNotFoundException`: no custom key store of the caller's account has that id or name.
     #[error("{0}")]
     CustomKeyStoreNotFound(String),
+    /// `CustomKeyStoreNameInUseException`: the account already has a custom key store of that name.
+    #[error("{0}")]
+    CustomKeyStoreNameInUse(String),
+    /// `CustomKeyStoreHasCMKsException`: the custom key store still holds KMS keys.
+    #[error("{0}")]
+    CustomKeyStoreHasCmks(String),
+    /// `CustomKeyStoreInvalidStateException`: the custom key store's connection state does not allow the operation.
+    #[error("{0}")]
+    CustomKeyStoreInvalidState(String),
+    /// `CloudHsmClusterNotFoundException`: no CloudHSM cluster can be found (ferrokms reaches none).
+    #[error("{0}")]
+    CloudHsmClusterNotFound(String),
+    /// `XksProxyUriInUseException`: another external key store of the account uses the same proxy endpoint and path.
+    #[error("{0}")]
+    XksProxyUriInUse(String),
+    /// `XksProxyUriEndpointInUseException`: another external key store uses the same proxy endpoint.
+    #[error("{0}")]
+    XksProxyUriEndpointInUse(String),
+    /// `XksProxyUriUnreachableException`: the proxy could not be reached (TCP, TLS, timeout, throttled).
+    #[error("{0}")]
+    XksProxyUriUnreachable(String),
+    /// `XksProxyIncorrectAuthenticationCredentialException`: the proxy refused the SigV4 credential.
+    #[error("{0}")]
+    XksProxyIncorrectAuthenticationCredential(String),
+    /// `XksProxyInvalidConfigurationException`: the proxy refused the URI path.
+    #[error("{0}")]
+    XksProxyInvalidConfiguration(String),
+    /// `XksProxyInvalidResponseException`: the proxy's answer could not be interpreted.
+    #[error("{0}")]
+    XksProxyInvalidResponse(String),
+    /// `XksProxyVpcEndpointServiceNotFoundException`: the VPC endpoint service cannot be found (ferrokms reaches none).
+    #[error("{0}")]
+    XksProxyVpcEndpointServiceNotFound(String),
+    /// `XksKeyNotFoundException`: the proxy does not know the external key.
+    #[error("{0}")]
+    XksKeyNotFound(String),
+    /// `XksKeyInvalidConfigurationException`: the external key is not an enabled AES-256 encrypt/decrypt key.
+    #[error("{0}")]
+    XksKeyInvalidConfiguration(String),
+    /// `XksKeyAlreadyInUseException`: another KMS key of the store uses the external key.
+    #[error("{0}")]
+    XksKeyAlreadyInUse(String),
     /// `ValidationException`: a parameter fails the API model's constraints.
     #[error("{0}")]
     Validation(String),
@@ -115,6 +157,22 @@ impl KmsError {
             ExpiredImportToken(_) => "ExpiredImportTokenException",
             Conflict(_) => "ConflictException",
             CustomKeyStoreNotFound(_) => "CustomKeyStoreNotFoundException",
+            CustomKeyStoreNameInUse(_) => "CustomKeyStoreNameInUseException",
+            CustomKeyStoreHasCmks(_) => "CustomKeyStoreHasCMKsException",
+            CustomKeyStoreInvalidState(_) => "CustomKeyStoreInvalidStateException",
+            CloudHsmClusterNotFound(_) => "CloudHsmClusterNotFoundException",
+            XksProxyUriInUse(_) => "XksProxyUriInUseException",
+            XksProxyUriEndpointInUse(_) => "XksProxyUriEndpointInUseException",
+            XksProxyUriUnreachable(_) => "XksProxyUriUnreachableException",
+            XksProxyIncorrectAuthenticationCredential(_) => {
+                "XksProxyIncorrectAuthenticationCredentialException"
+            }
+            XksProxyInvalidConfiguration(_) => "XksProxyInvalidConfigurationException",
+            XksProxyInvalidResponse(_) => "XksProxyInvalidResponseException",
+            XksProxyVpcEndpointServiceNotFound(_) => "XksProxyVpcEndpointServiceNotFoundException",
+            XksKeyNotFound(_) => "XksKeyNotFoundException",
+            XksKeyInvalidConfiguration(_) => "XksKeyInvalidConfigurationException",
+            XksKeyAlreadyInUse(_) => "XksKeyAlreadyInUseException",
             Validation(_) => "ValidationException",
             AccessDenied(_) => "AccessDeniedException",
             DryRunOperation(_) => "DryRunOperationException",

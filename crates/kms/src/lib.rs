@@ -26,6 +26,7 @@ pub mod replica;
 pub mod reset;
 mod state;
 pub mod usage;
+pub mod xks;
 
 pub use error::KmsError;
 pub use ops::seeded::{GivenMaterial, SeedKey, SeedOutcome};

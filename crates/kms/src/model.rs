@@ -673,6 +673,19 @@ pub struct KeyRecord {
     /// without replicas (see [`KeyRecord::multi_region_info`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mrk: Option<Box<MultiRegionInfo>>,
+    /// Keys in an external key store (Origin EXTERNAL_KEY_STORE): the store
+    /// and the external key. Boxed, as `mrk`: rarely set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xks: Option<Box<XksKeyInfo>>,
+}
+
+/// Where the second layer of an external key store key's encryption lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XksKeyInfo {
+    /// The custom key store (`cks-…`) the key belongs to.
+    pub custom_key_store_id: String,
+    /// The external key's id at the store's proxy (`XksKeyId`).
+    pub xks_key_id: String,
 }
 
 impl KeyRecord {
@@ -918,6 +931,19 @@ pub struct KeyMetadata {
     pub pending_deletion_window_in_days: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_key_material_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_key_store_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xks_key_configuration: Option<XksKeyConfiguration>,
+}
+
+/// `XksKeyConfigurationType` of DescribeKey: the external key's id.
+// Members as in the AWS KMS API Reference.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct XksKeyConfiguration {
+    pub id: String,
 }
 
 /// `MultiRegionKey`: one member of a multi-Region key.
@@ -1021,6 +1047,10 @@ impl From<&KeyRecord> for KeyMetadata {
             } else {
                 None
             },
+            custom_key_store_id: r.xks.as_ref().map(|x| x.custom_key_store_id.clone()),
+            xks_key_configuration: r.xks.as_ref().map(|x| XksKeyConfiguration {
+                id: x.xks_key_id.clone(),
+            }),
         }
     }
 }

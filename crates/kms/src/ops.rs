@@ -72,6 +72,10 @@ impl Kms {
     /// (which then deletes it and sets PendingImport).
     pub(crate) fn require_usable(&self, r: &KeyRecord) -> Result<(), KmsError> {
         require_usable(r)?;
+        // `xks` is `None` on every key outside an external key store.
+        if let Some(x) = &r.xks {
+            self.connected_store(r, x)?;
+        }
         // `imported` is `None` on every AWS_KMS key: one branch on the hot path.
         if r.imported.is_some() && r.associated_material_expired_at(self.clock.now_ms()) {
             return Err(KmsError::InvalidState(format!(

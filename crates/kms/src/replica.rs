@@ -73,6 +73,19 @@ impl Kms {
                 }
                 // Material is read along with its key record.
                 (KIND_MATERIAL, _) => {}
+                (crate::ops::custom_key_stores::KIND_CUSTOM_KEY_STORE, Some(body)) => {
+                    let loaded =
+                        crate::ops::custom_key_stores::load_store(&self.sealer, doc.id, body)?;
+                    self.state
+                        .write()
+                        .custom_key_stores
+                        .insert(loaded.record.id.clone(), loaded);
+                    self.refresh_has_stores();
+                }
+                (crate::ops::custom_key_stores::KIND_CUSTOM_KEY_STORE, None) => {
+                    self.state.write().custom_key_stores.remove(doc.id);
+                    self.refresh_has_stores();
+                }
                 (other, _) => {
                     tracing::debug!(
                         kind = other,

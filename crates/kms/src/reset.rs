@@ -10,7 +10,14 @@ use crate::{Kms, KmsError};
 /// Every kind of document the KMS state is made of. Key policies, tags,
 /// rotation and multi-Region settings live in the key record; imported and
 /// rotated material in `kms.material`.
-const KINDS: [&str; 5] = [KIND_KEY, KIND_MATERIAL, KIND_ALIAS, KIND_GRANT, KIND_USAGE];
+const KINDS: [&str; 6] = [
+    KIND_KEY,
+    KIND_MATERIAL,
+    KIND_ALIAS,
+    KIND_GRANT,
+    KIND_USAGE,
+    crate::ops::custom_key_stores::KIND_CUSTOM_KEY_STORE,
+];
 
 /// What [`Kms::reset_all`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,6 +55,7 @@ impl Kms {
         // The old keys' material is dropped (and wiped) here, outside the
         // state lock.
         drop::<State>(old);
+        self.refresh_has_stores();
         Ok(report)
     }
 }

@@ -151,6 +151,8 @@ pub(crate) struct State {
     pub aliases: BTreeMap<AliasAddr, AliasRecord>,
     /// Grants by key, in creation order.
     pub grants: foldhash::HashMap<KeyAddr, Vec<Arc<crate::grants::GrantRecord>>>,
+    /// External key stores of every account, by id.
+    pub custom_key_stores: BTreeMap<String, Arc<crate::ops::custom_key_stores::LoadedStore>>,
 }
 
 /// Parsed key policies shared by text, with the text itself: a key's
@@ -206,6 +208,13 @@ pub struct Kms {
     /// `--dev`: CreateKey honours LocalStack's `_custom_id_` and
     /// `_custom_key_material_` tags (see [`crate::given`]).
     pub(crate) localstack_tags: std::sync::atomic::AtomicBool,
+    /// The HTTPS client to external key store proxies (set by the server).
+    pub(crate) xks_transport: RwLock<Option<Arc<dyn crate::xks::XksTransport>>>,
+    /// Whether any custom key store exists (see [`Kms::has_custom_key_stores`]).
+    pub(crate) has_stores: std::sync::atomic::AtomicBool,
+    /// Held by CreateKey in an external key store from its check that the
+    /// external key is unused until the key is stored.
+    pub(crate) xks_create: Mutex<()>,
 }
 
 impl Kms {
@@ -288,6 +297,13 @@ impl Kms {
         for grants in state.grants.values_mut() {
             grants.sort_by_key(|g| g.created_ms);
         }
+        for rec in store.load(crate::ops::custom_key_stores::KIND_CUSTOM_KEY_STORE)? {
+            let loaded = crate::ops::custom_key_stores::load_store(&sealer, &rec.id, &rec.body)?;
+            state
+                .custom_key_stores
+                .insert(loaded.record.id.clone(), loaded);
+        }
+        let has_stores = !state.custom_key_stores.is_empty();
         // Usage of keys that no longer exist (deleted before the flush that
         // would have removed it) is ignored.
         let mut failed = None;
@@ -313,6 +329,9 @@ impl Kms {
             policies,
             clock: Clock::default(),
             localstack_tags: std::sync::atomic::AtomicBool::new(false),
+            xks_transport: RwLock::new(None),
+            has_stores: std::sync::atomic::AtomicBool::new(has_stores),
+            xks_create: Mutex::new(()),
         })
     }
 

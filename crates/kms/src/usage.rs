@@ -145,6 +145,15 @@ fn current_ids() -> RequestIds {
     CURRENT.with(Cell::get)
 }
 
+/// The id of the request being served, as text (`kmsRequestId` of the calls
+/// to an external key store proxy); a fresh random one outside a request.
+pub(crate) fn current_request_id() -> String {
+    match current_ids().request_id {
+        0 => uuid::Uuid::new_v4().to_string(),
+        id => ferrokms_textfast::uuid_string(id),
+    }
+}
+
 fn parse_uuid(s: &str) -> Option<u128> {
     let hex: String = s.chars().filter(|c| *c != '-').collect();
     if hex.len() != 32 {

@@ -109,6 +109,23 @@ pub fn heavy_authorization(op: &str, body: &Value) -> bool {
     }
 }
 
+/// Operations that may wait for an external key store proxy (up to its
+/// timeout) when their key is in an external key store: while any custom key
+/// store exists, they run on the blocking pool so that the async workers
+/// never wait on a proxy. Without stores they stay on the workers.
+pub fn may_call_a_proxy(op: &str) -> bool {
+    matches!(
+        op,
+        "Encrypt"
+            | "Decrypt"
+            | "ReEncrypt"
+            | "GenerateDataKey"
+            | "GenerateDataKeyWithoutPlaintext"
+            | "GenerateDataKeyPair"
+            | "GenerateDataKeyPairWithoutPlaintext"
+    )
+}
+
 /// The test-only operation of `ferrokms serve --test-clock`
 /// (`TrentService.FerrokmsAdvanceClock`, body `{"Seconds": N}`): moves the
 /// service clock forward, then runs the sweeps (deletions due, rotations
@@ -262,6 +279,7 @@ pub fn dispatch(
         "GenerateDataKeyPairWithoutPlaintext" => {
             call!(generate_data_key_pair_without_plaintext)
         }
+        "CreateCustomKeyStore" => call!(create_custom_key_store),
         "DescribeCustomKeyStores" => call!(describe_custom_key_stores),
         "ConnectCustomKeyStore" => call!(connect_custom_key_store),
         "DisconnectCustomKeyStore" => call!(disconnect_custom_key_store),
@@ -395,7 +413,10 @@ impl Protocol for KmsRequest {
     fn placement(&self, app: &App) -> Placement {
         if app.cluster.is_some() && !crate::cluster::kms_op_reads_only(&self.op) {
             Placement::Locked
-        } else if runs_blocking(&self.op) || heavy_authorization(&self.op, &self.body) {
+        } else if runs_blocking(&self.op)
+            || heavy_authorization(&self.op, &self.body)
+            || (app.kms.has_custom_key_stores() && may_call_a_proxy(&self.op))
+        {
             Placement::Blocking
         } else {
             Placement::Inline

@@ -25,6 +25,7 @@ pub mod setup;
 pub mod sts_api;
 pub mod validate;
 pub mod xks;
+pub mod xks_client;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

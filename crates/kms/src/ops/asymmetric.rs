@@ -21,7 +21,7 @@ use crate::model::{
     DataKeyPairSpec, EncryptionAlgorithm, KeyAgreementAlgorithm, KeyRecord, KeySpec, KeyUsage,
     MacAlgorithm, MessageType, SigningAlgorithm,
 };
-use crate::ops::crypto_ops::{dry_run, require_symmetric_encryption_key, seal_under};
+use crate::ops::crypto_ops::{dry_run, require_symmetric_encryption_key, xks_caller};
 use crate::state::Key;
 use crate::usage::TrackedOp;
 use crate::{Caller, Kms, KmsError};
@@ -459,7 +459,7 @@ impl Kms {
         dry_run(req.dry_run)?;
         let (private, public) = keymat::generate_data_key_pair(spec.key_spec())?;
         let ctx = req.encryption_context.unwrap_or_default();
-        let (blob, material) = seal_under(&key, &ctx, &private)?;
+        let (blob, material) = self.seal_under(&key, &ctx, &private, xks_caller(caller, op))?;
         self.record_use(&key, tracked);
         Ok(DataKeyPair {
             blob,

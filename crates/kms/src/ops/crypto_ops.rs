@@ -2,7 +2,9 @@
 //! GenerateDataKeyWithoutPlaintext, GenerateRandom.
 //!
 //! The hot path: each call reads only the in-memory key (one read lock and
-//! an `Arc` clone) and does no I/O.
+//! an `Arc` clone) and does no I/O, except for keys in an external key
+//! store, whose second layer is the proxy's (`custom_key_stores.rs`; the
+//! server then runs these operations on its blocking pool).
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use crate::crypto::{self, random_bytes, BlobHeader, EncryptionContext, Symmetric
 use crate::ids::{Accepts, KeyAddr, KeyRef};
 use crate::model::{DataKeySpec, EncryptionAlgorithm, KeySpec, KeyUsage};
 use crate::ops::asymmetric::check_oaep;
+use crate::ops::custom_key_stores::XksCaller;
 use crate::ops::encryption_context_keys;
 use crate::state::Key;
 use crate::usage::TrackedOp;
@@ -153,7 +156,8 @@ impl Kms {
         }
         dry_run(req.dry_run)?;
         let ctx = req.encryption_context.unwrap_or_default();
-        let (blob, _) = seal_under(&key, &ctx, &req.plaintext.0)?;
+        let (blob, _) =
+            self.seal_under(&key, &ctx, &req.plaintext.0, xks_caller(caller, "Encrypt"))?;
         self.record_use(&key, TrackedOp::Encrypt);
         Ok(EncryptResponse {
             ciphertext_blob: Blob(blob),
@@ -376,7 +380,12 @@ impl Kms {
             (ct, alg, None)
         } else {
             let dest_ctx = req.destination_encryption_context.unwrap_or_default();
-            let (b, m) = seal_under(&dest, &dest_ctx, &plaintext)?;
+            let (b, m) = self.seal_under(
+                &dest,
+                &dest_ctx,
+                &plaintext,
+                xks_caller(caller, "ReEncrypt"),
+            )?;
             (b, EncryptionAlgorithm::SymmetricDefault, Some(m.to_hex()))
         };
         // Both keys were used (AWS records ReEncrypt on each).
@@ -459,7 +468,12 @@ impl Kms {
         }
         self.authorize_identity_only(caller, "GenerateRandom", "*", Context::new())?;
         if let Some(store) = &req.custom_key_store_id {
-            return Err(crate::ops::custom_key_stores::no_such_store(store));
+            // Only CloudHSM key stores generate random bytes; every store
+            // here is an external key store.
+            self.store_of(&caller.account, &caller.region, store)?;
+            return Err(KmsError::UnsupportedOperation(format!(
+                "Custom key store {store} is an external key store: GenerateRandom takes a CloudHSM key store only."
+            )));
         }
         Ok(GenerateRandomResponse {
             plaintext: SecretBlob(random_bytes(n as usize)?),
@@ -509,7 +523,7 @@ impl Kms {
         dry_run(req.dry_run)?;
         let plaintext = random_bytes(len)?;
         let ctx = req.encryption_context.unwrap_or_default();
-        let (blob, material) = seal_under(&key, &ctx, &plaintext)?;
+        let (blob, material) = self.seal_under(&key, &ctx, &plaintext, xks_caller(caller, op))?;
         Ok(DataKey {
             blob,
             plaintext,
@@ -615,6 +629,34 @@ impl Kms {
         self.require_usable(&key.record)?;
         require_symmetric_encryption_key(&key, action)?;
         dry_run(dry)?;
+        // A key in an external key store: the proxy removes the outer
+        // layer first, giving back the version-1 blob of the same key and
+        // material. Any other pairing of key and blob version is invalid.
+        let inner;
+        let (blob, header_len) = match (&key.record.xks, blob.first()) {
+            (Some(x), Some(&crate::xks::XKS_BLOB_VERSION)) => {
+                let operation = if action == "ReEncryptFrom" {
+                    "ReEncrypt"
+                } else {
+                    action
+                };
+                inner = self.xks_open(
+                    &key,
+                    x,
+                    blob,
+                    header_len,
+                    ctx,
+                    &xks_caller(caller, operation),
+                )?;
+                let (inner_header, inner_len) = crypto::parse_header(&inner)?;
+                if inner_header != header || inner.first() == Some(&crate::xks::XKS_BLOB_VERSION) {
+                    return Err(KmsError::InvalidCiphertext);
+                }
+                (inner.as_slice(), inner_len)
+            }
+            (None, Some(v)) if *v != crate::xks::XKS_BLOB_VERSION => (blob, header_len),
+            _ => return Err(KmsError::InvalidCiphertext),
+        };
         let idx = header.material as usize;
         let material: &SymmetricMaterial = key
             .materials
@@ -636,10 +678,40 @@ impl Kms {
     }
 }
 
+/// Who asks a proxy: the caller and the operation.
+pub(crate) fn xks_caller<'a>(caller: &'a Caller, operation: &'a str) -> XksCaller<'a> {
+    XksCaller {
+        principal_arn: &caller.arn,
+        operation,
+    }
+}
+
+impl Kms {
+    /// Encrypts under the key's newest material ([`seal_inner`]) and, for a
+    /// key in an external key store, again under its external key through
+    /// the proxy (double encryption); returns the blob and the material id.
+    pub(crate) fn seal_under(
+        &self,
+        key: &Key,
+        ctx: &EncryptionContext,
+        plaintext: &[u8],
+        who: XksCaller<'_>,
+    ) -> Result<(Vec<u8>, crate::model::MaterialId), KmsError> {
+        let (blob, id) = seal_inner(key, ctx, plaintext)?;
+        match &key.record.xks {
+            None => Ok((blob, id)),
+            Some(x) => {
+                let (header, _) = crypto::parse_header(&blob)?;
+                Ok((self.xks_seal(key, x, &header, ctx, &blob, &who)?, id))
+            }
+        }
+    }
+}
+
 /// Encrypts under the key's newest material; returns the blob and the
 /// material id used (hexed only by the callers that show it: Encrypt
 /// does not).
-pub(crate) fn seal_under(
+pub(crate) fn seal_inner(
     key: &Key,
     ctx: &EncryptionContext,
     plaintext: &[u8],

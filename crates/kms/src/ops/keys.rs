@@ -32,28 +32,63 @@ impl Kms {
             .unwrap_or(KeySpec::SymmetricDefault);
         let origin = req.origin.unwrap_or(Origin::AwsKms);
         let usage = check_spec_and_usage(spec, req.key_usage)?;
-        // No custom key store exists here: the one named is not found, as
-        // on AWS for a store id that does not exist.
-        if let Some(store) = &req.custom_key_store_id {
-            return Err(crate::ops::custom_key_stores::no_such_store(store));
-        }
+        // Keys in an external key store (the only custom key stores here):
+        // Origin EXTERNAL_KEY_STORE with the store and the external key.
+        let xks = match (origin, &req.custom_key_store_id, &req.xks_key_id) {
+            (Origin::ExternalKeyStore, Some(store), Some(xks_key)) => {
+                if spec != KeySpec::SymmetricDefault
+                    || usage != KeyUsage::EncryptDecrypt
+                    || req.multi_region == Some(true)
+                {
+                    return Err(KmsError::UnsupportedOperation(
+                        "Keys in an external key store must be single-Region SYMMETRIC_DEFAULT ENCRYPT_DECRYPT keys.".into(),
+                    ));
+                }
+                Some(crate::model::XksKeyInfo {
+                    custom_key_store_id: store.clone(),
+                    xks_key_id: xks_key.clone(),
+                })
+            }
+            (Origin::ExternalKeyStore, None, _) => {
+                return Err(KmsError::Validation(
+                    "CustomKeyStoreId is required when Origin is EXTERNAL_KEY_STORE.".into(),
+                ))
+            }
+            (Origin::ExternalKeyStore, Some(_), None) => {
+                return Err(KmsError::Validation(
+                    "XksKeyId is required when Origin is EXTERNAL_KEY_STORE.".into(),
+                ))
+            }
+            (_, _, Some(_)) => {
+                return Err(KmsError::Validation(
+                    "XksKeyId is valid only when Origin is EXTERNAL_KEY_STORE.".into(),
+                ))
+            }
+            (Origin::AwsCloudhsm, None, None) => {
+                return Err(KmsError::Validation(
+                    "CustomKeyStoreId is required when Origin is AWS_CLOUDHSM.".into(),
+                ))
+            }
+            // A store with another origin: ferrokms has no CloudHSM key
+            // store, so the store named is one it cannot use (below, after
+            // the authorization).
+            (_, Some(_), None) => None,
+            (_, None, None) => None,
+        };
         match origin {
             Origin::AwsKms => {}
+            Origin::ExternalKeyStore if xks.is_some() => {}
             // ML-DSA and ML-KEM private keys have no import format ferrokms
             // accepts.
             Origin::External
                 if !matches!(spec, KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87)
                     && !spec.is_ml_kem() => {}
+            Origin::AwsCloudhsm => {}
             _ => {
                 return Err(KmsError::UnsupportedOperation(format!(
                     "Origin {origin} is not supported for key spec {spec} by this ferrokms version."
                 )))
             }
-        }
-        if req.xks_key_id.is_some() {
-            return Err(KmsError::UnsupportedOperation(
-                "Custom key stores are not supported by ferrokms.".into(),
-            ));
         }
         let mut tags = req.tags.unwrap_or_default();
         validate_request_tags(&tags)?;
@@ -79,6 +114,14 @@ impl Kms {
         self.authorize_identity_only(caller, "CreateKey", "*", cond.clone())?;
         if !tags.is_empty() {
             self.authorize_create_key_tags(caller, cond)?;
+        }
+        if let (None, Some(store)) = (&xks, &req.custom_key_store_id) {
+            // Every store here is an external key store: a CloudHSM key
+            // (or AWS_KMS origin) cannot go in it.
+            self.store_of(&caller.account, &caller.region, store)?;
+            return Err(KmsError::UnsupportedOperation(format!(
+                "Custom key store {store} is an external key store: keys in it have Origin EXTERNAL_KEY_STORE."
+            )));
         }
         let given_policy = match &req.policy {
             Some(p) => Some(self.validate_key_policy(p)?),
@@ -123,6 +166,7 @@ impl Kms {
                     replica_regions: Vec::new(),
                 })
             }),
+            xks: None,
         };
         if let Some(parsed) = &given_policy {
             self.check_lockout(
@@ -132,6 +176,15 @@ impl Kms {
                 req.bypass_policy_lockout_safety_check,
             )?;
         }
+        // Keys in external key stores are created one at a time, from the
+        // check that their external key is unused to the key being stored:
+        // two requests naming the same external key cannot both pass.
+        let _one_xks_key_at_a_time = xks.as_ref().map(|_| self.xks_create.lock());
+        if let Some(x) = &xks {
+            self.check_new_xks_key(caller, &x.custom_key_store_id, &x.xks_key_id)?;
+        }
+        let mut record = record;
+        record.xks = xks.map(Box::new);
         let key = if origin == Origin::External {
             if self.state.read().keys.contains_key(&record.addr) {
                 return Err(already_exists(&record.addr));

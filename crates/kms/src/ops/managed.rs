@@ -136,6 +136,7 @@ impl Kms {
             materials: Vec::new(),
             imported: None,
             mrk: None,
+            xks: None,
         };
         let key = self.insert_new_key(record, None)?;
         let w = self.writer.lock();

@@ -68,6 +68,14 @@ impl Kms {
     /// multi-Region configuration of a multi-Region key.
     pub(crate) fn metadata(&self, r: &KeyRecord) -> KeyMetadata {
         let mut m = KeyMetadata::at(r, self.clock.now_ms());
+        // A key in an external key store that is not connected cannot be
+        // used: AWS shows it Unavailable.
+        if let Some(x) = &r.xks {
+            if m.key_state == KeyState::Enabled && !self.store_connected(x) {
+                m.key_state = KeyState::Unavailable;
+                m.enabled = false;
+            }
+        }
         if let (Some(kind), Some((primary, replicas))) =
             (r.multi_region_key_type(), self.mrk_members(r))
         {
@@ -235,6 +243,7 @@ impl Kms {
                 primary_region: r.addr.region.clone(),
                 replica_regions: Vec::new(),
             })),
+            xks: None,
         };
         if let Some(parsed) = &given_policy {
             let checked = self.check_lockout(

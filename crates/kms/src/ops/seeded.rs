@@ -438,6 +438,7 @@ impl Kms {
                     },
                 })
             }),
+            xks: None,
         }
     }
 }

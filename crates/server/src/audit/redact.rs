@@ -23,6 +23,11 @@ const NEVER_LOGGED: &[&str] = &[
     "SecretAccessKey",
     "Password",
     "Recipient",
+    // CreateCustomKeyStore / UpdateCustomKeyStore: the proxy credential's
+    // secret (inside XksProxyAuthenticationCredential) and a CloudHSM
+    // key store's password.
+    "RawSecretAccessKey",
+    "KeyStorePassword",
 ];
 
 /// Request parameters as CloudTrail shows them (see [`request_parameters`]),
@@ -204,6 +209,7 @@ pub fn response_elements(op: &str, response: &[u8]) -> Vec<u8> {
         "CancelKeyDeletion",
         "CreateGrant",
         "ReplicateKey",
+        "CreateCustomKeyStore",
     ];
     if !KEPT.contains(&op) {
         return Vec::new();
@@ -273,6 +279,15 @@ mod tests {
             params(&body),
             json!({"keyId": "alias/a", "encryptionContext": {"Tenant": "x"}, "grantTokens": ["t"]})
         );
+    }
+
+    #[test]
+    fn custom_key_store_parameters_leave_out_the_proxy_secret() {
+        let body = json!({"CustomKeyStoreName": "s", "XksProxyAuthenticationCredential": {"AccessKeyId": "ABCDEFGHIJKLMNOPQRST", "RawSecretAccessKey": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}, "KeyStorePassword": "hunter22"});
+        let text = String::from_utf8(clean_json(&body)).unwrap();
+        assert!(!text.contains("c2VjcmV0"), "{text}");
+        assert!(!text.contains("hunter22"), "{text}");
+        assert!(text.contains("ABCDEFGHIJKLMNOPQRST"), "{text}");
     }
 
     #[test]
