@@ -567,7 +567,8 @@ def test_the_proxys_own_authorization_sees_the_kms_caller(acct, proxy, cred, fer
 
 def test_a_kms_without_xks_ca_file_trusts_no_proxy(server_factory, proxy, cred):
     """Without --xks-ca-file no certificate is trusted (never the system's
-    store, never unverified): the proxy's TLS handshake fails."""
+    store, never unverified) and no proxy is ever dialled: the answer is
+    AWS's TLS failure."""
     s = server_factory(in_memory=True, dev=True)
     kms = conftest.make_client(s.endpoint, conftest.fresh_account(), "x")
     err = expect_error(lambda: create_store(kms, proxy, cred), "XksProxyUriUnreachableException")

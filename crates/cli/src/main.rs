@@ -681,13 +681,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let xks_tls = ferrokms_server::xks_client::client_tls(args.xks_ca_file.as_deref())?;
-    app.kms
-        .set_xks_transport(Arc::new(ferrokms_server::xks_client::XksClient::new(
-            xks_tls,
-            std::time::Duration::from_millis(args.xks_timeout_ms),
-            runtime.handle().clone(),
-        )));
+    // Without --xks-ca-file no proxy is trusted, so none is ever dialled:
+    // a store's endpoint cannot make this server open connections to
+    // hosts of a caller's choosing (it answers XksProxyUriUnreachable).
+    if let Some(ca) = args.xks_ca_file.as_deref() {
+        let xks_tls = ferrokms_server::xks_client::client_tls(Some(ca))?;
+        app.kms
+            .set_xks_transport(Arc::new(ferrokms_server::xks_client::XksClient::new(
+                xks_tls,
+                std::time::Duration::from_millis(args.xks_timeout_ms),
+                runtime.handle().clone(),
+            )));
+    }
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

@@ -259,7 +259,9 @@ fn call<T: for<'de> Deserialize<'de>>(
     suffix: &str,
     body: &impl Serialize,
 ) -> Result<T, XksFailure> {
-    let transport = transport.ok_or(XksFailure::Connect)?;
+    // No transport: the server trusts no proxy (`serve` without
+    // --xks-ca-file) and dials none; said as AWS says a TLS failure.
+    let transport = transport.ok_or(XksFailure::Tls)?;
     let body = serde_json::to_vec(body).map_err(|_| XksFailure::Malformed)?;
     let req = XksRequest {
         endpoint: target.endpoint,
