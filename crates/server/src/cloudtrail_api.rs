@@ -435,7 +435,7 @@ impl Protocol for TrailRequest {
     }
 
     fn call(&mut self) -> Self::Call {
-        (std::mem::take(&mut self.op), std::mem::take(&mut self.body))
+        (self.op.clone(), std::mem::take(&mut self.body))
     }
 
     fn operate(app: &App, (op, body): Self::Call, caller: Caller) -> Operated<Vec<u8>> {
