@@ -261,7 +261,8 @@ def test_console_calls_are_audited_as_the_signed_in_user(server_factory, tmp_pat
 
 @pytest.mark.skipif(_browser_skip_reason() is not None, reason=_browser_skip_reason() or "")
 def test_console_in_chromium(srv, A, B, tmp_path):
-    user = A.user(allow("kms:*"), allow("access-analyzer:ValidatePolicy"))
+    # The key page reads the key's history (CloudTrail LookupEvents).
+    user = A.user(allow("kms:*"), allow("access-analyzer:ValidatePolicy"), allow("cloudtrail:LookupEvents"))
     key = A.kms.create_key(Description="console test key")["KeyMetadata"]
     alias = "alias/console-demo"
     A.kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
@@ -388,3 +389,65 @@ def test_console_in_chromium(srv, A, B, tmp_path):
     bad = make_client(srv.endpoint, user.creds["AccessKeyId"], user.creds["SecretAccessKey"] + "x", service="sts")
     err = expect_error(bad.get_caller_identity, "SignatureDoesNotMatch", status=403)
     assert out["wrongSecretError"] == f"SignatureDoesNotMatch: {err.response['Error']['Message']}", out
+
+
+@pytest.mark.skipif(_browser_skip_reason() is not None, reason=_browser_skip_reason() or "")
+def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_path):
+    # A --dev server on a data dir: it keeps the audit trail History reads.
+    from accounts import Account
+    from conftest import fresh_account
+
+    s = server_factory(dev=True)
+    acct = Account(s, fresh_account())
+    user = acct.user(allow("kms:*"), allow("cloudtrail:LookupEvents"), allow("access-analyzer:ValidatePolicy"))
+    key = acct.kms.create_key(Description="history")["KeyMetadata"]
+    acct.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    # A user with no policy: the key policy delegates to IAM, which allows nothing.
+    stranger = acct.user()
+    expect_error(stranger.kms.encrypt, "AccessDeniedException", KeyId=key["KeyId"], Plaintext=b"x")
+    ct = make_client(s.endpoint, acct.id, "x", service="cloudtrail")
+    by_key = [{"AttributeKey": "ResourceName", "AttributeValue": key["KeyId"]}]
+    # The writer flushes every few milliseconds: a bounded wait for the denial.
+    deadline = time.monotonic() + 10
+    while True:
+        events = ct.lookup_events(LookupAttributes=by_key)["Events"]
+        if any(e["Username"] == stranger.name for e in events) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    refused = next(e for e in events if e["Username"] == stranger.name)
+    record = json.loads(refused["CloudTrailEvent"])
+
+    shots = Path(os.environ.get("FERROKMS_CONSOLE_SCREENSHOTS", str(tmp_path / "shots")))
+    shots.mkdir(parents=True, exist_ok=True)
+    env = browser_env(
+        s.endpoint,
+        tmp_path,
+        shots,
+        CONSOLE_USER=json.dumps({"accessKeyId": user.creds["AccessKeyId"], "secretAccessKey": user.creds["SecretAccessKey"]}),
+        CONSOLE_KEY=json.dumps({"keyId": key["KeyId"]}),
+    )
+    out = browser(env, tmp_path, shots, mode="history")
+
+    rows = out["historyRows"]
+    # Newest first: the events boto3 got before, in the same order, after
+    # the browser's own newer calls (DescribeKey, GetKeyPolicy...).
+    before = {e["EventId"] for e in events}
+    assert [r["eventId"] for r in rows if r["eventId"] in before] == [e["EventId"] for e in events], (rows, events)
+    assert {r["user"] for r in rows if r["eventId"] not in before} <= {user.name}, rows
+    assert [r["time"] for r in rows] == sorted((r["time"] for r in rows), reverse=True), rows
+    denied = next(r for r in rows if r["eventId"] == refused["EventId"])
+    assert denied["user"] == stranger.name and denied["event"] == "Encrypt", denied
+    assert denied["outcome"].startswith("Denied"), denied
+    assert any(r["user"] == "root" and r["event"] == "Encrypt" and r["outcome"] == "Allowed" for r in rows), rows
+    # The denial opened: AWS's message, the decision the record keeps, and
+    # what would allow it, in `ferrokms policy explain`'s words.
+    d = out["denial"]
+    assert d["open"] is True and out["denialClosedByKeyboard"] is True, out
+    assert d["message"] == f"AccessDeniedException: {record['errorMessage']}", d
+    assert d["decisions"] and d["decisions"][0].startswith(f"kms:Encrypt on {key['Arn']}: denied"), d
+    assert d["fixes"] == record["ferrokmsExplanation"] and d["fixes"], d
+    assert any(stranger.arn in f for f in d["fixes"]), d
+    assert out["historyFitsNarrow"] is True, out
+    assert out["pageErrors"] == [] and out["consoleErrors"] == [], out
+    for name in ["history", "history-denial"]:
+        assert (shots / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

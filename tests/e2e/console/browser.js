@@ -10,6 +10,7 @@
 //   CONSOLE_ROLE           JSON {accessKeyId, secretAccessKey, sessionToken}: a role session
 //   CONSOLE_BIG_USER       JSON {accessKeyId, secretAccessKey}: a user of an account of 1,000 keys
 //   CONSOLE_KEY            JSON {keyId, alias, lockoutPolicy, newPolicy}
+//                          (mode "history": {keyId} only)
 //   CONSOLE_LINT           "available" or "unavailable" (whether the server has ValidatePolicy)
 //   CONSOLE_SCREENSHOTS    a directory for the PNG screenshots
 //   CHROMIUM               the browser (default /usr/bin/chromium)
@@ -22,8 +23,10 @@ const { chromium } = require("playwright-core");
 
 const STEP_TIMEOUT = 15000;
 const url = process.env.FERROKMS_CONSOLE_URL;
-// "full" (the default) or "sign-in" (sign in, see the keys page, stop:
-// only CONSOLE_USER is needed).
+// "full" (the default), "sign-in" (sign in, see the keys page, stop:
+// only CONSOLE_USER is needed) or "history" (sign in, open CONSOLE_KEY's
+// page, read its History and open its first denial: CONSOLE_USER and
+// CONSOLE_KEY).
 const mode = process.argv[2] || "full";
 const env = (name) => JSON.parse(process.env[name] || "null");
 const user = env("CONSOLE_USER");
@@ -131,6 +134,49 @@ async function run(context) {
     await page.locator("table[aria-label=Keys] tbody tr td.state-Enabled").first().waitFor();
     out.rows = await page.locator("table[aria-label=Keys] tbody tr").count();
     out.userAgent = await page.evaluate(() => navigator.userAgent);
+    begin("done");
+    return;
+  }
+
+  if (mode === "history") {
+    begin("sign in");
+    await signIn(page, user);
+    await page.getByRole("heading", { name: "Keys" }).waitFor();
+    begin("history");
+    await page.goto(url + `#/keys/${encodeURIComponent(key.keyId)}`);
+    await page.getByRole("heading", { name: "History" }).waitFor();
+    await page.locator('.history-status[data-history="done"]').waitFor();
+    const rows = page.locator("table[aria-label=History] tbody tr");
+    out.historyRows = await Promise.all((await rows.all()).map(async (r) => ({
+      time: (await r.locator("td").nth(0).textContent()).trim(),
+      user: (await r.locator("td").nth(1).textContent()).trim(),
+      event: (await r.locator("td").nth(2).textContent()).trim(),
+      outcome: (await r.locator("td").nth(3).locator("summary, span").first().textContent()).trim(),
+      eventId: await r.getAttribute("data-event-id"),
+    })));
+    out.historyStatus = (await page.locator(".history-status").textContent()).trim();
+    await page.locator("section.history").scrollIntoViewIfNeeded();
+    await shot(page, "history");
+    begin("open a denial");
+    const denial = page.locator("table[aria-label=History] details.denial").first();
+    await denial.locator("summary").click();
+    await denial.locator(".denial-message").waitFor();
+    out.denial = {
+      open: await denial.evaluate((d) => d.open),
+      message: (await denial.locator(".denial-message").textContent()).trim(),
+      decisions: (await denial.locator("ul.decisions > li").allTextContents()).map((t) => t.trim()),
+      fixes: (await denial.locator("ul.fixes > li").allTextContents()).map((t) => t.trim()),
+    };
+    await denial.scrollIntoViewIfNeeded();
+    await shot(page, "history-denial");
+    // The keyboard opens and closes it too.
+    await denial.locator("summary").focus();
+    await page.keyboard.press("Enter");
+    out.denialClosedByKeyboard = !(await denial.evaluate((d) => d.open));
+    begin("narrow history");
+    await page.setViewportSize({ width: 390, height: 800 });
+    out.historyFitsNarrow = await noHorizontalOverflow(page);
+    await page.setViewportSize({ width: 1280, height: 800 });
     begin("done");
     return;
   }

@@ -358,6 +358,116 @@ export async function renderKey(app, view, ref, current) {
   view.append(h("h2", {}, "Key policy"));
   if (policy.ok) view.append(await policyEditor(app, id, policy.ok.Policy || "{}"));
   else view.append(h("p", { class: "error" }, policy.error));
+
+  // The key's audit records (CloudTrail LookupEvents).
+  view.append(h("h2", { id: "history-title" }, "History"));
+  view.append(history(app, meta.Arn, current));
+}
+
+// --- history ----------------------------------------------------------------
+
+/** Pages of LookupEvents one "Load older events" click asks for, at most. */
+const HISTORY_PAGE = 50;
+
+/**
+ * The key's events, newest first, from CloudTrail's LookupEvents (the
+ * server's audit trail): time, user, event, outcome; a denial opens to its
+ * explanation (the AccessDenied message, the decisions the record keeps,
+ * and what would allow it, as `ferrokms policy explain` words it).
+ */
+function history(app, keyArn, current) {
+  const s = app.session;
+  const err = errorBox();
+  const status = h("p", { class: "muted history-status", "aria-live": "polite", "data-history": "loading" }, "Loading the key's history…");
+  const tbody = h("tbody");
+  const tbl = h("div", { class: "table-wrap" }, h("table", { "aria-label": "History" },
+    h("thead", {}, h("tr", {},
+      h("th", { scope: "col" }, "Time"),
+      h("th", { scope: "col" }, "User"),
+      h("th", { scope: "col" }, "Event"),
+      h("th", { scope: "col" }, "Outcome"))),
+    tbody));
+  tbl.hidden = true;
+  const more = h("button", { type: "button", class: "secondary" }, "Load older events");
+  more.hidden = true;
+  const refresh = h("button", { type: "button", class: "secondary" }, "Refresh history");
+  let next = null;
+  let shown = 0;
+  const load = async (reset) => {
+    if (reset) {
+      tbody.textContent = "";
+      next = null;
+      shown = 0;
+    }
+    const params = { LookupAttributes: [{ AttributeKey: "ResourceName", AttributeValue: keyArn }], MaxResults: HISTORY_PAGE };
+    if (next) params.NextToken = next;
+    const page = await s.cloudtrail("LookupEvents", params);
+    if (!current()) return;
+    for (const e of page.Events || []) {
+      tbody.append(historyRow(e));
+      shown++;
+    }
+    next = page.NextToken || null;
+    more.hidden = !next;
+    tbl.hidden = shown === 0;
+    status.dataset.history = "done";
+    status.textContent = shown
+      ? `${shown} event${shown === 1 ? "" : "s"}, newest first${next ? " (older ones: Load older events)" : ""}.`
+      : next ? "No events in the newest part of the trail: Load older events." : "No events for this key in the audit trail.";
+  };
+  const run = (button, reset) => busy(button, err, async () => {
+    try {
+      await load(reset);
+    } catch (e) {
+      status.dataset.history = "failed";
+      status.textContent = "History unavailable.";
+      throw e;
+    }
+  });
+  more.addEventListener("click", () => run(more, false));
+  refresh.addEventListener("click", () => run(refresh, true));
+  run(refresh, true);
+  return h("section", { "aria-labelledby": "history-title", class: "history" },
+    status, tbl, h("div", { class: "actions" }, more, refresh), err);
+}
+
+/** One event as a row; a denial with its explanation, opened on demand. */
+function historyRow(e) {
+  let rec = {};
+  try {
+    rec = JSON.parse(e.CloudTrailEvent || "{}");
+  } catch {
+    rec = {};
+  }
+  const when = e.EventTime ? new Date(e.EventTime * 1000).toISOString().replace(".000Z", "Z") : "";
+  const who = rec.userIdentity && rec.userIdentity.arn ? rec.userIdentity.arn : e.Username || "";
+  const outcome = h("td", { class: "outcome" });
+  const denied = rec.errorCode === "AccessDeniedException" || rec.errorCode === "AccessDenied";
+  if (!rec.errorCode) {
+    outcome.append(h("span", { class: "allowed" }, "Allowed"));
+  } else if (!denied) {
+    outcome.append(h("span", { class: "failed" }, rec.errorCode));
+  } else {
+    const decisions = Array.isArray(rec.ferrokmsAuthorization) ? rec.ferrokmsAuthorization : [];
+    const fixes = Array.isArray(rec.ferrokmsExplanation) ? rec.ferrokmsExplanation : [];
+    const firstArn = rec.resources && rec.resources[0] ? rec.resources[0].ARN : "";
+    outcome.append(h("details", { class: "denial" },
+      h("summary", {}, h("span", { class: "denied" }, "Denied"), " — why?"),
+      h("p", { class: "denial-message" }, `${rec.errorCode}: ${rec.errorMessage || ""}`),
+      decisions.length
+        ? [h("h3", {}, "Decisions"), h("ul", { class: "decisions" }, decisions.map((d) => h("li", {},
+          `${d.action} on ${d.resource || firstArn}: ${d.allowed ? "allowed" : "denied"}${d.decision ? ` (${d.decision})` : ""}`,
+          d.statements && d.statements.length ? h("ul", {}, d.statements.map((st) => h("li", { class: "statement" }, st))) : null)))]
+        : h("p", { class: "muted" }, "The record keeps no decision (another account's call, or the request failed before any)."),
+      fixes.length
+        ? [h("h3", {}, "What would allow it"), h("ul", { class: "fixes" }, fixes.map((f) => h("li", {}, f)))]
+        : null));
+  }
+  return h("tr", { "data-event-id": e.EventId },
+    h("td", { class: "time" }, when),
+    h("td", { class: "user" }, h("span", { title: who }, e.Username || who)),
+    h("td", {}, e.EventName || ""),
+    outcome);
 }
 
 function table(label, head, rows) {
