@@ -399,7 +399,13 @@ def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_
 
     s = server_factory(dev=True)
     acct = Account(s, fresh_account())
-    user = acct.user(allow("kms:*"), allow("cloudtrail:LookupEvents"), allow("access-analyzer:ValidatePolicy"))
+    user = acct.user(
+        allow("kms:*"),
+        allow("cloudtrail:LookupEvents"),
+        allow("access-analyzer:ValidatePolicy"),
+        # The simulator: the account's users and roles, and IAM's simulation.
+        allow(["iam:ListUsers", "iam:ListRoles", "iam:SimulatePrincipalPolicy", "iam:SimulateCustomPolicy"]),
+    )
     key = acct.kms.create_key(Description="history")["KeyMetadata"]
     acct.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
     # A user with no policy: the key policy delegates to IAM, which allows nothing.
@@ -425,6 +431,7 @@ def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_
         shots,
         CONSOLE_USER=json.dumps({"accessKeyId": user.creds["AccessKeyId"], "secretAccessKey": user.creds["SecretAccessKey"]}),
         CONSOLE_KEY=json.dumps({"keyId": key["KeyId"]}),
+        CONSOLE_SIM=json.dumps({"denied": stranger.arn, "allowed": user.arn, "other": f"arn:aws:iam::{fresh_account()}:root"}),
     )
     out = browser(env, tmp_path, shots, mode="history")
 
@@ -448,6 +455,28 @@ def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_
     assert d["fixes"] == record["ferrokmsExplanation"] and d["fixes"], d
     assert any(stranger.arn in f for f in d["fixes"]), d
     assert out["historyFitsNarrow"] is True, out
+
+    # Live simulation (IAM's simulator with the key policy): the user with
+    # no policy is denied, the user allowed kms:* is allowed by its identity
+    # policy through the key policy's delegation; another account's root is
+    # not named by the key policy.
+    iam = make_client(s.endpoint, acct.id, "x", service="iam")
+    for who, got in [(stranger.arn, out["simDenied"]), (user.arn, out["simAllowed"])]:
+        want = iam.simulate_principal_policy(
+            PolicySourceArn=who,
+            ActionNames=["kms:Encrypt"],
+            ResourceArns=[key["Arn"]],
+            ResourcePolicy=acct.kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"],
+            CallerArn=who,
+            ContextEntries=[{"ContextKeyName": "kms:EncryptionContext:app", "ContextKeyValues": ["demo"], "ContextKeyType": "string"}],
+        )["EvaluationResults"][0]
+        assert got["decision"] == want["EvalDecision"], (got, want)
+        assert len(got["matched"]) == len(want["MatchedStatements"]), (got, want)
+    assert out["simDenied"]["decision"] == "implicitDeny" and out["simDenied"]["text"].startswith("Denied"), out
+    assert out["simDenied"]["fixes"] and any(stranger.arn in f for f in out["simDenied"]["fixes"]), out
+    assert out["simAllowed"]["decision"] == "allowed" and out["simAllowed"]["text"].startswith("Allowed"), out
+    assert out["simAllowed"]["matched"] and out["simAllowed"]["fixes"] == [], out
+    assert out["simOther"]["decision"] == "implicitDeny", out
     assert out["pageErrors"] == [] and out["consoleErrors"] == [], out
-    for name in ["history", "history-denial"]:
+    for name in ["history", "history-denial", "simulate-denied", "simulate-allowed"]:
         assert (shots / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

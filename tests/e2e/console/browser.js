@@ -11,6 +11,7 @@
 //   CONSOLE_BIG_USER       JSON {accessKeyId, secretAccessKey}: a user of an account of 1,000 keys
 //   CONSOLE_KEY            JSON {keyId, alias, lockoutPolicy, newPolicy}
 //                          (mode "history": {keyId} only)
+//   CONSOLE_SIM            JSON {denied, allowed, other}: principal ARNs for the simulation (mode "history")
 //   CONSOLE_LINT           "available" or "unavailable" (whether the server has ValidatePolicy)
 //   CONSOLE_SCREENSHOTS    a directory for the PNG screenshots
 //   CHROMIUM               the browser (default /usr/bin/chromium)
@@ -34,6 +35,7 @@ const bigUser = env("CONSOLE_BIG_USER");
 const role = env("CONSOLE_ROLE");
 const key = env("CONSOLE_KEY");
 const lintMode = process.env.CONSOLE_LINT;
+const sim = env("CONSOLE_SIM");
 const shots = process.env.CONSOLE_SCREENSHOTS;
 
 const out = { steps: [], consoleErrors: [], expectedNetworkErrors: [], pageErrors: [] };
@@ -173,6 +175,35 @@ async function run(context) {
     await denial.locator("summary").focus();
     await page.keyboard.press("Enter");
     out.denialClosedByKeyboard = !(await denial.evaluate((d) => d.open));
+    // Live simulation: a denied and an allowed request, and another account's root.
+    const simulate = async (principal, arn) => {
+      const select = page.getByLabel("Principal", { exact: true });
+      await select.locator(`option[value="${principal}"]`).waitFor({ state: "attached" });
+      await select.selectOption(principal);
+      if (arn) await page.getByLabel(/^Principal ARN/).fill(arn);
+      await page.getByLabel("Action", { exact: true }).selectOption("kms:Encrypt");
+      await page.getByLabel(/^Context values/).fill("kms:EncryptionContext:app=demo");
+      await page.locator(".sim-outcome").evaluateAll((els) => els.forEach((e) => e.remove()));
+      await page.getByRole("button", { name: "Simulate", exact: true }).click();
+      const res = page.locator(".sim-outcome");
+      await res.waitFor();
+      return {
+        decision: await res.getAttribute("data-decision"),
+        text: (await res.locator(".sim-decision").textContent()).trim(),
+        matched: (await res.locator("ul.sim-matched > li").allTextContents()).map((t) => t.trim()),
+        fixes: (await res.locator("ul.sim-fixes > li").allTextContents()).map((t) => t.trim()),
+      };
+    };
+    begin("simulate denied");
+    out.simDenied = await simulate(sim.denied);
+    await page.locator("section.simulate").scrollIntoViewIfNeeded();
+    await shot(page, "simulate-denied");
+    begin("simulate allowed");
+    out.simAllowed = await simulate(sim.allowed);
+    await page.locator("section.simulate").scrollIntoViewIfNeeded();
+    await shot(page, "simulate-allowed");
+    begin("simulate another account");
+    out.simOther = await simulate("Other principal (ARN)…", sim.other);
     begin("narrow history");
     await page.setViewportSize({ width: 390, height: 800 });
     out.historyFitsNarrow = await noHorizontalOverflow(page);

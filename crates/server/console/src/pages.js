@@ -356,8 +356,16 @@ export async function renderKey(app, view, ref, current) {
 
   // The key policy.
   view.append(h("h2", {}, "Key policy"));
-  if (policy.ok) view.append(await policyEditor(app, id, policy.ok.Policy || "{}"));
-  else view.append(h("p", { class: "error" }, policy.error));
+  let policyText = null;
+  if (policy.ok) {
+    const ed = await policyEditor(app, id, policy.ok.Policy || "{}");
+    policyText = ed.text;
+    view.append(ed.section);
+  } else view.append(h("p", { class: "error" }, policy.error));
+
+  // Live simulation against the key policy (IAM's policy simulator).
+  view.append(h("h2", { id: "simulate-title" }, "Simulate a request"));
+  view.append(simulator(app, meta, () => (policyText ? policyText() : policy.ok ? policy.ok.Policy : null), current));
 
   // The key's audit records (CloudTrail LookupEvents).
   view.append(h("h2", { id: "history-title" }, "History"));
@@ -619,7 +627,126 @@ async function policyEditor(app, id, policy) {
     note.textContent = "Policy saved.";
   }));
   const id2 = `lbl${++uid}`;
-  return h("section", { "aria-labelledby": id2 },
+  const section = h("section", { "aria-labelledby": id2 },
     h("p", { id: id2, class: "muted" }, "Edit the key policy (JSON). Findings appear in place as you type; Save calls PutKeyPolicy. Tab moves on to the next control."),
     holder, status, h("div", { class: "actions" }, save), err, note);
+  return { section, text: () => editor.text() };
+}
+
+// --- live simulation ------------------------------------------------------------
+
+const SIM_ACTIONS = [
+  "kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
+  "kms:GenerateDataKeyWithoutPlaintext", "kms:Sign", "kms:Verify", "kms:GenerateMac", "kms:VerifyMac",
+  "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:CreateGrant", "kms:ListGrants",
+  "kms:EnableKey", "kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:TagResource",
+];
+/** Context keys whose values are not strings (IAM's ContextKeyType). */
+const CONTEXT_TYPES = {
+  "aws:sourceip": "ip", "aws:securetransport": "boolean", "aws:multifactorauthpresent": "boolean",
+  "kms:grantisforawsresource": "boolean", "aws:currenttime": "date", "aws:epochtime": "numeric",
+};
+const OTHER = "Other principal (ARN)…";
+
+/**
+ * Simulates one request on this key with IAM's policy simulator, the key
+ * policy (as it is in the editor) passed as the resource policy: a user
+ * or role of the account (SimulatePrincipalPolicy: its own policies), or
+ * any other principal by ARN, a role session or another account's root
+ * (SimulateCustomPolicy: an identity policy allowing the action stands for
+ * the policies the caller's account would need, so the answer is the key
+ * policy's part).
+ */
+function simulator(app, meta, policyText, current) {
+  const s = app.session;
+  const who = field("Principal", { tag: "select", name: "sim-principal" });
+  const other = field("Principal ARN", { name: "sim-arn", spellcheck: "false", placeholder: "arn:aws:iam::444455556666:root" }, "(a role session, another account's root…)");
+  other.wrap.hidden = true;
+  const action = selectField("Action", SIM_ACTIONS, "kms:Encrypt");
+  const ctx = field("Context values", { tag: "textarea", name: "sim-context", rows: 3, spellcheck: "false", placeholder: "kms:EncryptionContext:app=demo" }, "(one KEY=VALUE a line)");
+  const err = errorBox();
+  const button = h("button", { type: "submit" }, "Simulate");
+  const result = h("div", { class: "sim-result", "aria-live": "polite" });
+  const form = h("form", { class: "inline simulate", "aria-label": "Simulate a request" }, who.wrap, other.wrap, action.wrap, ctx.wrap, button);
+  who.input.append(h("option", { value: "" }, "Loading principals…"));
+  who.input.addEventListener("change", () => {
+    other.wrap.hidden = who.input.value !== OTHER;
+  });
+  (async () => {
+    const [users, roles] = await Promise.all([maybe(s.query("iam", "ListUsers", { MaxItems: "1000" })), maybe(s.query("iam", "ListRoles", { MaxItems: "1000" }))]);
+    if (!current()) return;
+    who.input.textContent = "";
+    const arns = (r, tag) => (r.ok ? [...r.ok.querySelectorAll(`${tag} > member > Arn`)].map((n) => n.textContent) : []);
+    for (const a of [...arns(users, "Users"), ...arns(roles, "Roles")]) who.input.append(h("option", { value: a }, a));
+    who.input.append(h("option", { value: OTHER }, OTHER));
+    if (users.error && roles.error) {
+      who.input.value = OTHER;
+      other.wrap.hidden = false;
+    }
+  })();
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    busy(button, err, async () => {
+      result.textContent = "";
+      const params = { "ActionNames.member.1": action.input.value, "ResourceArns.member.1": meta.Arn };
+      const text = policyText();
+      if (text) params.ResourcePolicy = text;
+      let n = 0;
+      for (const line of ctx.input.value.split("\n")) {
+        const i = line.indexOf("=");
+        if (i <= 0) continue;
+        const key = line.slice(0, i).trim();
+        const pre = `ContextEntries.member.${++n}`;
+        params[`${pre}.ContextKeyName`] = key;
+        params[`${pre}.ContextKeyValues.member.1`] = line.slice(i + 1).trim();
+        params[`${pre}.ContextKeyType`] = CONTEXT_TYPES[key.toLowerCase()] || "string";
+      }
+      let principal = who.input.value;
+      let doc;
+      if (principal === OTHER || !principal) {
+        principal = other.input.value.trim();
+        params.CallerArn = principal;
+        params["PolicyInputList.member.1"] = JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: action.input.value, Resource: "*" }] });
+        doc = await s.query("iam", "SimulateCustomPolicy", params);
+      } else {
+        params.PolicySourceArn = principal;
+        if (principal.includes(":user/")) params.CallerArn = principal;
+        doc = await s.query("iam", "SimulatePrincipalPolicy", params);
+      }
+      result.append(simulationResult(doc, principal, action.input.value, meta.Arn));
+    });
+  });
+  return h("section", { "aria-labelledby": "simulate-title", class: "simulate" },
+    h("p", { class: "muted" }, "The decision IAM's policy simulator reaches for this key with the key policy as it is in the editor above (saved or not). Another account's principal is simulated as if its own account allowed the action: the answer is the key policy's part."),
+    form, err, result);
+}
+
+function simulationResult(doc, principal, action, keyArn) {
+  const r = doc.querySelector("EvaluationResults > member");
+  if (!r) return h("p", { class: "error" }, "The simulator gave no result.");
+  const get = (el, tag) => el.querySelector(`:scope > ${tag}`)?.textContent || "";
+  const decision = get(r, "EvalDecision");
+  const matched = [...r.querySelectorAll(":scope > MatchedStatements > member")].map((m) => {
+    const pos = (t) => `${m.querySelector(`${t} > Line`)?.textContent || "?"}:${m.querySelector(`${t} > Column`)?.textContent || "?"}`;
+    return `${get(m, "SourcePolicyType")} policy ${get(m, "SourcePolicyId")}, lines ${pos("StartPosition")}–${pos("EndPosition")}`;
+  });
+  const missing = [...r.querySelectorAll(":scope > MissingContextValues > member")].map((m) => m.textContent);
+  const details = [...r.querySelectorAll(":scope > EvalDecisionDetails > entry")].map((e) => [get(e, "key"), get(e, "value")]);
+  const allowed = decision === "allowed";
+  const fixes = [];
+  if (!allowed) {
+    const bad = details.filter(([, v]) => v !== "allowed").map(([k]) => k);
+    if (decision === "explicitDeny") {
+      fixes.push(`A Deny statement that matches ${action} for ${principal} on ${keyArn} decides it: remove or narrow it (an explicit deny wins over every allow).`);
+    } else {
+      if (bad.some((k) => /resource/i.test(k)) || !details.length) fixes.push(`Name ${principal} (or its account) in a key policy statement allowing ${action}.`);
+      if (bad.some((k) => /iam/i.test(k))) fixes.push(`Attach an identity-based policy allowing ${action} on ${keyArn} to ${principal}, with the key policy delegating to its account.`);
+    }
+  }
+  return h("div", { class: `sim-outcome ${allowed ? "sim-allowed" : "sim-denied"}`, "data-decision": decision },
+    h("p", { class: "sim-decision" }, h("strong", {}, allowed ? "Allowed" : "Denied"), ` — ${decision}: ${principal} → ${action} on ${keyArn}`),
+    details.length ? h("ul", { class: "sim-details" }, details.map(([k, v]) => h("li", {}, `${k}: ${v}`))) : null,
+    matched.length ? [h("h3", {}, "Statements that decided it"), h("ul", { class: "sim-matched" }, matched.map((m) => h("li", {}, m)))] : h("p", { class: "muted" }, "No statement matched."),
+    missing.length ? h("p", { class: "muted" }, `Context keys the policies read that were not given: ${missing.join(", ")}`) : null,
+    fixes.length ? [h("h3", {}, "What would allow it"), h("ul", { class: "sim-fixes" }, fixes.map((f) => h("li", {}, f)))] : null);
 }
