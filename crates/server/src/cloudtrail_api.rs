@@ -35,8 +35,12 @@ pub const SIGNING_NAME: &str = "cloudtrail";
 
 /// Every CloudTrail operation ferrokms serves, sorted by name: each acts
 /// in the caller's account only and changes nothing.
-pub const CLOUDTRAIL_OPERATIONS: &[Operation] =
-    &[Operation::new(Service::CloudTrail, "LookupEvents", "cloudtrail:LookupEvents").reads_only()];
+pub const CLOUDTRAIL_OPERATIONS: &[Operation] = &[Operation::new(
+    Service::CloudTrail,
+    "LookupEvents",
+    "cloudtrail:LookupEvents",
+)
+.reads_only()];
 
 /// The most events one page holds (the model's `MaxResults`), and the default.
 pub const MAX_RESULTS: usize = 50;
@@ -274,7 +278,10 @@ pub fn lookup_events(
 /// words (without its check of conditions against the current policies).
 pub fn explanation(r: &AuditRecord) -> Vec<String> {
     let caller = r.user_identity.arn();
-    let role = r.user_identity.session_issuer_arn().filter(|s| !s.is_empty());
+    let role = r
+        .user_identity
+        .session_issuer_arn()
+        .filter(|s| !s.is_empty());
     let caller_account = r.user_identity.account_id();
     let mut out = Vec::new();
     for d in r.decisions().iter().filter(|d| !d.allowed) {
@@ -317,9 +324,7 @@ fn event(r: &AuditRecord) -> Value {
         "Resources".into(),
         r.resources
             .iter()
-            .map(|x| {
-                serde_json::json!({"ResourceType": x.kind, "ResourceName": x.arn})
-            })
+            .map(|x| serde_json::json!({"ResourceType": x.kind, "ResourceName": x.arn}))
             .collect::<Vec<_>>()
             .into(),
     );
@@ -520,8 +525,11 @@ mod tests {
             parse(bad_key),
             Err(TrailError::LookupAttributes(_))
         ));
-        let ok = parse(json!({"LookupAttributes": [{"AttributeKey": "ReadOnly", "AttributeValue": "false"}],
-            "MaxResults": 50, "StartTime": 1.5, "EndTime": 2})).unwrap();
+        let ok = parse(
+            json!({"LookupAttributes": [{"AttributeKey": "ReadOnly", "AttributeValue": "false"}],
+            "MaxResults": 50, "StartTime": 1.5, "EndTime": 2}),
+        )
+        .unwrap();
         assert_eq!(ok.attribute, Some(Attribute::ReadOnly(false)));
         assert_eq!((ok.start, ok.end, ok.max), (Some(1), Some(2), Some(50)));
     }

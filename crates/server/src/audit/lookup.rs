@@ -418,7 +418,12 @@ mod tests {
             } else {
                 "111122223333"
             };
-            lines.push(line(account, &format!("Op{i:03}"), "2026-01-01T00:00:00Z", "k"));
+            lines.push(line(
+                account,
+                &format!("Op{i:03}"),
+                "2026-01-01T00:00:00Z",
+                "k",
+            ));
         }
         // A record being written is not read.
         write_trail(dir.path(), &lines, "{\"eventVersion\":\"1.08\",\"userIdent");
@@ -470,12 +475,18 @@ mod tests {
         q.start = event_seconds("2026-01-01T00:00:30Z");
         let page = lookup(dir.path(), &q).unwrap();
         assert_eq!(page.records.len(), 1);
-        assert_eq!(page.records[0].resources[0].arn.rsplit('/').next(), Some("k2"));
+        assert_eq!(
+            page.records[0].resources[0].arn.rsplit('/').next(),
+            Some("k2")
+        );
         // The other account sees its own call, trace and all.
         let page = lookup(dir.path(), &query("222233334444", 50)).unwrap();
         assert_eq!(page.records.len(), 1);
         assert_eq!(page.records[0].ferrokms_authorization.len(), 1);
-        assert!(lookup(dir.path(), &query("", 50)).unwrap().records.is_empty());
+        assert!(lookup(dir.path(), &query("", 50))
+            .unwrap()
+            .records
+            .is_empty());
     }
 
     #[test]
