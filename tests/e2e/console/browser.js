@@ -195,6 +195,7 @@ async function run(context) {
       };
     };
     begin("simulate denied");
+    await page.locator("summary", { hasText: "Open the simulator" }).click();
     out.simDenied = await simulate(sim.denied);
     await page.locator("section.simulate").scrollIntoViewIfNeeded();
     await shot(page, "simulate-denied");

@@ -672,7 +672,12 @@ function simulator(app, meta, policyText, current) {
   who.input.addEventListener("change", () => {
     other.wrap.hidden = who.input.value !== OTHER;
   });
-  (async () => {
+  // The principals are listed when the simulator is opened, not with
+  // every key page (a user without iam:ListUsers is not refused on each).
+  let listed = false;
+  const listPrincipals = async () => {
+    if (listed) return;
+    listed = true;
     const [users, roles] = await Promise.all([maybe(s.query("iam", "ListUsers", { MaxItems: "1000" })), maybe(s.query("iam", "ListRoles", { MaxItems: "1000" }))]);
     if (!current()) return;
     who.input.textContent = "";
@@ -683,7 +688,7 @@ function simulator(app, meta, policyText, current) {
       who.input.value = OTHER;
       other.wrap.hidden = false;
     }
-  })();
+  };
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     busy(button, err, async () => {
@@ -716,9 +721,14 @@ function simulator(app, meta, policyText, current) {
       result.append(simulationResult(doc, principal, action.input.value, meta.Arn));
     });
   });
-  return h("section", { "aria-labelledby": "simulate-title", class: "simulate" },
+  const open = h("details", { class: "simulator" },
+    h("summary", {}, "Open the simulator"),
     h("p", { class: "muted" }, "The decision IAM's policy simulator reaches for this key with the key policy as it is in the editor above (saved or not). Another account's principal is simulated as if its own account allowed the action: the answer is the key policy's part."),
     form, err, result);
+  open.addEventListener("toggle", () => {
+    if (open.open) listPrincipals();
+  });
+  return h("section", { "aria-labelledby": "simulate-title", class: "simulate" }, open);
 }
 
 function simulationResult(doc, principal, action, keyArn) {
