@@ -406,7 +406,20 @@ def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_
         # The simulator: the account's users and roles, and IAM's simulation.
         allow(["iam:ListUsers", "iam:ListRoles", "iam:SimulatePrincipalPolicy", "iam:SimulateCustomPolicy"]),
     )
-    key = acct.kms.create_key(Description="history")["KeyMetadata"]
+    # For the access map: a user the key policy names, another account's
+    # root it names, and a grantee.
+    direct = acct.user()
+    grantee = acct.user()
+    other_root = f"arn:aws:iam::{fresh_account()}:root"
+    key = acct.kms.create_key(
+        Description="history",
+        Policy=key_policy(
+            acct.id,
+            {"Sid": "Direct", "Effect": "Allow", "Principal": {"AWS": direct.arn}, "Action": ["kms:Decrypt", "kms:DescribeKey"], "Resource": "*"},
+            {"Sid": "Other", "Effect": "Allow", "Principal": {"AWS": other_root}, "Action": "kms:Decrypt", "Resource": "*"},
+        ),
+    )["KeyMetadata"]
+    acct.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=grantee.arn, Operations=["Encrypt", "Decrypt"])
     acct.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
     # A user with no policy: the key policy delegates to IAM, which allows nothing.
     stranger = acct.user()
@@ -477,6 +490,25 @@ def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_
     assert out["simAllowed"]["decision"] == "allowed" and out["simAllowed"]["text"].startswith("Allowed"), out
     assert out["simAllowed"]["matched"] and out["simAllowed"]["fixes"] == [], out
     assert out["simOther"]["decision"] == "implicitDeny", out
+
+    # Who can use this key: each path as the simulator and the grants give it.
+    m = out["accessMap"]
+    actions = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:Sign", "kms:DescribeKey", "kms:CreateGrant", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"]
+    assert set(m[user.arn].values()) == {"delegation + identity policy"}, m
+    assert {a for a, p in m[direct.arn].items() if p != "—"} == {"kms:Decrypt", "kms:DescribeKey"}, m
+    assert {m[direct.arn]["kms:Decrypt"], m[direct.arn]["kms:DescribeKey"]} == {"key policy"}, m
+    assert {a: p for a, p in m[other_root].items() if p != "—"} == {"kms:Decrypt": "key policy"}, m
+    assert {a: p for a, p in m[grantee.arn].items() if p != "—"} == {"kms:Encrypt": "grant", "kms:Decrypt": "grant"}, m
+    assert set(m[stranger.arn].values()) == {"—"}, m
+    # The same answers as boto3's simulation of each of the account's users.
+    policy = acct.kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
+    for who in [user, direct, stranger]:
+        want = iam.simulate_principal_policy(PolicySourceArn=who.arn, ActionNames=actions, ResourceArns=[key["Arn"]], ResourcePolicy=policy, CallerArn=who.arn)
+        allowed = {r["EvalActionName"] for r in want["EvaluationResults"] if r["EvalDecision"] == "allowed"}
+        assert {a for a, p in m[who.arn].items() if p != "—"} == allowed, (who.arn, m, want)
+    # The picture: one line per allowed cell.
+    assert out["accessEdges"] == sum(p != "—" for cells in m.values() for p in cells.values()), out
+    assert out["accessPictureLabel"].startswith("Who can use this key: "), out
     assert out["pageErrors"] == [] and out["consoleErrors"] == [], out
-    for name in ["history", "history-denial", "simulate-denied", "simulate-allowed"]:
+    for name in ["history", "history-denial", "simulate-denied", "simulate-allowed", "access-map", "access-picture"]:
         assert (shots / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

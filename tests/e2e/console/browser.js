@@ -205,6 +205,22 @@ async function run(context) {
     await shot(page, "simulate-allowed");
     begin("simulate another account");
     out.simOther = await simulate("Other principal (ARN)…", sim.other);
+    begin("access map");
+    await page.locator("summary", { hasText: "Show who can use this key" }).click();
+    await page.locator('.map-status[data-map="done"]').waitFor();
+    out.accessMap = {};
+    for (const r of await page.locator("table[aria-label='Who can use this key'] tbody tr").all()) {
+      const cells = {};
+      for (const c of await r.locator("td").all()) cells[await c.getAttribute("data-action")] = (await c.textContent()).trim();
+      out.accessMap[await r.getAttribute("data-principal")] = cells;
+    }
+    out.accessEdges = await page.locator("svg.access-picture path.edge").count();
+    out.accessPictureLabel = await page.locator("svg.access-picture").getAttribute("aria-label");
+    out.mapStatus = (await page.locator(".map-status").textContent()).trim();
+    await page.locator("section.access").scrollIntoViewIfNeeded();
+    await shot(page, "access-map");
+    await page.locator("svg.access-picture").scrollIntoViewIfNeeded();
+    await shot(page, "access-picture");
     begin("narrow history");
     await page.setViewportSize({ width: 390, height: 800 });
     out.historyFitsNarrow = await noHorizontalOverflow(page);

@@ -367,6 +367,10 @@ export async function renderKey(app, view, ref, current) {
   view.append(h("h2", { id: "simulate-title" }, "Simulate a request"));
   view.append(simulator(app, meta, () => (policyText ? policyText() : policy.ok ? policy.ok.Policy : null), current));
 
+  // Who can use this key: the access map.
+  view.append(h("h2", { id: "access-title" }, "Who can use this key"));
+  view.append(accessMap(app, meta, policy.ok ? policy.ok.Policy : null, current));
+
   // The key's audit records (CloudTrail LookupEvents).
   view.append(h("h2", { id: "history-title" }, "History"));
   view.append(history(app, meta.Arn, current));
@@ -759,4 +763,217 @@ function simulationResult(doc, principal, action, keyArn) {
     matched.length ? [h("h3", {}, "Statements that decided it"), h("ul", { class: "sim-matched" }, matched.map((m) => h("li", {}, m)))] : h("p", { class: "muted" }, "No statement matched."),
     missing.length ? h("p", { class: "muted" }, `Context keys the policies read that were not given: ${missing.join(", ")}`) : null,
     fixes.length ? [h("h3", {}, "What would allow it"), h("ul", { class: "sim-fixes" }, fixes.map((f) => h("li", {}, f)))] : null);
+}
+
+// --- who can use this key ---------------------------------------------------------
+
+/** The actions of the access map's columns. */
+const MAP_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:Sign", "kms:DescribeKey", "kms:CreateGrant", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"];
+/** At most this many principals are simulated (one call each). */
+const MAP_MAX_PRINCIPALS = 60;
+const MAP_CONCURRENCY = 4;
+const PATHS = {
+  "key policy": { cls: "path-key", color: "#1f5fa8" },
+  "delegation + identity policy": { cls: "path-iam", color: "#2e7d32" },
+  grant: { cls: "path-grant", color: "#c2570c" },
+};
+
+/** Query parameters of a list: `list("ActionNames", [...])`. */
+function members(name, values) {
+  const out = {};
+  values.forEach((v, i) => {
+    out[`${name}.member.${i + 1}`] = v;
+  });
+  return out;
+}
+
+/**
+ * The access map: for the account's users and roles (SimulatePrincipalPolicy
+ * with the saved key policy as ResourcePolicy) and the principals of other
+ * accounts the key policy names (SimulateCustomPolicy, their own account's
+ * policies taken as allowing: the key policy's part), which of the actions
+ * each may use and by which path — the key policy naming it, the key
+ * policy's delegation to its account and an identity policy, or a grant
+ * (ListGrants). Built from what the signed-in user may read: it needs
+ * iam:ListUsers, iam:ListRoles, iam:Simulate*Policy, kms:GetKeyPolicy and
+ * kms:ListGrants, and shows only what those answer.
+ */
+function accessMap(app, meta, keyPolicy, current) {
+  const s = app.session;
+  const err = errorBox();
+  const status = h("p", { class: "muted map-status", "aria-live": "polite", "data-map": "idle" });
+  const out = h("div", { class: "access-map" });
+  const open = h("details", { class: "map" },
+    h("summary", {}, "Show who can use this key"),
+    h("p", { class: "muted" }, "Each of the account's users and roles, and each principal of another account the key policy names, simulated for each action with the saved key policy (IAM's policy simulator), plus the key's grants: the path that allows it. Another account's principals are shown as the key policy lets them in (their own account must allow it too)."),
+    status, out, err);
+  let built = false;
+  open.addEventListener("toggle", () => {
+    if (!open.open || built) return;
+    built = true;
+    status.dataset.map = "loading";
+    status.textContent = "Simulating…";
+    buildMap(s, meta, keyPolicy, current).then((m) => {
+      if (!current()) return;
+      out.append(accessTable(m), accessPicture(m));
+      status.dataset.map = "done";
+      status.textContent = `${m.rows.length} principal${m.rows.length === 1 ? "" : "s"} × ${MAP_ACTIONS.length} actions${m.truncated ? ` (the first ${MAP_MAX_PRINCIPALS} only)` : ""}${m.notes.length ? `; ${m.notes.join("; ")}` : ""}.`;
+    }, (e) => {
+      status.dataset.map = "failed";
+      status.textContent = "The access map is unavailable.";
+      showError(err, e);
+    });
+  });
+  return h("section", { "aria-labelledby": "access-title", class: "access" }, open);
+}
+
+async function buildMap(s, meta, keyPolicy, current) {
+  const notes = [];
+  const [users, roles, grants] = await Promise.all([
+    maybe(s.query("iam", "ListUsers", { MaxItems: "1000" })),
+    maybe(s.query("iam", "ListRoles", { MaxItems: "1000" })),
+    maybe(allPages(s, "ListGrants", { KeyId: meta.KeyId, Limit: 100 }, "Grants")),
+  ]);
+  const arns = (r, tag) => (r.ok ? [...r.ok.querySelectorAll(`${tag} > member > Arn`)].map((n) => n.textContent) : []);
+  if (users.error) notes.push(`users not listed (${users.error.split(":")[0]})`);
+  if (roles.error) notes.push(`roles not listed (${roles.error.split(":")[0]})`);
+  if (grants.error) notes.push(`grants not listed (${grants.error.split(":")[0]})`);
+  const account = meta.Arn.split(":")[4];
+  const principals = [...arns(users, "Users"), ...arns(roles, "Roles")].map((a) => ({ arn: a, own: true }));
+  // Principals of other accounts the key policy names.
+  let doc = null;
+  try {
+    doc = keyPolicy ? JSON.parse(keyPolicy) : null;
+  } catch {
+    doc = null;
+  }
+  const named = new Set();
+  const stmts = doc ? (Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement]) : [];
+  for (const st of stmts) {
+    if (!st || st.Effect !== "Allow" || !st.Principal) continue;
+    const aws = st.Principal === "*" ? ["*"] : [].concat(st.Principal.AWS || []);
+    for (const p of aws) {
+      const arn = p === "*" ? "*" : /^\d{12}$/.test(p) ? `arn:aws:iam::${p}:root` : p;
+      if (arn !== "*" && arn.split(":")[4] === account) continue;
+      named.add(arn);
+    }
+  }
+  for (const a of named) principals.push({ arn: a, own: false });
+  const truncated = principals.length > MAP_MAX_PRINCIPALS;
+  const chosen = principals.slice(0, MAP_MAX_PRINCIPALS);
+  const rows = chosen.map((p) => ({ ...p, cells: {} }));
+  const jobs = rows.map((row) => async () => {
+    if (!current()) return;
+    const params = { ...members("ActionNames", MAP_ACTIONS), "ResourceArns.member.1": meta.Arn };
+    if (keyPolicy) params.ResourcePolicy = keyPolicy;
+    let res;
+    try {
+      if (row.own) {
+        params.PolicySourceArn = row.arn;
+        if (row.arn.includes(":user/")) params.CallerArn = row.arn;
+        res = await s.query("iam", "SimulatePrincipalPolicy", params);
+      } else {
+        // "*" is simulated as a principal of an account the server does not know.
+        params.CallerArn = row.arn === "*" ? "arn:aws:iam::999999999999:root" : row.arn;
+        params["PolicyInputList.member.1"] = JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "kms:*", Resource: "*" }] });
+        res = await s.query("iam", "SimulateCustomPolicy", params);
+      }
+    } catch (e) {
+      row.error = e instanceof AwsError ? e.code : String(e.message || e);
+      return;
+    }
+    for (const r of res.querySelectorAll("EvaluationResults > member")) {
+      const action = r.querySelector(":scope > EvalActionName")?.textContent || "";
+      if (r.querySelector(":scope > EvalDecision")?.textContent !== "allowed") continue;
+      const types = [...r.querySelectorAll(":scope > MatchedStatements > member > SourcePolicyType")].map((t) => t.textContent);
+      row.cells[action] = row.own && types.some((t) => t !== "resource") ? "delegation + identity policy" : "key policy";
+    }
+  });
+  await new Promise((resolve) => {
+    let next = 0;
+    let running = 0;
+    const pump = () => {
+      if (next >= jobs.length && running === 0) return resolve();
+      while (running < MAP_CONCURRENCY && next < jobs.length) {
+        const job = jobs[next++];
+        running++;
+        job().finally(() => {
+          running--;
+          pump();
+        });
+      }
+    };
+    pump();
+  });
+  // Grants: the grantee may use the operations the grant names.
+  for (const g of grants.ok || []) {
+    let row = rows.find((r) => r.arn === g.GranteePrincipal);
+    if (!row) {
+      row = { arn: g.GranteePrincipal, own: false, cells: {} };
+      rows.push(row);
+    }
+    for (const op of g.Operations || []) {
+      const action = `kms:${op}`;
+      if (MAP_ACTIONS.includes(action) && !row.cells[action]) row.cells[action] = "grant";
+    }
+  }
+  return { rows, truncated, notes };
+}
+
+function accessTable(m) {
+  return h("div", { class: "table-wrap" }, h("table", { "aria-label": "Who can use this key", class: "access-table" },
+    h("thead", {}, h("tr", {},
+      h("th", { scope: "col" }, "Principal"),
+      MAP_ACTIONS.map((a) => h("th", { scope: "col" }, a.replace("kms:", ""))))),
+    h("tbody", {}, m.rows.map((r) => h("tr", { "data-principal": r.arn },
+      h("th", { scope: "row", class: "principal" }, r.arn, r.error ? h("span", { class: "error" }, ` (${r.error})`) : null),
+      MAP_ACTIONS.map((a) => {
+        const path = r.cells[a];
+        return h("td", { class: path ? `cell ${PATHS[path].cls}` : "cell none", "data-action": a }, path || "—");
+      }))))));
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  for (const c of children) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}
+
+/** The map as a picture: principals on the left, actions on the right, a line per path. */
+function accessPicture(m) {
+  const short = (arn) => (arn.length > 46 ? `…${arn.slice(-45)}` : arn);
+  const rowH = 26;
+  const left = 330;
+  const right = 560;
+  const height = Math.max(m.rows.length, MAP_ACTIONS.length) * rowH + 60;
+  const pY = (i) => 40 + i * rowH + (Math.max(0, MAP_ACTIONS.length - m.rows.length) * rowH) / 2;
+  const aY = (j) => 40 + j * rowH + (Math.max(0, m.rows.length - MAP_ACTIONS.length) * rowH) / 2;
+  const lines = [];
+  m.rows.forEach((r, i) => MAP_ACTIONS.forEach((a, j) => {
+    const path = r.cells[a];
+    if (!path) return;
+    lines.push(svg("path", {
+      d: `M${left} ${pY(i)} C${(left + right) / 2} ${pY(i)}, ${(left + right) / 2} ${aY(j)}, ${right} ${aY(j)}`,
+      fill: "none", stroke: PATHS[path].color, "stroke-width": 2, "stroke-opacity": 0.75, class: `edge ${PATHS[path].cls}`,
+    }, svg("title", {}, `${r.arn} → ${a}: ${path}`)));
+  }));
+  const legend = Object.entries(PATHS).map(([name, p], k) => svg("g", { transform: `translate(${10 + k * 230}, 14)` },
+    svg("line", { x1: 0, y1: 0, x2: 24, y2: 0, stroke: p.color, "stroke-width": 3 }),
+    svg("text", { x: 30, y: 4, "font-size": 12 }, name)));
+  const pic = svg("svg", {
+    viewBox: `0 0 820 ${height}`, width: "100%", role: "img",
+    "aria-label": `Who can use this key: ${lines.length} paths from ${m.rows.length} principals to ${MAP_ACTIONS.length} actions`,
+    class: "access-picture",
+  },
+  ...legend,
+  ...lines,
+  ...m.rows.map((r, i) => svg("g", {},
+    svg("circle", { cx: left, cy: pY(i), r: 5, fill: "#444" }),
+    svg("text", { x: left - 10, y: pY(i) + 4, "text-anchor": "end", "font-size": 12 }, short(r.arn), svg("title", {}, r.arn)))),
+  ...MAP_ACTIONS.map((a, j) => svg("g", {},
+    svg("circle", { cx: right, cy: aY(j), r: 5, fill: "#444" }),
+    svg("text", { x: right + 10, y: aY(j) + 4, "font-size": 12 }, a))));
+  return h("div", { class: "picture-wrap" }, pic);
 }
