@@ -444,7 +444,9 @@ def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_
         shots,
         CONSOLE_USER=json.dumps({"accessKeyId": user.creds["AccessKeyId"], "secretAccessKey": user.creds["SecretAccessKey"]}),
         CONSOLE_KEY=json.dumps({"keyId": key["KeyId"]}),
-        CONSOLE_SIM=json.dumps({"denied": stranger.arn, "allowed": user.arn, "other": f"arn:aws:iam::{fresh_account()}:root"}),
+        CONSOLE_SIM=json.dumps(
+            {"denied": stranger.arn, "deniedName": stranger.name, "allowed": user.arn, "other": f"arn:aws:iam::{fresh_account()}:root"}
+        ),
     )
     out = browser(env, tmp_path, shots, mode="history")
 
@@ -509,6 +511,11 @@ def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_
     # The picture: one line per allowed cell.
     assert out["accessEdges"] == sum(p != "—" for cells in m.values() for p in cells.values()), out
     assert out["accessPictureLabel"].startswith("Who can use this key: "), out
+    # The account's History: every caller's events; filtered by user name.
+    assert {"root", user.name, stranger.name} <= set(out["accountHistoryUsers"]), out
+    assert out["filteredHash"] == f"#/history?Username={stranger.name}", out
+    assert out["filteredHistory"] and {r["user"] for r in out["filteredHistory"]} == {stranger.name}, out
+    assert "Encrypt" in {r["event"] for r in out["filteredHistory"]}, out
     assert out["pageErrors"] == [] and out["consoleErrors"] == [], out
-    for name in ["history", "history-denial", "simulate-denied", "simulate-allowed", "access-map", "access-picture"]:
+    for name in ["history", "history-denial", "simulate-denied", "simulate-allowed", "access-map", "access-picture", "account-history"]:
         assert (shots / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

@@ -221,6 +221,22 @@ async function run(context) {
     await shot(page, "access-map");
     await page.locator("svg.access-picture").scrollIntoViewIfNeeded();
     await shot(page, "access-picture");
+    begin("account history");
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "History" }).click();
+    await page.getByRole("heading", { name: "History", level: 1 }).waitFor();
+    await page.locator('.history-status[data-history="done"]').waitFor();
+    out.accountHistoryUsers = (await page.locator("table[aria-label=History] tbody td.user").allTextContents()).map((t) => t.trim());
+    await page.getByLabel("Filter by").selectOption("Username");
+    await page.getByLabel("Value", { exact: true }).fill(sim.deniedName);
+    await page.getByRole("button", { name: "Apply filter" }).click();
+    await page.waitForFunction(() => location.hash.startsWith("#/history?"));
+    await page.locator('.history-status[data-history="done"]').waitFor();
+    out.filteredHistory = await Promise.all((await page.locator("table[aria-label=History] tbody tr").all()).map(async (r) => ({
+      user: (await r.locator("td.user").textContent()).trim(),
+      event: (await r.locator("td").nth(2).textContent()).trim(),
+    })));
+    out.filteredHash = await page.evaluate(() => location.hash);
+    await shot(page, "account-history");
     begin("narrow history");
     await page.setViewportSize({ width: 390, height: 800 });
     out.historyFitsNarrow = await noHorizontalOverflow(page);

@@ -373,7 +373,7 @@ export async function renderKey(app, view, ref, current) {
 
   // The key's audit records (CloudTrail LookupEvents).
   view.append(h("h2", { id: "history-title" }, "History"));
-  view.append(history(app, meta.Arn, current));
+  view.append(history(app, { AttributeKey: "ResourceName", AttributeValue: meta.Arn }, current, "history-title"));
 }
 
 // --- history ----------------------------------------------------------------
@@ -387,7 +387,7 @@ const HISTORY_PAGE = 50;
  * explanation (the AccessDenied message, the decisions the record keeps,
  * and what would allow it, as `ferrokms policy explain` words it).
  */
-function history(app, keyArn, current) {
+function history(app, attribute, current, titleId) {
   const s = app.session;
   const err = errorBox();
   const status = h("p", { class: "muted history-status", "aria-live": "polite", "data-history": "loading" }, "Loading the key's history…");
@@ -411,7 +411,8 @@ function history(app, keyArn, current) {
       next = null;
       shown = 0;
     }
-    const params = { LookupAttributes: [{ AttributeKey: "ResourceName", AttributeValue: keyArn }], MaxResults: HISTORY_PAGE };
+    const params = { MaxResults: HISTORY_PAGE };
+    if (attribute) params.LookupAttributes = [attribute];
     if (next) params.NextToken = next;
     const page = await s.cloudtrail("LookupEvents", params);
     if (!current()) return;
@@ -425,7 +426,7 @@ function history(app, keyArn, current) {
     status.dataset.history = "done";
     status.textContent = shown
       ? `${shown} event${shown === 1 ? "" : "s"}, newest first${next ? " (older ones: Load older events)" : ""}.`
-      : next ? "No events in the newest part of the trail: Load older events." : "No events for this key in the audit trail.";
+      : next ? "No events in the newest part of the trail: Load older events." : `No events${attribute ? " that match" : ""} in the audit trail.`;
   };
   const run = (button, reset) => busy(button, err, async () => {
     try {
@@ -439,8 +440,33 @@ function history(app, keyArn, current) {
   more.addEventListener("click", () => run(more, false));
   refresh.addEventListener("click", () => run(refresh, true));
   run(refresh, true);
-  return h("section", { "aria-labelledby": "history-title", class: "history" },
+  return h("section", { "aria-labelledby": titleId, class: "history" },
     status, tbl, h("div", { class: "actions" }, more, refresh), err);
+}
+
+const LOOKUP_KEYS = ["Username", "EventName", "ResourceName", "EventSource", "AccessKeyId", "ReadOnly", "EventId", "ResourceType"];
+
+/**
+ * The account's History (`#/history`, `#/history?Username=alice`): its
+ * events, newest first, filtered by one lookup attribute as LookupEvents
+ * allows.
+ */
+export async function renderHistory(app, view, query, current) {
+  const params = new URLSearchParams(query);
+  const [k, v] = [...params.entries()].find(([key]) => LOOKUP_KEYS.includes(key)) || ["", ""];
+  view.append(h("h1", { id: "account-history-title" }, "History"));
+  const attr = selectField("Filter by", ["(none)", ...LOOKUP_KEYS], k || "(none)");
+  const value = field("Value", { name: "lookup-value", value: v, spellcheck: "false" });
+  const button = h("button", { type: "submit" }, "Apply filter");
+  const form = h("form", { class: "inline", "aria-label": "Filter the history" }, attr.wrap, value.wrap, button);
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const key = attr.input.value;
+    const val = value.input.value.trim();
+    app.go(key !== "(none)" && val ? `#/history?${new URLSearchParams({ [key]: val })}` : "#/history");
+  });
+  view.append(form);
+  view.append(history(app, k && v ? { AttributeKey: k, AttributeValue: v } : null, current, "account-history-title"));
 }
 
 /** One event as a row; a denial with its explanation, opened on demand. */
