@@ -266,3 +266,41 @@ def test_aws_cli_lookup_events(A, denied, tmp_path):
     assert len(out["Events"]) >= 2
     assert {e["EventName"] for e in out["Events"]} <= {"Encrypt", "CreateKey", "DescribeKey"}
     assert all(r["ResourceName"] == A.key_arn(key) for e in out["Events"] for r in e["Resources"])
+
+
+def test_metrics_count_lookup_events(A):
+    import urllib.request
+
+    ct = trail(A, validate=False)
+    ct.lookup_events(MaxResults=1)
+    expect_error(ct.lookup_events, "InvalidMaxResultsException", MaxResults=99)
+    with urllib.request.urlopen(A.srv.endpoint + "/metrics", timeout=15) as r:
+        text = r.read().decode()
+    assert 'ferrokms_requests_total{service="cloudtrail",operation="LookupEvents",outcome="ok"}' in text
+    assert 'ferrokms_requests_total{service="cloudtrail",operation="LookupEvents",outcome="client_error"}' in text
+
+
+def test_an_unsigned_or_unknown_cloudtrail_call_gets_an_aws_error(A):
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from conftest import raw_request
+
+    target = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
+
+    def signed(op, body):
+        """Signed for cloudtrail (raw_request signs for kms)."""
+        hdrs = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target + op}
+        req = AWSRequest(method="POST", url=A.srv.endpoint + "/", data=body, headers=hdrs)
+        SigV4Auth(Credentials(A.id, "x"), "cloudtrail", REGION).add_auth(req)
+        return raw_request(A.srv.endpoint, None, body, sign=False, headers=dict(req.headers.items()))
+
+    r = raw_request(A.srv.endpoint, target + "LookupEvents", {}, sign=False)
+    assert r.status in (400, 403) and r.error_type, (r.status, r.body)
+    r = signed("DescribeTrails", b"{}")
+    assert (r.status, r.error_type) == (400, "UnknownOperationException"), (r.status, r.body)
+    r = signed("LookupEvents", b"[1]")
+    assert (r.status, r.error_type) == (400, "SerializationException"), (r.status, r.body)
+    r = signed("LookupEvents", b"{}")
+    assert r.status == 200 and "Events" in r.json(), (r.status, r.body)
