@@ -261,7 +261,8 @@ def test_console_calls_are_audited_as_the_signed_in_user(server_factory, tmp_pat
 
 @pytest.mark.skipif(_browser_skip_reason() is not None, reason=_browser_skip_reason() or "")
 def test_console_in_chromium(srv, A, B, tmp_path):
-    user = A.user(allow("kms:*"), allow("access-analyzer:ValidatePolicy"))
+    # The key page reads the key's history (CloudTrail LookupEvents).
+    user = A.user(allow("kms:*"), allow("access-analyzer:ValidatePolicy"), allow("cloudtrail:LookupEvents"))
     key = A.kms.create_key(Description="console test key")["KeyMetadata"]
     alias = "alias/console-demo"
     A.kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
@@ -388,3 +389,133 @@ def test_console_in_chromium(srv, A, B, tmp_path):
     bad = make_client(srv.endpoint, user.creds["AccessKeyId"], user.creds["SecretAccessKey"] + "x", service="sts")
     err = expect_error(bad.get_caller_identity, "SignatureDoesNotMatch", status=403)
     assert out["wrongSecretError"] == f"SignatureDoesNotMatch: {err.response['Error']['Message']}", out
+
+
+@pytest.mark.skipif(_browser_skip_reason() is not None, reason=_browser_skip_reason() or "")
+def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_path):
+    # A --dev server on a data dir: it keeps the audit trail History reads.
+    from accounts import Account
+    from conftest import fresh_account
+
+    s = server_factory(dev=True)
+    acct = Account(s, fresh_account())
+    user = acct.user(
+        allow("kms:*"),
+        allow("cloudtrail:LookupEvents"),
+        allow("access-analyzer:ValidatePolicy"),
+        # The simulator: the account's users and roles, and IAM's simulation.
+        allow(["iam:ListUsers", "iam:ListRoles", "iam:SimulatePrincipalPolicy", "iam:SimulateCustomPolicy"]),
+    )
+    # For the access map: a user the key policy names, another account's
+    # root it names, and a grantee.
+    direct = acct.user()
+    grantee = acct.user()
+    other_root = f"arn:aws:iam::{fresh_account()}:root"
+    key = acct.kms.create_key(
+        Description="history",
+        Policy=key_policy(
+            acct.id,
+            {"Sid": "Direct", "Effect": "Allow", "Principal": {"AWS": direct.arn}, "Action": ["kms:Decrypt", "kms:DescribeKey"], "Resource": "*"},
+            {"Sid": "Other", "Effect": "Allow", "Principal": {"AWS": other_root}, "Action": "kms:Decrypt", "Resource": "*"},
+        ),
+    )["KeyMetadata"]
+    acct.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=grantee.arn, Operations=["Encrypt", "Decrypt"])
+    acct.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    # A user with no policy: the key policy delegates to IAM, which allows nothing.
+    stranger = acct.user()
+    expect_error(stranger.kms.encrypt, "AccessDeniedException", KeyId=key["KeyId"], Plaintext=b"x")
+    ct = make_client(s.endpoint, acct.id, "x", service="cloudtrail")
+    by_key = [{"AttributeKey": "ResourceName", "AttributeValue": key["KeyId"]}]
+    # The writer flushes every few milliseconds: a bounded wait for the denial.
+    deadline = time.monotonic() + 10
+    while True:
+        events = ct.lookup_events(LookupAttributes=by_key)["Events"]
+        if any(e["Username"] == stranger.name for e in events) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    refused = next(e for e in events if e["Username"] == stranger.name)
+    record = json.loads(refused["CloudTrailEvent"])
+
+    shots = Path(os.environ.get("FERROKMS_CONSOLE_SCREENSHOTS", str(tmp_path / "shots")))
+    shots.mkdir(parents=True, exist_ok=True)
+    env = browser_env(
+        s.endpoint,
+        tmp_path,
+        shots,
+        CONSOLE_USER=json.dumps({"accessKeyId": user.creds["AccessKeyId"], "secretAccessKey": user.creds["SecretAccessKey"]}),
+        CONSOLE_KEY=json.dumps({"keyId": key["KeyId"]}),
+        CONSOLE_SIM=json.dumps(
+            {"denied": stranger.arn, "deniedName": stranger.name, "allowed": user.arn, "other": f"arn:aws:iam::{fresh_account()}:root"}
+        ),
+    )
+    out = browser(env, tmp_path, shots, mode="history")
+
+    rows = out["historyRows"]
+    # Newest first: the events boto3 got before, in the same order, after
+    # the browser's own newer calls (DescribeKey, GetKeyPolicy...).
+    before = {e["EventId"] for e in events}
+    assert [r["eventId"] for r in rows if r["eventId"] in before] == [e["EventId"] for e in events], (rows, events)
+    assert {r["user"] for r in rows if r["eventId"] not in before} <= {user.name}, rows
+    assert [r["time"] for r in rows] == sorted((r["time"] for r in rows), reverse=True), rows
+    denied = next(r for r in rows if r["eventId"] == refused["EventId"])
+    assert denied["user"] == stranger.name and denied["event"] == "Encrypt", denied
+    assert denied["outcome"].startswith("Denied"), denied
+    assert any(r["user"] == "root" and r["event"] == "Encrypt" and r["outcome"] == "Allowed" for r in rows), rows
+    # The denial opened: AWS's message, the decision the record keeps, and
+    # what would allow it, in `ferrokms policy explain`'s words.
+    d = out["denial"]
+    assert d["open"] is True and out["denialClosedByKeyboard"] is True, out
+    assert d["message"] == f"AccessDeniedException: {record['errorMessage']}", d
+    assert d["decisions"] and d["decisions"][0].startswith(f"kms:Encrypt on {key['Arn']}: denied"), d
+    assert d["fixes"] == record["ferrokmsExplanation"] and d["fixes"], d
+    assert any(stranger.arn in f for f in d["fixes"]), d
+    assert out["historyFitsNarrow"] is True, out
+
+    # Live simulation (IAM's simulator with the key policy): the user with
+    # no policy is denied, the user allowed kms:* is allowed by its identity
+    # policy through the key policy's delegation; another account's root is
+    # not named by the key policy.
+    iam = make_client(s.endpoint, acct.id, "x", service="iam")
+    for who, got in [(stranger.arn, out["simDenied"]), (user.arn, out["simAllowed"])]:
+        want = iam.simulate_principal_policy(
+            PolicySourceArn=who,
+            ActionNames=["kms:Encrypt"],
+            ResourceArns=[key["Arn"]],
+            ResourcePolicy=acct.kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"],
+            CallerArn=who,
+            ContextEntries=[{"ContextKeyName": "kms:EncryptionContext:app", "ContextKeyValues": ["demo"], "ContextKeyType": "string"}],
+        )["EvaluationResults"][0]
+        assert got["decision"] == want["EvalDecision"], (got, want)
+        assert len(got["matched"]) == len(want["MatchedStatements"]), (got, want)
+    assert out["simDenied"]["decision"] == "implicitDeny" and out["simDenied"]["text"].startswith("Denied"), out
+    assert out["simDenied"]["fixes"] and any(stranger.arn in f for f in out["simDenied"]["fixes"]), out
+    assert out["simAllowed"]["decision"] == "allowed" and out["simAllowed"]["text"].startswith("Allowed"), out
+    assert out["simAllowed"]["matched"] and out["simAllowed"]["fixes"] == [], out
+    assert out["simOther"]["decision"] == "implicitDeny", out
+
+    # Who can use this key: each path as the simulator and the grants give it.
+    m = out["accessMap"]
+    actions = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:Sign", "kms:DescribeKey", "kms:CreateGrant", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"]
+    assert set(m[user.arn].values()) == {"delegation + identity policy"}, m
+    assert {a for a, p in m[direct.arn].items() if p != "—"} == {"kms:Decrypt", "kms:DescribeKey"}, m
+    assert {m[direct.arn]["kms:Decrypt"], m[direct.arn]["kms:DescribeKey"]} == {"key policy"}, m
+    assert {a: p for a, p in m[other_root].items() if p != "—"} == {"kms:Decrypt": "key policy"}, m
+    assert {a: p for a, p in m[grantee.arn].items() if p != "—"} == {"kms:Encrypt": "grant", "kms:Decrypt": "grant"}, m
+    assert set(m[stranger.arn].values()) == {"—"}, m
+    # The same answers as boto3's simulation of each of the account's users.
+    policy = acct.kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
+    for who in [user, direct, stranger]:
+        want = iam.simulate_principal_policy(PolicySourceArn=who.arn, ActionNames=actions, ResourceArns=[key["Arn"]], ResourcePolicy=policy, CallerArn=who.arn)
+        allowed = {r["EvalActionName"] for r in want["EvaluationResults"] if r["EvalDecision"] == "allowed"}
+        assert {a for a, p in m[who.arn].items() if p != "—"} == allowed, (who.arn, m, want)
+    # The picture: one line per allowed cell.
+    assert out["accessEdges"] == sum(p != "—" for cells in m.values() for p in cells.values()), out
+    assert out["accessPictureLabel"].startswith("Who can use this key: "), out
+    # The account's History: every caller's events; filtered by user name.
+    assert {"root", user.name, stranger.name} <= set(out["accountHistoryUsers"]), out
+    assert out["filteredHash"] == f"#/history?Username={stranger.name}", out
+    assert out["filteredHistory"] and {r["user"] for r in out["filteredHistory"]} == {stranger.name}, out
+    assert "Encrypt" in {r["event"] for r in out["filteredHistory"]}, out
+    assert out["pageErrors"] == [] and out["consoleErrors"] == [], out
+    for name in ["history", "history-denial", "simulate-denied", "simulate-allowed", "access-map", "access-picture", "account-history"]:
+        assert (shots / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

@@ -15,6 +15,9 @@ pub enum Service {
     Sts,
     /// IAM Access Analyzer (REST-JSON, signing name `access-analyzer`).
     AccessAnalyzer,
+    /// AWS CloudTrail's event history (AWS JSON 1.1, signing name
+    /// `cloudtrail`): LookupEvents over the audit trail.
+    CloudTrail,
 }
 
 impl Service {
@@ -25,6 +28,7 @@ impl Service {
             Service::Iam => "iam",
             Service::Sts => "sts",
             Service::AccessAnalyzer => "access-analyzer",
+            Service::CloudTrail => "cloudtrail",
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod analyzer_api;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod cloudtrail_api;
 pub mod cluster;
 pub mod console;
 pub mod dev_reset;
@@ -178,7 +179,8 @@ async fn read_body(
 }
 
 /// Step 1 of the pipeline (`pipeline`): which protocol, which operation.
-/// A `TrentService.` target is KMS's JSON protocol; no target and a form
+/// A `TrentService.` target is KMS's JSON protocol, a CloudTrail target
+/// CloudTrail's (`cloudtrail_api`); no target and a form
 /// body (or an `Action=` query) is the query protocol of IAM and STS; no
 /// target and a request signed for `access-analyzer` (or, unsigned, on one
 /// of its paths) is Access Analyzer's REST-JSON protocol.
@@ -191,6 +193,10 @@ async fn serve_request(app: &Arc<App>, req: pipeline::Inbound<'_>, request_num: 
     if let Some(op) = target.strip_prefix(TARGET_PREFIX) {
         let kms = kms_api::KmsRequest::new(op, request_num);
         return pipeline::serve(app, req, kms).await;
+    }
+    if let Some(op) = target.strip_prefix(cloudtrail_api::TARGET_PREFIX) {
+        let trail = cloudtrail_api::TrailRequest::new(op);
+        return pipeline::serve(app, req, trail).await;
     }
     let form = headers
         .get(hdr::CONTENT_TYPE)

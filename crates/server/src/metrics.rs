@@ -22,20 +22,26 @@ const KMS_OPS: &[Operation] = ferrokms_kms::catalog::OPERATIONS;
 const IAM_OPS: &[Operation] = ferrokms_iam::catalog::IAM_OPERATIONS;
 const STS_OPS: &[Operation] = ferrokms_iam::catalog::STS_OPERATIONS;
 const ANALYZER_OPS: &[Operation] = ferrokms_analyzer::catalog::ANALYZER_OPERATIONS;
+const CLOUDTRAIL_OPS: &[Operation] = crate::cloudtrail_api::CLOUDTRAIL_OPERATIONS;
 
 /// The services, in label order; `unknown` is a request no protocol
 /// claimed (no or a foreign `X-Amz-Target`, no form body).
-const SERVICES: [(&str, &[Operation]); 5] = [
+const SERVICES: [(&str, &[Operation]); 6] = [
     ("kms", KMS_OPS),
     ("iam", IAM_OPS),
     ("sts", STS_OPS),
     ("access-analyzer", ANALYZER_OPS),
+    ("cloudtrail", CLOUDTRAIL_OPS),
     ("unknown", &[]),
 ];
 
 /// One slot per (service, operation) plus one `other` per service.
-const SLOTS: usize =
-    KMS_OPS.len() + IAM_OPS.len() + STS_OPS.len() + ANALYZER_OPS.len() + SERVICES.len();
+const SLOTS: usize = KMS_OPS.len()
+    + IAM_OPS.len()
+    + STS_OPS.len()
+    + ANALYZER_OPS.len()
+    + CLOUDTRAIL_OPS.len()
+    + SERVICES.len();
 
 /// Latency bucket upper bounds, in microseconds (Prometheus `le` in seconds).
 const BUCKETS_US: [u64; 15] = [
@@ -148,7 +154,7 @@ pub struct Labels {
 }
 
 impl Labels {
-    /// `service` is `kms`, `iam`, `sts` or `access-analyzer` (anything
+    /// `service` is `kms`, `iam`, `sts`, `access-analyzer` or `cloudtrail` (anything
     /// else is `unknown`);
     /// an operation outside the fixed list is `other`.
     pub fn new(service: &str, op: &str) -> Labels {

@@ -109,6 +109,9 @@ pub(crate) fn labels(method: &Method, headers: &HeaderMap, uri: &Uri, body: &[u8
     if let Some(op) = target.strip_prefix(TARGET_PREFIX) {
         return Labels::new("kms", op);
     }
+    if let Some(op) = target.strip_prefix(crate::cloudtrail_api::TARGET_PREFIX) {
+        return Labels::new("cloudtrail", op);
+    }
     if !target.is_empty() {
         return Labels::unknown();
     }

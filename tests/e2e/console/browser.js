@@ -10,6 +10,8 @@
 //   CONSOLE_ROLE           JSON {accessKeyId, secretAccessKey, sessionToken}: a role session
 //   CONSOLE_BIG_USER       JSON {accessKeyId, secretAccessKey}: a user of an account of 1,000 keys
 //   CONSOLE_KEY            JSON {keyId, alias, lockoutPolicy, newPolicy}
+//                          (mode "history": {keyId} only)
+//   CONSOLE_SIM            JSON {denied, allowed, other}: principal ARNs for the simulation (mode "history")
 //   CONSOLE_LINT           "available" or "unavailable" (whether the server has ValidatePolicy)
 //   CONSOLE_SCREENSHOTS    a directory for the PNG screenshots
 //   CHROMIUM               the browser (default /usr/bin/chromium)
@@ -22,8 +24,10 @@ const { chromium } = require("playwright-core");
 
 const STEP_TIMEOUT = 15000;
 const url = process.env.FERROKMS_CONSOLE_URL;
-// "full" (the default) or "sign-in" (sign in, see the keys page, stop:
-// only CONSOLE_USER is needed).
+// "full" (the default), "sign-in" (sign in, see the keys page, stop:
+// only CONSOLE_USER is needed) or "history" (sign in, open CONSOLE_KEY's
+// page, read its History and open its first denial: CONSOLE_USER and
+// CONSOLE_KEY).
 const mode = process.argv[2] || "full";
 const env = (name) => JSON.parse(process.env[name] || "null");
 const user = env("CONSOLE_USER");
@@ -31,6 +35,7 @@ const bigUser = env("CONSOLE_BIG_USER");
 const role = env("CONSOLE_ROLE");
 const key = env("CONSOLE_KEY");
 const lintMode = process.env.CONSOLE_LINT;
+const sim = env("CONSOLE_SIM");
 const shots = process.env.CONSOLE_SCREENSHOTS;
 
 const out = { steps: [], consoleErrors: [], expectedNetworkErrors: [], pageErrors: [] };
@@ -131,6 +136,111 @@ async function run(context) {
     await page.locator("table[aria-label=Keys] tbody tr td.state-Enabled").first().waitFor();
     out.rows = await page.locator("table[aria-label=Keys] tbody tr").count();
     out.userAgent = await page.evaluate(() => navigator.userAgent);
+    begin("done");
+    return;
+  }
+
+  if (mode === "history") {
+    begin("sign in");
+    await signIn(page, user);
+    await page.getByRole("heading", { name: "Keys" }).waitFor();
+    begin("history");
+    await page.goto(url + `#/keys/${encodeURIComponent(key.keyId)}`);
+    await page.getByRole("heading", { name: "History" }).waitFor();
+    await page.locator('.history-status[data-history="done"]').waitFor();
+    const rows = page.locator("table[aria-label=History] tbody tr");
+    out.historyRows = await Promise.all((await rows.all()).map(async (r) => ({
+      time: (await r.locator("td").nth(0).textContent()).trim(),
+      user: (await r.locator("td").nth(1).textContent()).trim(),
+      event: (await r.locator("td").nth(2).textContent()).trim(),
+      outcome: (await r.locator("td").nth(3).locator("summary, span").first().textContent()).trim(),
+      eventId: await r.getAttribute("data-event-id"),
+    })));
+    out.historyStatus = (await page.locator(".history-status").textContent()).trim();
+    await page.locator("section.history").scrollIntoViewIfNeeded();
+    await shot(page, "history");
+    begin("open a denial");
+    const denial = page.locator("table[aria-label=History] details.denial").first();
+    await denial.locator("summary").click();
+    await denial.locator(".denial-message").waitFor();
+    out.denial = {
+      open: await denial.evaluate((d) => d.open),
+      message: (await denial.locator(".denial-message").textContent()).trim(),
+      decisions: (await denial.locator("ul.decisions > li").allTextContents()).map((t) => t.trim()),
+      fixes: (await denial.locator("ul.fixes > li").allTextContents()).map((t) => t.trim()),
+    };
+    await denial.scrollIntoViewIfNeeded();
+    await shot(page, "history-denial");
+    // The keyboard opens and closes it too.
+    await denial.locator("summary").focus();
+    await page.keyboard.press("Enter");
+    out.denialClosedByKeyboard = !(await denial.evaluate((d) => d.open));
+    // Live simulation: a denied and an allowed request, and another account's root.
+    const simulate = async (principal, arn) => {
+      const select = page.getByLabel("Principal", { exact: true });
+      await select.locator(`option[value="${principal}"]`).waitFor({ state: "attached" });
+      await select.selectOption(principal);
+      if (arn) await page.getByLabel(/^Principal ARN/).fill(arn);
+      await page.getByLabel("Action", { exact: true }).selectOption("kms:Encrypt");
+      await page.getByLabel(/^Context values/).fill("kms:EncryptionContext:app=demo");
+      await page.locator(".sim-outcome").evaluateAll((els) => els.forEach((e) => e.remove()));
+      await page.getByRole("button", { name: "Simulate", exact: true }).click();
+      const res = page.locator(".sim-outcome");
+      await res.waitFor();
+      return {
+        decision: await res.getAttribute("data-decision"),
+        text: (await res.locator(".sim-decision").textContent()).trim(),
+        matched: (await res.locator("ul.sim-matched > li").allTextContents()).map((t) => t.trim()),
+        fixes: (await res.locator("ul.sim-fixes > li").allTextContents()).map((t) => t.trim()),
+      };
+    };
+    begin("simulate denied");
+    await page.locator("summary", { hasText: "Open the simulator" }).click();
+    out.simDenied = await simulate(sim.denied);
+    await page.locator("section.simulate").scrollIntoViewIfNeeded();
+    await shot(page, "simulate-denied");
+    begin("simulate allowed");
+    out.simAllowed = await simulate(sim.allowed);
+    await page.locator("section.simulate").scrollIntoViewIfNeeded();
+    await shot(page, "simulate-allowed");
+    begin("simulate another account");
+    out.simOther = await simulate("Other principal (ARN)…", sim.other);
+    begin("access map");
+    await page.locator("summary", { hasText: "Show who can use this key" }).click();
+    await page.locator('.map-status[data-map="done"]').waitFor();
+    out.accessMap = {};
+    for (const r of await page.locator("table[aria-label='Who can use this key'] tbody tr").all()) {
+      const cells = {};
+      for (const c of await r.locator("td").all()) cells[await c.getAttribute("data-action")] = (await c.textContent()).trim();
+      out.accessMap[await r.getAttribute("data-principal")] = cells;
+    }
+    out.accessEdges = await page.locator("svg.access-picture path.edge").count();
+    out.accessPictureLabel = await page.locator("svg.access-picture").getAttribute("aria-label");
+    out.mapStatus = (await page.locator(".map-status").textContent()).trim();
+    await page.locator("section.access").scrollIntoViewIfNeeded();
+    await shot(page, "access-map");
+    await page.locator("svg.access-picture").scrollIntoViewIfNeeded();
+    await shot(page, "access-picture");
+    begin("account history");
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "History" }).click();
+    await page.getByRole("heading", { name: "History", level: 1 }).waitFor();
+    await page.locator('.history-status[data-history="done"]').waitFor();
+    out.accountHistoryUsers = (await page.locator("table[aria-label=History] tbody td.user").allTextContents()).map((t) => t.trim());
+    await page.getByLabel("Filter by").selectOption("Username");
+    await page.getByLabel("Value", { exact: true }).fill(sim.deniedName);
+    await page.getByRole("button", { name: "Apply filter" }).click();
+    await page.waitForFunction(() => location.hash.startsWith("#/history?"));
+    await page.locator('.history-status[data-history="done"]').waitFor();
+    out.filteredHistory = await Promise.all((await page.locator("table[aria-label=History] tbody tr").all()).map(async (r) => ({
+      user: (await r.locator("td.user").textContent()).trim(),
+      event: (await r.locator("td").nth(2).textContent()).trim(),
+    })));
+    out.filteredHash = await page.evaluate(() => location.hash);
+    await shot(page, "account-history");
+    begin("narrow history");
+    await page.setViewportSize({ width: 390, height: 800 });
+    out.historyFitsNarrow = await noHorizontalOverflow(page);
+    await page.setViewportSize({ width: 1280, height: 800 });
     begin("done");
     return;
   }

@@ -1,5 +1,6 @@
 // The AWS-shaped APIs the console calls, each request signed by sigv4.js:
-// KMS (JSON 1.1, `X-Amz-Target: TrentService.Op`), IAM and STS (query
+// KMS and CloudTrail (JSON 1.1, `X-Amz-Target: TrentService.Op`,
+// `...CloudTrail_20131101.LookupEvents`), IAM and STS (query
 // protocol, XML answers) and Access Analyzer (REST JSON). No call has any
 // privilege of its own: the server treats it as it treats the aws CLI.
 
@@ -51,10 +52,23 @@ export class Session {
 
   /** A KMS operation: `kms("ListKeys", {Limit: 100})`. */
   async kms(op, params = {}) {
+    return this.json("kms", `TrentService.${op}`, params);
+  }
+
+  /**
+   * A CloudTrail operation (the server's audit trail):
+   * `cloudtrail("LookupEvents", {LookupAttributes: [...]})`.
+   */
+  async cloudtrail(op, params = {}) {
+    return this.json("cloudtrail", `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.${op}`, params);
+  }
+
+  /** An AWS JSON 1.1 operation of `service`, named by its `X-Amz-Target`. */
+  async json(service, target, params) {
     const resp = await this.send(
-      "kms",
+      service,
       "/",
-      { "content-type": "application/x-amz-json-1.1", "x-amz-target": `TrentService.${op}` },
+      { "content-type": "application/x-amz-json-1.1", "x-amz-target": target },
       JSON.stringify(params),
     );
     const text = await resp.text();

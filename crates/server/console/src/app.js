@@ -3,7 +3,7 @@
 // and in memory; never in cookies or localStorage.
 
 import { Session } from "./api.js";
-import { renderKey, renderKeys, renderSignIn } from "./pages.js";
+import { renderHistory, renderKey, renderKeys, renderSignIn } from "./pages.js";
 
 const STORE = "ferrokms-console-session";
 
@@ -53,15 +53,15 @@ function restore() {
 function showIdentity() {
   const who = document.getElementById("who");
   const out = document.getElementById("sign-out");
-  const nav = document.getElementById("nav-keys");
+  const nav = [document.getElementById("nav-keys"), document.getElementById("nav-history")];
   if (app.identity) {
     who.textContent = `${app.identity.Arn} · ${app.session.region}`;
     out.hidden = false;
-    nav.hidden = false;
+    for (const n of nav) n.hidden = false;
   } else {
     who.textContent = "";
     out.hidden = true;
-    nav.hidden = true;
+    for (const n of nav) n.hidden = true;
   }
 }
 
@@ -76,6 +76,8 @@ async function route() {
   const current = () => gen === generation;
   if (!app.session || hash === "#/sign-in") {
     await renderSignIn(app, view);
+  } else if (hash === "#/history" || hash.startsWith("#/history?")) {
+    await renderHistory(app, view, hash.slice("#/history".length), current);
   } else if (hash.startsWith("#/keys/")) {
     await renderKey(app, view, decodeURIComponent(hash.slice("#/keys/".length)), current);
   } else {

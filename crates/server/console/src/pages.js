@@ -356,8 +356,156 @@ export async function renderKey(app, view, ref, current) {
 
   // The key policy.
   view.append(h("h2", {}, "Key policy"));
-  if (policy.ok) view.append(await policyEditor(app, id, policy.ok.Policy || "{}"));
-  else view.append(h("p", { class: "error" }, policy.error));
+  let policyText = null;
+  if (policy.ok) {
+    const ed = await policyEditor(app, id, policy.ok.Policy || "{}");
+    policyText = ed.text;
+    view.append(ed.section);
+  } else view.append(h("p", { class: "error" }, policy.error));
+
+  // Live simulation against the key policy (IAM's policy simulator).
+  view.append(h("h2", { id: "simulate-title" }, "Simulate a request"));
+  view.append(simulator(app, meta, () => (policyText ? policyText() : policy.ok ? policy.ok.Policy : null), current));
+
+  // Who can use this key: the access map.
+  view.append(h("h2", { id: "access-title" }, "Who can use this key"));
+  view.append(accessMap(app, meta, policy.ok ? policy.ok.Policy : null, current));
+
+  // The key's audit records (CloudTrail LookupEvents).
+  view.append(h("h2", { id: "history-title" }, "History"));
+  view.append(history(app, { AttributeKey: "ResourceName", AttributeValue: meta.Arn }, current, "history-title"));
+}
+
+// --- history ----------------------------------------------------------------
+
+/** Pages of LookupEvents one "Load older events" click asks for, at most. */
+const HISTORY_PAGE = 50;
+
+/**
+ * The key's events, newest first, from CloudTrail's LookupEvents (the
+ * server's audit trail): time, user, event, outcome; a denial opens to its
+ * explanation (the AccessDenied message, the decisions the record keeps,
+ * and what would allow it, as `ferrokms policy explain` words it).
+ */
+function history(app, attribute, current, titleId) {
+  const s = app.session;
+  const err = errorBox();
+  const status = h("p", { class: "muted history-status", "aria-live": "polite", "data-history": "loading" }, "Loading the key's history…");
+  const tbody = h("tbody");
+  const tbl = h("div", { class: "table-wrap" }, h("table", { "aria-label": "History" },
+    h("thead", {}, h("tr", {},
+      h("th", { scope: "col" }, "Time"),
+      h("th", { scope: "col" }, "User"),
+      h("th", { scope: "col" }, "Event"),
+      h("th", { scope: "col" }, "Outcome"))),
+    tbody));
+  tbl.hidden = true;
+  const more = h("button", { type: "button", class: "secondary" }, "Load older events");
+  more.hidden = true;
+  const refresh = h("button", { type: "button", class: "secondary" }, "Refresh history");
+  let next = null;
+  let shown = 0;
+  const load = async (reset) => {
+    if (reset) {
+      tbody.textContent = "";
+      next = null;
+      shown = 0;
+    }
+    const params = { MaxResults: HISTORY_PAGE };
+    if (attribute) params.LookupAttributes = [attribute];
+    if (next) params.NextToken = next;
+    const page = await s.cloudtrail("LookupEvents", params);
+    if (!current()) return;
+    for (const e of page.Events || []) {
+      tbody.append(historyRow(e));
+      shown++;
+    }
+    next = page.NextToken || null;
+    more.hidden = !next;
+    tbl.hidden = shown === 0;
+    status.dataset.history = "done";
+    status.textContent = shown
+      ? `${shown} event${shown === 1 ? "" : "s"}, newest first${next ? " (older ones: Load older events)" : ""}.`
+      : next ? "No events in the newest part of the trail: Load older events." : `No events${attribute ? " that match" : ""} in the audit trail.`;
+  };
+  const run = (button, reset) => busy(button, err, async () => {
+    try {
+      await load(reset);
+    } catch (e) {
+      status.dataset.history = "failed";
+      status.textContent = "History unavailable.";
+      throw e;
+    }
+  });
+  more.addEventListener("click", () => run(more, false));
+  refresh.addEventListener("click", () => run(refresh, true));
+  run(refresh, true);
+  return h("section", { "aria-labelledby": titleId, class: "history" },
+    status, tbl, h("div", { class: "actions" }, more, refresh), err);
+}
+
+const LOOKUP_KEYS = ["Username", "EventName", "ResourceName", "EventSource", "AccessKeyId", "ReadOnly", "EventId", "ResourceType"];
+
+/**
+ * The account's History (`#/history`, `#/history?Username=alice`): its
+ * events, newest first, filtered by one lookup attribute as LookupEvents
+ * allows.
+ */
+export async function renderHistory(app, view, query, current) {
+  const params = new URLSearchParams(query);
+  const [k, v] = [...params.entries()].find(([key]) => LOOKUP_KEYS.includes(key)) || ["", ""];
+  view.append(h("h1", { id: "account-history-title" }, "History"));
+  const attr = selectField("Filter by", ["(none)", ...LOOKUP_KEYS], k || "(none)");
+  const value = field("Value", { name: "lookup-value", value: v, spellcheck: "false" });
+  const button = h("button", { type: "submit" }, "Apply filter");
+  const form = h("form", { class: "inline", "aria-label": "Filter the history" }, attr.wrap, value.wrap, button);
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const key = attr.input.value;
+    const val = value.input.value.trim();
+    app.go(key !== "(none)" && val ? `#/history?${new URLSearchParams({ [key]: val })}` : "#/history");
+  });
+  view.append(form);
+  view.append(history(app, k && v ? { AttributeKey: k, AttributeValue: v } : null, current, "account-history-title"));
+}
+
+/** One event as a row; a denial with its explanation, opened on demand. */
+function historyRow(e) {
+  let rec = {};
+  try {
+    rec = JSON.parse(e.CloudTrailEvent || "{}");
+  } catch {
+    rec = {};
+  }
+  const when = e.EventTime ? new Date(e.EventTime * 1000).toISOString().replace(".000Z", "Z") : "";
+  const who = rec.userIdentity && rec.userIdentity.arn ? rec.userIdentity.arn : e.Username || "";
+  const outcome = h("td", { class: "outcome" });
+  const denied = rec.errorCode === "AccessDeniedException" || rec.errorCode === "AccessDenied";
+  if (!rec.errorCode) {
+    outcome.append(h("span", { class: "allowed" }, "Allowed"));
+  } else if (!denied) {
+    outcome.append(h("span", { class: "failed" }, rec.errorCode));
+  } else {
+    const decisions = Array.isArray(rec.ferrokmsAuthorization) ? rec.ferrokmsAuthorization : [];
+    const fixes = Array.isArray(rec.ferrokmsExplanation) ? rec.ferrokmsExplanation : [];
+    const firstArn = rec.resources && rec.resources[0] ? rec.resources[0].ARN : "";
+    outcome.append(h("details", { class: "denial" },
+      h("summary", {}, h("span", { class: "denied" }, "Denied"), " — why?"),
+      h("p", { class: "denial-message" }, `${rec.errorCode}: ${rec.errorMessage || ""}`),
+      decisions.length
+        ? [h("h3", {}, "Decisions"), h("ul", { class: "decisions" }, decisions.map((d) => h("li", {},
+          `${d.action} on ${d.resource || firstArn}: ${d.allowed ? "allowed" : "denied"}${d.decision ? ` (${d.decision})` : ""}`,
+          d.statements && d.statements.length ? h("ul", {}, d.statements.map((st) => h("li", { class: "statement" }, st))) : null)))]
+        : h("p", { class: "muted" }, "The record keeps no decision (another account's call, or the request failed before any)."),
+      fixes.length
+        ? [h("h3", {}, "What would allow it"), h("ul", { class: "fixes" }, fixes.map((f) => h("li", {}, f)))]
+        : null));
+  }
+  return h("tr", { "data-event-id": e.EventId },
+    h("td", { class: "time" }, when),
+    h("td", { class: "user" }, h("span", { title: who }, e.Username || who)),
+    h("td", {}, e.EventName || ""),
+    outcome);
 }
 
 function table(label, head, rows) {
@@ -509,7 +657,349 @@ async function policyEditor(app, id, policy) {
     note.textContent = "Policy saved.";
   }));
   const id2 = `lbl${++uid}`;
-  return h("section", { "aria-labelledby": id2 },
+  const section = h("section", { "aria-labelledby": id2 },
     h("p", { id: id2, class: "muted" }, "Edit the key policy (JSON). Findings appear in place as you type; Save calls PutKeyPolicy. Tab moves on to the next control."),
     holder, status, h("div", { class: "actions" }, save), err, note);
+  return { section, text: () => editor.text() };
+}
+
+// --- live simulation ------------------------------------------------------------
+
+const SIM_ACTIONS = [
+  "kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
+  "kms:GenerateDataKeyWithoutPlaintext", "kms:Sign", "kms:Verify", "kms:GenerateMac", "kms:VerifyMac",
+  "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:CreateGrant", "kms:ListGrants",
+  "kms:EnableKey", "kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:TagResource",
+];
+/** Context keys whose values are not strings (IAM's ContextKeyType). */
+const CONTEXT_TYPES = {
+  "aws:sourceip": "ip", "aws:securetransport": "boolean", "aws:multifactorauthpresent": "boolean",
+  "kms:grantisforawsresource": "boolean", "aws:currenttime": "date", "aws:epochtime": "numeric",
+};
+const OTHER = "Other principal (ARN)…";
+
+/**
+ * Simulates one request on this key with IAM's policy simulator, the key
+ * policy (as it is in the editor) passed as the resource policy: a user
+ * or role of the account (SimulatePrincipalPolicy: its own policies), or
+ * any other principal by ARN, a role session or another account's root
+ * (SimulateCustomPolicy: an identity policy allowing the action stands for
+ * the policies the caller's account would need, so the answer is the key
+ * policy's part).
+ */
+function simulator(app, meta, policyText, current) {
+  const s = app.session;
+  const who = field("Principal", { tag: "select", name: "sim-principal" });
+  const other = field("Principal ARN", { name: "sim-arn", spellcheck: "false", placeholder: "arn:aws:iam::444455556666:root" }, "(a role session, another account's root…)");
+  other.wrap.hidden = true;
+  const action = selectField("Action", SIM_ACTIONS, "kms:Encrypt");
+  const ctx = field("Context values", { tag: "textarea", name: "sim-context", rows: 3, spellcheck: "false", placeholder: "kms:EncryptionContext:app=demo" }, "(one KEY=VALUE a line)");
+  const err = errorBox();
+  const button = h("button", { type: "submit" }, "Simulate");
+  const result = h("div", { class: "sim-result", "aria-live": "polite" });
+  const form = h("form", { class: "inline simulate", "aria-label": "Simulate a request" }, who.wrap, other.wrap, action.wrap, ctx.wrap, button);
+  who.input.append(h("option", { value: "" }, "Loading principals…"));
+  who.input.addEventListener("change", () => {
+    other.wrap.hidden = who.input.value !== OTHER;
+  });
+  // The principals are listed when the simulator is opened, not with
+  // every key page (a user without iam:ListUsers is not refused on each).
+  let listed = false;
+  const listPrincipals = async () => {
+    if (listed) return;
+    listed = true;
+    const [users, roles] = await Promise.all([maybe(s.query("iam", "ListUsers", { MaxItems: "1000" })), maybe(s.query("iam", "ListRoles", { MaxItems: "1000" }))]);
+    if (!current()) return;
+    who.input.textContent = "";
+    const arns = (r, tag) => (r.ok ? [...r.ok.querySelectorAll(`${tag} > member > Arn`)].map((n) => n.textContent) : []);
+    for (const a of [...arns(users, "Users"), ...arns(roles, "Roles")]) who.input.append(h("option", { value: a }, a));
+    who.input.append(h("option", { value: OTHER }, OTHER));
+    if (users.error && roles.error) {
+      who.input.value = OTHER;
+      other.wrap.hidden = false;
+    }
+  };
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    busy(button, err, async () => {
+      result.textContent = "";
+      const params = { "ActionNames.member.1": action.input.value, "ResourceArns.member.1": meta.Arn };
+      const text = policyText();
+      if (text) params.ResourcePolicy = text;
+      let n = 0;
+      for (const line of ctx.input.value.split("\n")) {
+        const i = line.indexOf("=");
+        if (i <= 0) continue;
+        const key = line.slice(0, i).trim();
+        const pre = `ContextEntries.member.${++n}`;
+        params[`${pre}.ContextKeyName`] = key;
+        params[`${pre}.ContextKeyValues.member.1`] = line.slice(i + 1).trim();
+        params[`${pre}.ContextKeyType`] = CONTEXT_TYPES[key.toLowerCase()] || "string";
+      }
+      let principal = who.input.value;
+      let doc;
+      if (principal === OTHER || !principal) {
+        principal = other.input.value.trim();
+        params.CallerArn = principal;
+        params["PolicyInputList.member.1"] = JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: action.input.value, Resource: "*" }] });
+        doc = await s.query("iam", "SimulateCustomPolicy", params);
+      } else {
+        params.PolicySourceArn = principal;
+        if (principal.includes(":user/")) params.CallerArn = principal;
+        doc = await s.query("iam", "SimulatePrincipalPolicy", params);
+      }
+      result.append(simulationResult(doc, principal, action.input.value, meta.Arn));
+    });
+  });
+  const open = h("details", { class: "simulator" },
+    h("summary", {}, "Open the simulator"),
+    h("p", { class: "muted" }, "The decision IAM's policy simulator reaches for this key with the key policy as it is in the editor above (saved or not). Another account's principal is simulated as if its own account allowed the action: the answer is the key policy's part."),
+    form, err, result);
+  open.addEventListener("toggle", () => {
+    if (open.open) listPrincipals();
+  });
+  return h("section", { "aria-labelledby": "simulate-title", class: "simulate" }, open);
+}
+
+function simulationResult(doc, principal, action, keyArn) {
+  const r = doc.querySelector("EvaluationResults > member");
+  if (!r) return h("p", { class: "error" }, "The simulator gave no result.");
+  const get = (el, tag) => el.querySelector(`:scope > ${tag}`)?.textContent || "";
+  const decision = get(r, "EvalDecision");
+  const matched = [...r.querySelectorAll(":scope > MatchedStatements > member")].map((m) => {
+    const pos = (t) => `${m.querySelector(`${t} > Line`)?.textContent || "?"}:${m.querySelector(`${t} > Column`)?.textContent || "?"}`;
+    return `${get(m, "SourcePolicyType")} policy ${get(m, "SourcePolicyId")}, lines ${pos("StartPosition")}–${pos("EndPosition")}`;
+  });
+  const missing = [...r.querySelectorAll(":scope > MissingContextValues > member")].map((m) => m.textContent);
+  const details = [...r.querySelectorAll(":scope > EvalDecisionDetails > entry")].map((e) => [get(e, "key"), get(e, "value")]);
+  const allowed = decision === "allowed";
+  const fixes = [];
+  if (!allowed) {
+    const bad = details.filter(([, v]) => v !== "allowed").map(([k]) => k);
+    if (decision === "explicitDeny") {
+      fixes.push(`A Deny statement that matches ${action} for ${principal} on ${keyArn} decides it: remove or narrow it (an explicit deny wins over every allow).`);
+    } else {
+      if (bad.some((k) => /resource/i.test(k)) || !details.length) fixes.push(`Name ${principal} (or its account) in a key policy statement allowing ${action}.`);
+      if (bad.some((k) => /iam/i.test(k))) fixes.push(`Attach an identity-based policy allowing ${action} on ${keyArn} to ${principal}, with the key policy delegating to its account.`);
+    }
+  }
+  return h("div", { class: `sim-outcome ${allowed ? "sim-allowed" : "sim-denied"}`, "data-decision": decision },
+    h("p", { class: "sim-decision" }, h("strong", {}, allowed ? "Allowed" : "Denied"), ` — ${decision}: ${principal} → ${action} on ${keyArn}`),
+    details.length ? h("ul", { class: "sim-details" }, details.map(([k, v]) => h("li", {}, `${k}: ${v}`))) : null,
+    matched.length ? [h("h3", {}, "Statements that decided it"), h("ul", { class: "sim-matched" }, matched.map((m) => h("li", {}, m)))] : h("p", { class: "muted" }, "No statement matched."),
+    missing.length ? h("p", { class: "muted" }, `Context keys the policies read that were not given: ${missing.join(", ")}`) : null,
+    fixes.length ? [h("h3", {}, "What would allow it"), h("ul", { class: "sim-fixes" }, fixes.map((f) => h("li", {}, f)))] : null);
+}
+
+// --- who can use this key ---------------------------------------------------------
+
+/** The actions of the access map's columns. */
+const MAP_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:Sign", "kms:DescribeKey", "kms:CreateGrant", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"];
+/** At most this many principals are simulated (one call each). */
+const MAP_MAX_PRINCIPALS = 60;
+const MAP_CONCURRENCY = 4;
+const PATHS = {
+  "key policy": { cls: "path-key", color: "#1f5fa8" },
+  "delegation + identity policy": { cls: "path-iam", color: "#2e7d32" },
+  grant: { cls: "path-grant", color: "#c2570c" },
+};
+
+/** Query parameters of a list: `list("ActionNames", [...])`. */
+function members(name, values) {
+  const out = {};
+  values.forEach((v, i) => {
+    out[`${name}.member.${i + 1}`] = v;
+  });
+  return out;
+}
+
+/**
+ * The access map: for the account's users and roles (SimulatePrincipalPolicy
+ * with the saved key policy as ResourcePolicy) and the principals of other
+ * accounts the key policy names (SimulateCustomPolicy, their own account's
+ * policies taken as allowing: the key policy's part), which of the actions
+ * each may use and by which path — the key policy naming it, the key
+ * policy's delegation to its account and an identity policy, or a grant
+ * (ListGrants). Built from what the signed-in user may read: it needs
+ * iam:ListUsers, iam:ListRoles, iam:Simulate*Policy, kms:GetKeyPolicy and
+ * kms:ListGrants, and shows only what those answer.
+ */
+function accessMap(app, meta, keyPolicy, current) {
+  const s = app.session;
+  const err = errorBox();
+  const status = h("p", { class: "muted map-status", "aria-live": "polite", "data-map": "idle" });
+  const out = h("div", { class: "access-map" });
+  const open = h("details", { class: "map" },
+    h("summary", {}, "Show who can use this key"),
+    h("p", { class: "muted" }, "Each of the account's users and roles, and each principal of another account the key policy names, simulated for each action with the saved key policy (IAM's policy simulator), plus the key's grants: the path that allows it. Another account's principals are shown as the key policy lets them in (their own account must allow it too)."),
+    status, out, err);
+  let built = false;
+  open.addEventListener("toggle", () => {
+    if (!open.open || built) return;
+    built = true;
+    status.dataset.map = "loading";
+    status.textContent = "Simulating…";
+    buildMap(s, meta, keyPolicy, current).then((m) => {
+      if (!current()) return;
+      out.append(accessTable(m), accessPicture(m));
+      status.dataset.map = "done";
+      status.textContent = `${m.rows.length} principal${m.rows.length === 1 ? "" : "s"} × ${MAP_ACTIONS.length} actions${m.truncated ? ` (the first ${MAP_MAX_PRINCIPALS} only)` : ""}${m.notes.length ? `; ${m.notes.join("; ")}` : ""}.`;
+    }, (e) => {
+      status.dataset.map = "failed";
+      status.textContent = "The access map is unavailable.";
+      showError(err, e);
+    });
+  });
+  return h("section", { "aria-labelledby": "access-title", class: "access" }, open);
+}
+
+async function buildMap(s, meta, keyPolicy, current) {
+  const notes = [];
+  const [users, roles, grants] = await Promise.all([
+    maybe(s.query("iam", "ListUsers", { MaxItems: "1000" })),
+    maybe(s.query("iam", "ListRoles", { MaxItems: "1000" })),
+    maybe(allPages(s, "ListGrants", { KeyId: meta.KeyId, Limit: 100 }, "Grants")),
+  ]);
+  const arns = (r, tag) => (r.ok ? [...r.ok.querySelectorAll(`${tag} > member > Arn`)].map((n) => n.textContent) : []);
+  if (users.error) notes.push(`users not listed (${users.error.split(":")[0]})`);
+  if (roles.error) notes.push(`roles not listed (${roles.error.split(":")[0]})`);
+  if (grants.error) notes.push(`grants not listed (${grants.error.split(":")[0]})`);
+  const account = meta.Arn.split(":")[4];
+  const principals = [...arns(users, "Users"), ...arns(roles, "Roles")].map((a) => ({ arn: a, own: true }));
+  // Principals of other accounts the key policy names.
+  let doc = null;
+  try {
+    doc = keyPolicy ? JSON.parse(keyPolicy) : null;
+  } catch {
+    doc = null;
+  }
+  const named = new Set();
+  const stmts = doc ? (Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement]) : [];
+  for (const st of stmts) {
+    if (!st || st.Effect !== "Allow" || !st.Principal) continue;
+    const aws = st.Principal === "*" ? ["*"] : [].concat(st.Principal.AWS || []);
+    for (const p of aws) {
+      const arn = p === "*" ? "*" : /^\d{12}$/.test(p) ? `arn:aws:iam::${p}:root` : p;
+      if (arn !== "*" && arn.split(":")[4] === account) continue;
+      named.add(arn);
+    }
+  }
+  for (const a of named) principals.push({ arn: a, own: false });
+  const truncated = principals.length > MAP_MAX_PRINCIPALS;
+  const chosen = principals.slice(0, MAP_MAX_PRINCIPALS);
+  const rows = chosen.map((p) => ({ ...p, cells: {} }));
+  const jobs = rows.map((row) => async () => {
+    if (!current()) return;
+    const params = { ...members("ActionNames", MAP_ACTIONS), "ResourceArns.member.1": meta.Arn };
+    if (keyPolicy) params.ResourcePolicy = keyPolicy;
+    let res;
+    try {
+      if (row.own) {
+        params.PolicySourceArn = row.arn;
+        if (row.arn.includes(":user/")) params.CallerArn = row.arn;
+        res = await s.query("iam", "SimulatePrincipalPolicy", params);
+      } else {
+        // "*" is simulated as a principal of an account the server does not know.
+        params.CallerArn = row.arn === "*" ? "arn:aws:iam::999999999999:root" : row.arn;
+        params["PolicyInputList.member.1"] = JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "kms:*", Resource: "*" }] });
+        res = await s.query("iam", "SimulateCustomPolicy", params);
+      }
+    } catch (e) {
+      row.error = e instanceof AwsError ? e.code : String(e.message || e);
+      return;
+    }
+    for (const r of res.querySelectorAll("EvaluationResults > member")) {
+      const action = r.querySelector(":scope > EvalActionName")?.textContent || "";
+      if (r.querySelector(":scope > EvalDecision")?.textContent !== "allowed") continue;
+      const types = [...r.querySelectorAll(":scope > MatchedStatements > member > SourcePolicyType")].map((t) => t.textContent);
+      row.cells[action] = row.own && types.some((t) => t !== "resource") ? "delegation + identity policy" : "key policy";
+    }
+  });
+  await new Promise((resolve) => {
+    let next = 0;
+    let running = 0;
+    const pump = () => {
+      if (next >= jobs.length && running === 0) return resolve();
+      while (running < MAP_CONCURRENCY && next < jobs.length) {
+        const job = jobs[next++];
+        running++;
+        job().finally(() => {
+          running--;
+          pump();
+        });
+      }
+    };
+    pump();
+  });
+  // Grants: the grantee may use the operations the grant names.
+  for (const g of grants.ok || []) {
+    let row = rows.find((r) => r.arn === g.GranteePrincipal);
+    if (!row) {
+      row = { arn: g.GranteePrincipal, own: false, cells: {} };
+      rows.push(row);
+    }
+    for (const op of g.Operations || []) {
+      const action = `kms:${op}`;
+      if (MAP_ACTIONS.includes(action) && !row.cells[action]) row.cells[action] = "grant";
+    }
+  }
+  return { rows, truncated, notes };
+}
+
+function accessTable(m) {
+  return h("div", { class: "table-wrap" }, h("table", { "aria-label": "Who can use this key", class: "access-table" },
+    h("thead", {}, h("tr", {},
+      h("th", { scope: "col" }, "Principal"),
+      MAP_ACTIONS.map((a) => h("th", { scope: "col" }, a.replace("kms:", ""))))),
+    h("tbody", {}, m.rows.map((r) => h("tr", { "data-principal": r.arn },
+      h("th", { scope: "row", class: "principal" }, r.arn, r.error ? h("span", { class: "error" }, ` (${r.error})`) : null),
+      MAP_ACTIONS.map((a) => {
+        const path = r.cells[a];
+        return h("td", { class: path ? `cell ${PATHS[path].cls}` : "cell none", "data-action": a }, path || "—");
+      }))))));
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  for (const c of children) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}
+
+/** The map as a picture: principals on the left, actions on the right, a line per path. */
+function accessPicture(m) {
+  const short = (arn) => (arn.length > 46 ? `…${arn.slice(-45)}` : arn);
+  const rowH = 26;
+  const left = 330;
+  const right = 560;
+  const height = Math.max(m.rows.length, MAP_ACTIONS.length) * rowH + 60;
+  const pY = (i) => 40 + i * rowH + (Math.max(0, MAP_ACTIONS.length - m.rows.length) * rowH) / 2;
+  const aY = (j) => 40 + j * rowH + (Math.max(0, m.rows.length - MAP_ACTIONS.length) * rowH) / 2;
+  const lines = [];
+  m.rows.forEach((r, i) => MAP_ACTIONS.forEach((a, j) => {
+    const path = r.cells[a];
+    if (!path) return;
+    lines.push(svg("path", {
+      d: `M${left} ${pY(i)} C${(left + right) / 2} ${pY(i)}, ${(left + right) / 2} ${aY(j)}, ${right} ${aY(j)}`,
+      fill: "none", stroke: PATHS[path].color, "stroke-width": 2, "stroke-opacity": 0.75, class: `edge ${PATHS[path].cls}`,
+    }, svg("title", {}, `${r.arn} → ${a}: ${path}`)));
+  }));
+  const legend = Object.entries(PATHS).map(([name, p], k) => svg("g", { transform: `translate(${10 + k * 230}, 14)` },
+    svg("line", { x1: 0, y1: 0, x2: 24, y2: 0, stroke: p.color, "stroke-width": 3 }),
+    svg("text", { x: 30, y: 4, "font-size": 12 }, name)));
+  const pic = svg("svg", {
+    viewBox: `0 0 820 ${height}`, width: "100%", role: "img",
+    "aria-label": `Who can use this key: ${lines.length} paths from ${m.rows.length} principals to ${MAP_ACTIONS.length} actions`,
+    class: "access-picture",
+  },
+  ...legend,
+  ...lines,
+  ...m.rows.map((r, i) => svg("g", {},
+    svg("circle", { cx: left, cy: pY(i), r: 5, fill: "#444" }),
+    svg("text", { x: left - 10, y: pY(i) + 4, "text-anchor": "end", "font-size": 12 }, short(r.arn), svg("title", {}, r.arn)))),
+  ...MAP_ACTIONS.map((a, j) => svg("g", {},
+    svg("circle", { cx: right, cy: aY(j), r: 5, fill: "#444" }),
+    svg("text", { x: right + 10, y: aY(j) + 4, "font-size": 12 }, a))));
+  return h("div", { class: "picture-wrap" }, pic);
 }

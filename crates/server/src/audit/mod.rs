@@ -21,6 +21,7 @@
 //! the log and, as `{"ferrokmsDroppedRecords":N}`, to the file.
 
 mod json;
+pub mod lookup;
 pub mod read;
 mod record;
 mod redact;
@@ -108,6 +109,9 @@ struct SyncState {
 /// Sends records to the writer thread; cheap to share.
 pub struct AuditLog {
     enabled: bool,
+    /// The data dir whose trail this is (`None` when disabled): what
+    /// CloudTrail's LookupEvents reads back (`lookup`).
+    data_dir: Option<PathBuf>,
     writer: Option<JoinHandle<()>>,
     syncer: Option<JoinHandle<()>>,
     state: Arc<SyncState>,
@@ -118,6 +122,7 @@ impl AuditLog {
     pub fn disabled() -> AuditLog {
         AuditLog {
             enabled: false,
+            data_dir: None,
             writer: None,
             syncer: None,
             state: Arc::default(),
@@ -153,10 +158,16 @@ impl AuditLog {
         };
         Ok(AuditLog {
             enabled: true,
+            data_dir: Some(data_dir.to_path_buf()),
             writer: Some(writer),
             syncer: Some(syncer),
             state,
         })
+    }
+
+    /// The data dir the trail is written in; `None` when there is no trail.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
     }
 
     /// Whether records are written at all (not for in-memory servers).
