@@ -1,0 +1,508 @@
+//! The finite universe of an analysis: representative principals, the
+//! cells of every free context key, and which keys matter for which
+//! (principal, action).
+//!
+//! # Principals
+//!
+//! The evaluator looks at a caller through: the `Principal` values it
+//! equals (an ARN, its role's ARN, its account, `*`), its kind (root, user,
+//! role session, federated user, service), its account (`kms:CallerAccount`,
+//! `aws:PrincipalAccount`, whether it is the key's), and its identity-side
+//! policies. Callers that agree on all of these are indistinguishable. So
+//! the representatives are, for each account cell: the root user; every
+//! principal some policy, grant or holder names (a role by one session of
+//! it; a user also by a federated user of the same name, which principal
+//! matching relates to it); one unnamed user (and, where a policy reads
+//! `aws:PrincipalType`, one unnamed role session and federated user); and
+//! every service principal named. The account cells are the Venn cells of
+//! every account named literally and every pattern compared with
+//! `kms:CallerAccount` or `aws:PrincipalAccount`, among twelve-digit
+//! strings ([`crate::pattern`]); the accounts no policy names literally are
+//! the *public* ones. A principal of an account the operator does not know
+//! holds an allow-everything identity policy (its account decides, and more
+//! identity permission never removes access: grants and delegation only
+//! gain from it).
+//!
+//! Condition keys that identify the caller more finely than that
+//! (`aws:PrincipalArn`, `aws:username`, `aws:userid`, `aws:PrincipalTag/*`,
+//! `aws:PrincipalOrgID`, ...), principals named by unique id, `Federated`
+//! and `CanonicalUser` principals, and policy variables are outside the
+//! encoding: the analysis answers "unknown" and names the construct.
+//!
+//! # Context
+//!
+//! Keys the key decides (`kms:KeySpec`, `aws:ResourceTag/*`, ...) come
+//! from [`crate::model::KeyTarget::facts`]; keys the caller decides come
+//! from the representative; `aws:ResourceAccount` and `aws:RequestedRegion`
+//! from the key. Every other key a policy reads is *free*: the request may
+//! carry any value or none, and [`crate::values`] gives one value per cell.
+//! Grant constraints add their encryption-context pairs and source ARN as
+//! literals of the keys they read, plus one encryption-context key no
+//! constraint names (which `EncryptionContextEquals` refuses).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ferrokms_authz::CallerPolicy;
+use ferrokms_policy::{
+    evaluate_statement, Action, ContextValues, Mismatch, Policy, PolicyKind, PrincipalId,
+    PrincipalSpec, Request, StatementResult,
+};
+use ferrokms_types::{AccountId, Arn};
+
+use crate::concrete::{grant_names, Asker, Rep, RepKind};
+use crate::model::{key_action, Grantee, PolicySet};
+use crate::pattern::{cells, Pattern};
+use crate::values::KeyUse;
+use crate::ReachError;
+
+/// Condition keys outside the encoding: they identify the caller more
+/// finely than the representatives do.
+const UNSUPPORTED_KEYS: &[&str] = &[
+    "aws:principalarn",
+    "aws:username",
+    "aws:userid",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:principalservicename",
+    "aws:principalservicenameslist",
+    "aws:sourceidentity",
+    "aws:federatedprovider",
+    "kms:encryptioncontextkeys",
+];
+
+/// Keys the key, the caller or the request's target fix: not enumerated.
+const DETERMINED_KEYS: &[&str] = &[
+    "aws:resourceaccount",
+    "aws:requestedregion",
+    "aws:principaltype",
+    "aws:principalisawsservice",
+    "kms:keyspec",
+    "kms:customermasterkeyspec",
+    "kms:keyusage",
+    "kms:customermasterkeyusage",
+    "kms:keyorigin",
+    "kms:multiregion",
+    "kms:multiregionkeytype",
+    "kms:resourcealiases",
+];
+
+/// Keys whose value is the caller's account.
+const ACCOUNT_KEYS: &[&str] = &["kms:calleraccount", "aws:principalaccount"];
+
+/// The free encryption-context key no grant names.
+pub(crate) const EXTRA_EC_KEY: &str = "kms:encryptioncontext:reach-other";
+
+/// States the account-cell search may visit.
+const ACCOUNT_STATES: usize = 500_000;
+
+/// The representatives and key cells shared by the policy sets of one
+/// analysis (one set, or the old and the new of a change).
+pub struct Universe {
+    /// One asker per representative and policy set: `askers[set][rep]`.
+    pub askers: Vec<Vec<Asker>>,
+    /// Each free key and its values (`None`: absent).
+    pub keys: Vec<(String, Vec<Option<ContextValues>>)>,
+}
+
+#[derive(Default)]
+struct Collect {
+    accounts: Vec<AccountId>,
+    /// Named principal ARNs (users, roles, sessions, federated users).
+    named: Vec<String>,
+    services: Vec<String>,
+    account_use: Option<KeyUse>,
+    keys: BTreeMap<String, KeyUse>,
+    reads_principal_type: bool,
+}
+
+impl Collect {
+    fn account(&mut self, a: AccountId) {
+        if !self.accounts.contains(&a) {
+            self.accounts.push(a);
+        }
+    }
+
+    fn named(&mut self, arn: &str) -> Result<(), String> {
+        let parsed = Arn::parse(arn).map_err(|_| format!("principal {arn} is not an ARN"))?;
+        let acct = parsed
+            .account_id()
+            .ok_or_else(|| format!("principal {arn} has no account"))?;
+        self.account(acct);
+        if parsed.resource() != "root" && !self.named.iter().any(|n| n == arn) {
+            self.named.push(arn.to_string());
+        }
+        Ok(())
+    }
+
+    fn aws_value(&mut self, v: &str) -> Result<(), String> {
+        if let Ok(a) = AccountId::parse(v) {
+            self.account(a);
+            Ok(())
+        } else {
+            self.named(v)
+        }
+    }
+
+    fn policy(&mut self, policy: &Policy, resource_based: bool) -> Result<(), String> {
+        let variables = policy.variables_enabled();
+        for st in policy.statements() {
+            if resource_based {
+                if let Some(p) = st.principal() {
+                    if let PrincipalSpec::Typed(entries) = p.spec() {
+                        for e in entries {
+                            for v in e.values() {
+                                self.principal(v.id(), v.as_str())?;
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(r) = st.resource() {
+                if variables && r.patterns().iter().any(|p| p.as_str().contains("${")) {
+                    return Err("a policy variable in a Resource element".into());
+                }
+            }
+            let Some(cond) = st.condition() else { continue };
+            for block in cond.blocks() {
+                for entry in block.entries() {
+                    let key = entry.key().as_str().to_lowercase();
+                    let values: Vec<&str> = entry.values().iter().map(|v| v.as_str()).collect();
+                    if UNSUPPORTED_KEYS.contains(&key.as_str())
+                        || key.starts_with("aws:principaltag/")
+                    {
+                        return Err(format!(
+                            "condition key {} identifies the caller more finely than the encoding",
+                            entry.key().as_str()
+                        ));
+                    }
+                    if key == "aws:principaltype" {
+                        self.reads_principal_type = true;
+                    }
+                    if DETERMINED_KEYS.contains(&key.as_str()) || key.starts_with("aws:resourcetag/") {
+                        continue;
+                    }
+                    if ACCOUNT_KEYS.contains(&key.as_str()) {
+                        self.account_use
+                            .get_or_insert_with(|| KeyUse::new("kms:CallerAccount"))
+                            .add(block.operator(), &values, variables);
+                        continue;
+                    }
+                    self.keys
+                        .entry(key.clone())
+                        .or_insert_with(|| KeyUse::new(&key))
+                        .add(block.operator(), &values, variables);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn principal(&mut self, id: &PrincipalId, text: &str) -> Result<(), String> {
+        match id {
+            PrincipalId::Everyone => Ok(()),
+            PrincipalId::Account(a) => {
+                self.account(a.clone());
+                Ok(())
+            }
+            PrincipalId::User(arn)
+            | PrincipalId::AssumedRoleSession(arn)
+            | PrincipalId::FederatedUser(arn) => self.named(arn),
+            PrincipalId::Role { arn, .. } => self.named(arn),
+            PrincipalId::Service(s) => {
+                if !self.services.contains(s) {
+                    self.services.push(s.clone());
+                }
+                Ok(())
+            }
+            PrincipalId::UniqueId(_) | PrincipalId::Federated(_) | PrincipalId::CanonicalUser(_) => {
+                Err(format!("principal {text}: unique ids, Federated and CanonicalUser principals are outside the encoding"))
+            }
+        }
+    }
+}
+
+/// The allow-everything identity policy of an external principal.
+fn allow_all() -> Result<Arc<Policy>, ReachError> {
+    const TEXT: &str =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    Policy::parse(TEXT, &ferrokms_policy::ParseOptions::for_kind(PolicyKind::IdentityBased))
+        .map(Arc::new)
+        .map_err(|e| ReachError::Input(format!("the allow-all policy: {e}")))
+}
+
+impl Universe {
+    /// Builds the universe of `sets` (they must be about the same key).
+    pub fn build(sets: &[&PolicySet]) -> Result<Self, ReachError> {
+        let unknown = ReachError::Unknown;
+        let Some(first) = sets.first() else {
+            return Err(ReachError::Input("no policy set".into()));
+        };
+        let mut c = Collect::default();
+        c.account(first.key.account.clone());
+        for set in sets {
+            c.policy(&set.key_policy, true).map_err(unknown)?;
+            for h in &set.holders {
+                c.aws_value(&h.arn).map_err(unknown)?;
+                for (_, p) in &h.policies {
+                    c.policy(p, false).map_err(unknown)?;
+                }
+            }
+            for g in &set.grants {
+                match &g.grantee {
+                    Grantee::Aws(p) => c.aws_value(p).map_err(unknown)?,
+                    Grantee::Service(s) => {
+                        if !c.services.contains(s) {
+                            c.services.push(s.clone());
+                        }
+                    }
+                }
+                let lit = |keys: &mut BTreeMap<String, KeyUse>, key: &str, v: &str| {
+                    keys.entry(key.to_string())
+                        .or_insert_with(|| KeyUse::new(key))
+                        .add_literal(v);
+                };
+                for m in [&g.encryption_context_subset, &g.encryption_context_equals]
+                    .into_iter()
+                    .flatten()
+                {
+                    for (k, v) in m {
+                        lit(&mut c.keys, &format!("kms:encryptioncontext:{}", k.to_lowercase()), v);
+                    }
+                }
+                if g.encryption_context_equals.as_ref().is_some_and(|m| !m.is_empty()) {
+                    c.keys
+                        .entry(EXTRA_EC_KEY.to_string())
+                        .or_insert_with(|| KeyUse::new(EXTRA_EC_KEY));
+                }
+                if let Some(arn) = &g.source_arn {
+                    lit(&mut c.keys, "aws:sourcearn", arn);
+                }
+            }
+        }
+        let accounts = account_cells(&c).map_err(unknown)?;
+        let mut keys = Vec::new();
+        for (name, u) in &c.keys {
+            keys.push((name.clone(), u.representatives().map_err(unknown)?));
+        }
+        let reps = representatives(&c, &accounts, first);
+        let mut askers = Vec::with_capacity(sets.len());
+        for set in sets {
+            let mut row = Vec::with_capacity(reps.len());
+            for rep in &reps {
+                let policies = policies_of(set, rep)?;
+                row.push(Asker::new(rep.clone(), policies)?);
+            }
+            askers.push(row);
+        }
+        Ok(Universe { askers, keys })
+    }
+
+    /// The free keys that can change the decision of `action` by
+    /// representative `rep` in any of `sets`: those read by a statement
+    /// that applies to the pair but for its conditions, and those of the
+    /// grants naming it.
+    pub fn relevant_keys(
+        &self,
+        sets: &[&PolicySet],
+        rep: usize,
+        action: &str,
+    ) -> Result<Vec<usize>, ReachError> {
+        let parsed = Action::parse(action).map_err(|e| ReachError::Input(e.to_string()))?;
+        let mut wanted: Vec<String> = Vec::new();
+        for (si, set) in sets.iter().enumerate() {
+            let asker = &self.askers[si][rep];
+            let principal = asker.rep.request_principal()?;
+            let request = Request::in_account(
+                principal,
+                parsed.clone(),
+                &set.key.arn,
+                Some(set.key.account.clone()),
+            );
+            let mut policies: Vec<(PolicyKind, &Policy)> =
+                vec![(PolicyKind::ResourceBased, &set.key_policy)];
+            for p in asker.policies() {
+                policies.push((p.kind, &p.policy));
+            }
+            for (kind, policy) in policies {
+                for st in policy.statements() {
+                    let matters = match evaluate_statement(st, kind, &request) {
+                        StatementResult::Applies { .. } => true,
+                        StatementResult::NotApplicable(Mismatch::Condition(_)) => true,
+                        StatementResult::NotApplicable(_) => false,
+                    };
+                    if !matters {
+                        continue;
+                    }
+                    for block in st.condition().map(|c| c.blocks()).unwrap_or_default() {
+                        for e in block.entries() {
+                            wanted.push(e.key().as_str().to_lowercase());
+                        }
+                    }
+                }
+            }
+            let grantable = key_action(action).is_some_and(|(_, g)| g);
+            if grantable && set.grants.iter().any(|g| grant_names(g, &asker.rep)) {
+                wanted.push("aws:sourcearn".into());
+                wanted.push(EXTRA_EC_KEY.into());
+                for g in &set.grants {
+                    for m in [&g.encryption_context_subset, &g.encryption_context_equals]
+                        .into_iter()
+                        .flatten()
+                    {
+                        for k in m.keys() {
+                            wanted.push(format!("kms:encryptioncontext:{}", k.to_lowercase()));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(self
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(_, (name, _))| wanted.contains(name))
+            .map(|(i, _)| i)
+            .collect())
+    }
+}
+
+fn policies_of(set: &PolicySet, rep: &Rep) -> Result<Vec<CallerPolicy>, ReachError> {
+    let holder_arn = match &rep.kind {
+        RepKind::Session { role_arn } => role_arn.as_str(),
+        _ => rep.arn.as_str(),
+    };
+    if let Some(h) = set.holders.iter().find(|h| h.arn == holder_arn) {
+        return Ok(h
+            .policies
+            .iter()
+            .enumerate()
+            .map(|(i, (kind, policy))| CallerPolicy {
+                label: format!("{} policy {i}", kind.as_str()),
+                kind: *kind,
+                policy: policy.clone(),
+            })
+            .collect());
+    }
+    if rep.external && rep.kind != RepKind::Root && rep.kind != RepKind::Service {
+        return Ok(vec![CallerPolicy {
+            label: "external identity policy (any)".into(),
+            kind: PolicyKind::IdentityBased,
+            policy: allow_all()?,
+        }]);
+    }
+    Ok(Vec::new())
+}
+
+/// The accounts: one per cell, with whether a policy names it literally.
+fn account_cells(c: &Collect) -> Result<Vec<(AccountId, bool)>, String> {
+    let mut patterns: Vec<Pattern> = c.accounts.iter().map(|a| Pattern::literal(a.as_str())).collect();
+    let mut literals: Vec<String> = c.accounts.iter().map(|a| a.as_str().to_string()).collect();
+    if let Some(u) = &c.account_use {
+        let (p, l) = u.text_patterns()?;
+        patterns.extend(p);
+        literals.extend(l);
+    }
+    let found = cells(&patterns, &[Pattern::account_shape()], false, ACCOUNT_STATES)
+        .map_err(|e| format!("more than {} account-pattern states", e.0))?;
+    let mut out: Vec<(AccountId, bool)> = c.accounts.iter().map(|a| (a.clone(), true)).collect();
+    for cell in found {
+        let Ok(a) = AccountId::parse(&cell.witness) else { continue };
+        if out.iter().any(|(b, _)| *b == a) {
+            continue;
+        }
+        let named = literals.contains(&cell.witness);
+        out.push((a, named));
+    }
+    Ok(out)
+}
+
+fn representatives(c: &Collect, accounts: &[(AccountId, bool)], set: &PolicySet) -> Vec<Rep> {
+    let mut reps = Vec::new();
+    let key_account = &set.key.account;
+    for (acct, named) in accounts {
+        let external = !set.knows(acct);
+        let public = !named;
+        let who = if public {
+            format!("any principal of an account no policy names (e.g. {acct})")
+        } else {
+            format!("account {acct}")
+        };
+        let mut push = |arn: String, kind: RepKind, class: String| {
+            if !reps.iter().any(|r: &Rep| r.arn == arn) {
+                reps.push(Rep {
+                    arn,
+                    account: acct.clone(),
+                    kind,
+                    class,
+                    external,
+                    public,
+                });
+            }
+        };
+        push(acct.root_arn("aws"), RepKind::Root, if public { who.clone() } else { format!("arn:aws:iam::{acct}:root") });
+        for arn in &c.named {
+            let Ok(parsed) = Arn::parse(arn) else { continue };
+            if parsed.account_id().as_ref() != Some(acct) {
+                continue;
+            }
+            let res = parsed.resource();
+            if let Some(rest) = res.strip_prefix("role/") {
+                let name = rest.rsplit('/').next().unwrap_or(rest);
+                push(
+                    acct.sts_arn(&format!("assumed-role/{name}/reach-session")),
+                    RepKind::Session { role_arn: arn.clone() },
+                    arn.clone(),
+                );
+            } else if let Some(rest) = res.strip_prefix("assumed-role/") {
+                let role = rest.split('/').next().unwrap_or(rest);
+                push(
+                    arn.clone(),
+                    RepKind::Session { role_arn: acct.iam_arn(&format!("role/{role}")) },
+                    arn.clone(),
+                );
+            } else if res.starts_with("federated-user/") {
+                push(arn.clone(), RepKind::Federated, arn.clone());
+            } else if let Some(rest) = res.strip_prefix("user/") {
+                let name = rest.rsplit('/').next().unwrap_or(rest);
+                push(arn.clone(), RepKind::User, arn.clone());
+                push(
+                    acct.sts_arn(&format!("federated-user/{name}")),
+                    RepKind::Federated,
+                    format!("federated user {name} of account {acct}"),
+                );
+            }
+        }
+        let other = |what: &str| {
+            if public {
+                who.clone()
+            } else {
+                format!("any other {what} of account {acct}")
+            }
+        };
+        push(acct.iam_arn("user/reach-other-user"), RepKind::User, other("user"));
+        if c.reads_principal_type {
+            push(
+                acct.sts_arn("assumed-role/reach-other-role/reach-session"),
+                RepKind::Session { role_arn: acct.iam_arn("role/reach-other-role") },
+                other("role session"),
+            );
+            push(
+                acct.sts_arn("federated-user/reach-other"),
+                RepKind::Federated,
+                other("federated user"),
+            );
+        }
+    }
+    for s in &c.services {
+        reps.push(Rep {
+            arn: s.clone(),
+            account: key_account.clone(),
+            kind: RepKind::Service,
+            class: format!("service {s}"),
+            external: false,
+            public: false,
+        });
+    }
+    reps
+}
