@@ -247,26 +247,31 @@ pub fn check_access_not_granted(set: &PolicySet, actions: &[&str]) -> Answer {
 /// Whether a principal of an account that no policy and no grant names
 /// may perform some key action: the key is public.
 pub fn check_no_public_access(set: &PolicySet) -> Answer {
+    check_no_public_access_for(set, &all_actions())
+}
+
+/// [`check_no_public_access`] for the key actions `actions` only.
+pub fn check_no_public_access_for(set: &PolicySet, actions: &[&str]) -> Answer {
     let mut engine = match engine_or_answer(vec![set]) {
         Ok(e) => e,
         Err(a) => return a,
     };
-    engine.find(|r| r.public, &all_actions(), |o| o[0].is_some(), 0)
+    engine.find(|r| r.public, actions, |o| o[0].is_some(), 0)
 }
 
 /// Whether `new` allows some request that `old` does not (both about the
 /// same key): the witness is allowed by `new` and refused by `old`.
 pub fn check_no_new_access(old: &PolicySet, new: &PolicySet) -> Answer {
+    check_no_new_access_for(old, new, &all_actions())
+}
+
+/// [`check_no_new_access`] for the key actions `actions` only.
+pub fn check_no_new_access_for(old: &PolicySet, new: &PolicySet, actions: &[&str]) -> Answer {
     let mut engine = match engine_or_answer(vec![new, old]) {
         Ok(e) => e,
         Err(a) => return a,
     };
-    engine.find(
-        |_| true,
-        &all_actions(),
-        |o| o[0].is_some() && o[1].is_none(),
-        0,
-    )
+    engine.find(|_| true, actions, |o| o[0].is_some() && o[1].is_none(), 0)
 }
 
 /// Every (principal class, path) by which principals outside the key's
