@@ -7,7 +7,7 @@ use ferrokms_policy::{Context, ContextValues};
 use crate::concrete::{allows, Path};
 use crate::model::{PolicySet, KEY_ACTIONS};
 use crate::pattern::Pattern;
-use crate::universe::Universe;
+use crate::universe::{Pair, Universe};
 use crate::ReachError;
 
 /// Representative requests one question may ask, in all: past this the
@@ -107,10 +107,11 @@ impl<'a> Engine<'a> {
         &mut self,
         rep: usize,
         action: &str,
+        pair: &Pair,
         mut f: impl FnMut(&Context, &[Option<Path>]) -> Flow,
     ) -> Result<(), ReachError> {
-        let keys = self.universe.relevant_keys(&self.sets, rep, action)?;
-        let sizes: Vec<usize> = keys.iter().map(|&k| self.universe.keys[k].1.len()).collect();
+        let keys = &pair.keys;
+        let sizes: Vec<usize> = keys.iter().map(|(_, v)| v.len()).collect();
         let total = sizes.iter().try_fold(1u64, |acc, &n| acc.checked_mul(n as u64));
         match total {
             Some(t) if self.asked.saturating_add(t) <= MAX_REQUESTS => {}
@@ -123,8 +124,7 @@ impl<'a> Engine<'a> {
         let mut digits = vec![0usize; keys.len()];
         loop {
             let mut ctx = Context::new();
-            for (d, &k) in digits.iter().zip(&keys) {
-                let (name, values) = &self.universe.keys[k];
+            for (d, (name, values)) in digits.iter().zip(keys) {
                 match &values[*d] {
                     Some(ContextValues::Single(v)) => ctx.insert(name, v.clone()),
                     Some(ContextValues::Multi(vs)) => ctx.insert_multi(name, vs.clone()),
@@ -171,9 +171,19 @@ impl<'a> Engine<'a> {
                 continue;
             }
             principals += 1;
+            // Actions whose signature was already searched without a find
+            // are decided alike: nothing to find there either.
+            let mut searched: Vec<Vec<u8>> = Vec::new();
             for action in actions {
+                let pair = match self.universe.pair(&self.sets, rep, action) {
+                    Ok(p) => p,
+                    Err(e) => return Answer::Unknown(e.to_string()),
+                };
+                if searched.contains(&pair.signature) {
+                    continue;
+                }
                 let mut found: Option<(Context, Path)> = None;
-                let r = self.each(rep, action, |ctx, outcomes| {
+                let r = self.each(rep, action, &pair, |ctx, outcomes| {
                     if want(outcomes) {
                         if let Some(p) = &outcomes[from] {
                             found = Some((ctx.clone(), p.clone()));
@@ -185,6 +195,7 @@ impl<'a> Engine<'a> {
                 if let Err(e) = r {
                     return Answer::Unknown(e.to_string());
                 }
+                searched.push(pair.signature);
                 if let Some((ctx, path)) = found {
                     let r = &self.universe.askers[from][rep].rep;
                     return Answer::Allowed(Witness {
@@ -294,12 +305,19 @@ fn listing(set: &PolicySet, external_only: bool) -> Result<Vec<AccessEntry>, Rea
         if external_only && r.account == set.key.account {
             continue;
         }
+        // Per action signature: what its search found (see `Pair`).
+        type Found = (Vec<(Path, Context, u64)>, u64);
+        let mut done: Vec<(Vec<u8>, Found)> = Vec::new();
         for action in &actions {
-            // Per path: the first context it allows in; and whether every
-            // context is allowed (by some path).
+            let pair = engine.universe.pair(&engine.sets, rep, action)?;
+            // Per path: the first context it allows in, and in how many.
             let mut paths: Vec<(Path, Context, u64)> = Vec::new();
             let mut total = 0u64;
-            engine.each(rep, action, |ctx, o| {
+            if let Some((_, (p, t))) = done.iter().find(|(s, _)| *s == pair.signature) {
+                paths.clone_from(p);
+                total = *t;
+            } else {
+            engine.each(rep, action, &pair, |ctx, o| {
                 total += 1;
                 if let Some(p) = &o[0] {
                     match paths.iter_mut().find(|(q, _, _)| q == p) {
@@ -309,6 +327,8 @@ fn listing(set: &PolicySet, external_only: bool) -> Result<Vec<AccessEntry>, Rea
                 }
                 Flow::Go
             })?;
+            done.push((pair.signature.clone(), (paths.clone(), total)));
+            }
             for (path, ctx, n) in paths {
                 let conditional = n < total;
                 let entry = out.iter_mut().find(|e| {

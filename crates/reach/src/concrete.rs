@@ -182,10 +182,11 @@ pub fn allows(
         return Ok(None);
     }
     let op = action.get(4..).unwrap_or(action);
+    let ec = encryption_context(context);
     Ok(set
         .grants
         .iter()
-        .find(|g| grant_allows(g, &asker.rep, op, context, verdict.1))
+        .find(|g| grant_allows(g, &asker.rep, op, context, &ec, verdict.1))
         .map(|g| Path::Grant(g.id.clone())))
 }
 
@@ -279,7 +280,14 @@ pub fn grant_names(g: &Grant, rep: &Rep) -> bool {
     grantee_match(&g.grantee, rep).is_some()
 }
 
-fn grant_allows(g: &Grant, rep: &Rep, op: &str, ctx: &Context, side: IdentitySide) -> bool {
+fn grant_allows(
+    g: &Grant,
+    rep: &Rep,
+    op: &str,
+    ctx: &Context,
+    ec: &BTreeMap<String, String>,
+    side: IdentitySide,
+) -> bool {
     let Some(m) = grantee_match(&g.grantee, rep) else {
         return false;
     };
@@ -291,7 +299,7 @@ fn grant_allows(g: &Grant, rep: &Rep, op: &str, ctx: &Context, side: IdentitySid
     if !admitted || !g.operations.iter().any(|o| o == op) {
         return false;
     }
-    if !matches!(op, "DescribeKey" | "RetireGrant" | "CreateGrant") && !constraints_hold(g, ctx) {
+    if !matches!(op, "DescribeKey" | "RetireGrant" | "CreateGrant") && !constraints_hold(g, ec) {
         return false;
     }
     if op != "RetireGrant" {
@@ -309,16 +317,20 @@ fn grant_allows(g: &Grant, rep: &Rep, op: &str, ctx: &Context, side: IdentitySid
 
 const EC_PREFIX: &str = "kms:encryptioncontext:";
 
-fn constraints_hold(g: &Grant, ctx: &Context) -> bool {
-    let ec: BTreeMap<String, String> = ctx
-        .iter()
+/// The request's encryption context, keys lowercased (as
+/// `context_encryption_context` and `lowered` in `crates/kms/src/grants`).
+fn encryption_context(ctx: &Context) -> BTreeMap<String, String> {
+    ctx.iter()
         .filter(|e| e.name.to_lowercase().starts_with(EC_PREFIX))
         .filter_map(|e| {
             let key = e.name.get(EC_PREFIX.len()..)?.to_lowercase();
             let v = e.values.as_slice().first()?.as_text().into_owned();
             Some((key, v))
         })
-        .collect();
+        .collect()
+}
+
+fn constraints_hold(g: &Grant, ec: &BTreeMap<String, String>) -> bool {
     let has = |m: &BTreeMap<String, String>| {
         m.iter()
             .all(|(k, v)| ec.get(&k.to_lowercase()) == Some(v))

@@ -122,42 +122,50 @@ impl Pattern {
         })
     }
 
-    fn start(&self) -> Vec<bool> {
-        let mut set = vec![false; self.tokens.len() + 1];
-        set[0] = true;
+    /// Words of the position bitset: positions `0..=tokens.len()`.
+    fn words(&self) -> usize {
+        self.tokens.len() / 64 + 1
+    }
+
+    fn start(&self) -> Vec<u64> {
+        let mut set = vec![0u64; self.words()];
+        set[0] = 1;
         self.close(&mut set);
         set
     }
 
     /// Adds the positions a `*` may skip to.
-    fn close(&self, set: &mut [bool]) {
-        for i in 0..self.tokens.len() {
-            if set[i] && matches!(self.tokens[i], Token::Star { .. }) {
-                set[i + 1] = true;
+    fn close(&self, set: &mut [u64]) {
+        for (i, t) in self.tokens.iter().enumerate() {
+            if matches!(t, Token::Star { .. }) && has(set, i) {
+                put(set, i + 1);
             }
         }
     }
 
-    fn step(&self, set: &[bool], c: char) -> Vec<bool> {
-        let mut next = vec![false; set.len()];
-        for (i, t) in self.tokens.iter().enumerate() {
-            if !set[i] {
-                continue;
-            }
-            match *t {
-                Token::Lit(x) if x == c => next[i + 1] = true,
-                Token::One { colon } if colon || c != ':' => next[i + 1] = true,
-                Token::Star { colon } if colon || c != ':' => next[i] = true,
-                Token::Digit if c.is_ascii_digit() => next[i + 1] = true,
-                _ => {}
+    fn step(&self, set: &[u64], c: char) -> Vec<u64> {
+        let mut next = vec![0u64; set.len()];
+        for (w, &word) in set.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let Some(t) = self.tokens.get(i) else { continue };
+                match *t {
+                    Token::Lit(x) if x == c => put(&mut next, i + 1),
+                    Token::One { colon } if colon || c != ':' => put(&mut next, i + 1),
+                    Token::Star { colon } if colon || c != ':' => put(&mut next, i),
+                    Token::Digit if c.is_ascii_digit() => put(&mut next, i + 1),
+                    _ => {}
+                }
             }
         }
         self.close(&mut next);
         next
     }
 
-    fn accepts(set: &[bool]) -> bool {
-        set.last().copied().unwrap_or(false)
+    fn accepts(&self, set: &[u64]) -> bool {
+        has(set, self.tokens.len())
     }
 
     /// Whether the pattern matches `text` (tests compare it with the engine).
@@ -165,11 +173,21 @@ impl Pattern {
         let mut set = self.start();
         for c in text.chars() {
             set = self.step(&set, c);
-            if !set.contains(&true) {
+            if set.iter().all(|w| *w == 0) {
                 return false;
             }
         }
-        Self::accepts(&set)
+        self.accepts(&set)
+    }
+}
+
+fn has(set: &[u64], i: usize) -> bool {
+    set.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
+fn put(set: &mut [u64], i: usize) {
+    if let Some(w) = set.get_mut(i / 64) {
+        *w |= 1 << (i % 64);
     }
 }
 
@@ -241,24 +259,36 @@ pub fn cells(
     }
     alphabet.sort_by_key(|c| FRESH.find(*c).unwrap_or(usize::MAX));
 
-    type State = Vec<Vec<bool>>;
-    let start: State = all.iter().map(|p| p.start()).collect();
-    let mut seen: HashMap<State, usize> = HashMap::new();
+    // A state is every pattern's position set, laid end to end.
+    let offsets: Vec<usize> = all
+        .iter()
+        .scan(0, |acc, p| {
+            let o = *acc;
+            *acc += p.words();
+            Some(o)
+        })
+        .collect();
+    let part = |i: usize| -> std::ops::Range<usize> {
+        offsets[i]..offsets[i] + all[i].words()
+    };
+    let start: Vec<u64> = all.iter().flat_map(|p| p.start()).collect();
+    let mut seen: HashMap<Vec<u64>, usize, foldhash::fast::RandomState> =
+        HashMap::with_hasher(foldhash::fast::RandomState::default());
     // (parent, character) per state, for the witness.
     let mut nodes: Vec<(usize, char)> = vec![(usize::MAX, '\0')];
-    let mut queue: Vec<State> = vec![start.clone()];
+    let mut queue: Vec<Vec<u64>> = vec![start.clone()];
     seen.insert(start, 0);
     let mut out: Vec<Cell> = Vec::new();
     let mut head = 0;
+    let np = patterns.len();
     while head < queue.len() {
         let state = queue[head].clone();
         let id = head;
         head += 1;
-        let shaped = state[patterns.len()..].iter().all(|s| Pattern::accepts(s));
+        let shaped = (np..all.len()).all(|i| all[i].accepts(&state[part(i)]));
         if shaped {
-            let signature: Vec<bool> = state[..patterns.len()]
-                .iter()
-                .map(|s| Pattern::accepts(s))
+            let signature: Vec<bool> = (0..np)
+                .map(|i| all[i].accepts(&state[part(i)]))
                 .collect();
             if !out.iter().any(|c| c.signature == signature) {
                 out.push(Cell {
@@ -268,16 +298,18 @@ pub fn cells(
             }
         }
         for &c in &alphabet {
-            let next: State = all
-                .iter()
-                .zip(&state)
-                .map(|(p, s)| p.step(s, c))
-                .collect();
-            // A shape that can no longer match ends the branch.
-            if next[patterns.len()..].iter().any(|s| !s.contains(&true)) {
-                continue;
+            let mut next: Vec<u64> = Vec::with_capacity(state.len());
+            let mut dead_shape = false;
+            for (i, p) in all.iter().enumerate() {
+                let s = p.step(&state[part(i)], c);
+                if i >= np && s.iter().all(|w| *w == 0) {
+                    dead_shape = true;
+                    break;
+                }
+                next.extend(s);
             }
-            if seen.contains_key(&next) {
+            // A shape that can no longer match ends the branch.
+            if dead_shape || seen.contains_key(&next) {
                 continue;
             }
             if seen.len() >= limit {

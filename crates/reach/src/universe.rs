@@ -40,7 +40,7 @@
 //! literals of the keys they read, plus one encryption-context key no
 //! constraint names (which `EncryptionContextEquals` refuses).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use ferrokms_authz::CallerPolicy;
@@ -101,8 +101,45 @@ const ACCOUNT_STATES: usize = 500_000;
 pub struct Universe {
     /// One asker per representative and policy set: `askers[set][rep]`.
     pub askers: Vec<Vec<Asker>>,
-    /// Each free key and its values (`None`: absent).
+    /// Cells already computed, by what was compared with the key.
+    memo: HashMap<String, Vec<Option<ContextValues>>>,
+}
+
+/// What one (principal, action) pair needs: its free keys with their
+/// cells, and a signature of everything else its decisions depend on.
+pub struct Pair {
+    /// Each free key the pair's statements and grants read, with one
+    /// value per cell of what they compare it with (`None`: absent).
     pub keys: Vec<(String, Vec<Option<ContextValues>>)>,
+    /// Two actions of one representative with equal signatures get equal
+    /// decisions in every context: the same statements apply but for
+    /// their conditions, the same catalog flags, the same grant operations.
+    pub signature: Vec<u8>,
+}
+
+/// How the analysis treats a condition key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyClass {
+    /// Outside the encoding.
+    Unsupported,
+    /// Fixed by the key, the caller or the key's account.
+    Determined,
+    /// The caller's account: realised by the account cells.
+    Account,
+    /// Any value, or none.
+    Free,
+}
+
+fn classify(key: &str) -> KeyClass {
+    if UNSUPPORTED_KEYS.contains(&key) || key.starts_with("aws:principaltag/") {
+        KeyClass::Unsupported
+    } else if DETERMINED_KEYS.contains(&key) || key.starts_with("aws:resourcetag/") {
+        KeyClass::Determined
+    } else if ACCOUNT_KEYS.contains(&key) {
+        KeyClass::Account
+    } else {
+        KeyClass::Free
+    }
 }
 
 #[derive(Default)]
@@ -168,9 +205,8 @@ impl Collect {
                 for entry in block.entries() {
                     let key = entry.key().as_str().to_lowercase();
                     let values: Vec<&str> = entry.values().iter().map(|v| v.as_str()).collect();
-                    if UNSUPPORTED_KEYS.contains(&key.as_str())
-                        || key.starts_with("aws:principaltag/")
-                    {
+                    let class = classify(&key);
+                    if class == KeyClass::Unsupported {
                         return Err(format!(
                             "condition key {} identifies the caller more finely than the encoding",
                             entry.key().as_str()
@@ -179,10 +215,10 @@ impl Collect {
                     if key == "aws:principaltype" {
                         self.reads_principal_type = true;
                     }
-                    if DETERMINED_KEYS.contains(&key.as_str()) || key.starts_with("aws:resourcetag/") {
+                    if class == KeyClass::Determined {
                         continue;
                     }
-                    if ACCOUNT_KEYS.contains(&key.as_str()) {
+                    if class == KeyClass::Account {
                         self.account_use
                             .get_or_insert_with(|| KeyUse::new("kms:CallerAccount"))
                             .add(block.operator(), &values, variables);
@@ -281,9 +317,11 @@ impl Universe {
             }
         }
         let accounts = account_cells(&c).map_err(unknown)?;
-        let mut keys = Vec::new();
-        for (name, u) in &c.keys {
-            keys.push((name.clone(), u.representatives().map_err(unknown)?));
+        // Every key's cells are computed once here, so that a construct
+        // outside the encoding is reported whatever the question; the pairs
+        // then compute the (smaller) cells of what they read.
+        for u in c.keys.values() {
+            u.representatives().map_err(unknown)?;
         }
         let reps = representatives(&c, &accounts, first);
         let mut askers = Vec::with_capacity(sets.len());
@@ -295,21 +333,27 @@ impl Universe {
             }
             askers.push(row);
         }
-        Ok(Universe { askers, keys })
+        Ok(Universe {
+            askers,
+            memo: HashMap::new(),
+        })
     }
 
     /// The free keys that can change the decision of `action` by
-    /// representative `rep` in any of `sets`: those read by a statement
-    /// that applies to the pair but for its conditions, and those of the
-    /// grants naming it.
-    pub fn relevant_keys(
-        &self,
-        sets: &[&PolicySet],
-        rep: usize,
-        action: &str,
-    ) -> Result<Vec<usize>, ReachError> {
+    /// representative `rep` in any of `sets`, with their cells: those read
+    /// by a statement that applies to the pair but for its conditions, and
+    /// those the grants naming it constrain. Other statements do not apply
+    /// to the pair whatever the context, so only what these compare
+    /// partitions the pair's contexts.
+    pub fn pair(&mut self, sets: &[&PolicySet], rep: usize, action: &str) -> Result<Pair, ReachError> {
         let parsed = Action::parse(action).map_err(|e| ReachError::Input(e.to_string()))?;
-        let mut wanted: Vec<String> = Vec::new();
+        let (cross, grantable) = key_action(action)
+            .ok_or_else(|| ReachError::Input(format!("not a key action: {action}")))?;
+        let op = action.get(4..).unwrap_or(action);
+        let mut signature = vec![u8::from(cross), u8::from(grantable)];
+        signature.push(u8::from(matches!(op, "DescribeKey" | "RetireGrant" | "CreateGrant")));
+        let mut uses: BTreeMap<String, KeyUse> = BTreeMap::new();
+        let mut fingerprints: BTreeMap<String, String> = BTreeMap::new();
         for (si, set) in sets.iter().enumerate() {
             let asker = &self.askers[si][rep];
             let principal = asker.rep.request_principal()?;
@@ -325,45 +369,78 @@ impl Universe {
                 policies.push((p.kind, &p.policy));
             }
             for (kind, policy) in policies {
+                let variables = policy.variables_enabled();
                 for st in policy.statements() {
                     let matters = match evaluate_statement(st, kind, &request) {
                         StatementResult::Applies { .. } => true,
                         StatementResult::NotApplicable(Mismatch::Condition(_)) => true,
                         StatementResult::NotApplicable(_) => false,
                     };
+                    signature.push(u8::from(matters));
                     if !matters {
                         continue;
                     }
                     for block in st.condition().map(|c| c.blocks()).unwrap_or_default() {
                         for e in block.entries() {
-                            wanted.push(e.key().as_str().to_lowercase());
+                            let key = e.key().as_str().to_lowercase();
+                            if classify(&key) != KeyClass::Free {
+                                continue;
+                            }
+                            let values: Vec<&str> = e.values().iter().map(|v| v.as_str()).collect();
+                            let fp = fingerprints.entry(key.clone()).or_default();
+                            fp.push_str(&format!("{}{values:?}{variables};", block.operator()));
+                            uses.entry(key.clone())
+                                .or_insert_with(|| KeyUse::new(&key))
+                                .add(block.operator(), &values, variables);
                         }
                     }
                 }
             }
-            let grantable = key_action(action).is_some_and(|(_, g)| g);
-            if grantable && set.grants.iter().any(|g| grant_names(g, &asker.rep)) {
-                wanted.push("aws:sourcearn".into());
-                wanted.push(EXTRA_EC_KEY.into());
-                for g in &set.grants {
-                    for m in [&g.encryption_context_subset, &g.encryption_context_equals]
-                        .into_iter()
-                        .flatten()
-                    {
-                        for k in m.keys() {
-                            wanted.push(format!("kms:encryptioncontext:{}", k.to_lowercase()));
-                        }
+            for g in &set.grants {
+                let names = grantable && grant_names(g, &asker.rep);
+                let listed = g.operations.iter().any(|o| o == op);
+                signature.push(u8::from(names) + 2 * u8::from(listed));
+                if !names || !listed {
+                    continue;
+                }
+                let mut lit = |key: &str, v: &str| {
+                    fingerprints.entry(key.to_string()).or_default().push_str(&format!("={v:?};"));
+                    uses.entry(key.to_string())
+                        .or_insert_with(|| KeyUse::new(key))
+                        .add_literal(v);
+                };
+                for m in [&g.encryption_context_subset, &g.encryption_context_equals]
+                    .into_iter()
+                    .flatten()
+                {
+                    for (k, v) in m {
+                        lit(&format!("kms:encryptioncontext:{}", k.to_lowercase()), v);
                     }
+                }
+                if let Some(arn) = &g.source_arn {
+                    lit("aws:sourcearn", arn);
+                }
+                if g.encryption_context_equals.as_ref().is_some_and(|m| !m.is_empty()) {
+                    fingerprints.entry(EXTRA_EC_KEY.to_string()).or_default();
+                    uses.entry(EXTRA_EC_KEY.to_string())
+                        .or_insert_with(|| KeyUse::new(EXTRA_EC_KEY));
                 }
             }
         }
-        Ok(self
-            .keys
-            .iter()
-            .enumerate()
-            .filter(|(_, (name, _))| wanted.contains(name))
-            .map(|(i, _)| i)
-            .collect())
+        let mut keys = Vec::with_capacity(uses.len());
+        for (name, u) in uses {
+            let fp = format!("{name}|{}", fingerprints.get(&name).map_or("", String::as_str));
+            let values = match self.memo.get(&fp) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = u.representatives().map_err(ReachError::Unknown)?;
+                    self.memo.insert(fp, v.clone());
+                    v
+                }
+            };
+            keys.push((name, values));
+        }
+        Ok(Pair { keys, signature })
     }
 }
 
