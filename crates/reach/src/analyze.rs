@@ -112,7 +112,9 @@ impl<'a> Engine<'a> {
     ) -> Result<(), ReachError> {
         let keys = &pair.keys;
         let sizes: Vec<usize> = keys.iter().map(|(_, v)| v.len()).collect();
-        let total = sizes.iter().try_fold(1u64, |acc, &n| acc.checked_mul(n as u64));
+        let total = sizes
+            .iter()
+            .try_fold(1u64, |acc, &n| acc.checked_mul(n as u64));
         match total {
             Some(t) if self.asked.saturating_add(t) <= MAX_REQUESTS => {}
             _ => {
@@ -236,21 +238,24 @@ fn all_actions() -> Vec<&'static str> {
     KEY_ACTIONS.iter().map(|(a, _, _)| *a).collect()
 }
 
-fn engine_or_answer(sets: Vec<&PolicySet>) -> Result<Engine<'_>, Answer> {
-    Engine::new(sets).map_err(|e| Answer::Unknown(e.to_string()))
+fn engine_or_answer(sets: Vec<&PolicySet>) -> Result<Engine<'_>, Box<Answer>> {
+    Engine::new(sets).map_err(|e| Box::new(Answer::Unknown(e.to_string())))
 }
 
 /// Whether any principal may perform any of `actions` (names or patterns
 /// such as `kms:ReEncrypt*`, matched against the key actions) on the key.
 pub fn check_access_not_granted(set: &PolicySet, actions: &[&str]) -> Answer {
-    let patterns: Vec<Pattern> = actions.iter().map(|a| Pattern::glob(&a.to_lowercase())).collect();
+    let patterns: Vec<Pattern> = actions
+        .iter()
+        .map(|a| Pattern::glob(&a.to_lowercase()))
+        .collect();
     let chosen: Vec<&str> = all_actions()
         .into_iter()
         .filter(|a| patterns.iter().any(|p| p.is_match(&a.to_lowercase())))
         .collect();
     let mut engine = match engine_or_answer(vec![set]) {
         Ok(e) => e,
-        Err(a) => return a,
+        Err(a) => return *a,
     };
     engine.find(|_| true, &chosen, |o| o[0].is_some(), 0)
 }
@@ -265,7 +270,7 @@ pub fn check_no_public_access(set: &PolicySet) -> Answer {
 pub fn check_no_public_access_for(set: &PolicySet, actions: &[&str]) -> Answer {
     let mut engine = match engine_or_answer(vec![set]) {
         Ok(e) => e,
-        Err(a) => return a,
+        Err(a) => return *a,
     };
     engine.find(|r| r.public, actions, |o| o[0].is_some(), 0)
 }
@@ -280,7 +285,7 @@ pub fn check_no_new_access(old: &PolicySet, new: &PolicySet) -> Answer {
 pub fn check_no_new_access_for(old: &PolicySet, new: &PolicySet, actions: &[&str]) -> Answer {
     let mut engine = match engine_or_answer(vec![new, old]) {
         Ok(e) => e,
-        Err(a) => return a,
+        Err(a) => return *a,
     };
     engine.find(|_| true, actions, |o| o[0].is_some() && o[1].is_none(), 0)
 }
@@ -317,17 +322,17 @@ fn listing(set: &PolicySet, external_only: bool) -> Result<Vec<AccessEntry>, Rea
                 paths.clone_from(p);
                 total = *t;
             } else {
-            engine.each(rep, action, &pair, |ctx, o| {
-                total += 1;
-                if let Some(p) = &o[0] {
-                    match paths.iter_mut().find(|(q, _, _)| q == p) {
-                        Some(entry) => entry.2 += 1,
-                        None => paths.push((p.clone(), ctx.clone(), 1)),
+                engine.each(rep, action, &pair, |ctx, o| {
+                    total += 1;
+                    if let Some(p) = &o[0] {
+                        match paths.iter_mut().find(|(q, _, _)| q == p) {
+                            Some(entry) => entry.2 += 1,
+                            None => paths.push((p.clone(), ctx.clone(), 1)),
+                        }
                     }
-                }
-                Flow::Go
-            })?;
-            done.push((pair.signature.clone(), (paths.clone(), total)));
+                    Flow::Go
+                })?;
+                done.push((pair.signature.clone(), (paths.clone(), total)));
             }
             for (path, ctx, n) in paths {
                 let conditional = n < total;
@@ -347,7 +352,11 @@ fn listing(set: &PolicySet, external_only: bool) -> Result<Vec<AccessEntry>, Rea
                         path,
                         conditional,
                         actions: vec![(*action).to_string()],
-                        example_context: if conditional { render(&ctx) } else { Vec::new() },
+                        example_context: if conditional {
+                            render(&ctx)
+                        } else {
+                            Vec::new()
+                        },
                     }),
                 }
             }

@@ -90,11 +90,9 @@ impl Rep {
         let p = match &self.kind {
             RepKind::Service => RequestPrincipal::service(&self.arn),
             RepKind::Root => RequestPrincipal::root(self.account.clone()),
-            RepKind::Session { role_arn } => {
-                RequestPrincipal::from_arn(&self.arn)
-                    .map_err(|e| ReachError::Input(e.to_string()))?
-                    .with_role_arn(role_arn)
-            }
+            RepKind::Session { role_arn } => RequestPrincipal::from_arn(&self.arn)
+                .map_err(|e| ReachError::Input(e.to_string()))?
+                .with_role_arn(role_arn),
             RepKind::User | RepKind::Federated => RequestPrincipal::from_arn(&self.arn)
                 .map_err(|e| ReachError::Input(e.to_string()))?,
         };
@@ -168,7 +166,10 @@ pub fn allows(
     let verdict = ask(set, asker, &asker.identity, action, context, cross)?;
     let reachable = asker.rep.account == set.key.account || cross;
     if verdict.0.is_allowed() {
-        if asker.rep.external || !asker.has_identity_policies || matches!(asker.rep.kind, RepKind::Root) {
+        if asker.rep.external
+            || !asker.has_identity_policies
+            || matches!(asker.rep.kind, RepKind::Root)
+        {
             return Ok(Some(Path::KeyPolicy));
         }
         let bare = ask(set, asker, &asker.bare, action, context, cross)?;
@@ -213,12 +214,17 @@ fn ask(
             if want(&e.name) && !ctx.contains(&e.name) {
                 match &e.values {
                     ferrokms_policy::ContextValues::Single(v) => ctx.insert(&e.name, v.clone()),
-                    ferrokms_policy::ContextValues::Multi(v) => ctx.insert_multi(&e.name, v.clone()),
+                    ferrokms_policy::ContextValues::Multi(v) => {
+                        ctx.insert_multi(&e.name, v.clone());
+                    }
                 }
             }
         }
         if want("kms:CallerAccount") && !ctx.contains("kms:CallerAccount") {
-            ctx.insert("kms:CallerAccount", ContextValue::String(caller_account.clone()));
+            ctx.insert(
+                "kms:CallerAccount",
+                ContextValue::String(caller_account.clone()),
+            );
         }
     };
     let reachable = asker.rep.account == set.key.account || cross;
@@ -304,9 +310,12 @@ fn grant_allows(
     }
     if op != "RetireGrant" {
         if let Some(arn) = &g.source_arn {
-            let source = ctx
-                .get("aws:SourceArn")
-                .and_then(|e| e.values.as_slice().first().map(|v| v.as_text().into_owned()));
+            let source = ctx.get("aws:SourceArn").and_then(|e| {
+                e.values
+                    .as_slice()
+                    .first()
+                    .map(|v| v.as_text().into_owned())
+            });
             if source.as_deref() != Some(arn.as_str()) {
                 return false;
             }
@@ -331,12 +340,14 @@ fn encryption_context(ctx: &Context) -> BTreeMap<String, String> {
 }
 
 fn constraints_hold(g: &Grant, ec: &BTreeMap<String, String>) -> bool {
-    let has = |m: &BTreeMap<String, String>| {
-        m.iter()
-            .all(|(k, v)| ec.get(&k.to_lowercase()) == Some(v))
-    };
+    let has =
+        |m: &BTreeMap<String, String>| m.iter().all(|(k, v)| ec.get(&k.to_lowercase()) == Some(v));
     // An empty map is no constraint (`GrantConstraints::without_empty_maps`).
-    if let Some(eq) = g.encryption_context_equals.as_ref().filter(|m| !m.is_empty()) {
+    if let Some(eq) = g
+        .encryption_context_equals
+        .as_ref()
+        .filter(|m| !m.is_empty())
+    {
         if eq.len() != ec.len() || !has(eq) {
             return false;
         }

@@ -62,7 +62,8 @@ pub mod values;
 
 pub use analyze::{
     access_listing, check_access_not_granted, check_no_new_access, check_no_new_access_for,
-    check_no_public_access, check_no_public_access_for, external_access, AccessEntry, Answer, Proof, Witness, MAX_REQUESTS,
+    check_no_public_access, check_no_public_access_for, external_access, AccessEntry, Answer,
+    Proof, Witness, MAX_REQUESTS,
 };
 pub use concrete::Path;
 pub use model::{Grant, Grantee, Holder, KeyTarget, PolicySet, KEY_ACTIONS};

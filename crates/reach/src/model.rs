@@ -90,7 +90,8 @@ pub struct KeyTarget {
 impl KeyTarget {
     /// The key with ARN `arn`, without facts.
     pub fn new(arn: &str) -> Result<Self, ReachError> {
-        let parsed = Arn::parse(arn).map_err(|_| ReachError::Input(format!("not a key ARN: {arn}")))?;
+        let parsed =
+            Arn::parse(arn).map_err(|_| ReachError::Input(format!("not a key ARN: {arn}")))?;
         let account = parsed
             .account_id()
             .ok_or_else(|| ReachError::Input(format!("the key ARN has no account: {arn}")))?;

@@ -150,7 +150,9 @@ impl Pattern {
             while bits != 0 {
                 let i = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                let Some(t) = self.tokens.get(i) else { continue };
+                let Some(t) = self.tokens.get(i) else {
+                    continue;
+                };
                 match *t {
                     Token::Lit(x) if x == c => put(&mut next, i + 1),
                     Token::One { colon } if colon || c != ':' => put(&mut next, i + 1),
@@ -268,9 +270,7 @@ pub fn cells(
             Some(o)
         })
         .collect();
-    let part = |i: usize| -> std::ops::Range<usize> {
-        offsets[i]..offsets[i] + all[i].words()
-    };
+    let part = |i: usize| -> std::ops::Range<usize> { offsets[i]..offsets[i] + all[i].words() };
     let start: Vec<u64> = all.iter().flat_map(|p| p.start()).collect();
     let mut seen: HashMap<Vec<u64>, usize, foldhash::fast::RandomState> =
         HashMap::with_hasher(foldhash::fast::RandomState::default());
@@ -287,9 +287,7 @@ pub fn cells(
         head += 1;
         let shaped = (np..all.len()).all(|i| all[i].accepts(&state[part(i)]));
         if shaped {
-            let signature: Vec<bool> = (0..np)
-                .map(|i| all[i].accepts(&state[part(i)]))
-                .collect();
+            let signature: Vec<bool> = (0..np).map(|i| all[i].accepts(&state[part(i)])).collect();
             if !out.iter().any(|c| c.signature == signature) {
                 out.push(Cell {
                     signature,

@@ -204,7 +204,11 @@ impl Collect {
             for block in cond.blocks() {
                 for entry in block.entries() {
                     let key = entry.key().as_str().to_lowercase();
-                    let values: Vec<&str> = entry.values().iter().map(|v| v.as_str()).collect();
+                    let values: Vec<&str> = entry
+                        .values()
+                        .iter()
+                        .map(ferrokms_policy::ConditionValue::as_str)
+                        .collect();
                     let class = classify(&key);
                     if class == KeyClass::Unsupported {
                         return Err(format!(
@@ -262,9 +266,12 @@ impl Collect {
 fn allow_all() -> Result<Arc<Policy>, ReachError> {
     const TEXT: &str =
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
-    Policy::parse(TEXT, &ferrokms_policy::ParseOptions::for_kind(PolicyKind::IdentityBased))
-        .map(Arc::new)
-        .map_err(|e| ReachError::Input(format!("the allow-all policy: {e}")))
+    Policy::parse(
+        TEXT,
+        &ferrokms_policy::ParseOptions::for_kind(PolicyKind::IdentityBased),
+    )
+    .map(Arc::new)
+    .map_err(|e| ReachError::Input(format!("the allow-all policy: {e}")))
 }
 
 impl Universe {
@@ -303,10 +310,17 @@ impl Universe {
                     .flatten()
                 {
                     for (k, v) in m {
-                        lit(&mut c.keys, &format!("kms:encryptioncontext:{}", k.to_lowercase()), v);
+                        lit(
+                            &mut c.keys,
+                            &format!("kms:encryptioncontext:{}", k.to_lowercase()),
+                            v,
+                        );
                     }
                 }
-                if g.encryption_context_equals.as_ref().is_some_and(|m| !m.is_empty()) {
+                if g.encryption_context_equals
+                    .as_ref()
+                    .is_some_and(|m| !m.is_empty())
+                {
                     c.keys
                         .entry(EXTRA_EC_KEY.to_string())
                         .or_insert_with(|| KeyUse::new(EXTRA_EC_KEY));
@@ -345,13 +359,21 @@ impl Universe {
     /// those the grants naming it constrain. Other statements do not apply
     /// to the pair whatever the context, so only what these compare
     /// partitions the pair's contexts.
-    pub fn pair(&mut self, sets: &[&PolicySet], rep: usize, action: &str) -> Result<Pair, ReachError> {
+    pub fn pair(
+        &mut self,
+        sets: &[&PolicySet],
+        rep: usize,
+        action: &str,
+    ) -> Result<Pair, ReachError> {
         let parsed = Action::parse(action).map_err(|e| ReachError::Input(e.to_string()))?;
         let (cross, grantable) = key_action(action)
             .ok_or_else(|| ReachError::Input(format!("not a key action: {action}")))?;
         let op = action.get(4..).unwrap_or(action);
         let mut signature = vec![u8::from(cross), u8::from(grantable)];
-        signature.push(u8::from(matches!(op, "DescribeKey" | "RetireGrant" | "CreateGrant")));
+        signature.push(u8::from(matches!(
+            op,
+            "DescribeKey" | "RetireGrant" | "CreateGrant"
+        )));
         let mut uses: BTreeMap<String, KeyUse> = BTreeMap::new();
         let mut fingerprints: BTreeMap<String, String> = BTreeMap::new();
         for (si, set) in sets.iter().enumerate() {
@@ -380,13 +402,21 @@ impl Universe {
                     if !matters {
                         continue;
                     }
-                    for block in st.condition().map(|c| c.blocks()).unwrap_or_default() {
+                    for block in st
+                        .condition()
+                        .map(ferrokms_policy::Condition::blocks)
+                        .unwrap_or_default()
+                    {
                         for e in block.entries() {
                             let key = e.key().as_str().to_lowercase();
                             if classify(&key) != KeyClass::Free {
                                 continue;
                             }
-                            let values: Vec<&str> = e.values().iter().map(|v| v.as_str()).collect();
+                            let values: Vec<&str> = e
+                                .values()
+                                .iter()
+                                .map(ferrokms_policy::ConditionValue::as_str)
+                                .collect();
                             let fp = fingerprints.entry(key.clone()).or_default();
                             fp.push_str(&format!("{}{values:?}{variables};", block.operator()));
                             uses.entry(key.clone())
@@ -404,7 +434,10 @@ impl Universe {
                     continue;
                 }
                 let mut lit = |key: &str, v: &str| {
-                    fingerprints.entry(key.to_string()).or_default().push_str(&format!("={v:?};"));
+                    fingerprints
+                        .entry(key.to_string())
+                        .or_default()
+                        .push_str(&format!("={v:?};"));
                     uses.entry(key.to_string())
                         .or_insert_with(|| KeyUse::new(key))
                         .add_literal(v);
@@ -420,7 +453,10 @@ impl Universe {
                 if let Some(arn) = &g.source_arn {
                     lit("aws:sourcearn", arn);
                 }
-                if g.encryption_context_equals.as_ref().is_some_and(|m| !m.is_empty()) {
+                if g.encryption_context_equals
+                    .as_ref()
+                    .is_some_and(|m| !m.is_empty())
+                {
                     fingerprints.entry(EXTRA_EC_KEY.to_string()).or_default();
                     uses.entry(EXTRA_EC_KEY.to_string())
                         .or_insert_with(|| KeyUse::new(EXTRA_EC_KEY));
@@ -429,7 +465,10 @@ impl Universe {
         }
         let mut keys = Vec::with_capacity(uses.len());
         for (name, u) in uses {
-            let fp = format!("{name}|{}", fingerprints.get(&name).map_or("", String::as_str));
+            let fp = format!(
+                "{name}|{}",
+                fingerprints.get(&name).map_or("", String::as_str)
+            );
             let values = match self.memo.get(&fp) {
                 Some(v) => v.clone(),
                 None => {
@@ -473,18 +512,29 @@ fn policies_of(set: &PolicySet, rep: &Rep) -> Result<Vec<CallerPolicy>, ReachErr
 
 /// The accounts: one per cell, with whether a policy names it literally.
 fn account_cells(c: &Collect) -> Result<Vec<(AccountId, bool)>, String> {
-    let mut patterns: Vec<Pattern> = c.accounts.iter().map(|a| Pattern::literal(a.as_str())).collect();
+    let mut patterns: Vec<Pattern> = c
+        .accounts
+        .iter()
+        .map(|a| Pattern::literal(a.as_str()))
+        .collect();
     let mut literals: Vec<String> = c.accounts.iter().map(|a| a.as_str().to_string()).collect();
     if let Some(u) = &c.account_use {
         let (p, l) = u.text_patterns()?;
         patterns.extend(p);
         literals.extend(l);
     }
-    let found = cells(&patterns, &[Pattern::account_shape()], false, ACCOUNT_STATES)
-        .map_err(|e| format!("more than {} account-pattern states", e.0))?;
+    let found = cells(
+        &patterns,
+        &[Pattern::account_shape()],
+        false,
+        ACCOUNT_STATES,
+    )
+    .map_err(|e| format!("more than {} account-pattern states", e.0))?;
     let mut out: Vec<(AccountId, bool)> = c.accounts.iter().map(|a| (a.clone(), true)).collect();
     for cell in found {
-        let Ok(a) = AccountId::parse(&cell.witness) else { continue };
+        let Ok(a) = AccountId::parse(&cell.witness) else {
+            continue;
+        };
         if out.iter().any(|(b, _)| *b == a) {
             continue;
         }
@@ -517,9 +567,19 @@ fn representatives(c: &Collect, accounts: &[(AccountId, bool)], set: &PolicySet)
                 });
             }
         };
-        push(acct.root_arn("aws"), RepKind::Root, if public { who.clone() } else { format!("arn:aws:iam::{acct}:root") });
+        push(
+            acct.root_arn("aws"),
+            RepKind::Root,
+            if public {
+                who.clone()
+            } else {
+                format!("arn:aws:iam::{acct}:root")
+            },
+        );
         for arn in &c.named {
-            let Ok(parsed) = Arn::parse(arn) else { continue };
+            let Ok(parsed) = Arn::parse(arn) else {
+                continue;
+            };
             if parsed.account_id().as_ref() != Some(acct) {
                 continue;
             }
@@ -528,14 +588,18 @@ fn representatives(c: &Collect, accounts: &[(AccountId, bool)], set: &PolicySet)
                 let name = rest.rsplit('/').next().unwrap_or(rest);
                 push(
                     acct.sts_arn(&format!("assumed-role/{name}/reach-session")),
-                    RepKind::Session { role_arn: arn.clone() },
+                    RepKind::Session {
+                        role_arn: arn.clone(),
+                    },
                     arn.clone(),
                 );
             } else if let Some(rest) = res.strip_prefix("assumed-role/") {
                 let role = rest.split('/').next().unwrap_or(rest);
                 push(
                     arn.clone(),
-                    RepKind::Session { role_arn: acct.iam_arn(&format!("role/{role}")) },
+                    RepKind::Session {
+                        role_arn: acct.iam_arn(&format!("role/{role}")),
+                    },
                     arn.clone(),
                 );
             } else if res.starts_with("federated-user/") {
@@ -557,11 +621,17 @@ fn representatives(c: &Collect, accounts: &[(AccountId, bool)], set: &PolicySet)
                 format!("any other {what} of account {acct}")
             }
         };
-        push(acct.iam_arn("user/reach-other-user"), RepKind::User, other("user"));
+        push(
+            acct.iam_arn("user/reach-other-user"),
+            RepKind::User,
+            other("user"),
+        );
         if c.reads_principal_type {
             push(
                 acct.sts_arn("assumed-role/reach-other-role/reach-session"),
-                RepKind::Session { role_arn: acct.iam_arn("role/reach-other-role") },
+                RepKind::Session {
+                    role_arn: acct.iam_arn("role/reach-other-role"),
+                },
                 other("role session"),
             );
             push(

@@ -89,7 +89,9 @@ impl KeyUse {
             Some(Family::Text { .. }) if matches!(f, Family::Text { .. }) => {
                 self.fail("compared both case-sensitively and with an IgnoreCase operator");
             }
-            Some(_) => self.fail("compared by operators of two types (string, number, date, IP, Bool)"),
+            Some(_) => {
+                self.fail("compared by operators of two types (string, number, date, IP, Bool)");
+            }
         }
     }
 
@@ -114,7 +116,8 @@ impl KeyUse {
             B::Null => {}
             B::StringEquals | B::StringNotEquals => {
                 self.family(Family::Text { fold: false });
-                self.literals.extend(values.iter().map(|v| (*v).to_string()));
+                self.literals
+                    .extend(values.iter().map(|v| (*v).to_string()));
                 self.patterns
                     .extend(values.iter().map(|v| Pattern::literal(v)));
             }
@@ -128,7 +131,8 @@ impl KeyUse {
             }
             B::StringLike | B::StringNotLike => {
                 self.family(Family::Text { fold: false });
-                self.patterns.extend(values.iter().map(|v| Pattern::glob(v)));
+                self.patterns
+                    .extend(values.iter().map(|v| Pattern::glob(v)));
             }
             B::ArnEquals | B::ArnLike | B::ArnNotEquals | B::ArnNotLike => {
                 self.family(Family::Text { fold: false });
@@ -181,7 +185,10 @@ impl KeyUse {
         }
         match self.family {
             None | Some(Family::Text { .. }) => Ok((self.patterns.clone(), self.literals.clone())),
-            Some(_) => Err(format!("condition key {}: compared otherwise than as a string", self.key)),
+            Some(_) => Err(format!(
+                "condition key {}: compared otherwise than as a string",
+                self.key
+            )),
         }
     }
 
@@ -430,12 +437,12 @@ mod tests {
             |r| matches!(r, Some(ContextValues::Single(ContextValue::Date(d))) if *d > lo && *d < hi)
         ));
         // and one before and after both
-        assert!(reps.iter().any(
-            |r| matches!(r, Some(ContextValues::Single(ContextValue::Date(d))) if *d < lo)
-        ));
-        assert!(reps.iter().any(
-            |r| matches!(r, Some(ContextValues::Single(ContextValue::Date(d))) if *d > hi)
-        ));
+        assert!(reps
+            .iter()
+            .any(|r| matches!(r, Some(ContextValues::Single(ContextValue::Date(d))) if *d < lo)));
+        assert!(reps
+            .iter()
+            .any(|r| matches!(r, Some(ContextValues::Single(ContextValue::Date(d))) if *d > hi)));
     }
 
     #[test]
@@ -443,7 +450,10 @@ mod tests {
         let c: Cidr = "10.0.0.0/8".parse().expect("cidr");
         let pts = ip_points(&[c]);
         for want in ["0.0.0.0", "10.0.0.0", "11.0.0.0"] {
-            assert!(pts.contains(&want.parse().expect("ip")), "{want} in {pts:?}");
+            assert!(
+                pts.contains(&want.parse().expect("ip")),
+                "{want} in {pts:?}"
+            );
         }
     }
 

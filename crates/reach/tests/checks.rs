@@ -20,7 +20,10 @@ fn allowed(a: Answer) -> ferrokms_reach::Witness {
 }
 
 fn not_granted(a: &Answer) {
-    assert!(matches!(a, Answer::NotGranted(p) if p.requests > 0), "{a:?}");
+    assert!(
+        matches!(a, Answer::NotGranted(p) if p.requests > 0),
+        "{a:?}"
+    );
 }
 
 #[test]
@@ -35,7 +38,10 @@ fn the_default_key_policy_is_not_public_and_delegates_to_identity_policies() {
     });
     not_granted(&check_no_public_access(&s));
     let w = allowed(check_access_not_granted(&s, &["kms:Decrypt"]));
-    assert!(w.principal.starts_with(&format!("arn:aws:iam::{A}:")), "{w:?}");
+    assert!(
+        w.principal.starts_with(&format!("arn:aws:iam::{A}:")),
+        "{w:?}"
+    );
     let listing = access_listing(&s).unwrap();
     let alice = listing
         .iter()
@@ -47,7 +53,8 @@ fn the_default_key_policy_is_not_public_and_delegates_to_identity_policies() {
     // Nobody else of the account but root; nobody outside.
     assert!(listing
         .iter()
-        .all(|e| e.example_principal.ends_with("user/alice") || e.example_principal.ends_with(":root")));
+        .all(|e| e.example_principal.ends_with("user/alice")
+            || e.example_principal.ends_with(":root")));
     assert!(external_access(&s).unwrap().is_empty());
 }
 
@@ -84,7 +91,9 @@ fn a_witness_carries_the_context_its_condition_needs() {
     assert!(ctx["aws:sourceip"].starts_with("10."), "{ctx:?}");
     not_granted(&check_access_not_granted(&s, &["kms:Encrypt", "kms:Sign"]));
     let ext = external_access(&s).unwrap();
-    assert!(ext.iter().all(|e| e.conditional && e.actions == vec!["kms:Decrypt".to_string()]));
+    assert!(ext
+        .iter()
+        .all(|e| e.conditional && e.actions == vec!["kms:Decrypt".to_string()]));
     assert!(!ext.is_empty());
 }
 

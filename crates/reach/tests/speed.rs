@@ -73,9 +73,11 @@ fn time<T>(what: &str, bound: Duration, f: impl Fn() -> T) -> T {
 #[ignore = "timing; run with --ignored --nocapture"]
 fn check_no_public_access_on_a_20_statement_key_policy() {
     let s = set(&twenty_statements());
-    let answer = time("CheckNoPublicAccess, 20 statements", Duration::from_millis(100), || {
-        check_no_public_access(&s)
-    });
+    let answer = time(
+        "CheckNoPublicAccess, 20 statements",
+        Duration::from_millis(100),
+        || check_no_public_access(&s),
+    );
     assert!(matches!(answer, Answer::NotGranted(_)), "{answer:?}");
 }
 
@@ -110,9 +112,13 @@ fn access_listing_with_50_grants_and_20_identity_policies() {
             source_arn: None,
         });
     }
-    let listing = time("key access listing, 50 grants + 20 identity policies", Duration::from_secs(1), || {
-        access_listing(&s).unwrap()
-    });
-    assert!(listing.iter().any(|e| e.path == ferrokms_reach::Path::Grant("grant1".into())));
+    let listing = time(
+        "key access listing, 50 grants + 20 identity policies",
+        Duration::from_secs(1),
+        || access_listing(&s).unwrap(),
+    );
+    assert!(listing
+        .iter()
+        .any(|e| e.path == ferrokms_reach::Path::Grant("grant1".into())));
     eprintln!("{} listing entries", listing.len());
 }

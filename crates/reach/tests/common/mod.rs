@@ -13,7 +13,10 @@ pub const D: &str = "444444444444";
 pub const KEY: &str = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
 pub fn policy(kind: PolicyKind, text: &str) -> Arc<Policy> {
-    Arc::new(Policy::parse(text, &ParseOptions::for_kind(kind)).unwrap_or_else(|e| panic!("{e}: {text}")))
+    Arc::new(
+        Policy::parse(text, &ParseOptions::for_kind(kind))
+            .unwrap_or_else(|e| panic!("{e}: {text}")),
+    )
 }
 
 pub fn key_policy(statements: &str) -> Arc<Policy> {
@@ -31,7 +34,10 @@ pub fn identity(statements: &str) -> Arc<Policy> {
 }
 
 pub fn set(key_policy_statements: &str) -> PolicySet {
-    PolicySet::new(KeyTarget::new(KEY).unwrap(), key_policy(key_policy_statements))
+    PolicySet::new(
+        KeyTarget::new(KEY).unwrap(),
+        key_policy(key_policy_statements),
+    )
 }
 
 pub const ROOT_ADMIN: &str = r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"kms:*","Resource":"*"}"#;
