@@ -2,7 +2,7 @@
 //!
 //! A seeded generator writes small policy sets (a key policy, identity
 //! policies and a boundary for a few principals, grants with constraints)
-//! over a small universe: four accounts, sixteen principals, ten actions
+//! over a small universe: five accounts, eighteen principals, ten actions
 //! and, per condition key, values that realise every cell of the
 //! generator's constants. For each set the test asks the concrete evaluator
 //! every request of that universe and compares with the symbolic answers:
@@ -34,6 +34,9 @@ use ferrokms_reach::{
     Grantee, Holder, PolicySet,
 };
 use ferrokms_types::AccountId;
+
+/// An account the generator never names that matches its "2*" pattern.
+const E: &str = "200000000000";
 
 const ACTIONS: &[&str] = &[
     "kms:Decrypt",
@@ -456,6 +459,10 @@ fn principals() -> Vec<(String, AccountId, RepKind)> {
         user(C, "eve"),
         root(D),
         user(D, "frank"),
+        // Matches `aws:PrincipalAccount` "2*" without being B: an
+        // unnamed account in that cell.
+        root(E),
+        user(E, "gina"),
     ]
 }
 
