@@ -12,6 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[macro_use]
 mod out;
 mod analyze;
+mod exact;
 mod audit;
 mod backup;
 mod config;

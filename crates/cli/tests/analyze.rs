@@ -969,3 +969,81 @@ fn explain_names_the_failed_condition_of_a_recorded_request() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// `key access --exact`: the whole-space listing of crates/reach over the
+/// data dir's key policy, grants and identity policies.
+#[test]
+fn key_access_exact_lists_every_class_with_its_path_and_an_example_request() {
+    let p = prepare();
+    let o = run(
+        BIN,
+        &["key", "access", "--data-dir", &p.dir, &p.custom, "--exact", "--json"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["exact"], true);
+    let entries = v["access"].as_array().unwrap();
+    let find = |principal: &str, path: &str| {
+        entries
+            .iter()
+            .find(|e| e["principal"] == principal && e["path"] == path)
+            .unwrap_or_else(|| panic!("{principal} by {path} missing in {v}"))
+            .clone()
+    };
+    let alice = "arn:aws:iam::111122223333:user/alice";
+    // Encrypt through her identity policy and the delegation statement.
+    let by_iam = find(alice, "delegation + identity policy");
+    assert_eq!(by_iam["actions"], serde_json::json!(["kms:Encrypt"]));
+    assert_eq!(by_iam["conditional"], false);
+    // Decrypt through the grant, only with exactly its encryption context.
+    let grant = entries
+        .iter()
+        .find(|e| e["principal"] == alice && e["path"].as_str().unwrap().starts_with("grant "))
+        .unwrap_or_else(|| panic!("alice's grant missing in {v}"));
+    assert_eq!(grant["actions"], serde_json::json!(["kms:Decrypt"]));
+    assert_eq!(grant["conditional"], true);
+    assert!(grant["exampleContext"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!({"key": "kms:encryptioncontext:app", "value": "x"})));
+    // The role may Sign only for digests, by the key policy.
+    let role = find("arn:aws:iam::111122223333:role/kms-exports-role", "key policy");
+    assert_eq!(role["actions"], serde_json::json!(["kms:Sign"]));
+    assert_eq!(role["conditional"], true);
+    assert!(role["exampleContext"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!({"key": "kms:messagetype", "value": "DIGEST"})));
+    // The partner account, external, for Encrypt and Decrypt only.
+    let partner = find("arn:aws:iam::444455556666:root", "key policy");
+    assert_eq!(partner["external"], true);
+    assert_eq!(
+        partner["actions"],
+        serde_json::json!(["kms:Decrypt", "kms:Encrypt"])
+    );
+    // Nobody of an account no policy names.
+    assert!(
+        entries
+            .iter()
+            .all(|e| !e["principal"].as_str().unwrap().starts_with("any principal of an account no policy names")),
+        "{v}"
+    );
+    // The human form says the same.
+    let o = run(
+        BIN,
+        &["key", "access", "--data-dir", &p.dir, &p.custom, "--exact"],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(
+        out.contains("arn:aws:iam::111122223333:user/alice\n"),
+        "{out}"
+    );
+    assert!(out.contains("  delegation + identity policy: kms:Encrypt\n"), "{out}");
+}
