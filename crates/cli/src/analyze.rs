@@ -1126,7 +1126,10 @@ fn principal_access(
     Ok(access)
 }
 
-pub(crate) fn principals_for(live: &Live, key_policy: &Policy) -> Vec<(String, &'static str, Principal)> {
+pub(crate) fn principals_for(
+    live: &Live,
+    key_policy: &Policy,
+) -> Vec<(String, &'static str, Principal)> {
     let mut out = Vec::new();
     let partition = live.region.partition();
     for a in live.directory.accounts() {

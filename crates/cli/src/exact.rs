@@ -93,7 +93,12 @@ fn policy_set(live: &Live, key_arn: &str, key_policy: Arc<Policy>) -> anyhow::Re
                 .collect(),
         });
     }
-    set.known_accounts = live.directory.accounts().into_iter().map(|a| a.id).collect();
+    set.known_accounts = live
+        .directory
+        .accounts()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
     Ok(set)
 }
 
@@ -109,7 +114,12 @@ pub(crate) fn exact_access(
         Ok(l) => l,
         Err(ReachError::Unknown(why)) => {
             if as_json {
-                outln!("{}", serde_json::to_string_pretty(&json!({"key": key_arn, "exact": false, "unknown": why}))?);
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &json!({"key": key_arn, "exact": false, "unknown": why})
+                    )?
+                );
             } else {
                 outln!("key {key_arn}");
                 outln!("unknown: {why}");
@@ -135,7 +145,9 @@ pub(crate) fn exact_access(
             .collect();
         outln!(
             "{}",
-            serde_json::to_string_pretty(&json!({"key": key_arn, "exact": true, "access": entries}))?
+            serde_json::to_string_pretty(
+                &json!({"key": key_arn, "exact": true, "access": entries})
+            )?
         );
         return Ok(true);
     }
@@ -153,8 +165,16 @@ pub(crate) fn exact_access(
         let cond = if e.conditional { "conditional, " } else { "" };
         outln!("  {cond}{}: {}", e.path, e.actions.join(", "));
         if e.conditional {
-            let ctx: Vec<String> = e.example_context.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let ctx = if ctx.is_empty() { "(no condition keys)".to_string() } else { ctx.join(" ") };
+            let ctx: Vec<String> = e
+                .example_context
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let ctx = if ctx.is_empty() {
+                "(no condition keys)".to_string()
+            } else {
+                ctx.join(" ")
+            };
             outln!("    e.g. {} with {ctx}", e.example_principal);
         }
     }

@@ -12,10 +12,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[macro_use]
 mod out;
 mod analyze;
-mod exact;
 mod audit;
 mod backup;
 mod config;
+mod exact;
 mod when;
 
 use std::net::SocketAddr;

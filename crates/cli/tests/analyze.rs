@@ -977,7 +977,15 @@ fn key_access_exact_lists_every_class_with_its_path_and_an_example_request() {
     let p = prepare();
     let o = run(
         BIN,
-        &["key", "access", "--data-dir", &p.dir, &p.custom, "--exact", "--json"],
+        &[
+            "key",
+            "access",
+            "--data-dir",
+            &p.dir,
+            &p.custom,
+            "--exact",
+            "--json",
+        ],
     );
     assert_eq!(
         o.status.code(),
@@ -1013,7 +1021,10 @@ fn key_access_exact_lists_every_class_with_its_path_and_an_example_request() {
         .unwrap()
         .contains(&serde_json::json!({"key": "kms:encryptioncontext:app", "value": "x"})));
     // The role may Sign only for digests, by the key policy.
-    let role = find("arn:aws:iam::111122223333:role/kms-exports-role", "key policy");
+    let role = find(
+        "arn:aws:iam::111122223333:role/kms-exports-role",
+        "key policy",
+    );
     assert_eq!(role["actions"], serde_json::json!(["kms:Sign"]));
     assert_eq!(role["conditional"], true);
     assert!(role["exampleContext"]
@@ -1029,9 +1040,10 @@ fn key_access_exact_lists_every_class_with_its_path_and_an_example_request() {
     );
     // Nobody of an account no policy names.
     assert!(
-        entries
-            .iter()
-            .all(|e| !e["principal"].as_str().unwrap().starts_with("any principal of an account no policy names")),
+        entries.iter().all(|e| !e["principal"]
+            .as_str()
+            .unwrap()
+            .starts_with("any principal of an account no policy names")),
         "{v}"
     );
     // The human form says the same.
@@ -1045,5 +1057,8 @@ fn key_access_exact_lists_every_class_with_its_path_and_an_example_request() {
         out.contains("arn:aws:iam::111122223333:user/alice\n"),
         "{out}"
     );
-    assert!(out.contains("  delegation + identity policy: kms:Encrypt\n"), "{out}");
+    assert!(
+        out.contains("  delegation + identity policy: kms:Encrypt\n"),
+        "{out}"
+    );
 }
