@@ -2,7 +2,8 @@
 //!
 //! A seeded generator writes small policy sets (a key policy, identity
 //! policies and a boundary for a few principals, grants with constraints)
-//! over a small universe: five accounts, eighteen principals, ten actions
+//! over a small universe: five accounts, twenty-three principals (every
+//! kind in every account), ten actions
 //! and, per condition key, values that realise every cell of the
 //! generator's constants. For each set the test asks the concrete evaluator
 //! every request of that universe and compares with the symbolic answers:
@@ -457,8 +458,13 @@ fn principals() -> Vec<(String, AccountId, RepKind)> {
         root(C),
         user(C, "dave"),
         user(C, "eve"),
+        fed(B, "fay"),
+        session(C, "worker", "w"),
+        fed(C, "gus"),
         root(D),
         user(D, "frank"),
+        session(D, "job", "j"),
+        fed(D, "hal"),
         // Matches `aws:PrincipalAccount` "2*" without being B: an
         // unnamed account in that cell.
         root(E),
