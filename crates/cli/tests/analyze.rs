@@ -1062,3 +1062,42 @@ fn key_access_exact_lists_every_class_with_its_path_and_an_example_request() {
         "{out}"
     );
 }
+
+/// crates/reach cannot read the KMS catalog (the crate graph points from
+/// kms down to authz); its own table of key actions must say what the
+/// catalog says.
+#[test]
+fn reach_key_actions_match_the_kms_catalog() {
+    use ferrokms_authz::catalog::Resource;
+    let mut from_catalog: Vec<(&str, bool, Option<bool>)> = Vec::new();
+    for op in ferrokms_kms::catalog::OPERATIONS {
+        if !matches!(op.resource, Resource::Key | Resource::AliasAndKey) {
+            continue;
+        }
+        let cross = |a: &str| ferrokms_kms::catalog::action_crosses_accounts(&a[4..]);
+        from_catalog.push((op.action, cross(op.action), Some(op.grant_operation)));
+        for a in op.conditional_actions {
+            // An action another row authorizes on no key (ReplicateKey's
+            // kms:CreateKey, in the replica's region) is not one on this key.
+            let keyless = ferrokms_kms::catalog::OPERATIONS
+                .iter()
+                .any(|o| o.action == *a && o.resource == Resource::None);
+            if !keyless {
+                // ReEncrypt's kms:ReEncryptTo: grantable as its own operation.
+                from_catalog.push((a, cross(a), None));
+            }
+        }
+    }
+    from_catalog.sort_unstable();
+    from_catalog.dedup_by_key(|x| x.0);
+    let reach: Vec<&str> = ferrokms_reach::KEY_ACTIONS.iter().map(|x| x.0).collect();
+    let catalog: Vec<&str> = from_catalog.iter().map(|x| x.0).collect();
+    assert_eq!(reach, catalog);
+    for (action, cross, grantable) in from_catalog {
+        let (c, g) = ferrokms_reach::model::key_action(action).unwrap();
+        assert_eq!(c, cross, "{action}: cross-account");
+        if let Some(grantable) = grantable {
+            assert_eq!(g, grantable, "{action}: grant operation");
+        }
+    }
+}
