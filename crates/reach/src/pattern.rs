@@ -18,7 +18,10 @@
 //!   parts, which is what the same encoding says (no wildcard of a part may
 //!   cross `:`, so the value has exactly the separators written);
 //! * an account id: twelve [`Token::Digit`]s (a *shape* that every witness
-//!   must also match).
+//!   must also match);
+//! * an IAM principal ARN of one account and kind: its literal prefix
+//!   (`arn:aws:iam::ACCOUNT:user/`), a path (IAM name characters and `/`)
+//!   and a name character last.
 //!
 //! # The witness search, and why it is complete
 //!
@@ -31,8 +34,9 @@
 //!
 //! 1. the alphabet can be cut down to the characters written in some
 //!    pattern plus one *fresh* character per class of characters the
-//!    wildcards tell apart (`:`, a digit no pattern writes, any other
-//!    character no pattern writes): a character that no pattern writes
+//!    wildcards and shapes tell apart (`:`, `/`, a digit, another IAM name
+//!    character, any other character, each one no pattern writes): a
+//!    character that no pattern writes
 //!    moves every automaton exactly as any other character of its class,
 //!    so replacing it by the class's representative keeps every pattern's
 //!    verdict, and every string has a stand-in over the cut alphabet;
@@ -63,6 +67,16 @@ pub enum Token {
     },
     /// One ASCII digit (account-id shapes).
     Digit,
+    /// One IAM name character ([`is_name_char`]) other than `/`.
+    Name,
+    /// Any run of IAM name characters and `/`, the empty one included.
+    NameStar,
+}
+
+/// The characters of IAM user, role and federated-user names and paths
+/// (`/` separates the path's parts).
+pub fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c)
 }
 
 /// A pattern: the language of its tokens, matched against the whole string.
@@ -107,6 +121,15 @@ impl Pattern {
         Pattern { tokens }
     }
 
+    /// `prefix` then an IAM path and a non-empty name (so not ending in
+    /// `/`): the shape of the principal ARNs of one account and kind.
+    pub fn iam_name(prefix: &str) -> Self {
+        let mut tokens: Vec<Token> = prefix.chars().map(Token::Lit).collect();
+        tokens.push(Token::NameStar);
+        tokens.push(Token::Name);
+        Pattern { tokens }
+    }
+
     /// Twelve digits: the shape of an account id.
     pub fn account_shape() -> Self {
         Pattern {
@@ -137,7 +160,7 @@ impl Pattern {
     /// Adds the positions a `*` may skip to.
     fn close(&self, set: &mut [u64]) {
         for (i, t) in self.tokens.iter().enumerate() {
-            if matches!(t, Token::Star { .. }) && has(set, i) {
+            if matches!(t, Token::Star { .. } | Token::NameStar) && has(set, i) {
                 put(set, i + 1);
             }
         }
@@ -158,6 +181,8 @@ impl Pattern {
                     Token::One { colon } if colon || c != ':' => put(&mut next, i + 1),
                     Token::Star { colon } if colon || c != ':' => put(&mut next, i),
                     Token::Digit if c.is_ascii_digit() => put(&mut next, i + 1),
+                    Token::Name if is_name_char(c) && c != '/' => put(&mut next, i + 1),
+                    Token::NameStar if is_name_char(c) => put(&mut next, i),
                     _ => {}
                 }
             }
@@ -216,7 +241,7 @@ pub struct Cell {
 }
 
 /// Characters tried first as the fresh representatives: readable ones.
-const FRESH: &str = "zqxjkvwyabcdefghilmnoprstu_-.0123456789";
+const FRESH: &str = "zqxjkvwyabcdefghilmnoprstu_-.0123456789~!#";
 
 /// Every non-empty Venn cell of `patterns` among the strings that every
 /// `shape` pattern matches, one shortest witness each. `lowercase`: only
@@ -249,7 +274,9 @@ pub fn cells(
     for c in [
         Some(':').filter(|c| !written.contains(c)),
         fresh(&|c| c.is_ascii_digit()),
-        fresh(&|c| !c.is_ascii_digit() && c != ':'),
+        fresh(&|c| !c.is_ascii_digit() && is_name_char(c) && c != '/'),
+        Some('/').filter(|c| !written.contains(c)),
+        fresh(&|c| !is_name_char(c) && c != ':'),
     ]
     .into_iter()
     .flatten()
@@ -423,6 +450,31 @@ mod tests {
         for c in &got {
             assert_eq!(c.witness.len(), 12);
             assert!(c.witness.bytes().all(|b| b.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn iam_name_shapes_give_one_principal_per_cell() {
+        let pats = vec![
+            Pattern::arn("arn:aws:iam::*:role/r*"),
+            Pattern::literal("arn:aws:iam::111111111111:role/r"),
+        ];
+        let got = cells(
+            &pats,
+            &[Pattern::iam_name("arn:aws:iam::111111111111:role/")],
+            false,
+            100_000,
+        )
+        .expect("small");
+        // r itself, another r..., and a name not starting with r.
+        assert_eq!(got.len(), 3, "{got:?}");
+        for c in &got {
+            let name = c
+                .witness
+                .strip_prefix("arn:aws:iam::111111111111:role/")
+                .expect("shape");
+            assert!(!name.is_empty() && name.chars().all(is_name_char), "{c:?}");
+            assert!(!name.ends_with('/'), "{c:?}");
         }
     }
 

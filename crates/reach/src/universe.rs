@@ -59,7 +59,6 @@ use crate::ReachError;
 /// Condition keys outside the encoding: they identify the caller more
 /// finely than the representatives do.
 const UNSUPPORTED_KEYS: &[&str] = &[
-    "aws:principalarn",
     "aws:username",
     "aws:userid",
     "aws:principalorgid",
@@ -103,6 +102,9 @@ pub struct Universe {
     pub askers: Vec<Vec<Asker>>,
     /// Cells already computed, by what was compared with the key.
     memo: HashMap<String, Vec<Option<ContextValues>>>,
+    /// The keys some policy compares with a set operator: multivalued in
+    /// every pair, whichever statements the pair reads.
+    multi_keys: Vec<String>,
 }
 
 /// What one (principal, action) pair needs: its free keys with their
@@ -126,6 +128,9 @@ enum KeyClass {
     Determined,
     /// The caller's account: realised by the account cells.
     Account,
+    /// The caller's ARN (a session's role ARN): realised by principal
+    /// cells of each account and kind.
+    PrincipalArn,
     /// Any value, or none.
     Free,
 }
@@ -137,6 +142,8 @@ fn classify(key: &str) -> KeyClass {
         KeyClass::Determined
     } else if ACCOUNT_KEYS.contains(&key) {
         KeyClass::Account
+    } else if key == "aws:principalarn" {
+        KeyClass::PrincipalArn
     } else {
         KeyClass::Free
     }
@@ -149,6 +156,7 @@ struct Collect {
     named: Vec<String>,
     services: Vec<String>,
     account_use: Option<KeyUse>,
+    principal_arn_use: Option<KeyUse>,
     keys: BTreeMap<String, KeyUse>,
     reads_principal_type: bool,
 }
@@ -220,6 +228,12 @@ impl Collect {
                         self.reads_principal_type = true;
                     }
                     if class == KeyClass::Determined {
+                        continue;
+                    }
+                    if class == KeyClass::PrincipalArn {
+                        self.principal_arn_use
+                            .get_or_insert_with(|| KeyUse::new("aws:PrincipalArn"))
+                            .add(block.operator(), &values, variables);
                         continue;
                     }
                     if class == KeyClass::Account {
@@ -337,7 +351,13 @@ impl Universe {
         for u in c.keys.values() {
             u.representatives().map_err(unknown)?;
         }
-        let reps = representatives(&c, &accounts, first);
+        let multi_keys = c
+            .keys
+            .iter()
+            .filter(|(_, u)| u.is_multi())
+            .map(|(k, _)| k.clone())
+            .collect();
+        let reps = representatives(&c, &accounts, first).map_err(unknown)?;
         let mut askers = Vec::with_capacity(sets.len());
         for set in sets {
             let mut row = Vec::with_capacity(reps.len());
@@ -350,6 +370,7 @@ impl Universe {
         Ok(Universe {
             askers,
             memo: HashMap::new(),
+            multi_keys,
         })
     }
 
@@ -464,7 +485,14 @@ impl Universe {
             }
         }
         let mut keys = Vec::with_capacity(uses.len());
-        for (name, u) in uses {
+        for (name, mut u) in uses {
+            if self.multi_keys.contains(&name) {
+                u.set_multi();
+                fingerprints
+                    .entry(name.clone())
+                    .or_default()
+                    .push_str("multi;");
+            }
             let fp = format!(
                 "{name}|{}",
                 fingerprints.get(&name).map_or("", String::as_str)
@@ -544,7 +572,18 @@ fn account_cells(c: &Collect) -> Result<Vec<(AccountId, bool)>, String> {
     Ok(out)
 }
 
-fn representatives(c: &Collect, accounts: &[(AccountId, bool)], set: &PolicySet) -> Vec<Rep> {
+/// States the principal-ARN cell search may visit per account and kind.
+const PRINCIPAL_ARN_STATES: usize = 200_000;
+
+fn representatives(
+    c: &Collect,
+    accounts: &[(AccountId, bool)],
+    set: &PolicySet,
+) -> Result<Vec<Rep>, String> {
+    let arn_patterns = match &c.principal_arn_use {
+        Some(u) => Some(u.text_patterns()?.0),
+        None => None,
+    };
     let mut reps = Vec::new();
     let key_account = &set.key.account;
     for (acct, named) in accounts {
@@ -626,6 +665,58 @@ fn representatives(c: &Collect, accounts: &[(AccountId, bool)], set: &PolicySet)
             RepKind::User,
             other("user"),
         );
+        // Where a policy compares aws:PrincipalArn: one unnamed principal
+        // of each kind per cell of its patterns (the named ones are
+        // literal patterns, so the cells' witnesses are not them).
+        if let Some(patterns) = &arn_patterns {
+            for (kind, prefix) in [
+                ("user", acct.iam_arn("user/")),
+                ("role", acct.iam_arn("role/")),
+                ("federated user", acct.sts_arn("federated-user/")),
+            ] {
+                let mut pats = patterns.clone();
+                pats.extend(
+                    c.named
+                        .iter()
+                        .filter(|n| n.starts_with(&prefix))
+                        .map(|n| Pattern::literal(n)),
+                );
+                let found = cells(
+                    &pats,
+                    &[Pattern::iam_name(&prefix)],
+                    false,
+                    PRINCIPAL_ARN_STATES,
+                )
+                .map_err(|e| format!("aws:PrincipalArn: more than {} pattern states", e.0))?;
+                for cell in found {
+                    let arn = cell.witness;
+                    let name = arn
+                        .get(prefix.len()..)
+                        .and_then(|n| n.rsplit('/').next())
+                        .unwrap_or_default()
+                        .to_string();
+                    if name.is_empty() {
+                        continue;
+                    }
+                    let class = if public {
+                        who.clone()
+                    } else {
+                        format!("{kind}s of account {acct} like {arn}")
+                    };
+                    match kind {
+                        "role" => push(
+                            acct.sts_arn(&format!("assumed-role/{name}/reach-session")),
+                            RepKind::Session {
+                                role_arn: arn.clone(),
+                            },
+                            class,
+                        ),
+                        "user" => push(arn, RepKind::User, class),
+                        _ => push(arn, RepKind::Federated, class),
+                    }
+                }
+            }
+        }
         if c.reads_principal_type {
             push(
                 acct.sts_arn("assumed-role/reach-other-role/reach-session"),
@@ -651,5 +742,5 @@ fn representatives(c: &Collect, accounts: &[(AccountId, bool)], set: &PolicySet)
             public: false,
         });
     }
-    reps
+    Ok(reps)
 }

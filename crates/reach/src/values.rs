@@ -168,6 +168,17 @@ impl KeyUse {
         }
     }
 
+    /// Whether some policy compares the key with a set operator.
+    pub fn is_multi(&self) -> bool {
+        self.multi
+    }
+
+    /// Takes the key as multivalued: some policy of the analysis (not
+    /// necessarily one this pair reads) compares it with a set operator.
+    pub fn set_multi(&mut self) {
+        self.multi = true;
+    }
+
     /// A value something other than a condition compares exactly (a grant
     /// constraint's encryption-context value, its source ARN).
     pub fn add_literal(&mut self, value: &str) {

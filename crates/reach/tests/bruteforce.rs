@@ -2,8 +2,8 @@
 //!
 //! A seeded generator writes small policy sets (a key policy, identity
 //! policies and a boundary for a few principals, grants with constraints)
-//! over a small universe: five accounts, twenty-three principals (every
-//! kind in every account), ten actions
+//! over a small universe: five accounts, twenty-nine principals (every
+//! kind in every account, roles in and out of the generator's patterns), ten actions
 //! and, per condition key, values that realise every cell of the
 //! generator's constants. For each set the test asks the concrete evaluator
 //! every request of that universe and compares with the symbolic answers:
@@ -118,6 +118,14 @@ fn families() -> Vec<(Vec<String>, &'static str)> {
                 r#""StringEquals":{"kms:CallerAccount":"{B}"}"#,
                 r#""StringNotEquals":{"kms:CallerAccount":"{A}"}"#,
                 r#""StringLike":{"aws:PrincipalAccount":"2*"}"#,
+            ]),
+            "",
+        ),
+        (
+            s(&[
+                r#""ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:role/r*"}"#,
+                r#""ArnNotEquals":{"aws:PrincipalArn":"arn:aws:iam::{A}:user/alice"}"#,
+                r#""StringLike":{"aws:PrincipalArn":["arn:aws:iam::2*:user/*","arn:aws:iam::{A}:root"]}"#,
             ]),
             "",
         ),
@@ -450,25 +458,31 @@ fn principals() -> Vec<(String, AccountId, RepKind)> {
         user(A, "nobody"),
         session(A, "r", "s1"),
         session(A, "other", "s2"),
+        session(A, "rx", "s3"),
         fed(A, "alice"),
         fed(A, "zed"),
         root(B),
         user(B, "carol"),
         session(B, "r", "s"),
+        session(B, "zz", "s"),
+        fed(B, "fay"),
         root(C),
         user(C, "dave"),
         user(C, "eve"),
-        fed(B, "fay"),
         session(C, "worker", "w"),
+        session(C, "r", "w2"),
         fed(C, "gus"),
         root(D),
         user(D, "frank"),
         session(D, "job", "j"),
+        session(D, "r", "j2"),
         fed(D, "hal"),
         // Matches `aws:PrincipalAccount` "2*" without being B: an
         // unnamed account in that cell.
         root(E),
         user(E, "gina"),
+        session(E, "r", "g"),
+        session(E, "zz", "g2"),
     ]
 }
 

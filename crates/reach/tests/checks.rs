@@ -143,12 +143,34 @@ fn a_change_that_adds_an_account_is_new_access_with_a_witness() {
 }
 
 #[test]
+fn principal_arn_patterns_get_a_principal_per_cell() {
+    let anywhere = set(&format!(
+        r#"{ROOT_ADMIN},{{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{{"ArnLike":{{"aws:PrincipalArn":"arn:aws:iam::*:role/deploy-*"}}}}}}"#
+    ));
+    let w = allowed(check_no_public_access(&anywhere));
+    assert!(w.principal.contains(":assumed-role/deploy-"), "{w:?}");
+    let ours = set(&format!(
+        r#"{ROOT_ADMIN},{{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{{"ArnLike":{{"aws:PrincipalArn":"arn:aws:iam::{A}:role/deploy-*"}}}}}}"#
+    ));
+    not_granted(&check_no_public_access(&ours));
+    let listing = access_listing(&ours).unwrap();
+    assert!(
+        listing.iter().any(|e| e
+            .example_principal
+            .contains(&format!("sts::{A}:assumed-role/deploy-"))
+            && e.actions == vec!["kms:Decrypt".to_string()]
+            && !e.conditional),
+        "{listing:?}"
+    );
+}
+
+#[test]
 fn constructs_outside_the_encoding_answer_unknown_and_say_why() {
     let s = set(&format!(
-        r#"{ROOT_ADMIN},{{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{{"ArnLike":{{"aws:PrincipalArn":"arn:aws:iam::*:role/x"}}}}}}"#
+        r#"{ROOT_ADMIN},{{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{{"StringEquals":{{"aws:PrincipalTag/team":"x"}}}}}}"#
     ));
     match check_no_public_access(&s) {
-        Answer::Unknown(why) => assert!(why.contains("aws:PrincipalArn"), "{why}"),
+        Answer::Unknown(why) => assert!(why.contains("aws:PrincipalTag/team"), "{why}"),
         other => panic!("{other:?}"),
     }
     let v = set(&format!(
