@@ -7,14 +7,19 @@
 //! The evaluator looks at a caller through: the `Principal` values it
 //! equals (an ARN, its role's ARN, its account, `*`), its kind (root, user,
 //! role session, federated user, service), its account (`kms:CallerAccount`,
-//! `aws:PrincipalAccount`, whether it is the key's), and its identity-side
-//! policies. Callers that agree on all of these are indistinguishable. So
-//! the representatives are, for each account cell: the root user; every
-//! principal some policy, grant or holder names (a role by one session of
-//! it; a user also by a federated user of the same name, which principal
-//! matching relates to it); one unnamed user (and, where a policy reads
-//! `aws:PrincipalType`, one unnamed role session and federated user); and
-//! every service principal named. The account cells are the Venn cells of
+//! `aws:PrincipalAccount`, whether it is the key's), its ARN as
+//! `aws:PrincipalArn` gives it (a session's role ARN), and its
+//! identity-side policies. Callers that agree on all of these are
+//! indistinguishable. So the representatives are, for each account cell:
+//! the root user; every principal some policy, grant or holder names (a
+//! role by one session of it; a user also by a federated user of the same
+//! name, which principal matching relates to it); one unnamed user (and,
+//! where a policy reads `aws:PrincipalType`, one unnamed role session and
+//! federated user); where a policy compares `aws:PrincipalArn`, one unnamed
+//! user, role (by a session) and federated user per Venn cell of its
+//! patterns and the named ARNs, among the ARNs of that account and kind (an
+//! IAM path and name after `arn:aws:iam::ACCOUNT:user/` ...); and every
+//! service principal named. The account cells are the Venn cells of
 //! every account named literally and every pattern compared with
 //! `kms:CallerAccount` or `aws:PrincipalAccount`, among twelve-digit
 //! strings ([`crate::pattern`]); the accounts no policy names literally are
@@ -24,7 +29,7 @@
 //! gain from it).
 //!
 //! Condition keys that identify the caller more finely than that
-//! (`aws:PrincipalArn`, `aws:username`, `aws:userid`, `aws:PrincipalTag/*`,
+//! (`aws:username`, `aws:userid`, `aws:PrincipalTag/*`,
 //! `aws:PrincipalOrgID`, ...), principals named by unique id, `Federated`
 //! and `CanonicalUser` principals, and policy variables are outside the
 //! encoding: the analysis answers "unknown" and names the construct.
