@@ -236,6 +236,11 @@ impl Collect {
                         continue;
                     }
                     if class == KeyClass::PrincipalArn {
+                        for v in &values {
+                            if let Some(a) = principal_arn_account(v)? {
+                                self.account(a);
+                            }
+                        }
                         self.principal_arn_use
                             .get_or_insert_with(|| KeyUse::new("aws:PrincipalArn"))
                             .add(block.operator(), &values, variables);
@@ -279,6 +284,27 @@ impl Collect {
             }
         }
     }
+}
+
+/// The account an `aws:PrincipalArn` value names: `None` for `*` (any
+/// account), the account for twelve digits; anything else is outside the
+/// encoding, whose principal cells are searched one account at a time (so
+/// a pattern must not split the accounts further than the account cells
+/// do).
+fn principal_arn_account(value: &str) -> Result<Option<AccountId>, String> {
+    if value.chars().all(|c| c == '*') {
+        return Ok(None);
+    }
+    let parts: Vec<&str> = value.split(':').collect();
+    let fixed = parts.len() >= 6
+        && parts[..4].iter().all(|p| !p.contains(['*', '?']))
+        && (parts[4] == "*" || AccountId::parse(parts[4]).is_ok());
+    if !fixed {
+        return Err(format!(
+            "aws:PrincipalArn value {value}: its account part is neither * nor an account id"
+        ));
+    }
+    Ok(AccountId::parse(parts[4]).ok())
 }
 
 /// The allow-everything identity policy of an external principal.

@@ -125,7 +125,7 @@ fn families() -> Vec<(Vec<String>, &'static str)> {
             s(&[
                 r#""ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:role/r*"}"#,
                 r#""ArnNotEquals":{"aws:PrincipalArn":"arn:aws:iam::{A}:user/alice"}"#,
-                r#""StringLike":{"aws:PrincipalArn":["arn:aws:iam::2*:user/*","arn:aws:iam::{A}:root"]}"#,
+                r#""StringLike":{"aws:PrincipalArn":["arn:aws:iam::{B}:user/*","arn:aws:iam::{A}:root"]}"#,
             ]),
             "",
         ),

@@ -173,6 +173,15 @@ fn constructs_outside_the_encoding_answer_unknown_and_say_why() {
         Answer::Unknown(why) => assert!(why.contains("aws:PrincipalTag/team"), "{why}"),
         other => panic!("{other:?}"),
     }
+    // An ARN pattern that splits the accounts (2...) more finely than the
+    // account cells do.
+    let split = set(&format!(
+        r#"{ROOT_ADMIN},{{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{{"StringLike":{{"aws:PrincipalArn":"arn:aws:iam::2*:user/*"}}}}}}"#
+    ));
+    match check_no_public_access(&split) {
+        Answer::Unknown(why) => assert!(why.contains("account part"), "{why}"),
+        other => panic!("{other:?}"),
+    }
     let v = set(&format!(
         r#"{ROOT_ADMIN},{{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{{"StringEquals":{{"kms:EncryptionContext:user":"${{aws:username}}"}}}}}}"#
     ));
