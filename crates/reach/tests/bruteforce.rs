@@ -176,7 +176,7 @@ fn brute_values(key: &str, multi: bool) -> Vec<Option<Vec<ContextValue>>> {
         "kms:encryptioncontext:team" => strs(&["blue", "BLUE", "x"]),
         "kms:encryptioncontext:other" => strs(&["1"]),
         "kms:viaservice" => {
-            let mut v = strs(&["ec2.x", "s3.x", "x"]);
+            let mut v = strs(&["ec2.x", "ec2.y", "s3.x", "x"]);
             if multi {
                 let set = |xs: &[&str]| {
                     Some(
