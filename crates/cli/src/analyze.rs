@@ -106,6 +106,12 @@ pub struct KeyAccessArgs {
     key: String,
     #[arg(long)]
     json: bool,
+    /// Every (principal class, path, actions) that can use the key, from
+    /// the whole-space analysis (docs/analysis.md): proven complete, with an
+    /// example request for conditional access, or "unknown" (exit status 1)
+    /// with the construct the analysis does not cover.
+    #[arg(long)]
+    exact: bool,
 }
 
 // ------------------------------------------------------------------ lint
@@ -1109,7 +1115,10 @@ fn principal_access(
     Ok(access)
 }
 
-fn principals_for(live: &Live, key_policy: &Policy) -> Vec<(String, &'static str, Principal)> {
+pub(crate) fn principals_for(
+    live: &Live,
+    key_policy: &Policy,
+) -> Vec<(String, &'static str, Principal)> {
     let mut out = Vec::new();
     let partition = live.region.partition();
     for a in live.directory.accounts() {
@@ -1229,6 +1238,12 @@ pub fn key_access_cmd(args: KeyAccessArgs) -> anyhow::Result<()> {
     }
     let (key_arn, key_policy) =
         found.with_context(|| format!("no key '{}' in {}", args.key, live.region))?;
+    if args.exact {
+        if !crate::exact::exact_access(&live, &key_arn, key_policy, args.json)? {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     let actions = lint::key_actions();
     let mut report = Vec::new();
     for (arn, kind, principal) in principals_for(&live, &key_policy) {

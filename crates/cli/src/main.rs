@@ -15,6 +15,7 @@ mod analyze;
 mod audit;
 mod backup;
 mod config;
+mod exact;
 mod when;
 
 use std::net::SocketAddr;

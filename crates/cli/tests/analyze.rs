@@ -945,3 +945,135 @@ fn explain_names_the_failed_condition_of_a_recorded_request() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// `key access --exact`: the whole-space listing of crates/reach over the
+/// data dir's key policy, grants and identity policies.
+#[test]
+fn key_access_exact_lists_every_class_with_its_path_and_an_example_request() {
+    let p = prepare();
+    let o = run(
+        BIN,
+        &[
+            "key",
+            "access",
+            "--data-dir",
+            &p.dir,
+            &p.custom,
+            "--exact",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["exact"], true);
+    let entries = v["access"].as_array().unwrap();
+    let find = |principal: &str, path: &str| {
+        entries
+            .iter()
+            .find(|e| e["principal"] == principal && e["path"] == path)
+            .unwrap_or_else(|| panic!("{principal} by {path} missing in {v}"))
+            .clone()
+    };
+    let alice = "arn:aws:iam::111122223333:user/alice";
+    // Encrypt through her identity policy and the delegation statement.
+    let by_iam = find(alice, "delegation + identity policy");
+    assert_eq!(by_iam["actions"], serde_json::json!(["kms:Encrypt"]));
+    assert_eq!(by_iam["conditional"], false);
+    // Decrypt through the grant, only with exactly its encryption context.
+    let grant = entries
+        .iter()
+        .find(|e| e["principal"] == alice && e["path"].as_str().unwrap().starts_with("grant "))
+        .unwrap_or_else(|| panic!("alice's grant missing in {v}"));
+    assert_eq!(grant["actions"], serde_json::json!(["kms:Decrypt"]));
+    assert_eq!(grant["conditional"], true);
+    assert!(grant["exampleContext"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!({"key": "kms:encryptioncontext:app", "value": "x"})));
+    // The role may Sign only for digests, by the key policy.
+    let role = find(
+        "arn:aws:iam::111122223333:role/kms-exports-role",
+        "key policy",
+    );
+    assert_eq!(role["actions"], serde_json::json!(["kms:Sign"]));
+    assert_eq!(role["conditional"], true);
+    assert!(role["exampleContext"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!({"key": "kms:messagetype", "value": "DIGEST"})));
+    // The partner account, external, for Encrypt and Decrypt only.
+    let partner = find("arn:aws:iam::444455556666:root", "key policy");
+    assert_eq!(partner["external"], true);
+    assert_eq!(
+        partner["actions"],
+        serde_json::json!(["kms:Decrypt", "kms:Encrypt"])
+    );
+    // Nobody of an account no policy names.
+    assert!(
+        entries.iter().all(|e| !e["principal"]
+            .as_str()
+            .unwrap()
+            .starts_with("any principal of an account no policy names")),
+        "{v}"
+    );
+    // The human form says the same.
+    let o = run(
+        BIN,
+        &["key", "access", "--data-dir", &p.dir, &p.custom, "--exact"],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(
+        out.contains("arn:aws:iam::111122223333:user/alice\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  delegation + identity policy: kms:Encrypt\n"),
+        "{out}"
+    );
+}
+
+/// crates/reach cannot read the KMS catalog (the crate graph points from
+/// kms down to authz); its own table of key actions must say what the
+/// catalog says.
+#[test]
+fn reach_key_actions_match_the_kms_catalog() {
+    use ferrokms_authz::catalog::Resource;
+    let mut from_catalog: Vec<(&str, bool, Option<bool>)> = Vec::new();
+    for op in ferrokms_kms::catalog::OPERATIONS {
+        if !matches!(op.resource, Resource::Key | Resource::AliasAndKey) {
+            continue;
+        }
+        let cross = |a: &str| ferrokms_kms::catalog::action_crosses_accounts(&a[4..]);
+        from_catalog.push((op.action, cross(op.action), Some(op.grant_operation)));
+        for a in op.conditional_actions {
+            // An action another row authorizes on no key (ReplicateKey's
+            // kms:CreateKey, in the replica's region) is not one on this key.
+            let keyless = ferrokms_kms::catalog::OPERATIONS
+                .iter()
+                .any(|o| o.action == *a && o.resource == Resource::None);
+            if !keyless {
+                // ReEncrypt's kms:ReEncryptTo: grantable as its own operation.
+                from_catalog.push((a, cross(a), None));
+            }
+        }
+    }
+    from_catalog.sort_unstable();
+    from_catalog.dedup_by_key(|x| x.0);
+    let reach: Vec<&str> = ferrokms_reach::KEY_ACTIONS.iter().map(|x| x.0).collect();
+    let catalog: Vec<&str> = from_catalog.iter().map(|x| x.0).collect();
+    assert_eq!(reach, catalog);
+    for (action, cross, grantable) in from_catalog {
+        let (c, g) = ferrokms_reach::model::key_action(action).unwrap();
+        assert_eq!(c, cross, "{action}: cross-account");
+        if let Some(grantable) = grantable {
+            assert_eq!(g, grantable, "{action}: grant operation");
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! The questions: enumerate the representative requests, ask the concrete
+//! evaluator each, and answer with a witness or with the count of what was
+//! checked.
+
+use ferrokms_policy::{Context, ContextValues};
+
+use crate::concrete::{allows, Path};
+use crate::model::{PolicySet, KEY_ACTIONS};
+use crate::pattern::Pattern;
+use crate::universe::{Pair, Universe};
+use crate::ReachError;
+
+/// Representative requests one question may ask, in all: past this the
+/// answer is "unknown" rather than a partial search.
+pub const MAX_REQUESTS: u64 = 2_000_000;
+
+/// A request the concrete evaluator allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Witness {
+    /// The caller (a session ARN for a role).
+    pub principal: String,
+    /// The class of principals it stands for.
+    pub principal_class: String,
+    /// The action (`kms:Decrypt`).
+    pub action: String,
+    /// The key ARN.
+    pub resource: String,
+    /// The request's free condition keys and their values (keys absent
+    /// from the list are absent from the request).
+    pub context: Vec<(String, String)>,
+    /// How it is allowed.
+    pub path: Path,
+}
+
+/// What a "not granted" rests on: every representative request was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proof {
+    /// Representative requests asked.
+    pub requests: u64,
+    /// Representative principals.
+    pub principals: usize,
+    /// Actions.
+    pub actions: usize,
+}
+
+/// The answer to an existence question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Some request is allowed; here is one.
+    Allowed(Witness),
+    /// No request is allowed: the enumeration of every cell was exhaustive.
+    NotGranted(Proof),
+    /// The policies use a construct outside the encoding, or the space is
+    /// over the bound; why.
+    Unknown(String),
+}
+
+/// One line of an access listing: principals of a class may perform the
+/// actions through one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEntry {
+    /// The class of principals.
+    pub principal_class: String,
+    /// A principal of the class.
+    pub example_principal: String,
+    /// Outside the key's account and the known accounts.
+    pub external: bool,
+    /// How.
+    pub path: Path,
+    /// Only for some values of the request's condition keys.
+    pub conditional: bool,
+    /// The actions, sorted.
+    pub actions: Vec<String>,
+    /// For a conditional entry, a context under which the first action is
+    /// allowed.
+    pub example_context: Vec<(String, String)>,
+}
+
+struct Engine<'a> {
+    sets: Vec<&'a PolicySet>,
+    universe: Universe,
+    asked: u64,
+}
+
+enum Flow {
+    Go,
+    Stop,
+}
+
+impl<'a> Engine<'a> {
+    fn new(sets: Vec<&'a PolicySet>) -> Result<Self, ReachError> {
+        let universe = Universe::build(&sets)?;
+        Ok(Engine {
+            sets,
+            universe,
+            asked: 0,
+        })
+    }
+
+    fn reps(&self) -> usize {
+        self.universe.askers.first().map_or(0, Vec::len)
+    }
+
+    /// Asks every representative context of (`rep`, `action`): `f` gets
+    /// the context and each set's outcome.
+    fn each(
+        &mut self,
+        rep: usize,
+        action: &str,
+        pair: &Pair,
+        mut f: impl FnMut(&Context, &[Option<Path>]) -> Flow,
+    ) -> Result<(), ReachError> {
+        let keys = &pair.keys;
+        let sizes: Vec<usize> = keys.iter().map(|(_, v)| v.len()).collect();
+        let total = sizes
+            .iter()
+            .try_fold(1u64, |acc, &n| acc.checked_mul(n as u64));
+        match total {
+            Some(t) if self.asked.saturating_add(t) <= MAX_REQUESTS => {}
+            _ => {
+                return Err(ReachError::Unknown(format!(
+                    "more than {MAX_REQUESTS} representative requests"
+                )))
+            }
+        }
+        let mut digits = vec![0usize; keys.len()];
+        loop {
+            let mut ctx = Context::new();
+            for (d, (name, values)) in digits.iter().zip(keys) {
+                match &values[*d] {
+                    Some(ContextValues::Single(v)) => ctx.insert(name, v.clone()),
+                    Some(ContextValues::Multi(vs)) => ctx.insert_multi(name, vs.clone()),
+                    None => {}
+                }
+            }
+            let mut outcomes = Vec::with_capacity(self.sets.len());
+            for (si, set) in self.sets.iter().enumerate() {
+                outcomes.push(allows(set, &self.universe.askers[si][rep], action, &ctx)?);
+            }
+            self.asked += 1;
+            if let Flow::Stop = f(&ctx, &outcomes) {
+                return Ok(());
+            }
+            // Next combination.
+            let mut i = 0;
+            loop {
+                if i == digits.len() {
+                    return Ok(());
+                }
+                digits[i] += 1;
+                if digits[i] < sizes[i] {
+                    break;
+                }
+                digits[i] = 0;
+                i += 1;
+            }
+        }
+    }
+
+    /// The first request (over `reps` and `actions`) whose outcomes
+    /// satisfy `want`; the witness takes its path from set `from`.
+    fn find(
+        &mut self,
+        keep: impl Fn(&crate::concrete::Rep) -> bool,
+        actions: &[&str],
+        want: impl Fn(&[Option<Path>]) -> bool,
+        from: usize,
+    ) -> Answer {
+        let key_arn = self.sets[from].key.arn.clone();
+        let mut principals = 0;
+        for rep in 0..self.reps() {
+            if !keep(&self.universe.askers[from][rep].rep) {
+                continue;
+            }
+            principals += 1;
+            // Actions whose signature was already searched without a find
+            // are decided alike: nothing to find there either.
+            let mut searched: Vec<Vec<u8>> = Vec::new();
+            for action in actions {
+                let pair = match self.universe.pair(&self.sets, rep, action) {
+                    Ok(p) => p,
+                    Err(e) => return Answer::Unknown(e.to_string()),
+                };
+                if searched.contains(&pair.signature) {
+                    continue;
+                }
+                let mut found: Option<(Context, Path)> = None;
+                let r = self.each(rep, action, &pair, |ctx, outcomes| {
+                    if want(outcomes) {
+                        if let Some(p) = &outcomes[from] {
+                            found = Some((ctx.clone(), p.clone()));
+                            return Flow::Stop;
+                        }
+                    }
+                    Flow::Go
+                });
+                if let Err(e) = r {
+                    return Answer::Unknown(e.to_string());
+                }
+                searched.push(pair.signature);
+                if let Some((ctx, path)) = found {
+                    let r = &self.universe.askers[from][rep].rep;
+                    return Answer::Allowed(Witness {
+                        principal: r.arn.clone(),
+                        principal_class: r.class.clone(),
+                        action: (*action).to_string(),
+                        resource: key_arn,
+                        context: render(&ctx),
+                        path,
+                    });
+                }
+            }
+        }
+        Answer::NotGranted(Proof {
+            requests: self.asked,
+            principals,
+            actions: actions.len(),
+        })
+    }
+}
+
+fn render(ctx: &Context) -> Vec<(String, String)> {
+    ctx.iter()
+        .map(|e| {
+            let v = match &e.values {
+                ContextValues::Single(v) => v.as_text().into_owned(),
+                ContextValues::Multi(vs) => {
+                    let items: Vec<String> = vs.iter().map(|v| v.as_text().into_owned()).collect();
+                    format!("[{}]", items.join(", "))
+                }
+            };
+            (e.name.clone(), v)
+        })
+        .collect()
+}
+
+fn all_actions() -> Vec<&'static str> {
+    KEY_ACTIONS.iter().map(|(a, _, _)| *a).collect()
+}
+
+fn engine_or_answer(sets: Vec<&PolicySet>) -> Result<Engine<'_>, Box<Answer>> {
+    Engine::new(sets).map_err(|e| Box::new(Answer::Unknown(e.to_string())))
+}
+
+/// Whether any principal may perform any of `actions` (names or patterns
+/// such as `kms:ReEncrypt*`, matched against the key actions) on the key.
+pub fn check_access_not_granted(set: &PolicySet, actions: &[&str]) -> Answer {
+    let patterns: Vec<Pattern> = actions
+        .iter()
+        .map(|a| Pattern::glob(&a.to_lowercase()))
+        .collect();
+    let chosen: Vec<&str> = all_actions()
+        .into_iter()
+        .filter(|a| patterns.iter().any(|p| p.is_match(&a.to_lowercase())))
+        .collect();
+    let mut engine = match engine_or_answer(vec![set]) {
+        Ok(e) => e,
+        Err(a) => return *a,
+    };
+    engine.find(|_| true, &chosen, |o| o[0].is_some(), 0)
+}
+
+/// Whether a principal of an account that no policy and no grant names
+/// may perform some key action: the key is public.
+pub fn check_no_public_access(set: &PolicySet) -> Answer {
+    check_no_public_access_for(set, &all_actions())
+}
+
+/// [`check_no_public_access`] for the key actions `actions` only.
+pub fn check_no_public_access_for(set: &PolicySet, actions: &[&str]) -> Answer {
+    let mut engine = match engine_or_answer(vec![set]) {
+        Ok(e) => e,
+        Err(a) => return *a,
+    };
+    engine.find(|r| r.public, actions, |o| o[0].is_some(), 0)
+}
+
+/// Whether `new` allows some request that `old` does not (both about the
+/// same key): the witness is allowed by `new` and refused by `old`.
+pub fn check_no_new_access(old: &PolicySet, new: &PolicySet) -> Answer {
+    check_no_new_access_for(old, new, &all_actions())
+}
+
+/// [`check_no_new_access`] for the key actions `actions` only.
+pub fn check_no_new_access_for(old: &PolicySet, new: &PolicySet, actions: &[&str]) -> Answer {
+    let mut engine = match engine_or_answer(vec![new, old]) {
+        Ok(e) => e,
+        Err(a) => return *a,
+    };
+    engine.find(|_| true, actions, |o| o[0].is_some() && o[1].is_none(), 0)
+}
+
+/// Every (principal class, path) by which principals outside the key's
+/// account can use the key, with the actions: the external-access findings.
+pub fn external_access(set: &PolicySet) -> Result<Vec<AccessEntry>, ReachError> {
+    listing(set, true)
+}
+
+/// [`external_access`] for every principal, the key's own account's too.
+pub fn access_listing(set: &PolicySet) -> Result<Vec<AccessEntry>, ReachError> {
+    listing(set, false)
+}
+
+fn listing(set: &PolicySet, external_only: bool) -> Result<Vec<AccessEntry>, ReachError> {
+    let mut engine = Engine::new(vec![set])?;
+    let mut out: Vec<AccessEntry> = Vec::new();
+    let actions = all_actions();
+    for rep in 0..engine.reps() {
+        let r = engine.universe.askers[0][rep].rep.clone();
+        if external_only && r.account == set.key.account {
+            continue;
+        }
+        // Per action signature: what its search found (see `Pair`).
+        type Found = (Vec<(Path, Context, u64)>, u64);
+        let mut done: Vec<(Vec<u8>, Found)> = Vec::new();
+        for action in &actions {
+            let pair = engine.universe.pair(&engine.sets, rep, action)?;
+            // Per path: the first context it allows in, and in how many.
+            let mut paths: Vec<(Path, Context, u64)> = Vec::new();
+            let mut total = 0u64;
+            if let Some((_, (p, t))) = done.iter().find(|(s, _)| *s == pair.signature) {
+                paths.clone_from(p);
+                total = *t;
+            } else {
+                engine.each(rep, action, &pair, |ctx, o| {
+                    total += 1;
+                    if let Some(p) = &o[0] {
+                        match paths.iter_mut().find(|(q, _, _)| q == p) {
+                            Some(entry) => entry.2 += 1,
+                            None => paths.push((p.clone(), ctx.clone(), 1)),
+                        }
+                    }
+                    Flow::Go
+                })?;
+                done.push((pair.signature.clone(), (paths.clone(), total)));
+            }
+            for (path, ctx, n) in paths {
+                let conditional = n < total;
+                let entry = out.iter_mut().find(|e| {
+                    e.principal_class == r.class && e.path == path && e.conditional == conditional
+                });
+                match entry {
+                    Some(e) => {
+                        if !e.actions.iter().any(|a| a == action) {
+                            e.actions.push((*action).to_string());
+                        }
+                    }
+                    None => out.push(AccessEntry {
+                        principal_class: r.class.clone(),
+                        example_principal: r.arn.clone(),
+                        external: r.external || r.account != set.key.account,
+                        path,
+                        conditional,
+                        actions: vec![(*action).to_string()],
+                        example_context: if conditional {
+                            render(&ctx)
+                        } else {
+                            Vec::new()
+                        },
+                    }),
+                }
+            }
+        }
+    }
+    for e in &mut out {
+        e.actions.sort();
+    }
+    out.sort_by(|a, b| {
+        (a.principal_class.as_str(), &a.path, a.conditional).cmp(&(
+            b.principal_class.as_str(),
+            &b.path,
+            b.conditional,
+        ))
+    });
+    Ok(out)
+}
