@@ -95,7 +95,11 @@ fn an_unreachable_proxy_creates_nothing() {
         .create_custom_key_store(&owner(), xks_request("s"))
         .unwrap_err();
     assert_eq!(err.code(), "XksProxyUriUnreachableException");
-    assert!(err.to_string().contains("cannot establish a TLS connection"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("cannot establish a TLS connection"),
+        "{err}"
+    );
     assert!(!err.to_string().contains("c2VjcmV0"), "{err}");
     let out = kms
         .describe_custom_key_stores(&owner(), DescribeCustomKeyStoresRequest::default())
