@@ -158,7 +158,6 @@ def test_operations_not_served_yet_and_unknown_routes(srv, A):
     c = aa(A)
     for call, kw in [
         (c.list_findings, {"analyzerArn": f"arn:aws:access-analyzer:{REGION}:{A.id}:analyzer/x"}),
-        (c.check_no_public_access, {"policyDocument": "{}", "resourceType": "AWS::KMS::Key"}),
         (c.create_access_preview, {"analyzerArn": "arn:aws:access-analyzer:us-east-1:1:analyzer/x", "configurations": {}}),
     ]:
         e = expect_error(call, VE, **kw)
@@ -196,6 +195,106 @@ def test_operations_not_served_yet_and_unknown_routes(srv, A):
         assert resp.status == 403 and resp.getheader("x-amzn-ErrorType") == "MissingAuthenticationTokenException"
     finally:
         conn.close()
+
+
+# --- custom policy checks (the decision procedure of crates/reach) ---------------------
+
+OTHER = "999999999999"
+
+
+def test_check_no_public_access_fails_a_public_key_policy_at_its_statement_and_passes_one_account(A):
+    c = aa(A)
+    root = f"arn:aws:iam::{A.id}:root"
+    public = doc(kp_allow(root, "kms:*"), {**kp_allow("*", ["kms:Decrypt"]), "Sid": "Everyone"})
+    r = c.check_no_public_access(policyDocument=public, resourceType="AWS::KMS::Key")
+    assert r["result"] == "FAIL", r
+    (reason,) = r["reasons"]
+    assert (reason["statementIndex"], reason["statementId"]) == (1, "Everyone"), reason
+    # The witness: a concrete request, a principal no policy names, kms:Decrypt.
+    assert "kms:Decrypt" in reason["description"] and f":key/" in reason["description"], reason
+    assert A.id not in reason["description"].split(" may ")[0], reason
+    one_account = doc(kp_allow(root, "kms:*"), kp_allow(f"arn:aws:iam::{OTHER}:root", ["kms:Decrypt"]))
+    r = c.check_no_public_access(policyDocument=one_account, resourceType="AWS::KMS::Key")
+    assert (r["result"], r["reasons"]) == ("PASS", []), r
+    # A condition pinning the caller's account closes a "*" principal.
+    pinned = doc(kp_allow("*", ["kms:Decrypt"], Condition={"StringEquals": {"kms:CallerAccount": A.id}}))
+    assert c.check_no_public_access(policyDocument=pinned, resourceType="AWS::KMS::Key")["result"] == "PASS"
+    # A resource type of the model that ferrokms cannot analyse; one outside the model.
+    e = expect_error(c.check_no_public_access, VE, policyDocument=public, resourceType="AWS::S3::Bucket")
+    assert e.response["reason"] == "notSupported"
+    e = expect_error(c.check_no_public_access, VE, policyDocument=public, resourceType="AWS::Nope::Thing")
+    assert e.response["reason"] == "fieldValidationFailed"
+    e = expect_error(c.check_no_public_access, VE, policyDocument="{not json", resourceType="AWS::KMS::Key")
+    assert e.response["reason"] == "fieldValidationFailed"
+
+
+def test_check_access_not_granted_identity_and_key_policies(A):
+    c = aa(A)
+    ident = doc(allow(["kms:Encrypt", "kms:DescribeKey"]), {**allow("kms:Decrypt", f"arn:aws:kms:{REGION}:{A.id}:key/*"), "Sid": "Dec"})
+    r = c.check_access_not_granted(policyDocument=ident, policyType="IDENTITY_POLICY", access=[{"actions": ["kms:Decrypt"]}])
+    assert r["result"] == "FAIL", r
+    (reason,) = r["reasons"]
+    assert (reason["statementIndex"], reason["statementId"]) == (1, "Dec"), reason
+    assert "kms:Decrypt" in reason["description"], reason
+    r = c.check_access_not_granted(policyDocument=ident, policyType="IDENTITY_POLICY", access=[{"actions": ["kms:ScheduleKeyDeletion", "kms:PutKeyPolicy"]}])
+    assert (r["result"], r["reasons"]) == ("PASS", []), r
+    # Decrypt on a key of another account is not granted by a resource pattern of this one.
+    other_key = f"arn:aws:kms:{REGION}:{OTHER}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    r = c.check_access_not_granted(
+        policyDocument=doc(allow("kms:Decrypt", f"arn:aws:kms:{REGION}:{A.id}:key/*")),
+        policyType="IDENTITY_POLICY",
+        access=[{"actions": ["kms:Decrypt"], "resources": [other_key]}],
+    )
+    assert r["result"] == "PASS", r
+    # A key policy (RESOURCE_POLICY): a grant of ReEncrypt* to another account.
+    kp = doc(kp_allow(f"arn:aws:iam::{A.id}:user/admin", ["kms:DescribeKey"]), {**kp_allow(f"arn:aws:iam::{OTHER}:root", "kms:ReEncrypt*"), "Sid": "Other"})
+    r = c.check_access_not_granted(policyDocument=kp, policyType="RESOURCE_POLICY", access=[{"actions": ["kms:ReEncryptFrom"]}])
+    assert r["result"] == "FAIL" and r["reasons"][0]["statementId"] == "Other", r
+    assert OTHER in r["reasons"][0]["description"], r
+    r = c.check_access_not_granted(policyDocument=kp, policyType="RESOURCE_POLICY", access=[{"actions": ["kms:Decrypt", "kms:Sign"]}])
+    assert r["result"] == "PASS", r
+    # Only KMS actions can be analysed.
+    e = expect_error(c.check_access_not_granted, VE, policyDocument=ident, policyType="IDENTITY_POLICY", access=[{"actions": ["s3:GetObject"]}])
+    assert e.response["reason"] == "notSupported"
+
+
+def test_check_no_new_access_adding_a_principal_fails_removing_one_passes(A):
+    c = aa(A)
+    root = f"arn:aws:iam::{A.id}:root"
+    old = doc(kp_allow(root, "kms:*"))
+    new = doc(kp_allow(root, "kms:*"), {**kp_allow(f"arn:aws:iam::{OTHER}:root", ["kms:Decrypt"]), "Sid": "AddOther"})
+    r = c.check_no_new_access(existingPolicyDocument=old, newPolicyDocument=new, policyType="RESOURCE_POLICY")
+    assert r["result"] == "FAIL", r
+    (reason,) = r["reasons"]
+    assert (reason["statementIndex"], reason["statementId"]) == (1, "AddOther"), reason
+    assert OTHER in reason["description"] and "kms:Decrypt" in reason["description"], reason
+    r = c.check_no_new_access(existingPolicyDocument=new, newPolicyDocument=old, policyType="RESOURCE_POLICY")
+    assert (r["result"], r["reasons"]) == ("PASS", []), r
+    # Identity policies: widening an action list is new access, narrowing is not.
+    narrow, wide = doc(allow("kms:Encrypt")), doc(allow(["kms:Encrypt", "kms:Decrypt"]))
+    assert c.check_no_new_access(existingPolicyDocument=narrow, newPolicyDocument=wide, policyType="IDENTITY_POLICY")["result"] == "FAIL"
+    assert c.check_no_new_access(existingPolicyDocument=wide, newPolicyDocument=narrow, policyType="IDENTITY_POLICY")["result"] == "PASS"
+
+
+def test_an_unknown_construct_never_passes(A):
+    """A policy variable in a condition is outside the encoding: the check
+    cannot be proven, so the answer is FAIL with a message saying so."""
+    c = aa(A)
+    var = doc(kp_allow("*", ["kms:Decrypt"], Condition={"StringEquals": {"aws:PrincipalTag/team": "${aws:username}"}}))
+    r = c.check_no_public_access(policyDocument=var, resourceType="AWS::KMS::Key")
+    assert r["result"] == "FAIL" and "could not prove" in r["message"], r
+    r = c.check_access_not_granted(policyDocument=var, policyType="RESOURCE_POLICY", access=[{"actions": ["kms:Decrypt"]}])
+    assert r["result"] == "FAIL" and "could not prove" in r["message"], r
+    r = c.check_no_new_access(existingPolicyDocument=doc(kp_allow(f"arn:aws:iam::{A.id}:root", "kms:*")), newPolicyDocument=var, policyType="RESOURCE_POLICY")
+    assert r["result"] == "FAIL", r
+
+
+def test_an_iam_user_needs_the_check_actions(A):
+    u, c = user_client(A)
+    e = expect_error(c.check_no_public_access, AD, 403, policyDocument=doc(kp_allow("*", "kms:Decrypt")), resourceType="AWS::KMS::Key")
+    assert "access-analyzer:CheckNoPublicAccess" in e.response["Error"]["Message"]
+    u2, c2 = user_client(A, allow("access-analyzer:CheckNoPublicAccess"))
+    assert c2.check_no_public_access(policyDocument=doc(kp_allow("*", "kms:Decrypt")), resourceType="AWS::KMS::Key")["result"] == "FAIL"
 
 
 # --- analyzers ----------------------------------------------------------------------
