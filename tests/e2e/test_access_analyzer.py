@@ -446,7 +446,7 @@ def test_aws_cli_validate_policy_and_analyzers(aws, tmp_path):
 CFN_VALIDATOR = Path(sys.executable).parent / "cfn-policy-validator"
 
 
-def run_cfn_validator(srv, account, template: dict, tmp_path):
+def run_cfn_validator(srv, account, template: dict, tmp_path, command="validate"):
     if not CFN_VALIDATOR.exists():
         pytest.skip(f"cfn-policy-validator is not installed at {CFN_VALIDATOR} (tests/e2e/requirements.txt pins it; scripts/test.sh installs it)")
     t = tmp_path / f"t-{uuid.uuid4().hex[:6]}.json"
@@ -465,7 +465,7 @@ def run_cfn_validator(srv, account, template: dict, tmp_path):
         AWS_MAX_ATTEMPTS="1",
     )
     p = subprocess.run(
-        [str(CFN_VALIDATOR), "validate", "--template-path", str(t), "--region", REGION],
+        [str(CFN_VALIDATOR), command, "--template-path", str(t), "--region", REGION],
         env=env,
         capture_output=True,
         text=True,
@@ -523,6 +523,27 @@ def test_cfn_policy_validator_reports_the_key_policy_findings_of_a_kms_key(srv, 
     assert p.returncode != 0, (p.stdout, p.stderr)
     codes = {f["code"] for f in json.loads(p.stdout)["BlockingFindings"]}
     assert "PUBLIC_ACCESS" in codes, p.stdout
+
+
+def test_cfn_policy_validator_check_no_public_access_on_key_policies(srv, A, tmp_path):
+    """cfn-policy-validator's check-no-public-access calls CheckNoPublicAccess
+    for each AWS::KMS::Key: a public key policy fails, a clean one passes."""
+
+    def key_template(*statements):
+        return {
+            "AWSTemplateFormatVersion": "2010-09-09",
+            "Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {"Version": "2012-10-17", "Statement": list(statements)}}}},
+        }
+
+    root = kp_allow(f"arn:aws:iam::{A.id}:root", "kms:*")
+    bad = run_cfn_validator(srv, A, key_template(root, {**kp_allow("*", ["kms:Decrypt"]), "Sid": "Open"}), tmp_path, "check-no-public-access")
+    assert bad.returncode != 0, (bad.stdout, bad.stderr)
+    (f,) = json.loads(bad.stdout)["BlockingFindings"]
+    assert f["resourceName"] == "Key" and f["findingType"] == "SECURITY_WARNING", f
+    assert "public" in json.dumps(f).lower(), f
+    clean = run_cfn_validator(srv, A, key_template(root), tmp_path, "check-no-public-access")
+    assert clean.returncode == 0, (clean.stdout, clean.stderr)
+    assert json.loads(clean.stdout)["BlockingFindings"] == []
 
 
 # --- drift guard: the routes table is the pinned botocore's model -------------------------
