@@ -246,6 +246,15 @@ def test_check_access_not_granted_identity_and_key_policies(A):
         access=[{"actions": ["kms:Decrypt"], "resources": [other_key]}],
     )
     assert r["result"] == "PASS", r
+    # ... and is by "Resource": "*" (the identity side of a cross-account use).
+    r = c.check_access_not_granted(
+        policyDocument=doc(allow("kms:Decrypt")), policyType="IDENTITY_POLICY", access=[{"actions": ["kms:Decrypt"], "resources": [other_key]}]
+    )
+    assert r["result"] == "FAIL" and other_key in r["reasons"][0]["description"], r
+    # At most 10 distinct keys in one request.
+    many = [f"arn:aws:kms:{REGION}:{A.id}:key/{uuid.uuid4()}" for _ in range(11)]
+    e = expect_error(c.check_access_not_granted, VE, policyDocument=ident, policyType="IDENTITY_POLICY", access=[{"actions": ["kms:Decrypt"], "resources": many}])
+    assert e.response["reason"] == "fieldValidationFailed"
     # A key policy (RESOURCE_POLICY): a grant of ReEncrypt* to another account.
     kp = doc(kp_allow(f"arn:aws:iam::{A.id}:user/admin", ["kms:DescribeKey"]), {**kp_allow(f"arn:aws:iam::{OTHER}:root", "kms:ReEncrypt*"), "Sid": "Other"})
     r = c.check_access_not_granted(policyDocument=kp, policyType="RESOURCE_POLICY", access=[{"actions": ["kms:ReEncryptFrom"]}])

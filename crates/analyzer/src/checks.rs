@@ -64,6 +64,9 @@ const RESOURCE_TYPES: &[&str] = &[
 const MAX_ACCESS: usize = 10;
 /// The model's limit on an access entry's actions and resources.
 const MAX_ACCESS_ITEMS: usize = 100;
+/// Distinct keys one CheckAccessNotGranted may name (each is one run of
+/// the decision procedure, bounded by its own request bound).
+const MAX_KEYS: usize = 10;
 /// The user an identity policy is checked for.
 const CHECK_USER: &str = "access-check";
 
@@ -131,19 +134,31 @@ fn policy_set(
     match ty {
         CheckPolicyType::Resource => Ok(PolicySet::new(target, Arc::clone(policy))),
         CheckPolicyType::Identity => {
-            let root = format!(
+            // The key's account and the caller's (the holder's) may use
+            // the key through their identity policies.
+            let mut roots = vec![format!(
                 "arn:{}:iam::{}:root",
                 caller.region.partition(),
                 target.account.as_str()
-            );
+            )];
+            if caller.account != target.account {
+                roots.push(format!(
+                    "arn:{}:iam::{}:root",
+                    caller.region.partition(),
+                    caller.account.as_str()
+                ));
+            }
             let text = json!({"Version": "2012-10-17", "Statement": [{
                 "Sid": "Enable IAM User Permissions", "Effect": "Allow",
-                "Principal": {"AWS": root}, "Action": "kms:*", "Resource": "*"}]})
+                "Principal": {"AWS": roots}, "Action": "kms:*", "Resource": "*"}]})
             .to_string();
             let key_policy =
                 Policy::parse(&text, &ParseOptions::for_kind(PolicyKind::ResourceBased))
                     .map_err(|e| AnalyzerError::Corrupt(format!("default key policy: {e}")))?;
             let mut set = PolicySet::new(target, Arc::new(key_policy));
+            if !set.knows(&caller.account) {
+                set.known_accounts.push(caller.account.clone());
+            }
             set.holders.push(Holder {
                 arn: check_user(caller),
                 policies: vec![(PolicyKind::IdentityBased, Arc::clone(policy))],
@@ -368,6 +383,10 @@ pub(crate) fn check_access_not_granted(
         lead: "Access granted",
     };
     let user = check_user(caller);
+    // Per key, the actions of every entry that names it: the check is
+    // whether one of an entry's actions is allowed on one of its keys.
+    let mut per_key: std::collections::BTreeMap<String, Vec<&str>> =
+        std::collections::BTreeMap::new();
     for entry in &access {
         let actions: Vec<&str> = if entry.actions.is_empty() {
             vec!["kms:*"]
@@ -392,18 +411,30 @@ pub(crate) fn check_access_not_granted(
                 .collect()
         };
         for key in keys {
-            let set = policy_set(caller, &key, ty, &policy)?;
-            let a = match ty {
-                CheckPolicyType::Resource => {
-                    ferrokms_reach::check_access_not_granted(&set, &actions)
+            let list = per_key.entry(key).or_default();
+            for a in &actions {
+                if !list.contains(a) {
+                    list.push(a);
                 }
-                CheckPolicyType::Identity => {
-                    ferrokms_reach::check_access_not_granted_by(&set, &actions, &user)
-                }
-            };
-            if !matches!(a, Answer::NotGranted(_)) {
-                return Ok(answer(&a, &policy, kind, &messages));
             }
+        }
+    }
+    if per_key.len() > MAX_KEYS {
+        return Err(AnalyzerError::field(
+            "access",
+            format!("ferrokms checks at most {MAX_KEYS} distinct keys in one request"),
+        ));
+    }
+    for (key, actions) in &per_key {
+        let set = policy_set(caller, key, ty, &policy)?;
+        let a = match ty {
+            CheckPolicyType::Resource => ferrokms_reach::check_access_not_granted(&set, actions),
+            CheckPolicyType::Identity => {
+                ferrokms_reach::check_access_not_granted_by(&set, actions, &user)
+            }
+        };
+        if !matches!(a, Answer::NotGranted(_)) {
+            return Ok(answer(&a, &policy, kind, &messages));
         }
     }
     Ok(json!({"result": "PASS", "message": messages.pass, "reasons": []}))
