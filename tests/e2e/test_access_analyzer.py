@@ -289,8 +289,13 @@ def test_an_unknown_construct_never_passes(A):
     """A policy variable in a condition is outside the encoding: the check
     cannot be proven, so the answer is FAIL with a message saying so."""
     c = aa(A)
-    var = doc(kp_allow("*", ["kms:Decrypt"], Condition={"StringEquals": {"aws:PrincipalTag/team": "${aws:username}"}}))
+    var = doc(kp_allow("*", ["kms:Decrypt"], Condition={"StringEquals": {"kms:EncryptionContext:owner": "${aws:username}"}}))
     r = c.check_no_public_access(policyDocument=var, resourceType="AWS::KMS::Key")
+    assert r["result"] == "FAIL" and "could not prove" in r["message"], r
+    assert "variable" in r["message"] and "statementIndex" not in r["reasons"][0], r
+    # A key that identifies the caller more finely than the encoding: unknown too.
+    tag = doc(kp_allow("*", ["kms:Decrypt"], Condition={"StringEquals": {"aws:PrincipalTag/team": "blue"}}))
+    r = c.check_no_public_access(policyDocument=tag, resourceType="AWS::KMS::Key")
     assert r["result"] == "FAIL" and "could not prove" in r["message"], r
     r = c.check_access_not_granted(policyDocument=var, policyType="RESOURCE_POLICY", access=[{"actions": ["kms:Decrypt"]}])
     assert r["result"] == "FAIL" and "could not prove" in r["message"], r

@@ -259,11 +259,14 @@ fn answer(answer: &Answer, policy: &Policy, kind: PolicyKind, m: &Messages) -> V
             "message": m.fail,
             "reasons": [reason(policy, kind, w, m.lead)],
         }),
-        Answer::Unknown(why) => json!({
+        Answer::Unknown(why) => {
+            let why = why.strip_prefix("unknown: ").unwrap_or(why);
+            json!({
             "result": "FAIL",
             "message": format!("ferrokms could not prove the check (so it does not pass): {why}"),
             "reasons": [{"description": format!("The analysis is unknown: {why}")}],
-        }),
+            })
+        }
     }
 }
 
