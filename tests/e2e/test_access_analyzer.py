@@ -438,7 +438,7 @@ def test_analyzers_survive_a_restart_and_calls_are_audited_with_their_decision(s
 # --- the aws CLI ---------------------------------------------------------------------
 
 
-def test_aws_cli_validate_policy_and_analyzers(aws, tmp_path):
+def test_aws_cli_validate_policy_analyzers_and_checks(aws, tmp_path):
     p = tmp_path / "p.json"
     p.write_text(json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}]}))
     r = aws("accessanalyzer", "validate-policy", "--policy-type", "IDENTITY_POLICY", "--policy-document", f"file://{p}")
@@ -453,6 +453,13 @@ def test_aws_cli_validate_policy_and_analyzers(aws, tmp_path):
     r = aws("accessanalyzer", "get-analyzer", "--analyzer-name", "missing-one")
     assert r.returncode != 0 and "ResourceNotFoundException" in r.stderr
     assert aws("accessanalyzer", "delete-analyzer", "--analyzer-name", name).returncode == 0
+    # The custom checks: a public key policy fails, with the statement.
+    kp = tmp_path / "kp.json"
+    kp.write_text(doc({**kp_allow("*", "kms:Decrypt"), "Sid": "Open"}))
+    r = aws("accessanalyzer", "check-no-public-access", "--resource-type", "AWS::KMS::Key", "--policy-document", f"file://{kp}")
+    assert r.returncode == 0, r.stderr
+    out = r.json()
+    assert out["result"] == "FAIL" and out["reasons"][0]["statementId"] == "Open", out
 
 
 # --- cfn-policy-validator --------------------------------------------------------------
