@@ -20,7 +20,7 @@ import pytest
 
 from accounts import client, uid
 from conftest import REGION, clean_env, expect_error, make_client
-from policies import allow, deny, doc, kp_allow
+from policies import allow, deny, doc, kp_allow, kp_deny
 
 SERVER = "dev"
 VE = "ValidationException"
@@ -279,6 +279,13 @@ def test_check_no_new_access_adding_a_principal_fails_removing_one_passes(A):
     assert OTHER in reason["description"] and "kms:Decrypt" in reason["description"], reason
     r = c.check_no_new_access(existingPolicyDocument=new, newPolicyDocument=old, policyType="RESOURCE_POLICY")
     assert (r["result"], r["reasons"]) == ("PASS", []), r
+    # The reason names the statement the new policy added, not an older one
+    # that also applies to the witness once a Deny is gone.
+    everyone = {**kp_allow("*", ["kms:Decrypt"]), "Sid": "Everyone"}
+    fenced = doc(root_st := kp_allow(root, "kms:*"), everyone, kp_deny("*", "kms:Decrypt", Condition={"StringNotEquals": {"kms:CallerAccount": A.id}}))
+    opened = doc(root_st, everyone, {**kp_allow("*", ["kms:Decrypt"]), "Sid": "Again"})
+    r = c.check_no_new_access(existingPolicyDocument=fenced, newPolicyDocument=opened, policyType="RESOURCE_POLICY")
+    assert r["result"] == "FAIL" and (r["reasons"][0]["statementIndex"], r["reasons"][0]["statementId"]) == (2, "Again"), r
     # Identity policies: widening an action list is new access, narrowing is not.
     narrow, wide = doc(allow("kms:Encrypt")), doc(allow(["kms:Encrypt", "kms:Decrypt"]))
     assert c.check_no_new_access(existingPolicyDocument=narrow, newPolicyDocument=wide, policyType="IDENTITY_POLICY")["result"] == "FAIL"

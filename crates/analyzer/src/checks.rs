@@ -176,9 +176,11 @@ fn kind_of(ty: CheckPolicyType) -> PolicyKind {
 }
 
 /// The first Allow statement of `policy` that applies to the witness
-/// request: its index and Sid.
+/// request, preferring one that `old` (the existing policy of
+/// CheckNoNewAccess) does not have: its index and Sid.
 fn granting_statement(
     policy: &Policy,
+    old: Option<&Policy>,
     kind: PolicyKind,
     w: &Witness,
 ) -> Option<(usize, Option<String>)> {
@@ -201,14 +203,20 @@ fn granting_statement(
     let request = Request::new(principal, action, &w.resource)
         .with_context(ctx)
         .with_principal_context();
-    policy
+    let applying: Vec<(usize, &ferrokms_policy::Statement)> = policy
         .statements()
         .iter()
         .enumerate()
-        .find(|(_, s)| {
+        .filter(|(_, s)| {
             s.effect() == Effect::Allow && evaluate_statement(s, kind, &request).applies()
         })
-        .map(|(i, s)| (i, s.sid().map(str::to_string)))
+        .collect();
+    let is_new = |s: &ferrokms_policy::Statement| old.is_none_or(|o| !o.statements().contains(s));
+    applying
+        .iter()
+        .find(|(_, s)| is_new(s))
+        .or_else(|| applying.first())
+        .map(|(i, s)| (*i, s.sid().map(str::to_string)))
 }
 
 fn describe(w: &Witness) -> String {
@@ -229,13 +237,19 @@ fn describe(w: &Witness) -> String {
 
 /// A reason for a witness: its description and the statement of `policy`
 /// that grants it, when one statement does on its own.
-fn reason(policy: &Policy, kind: PolicyKind, w: &Witness, lead: &str) -> Value {
+fn reason(
+    policy: &Policy,
+    old: Option<&Policy>,
+    kind: PolicyKind,
+    w: &Witness,
+    lead: &str,
+) -> Value {
     let mut r = serde_json::Map::new();
     r.insert(
         "description".into(),
         format!("{lead}: {}", describe(w)).into(),
     );
-    if let Some((index, sid)) = granting_statement(policy, kind, w) {
+    if let Some((index, sid)) = granting_statement(policy, old, kind, w) {
         r.insert("statementIndex".into(), index.into());
         if let Some(sid) = sid {
             r.insert("statementId".into(), sid.into());
@@ -251,13 +265,19 @@ struct Messages {
     lead: &'static str,
 }
 
-fn answer(answer: &Answer, policy: &Policy, kind: PolicyKind, m: &Messages) -> Value {
+fn answer(
+    answer: &Answer,
+    policy: &Policy,
+    old: Option<&Policy>,
+    kind: PolicyKind,
+    m: &Messages,
+) -> Value {
     match answer {
         Answer::NotGranted(_) => json!({"result": "PASS", "message": m.pass, "reasons": []}),
         Answer::Allowed(w) => json!({
             "result": "FAIL",
             "message": m.fail,
-            "reasons": [reason(policy, kind, w, m.lead)],
+            "reasons": [reason(policy, old, kind, w, m.lead)],
         }),
         Answer::Unknown(why) => {
             let why = why.strip_prefix("unknown: ").unwrap_or(why);
@@ -304,6 +324,7 @@ pub(crate) fn check_no_public_access(
     Ok(answer(
         &a,
         &policy,
+        None,
         PolicyKind::ResourceBased,
         &Messages {
             pass: "The resource policy does not grant public access for the given resource type.",
@@ -437,7 +458,7 @@ pub(crate) fn check_access_not_granted(
             }
         };
         if !matches!(a, Answer::NotGranted(_)) {
-            return Ok(answer(&a, &policy, kind, &messages));
+            return Ok(answer(&a, &policy, None, kind, &messages));
         }
     }
     Ok(json!({"result": "PASS", "message": messages.pass, "reasons": []}))
@@ -466,6 +487,7 @@ pub(crate) fn check_no_new_access(
     Ok(answer(
         &a,
         &new,
+        Some(&old),
         kind,
         &Messages {
             pass:
