@@ -20,7 +20,7 @@ import pytest
 
 from accounts import client, uid
 from conftest import REGION, clean_env, expect_error, make_client
-from policies import allow, deny, doc, kp_allow
+from policies import allow, deny, doc, kp_allow, kp_deny
 
 SERVER = "dev"
 VE = "ValidationException"
@@ -158,7 +158,6 @@ def test_operations_not_served_yet_and_unknown_routes(srv, A):
     c = aa(A)
     for call, kw in [
         (c.list_findings, {"analyzerArn": f"arn:aws:access-analyzer:{REGION}:{A.id}:analyzer/x"}),
-        (c.check_no_public_access, {"policyDocument": "{}", "resourceType": "AWS::KMS::Key"}),
         (c.create_access_preview, {"analyzerArn": "arn:aws:access-analyzer:us-east-1:1:analyzer/x", "configurations": {}}),
     ]:
         e = expect_error(call, VE, **kw)
@@ -196,6 +195,127 @@ def test_operations_not_served_yet_and_unknown_routes(srv, A):
         assert resp.status == 403 and resp.getheader("x-amzn-ErrorType") == "MissingAuthenticationTokenException"
     finally:
         conn.close()
+
+
+# --- custom policy checks (the decision procedure of crates/reach) ---------------------
+
+OTHER = "999999999999"
+
+
+def test_check_no_public_access_fails_a_public_key_policy_at_its_statement_and_passes_one_account(A):
+    c = aa(A)
+    root = f"arn:aws:iam::{A.id}:root"
+    public = doc(kp_allow(root, "kms:*"), {**kp_allow("*", ["kms:Decrypt"]), "Sid": "Everyone"})
+    r = c.check_no_public_access(policyDocument=public, resourceType="AWS::KMS::Key")
+    assert r["result"] == "FAIL", r
+    (reason,) = r["reasons"]
+    assert (reason["statementIndex"], reason["statementId"]) == (1, "Everyone"), reason
+    # The witness: a concrete request, a principal no policy names, kms:Decrypt.
+    assert "kms:Decrypt" in reason["description"] and f":key/" in reason["description"], reason
+    assert A.id not in reason["description"].split(" may ")[0], reason
+    one_account = doc(kp_allow(root, "kms:*"), kp_allow(f"arn:aws:iam::{OTHER}:root", ["kms:Decrypt"]))
+    r = c.check_no_public_access(policyDocument=one_account, resourceType="AWS::KMS::Key")
+    assert (r["result"], r["reasons"]) == ("PASS", []), r
+    # A condition pinning the caller's account closes a "*" principal.
+    pinned = doc(kp_allow("*", ["kms:Decrypt"], Condition={"StringEquals": {"kms:CallerAccount": A.id}}))
+    assert c.check_no_public_access(policyDocument=pinned, resourceType="AWS::KMS::Key")["result"] == "PASS"
+    # A resource type of the model that ferrokms cannot analyse; one outside the model.
+    e = expect_error(c.check_no_public_access, VE, policyDocument=public, resourceType="AWS::S3::Bucket")
+    assert e.response["reason"] == "notSupported"
+    e = expect_error(c.check_no_public_access, VE, policyDocument=public, resourceType="AWS::Nope::Thing")
+    assert e.response["reason"] == "fieldValidationFailed"
+    e = expect_error(c.check_no_public_access, VE, policyDocument="{not json", resourceType="AWS::KMS::Key")
+    assert e.response["reason"] == "fieldValidationFailed"
+
+
+def test_check_access_not_granted_identity_and_key_policies(A):
+    c = aa(A)
+    ident = doc(allow(["kms:Encrypt", "kms:DescribeKey"]), {**allow("kms:Decrypt", f"arn:aws:kms:{REGION}:{A.id}:key/*"), "Sid": "Dec"})
+    r = c.check_access_not_granted(policyDocument=ident, policyType="IDENTITY_POLICY", access=[{"actions": ["kms:Decrypt"]}])
+    assert r["result"] == "FAIL", r
+    (reason,) = r["reasons"]
+    assert (reason["statementIndex"], reason["statementId"]) == (1, "Dec"), reason
+    assert "kms:Decrypt" in reason["description"], reason
+    r = c.check_access_not_granted(policyDocument=ident, policyType="IDENTITY_POLICY", access=[{"actions": ["kms:ScheduleKeyDeletion", "kms:PutKeyPolicy"]}])
+    assert (r["result"], r["reasons"]) == ("PASS", []), r
+    # Decrypt on a key of another account is not granted by a resource pattern of this one.
+    other_key = f"arn:aws:kms:{REGION}:{OTHER}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    r = c.check_access_not_granted(
+        policyDocument=doc(allow("kms:Decrypt", f"arn:aws:kms:{REGION}:{A.id}:key/*")),
+        policyType="IDENTITY_POLICY",
+        access=[{"actions": ["kms:Decrypt"], "resources": [other_key]}],
+    )
+    assert r["result"] == "PASS", r
+    # ... and is by "Resource": "*" (the identity side of a cross-account use).
+    r = c.check_access_not_granted(
+        policyDocument=doc(allow("kms:Decrypt")), policyType="IDENTITY_POLICY", access=[{"actions": ["kms:Decrypt"], "resources": [other_key]}]
+    )
+    assert r["result"] == "FAIL" and other_key in r["reasons"][0]["description"], r
+    # At most 10 distinct keys in one request.
+    many = [f"arn:aws:kms:{REGION}:{A.id}:key/{uuid.uuid4()}" for _ in range(11)]
+    e = expect_error(c.check_access_not_granted, VE, policyDocument=ident, policyType="IDENTITY_POLICY", access=[{"actions": ["kms:Decrypt"], "resources": many}])
+    assert e.response["reason"] == "fieldValidationFailed"
+    # A key policy (RESOURCE_POLICY): a grant of ReEncrypt* to another account.
+    kp = doc(kp_allow(f"arn:aws:iam::{A.id}:user/admin", ["kms:DescribeKey"]), {**kp_allow(f"arn:aws:iam::{OTHER}:root", "kms:ReEncrypt*"), "Sid": "Other"})
+    r = c.check_access_not_granted(policyDocument=kp, policyType="RESOURCE_POLICY", access=[{"actions": ["kms:ReEncryptFrom"]}])
+    assert r["result"] == "FAIL" and r["reasons"][0]["statementId"] == "Other", r
+    assert OTHER in r["reasons"][0]["description"], r
+    r = c.check_access_not_granted(policyDocument=kp, policyType="RESOURCE_POLICY", access=[{"actions": ["kms:Decrypt", "kms:Sign"]}])
+    assert r["result"] == "PASS", r
+    # Only KMS actions can be analysed.
+    e = expect_error(c.check_access_not_granted, VE, policyDocument=ident, policyType="IDENTITY_POLICY", access=[{"actions": ["s3:GetObject"]}])
+    assert e.response["reason"] == "notSupported"
+
+
+def test_check_no_new_access_adding_a_principal_fails_removing_one_passes(A):
+    c = aa(A)
+    root = f"arn:aws:iam::{A.id}:root"
+    old = doc(kp_allow(root, "kms:*"))
+    new = doc(kp_allow(root, "kms:*"), {**kp_allow(f"arn:aws:iam::{OTHER}:root", ["kms:Decrypt"]), "Sid": "AddOther"})
+    r = c.check_no_new_access(existingPolicyDocument=old, newPolicyDocument=new, policyType="RESOURCE_POLICY")
+    assert r["result"] == "FAIL", r
+    (reason,) = r["reasons"]
+    assert (reason["statementIndex"], reason["statementId"]) == (1, "AddOther"), reason
+    assert OTHER in reason["description"] and "kms:Decrypt" in reason["description"], reason
+    r = c.check_no_new_access(existingPolicyDocument=new, newPolicyDocument=old, policyType="RESOURCE_POLICY")
+    assert (r["result"], r["reasons"]) == ("PASS", []), r
+    # The reason names the statement the new policy added, not an older one
+    # that also applies to the witness once a Deny is gone.
+    everyone = {**kp_allow("*", ["kms:Decrypt"]), "Sid": "Everyone"}
+    fenced = doc(root_st := kp_allow(root, "kms:*"), everyone, kp_deny("*", "kms:Decrypt", Condition={"StringNotEquals": {"kms:CallerAccount": A.id}}))
+    opened = doc(root_st, everyone, {**kp_allow("*", ["kms:Decrypt"]), "Sid": "Again"})
+    r = c.check_no_new_access(existingPolicyDocument=fenced, newPolicyDocument=opened, policyType="RESOURCE_POLICY")
+    assert r["result"] == "FAIL" and (r["reasons"][0]["statementIndex"], r["reasons"][0]["statementId"]) == (2, "Again"), r
+    # Identity policies: widening an action list is new access, narrowing is not.
+    narrow, wide = doc(allow("kms:Encrypt")), doc(allow(["kms:Encrypt", "kms:Decrypt"]))
+    assert c.check_no_new_access(existingPolicyDocument=narrow, newPolicyDocument=wide, policyType="IDENTITY_POLICY")["result"] == "FAIL"
+    assert c.check_no_new_access(existingPolicyDocument=wide, newPolicyDocument=narrow, policyType="IDENTITY_POLICY")["result"] == "PASS"
+
+
+def test_an_unknown_construct_never_passes(A):
+    """A policy variable in a condition is outside the encoding: the check
+    cannot be proven, so the answer is FAIL with a message saying so."""
+    c = aa(A)
+    var = doc(kp_allow("*", ["kms:Decrypt"], Condition={"StringEquals": {"kms:EncryptionContext:owner": "${aws:username}"}}))
+    r = c.check_no_public_access(policyDocument=var, resourceType="AWS::KMS::Key")
+    assert r["result"] == "FAIL" and "could not prove" in r["message"], r
+    assert "variable" in r["message"] and "statementIndex" not in r["reasons"][0], r
+    # A key that identifies the caller more finely than the encoding: unknown too.
+    tag = doc(kp_allow("*", ["kms:Decrypt"], Condition={"StringEquals": {"aws:PrincipalTag/team": "blue"}}))
+    r = c.check_no_public_access(policyDocument=tag, resourceType="AWS::KMS::Key")
+    assert r["result"] == "FAIL" and "could not prove" in r["message"], r
+    r = c.check_access_not_granted(policyDocument=var, policyType="RESOURCE_POLICY", access=[{"actions": ["kms:Decrypt"]}])
+    assert r["result"] == "FAIL" and "could not prove" in r["message"], r
+    r = c.check_no_new_access(existingPolicyDocument=doc(kp_allow(f"arn:aws:iam::{A.id}:root", "kms:*")), newPolicyDocument=var, policyType="RESOURCE_POLICY")
+    assert r["result"] == "FAIL", r
+
+
+def test_an_iam_user_needs_the_check_actions(A):
+    u, c = user_client(A)
+    e = expect_error(c.check_no_public_access, AD, 403, policyDocument=doc(kp_allow("*", "kms:Decrypt")), resourceType="AWS::KMS::Key")
+    assert "access-analyzer:CheckNoPublicAccess" in e.response["Error"]["Message"]
+    u2, c2 = user_client(A, allow("access-analyzer:CheckNoPublicAccess"))
+    assert c2.check_no_public_access(policyDocument=doc(kp_allow("*", "kms:Decrypt")), resourceType="AWS::KMS::Key")["result"] == "FAIL"
 
 
 # --- analyzers ----------------------------------------------------------------------
@@ -325,7 +445,7 @@ def test_analyzers_survive_a_restart_and_calls_are_audited_with_their_decision(s
 # --- the aws CLI ---------------------------------------------------------------------
 
 
-def test_aws_cli_validate_policy_and_analyzers(aws, tmp_path):
+def test_aws_cli_validate_policy_analyzers_and_checks(aws, tmp_path):
     p = tmp_path / "p.json"
     p.write_text(json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}]}))
     r = aws("accessanalyzer", "validate-policy", "--policy-type", "IDENTITY_POLICY", "--policy-document", f"file://{p}")
@@ -340,6 +460,13 @@ def test_aws_cli_validate_policy_and_analyzers(aws, tmp_path):
     r = aws("accessanalyzer", "get-analyzer", "--analyzer-name", "missing-one")
     assert r.returncode != 0 and "ResourceNotFoundException" in r.stderr
     assert aws("accessanalyzer", "delete-analyzer", "--analyzer-name", name).returncode == 0
+    # The custom checks: a public key policy fails, with the statement.
+    kp = tmp_path / "kp.json"
+    kp.write_text(doc({**kp_allow("*", "kms:Decrypt"), "Sid": "Open"}))
+    r = aws("accessanalyzer", "check-no-public-access", "--resource-type", "AWS::KMS::Key", "--policy-document", f"file://{kp}")
+    assert r.returncode == 0, r.stderr
+    out = r.json()
+    assert out["result"] == "FAIL" and out["reasons"][0]["statementId"] == "Open", out
 
 
 # --- cfn-policy-validator --------------------------------------------------------------
@@ -347,7 +474,7 @@ def test_aws_cli_validate_policy_and_analyzers(aws, tmp_path):
 CFN_VALIDATOR = Path(sys.executable).parent / "cfn-policy-validator"
 
 
-def run_cfn_validator(srv, account, template: dict, tmp_path):
+def run_cfn_validator(srv, account, template: dict, tmp_path, command="validate"):
     if not CFN_VALIDATOR.exists():
         pytest.skip(f"cfn-policy-validator is not installed at {CFN_VALIDATOR} (tests/e2e/requirements.txt pins it; scripts/test.sh installs it)")
     t = tmp_path / f"t-{uuid.uuid4().hex[:6]}.json"
@@ -366,7 +493,7 @@ def run_cfn_validator(srv, account, template: dict, tmp_path):
         AWS_MAX_ATTEMPTS="1",
     )
     p = subprocess.run(
-        [str(CFN_VALIDATOR), "validate", "--template-path", str(t), "--region", REGION],
+        [str(CFN_VALIDATOR), command, "--template-path", str(t), "--region", REGION],
         env=env,
         capture_output=True,
         text=True,
@@ -424,6 +551,27 @@ def test_cfn_policy_validator_reports_the_key_policy_findings_of_a_kms_key(srv, 
     assert p.returncode != 0, (p.stdout, p.stderr)
     codes = {f["code"] for f in json.loads(p.stdout)["BlockingFindings"]}
     assert "PUBLIC_ACCESS" in codes, p.stdout
+
+
+def test_cfn_policy_validator_check_no_public_access_on_key_policies(srv, A, tmp_path):
+    """cfn-policy-validator's check-no-public-access calls CheckNoPublicAccess
+    for each AWS::KMS::Key: a public key policy fails, a clean one passes."""
+
+    def key_template(*statements):
+        return {
+            "AWSTemplateFormatVersion": "2010-09-09",
+            "Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {"Version": "2012-10-17", "Statement": list(statements)}}}},
+        }
+
+    root = kp_allow(f"arn:aws:iam::{A.id}:root", "kms:*")
+    bad = run_cfn_validator(srv, A, key_template(root, {**kp_allow("*", ["kms:Decrypt"]), "Sid": "Open"}), tmp_path, "check-no-public-access")
+    assert bad.returncode != 0, (bad.stdout, bad.stderr)
+    (f,) = json.loads(bad.stdout)["BlockingFindings"]
+    assert f["resourceName"] == "Key" and f["findingType"] == "SECURITY_WARNING", f
+    assert "public" in json.dumps(f).lower(), f
+    clean = run_cfn_validator(srv, A, key_template(root), tmp_path, "check-no-public-access")
+    assert clean.returncode == 0, (clean.stdout, clean.stderr)
+    assert json.loads(clean.stdout)["BlockingFindings"] == []
 
 
 # --- drift guard: the routes table is the pinned botocore's model -------------------------

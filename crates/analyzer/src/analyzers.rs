@@ -120,7 +120,7 @@ impl Input<'_> {
         self.labels.get(i).map_or("", String::as_str)
     }
 
-    fn string(&self, name: &str) -> Result<Option<&str>, AnalyzerError> {
+    pub(crate) fn string(&self, name: &str) -> Result<Option<&str>, AnalyzerError> {
         match self.body.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -128,7 +128,7 @@ impl Input<'_> {
         }
     }
 
-    fn required(&self, name: &str) -> Result<&str, AnalyzerError> {
+    pub(crate) fn required(&self, name: &str) -> Result<&str, AnalyzerError> {
         self.string(name)?
             .ok_or_else(|| AnalyzerError::field(name, "Member must not be null"))
     }
@@ -273,6 +273,9 @@ impl Analyzers {
         };
         match name {
             "ValidatePolicy" => self.validate_policy(caller, op, input),
+            "CheckNoPublicAccess" => crate::checks::check_no_public_access(caller, op, input),
+            "CheckAccessNotGranted" => crate::checks::check_access_not_granted(caller, op, input),
+            "CheckNoNewAccess" => crate::checks::check_no_new_access(caller, op, input),
             "CreateAnalyzer" => self.create_analyzer(caller, op, input),
             "GetAnalyzer" => self.get_analyzer(caller, op, input),
             "ListAnalyzers" => self.list_analyzers(caller, op, input),

@@ -24,6 +24,13 @@ const UNTAG: &[&str] = &["aws:TagKeys", "aws:ResourceTag/"];
 
 /// Every Access Analyzer operation ferrokms serves, sorted by name.
 pub const ANALYZER_OPERATIONS: &[Operation] = &[
+    aa(
+        "CheckAccessNotGranted",
+        "access-analyzer:CheckAccessNotGranted",
+    )
+    .reads_only(),
+    aa("CheckNoNewAccess", "access-analyzer:CheckNoNewAccess").reads_only(),
+    aa("CheckNoPublicAccess", "access-analyzer:CheckNoPublicAccess").reads_only(),
     aa("CreateAnalyzer", "access-analyzer:CreateAnalyzer")
         .on(Resource::Analyzer)
         .keys(REQUEST_TAG),

@@ -7,13 +7,15 @@
 //! documents, read from it on each request (there are few, and several
 //! nodes then agree without a cache to keep current).
 //!
-//! Not here (yet): the checks that need a decision procedure over policy
-//! spaces (CheckNoNewAccess, CheckAccessNotGranted, CheckNoPublicAccess,
-//! findings, access previews). Their routes are answered with a
-//! ValidationException whose reason is `notSupported`.
+//! The custom policy checks (CheckNoPublicAccess, CheckAccessNotGranted,
+//! CheckNoNewAccess) are answered by the decision procedure of
+//! `ferrokms_reach` (`checks`). Not here (yet): findings and access
+//! previews; their routes are answered with a ValidationException whose
+//! reason is `notSupported`.
 
 pub mod analyzers;
 pub mod catalog;
+pub mod checks;
 pub mod routes;
 pub mod span;
 pub mod validate;

@@ -245,19 +245,52 @@ fn engine_or_answer(sets: Vec<&PolicySet>) -> Result<Engine<'_>, Box<Answer>> {
 /// Whether any principal may perform any of `actions` (names or patterns
 /// such as `kms:ReEncrypt*`, matched against the key actions) on the key.
 pub fn check_access_not_granted(set: &PolicySet, actions: &[&str]) -> Answer {
-    let patterns: Vec<Pattern> = actions
-        .iter()
-        .map(|a| Pattern::glob(&a.to_lowercase()))
-        .collect();
-    let chosen: Vec<&str> = all_actions()
-        .into_iter()
-        .filter(|a| patterns.iter().any(|p| p.is_match(&a.to_lowercase())))
-        .collect();
+    let chosen = matching_actions(actions);
     let mut engine = match engine_or_answer(vec![set]) {
         Ok(e) => e,
         Err(a) => return *a,
     };
     engine.find(|_| true, &chosen, |o| o[0].is_some(), 0)
+}
+
+/// The key actions that `actions` (names or patterns such as
+/// `kms:ReEncrypt*`, case-insensitive) cover.
+pub fn matching_actions(actions: &[&str]) -> Vec<&'static str> {
+    let patterns: Vec<Pattern> = actions
+        .iter()
+        .map(|a| Pattern::glob(&a.to_lowercase()))
+        .collect();
+    all_actions()
+        .into_iter()
+        .filter(|a| patterns.iter().any(|p| p.is_match(&a.to_lowercase())))
+        .collect()
+}
+
+/// [`check_access_not_granted`] asked of one principal only (`principal`,
+/// the ARN of a [`crate::Holder`] of the set): whether its policies let it
+/// perform any of `actions` on the key.
+pub fn check_access_not_granted_by(set: &PolicySet, actions: &[&str], principal: &str) -> Answer {
+    let chosen = matching_actions(actions);
+    let mut engine = match engine_or_answer(vec![set]) {
+        Ok(e) => e,
+        Err(a) => return *a,
+    };
+    engine.find(|r| r.arn == principal, &chosen, |o| o[0].is_some(), 0)
+}
+
+/// [`check_no_new_access`] asked of one principal only (`principal`, the
+/// ARN of a [`crate::Holder`] of both sets).
+pub fn check_no_new_access_by(old: &PolicySet, new: &PolicySet, principal: &str) -> Answer {
+    let mut engine = match engine_or_answer(vec![new, old]) {
+        Ok(e) => e,
+        Err(a) => return *a,
+    };
+    engine.find(
+        |r| r.arn == principal,
+        &all_actions(),
+        |o| o[0].is_some() && o[1].is_none(),
+        0,
+    )
 }
 
 /// Whether a principal of an account that no policy and no grant names

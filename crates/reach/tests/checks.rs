@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use common::*;
 use ferrokms_policy::PolicyKind;
 use ferrokms_reach::{
-    access_listing, check_access_not_granted, check_no_new_access, check_no_public_access,
-    external_access, Answer, Grant, Grantee, Holder, Path,
+    access_listing, check_access_not_granted, check_access_not_granted_by, check_no_new_access,
+    check_no_new_access_by, check_no_public_access, external_access, Answer, Grant, Grantee,
+    Holder, Path,
 };
 
 fn allowed(a: Answer) -> ferrokms_reach::Witness {
@@ -186,4 +187,34 @@ fn constructs_outside_the_encoding_answer_unknown_and_say_why() {
         r#"{ROOT_ADMIN},{{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{{"StringEquals":{{"kms:EncryptionContext:user":"${{aws:username}}"}}}}}}"#
     ));
     assert!(matches!(check_no_public_access(&v), Answer::Unknown(_)));
+}
+
+#[test]
+fn the_by_questions_ask_one_holder_only() {
+    let alice = format!("arn:aws:iam::{A}:user/alice");
+    let with = |statement: &str| {
+        let mut s = set(ROOT_ADMIN);
+        s.holders.push(Holder {
+            arn: alice.clone(),
+            policies: vec![(PolicyKind::IdentityBased, identity(statement))],
+        });
+        s
+    };
+    let encrypt = with(r#"{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}"#);
+    let both = with(r#"{"Effect":"Allow","Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}"#);
+    // The account's root may decrypt (the key policy), alice may not.
+    let _ = allowed(check_access_not_granted(&encrypt, &["kms:Decrypt"]));
+    not_granted(&check_access_not_granted_by(
+        &encrypt,
+        &["kms:Decrypt"],
+        &alice,
+    ));
+    let w = allowed(check_access_not_granted_by(&both, &["kms:Decrypt"], &alice));
+    assert_eq!(
+        (w.principal.as_str(), w.action.as_str()),
+        (alice.as_str(), "kms:Decrypt")
+    );
+    let w = allowed(check_no_new_access_by(&encrypt, &both, &alice));
+    assert_eq!(w.action, "kms:Decrypt");
+    not_granted(&check_no_new_access_by(&both, &encrypt, &alice));
 }
