@@ -148,25 +148,9 @@ impl Protocol for AnalyzerRequest {
             )
             .into());
         }
-        if !req.body.iter().all(u8::is_ascii_whitespace) {
-            self.body = match serde_json::from_slice(&req.body) {
-                Ok(Value::Object(m)) => m,
-                Ok(_) => {
-                    return Err(AnalyzerError::validation(
-                        ValidationReason::CannotParse,
-                        "The request body must be a JSON object.",
-                    )
-                    .into())
-                }
-                Err(e) => {
-                    return Err(AnalyzerError::validation(
-                        ValidationReason::CannotParse,
-                        format!("The request body is not valid JSON: {e}"),
-                    )
-                    .into())
-                }
-            };
-        }
+        self.body = crate::pipeline::json_object_body(&req.body).map_err(|m| {
+            Fault::from(AnalyzerError::validation(ValidationReason::CannotParse, m))
+        })?;
         Ok(crate::auth::caller(
             &app.directory,
             &app.profiles,

@@ -23,8 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::audit::lookup::{self, Attribute, Page, Position, Query};
 use crate::audit::AuditRecord;
-use crate::auth::{AuthError, Identity};
-use crate::kms_api::ApiError;
+use crate::auth::Identity;
 use crate::pipeline::{Fault, Inbound, Operated, Placement, Protocol};
 use crate::App;
 
@@ -376,10 +375,6 @@ impl Protocol for TrailRequest {
         }
     }
 
-    fn unauthenticated(&self, e: &AuthError) -> Fault {
-        ApiError::new(e.code(), e.message()).into()
-    }
-
     fn internal() -> Fault {
         Fault {
             code: "InternalFailure".into(),
@@ -400,23 +395,8 @@ impl Protocol for TrailRequest {
         if ferrokms_authz::catalog::find(CLOUDTRAIL_OPERATIONS, &self.op).is_none() {
             return Err(TrailError::UnknownOperation.into());
         }
-        if !req.body.iter().all(u8::is_ascii_whitespace) {
-            self.body = match serde_json::from_slice(&req.body) {
-                Ok(Value::Object(m)) => m,
-                Ok(_) => {
-                    return Err(TrailError::Serialization(
-                        "The request body must be a JSON object.".into(),
-                    )
-                    .into())
-                }
-                Err(e) => {
-                    return Err(TrailError::Serialization(format!(
-                        "The request body is not valid JSON: {e}"
-                    ))
-                    .into())
-                }
-            };
-        }
+        self.body = crate::pipeline::json_object_body(&req.body)
+            .map_err(|m| Fault::from(TrailError::Serialization(m)))?;
         Ok(crate::auth::caller(
             &app.directory,
             &app.profiles,

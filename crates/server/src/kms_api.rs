@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use axum::response::Response;
 
-use crate::auth::{AuthError, Identity};
+use crate::auth::Identity;
 use crate::pipeline::{Fault, Inbound, Operated, Placement, Protocol};
 use crate::validate::{Model, WireError};
 use crate::App;
@@ -357,10 +357,6 @@ impl Protocol for KmsRequest {
             ),
             members: None,
         }
-    }
-
-    fn unauthenticated(&self, e: &AuthError) -> Fault {
-        ApiError::new(e.code(), e.message()).into()
     }
 
     fn internal() -> Fault {

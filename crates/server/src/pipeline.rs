@@ -127,7 +127,11 @@ pub(crate) trait Protocol: Sized {
     /// happens: no error document is built for a request that succeeds.)
     fn unavailable() -> Fault;
     /// Step 3's failure.
-    fn unauthenticated(&self, e: &AuthError) -> Fault;
+    fn unauthenticated(&self, e: &AuthError) -> Fault {
+        // The AWS JSON protocols' shape (KMS, CloudTrail): the code and
+        // message of the refusal, status 400.
+        crate::kms_api::ApiError::new(e.code(), e.message()).into()
+    }
     /// Step 5 ended without an answer (the operation panicked).
     fn internal() -> Fault;
 
@@ -313,4 +317,21 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// A JSON protocol's request body as an object (Access Analyzer,
+/// CloudTrail): an empty or all-blank body is `{}`; anything else must be
+/// a JSON object. The error is the message each protocol puts in its own
+/// error shape.
+pub(crate) fn json_object_body(
+    body: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Map::new());
+    }
+    match serde_json::from_slice(body) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        Ok(_) => Err("The request body must be a JSON object.".into()),
+        Err(e) => Err(format!("The request body is not valid JSON: {e}")),
+    }
 }
