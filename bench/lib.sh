@@ -21,15 +21,15 @@ stop_started() {
 }
 
 # wait_for_url LOG PID [SECONDS] [PATTERN]: prints the first
-# http://127.0.0.1:PORT of the line of LOG matching PATTERN (default: a
-# "listening on http://" line, which ferrokms and ferrokms-ceiling both
+# http(s)://127.0.0.1:PORT of the line of LOG matching PATTERN (default: a
+# "listening on http(s)://" line, which ferrokms and ferrokms-ceiling both
 # print) once it appears; fails, showing LOG (and LOG's sibling "err" file,
 # if any), when PID exits first or after SECONDS (default 60).
 wait_for_url() {
-    local log=$1 pid=$2 seconds=${3:-60} pattern=${4:-'listening on http://'}
+    local log=$1 pid=$2 seconds=${3:-60} pattern=${4:-'listening on https?://'}
     local url
     for _ in $(seq 1 $((seconds * 10))); do
-        url="$(grep -E "$pattern" "$log" 2>/dev/null | grep -oE 'http://127\.0\.0\.1:[0-9]+' | head -1 || true)"
+        url="$(grep -E "$pattern" "$log" 2>/dev/null | grep -oE 'https?://127\.0\.0\.1:[0-9]+' | head -1 || true)"
         if [ -n "$url" ]; then
             echo "$url"
             return 0

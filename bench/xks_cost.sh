@@ -50,16 +50,7 @@ start() {
     (cd "$OUT/$name" && exec "$BIN" serve --listen 127.0.0.1:0 "$@" >"$OUT/$name/log" 2>"$OUT/$name/err") &
     PIDS+=($!)
     PID[$name]=$!
-    for _ in $(seq 1 300); do
-        if grep -q '^ferrokms listening on' "$OUT/$name/log" 2>/dev/null; then
-            URL[$name]="$(grep -oE 'https?://127\.0\.0\.1:[0-9]+' "$OUT/$name/log" | head -1)"
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "xks_cost.sh: $name did not start" >&2
-    cat "$OUT/$name/err" >&2
-    return 1
+    URL[$name]="$(wait_for_url "$OUT/$name/log" "$!" 30)"
 }
 start proxy --data-dir "$OUT/proxy/data" --xks --tls-cert "$OUT/proxy.pem" --tls-key "$OUT/proxy.key"
 start kms --in-memory --dev --xks-ca-file "$OUT/ca.pem" --xks-timeout-ms "$TIMEOUT_MS"
