@@ -226,6 +226,18 @@ impl Kms {
         self.has_stores.store(any, Ordering::Relaxed);
     }
 
+    /// The proxy's GetHealthStatus for `store`, asked in the name of
+    /// `operation` (Create, Update and Connect check the proxy first).
+    fn proxy_health(&self, store: &LoadedStore, operation: &str) -> Result<(), XksFailure> {
+        let transport = self.transport();
+        xks::health(
+            transport.as_deref(),
+            &store.target(),
+            operation,
+            &crate::usage::current_request_id(),
+        )
+    }
+
     fn transport(&self) -> Option<Arc<dyn xks::XksTransport>> {
         self.xks_transport.read().clone()
     }
@@ -397,14 +409,8 @@ impl Kms {
             secret,
         });
         // The proxy must answer before the store exists (as on AWS).
-        let transport = self.transport();
-        xks::health(
-            transport.as_deref(),
-            &store.target(),
-            "CreateCustomKeyStore",
-            &crate::usage::current_request_id(),
-        )
-        .map_err(XksFailure::store_error)?;
+        self.proxy_health(&store, "CreateCustomKeyStore")
+            .map_err(XksFailure::store_error)?;
         let _w = self.writer.lock();
         // Checked again under the lock: another request may have taken the name.
         self.check_unique(
@@ -505,13 +511,7 @@ impl Kms {
                 .insert(connecting.record.id.clone(), connecting.clone());
             connecting
         };
-        let transport = self.transport();
-        let outcome = xks::health(
-            transport.as_deref(),
-            &store.target(),
-            "ConnectCustomKeyStore",
-            &crate::usage::current_request_id(),
-        );
+        let outcome = self.proxy_health(&store, "ConnectCustomKeyStore");
         let _w = self.writer.lock();
         let current = self.store_of(&caller.account, &caller.region, &req.custom_key_store_id)?;
         if current.record.state != ConnectionState::Connecting {
@@ -682,14 +682,8 @@ impl Kms {
         )?;
         let updated = Arc::new(LoadedStore { record, secret });
         if proxy_change {
-            let transport = self.transport();
-            xks::health(
-                transport.as_deref(),
-                &updated.target(),
-                "UpdateCustomKeyStore",
-                &crate::usage::current_request_id(),
-            )
-            .map_err(XksFailure::store_error)?;
+            self.proxy_health(&updated, "UpdateCustomKeyStore")
+                .map_err(XksFailure::store_error)?;
         }
         let _w = self.writer.lock();
         let current = self.store_of(&caller.account, &caller.region, &req.custom_key_store_id)?;
