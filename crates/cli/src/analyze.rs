@@ -1,11 +1,11 @@
 //! `ferrokms policy lint`, `ferrokms policy simulate` and `ferrokms key
 //! access`: static and what-if analysis of policies and of the live data.
 //!
-//! One file of about 1,450 lines: the three commands (and `policy explain`,
-//! through [`recorded_condition_failures`]) share the opening of the live
-//! data ([`open_live`]), principal resolution and the search for the
-//! condition that failed. `key access` (from `PrincipalFacts` on) is the
-//! part that could move to a file of its own.
+//! The commands (and `policy explain`, through
+//! [`recorded_condition_failures`]) share the opening of the live data
+//! ([`open_live`]); principal resolution, the simulation and the search for
+//! the condition that failed are `ferrokms_server::simulate`, which the
+//! server's SimulateKeyRequest answers with too.
 
 use ferrokms_server::audit::AuditRecord;
 use std::path::PathBuf;
@@ -19,6 +19,9 @@ use ferrokms_kms::lint::{self, LintKind};
 use ferrokms_kms::{Caller, Kms};
 use ferrokms_policy::{Context, ContextValue, ParseOptions, Policy, PolicyKind, PrincipalId};
 use ferrokms_server::setup::{self, Options, Storage};
+use ferrokms_server::simulate::{
+    account_of_arn, condition_failures, parse_context, resolve_principal, Given, PrincipalFacts,
+};
 use ferrokms_types::{AccountId, Region};
 use serde_json::{json, Value};
 
@@ -214,276 +217,31 @@ pub(crate) fn open_live(d: &DataArgs) -> anyhow::Result<Live> {
     })
 }
 
-/// The principal an ARN names, as the directory knows it. A role ARN means a
-/// session of the role named `simulated`.
-fn resolve_principal(dir: &Directory, text: &str) -> anyhow::Result<Principal> {
-    let account_of = |a: &str| {
-        AccountId::parse(a).map_err(|_| anyhow::anyhow!("'{text}': bad account id '{a}'"))
-    };
-    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(Principal::Root {
-            account: account_of(text)?,
-        });
-    }
-    let parts: Vec<&str> = text.splitn(6, ':').collect();
-    if parts.len() != 6 || parts[0] != "arn" {
-        bail!("'{text}' is not a principal ARN or account id");
-    }
-    let (service, account, resource) = (parts[2], account_of(parts[4])?, parts[5]);
-    let last = resource.rsplit('/').next().unwrap_or(resource);
-    let role = |name: &str, session: &str| -> anyhow::Result<Principal> {
-        let r = dir
-            .find_role(&account, name)
-            .ok_or_else(|| anyhow::anyhow!("no role named {name} in account {account}"))?;
-        Ok(Principal::AssumedRole {
-            account: account.clone(),
-            role_name: r.name.clone(),
-            role_path: r.path.clone(),
-            role_id: r.id.clone(),
-            session_name: session.to_string(),
-        })
-    };
-    match (service, resource) {
-        ("iam", "root") => Ok(Principal::Root { account }),
-        ("iam", r) if r.starts_with("user/") => {
-            let u = dir
-                .find_user(&account, last)
-                .ok_or_else(|| anyhow::anyhow!("no user named {last} in account {account}"))?;
-            Ok(Principal::User {
-                account: account.clone(),
-                name: u.name.clone(),
-                path: u.path.clone(),
-                id: u.id.clone(),
-            })
-        }
-        ("iam", r) if r.starts_with("role/") => role(last, "simulated"),
-        ("sts", r) if r.starts_with("assumed-role/") => {
-            let mut it = r.splitn(3, '/').skip(1);
-            match (it.next(), it.next()) {
-                (Some(name), Some(session)) => role(name, session),
-                _ => bail!("'{text}' is not an assumed-role session ARN"),
-            }
-        }
-        _ => bail!("'{text}' is not a user, role, assumed-role session or root ARN"),
-    }
-}
-
-fn parse_context(pairs: &[String]) -> anyhow::Result<Context> {
-    let mut values: Vec<(String, Vec<String>)> = Vec::new();
-    for p in pairs {
-        let (k, v) = p
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("--context '{p}': expected KEY=VALUE"))?;
-        match values.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(k)) {
-            Some((_, vs)) => vs.push(v.to_string()),
-            None => values.push((k.to_string(), vec![v.to_string()])),
-        }
-    }
-    let mut ctx = Context::new();
-    for (k, vs) in values {
-        if vs.len() == 1 {
-            ctx.insert(&k, vs[0].as_str());
-        } else {
-            ctx.insert_multi(&k, vs.into_iter().map(ContextValue::String).collect());
-        }
-    }
-    Ok(ctx)
-}
-
-fn account_of_arn(arn: &str) -> &str {
-    arn.split(':').nth(4).unwrap_or("")
-}
-
 /// `ferrokms policy simulate`. Returns whether the request would be allowed.
 pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
     let live = open_live(&args.data)?;
     let principal = resolve_principal(&live.directory, &args.principal)?;
     let caller = ferrokms_server::auth::caller_for(&live.directory, &principal, &live.region, None);
-    let context = parse_context(&args.context)?;
-    let record = live
-        .kms
-        .simulate(&caller, &args.key, &args.action, context.clone())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    // A request that carries grant tokens is refused outright when one is
-    // invalid (InvalidGrantTokenException); otherwise each token's grant is
-    // explained (grants already count in the decision above).
-    let tokens: Vec<_> = args
-        .grant_token
-        .iter()
-        .map(|t| {
-            live.kms
-                .grant_token_report(t, &caller, &record.resource, &record.action, &context)
-        })
-        .collect();
-    if let Some(bad) = tokens.iter().find(|t| !t.valid) {
-        if args.json {
-            let v = json!({
-                "allowed": false,
-                "principal": caller.arn,
-                "action": record.action,
-                "resource": record.resource,
-                "error": "InvalidGrantTokenException",
-                "grant_tokens": tokens,
-            });
-            outln!("{}", serde_json::to_string_pretty(&v)?);
-        } else {
-            outln!(
-                "denied: {} {} on {}\n  InvalidGrantTokenException: {}",
-                caller.arn,
-                record.action,
-                record.resource,
-                bad.reasons.join("; ")
-            );
-        }
-        return Ok(false);
-    }
     let role_arn = principal.role_arn(live.region.partition());
-    // A statement that would allow the request but for its condition: say
-    // which condition failed and what the request lacks, rather than
-    // suggesting to name the principal (it is named already).
-    let condition_failures =
-        if record.allowed || matches!(record.reason, ferrokms_authz::Reason::ExplicitDeny(_)) {
-            Vec::new()
-        } else {
-            condition_failures(
-                &live,
-                &caller,
-                &record,
-                &context,
-                &args.context,
-                Given::CommandLine,
-            )?
-        };
-    let suggestions = if condition_failures.is_empty() {
-        suggest(
-            &record,
-            &caller.arn,
-            role_arn.as_deref(),
-            caller.account.as_str(),
-            account_of_arn(&record.resource),
-        )
-    } else {
-        condition_failures
-    };
-    let message = access_denied_message(&record, &caller.arn);
+    let answer = ferrokms_server::simulate::simulate(
+        &live.kms,
+        &live.region,
+        &caller,
+        role_arn,
+        &args.key,
+        &args.action,
+        &args.context,
+        &args.grant_token,
+    )?;
     if args.json {
-        let v = json!({
-            "allowed": record.allowed,
-            "principal": caller.arn,
-            "role_arn": role_arn,
-            "action": record.action,
-            "resource": record.resource,
-            "decision": record.decision,
-            "message": message,
-            "statements": deciding_statements(&record).0,
-            "matched_without_effect": deciding_statements(&record).1,
-            "suggestions": suggestions,
-            "grant_tokens": tokens,
-        });
-        outln!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&answer.to_json())?);
     } else {
-        outln!(
-            "{}: {} {} on {}",
-            if record.allowed { "allowed" } else { "denied" },
-            caller.arn,
-            record.action,
-            record.resource
-        );
-        if let Some(r) = &role_arn {
-            outln!("  (a session of {r})");
-        }
-        if record.allowed {
-            outln!("  decision: {}", record.decision);
-        }
-        if let Some(m) = &message {
-            outln!("  AccessDeniedException: {m}");
-        }
-        // Only what decided is "applied": on a denial, the Deny statements
-        // of an explicit deny, and nothing for an implicit one; Allow
-        // statements that matched without counting (an identity policy the
-        // key policy does not delegate to) are listed apart, so that they are
-        // not read as having taken part.
-        let (decided, inert) = deciding_statements(&record);
-        if decided.is_empty() {
-            outln!("  statements that applied: none");
-        } else {
-            outln!("  statements that applied:");
-            for s in &decided {
-                outln!("    {s}");
-            }
-        }
-        if !inert.is_empty() {
-            outln!("  statements that matched without deciding:");
-            for s in &inert {
-                outln!("    {s}");
-            }
-        }
-        for t in &tokens {
-            outln!(
-                "  grant token: grant {} on {} for {} ({}): {}",
-                t.grant_id.as_deref().unwrap_or("?"),
-                t.key_arn.as_deref().unwrap_or("?"),
-                t.grantee.as_deref().unwrap_or("?"),
-                t.operations.join(", "),
-                if t.applies {
-                    "applies"
-                } else {
-                    "does not apply"
-                }
-            );
-            for r in &t.reasons {
-                outln!("    - {r}");
-            }
-        }
-        if !suggestions.is_empty() {
-            outln!("  to allow it:");
-            for s in &suggestions {
-                outln!("    - {s}");
-            }
+        for line in answer.to_text() {
+            outln!("{line}");
         }
     }
-    Ok(record.allowed)
+    Ok(answer.allowed)
 }
-
-/// Condition keys a key sets for itself (not the request).
-const KEY_KEYS: &[&str] = &[
-    "kms:KeySpec",
-    "kms:CustomerMasterKeySpec",
-    "kms:KeyUsage",
-    "kms:CustomerMasterKeyUsage",
-    "kms:KeyOrigin",
-    "kms:MultiRegion",
-    "kms:MultiRegionKeyType",
-    "aws:ResourceAccount",
-    "aws:RequestedRegion",
-];
-
-/// Where a condition check's context values came from.
-#[derive(Clone, Copy)]
-enum Given {
-    /// `policy simulate --context`.
-    CommandLine,
-    /// An audit record (`policy explain`): only what [`record_context`]
-    /// rebuilds is known.
-    Record,
-}
-
-/// Condition keys (or prefixes) [`record_context`] rebuilds from an audit
-/// record: absent from the rebuilt context, the request did not carry them.
-const RECORDED_KEYS: &[&str] = &[
-    "kms:EncryptionContext:",
-    "kms:EncryptionContextKeys",
-    "kms:SigningAlgorithm",
-    "kms:MessageType",
-    "kms:EncryptionAlgorithm",
-    "kms:KeyAgreementAlgorithm",
-    "kms:MacAlgorithm",
-    "kms:DataKeyPairSpec",
-    "kms:GrantOperations",
-    "kms:GranteePrincipal",
-    "kms:RetiringPrincipal",
-    "aws:SourceIp",
-];
 
 /// The request's condition keys an audit record allows rebuilding, as
 /// `KEY=VALUE` (a key repeated for a multivalued one): its encryption
@@ -554,267 +312,19 @@ pub(crate) fn recorded_condition_failures(
     let caller = ferrokms_server::auth::caller_for(&live.directory, &principal, &live.region, None);
     let given = record_context(record);
     let context = parse_context(&given)?;
-    let failures = condition_failures(&live, &caller, decision, &context, &given, Given::Record)?;
+    let failures = condition_failures(
+        &live.kms,
+        &live.region,
+        &caller,
+        decision,
+        &context,
+        &given,
+        Given::Record,
+    )?;
     Ok((failures, given))
 }
 
-/// `policy` with statement `index`'s Condition replaced by `condition`
-/// (removed for `None`).
-fn with_condition(
-    policy: &Policy,
-    kind: PolicyKind,
-    index: usize,
-    condition: Option<Value>,
-) -> Option<Policy> {
-    let mut v: Value = serde_json::from_str(&policy.to_json_string()).ok()?;
-    let st = match v.get_mut("Statement")? {
-        Value::Array(sts) => sts.get_mut(index)?,
-        st if index == 0 => st,
-        _ => return None,
-    };
-    let o = st.as_object_mut()?;
-    match condition {
-        Some(c) => o.insert("Condition".into(), c),
-        None => o.remove("Condition"),
-    };
-    Policy::parse(&v.to_string(), &ParseOptions::for_kind(kind)).ok()
-}
-
-/// For a denied simulation: the Allow statements (key policy or the
-/// caller's identity side) that would allow the request if their condition
-/// held, each with the condition entries that fail and why: a value the
-/// request does not carry, a value that does not match, or something the
-/// principal or the key decides. Empty when no condition alone stands in
-/// the way.
-fn condition_failures(
-    live: &Live,
-    caller: &Caller,
-    record: &AuthzRecord,
-    context: &Context,
-    given: &[String],
-    from: Given,
-) -> anyhow::Result<Vec<String>> {
-    let key_policy = live
-        .kms
-        .key_policy_snapshot(caller, &record.resource)
-        .or_else(|_| {
-            let root = Caller::root(
-                AccountId::parse(account_of_arn(&record.resource))
-                    .map_err(|_| ferrokms_kms::KmsError::NotFound(record.resource.clone()))?,
-                live.region.clone(),
-            );
-            live.kms.key_policy_snapshot(&root, &record.resource)
-        })
-        .map(|(_, p)| p)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let facts = PrincipalFacts::of(caller);
-    let profile = &caller.profile;
-    // (label, kind, policy) of every policy that may hold the statement.
-    let mut policies: Vec<(Option<usize>, PolicyKind, &Policy)> =
-        vec![(None, PolicyKind::ResourceBased, &key_policy)];
-    for (i, p) in profile.policies.iter().enumerate() {
-        policies.push((Some(i), p.kind, &p.policy));
-    }
-    // Whether the request is allowed with `policy` in place of policy
-    // `which`.
-    let allowed_with = |which: Option<usize>, policy: Policy| -> anyhow::Result<bool> {
-        let (who, key) = match which {
-            None => (caller.clone(), Some(&policy)),
-            Some(i) => {
-                let mut policies = profile.policies.clone();
-                policies[i].policy = std::sync::Arc::new(policy.clone());
-                let who = Caller {
-                    profile: std::sync::Arc::new(CallerProfile {
-                        principal: profile.principal.clone(),
-                        policies,
-                        context: profile.context.clone(),
-                    }),
-                    ..caller.clone()
-                };
-                (who, None)
-            }
-        };
-        let rec = live
-            .kms
-            .simulate_with(&who, &record.resource, &record.action, context.clone(), key)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(rec.allowed)
-    };
-    let mut out = Vec::new();
-    for (which, kind, policy) in &policies {
-        for (index, st) in policy.statements().iter().enumerate() {
-            if st.effect() != ferrokms_policy::Effect::Allow {
-                continue;
-            }
-            let Some(condition) = st.condition() else {
-                continue;
-            };
-            let condition = serde_json::to_value(condition).unwrap_or(Value::Null);
-            let Some(without) = with_condition(policy, *kind, index, None) else {
-                continue;
-            };
-            if !allowed_with(*which, without)? {
-                continue;
-            }
-            let label = match which {
-                None => "key policy".to_string(),
-                Some(i) => profile.policies[*i].label.clone(),
-            };
-            let statement = AppliedStatement {
-                policy: label,
-                index,
-                sid: st.sid().map(str::to_string),
-                effect: "Allow".into(),
-            }
-            .describe();
-            // Each entry on its own: the ones that fail alone.
-            let mut reasons = Vec::new();
-            for (operator, entries) in condition.as_object().into_iter().flatten() {
-                for (key, values) in entries.as_object().into_iter().flatten() {
-                    let only = json!({operator.as_str(): {key.as_str(): values}});
-                    let Some(alone) = with_condition(policy, *kind, index, Some(only.clone()))
-                    else {
-                        continue;
-                    };
-                    if allowed_with(*which, alone)? {
-                        continue;
-                    }
-                    let first = match values {
-                        Value::Array(vs) => vs.first().cloned().unwrap_or(Value::Null),
-                        v => v.clone(),
-                    };
-                    let example = first
-                        .as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| first.to_string());
-                    let request_values: Vec<&str> = given
-                        .iter()
-                        .filter_map(|p| p.split_once('='))
-                        .filter(|(k, _)| k.eq_ignore_ascii_case(key))
-                        .map(|(_, v)| v)
-                        .collect();
-                    let why = if !request_values.is_empty() {
-                        format!(
-                            "the request's {key} is {}, which does not satisfy it",
-                            request_values.join(", ")
-                        )
-                    } else if facts.as_ref().is_some_and(|f| f.decides(key)) {
-                        format!(
-                            "{key} is decided by the principal, and {} does not meet it",
-                            caller.arn
-                        )
-                    } else if KEY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
-                        || key
-                            .get(..16)
-                            .is_some_and(|p| p.eq_ignore_ascii_case("aws:ResourceTag/"))
-                    {
-                        format!("{key} is decided by the key, which does not meet it")
-                    } else {
-                        match from {
-                            Given::CommandLine => format!(
-                                "the request carries no {key} (e.g. --context {key}={example})"
-                            ),
-                            Given::Record if RECORDED_KEYS.iter().any(|k| {
-                                key.get(..k.len()).is_some_and(|p| p.eq_ignore_ascii_case(k))
-                            }) =>
-                            {
-                                format!("the request carried no {key} (it needs e.g. {key}={example})")
-                            }
-                            Given::Record => format!(
-                                "the audit record does not keep {key}, so whether the request carried it is unknown; the condition needs e.g. {key}={example}"
-                            ),
-                        }
-                    };
-                    reasons.push(format!("{only}: {why}"));
-                }
-            }
-            if reasons.is_empty() {
-                reasons.push(format!("{condition}: its entries together fail"));
-            }
-            out.push(format!(
-                "{statement} allows {} to {} on {} but its condition fails: {}",
-                record.action,
-                caller.arn,
-                record.resource,
-                reasons.join("; ")
-            ));
-        }
-    }
-    Ok(out)
-}
-
 // ------------------------------------------------------------ key access
-
-/// Condition keys whose value the principal alone decides, the same in
-/// every request it makes: a condition on them holds or fails for the
-/// principal once and for all (besides the keys of its profile: principal
-/// tags, session facts).
-const PRINCIPAL_KEYS: &[&str] = &[
-    "aws:PrincipalArn",
-    "aws:PrincipalAccount",
-    "aws:PrincipalType",
-    "aws:userid",
-    "aws:username",
-    "aws:PrincipalIsAWSService",
-    "aws:PrincipalServiceName",
-    "kms:CallerAccount",
-];
-
-/// The principal's side of a request: who, and the condition keys it alone
-/// decides.
-struct PrincipalFacts {
-    principal: ferrokms_policy::RequestPrincipal,
-    context: Context,
-}
-
-impl PrincipalFacts {
-    fn of(caller: &Caller) -> Option<PrincipalFacts> {
-        let principal = caller.request_principal().ok()?;
-        let mut context = caller.profile.context.clone();
-        for (k, v) in principal.context_keys() {
-            if !context.contains(k) {
-                context.insert(k, v);
-            }
-        }
-        context.insert("kms:CallerAccount", caller.account.as_str());
-        Some(PrincipalFacts { principal, context })
-    }
-
-    fn decides(&self, key: &str) -> bool {
-        PRINCIPAL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
-            || key
-                .get(..17)
-                .is_some_and(|p| p.eq_ignore_ascii_case("aws:PrincipalTag/"))
-            || self.context.contains(key)
-    }
-
-    /// Whether `operator: {key: values}` holds for this principal, by the
-    /// policy engine (policy variables, `IfExists`, set operators
-    /// included).
-    fn holds(&self, version: Option<&Value>, operator: &str, key: &str, values: &Value) -> bool {
-        let mut doc = json!({"Statement": [{"Effect": "Allow", "Action": "kms:Encrypt",
-            "Resource": "*", "Condition": {operator: {key: values}}}]});
-        if let Some(v) = version {
-            doc["Version"] = v.clone();
-        }
-        let Ok(policy) = Policy::parse(
-            &doc.to_string(),
-            &ParseOptions::for_kind(PolicyKind::IdentityBased),
-        ) else {
-            return false;
-        };
-        let Ok(action) = ferrokms_policy::Action::parse("kms:Encrypt") else {
-            return false;
-        };
-        let request = ferrokms_policy::Request::new(self.principal.clone(), action, "*")
-            .with_context(self.context.clone());
-        let eval = ferrokms_policy::evaluate_policy(
-            &request,
-            ferrokms_policy::PolicyInput::new("probe", PolicyKind::IdentityBased, &policy),
-        );
-        eval.outcome == ferrokms_policy::PolicyOutcome::Allow
-    }
-}
 
 /// An Allow statement's condition, for one principal.
 enum Resolved {
@@ -1441,22 +951,5 @@ pub fn exit_with(r: anyhow::Result<bool>) -> ! {
 pub fn key_cmd(cmd: KeyCommand) -> anyhow::Result<()> {
     match cmd {
         KeyCommand::Access(args) => key_access_cmd(args),
-    }
-}
-
-/// The statements of a decision that decided it, and those that matched
-/// without deciding: an allow lists every statement that applied; an
-/// explicit deny its Deny statements; an implicit deny none (what matched
-/// did not suffice, and is the second list).
-fn deciding_statements(record: &ferrokms_kms::authz::AuthzRecord) -> (Vec<String>, Vec<String>) {
-    use ferrokms_authz::Reason;
-    match record.reason {
-        Reason::Allowed | Reason::AllowedByGrant => (record.statements.clone(), Vec::new()),
-        Reason::ExplicitDeny(_) => record
-            .statements
-            .iter()
-            .cloned()
-            .partition(|s| AppliedStatement::parse(s).is_some_and(|a| a.effect == "Deny")),
-        _ => (Vec::new(), record.statements.clone()),
     }
 }

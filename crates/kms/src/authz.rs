@@ -419,6 +419,54 @@ impl Kms {
         }
     }
 
+    /// Authorizes the reads an analysis of a key stands for (the server's
+    /// SimulateKeyRequest and ListKeyAccess: `GetKeyPolicy`, `ListGrants`),
+    /// each on the one authorization path as the operation of that name
+    /// would be, and returns the key's ARN. A key of another account is
+    /// refused before it is looked up (root included): the decision is
+    /// recorded as another account's resource, whatever that account holds.
+    ///
+    /// # Errors
+    ///
+    /// AccessDenied (recorded in the caller's trace), a malformed key id,
+    /// an unknown key of the caller's account.
+    pub fn authorize_key_reads(
+        &self,
+        caller: &Caller,
+        key: &str,
+        actions: &[&str],
+    ) -> Result<String, KmsError> {
+        let key_ref = crate::ids::KeyRef::parse(
+            key,
+            &caller.account,
+            &caller.region,
+            crate::ids::Accepts::KeyOrAlias,
+        )?;
+        let (account, arn) = match &key_ref {
+            crate::ids::KeyRef::Key(k) => (&k.account, k.arn()),
+            crate::ids::KeyRef::Alias(a) => (&a.account, a.arn()),
+        };
+        if *account != caller.account {
+            let action = ferrokms_textfast::concat(&["kms:", actions.first().unwrap_or(&"")]);
+            let verdict = ferrokms_authz::decide(caller, Question::identity(&action, &arn, account))?;
+            let (record, outcome) = verdict.conclude(None);
+            caller.record(record);
+            outcome.map_err(KmsError::AccessDenied)?;
+            return Err(KmsError::Internal(
+                "another account's key was not refused".into(),
+            ));
+        }
+        let mut context = Context::new();
+        if let crate::ids::KeyRef::Alias(a) = &key_ref {
+            context.insert("kms:RequestAlias", a.name.as_str());
+        }
+        let k = self.lookup(&key_ref)?;
+        for action in actions {
+            self.authorize_key(caller, &k, action, context.clone())?;
+        }
+        Ok(k.record.arn())
+    }
+
     /// The key a reference names (ARN and parsed policy), for analysis.
     pub fn key_policy_snapshot(
         &self,

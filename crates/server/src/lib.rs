@@ -4,6 +4,7 @@
 //! authentication -> model validation -> operation -> response, with every
 //! error mapped once, here, to AWS's shape and status.
 
+pub mod analysis_api;
 pub mod analyzer_api;
 pub mod audit;
 pub mod auth;
@@ -23,6 +24,7 @@ pub mod ops_http;
 pub(crate) mod pipeline;
 pub mod query;
 pub mod setup;
+pub mod simulate;
 pub mod sts_api;
 pub mod validate;
 pub mod xks;
@@ -179,8 +181,9 @@ async fn read_body(
 }
 
 /// Step 1 of the pipeline (`pipeline`): which protocol, which operation.
-/// A `TrentService.` target is KMS's JSON protocol, a CloudTrail target
-/// CloudTrail's (`cloudtrail_api`); no target and a form
+/// A `TrentService.` target is KMS's JSON protocol, a `FerrokmsService.`
+/// target ferrokms's analysis operations (`analysis_api`), a CloudTrail
+/// target CloudTrail's (`cloudtrail_api`); no target and a form
 /// body (or an `Action=` query) is the query protocol of IAM and STS; no
 /// target and a request signed for `access-analyzer` (or, unsigned, on one
 /// of its paths) is Access Analyzer's REST-JSON protocol.
@@ -193,6 +196,10 @@ async fn serve_request(app: &Arc<App>, req: pipeline::Inbound<'_>, request_num: 
     if let Some(op) = target.strip_prefix(TARGET_PREFIX) {
         let kms = kms_api::KmsRequest::new(op, request_num);
         return pipeline::serve(app, req, kms).await;
+    }
+    if let Some(op) = target.strip_prefix(analysis_api::TARGET_PREFIX) {
+        let analysis = analysis_api::AnalysisRequest::new(op);
+        return pipeline::serve(app, req, analysis).await;
     }
     if let Some(op) = target.strip_prefix(cloudtrail_api::TARGET_PREFIX) {
         let trail = cloudtrail_api::TrailRequest::new(op);

@@ -1,6 +1,6 @@
 // The AWS-shaped APIs the console calls, each request signed by sigv4.js:
 // KMS and CloudTrail (JSON 1.1, `X-Amz-Target: TrentService.Op`,
-// `...CloudTrail_20131101.LookupEvents`), IAM and STS (query
+// `FerrokmsService.Op`, `...CloudTrail_20131101.LookupEvents`), IAM and STS (query
 // protocol, XML answers) and Access Analyzer (REST JSON). No call has any
 // privilege of its own: the server treats it as it treats the aws CLI.
 
@@ -53,6 +53,15 @@ export class Session {
   /** A KMS operation: `kms("ListKeys", {Limit: 100})`. */
   async kms(op, params = {}) {
     return this.json("kms", `TrentService.${op}`, params);
+  }
+
+  /**
+   * One of ferrokms's analysis operations on the KMS endpoint (signing
+   * name `kms`, `X-Amz-Target: FerrokmsService.Op`): SimulateKeyRequest,
+   * ListKeyAccess (docs/analysis.md).
+   */
+  async ferrokms(op, params = {}) {
+    return this.json("kms", `FerrokmsService.${op}`, params);
   }
 
   /**

@@ -356,20 +356,18 @@ export async function renderKey(app, view, ref, current) {
 
   // The key policy.
   view.append(h("h2", {}, "Key policy"));
-  let policyText = null;
   if (policy.ok) {
     const ed = await policyEditor(app, id, policy.ok.Policy || "{}");
-    policyText = ed.text;
     view.append(ed.section);
   } else view.append(h("p", { class: "error" }, policy.error));
 
-  // Live simulation against the key policy (IAM's policy simulator).
+  // Live simulation on the key (the server's engine: policy simulate's).
   view.append(h("h2", { id: "simulate-title" }, "Simulate a request"));
-  view.append(simulator(app, meta, () => (policyText ? policyText() : policy.ok ? policy.ok.Policy : null), current));
+  view.append(simulator(app, meta, current));
 
   // Who can use this key: the access map.
   view.append(h("h2", { id: "access-title" }, "Who can use this key"));
-  view.append(accessMap(app, meta, policy.ok ? policy.ok.Policy : null, current));
+  view.append(accessMap(app, meta, current));
 
   // The key's audit records (CloudTrail LookupEvents).
   view.append(h("h2", { id: "history-title" }, "History"));
@@ -671,33 +669,32 @@ const SIM_ACTIONS = [
   "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:CreateGrant", "kms:ListGrants",
   "kms:EnableKey", "kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:TagResource",
 ];
-/** Context keys whose values are not strings (IAM's ContextKeyType). */
-const CONTEXT_TYPES = {
-  "aws:sourceip": "ip", "aws:securetransport": "boolean", "aws:multifactorauthpresent": "boolean",
-  "kms:grantisforawsresource": "boolean", "aws:currenttime": "date", "aws:epochtime": "numeric",
-};
 const OTHER = "Other principal (ARN)…";
 
+/** Non-empty trimmed lines of a text area. */
+function lines(text) {
+  return text.split("\n").map((l) => l.trim()).filter((l) => l);
+}
+
 /**
- * Simulates one request on this key with IAM's policy simulator, the key
- * policy (as it is in the editor) passed as the resource policy: a user
- * or role of the account (SimulatePrincipalPolicy: its own policies), or
- * any other principal by ARN, a role session or another account's root
- * (SimulateCustomPolicy: an identity policy allowing the action stands for
- * the policies the caller's account would need, so the answer is the key
- * policy's part).
+ * Simulates one request on this key with the server's own engine
+ * (FerrokmsService.SimulateKeyRequest: the answer of `ferrokms policy
+ * simulate`, in its words): a user of the account, a role (as a session of
+ * it), or any principal by ARN or account id (a role session, another
+ * account's root or user), an action, context values and grant tokens.
  */
-function simulator(app, meta, policyText, current) {
+function simulator(app, meta, current) {
   const s = app.session;
   const who = field("Principal", { tag: "select", name: "sim-principal" });
-  const other = field("Principal ARN", { name: "sim-arn", spellcheck: "false", placeholder: "arn:aws:iam::444455556666:root" }, "(a role session, another account's root…)");
+  const other = field("Principal ARN", { name: "sim-arn", spellcheck: "false", placeholder: "arn:aws:iam::444455556666:root" }, "(a role session, another account's root or user, an account id…)");
   other.wrap.hidden = true;
   const action = selectField("Action", SIM_ACTIONS, "kms:Encrypt");
-  const ctx = field("Context values", { tag: "textarea", name: "sim-context", rows: 3, spellcheck: "false", placeholder: "kms:EncryptionContext:app=demo" }, "(one KEY=VALUE a line)");
+  const ctx = field("Context values", { tag: "textarea", name: "sim-context", rows: 3, spellcheck: "false", placeholder: "kms:EncryptionContext:app=demo" }, "(one KEY=VALUE a line; repeat a key for several values)");
+  const tokens = field("Grant tokens", { tag: "textarea", name: "sim-tokens", rows: 2, spellcheck: "false" }, "(one a line, as the request would carry them)");
   const err = errorBox();
   const button = h("button", { type: "submit" }, "Simulate");
   const result = h("div", { class: "sim-result", "aria-live": "polite" });
-  const form = h("form", { class: "inline simulate", "aria-label": "Simulate a request" }, who.wrap, other.wrap, action.wrap, ctx.wrap, button);
+  const form = h("form", { class: "inline simulate", "aria-label": "Simulate a request" }, who.wrap, other.wrap, action.wrap, ctx.wrap, tokens.wrap, button);
   who.input.append(h("option", { value: "" }, "Loading principals…"));
   who.input.addEventListener("change", () => {
     other.wrap.hidden = who.input.value !== OTHER;
@@ -712,7 +709,8 @@ function simulator(app, meta, policyText, current) {
     if (!current()) return;
     who.input.textContent = "";
     const arns = (r, tag) => (r.ok ? [...r.ok.querySelectorAll(`${tag} > member > Arn`)].map((n) => n.textContent) : []);
-    for (const a of [...arns(users, "Users"), ...arns(roles, "Roles")]) who.input.append(h("option", { value: a }, a));
+    for (const a of arns(users, "Users")) who.input.append(h("option", { value: a }, a));
+    for (const a of arns(roles, "Roles")) who.input.append(h("option", { value: a }, `${a} (as a session)`));
     who.input.append(h("option", { value: OTHER }, OTHER));
     if (users.error && roles.error) {
       who.input.value = OTHER;
@@ -723,37 +721,25 @@ function simulator(app, meta, policyText, current) {
     ev.preventDefault();
     busy(button, err, async () => {
       result.textContent = "";
-      const params = { "ActionNames.member.1": action.input.value, "ResourceArns.member.1": meta.Arn };
-      const text = policyText();
-      if (text) params.ResourcePolicy = text;
-      let n = 0;
-      for (const line of ctx.input.value.split("\n")) {
-        const i = line.indexOf("=");
-        if (i <= 0) continue;
-        const key = line.slice(0, i).trim();
-        const pre = `ContextEntries.member.${++n}`;
-        params[`${pre}.ContextKeyName`] = key;
-        params[`${pre}.ContextKeyValues.member.1`] = line.slice(i + 1).trim();
-        params[`${pre}.ContextKeyType`] = CONTEXT_TYPES[key.toLowerCase()] || "string";
-      }
       let principal = who.input.value;
-      let doc;
-      if (principal === OTHER || !principal) {
-        principal = other.input.value.trim();
-        params.CallerArn = principal;
-        params["PolicyInputList.member.1"] = JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: action.input.value, Resource: "*" }] });
-        doc = await s.query("iam", "SimulateCustomPolicy", params);
-      } else {
-        params.PolicySourceArn = principal;
-        if (principal.includes(":user/")) params.CallerArn = principal;
-        doc = await s.query("iam", "SimulatePrincipalPolicy", params);
+      if (principal === OTHER || !principal) principal = other.input.value.trim();
+      const params = { KeyId: meta.Arn, Principal: principal, Action: action.input.value };
+      const context = [];
+      for (const line of lines(ctx.input.value)) {
+        const i = line.indexOf("=");
+        if (i <= 0) throw new Error(`Context value "${line}": expected KEY=VALUE`);
+        context.push({ Key: line.slice(0, i).trim(), Value: line.slice(i + 1).trim() });
       }
-      result.append(simulationResult(doc, principal, action.input.value, meta.Arn));
+      if (context.length) params.Context = context;
+      const grantTokens = lines(tokens.input.value);
+      if (grantTokens.length) params.GrantTokens = grantTokens;
+      const answer = await s.ferrokms("SimulateKeyRequest", params);
+      if (current()) result.append(simulationResult(answer));
     });
   });
   const open = h("details", { class: "simulator" },
     h("summary", {}, "Open the simulator"),
-    h("p", { class: "muted" }, "The decision IAM's policy simulator reaches for this key with the key policy as it is in the editor above (saved or not). Another account's principal is simulated as if its own account allowed the action: the answer is the key policy's part."),
+    h("p", { class: "muted" }, "The decision the server's authorization would take for this request on the key as it is saved — key policy, delegation, identity policies, boundary, grants and grant tokens — and, for a denial, what would allow it: the answer and the words of ferrokms policy simulate. Another account's principal is simulated as if its own account allowed everything: the answer is the key's part."),
     form, err, result);
   open.addEventListener("toggle", () => {
     if (open.open) listPrincipals();
@@ -761,89 +747,79 @@ function simulator(app, meta, policyText, current) {
   return h("section", { "aria-labelledby": "simulate-title", class: "simulate" }, open);
 }
 
-function simulationResult(doc, principal, action, keyArn) {
-  const r = doc.querySelector("EvaluationResults > member");
-  if (!r) return h("p", { class: "error" }, "The simulator gave no result.");
-  const get = (el, tag) => el.querySelector(`:scope > ${tag}`)?.textContent || "";
-  const decision = get(r, "EvalDecision");
-  const matched = [...r.querySelectorAll(":scope > MatchedStatements > member")].map((m) => {
-    const pos = (t) => `${m.querySelector(`${t} > Line`)?.textContent || "?"}:${m.querySelector(`${t} > Column`)?.textContent || "?"}`;
-    return `${get(m, "SourcePolicyType")} policy ${get(m, "SourcePolicyId")}, lines ${pos("StartPosition")}–${pos("EndPosition")}`;
-  });
-  const missing = [...r.querySelectorAll(":scope > MissingContextValues > member")].map((m) => m.textContent);
-  const details = [...r.querySelectorAll(":scope > EvalDecisionDetails > entry")].map((e) => [get(e, "key"), get(e, "value")]);
-  const allowed = decision === "allowed";
-  const fixes = [];
-  if (!allowed) {
-    const bad = details.filter(([, v]) => v !== "allowed").map(([k]) => k);
-    if (decision === "explicitDeny") {
-      fixes.push(`A Deny statement that matches ${action} for ${principal} on ${keyArn} decides it: remove or narrow it (an explicit deny wins over every allow).`);
-    } else {
-      if (bad.some((k) => /resource/i.test(k)) || !details.length) fixes.push(`Name ${principal} (or its account) in a key policy statement allowing ${action}.`);
-      if (bad.some((k) => /iam/i.test(k))) fixes.push(`Attach an identity-based policy allowing ${action} on ${keyArn} to ${principal}, with the key policy delegating to its account.`);
-    }
-  }
+/** A list under a heading, or nothing for an empty list. */
+function listed(title, items, cls) {
+  return items.length ? [h("h3", {}, title), h("ul", { class: cls }, items.map((i) => h("li", {}, i)))] : null;
+}
+
+/** SimulateKeyRequest's answer, laid out as `ferrokms policy simulate` prints it. */
+function simulationResult(a) {
+  const allowed = a.allowed === true;
+  const decision = a.error ? a.error : allowed ? a.decision : a.message ? "denied" : "denied";
+  const tokens = (a.grant_tokens || []).map((t) => h("li", { class: "sim-token" },
+    `grant token: grant ${t.grant_id || "?"} on ${t.key_arn || "?"} for ${t.grantee || "?"} (${(t.operations || []).join(", ")}): ${t.applies ? "applies" : "does not apply"}`,
+    t.reasons && t.reasons.length ? h("ul", {}, t.reasons.map((r) => h("li", {}, r))) : null));
   return h("div", { class: `sim-outcome ${allowed ? "sim-allowed" : "sim-denied"}`, "data-decision": decision },
-    h("p", { class: "sim-decision" }, h("strong", {}, allowed ? "Allowed" : "Denied"), ` — ${decision}: ${principal} → ${action} on ${keyArn}`),
-    details.length ? h("ul", { class: "sim-details" }, details.map(([k, v]) => h("li", {}, `${k}: ${v}`))) : null,
-    matched.length ? [h("h3", {}, "Statements that decided it"), h("ul", { class: "sim-matched" }, matched.map((m) => h("li", {}, m)))] : h("p", { class: "muted" }, "No statement matched."),
-    missing.length ? h("p", { class: "muted" }, `Context keys the policies read that were not given: ${missing.join(", ")}`) : null,
-    fixes.length ? [h("h3", {}, "What would allow it"), h("ul", { class: "sim-fixes" }, fixes.map((f) => h("li", {}, f)))] : null);
+    h("p", { class: "sim-decision" }, h("strong", {}, allowed ? "allowed" : "denied"), `: ${a.principal} ${a.action} on ${a.resource}`),
+    a.role_arn ? h("p", { class: "muted sim-role" }, `(a session of ${a.role_arn})`) : null,
+    allowed ? h("p", { class: "sim-decision-text" }, `decision: ${a.decision}`) : null,
+    a.message ? h("p", { class: "sim-message" }, h("code", {}, `AccessDeniedException: ${a.message}`)) : null,
+    a.error ? h("p", { class: "sim-message" }, h("code", {}, `${a.error}`)) : null,
+    a.error ? null : (a.statements || []).length
+      ? listed("Statements that applied", a.statements, "sim-matched")
+      : h("p", { class: "muted sim-matched" }, "statements that applied: none"),
+    listed("Statements that matched without deciding", a.matched_without_effect || [], "sim-inert"),
+    tokens.length ? [h("h3", {}, "Grant tokens"), h("ul", { class: "sim-tokens" }, tokens)] : null,
+    listed("To allow it", a.suggestions || [], "sim-fixes"));
 }
 
 // --- who can use this key ---------------------------------------------------------
 
 /** The actions of the access map's columns. */
 const MAP_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:Sign", "kms:DescribeKey", "kms:CreateGrant", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"];
-/** At most this many principals are simulated (one call each). */
-const MAP_MAX_PRINCIPALS = 60;
-const MAP_CONCURRENCY = 4;
 const PATHS = {
   "key policy": { cls: "path-key", color: "#1f5fa8" },
   "delegation + identity policy": { cls: "path-iam", color: "#2e7d32" },
   grant: { cls: "path-grant", color: "#c2570c" },
 };
-
-/** Query parameters of a list: `list("ActionNames", [...])`. */
-function members(name, values) {
-  const out = {};
-  values.forEach((v, i) => {
-    out[`${name}.member.${i + 1}`] = v;
-  });
-  return out;
-}
+/** The path of a listing entry as the map colours it ("grant ID" is a grant). */
+const pathKind = (p) => (p.startsWith("grant") ? "grant" : p);
 
 /**
- * The access map: for the account's users and roles (SimulatePrincipalPolicy
- * with the saved key policy as ResourcePolicy) and the principals of other
- * accounts the key policy names (SimulateCustomPolicy, their own account's
- * policies taken as allowing: the key policy's part), which of the actions
- * each may use and by which path — the key policy naming it, the key
- * policy's delegation to its account and an identity policy, or a grant
- * (ListGrants). Built from what the signed-in user may read: it needs
- * iam:ListUsers, iam:ListRoles, iam:Simulate*Policy, kms:GetKeyPolicy and
- * kms:ListGrants, and shows only what those answer.
+ * The access map: the server's exact listing of who can use the key
+ * (FerrokmsService.ListKeyAccess, `ferrokms key access --exact`): per class
+ * of principals (a user, the sessions of a role, any principal of an
+ * account...), the actions it may use and by which path — the key policy,
+ * the key policy's delegation and an identity policy, or a grant —
+ * unconditionally or only for requests carrying some context (with an
+ * example). It needs kms:GetKeyPolicy, kms:ListGrants and
+ * iam:GetAccountAuthorizationDetails.
  */
-function accessMap(app, meta, keyPolicy, current) {
+function accessMap(app, meta, current) {
   const s = app.session;
   const err = errorBox();
   const status = h("p", { class: "muted map-status", "aria-live": "polite", "data-map": "idle" });
   const out = h("div", { class: "access-map" });
   const open = h("details", { class: "map" },
     h("summary", {}, "Show who can use this key"),
-    h("p", { class: "muted" }, "Each of the account's users and roles, and each principal of another account the key policy names, simulated for each action with the saved key policy (IAM's policy simulator), plus the key's grants: the path that allows it. Another account's principals are shown as the key policy lets them in (their own account must allow it too)."),
+    h("p", { class: "muted" }, "Every class of principals that can use the key as it is saved, by path (key policy, the key policy's delegation and an identity policy, a grant), from the server's whole-space analysis (ferrokms key access --exact). Conditional access is marked, with a request context that gets it. Other accounts' own policies are not read: their principals are shown as the key lets them in (their account must allow it too)."),
     status, out, err);
   let built = false;
   open.addEventListener("toggle", () => {
     if (!open.open || built) return;
     built = true;
     status.dataset.map = "loading";
-    status.textContent = "Simulating…";
-    buildMap(s, meta, keyPolicy, current).then((m) => {
+    status.textContent = "Analysing…";
+    buildMap(s, meta).then((m) => {
       if (!current()) return;
-      out.append(accessTable(m), accessPicture(m));
+      if (m.unknown) {
+        status.dataset.map = "unknown";
+        status.textContent = `The analysis cannot decide this key: ${m.unknown}`;
+        return;
+      }
+      out.append(accessTable(m), accessPicture(m), accessListing(m));
       status.dataset.map = "done";
-      status.textContent = `${m.rows.length} principal${m.rows.length === 1 ? "" : "s"} × ${MAP_ACTIONS.length} actions${m.truncated ? ` (the first ${MAP_MAX_PRINCIPALS} only)` : ""}${m.notes.length ? `; ${m.notes.join("; ")}` : ""}.`;
+      status.textContent = `${m.rows.length} class${m.rows.length === 1 ? "" : "es"} of principals, ${m.entries.length} path${m.entries.length === 1 ? "" : "s"}; the table shows ${MAP_ACTIONS.length} actions, the list below every action.`;
     }, (e) => {
       status.dataset.map = "failed";
       status.textContent = "The access map is unavailable.";
@@ -853,97 +829,38 @@ function accessMap(app, meta, keyPolicy, current) {
   return h("section", { "aria-labelledby": "access-title", class: "access" }, open);
 }
 
-async function buildMap(s, meta, keyPolicy, current) {
-  const notes = [];
-  const [users, roles, grants] = await Promise.all([
-    maybe(s.query("iam", "ListUsers", { MaxItems: "1000" })),
-    maybe(s.query("iam", "ListRoles", { MaxItems: "1000" })),
-    maybe(allPages(s, "ListGrants", { KeyId: meta.KeyId, Limit: 100 }, "Grants")),
-  ]);
-  const arns = (r, tag) => (r.ok ? [...r.ok.querySelectorAll(`${tag} > member > Arn`)].map((n) => n.textContent) : []);
-  if (users.error) notes.push(`users not listed (${users.error.split(":")[0]})`);
-  if (roles.error) notes.push(`roles not listed (${roles.error.split(":")[0]})`);
-  if (grants.error) notes.push(`grants not listed (${grants.error.split(":")[0]})`);
-  const account = meta.Arn.split(":")[4];
-  const principals = [...arns(users, "Users"), ...arns(roles, "Roles")].map((a) => ({ arn: a, own: true }));
-  // Principals of other accounts the key policy names.
-  let doc = null;
-  try {
-    doc = keyPolicy ? JSON.parse(keyPolicy) : null;
-  } catch {
-    doc = null;
-  }
-  const named = new Set();
-  const stmts = doc ? (Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement]) : [];
-  for (const st of stmts) {
-    if (!st || st.Effect !== "Allow" || !st.Principal) continue;
-    const aws = st.Principal === "*" ? ["*"] : [].concat(st.Principal.AWS || []);
-    for (const p of aws) {
-      const arn = p === "*" ? "*" : /^\d{12}$/.test(p) ? `arn:aws:iam::${p}:root` : p;
-      if (arn !== "*" && arn.split(":")[4] === account) continue;
-      named.add(arn);
-    }
-  }
-  for (const a of named) principals.push({ arn: a, own: false });
-  const truncated = principals.length > MAP_MAX_PRINCIPALS;
-  const chosen = principals.slice(0, MAP_MAX_PRINCIPALS);
-  const rows = chosen.map((p) => ({ ...p, cells: {} }));
-  const jobs = rows.map((row) => async () => {
-    if (!current()) return;
-    const params = { ...members("ActionNames", MAP_ACTIONS), "ResourceArns.member.1": meta.Arn };
-    if (keyPolicy) params.ResourcePolicy = keyPolicy;
-    let res;
-    try {
-      if (row.own) {
-        params.PolicySourceArn = row.arn;
-        if (row.arn.includes(":user/")) params.CallerArn = row.arn;
-        res = await s.query("iam", "SimulatePrincipalPolicy", params);
-      } else {
-        // "*" is simulated as a principal of an account the server does not know.
-        params.CallerArn = row.arn === "*" ? "arn:aws:iam::999999999999:root" : row.arn;
-        params["PolicyInputList.member.1"] = JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "kms:*", Resource: "*" }] });
-        res = await s.query("iam", "SimulateCustomPolicy", params);
-      }
-    } catch (e) {
-      row.error = e instanceof AwsError ? e.code : String(e.message || e);
-      return;
-    }
-    for (const r of res.querySelectorAll("EvaluationResults > member")) {
-      const action = r.querySelector(":scope > EvalActionName")?.textContent || "";
-      if (r.querySelector(":scope > EvalDecision")?.textContent !== "allowed") continue;
-      const types = [...r.querySelectorAll(":scope > MatchedStatements > member > SourcePolicyType")].map((t) => t.textContent);
-      row.cells[action] = row.own && types.some((t) => t !== "resource") ? "delegation + identity policy" : "key policy";
-    }
-  });
-  await new Promise((resolve) => {
-    let next = 0;
-    let running = 0;
-    const pump = () => {
-      if (next >= jobs.length && running === 0) return resolve();
-      while (running < MAP_CONCURRENCY && next < jobs.length) {
-        const job = jobs[next++];
-        running++;
-        job().finally(() => {
-          running--;
-          pump();
-        });
-      }
-    };
-    pump();
-  });
-  // Grants: the grantee may use the operations the grant names.
-  for (const g of grants.ok || []) {
-    let row = rows.find((r) => r.arn === g.GranteePrincipal);
+async function buildMap(s, meta) {
+  const answer = await s.ferrokms("ListKeyAccess", { KeyId: meta.Arn });
+  if (!answer.exact) return { unknown: answer.unknown || "unknown", rows: [], entries: [] };
+  const entries = answer.access || [];
+  const rows = [];
+  for (const e of entries) {
+    let row = rows.find((r) => r.arn === e.principal);
     if (!row) {
-      row = { arn: g.GranteePrincipal, own: false, cells: {} };
+      row = { arn: e.principal, example: e.example, external: e.external, cells: {} };
       rows.push(row);
     }
-    for (const op of g.Operations || []) {
-      const action = `kms:${op}`;
-      if (MAP_ACTIONS.includes(action) && !row.cells[action]) row.cells[action] = "grant";
+    for (const a of e.actions) {
+      const action = a.startsWith("kms:") ? a : `kms:${a}`;
+      const have = row.cells[action];
+      // An unconditional path before a conditional one; the listing's
+      // order (key policy, delegation, grant) among equals.
+      if (!have || (have.conditional && !e.conditional)) row.cells[action] = { path: e.path, kind: pathKind(e.path), conditional: e.conditional, context: e.exampleContext || [] };
     }
   }
-  return { rows, truncated, notes };
+  return { rows, entries };
+}
+
+function contextText(ctx) {
+  return ctx.length ? ctx.map((c) => `${c.key}=${c.value}`).join(" ") : "(no condition keys)";
+}
+
+/** Every entry of the listing, as `key access --exact` prints it. */
+function accessListing(m) {
+  return h("div", { class: "access-listing" }, h("h3", {}, "Every path"),
+    h("ul", {}, m.entries.map((e) => h("li", { "data-principal": e.principal, "data-path": e.path, "data-conditional": String(e.conditional) },
+      h("strong", {}, e.principal), e.external ? " (external)" : "", `: ${e.conditional ? "conditional, " : ""}${e.path}: ${e.actions.join(", ")}`,
+      e.conditional ? h("div", { class: "muted example" }, `e.g. ${e.example} with ${contextText(e.exampleContext || [])}`) : null))));
 }
 
 function accessTable(m) {
@@ -952,10 +869,12 @@ function accessTable(m) {
       h("th", { scope: "col" }, "Principal"),
       MAP_ACTIONS.map((a) => h("th", { scope: "col" }, a.replace("kms:", ""))))),
     h("tbody", {}, m.rows.map((r) => h("tr", { "data-principal": r.arn },
-      h("th", { scope: "row", class: "principal" }, r.arn, r.error ? h("span", { class: "error" }, ` (${r.error})`) : null),
+      h("th", { scope: "row", class: "principal" }, r.arn, r.external ? h("span", { class: "muted" }, " (external)") : null),
       MAP_ACTIONS.map((a) => {
-        const path = r.cells[a];
-        return h("td", { class: path ? `cell ${PATHS[path].cls}` : "cell none", "data-action": a }, path || "—");
+        const c = r.cells[a];
+        if (!c) return h("td", { class: "cell none", "data-action": a }, "—");
+        return h("td", { class: `cell ${PATHS[c.kind].cls}${c.conditional ? " conditional" : ""}`, "data-action": a, "data-path": c.path, "data-conditional": String(c.conditional), title: c.conditional ? `only with ${contextText(c.context)}` : "" },
+          c.conditional ? [`${c.kind} (conditional)`, h("span", { class: "example" }, ` e.g. ${contextText(c.context)}`)] : c.kind);
       }))))));
 }
 
@@ -978,16 +897,20 @@ function accessPicture(m) {
   const aY = (j) => 40 + j * rowH + (Math.max(0, m.rows.length - MAP_ACTIONS.length) * rowH) / 2;
   const lines = [];
   m.rows.forEach((r, i) => MAP_ACTIONS.forEach((a, j) => {
-    const path = r.cells[a];
-    if (!path) return;
+    const c = r.cells[a];
+    if (!c) return;
     lines.push(svg("path", {
       d: `M${left} ${pY(i)} C${(left + right) / 2} ${pY(i)}, ${(left + right) / 2} ${aY(j)}, ${right} ${aY(j)}`,
-      fill: "none", stroke: PATHS[path].color, "stroke-width": 2, "stroke-opacity": 0.75, class: `edge ${PATHS[path].cls}`,
-    }, svg("title", {}, `${r.arn} → ${a}: ${path}`)));
+      fill: "none", stroke: PATHS[c.kind].color, "stroke-width": 2, "stroke-opacity": 0.75,
+      "stroke-dasharray": c.conditional ? "6 4" : "none", class: `edge ${PATHS[c.kind].cls}${c.conditional ? " conditional" : ""}`,
+    }, svg("title", {}, `${r.arn} → ${a}: ${c.path}${c.conditional ? ` (conditional, e.g. ${contextText(c.context)})` : ""}`)));
   }));
-  const legend = Object.entries(PATHS).map(([name, p], k) => svg("g", { transform: `translate(${10 + k * 230}, 14)` },
+  const legend = Object.entries(PATHS).map(([name, p], k) => svg("g", { transform: `translate(${10 + k * 200}, 14)` },
     svg("line", { x1: 0, y1: 0, x2: 24, y2: 0, stroke: p.color, "stroke-width": 3 }),
     svg("text", { x: 30, y: 4, "font-size": 12 }, name)));
+  legend.push(svg("g", { transform: "translate(610, 14)" },
+    svg("line", { x1: 0, y1: 0, x2: 24, y2: 0, stroke: "#444", "stroke-width": 3, "stroke-dasharray": "6 4" }),
+    svg("text", { x: 30, y: 4, "font-size": 12 }, "conditional")));
   const pic = svg("svg", {
     viewBox: `0 0 820 ${height}`, width: "100%", role: "img",
     "aria-label": `Who can use this key: ${lines.length} paths from ${m.rows.length} principals to ${MAP_ACTIONS.length} actions`,
