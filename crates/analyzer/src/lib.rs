@@ -16,6 +16,7 @@
 pub mod analyzers;
 pub mod catalog;
 pub mod checks;
+pub mod keyset;
 pub mod routes;
 pub mod span;
 pub mod validate;
