@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PG_URL, clean_env, expect_error, make_client
+from conftest import PG_URL, clean_env, expect_error, make_client, raw_request
 from policies import allow
 
 SERVER = "dev"
@@ -180,6 +180,19 @@ def key_policy(account, *extra):
             ],
         }
     )
+
+
+def cli_simulate(s, principal, action, key, context=()):
+    """`ferrokms policy simulate --json` on server `s`'s data dir."""
+    args = [str(s.bin), "policy", "simulate", "--data-dir", str(s.data_dir)]
+    if s.store_url:
+        args += ["--store", s.store_url]
+    args += ["--principal", principal, "--action", action, "--key", key, "--json"]
+    for c in context:
+        args += ["--context", c]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert p.returncode in (0, 1), p.stderr
+    return json.loads(p.stdout)
 
 
 def browser(env, tmp_path, shots, mode="full"):
@@ -406,12 +419,15 @@ def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_
         allow("kms:*"),
         allow("cloudtrail:LookupEvents"),
         allow("access-analyzer:ValidatePolicy"),
-        # The simulator: the account's users and roles, and IAM's simulation.
-        allow(["iam:ListUsers", "iam:ListRoles", "iam:SimulatePrincipalPolicy", "iam:SimulateCustomPolicy"]),
+        # The simulator (the account's users and roles; the simulation) and
+        # the access map (the account's authorization details).
+        allow(["iam:ListUsers", "iam:ListRoles", "iam:SimulatePrincipalPolicy", "iam:SimulateCustomPolicy",
+               "iam:GetAccountAuthorizationDetails"]),
     )
-    # For the access map: a user the key policy names, another account's
-    # root it names, and a grantee.
+    # For the access map: a user the key policy names, one it names under a
+    # condition, another account's root it names, and a grantee.
     direct = acct.user()
+    cond = acct.user()
     grantee = acct.user()
     other_root = f"arn:aws:iam::{fresh_account()}:root"
     key = acct.kms.create_key(
@@ -420,6 +436,8 @@ def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_
             acct.id,
             {"Sid": "Direct", "Effect": "Allow", "Principal": {"AWS": direct.arn}, "Action": ["kms:Decrypt", "kms:DescribeKey"], "Resource": "*"},
             {"Sid": "Other", "Effect": "Allow", "Principal": {"AWS": other_root}, "Action": "kms:Decrypt", "Resource": "*"},
+            {"Sid": "Conditional", "Effect": "Allow", "Principal": {"AWS": cond.arn}, "Action": "kms:Encrypt", "Resource": "*",
+             "Condition": {"StringEquals": {"kms:EncryptionContext:app": "demo"}}},
         ),
     )["KeyMetadata"]
     acct.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=grantee.arn, Operations=["Encrypt", "Decrypt"])
@@ -448,7 +466,8 @@ def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_
         CONSOLE_USER=json.dumps({"accessKeyId": user.creds["AccessKeyId"], "secretAccessKey": user.creds["SecretAccessKey"]}),
         CONSOLE_KEY=json.dumps({"keyId": key["KeyId"]}),
         CONSOLE_SIM=json.dumps(
-            {"denied": stranger.arn, "deniedName": stranger.name, "allowed": user.arn, "other": f"arn:aws:iam::{fresh_account()}:root"}
+            {"denied": stranger.arn, "deniedName": stranger.name, "allowed": user.arn, "granted": grantee.arn,
+             "conditional": cond.arn, "other": f"arn:aws:iam::{fresh_account()}:root"}
         ),
     )
     out = browser(env, tmp_path, shots, mode="history")
@@ -474,45 +493,68 @@ def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_
     assert any(stranger.arn in f for f in d["fixes"]), d
     assert out["historyFitsNarrow"] is True, out
 
-    # Live simulation (IAM's simulator with the key policy): the user with
-    # no policy is denied, the user allowed kms:* is allowed by its identity
-    # policy through the key policy's delegation; another account's root is
-    # not named by the key policy.
-    iam = make_client(s.endpoint, acct.id, "x", service="iam")
-    for who, got in [(stranger.arn, out["simDenied"]), (user.arn, out["simAllowed"])]:
-        want = iam.simulate_principal_policy(
-            PolicySourceArn=who,
-            ActionNames=["kms:Encrypt"],
-            ResourceArns=[key["Arn"]],
-            ResourcePolicy=acct.kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"],
-            CallerArn=who,
-            ContextEntries=[{"ContextKeyName": "kms:EncryptionContext:app", "ContextKeyValues": ["demo"], "ContextKeyType": "string"}],
-        )["EvaluationResults"][0]
-        assert got["decision"] == want["EvalDecision"], (got, want)
-        assert len(got["matched"]) == len(want["MatchedStatements"]), (got, want)
-    assert out["simDenied"]["decision"] == "implicitDeny" and out["simDenied"]["text"].startswith("Denied"), out
+    # Live simulation: the answer and the words of `ferrokms policy
+    # simulate` on the same data dir, for the same request.
+    sims = [
+        (stranger.arn, (), out["simDenied"], False),
+        (user.arn, (), out["simAllowed"], True),
+        (grantee.arn, (), out["simGrant"], True),
+        (cond.arn, (), out["simCondition"], False),
+        (cond.arn, ("kms:EncryptionContext:app=demo",), out["simConditionMet"], True),
+    ]
+    for who, context, got, allowed in sims:
+        want = cli_simulate(s, who, "kms:Encrypt", key["Arn"], context)
+        assert want["allowed"] is allowed, want
+        assert got["text"] == f"{'allowed' if allowed else 'denied'}: {who} kms:Encrypt on {key['Arn']}", (got, want)
+        assert got["message"] == (f"AccessDeniedException: {want['message']}" if want["message"] else None), (got, want)
+        assert got["matched"] == want["statements"] or (not want["statements"] and got["matched"] == []), (got, want)
+        assert got["inert"] == want["matched_without_effect"], (got, want)
+        assert got["fixes"] == want["suggestions"], (got, want)
+        if allowed:
+            assert got["decisionText"] == f"decision: {want['decision']}", (got, want)
     assert out["simDenied"]["fixes"] and any(stranger.arn in f for f in out["simDenied"]["fixes"]), out
-    assert out["simAllowed"]["decision"] == "allowed" and out["simAllowed"]["text"].startswith("Allowed"), out
-    assert out["simAllowed"]["matched"] and out["simAllowed"]["fixes"] == [], out
-    assert out["simOther"]["decision"] == "implicitDeny", out
+    assert out["simGrant"]["decisionText"] == "decision: allow (grant)", out
+    assert any("but its condition fails" in f and "kms:EncryptionContext:app" in f for f in out["simCondition"]["fixes"]), out
+    assert out["simOther"]["text"].startswith("denied: arn:aws:iam::") and out["simOther"]["message"], out
 
-    # Who can use this key: each path as the simulator and the grants give it.
-    m = out["accessMap"]
+    # Who can use this key: the server's exact listing (what
+    # `key access --exact` lists, the key's account known), each cell the
+    # strongest entry for the action.
+    listing = raw_request(s.endpoint, "FerrokmsService.ListKeyAccess", {"KeyId": key["Arn"]}, access_key=acct.id, secret_key="x")
+    assert listing.status == 200, listing
+    listing = listing.json()
+    assert listing["exact"] is True, listing
     actions = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:Sign", "kms:DescribeKey", "kms:CreateGrant", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"]
-    assert set(m[user.arn].values()) == {"delegation + identity policy"}, m
-    assert {a for a, p in m[direct.arn].items() if p != "—"} == {"kms:Decrypt", "kms:DescribeKey"}, m
-    assert {m[direct.arn]["kms:Decrypt"], m[direct.arn]["kms:DescribeKey"]} == {"key policy"}, m
-    assert {a: p for a, p in m[other_root].items() if p != "—"} == {"kms:Decrypt": "key policy"}, m
-    assert {a: p for a, p in m[grantee.arn].items() if p != "—"} == {"kms:Encrypt": "grant", "kms:Decrypt": "grant"}, m
-    assert set(m[stranger.arn].values()) == {"—"}, m
-    # The same answers as boto3's simulation of each of the account's users.
-    policy = acct.kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
-    for who in [user, direct, stranger]:
-        want = iam.simulate_principal_policy(PolicySourceArn=who.arn, ActionNames=actions, ResourceArns=[key["Arn"]], ResourcePolicy=policy, CallerArn=who.arn)
-        allowed = {r["EvalActionName"] for r in want["EvaluationResults"] if r["EvalDecision"] == "allowed"}
-        assert {a for a, p in m[who.arn].items() if p != "—"} == allowed, (who.arn, m, want)
-    # The picture: one line per allowed cell.
-    assert out["accessEdges"] == sum(p != "—" for cells in m.values() for p in cells.values()), out
+    m = out["accessMap"]
+    want_map = {}
+    for e in listing["access"]:
+        row = want_map.setdefault(e["principal"], {})
+        for a in e["actions"]:
+            a = a if a.startswith("kms:") else f"kms:{a}"
+            if a in actions and (a not in row or (row[a][1] == "true" and not e["conditional"])):
+                row[a] = (e["path"], "true" if e["conditional"] else "false")
+    assert set(m) == set(want_map), (m, listing)
+    for principal, cells in m.items():
+        got = {a: (c["path"], c["conditional"]) for a, c in cells.items() if c["path"]}
+        assert got == want_map[principal], (principal, cells, want_map[principal])
+    assert len(out["accessListing"]) == len(listing["access"]), out
+
+    def row(arn):
+        return next(cells for p, cells in m.items() if arn in p)
+
+    assert row(user.arn)["kms:Encrypt"]["path"] == "delegation + identity policy", m
+    assert {a for a, c in row(direct.arn).items() if c["path"]} >= {"kms:Decrypt", "kms:DescribeKey"}, m
+    assert row(direct.arn)["kms:Decrypt"]["path"] == "key policy", m
+    assert row(grantee.arn)["kms:Encrypt"]["path"].startswith("grant "), m
+    enc = row(cond.arn)["kms:Encrypt"]
+    assert enc["path"] == "key policy" and enc["conditional"] == "true", m
+    # (condition key names are case-insensitive: the analysis lower-cases them)
+    assert "kms:encryptioncontext:app=demo" in enc["text"].lower(), enc
+    assert row(other_root)["kms:Decrypt"]["path"] == "key policy", m
+    assert not any(stranger.arn in p for p in m), m
+    # The picture: one line per allowed cell, dashed when conditional.
+    assert out["accessEdges"] == sum(bool(c["path"]) for cells in m.values() for c in cells.values()), out
+    assert out["accessConditionalEdges"] == sum(c["conditional"] == "true" for cells in m.values() for c in cells.values()) >= 1, out
     assert out["accessPictureLabel"].startswith("Who can use this key: "), out
     # The account's History: every caller's events; filtered by user name.
     assert {"root", user.name, stranger.name} <= set(out["accountHistoryUsers"]), out

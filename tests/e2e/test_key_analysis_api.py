@@ -11,14 +11,15 @@ never a 500."""
 
 from __future__ import annotations
 
+import configparser
 import json
 import subprocess
 
 import pytest
 
 from accounts import uid
-from conftest import REGION, raw_request
-from policies import allow, deny, kp_allow, kp_deny
+from conftest import DEFAULT_ACCOUNT, REGION, make_client, raw_request, two_account_server
+from policies import allow, deny, doc, kp_allow, kp_deny
 
 # A data dir (the CLI reads it) and --dev's accounts (A, B).
 SERVER_ARGS = ["--dev"]
@@ -140,10 +141,14 @@ def test_another_accounts_root_gets_the_key_side(ferrokms_bin, srv, A, B, setup)
         assert api == cli_simulate(ferrokms_bin, srv, B.id, action, key)
         assert api["allowed"] is allowed, api
     # Another account's user: its own policies are not read (assumed to
-    # allow), so the answer is the key policy's part.
-    api = api_simulate(srv, root(A), f"arn:aws:iam::{B.id}:user/someone", "kms:Encrypt", key)
-    assert api["allowed"] is False, api
-    assert "no resource-based policy allows" in api["message"], api
+    # allow everything), so the answer is the key policy's part: the key
+    # delegates Encrypt to B, not Decrypt.
+    someone = f"arn:aws:iam::{B.id}:user/someone"
+    api = api_simulate(srv, root(A), someone, "kms:Encrypt", key)
+    assert api["allowed"] is True and api["principal"] == someone, api
+    assert any("assumed identity policy" in s for s in api["statements"]), api
+    api = api_simulate(srv, root(A), someone, "kms:Decrypt", key)
+    assert api["allowed"] is False and "no resource-based policy allows" in api["message"], api
 
 
 def test_an_invalid_grant_token_is_what_a_request_would_get(ferrokms_bin, srv, A, setup):
@@ -240,3 +245,135 @@ def test_an_unknown_user_of_the_account_is_not_found(srv, A, setup):
     body = {"KeyId": setup["key"]["Arn"], "Principal": f"arn:aws:iam::{A.id}:user/nobody-{uid()}", "Action": "kms:Encrypt"}
     r = call(srv, root(A), "SimulateKeyRequest", body)
     assert (r.status, r.error_type) == (400, "NotFoundException"), r
+
+
+# --- ListKeyAccess ------------------------------------------------------
+
+
+def cli_access(ferrokms_bin, srv, key):
+    args = [str(ferrokms_bin), "key", "access", "--data-dir", str(srv.data_dir)]
+    if srv.store_url:
+        args += ["--store", srv.store_url]
+    p = subprocess.run(args + [key, "--exact", "--json"], capture_output=True, text=True, timeout=120)
+    assert p.returncode in (0, 1), p.stderr
+    return json.loads(p.stdout)
+
+
+def api_access(srv, caller, key):
+    r = call(srv, caller, "ListKeyAccess", {"KeyId": key})
+    assert r.status == 200, (r.status, r.body)
+    return r.json()
+
+
+@pytest.fixture(scope="module")
+def D(srv):
+    """The server's default account: the one account the directory holds
+    (--dev's other accounts exist only while used), so the CLI's listing,
+    which knows every account of the directory, knows exactly what the
+    API's knows."""
+    from accounts import Account
+
+    return Account(srv, DEFAULT_ACCOUNT)
+
+
+@pytest.fixture(scope="module")
+def own_key(D):
+    """A key whose policy names only its account's principals: delegation,
+    a user with an encryption-context condition; a role allowed through
+    IAM; a grant."""
+    A = D
+    named = A.user()
+    role = A.role(allow(["kms:Decrypt", "kms:DescribeKey"]))
+    grantee = A.user()
+    key = A.key(
+        A.enable_iam(),
+        kp_allow(named.arn, "kms:Encrypt", Sid="NamedWithContext",
+                 Condition={"StringEquals": {"kms:EncryptionContext:app": "demo"}}),
+    )
+    A.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=grantee.arn, Operations=["Encrypt"])
+    return {"key": key, "named": named, "role": role, "grantee": grantee}
+
+
+def test_listing_equals_key_access_exact(ferrokms_bin, srv, D, own_key):
+    key = own_key["key"]["Arn"]
+    api = api_access(srv, root(D), key)
+    assert api == cli_access(ferrokms_bin, srv, key)
+    assert api["exact"] is True, api
+    entries = api["access"]
+    named = [e for e in entries if own_key["named"].arn in e["principal"]]
+    assert named and all(e["conditional"] for e in named if e["path"] == "key policy"), named
+    cond = [e for e in named if e["conditional"] and "Encrypt" in " ".join(e["actions"])]
+    # Condition key names are case-insensitive; the analysis lower-cases them.
+    ctx = [(c["key"].lower(), c["value"]) for c in cond[0]["exampleContext"]] if cond else []
+    assert ("kms:encryptioncontext:app", "demo") in ctx, named
+    # The role, as its sessions, through delegation + its identity policy.
+    role = [e for e in entries if own_key["role"].role_name in e["principal"]]
+    assert any(e["path"] == "delegation + identity policy" and not e["conditional"] for e in role), role
+    grantee = [e for e in entries if own_key["grantee"].arn in e["principal"]]
+    assert any(e["path"].startswith("grant ") for e in grantee), grantee
+
+
+def test_only_the_keys_account_is_known(ferrokms_bin, tmp_path):
+    """The CLI knows every account of the directory; the API only the
+    key's, so another account's IAM policies neither show nor shape the
+    answer: that account is listed as the key lets it in."""
+    other = "444455556666"
+    s = two_account_server(ferrokms_bin, tmp_path, other, "creds")
+    try:
+        owner = s.profile_credentials()
+        cp = configparser.ConfigParser()
+        cp.read(s.data_dir / "creds")
+        other_root = (cp[f"root-{other}"]["aws_access_key_id"], cp[f"root-{other}"]["aws_secret_access_key"])
+        other_iam = make_client(s.endpoint, *other_root, service="iam")
+        secret = uid("bsecret")
+        other_iam.create_user(UserName=secret)
+        other_iam.put_user_policy(UserName=secret, PolicyName="p", PolicyDocument=doc(allow("kms:Encrypt")))
+        kms = s.client()
+        key = kms.create_key(Policy=doc(
+            kp_allow(f"arn:aws:iam::{DEFAULT_ACCOUNT}:root", "kms:*", Sid="EnableIAMPolicies"),
+            kp_allow(f"arn:aws:iam::{other}:root", ["kms:Encrypt", "kms:DescribeKey"], Sid="OtherAccount"),
+        ))["KeyMetadata"]
+        api = api_access(s, owner, key["Arn"])
+        cli = cli_access(ferrokms_bin, s, key["Arn"])
+        assert secret in json.dumps(cli), cli
+        assert secret not in json.dumps(api), api
+        theirs = [e for e in api["access"] if other in e["principal"]]
+        assert theirs and all(e["external"] for e in theirs), api
+        assert any("kms:Encrypt" in e["actions"] for e in theirs), theirs
+
+        def own(d):
+            return [e for e in d["access"] if other not in e["principal"] and other not in e["example"]]
+
+        assert own(api) == own(cli)
+    finally:
+        s.stop()
+
+
+def test_listing_needs_every_read_it_stands_for(srv, D, own_key):
+    A = D
+    key = own_key["key"]["Arn"]
+    for statements, missing in [
+        ((), "kms:GetKeyPolicy"),
+        ((allow("kms:GetKeyPolicy"),), "kms:ListGrants"),
+        ((allow(["kms:GetKeyPolicy", "kms:ListGrants"]),), "iam:GetAccountAuthorizationDetails"),
+    ]:
+        u = A.user(*statements)
+        r = call(srv, user_creds(u), "ListKeyAccess", {"KeyId": key})
+        assert (r.status, r.error_type) == (400, AD), (statements, r)
+        assert f"perform: {missing} " in r.json()["message"], r.json()
+    ok = A.user(allow(["kms:GetKeyPolicy", "kms:ListGrants", "iam:GetAccountAuthorizationDetails"]))
+    r = call(srv, user_creds(ok), "ListKeyAccess", {"KeyId": key})
+    assert r.status == 200 and r.json()["exact"] is True, r
+
+
+@pytest.mark.parametrize("body,code", [
+    ({}, "ValidationException"),
+    ({"KeyId": "k" * 2049}, "ValidationException"),
+    ({"KeyId": ["x"]}, "SerializationException"),
+    ({"KeyId": "not a key id"}, "NotFoundException"),
+    ("{", "SerializationException"),
+])
+def test_listing_bad_input_is_a_400(srv, A, body, code):
+    r = call(srv, root(A), "ListKeyAccess", body)
+    assert r.status == 400, (r.status, r.body[:300])
+    assert r.error_type in (code, "NotFoundException", "ValidationException") if code == "NotFoundException" else r.error_type == code, r.body[:300]

@@ -14,10 +14,10 @@ use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
 use ferrokms_iam::{Directory, Principal};
 use ferrokms_kms::authz::{AuthzRecord, CallerPolicy, CallerProfile};
-use ferrokms_kms::explain::{access_denied_message, suggest, AppliedStatement};
+use ferrokms_kms::explain::AppliedStatement;
 use ferrokms_kms::lint::{self, LintKind};
 use ferrokms_kms::{Caller, Kms};
-use ferrokms_policy::{Context, ContextValue, ParseOptions, Policy, PolicyKind, PrincipalId};
+use ferrokms_policy::{Context, ParseOptions, Policy, PolicyKind, PrincipalId};
 use ferrokms_server::setup::{self, Options, Storage};
 use ferrokms_server::simulate::{
     account_of_arn, condition_failures, parse_context, resolve_principal, Given, PrincipalFacts,
@@ -228,10 +228,12 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
         &live.region,
         &caller,
         role_arn,
-        &args.key,
-        &args.action,
-        &args.context,
-        &args.grant_token,
+        ferrokms_server::simulate::Request {
+            key: &args.key,
+            action: &args.action,
+            given: &args.context,
+            tokens: &args.grant_token,
+        },
     )?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&answer.to_json())?);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ferrokms_analyzer::keyset::{key_policy_set_with, Known};
 use ferrokms_policy::Policy;
 use ferrokms_reach::{access_listing, ReachError};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::analyze::Live;
 
@@ -47,25 +47,11 @@ pub(crate) fn exact_access(
         Err(e) => return Err(e.into()),
     };
     if as_json {
-        let entries: Vec<Value> = listing
-            .iter()
-            .map(|e| {
-                json!({
-                    "principal": e.principal_class,
-                    "example": e.example_principal,
-                    "external": e.external,
-                    "path": e.path.to_string(),
-                    "conditional": e.conditional,
-                    "actions": e.actions,
-                    "exampleContext": e.example_context.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
         outln!(
             "{}",
-            serde_json::to_string_pretty(
-                &json!({"key": key_arn, "exact": true, "access": entries})
-            )?
+            serde_json::to_string_pretty(&ferrokms_server::analysis_api::listing_json(
+                key_arn, &listing
+            ))?
         );
         return Ok(true);
     }

@@ -26,7 +26,9 @@ use ferrokms_authz::{Caller, Question};
 use ferrokms_iam::Principal;
 use ferrokms_kms::KmsError;
 use ferrokms_types::AccountId;
-use serde_json::{Map, Value};
+use ferrokms_analyzer::keyset::{key_policy_set, KeySetError, Known};
+use ferrokms_reach::{access_listing, AccessEntry, ReachError};
+use serde_json::{json, Map, Value};
 
 use crate::auth::Identity;
 use crate::kms_api::ApiError;
@@ -83,6 +85,10 @@ pub enum AnalysisError {
     /// The authorization path failed: InternalFailure (500).
     #[error("authorization failed: {0}")]
     Authz(#[from] ferrokms_authz::AuthzError),
+    /// The analysis could not read what it needs (corrupt stored data):
+    /// InternalFailure (500), logged, not sent.
+    #[error("the analysis failed: {0}")]
+    Analysis(String),
 }
 
 impl From<SimulateError> for AnalysisError {
@@ -109,7 +115,7 @@ impl From<AnalysisError> for Fault {
                 }
                 ("InternalFailure", 500)
             }
-            AnalysisError::Authz(_) => ("InternalFailure", 500),
+            AnalysisError::Authz(_) | AnalysisError::Analysis(_) => ("InternalFailure", 500),
         };
         let message = if status >= 500 {
             tracing::warn!(error = %e, "analysis operation failed");
@@ -419,12 +425,71 @@ pub fn simulate_key_request(
         &caller.region,
         &who,
         role_arn,
-        &key,
-        &input.action,
-        &input.context,
-        &input.grant_tokens,
+        crate::simulate::Request {
+            key: &key,
+            action: &input.action,
+            given: &input.context,
+            tokens: &input.grant_tokens,
+        },
     )?;
     Ok(answer.to_json())
+}
+
+/// `key access --exact --json`'s document of a listing.
+pub fn listing_json(key_arn: &str, listing: &[AccessEntry]) -> Value {
+    let entries: Vec<Value> = listing
+        .iter()
+        .map(|e| {
+            json!({
+                "principal": e.principal_class,
+                "example": e.example_principal,
+                "external": e.external,
+                "path": e.path.to_string(),
+                "conditional": e.conditional,
+                "actions": e.actions,
+                "exampleContext": e
+                    .example_context
+                    .iter()
+                    .map(|(k, v)| json!({"key": k, "value": v}))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({"key": key_arn, "exact": true, "access": entries})
+}
+
+/// ListKeyAccess: authorized, then the exact listing of the key with only
+/// its own account known (`Known::KeyAccount`): no other account's IAM
+/// policies shape the answer.
+pub fn list_key_access(
+    app: &App,
+    caller: &Caller,
+    body: &Map<String, Value>,
+) -> Result<Value, AnalysisError> {
+    let key_id = string(body, "KeyId", 2048)?;
+    let key_arn = app
+        .kms
+        .authorize_key_reads(caller, key_id, &["GetKeyPolicy", "ListGrants"])?;
+    authorize_identity(caller, "iam:GetAccountAuthorizationDetails", "*")?;
+    let set = key_policy_set(
+        &app.kms,
+        &app.directory,
+        &caller.account,
+        &caller.region,
+        &key_arn,
+        Known::KeyAccount,
+    )
+    .map_err(|e| match e {
+        KeySetError::Kms(k) => AnalysisError::Kms(k),
+        e => AnalysisError::Analysis(e.to_string()),
+    })?;
+    match access_listing(&set) {
+        Ok(listing) => Ok(listing_json(&key_arn, &listing)),
+        Err(ReachError::Unknown(why)) => {
+            Ok(json!({"key": key_arn, "exact": false, "unknown": why}))
+        }
+        Err(e) => Err(AnalysisError::Analysis(e.to_string())),
+    }
 }
 
 /// The identity policy assumed for a principal of another account.
@@ -526,6 +591,7 @@ impl Protocol for AnalysisRequest {
 
     fn operate(app: &App, (op, body): Self::Call, caller: Caller) -> Operated<Vec<u8>> {
         let result = match op.as_str() {
+            "ListKeyAccess" => list_key_access(app, &caller, &body),
             "SimulateKeyRequest" => simulate_key_request(app, &caller, &body),
             _ => Err(AnalysisError::UnknownOperation),
         }

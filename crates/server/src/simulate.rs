@@ -63,9 +63,23 @@ pub struct Simulation {
     pub invalid_grant_token: Option<String>,
 }
 
-/// Simulates `action` by `caller` on `key` with the condition keys `given`
-/// (`KEY=VALUE`, a key repeated for a multivalued one) and the grant
-/// tokens `tokens`. `role_arn` is the role of a session caller.
+/// One simulated request.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The key: id, ARN, alias name or alias ARN (a bare id or alias name
+    /// in the caller's account).
+    pub key: &'a str,
+    /// `kms:ACTION` or `ACTION`.
+    pub action: &'a str,
+    /// The request's condition keys, `KEY=VALUE` (a key repeated for a
+    /// multivalued one).
+    pub given: &'a [String],
+    /// The grant tokens the request carries.
+    pub tokens: &'a [String],
+}
+
+/// Simulates `request` by `caller`; `role_arn` is the role of a session
+/// caller.
 ///
 /// # Errors
 ///
@@ -75,11 +89,14 @@ pub fn simulate(
     region: &Region,
     caller: &Caller,
     role_arn: Option<String>,
-    key: &str,
-    action: &str,
-    given: &[String],
-    tokens: &[String],
+    request: Request<'_>,
 ) -> Result<Simulation, SimulateError> {
+    let Request {
+        key,
+        action,
+        given,
+        tokens,
+    } = request;
     let context = parse_context(given)?;
     let record = kms.simulate(caller, key, action, context.clone())?;
     // A request that carries grant tokens is refused outright when one is
@@ -323,6 +340,8 @@ pub fn resolve_principal(dir: &Directory, text: &str) -> Result<Principal, Simul
     }
 }
 
+/// `KEY=VALUE` pairs as the request's condition keys (a key repeated for
+/// a multivalued one; names compared without case).
 pub fn parse_context(pairs: &[String]) -> Result<Context, SimulateError> {
     let mut values: Vec<(String, Vec<String>)> = Vec::new();
     for p in pairs {
@@ -345,6 +364,7 @@ pub fn parse_context(pairs: &[String]) -> Result<Context, SimulateError> {
     Ok(ctx)
 }
 
+/// The account field of an ARN (empty when it has none).
 pub fn account_of_arn(arn: &str) -> &str {
     arn.split(':').nth(4).unwrap_or("")
 }

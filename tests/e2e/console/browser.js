@@ -11,7 +11,8 @@
 //   CONSOLE_BIG_USER       JSON {accessKeyId, secretAccessKey}: a user of an account of 1,000 keys
 //   CONSOLE_KEY            JSON {keyId, alias, lockoutPolicy, newPolicy}
 //                          (mode "history": {keyId} only)
-//   CONSOLE_SIM            JSON {denied, allowed, other}: principal ARNs for the simulation (mode "history")
+//   CONSOLE_SIM            JSON {denied, deniedName, allowed, granted, conditional, other}: principal ARNs
+//                          for the simulation (mode "history")
 //   CONSOLE_LINT           "available" or "unavailable" (whether the server has ValidatePolicy)
 //   CONSOLE_SCREENSHOTS    a directory for the PNG screenshots
 //   CHROMIUM               the browser (default /usr/bin/chromium)
@@ -175,23 +176,29 @@ async function run(context) {
     await denial.locator("summary").focus();
     await page.keyboard.press("Enter");
     out.denialClosedByKeyboard = !(await denial.evaluate((d) => d.open));
-    // Live simulation: a denied and an allowed request, and another account's root.
-    const simulate = async (principal, arn) => {
+    // Live simulation (the server's engine, policy simulate's words): a
+    // denied request, an allowed one, one allowed by a grant, one denied
+    // but for a condition, and another account's root.
+    const simulate = async (principal, arn, context) => {
       const select = page.getByLabel("Principal", { exact: true });
       await select.locator(`option[value="${principal}"]`).waitFor({ state: "attached" });
       await select.selectOption(principal);
       if (arn) await page.getByLabel(/^Principal ARN/).fill(arn);
       await page.getByLabel("Action", { exact: true }).selectOption("kms:Encrypt");
-      await page.getByLabel(/^Context values/).fill("kms:EncryptionContext:app=demo");
+      await page.getByLabel(/^Context values/).fill(context || "");
       await page.locator(".sim-outcome").evaluateAll((els) => els.forEach((e) => e.remove()));
       await page.getByRole("button", { name: "Simulate", exact: true }).click();
       const res = page.locator(".sim-outcome");
       await res.waitFor();
+      const texts = async (sel) => (await res.locator(sel).allTextContents()).map((t) => t.trim());
       return {
         decision: await res.getAttribute("data-decision"),
         text: (await res.locator(".sim-decision").textContent()).trim(),
-        matched: (await res.locator("ul.sim-matched > li").allTextContents()).map((t) => t.trim()),
-        fixes: (await res.locator("ul.sim-fixes > li").allTextContents()).map((t) => t.trim()),
+        decisionText: (await texts(".sim-decision-text"))[0] || null,
+        message: (await texts(".sim-message"))[0] || null,
+        matched: await texts("ul.sim-matched > li"),
+        inert: await texts("ul.sim-inert > li"),
+        fixes: await texts("ul.sim-fixes > li"),
       };
     };
     begin("simulate denied");
@@ -203,6 +210,11 @@ async function run(context) {
     out.simAllowed = await simulate(sim.allowed);
     await page.locator("section.simulate").scrollIntoViewIfNeeded();
     await shot(page, "simulate-allowed");
+    begin("simulate a grant");
+    out.simGrant = await simulate(sim.granted);
+    begin("simulate a condition");
+    out.simCondition = await simulate(sim.conditional);
+    out.simConditionMet = await simulate(sim.conditional, null, "kms:EncryptionContext:app=demo");
     begin("simulate another account");
     out.simOther = await simulate("Other principal (ARN)…", sim.other);
     begin("access map");
@@ -211,10 +223,23 @@ async function run(context) {
     out.accessMap = {};
     for (const r of await page.locator("table[aria-label='Who can use this key'] tbody tr").all()) {
       const cells = {};
-      for (const c of await r.locator("td").all()) cells[await c.getAttribute("data-action")] = (await c.textContent()).trim();
+      for (const c of await r.locator("td").all()) {
+        cells[await c.getAttribute("data-action")] = {
+          text: (await c.textContent()).trim(),
+          path: await c.getAttribute("data-path"),
+          conditional: await c.getAttribute("data-conditional"),
+        };
+      }
       out.accessMap[await r.getAttribute("data-principal")] = cells;
     }
+    out.accessListing = await Promise.all((await page.locator(".access-listing li").all()).map(async (li) => ({
+      principal: await li.getAttribute("data-principal"),
+      path: await li.getAttribute("data-path"),
+      conditional: await li.getAttribute("data-conditional"),
+      text: (await li.textContent()).trim(),
+    })));
     out.accessEdges = await page.locator("svg.access-picture path.edge").count();
+    out.accessConditionalEdges = await page.locator("svg.access-picture path.edge.conditional").count();
     out.accessPictureLabel = await page.locator("svg.access-picture").getAttribute("aria-label");
     out.mapStatus = (await page.locator(".map-status").textContent()).trim();
     await page.locator("section.access").scrollIntoViewIfNeeded();
