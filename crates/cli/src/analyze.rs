@@ -21,6 +21,7 @@ use ferrokms_policy::{Context, ParseOptions, Policy, PolicyKind, PrincipalId};
 use ferrokms_server::setup::{self, Options, Storage};
 use ferrokms_server::simulate::{
     account_of_arn, condition_failures, parse_context, resolve_principal, Given, PrincipalFacts,
+    Search,
 };
 use ferrokms_types::{AccountId, Region};
 use serde_json::{json, Value};
@@ -233,6 +234,7 @@ pub fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<bool> {
             action: &args.action,
             given: &args.context,
             tokens: &args.grant_token,
+            max_evaluations: usize::MAX,
         },
     )?;
     if args.json {
@@ -321,7 +323,10 @@ pub(crate) fn recorded_condition_failures(
         decision,
         &context,
         &given,
-        Given::Record,
+        Search {
+            from: Given::Record,
+            max_evaluations: usize::MAX,
+        },
     )?;
     Ok((failures, given))
 }

@@ -448,7 +448,8 @@ impl Kms {
         };
         if *account != caller.account {
             let action = ferrokms_textfast::concat(&["kms:", actions.first().unwrap_or(&"")]);
-            let verdict = ferrokms_authz::decide(caller, Question::identity(&action, &arn, account))?;
+            let verdict =
+                ferrokms_authz::decide(caller, Question::identity(&action, &arn, account))?;
             let (record, outcome) = verdict.conclude(None);
             caller.record(record);
             outcome.map_err(KmsError::AccessDenied)?;

@@ -21,13 +21,13 @@
 //! blocking pool.
 
 use axum::response::Response;
+use ferrokms_analyzer::keyset::{key_policy_set, KeySetError, Known};
 use ferrokms_authz::catalog::{Operation, Resource, Service};
 use ferrokms_authz::{Caller, Question};
 use ferrokms_iam::Principal;
 use ferrokms_kms::KmsError;
-use ferrokms_types::AccountId;
-use ferrokms_analyzer::keyset::{key_policy_set, KeySetError, Known};
 use ferrokms_reach::{access_listing, AccessEntry, ReachError};
+use ferrokms_types::AccountId;
 use serde_json::{json, Map, Value};
 
 use crate::auth::Identity;
@@ -260,13 +260,12 @@ impl SimulateInput {
 /// The principal a simulation names, before anything is looked up: its
 /// account, and the ARN `iam:SimulatePrincipalPolicy` is authorized on
 /// (the role of a session, the root of an account id).
-fn principal_target(
-    text: &str,
-    partition: &str,
-) -> Result<(AccountId, String), AnalysisError> {
-    let bad = || AnalysisError::Validation(format!(
-        "'{text}' is not a user, role, assumed-role session or root ARN, or an account id"
-    ));
+fn principal_target(text: &str, partition: &str) -> Result<(AccountId, String), AnalysisError> {
+    let bad = || {
+        AnalysisError::Validation(format!(
+            "'{text}' is not a user, role, assumed-role session or root ARN, or an account id"
+        ))
+    };
     if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
         let a = AccountId::parse(text).map_err(|_| bad())?;
         let arn = format!("arn:{partition}:iam::{a}:root");
@@ -344,9 +343,11 @@ pub const ASSUMED_POLICY_LABEL: &str = "assumed identity policy (another account
 
 /// Records and enforces one identity-side question in the caller's account.
 fn authorize_identity(caller: &Caller, action: &str, resource: &str) -> Result<(), AnalysisError> {
-    let (record, outcome) =
-        ferrokms_authz::decide(caller, Question::identity(action, resource, &caller.account))?
-            .conclude(None);
+    let (record, outcome) = ferrokms_authz::decide(
+        caller,
+        Question::identity(action, resource, &caller.account),
+    )?
+    .conclude(None);
     caller.record(record);
     outcome.map_err(AnalysisError::AccessDenied)
 }
@@ -374,9 +375,9 @@ pub fn simulate_key_request(
     body: &Map<String, Value>,
 ) -> Result<Value, AnalysisError> {
     let input = SimulateInput::parse(body)?;
-    let key_arn = app
-        .kms
-        .authorize_key_reads(caller, &input.key_id, &["GetKeyPolicy", "ListGrants"])?;
+    let key_arn =
+        app.kms
+            .authorize_key_reads(caller, &input.key_id, &["GetKeyPolicy", "ListGrants"])?;
     let partition = caller.region.partition();
     let (account, source_arn) = principal_target(&input.principal, partition)?;
     let own = account == caller.account;
@@ -391,9 +392,14 @@ pub fn simulate_key_request(
         (p, who)
     } else {
         let p = foreign_principal(&input.principal, account);
-        let mut who = crate::auth::caller_for(&app.directory, &Principal::Root {
-            account: p.account().clone(),
-        }, &caller.region, None);
+        let mut who = crate::auth::caller_for(
+            &app.directory,
+            &Principal::Root {
+                account: p.account().clone(),
+            },
+            &caller.region,
+            None,
+        );
         who.arn = p.arn(partition);
         let request_principal = p.to_request_principal(partition);
         let mut context = ferrokms_policy::Context::new();
@@ -430,6 +436,7 @@ pub fn simulate_key_request(
             action: &input.action,
             given: &input.context,
             tokens: &input.grant_tokens,
+            max_evaluations: crate::simulate::API_MAX_EVALUATIONS,
         },
     )?;
     Ok(answer.to_json())
@@ -631,7 +638,9 @@ mod tests {
 
     #[test]
     fn the_catalog_is_sorted_and_same_account_reads() {
-        assert!(FERROKMS_OPERATIONS.windows(2).all(|w| w[0].name < w[1].name));
+        assert!(FERROKMS_OPERATIONS
+            .windows(2)
+            .all(|w| w[0].name < w[1].name));
         for op in FERROKMS_OPERATIONS {
             assert!(op.reads_only && !op.cross_account && op.runs_blocking());
             assert_eq!(op.action, "kms:GetKeyPolicy");
@@ -655,7 +664,9 @@ mod tests {
             parse(json!({"KeyId": 5, "Principal": "x", "Action": "y"})),
             Err(AnalysisError::Serialization(_))
         ));
-        let many: Vec<Value> = (0..65).map(|i| json!({"Key": format!("k{i}"), "Value": "v"})).collect();
+        let many: Vec<Value> = (0..65)
+            .map(|i| json!({"Key": format!("k{i}"), "Value": "v"}))
+            .collect();
         assert!(matches!(
             parse(json!({"KeyId": "k", "Principal": "x", "Action": "y", "Context": many})),
             Err(AnalysisError::Validation(_))
@@ -669,7 +680,10 @@ mod tests {
     #[test]
     fn a_principal_is_placed_before_it_is_looked_up() {
         let (a, arn) = principal_target("111122223333", "aws").unwrap();
-        assert_eq!((a.as_str(), arn.as_str()), ("111122223333", "arn:aws:iam::111122223333:root"));
+        assert_eq!(
+            (a.as_str(), arn.as_str()),
+            ("111122223333", "arn:aws:iam::111122223333:root")
+        );
         let (_, arn) =
             principal_target("arn:aws:sts::111122223333:assumed-role/r/s", "aws").unwrap();
         assert_eq!(arn, "arn:aws:iam::111122223333:role/r");

@@ -63,6 +63,24 @@ pub struct Simulation {
     pub invalid_grant_token: Option<String>,
 }
 
+/// The last line of a search for failing conditions cut short by its
+/// budget, before the number of evaluations.
+pub const SEARCH_STOPPED: &str = "(the search for failing conditions stopped after";
+
+/// How many re-evaluations [`condition_failures`] may make for an answer
+/// given over the API (`SimulateKeyRequest`); the CLI's is unbounded.
+pub const API_MAX_EVALUATIONS: usize = 64;
+
+/// How [`condition_failures`] searches: where the context came from, and
+/// its budget of re-evaluations.
+#[derive(Debug, Clone, Copy)]
+pub struct Search {
+    /// Where the request's context values came from.
+    pub from: Given,
+    /// The most re-evaluations (`usize::MAX`: every candidate).
+    pub max_evaluations: usize,
+}
+
 /// One simulated request.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
@@ -76,6 +94,9 @@ pub struct Request<'a> {
     pub given: &'a [String],
     /// The grant tokens the request carries.
     pub tokens: &'a [String],
+    /// The most re-evaluations the search for a failing condition may make
+    /// ([`condition_failures`]).
+    pub max_evaluations: usize,
 }
 
 /// Simulates `request` by `caller`; `role_arn` is the role of a session
@@ -96,6 +117,7 @@ pub fn simulate(
         action,
         given,
         tokens,
+        max_evaluations,
     } = request;
     let context = parse_context(given)?;
     let record = kms.simulate(caller, key, action, context.clone())?;
@@ -140,17 +162,26 @@ pub fn simulate(
                 &record,
                 &context,
                 given,
-                Given::CommandLine,
+                Search {
+                    from: Given::CommandLine,
+                    max_evaluations,
+                },
             )?
         };
-    let suggestions = if condition_failures.is_empty() {
-        suggest(
+    // A search cut short before it found a statement leaves only its
+    // note: the smallest changes come first then.
+    let cut_short =
+        condition_failures.len() == 1 && condition_failures[0].starts_with(SEARCH_STOPPED);
+    let suggestions = if condition_failures.is_empty() || cut_short {
+        let mut s = suggest(
             &record,
             &caller.arn,
             role_arn.as_deref(),
             caller.account.as_str(),
             account_of_arn(&record.resource),
-        )
+        );
+        s.extend(condition_failures);
+        s
     } else {
         condition_failures
     };
@@ -290,7 +321,8 @@ pub fn deciding_statements(record: &AuthzRecord) -> (Vec<String>, Vec<String>) {
 /// session of the role named `simulated`.
 pub fn resolve_principal(dir: &Directory, text: &str) -> Result<Principal, SimulateError> {
     let account_of = |a: &str| {
-        AccountId::parse(a).map_err(|_| SimulateError::Input(format!("'{text}': bad account id '{a}'")))
+        AccountId::parse(a)
+            .map_err(|_| SimulateError::Input(format!("'{text}': bad account id '{a}'")))
     };
     if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(Principal::Root {
@@ -299,14 +331,16 @@ pub fn resolve_principal(dir: &Directory, text: &str) -> Result<Principal, Simul
     }
     let parts: Vec<&str> = text.splitn(6, ':').collect();
     if parts.len() != 6 || parts[0] != "arn" {
-        return Err(SimulateError::Input(format!("'{text}' is not a principal ARN or account id")));
+        return Err(SimulateError::Input(format!(
+            "'{text}' is not a principal ARN or account id"
+        )));
     }
     let (service, account, resource) = (parts[2], account_of(parts[4])?, parts[5]);
     let last = resource.rsplit('/').next().unwrap_or(resource);
     let role = |name: &str, session: &str| -> Result<Principal, SimulateError> {
-        let r = dir
-            .find_role(&account, name)
-            .ok_or_else(|| SimulateError::NotFound(format!("no role named {name} in account {account}")))?;
+        let r = dir.find_role(&account, name).ok_or_else(|| {
+            SimulateError::NotFound(format!("no role named {name} in account {account}"))
+        })?;
         Ok(Principal::AssumedRole {
             account: account.clone(),
             role_name: r.name.clone(),
@@ -318,9 +352,9 @@ pub fn resolve_principal(dir: &Directory, text: &str) -> Result<Principal, Simul
     match (service, resource) {
         ("iam", "root") => Ok(Principal::Root { account }),
         ("iam", r) if r.starts_with("user/") => {
-            let u = dir
-                .find_user(&account, last)
-                .ok_or_else(|| SimulateError::NotFound(format!("no user named {last} in account {account}")))?;
+            let u = dir.find_user(&account, last).ok_or_else(|| {
+                SimulateError::NotFound(format!("no user named {last} in account {account}"))
+            })?;
             Ok(Principal::User {
                 account: account.clone(),
                 name: u.name.clone(),
@@ -333,10 +367,14 @@ pub fn resolve_principal(dir: &Directory, text: &str) -> Result<Principal, Simul
             let mut it = r.splitn(3, '/').skip(1);
             match (it.next(), it.next()) {
                 (Some(name), Some(session)) => role(name, session),
-                _ => Err(SimulateError::Input(format!("'{text}' is not an assumed-role session ARN"))),
+                _ => Err(SimulateError::Input(format!(
+                    "'{text}' is not an assumed-role session ARN"
+                ))),
             }
         }
-        _ => Err(SimulateError::Input(format!("'{text}' is not a user, role, assumed-role session or root ARN"))),
+        _ => Err(SimulateError::Input(format!(
+            "'{text}' is not a user, role, assumed-role session or root ARN"
+        ))),
     }
 }
 
@@ -383,7 +421,7 @@ const KEY_KEYS: &[&str] = &[
 ];
 
 /// Where a condition check's context values came from.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub enum Given {
     /// `policy simulate --context`.
     CommandLine,
@@ -437,6 +475,11 @@ fn with_condition(
 /// request does not carry, a value that does not match, or something the
 /// principal or the key decides. Empty when no condition alone stands in
 /// the way.
+///
+/// Each candidate statement and each of its condition entries costs one
+/// evaluation of the request with a changed policy (a policy re-read and a
+/// decision); after `max_evaluations` of them the search stops and the
+/// answer says so in its last line ([`SEARCH_STOPPED`]).
 pub fn condition_failures(
     kms: &Kms,
     region: &Region,
@@ -444,8 +487,12 @@ pub fn condition_failures(
     record: &AuthzRecord,
     context: &Context,
     given: &[String],
-    from: Given,
+    search: Search,
 ) -> Result<Vec<String>, SimulateError> {
+    let Search {
+        from,
+        max_evaluations,
+    } = search;
     let key_policy = kms
         .key_policy_snapshot(caller, &record.resource)
         .or_else(|_| {
@@ -456,8 +503,7 @@ pub fn condition_failures(
             );
             kms.key_policy_snapshot(&root, &record.resource)
         })
-        .map(|(_, p)| p)
-        ?;
+        .map(|(_, p)| p)?;
     let facts = PrincipalFacts::of(caller);
     let profile = &caller.profile;
     // (label, kind, policy) of every policy that may hold the statement.
@@ -468,30 +514,37 @@ pub fn condition_failures(
     }
     // Whether the request is allowed with `policy` in place of policy
     // `which`.
-    let allowed_with = |which: Option<usize>, policy: Policy| -> Result<bool, SimulateError> {
-        let (who, key) = match which {
-            None => (caller.clone(), Some(&policy)),
-            Some(i) => {
-                let mut policies = profile.policies.clone();
-                policies[i].policy = std::sync::Arc::new(policy.clone());
-                let who = Caller {
-                    profile: std::sync::Arc::new(CallerProfile {
-                        principal: profile.principal.clone(),
-                        policies,
-                        context: profile.context.clone(),
-                    }),
-                    ..caller.clone()
-                };
-                (who, None)
+    let evaluations = std::cell::Cell::new(0usize);
+    // `None` once the budget is spent.
+    let allowed_with =
+        |which: Option<usize>, policy: Policy| -> Result<Option<bool>, SimulateError> {
+            if evaluations.get() >= max_evaluations {
+                return Ok(None);
             }
+            evaluations.set(evaluations.get() + 1);
+            let (who, key) = match which {
+                None => (caller.clone(), Some(&policy)),
+                Some(i) => {
+                    let mut policies = profile.policies.clone();
+                    policies[i].policy = std::sync::Arc::new(policy.clone());
+                    let who = Caller {
+                        profile: std::sync::Arc::new(CallerProfile {
+                            principal: profile.principal.clone(),
+                            policies,
+                            context: profile.context.clone(),
+                        }),
+                        ..caller.clone()
+                    };
+                    (who, None)
+                }
+            };
+            let rec =
+                kms.simulate_with(&who, &record.resource, &record.action, context.clone(), key)?;
+            Ok(Some(rec.allowed))
         };
-        let rec = kms
-            .simulate_with(&who, &record.resource, &record.action, context.clone(), key)
-            ?;
-        Ok(rec.allowed)
-    };
     let mut out = Vec::new();
-    for (which, kind, policy) in &policies {
+    let mut stopped = false;
+    'search: for (which, kind, policy) in &policies {
         for (index, st) in policy.statements().iter().enumerate() {
             if st.effect() != ferrokms_policy::Effect::Allow {
                 continue;
@@ -503,8 +556,13 @@ pub fn condition_failures(
             let Some(without) = with_condition(policy, *kind, index, None) else {
                 continue;
             };
-            if !allowed_with(*which, without)? {
-                continue;
+            match allowed_with(*which, without)? {
+                None => {
+                    stopped = true;
+                    break 'search;
+                }
+                Some(false) => continue,
+                Some(true) => {}
             }
             let label = match which {
                 None => "key policy".to_string(),
@@ -526,8 +584,13 @@ pub fn condition_failures(
                     else {
                         continue;
                     };
-                    if allowed_with(*which, alone)? {
-                        continue;
+                    match allowed_with(*which, alone)? {
+                        None => {
+                            stopped = true;
+                            break 'search;
+                        }
+                        Some(true) => continue,
+                        Some(false) => {}
                     }
                     let first = match values {
                         Value::Array(vs) => vs.first().cloned().unwrap_or(Value::Null),
@@ -590,6 +653,11 @@ pub fn condition_failures(
             ));
         }
     }
+    if stopped {
+        out.push(format!(
+            "{SEARCH_STOPPED} {max_evaluations} evaluations; `ferrokms policy simulate` on the data dir searches them all)"
+        ));
+    }
     Ok(out)
 }
 
@@ -643,7 +711,13 @@ impl PrincipalFacts {
     /// Whether `operator: {key: values}` holds for this principal, by the
     /// policy engine (policy variables, `IfExists`, set operators
     /// included).
-    pub fn holds(&self, version: Option<&Value>, operator: &str, key: &str, values: &Value) -> bool {
+    pub fn holds(
+        &self,
+        version: Option<&Value>,
+        operator: &str,
+        key: &str,
+        values: &Value,
+    ) -> bool {
         let mut doc = json!({"Statement": [{"Effect": "Allow", "Action": "kms:Encrypt",
             "Resource": "*", "Condition": {operator: {key: values}}}]});
         if let Some(v) = version {
@@ -667,4 +741,3 @@ impl PrincipalFacts {
         eval.outcome == ferrokms_policy::PolicyOutcome::Allow
     }
 }
-
