@@ -755,7 +755,7 @@ function listed(title, items, cls) {
 /** SimulateKeyRequest's answer, laid out as `ferrokms policy simulate` prints it. */
 function simulationResult(a) {
   const allowed = a.allowed === true;
-  const decision = a.error ? a.error : allowed ? a.decision : a.message ? "denied" : "denied";
+  const decision = a.error || a.decision || (allowed ? "allow" : "deny");
   const tokens = (a.grant_tokens || []).map((t) => h("li", { class: "sim-token" },
     `grant token: grant ${t.grant_id || "?"} on ${t.key_arn || "?"} for ${t.grantee || "?"} (${(t.operations || []).join(", ")}): ${t.applies ? "applies" : "does not apply"}`,
     t.reasons && t.reasons.length ? h("ul", {}, t.reasons.map((r) => h("li", {}, r))) : null));
