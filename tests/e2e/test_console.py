@@ -182,7 +182,7 @@ def key_policy(account, *extra):
     )
 
 
-def cli_simulate(s, principal, action, key, context=()):
+def cli_simulate(s, principal, action, key, context=(), tokens=()):
     """`ferrokms policy simulate --json` on server `s`'s data dir."""
     args = [str(s.bin), "policy", "simulate", "--data-dir", str(s.data_dir)]
     if s.store_url:
@@ -190,6 +190,8 @@ def cli_simulate(s, principal, action, key, context=()):
     args += ["--principal", principal, "--action", action, "--key", key, "--json"]
     for c in context:
         args += ["--context", c]
+    for t in tokens:
+        args += ["--grant-token", t]
     p = subprocess.run(args, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert p.returncode in (0, 1), p.stderr
     return json.loads(p.stdout)
@@ -440,7 +442,7 @@ def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_
              "Condition": {"StringEquals": {"kms:EncryptionContext:app": "demo"}}},
         ),
     )["KeyMetadata"]
-    acct.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=grantee.arn, Operations=["Encrypt", "Decrypt"])
+    grant = acct.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=grantee.arn, Operations=["Encrypt", "Decrypt"])
     acct.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
     # A user with no policy: the key policy delegates to IAM, which allows nothing.
     stranger = acct.user()
@@ -467,6 +469,7 @@ def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_
         CONSOLE_KEY=json.dumps({"keyId": key["KeyId"]}),
         CONSOLE_SIM=json.dumps(
             {"denied": stranger.arn, "deniedName": stranger.name, "allowed": user.arn, "granted": grantee.arn,
+             "grantToken": grant["GrantToken"],
              "conditional": cond.arn, "other": f"arn:aws:iam::{fresh_account()}:root"}
         ),
     )
@@ -496,14 +499,14 @@ def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_
     # Live simulation: the answer and the words of `ferrokms policy
     # simulate` on the same data dir, for the same request.
     sims = [
-        (stranger.arn, (), out["simDenied"], False),
-        (user.arn, (), out["simAllowed"], True),
-        (grantee.arn, (), out["simGrant"], True),
-        (cond.arn, (), out["simCondition"], False),
-        (cond.arn, ("kms:EncryptionContext:app=demo",), out["simConditionMet"], True),
+        (stranger.arn, (), out["simDenied"], False, ()),
+        (user.arn, (), out["simAllowed"], True, ()),
+        (grantee.arn, (), out["simGrant"], True, (grant["GrantToken"],)),
+        (cond.arn, (), out["simCondition"], False, ()),
+        (cond.arn, ("kms:EncryptionContext:app=demo",), out["simConditionMet"], True, ()),
     ]
-    for who, context, got, allowed in sims:
-        want = cli_simulate(s, who, "kms:Encrypt", key["Arn"], context)
+    for who, context, got, allowed, tokens in sims:
+        want = cli_simulate(s, who, "kms:Encrypt", key["Arn"], context, tokens)
         assert want["allowed"] is allowed, want
         assert got["text"] == f"{'allowed' if allowed else 'denied'}: {who} kms:Encrypt on {key['Arn']}", (got, want)
         assert got["message"] == (f"AccessDeniedException: {want['message']}" if want["message"] else None), (got, want)
@@ -514,6 +517,10 @@ def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_
             assert got["decisionText"] == f"decision: {want['decision']}", (got, want)
     assert out["simDenied"]["fixes"] and any(stranger.arn in f for f in out["simDenied"]["fixes"]), out
     assert out["simGrant"]["decisionText"] == "decision: allow (grant)", out
+    # The grant the token names, and that it applies.
+    t = out["simGrant"]["tokens"]
+    assert len(t) == 1 and t[0].startswith(f"grant token: grant {grant['GrantId']} on {key['Arn']} for {grantee.arn}"), t
+    assert "): applies" in t[0], t
     assert any("but its condition fails" in f and "kms:EncryptionContext:app" in f for f in out["simCondition"]["fixes"]), out
     assert out["simOther"]["text"].startswith("denied: arn:aws:iam::") and out["simOther"]["message"], out
 
@@ -562,5 +569,5 @@ def test_console_history_shows_a_denial_and_its_explanation(server_factory, tmp_
     assert out["filteredHistory"] and {r["user"] for r in out["filteredHistory"]} == {stranger.name}, out
     assert "Encrypt" in {r["event"] for r in out["filteredHistory"]}, out
     assert out["pageErrors"] == [] and out["consoleErrors"] == [], out
-    for name in ["history", "history-denial", "simulate-denied", "simulate-allowed", "access-map", "access-picture", "account-history"]:
+    for name in ["history", "history-denial", "simulate-denied", "simulate-allowed", "simulate-grant", "access-map", "access-picture", "account-history"]:
         assert (shots / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

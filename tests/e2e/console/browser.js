@@ -11,7 +11,7 @@
 //   CONSOLE_BIG_USER       JSON {accessKeyId, secretAccessKey}: a user of an account of 1,000 keys
 //   CONSOLE_KEY            JSON {keyId, alias, lockoutPolicy, newPolicy}
 //                          (mode "history": {keyId} only)
-//   CONSOLE_SIM            JSON {denied, deniedName, allowed, granted, conditional, other}: principal ARNs
+//   CONSOLE_SIM            JSON {denied, deniedName, allowed, granted, grantToken, conditional, other}: principal ARNs
 //                          for the simulation (mode "history")
 //   CONSOLE_LINT           "available" or "unavailable" (whether the server has ValidatePolicy)
 //   CONSOLE_SCREENSHOTS    a directory for the PNG screenshots
@@ -179,13 +179,14 @@ async function run(context) {
     // Live simulation (the server's engine, policy simulate's words): a
     // denied request, an allowed one, one allowed by a grant, one denied
     // but for a condition, and another account's root.
-    const simulate = async (principal, arn, context) => {
+    const simulate = async (principal, arn, context, tokens) => {
       const select = page.getByLabel("Principal", { exact: true });
       await select.locator(`option[value="${principal}"]`).waitFor({ state: "attached" });
       await select.selectOption(principal);
       if (arn) await page.getByLabel(/^Principal ARN/).fill(arn);
       await page.getByLabel("Action", { exact: true }).selectOption("kms:Encrypt");
       await page.getByLabel(/^Context values/).fill(context || "");
+      await page.getByLabel(/^Grant tokens/).fill(tokens || "");
       await page.locator(".sim-outcome").evaluateAll((els) => els.forEach((e) => e.remove()));
       await page.getByRole("button", { name: "Simulate", exact: true }).click();
       const res = page.locator(".sim-outcome");
@@ -199,6 +200,7 @@ async function run(context) {
         matched: await texts("ul.sim-matched > li"),
         inert: await texts("ul.sim-inert > li"),
         fixes: await texts("ul.sim-fixes > li"),
+        tokens: await texts("ul.sim-tokens > li"),
       };
     };
     begin("simulate denied");
@@ -211,7 +213,9 @@ async function run(context) {
     await page.locator("section.simulate").scrollIntoViewIfNeeded();
     await shot(page, "simulate-allowed");
     begin("simulate a grant");
-    out.simGrant = await simulate(sim.granted);
+    out.simGrant = await simulate(sim.granted, null, "", sim.grantToken);
+    await page.locator("section.simulate").scrollIntoViewIfNeeded();
+    await shot(page, "simulate-grant");
     begin("simulate a condition");
     out.simCondition = await simulate(sim.conditional);
     out.simConditionMet = await simulate(sim.conditional, null, "kms:EncryptionContext:app=demo");
