@@ -377,9 +377,9 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
         None => Mode::Secure,
     };
     let app = App {
+        analyzers: ferrokms_analyzer::Analyzers::new(store.clone(), kms.clone()),
         kms,
         directory: directory.clone(),
-        analyzers: ferrokms_analyzer::Analyzers::new(store.clone()),
         auth: Authenticator {
             directory,
             verifier: Verifier::default(),
