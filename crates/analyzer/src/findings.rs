@@ -683,7 +683,7 @@ pub fn sort(
         }
     };
     findings.sort_by(|a, b| {
-        let o = key(*a).cmp(&key(*b)).then_with(|| a.id.cmp(&b.id));
+        let o = key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id));
         if desc {
             o.reverse()
         } else {
@@ -761,7 +761,7 @@ mod tests {
             (Status::Archived, 1000, 2000)
         );
         // The public access goes away: RESOLVED, same id; archived one stays archived.
-        assert!(doc.reconcile(AN, KEY, "111122223333", &[a.clone()], None, 3000));
+        assert!(doc.reconcile(AN, KEY, "111122223333", std::slice::from_ref(&a), None, 3000));
         let fp = doc.findings.iter().find(|f| f.is_public).unwrap();
         assert_eq!(
             (fp.status, fp.updated_ms, fp.created_ms),
