@@ -21,6 +21,7 @@ pub mod analyzers;
 pub mod catalog;
 pub mod checks;
 pub mod findings;
+pub mod keyset;
 pub mod live;
 pub mod previews;
 pub mod routes;
