@@ -154,7 +154,8 @@ impl Analyzers {
         }
         changed.sort_by_key(|(t, _)| *t);
         for (_, snap) in changed.into_iter().take(MAX_REANALYSED) {
-            let observed = findings::observe(&snap);
+            let observed =
+                findings::observe_set(live::policy_set(&self.kms, &self.directory, &snap, true));
             let mark = KeyMark {
                 fingerprint: snap.fingerprint.clone(),
                 analyzed_ms: now,

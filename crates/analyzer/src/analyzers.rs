@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use ferrokms_authz::catalog::Operation;
 use ferrokms_authz::Caller;
+use ferrokms_iam::Directory;
 use ferrokms_kms::Kms;
 use ferrokms_policy::{Context, ContextValue};
 use ferrokms_store::{Change, Store};
@@ -246,6 +247,9 @@ pub struct Analyzers {
     pub(crate) store: Arc<dyn Store>,
     /// The keys the analyzers' findings are about.
     pub(crate) kms: Arc<Kms>,
+    /// The identities of the key's account (the identity-side policies of
+    /// the analysis's known account).
+    pub(crate) directory: Arc<Directory>,
     /// Orders the check-then-write of CreateAnalyzer, the tag updates and
     /// the findings' upkeep on this node (several nodes: the cluster write
     /// lock orders them).
@@ -253,11 +257,13 @@ pub struct Analyzers {
 }
 
 impl Analyzers {
-    /// The service over `store`, analysing the keys of `kms`.
-    pub fn new(store: Arc<dyn Store>, kms: Arc<Kms>) -> Self {
+    /// The service over `store`, analysing the keys of `kms` (with the
+    /// identities of `directory`).
+    pub fn new(store: Arc<dyn Store>, kms: Arc<Kms>, directory: Arc<Directory>) -> Self {
         Analyzers {
             store,
             kms,
+            directory,
             writes: parking_lot::Mutex::new(()),
         }
     }

@@ -135,9 +135,16 @@ pub fn uuid_shaped(hex: &str) -> String {
     )
 }
 
-/// The external-access findings of one key, as of `snapshot`.
+/// The external-access findings of one key, as of `snapshot` (its policy
+/// set built from the snapshot alone: see [`observe_set`]).
 pub fn observe(snapshot: &KeySnapshot) -> Vec<Observed> {
-    let set = match snapshot.policy_set() {
+    observe_set(snapshot.policy_set())
+}
+
+/// The external-access findings of one key's policy set (or why it could
+/// not be built: an error finding).
+pub fn observe_set(set: Result<ferrokms_reach::PolicySet, String>) -> Vec<Observed> {
+    let set = match set {
         Ok(s) => s,
         Err(e) => return vec![Observed::error(e)],
     };
@@ -761,7 +768,14 @@ mod tests {
             (Status::Archived, 1000, 2000)
         );
         // The public access goes away: RESOLVED, same id; archived one stays archived.
-        assert!(doc.reconcile(AN, KEY, "111122223333", std::slice::from_ref(&a), None, 3000));
+        assert!(doc.reconcile(
+            AN,
+            KEY,
+            "111122223333",
+            std::slice::from_ref(&a),
+            None,
+            3000
+        ));
         let fp = doc.findings.iter().find(|f| f.is_public).unwrap();
         assert_eq!(
             (fp.status, fp.updated_ms, fp.created_ms),

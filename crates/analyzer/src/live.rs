@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ferrokms_iam::Directory;
 use ferrokms_kms::api::{GetKeyPolicyRequest, ListKeysRequest};
 use ferrokms_kms::grants::ListGrantsRequest;
 use ferrokms_kms::{Caller, Kms, KmsError};
@@ -14,6 +15,8 @@ use ferrokms_policy::{Context, ParseOptions, Policy, PolicyKind};
 use ferrokms_reach::{Grant, Grantee, KeyTarget, PolicySet};
 use ferrokms_types::{AccountId, Region};
 use serde_json::{json, Value};
+
+use crate::keyset::{self, Known};
 
 /// Pages of ListKeys read for one account and Region (1,000 keys a page).
 const MAX_KEY_PAGES: usize = 100;
@@ -187,6 +190,38 @@ impl KeySnapshot {
         set.grants.clone_from(&self.grants);
         Ok(set)
     }
+}
+
+/// The policy set of a key as `snap` has it, for an answer over the API:
+/// an existing key's through the analyzer's one builder
+/// ([`keyset::key_policy_set_with`], with [`Known::KeyAccount`]: no other
+/// account's IAM policies shape the answer) under the snapshot's policy,
+/// with the snapshot's grants (a preview's proposed ones, or the key's);
+/// a key that does not exist yet from the snapshot alone.
+pub fn policy_set(
+    kms: &Kms,
+    directory: &Directory,
+    snap: &KeySnapshot,
+    exists: bool,
+) -> Result<PolicySet, String> {
+    if !exists {
+        return snap.policy_set();
+    }
+    let policy = Policy::parse(
+        &snap.policy,
+        &ParseOptions::for_kind(PolicyKind::ResourceBased),
+    )
+    .map_err(|e| format!("the key policy does not parse: {e}"))?;
+    let mut set = keyset::key_policy_set_with(
+        kms,
+        directory,
+        &snap.arn,
+        Arc::new(policy),
+        Known::KeyAccount,
+    )
+    .map_err(|e| format!("the key cannot be read: {e}"))?;
+    set.grants.clone_from(&snap.grants);
+    Ok(set)
 }
 
 fn grant_json(g: &Grant) -> Value {

@@ -7,7 +7,7 @@
 //! the proposal (a key that does not exist yet gets the default key policy
 //! and no grants for the parts not given; an existing key keeps its own
 //! policy, grants, tags and state for the parts not given), analysed like
-//! the analyzer's findings ([`crate::findings::observe`]), and compared by
+//! the analyzer's findings ([`crate::findings::observe_set`]), and compared by
 //! finding id with the analyzer's current findings of that key: NEW (no
 //! such finding), UNCHANGED (an ACTIVE or ARCHIVED one, whose status it
 //! keeps), CHANGED (a RESOLVED one that would come back ACTIVE, or a
@@ -489,37 +489,40 @@ impl Analyzers {
         Ok(out)
     }
 
+    /// The proposed key and whether it exists; `Err(why)` for an
+    /// existing key that cannot be read (its preview findings are then one
+    /// error finding).
     fn proposed_snapshot(
         &self,
         caller: &Caller,
         p: &Proposal,
-    ) -> Result<KeySnapshot, AnalyzerError> {
-        let existing = live::key_arns(&self.kms, &caller.account, &caller.region)
+    ) -> Result<Result<(KeySnapshot, bool), String>, AnalyzerError> {
+        let exists = live::key_arns(&self.kms, &caller.account, &caller.region)
             .map_err(|e| AnalyzerError::Corrupt(e.to_string()))?
             .binary_search(&p.arn)
             .is_ok();
-        let base = if existing {
-            live::snapshot(&self.kms, &p.arn, &caller.region).ok()
-        } else {
-            None
-        };
-        Ok(match base {
-            Some(b) => KeySnapshot::new(
-                &p.arn,
-                p.policy.clone().unwrap_or(b.policy),
-                p.grants.clone().unwrap_or(b.grants),
-                b.facts,
-                b.state,
-            ),
-            None => KeySnapshot::new(
-                &p.arn,
-                p.policy.clone().unwrap_or_else(|| {
-                    ferrokms_kms::default_key_policy(&caller.account, caller.region.partition())
-                }),
-                p.grants.clone().unwrap_or_default(),
-                Vec::new(),
-                "Enabled".to_string(),
-            ),
+        if !exists {
+            let policy = p.policy.clone().unwrap_or_else(|| {
+                ferrokms_kms::default_key_policy(&caller.account, caller.region.partition())
+            });
+            let grants = p.grants.clone().unwrap_or_default();
+            let snap = KeySnapshot::new(&p.arn, policy, grants, Vec::new(), "Enabled".into());
+            return Ok(Ok((snap, false)));
+        }
+        Ok(match live::snapshot(&self.kms, &p.arn, &caller.region) {
+            Ok(b) => Ok((
+                KeySnapshot::new(
+                    &p.arn,
+                    p.policy.clone().unwrap_or(b.policy),
+                    p.grants.clone().unwrap_or(b.grants),
+                    b.facts,
+                    b.state,
+                ),
+                true,
+            )),
+            Err(e) => Err(format!(
+                "ferrokms cannot read the key as its account's root user: {e}"
+            )),
         })
     }
 
@@ -574,17 +577,26 @@ impl Analyzers {
         let mut failed = false;
         let mut preview_findings = Vec::new();
         for p in &proposals {
-            let snap = self.proposed_snapshot(caller, p)?;
-            if Policy::parse(
-                &snap.policy,
-                &ParseOptions::for_kind(PolicyKind::ResourceBased),
-            )
-            .is_err()
-            {
-                failed = true;
-                break;
-            }
-            let observed = findings::observe(&snap);
+            let observed = match self.proposed_snapshot(caller, p)? {
+                Ok((snap, exists)) => {
+                    if Policy::parse(
+                        &snap.policy,
+                        &ParseOptions::for_kind(PolicyKind::ResourceBased),
+                    )
+                    .is_err()
+                    {
+                        failed = true;
+                        break;
+                    }
+                    findings::observe_set(live::policy_set(
+                        &self.kms,
+                        &self.directory,
+                        &snap,
+                        exists,
+                    ))
+                }
+                Err(why) => vec![Observed::error(why)],
+            };
             preview_findings.extend(compare(
                 &id,
                 &a.arn,

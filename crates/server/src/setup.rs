@@ -377,7 +377,7 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
         None => Mode::Secure,
     };
     let app = App {
-        analyzers: ferrokms_analyzer::Analyzers::new(store.clone(), kms.clone()),
+        analyzers: ferrokms_analyzer::Analyzers::new(store.clone(), kms.clone(), directory.clone()),
         kms,
         directory: directory.clone(),
         auth: Authenticator {
