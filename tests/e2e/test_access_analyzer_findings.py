@@ -11,6 +11,7 @@ bounds."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -307,6 +308,20 @@ def test_an_unknown_analysis_is_an_error_finding_never_silence(A, analyzer):
         assert any(f["isPublic"] for f in fs), fs
 
 
+def test_a_key_its_account_cannot_read_is_an_error_finding(A, analyzer):
+    """A key policy that does not let the key's own account read the key
+    (DescribeKey, GetKeyPolicy, ListGrants...): the analyzer, which reads
+    as the account's root user, reports an error finding for it, as AWS's
+    does when its service-linked role is refused, never silence."""
+    c = aa(A)
+    key = A.key(kp_allow("*", "kms:Decrypt"))
+    (f,) = of_key(c, analyzer, key["Arn"])
+    assert f["error"] and "principal" not in f and f["status"] == "ACTIVE", f
+    assert [x["id"] for x in of_key(c, analyzer, key["Arn"], error={"exists": True})] == [f["id"]]
+    # Stable across calls.
+    assert of_key(c, analyzer, key["Arn"]) == [f]
+
+
 def test_aws_cli_lists_and_archives_findings(A, analyzer, tmp_path):
     import subprocess
     import sys
@@ -339,3 +354,38 @@ def test_aws_cli_lists_and_archives_findings(A, analyzer, tmp_path):
     aws("accessanalyzer", "update-findings", "--analyzer-arn", analyzer, "--ids", f["id"], "--status", "ARCHIVED")
     got = aws("accessanalyzer", "get-finding", "--analyzer-arn", analyzer, "--id", f["id"])["finding"]
     assert got["status"] == "ARCHIVED"
+
+
+@pytest.mark.skipif(not os.environ.get("FERROKMS_TEST_PG_URL"), reason="needs FERROKMS_TEST_PG_URL (scripts/test.sh)")
+def test_two_nodes_agree_on_findings_their_ids_and_archive(ferrokms_bin, tmp_path):
+    """Two nodes on one PostgreSQL: a key made on one is a finding on the
+    other with the same id; an archive on one holds on the other; a policy
+    change on one resolves it on the other."""
+    from conftest import new_database
+    from test_cluster import node
+
+    url = new_database()
+    a = node(ferrokms_bin, tmp_path, "a", url).start()
+    b = node(ferrokms_bin, tmp_path, "b", url, root_key=a.data_dir / "root.key").start()
+    try:
+        creds = a.profile_credentials()
+        aa_a, aa_b = (n.client(*creds, service="accessanalyzer") for n in (a, b))
+        kms_a, kms_b = (n.client(*creds) for n in (a, b))
+        account = kms_a.describe_key(KeyId=kms_a.create_key()["KeyMetadata"]["KeyId"])["KeyMetadata"]["AWSAccountId"]
+        root = f"arn:aws:iam::{account}:root"
+        an = aa_a.create_analyzer(analyzerName="main", type="ACCOUNT")["arn"]
+        key = kms_a.create_key(
+            Policy=doc(kp_allow(root, "kms:*"), kp_allow("*", ["kms:Decrypt"])), BypassPolicyLockoutSafetyCheck=True
+        )["KeyMetadata"]
+        (fb,) = of_key(aa_b, an, key["Arn"])
+        (fa,) = of_key(aa_a, an, key["Arn"])
+        assert fa["id"] == fb["id"] and fb["isPublic"] is True
+        aa_b.update_findings(analyzerArn=an, ids=[fb["id"]], status="ARCHIVED")
+        assert of_key(aa_a, an, key["Arn"])[0]["status"] == "ARCHIVED"
+        kms_b.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=doc(kp_allow(root, "kms:*")))
+        (r,) = of_key(aa_a, an, key["Arn"])
+        assert (r["id"], r["status"]) == (fa["id"], "RESOLVED")
+        assert of_key(aa_b, an, key["Arn"])[0]["status"] == "RESOLVED"
+    finally:
+        a.stop()
+        b.stop()
