@@ -10,8 +10,14 @@
 //! analysis (at most [`MAX_REANALYSED`] per call, oldest analysis first;
 //! the others on the following calls), then answers from the document.
 //! No background job; several nodes agree because the document is in the
-//! shared store and its upkeep runs under the cluster write lock (the
-//! operations are not `reads_only` in the catalog for that reason).
+//! shared store. The analysis itself takes no lock (it is the slow part:
+//! up to [`MAX_REANALYSED`] runs of reach); only the merge of its result
+//! into the document, read again, runs under [`Analyzers::exclusive`]
+//! (the cluster write lock on a shared store, then this node's analyzer
+//! lock), so one account's analysis never holds up another account's
+//! writes. The operations are not `reads_only` in the catalog (they
+//! write); `catalog::TAKES_OWN_LOCK` tells the server not to run them
+//! under the cluster lock as a whole.
 
 use ferrokms_authz::catalog::Operation;
 use ferrokms_authz::Caller;
@@ -35,6 +41,16 @@ pub const MAX_REANALYSED: usize = 25;
 pub const MAX_FINDINGS_PAGE: usize = 100;
 /// Ids one UpdateFindings may name.
 const MAX_UPDATE_IDS: usize = 1000;
+
+/// One key's analysis, made outside any lock and merged under one.
+struct KeyUpdate {
+    /// The key ARN.
+    arn: String,
+    /// The new mark (`None`: the key is gone).
+    mark: Option<KeyMark>,
+    /// What the analysis found.
+    observed: Vec<findings::Observed>,
+}
 
 /// The id of an analyzer's findings document.
 pub(crate) fn doc_id(caller: &Caller, a: &StoredAnalyzer) -> String {
@@ -87,38 +103,44 @@ impl Analyzers {
     }
 
     /// The analyzer's findings, brought current (see the module's text).
+    /// The analysis runs without any lock; only the merge of its result
+    /// into the stored document is exclusive.
     pub(crate) fn current_findings(
         &self,
         caller: &Caller,
         a: &StoredAnalyzer,
     ) -> Result<FindingsDoc, AnalyzerError> {
-        let _writing = self.writes.lock();
-        self.refresh_locked(caller, a)
+        let id = doc_id(caller, a);
+        let seen = self.load_findings(&id)?;
+        let updates = self.observe(caller, &seen)?;
+        if updates.is_empty() {
+            return Ok(seen);
+        }
+        self.exclusive(|| self.merge(caller, a, &updates))
     }
 
-    /// [`Self::current_findings`] for a caller that holds `writes`.
-    fn refresh_locked(
+    /// What changed since `seen`: keys gone, keys that cannot be read, and
+    /// the analysis of at most [`MAX_REANALYSED`] changed keys (the longest
+    /// unanalysed first). Runs reach; takes no lock.
+    fn observe(
         &self,
         caller: &Caller,
-        a: &StoredAnalyzer,
-    ) -> Result<FindingsDoc, AnalyzerError> {
-        let id = doc_id(caller, a);
-        let mut doc = self.load_findings(&id)?;
-        let before = doc.clone();
+        seen: &FindingsDoc,
+    ) -> Result<Vec<KeyUpdate>, AnalyzerError> {
         let now = now_ms();
-        let owner = caller.account.as_str().to_string();
         let arns = live::key_arns(&self.kms, &caller.account, &caller.region)
             .map_err(|e| AnalyzerError::Corrupt(e.to_string()))?;
         // Keys that are gone: their findings are resolved.
-        let gone: Vec<String> = doc
+        let mut updates: Vec<KeyUpdate> = seen
             .keys
             .keys()
             .filter(|k| arns.binary_search(k).is_err())
-            .cloned()
+            .map(|k| KeyUpdate {
+                arn: k.clone(),
+                mark: None,
+                observed: Vec::new(),
+            })
             .collect();
-        for k in gone {
-            doc.reconcile(&a.arn, &k, &owner, &[], None, now);
-        }
         // Changed keys, the longest unanalysed first.
         let mut changed: Vec<(i64, live::KeySnapshot)> = Vec::new();
         for arn in &arns {
@@ -130,24 +152,26 @@ impl Analyzers {
                 // (AWS's analyzer reports such a key as an error finding
                 // too): an error finding, until it can be read.
                 Err(e) => {
-                    if doc
+                    if seen
                         .keys
                         .get(arn)
                         .is_none_or(|m| m.fingerprint != UNREADABLE)
                     {
-                        let mark = KeyMark {
-                            fingerprint: UNREADABLE.to_string(),
-                            analyzed_ms: now,
-                        };
-                        let observed = [findings::Observed::error(format!(
-                            "ferrokms cannot read the key as its account's root user: {e}"
-                        ))];
-                        doc.reconcile(&a.arn, arn, &owner, &observed, Some(mark), now);
+                        updates.push(KeyUpdate {
+                            arn: arn.clone(),
+                            mark: Some(KeyMark {
+                                fingerprint: UNREADABLE.to_string(),
+                                analyzed_ms: now,
+                            }),
+                            observed: vec![findings::Observed::error(format!(
+                                "ferrokms cannot read the key as its account's root user: {e}"
+                            ))],
+                        });
                     }
                     continue;
                 }
             };
-            match doc.keys.get(arn) {
+            match seen.keys.get(arn) {
                 Some(m) if m.fingerprint == snap.fingerprint => {}
                 m => changed.push((m.map_or(i64::MIN, |m| m.analyzed_ms), snap)),
             }
@@ -156,11 +180,40 @@ impl Analyzers {
         for (_, snap) in changed.into_iter().take(MAX_REANALYSED) {
             let observed =
                 findings::observe_set(live::policy_set(&self.kms, &self.directory, &snap, true));
-            let mark = KeyMark {
-                fingerprint: snap.fingerprint.clone(),
-                analyzed_ms: now,
-            };
-            doc.reconcile(&a.arn, &snap.arn, &owner, &observed, Some(mark), now);
+            updates.push(KeyUpdate {
+                arn: snap.arn.clone(),
+                mark: Some(KeyMark {
+                    fingerprint: snap.fingerprint.clone(),
+                    analyzed_ms: now,
+                }),
+                observed,
+            });
+        }
+        Ok(updates)
+    }
+
+    /// Merges `updates` into the stored document, read again (another
+    /// call may have merged the same analysis meanwhile: a key whose
+    /// stored mark already has the update's fingerprint is left alone).
+    /// Callers are inside [`Analyzers::exclusive`].
+    fn merge(
+        &self,
+        caller: &Caller,
+        a: &StoredAnalyzer,
+        updates: &[KeyUpdate],
+    ) -> Result<FindingsDoc, AnalyzerError> {
+        let id = doc_id(caller, a);
+        let mut doc = self.load_findings(&id)?;
+        let before = doc.clone();
+        let now = now_ms();
+        let owner = caller.account.as_str().to_string();
+        for u in updates {
+            let stored = doc.keys.get(&u.arn).map(|m| m.fingerprint.as_str());
+            let fresh = u.mark.as_ref().map(|m| m.fingerprint.as_str());
+            if stored == fresh {
+                continue;
+            }
+            doc.reconcile(&a.arn, &u.arn, &owner, &u.observed, u.mark.clone(), now);
         }
         if doc != before {
             self.save_findings(&id, &doc)?;
@@ -298,40 +351,44 @@ impl Analyzers {
             }
             _ => {}
         }
-        let _writing = self.writes.lock();
-        let mut doc = self.refresh_locked(caller, &a)?;
-        let id = doc_id(caller, &a);
-        if let Some(ids) = &ids {
-            if let Some(missing) = ids
-                .iter()
-                .find(|i| !doc.findings.iter().any(|f| &f.id == *i))
-            {
-                return Err(AnalyzerError::NotFound {
-                    message: format!("Finding {missing} not found."),
-                    resource_id: missing.clone(),
-                    resource_type: "Finding",
-                });
+        let seen = self.load_findings(&doc_id(caller, &a))?;
+        let updates = self.observe(caller, &seen)?;
+        self.exclusive(|| {
+            let mut doc = self.merge(caller, &a, &updates)?;
+            let id = doc_id(caller, &a);
+            if let Some(ids) = &ids {
+                if let Some(missing) = ids
+                    .iter()
+                    .find(|i| !doc.findings.iter().any(|f| &f.id == *i))
+                {
+                    return Err(AnalyzerError::NotFound {
+                        message: format!("Finding {missing} not found."),
+                        resource_id: missing.clone(),
+                        resource_type: "Finding",
+                    });
+                }
             }
-        }
-        let now = now_ms();
-        let mut changed = false;
-        for f in &mut doc.findings {
-            let named = match (&ids, resource) {
-                (Some(ids), _) => ids.contains(&f.id),
-                (None, Some(r)) => f.resource == r,
-                (None, None) => false,
-            };
-            // A RESOLVED finding's status is the analysis's, not a user's.
-            if named && f.status != Status::Resolved && f.status != status {
-                f.status = status;
-                f.updated_ms = now;
-                changed = true;
+            let now = now_ms();
+            let mut changed = false;
+            for f in &mut doc.findings {
+                let named = match (&ids, resource) {
+                    (Some(ids), _) => ids.contains(&f.id),
+                    (None, Some(r)) => f.resource == r,
+                    (None, None) => false,
+                };
+                // A RESOLVED finding's status is the analysis's, not a user's.
+                if named && f.status != Status::Resolved && f.status != status {
+                    f.status = status;
+                    f.updated_ms = now;
+                    changed = true;
+                }
             }
-        }
-        if changed {
-            doc.updated_ms = now;
-            self.save_findings(&id, &doc)?;
-        }
+            if changed {
+                doc.updated_ms = now;
+                self.save_findings(&id, &doc)?;
+            }
+            Ok(())
+        })?;
         Ok(json!({}))
     }
 

@@ -254,7 +254,15 @@ pub struct Analyzers {
     /// the findings' upkeep on this node (several nodes: the cluster write
     /// lock orders them).
     pub(crate) writes: parking_lot::Mutex<()>,
+    /// Runs a write section under the cluster write lock (several nodes on
+    /// a shared store), for the operations of
+    /// [`catalog::TAKES_OWN_LOCK`]; `None` on a store of one node.
+    writer: Option<Box<ClusterWriter>>,
 }
+
+/// Runs its argument under the cluster write lock.
+pub type ClusterWriter =
+    dyn Fn(&mut dyn FnMut()) -> Result<(), ferrokms_store::StoreError> + Send + Sync;
 
 impl Analyzers {
     /// The service over `store`, analysing the keys of `kms` (with the
@@ -265,7 +273,44 @@ impl Analyzers {
             kms,
             directory,
             writes: parking_lot::Mutex::new(()),
+            writer: None,
         }
+    }
+
+    /// The service on a shared store: `writer` runs a section under the
+    /// cluster write lock.
+    #[must_use]
+    pub fn with_cluster_writer(mut self, writer: Box<ClusterWriter>) -> Self {
+        self.writer = Some(writer);
+        self
+    }
+
+    /// Runs `f` exclusively: under the cluster write lock (several nodes),
+    /// then this node's analyzer lock — the order every other analyzer
+    /// write takes them in (the pipeline's cluster lock, then `writes`).
+    /// For the short read-modify-write after an analysis made without any
+    /// lock.
+    pub(crate) fn exclusive<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, AnalyzerError>,
+    ) -> Result<T, AnalyzerError> {
+        let mut f = Some(f);
+        let mut out: Option<Result<T, AnalyzerError>> = None;
+        let mut section = || {
+            if let Some(f) = f.take() {
+                let _writing = self.writes.lock();
+                out = Some(f());
+            }
+        };
+        match &self.writer {
+            Some(w) => w(&mut section)?,
+            None => section(),
+        }
+        out.unwrap_or_else(|| {
+            Err(AnalyzerError::Corrupt(
+                "the write section did not run".into(),
+            ))
+        })
     }
 
     /// Runs the operation `name` (a route of the service model) for `caller`.

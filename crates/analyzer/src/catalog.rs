@@ -96,6 +96,21 @@ pub const ANALYZER_OPERATIONS: &[Operation] = &[
     aa("ValidatePolicy", "access-analyzer:ValidatePolicy").reads_only(),
 ];
 
+/// Operations that write but run their slow part (an analysis by reach)
+/// outside any lock and take the cluster write lock themselves only for
+/// their store update (`Analyzers::exclusive`): the server must not run
+/// them under the cluster lock as a whole, or one account's analysis would
+/// hold up every node's writes.
+pub const TAKES_OWN_LOCK: &[&str] = &[
+    "CreateAccessPreview",
+    "GetFinding",
+    "GetFindingV2",
+    "GetFindingsStatistics",
+    "ListFindings",
+    "ListFindingsV2",
+    "UpdateFindings",
+];
+
 /// The catalog row of an operation ferrokms serves.
 pub fn find(name: &str) -> Option<&'static Operation> {
     ferrokms_authz::catalog::find(ANALYZER_OPERATIONS, name)
@@ -132,5 +147,8 @@ mod tests {
         assert_eq!(find("ValidatePolicy").map(|o| o.reads_only), Some(true));
         assert!(find("ListFindings").is_some_and(|o| !o.reads_only));
         assert!(find("StartPolicyGeneration").is_none());
+        for name in TAKES_OWN_LOCK {
+            assert!(find(name).is_some_and(|o| !o.reads_only), "{name}");
+        }
     }
 }

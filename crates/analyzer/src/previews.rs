@@ -622,33 +622,37 @@ impl Analyzers {
             configurations: Value::Object(configurations.clone()),
             findings: preview_findings,
         };
-        let _writing = self.writes.lock();
-        let mut index = self.load_index(&index_id)?;
-        index.push(entry);
-        index.sort_by(|x, y| (y.created_ms, &y.id).cmp(&(x.created_ms, &x.id)));
-        let mut changes = Vec::new();
-        let mut kept = Vec::new();
-        for (i, e) in index.into_iter().enumerate() {
-            if i >= MAX_PREVIEWS || now - e.created_ms > PREVIEW_TTL_MS {
-                changes.push(Change::Delete {
-                    kind: PREVIEW_KIND,
-                    id: preview_doc_id(caller, &a, &e.id),
-                });
-            } else {
-                kept.push(e);
+        // The analysis above took no lock; the index's read-modify-write
+        // is exclusive.
+        self.exclusive(|| {
+            let mut index = self.load_index(&index_id)?;
+            index.push(entry);
+            index.sort_by(|x, y| (y.created_ms, &y.id).cmp(&(x.created_ms, &x.id)));
+            let mut changes = Vec::new();
+            let mut kept = Vec::new();
+            for (i, e) in index.into_iter().enumerate() {
+                if i >= MAX_PREVIEWS || now - e.created_ms > PREVIEW_TTL_MS {
+                    changes.push(Change::Delete {
+                        kind: PREVIEW_KIND,
+                        id: preview_doc_id(caller, &a, &e.id),
+                    });
+                } else {
+                    kept.push(e);
+                }
             }
-        }
-        changes.push(Change::Put {
-            kind: PREVIEW_KIND,
-            id: preview_doc_id(caller, &a, &id),
-            body: to_body(&stored)?,
-        });
-        changes.push(Change::Put {
-            kind: PREVIEW_INDEX_KIND,
-            id: index_id,
-            body: to_body(&kept)?,
-        });
-        self.store.apply(&changes)?;
+            changes.push(Change::Put {
+                kind: PREVIEW_KIND,
+                id: preview_doc_id(caller, &a, &id),
+                body: to_body(&stored)?,
+            });
+            changes.push(Change::Put {
+                kind: PREVIEW_INDEX_KIND,
+                id: index_id,
+                body: to_body(&kept)?,
+            });
+            self.store.apply(&changes)?;
+            Ok(())
+        })?;
         Ok(json!({ "id": id }))
     }
 
