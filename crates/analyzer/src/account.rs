@@ -178,8 +178,7 @@ impl Analyzers {
         }
         changed.sort_by_key(|(t, _)| *t);
         for (_, snap) in changed.into_iter().take(MAX_REANALYSED) {
-            let observed =
-                findings::observe_set(live::policy_set(&self.kms, &self.directory, &snap, true));
+            let observed = findings::observe_set(live::policy_set(&self.directory, &snap, true));
             updates.push(KeyUpdate {
                 arn: snap.arn.clone(),
                 mark: Some(KeyMark {

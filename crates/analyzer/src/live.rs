@@ -9,9 +9,8 @@ use std::sync::Arc;
 
 use ferrokms_iam::Directory;
 use ferrokms_kms::api::{GetKeyPolicyRequest, ListKeysRequest};
-use ferrokms_kms::grants::ListGrantsRequest;
 use ferrokms_kms::{Caller, Kms, KmsError};
-use ferrokms_policy::{Context, ParseOptions, Policy, PolicyKind};
+use ferrokms_policy::{ParseOptions, Policy, PolicyKind};
 use ferrokms_reach::{Grant, Grantee, KeyTarget, PolicySet};
 use ferrokms_types::{AccountId, Region};
 use serde_json::{json, Value};
@@ -20,9 +19,6 @@ use crate::keyset::{self, Known};
 
 /// Pages of ListKeys read for one account and Region (1,000 keys a page).
 const MAX_KEY_PAGES: usize = 100;
-/// Pages of ListGrants read for one key (100 grants a page: 50,000, over
-/// KMS's own per-key grant quota).
-const MAX_GRANT_PAGES: usize = 500;
 
 /// Why a key could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -81,60 +77,20 @@ pub fn key_arns(kms: &Kms, account: &AccountId, region: &Region) -> Result<Vec<S
 pub fn snapshot(kms: &Kms, arn: &str, region: &Region) -> Result<KeySnapshot, LiveError> {
     let target = KeyTarget::new(arn).map_err(|e| LiveError::Shape(e.to_string()))?;
     let root = Caller::root(target.account.clone(), region.clone());
-    let meta = kms.describe_key(&root, shape(json!({ "KeyId": arn }))?)?;
-    let meta =
-        serde_json::to_value(&meta.key_metadata).map_err(|e| LiveError::Shape(e.to_string()))?;
-    let mut facts = Vec::new();
-    for (name, field) in [
-        ("kms:KeySpec", "KeySpec"),
-        ("kms:CustomerMasterKeySpec", "KeySpec"),
-        ("kms:KeyUsage", "KeyUsage"),
-        ("kms:CustomerMasterKeyUsage", "KeyUsage"),
-        ("kms:KeyOrigin", "Origin"),
-    ] {
-        if let Some(v) = meta[field].as_str() {
-            facts.push((name.to_string(), v.to_string()));
-        }
-    }
-    if let Some(b) = meta["MultiRegion"].as_bool() {
-        facts.push(("kms:MultiRegion".to_string(), b.to_string()));
-    }
-    let state = meta["KeyState"].as_str().unwrap_or("").to_string();
-    let tags = kms.list_resource_tags(&root, shape(json!({ "KeyId": arn, "Limit": 50 }))?)?;
-    for t in tags.tags {
-        facts.push((format!("aws:ResourceTag/{}", t.key), t.value));
-    }
+    let (facts, state) = keyset::key_facts(kms, &root, arn)?;
     let policy: GetKeyPolicyRequest = shape(json!({ "KeyId": arn, "PolicyName": "default" }))?;
     let policy = kms.get_key_policy(&root, policy)?.policy;
-    let mut grants = Vec::new();
-    let mut marker: Option<String> = None;
-    for _ in 0..MAX_GRANT_PAGES {
-        let req: ListGrantsRequest =
-            shape(json!({ "KeyId": arn, "Limit": 100, "Marker": marker }))?;
-        let page = kms.list_grants(&root, req)?;
-        for g in page.grants {
-            let grantee = match (g.grantee_principal, g.grantee_service_principal) {
-                (Some(p), _) => Grantee::Aws(p),
-                (None, Some(s)) => Grantee::Service(s),
-                (None, None) => continue,
-            };
-            let c = g.constraints.unwrap_or_default();
-            grants.push(Grant {
-                id: g.grant_id,
-                grantee,
-                operations: g.operations,
-                encryption_context_subset: c.encryption_context_subset,
-                encryption_context_equals: c.encryption_context_equals,
-                source_arn: c.source_arn,
-            });
-        }
-        marker = page.next_marker;
-        if marker.is_none() {
-            break;
+    let grants = keyset::key_grants(kms, &root, arn)?;
+    Ok(KeySnapshot::new(arn, policy, grants, facts, state))
+}
+
+impl From<keyset::KeySetError> for LiveError {
+    fn from(e: keyset::KeySetError) -> Self {
+        match e {
+            keyset::KeySetError::Kms(e) => LiveError::Kms(e),
+            other => LiveError::Shape(other.to_string()),
         }
     }
-    grants.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(KeySnapshot::new(arn, policy, grants, facts, state))
 }
 
 impl KeySnapshot {
@@ -172,15 +128,7 @@ impl KeySnapshot {
     /// allow-everything identity policy.
     pub fn policy_set(&self) -> Result<PolicySet, String> {
         let mut key = KeyTarget::new(&self.arn).map_err(|e| e.to_string())?;
-        let mut facts = Context::new();
-        for (k, v) in &self.facts {
-            if k == "kms:MultiRegion" {
-                facts.insert(k, v == "true");
-            } else {
-                facts.insert(k, v.as_str());
-            }
-        }
-        key.facts = facts;
+        key.facts = keyset::facts_context(&self.facts);
         let policy = Policy::parse(
             &self.policy,
             &ParseOptions::for_kind(PolicyKind::ResourceBased),
@@ -199,29 +147,27 @@ impl KeySnapshot {
 /// with the snapshot's grants (a preview's proposed ones, or the key's);
 /// a key that does not exist yet from the snapshot alone.
 pub fn policy_set(
-    kms: &Kms,
     directory: &Directory,
     snap: &KeySnapshot,
     exists: bool,
 ) -> Result<PolicySet, String> {
-    if !exists {
-        return snap.policy_set();
-    }
     let policy = Policy::parse(
         &snap.policy,
         &ParseOptions::for_kind(PolicyKind::ResourceBased),
     )
     .map_err(|e| format!("the key policy does not parse: {e}"))?;
-    let mut set = keyset::key_policy_set_with(
-        kms,
+    if !exists {
+        return snap.policy_set();
+    }
+    keyset::policy_set_of(
         directory,
         &snap.arn,
+        &snap.facts,
+        snap.grants.clone(),
         Arc::new(policy),
         Known::KeyAccount,
     )
-    .map_err(|e| format!("the key cannot be read: {e}"))?;
-    set.grants.clone_from(&snap.grants);
-    Ok(set)
+    .map_err(|e| format!("the key cannot be read: {e}"))
 }
 
 fn grant_json(g: &Grant) -> Value {

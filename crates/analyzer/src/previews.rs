@@ -588,12 +588,7 @@ impl Analyzers {
                         failed = true;
                         break;
                     }
-                    findings::observe_set(live::policy_set(
-                        &self.kms,
-                        &self.directory,
-                        &snap,
-                        exists,
-                    ))
+                    findings::observe_set(live::policy_set(&self.directory, &snap, exists))
                 }
                 Err(why) => vec![Observed::error(why)],
             };
