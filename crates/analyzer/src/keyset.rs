@@ -100,7 +100,17 @@ pub fn policy_set_of(
     set.grants = grants;
     let accounts: Vec<AccountId> = match known {
         Known::KeyAccount => vec![set.key.account.clone()],
-        Known::AllAccounts => directory.accounts().into_iter().map(|a| a.id).collect(),
+        // The key's account first: a `--dev` server makes accounts on the
+        // fly, and those are not in the directory's list.
+        Known::AllAccounts => {
+            let mut all = vec![set.key.account.clone()];
+            for a in directory.accounts() {
+                if !all.contains(&a.id) {
+                    all.push(a.id);
+                }
+            }
+            all
+        }
     };
     for account in &accounts {
         set.holders.extend(holders(directory, account, partition));
