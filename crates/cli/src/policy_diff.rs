@@ -90,8 +90,8 @@ pub fn diff_cmd(args: &DiffArgs) -> i32 {
 }
 
 fn read_policy(path: &Path, kind: PolicyKind) -> anyhow::Result<Arc<Policy>> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read policy file {}", path.display()))?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read policy file {}", path.display()))?;
     Policy::parse_bytes(&bytes, &ParseOptions::for_kind(kind))
         .map(Arc::new)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
@@ -209,7 +209,8 @@ fn named_keys(policy: &Policy, out: &mut Vec<String>) {
             let t = p.as_str();
             let literal = !t.contains(['*', '?', '$']);
             if literal
-                && Arn::parse(t).is_ok_and(|a| a.service() == "kms" && a.resource().starts_with("key/"))
+                && Arn::parse(t)
+                    .is_ok_and(|a| a.service() == "kms" && a.resource().starts_with("key/"))
                 && !out.iter().any(|k| k == t)
             {
                 out.push(t.to_string());
@@ -239,9 +240,8 @@ fn bare_sets(
             let mut keys = Vec::new();
             named_keys(old, &mut keys);
             named_keys(new, &mut keys);
-            let other = format!(
-                "arn:aws:kms:us-east-1:{account}:key/00000000-0000-0000-0000-000000000000"
-            );
+            let other =
+                format!("arn:aws:kms:us-east-1:{account}:key/00000000-0000-0000-0000-000000000000");
             if !keys.contains(&other) {
                 keys.push(other);
             }
@@ -291,7 +291,8 @@ fn live_sets(
             break;
         }
     }
-    let (key_arn, key_policy) = found.with_context(|| format!("no key '{key}' in {}", live.region))?;
+    let (key_arn, key_policy) =
+        found.with_context(|| format!("no key '{key}' in {}", live.region))?;
     // The operator reads the whole data dir: every account's principals
     // are known (as `key access --exact`).
     let set = |policy: &Arc<Policy>| {
@@ -387,7 +388,8 @@ fn print_text(results: &[KeyDiff], added: bool, unknown: bool) {
             d.proof.actions
         );
         for (change, title) in [(Change::Added, "ADDED"), (Change::Removed, "REMOVED")] {
-            let entries: Vec<&DiffEntry> = d.entries.iter().filter(|e| e.change == change).collect();
+            let entries: Vec<&DiffEntry> =
+                d.entries.iter().filter(|e| e.change == change).collect();
             if entries.is_empty() {
                 outln!("  {title}: nothing");
                 continue;
@@ -411,7 +413,11 @@ fn print_text(results: &[KeyDiff], added: bool, unknown: bool) {
             for (g, actions) in groups {
                 let ext = if g.external { " (external)" } else { "" };
                 let cond = if g.conditional { ", conditional" } else { "" };
-                outln!("    {}{ext}, through the {}{cond}:", g.principal_class, g.path);
+                outln!(
+                    "    {}{ext}, through the {}{cond}:",
+                    g.principal_class,
+                    g.path
+                );
                 outln!("      {}", actions.join(", "));
                 outln!(
                     "      witness (each action): {} on {} with {}",

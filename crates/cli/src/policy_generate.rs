@@ -335,7 +335,10 @@ fn run(args: &GenerateArgs) -> anyhow::Result<i32> {
         text.as_deref()
             .map(|t| {
                 when::parse_arg(t, now).ok_or_else(|| {
-                    UsageError(format!("{flag} '{t}' is not a time: give {}", when::ACCEPTED))
+                    UsageError(format!(
+                        "{flag} '{t}' is not a time: give {}",
+                        when::ACCEPTED
+                    ))
                 })
             })
             .transpose()
@@ -374,7 +377,12 @@ fn run(args: &GenerateArgs) -> anyhow::Result<i32> {
     .map_err(|e| anyhow::anyhow!("the generated policy does not parse: {e}"))?;
     // The proof: per observed key, exactly its observed key actions; on a
     // key no request named, nothing.
-    let keys: Vec<String> = o.allowed.keys().filter(|k| is_key_arn(k)).cloned().collect();
+    let keys: Vec<String> = o
+        .allowed
+        .keys()
+        .filter(|k| is_key_arn(k))
+        .cloned()
+        .collect();
     let mut proofs: Vec<KeyProof> = Vec::new();
     for key in &keys {
         let observed: Vec<String> = o.allowed[key]
@@ -539,7 +547,9 @@ mod tests {
         assert!(o.allowed[K1].contains("kms:Encrypt") && o.allowed[K1].len() == 1);
         assert!(o.allowed[K2].contains("kms:Decrypt") && o.allowed[K2].len() == 1);
         assert!(o.denied.contains(&("kms:Sign".to_string(), K1.to_string())));
-        assert!(o.failed.contains(&("kms:Decrypt".to_string(), K1.to_string())));
+        assert!(o
+            .failed
+            .contains(&("kms:Decrypt".to_string(), K1.to_string())));
         assert!(o.other_services.contains("iam:ListUsers"));
         // Outside the time range: nothing.
         let late = when::parse_arg("2026-12-07", 0);
@@ -549,7 +559,11 @@ mod tests {
     #[test]
     fn groups_keys_with_the_same_actions_and_proves_them() {
         let mut o = Observed::default();
-        for (k, a) in [(K1, "kms:Encrypt"), (K2, "kms:Encrypt"), (K1, "kms:Decrypt")] {
+        for (k, a) in [
+            (K1, "kms:Encrypt"),
+            (K2, "kms:Encrypt"),
+            (K1, "kms:Decrypt"),
+        ] {
             o.allowed.entry(k.into()).or_default().insert(a.into());
         }
         o.allowed

@@ -61,8 +61,8 @@ pub mod universe;
 pub mod values;
 
 pub use analyze::{
-    access_diff, access_listing, check_access_not_granted, check_access_not_granted_by, check_no_new_access,
-    check_no_new_access_by, check_no_new_access_for, check_no_public_access,
+    access_diff, access_listing, check_access_not_granted, check_access_not_granted_by,
+    check_no_new_access, check_no_new_access_by, check_no_new_access_for, check_no_public_access,
     check_no_public_access_for, external_access, matching_actions, AccessDiff, AccessEntry, Answer,
     Change, DiffEntry, Proof, Witness, MAX_REQUESTS,
 };
