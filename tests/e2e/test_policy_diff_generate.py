@@ -66,7 +66,7 @@ def test_diff_adding_a_cross_account_principal_shows_it_with_a_witness_and_exits
     # The text form says the same, and exits the same.
     t = cli(ferrokms_bin, "policy", "diff", old, new)
     assert t.returncode == 1
-    assert "ADDED:" in t.stdout and "witness:" in t.stdout and OTHER in t.stdout
+    assert "ADDED:" in t.stdout and "witness (each action):" in t.stdout and OTHER in t.stdout
     assert "REMOVED: nothing" in t.stdout
 
 

@@ -611,8 +611,11 @@ mod tests {
             "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/team/r"}},
         });
         let r: AuditRecord = serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"));
-        let who = principal("arn:aws:sts::111122223333:assumed-role/r/s", &[r.clone()])
-            .unwrap_or_else(|e| panic!("{e}"));
+        let who = principal(
+            "arn:aws:sts::111122223333:assumed-role/r/s",
+            std::slice::from_ref(&r),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(who.arn, "arn:aws:iam::111122223333:role/team/r");
         assert_eq!(observe(&[r], &who, None, None).allowed.len(), 1);
     }
