@@ -742,10 +742,17 @@ fn witness_asker(s: &PolicySet, principal: &str) -> Asker {
     Asker::new(rep, policies).unwrap()
 }
 
-/// A witness's context as a request context (`[a, b]` is multivalued).
-fn witness_context(w: &ferrokms_reach::Witness) -> Context {
+/// A witness's context as a request context (`[a, b]` is multivalued;
+/// `aws:CurrentTime` a date). `None` when the text does not give the value
+/// back (a date outside what the timestamp parser reads, such as the far
+/// past the date cells may pick): that witness is not asked again.
+fn witness_context(w: &ferrokms_reach::Witness) -> Option<Context> {
     let mut ctx = Context::new();
     for (k, v) in &w.context {
+        if k.eq_ignore_ascii_case("aws:currenttime") {
+            ctx.insert(k, ContextValue::Date(v.parse::<Timestamp>().ok()?));
+            continue;
+        }
         match v.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
             Some(inner) => ctx.insert_multi(
                 k,
@@ -758,7 +765,7 @@ fn witness_context(w: &ferrokms_reach::Witness) -> Context {
             None => ctx.insert(k, v.as_str()),
         }
     }
-    ctx
+    Some(ctx)
 }
 
 /// `access_diff` against brute force on the generator's pairs: the
@@ -811,22 +818,23 @@ fn diff_case(seed: u64) -> (u64, u64) {
     for e in &diff.entries {
         // The witness: allowed by one set by the entry's path, refused by
         // the other, asked again of the concrete evaluator.
-        let ctx = witness_context(&e.witness);
         let (yes, no) = match e.change {
             Change::Added => (&new, &old),
             Change::Removed => (&old, &new),
         };
         let w = &e.witness;
-        assert_eq!(
-            allows(yes, &witness_asker(yes, &w.principal), &w.action, &ctx).unwrap(),
-            Some(e.path.clone()),
-            "seed {seed}: witness {w:?} not allowed by its set\nold {ta}\nnew {tb}"
-        );
-        assert_eq!(
-            allows(no, &witness_asker(no, &w.principal), &w.action, &ctx).unwrap(),
-            None,
-            "seed {seed}: witness {w:?} allowed by the other set\nold {ta}\nnew {tb}"
-        );
+        if let Some(ctx) = witness_context(w) {
+            assert_eq!(
+                allows(yes, &witness_asker(yes, &w.principal), &w.action, &ctx).unwrap(),
+                Some(e.path.clone()),
+                "seed {seed}: witness {w:?} not allowed by its set\nold {ta}\nnew {tb}"
+            );
+            assert_eq!(
+                allows(no, &witness_asker(no, &w.principal), &w.action, &ctx).unwrap(),
+                None,
+                "seed {seed}: witness {w:?} allowed by the other set\nold {ta}\nnew {tb}"
+            );
+        }
         if !ACTIONS.contains(&e.action.as_str()) {
             continue;
         }
