@@ -55,8 +55,9 @@ enum Command {
     /// Drive a KMS endpoint on this machine with signed requests and report
     /// throughput and latency (loopback endpoints only).
     Bench(BenchArgs),
-    /// Policy tools: lint and evaluate work on files alone; simulate and
-    /// explain read a data directory (the server may be running).
+    /// Policy tools: lint, evaluate and diff work on files alone (diff also
+    /// on a key of a data directory); simulate, explain and generate read a
+    /// data directory (the server may be running).
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
