@@ -145,12 +145,14 @@ def test_diff_against_a_key_of_the_data_dir(ferrokms_bin, srv, tmp_path):
     old.write_text(json.dumps(current))
     share = {"Sid": "Share", "Effect": "Allow", "Principal": {"AWS": OTHER}, "Action": "kms:Decrypt", "Resource": "*"}
     new = write(tmp_path, "new.json", current["Statement"] + [share])
-    code, out, p = diff(ferrokms_bin, old, new, "--key", key["KeyId"], "--data-dir", srv.data_dir)
+    # On the PostgreSQL pass the server's state is in its database.
+    data = ["--data-dir", srv.data_dir, *(["--store", srv.store_url] if srv.store_url else [])]
+    code, out, p = diff(ferrokms_bin, old, new, "--key", key["KeyId"], *data)
     assert code == 1, p.stdout + p.stderr
     (k,) = out["keys"]
     assert k["key"] == key["Arn"]
     assert {(e["action"], e["external"]) for e in k["added"]} == {("kms:Decrypt", True)}
-    code, out, p = diff(ferrokms_bin, old, old, "--key", key["KeyId"], "--data-dir", srv.data_dir)
+    code, out, p = diff(ferrokms_bin, old, old, "--key", key["KeyId"], *data)
     assert code == 0, p.stdout + p.stderr
 
 
