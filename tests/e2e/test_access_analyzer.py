@@ -20,7 +20,7 @@ import pytest
 
 from accounts import client, uid
 from conftest import REGION, clean_env, expect_error, make_client
-from policies import allow, deny, doc, kp_allow, kp_deny
+from policies import allow, deny, doc, kp_allow, kp_deny, principal_allow
 
 SERVER = "dev"
 VE = "ValidationException"
@@ -157,8 +157,8 @@ def test_validate_policy_bad_input_is_a_validation_exception_with_the_field(srv,
 def test_operations_not_served_yet_and_unknown_routes(srv, A):
     c = aa(A)
     for call, kw in [
-        (c.list_findings, {"analyzerArn": f"arn:aws:access-analyzer:{REGION}:{A.id}:analyzer/x"}),
-        (c.create_access_preview, {"analyzerArn": "arn:aws:access-analyzer:us-east-1:1:analyzer/x", "configurations": {}}),
+        (c.list_archive_rules, {"analyzerName": "x"}),
+        (c.get_analyzed_resource, {"analyzerArn": f"arn:aws:access-analyzer:{REGION}:{A.id}:analyzer/x", "resourceArn": A.key_arn("k")}),
     ]:
         e = expect_error(call, VE, **kw)
         assert e.response["reason"] == "notSupported"
@@ -531,26 +531,38 @@ def test_cfn_policy_validator_fails_a_bad_identity_policy_and_passes_a_clean_one
     assert aa(A).list_analyzers(type="ACCOUNT")["analyzers"]
 
 
-def test_cfn_policy_validator_reports_the_key_policy_findings_of_a_kms_key(srv, A, tmp_path):
-    """The key policy's ValidatePolicy findings reach the report. (The
-    validator also asks CreateAccessPreview for a key, which ferrokms does
-    not serve yet: it reports that as FAILED_ACCESS_PREVIEW_CREATION, so a
-    clean key cannot pass until access previews come; docs/analysis.md.)"""
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            kp_allow(f"arn:aws:iam::{A.id}:root", "kms:*"),
-            kp_allow("*", ["kms:Decrypt"]),
-        ],
-    }
-    template = {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": policy}}},
-    }
-    p = run_cfn_validator(srv, A, template, tmp_path)
+def test_cfn_policy_validator_reports_the_external_access_of_a_kms_key_and_passes_a_clean_one(srv, A, tmp_path):
+    """`cfn-policy-validator validate` runs ValidatePolicy on the key
+    policy and asks CreateAccessPreview (then GetAccessPreview and
+    ListAccessPreviewFindings) for each AWS::KMS::Key: a key policy that
+    gives `"AWS": "*"` kms:Decrypt is reported (PUBLIC_ACCESS from
+    ValidatePolicy, EXTERNAL_PRINCIPAL from the access preview's public
+    finding) and fails; a key of its own account only passes."""
+
+    def template(*statements):
+        policy = {"Version": "2012-10-17", "Statement": list(statements)}
+        return {
+            "AWSTemplateFormatVersion": "2010-09-09",
+            "Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": policy}}},
+        }
+
+    root = kp_allow(f"arn:aws:iam::{A.id}:root", "kms:*")
+    p = run_cfn_validator(srv, A, template(root, principal_allow("*", ["kms:Decrypt"])), tmp_path)
     assert p.returncode != 0, (p.stdout, p.stderr)
-    codes = {f["code"] for f in json.loads(p.stdout)["BlockingFindings"]}
-    assert "PUBLIC_ACCESS" in codes, p.stdout
+    blocking = json.loads(p.stdout)["BlockingFindings"]
+    codes = {f["code"] for f in blocking}
+    assert {"PUBLIC_ACCESS", "EXTERNAL_PRINCIPAL"} <= codes, p.stdout
+    (ext,) = [f for f in blocking if f["code"] == "EXTERNAL_PRINCIPAL"]
+    assert ext["details"]["principal"] == {"AWS": "*"} and ext["details"]["isPublic"] is True, ext
+    assert ext["details"]["changeType"] == "NEW" and ext["details"]["action"] == ["kms:Decrypt"]
+    clean = run_cfn_validator(srv, A, template(root), tmp_path)
+    assert clean.returncode == 0, (clean.stdout, clean.stderr)
+    assert json.loads(clean.stdout)["BlockingFindings"] == []
+    # Another account's principal is external access too.
+    other = run_cfn_validator(srv, A, template(root, kp_allow("arn:aws:iam::999999999999:root", ["kms:Encrypt"])), tmp_path)
+    assert other.returncode != 0, (other.stdout, other.stderr)
+    (ext,) = [f for f in json.loads(other.stdout)["BlockingFindings"] if f["code"] == "EXTERNAL_PRINCIPAL"]
+    assert ext["details"]["principal"] == {"AWS": "999999999999"} and ext["details"]["isPublic"] is False, ext
 
 
 def test_cfn_policy_validator_check_no_public_access_on_key_policies(srv, A, tmp_path):

@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 use ferrokms_authz::catalog::Operation;
 use ferrokms_authz::Caller;
+use ferrokms_iam::Directory;
+use ferrokms_kms::Kms;
 use ferrokms_policy::{Context, ContextValue};
 use ferrokms_store::{Change, Store};
 use serde::{Deserialize, Serialize};
@@ -53,12 +55,12 @@ const MAX_PAGE: usize = 1000;
 
 /// One analyzer as stored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-struct StoredAnalyzer {
-    arn: String,
-    name: String,
+pub(crate) struct StoredAnalyzer {
+    pub(crate) arn: String,
+    pub(crate) name: String,
     #[serde(rename = "type")]
     kind: String,
-    created_ms: i64,
+    pub(crate) created_ms: i64,
     #[serde(default)]
     tags: BTreeMap<String, String>,
     /// The CreateAnalyzer client token, for idempotent retries.
@@ -101,7 +103,7 @@ pub struct Input<'a> {
 }
 
 impl Input<'_> {
-    fn query(&self, name: &str) -> Option<&str> {
+    pub(crate) fn query(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
             .find(|(k, _)| k == name)
@@ -116,7 +118,7 @@ impl Input<'_> {
             .collect()
     }
 
-    fn label(&self, i: usize) -> &str {
+    pub(crate) fn label(&self, i: usize) -> &str {
         self.labels.get(i).map_or("", String::as_str)
     }
 
@@ -133,7 +135,8 @@ impl Input<'_> {
             .ok_or_else(|| AnalyzerError::field(name, "Member must not be null"))
     }
 
-    fn max_results(&self) -> Result<usize, AnalyzerError> {
+    /// The `maxResults` of the query string (1 to 1,000; absent: 1,000).
+    pub(crate) fn max_results(&self) -> Result<usize, AnalyzerError> {
         match self.query("maxResults") {
             None => Ok(MAX_PAGE),
             Some(v) => match v.parse::<usize>() {
@@ -241,19 +244,73 @@ fn request_tag_keys(tags: &BTreeMap<String, String>) -> Context {
 
 /// The Access Analyzer service: analyzers in the store, ValidatePolicy.
 pub struct Analyzers {
-    store: Arc<dyn Store>,
-    /// Orders the check-then-write of CreateAnalyzer and the tag updates
-    /// on this node (several nodes: the cluster write lock orders them).
-    writes: parking_lot::Mutex<()>,
+    pub(crate) store: Arc<dyn Store>,
+    /// The keys the analyzers' findings are about.
+    pub(crate) kms: Arc<Kms>,
+    /// The identities of the key's account (the identity-side policies of
+    /// the analysis's known account).
+    pub(crate) directory: Arc<Directory>,
+    /// Orders the check-then-write of CreateAnalyzer, the tag updates and
+    /// the findings' upkeep on this node (several nodes: the cluster write
+    /// lock orders them).
+    pub(crate) writes: parking_lot::Mutex<()>,
+    /// Runs a write section under the cluster write lock (several nodes on
+    /// a shared store), for the operations of
+    /// [`catalog::TAKES_OWN_LOCK`]; `None` on a store of one node.
+    writer: Option<Box<ClusterWriter>>,
 }
 
+/// Runs its argument under the cluster write lock.
+pub type ClusterWriter =
+    dyn Fn(&mut dyn FnMut()) -> Result<(), ferrokms_store::StoreError> + Send + Sync;
+
 impl Analyzers {
-    /// The service over `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// The service over `store`, analysing the keys of `kms` (with the
+    /// identities of `directory`).
+    pub fn new(store: Arc<dyn Store>, kms: Arc<Kms>, directory: Arc<Directory>) -> Self {
         Analyzers {
             store,
+            kms,
+            directory,
             writes: parking_lot::Mutex::new(()),
+            writer: None,
         }
+    }
+
+    /// The service on a shared store: `writer` runs a section under the
+    /// cluster write lock.
+    #[must_use]
+    pub fn with_cluster_writer(mut self, writer: Box<ClusterWriter>) -> Self {
+        self.writer = Some(writer);
+        self
+    }
+
+    /// Runs `f` exclusively: under the cluster write lock (several nodes),
+    /// then this node's analyzer lock — the order every other analyzer
+    /// write takes them in (the pipeline's cluster lock, then `writes`).
+    /// For the short read-modify-write after an analysis made without any
+    /// lock.
+    pub(crate) fn exclusive<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, AnalyzerError>,
+    ) -> Result<T, AnalyzerError> {
+        let mut f = Some(f);
+        let mut out: Option<Result<T, AnalyzerError>> = None;
+        let mut section = || {
+            if let Some(f) = f.take() {
+                let _writing = self.writes.lock();
+                out = Some(f());
+            }
+        };
+        match &self.writer {
+            Some(w) => w(&mut section)?,
+            None => section(),
+        }
+        out.unwrap_or_else(|| {
+            Err(AnalyzerError::Corrupt(
+                "the write section did not run".into(),
+            ))
+        })
     }
 
     /// Runs the operation `name` (a route of the service model) for `caller`.
@@ -283,6 +340,16 @@ impl Analyzers {
             "TagResource" => self.tag_resource(caller, op, input),
             "UntagResource" => self.untag_resource(caller, op, input),
             "ListTagsForResource" => self.list_tags(caller, op, input),
+            "ListFindings" => self.list_findings(caller, op, input, false),
+            "ListFindingsV2" => self.list_findings(caller, op, input, true),
+            "GetFinding" => self.get_finding(caller, op, input, false),
+            "GetFindingV2" => self.get_finding(caller, op, input, true),
+            "UpdateFindings" => self.update_findings(caller, op, input),
+            "GetFindingsStatistics" => self.findings_statistics(caller, op, input),
+            "CreateAccessPreview" => self.create_access_preview(caller, op, input),
+            "GetAccessPreview" => self.get_access_preview(caller, op, input),
+            "ListAccessPreviews" => self.list_access_previews(caller, op, input),
+            "ListAccessPreviewFindings" => self.list_access_preview_findings(caller, op, input),
             other => Err(AnalyzerError::validation(
                 ValidationReason::UnknownOperation,
                 format!("Unknown operation {other}"),
@@ -295,13 +362,18 @@ impl Analyzers {
     /// documents held them.
     pub fn reset_all(&self) -> Result<usize, AnalyzerError> {
         let _writing = self.writes.lock();
-        let changes = self.store.deletions_of(&[ANALYZER_KIND])?;
+        let changes = self.store.deletions_of(&[
+            ANALYZER_KIND,
+            crate::account::FINDINGS_KIND,
+            crate::previews::PREVIEW_KIND,
+            crate::previews::PREVIEW_INDEX_KIND,
+        ])?;
         self.store.apply(&changes)?;
         Ok(changes.len())
     }
 
     /// The document that holds an account's analyzers in one Region.
-    fn id(caller: &Caller) -> String {
+    pub(crate) fn id(caller: &Caller) -> String {
         format!("{}/{}", caller.account.as_str(), caller.region.as_str())
     }
 
@@ -349,7 +421,7 @@ impl Analyzers {
         self.store_all(caller, &all)
     }
 
-    fn not_found(name: &str) -> AnalyzerError {
+    pub(crate) fn not_found(name: &str) -> AnalyzerError {
         AnalyzerError::NotFound {
             message: format!("Analyzer {name} not found."),
             resource_id: name.to_string(),
@@ -598,16 +670,21 @@ impl Analyzers {
     ) -> Result<Value, AnalyzerError> {
         let name = input.label(0);
         let _writing = self.writes.lock();
-        self.authorized(caller, op, name, Context::new())?;
+        let gone = self.authorized(caller, op, name, Context::new())?;
         let mut all = self.load_all(caller)?;
         all.retain(|a| a.name != name);
         self.store_all(caller, &all)?;
+        // Its findings and access previews go with it.
+        let mut changes = vec![Change::Delete {
+            kind: crate::account::FINDINGS_KIND,
+            id: crate::account::doc_id(caller, &gone),
+        }];
+        changes.extend(self.preview_deletions(caller, &gone)?);
+        self.store.apply(&changes)?;
         Ok(json!({}))
     }
 
-    /// The analyzer an ARN names, for the tag operations: the caller's
-    /// own only (another account's ARN is refused by authorization, before
-    /// anything is read), in the request's Region.
+    /// The analyzer an ARN names, for the tag operations.
     fn tagged(
         &self,
         caller: &Caller,
@@ -615,13 +692,26 @@ impl Analyzers {
         input: &Input<'_>,
         extra: Context,
     ) -> Result<StoredAnalyzer, AnalyzerError> {
-        let arn = input.label(0);
+        self.by_arn(caller, op, input.label(0), "resourceArn", extra)
+    }
+
+    /// The analyzer an ARN names (member `field`): the caller's own only
+    /// (another account's ARN is refused by authorization, before
+    /// anything is read), in the request's Region; authorized for `op`.
+    pub(crate) fn by_arn(
+        &self,
+        caller: &Caller,
+        op: &Operation,
+        arn: &str,
+        field: &str,
+        extra: Context,
+    ) -> Result<StoredAnalyzer, AnalyzerError> {
         let parsed = ferrokms_types::Arn::parse(arn)
             .ok()
             .filter(|a| a.service() == "access-analyzer");
         let Some(parsed) = parsed else {
             return Err(AnalyzerError::field(
-                "resourceArn",
+                field,
                 "Member must be the ARN of an analyzer",
             ));
         };
@@ -699,7 +789,7 @@ impl Analyzers {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -31,17 +31,55 @@ pub const ANALYZER_OPERATIONS: &[Operation] = &[
     .reads_only(),
     aa("CheckNoNewAccess", "access-analyzer:CheckNoNewAccess").reads_only(),
     aa("CheckNoPublicAccess", "access-analyzer:CheckNoPublicAccess").reads_only(),
+    aa("CreateAccessPreview", "access-analyzer:CreateAccessPreview")
+        .on(Resource::Analyzer)
+        .keys(RESOURCE_TAG),
     aa("CreateAnalyzer", "access-analyzer:CreateAnalyzer")
         .on(Resource::Analyzer)
         .keys(REQUEST_TAG),
     aa("DeleteAnalyzer", "access-analyzer:DeleteAnalyzer")
         .on(Resource::Analyzer)
         .keys(RESOURCE_TAG),
+    aa("GetAccessPreview", "access-analyzer:GetAccessPreview")
+        .on(Resource::Analyzer)
+        .keys(RESOURCE_TAG)
+        .reads_only(),
     aa("GetAnalyzer", "access-analyzer:GetAnalyzer")
         .on(Resource::Analyzer)
         .keys(RESOURCE_TAG)
         .reads_only(),
+    // The findings operations bring the analyzer's findings current before
+    // they answer (crate::account), which writes: not `reads_only`.
+    aa("GetFinding", "access-analyzer:GetFinding")
+        .on(Resource::Analyzer)
+        .keys(RESOURCE_TAG),
+    aa("GetFindingV2", "access-analyzer:GetFindingV2")
+        .on(Resource::Analyzer)
+        .keys(RESOURCE_TAG),
+    aa(
+        "GetFindingsStatistics",
+        "access-analyzer:GetFindingsStatistics",
+    )
+    .on(Resource::Analyzer)
+    .keys(RESOURCE_TAG),
+    aa(
+        "ListAccessPreviewFindings",
+        "access-analyzer:ListAccessPreviewFindings",
+    )
+    .on(Resource::Analyzer)
+    .keys(RESOURCE_TAG)
+    .reads_only(),
+    aa("ListAccessPreviews", "access-analyzer:ListAccessPreviews")
+        .on(Resource::Analyzer)
+        .keys(RESOURCE_TAG)
+        .reads_only(),
     aa("ListAnalyzers", "access-analyzer:ListAnalyzers").reads_only(),
+    aa("ListFindings", "access-analyzer:ListFindings")
+        .on(Resource::Analyzer)
+        .keys(RESOURCE_TAG),
+    aa("ListFindingsV2", "access-analyzer:ListFindingsV2")
+        .on(Resource::Analyzer)
+        .keys(RESOURCE_TAG),
     aa("ListTagsForResource", "access-analyzer:ListTagsForResource")
         .on(Resource::Analyzer)
         .keys(RESOURCE_TAG)
@@ -52,7 +90,25 @@ pub const ANALYZER_OPERATIONS: &[Operation] = &[
     aa("UntagResource", "access-analyzer:UntagResource")
         .on(Resource::Analyzer)
         .keys(UNTAG),
+    aa("UpdateFindings", "access-analyzer:UpdateFindings")
+        .on(Resource::Analyzer)
+        .keys(RESOURCE_TAG),
     aa("ValidatePolicy", "access-analyzer:ValidatePolicy").reads_only(),
+];
+
+/// Operations that write but run their slow part (an analysis by reach)
+/// outside any lock and take the cluster write lock themselves only for
+/// their store update (`Analyzers::exclusive`): the server must not run
+/// them under the cluster lock as a whole, or one account's analysis would
+/// hold up every node's writes.
+pub const TAKES_OWN_LOCK: &[&str] = &[
+    "CreateAccessPreview",
+    "GetFinding",
+    "GetFindingV2",
+    "GetFindingsStatistics",
+    "ListFindings",
+    "ListFindingsV2",
+    "UpdateFindings",
 ];
 
 /// The catalog row of an operation ferrokms serves.
@@ -89,6 +145,10 @@ mod tests {
             );
         }
         assert_eq!(find("ValidatePolicy").map(|o| o.reads_only), Some(true));
-        assert!(find("ListFindings").is_none());
+        assert!(find("ListFindings").is_some_and(|o| !o.reads_only));
+        assert!(find("StartPolicyGeneration").is_none());
+        for name in TAKES_OWN_LOCK {
+            assert!(find(name).is_some_and(|o| !o.reads_only), "{name}");
+        }
     }
 }

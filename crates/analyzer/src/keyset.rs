@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use ferrokms_iam::{Directory, Principal};
 use ferrokms_kms::{Caller, Kms, KmsError};
-use ferrokms_policy::Policy;
+use ferrokms_policy::{Context, Policy};
 use ferrokms_reach::{Grant, Grantee, Holder, KeyTarget, PolicySet, ReachError};
 use ferrokms_types::{AccountId, Region};
 
@@ -71,31 +71,69 @@ pub fn key_policy_set_with(
     key_policy: Arc<Policy>,
     known: Known,
 ) -> Result<PolicySet, KeySetError> {
-    let mut key = KeyTarget::new(key_arn)?;
-    let region = Region::parse(&key.region)
+    let target = KeyTarget::new(key_arn)?;
+    let region = Region::parse(&target.region)
         .map_err(|e| KeySetError::Corrupt(format!("the key ARN's region: {e}")))?;
-    let root = Caller::root(key.account.clone(), region.clone());
-    key_facts(kms, &root, &mut key)?;
+    let root = Caller::root(target.account.clone(), region);
+    let (facts, _state) = key_facts(kms, &root, key_arn)?;
+    let grants = key_grants(kms, &root, key_arn)?;
+    policy_set_of(directory, key_arn, &facts, grants, key_policy, known)
+}
+
+/// The policy set of the key `key_arn` with the given facts, grants and
+/// policy (read before, or proposed), and the holders of the known
+/// accounts. Reads no key.
+pub fn policy_set_of(
+    directory: &Directory,
+    key_arn: &str,
+    facts: &[(String, String)],
+    grants: Vec<Grant>,
+    key_policy: Arc<Policy>,
+    known: Known,
+) -> Result<PolicySet, KeySetError> {
+    let mut key = KeyTarget::new(key_arn)?;
+    key.facts = facts_context(facts);
+    let partition = Region::parse(&key.region)
+        .map_err(|e| KeySetError::Corrupt(format!("the key ARN's region: {e}")))?
+        .partition();
     let mut set = PolicySet::new(key, key_policy);
-    set.grants = key_grants(kms, &root, key_arn)?;
+    set.grants = grants;
     let accounts: Vec<AccountId> = match known {
         Known::KeyAccount => vec![set.key.account.clone()],
         Known::AllAccounts => directory.accounts().into_iter().map(|a| a.id).collect(),
     };
     for account in &accounts {
-        set.holders
-            .extend(holders(directory, account, region.partition()));
+        set.holders.extend(holders(directory, account, partition));
     }
     set.known_accounts = accounts;
     Ok(set)
 }
 
-/// The condition keys the key itself decides: its spec, usage, origin,
-/// Region scope and tags.
-fn key_facts(kms: &Kms, root: &Caller, key: &mut KeyTarget) -> Result<(), KeySetError> {
-    let meta = kms.describe_key(root, key_input(&key.arn)?)?;
+/// The facts of [`key_facts`] as the condition keys of the key's requests
+/// (`kms:MultiRegion` a boolean, the others strings).
+pub fn facts_context(facts: &[(String, String)]) -> Context {
+    let mut context = Context::new();
+    for (k, v) in facts {
+        if k == "kms:MultiRegion" {
+            context.insert(k, v == "true");
+        } else {
+            context.insert(k, v.as_str());
+        }
+    }
+    context
+}
+
+/// The condition keys the key itself decides — its spec, usage, origin,
+/// Region scope and tags — as (key, value) pairs, and its state.
+pub fn key_facts(
+    kms: &Kms,
+    root: &Caller,
+    key_arn: &str,
+) -> Result<(Vec<(String, String)>, String), KeySetError> {
+    let meta = kms.describe_key(root, key_input(key_arn)?)?;
     let meta = serde_json::to_value(&meta.key_metadata)
         .map_err(|e| KeySetError::Corrupt(e.to_string()))?;
+    let mut facts = Vec::new();
     for (name, field) in [
         ("kms:KeySpec", "KeySpec"),
         ("kms:CustomerMasterKeySpec", "KeySpec"),
@@ -104,18 +142,19 @@ fn key_facts(kms: &Kms, root: &Caller, key: &mut KeyTarget) -> Result<(), KeySet
         ("kms:KeyOrigin", "Origin"),
     ] {
         if let Some(v) = meta[field].as_str() {
-            key.facts.insert(name, v);
+            facts.push((name.to_string(), v.to_string()));
         }
     }
     if let Some(b) = meta["MultiRegion"].as_bool() {
-        key.facts.insert("kms:MultiRegion", b);
+        facts.push(("kms:MultiRegion".to_string(), b.to_string()));
     }
-    let tags = kms.list_resource_tags(root, key_input(&key.arn)?)?;
+    let state = meta["KeyState"].as_str().unwrap_or_default().to_string();
+    // At most 50 tags a key: one page.
+    let tags = kms.list_resource_tags(root, key_input(key_arn)?)?;
     for t in tags.tags {
-        key.facts
-            .insert(&format!("aws:ResourceTag/{}", t.key), t.value.as_str());
+        facts.push((format!("aws:ResourceTag/{}", t.key), t.value));
     }
-    Ok(())
+    Ok((facts, state))
 }
 
 /// A KMS request naming the key `arn` (and nothing else).
@@ -124,12 +163,12 @@ fn key_input<T: serde::de::DeserializeOwned>(arn: &str) -> Result<T, KeySetError
         .map_err(|e| KeySetError::Corrupt(e.to_string()))
 }
 
-/// Every grant of the key, with its constraints.
-fn key_grants(kms: &Kms, root: &Caller, key_arn: &str) -> Result<Vec<Grant>, KeySetError> {
+/// Every grant of the key, with its constraints, sorted by id.
+pub fn key_grants(kms: &Kms, root: &Caller, key_arn: &str) -> Result<Vec<Grant>, KeySetError> {
     let mut grants = Vec::new();
     let mut marker: Option<String> = None;
     for _ in 0..MAX_GRANT_PAGES {
-        let input = serde_json::json!({ "KeyId": key_arn, "Marker": marker });
+        let input = serde_json::json!({ "KeyId": key_arn, "Limit": 100, "Marker": marker });
         let input =
             serde_json::from_value(input).map_err(|e| KeySetError::Corrupt(e.to_string()))?;
         let page = kms.list_grants(root, input)?;
@@ -154,6 +193,7 @@ fn key_grants(kms: &Kms, root: &Caller, key_arn: &str) -> Result<Vec<Grant>, Key
             break;
         }
     }
+    grants.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(grants)
 }
 

@@ -9,14 +9,21 @@
 //!
 //! The custom policy checks (CheckNoPublicAccess, CheckAccessNotGranted,
 //! CheckNoNewAccess) are answered by the decision procedure of
-//! `ferrokms_reach` (`checks`). Not here (yet): findings and access
-//! previews; their routes are answered with a ValidationException whose
-//! reason is `notSupported`.
+//! `ferrokms_reach` (`checks`), and so are the external-access findings of
+//! ACCOUNT analyzers for KMS keys (`findings`, served by `account`) and
+//! access previews of proposed key policies and grants (`previews`), on
+//! the live keys (`live`). The operations of the model that ferrokms does
+//! not serve are answered with a ValidationException whose reason is
+//! `notSupported`.
 
+pub mod account;
 pub mod analyzers;
 pub mod catalog;
 pub mod checks;
+pub mod findings;
 pub mod keyset;
+pub mod live;
+pub mod previews;
 pub mod routes;
 pub mod span;
 pub mod validate;

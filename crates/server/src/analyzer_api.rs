@@ -182,11 +182,15 @@ impl Protocol for AnalyzerRequest {
     /// milliseconds on a large document): off the async workers; writes
     /// under the cluster write lock on several nodes.
     fn placement(&self, app: &App) -> Placement {
+        // An operation that takes the cluster lock itself, for its store
+        // update only, runs outside it like a read.
         let reads_only = self
             .routed
             .as_ref()
             .and_then(|r| ferrokms_analyzer::catalog::find(r.name))
-            .is_none_or(|op| op.reads_only);
+            .is_none_or(|op| {
+                op.reads_only || ferrokms_analyzer::catalog::TAKES_OWN_LOCK.contains(&op.name)
+            });
         if app.cluster.is_some() && !reads_only {
             Placement::Locked
         } else {

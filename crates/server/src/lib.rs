@@ -63,7 +63,7 @@ pub struct App {
     pub kms: Arc<Kms>,
     /// The identity directory: accounts, users, roles, access keys.
     pub directory: Arc<Directory>,
-    /// IAM Access Analyzer: ValidatePolicy, analyzers and the custom policy checks.
+    /// IAM Access Analyzer: ValidatePolicy, analyzers with their findings, access previews and the custom policy checks.
     pub analyzers: ferrokms_analyzer::Analyzers,
     /// Authenticates every request.
     pub auth: Authenticator,

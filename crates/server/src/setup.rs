@@ -377,9 +377,19 @@ pub fn open(opts: &Options) -> Result<(App, Opened), SetupError> {
         None => Mode::Secure,
     };
     let app = App {
+        analyzers: {
+            let analyzers =
+                ferrokms_analyzer::Analyzers::new(store.clone(), kms.clone(), directory.clone());
+            match &cluster {
+                Some(c) => {
+                    let c = c.clone();
+                    analyzers.with_cluster_writer(Box::new(move |f| c.write(f)))
+                }
+                None => analyzers,
+            }
+        },
         kms,
         directory: directory.clone(),
-        analyzers: ferrokms_analyzer::Analyzers::new(store.clone()),
         auth: Authenticator {
             directory,
             verifier: Verifier::default(),
