@@ -2,7 +2,8 @@
 //!
 //! About 840 lines: the argument definitions of every command (their doc
 //! comments are `--help`) and the dispatch to them; each command's work is
-//! in a module of its own (`audit`, `analyze`, `backup`, `config`).
+//! in a module of its own (`audit`, `analyze`, `backup`, `config`, `exact`,
+//! `policy_diff`, `policy_generate`).
 
 /// mimalloc: the request path allocates many small objects; glibc's
 /// allocator showed up as a fifth of the server's CPU in profiles.
@@ -16,6 +17,8 @@ mod audit;
 mod backup;
 mod config;
 mod exact;
+mod policy_diff;
+mod policy_generate;
 mod when;
 
 use std::net::SocketAddr;
@@ -52,8 +55,9 @@ enum Command {
     /// Drive a KMS endpoint on this machine with signed requests and report
     /// throughput and latency (loopback endpoints only).
     Bench(BenchArgs),
-    /// Policy tools: lint and evaluate work on files alone; simulate and
-    /// explain read a data directory (the server may be running).
+    /// Policy tools: lint, evaluate and diff work on files alone (diff also
+    /// on a key of a data directory); simulate, explain and generate read a
+    /// data directory (the server may be running).
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
@@ -360,6 +364,18 @@ enum PolicyCommand {
     /// The decision for a hypothetical request against the live data, and
     /// what would allow it. Exit status: 0 allowed, 1 denied, 2 error.
     Simulate(analyze::SimulateArgs),
+    /// The exact access a policy change adds and removes, per principal
+    /// class, action and path, each with a witness request; proven
+    /// complete by the whole-space analysis (docs/analysis.md). Exit
+    /// status: 0 no access added, 1 some access added, 2 unknown (a
+    /// construct outside the analysis) or unusable input.
+    Diff(policy_diff::DiffArgs),
+    /// The least-privilege identity policy of a user or role from its
+    /// successful KMS requests in the audit trail, with the proof that it
+    /// grants exactly those actions on those keys and nothing on any other
+    /// key (docs/analysis.md). Exit status: 0 written and proven, 1 nothing
+    /// observed or the proof failed, 2 a usage error.
+    Generate(policy_generate::GenerateArgs),
 }
 
 #[derive(Args)]
@@ -511,6 +527,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy {
             command: PolicyCommand::Simulate(args),
         } => analyze::exit_with(analyze::simulate_cmd(args)),
+        Command::Policy {
+            command: PolicyCommand::Diff(args),
+        } => std::process::exit(policy_diff::diff_cmd(&args)),
+        Command::Policy {
+            command: PolicyCommand::Generate(args),
+        } => std::process::exit(policy_generate::generate_cmd(&args)),
         Command::Key { command } => analyze::key_cmd(command),
         Command::Backup(args) => backup::backup(args),
         Command::SeedKeys(args) => seed_keys(args),

@@ -407,3 +407,173 @@ fn listing(set: &PolicySet, external_only: bool) -> Result<Vec<AccessEntry>, Rea
     });
     Ok(out)
 }
+
+/// Which way a request's decision changes from the old policy set to the
+/// new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Change {
+    /// Allowed under the new set, refused under the old.
+    Added,
+    /// Allowed under the old set, refused under the new.
+    Removed,
+}
+
+/// One line of an access diff: requests of a principal class for one
+/// action whose decision the change turns, with the path of the set that
+/// allows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffEntry {
+    /// Added or removed.
+    pub change: Change,
+    /// The class of principals.
+    pub principal_class: String,
+    /// Outside the key's account and the known accounts.
+    pub external: bool,
+    /// The action.
+    pub action: String,
+    /// How the set that allows the requests allows them (the new set for
+    /// added access, the old one for removed access).
+    pub path: Path,
+    /// Only some representative requests of the class and action change
+    /// this way (others keep their decision, or change by another path).
+    pub conditional: bool,
+    /// A request the concrete evaluator allows under one set and refuses
+    /// under the other (the first one asked); its path is [`Self::path`].
+    pub witness: Witness,
+    /// Representative requests that change this way.
+    pub requests: u64,
+}
+
+/// Everything a change of policy set does to the key's access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessDiff {
+    /// The changes, sorted by change, principal class, action and path.
+    pub entries: Vec<DiffEntry>,
+    /// What the list rests on: every representative request of both sets
+    /// was asked of both.
+    pub proof: Proof,
+}
+
+impl AccessDiff {
+    /// Whether some request is allowed by the new set and not by the old.
+    pub fn adds_access(&self) -> bool {
+        self.entries.iter().any(|e| e.change == Change::Added)
+    }
+}
+
+/// Every (principal class, action, path) whose requests `new` allows and
+/// `old` refuses (added) or `old` allows and `new` refuses (removed), each
+/// with a witness; both about the same key. The universe is built from
+/// both sets together, so both are asked the same representative
+/// requests, and every one is asked: an empty list is a proof that the
+/// change turns no decision. Requests allowed by both (even by different
+/// paths) are not changes of access and are not listed.
+pub fn access_diff(old: &PolicySet, new: &PolicySet) -> Result<AccessDiff, ReachError> {
+    if old.key.arn != new.key.arn {
+        return Err(ReachError::Input(format!(
+            "the two policy sets are about different keys: {} and {}",
+            old.key.arn, new.key.arn
+        )));
+    }
+    let mut engine = Engine::new(vec![new, old])?;
+    let actions = all_actions();
+    // Per (change, class, action, path): first context, its representative,
+    // and how many requests; per (class, action): requests asked.
+    type Key = (Change, String, &'static str, Path);
+    let mut found: Vec<(Key, usize, Context, u64)> = Vec::new();
+    let mut totals: Vec<((String, &'static str), u64)> = Vec::new();
+    // Per representative and action signature: what its search found.
+    type Seen = (Vec<(Change, Path, Context, u64)>, u64);
+    for rep in 0..engine.reps() {
+        let class = engine.universe.askers[0][rep].rep.class.clone();
+        let mut done: Vec<(Vec<u8>, Seen)> = Vec::new();
+        for action in &actions {
+            let pair = engine.universe.pair(&engine.sets, rep, action)?;
+            let seen: Seen = match done.iter().find(|(s, _)| *s == pair.signature) {
+                Some((_, s)) => s.clone(),
+                None => {
+                    let mut changes: Vec<(Change, Path, Context, u64)> = Vec::new();
+                    let mut total = 0u64;
+                    engine.each(rep, action, &pair, |ctx, o| {
+                        total += 1;
+                        let turned = match (&o[0], &o[1]) {
+                            (Some(p), None) => Some((Change::Added, p)),
+                            (None, Some(p)) => Some((Change::Removed, p)),
+                            _ => None,
+                        };
+                        if let Some((change, p)) = turned {
+                            match changes
+                                .iter_mut()
+                                .find(|(c, q, _, _)| *c == change && q == p)
+                            {
+                                Some(entry) => entry.3 += 1,
+                                None => changes.push((change, p.clone(), ctx.clone(), 1)),
+                            }
+                        }
+                        Flow::Go
+                    })?;
+                    done.push((pair.signature.clone(), (changes.clone(), total)));
+                    (changes, total)
+                }
+            };
+            let (changes, total) = seen;
+            match totals
+                .iter_mut()
+                .find(|((c, a), _)| *c == class && a == action)
+            {
+                Some(t) => t.1 += total,
+                None => totals.push(((class.clone(), action), total)),
+            }
+            for (change, path, ctx, n) in changes {
+                let key: Key = (change, class.clone(), action, path);
+                match found.iter_mut().find(|(k, _, _, _)| *k == key) {
+                    Some(f) => f.3 += n,
+                    None => found.push((key, rep, ctx, n)),
+                }
+            }
+        }
+    }
+    let mut entries: Vec<DiffEntry> = found
+        .into_iter()
+        .map(|((change, class, action, path), rep, ctx, n)| {
+            let total = totals
+                .iter()
+                .find(|((c, a), _)| *c == class && *a == action)
+                .map_or(n, |t| t.1);
+            let r = &engine.universe.askers[0][rep].rep;
+            DiffEntry {
+                change,
+                external: r.external || r.account != new.key.account,
+                action: action.to_string(),
+                conditional: n < total,
+                witness: Witness {
+                    principal: r.arn.clone(),
+                    principal_class: class.clone(),
+                    action: action.to_string(),
+                    resource: new.key.arn.clone(),
+                    context: render(&ctx),
+                    path: path.clone(),
+                },
+                path,
+                principal_class: class,
+                requests: n,
+            }
+        })
+        .collect();
+    entries.sort_by(|a, b| {
+        (a.change, a.principal_class.as_str(), &a.action, &a.path).cmp(&(
+            b.change,
+            b.principal_class.as_str(),
+            &b.action,
+            &b.path,
+        ))
+    });
+    Ok(AccessDiff {
+        entries,
+        proof: Proof {
+            requests: engine.asked,
+            principals: engine.reps(),
+            actions: actions.len(),
+        },
+    })
+}

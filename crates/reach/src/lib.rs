@@ -61,10 +61,10 @@ pub mod universe;
 pub mod values;
 
 pub use analyze::{
-    access_listing, check_access_not_granted, check_access_not_granted_by, check_no_new_access,
-    check_no_new_access_by, check_no_new_access_for, check_no_public_access,
-    check_no_public_access_for, external_access, matching_actions, AccessEntry, Answer, Proof,
-    Witness, MAX_REQUESTS,
+    access_diff, access_listing, check_access_not_granted, check_access_not_granted_by,
+    check_no_new_access, check_no_new_access_by, check_no_new_access_for, check_no_public_access,
+    check_no_public_access_for, external_access, matching_actions, AccessDiff, AccessEntry, Answer,
+    Change, DiffEntry, Proof, Witness, MAX_REQUESTS,
 };
 pub use concrete::Path;
 pub use model::{Grant, Grantee, Holder, KeyTarget, PolicySet, KEY_ACTIONS};

@@ -690,3 +690,193 @@ fn symbolic_answers_agree_with_brute_force() {
         assert!(t.iter().all(|&n| n > 0), "one-sided tally {t:?}");
     }
 }
+
+/// The asker of the brute-force universe for a witness's principal (a
+/// representative of the symbolic universe, maybe not one of
+/// [`principals`]), with the identity-side policies `s` gives it.
+fn witness_asker(s: &PolicySet, principal: &str) -> Asker {
+    let account = AccountId::parse(principal.split(':').nth(4).unwrap()).unwrap();
+    let resource = principal.splitn(6, ':').nth(5).unwrap();
+    let kind = if resource == "root" {
+        RepKind::Root
+    } else if let Some(rest) = resource.strip_prefix("assumed-role/") {
+        let role = rest.split('/').next().unwrap();
+        RepKind::Session {
+            role_arn: format!("arn:aws:iam::{account}:role/{role}"),
+        }
+    } else if resource.starts_with("federated-user/") {
+        RepKind::Federated
+    } else {
+        RepKind::User
+    };
+    let external = !s.knows(&account);
+    let holder_arn = match &kind {
+        RepKind::Session { role_arn } => role_arn.clone(),
+        _ => principal.to_string(),
+    };
+    let policies: Vec<CallerPolicy> = match s.holders.iter().find(|h| h.arn == holder_arn) {
+        Some(h) => h
+            .policies
+            .iter()
+            .map(|(k, p)| CallerPolicy {
+                label: "p".into(),
+                kind: *k,
+                policy: Arc::clone(p),
+            })
+            .collect(),
+        None if external && kind != RepKind::Root => vec![CallerPolicy {
+            label: "any".into(),
+            kind: PolicyKind::IdentityBased,
+            policy: identity(r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#),
+        }],
+        None => Vec::new(),
+    };
+    let rep = Rep {
+        class: principal.to_string(),
+        arn: principal.to_string(),
+        account,
+        kind,
+        external,
+        public: false,
+    };
+    Asker::new(rep, policies).unwrap()
+}
+
+/// A witness's context as a request context (`[a, b]` is multivalued;
+/// `aws:CurrentTime` a date). `None` when the text does not give the value
+/// back (a date outside what the timestamp parser reads, such as the far
+/// past the date cells may pick): that witness is not asked again.
+fn witness_context(w: &ferrokms_reach::Witness) -> Option<Context> {
+    let mut ctx = Context::new();
+    for (k, v) in &w.context {
+        if k.eq_ignore_ascii_case("aws:currenttime") {
+            ctx.insert(k, ContextValue::Date(v.parse::<Timestamp>().ok()?));
+            continue;
+        }
+        match v.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            Some(inner) => ctx.insert_multi(
+                k,
+                inner
+                    .split(", ")
+                    .filter(|s| !s.is_empty())
+                    .map(ContextValue::from)
+                    .collect(),
+            ),
+            None => ctx.insert(k, v.as_str()),
+        }
+    }
+    Some(ctx)
+}
+
+/// `access_diff` against brute force on the generator's pairs: the
+/// (change, action, path) triples it lists are exactly those for which
+/// some request of the brute-force universe is allowed by one set (by that
+/// path) and refused by the other, and each witness is such a request.
+fn diff_case(seed: u64) -> (u64, u64) {
+    use ferrokms_reach::{access_diff, Change};
+    let mut g = Gen {
+        rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+        menu: Vec::new(),
+        fams: families(),
+    };
+    let nf = g.fams.len();
+    for _ in 0..g.rng.below(3) {
+        let f = g.rng.below(nf);
+        if !g.menu.contains(&f) {
+            g.menu.push(f);
+        }
+    }
+    let old = g.set();
+    let new = if g.rng.chance(60) {
+        g.mutate(&old)
+    } else {
+        g.set()
+    };
+    let (ta, tb) = (texts(&old), texts(&new));
+    let grants = !old.grants.is_empty() || !new.grants.is_empty();
+    let ctxs = contexts(&format!("{ta}{tb}"), &g.fams, grants);
+    let (ao, an) = (askers(&old), askers(&new));
+    let diff = access_diff(&old, &new).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    let mut brute: Vec<(Change, String, ferrokms_reach::Path)> = Vec::new();
+    for action in ACTIONS {
+        for (i, asker) in ao.iter().enumerate() {
+            for c in &ctxs {
+                let o = allows(&old, asker, action, c).unwrap();
+                let n = allows(&new, &an[i], action, c).unwrap();
+                let t = match (n, o) {
+                    (Some(p), None) => (Change::Added, (*action).to_string(), p),
+                    (None, Some(p)) => (Change::Removed, (*action).to_string(), p),
+                    _ => continue,
+                };
+                if !brute.contains(&t) {
+                    brute.push(t);
+                }
+            }
+        }
+    }
+    let mut symbolic: Vec<(Change, String, ferrokms_reach::Path)> = Vec::new();
+    for e in &diff.entries {
+        // The witness: allowed by one set by the entry's path, refused by
+        // the other, asked again of the concrete evaluator.
+        let (yes, no) = match e.change {
+            Change::Added => (&new, &old),
+            Change::Removed => (&old, &new),
+        };
+        let w = &e.witness;
+        if let Some(ctx) = witness_context(w) {
+            assert_eq!(
+                allows(yes, &witness_asker(yes, &w.principal), &w.action, &ctx).unwrap(),
+                Some(e.path.clone()),
+                "seed {seed}: witness {w:?} not allowed by its set\nold {ta}\nnew {tb}"
+            );
+            assert_eq!(
+                allows(no, &witness_asker(no, &w.principal), &w.action, &ctx).unwrap(),
+                None,
+                "seed {seed}: witness {w:?} allowed by the other set\nold {ta}\nnew {tb}"
+            );
+        }
+        if !ACTIONS.contains(&e.action.as_str()) {
+            continue;
+        }
+        let t = (e.change, e.action.clone(), e.path.clone());
+        if !symbolic.contains(&t) {
+            symbolic.push(t);
+        }
+    }
+    brute.sort();
+    symbolic.sort();
+    assert_eq!(
+        symbolic, brute,
+        "seed {seed}: access_diff (left) and brute force (right) differ\nold {ta}\nnew {tb}"
+    );
+    let added = brute.iter().filter(|t| t.0 == Change::Added).count() as u64;
+    (added, brute.len() as u64 - added)
+}
+
+#[test]
+fn access_diff_agrees_with_brute_force() {
+    let cases: u64 = std::env::var("REACH_BRUTE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let first: u64 = std::env::var("REACH_BRUTE_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let (mut added, mut removed, mut unchanged) = (0, 0, 0);
+    for seed in first..first + cases {
+        let (a, r) = diff_case(seed);
+        added += a;
+        removed += r;
+        unchanged += u64::from(a + r == 0);
+    }
+    eprintln!(
+        "access diff: {cases} cases agreed; (change, action, path) triples added {added}, removed {removed}; cases without change {unchanged}"
+    );
+    if cases >= 20 {
+        assert!(
+            added > 0 && removed > 0,
+            "one-sided: added {added}, removed {removed}"
+        );
+    }
+}
