@@ -362,10 +362,7 @@ impl Universe {
                         );
                     }
                 }
-                if g.encryption_context_equals
-                    .as_ref()
-                    .is_some_and(|m| !m.is_empty())
-                {
+                if g.encryption_context_equals.is_some() {
                     c.keys
                         .entry(EXTRA_EC_KEY.to_string())
                         .or_insert_with(|| KeyUse::new(EXTRA_EC_KEY));
@@ -505,10 +502,7 @@ impl Universe {
                 if let Some(arn) = &g.source_arn {
                     lit("aws:sourcearn", arn);
                 }
-                if g.encryption_context_equals
-                    .as_ref()
-                    .is_some_and(|m| !m.is_empty())
-                {
+                if g.encryption_context_equals.is_some() {
                     fingerprints.entry(EXTRA_EC_KEY.to_string()).or_default();
                     uses.entry(EXTRA_EC_KEY.to_string())
                         .or_insert_with(|| KeyUse::new(EXTRA_EC_KEY));
