@@ -22,7 +22,7 @@ use ferrokms_authz::{
 use ferrokms_policy::{CombineMode, Context, ContextValue, Decision, PolicyKind, RequestPrincipal};
 use ferrokms_types::{AccountId, Region};
 
-use crate::model::{key_action, Grant, Grantee, PolicySet};
+use crate::model::{Grant, Grantee, PolicySet, Resource};
 use crate::ReachError;
 
 /// How an allowed request is allowed.
@@ -36,6 +36,9 @@ pub enum Path {
     Delegation,
     /// A grant, by its id.
     Grant(String),
+    /// A role's trust policy admits the caller on its own (or, across
+    /// accounts, with the caller's identity policies).
+    TrustPolicy,
 }
 
 impl std::fmt::Display for Path {
@@ -44,6 +47,7 @@ impl std::fmt::Display for Path {
             Path::KeyPolicy => f.write_str("key policy"),
             Path::Delegation => f.write_str("delegation + identity policy"),
             Path::Grant(id) => write!(f, "grant {id}"),
+            Path::TrustPolicy => f.write_str("trust policy"),
         }
     }
 }
@@ -64,6 +68,9 @@ pub enum RepKind {
     Federated,
     /// An AWS service principal.
     Service,
+    /// An identity of a web-identity (OIDC) or SAML provider, as
+    /// `{"Federated": ...}` names it (role analyses only).
+    Provider,
 }
 
 /// One representative principal: a concrete caller standing for a class
@@ -89,6 +96,10 @@ impl Rep {
     pub fn request_principal(&self) -> Result<RequestPrincipal, ReachError> {
         let p = match &self.kind {
             RepKind::Service => RequestPrincipal::service(&self.arn),
+            // Not a principal of any account: the trust policy alone
+            // decides (the policy engine treats a caller without an
+            // account as of the resource's).
+            RepKind::Provider => RequestPrincipal::anonymous().with_federated_provider(&self.arn),
             RepKind::Root => RequestPrincipal::root(self.account.clone()),
             RepKind::Session { role_arn } => RequestPrincipal::from_arn(&self.arn)
                 .map_err(|e| ReachError::Input(e.to_string()))?
@@ -158,20 +169,28 @@ pub fn allows(
     action: &str,
     context: &Context,
 ) -> Result<Option<Path>, ReachError> {
-    let (cross, grantable) = key_action(action)
-        .ok_or_else(|| ReachError::Input(format!("not a key action: {action}")))?;
+    let (cross, grantable) = set
+        .action_flags(action)
+        .ok_or_else(|| ReachError::Input(format!("not an action of the resource: {action}")))?;
+    if set.resource == Resource::Role && !role_asks(&asker.rep.kind, action) {
+        return Ok(None);
+    }
     let verdict = ask(set, asker, &asker.identity, action, context, cross)?;
     let reachable = asker.rep.account == set.key.account || cross;
     if verdict.0.is_allowed() {
+        let direct = match set.resource {
+            Resource::Key => Path::KeyPolicy,
+            Resource::Role => Path::TrustPolicy,
+        };
         if asker.rep.external
             || !asker.has_identity_policies
             || matches!(asker.rep.kind, RepKind::Root)
         {
-            return Ok(Some(Path::KeyPolicy));
+            return Ok(Some(direct));
         }
         let bare = ask(set, asker, &asker.bare, action, context, cross)?;
         return Ok(Some(if bare.0.is_allowed() {
-            Path::KeyPolicy
+            direct
         } else {
             Path::Delegation
         }));
@@ -199,6 +218,24 @@ pub fn allows(
         .iter()
         .find(|g| grants::allows(&grant_view(g), &request))
         .map(|g| Path::Grant(g.id.clone())))
+}
+
+/// Whether a caller of this kind makes a request of `action` on a role at
+/// all. The root user never does: `crates/iam/src/sts.rs` refuses it
+/// before any policy is read ("Roles may not be assumed by root
+/// accounts"), and TagSession and SetSourceIdentity are only asked within
+/// an AssumeRole. A federated identity (of a `{"Federated": ...}`
+/// provider) asks the web-identity and SAML actions, and with them
+/// TagSession and SetSourceIdentity; an IAM principal or a service asks
+/// AssumeRole, TagSession and SetSourceIdentity, never the federated ones.
+pub(crate) fn role_asks(kind: &RepKind, action: &str) -> bool {
+    let federated_action = action.eq_ignore_ascii_case("sts:AssumeRoleWithWebIdentity")
+        || action.eq_ignore_ascii_case("sts:AssumeRoleWithSAML");
+    match kind {
+        RepKind::Root => false,
+        RepKind::Provider => !action.eq_ignore_ascii_case("sts:AssumeRole"),
+        _ => !federated_action,
+    }
 }
 
 fn ask(
@@ -231,7 +268,10 @@ fn ask(
                 }
             }
         }
-        if want("kms:CallerAccount") && !ctx.contains("kms:CallerAccount") {
+        if set.resource == Resource::Key
+            && want("kms:CallerAccount")
+            && !ctx.contains("kms:CallerAccount")
+        {
             ctx.insert(
                 "kms:CallerAccount",
                 ContextValue::String(caller_account.clone()),
@@ -278,9 +318,10 @@ pub fn grant_view(g: &Grant) -> GrantView<'_> {
 /// account; any other is its ARN, its account and its session's role.
 pub fn grant_caller(rep: &Rep) -> GrantCaller<'_> {
     let service = rep.kind == RepKind::Service;
+    let of_account = !matches!(rep.kind, RepKind::Service | RepKind::Provider);
     GrantCaller {
         arn: &rep.arn,
-        account: (!service).then_some(&rep.account),
+        account: of_account.then_some(&rep.account),
         partition: "aws",
         role_arn: match &rep.kind {
             RepKind::Session { role_arn } => Some(role_arn),

@@ -61,13 +61,16 @@ pub mod universe;
 pub mod values;
 
 pub use analyze::{
-    access_listing, check_access_not_granted, check_access_not_granted_by, check_no_new_access,
-    check_no_new_access_by, check_no_new_access_for, check_no_public_access,
-    check_no_public_access_for, external_access, matching_actions, AccessEntry, Answer, Proof,
-    Witness, MAX_REQUESTS,
+    access_listing, check_access_not_granted, check_access_not_granted_by,
+    check_access_not_granted_role, check_no_new_access, check_no_new_access_by,
+    check_no_new_access_for, check_no_new_access_role, check_no_public_access,
+    check_no_public_access_for, check_no_public_access_role, external_access, matching_actions,
+    role_access_listing, role_external_access, AccessEntry, Answer, Proof, Witness, MAX_REQUESTS,
 };
 pub use concrete::Path;
-pub use model::{Grant, Grantee, Holder, KeyTarget, PolicySet, KEY_ACTIONS};
+pub use model::{
+    Grant, Grantee, Holder, KeyTarget, PolicySet, RolePolicySet, KEY_ACTIONS, ROLE_ACTIONS,
+};
 
 /// What can stop an analysis.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
