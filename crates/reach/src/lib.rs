@@ -1,7 +1,11 @@
 //! Whole-space analysis of who may use a KMS key: a decision procedure
 //! over the requests the policies can tell apart, complete for what it
 //! covers, answering with a witness the concrete evaluator allows or with
-//! the proof that no request is allowed (issue 21).
+//! the proof that no request is allowed (issue 21). The same procedure
+//! answers who may assume an IAM role, over its trust policy
+//! ([`RolePolicySet`], [`role_external_access`]): the role stands in the
+//! key's place, the trust policy in the key policy's, the decision is
+//! AssumeRole's.
 //!
 //! # The procedure
 //!

@@ -30,9 +30,12 @@
 //!
 //! Condition keys that identify the caller more finely than that
 //! (`aws:username`, `aws:userid`, `aws:PrincipalTag/*`,
-//! `aws:PrincipalOrgID`, ...), principals named by unique id, `Federated`
-//! and `CanonicalUser` principals, and policy variables are outside the
-//! encoding: the analysis answers "unknown" and names the construct.
+//! `aws:PrincipalOrgID`, ...), principals named by unique id,
+//! `CanonicalUser` principals, `Federated` principals in a key policy, and
+//! policy variables are outside the encoding: the analysis answers
+//! "unknown" and names the construct. In a role's trust policy a
+//! `Federated` provider is a representative of its own (its identities),
+//! and one more stands for the providers no policy names.
 //!
 //! # Context
 //!
