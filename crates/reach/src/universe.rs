@@ -221,7 +221,7 @@ impl Collect {
                         PrincipalSpec::Wildcard => true,
                         PrincipalSpec::Typed(entries) => entries
                             .iter()
-                            .flat_map(|e| e.values())
+                            .flat_map(ferrokms_policy::PrincipalEntry::values)
                             .any(|v| *v.id() == PrincipalId::Everyone),
                     };
                     self.open_to_services |= everyone || p.negated();
