@@ -1,12 +1,14 @@
 //! The symbolic answers against brute force (issue 21, item 3).
 //!
 //! A seeded generator writes small policy sets (a key policy, identity
-//! policies and a boundary for a few principals, grants with constraints)
-//! over a small universe: five accounts, twenty-nine principals (every
-//! kind in every account, roles in and out of the generator's patterns), ten actions
-//! and, per condition key, values that realise every cell of the
-//! generator's constants. For each set the test asks the concrete evaluator
-//! every request of that universe and compares with the symbolic answers:
+//! policies, a boundary and session policies for a few principals, grants
+//! with constraints, to principals or to a service principal) over a small
+//! universe: five accounts, thirty-two principals (every kind in every
+//! account, roles in and out of the generator's patterns, three services),
+//! ten actions and, per condition key, values that realise every cell of
+//! the generator's constants (strings, IP ranges, `Bool`, dates, numbers).
+//! For each set the test asks the concrete evaluator every request of that
+//! universe and compares with the symbolic answers:
 //!
 //! * `check_access_not_granted` for each action: allowed by brute force
 //!   exactly when the symbolic answer is `Allowed`;
@@ -14,11 +16,20 @@
 //!   accounts the case does not name;
 //! * `check_no_new_access_for` on a pair (a set and a mutation of it).
 //!
+//! A second test does the same for IAM roles' trust policies
+//! (`check_access_not_granted_role`, `check_no_public_access_role`, the
+//! actions of `role_external_access`), with identity providers in the
+//! universe.
+//!
 //! No `Unknown` is accepted: the generator only writes covered constructs.
 //! `REACH_BRUTE_CASES` sets the number of cases (default 20, the CI size;
-//! docs/analysis.md records a larger run), `REACH_BRUTE_SEED` the first
-//! seed. Seeds in `tests/corpus/bruteforce.txt` run first: every
-//! disagreement found is kept there.
+//! docs/analysis.md records larger runs), `REACH_BRUTE_SEED` the first
+//! seed, `REACH_BRUTE_ROLE_CASES` the role cases (default 200),
+//! `REACH_BRUTE_TIMES` prints each case's time. Seeds in
+//! `tests/corpus/bruteforce.txt` run first: every disagreement found is
+//! kept there (plain seeds are generator 1's, which draws as it did when
+//! they were found; `v2 N` generator 2's, the random run's; `role N` the
+//! role generator's).
 #![allow(clippy::unwrap_used)]
 
 mod common;
