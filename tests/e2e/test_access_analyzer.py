@@ -228,6 +228,57 @@ def test_check_no_public_access_fails_a_public_key_policy_at_its_statement_and_p
     assert e.response["reason"] == "fieldValidationFailed"
 
 
+def trust(*statements) -> str:
+    """A trust policy of the given statements (no Resource element)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def test_check_no_public_access_on_a_role_trust_policy(A):
+    """AWS::IAM::AssumeRolePolicyDocument: the trust policy of a role of
+    the caller's account, decided by ferrokms's own AssumeRole rule over
+    every request (crates/reach, role_external_access)."""
+    c = aa(A)
+    rt = "AWS::IAM::AssumeRolePolicyDocument"
+    anyone = trust(
+        {"Sid": "Own", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A.id}:root"}, "Action": "sts:AssumeRole"},
+        {"Sid": "Anyone", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"},
+    )
+    r = c.check_no_public_access(policyDocument=anyone, resourceType=rt)
+    assert r["result"] == "FAIL", r
+    (reason,) = r["reasons"]
+    assert (reason["statementIndex"], reason["statementId"]) == (1, "Anyone"), reason
+    d = reason["description"]
+    assert "sts:AssumeRole" in d and f"arn:aws:iam::{A.id}:role/" in d and "trust policy" in d, d
+    assert A.id not in d.split(" may ")[0], d
+    own = trust({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A.id}:root"}, "Action": "sts:AssumeRole"})
+    r = c.check_no_public_access(policyDocument=own, resourceType=rt)
+    assert (r["result"], r["reasons"]) == ("PASS", []), r
+    # A named other account is external, not public; a service is neither.
+    named = trust(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OTHER}:root"}, "Action": ["sts:AssumeRole", "sts:TagSession"]},
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"},
+    )
+    assert c.check_no_public_access(policyDocument=named, resourceType=rt)["result"] == "PASS"
+    # A condition pinning the caller's account closes a "*" principal.
+    pinned = trust({"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"aws:PrincipalAccount": A.id}}})
+    assert c.check_no_public_access(policyDocument=pinned, resourceType=rt)["result"] == "PASS"
+    # Web identities of any provider through "*": public, the witness a federated identity.
+    web = trust({"Sid": "Web", "Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRoleWithWebIdentity"})
+    r = c.check_no_public_access(policyDocument=web, resourceType=rt)
+    assert r["result"] == "FAIL", r
+    (reason,) = r["reasons"]
+    assert "sts:AssumeRoleWithWebIdentity" in reason["description"], reason
+    assert (reason["statementIndex"], reason["statementId"]) == (0, "Web"), reason
+    # An unknown construct never passes; a trust policy needs a Principal.
+    tag = trust({"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole",
+                 "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}})
+    r = c.check_no_public_access(policyDocument=tag, resourceType=rt)
+    assert r["result"] == "FAIL" and "could not prove" in r["message"], r
+    e = expect_error(c.check_no_public_access, VE, policyDocument=doc(allow("sts:AssumeRole")), resourceType=rt)
+    assert e.response["reason"] == "fieldValidationFailed"
+
+
 def test_check_access_not_granted_identity_and_key_policies(A):
     c = aa(A)
     ident = doc(allow(["kms:Encrypt", "kms:DescribeKey"]), {**allow("kms:Decrypt", f"arn:aws:kms:{REGION}:{A.id}:key/*"), "Sid": "Dec"})
@@ -563,6 +614,32 @@ def test_cfn_policy_validator_reports_the_external_access_of_a_kms_key_and_passe
     assert other.returncode != 0, (other.stdout, other.stderr)
     (ext,) = [f for f in json.loads(other.stdout)["BlockingFindings"] if f["code"] == "EXTERNAL_PRINCIPAL"]
     assert ext["details"]["principal"] == {"AWS": "999999999999"} and ext["details"]["isPublic"] is False, ext
+
+
+def test_cfn_policy_validator_reports_a_public_role_trust_policy_and_passes_a_clean_one(srv, A, tmp_path):
+    """For each AWS::IAM::Role, cfn-policy-validator asks an access preview
+    of its trust policy (`iamRole`): a role any principal may assume is
+    reported (EXTERNAL_PRINCIPAL, public) and fails; a role only its own
+    account may assume passes."""
+
+    def template(principal):
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}],
+        }
+        return {
+            "AWSTemplateFormatVersion": "2010-09-09",
+            "Resources": {"AppRole": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": trust}}},
+        }
+
+    bad = run_cfn_validator(srv, A, template({"AWS": "*"}), tmp_path)
+    assert bad.returncode != 0, (bad.stdout, bad.stderr)
+    ext = [f for f in json.loads(bad.stdout)["BlockingFindings"] if f["code"] == "EXTERNAL_PRINCIPAL"]
+    assert ext and ext[0]["details"]["principal"] == {"AWS": "*"} and ext[0]["details"]["isPublic"] is True, bad.stdout
+    assert "sts:AssumeRole" in ext[0]["details"]["action"], ext
+    clean = run_cfn_validator(srv, A, template({"AWS": f"arn:aws:iam::{A.id}:root"}), tmp_path)
+    assert clean.returncode == 0, (clean.stdout, clean.stderr)
+    assert json.loads(clean.stdout)["BlockingFindings"] == []
 
 
 def test_cfn_policy_validator_check_no_public_access_on_key_policies(srv, A, tmp_path):

@@ -233,13 +233,8 @@ def test_access_preview_refusals_and_bounds(A, B, analyzer):
     c = aa(A)
     e = expect_error(c.create_access_preview, VE, analyzerArn=analyzer, configurations={"arn:aws:s3:::bucket": {"s3Bucket": {}}})
     assert e.response["reason"] == "notSupported" and "kmsKey" in e.response["Error"]["Message"]
-    e = expect_error(
-        c.create_access_preview,
-        VE,
-        analyzerArn=analyzer,
-        configurations={"arn:aws:iam::%s:role/r" % A.id: {"iamRole": {"trustPolicy": doc(kp_allow("*", "sts:AssumeRole"))}}},
-    )
-    assert e.response["reason"] == "notSupported"
+    e = expect_error(c.create_access_preview, VE, analyzerArn=analyzer, configurations={"arn:aws:sqs:us-east-1:%s:q" % A.id: {"sqsQueue": {}}})
+    assert e.response["reason"] == "notSupported" and "iamRole" in e.response["Error"]["Message"]
     # A key of another account.
     e = expect_error(c.create_access_preview, VE, analyzerArn=analyzer, configurations={B.key_arn("k"): {"kmsKey": {}}})
     assert B.id in e.response["Error"]["Message"]
@@ -389,3 +384,76 @@ def test_two_nodes_agree_on_findings_their_ids_and_archive(ferrokms_bin, tmp_pat
     finally:
         a.stop()
         b.stop()
+
+
+def trust(*principals_and_actions):
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": p, "Action": a} for p, a in principals_and_actions],
+        }
+    )
+
+
+def of_role(c, analyzer, role_arn):
+    return [f for f in c.list_findings(analyzerArn=analyzer, filter={"resource": {"eq": [role_arn]}})["findings"]]
+
+
+def test_a_role_another_account_may_assume_is_a_finding_kept_current(A, B, analyzer):
+    """Roles' trust policies are analysed like key policies
+    (resourceType AWS::IAM::Role): another account's root that may assume
+    the role is a finding; the role's own account is not; a changed trust
+    policy resolves it; a deleted role's finding stays RESOLVED."""
+    c = aa(A)
+    name = uid("role")
+    arn = A.iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust(({"AWS": B.root_arn}, "sts:AssumeRole")))["Role"]["Arn"]
+    (f,) = of_role(c, analyzer, arn)
+    assert (f["resourceType"], f["principal"], f["isPublic"], f["status"]) == ("AWS::IAM::Role", {"AWS": B.id}, False, "ACTIVE"), f
+    assert f["action"] == ["sts:AssumeRole"] and f["resourceOwnerAccount"] == A.id
+    assert c.get_finding(analyzerArn=analyzer, id=f["id"])["finding"]["resourceType"] == "AWS::IAM::Role"
+    by_type = c.list_findings(analyzerArn=analyzer, filter={"resourceType": {"eq": ["AWS::IAM::Role"]}, "resource": {"eq": [arn]}})["findings"]
+    assert [x["id"] for x in by_type] == [f["id"]]
+    stats = c.get_findings_statistics(analyzerArn=analyzer)["findingsStatistics"][0]
+    assert stats["externalAccessFindingsStatistics"]["resourceTypeStatistics"]["AWS::IAM::Role"]["totalActiveCrossAccount"] >= 1
+    # Only the role's own account: the finding is resolved, its id kept.
+    A.iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust(({"AWS": A.root_arn}, "sts:AssumeRole")))
+    (r,) = of_role(c, analyzer, arn)
+    assert (r["id"], r["status"]) == (f["id"], "RESOLVED")
+    # Anyone: a public finding; the role deleted: resolved.
+    A.iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust(({"AWS": "*"}, "sts:AssumeRole")))
+    public = [x for x in of_role(c, analyzer, arn) if x["status"] == "ACTIVE"]
+    assert [(x["principal"], x["isPublic"]) for x in public] == [({"AWS": "*"}, True)], public
+    A.iam.delete_role(RoleName=name)
+    assert {x["status"] for x in of_role(c, analyzer, arn)} == {"RESOLVED"}
+
+
+def test_access_previews_of_role_trust_policies(A, B, analyzer):
+    """`iamRole` previews: a new role needs its trust policy; an existing
+    one is previewed under a proposed trust policy (NEW, CHANGED against
+    its findings); another account's role is refused; a trust policy that
+    does not parse is FAILED."""
+    c = aa(A)
+    new_arn = f"arn:aws:iam::{A.id}:role/{uid('proposed')}"
+    _, p, fs = preview(c, analyzer, {new_arn: {"iamRole": {"trustPolicy": trust(({"AWS": B.root_arn}, "sts:AssumeRole"))}}})
+    (n,) = fs
+    assert p["status"] == "COMPLETED" and (n["changeType"], n["principal"], n["resourceType"]) == ("NEW", {"AWS": B.id}, "AWS::IAM::Role"), n
+    _, _, fs = preview(c, analyzer, {new_arn: {"iamRole": {"trustPolicy": trust(({"Service": "lambda.amazonaws.com"}, "sts:AssumeRole"))}}})
+    assert fs == [], fs
+    e = expect_error(c.create_access_preview, VE, analyzerArn=analyzer, configurations={new_arn: {"iamRole": {}}})
+    assert "trustPolicy" in e.response["Error"]["Message"]
+    expect_error(
+        c.create_access_preview,
+        VE,
+        analyzerArn=analyzer,
+        configurations={f"arn:aws:iam::{B.id}:role/theirs": {"iamRole": {"trustPolicy": trust(({"AWS": "*"}, "sts:AssumeRole"))}}},
+    )
+    _, p, _ = preview(c, analyzer, {new_arn: {"iamRole": {"trustPolicy": "{not json"}}})
+    assert (p["status"], p["statusReason"]) == ("FAILED", {"code": "INVALID_CONFIGURATION"})
+    # An existing role with a finding: the same policy is UNCHANGED; a public one NEW + CHANGED.
+    name = uid("role")
+    arn = A.iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust(({"AWS": B.root_arn}, "sts:AssumeRole")))["Role"]["Arn"]
+    (existing,) = of_role(c, analyzer, arn)
+    _, _, fs = preview(c, analyzer, {arn: {"iamRole": {}}})
+    assert [(f["changeType"], f.get("existingFindingId")) for f in fs] == [("UNCHANGED", existing["id"])], fs
+    _, _, fs = preview(c, analyzer, {arn: {"iamRole": {"trustPolicy": trust(({"AWS": "*"}, "sts:AssumeRole"))}}})
+    assert sorted(f["changeType"] for f in fs) == ["CHANGED", "NEW"], fs

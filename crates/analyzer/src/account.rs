@@ -128,8 +128,11 @@ impl Analyzers {
         seen: &FindingsDoc,
     ) -> Result<Vec<KeyUpdate>, AnalyzerError> {
         let now = now_ms();
-        let arns = live::key_arns(&self.kms, &caller.account, &caller.region)
+        let roles = live::role_snapshots(&self.directory, &caller.account);
+        let mut arns = live::key_arns(&self.kms, &caller.account, &caller.region)
             .map_err(|e| AnalyzerError::Corrupt(e.to_string()))?;
+        arns.extend(roles.iter().map(|r| r.arn.clone()));
+        arns.sort();
         // Keys that are gone: their findings are resolved.
         let mut updates: Vec<KeyUpdate> = seen
             .keys
@@ -143,7 +146,16 @@ impl Analyzers {
             .collect();
         // Changed keys, the longest unanalysed first.
         let mut changed: Vec<(i64, live::KeySnapshot)> = Vec::new();
-        for arn in &arns {
+        for snap in roles {
+            match seen.keys.get(&snap.arn) {
+                Some(m) if m.fingerprint == snap.fingerprint => {}
+                m => changed.push((m.map_or(i64::MIN, |m| m.analyzed_ms), snap)),
+            }
+        }
+        for arn in arns
+            .iter()
+            .filter(|a| findings::resource_type(a) == findings::KMS_KEY)
+        {
             let snap = match live::snapshot(&self.kms, arn, &caller.region) {
                 Ok(s) => s,
                 // Deleted between the listing and this read: next call.
@@ -178,7 +190,11 @@ impl Analyzers {
         }
         changed.sort_by_key(|(t, _)| *t);
         for (_, snap) in changed.into_iter().take(MAX_REANALYSED) {
-            let observed = findings::observe_set(live::policy_set(&self.directory, &snap, true));
+            let observed = if findings::resource_type(&snap.arn) == findings::IAM_ROLE {
+                findings::observe_role(live::role_policy_set(&self.directory, &snap))
+            } else {
+                findings::observe_set(live::policy_set(&self.directory, &snap, true))
+            };
             updates.push(KeyUpdate {
                 arn: snap.arn.clone(),
                 mark: Some(KeyMark {
@@ -401,33 +417,33 @@ impl Analyzers {
         let a = self.analyzer_of(caller, op, arn)?;
         let doc = self.current_findings(caller, &a)?;
         let count = |s: Status| doc.findings.iter().filter(|f| f.status == s).count();
-        let active = |f: &&StoredFinding| f.status == Status::Active && f.error.is_none();
-        let public = doc
-            .findings
-            .iter()
-            .filter(active)
-            .filter(|f| f.is_public)
-            .count();
-        let cross = doc
-            .findings
-            .iter()
-            .filter(active)
-            .filter(|f| !f.is_public)
-            .count();
-        let errors = doc
-            .findings
-            .iter()
-            .filter(|f| f.status == Status::Active && f.error.is_some())
-            .count();
         let mut by_type = serde_json::Map::new();
-        by_type.insert(
-            findings::KMS_KEY.to_string(),
-            json!({
-                "totalActivePublic": public,
-                "totalActiveCrossAccount": cross,
-                "totalActiveErrors": errors,
-            }),
-        );
+        for ty in [findings::KMS_KEY, findings::IAM_ROLE] {
+            let active: Vec<&StoredFinding> = doc
+                .findings
+                .iter()
+                .filter(|f| {
+                    f.status == Status::Active && findings::resource_type(&f.resource) == ty
+                })
+                .collect();
+            let public = active
+                .iter()
+                .filter(|f| f.error.is_none() && f.is_public)
+                .count();
+            let cross = active
+                .iter()
+                .filter(|f| f.error.is_none() && !f.is_public)
+                .count();
+            let errors = active.iter().filter(|f| f.error.is_some()).count();
+            by_type.insert(
+                ty.to_string(),
+                json!({
+                    "totalActivePublic": public,
+                    "totalActiveCrossAccount": cross,
+                    "totalActiveErrors": errors,
+                }),
+            );
+        }
         Ok(json!({
             "findingsStatistics": [{
                 "externalAccessFindingsStatistics": {

@@ -10,6 +10,10 @@
 //! root may use the key, so identity policies decide), and the question is
 //! asked of that user only.
 //!
+//! CheckNoPublicAccess also takes `AWS::IAM::AssumeRolePolicyDocument`:
+//! the document is the trust policy of a role of the caller's account
+//! (`role/access-check`), asked by `ferrokms_reach::check_no_public_access_role`.
+//!
 //! Results: `Allowed(witness)` is FAIL with a reason naming the witness
 //! request and the statement that allows it (found by evaluating each
 //! Allow statement of the checked policy against the witness with the
@@ -25,7 +29,7 @@ use ferrokms_policy::{
     evaluate_statement, Action, Context, ContextValue, Effect, ParseOptions, Policy, PolicyKind,
     Request, RequestPrincipal,
 };
-use ferrokms_reach::{Answer, Holder, KeyTarget, PolicySet, Witness};
+use ferrokms_reach::{Answer, Holder, KeyTarget, PolicySet, RolePolicySet, Witness};
 use serde_json::{json, Value};
 
 use crate::analyzers::{Input, MAX_POLICY_CHARS};
@@ -93,6 +97,16 @@ fn parse_document(
     member: &str,
     kind: PolicyKind,
 ) -> Result<Arc<Policy>, AnalyzerError> {
+    parse_with(input, member, &ParseOptions::for_kind(kind))
+}
+
+/// The document `member`, within ValidatePolicy's size limit, parsed
+/// with `options`.
+fn parse_with(
+    input: &Input<'_>,
+    member: &str,
+    options: &ParseOptions,
+) -> Result<Arc<Policy>, AnalyzerError> {
     let text = input.required(member)?;
     let chars = text.chars().filter(|c| !c.is_whitespace()).count();
     if chars > MAX_POLICY_CHARS {
@@ -101,7 +115,7 @@ fn parse_document(
             format!("The policy has {chars} characters other than whitespace, more than the maximum of {MAX_POLICY_CHARS}"),
         ));
     }
-    Policy::parse(text, &ParseOptions::for_kind(kind))
+    Policy::parse(text, options)
         .map(Arc::new)
         .map_err(|e| AnalyzerError::field(member, format!("The policy document is invalid: {e}")))
 }
@@ -184,7 +198,17 @@ fn granting_statement(
     kind: PolicyKind,
     w: &Witness,
 ) -> Option<(usize, Option<String>)> {
-    let principal = RequestPrincipal::from_arn(&w.principal).ok()?;
+    // The web-identity and SAML actions are asked of a provider's
+    // identities (see `ferrokms_reach::role_external_access`).
+    let principal = if w
+        .action
+        .eq_ignore_ascii_case("sts:AssumeRoleWithWebIdentity")
+        || w.action.eq_ignore_ascii_case("sts:AssumeRoleWithSAML")
+    {
+        RequestPrincipal::anonymous().with_federated_provider(&w.principal)
+    } else {
+        RequestPrincipal::from_arn(&w.principal).ok()?
+    };
     let action = Action::parse(&w.action).ok()?;
     let mut ctx = Context::new();
     for (k, v) in &w.context {
@@ -290,7 +314,17 @@ fn answer(
     }
 }
 
-/// CheckNoPublicAccess: resource type `AWS::KMS::Key` only.
+/// The role whose trust policy CheckNoPublicAccess checks.
+fn check_role(caller: &Caller) -> String {
+    format!(
+        "arn:{}:iam::{}:role/{CHECK_USER}",
+        caller.region.partition(),
+        caller.account.as_str()
+    )
+}
+
+/// CheckNoPublicAccess: resource types `AWS::KMS::Key` and
+/// `AWS::IAM::AssumeRolePolicyDocument`.
 pub(crate) fn check_no_public_access(
     caller: &Caller,
     op: &Operation,
@@ -307,10 +341,28 @@ pub(crate) fn check_no_public_access(
             ),
         ));
     }
+    let messages = Messages {
+        pass: "The resource policy does not grant public access for the given resource type.",
+        fail: "The resource policy grants public access for the given resource type.",
+        lead: "Public access",
+    };
+    if rt == "AWS::IAM::AssumeRolePolicyDocument" {
+        let policy = parse_with(input, "policyDocument", &ParseOptions::for_trust_policy())?;
+        let set = RolePolicySet::new(&check_role(caller), Arc::clone(&policy))
+            .map_err(|e| AnalyzerError::Corrupt(format!("the checked role: {e}")))?;
+        let a = ferrokms_reach::check_no_public_access_role(&set);
+        return Ok(answer(
+            &a,
+            &policy,
+            None,
+            PolicyKind::ResourceBased,
+            &messages,
+        ));
+    }
     if rt != "AWS::KMS::Key" {
         return Err(AnalyzerError::validation(
             ValidationReason::NotSupported,
-            format!("ferrokms checks public access for resource type AWS::KMS::Key only, not {rt}"),
+            format!("ferrokms checks public access for resource types AWS::KMS::Key and AWS::IAM::AssumeRolePolicyDocument only, not {rt}"),
         ));
     }
     let policy = parse_document(input, "policyDocument", PolicyKind::ResourceBased)?;
@@ -326,11 +378,7 @@ pub(crate) fn check_no_public_access(
         &policy,
         None,
         PolicyKind::ResourceBased,
-        &Messages {
-            pass: "The resource policy does not grant public access for the given resource type.",
-            fail: "The resource policy grants public access for the given resource type.",
-            lead: "Public access",
-        },
+        &messages,
     ))
 }
 

@@ -1,5 +1,6 @@
 //! External-access findings of an ACCOUNT analyzer for KMS keys
-//! (resource type `AWS::KMS::Key`), and their upkeep.
+//! (resource type `AWS::KMS::Key`) and IAM roles' trust policies
+//! (`AWS::IAM::Role`, [`observe_role`]), and their upkeep.
 //!
 //! What a finding is: one (key, external principal, source, conditions)
 //! with the actions that principal may perform, from the decision
@@ -35,12 +36,26 @@ use serde_json::{json, Map, Value};
 use crate::live::KeySnapshot;
 use crate::{AnalyzerError, ValidationReason};
 
-/// The resource type of every finding ferrokms makes.
+/// The resource type of a key's findings.
 pub const KMS_KEY: &str = "AWS::KMS::Key";
+/// The resource type of a role's findings (its trust policy).
+pub const IAM_ROLE: &str = "AWS::IAM::Role";
+
+/// The resource type of the finding about `resource` (a key or role ARN).
+pub fn resource_type(resource: &str) -> &'static str {
+    if resource.contains(":iam::") && resource.contains(":role/") {
+        IAM_ROLE
+    } else {
+        KMS_KEY
+    }
+}
 
 /// How reach names the class of principals of accounts no policy names:
 /// anyone, so the finding is public (`principal: {"AWS": "*"}`).
 const PUBLIC_CLASS: &str = "any principal of an account no policy names";
+/// How reach names the identities of every provider no policy names (a
+/// role's `"*"` admits them): public too.
+const PUBLIC_PROVIDER_CLASS: &str = "federated identities of a provider no policy names";
 
 /// SHA-256 of `data` in lower-case hex.
 pub fn digest_hex(data: &[u8]) -> String {
@@ -144,31 +159,62 @@ pub fn observe(snapshot: &KeySnapshot) -> Vec<Observed> {
 /// The external-access findings of one key's policy set (or why it could
 /// not be built: an error finding).
 pub fn observe_set(set: Result<ferrokms_reach::PolicySet, String>) -> Vec<Observed> {
-    let set = match set {
-        Ok(s) => s,
-        Err(e) => return vec![Observed::error(e)],
-    };
-    let entries = match ferrokms_reach::external_access(&set) {
+    match set {
+        Ok(set) => observe_entries(
+            ferrokms_reach::external_access(&set),
+            &set.key_policy,
+            &set.key.arn,
+            &set.grants,
+        ),
+        Err(e) => vec![Observed::error(e)],
+    }
+}
+
+/// The external-access findings of one IAM role's trust policy (or why
+/// its policy set could not be built).
+pub fn observe_role(set: Result<ferrokms_reach::RolePolicySet, String>) -> Vec<Observed> {
+    match set {
+        Ok(set) => observe_entries(
+            ferrokms_reach::role_external_access(&set),
+            &set.trust_policy,
+            &set.role_arn,
+            &[],
+        ),
+        Err(e) => vec![Observed::error(e)],
+    }
+}
+
+/// Findings from reach's external-access entries for the resource
+/// `resource_arn` under its resource policy `policy` (and its grants): one
+/// per (principal, source, conditions), with the actions.
+fn observe_entries(
+    entries: Result<Vec<AccessEntry>, ferrokms_reach::ReachError>,
+    policy: &Policy,
+    resource_arn: &str,
+    grants: &[ferrokms_reach::Grant],
+) -> Vec<Observed> {
+    let entries = match entries {
         Ok(e) => e,
         Err(e) => return vec![Observed::error(e.to_string())],
     };
     let mut out: Vec<Observed> = Vec::new();
     for e in entries.iter().filter(|e| e.external) {
-        let is_public = e.principal_class.starts_with(PUBLIC_CLASS);
+        let is_public = e.principal_class.starts_with(PUBLIC_CLASS)
+            || e.principal_class == PUBLIC_PROVIDER_CLASS;
         let principal = principal_of(e, is_public);
         let (grant, condition) = match &e.path {
             Path::Grant(id) => (
                 Some(id.clone()),
-                set.grants
+                grants
                     .iter()
                     .find(|g| &g.id == id)
                     .map(grant_condition)
                     .unwrap_or_default(),
             ),
-            Path::KeyPolicy | Path::Delegation => (
+            Path::KeyPolicy | Path::Delegation | Path::TrustPolicy => (
                 None,
                 if e.conditional {
-                    statement_condition(&set.key_policy, &set.key.arn, e)
+                    statement_condition(policy, resource_arn, e)
                 } else {
                     BTreeMap::new()
                 },
@@ -207,6 +253,9 @@ fn principal_of(e: &AccessEntry, is_public: bool) -> String {
         return "*".to_string();
     }
     let c = &e.principal_class;
+    if let Some(provider) = c.strip_prefix("federated identities of ") {
+        return provider.to_string();
+    }
     if c.starts_with("arn:") && !c.ends_with(":root") {
         return c.clone();
     }
@@ -422,7 +471,19 @@ pub fn iso(ms: i64) -> String {
 }
 
 fn principal_map(f: &StoredFinding) -> Option<Value> {
-    f.principal.as_ref().map(|p| json!({ "AWS": p }))
+    f.principal.as_ref().map(|p| {
+        // An identity provider of a role's trust policy is `Federated`;
+        // accounts, ARNs and `*` are `AWS`.
+        let provider = p.contains(":oidc-provider/") || p.contains(":saml-provider/");
+        let aws = p == "*"
+            || (p.starts_with("arn:") && !provider)
+            || p.bytes().all(|b| b.is_ascii_digit());
+        if aws || resource_type(&f.resource) != IAM_ROLE {
+            json!({ "AWS": p })
+        } else {
+            json!({ "Federated": p })
+        }
+    })
 }
 
 fn sources(f: &StoredFinding) -> Option<Value> {
@@ -439,7 +500,7 @@ pub fn finding_json(f: &StoredFinding) -> Value {
         m.insert("isPublic".into(), f.is_public.into());
     }
     m.insert("resource".into(), f.resource.clone().into());
-    m.insert("resourceType".into(), KMS_KEY.into());
+    m.insert("resourceType".into(), resource_type(&f.resource).into());
     m.insert("condition".into(), json!(f.condition));
     m.insert("createdAt".into(), iso(f.created_ms).into());
     m.insert("analyzedAt".into(), iso(f.analyzed_ms).into());
@@ -466,7 +527,7 @@ pub fn finding_v2_json(f: &StoredFinding, details: bool) -> Value {
     }
     m.insert("id".into(), f.id.clone().into());
     m.insert("resource".into(), f.resource.clone().into());
-    m.insert("resourceType".into(), KMS_KEY.into());
+    m.insert("resourceType".into(), resource_type(&f.resource).into());
     m.insert("resourceOwnerAccount".into(), f.owner.clone().into());
     m.insert("status".into(), f.status.as_str().into());
     m.insert("updatedAt".into(), iso(f.updated_ms).into());
@@ -511,7 +572,7 @@ fn field(f: &StoredFinding, name: &str) -> Option<Vec<String>> {
         "id" => Some(vec![f.id.clone()]),
         "status" => Some(vec![f.status.as_str().to_string()]),
         "resource" => Some(vec![f.resource.clone()]),
-        "resourceType" => Some(vec![KMS_KEY.to_string()]),
+        "resourceType" => Some(vec![resource_type(&f.resource).to_string()]),
         "resourceOwnerAccount" => Some(vec![f.owner.clone()]),
         "findingType" => Some(vec!["ExternalAccess".to_string()]),
         "isPublic" => f.principal.as_ref().map(|_| vec![f.is_public.to_string()]),

@@ -210,7 +210,7 @@ pub fn key_grants(kms: &Kms, root: &Caller, key_arn: &str) -> Result<Vec<Grant>,
 /// The users and roles of `account` with their identity-based policies,
 /// permissions boundaries (a role's as its sessions hold them, without
 /// session policies).
-fn holders(directory: &Directory, account: &AccountId, partition: &str) -> Vec<Holder> {
+pub fn holders(directory: &Directory, account: &AccountId, partition: &str) -> Vec<Holder> {
     let as_root = ferrokms_iam::Caller::root(account.clone());
     let mut out = Vec::new();
     let mut principals: Vec<(String, Principal)> = Vec::new();

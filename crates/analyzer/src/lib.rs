@@ -10,7 +10,7 @@
 //! The custom policy checks (CheckNoPublicAccess, CheckAccessNotGranted,
 //! CheckNoNewAccess) are answered by the decision procedure of
 //! `ferrokms_reach` (`checks`), and so are the external-access findings of
-//! ACCOUNT analyzers for KMS keys (`findings`, served by `account`) and
+//! ACCOUNT analyzers for KMS keys and IAM roles (`findings`, served by `account`) and
 //! access previews of proposed key policies and grants (`previews`), on
 //! the live keys (`live`). The operations of the model that ferrokms does
 //! not serve are answered with a ValidationException whose reason is

@@ -11,7 +11,7 @@ use ferrokms_iam::Directory;
 use ferrokms_kms::api::{GetKeyPolicyRequest, ListKeysRequest};
 use ferrokms_kms::{Caller, Kms, KmsError};
 use ferrokms_policy::{ParseOptions, Policy, PolicyKind};
-use ferrokms_reach::{Grant, Grantee, KeyTarget, PolicySet};
+use ferrokms_reach::{Grant, Grantee, KeyTarget, PolicySet, RolePolicySet};
 use ferrokms_types::{AccountId, Region};
 use serde_json::{json, Value};
 
@@ -71,6 +71,55 @@ pub fn key_arns(kms: &Kms, account: &AccountId, region: &Region) -> Result<Vec<S
     }
     out.sort();
     Ok(out)
+}
+
+/// The roles of `account` as an analyzer sees them: a snapshot each (ARN,
+/// trust policy text, tags as `aws:ResourceTag/*` facts, no grants, no
+/// state), sorted by ARN. IAM is global: every Region's analyzer sees them.
+pub fn role_snapshots(directory: &Directory, account: &AccountId) -> Vec<KeySnapshot> {
+    let as_root = ferrokms_iam::Caller::root(account.clone());
+    let mut out: Vec<KeySnapshot> = directory
+        .list_roles(&as_root, None)
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let facts = r
+                .tags
+                .iter()
+                .map(|t| (format!("aws:ResourceTag/{}", t.key), t.value.clone()))
+                .collect();
+            KeySnapshot::new(
+                &r.arn(),
+                r.trust.text.clone(),
+                Vec::new(),
+                facts,
+                String::new(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.arn.cmp(&b.arn));
+    out
+}
+
+/// The reach policy set of a role as `snap` has it (its trust policy, a
+/// stored or a proposed one): only the role's account is known, its
+/// principals with their identity-side policies.
+pub fn role_policy_set(directory: &Directory, snap: &KeySnapshot) -> Result<RolePolicySet, String> {
+    let policy = Policy::parse(&snap.policy, &ParseOptions::for_trust_policy())
+        .map_err(|e| format!("the trust policy does not parse: {e}"))?;
+    let mut set = RolePolicySet::new(&snap.arn, Arc::new(policy)).map_err(|e| e.to_string())?;
+    set.facts = keyset::facts_context(&snap.facts);
+    set.holders = keyset::holders(directory, &set.account, partition_of(&snap.arn));
+    set.known_accounts = vec![set.account.clone()];
+    Ok(set)
+}
+
+/// The partition of an ARN (`aws` when it does not say).
+fn partition_of(arn: &str) -> &str {
+    arn.split(':')
+        .nth(1)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws")
 }
 
 /// The key `arn` as it is now.

@@ -1,4 +1,4 @@
-//! Access previews for KMS keys: CreateAccessPreview, GetAccessPreview,
+//! Access previews for KMS keys and IAM roles: CreateAccessPreview, GetAccessPreview,
 //! ListAccessPreviews and ListAccessPreviewFindings.
 //!
 //! A preview is computed when it is created (its status is COMPLETED, or
@@ -68,11 +68,10 @@ const GRANT_OPERATIONS: &[&str] = &[
     "Sign",
     "Verify",
 ];
-/// The configuration types of the model other than `kmsKey`.
+/// The configuration types of the model other than `kmsKey` and `iamRole`.
 const OTHER_TYPES: &[&str] = &[
     "ebsSnapshot",
     "ecrRepository",
-    "iamRole",
     "efsFileSystem",
     "rdsDbClusterSnapshot",
     "rdsDbSnapshot",
@@ -177,8 +176,11 @@ fn check_preview_id(id: &str) -> Result<(), AnalyzerError> {
 /// checked for parsing later, where a failure makes the preview FAILED).
 struct Proposal {
     arn: String,
+    /// The proposed key policy, or a role's trust policy.
     policy: Option<String>,
     grants: Option<Vec<Grant>>,
+    /// An IAM role (`iamRole`), not a key.
+    role: bool,
 }
 
 fn string_map(v: &Value, what: &str) -> Result<BTreeMap<String, String>, AnalyzerError> {
@@ -284,11 +286,14 @@ fn parse_configuration(caller: &Caller, arn: &str, c: &Value) -> Result<Proposal
     let (ty, conf) = c.iter().next().ok_or_else(|| {
         AnalyzerError::field("configurations", "A configuration must have one member")
     })?;
+    if ty == "iamRole" {
+        return parse_role_configuration(caller, arn, conf);
+    }
     if ty != "kmsKey" {
         return Err(if OTHER_TYPES.contains(&ty.as_str()) {
             AnalyzerError::validation(
                 ValidationReason::NotSupported,
-                format!("ferrokms previews access to KMS keys only (configuration type kmsKey), not {ty} (see docs/analysis.md, \"Access Analyzer API\")."),
+                format!("ferrokms previews access to KMS keys and IAM roles only (configuration types kmsKey and iamRole), not {ty} (see docs/analysis.md, \"Access Analyzer API\")."),
             )
         } else {
             AnalyzerError::field("configurations", format!("Unknown configuration type {ty}"))
@@ -387,6 +392,65 @@ fn parse_configuration(caller: &Caller, arn: &str, c: &Value) -> Result<Proposal
         arn: arn.to_string(),
         policy,
         grants,
+        role: false,
+    })
+}
+
+/// An `iamRole` configuration: a role of the analyzer's account (IAM is
+/// global: any Region) and its proposed trust policy, if any.
+fn parse_role_configuration(
+    caller: &Caller,
+    arn: &str,
+    conf: &Value,
+) -> Result<Proposal, AnalyzerError> {
+    let parsed = ferrokms_types::Arn::parse(arn).ok().filter(|a| {
+        a.service() == "iam" && a.resource().starts_with("role/") && a.resource().len() > 5
+    });
+    let Some(parsed) = parsed else {
+        return Err(AnalyzerError::field(
+            "configurations",
+            format!("{arn} is not the ARN of an IAM role"),
+        ));
+    };
+    if parsed.account_id().as_ref() != Some(&caller.account) {
+        return Err(AnalyzerError::field(
+            "configurations",
+            format!("{arn} is not a role of the analyzer's account {}: an access preview is for the analyzer's own resources", caller.account.as_str()),
+        ));
+    }
+    let policy = match conf {
+        Value::Null => None,
+        Value::Object(m) => match m.get("trustPolicy") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => {
+                let chars = text.chars().filter(|c| !c.is_whitespace()).count();
+                if chars > MAX_POLICY_CHARS {
+                    return Err(AnalyzerError::field(
+                        "configurations",
+                        format!("The trust policy has {chars} characters other than whitespace, more than the maximum of {MAX_POLICY_CHARS}"),
+                    ));
+                }
+                Some(text.clone())
+            }
+            Some(_) => {
+                return Err(AnalyzerError::field(
+                    "configurations",
+                    "iamRole.trustPolicy must be a string",
+                ))
+            }
+        },
+        _ => {
+            return Err(AnalyzerError::field(
+                "configurations",
+                "iamRole must be a structure",
+            ))
+        }
+    };
+    Ok(Proposal {
+        arn: arn.to_string(),
+        policy,
+        grants: None,
+        role: true,
     })
 }
 
@@ -497,6 +561,28 @@ impl Analyzers {
         caller: &Caller,
         p: &Proposal,
     ) -> Result<Result<(KeySnapshot, bool), String>, AnalyzerError> {
+        if p.role {
+            let existing = live::role_snapshots(&self.directory, &caller.account)
+                .into_iter()
+                .find(|r| r.arn == p.arn);
+            let exists = existing.is_some();
+            let (policy, facts) = match (existing, &p.policy) {
+                (Some(r), proposed) => (proposed.clone().unwrap_or(r.policy), r.facts),
+                (None, Some(proposed)) => (proposed.clone(), Vec::new()),
+                // AWS: a new role's configuration must give its trust policy.
+                (None, None) => {
+                    return Err(AnalyzerError::field(
+                        "configurations",
+                        format!(
+                            "{} is not an existing role: its configuration must give trustPolicy",
+                            p.arn
+                        ),
+                    ))
+                }
+            };
+            let snap = KeySnapshot::new(&p.arn, policy, Vec::new(), facts, String::new());
+            return Ok(Ok((snap, exists)));
+        }
         let exists = live::key_arns(&self.kms, &caller.account, &caller.region)
             .map_err(|e| AnalyzerError::Corrupt(e.to_string()))?
             .binary_search(&p.arn)
@@ -579,16 +665,20 @@ impl Analyzers {
         for p in &proposals {
             let observed = match self.proposed_snapshot(caller, p)? {
                 Ok((snap, exists)) => {
-                    if Policy::parse(
-                        &snap.policy,
-                        &ParseOptions::for_kind(PolicyKind::ResourceBased),
-                    )
-                    .is_err()
-                    {
+                    let options = if p.role {
+                        ParseOptions::for_trust_policy()
+                    } else {
+                        ParseOptions::for_kind(PolicyKind::ResourceBased)
+                    };
+                    if Policy::parse(&snap.policy, &options).is_err() {
                         failed = true;
                         break;
                     }
-                    findings::observe_set(live::policy_set(&self.directory, &snap, exists))
+                    if p.role {
+                        findings::observe_role(live::role_policy_set(&self.directory, &snap))
+                    } else {
+                        findings::observe_set(live::policy_set(&self.directory, &snap, exists))
+                    }
                 }
                 Err(why) => vec![Observed::error(why)],
             };

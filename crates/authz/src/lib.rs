@@ -4,14 +4,16 @@
 //! build the [`Caller`] (its profile and the request's facts), look the
 //! operation up in its service's [`catalog`], ask [`decide`] each
 //! [`Question`] the operation needs, and record the [`Verdict`]s in the
-//! caller's trace for the audit record. KMS adds grants to a verdict; IAM
-//! and STS add their own condition keys to the question. Nothing here knows
-//! HTTP, keys or users: the policy engine below decides, the services above
-//! say what is asked.
+//! caller's trace for the audit record. KMS adds grants to a verdict (their
+//! rule is [`grants`], shared with the whole-space analysis); IAM and STS
+//! add their own condition keys to the question. Nothing here knows HTTP,
+//! keys or users: the policy engine below decides, the services above say
+//! what is asked.
 
 pub mod caller;
 pub mod catalog;
 pub mod decide;
+pub mod grants;
 pub mod record;
 
 pub use caller::{

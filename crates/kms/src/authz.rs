@@ -17,7 +17,7 @@ use ferrokms_policy::{
     CombineMode, Context, ContextValue, Decision, ParseOptions, Policy, PolicyKind,
 };
 
-use crate::grants::{GrantUse, IdentityCaps};
+use crate::grants::GrantUse;
 use crate::model::KeyRecord;
 use crate::state::Key;
 use crate::{Caller, Kms, KmsError};
@@ -210,7 +210,7 @@ impl Kms {
         )?;
         // Grants allow where policies merely did not; explicit denies still
         // win, and the caller's own policies cap a grant to its role or
-        // account (IdentityCaps::admit).
+        // account (ferrokms_authz::grants::admits).
         let by_grant = matches!(verdict.decision, Decision::ImplicitDeny { .. })
             && reachable
             && self.grant_allows(
@@ -218,7 +218,7 @@ impl Kms {
                 record,
                 action,
                 &extra,
-                IdentityCaps::from(verdict.identity_side),
+                verdict.identity_side,
                 grants,
             );
         let (record, outcome) = verdict.conclude(by_grant.then_some("allow (grant)"));

@@ -4,8 +4,8 @@
 
 use ferrokms_policy::{Context, ContextValues};
 
-use crate::concrete::{allows, Path};
-use crate::model::{PolicySet, KEY_ACTIONS};
+use crate::concrete::{allows, Path, RepKind};
+use crate::model::{PolicySet, RolePolicySet, KEY_ACTIONS, ROLE_ACTIONS};
 use crate::pattern::Pattern;
 use crate::universe::{Pair, Universe};
 use crate::ReachError;
@@ -256,11 +256,15 @@ pub fn check_access_not_granted(set: &PolicySet, actions: &[&str]) -> Answer {
 /// The key actions that `actions` (names or patterns such as
 /// `kms:ReEncrypt*`, case-insensitive) cover.
 pub fn matching_actions(actions: &[&str]) -> Vec<&'static str> {
+    matching(actions, all_actions())
+}
+
+fn matching(actions: &[&str], among: Vec<&'static str>) -> Vec<&'static str> {
     let patterns: Vec<Pattern> = actions
         .iter()
         .map(|a| Pattern::glob(&a.to_lowercase()))
         .collect();
-    all_actions()
+    among
         .into_iter()
         .filter(|a| patterns.iter().any(|p| p.is_match(&a.to_lowercase())))
         .collect()
@@ -287,7 +291,7 @@ pub fn check_no_new_access_by(old: &PolicySet, new: &PolicySet, principal: &str)
     };
     engine.find(
         |r| r.arn == principal,
-        &all_actions(),
+        &new.actions(),
         |o| o[0].is_some() && o[1].is_none(),
         0,
     )
@@ -296,7 +300,7 @@ pub fn check_no_new_access_by(old: &PolicySet, new: &PolicySet, principal: &str)
 /// Whether a principal of an account that no policy and no grant names
 /// may perform some key action: the key is public.
 pub fn check_no_public_access(set: &PolicySet) -> Answer {
-    check_no_public_access_for(set, &all_actions())
+    check_no_public_access_for(set, &set.actions())
 }
 
 /// [`check_no_public_access`] for the key actions `actions` only.
@@ -311,7 +315,7 @@ pub fn check_no_public_access_for(set: &PolicySet, actions: &[&str]) -> Answer {
 /// Whether `new` allows some request that `old` does not (both about the
 /// same key): the witness is allowed by `new` and refused by `old`.
 pub fn check_no_new_access(old: &PolicySet, new: &PolicySet) -> Answer {
-    check_no_new_access_for(old, new, &all_actions())
+    check_no_new_access_for(old, new, &new.actions())
 }
 
 /// [`check_no_new_access`] for the key actions `actions` only.
@@ -337,10 +341,13 @@ pub fn access_listing(set: &PolicySet) -> Result<Vec<AccessEntry>, ReachError> {
 fn listing(set: &PolicySet, external_only: bool) -> Result<Vec<AccessEntry>, ReachError> {
     let mut engine = Engine::new(vec![set])?;
     let mut out: Vec<AccessEntry> = Vec::new();
-    let actions = all_actions();
+    let actions = set.actions();
     for rep in 0..engine.reps() {
         let r = engine.universe.askers[0][rep].rep.clone();
-        if external_only && r.account == set.key.account {
+        // An identity of a federated provider is of no account: outside
+        // the role's whatever account the representative carries.
+        let outside = r.kind == RepKind::Provider || r.account != set.key.account;
+        if external_only && !outside {
             continue;
         }
         // Per action signature: what its search found (see `Pair`).
@@ -381,7 +388,7 @@ fn listing(set: &PolicySet, external_only: bool) -> Result<Vec<AccessEntry>, Rea
                     None => out.push(AccessEntry {
                         principal_class: r.class.clone(),
                         example_principal: r.arn.clone(),
-                        external: r.external || r.account != set.key.account,
+                        external: r.external || outside,
                         path,
                         conditional,
                         actions: vec![(*action).to_string()],
@@ -576,4 +583,96 @@ pub fn access_diff(old: &PolicySet, new: &PolicySet) -> Result<AccessDiff, Reach
             actions: actions.len(),
         },
     })
+}
+
+/// Every (principal class, path, actions) by which principals outside the
+/// role's account may assume it, or pass session tags or a source identity
+/// when they do: the external-access findings of an IAM role
+/// (`AWS::IAM::Role`).
+///
+/// The contract, for whoever wires findings or access previews to it:
+///
+/// * each request is decided by ferrokms's own AssumeRole rule
+///   (`crates/iam/src/sts.rs`): `ferrokms_authz::decide` with the trust
+///   policy as the resource policy that must admit the caller
+///   (`CombineMode::ResourcePolicyRequired`, the question may cross
+///   accounts, the role's tags as `aws:ResourceTag/*` from
+///   [`RolePolicySet::facts`]); across accounts the caller's identity
+///   policies must allow too, and a principal of an account the operator
+///   does not know is taken to hold an allow-everything identity policy
+///   (its own account decides). The root user is never allowed (STS
+///   refuses it before any policy is read);
+/// * the actions are [`ROLE_ACTIONS`]. `sts:AssumeRoleWithWebIdentity` and
+///   `sts:AssumeRoleWithSAML` are asked of the identities of a
+///   `{"Federated": ...}` provider (each provider named, and one no policy
+///   names, which a `"*"` principal admits), and `sts:AssumeRole` of IAM
+///   principals and services only; `sts:TagSession` and
+///   `sts:SetSourceIdentity` of both. Federated identities are of no
+///   account, so every entry for them is external;
+/// * an entry's `path` is [`Path::TrustPolicy`] (the trust policy admits
+///   the caller, across accounts with the caller's identity policies) or
+///   [`Path::Delegation`] (the trust policy names the caller's account and
+///   its identity policy allows); a `conditional` entry carries a context
+///   (values of the request's free keys, such as `sts:ExternalId` or
+///   `accounts.google.com:aud`) under which its first action is allowed;
+/// * `Err(ReachError::Unknown(why))` for a construct outside the encoding
+///   (as for keys: policy variables, keys identifying the caller such as
+///   `aws:PrincipalOrgID` or `aws:SourceIdentity`, principals by unique id,
+///   `CanonicalUser`...) or a space over [`MAX_REQUESTS`]: never a partial
+///   list.
+///
+/// Services (`{"Service": ...}`) are not external access: they are listed
+/// by [`role_access_listing`] only.
+pub fn role_external_access(set: &RolePolicySet) -> Result<Vec<AccessEntry>, ReachError> {
+    listing(&set.as_policy_set(), true)
+}
+
+/// [`role_external_access`] for every principal, the role's own account's
+/// and services too.
+pub fn role_access_listing(set: &RolePolicySet) -> Result<Vec<AccessEntry>, ReachError> {
+    listing(&set.as_policy_set(), false)
+}
+
+/// Whether a principal of an account that no policy names, or an identity
+/// of a provider that no policy names, may assume the role (any of
+/// [`ROLE_ACTIONS`], decided as [`role_external_access`] says): the role
+/// is public. `Allowed` carries the request, `NotGranted` the proof,
+/// `Unknown` the construct outside the encoding.
+pub fn check_no_public_access_role(set: &RolePolicySet) -> Answer {
+    let ps = set.as_policy_set();
+    let mut engine = match engine_or_answer(vec![&ps]) {
+        Ok(e) => e,
+        Err(a) => return *a,
+    };
+    engine.find(|r| r.public, ROLE_ACTIONS, |o| o[0].is_some(), 0)
+}
+
+/// Whether any principal may perform one of `actions` (names or patterns
+/// such as `sts:AssumeRole*`, matched against [`ROLE_ACTIONS`]) on the
+/// role.
+pub fn check_access_not_granted_role(set: &RolePolicySet, actions: &[&str]) -> Answer {
+    let chosen = matching(actions, ROLE_ACTIONS.to_vec());
+    let ps = set.as_policy_set();
+    let mut engine = match engine_or_answer(vec![&ps]) {
+        Ok(e) => e,
+        Err(a) => return *a,
+    };
+    engine.find(|_| true, &chosen, |o| o[0].is_some(), 0)
+}
+
+/// Whether `new` (a trust policy change of the same role) allows a request
+/// that `old` refuses: the witness is allowed by `new` and refused by
+/// `old`.
+pub fn check_no_new_access_role(old: &RolePolicySet, new: &RolePolicySet) -> Answer {
+    let (o, n) = (old.as_policy_set(), new.as_policy_set());
+    let mut engine = match engine_or_answer(vec![&n, &o]) {
+        Ok(e) => e,
+        Err(a) => return *a,
+    };
+    engine.find(
+        |_| true,
+        ROLE_ACTIONS,
+        |o| o[0].is_some() && o[1].is_none(),
+        0,
+    )
 }

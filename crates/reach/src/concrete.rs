@@ -5,23 +5,24 @@
 //! function allows, or the proof that it allows none of the
 //! representatives.
 //!
-//! The grant rule mirrors `crates/kms/src/grants/mod.rs` (`grantee_match`,
-//! `IdentityCaps::admit`, `GrantRecord::operation_miss`), which this crate
-//! cannot call (the crate graph points from `kms` down to `authz`, not
-//! back). One difference by construction: the request's `aws:SourceArn` is
-//! read from its context here, where the server takes it from the service
-//! call that a trusted service principal signs.
+//! The grant rule is the server's own: `ferrokms_authz::grants::allows`,
+//! the one function `crates/kms/src/grants` decides grants with, over a
+//! view of the model's grant ([`grant_view`]) and of the representative
+//! caller ([`grant_caller`]). One difference by construction: the
+//! request's `aws:SourceArn` is read from its context here, where the
+//! server takes it from the service call that a trusted service principal
+//! signs.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ferrokms_authz::grants::{self, GrantCaller, GrantRequest, GrantView, GranteeView};
 use ferrokms_authz::{
     decide, Caller, CallerPolicy, CallerProfile, IdentitySide, Question, ResourcePolicy,
 };
 use ferrokms_policy::{CombineMode, Context, ContextValue, Decision, PolicyKind, RequestPrincipal};
 use ferrokms_types::{AccountId, Region};
 
-use crate::model::{key_action, Grant, Grantee, PolicySet};
+use crate::model::{Grant, Grantee, PolicySet, Resource};
 use crate::ReachError;
 
 /// How an allowed request is allowed.
@@ -35,6 +36,9 @@ pub enum Path {
     Delegation,
     /// A grant, by its id.
     Grant(String),
+    /// A role's trust policy admits the caller on its own (or, across
+    /// accounts, with the caller's identity policies).
+    TrustPolicy,
 }
 
 impl std::fmt::Display for Path {
@@ -43,6 +47,7 @@ impl std::fmt::Display for Path {
             Path::KeyPolicy => f.write_str("key policy"),
             Path::Delegation => f.write_str("delegation + identity policy"),
             Path::Grant(id) => write!(f, "grant {id}"),
+            Path::TrustPolicy => f.write_str("trust policy"),
         }
     }
 }
@@ -63,6 +68,9 @@ pub enum RepKind {
     Federated,
     /// An AWS service principal.
     Service,
+    /// An identity of a web-identity (OIDC) or SAML provider, as
+    /// `{"Federated": ...}` names it (role analyses only).
+    Provider,
 }
 
 /// One representative principal: a concrete caller standing for a class
@@ -88,6 +96,10 @@ impl Rep {
     pub fn request_principal(&self) -> Result<RequestPrincipal, ReachError> {
         let p = match &self.kind {
             RepKind::Service => RequestPrincipal::service(&self.arn),
+            // Not a principal of any account: the trust policy alone
+            // decides (the policy engine treats a caller without an
+            // account as of the resource's).
+            RepKind::Provider => RequestPrincipal::anonymous().with_federated_provider(&self.arn),
             RepKind::Root => RequestPrincipal::root(self.account.clone()),
             RepKind::Session { role_arn } => RequestPrincipal::from_arn(&self.arn)
                 .map_err(|e| ReachError::Input(e.to_string()))?
@@ -157,20 +169,28 @@ pub fn allows(
     action: &str,
     context: &Context,
 ) -> Result<Option<Path>, ReachError> {
-    let (cross, grantable) = key_action(action)
-        .ok_or_else(|| ReachError::Input(format!("not a key action: {action}")))?;
+    let (cross, grantable) = set
+        .action_flags(action)
+        .ok_or_else(|| ReachError::Input(format!("not an action of the resource: {action}")))?;
+    if set.resource == Resource::Role && !role_asks(&asker.rep.kind, action) {
+        return Ok(None);
+    }
     let verdict = ask(set, asker, &asker.identity, action, context, cross)?;
     let reachable = asker.rep.account == set.key.account || cross;
     if verdict.0.is_allowed() {
+        let direct = match set.resource {
+            Resource::Key => Path::KeyPolicy,
+            Resource::Role => Path::TrustPolicy,
+        };
         if asker.rep.external
             || !asker.has_identity_policies
             || matches!(asker.rep.kind, RepKind::Root)
         {
-            return Ok(Some(Path::KeyPolicy));
+            return Ok(Some(direct));
         }
         let bare = ask(set, asker, &asker.bare, action, context, cross)?;
         return Ok(Some(if bare.0.is_allowed() {
-            Path::KeyPolicy
+            direct
         } else {
             Path::Delegation
         }));
@@ -179,12 +199,43 @@ pub fn allows(
         return Ok(None);
     }
     let op = action.get(4..).unwrap_or(action);
-    let ec = encryption_context(context);
+    let ec = grants::encryption_context(context);
+    let source = context.get("aws:SourceArn").and_then(|e| {
+        e.values
+            .as_slice()
+            .first()
+            .map(|v| v.as_text().into_owned())
+    });
+    let request = GrantRequest {
+        caller: grant_caller(&asker.rep),
+        operation: op,
+        encryption_context: &ec,
+        source_arn: source.as_deref(),
+        identity_side: verdict.1,
+    };
     Ok(set
         .grants
         .iter()
-        .find(|g| grant_allows(g, &asker.rep, op, context, &ec, verdict.1))
+        .find(|g| grants::allows(&grant_view(g), &request))
         .map(|g| Path::Grant(g.id.clone())))
+}
+
+/// Whether a caller of this kind makes a request of `action` on a role at
+/// all. The root user never does: `crates/iam/src/sts.rs` refuses it
+/// before any policy is read ("Roles may not be assumed by root
+/// accounts"), and TagSession and SetSourceIdentity are only asked within
+/// an AssumeRole. A federated identity (of a `{"Federated": ...}`
+/// provider) asks the web-identity and SAML actions, and with them
+/// TagSession and SetSourceIdentity; an IAM principal or a service asks
+/// AssumeRole, TagSession and SetSourceIdentity, never the federated ones.
+pub(crate) fn role_asks(kind: &RepKind, action: &str) -> bool {
+    let federated_action = action.eq_ignore_ascii_case("sts:AssumeRoleWithWebIdentity")
+        || action.eq_ignore_ascii_case("sts:AssumeRoleWithSAML");
+    match kind {
+        RepKind::Root => false,
+        RepKind::Provider => !action.eq_ignore_ascii_case("sts:AssumeRole"),
+        _ => !federated_action,
+    }
 }
 
 fn ask(
@@ -217,7 +268,10 @@ fn ask(
                 }
             }
         }
-        if want("kms:CallerAccount") && !ctx.contains("kms:CallerAccount") {
+        if set.resource == Resource::Key
+            && want("kms:CallerAccount")
+            && !ctx.contains("kms:CallerAccount")
+        {
             ctx.insert(
                 "kms:CallerAccount",
                 ContextValue::String(caller_account.clone()),
@@ -245,114 +299,40 @@ fn ask(
     Ok((verdict.decision, verdict.identity_side))
 }
 
-/// How a grant names the caller (`crates/kms/src/grants`, `GranteeMatch`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum GranteeMatch {
-    Direct,
-    Role,
-    Account,
-    Service,
+/// A model grant as the grant rule (`ferrokms_authz::grants`) reads it.
+pub fn grant_view(g: &Grant) -> GrantView<'_> {
+    GrantView {
+        grantee: match &g.grantee {
+            Grantee::Aws(p) => GranteeView::Aws(p),
+            Grantee::Service(s) => GranteeView::Service(s),
+        },
+        operations: &g.operations,
+        encryption_context_subset: g.encryption_context_subset.as_ref(),
+        encryption_context_equals: g.encryption_context_equals.as_ref(),
+        source_arn: g.source_arn.as_deref(),
+    }
 }
 
-fn grantee_match(grantee: &Grantee, rep: &Rep) -> Option<GranteeMatch> {
-    match grantee {
-        Grantee::Service(s) => {
-            (rep.kind == RepKind::Service && rep.arn == *s).then_some(GranteeMatch::Service)
-        }
-        Grantee::Aws(p) => {
-            if rep.kind == RepKind::Service {
-                return None;
-            }
-            if *p == rep.arn {
-                return Some(GranteeMatch::Direct);
-            }
-            if let RepKind::Session { role_arn } = &rep.kind {
-                if role_arn == p {
-                    return Some(GranteeMatch::Role);
-                }
-            }
-            let root = rep.account.root_arn("aws");
-            (*p == root || p == rep.account.as_str()).then_some(GranteeMatch::Account)
-        }
+/// A representative as the grant rule matches grantees against it: a
+/// service principal is the service making the call itself, of no
+/// account; any other is its ARN, its account and its session's role.
+pub fn grant_caller(rep: &Rep) -> GrantCaller<'_> {
+    let service = rep.kind == RepKind::Service;
+    let of_account = !matches!(rep.kind, RepKind::Service | RepKind::Provider);
+    GrantCaller {
+        arn: &rep.arn,
+        account: of_account.then_some(&rep.account),
+        partition: "aws",
+        role_arn: match &rep.kind {
+            RepKind::Session { role_arn } => Some(role_arn),
+            _ => None,
+        },
+        service: service.then_some(rep.arn.as_str()),
     }
 }
 
 /// Whether `grantee` can name `rep` at all (what makes a grant's
 /// constraints matter for the representative).
 pub fn grant_names(g: &Grant, rep: &Rep) -> bool {
-    grantee_match(&g.grantee, rep).is_some()
-}
-
-fn grant_allows(
-    g: &Grant,
-    rep: &Rep,
-    op: &str,
-    ctx: &Context,
-    ec: &BTreeMap<String, String>,
-    side: IdentitySide,
-) -> bool {
-    let Some(m) = grantee_match(&g.grantee, rep) else {
-        return false;
-    };
-    let admitted = match m {
-        GranteeMatch::Direct | GranteeMatch::Service => true,
-        GranteeMatch::Role => side.boundary && side.session,
-        GranteeMatch::Account => side.identity && side.boundary && side.session,
-    };
-    if !admitted || !g.operations.iter().any(|o| o == op) {
-        return false;
-    }
-    if !matches!(op, "DescribeKey" | "RetireGrant" | "CreateGrant") && !constraints_hold(g, ec) {
-        return false;
-    }
-    if op != "RetireGrant" {
-        if let Some(arn) = &g.source_arn {
-            let source = ctx.get("aws:SourceArn").and_then(|e| {
-                e.values
-                    .as_slice()
-                    .first()
-                    .map(|v| v.as_text().into_owned())
-            });
-            if source.as_deref() != Some(arn.as_str()) {
-                return false;
-            }
-        }
-    }
-    true
-}
-
-const EC_PREFIX: &str = "kms:encryptioncontext:";
-
-/// The request's encryption context, keys lowercased (as
-/// `context_encryption_context` and `lowered` in `crates/kms/src/grants`).
-fn encryption_context(ctx: &Context) -> BTreeMap<String, String> {
-    ctx.iter()
-        .filter(|e| e.name.to_lowercase().starts_with(EC_PREFIX))
-        .filter_map(|e| {
-            let key = e.name.get(EC_PREFIX.len()..)?.to_lowercase();
-            let v = e.values.as_slice().first()?.as_text().into_owned();
-            Some((key, v))
-        })
-        .collect()
-}
-
-fn constraints_hold(g: &Grant, ec: &BTreeMap<String, String>) -> bool {
-    let has =
-        |m: &BTreeMap<String, String>| m.iter().all(|(k, v)| ec.get(&k.to_lowercase()) == Some(v));
-    // An empty map is no constraint (`GrantConstraints::without_empty_maps`).
-    if let Some(eq) = g
-        .encryption_context_equals
-        .as_ref()
-        .filter(|m| !m.is_empty())
-    {
-        if eq.len() != ec.len() || !has(eq) {
-            return false;
-        }
-    }
-    if let Some(sub) = &g.encryption_context_subset {
-        if !has(sub) {
-            return false;
-        }
-    }
-    true
+    grants::grantee_match(grant_view(g).grantee, &grant_caller(rep)).is_some()
 }

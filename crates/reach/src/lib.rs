@@ -1,7 +1,11 @@
 //! Whole-space analysis of who may use a KMS key: a decision procedure
 //! over the requests the policies can tell apart, complete for what it
 //! covers, answering with a witness the concrete evaluator allows or with
-//! the proof that no request is allowed (issue 21).
+//! the proof that no request is allowed (issue 21). The same procedure
+//! answers who may assume an IAM role, over its trust policy
+//! ([`RolePolicySet`], [`role_external_access`]): the role stands in the
+//! key's place, the trust policy in the key policy's, the decision is
+//! AssumeRole's.
 //!
 //! # The procedure
 //!
@@ -62,12 +66,16 @@ pub mod values;
 
 pub use analyze::{
     access_diff, access_listing, check_access_not_granted, check_access_not_granted_by,
-    check_no_new_access, check_no_new_access_by, check_no_new_access_for, check_no_public_access,
-    check_no_public_access_for, external_access, matching_actions, AccessDiff, AccessEntry, Answer,
-    Change, DiffEntry, Proof, Witness, MAX_REQUESTS,
+    check_access_not_granted_role, check_no_new_access, check_no_new_access_by,
+    check_no_new_access_for, check_no_new_access_role, check_no_public_access,
+    check_no_public_access_for, check_no_public_access_role, external_access, matching_actions,
+    role_access_listing, role_external_access, AccessDiff, AccessEntry, Answer, Change, DiffEntry,
+    Proof, Witness, MAX_REQUESTS,
 };
 pub use concrete::Path;
-pub use model::{Grant, Grantee, Holder, KeyTarget, PolicySet, KEY_ACTIONS};
+pub use model::{
+    Grant, Grantee, Holder, KeyTarget, PolicySet, RolePolicySet, KEY_ACTIONS, ROLE_ACTIONS,
+};
 
 /// What can stop an analysis.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,5 +1,6 @@
 //! What an analysis is about: one key, its policy, its grants, and the
-//! identity-side policies of the principals the operator knows.
+//! identity-side policies of the principals the operator knows; or one IAM
+//! role, its trust policy, and the same identity-side policies.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -60,6 +61,18 @@ pub const KEY_ACTIONS: &[(&str, bool, bool)] = &[
     ("kms:UpdatePrimaryRegion", false, false),
     ("kms:Verify", true, true),
     ("kms:VerifyMac", true, true),
+];
+
+/// The actions a role's trust policy decides (`crates/iam/src/sts.rs`
+/// asks `sts:AssumeRole`, and `sts:TagSession` / `sts:SetSourceIdentity`
+/// when the request passes tags or a source identity; the web-identity
+/// and SAML actions are AWS's, asked here of federated identities).
+pub const ROLE_ACTIONS: &[&str] = &[
+    "sts:AssumeRole",
+    "sts:AssumeRoleWithSAML",
+    "sts:AssumeRoleWithWebIdentity",
+    "sts:SetSourceIdentity",
+    "sts:TagSession",
 ];
 
 /// Whether `action` (`kms:Decrypt`) may reach another account's key, and
@@ -142,6 +155,15 @@ pub struct Holder {
     pub policies: Vec<(PolicyKind, Arc<Policy>)>,
 }
 
+/// What a policy set is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resource {
+    /// A KMS key: [`KEY_ACTIONS`], its key policy, its grants.
+    Key,
+    /// An IAM role: [`ROLE_ACTIONS`], its trust policy, no grants.
+    Role,
+}
+
 /// Everything that decides who may use one key.
 #[derive(Debug, Clone)]
 pub struct PolicySet {
@@ -160,6 +182,9 @@ pub struct PolicySet {
     /// identity policies are its own account's business, so the analysis
     /// takes them to allow everything (the most access they can give).
     pub known_accounts: Vec<AccountId>,
+    /// A key's set, or a role's as [`RolePolicySet::as_policy_set`]
+    /// casts it.
+    pub(crate) resource: Resource,
 }
 
 impl PolicySet {
@@ -172,6 +197,30 @@ impl PolicySet {
             grants: Vec::new(),
             holders: Vec::new(),
             known_accounts,
+            resource: Resource::Key,
+        }
+    }
+
+    /// Whether `action` may reach a resource of another account, and
+    /// whether a grant can allow it; `None` for an action that is not one
+    /// of the resource's.
+    pub(crate) fn action_flags(&self, action: &str) -> Option<(bool, bool)> {
+        match self.resource {
+            Resource::Key => key_action(action),
+            // AssumeRole always may cross accounts (the trust policy and
+            // the caller's identity policies decide); roles have no grants.
+            Resource::Role => ROLE_ACTIONS
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(action))
+                .then_some((true, false)),
+        }
+    }
+
+    /// The actions of the resource.
+    pub(crate) fn actions(&self) -> Vec<&'static str> {
+        match self.resource {
+            Resource::Key => KEY_ACTIONS.iter().map(|(a, _, _)| *a).collect(),
+            Resource::Role => ROLE_ACTIONS.to_vec(),
         }
     }
 
@@ -180,3 +229,72 @@ impl PolicySet {
         *account == self.key.account || self.known_accounts.contains(account)
     }
 }
+
+/// Everything that decides who may assume one IAM role: its trust policy
+/// (the role's resource policy) and the identity-side policies of the
+/// principals the operator knows.
+#[derive(Debug, Clone)]
+pub struct RolePolicySet {
+    /// The role's ARN (`arn:aws:iam::ACCOUNT:role/PATH/NAME`).
+    pub role_arn: String,
+    /// The role's account.
+    pub account: AccountId,
+    /// The condition keys the role itself decides (`aws:ResourceTag/*`,
+    /// its tags, as `crates/iam/src/sts.rs` gives them): fixed, not
+    /// enumerated.
+    pub facts: Context,
+    /// Its trust policy.
+    pub trust_policy: Arc<Policy>,
+    /// The principals with identity-side policies, in the accounts the
+    /// operator knows (as [`PolicySet::holders`]).
+    pub holders: Vec<Holder>,
+    /// Accounts whose principals are all known (as
+    /// [`PolicySet::known_accounts`]); the role's account is always one.
+    pub known_accounts: Vec<AccountId>,
+}
+
+impl RolePolicySet {
+    /// The role `role_arn` with its trust policy and nothing else.
+    pub fn new(role_arn: &str, trust_policy: Arc<Policy>) -> Result<Self, ReachError> {
+        let parsed = Arn::parse(role_arn)
+            .map_err(|_| ReachError::Input(format!("not a role ARN: {role_arn}")))?;
+        let account = parsed
+            .account_id()
+            .filter(|_| parsed.service() == "iam" && parsed.resource().starts_with("role/"))
+            .ok_or_else(|| ReachError::Input(format!("not a role ARN: {role_arn}")))?;
+        Ok(RolePolicySet {
+            role_arn: role_arn.to_string(),
+            known_accounts: vec![account.clone()],
+            account,
+            facts: Context::new(),
+            trust_policy,
+            holders: Vec::new(),
+        })
+    }
+
+    /// The set as the engine and [`crate::concrete::allows`] take it: the
+    /// role in the place of the key (IAM is global: the region is
+    /// `us-east-1`, which is also the value of `aws:RequestedRegion`), its
+    /// trust policy as the resource policy that must admit the caller, no
+    /// grants. The key questions asked of it cover [`ROLE_ACTIONS`] in
+    /// place of the key actions; the role functions
+    /// ([`crate::role_external_access`]...) are the API.
+    pub fn as_policy_set(&self) -> PolicySet {
+        PolicySet {
+            key: KeyTarget {
+                arn: self.role_arn.clone(),
+                account: self.account.clone(),
+                region: ROLE_REGION.to_string(),
+                facts: self.facts.clone(),
+            },
+            key_policy: Arc::clone(&self.trust_policy),
+            grants: Vec::new(),
+            holders: self.holders.clone(),
+            known_accounts: self.known_accounts.clone(),
+            resource: Resource::Role,
+        }
+    }
+}
+
+/// The region a role's requests are asked in.
+pub(crate) const ROLE_REGION: &str = "us-east-1";

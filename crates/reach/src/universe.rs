@@ -30,9 +30,12 @@
 //!
 //! Condition keys that identify the caller more finely than that
 //! (`aws:username`, `aws:userid`, `aws:PrincipalTag/*`,
-//! `aws:PrincipalOrgID`, ...), principals named by unique id, `Federated`
-//! and `CanonicalUser` principals, and policy variables are outside the
-//! encoding: the analysis answers "unknown" and names the construct.
+//! `aws:PrincipalOrgID`, ...), principals named by unique id,
+//! `CanonicalUser` principals, `Federated` principals in a key policy, and
+//! policy variables are outside the encoding: the analysis answers
+//! "unknown" and names the construct. In a role's trust policy a
+//! `Federated` provider is a representative of its own (its identities),
+//! and one more stands for the providers no policy names.
 //!
 //! # Context
 //!
@@ -55,8 +58,8 @@ use ferrokms_policy::{
 };
 use ferrokms_types::{AccountId, Arn};
 
-use crate::concrete::{grant_names, Asker, Rep, RepKind};
-use crate::model::{key_action, Grantee, PolicySet};
+use crate::concrete::{grant_names, role_asks, Asker, Rep, RepKind};
+use crate::model::{Grantee, PolicySet, Resource};
 use crate::pattern::{cells, Pattern};
 use crate::values::KeyUse;
 use crate::ReachError;
@@ -96,6 +99,12 @@ const ACCOUNT_KEYS: &[&str] = &["kms:calleraccount", "aws:principalaccount"];
 
 /// The free encryption-context key no grant names.
 pub(crate) const EXTRA_EC_KEY: &str = "kms:encryptioncontext:reach-other";
+
+/// The service principal no policy names.
+pub(crate) const OTHER_SERVICE: &str = "reach-other-service.amazonaws.com";
+
+/// The identity provider no policy names (role analyses).
+pub(crate) const OTHER_PROVIDER: &str = "reach-other-provider.example.com";
 
 /// States the account-cell search may visit.
 const ACCOUNT_STATES: usize = 500_000;
@@ -164,6 +173,15 @@ struct Collect {
     principal_arn_use: Option<KeyUse>,
     keys: BTreeMap<String, KeyUse>,
     reads_principal_type: bool,
+    /// A role's analysis: `{"Federated": ...}` principals are identity
+    /// providers whose identities may ask the web-identity and SAML
+    /// actions (outside the encoding for a key).
+    federated_ok: bool,
+    /// The providers named.
+    providers: Vec<String>,
+    /// Some resource-policy statement can name a service principal that
+    /// no policy names (`"*"`, `{"AWS": "*"}`, a `NotPrincipal`).
+    open_to_services: bool,
 }
 
 impl Collect {
@@ -199,6 +217,14 @@ impl Collect {
         for st in policy.statements() {
             if resource_based {
                 if let Some(p) = st.principal() {
+                    let everyone = match p.spec() {
+                        PrincipalSpec::Wildcard => true,
+                        PrincipalSpec::Typed(entries) => entries
+                            .iter()
+                            .flat_map(ferrokms_policy::PrincipalEntry::values)
+                            .any(|v| *v.id() == PrincipalId::Everyone),
+                    };
+                    self.open_to_services |= everyone || p.negated();
                     if let PrincipalSpec::Typed(entries) = p.spec() {
                         for e in entries {
                             for v in e.values() {
@@ -279,6 +305,12 @@ impl Collect {
                 }
                 Ok(())
             }
+            PrincipalId::Federated(f) if self.federated_ok => {
+                if !self.providers.contains(f) {
+                    self.providers.push(f.clone());
+                }
+                Ok(())
+            }
             PrincipalId::UniqueId(_) | PrincipalId::Federated(_) | PrincipalId::CanonicalUser(_) => {
                 Err(format!("principal {text}: unique ids, Federated and CanonicalUser principals are outside the encoding"))
             }
@@ -326,7 +358,10 @@ impl Universe {
         let Some(first) = sets.first() else {
             return Err(ReachError::Input("no policy set".into()));
         };
-        let mut c = Collect::default();
+        let mut c = Collect {
+            federated_ok: first.resource == Resource::Role,
+            ..Collect::default()
+        };
         c.account(first.key.account.clone());
         for set in sets {
             c.policy(&set.key_policy, true).map_err(unknown)?;
@@ -362,10 +397,7 @@ impl Universe {
                         );
                     }
                 }
-                if g.encryption_context_equals
-                    .as_ref()
-                    .is_some_and(|m| !m.is_empty())
-                {
+                if g.encryption_context_equals.is_some() {
                     c.keys
                         .entry(EXTRA_EC_KEY.to_string())
                         .or_insert_with(|| KeyUse::new(EXTRA_EC_KEY));
@@ -418,10 +450,17 @@ impl Universe {
         action: &str,
     ) -> Result<Pair, ReachError> {
         let parsed = Action::parse(action).map_err(|e| ReachError::Input(e.to_string()))?;
-        let (cross, grantable) = key_action(action)
-            .ok_or_else(|| ReachError::Input(format!("not a key action: {action}")))?;
+        let (cross, grantable) = sets
+            .first()
+            .and_then(|s| s.action_flags(action))
+            .ok_or_else(|| ReachError::Input(format!("not an action of the resource: {action}")))?;
         let op = action.get(4..).unwrap_or(action);
         let mut signature = vec![u8::from(cross), u8::from(grantable)];
+        // On a role, whether the representative asks the action at all
+        // (the federated actions are its providers' only).
+        signature.push(u8::from(sets.first().is_none_or(|s| {
+            s.resource != Resource::Role || role_asks(&self.askers[0][rep].rep.kind, action)
+        })));
         signature.push(u8::from(matches!(
             op,
             "DescribeKey" | "RetireGrant" | "CreateGrant"
@@ -505,10 +544,7 @@ impl Universe {
                 if let Some(arn) = &g.source_arn {
                     lit("aws:sourcearn", arn);
                 }
-                if g.encryption_context_equals
-                    .as_ref()
-                    .is_some_and(|m| !m.is_empty())
-                {
+                if g.encryption_context_equals.is_some() {
                     fingerprints.entry(EXTRA_EC_KEY.to_string()).or_default();
                     uses.entry(EXTRA_EC_KEY.to_string())
                         .or_insert_with(|| KeyUse::new(EXTRA_EC_KEY));
@@ -559,7 +595,12 @@ fn policies_of(set: &PolicySet, rep: &Rep) -> Result<Vec<CallerPolicy>, ReachErr
             })
             .collect());
     }
-    if rep.external && rep.kind != RepKind::Root && rep.kind != RepKind::Service {
+    if rep.external
+        && !matches!(
+            rep.kind,
+            RepKind::Root | RepKind::Service | RepKind::Provider
+        )
+    {
         return Ok(vec![CallerPolicy {
             label: "external identity policy (any)".into(),
             kind: PolicyKind::IdentityBased,
@@ -771,6 +812,42 @@ fn representatives(
             class: format!("service {s}"),
             external: false,
             public: false,
+        });
+    }
+    // Where a statement can name a service that no policy names, one such
+    // service: it differs from every other representative (no account, its
+    // own principal type, matched by no account or ARN principal).
+    if c.open_to_services && !c.services.iter().any(|s| s == OTHER_SERVICE) {
+        reps.push(Rep {
+            arn: OTHER_SERVICE.to_string(),
+            account: key_account.clone(),
+            kind: RepKind::Service,
+            class: "any service principal no policy names".to_string(),
+            external: false,
+            public: false,
+        });
+    }
+    // A role's identity providers: each one named, and one that no policy
+    // names (a `"*"` principal admits its identities too): identities
+    // from outside every account, so external; the unnamed one public.
+    if c.federated_ok {
+        for p in c.providers.iter().filter(|p| *p != OTHER_PROVIDER) {
+            reps.push(Rep {
+                arn: p.clone(),
+                account: key_account.clone(),
+                kind: RepKind::Provider,
+                class: format!("federated identities of {p}"),
+                external: true,
+                public: false,
+            });
+        }
+        reps.push(Rep {
+            arn: OTHER_PROVIDER.to_string(),
+            account: key_account.clone(),
+            kind: RepKind::Provider,
+            class: "federated identities of a provider no policy names".to_string(),
+            external: true,
+            public: true,
         });
     }
     Ok(reps)

@@ -1,12 +1,14 @@
 //! The symbolic answers against brute force (issue 21, item 3).
 //!
 //! A seeded generator writes small policy sets (a key policy, identity
-//! policies and a boundary for a few principals, grants with constraints)
-//! over a small universe: five accounts, twenty-nine principals (every
-//! kind in every account, roles in and out of the generator's patterns), ten actions
-//! and, per condition key, values that realise every cell of the
-//! generator's constants. For each set the test asks the concrete evaluator
-//! every request of that universe and compares with the symbolic answers:
+//! policies, a boundary and session policies for a few principals, grants
+//! with constraints, to principals or to a service principal) over a small
+//! universe: five accounts, thirty-two principals (every kind in every
+//! account, roles in and out of the generator's patterns, three services),
+//! ten actions and, per condition key, values that realise every cell of
+//! the generator's constants (strings, IP ranges, `Bool`, dates, numbers).
+//! For each set the test asks the concrete evaluator every request of that
+//! universe and compares with the symbolic answers:
 //!
 //! * `check_access_not_granted` for each action: allowed by brute force
 //!   exactly when the symbolic answer is `Allowed`;
@@ -14,11 +16,20 @@
 //!   accounts the case does not name;
 //! * `check_no_new_access_for` on a pair (a set and a mutation of it).
 //!
+//! A second test does the same for IAM roles' trust policies
+//! (`check_access_not_granted_role`, `check_no_public_access_role`, the
+//! actions of `role_external_access`), with identity providers in the
+//! universe.
+//!
 //! No `Unknown` is accepted: the generator only writes covered constructs.
 //! `REACH_BRUTE_CASES` sets the number of cases (default 20, the CI size;
-//! docs/analysis.md records a larger run), `REACH_BRUTE_SEED` the first
-//! seed. Seeds in `tests/corpus/bruteforce.txt` run first: every
-//! disagreement found is kept there.
+//! docs/analysis.md records larger runs), `REACH_BRUTE_SEED` the first
+//! seed, `REACH_BRUTE_ROLE_CASES` the role cases (default 200),
+//! `REACH_BRUTE_TIMES` prints each case's time. Seeds in
+//! `tests/corpus/bruteforce.txt` run first: every disagreement found is
+//! kept there (plain seeds are generator 1's, which draws as it did when
+//! they were found; `v2 N` generator 2's, the random run's; `role N` the
+//! role generator's).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -31,8 +42,9 @@ use ferrokms_authz::CallerPolicy;
 use ferrokms_policy::{Context, ContextValue, PolicyKind, Timestamp};
 use ferrokms_reach::concrete::{allows, Asker, Rep, RepKind};
 use ferrokms_reach::{
-    check_access_not_granted, check_no_new_access_for, check_no_public_access_for, Answer, Grant,
-    Grantee, Holder, PolicySet,
+    check_access_not_granted, check_access_not_granted_role, check_no_new_access_for,
+    check_no_public_access_for, check_no_public_access_role, role_external_access, Answer, Grant,
+    Grantee, Holder, PolicySet, RolePolicySet, ROLE_ACTIONS,
 };
 use ferrokms_types::AccountId;
 
@@ -158,11 +170,61 @@ fn families() -> Vec<(Vec<String>, &'static str)> {
             ]),
             "aws:currenttime",
         ),
+        // Generator 2 only (the first nine are generator 1's, whose seeds
+        // the corpus keeps).
+        (
+            s(&[
+                r#""NumericLessThan":{"aws:MultiFactorAuthAge":"3600"}"#,
+                r#""NumericGreaterThanEquals":{"aws:MultiFactorAuthAge":"600"}"#,
+                r#""NumericEquals":{"aws:MultiFactorAuthAge":["600","3600"]}"#,
+                r#""NumericNotEquals":{"aws:MultiFactorAuthAge":"600"}"#,
+                r#""NumericLessThanEqualsIfExists":{"aws:MultiFactorAuthAge":"3600"}"#,
+                r#""NumericGreaterThan":{"aws:MultiFactorAuthAge":"600.5"}"#,
+            ]),
+            "aws:multifactorauthage",
+        ),
+        (
+            s(&[
+                r#""DateNotEquals":{"aws:CurrentTime":"2024-01-01T00:00:00Z"}"#,
+                r#""DateLessThanEquals":{"aws:CurrentTime":"2024-06-01T00:00:00Z"}"#,
+                r#""DateGreaterThan":{"aws:CurrentTime":["2023-01-01T00:00:00Z","2024-06-01T00:00:00Z"]}"#,
+                r#""DateEqualsIfExists":{"aws:CurrentTime":"2024-01-01T00:00:00Z"}"#,
+            ]),
+            "aws:currenttime",
+        ),
+        (
+            s(&[
+                r#""StringEquals":{"aws:PrincipalType":"AWSService"}"#,
+                r#""Bool":{"aws:PrincipalIsAWSService":"true"}"#,
+                r#""Bool":{"aws:PrincipalIsAWSService":"false"}"#,
+                r#""StringEquals":{"aws:SourceArn":"arn:aws:dynamodb:us-east-1:{A}:table/t"}"#,
+                r#""ArnLike":{"aws:SourceArn":"arn:aws:dynamodb:*:{A}:table/*"}"#,
+            ]),
+            "aws:sourcearn",
+        ),
     ]
 }
 
+/// How many of [`families`] generator 1 draws from.
+const V1_FAMILIES: usize = 9;
+
+/// The service principals of the brute-force universe: the one the
+/// generator names, and two it never names.
+const SERVICES: &[&str] = &[
+    "dynamodb.amazonaws.com",
+    "s3.amazonaws.com",
+    "sqs.amazonaws.com",
+];
+
 /// Values of each key realising every cell of the generator's constants.
-fn brute_values(key: &str, multi: bool) -> Vec<Option<Vec<ContextValue>>> {
+/// `condition`: a condition of the case reads the key (not only a grant);
+/// `dynamodb`: the case names a DynamoDB table.
+fn brute_values(
+    key: &str,
+    multi: bool,
+    condition: bool,
+    dynamodb: bool,
+) -> Vec<Option<Vec<ContextValue>>> {
     let strs = |v: &[&str]| -> Vec<Option<Vec<ContextValue>>> {
         std::iter::once(None)
             .chain(
@@ -172,9 +234,21 @@ fn brute_values(key: &str, multi: bool) -> Vec<Option<Vec<ContextValue>>> {
             .collect()
     };
     match key {
-        "kms:encryptioncontext:dept" => strs(&["", "a", "b", "ab", "ax", "xb", "x", "A"]),
+        "kms:encryptioncontext:dept" if condition => {
+            strs(&["", "a", "b", "ab", "ax", "xb", "x", "A"])
+        }
+        // Read by grant constraints only: their values and one other.
+        "kms:encryptioncontext:dept" => strs(&["a", "b", "ab", "A"]),
         "kms:encryptioncontext:team" => strs(&["blue", "BLUE", "x"]),
         "kms:encryptioncontext:other" => strs(&["1"]),
+        "aws:multifactorauthage" => std::iter::once(None)
+            .chain(
+                ["0", "600", "600.25", "600.5", "1000", "3600", "7200"]
+                    .iter()
+                    .map(|s| Some(vec![ContextValue::Number(s.parse().unwrap())])),
+            )
+            .chain([Some(vec![ContextValue::String("soon".into())])])
+            .collect(),
         "kms:viaservice" => {
             let mut v = strs(&["ec2.x", "ec2.y", "s3.x", "x"]);
             if multi {
@@ -206,14 +280,26 @@ fn brute_values(key: &str, multi: bool) -> Vec<Option<Vec<ContextValue>>> {
         "aws:currenttime" => std::iter::once(None)
             .chain(
                 [
+                    "2022-06-01T00:00:00Z",
+                    "2023-01-01T00:00:00Z",
                     "2023-06-01T00:00:00Z",
                     "2024-01-01T00:00:00Z",
+                    "2024-03-01T00:00:00Z",
                     "2024-06-01T00:00:00Z",
+                    "2025-01-01T00:00:00Z",
                 ]
                 .iter()
                 .map(|s| Some(vec![ContextValue::Date(s.parse::<Timestamp>().unwrap())])),
             )
             .collect(),
+        // The DynamoDB tables only where a case names one (generator 2):
+        // t matches both its literal and its pattern, u the pattern only.
+        "aws:sourcearn" if dynamodb => strs(&[
+            "arn:aws:s3:::bucket",
+            "x",
+            "arn:aws:dynamodb:us-east-1:111111111111:table/t",
+            "arn:aws:dynamodb:eu-west-1:111111111111:table/u",
+        ]),
         "aws:sourcearn" => strs(&["arn:aws:s3:::bucket", "x"]),
         _ => vec![None],
     }
@@ -221,6 +307,10 @@ fn brute_values(key: &str, multi: bool) -> Vec<Option<Vec<ContextValue>>> {
 
 struct Gen {
     rng: Rng,
+    /// Generator 2: numeric and more date operators, service principals
+    /// (in key policies and grants), session policies. Generator 1 draws
+    /// exactly as it did when the corpus's plain seeds were found.
+    v2: bool,
     /// The condition families this case draws from (at most two).
     menu: Vec<usize>,
     fams: Vec<(Vec<String>, &'static str)>,
@@ -253,22 +343,29 @@ impl Gen {
 
     fn key_statement(&mut self) -> String {
         let effect = if self.rng.chance(75) { "Allow" } else { "Deny" };
-        let principal = self
-            .rng
-            .pick(&[
-                r#""Principal":"*""#.to_string(),
-                format!(r#""Principal":{{"AWS":"{A}"}}"#),
-                format!(r#""Principal":{{"AWS":"arn:aws:iam::{A}:root"}}"#),
-                format!(r#""Principal":{{"AWS":"arn:aws:iam::{A}:user/alice"}}"#),
-                format!(r#""Principal":{{"AWS":"arn:aws:iam::{A}:role/r"}}"#),
-                format!(r#""Principal":{{"AWS":"{B}"}}"#),
-                format!(r#""Principal":{{"AWS":"arn:aws:iam::{C}:user/dave"}}"#),
-                format!(r#""Principal":{{"AWS":["arn:aws:iam::{A}:user/bob","{B}"]}}"#),
-                format!(r#""NotPrincipal":{{"AWS":"arn:aws:iam::{A}:user/alice"}}"#),
-                format!(r#""NotPrincipal":{{"AWS":"arn:aws:iam::{A}:root"}}"#),
-                format!(r#""NotPrincipal":{{"AWS":["arn:aws:iam::{B}:root","{C}"]}}"#),
-            ])
-            .clone();
+        let mut principals = vec![
+            r#""Principal":"*""#.to_string(),
+            format!(r#""Principal":{{"AWS":"{A}"}}"#),
+            format!(r#""Principal":{{"AWS":"arn:aws:iam::{A}:root"}}"#),
+            format!(r#""Principal":{{"AWS":"arn:aws:iam::{A}:user/alice"}}"#),
+            format!(r#""Principal":{{"AWS":"arn:aws:iam::{A}:role/r"}}"#),
+            format!(r#""Principal":{{"AWS":"{B}"}}"#),
+            format!(r#""Principal":{{"AWS":"arn:aws:iam::{C}:user/dave"}}"#),
+            format!(r#""Principal":{{"AWS":["arn:aws:iam::{A}:user/bob","{B}"]}}"#),
+            format!(r#""NotPrincipal":{{"AWS":"arn:aws:iam::{A}:user/alice"}}"#),
+            format!(r#""NotPrincipal":{{"AWS":"arn:aws:iam::{A}:root"}}"#),
+            format!(r#""NotPrincipal":{{"AWS":["arn:aws:iam::{B}:root","{C}"]}}"#),
+        ];
+        if self.v2 {
+            principals.extend([
+                r#""Principal":{"Service":"dynamodb.amazonaws.com"}"#.to_string(),
+                format!(
+                    r#""Principal":{{"Service":"dynamodb.amazonaws.com","AWS":"arn:aws:iam::{A}:role/r"}}"#
+                ),
+                r#""NotPrincipal":{"Service":"dynamodb.amazonaws.com"}"#.to_string(),
+            ]);
+        }
+        let principal = self.rng.pick(&principals).clone();
         let actions = self.actions();
         let cond = self.condition();
         format!(r#"{{"Effect":"{effect}",{principal},{actions},"Resource":"*"{cond}}}"#)
@@ -303,6 +400,9 @@ impl Gen {
     }
 
     fn grant(&mut self, i: usize) -> Grant {
+        if self.v2 && self.rng.chance(30) {
+            return self.service_grant(i);
+        }
         let grantee = self
             .rng
             .pick(&[
@@ -357,6 +457,32 @@ impl Gen {
         }
     }
 
+    /// A grant to the service principal the generator names, usually
+    /// for one source resource (as AWS services create them).
+    fn service_grant(&mut self, i: usize) -> Grant {
+        let operations = if self.rng.chance(50) {
+            vec!["Decrypt".to_string(), "Encrypt".to_string()]
+        } else {
+            vec!["DescribeKey".to_string(), "CreateGrant".to_string()]
+        };
+        let source_arn = self
+            .rng
+            .chance(70)
+            .then(|| format!("arn:aws:dynamodb:us-east-1:{A}:table/t"));
+        let subset = self
+            .rng
+            .chance(30)
+            .then(|| BTreeMap::from([("dept".to_string(), "a".to_string())]));
+        Grant {
+            id: format!("s{i}"),
+            grantee: Grantee::Service("dynamodb.amazonaws.com".into()),
+            operations,
+            encryption_context_subset: subset,
+            encryption_context_equals: None,
+            source_arn,
+        }
+    }
+
     fn set(&mut self) -> PolicySet {
         let n = 1 + self.rng.below(3);
         let kp = self.statements(n, true);
@@ -379,6 +505,20 @@ impl Gen {
                     PolicyKind::PermissionsBoundary,
                     common::policy(
                         PolicyKind::PermissionsBoundary,
+                        &format!(
+                            r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
+                            self.statements(1, false)
+                        ),
+                    ),
+                ));
+            }
+            // The session policy of the role's sessions (AssumeRole's
+            // Policy), capping them like a boundary.
+            if self.v2 && who.contains(":role/") && self.rng.chance(40) {
+                policies.push((
+                    PolicyKind::SessionPolicy,
+                    common::policy(
+                        PolicyKind::SessionPolicy,
                         &format!(
                             r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
                             self.statements(1, false)
@@ -484,6 +624,14 @@ fn principals() -> Vec<(String, AccountId, RepKind)> {
         session(E, "r", "g"),
         session(E, "zz", "g2"),
     ]
+    .into_iter()
+    // Services act in the key's account, as the analysis models them.
+    .chain(
+        SERVICES
+            .iter()
+            .map(|s| ((*s).to_string(), acct(A), RepKind::Service)),
+    )
+    .collect()
 }
 
 fn askers(s: &PolicySet) -> Vec<Asker> {
@@ -535,6 +683,9 @@ fn contexts(text: &str, fams: &[(Vec<String>, &'static str)], grants: bool) -> V
         .map(|(_, k)| *k)
         .filter(|k| !k.is_empty() && lower.contains(k))
         .collect();
+    // Two families may read one key (dates).
+    keys.sort_unstable();
+    keys.dedup();
     if grants {
         for k in [
             "kms:encryptioncontext:dept",
@@ -548,7 +699,12 @@ fn contexts(text: &str, fams: &[(Vec<String>, &'static str)], grants: bool) -> V
     }
     let mut out = vec![Context::new()];
     for k in keys {
-        let vals = brute_values(k, multi && k == "kms:viaservice");
+        let vals = brute_values(
+            k,
+            multi && k == "kms:viaservice",
+            lower.contains(k),
+            lower.contains("dynamodb"),
+        );
         let mut next = Vec::new();
         for c in &out {
             for v in &vals {
@@ -577,21 +733,22 @@ fn is_allowed(a: &Answer, what: &str, seed: u64) -> bool {
 }
 
 /// How many answers of each kind the run compared: (allowed, not granted)
-/// for access, public, new access.
-static TALLY: std::sync::Mutex<[u64; 6]> = std::sync::Mutex::new([0; 6]);
+/// for access, public, new access, and for roles access and public.
+static TALLY: std::sync::Mutex<[u64; 10]> = std::sync::Mutex::new([0; 10]);
 
 fn tally(i: usize, allowed: bool) {
     let mut t = TALLY.lock().unwrap();
     t[2 * i + usize::from(!allowed)] += 1;
 }
 
-fn run_case(seed: u64) {
+fn run_case(seed: u64, v2: bool) {
     let mut g = Gen {
         rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+        v2,
         menu: Vec::new(),
         fams: families(),
     };
-    let nf = g.fams.len();
+    let nf = if v2 { g.fams.len() } else { V1_FAMILIES };
     for _ in 0..g.rng.below(3) {
         let f = g.rng.below(nf);
         if !g.menu.contains(&f) {
@@ -608,6 +765,9 @@ fn run_case(seed: u64) {
     let grants = !old.grants.is_empty() || !new.grants.is_empty();
     let ctxs = contexts(&format!("{ta}{tb}"), &g.fams, grants);
     let (ao, an) = (askers(&old), askers(&new));
+    if std::env::var_os("REACH_BRUTE_TIMES").is_some() {
+        eprintln!("seed {seed}: {} contexts, menu {:?}", ctxs.len(), g.menu);
+    }
     let public = |s: &str, r: &Rep| {
         // The key's own account is never public: it is the key's.
         let named = |acct: &str| acct == A || s.contains(acct);
@@ -660,8 +820,12 @@ fn symbolic_answers_agree_with_brute_force() {
     let corpus = include_str!("corpus/bruteforce.txt");
     for line in corpus.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
-        if let Ok(seed) = line.parse::<u64>() {
-            run_case(seed);
+        let (v2, seed) = match line.strip_prefix("v2 ") {
+            Some(rest) => (true, rest.trim()),
+            None => (false, line),
+        };
+        if let Ok(seed) = seed.parse::<u64>() {
+            run_case(seed, v2);
         }
     }
     let cases: u64 = std::env::var("REACH_BRUTE_CASES")
@@ -673,8 +837,13 @@ fn symbolic_answers_agree_with_brute_force() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     let started = std::time::Instant::now();
+    let times = std::env::var_os("REACH_BRUTE_TIMES").is_some();
     for seed in first..first + cases {
-        run_case(seed);
+        let t = std::time::Instant::now();
+        run_case(seed, true);
+        if times {
+            eprintln!("seed {seed}: {:?}", t.elapsed());
+        }
     }
     let t = *TALLY.lock().unwrap();
     eprintln!(
@@ -687,7 +856,238 @@ fn symbolic_answers_agree_with_brute_force() {
     // The generator must produce both answers of every question, or the
     // comparison proves little.
     if cases >= 20 {
-        assert!(t.iter().all(|&n| n > 0), "one-sided tally {t:?}");
+        assert!(t[..6].iter().all(|&n| n > 0), "one-sided tally {t:?}");
+    }
+}
+
+// --- IAM role trust policies ------------------------------------------------
+
+/// The role of the role cases.
+const ROLE: &str = "arn:aws:iam::111111111111:role/target";
+
+/// The identity providers of the brute-force universe: two the generator
+/// names, one it never names.
+const PROVIDERS: &[&str] = &[
+    "accounts.google.com",
+    "arn:aws:iam::111111111111:saml-provider/corp",
+    "other.example.com",
+];
+
+fn trust_statement(rng: &mut Rng) -> String {
+    let effect = if rng.chance(80) { "Allow" } else { "Deny" };
+    let principal = rng
+        .pick(&[
+            r#""Principal":"*""#.to_string(),
+            r#""Principal":{"AWS":"*"}"#.to_string(),
+            format!(r#""Principal":{{"AWS":"{A}"}}"#),
+            format!(r#""Principal":{{"AWS":"arn:aws:iam::{A}:root"}}"#),
+            format!(r#""Principal":{{"AWS":"arn:aws:iam::{A}:role/r"}}"#),
+            format!(r#""Principal":{{"AWS":"{B}"}}"#),
+            format!(r#""Principal":{{"AWS":"arn:aws:iam::{C}:user/dave"}}"#),
+            r#""Principal":{"Service":"ec2.amazonaws.com"}"#.to_string(),
+            r#""Principal":{"Federated":"accounts.google.com"}"#.to_string(),
+            format!(r#""Principal":{{"Federated":"arn:aws:iam::{A}:saml-provider/corp"}}"#),
+            format!(r#""NotPrincipal":{{"AWS":"arn:aws:iam::{B}:root"}}"#),
+        ])
+        .clone();
+    let action = *rng.pick(&[
+        r#""sts:AssumeRole""#,
+        r#""sts:AssumeRoleWithWebIdentity""#,
+        r#""sts:AssumeRoleWithSAML""#,
+        r#"["sts:AssumeRole","sts:TagSession"]"#,
+        r#""sts:*""#,
+        r#""sts:SetSourceIdentity""#,
+    ]);
+    let cond = if rng.chance(45) {
+        let body = rng
+            .pick(&[
+                r#""StringEquals":{"sts:ExternalId":"x1"}"#.to_string(),
+                r#""StringEquals":{"accounts.google.com:aud":"app"}"#.to_string(),
+                r#""StringNotEquals":{"accounts.google.com:aud":"app"}"#.to_string(),
+                format!(r#""StringEquals":{{"aws:PrincipalAccount":"{A}"}}"#),
+                r#""ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:role/r*"}"#.to_string(),
+                r#""StringEquals":{"aws:PrincipalType":"AssumedRole"}"#.to_string(),
+                r#""Null":{"sts:ExternalId":"false"}"#.to_string(),
+            ])
+            .clone();
+        format!(r#","Condition":{{{body}}}"#)
+    } else {
+        String::new()
+    };
+    format!(r#"{{"Effect":"{effect}",{principal},"Action":{action}{cond}}}"#)
+}
+
+fn role_set(rng: &mut Rng) -> RolePolicySet {
+    let n = 1 + rng.below(3);
+    let statements: Vec<String> = (0..n).map(|_| trust_statement(rng)).collect();
+    let text = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
+        statements.join(",")
+    );
+    let trust = Arc::new(
+        ferrokms_policy::Policy::parse(&text, &ferrokms_policy::ParseOptions::for_trust_policy())
+            .unwrap_or_else(|e| panic!("{e}: {text}")),
+    );
+    let mut s = RolePolicySet::new(ROLE, trust).unwrap();
+    for who in [
+        format!("arn:aws:iam::{A}:user/alice"),
+        format!("arn:aws:iam::{A}:role/r"),
+    ] {
+        if rng.chance(60) {
+            let effect = if rng.chance(80) { "Allow" } else { "Deny" };
+            let resource = *rng.pick(&[ROLE, "*", "arn:aws:iam::111111111111:role/other"]);
+            let action = *rng.pick(&["sts:AssumeRole", "sts:*", "*"]);
+            s.holders.push(Holder {
+                arn: who,
+                policies: vec![(
+                    PolicyKind::IdentityBased,
+                    identity(&format!(
+                        r#"{{"Effect":"{effect}","Action":"{action}","Resource":"{resource}"}}"#
+                    )),
+                )],
+            });
+        }
+    }
+    s
+}
+
+fn role_contexts(text: &str) -> Vec<Context> {
+    let mut out = vec![Context::new()];
+    for (key, values) in [
+        ("sts:ExternalId", &["x1", "x2"][..]),
+        ("accounts.google.com:aud", &["app", "x"][..]),
+    ] {
+        if !text.contains(key) {
+            continue;
+        }
+        let mut next = Vec::new();
+        for c in &out {
+            next.push(c.clone());
+            for v in values {
+                let mut c2 = c.clone();
+                c2.insert(key, *v);
+                next.push(c2);
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+fn role_askers(s: &PolicySet) -> Vec<Asker> {
+    let mut out = askers(s);
+    // The service the role generator names.
+    let ec2 = Rep {
+        arn: "ec2.amazonaws.com".into(),
+        account: AccountId::parse(A).unwrap(),
+        kind: RepKind::Service,
+        class: "ec2".into(),
+        external: false,
+        public: false,
+    };
+    out.push(Asker::new(ec2, Vec::new()).unwrap());
+    for p in PROVIDERS {
+        let rep = Rep {
+            arn: (*p).to_string(),
+            account: AccountId::parse(A).unwrap(),
+            kind: RepKind::Provider,
+            class: (*p).to_string(),
+            external: true,
+            public: false,
+        };
+        out.push(Asker::new(rep, Vec::new()).unwrap());
+    }
+    out
+}
+
+fn run_role_case(seed: u64) {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let old = role_set(&mut rng);
+    let text = old.trust_policy.to_json_string();
+    let ps = old.as_policy_set();
+    let ask = role_askers(&ps);
+    let ctxs = role_contexts(&text);
+    // (principal, action) pairs allowed, and which of them are external
+    // and public.
+    let mut any_public = false;
+    let mut external_actions: Vec<&str> = Vec::new();
+    for action in ROLE_ACTIONS {
+        let mut brute = false;
+        for a in &ask {
+            for c in &ctxs {
+                if allows(&ps, a, action, c).unwrap().is_none() {
+                    continue;
+                }
+                brute = true;
+                let r = &a.rep;
+                let outside = r.kind == RepKind::Provider || r.account.as_str() != A;
+                if outside && r.kind != RepKind::Service && !external_actions.contains(action) {
+                    external_actions.push(action);
+                }
+                let public = match r.kind {
+                    RepKind::Provider => !text.contains(r.arn.as_str()),
+                    RepKind::Service => false,
+                    _ => r.account.as_str() != A && !text.contains(r.account.as_str()),
+                };
+                any_public |= public;
+            }
+        }
+        tally(3, brute);
+        let sym = check_access_not_granted_role(&old, &[action]);
+        assert_eq!(
+            is_allowed(&sym, "role access", seed),
+            brute,
+            "role seed {seed}: CheckAccessNotGranted {action}: symbolic {sym:?}, brute force {brute}\n{text}"
+        );
+    }
+    tally(4, any_public);
+    let sym = check_no_public_access_role(&old);
+    assert_eq!(
+        is_allowed(&sym, "role public", seed),
+        any_public,
+        "role seed {seed}: CheckNoPublicAccess: symbolic {sym:?}, brute force {any_public}\n{text}"
+    );
+    let listed = role_external_access(&old)
+        .unwrap_or_else(|e| panic!("role seed {seed}: external access: {e}\n{text}"));
+    let mut symbolic: Vec<&str> = listed
+        .iter()
+        .flat_map(|e| e.actions.iter().map(String::as_str))
+        .collect();
+    symbolic.sort_unstable();
+    symbolic.dedup();
+    external_actions.sort_unstable();
+    assert_eq!(
+        symbolic, external_actions,
+        "role seed {seed}: external access {listed:?}\n{text}"
+    );
+}
+
+#[test]
+fn role_answers_agree_with_brute_force() {
+    let cases: u64 = std::env::var("REACH_BRUTE_ROLE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let corpus = include_str!("corpus/bruteforce.txt");
+    for line in corpus.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if let Some(Ok(seed)) = line.strip_prefix("role ").map(|s| s.trim().parse::<u64>()) {
+            run_role_case(seed);
+        }
+    }
+    let started = std::time::Instant::now();
+    for seed in 1..=cases {
+        run_role_case(seed);
+    }
+    let t = *TALLY.lock().unwrap();
+    eprintln!(
+        "role brute force: {cases} cases agreed in {:?}; (allowed, not granted): access {:?}, public {:?}",
+        started.elapsed(),
+        (t[6], t[7]),
+        (t[8], t[9]),
+    );
+    if cases >= 200 {
+        assert!(t[6..10].iter().all(|&n| n > 0), "one-sided tally {t:?}");
     }
 }
 
@@ -695,6 +1095,19 @@ fn symbolic_answers_agree_with_brute_force() {
 /// representative of the symbolic universe, maybe not one of
 /// [`principals`]), with the identity-side policies `s` gives it.
 fn witness_asker(s: &PolicySet, principal: &str) -> Asker {
+    // A service principal (the one no policy names, or a named one): no
+    // account of its own, no identity-side policy.
+    if !principal.starts_with("arn:") {
+        let rep = Rep {
+            class: principal.to_string(),
+            arn: principal.to_string(),
+            account: s.key.account.clone(),
+            kind: RepKind::Service,
+            external: false,
+            public: false,
+        };
+        return Asker::new(rep, Vec::new()).unwrap();
+    }
     let account = AccountId::parse(principal.split(':').nth(4).unwrap()).unwrap();
     let resource = principal.splitn(6, ':').nth(5).unwrap();
     let kind = if resource == "root" {
@@ -774,12 +1187,14 @@ fn witness_context(w: &ferrokms_reach::Witness) -> Option<Context> {
 /// path) and refused by the other, and each witness is such a request.
 fn diff_case(seed: u64) -> (u64, u64) {
     use ferrokms_reach::{access_diff, Change};
+    // Generator 1, as the diff's recorded runs drew.
     let mut g = Gen {
         rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+        v2: false,
         menu: Vec::new(),
         fams: families(),
     };
-    let nf = g.fams.len();
+    let nf = V1_FAMILIES;
     for _ in 0..g.rng.below(3) {
         let f = g.rng.below(nf);
         if !g.menu.contains(&f) {

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use common::*;
 use ferrokms_policy::PolicyKind;
 use ferrokms_reach::{
-    access_listing, check_access_not_granted, check_access_not_granted_by, check_no_new_access,
-    check_no_new_access_by, check_no_public_access, external_access, Answer, Grant, Grantee,
-    Holder, Path,
+    access_listing, check_access_not_granted, check_access_not_granted_by,
+    check_access_not_granted_role, check_no_new_access, check_no_new_access_by,
+    check_no_new_access_role, check_no_public_access, check_no_public_access_role, external_access,
+    role_access_listing, role_external_access, Answer, Grant, Grantee, Holder, Path, RolePolicySet,
 };
 
 fn allowed(a: Answer) -> ferrokms_reach::Witness {
@@ -217,4 +218,113 @@ fn the_by_questions_ask_one_holder_only() {
     let w = allowed(check_no_new_access_by(&encrypt, &both, &alice));
     assert_eq!(w.action, "kms:Decrypt");
     not_granted(&check_no_new_access_by(&both, &encrypt, &alice));
+}
+
+#[test]
+fn a_wildcard_principal_admits_a_service_no_policy_names() {
+    // Only services, by their principal type: the analysis needs a
+    // service that no policy names, or it would prove "not granted".
+    let s = set(
+        r#"{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalType":"AWSService"}}}"#,
+    );
+    let w = allowed(check_access_not_granted(&s, &["kms:Decrypt"]));
+    assert!(w.principal.ends_with(".amazonaws.com"), "{w:?}");
+    // A service is not public: no account is.
+    not_granted(&check_no_public_access(&s));
+}
+
+fn role(trust: &str) -> RolePolicySet {
+    RolePolicySet::new(
+        &format!("arn:aws:iam::{A}:role/target"),
+        std::sync::Arc::new(
+            ferrokms_policy::Policy::parse(
+                &format!(r#"{{"Version":"2012-10-17","Statement":[{trust}]}}"#),
+                &ferrokms_policy::ParseOptions::for_trust_policy(),
+            )
+            .unwrap(),
+        ),
+    )
+    .unwrap()
+}
+
+#[test]
+fn role_trust_policies_external_public_and_federated_access() {
+    // Anyone: public, by the trust policy, for a principal of an unnamed account.
+    let anyone = role(r#"{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}"#);
+    let w = allowed(check_no_public_access_role(&anyone));
+    assert_eq!(
+        (w.action.as_str(), &w.path),
+        ("sts:AssumeRole", &Path::TrustPolicy)
+    );
+    assert!(!w.principal.contains(A), "{w:?}");
+    // The own account: neither public nor external; its root never assumes.
+    let own = role(&format!(
+        r#"{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{A}:root"}},"Action":"sts:AssumeRole"}}"#
+    ));
+    not_granted(&check_no_public_access_role(&own));
+    assert!(role_external_access(&own).unwrap().is_empty());
+    not_granted(&check_access_not_granted_role(&own, &["sts:AssumeRole"]));
+    // ...unless an identity policy of the account allows: delegation.
+    let mut delegated = own.clone();
+    delegated.holders.push(Holder {
+        arn: format!("arn:aws:iam::{A}:user/alice"),
+        policies: vec![(
+            PolicyKind::IdentityBased,
+            identity(r#"{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}"#),
+        )],
+    });
+    let w = allowed(check_access_not_granted_role(&delegated, &["sts:Assume*"]));
+    assert_eq!(
+        (w.principal.as_str(), &w.path),
+        (
+            format!("arn:aws:iam::{A}:user/alice").as_str(),
+            &Path::Delegation
+        )
+    );
+    let w = allowed(check_no_new_access_role(&own, &delegated));
+    assert!(w.principal.ends_with("user/alice"), "{w:?}");
+    // Another account: external, not public; with an external id, conditional.
+    let partner = role(&format!(
+        r#"{{"Effect":"Allow","Principal":{{"AWS":"{B}"}},"Action":["sts:AssumeRole","sts:TagSession"],"Condition":{{"StringEquals":{{"sts:ExternalId":"secret-1"}}}}}}"#
+    ));
+    not_granted(&check_no_public_access_role(&partner));
+    let ext = role_external_access(&partner).unwrap();
+    assert!(!ext.is_empty());
+    for e in &ext {
+        assert!(e.external && e.conditional, "{e:?}");
+        assert!(e.example_principal.contains(B), "{e:?}");
+        assert_eq!(e.actions, ["sts:AssumeRole", "sts:TagSession"], "{e:?}");
+        assert!(
+            e.example_context
+                .contains(&("sts:externalid".to_string(), "secret-1".to_string())),
+            "{e:?}"
+        );
+    }
+    // A web-identity provider: external; its identities ask the web-identity action only.
+    let web = role(
+        r#"{"Effect":"Allow","Principal":{"Federated":"accounts.google.com"},"Action":["sts:AssumeRoleWithWebIdentity","sts:AssumeRole"],"Condition":{"StringEquals":{"accounts.google.com:aud":"app-1"}}}"#,
+    );
+    not_granted(&check_no_public_access_role(&web));
+    let ext = role_external_access(&web).unwrap();
+    assert_eq!(ext.len(), 1, "{ext:?}");
+    assert_eq!(ext[0].example_principal, "accounts.google.com");
+    assert_eq!(ext[0].actions, ["sts:AssumeRoleWithWebIdentity"]);
+    // A service: neither external nor public, but listed.
+    let ec2 = role(
+        r#"{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}"#,
+    );
+    assert!(role_external_access(&ec2).unwrap().is_empty());
+    assert!(role_access_listing(&ec2)
+        .unwrap()
+        .iter()
+        .any(|e| e.example_principal == "ec2.amazonaws.com" && !e.external));
+    // Outside the encoding: unknown, never a proof.
+    let org = role(
+        r#"{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-1"}}}"#,
+    );
+    assert!(matches!(
+        check_no_public_access_role(&org),
+        Answer::Unknown(_)
+    ));
+    assert!(role_external_access(&org).is_err());
 }

@@ -7,16 +7,23 @@
 //! so a grant is effective on the next request; grant tokens are still
 //! accepted and validated as AWS clients send them.
 //!
-//! The grant record, its rule (`grantee_match`, `IdentityCaps`,
-//! `GrantRecord::operation_miss`), its token and the five operations share
-//! private types, so they stay in this one file (about 1,100 lines of
-//! code); the wire shapes are in `wire`, the unit tests in `tests`.
+//! The rule itself (which grant allows which request) is
+//! `ferrokms_authz::grants`, one pure function shared with the whole-space
+//! analysis (`crates/reach`); this file reads its stored grants and the
+//! request's caller into that rule's views ([`GrantRecord::view`],
+//! `grant_caller`). The grant record, its token and the five operations
+//! share private types, so they stay in this one file; the wire shapes are
+//! in `wire`, the unit tests in `tests`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
+use ferrokms_authz::grants::{
+    self as rule, GrantCaller, GrantRequest, GrantView, GranteeMatch, GranteeView, OperationMiss,
+};
+use ferrokms_authz::IdentitySide;
 use ferrokms_policy::{Context, ContextValue, Decision};
 use ferrokms_store::Change;
 use ferrokms_types::AccountId;
@@ -88,40 +95,28 @@ impl GrantConstraints {
     /// very resource (its `aws:SourceArn`, exact match): a request that
     /// names no source resource never meets it.
     fn source_arn_holds(&self, request_source: Option<&str>) -> bool {
-        self.source_arn
-            .as_deref()
-            .is_none_or(|arn| request_source == Some(arn))
+        rule::source_arn_holds(self.source_arn.as_deref(), request_source)
     }
 
-    /// Keys compare case-insensitively, values case-sensitively (AWS's rule).
+    /// Keys compare case-insensitively, values case-sensitively (AWS's
+    /// rule, `ferrokms_authz::grants::constraints_hold`).
     #[cfg(test)]
     fn holds(&self, ec: &BTreeMap<String, String>) -> bool {
-        self.holds_lowered(&lowered(ec))
-    }
-
-    /// [`GrantConstraints::holds`] for a context already keyed by lowercase keys
-    /// ([`lowered`]): a request's context is lowered once, not once per grant of the key.
-    fn holds_lowered(&self, lower: &BTreeMap<String, &String>) -> bool {
-        if let Some(eq) = &self.encryption_context_equals {
-            if eq.len() != lower.len() {
-                return false;
-            }
-            if !eq
-                .iter()
-                .all(|(k, v)| lower.get(&k.to_lowercase()) == Some(&v))
-            {
-                return false;
-            }
-        }
-        if let Some(sub) = &self.encryption_context_subset {
-            if !sub
-                .iter()
-                .all(|(k, v)| lower.get(&k.to_lowercase()) == Some(&v))
-            {
-                return false;
-            }
-        }
-        true
+        let lower: BTreeMap<String, String> = ec
+            .iter()
+            .map(|(k, v)| (k.to_lowercase(), v.clone()))
+            .collect();
+        let ops: [String; 0] = [];
+        rule::constraints_hold(
+            &GrantView {
+                grantee: GranteeView::Aws(""),
+                operations: &ops,
+                encryption_context_subset: self.encryption_context_subset.as_ref(),
+                encryption_context_equals: self.encryption_context_equals.as_ref(),
+                source_arn: None,
+            },
+            &lower,
+        )
     }
 
     /// Whether `child` is at least as strict as `self` (a grant-derived
@@ -181,6 +176,14 @@ pub enum GrantPrincipal {
 }
 
 impl GrantPrincipal {
+    /// The grantee as the grant rule reads it.
+    fn view(&self) -> GranteeView<'_> {
+        match self {
+            GrantPrincipal::Aws(p) => GranteeView::Aws(p),
+            GrantPrincipal::Service(s) => GranteeView::Service(s),
+        }
+    }
+
     fn aws(&self) -> Option<&str> {
         match self {
             GrantPrincipal::Aws(p) => Some(p),
@@ -307,45 +310,15 @@ impl From<GrantRecord> for StoredGrant {
     }
 }
 
-/// Why a grant does not cover an operation with a request's encryption
-/// context ([`GrantRecord::operation_miss`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OperationMiss {
-    /// The grant does not list the operation.
-    NotListed,
-    /// The encryption context does not meet the grant's constraints.
-    Constraints,
-    /// The request is not made for the resource of the grant's `SourceArn`
-    /// constraint.
-    SourceArn,
-}
-
 impl GrantRecord {
-    /// The grant's operation rule, in one place for the decision
-    /// ([`Kms::grant_allows`]) and its explanation
-    /// ([`Kms::grant_token_report`]): the grant lists the operation, and
-    /// its constraints hold for the request's encryption context (`lower`,
-    /// keys lowercased) unless the operation takes none (DescribeKey,
-    /// RetireGrant, CreateGrant), and its `SourceArn` constraint holds for
-    /// the request's `aws:SourceArn` on every operation but RetireGrant
-    /// (AWS: "it does not apply to RetireGrant"). `None` when the grant
-    /// covers it.
-    fn operation_miss(
-        &self,
-        op: &str,
-        lower: &BTreeMap<String, &String>,
-        source_arn: Option<&str>,
-    ) -> Option<OperationMiss> {
-        if !self.operations.iter().any(|o| o == op) {
-            Some(OperationMiss::NotListed)
-        } else if !matches!(op, "DescribeKey" | "RetireGrant" | "CreateGrant")
-            && !self.constraints.holds_lowered(lower)
-        {
-            Some(OperationMiss::Constraints)
-        } else if op != "RetireGrant" && !self.constraints.source_arn_holds(source_arn) {
-            Some(OperationMiss::SourceArn)
-        } else {
-            None
+    /// The grant as the rule (`ferrokms_authz::grants`) reads it.
+    pub fn view(&self) -> GrantView<'_> {
+        GrantView {
+            grantee: self.grantee.view(),
+            operations: &self.operations,
+            encryption_context_subset: self.constraints.encryption_context_subset.as_ref(),
+            encryption_context_equals: self.constraints.encryption_context_equals.as_ref(),
+            source_arn: self.constraints.source_arn.as_deref(),
         }
     }
 }
@@ -370,92 +343,29 @@ pub struct GrantTokenReport {
     pub reasons: Vec<String>,
 }
 
-/// How a grant names the caller: exactly (its user, session or federated
-/// user ARN), through the role of its session, as its account, or as the
-/// AWS service principal the request is made by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum GranteeMatch {
-    Direct,
-    Role,
-    Account,
-    Service,
-}
-
-fn grantee_match(grantee: &GrantPrincipal, caller: &Caller) -> Option<GranteeMatch> {
-    let grantee = match grantee {
-        GrantPrincipal::Aws(p) => p.as_str(),
-        // Only a call the service principal itself makes (a trusted
-        // principal's signed x-ferrokms-service-principal header): no user
-        // or role of any account is ever a service principal.
-        GrantPrincipal::Service(s) => {
-            return caller_service(caller)
-                .is_some_and(|c| c.principal == *s)
-                .then_some(GranteeMatch::Service)
-        }
-    };
-    if grantee == caller.arn {
-        return Some(GranteeMatch::Direct);
-    }
-    if let Some(ferrokms_policy::PrincipalKind::AssumedRole { role_arn, .. }) = caller
+/// The caller as the grant rule matches a grantee against it: its ARN,
+/// account and partition, the role of its session (as the edge's profile
+/// has it), and the AWS service principal making the call itself (only a
+/// trusted principal's signed `x-ferrokms-service-principal` header makes
+/// one: no user or role of any account is ever a service principal).
+fn grant_caller(caller: &Caller) -> GrantCaller<'_> {
+    let role_arn = match caller
         .profile
         .principal
         .as_ref()
         .map(ferrokms_policy::RequestPrincipal::kind)
     {
-        if role_arn == grantee {
-            return Some(GranteeMatch::Role);
+        Some(ferrokms_policy::PrincipalKind::AssumedRole { role_arn, .. }) => {
+            Some(role_arn.as_str())
         }
-    }
-    let account_root = format!(
-        "arn:{}:iam::{}:root",
-        caller.region.partition(),
-        caller.account
-    );
-    if grantee == account_root || grantee == caller.account.as_str() {
-        return Some(GranteeMatch::Account);
-    }
-    None
-}
-
-/// What the caller's own identity-side policies say of the action on the
-/// key, as the decision evaluated them: whether its identity policies allow
-/// (the root user always does), and whether its permissions boundary and
-/// session policies, where it has them, allow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct IdentityCaps {
-    pub identity: bool,
-    pub boundary: bool,
-    pub session: bool,
-}
-
-impl From<ferrokms_authz::IdentitySide> for IdentityCaps {
-    fn from(side: ferrokms_authz::IdentitySide) -> Self {
-        IdentityCaps {
-            identity: side.identity,
-            boundary: side.boundary,
-            session: side.session,
-        }
-    }
-}
-
-impl IdentityCaps {
-    /// Whether a grant naming the caller this way may apply. A grant is
-    /// read like a key-policy statement naming its grantee (IAM's rules for
-    /// resource-based policies): one naming the caller's own user, session
-    /// or federated-user ARN is not capped by the caller's policies; one
-    /// naming the role of its session is capped by the permissions boundary
-    /// and session policies; one naming its account only delegates to the
-    /// caller's identity policies, so it needs identity policies ∩ boundary
-    /// ∩ session policies to allow.
-    fn admit(&self, m: GranteeMatch) -> bool {
-        match m {
-            GranteeMatch::Direct => true,
-            GranteeMatch::Role => self.boundary && self.session,
-            GranteeMatch::Account => self.identity && self.boundary && self.session,
-            // A service principal has no identity-side policies: those of
-            // the principal trusted to stand in for it do not cap it.
-            GranteeMatch::Service => true,
-        }
+        _ => None,
+    };
+    GrantCaller {
+        arn: &caller.arn,
+        account: Some(&caller.account),
+        partition: caller.region.partition(),
+        role_arn,
+        service: caller_service(caller).map(|c| c.principal.as_str()),
     }
 }
 
@@ -586,26 +496,6 @@ fn decode_token(token: &str) -> Option<(String, String)> {
     Some((key, grant))
 }
 
-/// An encryption context keyed by its lowercased keys (grant constraints compare keys
-/// case-insensitively).
-fn lowered(ec: &BTreeMap<String, String>) -> BTreeMap<String, &String> {
-    ec.iter().map(|(k, v)| (k.to_lowercase(), v)).collect()
-}
-
-/// The encryption context an operation carries, read back from its
-/// condition keys (`kms:EncryptionContext:<k>`, spelling preserved).
-fn context_encryption_context(ctx: &Context) -> BTreeMap<String, String> {
-    const PREFIX: &str = "kms:encryptioncontext:";
-    ctx.iter()
-        .filter(|e| e.name.to_lowercase().starts_with(PREFIX))
-        .filter_map(|e| {
-            let key = e.name.get(PREFIX.len()..)?.to_string();
-            let v = e.values.as_slice().first()?.as_text().into_owned();
-            Some((key, v))
-        })
-        .collect()
-}
-
 fn entry(g: &GrantRecord) -> GrantListEntry {
     GrantListEntry {
         key_id: g.key.arn(),
@@ -715,15 +605,16 @@ fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
 
 impl Kms {
     /// Whether a grant on the key allows `action` for the caller, where the
-    /// policies implicitly denied. `caps` is what the caller's identity-side
-    /// policies said of the action (see [`IdentityCaps::admit`]).
+    /// policies implicitly denied. `side` is what the caller's identity-side
+    /// policies said of the action (see `ferrokms_authz::grants::admits`);
+    /// the rule is `ferrokms_authz::grants::allows`.
     pub(crate) fn grant_allows(
         &self,
         caller: &Caller,
         record: &KeyRecord,
         action: &str,
         op_context: &Context,
-        caps: IdentityCaps,
+        side: IdentitySide,
         usage: GrantUse<'_>,
     ) -> bool {
         let grants = match self.state.read().grants.get(&record.addr) {
@@ -731,29 +622,29 @@ impl Kms {
             None => return false,
         };
         let op = grant_operation(action);
-        let ec = context_encryption_context(op_context);
-        let lower = lowered(&ec);
+        let ec = rule::encryption_context(op_context);
         let source_arn = caller_source_arn(caller);
-        grants.iter().any(|g| {
-            let Some(m) = grantee_match(&g.grantee, caller) else {
-                return false;
-            };
-            if !caps.admit(m) {
-                return false;
+        let request = GrantRequest {
+            caller: grant_caller(caller),
+            operation: op,
+            encryption_context: &ec,
+            source_arn,
+            identity_side: side,
+        };
+        grants.iter().any(|g| match usage {
+            GrantUse::Child {
+                operations,
+                constraints,
+            } => {
+                rule::grantee_match(g.grantee.view(), &request.caller)
+                    .is_some_and(|m| rule::admits(side, m))
+                    && op == "CreateGrant"
+                    && g.operations.iter().any(|o| o == op)
+                    && operations.iter().all(|o| g.operations.contains(o))
+                    && g.constraints.source_arn_holds(source_arn)
+                    && g.constraints.admits_child(constraints)
             }
-            match usage {
-                GrantUse::Child {
-                    operations,
-                    constraints,
-                } => {
-                    op == "CreateGrant"
-                        && g.operations.iter().any(|o| o == op)
-                        && operations.iter().all(|o| g.operations.contains(o))
-                        && g.constraints.source_arn_holds(source_arn)
-                        && g.constraints.admits_child(constraints)
-                }
-                GrantUse::Any => g.operation_miss(op, &lower, source_arn).is_none(),
-            }
+            GrantUse::Any => rule::allows(&g.view(), &request),
         })
     }
 
@@ -774,8 +665,8 @@ impl Kms {
     /// What a grant token means for a request (for `ferrokms policy
     /// simulate --grant-token`): which grant it names and whether that grant
     /// would allow `action` by `caller` on the key `key_arn` with `context`,
-    /// and if not, why. The operation rule is [`Kms::grant_allows`]'s own
-    /// ([`GrantRecord::operation_miss`]).
+    /// and if not, why. The rule is [`Kms::grant_allows`]'s own
+    /// (`ferrokms_authz::grants`).
     pub fn grant_token_report(
         &self,
         token: &str,
@@ -806,7 +697,8 @@ impl Kms {
         if grant_key != key_arn {
             reasons.push(format!("the grant is for key {grant_key}, not {key_arn}"));
         }
-        match grantee_match(&g.grantee, caller) {
+        let who = grant_caller(caller);
+        match rule::grantee_match(g.grantee.view(), &who) {
             None => reasons.push(match &g.grantee {
                 GrantPrincipal::Aws(p) => {
                     format!(
@@ -834,9 +726,10 @@ impl Kms {
         }
         let op = grant_operation(action);
         let source_arn = caller_source_arn(caller);
-        match g.operation_miss(
+        match rule::operation_miss(
+            &g.view(),
             op,
-            &lowered(&context_encryption_context(context)),
+            &rule::encryption_context(context),
             source_arn,
         ) {
             Some(OperationMiss::NotListed) => reasons.push(format!(
@@ -860,7 +753,7 @@ impl Kms {
         let applies = reasons.is_empty()
             || (reasons.len() == 1
                 && matches!(
-                    grantee_match(&g.grantee, caller),
+                    rule::grantee_match(g.grantee.view(), &who),
                     Some(GranteeMatch::Account | GranteeMatch::Role)
                 ));
         GrantTokenReport {
@@ -1228,7 +1121,8 @@ impl Kms {
         // One identity-side decision on kms:RetireGrant: the issuing
         // account's own permission, and the caps (boundary, session
         // policies) on what a grant naming the caller's role or account is
-        // worth, as for any other grant operation (IdentityCaps::admit).
+        // worth, as for any other grant operation
+        // (ferrokms_authz::grants::admits).
         let key_arn = grant.key.arn();
         let verdict = self.identity_decision(caller, "RetireGrant", &key_arn, Context::new())?;
         // An explicit deny of kms:RetireGrant in the caller's policies wins
@@ -1238,18 +1132,19 @@ impl Kms {
             caller.record(record);
             return Err(KmsError::AccessDenied(outcome.err().unwrap_or_default()));
         }
-        let caps = IdentityCaps::from(verdict.identity_side);
+        let side = verdict.identity_side;
+        let who = grant_caller(caller);
         let by_retiring = grant
             .retiring
             .as_ref()
-            .and_then(|r| grantee_match(r, caller))
-            .is_some_and(|m| caps.admit(m));
+            .and_then(|r| rule::grantee_match(r.view(), &who))
+            .is_some_and(|m| rule::admits(side, m));
         // The grantee retires only through a grant that allows RetireGrant,
         // and only as itself or its role (a grant to an account is not a
         // grantee's right to retire).
         let by_grantee = grant.operations.iter().any(|o| o == "RetireGrant")
-            && grantee_match(&grant.grantee, caller)
-                .is_some_and(|m| m != GranteeMatch::Account && caps.admit(m));
+            && rule::grantee_match(grant.grantee.view(), &who)
+                .is_some_and(|m| m != GranteeMatch::Account && rule::admits(side, m));
         let by_issuer = caller.account == grant.issuing_account && verdict.is_allowed();
         if !(by_retiring || by_grantee || by_issuer) {
             // Neither the grant nor the issuing account's policies let the

@@ -53,26 +53,6 @@ fn a_child_grant_may_only_narrow_its_parents_constraints() {
 }
 
 #[test]
-fn a_grant_is_capped_like_a_key_policy_statement_naming_its_grantee() {
-    let caps = |identity, boundary, session| IdentityCaps {
-        identity,
-        boundary,
-        session,
-    };
-    // The caller's own ARN: no cap at all.
-    assert!(caps(false, false, false).admit(GranteeMatch::Direct));
-    // The role of its session: boundary and session policy cap it.
-    assert!(caps(false, true, true).admit(GranteeMatch::Role));
-    assert!(!caps(true, false, true).admit(GranteeMatch::Role));
-    assert!(!caps(true, true, false).admit(GranteeMatch::Role));
-    // Its account: identity policies ∩ boundary ∩ session policies.
-    assert!(caps(true, true, true).admit(GranteeMatch::Account));
-    assert!(!caps(false, true, true).admit(GranteeMatch::Account));
-    assert!(!caps(true, false, true).admit(GranteeMatch::Account));
-    assert!(!caps(true, true, false).admit(GranteeMatch::Account));
-}
-
-#[test]
 fn only_principals_of_the_callers_own_account_and_partition_are_its_own() {
     let caller = Caller::root(
         AccountId::parse("111122223333").unwrap(),
