@@ -376,6 +376,6 @@ def test_help_is_true_to_the_program(ferrokms_bin):
     """Item 17: `policy --help` no longer calls simulate and explain offline."""
     p = ferrokms_run(ferrokms_bin, "--help")
     assert "Offline policy tools" not in p.stdout
-    assert "simulate and explain read a data directory" in " ".join(p.stdout.split())
+    assert "simulate, explain and generate read a data directory" in " ".join(p.stdout.split())
     p = ferrokms_run(ferrokms_bin, "backup", "--help")
     assert "pg_dump" in p.stdout
