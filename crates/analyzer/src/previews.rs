@@ -299,21 +299,7 @@ fn parse_configuration(caller: &Caller, arn: &str, c: &Value) -> Result<Proposal
             AnalyzerError::field("configurations", format!("Unknown configuration type {ty}"))
         });
     }
-    let parsed = ferrokms_types::Arn::parse(arn).ok().filter(|a| {
-        a.service() == "kms" && a.resource().starts_with("key/") && a.resource().len() > 4
-    });
-    let Some(parsed) = parsed else {
-        return Err(AnalyzerError::field(
-            "configurations",
-            format!("{arn} is not the ARN of a KMS key"),
-        ));
-    };
-    if parsed.account_id().as_ref() != Some(&caller.account) {
-        return Err(AnalyzerError::field(
-            "configurations",
-            format!("{arn} is not a key of the analyzer's account {}: an access preview is for the analyzer's own resources", caller.account.as_str()),
-        ));
-    }
+    let parsed = own_resource(caller, arn, "kms", "key/", "a KMS key")?;
     if parsed.region() != caller.region.as_str() {
         return Err(AnalyzerError::field(
             "configurations",
@@ -396,6 +382,36 @@ fn parse_configuration(caller: &Caller, arn: &str, c: &Value) -> Result<Proposal
     })
 }
 
+/// The ARN `arn` of a resource of `service` whose resource part starts
+/// with `prefix` (`key/`, `role/`), in the analyzer's account: an access
+/// preview is for the analyzer's own resources.
+fn own_resource(
+    caller: &Caller,
+    arn: &str,
+    service: &str,
+    prefix: &str,
+    what: &str,
+) -> Result<ferrokms_types::Arn, AnalyzerError> {
+    let parsed = ferrokms_types::Arn::parse(arn).ok().filter(|a| {
+        a.service() == service
+            && a.resource().len() > prefix.len()
+            && a.resource().starts_with(prefix)
+    });
+    let Some(parsed) = parsed else {
+        return Err(AnalyzerError::field(
+            "configurations",
+            format!("{arn} is not the ARN of {what}"),
+        ));
+    };
+    if parsed.account_id().as_ref() != Some(&caller.account) {
+        return Err(AnalyzerError::field(
+            "configurations",
+            format!("{arn} is not a resource of the analyzer's account {}: an access preview is for the analyzer's own resources", caller.account.as_str()),
+        ));
+    }
+    Ok(parsed)
+}
+
 /// An `iamRole` configuration: a role of the analyzer's account (IAM is
 /// global: any Region) and its proposed trust policy, if any.
 fn parse_role_configuration(
@@ -403,21 +419,7 @@ fn parse_role_configuration(
     arn: &str,
     conf: &Value,
 ) -> Result<Proposal, AnalyzerError> {
-    let parsed = ferrokms_types::Arn::parse(arn).ok().filter(|a| {
-        a.service() == "iam" && a.resource().starts_with("role/") && a.resource().len() > 5
-    });
-    let Some(parsed) = parsed else {
-        return Err(AnalyzerError::field(
-            "configurations",
-            format!("{arn} is not the ARN of an IAM role"),
-        ));
-    };
-    if parsed.account_id().as_ref() != Some(&caller.account) {
-        return Err(AnalyzerError::field(
-            "configurations",
-            format!("{arn} is not a role of the analyzer's account {}: an access preview is for the analyzer's own resources", caller.account.as_str()),
-        ));
-    }
+    own_resource(caller, arn, "iam", "role/", "an IAM role")?;
     let policy = match conf {
         Value::Null => None,
         Value::Object(m) => match m.get("trustPolicy") {
