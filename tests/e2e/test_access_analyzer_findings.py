@@ -457,3 +457,26 @@ def test_access_previews_of_role_trust_policies(A, B, analyzer):
     assert [(f["changeType"], f.get("existingFindingId")) for f in fs] == [("UNCHANGED", existing["id"])], fs
     _, _, fs = preview(c, analyzer, {arn: {"iamRole": {"trustPolicy": trust(({"AWS": "*"}, "sts:AssumeRole"))}}})
     assert sorted(f["changeType"] for f in fs) == ["CHANGED", "NEW"], fs
+
+
+def test_concurrent_findings_calls_agree_and_lose_nothing(A, B, analyzer):
+    """Many ListFindings at once right after keys changed: the analysis
+    runs outside the write locks and its result is merged under them, so
+    every call answers, none duplicates or loses a finding, and all of
+    them see the same findings of the changed keys."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    keys = [A.key(A.enable_iam(), kp_allow(B.root_arn, ["kms:Decrypt"]))["Arn"] for _ in range(6)]
+
+    def listing(_):
+        c = aa(A)
+        out = {}
+        for k in keys:
+            out[k] = sorted((f["id"], f["status"]) for f in of_key(c, analyzer, k))
+        return out
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(listing, range(8)))
+    first = answers[0]
+    assert all(a == first for a in answers), answers
+    assert all(len(v) == 1 and v[0][1] == "ACTIVE" for v in first.values()), first

@@ -10,8 +10,11 @@
 //! analysis (at most [`MAX_REANALYSED`] per call, oldest analysis first;
 //! the others on the following calls), then answers from the document.
 //! No background job; several nodes agree because the document is in the
-//! shared store. The analysis itself takes no lock (it is the slow part:
-//! up to [`MAX_REANALYSED`] runs of reach); only the merge of its result
+//! shared store. The analysis itself takes no write lock (it is the slow
+//! part: up to [`MAX_REANALYSED`] runs of reach), only the analyzer's
+//! refresh lock on this node (`Analyzers::refresh_lock`: concurrent calls
+//! for one analyzer wait for one analysis rather than repeat it); only the
+//! merge of its result
 //! into the document, read again, runs under [`Analyzers::exclusive`]
 //! (the cluster write lock on a shared store, then this node's analyzer
 //! lock), so one account's analysis never holds up another account's
@@ -111,6 +114,7 @@ impl Analyzers {
         a: &StoredAnalyzer,
     ) -> Result<FindingsDoc, AnalyzerError> {
         let id = doc_id(caller, a);
+        let _one = self.refresh_lock(&id);
         let seen = self.load_findings(&id)?;
         let updates = self.observe(caller, &seen)?;
         if updates.is_empty() {
@@ -366,11 +370,12 @@ impl Analyzers {
             }
             _ => {}
         }
-        let seen = self.load_findings(&doc_id(caller, &a))?;
+        let id = doc_id(caller, &a);
+        let _one = self.refresh_lock(&id);
+        let seen = self.load_findings(&id)?;
         let updates = self.observe(caller, &seen)?;
         self.exclusive(|| {
             let mut doc = self.merge(caller, &a, &updates)?;
-            let id = doc_id(caller, &a);
             if let Some(ids) = &ids {
                 if let Some(missing) = ids
                     .iter()

@@ -258,7 +258,15 @@ pub struct Analyzers {
     /// a shared store), for the operations of
     /// [`catalog::TAKES_OWN_LOCK`]; `None` on a store of one node.
     writer: Option<Box<ClusterWriter>>,
+    /// One refresh of an analyzer's findings at a time on this node
+    /// (striped by the findings document's id): concurrent calls for the
+    /// same analyzer wait for the running analysis and then find nothing
+    /// left to analyse, instead of each running reach on the same keys.
+    refreshing: [parking_lot::Mutex<()>; REFRESH_STRIPES],
 }
+
+/// Stripes of [`Analyzers::refreshing`].
+const REFRESH_STRIPES: usize = 16;
 
 /// Runs its argument under the cluster write lock.
 pub type ClusterWriter =
@@ -274,7 +282,16 @@ impl Analyzers {
             directory,
             writes: parking_lot::Mutex::new(()),
             writer: None,
+            refreshing: std::array::from_fn(|_| parking_lot::Mutex::new(())),
         }
+    }
+
+    /// The refresh lock of the findings document `id` (see `refreshing`).
+    pub(crate) fn refresh_lock(&self, id: &str) -> parking_lot::MutexGuard<'_, ()> {
+        let stripe = id.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
+        self.refreshing[stripe % REFRESH_STRIPES].lock()
     }
 
     /// The service on a shared store: `writer` runs a section under the
