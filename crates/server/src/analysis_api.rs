@@ -564,18 +564,14 @@ impl Protocol for AnalysisRequest {
         req: &Inbound<'_>,
         identity: &Identity,
     ) -> Result<Caller, Fault> {
-        if ferrokms_authz::catalog::find(FERROKMS_OPERATIONS, &self.op).is_none() {
-            return Err(AnalysisError::UnknownOperation.into());
-        }
-        self.body = crate::pipeline::json_object_body(&req.body)
-            .map_err(|m| Fault::from(AnalysisError::Serialization(m)))?;
-        Ok(crate::auth::caller(
-            &app.directory,
-            &app.profiles,
-            identity,
-            req.origin,
-            crate::auth::ServiceHeaders::default(),
-        ))
+        let (caller, body) =
+            crate::pipeline::admit_json_target(app, req, identity, FERROKMS_OPERATIONS, &self.op)
+                .map_err(|e| match e {
+                crate::pipeline::JsonAdmit::UnknownOperation => AnalysisError::UnknownOperation,
+                crate::pipeline::JsonAdmit::Body(m) => AnalysisError::Serialization(m),
+            })?;
+        self.body = body;
+        Ok(caller)
     }
 
     fn audit_parameters(&self, memo: Option<&mut crate::audit::ParamsMemo>) -> Vec<u8> {

@@ -392,18 +392,14 @@ impl Protocol for TrailRequest {
         req: &Inbound<'_>,
         identity: &Identity,
     ) -> Result<Caller, Fault> {
-        if ferrokms_authz::catalog::find(CLOUDTRAIL_OPERATIONS, &self.op).is_none() {
-            return Err(TrailError::UnknownOperation.into());
-        }
-        self.body = crate::pipeline::json_object_body(&req.body)
-            .map_err(|m| Fault::from(TrailError::Serialization(m)))?;
-        Ok(crate::auth::caller(
-            &app.directory,
-            &app.profiles,
-            identity,
-            req.origin,
-            crate::auth::ServiceHeaders::default(),
-        ))
+        let (caller, body) =
+            crate::pipeline::admit_json_target(app, req, identity, CLOUDTRAIL_OPERATIONS, &self.op)
+                .map_err(|e| match e {
+                    crate::pipeline::JsonAdmit::UnknownOperation => TrailError::UnknownOperation,
+                    crate::pipeline::JsonAdmit::Body(m) => TrailError::Serialization(m),
+                })?;
+        self.body = body;
+        Ok(caller)
     }
 
     fn audit_parameters(&self, memo: Option<&mut crate::audit::ParamsMemo>) -> Vec<u8> {

@@ -319,6 +319,46 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Why a JSON-target request (`X-Amz-Target: Service.Operation`, a JSON
+/// object body) was not admitted; each protocol maps it to its own error.
+pub(crate) enum JsonAdmit {
+    /// The operation is not a row of the protocol's catalog.
+    UnknownOperation,
+    /// The body is not a JSON object (the message).
+    Body(String),
+}
+
+/// Step 4 of a JSON-target protocol whose operations are the rows of
+/// `operations` (CloudTrail, ferrokms's analysis operations): the
+/// operation must be one, the body a JSON object ([`json_object_body`]);
+/// the caller is the authenticated identity's, with no service headers.
+pub(crate) fn admit_json_target(
+    app: &App,
+    req: &Inbound<'_>,
+    identity: &Identity,
+    operations: &[ferrokms_authz::catalog::Operation],
+    op: &str,
+) -> Result<
+    (
+        ferrokms_authz::Caller,
+        serde_json::Map<String, serde_json::Value>,
+    ),
+    JsonAdmit,
+> {
+    if ferrokms_authz::catalog::find(operations, op).is_none() {
+        return Err(JsonAdmit::UnknownOperation);
+    }
+    let body = json_object_body(&req.body).map_err(JsonAdmit::Body)?;
+    let caller = crate::auth::caller(
+        &app.directory,
+        &app.profiles,
+        identity,
+        req.origin,
+        crate::auth::ServiceHeaders::default(),
+    );
+    Ok((caller, body))
+}
+
 /// A JSON protocol's request body as an object (Access Analyzer,
 /// CloudTrail): an empty or all-blank body is `{}`; anything else must be
 /// a JSON object. The error is the message each protocol puts in its own
