@@ -293,9 +293,7 @@ impl Analyzers {
         input: &Input<'_>,
         v2: bool,
     ) -> Result<Value, AnalyzerError> {
-        let arn = input
-            .query("analyzerArn")
-            .ok_or_else(|| AnalyzerError::field("analyzerArn", "Member must not be null"))?;
+        let arn = input.required_query("analyzerArn")?;
         let a = self.analyzer_of(caller, op, arn)?;
         let id = input.label(0);
         let doc = self.current_findings(caller, &a)?;

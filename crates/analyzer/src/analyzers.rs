@@ -110,6 +110,13 @@ impl Input<'_> {
             .map(|(_, v)| v.as_str())
     }
 
+    /// A query member that must be there (`analyzerArn` of the GET
+    /// operations).
+    pub(crate) fn required_query(&self, name: &str) -> Result<&str, AnalyzerError> {
+        self.query(name)
+            .ok_or_else(|| AnalyzerError::field(name, "Member must not be null"))
+    }
+
     fn query_all(&self, name: &str) -> Vec<&str> {
         self.query
             .iter()

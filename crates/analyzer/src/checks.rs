@@ -26,8 +26,8 @@ use std::sync::Arc;
 use ferrokms_authz::catalog::Operation;
 use ferrokms_authz::Caller;
 use ferrokms_policy::{
-    evaluate_statement, Action, Context, ContextValue, Effect, ParseOptions, Policy, PolicyKind,
-    Request, RequestPrincipal,
+    evaluate_statement, Action, Context, Effect, ParseOptions, Policy, PolicyKind, Request,
+    RequestPrincipal,
 };
 use ferrokms_reach::{Answer, Holder, KeyTarget, PolicySet, RolePolicySet, Witness};
 use serde_json::{json, Value};
@@ -210,20 +210,7 @@ fn granting_statement(
         RequestPrincipal::from_arn(&w.principal).ok()?
     };
     let action = Action::parse(&w.action).ok()?;
-    let mut ctx = Context::new();
-    for (k, v) in &w.context {
-        match v.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
-            Some(inner) => ctx.insert_multi(
-                k,
-                inner
-                    .split(", ")
-                    .filter(|s| !s.is_empty())
-                    .map(ContextValue::from)
-                    .collect(),
-            ),
-            None => ctx.insert(k, v.as_str()),
-        }
-    }
+    let ctx = ferrokms_reach::context_of(&w.context);
     let request = Request::new(principal, action, &w.resource)
         .with_context(ctx)
         .with_principal_context();

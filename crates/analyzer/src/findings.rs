@@ -26,8 +26,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use ferrokms_policy::{
-    evaluate_statement, Action, Context, ContextValue, Effect, Policy, PolicyKind, Request,
-    RequestPrincipal,
+    evaluate_statement, Action, Effect, Policy, PolicyKind, Request, RequestPrincipal,
 };
 use ferrokms_reach::{AccessEntry, Path};
 use serde::{Deserialize, Serialize};
@@ -295,20 +294,7 @@ fn statement_condition(
     ) else {
         return out;
     };
-    let mut ctx = Context::new();
-    for (k, v) in &e.example_context {
-        match v.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
-            Some(inner) => ctx.insert_multi(
-                k,
-                inner
-                    .split(", ")
-                    .filter(|s| !s.is_empty())
-                    .map(ContextValue::from)
-                    .collect(),
-            ),
-            None => ctx.insert(k, v.as_str()),
-        }
-    }
+    let ctx = ferrokms_reach::context_of(&e.example_context);
     let request = Request::new(principal, action, key_arn)
         .with_context(ctx)
         .with_principal_context();

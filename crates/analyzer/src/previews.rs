@@ -773,9 +773,7 @@ impl Analyzers {
         op: &Operation,
         input: &Input<'_>,
     ) -> Result<Value, AnalyzerError> {
-        let arn = input
-            .query("analyzerArn")
-            .ok_or_else(|| AnalyzerError::field("analyzerArn", "Member must not be null"))?;
+        let arn = input.required_query("analyzerArn")?;
         let a = self.by_arn(caller, op, arn, "analyzerArn", Context::new())?;
         let p = self.load_preview(caller, &a, input.label(0))?;
         let mut v = p.entry.summary(&a.arn);
@@ -789,9 +787,7 @@ impl Analyzers {
         op: &Operation,
         input: &Input<'_>,
     ) -> Result<Value, AnalyzerError> {
-        let arn = input
-            .query("analyzerArn")
-            .ok_or_else(|| AnalyzerError::field("analyzerArn", "Member must not be null"))?;
+        let arn = input.required_query("analyzerArn")?;
         let a = self.by_arn(caller, op, arn, "analyzerArn", Context::new())?;
         let max = input.max_results()?;
         let now = now_ms();

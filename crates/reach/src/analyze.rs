@@ -14,6 +14,27 @@ use crate::ReachError;
 /// answer is "unknown" rather than a partial search.
 pub const MAX_REQUESTS: u64 = 2_000_000;
 
+/// A witness's or an access entry's context (`(key, value)` pairs as
+/// this crate writes them, `[a, b]` for a multivalued key) as a request
+/// context again, for whoever asks the concrete evaluator about it.
+pub fn context_of(pairs: &[(String, String)]) -> Context {
+    let mut ctx = Context::new();
+    for (k, v) in pairs {
+        match v.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            Some(inner) => ctx.insert_multi(
+                k,
+                inner
+                    .split(", ")
+                    .filter(|s| !s.is_empty())
+                    .map(ferrokms_policy::ContextValue::from)
+                    .collect(),
+            ),
+            None => ctx.insert(k, v.as_str()),
+        }
+    }
+    ctx
+}
+
 /// A request the concrete evaluator allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Witness {

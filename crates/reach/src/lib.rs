@@ -68,9 +68,9 @@ pub use analyze::{
     access_diff, access_listing, check_access_not_granted, check_access_not_granted_by,
     check_access_not_granted_role, check_no_new_access, check_no_new_access_by,
     check_no_new_access_for, check_no_new_access_role, check_no_public_access,
-    check_no_public_access_for, check_no_public_access_role, external_access, matching_actions,
-    role_access_listing, role_external_access, AccessDiff, AccessEntry, Answer, Change, DiffEntry,
-    Proof, Witness, MAX_REQUESTS,
+    check_no_public_access_for, check_no_public_access_role, context_of, external_access,
+    matching_actions, role_access_listing, role_external_access, AccessDiff, AccessEntry, Answer,
+    Change, DiffEntry, Proof, Witness, MAX_REQUESTS,
 };
 pub use concrete::Path;
 pub use model::{
