@@ -376,19 +376,9 @@ struct Filter<'a> {
 impl<'a> Filter<'a> {
     fn new(args: &'a AuditArgs) -> anyhow::Result<Filter<'a>> {
         let now = when::now();
-        let time =
-            |flag: &str, text: &Option<String>| -> Result<Option<when::Instant>, UsageError> {
-                text.as_deref()
-                    .map(|t| {
-                        when::parse_arg(t, now).ok_or_else(|| {
-                            UsageError(format!(
-                                "{flag} '{t}' is not a time: give {}",
-                                when::ACCEPTED
-                            ))
-                        })
-                    })
-                    .transpose()
-            };
+        let time = |flag: &str, text: &Option<String>| {
+            when::flag(flag, text.as_deref(), now).map_err(UsageError)
+        };
         let since = time("--since", &args.since)?;
         let until = time("--until", &args.until)?;
         if let (Some(s), Some(u)) = (since, until) {

@@ -27,6 +27,15 @@ pub fn parse_arg(text: &str, now: Instant) -> Option<Instant> {
         .or_else(|| parse_date(text))
 }
 
+/// The value of a time flag (`--since`, `--until`), if given; the error
+/// names the flag and the forms it takes.
+pub fn flag(flag: &str, text: Option<&str>, now: Instant) -> Result<Option<Instant>, String> {
+    text.map(|t| {
+        parse_arg(t, now).ok_or_else(|| format!("{flag} '{t}' is not a time: give {ACCEPTED}"))
+    })
+    .transpose()
+}
+
 /// Now, as an [`Instant`].
 pub fn now() -> Instant {
     match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
